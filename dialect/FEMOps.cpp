@@ -1,0 +1,440 @@
+//===- FEMOps.cpp - fem operations -----------------------------------------===//
+//
+// Verifiers. Every message names the operand, what was expected and what was
+// found. Shapes are checked by binding named extents (B, T, S, H, Hkv, dk, dv,
+// E, N) across operands: the first operand with a static extent fixes it, and
+// any later operand that disagrees is reported against that first one.
+//
+//===----------------------------------------------------------------------===//
+#include "dialect/FEMOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+#include "llvm/ADT/StringMap.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::fem;
+
+namespace {
+/// Binds named extents across the operands of one op.
+class ShapeBinder {
+public:
+  explicit ShapeBinder(Operation *op) : op(op) {}
+
+  /// Checks that `shape` has one extent per entry of `dims` and binds each.
+  LogicalResult bind(StringRef what, ArrayRef<int64_t> shape,
+                     ArrayRef<StringRef> dims, Type shownType) {
+    if (shape.size() != dims.size())
+      return op->emitOpError()
+             << what << " must have rank " << dims.size() << " ("
+             << llvm::join(dims, ",") << "), found rank " << shape.size()
+             << " in " << shownType;
+    for (auto [i, extent] : llvm::enumerate(shape)) {
+      if (ShapedType::isDynamic(extent))
+        continue;
+      auto it = bound.find(dims[i]);
+      if (it == bound.end()) {
+        bound[dims[i]] = {extent, what.str()};
+        continue;
+      }
+      if (it->second.first != extent)
+        return op->emitOpError()
+               << what << " dimension " << i << " (" << dims[i]
+               << ") must be " << it->second.first << " to match "
+               << it->second.second << ", found " << extent;
+    }
+    return success();
+  }
+
+  LogicalResult bind(StringRef what, Value value, ArrayRef<StringRef> dims) {
+    if (!value)
+      return success();
+    auto shaped = cast<ShapedType>(value.getType());
+    return bind(what, shaped.getShape(), dims, value.getType());
+  }
+
+  /// Bound extent of `dim`, or ShapedType::kDynamic.
+  int64_t get(StringRef dim) const {
+    auto it = bound.find(dim);
+    return it == bound.end() ? ShapedType::kDynamic : it->second.first;
+  }
+  std::string source(StringRef dim) const {
+    auto it = bound.find(dim);
+    return it == bound.end() ? std::string() : it->second.second;
+  }
+
+  /// E = H * dv, H divisible by Hkv, and (aft) dk divides dv.
+  LogicalResult checkRelations(bool needDkDividesDv) {
+    int64_t e = get("E"), h = get("H"), dv = get("dv"), hkv = get("Hkv"),
+            dk = get("dk");
+    if (!ShapedType::isDynamic(e) && !ShapedType::isDynamic(h) &&
+        !ShapedType::isDynamic(dv) && e != h * dv)
+      return op->emitOpError()
+             << "E (" << source("E") << ") must equal H * dv = " << h << " * "
+             << dv << " = " << h * dv << ", found " << e;
+    if (!ShapedType::isDynamic(h) && !ShapedType::isDynamic(hkv) &&
+        (hkv == 0 || h % hkv != 0))
+      return op->emitOpError()
+             << "the number of query heads H = " << h << " (" << source("H")
+             << ") must be a multiple of the number of key/value heads Hkv = "
+             << hkv << " (" << source("Hkv") << ")";
+    if (needDkDividesDv && !ShapedType::isDynamic(dk) &&
+        !ShapedType::isDynamic(dv) && (dk == 0 || dv % dk != 0))
+      return op->emitOpError()
+             << "prior 'aft' requires dk to divide dv, found dk = " << dk
+             << " and dv = " << dv;
+    return success();
+  }
+
+private:
+  Operation *op;
+  llvm::StringMap<std::pair<int64_t, std::string>> bound;
+};
+} // namespace
+
+static SmallVector<StringRef, 4> dims4(Layout layout, StringRef t, StringRef h,
+                                       StringRef d) {
+  if (layout == Layout::bthd)
+    return {"B", t, h, d};
+  return {"B", h, t, d};
+}
+
+static std::string named(StringRef kind, StringRef name) {
+  return (kind + " '" + name + "'").str();
+}
+
+/// All operands of a FEM read; null where the op has no such operand.
+namespace {
+struct ReadOperands {
+  Value q, k, v, betaRaw, lam, gate, mask, decay, delta, A, Bs, Cs, D;
+  Value out; // a result (tensor ops) or the destination (tile_read)
+};
+} // namespace
+
+/// Checks presence of prior-specific operands, element types and shapes.
+static LogicalResult verifyRead(Operation *op, PriorKind kind, Layout layout,
+                                bool causal, const ReadOperands &o,
+                                ShapeBinder &binder,
+                                bool checkPresence = true) {
+  StringRef kindName = stringifyPriorKind(kind);
+  auto requireOperand = [&](Value v, StringRef name) -> LogicalResult {
+    if (!v)
+      return op->emitOpError() << "prior '" << kindName
+                               << "' requires operand '" << name << "'";
+    return success();
+  };
+  auto forbidOperand = [&](Value v, StringRef name) -> LogicalResult {
+    if (v)
+      return op->emitOpError() << "operand '" << name
+                               << "' is not used by prior '" << kindName
+                               << "'";
+    return success();
+  };
+  if (checkPresence) {
+    bool usesKeys = kind != PriorKind::ssm;
+    bool ok = true;
+    for (auto [v, name] : {std::pair{o.q, "q"}, std::pair{o.k, "k"}})
+      ok &= succeeded(usesKeys ? requireOperand(v, name)
+                               : forbidOperand(v, name));
+    if (!ok)
+      return failure();
+    bool maskAllowed = kind == PriorKind::softmax || kind == PriorKind::linear;
+    if (!maskAllowed && failed(forbidOperand(o.mask, "mask")))
+      return failure();
+    if (failed(kind == PriorKind::gla ? requireOperand(o.decay, "decay")
+                                      : forbidOperand(o.decay, "decay")))
+      return failure();
+    for (auto [v, name] :
+         {std::pair{o.delta, "delta"}, std::pair{o.A, "A"},
+          std::pair{o.Bs, "Bs"}, std::pair{o.Cs, "Cs"}, std::pair{o.D, "D"}})
+      if (failed(kind == PriorKind::ssm ? requireOperand(v, name)
+                                        : forbidOperand(v, name)))
+        return failure();
+  }
+
+  // One element type for every float operand.
+  Type elementType;
+  std::string elementSource;
+  for (auto [v, name] :
+       {std::pair{o.q, "q"}, std::pair{o.k, "k"}, std::pair{o.v, "v"},
+        std::pair{o.betaRaw, "beta_raw"}, std::pair{o.lam, "lam"},
+        std::pair{o.gate, "gate"}, std::pair{o.decay, "decay"},
+        std::pair{o.delta, "delta"}, std::pair{o.A, "A"},
+        std::pair{o.Bs, "Bs"}, std::pair{o.Cs, "Cs"}, std::pair{o.D, "D"},
+        std::pair{o.out, "out"}}) {
+    if (!v)
+      continue;
+    Type et = cast<ShapedType>(v.getType()).getElementType();
+    if (!elementType) {
+      elementType = et;
+      elementSource = name;
+    } else if (et != elementType) {
+      return op->emitOpError()
+             << "operand '" << name << "' has element type " << et
+             << ", expected " << elementType << " (the element type of '"
+             << elementSource << "')";
+    }
+  }
+
+  // Keys and queries index the same positions for every causal read.
+  StringRef keyDim = (causal || isAlwaysCausal(kind)) ? "T" : "S";
+  StringRef kvHeads = kind == PriorKind::ssm ? "H" : "Hkv";
+  if (failed(binder.bind(named("operand", "q"), o.q,
+                         dims4(layout, "T", "H", "dk"))) ||
+      failed(binder.bind(named("operand", "k"), o.k,
+                         dims4(layout, keyDim, "Hkv", "dk"))) ||
+      failed(binder.bind(named("operand", "v"), o.v,
+                         dims4(layout, keyDim, kvHeads, "dv"))) ||
+      failed(binder.bind(named("operand", "beta_raw"), o.betaRaw, {"E"})) ||
+      failed(binder.bind(named("operand", "lam"), o.lam,
+                         dims4(layout, "T", "H", "dv"))) ||
+      failed(binder.bind(named("operand", "gate"), o.gate,
+                         dims4(layout, "T", "H", "dv"))) ||
+      failed(binder.bind(named("operand", "mask"), o.mask, {"B", keyDim})) ||
+      failed(binder.bind(named("operand", "decay"), o.decay,
+                         layout == Layout::bthd
+                             ? SmallVector<StringRef, 3>{"B", "T", "H"}
+                             : SmallVector<StringRef, 3>{"B", "H", "T"})) ||
+      failed(binder.bind(named("operand", "delta"), o.delta,
+                         {"B", "T", "E"})) ||
+      failed(binder.bind(named("operand", "A"), o.A, {"E", "N"})) ||
+      failed(binder.bind(named("operand", "Bs"), o.Bs, {"B", "T", "N"})) ||
+      failed(binder.bind(named("operand", "Cs"), o.Cs, {"B", "T", "N"})) ||
+      failed(binder.bind(named("operand", "D"), o.D, {"E"})) ||
+      failed(binder.bind("result", o.out, dims4(layout, "T", "H", "dv"))))
+    return failure();
+  return binder.checkRelations(kind == PriorKind::aft);
+}
+
+static std::optional<double> asDouble(FloatAttr attr) {
+  if (!attr)
+    return std::nullopt;
+  return attr.getValueAsDouble();
+}
+
+static LogicalResult verifyNumbers(Operation *op, std::optional<double> cap,
+                                   std::optional<double> eps,
+                                   std::optional<double> scale) {
+  for (auto [x, name] : {std::pair{cap, "cap"}, std::pair{eps, "eps"},
+                         std::pair{scale, "scale"}})
+    if (x && !(*x > 0 && std::isfinite(*x)))
+      return op->emitOpError() << "attribute '" << name
+                               << "' must be positive and finite, found "
+                               << *x;
+  return success();
+}
+
+static LogicalResult verifyScaleUse(Operation *op, PriorKind kind,
+                                    std::optional<double> scale) {
+  if (scale && kind != PriorKind::softmax)
+    return op->emitOpError() << "attribute 'scale' is only valid for prior "
+                                "'softmax', found prior '"
+                             << stringifyPriorKind(kind) << "'";
+  return success();
+}
+
+/// Binds the extents of a !fem.prior value (B x H x T x S).
+static LogicalResult bindPrior(ShapeBinder &binder, Value prior, bool causal) {
+  auto type = cast<PriorType>(prior.getType());
+  StringRef keyDim = (causal || isAlwaysCausal(type.getKind())) ? "T" : "S";
+  return binder.bind("operand 'prior'", type.getShape(),
+                     {"B", "H", "T", keyDim}, type);
+}
+
+//===----------------------------------------------------------------------===//
+// PriorOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult PriorOp::verify() {
+  if (failed(verifyNumbers(*this, std::nullopt, asDouble(getEpsAttr()),
+                           asDouble(getScaleAttr()))) ||
+      failed(verifyScaleUse(*this, getKind(), asDouble(getScaleAttr()))))
+    return failure();
+  auto resultType = cast<PriorType>(getResult().getType());
+  if (resultType.getKind() != getKind())
+    return emitOpError() << "result type must be a prior of kind '"
+                         << stringifyPriorKind(getKind()) << "', found '"
+                         << stringifyPriorKind(resultType.getKind()) << "'";
+  ShapeBinder binder(*this);
+  ReadOperands o;
+  o.q = getQ();
+  o.k = getK();
+  o.mask = getMask();
+  o.decay = getDecay();
+  o.delta = getDelta();
+  o.A = getA();
+  o.Bs = getBs();
+  o.Cs = getCs();
+  o.D = getD();
+  if (failed(verifyRead(*this, getKind(), getLayout(), getCausal(), o,
+                        binder)))
+    return failure();
+  return binder.bind("result", resultType.getShape(),
+                     {"B", "H", "T",
+                      (getCausal() || isAlwaysCausal(getKind())) ? "T" : "S"},
+                     resultType);
+}
+
+//===----------------------------------------------------------------------===//
+// TiltOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult TiltOp::verify() {
+  if (failed(verifyNumbers(*this, asDouble(getCapAttr()), asDouble(getEpsAttr()), std::nullopt)))
+    return failure();
+  Layout l = getLayout();
+  ShapeBinder binder(*this);
+  ReadOperands o;
+  o.v = getV();
+  o.betaRaw = getBetaRaw();
+  o.mask = getMask();
+  if (failed(verifyRead(*this, PriorKind::softmax, l, false, o, binder,
+                        /*checkPresence=*/false)) ||
+      failed(binder.bind("result 'clipped'", getClipped(),
+                         dims4(l, "S", "H", "dv"))) ||
+      failed(binder.bind("result 'tilted'", getTilted(),
+                         dims4(l, "S", "H", "dv"))) ||
+      failed(binder.bind("result 'shift'", getShift(), {"B", "H", "dv"})))
+    return failure();
+  return binder.checkRelations(false);
+}
+
+//===----------------------------------------------------------------------===//
+// ExpectOp / LseOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult ExpectOp::verify() {
+  ShapeBinder binder(*this);
+  Layout l = getLayout();
+  bool causal = isAlwaysCausal(getPrior().getType().getKind());
+  if (auto p = getPrior().getDefiningOp<PriorOp>())
+    causal |= p.getCausal();
+  if (failed(bindPrior(binder, getPrior(), causal)))
+    return failure();
+  StringRef keyDim = causal ? "T" : "S";
+  if (failed(binder.bind("operand 'values'", getValues(),
+                         dims4(l, keyDim, "H", "dv"))) ||
+      failed(binder.bind("result", getResult(), dims4(l, "T", "H", "dv"))))
+    return failure();
+  if (getValues().getType().getElementType() !=
+      getResult().getType().getElementType())
+    return emitOpError() << "result element type "
+                         << getResult().getType().getElementType()
+                         << " must match operand 'values' element type "
+                         << getValues().getType().getElementType();
+  return success();
+}
+
+LogicalResult LseOp::verify() {
+  if (failed(verifyNumbers(*this, std::nullopt, asDouble(getEpsAttr()), std::nullopt)))
+    return failure();
+  ShapeBinder binder(*this);
+  Layout l = getLayout();
+  bool causal = isAlwaysCausal(getPrior().getType().getKind());
+  if (auto p = getPrior().getDefiningOp<PriorOp>())
+    causal |= p.getCausal();
+  if (failed(bindPrior(binder, getPrior(), causal)))
+    return failure();
+  ReadOperands o;
+  o.betaRaw = getBetaRaw();
+  o.out = getResult();
+  if (failed(binder.bind("operand 'tilted'", getTilted(),
+                         dims4(l, causal ? "T" : "S", "H", "dv"))) ||
+      failed(binder.bind("operand 'shift'", getShift(), {"B", "H", "dv"})) ||
+      failed(verifyRead(*this, PriorKind::softmax, l, causal, o, binder,
+                        /*checkPresence=*/false)))
+    return failure();
+  if (getTilted().getType().getElementType() !=
+      getResult().getType().getElementType())
+    return emitOpError() << "result element type "
+                         << getResult().getType().getElementType()
+                         << " must match operand 'tilted' element type "
+                         << getTilted().getType().getElementType();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// GateOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult GateOp::verify() {
+  if (failed(verifyNumbers(*this, std::nullopt, asDouble(getEpsAttr()), std::nullopt)))
+    return failure();
+  ShapeBinder binder(*this);
+  return binder.bind("result", getResult(), dims4(getLayout(), "T", "H", "dv"));
+}
+
+//===----------------------------------------------------------------------===//
+// MixerOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult MixerOp::verify() {
+  if (failed(verifyNumbers(*this, asDouble(getCapAttr()), asDouble(getEpsAttr()),
+                           asDouble(getScaleAttr()))) ||
+      failed(verifyScaleUse(*this, getKind(), asDouble(getScaleAttr()))))
+    return failure();
+  ShapeBinder binder(*this);
+  ReadOperands o{getQ(),    getK(),     getV(),     getBetaRaw(), getLam(),
+                 getGate(), getMask(),  getDecay(), getDelta(),   getA(),
+                 getBs(),   getCs(),    getD(),     getResult()};
+  return verifyRead(*this, getKind(), getLayout(), getCausal(), o, binder);
+}
+
+//===----------------------------------------------------------------------===//
+// FusedReadOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult FusedReadOp::verify() {
+  if (failed(verifyNumbers(*this, asDouble(getCapAttr()), asDouble(getEpsAttr()), std::nullopt)))
+    return failure();
+  ShapeBinder binder(*this);
+  PriorKind kind = getPrior().getType().getKind();
+  bool causal = isAlwaysCausal(kind);
+  if (auto p = getPrior().getDefiningOp<PriorOp>())
+    causal |= p.getCausal();
+  if (failed(bindPrior(binder, getPrior(), causal)))
+    return failure();
+  if (getMask() && kind != PriorKind::softmax && kind != PriorKind::linear)
+    return emitOpError() << "operand 'mask' is not used by prior '"
+                         << stringifyPriorKind(kind) << "'";
+  ReadOperands o;
+  o.v = getV();
+  o.betaRaw = getBetaRaw();
+  o.lam = getLam();
+  o.gate = getGate();
+  o.mask = getMask();
+  o.out = getResult();
+  return verifyRead(*this, kind, getLayout(), causal, o, binder,
+                    /*checkPresence=*/false);
+}
+
+//===----------------------------------------------------------------------===//
+// TileReadOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult TileReadOp::verify() {
+  if (failed(verifyNumbers(*this, asDouble(getCapAttr()), asDouble(getEpsAttr()),
+                           asDouble(getScaleAttr()))) ||
+      failed(verifyScaleUse(*this, getKind(), asDouble(getScaleAttr()))))
+    return failure();
+  if (getKind() != PriorKind::softmax && getKind() != PriorKind::linear)
+    return emitOpError() << "tiles only the key-based priors 'softmax' and "
+                            "'linear', found prior '"
+                         << stringifyPriorKind(getKind()) << "'";
+  ShapeBinder binder(*this);
+  ReadOperands o;
+  o.q = getQ();
+  o.k = getK();
+  o.v = getV();
+  o.betaRaw = getBetaRaw();
+  o.lam = getLam();
+  o.gate = getGate();
+  o.mask = getMask();
+  o.out = getOut();
+  return verifyRead(*this, getKind(), getLayout(), getCausal(), o, binder);
+}
+
+#define GET_OP_CLASSES
+#include "dialect/FEMOps.cpp.inc"

@@ -1,0 +1,554 @@
+//===- LowerToCPU.cpp - fem.tile_read → scf/vector/memref/math -------------===//
+//
+// Emits the fused online-softmax FEM read of docs/fused-read.md for one
+// workgroup: rows [t0, t0 + rows) of the g = H/Hkv query heads that share kv
+// head `wy` of batch `wz`.
+//
+//   pre-pass, per head j:  beta = softplus(beta_raw) + eps, bound = cap/beta,
+//                          M = max over unmasked keys of beta*clamp(v, ±bound)
+//   per key tile (causal: only tiles starting at or before the last row):
+//     pack K^T once for the group (keys on vector lanes), the column mask
+//     per head j:
+//       panel = [clamp(v) | exp(beta*clamp(v) - M)]    (Bk x 2*dvp)
+//       S = scale * Q K^T                               (register-blocked FMAs)
+//       m' = max(m, rowmax S); alpha = e^(m - m'); P = e^(S - m')
+//       l = alpha*l + rowsum P; acc = alpha*acc + P * panel   (one contraction)
+//   epilogue: mu = acc/l, F = (logaddexp(log(Z/l), log tiny - M) + M)/beta,
+//             gate, one store per output element.
+//
+// dvp is dv rounded up to the vector width; the padding lanes are computed but
+// never stored. All scratch is sized by the tiles, dk and dv, never by T or S.
+//
+//===----------------------------------------------------------------------===//
+#include "dialect/FEMOps.h"
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Math/Transforms/Approximation.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+#include <cmath>
+
+#define DEBUG_TYPE "fem-lower-to-cpu"
+
+namespace mlir::fem {
+#define GEN_PASS_DEF_FEMLOWERTOCPU
+#include "passes/Passes.h.inc"
+} // namespace mlir::fem
+
+using namespace mlir;
+using namespace mlir::fem;
+
+namespace {
+
+/// Register blocking: query rows per block (must match fem-tile's check) and
+/// vectors per block in the two contractions.
+constexpr int64_t kRowBlock = 4;
+constexpr int64_t kColBlock = 2;
+/// log(2^-126), the log of float32's smallest normal (semantics.md "tiny").
+constexpr float kLogTiny = -87.33654475055310898657f;
+
+class ReadEmitter {
+public:
+  ReadEmitter(TileReadOp op)
+      : op(op), b(op.getLoc(), op), layout(op.getLayout()),
+        bq(op.getTiles().getQ()), bk(op.getTiles().getK()),
+        lanes(op.getTiles().getVec()) {
+    f32 = b.getF32Type();
+    vf = VectorType::get({lanes}, f32);
+    vi1 = VectorType::get({lanes}, b.getI1Type());
+  }
+
+  LogicalResult emit();
+
+private:
+  // --- small builders -------------------------------------------------------
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
+  Value cst(float v) { return arith::ConstantFloatOp::create(b, f32, llvm::APFloat(v)); }
+  Value splat(float v) {
+    return arith::ConstantOp::create(b, vf, DenseElementsAttr::get(vf, v));
+  }
+  Value bcast(Value scalar) {
+    return vector::BroadcastOp::create(
+        b, VectorType::get({lanes}, scalar.getType()), scalar);
+  }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(b, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
+  Value minI(Value x, Value y) { return arith::MinSIOp::create(b, x, y); }
+  Value ceilDiv(Value x, Value y) { return arith::CeilDivSIOp::create(b, x, y); }
+  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
+  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
+  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
+  Value fdiv(Value x, Value y) { return arith::DivFOp::create(b, x, y); }
+  Value fmax(Value x, Value y) { return arith::MaximumFOp::create(b, x, y); }
+  Value fmin(Value x, Value y) { return arith::MinimumFOp::create(b, x, y); }
+  Value fcmp(arith::CmpFPredicate p, Value x, Value y) {
+    return arith::CmpFOp::create(b, p, x, y);
+  }
+  Value select(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, c, x, y);
+  }
+  Value exp(Value x) { return math::ExpOp::create(b, x); }
+  Value load(Value m, ValueRange i) { return memref::LoadOp::create(b, m, i); }
+  void store(Value v, Value m, ValueRange i) {
+    memref::StoreOp::create(b, v, m, i);
+  }
+  Value vload(Value m, ValueRange i) {
+    return vector::LoadOp::create(b, vf, m, i);
+  }
+  void vstore(Value v, Value m, ValueRange i) {
+    vector::StoreOp::create(b, v, m, i);
+  }
+  Value mask(Value n) { return vector::CreateMaskOp::create(b, vi1, ValueRange{n}); }
+  Value vloadMasked(Value m, ValueRange i, Value msk) {
+    return vector::MaskedLoadOp::create(b, vf, m, i, msk, splat(0.0f));
+  }
+  Value dim(Value m, int64_t d) { return memref::DimOp::create(b, m, d); }
+  /// Indices of (batch, time, head, channel) in the op's layout.
+  SmallVector<Value, 4> at(Value bi, Value t, Value h, Value c) {
+    if (layout == Layout::bthd)
+      return {bi, t, h, c};
+    return {bi, h, t, c};
+  }
+  /// softplus as torch computes it: x for x > 20, else log1p(e^x).
+  Value softplus(Value x, Value twenty) {
+    Value soft = math::Log1pOp::create(b, exp(x));
+    return select(fcmp(arith::CmpFPredicate::OGT, x, twenty), x, soft);
+  }
+  Value alloc(ArrayRef<int64_t> shape, ValueRange dyn) {
+    auto type = MemRefType::get(shape, f32);
+    Value m = memref::AllocOp::create(b, type, dyn, b.getI64IntegerAttr(64));
+    scratch.push_back(m);
+    return m;
+  }
+
+  /// scf.for over [lb, ub) with `inits`; `body(iv, iterArgs)` returns the
+  /// values to yield.
+  template <typename Fn>
+  SmallVector<Value> loop(Value lb, Value ub, Value step, ValueRange inits,
+                          Fn body) {
+    auto forOp = scf::ForOp::create(
+        b, lb, ub, step, inits,
+        [&](OpBuilder &nb, Location, Value iv, ValueRange args) {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+          SmallVector<Value> yields = body(iv, args);
+          scf::YieldOp::create(b, yields);
+        });
+    return SmallVector<Value>(forOp.getResults());
+  }
+  template <typename Fn> void loop(Value lb, Value ub, Value step, Fn body) {
+    loop(lb, ub, step, ValueRange{}, [&](Value iv, ValueRange) {
+      body(iv);
+      return SmallVector<Value>{};
+    });
+  }
+
+  void emitPrePass();
+  void emitKeyTile(Value kt);
+  void emitScores(Value h);
+  void emitOnlineSoftmax(Value j, Value s0, Value ncols);
+  void emitContraction(Value j, Value ncols);
+  void emitEpilogue();
+
+  TileReadOp op;
+  ImplicitLocOpBuilder b;
+  Layout layout;
+  int64_t bq, bk, lanes;
+  FloatType f32;
+  VectorType vf, vi1;
+  SmallVector<Value> scratch;
+
+  // Extents and workgroup coordinates.
+  Value c0, c1, cLanes, cBq, cBk, cRB;
+  Value T, S, dk, dv, dvp, group, batch, kvHead, t0, rows, rowsPadded;
+  Value scale, twenty, negInf;
+  // Scratch buffers.
+  Value kT, panel, scores, acc, rowMax, rowSum, alpha, betaBuf, boundBuf,
+      shiftBuf, colOk, gateBuf;
+};
+
+LogicalResult ReadEmitter::emit() {
+  c0 = idx(0);
+  c1 = idx(1);
+  cLanes = idx(lanes);
+  cBq = idx(bq);
+  cBk = idx(bk);
+  cRB = idx(kRowBlock);
+  unsigned ta = timeAxis(layout), ha = headAxis(layout);
+  T = dim(op.getQ(), ta);
+  S = dim(op.getK(), ta);
+  Value H = dim(op.getQ(), ha);
+  Value hkv = dim(op.getK(), ha);
+  dk = dim(op.getQ(), 3);
+  dv = dim(op.getV(), 3);
+  dvp = mul(ceilDiv(dv, cLanes), cLanes);
+  group = arith::DivSIOp::create(b, H, hkv);
+  batch = op.getWgZ();
+  kvHead = op.getWgY();
+  // Query tiles run in reverse so that the longest causal rows start first.
+  Value numQTiles = ceilDiv(T, cBq);
+  Value qTile = sub(sub(numQTiles, c1), op.getWgX());
+  t0 = mul(qTile, cBq);
+  rows = minI(cBq, sub(T, t0));
+  rowsPadded = mul(ceilDiv(rows, cRB), cRB);
+  twenty = cst(20.0f);
+  negInf = cst(-std::numeric_limits<float>::infinity());
+  if (auto s = op.getScaleAttr()) {
+    scale = cst(static_cast<float>(s.getValueAsDouble()));
+  } else {
+    Value dkF = arith::SIToFPOp::create(
+        b, f32, arith::IndexCastOp::create(b, b.getI64Type(), dk));
+    scale = fdiv(cst(1.0f), math::SqrtOp::create(b, dkF));
+  }
+
+  Value width = mul(dvp, idx(2));
+  kT = alloc({ShapedType::kDynamic, bk}, {dk});
+  panel = alloc({bk, ShapedType::kDynamic}, {width});
+  scores = alloc({bq, bk}, {});
+  acc = alloc({ShapedType::kDynamic, bq, ShapedType::kDynamic}, {group, width});
+  rowMax = alloc({ShapedType::kDynamic, bq}, {group});
+  rowSum = alloc({ShapedType::kDynamic, bq}, {group});
+  alpha = alloc({bq}, {});
+  betaBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
+  boundBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
+  shiftBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
+  colOk = alloc({bk}, {});
+  gateBuf = alloc({ShapedType::kDynamic}, {dvp});
+
+  emitPrePass();
+
+  // Key tiles: all of them, or (causal) those starting at or before the last
+  // row of this query tile; the diagonal tile is masked per element.
+  Value numKTiles = op.getCausal() ? ceilDiv(minI(add(t0, rows), S), cBk)
+                                   : ceilDiv(S, cBk);
+  loop(c0, numKTiles, c1, [&](Value kt) { emitKeyTile(kt); });
+
+  emitEpilogue();
+  for (Value m : scratch)
+    memref::DeallocOp::create(b, m);
+  op.erase();
+  return success();
+}
+
+void ReadEmitter::emitPrePass() {
+  Value eps = cst(static_cast<float>(op.getEpsAttr().getValueAsDouble()));
+  Value cap = cst(static_cast<float>(op.getCapAttr().getValueAsDouble()));
+  loop(c0, cBq, c1, [&](Value r) { store(cst(1.0f), alpha, {r}); });
+  loop(c0, group, c1, [&](Value j) {
+    Value h = add(mul(kvHead, group), j);
+    loop(c0, dvp, cLanes, [&](Value c) {
+      Value lanesLeft = mask(sub(dv, c));
+      Value raw =
+          vloadMasked(op.getBetaRaw(), {add(mul(h, dv), c)}, lanesLeft);
+      Value beta = fadd(softplus(raw, bcast(twenty)), bcast(eps));
+      Value bound = fdiv(bcast(cap), beta);
+      Value negBound = arith::NegFOp::create(b, bound);
+      vstore(beta, betaBuf, {j, c});
+      vstore(bound, boundBuf, {j, c});
+      Value maxV = loop(c0, S, c1, {bcast(negInf)}, [&](Value s, ValueRange it) {
+        Value v = vloadMasked(op.getV(), at(batch, s, kvHead, c), lanesLeft);
+        Value x = fmul(beta, fmin(fmax(v, negBound), bound));
+        Value m = fmax(it[0], x);
+        if (Value keyMask = op.getMask()) {
+          Value keep = arith::CmpIOp::create(
+              b, arith::CmpIPredicate::ne, load(keyMask, {batch, s}),
+              arith::ConstantIntOp::create(b, b.getI8Type(), 0));
+          m = select(keep, m, it[0]);
+        }
+        return SmallVector<Value>{m};
+      })[0];
+      // No visible key at all: M = 0 (it cancels anyway).
+      Value none = fcmp(arith::CmpFPredicate::OEQ, maxV, bcast(negInf));
+      vstore(select(none, splat(0.0f), maxV), shiftBuf, {j, c});
+    });
+    Value width = mul(dvp, idx(2));
+    loop(c0, cBq, c1, [&](Value r) {
+      store(negInf, rowMax, {j, r});
+      store(cst(0.0f), rowSum, {j, r});
+      loop(c0, width, cLanes,
+           [&](Value c) { vstore(splat(0.0f), acc, {j, r, c}); });
+    });
+  });
+}
+
+void ReadEmitter::emitKeyTile(Value kt) {
+  Value s0 = mul(kt, cBk);
+  Value ncols = minI(cBk, sub(S, s0));
+  // K^T for the whole group: kT[d][col], zero beyond the last key.
+  loop(c0, ncols, c1, [&](Value col) {
+    loop(c0, dk, c1, [&](Value d) {
+      store(load(op.getK(), at(batch, add(s0, col), kvHead, d)), kT, {d, col});
+    });
+  });
+  loop(ncols, cBk, c1, [&](Value col) {
+    loop(c0, dk, c1, [&](Value d) { store(cst(0.0f), kT, {d, col}); });
+  });
+  // Column mask: 1 for keys that exist and are not padded out.
+  loop(c0, cBk, cLanes, [&](Value cc) {
+    Value inRange = mask(sub(ncols, cc));
+    Value ok = inRange;
+    if (Value keyMask = op.getMask()) {
+      auto vi8 = VectorType::get({lanes}, b.getI8Type());
+      Value zero8 = arith::ConstantOp::create(
+          b, vi8, DenseElementsAttr::get(vi8, b.getI8IntegerAttr(0)));
+      Value bytes = vector::MaskedLoadOp::create(
+          b, vi8, keyMask, ValueRange{batch, add(s0, cc)}, inRange, zero8);
+      ok = arith::AndIOp::create(
+          b, ok, arith::CmpIOp::create(b, arith::CmpIPredicate::ne, bytes, zero8));
+    }
+    vstore(select(ok, splat(1.0f), splat(0.0f)), colOk, {cc});
+  });
+
+  loop(c0, group, c1, [&](Value j) {
+    Value h = add(mul(kvHead, group), j);
+    // Value panel [clipped | tilted] for this head's beta.
+    loop(c0, ncols, c1, [&](Value col) {
+      Value keep;
+      if (op.getMask())
+        keep = fcmp(arith::CmpFPredicate::OGT, load(colOk, {col}), cst(0.5f));
+      loop(c0, dvp, cLanes, [&](Value c) {
+        Value v = vloadMasked(op.getV(), at(batch, add(s0, col), kvHead, c),
+                              mask(sub(dv, c)));
+        Value beta = vload(betaBuf, {j, c});
+        Value bound = vload(boundBuf, {j, c});
+        Value clipped =
+            fmin(fmax(v, arith::NegFOp::create(b, bound)), bound);
+        Value tilted = exp(fsub(fmul(beta, clipped), vload(shiftBuf, {j, c})));
+        if (keep) { // padded keys contribute nothing, even if v is not finite
+          clipped = select(keep, clipped, splat(0.0f));
+          tilted = select(keep, tilted, splat(0.0f));
+        }
+        vstore(clipped, panel, {col, c});
+        vstore(tilted, panel, {col, add(dvp, c)});
+      });
+    });
+    emitScores(h);
+    emitOnlineSoftmax(j, s0, ncols);
+    emitContraction(j, ncols);
+  });
+}
+
+void ReadEmitter::emitScores(Value h) {
+  Value tLast = sub(T, c1);
+  Value kb = idx(kColBlock * lanes);
+  loop(c0, rowsPadded, cRB, [&](Value r) {
+    // Rows past the end of the tile reuse the last row (never stored).
+    SmallVector<Value> qRow;
+    for (int64_t i = 0; i < kRowBlock; ++i)
+      qRow.push_back(minI(add(t0, add(r, idx(i))), tLast));
+    loop(c0, cBk, kb, [&](Value cb) {
+      SmallVector<Value> inits(kRowBlock * kColBlock, splat(0.0f));
+      SmallVector<Value> sums =
+          loop(c0, dk, c1, inits, [&](Value d, ValueRange it) {
+            SmallVector<Value> kv;
+            for (int64_t c = 0; c < kColBlock; ++c)
+              kv.push_back(vload(kT, {d, add(cb, idx(c * lanes))}));
+            SmallVector<Value> next;
+            for (int64_t i = 0; i < kRowBlock; ++i) {
+              Value qs = bcast(load(op.getQ(), at(batch, qRow[i], h, d)));
+              for (int64_t c = 0; c < kColBlock; ++c)
+                next.push_back(vector::FMAOp::create(
+                    b, qs, kv[c], it[i * kColBlock + c]));
+            }
+            return next;
+          });
+      Value vScale = bcast(scale);
+      for (int64_t i = 0; i < kRowBlock; ++i)
+        for (int64_t c = 0; c < kColBlock; ++c)
+          vstore(fmul(sums[i * kColBlock + c], vScale), scores,
+                 {add(r, idx(i)), add(cb, idx(c * lanes))});
+    });
+  });
+}
+
+void ReadEmitter::emitOnlineSoftmax(Value j, Value s0, Value ncols) {
+  loop(c0, rows, c1, [&](Value r) {
+    Value t = add(t0, r);
+    // Lanes [0, limit - cc) of the vector at column cc are visible.
+    Value limit = ncols;
+    if (op.getCausal())
+      limit = minI(ncols, add(sub(t, s0), c1));
+    auto visible = [&](Value cc) {
+      Value vis = mask(sub(limit, cc));
+      if (op.getMask())
+        vis = arith::AndIOp::create(
+            b, vis,
+            fcmp(arith::CmpFPredicate::OGT, vload(colOk, {cc}), splat(0.5f)));
+      return vis;
+    };
+    Value mOld = load(rowMax, {j, r});
+    Value vMax = loop(c0, cBk, cLanes, {bcast(negInf)},
+                      [&](Value cc, ValueRange it) {
+                        Value s = vload(scores, {r, cc});
+                        return SmallVector<Value>{fmax(
+                            it[0], select(visible(cc), s, bcast(negInf)))};
+                      })[0];
+    Value tileMax =
+        vector::ReductionOp::create(b, vector::CombiningKind::MAXIMUMF, vMax);
+    Value mNew = fmax(mOld, tileMax);
+    Value empty = fcmp(arith::CmpFPredicate::OEQ, mNew, negInf);
+    Value fresh = fcmp(arith::CmpFPredicate::OEQ, mOld, negInf);
+    Value a = select(fresh, cst(0.0f), exp(fsub(mOld, mNew)));
+    a = select(empty, cst(1.0f), a);
+    Value vNew = bcast(mNew);
+    Value vSum = loop(c0, cBk, cLanes, {splat(0.0f)},
+                      [&](Value cc, ValueRange it) {
+                        Value vis = visible(cc);
+                        Value s = vload(scores, {r, cc});
+                        Value p = select(vis, exp(fsub(s, vNew)), splat(0.0f));
+                        vstore(p, scores, {r, cc});
+                        return SmallVector<Value>{fadd(it[0], p)};
+                      })[0];
+    Value tileSum =
+        vector::ReductionOp::create(b, vector::CombiningKind::ADD, vSum);
+    store(select(empty, negInf, mNew), rowMax, {j, r});
+    store(fadd(fmul(a, load(rowSum, {j, r})), tileSum), rowSum, {j, r});
+    store(a, alpha, {r});
+  });
+}
+
+void ReadEmitter::emitContraction(Value j, Value ncols) {
+  Value width = mul(dvp, idx(2));
+  Value cb = idx(kColBlock * lanes);
+  loop(c0, rowsPadded, cRB, [&](Value r) {
+    SmallVector<Value> rowIdx, rowAlpha;
+    for (int64_t i = 0; i < kRowBlock; ++i) {
+      rowIdx.push_back(add(r, idx(i)));
+      rowAlpha.push_back(bcast(load(alpha, {rowIdx.back()})));
+    }
+    loop(c0, width, cb, [&](Value c) {
+      SmallVector<Value> inits;
+      for (int64_t i = 0; i < kRowBlock; ++i)
+        for (int64_t k = 0; k < kColBlock; ++k)
+          inits.push_back(fmul(
+              vload(acc, {j, rowIdx[i], add(c, idx(k * lanes))}), rowAlpha[i]));
+      SmallVector<Value> sums =
+          loop(c0, ncols, c1, inits, [&](Value col, ValueRange it) {
+            SmallVector<Value> pv;
+            for (int64_t k = 0; k < kColBlock; ++k)
+              pv.push_back(vload(panel, {col, add(c, idx(k * lanes))}));
+            SmallVector<Value> next;
+            for (int64_t i = 0; i < kRowBlock; ++i) {
+              Value p = bcast(load(scores, {rowIdx[i], col}));
+              for (int64_t k = 0; k < kColBlock; ++k)
+                next.push_back(
+                    vector::FMAOp::create(b, p, pv[k], it[i * kColBlock + k]));
+            }
+            return next;
+          });
+      for (int64_t i = 0; i < kRowBlock; ++i)
+        for (int64_t k = 0; k < kColBlock; ++k)
+          vstore(sums[i * kColBlock + k], acc,
+                 {j, rowIdx[i], add(c, idx(k * lanes))});
+    });
+  });
+}
+
+void ReadEmitter::emitEpilogue() {
+  Value eps = cst(static_cast<float>(op.getEpsAttr().getValueAsDouble()));
+  Value dvF = arith::SIToFPOp::create(
+      b, f32, arith::IndexCastOp::create(b, b.getI64Type(), dv));
+  Value sqrtDv = math::SqrtOp::create(b, dvF);
+  loop(c0, group, c1, [&](Value j) {
+    Value h = add(mul(kvHead, group), j);
+    loop(c0, rows, c1, [&](Value r) {
+      Value t = add(t0, r);
+      Value l = load(rowSum, {j, r});
+      Value has = fcmp(arith::CmpFPredicate::OGT, l, cst(0.0f));
+      Value inv = bcast(select(has, fdiv(cst(1.0f), l), cst(0.0f)));
+      Value vHas = bcast(has);
+      // g+ = softplus(gate) + eps and its squared norm over the dv channels.
+      Value sq = loop(c0, dvp, cLanes, {splat(0.0f)}, [&](Value c, ValueRange it) {
+        Value lanesLeft = mask(sub(dv, c));
+        Value gl = vloadMasked(op.getGate(), at(batch, t, h, c), lanesLeft);
+        Value gp = select(lanesLeft, fadd(softplus(gl, bcast(twenty)), bcast(eps)),
+                          splat(0.0f));
+        vstore(gp, gateBuf, {c});
+        return SmallVector<Value>{vector::FMAOp::create(b, gp, gp, it[0])};
+      })[0];
+      Value norm = math::SqrtOp::create(
+          b, vector::ReductionOp::create(b, vector::CombiningKind::ADD, sq));
+      Value gScale = bcast(fdiv(sqrtDv, fmax(norm, cst(1e-5f))));
+      loop(c0, dvp, cLanes, [&](Value c) {
+        Value lanesLeft = mask(sub(dv, c));
+        Value mu = fmul(vload(acc, {j, r, c}), inv);
+        Value z = fmul(vload(acc, {j, r, add(dvp, c)}), inv);
+        Value shift = vload(shiftBuf, {j, c});
+        Value beta = vload(betaBuf, {j, c});
+        // logaddexp(log z, log tiny - M), with log z = -inf for z <= 0.
+        Value positive = fcmp(arith::CmpFPredicate::OGT, z, splat(0.0f));
+        Value logZ = select(positive, math::LogOp::create(b, z), bcast(negInf));
+        Value tinyTerm = fsub(splat(kLogTiny), shift);
+        Value hi = fmax(logZ, tinyTerm);
+        Value lo = fmin(logZ, tinyTerm);
+        Value lse = fadd(hi, math::Log1pOp::create(b, exp(fsub(lo, hi))));
+        lse = select(positive, lse, tinyTerm);
+        Value freeEnergy = fdiv(fadd(lse, shift), beta);
+        freeEnergy = select(vHas, freeEnergy, splat(0.0f));
+        mu = select(vHas, mu, splat(0.0f));
+        Value lamLogit = vloadMasked(op.getLam(), at(batch, t, h, c), lanesLeft);
+        Value lambda = fdiv(splat(1.0f),
+                            fadd(splat(1.0f), exp(arith::NegFOp::create(b, lamLogit))));
+        Value mix = fadd(fmul(fsub(splat(1.0f), lambda), mu),
+                         fmul(lambda, freeEnergy));
+        Value g = fmul(vload(gateBuf, {c}), gScale);
+        vector::MaskedStoreOp::create(b, op.getOut(), at(batch, t, h, c),
+                                      lanesLeft, fmul(g, mix));
+      });
+    });
+  });
+}
+
+struct FEMLowerToCPUPass
+    : public fem::impl::FEMLowerToCPUBase<FEMLowerToCPUPass> {
+  void runOnOperation() override {
+    SmallVector<TileReadOp> reads;
+    getOperation().walk([&](TileReadOp op) { reads.push_back(op); });
+    for (TileReadOp op : reads) {
+      if (op.getKind() != PriorKind::softmax) {
+        op.emitError() << "fem-lower-to-cpu: prior '"
+                       << stringifyPriorKind(op.getKind())
+                       << "' has no CPU lowering yet";
+        return signalPassFailure();
+      }
+      for (Value v : {op.getQ(), op.getK(), op.getV(), op.getBetaRaw(),
+                      op.getLam(), op.getGate(), op.getOut()})
+        if (!cast<MemRefType>(v.getType()).getElementType().isF32() ||
+            !cast<MemRefType>(v.getType()).getLayout().isIdentity()) {
+          op.emitError() << "fem-lower-to-cpu: expects f32 memrefs with the "
+                            "identity layout, found "
+                         << v.getType();
+          return signalPassFailure();
+        }
+      if (Value m = op.getMask();
+          m && !cast<MemRefType>(m.getType()).getElementType().isInteger(8)) {
+        op.emitError() << "fem-lower-to-cpu: the key mask must be i8 bytes "
+                          "in memory, found "
+                       << m.getType();
+        return signalPassFailure();
+      }
+      int64_t lanes = op.getTiles().getVec();
+      if (lanes == 0 || op.getTiles().getQ() % kRowBlock != 0 ||
+          op.getTiles().getK() % (kColBlock * lanes) != 0) {
+        op.emitError() << "fem-lower-to-cpu: tiles " << op.getTiles()
+                       << " need vec > 0, q a multiple of " << kRowBlock
+                       << " and k a multiple of " << kColBlock << " * vec";
+        return signalPassFailure();
+      }
+      ReadEmitter emitter(op);
+      if (failed(emitter.emit()))
+        return signalPassFailure();
+    }
+    // exp/log/log1p as vectorisable polynomials (no libm calls in the loops).
+    RewritePatternSet patterns(&getContext());
+    populateMathPolynomialApproximationPatterns(patterns);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace

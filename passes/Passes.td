@@ -1,0 +1,78 @@
+//===- Passes.td - fem passes ------------------------------*- tablegen -*-===//
+#ifndef FEM_PASSES_TD
+#define FEM_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def FEMExpandMixer : Pass<"fem-expand-mixer"> {
+  let summary = "Expand fem.mixer into prior, tilt, expect, lse and gate";
+  let description = [{
+    Rewrites every `fem.mixer` into the ops of the read it stands for:
+    `fem.prior` (with the prior-specific operands), `fem.tilt` (clip, shift,
+    tilt), `fem.expect` (mean read of the clipped values), `fem.lse`
+    (free-energy read of the tilted values) and `fem.gate`. A `tiles`
+    attribute on the mixer is kept on the prior as `fem.tiles`.
+  }];
+  let dependentDialects = ["::mlir::fem::FEMDialect"];
+}
+
+def FEMFuseReads : Pass<"fem-fuse-reads"> {
+  let summary = "Fuse the two reads of one prior and the gate into fem.fused_read";
+  let description = [{
+    Matches `fem.gate(fem.expect(p, clipped), fem.lse(p, tilted, shift, beta),
+    lam, gate)` where clipped/tilted/shift come from one `fem.tilt` and both
+    reads use the same prior `p`, and replaces it with one `fem.fused_read`
+    whose value panel is [clipped | tilted] and whose epilogue is the log
+    restore and the gate. Reads of different priors, reads of values that do
+    not come from one tilt, or ops whose eps/layout disagree stay apart.
+  }];
+  let dependentDialects = ["::mlir::fem::FEMDialect"];
+}
+
+def FEMTile : Pass<"fem-tile", "::mlir::ModuleOp"> {
+  let summary = "Split a kernel-level fused read into a workgroup function";
+  let description = [{
+    For every kernel-level function (its body a `fem.prior` and a
+    `fem.fused_read` of function arguments, returning the read) creates
+    `@<name>_wg`: the same computation in destination-passing style on
+    memrefs, for one workgroup (query tile, kv head, batch) of the grid, as a
+    `fem.tile_read`. Tile sizes come from the options when given, otherwise
+    from a `#fem.tiles` attribute on the read, otherwise from the target's
+    defaults. The tensor function is replaced. Only the softmax prior is
+    tiled in this version; other priors get a diagnostic.
+  }];
+  let options = [
+    Option<"tileQ", "tile-q", "int64_t", /*default=*/"0",
+           "Query rows per workgroup (0: attribute or target default)">,
+    Option<"tileK", "tile-k", "int64_t", /*default=*/"0",
+           "Keys per inner step (0: attribute or target default)">,
+    Option<"vectorWidth", "vec", "int64_t", /*default=*/"0",
+           "Vector lanes (0: attribute or target default)">,
+    Option<"target", "target", "std::string", /*default=*/"\"host\"",
+           "Target whose defaults apply: host, avx2, avx512, generic">,
+  ];
+  let dependentDialects = ["::mlir::fem::FEMDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::func::FuncDialect"];
+}
+
+def FEMLowerToCPU : Pass<"fem-lower-to-cpu", "::mlir::ModuleOp"> {
+  let summary = "Lower fem.tile_read to scf, vector, memref, arith and math";
+  let description = [{
+    Expands each `fem.tile_read` into the fused online-softmax loop nest of
+    docs/fused-read.md: a pre-pass computing beta, the clip bound and the
+    shift M per query head of the group; then, per key tile (causal tiles
+    above the diagonal skipped), K^T packed once for the group, per head the
+    [clipped | tilted] value panel, scores as vector FMAs with register
+    blocking, online max/sum rescaling and the panel contraction into one
+    accumulator of width 2*dv; finally the log restore and the gate as the
+    epilogue. Scratch is sized by the tiles and head dims only (never by T).
+  }];
+  let dependentDialects = ["::mlir::scf::SCFDialect",
+                           "::mlir::vector::VectorDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect"];
+}
+
+#endif // FEM_PASSES_TD

@@ -1,0 +1,65 @@
+//===- Pipelines.cpp - named pass pipelines --------------------------------===//
+#include "passes/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+void mlir::fem::buildFEMToTiledPipeline(OpPassManager &pm,
+                                        const CPUPipelineOptions &o) {
+  pm.addPass(createFEMExpandMixer());
+  pm.addPass(createFEMFuseReads());
+  pm.addPass(createCSEPass());
+  FEMTileOptions tile;
+  tile.tileQ = o.tileQ;
+  tile.tileK = o.tileK;
+  tile.vectorWidth = o.vectorWidth;
+  tile.target = o.target;
+  pm.addPass(createFEMTile(tile));
+}
+
+void mlir::fem::buildTiledToLoopsPipeline(OpPassManager &pm) {
+  pm.addPass(createFEMLowerToCPU());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
+
+void mlir::fem::buildLoopsToLLVMPipeline(OpPassManager &pm) {
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(createConvertVectorToLLVMPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(createCanonicalizerPass());
+}
+
+void mlir::fem::buildFEMToLoopsPipeline(OpPassManager &pm,
+                                        const CPUPipelineOptions &o) {
+  buildFEMToTiledPipeline(pm, o);
+  buildTiledToLoopsPipeline(pm);
+}
+
+void mlir::fem::buildFEMToCPUPipeline(OpPassManager &pm,
+                                      const CPUPipelineOptions &o) {
+  buildFEMToLoopsPipeline(pm, o);
+  buildLoopsToLLVMPipeline(pm);
+}
+
+void mlir::fem::registerFEMPipelines() {
+  PassPipelineRegistration<CPUPipelineOptions>(
+      "fem-to-loops",
+      "fem dialect → fused, tiled read → scf/vector/memref loops",
+      buildFEMToLoopsPipeline);
+  PassPipelineRegistration<CPUPipelineOptions>(
+      "fem-to-cpu", "fem dialect → LLVM dialect for the host CPU",
+      buildFEMToCPUPipeline);
+}

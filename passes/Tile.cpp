@@ -1,0 +1,242 @@
+//===- Tile.cpp - kernel-level fused read → workgroup function -------------===//
+//
+// A kernel-level function
+//
+//   func.func @k(%q: tensor<..>, %k: tensor<..>, ...) -> tensor<..> {
+//     %p = fem.prior softmax q(%q) k(%k) ...
+//     %o = fem.fused_read %p, %v, %beta_raw, %lam, %gate ...
+//     return %o
+//   }
+//
+// becomes the workgroup function of the grid (query tiles, kv heads, batch)
+//
+//   func.func @k_wg(%q: memref<..>, ..., %out: memref<..>,
+//                   %x: index, %y: index, %z: index) {
+//     fem.tile_read softmax q(%q) ... out(%out) at(%x, %y, %z) {tiles = ...}
+//   }
+//
+// carrying `fem.kernel` (the original name) and `fem.arg_names` so the driver
+// can emit the kernel descriptor. Buffers are in destination-passing style:
+// the caller owns every buffer, the kernel allocates only tile-sized scratch.
+//
+//===----------------------------------------------------------------------===//
+#include "dialect/FEMOps.h"
+#include "passes/Passes.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/StringSwitch.h"
+#include "llvm/TargetParser/Host.h"
+
+#define DEBUG_TYPE "fem-tile"
+
+namespace mlir::fem {
+#define GEN_PASS_DEF_FEMTILE
+#include "passes/Passes.h.inc"
+} // namespace mlir::fem
+
+using namespace mlir;
+using namespace mlir::fem;
+
+int64_t mlir::fem::defaultVectorWidth(StringRef target) {
+  if (target == "avx512")
+    return 16;
+  if (target == "avx2")
+    return 8;
+  if (target == "generic")
+    return 4;
+  // host: AVX-512F where available, else AVX2, else SSE-sized vectors.
+  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+  if (features.lookup("avx512f"))
+    return 16;
+  if (features.lookup("avx2") || features.lookup("avx"))
+    return 8;
+  return 4;
+}
+
+namespace {
+
+/// Register blocking of the lowering: query rows per block. Tiles must be a
+/// multiple of it (checked here so the lowering never meets a bad tile).
+constexpr int64_t kRowBlock = 4;
+
+struct FEMTilePass : public fem::impl::FEMTileBase<FEMTilePass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (target != "host" && target != "avx2" && target != "avx512" &&
+        target != "generic") {
+      module.emitError() << "fem-tile: unknown target '" << target
+                         << "', expected host, avx2, avx512 or generic";
+      return signalPassFailure();
+    }
+    SmallVector<func::FuncOp> kernels;
+    module.walk([&](func::FuncOp f) {
+      if (!f.getOps<FusedReadOp>().empty())
+        kernels.push_back(f);
+    });
+    for (func::FuncOp f : kernels)
+      if (failed(tileKernel(f)))
+        return signalPassFailure();
+    // Reads that were never fused cannot be executed by the tiled lowering.
+    WalkResult unfused = module.walk([&](Operation *op) {
+      if (isa<ExpectOp, LseOp, MixerOp, GateOp>(op)) {
+        op->emitError() << "fem-tile: '" << op->getName()
+                        << "' was not fused into a fem.fused_read; only the "
+                           "gated FEM read (fem.mixer, or expect + lse + "
+                           "gate over one fem.tilt) can be compiled; run "
+                           "-fem-expand-mixer -fem-fuse-reads first";
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (unfused.wasInterrupted())
+      signalPassFailure();
+  }
+
+  FailureOr<TilesAttr> chooseTiles(FusedReadOp read) {
+    int64_t q = 0, k = 0, vec = 0;
+    if (TilesAttr attr = read.getTilesAttr()) {
+      q = attr.getQ();
+      k = attr.getK();
+      vec = attr.getVec();
+    }
+    if (tileQ != 0)
+      q = tileQ;
+    if (tileK != 0)
+      k = tileK;
+    if (vectorWidth != 0)
+      vec = vectorWidth;
+    if (vec == 0)
+      vec = defaultVectorWidth(target);
+    if (q == 0)
+      q = 64;
+    if (k == 0)
+      k = std::max<int64_t>(64, 2 * vec);
+    auto diag = [&]() { return read.emitError() << "fem-tile: "; };
+    if (vec != 4 && vec != 8 && vec != 16) {
+      diag() << "vector width must be 4, 8 or 16 lanes, found " << vec;
+      return failure();
+    }
+    if (q <= 0 || q % kRowBlock != 0 || q > 1024) {
+      diag() << "query tile (tile-q) must be a positive multiple of "
+             << kRowBlock << " up to 1024, found " << q;
+      return failure();
+    }
+    if (k <= 0 || k % (2 * vec) != 0 || k > 1024) {
+      diag() << "key tile (tile-k) must be a positive multiple of 2 * vec = "
+             << 2 * vec << " up to 1024, found " << k;
+      return failure();
+    }
+    return TilesAttr::get(read.getContext(), q, k, vec);
+  }
+
+  LogicalResult tileKernel(func::FuncOp f) {
+    auto reads = llvm::to_vector(f.getOps<FusedReadOp>());
+    auto fail = [&](Operation *at) {
+      return at->emitError()
+             << "fem-tile: function @" << f.getSymName()
+             << " is not a kernel-level function: ";
+    };
+    if (reads.size() != 1)
+      return fail(f) << "it has " << reads.size()
+                     << " fused reads, expected exactly one";
+    FusedReadOp read = reads.front();
+    auto prior = read.getPrior().getDefiningOp<PriorOp>();
+    if (!prior)
+      return fail(read) << "the prior must be defined by fem.prior in the "
+                           "same function";
+    if (prior.getKind() != PriorKind::softmax)
+      return read.emitError()
+             << "fem-tile: prior '" << stringifyPriorKind(prior.getKind())
+             << "' cannot be tiled yet; this version tiles the softmax prior "
+                "(chunked scans for linear, gla, aft and ssm are planned, "
+                "see docs/roadmap.md)";
+    // Every other op of the body must be the prior, the read or the return.
+    for (Operation &op : f.getBody().front()) {
+      if (&op == prior.getOperation() || &op == read.getOperation())
+        continue;
+      if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+        if (ret.getNumOperands() != 1 || ret.getOperand(0) != read.getResult())
+          return fail(ret) << "it must return exactly the fused read's result";
+        continue;
+      }
+      return fail(&op) << "found '" << op.getName()
+                       << "'; a kernel-level function contains only the FEM "
+                          "read (compute projections outside, or split them "
+                          "into their own function)";
+    }
+    SmallVector<std::pair<Value, StringRef>> operands = {
+        {prior.getQ(), "q"},         {prior.getK(), "k"},
+        {read.getV(), "v"},          {read.getBetaRaw(), "beta_raw"},
+        {read.getLam(), "lam"},      {read.getGate(), "gate"}};
+    if (read.getMask())
+      operands.push_back({read.getMask(), "mask"});
+    for (auto [value, name] : operands) {
+      if (!isa<BlockArgument>(value) ||
+          cast<BlockArgument>(value).getOwner()->getParentOp() != f)
+        return fail(read) << "operand '" << name
+                          << "' must be a function argument";
+      auto type = cast<RankedTensorType>(value.getType());
+      if (name != "mask" && !type.getElementType().isF32())
+        return read.emitError()
+               << "fem-tile: operand '" << name << "' has element type "
+               << type.getElementType()
+               << "; the CPU lowering handles f32 only in this version";
+    }
+    if (prior.getMask() != read.getMask())
+      return fail(read) << "the prior and the read must use the same mask";
+    if (f.getNumArguments() != operands.size())
+      return fail(f) << "it has " << f.getNumArguments()
+                     << " arguments but the read uses " << operands.size()
+                     << "; every argument must be an operand of the read";
+
+    FailureOr<TilesAttr> tiles = chooseTiles(read);
+    if (failed(tiles))
+      return failure();
+
+    // Build the workgroup function.
+    OpBuilder b(f);
+    Location loc = f.getLoc();
+    MLIRContext *ctx = f.getContext();
+    SmallVector<Type> argTypes;
+    SmallVector<Attribute> argNames;
+    auto toMemRef = [&](Value v) -> Type {
+      auto t = cast<RankedTensorType>(v.getType());
+      Type et = t.getElementType();
+      if (et.isInteger(1)) // masks are bytes in memory (numpy's bool)
+        et = IntegerType::get(ctx, 8);
+      return MemRefType::get(t.getShape(), et);
+    };
+    for (auto [value, name] : operands) {
+      argTypes.push_back(toMemRef(value));
+      argNames.push_back(StringAttr::get(ctx, name));
+    }
+    argTypes.push_back(toMemRef(read.getResult()));
+    argNames.push_back(StringAttr::get(ctx, "out"));
+    IndexType index = b.getIndexType();
+    argTypes.append({index, index, index});
+
+    std::string wgName = (f.getSymName() + "_wg").str();
+    auto wg = func::FuncOp::create(b, loc, wgName,
+                                   FunctionType::get(ctx, argTypes, {}));
+    wg->setAttr("fem.kernel", f.getSymNameAttr());
+    wg->setAttr("fem.arg_names", ArrayAttr::get(ctx, argNames));
+    wg->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
+    Block *body = wg.addEntryBlock();
+    OpBuilder bb = OpBuilder::atBlockBegin(body);
+    auto args = body->getArguments();
+    unsigned n = operands.size();
+    Value mask = read.getMask() ? args[6] : Value();
+    TileReadOp::create(
+        bb, read.getLoc(), prior.getKindAttr(), args[0], args[1], args[2],
+        args[3], args[4], args[5], mask, args[n], args[n + 1], args[n + 2],
+        args[n + 3], prior.getCausalAttr(), prior.getScaleAttr(),
+        read.getCapAttr(), read.getEpsAttr(), read.getLayoutAttr(), *tiles);
+    func::ReturnOp::create(bb, loc);
+    f.erase();
+    return success();
+  }
+};
+
+} // namespace

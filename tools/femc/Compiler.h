@@ -1,0 +1,46 @@
+//===- Compiler.h - the femc compilation driver as a library -----*- C++ -*-===//
+//
+// Parses a model description, runs the fem-to-cpu pipeline, emits an object,
+// a shared library, a C header and a JSON manifest. Used by `femc` and by
+// `fem-run` (which compiles a .mlir into a temporary folder before running).
+//
+//===----------------------------------------------------------------------===//
+#ifndef FEMC_TOOLS_FEMC_COMPILER_H
+#define FEMC_TOOLS_FEMC_COMPILER_H
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace femc::driver {
+
+struct CompileOptions {
+  std::string input;              ///< path of the .mlir model description
+  std::string outDir = ".";       ///< where outputs go (created if missing)
+  std::string target = "host";    ///< host, x86-64-v3, x86-64-v4
+  std::string emit = "lib";       ///< lib, obj, llvm, asm, mlir
+  std::string after;              ///< with emit=mlir: print IR after this pass
+  int64_t tileQ = 0, tileK = 0, vec = 0; ///< 0: attribute or target default
+  unsigned optLevel = 3;
+  bool verbose = false;
+};
+
+struct CompileResult {
+  std::vector<std::string> files; ///< every file written
+  std::string library;            ///< the shared library, if emitted
+  std::vector<std::string> kernels;
+};
+
+/// Compiles; diagnostics go to stderr with source locations. Returns false on
+/// any error (nothing half-written is left under the final names).
+bool compile(const CompileOptions &options, CompileResult &result);
+
+/// The list of passes of the CPU pipeline, by argument, for --after.
+std::vector<std::string> pipelinePassNames();
+
+/// Version string of this femc.
+const char *version();
+
+} // namespace femc::driver
+
+#endif // FEMC_TOOLS_FEMC_COMPILER_H

@@ -1,0 +1,106 @@
+//===- femc.cpp - the femc driver ------------------------------------------===//
+//
+//   femc MODEL.mlir [--target=host] [-o OUTDIR] [--emit=lib|obj|llvm|asm|mlir]
+//
+//===----------------------------------------------------------------------===//
+#include "tools/femc/Compiler.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace llvm;
+
+static cl::OptionCategory category("femc options");
+static cl::opt<std::string> input(cl::Positional, cl::desc("<model.mlir>"),
+                                  cl::cat(category));
+static cl::opt<std::string> outDir("o", cl::desc("Output folder (default: .)"),
+                                   cl::value_desc("dir"), cl::init("."),
+                                   cl::cat(category));
+static cl::opt<std::string>
+    target("target",
+           cl::desc("Code generation target: host (this CPU, default), "
+                    "x86-64-v3 (AVX2+FMA), x86-64-v4 (AVX-512)"),
+           cl::init("host"), cl::cat(category));
+static cl::opt<std::string> emit(
+    "emit",
+    cl::desc("What to write: lib (default: NAME.o, NAME.so, NAME.h, "
+             "NAME.json), obj (no .so), llvm (NAME.ll), asm (NAME.s), mlir "
+             "(the IR after --after=PASS, or the final LLVM dialect)"),
+    cl::init("lib"), cl::cat(category));
+static cl::opt<std::string>
+    after("after",
+          cl::desc("With --emit=mlir: dump the IR after this pass (see "
+                   "--list-passes), e.g. fem-fuse-reads or fem-tile"),
+          cl::cat(category));
+static cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimisation level 0-3 "
+                                                "(default 3)"),
+                                  cl::Prefix, cl::init(3), cl::cat(category));
+static cl::opt<int64_t>
+    tileQ("tile-q",
+          cl::desc("Query rows per workgroup (multiple of 4; default: the "
+                   "model's #fem.tiles or 64)"),
+          cl::init(0), cl::cat(category));
+static cl::opt<int64_t>
+    tileK("tile-k",
+          cl::desc("Keys per inner step (multiple of 2*vec; default: the "
+                   "model's #fem.tiles or 64)"),
+          cl::init(0), cl::cat(category));
+static cl::opt<int64_t> vec("vec",
+                            cl::desc("Vector lanes 4, 8 or 16 (default: from "
+                                     "the target)"),
+                            cl::init(0), cl::cat(category));
+static cl::opt<bool> verbose("v", cl::desc("Print the kernels found and the "
+                                           "tools run"),
+                             cl::cat(category));
+static cl::opt<bool> listPasses("list-passes",
+                                cl::desc("List the pipeline's passes in order "
+                                         "and exit"),
+                                cl::cat(category));
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(category);
+  cl::SetVersionPrinter(
+      [](raw_ostream &os) { os << femc::driver::version() << "\n"; });
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "femc: compile Free Energy Mixer model descriptions to CPU kernels\n\n"
+      "  femc MODEL.mlir -o OUTDIR\n\n"
+      "writes OUTDIR/MODEL.o (kernels + descriptor), OUTDIR/MODEL.so, "
+      "OUTDIR/MODEL.h\n(one entry point per kernel, with its argument shapes) "
+      "and OUTDIR/MODEL.json\n(the manifest). Run them with fem-run or load "
+      "them with libfemrt (docs/runtime.md).\nA kernel is a func.func whose "
+      "body is one fem.mixer of its arguments\n(docs/user-guide.md).\n");
+  if (listPasses) {
+    for (const std::string &p : femc::driver::pipelinePassNames())
+      outs() << p << "\n";
+    return 0;
+  }
+  if (input.empty()) {
+    errs() << "femc: error: no input file; usage: femc MODEL.mlir -o OUTDIR "
+              "(see --help)\n";
+    return 2;
+  }
+  if (optLevel > 3) {
+    errs() << "femc: error: -O" << optLevel << " is out of range 0-3\n";
+    return 2;
+  }
+  femc::driver::CompileOptions options;
+  options.input = input;
+  options.outDir = outDir;
+  options.target = target;
+  options.emit = emit;
+  options.after = after;
+  options.optLevel = optLevel;
+  options.tileQ = tileQ;
+  options.tileK = tileK;
+  options.vec = vec;
+  options.verbose = verbose;
+  femc::driver::CompileResult result;
+  if (!femc::driver::compile(options, result))
+    return 1;
+  for (const std::string &f : result.files)
+    outs() << "femc: wrote " << f << "\n";
+  return 0;
+}
