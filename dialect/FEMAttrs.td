@@ -18,7 +18,9 @@ def FEM_Layout : I32EnumAttr<"Layout", "tensor layout of q, k, v, lam, gate, out
   let cppNamespace = "::mlir::fem";
   let genSpecializedAttr = 0;
 }
-def FEM_LayoutAttr : EnumAttr<FEM_Dialect, FEM_Layout, "layout">;
+def FEM_LayoutAttr : EnumAttr<FEM_Dialect, FEM_Layout, "layout"> {
+  let assemblyFormat = "`<` $value `>`";
+}
 
 def FEM_TilesAttr : AttrDef<FEM_Dialect, "Tiles"> {
   let mnemonic = "tiles";

@@ -47,6 +47,8 @@ namespace {
 /// vectors per block in the two contractions.
 constexpr int64_t kRowBlock = 4;
 constexpr int64_t kColBlock = 2;
+/// Keys per block in the score contraction.
+constexpr int64_t kKeyBlock = 4;
 /// log(2^-126), the log of float32's smallest normal (semantics.md "tiny").
 constexpr float kLogTiny = -87.33654475055310898657f;
 
@@ -83,8 +85,19 @@ private:
   Value fsub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
   Value fmul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
   Value fdiv(Value x, Value y) { return arith::DivFOp::create(b, x, y); }
-  Value fmax(Value x, Value y) { return arith::MaximumFOp::create(b, x, y); }
-  Value fmin(Value x, Value y) { return arith::MinimumFOp::create(b, x, y); }
+  /// max/min as compare + select: one instruction on x86 (a NaN in `x`
+  /// yields `y`; NaNs still reach the output through the values themselves).
+  Value fmax(Value x, Value y) {
+    return select(fcmp(arith::CmpFPredicate::OGT, x, y), x, y);
+  }
+  Value fmin(Value x, Value y) {
+    return select(fcmp(arith::CmpFPredicate::OLT, x, y), x, y);
+  }
+  /// clamp(x, lo, hi) that lets NaN through.
+  Value clamp(Value x, Value lo, Value hi) {
+    Value low = select(fcmp(arith::CmpFPredicate::OLT, x, lo), lo, x);
+    return select(fcmp(arith::CmpFPredicate::OGT, x, hi), hi, low);
+  }
   Value fcmp(arith::CmpFPredicate p, Value x, Value y) {
     return arith::CmpFOp::create(b, p, x, y);
   }
@@ -149,7 +162,7 @@ private:
 
   void emitPrePass();
   void emitKeyTile(Value kt);
-  void emitScores(Value h);
+  void emitScores(Value j, Value h, Value s0, Value ncols);
   void emitOnlineSoftmax(Value j, Value s0, Value ncols);
   void emitContraction(Value j, Value ncols);
   void emitEpilogue();
@@ -167,7 +180,7 @@ private:
   Value T, S, dk, dv, dvp, group, batch, kvHead, t0, rows, rowsPadded;
   Value scale, twenty, negInf;
   // Scratch buffers.
-  Value kT, panel, scores, acc, rowMax, rowSum, alpha, betaBuf, boundBuf,
+  Value qT, panel, scoresT, acc, rowMax, rowSum, alpha, betaBuf, boundBuf,
       shiftBuf, colOk, gateBuf;
 };
 
@@ -206,9 +219,9 @@ LogicalResult ReadEmitter::emit() {
   }
 
   Value width = mul(dvp, idx(2));
-  kT = alloc({ShapedType::kDynamic, bk}, {dk});
   panel = alloc({bk, ShapedType::kDynamic}, {width});
-  scores = alloc({bq, bk}, {});
+  scoresT = alloc({bk, bq}, {});
+  qT = alloc({ShapedType::kDynamic, ShapedType::kDynamic, bq}, {group, dk});
   acc = alloc({ShapedType::kDynamic, bq, ShapedType::kDynamic}, {group, width});
   rowMax = alloc({ShapedType::kDynamic, bq}, {group});
   rowSum = alloc({ShapedType::kDynamic, bq}, {group});
@@ -249,21 +262,37 @@ void ReadEmitter::emitPrePass() {
       Value negBound = arith::NegFOp::create(b, bound);
       vstore(beta, betaBuf, {j, c});
       vstore(bound, boundBuf, {j, c});
-      Value maxV = loop(c0, S, c1, {bcast(negInf)}, [&](Value s, ValueRange it) {
-        Value v = vloadMasked(op.getV(), at(batch, s, kvHead, c), lanesLeft);
-        Value x = fmul(beta, fmin(fmax(v, negBound), bound));
-        Value m = fmax(it[0], x);
-        if (Value keyMask = op.getMask()) {
-          Value keep = arith::CmpIOp::create(
-              b, arith::CmpIPredicate::ne, load(keyMask, {batch, s}),
-              arith::ConstantIntOp::create(b, b.getI8Type(), 0));
-          m = select(keep, m, it[0]);
-        }
-        return SmallVector<Value>{m};
-      })[0];
+      // M = max over keys of beta*clamp(v); a NaN value makes M NaN, as the
+      // reference's max does (tracked as the sum of x*0, which is 0 or NaN).
+      SmallVector<Value> red = loop(
+          c0, S, c1, {bcast(negInf), splat(0.0f)},
+          [&](Value s, ValueRange it) {
+            Value v = vloadMasked(op.getV(), at(batch, s, kvHead, c), lanesLeft);
+            Value x = fmul(beta, clamp(v, negBound, bound));
+            Value m = fmax(x, it[0]);
+            Value nan = vector::FMAOp::create(b, x, splat(0.0f), it[1]);
+            if (Value keyMask = op.getMask()) {
+              Value keep = arith::CmpIOp::create(
+                  b, arith::CmpIPredicate::ne, load(keyMask, {batch, s}),
+                  arith::ConstantIntOp::create(b, b.getI8Type(), 0));
+              m = select(keep, m, it[0]);
+              nan = select(keep, nan, it[1]);
+            }
+            return SmallVector<Value>{m, nan};
+          });
+      Value maxV = red[0];
       // No visible key at all: M = 0 (it cancels anyway).
       Value none = fcmp(arith::CmpFPredicate::OEQ, maxV, bcast(negInf));
-      vstore(select(none, splat(0.0f), maxV), shiftBuf, {j, c});
+      maxV = fadd(select(none, splat(0.0f), maxV), red[1]);
+      vstore(maxV, shiftBuf, {j, c});
+    });
+    // Q^T of this head, pre-scaled; rows past the end repeat the last row.
+    loop(c0, cBq, c1, [&](Value r) {
+      Value t = minI(add(t0, r), sub(T, c1));
+      loop(c0, dk, c1, [&](Value d) {
+        store(arith::MulFOp::create(b, load(op.getQ(), at(batch, t, h, d)), scale),
+              qT, {j, d, r});
+      });
     });
     Value width = mul(dvp, idx(2));
     loop(c0, cBq, c1, [&](Value r) {
@@ -278,15 +307,6 @@ void ReadEmitter::emitPrePass() {
 void ReadEmitter::emitKeyTile(Value kt) {
   Value s0 = mul(kt, cBk);
   Value ncols = minI(cBk, sub(S, s0));
-  // K^T for the whole group: kT[d][col], zero beyond the last key.
-  loop(c0, ncols, c1, [&](Value col) {
-    loop(c0, dk, c1, [&](Value d) {
-      store(load(op.getK(), at(batch, add(s0, col), kvHead, d)), kT, {d, col});
-    });
-  });
-  loop(ncols, cBk, c1, [&](Value col) {
-    loop(c0, dk, c1, [&](Value d) { store(cst(0.0f), kT, {d, col}); });
-  });
   // Column mask: 1 for keys that exist and are not padded out.
   loop(c0, cBk, cLanes, [&](Value cc) {
     Value inRange = mask(sub(ncols, cc));
@@ -315,8 +335,7 @@ void ReadEmitter::emitKeyTile(Value kt) {
                               mask(sub(dv, c)));
         Value beta = vload(betaBuf, {j, c});
         Value bound = vload(boundBuf, {j, c});
-        Value clipped =
-            fmin(fmax(v, arith::NegFOp::create(b, bound)), bound);
+        Value clipped = clamp(v, arith::NegFOp::create(b, bound), bound);
         Value tilted = exp(fsub(fmul(beta, clipped), vload(shiftBuf, {j, c})));
         if (keep) { // padded keys contribute nothing, even if v is not finite
           clipped = select(keep, clipped, splat(0.0f));
@@ -326,88 +345,99 @@ void ReadEmitter::emitKeyTile(Value kt) {
         vstore(tilted, panel, {col, add(dvp, c)});
       });
     });
-    emitScores(h);
+    emitScores(j, h, s0, ncols);
     emitOnlineSoftmax(j, s0, ncols);
     emitContraction(j, ncols);
   });
 }
 
-void ReadEmitter::emitScores(Value h) {
-  Value tLast = sub(T, c1);
-  Value kb = idx(kColBlock * lanes);
-  loop(c0, rowsPadded, cRB, [&](Value r) {
-    // Rows past the end of the tile reuse the last row (never stored).
-    SmallVector<Value> qRow;
-    for (int64_t i = 0; i < kRowBlock; ++i)
-      qRow.push_back(minI(add(t0, add(r, idx(i))), tLast));
-    loop(c0, cBk, kb, [&](Value cb) {
-      SmallVector<Value> inits(kRowBlock * kColBlock, splat(0.0f));
+void ReadEmitter::emitScores(Value j, Value h, Value s0, Value ncols) {
+  // S^T[col][r] = sum_d k[s0 + col][d] * (scale * Q^T)[d][r]: rows on vector
+  // lanes, kKeyBlock keys x kColBlock row vectors of accumulators.
+  Value sLast = sub(S, c1);
+  Value kb = idx(kKeyBlock);
+  Value rvStep = idx(kColBlock * lanes);
+  Value colsPadded = mul(ceilDiv(ncols, kb), kb);
+  Value rowsV = mul(ceilDiv(rows, rvStep), rvStep);
+  loop(c0, colsPadded, kb, [&](Value col) {
+    // Keys past the end repeat the last key; their scores are never read.
+    SmallVector<Value> key;
+    for (int64_t i = 0; i < kKeyBlock; ++i)
+      key.push_back(minI(add(s0, add(col, idx(i))), sLast));
+    loop(c0, rowsV, rvStep, [&](Value rv) {
+      SmallVector<Value> inits(kKeyBlock * kColBlock, splat(0.0f));
       SmallVector<Value> sums =
           loop(c0, dk, c1, inits, [&](Value d, ValueRange it) {
-            SmallVector<Value> kv;
+            SmallVector<Value> qv;
             for (int64_t c = 0; c < kColBlock; ++c)
-              kv.push_back(vload(kT, {d, add(cb, idx(c * lanes))}));
+              qv.push_back(vload(qT, {j, d, add(rv, idx(c * lanes))}));
             SmallVector<Value> next;
-            for (int64_t i = 0; i < kRowBlock; ++i) {
-              Value qs = bcast(load(op.getQ(), at(batch, qRow[i], h, d)));
+            for (int64_t i = 0; i < kKeyBlock; ++i) {
+              Value ks = bcast(load(op.getK(), at(batch, key[i], kvHead, d)));
               for (int64_t c = 0; c < kColBlock; ++c)
                 next.push_back(vector::FMAOp::create(
-                    b, qs, kv[c], it[i * kColBlock + c]));
+                    b, ks, qv[c], it[i * kColBlock + c]));
             }
             return next;
           });
-      Value vScale = bcast(scale);
-      for (int64_t i = 0; i < kRowBlock; ++i)
+      for (int64_t i = 0; i < kKeyBlock; ++i)
         for (int64_t c = 0; c < kColBlock; ++c)
-          vstore(fmul(sums[i * kColBlock + c], vScale), scores,
-                 {add(r, idx(i)), add(cb, idx(c * lanes))});
+          vstore(sums[i * kColBlock + c], scoresT,
+                 {add(col, idx(i)), add(rv, idx(c * lanes))});
     });
   });
 }
 
 void ReadEmitter::emitOnlineSoftmax(Value j, Value s0, Value ncols) {
-  loop(c0, rows, c1, [&](Value r) {
-    Value t = add(t0, r);
-    // Lanes [0, limit - cc) of the vector at column cc are visible.
-    Value limit = ncols;
-    if (op.getCausal())
-      limit = minI(ncols, add(sub(t, s0), c1));
-    auto visible = [&](Value cc) {
-      Value vis = mask(sub(limit, cc));
-      if (op.getMask())
-        vis = arith::AndIOp::create(
-            b, vis,
-            fcmp(arith::CmpFPredicate::OGT, vload(colOk, {cc}), splat(0.5f)));
+  // Row statistics are vectors over rows: every reduction runs down the key
+  // axis, element-wise, with no horizontal shuffles.
+  auto vi32 = VectorType::get({lanes}, b.getI32Type());
+  auto i32 = [&](Value index) {
+    return arith::IndexCastOp::create(b, b.getI32Type(), index);
+  };
+  Value lane = arith::IndexCastOp::create(
+      b, vi32, vector::StepOp::create(b, VectorType::get({lanes}, b.getIndexType())));
+  Value rowsV = mul(ceilDiv(rows, cLanes), cLanes);
+  loop(c0, rowsV, cLanes, [&](Value rv) {
+    Value tRow = arith::AddIOp::create(
+        b, lane, vector::BroadcastOp::create(b, vi32, i32(add(t0, rv))));
+    auto visible = [&](Value col) -> Value {
+      Value vis;
+      if (op.getCausal())
+        vis = arith::CmpIOp::create(
+            b, arith::CmpIPredicate::sge, tRow,
+            vector::BroadcastOp::create(b, vi32, i32(add(s0, col))));
+      if (op.getMask()) {
+        Value keep = bcast(
+            fcmp(arith::CmpFPredicate::OGT, load(colOk, {col}), cst(0.5f)));
+        vis = vis ? arith::AndIOp::create(b, vis, keep) : keep;
+      }
       return vis;
     };
-    Value mOld = load(rowMax, {j, r});
-    Value vMax = loop(c0, cBk, cLanes, {bcast(negInf)},
-                      [&](Value cc, ValueRange it) {
-                        Value s = vload(scores, {r, cc});
-                        return SmallVector<Value>{fmax(
-                            it[0], select(visible(cc), s, bcast(negInf)))};
-                      })[0];
-    Value tileMax =
-        vector::ReductionOp::create(b, vector::CombiningKind::MAXIMUMF, vMax);
-    Value mNew = fmax(mOld, tileMax);
-    Value empty = fcmp(arith::CmpFPredicate::OEQ, mNew, negInf);
-    Value fresh = fcmp(arith::CmpFPredicate::OEQ, mOld, negInf);
-    Value a = select(fresh, cst(0.0f), exp(fsub(mOld, mNew)));
-    a = select(empty, cst(1.0f), a);
-    Value vNew = bcast(mNew);
-    Value vSum = loop(c0, cBk, cLanes, {splat(0.0f)},
-                      [&](Value cc, ValueRange it) {
-                        Value vis = visible(cc);
-                        Value s = vload(scores, {r, cc});
-                        Value p = select(vis, exp(fsub(s, vNew)), splat(0.0f));
-                        vstore(p, scores, {r, cc});
-                        return SmallVector<Value>{fadd(it[0], p)};
-                      })[0];
-    Value tileSum =
-        vector::ReductionOp::create(b, vector::CombiningKind::ADD, vSum);
-    store(select(empty, negInf, mNew), rowMax, {j, r});
-    store(fadd(fmul(a, load(rowSum, {j, r})), tileSum), rowSum, {j, r});
-    store(a, alpha, {r});
+    Value mOld = vload(rowMax, {j, rv});
+    Value vNegInf = bcast(negInf);
+    Value tileMax = loop(c0, ncols, c1, {vNegInf}, [&](Value col, ValueRange it) {
+      Value s = vload(scoresT, {col, rv});
+      Value m = fmax(s, it[0]);
+      if (Value vis = visible(col))
+        m = select(vis, m, it[0]);
+      return SmallVector<Value>{m};
+    })[0];
+    Value mNew = fmax(tileMax, mOld);
+    Value empty = fcmp(arith::CmpFPredicate::OEQ, mNew, vNegInf);
+    Value fresh = fcmp(arith::CmpFPredicate::OEQ, mOld, vNegInf);
+    Value a = select(fresh, splat(0.0f), exp(fsub(mOld, mNew)));
+    a = select(empty, splat(1.0f), a);
+    Value tileSum = loop(c0, ncols, c1, {splat(0.0f)}, [&](Value col, ValueRange it) {
+      Value p = exp(fsub(vload(scoresT, {col, rv}), mNew));
+      if (Value vis = visible(col))
+        p = select(vis, p, splat(0.0f));
+      vstore(p, scoresT, {col, rv});
+      return SmallVector<Value>{fadd(it[0], p)};
+    })[0];
+    vstore(mNew, rowMax, {j, rv});
+    vstore(fadd(fmul(a, vload(rowSum, {j, rv})), tileSum), rowSum, {j, rv});
+    vstore(a, alpha, {rv});
   });
 }
 
@@ -433,7 +463,7 @@ void ReadEmitter::emitContraction(Value j, Value ncols) {
               pv.push_back(vload(panel, {col, add(c, idx(k * lanes))}));
             SmallVector<Value> next;
             for (int64_t i = 0; i < kRowBlock; ++i) {
-              Value p = bcast(load(scores, {rowIdx[i], col}));
+              Value p = bcast(load(scoresT, {col, rowIdx[i]}));
               for (int64_t k = 0; k < kColBlock; ++k)
                 next.push_back(
                     vector::FMAOp::create(b, p, pv[k], it[i * kColBlock + k]));
@@ -532,10 +562,10 @@ struct FEMLowerToCPUPass
         return signalPassFailure();
       }
       int64_t lanes = op.getTiles().getVec();
-      if (lanes == 0 || op.getTiles().getQ() % kRowBlock != 0 ||
+      if (lanes == 0 || op.getTiles().getQ() % (kColBlock * lanes) != 0 ||
           op.getTiles().getK() % (kColBlock * lanes) != 0) {
         op.emitError() << "fem-lower-to-cpu: tiles " << op.getTiles()
-                       << " need vec > 0, q a multiple of " << kRowBlock
+                       << " need vec > 0, q a multiple of " << kColBlock << " * vec"
                        << " and k a multiple of " << kColBlock << " * vec";
         return signalPassFailure();
       }

@@ -55,10 +55,6 @@ int64_t mlir::fem::defaultVectorWidth(StringRef target) {
 
 namespace {
 
-/// Register blocking of the lowering: query rows per block. Tiles must be a
-/// multiple of it (checked here so the lowering never meets a bad tile).
-constexpr int64_t kRowBlock = 4;
-
 struct FEMTilePass : public fem::impl::FEMTileBase<FEMTilePass> {
   using Base::Base;
 
@@ -118,9 +114,9 @@ struct FEMTilePass : public fem::impl::FEMTileBase<FEMTilePass> {
       diag() << "vector width must be 4, 8 or 16 lanes, found " << vec;
       return failure();
     }
-    if (q <= 0 || q % kRowBlock != 0 || q > 1024) {
-      diag() << "query tile (tile-q) must be a positive multiple of "
-             << kRowBlock << " up to 1024, found " << q;
+    if (q <= 0 || q % (2 * vec) != 0 || q > 1024) {
+      diag() << "query tile (tile-q) must be a positive multiple of 2 * vec = "
+             << 2 * vec << " up to 1024, found " << q;
       return failure();
     }
     if (k <= 0 || k % (2 * vec) != 0 || k > 1024) {
