@@ -181,7 +181,7 @@ private:
   Value scale, twenty, negInf;
   // Scratch buffers.
   Value qT, panel, scoresT, acc, rowMax, rowSum, alpha, betaBuf, boundBuf,
-      shiftBuf, colOk, gateBuf;
+      shiftBuf, offsetBuf, colOk, gateBuf;
 };
 
 LogicalResult ReadEmitter::emit() {
@@ -229,6 +229,7 @@ LogicalResult ReadEmitter::emit() {
   betaBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
   boundBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
   shiftBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
+  offsetBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
   colOk = alloc({bk}, {});
   gateBuf = alloc({ShapedType::kDynamic}, {dvp});
 
@@ -264,27 +265,37 @@ void ReadEmitter::emitPrePass() {
       vstore(bound, boundBuf, {j, c});
       // M = max over keys of beta*clamp(v); a NaN value makes M NaN, as the
       // reference's max does (tracked as the sum of x*0, which is 0 or NaN).
+      // The minimum decides how the tilted half is stored (see below).
       SmallVector<Value> red = loop(
-          c0, S, c1, {bcast(negInf), splat(0.0f)},
+          c0, S, c1, {bcast(negInf), splat(0.0f), bcast(cst(INFINITY))},
           [&](Value s, ValueRange it) {
             Value v = vloadMasked(op.getV(), at(batch, s, kvHead, c), lanesLeft);
             Value x = fmul(beta, clamp(v, negBound, bound));
             Value m = fmax(x, it[0]);
             Value nan = vector::FMAOp::create(b, x, splat(0.0f), it[1]);
+            Value lo = fmin(x, it[2]);
             if (Value keyMask = op.getMask()) {
               Value keep = arith::CmpIOp::create(
                   b, arith::CmpIPredicate::ne, load(keyMask, {batch, s}),
                   arith::ConstantIntOp::create(b, b.getI8Type(), 0));
               m = select(keep, m, it[0]);
               nan = select(keep, nan, it[1]);
+              lo = select(keep, lo, it[2]);
             }
-            return SmallVector<Value>{m, nan};
+            return SmallVector<Value>{m, nan, lo};
           });
       Value maxV = red[0];
       // No visible key at all: M = 0 (it cancels anyway).
       Value none = fcmp(arith::CmpFPredicate::OEQ, maxV, bcast(negInf));
       maxV = fadd(select(none, splat(0.0f), maxV), red[1]);
       vstore(maxV, shiftBuf, {j, c});
+      // Where every tilted value lies in [1/2, 1] (max - min <= ln 2, e.g.
+      // small beta), the panel stores X - 1 (exact by Sterbenz) and the
+      // epilogue takes log1p: F's error is then relative to |X - 1|, not to
+      // X, which matters because F divides log Z by a small beta.
+      Value narrow = fcmp(arith::CmpFPredicate::OLE, fsub(maxV, red[2]),
+                          splat(0.69314718f));
+      vstore(select(narrow, splat(1.0f), splat(0.0f)), offsetBuf, {j, c});
     });
     // Q^T of this head, pre-scaled; rows past the end repeat the last row.
     loop(c0, cBq, c1, [&](Value r) {
@@ -336,7 +347,8 @@ void ReadEmitter::emitKeyTile(Value kt) {
         Value beta = vload(betaBuf, {j, c});
         Value bound = vload(boundBuf, {j, c});
         Value clipped = clamp(v, arith::NegFOp::create(b, bound), bound);
-        Value tilted = exp(fsub(fmul(beta, clipped), vload(shiftBuf, {j, c})));
+        Value tilted = fsub(exp(fsub(fmul(beta, clipped), vload(shiftBuf, {j, c}))),
+                            vload(offsetBuf, {j, c}));
         if (keep) { // padded keys contribute nothing, even if v is not finite
           clipped = select(keep, clipped, splat(0.0f));
           tilted = select(keep, tilted, splat(0.0f));
@@ -451,11 +463,9 @@ void ReadEmitter::emitContraction(Value j, Value ncols) {
       rowAlpha.push_back(bcast(load(alpha, {rowIdx.back()})));
     }
     loop(c0, width, cb, [&](Value c) {
-      SmallVector<Value> inits;
-      for (int64_t i = 0; i < kRowBlock; ++i)
-        for (int64_t k = 0; k < kColBlock; ++k)
-          inits.push_back(fmul(
-              vload(acc, {j, rowIdx[i], add(c, idx(k * lanes))}), rowAlpha[i]));
+      // Each key tile sums into fresh registers, added to the rescaled
+      // accumulator once: rounding grows with the tile, not with T.
+      SmallVector<Value> inits(kRowBlock * kColBlock, splat(0.0f));
       SmallVector<Value> sums =
           loop(c0, ncols, c1, inits, [&](Value col, ValueRange it) {
             SmallVector<Value> pv;
@@ -470,6 +480,12 @@ void ReadEmitter::emitContraction(Value j, Value ncols) {
             }
             return next;
           });
+      for (int64_t i = 0; i < kRowBlock; ++i)
+        for (int64_t k = 0; k < kColBlock; ++k) {
+          SmallVector<Value> at = {j, rowIdx[i], add(c, idx(k * lanes))};
+          sums[i * kColBlock + k] = vector::FMAOp::create(
+              b, vload(acc, at), rowAlpha[i], sums[i * kColBlock + k]);
+        }
       for (int64_t i = 0; i < kRowBlock; ++i)
         for (int64_t k = 0; k < kColBlock; ++k)
           vstore(sums[i * kColBlock + k], acc,
@@ -509,9 +525,15 @@ void ReadEmitter::emitEpilogue() {
         Value z = fmul(vload(acc, {j, r, add(dvp, c)}), inv);
         Value shift = vload(shiftBuf, {j, c});
         Value beta = vload(betaBuf, {j, c});
-        // logaddexp(log z, log tiny - M), with log z = -inf for z <= 0.
-        Value positive = fcmp(arith::CmpFPredicate::OGT, z, splat(0.0f));
-        Value logZ = select(positive, math::LogOp::create(b, z), bcast(negInf));
+        // log Z: log1p of the stored X - 1 where the channel is narrow
+        // (Z >= 1/2 there), else log of Z, with log Z = -inf for Z <= 0.
+        Value narrow = fcmp(arith::CmpFPredicate::OGT, vload(offsetBuf, {j, c}),
+                            splat(0.5f));
+        Value positive = arith::OrIOp::create(
+            b, narrow, fcmp(arith::CmpFPredicate::OGT, z, splat(0.0f)));
+        Value logZ = select(narrow, math::Log1pOp::create(b, z),
+                            math::LogOp::create(b, z));
+        logZ = select(positive, logZ, bcast(negInf));
         Value tinyTerm = fsub(splat(kLogTiny), shift);
         Value hi = fmax(logZ, tinyTerm);
         Value lo = fmin(logZ, tinyTerm);

@@ -182,10 +182,11 @@ struct FEMTilePass : public fem::impl::FEMTileBase<FEMTilePass> {
     }
     if (prior.getMask() != read.getMask())
       return fail(read) << "the prior and the read must use the same mask";
-    if (f.getNumArguments() != operands.size())
-      return fail(f) << "it has " << f.getNumArguments()
-                     << " arguments but the read uses " << operands.size()
-                     << "; every argument must be an operand of the read";
+    for (BlockArgument arg : f.getArguments())
+      if (llvm::none_of(operands, [&](auto &o) { return o.first == arg; }))
+        return fail(f) << "argument #" << arg.getArgNumber()
+                       << " is not an operand of the FEM read; a kernel takes "
+                          "exactly the read's operands";
 
     FailureOr<TilesAttr> tiles = chooseTiles(read);
     if (failed(tiles))

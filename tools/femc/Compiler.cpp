@@ -367,7 +367,7 @@ std::string emitHeader(const std::vector<KernelInfo> &kernels, StringRef stem,
      << " *\n * Link " << stem << ".o (or " << stem
      << ".so) and run a kernel either\n"
      << " *  - serially on the calling thread with the entry point below, or\n"
-     << " *  - on a thread pool through libfemrt: femrt_module_from_library(\n"
+     << " *  - on a thread pool through libfemrt: femrt_module_create_static(\n"
      << " *    ctx, femc_" << cIdent(stem) << "_library(), ...).\n"
      << " * Every argument is a contiguous row-major femrt_memref (strides in\n"
      << " * elements); entry points return 0, or non-zero with a message in err.\n"

@@ -32,7 +32,13 @@ extern "C" {
 
 /* The layout of MLIR's `StridedMemRefType<T, R>`: allocated pointer, aligned
  * pointer, offset (elements), then R sizes followed by R strides (elements).
- * A rank-R kernel argument reads only the first 2*R entries of `dims`. */
+ * A rank-R kernel argument reads only the first 2*R entries of `dims`.
+ *
+ * As libfemrt fills it (femrt_kernel_launch): `allocated` is the DLTensor's
+ * data, `aligned` is data + byte_offset (the first element, aligned to the
+ * element size), `offset` is 0, and the strides are the compact row-major
+ * ones (tensors with other strides are rejected before the kernel runs; a
+ * size-1 dimension gets its compact stride whatever the DLTensor said). */
 typedef struct femrt_memref {
   void *allocated;
   void *aligned;
@@ -44,7 +50,10 @@ typedef struct femrt_memref {
 enum { FEMRT_ARG_INPUT = 0, FEMRT_ARG_OUTPUT = 1 };
 
 /* One kernel argument as the kernel expects it. dtype uses DLPack's codes
- * (kDLInt = 0, kDLUInt = 1, kDLFloat = 2, kDLBfloat = 4, kDLBool = 6). */
+ * (kDLInt = 0, kDLUInt = 1, kDLFloat = 2, kDLBfloat = 4, kDLBool = 6).
+ * libfemrt requires: a non-empty name unique within the kernel, rank 0 to
+ * FEMRT_MAX_RANK, dtype_bits a positive multiple of 8, shape[d] >= -1, and
+ * inputs before outputs; dim_names may be NULL. */
 typedef struct femrt_arg_info {
   const char *name;     /* "q", "k", "v", "beta_raw", ..., "out" */
   const char *dim_names;/* comma separated, e.g. "B,T,H,dk" (for messages) */
@@ -57,10 +66,19 @@ typedef struct femrt_arg_info {
 
 /* Checks the relations between the arguments' shapes and computes the grid.
  * Returns 0 on success; otherwise writes a NUL-terminated message naming the
- * offending argument into err (at most err_len bytes) and returns non-zero. */
+ * offending argument into err (at most err_len bytes) and returns non-zero.
+ *
+ * libfemrt calls it after its own per-argument checks, with grid preset to
+ * (1, 1, 1) and err_len 1024; a non-zero return becomes
+ * FEMRT_ERROR_SHAPE_MISMATCH with the message "kernel '<name>': <err>". A
+ * NULL prepare means a grid of one workgroup. Negative extents are an
+ * internal error. */
 typedef int (*femrt_prepare_fn)(void *const *args, int64_t grid[3], char *err,
                                 size_t err_len);
-/* Computes workgroup (x, y, z). `args[i]` points to a femrt_memref. */
+/* Computes workgroup (x, y, z). `args[i]` points to a femrt_memref.
+ * libfemrt runs the grid's workgroups on its thread pool in no particular
+ * order (the flattened index is x + gx * (y + gy * z)), each exactly once,
+ * and returns from the launch when all have finished. */
 typedef void (*femrt_workgroup_fn)(void *const *args, int64_t x, int64_t y,
                                    int64_t z);
 
@@ -68,14 +86,16 @@ typedef struct femrt_kernel_info {
   const char *name;           /* the func.func symbol in the model */
   int32_t num_args;
   const femrt_arg_info *args; /* inputs first, outputs last */
-  femrt_prepare_fn prepare;
-  femrt_workgroup_fn workgroup;
+  femrt_prepare_fn prepare;   /* may be NULL: grid (1, 1, 1) */
+  femrt_workgroup_fn workgroup; /* never NULL */
   const char *description;    /* e.g. "softmax causal bthd Bq=64 Bk=64" */
 } femrt_kernel_info;
 
 typedef struct femrt_kernel_library {
   uint32_t abi_version;       /* FEMRT_KERNEL_ABI_VERSION of the producer */
-  uint32_t struct_size;       /* sizeof(femrt_kernel_library) of the producer */
+  uint32_t struct_size;       /* sizeof(femrt_kernel_library) of the producer;
+                                 libfemrt accepts >= its own sizeof (a newer
+                                 producer may append fields) */
   const char *producer;       /* e.g. "femc 0.1.0" */
   const char *target;         /* e.g. "host:x86-64+avx2+fma" */
   int32_t num_kernels;

@@ -1,0 +1,428 @@
+//===- Api.cpp - C entry points: contexts, modules, kernels ---------------===//
+//
+// Each entry point checks its parameters, resolves handles through the
+// registry (never dereferencing a caller-supplied pointer as an object) and
+// runs inside `guard`, so no exception crosses the C ABI.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/src/Objects.h"
+
+#include <dlfcn.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+using namespace femc::rt;
+
+namespace {
+
+femrt_status checkContextOptions(const char *function,
+                                 const femrt_context_options *options) {
+  if (options->struct_size < sizeof(femrt_context_options))
+    return fail(FEMRT_ERROR_INVALID_ARGUMENT,
+                concat(function, ": options->struct_size is ",
+                       options->struct_size, ", expected at least ",
+                       sizeof(femrt_context_options),
+                       " (initialize with femrt_context_options_init)"));
+  if (options->num_threads < 0)
+    return fail(FEMRT_ERROR_INVALID_ARGUMENT,
+                concat(function, ": options->num_threads is ",
+                       options->num_threads,
+                       " (0 = one per core, or a positive count)"));
+  return FEMRT_OK;
+}
+
+/// Registers a validated module and one handle per kernel.
+femrt_status registerModule(const char *function, femrt_context *contextHandle,
+                            std::shared_ptr<Module> module,
+                            femrt_module **outModule) {
+  HandleRegistry &registry = HandleRegistry::instance();
+  uintptr_t handle =
+      registry.add(HandleKind::Module, module, fromHandle(contextHandle));
+  auto contextGone = [&] {
+    return fail(FEMRT_ERROR_INVALID_HANDLE,
+                concat(function,
+                       ": the context was destroyed while the module was "
+                       "being created"));
+  };
+  if (!handle)
+    return contextGone();
+  module->kernelHandles.resize(module->kernels.size());
+  for (size_t i = 0; i < module->kernels.size(); ++i) {
+    uintptr_t kernel = registry.add(
+        HandleKind::Kernel,
+        std::make_shared<Kernel>(module, static_cast<int32_t>(i)), handle);
+    if (!kernel)
+      return contextGone();
+    module->kernelHandles[i] = kernel;
+  }
+  *outModule = toHandle<femrt_module>(handle);
+  return FEMRT_OK;
+}
+
+} // namespace
+
+extern "C" {
+
+//===----------------------------------------------------------------------===//
+// Contexts
+//===----------------------------------------------------------------------===//
+
+femrt_status femrt_context_options_init(femrt_context_options *out_options) {
+  const char *function = __func__;
+  return guard(function, [&] {
+    if (femrt_status s = checkOut(out_options, function, "out_options"))
+      return s;
+    std::memset(out_options, 0, sizeof(*out_options));
+    out_options->struct_size = sizeof(femrt_context_options);
+    out_options->num_threads = 0;
+    return FEMRT_OK;
+  });
+}
+
+femrt_status femrt_context_create(const femrt_context_options *options,
+                                  femrt_context **out_context) {
+  const char *function = __func__;
+  return guard(function, [&] {
+    if (femrt_status s = checkOut(out_context, function, "out_context"))
+      return s;
+    int numThreads = 0;
+    if (options) {
+      if (femrt_status s = checkContextOptions(function, options))
+        return s;
+      numThreads = options->num_threads;
+    }
+    auto context = std::make_shared<Context>(numThreads);
+    uintptr_t handle =
+        HandleRegistry::instance().add(HandleKind::Context, context, 0);
+    *out_context = toHandle<femrt_context>(handle);
+    return FEMRT_OK;
+  });
+}
+
+femrt_status femrt_context_destroy(femrt_context *context) {
+  const char *function = __func__;
+  return guard(function, [&] {
+    return destroyHandle<Context>(context, function, "context");
+  });
+}
+
+femrt_status femrt_context_set_num_threads(femrt_context *context,
+                                           int32_t num_threads) {
+  const char *function = __func__;
+  return guard(function, [&] {
+    std::shared_ptr<Context> ctx;
+    if (femrt_status s = lookup(context, function, "context", ctx))
+      return s;
+    if (num_threads < 0)
+      return fail(FEMRT_ERROR_INVALID_ARGUMENT,
+                  concat(function, ": num_threads is ", num_threads,
+                         " (0 = one per core, or a positive count)"));
+    ctx->pool.setNumThreads(num_threads);
+    return FEMRT_OK;
+  });
+}
+
+femrt_status femrt_context_get_num_threads(femrt_context *context,
+                                           int32_t *out_num_threads) {
+  const char *function = __func__;
+  return guard(function, [&] {
+    std::shared_ptr<Context> ctx;
+    if (femrt_status s = lookup(context, function, "context", ctx))
+      return s;
+    if (femrt_status s = checkOut(out_num_threads, function, "out_num_threads"))
+      return s;
+    *out_num_threads = ctx->pool.getNumThreads();
+    return FEMRT_OK;
+  });
+}
+
+//===----------------------------------------------------------------------===//
+// Modules
+//===----------------------------------------------------------------------===//
+
+femrt_status femrt_module_load_library(femrt_context *context,
+                                       const char *path,
+                                       femrt_module **out_module) {
+  const char *function = __func__;
+  return guard(function, [&] {
+    std::shared_ptr<Context> ctx;
+    if (femrt_status s = lookup(context, function, "context", ctx))
+      return s;
+    if (!path || !*path)
+      return fail(FEMRT_ERROR_INVALID_ARGUMENT,
+                  concat(function, ": path is ", path ? "empty" : "NULL"));
+    if (femrt_status s = checkOut(out_module, function, "out_module"))
+      return s;
+
+    std::string origin = concat("library '", path, "'");
+    // A path with a '/' names a file: say plainly when it does not exist.
+    if (std::strchr(path, '/')) {
+      struct stat info;
+      if (stat(path, &info) != 0) {
+        int error = errno;
+        return fail(FEMRT_ERROR_IO, concat(function, ": cannot open ", origin,
+                                           ": ", std::strerror(error)));
+      }
+    }
+    void *library = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!library) {
+      const char *error = dlerror();
+      return fail(FEMRT_ERROR_IO,
+                  concat(function, ": cannot load ", origin, ": ",
+                         error ? error : "dlopen failed"));
+    }
+    auto module = std::make_shared<Module>();
+    module->library = library; // dlclosed by ~Module from here on
+    module->context = ctx;
+
+    dlerror();
+    void *symbol = dlsym(library, FEMRT_LIBRARY_QUERY_SYMBOL);
+    if (!symbol)
+      return fail(FEMRT_ERROR_NOT_FOUND,
+                  concat(function, ": ", origin, " does not export ",
+                         FEMRT_LIBRARY_QUERY_SYMBOL,
+                         " (is it a kernel library built by femc?)"));
+    auto query = reinterpret_cast<femrt_library_query_fn>(symbol);
+    const femrt_kernel_library *table = query();
+    if (!table)
+      return fail(FEMRT_ERROR_INVALID_LIBRARY,
+                  concat(function, ": ", origin, ": ",
+                         FEMRT_LIBRARY_QUERY_SYMBOL, "() returned NULL"));
+    if (femrt_status s = buildModule(table, origin, *module)) {
+      std::string message = concat(function, ": ", femrt_last_error());
+      return fail(s, message);
+    }
+    return registerModule(function, context, std::move(module), out_module);
+  });
+}
+
+femrt_status femrt_module_create_static(femrt_context *context,
+                                        const femrt_kernel_library *library,
+                                        femrt_module **out_module) {
+  const char *function = __func__;
+  return guard(function, [&] {
+    std::shared_ptr<Context> ctx;
+    if (femrt_status s = lookup(context, function, "context", ctx))
+      return s;
+    if (!library)
+      return fail(FEMRT_ERROR_INVALID_ARGUMENT,
+                  concat(function, ": library is NULL"));
+    if (femrt_status s = checkOut(out_module, function, "out_module"))
+      return s;
+    std::string origin =
+        library->abi_version == FEMRT_KERNEL_ABI_VERSION &&
+                library->struct_size >= sizeof(femrt_kernel_library) &&
+                library->producer
+            ? concat("static library '", library->producer, "'")
+            : std::string("static library");
+    auto module = std::make_shared<Module>();
+    module->context = ctx;
+    if (femrt_status s = buildModule(library, origin, *module)) {
+      std::string message = concat(function, ": ", femrt_last_error());
+      return fail(s, message);
+    }
+    return registerModule(function, context, std::move(module), out_module);
+  });
+}
+
+femrt_status femrt_module_destroy(femrt_module *module) {
+  const char *function = __func__;
+  return guard(function, [&] {
+    return destroyHandle<Module>(module, function, "module");
+  });
+}
+
+femrt_status femrt_module_get_info(femrt_module *module,
+                                   const char **out_producer,
+                                   const char **out_target) {
+  const char *function = __func__;
+  return guard(function, [&] {
+    std::shared_ptr<Module> m;
+    if (femrt_status s = lookup(module, function, "module", m))
+      return s;
+    if (out_producer)
+      *out_producer = m->producer.c_str();
+    if (out_target)
+      *out_target = m->target.c_str();
+    return FEMRT_OK;
+  });
+}
+
+femrt_status femrt_module_num_kernels(femrt_module *module,
+                                      int32_t *out_num_kernels) {
+  const char *function = __func__;
+  return guard(function, [&] {
+    std::shared_ptr<Module> m;
+    if (femrt_status s = lookup(module, function, "module", m))
+      return s;
+    if (femrt_status s = checkOut(out_num_kernels, function, "out_num_kernels"))
+      return s;
+    *out_num_kernels = static_cast<int32_t>(m->kernels.size());
+    return FEMRT_OK;
+  });
+}
+
+femrt_status femrt_module_get_kernel(femrt_module *module, const char *name,
+                                     femrt_kernel **out_kernel) {
+  const char *function = __func__;
+  return guard(function, [&] {
+    std::shared_ptr<Module> m;
+    if (femrt_status s = lookup(module, function, "module", m))
+      return s;
+    if (!name)
+      return fail(FEMRT_ERROR_INVALID_ARGUMENT,
+                  concat(function, ": name is NULL"));
+    if (femrt_status s = checkOut(out_kernel, function, "out_kernel"))
+      return s;
+    auto it = m->kernelIndex.find(name);
+    if (it == m->kernelIndex.end()) {
+      std::string available;
+      for (size_t i = 0; i < m->kernels.size(); ++i)
+        available += concat(i ? ", " : "", m->kernels[i].name);
+      return fail(FEMRT_ERROR_NOT_FOUND,
+                  concat(function, ": ", m->origin, " has no kernel named '",
+                         name, "' (it has: ",
+                         available.empty() ? "no kernels" : available, ")"));
+    }
+    *out_kernel = toHandle<femrt_kernel>(m->kernelHandles[it->second]);
+    return FEMRT_OK;
+  });
+}
+
+femrt_status femrt_module_get_kernel_by_index(femrt_module *module,
+                                              int32_t index,
+                                              femrt_kernel **out_kernel) {
+  const char *function = __func__;
+  return guard(function, [&] {
+    std::shared_ptr<Module> m;
+    if (femrt_status s = lookup(module, function, "module", m))
+      return s;
+    if (femrt_status s = checkOut(out_kernel, function, "out_kernel"))
+      return s;
+    if (index < 0 || index >= static_cast<int32_t>(m->kernels.size()))
+      return fail(FEMRT_ERROR_INVALID_ARGUMENT,
+                  concat(function, ": index ", index, " is out of range (",
+                         m->origin, " has ", m->kernels.size(), " kernels)"));
+    *out_kernel = toHandle<femrt_kernel>(m->kernelHandles[index]);
+    return FEMRT_OK;
+  });
+}
+
+//===----------------------------------------------------------------------===//
+// Kernels
+//===----------------------------------------------------------------------===//
+
+femrt_status femrt_kernel_get_name(femrt_kernel *kernel,
+                                   const char **out_name) {
+  const char *function = __func__;
+  return guard(function, [&] {
+    std::shared_ptr<Kernel> k;
+    if (femrt_status s = lookup(kernel, function, "kernel", k))
+      return s;
+    if (femrt_status s = checkOut(out_name, function, "out_name"))
+      return s;
+    *out_name = k->data().name.c_str();
+    return FEMRT_OK;
+  });
+}
+
+femrt_status femrt_kernel_get_description(femrt_kernel *kernel,
+                                          const char **out_description) {
+  const char *function = __func__;
+  return guard(function, [&] {
+    std::shared_ptr<Kernel> k;
+    if (femrt_status s = lookup(kernel, function, "kernel", k))
+      return s;
+    if (femrt_status s = checkOut(out_description, function, "out_description"))
+      return s;
+    *out_description = k->data().description.c_str();
+    return FEMRT_OK;
+  });
+}
+
+femrt_status femrt_kernel_num_args(femrt_kernel *kernel,
+                                   int32_t *out_num_args) {
+  const char *function = __func__;
+  return guard(function, [&] {
+    std::shared_ptr<Kernel> k;
+    if (femrt_status s = lookup(kernel, function, "kernel", k))
+      return s;
+    if (femrt_status s = checkOut(out_num_args, function, "out_num_args"))
+      return s;
+    *out_num_args = static_cast<int32_t>(k->data().args.size());
+    return FEMRT_OK;
+  });
+}
+
+femrt_status femrt_kernel_get_arg_info(femrt_kernel *kernel, int32_t index,
+                                       const femrt_arg_info **out_info) {
+  const char *function = __func__;
+  return guard(function, [&] {
+    std::shared_ptr<Kernel> k;
+    if (femrt_status s = lookup(kernel, function, "kernel", k))
+      return s;
+    if (femrt_status s = checkOut(out_info, function, "out_info"))
+      return s;
+    const KernelData &data = k->data();
+    if (index < 0 || index >= static_cast<int32_t>(data.args.size()))
+      return fail(FEMRT_ERROR_INVALID_ARGUMENT,
+                  concat(function, ": index ", index,
+                         " is out of range (kernel '", data.name, "' has ",
+                         data.args.size(), " arguments)"));
+    *out_info = &data.args[index];
+    return FEMRT_OK;
+  });
+}
+
+femrt_status femrt_kernel_find_arg(femrt_kernel *kernel, const char *name,
+                                   int32_t *out_index) {
+  const char *function = __func__;
+  return guard(function, [&] {
+    std::shared_ptr<Kernel> k;
+    if (femrt_status s = lookup(kernel, function, "kernel", k))
+      return s;
+    if (!name)
+      return fail(FEMRT_ERROR_INVALID_ARGUMENT,
+                  concat(function, ": name is NULL"));
+    if (femrt_status s = checkOut(out_index, function, "out_index"))
+      return s;
+    const KernelData &data = k->data();
+    for (size_t i = 0; i < data.argNames.size(); ++i) {
+      if (data.argNames[i] == name) {
+        *out_index = static_cast<int32_t>(i);
+        return FEMRT_OK;
+      }
+    }
+    return fail(FEMRT_ERROR_NOT_FOUND,
+                concat(function, ": kernel '", data.name,
+                       "' has no argument named '", name, "'"));
+  });
+}
+
+femrt_status femrt_launch_options_init(femrt_launch_options *out_options) {
+  const char *function = __func__;
+  return guard(function, [&] {
+    if (femrt_status s = checkOut(out_options, function, "out_options"))
+      return s;
+    std::memset(out_options, 0, sizeof(*out_options));
+    out_options->struct_size = sizeof(femrt_launch_options);
+    return FEMRT_OK;
+  });
+}
+
+femrt_status femrt_kernel_launch(femrt_kernel *kernel,
+                                 const DLTensor *const *args, int32_t num_args,
+                                 const femrt_launch_options *options) {
+  const char *function = __func__;
+  return guard(function, [&] {
+    std::shared_ptr<Kernel> k;
+    if (femrt_status s = lookup(kernel, function, "kernel", k))
+      return s;
+    return launchHostKernel(*k, args, num_args, options);
+  });
+}
+
+} // extern "C"

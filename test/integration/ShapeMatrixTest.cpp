@@ -1,0 +1,374 @@
+//===- ShapeMatrixTest.cpp - femc softmax kernels vs the reference ---------===//
+//
+// Runs the kernels of matrix.mlir (compiled by femc at build time) through
+// libfemrt on a matrix of shapes and compares each output with the
+// double-precision reference: max |out - ref| <= 1e-4 * max |ref|
+// (docs/semantics.md, "Tolerances"). The tolerance is a property of float32
+// accumulation and is not tuned per case.
+//
+//===----------------------------------------------------------------------===//
+#include "femrt/femrt.h"
+#include "reference/Reference.h"
+#include "support/Npy.h"
+#include "support/Random.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr double kTolerance = 1e-4;
+
+struct Case {
+  bool causal = true, mask = false, bhtd = false;
+  int64_t B = 1, T = 1, S = 1, H = 1, Hkv = 1, dk = 8, dv = 8;
+  double betaRaw = 0, vScale = 1;
+  bool maskFirstKeys = false; // rows with no visible key (causal + mask)
+  std::string kernel;
+
+  std::string str() const {
+    std::ostringstream os;
+    os << kernel << " B=" << B << " T=" << T << " S=" << S << " H=" << H
+       << " Hkv=" << Hkv << " dk=" << dk << " dv=" << dv
+       << " beta_raw~" << betaRaw << " |v|<=" << vScale;
+    return os.str();
+  }
+};
+
+std::string kernelName(bool causal, bool mask, bool bhtd) {
+  return std::string("softmax_") + (causal ? "causal" : "full") +
+         (mask ? "_mask" : "_nomask") + (bhtd ? "_bhtd" : "_bthd");
+}
+
+class Runtime {
+public:
+  Runtime() {
+    EXPECT_EQ(femrt_context_create(nullptr, &ctx), FEMRT_OK)
+        << femrt_last_error();
+    EXPECT_EQ(femrt_module_load_library(ctx, FEMC_MATRIX_LIBRARY, &module),
+              FEMRT_OK)
+        << femrt_last_error();
+  }
+  ~Runtime() {
+    if (module)
+      femrt_module_destroy(module);
+    if (ctx)
+      femrt_context_destroy(ctx);
+  }
+  femrt_kernel *kernel(const std::string &name) {
+    femrt_kernel *k = nullptr;
+    EXPECT_EQ(femrt_module_get_kernel(module, name.c_str(), &k), FEMRT_OK)
+        << femrt_last_error();
+    return k;
+  }
+  femrt_context *ctx = nullptr;
+  femrt_module *module = nullptr;
+};
+
+Runtime &runtime() {
+  static Runtime rt;
+  return rt;
+}
+
+DLTensor tensor(void *data, std::vector<int64_t> &shape, bool isFloat) {
+  DLTensor t{};
+  t.data = data;
+  t.device = {kDLCPU, 0};
+  t.ndim = static_cast<int32_t>(shape.size());
+  t.dtype = isFloat ? DLDataType{kDLFloat, 32, 1} : DLDataType{kDLUInt, 8, 1};
+  t.shape = shape.data();
+  return t;
+}
+
+/// Runs one case on the kernel and on the reference; returns the relative
+/// error max|out - ref| / max|ref|, or -1 after reporting a failure.
+void runCase(const Case &c, uint64_t seed) {
+  SCOPED_TRACE(c.str());
+  femc::ref::Problem p;
+  p.prior = femc::ref::Prior::Softmax;
+  p.causal = c.causal;
+  p.layout = c.bhtd ? femc::ref::Layout::BHTD : femc::ref::Layout::BTHD;
+  p.B = c.B;
+  p.T = c.T;
+  p.S = c.S;
+  p.H = c.H;
+  p.Hkv = c.Hkv;
+  p.dk = c.dk;
+  p.dv = c.dv;
+  p.hasMask = c.mask;
+  auto shapeOf = [&](const char *name) {
+    return *femc::ref::tensorShape(p, name);
+  };
+  femc::Rng rng(seed);
+  auto make = [&](const char *name, double lo, double hi) {
+    auto shape = shapeOf(name);
+    int64_t n = 1;
+    for (int64_t d : shape)
+      n *= d;
+    std::vector<float> data(n);
+    rng.fillUniform(data, lo, hi);
+    return data;
+  };
+  std::vector<float> q = make("q", -2, 2), k = make("k", -2, 2),
+                     v = make("v", -c.vScale, c.vScale),
+                     beta = make("beta_raw", c.betaRaw - 0.5, c.betaRaw + 0.5),
+                     lam = make("lam", -3, 3), gate = make("gate", -3, 3);
+  std::vector<uint8_t> mask;
+  if (c.mask) {
+    mask.resize(c.B * c.S);
+    for (auto &m : mask)
+      m = rng.uniform01() < 0.8;
+    if (c.maskFirstKeys)
+      for (int64_t s = 0; s < std::min<int64_t>(c.S, 5); ++s)
+        mask[s] = 0; // batch 0: rows 0..4 see no key under a causal prior
+  }
+  std::vector<float> out(c.B * c.T * c.H * c.dv, std::nanf(""));
+
+  std::vector<std::vector<int64_t>> shapes = {
+      shapeOf("q"),   shapeOf("k"),    shapeOf("v"),  shapeOf("beta_raw"),
+      shapeOf("lam"), shapeOf("gate"), {c.B, c.S},    shapeOf("out")};
+  std::vector<DLTensor> dl = {
+      tensor(q.data(), shapes[0], true),    tensor(k.data(), shapes[1], true),
+      tensor(v.data(), shapes[2], true),    tensor(beta.data(), shapes[3], true),
+      tensor(lam.data(), shapes[4], true),  tensor(gate.data(), shapes[5], true)};
+  if (c.mask)
+    dl.push_back(tensor(mask.data(), shapes[6], false));
+  dl.push_back(tensor(out.data(), shapes[7], true));
+  std::vector<const DLTensor *> args;
+  for (auto &t : dl)
+    args.push_back(&t);
+
+  femrt_kernel *kernel = runtime().kernel(c.kernel);
+  ASSERT_NE(kernel, nullptr);
+  ASSERT_EQ(femrt_kernel_launch(kernel, args.data(),
+                                static_cast<int32_t>(args.size()), nullptr),
+            FEMRT_OK)
+      << femrt_last_error();
+
+  femc::ref::Inputs in;
+  in.q = q.data();
+  in.k = k.data();
+  in.v = v.data();
+  in.beta_raw = beta.data();
+  in.lam = lam.data();
+  in.gate = gate.data();
+  in.mask = c.mask ? mask.data() : nullptr;
+  std::string error;
+  auto ref = femc::ref::run(p, in, error);
+  ASSERT_TRUE(ref.has_value()) << error;
+
+  double maxErr = 0, maxRef = 0;
+  size_t worst = 0;
+  for (size_t i = 0; i < out.size(); ++i) {
+    ASSERT_TRUE(std::isfinite(out[i])) << "element " << i << " is " << out[i];
+    double e = std::fabs(out[i] - ref->out[i]);
+    maxRef = std::max(maxRef, std::fabs(ref->out[i]));
+    if (e > maxErr) {
+      maxErr = e;
+      worst = i;
+    }
+  }
+  EXPECT_LE(maxErr, kTolerance * maxRef)
+      << "relative error " << maxErr / maxRef << " at element " << worst
+      << ": out " << out[worst] << ", reference " << ref->out[worst];
+  if (c.maskFirstKeys && c.causal)
+    for (int64_t t = 0; t < std::min<int64_t>(c.T, 5); ++t)
+      for (int64_t h = 0; h < c.H; ++h)
+        for (int64_t ch = 0; ch < c.dv; ++ch) {
+          size_t i = c.bhtd ? ((h * c.T + t) * c.dv + ch)
+                            : ((t * c.H + h) * c.dv + ch);
+          ASSERT_EQ(out[i], 0.0f) << "row " << t << " has no visible key";
+        }
+}
+
+/// The listed values of the issue, each used at least once per combination.
+const int64_t kT[] = {1, 2, 7, 63, 64, 65, 257, 1000};
+const int64_t kB[] = {1, 3};
+const int64_t kH[] = {1, 4};
+const int64_t kDk[] = {8, 64, 128};
+const int64_t kDv[] = {8, 64, 96};
+const double kBeta[] = {-4, 0, 8};
+const double kVScale[] = {1, 100};
+
+struct Combination {
+  bool causal, mask, bhtd, grouped;
+};
+
+class ShapeMatrix : public ::testing::TestWithParam<Combination> {};
+
+TEST_P(ShapeMatrix, ListedValues) {
+  Combination m = GetParam();
+  for (int i = 0; i < 8; ++i) {
+    Case c;
+    c.causal = m.causal;
+    c.mask = m.mask;
+    c.bhtd = m.bhtd;
+    c.kernel = kernelName(m.causal, m.mask, m.bhtd);
+    c.T = kT[i];
+    c.B = c.T >= 257 ? 1 : kB[i % 2];
+    c.H = m.grouped ? 4 : kH[(i / 2) % 2];
+    c.Hkv = m.grouped ? 1 : c.H;
+    c.dk = kDk[i % 3];
+    c.dv = kDv[(i + 1) % 3];
+    if (c.T == 1000) { // keep the reference's O(T^2) cost bounded
+      c.dk = 8;
+      c.dv = 8;
+    }
+    c.betaRaw = kBeta[i % 3];
+    c.vScale = kVScale[(i / 3) % 2];
+    // Cross-attention lengths for non-causal reads.
+    c.S = (!m.causal && i % 4 == 3) ? c.T + 5 : c.T;
+    c.maskFirstKeys = m.mask && i == 5;
+    runCase(c, 1000 + i);
+    if (HasFatalFailure())
+      return;
+  }
+}
+
+std::string combinationName(const ::testing::TestParamInfo<Combination> &info) {
+  const Combination &m = info.param;
+  return std::string(m.causal ? "causal" : "full") + (m.mask ? "_mask" : "_nomask") +
+         (m.bhtd ? "_bhtd" : "_bthd") + (m.grouped ? "_gqa4" : "_mha");
+}
+
+std::vector<Combination> allCombinations() {
+  std::vector<Combination> out;
+  for (int i = 0; i < 16; ++i)
+    out.push_back({bool(i & 1), bool(i & 2), bool(i & 4), bool(i & 8)});
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Softmax, ShapeMatrix,
+                         ::testing::ValuesIn(allCombinations()),
+                         combinationName);
+
+TEST(ShapeMatrixRandom, SeededSample) {
+  femc::Rng rng(20261128);
+  for (int i = 0; i < 24; ++i) {
+    Case c;
+    c.causal = rng.below(2);
+    c.mask = rng.below(2);
+    c.bhtd = rng.below(2);
+    c.kernel = kernelName(c.causal, c.mask, c.bhtd);
+    c.T = 1 + static_cast<int64_t>(rng.below(300));
+    c.S = c.causal ? c.T : 1 + static_cast<int64_t>(rng.below(300));
+    c.B = 1 + static_cast<int64_t>(rng.below(2));
+    c.Hkv = 1 + static_cast<int64_t>(rng.below(2));
+    c.H = c.Hkv * (1 + static_cast<int64_t>(rng.below(3)));
+    c.dk = 1 + static_cast<int64_t>(rng.below(80));
+    c.dv = 1 + static_cast<int64_t>(rng.below(80));
+    c.betaRaw = rng.uniform(-6, 9);
+    c.vScale = rng.uniform(0.1, 120);
+    runCase(c, 5000 + i);
+    if (HasFatalFailure())
+      return;
+  }
+}
+
+TEST(ShapeMatrixTiles, SmallAndWideTiles) {
+  for (int64_t T : {1, 15, 16, 17, 100}) {
+    Case c;
+    c.causal = true;
+    c.mask = true;
+    c.kernel = "softmax_causal_mask_bthd_small_tiles";
+    c.T = c.S = T;
+    c.B = 2;
+    c.H = 2;
+    c.Hkv = 1;
+    c.dk = 12;
+    c.dv = 20;
+    c.maskFirstKeys = true;
+    runCase(c, 7000 + T);
+  }
+  for (int64_t T : {1, 127, 128, 129, 300}) {
+    Case c;
+    c.causal = false;
+    c.bhtd = true;
+    c.kernel = "softmax_full_nomask_bhtd_wide_tiles";
+    c.T = T;
+    c.S = T + 3;
+    c.H = 3;
+    c.Hkv = 3;
+    c.dk = 16;
+    c.dv = 24;
+    runCase(c, 8000 + T);
+  }
+}
+
+TEST(ShapeMatrixStatic, StaticHeads) {
+  for (int64_t T : {1, 64, 129}) {
+    Case c;
+    c.causal = true;
+    c.kernel = "softmax_causal_static_heads";
+    c.T = c.S = T;
+    c.B = 2;
+    c.H = 4;
+    c.Hkv = 4;
+    c.dk = 64;
+    c.dv = 64;
+    c.betaRaw = 1.8;
+    runCase(c, 9000 + T);
+  }
+}
+
+/// A kernel refuses shapes that contradict its static extents, naming the
+/// argument, instead of reading out of bounds.
+TEST(ShapeMatrixErrors, WrongShapeIsAnError) {
+  std::vector<float> buf(4 * 64 * 64);
+  std::vector<int64_t> q = {1, 4, 4, 64}, k = {1, 4, 4, 32}, b = {256};
+  DLTensor tq = tensor(buf.data(), q, true), tk = tensor(buf.data(), k, true),
+           tb = tensor(buf.data(), b, true);
+  const DLTensor *args[7] = {&tq, &tk, &tq, &tb, &tq, &tq, &tq};
+  femrt_kernel *kernel = runtime().kernel("softmax_causal_static_heads");
+  ASSERT_NE(kernel, nullptr);
+  EXPECT_NE(femrt_kernel_launch(kernel, args, 7, nullptr), FEMRT_OK);
+  EXPECT_NE(std::string(femrt_last_error()).find("'k'"), std::string::npos)
+      << femrt_last_error();
+}
+
+/// The authors' softmax vector (B=2, T=64, H=4, dk=dv=16) through femc.
+TEST(ReferenceVectors, SoftmaxCausal) {
+  std::string dir = std::string(FEMC_SHARED_DIR) + "/vectors/softmax_causal";
+  if (!std::filesystem::exists(dir))
+    GTEST_SKIP() << "reference vectors not found at " << dir;
+  std::string error;
+  auto load = [&](const char *name) {
+    auto a = femc::npy::readNpy(dir + "/" + name + ".npy", error);
+    EXPECT_TRUE(a.has_value()) << error;
+    std::vector<float> f;
+    EXPECT_TRUE(femc::npy::toFloat32(*a, f, error)) << error;
+    return std::make_pair(f, a->shape);
+  };
+  auto [q, qs] = load("q");
+  auto [k, ks] = load("k");
+  auto [v, vs] = load("v");
+  auto [beta, bs] = load("beta_raw");
+  auto [lam, ls] = load("lam");
+  auto [gate, gs] = load("gate");
+  auto [expected, es] = load("out");
+  std::vector<float> out(expected.size());
+  std::vector<int64_t> os = es;
+  DLTensor t[7] = {tensor(q.data(), qs, true),    tensor(k.data(), ks, true),
+                   tensor(v.data(), vs, true),    tensor(beta.data(), bs, true),
+                   tensor(lam.data(), ls, true),  tensor(gate.data(), gs, true),
+                   tensor(out.data(), os, true)};
+  const DLTensor *args[7];
+  for (int i = 0; i < 7; ++i)
+    args[i] = &t[i];
+  femrt_kernel *kernel = runtime().kernel("softmax_causal_nomask_bthd");
+  ASSERT_EQ(femrt_kernel_launch(kernel, args, 7, nullptr), FEMRT_OK)
+      << femrt_last_error();
+  double maxErr = 0, maxRef = 0;
+  for (size_t i = 0; i < out.size(); ++i) {
+    maxErr = std::max(maxErr, std::fabs(double(out[i]) - expected[i]));
+    maxRef = std::max(maxRef, std::fabs(double(expected[i])));
+  }
+  EXPECT_LE(maxErr, kTolerance * maxRef);
+}
+
+} // namespace

@@ -1,0 +1,44 @@
+// RUN: fem-opt %s -split-input-file -fem-to-loops="target=avx2" | FileCheck %s --enable-var-scope
+// RUN: fem-opt %s -split-input-file -fem-to-cpu="target=avx2" | FileCheck %s --check-prefix=LLVM
+
+// The tiled read becomes one loop nest: a pre-pass over the keys for the
+// shift, a loop over key tiles with FMA contractions and exp, and the
+// epilogue with the log restore. No buffer grows with T (T = 4096 here):
+// every allocation is sized by the tiles (q = 64, k = 64), dk and dv.
+// CHECK-LABEL: func.func @static_long_wg
+//   CHECK-NOT:   memref.alloc{{.*}}4096
+//   CHECK-NOT:   memref.alloc{{.*}}16777216
+//       CHECK:   memref.alloc() {alignment = 64 : i64} : memref<64x128xf32>
+//       CHECK:   scf.for
+//       CHECK:     vector.fma
+//       CHECK:     math.exp
+//   CHECK-NOT:   memref.alloc{{.*}}4096
+//       CHECK:   memref.dealloc
+//   CHECK-NOT:   fem.
+// LLVM-LABEL: llvm.func @static_long_wg
+// LLVM: llvm.intr.fma
+// LLVM-LABEL: llvm.func @_mlir_ciface_static_long_wg
+func.func @static_long(%q: tensor<1x4096x4x64xf32>, %b: tensor<256xf32>) -> tensor<1x4096x4x64xf32> {
+  %0 = fem.mixer softmax q(%q : tensor<1x4096x4x64xf32>) k(%q : tensor<1x4096x4x64xf32>)
+      v(%q : tensor<1x4096x4x64xf32>) beta_raw(%b : tensor<256xf32>) lam(%q : tensor<1x4096x4x64xf32>)
+      gate(%q : tensor<1x4096x4x64xf32>) {causal} -> tensor<1x4096x4x64xf32>
+  return %0 : tensor<1x4096x4x64xf32>
+}
+
+// -----
+
+// With dynamic shapes the scratch is sized by dk, dv and the group size only:
+// no memref.dim of a time axis (dimension 1 in bthd) feeds an allocation.
+// CHECK-LABEL: func.func @dynamic_wg
+//  CHECK-SAME:   (%[[Q:[^:]*]]: memref<?x?x?x?xf32>, %[[K:[^:]*]]: memref<?x?x?x?xf32>, %[[V:[^:]*]]: memref<?x?x?x?xf32>
+//   CHECK-DAG:   %[[C3:.*]] = arith.constant 3 : index
+//   CHECK-DAG:   %[[DK:.*]] = memref.dim %[[Q]], %[[C3]]
+//   CHECK-DAG:   %[[DV:.*]] = memref.dim %[[V]], %[[C3]]
+//       CHECK:   memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<64x?xf32>
+//       CHECK:   memref.alloc(%{{.*}}, %{{.*}}) {alignment = 64 : i64} : memref<?x64x?xf32>
+func.func @dynamic(%q: tensor<?x?x?x?xf32>, %b: tensor<?xf32>) -> tensor<?x?x?x?xf32> {
+  %0 = fem.mixer softmax q(%q : tensor<?x?x?x?xf32>) k(%q : tensor<?x?x?x?xf32>)
+      v(%q : tensor<?x?x?x?xf32>) beta_raw(%b : tensor<?xf32>) lam(%q : tensor<?x?x?x?xf32>)
+      gate(%q : tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32>
+  return %0 : tensor<?x?x?x?xf32>
+}

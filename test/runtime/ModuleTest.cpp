@@ -1,0 +1,310 @@
+//===- ModuleTest.cpp - Loading libraries, lookups, introspection ---------===//
+
+#include "TestUtil.h"
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+using namespace femrt_test;
+
+namespace {
+
+class ModuleTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    FEMRT_ASSERT_OK(femrt_context_create(nullptr, &context));
+  }
+  void TearDown() override {
+    EXPECT_EQ(femrt_context_destroy(context), FEMRT_OK) << femrt_last_error();
+  }
+  femrt_context *context = nullptr;
+};
+
+TEST_F(ModuleTest, loadsALibraryAndListsItsKernels) {
+  femrt_module *module = nullptr;
+  FEMRT_ASSERT_OK(femrt_module_load_library(context, FAKE_KERNELS_PATH, &module));
+  const char *producer = nullptr, *target = nullptr;
+  FEMRT_EXPECT_OK(femrt_module_get_info(module, &producer, &target));
+  EXPECT_STREQ(producer, "fake_kernels 1.0");
+  EXPECT_STREQ(target, "host:test");
+  int32_t count = 0;
+  FEMRT_EXPECT_OK(femrt_module_num_kernels(module, &count));
+  EXPECT_EQ(count, 3);
+  const char *names[] = {"axpy", "touch", "copy_f16"};
+  for (int32_t i = 0; i < count; ++i) {
+    femrt_kernel *byIndex = nullptr, *byName = nullptr;
+    FEMRT_EXPECT_OK(femrt_module_get_kernel_by_index(module, i, &byIndex));
+    FEMRT_EXPECT_OK(femrt_module_get_kernel(module, names[i], &byName));
+    EXPECT_EQ(byIndex, byName);
+    const char *name = nullptr;
+    FEMRT_EXPECT_OK(femrt_kernel_get_name(byIndex, &name));
+    EXPECT_STREQ(name, names[i]);
+  }
+  femrt_kernel *kernel = nullptr;
+  expectError(femrt_module_get_kernel_by_index(module, 3, &kernel),
+              FEMRT_ERROR_INVALID_ARGUMENT, {"index 3 is out of range"});
+  FEMRT_EXPECT_OK(femrt_module_destroy(module));
+}
+
+TEST_F(ModuleTest, unknownKernelNameListsTheKernels) {
+  femrt_module *module = nullptr;
+  FEMRT_ASSERT_OK(femrt_module_load_library(context, FAKE_KERNELS_PATH, &module));
+  femrt_kernel *kernel = nullptr;
+  expectError(femrt_module_get_kernel(module, "attention", &kernel),
+              FEMRT_ERROR_NOT_FOUND,
+              {"no kernel named 'attention'", "axpy, touch, copy_f16"});
+  EXPECT_EQ(kernel, nullptr);
+  expectError(femrt_module_get_kernel(module, nullptr, &kernel),
+              FEMRT_ERROR_INVALID_ARGUMENT, {"name is NULL"});
+  FEMRT_EXPECT_OK(femrt_module_destroy(module));
+}
+
+TEST_F(ModuleTest, kernelIntrospection) {
+  femrt_module *module = nullptr;
+  FEMRT_ASSERT_OK(femrt_module_load_library(context, FAKE_KERNELS_PATH, &module));
+  femrt_kernel *axpy = nullptr, *copy = nullptr;
+  FEMRT_ASSERT_OK(femrt_module_get_kernel(module, "axpy", &axpy));
+  FEMRT_ASSERT_OK(femrt_module_get_kernel(module, "copy_f16", &copy));
+
+  const char *description = nullptr;
+  FEMRT_EXPECT_OK(femrt_kernel_get_description(axpy, &description));
+  EXPECT_STREQ(description, "out = alpha * x + y, 4 columns per workgroup");
+  FEMRT_EXPECT_OK(femrt_kernel_get_description(copy, &description));
+  EXPECT_STREQ(description, ""); // NULL in the library
+
+  int32_t numArgs = 0;
+  FEMRT_EXPECT_OK(femrt_kernel_num_args(axpy, &numArgs));
+  ASSERT_EQ(numArgs, 4);
+  const femrt_arg_info *info = nullptr;
+  FEMRT_ASSERT_OK(femrt_kernel_get_arg_info(axpy, 0, &info));
+  EXPECT_STREQ(info->name, "alpha");
+  EXPECT_EQ(info->rank, 0);
+  FEMRT_ASSERT_OK(femrt_kernel_get_arg_info(axpy, 1, &info));
+  EXPECT_STREQ(info->name, "x");
+  EXPECT_STREQ(info->dim_names, "M,N");
+  EXPECT_EQ(info->rank, 2);
+  EXPECT_EQ(info->dtype_code, kDLFloat);
+  EXPECT_EQ(info->dtype_bits, 32);
+  EXPECT_EQ(info->role, FEMRT_ARG_INPUT);
+  EXPECT_EQ(info->shape[0], -1);
+  FEMRT_ASSERT_OK(femrt_kernel_get_arg_info(axpy, 3, &info));
+  EXPECT_STREQ(info->name, "out");
+  EXPECT_EQ(info->role, FEMRT_ARG_OUTPUT);
+  FEMRT_ASSERT_OK(femrt_kernel_get_arg_info(copy, 0, &info));
+  EXPECT_EQ(info->dtype_bits, 16);
+  EXPECT_EQ(info->shape[1], 8);
+  expectError(femrt_kernel_get_arg_info(axpy, 4, &info),
+              FEMRT_ERROR_INVALID_ARGUMENT, {"index 4 is out of range"});
+  expectError(femrt_kernel_get_arg_info(axpy, -1, &info),
+              FEMRT_ERROR_INVALID_ARGUMENT);
+
+  int32_t index = -1;
+  FEMRT_EXPECT_OK(femrt_kernel_find_arg(axpy, "y", &index));
+  EXPECT_EQ(index, 2);
+  expectError(femrt_kernel_find_arg(axpy, "z", &index), FEMRT_ERROR_NOT_FOUND,
+              {"no argument named 'z'"});
+  FEMRT_EXPECT_OK(femrt_module_destroy(module));
+}
+
+TEST_F(ModuleTest, nonexistentPathIsAnIoError) {
+  femrt_module *module = nullptr;
+  expectError(femrt_module_load_library(context, "/nonexistent/libkernels.so",
+                                        &module),
+              FEMRT_ERROR_IO,
+              {"cannot open library '/nonexistent/libkernels.so'",
+               "No such file or directory"});
+  EXPECT_EQ(module, nullptr);
+  // A bare name goes through dlopen's search.
+  expectError(femrt_module_load_library(context, "libfemrt-no-such-lib.so",
+                                        &module),
+              FEMRT_ERROR_IO, {"cannot load library 'libfemrt-no-such-lib.so'"});
+}
+
+TEST_F(ModuleTest, aFileThatIsNotALibraryIsAnIoError) {
+  std::string path = ::testing::TempDir() + "femrt_not_a_library.so";
+  {
+    std::ofstream file(path);
+    file << "this is not an ELF file\n";
+  }
+  femrt_module *module = nullptr;
+  expectError(femrt_module_load_library(context, path.c_str(), &module),
+              FEMRT_ERROR_IO, {"cannot load library", path});
+  std::remove(path.c_str());
+}
+
+TEST_F(ModuleTest, missingQuerySymbolIsNotFound) {
+  femrt_module *module = nullptr;
+  expectError(
+      femrt_module_load_library(context, FAKE_NOQUERY_PATH, &module),
+      FEMRT_ERROR_NOT_FOUND,
+      {"does not export femrt_library_query", "built by femc"});
+}
+
+TEST_F(ModuleTest, incompatibleAbiVersionNamesBothVersions) {
+  femrt_module *module = nullptr;
+  expectError(femrt_module_load_library(context, FAKE_ABI999_PATH, &module),
+              FEMRT_ERROR_ABI_VERSION,
+              {"built for femrt kernel ABI version 999",
+               "supports kernel ABI version 1"});
+  EXPECT_EQ(module, nullptr);
+}
+
+TEST_F(ModuleTest, argumentsAreChecked) {
+  femrt_module *module = nullptr;
+  expectError(femrt_module_load_library(nullptr, FAKE_KERNELS_PATH, &module),
+              FEMRT_ERROR_INVALID_ARGUMENT, {"context is NULL"});
+  expectError(femrt_module_load_library(context, nullptr, &module),
+              FEMRT_ERROR_INVALID_ARGUMENT, {"path is NULL"});
+  expectError(femrt_module_load_library(context, "", &module),
+              FEMRT_ERROR_INVALID_ARGUMENT, {"path is empty"});
+  expectError(femrt_module_load_library(context, FAKE_KERNELS_PATH, nullptr),
+              FEMRT_ERROR_INVALID_ARGUMENT, {"out_module is NULL"});
+  expectError(femrt_module_create_static(context, nullptr, &module),
+              FEMRT_ERROR_INVALID_ARGUMENT, {"library is NULL"});
+}
+
+TEST_F(ModuleTest, doubleDestroyOfAModule) {
+  femrt_module *module = nullptr;
+  FEMRT_ASSERT_OK(femrt_module_load_library(context, FAKE_KERNELS_PATH, &module));
+  femrt_kernel *kernel = nullptr;
+  FEMRT_ASSERT_OK(femrt_module_get_kernel(module, "touch", &kernel));
+  FEMRT_EXPECT_OK(femrt_module_destroy(module));
+  expectError(femrt_module_destroy(module), FEMRT_ERROR_INVALID_HANDLE,
+              {"femrt_module_destroy", "not a live femrt_module"});
+  int32_t numArgs = 0;
+  expectError(femrt_kernel_num_args(kernel, &numArgs),
+              FEMRT_ERROR_INVALID_HANDLE, {"not a live femrt_kernel"});
+}
+
+TEST_F(ModuleTest, loadingTwiceGivesIndependentModules) {
+  femrt_module *first = nullptr, *second = nullptr;
+  FEMRT_ASSERT_OK(femrt_module_load_library(context, FAKE_KERNELS_PATH, &first));
+  FEMRT_ASSERT_OK(femrt_module_load_library(context, FAKE_KERNELS_PATH, &second));
+  EXPECT_NE(first, second);
+  FEMRT_EXPECT_OK(femrt_module_destroy(first));
+  femrt_kernel *kernel = nullptr;
+  FEMRT_EXPECT_OK(femrt_module_get_kernel(second, "axpy", &kernel));
+  FEMRT_EXPECT_OK(femrt_module_destroy(second));
+}
+
+//===----------------------------------------------------------------------===//
+// Statically linked libraries
+//===----------------------------------------------------------------------===//
+
+TEST_F(ModuleTest, staticLibraryRunsWithoutDlopen) {
+  femrt_module *module = nullptr;
+  FEMRT_ASSERT_OK(
+      femrt_module_create_static(context, fake_kernels_static_query(), &module));
+  femrt_kernel *touch = nullptr;
+  FEMRT_ASSERT_OK(femrt_module_get_kernel(module, "touch", &touch));
+  Tensor hits = Tensor::make({2, 3, 5}, kDLInt, 32);
+  const DLTensor *args[] = {hits.dl()};
+  FEMRT_ASSERT_OK(femrt_kernel_launch(touch, args, 1, nullptr));
+  for (int64_t i = 0; i < hits.numElements(); ++i)
+    EXPECT_EQ(hits.as<int32_t>()[i], 1) << i;
+  FEMRT_EXPECT_OK(femrt_module_destroy(module));
+}
+
+/// A copy of the fake library's tables that a test may break.
+struct MutableLibrary {
+  MutableLibrary() {
+    const femrt_kernel_library *original = fake_kernels_static_query();
+    library = *original;
+    kernels.assign(original->kernels,
+                   original->kernels + original->num_kernels);
+    for (const femrt_kernel_info &kernel : kernels)
+      args.emplace_back(kernel.args, kernel.args + kernel.num_args);
+    for (size_t k = 0; k < kernels.size(); ++k)
+      kernels[k].args = args[k].data();
+    library.kernels = kernels.data();
+  }
+  femrt_kernel_library library;
+  std::vector<femrt_kernel_info> kernels;
+  std::vector<std::vector<femrt_arg_info>> args;
+};
+
+TEST_F(ModuleTest, staticLibraryVersionAndSizeAreChecked) {
+  femrt_module *module = nullptr;
+  {
+    MutableLibrary lib;
+    lib.library.abi_version = 7;
+    expectError(femrt_module_create_static(context, &lib.library, &module),
+                FEMRT_ERROR_ABI_VERSION,
+                {"built for femrt kernel ABI version 7",
+                 "supports kernel ABI version 1"});
+  }
+  {
+    MutableLibrary lib;
+    lib.library.struct_size = 16;
+    expectError(femrt_module_create_static(context, &lib.library, &module),
+                FEMRT_ERROR_ABI_VERSION, {"struct_size 16", "at least"});
+  }
+  {
+    // A newer producer's larger struct is accepted.
+    MutableLibrary lib;
+    lib.library.struct_size = sizeof(femrt_kernel_library) + 16;
+    FEMRT_ASSERT_OK(femrt_module_create_static(context, &lib.library, &module));
+    FEMRT_EXPECT_OK(femrt_module_destroy(module));
+  }
+}
+
+TEST_F(ModuleTest, malformedTablesAreRejected) {
+  struct Case {
+    const char *what;
+    void (*breakIt)(MutableLibrary &);
+    const char *expected;
+  };
+  const Case cases[] = {
+      {"negative num_kernels",
+       [](MutableLibrary &l) { l.library.num_kernels = -1; },
+       "num_kernels is -1"},
+      {"NULL kernel table",
+       [](MutableLibrary &l) { l.library.kernels = nullptr; },
+       "the kernel table is NULL"},
+      {"NULL kernel name",
+       [](MutableLibrary &l) { l.kernels[1].name = nullptr; },
+       "kernel #1 has no name"},
+      {"duplicate kernel names",
+       [](MutableLibrary &l) { l.kernels[2].name = "axpy"; },
+       "two kernels are named 'axpy'"},
+      {"NULL workgroup",
+       [](MutableLibrary &l) { l.kernels[0].workgroup = nullptr; },
+       "kernel #0 ('axpy') has no workgroup function"},
+      {"NULL argument table",
+       [](MutableLibrary &l) { l.kernels[0].args = nullptr; },
+       "the argument table is NULL"},
+      {"rank too large",
+       [](MutableLibrary &l) { l.args[0][1].rank = FEMRT_MAX_RANK + 1; },
+       "argument 'x' (#1) has rank 9"},
+      {"bad role", [](MutableLibrary &l) { l.args[0][1].role = 5; },
+       "has role 5"},
+      {"input after output",
+       [](MutableLibrary &l) { l.args[2][2].role = FEMRT_ARG_INPUT; },
+       "is an input after an output"},
+      {"sub-byte dtype", [](MutableLibrary &l) { l.args[0][1].dtype_bits = 4; },
+       "dtype_bits 4"},
+      {"duplicate argument names",
+       [](MutableLibrary &l) { l.args[0][2].name = "x"; },
+       "two arguments named 'x'"},
+      {"NULL argument name",
+       [](MutableLibrary &l) { l.args[0][2].name = nullptr; },
+       "argument #2 has no name"},
+      {"bad static extent",
+       [](MutableLibrary &l) { l.args[2][0].shape[1] = -5; },
+       "has extent -5 in dimension 1"},
+  };
+  for (const Case &c : cases) {
+    SCOPED_TRACE(c.what);
+    MutableLibrary lib;
+    c.breakIt(lib);
+    femrt_module *module = nullptr;
+    expectError(femrt_module_create_static(context, &lib.library, &module),
+                FEMRT_ERROR_INVALID_LIBRARY,
+                {"static library 'fake_kernels 1.0' is malformed", c.expected});
+    EXPECT_EQ(module, nullptr);
+  }
+}
+
+} // namespace
