@@ -1,5 +1,4 @@
 // RUN: fem-opt %s -split-input-file -verify-diagnostics -fem-expand-mixer -fem-fuse-reads -fem-tile="target=avx2" | FileCheck %s --enable-var-scope
-// RUN: fem-opt %s -split-input-file -verify-diagnostics -fem-expand-mixer -fem-fuse-reads -fem-tile="target=avx2 tile-q=32 tile-k=48" | FileCheck %s --check-prefix=OPTS
 
 // A kernel-level function becomes its workgroup function on buffers.
 // CHECK-LABEL: func.func @kernel_wg
@@ -7,7 +6,6 @@
 //  CHECK-SAME:   attributes {fem.arg_names = ["q", "k", "v", "beta_raw", "lam", "gate", "mask", "out"], fem.kernel = "kernel", llvm.emit_c_interface}
 //       CHECK:   fem.tile_read softmax q(%[[Q]] : {{.*}}) {{.*}} mask(%[[MASK]] : memref<?x?xi8>) out(%[[OUT]] : {{.*}}) at(%[[X]], %[[Y]], %[[Z]]) {causal, tiles = #fem.tiles<q = 64, k = 64, vec = 8>}
 //   CHECK-NOT:   func.func @kernel(
-// OPTS: tiles = #fem.tiles<q = 32, k = 48, vec = 8>
 func.func @kernel(%q: tensor<?x?x4x16xf32>, %k: tensor<?x?x4x16xf32>, %v: tensor<?x?x4x16xf32>,
     %b: tensor<64xf32>, %l: tensor<?x?x4x16xf32>, %g: tensor<?x?x4x16xf32>, %m: tensor<?x?xi1>)
     -> tensor<?x?x4x16xf32> {
