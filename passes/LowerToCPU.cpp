@@ -252,6 +252,40 @@ void ReadEmitter::emitPrePass() {
   Value eps = cst(static_cast<float>(op.getEpsAttr().getValueAsDouble()));
   Value cap = cst(static_cast<float>(op.getCapAttr().getValueAsDouble()));
   loop(c0, cBq, c1, [&](Value r) { store(cst(1.0f), alpha, {r}); });
+  // The shift M = max over unmasked keys of beta*clamp(v, +-cap/beta). Both
+  // beta* and clamp are monotone, so M = beta*clamp(max v): one pass over the
+  // raw values of the kv head serves every query head of the group. A NaN
+  // value makes M NaN, as the reference's max does.
+  Value vHi = alloc({ShapedType::kDynamic}, {dvp});
+  Value vLo = alloc({ShapedType::kDynamic}, {dvp});
+  Value vNan = alloc({ShapedType::kDynamic}, {dvp});
+  loop(c0, dvp, cLanes, [&](Value c) {
+    Value lanesLeft = mask(sub(dv, c));
+    auto vi1 = VectorType::get({lanes}, b.getI1Type());
+    Value noNan = arith::ConstantOp::create(
+        b, vi1, DenseElementsAttr::get(vi1, false));
+    SmallVector<Value> red = loop(
+        c0, S, c1, {bcast(negInf), bcast(cst(INFINITY)), noNan},
+        [&](Value s, ValueRange it) {
+          Value v = vloadMasked(op.getV(), at(batch, s, kvHead, c), lanesLeft);
+          Value hi = fmax(v, it[0]);
+          Value lo = fmin(v, it[1]);
+          Value nan = arith::OrIOp::create(
+              b, it[2], fcmp(arith::CmpFPredicate::UNO, v, v));
+          if (Value keyMask = op.getMask()) {
+            Value keep = arith::CmpIOp::create(
+                b, arith::CmpIPredicate::ne, load(keyMask, {batch, s}),
+                arith::ConstantIntOp::create(b, b.getI8Type(), 0));
+            hi = select(keep, hi, it[0]);
+            lo = select(keep, lo, it[1]);
+            nan = select(keep, nan, it[2]);
+          }
+          return SmallVector<Value>{hi, lo, nan};
+        });
+    vstore(red[0], vHi, {c});
+    vstore(red[1], vLo, {c});
+    vstore(select(red[2], splat(NAN), splat(0.0f)), vNan, {c});
+  });
   loop(c0, group, c1, [&](Value j) {
     Value h = add(mul(kvHead, group), j);
     loop(c0, dvp, cLanes, [&](Value c) {
@@ -263,37 +297,18 @@ void ReadEmitter::emitPrePass() {
       Value negBound = arith::NegFOp::create(b, bound);
       vstore(beta, betaBuf, {j, c});
       vstore(bound, boundBuf, {j, c});
-      // M = max over keys of beta*clamp(v); a NaN value makes M NaN, as the
-      // reference's max does (tracked as the sum of x*0, which is 0 or NaN).
-      // The minimum decides how the tilted half is stored (see below).
-      SmallVector<Value> red = loop(
-          c0, S, c1, {bcast(negInf), splat(0.0f), bcast(cst(INFINITY))},
-          [&](Value s, ValueRange it) {
-            Value v = vloadMasked(op.getV(), at(batch, s, kvHead, c), lanesLeft);
-            Value x = fmul(beta, clamp(v, negBound, bound));
-            Value m = fmax(x, it[0]);
-            Value nan = vector::FMAOp::create(b, x, splat(0.0f), it[1]);
-            Value lo = fmin(x, it[2]);
-            if (Value keyMask = op.getMask()) {
-              Value keep = arith::CmpIOp::create(
-                  b, arith::CmpIPredicate::ne, load(keyMask, {batch, s}),
-                  arith::ConstantIntOp::create(b, b.getI8Type(), 0));
-              m = select(keep, m, it[0]);
-              nan = select(keep, nan, it[1]);
-              lo = select(keep, lo, it[2]);
-            }
-            return SmallVector<Value>{m, nan, lo};
-          });
-      Value maxV = red[0];
+      Value hi = vload(vHi, {c});
+      Value maxV = fmul(beta, clamp(hi, negBound, bound));
+      Value minV = fmul(beta, clamp(vload(vLo, {c}), negBound, bound));
       // No visible key at all: M = 0 (it cancels anyway).
-      Value none = fcmp(arith::CmpFPredicate::OEQ, maxV, bcast(negInf));
-      maxV = fadd(select(none, splat(0.0f), maxV), red[1]);
+      Value none = fcmp(arith::CmpFPredicate::OEQ, hi, bcast(negInf));
+      maxV = fadd(select(none, splat(0.0f), maxV), vload(vNan, {c}));
       vstore(maxV, shiftBuf, {j, c});
       // Where every tilted value lies in [1/2, 1] (max - min <= ln 2, e.g.
       // small beta), the panel stores X - 1 (exact by Sterbenz) and the
       // epilogue takes log1p: F's error is then relative to |X - 1|, not to
       // X, which matters because F divides log Z by a small beta.
-      Value narrow = fcmp(arith::CmpFPredicate::OLE, fsub(maxV, red[2]),
+      Value narrow = fcmp(arith::CmpFPredicate::OLE, fsub(maxV, minV),
                           splat(0.69314718f));
       vstore(select(narrow, splat(1.0f), splat(0.0f)), offsetBuf, {j, c});
     });
