@@ -89,17 +89,17 @@ LogicalResult PriorType::verify(function_ref<InFlightDiagnostic()> emitError,
 
 LogicalResult TilesAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                 int64_t q, int64_t k, int64_t vec) {
-  if (q <= 0 || q > 4096)
+  if (q <= 0 || q > 1024)
     return emitError() << "#fem.tiles: q (query rows per workgroup) must be in "
-                          "[1, 4096], found "
+                          "[1, 1024], found "
                        << q;
-  if (k <= 0 || k > 4096)
-    return emitError() << "#fem.tiles: k (keys per step) must be in [1, 4096], "
+  if (k <= 0 || k > 1024)
+    return emitError() << "#fem.tiles: k (keys per step) must be in [1, 1024], "
                           "found "
                        << k;
-  if (vec < 0 || (vec != 0 && !llvm::isPowerOf2_64(vec)) || vec > 64)
-    return emitError() << "#fem.tiles: vec must be 0 (target default) or a "
-                          "power of two up to 64, found "
+  if (vec != 0 && vec != 4 && vec != 8 && vec != 16)
+    return emitError() << "#fem.tiles: vec must be 0 (target default), 4, 8 "
+                          "or 16, found "
                        << vec;
   if (vec != 0 && k % vec != 0)
     return emitError() << "#fem.tiles: k must be a multiple of vec, found k = "

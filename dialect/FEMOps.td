@@ -281,10 +281,12 @@ def FEM_TileReadOp : FEM_Op<"tile_read"> {
   let description = [{
     The result of `fem-tile`: workgroup (`wg_x`, `wg_y`, `wg_z`) =
     (query tile, kv head, batch) of the fused read, on memrefs in
-    destination-passing style. The workgroup owns rows
-    [wg_x*tiles.q, (wg_x+1)*tiles.q) of every query head in kv-head group
-    wg_y of batch wg_z, and walks the keys in steps of tiles.k with online
-    softmax rescaling. `fem-lower-to-cpu` turns it into loops and vectors.
+    destination-passing style. With n = ceil(T / tiles.q) query tiles, the
+    workgroup owns query tile n - 1 - wg_x (the longest causal rows run
+    first), i.e. rows [(n-1-wg_x)*tiles.q, ...) of every query head in
+    kv-head group wg_y of batch wg_z, and walks the keys in steps of tiles.k
+    with online softmax rescaling. `fem-lower-to-cpu` turns it into loops
+    and vectors.
 
     Example:
 

@@ -1,16 +1,17 @@
 //===- LowerToCPU.cpp - fem.tile_read → scf/vector/memref/math -------------===//
 //
-// Emits the fused online-softmax FEM read of docs/fused-read.md for one
+// Emits the fused online-softmax FEM read (docs/architecture.md) for one
 // workgroup: rows [t0, t0 + rows) of the g = H/Hkv query heads that share kv
 // head `wy` of batch `wz`.
 //
 //   pre-pass, per head j:  beta = softplus(beta_raw) + eps, bound = cap/beta,
 //                          M = max over unmasked keys of beta*clamp(v, ±bound)
 //   per key tile (causal: only tiles starting at or before the last row):
-//     pack K^T once for the group (keys on vector lanes), the column mask
-//     per head j:
-//       panel = [clamp(v) | exp(beta*clamp(v) - M)]    (Bk x 2*dvp)
-//       S = scale * Q K^T                               (register-blocked FMAs)
+//     the column mask (key exists and is not padded out), then per head j:
+//       panel = [clamp(v) | exp(beta*clamp(v) - M) - o] (Bk x 2*dvp; o = 1
+//               for narrow channels, see emitPrePass)
+//       S^T = K (scale * Q^T)  with Q^T packed once per workgroup; rows on
+//             vector lanes, register-blocked FMAs
 //       m' = max(m, rowmax S); alpha = e^(m - m'); P = e^(S - m')
 //       l = alpha*l + rowsum P; acc = alpha*acc + P * panel   (one contraction)
 //   epilogue: mu = acc/l, F = (logaddexp(log(Z/l), log tiny - M) + M)/beta,
@@ -519,7 +520,9 @@ void ReadEmitter::emitEpilogue() {
     loop(c0, rows, c1, [&](Value r) {
       Value t = add(t0, r);
       Value l = load(rowSum, {j, r});
-      Value has = fcmp(arith::CmpFPredicate::OGT, l, cst(0.0f));
+      // A row with no visible key has l = 0 (its output is 0); a NaN score
+      // makes l NaN, which must reach the output.
+      Value has = fcmp(arith::CmpFPredicate::UNE, l, cst(0.0f));
       Value inv = bcast(select(has, fdiv(cst(1.0f), l), cst(0.0f)));
       Value vHas = bcast(has);
       // g+ = softplus(gate) + eps and its squared norm over the dv channels.
@@ -533,7 +536,7 @@ void ReadEmitter::emitEpilogue() {
       })[0];
       Value norm = math::SqrtOp::create(
           b, vector::ReductionOp::create(b, vector::CombiningKind::ADD, sq));
-      Value gScale = bcast(fdiv(sqrtDv, fmax(norm, cst(1e-5f))));
+      Value gScale = bcast(fdiv(sqrtDv, fmax(cst(1e-5f), norm)));
       loop(c0, dvp, cLanes, [&](Value c) {
         Value lanesLeft = mask(sub(dv, c));
         Value mu = fmul(vload(acc, {j, r, c}), inv);
@@ -545,13 +548,14 @@ void ReadEmitter::emitEpilogue() {
         Value narrow = fcmp(arith::CmpFPredicate::OGT, vload(offsetBuf, {j, c}),
                             splat(0.5f));
         Value positive = arith::OrIOp::create(
-            b, narrow, fcmp(arith::CmpFPredicate::OGT, z, splat(0.0f)));
+            b, narrow, fcmp(arith::CmpFPredicate::UGT, z, splat(0.0f)));
         Value logZ = select(narrow, math::Log1pOp::create(b, z),
                             math::LogOp::create(b, z));
         logZ = select(positive, logZ, bcast(negInf));
         Value tinyTerm = fsub(splat(kLogTiny), shift);
-        Value hi = fmax(logZ, tinyTerm);
-        Value lo = fmin(logZ, tinyTerm);
+        // fmax/fmin return their second operand for NaN: keep log Z there.
+        Value hi = fmax(tinyTerm, logZ);
+        Value lo = fmin(tinyTerm, logZ);
         Value lse = fadd(hi, math::Log1pOp::create(b, exp(fsub(lo, hi))));
         lse = select(positive, lse, tinyTerm);
         Value freeEnergy = fdiv(fadd(lse, shift), beta);

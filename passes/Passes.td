@@ -60,13 +60,14 @@ def FEMLowerToCPU : Pass<"fem-lower-to-cpu", "::mlir::ModuleOp"> {
   let summary = "Lower fem.tile_read to scf, vector, memref, arith and math";
   let description = [{
     Expands each `fem.tile_read` into the fused online-softmax loop nest of
-    docs/fused-read.md: a pre-pass computing beta, the clip bound and the
-    shift M per query head of the group; then, per key tile (causal tiles
-    above the diagonal skipped), K^T packed once for the group, per head the
-    [clipped | tilted] value panel, scores as vector FMAs with register
-    blocking, online max/sum rescaling and the panel contraction into one
-    accumulator of width 2*dv; finally the log restore and the gate as the
-    epilogue. Scratch is sized by the tiles and head dims only (never by T).
+    docs/architecture.md: a pre-pass computing the max/min of the raw values
+    of the kv head, beta, the clip bound and the shift M per query head of
+    the group, and Q^T pre-scaled; then, per key tile (causal tiles above the
+    diagonal skipped), per head the [clipped | tilted] value panel, scores
+    S^T as vector FMAs with register blocking (query rows on vector lanes),
+    online max/sum rescaling and the panel contraction into one accumulator
+    of width 2*dv; finally the log restore and the gate as the epilogue.
+    Scratch is sized by the tiles and head dims only (never by T).
   }];
   let dependentDialects = ["::mlir::scf::SCFDialect",
                            "::mlir::vector::VectorDialect",

@@ -159,8 +159,9 @@ struct FEMTilePass : public fem::impl::FEMTileBase<FEMTilePass> {
       }
       return fail(&op) << "found '" << op.getName()
                        << "'; a kernel-level function contains only the FEM "
-                          "read (compute projections outside, or split them "
-                          "into their own function)";
+                          "read of its arguments (whole-layer compilation with "
+                          "projections is not supported yet: compute them "
+                          "outside the kernel)";
     }
     SmallVector<std::pair<Value, StringRef>> operands = {
         {prior.getQ(), "q"},         {prior.getK(), "k"},

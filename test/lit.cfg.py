@@ -7,7 +7,7 @@ config.test_format = lit.formats.ShTest(execute_external=True)
 config.suffixes = [".mlir", ".test"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.femc_obj_root, "test")
-config.excludes = ["Inputs", "CMakeLists.txt", "reference", "runtime", "matrix.mlir"]
+config.excludes = ["Inputs", "CMakeLists.txt", "reference", "runtime", "python", "embed", "matrix.mlir"]
 
 # Tools under test first, then FileCheck/not/count from LLVM.
 config.environment["PATH"] = os.pathsep.join(

@@ -251,17 +251,17 @@ func.func private @prior_unknown(!fem.prior<cosine, 1x4x8x8>)
 
 // -----
 
-// expected-error @+1 {{#fem.tiles: q (query rows per workgroup) must be in [1, 4096], found 0}}
+// expected-error @+1 {{#fem.tiles: q (query rows per workgroup) must be in [1, 1024], found 0}}
 func.func private @tiles_q() attributes {t = #fem.tiles<q = 0, k = 64>}
 
 // -----
 
-// expected-error @+1 {{#fem.tiles: k (keys per step) must be in [1, 4096], found 5000}}
+// expected-error @+1 {{#fem.tiles: k (keys per step) must be in [1, 1024], found 5000}}
 func.func private @tiles_k() attributes {t = #fem.tiles<q = 64, k = 5000>}
 
 // -----
 
-// expected-error @+1 {{#fem.tiles: vec must be 0 (target default) or a power of two up to 64, found 6}}
+// expected-error @+1 {{#fem.tiles: vec must be 0 (target default), 4, 8 or 16, found 6}}
 func.func private @tiles_vec() attributes {t = #fem.tiles<q = 64, k = 64, vec = 6>}
 
 // -----

@@ -331,6 +331,83 @@ TEST(ShapeMatrixErrors, WrongShapeIsAnError) {
       << femrt_last_error();
 }
 
+/// NaN and Inf inputs propagate where the reference's do: out is NaN exactly
+/// where the reference's is, and within tolerance elsewhere.
+TEST(NonFinite, PropagatesLikeTheReference) {
+  struct Poison {
+    const char *what;
+    int input; // 0 q, 1 k, 2 v, 3 gate, 4 lam
+    size_t index;
+    float value;
+  };
+  const Poison cases[] = {
+      {"NaN in q (one row)", 0, 3 * 2 * 8 + 5, NAN},
+      {"NaN in k (a future key of early rows)", 1, 9 * 2 * 8 + 1, NAN},
+      {"NaN in v (the shift of its channel)", 2, 4 * 2 * 8 + 3, NAN},
+      {"+Inf in v (clipped to the bound)", 2, 6 * 2 * 8 + 2, INFINITY},
+      {"NaN in gate (its row's norm)", 3, 7 * 2 * 8 + 4, NAN},
+      {"NaN in lam (one channel)", 4, 2 * 2 * 8 + 6, NAN},
+  };
+  for (const Poison &poison : cases) {
+    SCOPED_TRACE(poison.what);
+    const int64_t T = 20, H = 2, dk = 8, dv = 8;
+    femc::ref::Problem p;
+    p.causal = true;
+    p.B = 1;
+    p.T = p.S = T;
+    p.H = p.Hkv = H;
+    p.dk = dk;
+    p.dv = dv;
+    femc::Rng rng(77);
+    std::vector<float> q(T * H * dk), k(T * H * dk), v(T * H * dv),
+        beta(H * dv), lam(T * H * dv), gate(T * H * dv),
+        out(T * H * dv, 0.0f);
+    for (auto *x : {&q, &k, &v, &lam, &gate})
+      rng.fillUniform(*x, -2, 2);
+    rng.fillUniform(beta, -1, 2);
+    std::vector<float> *target[] = {&q, &k, &v, &gate, &lam};
+    (*target[poison.input])[poison.index] = poison.value;
+    std::vector<int64_t> s4 = {1, T, H, dk}, sb = {H * dv};
+    DLTensor t[7] = {tensor(q.data(), s4, true),    tensor(k.data(), s4, true),
+                     tensor(v.data(), s4, true),    tensor(beta.data(), sb, true),
+                     tensor(lam.data(), s4, true),  tensor(gate.data(), s4, true),
+                     tensor(out.data(), s4, true)};
+    const DLTensor *args[7];
+    for (int i = 0; i < 7; ++i)
+      args[i] = &t[i];
+    ASSERT_EQ(femrt_kernel_launch(runtime().kernel("softmax_causal_nomask_bthd"),
+                                  args, 7, nullptr),
+              FEMRT_OK)
+        << femrt_last_error();
+    femc::ref::Inputs in;
+    in.q = q.data();
+    in.k = k.data();
+    in.v = v.data();
+    in.beta_raw = beta.data();
+    in.lam = lam.data();
+    in.gate = gate.data();
+    std::string error;
+    auto ref = femc::ref::run(p, in, error);
+    ASSERT_TRUE(ref.has_value()) << error;
+    double maxErr = 0, maxRef = 0;
+    int64_t nans = 0;
+    for (size_t i = 0; i < out.size(); ++i) {
+      bool refNan = std::isnan(ref->out[i]);
+      ASSERT_EQ(std::isnan(out[i]), refNan)
+          << "element " << i << ": out " << out[i] << ", reference "
+          << ref->out[i];
+      nans += refNan;
+      if (!refNan) {
+        maxErr = std::max(maxErr, std::fabs(out[i] - ref->out[i]));
+        maxRef = std::max(maxRef, std::fabs(ref->out[i]));
+      }
+    }
+    EXPECT_LE(maxErr, kTolerance * maxRef);
+    if (poison.value != INFINITY)
+      EXPECT_GT(nans, 0) << "a NaN input must reach the output";
+  }
+}
+
 /// The authors' softmax vector (B=2, T=64, H=4, dk=dv=16) through femc.
 TEST(ReferenceVectors, SoftmaxCausal) {
   std::string dir = std::string(FEMC_SHARED_DIR) + "/vectors/softmax_causal";

@@ -21,6 +21,7 @@
 #endif
 
 #include <algorithm>
+#include <filesystem>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -229,6 +230,12 @@ int main(int argc, char **argv) {
     if (!mkdtemp(tmpl))
       fail("cannot create a temporary folder for compiling " + libraryPath);
     tempDir = tmpl;
+    static std::string cleanup;
+    cleanup = tempDir;
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(cleanup, ec);
+    });
     femc::driver::CompileOptions options;
     options.input = libraryPath;
     options.outDir = tempDir;
@@ -552,5 +559,9 @@ int main(int argc, char **argv) {
   }
   femrt_module_destroy(module);
   femrt_context_destroy(ctx);
+  if (!tempDir.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(tempDir, ec);
+  }
   return exitCode;
 }

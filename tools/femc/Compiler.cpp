@@ -76,6 +76,7 @@ enum Sym { kB, kT, kS, kH, kHkv, kDk, kDv, kE };
 
 struct TargetChoice {
   std::string cpu, features, tileTarget, description;
+  std::vector<std::string> required; ///< checked at run time by the glue
 };
 
 bool chooseTarget(StringRef name, TargetChoice &out) {
@@ -87,14 +88,19 @@ bool chooseTarget(StringRef name, TargetChoice &out) {
     out.features = features.getString();
     out.tileTarget = "host";
     out.description = "host:" + out.cpu;
+    llvm::StringMap<bool> host = llvm::sys::getHostCPUFeatures();
+    for (const char *f : {"avx512f", "avx2", "fma"})
+      if (host.lookup(f))
+        out.required.push_back(f);
     return true;
   }
   if (name == "x86-64-v3") {
-    out = {"x86-64-v3", "", "avx2", "x86-64-v3 (AVX2, FMA)"};
+    out = {"x86-64-v3", "", "avx2", "x86-64-v3 (AVX2, FMA)", {"avx2", "fma"}};
     return true;
   }
   if (name == "x86-64-v4") {
-    out = {"x86-64-v4", "", "avx512", "x86-64-v4 (AVX-512)"};
+    out = {"x86-64-v4", "", "avx512", "x86-64-v4 (AVX-512)",
+           {"avx512f", "avx2", "fma"}};
     return true;
   }
   return false;
@@ -209,7 +215,8 @@ std::string cIdent(StringRef s) {
 /// The C glue: argument tables, shape checks and grid, workgroup trampolines,
 /// the library descriptor and a serial convenience entry per kernel.
 std::string emitGlue(const std::vector<KernelInfo> &kernels, StringRef stem,
-                     StringRef targetDescription) {
+                     StringRef targetDescription,
+                     ArrayRef<std::string> requiredFeatures) {
   std::string s;
   llvm::raw_string_ostream os(s);
   std::string lib = cIdent(stem);
@@ -283,6 +290,16 @@ static int femc_bind(const femrt_arg_info *info, const int (*syms)[4],
 }
 
 )C";
+  // Refuse to run on a CPU that lacks the instructions the code uses.
+  os << "static int femc_cpu_ok(char *err, size_t len) {\n"
+     << "#if defined(__x86_64__)\n  __builtin_cpu_init();\n";
+  for (const std::string &f : requiredFeatures)
+    os << "  if (!__builtin_cpu_supports(\"" << f << "\")) {\n"
+       << "    snprintf(err, len, \"this kernel library was compiled for "
+       << targetDescription << ", which needs " << f
+       << ", and this CPU does not have it; recompile with femc "
+          "--target=host on this machine\");\n    return 0;\n  }\n";
+  os << "#endif\n  (void)err; (void)len;\n  return 1;\n}\n\n";
   for (const KernelInfo &k : kernels) {
     std::string id = cIdent(k.name);
     size_t n = k.args.size();
@@ -310,6 +327,7 @@ static int femc_bind(const femrt_arg_info *info, const int (*syms)[4],
     os << "static int " << id
        << "_prepare(void *const *args, int64_t grid[3], char *err, size_t len) {\n"
        << "  int64_t sym[8];\n"
+       << "  if (!femc_cpu_ok(err, len)) return 1;\n"
        << "  if (femc_bind(" << id << "_args, " << id << "_syms, " << n
        << ", args, sym, err, len)) return 1;\n"
        << "  grid[0] = (sym[1] + " << k.tileQ - 1 << ") / " << k.tileQ
@@ -470,7 +488,8 @@ bool runTool(ArrayRef<std::string> argv, bool verbose) {
 std::string findClang() {
   for (StringRef name : {StringRef(FEMC_CLANG), StringRef("clang-22"),
                          StringRef("/usr/lib/llvm-22/bin/clang")})
-    if (auto p = llvm::sys::findProgramByName(name))
+    if (auto p = llvm::sys::findProgramByName(name);
+        p && llvm::sys::fs::can_execute(*p))
       return *p;
   return {};
 }
@@ -531,6 +550,7 @@ bool compile(const CompileOptions &options, CompileResult &result) {
   registerLLVMDialectTranslation(registry);
   MLIRContext context(registry);
   context.disableMultithreading();
+  context.printOpOnDiagnostic(false);
   context.loadAllAvailableDialects();
 
   llvm::SourceMgr sourceMgr;
@@ -590,6 +610,19 @@ bool compile(const CompileOptions &options, CompileResult &result) {
   std::vector<KernelInfo> kernels;
   if (!collectKernels(*module, kernels))
     return false;
+  bool stray = false;
+  module->walk([&](func::FuncOp f) {
+    if (!f->hasAttr("fem.kernel")) {
+      f.emitError() << "femc: function @" << f.getSymName()
+                    << " is not a kernel-level FEM function; femc compiles "
+                       "functions whose body is one fem.mixer of their "
+                       "arguments (whole-layer compilation is not supported "
+                       "yet)";
+      stray = true;
+    }
+  });
+  if (stray)
+    return false;
   if (kernels.empty()) {
     module->emitError() << "femc: no kernel found: the model has no fem.mixer "
                            "(or fused FEM read) in a func.func";
@@ -641,7 +674,11 @@ bool compile(const CompileOptions &options, CompileResult &result) {
   llvm::TargetOptions targetOptions;
   std::unique_ptr<llvm::TargetMachine> machine(llvmTarget->createTargetMachine(
       triple, target.cpu, target.features, targetOptions, llvm::Reloc::PIC_,
-      std::nullopt, llvm::CodeGenOptLevel::Aggressive));
+      std::nullopt,
+      options.optLevel == 0   ? llvm::CodeGenOptLevel::None
+      : options.optLevel == 1 ? llvm::CodeGenOptLevel::Less
+      : options.optLevel == 2 ? llvm::CodeGenOptLevel::Default
+                              : llvm::CodeGenOptLevel::Aggressive));
   llvmModule->setDataLayout(machine->createDataLayout());
   llvmModule->setTargetTriple(triple);
   auto optimize = makeOptimizingTransformer(options.optLevel, 0, machine.get());
@@ -698,10 +735,20 @@ bool compile(const CompileOptions &options, CompileResult &result) {
               glueObj = outPath(".glue.o"), obj = outPath(".o"),
               header = outPath(".h"), manifest = outPath(".json"),
               shared = outPath(".so");
-  if (!emitMachineCode(kernelObj, llvm::CodeGenFileType::ObjectFile) ||
-      !writeFile(glueC, emitGlue(kernels, stem, target.description)) ||
-      !writeFile(header, emitHeader(kernels, stem, target.description)))
+  // On any failure below, remove everything this step wrote: no stale or
+  // half-written outputs are left under the final names.
+  std::vector<std::string> written = {kernelObj, glueC, header, glueObj, obj,
+                                      shared, manifest};
+  auto cleanFail = [&]() {
+    for (const std::string &f : written)
+      llvm::sys::fs::remove(f);
     return false;
+  };
+  if (!emitMachineCode(kernelObj, llvm::CodeGenFileType::ObjectFile) ||
+      !writeFile(glueC, emitGlue(kernels, stem, target.description,
+                                 target.required)) ||
+      !writeFile(header, emitHeader(kernels, stem, target.description)))
+    return cleanFail();
   std::vector<std::string> cc = {clang, "-O2", "-fPIC", "-std=c11", "-Wall",
                                  "-c", glueC, "-o", glueObj};
   if (!includeDir.empty())
@@ -709,21 +756,21 @@ bool compile(const CompileOptions &options, CompileResult &result) {
   if (!runTool(cc, options.verbose) ||
       !runTool({clang, "-r", "-nostdlib", kernelObj, glueObj, "-o", obj},
                options.verbose))
-    return false;
+    return cleanFail();
   llvm::sys::fs::remove(kernelObj);
   llvm::sys::fs::remove(glueObj);
   result.files = {obj, header, glueC};
   if (options.emit == "lib") {
     if (!runTool({clang, "-shared", "-fPIC", obj, "-o", shared, "-lm"},
                  options.verbose))
-      return false;
+      return cleanFail();
     result.files.push_back(shared);
     result.library = shared;
   }
   result.files.push_back(manifest);
   if (!writeFile(manifest, emitManifest(kernels, stem, target.description,
                                         result.files)))
-    return false;
+    return cleanFail();
   return true;
 }
 

@@ -38,8 +38,8 @@ static cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimisation level 0-3 "
                                   cl::Prefix, cl::init(3), cl::cat(category));
 static cl::opt<int64_t>
     tileQ("tile-q",
-          cl::desc("Query rows per workgroup (multiple of 4; default: the "
-                   "model's #fem.tiles or 64)"),
+          cl::desc("Query rows per workgroup (multiple of 2*vec; default: "
+                   "the model's #fem.tiles or 64)"),
           cl::init(0), cl::cat(category));
 static cl::opt<int64_t>
     tileK("tile-k",

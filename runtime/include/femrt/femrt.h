@@ -246,7 +246,7 @@ FEMRT_API femrt_status femrt_module_get_kernel_by_index(
 FEMRT_API femrt_status femrt_kernel_get_name(femrt_kernel *kernel,
                                              const char **out_name);
 
-/* The library's description, e.g. "softmax causal bthd Bq=64 Bk=64" ("" if
+/* The library's description, e.g. "prior=softmax causal=1 layout=bthd mask=0 cap=40 eps=1e-06 tile_q=64 tile_k=64 vec=8" ("" if
  * it has none). */
 FEMRT_API femrt_status femrt_kernel_get_description(femrt_kernel *kernel,
                                                     const char **out_description);

@@ -88,7 +88,7 @@ typedef struct femrt_kernel_info {
   const femrt_arg_info *args; /* inputs first, outputs last */
   femrt_prepare_fn prepare;   /* may be NULL: grid (1, 1, 1) */
   femrt_workgroup_fn workgroup; /* never NULL */
-  const char *description;    /* e.g. "softmax causal bthd Bq=64 Bk=64" */
+  const char *description;    /* e.g. "prior=softmax causal=1 layout=bthd mask=0 cap=40 eps=1e-06 tile_q=64 tile_k=64 vec=8" */
 } femrt_kernel_info;
 
 typedef struct femrt_kernel_library {
@@ -97,7 +97,7 @@ typedef struct femrt_kernel_library {
                                  libfemrt accepts >= its own sizeof (a newer
                                  producer may append fields) */
   const char *producer;       /* e.g. "femc 0.1.0" */
-  const char *target;         /* e.g. "host:x86-64+avx2+fma" */
+  const char *target;         /* e.g. "host:znver3" or "x86-64-v3 (AVX2, FMA)" */
   int32_t num_kernels;
   const femrt_kernel_info *kernels;
 } femrt_kernel_library;
