@@ -45,8 +45,9 @@ for _ in range(5):
     t = time.perf_counter(); a @ b; best = min(best, time.perf_counter() - t)
 blas = "unknown"
 for line in open("/proc/self/maps"):
-    if "blas" in line:
-        blas = line.split()[-1]; break
+    path = line.split()[-1]
+    if "openblas" in path or "libblas" in path:
+        blas = path; break
 print(f"{2.0 * n ** 3 / best / 1e9:.1f} {blas}")
 """
 
@@ -128,7 +129,7 @@ def main():
 
     sgemm, blas = run([sys.executable, "-c", SGEMM_SNIPPET], env=blas_env()).split()
     sgemm = float(sgemm)
-    print(f"machine: {os.cpu_count()} cores; SGEMM (numpy float32 2048^3, {os.path.basename(blas)}): "
+    print(f"machine: {os.cpu_count()} cores; SGEMM (numpy float32 2048^3, {blas}): "
           f"{sgemm:.1f} GFLOP/s")
     torch_info = None
     header = (f"{'T':>6} {'causal':>6} | {'femc ms':>9} {'GFLOP/s':>8} {'% SGEMM':>8} | "

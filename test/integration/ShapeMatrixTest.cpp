@@ -331,6 +331,37 @@ TEST(ShapeMatrixErrors, WrongShapeIsAnError) {
       << femrt_last_error();
 }
 
+/// A key mask may come as bool, uint8 or int8 bytes (numpy and torch export
+/// masks differently); a float mask is refused, naming the argument.
+TEST(ShapeMatrixErrors, MaskDtypes) {
+  const int64_t T = 8, H = 1, d = 8;
+  std::vector<float> x(T * H * d, 0.5f), beta(H * d, 0.0f), out(T * H * d);
+  std::vector<uint8_t> mask(T, 1);
+  std::vector<int64_t> s4 = {1, T, H, d}, sb = {H * d}, sm = {1, T};
+  femrt_kernel *kernel = runtime().kernel("softmax_causal_mask_bthd");
+  ASSERT_NE(kernel, nullptr);
+  const uint8_t kBool = 6; // kDLBool (DLPack >= 0.8)
+  for (DLDataType dtype : {DLDataType{kBool, 8, 1}, DLDataType{kDLUInt, 8, 1},
+                           DLDataType{kDLInt, 8, 1}, DLDataType{kDLFloat, 32, 1}}) {
+    DLTensor t[8] = {tensor(x.data(), s4, true),    tensor(x.data(), s4, true),
+                     tensor(x.data(), s4, true),    tensor(beta.data(), sb, true),
+                     tensor(x.data(), s4, true),    tensor(x.data(), s4, true),
+                     tensor(mask.data(), sm, false), tensor(out.data(), s4, true)};
+    t[6].dtype = dtype;
+    const DLTensor *args[8];
+    for (int i = 0; i < 8; ++i)
+      args[i] = &t[i];
+    femrt_status status = femrt_kernel_launch(kernel, args, 8, nullptr);
+    if (dtype.code == kDLFloat) {
+      EXPECT_EQ(status, FEMRT_ERROR_DTYPE);
+      EXPECT_NE(std::string(femrt_last_error()).find("'mask'"), std::string::npos)
+          << femrt_last_error();
+    } else {
+      EXPECT_EQ(status, FEMRT_OK) << femrt_last_error();
+    }
+  }
+}
+
 /// NaN and Inf inputs propagate where the reference's do: out is NaN exactly
 /// where the reference's is, and within tolerance elsewhere.
 TEST(NonFinite, PropagatesLikeTheReference) {

@@ -206,9 +206,19 @@ femrt_status checkArg(const std::string &prefix, const femrt_arg_info &info,
                         t->ndim));
   }
 
-  // Dtype.
-  if (t->dtype.code != info.dtype_code || t->dtype.bits != info.dtype_bits ||
-      t->dtype.lanes != 1) {
+  // Dtype. A byte mask (uint8 or bool in the kernel) takes any one-byte
+  // boolean or integer tensor: numpy and torch export masks differently.
+  constexpr unsigned kBoolCode = 6; // kDLBool (DLPack >= 0.8)
+  auto isByteMaskCode = [](unsigned code) {
+    return code == kBoolCode || code == kDLUInt || code == kDLInt;
+  };
+  bool byteMask = info.dtype_bits == 8 && t->dtype.bits == 8 &&
+                  t->dtype.lanes == 1 &&
+                  (info.dtype_code == kBoolCode || info.dtype_code == kDLUInt) &&
+                  isByteMaskCode(t->dtype.code);
+  if (!byteMask &&
+      (t->dtype.code != info.dtype_code || t->dtype.bits != info.dtype_bits ||
+       t->dtype.lanes != 1)) {
     std::string note = t->dtype.code == info.dtype_code &&
                                t->dtype.bits == info.dtype_bits
                            ? " (vector lanes are not supported)"
