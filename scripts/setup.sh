@@ -7,6 +7,9 @@ packages=(
   cmake ninja-build python3
   llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools clang-22
   googletest libgtest-dev libdlpack-dev
+  # The Python module (python/), its tests and examples; nanobind comes from
+  # PyPI below. PyTorch (python3-torch) is optional: its tests skip without it.
+  python3-dev python3-numpy python3-pytest python3-pip libopenblas0-pthread
 )
 
 missing=()
@@ -24,4 +27,15 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
   echo "setup: all packages present"
+fi
+
+# nanobind (for the femc Python module) is not packaged by Debian 12: install
+# it from PyPI for Debian's python3, once.
+if ! /usr/bin/python3 -c "import nanobind" 2>/dev/null; then
+  echo "setup: installing nanobind for /usr/bin/python3 (pip)"
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  $sudo /usr/bin/python3 -m pip install -q --break-system-packages "nanobind>=3.1,<4"
+else
+  echo "setup: nanobind present"
 fi

@@ -1,0 +1,561 @@
+//===- FemcModule.cpp - Python bindings of libfemrt (nanobind) -------------===//
+//
+// Part of the femc project.
+//
+//===----------------------------------------------------------------------===//
+///
+/// \file
+/// The `femc._femc` extension module: loads femc kernel libraries through
+/// libfemrt (linked statically) and launches their kernels on any
+/// DLPack-capable arrays (numpy arrays, torch CPU tensors, ...) without
+/// copying them. The Python package `femc` (python/femc/__init__.py)
+/// re-exports everything; see docs/python.md.
+///
+/// Objects and lifetimes: a `Module` owns its femrt_module and shares a
+/// femrt_context (the process-wide default one, or its own when loaded with
+/// `threads=`); a `Kernel` keeps its module alive. Every launch releases the
+/// GIL while the kernel runs.
+///
+//===----------------------------------------------------------------------===//
+
+#include "femrt/femrt.h"
+
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Errors
+//===----------------------------------------------------------------------===//
+
+/// A failing libfemrt call (or a check of the bindings in the same spirit):
+/// becomes `femc.Error` with `str(e)` = the message and `e.status` = the
+/// status name, e.g. "FEMRT_ERROR_SHAPE_MISMATCH".
+struct FemrtError {
+  std::string status;
+  std::string message;
+};
+
+/// femc.Error, created in NB_MODULE.
+PyObject *gErrorType = nullptr;
+
+/// Throws FemrtError for a failing status, with femrt_last_error() (which
+/// is per thread: call this on the thread that made the call).
+void check(femrt_status status) {
+  if (status != FEMRT_OK)
+    throw FemrtError{femrt_status_string(status), femrt_last_error()};
+}
+
+void translateError(const std::exception_ptr &p, void *) {
+  try {
+    std::rethrow_exception(p);
+  } catch (const FemrtError &e) {
+    nb::object type = nb::borrow(gErrorType);
+    nb::object error = type(nb::str(e.message.c_str()));
+    error.attr("status") = nb::str(e.status.c_str());
+    PyErr_SetObject(gErrorType, error.ptr());
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Contexts, modules, kernels
+//===----------------------------------------------------------------------===//
+
+/// An owned femrt_context (its thread pool).
+struct Context {
+  femrt_context *handle = nullptr;
+  explicit Context(int32_t numThreads) {
+    femrt_context_options options;
+    check(femrt_context_options_init(&options));
+    options.num_threads = numThreads;
+    check(femrt_context_create(&options, &handle));
+  }
+  // Destructors keep the GIL: nothing they wait for (worker threads,
+  // launches in flight, which run without the GIL) needs it, and the default
+  // context is destroyed at exit, after the interpreter.
+  ~Context() {
+    if (handle)
+      femrt_context_destroy(handle);
+  }
+  Context(const Context &) = delete;
+  Context &operator=(const Context &) = delete;
+};
+
+/// The context shared by every module loaded without `threads=`: created on
+/// first use (thread-safe static initialization), destroyed at exit.
+std::shared_ptr<Context> defaultContext() {
+  static std::shared_ptr<Context> context = std::make_shared<Context>(0);
+  return context;
+}
+
+std::string dtypeName(uint8_t code, uint8_t bits) {
+  switch (code) {
+  case kDLFloat:
+    return "float" + std::to_string(bits);
+  case kDLInt:
+    return "int" + std::to_string(bits);
+  case kDLUInt:
+    return "uint" + std::to_string(bits);
+  case kDLBfloat:
+    return "bfloat" + std::to_string(bits);
+  case 6: // kDLBool
+    return "bool";
+  default:
+    return "dtype(code=" + std::to_string(code) + ",bits=" +
+           std::to_string(bits) + ")";
+  }
+}
+
+std::vector<std::string> splitDims(const char *text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text ? text : "");
+  std::string item;
+  while (std::getline(ss, item, ','))
+    out.push_back(item);
+  return out;
+}
+
+/// An owned femrt_module and the context it lives in.
+struct ModuleState {
+  std::shared_ptr<Context> context;
+  femrt_module *handle = nullptr;
+  std::string path;
+  ~ModuleState() {
+    if (handle)
+      femrt_module_destroy(handle);
+  }
+};
+
+class Kernel {
+public:
+  Kernel(std::shared_ptr<ModuleState> module, femrt_kernel *handle)
+      : module_(std::move(module)), handle_(handle) {
+    const char *text = nullptr;
+    check(femrt_kernel_get_name(handle_, &text));
+    name_ = text ? text : "";
+    text = nullptr;
+    check(femrt_kernel_get_description(handle_, &text));
+    description_ = text ? text : "";
+    int32_t n = 0;
+    check(femrt_kernel_num_args(handle_, &n));
+    for (int32_t i = 0; i < n; ++i) {
+      const femrt_arg_info *info = nullptr;
+      check(femrt_kernel_get_arg_info(handle_, i, &info));
+      args_.push_back(info);
+    }
+  }
+
+  const std::string &name() const { return name_; }
+  const std::string &description() const { return description_; }
+
+  nb::list args() const {
+    nb::list out;
+    for (const femrt_arg_info *info : args_) {
+      nb::dict d;
+      d["name"] = info->name;
+      d["role"] = info->role == FEMRT_ARG_OUTPUT ? "output" : "input";
+      d["dtype"] = dtypeName(info->dtype_code, info->dtype_bits);
+      nb::list dims, shape;
+      for (const std::string &s : splitDims(info->dim_names))
+        dims.append(nb::str(s.c_str()));
+      for (int32_t r = 0; r < info->rank; ++r) {
+        if (info->shape[r] < 0)
+          shape.append(nb::none());
+        else
+          shape.append(nb::int_(info->shape[r]));
+      }
+      d["dims"] = nb::tuple(dims);
+      d["shape"] = nb::tuple(shape);
+      out.append(d);
+    }
+    return out;
+  }
+
+  /// Launches on `arrays` (inputs then outputs), which are borrowed, never
+  /// copied. Outputs must be writable.
+  void launch(const std::vector<nb::handle> &arrays, int32_t maxThreads) const;
+
+  /// Allocates the outputs (numpy) from the inputs' bound dimensions,
+  /// launches, and returns the output (or a tuple of them).
+  nb::object run(nb::kwargs inputs) const;
+
+  std::string repr() const {
+    std::string text = "<femc.Kernel " + name_ + "(";
+    for (size_t i = 0; i < args_.size(); ++i)
+      text += std::string(i ? ", " : "") + args_[i]->name;
+    return text + ")>";
+  }
+
+private:
+  std::shared_ptr<ModuleState> module_;
+  femrt_kernel *handle_;
+  std::string name_, description_;
+  std::vector<const femrt_arg_info *> args_;
+};
+
+/// One imported array: read-only views for inputs, writable for outputs.
+struct Imported {
+  std::optional<nb::ndarray<nb::ro>> input;
+  std::optional<nb::ndarray<>> output;
+  DLTensor tensor{};
+};
+
+std::string typeName(nb::handle object) {
+  return nb::type_name(object.type()).c_str();
+}
+
+template <typename Array> void fillTensor(const Array &a, DLTensor &t) {
+  t.data = a.data_handle();
+  t.byte_offset = a.byte_offset();
+  t.device.device_type = static_cast<DLDeviceType>(a.device_type());
+  t.device.device_id = a.device_id();
+  t.ndim = static_cast<int32_t>(a.ndim());
+  t.dtype.code = a.dtype().code;
+  t.dtype.bits = a.dtype().bits;
+  t.dtype.lanes = a.dtype().lanes;
+  t.shape = const_cast<int64_t *>(a.shape_ptr());
+  t.strides = const_cast<int64_t *>(a.stride_ptr());
+}
+
+/// Imports argument `index` of the kernel (without copying): a read-only
+/// view for inputs (and surplus arguments), a writable one for outputs.
+/// Raises TypeError naming the argument when `object` is not an array.
+void importArray(const std::string &kernel, const femrt_arg_info *info,
+                 size_t index, nb::handle object, Imported &out) {
+  std::string what = "kernel '" + kernel + "': argument " +
+                     (info ? "'" + std::string(info->name) + "' " : "") +
+                     "(#" + std::to_string(index) + ")";
+  bool isOutput = info && info->role == FEMRT_ARG_OUTPUT;
+  if (isOutput) {
+    nb::ndarray<> array;
+    if (nb::try_cast(object, array, /*convert=*/false)) {
+      out.output = std::move(array);
+      fillTensor(*out.output, out.tensor);
+      return;
+    }
+  }
+  nb::ndarray<nb::ro> array;
+  if (!nb::try_cast(object, array, /*convert=*/false))
+    throw nb::type_error(
+        (what + ": expected an array supporting DLPack or the buffer "
+                "protocol (numpy.ndarray, torch.Tensor, ...), got " +
+         typeName(object))
+            .c_str());
+  if (isOutput)
+    throw FemrtError{"FEMRT_ERROR_INVALID_ARGUMENT",
+                     what + " is an output but the array is read-only"};
+  out.input = std::move(array);
+  fillTensor(*out.input, out.tensor);
+  // A bool array where the kernel takes uint8 (a key mask): the same bytes,
+  // 0 or 1, so pass it as uint8 rather than making the caller convert.
+  if (info && info->dtype_code == kDLUInt && info->dtype_bits == 8 &&
+      out.tensor.dtype.code == 6 /* kDLBool */ && out.tensor.dtype.bits == 8)
+    out.tensor.dtype.code = kDLUInt;
+}
+
+void Kernel::launch(const std::vector<nb::handle> &arrays,
+                    int32_t maxThreads) const {
+  std::vector<Imported> imported(arrays.size());
+  std::vector<const DLTensor *> tensors(arrays.size());
+  for (size_t i = 0; i < arrays.size(); ++i) {
+    importArray(name_, i < args_.size() ? args_[i] : nullptr, i, arrays[i],
+                imported[i]);
+    tensors[i] = &imported[i].tensor;
+  }
+  femrt_launch_options options;
+  check(femrt_launch_options_init(&options));
+  options.max_threads = maxThreads;
+  femrt_status status;
+  std::string message;
+  {
+    // The arrays stay alive (imported[] holds references) while the kernel
+    // runs without the GIL.
+    nb::gil_scoped_release release;
+    status = femrt_kernel_launch(handle_, tensors.data(),
+                                 static_cast<int32_t>(tensors.size()),
+                                 &options);
+    if (status != FEMRT_OK)
+      message = femrt_last_error(); // thread-local: read it on this thread
+  }
+  if (status != FEMRT_OK)
+    throw FemrtError{femrt_status_string(status), message};
+}
+
+nb::object Kernel::run(nb::kwargs kwargs) const {
+  // The inputs by name, in the kernel's order.
+  std::vector<nb::handle> arrays;
+  std::string inputNames;
+  for (const femrt_arg_info *info : args_)
+    if (info->role == FEMRT_ARG_INPUT)
+      inputNames += std::string(inputNames.empty() ? "" : ", ") + info->name;
+  for (auto [key, value] : kwargs) {
+    std::string name = nb::cast<std::string>(key);
+    bool known = false;
+    for (const femrt_arg_info *info : args_)
+      known |= info->role == FEMRT_ARG_INPUT && name == info->name;
+    if (!known)
+      throw nb::type_error(("kernel '" + name_ + "' has no input called '" +
+                            name + "' (inputs: " + inputNames + ")")
+                               .c_str());
+  }
+  // Extents bound by the inputs, by dimension name (the first input that
+  // names one wins; libfemrt reports disagreements).
+  std::map<std::string, int64_t> bound;
+  bool inputRankMismatch = false;
+  for (size_t i = 0; i < args_.size(); ++i) {
+    const femrt_arg_info *info = args_[i];
+    if (info->role != FEMRT_ARG_INPUT)
+      continue;
+    if (!kwargs.contains(info->name))
+      throw nb::type_error(("kernel '" + name_ + "': missing input '" +
+                            info->name + "' (inputs: " + inputNames + ")")
+                               .c_str());
+    nb::object object = kwargs[info->name]; // the dict keeps it alive
+    arrays.push_back(object);
+    Imported probe;
+    importArray(name_, info, i, object, probe);
+    const DLTensor &t = probe.tensor;
+    if (t.ndim != info->rank) {
+      inputRankMismatch = true;
+      continue;
+    }
+    std::vector<std::string> dims = splitDims(info->dim_names);
+    for (int32_t d = 0; d < t.ndim && d < static_cast<int32_t>(dims.size());
+         ++d)
+      bound.emplace(dims[d], t.shape[d]);
+  }
+  // Allocate the outputs as numpy arrays.
+  nb::module_ numpy = nb::module_::import_("numpy");
+  std::vector<nb::object> outputs;
+  for (size_t i = 0; i < args_.size(); ++i) {
+    const femrt_arg_info *info = args_[i];
+    if (info->role != FEMRT_ARG_OUTPUT)
+      continue;
+    std::vector<std::string> dims = splitDims(info->dim_names);
+    nb::list shape;
+    for (int32_t d = 0; d < info->rank; ++d) {
+      std::string dim = d < static_cast<int32_t>(dims.size())
+                            ? dims[d]
+                            : "#" + std::to_string(d);
+      auto it = bound.find(dim);
+      if (it != bound.end()) {
+        shape.append(nb::int_(it->second));
+      } else if (info->shape[d] >= 0) {
+        shape.append(nb::int_(info->shape[d]));
+      } else if (inputRankMismatch) {
+        // An input has the wrong rank: let libfemrt name it.
+        shape.append(nb::int_(0));
+      } else {
+        throw FemrtError{
+            "FEMRT_ERROR_SHAPE_MISMATCH",
+            "kernel '" + name_ + "': cannot allocate output '" + info->name +
+                "': no input binds its dimension " + std::to_string(d) +
+                " (" + dim + "); use launch() with a preallocated output"};
+      }
+    }
+    std::string dtype = dtypeName(info->dtype_code, info->dtype_bits);
+    outputs.push_back(numpy.attr("empty")(nb::tuple(shape), "dtype"_a = dtype));
+    arrays.push_back(outputs.back());
+  }
+  launch(arrays, 0);
+  if (outputs.size() == 1)
+    return outputs[0];
+  nb::list result;
+  for (auto &o : outputs)
+    result.append(o);
+  return nb::tuple(result);
+}
+
+class Module {
+public:
+  explicit Module(std::shared_ptr<ModuleState> state)
+      : state_(std::move(state)) {}
+
+  std::vector<std::string> kernels() const {
+    int32_t n = 0;
+    check(femrt_module_num_kernels(state_->handle, &n));
+    std::vector<std::string> names;
+    for (int32_t i = 0; i < n; ++i) {
+      femrt_kernel *k = nullptr;
+      const char *name = nullptr;
+      check(femrt_module_get_kernel_by_index(state_->handle, i, &k));
+      check(femrt_kernel_get_name(k, &name));
+      names.push_back(name);
+    }
+    return names;
+  }
+
+  Kernel kernel(const std::string &name) const {
+    femrt_kernel *k = nullptr;
+    check(femrt_module_get_kernel(state_->handle, name.c_str(), &k));
+    return Kernel(state_, k);
+  }
+
+  std::pair<std::string, std::string> info() const {
+    const char *producer = nullptr, *target = nullptr;
+    check(femrt_module_get_info(state_->handle, &producer, &target));
+    return {producer ? producer : "", target ? target : ""};
+  }
+
+  int32_t numThreads() const {
+    int32_t n = 0;
+    check(femrt_context_get_num_threads(state_->context->handle, &n));
+    return n;
+  }
+
+  const std::string &path() const { return state_->path; }
+
+private:
+  std::shared_ptr<ModuleState> state_;
+};
+
+Module load(const std::string &path, std::optional<int32_t> threads) {
+  if (threads && *threads < 0)
+    throw nb::value_error("femc.load: threads must be 0 (one per core) or a "
+                          "positive count");
+  auto state = std::make_shared<ModuleState>();
+  state->context = threads ? std::make_shared<Context>(*threads)
+                           : defaultContext();
+  state->path = path;
+  femrt_status status;
+  std::string message;
+  {
+    nb::gil_scoped_release release;
+    status = femrt_module_load_library(state->context->handle, path.c_str(),
+                                       &state->handle);
+    if (status != FEMRT_OK)
+      message = femrt_last_error();
+  }
+  if (status != FEMRT_OK)
+    throw FemrtError{femrt_status_string(status), message};
+  return Module(std::move(state));
+}
+
+void setNumThreads(int32_t n) {
+  if (n < 0)
+    throw nb::value_error("femc.set_num_threads: expected 0 (one per core) "
+                          "or a positive count");
+  std::shared_ptr<Context> context = defaultContext();
+  femrt_status status;
+  std::string message;
+  {
+    nb::gil_scoped_release release; // waits for launches in flight
+    status = femrt_context_set_num_threads(context->handle, n);
+    if (status != FEMRT_OK)
+      message = femrt_last_error();
+  }
+  if (status != FEMRT_OK)
+    throw FemrtError{femrt_status_string(status), message};
+}
+
+int32_t getNumThreads() {
+  int32_t n = 0;
+  check(femrt_context_get_num_threads(defaultContext()->handle, &n));
+  return n;
+}
+
+void launchArgs(const Kernel &kernel, nb::args arrays, int32_t maxThreads) {
+  std::vector<nb::handle> list;
+  for (nb::handle a : arrays)
+    list.push_back(a);
+  kernel.launch(list, maxThreads);
+}
+
+} // namespace
+
+NB_MODULE(_femc, m) {
+  m.doc() = "Python bindings of libfemrt: load femc kernel libraries and "
+            "launch their kernels on DLPack arrays (see docs/python.md)";
+
+  gErrorType = PyErr_NewExceptionWithDoc(
+      "femc.Error",
+      "A libfemrt call failed. str(e) is femrt_last_error(); e.status is the "
+      "femrt_status name, e.g. 'FEMRT_ERROR_SHAPE_MISMATCH'.",
+      PyExc_RuntimeError, nullptr);
+  if (!gErrorType)
+    throw nb::python_error();
+  m.attr("Error") = nb::borrow(gErrorType);
+  nb::register_exception_translator(translateError);
+
+  int major = 0, minor = 0, patch = 0;
+  femrt_version(&major, &minor, &patch);
+  m.attr("femrt_version") = nb::make_tuple(major, minor, patch);
+  m.attr("kernel_abi_version") = femrt_kernel_abi_version();
+
+  nb::class_<Kernel>(m, "Kernel",
+                     "A kernel of a loaded library. Call it (or launch()) "
+                     "with one array per argument, outputs included.")
+      .def_prop_ro("name", &Kernel::name)
+      .def_prop_ro("description", &Kernel::description)
+      .def_prop_ro("args", &Kernel::args,
+                   "One dict per argument, inputs first: name, role "
+                   "('input'/'output'), dtype, dims (names), shape (None "
+                   "where dynamic).")
+      .def("launch", &launchArgs, "arrays"_a, nb::kw_only(),
+           "max_threads"_a = 0,
+           "Runs the kernel on the given arrays (inputs, then outputs), "
+           "writing the outputs in place. No array is copied; the GIL is "
+           "released while the kernel runs. max_threads limits this launch "
+           "(0 = all of the context's threads).")
+      .def("__call__", &launchArgs, "arrays"_a, nb::kw_only(),
+           "max_threads"_a = 0, "Same as launch().")
+      .def("run", &Kernel::run, "inputs"_a,
+           "Runs the kernel on the inputs given by name, allocating the "
+           "outputs as numpy arrays; returns the output (a tuple if there "
+           "are several).")
+      .def("__repr__", &Kernel::repr);
+
+  nb::class_<Module>(m, "Module", "A loaded femc kernel library.")
+      .def_prop_ro("kernels", &Module::kernels, "The kernel names.")
+      .def("kernel", &Module::kernel, "name"_a,
+           "The kernel called name (femc.Error listing the names there are "
+           "if there is none).")
+      .def("__getitem__", &Module::kernel, "name"_a)
+      .def_prop_ro("path", &Module::path)
+      .def_prop_ro("producer",
+                   [](const Module &mod) { return mod.info().first; })
+      .def_prop_ro("target",
+                   [](const Module &mod) { return mod.info().second; })
+      .def_prop_ro("num_threads", &Module::numThreads,
+                   "Threads of the context the module runs on.")
+      .def("__repr__", [](const Module &mod) {
+        return "<femc.Module '" + mod.path() + "'>";
+      });
+
+  m.def("load", &load, "path"_a, "threads"_a = nb::none(),
+        "Loads a kernel library written by femc (NAME.so). With threads=N "
+        "the module gets its own thread pool of N threads (0 = one per "
+        "core); otherwise it shares the default one (femc.set_num_threads).");
+  m.def("set_num_threads", &setNumThreads, "n"_a,
+        "Sets the threads of the default context (0 = one per core).");
+  m.def("get_num_threads", &getNumThreads,
+        "The threads of the default context.");
+  m.def(
+      "_data_pointer",
+      [](nb::handle array) {
+        Imported imported;
+        importArray("_data_pointer", nullptr, 0, array, imported);
+        return reinterpret_cast<uintptr_t>(
+                   static_cast<char *>(imported.tensor.data)) +
+               imported.tensor.byte_offset;
+      },
+      "array"_a,
+      "The address of the first element as a launch sees it (for tests: "
+      "equal to the array's own address when nothing is copied).");
+}

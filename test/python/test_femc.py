@@ -1,0 +1,413 @@
+"""Tests of the femc Python module with numpy arrays (see conftest.py)."""
+
+import gc
+import os
+import subprocess
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import femc
+import fem_reference
+
+INPUTS = ("q", "k", "v", "beta_raw", "lam", "gate")
+
+
+def make_inputs(B, T, H, dk, dv, Hkv=None, S=None, seed=0, mask=False):
+    """Seeded float32 inputs (bthd); beta_raw ~ U(-1, 2) as fem-run draws."""
+    Hkv = Hkv or H
+    S = T if S is None else S
+    rng = np.random.default_rng(seed)
+    normal = lambda *shape: rng.standard_normal(shape, dtype=np.float32)  # noqa: E731
+    inputs = {
+        "q": normal(B, T, H, dk),
+        "k": normal(B, S, Hkv, dk),
+        "v": normal(B, S, Hkv, dv),
+        "beta_raw": rng.uniform(-1.0, 2.0, H * dv).astype(np.float32),
+        "lam": normal(B, T, H, dv),
+        "gate": normal(B, T, H, dv),
+    }
+    if mask:
+        inputs["mask"] = rng.uniform(size=(B, S)) < 0.8
+    return inputs
+
+
+def ordered(kernel, inputs):
+    return [inputs[a["name"]] for a in kernel.args if a["role"] == "input"]
+
+
+def assert_close(out, ref):
+    assert np.isfinite(out).all()
+    max_ref = np.abs(ref).max()
+    err = np.abs(out.astype(np.float64) - ref).max()
+    assert err <= 1e-4 * max_ref, f"max error {err:.3g}, max|ref| {max_ref:.3g}"
+
+
+@pytest.fixture(scope="module")
+def kernels(kernels_lib):
+    return femc.load(kernels_lib)
+
+
+@pytest.fixture(scope="module")
+def causal(kernels):
+    return kernels.kernel("softmax_causal")
+
+
+@pytest.fixture(scope="module")
+def masked(kernels):
+    return kernels.kernel("softmax_full_mask")
+
+
+@pytest.fixture(scope="module")
+def fixed(softmax_lib):
+    """examples/softmax_fem.mlir: H = 8, dk = dv = 64 static."""
+    return femc.load(softmax_lib).kernel("softmax_fem")
+
+
+# --- module, loading, introspection -----------------------------------------
+
+def test_package():
+    assert issubclass(femc.Error, RuntimeError)
+    assert femc.kernel_abi_version == 1
+    assert len(femc.femrt_version) == 3
+    assert femc.get_num_threads() >= 1
+
+
+def test_load_missing_file(tmp_path):
+    path = str(tmp_path / "missing.so")
+    with pytest.raises(femc.Error) as info:
+        femc.load(path)
+    assert info.value.status == "FEMRT_ERROR_IO"
+    assert "missing.so" in str(info.value)
+
+
+def test_load_not_a_library(tmp_path):
+    path = tmp_path / "text.so"
+    path.write_text("not an ELF file\n")
+    with pytest.raises(femc.Error) as info:
+        femc.load(str(path))
+    assert info.value.status == "FEMRT_ERROR_IO"
+    assert "text.so" in str(info.value)
+
+
+def test_load_rejects_negative_threads(kernels_lib):
+    with pytest.raises(ValueError):
+        femc.load(kernels_lib, threads=-1)
+
+
+def test_kernels_and_unknown_kernel(kernels, kernels_lib):
+    assert kernels.kernels == ["softmax_causal", "softmax_full_mask"]
+    assert kernels.path == kernels_lib
+    assert kernels.producer.startswith("femc ")
+    assert kernels.target.startswith("host")
+    with pytest.raises(femc.Error) as info:
+        kernels.kernel("nope")
+    assert info.value.status == "FEMRT_ERROR_NOT_FOUND"
+    message = str(info.value)
+    assert "'nope'" in message and "softmax_causal" in message
+    assert kernels["softmax_causal"].name == "softmax_causal"
+
+
+def test_kernel_args(masked, fixed):
+    assert masked.name == "softmax_full_mask"
+    assert "prior=softmax" in masked.description
+    assert "causal=0" in masked.description and "mask=1" in masked.description
+    names = [a["name"] for a in masked.args]
+    assert names == ["q", "k", "v", "beta_raw", "lam", "gate", "mask", "out"]
+    q, mask, out = masked.args[0], masked.args[6], masked.args[7]
+    assert q == {"name": "q", "role": "input", "dtype": "float32",
+                 "dims": ("B", "T", "H", "dk"),
+                 "shape": (None, None, None, None)}
+    assert mask["dtype"] == "uint8" and mask["dims"] == ("B", "S")
+    assert out["role"] == "output"
+    assert fixed.args[0]["shape"] == (None, None, 8, 64)
+    assert fixed.args[3]["shape"] == (512,)
+    assert "softmax_fem(q, k, v, beta_raw, lam, gate, out)" in repr(fixed)
+
+
+# --- argument errors name the argument ---------------------------------------
+
+@pytest.fixture()
+def good(causal):
+    inputs = make_inputs(2, 20, 4, 16, 8, Hkv=2)
+    out = np.full((2, 20, 4, 8), np.nan, np.float32)
+    return ordered(causal, inputs) + [out]
+
+
+def launch_error(kernel, args):
+    with pytest.raises(femc.Error) as info:
+        kernel(*args)
+    return info.value
+
+
+def test_good_arguments_launch(causal, good):
+    causal(*good)
+    assert np.isfinite(good[-1]).all()
+
+
+def test_wrong_argument_count(causal, good):
+    error = launch_error(causal, good[:-1])
+    assert error.status == "FEMRT_ERROR_INVALID_ARGUMENT"
+    assert "takes 7 arguments" in str(error) and "got 6" in str(error)
+
+
+def test_wrong_rank_names_argument(causal, good):
+    good[2] = good[2][0]
+    error = launch_error(causal, good)
+    assert error.status == "FEMRT_ERROR_SHAPE_MISMATCH"
+    assert "argument 'v' (#2)" in str(error) and "rank" in str(error)
+
+
+def test_wrong_dtype_names_argument(causal, good):
+    good[4] = good[4].astype(np.float64)
+    error = launch_error(causal, good)
+    assert error.status == "FEMRT_ERROR_DTYPE"
+    assert "argument 'lam' (#4)" in str(error) and "float64" in str(error)
+
+
+def test_inconsistent_shape_names_argument(causal, good):
+    good[1] = np.zeros((2, 20, 2, 15), np.float32)      # k's dk != q's dk
+    error = launch_error(causal, good)
+    assert error.status == "FEMRT_ERROR_SHAPE_MISMATCH"
+    assert "'k'" in str(error) and "dk" in str(error)
+
+
+def test_static_extent_names_argument(fixed):
+    inputs = make_inputs(1, 8, 4, 64, 64)                # H = 4, not 8
+    out = np.zeros((1, 8, 4, 64), np.float32)
+    error = launch_error(fixed, ordered(fixed, inputs) + [out])
+    assert error.status == "FEMRT_ERROR_SHAPE_MISMATCH"
+    assert "argument 'q' (#0)" in str(error) and "(H) must be 8" in str(error)
+
+
+def test_beta_raw_size_names_argument(causal, good):
+    good[3] = good[3][:-1]
+    error = launch_error(causal, good)
+    assert "'beta_raw'" in str(error)
+
+
+def test_non_contiguous_names_argument(causal, good):
+    good[0] = np.asfortranarray(good[0])
+    error = launch_error(causal, good)
+    assert error.status == "FEMRT_ERROR_LAYOUT"
+    assert "argument 'q' (#0)" in str(error)
+
+
+def test_aliased_output_names_argument(causal, good):
+    good[-1] = good[4]                                   # out is lam
+    error = launch_error(causal, good)
+    assert error.status == "FEMRT_ERROR_ALIASING"
+    assert "'out'" in str(error)
+
+
+def test_read_only_output_is_refused(causal, good):
+    good[-1].flags.writeable = False
+    error = launch_error(causal, good)
+    assert "argument 'out' (#6)" in str(error) and "read-only" in str(error)
+
+
+def test_read_only_inputs_are_fine(causal, good):
+    for a in good[:-1]:
+        a.flags.writeable = False
+    causal(*good)
+    assert np.isfinite(good[-1]).all()
+
+
+def test_non_array_is_a_type_error(causal, good):
+    good[1] = good[1].tolist()
+    with pytest.raises(TypeError, match=r"argument 'k' \(#1\).*list"):
+        causal(*good)
+
+
+def test_run_argument_errors(causal):
+    inputs = make_inputs(1, 4, 2, 8, 8)
+    with pytest.raises(TypeError, match="missing input 'gate'"):
+        causal.run(**{n: inputs[n] for n in INPUTS[:-1]})
+    with pytest.raises(TypeError, match="no input called 'bogus'"):
+        causal.run(bogus=inputs["q"], **inputs)
+    inputs["k"] = inputs["k"][0]
+    with pytest.raises(femc.Error, match=r"argument 'k' \(#1\).*rank"):
+        causal.run(**inputs)
+
+
+# --- no copies ---------------------------------------------------------------
+
+def test_inputs_are_not_copied():
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    assert femc._data_pointer(x) == x.ctypes.data
+    view = x[1]                                          # an offset view
+    assert femc._data_pointer(view) == view.ctypes.data
+    ro = x.copy()
+    ro.flags.writeable = False
+    assert femc._data_pointer(ro) == ro.ctypes.data
+
+
+def test_outputs_are_written_in_place(causal, good):
+    out = good[-1]
+    address = out.ctypes.data
+    causal(*good)
+    assert out.ctypes.data == address
+    assert np.isfinite(out).all()                        # was all NaN
+    # The kernel wrote into this very memory: a view of it sees the result.
+    view = np.frombuffer(out.data, dtype=np.float32).reshape(out.shape)
+    assert np.array_equal(view, out)
+
+
+# --- results -----------------------------------------------------------------
+
+@pytest.mark.parametrize("B,T,H,Hkv,dk,dv", [
+    (1, 1, 1, 1, 8, 8),
+    (2, 37, 4, 2, 16, 8),        # grouped heads, T not a tile multiple
+    (1, 64, 2, 2, 32, 32),
+    (3, 100, 4, 1, 8, 16),
+])
+def test_causal_matches_numpy_reference(causal, B, T, H, Hkv, dk, dv):
+    inputs = make_inputs(B, T, H, dk, dv, Hkv=Hkv, seed=T)
+    out = causal.run(**inputs)
+    assert out.shape == (B, T, H, dv) and out.dtype == np.float32
+    assert_close(out, fem_reference.softmax_fem(*ordered(causal, inputs)))
+    # The destination-passing call computes the same.
+    out2 = np.empty_like(out)
+    causal(*ordered(causal, inputs), out2)
+    assert np.array_equal(out, out2)
+
+
+def test_masked_cross_attention_matches_numpy_reference(masked):
+    inputs = make_inputs(2, 30, 4, 16, 8, Hkv=2, S=45, seed=7, mask=True)
+    inputs["mask"][1, :] = False     # batch 1 sees no key: out = 0
+    out = masked.run(**inputs)       # a bool mask is passed as uint8
+    ref = fem_reference.softmax_fem(*[inputs[n] for n in INPUTS],
+                                    mask=inputs["mask"], causal=False)
+    assert_close(out, ref)
+    assert not out[1].any()
+    out2 = masked.run(**{**inputs, "mask": inputs["mask"].astype(np.uint8)})
+    assert np.array_equal(out, out2)
+
+
+def test_fixed_kernel_matches_numpy_reference(fixed):
+    inputs = make_inputs(2, 70, 8, 64, 64, seed=1)
+    out = fixed.run(**inputs)
+    assert_close(out, fem_reference.softmax_fem(*ordered(fixed, inputs)))
+
+
+def test_empty_sequence(causal):
+    out = causal.run(**make_inputs(2, 0, 2, 8, 8))
+    assert out.shape == (2, 0, 2, 8)
+
+
+def test_reference_reproduces_authors_vectors(vectors_dir):
+    load = lambda n: np.load(os.path.join(vectors_dir, n + ".npy"))  # noqa: E731
+    ref = fem_reference.softmax_fem(*(load(n) for n in INPUTS))
+    authors = load("out")
+    assert np.abs(ref - authors).max() <= 1e-5 * np.abs(authors).max()
+
+
+def test_kernel_reproduces_authors_vectors(causal, vectors_dir):
+    load = lambda n: np.load(os.path.join(vectors_dir, n + ".npy"))  # noqa: E731
+    out = causal.run(**{n: load(n) for n in INPUTS})
+    assert_close(out, load("out").astype(np.float64))
+
+
+def test_matches_fem_run_double_reference(fem_run_bin, kernels_lib, masked,
+                                          tmp_path):
+    """fem-run generates inputs, checks the kernel against the C++ double
+    reference (exit 3 if it disagrees) and saves inputs and output; the
+    module must compute exactly what fem-run's launch computed."""
+    result = subprocess.run(
+        [fem_run_bin, kernels_lib, "--kernel", "softmax_full_mask",
+         "--dim", "B=2", "--dim", "T=33", "--dim", "S=41", "--dim", "H=4",
+         "--dim", "Hkv=2", "--dim", "dk=16", "--dim", "dv=16", "--seed", "5",
+         "--save-inputs", str(tmp_path), "--output",
+         f"out={tmp_path / 'out.npy'}", "--check"],
+        capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASS" in result.stdout
+    inputs = {a["name"]: np.load(tmp_path / (a["name"] + ".npy"))
+              for a in masked.args if a["role"] == "input"}
+    assert inputs["mask"].dtype == np.bool_
+    out = masked.run(**inputs)
+    assert np.array_equal(out, np.load(tmp_path / "out.npy"))
+
+
+# --- threads, lifetimes, the GIL ---------------------------------------------
+
+def test_threads(kernels_lib, causal):
+    inputs = make_inputs(2, 90, 4, 16, 16, seed=3)
+    one = femc.load(kernels_lib, threads=1)
+    assert one.num_threads == 1
+    three = femc.load(kernels_lib, threads=3)
+    assert three.num_threads == 3
+    a = one.kernel("softmax_causal").run(**inputs)
+    b = three.kernel("softmax_causal").run(**inputs)
+    c = causal.run(**inputs)
+    out = np.empty_like(a)
+    causal(*ordered(causal, inputs), out, max_threads=1)
+    # Workgroups are independent: the thread count changes nothing.
+    assert np.array_equal(a, b) and np.array_equal(a, c)
+    assert np.array_equal(a, out)
+
+
+def test_set_num_threads(causal):
+    before = femc.get_num_threads()
+    try:
+        femc.set_num_threads(1)
+        assert femc.get_num_threads() == 1
+        causal.run(**make_inputs(1, 8, 2, 8, 8))
+        with pytest.raises(ValueError):
+            femc.set_num_threads(-2)
+    finally:
+        femc.set_num_threads(before)
+    assert femc.get_num_threads() == before
+
+
+def test_kernel_keeps_its_module_alive(kernels_lib):
+    kernel = femc.load(kernels_lib, threads=2).kernel("softmax_causal")
+    gc.collect()
+    inputs = make_inputs(1, 10, 2, 8, 8)
+    assert_close(kernel.run(**inputs),
+                 fem_reference.softmax_fem(*ordered(kernel, inputs)))
+
+
+def test_launches_from_several_threads(causal):
+    cases = [make_inputs(1, 40 + i, 2, 16, 8, seed=i) for i in range(4)]
+    expected = [causal.run(**c) for c in cases]
+    results = [None] * len(cases)
+
+    def work(i):
+        for _ in range(3):
+            results[i] = causal.run(**cases[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got, want in zip(results, expected):
+        assert np.array_equal(got, want)
+
+
+def test_launch_releases_the_gil(fixed):
+    """While one thread runs a long launch (one kernel thread, ~0.3 s), this
+    thread keeps running Python: it records time stamps inside the middle
+    third of the launch, which it could not if the GIL were held."""
+    inputs = make_inputs(1, 2048, 8, 64, 64, seed=2)
+    out = np.empty((1, 2048, 8, 64), np.float32)
+    span = {}
+
+    def worker():
+        span["start"] = time.perf_counter()
+        fixed(*ordered(fixed, inputs), out, max_threads=1)
+        span["end"] = time.perf_counter()
+
+    thread = threading.Thread(target=worker)
+    stamps = []
+    thread.start()
+    while thread.is_alive():
+        stamps.append(time.perf_counter())
+    thread.join()
+    third = (span["end"] - span["start"]) / 3
+    inside = [s for s in stamps
+              if span["start"] + third < s < span["end"] - third]
+    assert inside, f"no Python ran during the launch ({len(stamps)} stamps)"
