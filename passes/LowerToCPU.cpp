@@ -31,6 +31,7 @@
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 #include <cmath>
+#include <numeric>
 
 #define DEBUG_TYPE "fem-lower-to-cpu"
 
@@ -46,10 +47,13 @@ namespace {
 
 /// Register blocking: query rows per block (must match fem-tile's check) and
 /// vectors per block in the two contractions.
-constexpr int64_t kRowBlock = 4;
+constexpr int64_t kRowBlock = 6;
 constexpr int64_t kColBlock = 2;
-/// Keys per block in the score contraction.
+/// Keys x row vectors per block in the score contraction. With the 6 x 2 of
+/// the value contraction, 12 accumulators: enough independent FMA chains to
+/// cover the FMA latency on two pipes, and 16 vector registers in all.
 constexpr int64_t kKeyBlock = 4;
+constexpr int64_t kScoreRowVecs = 3;
 /// log(2^-126), the log of float32's smallest normal (semantics.md "tiny").
 constexpr float kLogTiny = -87.33654475055310898657f;
 
@@ -177,7 +181,7 @@ private:
   SmallVector<Value> scratch;
 
   // Extents and workgroup coordinates.
-  Value c0, c1, cLanes, cBq, cBk, cRB;
+  Value c0, c1, cLanes, cBq, cBqPad, cBk, cRB;
   Value T, S, dk, dv, dvp, group, batch, kvHead, t0, rows, rowsPadded;
   Value scale, twenty, negInf;
   // Scratch buffers.
@@ -190,6 +194,11 @@ LogicalResult ReadEmitter::emit() {
   c1 = idx(1);
   cLanes = idx(lanes);
   cBq = idx(bq);
+  // Row buffers are padded so every register block stays inside them; the
+  // padding rows compute garbage that is never stored.
+  int64_t rowQuantum = std::lcm(std::lcm(kScoreRowVecs * lanes, kRowBlock), lanes);
+  int64_t bqPad = (bq + rowQuantum - 1) / rowQuantum * rowQuantum;
+  cBqPad = idx(bqPad);
   cBk = idx(bk);
   cRB = idx(kRowBlock);
   unsigned ta = timeAxis(layout), ha = headAxis(layout);
@@ -221,12 +230,12 @@ LogicalResult ReadEmitter::emit() {
 
   Value width = mul(dvp, idx(2));
   panel = alloc({bk, ShapedType::kDynamic}, {width});
-  scoresT = alloc({bk, bq}, {});
-  qT = alloc({ShapedType::kDynamic, ShapedType::kDynamic, bq}, {group, dk});
-  acc = alloc({ShapedType::kDynamic, bq, ShapedType::kDynamic}, {group, width});
-  rowMax = alloc({ShapedType::kDynamic, bq}, {group});
-  rowSum = alloc({ShapedType::kDynamic, bq}, {group});
-  alpha = alloc({bq}, {});
+  scoresT = alloc({bk, bqPad}, {});
+  qT = alloc({ShapedType::kDynamic, ShapedType::kDynamic, bqPad}, {group, dk});
+  acc = alloc({ShapedType::kDynamic, bqPad, ShapedType::kDynamic}, {group, width});
+  rowMax = alloc({ShapedType::kDynamic, bqPad}, {group});
+  rowSum = alloc({ShapedType::kDynamic, bqPad}, {group});
+  alpha = alloc({bqPad}, {});
   betaBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
   boundBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
   shiftBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
@@ -252,7 +261,7 @@ LogicalResult ReadEmitter::emit() {
 void ReadEmitter::emitPrePass() {
   Value eps = cst(static_cast<float>(op.getEpsAttr().getValueAsDouble()));
   Value cap = cst(static_cast<float>(op.getCapAttr().getValueAsDouble()));
-  loop(c0, cBq, c1, [&](Value r) { store(cst(1.0f), alpha, {r}); });
+  loop(c0, cBqPad, c1, [&](Value r) { store(cst(1.0f), alpha, {r}); });
   // The shift M = max over unmasked keys of beta*clamp(v, +-cap/beta). Both
   // beta* and clamp are monotone, so M = beta*clamp(max v): one pass over the
   // raw values of the kv head serves every query head of the group. A NaN
@@ -314,7 +323,7 @@ void ReadEmitter::emitPrePass() {
       vstore(select(narrow, splat(1.0f), splat(0.0f)), offsetBuf, {j, c});
     });
     // Q^T of this head, pre-scaled; rows past the end repeat the last row.
-    loop(c0, cBq, c1, [&](Value r) {
+    loop(c0, cBqPad, c1, [&](Value r) {
       Value t = minI(add(t0, r), sub(T, c1));
       loop(c0, dk, c1, [&](Value d) {
         store(arith::MulFOp::create(b, load(op.getQ(), at(batch, t, h, d)), scale),
@@ -322,7 +331,7 @@ void ReadEmitter::emitPrePass() {
       });
     });
     Value width = mul(dvp, idx(2));
-    loop(c0, cBq, c1, [&](Value r) {
+    loop(c0, cBqPad, c1, [&](Value r) {
       store(negInf, rowMax, {j, r});
       store(cst(0.0f), rowSum, {j, r});
       loop(c0, width, cLanes,
@@ -381,10 +390,10 @@ void ReadEmitter::emitKeyTile(Value kt) {
 
 void ReadEmitter::emitScores(Value j, Value h, Value s0, Value ncols) {
   // S^T[col][r] = sum_d k[s0 + col][d] * (scale * Q^T)[d][r]: rows on vector
-  // lanes, kKeyBlock keys x kColBlock row vectors of accumulators.
+  // lanes, kKeyBlock keys x kScoreRowVecs row vectors of accumulators.
   Value sLast = sub(S, c1);
   Value kb = idx(kKeyBlock);
-  Value rvStep = idx(kColBlock * lanes);
+  Value rvStep = idx(kScoreRowVecs * lanes);
   Value colsPadded = mul(ceilDiv(ncols, kb), kb);
   Value rowsV = mul(ceilDiv(rows, rvStep), rvStep);
   loop(c0, colsPadded, kb, [&](Value col) {
@@ -393,24 +402,24 @@ void ReadEmitter::emitScores(Value j, Value h, Value s0, Value ncols) {
     for (int64_t i = 0; i < kKeyBlock; ++i)
       key.push_back(minI(add(s0, add(col, idx(i))), sLast));
     loop(c0, rowsV, rvStep, [&](Value rv) {
-      SmallVector<Value> inits(kKeyBlock * kColBlock, splat(0.0f));
+      SmallVector<Value> inits(kKeyBlock * kScoreRowVecs, splat(0.0f));
       SmallVector<Value> sums =
           loop(c0, dk, c1, inits, [&](Value d, ValueRange it) {
             SmallVector<Value> qv;
-            for (int64_t c = 0; c < kColBlock; ++c)
+            for (int64_t c = 0; c < kScoreRowVecs; ++c)
               qv.push_back(vload(qT, {j, d, add(rv, idx(c * lanes))}));
             SmallVector<Value> next;
             for (int64_t i = 0; i < kKeyBlock; ++i) {
               Value ks = bcast(load(op.getK(), at(batch, key[i], kvHead, d)));
-              for (int64_t c = 0; c < kColBlock; ++c)
+              for (int64_t c = 0; c < kScoreRowVecs; ++c)
                 next.push_back(vector::FMAOp::create(
-                    b, ks, qv[c], it[i * kColBlock + c]));
+                    b, ks, qv[c], it[i * kScoreRowVecs + c]));
             }
             return next;
           });
       for (int64_t i = 0; i < kKeyBlock; ++i)
-        for (int64_t c = 0; c < kColBlock; ++c)
-          vstore(sums[i * kColBlock + c], scoresT,
+        for (int64_t c = 0; c < kScoreRowVecs; ++c)
+          vstore(sums[i * kScoreRowVecs + c], scoresT,
                  {add(col, idx(i)), add(rv, idx(c * lanes))});
     });
   });
@@ -429,9 +438,9 @@ void ReadEmitter::emitOnlineSoftmax(Value j, Value s0, Value ncols) {
   loop(c0, rowsV, cLanes, [&](Value rv) {
     Value tRow = arith::AddIOp::create(
         b, lane, vector::BroadcastOp::create(b, vi32, i32(add(t0, rv))));
-    auto visible = [&](Value col) -> Value {
+    auto visible = [&](Value col, bool causalCheck) -> Value {
       Value vis;
-      if (op.getCausal())
+      if (causalCheck)
         vis = arith::CmpIOp::create(
             b, arith::CmpIPredicate::sge, tRow,
             vector::BroadcastOp::create(b, vi32, i32(add(s0, col))));
@@ -442,27 +451,44 @@ void ReadEmitter::emitOnlineSoftmax(Value j, Value s0, Value ncols) {
       }
       return vis;
     };
+    // Causal: keys [0, split) are visible to every row of this vector, so
+    // only keys [split, ncols) (the diagonal) need the per-element check.
+    Value split = ncols;
+    if (op.getCausal())
+      split = arith::MaxSIOp::create(
+          b, c0, minI(ncols, add(sub(add(t0, rv), s0), c1)));
+    // Runs body over [0, split) without and [split, ncols) with the causal
+    // check, threading one iteration value through both.
+    auto twoPart = [&](Value init, auto body) {
+      Value v = loop(c0, split, c1, {init}, [&](Value col, ValueRange it) {
+        return SmallVector<Value>{body(col, it[0], false)};
+      })[0];
+      if (!op.getCausal())
+        return v;
+      return loop(split, ncols, c1, {v}, [&](Value col, ValueRange it) {
+        return SmallVector<Value>{body(col, it[0], true)};
+      })[0];
+    };
     Value mOld = vload(rowMax, {j, rv});
     Value vNegInf = bcast(negInf);
-    Value tileMax = loop(c0, ncols, c1, {vNegInf}, [&](Value col, ValueRange it) {
-      Value s = vload(scoresT, {col, rv});
-      Value m = fmax(s, it[0]);
-      if (Value vis = visible(col))
-        m = select(vis, m, it[0]);
-      return SmallVector<Value>{m};
-    })[0];
+    Value tileMax = twoPart(vNegInf, [&](Value col, Value m, bool check) {
+      Value next = fmax(vload(scoresT, {col, rv}), m);
+      if (Value vis = visible(col, check))
+        next = select(vis, next, m);
+      return next;
+    });
     Value mNew = fmax(tileMax, mOld);
     Value empty = fcmp(arith::CmpFPredicate::OEQ, mNew, vNegInf);
     Value fresh = fcmp(arith::CmpFPredicate::OEQ, mOld, vNegInf);
     Value a = select(fresh, splat(0.0f), exp(fsub(mOld, mNew)));
     a = select(empty, splat(1.0f), a);
-    Value tileSum = loop(c0, ncols, c1, {splat(0.0f)}, [&](Value col, ValueRange it) {
+    Value tileSum = twoPart(splat(0.0f), [&](Value col, Value sum, bool check) {
       Value p = exp(fsub(vload(scoresT, {col, rv}), mNew));
-      if (Value vis = visible(col))
+      if (Value vis = visible(col, check))
         p = select(vis, p, splat(0.0f));
       vstore(p, scoresT, {col, rv});
-      return SmallVector<Value>{fadd(it[0], p)};
-    })[0];
+      return fadd(sum, p);
+    });
     vstore(mNew, rowMax, {j, rv});
     vstore(fadd(fmul(a, vload(rowSum, {j, rv})), tileSum), rowSum, {j, rv});
     vstore(a, alpha, {rv});
