@@ -167,9 +167,13 @@ private:
 
   void emitPrePass();
   void emitKeyTile(Value kt);
-  void emitScores(Value j, Value h, Value s0, Value ncols);
-  void emitOnlineSoftmax(Value j, Value s0, Value ncols);
-  void emitContraction(Value j, Value ncols);
+  void emitScores(Value j, Value h, Value s0, Value ncols, Value rowStart);
+  void emitOnlineSoftmax(Value j, Value s0, Value ncols, Value rowStart);
+  void emitContraction(Value j, Value ncols, Value rowStart);
+  /// `x` rounded down to a multiple of `q`.
+  Value floorTo(Value x, Value q) {
+    return mul(arith::DivSIOp::create(b, x, q), q);
+  }
   void emitEpilogue();
 
   TileReadOp op;
@@ -181,7 +185,7 @@ private:
   SmallVector<Value> scratch;
 
   // Extents and workgroup coordinates.
-  Value c0, c1, cLanes, cBq, cBqPad, cBk, cRB;
+  Value c0, c1, cLanes, cBq, cBqPad, cBk, cRB, cRowQuantum;
   Value T, S, dk, dv, dvp, group, batch, kvHead, t0, rows, rowsPadded;
   Value scale, twenty, negInf;
   // Scratch buffers.
@@ -199,6 +203,7 @@ LogicalResult ReadEmitter::emit() {
   int64_t rowQuantum = std::lcm(std::lcm(kScoreRowVecs * lanes, kRowBlock), lanes);
   int64_t bqPad = (bq + rowQuantum - 1) / rowQuantum * rowQuantum;
   cBqPad = idx(bqPad);
+  cRowQuantum = idx(rowQuantum);
   cBk = idx(bk);
   cRB = idx(kRowBlock);
   unsigned ta = timeAxis(layout), ha = headAxis(layout);
@@ -343,6 +348,15 @@ void ReadEmitter::emitPrePass() {
 void ReadEmitter::emitKeyTile(Value kt) {
   Value s0 = mul(kt, cBk);
   Value ncols = minI(cBk, sub(S, s0));
+  // Causal: rows before s0 - t0 see no key of this tile; the three loops
+  // start at the first register block that contains a row that does.
+  // All three start at the same multiple of the row quantum (a multiple of
+  // every block size), so the softmax covers every row the contraction
+  // reads and the scores every row the softmax reads.
+  Value rowStart = c0;
+  if (op.getCausal())
+    rowStart = floorTo(arith::MaxSIOp::create(b, c0, minI(sub(s0, t0), rows)),
+                       cRowQuantum);
   // Column mask: 1 for keys that exist and are not padded out.
   loop(c0, cBk, cLanes, [&](Value cc) {
     Value inRange = mask(sub(ncols, cc));
@@ -382,13 +396,14 @@ void ReadEmitter::emitKeyTile(Value kt) {
         vstore(tilted, panel, {col, add(dvp, c)});
       });
     });
-    emitScores(j, h, s0, ncols);
-    emitOnlineSoftmax(j, s0, ncols);
-    emitContraction(j, ncols);
+    emitScores(j, h, s0, ncols, rowStart);
+    emitOnlineSoftmax(j, s0, ncols, rowStart);
+    emitContraction(j, ncols, rowStart);
   });
 }
 
-void ReadEmitter::emitScores(Value j, Value h, Value s0, Value ncols) {
+void ReadEmitter::emitScores(Value j, Value h, Value s0, Value ncols,
+                             Value rowStart) {
   // S^T[col][r] = sum_d k[s0 + col][d] * (scale * Q^T)[d][r]: rows on vector
   // lanes, kKeyBlock keys x kScoreRowVecs row vectors of accumulators.
   Value sLast = sub(S, c1);
@@ -401,7 +416,7 @@ void ReadEmitter::emitScores(Value j, Value h, Value s0, Value ncols) {
     SmallVector<Value> key;
     for (int64_t i = 0; i < kKeyBlock; ++i)
       key.push_back(minI(add(s0, add(col, idx(i))), sLast));
-    loop(c0, rowsV, rvStep, [&](Value rv) {
+    loop(floorTo(rowStart, rvStep), rowsV, rvStep, [&](Value rv) {
       SmallVector<Value> inits(kKeyBlock * kScoreRowVecs, splat(0.0f));
       SmallVector<Value> sums =
           loop(c0, dk, c1, inits, [&](Value d, ValueRange it) {
@@ -425,7 +440,8 @@ void ReadEmitter::emitScores(Value j, Value h, Value s0, Value ncols) {
   });
 }
 
-void ReadEmitter::emitOnlineSoftmax(Value j, Value s0, Value ncols) {
+void ReadEmitter::emitOnlineSoftmax(Value j, Value s0, Value ncols,
+                                    Value rowStart) {
   // Row statistics are vectors over rows: every reduction runs down the key
   // axis, element-wise, with no horizontal shuffles.
   auto vi32 = VectorType::get({lanes}, b.getI32Type());
@@ -435,7 +451,7 @@ void ReadEmitter::emitOnlineSoftmax(Value j, Value s0, Value ncols) {
   Value lane = arith::IndexCastOp::create(
       b, vi32, vector::StepOp::create(b, VectorType::get({lanes}, b.getIndexType())));
   Value rowsV = mul(ceilDiv(rows, cLanes), cLanes);
-  loop(c0, rowsV, cLanes, [&](Value rv) {
+  loop(floorTo(rowStart, cLanes), rowsV, cLanes, [&](Value rv) {
     Value tRow = arith::AddIOp::create(
         b, lane, vector::BroadcastOp::create(b, vi32, i32(add(t0, rv))));
     auto visible = [&](Value col, bool causalCheck) -> Value {
@@ -495,10 +511,10 @@ void ReadEmitter::emitOnlineSoftmax(Value j, Value s0, Value ncols) {
   });
 }
 
-void ReadEmitter::emitContraction(Value j, Value ncols) {
+void ReadEmitter::emitContraction(Value j, Value ncols, Value rowStart) {
   Value width = mul(dvp, idx(2));
   Value cb = idx(kColBlock * lanes);
-  loop(c0, rowsPadded, cRB, [&](Value r) {
+  loop(floorTo(rowStart, cRB), rowsPadded, cRB, [&](Value r) {
     SmallVector<Value> rowIdx, rowAlpha;
     for (int64_t i = 0; i < kRowBlock; ++i) {
       rowIdx.push_back(add(r, idx(i)));
