@@ -436,5 +436,28 @@ LogicalResult TileReadOp::verify() {
   return verifyRead(*this, getKind(), getLayout(), getCausal(), o, binder);
 }
 
+//===----------------------------------------------------------------------===//
+// custom<PriorKind>: the prior kind as a bare keyword
+//===----------------------------------------------------------------------===//
+
+static ParseResult parsePriorKind(OpAsmParser &parser, PriorKindAttr &kind) {
+  StringRef name;
+  SMLoc loc = parser.getCurrentLocation();
+  if (parser.parseKeyword(&name))
+    return failure();
+  std::optional<PriorKind> value = symbolizePriorKind(name);
+  if (!value)
+    return parser.emitError(loc)
+           << "unknown prior kind '" << name
+           << "', expected one of softmax, linear, gla, aft, ssm";
+  kind = PriorKindAttr::get(parser.getContext(), *value);
+  return success();
+}
+
+static void printPriorKind(OpAsmPrinter &printer, Operation *,
+                           PriorKindAttr kind) {
+  printer << stringifyPriorKind(kind.getValue());
+}
+
 #define GET_OP_CLASSES
 #include "dialect/FEMOps.cpp.inc"

@@ -60,7 +60,7 @@ def FEM_PriorOp : FEM_Op<"prior", [Pure, AttrSizedOperandSegments]> {
       FEM_LayoutDefault:$layout, FEM_EpsAttr:$eps);
   let results = (outs FEM_PriorType:$result);
   let assemblyFormat = [{
-    $kind (`q` `(` $q^ `:` type($q) `)`)? (`k` `(` $k^ `:` type($k) `)`)?
+    custom<PriorKind>($kind) (`q` `(` $q^ `:` type($q) `)`)? (`k` `(` $k^ `:` type($k) `)`)?
     (`mask` `(` $mask^ `:` type($mask) `)`)?
     (`decay` `(` $decay^ `:` type($decay) `)`)?
     (`delta` `(` $delta^ `:` type($delta) `)`)? (`A` `(` $A^ `:` type($A) `)`)?
@@ -221,7 +221,7 @@ def FEM_MixerOp : FEM_Op<"mixer", [Pure, AttrSizedOperandSegments]> {
       OptionalAttr<FEM_TilesAttr>:$tiles);
   let results = (outs FEM_FloatTensor:$result);
   let assemblyFormat = [{
-    $kind (`q` `(` $q^ `:` type($q) `)`)? (`k` `(` $k^ `:` type($k) `)`)?
+    custom<PriorKind>($kind) (`q` `(` $q^ `:` type($q) `)`)? (`k` `(` $k^ `:` type($k) `)`)?
     `v` `(` $v `:` type($v) `)` `beta_raw` `(` $beta_raw `:` type($beta_raw) `)`
     `lam` `(` $lam `:` type($lam) `)` `gate` `(` $gate `:` type($gate) `)`
     (`mask` `(` $mask^ `:` type($mask) `)`)?
@@ -306,7 +306,7 @@ def FEM_TileReadOp : FEM_Op<"tile_read"> {
       UnitAttr:$causal, OptionalAttr<F64Attr>:$scale, FEM_CapAttr:$cap,
       FEM_EpsAttr:$eps, FEM_LayoutDefault:$layout, FEM_TilesAttr:$tiles);
   let assemblyFormat = [{
-    $kind `q` `(` $q `:` type($q) `)` `k` `(` $k `:` type($k) `)`
+    custom<PriorKind>($kind) `q` `(` $q `:` type($q) `)` `k` `(` $k `:` type($k) `)`
     `v` `(` $v `:` type($v) `)` `beta_raw` `(` $beta_raw `:` type($beta_raw) `)`
     `lam` `(` $lam `:` type($lam) `)` `gate` `(` $gate `:` type($gate) `)`
     (`mask` `(` $mask^ `:` type($mask) `)`)?
