@@ -331,6 +331,34 @@ TEST(ShapeMatrixErrors, WrongShapeIsAnError) {
       << femrt_last_error();
 }
 
+/// Cross-attention with no key at all: every row has no visible key and
+/// reads 0 (docs/semantics.md), for both layouts.
+TEST(ShapeMatrixEdges, NoKeys) {
+  for (bool bhtd : {false, true}) {
+    const int64_t T = 5, H = 2, d = 8;
+    std::vector<float> q(T * H * d, 0.5f), beta(H * d, 0.0f),
+        out(T * H * d, std::nanf(""));
+    std::vector<int64_t> sq = bhtd ? std::vector<int64_t>{1, H, T, d}
+                                   : std::vector<int64_t>{1, T, H, d},
+                         sk = bhtd ? std::vector<int64_t>{1, H, 0, d}
+                                   : std::vector<int64_t>{1, 0, H, d},
+                         sb = {H * d};
+    DLTensor t[7] = {tensor(q.data(), sq, true), tensor(nullptr, sk, true),
+                     tensor(nullptr, sk, true),  tensor(beta.data(), sb, true),
+                     tensor(q.data(), sq, true), tensor(q.data(), sq, true),
+                     tensor(out.data(), sq, true)};
+    const DLTensor *args[7];
+    for (int i = 0; i < 7; ++i)
+      args[i] = &t[i];
+    femrt_kernel *kernel = runtime().kernel(
+        bhtd ? "softmax_full_nomask_bhtd" : "softmax_full_nomask_bthd");
+    ASSERT_EQ(femrt_kernel_launch(kernel, args, 7, nullptr), FEMRT_OK)
+        << femrt_last_error();
+    for (float x : out)
+      EXPECT_EQ(x, 0.0f);
+  }
+}
+
 /// A key mask may come as bool, uint8 or int8 bytes (numpy and torch export
 /// masks differently); a float mask is refused, naming the argument.
 TEST(ShapeMatrixErrors, MaskDtypes) {
