@@ -15,3 +15,12 @@ config.environment["PATH"] = os.pathsep.join(
 config.environment["FEMC_INCLUDE_DIR"] = os.path.join(config.femc_src_root, "runtime", "include")
 config.substitutions.append(("%femc_src", config.femc_src_root))
 config.substitutions.append(("%shared", config.femc_shared_dir))
+
+# CPU features of this machine, for tests of the launch-time CPU check.
+try:
+    with open("/proc/cpuinfo") as f:
+        flags = f.read()
+    if " avx512f" in flags:
+        config.available_features.add("avx512f")
+except OSError:
+    pass
