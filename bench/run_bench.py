@@ -12,7 +12,6 @@ score contraction plus the [V | X] contraction of width 2*dv).
 import argparse
 import os
 import re
-import resource
 import subprocess
 import sys
 import time
@@ -52,7 +51,8 @@ print(f"{2.0 * n ** 3 / best / 1e9:.1f} {blas}")
 """
 
 TORCH_SNIPPET = r"""
-import sys, time, math, torch
+import os, sys, time, math, torch
+torch.set_num_threads(os.cpu_count())
 T, causal, reps = int(sys.argv[1]), sys.argv[2] == "1", int(sys.argv[3])
 B, H, DK, DV = 1, 8, 64, 64
 g = torch.Generator().manual_seed(0)
@@ -101,11 +101,12 @@ def femc_time(fem_run, lib, kernel, T, reps):
 
 
 def peak_rss_mib(cmd):
-    """Peak resident set of a child process, in MiB."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run(cmd, check=True, capture_output=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(after, before) / 1024.0
+    """Peak resident set of one run of cmd, in MiB (measured by a fresh
+    Python process whose only child is cmd)."""
+    probe = ("import resource, subprocess, sys; "
+             "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    return int(run([sys.executable, "-c", probe] + cmd)) / 1024.0
 
 
 def main():
