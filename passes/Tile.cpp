@@ -106,7 +106,7 @@ struct FEMTilePass : public fem::impl::FEMTileBase<FEMTilePass> {
     if (vec == 0)
       vec = defaultVectorWidth(target);
     if (q == 0)
-      q = 96; // a multiple of the lowering's row blocks (24 rows at 8 lanes)
+      q = 192; // a multiple of the lowering's row quantum at 4, 8 or 16 lanes
     if (k == 0)
       k = std::max<int64_t>(64, 2 * vec);
     auto diag = [&]() { return read.emitError() << "fem-tile: "; };

@@ -5,7 +5,7 @@
 // The tiled read becomes one loop nest: a pre-pass over the keys for the
 // shift, a loop over key tiles with FMA contractions and exp, and the
 // epilogue with the log restore. No buffer grows with T (T = 4096 here):
-// every allocation is sized by the tiles (q = 96, k = 64), dk and dv.
+// every allocation is sized by the tiles (q = 192, k = 64), dk and dv.
 // CHECK-LABEL: func.func @static_long_wg
 //   CHECK-NOT:   memref.alloc{{.*}}4096
 //   CHECK-NOT:   memref.alloc{{.*}}16777216
@@ -39,7 +39,7 @@ func.func @static_long(%q: tensor<1x4096x4x64xf32>, %b: tensor<256xf32>) -> tens
 //   CHECK-DAG:   %[[DK:.*]] = memref.dim %[[Q]], %[[C3]]
 //   CHECK-DAG:   %[[DV:.*]] = memref.dim %[[V]], %[[C3]]
 //       CHECK:   memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<64x?xf32>
-//       CHECK:   memref.alloc(%{{.*}}, %{{.*}}) {alignment = 64 : i64} : memref<?x96x?xf32>
+//       CHECK:   memref.alloc(%{{.*}}, %{{.*}}) {alignment = 64 : i64} : memref<?x192x?xf32>
 func.func @dynamic(%q: tensor<?x?x?x?xf32>, %b: tensor<?xf32>) -> tensor<?x?x?x?xf32> {
   %0 = fem.mixer softmax q(%q : tensor<?x?x?x?xf32>) k(%q : tensor<?x?x?x?xf32>)
       v(%q : tensor<?x?x?x?xf32>) beta_raw(%b : tensor<?xf32>) lam(%q : tensor<?x?x?x?xf32>)

@@ -39,7 +39,7 @@ static cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimisation level 0-3 "
 static cl::opt<int64_t>
     tileQ("tile-q",
           cl::desc("Query rows per workgroup (multiple of 2*vec; default: "
-                   "the model's #fem.tiles or 96)"),
+                   "the model's #fem.tiles or 192)"),
           cl::init(0), cl::cat(category));
 static cl::opt<int64_t>
     tileK("tile-k",
