@@ -4,8 +4,9 @@
 // workgroup: rows [t0, t0 + rows) of the g = H/Hkv query heads that share kv
 // head `wy` of batch `wz`.
 //
-//   pre-pass, per head j:  beta = softplus(beta_raw) + eps, bound = cap/beta,
-//                          M = max over unmasked keys of beta*clamp(v, ±bound)
+//   pre-pass: max/min of the raw values over the unmasked keys of the kv
+//     head, then per head j: beta = softplus(beta_raw) + eps,
+//     bound = cap/beta, M = beta*clamp(max v, ±bound) (= max beta*clamp(v))
 //   per key tile (causal: only tiles starting at or before the last row):
 //     the column mask (key exists and is not padded out), then per head j:
 //       panel = [clamp(v) | exp(beta*clamp(v) - M) - o] (Bk x 2*dvp; o = 1
@@ -45,8 +46,8 @@ using namespace mlir::fem;
 
 namespace {
 
-/// Register blocking: query rows per block (must match fem-tile's check) and
-/// vectors per block in the two contractions.
+/// Register blocking of the value contraction: query rows x vectors of the
+/// 2*dvp accumulator width.
 constexpr int64_t kRowBlock = 6;
 constexpr int64_t kColBlock = 2;
 /// Keys x row vectors per block in the score contraction. With the 6 x 2 of
