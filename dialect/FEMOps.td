@@ -299,9 +299,14 @@ def FEM_TileReadOp : FEM_Op<"tile_read"> {
     ```
   }];
   let arguments = (ins FEM_PriorKindAttr:$kind,
-      FEM_FloatMemRef:$q, FEM_FloatMemRef:$k, FEM_FloatMemRef:$v,
-      FEM_FloatMemRef:$beta_raw, FEM_FloatMemRef:$lam, FEM_FloatMemRef:$gate,
-      Optional<FEM_MaskMemRef>:$mask, FEM_FloatMemRef:$out,
+      Arg<FEM_FloatMemRef, "", [MemRead]>:$q,
+      Arg<FEM_FloatMemRef, "", [MemRead]>:$k,
+      Arg<FEM_FloatMemRef, "", [MemRead]>:$v,
+      Arg<FEM_FloatMemRef, "", [MemRead]>:$beta_raw,
+      Arg<FEM_FloatMemRef, "", [MemRead]>:$lam,
+      Arg<FEM_FloatMemRef, "", [MemRead]>:$gate,
+      Arg<Optional<FEM_MaskMemRef>, "", [MemRead]>:$mask,
+      Arg<FEM_FloatMemRef, "", [MemWrite]>:$out,
       Index:$wg_x, Index:$wg_y, Index:$wg_z,
       UnitAttr:$causal, OptionalAttr<F64Attr>:$scale, FEM_CapAttr:$cap,
       FEM_EpsAttr:$eps, FEM_LayoutDefault:$layout, FEM_TilesAttr:$tiles);

@@ -29,6 +29,27 @@ def FEMFuseReads : Pass<"fem-fuse-reads"> {
   let dependentDialects = ["::mlir::fem::FEMDialect"];
 }
 
+def FEMOutlineMixers : Pass<"fem-outline-mixers", "::mlir::ModuleOp"> {
+  let summary = "Move the fem.mixer ops of layer functions into kernels of their own";
+  let description = [{
+    A layer function computes more than one FEM read (projections, RoPE,
+    the output projection around a `fem.mixer`). Each of its mixers becomes
+    a kernel-level function `@<layer>_fem<i>` (arguments q, k, v, beta_raw,
+    lam, gate, in that order), and the mixer itself becomes a call on
+    buffers to `@<layer>_fem<i>_run`, which the driver implements by running
+    the kernel's workgroup grid: `bufferization.to_buffer` of each operand,
+    a `memref.alloc` for the result, the call, and `bufferization.to_tensor`
+    of the result. The layer function is marked `fem.layer`; the rest of it
+    is bufferized and lowered by upstream passes. Kernel-level functions are
+    left alone. Key masks inside layers are not supported yet (diagnostic).
+  }];
+  let dependentDialects = ["::mlir::fem::FEMDialect",
+                           "::mlir::func::FuncDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::bufferization::BufferizationDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def FEMTile : Pass<"fem-tile", "::mlir::ModuleOp"> {
   let summary = "Split a kernel-level fused read into a workgroup function";
   let description = [{

@@ -2,6 +2,9 @@
 #include "passes/Passes.h"
 
 #include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
@@ -11,6 +14,7 @@ using namespace mlir;
 
 void mlir::fem::buildFEMToTiledPipeline(OpPassManager &pm,
                                         const CPUPipelineOptions &o) {
+  pm.addPass(createFEMOutlineMixers());
   pm.addPass(createFEMExpandMixer());
   pm.addPass(createFEMFuseReads());
   pm.addPass(createCSEPass());
@@ -23,6 +27,18 @@ void mlir::fem::buildFEMToTiledPipeline(OpPassManager &pm,
 }
 
 void mlir::fem::buildTiledToLoopsPipeline(OpPassManager &pm) {
+  // Layer functions (fem-outline-mixers): tensors to buffers, results to
+  // out-parameters, deallocation, linalg to loops. No-ops for kernels, whose
+  // workgroup functions are already on buffers. This runs before the FEM
+  // lowering, whose own scratch buffers are freed explicitly.
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  pm.addPass(bufferization::createBufferResultsToOutParamsPass());
+  bufferization::buildBufferDeallocationPipeline(pm);
+  pm.addPass(createConvertLinalgToLoopsPass());
   pm.addPass(createFEMLowerToCPU());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

@@ -1,0 +1,126 @@
+//===- OutlineMixers.cpp - layer functions: mixers → kernels + calls -------===//
+#include "dialect/FEMOps.h"
+#include "passes/Passes.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+
+#define DEBUG_TYPE "fem-outline-mixers"
+
+namespace mlir::fem {
+#define GEN_PASS_DEF_FEMOUTLINEMIXERS
+#include "passes/Passes.h.inc"
+} // namespace mlir::fem
+
+using namespace mlir;
+using namespace mlir::fem;
+
+/// True when `f` is already a kernel-level function: its body is exactly one
+/// fem.mixer of its arguments and the return of its result.
+static bool isKernelLevel(func::FuncOp f) {
+  Block &body = f.getBody().front();
+  if (body.getOperations().size() != 2)
+    return false;
+  auto mixer = dyn_cast<MixerOp>(body.front());
+  auto ret = dyn_cast<func::ReturnOp>(body.back());
+  if (!mixer || !ret || ret.getNumOperands() != 1 ||
+      ret.getOperand(0) != mixer.getResult())
+    return false;
+  return llvm::all_of(mixer->getOperands(), [&](Value v) {
+    return isa<BlockArgument>(v);
+  });
+}
+
+namespace {
+struct FEMOutlineMixersPass
+    : public fem::impl::FEMOutlineMixersBase<FEMOutlineMixersPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<func::FuncOp> layers;
+    for (auto f : module.getOps<func::FuncOp>())
+      if (!f.isExternal() && !f.getOps<MixerOp>().empty() && !isKernelLevel(f))
+        layers.push_back(f);
+    for (func::FuncOp f : layers)
+      if (failed(outline(f)))
+        return signalPassFailure();
+  }
+
+  LogicalResult outline(func::FuncOp layer) {
+    MLIRContext *ctx = layer.getContext();
+    layer->setAttr("fem.layer", UnitAttr::get(ctx));
+    SmallVector<MixerOp> mixers;
+    layer.walk([&](MixerOp m) { mixers.push_back(m); });
+    OpBuilder moduleBuilder(layer);
+    moduleBuilder.setInsertionPointAfter(layer);
+    for (auto [index, mixer] : llvm::enumerate(mixers)) {
+      if (mixer.getKind() != PriorKind::softmax)
+        return mixer.emitError()
+               << "fem-outline-mixers: prior '"
+               << stringifyPriorKind(mixer.getKind())
+               << "' cannot be compiled yet (the softmax prior can)";
+      if (mixer.getMask())
+        return mixer.emitError() << "fem-outline-mixers: a key mask inside a "
+                                    "layer function is not supported yet; "
+                                    "pass the mask to a kernel-level function";
+      std::string name =
+          (layer.getSymName() + "_fem" + Twine(index)).str();
+      SmallVector<Value> operands = {mixer.getQ(),   mixer.getK(),
+                                     mixer.getV(),   mixer.getBetaRaw(),
+                                     mixer.getLam(), mixer.getGate()};
+      SmallVector<Type> types;
+      for (Value v : operands)
+        types.push_back(v.getType());
+      Type resultType = mixer.getResult().getType();
+
+      // The kernel-level function.
+      auto kernel = func::FuncOp::create(
+          moduleBuilder, mixer.getLoc(), name,
+          FunctionType::get(ctx, types, {resultType}));
+      Block *entry = kernel.addEntryBlock();
+      OpBuilder kb = OpBuilder::atBlockBegin(entry);
+      IRMapping map;
+      for (auto [v, arg] : llvm::zip(operands, entry->getArguments()))
+        map.map(v, arg);
+      Operation *clone = kb.clone(*mixer, map);
+      func::ReturnOp::create(kb, mixer.getLoc(), clone->getResults());
+
+      // The declaration the driver implements with the kernel's grid.
+      SmallVector<Type> bufferTypes;
+      auto toMemRef = [](Type t) {
+        auto rt = cast<RankedTensorType>(t);
+        return MemRefType::get(rt.getShape(), rt.getElementType());
+      };
+      for (Type t : types)
+        bufferTypes.push_back(toMemRef(t));
+      bufferTypes.push_back(toMemRef(resultType));
+      auto run = func::FuncOp::create(moduleBuilder, mixer.getLoc(),
+                                      name + "_run",
+                                      FunctionType::get(ctx, bufferTypes, {}));
+      run.setPrivate();
+      run->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
+
+      // The call on buffers in place of the mixer.
+      OpBuilder b(mixer);
+      Location loc = mixer.getLoc();
+      SmallVector<Value> args;
+      for (auto [v, t] : llvm::zip(operands, bufferTypes))
+        args.push_back(bufferization::ToBufferOp::create(b, loc, t, v,
+                                                         UnitAttr()));
+      auto outType = cast<MemRefType>(bufferTypes.back());
+      SmallVector<Value> dynSizes;
+      for (int64_t d = 0; d < outType.getRank(); ++d)
+        if (outType.isDynamicDim(d))
+          dynSizes.push_back(tensor::DimOp::create(b, loc, mixer.getLam(), d));
+      Value out = memref::AllocOp::create(b, loc, outType, dynSizes,
+                                          b.getI64IntegerAttr(64));
+      args.push_back(out);
+      func::CallOp::create(b, loc, run, args);
+      Value result = bufferization::ToTensorOp::create(
+          b, loc, resultType, out, b.getUnitAttr(), b.getUnitAttr());
+      mixer.getResult().replaceAllUsesWith(result);
+      mixer.erase();
+    }
+    return success();
+  }
+};
+} // namespace
