@@ -40,14 +40,19 @@ struct FEMOutlineMixersPass
     for (auto f : module.getOps<func::FuncOp>())
       if (!f.isExternal() && !f.getOps<MixerOp>().empty() && !isKernelLevel(f))
         layers.push_back(f);
-    for (func::FuncOp f : layers)
+    for (func::FuncOp f : layers) {
       if (failed(outline(f)))
         return signalPassFailure();
+      f.setSymName((f.getSymName() + "_layer").str());
+    }
   }
 
   LogicalResult outline(func::FuncOp layer) {
     MLIRContext *ctx = layer.getContext();
-    layer->setAttr("fem.layer", UnitAttr::get(ctx));
+    // The layer keeps its name as `fem.layer`; its symbol gets a suffix so
+    // the driver's C entry point can take the model's name.
+    layer->setAttr("fem.layer", layer.getSymNameAttr());
+    layer->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
     SmallVector<MixerOp> mixers;
     layer.walk([&](MixerOp m) { mixers.push_back(m); });
     OpBuilder moduleBuilder(layer);
@@ -63,7 +68,9 @@ struct FEMOutlineMixersPass
                                     "layer function is not supported yet; "
                                     "pass the mask to a kernel-level function";
       std::string name =
-          (layer.getSymName() + "_fem" + Twine(index)).str();
+          (cast<StringAttr>(layer->getAttr("fem.layer")).getValue() + "_fem" +
+           Twine(index))
+              .str();
       SmallVector<Value> operands = {mixer.getQ(),   mixer.getK(),
                                      mixer.getV(),   mixer.getBetaRaw(),
                                      mixer.getLam(), mixer.getGate()};

@@ -39,8 +39,9 @@ def FEMOutlineMixers : Pass<"fem-outline-mixers", "::mlir::ModuleOp"> {
     buffers to `@<layer>_fem<i>_run`, which the driver implements by running
     the kernel's workgroup grid: `bufferization.to_buffer` of each operand,
     a `memref.alloc` for the result, the call, and `bufferization.to_tensor`
-    of the result. The layer function is marked `fem.layer`; the rest of it
-    is bufferized and lowered by upstream passes. Kernel-level functions are
+    of the result. The layer function is renamed `@<layer>_layer` and keeps
+    its name in `fem.layer`; the rest of it is bufferized and lowered by
+    upstream passes. Kernel-level functions are
     left alone. Key masks inside layers are not supported yet (diagnostic).
   }];
   let dependentDialects = ["::mlir::fem::FEMDialect",

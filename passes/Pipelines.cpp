@@ -27,16 +27,18 @@ void mlir::fem::buildFEMToTiledPipeline(OpPassManager &pm,
 }
 
 void mlir::fem::buildTiledToLoopsPipeline(OpPassManager &pm) {
-  // Layer functions (fem-outline-mixers): tensors to buffers, results to
-  // out-parameters, deallocation, linalg to loops. No-ops for kernels, whose
+  // Layer functions (fem-outline-mixers): helpers inlined, tensors to
+  // buffers (the result is returned in a buffer the caller frees),
+  // deallocation, linalg to loops. No-ops for kernels, whose
   // workgroup functions are already on buffers. This runs before the FEM
   // lowering, whose own scratch buffers are freed explicitly.
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(createInlinerPass());
+  pm.addPass(createSymbolDCEPass());
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
-  pm.addPass(bufferization::createBufferResultsToOutParamsPass());
   bufferization::buildBufferDeallocationPipeline(pm);
   pm.addPass(createConvertLinalgToLoopsPass());
   pm.addPass(createFEMLowerToCPU());
