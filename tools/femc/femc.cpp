@@ -71,7 +71,8 @@ int main(int argc, char **argv) {
       "OUTDIR/MODEL.h\n(one entry point per kernel, with its argument shapes) "
       "and OUTDIR/MODEL.json\n(the manifest). Run them with fem-run or load "
       "them with libfemrt (docs/runtime.md).\nA kernel is a func.func whose "
-      "body is one fem.mixer of its arguments\n(docs/user-guide.md).\n");
+      "body is one fem.mixer of its arguments; a layer\nis a func.func with a "
+      "fem.mixer among other ops (docs/user-guide.md).\n");
   if (listPasses) {
     for (const std::string &p : femc::driver::pipelinePassNames())
       outs() << p << "\n";
