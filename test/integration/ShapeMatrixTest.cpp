@@ -85,6 +85,15 @@ DLTensor tensor(void *data, std::vector<int64_t> &shape, bool isFloat) {
   return t;
 }
 
+/// Launches `kernel` on `tensors` in order.
+femrt_status launch(femrt_kernel *kernel, std::vector<DLTensor> &tensors) {
+  std::vector<const DLTensor *> args;
+  for (DLTensor &t : tensors)
+    args.push_back(&t);
+  return femrt_kernel_launch(kernel, args.data(),
+                             static_cast<int32_t>(args.size()), nullptr);
+}
+
 /// Runs one case on the kernel and on the reference; returns the relative
 /// error max|out - ref| / max|ref|, or -1 after reporting a failure.
 void runCase(const Case &c, uint64_t seed) {
@@ -139,16 +148,9 @@ void runCase(const Case &c, uint64_t seed) {
   if (c.mask)
     dl.push_back(tensor(mask.data(), shapes[6], false));
   dl.push_back(tensor(out.data(), shapes[7], true));
-  std::vector<const DLTensor *> args;
-  for (auto &t : dl)
-    args.push_back(&t);
-
   femrt_kernel *kernel = runtime().kernel(c.kernel);
   ASSERT_NE(kernel, nullptr);
-  ASSERT_EQ(femrt_kernel_launch(kernel, args.data(),
-                                static_cast<int32_t>(args.size()), nullptr),
-            FEMRT_OK)
-      << femrt_last_error();
+  ASSERT_EQ(launch(kernel, dl), FEMRT_OK) << femrt_last_error();
 
   femc::ref::Inputs in;
   in.q = q.data();
@@ -323,10 +325,10 @@ TEST(ShapeMatrixErrors, WrongShapeIsAnError) {
   std::vector<int64_t> q = {1, 4, 4, 64}, k = {1, 4, 4, 32}, b = {256};
   DLTensor tq = tensor(buf.data(), q, true), tk = tensor(buf.data(), k, true),
            tb = tensor(buf.data(), b, true);
-  const DLTensor *args[7] = {&tq, &tk, &tq, &tb, &tq, &tq, &tq};
+  std::vector<DLTensor> t = {tq, tk, tq, tb, tq, tq, tq};
   femrt_kernel *kernel = runtime().kernel("softmax_causal_static_heads");
   ASSERT_NE(kernel, nullptr);
-  EXPECT_NE(femrt_kernel_launch(kernel, args, 7, nullptr), FEMRT_OK);
+  EXPECT_NE(launch(kernel, t), FEMRT_OK);
   EXPECT_NE(std::string(femrt_last_error()).find("'k'"), std::string::npos)
       << femrt_last_error();
 }
@@ -343,16 +345,13 @@ TEST(ShapeMatrixEdges, NoKeys) {
                          sk = bhtd ? std::vector<int64_t>{1, H, 0, d}
                                    : std::vector<int64_t>{1, 0, H, d},
                          sb = {H * d};
-    DLTensor t[7] = {tensor(q.data(), sq, true), tensor(nullptr, sk, true),
+    std::vector<DLTensor> t = {tensor(q.data(), sq, true), tensor(nullptr, sk, true),
                      tensor(nullptr, sk, true),  tensor(beta.data(), sb, true),
                      tensor(q.data(), sq, true), tensor(q.data(), sq, true),
                      tensor(out.data(), sq, true)};
-    const DLTensor *args[7];
-    for (int i = 0; i < 7; ++i)
-      args[i] = &t[i];
     femrt_kernel *kernel = runtime().kernel(
         bhtd ? "softmax_full_nomask_bhtd" : "softmax_full_nomask_bthd");
-    ASSERT_EQ(femrt_kernel_launch(kernel, args, 7, nullptr), FEMRT_OK)
+    ASSERT_EQ(launch(kernel, t), FEMRT_OK)
         << femrt_last_error();
     for (float x : out)
       EXPECT_EQ(x, 0.0f);
@@ -371,15 +370,12 @@ TEST(ShapeMatrixErrors, MaskDtypes) {
   const uint8_t kBool = 6; // kDLBool (DLPack >= 0.8)
   for (DLDataType dtype : {DLDataType{kBool, 8, 1}, DLDataType{kDLUInt, 8, 1},
                            DLDataType{kDLInt, 8, 1}, DLDataType{kDLFloat, 32, 1}}) {
-    DLTensor t[8] = {tensor(x.data(), s4, true),    tensor(x.data(), s4, true),
+    std::vector<DLTensor> t = {tensor(x.data(), s4, true),    tensor(x.data(), s4, true),
                      tensor(x.data(), s4, true),    tensor(beta.data(), sb, true),
                      tensor(x.data(), s4, true),    tensor(x.data(), s4, true),
                      tensor(mask.data(), sm, false), tensor(out.data(), s4, true)};
     t[6].dtype = dtype;
-    const DLTensor *args[8];
-    for (int i = 0; i < 8; ++i)
-      args[i] = &t[i];
-    femrt_status status = femrt_kernel_launch(kernel, args, 8, nullptr);
+    femrt_status status = launch(kernel, t);
     if (dtype.code == kDLFloat) {
       EXPECT_EQ(status, FEMRT_ERROR_DTYPE);
       EXPECT_NE(std::string(femrt_last_error()).find("'mask'"), std::string::npos)
@@ -427,15 +423,11 @@ TEST(NonFinite, PropagatesLikeTheReference) {
     std::vector<float> *target[] = {&q, &k, &v, &gate, &lam};
     (*target[poison.input])[poison.index] = poison.value;
     std::vector<int64_t> s4 = {1, T, H, dk}, sb = {H * dv};
-    DLTensor t[7] = {tensor(q.data(), s4, true),    tensor(k.data(), s4, true),
+    std::vector<DLTensor> t = {tensor(q.data(), s4, true),    tensor(k.data(), s4, true),
                      tensor(v.data(), s4, true),    tensor(beta.data(), sb, true),
                      tensor(lam.data(), s4, true),  tensor(gate.data(), s4, true),
                      tensor(out.data(), s4, true)};
-    const DLTensor *args[7];
-    for (int i = 0; i < 7; ++i)
-      args[i] = &t[i];
-    ASSERT_EQ(femrt_kernel_launch(runtime().kernel("softmax_causal_nomask_bthd"),
-                                  args, 7, nullptr),
+    ASSERT_EQ(launch(runtime().kernel("softmax_causal_nomask_bthd"), t),
               FEMRT_OK)
         << femrt_last_error();
     femc::ref::Inputs in;
@@ -489,15 +481,12 @@ TEST(ReferenceVectors, SoftmaxCausal) {
   auto [expected, es] = load("out");
   std::vector<float> out(expected.size());
   std::vector<int64_t> os = es;
-  DLTensor t[7] = {tensor(q.data(), qs, true),    tensor(k.data(), ks, true),
+  std::vector<DLTensor> t = {tensor(q.data(), qs, true),    tensor(k.data(), ks, true),
                    tensor(v.data(), vs, true),    tensor(beta.data(), bs, true),
                    tensor(lam.data(), ls, true),  tensor(gate.data(), gs, true),
                    tensor(out.data(), os, true)};
-  const DLTensor *args[7];
-  for (int i = 0; i < 7; ++i)
-    args[i] = &t[i];
   femrt_kernel *kernel = runtime().kernel("softmax_causal_nomask_bthd");
-  ASSERT_EQ(femrt_kernel_launch(kernel, args, 7, nullptr), FEMRT_OK)
+  ASSERT_EQ(launch(kernel, t), FEMRT_OK)
       << femrt_last_error();
   double maxErr = 0, maxRef = 0;
   for (size_t i = 0; i < out.size(); ++i) {

@@ -77,7 +77,6 @@ struct KernelInfo {
 
 /// Named extents shared by the prepare functions; keys use T when causal.
 const char *const kSymbols[] = {"B", "T", "S", "H", "Hkv", "dk", "dv", "E"};
-enum Sym { kB, kT, kS, kH, kHkv, kDk, kDv, kE };
 
 struct TargetChoice {
   std::string cpu, features, tileTarget, description;
