@@ -6,12 +6,18 @@
 
 #include "support/Npy.h"
 
+#include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <limits>
+#include <stdexcept>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__)
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -264,7 +270,8 @@ template <typename T> static T load(const uint8_t *p) {
 static bool checkSize(const Array &array, std::string &error) {
   int64_t n = 0;
   size_t size = elementSize(array.dtype);
-  if (!checkedNumElements(array.shape, n) ||
+  if (size == 0 || !checkedNumElements(array.shape, n) ||
+      static_cast<uint64_t>(n) > array.bytes.size() / size ||
       array.bytes.size() != static_cast<uint64_t>(n) * size) {
     error = "array of dtype '" + array.dtype + "' and shape " +
             formatShape(array.shape) + " holds " +
@@ -272,28 +279,6 @@ static bool checkSize(const Array &array, std::string &error) {
     return false;
   }
   return true;
-}
-
-/// Writes `array` with the shape given separately, after checking the shape
-/// against the number of bytes.
-static bool writeRaw(const std::string &path, const std::string &dtype,
-                     const std::vector<int64_t> &shape, const void *data,
-                     std::string &error) {
-  Array array;
-  array.dtype = dtype;
-  array.shape = shape;
-  int64_t n = 0;
-  if (!checkedNumElements(shape, n)) {
-    error = path + ": invalid shape " + formatShape(shape);
-    return false;
-  }
-  if (n > 0 && !data) {
-    error = path + ": no data given for shape " + formatShape(shape);
-    return false;
-  }
-  const auto *bytes = static_cast<const uint8_t *>(data);
-  array.bytes.assign(bytes, bytes + n * elementSize(dtype));
-  return writeNpy(path, array, error);
 }
 
 int64_t Array::numElements() const {
@@ -318,112 +303,284 @@ std::string formatShape(const std::vector<int64_t> &shape) {
   return result + ")";
 }
 
+namespace {
+
+/// What the fixed-size start of a .npy file says: where the header dict
+/// starts and how long it is.
+struct Preamble {
+  size_t headerStart = 0;
+  size_t headerLength = 0;
+};
+
+/// The header dict decoded: element type, shape and the data size it implies.
+struct Header {
+  std::string descr;
+  Array meta; ///< dtype and shape; no bytes.
+  uint64_t dataBytes = 0;
+};
+
+} // namespace
+
+/// Checks magic, version and the header-length field in `data[0, size)`
+/// (the first bytes of an image whose total size is `total`).
+static bool parsePreamble(const uint8_t *data, size_t size, uint64_t total,
+                          Preamble &preamble, std::string &message) {
+  if (total == 0) {
+    message = "truncated file: it is empty";
+    return false;
+  }
+  if (size < kMagicSize || std::memcmp(data, kMagic, kMagicSize) != 0) {
+    if (size < kMagicSize && std::memcmp(data, kMagic, size) == 0)
+      message = "truncated file: " + std::to_string(total) +
+                " bytes, shorter than the .npy magic";
+    else
+      message = "bad magic: not a .npy file (it must start with "
+                "\\x93NUMPY)";
+    return false;
+  }
+  if (size < kMagicSize + 2) {
+    message = "truncated file: " + std::to_string(total) +
+              " bytes, no format version";
+    return false;
+  }
+  unsigned major = data[6], minor = data[7];
+  if (major < 1 || major > 3 || minor != 0) {
+    message = "unsupported .npy format version " + std::to_string(major) +
+              "." + std::to_string(minor) + " (supported: 1.0, 2.0, 3.0)";
+    return false;
+  }
+  size_t lengthBytes = major == 1 ? 2 : 4;
+  preamble.headerStart = kMagicSize + 2 + lengthBytes;
+  if (size < preamble.headerStart) {
+    message = "truncated file: " + std::to_string(total) +
+              " bytes, no header length";
+    return false;
+  }
+  preamble.headerLength = readLittle(data + kMagicSize + 2, lengthBytes);
+  if (preamble.headerLength > kMaxHeaderLength) {
+    message = "header length " + std::to_string(preamble.headerLength) +
+              " bytes exceeds the limit of " +
+              std::to_string(kMaxHeaderLength) + " bytes";
+    return false;
+  }
+  if (total - preamble.headerStart < preamble.headerLength) {
+    message = "truncated header: it declares " +
+              std::to_string(preamble.headerLength) + " bytes but only " +
+              std::to_string(total - preamble.headerStart) + " follow";
+    return false;
+  }
+  return true;
+}
+
+/// Decodes the header dict and the data size its dtype and shape imply.
+static bool parseHeader(const std::string &text, Header &header,
+                        std::string &message) {
+  std::string parseError;
+  bool fortranOrder = false;
+  if (!HeaderParser(text).parse(header.descr, fortranOrder, header.meta.shape,
+                                parseError)) {
+    message = "malformed header: " + parseError;
+    return false;
+  }
+  if (!decodeDescr(header.descr, header.meta.dtype, message))
+    return false;
+  if (fortranOrder) {
+    message = "Fortran-order arrays are not supported (fortran_order is "
+              "True); save a C-contiguous array";
+    return false;
+  }
+  int64_t numElements = 0;
+  size_t itemSize = elementSize(header.meta.dtype);
+  if (!checkedNumElements(header.meta.shape, numElements) ||
+      static_cast<uint64_t>(numElements) >
+          static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) /
+              itemSize) {
+    message = "shape " + formatShape(header.meta.shape) + " of " +
+              header.descr + " is too large: its byte count overflows 64 bits";
+    return false;
+  }
+  header.dataBytes = static_cast<uint64_t>(numElements) * itemSize;
+  return true;
+}
+
+/// Checks that an image of `total` bytes holds exactly the header and the
+/// data the header's shape needs; names both sizes when it does not.
+static bool checkDataSize(const Header &header, uint64_t dataStart,
+                          uint64_t total, std::string &message) {
+  uint64_t found = total - dataStart;
+  if (found == header.dataBytes)
+    return true;
+  std::string needs = "shape " + formatShape(header.meta.shape) + " of " +
+                      header.descr + " needs " +
+                      std::to_string(header.dataBytes) + " bytes";
+  std::string sizes = " (file size " + std::to_string(total) +
+                      " bytes, expected " +
+                      std::to_string(dataStart + header.dataBytes) + ")";
+  if (found < header.dataBytes)
+    message = "truncated data: " + needs + " but only " +
+              std::to_string(found) + " follow" + sizes;
+  else
+    message = "size mismatch: " + needs + " but " + std::to_string(found) +
+              " follow the header" + sizes;
+  return false;
+}
+
+/// Allocates `count` bytes in `bytes` without letting an exception escape.
+static bool allocateBytes(std::vector<uint8_t> &bytes, uint64_t count,
+                          std::string &message) {
+  try {
+    if (count > bytes.max_size())
+      throw std::length_error("too large");
+    bytes.resize(static_cast<size_t>(count));
+    return true;
+  } catch (const std::exception &) {
+    message = "cannot allocate " + std::to_string(count) +
+              " bytes for the array data: out of memory";
+    return false;
+  }
+}
+
 std::optional<Array> parseNpy(const uint8_t *data, size_t size,
                               const std::string &name, std::string &error) {
   auto fail = [&](const std::string &message) -> std::optional<Array> {
     error = name + ": " + message;
     return std::nullopt;
   };
-  if (size == 0)
-    return fail("truncated file: it is empty");
-  if (size < kMagicSize || std::memcmp(data, kMagic, kMagicSize) != 0) {
-    if (size < kMagicSize && std::memcmp(data, kMagic, size) == 0)
-      return fail("truncated file: " + std::to_string(size) +
-                  " bytes, shorter than the .npy magic");
-    return fail("bad magic: not a .npy file (it must start with "
-                "\\x93NUMPY)");
-  }
-  if (size < kMagicSize + 2)
-    return fail("truncated file: " + std::to_string(size) +
-                " bytes, no format version");
-  unsigned major = data[6], minor = data[7];
-  if (major < 1 || major > 3 || minor != 0)
-    return fail("unsupported .npy format version " + std::to_string(major) +
-                "." + std::to_string(minor) + " (supported: 1.0, 2.0, 3.0)");
-  size_t lengthBytes = major == 1 ? 2 : 4;
-  size_t headerStart = kMagicSize + 2 + lengthBytes;
-  if (size < headerStart)
-    return fail("truncated file: " + std::to_string(size) +
-                " bytes, no header length");
-  size_t headerLength = readLittle(data + kMagicSize + 2, lengthBytes);
-  if (size - headerStart < headerLength)
-    return fail("truncated header: it declares " +
-                std::to_string(headerLength) + " bytes but only " +
-                std::to_string(size - headerStart) + " follow");
-  std::string header(reinterpret_cast<const char *>(data + headerStart),
-                     headerLength);
-
-  std::string descr, parseError;
-  bool fortranOrder = false;
-  Array array;
-  if (!HeaderParser(header).parse(descr, fortranOrder, array.shape, parseError))
-    return fail("malformed header: " + parseError);
-  if (!decodeDescr(descr, array.dtype, parseError))
-    return fail(parseError);
-  if (fortranOrder)
-    return fail("Fortran-order arrays are not supported (fortran_order is "
-                "True); save a C-contiguous array");
-  int64_t numElements = 0;
-  size_t itemSize = elementSize(array.dtype);
-  if (!checkedNumElements(array.shape, numElements) ||
-      static_cast<uint64_t>(numElements) >
-          std::numeric_limits<uint64_t>::max() / itemSize)
-    return fail("shape " + formatShape(array.shape) + " is too large");
-  uint64_t expected = static_cast<uint64_t>(numElements) * itemSize;
-  uint64_t found = size - headerStart - headerLength;
-  if (found < expected)
-    return fail("truncated data: shape " + formatShape(array.shape) + " of " +
-                descr + " needs " + std::to_string(expected) +
-                " bytes but only " + std::to_string(found) + " follow");
-  if (found > expected)
-    return fail("size mismatch: shape " + formatShape(array.shape) + " of " +
-                descr + " needs " + std::to_string(expected) + " bytes but " +
-                std::to_string(found) + " follow the header");
-  const uint8_t *payload = data + headerStart + headerLength;
-  array.bytes.assign(payload, payload + expected);
+  std::string message;
+  Preamble preamble;
+  if (!parsePreamble(data, size, size, preamble, message))
+    return fail(message);
+  Header header;
+  std::string text(reinterpret_cast<const char *>(data + preamble.headerStart),
+                   preamble.headerLength);
+  if (!parseHeader(text, header, message))
+    return fail(message);
+  uint64_t dataStart = preamble.headerStart + preamble.headerLength;
+  if (!checkDataSize(header, dataStart, size, message))
+    return fail(message);
+  Array array = std::move(header.meta);
+  if (!allocateBytes(array.bytes, header.dataBytes, message))
+    return fail(message);
+  if (header.dataBytes > 0)
+    std::memcpy(array.bytes.data(), data + dataStart, header.dataBytes);
   return array;
 }
 
-std::optional<Array> readNpy(const std::string &path, std::string &error) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    error = path + ": cannot open for reading";
-    return std::nullopt;
+namespace {
+/// Closes a file descriptor when it goes out of scope.
+struct FileDescriptor {
+  int fd = -1;
+  ~FileDescriptor() {
+    if (fd >= 0)
+      ::close(fd);
   }
-  std::vector<uint8_t> data((std::istreambuf_iterator<char>(file)),
-                            std::istreambuf_iterator<char>());
-  if (file.bad()) {
-    error = path + ": read error";
-    return std::nullopt;
-  }
-  return parseNpy(data.data(), data.size(), path, error);
+};
+} // namespace
+
+/// The kind of a non-regular file, for messages.
+static const char *fileKind(mode_t mode) {
+  if (S_ISDIR(mode))
+    return "a directory";
+  if (S_ISCHR(mode))
+    return "a character device";
+  if (S_ISBLK(mode))
+    return "a block device";
+  if (S_ISFIFO(mode))
+    return "a FIFO";
+  if (S_ISSOCK(mode))
+    return "a socket";
+  return "not a regular file";
 }
 
-std::optional<std::vector<uint8_t>> serializeNpy(const Array &array,
-                                                 std::string &error) {
-  const DTypeInfo *info = findByName(array.dtype);
-  if (!info) {
-    error = "unknown dtype '" + array.dtype +
-            "' (expected f16, f32, f64, bool, i8, u8, i32 or i64)";
-    return std::nullopt;
+/// Reads exactly `size` bytes at `offset`; false with a message otherwise.
+static bool readAt(int fd, uint8_t *out, uint64_t size, uint64_t offset,
+                   std::string &message) {
+  uint64_t done = 0;
+  while (done < size) {
+    size_t chunk = static_cast<size_t>(
+        std::min<uint64_t>(size - done, uint64_t(1) << 30));
+    ssize_t n = ::pread(fd, out + done, chunk, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      message = std::string("read error: ") + std::strerror(errno);
+      return false;
+    }
+    if (n == 0) {
+      message = "read error: the file ended after " +
+                std::to_string(offset + done) + " bytes (it changed while "
+                "being read?)";
+      return false;
+    }
+    done += static_cast<uint64_t>(n);
   }
-  int64_t numElements = 0;
-  if (!checkedNumElements(array.shape, numElements)) {
-    error = "invalid shape " + formatShape(array.shape);
+  return true;
+}
+
+std::optional<Array> readNpy(const std::string &path, std::string &error) {
+  auto fail = [&](const std::string &message) -> std::optional<Array> {
+    error = path + ": " + message;
     return std::nullopt;
-  }
-  if (array.bytes.size() != static_cast<uint64_t>(numElements) * info->size) {
-    error = "shape " + formatShape(array.shape) + " of " + array.dtype +
-            " needs " + std::to_string(numElements * info->size) +
-            " bytes but the array holds " + std::to_string(array.bytes.size());
-    return std::nullopt;
-  }
-  char order = info->size == 1 ? '|' : '<';
+  };
+  // Only regular files: a directory cannot be read, and a device or a FIFO
+  // (/dev/zero, a pipe) has no size to check and may never end. stat first
+  // so that opening a FIFO cannot block.
+  struct stat info;
+  if (::stat(path.c_str(), &info) != 0)
+    return fail(std::string("cannot open for reading: ") +
+                std::strerror(errno));
+  if (!S_ISREG(info.st_mode))
+    return fail(std::string("is ") + fileKind(info.st_mode) +
+                ", not a regular .npy file");
+  FileDescriptor file;
+  file.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (file.fd < 0)
+    return fail(std::string("cannot open for reading: ") +
+                std::strerror(errno));
+  if (::fstat(file.fd, &info) != 0)
+    return fail(std::string("cannot read its size: ") + std::strerror(errno));
+  if (!S_ISREG(info.st_mode))
+    return fail(std::string("is ") + fileKind(info.st_mode) +
+                ", not a regular .npy file");
+  uint64_t total = static_cast<uint64_t>(info.st_size);
+
+  // Magic, version and header length: at most 12 bytes.
+  std::string message;
+  uint8_t start[12];
+  size_t startSize = static_cast<size_t>(std::min<uint64_t>(total, 12));
+  if (!readAt(file.fd, start, startSize, 0, message))
+    return fail(message);
+  Preamble preamble;
+  if (!parsePreamble(start, startSize, total, preamble, message))
+    return fail(message);
+  std::vector<uint8_t> text(preamble.headerLength);
+  if (!readAt(file.fd, text.data(), text.size(), preamble.headerStart, message))
+    return fail(message);
+  Header header;
+  if (!parseHeader(std::string(text.begin(), text.end()), header, message))
+    return fail(message);
+  // The file's size must be what the header says before anything is
+  // allocated for the data.
+  uint64_t dataStart = preamble.headerStart + preamble.headerLength;
+  if (!checkDataSize(header, dataStart, total, message))
+    return fail(message);
+  Array array = std::move(header.meta);
+  if (!allocateBytes(array.bytes, header.dataBytes, message) ||
+      !readAt(file.fd, array.bytes.data(), header.dataBytes, dataStart,
+              message))
+    return fail(message);
+  return array;
+}
+
+/// The version 1.0 preamble and header of an array of `info` and `shape`:
+/// magic, version, header length and the dict padded with spaces so that the
+/// data starts at a multiple of 64 bytes, as NumPy does.
+static bool makeHeader(const DTypeInfo &info, const std::vector<int64_t> &shape,
+                       std::string &out, std::string &error) {
+  char order = info.size == 1 ? '|' : '<';
   std::string header =
-      std::string("{'descr': '") + order + info->code +
-      "', 'fortran_order': False, 'shape': " + formatShape(array.shape) + ", }";
-  // Pad with spaces so that magic + version + length + header + '\n' is a
-  // multiple of 64 bytes.
+      std::string("{'descr': '") + order + info.code +
+      "', 'fortran_order': False, 'shape': " + formatShape(shape) + ", }";
   size_t prefix = kMagicSize + 2 + 2;
   size_t total = prefix + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
@@ -431,39 +588,126 @@ std::optional<std::vector<uint8_t>> serializeNpy(const Array &array,
   if (header.size() > 0xffff) {
     error = "header of " + std::to_string(header.size()) +
             " bytes does not fit a version 1.0 file";
-    return std::nullopt;
+    return false;
   }
-  std::vector<uint8_t> image(kMagic, kMagic + kMagicSize);
-  image.push_back(1);
-  image.push_back(0);
-  image.push_back(static_cast<uint8_t>(header.size() & 0xff));
-  image.push_back(static_cast<uint8_t>(header.size() >> 8));
-  image.insert(image.end(), header.begin(), header.end());
-  image.insert(image.end(), array.bytes.begin(), array.bytes.end());
-  return image;
+  out.assign(kMagic, kMagicSize);
+  out += static_cast<char>(1);
+  out += static_cast<char>(0);
+  out += static_cast<char>(header.size() & 0xff);
+  out += static_cast<char>(header.size() >> 8);
+  out += header;
+  return true;
 }
 
-bool writeNpy(const std::string &path, const Array &array, std::string &error) {
-  std::string serializeError;
-  std::optional<std::vector<uint8_t>> image =
-      serializeNpy(array, serializeError);
-  if (!image) {
-    error = path + ": " + serializeError;
+/// Checks that `shape` of `dtype` has a byte count that fits 64 bits and, if
+/// `haveBytes` is given, that it equals it.
+static const DTypeInfo *checkArray(const std::string &dtype,
+                                   const std::vector<int64_t> &shape,
+                                   const uint64_t *haveBytes,
+                                   uint64_t &dataBytes, std::string &error) {
+  const DTypeInfo *info = findByName(dtype);
+  if (!info) {
+    error = "unknown dtype '" + dtype +
+            "' (expected f16, f32, f64, bool, i8, u8, i32 or i64)";
+    return nullptr;
+  }
+  int64_t numElements = 0;
+  if (!checkedNumElements(shape, numElements) ||
+      static_cast<uint64_t>(numElements) >
+          static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) /
+              info->size) {
+    error = "invalid shape " + formatShape(shape);
+    return nullptr;
+  }
+  dataBytes = static_cast<uint64_t>(numElements) * info->size;
+  if (haveBytes && *haveBytes != dataBytes) {
+    error = "shape " + formatShape(shape) + " of " + dtype + " needs " +
+            std::to_string(dataBytes) + " bytes but the array holds " +
+            std::to_string(*haveBytes);
+    return nullptr;
+  }
+  return info;
+}
+
+std::optional<std::vector<uint8_t>> serializeNpy(const Array &array,
+                                                 std::string &error) {
+  uint64_t have = array.bytes.size(), dataBytes = 0;
+  const DTypeInfo *info =
+      checkArray(array.dtype, array.shape, &have, dataBytes, error);
+  std::string header;
+  if (!info || !makeHeader(*info, array.shape, header, error))
+    return std::nullopt;
+  try {
+    std::vector<uint8_t> image(header.begin(), header.end());
+    image.insert(image.end(), array.bytes.begin(), array.bytes.end());
+    return image;
+  } catch (const std::exception &) {
+    error = "cannot allocate " + std::to_string(header.size() + dataBytes) +
+            " bytes for the .npy image: out of memory";
+    return std::nullopt;
+  }
+}
+
+/// Writes the header of `shape` of `dtype` and then `dataBytes` bytes from
+/// `data` (the caller has checked that they match) straight to `path`,
+/// without copying the data.
+static bool writeImage(const std::string &path, const DTypeInfo &info,
+                       const std::vector<int64_t> &shape, const void *data,
+                       uint64_t dataBytes, std::string &error) {
+  std::string header, message;
+  if (!makeHeader(info, shape, header, message)) {
+    error = path + ": " + message;
     return false;
   }
-  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  std::FILE *file = std::fopen(path.c_str(), "wb");
   if (!file) {
-    error = path + ": cannot open for writing";
+    error = path + ": cannot open for writing: " + std::strerror(errno);
     return false;
   }
-  file.write(reinterpret_cast<const char *>(image->data()),
-             static_cast<std::streamsize>(image->size()));
-  file.close();
-  if (!file) {
-    error = path + ": write error";
+  bool ok = std::fwrite(header.data(), 1, header.size(), file) == header.size();
+  if (ok && dataBytes > 0)
+    ok = std::fwrite(data, 1, dataBytes, file) == dataBytes;
+  int writeErrno = errno;
+  if (std::fclose(file) != 0 && ok) {
+    ok = false;
+    writeErrno = errno;
+  }
+  if (!ok) {
+    error = path + ": write error: " + std::strerror(writeErrno);
     return false;
   }
   return true;
+}
+
+bool writeNpy(const std::string &path, const Array &array, std::string &error) {
+  uint64_t have = array.bytes.size(), dataBytes = 0;
+  std::string message;
+  const DTypeInfo *info =
+      checkArray(array.dtype, array.shape, &have, dataBytes, message);
+  if (!info) {
+    error = path + ": " + message;
+    return false;
+  }
+  return writeImage(path, *info, array.shape, array.bytes.data(), dataBytes,
+                    error);
+}
+
+/// Writes `data` with the shape given separately.
+static bool writeRaw(const std::string &path, const std::string &dtype,
+                     const std::vector<int64_t> &shape, const void *data,
+                     std::string &error) {
+  uint64_t dataBytes = 0;
+  std::string message;
+  const DTypeInfo *info = checkArray(dtype, shape, nullptr, dataBytes, message);
+  if (!info) {
+    error = path + ": " + message;
+    return false;
+  }
+  if (dataBytes > 0 && !data) {
+    error = path + ": no data given for shape " + formatShape(shape);
+    return false;
+  }
+  return writeImage(path, *info, shape, data, dataBytes, error);
 }
 
 float halfToFloat(uint16_t bits) {
@@ -480,8 +724,27 @@ float halfToFloat(uint16_t bits) {
   return sign * std::ldexp(static_cast<float>(mantissa | 0x400), exponent - 25);
 }
 
-bool toFloat64(const Array &array, std::vector<double> &out,
-               std::string &error) {
+/// Resizes `out` to `n` elements without letting an exception escape.
+template <typename T>
+static bool allocateElements(std::vector<T> &out, int64_t n,
+                             std::string &error) {
+  try {
+    if (static_cast<uint64_t>(n) > out.max_size())
+      throw std::length_error("too large");
+    out.assign(static_cast<size_t>(n), T());
+    return true;
+  } catch (const std::exception &) {
+    error = "cannot allocate " + std::to_string(n) + " elements of " +
+            std::to_string(sizeof(T)) + " bytes: out of memory";
+    return false;
+  }
+}
+
+/// Converts the f16, f32 or f64 elements of `array` to T (double exactly,
+/// float rounded to nearest).
+template <typename T>
+static bool toFloating(const Array &array, std::vector<T> &out,
+                       std::string &error) {
   if (array.dtype != "f16" && array.dtype != "f32" && array.dtype != "f64") {
     error = "cannot convert dtype '" + array.dtype +
             "' to floating point (expected f16, f32 or f64)";
@@ -490,37 +753,30 @@ bool toFloat64(const Array &array, std::vector<double> &out,
   if (!checkSize(array, error))
     return false;
   int64_t n = array.numElements();
-  out.resize(n);
+  if (!allocateElements(out, n, error))
+    return false;
   const uint8_t *p = array.bytes.data();
   if (array.dtype == "f32") {
     for (int64_t i = 0; i < n; ++i)
-      out[i] = load<float>(p + 4 * i);
+      out[i] = static_cast<T>(load<float>(p + 4 * i));
   } else if (array.dtype == "f64") {
     for (int64_t i = 0; i < n; ++i)
-      out[i] = load<double>(p + 8 * i);
+      out[i] = static_cast<T>(load<double>(p + 8 * i));
   } else {
     for (int64_t i = 0; i < n; ++i)
-      out[i] = halfToFloat(load<uint16_t>(p + 2 * i));
+      out[i] = static_cast<T>(halfToFloat(load<uint16_t>(p + 2 * i)));
   }
   return true;
 }
 
+bool toFloat64(const Array &array, std::vector<double> &out,
+               std::string &error) {
+  return toFloating(array, out, error);
+}
+
 bool toFloat32(const Array &array, std::vector<float> &out,
                std::string &error) {
-  if (array.dtype == "f32") {
-    if (!checkSize(array, error))
-      return false;
-    int64_t n = array.numElements();
-    out.resize(n);
-    if (n > 0)
-      std::memcpy(out.data(), array.bytes.data(), n * sizeof(float));
-    return true;
-  }
-  std::vector<double> wide;
-  if (!toFloat64(array, wide, error))
-    return false;
-  out.assign(wide.begin(), wide.end()); // Rounds to nearest.
-  return true;
+  return toFloating(array, out, error);
 }
 
 bool toBool(const Array &array, std::vector<uint8_t> &out, std::string &error) {
@@ -536,7 +792,8 @@ bool toBool(const Array &array, std::vector<uint8_t> &out, std::string &error) {
   if (!checkSize(array, error))
     return false;
   int64_t n = array.numElements();
-  out.assign(n, 0);
+  if (!allocateElements(out, n, error))
+    return false;
   for (int64_t i = 0; i < n; ++i)
     for (size_t b = 0; b < size; ++b)
       if (array.bytes[i * size + b] != 0)
@@ -565,7 +822,12 @@ bool writeBool(const std::string &path, const std::vector<int64_t> &shape,
     error = path + ": no data given for shape " + formatShape(shape);
     return false;
   }
-  std::vector<uint8_t> normalised(n);
+  std::vector<uint8_t> normalised;
+  std::string message;
+  if (!allocateBytes(normalised, static_cast<uint64_t>(n), message)) {
+    error = path + ": " + message;
+    return false;
+  }
   for (int64_t i = 0; i < n; ++i)
     normalised[i] = data[i] != 0;
   return writeRaw(path, "bool", shape, normalised.data(), error);

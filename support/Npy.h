@@ -16,6 +16,13 @@
 ///
 /// Errors never throw: every function returns `bool` or `std::optional` and
 /// fills `error` with one line that names the file and says what is wrong.
+/// Allocation failures are errors too ("cannot allocate N bytes ...").
+///
+/// `readNpy` reads regular files only (a directory, a device such as
+/// /dev/zero or a FIFO is refused before it is read), refuses headers longer
+/// than `kMaxHeaderLength`, and checks that the file's size is exactly the
+/// header plus the data its shape and dtype need (naming both sizes when it
+/// is not) before it allocates anything for the data.
 ///
 //===----------------------------------------------------------------------===//
 
@@ -29,6 +36,10 @@
 #include <vector>
 
 namespace femc::npy {
+
+/// The longest header dict accepted, in bytes. NumPy writes headers of a
+/// few hundred bytes; a version 1.0 file cannot have more than 65535.
+constexpr size_t kMaxHeaderLength = 1 << 20;
 
 /// An n-dimensional array as stored in a .npy file: C order, little-endian
 /// element bytes.
@@ -57,7 +68,8 @@ std::string formatShape(const std::vector<int64_t> &shape);
 std::optional<Array> parseNpy(const uint8_t *data, size_t size,
                               const std::string &name, std::string &error);
 
-/// Reads the .npy file at `path`.
+/// Reads the .npy file at `path`, which must be a regular file whose size is
+/// exactly what its header says.
 std::optional<Array> readNpy(const std::string &path, std::string &error);
 
 /// Serialises `array` as a version 1.0 .npy image. Fails if the dtype is

@@ -16,6 +16,8 @@
 #include <iterator>
 #include <limits>
 
+#include <sys/stat.h>
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -262,7 +264,8 @@ TEST(NpyTest, MissingFile) {
   std::string path = tempPath("missing"), error;
   fs::remove(path);
   EXPECT_FALSE(femc::npy::readNpy(path, error));
-  EXPECT_EQ(error, path + ": cannot open for reading");
+  EXPECT_EQ(error, path + ": cannot open for reading: No such file or "
+                          "directory");
 }
 
 TEST(NpyTest, TruncatedFile) {
@@ -274,7 +277,8 @@ TEST(NpyTest, TruncatedFile) {
   writeFile(path, std::vector<uint8_t>(image.begin(), image.end() - 3));
   EXPECT_FALSE(femc::npy::readNpy(path, error));
   EXPECT_EQ(error, path + ": truncated data: shape (2, 3) of <f4 needs 24 "
-                          "bytes but only 21 follow");
+                          "bytes but only 21 follow (file size 149 bytes, "
+                          "expected 152)");
 
   // Cut inside the header, before the header length, and empty.
   std::string message =
@@ -292,7 +296,85 @@ TEST(NpyTest, SizeMismatch) {
   std::vector<float> values = {1, 2, 3, 4, 5, 6, 7};
   std::string message = parseError(makeImage(1, kF4Dict, bytesOf(values)));
   EXPECT_EQ(message, "x.npy: size mismatch: shape (2, 3) of <f4 needs 24 "
-                     "bytes but 28 follow the header");
+                     "bytes but 28 follow the header (file size 156 bytes, "
+                     "expected 152)");
+
+  // The same through readNpy: a file longer than its header says.
+  std::string path = tempPath("long"), error;
+  writeFile(path, makeImage(1, kF4Dict, bytesOf(values)));
+  EXPECT_FALSE(femc::npy::readNpy(path, error));
+  EXPECT_EQ(error, path + ": size mismatch: shape (2, 3) of <f4 needs 24 "
+                          "bytes but 28 follow the header (file size 156 "
+                          "bytes, expected 152)");
+}
+
+TEST(NpyTest, OnlyRegularFiles) {
+  // A directory: refused before reading (libstdc++'s filebuf threw here).
+  std::string dir = fs::path(::testing::TempDir()).string(), error;
+  EXPECT_FALSE(femc::npy::readNpy(dir, error));
+  EXPECT_EQ(error, dir + ": is a directory, not a regular .npy file");
+  // A device that never ends.
+  EXPECT_FALSE(femc::npy::readNpy("/dev/zero", error));
+  EXPECT_EQ(error, "/dev/zero: is a character device, not a regular .npy "
+                   "file");
+  // A FIFO with no writer: refused without blocking in open().
+  std::string fifo = tempPath("fifo");
+  fs::remove(fifo);
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  EXPECT_FALSE(femc::npy::readNpy(fifo, error));
+  EXPECT_EQ(error, fifo + ": is a FIFO, not a regular .npy file");
+  fs::remove(fifo);
+}
+
+TEST(NpyTest, HugeShapeInSmallFileIsNotAllocated) {
+  // The header claims 2^40 floats (4 TiB); the file has 8 bytes of data. The
+  // size check comes before any allocation, so this fails with the sizes
+  // instead of std::bad_alloc.
+  std::string path = tempPath("huge"), error;
+  writeFile(path, makeImage(1,
+                            "{'descr': '<f4', 'fortran_order': False, "
+                            "'shape': (1099511627776,), }",
+                            std::vector<uint8_t>(8)));
+  EXPECT_FALSE(femc::npy::readNpy(path, error));
+  EXPECT_EQ(error, path + ": truncated data: shape (1099511627776,) of <f4 "
+                          "needs 4398046511104 bytes but only 8 follow (file "
+                          "size 136 bytes, expected 4398046511232)");
+  // A shape whose byte count overflows 64 bits.
+  writeFile(path, makeImage(1,
+                            "{'descr': '<f8', 'fortran_order': False, "
+                            "'shape': (4294967296, 4294967296), }",
+                            {}));
+  EXPECT_FALSE(femc::npy::readNpy(path, error));
+  EXPECT_EQ(error, path + ": shape (4294967296, 4294967296) of <f8 is too "
+                          "large: its byte count overflows 64 bits");
+}
+
+TEST(NpyTest, HeaderLengthIsBounded) {
+  // A version 2.0 file that declares a 4 GiB header: refused from the length
+  // field alone.
+  std::vector<uint8_t> image = {0x93, 'N', 'U', 'M', 'P', 'Y', 2, 0,
+                                0xff, 0xff, 0xff, 0xff};
+  image.resize(100, ' ');
+  std::string path = tempPath("longheader"), error;
+  writeFile(path, image);
+  EXPECT_FALSE(femc::npy::readNpy(path, error));
+  EXPECT_EQ(error, path + ": header length 4294967295 bytes exceeds the "
+                          "limit of 1048576 bytes");
+  EXPECT_EQ(parseError(image), "x.npy: header length 4294967295 bytes "
+                               "exceeds the limit of 1048576 bytes");
+  // Within the limit but longer than the file.
+  image[10] = image[11] = 0;
+  writeFile(path, image);
+  EXPECT_FALSE(femc::npy::readNpy(path, error));
+  EXPECT_EQ(error, path + ": truncated header: it declares 65535 bytes but "
+                          "only 88 follow");
+}
+
+TEST(NpyTest, WriteErrorsSayWhy) {
+  std::string dir = fs::path(::testing::TempDir()).string(), error;
+  float x = 1.0f;
+  EXPECT_FALSE(femc::npy::writeFloat32(dir, {1}, &x, error));
+  EXPECT_EQ(error, dir + ": cannot open for writing: Is a directory");
 }
 
 TEST(NpyTest, BadMagic) {
