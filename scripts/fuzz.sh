@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets of test/fuzz (ASan + UBSan, clang-22) and runs
+# them. See docs/fuzzing.md.
+#
+#   scripts/fuzz.sh TARGET|all [SECONDS]     (default 60 s per target)
+#   scripts/fuzz.sh --list
+#
+# Targets: fem_opt femc_driver femrt_launch npy.
+# The build dir (build-fuzz, or $FEMC_FUZZ_BUILD_DIR) is configured and built
+# under the build lock ($FEMC_BUILD_LOCK, default /tmp/femc-build.lock); the
+# runs themselves hold no lock and run at `nice -n 19`, one target at a time,
+# one libFuzzer job each (-jobs=1). New corpus entries go to
+# $FEMC_FUZZ_WORK/<target>/corpus (default /tmp/femc-fuzz/work), never into
+# the repository; crashes go to $FEMC_FUZZ_FINDINGS/<target>/ (default
+# /tmp/femc-fuzz/findings); the libFuzzer log is
+# $FEMC_FUZZ_WORK/<target>/fuzz-0.log. Prints the executions reached.
+# FEMC_FUZZ_NO_BUILD=1 skips the build step.
+# Exit status: 0 when no target found anything, 1 when one did, 2 on a usage
+# or build error.
+set -uo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+build="${FEMC_FUZZ_BUILD_DIR:-$root/build-fuzz}"
+lock="${FEMC_BUILD_LOCK:-/tmp/femc-build.lock}"
+work="${FEMC_FUZZ_WORK:-/tmp/femc-fuzz/work}"
+findings="${FEMC_FUZZ_FINDINGS:-/tmp/femc-fuzz/findings}"
+all_targets=(fem_opt femc_driver femrt_launch npy)
+
+usage() {
+  echo "usage: scripts/fuzz.sh TARGET|all [SECONDS]" >&2
+  echo "targets: ${all_targets[*]}" >&2
+  exit 2
+}
+
+[ $# -ge 1 ] || usage
+if [ "$1" = "--list" ]; then
+  printf '%s\n' "${all_targets[@]}"
+  exit 0
+fi
+if [ "$1" = all ]; then
+  targets=("${all_targets[@]}")
+else
+  found=0
+  for t in "${all_targets[@]}"; do [ "$t" = "$1" ] && found=1; done
+  if [ $found = 0 ]; then
+    echo "fuzz.sh: error: unknown target '$1'" >&2
+    usage
+  fi
+  targets=("$1")
+fi
+seconds="${2:-60}"
+if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]]; then
+  echo "fuzz.sh: error: SECONDS must be a positive whole number, got '$seconds'" >&2
+  exit 2
+fi
+
+cc="${CC:-clang-22}"
+cxx="${CXX:-clang++-22}"
+if ! command -v "$cxx" >/dev/null; then
+  echo "fuzz.sh: error: $cxx not found (run scripts/setup.sh)" >&2
+  exit 2
+fi
+runtime_dir="$("$cxx" -print-resource-dir)/lib/linux"
+if [ ! -f "$runtime_dir/libclang_rt.fuzzer-x86_64.a" ]; then
+  echo "fuzz.sh: error: libFuzzer is missing ($runtime_dir/libclang_rt.fuzzer-x86_64.a);" \
+       "install it with: apt-get install libclang-rt-22-dev" >&2
+  exit 2
+fi
+
+# Build (under the lock).
+if [ "${FEMC_FUZZ_NO_BUILD:-0}" != 1 ]; then
+  ninja_targets=()
+  for t in "${targets[@]}"; do ninja_targets+=("$t-fuzzer"); done
+  if ! flock "$lock" bash -c '
+      set -e
+      if [ ! -f "$1/build.ninja" ]; then
+        # -O1 without NDEBUG: asserts stay on, as fuzzing wants them.
+        CC="$2" CXX="$3" cmake -G Ninja -S "$4" -B "$1" \
+          -DFEMC_FUZZ=ON -DFEMC_ENABLE_PYTHON=OFF \
+          -DCMAKE_BUILD_TYPE=Release \
+          -DCMAKE_C_FLAGS_RELEASE=-O1 -DCMAKE_CXX_FLAGS_RELEASE=-O1
+      fi
+      shift 4
+      ninja -C "$0" -j "${FEMC_JOBS:-2}" "$@"' \
+      "$build" "$build" "$cc" "$cxx" "$root" "${ninja_targets[@]}"; then
+    echo "fuzz.sh: error: building the fuzzers in $build failed" >&2
+    exit 2
+  fi
+fi
+
+# The installed LLVM/MLIR libraries are not instrumented: their containers
+# would look overflowed to ASan's container checks.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_container_overflow=0:detect_leaks=1:allocator_may_return_null=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+
+status=0
+summary=()
+for t in "${targets[@]}"; do
+  exe="$build/bin/$t-fuzzer"
+  if [ ! -x "$exe" ]; then
+    echo "fuzz.sh: error: $exe was not built" >&2
+    exit 2
+  fi
+  mkdir -p "$work/$t/corpus" "$findings/$t"
+  args=(-jobs=1 -workers=1 -max_total_time="$seconds" -timeout=60
+        -rss_limit_mb=4096 -malloc_limit_mb=2048 -print_final_stats=1
+        -artifact_prefix="$findings/$t/")
+  [ -f "$root/test/fuzz/dict/$t.dict" ] && args+=(-dict="$root/test/fuzz/dict/$t.dict")
+  case "$t" in
+    fem_opt|femc_driver) args+=(-max_len=8192) ;;
+    femrt_launch) args+=(-max_len=1024) ;;
+    npy) args+=(-max_len=4096) ;;
+  esac
+  echo "fuzz.sh: $t for ${seconds} s (log: $work/$t/fuzz-0.log)"
+  before=$(find "$findings/$t" -type f | wc -l)
+  rm -f "$work/$t/fuzz-0.log"
+  # -jobs=1 writes the job's output to fuzz-0.log in the current folder.
+  (cd "$work/$t" && nice -n 19 "$exe" "${args[@]}" "$work/$t/corpus" \
+     "$root/test/fuzz/corpus/$t" >/dev/null 2>&1)
+  log="$work/$t/fuzz-0.log"
+  runs=$(grep -oE 'Done [0-9]+ runs' "$log" 2>/dev/null | tail -1 | grep -oE '[0-9]+')
+  if [ -z "$runs" ]; then
+    runs=$(grep -oE 'stat::number_of_executed_units: [0-9]+' "$log" 2>/dev/null |
+           tail -1 | grep -oE '[0-9]+$')
+  fi
+  after=$(find "$findings/$t" -type f | wc -l)
+  new=$((after - before))
+  line="$t: ${runs:-?} executions in ${seconds} s, $new new finding(s)"
+  if [ "$new" -gt 0 ] || grep -qE '^==[0-9]+==ERROR|deadly signal|fuzz check failed' "$log" 2>/dev/null; then
+    status=1
+    line="$line in $findings/$t (see $log)"
+  fi
+  echo "fuzz.sh: $line"
+  summary+=("$line")
+done
+echo "fuzz.sh: summary ($(date -u '+%Y-%m-%d %H:%M UTC'))"
+printf '  %s\n' "${summary[@]}"
+exit $status

@@ -1,0 +1,5 @@
+func.func @scale_positive(%q: tensor<1x8x4x16xf32>) {
+  // expected-error @+1 {{attribute 'scale' must be positive and finite, found -2}}
+  %p = fem.prior softmax q(%q : tensor<1x8x4x16xf32>) k(%q : tensor<1x8x4x16xf32>) {scale = -2.0 : f64} -> !fem.prior<softmax, 1x4x8x8>
+  return
+}

@@ -1,0 +1,15 @@
+// A tilt whose shift ignores other keys than the prior does cannot be fused.
+// CHECK-LABEL: func.func @negative_fuse_mask_mismatch
+//   CHECK-NOT:   fem.fused_read
+func.func @negative_fuse_mask_mismatch(%q: tensor<1x8x4x16xf32>, %v: tensor<1x8x4x16xf32>,
+    %b: tensor<64xf32>, %m: tensor<1x8xi1>) -> tensor<1x8x4x16xf32> {
+  %p = fem.prior softmax q(%q : tensor<1x8x4x16xf32>) k(%q : tensor<1x8x4x16xf32>)
+      mask(%m : tensor<1x8xi1>) {causal} -> !fem.prior<softmax, 1x4x8x8>
+  %c, %x, %s = fem.tilt %v, %b : tensor<1x8x4x16xf32>, tensor<64xf32>
+      -> tensor<1x8x4x16xf32>, tensor<1x8x4x16xf32>, tensor<1x4x16xf32>
+  %mu = fem.expect %p, %c : !fem.prior<softmax, 1x4x8x8>, tensor<1x8x4x16xf32> -> tensor<1x8x4x16xf32>
+  %f = fem.lse %p, %x, %s, %b : !fem.prior<softmax, 1x4x8x8>, tensor<1x8x4x16xf32>,
+      tensor<1x4x16xf32>, tensor<64xf32> -> tensor<1x8x4x16xf32>
+  %o = fem.gate %mu, %f, %v, %v : tensor<1x8x4x16xf32>
+  return %o : tensor<1x8x4x16xf32>
+}
