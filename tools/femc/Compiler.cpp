@@ -78,6 +78,284 @@ struct KernelInfo {
 /// Named extents shared by the prepare functions; keys use T when causal.
 const char *const kSymbols[] = {"B", "T", "S", "H", "Hkv", "dk", "dv", "E"};
 
+/// The largest rank of a kernel argument (FEMRT_MAX_RANK).
+constexpr int64_t kMaxRank = 8;
+
+//===----------------------------------------------------------------------===//
+// Names and strings in the generated C and JSON
+//===----------------------------------------------------------------------===//
+
+/// `s` as a C string literal, quotes included. Printable ASCII stays; `"`,
+/// `\` and `?` (trigraphs, which -std=c11 enables) are escaped; every other
+/// byte (controls, UTF-8 sequences) becomes a three-digit octal escape, so
+/// the literal holds exactly the bytes of `s`.
+std::string cString(StringRef s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\' || c == '?') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      out += '\\';
+      out += static_cast<char>('0' + (c >> 6));
+      out += static_cast<char>('0' + ((c >> 3) & 7));
+      out += static_cast<char>('0' + (c & 7));
+    }
+  }
+  return out + "\"";
+}
+
+/// `s` for a C comment: escaped as in a string literal (one line, no
+/// trigraphs), without the quotes, and with `*/` broken up.
+std::string cComment(StringRef s) {
+  std::string text = cString(s);
+  text = text.substr(1, text.size() - 2);
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    out += text[i];
+    if (text[i] == '*' && i + 1 < text.size() && text[i + 1] == '/')
+      out += '\\';
+  }
+  return out;
+}
+
+/// Length of the well-formed UTF-8 sequence at the start of `s`, or 0.
+size_t utf8Length(StringRef s) {
+  auto c = static_cast<unsigned char>(s[0]);
+  size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3
+                                          : (c >> 3) == 30 ? 4 : 0;
+  if (n == 0 || n > s.size())
+    return 0;
+  uint32_t cp = n == 1 ? c : c & (0x7f >> n);
+  for (size_t i = 1; i < n; ++i) {
+    auto b = static_cast<unsigned char>(s[i]);
+    if ((b >> 6) != 2)
+      return 0;
+    cp = (cp << 6) | (b & 0x3f);
+  }
+  static const uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+    return 0;
+  return n;
+}
+
+/// `s` as a JSON string, quotes included. Valid UTF-8 is kept; a byte that
+/// is not part of valid UTF-8 becomes U+FFFD (JSON text must be UTF-8).
+std::string jsonString(StringRef s) {
+  std::string out = "\"";
+  while (!s.empty()) {
+    auto c = static_cast<unsigned char>(s[0]);
+    size_t n = utf8Length(s);
+    if (n == 0) {
+      out += "\\ufffd";
+      n = 1;
+    } else if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c == 0x7f) {
+      static const char kHex[] = "0123456789abcdef";
+      out += "\\u00";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += s.take_front(n).str();
+    }
+    s = s.drop_front(n);
+  }
+  return out + "\"";
+}
+
+/// The file stem as a C identifier part: every byte other than an ASCII
+/// letter, digit or `_` becomes `_` (femc_<this>_library).
+std::string stemIdent(StringRef stem) {
+  std::string out;
+  for (char c : stem)
+    out += (llvm::isAlnum(c) || c == '_') ? c : '_';
+  return out;
+}
+
+/// Keywords of C (C23 included) and C++: the header is included from both.
+bool isKeyword(StringRef s) {
+  static const char *const kKeywords[] = {
+      "alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand",
+      "bitor", "bool", "break", "case", "catch", "char", "char16_t",
+      "char32_t", "char8_t", "class", "co_await", "co_return", "co_yield",
+      "compl", "concept", "const", "const_cast", "consteval", "constexpr",
+      "constinit", "continue", "decltype", "default", "delete", "do",
+      "double", "dynamic_cast", "else", "enum", "explicit", "export",
+      "extern", "false", "float", "for", "friend", "goto", "if", "inline",
+      "int", "long", "mutable", "namespace", "new", "noexcept", "not",
+      "not_eq", "nullptr", "operator", "or", "or_eq", "private", "protected",
+      "public", "register", "reinterpret_cast", "requires", "restrict",
+      "return", "short", "signed", "sizeof", "static", "static_assert",
+      "static_cast", "struct", "switch", "template", "this", "thread_local",
+      "throw", "true", "try", "typedef", "typeid", "typename", "typeof",
+      "typeof_unqual", "union", "unsigned", "using", "virtual", "void",
+      "volatile", "wchar_t", "while", "xor", "xor_eq"};
+  return llvm::is_contained(kKeywords, s);
+}
+
+/// Names of the C library (and the POSIX names a program commonly links)
+/// that a kernel's exported entry point must not take: defining one would
+/// clash with the glue's own headers or replace the library's function in
+/// the whole program.
+bool isLibraryName(StringRef s) {
+  static const char *const kMath[] = {
+      "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "cbrt",
+      "ceil", "copysign", "cos", "cosh", "erf", "erfc", "exp", "exp10",
+      "exp2", "expm1", "fabs", "fdim", "floor", "fma", "fmax", "fmin",
+      "fmod", "frexp", "hypot", "ilogb", "ldexp", "lgamma", "llrint",
+      "llround", "log", "log10", "log1p", "log2", "logb", "lrint", "lround",
+      "modf", "nan", "nearbyint", "nextafter", "nexttoward", "pow",
+      "remainder", "remquo", "rint", "round", "scalbln", "scalbn", "sin",
+      "sincos", "sinh", "sqrt", "tan", "tanh", "tgamma", "trunc"};
+  for (StringRef m : kMath)
+    if (s == m || s == (m + "f").str() || s == (m + "l").str())
+      return true;
+  static const char *const kNames[] = {
+      "FILE", "NULL", "EOF", "BUFSIZ", "EXIT_FAILURE", "EXIT_SUCCESS",
+      "HUGE_VAL", "INFINITY", "NAN", "RAND_MAX", "_Exit", "abort", "abs",
+      "accept", "access", "aligned_alloc", "alloca", "asctime", "assert",
+      "at_quick_exit", "atexit", "atof", "atoi", "atol", "atoll", "bind",
+      "bsearch", "btowc", "calloc", "chdir", "clearerr", "clock", "close",
+      "connect", "ctime", "difftime", "div", "dlclose", "dlerror", "dlopen",
+      "dlsym", "dup", "dup2", "environ", "errno", "execv", "execve", "execvp",
+      "exit", "fclose", "fcntl", "fdopen", "feof", "ferror", "fflush",
+      "fgetc", "fgetpos", "fgets", "fileno", "fopen", "fork", "fprintf",
+      "fputc", "fputs", "fread", "free", "freopen", "fscanf", "fseek",
+      "fsetpos", "fstat", "ftell", "fwrite", "getc", "getchar", "getenv",
+      "getpid", "gets", "gmtime", "j0", "j1", "jn", "kill", "labs", "ldiv",
+      "listen", "llabs", "lldiv", "localeconv", "localtime", "longjmp",
+      "lseek", "main", "malloc", "mblen", "mbstowcs", "mbtowc", "mkdir",
+      "mktime", "mmap", "munmap", "offsetof", "open", "perror", "pipe",
+      "posix_memalign", "printf", "putc", "putchar", "puts", "qsort",
+      "quick_exit", "raise", "rand", "read", "realloc", "recv", "remove",
+      "rename", "rewind", "rmdir", "scanf", "select", "send", "setbuf",
+      "setjmp", "setlocale", "setvbuf", "signal", "sleep", "snprintf",
+      "socket", "sprintf", "srand", "sscanf", "stat", "stderr", "stdin",
+      "stdout", "system", "time", "timespec_get", "tmpfile", "tmpnam",
+      "ungetc", "unlink", "usleep", "va_arg", "va_copy", "va_end",
+      "va_start", "vfprintf", "vprintf", "vsnprintf", "vsprintf", "wait",
+      "waitpid", "wcstombs", "wctomb", "write", "y0", "y1", "yn"};
+  if (llvm::is_contained(kNames, s))
+    return true;
+  // The macros of <stdint.h> (which the header includes), and the `_t`
+  // type names POSIX reserves.
+  for (StringRef p : {"INT", "UINT", "SIZE_", "PTRDIFF_", "WCHAR_", "WINT_",
+                      "SIG_ATOMIC_"})
+    if (s.starts_with(p) &&
+        (s.ends_with("_MAX") || s.ends_with("_MIN") || s.ends_with("_C")))
+      return true;
+  return s.ends_with("_t");
+}
+
+/// Why `name` cannot be a C entry point (an exported function and the name
+/// of its parameters in the header), or nothing if it can.
+std::optional<std::string> whyNotCName(StringRef name) {
+  if (name.empty())
+    return std::string("it is empty");
+  if (!llvm::isAlpha(name[0]))
+    return std::string(name[0] == '_'
+                           ? "it starts with '_' (reserved for the C "
+                             "implementation and femc's generated symbols)"
+                           : "it does not start with an ASCII letter");
+  for (char c : name)
+    if (!llvm::isAlnum(c) && c != '_')
+      return std::string("it contains ") +
+             (static_cast<unsigned char>(c) >= 0x80
+                  ? "a non-ASCII character"
+                  : "the character " + cString(StringRef(&c, 1)));
+  if (isKeyword(name))
+    return std::string("it is a C or C++ keyword");
+  if (name.starts_with_insensitive("femc_") ||
+      name.starts_with_insensitive("femrt_"))
+    return std::string("the prefixes femc_ and femrt_ belong to femc and "
+                       "libfemrt");
+  if (isLibraryName(name))
+    return std::string("it is a name of the C or POSIX library (or a "
+                       "<stdint.h> macro or a `_t` type name)");
+  return std::nullopt;
+}
+
+/// The parameter name of argument #`index` in the generated C: the user's
+/// name when it is a plain C name (and not `err`, `err_len` or another
+/// argument's fallback `argN`), otherwise `arg<index>`.
+std::string paramName(StringRef name, size_t index) {
+  bool fallbackForm = name.starts_with("arg") && name.size() > 3 &&
+                      llvm::all_of(name.drop_front(3), llvm::isDigit);
+  if (whyNotCName(name) || name == "err" || name == "err_len" ||
+      (fallbackForm && name != "arg" + std::to_string(index)))
+    return "arg" + std::to_string(index);
+  return name.str();
+}
+
+/// `name` quoted for a diagnostic: 'name', escaped like a C string.
+std::string quoted(StringRef name) {
+  std::string s = cString(name);
+  return "'" + s.substr(1, s.size() - 2) + "'";
+}
+
+/// What `symbol` is among the symbols femc generates for function `owner`
+/// (kernel-level: owner_wg; layer: owner_layer, owner_fem<N>, and for
+/// each FEM read owner_fem<N>_wg and owner_fem<N>_run; each also with the
+/// _mlir_ciface_ prefix), or nothing.
+std::optional<std::string> generatedFor(StringRef symbol, StringRef owner) {
+  symbol.consume_front("_mlir_ciface_");
+  if (!symbol.consume_front(owner))
+    return std::nullopt;
+  if (symbol == "_wg")
+    return std::string("the workgroup function of kernel ") + quoted(owner);
+  if (symbol == "_layer")
+    return std::string("the compiled body of layer ") + quoted(owner);
+  if (!symbol.consume_front("_fem"))
+    return std::nullopt;
+  StringRef digits = symbol.take_while(llvm::isDigit);
+  if (digits.empty())
+    return std::nullopt;
+  symbol = symbol.drop_front(digits.size());
+  if (symbol.empty() || symbol == "_wg" || symbol == "_run")
+    return ("the FEM read #" + digits + " of layer " + quoted(owner)).str();
+  return std::nullopt;
+}
+
+/// Checks, before any pass runs, the names that become C symbols: every
+/// public function with a body is a kernel or a layer whose name is the
+/// exported C entry point, and no function may take a name femc generates
+/// for another one.
+bool checkFunctionNames(ModuleOp module) {
+  bool ok = true;
+  SmallVector<func::FuncOp> entries, all;
+  for (auto f : module.getOps<func::FuncOp>()) {
+    all.push_back(f);
+    if (!f.isExternal() && f.isPublic())
+      entries.push_back(f);
+  }
+  for (func::FuncOp f : entries)
+    if (auto why = whyNotCName(f.getSymName())) {
+      f.emitError() << "femc: function name " << quoted(f.getSymName())
+                    << " cannot be a kernel's C entry point: " << *why
+                    << "; use ASCII letters, digits and '_', starting with "
+                       "a letter (docs/user-guide.md, \"Names\")";
+      ok = false;
+    }
+  for (func::FuncOp g : all)
+    for (func::FuncOp f : entries)
+      if (f != g)
+        if (auto what = generatedFor(g.getSymName(), f.getSymName())) {
+          g.emitError() << "femc: function name " << quoted(g.getSymName())
+                        << " is taken by " << *what
+                        << "; rename one of the two functions";
+          ok = false;
+        }
+  return ok;
+}
+
 struct TargetChoice {
   std::string cpu, features, tileTarget, description;
   std::vector<std::string> required; ///< checked at run time by the glue
@@ -167,6 +445,12 @@ bool collectKernels(ModuleOp module, std::vector<KernelInfo> &kernels) {
     k.tileK = read.getTiles().getK();
     k.vec = read.getTiles().getVec();
     auto names = f->getAttrOfType<ArrayAttr>("fem.arg_names");
+    if (!names || names.size() + 3 != f.getNumArguments()) {
+      f.emitError() << "femc: workgroup function without fem.arg_names for "
+                       "each buffer argument";
+      ok = false;
+      return;
+    }
     for (auto [i, nameAttr] : llvm::enumerate(names)) {
       auto type = cast<MemRefType>(f.getArgumentTypes()[i]);
       KernelInfo::Arg a;
@@ -194,6 +478,22 @@ bool collectKernels(ModuleOp module, std::vector<KernelInfo> &kernels) {
   return ok;
 }
 
+/// Why `name` (an argument name or a fem.dims name) cannot name a thing in
+/// the library's tables, or nothing. Any other bytes are kept (escaped).
+std::optional<std::string> whyNotTableName(StringRef name) {
+  if (name.empty())
+    return std::string("it is empty");
+  if (name.contains('\0'))
+    return std::string("it contains a NUL character");
+  return std::nullopt;
+}
+
+/// True if `name` is `<layer>_fem<digits>`: a FEM read outlined from it.
+bool isMixerOf(StringRef name, StringRef layer) {
+  return name.consume_front(layer) && name.consume_front("_fem") &&
+         !name.empty() && llvm::all_of(name, llvm::isDigit);
+}
+
 /// Reads the signature of the layer functions marked by fem-outline-mixers
 /// (before bufferization: tensors with fem.name / fem.dims attributes).
 bool collectLayers(ModuleOp module, std::vector<KernelInfo> &kernels) {
@@ -208,14 +508,40 @@ bool collectLayers(ModuleOp module, std::vector<KernelInfo> &kernels) {
     k.layer = true;
     k.prior = "layer";
     for (auto &other : kernels)
-      if (StringRef(other.name).starts_with(k.name + "_fem"))
+      if (isMixerOf(other.name, k.name))
         k.mixers.push_back(other.name);
+    // Where each named extent was first fixed statically: (argument, extent).
+    std::vector<std::pair<std::string, int64_t>> staticSource;
+    std::string where = "femc: layer @" + k.name + ": ";
     auto addArg = [&](Type type, DictionaryAttr attrs, std::string name,
                       bool output, Location loc) {
       auto tensor = dyn_cast<RankedTensorType>(type);
       if (!tensor || !tensor.getElementType().isF32()) {
-        emitError(loc) << "femc: layer @" << k.name << ": argument '" << name
-                       << "' must be a ranked f32 tensor, found " << type;
+        emitError(loc) << where << "argument " << quoted(name)
+                       << " must be a ranked f32 tensor, found " << type;
+        ok = false;
+        return;
+      }
+      if (auto why = whyNotTableName(name)) {
+        emitError(loc) << where << "argument #" << k.args.size()
+                       << " has an unusable fem.name " << quoted(name) << ": "
+                       << *why;
+        ok = false;
+        return;
+      }
+      for (auto [j, other] : llvm::enumerate(k.args))
+        if (other.name == name) {
+          emitError(loc) << where << "arguments #" << j << " and #"
+                         << k.args.size() << " are both named " << quoted(name)
+                         << (output ? " (the result is named \"out\")" : "")
+                         << "; argument names must be unique";
+          ok = false;
+          return;
+        }
+      if (tensor.getRank() > kMaxRank) {
+        emitError(loc) << where << "argument " << quoted(name) << " has rank "
+                       << tensor.getRank() << "; at most " << kMaxRank
+                       << " is supported (FEMRT_MAX_RANK)";
         ok = false;
         return;
       }
@@ -227,34 +553,62 @@ bool collectLayers(ModuleOp module, std::vector<KernelInfo> &kernels) {
       if (auto d = attrs ? attrs.getAs<StringAttr>("fem.dims") : StringAttr())
         d.getValue().split(dims, ',');
       if (!dims.empty() && dims.size() != (size_t)tensor.getRank()) {
-        emitError(loc) << "femc: layer @" << k.name << ": fem.dims of '"
-                       << name << "' names " << dims.size()
-                       << " extents for a rank-" << tensor.getRank()
-                       << " tensor";
+        emitError(loc) << where << "fem.dims of " << quoted(name) << " names "
+                       << dims.size() << " extents for a rank-"
+                       << tensor.getRank() << " tensor";
         ok = false;
         return;
       }
       std::vector<std::string> names;
       for (int64_t d = 0; d < tensor.getRank(); ++d) {
         if (!dims.empty()) {
-          names.push_back(dims[d].trim().str());
+          StringRef dim = dims[d].trim();
+          if (auto why = whyNotTableName(dim)) {
+            emitError(loc) << where << "fem.dims of " << quoted(name)
+                           << " has an unusable name for dimension " << d
+                           << ": " << *why;
+            ok = false;
+            return;
+          }
+          names.push_back(dim.str());
         } else if (tensor.isDynamicDim(d)) {
-          emitError(loc) << "femc: layer @" << k.name << ": argument '"
-                         << name << "' has dynamic extents; name them with "
+          emitError(loc) << where << "argument " << quoted(name)
+                         << " has dynamic extents; name them with "
                             "{fem.dims = \"B,T,...\"} so they can be "
                             "checked against the other arguments";
           ok = false;
           return;
         } else {
-          names.push_back(name + "." + std::to_string(d));
+          // Unnamed static extent: a name of its own (no comma: dim_names
+          // is comma separated).
+          std::string own = name;
+          std::replace(own.begin(), own.end(), ',', ';');
+          names.push_back(own + "." + std::to_string(d));
         }
         a.shape.push_back(tensor.isDynamicDim(d) ? -1 : tensor.getDimSize(d));
         auto it = llvm::find(k.symbolNames, names.back());
+        size_t symbol = it - k.symbolNames.begin();
         if (it == k.symbolNames.end()) {
-          a.symbols.push_back(k.symbolNames.size());
           k.symbolNames.push_back(names.back());
-        } else {
-          a.symbols.push_back(it - k.symbolNames.begin());
+          staticSource.emplace_back();
+        }
+        a.symbols.push_back(symbol);
+        // One name, two different static extents: no call can satisfy both.
+        if (a.shape.back() >= 0) {
+          auto &[firstArg, extent] = staticSource[symbol];
+          if (firstArg.empty()) {
+            firstArg = name;
+            extent = a.shape.back();
+          } else if (extent != a.shape.back()) {
+            emitError(loc) << where << "extent " << quoted(names.back())
+                           << " is " << extent << " in argument "
+                           << quoted(firstArg) << " but " << a.shape.back()
+                           << " in argument " << quoted(name)
+                           << " (dimension " << d
+                           << "); one name must have one size";
+            ok = false;
+            return;
+          }
         }
       }
       a.dims = llvm::join(names, ",");
@@ -268,8 +622,8 @@ bool collectLayers(ModuleOp module, std::vector<KernelInfo> &kernels) {
       addArg(f.getArgumentTypes()[i], attrs, name, false, f.getLoc());
     }
     if (f.getNumResults() != 1) {
-      f.emitError() << "femc: layer @" << k.name
-                    << " must return exactly one tensor";
+      f.emitError() << where << "must return exactly one tensor, found "
+                    << f.getNumResults() << " results";
       ok = false;
       return;
     }
@@ -298,64 +652,82 @@ std::string describe(const KernelInfo &k) {
   return s;
 }
 
-std::string cIdent(StringRef s) {
-  std::string out;
-  for (char c : s)
-    out += (llvm::isAlnum(c) || c == '_') ? c : '_';
-  if (out.empty() || llvm::isDigit(out[0]))
-    out = "_" + out;
-  return out;
-}
-
 /// The C glue: argument tables, shape checks and grid, workgroup trampolines,
-/// the library descriptor and a serial convenience entry per kernel.
+/// the library descriptor and a serial convenience entry per kernel. Kernel
+/// i's own tables and functions are `femc_k<i>_*` (user names cannot start
+/// with femc_); every name and description is written through cString or
+/// cComment.
 std::string emitGlue(const std::vector<KernelInfo> &kernels, StringRef stem,
-                     StringRef targetDescription,
+                     StringRef source, StringRef targetDescription,
                      ArrayRef<std::string> requiredFeatures) {
   std::string s;
   llvm::raw_string_ostream os(s);
-  std::string lib = cIdent(stem);
-  os << "/* Generated by " << version() << " from " << stem
-     << ".mlir. Do not edit. */\n"
-     << "#include <stdint.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n"
-     << "#include \"femrt/kernel_abi.h\"\n\n"
-     << "static const char *const femc_symbols[8] = {\"B\", \"T\", \"S\", "
-        "\"H\", \"Hkv\", \"dk\", \"dv\", \"E\"};\n\n"
-     << R"C(/* Binds named extents across arguments; reports the first mismatch. */
+  bool anyLayer = llvm::any_of(kernels, [](auto &k) { return k.layer; });
+  bool anyKernel = llvm::any_of(kernels, [](auto &k) { return !k.layer; });
+  os << "/* Generated by " << version() << " from " << cComment(source)
+     << ". Do not edit. */\n"
+     << "#include <stdint.h>\n#include <stdio.h>\n#include <stdlib.h>\n"
+     << "#include <string.h>\n"
+     << "#include \"femrt/kernel_abi.h\"\n\n";
+  // Checks shared by both binders: rank-`rank` extents, compact row-major
+  // strides, no overflow, data present. Sets *count to the element count.
+  os << R"C(/* Checks the memref of argument a: extents against the static shape,
+ * compact row-major strides, element count, data pointer. */
+static int femc_check(const femrt_arg_info *info, int a, const femrt_memref *m,
+                      const char *const *dim_names, char *err, size_t len) {
+  int rank = info[a].rank;
+  int64_t count = 1;
+  if (!m) {
+    snprintf(err, len, "argument '%s' (#%d) is null", info[a].name, a);
+    return 1;
+  }
+  for (int d = rank - 1; d >= 0; --d) {
+    int64_t e = m->dims[d];
+    if (e < 0) {
+      snprintf(err, len, "argument '%s' (#%d) dimension %d (%s) is negative: %lld",
+               info[a].name, a, d, dim_names[d], (long long)e);
+      return 1;
+    }
+    if (info[a].shape[d] >= 0 && info[a].shape[d] != e) {
+      snprintf(err, len, "argument '%s' (#%d) dimension %d (%s) must be %lld, found %lld",
+               info[a].name, a, d, dim_names[d], (long long)info[a].shape[d], (long long)e);
+      return 1;
+    }
+    if (e != 1 && m->dims[rank + d] != count) {
+      snprintf(err, len, "argument '%s' (#%d) must be contiguous row-major: stride of dimension %d is %lld, expected %lld",
+               info[a].name, a, d, (long long)m->dims[rank + d], (long long)count);
+      return 1;
+    }
+    if (__builtin_mul_overflow(count, e, &count)) {
+      snprintf(err, len, "argument '%s' (#%d) has too many elements", info[a].name, a);
+      return 1;
+    }
+  }
+  if (!m->aligned && count != 0) {
+    snprintf(err, len, "argument '%s' (#%d) has no data: its pointer is NULL but it has %lld elements",
+             info[a].name, a, (long long)count);
+    return 1;
+  }
+  return 0;
+}
+
+)C";
+  if (anyKernel)
+    os << R"C(static const char *const femc_symbols[8] = {"B", "T", "S", "H", "Hkv", "dk", "dv", "E"};
+
+/* Binds the FEM extents across arguments; reports the first mismatch. */
 static int femc_bind(const femrt_arg_info *info, const int (*syms)[8],
                      int nargs, void *const *args, int64_t sym[8],
                      char *err, size_t len) {
   int src[8];
+  int64_t e_expected;
   for (int i = 0; i < 8; ++i) { sym[i] = -1; src[i] = -1; }
   for (int a = 0; a < nargs; ++a) {
     const femrt_memref *m = (const femrt_memref *)args[a];
-    int rank = info[a].rank;
-    if (!m) {
-      snprintf(err, len, "argument '%s' (#%d) is null", info[a].name, a);
-      return 1;
-    }
-    int64_t expect = 1;
-    for (int d = rank - 1; d >= 0; --d) {
-      int64_t e = m->dims[d];
-      int s = syms[a][d];
-      if (e < 0) {
-        snprintf(err, len, "argument '%s' (#%d) dimension %d (%s) is negative: %lld",
-                 info[a].name, a, d, femc_symbols[s], (long long)e);
-        return 1;
-      }
-      if (info[a].shape[d] >= 0 && info[a].shape[d] != e) {
-        snprintf(err, len, "argument '%s' (#%d) dimension %d (%s) must be %lld, found %lld",
-                 info[a].name, a, d, femc_symbols[s], (long long)info[a].shape[d], (long long)e);
-        return 1;
-      }
-      if (e != 1 && m->dims[rank + d] != expect) {
-        snprintf(err, len, "argument '%s' (#%d) must be contiguous row-major: stride of dimension %d is %lld, expected %lld",
-                 info[a].name, a, d, (long long)m->dims[rank + d], (long long)expect);
-        return 1;
-      }
-      expect *= e;
-    }
-    for (int d = 0; d < rank; ++d) {
+    const char *dim_names[8];
+    for (int d = 0; d < info[a].rank; ++d) dim_names[d] = femc_symbols[syms[a][d]];
+    if (femc_check(info, a, m, dim_names, err, len)) return 1;
+    for (int d = 0; d < info[a].rank; ++d) {
       int64_t e = m->dims[d];
       int s = syms[a][d];
       if (sym[s] < 0) { sym[s] = e; src[s] = a; continue; }
@@ -376,45 +748,31 @@ static int femc_bind(const femrt_arg_info *info, const int (*syms)[8],
              (long long)sym[3], (long long)sym[4]);
     return 1;
   }
-  if (sym[7] != sym[3] * sym[6]) {
-    snprintf(err, len, "argument 'beta_raw' has E = %lld entries but H * dv = %lld * %lld = %lld",
-             (long long)sym[7], (long long)sym[3], (long long)sym[6], (long long)(sym[3] * sym[6]));
+  if (__builtin_mul_overflow(sym[3], sym[6], &e_expected) || sym[7] != e_expected) {
+    snprintf(err, len, "argument 'beta_raw' has E = %lld entries but H * dv = %lld * %lld",
+             (long long)sym[7], (long long)sym[3], (long long)sym[6]);
     return 1;
   }
   return 0;
 }
 
 )C";
-  // Layers: extents named by fem.dims, bound across arguments by name.
-  os << R"C(/* Binds the named extents of a layer's arguments; no FEM relations. */
+  // Layers: extents named by fem.dims, bound across arguments by name. The
+  // caller's sym/src arrays have one entry per name (nsyms).
+  if (anyLayer)
+    os << R"C(/* Binds the named extents of a layer's arguments; no FEM relations.
+ * sym and src have nsyms entries, one per name. */
 static int femc_bind_named(const femrt_arg_info *info, const int (*syms)[8],
                            int nargs, const char *const *names, int nsyms,
-                           void *const *args, char *err, size_t len) {
-  int64_t sym[64];
-  int src[64];
-  for (int i = 0; i < nsyms && i < 64; ++i) { sym[i] = -1; src[i] = -1; }
+                           void *const *args, int64_t *sym, int *src,
+                           char *err, size_t len) {
+  for (int i = 0; i < nsyms; ++i) { sym[i] = -1; src[i] = -1; }
   for (int a = 0; a < nargs; ++a) {
     const femrt_memref *m = (const femrt_memref *)args[a];
-    int rank = info[a].rank;
-    if (!m) {
-      snprintf(err, len, "argument '%s' (#%d) is null", info[a].name, a);
-      return 1;
-    }
-    int64_t expect = 1;
-    for (int d = rank - 1; d >= 0; --d) {
-      int64_t e = m->dims[d];
-      if (info[a].shape[d] >= 0 && info[a].shape[d] != e) {
-        snprintf(err, len, "argument '%s' (#%d) dimension %d (%s) must be %lld, found %lld",
-                 info[a].name, a, d, names[syms[a][d]], (long long)info[a].shape[d], (long long)e);
-        return 1;
-      }
-      if (e != 1 && m->dims[rank + d] != expect) {
-        snprintf(err, len, "argument '%s' (#%d) must be contiguous row-major", info[a].name, a);
-        return 1;
-      }
-      expect *= e;
-    }
-    for (int d = 0; d < rank; ++d) {
+    const char *dim_names[8];
+    for (int d = 0; d < info[a].rank; ++d) dim_names[d] = names[syms[a][d]];
+    if (femc_check(info, a, m, dim_names, err, len)) return 1;
+    for (int d = 0; d < info[a].rank; ++d) {
       int s = syms[a][d];
       int64_t e = m->dims[d];
       if (sym[s] < 0) { sym[s] = e; src[s] = a; continue; }
@@ -433,16 +791,26 @@ static int femc_bind_named(const femrt_arg_info *info, const int (*syms)[8],
   os << "static int femc_cpu_ok(char *err, size_t len) {\n"
      << "#if defined(__x86_64__)\n  __builtin_cpu_init();\n";
   for (const std::string &f : requiredFeatures)
-    os << "  if (!__builtin_cpu_supports(\"" << f << "\")) {\n"
-       << "    snprintf(err, len, \"this kernel library was compiled for "
-       << targetDescription << ", which needs " << f
-       << ", and this CPU does not have it; recompile with femc "
-          "--target=host on this machine\");\n    return 0;\n  }\n";
+    os << "  if (!__builtin_cpu_supports(" << cString(f) << ")) {\n"
+       << "    snprintf(err, len, \"this kernel library was compiled for %s, "
+          "which needs %s, and this CPU does not have it; recompile with "
+          "femc --target=host on this machine\", "
+       << cString(targetDescription) << ", " << cString(f)
+       << ");\n    return 0;\n  }\n";
   os << "#endif\n  (void)err; (void)len;\n  return 1;\n}\n\n";
-  for (const KernelInfo &k : kernels) {
-    std::string id = cIdent(k.name);
+
+  auto list = [&](auto &&range) {
+    // An empty C initializer list is not C11: write {0}.
+    if (std::empty(range))
+      os << "0";
+    else
+      llvm::interleaveComma(range, os);
+  };
+  for (auto [index, k] : llvm::enumerate(kernels)) {
+    std::string id = "femc_k" + std::to_string(index);
     size_t n = k.args.size();
-    os << "/* kernel " << k.name << ": " << describe(k) << " */\n";
+    os << "/* kernel " << cComment(k.name) << ": " << cComment(describe(k))
+       << " */\n";
     os << "extern void " << k.wgSymbol << "(";
     if (k.layer) {
       // MLIR's C interface: the returned buffer's descriptor comes first.
@@ -457,58 +825,68 @@ static int femc_bind_named(const femrt_arg_info *info, const int (*syms)[8],
     }
     os << "static const femrt_arg_info " << id << "_args[" << n << "] = {\n";
     for (const auto &a : k.args) {
-      os << "  {\"" << a.name << "\", \"" << a.dims << "\", " << a.code << ", "
-         << a.bits << ", " << (a.output ? "FEMRT_ARG_OUTPUT" : "FEMRT_ARG_INPUT")
-         << ", " << a.shape.size() << ", {";
-      llvm::interleaveComma(a.shape, os);
+      os << "  {" << cString(a.name) << ", " << cString(a.dims) << ", "
+         << a.code << ", " << a.bits << ", "
+         << (a.output ? "FEMRT_ARG_OUTPUT" : "FEMRT_ARG_INPUT") << ", "
+         << a.shape.size() << ", {";
+      list(a.shape);
       os << "}},\n";
     }
     os << "};\n";
     os << "static const int " << id << "_syms[" << n << "][8] = {";
     for (const auto &a : k.args) {
       os << "{";
-      llvm::interleaveComma(a.symbols, os);
+      list(a.symbols);
       os << "}, ";
     }
     os << "};\n";
     if (k.layer) {
-      os << "static const char *const " << id << "_names["
-         << k.symbolNames.size() << "] = {";
+      size_t nsyms = k.symbolNames.size();
+      // Arrays of exactly nsyms entries (at least one: C has no empty arrays).
+      size_t size = std::max<size_t>(nsyms, 1);
+      os << "static const char *const " << id << "_names[" << size << "] = {";
+      if (nsyms == 0)
+        os << "0";
       for (const std::string &name : k.symbolNames)
-        os << "\"" << name << "\", ";
+        os << cString(name) << ", ";
       os << "};\n";
       os << "static int " << id
-         << "_prepare(void *const *args, int64_t grid[3], char *err, size_t len) {\n"
+         << "_prepare(void *const *args, int64_t grid[3], char *err, size_t "
+            "len) {\n"
+         << "  int64_t sym[" << size << "];\n  int src[" << size << "];\n"
          << "  if (!femc_cpu_ok(err, len)) return 1;\n"
          << "  if (femc_bind_named(" << id << "_args, " << id << "_syms, " << n
-         << ", " << id << "_names, " << k.symbolNames.size()
-         << ", args, err, len)) return 1;\n"
+         << ", " << id << "_names, " << nsyms
+         << ", args, sym, src, err, len)) return 1;\n"
          << "  grid[0] = grid[1] = grid[2] = 1;\n  return 0;\n}\n";
       // The layer returns its result in a buffer it allocated: copy it into
       // the caller's output (same extents, checked by prepare) and free it.
       const KernelInfo::Arg &out = k.args.back();
       os << "static void " << id
          << "_workgroup(void *const *a, int64_t x, int64_t y, int64_t z) {\n"
+         << "  femrt_memref r;\n  femrt_memref *o = (femrt_memref *)a["
+         << n - 1 << "];\n  size_t count = 1;\n"
          << "  (void)x; (void)y; (void)z;\n"
-         << "  femrt_memref r;\n  memset(&r, 0, sizeof r);\n  "
-         << k.wgSymbol << "(&r";
+         << "  memset(&r, 0, sizeof r);\n  " << k.wgSymbol << "(&r";
       for (size_t i = 0; i + 1 < n; ++i)
         os << ", a[" << i << "]";
-      os << ");\n  femrt_memref *o = (femrt_memref *)a[" << n - 1 << "];\n"
-         << "  size_t count = 1;\n  for (int d = 0; d < " << out.shape.size()
+      os << ");\n"
+         << "  for (int d = 0; d < " << out.shape.size()
          << "; ++d) count *= (size_t)r.dims[d];\n"
-         << "  memcpy((float *)o->aligned + o->offset, (float *)r.aligned + "
+         << "  if (count)\n"
+         << "    memcpy((float *)o->aligned + o->offset, (float *)r.aligned + "
             "r.offset, count * sizeof(float));\n"
          << "  free(r.allocated);\n}\n";
     } else {
       os << "static int " << id
-         << "_prepare(void *const *args, int64_t grid[3], char *err, size_t len) {\n"
+         << "_prepare(void *const *args, int64_t grid[3], char *err, size_t "
+            "len) {\n"
          << "  int64_t sym[8];\n"
          << "  if (!femc_cpu_ok(err, len)) return 1;\n"
          << "  if (femc_bind(" << id << "_args, " << id << "_syms, " << n
          << ", args, sym, err, len)) return 1;\n"
-         << "  grid[0] = (sym[1] + " << k.tileQ - 1 << ") / " << k.tileQ
-         << ";\n  grid[1] = sym[4];\n  grid[2] = sym[0];\n  return 0;\n}\n";
+         << "  grid[0] = sym[1] / " << k.tileQ << " + (sym[1] % " << k.tileQ
+         << " != 0);\n  grid[1] = sym[4];\n  grid[2] = sym[0];\n  return 0;\n}\n";
       os << "static void " << id
          << "_workgroup(void *const *a, int64_t x, int64_t y, int64_t z) {\n  "
          << k.wgSymbol << "(";
@@ -516,96 +894,112 @@ static int femc_bind_named(const femrt_arg_info *info, const int (*syms)[8],
         os << "a[" << i << "], ";
       os << "x, y, z);\n}\n";
     }
-    // Serial convenience entry.
-    os << "int " << id << "(";
+    // Serial convenience entry, as declared in the header. Its locals are
+    // femc_-prefixed: parameters never are.
+    os << "int " << k.name << "(";
     for (size_t i = 0; i < n; ++i)
-      os << (k.args[i].output ? "" : "const ") << "femrt_memref *" << k.args[i].name
-         << ", ";
-    os << "char *err, size_t err_len) {\n  void *args[" << n << "] = {";
+      os << (k.args[i].output ? "" : "const ") << "femrt_memref *"
+         << paramName(k.args[i].name, i) << ", ";
+    os << "char *err, size_t err_len) {\n  void *femc_args[" << n << "] = {";
     for (size_t i = 0; i < n; ++i)
-      os << "(void *)" << k.args[i].name << ", ";
-    os << "};\n  int64_t grid[3];\n  char local[256];\n"
-       << "  if (!err) { err = local; err_len = sizeof local; }\n"
-       << "  if (" << id << "_prepare(args, grid, err, err_len)) return 1;\n"
-       << "  for (int64_t z = 0; z < grid[2]; ++z)\n"
-       << "    for (int64_t y = 0; y < grid[1]; ++y)\n"
-       << "      for (int64_t x = 0; x < grid[0]; ++x)\n"
-       << "        " << id << "_workgroup(args, x, y, z);\n  return 0;\n}\n\n";
+      os << "(void *)" << paramName(k.args[i].name, i) << ", ";
+    os << "};\n  int64_t femc_grid[3];\n  char femc_local[256];\n"
+       << "  if (!err) { err = femc_local; err_len = sizeof femc_local; }\n"
+       << "  if (" << id
+       << "_prepare(femc_args, femc_grid, err, err_len)) return 1;\n"
+       << "  for (int64_t z = 0; z < femc_grid[2]; ++z)\n"
+       << "    for (int64_t y = 0; y < femc_grid[1]; ++y)\n"
+       << "      for (int64_t x = 0; x < femc_grid[0]; ++x)\n"
+       << "        " << id << "_workgroup(femc_args, x, y, z);\n"
+       << "  return 0;\n}\n\n";
   }
   // The FEM reads of layers: the layer calls <kernel>_run on its buffers,
   // which runs the kernel's whole grid on the calling thread. The layer's
   // own prepare has checked the shapes it is built from.
   for (const KernelInfo &k : kernels)
     for (const std::string &mixer : k.mixers) {
-      std::string id = cIdent(mixer);
-      os << "void _mlir_ciface_" << id << "_run(";
+      os << "void _mlir_ciface_" << mixer << "_run(";
       for (int i = 0; i < 7; ++i)
         os << (i ? ", " : "") << "femrt_memref *a" << i;
-      os << ") {\n  char err[512];\n  if (" << id << "(";
+      os << ");\nvoid _mlir_ciface_" << mixer << "_run(";
+      for (int i = 0; i < 7; ++i)
+        os << (i ? ", " : "") << "femrt_memref *a" << i;
+      os << ") {\n  char err[512];\n  if (" << mixer << "(";
       for (int i = 0; i < 7; ++i)
         os << "a" << i << ", ";
       os << "err, sizeof err)) {\n"
-         << "    fprintf(stderr, \"femc: layer kernel " << mixer
-         << ": %s\\n\", err);\n    abort();\n  }\n}\n";
+         << "    fprintf(stderr, \"femc: layer kernel %s: %s\\n\", "
+         << cString(mixer) << ", err);\n    abort();\n  }\n}\n";
     }
   os << "static const femrt_kernel_info femc_kernels[" << kernels.size()
      << "] = {\n";
-  for (const KernelInfo &k : kernels) {
-    std::string id = cIdent(k.name);
-    os << "  {\"" << k.name << "\", " << k.args.size() << ", " << id
-       << "_args, " << id << "_prepare, " << id << "_workgroup, \""
-       << describe(k) << "\"},\n";
+  for (auto [index, k] : llvm::enumerate(kernels)) {
+    std::string id = "femc_k" + std::to_string(index);
+    os << "  {" << cString(k.name) << ", " << k.args.size() << ", " << id
+       << "_args, " << id << "_prepare, " << id << "_workgroup, "
+       << cString(describe(k)) << "},\n";
   }
   os << "};\n"
      << "static const femrt_kernel_library femc_library = {\n"
-     << "  FEMRT_KERNEL_ABI_VERSION, (uint32_t)sizeof(femrt_kernel_library), \""
-     << version() << "\", \"" << targetDescription << "\", " << kernels.size()
-     << ", femc_kernels};\n"
-     << "const femrt_kernel_library *femc_" << lib
+     << "  FEMRT_KERNEL_ABI_VERSION, (uint32_t)sizeof(femrt_kernel_library), "
+     << cString(version()) << ", " << cString(targetDescription) << ", "
+     << kernels.size() << ", femc_kernels};\n"
+     << "const femrt_kernel_library *femc_" << stemIdent(stem)
      << "_library(void) { return &femc_library; }\n"
      << "/* Weak, so several femc objects can be linked into one program. */\n"
-     << "__attribute__((weak)) const femrt_kernel_library *femrt_library_query(void) "
-        "{ return &femc_library; }\n";
+     << "__attribute__((weak)) const femrt_kernel_library "
+        "*femrt_library_query(void) { return &femc_library; }\n";
   return s;
 }
 
 std::string emitHeader(const std::vector<KernelInfo> &kernels, StringRef stem,
-                       StringRef targetDescription) {
+                       StringRef source, StringRef targetDescription) {
   std::string s;
   llvm::raw_string_ostream os(s);
-  std::string guard = "FEMC_" + llvm::StringRef(cIdent(stem)).upper() + "_H";
-  os << "/* Generated by " << version() << " from " << stem
-     << ".mlir for " << targetDescription << ". Do not edit.\n"
-     << " *\n * Link " << stem << ".o (or " << stem
+  std::string lib = stemIdent(stem);
+  std::string guard = "FEMC_" + StringRef(lib).upper() + "_H";
+  std::string file = cComment(stem);
+  os << "/* Generated by " << version() << " from " << cComment(source)
+     << " for " << cComment(targetDescription) << ". Do not edit.\n"
+     << " *\n * Link " << file << ".o (or " << file
      << ".so) and run a kernel either\n"
      << " *  - serially on the calling thread with the entry point below, or\n"
      << " *  - on a thread pool through libfemrt: femrt_module_create_static(\n"
-     << " *    ctx, femc_" << cIdent(stem) << "_library(), ...).\n"
+     << " *    ctx, femc_" << lib << "_library(), ...).\n"
      << " * Every argument is a contiguous row-major femrt_memref (strides in\n"
      << " * elements); entry points return 0, or non-zero with a message in err.\n"
      << " */\n#ifndef " << guard << "\n#define " << guard << "\n\n"
      << "#include \"femrt/kernel_abi.h\"\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
-     << "const femrt_kernel_library *femc_" << cIdent(stem) << "_library(void);\n\n";
+     << "const femrt_kernel_library *femc_" << lib << "_library(void);\n\n";
   for (const KernelInfo &k : kernels) {
-    os << "/* " << k.name << ": " << describe(k) << "\n";
-    for (const auto &a : k.args) {
-      os << " *   " << llvm::left_justify(a.name, 9) << " " << a.dtype << " [";
+    os << "/* " << k.name << ": " << cComment(describe(k)) << "\n";
+    for (auto [i, a] : llvm::enumerate(k.args)) {
+      std::string param = paramName(a.name, i);
+      std::string name = cComment(a.name);
+      if (param != a.name)
+        name = param + " ('" + name + "')";
+      os << " *   " << llvm::left_justify(name, 9) << " " << a.dtype << " [";
       SmallVector<StringRef> dims;
       StringRef(a.dims).split(dims, ',');
       for (size_t d = 0; d < a.shape.size(); ++d) {
         if (d)
           os << ", ";
         if (a.shape[d] < 0)
-          os << dims[d];
+          os << cComment(dims[d]);
         else
           os << a.shape[d];
       }
-      os << "]  (" << a.dims << ")" << (a.output ? "  output" : "") << "\n";
+      os << "]  (" << cComment(a.dims) << ")" << (a.output ? "  output" : "")
+         << "\n";
     }
-    os << " * grid: (ceil(T / " << k.tileQ << "), Hkv, B) workgroups */\n";
-    os << "int " << cIdent(k.name) << "(";
-    for (const auto &a : k.args)
-      os << (a.output ? "" : "const ") << "femrt_memref *" << a.name << ", ";
+    if (k.layer)
+      os << " * grid: one workgroup */\n";
+    else
+      os << " * grid: (ceil(T / " << k.tileQ << "), Hkv, B) workgroups */\n";
+    os << "int " << k.name << "(";
+    for (auto [i, a] : llvm::enumerate(k.args))
+      os << (a.output ? "" : "const ") << "femrt_memref *" << paramName(a.name, i)
+         << ", ";
     os << "char *err, size_t err_len);\n\n";
   }
   os << "#ifdef __cplusplus\n}\n#endif\n#endif\n";
@@ -613,31 +1007,39 @@ std::string emitHeader(const std::vector<KernelInfo> &kernels, StringRef stem,
 }
 
 std::string emitManifest(const std::vector<KernelInfo> &kernels,
-                         StringRef stem, StringRef targetDescription,
+                         StringRef source, StringRef targetDescription,
                          ArrayRef<std::string> files) {
   std::string s;
   llvm::raw_string_ostream os(s);
-  os << "{\n  \"producer\": \"" << version() << "\",\n  \"abi_version\": 1,\n"
-     << "  \"source\": \"" << stem << ".mlir\",\n  \"target\": \""
-     << targetDescription << "\",\n  \"files\": [";
+  os << "{\n  \"producer\": " << jsonString(version())
+     << ",\n  \"abi_version\": 1,\n"
+     << "  \"source\": " << jsonString(source)
+     << ",\n  \"target\": " << jsonString(targetDescription)
+     << ",\n  \"files\": [";
   llvm::interleaveComma(files, os, [&](const std::string &f) {
-    os << "\"" << llvm::sys::path::filename(f) << "\"";
+    os << jsonString(llvm::sys::path::filename(f));
   });
   os << "],\n  \"kernels\": [\n";
   for (size_t i = 0; i < kernels.size(); ++i) {
     const KernelInfo &k = kernels[i];
-    os << "    {\"name\": \"" << k.name << "\", \"prior\": \"" << k.prior
-       << "\", \"causal\": " << (k.causal ? "true" : "false")
-       << ", \"layout\": \"" << k.layout << "\", \"mask\": "
-       << (k.hasMask ? "true" : "false") << ",\n     \"tiles\": {\"q\": "
-       << k.tileQ << ", \"k\": " << k.tileK << ", \"vec\": " << k.vec
-       << "}, \"grid\": [\"ceil(T/" << k.tileQ << ")\", \"Hkv\", \"B\"],\n"
+    os << "    {\"name\": " << jsonString(k.name)
+       << ", \"prior\": " << jsonString(k.prior)
+       << ", \"causal\": " << (k.causal ? "true" : "false")
+       << ", \"layout\": " << jsonString(k.layout)
+       << ", \"mask\": " << (k.hasMask ? "true" : "false")
+       << ",\n     \"tiles\": {\"q\": " << k.tileQ << ", \"k\": " << k.tileK
+       << ", \"vec\": " << k.vec << "}, \"grid\": "
+       << (k.layer ? std::string("[\"1\", \"1\", \"1\"]")
+                   : "[\"ceil(T/" + std::to_string(k.tileQ) +
+                         ")\", \"Hkv\", \"B\"]")
+       << ",\n"
        << "     \"args\": [\n";
     for (size_t j = 0; j < k.args.size(); ++j) {
       const auto &a = k.args[j];
-      os << "       {\"name\": \"" << a.name << "\", \"role\": \""
-         << (a.output ? "output" : "input") << "\", \"dtype\": \"" << a.dtype
-         << "\", \"dims\": \"" << a.dims << "\", \"shape\": [";
+      os << "       {\"name\": " << jsonString(a.name) << ", \"role\": \""
+         << (a.output ? "output" : "input")
+         << "\", \"dtype\": " << jsonString(a.dtype)
+         << ", \"dims\": " << jsonString(a.dims) << ", \"shape\": [";
       llvm::interleaveComma(a.shape, os);
       os << "]}" << (j + 1 < k.args.size() ? "," : "") << "\n";
     }
@@ -724,6 +1126,14 @@ bool compile(const CompileOptions &options, CompileResult &result) {
                  << "\n";
     return false;
   }
+  if (!llvm::all_of(options.sanitize, [](char c) {
+        return llvm::isAlnum(c) || c == ',' || c == '-';
+      })) {
+    llvm::errs() << "femc: error: --sanitize=" << quoted(options.sanitize)
+                 << " is not a list of sanitizer names (e.g. "
+                    "address,undefined)\n";
+    return false;
+  }
   if (!options.after.empty()) {
     auto names = pipelinePassNames();
     if (!llvm::is_contained(names, options.after)) {
@@ -759,8 +1169,13 @@ bool compile(const CompileOptions &options, CompileResult &result) {
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
   if (!module)
     return false;
+  // Names that become C symbols are checked before any pass renames or
+  // generates functions.
+  if (!checkFunctionNames(*module))
+    return false;
 
   StringRef stem = llvm::sys::path::stem(options.input);
+  StringRef source = llvm::sys::path::filename(options.input);
   if (std::error_code ec = llvm::sys::fs::create_directories(options.outDir)) {
     llvm::errs() << "femc: error: cannot create '" << options.outDir
                  << "': " << ec.message() << "\n";
@@ -940,14 +1355,22 @@ bool compile(const CompileOptions &options, CompileResult &result) {
     return false;
   };
   if (!emitMachineCode(kernelObj, llvm::CodeGenFileType::ObjectFile) ||
-      !writeFile(glueC, emitGlue(kernels, stem, target.description,
+      !writeFile(glueC, emitGlue(kernels, stem, source, target.description,
                                  target.required)) ||
-      !writeFile(header, emitHeader(kernels, stem, target.description)))
+      !writeFile(header,
+                 emitHeader(kernels, stem, source, target.description)))
     return cleanFail();
-  std::vector<std::string> cc = {clang, "-O2", "-fPIC", "-std=c11", "-Wall",
-                                 "-c", glueC, "-o", glueObj};
+  // The glue must compile without a warning: a warning is a femc bug.
+  std::vector<std::string> cc = {clang,    "-O2",    "-fPIC", "-std=c11",
+                                 "-Wall",  "-Wextra", "-Werror"};
   if (!includeDir.empty())
-    cc.insert(cc.begin() + 1, "-I" + includeDir);
+    cc.push_back("-I" + includeDir);
+  std::vector<std::string> sanitize;
+  if (!options.sanitize.empty())
+    sanitize = {"-fsanitize=" + options.sanitize, "-fno-sanitize-recover=all",
+                "-fno-omit-frame-pointer"};
+  cc.insert(cc.end(), sanitize.begin(), sanitize.end());
+  cc.insert(cc.end(), {"-c", glueC, "-o", glueObj});
   if (!runTool(cc, options.verbose) ||
       !runTool({clang, "-r", "-nostdlib", kernelObj, glueObj, "-o", obj},
                options.verbose))
@@ -956,14 +1379,16 @@ bool compile(const CompileOptions &options, CompileResult &result) {
   llvm::sys::fs::remove(glueObj);
   result.files = {obj, header, glueC};
   if (options.emit == "lib") {
-    if (!runTool({clang, "-shared", "-fPIC", obj, "-o", shared, "-lm"},
-                 options.verbose))
+    std::vector<std::string> link = {clang, "-shared", "-fPIC", obj, "-o",
+                                     shared, "-lm"};
+    link.insert(link.end(), sanitize.begin(), sanitize.end());
+    if (!runTool(link, options.verbose))
       return cleanFail();
     result.files.push_back(shared);
     result.library = shared;
   }
   result.files.push_back(manifest);
-  if (!writeFile(manifest, emitManifest(kernels, stem, target.description,
+  if (!writeFile(manifest, emitManifest(kernels, source, target.description,
                                         result.files)))
     return cleanFail();
   return true;

@@ -22,6 +22,9 @@ struct CompileOptions {
   std::string after;              ///< with emit=mlir: print IR after this pass
   int64_t tileQ = 0, tileK = 0, vec = 0; ///< 0: attribute or target default
   unsigned optLevel = 3;
+  /// With lib/obj: compile the C glue with -fsanitize=this (e.g.
+  /// "address,undefined"), for programs built with the same sanitizers.
+  std::string sanitize;
   bool verbose = false;
 };
 

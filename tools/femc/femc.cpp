@@ -50,6 +50,12 @@ static cl::opt<int64_t> vec("vec",
                             cl::desc("Vector lanes 4, 8 or 16 (default: from "
                                      "the target)"),
                             cl::init(0), cl::cat(category));
+static cl::opt<std::string> sanitize(
+    "sanitize",
+    cl::desc("Compile the C glue with -fsanitize=LIST, e.g. "
+             "address,undefined (for programs built with the same "
+             "sanitizers; the kernels themselves are not instrumented)"),
+    cl::value_desc("list"), cl::cat(category));
 static cl::opt<bool> verbose("v", cl::desc("Print the kernels found and the "
                                            "tools run"),
                              cl::cat(category));
@@ -98,6 +104,7 @@ int main(int argc, char **argv) {
   options.tileK = tileK;
   options.vec = vec;
   options.verbose = verbose;
+  options.sanitize = sanitize;
   femc::driver::CompileResult result;
   if (!femc::driver::compile(options, result))
     return 1;
