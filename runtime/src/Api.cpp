@@ -6,17 +6,31 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/src/ElfCheck.h"
 #include "runtime/src/Objects.h"
 
 #include <dlfcn.h>
-#include <sys/stat.h>
 
-#include <cerrno>
 #include <cstring>
+#include <system_error>
 
 using namespace femc::rt;
 
+static_assert(FEMRT_MAX_THREADS == ThreadPool::kMaxThreads,
+              "femrt.h and ThreadPool disagree on the thread limit");
+
 namespace {
+
+/// num_threads must be 0 (one per core) or 1 to FEMRT_MAX_THREADS.
+femrt_status checkNumThreads(const char *function, const char *param,
+                             int32_t numThreads) {
+  if (numThreads < 0 || numThreads > FEMRT_MAX_THREADS)
+    return fail(FEMRT_ERROR_INVALID_ARGUMENT,
+                concat(function, ": ", param, " is ", numThreads,
+                       ", expected 0 (one per core) or 1 to ",
+                       FEMRT_MAX_THREADS, " (FEMRT_MAX_THREADS)"));
+  return FEMRT_OK;
+}
 
 femrt_status checkContextOptions(const char *function,
                                  const femrt_context_options *options) {
@@ -26,11 +40,24 @@ femrt_status checkContextOptions(const char *function,
                        options->struct_size, ", expected at least ",
                        sizeof(femrt_context_options),
                        " (initialize with femrt_context_options_init)"));
-  if (options->num_threads < 0)
-    return fail(FEMRT_ERROR_INVALID_ARGUMENT,
-                concat(function, ": options->num_threads is ",
-                       options->num_threads,
-                       " (0 = one per core, or a positive count)"));
+  return checkNumThreads(function, "options->num_threads",
+                         options->num_threads);
+}
+
+/// Runs `body`, which starts worker threads of a context; turns the
+/// std::system_error of a thread the system refused into
+/// FEMRT_ERROR_OUT_OF_MEMORY. `kept()` says what the context has afterwards.
+template <typename Body, typename Kept>
+femrt_status startingThreads(const char *function, Body &&body, Kept &&kept) {
+  try {
+    body();
+  } catch (const std::system_error &e) {
+    return fail(FEMRT_ERROR_OUT_OF_MEMORY,
+                concat(function, ": ", e.what(),
+                       "; the system refused another thread (see ulimit -u "
+                       "/ RLIMIT_NPROC, or memory); ",
+                       kept()));
+  }
   return FEMRT_OK;
 }
 
@@ -94,7 +121,11 @@ femrt_status femrt_context_create(const femrt_context_options *options,
         return s;
       numThreads = options->num_threads;
     }
-    auto context = std::make_shared<Context>(numThreads);
+    std::shared_ptr<Context> context;
+    if (femrt_status s = startingThreads(
+            function, [&] { context = std::make_shared<Context>(numThreads); },
+            [] { return std::string("no thread was left running"); }))
+      return s;
     uintptr_t handle =
         HandleRegistry::instance().add(HandleKind::Context, context, 0);
     *out_context = toHandle<femrt_context>(handle);
@@ -116,12 +147,13 @@ femrt_status femrt_context_set_num_threads(femrt_context *context,
     std::shared_ptr<Context> ctx;
     if (femrt_status s = lookup(context, function, "context", ctx))
       return s;
-    if (num_threads < 0)
-      return fail(FEMRT_ERROR_INVALID_ARGUMENT,
-                  concat(function, ": num_threads is ", num_threads,
-                         " (0 = one per core, or a positive count)"));
-    ctx->pool.setNumThreads(num_threads);
-    return FEMRT_OK;
+    if (femrt_status s = checkNumThreads(function, "num_threads", num_threads))
+      return s;
+    return startingThreads(
+        function, [&] { ctx->pool.setNumThreads(num_threads); }, [&] {
+          return concat("the context keeps its ", ctx->pool.getNumThreads(),
+                        " threads");
+        });
   });
 }
 
@@ -158,15 +190,12 @@ femrt_status femrt_module_load_library(femrt_context *context,
       return s;
 
     std::string origin = concat("library '", path, "'");
-    // A path with a '/' names a file: say plainly when it does not exist.
-    if (std::strchr(path, '/')) {
-      struct stat info;
-      if (stat(path, &info) != 0) {
-        int error = errno;
-        return fail(FEMRT_ERROR_IO, concat(function, ": cannot open ", origin,
-                                           ": ", std::strerror(error)));
-      }
-    }
+    // A path with a '/' names a file: check it before dlopen maps it (a
+    // truncated file would crash the loader with SIGBUS, a library for
+    // another machine be reported as "No such file or directory").
+    if (std::strchr(path, '/'))
+      if (femrt_status s = checkElfLibrary(function, path))
+        return s;
     void *library = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!library) {
       const char *error = dlerror();

@@ -7,6 +7,8 @@
 #include <exception>
 #include <limits>
 #include <stdexcept>
+#include <string>
+#include <system_error>
 
 namespace femc::rt {
 
@@ -39,18 +41,30 @@ struct ThreadPool::Loop {
   std::exception_ptr error;
 };
 
+/// The number of workers for `numThreads` threads (<= 0: the default).
+static int workersFor(int numThreads) {
+  if (numThreads > ThreadPool::kMaxThreads)
+    throw std::invalid_argument(
+        "ThreadPool: " + std::to_string(numThreads) +
+        " threads requested; at most " +
+        std::to_string(ThreadPool::kMaxThreads) + " are supported");
+  return (numThreads <= 0 ? ThreadPool::defaultNumThreads() : numThreads) - 1;
+}
+
 ThreadPool::ThreadPool(int numThreads) {
-  startWorkers((numThreads <= 0 ? defaultNumThreads() : numThreads) - 1);
+  // On failure resizeWorkers has joined what it started, so the members'
+  // destructors find no joinable thread.
+  resizeWorkers(workersFor(numThreads));
 }
 
 ThreadPool::~ThreadPool() {
   std::lock_guard<std::mutex> loopLock(loopMutex);
-  stopWorkers();
+  resizeWorkers(0);
 }
 
 int ThreadPool::defaultNumThreads() {
   unsigned n = std::thread::hardware_concurrency();
-  return n == 0 ? 1 : static_cast<int>(std::min<unsigned>(n, 1u << 16));
+  return n == 0 ? 1 : static_cast<int>(std::min<unsigned>(n, kMaxThreads));
 }
 
 int ThreadPool::getNumThreads() const {
@@ -62,35 +76,67 @@ void ThreadPool::setNumThreads(int numThreads) {
   if (currentPool == this)
     throw std::logic_error(
         "ThreadPool::setNumThreads called from inside one of its loops");
+  int numWorkers = workersFor(numThreads);
   std::lock_guard<std::mutex> loopLock(loopMutex);
-  int numWorkers = (numThreads <= 0 ? defaultNumThreads() : numThreads) - 1;
-  {
-    std::lock_guard<std::mutex> lock(stateMutex);
-    if (static_cast<int>(workers.size()) == numWorkers)
-      return;
-  }
-  stopWorkers();
-  startWorkers(numWorkers);
+  resizeWorkers(numWorkers);
 }
 
-void ThreadPool::startWorkers(int numWorkers) {
-  std::lock_guard<std::mutex> lock(stateMutex);
-  stopping = false;
-  workers.reserve(numWorkers);
-  for (int i = 0; i < numWorkers; ++i)
-    workers.emplace_back([this, start = generation] { workerMain(start); });
-}
+void ThreadPool::resizeWorkers(int numWorkers) {
+  std::unique_lock<std::mutex> lock(stateMutex);
+  const int old = static_cast<int>(workers.size());
+  if (numWorkers == old)
+    return;
 
-void ThreadPool::stopWorkers() {
-  std::vector<std::thread> joined;
-  {
-    std::lock_guard<std::mutex> lock(stateMutex);
-    stopping = true;
-    joined.swap(workers);
+  // Unlocks, wakes the workers (those at or above workerLimit return) and
+  // joins `retired`.
+  auto joinAll = [&](std::vector<std::thread> &retired) {
+    lock.unlock();
+    workAvailable.notify_all();
+    for (std::thread &worker : retired)
+      worker.join();
+  };
+
+  if (numWorkers < old) {
+    std::vector<std::thread> retired;
+    if (numWorkers == 0) {
+      retired.swap(workers); // never allocates (the destructor needs that)
+    } else {
+      retired.reserve(old - numWorkers); // may throw: nothing changed yet
+      for (int i = numWorkers; i < old; ++i)
+        retired.push_back(std::move(workers[i]));
+      workers.erase(workers.begin() + numWorkers, workers.end());
+    }
+    workerLimit = numWorkers;
+    joinAll(retired);
+    return;
   }
-  workAvailable.notify_all();
-  for (std::thread &worker : joined)
-    worker.join();
+
+  workers.reserve(numWorkers); // may throw: nothing changed yet
+  std::vector<std::thread> rollback;
+  rollback.reserve(numWorkers - old);
+  workerLimit = numWorkers;
+  int index = old;
+  try {
+    for (; index < numWorkers; ++index)
+      workers.emplace_back(
+          [this, index, start = generation] { workerMain(index, start); });
+  } catch (...) {
+    // Stop and join the workers this call started; keep the others.
+    workerLimit = old;
+    for (size_t i = old; i < workers.size(); ++i)
+      rollback.push_back(std::move(workers[i]));
+    workers.erase(workers.begin() + old, workers.end());
+    joinAll(rollback);
+    try {
+      throw;
+    } catch (const std::system_error &e) {
+      throw std::system_error(
+          e.code(), "cannot start worker thread " +
+                        std::to_string(index - old + 1) + " of " +
+                        std::to_string(numWorkers - old) + " (" +
+                        std::to_string(numWorkers + 1) + " threads requested)");
+    }
+  }
 }
 
 void ThreadPool::runIterations(Loop &loop) {
@@ -111,12 +157,13 @@ void ThreadPool::runIterations(Loop &loop) {
   }
 }
 
-void ThreadPool::workerMain(uint64_t seen) {
+void ThreadPool::workerMain(int index, uint64_t seen) {
   CurrentPoolScope scope(this);
   std::unique_lock<std::mutex> lock(stateMutex);
   while (true) {
-    workAvailable.wait(lock, [&] { return stopping || generation != seen; });
-    if (stopping)
+    workAvailable.wait(
+        lock, [&] { return index >= workerLimit || generation != seen; });
+    if (index >= workerLimit)
       return;
     seen = generation;
     if (openSlots == 0 || !currentLoop)

@@ -61,8 +61,18 @@ private:
 /// from inside an iteration of this pool runs sequentially on the calling
 /// thread instead of deadlocking. The destructor waits for a running loop and
 /// joins the workers.
+///
+/// Thread counts are at most kMaxThreads (std::invalid_argument otherwise).
+/// When the system refuses a thread (std::thread throws std::system_error,
+/// e.g. under a low RLIMIT_NPROC), the workers started by the failing call
+/// are joined again and the pool is left exactly as it was before the call
+/// (with no workers for the constructor); the std::system_error is rethrown
+/// with a message saying which thread could not be started.
 class ThreadPool {
 public:
+  /// The largest thread count a pool accepts (FEMRT_MAX_THREADS in femrt.h).
+  static constexpr int kMaxThreads = 1024;
+
   /// Creates a pool in which `numThreads` threads run each loop: the caller
   /// of parallelFor and `numThreads - 1` workers. `numThreads <= 0` means
   /// defaultNumThreads().
@@ -72,15 +82,19 @@ public:
   ThreadPool(const ThreadPool &) = delete;
   ThreadPool &operator=(const ThreadPool &) = delete;
 
-  /// std::thread::hardware_concurrency(), or 1 when it is unknown.
+  /// std::thread::hardware_concurrency() capped at kMaxThreads, or 1 when it
+  /// is unknown.
   static int defaultNumThreads();
 
   /// The number of threads that run a loop (workers + the caller).
   int getNumThreads() const;
 
-  /// Replaces the workers so that `numThreads` threads run each loop
-  /// (`<= 0`: defaultNumThreads()). Waits for a running loop to finish.
-  /// Throws std::logic_error when called from inside an iteration.
+  /// Starts or stops workers so that `numThreads` threads run each loop
+  /// (`<= 0`: defaultNumThreads()); the workers that stay are kept. Waits
+  /// for a running loop to finish. Throws std::logic_error when called from
+  /// inside an iteration, std::invalid_argument above kMaxThreads, and
+  /// std::system_error when a thread cannot be started (the pool then keeps
+  /// its previous threads).
   void setNumThreads(int numThreads);
 
   /// Calls `body(i)` once for every i in [0, n), on at most `maxThreads`
@@ -94,10 +108,12 @@ public:
 private:
   struct Loop;
 
-  void startWorkers(int numWorkers);
-  void stopWorkers();
-  /// A worker's loop; `seen` is the generation at its start.
-  void workerMain(uint64_t seen);
+  /// Starts or joins workers until there are `numWorkers`; on failure the
+  /// workers are as before. Callers hold loopMutex (or are the constructor).
+  void resizeWorkers(int numWorkers);
+  /// A worker's loop; `index` is its position in `workers`, `seen` the
+  /// generation at its start.
+  void workerMain(int index, uint64_t seen);
   static void runIterations(Loop &loop);
 
   /// Serializes parallelFor and setNumThreads.
@@ -113,7 +129,8 @@ private:
   int openSlots = 0;
   /// Workers inside the current loop.
   int activeWorkers = 0;
-  bool stopping = false;
+  /// Workers whose index is at least this return.
+  int workerLimit = 0;
 };
 
 } // namespace femc::rt

@@ -130,7 +130,7 @@ TEST_F(ModuleTest, aFileThatIsNotALibraryIsAnIoError) {
   }
   femrt_module *module = nullptr;
   expectError(femrt_module_load_library(context, path.c_str(), &module),
-              FEMRT_ERROR_IO, {"cannot load library", path});
+              FEMRT_ERROR_IO, {"'" + path + "' is not an ELF file"});
   std::remove(path.c_str());
 }
 

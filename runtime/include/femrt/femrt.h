@@ -111,7 +111,8 @@ typedef enum femrt_status {
   FEMRT_ERROR_NO_CUDA_DEVICE,
   /* A CUDA driver call failed; the message names the CUresult. */
   FEMRT_ERROR_CUDA,
-  /* Host or device memory is exhausted. */
+  /* Host or device memory is exhausted, or the system refused another
+   * thread (thread limits such as ulimit -u). */
   FEMRT_ERROR_OUT_OF_MEMORY,
   /* A bug in libfemrt or in a kernel (e.g. an invalid grid, or an exception
    * escaping a callback). */
@@ -163,12 +164,19 @@ typedef struct femrt_cuda_module femrt_cuda_module;
  * Contexts
  *===----------------------------------------------------------------------===*/
 
+/* The largest thread count a context accepts (num_threads of
+ * femrt_context_options and femrt_context_set_num_threads). Larger counts are
+ * FEMRT_ERROR_INVALID_ARGUMENT; the default (0) is the hardware concurrency
+ * capped at this value. */
+#define FEMRT_MAX_THREADS 1024
+
 /* Options of femrt_context_create. Versioned by struct_size: initialize with
  * femrt_context_options_init, then change fields. */
 typedef struct femrt_context_options {
   uint32_t struct_size; /* sizeof(femrt_context_options) */
   /* Threads that run CPU workgroups, including the thread that calls
-   * femrt_kernel_launch. 0 = std::thread::hardware_concurrency(). */
+   * femrt_kernel_launch: 0 = std::thread::hardware_concurrency() (at most
+   * FEMRT_MAX_THREADS), or 1 to FEMRT_MAX_THREADS. */
   int32_t num_threads;
 } femrt_context_options;
 
@@ -177,7 +185,11 @@ FEMRT_API femrt_status
 femrt_context_options_init(femrt_context_options *out_options);
 
 /* Creates a context: the owner of modules and devices and of the CPU thread
- * pool. options may be NULL (defaults). Release with femrt_context_destroy. */
+ * pool. options may be NULL (defaults). Release with femrt_context_destroy.
+ * Errors: FEMRT_ERROR_INVALID_ARGUMENT (num_threads < 0 or above
+ * FEMRT_MAX_THREADS), FEMRT_ERROR_OUT_OF_MEMORY when the system refuses to
+ * start a worker thread (e.g. the process limit of ulimit -u / RLIMIT_NPROC;
+ * the threads already started are joined again, none is left running). */
 FEMRT_API femrt_status femrt_context_create(const femrt_context_options *options,
                                             femrt_context **out_context);
 
@@ -185,8 +197,10 @@ FEMRT_API femrt_status femrt_context_create(const femrt_context_options *options
  * threads (after launches in flight on other threads have finished). */
 FEMRT_API femrt_status femrt_context_destroy(femrt_context *context);
 
-/* Changes the number of CPU threads (0 = hardware concurrency). Waits for
- * launches in flight on the context. */
+/* Changes the number of CPU threads (0 = hardware concurrency, or 1 to
+ * FEMRT_MAX_THREADS). Waits for launches in flight on the context. Errors as
+ * femrt_context_create; on any error the context keeps its previous threads
+ * (threads started by the failing call are joined again). */
 FEMRT_API femrt_status femrt_context_set_num_threads(femrt_context *context,
                                                      int32_t num_threads);
 
@@ -199,7 +213,13 @@ FEMRT_API femrt_status femrt_context_get_num_threads(femrt_context *context,
 
 /* Loads a femc kernel library (a shared object) with dlopen, calls its
  * `femrt_library_query`, and checks its ABI version and tables. A path
- * without '/' is searched like dlopen does (LD_LIBRARY_PATH, ...).
+ * without '/' is searched like dlopen does (LD_LIBRARY_PATH, ...). A path
+ * with '/' is checked before dlopen sees it: a regular file with the ELF
+ * magic, 64-bit, little-endian, for this host's machine (e_machine), a
+ * shared object (ET_DYN), and its header tables and loadable segments inside
+ * the file (a truncated copy is refused, not mapped); the message names the
+ * path and the problem, e.g. "'x.so' is an ELF library for aarch64; this
+ * host is x86-64".
  * Errors: FEMRT_ERROR_IO (cannot be loaded), FEMRT_ERROR_NOT_FOUND (does not
  * export femrt_library_query), FEMRT_ERROR_ABI_VERSION,
  * FEMRT_ERROR_INVALID_LIBRARY. Release with femrt_module_destroy. */
