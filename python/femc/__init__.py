@@ -22,6 +22,7 @@ from ._femc import (  # noqa: F401
     get_num_threads,
     kernel_abi_version,
     load,
+    max_threads,
     set_num_threads,
     _data_pointer,
 )
@@ -34,5 +35,6 @@ __all__ = [
     "get_num_threads",
     "kernel_abi_version",
     "load",
+    "max_threads",
     "set_num_threads",
 ]

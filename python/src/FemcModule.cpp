@@ -14,7 +14,8 @@
 /// Objects and lifetimes: a `Module` owns its femrt_module and shares a
 /// femrt_context (the process-wide default one, or its own when loaded with
 /// `threads=`); a `Kernel` keeps its module alive. Every launch releases the
-/// GIL while the kernel runs.
+/// GIL while the kernel runs (see withoutGil for what happens when the
+/// interpreter exits meanwhile).
 ///
 //===----------------------------------------------------------------------===//
 
@@ -26,14 +27,19 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <condition_variable>
 #include <cstdint>
 #include <map>
+#include <mutex>
+#include <thread>
 #include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <unistd.h>
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -71,6 +77,137 @@ void translateError(const std::exception_ptr &p, void *) {
     error.attr("status") = nb::str(e.status.c_str());
     PyErr_SetObject(gErrorType, error.ptr());
   }
+}
+
+//===----------------------------------------------------------------------===//
+// Releasing the GIL, and interpreter exit
+//===----------------------------------------------------------------------===//
+//
+// When the interpreter exits while a daemon thread is inside a libfemrt call
+// (a long launch), CPython before 3.14 ends any thread that then asks for the
+// GIL with pthread_exit(), which unwinds the thread's C++ frames with
+// abi::__forced_unwind. On the way up that unwinding meets a noexcept frame
+// (nanobind's gil_scoped_release destructor) or nanobind's catch (...) in the
+// function dispatcher, and the process aborts with "terminate called ..." /
+// "FATAL: exception not rethrown".
+//
+// So a thread coming back from libfemrt once the interpreter has begun to
+// exit never asks for the GIL: it blocks forever (as CPython 3.14 does
+// itself), and the process exits around it. "Has begun to exit" must be
+// known, race-free, before the thread asks: beginExit, an atexit callback
+// (Py_FinalizeEx runs those before it marks the runtime as finalizing), sets
+// `exiting` and then, with the GIL released, waits for the threads that had
+// already decided to take the GIL to get it. The exiting thread itself (an
+// atexit callback that launches a kernel) is not stopped.
+
+struct ExitState {
+  std::mutex mutex;
+  std::condition_variable reacquired;
+  bool exiting = false;
+  std::thread::id exitThread;
+  /// Threads between their check of `exiting` and getting the GIL.
+  int reacquiring = 0;
+  /// Threads inside withoutGil.
+  int inFlight = 0;
+};
+
+/// Never destroyed: daemon threads may use it during static destruction.
+ExitState &exitState() {
+  static ExitState *state = new ExitState;
+  return *state;
+}
+
+[[noreturn]] void blockForever() {
+  while (true)
+    pause();
+}
+
+/// Takes the GIL back after PyEval_SaveThread (see above).
+void reacquireGil(PyThreadState *saved) {
+  ExitState &exit = exitState();
+  {
+    std::unique_lock<std::mutex> lock(exit.mutex);
+    if (exit.exiting && std::this_thread::get_id() != exit.exitThread) {
+      lock.unlock();
+      blockForever();
+    }
+    ++exit.reacquiring;
+  }
+  PyEval_RestoreThread(saved);
+  std::lock_guard<std::mutex> lock(exit.mutex);
+  --exit.inFlight;
+  if (--exit.reacquiring == 0)
+    exit.reacquired.notify_all();
+}
+
+/// Runs `body` (a libfemrt call) without the GIL. Unlike
+/// nb::gil_scoped_release, takes the GIL back through reacquireGil, and not
+/// from a (noexcept) destructor.
+template <typename Body>
+void withoutGil(Body &&body) {
+  {
+    ExitState &exit = exitState();
+    std::lock_guard<std::mutex> lock(exit.mutex);
+    ++exit.inFlight;
+  }
+  PyThreadState *saved = PyEval_SaveThread();
+  try {
+    body();
+  } catch (...) {
+    reacquireGil(saved);
+    throw;
+  }
+  reacquireGil(saved);
+}
+
+/// Whether a daemon thread other than the calling one is alive.
+bool otherDaemonThreadsAlive() {
+  try {
+    nb::object threading =
+        nb::module_::import_("sys").attr("modules").attr("get")("threading");
+    if (threading.is_none())
+      return false;
+    nb::object current = threading.attr("current_thread")();
+    for (nb::handle thread : threading.attr("enumerate")())
+      if (!thread.is(current) && nb::cast<bool>(thread.attr("daemon")) &&
+          nb::cast<bool>(thread.attr("is_alive")()))
+        return true;
+  } catch (const nb::python_error &) {
+    // Finalization has begun: the answer is not worth an error.
+  } catch (const nb::cast_error &) {
+  }
+  return false;
+}
+
+/// femc._begin_exit, registered with atexit when the module is imported.
+void beginExit() {
+  ExitState &exit = exitState();
+  int blocked = 0;
+  PyThreadState *saved = PyEval_SaveThread();
+  {
+    std::unique_lock<std::mutex> lock(exit.mutex);
+    exit.exiting = true;
+    exit.exitThread = std::this_thread::get_id();
+    exit.reacquired.wait(lock, [&] { return exit.reacquiring == 0; });
+    blocked = exit.inFlight;
+  }
+  PyEval_RestoreThread(saved);
+  // Threads still inside libfemrt will block, and other daemon threads be
+  // ended by the interpreter, with their references to femc objects: those
+  // are not leaks of the bindings for nanobind to report at exit.
+  if (blocked > 0 || otherDaemonThreadsAlive())
+    nb::set_leak_warnings(false);
+}
+
+/// Checks a thread count of femc.load / femc.set_num_threads.
+void checkThreads(const char *function, int32_t n) {
+  if (n < 0 || n > FEMRT_MAX_THREADS)
+    throw nb::value_error((std::string(function) + ": threads is " +
+                           std::to_string(n) +
+                           ", expected 0 (one per core) or 1 to " +
+                           std::to_string(FEMRT_MAX_THREADS) +
+                           " (femc.max_threads)")
+                              .c_str());
 }
 
 //===----------------------------------------------------------------------===//
@@ -283,16 +420,15 @@ void Kernel::launch(const std::vector<nb::handle> &arrays,
   options.max_threads = maxThreads;
   femrt_status status;
   std::string message;
-  {
-    // The arrays stay alive (imported[] holds references) while the kernel
-    // runs without the GIL.
-    nb::gil_scoped_release release;
+  // The arrays stay alive (imported[] holds references) while the kernel
+  // runs without the GIL.
+  withoutGil([&] {
     status = femrt_kernel_launch(handle_, tensors.data(),
                                  static_cast<int32_t>(tensors.size()),
                                  &options);
     if (status != FEMRT_OK)
       message = femrt_last_error(); // thread-local: read it on this thread
-  }
+  });
   if (status != FEMRT_OK)
     throw FemrtError{femrt_status_string(status), message};
 }
@@ -426,40 +562,35 @@ private:
 };
 
 Module load(const std::string &path, std::optional<int32_t> threads) {
-  if (threads && *threads < 0)
-    throw nb::value_error("femc.load: threads must be 0 (one per core) or a "
-                          "positive count");
+  if (threads)
+    checkThreads("femc.load", *threads);
   auto state = std::make_shared<ModuleState>();
   state->context = threads ? std::make_shared<Context>(*threads)
                            : defaultContext();
   state->path = path;
   femrt_status status;
   std::string message;
-  {
-    nb::gil_scoped_release release;
+  withoutGil([&] {
     status = femrt_module_load_library(state->context->handle, path.c_str(),
                                        &state->handle);
     if (status != FEMRT_OK)
       message = femrt_last_error();
-  }
+  });
   if (status != FEMRT_OK)
     throw FemrtError{femrt_status_string(status), message};
   return Module(std::move(state));
 }
 
 void setNumThreads(int32_t n) {
-  if (n < 0)
-    throw nb::value_error("femc.set_num_threads: expected 0 (one per core) "
-                          "or a positive count");
+  checkThreads("femc.set_num_threads", n);
   std::shared_ptr<Context> context = defaultContext();
   femrt_status status;
   std::string message;
-  {
-    nb::gil_scoped_release release; // waits for launches in flight
+  withoutGil([&] { // waits for launches in flight
     status = femrt_context_set_num_threads(context->handle, n);
     if (status != FEMRT_OK)
       message = femrt_last_error();
-  }
+  });
   if (status != FEMRT_OK)
     throw FemrtError{femrt_status_string(status), message};
 }
@@ -497,6 +628,13 @@ NB_MODULE(_femc, m) {
   femrt_version(&major, &minor, &patch);
   m.attr("femrt_version") = nb::make_tuple(major, minor, patch);
   m.attr("kernel_abi_version") = femrt_kernel_abi_version();
+  m.attr("max_threads") = FEMRT_MAX_THREADS;
+
+  m.def("_begin_exit", &beginExit,
+        "Called by atexit: from now on, threads other than this one that "
+        "come back from a libfemrt call block instead of taking the GIL "
+        "while the interpreter finalizes.");
+  nb::module_::import_("atexit").attr("register")(m.attr("_begin_exit"));
 
   nb::class_<Kernel>(m, "Kernel",
                      "A kernel of a loaded library. Call it (or launch()) "
@@ -543,7 +681,8 @@ NB_MODULE(_femc, m) {
         "the module gets its own thread pool of N threads (0 = one per "
         "core); otherwise it shares the default one (femc.set_num_threads).");
   m.def("set_num_threads", &setNumThreads, "n"_a,
-        "Sets the threads of the default context (0 = one per core).");
+        "Sets the threads of the default context (0 = one per core, at most "
+        "femc.max_threads). On failure the context keeps its threads.");
   m.def("get_num_threads", &getNumThreads,
         "The threads of the default context.");
   m.def(

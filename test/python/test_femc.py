@@ -2,7 +2,9 @@
 
 import gc
 import os
+import platform
 import subprocess
+import sys
 import threading
 import time
 
@@ -89,12 +91,139 @@ def test_load_not_a_library(tmp_path):
     with pytest.raises(femc.Error) as info:
         femc.load(str(path))
     assert info.value.status == "FEMRT_ERROR_IO"
-    assert "text.so" in str(info.value)
+    assert f"'{path}' is not an ELF file" in str(info.value)
+
+
+def test_load_truncated_library(kernels_lib, tmp_path):
+    """Used to crash with SIGBUS inside dlopen."""
+    data = open(kernels_lib, "rb").read()
+    for size in (len(data) // 2, len(data) - 1, 100):
+        path = tmp_path / f"cut{size}.so"
+        path.write_bytes(data[:size])
+        with pytest.raises(femc.Error) as info:
+            femc.load(str(path))
+        assert info.value.status == "FEMRT_ERROR_IO"
+        assert f"'{path}' is truncated: " in str(info.value)
+        assert f"but the file has {size} bytes" in str(info.value)
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="x86-64 host")
+def test_load_library_for_another_machine(kernels_lib, tmp_path):
+    """Used to be reported as 'No such file or directory'."""
+    data = bytearray(open(kernels_lib, "rb").read())
+    data[18:20] = (183).to_bytes(2, "little")  # e_machine = EM_AARCH64
+    path = tmp_path / "aarch64.so"
+    path.write_bytes(bytes(data))
+    with pytest.raises(femc.Error) as info:
+        femc.load(str(path))
+    assert info.value.status == "FEMRT_ERROR_IO"
+    assert str(info.value) == (
+        f"femrt_module_load_library: '{path}' is an ELF library for "
+        "aarch64; this host is x86-64")
+
+
+def test_load_directory_and_empty_file(tmp_path):
+    with pytest.raises(femc.Error, match="is a directory, not a shared"):
+        femc.load(str(tmp_path))
+    empty = tmp_path / "empty.so"
+    empty.write_bytes(b"")
+    with pytest.raises(femc.Error, match=r"is empty \(0 bytes\)"):
+        femc.load(str(empty))
 
 
 def test_load_rejects_negative_threads(kernels_lib):
     with pytest.raises(ValueError):
         femc.load(kernels_lib, threads=-1)
+
+
+def own_threads():
+    return len(os.listdir("/proc/self/task"))
+
+
+def test_thread_counts_above_the_limit_are_refused(kernels_lib):
+    """femc.load(threads=100000) used to end in std::terminate."""
+    assert femc.max_threads == 1024
+    before = own_threads()
+    for n in (femc.max_threads + 1, 100000):
+        with pytest.raises(ValueError) as info:
+            femc.load(kernels_lib, threads=n)
+        assert str(info.value) == (
+            f"femc.load: threads is {n}, expected 0 (one per core) or 1 to "
+            "1024 (femc.max_threads)")
+    threads = femc.get_num_threads()
+    with pytest.raises(ValueError, match="femc.set_num_threads: threads is "
+                                         "100000, expected 0"):
+        femc.set_num_threads(100000)
+    assert femc.get_num_threads() == threads
+    assert own_threads() == before
+    # The limit itself is fine.
+    module = femc.load(kernels_lib, threads=femc.max_threads)
+    assert module.num_threads == femc.max_threads
+
+
+# Run as an unprivileged user (RLIMIT_NPROC does not bind root) with a thread
+# limit just above what the process already has.
+REFUSED_THREADS_SCRIPT = """
+import os, resource, sys
+import femc
+
+def tasks_of(uid):
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            fields = dict(line.split(":", 1)
+                          for line in open(f"/proc/{pid}/status"))
+        except OSError:
+            continue
+        if int(fields["Uid"].split()[0]) == uid:
+            total += int(fields["Threads"])
+    return total
+
+library = sys.argv[1]
+small = femc.load(library, threads=1)
+threads = femc.get_num_threads()   # creates the default context
+limit = tasks_of(os.getuid()) + 3
+hard = resource.getrlimit(resource.RLIMIT_NPROC)[1]
+resource.setrlimit(resource.RLIMIT_NPROC, (limit, hard))
+before = len(os.listdir("/proc/self/task"))
+try:
+    femc.load(library, threads=300)
+    sys.exit("femc.load(threads=300) did not raise")
+except femc.Error as e:
+    assert e.status == "FEMRT_ERROR_OUT_OF_MEMORY", e.status
+    assert "cannot start worker thread" in str(e), str(e)
+    assert "no thread was left running" in str(e), str(e)
+try:
+    femc.set_num_threads(300)
+    sys.exit("femc.set_num_threads(300) did not raise")
+except femc.Error as e:
+    assert e.status == "FEMRT_ERROR_OUT_OF_MEMORY", e.status
+    assert f"the context keeps its {threads} threads" in str(e), str(e)
+assert femc.get_num_threads() == threads
+import time
+for _ in range(500):
+    if len(os.listdir("/proc/self/task")) == before:
+        break
+    time.sleep(0.01)
+assert len(os.listdir("/proc/self/task")) == before
+print("ok")
+"""
+
+
+def test_refused_threads_raise_and_leave_nothing_running(kernels_lib):
+    as_nobody = {}
+    if os.geteuid() == 0:
+        as_nobody = dict(user=65534, group=65534, extra_groups=[])
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join(os.path.abspath(p)
+                                          for p in sys.path if p))
+    run = subprocess.run([sys.executable, "-c", REFUSED_THREADS_SCRIPT,
+                          os.path.abspath(kernels_lib)],
+                         capture_output=True, text=True,
+                         timeout=120, env=env, cwd="/", **as_nobody)
+    assert run.returncode == 0 and run.stdout == "ok\n", run.stderr
 
 
 def test_kernels_and_unknown_kernel(kernels, kernels_lib):
