@@ -1,22 +1,74 @@
 #!/usr/bin/python3
-"""femc benchmark: the fused femc kernel, the same FEM read computed the
-reference's way in PyTorch eager, and this machine's SGEMM rate measured with
-OpenBLAS, side by side in one run.
+"""femc benchmark: the fused femc kernel against the strongest peers this
+machine has, side by side in one table from one run, each peer checked
+against a float64 reference on femc's own inputs, with the same run's matmul
+rates (and which BLAS kernels produced them) as the yardstick.
 
-    bench/run.sh                     # installs what it needs, builds, runs
-    bench/run_bench.py --T 512,1024 --reps 5 --no-memory
+    bench/run.sh                           # venv + build + run (docs/benchmarks.md)
+    bench/run_bench.py --T 1024,4096 --reps 5 --modes causal,full --no-memory
 
-FLOPs per launch = (2*T^2*dk + 4*T^2*dv) * B * H, halved when causal (the
-score contraction plus the [V | X] contraction of width 2*dv).
+Rows (B=1, H=8, dk=dv=64): femc f32 (fem-run --bench); PyTorch 2.x SDPA over
+[V~ | X] (value width 2*dv, one call), two flash SDPA calls of width dk, eager
+matmul+softmax+matmul; JAX jit of the reference formulation and
+jax.nn.dot_product_attention; PyTorch bf16 SDPA over [V~ | X] and two flash
+calls. The peers run with bench/.venv/bin/python (bench/requirements.txt); a
+peer that is missing or refuses the shapes is printed as unavailable, with
+the reason.
+
+FLOPs per launch (every row, the same nominal count) =
+(2*T^2*dk + 4*T^2*dv) * B * H, halved when causal: the score contraction
+plus the [V~ | X] contraction of width 2*dv.
 """
 import argparse
+import datetime
+import json
 import os
 import re
 import subprocess
 import sys
-import time
 
 B, H, DK, DV = 1, 8, 64, 64
+N_MM = 2048
+TOL_F32 = 1e-4   # docs/semantics.md: float32 against float64, relative to max|ref|
+TOL_BF16 = 1e-2  # bf16 keeps 8 significant bits (unit roundoff 2^-9 = 2e-3)
+
+# (child name, label, dtype); the label's {backend} is filled from the run.
+PEERS = [
+    ("torch_vx_f32", "PyTorch SDPA over [V|X] ({backend})", "f32"),
+    ("torch_split_f32", "PyTorch 2 SDPA calls, V and X ({backend})", "f32"),
+    ("torch_eager_f32", "PyTorch eager matmul+softmax+matmul", "f32"),
+    ("jax_ref_f32", "JAX jit of the reference formulation", "f32"),
+    ("jax_dpa_f32", "JAX dot_product_attention over [V|X]", "f32"),
+    ("jax_dpa2_f32", "JAX 2 dot_product_attention calls", "f32"),
+    ("torch_vx_bf16", "PyTorch SDPA over [V|X] ({backend})", "bf16"),
+    ("torch_split_bf16", "PyTorch 2 SDPA calls, V and X ({backend})", "bf16"),
+]
+
+# Intel family 6 / AMD family numbers of common x86 server parts, for the
+# machine line only (the kernel may report a generic model name under a VM).
+INTEL_MODELS = {85: "Skylake-SP/Cascade Lake", 106: "Ice Lake-SP", 143: "Sapphire Rapids",
+                207: "Emerald Rapids", 173: "Granite Rapids", 175: "Sierra Forest",
+                151: "Alder Lake", 183: "Raptor Lake", 158: "Coffee Lake"}
+AMD_FAMILIES = {23: "Zen/Zen 2", 25: "Zen 3/Zen 4", 26: "Zen 5"}
+ISA_FLAGS = [("avx2", "AVX2"), ("fma", "FMA"), ("avx512f", "AVX-512F"),
+             ("avx512_bf16", "AVX512-BF16"), ("avx512_fp16", "AVX512-FP16"),
+             ("avx_vnni", "AVX-VNNI"), ("avx512_vnni", "AVX512-VNNI"),
+             ("amx_tile", "AMX-TILE"), ("amx_bf16", "AMX-BF16"), ("amx_int8", "AMX-INT8")]
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+               "XLA_FLAGS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+# OpenBLAS cores without AVX2 kernels: on an AVX2 or AVX-512 CPU they mean the
+# library did not recognise the CPU (Debian's 0.3.21 on Emerald Rapids: Prescott).
+PRE_AVX2_CORES = {"katmai", "coppermine", "northwood", "prescott", "banias", "core2", "penryn",
+                  "dunnington", "nehalem", "atom", "sandybridge", "opteron", "barcelona",
+                  "bobcat", "bulldozer", "piledriver", "nano"}
+
+
+def core_note(core, isa):
+    if str(core).lower() in PRE_AVX2_CORES and "AVX2" in isa:
+        return " <- a pre-AVX2 kernel on this AVX2 CPU: OpenBLAS did not recognise the CPU"
+    return ""
 
 
 def flops(T, causal):
@@ -24,80 +76,190 @@ def flops(T, causal):
     return f / 2 if causal else f
 
 
-def blas_env():
-    # OpenBLAS' core-type overrides slow current builds down (docs/env); the
-    # measurement of the machine's peak runs without them.
+def peer_env():
+    # OpenBLAS' core-type overrides (set on some hosts for Debian's old
+    # OpenBLAS) slow a current numpy down: the peers run without them.
     env = dict(os.environ)
     env.pop("OPENBLAS_CORETYPE", None)
     env.pop("OPENBLAS_L2_SIZE", None)
     return env
 
 
-SGEMM_SNIPPET = r"""
-import time, numpy as np
-n = 2048
-a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
-b = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
-a @ b
-best = 1e30
-for _ in range(5):
-    t = time.perf_counter(); a @ b; best = min(best, time.perf_counter() - t)
-blas = "unknown"
-for line in open("/proc/self/maps"):
-    path = line.split()[-1]
-    if "openblas" in path or "libblas" in path:
-        blas = path; break
-print(f"{2.0 * n ** 3 / best / 1e9:.1f} {blas}")
-"""
-
-TORCH_SNIPPET = r"""
-import os, sys, time, math, torch
-torch.set_num_threads(os.cpu_count())
-T, causal, reps = int(sys.argv[1]), sys.argv[2] == "1", int(sys.argv[3])
-B, H, DK, DV = 1, 8, 64, 64
-g = torch.Generator().manual_seed(0)
-q = torch.randn(B, T, H, DK, generator=g); k = torch.randn(B, T, H, DK, generator=g)
-v = torch.randn(B, T, H, DV, generator=g); beta_raw = torch.rand(H * DV, generator=g) * 3 - 1
-lam = torch.randn(B, T, H, DV, generator=g); gate = torch.randn(B, T, H, DV, generator=g)
-eps, cap = 1e-6, 40.0
-def fem():
-    # The reference formulation: concatenate [V~ | X] and read once.
-    beta = (torch.nn.functional.softplus(beta_raw) + eps).view(1, 1, H, DV)
-    vc = torch.maximum(torch.minimum(v, cap / beta), -cap / beta)
-    M = (beta * vc).amax(dim=1, keepdim=True)
-    X = torch.exp(beta * vc - M)
-    vals = torch.cat([vc, X], dim=-1).transpose(1, 2)            # B,H,T,2dv
-    s = torch.matmul(q.transpose(1, 2), k.transpose(1, 2).transpose(-1, -2)) / math.sqrt(DK)
-    if causal:
-        s = s.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
-    r = torch.matmul(torch.softmax(s, dim=-1), vals).transpose(1, 2)   # B,T,H,2dv
-    mu, Z = r[..., :DV], r[..., DV:]
-    logZ = torch.where(Z > 0, torch.log(Z), torch.full_like(Z, float("-inf")))
-    F = (torch.logaddexp(logZ, math.log(2.0 ** -126) - M) + M) / beta
-    lmb = torch.sigmoid(lam)
-    gp = torch.nn.functional.softplus(gate) + eps
-    gn = gp / gp.norm(dim=-1, keepdim=True).clamp_min(1e-5) * math.sqrt(DV)
-    return gn * ((1 - lmb) * mu + lmb * F)
-with torch.no_grad():
-    fem()
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter(); fem(); times.append(time.perf_counter() - t)
-times.sort()
-print(f"{times[len(times) // 2] * 1e3:.3f} {torch.__version__} {torch.get_num_threads()}")
-"""
+def child(python, args, env=None, timeout=900):
+    """Run bench/peers_child.py; its last stdout line is JSON. Returns
+    (dict, stdout). A failure becomes {"error": reason}."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers_child.py")
+    if not python or not os.path.exists(python):
+        return {"error": f"no Python at {python} (bench/run.sh creates bench/.venv)"}, ""
+    try:
+        p = subprocess.run([python, script] + [str(a) for a in args], capture_output=True,
+                           text=True, env=env or peer_env(), timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout} s"}, ""
+    lines = p.stdout.strip().splitlines()
+    if p.returncode == 0 and lines:
+        try:
+            return json.loads(lines[-1]), p.stdout
+        except ValueError:
+            pass
+    err = [ln for ln in p.stderr.strip().splitlines() if ln.strip()]
+    why = err[-1].strip() if err else f"exit status {p.returncode}"
+    if p.returncode < 0:
+        why = f"killed by signal {-p.returncode}" + (f" ({why})" if err else "")
+    return {"error": why}, p.stdout
 
 
 def run(cmd, env=None):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True,
-                          env=env).stdout
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
 
 
-def femc_time(fem_run, lib, kernel, T, reps):
-    out = run([fem_run, lib, "--kernel", kernel, "--dim", f"B={B}",
-               "--dim", f"T={T}", "--bench", str(reps)])
-    m = re.search(r"median ([0-9.]+) ms", out)
-    return float(m.group(1))
+# --------------------------------------------------------------------------
+# The machine.
+
+def machine():
+    info = {}
+    try:
+        for line in open("/proc/cpuinfo"):
+            k, _, v = line.partition(":")
+            k, v = k.strip(), v.strip()
+            if k in ("model name", "cpu family", "model", "flags", "vendor_id") and k not in info:
+                info[k] = v
+    except OSError:
+        pass
+    name = info.get("model name", "unknown CPU")
+    fam, mod = int(info.get("cpu family", 0) or 0), int(info.get("model", 0) or 0)
+    vendor = info.get("vendor_id", "")
+    kind = (INTEL_MODELS.get(mod) if vendor == "GenuineIntel" and fam == 6
+            else AMD_FAMILIES.get(fam) if vendor == "AuthenticAMD" else None)
+    flags = set(info.get("flags", "").split())
+    isa = [label for flag, label in ISA_FLAGS if flag in flags]
+    used = len(os.sched_getaffinity(0))
+    hv = " (virtual machine)" if "hypervisor" in flags else ""
+    return (f"{name}, family {fam} model {mod}" + (f" ({kind})" if kind else "") + hv,
+            used, os.cpu_count(), isa)
+
+
+def busy_fraction(seconds=1.0):
+    """Share of all CPUs busy (anyone's) over a short window: OpenMP-threaded
+    peers slow down many times when another process competes for a core."""
+    import time
+
+    def snap():
+        f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+        return sum(f), f[3] + f[4]  # total, idle + iowait
+    try:
+        t0, i0 = snap()
+        time.sleep(seconds)
+        t1, i1 = snap()
+        return 1.0 - (i1 - i0) / max(t1 - t0, 1)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def busy_line(when):
+    b = busy_fraction()
+    if b is None:
+        return f"load {when}: unknown"
+    warn = ("" if b < 0.10 else "  WARNING: other processes use the CPUs; the peers' "
+            "OpenMP threads slow down many times under competition: rerun on a quiet machine")
+    return f"load {when}: {100 * b:.0f}% of the CPUs busy over 1 s{warn}"
+
+
+class OthersMeter:
+    """CPU time that processes other than this bench and its children used
+    while the table ran, as a share of all CPUs (from /proc/stat)."""
+
+    def __init__(self):
+        import time
+        self.t = time.monotonic()
+        self.stat, self.own = self.snap(), self.own_cpu()
+
+    @staticmethod
+    def snap():
+        try:
+            f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+            return (sum(f) - f[3] - f[4]) / os.sysconf("SC_CLK_TCK")  # busy seconds, all CPUs
+        except (OSError, ValueError, IndexError):
+            return None
+
+    @staticmethod
+    def own_cpu():
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    def line(self):
+        import time
+        wall = time.monotonic() - self.t
+        now = self.snap()
+        if now is None or self.stat is None or wall <= 0:
+            return "other processes during the table: unknown"
+        others = max(0.0, (now - self.stat) - (self.own_cpu() - self.own))
+        share = others / (wall * (os.cpu_count() or 1))
+        warn = ("" if share < 0.05 else "  WARNING: results disturbed; rerun on a quiet machine")
+        return (f"other processes during the table: {100 * share:.1f}% of the CPUs over "
+                f"{wall:.0f} s{warn}")
+
+
+def git_rev(root):
+    try:
+        rev = run(["git", "-C", root, "rev-parse", "--short", "HEAD"]).strip()
+        dirty = run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"]).strip()
+        return rev + ("+changes" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def torch_kernel_lines(python):
+    """Which library/ISA path runs torch's matmuls and flash SDPA, from the
+    libraries' own verbose output (MKL_VERBOSE, ONEDNN_VERBOSE)."""
+    env = dict(peer_env(), MKL_VERBOSE="1", ONEDNN_VERBOSE="1")
+    res, out = child(python, ["torch_kernels"], env=env, timeout=300)
+    if "error" in res:
+        return None, res["error"]
+    mkl_path = None
+    isa = None
+    sections, cur = {}, None
+    for ln in out.splitlines():
+        if ln.startswith("@@ "):
+            cur = ln[3:].strip()
+            sections[cur] = []
+            continue
+        if ln.startswith("MKL_VERBOSE") and ("oneMKL" in ln or "Intel(R) MKL" in ln):
+            # "oneMKL 2024.0 Update 2 Product build ... Intel(R) Advanced Vector
+            # Extensions 512 (Intel(R) AVX-512) ... (Intel(R) AMX) with INT8 and BF16"
+            ver = re.search(r"(oneMKL|Intel\(R\) MKL) ([0-9.]+( Update \d+)?)", ln)
+            isas = re.findall(r"\(Intel\(R\) ([A-Za-z0-9-]+)\)", ln)
+            mkl_path = (f"oneMKL {ver.group(2) if ver else '?'}, code path "
+                        f"{' + '.join(isas) or ln[12:]}")
+            continue
+        if ln.startswith("onednn_verbose") and ",isa:" in ln:
+            isa = ln.split(",isa:", 1)[1].strip()
+        if cur is None:
+            continue
+        if ln.startswith("MKL_VERBOSE ") and "(" in ln:
+            sections[cur].append("MKL " + ln.split()[1].split("(")[0])
+        elif ln.startswith("onednn_verbose") and ",exec," in ln:
+            f = ln.split(",")
+            if f[2] == "primitive":
+                sections[cur].append(f"oneDNN {f[6]}")
+            elif f[2] == "ukernel":
+                sections[cur].append(f"oneDNN {f[5]} ukernel")
+    summary = {k: ", ".join(sorted(set(v))) or "ATen's own loops (no MKL/oneDNN call seen)"
+               for k, v in sections.items() if k != "end"}
+    return {"torch": res, "mkl": mkl_path, "onednn_isa": isa, "paths": summary}, None
+
+
+# --------------------------------------------------------------------------
+
+def femc_bench(fem_run, lib, kernel, T, reps, d):
+    os.makedirs(d, exist_ok=True)
+    out = run([fem_run, lib, "--kernel", kernel, "--dim", f"B={B}", "--dim", f"T={T}",
+               "--seed", "0", "--save-inputs", d, "--output", f"out={d}/femc.npy",
+               "--bench", str(reps)])
+    m = re.search(r"on (\d+) threads: median ([0-9.]+) ms, min ([0-9.]+) ms", out)
+    if not m:
+        raise RuntimeError(f"fem-run printed no timing:\n{out}")
+    return float(m.group(2)), float(m.group(3)), int(m.group(1))
 
 
 def peak_rss_mib(cmd):
@@ -109,17 +271,48 @@ def peak_rss_mib(cmd):
     return int(run([sys.executable, "-c", probe] + cmd)) / 1024.0
 
 
+def fmt_err(res, tol):
+    e = res.get("err")
+    if e is None:
+        return f"{'-':>9}  WRONG ({res.get('why', 'no output')})", False
+    ok = e <= tol
+    return f"{e:9.1e}  {'ok' if ok else 'WRONG'} (tol {tol:.0e})", ok
+
+
 def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--build", default=os.path.join(root, "build"))
-    p.add_argument("--T", default="512,1024,2048,4096,8192")
-    p.add_argument("--reps", type=int, default=5)
-    p.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
+    p.add_argument("--T", default="1024,4096", help="sequence lengths (default 1024,4096)")
+    p.add_argument("--modes", default="causal",
+                   help="causal, full or causal,full (default causal)")
+    p.add_argument("--reps", type=int, default=5, help="timed launches per row (median, min)")
+    p.add_argument("--python", default=os.path.join(root, "bench", ".venv", "bin", "python"),
+                   help="the peers' Python (default bench/.venv/bin/python)")
+    p.add_argument("--peers", default=",".join(n for n, _, _ in PEERS),
+                   help="peer rows to run (default all): " + ", ".join(n for n, _, _ in PEERS))
+    p.add_argument("--no-peers", action="store_true", help="femc, its check and SGEMM only")
     p.add_argument("--no-memory", action="store_true",
                    help="skip the T = 32768 memory measurement")
     a = p.parse_args()
+    modes = [m.strip() for m in a.modes.split(",") if m.strip()]
+    bad = [m for m in modes if m not in ("causal", "full")]
+    if bad or not modes:
+        p.error(f"--modes: expected causal, full or causal,full, got '{a.modes}'")
+    try:
+        Ts = [int(t) for t in a.T.split(",")]
+    except ValueError:
+        p.error(f"--T: expected comma-separated integers, got '{a.T}'")
+    if any(t < 1 for t in Ts) or a.reps < 1:
+        p.error("--T and --reps must be positive")
+    wanted = [n for n in a.peers.split(",") if n]
+    unknown = [n for n in wanted if n not in [q[0] for q in PEERS]]
+    if unknown:
+        p.error(f"--peers: unknown row {', '.join(unknown)}")
+    peers = [] if a.no_peers else [q for q in PEERS if q[0] in wanted]
+    py = a.python if os.path.exists(a.python) else None
+
     femc = os.path.join(a.build, "bin", "femc")
     fem_run = os.path.join(a.build, "bin", "fem-run")
     out_dir = os.path.join(a.build, "bench")
@@ -128,41 +321,141 @@ def main():
                    check=True, capture_output=True, env=env)
     lib = os.path.join(out_dir, "kernels.so")
 
-    sgemm, blas = run([sys.executable, "-c", SGEMM_SNIPPET], env=blas_env()).split()
-    sgemm = float(sgemm)
-    print(f"machine: {os.cpu_count()} cores; SGEMM (numpy float32 2048^3, {blas}): "
-          f"{sgemm:.1f} GFLOP/s")
-    torch_info = None
-    header = (f"{'T':>6} {'causal':>6} | {'femc ms':>9} {'GFLOP/s':>8} {'% SGEMM':>8} | "
-              f"{'torch ms':>9} {'GFLOP/s':>8} {'speedup':>8}")
-    rows = []
-    for causal in (True, False):
-        for T in [int(t) for t in a.T.split(",")]:
-            ms = femc_time(fem_run, lib, "fem_causal" if causal else "fem_full", T, a.reps)
-            gf = flops(T, causal) / ms / 1e6
-            tms = None
-            if not a.no_torch:
-                try:
-                    o = run([sys.executable, "-c", TORCH_SNIPPET, str(T), "1" if causal else "0",
-                             str(max(1, min(a.reps, 3)))], env=blas_env()).split()
-                    tms, torch_info = float(o[0]), (o[1], o[2])
-                except (subprocess.CalledProcessError, ValueError) as e:
-                    print(f"torch reference failed at T={T}: {e}", file=sys.stderr)
-            rows.append((T, causal, ms, gf, tms))
-            tcol = (f"{tms:9.2f} {flops(T, causal) / tms / 1e6:8.1f} {tms / ms:7.1f}x"
-                    if tms else f"{'-':>9} {'-':>8} {'-':>8}")
-            if len(rows) == 1:
-                print(header)
-                print("-" * len(header))
-            print(f"{T:6d} {'yes' if causal else 'no':>6} | {ms:9.2f} {gf:8.1f} "
-                  f"{100 * gf / sgemm:7.1f}% | {tcol}", flush=True)
-    if torch_info:
-        print(f"torch {torch_info[0]} eager, {torch_info[1]} threads, BLAS: OpenBLAS "
-              f"(libopenblas0-pthread), not Debian's reference netlib BLAS")
-    target = [r for r in rows if r[0] == 4096 and r[1]]
-    if target:
-        pct = 100 * target[0][3] / sgemm
-        print(f"target: femc >= 50% of SGEMM at T=4096 causal: {pct:.1f}% "
+    # ---- the machine and the threads
+    cpu, used, online, isa = machine()
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"date:    {now}; femc {git_rev(root)}; B={B} H={H} dk={DK} dv={DV}; "
+          f"median of {a.reps} timed runs after one warm-up")
+    print(f"machine: {cpu}")
+    print(f"         {used} cores used of {online} online; ISA: {' '.join(isa) or 'none found'}")
+    tv = ", ".join(f"{v}={os.environ[v]}" for v in THREAD_VARS if v in os.environ)
+    print(f"threads: femc all {used} (fem-run default); torch set_num_threads({used}); numpy "
+          f"OpenBLAS and XLA default (all cores); environment: {tv or 'no thread variables set'}"
+          + ("; OPENBLAS_CORETYPE/L2_SIZE unset for the peers"
+             if any(v in os.environ for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")) else ""))
+    print(busy_line("before the run"))
+    if py is None and peers:
+        print(f"peers:   unavailable: no Python at {a.python} (bench/run.sh creates bench/.venv "
+              f"from bench/requirements.txt)")
+
+    # ---- the same run's matmul rates and which kernels produced them
+    print(f"\nmatmul {N_MM}^3, same run (rate at the median of {max(a.reps, 5)}):")
+    mm = child(py, ["sgemm", max(a.reps, 5)])[0] if py else {"error": "no peers' Python"}
+    rates = {}
+    if "error" in mm:
+        print(f"  peers' matmuls unavailable: {mm['error']}")
+        mm = {}
+    nf = mm.get("numpy_f32", {})
+    if "gflops" in nf:
+        bl = nf["blas"]
+        rates["numpy"] = nf["gflops"]
+        print(f"  f32  numpy {nf['numpy']} / {bl.get('api', '?')} {bl.get('version', '?')}, "
+              f"core {bl.get('core')}, {bl.get('threads')} threads "
+              f"({os.path.basename(str(bl.get('lib')))}): {nf['gflops']:.1f} GFLOP/s"
+              f"{core_note(bl.get('core'), isa)}")
+    elif nf:
+        print(f"  f32  numpy: unavailable: {nf['error']}")
+    kern, kerr = torch_kernel_lines(py) if py else (None, "no peers' Python")
+    tf = mm.get("torch_f32", {})
+    if "gflops" in tf:
+        rates["torch"] = tf["gflops"]
+        path = (f"{kern['paths'].get('f32 matmul', '?')}; {kern['mkl']}" if kern
+                else f"kernel unknown: {kerr}")
+        print(f"  f32  torch {kern['torch']['version'] if kern else ''} matmul, "
+              f"{tf['threads']} threads ({path}): {tf['gflops']:.1f} GFLOP/s")
+    elif tf:
+        print(f"  f32  torch: unavailable: {tf['error']}")
+    jf = mm.get("jax_f32", {})
+    if "gflops" in jf:
+        rates["JAX"] = jf["gflops"]
+        print(f"  f32  JAX jit matmul (XLA:CPU, {jf['dot']}): {jf['gflops']:.1f} GFLOP/s")
+    elif jf:
+        print(f"  f32  JAX: unavailable: {jf['error']}")
+    tb = mm.get("torch_bf16", {})
+    bf16_rate = tb.get("gflops")
+    if bf16_rate:
+        path = kern["paths"].get("bf16 matmul", "?") if kern else f"kernel unknown: {kerr}"
+        print(f"  bf16 torch matmul ({path}): {bf16_rate:.1f} GFLOP/s")
+    elif tb:
+        print(f"  bf16 torch: unavailable: {tb['error']}")
+    if kern:
+        t = kern["torch"]
+        print(f"  torch {t['version']}: CPU capability {t['cpu_capability']}, "
+              f"{' '.join(t['blas'])}; oneDNN ISA: {kern['onednn_isa']}")
+        for dt in ("torch.float32", "torch.bfloat16"):
+            print(f"  torch flash SDPA {dt[6:]}: {kern['paths'].get(dt + ' flash sdpa', '?')}")
+    # Debian's numpy, which the old bench used as the yardstick: context only.
+    deb = child("/usr/bin/python3", ["sgemm_numpy_only", max(a.reps, 5)])[0] \
+        if os.path.exists("/usr/bin/python3") else {"error": "no /usr/bin/python3"}
+    sgemm = max(rates.values()) if rates else None
+    best = max(rates, key=rates.get) if rates else None
+    if sgemm:
+        print(f"  SGEMM rate for the f32 rows: {sgemm:.1f} GFLOP/s ({best}, the best above)")
+    # ---- Debian numpy (context only)
+    if "gflops" in deb:
+        bl = deb["blas"]
+        print(f"  not a peer: Debian's numpy {deb['numpy']} / OpenBLAS {bl.get('version')}, core "
+              f"{bl.get('core')}: {deb['gflops']:.1f} GFLOP/s (the old bench's yardstick)"
+              f"{core_note(bl.get('core'), isa)}")
+    if not sgemm and "gflops" in deb:
+        sgemm, best = deb["gflops"], "Debian numpy"
+        print(f"  SGEMM rate for the f32 rows: {sgemm:.1f} GFLOP/s (Debian's numpy, for want of "
+              f"the peers' venv: far below the machine's rate if its core is the wrong one)")
+
+    # ---- the table
+    hdr = (f"{'T':>5} {'mask':>6}  {'row':<46} {'dtype':>5} {'median ms':>10} {'min ms':>9} "
+           f"{'GFLOP/s':>8} {'% mm':>6} {'femc x':>7}  {'err':>9}  check")
+    print(f"\n% mm: f32 rows against the SGEMM rate above, bf16 rows against the bf16 matmul "
+          f"rate. femc x: femc's speed-up (row median / femc median).\nerr: "
+          f"max|out - ref| / max|ref|, ref = float64 reference on femc's inputs.\n")
+    print(hdr)
+    print("-" * len(hdr))
+    meter = OthersMeter()
+    femc_rows = {}
+    for mode in modes:
+        causal = mode == "causal"
+        for T in Ts:
+            d = os.path.join(out_dir, f"{mode}_T{T}")
+            fl = flops(T, causal)
+            fms, fmin, fthreads = femc_bench(fem_run, lib, "fem_causal" if causal else "fem_full",
+                                             T, a.reps, d)
+            ref_py = py if py else "/usr/bin/python3"
+            ref = child(ref_py, ["ref", d, int(causal)])[0]
+            fres = (child(ref_py, ["err", d, os.path.join(d, "femc.npy")])[0]
+                    if "error" not in ref else {"err": None, "why": "no reference: " + ref["error"]})
+            gf = fl / fms / 1e6
+            femc_rows[(T, causal)] = gf
+            pct = f"{100 * gf / sgemm:5.1f}%" if sgemm else f"{'-':>6}"
+            ecol, _ = fmt_err(fres, TOL_F32)
+            print(f"{T:5d} {mode:>6}  {f'femc (fem-run, {fthreads} threads)':<46} {'f32':>5} "
+                  f"{fms:10.2f} {fmin:9.2f} {gf:8.1f} {pct} {'1.00x':>7}  {ecol}", flush=True)
+            for name, label, dt in peers:
+                if py is None:
+                    res = {"error": f"no Python at {a.python}"}
+                elif "error" in ref:
+                    res = {"error": "no float64 reference to check against: " + ref["error"]}
+                else:
+                    res = child(py, ["row", name, d, int(causal), a.reps])[0]
+                info = res.get("info", {})
+                lab = (label.format(backend=info["backend"].split(" (")[0]) if "backend" in info
+                       else label.replace(" ({backend})", ""))
+                if "error" in res:
+                    print(f"{T:5d} {mode:>6}  {lab:<46} {dt:>5}  unavailable: {res['error']}",
+                          flush=True)
+                    continue
+                ms = res["median_ms"]
+                g = fl / ms / 1e6
+                rate = bf16_rate if dt == "bf16" else sgemm
+                pct = f"{100 * g / rate:5.1f}%" if rate else f"{'-':>6}"
+                ecol, ok = fmt_err(res, TOL_BF16 if dt == "bf16" else TOL_F32)
+                sp = f"{ms / fms:6.2f}x" if ok else f"{'n/a':>7}"
+                print(f"{T:5d} {mode:>6}  {lab:<46} {dt:>5} {ms:10.2f} {res['min_ms']:9.2f} "
+                      f"{g:8.1f} {pct} {sp}  {ecol}", flush=True)
+    print(meter.line())
+    print("\nFLOPs per launch (all rows) = (2*T^2*dk + 4*T^2*dv)*B*H, halved when causal.")
+    if (4096, True) in femc_rows and sgemm:
+        pct = 100 * femc_rows[(4096, True)] / sgemm
+        print(f"target: femc >= 50% of the same-run SGEMM rate at T=4096 causal: {pct:.1f}% "
               f"({'met' if pct >= 50 else 'NOT met'})")
 
     if not a.no_memory:
@@ -170,14 +463,12 @@ def main():
         io = 6 * B * T * H * DV * 4 / 2 ** 20  # q, k, v, lam, gate, out
         base = peak_rss_mib([fem_run, lib, "--kernel", "fem_causal", "--dim", "B=1",
                              "--dim", "T=64"])
-        print(f"memory at T={T} causal (one launch, ~{flops(T, True) / (max(r[3] for r in rows) * 1e9):.0f} s) ...",
-              flush=True)
         peak = peak_rss_mib([fem_run, lib, "--kernel", "fem_causal", "--dim", "B=1",
                              "--dim", f"T={T}"])
         extra = peak - base - io
-        print(f"memory: peak RSS {peak:.0f} MiB = process at T=64 {base:.0f} MiB + inputs and "
-              f"outputs {io:.0f} MiB + {extra:.1f} MiB extra (target <= 64 MiB: "
-              f"{'met' if extra <= 64 else 'NOT met'})")
+        print(f"memory at T={T} causal, femc: peak RSS {peak:.0f} MiB = process at T=64 "
+              f"{base:.0f} MiB + inputs and outputs {io:.0f} MiB + {extra:.1f} MiB extra "
+              f"(target <= 64 MiB: {'met' if extra <= 64 else 'NOT met'})")
 
 
 if __name__ == "__main__":
