@@ -201,11 +201,12 @@ bool isKeyword(StringRef s) {
   return llvm::is_contained(kKeywords, s);
 }
 
-/// Names of the C library (and the POSIX names a program commonly links)
-/// that a kernel's exported entry point must not take: defining one would
-/// clash with the glue's own headers or replace the library's function in
-/// the whole program.
-bool isLibraryName(StringRef s) {
+/// Why `s` belongs to the C library (or the POSIX names a program commonly
+/// links), or nothing. A kernel's exported entry point must not take such a
+/// name: it would clash with the glue's own headers or replace the library's
+/// function in the whole program.
+std::optional<std::string> libraryName(StringRef s) {
+  const std::string library = "it is a name of the C or POSIX library";
   static const char *const kMath[] = {
       "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "cbrt",
       "ceil", "copysign", "cos", "cosh", "erf", "erfc", "exp", "exp10",
@@ -217,7 +218,7 @@ bool isLibraryName(StringRef s) {
       "sincos", "sinh", "sqrt", "tan", "tanh", "tgamma", "trunc"};
   for (StringRef m : kMath)
     if (s == m || s == (m + "f").str() || s == (m + "l").str())
-      return true;
+      return library;
   static const char *const kNames[] = {
       "FILE", "NULL", "EOF", "BUFSIZ", "EXIT_FAILURE", "EXIT_SUCCESS",
       "HUGE_VAL", "INFINITY", "NAN", "RAND_MAX", "_Exit", "abort", "abs",
@@ -244,15 +245,17 @@ bool isLibraryName(StringRef s) {
       "va_start", "vfprintf", "vprintf", "vsnprintf", "vsprintf", "wait",
       "waitpid", "wcstombs", "wctomb", "write", "y0", "y1", "yn"};
   if (llvm::is_contained(kNames, s))
-    return true;
+    return library;
   // The macros of <stdint.h> (which the header includes), and the `_t`
   // type names POSIX reserves.
   for (StringRef p : {"INT", "UINT", "SIZE_", "PTRDIFF_", "WCHAR_", "WINT_",
                       "SIG_ATOMIC_"})
     if (s.starts_with(p) &&
         (s.ends_with("_MAX") || s.ends_with("_MIN") || s.ends_with("_C")))
-      return true;
-  return s.ends_with("_t");
+      return std::string("it is a <stdint.h> macro");
+  if (s.ends_with("_t"))
+    return std::string("names ending in _t are reserved for types (POSIX)");
+  return std::nullopt;
 }
 
 /// Why `name` cannot be a C entry point (an exported function and the name
@@ -277,9 +280,8 @@ std::optional<std::string> whyNotCName(StringRef name) {
       name.starts_with_insensitive("femrt_"))
     return std::string("the prefixes femc_ and femrt_ belong to femc and "
                        "libfemrt");
-  if (isLibraryName(name))
-    return std::string("it is a name of the C or POSIX library (or a "
-                       "<stdint.h> macro or a `_t` type name)");
+  if (auto why = libraryName(name))
+    return why;
   return std::nullopt;
 }
 
