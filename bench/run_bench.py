@@ -229,7 +229,7 @@ def torch_kernel_lines(python):
             # Extensions 512 (Intel(R) AVX-512) ... (Intel(R) AMX) with INT8 and BF16"
             ver = re.search(r"(oneMKL|Intel\(R\) MKL) ([0-9.]+( Update \d+)?)", ln)
             isas = re.findall(r"\(Intel\(R\) ([A-Za-z0-9-]+)\)", ln)
-            mkl_path = (f"oneMKL {ver.group(2) if ver else '?'}, code path "
+            mkl_path = (f"oneMKL {ver.group(2) if ver else '?'}, CPU dispatch "
                         f"{' + '.join(isas) or ln[12:]}")
             continue
         if ln.startswith("onednn_verbose") and ",isa:" in ln:
