@@ -3,6 +3,9 @@
 # them. See docs/fuzzing.md.
 #
 #   scripts/fuzz.sh TARGET|all [SECONDS]     (default 60 s per target)
+#   scripts/fuzz.sh --replay TARGET|all      (sanitized run of the corpus,
+#                                            the regressions and, reported
+#                                            apart, regressions/*/pending)
 #   scripts/fuzz.sh --list
 #
 # Targets: fem_opt femc_driver femrt_launch npy.
@@ -35,6 +38,12 @@ usage() {
 if [ "$1" = "--list" ]; then
   printf '%s\n' "${all_targets[@]}"
   exit 0
+fi
+replay=0
+if [ "$1" = "--replay" ]; then
+  replay=1
+  shift
+  [ $# -ge 1 ] || usage
 fi
 if [ "$1" = all ]; then
   targets=("${all_targets[@]}")
@@ -92,6 +101,23 @@ fi
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_container_overflow=0:detect_leaks=1:allocator_may_return_null=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
+# Runs the sanitized fuzzer once on each file of a folder; prints the files
+# that fail. Returns the number of failures (capped at 255 by bash).
+replay_dir() {
+  local exe="$1" dir="$2" failed=0 f
+  [ -d "$dir" ] || return 0
+  for f in "$dir"/*; do
+    [ -f "$f" ] || continue
+    case "$(basename "$f")" in .*|*.md) continue ;; esac
+    if ! "$exe" -runs=1 "$f" >"$work/replay.log" 2>&1; then
+      echo "  FAILS: $f (log: $work/replay-$(basename "$f").log)"
+      cp "$work/replay.log" "$work/replay-$(basename "$f").log"
+      failed=$((failed + 1))
+    fi
+  done
+  return $failed
+}
+
 status=0
 summary=()
 for t in "${targets[@]}"; do
@@ -99,6 +125,17 @@ for t in "${targets[@]}"; do
   if [ ! -x "$exe" ]; then
     echo "fuzz.sh: error: $exe was not built" >&2
     exit 2
+  fi
+  if [ $replay = 1 ]; then
+    mkdir -p "$work"
+    echo "fuzz.sh: replaying $t's corpus and regressions with sanitizers"
+    replay_dir "$exe" "$root/test/fuzz/corpus/$t"; a=$?
+    replay_dir "$exe" "$root/test/fuzz/regressions/$t"; b=$?
+    [ $((a + b)) -gt 0 ] && status=1
+    echo "fuzz.sh: $t: pending findings (expected to fail until fixed):"
+    replay_dir "$exe" "$root/test/fuzz/regressions/$t/pending"
+    summary+=("$t: $((a + b)) failing input(s) in corpus + regressions")
+    continue
   fi
   mkdir -p "$work/$t/corpus" "$findings/$t"
   args=(-jobs=1 -workers=1 -max_total_time="$seconds" -timeout=60
@@ -117,15 +154,15 @@ for t in "${targets[@]}"; do
   (cd "$work/$t" && nice -n 19 "$exe" "${args[@]}" "$work/$t/corpus" \
      "$root/test/fuzz/corpus/$t" >/dev/null 2>&1)
   log="$work/$t/fuzz-0.log"
-  runs=$(grep -oE 'Done [0-9]+ runs' "$log" 2>/dev/null | tail -1 | grep -oE '[0-9]+')
+  runs=$(grep -aoE 'Done [0-9]+ runs' "$log" 2>/dev/null | tail -1 | grep -oE '[0-9]+')
   if [ -z "$runs" ]; then
-    runs=$(grep -oE 'stat::number_of_executed_units: [0-9]+' "$log" 2>/dev/null |
+    runs=$(grep -aoE 'stat::number_of_executed_units: [0-9]+' "$log" 2>/dev/null |
            tail -1 | grep -oE '[0-9]+$')
   fi
   after=$(find "$findings/$t" -type f | wc -l)
   new=$((after - before))
   line="$t: ${runs:-?} executions in ${seconds} s, $new new finding(s)"
-  if [ "$new" -gt 0 ] || grep -qE '^==[0-9]+==ERROR|deadly signal|fuzz check failed' "$log" 2>/dev/null; then
+  if [ "$new" -gt 0 ] || grep -aqE '^==[0-9]+==ERROR|deadly signal|fuzz check failed' "$log" 2>/dev/null; then
     status=1
     line="$line in $findings/$t (see $log)"
   fi
