@@ -30,7 +30,12 @@ import sys
 B, H, DK, DV = 1, 8, 64, 64
 N_MM = 2048
 TOL_F32 = 1e-4   # docs/semantics.md: float32 against float64, relative to max|ref|
-TOL_BF16 = 1e-2  # bf16 keeps 8 significant bits (unit roundoff 2^-9 = 2e-3)
+# bf16 keeps 8 significant bits (unit roundoff 2^-9 = 2e-3): scores from bf16
+# q and k err by about 2*2^-9*|score|, a few percent of a softmax weight at the
+# largest scores, and the error grows with T (0.3 % at T = 1024, 0.8 % at
+# T = 4096 full on the bench's inputs). Wrong computations err far more: at
+# T = 1024 causal, no mask gives 95 %, the scale 1/sqrt(2*dv) 16 %.
+TOL_BF16 = 3e-2
 
 # (child name, label, dtype); the label's {backend} is filled from the run.
 PEERS = [
