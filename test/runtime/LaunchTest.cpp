@@ -141,6 +141,53 @@ TEST_F(LaunchTest, zeroSizedTensorsMayHaveNullDataAndRunNothing) {
   FEMRT_EXPECT_OK(launch("axpy", {a.alpha.dl(), x.dl(), y.dl(), out.dl()}));
 }
 
+/// What recordingPrepare saw of its one argument.
+femrt_memref recordedMemref;
+
+int recordingPrepare(void *const *args, int64_t grid[3], char *, size_t) {
+  std::memcpy(&recordedMemref, args[0], sizeof(recordedMemref));
+  grid[0] = 0;
+  return 0;
+}
+
+void neverRunWorkgroup(void *const *, int64_t, int64_t, int64_t) {
+  ADD_FAILURE() << "a workgroup of an empty grid ran";
+}
+
+TEST_F(LaunchTest, zeroSizedTensorsWithHugeOtherExtentsRunNothing) {
+  // A zero extent lifts the element-count limit from the other extents:
+  // their compact strides used to overflow int64_t (undefined behaviour,
+  // reported by UBSan), and touch's grid (2^40, 2^40, 0) was refused as
+  // "invalid" instead of being empty.
+  const int64_t huge = int64_t(1) << 40;
+  Tensor hits = Tensor::view(nullptr, {0, huge, huge}, kDLInt, 32);
+  FEMRT_EXPECT_OK(launch("touch", {hits.dl()}));
+
+  static const femrt_arg_info args[] = {
+      {"t", "A,B,C", kDLInt, 32, FEMRT_ARG_INPUT, 3, {-1, -1, -1}}};
+  static const femrt_kernel_info kernels[] = {
+      {"record", 1, args, recordingPrepare, neverRunWorkgroup, ""}};
+  static const femrt_kernel_library library = {
+      FEMRT_KERNEL_ABI_VERSION, sizeof(femrt_kernel_library), "test", "host",
+      1, kernels};
+  femrt_module *recording = nullptr;
+  FEMRT_ASSERT_OK(femrt_module_create_static(context, &library, &recording));
+  femrt_kernel *k = nullptr;
+  FEMRT_ASSERT_OK(femrt_module_get_kernel(recording, "record", &k));
+  Tensor t = Tensor::view(nullptr, {0, huge, huge}, kDLInt, 32);
+  const DLTensor *tensors[] = {t.dl()};
+  FEMRT_EXPECT_OK(femrt_kernel_launch(k, tensors, 1, nullptr));
+  EXPECT_EQ(recordedMemref.dims[0], 0);
+  EXPECT_EQ(recordedMemref.dims[1], huge);
+  EXPECT_EQ(recordedMemref.dims[2], huge);
+  // Strides (huge * huge wraps to 0 in 64 bits), huge, 1: no element is
+  // addressed through them.
+  EXPECT_EQ(recordedMemref.dims[3], 0);
+  EXPECT_EQ(recordedMemref.dims[4], huge);
+  EXPECT_EQ(recordedMemref.dims[5], 1);
+  FEMRT_EXPECT_OK(femrt_module_destroy(recording));
+}
+
 TEST_F(LaunchTest, explicitCompactStridesAndSizeOneDimensionsAreAccepted) {
   Axpy a(4, 6);
   a.x.setStrides({6, 1});

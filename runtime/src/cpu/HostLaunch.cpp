@@ -144,12 +144,15 @@ std::vector<std::string> splitDimNames(const std::string &dimNames) {
   return names;
 }
 
-/// Compact row-major strides (in elements) of `shape`.
+/// Compact row-major strides (in elements) of `shape`. The product is taken
+/// in uint64_t: a tensor with a zero extent has no element-count limit on its
+/// other extents (e.g. (0, 2^40, 2^40)), and its strides, which address no
+/// element, may wrap; signed overflow would be undefined behaviour.
 void compactStrides(const int64_t *shape, int rank, int64_t *strides) {
-  int64_t stride = 1;
+  uint64_t stride = 1;
   for (int d = rank - 1; d >= 0; --d) {
-    strides[d] = stride;
-    stride *= shape[d] > 0 ? shape[d] : 0;
+    strides[d] = static_cast<int64_t>(stride);
+    stride *= shape[d] > 0 ? static_cast<uint64_t>(shape[d]) : 0;
   }
 }
 
@@ -398,16 +401,25 @@ femrt_status launchHostKernel(const Kernel &kernel, const DLTensor *const *args,
                              : concat(prefix, "prepare failed with code ", rc,
                                       " and no message"));
   }
+  // A negative extent is invalid; a zero extent anywhere makes the grid
+  // empty, however large the others are; otherwise at most 2^61 workgroups.
+  auto invalidGrid = [&] {
+    return fail(FEMRT_ERROR_INTERNAL,
+                concat(prefix, "prepare returned an invalid grid ",
+                       formatList(grid, 3)));
+  };
+  for (int64_t extent : grid)
+    if (extent < 0)
+      return invalidGrid();
+  for (int64_t extent : grid)
+    if (extent == 0)
+      return FEMRT_OK;
   int64_t total = 1;
   for (int64_t extent : grid) {
-    if (extent < 0 || (extent != 0 && total > (int64_t(1) << 61) / extent))
-      return fail(FEMRT_ERROR_INTERNAL,
-                  concat(prefix, "prepare returned an invalid grid ",
-                         formatList(grid, 3)));
+    if (total > (int64_t(1) << 61) / extent)
+      return invalidGrid();
     total *= extent;
   }
-  if (total == 0)
-    return FEMRT_OK;
 
   const int64_t gridX = grid[0], gridY = grid[1];
   femrt_workgroup_fn workgroup = k.workgroup;
