@@ -538,6 +538,9 @@ public:
   }
 
   Kernel kernel(const std::string &name) const {
+    if (name.find('\0') != std::string::npos)
+      throw nb::value_error("femc.Module.kernel: the name contains a NUL "
+                            "character");
     femrt_kernel *k = nullptr;
     check(femrt_module_get_kernel(state_->handle, name.c_str(), &k));
     return Kernel(state_, k);
@@ -562,6 +565,9 @@ private:
 };
 
 Module load(const std::string &path, std::optional<int32_t> threads) {
+  // libfemrt takes C strings: "a.so\0b" would silently load "a.so".
+  if (path.find('\0') != std::string::npos)
+    throw nb::value_error("femc.load: the path contains a NUL character");
   if (threads)
     checkThreads("femc.load", *threads);
   auto state = std::make_shared<ModuleState>();

@@ -131,6 +131,15 @@ def test_load_directory_and_empty_file(tmp_path):
         femc.load(str(empty))
 
 
+def test_nul_characters_are_refused(kernels_lib, kernels):
+    """libfemrt takes C strings: these used to load 'kernels.so' and look
+    up 'softmax_causal' silently."""
+    with pytest.raises(ValueError, match="femc.load: the path contains a NUL"):
+        femc.load(kernels_lib + "\0.txt")
+    with pytest.raises(ValueError, match="the name contains a NUL"):
+        kernels.kernel("softmax_causal\0x")
+
+
 def test_load_rejects_negative_threads(kernels_lib):
     with pytest.raises(ValueError):
         femc.load(kernels_lib, threads=-1)
