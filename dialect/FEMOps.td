@@ -321,4 +321,69 @@ def FEM_TileReadOp : FEM_Op<"tile_read"> {
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// fem.scan_read
+//===----------------------------------------------------------------------===//
+
+def FEM_ScanReadOp : FEM_Op<"scan_read", [AttrSizedOperandSegments]> {
+  let summary = "One workgroup of a tiled, fused scan-family FEM read on buffers";
+  let description = [{
+    The result of `fem-tile` for the priors whose grid is a whole-sequence
+    scan (`linear`, `gla`, `aft`, `ssm`; see dialect/Priors.h): workgroup
+    (`wg_x`, `wg_y`, `wg_z`) = (value-channel block, query head, batch). With
+    `tiles = #fem.tiles<q = C, k = Bc, vec = L>` the workgroup owns channels
+    [wg_x*Bc, min(dv, (wg_x+1)*Bc)) of query head wg_y in batch wg_z, for
+    every position, and walks the sequence in chunks of C rows carrying its
+    state: S (dk x 2*Bc) and z (dk) for linear and gla (intra-chunk quadratic
+    form, decay factors relative to the chunk start for gla), running sums
+    per channel for aft, and x (Bc x N, three streams) for ssm. The value
+    panel is [clipped | exp(beta*clipped - M)] as for `fem.tile_read`; the
+    log restore and the gate are the epilogue. `causal` matters for linear
+    only (the other priors are always causal). Operands as for `fem.mixer`,
+    on memrefs in destination-passing style.
+
+    Example:
+
+    ```mlir
+    fem.scan_read gla q(%q : memref<?x?x4x16xf32>)
+        k(%k : memref<?x?x4x16xf32>) v(%v : memref<?x?x4x16xf32>)
+        beta_raw(%b : memref<64xf32>) lam(%l : memref<?x?x4x16xf32>)
+        gate(%g : memref<?x?x4x16xf32>) decay(%d : memref<?x?x4xf32>)
+        out(%o : memref<?x?x4x16xf32>) at(%x, %y, %z)
+        {tiles = #fem.tiles<q = 64, k = 32, vec = 8>}
+    ```
+  }];
+  let arguments = (ins FEM_PriorKindAttr:$kind,
+      Arg<Optional<FEM_FloatMemRef>, "", [MemRead]>:$q,
+      Arg<Optional<FEM_FloatMemRef>, "", [MemRead]>:$k,
+      Arg<FEM_FloatMemRef, "", [MemRead]>:$v,
+      Arg<FEM_FloatMemRef, "", [MemRead]>:$beta_raw,
+      Arg<FEM_FloatMemRef, "", [MemRead]>:$lam,
+      Arg<FEM_FloatMemRef, "", [MemRead]>:$gate,
+      Arg<Optional<FEM_MaskMemRef>, "", [MemRead]>:$mask,
+      Arg<Optional<FEM_FloatMemRef>, "", [MemRead]>:$decay,
+      Arg<Optional<FEM_FloatMemRef>, "", [MemRead]>:$delta,
+      Arg<Optional<FEM_FloatMemRef>, "", [MemRead]>:$A,
+      Arg<Optional<FEM_FloatMemRef>, "", [MemRead]>:$Bs,
+      Arg<Optional<FEM_FloatMemRef>, "", [MemRead]>:$Cs,
+      Arg<Optional<FEM_FloatMemRef>, "", [MemRead]>:$D,
+      Arg<FEM_FloatMemRef, "", [MemWrite]>:$out,
+      Index:$wg_x, Index:$wg_y, Index:$wg_z,
+      UnitAttr:$causal, FEM_CapAttr:$cap, FEM_EpsAttr:$eps,
+      FEM_LayoutDefault:$layout, FEM_TilesAttr:$tiles);
+  let assemblyFormat = [{
+    custom<PriorKind>($kind) (`q` `(` $q^ `:` type($q) `)`)? (`k` `(` $k^ `:` type($k) `)`)?
+    `v` `(` $v `:` type($v) `)` `beta_raw` `(` $beta_raw `:` type($beta_raw) `)`
+    `lam` `(` $lam `:` type($lam) `)` `gate` `(` $gate `:` type($gate) `)`
+    (`mask` `(` $mask^ `:` type($mask) `)`)?
+    (`decay` `(` $decay^ `:` type($decay) `)`)?
+    (`delta` `(` $delta^ `:` type($delta) `)`)? (`A` `(` $A^ `:` type($A) `)`)?
+    (`Bs` `(` $Bs^ `:` type($Bs) `)`)? (`Cs` `(` $Cs^ `:` type($Cs) `)`)?
+    (`D` `(` $D^ `:` type($D) `)`)?
+    `out` `(` $out `:` type($out) `)` `at` `(` $wg_x `,` $wg_y `,` $wg_z `)`
+    attr-dict
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // FEM_OPS_TD

@@ -98,4 +98,23 @@ def FEMLowerToCPU : Pass<"fem-lower-to-cpu", "::mlir::ModuleOp"> {
                            "::mlir::math::MathDialect"];
 }
 
+def FEMLowerScansToCPU : Pass<"fem-lower-scans-to-cpu", "::mlir::ModuleOp"> {
+  let summary = "Lower fem.scan_read (linear, gla, aft, ssm) to scf, vector, memref, arith and math";
+  let description = [{
+    Expands each `fem.scan_read` with the emitter of its prior's read
+    algorithm (dialect/Priors.h; passes/cpu/Read*.cpp): the shift pre-pass
+    over the block's channels, then the chunked linear/gla read (intra-chunk
+    quadratic form plus a carried dk x 2Bc state), the aft running sums or
+    the ssm selective scan, with the log restore and the gate as the shared
+    epilogue. `fem-lower-to-cpu` does the same for the scan reads it finds;
+    this pass lowers scan reads only, so each emitter can be tested alone.
+    Transcendentals stay as math ops (no polynomial expansion here).
+  }];
+  let dependentDialects = ["::mlir::scf::SCFDialect",
+                           "::mlir::vector::VectorDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect"];
+}
+
 #endif // FEM_PASSES_TD

@@ -1,0 +1,131 @@
+//===- FEMPriors.cpp - table-driven checks of FEM read operands ------------===//
+#include "dialect/FEMPriors.h"
+#include "dialect/FEMOps.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringMap.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::fem;
+namespace priors = femc::priors;
+
+LogicalResult mlir::fem::verifyReadOperands(Operation *op, PriorKind kind,
+                                            Layout layout, bool causal,
+                                            ArrayRef<NamedOperand> operands) {
+  const priors::PriorInfo &info = getPriorInfo(kind);
+  StringRef kindName(info.name.data(), info.name.size());
+  for (const NamedOperand &o : operands) {
+    bool used = priors::usesOperand(info, std::string_view(o.name.data(),
+                                                            o.name.size()),
+                                    /*hasMask=*/true);
+    if (o.value && !used)
+      return op->emitOpError() << "operand '" << o.name
+                               << "' is not used by prior '" << kindName
+                               << "'";
+    if (!o.value && used && o.name != "mask")
+      return op->emitOpError() << "prior '" << kindName
+                               << "' requires operand '" << o.name << "'";
+  }
+
+  Type elementType;
+  StringRef elementSource;
+  for (const NamedOperand &o : operands) {
+    if (!o.value || o.name == "mask")
+      continue;
+    Type et = cast<ShapedType>(o.value.getType()).getElementType();
+    if (!elementType) {
+      elementType = et;
+      elementSource = o.name;
+    } else if (et != elementType) {
+      return op->emitOpError()
+             << "operand '" << o.name << "' has element type " << et
+             << ", expected " << elementType << " (the element type of '"
+             << elementSource << "')";
+    }
+  }
+
+  llvm::StringMap<std::pair<int64_t, std::string>> bound;
+  for (const NamedOperand &o : operands) {
+    if (!o.value)
+      continue;
+    auto shaped = cast<ShapedType>(o.value.getType());
+    std::vector<std::string_view> dims = priors::operandDims(
+        info, std::string_view(o.name.data(), o.name.size()),
+        layout == Layout::bhtd, causal);
+    SmallVector<StringRef> names;
+    for (std::string_view d : dims)
+      names.push_back(StringRef(d.data(), d.size()));
+    if (shaped.getRank() != static_cast<int64_t>(names.size()))
+      return op->emitOpError()
+             << "operand '" << o.name << "' must have rank " << names.size()
+             << " (" << llvm::join(names, ",") << "), found rank "
+             << shaped.getRank() << " in " << o.value.getType();
+    for (auto [i, extent] : llvm::enumerate(shaped.getShape())) {
+      if (ShapedType::isDynamic(extent))
+        continue;
+      auto it = bound.find(names[i]);
+      if (it == bound.end()) {
+        bound[names[i]] = {extent, ("operand '" + o.name + "'").str()};
+        continue;
+      }
+      if (it->second.first != extent)
+        return op->emitOpError()
+               << "operand '" << o.name << "' dimension " << i << " ("
+               << names[i] << ") must be " << it->second.first
+               << " to match " << it->second.second << ", found " << extent;
+    }
+  }
+  auto get = [&](StringRef d) {
+    auto it = bound.find(d);
+    return it == bound.end() ? ShapedType::kDynamic : it->second.first;
+  };
+  int64_t e = get("E"), h = get("H"), dv = get("dv"), hkv = get("Hkv"),
+          dk = get("dk");
+  if (!ShapedType::isDynamic(e) && !ShapedType::isDynamic(h) &&
+      !ShapedType::isDynamic(dv) && e != h * dv)
+    return op->emitOpError() << "E (" << bound["E"].second
+                             << ") must equal H * dv = " << h << " * " << dv
+                             << " = " << h * dv << ", found " << e;
+  if (!ShapedType::isDynamic(h) && !ShapedType::isDynamic(hkv) &&
+      (hkv == 0 || h % hkv != 0))
+    return op->emitOpError()
+           << "the number of query heads H = " << h
+           << " must be a multiple of the number of key/value heads Hkv = "
+           << hkv;
+  if (info.dkDividesDv && !ShapedType::isDynamic(dk) &&
+      !ShapedType::isDynamic(dv) && (dk == 0 || dv % dk != 0))
+    return op->emitOpError() << "prior '" << kindName
+                             << "' requires dk to divide dv, found dk = " << dk
+                             << " and dv = " << dv;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// ScanReadOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult ScanReadOp::verify() {
+  const priors::PriorInfo &info = getPriorInfo(getKind());
+  if (info.grid != priors::GridKind::Scan)
+    return emitOpError() << "prior '" << stringifyPriorKind(getKind())
+                         << "' is not read by a scan; its tiled form is "
+                            "fem.tile_read";
+  for (auto [x, name] : {std::pair{getCapAttr().getValueAsDouble(), "cap"},
+                         std::pair{getEpsAttr().getValueAsDouble(), "eps"}})
+    if (!(x > 0 && std::isfinite(x)))
+      return emitOpError() << "attribute '" << name
+                           << "' must be positive and finite, found " << x;
+  if (std::optional<std::string> bad =
+          priors::checkTiles(info, toTiles(getTiles())))
+    return emitOpError() << "tiles " << getTiles() << ": " << *bad;
+  NamedOperand operands[] = {
+      {getQ(), "q"},       {getK(), "k"},         {getV(), "v"},
+      {getBetaRaw(), "beta_raw"}, {getLam(), "lam"}, {getGate(), "gate"},
+      {getMask(), "mask"}, {getDecay(), "decay"}, {getDelta(), "delta"},
+      {getA(), "A"},       {getBs(), "Bs"},       {getCs(), "Cs"},
+      {getD(), "D"},       {getOut(), "out"}};
+  return verifyReadOperands(*this, getKind(), getLayout(), getCausal(),
+                            operands);
+}

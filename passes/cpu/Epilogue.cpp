@@ -1,0 +1,74 @@
+//===- Epilogue.cpp - log restore and gate of scan reads -------------------===//
+//
+// Per row t: g+ = softplus(gate) + eps, g = g+ / max(||g+||, 1e-5) * sqrt(dv)
+// with the norm over all dv channels of (b, t, h) (a workgroup owns a block
+// of them, so the norm is taken from the gate logits of the whole row); per
+// channel F = (logaddexp(log Z, log tiny - M) + M) / beta with log Z = -inf
+// where Z <= 0, lambda = sigmoid(lam), out = g * ((1 - lambda) mu + lambda F).
+//
+//===----------------------------------------------------------------------===//
+#include "passes/cpu/ScanRead.h"
+
+using namespace mlir;
+using namespace mlir::fem;
+using namespace mlir::fem::cpu;
+
+void GateEpilogue::allocate() {}
+
+Value GateEpilogue::rowScale(Value t) {
+  Value dvp = e.roundUp(w.dv, w.cLanes);
+  Value sq = e.loop(w.c0i, dvp, w.cLanes, {e.splat(0.0f)},
+                    [&](Value c, ValueRange it) {
+                      Value lanesLeft = e.mask(e.sub(w.dv, c));
+                      Value gl = e.vloadMasked(
+                          op.getGate(), e.at(w.batch, t, w.head, c), lanesLeft);
+                      Value gp = e.select(
+                          lanesLeft, e.fadd(e.softplus(gl), e.bcast(w.eps)),
+                          e.splat(0.0f));
+                      return SmallVector<Value>{e.fma(gp, gp, it[0])};
+                    })[0];
+  Value norm = e.sqrt(
+      vector::ReductionOp::create(e.b, vector::CombiningKind::ADD, sq));
+  return e.fdiv(e.sqrt(e.toFloat(w.dv)), e.fmax(e.cst(1e-5f), norm));
+}
+
+void GateEpilogue::store(Value t, Value cv, Value scale, Value mu, Value zRead,
+                         Value r1m1, Value logScale, Value has) {
+  Value lanesLeft = e.mask(e.sub(w.cw, cv));
+  Value channel = e.add(w.chan0, cv);
+  Value shift = e.vload(streams.shift, {cv});
+  Value beta = e.vload(streams.beta, {cv});
+  Value negInf = e.splat(-std::numeric_limits<float>::infinity());
+  // log Z: log1p(R(X - 1) + R(1) - 1) on narrow channels (Z >= 1/2 there),
+  // else log R(X), with log Z = -inf for Z <= 0 (NaN passes).
+  Value narrow = e.fcmp(arith::CmpFPredicate::OGT, e.vload(streams.offset, {cv}),
+                        e.splat(0.5f));
+  Value positive = arith::OrIOp::create(
+      e.b, narrow, e.fcmp(arith::CmpFPredicate::UGT, zRead, e.splat(0.0f)));
+  Value logZ = e.select(narrow, e.log1p(e.fadd(zRead, r1m1)), e.log(zRead));
+  logZ = e.select(positive, logZ, negInf);
+  if (logScale)
+    logZ = e.fadd(logZ, logScale);
+  Value tinyTerm = e.fsub(e.splat(kLogTiny), shift);
+  // fmax/fmin return their second operand for NaN: keep log Z there.
+  Value hi = e.fmax(tinyTerm, logZ);
+  Value lo = e.fmin(tinyTerm, logZ);
+  Value lse = e.fadd(hi, e.log1p(e.exp(e.fsub(lo, hi))));
+  lse = e.select(positive, lse, tinyTerm);
+  Value freeEnergy = e.fdiv(e.fadd(lse, shift), beta);
+  if (has) {
+    Value vHas = e.bcast(has);
+    freeEnergy = e.select(vHas, freeEnergy, e.splat(0.0f));
+    mu = e.select(vHas, mu, e.splat(0.0f));
+  }
+  Value lamLogit = e.vloadMasked(op.getLam(), e.at(w.batch, t, w.head, channel),
+                                 lanesLeft);
+  Value lambda = e.sigmoid(lamLogit);
+  Value mix = e.fadd(e.fmul(e.fsub(e.splat(1.0f), lambda), mu),
+                     e.fmul(lambda, freeEnergy));
+  Value gl = e.vloadMasked(op.getGate(), e.at(w.batch, t, w.head, channel),
+                           lanesLeft);
+  Value g = e.fmul(e.fadd(e.softplus(gl), e.bcast(w.eps)), e.bcast(scale));
+  e.vstoreMasked(e.fmul(g, mix), op.getOut(), e.at(w.batch, t, w.head, channel),
+                 lanesLeft);
+}

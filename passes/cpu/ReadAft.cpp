@@ -1,0 +1,108 @@
+//===- ReadAft.cpp - the aft read as a per-channel running sum -------------===//
+//
+// aft (the reference's rnn_softmax, always causal), for the block's channels
+// c of both halves of [clipped | X - o] (channel j of the concatenated width
+// W = 2 dv uses q/k channel j mod dk, and dk | dv, so channels c and dv + c
+// share q/k channel c mod dk):
+//
+//   pre-pass: kmax[i] = max over all keys of k[i]       (quirk: future keys)
+//   per row t: p = softplus(q_t) + eps (dk channels), ||p||_W^2 = (W/dk)
+//              sum_i p_i^2, qhat_j = p_(j mod dk) / max(||p||_W, 1e-5)
+//              sqrt(W); kappa_j = e^(k_t[j mod dk] - kmax) + eps;
+//              den += kappa, num += kappa * panel_t;
+//              mu = qhat num_mu / max(den, eps), Z = qhat num_X / max(den, eps)
+//
+// The q/k channel of each lane comes from a vector gather. log Z gains
+// log(qhat).
+//
+//===----------------------------------------------------------------------===//
+#include "passes/cpu/ScanRead.h"
+
+using namespace mlir;
+using namespace mlir::fem;
+using namespace mlir::fem::cpu;
+
+void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
+  EmitterBuilder e(op, op.getLayout(), op.getTiles().getVec());
+  ScanWorkgroup w = setUpScanWorkgroup(e, op);
+  ValueStreams streams(e, op, w);
+  GateEpilogue epilogue(e, op, w, streams);
+  streams.emit();
+  epilogue.allocate();
+  int64_t cb = w.cb;
+  Value dk = w.dk;
+  Value kmax = e.alloc({ShapedType::kDynamic}, {dk});
+  Value pBuf = e.alloc({ShapedType::kDynamic}, {dk});
+  Value numMu = e.alloc({cb}, {});
+  Value numX = e.alloc({cb}, {});
+  Value den = e.alloc({cb}, {});
+  e.loop(w.c0i, e.idx(cb), w.cLanes, [&](Value c) {
+    e.vstore(e.splat(0.0f), numMu, {c});
+    e.vstore(e.splat(0.0f), numX, {c});
+    e.vstore(e.splat(0.0f), den, {c});
+  });
+  Value negInf = e.cst(-std::numeric_limits<float>::infinity());
+  e.loop(w.c0i, dk, w.c1i, [&](Value d) {
+    Value m = e.loop(w.c0i, w.S, w.c1i, {negInf}, [&](Value s, ValueRange it) {
+      Value key = e.load(op.getK(), e.at(w.batch, s, w.kvHead, d));
+      return SmallVector<Value>{e.fmaxNaN(key, it[0])};
+    })[0];
+    e.store(m, kmax, {d});
+  });
+  Value width = e.mul(w.dv, e.idx(2));
+  Value widthF = e.toFloat(width);
+  Value sqrtW = e.sqrt(widthF);
+  Value repeat = e.fdiv(widthF, e.toFloat(dk));
+  auto indexVec = VectorType::get({e.lanes}, e.b.getIndexType());
+  Value lane = vector::StepOp::create(e.b, indexVec);
+  Value cC = e.idx(w.chunk);
+  e.loop(w.c0i, e.ceilDiv(w.T, cC), w.c1i, [&](Value ch) {
+    Value t0 = e.mul(ch, cC);
+    Value n = e.minI(cC, e.sub(w.T, t0));
+    e.loop(w.c0i, n, w.c1i, [&](Value r) {
+      Value t = e.add(t0, r);
+      Value sumSq = e.loop(w.c0i, dk, w.c1i, {e.cst(0.0f)},
+                           [&](Value d, ValueRange it) {
+                             Value p = e.fadd(
+                                 e.softplus(e.load(
+                                     op.getQ(), e.at(w.batch, t, w.head, d))),
+                                 w.eps);
+                             e.store(p, pBuf, {d});
+                             return SmallVector<Value>{
+                                 e.fadd(it[0], e.fmul(p, p))};
+                           })[0];
+      Value qNorm = e.fmax(e.cst(1e-5f), e.sqrt(e.fmul(sumSq, repeat)));
+      Value qScale = e.bcast(e.fdiv(sqrtW, qNorm));
+      Value scale = epilogue.rowScale(t);
+      e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
+        Value lanesLeft = e.mask(e.sub(w.cw, cv));
+        Value channel = arith::AddIOp::create(
+            e.b, lane, vector::BroadcastOp::create(e.b, indexVec,
+                                                   e.add(w.chan0, cv)));
+        Value qk = arith::RemSIOp::create(
+            e.b, channel, vector::BroadcastOp::create(e.b, indexVec, dk));
+        Value key = e.gather(op.getK(), e.at(w.batch, t, w.kvHead, w.c0i), qk,
+                             lanesLeft);
+        Value kappa = e.fadd(
+            e.exp(e.fsub(key, e.gather(kmax, {w.c0i}, qk, lanesLeft))),
+            e.bcast(w.eps));
+        auto [clipped, tilted] = streams.panel(t, cv);
+        Value d = e.fadd(e.vload(den, {cv}), kappa);
+        Value nm = e.fma(kappa, clipped, e.vload(numMu, {cv}));
+        Value nx = e.fma(kappa, tilted, e.vload(numX, {cv}));
+        e.vstore(d, den, {cv});
+        e.vstore(nm, numMu, {cv});
+        e.vstore(nx, numX, {cv});
+        Value qHat = e.fmul(e.gather(pBuf, {w.c0i}, qk, lanesLeft), qScale);
+        // max(den, eps) that lets NaN through.
+        Value denom = e.fmax(e.bcast(w.eps), d);
+        Value inv = e.fdiv(e.splat(1.0f), denom);
+        Value r1m1 = e.fdiv(e.fsub(d, denom), denom);
+        epilogue.store(t, cv, scale, e.fmul(qHat, e.fmul(nm, inv)),
+                       e.fmul(nx, inv), r1m1, e.log(qHat));
+      });
+    });
+  });
+  e.freeScratch();
+  op.erase();
+}

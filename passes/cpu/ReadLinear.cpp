@@ -1,0 +1,329 @@
+//===- ReadLinear.cpp - chunked linear and gla reads -----------------------===//
+//
+// docs/architecture.md, "Linear-family priors". Per workgroup (channel block
+// of query head h, batch b), with phi(x) = relu(x) + eps:
+//
+// causal (linear with `causal`, gla always), per chunk [t0, t0 + n):
+//   gla: a_t = -(relu(decay_t) + eps); G = running sum of a (carried);
+//        C_t = clamp(G_t, -60, 50); l_t = C_t - C_{t0-1} (relative to the
+//        chunk start, <= 0: only differences are exponentiated)
+//   A^T[s][t] = <phi(q_t), phi(k_s)> [* e^(l_t - l_s)] for s <= t
+//               (query rows on vector lanes), w_t = sum_s A^T[s][t]
+//   row t: num = [e^(l_t)] phi(q_t) S + sum_{s<=t} A^T[s][t] panel_s
+//          den = [e^(l_t)] phi(q_t) . z + w_t
+//          out = epilogue(num / max(den, eps))   (gla: num / (den + 1e-5))
+//   S = [e^(l_last)] S + sum_s phi(k_s) [e^(l_last - l_s)] panel_s, z alike
+// not causal (linear): S, z over all keys first, then every row reads them.
+//
+// S is dk x 2Bc (the block's [clipped | X - o] columns), z is dk. Keys
+// masked out (linear) have phi(k) = 0 and a zero panel row; a row whose
+// weights sum to 0 saw no key and outputs 0.
+//
+//===----------------------------------------------------------------------===//
+#include "passes/cpu/ScanRead.h"
+
+using namespace mlir;
+using namespace mlir::fem;
+using namespace mlir::fem::cpu;
+
+namespace {
+
+constexpr float kGlaOffset = 1e-5f;
+constexpr float kGlaMinLogDecay = -60.0f;
+constexpr float kGlaMaxLogDecay = 50.0f;
+
+class LinearReadEmitter {
+public:
+  explicit LinearReadEmitter(ScanReadOp op)
+      : op(op), e(op, op.getLayout(), op.getTiles().getVec()),
+        w(setUpScanWorkgroup(e, op)), streams(e, op, w),
+        epilogue(e, op, w, streams) {
+    gla = op.getKind() == PriorKind::gla;
+    causal = gla || op.getCausal();
+  }
+
+  void emit();
+
+private:
+  void loadKeys(Value s0, Value n);
+  void loadQueries(Value t0, Value n);
+  /// gla: local log decays of the chunk; returns the new (G, C_last).
+  SmallVector<Value> emitLogDecay(Value t0, Value n, Value g, Value cPrev);
+  void emitScores(Value n);
+  void emitRows(Value t0, Value n);
+  void emitStateUpdate(Value n);
+  /// Normalises and stores one channel vector of row t.
+  void storeRow(Value t, Value cv, Value scale, Value den, Value mu, Value z);
+
+  ScanReadOp op;
+  EmitterBuilder e;
+  ScanWorkgroup w;
+  ValueStreams streams;
+  GateEpilogue epilogue;
+  bool gla = false, causal = false;
+  Value cC, cCb;
+  Value phiQT, phiK, scoresT, panel, state, norm, rowWeight, logDecay,
+      keyWeight, rowDecay;
+};
+
+void LinearReadEmitter::emit() {
+  cC = e.idx(w.chunk);
+  cCb = e.idx(w.cb);
+  Value dk = w.dk;
+  int64_t C = w.chunk, cb = w.cb;
+  streams.emit();
+  epilogue.allocate();
+  phiQT = e.alloc({ShapedType::kDynamic, C}, {dk});
+  phiK = e.alloc({C, ShapedType::kDynamic}, {dk});
+  scoresT = e.alloc({C, C}, {});
+  panel = e.alloc({C, 2 * cb}, {});
+  state = e.alloc({ShapedType::kDynamic, 2 * cb}, {dk});
+  norm = e.alloc({ShapedType::kDynamic}, {dk});
+  rowWeight = e.alloc({C}, {});
+  if (gla) {
+    logDecay = e.alloc({C}, {});
+    keyWeight = e.alloc({C}, {});
+    rowDecay = e.alloc({C}, {});
+  }
+  e.loop(w.c0i, dk, w.c1i, [&](Value d) {
+    e.store(e.cst(0.0f), norm, {d});
+    e.loop(w.c0i, e.idx(2 * cb), w.cLanes,
+           [&](Value c) { e.vstore(e.splat(0.0f), state, {d, c}); });
+  });
+
+  if (!causal) {
+    // Every row reads every key: the state over all keys, then the rows.
+    e.loop(w.c0i, e.ceilDiv(w.S, cC), w.c1i, [&](Value kc) {
+      Value s0 = e.mul(kc, cC);
+      Value n = e.minI(cC, e.sub(w.S, s0));
+      loadKeys(s0, n);
+      emitStateUpdate(n);
+    });
+    e.loop(w.c0i, e.ceilDiv(w.T, cC), w.c1i, [&](Value qc) {
+      Value t0 = e.mul(qc, cC);
+      Value n = e.minI(cC, e.sub(w.T, t0));
+      loadQueries(t0, n);
+      emitRows(t0, n);
+    });
+  } else {
+    SmallVector<Value> inits;
+    if (gla)
+      inits = {e.cst(0.0f), e.cst(0.0f)}; // G (unclamped sum), C_{t0-1}
+    e.loop(w.c0i, e.ceilDiv(w.T, cC), w.c1i, inits,
+           [&](Value ch, ValueRange it) {
+             Value t0 = e.mul(ch, cC);
+             Value n = e.minI(cC, e.sub(w.T, t0));
+             SmallVector<Value> next;
+             if (gla)
+               next = emitLogDecay(t0, n, it[0], it[1]);
+             loadKeys(t0, n);
+             loadQueries(t0, n);
+             emitScores(n);
+             emitRows(t0, n);
+             emitStateUpdate(n);
+             return next;
+           });
+  }
+  e.freeScratch();
+  op.erase();
+}
+
+void LinearReadEmitter::loadKeys(Value s0, Value n) {
+  e.loop(w.c0i, n, w.c1i, [&](Value r) {
+    Value s = e.add(s0, r);
+    Value keep = streams.keyKept(s);
+    e.loop(w.c0i, w.dk, w.c1i, [&](Value d) {
+      Value phi = e.featureMap(e.load(op.getK(), e.at(w.batch, s, w.kvHead, d)),
+                               w.eps);
+      if (keep)
+        phi = e.select(keep, phi, e.cst(0.0f));
+      e.store(phi, phiK, {r, d});
+    });
+    e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
+      auto [clipped, tilted] = streams.panel(s, cv, keep);
+      e.vstore(clipped, panel, {r, cv});
+      e.vstore(tilted, panel, {r, e.add(cCb, cv)});
+    });
+  });
+}
+
+void LinearReadEmitter::loadQueries(Value t0, Value n) {
+  // Rows past the end repeat the last row; their results are never stored.
+  Value last = e.sub(w.T, w.c1i);
+  e.loop(w.c0i, cC, w.c1i, [&](Value r) {
+    Value t = e.minI(e.add(t0, r), last);
+    e.loop(w.c0i, w.dk, w.c1i, [&](Value d) {
+      e.store(e.featureMap(e.load(op.getQ(), e.at(w.batch, t, w.head, d)),
+                           w.eps),
+              phiQT, {d, r});
+    });
+  });
+}
+
+SmallVector<Value> LinearReadEmitter::emitLogDecay(Value t0, Value n, Value g,
+                                                   Value cPrev) {
+  Value decay = op.getDecay();
+  auto decayAt = [&](Value t) -> SmallVector<Value, 3> {
+    if (op.getLayout() == Layout::bthd)
+      return {w.batch, t, w.head};
+    return {w.batch, w.head, t};
+  };
+  SmallVector<Value> out = e.loop(
+      w.c0i, n, w.c1i, {g, cPrev}, [&](Value r, ValueRange it) {
+        Value raw = e.load(decay, decayAt(e.add(t0, r)));
+        Value a = e.neg(e.featureMap(raw, w.eps));
+        Value sum = e.fadd(it[0], a);
+        // (quirk) the running sum is clamped, so once C reaches -60 the
+        // decay stops.
+        Value c = e.clamp(sum, e.cst(kGlaMinLogDecay), e.cst(kGlaMaxLogDecay));
+        e.store(e.fsub(c, cPrev), logDecay, {r});
+        return SmallVector<Value>{sum, c};
+      });
+  Value lLast = e.load(logDecay, {e.sub(n, w.c1i)});
+  e.loop(w.c0i, cC, w.c1i, [&](Value r) {
+    // Rows past the end take the last row's decay (finite, never stored).
+    Value l = e.load(logDecay, {e.minI(r, e.sub(n, w.c1i))});
+    e.store(l, logDecay, {r});
+    e.store(e.exp(l), rowDecay, {r});
+    e.store(e.exp(e.fsub(lLast, l)), keyWeight, {r});
+  });
+  return out;
+}
+
+void LinearReadEmitter::emitScores(Value n) {
+  // A^T[s][t] with query rows t on vector lanes; row t reads s <= t only.
+  auto vi32 = VectorType::get({e.lanes}, e.b.getI32Type());
+  auto i32 = [&](Value index) {
+    return arith::IndexCastOp::create(e.b, e.b.getI32Type(), index);
+  };
+  Value lane = arith::IndexCastOp::create(
+      e.b, vi32,
+      vector::StepOp::create(e.b,
+                             VectorType::get({e.lanes}, e.b.getIndexType())));
+  e.loop(w.c0i, e.roundUp(n, w.cLanes), w.cLanes, [&](Value tv) {
+    Value rowIdx = arith::AddIOp::create(
+        e.b, lane, vector::BroadcastOp::create(e.b, vi32, i32(tv)));
+    Value lt = gla ? e.vload(logDecay, {tv}) : Value();
+    Value sEnd = e.minI(n, e.add(tv, w.cLanes));
+    Value sum = e.loop(
+        w.c0i, sEnd, w.c1i, {e.splat(0.0f)}, [&](Value s, ValueRange it) {
+          Value dot = e.loop(w.c0i, w.dk, w.c1i, {e.splat(0.0f)},
+                             [&](Value d, ValueRange acc) {
+                               return SmallVector<Value>{
+                                   e.fma(e.bcast(e.load(phiK, {s, d})),
+                                         e.vload(phiQT, {d, tv}), acc[0])};
+                             })[0];
+          Value visible = arith::CmpIOp::create(
+              e.b, arith::CmpIPredicate::sge, rowIdx,
+              vector::BroadcastOp::create(e.b, vi32, i32(s)));
+          if (gla) {
+            Value expo = e.fsub(lt, e.bcast(e.load(logDecay, {s})));
+            dot = e.fmul(dot, e.exp(e.select(visible, expo, e.splat(0.0f))));
+          }
+          Value weight = e.select(visible, dot, e.splat(0.0f));
+          e.vstore(weight, scoresT, {s, tv});
+          return SmallVector<Value>{e.fadd(it[0], weight)};
+        })[0];
+    e.vstore(sum, rowWeight, {tv});
+  });
+}
+
+void LinearReadEmitter::storeRow(Value t, Value cv, Value scale, Value den,
+                                 Value mu, Value z) {
+  Value denom, has;
+  if (gla) {
+    denom = e.fadd(den, e.cst(kGlaOffset));
+  } else {
+    // max(den, eps) that lets NaN through; a row with no key has den = 0.
+    denom = e.fmax(w.eps, den);
+    has = e.fcmp(arith::CmpFPredicate::UNE, den, e.cst(0.0f));
+  }
+  Value inv = e.bcast(e.fdiv(e.cst(1.0f), denom));
+  // R(1) - 1 = den / denom - 1, computed without cancellation.
+  Value r1m1 = e.bcast(e.fdiv(e.fsub(den, denom), denom));
+  epilogue.store(t, cv, scale, e.fmul(mu, inv), e.fmul(z, inv), r1m1, Value(),
+                 has);
+}
+
+void LinearReadEmitter::emitRows(Value t0, Value n) {
+  e.loop(w.c0i, n, w.c1i, [&](Value r) {
+    Value t = e.add(t0, r);
+    Value scale = epilogue.rowScale(t);
+    Value inter = e.loop(w.c0i, w.dk, w.c1i, {e.cst(0.0f)},
+                         [&](Value d, ValueRange it) {
+                           return SmallVector<Value>{e.fadd(
+                               it[0], e.fmul(e.load(phiQT, {d, r}),
+                                             e.load(norm, {d})))};
+                         })[0];
+    Value decay = gla ? e.load(rowDecay, {r}) : Value();
+    if (gla)
+      inter = e.fmul(inter, decay);
+    Value den = causal ? e.fadd(inter, e.load(rowWeight, {r})) : inter;
+    e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
+      Value cz = e.add(cCb, cv);
+      SmallVector<Value> acc = e.loop(
+          w.c0i, w.dk, w.c1i, {e.splat(0.0f), e.splat(0.0f)},
+          [&](Value d, ValueRange it) {
+            Value q = e.bcast(e.load(phiQT, {d, r}));
+            return SmallVector<Value>{e.fma(q, e.vload(state, {d, cv}), it[0]),
+                                      e.fma(q, e.vload(state, {d, cz}), it[1])};
+          });
+      if (gla) {
+        acc[0] = e.fmul(acc[0], e.bcast(decay));
+        acc[1] = e.fmul(acc[1], e.bcast(decay));
+      }
+      if (causal)
+        acc = e.loop(w.c0i, e.add(r, w.c1i), w.c1i, acc,
+                     [&](Value s, ValueRange it) {
+                       Value a = e.bcast(e.load(scoresT, {s, r}));
+                       return SmallVector<Value>{
+                           e.fma(a, e.vload(panel, {s, cv}), it[0]),
+                           e.fma(a, e.vload(panel, {s, cz}), it[1])};
+                     });
+      storeRow(t, cv, scale, den, acc[0], acc[1]);
+    });
+  });
+}
+
+void LinearReadEmitter::emitStateUpdate(Value n) {
+  Value decay = gla ? e.load(rowDecay, {e.sub(n, w.c1i)}) : Value();
+  e.loop(w.c0i, w.dk, w.c1i, [&](Value d) {
+    auto keyFeature = [&](Value s) {
+      Value phi = e.load(phiK, {s, d});
+      return gla ? e.fmul(phi, e.load(keyWeight, {s})) : phi;
+    };
+    Value zSum = e.loop(w.c0i, n, w.c1i, {e.cst(0.0f)},
+                        [&](Value s, ValueRange it) {
+                          return SmallVector<Value>{
+                              e.fadd(it[0], keyFeature(s))};
+                        })[0];
+    Value old = e.load(norm, {d});
+    e.store(gla ? e.fadd(e.fmul(old, decay), zSum) : e.fadd(old, zSum), norm,
+            {d});
+    e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
+      Value cz = e.add(cCb, cv);
+      SmallVector<Value> acc = e.loop(
+          w.c0i, n, w.c1i, {e.splat(0.0f), e.splat(0.0f)},
+          [&](Value s, ValueRange it) {
+            Value k = e.bcast(keyFeature(s));
+            return SmallVector<Value>{e.fma(k, e.vload(panel, {s, cv}), it[0]),
+                                      e.fma(k, e.vload(panel, {s, cz}), it[1])};
+          });
+      Value oldMu = e.vload(state, {d, cv});
+      Value oldZ = e.vload(state, {d, cz});
+      if (gla) {
+        e.vstore(e.fma(oldMu, e.bcast(decay), acc[0]), state, {d, cv});
+        e.vstore(e.fma(oldZ, e.bcast(decay), acc[1]), state, {d, cz});
+      } else {
+        e.vstore(e.fadd(oldMu, acc[0]), state, {d, cv});
+        e.vstore(e.fadd(oldZ, acc[1]), state, {d, cz});
+      }
+    });
+  });
+}
+
+} // namespace
+
+void mlir::fem::cpu::emitChunkedLinearRead(ScanReadOp op) {
+  LinearReadEmitter(op).emit();
+}

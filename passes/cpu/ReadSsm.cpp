@@ -1,0 +1,95 @@
+//===- ReadSsm.cpp - the ssm read as a per-channel selective scan ----------===//
+//
+// ssm (always causal), per flat channel e = h dv + c of the block and state
+// n < N, three scans in one pass over time sharing the decay e^(delta A):
+//
+//   x_U[n] = e^(delta_t[e] A[e,n]) x_U[n] + delta_t[e] Bs_t[n] U_t
+//   y_U = sum_n Cs_t[n] x_U[n] + D[e] U_t
+//
+// for U = clipped (sigmoid-squashed v), U = X - o and U = 1; the read is
+// y_U / max(y_1, eps). Channels sit on vector lanes; the state is N x Bc per
+// stream, A is transposed once per workgroup.
+//
+//===----------------------------------------------------------------------===//
+#include "passes/cpu/ScanRead.h"
+
+using namespace mlir;
+using namespace mlir::fem;
+using namespace mlir::fem::cpu;
+
+void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
+  EmitterBuilder e(op, op.getLayout(), op.getTiles().getVec());
+  ScanWorkgroup w = setUpScanWorkgroup(e, op);
+  ValueStreams streams(e, op, w);
+  GateEpilogue epilogue(e, op, w, streams);
+  streams.emit();
+  epilogue.allocate();
+  int64_t cb = w.cb;
+  Value N = e.dim(op.getA(), 1);
+  Value cCb = e.idx(cb);
+  Value flat0 = e.add(e.mul(w.head, w.dv), w.chan0);
+  // A^T of the block (channels past the block repeat the last channel).
+  Value aT = e.alloc({ShapedType::kDynamic, cb}, {N});
+  Value lastChannel = e.sub(w.dv, w.c1i);
+  e.loop(w.c0i, N, w.c1i, [&](Value n) {
+    e.loop(w.c0i, cCb, w.c1i, [&](Value c) {
+      Value ch = e.minI(e.add(w.chan0, c), lastChannel);
+      e.store(e.load(op.getA(), {e.add(e.mul(w.head, w.dv), ch), n}), aT,
+              {n, c});
+    });
+  });
+  // States of the three scans: (stream, n, channel).
+  Value states = e.alloc({3, ShapedType::kDynamic, cb}, {N});
+  e.loop(w.c0i, N, w.c1i, [&](Value n) {
+    e.loop(w.c0i, cCb, w.cLanes, [&](Value c) {
+      for (int64_t i = 0; i < 3; ++i)
+        e.vstore(e.splat(0.0f), states, {e.idx(i), n, c});
+    });
+  });
+  Value s0 = e.idx(0), s1 = e.idx(1), s2 = e.idx(2);
+  Value cC = e.idx(w.chunk);
+  e.loop(w.c0i, e.ceilDiv(w.T, cC), w.c1i, [&](Value ch) {
+    Value t0 = e.mul(ch, cC);
+    Value n = e.minI(cC, e.sub(w.T, t0));
+    e.loop(w.c0i, n, w.c1i, [&](Value r) {
+      Value t = e.add(t0, r);
+      Value scale = epilogue.rowScale(t);
+      e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
+        Value lanesLeft = e.mask(e.sub(w.cw, cv));
+        Value flat = e.add(flat0, cv);
+        Value step =
+            e.vloadMasked(op.getDelta(), {w.batch, t, flat}, lanesLeft);
+        auto [u, x] = streams.panel(t, cv);
+        SmallVector<Value> y = e.loop(
+            w.c0i, N, w.c1i, {e.splat(0.0f), e.splat(0.0f), e.splat(0.0f)},
+            [&](Value k, ValueRange it) {
+              Value decay = e.exp(e.fmul(step, e.vload(aT, {k, cv})));
+              Value input =
+                  e.fmul(step, e.bcast(e.load(op.getBs(), {w.batch, t, k})));
+              Value out = e.bcast(e.load(op.getCs(), {w.batch, t, k}));
+              Value xu = e.fma(decay, e.vload(states, {s0, k, cv}),
+                               e.fmul(input, u));
+              Value xx = e.fma(decay, e.vload(states, {s1, k, cv}),
+                               e.fmul(input, x));
+              Value x1 = e.fma(decay, e.vload(states, {s2, k, cv}), input);
+              e.vstore(xu, states, {s0, k, cv});
+              e.vstore(xx, states, {s1, k, cv});
+              e.vstore(x1, states, {s2, k, cv});
+              return SmallVector<Value>{e.fma(out, xu, it[0]),
+                                        e.fma(out, xx, it[1]),
+                                        e.fma(out, x1, it[2])};
+            });
+        Value skip = e.vloadMasked(op.getD(), {flat}, lanesLeft);
+        Value yu = e.fma(skip, u, y[0]);
+        Value yx = e.fma(skip, x, y[1]);
+        Value y1 = e.fadd(y[2], skip);
+        Value denom = e.fmax(e.bcast(w.eps), y1);
+        Value inv = e.fdiv(e.splat(1.0f), denom);
+        Value r1m1 = e.fdiv(e.fsub(y1, denom), denom);
+        epilogue.store(t, cv, scale, e.fmul(yu, inv), e.fmul(yx, inv), r1m1);
+      });
+    });
+  });
+  e.freeScratch();
+  op.erase();
+}

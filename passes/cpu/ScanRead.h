@@ -1,0 +1,102 @@
+//===- ScanRead.h - shared pieces of the scan-family CPU reads ---*- C++ -*-===//
+//
+// One workgroup of a `fem.scan_read` owns the value channels
+// [c0, c0 + cw) of query head h in batch b (cw <= Bc = tiles.k), for every
+// position. The pieces every scan emitter shares:
+//
+//   ValueStreams (Prepass.cpp): beta, the clip bound, the shift M and the
+//     panel offset o per channel of the block (one pass over the raw values
+//     of the kv head), and the panel row [clipped | X - o] of one key.
+//   GateEpilogue (Epilogue.cpp): per output row, the gate norm over all dv
+//     channels, then per channel vector mu, the log restore of Z and the
+//     gated output store.
+//
+// The offset o is 1 on channels whose tilted values all lie in [1/2, 1]
+// (max - min of beta*clipped <= ln 2) and 0 elsewhere. The panel stores
+// X - o and a read returns R(X - o) = R(X) - o*R(1), so each emitter also
+// gives R(1) - 1 (exactly 0 when its weights are normalised), and the
+// epilogue takes log Z = log1p(R(X - o) + R(1) - 1) there: F's error is then
+// relative to |X - 1|, which matters because F divides log Z by beta.
+//
+// Emitters (one per read algorithm of dialect/Priors.h):
+//   ReadLinear.cpp  linear and gla: chunks, intra-chunk quadratic form,
+//                   carried dk x 2Bc state (decay relative to the chunk).
+//   ReadAft.cpp     aft: per-channel running sums.
+//   ReadSsm.cpp     ssm: per-channel selective scan of three streams.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FEMC_PASSES_CPU_SCANREAD_H
+#define FEMC_PASSES_CPU_SCANREAD_H
+
+#include "dialect/FEMPriors.h"
+#include "passes/cpu/Builder.h"
+
+namespace mlir::fem::cpu {
+
+/// The extents and coordinates of one scan workgroup.
+struct ScanWorkgroup {
+  Value c0i, c1i, cLanes;      // index constants 0, 1, lanes
+  Value T, S, H, hkv, dk, dv;  // extents (dk null for ssm)
+  Value batch, head, kvHead;   // coordinates
+  Value chan0, cw, cwp;        // block start, width, width rounded to lanes
+  int64_t cb = 0, chunk = 0;   // tiles.k and tiles.q
+  Value eps;                   // scalar f32
+};
+
+/// Computes the workgroup's extents from the op.
+ScanWorkgroup setUpScanWorkgroup(EmitterBuilder &e, ScanReadOp op);
+
+/// beta, bound, shift and offset of the block's channels, and panel rows.
+class ValueStreams {
+public:
+  ValueStreams(EmitterBuilder &e, ScanReadOp op, const ScanWorkgroup &w)
+      : e(e), op(op), w(w) {}
+  /// The pre-pass over all keys of the kv head (unmasked keys only).
+  void emit();
+  /// [clipped | X - o] of key s at block channel vector cv (an offset into
+  /// the block). Masked keys (and lanes past the block) give 0.
+  std::pair<Value, Value> panel(Value s, Value cv, Value keep = Value());
+  /// Whether key s is kept by the key mask (an i1), or null without a mask.
+  Value keyKept(Value s);
+
+  Value beta, bound, shift, offset; // buffers of Bc floats
+
+private:
+  EmitterBuilder &e;
+  ScanReadOp op;
+  const ScanWorkgroup &w;
+};
+
+/// The log restore and the gate for the block's channels of one row.
+class GateEpilogue {
+public:
+  GateEpilogue(EmitterBuilder &e, ScanReadOp op, const ScanWorkgroup &w,
+               ValueStreams &streams)
+      : e(e), op(op), w(w), streams(streams) {}
+  /// Allocates the row buffers; call once before the loops.
+  void allocate();
+  /// sqrt(dv) / max(||g+||, 1e-5) of row t (all dv channels), and keeps g+
+  /// of the block's channels for store().
+  Value rowScale(Value t);
+  /// Stores out[b, t, h, c0 + cv ...] for one channel vector: mu = R(V~),
+  /// zRead = R(X - o), r1m1 = R(1) - 1, logScale (or null) added to log Z,
+  /// has (a scalar i1, or null) false for rows that saw no key (out 0).
+  void store(Value t, Value cv, Value scale, Value mu, Value zRead,
+             Value r1m1, Value logScale = Value(), Value has = Value());
+
+private:
+  EmitterBuilder &e;
+  ScanReadOp op;
+  const ScanWorkgroup &w;
+  ValueStreams &streams;
+  Value gatePlus; // Bc floats
+};
+
+/// The emitters, one per read algorithm. Each expands `op` in place.
+void emitChunkedLinearRead(ScanReadOp op);
+void emitAftScanRead(ScanReadOp op);
+void emitSsmScanRead(ScanReadOp op);
+
+} // namespace mlir::fem::cpu
+
+#endif // FEMC_PASSES_CPU_SCANREAD_H
