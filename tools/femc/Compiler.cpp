@@ -551,6 +551,14 @@ bool collectLayers(ModuleOp module, std::vector<KernelInfo> &kernels) {
       a.name = name;
       a.output = output;
       a.dtype = "float32";
+      if (attrs && attrs.get("fem.dims") &&
+          !attrs.getAs<StringAttr>("fem.dims")) {
+        emitError(loc) << where << "fem.dims of " << quoted(name)
+                       << " must be a string such as \"B,T,D\", found "
+                       << attrs.get("fem.dims");
+        ok = false;
+        return;
+      }
       SmallVector<StringRef> dims;
       if (auto d = attrs ? attrs.getAs<StringAttr>("fem.dims") : StringAttr())
         d.getValue().split(dims, ',');
@@ -621,7 +629,17 @@ bool collectLayers(ModuleOp module, std::vector<KernelInfo> &kernels) {
       std::string name = "arg" + std::to_string(i);
       if (auto n = attrs ? attrs.getAs<StringAttr>("fem.name") : StringAttr())
         name = n.getValue().str();
+      if (attrs && attrs.get("fem.name") &&
+          !attrs.getAs<StringAttr>("fem.name")) {
+        f.emitError() << where << "fem.name of argument #" << i
+                      << " must be a string, found " << attrs.get("fem.name");
+        ok = false;
+        return;
+      }
+      // One error per layer: a refused argument would shift the others.
       addArg(f.getArgumentTypes()[i], attrs, name, false, f.getLoc());
+      if (k.args.size() != i + 1)
+        return;
     }
     if (f.getNumResults() != 1) {
       f.emitError() << where << "must return exactly one tensor, found "
@@ -1236,8 +1254,15 @@ bool compile(const CompileOptions &options, CompileResult &result) {
   if (stray)
     return false;
   if (kernels.empty()) {
-    module->emitError() << "femc: no kernel found: the model has no fem.mixer "
-                           "(or fused FEM read) in a func.func";
+    // A module written without `module {}` has no line of its own.
+    static const char *const kNoKernel =
+        "no kernel found: the model has no fem.mixer (or fused FEM read) in "
+        "a public func.func";
+    auto at = dyn_cast<FileLineColLoc>(module->getLoc());
+    if (at && at.getLine() > 0)
+      module->emitError() << "femc: " << kNoKernel;
+    else
+      llvm::errs() << options.input << ": error: femc: " << kNoKernel << "\n";
     return false;
   }
   for (auto &k : kernels)
