@@ -1,0 +1,120 @@
+"""Tests of the bench's own logic that need neither a build, PyTorch nor JAX:
+    /usr/bin/python3 -m unittest discover -s bench -p 'test_*.py'
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import run_bench  # noqa: E402
+
+
+def bench(*args):
+    return subprocess.run([sys.executable, os.path.join(HERE, "run_bench.py")] + list(args),
+                          capture_output=True, text=True)
+
+
+class Arguments(unittest.TestCase):
+    def test_bad_mode(self):
+        p = bench("--modes", "causal,sideways")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--modes: expected causal, full or causal,full, got 'causal,sideways'",
+                      p.stderr)
+
+    def test_bad_T(self):
+        p = bench("--T", "1024,4k")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--T: expected comma-separated integers, got '1024,4k'", p.stderr)
+
+    def test_non_positive(self):
+        p = bench("--T", "0")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--T and --reps must be positive", p.stderr)
+        p = bench("--reps", "0")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--T and --reps must be positive", p.stderr)
+
+    def test_unknown_peer(self):
+        p = bench("--peers", "torch_split_f32,numba_f32")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--peers: unknown row numba_f32", p.stderr)
+
+
+class Children(unittest.TestCase):
+    def test_missing_python_is_a_reason_not_a_crash(self):
+        res, out = run_bench.child("/nonexistent/python", ["sgemm", 1])
+        self.assertEqual(out, "")
+        self.assertIn("no Python at /nonexistent/python", res["error"])
+
+    def test_failing_child_gives_its_last_stderr_line(self):
+        res, _ = run_bench.child(sys.executable, ["no-such-measurement"])
+        self.assertIn("unknown measurement 'no-such-measurement'", res["error"])
+
+    def test_row_reports_a_missing_framework(self):
+        # A Python whose torch does not import answers with the reason, as JSON.
+        try:
+            import numpy as np
+        except ImportError:
+            self.skipTest("numpy not installed")
+        with tempfile.TemporaryDirectory() as d:
+            for n, shape in (("q", (1, 4, 2, 4)), ("k", (1, 4, 2, 4)), ("v", (1, 4, 2, 4)),
+                             ("beta_raw", (8,)), ("lam", (1, 4, 2, 4)), ("gate", (1, 4, 2, 4))):
+                np.save(os.path.join(d, n + ".npy"), np.zeros(shape, np.float32))
+            fake = os.path.join(d, "torch")
+            os.makedirs(fake)
+            with open(os.path.join(fake, "__init__.py"), "w") as f:
+                f.write("raise ImportError('no torch here')\n")
+            env = dict(os.environ, PYTHONPATH=d)
+            res, _ = run_bench.child(sys.executable, ["row", "torch_vx_f32", d, 1, 1], env=env)
+        self.assertEqual(res, {"error": "not installed (no torch here)"})
+
+
+class Checks(unittest.TestCase):
+    def test_within_tolerance(self):
+        col, ok = run_bench.fmt_err({"err": 5e-7}, 1e-4)
+        self.assertTrue(ok)
+        self.assertIn("ok (tol 1e-04)", col)
+
+    def test_over_tolerance_is_wrong(self):
+        col, ok = run_bench.fmt_err({"err": 0.16}, 3e-2)
+        self.assertFalse(ok)
+        self.assertIn("WRONG", col)
+
+    def test_no_output_is_wrong(self):
+        col, ok = run_bench.fmt_err({"err": None, "why": "3 non-finite outputs"}, 1e-4)
+        self.assertFalse(ok)
+        self.assertIn("WRONG (3 non-finite outputs)", col)
+
+    def test_prescott_on_avx2_is_flagged(self):
+        self.assertIn("did not recognise", run_bench.core_note("Prescott", ["AVX2", "FMA"]))
+        self.assertEqual(run_bench.core_note("SkylakeX", ["AVX2", "AVX-512F"]), "")
+        self.assertEqual(run_bench.core_note("Prescott", []), "")
+
+    def test_flops(self):
+        self.assertEqual(run_bench.flops(1024, False), (2 * 1024 ** 2 * 64 + 4 * 1024 ** 2 * 64) * 8)
+        self.assertEqual(run_bench.flops(1024, True), run_bench.flops(1024, False) / 2)
+
+
+class Reference(unittest.TestCase):
+    """The float64 reference every row is checked against reproduces the FEM
+    authors' vectors (needs numpy; shared/vectors beside the checkout)."""
+
+    def test_authors_vectors(self):
+        d = os.path.join(HERE, "..", "..", "shared", "vectors", "softmax_causal")
+        try:
+            import numpy as np
+        except ImportError:
+            self.skipTest("numpy not installed")
+        if not os.path.isdir(d):
+            self.skipTest("shared/vectors not found")
+        import peers_child
+        out = peers_child.reference(peers_child.load(d), True)
+        want = np.load(os.path.join(d, "out.npy"))
+        self.assertLess(np.abs(out - want).max() / np.abs(want).max(), 1e-6)
+
+
+if __name__ == "__main__":
+    unittest.main()
