@@ -26,6 +26,10 @@ CAP, EPS, TINY = 40.0, 1e-6, 2.0 ** -126
 N_MM = 2048
 
 
+class TooOld(Exception):
+    """A peer framework is there but older than the bench supports."""
+
+
 def timed(fn, reps):
     """One warm-up call (compiles for JAX), then reps timed calls: (median, min) s."""
     fn()
@@ -103,8 +107,8 @@ def torch_row(kind, dt_name, x, causal, reps):
     import torch
     import torch.nn.functional as F
     if int(torch.__version__.split(".")[0]) < 2:
-        raise ImportError(f"PyTorch {torch.__version__} is older than 2.x "
-                          f"(bench/requirements.txt pins the version the bench uses)")
+        raise TooOld(f"PyTorch {torch.__version__} is older than 2.x "
+                     f"(bench/requirements.txt pins the version the bench uses)")
     torch.set_num_threads(ncores())
     dt = getattr(torch, dt_name)
     q, k, v, lam_l, gate_l = (torch.from_numpy(x[n]) for n in ("q", "k", "v", "lam", "gate"))
@@ -355,6 +359,8 @@ def main(argv):
             med, mn, out, info = ROWS[name](load(d), causal, reps)
         except ImportError as e:
             return {"error": f"not installed ({e})"}
+        except TooOld as e:
+            return {"error": str(e)}
         except Exception as e:  # the peer refused the call: say why, in one line
             msg = (str(e).strip().splitlines() or [""])[0]
             return {"error": f"{type(e).__name__}: {msg}"}
