@@ -119,21 +119,31 @@ struct HeadStreams {
   std::vector<double> clipped;
   /// The tilted values X = exp(beta * V~ - M), S x dv.
   std::vector<double> tilted;
+  /// X - 1 = expm1(beta * V~ - M), S x dv: exact where X is near 1 (small
+  /// beta), where X itself keeps only |X - 1| / 1e-16 digits of it.
+  std::vector<double> tiltedM1;
   /// The shift M, dv.
   std::vector<double> shift;
 
   double vt(int64_t s, int64_t c) const { return clipped[s * dv + c]; }
   double x(int64_t s, int64_t c) const { return tilted[s * dv + c]; }
+  double xm1(int64_t s, int64_t c) const { return tiltedM1[s * dv + c]; }
 };
 
 /// What a prior read produces for one (batch, query head): mu = R(V~) and
 /// Z = R(X) for every query row, and whether the row saw any key.
 struct HeadRead {
   std::vector<double> mu, z; ///< T x dv.
+  /// R(X - 1), T x dv, where the read's weights sum to exactly 1 (softmax):
+  /// there Z - 1 = R(X - 1) and log Z = log1p(R(X - 1)) keeps the digits
+  /// that F = log Z / beta needs when beta is small (beta_raw = -30 gives
+  /// beta ~ 1e-13: log of a double Z would leave F with ~1e-3 of error).
+  std::vector<double> zm1;
+  bool normalised = false;
   std::vector<char> visible; ///< T.
 
   HeadRead(int64_t T, int64_t dv)
-      : mu(T * dv, 0.0), z(T * dv, 0.0), visible(T, 1) {}
+      : mu(T * dv, 0.0), z(T * dv, 0.0), zm1(T * dv, 0.0), visible(T, 1) {}
 };
 
 } // namespace
@@ -150,6 +160,7 @@ static HeadStreams computeStreams(const Problem &p, const Inputs &in,
   hs.beta.resize(p.dv);
   hs.clipped.resize(p.S * p.dv);
   hs.tilted.resize(p.S * p.dv);
+  hs.tiltedM1.resize(p.S * p.dv);
   hs.shift.assign(p.dv, 0.0);
   int64_t g = idx.kvHead(h);
   for (int64_t c = 0; c < p.dv; ++c) {
@@ -171,8 +182,10 @@ static HeadStreams computeStreams(const Problem &p, const Inputs &in,
       anyKey = true;
     }
     hs.shift[c] = shift;
-    for (int64_t s = 0; s < p.S; ++s)
+    for (int64_t s = 0; s < p.S; ++s) {
       hs.tilted[s * p.dv + c] = std::exp(beta * hs.vt(s, c) - shift);
+      hs.tiltedM1[s * p.dv + c] = std::expm1(beta * hs.vt(s, c) - shift);
+    }
   }
   return hs;
 }
@@ -183,13 +196,15 @@ static void readRow(const std::vector<int64_t> &keys,
                     const std::vector<double> &weights, double denominator,
                     const HeadStreams &hs, int64_t t, HeadRead &read) {
   for (int64_t c = 0; c < hs.dv; ++c) {
-    double mu = 0.0, z = 0.0;
+    double mu = 0.0, z = 0.0, zm1 = 0.0;
     for (size_t i = 0; i < keys.size(); ++i) {
       mu += weights[i] * hs.vt(keys[i], c);
       z += weights[i] * hs.x(keys[i], c);
+      zm1 += weights[i] * hs.xm1(keys[i], c);
     }
     read.mu[t * hs.dv + c] = mu / denominator;
     read.z[t * hs.dv + c] = z / denominator;
+    read.zm1[t * hs.dv + c] = zm1 / denominator;
   }
 }
 
@@ -224,6 +239,7 @@ static HeadRead readSoftmax(const Problem &p, const Inputs &in,
                             const Indexer &idx, int64_t b, int64_t h,
                             const HeadStreams &hs) {
   HeadRead read(p.T, p.dv);
+  read.normalised = true;
   double scale = p.scale.value_or(1.0 / std::sqrt(double(p.dk)));
   int64_t g = idx.kvHead(h);
   for (int64_t t = 0; t < p.T; ++t) {
@@ -660,6 +676,9 @@ std::optional<Result> run(const Problem &p, const Inputs &in,
           // Section 3: F = [logaddexp(log Z, log(tiny) - M) + M] / beta,
           // with log Z = -inf where Z <= 0 (NaN stays NaN).
           double logZ = z <= 0.0 ? -kInf : std::log(z);
+          double zm1 = read.zm1[t * p.dv + c];
+          if (read.normalised && std::fabs(zm1) < 0.5)
+            logZ = std::log1p(zm1);
           double F = (logAddExp(logZ, std::log(kTiny) - shift) + shift) / beta;
           double lambda = sigmoid(in.lam[at]);
           result.mu[at] = mu;
