@@ -6,17 +6,21 @@
 //
 //   pre-pass: max/min of the raw values over the unmasked keys of the kv
 //     head, then per head j: beta = softplus(beta_raw) + eps,
-//     bound = cap/beta, M = beta*clamp(max v, ±bound) (= max beta*clamp(v))
+//     bound = cap/beta, vmax = clamp(max v, ±bound), M = beta*vmax
+//     (= max beta*clamp(v))
 //   per key tile (causal: only tiles starting at or before the last row):
 //     the column mask (key exists and is not padded out), then per head j:
-//       panel = [clamp(v) | exp(beta*clamp(v) - M) - o] (Bk x 2*dvp; o = 1
-//               for narrow channels, see emitPrePass)
-//       S^T = K (scale * Q^T)  with Q^T packed once per workgroup; rows on
-//             vector lanes, register-blocked FMAs
-//       m' = max(m, rowmax S); alpha = e^(m - m'); P = e^(S - m')
+//       panel = [clamp(v) | X] (Bk x 2*dvp) with z = beta*(clamp(v) - vmax)
+//               and X = e^z, or X = expm1(z) for narrow channels (see
+//               emitPrePass)
+//       S^T = K Q^T  with Q^T packed once per workgroup; rows on vector
+//             lanes, register-blocked FMAs
+//       m' = max(m, rowmax S); alpha = e^(scale*(m - m'));
+//       P = e^(scale*(S - m'))  (the scale multiplies differences, so no
+//       logit overflows for any float32 scale)
 //       l = alpha*l + rowsum P; acc = alpha*acc + P * panel   (one contraction)
 //   epilogue: mu = acc/l, F = (logaddexp(log(Z/l), log tiny - M) + M)/beta,
-//             gate, one store per output element.
+//             the gate with a scaled norm, one store per output element.
 //
 // dvp is dv rounded up to the vector width; the padding lanes are computed but
 // never stored. All scratch is sized by the tiles, dk and dv, never by T or S.
@@ -111,6 +115,18 @@ private:
     return arith::SelectOp::create(b, c, x, y);
   }
   Value exp(Value x) { return math::ExpOp::create(b, x); }
+  /// expm1(z) for z in [-ln 2, 0] (a narrow channel) to a few ulp relative:
+  /// z * sum_{n<9} z^n/(n+1)!, whose truncation error is below
+  /// 0.7^9/10! = 1.1e-8 relative. Nine FMAs, no exp.
+  Value expm1Narrow(Value z) {
+    double fact = 362880.0; // 9!
+    Value p = splat(static_cast<float>(1.0 / fact));
+    for (int n = 8; n >= 1; --n) {
+      fact /= n + 1;
+      p = vector::FMAOp::create(b, p, z, splat(static_cast<float>(1.0 / fact)));
+    }
+    return fmul(p, z);
+  }
   Value load(Value m, ValueRange i) { return memref::LoadOp::create(b, m, i); }
   void store(Value v, Value m, ValueRange i) {
     memref::StoreOp::create(b, v, m, i);
@@ -191,7 +207,7 @@ private:
   Value scale, twenty, negInf;
   // Scratch buffers.
   Value qT, panel, scoresT, acc, rowMax, rowSum, alpha, betaBuf, boundBuf,
-      shiftBuf, offsetBuf, colOk, gateBuf;
+      shiftBuf, vmaxBuf, offsetBuf, colOk, gateBuf;
 };
 
 LogicalResult ReadEmitter::emit() {
@@ -245,6 +261,7 @@ LogicalResult ReadEmitter::emit() {
   betaBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
   boundBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
   shiftBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
+  vmaxBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
   offsetBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
   colOk = alloc({bk}, {});
   gateBuf = alloc({ShapedType::kDynamic}, {dvp});
@@ -314,26 +331,30 @@ void ReadEmitter::emitPrePass() {
       vstore(beta, betaBuf, {j, c});
       vstore(bound, boundBuf, {j, c});
       Value hi = vload(vHi, {c});
-      Value maxV = fmul(beta, clamp(hi, negBound, bound));
+      Value vMax = clamp(hi, negBound, bound);
       Value minV = fmul(beta, clamp(vload(vLo, {c}), negBound, bound));
       // No visible key at all: M = 0 (it cancels anyway).
       Value none = fcmp(arith::CmpFPredicate::OEQ, hi, bcast(negInf));
-      maxV = fadd(select(none, splat(0.0f), maxV), vload(vNan, {c}));
+      vMax = fadd(select(none, splat(0.0f), vMax), vload(vNan, {c}));
+      Value maxV = fmul(beta, vMax);
+      vstore(vMax, vmaxBuf, {j, c});
       vstore(maxV, shiftBuf, {j, c});
       // Where every tilted value lies in [1/2, 1] (max - min <= ln 2, e.g.
-      // small beta), the panel stores X - 1 (exact by Sterbenz) and the
-      // epilogue takes log1p: F's error is then relative to |X - 1|, not to
-      // X, which matters because F divides log Z by a small beta.
+      // small beta or a small cap), the panel stores X - 1 = expm1(z) and
+      // the epilogue takes log1p: F's error is then relative to |X - 1|,
+      // not to X, which matters because F divides log Z by a small beta.
+      // X - 1 must be formed without rounding X: e^z rounds to 1 +- 6e-8,
+      // which is all of X - 1 once beta*(max - min) is near 1e-6.
       Value narrow = fcmp(arith::CmpFPredicate::OLE, fsub(maxV, minV),
                           splat(0.69314718f));
       vstore(select(narrow, splat(1.0f), splat(0.0f)), offsetBuf, {j, c});
     });
-    // Q^T of this head, pre-scaled; rows past the end repeat the last row.
+    // Q^T of this head, unscaled (the softmax applies the scale to score
+    // differences); rows past the end repeat the last row.
     loop(c0, cBqPad, c1, [&](Value r) {
       Value t = minI(add(t0, r), sub(T, c1));
       loop(c0, dk, c1, [&](Value d) {
-        store(arith::MulFOp::create(b, load(op.getQ(), at(batch, t, h, d)), scale),
-              qT, {j, d, r});
+        store(load(op.getQ(), at(batch, t, h, d)), qT, {j, d, r});
       });
     });
     Value width = mul(dvp, idx(2));
@@ -387,8 +408,12 @@ void ReadEmitter::emitKeyTile(Value kt) {
         Value beta = vload(betaBuf, {j, c});
         Value bound = vload(boundBuf, {j, c});
         Value clipped = clamp(v, arith::NegFOp::create(b, bound), bound);
-        Value tilted = fsub(exp(fsub(fmul(beta, clipped), vload(shiftBuf, {j, c}))),
-                            vload(offsetBuf, {j, c}));
+        // z = beta*clipped - M, formed from the difference of the values so
+        // that small differences survive a small beta.
+        Value z = fmul(beta, fsub(clipped, vload(vmaxBuf, {j, c})));
+        Value narrow = fcmp(arith::CmpFPredicate::OGT,
+                            vload(offsetBuf, {j, c}), splat(0.5f));
+        Value tilted = select(narrow, expm1Narrow(z), exp(z));
         if (keep) { // padded keys contribute nothing, even if v is not finite
           clipped = select(keep, clipped, splat(0.0f));
           tilted = select(keep, tilted, splat(0.0f));
@@ -497,10 +522,11 @@ void ReadEmitter::emitOnlineSoftmax(Value j, Value s0, Value ncols,
     Value mNew = fmax(tileMax, mOld);
     Value empty = fcmp(arith::CmpFPredicate::OEQ, mNew, vNegInf);
     Value fresh = fcmp(arith::CmpFPredicate::OEQ, mOld, vNegInf);
-    Value a = select(fresh, splat(0.0f), exp(fsub(mOld, mNew)));
+    Value vScale = bcast(scale);
+    Value a = select(fresh, splat(0.0f), exp(fmul(fsub(mOld, mNew), vScale)));
     a = select(empty, splat(1.0f), a);
     Value tileSum = twoPart(splat(0.0f), [&](Value col, Value sum, bool check) {
-      Value p = exp(fsub(vload(scoresT, {col, rv}), mNew));
+      Value p = exp(fmul(fsub(vload(scoresT, {col, rv}), mNew), vScale));
       if (Value vis = visible(col, check))
         p = select(vis, p, splat(0.0f));
       vstore(p, scoresT, {col, rv});
@@ -568,18 +594,32 @@ void ReadEmitter::emitEpilogue() {
       Value has = fcmp(arith::CmpFPredicate::UNE, l, cst(0.0f));
       Value inv = bcast(select(has, fdiv(cst(1.0f), l), cst(0.0f)));
       Value vHas = bcast(has);
-      // g+ = softplus(gate) + eps and its squared norm over the dv channels.
-      Value sq = loop(c0, dvp, cLanes, {splat(0.0f)}, [&](Value c, ValueRange it) {
+      // g+ = softplus(gate) + eps and its norm over the dv channels, scaled
+      // as hypot does so that no square overflows (gate logits >= 2e19) or
+      // underflows: with m = max g+ and u = g+/m, ||g+|| = m*||u|| and
+      // g = u * sqrt(dv) / max(||u||, 1e-5/m), where 1 <= ||u|| <= sqrt(dv).
+      Value gMaxV = loop(c0, dvp, cLanes, {splat(0.0f)}, [&](Value c, ValueRange it) {
         Value lanesLeft = mask(sub(dv, c));
         Value gl = vloadMasked(op.getGate(), at(batch, t, h, c), lanesLeft);
         Value gp = select(lanesLeft, fadd(softplus(gl, bcast(twenty)), bcast(eps)),
                           splat(0.0f));
         vstore(gp, gateBuf, {c});
-        return SmallVector<Value>{vector::FMAOp::create(b, gp, gp, it[0])};
+        return SmallVector<Value>{fmax(gp, it[0])};
+      })[0];
+      Value gMax = vector::ReductionOp::create(b, vector::CombiningKind::MAXNUMF,
+                                               gMaxV);
+      Value vgMax = bcast(gMax);
+      // A NaN g+ reaches the sum (u = NaN), so the whole row is NaN as in the
+      // reference; padding lanes hold 0.
+      Value sq = loop(c0, dvp, cLanes, {splat(0.0f)}, [&](Value c, ValueRange it) {
+        Value u = fdiv(vload(gateBuf, {c}), vgMax);
+        vstore(u, gateBuf, {c});
+        return SmallVector<Value>{vector::FMAOp::create(b, u, u, it[0])};
       })[0];
       Value norm = math::SqrtOp::create(
           b, vector::ReductionOp::create(b, vector::CombiningKind::ADD, sq));
-      Value gScale = bcast(fdiv(sqrtDv, fmax(cst(1e-5f), norm)));
+      Value gScale =
+          bcast(fdiv(sqrtDv, fmax(fdiv(cst(1e-5f), gMax), norm)));
       loop(c0, dvp, cLanes, [&](Value c) {
         Value lanesLeft = mask(sub(dv, c));
         Value mu = fmul(vload(acc, {j, r, c}), inv);

@@ -16,6 +16,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -27,15 +28,21 @@ constexpr double kTolerance = 1e-4;
 struct Case {
   bool causal = true, mask = false, bhtd = false;
   int64_t B = 1, T = 1, S = 1, H = 1, Hkv = 1, dk = 8, dv = 8;
-  double betaRaw = 0, vScale = 1;
+  double betaRaw = 0, vScale = 1, gateScale = 3;
   bool maskFirstKeys = false; // rows with no visible key (causal + mask)
+  // The kernel's attributes (matrix.mlir), for the reference.
+  double cap = 40.0, eps = 1e-6;
+  std::optional<double> scale;
   std::string kernel;
 
   std::string str() const {
     std::ostringstream os;
     os << kernel << " B=" << B << " T=" << T << " S=" << S << " H=" << H
        << " Hkv=" << Hkv << " dk=" << dk << " dv=" << dv
-       << " beta_raw~" << betaRaw << " |v|<=" << vScale;
+       << " beta_raw~" << betaRaw << " |v|<=" << vScale
+       << " |gate|<=" << gateScale << " cap=" << cap << " eps=" << eps;
+    if (scale)
+      os << " scale=" << *scale;
     return os.str();
   }
 };
@@ -110,6 +117,9 @@ void runCase(const Case &c, uint64_t seed) {
   p.dk = c.dk;
   p.dv = c.dv;
   p.hasMask = c.mask;
+  p.cap = c.cap;
+  p.eps = c.eps;
+  p.scale = c.scale;
   auto shapeOf = [&](const char *name) {
     return *femc::ref::tensorShape(p, name);
   };
@@ -126,7 +136,8 @@ void runCase(const Case &c, uint64_t seed) {
   std::vector<float> q = make("q", -2, 2), k = make("k", -2, 2),
                      v = make("v", -c.vScale, c.vScale),
                      beta = make("beta_raw", c.betaRaw - 0.5, c.betaRaw + 0.5),
-                     lam = make("lam", -3, 3), gate = make("gate", -3, 3);
+                     lam = make("lam", -3, 3),
+                     gate = make("gate", -c.gateScale, c.gateScale);
   std::vector<uint8_t> mask;
   if (c.mask) {
     mask.resize(c.B * c.S);
@@ -317,6 +328,85 @@ TEST(ShapeMatrixStatic, StaticHeads) {
     runCase(c, 9000 + T);
   }
 }
+
+/// The accepted ends of the cap, eps and scale ranges (dialect/FEMOps.cpp,
+/// docs/dialect.md "Attribute ranges"), one kernel each per vector width, on
+/// the inputs that used to give wrong results: a tiny beta (beta_raw down to
+/// -30, where F divides log Z by beta ~ 1e-6), a large one, gate logits of
+/// +-1e30 (the norm of g+ overflowed float32 and gave 0), values of 1e30 and
+/// T = 1 and odd lengths across the tiles (q = 48 or 64, k = 32).
+struct Limit {
+  const char *name;
+  double cap = 40.0, eps = 1e-6;
+  std::optional<double> scale;
+};
+const Limit kLimits[] = {
+    {"default"},
+    {"cap_min", 1e-5},
+    {"cap_max", 43.0},
+    {"eps_min", 40.0, 1e-30},
+    {"eps_max", 40.0, 1e30},
+    {"scale_min", 40.0, 1e-6, 1.17549435e-38},
+    {"scale_max", 40.0, 1e-6, 3.40282347e38},
+    {"all_min", 1e-5, 1e-30, 1.17549435e-38},
+    {"all_max", 43.0, 1e30, 3.40282347e38},
+};
+
+struct LimitCase {
+  double betaRaw, vScale, gateScale;
+  int64_t T;
+};
+const LimitCase kLimitCases[] = {
+    {-30, 1, 3, 1},       {-30, 100, 3, 65},  {-20, 1, 3, 7},
+    {-20, 100, 3, 97},    {-10, 1, 3, 33},    {-10, 100, 3, 130},
+    {0, 1, 3, 1},         {0, 1, 1e30, 51},   {-20, 1, 1e30, 7},
+    {30, 1, 3, 65},       {30, 100, 3, 1},    {30, 1, 1e30, 33},
+    {0, 1e30, 3, 49},     {-30, 1e30, 3, 7},  {30, 1e30, 1e30, 64},
+    {-10, 0.01, 3, 129},
+};
+
+class Limits : public ::testing::TestWithParam<std::pair<Limit, int>> {};
+
+TEST_P(Limits, MatchTheReference) {
+  auto [limit, vec] = GetParam();
+  int seed = 0;
+  for (const LimitCase &lc : kLimitCases) {
+    Case c;
+    c.causal = true;
+    c.kernel = std::string("softmax_limits_") + limit.name + "_vec" +
+               std::to_string(vec);
+    c.cap = limit.cap;
+    c.eps = limit.eps;
+    c.scale = limit.scale;
+    c.T = c.S = lc.T;
+    c.B = 1;
+    c.H = 2;
+    c.Hkv = 1;
+    c.dk = 12;
+    c.dv = 20; // not a multiple of either vector width
+    c.betaRaw = lc.betaRaw;
+    c.vScale = lc.vScale;
+    c.gateScale = lc.gateScale;
+    runCase(c, 11000 + seed++);
+    if (HasFatalFailure())
+      return;
+  }
+}
+
+std::vector<std::pair<Limit, int>> allLimits() {
+  std::vector<std::pair<Limit, int>> out;
+  for (const Limit &l : kLimits)
+    for (int vec : {8, 16})
+      out.push_back({l, vec});
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Softmax, Limits, ::testing::ValuesIn(allLimits()),
+    [](const ::testing::TestParamInfo<std::pair<Limit, int>> &info) {
+      return std::string(info.param.first.name) + "_vec" +
+             std::to_string(info.param.second);
+    });
 
 /// A kernel refuses shapes that contradict its static extents, naming the
 /// argument, instead of reading out of bounds.
