@@ -11,6 +11,8 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
 
 #include <cmath>
 
@@ -214,15 +216,37 @@ static std::optional<double> asDouble(FloatAttr attr) {
   return attr.getValueAsDouble();
 }
 
+/// The ranges in which the float32 kernels compute cap, eps and scale to the
+/// documented tolerance (docs/dialect.md, "Attribute ranges"):
+/// - cap <= 43: the tilt X >= e^(-2 cap) stays a normal float32 (2^-126 =
+///   e^-87.3), so Z never underflows;
+/// - cap >= 1e-5 and eps <= 1e30: the clip bound cap/beta >= 1e-5/(30 + 1e30)
+///   = 1e-35 stays normal for beta_raw <= 30;
+/// - eps >= 1e-30: beta >= eps keeps cap/beta <= 4.3e31, so clipped values
+///   and their differences stay finite for any beta_raw;
+/// - scale: any normal float32 (the kernel scales score differences, which
+///   never overflow); smaller values would round to a subnormal or zero.
+struct NumberRange {
+  const char *name;
+  double lo, hi;
+};
+constexpr NumberRange kCapRange{"cap", 1e-5, 43.0};
+constexpr NumberRange kEpsRange{"eps", 1e-30, 1e30};
+/// The scale bounds as printed: both round to normal float32 values (2^-126
+/// and the largest finite float32).
+constexpr NumberRange kScaleRange{"scale", 1.17549435e-38, 3.40282347e38};
+
 static LogicalResult verifyNumbers(Operation *op, std::optional<double> cap,
                                    std::optional<double> eps,
                                    std::optional<double> scale) {
-  for (auto [x, name] : {std::pair{cap, "cap"}, std::pair{eps, "eps"},
-                         std::pair{scale, "scale"}})
-    if (x && !(*x > 0 && std::isfinite(*x)))
-      return op->emitOpError() << "attribute '" << name
-                               << "' must be positive and finite, found "
-                               << *x;
+  for (auto [x, range] : {std::pair{cap, kCapRange}, std::pair{eps, kEpsRange},
+                          std::pair{scale, kScaleRange}})
+    if (x && !(*x >= range.lo && *x <= range.hi))
+      return op->emitOpError()
+             << "attribute '" << range.name << "' must lie in ["
+             << llvm::formatv("{0}", llvm::format("%.9g", range.lo)) << ", "
+             << llvm::formatv("{0}", llvm::format("%.9g", range.hi))
+             << "], found " << llvm::formatv("{0}", llvm::format("%.9g", *x));
   return success();
 }
 

@@ -120,7 +120,7 @@ func.func @element_types(%q: tensor<1x8x4x16xf32>, %k: tensor<1x8x4x16xf16>) {
 // -----
 
 func.func @cap_positive(%q: tensor<1x8x4x16xf32>, %b: tensor<64xf32>) {
-  // expected-error @+1 {{attribute 'cap' must be positive and finite, found -1}}
+  // expected-error @+1 {{attribute 'cap' must lie in [1e-05, 43], found -1}}
   %0 = fem.mixer softmax q(%q : tensor<1x8x4x16xf32>) k(%q : tensor<1x8x4x16xf32>) v(%q : tensor<1x8x4x16xf32>)
       beta_raw(%b : tensor<64xf32>) lam(%q : tensor<1x8x4x16xf32>) gate(%q : tensor<1x8x4x16xf32>) {cap = -1.0 : f64} -> tensor<1x8x4x16xf32>
   return
@@ -128,17 +128,78 @@ func.func @cap_positive(%q: tensor<1x8x4x16xf32>, %b: tensor<64xf32>) {
 
 // -----
 
+func.func @cap_too_small(%q: tensor<1x8x4x16xf32>, %b: tensor<64xf32>) {
+  // expected-error @+1 {{attribute 'cap' must lie in [1e-05, 43], found 1e-06}}
+  %0 = fem.mixer softmax q(%q : tensor<1x8x4x16xf32>) k(%q : tensor<1x8x4x16xf32>) v(%q : tensor<1x8x4x16xf32>)
+      beta_raw(%b : tensor<64xf32>) lam(%q : tensor<1x8x4x16xf32>) gate(%q : tensor<1x8x4x16xf32>) {cap = 1.0e-06 : f64} -> tensor<1x8x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @cap_too_large(%q: tensor<1x8x4x16xf32>, %b: tensor<64xf32>) {
+  // expected-error @+1 {{attribute 'cap' must lie in [1e-05, 43], found 44}}
+  %0 = fem.mixer softmax q(%q : tensor<1x8x4x16xf32>) k(%q : tensor<1x8x4x16xf32>) v(%q : tensor<1x8x4x16xf32>)
+      beta_raw(%b : tensor<64xf32>) lam(%q : tensor<1x8x4x16xf32>) gate(%q : tensor<1x8x4x16xf32>) {cap = 44.0 : f64} -> tensor<1x8x4x16xf32>
+  return
+}
+
+// -----
+
 func.func @eps_positive(%q: tensor<1x8x4x16xf32>) {
-  // expected-error @+1 {{attribute 'eps' must be positive and finite, found 0}}
+  // expected-error @+1 {{attribute 'eps' must lie in [1e-30, 1e+30], found 0}}
   %p = fem.prior linear q(%q : tensor<1x8x4x16xf32>) k(%q : tensor<1x8x4x16xf32>) {eps = 0.0 : f64} -> !fem.prior<linear, 1x4x8x8>
   return
 }
 
 // -----
 
+func.func @eps_too_small(%q: tensor<1x8x4x16xf32>) {
+  // expected-error @+1 {{attribute 'eps' must lie in [1e-30, 1e+30], found 1e-31}}
+  %p = fem.prior softmax q(%q : tensor<1x8x4x16xf32>) k(%q : tensor<1x8x4x16xf32>) {eps = 1.0e-31 : f64} -> !fem.prior<softmax, 1x4x8x8>
+  return
+}
+
+// -----
+
+func.func @eps_too_large(%q: tensor<1x8x4x16xf32>, %b: tensor<64xf32>) {
+  // expected-error @+1 {{attribute 'eps' must lie in [1e-30, 1e+30], found 1e+31}}
+  %0 = fem.mixer softmax q(%q : tensor<1x8x4x16xf32>) k(%q : tensor<1x8x4x16xf32>) v(%q : tensor<1x8x4x16xf32>)
+      beta_raw(%b : tensor<64xf32>) lam(%q : tensor<1x8x4x16xf32>) gate(%q : tensor<1x8x4x16xf32>) {eps = 1.0e31 : f64} -> tensor<1x8x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @eps_nan(%q: tensor<1x8x4x16xf32>, %b: tensor<64xf32>) {
+  // expected-error @+1 {{attribute 'eps' must lie in [1e-30, 1e+30], found nan}}
+  %0 = fem.mixer softmax q(%q : tensor<1x8x4x16xf32>) k(%q : tensor<1x8x4x16xf32>) v(%q : tensor<1x8x4x16xf32>)
+      beta_raw(%b : tensor<64xf32>) lam(%q : tensor<1x8x4x16xf32>) gate(%q : tensor<1x8x4x16xf32>) {eps = 0x7FF8000000000000 : f64} -> tensor<1x8x4x16xf32>
+  return
+}
+
+// -----
+
 func.func @scale_positive(%q: tensor<1x8x4x16xf32>) {
-  // expected-error @+1 {{attribute 'scale' must be positive and finite, found -2}}
+  // expected-error @+1 {{attribute 'scale' must lie in [1.17549435e-38, 3.40282347e+38], found -2}}
   %p = fem.prior softmax q(%q : tensor<1x8x4x16xf32>) k(%q : tensor<1x8x4x16xf32>) {scale = -2.0 : f64} -> !fem.prior<softmax, 1x4x8x8>
+  return
+}
+
+// -----
+
+func.func @scale_too_small(%q: tensor<1x8x4x16xf32>) {
+  // expected-error @+1 {{attribute 'scale' must lie in [1.17549435e-38, 3.40282347e+38], found 1e-39}}
+  %p = fem.prior softmax q(%q : tensor<1x8x4x16xf32>) k(%q : tensor<1x8x4x16xf32>) {scale = 1.0e-39 : f64} -> !fem.prior<softmax, 1x4x8x8>
+  return
+}
+
+// -----
+
+func.func @scale_overflows_f32(%q: tensor<1x8x4x16xf32>, %b: tensor<64xf32>) {
+  // expected-error @+1 {{attribute 'scale' must lie in [1.17549435e-38, 3.40282347e+38], found 3.5e+38}}
+  %0 = fem.mixer softmax q(%q : tensor<1x8x4x16xf32>) k(%q : tensor<1x8x4x16xf32>) v(%q : tensor<1x8x4x16xf32>)
+      beta_raw(%b : tensor<64xf32>) lam(%q : tensor<1x8x4x16xf32>) gate(%q : tensor<1x8x4x16xf32>) {scale = 3.5e38 : f64} -> tensor<1x8x4x16xf32>
   return
 }
 
