@@ -301,4 +301,121 @@ femrt_status checkElfLibrary(const char *function, const char *path) {
   return FEMRT_OK;
 }
 
+femrt_status checkCudaImage(const char *function, const void *image,
+                            size_t size) {
+  const unsigned char *bytes = static_cast<const unsigned char *>(image);
+  const uint64_t imageSize = size;
+
+  // A fatbin: struct { uint32 magic; uint16 version; uint16 headerSize;
+  // uint64 fatSize; } and fatSize bytes after the header.
+  constexpr uint32_t kFatbinMagic = 0xba55ed50u;
+  uint32_t magic = 0;
+  if (size >= 4)
+    std::memcpy(&magic, bytes, 4);
+  if (magic == kFatbinMagic) {
+    auto refuse = [&](const std::string &problem) {
+      return fail(FEMRT_ERROR_INVALID_ARGUMENT,
+                  concat(function, ": the fatbin image (", size, " bytes) ",
+                         problem));
+    };
+    if (size < 16)
+      return refuse("is truncated: shorter than a fatbin header (16 bytes)");
+    uint16_t headerSize;
+    uint64_t fatSize;
+    std::memcpy(&headerSize, bytes + 6, 2);
+    std::memcpy(&fatSize, bytes + 8, 8);
+    if (headerSize < 16 || headerSize > imageSize)
+      return refuse(concat("has a malformed header: header size ",
+                           headerSize));
+    if (fatSize > imageSize - headerSize)
+      return refuse(concat("is truncated: its header says ", headerSize,
+                           " + ", fatSize, " bytes"));
+    return FEMRT_OK;
+  }
+
+  if (size < SELFMAG || std::memcmp(bytes, ELFMAG, SELFMAG) != 0)
+    return FEMRT_OK; // PTX text, left to the driver
+
+  auto refuse = [&](const std::string &problem) {
+    return fail(FEMRT_ERROR_INVALID_ARGUMENT,
+                concat(function, ": the cubin image (", size, " bytes) ",
+                       problem));
+  };
+  auto checkRange = [&](const std::string &what, uint64_t offset,
+                        uint64_t count, uint64_t entrySize) {
+    uint64_t end = 0;
+    if (!tableEnd(offset, count, entrySize, end))
+      return refuse(concat("is malformed: ", what,
+                           " would end beyond byte 2^64"));
+    if (end > imageSize)
+      return refuse(concat("is truncated: ", what, " ends at byte ", end));
+    return FEMRT_OK;
+  };
+  if (size < EI_NIDENT)
+    return refuse("is truncated: shorter than an ELF identification "
+                  "(16 bytes)");
+  if (bytes[EI_CLASS] != ELFCLASS64)
+    return refuse(concat("is not a 64-bit ELF file (class ",
+                         unsigned(bytes[EI_CLASS]),
+                         "); cubins are 64-bit"));
+  if (bytes[EI_DATA] != ELFDATA2LSB)
+    return refuse(concat("is not little-endian (ELF data encoding ",
+                         unsigned(bytes[EI_DATA]), ")"));
+  if (size < sizeof(Elf64_Ehdr))
+    return refuse(concat("is truncated: shorter than an ELF header (",
+                         sizeof(Elf64_Ehdr), " bytes)"));
+  Elf64_Ehdr header;
+  std::memcpy(&header, bytes, sizeof(header));
+  constexpr uint16_t kEmCuda = 190;
+  if (header.e_machine != kEmCuda)
+    return refuse(concat("is an ELF file for ", machineName(header.e_machine),
+                         ", not a CUDA cubin (e_machine EM_CUDA)"));
+
+  if (header.e_phnum != 0) {
+    if (header.e_phentsize != sizeof(Elf64_Phdr))
+      return refuse(concat("has a malformed ELF header: e_phentsize is ",
+                           header.e_phentsize, ", expected ",
+                           sizeof(Elf64_Phdr)));
+    if (femrt_status s = checkRange(
+            concat("its program header table (", header.e_phnum,
+                   " entries from byte ", header.e_phoff, ")"),
+            header.e_phoff, header.e_phnum, sizeof(Elf64_Phdr)))
+      return s;
+    for (uint16_t i = 0; i < header.e_phnum; ++i) {
+      Elf64_Phdr segment;
+      std::memcpy(&segment, bytes + header.e_phoff + i * sizeof(segment),
+                  sizeof(segment));
+      if (femrt_status s = checkRange(
+              concat("segment #", i, " (", segment.p_filesz,
+                     " bytes from byte ", segment.p_offset, ")"),
+              segment.p_offset, 1, segment.p_filesz))
+        return s;
+    }
+  }
+  if (header.e_shnum != 0) {
+    if (header.e_shentsize != sizeof(Elf64_Shdr))
+      return refuse(concat("has a malformed ELF header: e_shentsize is ",
+                           header.e_shentsize, ", expected ",
+                           sizeof(Elf64_Shdr)));
+    if (femrt_status s = checkRange(
+            concat("its section header table (", header.e_shnum,
+                   " entries from byte ", header.e_shoff, ")"),
+            header.e_shoff, header.e_shnum, sizeof(Elf64_Shdr)))
+      return s;
+    for (uint16_t i = 0; i < header.e_shnum; ++i) {
+      Elf64_Shdr section;
+      std::memcpy(&section, bytes + header.e_shoff + i * sizeof(section),
+                  sizeof(section));
+      if (section.sh_type == SHT_NOBITS || section.sh_type == SHT_NULL)
+        continue;
+      if (femrt_status s = checkRange(
+              concat("section #", i, " (", section.sh_size,
+                     " bytes from byte ", section.sh_offset, ")"),
+              section.sh_offset, 1, section.sh_size))
+        return s;
+    }
+  }
+  return FEMRT_OK;
+}
+
 } // namespace femc::rt

@@ -15,6 +15,16 @@ namespace femc::rt {
 /// FEMRT_ERROR_IO.
 femrt_status checkElfLibrary(const char *function, const char *path);
 
+/// Checks a CUDA module image of `size` bytes before the driver reads it
+/// (cuModuleLoadData takes no size, so it reads as far as the headers say):
+/// an ELF image must be a 64-bit little-endian cubin (EM_CUDA) whose header
+/// tables, sections and segments lie within `size` bytes; a fatbin's header
+/// must fit, and the size it gives too. Other images (PTX text) pass. On
+/// failure sets the last error ("<function>: the cubin image is ...") and
+/// returns FEMRT_ERROR_INVALID_ARGUMENT.
+femrt_status checkCudaImage(const char *function, const void *image,
+                            size_t size);
+
 } // namespace femc::rt
 
 #endif // FEMRT_SRC_ELFCHECK_H

@@ -14,6 +14,7 @@
 #include "runtime/src/cuda/CudaDriver.h"
 
 #include <dlfcn.h>
+#include <elf.h>
 
 #include <cstring>
 #include <vector>
@@ -257,6 +258,68 @@ TEST_F(FakeDriver, moduleLoadErrorsAreNamed) {
               FEMRT_ERROR_INVALID_ARGUMENT, {"image is NULL"});
   expectError(femrt_cuda_module_load_image(device, bogus, 0, &module),
               FEMRT_ERROR_INVALID_ARGUMENT, {"image is empty"});
+}
+
+TEST_F(FakeDriver, truncatedOrForeignCubinsAndFatbinsAreRefused) {
+  // cuModuleLoadData takes no size: it used to read a truncated cubin or
+  // fatbin past the end of the caller's buffer.
+  femrt_device *device = openDevice();
+  ASSERT_NE(device, nullptr);
+  femrt_cuda_module *module = nullptr;
+  // A cubin header whose section header table (4 entries at byte 64) lies
+  // beyond the 64 bytes given.
+  Elf64_Ehdr cubin{};
+  std::memcpy(cubin.e_ident, ELFMAG, SELFMAG);
+  cubin.e_ident[EI_CLASS] = ELFCLASS64;
+  cubin.e_ident[EI_DATA] = ELFDATA2LSB;
+  cubin.e_ident[EI_VERSION] = EV_CURRENT;
+  cubin.e_type = ET_EXEC;
+  cubin.e_machine = 190; // EM_CUDA
+  cubin.e_ehsize = sizeof(Elf64_Ehdr);
+  cubin.e_shoff = sizeof(Elf64_Ehdr);
+  cubin.e_shentsize = sizeof(Elf64_Shdr);
+  cubin.e_shnum = 4;
+  expectError(
+      femrt_cuda_module_load_image(device, &cubin, sizeof(cubin), &module),
+      FEMRT_ERROR_INVALID_ARGUMENT,
+      {"femrt_cuda_module_load_image: the cubin image (64 bytes) is "
+       "truncated: its section header table (4 entries from byte 64) ends at "
+       "byte 320"});
+  // The same bytes cut inside the ELF header.
+  expectError(femrt_cuda_module_load_image(device, &cubin, 40, &module),
+              FEMRT_ERROR_INVALID_ARGUMENT,
+              {"the cubin image (40 bytes) is truncated: shorter than an ELF "
+               "header (64 bytes)"});
+  // A host shared object is no cubin.
+  Elf64_Ehdr host = cubin;
+  host.e_machine = EM_X86_64;
+  host.e_shnum = 0;
+  expectError(
+      femrt_cuda_module_load_image(device, &host, sizeof(host), &module),
+      FEMRT_ERROR_INVALID_ARGUMENT,
+      {"the cubin image (64 bytes) is an ELF file for x86-64, not a CUDA "
+       "cubin"});
+  // A whole cubin header (no tables) reaches the driver, which refuses it.
+  Elf64_Ehdr bare = cubin;
+  bare.e_shnum = 0;
+  bare.e_shoff = 0;
+  expectError(
+      femrt_cuda_module_load_image(device, &bare, sizeof(bare), &module),
+      FEMRT_ERROR_CUDA, {"CUDA_ERROR_INVALID_IMAGE"});
+  // A fatbin whose header announces more bytes than given.
+  unsigned char fatbin[32] = {0x50, 0xed, 0x55, 0xba, 1, 0, 16, 0};
+  uint64_t fatSize = 1000;
+  std::memcpy(fatbin + 8, &fatSize, sizeof(fatSize));
+  expectError(
+      femrt_cuda_module_load_image(device, fatbin, sizeof(fatbin), &module),
+      FEMRT_ERROR_INVALID_ARGUMENT,
+      {"the fatbin image (32 bytes) is truncated: its header says 16 + 1000 "
+       "bytes"});
+  expectError(femrt_cuda_module_load_image(device, fatbin, 10, &module),
+              FEMRT_ERROR_INVALID_ARGUMENT,
+              {"the fatbin image (10 bytes) is truncated"});
+  EXPECT_EQ(module, nullptr);
+  FEMRT_EXPECT_OK(femrt_device_destroy(device));
 }
 
 TEST_F(FakeDriver, loadLaunchAndSynchronize) {

@@ -359,7 +359,10 @@ FEMRT_API femrt_status femrt_cuda_device_compute_capability(
     femrt_device *device, int32_t *out_major, int32_t *out_minor);
 
 /* Loads a cubin, fatbin or PTX image (PTX need not be NUL-terminated; `size`
- * bytes are used). CUDA failures are FEMRT_ERROR_CUDA with the CUresult's
+ * bytes are used). A cubin (ELF) or fatbin whose headers, sections or
+ * segments reach beyond `size` bytes, or an ELF file that is not a 64-bit
+ * cubin (e_machine EM_CUDA), is FEMRT_ERROR_INVALID_ARGUMENT before the
+ * driver sees it (the driver takes no size and would read past the end). CUDA failures are FEMRT_ERROR_CUDA with the CUresult's
  * name, e.g. "CUDA_ERROR_INVALID_IMAGE: device kernel image is invalid", and
  * the JIT error log when there is one. Release with
  * femrt_cuda_module_destroy. */

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/src/ElfCheck.h"
 #include "runtime/src/Objects.h"
 #include "runtime/src/cuda/CudaDriver.h"
 
@@ -265,6 +266,10 @@ femrt_status femrt_cuda_module_load_image(femrt_device *device,
       return fail(FEMRT_ERROR_INVALID_ARGUMENT,
                   concat(function, ": image is ", image ? "empty" : "NULL"));
     if (femrt_status s = checkOut(out_module, function, "out_module"))
+      return s;
+    // The driver takes no size: it reads as far as a cubin's or fatbin's
+    // headers say, so those must lie within `size` bytes.
+    if (femrt_status s = checkCudaImage(function, image, size))
       return s;
 
     // cubin (ELF) and fatbin images are binary; anything else is taken for
