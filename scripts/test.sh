@@ -16,3 +16,47 @@ cmake -G Ninja -S "$root/runtime" -B "$asan" -DFEMRT_BUILD_TESTS=ON \
   -DCMAKE_BUILD_TYPE=Debug -DFEMRT_SANITIZE=address,undefined
 ninja -C "$asan" -j "${FEMC_JOBS:-2}"
 ctest --test-dir "$asan" --output-on-failure -j 2
+
+# The femc driver under AddressSanitizer and UndefinedBehaviorSanitizer:
+# bin-asan/femc (target femc-asan: the driver's code instrumented, the MLIR
+# and LLVM libraries not) over the examples, every model of the femc lit
+# tests (awkward names, many extents, refused layers and names) and awkward
+# file names. A refused model exits 1; a sanitizer report exits 99 and fails
+# the run; every manifest written must be valid JSON. The C glue femc
+# generates already runs under ASan+UBSan in the ctest run above
+# (integration/femc-glue-sanitize.test, femc-layer-names.test,
+# femc-layer-extents.test: femc --sanitize=address,undefined).
+"$root/scripts/build.sh" femc-asan
+femc_asan="$build/bin-asan/femc"
+split_file="$(dirname "$(command -v clang-22 || echo /usr/lib/llvm-22/bin/clang)")/split-file"
+[ -x "$split_file" ] || split_file=/usr/lib/llvm-22/bin/split-file
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+export ASAN_OPTIONS=exitcode=99 UBSAN_OPTIONS=exitcode=99:print_stacktrace=1
+export FEMC_INCLUDE_DIR="$root/runtime/include"
+models=("$root"/examples/*.mlir "$root/test/integration/matrix.mlir")
+for t in "$root"/test/integration/femc-*.test; do
+  if grep -q '^;--- .*\.mlir$' "$t"; then
+    "$split_file" "$t" "$work/inputs/$(basename "$t" .test)"
+  fi
+done
+while IFS= read -r -d '' m; do models+=("$m"); done \
+  < <(find "$work/inputs" -name '*.mlir' -print0)
+for stem in 'quote"d' 'back\slash' $'new\nline' 'non-ascii-é'; do
+  cp "$root/examples/softmax_fem.mlir" "$work/$stem.mlir"
+  models+=("$work/$stem.mlir")
+done
+failed=0
+for m in "${models[@]}"; do
+  out="$work/out/$(basename "$m" .mlir)"
+  rc=0
+  "$femc_asan" "$m" -o "$out" >/dev/null 2>"$work/stderr" || rc=$?
+  if [ "$rc" -gt 1 ]; then
+    echo "femc-asan: exit $rc on $m:"; cat "$work/stderr"; failed=1
+  elif [ "$rc" -eq 0 ]; then
+    python3 -c 'import json, sys; json.load(open(sys.argv[1], encoding="utf-8"))' \
+      "$out/$(basename "$m" .mlir).json" || { echo "bad manifest: $m"; failed=1; }
+  fi
+done
+echo "femc-asan: ${#models[@]} models compiled or refused"
+[ "$failed" -eq 0 ]
