@@ -768,9 +768,14 @@ static int femc_bind(const femrt_arg_info *info, const int (*syms)[8],
              (long long)sym[3], (long long)sym[4]);
     return 1;
   }
-  if (__builtin_mul_overflow(sym[3], sym[6], &e_expected) || sym[7] != e_expected) {
-    snprintf(err, len, "argument 'beta_raw' has E = %lld entries but H * dv = %lld * %lld",
-             (long long)sym[7], (long long)sym[3], (long long)sym[6]);
+  if (__builtin_mul_overflow(sym[3], sym[6], &e_expected)) {
+    snprintf(err, len, "H * dv = %lld * %lld (arguments 'q' and 'v') does not fit in 64 bits",
+             (long long)sym[3], (long long)sym[6]);
+    return 1;
+  }
+  if (sym[7] != e_expected) {
+    snprintf(err, len, "argument 'beta_raw' has E = %lld entries but H * dv = %lld * %lld = %lld",
+             (long long)sym[7], (long long)sym[3], (long long)sym[6], (long long)e_expected);
     return 1;
   }
   return 0;
