@@ -41,11 +41,7 @@ namespace {
 
 /// The most threads fem-run asks libfemrt for: the runtime's documented
 /// maximum (femrt_context_create refuses more).
-#ifdef FEMRT_MAX_THREADS
 constexpr int64_t kMaxThreads = FEMRT_MAX_THREADS;
-#else
-constexpr int64_t kMaxThreads = 1024;
-#endif
 constexpr int64_t kMaxBench = 1000000;
 constexpr int64_t kMaxTile = 1 << 20;
 
@@ -542,7 +538,7 @@ int runFemRun(int argc, char **argv) {
          knownText + ")" + hint);
   }
 
-  // Extents: the kernel's static shapes, --dim, and the given inputs. A
+  // Extents: --dim, the kernel's static shapes and the given inputs. A
   // conflict is an error.
   std::map<std::string, std::pair<int64_t, std::string>> dims;
   auto bind = [&](const std::string &sym, int64_t value, const std::string &from) {
@@ -555,13 +551,13 @@ int runFemRun(int argc, char **argv) {
            std::to_string(it->second.first));
     }
   };
+  for (auto &[sym, value] : args.dims)
+    bind(sym, value, "--dim");
   for (auto &t : tensors)
     for (int d = 0; d < t.info->rank; ++d)
       if (t.info->shape[d] >= 0)
         bind(t.dims[d], t.info->shape[d],
              std::string("the kernel's argument '") + t.info->name + "'");
-  for (auto &[sym, value] : args.dims)
-    bind(sym, value, "--dim");
   for (auto &t : tensors) {
     auto it = args.inputs.find(t.info->name);
     if (it == args.inputs.end())
