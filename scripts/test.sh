@@ -34,7 +34,8 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export ASAN_OPTIONS=exitcode=99 UBSAN_OPTIONS=exitcode=99:print_stacktrace=1
 export FEMC_INCLUDE_DIR="$root/runtime/include"
-models=("$root"/examples/*.mlir "$root/test/integration/matrix.mlir")
+models=("$root"/examples/*.mlir "$root/test/integration/matrix.mlir"
+        "$root"/test/integration/Inputs/*.mlir)
 for t in "$root"/test/integration/femc-*.test; do
   if grep -q '^;--- .*\.mlir$' "$t"; then
     "$split_file" "$t" "$work/inputs/$(basename "$t" .test)"

@@ -172,3 +172,80 @@ TEST(FemLayer, WrongShapeIsAnError) {
 }
 
 } // namespace
+
+namespace {
+
+/// Inputs/many_extents.mlir through libfemrt: 25 arguments naming 97 extents
+/// (a0..a8 and b0..b8 share e0..e71). The glue binds every one of them (it
+/// once kept 64 and wrote past them).
+class ManyExtents : public ::testing::Test {
+protected:
+  void SetUp() override {
+    ASSERT_EQ(femrt_context_create(nullptr, &ctx), FEMRT_OK)
+        << femrt_last_error();
+    ASSERT_EQ(femrt_module_load_library(ctx, FEMC_MANY_EXTENTS_LIBRARY,
+                                        &module),
+              FEMRT_OK)
+        << femrt_last_error();
+    ASSERT_EQ(femrt_module_get_kernel(module, "many", &kernel), FEMRT_OK)
+        << femrt_last_error();
+    // q, k, v, lam, gate, out: (1, 8, 1, 8); beta_raw: (8); a0..b8: rank 8.
+    for (int i = 0; i < 25; ++i) {
+      if (i == 3)
+        shapes[i] = {8};
+      else if (i >= 6 && i < 24)
+        shapes[i] = std::vector<int64_t>(8, 1);
+      else
+        shapes[i] = {1, 8, 1, 8};
+      buffers[i].assign(64, 0.25f);
+    }
+  }
+  void TearDown() override {
+    femrt_module_destroy(module);
+    femrt_context_destroy(ctx);
+  }
+  femrt_status launch() {
+    std::vector<DLTensor> t;
+    for (int i = 0; i < 25; ++i)
+      t.push_back(tensor(buffers[i].data(), shapes[i]));
+    std::vector<const DLTensor *> args;
+    for (auto &d : t)
+      args.push_back(&d);
+    return femrt_kernel_launch(kernel, args.data(), (int32_t)args.size(),
+                               nullptr);
+  }
+
+  femrt_context *ctx = nullptr;
+  femrt_module *module = nullptr;
+  femrt_kernel *kernel = nullptr;
+  std::vector<int64_t> shapes[25];
+  std::vector<float> buffers[25];
+};
+
+TEST_F(ManyExtents, TablesNameEveryExtent) {
+  const femrt_arg_info *info = nullptr;
+  ASSERT_EQ(femrt_kernel_get_arg_info(kernel, 23, &info), FEMRT_OK);
+  EXPECT_STREQ(info->name, "b8");
+  EXPECT_STREQ(info->dim_names, "e64,e65,e66,e67,e68,e69,e70,e71");
+}
+
+TEST_F(ManyExtents, LaunchesAndBinds) {
+  ASSERT_EQ(launch(), FEMRT_OK) << femrt_last_error();
+  for (int j = 0; j < 64; ++j)
+    EXPECT_TRUE(std::isfinite(buffers[24][j])) << j;
+  // e71 = 2 in both a8 and b8: consistent.
+  shapes[14][7] = shapes[23][7] = 2;
+  EXPECT_EQ(launch(), FEMRT_OK) << femrt_last_error();
+}
+
+TEST_F(ManyExtents, MismatchBeyond64NamesTheExtent) {
+  shapes[23][5] = 2; // b8's e69
+  ASSERT_EQ(launch(), FEMRT_ERROR_SHAPE_MISMATCH);
+  EXPECT_NE(std::string(femrt_last_error())
+                .find("argument 'b8' (#23) dimension 5 (e69) is 2 but "
+                      "argument 'a8' has e69 = 1"),
+            std::string::npos)
+      << femrt_last_error();
+}
+
+} // namespace
