@@ -608,6 +608,11 @@ void ReadEmitter::emitEpilogue() {
       })[0];
       Value gMax = vector::ReductionOp::create(b, vector::CombiningKind::MAXNUMF,
                                                gMaxV);
+      // An infinite g+ (gate logit +Inf) is left unscaled: the norm is then
+      // Inf and g = Inf*0 = NaN in that channel, 0 elsewhere, as in the
+      // reference (scaling would make every channel Inf/Inf or 0/Inf).
+      gMax = select(fcmp(arith::CmpFPredicate::OEQ, gMax, cst(INFINITY)),
+                    cst(1.0f), gMax);
       Value vgMax = bcast(gMax);
       // A NaN g+ reaches the sum (u = NaN), so the whole row is NaN as in the
       // reference; padding lanes hold 0.

@@ -491,6 +491,8 @@ TEST(NonFinite, PropagatesLikeTheReference) {
       {"NaN in v (the shift of its channel)", 2, 4 * 2 * 8 + 3, NAN},
       {"+Inf in v (clipped to the bound)", 2, 6 * 2 * 8 + 2, INFINITY},
       {"NaN in gate (its row's norm)", 3, 7 * 2 * 8 + 4, NAN},
+      {"+Inf in gate (NaN in its channel, 0 in the rest of the row)", 3,
+       8 * 2 * 8 + 5, INFINITY},
       {"NaN in lam (one channel)", 4, 2 * 2 * 8 + 6, NAN},
   };
   for (const Poison &poison : cases) {
