@@ -170,8 +170,9 @@ def test_thread_counts_above_the_limit_are_refused(kernels_lib):
     assert module.num_threads == femc.max_threads
 
 
-# Run as an unprivileged user (RLIMIT_NPROC does not bind root) with a thread
-# limit just above what the process already has.
+# Run as an unused unprivileged user (RLIMIT_NPROC does not bind root; the
+# runtime tests use other uids) with a thread limit just above what the
+# process already has.
 REFUSED_THREADS_SCRIPT = """
 import os, resource, sys
 import femc
@@ -222,16 +223,16 @@ print("ok")
 
 
 def test_refused_threads_raise_and_leave_nothing_running(kernels_lib):
-    as_nobody = {}
+    as_user = {}
     if os.geteuid() == 0:
-        as_nobody = dict(user=65534, group=65534, extra_groups=[])
+        as_user = dict(user=65531, group=65531, extra_groups=[])
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join(os.path.abspath(p)
                                           for p in sys.path if p))
     run = subprocess.run([sys.executable, "-c", REFUSED_THREADS_SCRIPT,
                           os.path.abspath(kernels_lib)],
                          capture_output=True, text=True,
-                         timeout=120, env=env, cwd="/", **as_nobody)
+                         timeout=120, env=env, cwd="/", **as_user)
     assert run.returncode == 0 and run.stdout == "ok\n", run.stderr
 
 
