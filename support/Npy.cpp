@@ -33,6 +33,26 @@ static constexpr size_t kMagicSize = 6;
 
 namespace {
 
+/// Text from a file's header as it may appear in a one-line message:
+/// control and non-ASCII bytes as \xNN, at most 64 characters.
+std::string printable(const std::string &text) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (i == 64)
+      return out + "...";
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
 /// One supported element type: its name in `Array::dtype`, the type code
 /// NumPy writes after the byte-order character, and its size.
 struct DTypeInfo {
@@ -64,7 +84,7 @@ public:
         return fail("expected a quoted key in the header dict", error);
       skipSpace();
       if (!consume(':'))
-        return fail("expected ':' after key '" + key + "'", error);
+        return fail("expected ':' after key '" + printable(key) + "'", error);
       skipSpace();
       if (key == "descr") {
         if (peek() == '[')
@@ -83,7 +103,8 @@ public:
           return false;
         haveShape = true;
       } else {
-        return fail("unexpected key '" + key + "' in the header dict", error);
+        return fail("unexpected key '" + printable(key) + "' in the header dict",
+                    error);
       }
       skipSpace();
       if (consume(','))
@@ -228,13 +249,15 @@ static bool decodeDescr(const std::string &descr, std::string &dtype,
   const std::string supported =
       "supported: f2, f4, f8, b1, i1, u1, i4, i8, little-endian";
   if (descr.size() != 3) {
-    error = "unsupported dtype '" + descr + "' (" + supported + ")";
+    error = "unsupported dtype '" + printable(descr) + "' (" + supported +
+            ")";
     return false;
   }
   char order = descr[0];
   const DTypeInfo *info = findByCode(descr.substr(1));
   if (!info || (order != '<' && order != '>' && order != '|' && order != '=')) {
-    error = "unsupported dtype '" + descr + "' (" + supported + ")";
+    error = "unsupported dtype '" + printable(descr) + "' (" + supported +
+            ")";
     return false;
   }
   // Byte order has no meaning for one-byte types.

@@ -426,6 +426,20 @@ TEST(NpyTest, UnsupportedDtypeVersionAndHeader) {
                      "key");
 }
 
+TEST(NpyTest, MessagesStayOneLine) {
+  // Header text echoed into a message is escaped: a key or descr with a
+  // newline (fuzz finding header-key-with-newline.npy) gives one line.
+  std::string message = parseError(makeImage(1, "{'k\n': 0, }", {}));
+  EXPECT_EQ(message, "x.npy: malformed header: unexpected key 'k\\x0a' in "
+                     "the header dict");
+  message = parseError(makeImage(
+      1, "{'descr': '<\x01\n', 'fortran_order': False, 'shape': (1,), }",
+      std::vector<uint8_t>(4)));
+  EXPECT_EQ(message.find("x.npy: unsupported dtype '<\\x01\\x0a' ("), 0u)
+      << message;
+  EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+}
+
 TEST(NpyTest, WriterRejectsInconsistentArrays) {
   Array array;
   array.dtype = "f32";
