@@ -45,6 +45,11 @@ int main(int argc, char **argv) {
   CHECK(femrt_kernel_abi_version() == FEMRT_KERNEL_ABI_VERSION);
 
   CHECK(femrt_context_options_init(&options) == FEMRT_OK);
+  /* The thread limit is a C constant; above it is an error, not a crash. */
+  options.num_threads = FEMRT_MAX_THREADS + 1;
+  CHECK(femrt_context_create(&options, &context) ==
+        FEMRT_ERROR_INVALID_ARGUMENT);
+  CHECK(strstr(femrt_last_error(), "1 to 1024 (FEMRT_MAX_THREADS)") != NULL);
   options.num_threads = 2;
   CHECK(femrt_context_create(&options, &context) == FEMRT_OK);
   CHECK(femrt_module_load_library(context, argv[1], &module) == FEMRT_OK);
