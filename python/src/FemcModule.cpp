@@ -39,6 +39,7 @@
 #include <utility>
 #include <vector>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace nb = nanobind;
@@ -564,12 +565,27 @@ private:
   std::shared_ptr<ModuleState> state_;
 };
 
-Module load(const std::string &path, std::optional<int32_t> threads) {
+Module load(nb::handle pathObject, std::optional<int32_t> threads) {
+  // A str or os.PathLike (pathlib.Path); os.fspath raises TypeError for
+  // anything else.
+  nb::object fspath = nb::module_::import_("os").attr("fspath")(pathObject);
+  if (!nb::isinstance<nb::str>(fspath))
+    throw nb::type_error("femc.load: expected a str or os.PathLike path, got "
+                         "bytes");
+  std::string path = nb::cast<std::string>(fspath);
   // libfemrt takes C strings: "a.so\0b" would silently load "a.so".
   if (path.find('\0') != std::string::npos)
     throw nb::value_error("femc.load: the path contains a NUL character");
   if (threads)
     checkThreads("femc.load", *threads);
+  // A Python path is relative to the working directory: a name without '/'
+  // that exists here is that file (checked by libfemrt like any path), not a
+  // name for dlopen's library search, which never looks here.
+  std::string loadPath = path;
+  struct stat info;
+  if (!path.empty() && path.find('/') == std::string::npos &&
+      stat(path.c_str(), &info) == 0)
+    loadPath = "./" + path;
   auto state = std::make_shared<ModuleState>();
   state->context = threads ? std::make_shared<Context>(*threads)
                            : defaultContext();
@@ -577,8 +593,8 @@ Module load(const std::string &path, std::optional<int32_t> threads) {
   femrt_status status;
   std::string message;
   withoutGil([&] {
-    status = femrt_module_load_library(state->context->handle, path.c_str(),
-                                       &state->handle);
+    status = femrt_module_load_library(state->context->handle,
+                                       loadPath.c_str(), &state->handle);
     if (status != FEMRT_OK)
       message = femrt_last_error();
   });
@@ -683,7 +699,9 @@ NB_MODULE(_femc, m) {
       });
 
   m.def("load", &load, "path"_a, "threads"_a = nb::none(),
-        "Loads a kernel library written by femc (NAME.so). With threads=N "
+        "Loads a kernel library written by femc (NAME.so); path is a str or "
+        "os.PathLike, relative to the working directory (a bare name that is "
+        "no file here is searched like dlopen does). With threads=N "
         "the module gets its own thread pool of N threads (0 = one per "
         "core); otherwise it shares the default one (femc.set_num_threads).");
   m.def("set_num_threads", &setNumThreads, "n"_a,

@@ -140,6 +140,27 @@ def test_nul_characters_are_refused(kernels_lib, kernels):
         kernels.kernel("softmax_causal\0x")
 
 
+def test_load_paths_are_relative_to_the_working_directory(kernels_lib,
+                                                          tmp_path,
+                                                          monkeypatch):
+    """A bare file name in the working directory used to go to dlopen's
+    library search, which never looks there ("cannot open shared object
+    file"), and so escaped the checks before dlopen."""
+    data = open(kernels_lib, "rb").read()
+    (tmp_path / "here.so").write_bytes(data)
+    (tmp_path / "cut.so").write_bytes(data[:len(data) // 2])
+    monkeypatch.chdir(tmp_path)
+    assert "softmax_causal" in femc.load("here.so").kernels
+    module = femc.load(tmp_path / "here.so")  # os.PathLike
+    assert module.path == str(tmp_path / "here.so")
+    with pytest.raises(femc.Error, match=r"'\./cut\.so' is truncated: "):
+        femc.load("cut.so")
+    with pytest.raises(TypeError):
+        femc.load(b"here.so")
+    with pytest.raises(TypeError):
+        femc.load(42)
+
+
 def test_load_rejects_negative_threads(kernels_lib):
     with pytest.raises(ValueError):
         femc.load(kernels_lib, threads=-1)
