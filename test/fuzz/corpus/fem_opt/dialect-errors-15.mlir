@@ -1,5 +1,6 @@
-func.func @eps_positive(%q: tensor<1x8x4x16xf32>) {
-  // expected-error @+1 {{attribute 'eps' must be positive and finite, found 0}}
-  %p = fem.prior linear q(%q : tensor<1x8x4x16xf32>) k(%q : tensor<1x8x4x16xf32>) {eps = 0.0 : f64} -> !fem.prior<linear, 1x4x8x8>
+func.func @cap_too_small(%q: tensor<1x8x4x16xf32>, %b: tensor<64xf32>) {
+  // expected-error @+1 {{attribute 'cap' must lie in [1e-05, 43], found 1e-06}}
+  %0 = fem.mixer softmax q(%q : tensor<1x8x4x16xf32>) k(%q : tensor<1x8x4x16xf32>) v(%q : tensor<1x8x4x16xf32>)
+      beta_raw(%b : tensor<64xf32>) lam(%q : tensor<1x8x4x16xf32>) gate(%q : tensor<1x8x4x16xf32>) {cap = 1.0e-06 : f64} -> tensor<1x8x4x16xf32>
   return
 }

@@ -1,5 +1,5 @@
-func.func @scale_only_softmax(%q: tensor<1x8x4x16xf32>) {
-  // expected-error @+1 {{attribute 'scale' is only valid for prior 'softmax', found prior 'linear'}}
-  %p = fem.prior linear q(%q : tensor<1x8x4x16xf32>) k(%q : tensor<1x8x4x16xf32>) {scale = 0.5 : f64} -> !fem.prior<linear, 1x4x8x8>
+func.func @eps_positive(%q: tensor<1x8x4x16xf32>) {
+  // expected-error @+1 {{attribute 'eps' must lie in [1e-30, 1e+30], found 0}}
+  %p = fem.prior linear q(%q : tensor<1x8x4x16xf32>) k(%q : tensor<1x8x4x16xf32>) {eps = 0.0 : f64} -> !fem.prior<linear, 1x4x8x8>
   return
 }

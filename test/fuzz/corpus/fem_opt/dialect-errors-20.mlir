@@ -1,6 +1,6 @@
-func.func @tilt_shift_shape(%v: tensor<1x8x4x16xf32>, %b: tensor<64xf32>) {
-  // expected-error @+1 {{result 'shift' dimension 2 (dv) must be 16 to match operand 'v', found 8}}
-  %c, %x, %m = fem.tilt %v, %b : tensor<1x8x4x16xf32>, tensor<64xf32>
-      -> tensor<1x8x4x16xf32>, tensor<1x8x4x16xf32>, tensor<1x4x8xf32>
+func.func @eps_nan(%q: tensor<1x8x4x16xf32>, %b: tensor<64xf32>) {
+  // expected-error @+1 {{attribute 'eps' must lie in [1e-30, 1e+30], found nan}}
+  %0 = fem.mixer softmax q(%q : tensor<1x8x4x16xf32>) k(%q : tensor<1x8x4x16xf32>) v(%q : tensor<1x8x4x16xf32>)
+      beta_raw(%b : tensor<64xf32>) lam(%q : tensor<1x8x4x16xf32>) gate(%q : tensor<1x8x4x16xf32>) {eps = 0x7FF8000000000000 : f64} -> tensor<1x8x4x16xf32>
   return
 }

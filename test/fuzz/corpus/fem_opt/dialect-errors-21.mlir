@@ -1,6 +1,5 @@
-func.func @expect_values(%q: tensor<1x8x4x16xf32>, %vt: tensor<1x9x4x16xf32>) {
-  %p = fem.prior softmax q(%q : tensor<1x8x4x16xf32>) k(%q : tensor<1x8x4x16xf32>) -> !fem.prior<softmax, 1x4x8x8>
-  // expected-error @+1 {{operand 'values' dimension 1 (S) must be 8 to match operand 'prior', found 9}}
-  %mu = fem.expect %p, %vt : !fem.prior<softmax, 1x4x8x8>, tensor<1x9x4x16xf32> -> tensor<1x8x4x16xf32>
+func.func @scale_positive(%q: tensor<1x8x4x16xf32>) {
+  // expected-error @+1 {{attribute 'scale' must lie in [1.17549435e-38, 3.40282347e+38], found -2}}
+  %p = fem.prior softmax q(%q : tensor<1x8x4x16xf32>) k(%q : tensor<1x8x4x16xf32>) {scale = -2.0 : f64} -> !fem.prior<softmax, 1x4x8x8>
   return
 }

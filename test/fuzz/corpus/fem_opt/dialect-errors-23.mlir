@@ -1,6 +1,6 @@
-func.func @lse_element_type(%q: tensor<1x8x4x16xf32>, %x: tensor<1x8x4x16xbf16>, %m: tensor<1x4x16xf32>, %b: tensor<64xf32>) {
-  %p = fem.prior softmax q(%q : tensor<1x8x4x16xf32>) k(%q : tensor<1x8x4x16xf32>) -> !fem.prior<softmax, 1x4x8x8>
-  // expected-error @+1 {{result element type 'f32' must match operand 'tilted' element type 'bf16'}}
-  %f = fem.lse %p, %x, %m, %b : !fem.prior<softmax, 1x4x8x8>, tensor<1x8x4x16xbf16>, tensor<1x4x16xf32>, tensor<64xf32> -> tensor<1x8x4x16xf32>
+func.func @scale_overflows_f32(%q: tensor<1x8x4x16xf32>, %b: tensor<64xf32>) {
+  // expected-error @+1 {{attribute 'scale' must lie in [1.17549435e-38, 3.40282347e+38], found 3.5e+38}}
+  %0 = fem.mixer softmax q(%q : tensor<1x8x4x16xf32>) k(%q : tensor<1x8x4x16xf32>) v(%q : tensor<1x8x4x16xf32>)
+      beta_raw(%b : tensor<64xf32>) lam(%q : tensor<1x8x4x16xf32>) gate(%q : tensor<1x8x4x16xf32>) {scale = 3.5e38 : f64} -> tensor<1x8x4x16xf32>
   return
 }

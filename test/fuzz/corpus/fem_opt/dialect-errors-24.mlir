@@ -1,6 +1,5 @@
-func.func @lse_result_type(%q: tensor<1x8x4x16xf32>, %x: tensor<1x8x4x16xf32>, %m: tensor<1x4x16xf32>, %b: tensor<64xf32>) {
-  %p = fem.prior softmax q(%q : tensor<1x8x4x16xf32>) k(%q : tensor<1x8x4x16xf32>) -> !fem.prior<softmax, 1x4x8x8>
-  // expected-error @+1 {{operand 'out' has element type 'bf16', expected 'f32' (the element type of 'beta_raw')}}
-  %f = fem.lse %p, %x, %m, %b : !fem.prior<softmax, 1x4x8x8>, tensor<1x8x4x16xf32>, tensor<1x4x16xf32>, tensor<64xf32> -> tensor<1x8x4x16xbf16>
+func.func @scale_only_softmax(%q: tensor<1x8x4x16xf32>) {
+  // expected-error @+1 {{attribute 'scale' is only valid for prior 'softmax', found prior 'linear'}}
+  %p = fem.prior linear q(%q : tensor<1x8x4x16xf32>) k(%q : tensor<1x8x4x16xf32>) {scale = 0.5 : f64} -> !fem.prior<linear, 1x4x8x8>
   return
 }

@@ -1,2 +1,5 @@
-// expected-error @+1 {{#fem.tiles: vec must be 0 (target default), 4, 8 or 16, found 6}}
-func.func private @tiles_vec() attributes {t = #fem.tiles<q = 64, k = 64, vec = 6>}
+func.func @gate_rank(%x: tensor<8x4x16xf32>) {
+  // expected-error @+1 {{result must have rank 4 (B,T,H,dv), found rank 3}}
+  %o = fem.gate %x, %x, %x, %x : tensor<8x4x16xf32>
+  return
+}
