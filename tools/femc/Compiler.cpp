@@ -108,14 +108,16 @@ std::string cString(StringRef s) {
 }
 
 /// `s` for a C comment: escaped as in a string literal (one line, no
-/// trigraphs), without the quotes, and with `*/` broken up.
+/// trigraphs), without the quotes, and with `*/` and `/*` broken up (the
+/// first would end the comment, the second warns under -Wcomment).
 std::string cComment(StringRef s) {
   std::string text = cString(s);
   text = text.substr(1, text.size() - 2);
   std::string out;
   for (size_t i = 0; i < text.size(); ++i) {
     out += text[i];
-    if (text[i] == '*' && i + 1 < text.size() && text[i + 1] == '/')
+    char next = i + 1 < text.size() ? text[i + 1] : 0;
+    if ((text[i] == '*' && next == '/') || (text[i] == '/' && next == '*'))
       out += '\\';
   }
   return out;
