@@ -28,6 +28,7 @@
 //===----------------------------------------------------------------------===//
 #include "dialect/FEMOps.h"
 #include "passes/Passes.h"
+#include "passes/cpu/LowerScanRead.h"
 
 #include "mlir/Dialect/Math/Transforms/Approximation.h"
 #include "mlir/Dialect/Math/Transforms/Passes.h"
@@ -702,6 +703,12 @@ struct FEMLowerToCPUPass
       if (failed(emitter.emit()))
         return signalPassFailure();
     }
+    // The scan priors: one emitter per read algorithm (passes/cpu/).
+    SmallVector<ScanReadOp> scans;
+    getOperation().walk([&](ScanReadOp op) { scans.push_back(op); });
+    for (ScanReadOp op : scans)
+      if (failed(cpu::lowerScanReadToCPU(op)))
+        return signalPassFailure();
     // exp/log/log1p as vectorisable polynomials (no libm calls in the loops).
     RewritePatternSet patterns(&getContext());
     populateMathPolynomialApproximationPatterns(patterns);

@@ -57,11 +57,15 @@ def FEMTile : Pass<"fem-tile", "::mlir::ModuleOp"> {
     For every kernel-level function (its body a `fem.prior` and a
     `fem.fused_read` of function arguments, returning the read) creates
     `@<name>_wg`: the same computation in destination-passing style on
-    memrefs, for one workgroup (query tile, kv head, batch) of the grid, as a
-    `fem.tile_read`. Tile sizes come from the options when given, otherwise
-    from a `#fem.tiles` attribute on the read, otherwise from the target's
-    defaults. The tensor function is replaced. Only the softmax prior is
-    tiled in this version; other priors get a diagnostic.
+    memrefs, for one workgroup of the grid the prior table
+    (dialect/Priors.h) gives: (query tile, kv head, batch) with a
+    `fem.tile_read` for softmax, (value-channel block, query head, batch)
+    with a `fem.scan_read` for the scan priors linear, gla, aft and ssm. The
+    grid is stamped on the workgroup function as `fem.grid` (three
+    [extent, divisor] axes) for the driver. Tile sizes come from the options
+    when given, otherwise from a `#fem.tiles` attribute on the read,
+    otherwise from the prior's defaults at the target's vector width, and
+    are checked against the prior's rules. The tensor function is replaced.
   }];
   let options = [
     Option<"tileQ", "tile-q", "int64_t", /*default=*/"0",
@@ -79,7 +83,7 @@ def FEMTile : Pass<"fem-tile", "::mlir::ModuleOp"> {
 }
 
 def FEMLowerToCPU : Pass<"fem-lower-to-cpu", "::mlir::ModuleOp"> {
-  let summary = "Lower fem.tile_read to scf, vector, memref, arith and math";
+  let summary = "Lower fem.tile_read and fem.scan_read to scf, vector, memref, arith and math";
   let description = [{
     Expands each `fem.tile_read` into the fused online-softmax loop nest of
     docs/architecture.md: a pre-pass computing the max/min of the raw values
@@ -90,6 +94,8 @@ def FEMLowerToCPU : Pass<"fem-lower-to-cpu", "::mlir::ModuleOp"> {
     online max/sum rescaling and the panel contraction into one accumulator
     of width 2*dv; finally the log restore and the gate as the epilogue.
     Scratch is sized by the tiles and head dims only (never by T).
+    Each `fem.scan_read` is expanded by its prior's emitter
+    (passes/cpu/Read*.cpp, as `fem-lower-scans-to-cpu` does).
   }];
   let dependentDialects = ["::mlir::scf::SCFDialect",
                            "::mlir::vector::VectorDialect",

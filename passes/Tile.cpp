@@ -21,7 +21,9 @@
 //
 //===----------------------------------------------------------------------===//
 #include "dialect/FEMOps.h"
+#include "dialect/FEMPriors.h"
 #include "passes/Passes.h"
+#include "passes/TileScan.h"
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/StringSwitch.h"
@@ -90,41 +92,11 @@ struct FEMTilePass : public fem::impl::FEMTileBase<FEMTilePass> {
       signalPassFailure();
   }
 
-  FailureOr<TilesAttr> chooseTiles(FusedReadOp read) {
-    int64_t q = 0, k = 0, vec = 0;
-    if (TilesAttr attr = read.getTilesAttr()) {
-      q = attr.getQ();
-      k = attr.getK();
-      vec = attr.getVec();
-    }
-    if (tileQ != 0)
-      q = tileQ;
-    if (tileK != 0)
-      k = tileK;
-    if (vectorWidth != 0)
-      vec = vectorWidth;
-    if (vec == 0)
-      vec = defaultVectorWidth(target);
-    if (q == 0)
-      q = 192; // a multiple of the lowering's row quantum at 4, 8 or 16 lanes
-    if (k == 0)
-      k = std::max<int64_t>(64, 2 * vec);
-    auto diag = [&]() { return read.emitError() << "fem-tile: "; };
-    if (vec != 4 && vec != 8 && vec != 16) {
-      diag() << "vector width must be 4, 8 or 16 lanes, found " << vec;
-      return failure();
-    }
-    if (q <= 0 || q % (2 * vec) != 0 || q > 1024) {
-      diag() << "query tile (tile-q) must be a positive multiple of 2 * vec = "
-             << 2 * vec << " up to 1024, found " << q;
-      return failure();
-    }
-    if (k <= 0 || k % (2 * vec) != 0 || k > 1024) {
-      diag() << "key tile (tile-k) must be a positive multiple of 2 * vec = "
-             << 2 * vec << " up to 1024, found " << k;
-      return failure();
-    }
-    return TilesAttr::get(read.getContext(), q, k, vec);
+  /// Tiles from the options, the read's #fem.tiles or the prior's defaults,
+  /// checked against the prior's rules (dialect/Priors.h).
+  FailureOr<TilesAttr> chooseTiles(FusedReadOp read, PriorKind kind) {
+    return chooseReadTiles(read, kind, read.getTilesAttr(), tileQ, tileK,
+                           vectorWidth, defaultVectorWidth(target));
   }
 
   LogicalResult tileKernel(func::FuncOp f) {
@@ -142,12 +114,6 @@ struct FEMTilePass : public fem::impl::FEMTileBase<FEMTilePass> {
     if (!prior)
       return fail(read) << "the prior must be defined by fem.prior in the "
                            "same function";
-    if (prior.getKind() != PriorKind::softmax)
-      return read.emitError()
-             << "fem-tile: prior '" << stringifyPriorKind(prior.getKind())
-             << "' cannot be tiled yet; this version tiles the softmax prior "
-                "(chunked scans for linear, gla, aft and ssm are planned, "
-                "see docs/roadmap.md)";
     // Every other op of the body must be the prior, the read or the return.
     for (Operation &op : f.getBody().front()) {
       if (&op == prior.getOperation() || &op == read.getOperation())
@@ -162,6 +128,12 @@ struct FEMTilePass : public fem::impl::FEMTileBase<FEMTilePass> {
                           "read of its arguments (whole-layer compilation with "
                           "projections is not supported yet: compute them "
                           "outside the kernel)";
+    }
+    if (getPriorInfo(prior.getKind()).grid == femc::priors::GridKind::Scan) {
+      FailureOr<TilesAttr> tiles = chooseTiles(read, prior.getKind());
+      if (failed(tiles))
+        return failure();
+      return tileScanRead(f, prior, read, *tiles);
     }
     SmallVector<std::pair<Value, StringRef>> operands = {
         {prior.getQ(), "q"},         {prior.getK(), "k"},
@@ -189,7 +161,7 @@ struct FEMTilePass : public fem::impl::FEMTileBase<FEMTilePass> {
                        << " is not an operand of the FEM read; a kernel takes "
                           "exactly the read's operands";
 
-    FailureOr<TilesAttr> tiles = chooseTiles(read);
+    FailureOr<TilesAttr> tiles = chooseTiles(read, prior.getKind());
     if (failed(tiles))
       return failure();
 
@@ -220,6 +192,7 @@ struct FEMTilePass : public fem::impl::FEMTileBase<FEMTilePass> {
                                    FunctionType::get(ctx, argTypes, {}));
     wg->setAttr("fem.kernel", f.getSymNameAttr());
     wg->setAttr("fem.arg_names", ArrayAttr::get(ctx, argNames));
+    wg->setAttr("fem.grid", workgroupGridAttr(ctx, prior.getKind(), *tiles));
     wg->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
     Block *body = wg.addEntryBlock();
     OpBuilder bb = OpBuilder::atBlockBegin(body);

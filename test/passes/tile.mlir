@@ -3,7 +3,7 @@
 // A kernel-level function becomes its workgroup function on buffers.
 // CHECK-LABEL: func.func @kernel_wg
 //  CHECK-SAME:   (%[[Q:.*]]: memref<?x?x4x16xf32>, %{{.*}}: memref<?x?x4x16xf32>, %{{.*}}: memref<?x?x4x16xf32>, %{{.*}}: memref<64xf32>, %{{.*}}: memref<?x?x4x16xf32>, %{{.*}}: memref<?x?x4x16xf32>, %[[MASK:.*]]: memref<?x?xi8>, %[[OUT:.*]]: memref<?x?x4x16xf32>, %[[X:.*]]: index, %[[Y:.*]]: index, %[[Z:.*]]: index)
-//  CHECK-SAME:   attributes {fem.arg_names = ["q", "k", "v", "beta_raw", "lam", "gate", "mask", "out"], fem.kernel = "kernel", llvm.emit_c_interface}
+//  CHECK-SAME:   attributes {fem.arg_names = ["q", "k", "v", "beta_raw", "lam", "gate", "mask", "out"], fem.grid = {{\[\["T", 192\], \["Hkv", 1\], \["B", 1\]\]}}, fem.kernel = "kernel", llvm.emit_c_interface}
 //       CHECK:   fem.tile_read softmax q(%[[Q]] : {{.*}}) {{.*}} mask(%[[MASK]] : memref<?x?xi8>) out(%[[OUT]] : {{.*}}) at(%[[X]], %[[Y]], %[[Z]]) {causal, tiles = #fem.tiles<q = 192, k = 64, vec = 8>}
 //   CHECK-NOT:   func.func @kernel(
 func.func @kernel(%q: tensor<?x?x4x16xf32>, %k: tensor<?x?x4x16xf32>, %v: tensor<?x?x4x16xf32>,
@@ -29,11 +29,39 @@ func.func @model_tiles(%q: tensor<1x8x1x8xf32>, %b: tensor<8xf32>) -> tensor<1x8
 
 // -----
 
-func.func @negative_linear(%q: tensor<1x8x1x8xf32>, %b: tensor<8xf32>) -> tensor<1x8x1x8xf32> {
-  // expected-error @+1 {{fem-tile: prior 'linear' cannot be tiled yet; this version tiles the softmax prior}}
+// Scan priors get a fem.scan_read whose grid is (value-channel blocks,
+// query heads, batch): here ceil(dv / 8) blocks of 8 channels.
+// CHECK-LABEL: func.func @linear_scan_wg
+//  CHECK-SAME:   fem.grid = {{\[\["dv", 8\], \["H", 1\], \["B", 1\]\]}}
+//       CHECK:   fem.scan_read linear q(
+//  CHECK-SAME:     {causal, tiles = #fem.tiles<q = 16, k = 8, vec = 8>}
+func.func @linear_scan(%q: tensor<1x8x1x8xf32>, %b: tensor<8xf32>) -> tensor<1x8x1x8xf32> {
   %0 = fem.mixer linear q(%q : tensor<1x8x1x8xf32>) k(%q : tensor<1x8x1x8xf32>)
       v(%q : tensor<1x8x1x8xf32>) beta_raw(%b : tensor<8xf32>) lam(%q : tensor<1x8x1x8xf32>)
-      gate(%q : tensor<1x8x1x8xf32>) {causal} -> tensor<1x8x1x8xf32>
+      gate(%q : tensor<1x8x1x8xf32>) {causal, tiles = #fem.tiles<q = 16, k = 8, vec = 8>} -> tensor<1x8x1x8xf32>
+  return %0 : tensor<1x8x1x8xf32>
+}
+
+// -----
+
+// gla is always causal: its scan read carries no flag, and takes the decay.
+// CHECK-LABEL: func.func @gla_scan_wg
+//       CHECK:   fem.scan_read gla {{.*}} decay(%{{.*}} : memref<1x8x1xf32>)
+//   CHECK-NOT:     causal
+func.func @gla_scan(%q: tensor<1x8x1x8xf32>, %b: tensor<8xf32>, %d: tensor<1x8x1xf32>) -> tensor<1x8x1x8xf32> {
+  %0 = fem.mixer gla q(%q : tensor<1x8x1x8xf32>) k(%q : tensor<1x8x1x8xf32>)
+      v(%q : tensor<1x8x1x8xf32>) beta_raw(%b : tensor<8xf32>) lam(%q : tensor<1x8x1x8xf32>)
+      gate(%q : tensor<1x8x1x8xf32>) decay(%d : tensor<1x8x1xf32>) {tiles = #fem.tiles<q = 16, k = 8, vec = 8>} -> tensor<1x8x1x8xf32>
+  return %0 : tensor<1x8x1x8xf32>
+}
+
+// -----
+
+func.func @negative_scan_chunk(%q: tensor<1x8x1x8xf32>, %b: tensor<8xf32>) -> tensor<1x8x1x8xf32> {
+  // expected-error @+1 {{fem-tile: chunk (tile-q) of prior 'aft' must be a positive multiple of vec = 8 up to 512, found 12}}
+  %0 = fem.mixer aft q(%q : tensor<1x8x1x8xf32>) k(%q : tensor<1x8x1x8xf32>)
+      v(%q : tensor<1x8x1x8xf32>) beta_raw(%b : tensor<8xf32>) lam(%q : tensor<1x8x1x8xf32>)
+      gate(%q : tensor<1x8x1x8xf32>) {tiles = #fem.tiles<q = 12, k = 8, vec = 8>} -> tensor<1x8x1x8xf32>
   return %0 : tensor<1x8x1x8xf32>
 }
 

@@ -1,0 +1,38 @@
+//===- TileScan.h - fem-tile's table-driven pieces ----------------*- C++ -*-===//
+#ifndef FEMC_PASSES_TILESCAN_H
+#define FEMC_PASSES_TILESCAN_H
+
+#include "dialect/FEMOps.h"
+#include "dialect/Priors.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+namespace mlir::fem {
+
+/// The tiles of a read of prior `kind`: the options when non-zero, else
+/// `fromIR` (the read's #fem.tiles, may be null), else the prior's defaults
+/// at `targetVec` lanes; checked against the prior's tile rules (a
+/// diagnostic on `read` names the tile and the rule).
+FailureOr<TilesAttr> chooseReadTiles(Operation *read, PriorKind kind,
+                                     TilesAttr fromIR, int64_t tileQ,
+                                     int64_t tileK, int64_t vec,
+                                     int64_t targetVec);
+
+/// The workgroup grid of a read as the `fem.grid` attribute of its
+/// workgroup function: three [extent name, divisor] pairs (x, y, z), each
+/// axis spanning ceil(extent / divisor) workgroups.
+ArrayAttr workgroupGridAttr(MLIRContext *ctx, PriorKind kind, TilesAttr tiles);
+
+/// Reads `fem.grid` back (a diagnostic when it is missing or malformed).
+FailureOr<SmallVector<femc::priors::GridAxis, 3>>
+readWorkgroupGrid(func::FuncOp wg);
+
+/// Replaces kernel-level function `f` (its body `prior`, `read` and the
+/// return) by its workgroup function `@<f>_wg` holding one fem.scan_read,
+/// for the scan priors (linear, gla, aft, ssm).
+LogicalResult tileScanRead(func::FuncOp f, PriorOp prior, FusedReadOp read,
+                           TilesAttr tiles);
+
+} // namespace mlir::fem
+
+#endif // FEMC_PASSES_TILESCAN_H
