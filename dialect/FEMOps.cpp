@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "dialect/FEMOps.h"
+#include "dialect/FEMPriors.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
@@ -135,24 +136,25 @@ static LogicalResult verifyRead(Operation *op, PriorKind kind, Layout layout,
     return success();
   };
   if (checkPresence) {
-    bool usesKeys = kind != PriorKind::ssm;
+    // Which operands a prior reads comes from the prior table.
+    const femc::priors::PriorInfo &info = getPriorInfo(kind);
+    auto check = [&](Value v, StringRef name) {
+      bool used = femc::priors::usesOperand(
+          info, std::string_view(name.data(), name.size()), /*hasMask=*/true);
+      if (used && name != "mask")
+        return requireOperand(v, name);
+      return used ? success() : forbidOperand(v, name);
+    };
     bool ok = true;
     for (auto [v, name] : {std::pair{o.q, "q"}, std::pair{o.k, "k"}})
-      ok &= succeeded(usesKeys ? requireOperand(v, name)
-                               : forbidOperand(v, name));
+      ok &= succeeded(check(v, name));
     if (!ok)
       return failure();
-    bool maskAllowed = kind == PriorKind::softmax || kind == PriorKind::linear;
-    if (!maskAllowed && failed(forbidOperand(o.mask, "mask")))
-      return failure();
-    if (failed(kind == PriorKind::gla ? requireOperand(o.decay, "decay")
-                                      : forbidOperand(o.decay, "decay")))
-      return failure();
     for (auto [v, name] :
-         {std::pair{o.delta, "delta"}, std::pair{o.A, "A"},
+         {std::pair{o.mask, "mask"}, std::pair{o.decay, "decay"},
+          std::pair{o.delta, "delta"}, std::pair{o.A, "A"},
           std::pair{o.Bs, "Bs"}, std::pair{o.Cs, "Cs"}, std::pair{o.D, "D"}})
-      if (failed(kind == PriorKind::ssm ? requireOperand(v, name)
-                                        : forbidOperand(v, name)))
+      if (failed(check(v, name)))
         return failure();
   }
 
@@ -182,7 +184,7 @@ static LogicalResult verifyRead(Operation *op, PriorKind kind, Layout layout,
 
   // Keys and queries index the same positions for every causal read.
   StringRef keyDim = (causal || isAlwaysCausal(kind)) ? "T" : "S";
-  StringRef kvHeads = kind == PriorKind::ssm ? "H" : "Hkv";
+  StringRef kvHeads = getPriorInfo(kind).usesKeys ? "Hkv" : "H";
   if (failed(binder.bind(named("operand", "q"), o.q,
                          dims4(layout, "T", "H", "dk"))) ||
       failed(binder.bind(named("operand", "k"), o.k,
@@ -207,7 +209,7 @@ static LogicalResult verifyRead(Operation *op, PriorKind kind, Layout layout,
       failed(binder.bind(named("operand", "D"), o.D, {"E"})) ||
       failed(binder.bind("result", o.out, dims4(layout, "T", "H", "dv"))))
     return failure();
-  return binder.checkRelations(kind == PriorKind::aft);
+  return binder.checkRelations(getPriorInfo(kind).dkDividesDv);
 }
 
 static std::optional<double> asDouble(FloatAttr attr) {
@@ -252,7 +254,7 @@ static LogicalResult verifyNumbers(Operation *op, std::optional<double> cap,
 
 static LogicalResult verifyScaleUse(Operation *op, PriorKind kind,
                                     std::optional<double> scale) {
-  if (scale && kind != PriorKind::softmax)
+  if (scale && !getPriorInfo(kind).scaleAllowed)
     return op->emitOpError() << "attribute 'scale' is only valid for prior "
                                 "'softmax', found prior '"
                              << stringifyPriorKind(kind) << "'";
@@ -420,7 +422,7 @@ LogicalResult FusedReadOp::verify() {
     causal |= p.getCausal();
   if (failed(bindPrior(binder, getPrior(), causal)))
     return failure();
-  if (getMask() && kind != PriorKind::softmax && kind != PriorKind::linear)
+  if (getMask() && !getPriorInfo(kind).maskAllowed)
     return emitOpError() << "operand 'mask' is not used by prior '"
                          << stringifyPriorKind(kind) << "'";
   ReadOperands o;
@@ -443,10 +445,10 @@ LogicalResult TileReadOp::verify() {
                            asDouble(getScaleAttr()))) ||
       failed(verifyScaleUse(*this, getKind(), asDouble(getScaleAttr()))))
     return failure();
-  if (getKind() != PriorKind::softmax && getKind() != PriorKind::linear)
-    return emitOpError() << "tiles only the key-based priors 'softmax' and "
-                            "'linear', found prior '"
-                         << stringifyPriorKind(getKind()) << "'";
+  if (getPriorInfo(getKind()).grid != femc::priors::GridKind::QueryTiles)
+    return emitOpError() << "prior '" << stringifyPriorKind(getKind())
+                         << "' is read by a scan; its tiled form is "
+                            "fem.scan_read";
   ShapeBinder binder(*this);
   ReadOperands o;
   o.q = getQ();

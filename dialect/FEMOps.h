@@ -3,6 +3,7 @@
 #define FEMC_DIALECT_FEMOPS_H
 
 #include "dialect/FEMDialect.h"
+#include "dialect/FEMPriors.h"
 #include "mlir/Bytecode/BytecodeOpInterface.h"
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
@@ -22,8 +23,7 @@ inline unsigned headAxis(Layout layout) {
 /// True for priors whose read is always causal, whatever the `causal` flag
 /// says (a quirk of the reference implementation, see docs/semantics.md).
 inline bool isAlwaysCausal(PriorKind kind) {
-  return kind == PriorKind::gla || kind == PriorKind::aft ||
-         kind == PriorKind::ssm;
+  return getPriorInfo(kind).alwaysCausal;
 }
 } // namespace mlir::fem
 
