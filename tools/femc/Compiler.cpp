@@ -887,19 +887,36 @@ static int femc_bind_named(const femrt_arg_info *info, const int (*syms)[8],
          << ", args, sym, src, err, len)) return 1;\n"
          << "  grid[0] = grid[1] = grid[2] = 1;\n  return 0;\n}\n";
       // The layer returns its result in a buffer it allocated: copy it into
-      // the caller's output (same extents, checked by prepare) and free it.
+      // the caller's output and free it. Prepare checked the output against
+      // the names of its fem.dims; an extent no input fixes can still differ
+      // from what the layer computed, and a workgroup cannot fail: such a
+      // mismatch (or a strided result) stops the process with a message
+      // instead of writing past the output.
       const KernelInfo::Arg &out = k.args.back();
+      size_t rank = out.shape.size();
       os << "static void " << id
          << "_workgroup(void *const *a, int64_t x, int64_t y, int64_t z) {\n"
          << "  femrt_memref r;\n  femrt_memref *o = (femrt_memref *)a["
-         << n - 1 << "];\n  size_t count = 1;\n"
+         << n - 1 << "];\n  size_t count = 1;\n  int64_t stride = 1;\n"
          << "  (void)x; (void)y; (void)z;\n"
          << "  memset(&r, 0, sizeof r);\n  " << k.wgSymbol << "(&r";
       for (size_t i = 0; i + 1 < n; ++i)
         os << ", a[" << i << "]";
       os << ");\n"
-         << "  for (int d = 0; d < " << out.shape.size()
-         << "; ++d) count *= (size_t)r.dims[d];\n"
+         << "  for (int d = " << rank << " - 1; d >= 0; --d) {\n"
+         << "    if (r.dims[d] != o->dims[d]) {\n"
+         << "      fprintf(stderr, \"femc: layer %s computed a result with "
+            "extent %lld in dimension %d, but its output 'out' has %lld "
+            "there (%s): name the result's extents in fem.dims after extents "
+            "of the inputs\\n\", "
+         << cString(k.name) << ", (long long)r.dims[d], d, (long long)o->dims[d], "
+         << cString(out.dims) << ");\n      abort();\n    }\n"
+         << "    if (r.dims[d] != 1 && r.dims[" << rank << " + d] != stride) {\n"
+         << "      fprintf(stderr, \"femc: layer %s returned a strided result; "
+            "this version copies only contiguous results\\n\", "
+         << cString(k.name) << ");\n      abort();\n    }\n"
+         << "    stride *= r.dims[d];\n"
+         << "    count *= (size_t)r.dims[d];\n  }\n"
          << "  if (count)\n"
          << "    memcpy((float *)o->aligned + o->offset, (float *)r.aligned + "
             "r.offset, count * sizeof(float));\n"
