@@ -12,6 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "femrt/femrt.h"
+#include "dialect/Priors.h"
 #include "reference/Reference.h"
 #include "support/Npy.h"
 #include "support/Random.h"
@@ -683,10 +684,25 @@ int runFemRun(int argc, char **argv) {
       allocate(t.f32, t, std::nanf(""));
     } else {
       allocate(t.f32, t, 0.0f);
-      if (name == "beta_raw")
+      if (name == "beta_raw") {
         rng.fillUniform(t.f32, -1.0, 2.0);
-      else
+      } else {
         rng.fillNormal(t.f32);
+        // ssm inputs in the ranges the reference forms them in
+        // (docs/semantics.md): delta = exp(-softplus(.)) in (0, 1),
+        // A = -softplus(.) < 0, Bs, Cs, D = softplus(.) + eps > 0.
+        auto softplus = [](float x) {
+          return x > 20 ? x : std::log1p(std::exp(x));
+        };
+        for (float &x : t.f32) {
+          if (name == "delta")
+            x = std::exp(-softplus(x));
+          else if (name == "A")
+            x = -softplus(x);
+          else if (name == "Bs" || name == "Cs" || name == "D")
+            x = softplus(x) + 1e-6f;
+        }
+      }
     }
   }
   for (auto &t : tensors) {
@@ -758,6 +774,10 @@ int runFemRun(int argc, char **argv) {
       p.Hkv = extent("Hkv");
       p.dk = extent("dk");
       p.dv = extent("dv");
+      p.N = extent("N");
+      // A prior without keys (ssm) reads its values per query head.
+      if (!isKnown("Hkv"))
+        p.Hkv = p.H;
       // Every input the kernel has goes to the reference under its name;
       // validate() then says which one the prior does not read or lacks.
       const std::pair<const char *, const float **> floats[] = {
@@ -841,7 +861,13 @@ int runFemRun(int argc, char **argv) {
     double B = extent("B"), T = extent("T"),
            S = isKnown("S") ? extent("S") : T, H = extent("H"),
            dk = extent("dk"), dv = extent("dv");
-    double flops = description.count("layer")
+    // The T x S count holds for the reads over query tiles (softmax); the
+    // scans (dialect/Priors.h) do O(T) work and get no GFLOP/s figure.
+    const femc::priors::PriorInfo *prior =
+        femc::priors::findPrior(description["prior"]);
+    bool quadratic =
+        prior && prior->grid == femc::priors::GridKind::QueryTiles;
+    double flops = description.count("layer") || !quadratic
                        ? 0
                        : (2 * T * S * dk + 4 * T * S * dv) * B * H;
     if (causal)
