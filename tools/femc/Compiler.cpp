@@ -209,6 +209,8 @@ bool isKeyword(StringRef s) {
 /// function in the whole program.
 std::optional<std::string> libraryName(StringRef s) {
   const std::string library = "it is a name of the C or POSIX library";
+  if (s == "std")
+    return std::string("it is the C++ standard library's namespace");
   static const char *const kMath[] = {
       "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "cbrt",
       "ceil", "copysign", "cos", "cosh", "erf", "erfc", "exp", "exp10",
@@ -278,6 +280,8 @@ std::optional<std::string> whyNotCName(StringRef name) {
                   : "the character " + cString(StringRef(&c, 1)));
   if (isKeyword(name))
     return std::string("it is a C or C++ keyword");
+  if (name.contains("__"))
+    return std::string("names containing '__' are reserved in C++");
   if (name.starts_with_insensitive("femc_") ||
       name.starts_with_insensitive("femrt_"))
     return std::string("the prefixes femc_ and femrt_ belong to femc and "
