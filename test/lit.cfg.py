@@ -7,7 +7,10 @@ config.test_format = lit.formats.ShTest(execute_external=True)
 config.suffixes = [".mlir", ".test"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.femc_obj_root, "test")
-config.excludes = ["Inputs", "CMakeLists.txt", "reference", "runtime", "python", "embed", "matrix.mlir"]
+# fuzz/: corpora and regression inputs, replayed by ctest, not lit tests.
+# matrix.mlir, priors.mlir: models compiled for the gtest shape matrices.
+config.excludes = ["Inputs", "CMakeLists.txt", "reference", "runtime", "python",
+                   "embed", "fuzz", "matrix.mlir", "priors.mlir"]
 
 # Tools under test first, then FileCheck/not/count from LLVM.
 config.environment["PATH"] = os.pathsep.join(
