@@ -1,0 +1,684 @@
+//===- ReadSoftmax.cpp - the online-softmax read of fem.tile_read ----------===//
+//
+// Emits the fused online-softmax FEM read (docs/architecture.md) for one
+// workgroup: rows [t0, t0 + rows) of the g = H/Hkv query heads that share kv
+// head `wy` of batch `wz`.
+//
+//   pre-pass: max/min of the raw values over the unmasked keys of the kv
+//     head, then per head j: beta = softplus(beta_raw) + eps,
+//     bound = cap/beta, vmax = clamp(max v, ±bound), M = beta*vmax
+//     (= max beta*clamp(v))
+//   per key tile (causal: only tiles starting at or before the last row):
+//     the column mask (key exists and is not padded out), then per head j:
+//       panel = [clamp(v) | X] (Bk x 2*dvp) with z = beta*(clamp(v) - vmax)
+//               and X = e^z, or X = expm1(z) for narrow channels (see
+//               emitPrePass)
+//       S^T = K Q^T  with Q^T packed once per workgroup; rows on vector
+//             lanes, register-blocked FMAs
+//       m' = max(m, rowmax S); alpha = e^(scale*(m - m'));
+//       P = e^(scale*(S - m'))  (the scale multiplies differences, so no
+//       logit overflows for any float32 scale)
+//       l = alpha*l + rowsum P; acc = alpha*acc + P * panel   (one contraction)
+//   epilogue: mu = acc/l, F = (logaddexp(log(Z/l), log tiny - M) + M)/beta,
+//             the gate with a scaled norm, one store per output element.
+//
+// dvp is dv rounded up to the vector width; the padding lanes are computed but
+// never stored. All scratch is sized by the tiles, dk and dv, never by T or S.
+//
+//===----------------------------------------------------------------------===//
+#include "passes/cpu/LowerScanRead.h"
+#include "passes/Passes.h"
+
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+#include <cmath>
+#include <numeric>
+
+#define DEBUG_TYPE "fem-lower-to-cpu"
+
+using namespace mlir;
+using namespace mlir::fem;
+
+namespace {
+
+/// Register blocking of the value contraction: query rows x vectors of the
+/// 2*dvp accumulator width.
+constexpr int64_t kRowBlock = 6;
+constexpr int64_t kColBlock = 2;
+/// Keys x row vectors per block in the score contraction. With the 6 x 2 of
+/// the value contraction, 12 accumulators: enough independent FMA chains to
+/// cover the FMA latency on two pipes, and 16 vector registers in all.
+constexpr int64_t kKeyBlock = 4;
+constexpr int64_t kScoreRowVecs = 3;
+/// log(2^-126), the log of float32's smallest normal (semantics.md "tiny").
+constexpr float kLogTiny = -87.33654475055310898657f;
+
+class ReadEmitter {
+public:
+  ReadEmitter(TileReadOp op)
+      : op(op), b(op.getLoc(), op), layout(op.getLayout()),
+        bq(op.getTiles().getQ()), bk(op.getTiles().getK()),
+        lanes(op.getTiles().getVec()) {
+    f32 = b.getF32Type();
+    vf = VectorType::get({lanes}, f32);
+    vi1 = VectorType::get({lanes}, b.getI1Type());
+  }
+
+  LogicalResult emit();
+
+private:
+  // --- small builders -------------------------------------------------------
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
+  Value cst(float v) { return arith::ConstantFloatOp::create(b, f32, llvm::APFloat(v)); }
+  Value splat(float v) {
+    return arith::ConstantOp::create(b, vf, DenseElementsAttr::get(vf, v));
+  }
+  Value bcast(Value scalar) {
+    return vector::BroadcastOp::create(
+        b, VectorType::get({lanes}, scalar.getType()), scalar);
+  }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(b, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
+  Value minI(Value x, Value y) { return arith::MinSIOp::create(b, x, y); }
+  Value ceilDiv(Value x, Value y) { return arith::CeilDivSIOp::create(b, x, y); }
+  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
+  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
+  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
+  Value fdiv(Value x, Value y) { return arith::DivFOp::create(b, x, y); }
+  /// max/min as compare + select: one instruction on x86 (a NaN in `x`
+  /// yields `y`; NaNs still reach the output through the values themselves).
+  Value fmax(Value x, Value y) {
+    return select(fcmp(arith::CmpFPredicate::OGT, x, y), x, y);
+  }
+  Value fmin(Value x, Value y) {
+    return select(fcmp(arith::CmpFPredicate::OLT, x, y), x, y);
+  }
+  /// clamp(x, lo, hi) that lets NaN through.
+  Value clamp(Value x, Value lo, Value hi) {
+    Value low = select(fcmp(arith::CmpFPredicate::OLT, x, lo), lo, x);
+    return select(fcmp(arith::CmpFPredicate::OGT, x, hi), hi, low);
+  }
+  Value fcmp(arith::CmpFPredicate p, Value x, Value y) {
+    return arith::CmpFOp::create(b, p, x, y);
+  }
+  Value select(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, c, x, y);
+  }
+  Value exp(Value x) { return math::ExpOp::create(b, x); }
+  /// expm1(z) for z in [-ln 2, 0] (a narrow channel) to a few ulp relative:
+  /// z * sum_{n<9} z^n/(n+1)!, whose truncation error is below
+  /// 0.7^9/10! = 1.1e-8 relative. Nine FMAs, no exp.
+  Value expm1Narrow(Value z) {
+    double fact = 362880.0; // 9!
+    Value p = splat(static_cast<float>(1.0 / fact));
+    for (int n = 8; n >= 1; --n) {
+      fact /= n + 1;
+      p = vector::FMAOp::create(b, p, z, splat(static_cast<float>(1.0 / fact)));
+    }
+    return fmul(p, z);
+  }
+  Value load(Value m, ValueRange i) { return memref::LoadOp::create(b, m, i); }
+  void store(Value v, Value m, ValueRange i) {
+    memref::StoreOp::create(b, v, m, i);
+  }
+  Value vload(Value m, ValueRange i) {
+    return vector::LoadOp::create(b, vf, m, i);
+  }
+  void vstore(Value v, Value m, ValueRange i) {
+    vector::StoreOp::create(b, v, m, i);
+  }
+  Value mask(Value n) { return vector::CreateMaskOp::create(b, vi1, ValueRange{n}); }
+  Value vloadMasked(Value m, ValueRange i, Value msk) {
+    return vector::MaskedLoadOp::create(b, vf, m, i, msk, splat(0.0f));
+  }
+  Value dim(Value m, int64_t d) { return memref::DimOp::create(b, m, d); }
+  /// Indices of (batch, time, head, channel) in the op's layout.
+  SmallVector<Value, 4> at(Value bi, Value t, Value h, Value c) {
+    if (layout == Layout::bthd)
+      return {bi, t, h, c};
+    return {bi, h, t, c};
+  }
+  /// softplus as torch computes it: x for x > 20, else log1p(e^x).
+  Value softplus(Value x, Value twenty) {
+    Value soft = math::Log1pOp::create(b, exp(x));
+    return select(fcmp(arith::CmpFPredicate::OGT, x, twenty), x, soft);
+  }
+  Value alloc(ArrayRef<int64_t> shape, ValueRange dyn) {
+    auto type = MemRefType::get(shape, f32);
+    Value m = memref::AllocOp::create(b, type, dyn, b.getI64IntegerAttr(64));
+    scratch.push_back(m);
+    return m;
+  }
+
+  /// scf.for over [lb, ub) with `inits`; `body(iv, iterArgs)` returns the
+  /// values to yield.
+  template <typename Fn>
+  SmallVector<Value> loop(Value lb, Value ub, Value step, ValueRange inits,
+                          Fn body) {
+    auto forOp = scf::ForOp::create(
+        b, lb, ub, step, inits,
+        [&](OpBuilder &nb, Location, Value iv, ValueRange args) {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+          SmallVector<Value> yields = body(iv, args);
+          scf::YieldOp::create(b, yields);
+        });
+    return SmallVector<Value>(forOp.getResults());
+  }
+  template <typename Fn> void loop(Value lb, Value ub, Value step, Fn body) {
+    loop(lb, ub, step, ValueRange{}, [&](Value iv, ValueRange) {
+      body(iv);
+      return SmallVector<Value>{};
+    });
+  }
+
+  void emitPrePass();
+  void emitKeyTile(Value kt);
+  void emitScores(Value j, Value h, Value s0, Value ncols, Value rowStart);
+  void emitOnlineSoftmax(Value j, Value s0, Value ncols, Value rowStart);
+  void emitContraction(Value j, Value ncols, Value rowStart);
+  /// `x` rounded down to a multiple of `q`.
+  Value floorTo(Value x, Value q) {
+    return mul(arith::DivSIOp::create(b, x, q), q);
+  }
+  void emitEpilogue();
+
+  TileReadOp op;
+  ImplicitLocOpBuilder b;
+  Layout layout;
+  int64_t bq, bk, lanes;
+  FloatType f32;
+  VectorType vf, vi1;
+  SmallVector<Value> scratch;
+
+  // Extents and workgroup coordinates.
+  Value c0, c1, cLanes, cBq, cBqPad, cBk, cRB, cRowQuantum;
+  Value T, S, dk, dv, dvp, group, batch, kvHead, t0, rows, rowsPadded;
+  Value scale, twenty, negInf;
+  // Scratch buffers.
+  Value qT, panel, scoresT, acc, rowMax, rowSum, alpha, betaBuf, boundBuf,
+      shiftBuf, vmaxBuf, offsetBuf, colOk, gateBuf;
+};
+
+LogicalResult ReadEmitter::emit() {
+  c0 = idx(0);
+  c1 = idx(1);
+  cLanes = idx(lanes);
+  cBq = idx(bq);
+  // Row buffers are padded so every register block stays inside them; the
+  // padding rows compute garbage that is never stored.
+  int64_t rowQuantum = std::lcm(std::lcm(kScoreRowVecs * lanes, kRowBlock), lanes);
+  int64_t bqPad = (bq + rowQuantum - 1) / rowQuantum * rowQuantum;
+  cBqPad = idx(bqPad);
+  cRowQuantum = idx(rowQuantum);
+  cBk = idx(bk);
+  cRB = idx(kRowBlock);
+  unsigned ta = timeAxis(layout), ha = headAxis(layout);
+  T = dim(op.getQ(), ta);
+  S = dim(op.getK(), ta);
+  Value H = dim(op.getQ(), ha);
+  Value hkv = dim(op.getK(), ha);
+  dk = dim(op.getQ(), 3);
+  dv = dim(op.getV(), 3);
+  dvp = mul(ceilDiv(dv, cLanes), cLanes);
+  group = arith::DivSIOp::create(b, H, hkv);
+  batch = op.getWgZ();
+  kvHead = op.getWgY();
+  // Query tiles run in reverse so that the longest causal rows start first.
+  Value numQTiles = ceilDiv(T, cBq);
+  Value qTile = sub(sub(numQTiles, c1), op.getWgX());
+  t0 = mul(qTile, cBq);
+  rows = minI(cBq, sub(T, t0));
+  rowsPadded = mul(ceilDiv(rows, cRB), cRB);
+  twenty = cst(20.0f);
+  negInf = cst(-std::numeric_limits<float>::infinity());
+  if (auto s = op.getScaleAttr()) {
+    scale = cst(static_cast<float>(s.getValueAsDouble()));
+  } else {
+    Value dkF = arith::SIToFPOp::create(
+        b, f32, arith::IndexCastOp::create(b, b.getI64Type(), dk));
+    scale = fdiv(cst(1.0f), math::SqrtOp::create(b, dkF));
+  }
+
+  Value width = mul(dvp, idx(2));
+  panel = alloc({bk, ShapedType::kDynamic}, {width});
+  scoresT = alloc({bk, bqPad}, {});
+  qT = alloc({ShapedType::kDynamic, ShapedType::kDynamic, bqPad}, {group, dk});
+  acc = alloc({ShapedType::kDynamic, bqPad, ShapedType::kDynamic}, {group, width});
+  rowMax = alloc({ShapedType::kDynamic, bqPad}, {group});
+  rowSum = alloc({ShapedType::kDynamic, bqPad}, {group});
+  alpha = alloc({bqPad}, {});
+  betaBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
+  boundBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
+  shiftBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
+  vmaxBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
+  offsetBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
+  colOk = alloc({bk}, {});
+  gateBuf = alloc({ShapedType::kDynamic}, {dvp});
+
+  emitPrePass();
+
+  // Key tiles: all of them, or (causal) those starting at or before the last
+  // row of this query tile; the diagonal tile is masked per element.
+  Value numKTiles = op.getCausal() ? ceilDiv(minI(add(t0, rows), S), cBk)
+                                   : ceilDiv(S, cBk);
+  loop(c0, numKTiles, c1, [&](Value kt) { emitKeyTile(kt); });
+
+  emitEpilogue();
+  for (Value m : scratch)
+    memref::DeallocOp::create(b, m);
+  op.erase();
+  return success();
+}
+
+void ReadEmitter::emitPrePass() {
+  Value eps = cst(static_cast<float>(op.getEpsAttr().getValueAsDouble()));
+  Value cap = cst(static_cast<float>(op.getCapAttr().getValueAsDouble()));
+  loop(c0, cBqPad, c1, [&](Value r) { store(cst(1.0f), alpha, {r}); });
+  // The shift M = max over unmasked keys of beta*clamp(v, +-cap/beta). Both
+  // beta* and clamp are monotone, so M = beta*clamp(max v): one pass over the
+  // raw values of the kv head serves every query head of the group. A NaN
+  // value makes M NaN, as the reference's max does.
+  Value vHi = alloc({ShapedType::kDynamic}, {dvp});
+  Value vLo = alloc({ShapedType::kDynamic}, {dvp});
+  Value vNan = alloc({ShapedType::kDynamic}, {dvp});
+  loop(c0, dvp, cLanes, [&](Value c) {
+    Value lanesLeft = mask(sub(dv, c));
+    auto vi1 = VectorType::get({lanes}, b.getI1Type());
+    Value noNan = arith::ConstantOp::create(
+        b, vi1, DenseElementsAttr::get(vi1, false));
+    SmallVector<Value> red = loop(
+        c0, S, c1, {bcast(negInf), bcast(cst(INFINITY)), noNan},
+        [&](Value s, ValueRange it) {
+          Value v = vloadMasked(op.getV(), at(batch, s, kvHead, c), lanesLeft);
+          Value hi = fmax(v, it[0]);
+          Value lo = fmin(v, it[1]);
+          Value nan = arith::OrIOp::create(
+              b, it[2], fcmp(arith::CmpFPredicate::UNO, v, v));
+          if (Value keyMask = op.getMask()) {
+            Value keep = arith::CmpIOp::create(
+                b, arith::CmpIPredicate::ne, load(keyMask, {batch, s}),
+                arith::ConstantIntOp::create(b, b.getI8Type(), 0));
+            hi = select(keep, hi, it[0]);
+            lo = select(keep, lo, it[1]);
+            nan = select(keep, nan, it[2]);
+          }
+          return SmallVector<Value>{hi, lo, nan};
+        });
+    vstore(red[0], vHi, {c});
+    vstore(red[1], vLo, {c});
+    vstore(select(red[2], splat(NAN), splat(0.0f)), vNan, {c});
+  });
+  loop(c0, group, c1, [&](Value j) {
+    Value h = add(mul(kvHead, group), j);
+    loop(c0, dvp, cLanes, [&](Value c) {
+      Value lanesLeft = mask(sub(dv, c));
+      Value raw =
+          vloadMasked(op.getBetaRaw(), {add(mul(h, dv), c)}, lanesLeft);
+      Value beta = fadd(softplus(raw, bcast(twenty)), bcast(eps));
+      Value bound = fdiv(bcast(cap), beta);
+      Value negBound = arith::NegFOp::create(b, bound);
+      vstore(beta, betaBuf, {j, c});
+      vstore(bound, boundBuf, {j, c});
+      Value hi = vload(vHi, {c});
+      Value vMax = clamp(hi, negBound, bound);
+      Value minV = fmul(beta, clamp(vload(vLo, {c}), negBound, bound));
+      // No visible key at all: M = 0 (it cancels anyway).
+      Value none = fcmp(arith::CmpFPredicate::OEQ, hi, bcast(negInf));
+      vMax = fadd(select(none, splat(0.0f), vMax), vload(vNan, {c}));
+      Value maxV = fmul(beta, vMax);
+      vstore(vMax, vmaxBuf, {j, c});
+      vstore(maxV, shiftBuf, {j, c});
+      // Where every tilted value lies in [1/2, 1] (max - min <= ln 2, e.g.
+      // small beta or a small cap), the panel stores X - 1 = expm1(z) and
+      // the epilogue takes log1p: F's error is then relative to |X - 1|,
+      // not to X, which matters because F divides log Z by a small beta.
+      // X - 1 must be formed without rounding X: e^z rounds to 1 +- 6e-8,
+      // which is all of X - 1 once beta*(max - min) is near 1e-6.
+      Value narrow = fcmp(arith::CmpFPredicate::OLE, fsub(maxV, minV),
+                          splat(0.69314718f));
+      vstore(select(narrow, splat(1.0f), splat(0.0f)), offsetBuf, {j, c});
+    });
+    // Q^T of this head, unscaled (the softmax applies the scale to score
+    // differences); rows past the end repeat the last row.
+    loop(c0, cBqPad, c1, [&](Value r) {
+      Value t = minI(add(t0, r), sub(T, c1));
+      loop(c0, dk, c1, [&](Value d) {
+        store(load(op.getQ(), at(batch, t, h, d)), qT, {j, d, r});
+      });
+    });
+    Value width = mul(dvp, idx(2));
+    loop(c0, cBqPad, c1, [&](Value r) {
+      store(negInf, rowMax, {j, r});
+      store(cst(0.0f), rowSum, {j, r});
+      loop(c0, width, cLanes,
+           [&](Value c) { vstore(splat(0.0f), acc, {j, r, c}); });
+    });
+  });
+}
+
+void ReadEmitter::emitKeyTile(Value kt) {
+  Value s0 = mul(kt, cBk);
+  Value ncols = minI(cBk, sub(S, s0));
+  // Causal: rows before s0 - t0 see no key of this tile; the three loops
+  // start at the first register block that contains a row that does.
+  // All three start at the same multiple of the row quantum (a multiple of
+  // every block size), so the softmax covers every row the contraction
+  // reads and the scores every row the softmax reads.
+  Value rowStart = c0;
+  if (op.getCausal())
+    rowStart = floorTo(arith::MaxSIOp::create(b, c0, minI(sub(s0, t0), rows)),
+                       cRowQuantum);
+  // Column mask: 1 for keys that exist and are not padded out.
+  loop(c0, cBk, cLanes, [&](Value cc) {
+    Value inRange = mask(sub(ncols, cc));
+    Value ok = inRange;
+    if (Value keyMask = op.getMask()) {
+      auto vi8 = VectorType::get({lanes}, b.getI8Type());
+      Value zero8 = arith::ConstantOp::create(
+          b, vi8, DenseElementsAttr::get(vi8, b.getI8IntegerAttr(0)));
+      Value bytes = vector::MaskedLoadOp::create(
+          b, vi8, keyMask, ValueRange{batch, add(s0, cc)}, inRange, zero8);
+      ok = arith::AndIOp::create(
+          b, ok, arith::CmpIOp::create(b, arith::CmpIPredicate::ne, bytes, zero8));
+    }
+    vstore(select(ok, splat(1.0f), splat(0.0f)), colOk, {cc});
+  });
+
+  loop(c0, group, c1, [&](Value j) {
+    Value h = add(mul(kvHead, group), j);
+    // Value panel [clipped | tilted] for this head's beta.
+    loop(c0, ncols, c1, [&](Value col) {
+      Value keep;
+      if (op.getMask())
+        keep = fcmp(arith::CmpFPredicate::OGT, load(colOk, {col}), cst(0.5f));
+      loop(c0, dvp, cLanes, [&](Value c) {
+        Value v = vloadMasked(op.getV(), at(batch, add(s0, col), kvHead, c),
+                              mask(sub(dv, c)));
+        Value beta = vload(betaBuf, {j, c});
+        Value bound = vload(boundBuf, {j, c});
+        Value clipped = clamp(v, arith::NegFOp::create(b, bound), bound);
+        // z = beta*clipped - M, formed from the difference of the values so
+        // that small differences survive a small beta.
+        Value z = fmul(beta, fsub(clipped, vload(vmaxBuf, {j, c})));
+        Value narrow = fcmp(arith::CmpFPredicate::OGT,
+                            vload(offsetBuf, {j, c}), splat(0.5f));
+        Value tilted = select(narrow, expm1Narrow(z), exp(z));
+        if (keep) { // padded keys contribute nothing, even if v is not finite
+          clipped = select(keep, clipped, splat(0.0f));
+          tilted = select(keep, tilted, splat(0.0f));
+        }
+        vstore(clipped, panel, {col, c});
+        vstore(tilted, panel, {col, add(dvp, c)});
+      });
+    });
+    emitScores(j, h, s0, ncols, rowStart);
+    emitOnlineSoftmax(j, s0, ncols, rowStart);
+    emitContraction(j, ncols, rowStart);
+  });
+}
+
+void ReadEmitter::emitScores(Value j, Value h, Value s0, Value ncols,
+                             Value rowStart) {
+  // S^T[col][r] = sum_d k[s0 + col][d] * (scale * Q^T)[d][r]: rows on vector
+  // lanes, kKeyBlock keys x kScoreRowVecs row vectors of accumulators.
+  Value sLast = sub(S, c1);
+  Value kb = idx(kKeyBlock);
+  Value rvStep = idx(kScoreRowVecs * lanes);
+  Value colsPadded = mul(ceilDiv(ncols, kb), kb);
+  Value rowsV = mul(ceilDiv(rows, rvStep), rvStep);
+  loop(c0, colsPadded, kb, [&](Value col) {
+    // Keys past the end repeat the last key; their scores are never read.
+    SmallVector<Value> key;
+    for (int64_t i = 0; i < kKeyBlock; ++i)
+      key.push_back(minI(add(s0, add(col, idx(i))), sLast));
+    loop(floorTo(rowStart, rvStep), rowsV, rvStep, [&](Value rv) {
+      SmallVector<Value> inits(kKeyBlock * kScoreRowVecs, splat(0.0f));
+      SmallVector<Value> sums =
+          loop(c0, dk, c1, inits, [&](Value d, ValueRange it) {
+            SmallVector<Value> qv;
+            for (int64_t c = 0; c < kScoreRowVecs; ++c)
+              qv.push_back(vload(qT, {j, d, add(rv, idx(c * lanes))}));
+            SmallVector<Value> next;
+            for (int64_t i = 0; i < kKeyBlock; ++i) {
+              Value ks = bcast(load(op.getK(), at(batch, key[i], kvHead, d)));
+              for (int64_t c = 0; c < kScoreRowVecs; ++c)
+                next.push_back(vector::FMAOp::create(
+                    b, ks, qv[c], it[i * kScoreRowVecs + c]));
+            }
+            return next;
+          });
+      for (int64_t i = 0; i < kKeyBlock; ++i)
+        for (int64_t c = 0; c < kScoreRowVecs; ++c)
+          vstore(sums[i * kScoreRowVecs + c], scoresT,
+                 {add(col, idx(i)), add(rv, idx(c * lanes))});
+    });
+  });
+}
+
+void ReadEmitter::emitOnlineSoftmax(Value j, Value s0, Value ncols,
+                                    Value rowStart) {
+  // Row statistics are vectors over rows: every reduction runs down the key
+  // axis, element-wise, with no horizontal shuffles.
+  auto vi32 = VectorType::get({lanes}, b.getI32Type());
+  auto i32 = [&](Value index) {
+    return arith::IndexCastOp::create(b, b.getI32Type(), index);
+  };
+  Value lane = arith::IndexCastOp::create(
+      b, vi32, vector::StepOp::create(b, VectorType::get({lanes}, b.getIndexType())));
+  Value rowsV = mul(ceilDiv(rows, cLanes), cLanes);
+  loop(floorTo(rowStart, cLanes), rowsV, cLanes, [&](Value rv) {
+    Value tRow = arith::AddIOp::create(
+        b, lane, vector::BroadcastOp::create(b, vi32, i32(add(t0, rv))));
+    auto visible = [&](Value col, bool causalCheck) -> Value {
+      Value vis;
+      if (causalCheck)
+        vis = arith::CmpIOp::create(
+            b, arith::CmpIPredicate::sge, tRow,
+            vector::BroadcastOp::create(b, vi32, i32(add(s0, col))));
+      if (op.getMask()) {
+        Value keep = bcast(
+            fcmp(arith::CmpFPredicate::OGT, load(colOk, {col}), cst(0.5f)));
+        vis = vis ? arith::AndIOp::create(b, vis, keep) : keep;
+      }
+      return vis;
+    };
+    // Causal: keys [0, split) are visible to every row of this vector, so
+    // only keys [split, ncols) (the diagonal) need the per-element check.
+    Value split = ncols;
+    if (op.getCausal())
+      split = arith::MaxSIOp::create(
+          b, c0, minI(ncols, add(sub(add(t0, rv), s0), c1)));
+    // Runs body over [0, split) without and [split, ncols) with the causal
+    // check, threading one iteration value through both.
+    auto twoPart = [&](Value init, auto body) {
+      Value v = loop(c0, split, c1, {init}, [&](Value col, ValueRange it) {
+        return SmallVector<Value>{body(col, it[0], false)};
+      })[0];
+      if (!op.getCausal())
+        return v;
+      return loop(split, ncols, c1, {v}, [&](Value col, ValueRange it) {
+        return SmallVector<Value>{body(col, it[0], true)};
+      })[0];
+    };
+    Value mOld = vload(rowMax, {j, rv});
+    Value vNegInf = bcast(negInf);
+    Value tileMax = twoPart(vNegInf, [&](Value col, Value m, bool check) {
+      Value next = fmax(vload(scoresT, {col, rv}), m);
+      if (Value vis = visible(col, check))
+        next = select(vis, next, m);
+      return next;
+    });
+    Value mNew = fmax(tileMax, mOld);
+    Value empty = fcmp(arith::CmpFPredicate::OEQ, mNew, vNegInf);
+    Value fresh = fcmp(arith::CmpFPredicate::OEQ, mOld, vNegInf);
+    Value vScale = bcast(scale);
+    Value a = select(fresh, splat(0.0f), exp(fmul(fsub(mOld, mNew), vScale)));
+    a = select(empty, splat(1.0f), a);
+    Value tileSum = twoPart(splat(0.0f), [&](Value col, Value sum, bool check) {
+      Value p = exp(fmul(fsub(vload(scoresT, {col, rv}), mNew), vScale));
+      if (Value vis = visible(col, check))
+        p = select(vis, p, splat(0.0f));
+      vstore(p, scoresT, {col, rv});
+      return fadd(sum, p);
+    });
+    vstore(mNew, rowMax, {j, rv});
+    vstore(fadd(fmul(a, vload(rowSum, {j, rv})), tileSum), rowSum, {j, rv});
+    vstore(a, alpha, {rv});
+  });
+}
+
+void ReadEmitter::emitContraction(Value j, Value ncols, Value rowStart) {
+  Value width = mul(dvp, idx(2));
+  Value cb = idx(kColBlock * lanes);
+  loop(floorTo(rowStart, cRB), rowsPadded, cRB, [&](Value r) {
+    SmallVector<Value> rowIdx, rowAlpha;
+    for (int64_t i = 0; i < kRowBlock; ++i) {
+      rowIdx.push_back(add(r, idx(i)));
+      rowAlpha.push_back(bcast(load(alpha, {rowIdx.back()})));
+    }
+    loop(c0, width, cb, [&](Value c) {
+      // Each key tile sums into fresh registers, added to the rescaled
+      // accumulator once: rounding grows with the tile, not with T.
+      SmallVector<Value> inits(kRowBlock * kColBlock, splat(0.0f));
+      SmallVector<Value> sums =
+          loop(c0, ncols, c1, inits, [&](Value col, ValueRange it) {
+            SmallVector<Value> pv;
+            for (int64_t k = 0; k < kColBlock; ++k)
+              pv.push_back(vload(panel, {col, add(c, idx(k * lanes))}));
+            SmallVector<Value> next;
+            for (int64_t i = 0; i < kRowBlock; ++i) {
+              Value p = bcast(load(scoresT, {col, rowIdx[i]}));
+              for (int64_t k = 0; k < kColBlock; ++k)
+                next.push_back(
+                    vector::FMAOp::create(b, p, pv[k], it[i * kColBlock + k]));
+            }
+            return next;
+          });
+      for (int64_t i = 0; i < kRowBlock; ++i)
+        for (int64_t k = 0; k < kColBlock; ++k) {
+          SmallVector<Value> at = {j, rowIdx[i], add(c, idx(k * lanes))};
+          sums[i * kColBlock + k] = vector::FMAOp::create(
+              b, vload(acc, at), rowAlpha[i], sums[i * kColBlock + k]);
+        }
+      for (int64_t i = 0; i < kRowBlock; ++i)
+        for (int64_t k = 0; k < kColBlock; ++k)
+          vstore(sums[i * kColBlock + k], acc,
+                 {j, rowIdx[i], add(c, idx(k * lanes))});
+    });
+  });
+}
+
+void ReadEmitter::emitEpilogue() {
+  Value eps = cst(static_cast<float>(op.getEpsAttr().getValueAsDouble()));
+  Value dvF = arith::SIToFPOp::create(
+      b, f32, arith::IndexCastOp::create(b, b.getI64Type(), dv));
+  Value sqrtDv = math::SqrtOp::create(b, dvF);
+  loop(c0, group, c1, [&](Value j) {
+    Value h = add(mul(kvHead, group), j);
+    loop(c0, rows, c1, [&](Value r) {
+      Value t = add(t0, r);
+      Value l = load(rowSum, {j, r});
+      // A row with no visible key has l = 0 (its output is 0); a NaN score
+      // makes l NaN, which must reach the output.
+      Value has = fcmp(arith::CmpFPredicate::UNE, l, cst(0.0f));
+      Value inv = bcast(select(has, fdiv(cst(1.0f), l), cst(0.0f)));
+      Value vHas = bcast(has);
+      // g+ = softplus(gate) + eps and its norm over the dv channels, scaled
+      // as hypot does so that no square overflows (gate logits >= 2e19) or
+      // underflows: with m = max g+ and u = g+/m, ||g+|| = m*||u|| and
+      // g = u * sqrt(dv) / max(||u||, 1e-5/m), where 1 <= ||u|| <= sqrt(dv).
+      Value gMaxV = loop(c0, dvp, cLanes, {splat(0.0f)}, [&](Value c, ValueRange it) {
+        Value lanesLeft = mask(sub(dv, c));
+        Value gl = vloadMasked(op.getGate(), at(batch, t, h, c), lanesLeft);
+        Value gp = select(lanesLeft, fadd(softplus(gl, bcast(twenty)), bcast(eps)),
+                          splat(0.0f));
+        vstore(gp, gateBuf, {c});
+        return SmallVector<Value>{fmax(gp, it[0])};
+      })[0];
+      Value gMax = vector::ReductionOp::create(b, vector::CombiningKind::MAXNUMF,
+                                               gMaxV);
+      // An infinite g+ (gate logit +Inf) is left unscaled: the norm is then
+      // Inf and g = Inf*0 = NaN in that channel, 0 elsewhere, as in the
+      // reference (scaling would make every channel Inf/Inf or 0/Inf).
+      gMax = select(fcmp(arith::CmpFPredicate::OEQ, gMax, cst(INFINITY)),
+                    cst(1.0f), gMax);
+      Value vgMax = bcast(gMax);
+      // A NaN g+ reaches the sum (u = NaN), so the whole row is NaN as in the
+      // reference; padding lanes hold 0.
+      Value sq = loop(c0, dvp, cLanes, {splat(0.0f)}, [&](Value c, ValueRange it) {
+        Value u = fdiv(vload(gateBuf, {c}), vgMax);
+        vstore(u, gateBuf, {c});
+        return SmallVector<Value>{vector::FMAOp::create(b, u, u, it[0])};
+      })[0];
+      Value norm = math::SqrtOp::create(
+          b, vector::ReductionOp::create(b, vector::CombiningKind::ADD, sq));
+      Value gScale =
+          bcast(fdiv(sqrtDv, fmax(fdiv(cst(1e-5f), gMax), norm)));
+      loop(c0, dvp, cLanes, [&](Value c) {
+        Value lanesLeft = mask(sub(dv, c));
+        Value mu = fmul(vload(acc, {j, r, c}), inv);
+        Value z = fmul(vload(acc, {j, r, add(dvp, c)}), inv);
+        Value shift = vload(shiftBuf, {j, c});
+        Value beta = vload(betaBuf, {j, c});
+        // log Z: log1p of the stored X - 1 where the channel is narrow
+        // (Z >= 1/2 there), else log of Z, with log Z = -inf for Z <= 0.
+        Value narrow = fcmp(arith::CmpFPredicate::OGT, vload(offsetBuf, {j, c}),
+                            splat(0.5f));
+        Value positive = arith::OrIOp::create(
+            b, narrow, fcmp(arith::CmpFPredicate::UGT, z, splat(0.0f)));
+        Value logZ = select(narrow, math::Log1pOp::create(b, z),
+                            math::LogOp::create(b, z));
+        logZ = select(positive, logZ, bcast(negInf));
+        Value tinyTerm = fsub(splat(kLogTiny), shift);
+        // fmax/fmin return their second operand for NaN: keep log Z there.
+        Value hi = fmax(tinyTerm, logZ);
+        Value lo = fmin(tinyTerm, logZ);
+        Value lse = fadd(hi, math::Log1pOp::create(b, exp(fsub(lo, hi))));
+        lse = select(positive, lse, tinyTerm);
+        Value freeEnergy = fdiv(fadd(lse, shift), beta);
+        freeEnergy = select(vHas, freeEnergy, splat(0.0f));
+        mu = select(vHas, mu, splat(0.0f));
+        Value lamLogit = vloadMasked(op.getLam(), at(batch, t, h, c), lanesLeft);
+        Value lambda = fdiv(splat(1.0f),
+                            fadd(splat(1.0f), exp(arith::NegFOp::create(b, lamLogit))));
+        Value mix = fadd(fmul(fsub(splat(1.0f), lambda), mu),
+                         fmul(lambda, freeEnergy));
+        Value g = fmul(vload(gateBuf, {c}), gScale);
+        vector::MaskedStoreOp::create(b, op.getOut(), at(batch, t, h, c),
+                                      lanesLeft, fmul(g, mix));
+      });
+    });
+  });
+}
+
+} // namespace
+
+LogicalResult mlir::fem::cpu::lowerTileReadToCPU(TileReadOp op) {
+  if (op.getKind() != PriorKind::softmax)
+    return op.emitError() << "fem-lower-to-cpu: prior '"
+                          << stringifyPriorKind(op.getKind())
+                          << "' has no CPU lowering yet";
+  for (Value v : {op.getQ(), op.getK(), op.getV(), op.getBetaRaw(),
+                  op.getLam(), op.getGate(), op.getOut()})
+    if (!cast<MemRefType>(v.getType()).getElementType().isF32() ||
+        !cast<MemRefType>(v.getType()).getLayout().isIdentity())
+      return op.emitError() << "fem-lower-to-cpu: expects f32 memrefs with "
+                               "the identity layout, found "
+                            << v.getType();
+  if (Value m = op.getMask();
+      m && !cast<MemRefType>(m.getType()).getElementType().isInteger(8))
+    return op.emitError() << "fem-lower-to-cpu: the key mask must be i8 "
+                             "bytes in memory, found "
+                          << m.getType();
+  int64_t lanes = op.getTiles().getVec();
+  if (lanes == 0 || op.getTiles().getQ() % (kColBlock * lanes) != 0 ||
+      op.getTiles().getK() % (kColBlock * lanes) != 0)
+    return op.emitError() << "fem-lower-to-cpu: tiles " << op.getTiles()
+                          << " need vec > 0, q a multiple of " << kColBlock
+                          << " * vec and k a multiple of " << kColBlock
+                          << " * vec";
+  ReadEmitter emitter(op);
+  return emitter.emit();
+}
