@@ -1298,6 +1298,17 @@ bool compile(const CompileOptions &options, CompileResult &result) {
   if (options.verbose)
     for (auto &k : kernels)
       llvm::errs() << "femc: kernel " << k.name << ": " << describe(k) << "\n";
+  if (options.glueOnly) {
+    result.glue =
+        emitGlue(kernels, stem, source, target.description, target.required);
+    result.header = emitHeader(kernels, stem, source, target.description);
+    // The files --emit=lib writes, in the order the manifest lists them.
+    result.manifest = emitManifest(
+        kernels, source, target.description,
+        {outPath(".o"), outPath(".h"), outPath(".glue.c"), outPath(".so"),
+         outPath(".json")});
+    return true;
+  }
 
   // Stage 2: loops, then LLVM.
   PassManager lowering(&context);

@@ -26,12 +26,21 @@ struct CompileOptions {
   /// "address,undefined"), for programs built with the same sanitizers.
   std::string sanitize;
   bool verbose = false;
+  /// Stop once the kernels are known and return the C glue, the header and
+  /// the manifest as text in CompileResult instead of building them: no
+  /// lowering, no file written (outDir is still created), no tool run, and
+  /// `emit` is not used. For tests and the fuzzer (test/fuzz); no
+  /// command-line option sets it.
+  bool glueOnly = false;
 };
 
 struct CompileResult {
   std::vector<std::string> files; ///< every file written
   std::string library;            ///< the shared library, if emitted
   std::vector<std::string> kernels;
+  /// With glueOnly: NAME.glue.c, NAME.h and NAME.json as compile() would
+  /// write them for --emit=lib.
+  std::string glue, header, manifest;
 };
 
 /// Compiles; diagnostics go to stderr with source locations. Returns false on
