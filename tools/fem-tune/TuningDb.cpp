@@ -1,0 +1,607 @@
+//===- TuningDb.cpp - the persistent tile tuning database -----------------===//
+#include "tools/fem-tune/TuningDb.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+
+namespace femc::tune {
+
+namespace {
+
+std::string errnoText() { return std::strerror(errno); }
+
+/// The folder of `path` ("." when it has no '/').
+std::string folderOf(const std::string &path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos)
+    return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+Json tilesJson(const std::map<std::string, int64_t> &tiles) {
+  Json j = Json::makeObject();
+  for (auto &[name, value] : tiles)
+    j.set(name, Json::makeNumber(static_cast<double>(value)));
+  return j;
+}
+
+Json measurementJson(const Measurement &m) {
+  Json j = Json::makeObject();
+  j.set("median_ms", Json::makeNumber(m.medianMs));
+  j.set("spread", Json::makeNumber(m.spread));
+  j.set("samples", Json::makeNumber(static_cast<double>(m.samples)));
+  return j;
+}
+
+Json entryJson(const Entry &e) {
+  Json j = Json::makeObject();
+  j.set("kernel_hash", Json::makeString(e.kernelHash));
+  j.set("semantics", Json::makeString(e.semantics));
+  j.set("target", Json::makeString(e.target));
+  j.set("bucket", Json::makeString(e.bucket));
+  j.set("femc_version", Json::makeString(e.femcVersion));
+  j.set("tile_space_version",
+        Json::makeNumber(static_cast<double>(e.tileSpaceVersion)));
+  j.set("tiles", tilesJson(e.tiles));
+  j.set("best", measurementJson(e.best));
+  Json def = measurementJson(e.defaultTime);
+  def.set("tiles", tilesJson(e.defaultTiles));
+  j.set("default", def);
+  j.set("kernel_name", Json::makeString(e.kernelName));
+  j.set("tuned_at", Json::makeString(e.tunedAt));
+  Json counts = Json::makeObject();
+  counts.set("timed", Json::makeNumber(static_cast<double>(e.timed)));
+  counts.set("discarded", Json::makeNumber(static_cast<double>(e.discarded)));
+  counts.set("pruned", Json::makeNumber(static_cast<double>(e.pruned)));
+  j.set("candidates", counts);
+  return j;
+}
+
+bool readTiles(const Json *j, std::map<std::string, int64_t> &out,
+               std::string &why) {
+  if (!j || !j->isObject() || j->object.empty()) {
+    why = "a non-empty object of whole numbers";
+    return false;
+  }
+  for (auto &[name, value] : j->object) {
+    auto v = j->getInteger(name);
+    if (!v || *v <= 0) {
+      why = "positive whole numbers (\"" + name + "\" is not)";
+      return false;
+    }
+    out[name] = *v;
+  }
+  return true;
+}
+
+bool readMeasurement(const Json *j, Measurement &m) {
+  if (!j || !j->isObject())
+    return false;
+  auto median = j->getNumber("median_ms"), spread = j->getNumber("spread");
+  auto samples = j->getInteger("samples");
+  if (!median || !spread || !samples)
+    return false;
+  m.medianMs = *median;
+  m.spread = *spread;
+  m.samples = *samples;
+  return true;
+}
+
+/// Checks and reads entry `key`; `error` says which member is wrong.
+bool readEntry(const std::string &key, const Json &j, Entry &e,
+               std::string &error) {
+  auto bad = [&](const std::string &member, const std::string &expected) {
+    error = "entry \"" + key + "\": member \"" + member + "\" must be " +
+            expected;
+    return false;
+  };
+  if (!j.isObject())
+    return bad("(the entry itself)", "an object");
+  e.key = key;
+  const std::pair<const char *, std::string *> strings[] = {
+      {"kernel_hash", &e.kernelHash}, {"semantics", &e.semantics},
+      {"target", &e.target},          {"bucket", &e.bucket},
+      {"femc_version", &e.femcVersion}, {"kernel_name", &e.kernelName},
+      {"tuned_at", &e.tunedAt}};
+  for (auto &[name, field] : strings) {
+    auto s = j.getString(name);
+    if (!s)
+      return bad(name, "a string");
+    *field = *s;
+  }
+  auto version = j.getInteger("tile_space_version");
+  if (!version || *version < 1)
+    return bad("tile_space_version", "a whole number >= 1");
+  e.tileSpaceVersion = *version;
+  std::string why;
+  if (!readTiles(j.get("tiles"), e.tiles, why))
+    return bad("tiles", why);
+  if (!readMeasurement(j.get("best"), e.best))
+    return bad("best", "an object with median_ms, spread and samples");
+  const Json *def = j.get("default");
+  if (!readMeasurement(def, e.defaultTime))
+    return bad("default", "an object with median_ms, spread, samples and "
+                          "tiles");
+  if (!readTiles(def->get("tiles"), e.defaultTiles, why))
+    return bad("default.tiles", why);
+  const Json *counts = j.get("candidates");
+  if (counts) {
+    e.timed = counts->getInteger("timed").value_or(0);
+    e.discarded = counts->getInteger("discarded").value_or(0);
+    e.pruned = counts->getInteger("pruned").value_or(0);
+  }
+  std::string expected =
+      makeKey(e.semantics, e.target, e.bucket, e.femcVersion);
+  if (expected != key) {
+    error = "entry \"" + key + "\" does not match its semantics, target, "
+            "bucket and femc_version (their key is \"" + expected +
+            "\"); was it edited by hand?";
+    return false;
+  }
+  return true;
+}
+
+bool parseDatabase(const std::string &path, const std::string &text,
+                   Database &db, std::string &error) {
+  Json root;
+  std::string why;
+  if (!parseJson(text, root, why)) {
+    error = "tuning database '" + path + "' is not valid JSON: " + why;
+    return false;
+  }
+  auto schemaError = [&](const std::string &what) {
+    error = "tuning database '" + path + "' does not follow the schema: " +
+            what;
+    return false;
+  };
+  if (!root.isObject())
+    return schemaError("the document must be an object");
+  const Json *versionJson = root.get("schema_version");
+  auto version = root.getInteger("schema_version");
+  if (!versionJson)
+    return schemaError("no \"schema_version\" member");
+  if (!version || *version < 1)
+    return schemaError("\"schema_version\" must be a whole number >= 1");
+  if (*version > kSchemaVersion) {
+    error = "tuning database '" + path + "' has schema_version " +
+            std::to_string(*version) + ", newer than this femc reads (" +
+            std::to_string(kSchemaVersion) +
+            "); use the femc that wrote it or another database";
+    return false;
+  }
+  const Json *entries = root.get("entries");
+  if (!entries || !entries->isObject())
+    return schemaError("\"entries\" must be an object");
+  for (auto &[key, value] : entries->object) {
+    Entry e;
+    if (!readEntry(key, value, e, why))
+      return schemaError(why);
+    db.entries[key] = std::move(e);
+  }
+  return true;
+}
+
+/// Reads the whole file; `exists` false when there is none.
+bool readFile(const std::string &path, std::string &text, bool &exists,
+              std::string &error) {
+  exists = true;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) {
+      exists = false;
+      return true;
+    }
+    error = "cannot read tuning database '" + path + "': " + errnoText();
+    return false;
+  }
+  struct stat st;
+  if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    error = "tuning database '" + path + "' is not a regular file";
+    return false;
+  }
+  text.clear();
+  char buf[65536];
+  while (true) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      error = "cannot read tuning database '" + path + "': " + errnoText();
+      ::close(fd);
+      return false;
+    }
+    if (n == 0)
+      break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return true;
+}
+
+bool writeAll(int fd, const std::string &text) {
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return false;
+    }
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+/// Holds an exclusive flock on a side file while alive.
+class FileLock {
+public:
+  bool acquire(const std::string &path, std::string &error) {
+    fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      error = "cannot open lock file '" + path + "': " + errnoText();
+      return false;
+    }
+    while (::flock(fd, LOCK_EX) != 0) {
+      if (errno == EINTR)
+        continue;
+      error = "cannot lock '" + path + "': " + errnoText();
+      return false;
+    }
+    return true;
+  }
+  ~FileLock() {
+    if (fd >= 0) {
+      ::flock(fd, LOCK_UN);
+      ::close(fd);
+    }
+  }
+
+private:
+  int fd = -1;
+};
+
+} // namespace
+
+bool loadDatabase(const std::string &path, Database &db, std::string &error) {
+  db = Database();
+  std::string text;
+  bool exists = false;
+  if (!readFile(path, text, exists, error))
+    return false;
+  if (!exists)
+    return true;
+  return parseDatabase(path, text, db, error);
+}
+
+std::string serializeDatabase(const Database &db) {
+  Json root = Json::makeObject();
+  root.set("schema_version", Json::makeNumber(kSchemaVersion));
+  Json entries = Json::makeObject();
+  for (auto &[key, e] : db.entries)
+    entries.set(key, entryJson(e));
+  root.set("entries", entries);
+  return writeJson(root);
+}
+
+bool updateDatabase(const std::string &path, const std::vector<Entry> &entries,
+                    std::string &error) {
+  FileLock lock;
+  if (!lock.acquire(path + ".lock", error))
+    return false;
+  Database db;
+  if (!loadDatabase(path, db, error)) {
+    error += "; the file was left untouched";
+    return false;
+  }
+  for (const Entry &e : entries)
+    db.entries[e.key] = e;
+  std::string text = serializeDatabase(db);
+  std::string temp = path + ".tmp.XXXXXX";
+  std::vector<char> name(temp.begin(), temp.end());
+  name.push_back('\0');
+  int fd = ::mkstemp(name.data());
+  if (fd < 0) {
+    error = "cannot create a temporary file next to '" + path +
+            "': " + errnoText();
+    return false;
+  }
+  temp = name.data();
+  // mkstemp makes the file 0600; a database is as readable as any file.
+  mode_t mask = ::umask(0);
+  ::umask(mask);
+  ::fchmod(fd, 0666 & ~mask);
+  if (!writeAll(fd, text) || ::fsync(fd) != 0) {
+    error = "cannot write '" + temp + "': " + errnoText();
+    ::close(fd);
+    ::unlink(temp.c_str());
+    return false;
+  }
+  ::close(fd);
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    error = "cannot rename '" + temp + "' to '" + path + "': " + errnoText();
+    ::unlink(temp.c_str());
+    return false;
+  }
+  int dir = ::open(folderOf(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+  return true;
+}
+
+const Entry *lookup(const Database &db, const std::string &key) {
+  auto it = db.entries.find(key);
+  return it == db.entries.end() ? nullptr : &it->second;
+}
+
+std::string hashText(const std::string &text) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+namespace {
+
+std::vector<std::string> split(const std::string &text, char sep) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, sep))
+    out.push_back(item);
+  return out;
+}
+
+/// The per-kernel comment of the generated header: "/* NAME: prior=.. ..".
+std::optional<std::string> headerDescription(const std::string &header,
+                                             const std::string &name) {
+  std::string prefix = "/* " + name + ": ";
+  std::stringstream ss(header);
+  std::string line;
+  while (std::getline(ss, line))
+    if (line.compare(0, prefix.size(), prefix) == 0)
+      return line.substr(prefix.size());
+  return std::nullopt;
+}
+
+} // namespace
+
+bool readKernels(const std::string &manifest, const std::string &header,
+                 std::vector<KernelDesc> &kernels, std::string &error) {
+  Json root;
+  std::string why;
+  if (!parseJson(manifest, root, why)) {
+    error = "femc's manifest is not valid JSON: " + why;
+    return false;
+  }
+  const Json *list = root.get("kernels");
+  if (!list || !list->isArray()) {
+    error = "femc's manifest has no \"kernels\" array";
+    return false;
+  }
+  for (const Json &k : list->array) {
+    KernelDesc d;
+    auto name = k.getString("name");
+    if (!name) {
+      error = "femc's manifest has a kernel without a name";
+      return false;
+    }
+    d.name = *name;
+    d.prior = k.getString("prior").value_or("");
+    d.layout = k.getString("layout").value_or("");
+    d.causal = k.getBool("causal").value_or(false);
+    d.mask = k.getBool("mask").value_or(false);
+    if (const Json *tiles = k.get("tiles"))
+      for (auto &[tile, value] : tiles->object)
+        if (auto v = tiles->getInteger(tile))
+          d.tiles[tile] = *v;
+    auto description = headerDescription(header, d.name);
+    if (!description) {
+      error = "femc's header has no description of kernel '" + d.name + "'";
+      return false;
+    }
+    std::string semantics;
+    for (const std::string &token : split(*description, ' ')) {
+      if (token.empty() || token.rfind("tile_q=", 0) == 0 ||
+          token.rfind("tile_k=", 0) == 0 || token.rfind("vec=", 0) == 0)
+        continue;
+      if (token == "layer=1")
+        d.layer = true;
+      semantics += (semantics.empty() ? "" : " ") + token;
+    }
+    std::set<std::string> dynamic;
+    const Json *args = k.get("args");
+    if (!args || !args->isArray()) {
+      error = "femc's manifest has no \"args\" for kernel '" + d.name + "'";
+      return false;
+    }
+    for (const Json &a : args->array) {
+      std::string dims = a.getString("dims").value_or("");
+      std::vector<std::string> dimNames = split(dims, ',');
+      std::string shapeText;
+      const Json *shape = a.get("shape");
+      size_t rank = shape && shape->isArray() ? shape->array.size() : 0;
+      for (size_t i = 0; i < rank; ++i) {
+        const Json &extent = shape->array[i];
+        int64_t value = extent.isNumber() ? static_cast<int64_t>(extent.number)
+                                          : -1;
+        shapeText += i ? "x" : "";
+        shapeText += value < 0 ? "?" : std::to_string(value);
+        if (i < dimNames.size() && !dimNames[i].empty()) {
+          if (value < 0)
+            dynamic.insert(dimNames[i]);
+          else
+            d.staticExtents[dimNames[i]] = value;
+        }
+      }
+      semantics += " " + a.getString("name").value_or("?") + ":" +
+                   a.getString("role").value_or("?") + ":" +
+                   a.getString("dtype").value_or("?") + ":" + dims + ":" +
+                   shapeText;
+    }
+    for (const std::string &s : dynamic)
+      if (!d.staticExtents.count(s))
+        d.dynamicExtents.push_back(s);
+    d.semantics = semantics;
+    kernels.push_back(std::move(d));
+  }
+  return true;
+}
+
+bool resolveExtents(const KernelDesc &kernel,
+                    const std::map<std::string, int64_t> &given,
+                    std::map<std::string, int64_t> &extents,
+                    std::string &error) {
+  std::set<std::string> known(kernel.dynamicExtents.begin(),
+                              kernel.dynamicExtents.end());
+  for (auto &[name, value] : kernel.staticExtents)
+    known.insert(name);
+  std::string knownText;
+  for (const std::string &k : known)
+    knownText += (knownText.empty() ? "" : ", ") + k;
+  extents = kernel.staticExtents;
+  for (auto &[name, value] : given) {
+    if (!known.count(name)) {
+      error = "--dim " + name + ": kernel '" + kernel.name +
+              "' has no extent called '" + name + "' (its arguments name: " +
+              knownText + ")";
+      if (name == "S" && kernel.causal)
+        error += "; the kernel is causal, so its keys have the length T";
+      return false;
+    }
+    auto it = kernel.staticExtents.find(name);
+    if (it != kernel.staticExtents.end() && it->second != value) {
+      error = "--dim " + name + "=" + std::to_string(value) +
+              " contradicts kernel '" + kernel.name + "', whose arguments fix " +
+              name + " = " + std::to_string(it->second);
+      return false;
+    }
+    extents[name] = value;
+  }
+  auto has = [&](const char *s) { return extents.count(s) != 0; };
+  auto isKnown = [&](const char *s) { return known.count(s) != 0; };
+  if (isKnown("E") && !has("E") && has("H") && has("dv"))
+    extents["E"] = extents["H"] * extents["dv"];
+  if (isKnown("H") && !has("H") && has("E") && has("dv") && extents["dv"] > 0 &&
+      extents["E"] % extents["dv"] == 0)
+    extents["H"] = extents["E"] / extents["dv"];
+  if (isKnown("Hkv") && !has("Hkv") && has("H"))
+    extents["Hkv"] = extents["H"];
+  if (isKnown("S") && !has("S") && has("T"))
+    extents["S"] = extents["T"];
+  for (const std::string &d : kernel.dynamicExtents)
+    if (!extents.count(d)) {
+      error = "extent " + d + " of kernel '" + kernel.name +
+              "' is dynamic; give it with --dim " + d + "=N";
+      return false;
+    }
+  return true;
+}
+
+std::string shapeBucket(const KernelDesc &kernel,
+                        const std::map<std::string, int64_t> &extents) {
+  std::vector<std::string> names = kernel.dynamicExtents;
+  std::sort(names.begin(), names.end());
+  std::string out;
+  for (const std::string &name : names) {
+    auto it = extents.find(name);
+    int64_t v = it == extents.end() ? -1 : it->second;
+    int64_t bucket = v;
+    if (v > 0) {
+      bucket = 1;
+      while (bucket < v && bucket < (int64_t(1) << 62))
+        bucket <<= 1;
+    }
+    out += (out.empty() ? "" : ",") + name + "=" +
+           (v < 0 ? std::string("?") : std::to_string(bucket));
+  }
+  return out.empty() ? "static" : out;
+}
+
+std::string targetText(const std::string &compileTarget) {
+  std::string model = "unknown";
+  std::set<std::string> flags;
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  bool haveModel = false, haveFlags = false;
+  while (std::getline(cpuinfo, line) && !(haveModel && haveFlags)) {
+    size_t colon = line.find(':');
+    if (colon == std::string::npos)
+      continue;
+    std::string field = line.substr(0, colon);
+    field.erase(field.find_last_not_of(" \t") + 1);
+    std::string value =
+        colon + 2 <= line.size() ? line.substr(colon + 2) : std::string();
+    if (field == "model name" && !haveModel) {
+      model = value;
+      haveModel = true;
+    } else if (field == "flags" && !haveFlags) {
+      for (const std::string &f : split(value, ' '))
+        flags.insert(f);
+      haveFlags = true;
+    }
+  }
+  static const char *const kRelevant[] = {
+      "sse4_2",      "avx",         "avx2",     "fma",      "f16c",
+      "avx512f",     "avx512dq",    "avx512bw", "avx512vl", "avx512_vnni",
+      "avx512_bf16", "avx512_fp16", "amx_tile"};
+  std::string features;
+  for (const char *f : kRelevant)
+    if (flags.count(f))
+      features += (features.empty() ? "" : ",") + std::string(f);
+  unsigned cpus = std::thread::hardware_concurrency();
+  return compileTarget + "; cpu=" + model + "; features=" +
+         (features.empty() ? "none" : features) +
+         "; cpus=" + std::to_string(cpus);
+}
+
+std::string makeKey(const std::string &semantics, const std::string &target,
+                    const std::string &bucket,
+                    const std::string &femcVersion) {
+  return hashText(semantics) + "-" +
+         hashText(semantics + "\n" + target + "\n" + bucket + "\n" +
+                  femcVersion);
+}
+
+std::string utcNow() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string tilesText(const std::map<std::string, int64_t> &tiles) {
+  // q, k, vec first, in that order; any others after, by name.
+  std::string out;
+  auto add = [&](const std::string &name, int64_t v) {
+    out += (out.empty() ? "" : " ") + name + "=" + std::to_string(v);
+  };
+  for (const char *name : {"q", "k", "vec"})
+    if (tiles.count(name))
+      add(name, tiles.at(name));
+  for (auto &[name, v] : tiles)
+    if (name != "q" && name != "k" && name != "vec")
+      add(name, v);
+  return out;
+}
+
+} // namespace femc::tune

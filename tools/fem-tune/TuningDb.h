@@ -1,0 +1,147 @@
+//===- TuningDb.h - the persistent tile tuning database ---------*- C++ -*-===//
+//
+// What `fem-tune` writes and `femc --tuning-db` reads (docs/tuning.md). One
+// JSON file:
+//
+//   {"schema_version": 1,
+//    "entries": {"<key>": {"kernel_hash": ..., "semantics": ..., "target":
+//                 ..., "bucket": ..., "femc_version": ...,
+//                 "tile_space_version": 1, "tiles": {"q":..,"k":..,"vec":..},
+//                 "best": {"median_ms":..,"spread":..,"samples":..},
+//                 "default": {"tiles": {...}, "median_ms":..,...},
+//                 "kernel_name": ..., "tuned_at": "2026-12-01T15:40:00Z",
+//                 "candidates": {"timed":..,"discarded":..,"pruned":..}}}}
+//
+// <key> is a hash of (kernel semantics, target, shape bucket, femc version)
+// and is all a lookup needs. Builds without LLVM (like libfemrt).
+//
+//===----------------------------------------------------------------------===//
+#ifndef FEMC_TOOLS_FEM_TUNE_TUNINGDB_H
+#define FEMC_TOOLS_FEM_TUNE_TUNINGDB_H
+
+#include "tools/fem-tune/Json.h"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace femc::tune {
+
+/// The schema this code reads and writes; files with a larger version are
+/// refused (and left untouched).
+constexpr int64_t kSchemaVersion = 1;
+
+struct Measurement {
+  double medianMs = 0;
+  /// Relative spread of the samples: median absolute deviation / median.
+  double spread = 0;
+  int64_t samples = 0;
+};
+
+struct Entry {
+  std::string key;
+  // The parts of the key, for people reading the file.
+  std::string kernelHash, semantics, target, bucket, femcVersion;
+  int64_t tileSpaceVersion = 0;
+  std::map<std::string, int64_t> tiles;
+  Measurement best;
+  std::map<std::string, int64_t> defaultTiles;
+  Measurement defaultTime;
+  /// Informational: the kernel's name in the model it was tuned from (not
+  /// part of the key: a renamed kernel keeps its entry).
+  std::string kernelName;
+  std::string tunedAt;
+  int64_t timed = 0, discarded = 0, pruned = 0;
+};
+
+struct Database {
+  std::map<std::string, Entry> entries;
+};
+
+/// Reads `path`. A missing file is an empty database. Returns false with
+/// `error` naming the file (and line, column and byte for JSON errors) when
+/// the file cannot be read, is not valid JSON, does not follow the schema,
+/// or has a newer schema_version.
+bool loadDatabase(const std::string &path, Database &db, std::string &error);
+
+/// Adds (or replaces, by key) `entries` in the database at `path`: under an
+/// exclusive flock on `path + ".lock"`, re-reads the file, merges, writes a
+/// temporary file in the same folder and renames it over `path`. A file that
+/// cannot be read as a database is left untouched and reported in `error`.
+bool updateDatabase(const std::string &path, const std::vector<Entry> &entries,
+                    std::string &error);
+
+/// The database as JSON text (deterministic: same entries, same bytes).
+std::string serializeDatabase(const Database &db);
+
+/// The entry for `key`, or null.
+const Entry *lookup(const Database &db, const std::string &key);
+
+//===----------------------------------------------------------------------===//
+// The key
+//===----------------------------------------------------------------------===//
+
+/// 64-bit FNV-1a of `text` as 16 lower-case hex digits.
+std::string hashText(const std::string &text);
+
+/// One kernel of a femc manifest, as far as the key needs it.
+struct KernelDesc {
+  std::string name;
+  bool layer = false;
+  std::string prior, layout;
+  bool causal = false, mask = false;
+  /// Canonical text of everything that decides what the kernel computes and
+  /// how it is called: prior, causal, layout, mask, scale, cap, eps, each
+  /// argument's name, role, dtype, dims and shape (dynamic as ?). Not the
+  /// function name, not the tiles.
+  std::string semantics;
+  /// The tiles the manifest records (the target's defaults when femc was not
+  /// given any).
+  std::map<std::string, int64_t> tiles;
+  /// Extent name -> static value (from argument shapes), and the dynamic
+  /// extents' names.
+  std::map<std::string, int64_t> staticExtents;
+  std::vector<std::string> dynamicExtents;
+};
+
+/// Reads the kernels of a femc manifest (`manifest`, the NAME.json text) and
+/// the attribute values of each from the generated header (`header`, whose
+/// per-kernel comment holds "prior=.. scale=.. cap=.. eps=.."). Returns false
+/// with `error` on malformed input.
+bool readKernels(const std::string &manifest, const std::string &header,
+                 std::vector<KernelDesc> &kernels, std::string &error);
+
+/// The extents of `kernel` from `given` (--dim) and the static shapes, with
+/// the derivations fem-run makes: E = H * dv, H = E / dv, Hkv = H, S = T.
+/// Returns false with `error` when a given extent is not one the kernel
+/// names, contradicts a static one, or a dynamic one is missing.
+bool resolveExtents(const KernelDesc &kernel,
+                    const std::map<std::string, int64_t> &given,
+                    std::map<std::string, int64_t> &extents,
+                    std::string &error);
+
+/// The shape bucket: each dynamic extent rounded up to a power of two,
+/// "B=1,T=4096" in name order; "static" when there is none.
+std::string shapeBucket(const KernelDesc &kernel,
+                        const std::map<std::string, int64_t> &extents);
+
+/// This machine as the database knows it: femc's target description (e.g.
+/// "host:emeraldrapids"), the CPU model from /proc/cpuinfo and the vector
+/// features that matter ("avx2,avx512f,fma,...").
+std::string targetText(const std::string &compileTarget);
+
+/// The key of (kernel semantics, target, bucket, femc version).
+std::string makeKey(const std::string &semantics, const std::string &target,
+                    const std::string &bucket, const std::string &femcVersion);
+
+/// The current time as "YYYY-MM-DDTHH:MM:SSZ".
+std::string utcNow();
+
+/// "q=192 k=64 vec=16".
+std::string tilesText(const std::map<std::string, int64_t> &tiles);
+
+} // namespace femc::tune
+
+#endif // FEMC_TOOLS_FEM_TUNE_TUNINGDB_H

@@ -1,0 +1,1058 @@
+//===- fem-tune.cpp - autotune a femc kernel's tiles ------------------------===//
+//
+//   fem-tune MODEL.mlir [--kernel NAME] --dim T=4096 ... --db tuning.json
+//            [--target=host] [--budget SECONDS] [--jobs N] [--retune]
+//
+// Compiles the legal tile candidates (tools/fem-tune/TileSpace.h) in
+// parallel through the femc driver, loads every library with libfemrt, checks
+// each candidate's output against the double-precision reference, times the
+// survivors in one process with interleaved rounds, re-measures the leaders
+// and records the winner in the tuning database (docs/tuning.md).
+//
+//===----------------------------------------------------------------------===//
+#include "dialect/Priors.h"
+#include "femrt/femrt.h"
+#include "reference/Reference.h"
+#include "support/Random.h"
+#include "tools/fem-tune/TileSpace.h"
+#include "tools/fem-tune/TuningDb.h"
+#include "tools/femc/Compiler.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+using femc::tune::Candidate;
+using femc::tune::Entry;
+using femc::tune::KernelDesc;
+using femc::tune::Measurement;
+using Clock = std::chrono::steady_clock;
+
+const char *kUsage = R"(fem-tune: find the fastest correct tile sizes of a femc kernel and record them
+
+usage: fem-tune MODEL.mlir --db FILE.json [--dim SYM=N ...] [options]
+
+  --db FILE.json      the tuning database to read and update (created when
+                      missing; docs/tuning.md). femc --tuning-db FILE.json
+                      then compiles with the recorded tiles.
+  --kernel NAME       kernel to tune (default: the model's only kernel)
+  --dim SYM=N         extent of a dynamic dimension (B, T, S, H, Hkv, dk, dv,
+                      E, N as the kernel's arguments name them), N from 1 to
+                      2^31; repeatable. The database keys the result by a
+                      shape bucket: each dynamic extent rounded up to a
+                      power of two.
+  --target=TARGET     host (default), x86-64-v3 or x86-64-v4, as for femc
+  --budget SECONDS    rough wall-clock budget for compiling and timing, 1 to
+                      86400 (default 60): compiling stops at half of it,
+                      timing uses the rest
+  --jobs N            candidates compiled at once, 1 to 256 (default: the
+                      number of CPUs)
+  --max-candidates N  compile at most N candidates (the default tiles and
+                      the N-1 nearest to them), 1 to 1000 (default 32)
+  --threads N         CPU threads of the timed launches, 0 (all) to
+                      MAXTHREADS (default 0)
+  --seed N            seed of the generated inputs (default 0)
+  --tolerance X       a candidate whose output differs from the reference
+                      by more than X * max|reference| is discarded (default
+                      1e-4)
+  --retune            tune again even if the database has this key
+  -v, --verbose       list every candidate, pruned ones with the reason
+  -h, --help          this text
+
+What it does: the candidates are the values of tools/fem-tune/TileSpace.cpp
+that pass the #fem.tiles verifier's rules; tiles larger than the extent they
+tile are pruned (the reason is listed with -v). The default tiles always take
+part. Each candidate is compiled (in parallel, --jobs), loaded into this
+process, run once on seeded inputs and checked against the double-precision
+reference: a wrong candidate is discarded and reported and can never win.
+The correct ones are timed in interleaved rounds (every round runs every
+candidate once, in a rotating order, so drift hits all alike); the three
+fastest and the default are then measured again and the winner is the
+fastest of that second measurement. If the default is within the measured
+spread of the winner the default is kept (no gain beyond noise). A second
+run for a key the database already holds returns at once unless --retune.
+
+Progress goes to stderr (a bar on a terminal, plain lines otherwise); the
+summary table to stdout. Exit status: 0 on success, 1 on an error, 2 on a
+bad command line.
+)";
+
+struct Args {
+  std::string model, kernel, target = "host", db;
+  std::map<std::string, int64_t> dims;
+  double budget = 60;
+  int64_t jobs = 0, maxCandidates = 32, threads = 0;
+  uint64_t seed = 0;
+  double tolerance = 1e-4;
+  bool retune = false, verbose = false;
+};
+
+[[noreturn]] void fail(const std::string &message, int code = 1) {
+  std::fflush(stdout);
+  std::fprintf(stderr, "fem-tune: error: %s\n", message.c_str());
+  std::exit(code);
+}
+
+uint64_t parseInteger(const std::string &text, const std::string &what,
+                      uint64_t min, uint64_t max) {
+  bool digits = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return c >= '0' && c <= '9';
+  });
+  uint64_t value = 0;
+  bool tooLarge = false;
+  if (digits)
+    for (char c : text) {
+      if (value > (std::numeric_limits<uint64_t>::max() - (c - '0')) / 10) {
+        tooLarge = true;
+        break;
+      }
+      value = value * 10 + static_cast<uint64_t>(c - '0');
+    }
+  if (!digits || tooLarge || value < min || value > max)
+    fail(what + " expects an integer from " + std::to_string(min) + " to " +
+             std::to_string(max) + ", found '" + text + "'",
+         2);
+  return value;
+}
+
+double parsePositive(const std::string &text, const std::string &what,
+                     double max) {
+  char *end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || !end || *end || !(v > 0) || !(v <= max) ||
+      std::isspace(static_cast<unsigned char>(text[0])))
+    fail(what + " expects a positive number up to " +
+             std::to_string(static_cast<int64_t>(max)) + ", found '" + text +
+             "'",
+         2);
+  return v;
+}
+
+Args parseArgs(int argc, char **argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string flag = arg, inlineValue;
+    bool hasInline = false;
+    if (arg.rfind("--", 0) == 0 && arg.find('=') != std::string::npos) {
+      flag = arg.substr(0, arg.find('='));
+      inlineValue = arg.substr(arg.find('=') + 1);
+      hasInline = true;
+    }
+    auto value = [&]() -> std::string {
+      std::string v;
+      if (hasInline)
+        v = inlineValue;
+      else if (i + 1 < argc)
+        v = argv[++i];
+      else
+        fail("option " + flag + " needs a value (see --help)", 2);
+      if (v.empty())
+        fail("option " + flag + " needs a value (see --help)", 2);
+      return v;
+    };
+    auto noValue = [&] {
+      if (hasInline)
+        fail("option " + flag + " takes no value, found '" + arg + "'", 2);
+    };
+    if (flag == "-h" || flag == "--help") {
+      noValue();
+      std::string usage = kUsage;
+      usage.replace(usage.find("MAXTHREADS"), 10,
+                    std::to_string(FEMRT_MAX_THREADS));
+      std::fputs(usage.c_str(), stdout);
+      std::exit(0);
+    } else if (flag == "--kernel") {
+      a.kernel = value();
+    } else if (flag == "--dim") {
+      std::string v = value();
+      size_t eq = v.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == v.size())
+        fail("--dim expects SYM=N, found '" + v + "'", 2);
+      std::string sym = v.substr(0, eq);
+      if (a.dims.count(sym))
+        fail("--dim " + sym + " is given twice", 2);
+      a.dims[sym] = static_cast<int64_t>(
+          parseInteger(v.substr(eq + 1), "--dim " + sym, 1, int64_t(1) << 31));
+    } else if (flag == "--target") {
+      a.target = value();
+    } else if (flag == "--db") {
+      a.db = value();
+    } else if (flag == "--budget") {
+      a.budget = parsePositive(value(), "--budget", 86400);
+      if (a.budget < 1)
+        fail("--budget expects at least 1 second, found '" +
+                 std::to_string(a.budget) + "'",
+             2);
+    } else if (flag == "--jobs") {
+      a.jobs = static_cast<int64_t>(parseInteger(value(), "--jobs", 1, 256));
+    } else if (flag == "--max-candidates") {
+      a.maxCandidates =
+          static_cast<int64_t>(parseInteger(value(), "--max-candidates", 1, 1000));
+    } else if (flag == "--threads") {
+      a.threads = static_cast<int64_t>(
+          parseInteger(value(), "--threads", 0, FEMRT_MAX_THREADS));
+    } else if (flag == "--seed") {
+      a.seed = parseInteger(value(), "--seed", 0,
+                            std::numeric_limits<uint64_t>::max());
+    } else if (flag == "--tolerance") {
+      a.tolerance = parsePositive(value(), "--tolerance", 1);
+    } else if (flag == "--retune") {
+      noValue();
+      a.retune = true;
+    } else if (flag == "-v" || flag == "--verbose") {
+      noValue();
+      a.verbose = true;
+    } else if (!arg.empty() && arg[0] == '-') {
+      fail("unknown option '" + arg + "' (see --help)", 2);
+    } else if (a.model.empty()) {
+      a.model = arg;
+    } else {
+      fail("more than one model given: '" + a.model + "' and '" + arg + "'",
+           2);
+    }
+  }
+  if (a.model.empty())
+    fail("no model given; usage: fem-tune MODEL.mlir --db FILE.json --dim "
+         "T=N ... (see --help)",
+         2);
+  if (a.db.empty())
+    fail("no database given: fem-tune needs --db FILE.json (see --help)", 2);
+  if (a.jobs == 0) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    a.jobs = n > 0 ? n : 1;
+  }
+  return a;
+}
+
+//===----------------------------------------------------------------------===//
+// Progress
+//===----------------------------------------------------------------------===//
+
+class Progress {
+public:
+  explicit Progress(Clock::time_point start)
+      : start(start), tty(isatty(STDERR_FILENO)) {}
+
+  double elapsed() const {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+  }
+
+  /// Phase `phase`: `done` of `total` steps; `what` names the last one.
+  void update(const char *phase, size_t done, size_t total,
+              const std::string &what, Clock::time_point phaseStart) {
+    double phaseElapsed =
+        std::chrono::duration<double>(Clock::now() - phaseStart).count();
+    double eta = done ? phaseElapsed / done * (total - done) : 0;
+    char line[256];
+    if (tty) {
+      int width = 24;
+      int filled = total ? static_cast<int>(width * done / total) : width;
+      std::string bar(filled, '#');
+      bar += std::string(width - filled, '.');
+      std::snprintf(line, sizeof line,
+                    "\r%-9s [%s] %zu/%zu  elapsed %.1fs  about %.1fs left  ",
+                    phase, bar.c_str(), done, total, elapsed(), eta);
+      std::fputs(line, stderr);
+      if (done == total)
+        std::fputs("\n", stderr);
+    } else {
+      std::snprintf(line, sizeof line,
+                    "fem-tune: %s %zu/%zu %s (elapsed %.1fs, about %.1fs "
+                    "left)\n",
+                    phase, done, total, what.c_str(), elapsed(), eta);
+      std::fputs(line, stderr);
+    }
+    std::fflush(stderr);
+  }
+
+private:
+  Clock::time_point start;
+  bool tty;
+};
+
+//===----------------------------------------------------------------------===//
+// Candidates
+//===----------------------------------------------------------------------===//
+
+struct Run {
+  Candidate cand;
+  std::string dir, library, log;
+  std::string status; ///< "", "compile failed", "skipped", "wrong", ...
+  std::string detail;
+  femrt_module *module = nullptr;
+  femrt_kernel *kernel = nullptr;
+  std::vector<double> samples, final;
+  Measurement first, second;
+  bool wrongHook = false;
+};
+
+std::map<std::string, int64_t> tilesMap(const femc::priors::Tiles &t) {
+  return {{"q", t.q}, {"k", t.k}, {"vec", t.vec}};
+}
+
+std::string tilesText(const femc::priors::Tiles &t) {
+  return femc::tune::tilesText(tilesMap(t));
+}
+
+Measurement measure(std::vector<double> samples) {
+  Measurement m;
+  m.samples = static_cast<int64_t>(samples.size());
+  if (samples.empty())
+    return m;
+  std::sort(samples.begin(), samples.end());
+  size_t n = samples.size();
+  m.medianMs = n % 2 ? samples[n / 2] : (samples[n / 2 - 1] + samples[n / 2]) / 2;
+  std::vector<double> dev;
+  for (double s : samples)
+    dev.push_back(std::fabs(s - m.medianMs));
+  std::sort(dev.begin(), dev.end());
+  double mad = n % 2 ? dev[n / 2] : (dev[n / 2 - 1] + dev[n / 2]) / 2;
+  m.spread = m.medianMs > 0 ? mad / m.medianMs : 0;
+  return m;
+}
+
+/// The widest vector of `target` on this machine.
+int64_t maxVectorWidth(const std::string &target) {
+  if (target == "x86-64-v4")
+    return 16;
+  if (target == "x86-64-v3")
+    return 8;
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f"))
+    return 16;
+  if (__builtin_cpu_supports("avx2") || __builtin_cpu_supports("avx"))
+    return 8;
+  return 4;
+}
+
+/// The test-only hook FEMC_TUNE_TEST_WRONG="q=..,k=..,vec=..": that
+/// candidate's output is corrupted after every launch and its time reads 0,
+/// so it would win if validation did not discard it.
+std::optional<femc::priors::Tiles> wrongHook() {
+  const char *env = std::getenv("FEMC_TUNE_TEST_WRONG");
+  if (!env || !*env)
+    return std::nullopt;
+  femc::priors::Tiles t;
+  std::stringstream ss(env);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t eq = item.find('=');
+    if (eq == std::string::npos)
+      continue;
+    int64_t v = std::atoll(item.c_str() + eq + 1);
+    std::string name = item.substr(0, eq);
+    if (name == "q")
+      t.q = v;
+    else if (name == "k")
+      t.k = v;
+    else if (name == "vec")
+      t.vec = v;
+  }
+  return t;
+}
+
+bool sameTiles(const femc::priors::Tiles &a, const femc::priors::Tiles &b) {
+  return a.q == b.q && a.k == b.k && a.vec == b.vec;
+}
+
+//===----------------------------------------------------------------------===//
+// Inputs and the reference (as fem-run generates and checks them)
+//===----------------------------------------------------------------------===//
+
+struct Tensor {
+  const femrt_arg_info *info = nullptr;
+  std::vector<int64_t> shape;
+  std::vector<float> f32;
+  std::vector<uint8_t> u8;
+  DLTensor dl{};
+  bool isFloat() const { return info->dtype_code == kDLFloat; }
+};
+
+std::vector<std::string> argDims(const femrt_arg_info &info) {
+  std::vector<std::string> out;
+  std::stringstream ss(info.dim_names ? info.dim_names : "");
+  std::string item;
+  while (std::getline(ss, item, ','))
+    out.push_back(item);
+  out.resize(std::max(info.rank, 0));
+  return out;
+}
+
+std::map<std::string, std::string> parseDescription(const char *text) {
+  std::map<std::string, std::string> out;
+  std::stringstream ss(text ? text : "");
+  std::string item;
+  while (ss >> item) {
+    size_t eq = item.find('=');
+    if (eq != std::string::npos)
+      out[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  return out;
+}
+
+struct Problem {
+  std::vector<Tensor> tensors;
+  std::vector<const DLTensor *> dl;
+  int outIndex = -1;
+  std::vector<double> reference;
+};
+
+void fillInputs(Problem &p, uint64_t seed) {
+  femc::Rng rng(seed);
+  for (auto &t : p.tensors) {
+    std::string name = t.info->name;
+    int64_t n = 1;
+    for (int64_t d : t.shape)
+      n *= d;
+    if (!t.isFloat()) {
+      t.u8.assign(static_cast<size_t>(n), 0);
+      for (auto &m : t.u8)
+        m = rng.uniform01() < 0.85 ? 1 : 0;
+    } else if (t.info->role == FEMRT_ARG_OUTPUT) {
+      t.f32.assign(static_cast<size_t>(n), std::nanf(""));
+    } else {
+      t.f32.assign(static_cast<size_t>(n), 0.0f);
+      if (name == "beta_raw") {
+        rng.fillUniform(t.f32, -1.0, 2.0);
+      } else {
+        rng.fillNormal(t.f32);
+        auto softplus = [](float x) {
+          return x > 20 ? x : std::log1p(std::exp(x));
+        };
+        for (float &x : t.f32) {
+          if (name == "delta")
+            x = std::exp(-softplus(x));
+          else if (name == "A")
+            x = -softplus(x);
+          else if (name == "Bs" || name == "Cs" || name == "D")
+            x = softplus(x) + 1e-6f;
+        }
+      }
+    }
+  }
+  for (auto &t : p.tensors) {
+    t.dl.data = t.isFloat() ? static_cast<void *>(t.f32.data())
+                            : static_cast<void *>(t.u8.data());
+    t.dl.device = {kDLCPU, 0};
+    t.dl.ndim = t.info->rank;
+    t.dl.dtype = {t.info->dtype_code, t.info->dtype_bits, 1};
+    t.dl.shape = t.shape.data();
+    t.dl.strides = nullptr;
+    t.dl.byte_offset = 0;
+    p.dl.push_back(&t.dl);
+  }
+}
+
+/// Runs the reference for the problem; fails with a message when it cannot.
+void runReference(Problem &p, femrt_kernel *kernel, const std::string &name,
+                  const std::map<std::string, int64_t> &extents) {
+  namespace ref = femc::ref;
+  const char *descriptionText = nullptr;
+  if (femrt_kernel_get_description(kernel, &descriptionText) != FEMRT_OK)
+    fail(std::string("kernel description: ") + femrt_last_error());
+  auto description = parseDescription(descriptionText);
+  ref::Problem rp;
+  auto prior = ref::parsePrior(description["prior"]);
+  auto layout = ref::parseLayout(description["layout"]);
+  if (!prior || !layout)
+    fail("the reference does not know the prior and layout of kernel '" +
+         name + "': '" + (descriptionText ? descriptionText : "") + "'");
+  rp.prior = *prior;
+  rp.layout = *layout;
+  rp.causal = description["causal"] == "1";
+  rp.hasMask = description["mask"] == "1";
+  auto number = [&](const char *key) -> std::optional<double> {
+    auto it = description.find(key);
+    if (it == description.end())
+      return std::nullopt;
+    return std::strtod(it->second.c_str(), nullptr);
+  };
+  rp.scale = number("scale");
+  if (auto cap = number("cap"))
+    rp.cap = *cap;
+  if (auto eps = number("eps"))
+    rp.eps = *eps;
+  auto extent = [&](const char *s) -> int64_t {
+    auto it = extents.find(s);
+    return it == extents.end() ? 0 : it->second;
+  };
+  rp.B = extent("B");
+  rp.T = extent("T");
+  rp.S = extents.count("S") ? extent("S") : extent("T");
+  rp.H = extent("H");
+  rp.Hkv = extents.count("Hkv") ? extent("Hkv") : rp.H;
+  rp.dk = extent("dk");
+  rp.dv = extent("dv");
+  rp.N = extent("N");
+  ref::Inputs in;
+  const std::pair<const char *, const float **> floats[] = {
+      {"q", &in.q},         {"k", &in.k},         {"v", &in.v},
+      {"beta_raw", &in.beta_raw}, {"lam", &in.lam}, {"gate", &in.gate},
+      {"decay", &in.decay}, {"delta", &in.delta}, {"A", &in.A},
+      {"Bs", &in.Bs},       {"Cs", &in.Cs},       {"D", &in.D}};
+  for (auto &t : p.tensors) {
+    if (t.info->role != FEMRT_ARG_INPUT)
+      continue;
+    std::string arg = t.info->name;
+    bool found = false;
+    if (arg == "mask" && !t.isFloat()) {
+      in.mask = t.u8.data();
+      found = true;
+    }
+    for (auto &[refName, pointer] : floats)
+      if (arg == refName && t.isFloat()) {
+        *pointer = t.f32.data();
+        found = true;
+      }
+    if (!found)
+      fail("the reference has no input called '" + arg + "' (kernel '" +
+           name + "')");
+  }
+  std::string error;
+  std::optional<ref::Result> result;
+  try {
+    result = ref::run(rp, in, error);
+  } catch (const std::bad_alloc &) {
+    fail("out of memory in the reference; tune a smaller shape");
+  }
+  if (!result)
+    fail("the reference cannot check kernel '" + name + "': " + error);
+  p.reference = std::move(result->out);
+}
+
+/// Relative max error of `out` against the reference; NaN/Inf must agree.
+bool checkOutput(const std::vector<float> &out, const std::vector<double> &ref,
+                 double tolerance, std::string &detail) {
+  double maxErr = 0, maxRef = 0;
+  int64_t nonFinite = 0;
+  for (size_t i = 0; i < out.size() && i < ref.size(); ++i) {
+    double r = ref[i], o = out[i];
+    if (!std::isfinite(r) || !std::isfinite(o)) {
+      if (!((std::isnan(r) && std::isnan(o)) || r == o))
+        ++nonFinite;
+      continue;
+    }
+    maxRef = std::max(maxRef, std::fabs(r));
+    maxErr = std::max(maxErr, std::fabs(o - r));
+  }
+  double rel = maxRef > 0 ? maxErr / maxRef : maxErr;
+  char buf[160];
+  std::snprintf(buf, sizeof buf,
+                "max |out - ref| / max |ref| = %.3g (tolerance %.3g)%s", rel,
+                tolerance, nonFinite ? ", NaN/Inf mismatches" : "");
+  detail = buf;
+  return rel <= tolerance && nonFinite == 0 && out.size() == ref.size();
+}
+
+//===----------------------------------------------------------------------===//
+// The run
+//===----------------------------------------------------------------------===//
+
+std::string firstLine(const std::string &path) {
+  FILE *f = std::fopen(path.c_str(), "r");
+  if (!f)
+    return "(no log)";
+  char buf[512];
+  std::string line;
+  if (std::fgets(buf, sizeof buf, f))
+    line = buf;
+  std::fclose(f);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r'))
+    line.pop_back();
+  return line.empty() ? "(empty log)" : line;
+}
+
+/// Compiles the kept candidates in child processes, at most `jobs` at once,
+/// until half the budget is spent.
+void compileAll(std::vector<Run> &runs, const Args &args,
+                const std::string &tempDir, Progress &progress) {
+  std::vector<size_t> todo;
+  for (size_t i = 0; i < runs.size(); ++i)
+    if (runs[i].cand.pruned.empty())
+      todo.push_back(i);
+  auto phaseStart = Clock::now();
+  std::map<pid_t, size_t> running;
+  size_t next = 0, done = 0;
+  auto finish = [&](pid_t pid, int status) {
+    Run &r = runs[running[pid]];
+    running.erase(pid);
+    ++done;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+        access(r.library.c_str(), R_OK) == 0) {
+      r.status = "compiled";
+    } else {
+      r.status = "compile failed";
+      r.detail = firstLine(r.log);
+    }
+    progress.update("compiling", done, todo.size(),
+                    tilesText(r.cand.tiles) + ": " + r.status, phaseStart);
+  };
+  while (next < todo.size() || !running.empty()) {
+    // The default is compiled whatever the budget says: it is the yardstick.
+    bool budgetLeft = progress.elapsed() < args.budget / 2 || next == 0;
+    while (next < todo.size() && running.size() < static_cast<size_t>(args.jobs) &&
+           budgetLeft) {
+      size_t index = todo[next++];
+      Run &r = runs[index];
+      r.dir = tempDir + "/c" + std::to_string(index);
+      r.log = r.dir + ".log";
+      std::filesystem::create_directories(r.dir);
+      std::fflush(stdout);
+      std::fflush(stderr);
+      pid_t pid = fork();
+      if (pid < 0)
+        fail("cannot start a compile process: " +
+             std::string(std::strerror(errno)));
+      if (pid == 0) {
+        int fd = ::open(r.log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+          dup2(fd, STDERR_FILENO);
+          dup2(fd, STDOUT_FILENO);
+        }
+        femc::driver::CompileOptions options;
+        options.input = args.model;
+        options.outDir = r.dir;
+        options.target = args.target;
+        options.tileQ = r.cand.tiles.q;
+        options.tileK = r.cand.tiles.k;
+        options.vec = r.cand.tiles.vec;
+        femc::driver::CompileResult result;
+        bool ok = femc::driver::compile(options, result);
+        std::fflush(nullptr);
+        _exit(ok ? 0 : 1);
+      }
+      std::string stem = std::filesystem::path(args.model).stem().string();
+      r.library = r.dir + "/" + stem + ".so";
+      running[pid] = index;
+      budgetLeft = progress.elapsed() < args.budget / 2;
+    }
+    if (running.empty())
+      break;
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, 0);
+    if (pid < 0) {
+      if (errno == EINTR)
+        continue;
+      fail("waiting for a compile process: " + std::string(std::strerror(errno)));
+    }
+    if (running.count(pid))
+      finish(pid, status);
+  }
+  for (size_t i = next; i < todo.size(); ++i) {
+    runs[todo[i]].status = "skipped";
+    runs[todo[i]].detail = "the budget ran out while compiling";
+  }
+}
+
+/// Times `order` in `rounds` interleaved rounds (each round every candidate
+/// once, starting one later each round); appends to `samples` of each.
+void timeRounds(std::vector<Run> &runs, const std::vector<size_t> &order,
+                int64_t rounds, Problem &p, bool final, Progress &progress,
+                const char *phase) {
+  auto phaseStart = Clock::now();
+  size_t n = order.size();
+  for (int64_t r = 0; r < rounds; ++r) {
+    for (size_t j = 0; j < n; ++j) {
+      Run &run = runs[order[(j + static_cast<size_t>(r)) % n]];
+      auto t0 = Clock::now();
+      if (femrt_kernel_launch(run.kernel, p.dl.data(),
+                              static_cast<int32_t>(p.dl.size()),
+                              nullptr) != FEMRT_OK)
+        fail("launching candidate " + tilesText(run.cand.tiles) + ": " +
+             femrt_last_error());
+      auto t1 = Clock::now();
+      double ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
+      if (run.wrongHook)
+        ms = 0;
+      (final ? run.final : run.samples).push_back(ms);
+    }
+    progress.update(phase, static_cast<size_t>(r + 1),
+                    static_cast<size_t>(rounds),
+                    "round " + std::to_string(r + 1), phaseStart);
+  }
+}
+
+int runFemTune(int argc, char **argv) {
+  Args args = parseArgs(argc, argv);
+  Progress progress(Clock::now());
+
+  // What the kernel is: the manifest, without lowering anything.
+  femc::driver::CompileOptions glue;
+  glue.input = args.model;
+  glue.target = args.target;
+  glue.glueOnly = true;
+  char tmpl[] = "/tmp/fem-tune-XXXXXX";
+  if (!mkdtemp(tmpl))
+    fail("cannot create a temporary folder: " + std::string(std::strerror(errno)));
+  static std::string tempDir;
+  tempDir = tmpl;
+  std::atexit([] {
+    std::error_code ec;
+    std::filesystem::remove_all(tempDir, ec);
+  });
+  glue.outDir = tempDir;
+  femc::driver::CompileResult glueResult;
+  if (!femc::driver::compile(glue, glueResult))
+    fail("compiling " + args.model + " failed (diagnostics above)");
+  std::vector<KernelDesc> kernels;
+  std::string error;
+  if (!femc::tune::readKernels(glueResult.manifest, glueResult.header, kernels,
+                               error))
+    fail(error);
+  const KernelDesc *kernel = nullptr;
+  std::string names;
+  for (const KernelDesc &k : kernels) {
+    names += (names.empty() ? "" : ", ") + k.name;
+    if (k.name == args.kernel)
+      kernel = &k;
+  }
+  if (!args.kernel.empty() && !kernel)
+    fail("model " + args.model + " has no kernel called '" + args.kernel +
+         "' (kernels: " + names + ")");
+  if (!kernel) {
+    if (kernels.size() != 1)
+      fail("model " + args.model + " has " + std::to_string(kernels.size()) +
+           " kernels; choose one with --kernel (" + names + ")");
+    kernel = &kernels[0];
+  }
+  if (kernel->layer)
+    fail("'" + kernel->name + "' is a layer; fem-tune tunes kernels (one "
+         "fem.mixer of the function's arguments), whose output the reference "
+         "can check");
+  const femc::priors::PriorInfo *prior = femc::priors::findPrior(kernel->prior);
+  if (!prior)
+    fail("kernel '" + kernel->name + "' has prior '" + kernel->prior +
+         "', which the prior table does not know");
+  std::map<std::string, int64_t> extents;
+  if (!femc::tune::resolveExtents(*kernel, args.dims, extents, error))
+    fail(error, 2);
+
+  std::string manifestTarget;
+  {
+    femc::tune::Json m;
+    std::string why;
+    if (femc::tune::parseJson(glueResult.manifest, m, why))
+      manifestTarget = m.getString("target").value_or(args.target);
+  }
+  std::string target = femc::tune::targetText(manifestTarget);
+  std::string bucket = femc::tune::shapeBucket(*kernel, extents);
+  std::string version = femc::driver::version();
+  std::string key =
+      femc::tune::makeKey(kernel->semantics, target, bucket, version);
+
+  femc::tune::Database db;
+  if (!femc::tune::loadDatabase(args.db, db, error))
+    fail(error + "; the file was left untouched");
+  if (const Entry *e = femc::tune::lookup(db, key); e && !args.retune) {
+    std::printf("fem-tune: %s (bucket %s) is already tuned in %s: %s "
+                "(%.3f ms, default %s %.3f ms, tuned %s); --retune tunes "
+                "it again\n",
+                kernel->name.c_str(), bucket.c_str(), args.db.c_str(),
+                femc::tune::tilesText(e->tiles).c_str(), e->best.medianMs,
+                femc::tune::tilesText(e->defaultTiles).c_str(),
+                e->defaultTime.medianMs, e->tunedAt.c_str());
+    return 0;
+  }
+
+  femc::priors::Tiles defaults;
+  defaults.q = kernel->tiles.count("q") ? kernel->tiles.at("q") : 0;
+  defaults.k = kernel->tiles.count("k") ? kernel->tiles.at("k") : 0;
+  defaults.vec = kernel->tiles.count("vec") ? kernel->tiles.at("vec") : 0;
+  int64_t maxVec = std::max(maxVectorWidth(args.target), defaults.vec);
+  std::vector<Run> runs;
+  for (const Candidate &c : femc::tune::cpuCandidates(
+           *prior, maxVec, defaults, kernel->causal, extents)) {
+    Run r;
+    r.cand = c;
+    runs.push_back(r);
+  }
+  int64_t kept = 0;
+  for (Run &r : runs)
+    if (r.cand.pruned.empty() && ++kept > args.maxCandidates)
+      r.cand.pruned = "beyond --max-candidates " +
+                      std::to_string(args.maxCandidates);
+  auto hook = wrongHook();
+  for (Run &r : runs)
+    r.wrongHook = hook && sameTiles(*hook, r.cand.tiles);
+
+  std::fprintf(stderr,
+               "fem-tune: kernel %s, bucket %s, %zu candidates (%lld to "
+               "compile), budget %.0fs, %lld jobs\n",
+               kernel->name.c_str(), bucket.c_str(), runs.size(),
+               static_cast<long long>(std::min(kept, args.maxCandidates)),
+               args.budget, static_cast<long long>(args.jobs));
+  compileAll(runs, args, tempDir, progress);
+  if (!runs[0].cand.pruned.empty())
+    fail("the default tiles " + tilesText(runs[0].cand.tiles) +
+         " are not legal: " + runs[0].cand.pruned);
+  if (runs[0].status != "compiled")
+    fail("the default tiles " + tilesText(runs[0].cand.tiles) +
+         " do not compile: " + runs[0].detail);
+
+  // Load every library into this process and check its output.
+  femrt_context_options ctxOptions;
+  femrt_context_options_init(&ctxOptions);
+  ctxOptions.num_threads = static_cast<int32_t>(args.threads);
+  femrt_context *ctx = nullptr;
+  if (femrt_context_create(&ctxOptions, &ctx) != FEMRT_OK)
+    fail(std::string("creating the runtime: ") + femrt_last_error());
+  std::vector<size_t> correct;
+  Problem problem;
+  auto checkStart = Clock::now();
+  size_t toCheck = 0, checked = 0;
+  for (Run &r : runs)
+    toCheck += r.status == "compiled";
+  for (size_t i = 0; i < runs.size(); ++i) {
+    Run &r = runs[i];
+    if (r.status != "compiled")
+      continue;
+    if (femrt_module_load_library(ctx, r.library.c_str(), &r.module) != FEMRT_OK ||
+        femrt_module_get_kernel(r.module, kernel->name.c_str(), &r.kernel) !=
+            FEMRT_OK) {
+      r.status = "load failed";
+      r.detail = femrt_last_error();
+      continue;
+    }
+    if (problem.tensors.empty()) {
+      int32_t numArgs = 0;
+      if (femrt_kernel_num_args(r.kernel, &numArgs) != FEMRT_OK)
+        fail(std::string("kernel arguments: ") + femrt_last_error());
+      problem.tensors.resize(static_cast<size_t>(numArgs));
+      for (int32_t a = 0; a < numArgs; ++a) {
+        Tensor &t = problem.tensors[static_cast<size_t>(a)];
+        if (femrt_kernel_get_arg_info(r.kernel, a, &t.info) != FEMRT_OK)
+          fail(std::string("argument info: ") + femrt_last_error());
+        bool isF32 = t.info->dtype_code == kDLFloat && t.info->dtype_bits == 32;
+        bool isByte = t.info->dtype_code != kDLFloat && t.info->dtype_bits == 8;
+        if (!isF32 && !isByte)
+          fail("argument '" + std::string(t.info->name) +
+               "' has a dtype fem-tune cannot generate (float32 and 8-bit "
+               "masks only)");
+        for (const std::string &d : argDims(*t.info)) {
+          auto it = extents.find(d);
+          if (it == extents.end())
+            fail("extent " + d + " of argument '" + t.info->name +
+                 "' is unknown; give it with --dim " + d + "=N");
+          t.shape.push_back(it->second);
+        }
+        if (t.info->role == FEMRT_ARG_OUTPUT) {
+          if (problem.outIndex >= 0 || std::string(t.info->name) != "out" ||
+              !t.isFloat())
+            fail("kernel '" + kernel->name + "' has outputs fem-tune cannot "
+                 "check (one float32 'out' expected)");
+          problem.outIndex = a;
+        }
+      }
+      if (problem.outIndex < 0)
+        fail("kernel '" + kernel->name + "' has no output 'out' to check");
+      fillInputs(problem, args.seed);
+      runReference(problem, r.kernel, kernel->name, extents);
+    }
+    std::vector<float> &out = problem.tensors[problem.outIndex].f32;
+    std::fill(out.begin(), out.end(), std::nanf(""));
+    if (femrt_kernel_launch(r.kernel, problem.dl.data(),
+                            static_cast<int32_t>(problem.dl.size()),
+                            nullptr) != FEMRT_OK) {
+      r.status = "launch failed";
+      r.detail = femrt_last_error();
+    } else {
+      if (r.wrongHook && !out.empty())
+        out[out.size() / 2] += 1.0f + std::fabs(out[out.size() / 2]);
+      if (checkOutput(out, problem.reference, args.tolerance, r.detail)) {
+        r.status = "correct";
+        correct.push_back(i);
+      } else {
+        r.status = "wrong";
+      }
+    }
+    progress.update("checking", ++checked, toCheck,
+                    tilesText(r.cand.tiles) + ": " + r.status, checkStart);
+  }
+  for (const Run &r : runs)
+    if (r.status == "wrong" || r.status == "launch failed" ||
+        r.status == "load failed")
+      std::fprintf(stderr, "fem-tune: discarded %s: %s: %s\n",
+                   tilesText(r.cand.tiles).c_str(), r.status.c_str(),
+                   r.detail.c_str());
+  if (runs[0].status != "correct")
+    fail("the default tiles " + tilesText(runs[0].cand.tiles) + " give " +
+         runs[0].status + " output (" + runs[0].detail +
+         "); nothing to compare against");
+
+  // Time: a warm-up round, interleaved rounds, then the leaders again.
+  timeRounds(runs, correct, 1, problem, false, progress, "warm-up");
+  double roundMs = 0;
+  for (size_t i : correct) {
+    roundMs += runs[i].samples.back();
+    runs[i].samples.clear();
+  }
+  double left = std::max(0.0, args.budget - progress.elapsed()) * 1000;
+  auto roundsFor = [&](double share, double perRound, int64_t lo, int64_t hi) {
+    double n = perRound > 0 ? share / perRound : hi;
+    return std::clamp<int64_t>(static_cast<int64_t>(n), lo, hi);
+  };
+  int64_t rounds = roundsFor(left * 0.6, roundMs, 3, 50);
+  timeRounds(runs, correct, rounds, problem, false, progress, "timing");
+  for (size_t i : correct)
+    runs[i].first = measure(runs[i].samples);
+  std::vector<size_t> ranked = correct;
+  auto byFirst = [&](size_t a, size_t b) {
+    if (runs[a].first.medianMs != runs[b].first.medianMs)
+      return runs[a].first.medianMs < runs[b].first.medianMs;
+    return a < b;
+  };
+  std::sort(ranked.begin(), ranked.end(), byFirst);
+  std::vector<size_t> leaders(ranked.begin(),
+                              ranked.begin() + std::min<size_t>(3, ranked.size()));
+  if (std::find(leaders.begin(), leaders.end(), size_t(0)) == leaders.end())
+    leaders.push_back(0);
+  std::sort(leaders.begin(), leaders.end());
+  double leaderMs = 0;
+  for (size_t i : leaders)
+    leaderMs += runs[i].first.medianMs;
+  left = std::max(0.0, args.budget - progress.elapsed()) * 1000;
+  int64_t finalRounds = roundsFor(left * 0.9, leaderMs, 5, 100);
+  timeRounds(runs, leaders, finalRounds, problem, true, progress, "leaders");
+  for (size_t i : leaders)
+    runs[i].second = measure(runs[i].final);
+  size_t winner = leaders[0];
+  for (size_t i : leaders) {
+    const Measurement &a = runs[i].second, &b = runs[winner].second;
+    if (a.medianMs < b.medianMs || (a.medianMs == b.medianMs && i < winner))
+      winner = i;
+  }
+  const Measurement &def = runs[0].second;
+  bool keptDefault = false;
+  if (winner != 0) {
+    double noise = std::max(runs[winner].second.spread, def.spread);
+    if (def.medianMs <= runs[winner].second.medianMs * (1 + noise)) {
+      keptDefault = true;
+      winner = 0;
+    }
+  }
+
+  // Summary.
+  std::printf("\nfem-tune: kernel %s, bucket %s, target %s\n",
+              kernel->name.c_str(), bucket.c_str(), manifestTarget.c_str());
+  std::printf("  %-4s %-22s %11s %8s %9s  %s\n", "rank", "tiles", "median ms",
+              "spread", "vs dflt", "");
+  std::vector<size_t> shown = ranked;
+  std::sort(shown.begin(), shown.end(), [&](size_t a, size_t b) {
+    bool la = !runs[a].final.empty(), lb = !runs[b].final.empty();
+    if (la != lb)
+      return la;
+    const Measurement &ma = la ? runs[a].second : runs[a].first;
+    const Measurement &mb = lb ? runs[b].second : runs[b].first;
+    if (ma.medianMs != mb.medianMs)
+      return ma.medianMs < mb.medianMs;
+    return a < b;
+  });
+  int rank = 0;
+  for (size_t i : shown) {
+    ++rank;
+    const Run &r = runs[i];
+    const Measurement &m = r.final.empty() ? r.first : r.second;
+    const Measurement &d = r.final.empty() ? runs[0].first : def;
+    if (rank > 10 && i != 0 && !args.verbose)
+      continue;
+    std::string note = i == winner ? "<- chosen" : "";
+    if (i == 0)
+      note += note.empty() ? "default" : ", default";
+    if (r.final.empty())
+      note += note.empty() ? "(first round only)" : " (first round only)";
+    std::printf("  %-4d %-22s %11.4f %7.1f%% %8.2fx  %s\n", rank,
+                tilesText(r.cand.tiles).c_str(), m.medianMs, m.spread * 100,
+                m.medianMs > 0 ? d.medianMs / m.medianMs : 0.0, note.c_str());
+  }
+  int64_t pruned = 0, discarded = 0, failed = 0, skipped = 0;
+  for (const Run &r : runs) {
+    if (!r.cand.pruned.empty())
+      ++pruned;
+    else if (r.status == "wrong" || r.status == "launch failed" ||
+             r.status == "load failed")
+      ++discarded;
+    else if (r.status == "compile failed")
+      ++failed;
+    else if (r.status == "skipped")
+      ++skipped;
+    if (args.verbose && (!r.cand.pruned.empty() || r.status == "compile failed" ||
+                         r.status == "skipped"))
+      std::printf("  %-27s %s: %s\n", tilesText(r.cand.tiles).c_str(),
+                  r.cand.pruned.empty() ? r.status.c_str() : "pruned",
+                  r.cand.pruned.empty() ? r.detail.c_str()
+                                        : r.cand.pruned.c_str());
+  }
+  const Run &best = runs[winner];
+  std::printf("  timed %zu, discarded %lld (wrong output), compile failed "
+              "%lld, skipped %lld (budget), pruned %lld\n",
+              correct.size(), static_cast<long long>(discarded),
+              static_cast<long long>(failed), static_cast<long long>(skipped),
+              static_cast<long long>(pruned));
+  std::printf("  best %s: %.4f ms (spread %.1f%%); default %s: %.4f ms "
+              "(spread %.1f%%); speed-up %.2fx%s\n",
+              tilesText(best.cand.tiles).c_str(), best.second.medianMs,
+              best.second.spread * 100, tilesText(runs[0].cand.tiles).c_str(),
+              def.medianMs, def.spread * 100,
+              best.second.medianMs > 0 ? def.medianMs / best.second.medianMs
+                                       : 0.0,
+              keptDefault ? " (the fastest was within the noise of the "
+                            "default; the default is kept)"
+                          : "");
+
+  Entry e;
+  e.kernelHash = femc::tune::hashText(kernel->semantics);
+  e.semantics = kernel->semantics;
+  e.target = target;
+  e.bucket = bucket;
+  e.femcVersion = version;
+  e.key = key;
+  e.tileSpaceVersion = femc::tune::kTileSpaceVersion;
+  e.tiles = tilesMap(best.cand.tiles);
+  e.best = best.second;
+  e.defaultTiles = tilesMap(runs[0].cand.tiles);
+  e.defaultTime = def;
+  e.kernelName = kernel->name;
+  e.tunedAt = femc::tune::utcNow();
+  e.timed = static_cast<int64_t>(correct.size());
+  e.discarded = discarded;
+  e.pruned = pruned;
+  for (Run &r : runs)
+    if (r.module)
+      femrt_module_destroy(r.module);
+  femrt_context_destroy(ctx);
+  if (!femc::tune::updateDatabase(args.db, {e}, error))
+    fail(error);
+  std::printf("fem-tune: recorded %s for %s in %s (%.1fs)\n",
+              tilesText(best.cand.tiles).c_str(), kernel->name.c_str(),
+              args.db.c_str(), progress.elapsed());
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  try {
+    return runFemTune(argc, argv);
+  } catch (const std::exception &e) {
+    fail(std::string("internal: ") + e.what());
+  } catch (...) {
+    fail("internal: an unknown exception");
+  }
+}
