@@ -4,6 +4,8 @@
 #include "dialect/FEMDialect.h"
 #include "dialect/FEMOps.h"
 #include "passes/Passes.h"
+#include "passes/TileScan.h"
+#include "dialect/Priors.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -60,6 +62,10 @@ struct KernelInfo {
   std::optional<double> scale;
   double cap = 40, eps = 1e-6;
   int64_t tileQ = 0, tileK = 0, vec = 0;
+  /// The workgroup grid from fem.grid: (extent index, divisor) for x, y, z.
+  std::vector<std::pair<int, int64_t>> grid;
+  /// aft: dk must divide dv (checked at launch, from the prior table).
+  bool dkDividesDv = false;
   struct Arg {
     std::string name, dims, dtype;
     int bits = 32, code = 2; // DLPack float32
@@ -75,8 +81,13 @@ struct KernelInfo {
   std::vector<std::string> mixers; ///< kernels the layer runs
 };
 
-/// Named extents shared by the prepare functions; keys use T when causal.
-const char *const kSymbols[] = {"B", "T", "S", "H", "Hkv", "dk", "dv", "E"};
+/// Named extents shared by the prepare functions (dialect/Priors.h's
+/// kExtents, in that order); keys use T when causal.
+constexpr int kNumSymbols = femc::priors::kNumExtents;
+StringRef symbolName(int i) {
+  std::string_view s = femc::priors::kExtents[i];
+  return StringRef(s.data(), s.size());
+}
 
 /// The largest rank of a kernel argument (FEMRT_MAX_RANK).
 constexpr int64_t kMaxRank = 8;
@@ -396,20 +407,14 @@ bool chooseTarget(StringRef name, TargetChoice &out) {
   return false;
 }
 
+/// The extents of argument `role`, from the prior table.
 std::string shapeDims(const KernelInfo &k, StringRef role) {
-  bool bthd = k.layout == "bthd";
-  StringRef keyT = k.causal ? "T" : "S";
-  if (role == "q")
-    return bthd ? "B,T,H,dk" : "B,H,T,dk";
-  if (role == "k")
-    return bthd ? ("B," + keyT + ",Hkv,dk").str() : ("B,Hkv," + keyT + ",dk").str();
-  if (role == "v")
-    return bthd ? ("B," + keyT + ",Hkv,dv").str() : ("B,Hkv," + keyT + ",dv").str();
-  if (role == "beta_raw")
-    return "E";
-  if (role == "mask")
-    return ("B," + keyT).str();
-  return bthd ? "B,T,H,dv" : "B,H,T,dv";
+  const femc::priors::PriorInfo *info = femc::priors::findPrior(k.prior);
+  if (!info)
+    return "";
+  return femc::priors::operandDimsString(
+      *info, std::string_view(role.data(), role.size()), k.layout == "bhtd",
+      k.causal);
 }
 
 std::vector<int> symbolsOf(StringRef dims) {
@@ -417,8 +422,8 @@ std::vector<int> symbolsOf(StringRef dims) {
   SmallVector<StringRef> parts;
   dims.split(parts, ',');
   for (StringRef p : parts)
-    for (int i = 0; i < 8; ++i)
-      if (p == kSymbols[i])
+    for (int i = 0; i < kNumSymbols; ++i)
+      if (p == symbolName(i))
         out.push_back(i);
   return out;
 }
@@ -430,28 +435,52 @@ bool collectKernels(ModuleOp module, std::vector<KernelInfo> &kernels) {
     auto kernelName = f->getAttrOfType<StringAttr>("fem.kernel");
     if (!kernelName)
       return;
-    auto reads = llvm::to_vector(f.getOps<fem::TileReadOp>());
-    if (reads.size() != 1) {
+    auto tileReads = llvm::to_vector(f.getOps<fem::TileReadOp>());
+    auto scanReads = llvm::to_vector(f.getOps<fem::ScanReadOp>());
+    if (tileReads.size() + scanReads.size() != 1) {
       f.emitError() << "femc: workgroup function without exactly one "
-                       "fem.tile_read";
+                       "fem.tile_read or fem.scan_read";
       ok = false;
       return;
     }
-    fem::TileReadOp read = reads.front();
     KernelInfo k;
     k.name = kernelName.getValue().str();
     k.wgSymbol = "_mlir_ciface_" + f.getSymName().str();
-    k.prior = fem::stringifyPriorKind(read.getKind()).str();
-    k.layout = fem::stringifyLayout(read.getLayout()).str();
-    k.causal = read.getCausal();
-    k.hasMask = static_cast<bool>(read.getMask());
-    if (auto s = read.getScaleAttr())
-      k.scale = s.getValueAsDouble();
-    k.cap = read.getCapAttr().getValueAsDouble();
-    k.eps = read.getEpsAttr().getValueAsDouble();
-    k.tileQ = read.getTiles().getQ();
-    k.tileK = read.getTiles().getK();
-    k.vec = read.getTiles().getVec();
+    fem::PriorKind kind;
+    fem::TilesAttr tiles;
+    if (!tileReads.empty()) {
+      fem::TileReadOp read = tileReads.front();
+      kind = read.getKind();
+      k.layout = fem::stringifyLayout(read.getLayout()).str();
+      k.causal = read.getCausal();
+      k.hasMask = static_cast<bool>(read.getMask());
+      if (auto s = read.getScaleAttr())
+        k.scale = s.getValueAsDouble();
+      k.cap = read.getCapAttr().getValueAsDouble();
+      k.eps = read.getEpsAttr().getValueAsDouble();
+      tiles = read.getTiles();
+    } else {
+      fem::ScanReadOp read = scanReads.front();
+      kind = read.getKind();
+      k.layout = fem::stringifyLayout(read.getLayout()).str();
+      k.causal = read.getCausal() || fem::isAlwaysCausal(kind);
+      k.hasMask = static_cast<bool>(read.getMask());
+      k.cap = read.getCapAttr().getValueAsDouble();
+      k.eps = read.getEpsAttr().getValueAsDouble();
+      tiles = read.getTiles();
+    }
+    k.prior = fem::stringifyPriorKind(kind).str();
+    k.dkDividesDv = fem::getPriorInfo(kind).dkDividesDv;
+    k.tileQ = tiles.getQ();
+    k.tileK = tiles.getK();
+    k.vec = tiles.getVec();
+    auto grid = fem::readWorkgroupGrid(f);
+    if (failed(grid)) {
+      ok = false;
+      return;
+    }
+    for (const femc::priors::GridAxis &axis : *grid)
+      k.grid.push_back({femc::priors::extentIndex(axis.symbol), axis.divisor});
     auto names = f->getAttrOfType<ArrayAttr>("fem.arg_names");
     if (!names || names.size() + 3 != f.getNumArguments()) {
       f.emitError() << "femc: workgroup function without fem.arg_names for "
@@ -663,6 +692,32 @@ bool collectLayers(ModuleOp module, std::vector<KernelInfo> &kernels) {
   return ok;
 }
 
+/// One grid axis as text: "B", or "ceil(T/192)".
+std::string gridAxisText(std::pair<int, int64_t> axis) {
+  std::string symbol = symbolName(axis.first).str();
+  if (axis.second == 1)
+    return symbol;
+  return "ceil(" + symbol + "/" + std::to_string(axis.second) + ")";
+}
+/// "ceil(T / 192), Hkv, B" for the header.
+std::string gridText(const KernelInfo &k) {
+  std::vector<std::string> parts;
+  for (auto axis : k.grid) {
+    std::string symbol = symbolName(axis.first).str();
+    parts.push_back(axis.second == 1 ? symbol
+                                     : "ceil(" + symbol + " / " +
+                                           std::to_string(axis.second) + ")");
+  }
+  return llvm::join(parts, ", ");
+}
+/// ["ceil(T/192)", "Hkv", "B"] for the manifest.
+std::string gridJson(const KernelInfo &k) {
+  std::vector<std::string> parts;
+  for (auto axis : k.grid)
+    parts.push_back("\"" + gridAxisText(axis) + "\"");
+  return "[" + llvm::join(parts, ", ") + "]";
+}
+
 std::string describe(const KernelInfo &k) {
   if (k.layer)
     return "layer=1 mixers=" + llvm::join(k.mixers, ",");
@@ -739,15 +794,15 @@ static int femc_check(const femrt_arg_info *info, int a, const femrt_memref *m,
 
 )C";
   if (anyKernel)
-    os << R"C(static const char *const femc_symbols[8] = {"B", "T", "S", "H", "Hkv", "dk", "dv", "E"};
+    os << R"C(static const char *const femc_symbols[9] = {"B", "T", "S", "H", "Hkv", "dk", "dv", "E", "N"};
 
 /* Binds the FEM extents across arguments; reports the first mismatch. */
-static int femc_bind(const femrt_arg_info *info, const int (*syms)[8],
-                     int nargs, void *const *args, int64_t sym[8],
+static int femc_bind(const femrt_arg_info *info, const int (*syms)[9],
+                     int nargs, void *const *args, int64_t sym[9],
                      char *err, size_t len) {
-  int src[8];
+  int src[9];
   int64_t e_expected;
-  for (int i = 0; i < 8; ++i) { sym[i] = -1; src[i] = -1; }
+  for (int i = 0; i < 9; ++i) { sym[i] = -1; src[i] = -1; }
   for (int a = 0; a < nargs; ++a) {
     const femrt_memref *m = (const femrt_memref *)args[a];
     const char *dim_names[8];
@@ -765,7 +820,7 @@ static int femc_bind(const femrt_arg_info *info, const int (*syms)[8],
       }
     }
   }
-  if (sym[4] <= 0 && sym[3] > 0) {
+  if (sym[4] == 0 && sym[3] > 0) {
     snprintf(err, len, "argument 'k' has Hkv = %lld key/value heads; expected at least 1", (long long)sym[4]);
     return 1;
   }
@@ -793,7 +848,7 @@ static int femc_bind(const femrt_arg_info *info, const int (*syms)[8],
   if (anyLayer)
     os << R"C(/* Binds the named extents of a layer's arguments; no FEM relations.
  * sym and src have nsyms entries, one per name. */
-static int femc_bind_named(const femrt_arg_info *info, const int (*syms)[8],
+static int femc_bind_named(const femrt_arg_info *info, const int (*syms)[9],
                            int nargs, const char *const *names, int nsyms,
                            void *const *args, int64_t *sym, int *src,
                            char *err, size_t len) {
@@ -864,7 +919,7 @@ static int femc_bind_named(const femrt_arg_info *info, const int (*syms)[8],
       os << "}},\n";
     }
     os << "};\n";
-    os << "static const int " << id << "_syms[" << n << "][8] = {";
+    os << "static const int " << id << "_syms[" << n << "][9] = {";
     for (const auto &a : k.args) {
       os << "{";
       list(a.symbols);
@@ -929,12 +984,26 @@ static int femc_bind_named(const femrt_arg_info *info, const int (*syms)[8],
       os << "static int " << id
          << "_prepare(void *const *args, int64_t grid[3], char *err, size_t "
             "len) {\n"
-         << "  int64_t sym[8];\n"
+         << "  int64_t sym[9];\n"
          << "  if (!femc_cpu_ok(err, len)) return 1;\n"
          << "  if (femc_bind(" << id << "_args, " << id << "_syms, " << n
-         << ", args, sym, err, len)) return 1;\n"
-         << "  grid[0] = sym[1] / " << k.tileQ << " + (sym[1] % " << k.tileQ
-         << " != 0);\n  grid[1] = sym[4];\n  grid[2] = sym[0];\n  return 0;\n}\n";
+         << ", args, sym, err, len)) return 1;\n";
+      if (k.dkDividesDv)
+        os << "  if (sym[5] <= 0 || sym[6] % sym[5] != 0) {\n"
+           << "    snprintf(err, len, \"prior '" << k.prior
+           << "' needs dk to divide dv, found dk = %lld (argument 'q') and dv "
+              "= %lld\", (long long)sym[5], (long long)sym[6]);\n"
+           << "    return 1;\n  }\n";
+      // The grid fem-tile stamped on the workgroup function (fem.grid).
+      for (size_t i = 0; i < k.grid.size(); ++i) {
+        auto [symbol, divisor] = k.grid[i];
+        if (divisor == 1)
+          os << "  grid[" << i << "] = sym[" << symbol << "];\n";
+        else
+          os << "  grid[" << i << "] = sym[" << symbol << "] / " << divisor
+             << " + (sym[" << symbol << "] % " << divisor << " != 0);\n";
+      }
+      os << "  return 0;\n}\n";
       os << "static void " << id
          << "_workgroup(void *const *a, int64_t x, int64_t y, int64_t z) {\n  "
          << k.wgSymbol << "(";
@@ -1043,7 +1112,7 @@ std::string emitHeader(const std::vector<KernelInfo> &kernels, StringRef stem,
     if (k.layer)
       os << " * grid: one workgroup */\n";
     else
-      os << " * grid: (ceil(T / " << k.tileQ << "), Hkv, B) workgroups */\n";
+      os << " * grid: (" << gridText(k) << ") workgroups */\n";
     os << "int " << k.name << "(";
     for (auto [i, a] : llvm::enumerate(k.args))
       os << (a.output ? "" : "const ") << "femrt_memref *" << paramName(a.name, i)
@@ -1077,9 +1146,7 @@ std::string emitManifest(const std::vector<KernelInfo> &kernels,
        << ", \"mask\": " << (k.hasMask ? "true" : "false")
        << ",\n     \"tiles\": {\"q\": " << k.tileQ << ", \"k\": " << k.tileK
        << ", \"vec\": " << k.vec << "}, \"grid\": "
-       << (k.layer ? std::string("[\"1\", \"1\", \"1\"]")
-                   : "[\"ceil(T/" + std::to_string(k.tileQ) +
-                         ")\", \"Hkv\", \"B\"]")
+       << (k.layer ? std::string("[\"1\", \"1\", \"1\"]") : gridJson(k))
        << ",\n"
        << "     \"args\": [\n";
     for (size_t j = 0; j < k.args.size(); ++j) {
