@@ -116,3 +116,13 @@ func.func @negative_unfused(%q: tensor<1x8x4x16xf32>, %v: tensor<1x8x4x16xf32>) 
   %mu = fem.expect %p, %v : !fem.prior<softmax, 1x4x8x8>, tensor<1x8x4x16xf32> -> tensor<1x8x4x16xf32>
   return %mu : tensor<1x8x4x16xf32>
 }
+
+// -----
+
+func.func @negative_scan_channel_block(%q: tensor<1x8x1x8xf32>, %b: tensor<8xf32>, %d: tensor<1x8x1xf32>) -> tensor<1x8x1x8xf32> {
+  // expected-error @+1 {{fem-tile: channel block (tile-k) of prior 'gla' must be a positive multiple of vec = 8 up to 1024, found 4}}
+  %0 = fem.mixer gla q(%q : tensor<1x8x1x8xf32>) k(%q : tensor<1x8x1x8xf32>)
+      v(%q : tensor<1x8x1x8xf32>) beta_raw(%b : tensor<8xf32>) lam(%q : tensor<1x8x1x8xf32>)
+      gate(%q : tensor<1x8x1x8xf32>) decay(%d : tensor<1x8x1xf32>) {tiles = #fem.tiles<q = 16, k = 4>} -> tensor<1x8x1x8xf32>
+  return %0 : tensor<1x8x1x8xf32>
+}
