@@ -348,7 +348,7 @@ const Entry *lookup(const Database &db, const std::string &key) {
 }
 
 std::string hashText(const std::string &text) {
-  uint64_t h = 1469598103934665603ull;
+  uint64_t h = 14695981039346656037ull; // FNV-1a 64 offset basis
   for (unsigned char c : text) {
     h ^= c;
     h *= 1099511628211ull;

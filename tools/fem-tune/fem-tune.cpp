@@ -273,6 +273,9 @@ public:
       if (done == total)
         std::fputs("\n", stderr);
     } else {
+      // Plain lines: every step of short phases, every tenth of long ones.
+      if (total > 20 && done != total && done * 10 / total == (done - 1) * 10 / total)
+        return;
       std::snprintf(line, sizeof line,
                     "fem-tune: %s %zu/%zu %s (elapsed %.1fs, about %.1fs "
                     "left)\n",
