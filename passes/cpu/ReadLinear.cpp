@@ -31,6 +31,8 @@ namespace {
 constexpr float kGlaOffset = 1e-5f;
 constexpr float kGlaMinLogDecay = -60.0f;
 constexpr float kGlaMaxLogDecay = 50.0f;
+/// Output rows computed together (divides every legal chunk: vec >= 4).
+constexpr int64_t kRowBlock = 4;
 
 class LinearReadEmitter {
 public:
@@ -246,41 +248,75 @@ void LinearReadEmitter::storeRow(Value t, Value cv, Value scale, Value den,
 }
 
 void LinearReadEmitter::emitRows(Value t0, Value n) {
-  e.loop(w.c0i, n, w.c1i, [&](Value r) {
-    Value t = e.add(t0, r);
-    Value scale = epilogue.rowScale(t);
-    Value inter = e.loop(w.c0i, w.dk, w.c1i, {e.cst(0.0f)},
-                         [&](Value d, ValueRange it) {
-                           return SmallVector<Value>{e.fadd(
-                               it[0], e.fmul(e.load(phiQT, {d, r}),
-                                             e.load(norm, {d})))};
-                         })[0];
-    Value decay = gla ? e.load(rowDecay, {r}) : Value();
-    if (gla)
-      inter = e.fmul(inter, decay);
-    Value den = causal ? e.fadd(inter, e.load(rowWeight, {r})) : inter;
+  // kRowBlock rows at a time: 2 * kRowBlock independent accumulators per
+  // channel vector (the FMA chains would otherwise wait on each other), and
+  // every state or panel vector loaded once for the block. Rows past n
+  // compute garbage from the padded queries and are not stored; every
+  // buffer they read is sized by the chunk (a multiple of the block).
+  Value cRB = e.idx(kRowBlock);
+  Value last = e.sub(w.T, w.c1i);
+  e.loop(w.c0i, e.roundUp(n, cRB), cRB, [&](Value r0) {
+    SmallVector<Value> rows, times, scales, dens, decays, valid;
+    for (int64_t i = 0; i < kRowBlock; ++i) {
+      Value r = e.add(r0, e.idx(i));
+      rows.push_back(r);
+      times.push_back(e.add(t0, r));
+      valid.push_back(arith::CmpIOp::create(e.b, arith::CmpIPredicate::slt,
+                                            r, n));
+      scales.push_back(epilogue.rowScale(e.minI(times.back(), last)));
+      Value inter = e.loop(w.c0i, w.dk, w.c1i, {e.cst(0.0f)},
+                           [&](Value d, ValueRange it) {
+                             return SmallVector<Value>{e.fadd(
+                                 it[0], e.fmul(e.load(phiQT, {d, r}),
+                                               e.load(norm, {d})))};
+                           })[0];
+      Value decay = gla ? e.load(rowDecay, {r}) : Value();
+      decays.push_back(decay);
+      if (gla)
+        inter = e.fmul(inter, decay);
+      dens.push_back(causal ? e.fadd(inter, e.load(rowWeight, {r})) : inter);
+    }
     e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
       Value cz = e.add(cCb, cv);
+      // acc[2i] = mu part of row i, acc[2i + 1] = X part.
       SmallVector<Value> acc = e.loop(
-          w.c0i, w.dk, w.c1i, {e.splat(0.0f), e.splat(0.0f)},
+          w.c0i, w.dk, w.c1i,
+          SmallVector<Value>(2 * kRowBlock, e.splat(0.0f)),
           [&](Value d, ValueRange it) {
-            Value q = e.bcast(e.load(phiQT, {d, r}));
-            return SmallVector<Value>{e.fma(q, e.vload(state, {d, cv}), it[0]),
-                                      e.fma(q, e.vload(state, {d, cz}), it[1])};
+            Value sMu = e.vload(state, {d, cv});
+            Value sX = e.vload(state, {d, cz});
+            SmallVector<Value> next;
+            for (int64_t i = 0; i < kRowBlock; ++i) {
+              Value q = e.bcast(e.load(phiQT, {d, rows[i]}));
+              next.push_back(e.fma(q, sMu, it[2 * i]));
+              next.push_back(e.fma(q, sX, it[2 * i + 1]));
+            }
+            return next;
           });
-      if (gla) {
-        acc[0] = e.fmul(acc[0], e.bcast(decay));
-        acc[1] = e.fmul(acc[1], e.bcast(decay));
+      if (gla)
+        for (int64_t i = 0; i < 2 * kRowBlock; ++i)
+          acc[i] = e.fmul(acc[i], e.bcast(decays[i / 2]));
+      if (causal) {
+        // Keys s <= last row of the block (and < n); A^T[s][r] is 0 for
+        // s > r, so each row still reads only its visible keys.
+        Value sEnd = e.minI(n, e.add(r0, cRB));
+        acc = e.loop(w.c0i, sEnd, w.c1i, acc, [&](Value s, ValueRange it) {
+          Value pMu = e.vload(panel, {s, cv});
+          Value pX = e.vload(panel, {s, cz});
+          SmallVector<Value> next;
+          for (int64_t i = 0; i < kRowBlock; ++i) {
+            Value a = e.bcast(e.load(scoresT, {s, rows[i]}));
+            next.push_back(e.fma(a, pMu, it[2 * i]));
+            next.push_back(e.fma(a, pX, it[2 * i + 1]));
+          }
+          return next;
+        });
       }
-      if (causal)
-        acc = e.loop(w.c0i, e.add(r, w.c1i), w.c1i, acc,
-                     [&](Value s, ValueRange it) {
-                       Value a = e.bcast(e.load(scoresT, {s, r}));
-                       return SmallVector<Value>{
-                           e.fma(a, e.vload(panel, {s, cv}), it[0]),
-                           e.fma(a, e.vload(panel, {s, cz}), it[1])};
-                     });
-      storeRow(t, cv, scale, den, acc[0], acc[1]);
+      for (int64_t i = 0; i < kRowBlock; ++i)
+        e.when(valid[i], [&] {
+          storeRow(times[i], cv, scales[i], dens[i], acc[2 * i],
+                   acc[2 * i + 1]);
+        });
     });
   });
 }
