@@ -13,8 +13,6 @@ using namespace mlir;
 using namespace mlir::fem;
 using namespace mlir::fem::cpu;
 
-void GateEpilogue::allocate() {}
-
 Value GateEpilogue::rowScale(Value t) {
   Value dvp = e.roundUp(w.dv, w.cLanes);
   Value sq = e.loop(w.c0i, dvp, w.cLanes, {e.splat(0.0f)},

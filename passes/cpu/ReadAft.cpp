@@ -28,7 +28,6 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
   ValueStreams streams(e, op, w);
   GateEpilogue epilogue(e, op, w, streams);
   streams.emit();
-  epilogue.allocate();
   int64_t cb = w.cb;
   Value dk = w.dk;
   Value kmax = e.alloc({ShapedType::kDynamic}, {dk});

@@ -74,7 +74,6 @@ void LinearReadEmitter::emit() {
   Value dk = w.dk;
   int64_t C = w.chunk, cb = w.cb;
   streams.emit();
-  epilogue.allocate();
   phiQT = e.alloc({ShapedType::kDynamic, C}, {dk});
   phiK = e.alloc({C, ShapedType::kDynamic}, {dk});
   scoresT = e.alloc({C, C}, {});

@@ -23,7 +23,6 @@ void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
   ValueStreams streams(e, op, w);
   GateEpilogue epilogue(e, op, w, streams);
   streams.emit();
-  epilogue.allocate();
   int64_t cb = w.cb;
   Value N = e.dim(op.getA(), 1);
   Value cCb = e.idx(cb);

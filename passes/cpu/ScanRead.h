@@ -73,10 +73,7 @@ public:
   GateEpilogue(EmitterBuilder &e, ScanReadOp op, const ScanWorkgroup &w,
                ValueStreams &streams)
       : e(e), op(op), w(w), streams(streams) {}
-  /// Allocates the row buffers; call once before the loops.
-  void allocate();
-  /// sqrt(dv) / max(||g+||, 1e-5) of row t (all dv channels), and keeps g+
-  /// of the block's channels for store().
+  /// sqrt(dv) / max(||g+||, 1e-5) of row t (all dv channels).
   Value rowScale(Value t);
   /// Stores out[b, t, h, c0 + cv ...] for one channel vector: mu = R(V~),
   /// zRead = R(X - o), r1m1 = R(1) - 1, logScale (or null) added to log Z,
@@ -89,7 +86,6 @@ private:
   ScanReadOp op;
   const ScanWorkgroup &w;
   ValueStreams &streams;
-  Value gatePlus; // Bc floats
 };
 
 /// The emitters, one per read algorithm. Each expands `op` in place.
