@@ -1,5 +1,6 @@
 //===- OutlineMixers.cpp - layer functions: mixers → kernels + calls -------===//
 #include "dialect/FEMOps.h"
+#include "dialect/FEMPriors.h"
 #include "passes/Passes.h"
 
 #include "mlir/IR/Builders.h"
@@ -31,6 +32,37 @@ static bool isKernelLevel(func::FuncOp f) {
   });
 }
 
+/// The operand slot of `mixer` called `name` (a name of the prior table,
+/// dialect/Priors.h), as a range of zero or one operands.
+static MutableOperandRange operandSlot(MixerOp mixer, StringRef name) {
+  if (name == "q")
+    return mixer.getQMutable();
+  if (name == "k")
+    return mixer.getKMutable();
+  if (name == "v")
+    return MutableOperandRange(mixer.getVMutable());
+  if (name == "beta_raw")
+    return MutableOperandRange(mixer.getBetaRawMutable());
+  if (name == "lam")
+    return MutableOperandRange(mixer.getLamMutable());
+  if (name == "gate")
+    return MutableOperandRange(mixer.getGateMutable());
+  if (name == "mask")
+    return mixer.getMaskMutable();
+  if (name == "decay")
+    return mixer.getDecayMutable();
+  if (name == "delta")
+    return mixer.getDeltaMutable();
+  if (name == "A")
+    return mixer.getAMutable();
+  if (name == "Bs")
+    return mixer.getBsMutable();
+  if (name == "Cs")
+    return mixer.getCsMutable();
+  assert(name == "D" && "operand name outside the prior table");
+  return mixer.getDMutable();
+}
+
 namespace {
 struct FEMOutlineMixersPass
     : public fem::impl::FEMOutlineMixersBase<FEMOutlineMixersPass> {
@@ -58,22 +90,30 @@ struct FEMOutlineMixersPass
     OpBuilder moduleBuilder(layer);
     moduleBuilder.setInsertionPointAfter(layer);
     for (auto [index, mixer] : llvm::enumerate(mixers)) {
-      if (mixer.getKind() != PriorKind::softmax)
-        return mixer.emitError()
-               << "fem-outline-mixers: prior '"
-               << stringifyPriorKind(mixer.getKind())
-               << "' cannot be compiled yet (the softmax prior can)";
-      if (mixer.getMask())
-        return mixer.emitError() << "fem-outline-mixers: a key mask inside a "
-                                    "layer function is not supported yet; "
-                                    "pass the mask to a kernel-level function";
+      const femc::priors::PriorInfo &info = getPriorInfo(mixer.getKind());
       std::string name =
           (cast<StringAttr>(layer->getAttr("fem.layer")).getValue() + "_fem" +
            Twine(index))
               .str();
-      SmallVector<Value> operands = {mixer.getQ(),   mixer.getK(),
-                                     mixer.getV(),   mixer.getBetaRaw(),
-                                     mixer.getLam(), mixer.getGate()};
+      // The kernel's arguments in the order of the prior table (the order
+      // fem-tile gives the compiled kernel's buffers, and so the order the
+      // driver's <kernel>_run passes them on).
+      SmallVector<StringRef> names;
+      SmallVector<Value> operands;
+      for (std::string_view n : femc::priors::kernelArguments(
+               info, static_cast<bool>(mixer.getMask()))) {
+        if (n == "out")
+          continue;
+        StringRef operandName(n.data(), n.size());
+        MutableOperandRange slot = operandSlot(mixer, operandName);
+        if (slot.empty()) // the verifier rules this out
+          return mixer.emitError()
+                 << "fem-outline-mixers: prior '"
+                 << stringifyPriorKind(mixer.getKind()) << "' needs operand '"
+                 << operandName << "'";
+        names.push_back(operandName);
+        operands.push_back(slot[0].get());
+      }
       SmallVector<Type> types;
       for (Value v : operands)
         types.push_back(v.getType());
@@ -85,14 +125,17 @@ struct FEMOutlineMixersPass
           FunctionType::get(ctx, types, {resultType}));
       Block *entry = kernel.addEntryBlock();
       OpBuilder kb = OpBuilder::atBlockBegin(entry);
-      IRMapping map;
-      for (auto [v, arg] : llvm::zip(operands, entry->getArguments()))
-        map.map(v, arg);
-      Operation *clone = kb.clone(*mixer, map);
+      // One argument per operand slot, even where the layer passes one value
+      // to several slots: the kernel takes exactly the read's operands.
+      auto clone = cast<MixerOp>(kb.clone(*mixer));
+      for (auto [operandName, arg] : llvm::zip(names, entry->getArguments()))
+        operandSlot(clone, operandName).assign(arg);
       func::ReturnOp::create(kb, mixer.getLoc(), clone->getResults());
 
       // The declaration the driver implements with the kernel's grid.
       SmallVector<Type> bufferTypes;
+      // A mask stays i1: one byte per element in memory, the kernel's
+      // uint8 mask.
       auto toMemRef = [](Type t) {
         auto rt = cast<RankedTensorType>(t);
         return MemRefType::get(rt.getShape(), rt.getElementType());
