@@ -1,9 +1,14 @@
-//===- LayerTest.cpp - examples/fem_layer.mlir against the reference -------===//
+//===- LayerTest.cpp - the layer examples against the reference layer -----===//
 //
-// The whole layer compiled by femc (projections, RoPE, the FEM read, output
+// Whole layers compiled by femc (projections, RoPE, the FEM read, output
 // projection) against the same layer in double precision: projections and
 // RoPE (docs/semantics.md §6, the reference's mixed convention) in double,
-// the FEM read by femref, the output projection in double.
+// the FEM read by femref, the output projection in double. One reference
+// layer serves every prior: the layer's shapes and which operands its prior
+// reads (the gla decay logits) come from a LayerSpec.
+//
+//   examples/fem_layer.mlir      softmax, dk = dv = 64
+//   examples/fem_layer_gla.mlir  gla, dk = 32, dv = 64, decay logits (D,H)
 //
 //===----------------------------------------------------------------------===//
 #include "femrt/femrt.h"
@@ -13,6 +18,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <ostream>
+#include <string>
 #include <vector>
 
 namespace {
@@ -29,28 +36,49 @@ DLTensor tensor(float *data, std::vector<int64_t> &shape) {
   return t;
 }
 
-/// y[b,t,h,d] = sum_k x[b,t,k] w[k,h,d] in double.
+/// One compiled layer example: its library and kernel, its prior and sizes.
+struct LayerSpec {
+  const char *library, *kernel;
+  femc::ref::Prior prior;
+  int64_t D, H, dk, dv;
+  /// The prior reads per-head decay logits, projected by W_decay (D,H)
+  /// (gla).
+  bool decay;
+};
+
+void PrintTo(const LayerSpec &s, std::ostream *os) {
+  *os << s.kernel << " (" << femc::ref::priorName(s.prior) << ", D=" << s.D
+      << " H=" << s.H << " dk=" << s.dk << " dv=" << s.dv << ")";
+}
+
+std::string layerName(const ::testing::TestParamInfo<LayerSpec> &info) {
+  return femc::ref::priorName(info.param.prior);
+}
+
+/// y[r,j] = sum_k x[r,k] w[k,j] in double: x (BT,D), w (D,width).
 std::vector<double> project(const std::vector<float> &x,
-                            const std::vector<float> &w, int64_t BT) {
-  std::vector<double> y(BT * H * DK, 0.0);
+                            const std::vector<float> &w, int64_t BT, int64_t D,
+                            int64_t width) {
+  std::vector<double> y(BT * width, 0.0);
   for (int64_t r = 0; r < BT; ++r)
     for (int64_t k = 0; k < D; ++k)
-      for (int64_t j = 0; j < H * DK; ++j)
-        y[r * H * DK + j] += double(x[r * D + k]) * w[k * H * DK + j];
+      for (int64_t j = 0; j < width; ++j)
+        y[r * width + j] += double(x[r * D + k]) * w[k * width + j];
   return y;
 }
 
 /// RoPE as the reference writes it: frequencies repeated ("half" layout),
-/// rotation partners interleaved.
-std::vector<double> rope(const std::vector<double> &x, int64_t B, int64_t T) {
+/// rotation partners interleaved; x (B,T,H,dk).
+std::vector<double> rope(const std::vector<double> &x, int64_t B, int64_t T,
+                         int64_t H, int64_t dk) {
   std::vector<double> y(x.size());
   for (int64_t b = 0; b < B; ++b)
     for (int64_t t = 0; t < T; ++t)
       for (int64_t h = 0; h < H; ++h)
-        for (int64_t j = 0; j < DK; ++j) {
-          size_t base = ((b * T + t) * H + h) * DK;
-          int64_t i = j % (DK / 2);
-          double invFreq = std::pow(10000.0, -2.0 * i / DK);
+        for (int64_t j = 0; j < dk; ++j) {
+          size_t base = ((b * T + t) * H + h) * dk;
+          int64_t i = j % (dk / 2);
+          double invFreq = std::pow(10000.0, -2.0 * i / dk);
           double angle = t * invFreq;
           double rot = (j % 2 == 0) ? -x[base + j + 1] : x[base + j - 1];
           y[base + j] = x[base + j] * std::cos(angle) + rot * std::sin(angle);
@@ -62,37 +90,113 @@ std::vector<float> toFloat(const std::vector<double> &x) {
   return std::vector<float>(x.begin(), x.end());
 }
 
-TEST(FemLayer, MatchesTheReferenceLayer) {
+/// The weights of one layer, in the order of the layer's arguments after x:
+/// wq, wk, wv, wl, wg, [wd], wo, beta_raw.
+struct LayerWeights {
+  std::vector<float> wq, wk, wv, wl, wg, wd, wo, beta;
+};
+
+LayerWeights randomWeights(const LayerSpec &s, femc::Rng &rng) {
+  LayerWeights w;
+  for (auto [m, width] : {std::pair{&w.wq, s.dk}, {&w.wk, s.dk}, {&w.wv, s.dv},
+                          {&w.wl, s.dv}, {&w.wg, s.dv}}) {
+    m->resize(s.D * s.H * width);
+    rng.fillUniform(*m, -0.15, 0.15);
+  }
+  if (s.decay) {
+    // Decay logits of about +-0.3: cumulative decays of tens over 130
+    // tokens, inside the prior's clamp.
+    w.wd.resize(s.D * s.H);
+    rng.fillUniform(w.wd, -0.05, 0.05);
+  }
+  w.wo.resize(s.H * s.dv * s.D);
+  rng.fillUniform(w.wo, -0.1, 0.1);
+  w.beta.resize(s.H * s.dv);
+  rng.fillUniform(w.beta, -1, 2);
+  return w;
+}
+
+/// The reference layer: x (B,T,D) → y (B,T,D) in double, the FEM read by
+/// femref. Fails the test (and returns an empty vector) when femref refuses
+/// the problem.
+std::vector<double> referenceLayer(const LayerSpec &s, const LayerWeights &w,
+                                   const std::vector<float> &x, int64_t B,
+                                   int64_t T) {
+  int64_t BT = B * T;
+  std::vector<float> q =
+      toFloat(rope(project(x, w.wq, BT, s.D, s.H * s.dk), B, T, s.H, s.dk));
+  std::vector<float> k =
+      toFloat(rope(project(x, w.wk, BT, s.D, s.H * s.dk), B, T, s.H, s.dk));
+  std::vector<float> v = toFloat(project(x, w.wv, BT, s.D, s.H * s.dv));
+  std::vector<float> lam = toFloat(project(x, w.wl, BT, s.D, s.H * s.dv));
+  std::vector<float> gate = toFloat(project(x, w.wg, BT, s.D, s.H * s.dv));
+  std::vector<float> decay;
+  if (s.decay)
+    decay = toFloat(project(x, w.wd, BT, s.D, s.H));
+  femc::ref::Problem p;
+  p.prior = s.prior;
+  p.causal = true;
+  p.B = B;
+  p.T = p.S = T;
+  p.H = p.Hkv = s.H;
+  p.dk = s.dk;
+  p.dv = s.dv;
+  femc::ref::Inputs in;
+  in.q = q.data();
+  in.k = k.data();
+  in.v = v.data();
+  in.beta_raw = w.beta.data();
+  in.lam = lam.data();
+  in.gate = gate.data();
+  if (s.decay)
+    in.decay = decay.data();
+  std::string error;
+  auto read = femc::ref::run(p, in, error);
+  EXPECT_TRUE(read.has_value()) << error;
+  if (!read)
+    return {};
+  int64_t E = s.H * s.dv;
+  std::vector<double> y(BT * s.D, 0.0);
+  for (int64_t r = 0; r < BT; ++r)
+    for (int64_t e = 0; e < s.D; ++e)
+      for (int64_t j = 0; j < E; ++j)
+        y[r * s.D + e] += read->out[r * E + j] * w.wo[j * s.D + e];
+  return y;
+}
+
+class LayerMatrix : public ::testing::TestWithParam<LayerSpec> {};
+
+TEST_P(LayerMatrix, MatchesTheReferenceLayer) {
+  const LayerSpec &s = GetParam();
   femrt_context *ctx = nullptr;
   femrt_module *module = nullptr;
   femrt_kernel *kernel = nullptr;
   ASSERT_EQ(femrt_context_create(nullptr, &ctx), FEMRT_OK) << femrt_last_error();
-  ASSERT_EQ(femrt_module_load_library(ctx, FEMC_LAYER_LIBRARY, &module),
-            FEMRT_OK)
+  ASSERT_EQ(femrt_module_load_library(ctx, s.library, &module), FEMRT_OK)
       << femrt_last_error();
-  ASSERT_EQ(femrt_module_get_kernel(module, "fem_layer", &kernel), FEMRT_OK)
+  ASSERT_EQ(femrt_module_get_kernel(module, s.kernel, &kernel), FEMRT_OK)
       << femrt_last_error();
 
+  // T = 1; odd T with B > 1; T across the scan priors' 64-row chunks.
   for (auto [B, T] : {std::pair<int64_t, int64_t>{1, 1}, {2, 37}, {1, 130}}) {
     SCOPED_TRACE("B=" + std::to_string(B) + " T=" + std::to_string(T));
     femc::Rng rng(42 + T);
-    std::vector<float> x(B * T * D), beta(H * DV);
-    std::vector<std::vector<float>> w(5, std::vector<float>(D * H * DK));
-    std::vector<float> wo(H * DV * D);
+    std::vector<float> x(B * T * s.D);
     rng.fillUniform(x, -1, 1);
-    for (auto &m : w)
-      rng.fillUniform(m, -0.15, 0.15);
-    rng.fillUniform(wo, -0.1, 0.1);
-    rng.fillUniform(beta, -1, 2);
-    std::vector<float> out(B * T * D, std::nanf(""));
+    LayerWeights w = randomWeights(s, rng);
+    std::vector<float> out(B * T * s.D, std::nanf(""));
 
-    std::vector<int64_t> sx = {B, T, D}, sw = {D, H, DK}, so = {H, DV, D},
-                         sb = {H * DV};
-    std::vector<DLTensor> t = {tensor(x.data(), sx),    tensor(w[0].data(), sw),
-                               tensor(w[1].data(), sw), tensor(w[2].data(), sw),
-                               tensor(w[3].data(), sw), tensor(w[4].data(), sw),
-                               tensor(wo.data(), so),   tensor(beta.data(), sb),
-                               tensor(out.data(), sx)};
+    std::vector<int64_t> sx = {B, T, s.D}, sqk = {s.D, s.H, s.dk},
+                         sv = {s.D, s.H, s.dv}, sd = {s.D, s.H},
+                         so = {s.H, s.dv, s.D}, sb = {s.H * s.dv};
+    std::vector<DLTensor> t = {tensor(x.data(), sx), tensor(w.wq.data(), sqk),
+                               tensor(w.wk.data(), sqk), tensor(w.wv.data(), sv),
+                               tensor(w.wl.data(), sv), tensor(w.wg.data(), sv)};
+    if (s.decay)
+      t.push_back(tensor(w.wd.data(), sd));
+    t.push_back(tensor(w.wo.data(), so));
+    t.push_back(tensor(w.beta.data(), sb));
+    t.push_back(tensor(out.data(), sx));
     std::vector<const DLTensor *> args;
     for (auto &d : t)
       args.push_back(&d);
@@ -101,45 +205,30 @@ TEST(FemLayer, MatchesTheReferenceLayer) {
               FEMRT_OK)
         << femrt_last_error();
 
-    // The reference layer.
-    int64_t BT = B * T;
-    std::vector<float> q = toFloat(rope(project(x, w[0], BT), B, T));
-    std::vector<float> k = toFloat(rope(project(x, w[1], BT), B, T));
-    std::vector<float> v = toFloat(project(x, w[2], BT));
-    std::vector<float> lam = toFloat(project(x, w[3], BT));
-    std::vector<float> gate = toFloat(project(x, w[4], BT));
-    femc::ref::Problem p;
-    p.causal = true;
-    p.B = B;
-    p.T = p.S = T;
-    p.H = p.Hkv = H;
-    p.dk = DK;
-    p.dv = DV;
-    femc::ref::Inputs in;
-    in.q = q.data();
-    in.k = k.data();
-    in.v = v.data();
-    in.beta_raw = beta.data();
-    in.lam = lam.data();
-    in.gate = gate.data();
-    std::string error;
-    auto read = femc::ref::run(p, in, error);
-    ASSERT_TRUE(read.has_value()) << error;
+    std::vector<double> y = referenceLayer(s, w, x, B, T);
+    ASSERT_EQ(y.size(), out.size());
     double maxErr = 0, maxRef = 0;
-    for (int64_t r = 0; r < BT; ++r)
-      for (int64_t e = 0; e < D; ++e) {
-        double y = 0;
-        for (int64_t j = 0; j < H * DV; ++j)
-          y += read->out[r * H * DV + j] * wo[j * D + e];
-        ASSERT_TRUE(std::isfinite(out[r * D + e]));
-        maxErr = std::max(maxErr, std::fabs(y - out[r * D + e]));
-        maxRef = std::max(maxRef, std::fabs(y));
-      }
+    for (size_t i = 0; i < y.size(); ++i) {
+      ASSERT_TRUE(std::isfinite(out[i])) << "element " << i;
+      maxErr = std::max(maxErr, std::fabs(y[i] - out[i]));
+      maxRef = std::max(maxRef, std::fabs(y[i]));
+    }
+    EXPECT_GT(maxRef, 0.0);
     EXPECT_LE(maxErr, 1e-4 * maxRef) << "relative " << maxErr / maxRef;
   }
   femrt_module_destroy(module);
   femrt_context_destroy(ctx);
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    FemLayer, LayerMatrix,
+    ::testing::Values(
+        LayerSpec{FEMC_LAYER_LIBRARY, "fem_layer", femc::ref::Prior::Softmax,
+                  D, H, DK, DV, /*decay=*/false},
+        LayerSpec{FEMC_LAYER_GLA_LIBRARY, "fem_layer_gla",
+                  femc::ref::Prior::Gla, D, H, /*dk=*/32, DV,
+                  /*decay=*/true}),
+    layerName);
 
 /// The layer's shapes are checked before it runs, naming the argument.
 TEST(FemLayer, WrongShapeIsAnError) {

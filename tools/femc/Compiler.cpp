@@ -1033,16 +1033,22 @@ static int femc_bind_named(const femrt_arg_info *info, const int (*syms)[9],
   // The FEM reads of layers: the layer calls <kernel>_run on its buffers,
   // which runs the kernel's whole grid on the calling thread. The layer's
   // own prepare has checked the shapes it is built from.
+  // It takes the kernel's own arguments (its argument table: the prior's
+  // operands, the output last).
   for (const KernelInfo &k : kernels)
     for (const std::string &mixer : k.mixers) {
+      auto kernel = llvm::find_if(
+          kernels, [&](const KernelInfo &other) { return other.name == mixer; });
+      assert(kernel != kernels.end() && "layer names a kernel it does not have");
+      size_t n = kernel->args.size();
       os << "void _mlir_ciface_" << mixer << "_run(";
-      for (int i = 0; i < 7; ++i)
+      for (size_t i = 0; i < n; ++i)
         os << (i ? ", " : "") << "femrt_memref *a" << i;
       os << ");\nvoid _mlir_ciface_" << mixer << "_run(";
-      for (int i = 0; i < 7; ++i)
+      for (size_t i = 0; i < n; ++i)
         os << (i ? ", " : "") << "femrt_memref *a" << i;
       os << ") {\n  char err[512];\n  if (" << mixer << "(";
-      for (int i = 0; i < 7; ++i)
+      for (size_t i = 0; i < n; ++i)
         os << "a" << i << ", ";
       os << "err, sizeof err)) {\n"
          << "    fprintf(stderr, \"femc: layer kernel %s: %s\\n\", "
