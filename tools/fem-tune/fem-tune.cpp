@@ -905,9 +905,12 @@ int runFemTune(int argc, char **argv) {
                    tilesText(r.cand.tiles).c_str(), r.status.c_str(),
                    r.detail.c_str());
   if (runs[0].status != "correct")
-    fail("the default tiles " + tilesText(runs[0].cand.tiles) + " give " +
-         runs[0].status + " output (" + runs[0].detail +
-         "); nothing to compare against");
+    fail("the default tiles " + tilesText(runs[0].cand.tiles) +
+         (runs[0].status == "wrong"
+              ? " give wrong output (" + runs[0].detail + ")"
+              : " could not run (" + runs[0].status + ": " + runs[0].detail +
+                    ")") +
+         "; nothing to compare against");
 
   // Time: a warm-up round, interleaved rounds, then the leaders again.
   timeRounds(runs, correct, 1, problem, false, progress, "warm-up");
