@@ -124,14 +124,17 @@ def main():
 
     if "mask" in inputs:
         sys.exit("run.py: the reference here covers kernels without a mask")
-    description = dict(item.split("=", 1) for item in
-                       kernel.description.split() if "=" in item)
+    # The kernel's structured fields (kernel ABI v2) say what it computes;
+    # kernel.description is for humans only.
+    if kernel.prior != "softmax" or kernel.layout != "bthd":
+        sys.exit(f"run.py: the reference here covers softmax kernels in "
+                 f"layout bthd; {kernel.name} has prior {kernel.prior}, "
+                 f"layout {kernel.layout}")
     ref = fem_reference.softmax_fem(
         inputs["q"], inputs["k"], inputs["v"], inputs["beta_raw"],
         inputs["lam"], inputs["gate"],
-        causal=description.get("causal", "1") == "1",
-        cap=float(description.get("cap", 40.0)),
-        eps=float(description.get("eps", 1e-6)))
+        causal=kernel.causal, scale=kernel.scale, cap=kernel.cap,
+        eps=kernel.eps)
 
     checksum = float(out.sum(dtype=np.float64))
     max_ref = float(np.abs(ref).max())

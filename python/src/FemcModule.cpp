@@ -19,6 +19,7 @@
 ///
 //===----------------------------------------------------------------------===//
 
+#include "dialect/Priors.h"
 #include "femrt/femrt.h"
 
 #include <nanobind/nanobind.h>
@@ -290,6 +291,7 @@ public:
     text = nullptr;
     check(femrt_kernel_get_description(handle_, &text));
     description_ = text ? text : "";
+    check(femrt_kernel_get_traits(handle_, &traits_));
     int32_t n = 0;
     check(femrt_kernel_num_args(handle_, &n));
     for (int32_t i = 0; i < n; ++i) {
@@ -301,6 +303,60 @@ public:
 
   const std::string &name() const { return name_; }
   const std::string &description() const { return description_; }
+
+  // The structured facts of the kernel (kernel ABI v2), from its traits;
+  // None where the library gave none or the kernel is not a FEM read.
+  bool hasTraits() const { return traits_ != nullptr; }
+  nb::object prior() const {
+    if (!traits_ || traits_->prior < 0 ||
+        traits_->prior >= int(femc::priors::allPriors().size()))
+      return nb::none();
+    std::string_view name = femc::priors::priorInfo(traits_->prior).name;
+    return nb::str(name.data(), name.size());
+  }
+  nb::object layout() const {
+    if (!traits_ || traits_->layout == FEMRT_LAYOUT_NONE)
+      return nb::none();
+    return nb::str(traits_->layout == FEMRT_LAYOUT_BHTD ? "bhtd" : "bthd");
+  }
+  nb::object flag(uint32_t bit) const {
+    if (!traits_)
+      return nb::none();
+    return nb::bool_((traits_->flags & bit) != 0);
+  }
+  nb::object scale() const {
+    if (!traits_ || !(traits_->flags & FEMRT_KERNEL_HAS_SCALE))
+      return nb::none();
+    return nb::float_(traits_->scale);
+  }
+  nb::object readNumber(double femrt_kernel_traits::*field) const {
+    if (!traits_ || traits_->prior == FEMRT_PRIOR_NONE)
+      return nb::none();
+    return nb::float_(traits_->*field);
+  }
+  nb::object tiles() const {
+    if (!traits_ || traits_->prior == FEMRT_PRIOR_NONE)
+      return nb::none();
+    nb::dict d;
+    d["q"] = traits_->tile_q;
+    d["k"] = traits_->tile_k;
+    d["vec"] = traits_->vec;
+    return d;
+  }
+  nb::object grid() const {
+    if (!traits_)
+      return nb::none();
+    nb::list axes;
+    for (const femrt_grid_axis &axis : traits_->grid) {
+      nb::object extent = nb::none();
+      if (axis.extent >= 0 && axis.extent < femc::priors::kNumExtents) {
+        std::string_view name = femc::priors::kExtents[axis.extent];
+        extent = nb::str(name.data(), name.size());
+      }
+      axes.append(nb::make_tuple(extent, axis.divisor));
+    }
+    return nb::tuple(axes);
+  }
 
   nb::list args() const {
     nb::list out;
@@ -344,6 +400,7 @@ private:
   std::shared_ptr<ModuleState> module_;
   femrt_kernel *handle_;
   std::string name_, description_;
+  const femrt_kernel_traits *traits_ = nullptr; // owned by the module
   std::vector<const femrt_arg_info *> args_;
 };
 
@@ -662,7 +719,40 @@ NB_MODULE(_femc, m) {
                      "A kernel of a loaded library. Call it (or launch()) "
                      "with one array per argument, outputs included.")
       .def_prop_ro("name", &Kernel::name)
-      .def_prop_ro("description", &Kernel::description)
+      .def_prop_ro("description", &Kernel::description,
+                   "For humans only; programs read the fields below.")
+      .def_prop_ro("prior", &Kernel::prior,
+                   "'softmax', 'linear', 'gla', 'aft' or 'ssm'; None for a "
+                   "layer or a kernel that is not a FEM read.")
+      .def_prop_ro("causal",
+                   [](const Kernel &k) { return k.flag(FEMRT_KERNEL_CAUSAL); },
+                   "Whether the read is causal (its keys have the length "
+                   "T); None without traits.")
+      .def_prop_ro("layout", &Kernel::layout, "'bthd' or 'bhtd', or None.")
+      .def_prop_ro("mask",
+                   [](const Kernel &k) { return k.flag(FEMRT_KERNEL_MASK); },
+                   "Whether the kernel takes a key-padding mask.")
+      .def_prop_ro("layer",
+                   [](const Kernel &k) { return k.flag(FEMRT_KERNEL_LAYER); },
+                   "Whether the kernel is a whole layer.")
+      .def_prop_ro("scale", &Kernel::scale,
+                   "The scale attribute, or None (the prior's default "
+                   "1/sqrt(dk)).")
+      .def_prop_ro("cap",
+                   [](const Kernel &k) {
+                     return k.readNumber(&femrt_kernel_traits::cap);
+                   },
+                   "The clip of the free-energy logits (None if not a read).")
+      .def_prop_ro("eps",
+                   [](const Kernel &k) {
+                     return k.readNumber(&femrt_kernel_traits::eps);
+                   },
+                   "The free energy's epsilon (None if not a read).")
+      .def_prop_ro("tiles", &Kernel::tiles,
+                   "{'q': .., 'k': .., 'vec': ..} (#fem.tiles), or None.")
+      .def_prop_ro("grid", &Kernel::grid,
+                   "The workgroup grid (x, y, z), each (extent, divisor): "
+                   "ceil(extent / divisor) workgroups, extent None for one.")
       .def_prop_ro("args", &Kernel::args,
                    "One dict per argument, inputs first: name, role "
                    "('input'/'output'), dtype, dims (names), shape (None "

@@ -372,6 +372,20 @@ femrt_status femrt_kernel_get_description(femrt_kernel *kernel,
   });
 }
 
+femrt_status femrt_kernel_get_traits(femrt_kernel *kernel,
+                                     const femrt_kernel_traits **out_traits) {
+  const char *function = __func__;
+  return guard(function, [&] {
+    std::shared_ptr<Kernel> k;
+    if (femrt_status s = lookup(kernel, function, "kernel", k))
+      return s;
+    if (femrt_status s = checkOut(out_traits, function, "out_traits"))
+      return s;
+    *out_traits = k->data().hasTraits ? &k->data().traits : nullptr;
+    return FEMRT_OK;
+  });
+}
+
 femrt_status femrt_kernel_num_args(femrt_kernel *kernel,
                                    int32_t *out_num_args) {
   const char *function = __func__;

@@ -2,6 +2,8 @@
 
 #include "runtime/src/Objects.h"
 
+#include <cmath>
+#include <cstring>
 #include <dlfcn.h>
 
 namespace femc::rt {
@@ -23,6 +25,47 @@ static std::string describeKernel(const femrt_kernel_info &kernel,
   return concat("kernel #", index);
 }
 
+/// Why `t` is not valid kernel traits ("" when it is).
+static std::string checkTraits(const femrt_kernel_traits &t) {
+  if (t.struct_size < sizeof(femrt_kernel_traits))
+    return concat("struct_size ", t.struct_size, ", but kernel ABI version ",
+                  FEMRT_KERNEL_ABI_VERSION, " needs at least ",
+                  sizeof(femrt_kernel_traits));
+  if (t.flags & ~FEMRT_KERNEL_KNOWN_FLAGS)
+    return concat("flags ", t.flags, ", which has unknown bits (known: ",
+                  FEMRT_KERNEL_KNOWN_FLAGS, ")");
+  if (t.prior < FEMRT_PRIOR_NONE || t.prior >= FEMRT_NUM_PRIORS)
+    return concat("prior ", t.prior, " (expected -1 to ",
+                  FEMRT_NUM_PRIORS - 1, ")");
+  if (t.layout < FEMRT_LAYOUT_NONE || t.layout > FEMRT_LAYOUT_BHTD)
+    return concat("layout ", t.layout, " (expected -1, 0 or 1)");
+  bool read = t.prior != FEMRT_PRIOR_NONE;
+  if (read == (t.layout == FEMRT_LAYOUT_NONE))
+    return concat("prior ", t.prior, " and layout ", t.layout,
+                  " (both are -1 exactly when the kernel is not a FEM read)");
+  if (read && (t.flags & FEMRT_KERNEL_LAYER))
+    return concat("prior ", t.prior,
+                  " on a layer (a layer's prior is -1)");
+  if (!std::isfinite(t.cap) || !std::isfinite(t.scale) ||
+      !std::isfinite(t.eps))
+    return concat("cap ", t.cap, ", scale ", t.scale, " and eps ", t.eps,
+                  " (all must be finite)");
+  if (read && !(t.eps > 0))
+    return concat("eps ", t.eps, " (must be positive)");
+  if (t.tile_q < 0 || t.tile_k < 0 || t.vec < 0)
+    return concat("tiles q ", t.tile_q, ", k ", t.tile_k, ", vec ", t.vec,
+                  " (must not be negative)");
+  for (int i = 0; i < 3; ++i) {
+    const femrt_grid_axis &axis = t.grid[i];
+    if (axis.extent < FEMRT_EXTENT_ONE || axis.extent >= FEMRT_NUM_EXTENTS ||
+        axis.divisor < 1)
+      return concat("grid axis ", i, " extent ", axis.extent, " divisor ",
+                    axis.divisor, " (expected extent -1 to ",
+                    FEMRT_NUM_EXTENTS - 1, " and divisor >= 1)");
+  }
+  return "";
+}
+
 femrt_status buildModule(const femrt_kernel_library *library,
                          const std::string &origin, Module &module) {
   // Only the two leading fields may be read before they are checked.
@@ -39,6 +82,14 @@ femrt_status buildModule(const femrt_kernel_library *library,
                        library->struct_size, ", but kernel ABI version ",
                        FEMRT_KERNEL_ABI_VERSION, " needs at least ",
                        sizeof(femrt_kernel_library),
+                       "; rebuild it with a femc that matches this runtime"));
+
+  if (library->kernel_info_size < sizeof(femrt_kernel_info))
+    return fail(FEMRT_ERROR_ABI_VERSION,
+                concat(origin, " has femrt_kernel_info size ",
+                       library->kernel_info_size, ", but kernel ABI version ",
+                       FEMRT_KERNEL_ABI_VERSION, " needs at least ",
+                       sizeof(femrt_kernel_info),
                        "; rebuild it with a femc that matches this runtime"));
 
   auto invalid = [&](const std::string &what) {
@@ -59,7 +110,10 @@ femrt_status buildModule(const femrt_kernel_library *library,
   module.kernels.resize(library->num_kernels);
 
   for (int32_t k = 0; k < library->num_kernels; ++k) {
-    const femrt_kernel_info &info = library->kernels[k];
+    // The producer's stride: a newer one may have appended fields.
+    const femrt_kernel_info &info = *reinterpret_cast<const femrt_kernel_info *>(
+        reinterpret_cast<const char *>(library->kernels) +
+        size_t(k) * library->kernel_info_size);
     std::string where = describeKernel(info, k);
     if (!info.name || !*info.name)
       return invalid(concat(where, " has no name"));
@@ -78,6 +132,13 @@ femrt_status buildModule(const femrt_kernel_library *library,
     data.description = info.description ? info.description : "";
     data.prepare = info.prepare;
     data.workgroup = info.workgroup;
+    if (info.traits) {
+      if (std::string error = checkTraits(*info.traits); !error.empty())
+        return invalid(concat(where, " has traits with ", error));
+      data.hasTraits = true;
+      std::memcpy(&data.traits, info.traits, sizeof(femrt_kernel_traits));
+      data.traits.struct_size = sizeof(femrt_kernel_traits);
+    }
     data.args.assign(info.args, info.args + info.num_args);
     data.argNames.resize(info.num_args);
     data.dimNames.resize(info.num_args);

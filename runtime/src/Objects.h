@@ -34,6 +34,10 @@ struct KernelData {
   std::vector<femrt_arg_info> args;
   femrt_prepare_fn prepare = nullptr;
   femrt_workgroup_fn workgroup = nullptr;
+  /// The library's traits, validated, in this runtime's layout (a newer
+  /// producer's appended fields dropped); valid only when hasTraits.
+  bool hasTraits = false;
+  femrt_kernel_traits traits{};
 };
 
 /// A femrt_module: a validated kernel library, possibly dlopen'ed.

@@ -209,6 +209,8 @@ struct FuzzedLibrary {
       library.struct_size = sizeof(femrt_kernel_library);
     }
     valid &= library.struct_size >= sizeof(femrt_kernel_library);
+    // Kernel ABI v2: the stride of the kernel table (a vector here).
+    library.kernel_info_size = sizeof(femrt_kernel_info);
     library.producer = in.choose(4) == 0 ? nullptr : keep(in.string(8));
     library.target = in.choose(4) == 0 ? nullptr : keep("fuzz");
 

@@ -72,7 +72,7 @@ def fixed(softmax_lib):
 
 def test_package():
     assert issubclass(femc.Error, RuntimeError)
-    assert femc.kernel_abi_version == 1
+    assert femc.kernel_abi_version == 2
     assert len(femc.femrt_version) == 3
     assert femc.get_num_threads() >= 1
 
@@ -283,6 +283,23 @@ def test_kernel_args(masked, fixed):
     assert mask["dtype"] == "uint8" and mask["dims"] == ("B", "S")
     assert out["role"] == "output"
     assert fixed.args[0]["shape"] == (None, None, 8, 64)
+
+
+def test_kernel_traits(causal, masked, fixed):
+    # The structured fields of kernel ABI v2, not parsed from the description.
+    assert causal.prior == "softmax" and masked.prior == "softmax"
+    assert causal.causal is True and masked.causal is False
+    assert causal.mask is False and masked.mask is True
+    assert causal.layer is False
+    assert causal.layout == "bthd"
+    assert causal.scale is None
+    assert causal.cap == 40.0 and causal.eps == 1e-6
+    assert causal.tiles == {"q": 16, "k": 16, "vec": 8}
+    # fem.grid as fem-tile stamped it: (ceil(T / 16), Hkv, B).
+    assert causal.grid == (("T", 16), ("Hkv", 1), ("B", 1))
+    assert masked.grid == (("T", 16), ("Hkv", 1), ("B", 1))
+    assert fixed.prior == "softmax" and fixed.causal is True
+    assert fixed.tiles["q"] > 0 and fixed.grid[0][0] == "T"
     assert fixed.args[3]["shape"] == (512,)
     assert "softmax_fem(q, k, v, beta_raw, lam, gate, out)" in repr(fixed)
 

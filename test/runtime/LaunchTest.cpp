@@ -166,10 +166,10 @@ TEST_F(LaunchTest, zeroSizedTensorsWithHugeOtherExtentsRunNothing) {
   static const femrt_arg_info args[] = {
       {"t", "A,B,C", kDLInt, 32, FEMRT_ARG_INPUT, 3, {-1, -1, -1}}};
   static const femrt_kernel_info kernels[] = {
-      {"record", 1, args, recordingPrepare, neverRunWorkgroup, ""}};
+      {"record", 1, args, recordingPrepare, neverRunWorkgroup, "", nullptr}};
   static const femrt_kernel_library library = {
       FEMRT_KERNEL_ABI_VERSION, sizeof(femrt_kernel_library), "test", "host",
-      1, kernels};
+      1, sizeof(femrt_kernel_info), kernels};
   femrt_module *recording = nullptr;
   FEMRT_ASSERT_OK(femrt_module_create_static(context, &library, &recording));
   femrt_kernel *k = nullptr;
@@ -472,14 +472,14 @@ TEST_F(LaunchTest, misbehavingKernelsAreInternalErrors) {
   static const femrt_arg_info args[] = {
       {"hits", "Z,Y,X", kDLInt, 32, FEMRT_ARG_OUTPUT, 3, {-1, -1, -1}}};
   static const femrt_kernel_info kernels[] = {
-      {"bad_grid", 1, args, badGridPrepare, throwingWorkgroup, ""},
-      {"silent", 1, args, silentFailurePrepare, throwingWorkgroup, ""},
-      {"throws", 1, args, fourPrepare, throwingWorkgroup, ""},
-      {"single", 1, args, nullptr, throwingWorkgroup, ""},
+      {"bad_grid", 1, args, badGridPrepare, throwingWorkgroup, "", nullptr},
+      {"silent", 1, args, silentFailurePrepare, throwingWorkgroup, "", nullptr},
+      {"throws", 1, args, fourPrepare, throwingWorkgroup, "", nullptr},
+      {"single", 1, args, nullptr, throwingWorkgroup, "", nullptr},
   };
   static const femrt_kernel_library library = {
       FEMRT_KERNEL_ABI_VERSION, sizeof(femrt_kernel_library), "test", "host",
-      4, kernels};
+      4, sizeof(femrt_kernel_info), kernels};
   femrt_module *misbehaving = nullptr;
   FEMRT_ASSERT_OK(femrt_module_create_static(context, &library, &misbehaving));
   Tensor hits = Tensor::make({1, 1, 1}, kDLInt, 32);

@@ -2,6 +2,7 @@
 
 #include "TestUtil.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -147,7 +148,18 @@ TEST_F(ModuleTest, incompatibleAbiVersionNamesBothVersions) {
   expectError(femrt_module_load_library(context, FAKE_ABI999_PATH, &module),
               FEMRT_ERROR_ABI_VERSION,
               {"built for femrt kernel ABI version 999",
-               "supports kernel ABI version 1"});
+               "supports kernel ABI version 2"});
+  EXPECT_EQ(module, nullptr);
+}
+
+TEST_F(ModuleTest, aVersion1LibraryIsRefusedNamingBothVersions) {
+  // Laid out exactly as femc wrote libraries for kernel ABI version 1.
+  femrt_module *module = nullptr;
+  expectError(femrt_module_load_library(context, FAKE_ABI1_PATH, &module),
+              FEMRT_ERROR_ABI_VERSION,
+              {"built for femrt kernel ABI version 1,",
+               "supports kernel ABI version 2",
+               "rebuild it with a femc that matches this runtime"});
   EXPECT_EQ(module, nullptr);
 }
 
@@ -233,7 +245,7 @@ TEST_F(ModuleTest, staticLibraryVersionAndSizeAreChecked) {
     expectError(femrt_module_create_static(context, &lib.library, &module),
                 FEMRT_ERROR_ABI_VERSION,
                 {"built for femrt kernel ABI version 7",
-                 "supports kernel ABI version 1"});
+                 "supports kernel ABI version 2"});
   }
   {
     MutableLibrary lib;
@@ -245,6 +257,165 @@ TEST_F(ModuleTest, staticLibraryVersionAndSizeAreChecked) {
     // A newer producer's larger struct is accepted.
     MutableLibrary lib;
     lib.library.struct_size = sizeof(femrt_kernel_library) + 16;
+    FEMRT_ASSERT_OK(femrt_module_create_static(context, &lib.library, &module));
+    FEMRT_EXPECT_OK(femrt_module_destroy(module));
+  }
+  {
+    MutableLibrary lib;
+    lib.library.kernel_info_size = sizeof(femrt_kernel_info) - 8;
+    expectError(femrt_module_create_static(context, &lib.library, &module),
+                FEMRT_ERROR_ABI_VERSION,
+                {"femrt_kernel_info size", "needs at least"});
+  }
+}
+
+TEST_F(ModuleTest, aNewerProducersLargerKernelInfoIsSteppedOver) {
+  // Kernel entries 24 bytes larger than ours, with garbage in the tail.
+  MutableLibrary lib;
+  size_t stride = sizeof(femrt_kernel_info) + 24;
+  std::vector<unsigned char> table(stride * lib.kernels.size(), 0xab);
+  for (size_t k = 0; k < lib.kernels.size(); ++k)
+    std::memcpy(table.data() + k * stride, &lib.kernels[k],
+                sizeof(femrt_kernel_info));
+  lib.library.kernel_info_size = uint32_t(stride);
+  lib.library.kernels =
+      reinterpret_cast<const femrt_kernel_info *>(table.data());
+  femrt_module *module = nullptr;
+  FEMRT_ASSERT_OK(femrt_module_create_static(context, &lib.library, &module));
+  femrt_kernel *kernel = nullptr;
+  FEMRT_ASSERT_OK(femrt_module_get_kernel_by_index(module, 2, &kernel));
+  const char *name = nullptr;
+  FEMRT_EXPECT_OK(femrt_kernel_get_name(kernel, &name));
+  EXPECT_STREQ(name, "copy_f16");
+  FEMRT_EXPECT_OK(femrt_module_destroy(module));
+}
+
+/// Traits as femc writes them for a causal softmax read.
+static femrt_kernel_traits softmaxTraits() {
+  femrt_kernel_traits t{};
+  t.struct_size = sizeof(femrt_kernel_traits);
+  t.flags = FEMRT_KERNEL_CAUSAL | FEMRT_KERNEL_HAS_SCALE;
+  t.prior = FEMRT_PRIOR_SOFTMAX;
+  t.layout = FEMRT_LAYOUT_BHTD;
+  t.scale = 0.125;
+  t.cap = 40;
+  t.eps = 4.9e-324; // the smallest subnormal is a legal eps
+  t.tile_q = 192;
+  t.tile_k = 64;
+  t.vec = 8;
+  t.grid[0] = {FEMRT_EXTENT_T, 0, 192};
+  t.grid[1] = {FEMRT_EXTENT_HKV, 0, 1};
+  t.grid[2] = {FEMRT_EXTENT_B, 0, 1};
+  return t;
+}
+
+TEST_F(ModuleTest, traitsAreCopiedAndReturned) {
+  MutableLibrary lib;
+  // A newer producer's larger traits: the tail is not copied.
+  struct {
+    femrt_kernel_traits traits;
+    double appended = 7;
+  } newer;
+  newer.traits = softmaxTraits();
+  newer.traits.struct_size = sizeof newer;
+  lib.kernels[0].traits = &newer.traits;
+  femrt_module *module = nullptr;
+  FEMRT_ASSERT_OK(femrt_module_create_static(context, &lib.library, &module));
+  femrt_kernel *axpy = nullptr, *touch = nullptr;
+  FEMRT_ASSERT_OK(femrt_module_get_kernel(module, "axpy", &axpy));
+  FEMRT_ASSERT_OK(femrt_module_get_kernel(module, "touch", &touch));
+  newer.traits.cap = -1; // the module holds a copy
+  const femrt_kernel_traits *t = nullptr;
+  FEMRT_ASSERT_OK(femrt_kernel_get_traits(axpy, &t));
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->struct_size, sizeof(femrt_kernel_traits));
+  EXPECT_EQ(t->prior, FEMRT_PRIOR_SOFTMAX);
+  EXPECT_EQ(t->layout, FEMRT_LAYOUT_BHTD);
+  EXPECT_EQ(t->flags, FEMRT_KERNEL_CAUSAL | FEMRT_KERNEL_HAS_SCALE);
+  EXPECT_EQ(t->scale, 0.125);
+  EXPECT_EQ(t->cap, 40);
+  EXPECT_EQ(t->eps, 4.9e-324);
+  EXPECT_EQ(t->tile_q, 192);
+  EXPECT_EQ(t->tile_k, 64);
+  EXPECT_EQ(t->vec, 8);
+  EXPECT_EQ(t->grid[0].extent, FEMRT_EXTENT_T);
+  EXPECT_EQ(t->grid[0].divisor, 192);
+  EXPECT_EQ(t->grid[1].extent, FEMRT_EXTENT_HKV);
+  EXPECT_EQ(t->grid[2].extent, FEMRT_EXTENT_B);
+  // A kernel whose library gave no traits.
+  t = &newer.traits;
+  FEMRT_ASSERT_OK(femrt_kernel_get_traits(touch, &t));
+  EXPECT_EQ(t, nullptr);
+  expectError(femrt_kernel_get_traits(touch, nullptr),
+              FEMRT_ERROR_INVALID_ARGUMENT, {"out_traits is NULL"});
+  expectError(femrt_kernel_get_traits(nullptr, &t),
+              FEMRT_ERROR_INVALID_ARGUMENT, {"kernel is NULL"});
+  FEMRT_EXPECT_OK(femrt_module_destroy(module));
+}
+
+TEST_F(ModuleTest, malformedTraitsAreRejected) {
+  struct Case {
+    const char *what;
+    void (*breakIt)(femrt_kernel_traits &);
+    const char *expected;
+  };
+  const Case cases[] = {
+      {"small struct_size", [](femrt_kernel_traits &t) { t.struct_size = 8; },
+       "traits with struct_size 8, but kernel ABI version 2 needs at least"},
+      {"unknown flag", [](femrt_kernel_traits &t) { t.flags |= 0x100; },
+       "flags 261, which has unknown bits (known: 15)"},
+      {"prior out of range", [](femrt_kernel_traits &t) { t.prior = 5; },
+       "prior 5 (expected -1 to 4)"},
+      {"layout out of range", [](femrt_kernel_traits &t) { t.layout = 2; },
+       "layout 2 (expected -1, 0 or 1)"},
+      {"read without layout",
+       [](femrt_kernel_traits &t) { t.layout = FEMRT_LAYOUT_NONE; },
+       "prior 0 and layout -1 (both are -1 exactly when"},
+      {"layer with a prior",
+       [](femrt_kernel_traits &t) { t.flags |= FEMRT_KERNEL_LAYER; },
+       "prior 0 on a layer"},
+      {"infinite cap", [](femrt_kernel_traits &t) { t.cap = 1e308 * 10; },
+       "cap inf, scale 0.125 and eps 4.94066e-324 (all must be finite)"},
+      {"NaN scale",
+       [](femrt_kernel_traits &t) { t.scale = std::nan(""); },
+       "(all must be finite)"},
+      {"zero eps", [](femrt_kernel_traits &t) { t.eps = 0; },
+       "eps 0 (must be positive)"},
+      {"negative tile", [](femrt_kernel_traits &t) { t.tile_k = -64; },
+       "tiles q 192, k -64, vec 8 (must not be negative)"},
+      {"unknown grid extent",
+       [](femrt_kernel_traits &t) { t.grid[1].extent = 9; },
+       "grid axis 1 extent 9 divisor 1 (expected extent -1 to 8 and divisor "
+       ">= 1)"},
+      {"zero divisor", [](femrt_kernel_traits &t) { t.grid[0].divisor = 0; },
+       "grid axis 0 extent 1 divisor 0"},
+  };
+  for (const Case &c : cases) {
+    SCOPED_TRACE(c.what);
+    MutableLibrary lib;
+    femrt_kernel_traits traits = softmaxTraits();
+    c.breakIt(traits);
+    lib.kernels[1].traits = &traits;
+    femrt_module *module = nullptr;
+    expectError(femrt_module_create_static(context, &lib.library, &module),
+                FEMRT_ERROR_INVALID_LIBRARY,
+                {"static library 'fake_kernels 1.0' is malformed: kernel #1 "
+                 "('touch') has traits with ",
+                 c.expected});
+    EXPECT_EQ(module, nullptr);
+  }
+  {
+    // A layer: no prior, no layout, no eps; accepted.
+    MutableLibrary lib;
+    femrt_kernel_traits layer{};
+    layer.struct_size = sizeof layer;
+    layer.flags = FEMRT_KERNEL_LAYER;
+    layer.prior = FEMRT_PRIOR_NONE;
+    layer.layout = FEMRT_LAYOUT_NONE;
+    for (femrt_grid_axis &axis : layer.grid)
+      axis = {FEMRT_EXTENT_ONE, 0, 1};
+    lib.kernels[1].traits = &layer;
+    femrt_module *module = nullptr;
     FEMRT_ASSERT_OK(femrt_module_create_static(context, &lib.library, &module));
     FEMRT_EXPECT_OK(femrt_module_destroy(module));
   }

@@ -13,6 +13,9 @@
  *
  * Built several times (see CMakeLists.txt):
  *   FAKE_ABI_VERSION=<n>   report another kernel ABI version
+ *   FAKE_ABI_V1            a library exactly as femc wrote it for kernel ABI
+ *                          version 1 (no traits, no kernel_info_size), to
+ *                          show that libfemrt refuses it naming both versions
  *   FAKE_QUERY_NAME=<name> export the query under another name (to link the
  *                          library into the test executable)
  *   FAKE_OMIT_QUERY        export no query function at all
@@ -149,12 +152,40 @@ static const femrt_arg_info copyArgs[] = {
 
 /*--- the library ----------------------------------------------------------*/
 
+#ifdef FAKE_ABI_V1
+/* The version 1 tables, as kernel_abi.h defined them then. */
+typedef struct v1_kernel_info {
+  const char *name;
+  int32_t num_args;
+  const femrt_arg_info *args;
+  femrt_prepare_fn prepare;
+  femrt_workgroup_fn workgroup;
+  const char *description;
+} v1_kernel_info;
+typedef struct v1_kernel_library {
+  uint32_t abi_version;
+  uint32_t struct_size;
+  const char *producer;
+  const char *target;
+  int32_t num_kernels;
+  const v1_kernel_info *kernels;
+} v1_kernel_library;
+
+static const v1_kernel_info kernels[] = {
+    {"axpy", 4, axpyArgs, axpyPrepare, axpyWorkgroup,
+     "prior=softmax causal=1 layout=bthd mask=0 cap=40 eps=1e-06"},
+};
+static const v1_kernel_library v1library = {
+    1u, sizeof(v1_kernel_library), "femc 0.1.0 (kernel ABI 1)", "host:test",
+    1, kernels};
+#define library (*(const femrt_kernel_library *)&v1library)
+#else
 static const femrt_kernel_info kernels[] = {
     {"axpy", 4, axpyArgs, axpyPrepare, axpyWorkgroup,
-     "out = alpha * x + y, 4 columns per workgroup"},
+     "out = alpha * x + y, 4 columns per workgroup", NULL},
     {"touch", 1, touchArgs, touchPrepare, touchWorkgroup,
-     "hits[z][y][x] += 1 for every workgroup"},
-    {"copy_f16", 3, copyArgs, copyPrepare, copyWorkgroup, NULL},
+     "hits[z][y][x] += 1 for every workgroup", NULL},
+    {"copy_f16", 3, copyArgs, copyPrepare, copyWorkgroup, NULL, NULL},
 };
 
 static const femrt_kernel_library library = {
@@ -163,8 +194,10 @@ static const femrt_kernel_library library = {
     "fake_kernels 1.0",
     "host:test",
     (int32_t)(sizeof(kernels) / sizeof(kernels[0])),
+    sizeof(femrt_kernel_info),
     kernels,
 };
+#endif
 
 #ifndef FAKE_OMIT_QUERY
 #if defined(__GNUC__)

@@ -265,40 +265,13 @@ std::vector<std::string> argDims(const femrt_arg_info &info) {
   return out;
 }
 
-/// key=value pairs of a kernel description ("prior=softmax causal=1 ...").
-std::map<std::string, std::string> parseDescription(const char *text) {
-  std::map<std::string, std::string> out;
-  std::stringstream ss(text ? text : "");
-  std::string item, key, value;
-  while (ss >> item)
-    if (splitPair(item, key, value))
-      out[key] = value;
-  return out;
-}
-
-/// The number `key` of a kernel description ("eps=1e-06"), if it has one.
-/// strtod, not std::stod: a subnormal such as 4.94065646e-324 (ERANGE on
-/// underflow) is kept as it is; only text that is not a finite number is an
-/// error. (The one place that reads numbers from the description.)
-bool descriptionNumber(const std::map<std::string, std::string> &description,
-                       const std::string &key, std::optional<double> &out,
-                       std::string &error) {
-  auto it = description.find(key);
-  if (it == description.end())
-    return true;
-  const std::string &text = it->second;
-  char *end = nullptr;
-  errno = 0;
-  double value = std::strtod(text.c_str(), &end);
-  if (text.empty() || end != text.c_str() + text.size() ||
-      std::isspace(static_cast<unsigned char>(text[0])) ||
-      !std::isfinite(value)) {
-    error = "the kernel's description has " + key + "=" + text +
-            ", which is not a finite number";
-    return false;
-  }
-  out = value;
-  return true;
+/// The prior of kernel traits, or nullptr when the kernel is not a FEM read
+/// (no traits, a layer, or a kernel written by hand).
+const femc::priors::PriorInfo *traitsPrior(const femrt_kernel_traits *traits) {
+  if (!traits || traits->prior < 0 ||
+      traits->prior >= static_cast<int>(femc::priors::allPriors().size()))
+    return nullptr;
+  return &femc::priors::priorInfo(traits->prior);
 }
 
 /// One kernel argument: its expectation, its data and its tensor.
@@ -475,9 +448,13 @@ int runFemRun(int argc, char **argv) {
   check(femrt_kernel_get_description(kernel, &descriptionText),
         "kernel description");
   std::string kernelName = kernelNameText ? kernelNameText : "";
+  // The description is printed for humans; what the kernel is comes from its
+  // structured traits (kernel ABI version 2).
   std::string descriptionString = descriptionText ? descriptionText : "";
-  auto description = parseDescription(descriptionText);
-  bool causal = description["causal"] == "1";
+  const femrt_kernel_traits *traits = nullptr;
+  check(femrt_kernel_get_traits(kernel, &traits), "kernel traits");
+  bool causal = traits && (traits->flags & FEMRT_KERNEL_CAUSAL);
+  bool layer = traits && (traits->flags & FEMRT_KERNEL_LAYER);
   int32_t numArgs = 0;
   check(femrt_kernel_num_args(kernel, &numArgs), "kernel arguments");
 
@@ -735,7 +712,7 @@ int runFemRun(int argc, char **argv) {
     };
     // Causal kernels have one time axis: their keys have the length T.
     keyLength = isKnown("S") ? extent("S") : extent("T");
-    if (description.count("layer")) {
+    if (layer) {
       checkKind = CheckKind::Layer;
     } else if (!byName.count("out") ||
                !tensors[byName["out"]].isFloat()) {
@@ -748,25 +725,35 @@ int runFemRun(int argc, char **argv) {
     } else {
       checkKind = CheckKind::Reference;
       ref::Problem p;
-      auto prior = ref::parsePrior(description["prior"]);
-      auto layout = ref::parseLayout(description["layout"]);
+      // The problem comes from the kernel's traits, which libfemrt
+      // validated when it loaded the library (known prior and layout, finite
+      // numbers).
+      const femc::priors::PriorInfo *info = traitsPrior(traits);
+      std::optional<ref::Prior> prior;
+      if (info)
+        prior = ref::parsePrior(info->name);
+      std::optional<ref::Layout> layout;
+      if (traits)
+        layout = ref::parseLayout(traits->layout == FEMRT_LAYOUT_BHTD ? "bhtd"
+                                                                      : "bthd");
+      if (!traits)
+        fail("--check: kernel '" + kernelName +
+             "' has no kernel traits (prior, layout, attributes), so the "
+             "reference problem is unknown; its library was not made by femc");
       if (!prior || !layout)
-        fail("--check: the kernel's description does not name a prior and "
-             "layout the reference knows: '" + descriptionString + "'");
+        fail("--check: kernel '" + kernelName +
+             "' is not a FEM read the reference knows: its traits give prior " +
+             std::to_string(traits->prior) + " and layout " +
+             std::to_string(traits->layout));
       p.prior = *prior;
       p.layout = *layout;
       p.causal = causal;
-      p.hasMask = description["mask"] == "1";
+      p.hasMask = traits->flags & FEMRT_KERNEL_MASK;
+      if (traits->flags & FEMRT_KERNEL_HAS_SCALE)
+        p.scale = traits->scale;
+      p.cap = traits->cap;
+      p.eps = traits->eps;
       std::string error;
-      std::optional<double> cap, eps;
-      if (!descriptionNumber(description, "scale", p.scale, error) ||
-          !descriptionNumber(description, "cap", cap, error) ||
-          !descriptionNumber(description, "eps", eps, error))
-        fail("--check: " + error + ": '" + descriptionString + "'");
-      if (cap)
-        p.cap = *cap;
-      if (eps)
-        p.eps = *eps;
       p.B = extent("B");
       p.T = extent("T");
       p.S = keyLength;
@@ -863,11 +850,10 @@ int runFemRun(int argc, char **argv) {
            dk = extent("dk"), dv = extent("dv");
     // The T x S count holds for the reads over query tiles (softmax); the
     // scans (dialect/Priors.h) do O(T) work and get no GFLOP/s figure.
-    const femc::priors::PriorInfo *prior =
-        femc::priors::findPrior(description["prior"]);
+    const femc::priors::PriorInfo *prior = traitsPrior(traits);
     bool quadratic =
         prior && prior->grid == femc::priors::GridKind::QueryTiles;
-    double flops = description.count("layer") || !quadratic
+    double flops = layer || !quadratic
                        ? 0
                        : (2 * T * S * dk + 4 * T * S * dv) * B * H;
     if (causal)

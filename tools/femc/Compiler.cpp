@@ -6,6 +6,7 @@
 #include "passes/Passes.h"
 #include "passes/TileScan.h"
 #include "dialect/Priors.h"
+#include "runtime/include/femrt/kernel_abi.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -733,6 +734,80 @@ std::string describe(const KernelInfo &k) {
   return s;
 }
 
+// The kernel ABI's C enums name the dialect's prior kinds and layouts and
+// Priors.h's extents by number: they must agree.
+static_assert(FEMRT_PRIOR_SOFTMAX == int(mlir::fem::PriorKind::softmax) &&
+                  FEMRT_PRIOR_LINEAR == int(mlir::fem::PriorKind::linear) &&
+                  FEMRT_PRIOR_GLA == int(mlir::fem::PriorKind::gla) &&
+                  FEMRT_PRIOR_AFT == int(mlir::fem::PriorKind::aft) &&
+                  FEMRT_PRIOR_SSM == int(mlir::fem::PriorKind::ssm),
+              "femrt_prior_kind (kernel_abi.h) disagrees with PriorKind");
+static_assert(FEMRT_LAYOUT_BTHD == int(mlir::fem::Layout::bthd) &&
+                  FEMRT_LAYOUT_BHTD == int(mlir::fem::Layout::bhtd),
+              "femrt_layout (kernel_abi.h) disagrees with fem::Layout");
+static_assert(FEMRT_NUM_EXTENTS == femc::priors::kNumExtents &&
+                  femc::priors::kExtents[FEMRT_EXTENT_B] == "B" &&
+                  femc::priors::kExtents[FEMRT_EXTENT_T] == "T" &&
+                  femc::priors::kExtents[FEMRT_EXTENT_S] == "S" &&
+                  femc::priors::kExtents[FEMRT_EXTENT_H] == "H" &&
+                  femc::priors::kExtents[FEMRT_EXTENT_HKV] == "Hkv" &&
+                  femc::priors::kExtents[FEMRT_EXTENT_DK] == "dk" &&
+                  femc::priors::kExtents[FEMRT_EXTENT_DV] == "dv" &&
+                  femc::priors::kExtents[FEMRT_EXTENT_E] == "E" &&
+                  femc::priors::kExtents[FEMRT_EXTENT_N] == "N",
+              "femrt_extent (kernel_abi.h) disagrees with Priors.h kExtents");
+
+/// A finite double as a C (and JSON) literal that reads back to the same
+/// value, with the fewest digits from %g's six up: 40 and 1e-06, not
+/// 4e+01 or 9.9999999999999995e-07.
+std::string cDouble(double value) {
+  char buffer[32];
+  for (int digits = 6; digits <= 17; ++digits) {
+    std::snprintf(buffer, sizeof buffer, "%.*g", digits, value);
+    if (std::strtod(buffer, nullptr) == value)
+      break;
+  }
+  return buffer;
+}
+
+/// The initializer of kernel `k`'s femrt_kernel_traits (kernel ABI v2): the
+/// facts clients read instead of parsing the description.
+std::string traitsInitializer(const KernelInfo &k) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  int prior = FEMRT_PRIOR_NONE, layout = FEMRT_LAYOUT_NONE;
+  std::vector<std::string> flags;
+  if (k.layer) {
+    flags.push_back("FEMRT_KERNEL_LAYER");
+  } else {
+    const femc::priors::PriorInfo *info = femc::priors::findPrior(k.prior);
+    assert(info && "kernel of a prior the table does not know");
+    prior = femc::priors::priorIndex(*info);
+    layout = k.layout == "bhtd" ? FEMRT_LAYOUT_BHTD : FEMRT_LAYOUT_BTHD;
+    if (k.causal)
+      flags.push_back("FEMRT_KERNEL_CAUSAL");
+    if (k.hasMask)
+      flags.push_back("FEMRT_KERNEL_MASK");
+    if (k.scale)
+      flags.push_back("FEMRT_KERNEL_HAS_SCALE");
+  }
+  os << "{(uint32_t)sizeof(femrt_kernel_traits), "
+     << (flags.empty() ? "0" : llvm::join(flags, " | ")) << ", " << prior
+     << ", " << layout << ", " << cDouble(k.scale.value_or(0.0)) << ", "
+     << cDouble(k.layer ? 0.0 : k.cap) << ", "
+     << cDouble(k.layer ? 0.0 : k.eps) << ", " << k.tileQ << ", " << k.tileK
+     << ", " << k.vec << ", {";
+  for (size_t i = 0; i < 3; ++i) {
+    int extent = FEMRT_EXTENT_ONE;
+    int64_t divisor = 1;
+    if (!k.layer && i < k.grid.size())
+      std::tie(extent, divisor) = k.grid[i];
+    os << (i ? ", " : "") << "{" << extent << ", 0, " << divisor << "}";
+  }
+  os << "}}";
+  return s;
+}
+
 /// The C glue: argument tables, shape checks and grid, workgroup trampolines,
 /// the library descriptor and a serial convenience entry per kernel. Kernel
 /// i's own tables and functions are `femc_k<i>_*` (user names cannot start
@@ -1054,19 +1129,23 @@ static int femc_bind_named(const femrt_arg_info *info, const int (*syms)[9],
          << "    fprintf(stderr, \"femc: layer kernel %s: %s\\n\", "
          << cString(mixer) << ", err);\n    abort();\n  }\n}\n";
     }
+  for (auto [index, k] : llvm::enumerate(kernels))
+    os << "static const femrt_kernel_traits femc_k" << index
+       << "_traits = " << traitsInitializer(k) << ";\n";
   os << "static const femrt_kernel_info femc_kernels[" << kernels.size()
      << "] = {\n";
   for (auto [index, k] : llvm::enumerate(kernels)) {
     std::string id = "femc_k" + std::to_string(index);
     os << "  {" << cString(k.name) << ", " << k.args.size() << ", " << id
        << "_args, " << id << "_prepare, " << id << "_workgroup, "
-       << cString(describe(k)) << "},\n";
+       << cString(describe(k)) << ", &" << id << "_traits},\n";
   }
   os << "};\n"
      << "static const femrt_kernel_library femc_library = {\n"
      << "  FEMRT_KERNEL_ABI_VERSION, (uint32_t)sizeof(femrt_kernel_library), "
      << cString(version()) << ", " << cString(targetDescription) << ", "
-     << kernels.size() << ", femc_kernels};\n"
+     << kernels.size()
+     << ", (uint32_t)sizeof(femrt_kernel_info), femc_kernels};\n"
      << "const femrt_kernel_library *femc_" << stemIdent(stem)
      << "_library(void) { return &femc_library; }\n"
      << "/* Weak, so several femc objects can be linked into one program. */\n"
@@ -1135,7 +1214,7 @@ std::string emitManifest(const std::vector<KernelInfo> &kernels,
   std::string s;
   llvm::raw_string_ostream os(s);
   os << "{\n  \"producer\": " << jsonString(version())
-     << ",\n  \"abi_version\": 1,\n"
+     << ",\n  \"abi_version\": " << FEMRT_KERNEL_ABI_VERSION << ",\n"
      << "  \"source\": " << jsonString(source)
      << ",\n  \"target\": " << jsonString(targetDescription)
      << ",\n  \"files\": [";
@@ -1150,6 +1229,9 @@ std::string emitManifest(const std::vector<KernelInfo> &kernels,
        << ", \"causal\": " << (k.causal ? "true" : "false")
        << ", \"layout\": " << jsonString(k.layout)
        << ", \"mask\": " << (k.hasMask ? "true" : "false")
+       << ", \"scale\": " << (k.scale ? cDouble(*k.scale) : "null")
+       << ", \"cap\": " << cDouble(k.layer ? 0.0 : k.cap)
+       << ", \"eps\": " << cDouble(k.layer ? 0.0 : k.eps)
        << ",\n     \"tiles\": {\"q\": " << k.tileQ << ", \"k\": " << k.tileK
        << ", \"vec\": " << k.vec << "}, \"grid\": "
        << (k.layer ? std::string("[\"1\", \"1\", \"1\"]") : gridJson(k))

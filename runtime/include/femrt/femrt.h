@@ -43,8 +43,9 @@
  *    through femrt_cuda_malloc on it.
  *  - femrt_cuda_module: created by femrt_cuda_module_load_image, released by
  *    femrt_cuda_module_destroy (or with its device).
- *  - Strings and femrt_arg_info pointers returned by the API are owned by the
- *    object they describe and valid until it is destroyed. The string from
+ *  - Strings, femrt_arg_info and femrt_kernel_traits pointers returned by the
+ *    API are owned by the object they describe and valid until it is
+ *    destroyed. The string from
  *    femrt_last_error() is valid until the next failing call on the same
  *    thread. femrt_status_string() returns static strings.
  *  - Tensors (DLTensor) and their memory are always owned by the caller; the
@@ -266,10 +267,19 @@ FEMRT_API femrt_status femrt_module_get_kernel_by_index(
 FEMRT_API femrt_status femrt_kernel_get_name(femrt_kernel *kernel,
                                              const char **out_name);
 
-/* The library's description, e.g. "prior=softmax causal=1 layout=bthd mask=0 cap=40 eps=1e-06 tile_q=64 tile_k=64 vec=8" ("" if
- * it has none). */
+/* The library's description, e.g. "prior=softmax causal=1 layout=bthd mask=0
+ * cap=40 eps=1e-06 tile_q=64 tile_k=64 vec=8" ("" if it has none). For
+ * humans: programs read femrt_kernel_get_traits. */
 FEMRT_API femrt_status femrt_kernel_get_description(femrt_kernel *kernel,
                                                     const char **out_description);
+
+/* The kernel's structured facts (prior, causal, layout, mask, scale, cap, eps,
+ * tiles, grid; see femrt/kernel_abi.h), validated when the module was made,
+ * in this runtime's layout (struct_size is this runtime's sizeof). Sets
+ * *out_traits to NULL for a kernel whose library gave none. The pointer lives
+ * as long as the kernel handle's module. */
+FEMRT_API femrt_status femrt_kernel_get_traits(
+    femrt_kernel *kernel, const femrt_kernel_traits **out_traits);
 
 FEMRT_API femrt_status femrt_kernel_num_args(femrt_kernel *kernel,
                                              int32_t *out_num_args);

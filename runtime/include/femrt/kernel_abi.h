@@ -6,6 +6,10 @@
  * before touching anything else, so a library built for another ABI is refused
  * with a clear message instead of being misread.
  *
+ * Version 2 added the structured facts of each kernel (`femrt_kernel_traits`:
+ * prior, causal flag, layout, mask, scale/cap/eps, tiles, workgroup grid) and
+ * `kernel_info_size`; the description string is for humans only.
+ *
  * Calling convention of generated code:
  *  - every kernel argument is passed as a pointer to an MLIR strided memref
  *    descriptor of the argument's rank (see `femrt_memref`);
@@ -26,7 +30,7 @@
 extern "C" {
 #endif
 
-#define FEMRT_KERNEL_ABI_VERSION 1u
+#define FEMRT_KERNEL_ABI_VERSION 2u
 #define FEMRT_MAX_RANK 8
 #define FEMRT_LIBRARY_QUERY_SYMBOL "femrt_library_query"
 
@@ -82,13 +86,86 @@ typedef int (*femrt_prepare_fn)(void *const *args, int64_t grid[3], char *err,
 typedef void (*femrt_workgroup_fn)(void *const *args, int64_t x, int64_t y,
                                    int64_t z);
 
+/* Prior kinds, in the order of femc's dialect (PriorKind) and prior table
+ * (dialect/Priors.h); the femc driver static_asserts that they agree. */
+typedef enum femrt_prior_kind {
+  FEMRT_PRIOR_NONE = -1, /* not a FEM read: a whole layer, or hand-written */
+  FEMRT_PRIOR_SOFTMAX = 0,
+  FEMRT_PRIOR_LINEAR = 1,
+  FEMRT_PRIOR_GLA = 2,
+  FEMRT_PRIOR_AFT = 3,
+  FEMRT_PRIOR_SSM = 4
+} femrt_prior_kind;
+#define FEMRT_NUM_PRIORS 5
+
+/* Memory layout of the (B, T, H, d) operands. */
+typedef enum femrt_layout {
+  FEMRT_LAYOUT_NONE = -1, /* not a FEM read */
+  FEMRT_LAYOUT_BTHD = 0,
+  FEMRT_LAYOUT_BHTD = 1
+} femrt_layout;
+
+/* The named extents of a FEM read, in the order of dialect/Priors.h's
+ * kExtents (static_asserted by the driver): batch, queries, keys, query
+ * heads, key/value heads, query/key width, value width, H*dv, ssm state. */
+typedef enum femrt_extent {
+  FEMRT_EXTENT_ONE = -1, /* a grid axis of exactly one workgroup */
+  FEMRT_EXTENT_B = 0,
+  FEMRT_EXTENT_T = 1,
+  FEMRT_EXTENT_S = 2,
+  FEMRT_EXTENT_H = 3,
+  FEMRT_EXTENT_HKV = 4,
+  FEMRT_EXTENT_DK = 5,
+  FEMRT_EXTENT_DV = 6,
+  FEMRT_EXTENT_E = 7,
+  FEMRT_EXTENT_N = 8
+} femrt_extent;
+#define FEMRT_NUM_EXTENTS 9
+
+/* Bits of femrt_kernel_traits.flags. */
+#define FEMRT_KERNEL_CAUSAL 0x1u    /* the read is causal (keys on T) */
+#define FEMRT_KERNEL_MASK 0x2u      /* takes a key-padding mask argument */
+#define FEMRT_KERNEL_HAS_SCALE 0x4u /* `scale` holds the scale attribute */
+#define FEMRT_KERNEL_LAYER 0x8u     /* a whole layer (prior NONE) */
+#define FEMRT_KERNEL_KNOWN_FLAGS 0xfu
+
+/* One axis of the workgroup grid, as fem-tile stamped it (fem.grid):
+ * ceil(extent / divisor) workgroups, or one when extent is FEMRT_EXTENT_ONE. */
+typedef struct femrt_grid_axis {
+  int32_t extent;  /* femrt_extent */
+  int32_t reserved;/* 0 */
+  int64_t divisor; /* >= 1 */
+} femrt_grid_axis;
+
+/* The structured facts of a kernel (ABI version 2). libfemrt requires
+ * struct_size >= sizeof(femrt_kernel_traits) of version 2 (a newer producer
+ * may append fields), a known prior and layout (NONE exactly for layers and
+ * kernels that are not FEM reads), only known flags, finite cap and scale,
+ * a finite eps > 0 for FEM reads, tiles >= 0, and grid axes with a known
+ * extent and divisor >= 1. */
+typedef struct femrt_kernel_traits {
+  uint32_t struct_size; /* sizeof(femrt_kernel_traits) of the producer */
+  uint32_t flags;       /* FEMRT_KERNEL_* bits */
+  int32_t prior;        /* femrt_prior_kind */
+  int32_t layout;       /* femrt_layout */
+  double scale;         /* the logit scale when FEMRT_KERNEL_HAS_SCALE, else 0
+                           (the prior's default, 1/sqrt(dk)) */
+  double cap;           /* the clip of the free-energy logits */
+  double eps;           /* the free energy's epsilon */
+  int64_t tile_q, tile_k, vec; /* #fem.tiles (0 for a layer) */
+  femrt_grid_axis grid[3];     /* x, y, z */
+} femrt_kernel_traits;
+
 typedef struct femrt_kernel_info {
   const char *name;           /* the func.func symbol in the model */
   int32_t num_args;
   const femrt_arg_info *args; /* inputs first, outputs last */
   femrt_prepare_fn prepare;   /* may be NULL: grid (1, 1, 1) */
   femrt_workgroup_fn workgroup; /* never NULL */
-  const char *description;    /* e.g. "prior=softmax causal=1 layout=bthd mask=0 cap=40 eps=1e-06 tile_q=64 tile_k=64 vec=8" */
+  /* For humans only, e.g. "prior=softmax causal=1 layout=bthd mask=0 cap=40
+   * eps=1e-06 tile_q=64 tile_k=64 vec=8"; programs read `traits`. */
+  const char *description;
+  const femrt_kernel_traits *traits; /* NULL: a kernel with no FEM facts */
 } femrt_kernel_info;
 
 typedef struct femrt_kernel_library {
@@ -99,6 +176,9 @@ typedef struct femrt_kernel_library {
   const char *producer;       /* e.g. "femc 0.1.0" */
   const char *target;         /* e.g. "host:znver3" or "x86-64-v3 (AVX2, FMA)" */
   int32_t num_kernels;
+  uint32_t kernel_info_size;  /* sizeof(femrt_kernel_info) of the producer:
+                                 the stride of `kernels`; libfemrt accepts
+                                 >= its own sizeof */
   const femrt_kernel_info *kernels;
 } femrt_kernel_library;
 
