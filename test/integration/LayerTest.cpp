@@ -9,6 +9,9 @@
 //
 //   examples/fem_layer.mlir      softmax, dk = dv = 64
 //   examples/fem_layer_gla.mlir  gla, dk = 32, dv = 64, decay logits (D,H)
+//   Inputs/layers.mlir           linear and aft as gla without the decay;
+//                                ssm (no q, k) with Δ, A, Bs, Cs, D formed
+//                                from projections and parameters, N = 16
 //
 //===----------------------------------------------------------------------===//
 #include "femrt/femrt.h"
@@ -41,9 +44,14 @@ struct LayerSpec {
   const char *library, *kernel;
   femc::ref::Prior prior;
   int64_t D, H, dk, dv;
+  /// The layer projects queries and keys (every prior but ssm).
+  bool keys;
   /// The prior reads per-head decay logits, projected by W_decay (D,H)
   /// (gla).
   bool decay;
+  /// The ssm state size N; 0 for the other priors. The ssm layer takes
+  /// W_delta (D,E), A_log (E,N), W_B, W_C (D,N) and D_raw (E).
+  int64_t N;
 };
 
 void PrintTo(const LayerSpec &s, std::ostream *os) {
@@ -90,18 +98,40 @@ std::vector<float> toFloat(const std::vector<double> &x) {
   return std::vector<float>(x.begin(), x.end());
 }
 
+/// softplus(x) = log(1 + e^x) in double, without overflow.
+double softplus(double x) {
+  return std::max(x, 0.0) + std::log1p(std::exp(-std::fabs(x)));
+}
+
 /// The weights of one layer, in the order of the layer's arguments after x:
-/// wq, wk, wv, wl, wg, [wd], wo, beta_raw.
+/// [wq, wk], wv, wl, wg, [wd], [wdelta, A_log, wB, wC, D_raw], wo, beta_raw.
 struct LayerWeights {
-  std::vector<float> wq, wk, wv, wl, wg, wd, wo, beta;
+  std::vector<float> wq, wk, wv, wl, wg, wd, wdelta, aLog, wB, wC, dRaw, wo,
+      beta;
 };
 
 LayerWeights randomWeights(const LayerSpec &s, femc::Rng &rng) {
   LayerWeights w;
-  for (auto [m, width] : {std::pair{&w.wq, s.dk}, {&w.wk, s.dk}, {&w.wv, s.dv},
-                          {&w.wl, s.dv}, {&w.wg, s.dv}}) {
+  std::vector<std::pair<std::vector<float> *, int64_t>> perHead = {
+      {&w.wv, s.dv}, {&w.wl, s.dv}, {&w.wg, s.dv}};
+  if (s.keys)
+    perHead.insert(perHead.begin(), {{&w.wq, s.dk}, {&w.wk, s.dk}});
+  for (auto [m, width] : perHead) {
     m->resize(s.D * s.H * width);
     rng.fillUniform(*m, -0.15, 0.15);
+  }
+  if (s.N) {
+    int64_t E = s.H * s.dv;
+    w.wdelta.resize(s.D * E);
+    rng.fillUniform(w.wdelta, -0.05, 0.05);
+    w.aLog.resize(E * s.N);
+    rng.fillUniform(w.aLog, -1, 1);
+    for (auto *m : {&w.wB, &w.wC}) {
+      m->resize(s.D * s.N);
+      rng.fillUniform(*m, -0.05, 0.05);
+    }
+    w.dRaw.resize(E);
+    rng.fillUniform(w.dRaw, -1, 1);
   }
   if (s.decay) {
     // Decay logits of about +-0.3: cumulative decays of tens over 130
@@ -122,17 +152,34 @@ LayerWeights randomWeights(const LayerSpec &s, femc::Rng &rng) {
 std::vector<double> referenceLayer(const LayerSpec &s, const LayerWeights &w,
                                    const std::vector<float> &x, int64_t B,
                                    int64_t T) {
-  int64_t BT = B * T;
-  std::vector<float> q =
-      toFloat(rope(project(x, w.wq, BT, s.D, s.H * s.dk), B, T, s.H, s.dk));
-  std::vector<float> k =
-      toFloat(rope(project(x, w.wk, BT, s.D, s.H * s.dk), B, T, s.H, s.dk));
+  int64_t BT = B * T, E = s.H * s.dv;
+  std::vector<float> q, k;
+  if (s.keys) {
+    q = toFloat(rope(project(x, w.wq, BT, s.D, s.H * s.dk), B, T, s.H, s.dk));
+    k = toFloat(rope(project(x, w.wk, BT, s.D, s.H * s.dk), B, T, s.H, s.dk));
+  }
   std::vector<float> v = toFloat(project(x, w.wv, BT, s.D, s.H * s.dv));
   std::vector<float> lam = toFloat(project(x, w.wl, BT, s.D, s.H * s.dv));
   std::vector<float> gate = toFloat(project(x, w.wg, BT, s.D, s.H * s.dv));
   std::vector<float> decay;
   if (s.decay)
     decay = toFloat(project(x, w.wd, BT, s.D, s.H));
+  // ssm: Δ = exp(-softplus(x W_delta)), A = -softplus(A_log),
+  // Bs, Cs = softplus(x W) + eps, D = softplus(D_raw) + eps.
+  std::vector<float> delta, A, Bs, Cs, Dskip;
+  if (s.N) {
+    std::vector<double> z = project(x, w.wdelta, BT, s.D, E);
+    for (double &d : z)
+      d = std::exp(-softplus(d));
+    delta = toFloat(z);
+    for (float a : w.aLog)
+      A.push_back(static_cast<float>(-softplus(a)));
+    for (auto [out, weight] : {std::pair{&Bs, &w.wB}, {&Cs, &w.wC}})
+      for (double d : project(x, *weight, BT, s.D, s.N))
+        out->push_back(static_cast<float>(softplus(d) + 1e-6));
+    for (float d : w.dRaw)
+      Dskip.push_back(static_cast<float>(softplus(d) + 1e-6));
+  }
   femc::ref::Problem p;
   p.prior = s.prior;
   p.causal = true;
@@ -141,21 +188,30 @@ std::vector<double> referenceLayer(const LayerSpec &s, const LayerWeights &w,
   p.H = p.Hkv = s.H;
   p.dk = s.dk;
   p.dv = s.dv;
+  p.N = s.N;
   femc::ref::Inputs in;
-  in.q = q.data();
-  in.k = k.data();
+  if (s.keys) {
+    in.q = q.data();
+    in.k = k.data();
+  }
   in.v = v.data();
   in.beta_raw = w.beta.data();
   in.lam = lam.data();
   in.gate = gate.data();
   if (s.decay)
     in.decay = decay.data();
+  if (s.N) {
+    in.delta = delta.data();
+    in.A = A.data();
+    in.Bs = Bs.data();
+    in.Cs = Cs.data();
+    in.D = Dskip.data();
+  }
   std::string error;
   auto read = femc::ref::run(p, in, error);
   EXPECT_TRUE(read.has_value()) << error;
   if (!read)
     return {};
-  int64_t E = s.H * s.dv;
   std::vector<double> y(BT * s.D, 0.0);
   for (int64_t r = 0; r < BT; ++r)
     for (int64_t e = 0; e < s.D; ++e)
@@ -186,14 +242,27 @@ TEST_P(LayerMatrix, MatchesTheReferenceLayer) {
     LayerWeights w = randomWeights(s, rng);
     std::vector<float> out(B * T * s.D, std::nanf(""));
 
+    int64_t E = s.H * s.dv;
     std::vector<int64_t> sx = {B, T, s.D}, sqk = {s.D, s.H, s.dk},
                          sv = {s.D, s.H, s.dv}, sd = {s.D, s.H},
-                         so = {s.H, s.dv, s.D}, sb = {s.H * s.dv};
-    std::vector<DLTensor> t = {tensor(x.data(), sx), tensor(w.wq.data(), sqk),
-                               tensor(w.wk.data(), sqk), tensor(w.wv.data(), sv),
-                               tensor(w.wl.data(), sv), tensor(w.wg.data(), sv)};
+                         so = {s.H, s.dv, s.D}, sb = {E}, sde = {s.D, E},
+                         sa = {E, s.N}, sn = {s.D, s.N};
+    std::vector<DLTensor> t = {tensor(x.data(), sx)};
+    if (s.keys) {
+      t.push_back(tensor(w.wq.data(), sqk));
+      t.push_back(tensor(w.wk.data(), sqk));
+    }
+    for (auto *m : {&w.wv, &w.wl, &w.wg})
+      t.push_back(tensor(m->data(), sv));
     if (s.decay)
       t.push_back(tensor(w.wd.data(), sd));
+    if (s.N) {
+      t.push_back(tensor(w.wdelta.data(), sde));
+      t.push_back(tensor(w.aLog.data(), sa));
+      t.push_back(tensor(w.wB.data(), sn));
+      t.push_back(tensor(w.wC.data(), sn));
+      t.push_back(tensor(w.dRaw.data(), sb));
+    }
     t.push_back(tensor(w.wo.data(), so));
     t.push_back(tensor(w.beta.data(), sb));
     t.push_back(tensor(out.data(), sx));
@@ -224,10 +293,15 @@ INSTANTIATE_TEST_SUITE_P(
     FemLayer, LayerMatrix,
     ::testing::Values(
         LayerSpec{FEMC_LAYER_LIBRARY, "fem_layer", femc::ref::Prior::Softmax,
-                  D, H, DK, DV, /*decay=*/false},
+                  D, H, DK, DV, /*keys=*/true, /*decay=*/false, /*N=*/0},
         LayerSpec{FEMC_LAYER_GLA_LIBRARY, "fem_layer_gla",
-                  femc::ref::Prior::Gla, D, H, /*dk=*/32, DV,
-                  /*decay=*/true}),
+                  femc::ref::Prior::Gla, D, H, /*dk=*/32, DV, true, true, 0},
+        LayerSpec{FEMC_LAYERS_LIBRARY, "fem_layer_linear",
+                  femc::ref::Prior::Linear, D, H, 32, DV, true, false, 0},
+        LayerSpec{FEMC_LAYERS_LIBRARY, "fem_layer_aft", femc::ref::Prior::Aft,
+                  D, H, 32, DV, true, false, 0},
+        LayerSpec{FEMC_LAYERS_LIBRARY, "fem_layer_ssm", femc::ref::Prior::Ssm,
+                  D, H, 32, DV, /*keys=*/false, false, /*N=*/16}),
     layerName);
 
 /// The layer's shapes are checked before it runs, naming the argument.
