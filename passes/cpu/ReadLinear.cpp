@@ -33,6 +33,9 @@ constexpr float kGlaMinLogDecay = -60.0f;
 constexpr float kGlaMaxLogDecay = 50.0f;
 /// Output rows computed together (divides every legal chunk: vec >= 4).
 constexpr int64_t kRowBlock = 4;
+/// Key features contracted together in the state update (independent FMA
+/// chains per channel vector: 2 * kFeatureBlock).
+constexpr int64_t kFeatureBlock = 4;
 
 class LinearReadEmitter {
 public:
@@ -52,6 +55,8 @@ private:
   /// gla: local log decays of the chunk; returns the new (G, C_last).
   SmallVector<Value> emitLogDecay(Value t0, Value n, Value g, Value cPrev);
   void emitScores(Value n);
+  /// rowDen[t] = [e^(l_t)] phi(q_t) . z [+ w_t] for the chunk's rows.
+  void emitRowDens(Value n);
   void emitRows(Value t0, Value n);
   void emitStateUpdate(Value n);
   /// Normalises and stores one channel vector of row t.
@@ -65,7 +70,7 @@ private:
   bool gla = false, causal = false;
   Value cC, cCb;
   Value phiQT, phiK, scoresT, panel, state, norm, rowWeight, logDecay,
-      keyWeight, rowDecay;
+      keyWeight, rowDecay, rowDen, phiKw;
 };
 
 void LinearReadEmitter::emit() {
@@ -81,7 +86,9 @@ void LinearReadEmitter::emit() {
   state = e.alloc({ShapedType::kDynamic, 2 * cb}, {dk});
   norm = e.alloc({ShapedType::kDynamic}, {dk});
   rowWeight = e.alloc({C}, {});
+  rowDen = e.alloc({C}, {});
   if (gla) {
+    phiKw = e.alloc({C, ShapedType::kDynamic}, {dk});
     logDecay = e.alloc({C}, {});
     keyWeight = e.alloc({C}, {});
     rowDecay = e.alloc({C}, {});
@@ -104,6 +111,7 @@ void LinearReadEmitter::emit() {
       Value t0 = e.mul(qc, cC);
       Value n = e.minI(cC, e.sub(w.T, t0));
       loadQueries(t0, n);
+      emitRowDens(n);
       emitRows(t0, n);
     });
   } else {
@@ -120,6 +128,7 @@ void LinearReadEmitter::emit() {
              loadKeys(t0, n);
              loadQueries(t0, n);
              emitScores(n);
+             emitRowDens(n);
              emitRows(t0, n);
              emitStateUpdate(n);
              return next;
@@ -193,10 +202,15 @@ SmallVector<Value> LinearReadEmitter::emitLogDecay(Value t0, Value n, Value g,
 
 void LinearReadEmitter::emitScores(Value n) {
   // A^T[s][t] with query rows t on vector lanes; row t reads s <= t only.
+  // kS keys at a time: kS independent FMA chains over the features share
+  // every query vector. Keys in [n, roundUp(n, kS)) (below the chunk size, a
+  // multiple of kS) only reach padded rows t >= n, which are never stored.
   auto vi32 = VectorType::get({e.lanes}, e.b.getI32Type());
   auto i32 = [&](Value index) {
     return arith::IndexCastOp::create(e.b, e.b.getI32Type(), index);
   };
+  int64_t kS = w.chunk % 8 == 0 ? 8 : 4;
+  Value cKS = e.idx(kS);
   Value lane = arith::IndexCastOp::create(
       e.b, vi32,
       vector::StepOp::create(e.b,
@@ -207,25 +221,57 @@ void LinearReadEmitter::emitScores(Value n) {
     Value lt = gla ? e.vload(logDecay, {tv}) : Value();
     Value sEnd = e.minI(n, e.add(tv, w.cLanes));
     Value sum = e.loop(
-        w.c0i, sEnd, w.c1i, {e.splat(0.0f)}, [&](Value s, ValueRange it) {
-          Value dot = e.loop(w.c0i, w.dk, w.c1i, {e.splat(0.0f)},
-                             [&](Value d, ValueRange acc) {
-                               return SmallVector<Value>{
-                                   e.fma(e.bcast(e.load(phiK, {s, d})),
-                                         e.vload(phiQT, {d, tv}), acc[0])};
-                             })[0];
-          Value visible = arith::CmpIOp::create(
-              e.b, arith::CmpIPredicate::sge, rowIdx,
-              vector::BroadcastOp::create(e.b, vi32, i32(s)));
-          if (gla) {
-            Value expo = e.fsub(lt, e.bcast(e.load(logDecay, {s})));
-            dot = e.fmul(dot, e.exp(e.select(visible, expo, e.splat(0.0f))));
+        w.c0i, e.roundUp(sEnd, cKS), cKS, {e.splat(0.0f)},
+        [&](Value s0, ValueRange it) {
+          SmallVector<Value> keys;
+          for (int64_t j = 0; j < kS; ++j)
+            keys.push_back(e.add(s0, e.idx(j)));
+          SmallVector<Value> dots = e.loop(
+              w.c0i, w.dk, w.c1i, SmallVector<Value>(kS, e.splat(0.0f)),
+              [&](Value d, ValueRange acc) {
+                Value qv = e.vload(phiQT, {d, tv});
+                SmallVector<Value> next;
+                for (int64_t j = 0; j < kS; ++j)
+                  next.push_back(
+                      e.fma(e.bcast(e.load(phiK, {keys[j], d})), qv, acc[j]));
+                return next;
+              });
+          Value total = it[0];
+          for (int64_t j = 0; j < kS; ++j) {
+            Value s = keys[j];
+            Value dot = dots[j];
+            Value visible = arith::CmpIOp::create(
+                e.b, arith::CmpIPredicate::sge, rowIdx,
+                vector::BroadcastOp::create(e.b, vi32, i32(s)));
+            if (gla) {
+              Value expo = e.fsub(lt, e.bcast(e.load(logDecay, {s})));
+              dot = e.fmul(dot,
+                           e.exp(e.select(visible, expo, e.splat(0.0f))));
+            }
+            Value weight = e.select(visible, dot, e.splat(0.0f));
+            e.vstore(weight, scoresT, {s, tv});
+            total = e.fadd(total, weight);
           }
-          Value weight = e.select(visible, dot, e.splat(0.0f));
-          e.vstore(weight, scoresT, {s, tv});
-          return SmallVector<Value>{e.fadd(it[0], weight)};
+          return SmallVector<Value>{total};
         })[0];
     e.vstore(sum, rowWeight, {tv});
+  });
+}
+
+void LinearReadEmitter::emitRowDens(Value n) {
+  // Query rows on lanes; rows past n (padded) are computed, never stored.
+  e.loop(w.c0i, e.roundUp(n, w.cLanes), w.cLanes, [&](Value tv) {
+    SmallVector<Value> acc = e.loop(
+        w.c0i, w.dk, w.c1i, {e.splat(0.0f)}, [&](Value d, ValueRange it) {
+          return SmallVector<Value>{e.fma(e.bcast(e.load(norm, {d})),
+                                          e.vload(phiQT, {d, tv}), it[0])};
+        });
+    Value den = acc[0];
+    if (gla)
+      den = e.fmul(den, e.vload(rowDecay, {tv}));
+    if (causal)
+      den = e.fadd(den, e.vload(rowWeight, {tv}));
+    e.vstore(den, rowDen, {tv});
   });
 }
 
@@ -263,17 +309,8 @@ void LinearReadEmitter::emitRows(Value t0, Value n) {
       valid.push_back(arith::CmpIOp::create(e.b, arith::CmpIPredicate::slt,
                                             r, n));
       scales.push_back(epilogue.rowScale(e.minI(times.back(), last)));
-      Value inter = e.loop(w.c0i, w.dk, w.c1i, {e.cst(0.0f)},
-                           [&](Value d, ValueRange it) {
-                             return SmallVector<Value>{e.fadd(
-                                 it[0], e.fmul(e.load(phiQT, {d, r}),
-                                               e.load(norm, {d})))};
-                           })[0];
-      Value decay = gla ? e.load(rowDecay, {r}) : Value();
-      decays.push_back(decay);
-      if (gla)
-        inter = e.fmul(inter, decay);
-      dens.push_back(causal ? e.fadd(inter, e.load(rowWeight, {r})) : inter);
+      decays.push_back(gla ? e.load(rowDecay, {r}) : Value());
+      dens.push_back(e.load(rowDen, {r}));
     }
     e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
       Value cz = e.add(cCb, cv);
@@ -322,39 +359,70 @@ void LinearReadEmitter::emitRows(Value t0, Value n) {
 
 void LinearReadEmitter::emitStateUpdate(Value n) {
   Value decay = gla ? e.load(rowDecay, {e.sub(n, w.c1i)}) : Value();
-  e.loop(w.c0i, w.dk, w.c1i, [&](Value d) {
-    auto keyFeature = [&](Value s) {
-      Value phi = e.load(phiK, {s, d});
-      return gla ? e.fmul(phi, e.load(keyWeight, {s})) : phi;
-    };
-    Value zSum = e.loop(w.c0i, n, w.c1i, {e.cst(0.0f)},
-                        [&](Value s, ValueRange it) {
-                          return SmallVector<Value>{
-                              e.fadd(it[0], keyFeature(s))};
-                        })[0];
-    Value old = e.load(norm, {d});
-    e.store(gla ? e.fadd(e.fmul(old, decay), zSum) : e.fadd(old, zSum), norm,
-            {d});
+  Value keys = phiK;
+  if (gla) {
+    // phi(k_s) e^(l_last - l_s), once per chunk.
+    e.loop(w.c0i, n, w.c1i, [&](Value s) {
+      Value kw = e.load(keyWeight, {s});
+      e.loop(w.c0i, w.dk, w.c1i, [&](Value d) {
+        e.store(e.fmul(e.load(phiK, {s, d}), kw), phiKw, {s, d});
+      });
+    });
+    keys = phiKw;
+  }
+  // Features [d0, d0 + nd) together: 2 * nd independent FMA chains per
+  // channel vector, each panel vector loaded once for all of them.
+  auto block = [&](Value d0, int64_t nd) {
+    SmallVector<Value> feats;
+    for (int64_t i = 0; i < nd; ++i)
+      feats.push_back(i == 0 ? d0 : e.add(d0, e.idx(i)));
+    SmallVector<Value> zSum = e.loop(
+        w.c0i, n, w.c1i, SmallVector<Value>(nd, e.cst(0.0f)),
+        [&](Value s, ValueRange it) {
+          SmallVector<Value> next;
+          for (int64_t i = 0; i < nd; ++i)
+            next.push_back(e.fadd(it[i], e.load(keys, {s, feats[i]})));
+          return next;
+        });
+    for (int64_t i = 0; i < nd; ++i) {
+      Value old = e.load(norm, {feats[i]});
+      e.store(gla ? e.fadd(e.fmul(old, decay), zSum[i]) : e.fadd(old, zSum[i]),
+              norm, {feats[i]});
+    }
     e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
       Value cz = e.add(cCb, cv);
       SmallVector<Value> acc = e.loop(
-          w.c0i, n, w.c1i, {e.splat(0.0f), e.splat(0.0f)},
+          w.c0i, n, w.c1i, SmallVector<Value>(2 * nd, e.splat(0.0f)),
           [&](Value s, ValueRange it) {
-            Value k = e.bcast(keyFeature(s));
-            return SmallVector<Value>{e.fma(k, e.vload(panel, {s, cv}), it[0]),
-                                      e.fma(k, e.vload(panel, {s, cz}), it[1])};
+            Value pMu = e.vload(panel, {s, cv});
+            Value pX = e.vload(panel, {s, cz});
+            SmallVector<Value> next;
+            for (int64_t i = 0; i < nd; ++i) {
+              Value k = e.bcast(e.load(keys, {s, feats[i]}));
+              next.push_back(e.fma(k, pMu, it[2 * i]));
+              next.push_back(e.fma(k, pX, it[2 * i + 1]));
+            }
+            return next;
           });
-      Value oldMu = e.vload(state, {d, cv});
-      Value oldZ = e.vload(state, {d, cz});
-      if (gla) {
-        e.vstore(e.fma(oldMu, e.bcast(decay), acc[0]), state, {d, cv});
-        e.vstore(e.fma(oldZ, e.bcast(decay), acc[1]), state, {d, cz});
-      } else {
-        e.vstore(e.fadd(oldMu, acc[0]), state, {d, cv});
-        e.vstore(e.fadd(oldZ, acc[1]), state, {d, cz});
+      for (int64_t i = 0; i < nd; ++i) {
+        Value oldMu = e.vload(state, {feats[i], cv});
+        Value oldZ = e.vload(state, {feats[i], cz});
+        if (gla) {
+          e.vstore(e.fma(oldMu, e.bcast(decay), acc[2 * i]), state,
+                   {feats[i], cv});
+          e.vstore(e.fma(oldZ, e.bcast(decay), acc[2 * i + 1]), state,
+                   {feats[i], cz});
+        } else {
+          e.vstore(e.fadd(oldMu, acc[2 * i]), state, {feats[i], cv});
+          e.vstore(e.fadd(oldZ, acc[2 * i + 1]), state, {feats[i], cz});
+        }
       }
     });
-  });
+  };
+  Value cFB = e.idx(kFeatureBlock);
+  Value dkMain = e.sub(w.dk, e.remI(w.dk, cFB));
+  e.loop(w.c0i, dkMain, cFB, [&](Value d0) { block(d0, kFeatureBlock); });
+  e.loop(dkMain, w.dk, w.c1i, [&](Value d) { block(d, 1); });
 }
 
 } // namespace
