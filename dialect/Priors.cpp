@@ -156,11 +156,13 @@ Tiles defaultTiles(const PriorInfo &info, int64_t vec) {
   if (info.grid == GridKind::QueryTiles)
     // 192 rows: a multiple of the lowering's row quantum at 4, 8 or 16 lanes.
     return {192, std::max<int64_t>(64, 2 * vec), vec};
-  // Scans: 64-row chunks. The channel block trades parallel workgroups at
-  // small B*H against the work every block repeats (the q.k scores of
-  // linear and gla); aft and ssm repeat nothing.
-  bool repeatsScores = info.algorithm == ReadAlgorithm::ChunkedLinear;
-  return {64, repeatsScores ? std::max<int64_t>(32, vec) : vec, vec};
+  // Scans: 64-row chunks and 64-channel blocks (docs/benchmarks.md, "Scan
+  // priors"). The channel block trades parallel workgroups at small B*H
+  // against the work every block repeats per row: the q.k scores of linear
+  // and gla, the gate norm of every prior, aft's q features. At B = 1,
+  // H = 8, dv = 64 on two cores, 64 beat 32 (linear 1.2x, aft 2.3x, ssm
+  // 1.3x) and 16; 32- and 128-row chunks were no faster than 64.
+  return {64, std::max<int64_t>(64, vec), vec};
 }
 
 std::optional<std::string> checkTiles(const PriorInfo &info,
