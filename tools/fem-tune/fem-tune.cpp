@@ -71,6 +71,9 @@ usage: fem-tune MODEL.mlir --db FILE.json [--dim SYM=N ...] [options]
   --tolerance X       a candidate whose output differs from the reference
                       by more than X * max|reference| is discarded (default
                       1e-4)
+  --check-length N    check candidates with a dynamic T (and S) of at most
+                      N, 0 for the full shape (default 1000: the reference
+                      is quadratic in T; timing always uses the full shape)
   --retune            tune again even if the database has this key
   -v, --verbose       list every candidate, pruned ones with the reason
   -h, --help          this text
@@ -97,7 +100,7 @@ struct Args {
   std::string model, kernel, target = "host", db;
   std::map<std::string, int64_t> dims;
   double budget = 60;
-  int64_t jobs = 0, maxCandidates = 32, threads = 0;
+  int64_t jobs = 0, maxCandidates = 32, threads = 0, checkLength = 1000;
   uint64_t seed = 0;
   double tolerance = 1e-4;
   bool retune = false, verbose = false;
@@ -205,6 +208,9 @@ Args parseArgs(int argc, char **argv) {
     } else if (flag == "--max-candidates") {
       a.maxCandidates =
           static_cast<int64_t>(parseInteger(value(), "--max-candidates", 1, 1000));
+    } else if (flag == "--check-length") {
+      a.checkLength = static_cast<int64_t>(
+          parseInteger(value(), "--check-length", 0, int64_t(1) << 31));
     } else if (flag == "--threads") {
       a.threads = static_cast<int64_t>(
           parseInteger(value(), "--threads", 0, FEMRT_MAX_THREADS));
@@ -827,7 +833,65 @@ int runFemTune(int argc, char **argv) {
   if (femrt_context_create(&ctxOptions, &ctx) != FEMRT_OK)
     fail(std::string("creating the runtime: ") + femrt_last_error());
   std::vector<size_t> correct;
-  Problem problem;
+  // Candidates are checked on `problem` (the reference is O(T^2) for the
+  // quadratic priors, so a long dynamic T or S is shortened to
+  // --check-length) and timed on `fullProblem`, the shape being tuned.
+  Problem problem, fullProblem;
+  std::map<std::string, int64_t> checkExtents = extents;
+  std::string shortened;
+  for (const char *name : {"T", "S"}) {
+    bool dynamic = std::find(kernel->dynamicExtents.begin(),
+                             kernel->dynamicExtents.end(),
+                             name) != kernel->dynamicExtents.end();
+    auto it = checkExtents.find(name);
+    if (dynamic && args.checkLength > 0 && it != checkExtents.end() &&
+        it->second > args.checkLength) {
+      shortened += std::string(shortened.empty() ? "" : ", ") + name + "=" +
+                   std::to_string(args.checkLength) + " (tuning " + name +
+                   "=" + std::to_string(it->second) + ")";
+      it->second = args.checkLength;
+    }
+  }
+  if (!shortened.empty())
+    std::fprintf(stderr,
+                 "fem-tune: checking candidates at %s; --check-length 0 "
+                 "checks at the full shape\n",
+                 shortened.c_str());
+  // The arguments of the kernel with the extents `ext`.
+  auto setUp = [&](Problem &p, femrt_kernel *k,
+                   const std::map<std::string, int64_t> &ext) {
+    int32_t numArgs = 0;
+    if (femrt_kernel_num_args(k, &numArgs) != FEMRT_OK)
+      fail(std::string("kernel arguments: ") + femrt_last_error());
+    p.tensors.resize(static_cast<size_t>(numArgs));
+    for (int32_t a = 0; a < numArgs; ++a) {
+      Tensor &t = p.tensors[static_cast<size_t>(a)];
+      if (femrt_kernel_get_arg_info(k, a, &t.info) != FEMRT_OK)
+        fail(std::string("argument info: ") + femrt_last_error());
+      bool isF32 = t.info->dtype_code == kDLFloat && t.info->dtype_bits == 32;
+      bool isByte = t.info->dtype_code != kDLFloat && t.info->dtype_bits == 8;
+      if (!isF32 && !isByte)
+        fail("argument '" + std::string(t.info->name) +
+             "' has a dtype fem-tune cannot generate (float32 and 8-bit "
+             "masks only)");
+      for (const std::string &d : argDims(*t.info)) {
+        auto it = ext.find(d);
+        if (it == ext.end())
+          fail("extent " + d + " of argument '" + t.info->name +
+               "' is unknown; give it with --dim " + d + "=N");
+        t.shape.push_back(it->second);
+      }
+      if (t.info->role == FEMRT_ARG_OUTPUT) {
+        if (p.outIndex >= 0 || std::string(t.info->name) != "out" ||
+            !t.isFloat())
+          fail("kernel '" + kernel->name + "' has outputs fem-tune cannot "
+               "check (one float32 'out' expected)");
+        p.outIndex = a;
+      }
+    }
+    if (p.outIndex < 0)
+      fail("kernel '" + kernel->name + "' has no output 'out' to check");
+  };
   auto checkStart = Clock::now();
   size_t toCheck = 0, checked = 0;
   for (Run &r : runs)
@@ -844,39 +908,13 @@ int runFemTune(int argc, char **argv) {
       continue;
     }
     if (problem.tensors.empty()) {
-      int32_t numArgs = 0;
-      if (femrt_kernel_num_args(r.kernel, &numArgs) != FEMRT_OK)
-        fail(std::string("kernel arguments: ") + femrt_last_error());
-      problem.tensors.resize(static_cast<size_t>(numArgs));
-      for (int32_t a = 0; a < numArgs; ++a) {
-        Tensor &t = problem.tensors[static_cast<size_t>(a)];
-        if (femrt_kernel_get_arg_info(r.kernel, a, &t.info) != FEMRT_OK)
-          fail(std::string("argument info: ") + femrt_last_error());
-        bool isF32 = t.info->dtype_code == kDLFloat && t.info->dtype_bits == 32;
-        bool isByte = t.info->dtype_code != kDLFloat && t.info->dtype_bits == 8;
-        if (!isF32 && !isByte)
-          fail("argument '" + std::string(t.info->name) +
-               "' has a dtype fem-tune cannot generate (float32 and 8-bit "
-               "masks only)");
-        for (const std::string &d : argDims(*t.info)) {
-          auto it = extents.find(d);
-          if (it == extents.end())
-            fail("extent " + d + " of argument '" + t.info->name +
-                 "' is unknown; give it with --dim " + d + "=N");
-          t.shape.push_back(it->second);
-        }
-        if (t.info->role == FEMRT_ARG_OUTPUT) {
-          if (problem.outIndex >= 0 || std::string(t.info->name) != "out" ||
-              !t.isFloat())
-            fail("kernel '" + kernel->name + "' has outputs fem-tune cannot "
-                 "check (one float32 'out' expected)");
-          problem.outIndex = a;
-        }
-      }
-      if (problem.outIndex < 0)
-        fail("kernel '" + kernel->name + "' has no output 'out' to check");
+      setUp(problem, r.kernel, checkExtents);
       fillInputs(problem, args.seed);
-      runReference(problem, r.kernel, kernel->name, extents);
+      runReference(problem, r.kernel, kernel->name, checkExtents);
+      if (checkExtents != extents) {
+        setUp(fullProblem, r.kernel, extents);
+        fillInputs(fullProblem, args.seed);
+      }
     }
     std::vector<float> &out = problem.tensors[problem.outIndex].f32;
     std::fill(out.begin(), out.end(), std::nanf(""));
@@ -913,7 +951,8 @@ int runFemTune(int argc, char **argv) {
          "; nothing to compare against");
 
   // Time: a warm-up round, interleaved rounds, then the leaders again.
-  timeRounds(runs, correct, 1, problem, false, progress, "warm-up");
+  Problem &timed = fullProblem.tensors.empty() ? problem : fullProblem;
+  timeRounds(runs, correct, 1, timed, false, progress, "warm-up");
   double roundMs = 0;
   for (size_t i : correct) {
     roundMs += runs[i].samples.back();
@@ -925,7 +964,7 @@ int runFemTune(int argc, char **argv) {
     return std::clamp<int64_t>(static_cast<int64_t>(n), lo, hi);
   };
   int64_t rounds = roundsFor(left * 0.6, roundMs, 3, 50);
-  timeRounds(runs, correct, rounds, problem, false, progress, "timing");
+  timeRounds(runs, correct, rounds, timed, false, progress, "timing");
   for (size_t i : correct)
     runs[i].first = measure(runs[i].samples);
   std::vector<size_t> ranked = correct;
@@ -945,7 +984,7 @@ int runFemTune(int argc, char **argv) {
     leaderMs += runs[i].first.medianMs;
   left = std::max(0.0, args.budget - progress.elapsed()) * 1000;
   int64_t finalRounds = roundsFor(left * 0.9, leaderMs, 5, 100);
-  timeRounds(runs, leaders, finalRounds, problem, true, progress, "leaders");
+  timeRounds(runs, leaders, finalRounds, timed, true, progress, "leaders");
   for (size_t i : leaders)
     runs[i].second = measure(runs[i].final);
   size_t winner = leaders[0];
