@@ -65,6 +65,11 @@ if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]]; then
   exit 2
 fi
 
+# Install what fuzzing needs (clang-22, libFuzzer's runtime) if missing.
+if [ "${FEMC_FUZZ_NO_SETUP:-0}" != 1 ]; then
+  "$(dirname "$0")/setup.sh" --fuzz
+fi
+
 cc="${CC:-clang-22}"
 cxx="${CXX:-clang++-22}"
 if ! command -v "$cxx" >/dev/null; then

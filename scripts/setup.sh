@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything femc needs to build and test, from Debian's packages.
 # Safe to run any number of times: it installs only what is missing.
+#   scripts/setup.sh           what building and testing need
+#   scripts/setup.sh --fuzz    and libFuzzer's runtime (scripts/fuzz.sh)
 set -euo pipefail
 
 packages=(
@@ -11,6 +13,9 @@ packages=(
   # PyPI below. PyTorch (python3-torch) is optional: its tests skip without it.
   python3-dev python3-numpy python3-pytest python3-pip libopenblas0-pthread
 )
+if [ "${1:-}" = "--fuzz" ]; then
+  packages+=(libclang-rt-22-dev) # clang-22's libFuzzer and sanitizer runtimes
+fi
 
 missing=()
 for p in "${packages[@]}"; do
