@@ -11,7 +11,8 @@
 //   examples/fem_layer_gla.mlir  gla, dk = 32, dv = 64, decay logits (D,H)
 //   Inputs/layers.mlir           linear and aft as gla without the decay;
 //                                ssm (no q, k) with Δ, A, Bs, Cs, D formed
-//                                from projections and parameters, N = 16
+//                                from projections and parameters, N = 16;
+//                                softmax with a key mask argument (B,T)
 //
 //===----------------------------------------------------------------------===//
 #include "femrt/femrt.h"
@@ -21,6 +22,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -52,6 +54,9 @@ struct LayerSpec {
   /// The ssm state size N; 0 for the other priors. The ssm layer takes
   /// W_delta (D,E), A_log (E,N), W_B, W_C (D,N) and D_raw (E).
   int64_t N;
+  /// The layer takes a key mask (B,T) as its last argument (uint8, nonzero
+  /// keeps the key) and gives it to its FEM read.
+  bool mask = false;
 };
 
 void PrintTo(const LayerSpec &s, std::ostream *os) {
@@ -60,7 +65,8 @@ void PrintTo(const LayerSpec &s, std::ostream *os) {
 }
 
 std::string layerName(const ::testing::TestParamInfo<LayerSpec> &info) {
-  return femc::ref::priorName(info.param.prior);
+  return std::string(femc::ref::priorName(info.param.prior)) +
+         (info.param.mask ? "_masked" : "");
 }
 
 /// y[r,j] = sum_k x[r,k] w[k,j] in double: x (BT,D), w (D,width).
@@ -150,7 +156,8 @@ LayerWeights randomWeights(const LayerSpec &s, femc::Rng &rng) {
 /// femref. Fails the test (and returns an empty vector) when femref refuses
 /// the problem.
 std::vector<double> referenceLayer(const LayerSpec &s, const LayerWeights &w,
-                                   const std::vector<float> &x, int64_t B,
+                                   const std::vector<float> &x,
+                                   const std::vector<uint8_t> &mask, int64_t B,
                                    int64_t T) {
   int64_t BT = B * T, E = s.H * s.dv;
   std::vector<float> q, k;
@@ -189,6 +196,7 @@ std::vector<double> referenceLayer(const LayerSpec &s, const LayerWeights &w,
   p.dk = s.dk;
   p.dv = s.dv;
   p.N = s.N;
+  p.hasMask = s.mask;
   femc::ref::Inputs in;
   if (s.keys) {
     in.q = q.data();
@@ -207,6 +215,8 @@ std::vector<double> referenceLayer(const LayerSpec &s, const LayerWeights &w,
     in.Cs = Cs.data();
     in.D = Dskip.data();
   }
+  if (s.mask)
+    in.mask = mask.data();
   std::string error;
   auto read = femc::ref::run(p, in, error);
   EXPECT_TRUE(read.has_value()) << error;
@@ -240,6 +250,11 @@ TEST_P(LayerMatrix, MatchesTheReferenceLayer) {
     std::vector<float> x(B * T * s.D);
     rng.fillUniform(x, -1, 1);
     LayerWeights w = randomWeights(s, rng);
+    // About a quarter of the keys masked, never the first of a sequence.
+    std::vector<uint8_t> mask;
+    if (s.mask)
+      for (int64_t i = 0; i < B * T; ++i)
+        mask.push_back(i % T == 0 || rng.uniform(0, 1) > 0.25);
     std::vector<float> out(B * T * s.D, std::nanf(""));
 
     int64_t E = s.H * s.dv;
@@ -265,6 +280,13 @@ TEST_P(LayerMatrix, MatchesTheReferenceLayer) {
     }
     t.push_back(tensor(w.wo.data(), so));
     t.push_back(tensor(w.beta.data(), sb));
+    std::vector<int64_t> sm = {B, T};
+    if (s.mask) {
+      DLTensor m = tensor(nullptr, sm);
+      m.data = mask.data();
+      m.dtype = {kDLUInt, 8, 1};
+      t.push_back(m);
+    }
     t.push_back(tensor(out.data(), sx));
     std::vector<const DLTensor *> args;
     for (auto &d : t)
@@ -274,7 +296,7 @@ TEST_P(LayerMatrix, MatchesTheReferenceLayer) {
               FEMRT_OK)
         << femrt_last_error();
 
-    std::vector<double> y = referenceLayer(s, w, x, B, T);
+    std::vector<double> y = referenceLayer(s, w, x, mask, B, T);
     ASSERT_EQ(y.size(), out.size());
     double maxErr = 0, maxRef = 0;
     for (size_t i = 0; i < y.size(); ++i) {
@@ -301,7 +323,10 @@ INSTANTIATE_TEST_SUITE_P(
         LayerSpec{FEMC_LAYERS_LIBRARY, "fem_layer_aft", femc::ref::Prior::Aft,
                   D, H, 32, DV, true, false, 0},
         LayerSpec{FEMC_LAYERS_LIBRARY, "fem_layer_ssm", femc::ref::Prior::Ssm,
-                  D, H, 32, DV, /*keys=*/false, false, /*N=*/16}),
+                  D, H, 32, DV, /*keys=*/false, false, /*N=*/16},
+        LayerSpec{FEMC_LAYERS_LIBRARY, "fem_layer_masked",
+                  femc::ref::Prior::Softmax, D, H, 32, DV, true, false, 0,
+                  /*mask=*/true}),
     layerName);
 
 /// The layer's shapes are checked before it runs, naming the argument.

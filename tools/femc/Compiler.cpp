@@ -554,9 +554,17 @@ bool collectLayers(ModuleOp module, std::vector<KernelInfo> &kernels) {
     auto addArg = [&](Type type, DictionaryAttr attrs, std::string name,
                       bool output, Location loc) {
       auto tensor = dyn_cast<RankedTensorType>(type);
-      if (!tensor || !tensor.getElementType().isF32()) {
+      // A key mask (i1 or i8, one byte per key, as for kernels) may enter
+      // a layer as an argument; the result is f32.
+      bool mask = tensor && !output &&
+                  (tensor.getElementType().isInteger(1) ||
+                   tensor.getElementType().isInteger(8));
+      if (!tensor || !(tensor.getElementType().isF32() || mask)) {
         emitError(loc) << where << "argument " << quoted(name)
-                       << " must be a ranked f32 tensor, found " << type;
+                       << (output ? " must be a ranked f32 tensor"
+                                  : " must be a ranked f32 tensor or an "
+                                    "i1/i8 mask")
+                       << ", found " << type;
         ok = false;
         return;
       }
@@ -587,6 +595,11 @@ bool collectLayers(ModuleOp module, std::vector<KernelInfo> &kernels) {
       a.name = name;
       a.output = output;
       a.dtype = "float32";
+      if (mask) {
+        a.dtype = "uint8";
+        a.code = 1; // DLPack kDLUInt
+        a.bits = 8;
+      }
       if (attrs && attrs.get("fem.dims") &&
           !attrs.getAs<StringAttr>("fem.dims")) {
         emitError(loc) << where << "fem.dims of " << quoted(name)

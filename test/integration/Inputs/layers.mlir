@@ -1,4 +1,5 @@
-// Whole layers with the linear, aft and ssm priors for LayerTest.cpp (the
+// Whole layers with the linear, aft and ssm priors, and a softmax layer with
+// a key mask argument, for LayerTest.cpp (the
 // softmax and gla layers are examples/fem_layer.mlir and
 // examples/fem_layer_gla.mlir): projections (no biases), RoPE on q and k,
 // the FEM read, output projection; D = 256, H = 4, dk = 32, dv = 64. The
@@ -335,6 +336,49 @@ func.func @fem_layer_ssm(
       lam(%lam : tensor<?x?x4x64xf32>) gate(%gate : tensor<?x?x4x64xf32>)
       delta(%delta : tensor<?x?x256xf32>) A(%A : tensor<256x16xf32>)
       Bs(%bs : tensor<?x?x16xf32>) Cs(%cs : tensor<?x?x16xf32>) D(%D : tensor<256xf32>)
+      -> tensor<?x?x4x64xf32>
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %B = tensor.dim %x, %c0 : tensor<?x?x256xf32>
+  %T = tensor.dim %x, %c1 : tensor<?x?x256xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty(%B, %T) : tensor<?x?x256xf32>
+  %z = linalg.fill ins(%zero : f32) outs(%e : tensor<?x?x256xf32>) -> tensor<?x?x256xf32>
+  %y = linalg.generic {indexing_maps = [#out_o, #out_w, #out_y],
+                       iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]}
+      ins(%o, %wo : tensor<?x?x4x64xf32>, tensor<4x64x256xf32>) outs(%z : tensor<?x?x256xf32>) {
+    ^bb0(%a: f32, %b: f32, %acc: f32):
+      %m = arith.mulf %a, %b : f32
+      %s = arith.addf %acc, %m : f32
+      linalg.yield %s : f32
+  } -> tensor<?x?x256xf32>
+  return %y : tensor<?x?x256xf32>
+}
+
+// softmax with a key mask given to the layer (i8, one byte per key, nonzero
+// keeps the key) and passed on to its FEM read.
+func.func @fem_layer_masked(
+    %x: tensor<?x?x256xf32> {fem.name = "x", fem.dims = "B,T,D"},
+    %wq: tensor<256x4x32xf32> {fem.name = "wq", fem.dims = "D,H,dk"},
+    %wk: tensor<256x4x32xf32> {fem.name = "wk", fem.dims = "D,H,dk"},
+    %wv: tensor<256x4x64xf32> {fem.name = "wv", fem.dims = "D,H,dv"},
+    %wl: tensor<256x4x64xf32> {fem.name = "wl", fem.dims = "D,H,dv"},
+    %wg: tensor<256x4x64xf32> {fem.name = "wg", fem.dims = "D,H,dv"},
+    %wo: tensor<4x64x256xf32> {fem.name = "wo", fem.dims = "H,dv,D"},
+    %beta_raw: tensor<256xf32> {fem.name = "beta_raw", fem.dims = "E"},
+    %mask: tensor<?x?xi8> {fem.name = "mask", fem.dims = "B,T"})
+    -> (tensor<?x?x256xf32> {fem.dims = "B,T,D"}) {
+  %q0 = func.call @project_qk(%x, %wq) : (tensor<?x?x256xf32>, tensor<256x4x32xf32>) -> tensor<?x?x4x32xf32>
+  %k0 = func.call @project_qk(%x, %wk) : (tensor<?x?x256xf32>, tensor<256x4x32xf32>) -> tensor<?x?x4x32xf32>
+  %v = func.call @project_v(%x, %wv) : (tensor<?x?x256xf32>, tensor<256x4x64xf32>) -> tensor<?x?x4x64xf32>
+  %lam = func.call @project_v(%x, %wl) : (tensor<?x?x256xf32>, tensor<256x4x64xf32>) -> tensor<?x?x4x64xf32>
+  %gate = func.call @project_v(%x, %wg) : (tensor<?x?x256xf32>, tensor<256x4x64xf32>) -> tensor<?x?x4x64xf32>
+  %q = func.call @rope(%q0) : (tensor<?x?x4x32xf32>) -> tensor<?x?x4x32xf32>
+  %k = func.call @rope(%k0) : (tensor<?x?x4x32xf32>) -> tensor<?x?x4x32xf32>
+  %o = fem.mixer softmax q(%q : tensor<?x?x4x32xf32>) k(%k : tensor<?x?x4x32xf32>)
+      v(%v : tensor<?x?x4x64xf32>) beta_raw(%beta_raw : tensor<256xf32>)
+      lam(%lam : tensor<?x?x4x64xf32>) gate(%gate : tensor<?x?x4x64xf32>)
+      mask(%mask : tensor<?x?xi8>) {causal}
       -> tensor<?x?x4x64xf32>
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
