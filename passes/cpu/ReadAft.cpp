@@ -30,8 +30,10 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
   streams.emit();
   int64_t cb = w.cb;
   Value dk = w.dk;
-  Value kmax = e.alloc({ShapedType::kDynamic}, {dk});
-  Value pBuf = e.alloc({ShapedType::kDynamic}, {dk});
+  // q/k channels as vectors: [0, dkp) with the lanes past dk masked off.
+  Value dkp = e.roundUp(dk, w.cLanes);
+  Value kmax = e.alloc({ShapedType::kDynamic}, {dkp});
+  Value pBuf = e.alloc({ShapedType::kDynamic}, {dkp});
   Value numMu = e.alloc({cb}, {});
   Value numX = e.alloc({cb}, {});
   Value den = e.alloc({cb}, {});
@@ -40,13 +42,15 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
     e.vstore(e.splat(0.0f), numX, {c});
     e.vstore(e.splat(0.0f), den, {c});
   });
-  Value negInf = e.cst(-std::numeric_limits<float>::infinity());
-  e.loop(w.c0i, dk, w.c1i, [&](Value d) {
+  Value negInf = e.splat(-std::numeric_limits<float>::infinity());
+  e.loop(w.c0i, dkp, w.cLanes, [&](Value d) {
+    Value lanesLeft = e.mask(e.sub(dk, d));
     Value m = e.loop(w.c0i, w.S, w.c1i, {negInf}, [&](Value s, ValueRange it) {
-      Value key = e.load(op.getK(), e.at(w.batch, s, w.kvHead, d));
+      Value key = e.vloadMasked(op.getK(), e.at(w.batch, s, w.kvHead, d),
+                                lanesLeft);
       return SmallVector<Value>{e.fmaxNaN(key, it[0])};
     })[0];
-    e.store(m, kmax, {d});
+    e.vstore(m, kmax, {d});
   });
   Value width = e.mul(w.dv, e.idx(2));
   Value widthF = e.toFloat(width);
@@ -60,16 +64,19 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
     Value n = e.minI(cC, e.sub(w.T, t0));
     e.loop(w.c0i, n, w.c1i, [&](Value r) {
       Value t = e.add(t0, r);
-      Value sumSq = e.loop(w.c0i, dk, w.c1i, {e.cst(0.0f)},
-                           [&](Value d, ValueRange it) {
-                             Value p = e.fadd(
-                                 e.softplus(e.load(
-                                     op.getQ(), e.at(w.batch, t, w.head, d))),
-                                 w.eps);
-                             e.store(p, pBuf, {d});
-                             return SmallVector<Value>{
-                                 e.fadd(it[0], e.fmul(p, p))};
-                           })[0];
+      Value sq = e.loop(
+          w.c0i, dkp, w.cLanes, {e.splat(0.0f)}, [&](Value d, ValueRange it) {
+            Value lanesLeft = e.mask(e.sub(dk, d));
+            Value q = e.vloadMasked(op.getQ(), e.at(w.batch, t, w.head, d),
+                                    lanesLeft);
+            Value p = e.select(lanesLeft,
+                               e.fadd(e.softplus(q), e.bcast(w.eps)),
+                               e.splat(0.0f));
+            e.vstore(p, pBuf, {d});
+            return SmallVector<Value>{e.fma(p, p, it[0])};
+          })[0];
+      Value sumSq =
+          vector::ReductionOp::create(e.b, vector::CombiningKind::ADD, sq);
       Value qNorm = e.fmax(e.cst(1e-5f), e.sqrt(e.fmul(sumSq, repeat)));
       Value qScale = e.bcast(e.fdiv(sqrtW, qNorm));
       Value scale = epilogue.rowScale(t);
