@@ -1,0 +1,250 @@
+#!/usr/bin/python3
+"""femc's scan priors (linear, gla, aft, ssm) in one table from one run:
+time per token as T grows, effective rates against the same run's SGEMM and
+memory-copy rates, peak extra memory, and the authors' formulation in
+PyTorch 2.x where it fits in memory (docs/benchmarks.md, "Scan priors").
+
+    bench/scan_bench.sh                      # build femc + fem-run, then this
+    bench/scan_bench.py --T 1024,4096 --reps 3 --priors linear,gla --no-ref
+
+Shapes: B=1, H=8, dk=dv=64 (ssm: E=H*dv=512 channels, N=16), kernels in
+bench/scan_kernels.mlir compiled with femc's default tiles.
+
+Effective FLOPs (linear, gla) = B*H*T*(C*dk + 2*C*dv + 8*dk*dv) with C = 64:
+the matmul work of the chunked form (intra-chunk scores and weights times
+[V~ | X], both causal halves, plus the state read and the state update),
+the same count whatever chunk the kernel uses.
+Bytes (aft, ssm) = every input and output read or written once.
+"""
+import argparse
+import datetime
+import json
+import os
+import re
+import subprocess
+import sys
+
+B, H, DK, DV, N_SSM = 1, 8, 64, 64, 16
+E = H * DV
+C_NOMINAL = 64
+PRIORS = {  # prior: kernel name in bench/scan_kernels.mlir
+    "linear": "linear_causal", "gla": "gla", "aft": "aft", "ssm": "ssm"}
+MIB = 2.0 ** 20
+
+
+def flops(prior, T):
+    if prior not in ("linear", "gla"):
+        return None
+    return B * H * T * (C_NOMINAL * DK + 2 * C_NOMINAL * DV + 8 * DK * DV)
+
+
+def io_bytes(prior, T):
+    """Inputs and outputs of one launch, in bytes (f32)."""
+    btd = B * T * H * DV * 4
+    if prior == "ssm":
+        # v, lam, gate, out; delta (B,T,E); Bs, Cs (B,T,N); A (E,N), beta_raw, D (E)
+        return 4 * btd + B * T * E * 4 + 2 * B * T * N_SSM * 4 + (E * N_SSM + 2 * E) * 4
+    extra = B * T * H * 4 if prior == "gla" else 0  # decay
+    return 6 * btd + E * 4 + extra                   # q k v lam gate out, beta_raw
+
+
+def ref_bytes(prior, T):
+    """The largest intermediates of the PyTorch formulation, in bytes."""
+    if prior in ("linear", "gla"):
+        return B * H * T * T * 4 * (4 if prior == "gla" else 2)
+    if prior == "aft":
+        return B * H * T * 2 * DV * 4 * 8
+    return 2 * B * E * T * N_SSM * 4  # delta_a and delta_b_u
+
+
+def run(cmd, env=None):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+
+
+def child(python, args, timeout=1800):
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scan_child.py")
+    if not python or not os.path.exists(python):
+        return {"error": f"no Python at {python} (bench/run.sh creates bench/.venv)"}
+    try:
+        p = subprocess.run([python, script] + [str(a) for a in args], capture_output=True,
+                           text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout} s"}
+    lines = p.stdout.strip().splitlines()
+    if p.returncode == 0 and lines:
+        try:
+            return json.loads(lines[-1])
+        except ValueError:
+            pass
+    err = [ln for ln in p.stderr.strip().splitlines() if ln.strip()]
+    why = err[-1].strip() if err else f"exit status {p.returncode}"
+    if p.returncode < 0:
+        why = f"killed by signal {-p.returncode}"
+    return {"error": why}
+
+
+def femc_run(fem_run, lib, kernel, T, reps, d=None):
+    """(median ms, min ms, threads, peak RSS MiB) of fem-run --bench, the RSS
+    measured by a fresh Python whose only child is fem-run."""
+    cmd = [fem_run, lib, "--kernel", kernel, "--dim", f"B={B}", "--dim", f"T={T}",
+           "--seed", "0", "--bench", str(reps)]
+    if d:
+        os.makedirs(d, exist_ok=True)
+        cmd += ["--save-inputs", d, "--output", f"out={d}/femc.npy"]
+    probe = ("import resource, subprocess, sys; "
+             "p = subprocess.run(sys.argv[1:], check=True, capture_output=True, text=True); "
+             "print(p.stdout); print('maxrss', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = run([sys.executable, "-c", probe] + cmd)
+    m = re.search(r"on (\d+) threads: median ([0-9.]+) ms, min ([0-9.]+) ms", out)
+    rss = re.search(r"maxrss (\d+)", out)
+    if not m or not rss:
+        raise RuntimeError(f"fem-run printed no timing:\n{out}")
+    return float(m.group(2)), float(m.group(3)), int(m.group(1)), int(rss.group(1)) / 1024.0
+
+
+def parse_list(p, text, what, conv=int):
+    try:
+        vals = [conv(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        p.error(f"--{what}: expected a comma-separated list, got '{text}'")
+    if not vals:
+        p.error(f"--{what}: empty")
+    return vals
+
+
+def main():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--build", default=os.path.join(root, "build"))
+    p.add_argument("--T", default="1024,4096,16384,65536", help="sequence lengths")
+    p.add_argument("--priors", default="linear,gla,aft,ssm")
+    p.add_argument("--reps", type=int, default=3, help="timed femc launches per row (median)")
+    p.add_argument("--ref-reps", type=int, default=2, help="timed PyTorch calls per row")
+    p.add_argument("--ref-max-gib", type=float, default=4.0,
+                   help="run the PyTorch formulation only where its largest "
+                        "intermediates fit in this many GiB (default 4)")
+    p.add_argument("--ref-max-steps", type=int, default=1024,
+                   help="ssm: run the reference's Python loop over time (three "
+                        "scans of T steps) only up to this T (default 1024)")
+    p.add_argument("--no-ref", action="store_true", help="femc and the yardsticks only")
+    p.add_argument("--python", default=os.path.join(root, "bench", ".venv", "bin", "python"))
+    a = p.parse_args()
+    Ts = parse_list(p, a.T, "T")
+    priors = [x.strip() for x in a.priors.split(",") if x.strip()]
+    bad = [x for x in priors if x not in PRIORS]
+    if bad or not priors:
+        p.error(f"--priors: expected some of {','.join(PRIORS)}, got '{a.priors}'")
+    if any(t < 1 for t in Ts) or a.reps < 1 or a.ref_reps < 1 or a.ref_max_steps < 0:
+        p.error("--T, --reps and --ref-reps must be positive, --ref-max-steps "
+                "non-negative")
+
+    femc = os.path.join(a.build, "bin", "femc")
+    fem_run = os.path.join(a.build, "bin", "fem-run")
+    out_dir = os.path.join(a.build, "bench_scan")
+    env = dict(os.environ, FEMC_INCLUDE_DIR=os.path.join(root, "runtime", "include"))
+    run([femc, os.path.join(root, "bench", "scan_kernels.mlir"), "-o", out_dir], env=env)
+    lib = os.path.join(out_dir, "scan_kernels.so")
+    manifest = json.load(open(os.path.join(out_dir, "scan_kernels.json")))
+    tiles = {k["name"]: k.get("tiles", {}) for k in manifest.get("kernels", [])}
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from run_bench import OthersMeter, busy_line, git_rev, machine
+    cpu, used, online, isa = machine()
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"date:    {now}; femc {git_rev(root)}; B={B} H={H} dk={DK} dv={DV} "
+          f"(ssm E={E} N={N_SSM}); femc: median of {a.reps} launches after one warm-up")
+    print(f"machine: {cpu}; {used} cores used of {online}; ISA: {' '.join(isa)}")
+    print("tiles:   " + ", ".join(
+        f"{pr} q={tiles.get(k, {}).get('q')} k={tiles.get(k, {}).get('k')} "
+        f"vec={tiles.get(k, {}).get('vec')}" for pr, k in PRIORS.items() if pr in priors))
+    print(busy_line("before the run"))
+
+    py = a.python if os.path.exists(a.python) else None
+    before = child(py, ["rates", 5]) if py else {"error": f"no Python at {a.python}"}
+    if "error" in before:
+        print(f"yardsticks unavailable: {before['error']}")
+
+    meter = OthersMeter()
+    rows = []
+    for prior in priors:
+        kernel = PRIORS[prior]
+        base = femc_run(fem_run, lib, kernel, 64, 1)[3]
+        for T in Ts:
+            fits = ref_bytes(prior, T) <= a.ref_max_gib * 2 ** 30
+            short = prior != "ssm" or T <= a.ref_max_steps
+            want_ref = not a.no_ref and py is not None and fits and short
+            d = os.path.join(out_dir, f"{prior}_T{T}") if want_ref else None
+            med, mn, threads, rss = femc_run(fem_run, lib, kernel, T, a.reps, d)
+            extra = rss - base - io_bytes(prior, T) / MIB
+            print(f"scan bench: {prior} T={T}: femc {med:.2f} ms", file=sys.stderr, flush=True)
+            if want_ref:
+                ref = child(py, ["ref", prior, d, a.ref_reps])
+            elif a.no_ref:
+                ref = {"error": "--no-ref"}
+            elif py is None:
+                ref = {"error": "no bench venv"}
+            elif not fits:
+                ref = {"error": f"needs {ref_bytes(prior, T) / 2 ** 30:.0f} GiB > "
+                                f"--ref-max-gib {a.ref_max_gib:g}"}
+            else:
+                ref = {"error": f"Python loop of 3 x {T} steps: T > --ref-max-steps "
+                                f"{a.ref_max_steps}"}
+            if "median_ms" in ref:
+                print(f"scan bench: {prior} T={T}: PyTorch {ref['median_ms']:.1f} ms",
+                      file=sys.stderr, flush=True)
+            rows.append((prior, T, med, mn, threads, extra, ref))
+    others = meter.line()
+    after = child(py, ["rates", 5]) if py else {"error": "no Python"}
+
+    def best(key):
+        vals = [r[k] for r in (before, after) for k in r if k.endswith(key)
+                and isinstance(r[k], float)]
+        return max(vals) if vals else None
+    sgemm, copy = best("_sgemm"), best("_copy")
+    for when, r in (("before", before), ("after", after)):
+        if "error" not in r:
+            print(f"yardsticks {when} the rows: SGEMM 2048^3 numpy {r['numpy_sgemm']:.1f}, "
+                  f"torch {r['torch_sgemm']:.1f} GFLOP/s; copy 256 MiB numpy (1 thread) "
+                  f"{r['numpy_copy']:.1f}, torch ({r['threads']} threads) "
+                  f"{r['torch_copy']:.1f} GB/s")
+    print("yardsticks (best of the above): SGEMM "
+          + (f"{sgemm:.1f} GFLOP/s" if sgemm else "-") + ", copy "
+          + (f"{copy:.1f} GB/s" if copy else "-"))
+
+    hdr = (f"{'prior':<6} {'T':>6} {'median ms':>10} {'min ms':>9} {'ns/token':>9} "
+           f"{'x 1k':>5} {'rate':>14} {'% yard':>7} {'extra MiB':>9} "
+           f"{'PyTorch ms':>11} {'femc x':>7} {'diff':>8}")
+    print("\nrate: effective GFLOP/s (linear, gla; % of SGEMM) or GB/s (aft, ssm; % of copy).")
+    print("x 1k: time per token / that at the first T. extra MiB: fem-run's peak RSS minus "
+          "fem-run at T=64 minus inputs and outputs.")
+    print("PyTorch: the authors' formulation in float32 (median of "
+          f"{a.ref_reps}); diff: max|PyTorch - femc| / max|femc|.\n")
+    print(hdr)
+    print("-" * len(hdr))
+    first = {}
+    for prior, T, med, mn, threads, extra, ref in rows:
+        per_tok = med * 1e6 / T
+        first.setdefault(prior, per_tok)
+        fl = flops(prior, T)
+        if fl:
+            rate = fl / med / 1e6
+            rcol = f"{rate:7.1f} GFLOP/s"
+            pct = f"{100 * rate / sgemm:6.1f}%" if sgemm else f"{'-':>7}"
+        else:
+            rate = io_bytes(prior, T) / med / 1e6
+            rcol = f"{rate:10.1f} GB/s"
+            pct = f"{100 * rate / copy:6.1f}%" if copy else f"{'-':>7}"
+        if "median_ms" in ref:
+            rc = (f"{ref['median_ms']:11.1f} {ref['median_ms'] / med:6.1f}x "
+                  f"{ref['diff']:8.1e}")
+        else:
+            rc = f"  {ref['error']}"
+        print(f"{prior:<6} {T:6d} {med:10.2f} {mn:9.2f} {per_tok:9.1f} "
+              f"{per_tok / first[prior]:5.2f} {rcol:>14} {pct} {extra:9.1f} {rc}")
+    print(others)
+    print(f"\nfemc on {rows[0][4] if rows else '?'} threads (fem-run default).")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Tests of bench/scan_bench.py's own logic (no build, no PyTorch needed):
+    /usr/bin/python3 -m unittest discover -s bench -p 'test_*.py'
+"""
+import os
+import subprocess
+import sys
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import scan_bench  # noqa: E402
+
+
+def bench(*args):
+    return subprocess.run([sys.executable, os.path.join(HERE, "scan_bench.py")] + list(args),
+                          capture_output=True, text=True)
+
+
+class Arguments(unittest.TestCase):
+    def test_unknown_prior(self):
+        p = bench("--priors", "linear,mamba")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--priors: expected some of linear,gla,aft,ssm, got 'linear,mamba'",
+                      p.stderr)
+
+    def test_bad_T(self):
+        p = bench("--T", "1024,4k")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--T: expected a comma-separated list, got '1024,4k'", p.stderr)
+
+    def test_non_positive(self):
+        for args in (("--T", "0"), ("--reps", "0"), ("--ref-reps", "0"),
+                     ("--ref-max-steps", "-1")):
+            p = bench(*args)
+            self.assertEqual(p.returncode, 2, args)
+            self.assertIn("must be positive", p.stderr)
+
+
+class Counts(unittest.TestCase):
+    def test_flops_of_the_chunked_form(self):
+        # B=1, H=8, dk=dv=64, C=64: 4096 + 8192 + 32768 per token and head.
+        self.assertEqual(scan_bench.flops("linear", 4096), 8 * 4096 * 45056)
+        self.assertEqual(scan_bench.flops("gla", 1), 8 * 45056)
+        self.assertIsNone(scan_bench.flops("aft", 4096))
+        self.assertIsNone(scan_bench.flops("ssm", 4096))
+
+    def test_io_bytes(self):
+        btd = 1024 * 8 * 64 * 4
+        self.assertEqual(scan_bench.io_bytes("linear", 1024), 6 * btd + 512 * 4)
+        self.assertEqual(scan_bench.io_bytes("gla", 1024), 6 * btd + 512 * 4 + 1024 * 8 * 4)
+        # v, lam, gate, out + delta (T, 512) + Bs, Cs (T, 16) + A, beta_raw, D
+        self.assertEqual(scan_bench.io_bytes("ssm", 1024),
+                         4 * btd + 1024 * 512 * 4 + 2 * 1024 * 16 * 4 + (512 * 16 + 1024) * 4)
+
+    def test_reference_memory_grows_as_the_formulation_does(self):
+        # T x T weights for linear and gla, linear in T for aft and ssm.
+        self.assertEqual(scan_bench.ref_bytes("linear", 2048), 4 * scan_bench.ref_bytes("linear", 1024))
+        self.assertEqual(scan_bench.ref_bytes("gla", 1024), 2 * scan_bench.ref_bytes("linear", 1024))
+        self.assertEqual(scan_bench.ref_bytes("aft", 2048), 2 * scan_bench.ref_bytes("aft", 1024))
+        self.assertEqual(scan_bench.ref_bytes("ssm", 2048), 2 * scan_bench.ref_bytes("ssm", 1024))
+        # 16k linear weights do not fit the default 4 GiB budget; 4k do.
+        self.assertGreater(scan_bench.ref_bytes("linear", 16384), 4 * 2 ** 30)
+        self.assertLessEqual(scan_bench.ref_bytes("gla", 4096), 4 * 2 ** 30)
+
+
+if __name__ == "__main__":
+    unittest.main()
