@@ -70,7 +70,7 @@ const char *kManifest = R"JSON({
   "producer": "femc 0.1.0", "target": "x86-64-v3 (AVX2, FMA)",
   "kernels": [
     {"name": "NAME", "prior": "softmax", "causal": true, "layout": "bthd",
-     "mask": false, "tiles": {"q": 192, "k": 64, "vec": 8},
+     "mask": false, ATTRS, "tiles": {"q": 192, "k": 64, "vec": 8},
      "grid": ["ceil(T/192)", "Hkv", "B"],
      "args": [
        {"name": "q", "role": "input", "dtype": "float32", "dims": "B,T,H,dk", "shape": [-1, -1, 8, 64]},
@@ -80,10 +80,14 @@ const char *kManifest = R"JSON({
   ]
 })JSON";
 
-std::string header(const std::string &name, const std::string &attrs) {
-  return "/* Generated. */\n/* " + name + ": prior=softmax causal=1 "
-         "layout=bthd mask=0 " + attrs + " tile_q=192 tile_k=64 vec=8\n *   "
-         "q float32\n */\n";
+/// kManifest with its kernel named `name` and the attribute fields `attrs`.
+std::string manifestFor(const std::string &name,
+                        const std::string &attrs =
+                            "\"scale\": null, \"cap\": 40, \"eps\": 1e-06") {
+  std::string manifest = kManifest;
+  manifest.replace(manifest.find("NAME"), 4, name);
+  manifest.replace(manifest.find("ATTRS"), 5, attrs);
+  return manifest;
 }
 
 } // namespace
@@ -289,19 +293,18 @@ TEST(TuningKey, HashIsFnv1a64) {
 TEST(TuningKey, SemanticsIgnoreNameAndTilesButNotAttributes) {
   auto read = [](const std::string &name, const std::string &attrs,
                  const std::string &tiles) {
-    std::string manifest = kManifest;
-    manifest.replace(manifest.find("NAME"), 4, name);
+    std::string manifest = manifestFor(name, attrs);
     manifest.replace(manifest.find("\"q\": 192"), 8, "\"q\": " + tiles);
     std::vector<KernelDesc> kernels;
     std::string error;
-    EXPECT_TRUE(readKernels(manifest, header(name, attrs), kernels, error))
-        << error;
+    EXPECT_TRUE(readKernels(manifest, kernels, error)) << error;
     return kernels.empty() ? KernelDesc() : kernels[0];
   };
-  KernelDesc a = read("attn", "cap=40 eps=1e-06", "192");
-  KernelDesc b = read("other_name", "cap=40 eps=1e-06", "64");
-  KernelDesc c = read("attn", "scale=0.125 cap=40 eps=1e-06", "192");
-  KernelDesc d = read("attn", "cap=20 eps=1e-06", "192");
+  const std::string plain = "\"scale\": null, \"cap\": 40, \"eps\": 1e-06";
+  KernelDesc a = read("attn", plain, "192");
+  KernelDesc b = read("other_name", plain, "64");
+  KernelDesc c = read("attn", "\"scale\": 0.125, \"cap\": 40, \"eps\": 1e-06", "192");
+  KernelDesc d = read("attn", "\"scale\": null, \"cap\": 20, \"eps\": 1e-06", "192");
   EXPECT_EQ(a.semantics, b.semantics);
   EXPECT_NE(a.semantics, c.semantics);
   EXPECT_NE(a.semantics, d.semantics);
@@ -316,13 +319,9 @@ TEST(TuningKey, SemanticsIgnoreNameAndTilesButNotAttributes) {
 }
 
 TEST(TuningKey, ExtentsAndBuckets) {
-  std::string manifest = kManifest;
-  manifest.replace(manifest.find("NAME"), 4, "attn");
   std::vector<KernelDesc> kernels;
   std::string error;
-  ASSERT_TRUE(readKernels(manifest, header("attn", "cap=40 eps=1e-06"),
-                          kernels, error))
-      << error;
+  ASSERT_TRUE(readKernels(manifestFor("attn"), kernels, error)) << error;
   const KernelDesc &k = kernels[0];
   std::map<std::string, int64_t> extents;
   ASSERT_TRUE(resolveExtents(k, {{"B", 3}, {"T", 3000}}, extents, error))
@@ -353,4 +352,15 @@ TEST(TuningKey, TargetNamesCpuAndFeatures) {
   EXPECT_NE(t.find("; features="), std::string::npos) << t;
   EXPECT_NE(t.find("; cpus="), std::string::npos) << t;
   EXPECT_EQ(targetText("host:test"), t);
+}
+
+TEST(TuningKey, ManifestWithoutAttributesIsRefused) {
+  // A manifest from before kernel ABI v2 has no scale/cap/eps: the key would
+  // not say what the kernel computes, so the kernel is refused.
+  std::vector<KernelDesc> kernels;
+  std::string error;
+  EXPECT_FALSE(readKernels(manifestFor("attn", "\"cap\": 40"), kernels, error));
+  EXPECT_NE(error.find("gives no scale, cap and eps for kernel 'attn'"),
+            std::string::npos)
+      << error;
 }

@@ -34,6 +34,7 @@ struct Json {
   static Json makeArray();
   static Json makeObject();
 
+  bool isNull() const { return kind == Kind::Null; }
   bool isObject() const { return kind == Kind::Object; }
   bool isArray() const { return kind == Kind::Array; }
   bool isString() const { return kind == Kind::String; }

@@ -369,22 +369,18 @@ std::vector<std::string> split(const std::string &text, char sep) {
   return out;
 }
 
-/// The per-kernel comment of the generated header: "/* NAME: prior=.. ..".
-std::optional<std::string> headerDescription(const std::string &header,
-                                             const std::string &name) {
-  std::string prefix = "/* " + name + ": ";
-  std::stringstream ss(header);
-  std::string line;
-  while (std::getline(ss, line))
-    if (line.compare(0, prefix.size(), prefix) == 0)
-      return line.substr(prefix.size());
-  return std::nullopt;
+/// A number as femc's description writes it (printf %.9g), so the key text
+/// reads like the description and does not depend on the JSON spelling.
+std::string attributeText(double value) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.9g", value);
+  return buffer;
 }
 
 } // namespace
 
-bool readKernels(const std::string &manifest, const std::string &header,
-                 std::vector<KernelDesc> &kernels, std::string &error) {
+bool readKernels(const std::string &manifest, std::vector<KernelDesc> &kernels,
+                 std::string &error) {
   Json root;
   std::string why;
   if (!parseJson(manifest, root, why)) {
@@ -412,19 +408,25 @@ bool readKernels(const std::string &manifest, const std::string &header,
       for (auto &[tile, value] : tiles->object)
         if (auto v = tiles->getInteger(tile))
           d.tiles[tile] = *v;
-    auto description = headerDescription(header, d.name);
-    if (!description) {
-      error = "femc's header has no description of kernel '" + d.name + "'";
-      return false;
-    }
+    // The semantics: every field of the manifest that changes what the
+    // kernel computes (not its name, not its tiles).
     std::string semantics;
-    for (const std::string &token : split(*description, ' ')) {
-      if (token.empty() || token.rfind("tile_q=", 0) == 0 ||
-          token.rfind("tile_k=", 0) == 0 || token.rfind("vec=", 0) == 0)
-        continue;
-      if (token == "layer=1")
-        d.layer = true;
-      semantics += (semantics.empty() ? "" : " ") + token;
+    if (d.prior == "layer") {
+      d.layer = true;
+      semantics = "layer=1";
+    } else {
+      auto cap = k.getNumber("cap"), eps = k.getNumber("eps");
+      const Json *scale = k.get("scale");
+      if (!cap || !eps || !scale || !(scale->isNumber() || scale->isNull())) {
+        error = "femc's manifest gives no scale, cap and eps for kernel '" +
+                d.name + "' (a manifest from an older femc?)";
+        return false;
+      }
+      semantics = "prior=" + d.prior + " causal=" + (d.causal ? "1" : "0") +
+                  " layout=" + d.layout + " mask=" + (d.mask ? "1" : "0");
+      if (scale->isNumber())
+        semantics += " scale=" + attributeText(scale->number);
+      semantics += " cap=" + attributeText(*cap) + " eps=" + attributeText(*eps);
     }
     std::set<std::string> dynamic;
     const Json *args = k.get("args");

@@ -106,12 +106,11 @@ struct KernelDesc {
   std::vector<std::string> dynamicExtents;
 };
 
-/// Reads the kernels of a femc manifest (`manifest`, the NAME.json text) and
-/// the attribute values of each from the generated header (`header`, whose
-/// per-kernel comment holds "prior=.. scale=.. cap=.. eps=.."). Returns false
-/// with `error` on malformed input.
-bool readKernels(const std::string &manifest, const std::string &header,
-                 std::vector<KernelDesc> &kernels, std::string &error);
+/// Reads the kernels of a femc manifest (`manifest`, the NAME.json text):
+/// prior, causal, layout, mask, scale/cap/eps, tiles and arguments. Returns
+/// false with `error` on malformed input.
+bool readKernels(const std::string &manifest, std::vector<KernelDesc> &kernels,
+                 std::string &error);
 
 /// The extents of `kernel` from `given` (--dim) and the static shapes, with
 /// the derivations fem-run makes: E = H * dv, H = E / dv, Hkv = H, S = T.

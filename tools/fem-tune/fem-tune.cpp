@@ -722,8 +722,7 @@ int runFemTune(int argc, char **argv) {
     fail("compiling " + args.model + " failed (diagnostics above)");
   std::vector<KernelDesc> kernels;
   std::string error;
-  if (!femc::tune::readKernels(glueResult.manifest, glueResult.header, kernels,
-                               error))
+  if (!femc::tune::readKernels(glueResult.manifest, kernels, error))
     fail(error);
   const KernelDesc *kernel = nullptr;
   std::string names;

@@ -128,8 +128,7 @@ static bool applyTuning(femc::driver::CompileOptions &options) {
   if (!femc::driver::compile(glue, glueResult))
     return false;
   std::vector<tune::KernelDesc> kernels;
-  if (!tune::readKernels(glueResult.manifest, glueResult.header, kernels,
-                         error)) {
+  if (!tune::readKernels(glueResult.manifest, kernels, error)) {
     errs() << "femc: error: " << error << "\n";
     return false;
   }
