@@ -34,15 +34,17 @@ def FEMOutlineMixers : Pass<"fem-outline-mixers", "::mlir::ModuleOp"> {
   let description = [{
     A layer function computes more than one FEM read (projections, RoPE,
     the output projection around a `fem.mixer`). Each of its mixers becomes
-    a kernel-level function `@<layer>_fem<i>` (arguments q, k, v, beta_raw,
-    lam, gate, in that order), and the mixer itself becomes a call on
+    a kernel-level function `@<layer>_fem<i>` (its arguments are the
+    prior's operands in the prior table's order, `femc::priors::
+    kernelArguments`: q, k, v, beta_raw, lam, gate, then the mask, gla's
+    decay or ssm's delta, A, Bs, Cs, D as the prior takes them), and the
+    mixer itself becomes a call on
     buffers to `@<layer>_fem<i>_run`, which the driver implements by running
     the kernel's workgroup grid: `bufferization.to_buffer` of each operand,
     a `memref.alloc` for the result, the call, and `bufferization.to_tensor`
     of the result. The layer function is renamed `@<layer>_layer` and keeps
     its name in `fem.layer`; the rest of it is bufferized and lowered by
-    upstream passes. Kernel-level functions are
-    left alone. Key masks inside layers are not supported yet (diagnostic).
+    upstream passes. Kernel-level functions are left alone.
   }];
   let dependentDialects = ["::mlir::fem::FEMDialect",
                            "::mlir::func::FuncDialect",
