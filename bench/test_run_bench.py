@@ -100,16 +100,16 @@ class Checks(unittest.TestCase):
 
 class Reference(unittest.TestCase):
     """The float64 reference every row is checked against reproduces the FEM
-    authors' vectors (needs numpy; shared/vectors beside the checkout)."""
+    authors' vectors (needs numpy; test/data/vectors in the checkout)."""
 
     def test_authors_vectors(self):
-        d = os.path.join(HERE, "..", "..", "shared", "vectors", "softmax_causal")
+        d = os.path.join(HERE, "..", "test", "data", "vectors", "softmax_causal")
         try:
             import numpy as np
         except ImportError:
             self.skipTest("numpy not installed")
         if not os.path.isdir(d):
-            self.skipTest("shared/vectors not found")
+            self.skipTest("test/data/vectors not found")
         import peers_child
         out = peers_child.reference(peers_child.load(d), True)
         want = np.load(os.path.join(d, "out.npy"))

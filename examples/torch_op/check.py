@@ -11,7 +11,7 @@ Compiles examples/softmax_fem.mlir with femc (--femc, else $FEMC, else
 registers it as a PyTorch custom op (fem_op.py), runs it on seeded torch
 tensors and compares it with `fem_reference`, the softmax FEM read written in
 PyTorch the way its authors write it, evaluated in float64. With --vectors
-(e.g. shared/vectors/softmax_causal) the reference itself is first checked
+(e.g. test/data/vectors/softmax_causal) the reference itself is first checked
 against the authors' own output.
 
 Exit status: 0 when max|op - ref| <= 1e-4 * max|ref|; 1 when not; 77 when

@@ -4,7 +4,7 @@
 // build time) through libfemrt on a matrix of shapes per prior and compares
 // each output with the double-precision reference: max |out - ref| <=
 // 1e-4 * max |ref| (docs/semantics.md, "Tolerances"), and checks the authors'
-// vectors in shared/vectors. Arguments are passed in the order the prior
+// vectors in test/data/vectors. Arguments are passed in the order the prior
 // table (dialect/Priors.h) gives, with the shapes the reference gives.
 //
 //===----------------------------------------------------------------------===//

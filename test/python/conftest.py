@@ -5,7 +5,7 @@ ctest (test/python/CMakeLists.txt) runs them as
     PYTHONPATH=build/python FEMC=build/bin/femc FEM_RUN=build/bin/fem-run \\
     FEMC_TEST_KERNELS=build/test/python/kernels/kernels.so \\
     FEMC_SOFTMAX_LIBRARY=build/test/python/softmax_fem/softmax_fem.so \\
-    FEMC_SHARED_DIR=../shared  /usr/bin/python3 -m pytest -q test/python
+    FEMC_SHARED_DIR=test/data  /usr/bin/python3 -m pytest -q test/python
 
 Run by hand, every variable defaults to the build/ folder of the repository
 (the kernel libraries are then compiled with femc into a temporary folder).
@@ -75,7 +75,7 @@ def softmax_lib(femc_bin, tmp_path_factory):
 @pytest.fixture(scope="session")
 def vectors_dir():
     shared = os.environ.get("FEMC_SHARED_DIR") or \
-        os.path.join(os.path.dirname(ROOT), "shared")
+        os.path.join(ROOT, "test", "data")
     path = os.path.join(shared, "vectors", "softmax_causal")
     if not os.path.isdir(path):
         pytest.skip(f"no reference vectors at {path}")

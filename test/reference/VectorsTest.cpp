@@ -4,7 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// shared/vectors/<case> holds inputs and results computed by the FEM
+// test/data/vectors/<case> (a copy of shared/vectors) holds inputs and results computed by the FEM
 // authors' PyTorch implementation (float32). The double reference must match
 // out, mu, F and M within 1e-4 * max|ref| per tensor (semantics.md,
 // Tolerances).
