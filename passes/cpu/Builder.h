@@ -125,6 +125,22 @@ public:
   void vstore(Value v, Value m, ValueRange i) {
     vector::StoreOp::create(b, v, m, i);
   }
+  /// Prefetches the cache line of m[i] into all cache levels; never faults
+  /// and never changes a result (an index past the end only wastes it).
+  void prefetch(Value m, ValueRange i, bool write = false) {
+    memref::PrefetchOp::create(b, m, i, write, /*localityHint=*/3,
+                               /*isDataCache=*/true);
+  }
+  /// Prefetches channels [c0, c0 + width) of row (bi, t, h) in the read's
+  /// layout, one 64-byte line at a time. In bthd the rows of one head lie
+  /// H * d floats apart, a few per page, and the hardware prefetchers do not
+  /// cross pages: emitters fetch the next chunk's rows while one computes.
+  void prefetchRow(Value m, Value bi, Value t, Value h, Value c0, Value width,
+                   bool write = false) {
+    loop(idx(0), width, idx(16), [&](Value c) {
+      prefetch(m, at(bi, t, h, add(c0, c)), write);
+    });
+  }
   /// Lanes [0, n) set.
   Value mask(Value n) {
     return vector::CreateMaskOp::create(b, vi1, ValueRange{n});

@@ -62,6 +62,17 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
   e.loop(w.c0i, e.ceilDiv(w.T, cC), w.c1i, [&](Value ch) {
     Value t0 = e.mul(ch, cC);
     Value n = e.minI(cC, e.sub(w.T, t0));
+    // The next chunk's rows (Builder.h, prefetchRow).
+    e.loop(w.c0i, cC, w.c1i, [&](Value r) {
+      Value t = e.minI(e.add(e.add(t0, cC), r), e.sub(w.T, w.c1i));
+      e.prefetchRow(op.getQ(), w.batch, t, w.head, w.c0i, dk);
+      e.prefetchRow(op.getK(), w.batch, t, w.kvHead, w.c0i, dk);
+      e.prefetchRow(op.getV(), w.batch, t, w.kvHead, w.chan0, w.cw);
+      e.prefetchRow(op.getGate(), w.batch, t, w.head, w.c0i, w.dv);
+      e.prefetchRow(op.getLam(), w.batch, t, w.head, w.chan0, w.cw);
+      e.prefetchRow(op.getOut(), w.batch, t, w.head, w.chan0, w.cw,
+                    /*write=*/true);
+    });
     e.loop(w.c0i, n, w.c1i, [&](Value r) {
       Value t = e.add(t0, r);
       Value sq = e.loop(

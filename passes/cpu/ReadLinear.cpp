@@ -50,6 +50,9 @@ public:
   void emit();
 
 private:
+  /// Prefetches rows [t0, t0 + chunk) of the per-row operands (keys: k, v;
+  /// queries: q, lam, gate, out), clamped to the sequence.
+  void prefetchRows(Value t0, bool keys, bool queries);
   void loadKeys(Value s0, Value n);
   void loadQueries(Value t0, Value n);
   /// gla: local log decays of the chunk; returns the new (G, C_last).
@@ -104,12 +107,14 @@ void LinearReadEmitter::emit() {
     e.loop(w.c0i, e.ceilDiv(w.S, cC), w.c1i, [&](Value kc) {
       Value s0 = e.mul(kc, cC);
       Value n = e.minI(cC, e.sub(w.S, s0));
+      prefetchRows(e.add(s0, cC), /*keys=*/true, /*queries=*/false);
       loadKeys(s0, n);
       emitStateUpdate(n);
     });
     e.loop(w.c0i, e.ceilDiv(w.T, cC), w.c1i, [&](Value qc) {
       Value t0 = e.mul(qc, cC);
       Value n = e.minI(cC, e.sub(w.T, t0));
+      prefetchRows(e.add(t0, cC), /*keys=*/false, /*queries=*/true);
       loadQueries(t0, n);
       emitRowDens(n);
       emitRows(t0, n);
@@ -125,6 +130,7 @@ void LinearReadEmitter::emit() {
              SmallVector<Value> next;
              if (gla)
                next = emitLogDecay(t0, n, it[0], it[1]);
+             prefetchRows(e.add(t0, cC), /*keys=*/true, /*queries=*/true);
              loadKeys(t0, n);
              loadQueries(t0, n);
              emitScores(n);
@@ -136,6 +142,26 @@ void LinearReadEmitter::emit() {
   }
   e.freeScratch();
   op.erase();
+}
+
+void LinearReadEmitter::prefetchRows(Value t0, bool keys, bool queries) {
+  Value lastT = e.sub(w.T, w.c1i), lastS = e.sub(w.S, w.c1i);
+  e.loop(w.c0i, cC, w.c1i, [&](Value r) {
+    Value t = e.add(t0, r);
+    if (keys) {
+      Value s = e.minI(t, lastS);
+      e.prefetchRow(op.getK(), w.batch, s, w.kvHead, w.c0i, w.dk);
+      e.prefetchRow(op.getV(), w.batch, s, w.kvHead, w.chan0, w.cw);
+    }
+    if (queries) {
+      Value tq = e.minI(t, lastT);
+      e.prefetchRow(op.getQ(), w.batch, tq, w.head, w.c0i, w.dk);
+      e.prefetchRow(op.getGate(), w.batch, tq, w.head, w.c0i, w.dv);
+      e.prefetchRow(op.getLam(), w.batch, tq, w.head, w.chan0, w.cw);
+      e.prefetchRow(op.getOut(), w.batch, tq, w.head, w.chan0, w.cw,
+                    /*write=*/true);
+    }
+  });
 }
 
 void LinearReadEmitter::loadKeys(Value s0, Value n) {
