@@ -124,7 +124,7 @@ def main():
     p.add_argument("--ref-max-gib", type=float, default=4.0,
                    help="run the PyTorch formulation only where its largest "
                         "intermediates fit in this many GiB (default 4)")
-    p.add_argument("--ref-max-steps", type=int, default=1024,
+    p.add_argument("--ref-max-steps", type=int, default=4096,
                    help="ssm: run the reference's Python loop over time (three "
                         "scans of T steps) only up to this T (default 1024)")
     p.add_argument("--no-ref", action="store_true", help="femc and the yardsticks only")
