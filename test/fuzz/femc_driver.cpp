@@ -4,7 +4,7 @@
 //
 // The input is a model description (.mlir text: function and argument
 // names, fem.dims/fem.name attributes, shapes, mixer attributes). It runs
-// through femc's driver (tools/femc/Compiler.h) with
+// through femc's driver (driver/Compiler.h) with
 // CompileOptions::glueOnly: parse, the checks of C-visible names, the
 // tiling stage, kernel and layer collection with their checks, and the
 // generation of the C glue, the C header and the JSON manifest as text.
@@ -29,7 +29,7 @@
 
 #include "FuzzSupport.h"
 
-#include "tools/femc/Compiler.h"
+#include "driver/Compiler.h"
 
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/FileSystem.h"

@@ -18,7 +18,7 @@
 #include "support/Random.h"
 
 #ifdef FEMC_HAVE_COMPILER
-#include "tools/femc/Compiler.h"
+#include "driver/Compiler.h"
 #endif
 
 #include <algorithm>

@@ -16,7 +16,7 @@
 #include "support/Random.h"
 #include "tools/fem-tune/TileSpace.h"
 #include "tools/fem-tune/TuningDb.h"
-#include "tools/femc/Compiler.h"
+#include "driver/Compiler.h"
 
 #include <algorithm>
 #include <cerrno>

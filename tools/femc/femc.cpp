@@ -5,7 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "tools/fem-tune/TuningDb.h"
-#include "tools/femc/Compiler.h"
+#include "driver/Compiler.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"

@@ -5,8 +5,8 @@
 // `fem-run` (which compiles a .mlir into a temporary folder before running).
 //
 //===----------------------------------------------------------------------===//
-#ifndef FEMC_TOOLS_FEMC_COMPILER_H
-#define FEMC_TOOLS_FEMC_COMPILER_H
+#ifndef FEMC_DRIVER_COMPILER_H
+#define FEMC_DRIVER_COMPILER_H
 
 #include <cstdint>
 #include <string>
@@ -55,4 +55,4 @@ const char *version();
 
 } // namespace femc::driver
 
-#endif // FEMC_TOOLS_FEMC_COMPILER_H
+#endif // FEMC_DRIVER_COMPILER_H

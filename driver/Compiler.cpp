@@ -1,5 +1,5 @@
 //===- Compiler.cpp - the femc compilation driver --------------------------===//
-#include "tools/femc/Compiler.h"
+#include "driver/Compiler.h"
 
 #include "dialect/FEMDialect.h"
 #include "dialect/FEMOps.h"
