@@ -126,7 +126,7 @@ def main():
                         "intermediates fit in this many GiB (default 4)")
     p.add_argument("--ref-max-steps", type=int, default=4096,
                    help="ssm: run the reference's Python loop over time (three "
-                        "scans of T steps) only up to this T (default 1024)")
+                        "scans of T steps) only up to this T (default 4096)")
     p.add_argument("--no-ref", action="store_true", help="femc and the yardsticks only")
     p.add_argument("--python", default=os.path.join(root, "bench", ".venv", "bin", "python"))
     a = p.parse_args()
