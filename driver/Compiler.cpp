@@ -1,5 +1,6 @@
 //===- Compiler.cpp - the femc compilation driver --------------------------===//
 #include "driver/Compiler.h"
+#include "driver/Target.h"
 
 #include "dialect/FEMDialect.h"
 #include "dialect/FEMOps.h"
@@ -23,20 +24,14 @@
 #include "mlir/Target/LLVMIR/Export.h"
 
 #include "llvm/ADT/StringExtras.h"
-#include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
-#include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/SourceMgr.h"
-#include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
-#include "llvm/Target/TargetOptions.h"
-#include "llvm/TargetParser/Host.h"
-#include "llvm/TargetParser/SubtargetFeature.h"
 
 #ifndef FEMC_RUNTIME_INCLUDE_DIR
 #define FEMC_RUNTIME_INCLUDE_DIR ""
@@ -374,38 +369,6 @@ bool checkFunctionNames(ModuleOp module) {
           ok = false;
         }
   return ok;
-}
-
-struct TargetChoice {
-  std::string cpu, features, tileTarget, description;
-  std::vector<std::string> required; ///< checked at run time by the glue
-};
-
-bool chooseTarget(StringRef name, TargetChoice &out) {
-  if (name == "host") {
-    out.cpu = llvm::sys::getHostCPUName().str();
-    llvm::SubtargetFeatures features;
-    for (auto &f : llvm::sys::getHostCPUFeatures())
-      features.AddFeature(f.first(), f.second);
-    out.features = features.getString();
-    out.tileTarget = "host";
-    out.description = "host:" + out.cpu;
-    llvm::StringMap<bool> host = llvm::sys::getHostCPUFeatures();
-    for (const char *f : {"avx512f", "avx2", "fma"})
-      if (host.lookup(f))
-        out.required.push_back(f);
-    return true;
-  }
-  if (name == "x86-64-v3") {
-    out = {"x86-64-v3", "", "avx2", "x86-64-v3 (AVX2, FMA)", {"avx2", "fma"}};
-    return true;
-  }
-  if (name == "x86-64-v4") {
-    out = {"x86-64-v4", "", "avx512", "x86-64-v4 (AVX-512)",
-           {"avx512f", "avx2", "fma"}};
-    return true;
-  }
-  return false;
 }
 
 /// The extents of argument `role`, from the prior table.
@@ -1332,16 +1295,14 @@ bool compile(const CompileOptions &options, CompileResult &result) {
                  << "; expected lib, obj, llvm, asm or mlir\n";
     return false;
   }
-  TargetChoice target;
-  if (!chooseTarget(options.target, target)) {
-    llvm::errs() << "femc: error: unsupported target '" << options.target
-                 << "'; supported: host, x86-64-v3, x86-64-v4"
-                 << (StringRef(options.target).starts_with("sm_")
-                         ? " (the NVIDIA GPU back end is not built yet)"
-                         : "")
+  const Target *target = lookupTarget(options.target);
+  if (!target) {
+    llvm::errs() << "femc: error: " << unsupportedTargetMessage(options.target)
                  << "\n";
     return false;
   }
+  const std::string targetDescription = target->description();
+  const std::vector<std::string> requiredFeatures = target->requiredFeatures();
   if (!llvm::all_of(options.sanitize, [](char c) {
         return llvm::isAlnum(c) || c == ',' || c == '-';
       })) {
@@ -1407,7 +1368,7 @@ bool compile(const CompileOptions &options, CompileResult &result) {
   pipe.tileQ = options.tileQ;
   pipe.tileK = options.tileK;
   pipe.vectorWidth = options.vec;
-  pipe.target = target.tileTarget;
+  pipe.target = target->tileTarget();
 
   std::string dump;
   llvm::raw_string_ostream dumpStream(dump);
@@ -1468,11 +1429,11 @@ bool compile(const CompileOptions &options, CompileResult &result) {
       llvm::errs() << "femc: kernel " << k.name << ": " << describe(k) << "\n";
   if (options.glueOnly) {
     result.glue =
-        emitGlue(kernels, stem, source, target.description, target.required);
-    result.header = emitHeader(kernels, stem, source, target.description);
+        emitGlue(kernels, stem, source, targetDescription, requiredFeatures);
+    result.header = emitHeader(kernels, stem, source, targetDescription);
     // The files --emit=lib writes, in the order the manifest lists them.
     result.manifest = emitManifest(
-        kernels, source, target.description,
+        kernels, source, targetDescription,
         {outPath(".o"), outPath(".h"), outPath(".glue.c"), outPath(".so"),
          outPath(".json")});
     return true;
@@ -1498,8 +1459,6 @@ bool compile(const CompileOptions &options, CompileResult &result) {
     return false;
 
   // LLVM IR, optimised for the target.
-  llvm::InitializeNativeTarget();
-  llvm::InitializeNativeTargetAsmPrinter();
   llvm::LLVMContext llvmContext;
   std::unique_ptr<llvm::Module> llvmModule =
       translateModuleToLLVMIR(*module, llvmContext, stem);
@@ -1507,24 +1466,15 @@ bool compile(const CompileOptions &options, CompileResult &result) {
     llvm::errs() << "femc: error: translation to LLVM IR failed\n";
     return false;
   }
-  llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
   std::string targetError;
-  const llvm::Target *llvmTarget =
-      llvm::TargetRegistry::lookupTarget(triple, targetError);
-  if (!llvmTarget) {
+  std::unique_ptr<llvm::TargetMachine> machine =
+      target->createTargetMachine(options.optLevel, targetError);
+  if (!machine) {
     llvm::errs() << "femc: error: " << targetError << "\n";
     return false;
   }
-  llvm::TargetOptions targetOptions;
-  std::unique_ptr<llvm::TargetMachine> machine(llvmTarget->createTargetMachine(
-      triple, target.cpu, target.features, targetOptions, llvm::Reloc::PIC_,
-      std::nullopt,
-      options.optLevel == 0   ? llvm::CodeGenOptLevel::None
-      : options.optLevel == 1 ? llvm::CodeGenOptLevel::Less
-      : options.optLevel == 2 ? llvm::CodeGenOptLevel::Default
-                              : llvm::CodeGenOptLevel::Aggressive));
   llvmModule->setDataLayout(machine->createDataLayout());
-  llvmModule->setTargetTriple(triple);
+  llvmModule->setTargetTriple(machine->getTargetTriple());
   auto optimize = makeOptimizingTransformer(options.optLevel, 0, machine.get());
   if (llvm::Error err = optimize(llvmModule.get())) {
     llvm::errs() << "femc: error: LLVM optimisation failed: "
@@ -1543,20 +1493,7 @@ bool compile(const CompileOptions &options, CompileResult &result) {
   }
 
   auto emitMachineCode = [&](StringRef path, llvm::CodeGenFileType kind) {
-    std::error_code ec;
-    llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_None);
-    if (ec) {
-      llvm::errs() << "femc: error: cannot write '" << path
-                   << "': " << ec.message() << "\n";
-      return false;
-    }
-    llvm::legacy::PassManager codegen;
-    if (machine->addPassesToEmitFile(codegen, os, nullptr, kind)) {
-      llvm::errs() << "femc: error: the target cannot emit this file type\n";
-      return false;
-    }
-    codegen.run(*llvmModule);
-    return true;
+    return target->emitKernelFile(*machine, *llvmModule, path, kind);
   };
   if (options.emit == "asm") {
     std::string path = outPath(".s");
@@ -1589,10 +1526,10 @@ bool compile(const CompileOptions &options, CompileResult &result) {
     return false;
   };
   if (!emitMachineCode(kernelObj, llvm::CodeGenFileType::ObjectFile) ||
-      !writeFile(glueC, emitGlue(kernels, stem, source, target.description,
-                                 target.required)) ||
+      !writeFile(glueC, emitGlue(kernels, stem, source, targetDescription,
+                                 requiredFeatures)) ||
       !writeFile(header,
-                 emitHeader(kernels, stem, source, target.description)))
+                 emitHeader(kernels, stem, source, targetDescription)))
     return cleanFail();
   // The glue must compile without a warning: a warning is a femc bug.
   std::vector<std::string> cc = {clang,    "-O2",    "-fPIC", "-std=c11",
@@ -1622,7 +1559,7 @@ bool compile(const CompileOptions &options, CompileResult &result) {
     result.library = shared;
   }
   result.files.push_back(manifest);
-  if (!writeFile(manifest, emitManifest(kernels, source, target.description,
+  if (!writeFile(manifest, emitManifest(kernels, source, targetDescription,
                                         result.files)))
     return cleanFail();
   return true;

@@ -2,7 +2,8 @@
 //
 // Parses a model description, runs the fem-to-cpu pipeline, emits an object,
 // a shared library, a C header and a JSON manifest. Used by `femc` and by
-// `fem-run` (which compiles a .mlir into a temporary folder before running).
+// `fem-run` (which compiles a .mlir into a temporary folder before running)
+// and `fem-tune`. What depends on the target is asked of driver/Target.h.
 //
 //===----------------------------------------------------------------------===//
 #ifndef FEMC_DRIVER_COMPILER_H
@@ -17,7 +18,7 @@ namespace femc::driver {
 struct CompileOptions {
   std::string input;              ///< path of the .mlir model description
   std::string outDir = ".";       ///< where outputs go (created if missing)
-  std::string target = "host";    ///< host, x86-64-v3, x86-64-v4
+  std::string target = "host";    ///< a name lookupTarget knows (Target.h)
   std::string emit = "lib";       ///< lib, obj, llvm, asm, mlir
   std::string after;              ///< with emit=mlir: print IR after this pass
   int64_t tileQ = 0, tileK = 0, vec = 0; ///< 0: attribute or target default

@@ -1,0 +1,145 @@
+//===- TargetTest.cpp - the target registry and the CPU targets -----------===//
+//
+// Part of the femc project.
+//
+// driver/Target.h: lookupTarget finds host, x86-64-v3 and x86-64-v4 and
+// nothing else; the CPU targets carry today's descriptions, fem-tile
+// strings, vector widths and launch checks; the tile hook is the prior
+// table's rule; the kernel object comes out of the target's machine.
+//
+//===----------------------------------------------------------------------===//
+#include "driver/Target.h"
+
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Target/TargetMachine.h"
+
+#include <gtest/gtest.h>
+
+using femc::driver::lookupTarget;
+using femc::driver::Target;
+
+namespace {
+
+TEST(Target, RegistryListsTheCpuTargets) {
+  EXPECT_EQ(femc::driver::targetNames(),
+            (std::vector<std::string>{"host", "x86-64-v3", "x86-64-v4"}));
+  for (const std::string &name : femc::driver::targetNames()) {
+    const Target *t = lookupTarget(name);
+    ASSERT_NE(t, nullptr) << name;
+    EXPECT_EQ(t->name(), name);
+  }
+  EXPECT_EQ(lookupTarget("sm_90"), nullptr);
+  EXPECT_EQ(lookupTarget("x86-64-v2"), nullptr);
+  EXPECT_EQ(lookupTarget(""), nullptr);
+}
+
+TEST(Target, UnsupportedMessageNamesTheSupportedTargets) {
+  EXPECT_EQ(femc::driver::unsupportedTargetMessage("sm_90"),
+            "unsupported target 'sm_90'; supported: host, x86-64-v3, "
+            "x86-64-v4 (the NVIDIA GPU back end is not built yet)");
+  EXPECT_EQ(femc::driver::unsupportedTargetMessage("aarch64"),
+            "unsupported target 'aarch64'; supported: host, x86-64-v3, "
+            "x86-64-v4");
+}
+
+TEST(Target, FixedCpuTargets) {
+  const Target *v3 = lookupTarget("x86-64-v3");
+  ASSERT_NE(v3, nullptr);
+  EXPECT_EQ(v3->description(), "x86-64-v3 (AVX2, FMA)");
+  EXPECT_EQ(v3->cpu(), "x86-64-v3");
+  EXPECT_EQ(v3->features(), "");
+  EXPECT_EQ(v3->tileTarget(), "avx2");
+  EXPECT_EQ(v3->defaultVectorWidth(), 8);
+  EXPECT_EQ(v3->requiredFeatures(),
+            (std::vector<std::string>{"avx2", "fma"}));
+
+  const Target *v4 = lookupTarget("x86-64-v4");
+  ASSERT_NE(v4, nullptr);
+  EXPECT_EQ(v4->description(), "x86-64-v4 (AVX-512)");
+  EXPECT_EQ(v4->cpu(), "x86-64-v4");
+  EXPECT_EQ(v4->tileTarget(), "avx512");
+  EXPECT_EQ(v4->defaultVectorWidth(), 16);
+  EXPECT_EQ(v4->requiredFeatures(),
+            (std::vector<std::string>{"avx512f", "avx2", "fma"}));
+}
+
+TEST(Target, HostIsThisCpu) {
+  const Target *host = lookupTarget("host");
+  ASSERT_NE(host, nullptr);
+  EXPECT_EQ(host->description(), "host:" + host->cpu());
+  EXPECT_EQ(host->tileTarget(), "host");
+  int64_t vec = host->defaultVectorWidth();
+  EXPECT_TRUE(vec == 4 || vec == 8 || vec == 16) << vec;
+  for (const std::string &f : host->requiredFeatures())
+    EXPECT_TRUE(f == "avx512f" || f == "avx2" || f == "fma") << f;
+  // The widest vectors need their feature at launch.
+  auto needs = [&](const char *f) {
+    auto r = host->requiredFeatures();
+    return std::find(r.begin(), r.end(), f) != r.end();
+  };
+  if (vec == 16)
+    EXPECT_TRUE(needs("avx512f"));
+}
+
+TEST(Target, TileHookIsThePriorTable) {
+  const femc::priors::PriorInfo *softmax = femc::priors::findPrior("softmax");
+  const femc::priors::PriorInfo *linear = femc::priors::findPrior("linear");
+  ASSERT_NE(softmax, nullptr);
+  ASSERT_NE(linear, nullptr);
+  const Target *v3 = lookupTarget("x86-64-v3");
+  const Target *v4 = lookupTarget("x86-64-v4");
+  ASSERT_TRUE(v3 && v4);
+  for (const Target *t : {v3, v4})
+    for (const femc::priors::PriorInfo *p : {softmax, linear}) {
+      femc::priors::Tiles tiles = t->defaultTiles(*p);
+      EXPECT_EQ(tiles.vec, t->defaultVectorWidth());
+      EXPECT_EQ(t->checkTiles(*p, tiles), std::nullopt) << t->name().str();
+    }
+  // q = 24 is a multiple of 2 * 8 for neither: refused as the table says.
+  femc::priors::Tiles bad{24, 64, 8};
+  auto why = v3->checkTiles(*softmax, bad);
+  ASSERT_TRUE(why.has_value());
+  EXPECT_EQ(*why, *femc::priors::checkTiles(*softmax, bad));
+  EXPECT_NE(why->find("tile-q"), std::string::npos) << *why;
+}
+
+TEST(Target, EmitsAnObjectWithItsMachine) {
+  const Target *v3 = lookupTarget("x86-64-v3");
+  ASSERT_NE(v3, nullptr);
+  std::string error;
+  std::unique_ptr<llvm::TargetMachine> machine =
+      v3->createTargetMachine(3, error);
+  ASSERT_NE(machine, nullptr) << error;
+  EXPECT_EQ(machine->getTargetCPU(), "x86-64-v3");
+  EXPECT_EQ(machine->getTargetTriple().str(), v3->triple());
+
+  llvm::LLVMContext context;
+  llvm::Module module("empty", context);
+  module.setDataLayout(machine->createDataLayout());
+  module.setTargetTriple(machine->getTargetTriple());
+  llvm::SmallString<128> path;
+  ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("femc-target", "o", path));
+  ASSERT_TRUE(v3->emitKernelFile(*machine, module, path,
+                                 llvm::CodeGenFileType::ObjectFile));
+  auto buffer = llvm::MemoryBuffer::getFile(path);
+  ASSERT_TRUE(bool(buffer));
+  EXPECT_TRUE((*buffer)->getBuffer().starts_with("\x7f"
+                                                 "ELF"));
+  llvm::sys::fs::remove(path);
+
+  // A path that cannot be written is reported, not a crash.
+  testing::internal::CaptureStderr();
+  EXPECT_FALSE(v3->emitKernelFile(*machine, module,
+                                  "/nonexistent-femc-dir/kernel.o",
+                                  llvm::CodeGenFileType::ObjectFile));
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("femc: error: cannot write '/nonexistent-femc-dir/"
+                     "kernel.o'"),
+            std::string::npos)
+      << err;
+}
+
+} // namespace
