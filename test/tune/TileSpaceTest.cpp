@@ -95,8 +95,13 @@ TEST(TileSpace, TilesLargerThanTheShapeArePruned) {
   const auto *linear = femc::priors::findPrior("linear");
   Tiles ldef = femc::priors::defaultTiles(*linear, 8);
   cs = cpuCandidates(*linear, 8, ldef, true, {{"T", 4096}, {"dv", 16}});
-  // The default stays whatever its size; others with k = 32 > 16 go.
+  // The default (64, 64, 8) stays whatever its size; others with a channel
+  // block above dv = 16 go.
   EXPECT_EQ(cs[0].pruned, "");
+  EXPECT_EQ(cs[0].tiles.q, ldef.q);
+  EXPECT_EQ(cs[0].tiles.k, ldef.k);
+  EXPECT_EQ(find(cs, 64, 32, 8)->pruned,
+            "tile-k 32 is larger than dv = 16 (rounded up to a multiple of 8)");
   EXPECT_EQ(find(cs, 128, 32, 8)->pruned,
             "tile-k 32 is larger than dv = 16 (rounded up to a multiple of 8)");
   EXPECT_EQ(find(cs, 64, 16, 8)->pruned, "");

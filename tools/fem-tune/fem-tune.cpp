@@ -17,6 +17,7 @@
 #include "tools/fem-tune/TileSpace.h"
 #include "tools/fem-tune/TuningDb.h"
 #include "driver/Compiler.h"
+#include "driver/Target.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -339,16 +340,10 @@ Measurement measure(std::vector<double> samples) {
 
 /// The widest vector of `target` on this machine.
 int64_t maxVectorWidth(const std::string &target) {
-  if (target == "x86-64-v4")
-    return 16;
-  if (target == "x86-64-v3")
-    return 8;
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f"))
-    return 16;
-  if (__builtin_cpu_supports("avx2") || __builtin_cpu_supports("avx"))
-    return 8;
-  return 4;
+  // The target's own default (the widest lanes it uses); the target registry
+  // is the one place that knows it.
+  const femc::driver::Target *t = femc::driver::lookupTarget(target);
+  return t ? t->defaultVectorWidth() : 4;
 }
 
 /// The test-only hook FEMC_TUNE_TEST_WRONG="q=..,k=..,vec=..": that
