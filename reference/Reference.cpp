@@ -703,4 +703,34 @@ Result run(const Problem &problem, const Inputs &inputs) {
   return std::move(*result);
 }
 
+const float **floatInput(Inputs &in, std::string_view name) {
+  const std::pair<std::string_view, const float **> fields[] = {
+      {"q", &in.q},         {"k", &in.k},         {"v", &in.v},
+      {"beta_raw", &in.beta_raw}, {"lam", &in.lam}, {"gate", &in.gate},
+      {"decay", &in.decay}, {"delta", &in.delta}, {"A", &in.A},
+      {"Bs", &in.Bs},       {"Cs", &in.Cs},       {"D", &in.D}};
+  for (auto &[field, pointer] : fields)
+    if (name == field)
+      return pointer;
+  return nullptr;
+}
+
+void generateInput(std::string_view name, std::vector<float> &values,
+                   Rng &rng) {
+  if (name == "beta_raw") {
+    rng.fillUniform(values, -1.0, 2.0);
+    return;
+  }
+  rng.fillNormal(values);
+  auto softplus = [](float x) { return x > 20 ? x : std::log1p(std::exp(x)); };
+  for (float &x : values) {
+    if (name == "delta")
+      x = std::exp(-softplus(x));
+    else if (name == "A")
+      x = -softplus(x);
+    else if (name == "Bs" || name == "Cs" || name == "D")
+      x = softplus(x) + 1e-6f;
+  }
+}
+
 } // namespace femc::ref

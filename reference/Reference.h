@@ -34,6 +34,8 @@
 #ifndef FEMC_REFERENCE_REFERENCE_H
 #define FEMC_REFERENCE_REFERENCE_H
 
+#include "support/Random.h"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -113,6 +115,19 @@ struct Inputs {
   /// (B,S), one byte per key: nonzero keeps the key, zero masks it out.
   const uint8_t *mask = nullptr;
 };
+
+/// The field of `in` that holds the float input called `name` (q, k, v,
+/// beta_raw, lam, gate, decay, delta, A, Bs, Cs, D), or null for any other
+/// name (the byte mask is `in.mask`). Tools bind a kernel's arguments to the
+/// reference by name with it.
+const float **floatInput(Inputs &in, std::string_view name);
+
+/// Fills `values` with random inputs for the argument called `name`, in the
+/// ranges the reference's callers form them (semantics.md): beta_raw uniform
+/// in [-1, 2); ssm's delta = exp(-softplus(x)) in (0, 1), A = -softplus(x),
+/// Bs, Cs, D = softplus(x) + 1e-6; every other input standard normal.
+void generateInput(std::string_view name, std::vector<float> &values,
+                   Rng &rng);
 
 /// The outputs and the intermediates the reference vectors also record.
 struct Result {

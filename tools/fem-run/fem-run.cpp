@@ -661,25 +661,7 @@ int runFemRun(int argc, char **argv) {
       allocate(t.f32, t, std::nanf(""));
     } else {
       allocate(t.f32, t, 0.0f);
-      if (name == "beta_raw") {
-        rng.fillUniform(t.f32, -1.0, 2.0);
-      } else {
-        rng.fillNormal(t.f32);
-        // ssm inputs in the ranges the reference forms them in
-        // (docs/semantics.md): delta = exp(-softplus(.)) in (0, 1),
-        // A = -softplus(.) < 0, Bs, Cs, D = softplus(.) + eps > 0.
-        auto softplus = [](float x) {
-          return x > 20 ? x : std::log1p(std::exp(x));
-        };
-        for (float &x : t.f32) {
-          if (name == "delta")
-            x = std::exp(-softplus(x));
-          else if (name == "A")
-            x = -softplus(x);
-          else if (name == "Bs" || name == "Cs" || name == "D")
-            x = softplus(x) + 1e-6f;
-        }
-      }
+      femc::ref::generateInput(name, t.f32, rng);
     }
   }
   for (auto &t : tensors) {
@@ -767,13 +749,6 @@ int runFemRun(int argc, char **argv) {
         p.Hkv = p.H;
       // Every input the kernel has goes to the reference under its name;
       // validate() then says which one the prior does not read or lacks.
-      const std::pair<const char *, const float **> floats[] = {
-          {"q", &refInputs.q},         {"k", &refInputs.k},
-          {"v", &refInputs.v},         {"beta_raw", &refInputs.beta_raw},
-          {"lam", &refInputs.lam},     {"gate", &refInputs.gate},
-          {"decay", &refInputs.decay}, {"delta", &refInputs.delta},
-          {"A", &refInputs.A},         {"Bs", &refInputs.Bs},
-          {"Cs", &refInputs.Cs},       {"D", &refInputs.D}};
       for (auto &t : tensors) {
         if (t.info->role != FEMRT_ARG_INPUT)
           continue;
@@ -783,11 +758,11 @@ int runFemRun(int argc, char **argv) {
           refInputs.mask = t.u8.data();
           found = true;
         }
-        for (auto &[refName, pointer] : floats)
-          if (name == refName && t.isFloat()) {
-            *pointer = t.f32.data();
-            found = true;
-          }
+        if (const float **pointer = ref::floatInput(refInputs, name);
+            pointer && t.isFloat()) {
+          *pointer = t.f32.data();
+          found = true;
+        }
         if (!found)
           fail("--check: the reference has no input called '" + name +
                "' of this dtype (kernel '" + kernelName + "')");

@@ -433,22 +433,7 @@ void fillInputs(Problem &p, uint64_t seed) {
       t.f32.assign(static_cast<size_t>(n), std::nanf(""));
     } else {
       t.f32.assign(static_cast<size_t>(n), 0.0f);
-      if (name == "beta_raw") {
-        rng.fillUniform(t.f32, -1.0, 2.0);
-      } else {
-        rng.fillNormal(t.f32);
-        auto softplus = [](float x) {
-          return x > 20 ? x : std::log1p(std::exp(x));
-        };
-        for (float &x : t.f32) {
-          if (name == "delta")
-            x = std::exp(-softplus(x));
-          else if (name == "A")
-            x = -softplus(x);
-          else if (name == "Bs" || name == "Cs" || name == "D")
-            x = softplus(x) + 1e-6f;
-        }
-      }
+      femc::ref::generateInput(name, t.f32, rng);
     }
   }
   for (auto &t : p.tensors) {
@@ -506,11 +491,6 @@ void runReference(Problem &p, femrt_kernel *kernel, const std::string &name,
   rp.dv = extent("dv");
   rp.N = extent("N");
   ref::Inputs in;
-  const std::pair<const char *, const float **> floats[] = {
-      {"q", &in.q},         {"k", &in.k},         {"v", &in.v},
-      {"beta_raw", &in.beta_raw}, {"lam", &in.lam}, {"gate", &in.gate},
-      {"decay", &in.decay}, {"delta", &in.delta}, {"A", &in.A},
-      {"Bs", &in.Bs},       {"Cs", &in.Cs},       {"D", &in.D}};
   for (auto &t : p.tensors) {
     if (t.info->role != FEMRT_ARG_INPUT)
       continue;
@@ -520,11 +500,11 @@ void runReference(Problem &p, femrt_kernel *kernel, const std::string &name,
       in.mask = t.u8.data();
       found = true;
     }
-    for (auto &[refName, pointer] : floats)
-      if (arg == refName && t.isFloat()) {
-        *pointer = t.f32.data();
-        found = true;
-      }
+    if (const float **pointer = ref::floatInput(in, arg);
+        pointer && t.isFloat()) {
+      *pointer = t.f32.data();
+      found = true;
+    }
     if (!found)
       fail("the reference has no input called '" + arg + "' (kernel '" +
            name + "')");
