@@ -95,6 +95,20 @@ public:
   Value log(Value x) { return math::LogOp::create(b, x); }
   Value log1p(Value x) { return math::Log1pOp::create(b, x); }
   Value sqrt(Value x) { return math::SqrtOp::create(b, x); }
+  /// useLog1p ? log1p(x) : log(y) with one log: bit for bit what the two
+  /// ops give after populateMathPolynomialApproximationPatterns, whose log1p
+  /// is Kahan's u = 1 + x, (u == 1 || u == log u) ? x : x * (log u / (u - 1)).
+  Value log1pOrLog(Value useLog1p, Value x, Value y) {
+    Value one = isa<VectorType>(x.getType()) ? splat(1.0f) : cst(1.0f);
+    Value u = fadd(x, one);
+    Value logArg = log(select(useLog1p, u, y));
+    Value plain = arith::OrIOp::create(
+        b, fcmp(arith::CmpFPredicate::OEQ, u, one),
+        fcmp(arith::CmpFPredicate::OEQ, u, logArg));
+    Value viaLog1p =
+        select(plain, x, fmul(x, fdiv(logArg, fsub(u, one))));
+    return select(useLog1p, viaLog1p, logArg);
+  }
   /// softplus as torch computes it: x for x > 20, else log1p(e^x).
   Value softplus(Value x) {
     Value twenty = isa<VectorType>(x.getType()) ? splat(20.0f) : cst(20.0f);

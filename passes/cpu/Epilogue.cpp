@@ -6,6 +6,11 @@
 // channel F = (logaddexp(log Z, log tiny - M) + M) / beta with log Z = -inf
 // where Z <= 0, lambda = sigmoid(lam), out = g * ((1 - lambda) mu + lambda F).
 //
+// Cost: the row-scale pass keeps g+ (kGateRows rows) so the store does not
+// recompute softplus, and log Z takes one log per lane for both the log1p
+// and the log branch (EmitterBuilder::log1pOrLog); results are bit-identical
+// to computing each in full.
+//
 //===----------------------------------------------------------------------===//
 #include "passes/cpu/ScanRead.h"
 
@@ -13,8 +18,16 @@ using namespace mlir;
 using namespace mlir::fem;
 using namespace mlir::fem::cpu;
 
+GateEpilogue::GateEpilogue(EmitterBuilder &e, ScanReadOp op,
+                           const ScanWorkgroup &w, ValueStreams &streams)
+    : e(e), op(op), w(w), streams(streams) {
+  gatePlus = e.alloc({kGateRows, ShapedType::kDynamic},
+                     {e.roundUp(w.dv, w.cLanes)});
+}
+
 Value GateEpilogue::rowScale(Value t) {
   Value dvp = e.roundUp(w.dv, w.cLanes);
+  Value slot = e.remI(t, e.idx(kGateRows));
   Value sq = e.loop(w.c0i, dvp, w.cLanes, {e.splat(0.0f)},
                     [&](Value c, ValueRange it) {
                       Value lanesLeft = e.mask(e.sub(w.dv, c));
@@ -23,6 +36,7 @@ Value GateEpilogue::rowScale(Value t) {
                       Value gp = e.select(
                           lanesLeft, e.fadd(e.softplus(gl), e.bcast(w.eps)),
                           e.splat(0.0f));
+                      e.vstore(gp, gatePlus, {slot, c});
                       return SmallVector<Value>{e.fma(gp, gp, it[0])};
                     })[0];
   Value norm = e.sqrt(
@@ -43,7 +57,7 @@ void GateEpilogue::store(Value t, Value cv, Value scale, Value mu, Value zRead,
                         e.splat(0.5f));
   Value positive = arith::OrIOp::create(
       e.b, narrow, e.fcmp(arith::CmpFPredicate::UGT, zRead, e.splat(0.0f)));
-  Value logZ = e.select(narrow, e.log1p(e.fadd(zRead, r1m1)), e.log(zRead));
+  Value logZ = e.log1pOrLog(narrow, e.fadd(zRead, r1m1), zRead);
   logZ = e.select(positive, logZ, negInf);
   if (logScale)
     logZ = e.fadd(logZ, logScale);
@@ -64,9 +78,10 @@ void GateEpilogue::store(Value t, Value cv, Value scale, Value mu, Value zRead,
   Value lambda = e.sigmoid(lamLogit);
   Value mix = e.fadd(e.fmul(e.fsub(e.splat(1.0f), lambda), mu),
                      e.fmul(lambda, freeEnergy));
-  Value gl = e.vloadMasked(op.getGate(), e.at(w.batch, t, w.head, channel),
+  // g+ as rowScale(t) computed it (lanes past the block read 0).
+  Value gp = e.vloadMasked(gatePlus, {e.remI(t, e.idx(kGateRows)), channel},
                            lanesLeft);
-  Value g = e.fmul(e.fadd(e.softplus(gl), e.bcast(w.eps)), e.bcast(scale));
+  Value g = e.fmul(gp, e.bcast(scale));
   e.vstoreMasked(e.fmul(g, mix), op.getOut(), e.at(w.batch, t, w.head, channel),
                  lanesLeft);
 }

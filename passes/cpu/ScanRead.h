@@ -70,12 +70,17 @@ private:
 /// The log restore and the gate for the block's channels of one row.
 class GateEpilogue {
 public:
+  /// Construct at the workgroup's top level: allocates the g+ rows.
   GateEpilogue(EmitterBuilder &e, ScanReadOp op, const ScanWorkgroup &w,
-               ValueStreams &streams)
-      : e(e), op(op), w(w), streams(streams) {}
-  /// sqrt(dv) / max(||g+||, 1e-5) of row t (all dv channels).
+               ValueStreams &streams);
+  /// sqrt(dv) / max(||g+||, 1e-5) of row t (all dv channels). Keeps the
+  /// row's g+ for store() in slot t mod kGateRows.
   Value rowScale(Value t);
-  /// Stores out[b, t, h, c0 + cv ...] for one channel vector: mu = R(V~),
+  /// At most this many rows' rowScale calls may come between rowScale(t)
+  /// and the last store(t, ...) of row t (their g+ rows are kept).
+  static constexpr int64_t kGateRows = 8;
+  /// Stores out[b, t, h, c0 + cv ...] for one channel vector (row t's
+  /// rowScale must have come first, see kGateRows): mu = R(V~),
   /// zRead = R(X - o), r1m1 = R(1) - 1, logScale (or null) added to log Z,
   /// has (a scalar i1, or null) false for rows that saw no key (out 0).
   void store(Value t, Value cv, Value scale, Value mu, Value zRead,
@@ -86,6 +91,7 @@ private:
   ScanReadOp op;
   const ScanWorkgroup &w;
   ValueStreams &streams;
+  Value gatePlus; // kGateRows x dv (rounded to lanes) rows of g+
 };
 
 /// The emitters, one per read algorithm. Each expands `op` in place.
