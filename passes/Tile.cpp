@@ -168,32 +168,8 @@ struct FEMTilePass : public fem::impl::FEMTileBase<FEMTilePass> {
     // Build the workgroup function.
     OpBuilder b(f);
     Location loc = f.getLoc();
-    MLIRContext *ctx = f.getContext();
-    SmallVector<Type> argTypes;
-    SmallVector<Attribute> argNames;
-    auto toMemRef = [&](Value v) -> Type {
-      auto t = cast<RankedTensorType>(v.getType());
-      Type et = t.getElementType();
-      if (et.isInteger(1)) // masks are bytes in memory (numpy's bool)
-        et = IntegerType::get(ctx, 8);
-      return MemRefType::get(t.getShape(), et);
-    };
-    for (auto [value, name] : operands) {
-      argTypes.push_back(toMemRef(value));
-      argNames.push_back(StringAttr::get(ctx, name));
-    }
-    argTypes.push_back(toMemRef(read.getResult()));
-    argNames.push_back(StringAttr::get(ctx, "out"));
-    IndexType index = b.getIndexType();
-    argTypes.append({index, index, index});
-
-    std::string wgName = (f.getSymName() + "_wg").str();
-    auto wg = func::FuncOp::create(b, loc, wgName,
-                                   FunctionType::get(ctx, argTypes, {}));
-    wg->setAttr("fem.kernel", f.getSymNameAttr());
-    wg->setAttr("fem.arg_names", ArrayAttr::get(ctx, argNames));
-    wg->setAttr("fem.grid", workgroupGridAttr(ctx, prior.getKind(), *tiles));
-    wg->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
+    func::FuncOp wg = createWorkgroupFunction(b, f, operands, read.getResult(),
+                                              prior.getKind(), *tiles);
     Block *body = wg.addEntryBlock();
     OpBuilder bb = OpBuilder::atBlockBegin(body);
     auto args = body->getArguments();

@@ -97,6 +97,38 @@ mlir::fem::readWorkgroupGrid(func::FuncOp wg) {
   return axes;
 }
 
+func::FuncOp mlir::fem::createWorkgroupFunction(
+    OpBuilder &b, func::FuncOp f,
+    ArrayRef<std::pair<Value, StringRef>> operands, Value result,
+    PriorKind kind, TilesAttr tiles) {
+  MLIRContext *ctx = f.getContext();
+  SmallVector<Type> argTypes;
+  SmallVector<Attribute> argNames;
+  auto toMemRef = [&](Value v) -> Type {
+    auto t = cast<RankedTensorType>(v.getType());
+    Type et = t.getElementType();
+    if (et.isInteger(1)) // masks are bytes in memory (numpy's bool)
+      et = IntegerType::get(ctx, 8);
+    return MemRefType::get(t.getShape(), et);
+  };
+  for (auto [value, name] : operands) {
+    argTypes.push_back(toMemRef(value));
+    argNames.push_back(StringAttr::get(ctx, name));
+  }
+  argTypes.push_back(toMemRef(result));
+  argNames.push_back(StringAttr::get(ctx, "out"));
+  IndexType index = b.getIndexType();
+  argTypes.append({index, index, index});
+
+  auto wg = func::FuncOp::create(b, f.getLoc(), (f.getSymName() + "_wg").str(),
+                                 FunctionType::get(ctx, argTypes, {}));
+  wg->setAttr("fem.kernel", f.getSymNameAttr());
+  wg->setAttr("fem.arg_names", ArrayAttr::get(ctx, argNames));
+  wg->setAttr("fem.grid", workgroupGridAttr(ctx, kind, tiles));
+  wg->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
+  return wg;
+}
+
 LogicalResult mlir::fem::tileScanRead(func::FuncOp f, PriorOp prior,
                                       FusedReadOp read, TilesAttr tiles) {
   const priors::PriorInfo &info = getPriorInfo(prior.getKind());
@@ -156,31 +188,8 @@ LogicalResult mlir::fem::tileScanRead(func::FuncOp f, PriorOp prior,
 
   OpBuilder b(f);
   Location loc = f.getLoc();
-  MLIRContext *ctx = f.getContext();
-  SmallVector<Type> argTypes;
-  SmallVector<Attribute> argNames;
-  auto toMemRef = [&](Value v) -> Type {
-    auto t = cast<RankedTensorType>(v.getType());
-    Type et = t.getElementType();
-    if (et.isInteger(1)) // masks are bytes in memory (numpy's bool)
-      et = IntegerType::get(ctx, 8);
-    return MemRefType::get(t.getShape(), et);
-  };
-  for (auto [value, name] : operands) {
-    argTypes.push_back(toMemRef(value));
-    argNames.push_back(StringAttr::get(ctx, name));
-  }
-  argTypes.push_back(toMemRef(read.getResult()));
-  argNames.push_back(StringAttr::get(ctx, "out"));
-  IndexType index = b.getIndexType();
-  argTypes.append({index, index, index});
-
-  auto wg = func::FuncOp::create(b, loc, (f.getSymName() + "_wg").str(),
-                                 FunctionType::get(ctx, argTypes, {}));
-  wg->setAttr("fem.kernel", f.getSymNameAttr());
-  wg->setAttr("fem.arg_names", ArrayAttr::get(ctx, argNames));
-  wg->setAttr("fem.grid", workgroupGridAttr(ctx, prior.getKind(), tiles));
-  wg->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
+  func::FuncOp wg = createWorkgroupFunction(b, f, operands, read.getResult(),
+                                            prior.getKind(), tiles);
   Block *body = wg.addEntryBlock();
   OpBuilder bb = OpBuilder::atBlockBegin(body);
   auto args = body->getArguments();

@@ -30,6 +30,15 @@ readWorkgroupGrid(func::FuncOp wg);
 /// Replaces kernel-level function `f` (its body `prior`, `read` and the
 /// return) by its workgroup function `@<f>_wg` holding one fem.scan_read,
 /// for the scan priors (linear, gla, aft, ssm).
+/// The workgroup function of kernel `f`: one memref per read operand (i1
+/// masks as bytes), the output `result`, then the three grid indices; named
+/// `<f>_wg`, with fem.kernel, fem.arg_names, fem.grid and the C interface the
+/// driver reads. Shared by fem-tile's softmax and scan paths.
+func::FuncOp createWorkgroupFunction(
+    OpBuilder &b, func::FuncOp f,
+    ArrayRef<std::pair<Value, StringRef>> operands, Value result,
+    PriorKind kind, TilesAttr tiles);
+
 LogicalResult tileScanRead(func::FuncOp f, PriorOp prior, FusedReadOp read,
                            TilesAttr tiles);
 
