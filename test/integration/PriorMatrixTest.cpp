@@ -13,6 +13,7 @@
 #include "reference/Reference.h"
 #include "support/Npy.h"
 #include "support/Random.h"
+#include "test/integration/KernelLibrary.h"
 
 #include <gtest/gtest.h>
 
@@ -49,33 +50,8 @@ struct Case {
   }
 };
 
-class Runtime {
-public:
-  Runtime() {
-    EXPECT_EQ(femrt_context_create(nullptr, &ctx), FEMRT_OK)
-        << femrt_last_error();
-    EXPECT_EQ(femrt_module_load_library(ctx, FEMC_PRIORS_LIBRARY, &module),
-              FEMRT_OK)
-        << femrt_last_error();
-  }
-  ~Runtime() {
-    if (module)
-      femrt_module_destroy(module);
-    if (ctx)
-      femrt_context_destroy(ctx);
-  }
-  femrt_kernel *kernel(const std::string &name) {
-    femrt_kernel *k = nullptr;
-    EXPECT_EQ(femrt_module_get_kernel(module, name.c_str(), &k), FEMRT_OK)
-        << femrt_last_error();
-    return k;
-  }
-  femrt_context *ctx = nullptr;
-  femrt_module *module = nullptr;
-};
-
-Runtime &runtime() {
-  static Runtime rt;
+femc::test::KernelLibrary &runtime() {
+  static femc::test::KernelLibrary rt(FEMC_PRIORS_LIBRARY);
   return rt;
 }
 

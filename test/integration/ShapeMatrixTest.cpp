@@ -11,6 +11,7 @@
 #include "reference/Reference.h"
 #include "support/Npy.h"
 #include "support/Random.h"
+#include "test/integration/KernelLibrary.h"
 
 #include <gtest/gtest.h>
 
@@ -52,33 +53,8 @@ std::string kernelName(bool causal, bool mask, bool bhtd) {
          (mask ? "_mask" : "_nomask") + (bhtd ? "_bhtd" : "_bthd");
 }
 
-class Runtime {
-public:
-  Runtime() {
-    EXPECT_EQ(femrt_context_create(nullptr, &ctx), FEMRT_OK)
-        << femrt_last_error();
-    EXPECT_EQ(femrt_module_load_library(ctx, FEMC_MATRIX_LIBRARY, &module),
-              FEMRT_OK)
-        << femrt_last_error();
-  }
-  ~Runtime() {
-    if (module)
-      femrt_module_destroy(module);
-    if (ctx)
-      femrt_context_destroy(ctx);
-  }
-  femrt_kernel *kernel(const std::string &name) {
-    femrt_kernel *k = nullptr;
-    EXPECT_EQ(femrt_module_get_kernel(module, name.c_str(), &k), FEMRT_OK)
-        << femrt_last_error();
-    return k;
-  }
-  femrt_context *ctx = nullptr;
-  femrt_module *module = nullptr;
-};
-
-Runtime &runtime() {
-  static Runtime rt;
+femc::test::KernelLibrary &runtime() {
+  static femc::test::KernelLibrary rt(FEMC_MATRIX_LIBRARY);
   return rt;
 }
 
