@@ -26,13 +26,17 @@ from ._femc import (  # noqa: F401
     set_num_threads,
     _data_pointer,
 )
+from .importer import ImportedLayer, LayerImportError, import_layer  # noqa: F401
 
 __all__ = [
     "Error",
+    "ImportedLayer",
     "Kernel",
+    "LayerImportError",
     "Module",
     "femrt_version",
     "get_num_threads",
+    "import_layer",
     "kernel_abi_version",
     "load",
     "max_threads",

@@ -1,0 +1,1044 @@
+"""Import one trained FreeEnergyMixer layer as a femc layer.
+
+``import_layer(checkpoint, out_dir, config=None, name=None, mask=False)``
+reads the ``state_dict`` of the authors' PyTorch module (``FreeEnergyMixer``
+in ``fem.py``) from a ``torch.save`` file (``.pt``/``.pth``/``.bin``, needs
+PyTorch), a ``.safetensors`` file or an ``.npz``, plus its
+``FreeEnergyMixerConfig`` (a JSON file or mapping, or stored in the
+checkpoint), checks every tensor against the shapes the configuration
+implies, and writes
+
+    OUT/NAME.mlir                    one layer function (docs/layers-examples.md)
+    OUT/NAME.weights/<param>.npy     every parameter, float32, PyTorch layout
+
+The layer function computes docs/semantics.md section 7 with linalg,
+tensor, scf, arith and math ops around one ``fem.mixer`` (the FEM read):
+``x`` (B, T, n_embd) [and ``attention_mask`` (B, T)] -> ``y`` (B, T, n_embd).
+``femc OUT/NAME.mlir -o LIB`` compiles it; ``fem-run LIB/NAME.so --inputs
+OUT/NAME.weights --input x=x.npy`` runs it.
+
+Command line: ``python3 -m femc.import CHECKPOINT [--config CONFIG.json]
+-o OUT [--name NAME] [--mask]``. Needs numpy (and torch for .pt files only).
+"""
+
+import argparse
+import json
+import math
+import os
+import re
+import struct
+import sys
+from collections import OrderedDict
+
+import numpy as np
+
+from .layer_config import (MAX_CAP, LayerImportError, describe_sizes,
+                           expected_parameters, resolve_config, tdc_branches,
+                           tdc_hidden, tdc_width)
+
+__all__ = ["import_layer", "ImportedLayer", "LayerImportError",
+           "load_checkpoint", "main"]
+
+# Where a checkpoint may carry its configuration (a JSON object).
+CONFIG_KEY_TORCH = "config"          # torch.save({"state_dict": ..., "config": {...}})
+CONFIG_KEY_NPZ = "__config__"        # np.savez(..., __config__=json.dumps(cfg))
+CONFIG_KEY_SAFETENSORS = "config"    # __metadata__ = {"config": json.dumps(cfg)}
+
+
+# ---------------------------------------------------------------------------
+# Reading checkpoints
+# ---------------------------------------------------------------------------
+
+_SAFETENSORS_DTYPES = {
+    "F64": np.dtype("<f8"), "F32": np.dtype("<f4"), "F16": np.dtype("<f2"),
+    "BF16": np.dtype("<u2"),
+    "I64": np.dtype("<i8"), "I32": np.dtype("<i4"), "I16": np.dtype("<i2"),
+    "I8": np.dtype("i1"), "U8": np.dtype("u1"), "BOOL": np.dtype("?"),
+}
+
+
+def _read_safetensors(path):
+    """A .safetensors file: an 8-byte little-endian header length, a JSON
+    header {name: {dtype, shape, data_offsets}, "__metadata__": {...}}, then
+    the raw little-endian tensor bytes."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 8:
+        raise LayerImportError(
+            f"{path}: not a safetensors file: {len(data)} bytes, shorter "
+            "than the 8-byte header length")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > len(data) - 8:
+        raise LayerImportError(
+            f"{path}: not a safetensors file: the header length {n} runs "
+            f"past the end of the file ({len(data)} bytes)")
+    try:
+        header = json.loads(data[8:8 + n].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise LayerImportError(
+            f"{path}: not a safetensors file: its header is not JSON ({e})")
+    if not isinstance(header, dict):
+        raise LayerImportError(f"{path}: the safetensors header is not a "
+                               "JSON object")
+    body = data[8 + n:]
+    tensors = OrderedDict()
+    config = None
+    meta = header.get("__metadata__") or {}
+    if CONFIG_KEY_SAFETENSORS in meta:
+        config = _parse_config_text(meta[CONFIG_KEY_SAFETENSORS],
+                                    f"{path}: __metadata__['config']")
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            dtype = info["dtype"]
+            shape = tuple(int(s) for s in info["shape"])
+            begin, end = (int(o) for o in info["data_offsets"])
+        except (KeyError, TypeError, ValueError):
+            raise LayerImportError(
+                f"{path}: tensor '{name}' has no usable dtype, shape and "
+                "data_offsets in the safetensors header")
+        if dtype not in _SAFETENSORS_DTYPES:
+            raise LayerImportError(
+                f"{path}: tensor '{name}' has dtype {dtype}, which femc does "
+                f"not read (it reads {', '.join(_SAFETENSORS_DTYPES)})")
+        np_dtype = _SAFETENSORS_DTYPES[dtype]
+        count = int(np.prod(shape, dtype=np.int64))
+        if not 0 <= begin <= end <= len(body) or \
+                end - begin != count * np_dtype.itemsize:
+            raise LayerImportError(
+                f"{path}: tensor '{name}' ({dtype}, shape {shape}) has data "
+                f"offsets [{begin}, {end}) that do not hold "
+                f"{count * np_dtype.itemsize} bytes inside the "
+                f"{len(body)}-byte data section")
+        array = np.frombuffer(body, dtype=np_dtype, count=count,
+                              offset=begin).reshape(shape)
+        if dtype == "BF16":
+            array = (array.astype(np.uint32) << 16).view(np.float32)
+        tensors[name] = array
+    return tensors, config
+
+
+def _read_npz(path):
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except Exception as e:  # numpy raises several types for a bad archive
+        raise LayerImportError(f"{path}: not a readable .npz archive ({e})")
+    tensors = OrderedDict()
+    config = None
+    with archive:
+        for name in archive.files:
+            try:
+                value = archive[name]
+            except ValueError as e:
+                raise LayerImportError(f"{path}: entry '{name}': {e}")
+            if name == CONFIG_KEY_NPZ:
+                config = _parse_config_text(str(value), f"{path}: {name}")
+            else:
+                tensors[name] = value
+    return tensors, config
+
+
+def _read_torch(path):
+    try:
+        import torch
+    except ImportError:
+        raise LayerImportError(
+            f"{path}: reading a torch.save checkpoint needs PyTorch, which "
+            "this Python cannot import; install torch, or save the "
+            "state_dict as .safetensors or .npz (numpy.savez(path, "
+            "**{k: v.numpy() for k, v in state_dict.items()}))")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise LayerImportError(f"{path}: torch.load failed: {e}")
+    config = None
+    if isinstance(obj, dict) and "state_dict" in obj:
+        config = obj.get(CONFIG_KEY_TORCH)
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict):
+        raise LayerImportError(
+            f"{path}: holds a {type(obj).__name__}, expected a state_dict "
+            "(a mapping of parameter names to tensors) or a dict with "
+            "'state_dict' and optionally 'config'")
+    if isinstance(config, str):
+        config = _parse_config_text(config, f"{path}: config")
+    tensors = OrderedDict()
+    for name, value in obj.items():
+        if not isinstance(value, torch.Tensor):
+            raise LayerImportError(
+                f"{path}: state_dict entry '{name}' is a "
+                f"{type(value).__name__}, not a tensor")
+        tensors[name] = value.detach().to("cpu", torch.float32).numpy()
+    return tensors, config
+
+
+def _parse_config_text(text, where):
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise LayerImportError(f"{where}: the configuration is not JSON ({e})")
+    return config
+
+
+def load_checkpoint(path):
+    """(OrderedDict name -> array, configuration or None) from a checkpoint
+    file, in the file's order."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise LayerImportError(f"{path}: no such checkpoint file")
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".safetensors":
+        return _read_safetensors(path)
+    if ext == ".npz":
+        return _read_npz(path)
+    if ext in (".pt", ".pth", ".bin", ".ckpt"):
+        return _read_torch(path)
+    raise LayerImportError(
+        f"{path}: unknown checkpoint format '{ext or '(no extension)'}'; "
+        "femc reads torch.save files (.pt, .pth, .bin, .ckpt), .safetensors "
+        "and .npz")
+
+
+# ---------------------------------------------------------------------------
+# Checking a state_dict against its configuration
+# ---------------------------------------------------------------------------
+
+def _check_supported(cfg, tensors):
+    prior = cfg["prior_type"]
+    if prior == "mamba" and any(k.startswith("W_delta.") for k in tensors):
+        raise LayerImportError(
+            "this mamba checkpoint has W_delta: it was trained without the "
+            "mamba_ssm package, so its read is the module's fallback, a "
+            "per-head exponential moving average (_mamba_read_ema), not the "
+            "selective scan; femc compiles the scan form only (W_p, A_log, "
+            "D_diag: the module built where mamba_ssm imports)")
+    if prior == "mamba" and not cfg["mamba_normalize"]:
+        raise LayerImportError(
+            "mamba_normalize is false: femc's ssm read always divides by the "
+            "scan of ones (docs/semantics.md section 2), so an unnormalised "
+            "mamba layer cannot be compiled")
+    if cfg["use_temperature"]:
+        cap = cfg["value_logexp_cap"]
+        if not 1e-5 <= cap <= MAX_CAP:
+            raise LayerImportError(
+                f"value_logexp_cap is {cap!r}; femc's kernels clip beta*v to "
+                f"[-cap, cap] with cap in [1e-05, {MAX_CAP:g}] (above 43 the "
+                "tilt exp(beta*v - M) can fall below float32's smallest "
+                "normal, docs/dialect.md)")
+    eps = cfg["eps"]
+    if not 1e-30 <= eps <= 1e30:
+        raise LayerImportError(
+            f"eps is {eps!r}; femc's kernels take eps in [1e-30, 1e+30] "
+            "(docs/dialect.md)")
+    if cfg["use_rope"] and cfg["d_k"] % 2:
+        raise LayerImportError(f"use_rope needs an even dk, found {cfg['d_k']}")
+    if not (math.isfinite(cfg["rope_theta"]) and cfg["rope_theta"] > 0):
+        raise LayerImportError(
+            f"rope_theta must be a positive finite number, found "
+            f"{cfg['rope_theta']!r}")
+
+
+def _check_tensors(cfg, tensors):
+    expected = expected_parameters(cfg)
+    problems = []
+    sizes = describe_sizes(cfg)
+    for name, shape in expected.items():
+        if name not in tensors:
+            problems.append(
+                f"missing parameter '{name}': the configuration expects "
+                f"shape {shape}")
+    for name, value in tensors.items():
+        if name not in expected:
+            problems.append(
+                f"unexpected parameter '{name}' of shape "
+                f"{tuple(value.shape)}: the configuration has no such "
+                "parameter")
+            continue
+        shape = tuple(value.shape)
+        if shape != expected[name]:
+            problems.append(
+                f"parameter '{name}' has shape {shape}, the configuration "
+                f"expects {expected[name]}")
+        elif value.dtype.kind not in "fc" or value.dtype.kind == "c":
+            problems.append(
+                f"parameter '{name}' has dtype {value.dtype}, expected a "
+                "floating-point tensor")
+    if problems:
+        raise LayerImportError(
+            "the checkpoint does not match its configuration (" + sizes +
+            "):\n  " + "\n  ".join(problems))
+    for name, value in tensors.items():
+        if not np.all(np.isfinite(value)):
+            raise LayerImportError(
+                f"parameter '{name}' holds NaN or infinite values")
+
+
+# ---------------------------------------------------------------------------
+# Emitting the layer
+# ---------------------------------------------------------------------------
+
+def _f64(value):
+    """A float as an MLIR float literal (shortest round-trip form)."""
+    text = repr(float(value))
+    if "e" in text and "." not in text.split("e")[0]:
+        mant, exp = text.split("e")
+        text = mant + ".0e" + exp
+    elif "." not in text and "e" not in text:
+        text += ".0"
+    return text
+
+
+def _f32(value):
+    return _f64(float(np.float32(value)))
+
+
+def _tensor(*dims):
+    return "tensor<" + "x".join(str(d) for d in dims) + "xf32>"
+
+
+_DIM_NAMES = "bthcklmn"
+
+
+class _Emitter:
+    """Builds the body of the layer function: SSA names, linalg.generic."""
+
+    def __init__(self):
+        self.lines = []
+        self.count = 0
+        self.consts = {}
+
+    def name(self, hint="v"):
+        self.count += 1
+        return f"%{hint}{self.count}"
+
+    def op(self, text):
+        self.lines.append("  " + text)
+
+    def const_f32(self, value):
+        key = _f32(value)
+        if key not in self.consts:
+            n = self.name("cst")
+            self.consts[key] = n
+            self.op(f"{n} = arith.constant {key} : f32")
+        return self.consts[key]
+
+    def empty(self, ty):
+        n = self.name("e")
+        self.op(f"{n} = tensor.empty(%B, %T) : {ty}")
+        return n
+
+    def fill(self, value, ty):
+        e = self.empty(ty)
+        n = self.name("z")
+        self.op(f"{n} = linalg.fill ins({self.const_f32(value)} : f32) "
+                f"outs({e} : {ty}) -> {ty}")
+        return n
+
+    def generic(self, dims, iterators, ins, out, body, out_ty=None):
+        """One linalg.generic. dims: loop names; ins: [(ssa, type, index
+        expressions)]; out: (ssa, type, index expressions); body: a
+        function (list of block-argument names) -> (lines, result)."""
+        maps = []
+        for _, _, idx in list(ins) + [out]:
+            maps.append(f"affine_map<({', '.join(dims)}) -> ({', '.join(idx)})>")
+        args = [f"%a{i}" for i in range(len(ins))] + ["%acc"]
+        n = self.name("g")
+        out_ty = out_ty or out[1]
+        its = ", ".join(f'"{i}"' for i in iterators)
+        text = [f"{n} = linalg.generic {{indexing_maps = [{', '.join(maps)}], "
+                f"iterator_types = [{its}]}}"]
+        if ins:
+            text.append(f"    ins({', '.join(v for v, _, _ in ins)} : "
+                        f"{', '.join(t for _, t, _ in ins)})")
+        text.append(f"    outs({out[0]} : {out[1]}) {{")
+        text.append("  ^bb0(" + ", ".join(f"{a}: f32" for a in args) + "):")
+        lines, result = body(args)
+        text.extend("    " + line for line in lines)
+        text.append(f"    linalg.yield {result} : f32")
+        text.append(f"  }} -> {out_ty}")
+        self.op("\n  ".join(text))
+        return n
+
+
+class _Body:
+    """Scalar code inside a linalg.generic region."""
+
+    def __init__(self):
+        self.lines = []
+        self.n = 0
+
+    def v(self, text):
+        self.n += 1
+        name = f"%s{self.n}"
+        self.lines.append(f"{name} = {text}")
+        return name
+
+    def c(self, value):
+        return self.v(f"arith.constant {_f32(value)} : f32")
+
+    def add(self, a, b):
+        return self.v(f"arith.addf {a}, {b} : f32")
+
+    def sub(self, a, b):
+        return self.v(f"arith.subf {a}, {b} : f32")
+
+    def mul(self, a, b):
+        return self.v(f"arith.mulf {a}, {b} : f32")
+
+    def div(self, a, b):
+        return self.v(f"arith.divf {a}, {b} : f32")
+
+    def maxf(self, a, b):
+        return self.v(f"arith.maximumf {a}, {b} : f32")
+
+    def softplus(self, a):
+        """log(1 + e^a), = a above 20 as PyTorch's threshold."""
+        e = self.v(f"math.exp {a} : f32")
+        lp = self.v(f"math.log1p {e} : f32")
+        big = self.v(f"arith.cmpf ogt, {a}, {self.c(20.0)} : f32")
+        return self.v(f"arith.select {big}, {a}, {lp} : f32")
+
+
+class _Layer:
+    """Emits docs/semantics.md section 7 for one resolved configuration."""
+
+    def __init__(self, cfg, names, mask):
+        self.cfg = cfg
+        self.e = _Emitter()
+        self.arg = {}          # state_dict name -> SSA argument
+        self.names = names
+        self.mask = mask
+        D = cfg["n_embd"]
+        self.D = D
+        self.xty = _tensor("?", "?", D)
+
+    # -- building blocks ---------------------------------------------------
+    def has(self, name):
+        return name in self.arg
+
+    def bias_init(self, bias_name, dims, out_ty, index):
+        """An accumulator holding the bias broadcast (or zeros)."""
+        if not self.has(bias_name):
+            return self.e.fill(0.0, out_ty)
+        n = len(dims)
+        return self.e.generic(
+            dims, ["parallel"] * n,
+            [(self.arg[bias_name], _tensor(self.shape[bias_name][0]), [index])],
+            (self.e.empty(out_ty), out_ty, list(dims)),
+            lambda a: ([], a[0]))
+
+    def linear_heads(self, src, name, heads, width):
+        """split(src @ W.T + b): (B,T,heads,width) from src (B,T,D)."""
+        ty = _tensor("?", "?", heads, width)
+        idx = f"h * {width} + c"
+        init = self.bias_init(name + ".bias", ("b", "t", "h", "c"), ty, idx)
+        return self.e.generic(
+            ("b", "t", "h", "c", "k"),
+            ["parallel"] * 4 + ["reduction"],
+            [(src, self.xty, ["b", "t", "k"]),
+             (self.arg[name + ".weight"], _tensor(heads * width, self.D),
+              [idx, "k"])],
+            (init, ty, ["b", "t", "h", "c"]), _mul_acc)
+
+    def linear_flat(self, src, src_width, name, width):
+        """src @ W.T + b: (B,T,width) from src (B,T,src_width)."""
+        ty = _tensor("?", "?", width)
+        init = self.bias_init(name + ".bias", ("b", "t", "n"), ty, "n")
+        return self.e.generic(
+            ("b", "t", "n", "k"), ["parallel"] * 3 + ["reduction"],
+            [(src, _tensor("?", "?", src_width), ["b", "t", "k"]),
+             (self.arg[name + ".weight"], _tensor(width, src_width),
+              ["n", "k"])],
+            (init, ty, ["b", "t", "n"]), _mul_acc)
+
+    def row_sum(self, src, width, body):
+        """(B,T): the sum over the last axis of body(element) of src."""
+        ty = _tensor("?", "?")
+        z = self.e.fill(0.0, ty)
+        return self.e.generic(
+            ("b", "t", "k"), ["parallel", "parallel", "reduction"],
+            [(src, _tensor("?", "?", width), ["b", "t", "k"])],
+            (z, ty, ["b", "t"]), body)
+
+    def layer_norm(self, src, width, wname, bname):
+        """PyTorch's LayerNorm over the last axis (biased variance, eps
+        1e-5) with its weight and optional bias."""
+        sty = _tensor("?", "?", width)
+        rty = _tensor("?", "?")
+        total = self.row_sum(src, width, _add_acc)
+        inv_n = 1.0 / width
+
+        def sq(a):
+            b = _Body()
+            mean = b.mul(a[1], b.c(inv_n))
+            d = b.sub(a[0], mean)
+            return b.lines, b.add(a[2], b.mul(d, d))
+        z = self.e.fill(0.0, rty)
+        var = self.e.generic(
+            ("b", "t", "k"), ["parallel", "parallel", "reduction"],
+            [(src, sty, ["b", "t", "k"]), (total, rty, ["b", "t"])],
+            (z, rty, ["b", "t"]), sq)
+        ins = [(src, sty, ["b", "t", "k"]), (total, rty, ["b", "t"]),
+               (var, rty, ["b", "t"]),
+               (self.arg[wname], _tensor(width), ["k"])]
+        if self.has(bname):
+            ins.append((self.arg[bname], _tensor(width), ["k"]))
+
+        def norm(a):
+            b = _Body()
+            mean = b.mul(a[1], b.c(inv_n))
+            v = b.add(b.mul(a[2], b.c(inv_n)), b.c(1e-5))
+            r = b.v(f"math.rsqrt {v} : f32")
+            y = b.mul(b.mul(b.sub(a[0], mean), r), a[3])
+            if len(a) == 6:
+                y = b.add(y, a[4])
+            return b.lines, y
+        return self.e.generic(
+            ("b", "t", "k"), ["parallel"] * 3, ins,
+            (self.e.empty(sty), sty, ["b", "t", "k"]), norm)
+
+    # -- the time-decay conditioning --------------------------------------
+    def tdc_branch(self, prefix, x, acc):
+        """acc + (s * LN(r)) @ out_proj for one TDC branch (B,T,width)."""
+        cfg = self.cfg
+        h = tdc_hidden(cfg)
+        width = tdc_width(cfg)
+        hty = _tensor("?", "?", h)
+        xh = x
+        if cfg["conv_norm_first"]:
+            xh = self.layer_norm(x, self.D, prefix + "norm.weight",
+                                 prefix + "norm.bias")
+        sc = self.linear_flat(xh, self.D, prefix + "shortcut", h)
+
+        def sq(a):
+            b = _Body()
+            s = b.add(b.softplus(a[0]), b.c(1e-8))
+            return b.lines, b.add(a[1], b.mul(s, s))
+        sc_sq = self.row_sum(sc, h, sq)
+        f = self.linear_flat(xh, self.D, prefix + "x_f", h)
+        a_raw = self.linear_flat(xh, self.D, prefix + "in_f", h)
+        r = self.tdc_scan(a_raw, f, h)
+        ln = self.layer_norm(r, h, prefix + "ln.weight", prefix + "ln.bias")
+
+        def gated(a):
+            b = _Body()
+            s = b.add(b.softplus(a[0]), b.c(1e-8))
+            nrm = b.maxf(b.v(f"math.sqrt {a[1]} : f32"), b.c(1e-8))
+            s = b.mul(b.div(s, nrm), b.c(math.sqrt(h)))
+            return b.lines, b.mul(s, a[2])
+        u = self.e.generic(
+            ("b", "t", "j"), ["parallel"] * 3,
+            [(sc, hty, ["b", "t", "j"]), (sc_sq, _tensor("?", "?"), ["b", "t"]),
+             (ln, hty, ["b", "t", "j"])],
+            (self.e.empty(hty), hty, ["b", "t", "j"]), gated)
+        oty = _tensor("?", "?", width)
+        if acc is None:
+            acc = self.e.fill(0.0, oty)
+        return self.e.generic(
+            ("b", "t", "w", "j"), ["parallel"] * 3 + ["reduction"],
+            [(u, hty, ["b", "t", "j"]),
+             (self.arg[prefix + "out_proj"], _tensor(h, width), ["j", "w"])],
+            (acc, oty, ["b", "t", "w"]), _mul_acc)
+
+    def tdc_scan(self, a_raw, f, h):
+        """r_t = exp(c_t) * sum_{s<=t} f_s / (exp(c_s) + 1e-12) with
+        c_t = sum_{u<=t} -softplus(a_raw_u), as the recurrence
+        r_t = exp(a_t) r_{t-1} + f_t * sigmoid(c_t - ln 1e-12)
+        (the same value; no overflow, no cancellation)."""
+        e = self.e
+        hty = _tensor("?", "?", h)
+        r0 = e.empty(hty)
+        nb, nj, nt = e.name("rb"), e.name("rj"), e.name("rt")
+        ch = e.name("ch")
+        e.op(f"{ch} = arith.constant {h} : index")
+        zero = e.const_f32(0.0)
+        one = e.const_f32(1.0)
+        thr = e.const_f32(20.0)
+        floor = e.const_f32(-math.log(1e-12))
+        b, j, t = e.name("b"), e.name("j"), e.name("t")
+        ab, aj, at = e.name("acc"), e.name("acc"), e.name("acc")
+        cc, rr = e.name("c"), e.name("r")
+        av, fv = e.name("a"), e.name("f")
+        ex, lp, big, sp = e.name("x"), e.name("x"), e.name("x"), e.name("x")
+        cn, z, ez, den, sg = (e.name("x"), e.name("x"), e.name("x"),
+                              e.name("x"), e.name("x"))
+        decay, keep, add, rn, ins = (e.name("x"), e.name("x"), e.name("x"),
+                                     e.name("x"), e.name("x"))
+        e.op("\n  ".join([
+            f"{nb} = scf.for {b} = %c0 to %B step %c1 iter_args({ab} = {r0}) -> ({hty}) {{",
+            f"  {nj} = scf.for {j} = %c0 to {ch} step %c1 iter_args({aj} = {ab}) -> ({hty}) {{",
+            f"    {nt}:3 = scf.for {t} = %c0 to %T step %c1 iter_args({at} = {aj}, {cc} = {zero}, {rr} = {zero}) -> ({hty}, f32, f32) {{",
+            f"      {av} = tensor.extract {a_raw}[{b}, {t}, {j}] : {hty}",
+            f"      {fv} = tensor.extract {f}[{b}, {t}, {j}] : {hty}",
+            # a = -softplus(a_raw); PyTorch's softplus is x above 20.
+            f"      {ex} = math.exp {av} : f32",
+            f"      {lp} = math.log1p {ex} : f32",
+            f"      {big} = arith.cmpf ogt, {av}, {thr} : f32",
+            f"      {sp} = arith.select {big}, {av}, {lp} : f32",
+            f"      {cn} = arith.subf {cc}, {sp} : f32",
+            # sigmoid(c - ln 1e-12) = 1 / (1 + exp(-(c + 27.63)))
+            f"      {z} = arith.addf {cn}, {floor} : f32",
+            f"      {ez} = math.exp {z} : f32",
+            f"      {den} = arith.addf {ez}, {one} : f32",
+            f"      {sg} = arith.divf {ez}, {den} : f32",
+            f"      {decay} = arith.negf {sp} : f32",
+            f"      {keep} = math.exp {decay} : f32",
+            f"      {add} = arith.mulf {keep}, {rr} : f32",
+            f"      {rn} = math.fma {fv}, {sg}, {add} : f32",
+            f"      {ins} = tensor.insert {rn} into {at}[{b}, {t}, {j}] : {hty}",
+            f"      scf.yield {ins}, {cn}, {rn} : {hty}, f32, f32",
+            "    }",
+            f"    scf.yield {nt}#0 : {hty}",
+            "  }",
+            f"  scf.yield {nj} : {hty}",
+            "}"]))
+        return nb
+
+    # -- the layer ---------------------------------------------------------
+    def modulate(self, src, heads, width, scale_off, use_mask):
+        """src * mask * (1 + o[..., scale_off + h*width + c]) (B,T,H,width):
+        the key/value mask (section 7 step 2) and the TDC scales (step 3)."""
+        if scale_off is None and not use_mask:
+            return src
+        ty = _tensor("?", "?", heads, width)
+        ins = [(src, ty, ["b", "t", "h", "c"])]
+        if use_mask:
+            ins.append(("%mask", _tensor("?", "?"), ["b", "t"]))
+        if scale_off is not None:
+            ins.append((self.tdc, _tensor("?", "?", tdc_width(self.cfg)),
+                        ["b", "t", f"{scale_off} + h * {width} + c"]))
+
+        def body(a):
+            b = _Body()
+            y = a[0]
+            i = 1
+            if use_mask:
+                y = b.mul(y, a[i])
+                i += 1
+            if scale_off is not None:
+                y = b.mul(y, b.add(a[i], b.c(1.0)))
+            return b.lines, y
+        return self.e.generic(
+            ("b", "t", "h", "c"), ["parallel"] * 4, ins,
+            (self.e.empty(ty), ty, ["b", "t", "h", "c"]), body)
+
+    def rope_tables(self):
+        """cos and sin of t * inv_freq[i], (T, dk/2), angles in double."""
+        dk = self.cfg["d_k"]
+        half = dk // 2
+        theta = self.cfg["rope_theta"]
+        # The module's inv_freq buffer is float32: 1 / theta^(2i/dk).
+        inv = [float(np.float32(theta ** (-(2.0 * i) / dk)))
+               for i in range(half)]
+        e = self.e
+        inv_c = e.name("inv_freq")
+        e.op(f"{inv_c} = arith.constant dense<[{', '.join(_f64(v) for v in inv)}]>"
+             f" : tensor<{half}xf64>")
+        ty = f"tensor<?x{half}xf32>"
+        tables = []
+        for fn in ("cos", "sin"):
+            em = e.name("e")
+            e.op(f"{em} = tensor.empty(%T) : {ty}")
+            n = e.name(fn)
+            e.op("\n  ".join([
+                f"{n} = linalg.generic {{indexing_maps = [affine_map<(t, i) -> (i)>, "
+                f"affine_map<(t, i) -> (t, i)>], iterator_types = [\"parallel\", \"parallel\"]}}",
+                f"    ins({inv_c} : tensor<{half}xf64>) outs({em} : {ty}) {{",
+                "  ^bb0(%f: f64, %o: f32):",
+                "    %ti = linalg.index 0 : index",
+                "    %t64 = arith.index_cast %ti : index to i64",
+                "    %tf = arith.sitofp %t64 : i64 to f64",
+                "    %ang = arith.mulf %tf, %f : f64",
+                f"    %r = math.{fn} %ang : f64",
+                "    %r32 = arith.truncf %r : f64 to f32",
+                "    linalg.yield %r32 : f32",
+                f"  }} -> {ty}"]))
+            tables.append(n)
+        return tables, half
+
+    def rope(self, src, tables, half):
+        """x' = x cos + rot(x) sin with the module's mixed convention:
+        frequencies repeated (channel c uses c mod dk/2), partners
+        interleaved (rot(x)[2i] = -x[2i+1], rot(x)[2i+1] = x[2i])."""
+        H, dk = self.cfg["n_head"], self.cfg["d_k"]
+        ty = _tensor("?", "?", H, dk)
+        tty = f"tensor<?x{half}xf32>"
+        partner = "c + 1 - (c mod 2) * 2"
+
+        def body(a):
+            b = _Body()
+            ci = b.v("linalg.index 3 : index")
+            two = b.v("arith.constant 2 : index")
+            par = b.v(f"arith.remui {ci}, {two} : index")
+            zero = b.v("arith.constant 0 : index")
+            odd = b.v(f"arith.cmpi ne, {par}, {zero} : index")
+            neg = b.v(f"arith.negf {a[1]} : f32")
+            rot = b.v(f"arith.select {odd}, {a[1]}, {neg} : f32")
+            return b.lines, b.v(f"math.fma {rot}, {a[3]}, "
+                                f"{b.mul(a[0], a[2])} : f32")
+        return self.e.generic(
+            ("b", "t", "h", "c"), ["parallel"] * 4,
+            [(src, ty, ["b", "t", "h", "c"]),
+             (src, ty, ["b", "t", "h", partner]),
+             (tables[0], tty, ["t", f"c mod {half}"]),
+             (tables[1], tty, ["t", f"c mod {half}"])],
+            (self.e.empty(ty), ty, ["b", "t", "h", "c"]), body)
+
+    def constant_heads(self, value):
+        H, dv = self.cfg["n_head"], self.cfg["d_v"]
+        return self.e.fill(value, _tensor("?", "?", H, dv))
+
+    def mamba_inputs(self):
+        """delta = exp(-softplus(p[:E])), Bs/Cs = softplus(p[E:E+R],
+        p[E+R:]) + eps, A = -softplus(A_log), D = softplus(D_diag) + eps."""
+        cfg = self.cfg
+        E, R, eps = cfg["fem_dim"], cfg["ssm_rank"], cfg["eps"]
+        p = self.linear_flat("%x", self.D, "W_p", E + 2 * R)
+        pty = _tensor("?", "?", E + 2 * R)
+
+        def delta_body(a):
+            b = _Body()
+            return b.lines, b.v(f"math.exp {b.v(f'arith.negf {b.softplus(a[0])} : f32')} : f32")
+
+        def pos_body(a):
+            b = _Body()
+            return b.lines, b.add(b.softplus(a[0]), b.c(eps))
+
+        ety = _tensor("?", "?", E)
+        delta = self.e.generic(
+            ("b", "t", "n"), ["parallel"] * 3, [(p, pty, ["b", "t", "n"])],
+            (self.e.empty(ety), ety, ["b", "t", "n"]), delta_body)
+        rty = _tensor("?", "?", R)
+        Bs = self.e.generic(
+            ("b", "t", "n"), ["parallel"] * 3,
+            [(p, pty, ["b", "t", f"n + {E}"])],
+            (self.e.empty(rty), rty, ["b", "t", "n"]), pos_body)
+        Cs = self.e.generic(
+            ("b", "t", "n"), ["parallel"] * 3,
+            [(p, pty, ["b", "t", f"n + {E + R}"])],
+            (self.e.empty(rty), rty, ["b", "t", "n"]), pos_body)
+
+        def neg_body(a):
+            b = _Body()
+            return b.lines, b.v(f"arith.negf {b.softplus(a[0])} : f32")
+        aty = _tensor(E, R)
+        ea = self.e.name("e")
+        self.e.op(f"{ea} = tensor.empty() : {aty}")
+        A = self.e.generic(
+            ("e", "n"), ["parallel"] * 2,
+            [(self.arg["A_log"], aty, ["e", "n"])], (ea, aty, ["e", "n"]),
+            neg_body)
+        dty = _tensor(E)
+        ed = self.e.name("e")
+        self.e.op(f"{ed} = tensor.empty() : {dty}")
+        Dd = self.e.generic(
+            ("e",), ["parallel"], [(self.arg["D_diag"], dty, ["e"])],
+            (ed, dty, ["e"]), pos_body)
+        return delta, A, Bs, Cs, Dd
+
+    def build(self, func_name, shapes, layer_attr):
+        cfg = self.cfg
+        e = self.e
+        H, E, dk, dv = cfg["n_head"], cfg["fem_dim"], cfg["d_k"], cfg["d_v"]
+        D = self.D
+        prior = cfg["prior_type"]
+        self.shape = shapes
+        args = [f'%x: {self.xty} {{fem.name = "x", fem.dims = "B,T,D"}}']
+        if self.mask:
+            args.append(f'%mask: {_tensor("?", "?")} '
+                        '{fem.name = "attention_mask", fem.dims = "B,T"}')
+        for i, name in enumerate(self.names):
+            self.arg[name] = f"%p{i}"
+            args.append(f"%p{i}: {_tensor(*shapes[name])} "
+                        f"{{fem.name = {json.dumps(name)}}}")
+        e.op("%c0 = arith.constant 0 : index")
+        e.op("%c1 = arith.constant 1 : index")
+        e.op(f"%B = tensor.dim %x, %c0 : {self.xty}")
+        e.op(f"%T = tensor.dim %x, %c1 : {self.xty}")
+
+        # Step 3's conditioning first: every later step reads its output.
+        self.tdc = None
+        if cfg["use_conv"]:
+            acc = None
+            for branch in tdc_branches(cfg):
+                acc = self.tdc_branch(f"tdc.{branch}.", "%x", acc)
+            self.tdc = acc
+        off = 0 if self.tdc else None
+
+        def at(o):
+            return None if self.tdc is None else o
+
+        # Steps 1-3: projections, mask on k and v, the TDC scales.
+        v = self.linear_heads("%x", "W_v", H, dv)
+        v = self.modulate(v, H, dv, at(0), self.mask)
+        q = k = None
+        if prior != "mamba":
+            q = self.linear_heads("%x", "W_q", H, dk)
+            k = self.linear_heads("%x", "W_k", H, dk)
+            q = self.modulate(q, H, dk, at(E), False)
+            k = self.modulate(k, H, dk, at(E + H * dk), self.mask)
+        off = E + 2 * H * dk
+        # Step 4: RoPE.
+        if cfg["use_rope"] and q is not None:
+            tables, half = self.rope_tables()
+            q = self.rope(q, tables, half)
+            k = self.rope(k, tables, half)
+        # Step 5: lambda and gate logits (the kernel takes sigmoid and the
+        # normalised softplus); a missing gate is a constant 0 (g = 1).
+        use_branch = cfg["use_temperature"] or cfg["use_lse"]
+        if use_branch:
+            lam = self.linear_heads("%x", "W_lambda", H, dv)
+            lam = self.modulate(lam, H, dv, at(off), False)
+            off += E
+        else:
+            # Only mu is read: lambda = sigmoid(-100) ~ 4e-44 drops F.
+            lam = self.constant_heads(-100.0)
+        if cfg["use_outer_gate"]:
+            gate = self.linear_heads("%x", "W_gate", H, dv)
+            gate = self.modulate(gate, H, dv, at(off), False)
+            off += E
+        else:
+            gate = self.constant_heads(0.0)
+        # Step 6: beta. use_temperature: the learned parameter; use_lse
+        # alone: beta = 1; neither: beta ~ 1e-6 so the clip (cap/beta ~ 4e7)
+        # does not bind and only mu counts.
+        cap = cfg["value_logexp_cap"]
+        eps = cfg["eps"]
+        if cfg["use_temperature"]:
+            beta = self.arg["_beta_param"]
+        else:
+            if cfg["use_lse"]:
+                raw = math.log(math.expm1(1.0 - eps)) if eps < 1 else -30.0
+                cap = MAX_CAP
+            else:
+                raw = -30.0
+                cap = MAX_CAP
+            beta = e.name("beta")
+            e.op(f"{beta} = arith.constant dense<{_f32(raw)}> : {_tensor(E)}")
+        # Step 7: the FEM read.
+        hv = _tensor("?", "?", H, dv)
+        hk = _tensor("?", "?", H, dk)
+        operands = []
+        if q is not None:
+            operands += [f"q({q} : {hk})", f"k({k} : {hk})"]
+        operands += [f"v({v} : {hv})", f"beta_raw({beta} : {_tensor(E)})",
+                     f"lam({lam} : {hv})", f"gate({gate} : {hv})"]
+        if prior == "gla":
+            decay = self.linear_heads_scalar("W_decay", H)
+            operands.append(f"decay({decay} : {_tensor('?', '?', H)})")
+        if prior == "mamba":
+            delta, A, Bs, Cs, Dd = self.mamba_inputs()
+            R = cfg["ssm_rank"]
+            operands += [f"delta({delta} : {_tensor('?', '?', E)})",
+                         f"A({A} : {_tensor(E, R)})",
+                         f"Bs({Bs} : {_tensor('?', '?', R)})",
+                         f"Cs({Cs} : {_tensor('?', '?', R)})",
+                         f"D({Dd} : {_tensor(E)})"]
+        attrs = [f"cap = {_f64(cap)} : f64", f"eps = {_f64(eps)} : f64"]
+        if cfg["causal"] and prior in ("softmax", "linear"):
+            attrs.insert(0, "causal")
+        out = e.name("read")
+        e.op(f"{out} = fem.mixer {cfg['fem_prior']} " + " ".join(operands) +
+             f" {{{', '.join(attrs)}}} -> {hv}")
+        # y = W_o merge(out) + b.
+        yty = self.xty
+        init = self.bias_init("W_o.bias", ("b", "t", "n"), yty, "n")
+        y = e.generic(
+            ("b", "t", "n", "h", "c"), ["parallel"] * 3 + ["reduction"] * 2,
+            [(out, hv, ["b", "t", "h", "c"]),
+             (self.arg["W_o.weight"], _tensor(D, E), ["n", f"h * {dv} + c"])],
+            (init, yty, ["b", "t", "n"]), _mul_acc)
+        e.op(f"return {y} : {yty}")
+        head = (f"func.func @{func_name}(\n    " + ",\n    ".join(args) +
+                f")\n    -> ({yty} {{fem.name = \"y\", fem.dims = \"B,T,D\"}})\n"
+                f"    attributes {{fem.layer = {layer_attr}}} {{")
+        return head + "\n" + "\n".join(e.lines) + "\n}\n"
+
+    def linear_heads_scalar(self, name, heads):
+        """(B,T,heads) = src @ W.T + b for a per-head projection (W_decay)."""
+        ty = _tensor("?", "?", heads)
+        init = self.bias_init(name + ".bias", ("b", "t", "h"), ty, "h")
+        return self.e.generic(
+            ("b", "t", "h", "k"), ["parallel"] * 3 + ["reduction"],
+            [("%x", self.xty, ["b", "t", "k"]),
+             (self.arg[name + ".weight"], _tensor(heads, self.D), ["h", "k"])],
+            (init, ty, ["b", "t", "h"]), _mul_acc)
+
+
+def _mul_acc(a):
+    b = _Body()
+    return b.lines, b.v(f"math.fma {a[0]}, {a[1]}, {a[2]} : f32")
+
+
+def _add_acc(a):
+    b = _Body()
+    return b.lines, b.add(a[1], a[0])
+
+
+# The fem.layer dictionary: FreeEnergyMixerConfig's fields, sizes resolved.
+_LAYER_FIELDS = ["n_embd", "n_head", "fem_dim", "fem_ratio", "qk_dim",
+                 "p_t_to_fem_ratio", "prior_type", "softmax_backend",
+                 "dropout", "causal", "bias", "beta_max_init",
+                 "value_logexp_cap", "eps", "use_temperature", "use_lse",
+                 "use_outer_gate", "use_rope", "rope_theta", "use_conv",
+                 "conv_hidden", "conv_norm_first", "conv_bidirectional",
+                 "ssm_rank", "mamba_normalize"]
+
+
+def _layer_attribute(cfg):
+    items = []
+    for key in _LAYER_FIELDS:
+        value = cfg[key]
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, int):
+            text = f"{value} : i64"
+        elif isinstance(value, float):
+            text = f"{_f64(value)} : f64"
+        else:
+            text = json.dumps(value)
+        items.append(f"{key} = {text}")
+    return "{" + ", ".join(items) + "}"
+
+
+# ---------------------------------------------------------------------------
+# The public entry points
+# ---------------------------------------------------------------------------
+
+_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+class ImportedLayer:
+    """What import_layer wrote: ``mlir`` (the .mlir path), ``weights_dir``,
+    ``name`` (the layer function), ``config`` (resolved), ``arguments``
+    (fem.name of every argument in order, ``x`` first, no ``y``)."""
+
+    def __init__(self, name, mlir, weights_dir, config, arguments, params):
+        self.name = name
+        self.mlir = mlir
+        self.weights_dir = weights_dir
+        self.config = config
+        self.arguments = arguments
+        self._params = params
+
+    def weights(self):
+        """The parameters as float32 arrays, by fem.name (for
+        ``femc.load(lib).kernel(name).run(x=x, **layer.weights())``)."""
+        return OrderedDict(self._params)
+
+    def __repr__(self):
+        return (f"ImportedLayer(name={self.name!r}, mlir={self.mlir!r}, "
+                f"prior={self.config['prior_type']!r})")
+
+
+def weight_file_name(name):
+    """The file of one parameter under NAME.weights/ ('/' becomes '_')."""
+    return name.replace("/", "_") + ".npy"
+
+
+def _load_config(config):
+    if config is None or isinstance(config, dict):
+        return config
+    path = os.fspath(config)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except OSError as e:
+        raise LayerImportError(f"{path}: cannot read the configuration: "
+                               f"{e.strerror}")
+    except json.JSONDecodeError as e:
+        raise LayerImportError(f"{path}: the configuration is not JSON ({e})")
+
+
+def import_layer(checkpoint, out_dir, config=None, name=None, mask=False):
+    """Import one FreeEnergyMixer layer; returns an :class:`ImportedLayer`.
+
+    checkpoint: a path (.pt/.pth/.bin/.ckpt, .safetensors, .npz) or a
+    mapping name -> array (a state_dict already in memory). config: a
+    FreeEnergyMixerConfig as a mapping or the path of a JSON file; None
+    reads it from the checkpoint. name: the layer function's name (default:
+    the checkpoint file's stem, or "fem_layer"). mask: give the layer an
+    ``attention_mask`` (B, T) argument (1 keeps a position, 0 pads it:
+    keys and values of padded positions are zeroed as the module does).
+    Raises LayerImportError with a message naming what is wrong.
+    """
+    if isinstance(checkpoint, dict):
+        tensors = OrderedDict((k, np.asarray(v)) for k, v in checkpoint.items())
+        stored = None
+        default_name = "fem_layer"
+    else:
+        tensors, stored = load_checkpoint(checkpoint)
+        stem = os.path.splitext(os.path.basename(os.fspath(checkpoint)))[0]
+        default_name = re.sub(r"[^A-Za-z0-9_]", "_", stem)
+        if not default_name[:1].isalpha():
+            default_name = "fem_" + default_name
+    cfg_in = _load_config(config)
+    if cfg_in is None:
+        cfg_in = stored
+    if cfg_in is None:
+        raise LayerImportError(
+            "no configuration: give one (--config CONFIG.json, the "
+            "FreeEnergyMixerConfig fields as JSON) or store it in the "
+            "checkpoint (torch: {'state_dict': ..., 'config': {...}}; "
+            ".safetensors: __metadata__ 'config'; .npz: '__config__')")
+    cfg = resolve_config(cfg_in)
+    name = name or default_name
+    if not _NAME_RE.match(name):
+        raise LayerImportError(
+            f"layer name '{name}' must be ASCII letters, digits and '_', "
+            "starting with a letter (it becomes a C function)")
+    _check_supported(cfg, tensors)
+    _check_tensors(cfg, tensors)
+
+    params = OrderedDict(
+        (k, np.ascontiguousarray(v, dtype=np.float32)) for k, v in tensors.items())
+    shapes = {k: tuple(v.shape) for k, v in params.items()}
+    layer = _Layer(cfg, list(params), mask)
+    text = layer.build(name, shapes, _layer_attribute(cfg))
+    header = (
+        f"// FEM layer '{name}' imported by femc.import (python/femc/importer.py)\n"
+        f"// from the authors' FreeEnergyMixer: {describe_sizes(cfg)}.\n"
+        "// docs/semantics.md section 7; the parameters are the module's\n"
+        f"// state_dict in PyTorch layouts, stored in {name}.weights/.\n")
+
+    os.makedirs(out_dir, exist_ok=True)
+    mlir = os.path.join(out_dir, name + ".mlir")
+    wdir = os.path.join(out_dir, name + ".weights")
+    os.makedirs(wdir, exist_ok=True)
+    for k, v in params.items():
+        np.save(os.path.join(wdir, weight_file_name(k)), v)
+    with open(mlir, "w", encoding="utf-8") as f:
+        f.write(header + text)
+    arguments = ["x"] + (["attention_mask"] if mask else []) + list(params)
+    return ImportedLayer(name, mlir, wdir, cfg, arguments, params)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python3 -m femc.import",
+        description="Import one trained FreeEnergyMixer layer (the authors' "
+        "PyTorch module) as a femc layer: OUT/NAME.mlir and "
+        "OUT/NAME.weights/*.npy. Compile with `femc OUT/NAME.mlir -o LIB`, "
+        "run with `fem-run LIB/NAME.so --inputs OUT/NAME.weights --input "
+        "x=x.npy`. See docs/layers-examples.md.")
+    parser.add_argument("checkpoint", help="state_dict file: .pt/.pth/.bin/"
+                        ".ckpt (torch.save, needs torch), .safetensors or .npz")
+    parser.add_argument("--config", help="FreeEnergyMixerConfig as JSON "
+                        "(default: the configuration stored in the checkpoint)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUTDIR",
+                        help="folder for NAME.mlir and NAME.weights/")
+    parser.add_argument("--name", help="layer function name (default: the "
+                        "checkpoint file's stem)")
+    parser.add_argument("--mask", action="store_true", help="give the layer "
+                        "an attention_mask (B,T) argument, 1 = keep, 0 = pad")
+    args = parser.parse_args(argv)
+    try:
+        layer = import_layer(args.checkpoint, args.output, config=args.config,
+                             name=args.name, mask=args.mask)
+    except LayerImportError as e:
+        print(f"femc.import: error: {e}", file=sys.stderr)
+        return 1
+    print(f"{layer.mlir}: layer @{layer.name} ({layer.config['prior_type']}, "
+          f"{len(layer.arguments)} arguments); weights in {layer.weights_dir}")
+    return 0
