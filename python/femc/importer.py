@@ -452,6 +452,31 @@ class _Layer:
               ["n", "k"])],
             (init, ty, ["b", "t", "n"]), _mul_acc)
 
+    def linear_slice(self, name, first, rows):
+        """x @ W[first:first+rows].T + b[first:first+rows]: (B,T,rows), on
+        static slices of the weight and bias (tensor.extract_slice)."""
+        total, D = self.shape[name + ".weight"]
+        e = self.e
+        w = e.name("w")
+        e.op(f"{w} = tensor.extract_slice {self.arg[name + '.weight']}"
+             f"[{first}, 0] [{rows}, {D}] [1, 1] : {_tensor(total, D)} to "
+             f"{_tensor(rows, D)}")
+        ty = _tensor("?", "?", rows)
+        if self.has(name + ".bias"):
+            bias = e.name("bias")
+            e.op(f"{bias} = tensor.extract_slice {self.arg[name + '.bias']}"
+                 f"[{first}] [{rows}] [1] : {_tensor(total)} to {_tensor(rows)}")
+            init = e.generic(("b", "t", "n"), ["parallel"] * 3,
+                             [(bias, _tensor(rows), ["n"])],
+                             (e.empty(ty), ty, ["b", "t", "n"]),
+                             lambda a: ([], a[0]))
+        else:
+            init = e.fill(0.0, ty)
+        return e.generic(
+            ("b", "t", "n", "k"), ["parallel"] * 3 + ["reduction"],
+            [("%x", self.xty, ["b", "t", "k"]), (w, _tensor(rows, D), ["n", "k"])],
+            (init, ty, ["b", "t", "n"]), _mul_acc)
+
     def row_sum(self, src, width, body):
         """(B,T): the sum over the last axis of body(element) of src."""
         ty = _tensor("?", "?")
@@ -694,8 +719,10 @@ class _Layer:
         p[E+R:]) + eps, A = -softplus(A_log), D = softplus(D_diag) + eps."""
         cfg = self.cfg
         E, R, eps = cfg["fem_dim"], cfg["ssm_rank"], cfg["eps"]
-        p = self.linear_flat("%x", self.D, "W_p", E + 2 * R)
-        pty = _tensor("?", "?", E + 2 * R)
+        # Three projections on row slices of W_p (and its bias).
+        delta_raw = self.linear_slice("W_p", 0, E)
+        b_raw = self.linear_slice("W_p", E, R)
+        c_raw = self.linear_slice("W_p", E + R, R)
 
         def delta_body(a):
             b = _Body()
@@ -707,16 +734,14 @@ class _Layer:
 
         ety = _tensor("?", "?", E)
         delta = self.e.generic(
-            ("b", "t", "n"), ["parallel"] * 3, [(p, pty, ["b", "t", "n"])],
+            ("b", "t", "n"), ["parallel"] * 3, [(delta_raw, ety, ["b", "t", "n"])],
             (self.e.empty(ety), ety, ["b", "t", "n"]), delta_body)
         rty = _tensor("?", "?", R)
         Bs = self.e.generic(
-            ("b", "t", "n"), ["parallel"] * 3,
-            [(p, pty, ["b", "t", f"n + {E}"])],
+            ("b", "t", "n"), ["parallel"] * 3, [(b_raw, rty, ["b", "t", "n"])],
             (self.e.empty(rty), rty, ["b", "t", "n"]), pos_body)
         Cs = self.e.generic(
-            ("b", "t", "n"), ["parallel"] * 3,
-            [(p, pty, ["b", "t", f"n + {E + R}"])],
+            ("b", "t", "n"), ["parallel"] * 3, [(c_raw, rty, ["b", "t", "n"])],
             (self.e.empty(rty), rty, ["b", "t", "n"]), pos_body)
 
         def neg_body(a):
