@@ -1,0 +1,229 @@
+"""femc.import's refusals: every bad checkpoint or configuration is refused
+with a message naming what is wrong (docs/layers-examples.md, "Refusals"),
+femc.LayerImportError from Python and exit status 1 with `femc.import:
+error: ...` on the command line. Numpy only.
+"""
+
+import json
+import os
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import femc
+from femc import LayerImportError
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from layer_cases import make_params  # noqa: E402
+
+CONFIG = dict(n_embd=32, n_head=2, conv_hidden=16, prior_type="gla")
+
+
+def _refused(params, config=CONFIG, tmp_path=None, **kw):
+    with pytest.raises(LayerImportError) as info:
+        femc.import_layer(params, str(tmp_path), config=config, **kw)
+    return str(info.value)
+
+
+def test_missing_parameter(tmp_path):
+    params = make_params(CONFIG)
+    del params["W_decay.weight"]
+    msg = _refused(params, tmp_path=tmp_path)
+    assert "missing parameter 'W_decay.weight': the configuration expects " \
+        "shape (2, 32)" in msg
+
+
+def test_extra_parameter(tmp_path):
+    params = make_params(CONFIG)
+    params["W_extra.weight"] = np.zeros((3, 4), np.float32)
+    msg = _refused(params, tmp_path=tmp_path)
+    assert "unexpected parameter 'W_extra.weight' of shape (3, 4): the " \
+        "configuration has no such parameter" in msg
+
+
+def test_misshaped_parameter_names_both_shapes(tmp_path):
+    params = make_params(CONFIG)
+    params["W_q.weight"] = np.zeros((48, 32), np.float32)
+    msg = _refused(params, tmp_path=tmp_path)
+    assert "parameter 'W_q.weight' has shape (48, 32), the configuration " \
+        "expects (32, 32)" in msg
+    # The sizes the configuration resolved to are in the message.
+    assert "qk_dim 32 (dk 16 per head)" in msg
+
+
+def test_every_problem_is_listed(tmp_path):
+    params = make_params(CONFIG)
+    del params["W_o.bias"]
+    params["tdc.fwd.out_proj"] = np.zeros((16, 7), np.float32)
+    msg = _refused(params, tmp_path=tmp_path)
+    assert "missing parameter 'W_o.bias'" in msg
+    assert "parameter 'tdc.fwd.out_proj' has shape (16, 7), the " \
+        "configuration expects (16, 114)" in msg
+
+
+def test_bias_false_checkpoint_with_biases(tmp_path):
+    params = make_params(CONFIG)
+    msg = _refused(params, dict(CONFIG, bias=False), tmp_path)
+    assert "unexpected parameter 'W_v.bias' of shape (16,)" in msg
+
+
+def test_integer_parameter(tmp_path):
+    params = make_params(CONFIG)
+    params["_beta_param"] = np.zeros(16, np.int64)
+    msg = _refused(params, tmp_path=tmp_path)
+    assert "parameter '_beta_param' has dtype int64, expected a " \
+        "floating-point tensor" in msg
+
+
+def test_nan_parameter(tmp_path):
+    params = make_params(CONFIG)
+    params["W_v.weight"][0, 0] = np.nan
+    msg = _refused(params, tmp_path=tmp_path)
+    assert msg == "parameter 'W_v.weight' holds NaN or infinite values"
+
+
+def test_unknown_config_key(tmp_path):
+    msg = _refused(make_params(CONFIG), dict(CONFIG, use_flash=True),
+                   tmp_path)
+    assert msg.startswith("unknown configuration key 'use_flash'; "
+                          "FreeEnergyMixerConfig has n_embd, n_head")
+
+
+def test_config_without_n_head(tmp_path):
+    config = dict(CONFIG)
+    del config["n_head"]
+    msg = _refused({}, config, tmp_path)
+    assert "the configuration has no 'n_head'" in msg
+
+
+def test_config_wrong_type(tmp_path):
+    msg = _refused({}, dict(CONFIG, n_head="2"), tmp_path)
+    assert msg == "configuration key 'n_head' must be an integer, found " \
+        "'2' (str)"
+    msg = _refused({}, dict(CONFIG, causal=1), tmp_path)
+    assert msg == "configuration key 'causal' must be true or false, " \
+        "found 1 (int)"
+
+
+def test_unknown_prior(tmp_path):
+    msg = _refused({}, dict(CONFIG, prior_type="cosine"), tmp_path)
+    assert msg == "unknown prior_type 'cosine'; the module knows softmax, " \
+        "linear, gla, rnn_softmax, mamba"
+
+
+def test_mamba_without_scan_package_is_refused(tmp_path):
+    config = dict(CONFIG, prior_type="mamba")
+    params = make_params(config)
+    for k in ("W_p.weight", "W_p.bias", "A_log", "D_diag"):
+        del params[k]
+    params["W_delta.weight"] = np.zeros((2, 32), np.float32)
+    params["W_delta.bias"] = np.zeros(2, np.float32)
+    msg = _refused(params, config, tmp_path)
+    assert msg.startswith("this mamba checkpoint has W_delta: it was trained "
+                          "without the mamba_ssm package")
+    assert "exponential moving average" in msg and "not the selective scan" \
+        in msg
+
+
+def test_mamba_unnormalised_is_refused(tmp_path):
+    config = dict(CONFIG, prior_type="mamba", mamba_normalize=False)
+    msg = _refused(make_params(dict(config, mamba_normalize=True)), config,
+                   tmp_path)
+    assert msg.startswith("mamba_normalize is false: femc's ssm read always "
+                          "divides by the scan of ones")
+
+
+def test_cap_out_of_range(tmp_path):
+    config = dict(CONFIG, value_logexp_cap=60.0)
+    msg = _refused(make_params(config), config, tmp_path)
+    assert msg.startswith("value_logexp_cap is 60.0; femc's kernels clip "
+                          "beta*v to [-cap, cap] with cap in [1e-05, 43]")
+
+
+def test_bad_layer_name(tmp_path):
+    msg = _refused(make_params(CONFIG), CONFIG, tmp_path, name="2fast")
+    assert msg.startswith("layer name '2fast' must be ASCII letters")
+
+
+def test_no_configuration(tmp_path):
+    path = tmp_path / "state.npz"
+    np.savez(path, **make_params(CONFIG))
+    with pytest.raises(LayerImportError, match="^no configuration: give one "
+                       r"\(--config CONFIG.json"):
+        femc.import_layer(str(path), str(tmp_path / "out"))
+
+
+def test_unknown_format(tmp_path):
+    path = tmp_path / "state.h5"
+    path.write_bytes(b"\x89HDF")
+    with pytest.raises(LayerImportError, match="unknown checkpoint format "
+                       "'.h5'; femc reads torch.save files"):
+        femc.import_layer(str(path), str(tmp_path / "out"), config=CONFIG)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(LayerImportError, match="no such checkpoint file"):
+        femc.import_layer(str(tmp_path / "nope.npz"), str(tmp_path),
+                          config=CONFIG)
+
+
+def test_truncated_safetensors(tmp_path):
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(struct.pack("<Q", 1000) + b"{}")
+    with pytest.raises(LayerImportError, match="the header length 1000 runs "
+                       "past the end of the file"):
+        femc.import_layer(str(path), str(tmp_path / "out"), config=CONFIG)
+
+
+def test_safetensors_offsets_outside_data(tmp_path):
+    header = json.dumps({"W_v.weight": {"dtype": "F32", "shape": [16, 32],
+                                        "data_offsets": [0, 2048]}}).encode()
+    path = tmp_path / "short.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 100)
+    with pytest.raises(LayerImportError, match=r"tensor 'W_v.weight' \(F32, "
+                       r"shape \(16, 32\)\) has data offsets \[0, 2048\)"):
+        femc.import_layer(str(path), str(tmp_path / "out"), config=CONFIG)
+
+
+def test_torch_checkpoint_without_torch(tmp_path):
+    try:
+        import torch  # noqa: F401
+        pytest.skip("torch is installed: the message for its absence "
+                    "cannot be shown")
+    except ImportError:
+        pass
+    path = tmp_path / "state.pt"
+    path.write_bytes(b"PK")
+    with pytest.raises(LayerImportError, match="reading a torch.save "
+                       "checkpoint needs PyTorch, which this Python cannot "
+                       "import"):
+        femc.import_layer(str(path), str(tmp_path / "out"), config=CONFIG)
+
+
+def test_cli_reports_and_exits_1(tmp_path):
+    params = make_params(CONFIG)
+    del params["W_k.bias"]
+    path = tmp_path / "state.npz"
+    np.savez(path, **params)
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps(CONFIG))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(femc.__file__))
+    r = subprocess.run([sys.executable, "-m", "femc.import", str(path),
+                        "--config", str(cfg), "-o", str(tmp_path / "out")],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 1
+    assert r.stderr.startswith("femc.import: error: the checkpoint does not "
+                               "match its configuration (n_embd 32")
+    assert "missing parameter 'W_k.bias'" in r.stderr
+    assert not (tmp_path / "out").exists()
+    # A configuration file that is not JSON.
+    cfg.write_text("{n_embd: 32}")
+    r = subprocess.run([sys.executable, "-m", "femc.import", str(path),
+                        "--config", str(cfg), "-o", str(tmp_path / "out")],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 1
+    assert "the configuration is not JSON" in r.stderr
