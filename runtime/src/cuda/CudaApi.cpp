@@ -377,6 +377,24 @@ femrt_status femrt_cuda_launch_raw(femrt_cuda_module *module,
         mod->functions.emplace(function_name, kernel);
       }
     }
+    // Above 48 KiB of dynamic shared memory a kernel must opt in (the GPU
+    // kernels of femc's NVIDIA targets do, passes/nvidia/KernelAbi.h).
+    if (shared_bytes > kDefaultDynamicSharedLimit) {
+      if (!driver.cuFuncSetAttribute)
+        return fail(FEMRT_ERROR_UNSUPPORTED,
+                    concat(function, ": launching '", function_name, "' with ",
+                           shared_bytes,
+                           " bytes of dynamic shared memory needs "
+                           "cuFuncSetAttribute, which the CUDA driver '",
+                           driver.getPath(), "' lacks"));
+      if (CUresult rc = driver.cuFuncSetAttribute(
+              kernel, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+              static_cast<int>(shared_bytes)))
+        return cudaFail(function, driver, rc, "cuFuncSetAttribute",
+                        concat("allowing '", function_name, "' ",
+                               shared_bytes,
+                               " bytes of dynamic shared memory"));
+    }
     if (CUresult rc = driver.cuLaunchKernel(
             kernel, grid[0], grid[1], grid[2], block[0], block[1], block[2],
             shared_bytes, static_cast<CUstream>(stream), params, nullptr))

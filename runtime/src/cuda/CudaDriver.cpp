@@ -142,6 +142,8 @@ std::shared_ptr<Driver> Driver::load(const std::string &path,
   std::string ignored;
   resolve(library, driver->cuModuleLoadDataEx, {"cuModuleLoadDataEx"},
           ignored);
+  resolve(library, driver->cuFuncSetAttribute, {"cuFuncSetAttribute"},
+          ignored);
   resolve(library, driver->cuGetErrorName, {"cuGetErrorName"}, ignored);
   resolve(library, driver->cuGetErrorString, {"cuGetErrorString"}, ignored);
   return driver;

@@ -47,6 +47,10 @@ constexpr CUjit_option CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6;
 
 constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
 constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
+constexpr int CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
+
+/// Dynamic shared memory a launch may use without opting in (48 KiB).
+constexpr unsigned kDefaultDynamicSharedLimit = 48 * 1024;
 
 /// The entry points of one loaded driver library.
 class Driver {
@@ -103,6 +107,11 @@ public:
                            size_t size) = nullptr;
   CUresult (*cuMemcpyDtoH)(void *dst, CUdeviceptr src, size_t size) = nullptr;
   CUresult (*cuStreamSynchronize)(CUstream stream) = nullptr;
+  /// Optional (null when the library lacks it): needed only by launches
+  /// with more than kDefaultDynamicSharedLimit bytes of dynamic shared
+  /// memory.
+  CUresult (*cuFuncSetAttribute)(CUfunction function, int attribute,
+                                 int value) = nullptr;
   CUresult (*cuGetErrorName)(CUresult code, const char **name) = nullptr;
   CUresult (*cuGetErrorString)(CUresult code, const char **text) = nullptr;
 
