@@ -456,12 +456,19 @@ bool collectKernels(ModuleOp module, std::vector<KernelInfo> &kernels) {
       auto type = cast<MemRefType>(f.getArgumentTypes()[i]);
       KernelInfo::Arg a;
       a.name = cast<StringAttr>(nameAttr).getValue().str();
-      a.output = a.name == "out";
+      a.output = femc::priors::isOutputArgument(a.name);
       a.dims = shapeDims(k, a.name);
       a.symbols = symbolsOf(a.dims);
       Type et = type.getElementType();
       if (et.isF32()) {
         a.dtype = "float32";
+      } else if (et.isF16()) {
+        a.dtype = "float16";
+        a.bits = 16; // DLPack kDLFloat
+      } else if (et.isBF16()) {
+        a.dtype = "bfloat16";
+        a.code = 4; // DLPack kDLBfloat
+        a.bits = 16;
       } else if (et.isInteger(8)) {
         a.dtype = "uint8";
         a.code = 1;

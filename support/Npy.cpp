@@ -211,6 +211,7 @@ private:
 static constexpr DTypeInfo kDTypes[] = {
     {"f16", "f2", 2}, {"f32", "f4", 4}, {"f64", "f8", 8}, {"bool", "b1", 1},
     {"i8", "i1", 1},  {"u8", "u1", 1},  {"i32", "i4", 4}, {"i64", "i8", 8},
+    {"u16", "u2", 2},
 };
 
 static const DTypeInfo *findByName(const std::string &name) {
@@ -247,7 +248,7 @@ static bool checkedNumElements(const std::vector<int64_t> &shape,
 static bool decodeDescr(const std::string &descr, std::string &dtype,
                         std::string &error) {
   const std::string supported =
-      "supported: f2, f4, f8, b1, i1, u1, i4, i8, little-endian";
+      "supported: f2, f4, f8, b1, i1, u1, u2, i4, i8, little-endian";
   if (descr.size() != 3) {
     error = "unsupported dtype '" + printable(descr) + "' (" + supported +
             ")";
@@ -822,6 +823,16 @@ bool toBool(const Array &array, std::vector<uint8_t> &out, std::string &error) {
       if (array.bytes[i * size + b] != 0)
         out[i] = 1;
   return true;
+}
+
+bool writeBits16(const std::string &path, const std::string &dtype,
+                 const std::vector<int64_t> &shape, const uint16_t *data,
+                 std::string &error) {
+  if (dtype != "f16" && dtype != "u16") {
+    error = path + ": writeBits16 writes f16 or u16, not '" + dtype + "'";
+    return false;
+  }
+  return writeRaw(path, dtype, shape, data, error);
 }
 
 bool writeFloat32(const std::string &path, const std::vector<int64_t> &shape,

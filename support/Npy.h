@@ -9,7 +9,7 @@
 /// (https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html).
 ///
 /// Reading accepts format versions 1.0, 2.0 and 3.0, C order only, and the
-/// little-endian element types f2, f4, f8, i1, u1, b1, i4 and i8 (byte order
+/// little-endian element types f2, f4, f8, i1, u1, u2, b1, i4 and i8 (byte order
 /// '<' or '|'; for one-byte types any byte order is accepted since it has no
 /// meaning). Writing produces version 1.0 files with the header padded to a
 /// multiple of 64 bytes, as NumPy itself does.
@@ -45,7 +45,7 @@ constexpr size_t kMaxHeaderLength = 1 << 20;
 /// element bytes.
 struct Array {
   /// Element type: one of "f16", "f32", "f64", "bool", "i8", "u8", "i32",
-  /// "i64".
+  /// "i64", "u16" (fem-run stores bfloat16 bit patterns as u16).
   std::string dtype;
   /// Dimensions, outermost first. Empty for a 0-d (scalar) array.
   std::vector<int64_t> shape;
@@ -97,6 +97,12 @@ bool toBool(const Array &array, std::vector<uint8_t> &out, std::string &error);
 /// Writes `data` (the product of `shape` elements) as an f4 array.
 bool writeFloat32(const std::string &path, const std::vector<int64_t> &shape,
                   const float *data, std::string &error);
+
+/// Writes `data` (the product of `shape` 16-bit patterns) as an f2 array
+/// (`dtype` "f16") or a u2 array (`dtype` "u16", e.g. bfloat16 bits).
+bool writeBits16(const std::string &path, const std::string &dtype,
+                 const std::vector<int64_t> &shape, const uint16_t *data,
+                 std::string &error);
 
 /// Writes `data` (the product of `shape` elements) as an f8 array.
 bool writeFloat64(const std::string &path, const std::vector<int64_t> &shape,

@@ -21,6 +21,255 @@ namespace mlir::fem::cpu {
 /// log(2^-126), the log of float32's smallest normal (semantics.md "tiny").
 constexpr float kLogTiny = -87.33654475055310898657f;
 
+/// Storage of the kernel's float operands. A kernel's float operands share
+/// one element type in memory (the dialect's rule): f32, f16 or bf16. Every
+/// emitter reads and writes them through these functions, so the
+/// conversions live here and nowhere else: a load widens to f32 (exactly),
+/// all arithmetic is f32, a store rounds once to nearest even. Scratch is
+/// always f32; f32 and non-float (i8 mask) memrefs pass through unchanged.
+///
+/// 16-bit values are handled as i16 bit patterns from the memory access on:
+/// every f16/bf16 load is bitcast to i16 at once (and every store stores a
+/// bitcast of i16), so LLVM loads and stores i16. Without AVX512-BF16 the
+/// x86 backend keeps a scalar bf16 *value* as an f32 and rounds it back with
+/// a call to __truncsfbf2 (which the kernel library cannot link); a lane of
+/// a masked or gathered 16-bit load would be such a value.
+namespace storage {
+
+/// The element type of memref `m`.
+inline Type elementType(Value m) {
+  return cast<MemRefType>(m.getType()).getElementType();
+}
+/// Whether the element type is a 16-bit float that the emitters convert.
+inline bool isNarrow(Type t) { return t.isF16() || t.isBF16(); }
+/// The element types the CPU emitters read and write.
+inline bool isSupported(Type t) { return t.isF32() || isNarrow(t); }
+
+/// `type` (a scalar type) with the shape of `like`'s type (scalar or vector).
+inline Type shapedLike(Value like, Type type) {
+  if (auto v = dyn_cast<VectorType>(like.getType()))
+    return VectorType::get(v.getShape(), type);
+  return type;
+}
+/// The integer constant `v` of `type` (an integer or a vector of integers).
+inline Value intConstant(ImplicitLocOpBuilder &b, Type type, int64_t v) {
+  auto e = cast<IntegerType>(getElementTypeOrSelf(type));
+  if (auto s = dyn_cast<ShapedType>(type))
+    return arith::ConstantOp::create(
+        b, type, DenseElementsAttr::get(s, APInt(e.getWidth(), v)));
+  return arith::ConstantOp::create(b, type, b.getIntegerAttr(e, v));
+}
+
+/// `bits` (i16 patterns of `storage`, f16 or bf16; scalar or vector) as f32,
+/// exactly. bf16 is the top half of an f32: a 16-bit shift. f16: arith.extf
+/// (vcvtph2ps with F16C, which every x86-64-v3 host has).
+inline Value widenBits(ImplicitLocOpBuilder &b, Value bits, Type storage) {
+  Type f32 = shapedLike(bits, b.getF32Type());
+  if (storage.isF16())
+    return arith::ExtFOp::create(
+        b, f32,
+        Value(arith::BitcastOp::create(b, shapedLike(bits, storage), bits)));
+  Type i32 = shapedLike(bits, b.getI32Type());
+  Value wide = arith::ExtUIOp::create(b, i32, bits);
+  return arith::BitcastOp::create(
+      b, f32, arith::ShLIOp::create(b, wide, intConstant(b, i32, 16)));
+}
+
+/// `x` (f32, scalar or vector) rounded once to `storage` (f16 or bf16), to
+/// nearest even, as i16 bit patterns. bf16: add 0x7fff plus the lowest kept
+/// bit and drop the low half (a finite value past the largest bf16 rounds
+/// to Inf, as IEEE does); a NaN stays a NaN (made quiet, sign kept). f16:
+/// arith.truncf (vcvtps2ph, round to nearest even).
+inline Value narrowBits(ImplicitLocOpBuilder &b, Value x, Type storage) {
+  Type i16 = shapedLike(x, b.getI16Type()), i32 = shapedLike(x, b.getI32Type());
+  if (storage.isF16())
+    return arith::BitcastOp::create(
+        b, i16, arith::TruncFOp::create(b, shapedLike(x, storage), x));
+  Value bits = arith::BitcastOp::create(b, i32, x);
+  Value high = arith::ShRUIOp::create(b, bits, intConstant(b, i32, 16));
+  Value lsb = arith::AndIOp::create(b, high, intConstant(b, i32, 1));
+  Value rounded = arith::AddIOp::create(
+      b, bits, arith::AddIOp::create(b, lsb, intConstant(b, i32, 0x7fff)));
+  Value kept = arith::TruncIOp::create(
+      b, i16, arith::ShRUIOp::create(b, rounded, intConstant(b, i32, 16)));
+  Value quietNaN = arith::OrIOp::create(
+      b, arith::TruncIOp::create(b, i16, high), intConstant(b, i16, 0x40));
+  Value isNaN = arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, x, x);
+  return arith::SelectOp::create(b, isNaN, quietNaN, kept);
+}
+
+/// The i16 patterns of m[i] (a 16-bit float memref; one element).
+inline Value loadBits(ImplicitLocOpBuilder &b, Value m, ValueRange i) {
+  return arith::BitcastOp::create(b, b.getI16Type(),
+                                  memref::LoadOp::create(b, m, i));
+}
+/// Stores the i16 pattern `bits` at m[i] (a 16-bit float memref).
+inline void storeBits(ImplicitLocOpBuilder &b, Value bits, Value m,
+                      ValueRange i) {
+  memref::StoreOp::create(
+      b, arith::BitcastOp::create(b, elementType(m), bits), m, i);
+}
+/// `i` with lane `l` added to its last index.
+inline SmallVector<Value> laneIndex(ImplicitLocOpBuilder &b, ValueRange i,
+                                    int64_t l) {
+  SmallVector<Value> at(i.begin(), i.end());
+  at.back() = arith::AddIOp::create(b, at.back(),
+                                    arith::ConstantIndexOp::create(b, l));
+  return at;
+}
+/// scf.if `cond` yielding `then()` or `other()` (one value each).
+template <typename Then, typename Else>
+Value ifValue(ImplicitLocOpBuilder &b, Value cond, Then then, Else other) {
+  auto region = [&](auto body) {
+    return [&, body](OpBuilder &nb, Location) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+      scf::YieldOp::create(b, ValueRange{body()});
+    };
+  };
+  return scf::IfOp::create(b, cond, region(then), region(other)).getResult(0);
+}
+/// scf.if `cond` running `then()` (no results).
+template <typename Then>
+void ifThen(ImplicitLocOpBuilder &b, Value cond, Then then) {
+  scf::IfOp::create(b, cond, [&](OpBuilder &nb, Location) {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+    then();
+    scf::YieldOp::create(b);
+  });
+}
+
+/// m[i] as f32 (a float memref) or as stored (any other element type).
+inline Value load(ImplicitLocOpBuilder &b, Value m, ValueRange i) {
+  Type et = elementType(m);
+  if (!isNarrow(et))
+    return memref::LoadOp::create(b, m, i);
+  return widenBits(b, loadBits(b, m, i), et);
+}
+/// `lanes` elements of m at i, as f32.
+inline Value vload(ImplicitLocOpBuilder &b, Value m, ValueRange i,
+                   int64_t lanes) {
+  Type et = elementType(m);
+  auto type = VectorType::get({lanes}, et);
+  Value v = vector::LoadOp::create(b, type, m, i);
+  if (!isNarrow(et))
+    return v;
+  auto bitsType = VectorType::get({lanes}, b.getI16Type());
+  return widenBits(b, arith::BitcastOp::create(b, bitsType, v), et);
+}
+/// Lanes of m at i where `msk` is set, 0 elsewhere, as f32. For 16-bit
+/// storage a full mask takes one vector load and a partial one loads lane
+/// by lane as i16 (see the note above).
+inline Value vloadMasked(ImplicitLocOpBuilder &b, Value m, ValueRange i,
+                         Value msk, int64_t lanes) {
+  Type et = elementType(m);
+  if (!isNarrow(et)) {
+    auto type = VectorType::get({lanes}, et);
+    Value zero = arith::ConstantOp::create(
+        b, type, DenseElementsAttr::get(type, b.getZeroAttr(et)));
+    return vector::MaskedLoadOp::create(b, type, m, i, msk, zero);
+  }
+  auto bitsType = VectorType::get({lanes}, b.getI16Type());
+  Value full = vector::ReductionOp::create(b, vector::CombiningKind::AND, msk);
+  Value bits = ifValue(
+      b, full,
+      [&] {
+        return arith::BitcastOp::create(
+            b, bitsType,
+            vector::LoadOp::create(b, VectorType::get({lanes}, et), m, i));
+      },
+      [&] {
+        Value v = intConstant(b, bitsType, 0);
+        for (int64_t l = 0; l < lanes; ++l) {
+          Value lane = ifValue(
+              b, vector::ExtractOp::create(b, msk, l),
+              [&] { return loadBits(b, m, laneIndex(b, i, l)); },
+              [&] { return intConstant(b, b.getI16Type(), 0); });
+          v = vector::InsertOp::create(b, lane, v, l);
+        }
+        return v;
+      });
+  return widenBits(b, bits, et);
+}
+/// Stores f32 `v` (scalar) at m[i], rounded to m's element type.
+inline void store(ImplicitLocOpBuilder &b, Value v, Value m, ValueRange i) {
+  Type et = elementType(m);
+  if (!isNarrow(et))
+    memref::StoreOp::create(b, v, m, i);
+  else
+    storeBits(b, narrowBits(b, v, et), m, i);
+}
+/// Stores the f32 vector `v` at m[i], rounded to m's element type.
+inline void vstore(ImplicitLocOpBuilder &b, Value v, Value m, ValueRange i) {
+  Type et = elementType(m);
+  if (isNarrow(et))
+    v = arith::BitcastOp::create(b, shapedLike(v, et), narrowBits(b, v, et));
+  vector::StoreOp::create(b, v, m, i);
+}
+/// Stores the lanes of f32 `v` where `msk` is set, rounded to m's element
+/// type (16-bit storage: one vector store for a full mask, else lane by
+/// lane as i16).
+inline void vstoreMasked(ImplicitLocOpBuilder &b, Value v, Value m,
+                         ValueRange i, Value msk) {
+  Type et = elementType(m);
+  if (!isNarrow(et)) {
+    vector::MaskedStoreOp::create(b, m, i, msk, v);
+    return;
+  }
+  Value bits = narrowBits(b, v, et);
+  int64_t lanes = cast<VectorType>(v.getType()).getNumElements();
+  Value full = vector::ReductionOp::create(b, vector::CombiningKind::AND, msk);
+  scf::IfOp::create(
+      b, full,
+      [&](OpBuilder &nb, Location) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        vector::StoreOp::create(
+            b, arith::BitcastOp::create(b, shapedLike(v, et), bits), m, i);
+        scf::YieldOp::create(b);
+      },
+      [&](OpBuilder &nb, Location) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        for (int64_t l = 0; l < lanes; ++l)
+          ifThen(b, vector::ExtractOp::create(b, msk, l), [&] {
+            storeBits(b, vector::ExtractOp::create(b, bits, l), m,
+                      laneIndex(b, i, l));
+          });
+        scf::YieldOp::create(b);
+      });
+}
+/// Lanes of m at `base` with the last index replaced by `indices`; lanes
+/// off `msk` read 0; as f32 (16-bit storage: lane by lane as i16).
+inline Value gather(ImplicitLocOpBuilder &b, Value m, ValueRange base,
+                    Value indices, Value msk, int64_t lanes) {
+  Type et = elementType(m);
+  if (!isNarrow(et)) {
+    auto type = VectorType::get({lanes}, et);
+    Value zero = arith::ConstantOp::create(
+        b, type, DenseElementsAttr::get(type, b.getZeroAttr(et)));
+    return vector::GatherOp::create(b, type, m, base, indices, msk, zero);
+  }
+  auto bitsType = VectorType::get({lanes}, b.getI16Type());
+  Value v = intConstant(b, bitsType, 0);
+  for (int64_t l = 0; l < lanes; ++l) {
+    Value lane = ifValue(
+        b, vector::ExtractOp::create(b, msk, l),
+        [&] {
+          SmallVector<Value> at(base.begin(), base.end());
+          at.back() = arith::AddIOp::create(
+              b, at.back(), vector::ExtractOp::create(b, indices, l));
+          return loadBits(b, m, at);
+        },
+        [&] { return intConstant(b, b.getI16Type(), 0); });
+    v = vector::InsertOp::create(b, lane, v, l);
+  }
+  return widenBits(b, v, et);
+}
+
+} // namespace storage
+
 class EmitterBuilder {
 public:
   EmitterBuilder(Operation *at, Layout layout, int64_t lanes)
@@ -129,16 +378,13 @@ public:
         b, f32, arith::IndexCastOp::create(b, b.getI64Type(), index));
   }
 
-  Value load(Value m, ValueRange i) { return memref::LoadOp::create(b, m, i); }
-  void store(Value v, Value m, ValueRange i) {
-    memref::StoreOp::create(b, v, m, i);
-  }
+  // Loads and stores convert the operands' storage (see `storage` above).
+  Value load(Value m, ValueRange i) { return storage::load(b, m, i); }
+  void store(Value v, Value m, ValueRange i) { storage::store(b, v, m, i); }
   Value vload(Value m, ValueRange i) {
-    return vector::LoadOp::create(b, vf, m, i);
+    return storage::vload(b, m, i, lanes);
   }
-  void vstore(Value v, Value m, ValueRange i) {
-    vector::StoreOp::create(b, v, m, i);
-  }
+  void vstore(Value v, Value m, ValueRange i) { storage::vstore(b, v, m, i); }
   /// Prefetches the cache line of m[i] into all cache levels; never faults
   /// and never changes a result (an index past the end only wastes it).
   void prefetch(Value m, ValueRange i, bool write = false) {
@@ -151,7 +397,9 @@ public:
   /// cross pages: emitters fetch the next chunk's rows while one computes.
   void prefetchRow(Value m, Value bi, Value t, Value h, Value c0, Value width,
                    bool write = false) {
-    loop(idx(0), width, idx(16), [&](Value c) {
+    int64_t perLine =
+        64 / (storage::elementType(m).getIntOrFloatBitWidth() / 8);
+    loop(idx(0), width, idx(perLine), [&](Value c) {
       prefetch(m, at(bi, t, h, add(c0, c)), write);
     });
   }
@@ -160,15 +408,15 @@ public:
     return vector::CreateMaskOp::create(b, vi1, ValueRange{n});
   }
   Value vloadMasked(Value m, ValueRange i, Value msk) {
-    return vector::MaskedLoadOp::create(b, vf, m, i, msk, splat(0.0f));
+    return storage::vloadMasked(b, m, i, msk, lanes);
   }
   void vstoreMasked(Value v, Value m, ValueRange i, Value msk) {
-    vector::MaskedStoreOp::create(b, m, i, msk, v);
+    storage::vstoreMasked(b, v, m, i, msk);
   }
   /// Lanes of `m` at `base` with the last index replaced by `indices` (an
   /// index vector); lanes off `msk` read 0.
   Value gather(Value m, ValueRange base, Value indices, Value msk) {
-    return vector::GatherOp::create(b, vf, m, base, indices, msk, splat(0.0f));
+    return storage::gather(b, m, base, indices, msk, lanes);
   }
   Value dim(Value m, int64_t d) { return memref::DimOp::create(b, m, d); }
   /// Indices of (batch, time, head, channel) in the read's layout.

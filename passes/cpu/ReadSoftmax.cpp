@@ -26,6 +26,7 @@
 // never stored. All scratch is sized by the tiles, dk and dv, never by T or S.
 //
 //===----------------------------------------------------------------------===//
+#include "passes/cpu/Builder.h"
 #include "passes/cpu/LowerScanRead.h"
 #include "passes/Passes.h"
 
@@ -118,19 +119,21 @@ private:
     }
     return fmul(p, z);
   }
-  Value load(Value m, ValueRange i) { return memref::LoadOp::create(b, m, i); }
+  // Loads widen the operands' storage (f32, f16 or bf16) to f32 and stores
+  // round to it once (cpu::storage in Builder.h); scratch is f32.
+  Value load(Value m, ValueRange i) { return cpu::storage::load(b, m, i); }
   void store(Value v, Value m, ValueRange i) {
-    memref::StoreOp::create(b, v, m, i);
+    cpu::storage::store(b, v, m, i);
   }
   Value vload(Value m, ValueRange i) {
-    return vector::LoadOp::create(b, vf, m, i);
+    return cpu::storage::vload(b, m, i, lanes);
   }
   void vstore(Value v, Value m, ValueRange i) {
-    vector::StoreOp::create(b, v, m, i);
+    cpu::storage::vstore(b, v, m, i);
   }
   Value mask(Value n) { return vector::CreateMaskOp::create(b, vi1, ValueRange{n}); }
   Value vloadMasked(Value m, ValueRange i, Value msk) {
-    return vector::MaskedLoadOp::create(b, vf, m, i, msk, splat(0.0f));
+    return cpu::storage::vloadMasked(b, m, i, msk, lanes);
   }
   Value dim(Value m, int64_t d) { return memref::DimOp::create(b, m, d); }
   /// Indices of (batch, time, head, channel) in the op's layout.
@@ -199,6 +202,9 @@ private:
   // Scratch buffers.
   Value qT, panel, scoresT, acc, rowMax, rowSum, alpha, betaBuf, boundBuf,
       shiftBuf, vmaxBuf, offsetBuf, colOk, gateBuf;
+  /// 16-bit storage only: the key tile widened to f32 once (Bk x dk), so
+  /// the score contraction broadcasts f32 keys as it does for f32 storage.
+  Value keyTile;
 };
 
 LogicalResult ReadEmitter::emit() {
@@ -256,6 +262,8 @@ LogicalResult ReadEmitter::emit() {
   offsetBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
   colOk = alloc({bk}, {});
   gateBuf = alloc({ShapedType::kDynamic}, {dvp});
+  if (cpu::storage::isNarrow(cpu::storage::elementType(op.getK())))
+    keyTile = alloc({bk, ShapedType::kDynamic}, {dk});
 
   emitPrePass();
 
@@ -385,6 +393,20 @@ void ReadEmitter::emitKeyTile(Value kt) {
     }
     vstore(select(ok, splat(1.0f), splat(0.0f)), colOk, {cc});
   });
+  if (keyTile) {
+    // The tile's keys widened once for every head of the group; rows past
+    // the end repeat the last key (emitScores reads whole key blocks).
+    Value kb = idx(kKeyBlock);
+    loop(c0, mul(ceilDiv(ncols, kb), kb), c1, [&](Value col) {
+      Value key = minI(add(s0, col), sub(S, c1));
+      loop(c0, dk, cLanes, [&](Value d) {
+        Value lanesLeft = mask(sub(dk, d));
+        vector::MaskedStoreOp::create(
+            b, keyTile, ValueRange{col, d}, lanesLeft,
+            vloadMasked(op.getK(), at(batch, key, kvHead, d), lanesLeft));
+      });
+    });
+  }
 
   loop(c0, group, c1, [&](Value j) {
     Value h = add(mul(kvHead, group), j);
@@ -442,7 +464,9 @@ void ReadEmitter::emitScores(Value j, Value h, Value s0, Value ncols,
               qv.push_back(vload(qT, {j, d, add(rv, idx(c * lanes))}));
             SmallVector<Value> next;
             for (int64_t i = 0; i < kKeyBlock; ++i) {
-              Value ks = bcast(load(op.getK(), at(batch, key[i], kvHead, d)));
+              Value ks = bcast(
+                  keyTile ? load(keyTile, {add(col, idx(i)), d})
+                          : load(op.getK(), at(batch, key[i], kvHead, d)));
               for (int64_t c = 0; c < kScoreRowVecs; ++c)
                 next.push_back(vector::FMAOp::create(
                     b, ks, qv[c], it[i * kScoreRowVecs + c]));
@@ -646,8 +670,8 @@ void ReadEmitter::emitEpilogue() {
         Value mix = fadd(fmul(fsub(splat(1.0f), lambda), mu),
                          fmul(lambda, freeEnergy));
         Value g = fmul(vload(gateBuf, {c}), gScale);
-        vector::MaskedStoreOp::create(b, op.getOut(), at(batch, t, h, c),
-                                      lanesLeft, fmul(g, mix));
+        cpu::storage::vstoreMasked(b, fmul(g, mix), op.getOut(),
+                                   at(batch, t, h, c), lanesLeft);
       });
     });
   });
@@ -662,10 +686,10 @@ LogicalResult mlir::fem::cpu::lowerTileReadToCPU(TileReadOp op) {
                           << "' has no CPU lowering yet";
   for (Value v : {op.getQ(), op.getK(), op.getV(), op.getBetaRaw(),
                   op.getLam(), op.getGate(), op.getOut()})
-    if (!cast<MemRefType>(v.getType()).getElementType().isF32() ||
+    if (!cpu::storage::isSupported(cpu::storage::elementType(v)) ||
         !cast<MemRefType>(v.getType()).getLayout().isIdentity())
-      return op.emitError() << "fem-lower-to-cpu: expects f32 memrefs with "
-                               "the identity layout, found "
+      return op.emitError() << "fem-lower-to-cpu: expects f32, f16 or bf16 "
+                               "memrefs with the identity layout, found "
                             << v.getType();
   if (Value m = op.getMask();
       m && !cast<MemRefType>(m.getType()).getElementType().isInteger(8))

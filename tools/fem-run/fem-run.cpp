@@ -14,6 +14,7 @@
 #include "femrt/femrt.h"
 #include "dialect/Priors.h"
 #include "reference/Reference.h"
+#include "support/LowPrecision.h"
 #include "support/Npy.h"
 #include "support/Random.h"
 
@@ -63,14 +64,22 @@ usage: fem-run LIBRARY.so|MODEL.mlir [options]
   --save-inputs DIR      write every input (given or generated) as DIR/NAME.npy
   --check                compare with the double-precision reference
   --tolerance X          relative tolerance of --check, as a fraction of
-                         max|reference|, positive and finite (default 1e-4,
-                         docs/semantics.md)
+                         max|reference|, positive and finite (default by the
+                         output's dtype: 1e-4 float32, 2e-3 float16, 1e-2
+                         bfloat16; docs/semantics.md)
   --bench N              time N launches after one warm-up, N from 1 to
                          1000000; print median/min
   --threads N            CPU threads, 0 (all cores) to MAXTHREADS
   --tile-q/--tile-k/--vec N  tile sizes when compiling a .mlir, 0 (femc's
                          default) to 1048576
   -h, --help             this text
+
+float16 and bfloat16 arguments (16-bit storage): generated inputs are
+rounded to the argument's format (nearest even) before the kernel and the
+reference see them. A float16 input file is '<f2'; a bfloat16 one holds the
+raw bit patterns as '<u2' (x.view(np.uint16) of an ml_dtypes.bfloat16
+array); either also takes any float file ('<f2', '<f4', '<f8'), rounded.
+--output and --save-inputs write float16 as '<f2' and bfloat16 as '<u2'.
 
 A LIBRARY without '/' is read from the current directory.
 Exit status: 0 on success, 1 on an error, 3 when --check fails.
@@ -86,6 +95,7 @@ struct Args {
   uint64_t seed = 0;
   bool check = false;
   double tolerance = 1e-4;
+  bool toleranceGiven = false;
   int64_t bench = 0, threads = 0;
   int64_t tileQ = 0, tileK = 0, vec = 0;
 };
@@ -220,6 +230,7 @@ Args parseArgs(int argc, char **argv) {
           !(a.tolerance > 0) || !std::isfinite(a.tolerance))
         fail("--tolerance expects a positive finite number, found '" + v +
              "'");
+      a.toleranceGiven = true;
     } else if (flag == "--bench") {
       a.bench = parseExtent(value(i), "--bench", 1, kMaxBench);
     } else if (flag == "--threads") {
@@ -281,11 +292,50 @@ struct Tensor {
   std::vector<int64_t> shape;
   std::vector<float> f32;
   std::vector<uint8_t> u8;
+  /// 16-bit storage: what the kernel reads or writes; f32 then holds the
+  /// same values widened (exactly), for the reference and the comparison.
+  std::vector<uint16_t> bits16;
   DLTensor dl{};
   bool fromFile = false;
   int64_t numElements = 0;
   uint64_t bytes = 0;
-  bool isFloat() const { return info->dtype_code == kDLFloat; }
+  bool isFloat() const {
+    return info->dtype_code == kDLFloat || info->dtype_code == kDLBfloat;
+  }
+  /// The 16-bit format of a float16 or bfloat16 argument.
+  std::optional<femc::lowp::Format> half() const {
+    if (info->dtype_bits != 16)
+      return std::nullopt;
+    return info->dtype_code == kDLBfloat ? femc::lowp::Format::BF16
+                                         : femc::lowp::Format::F16;
+  }
+  /// Rounds f32 to the 16-bit storage (nearest even) and keeps the rounded
+  /// values in f32: the kernel and the reference read the same numbers.
+  void roundToStorage() {
+    if (auto format = half()) {
+      bits16.resize(f32.size());
+      for (size_t i = 0; i < f32.size(); ++i) {
+        bits16[i] = femc::lowp::toBits(f32[i], *format);
+        f32[i] = femc::lowp::fromBits(bits16[i], *format);
+      }
+    }
+  }
+  /// Widens the 16-bit storage (a kernel's output) into f32.
+  void widenFromStorage() {
+    if (auto format = half())
+      for (size_t i = 0; i < f32.size(); ++i)
+        f32[i] = femc::lowp::fromBits(bits16[i], *format);
+  }
+  /// Writes the argument as .npy: f32 as '<f4', float16 as '<f2', bfloat16
+  /// bits as '<u2', masks as '|b1'.
+  bool write(const std::string &path, std::string &error) const {
+    if (auto format = half())
+      return femc::npy::writeBits16(
+          path, *format == femc::lowp::Format::F16 ? "f16" : "u16", shape,
+          bits16.data(), error);
+    return isFloat() ? femc::npy::writeFloat32(path, shape, f32.data(), error)
+                     : femc::npy::writeBool(path, shape, u8.data(), error);
+  }
 };
 
 std::string shapeText(const std::vector<int64_t> &shape) {
@@ -471,13 +521,17 @@ int runFemRun(int argc, char **argv) {
       if (std::find(known.begin(), known.end(), d) == known.end())
         known.push_back(d);
     bool isF32 = t.info->dtype_code == kDLFloat && t.info->dtype_bits == 32;
+    bool isHalf = (t.info->dtype_code == kDLFloat ||
+                   t.info->dtype_code == kDLBfloat) &&
+                  t.info->dtype_bits == 16;
     bool isByte = t.info->dtype_code != kDLFloat && t.info->dtype_bits == 8;
-    if (!isF32 && !isByte)
+    if (!isF32 && !isHalf && !isByte)
       fail("argument '" + std::string(t.info->name) + "' of kernel '" +
            kernelName + "' has dtype code " +
            std::to_string(t.info->dtype_code) + " with " +
            std::to_string(t.info->dtype_bits) +
-           " bits; fem-run handles float32 and 8-bit mask arguments only");
+           " bits; fem-run handles float32, float16, bfloat16 and 8-bit "
+           "mask arguments only");
   }
   auto listOf = [&](int role) {
     std::string names;
@@ -554,6 +608,29 @@ int runFemRun(int argc, char **argv) {
         fail(what + " has dtype " + array->dtype + "; expected bool (or uint8)");
       if (!femc::npy::toBool(*array, t.u8, error))
         fail(what + ": " + error);
+    } else if (auto format = t.half()) {
+      // 16-bit storage: its own bits ('<f2' float16, '<u2' bfloat16), or
+      // any float file rounded to the format.
+      bool bf16 = *format == femc::lowp::Format::BF16;
+      if (bf16 && array->dtype == "u16") {
+        t.bits16.resize(static_cast<size_t>(array->numElements()));
+        std::memcpy(t.bits16.data(), array->bytes.data(),
+                    t.bits16.size() * 2);
+        t.f32.resize(t.bits16.size());
+        t.widenFromStorage();
+      } else if (array->dtype == "f16" || array->dtype == "f32" ||
+                 array->dtype == "f64") {
+        if (!femc::npy::toFloat32(*array, t.f32, error))
+          fail(what + ": " + error);
+        t.roundToStorage();
+      } else {
+        fail(what + " has dtype " + array->dtype + "; the argument is " +
+             (bf16 ? "bfloat16: expected u2 (the raw bfloat16 bits, "
+                     "x.view(np.uint16)) or a float dtype (f2, f4, f8), "
+                     "rounded to nearest even"
+                   : "float16: expected f2 (np.float16) or f4/f8, rounded "
+                     "to nearest even"));
+      }
     } else {
       if (array->dtype != "f32")
         fail(what + " has dtype " + array->dtype +
@@ -659,14 +736,20 @@ int runFemRun(int argc, char **argv) {
         m = rng.uniform01() < 0.85 ? 1 : 0;
     } else if (t.info->role == FEMRT_ARG_OUTPUT) {
       allocate(t.f32, t, std::nanf(""));
+      if (t.half())
+        allocate<uint16_t>(t.bits16, t, 0x7fc0); // NaN in f16 and bf16
     } else {
       allocate(t.f32, t, 0.0f);
       femc::ref::generateInput(name, t.f32, rng);
+      if (t.half())
+        allocate<uint16_t>(t.bits16, t, 0);
+      t.roundToStorage();
     }
   }
   for (auto &t : tensors) {
-    t.dl.data = t.isFloat() ? static_cast<void *>(t.f32.data())
-                            : static_cast<void *>(t.u8.data());
+    t.dl.data = t.half()      ? static_cast<void *>(t.bits16.data())
+                : t.isFloat() ? static_cast<void *>(t.f32.data())
+                              : static_cast<void *>(t.u8.data());
     t.dl.device = {kDLCPU, 0};
     t.dl.ndim = t.info->rank;
     t.dl.dtype = {t.info->dtype_code, t.info->dtype_bits, 1};
@@ -699,7 +782,7 @@ int runFemRun(int argc, char **argv) {
     } else if (!byName.count("out") ||
                !tensors[byName["out"]].isFloat()) {
       fail("--check: kernel '" + kernelName +
-           "' has no float32 output called 'out' to compare");
+           "' has no float output called 'out' to compare");
     } else if (tensors[byName["out"]].numElements == 0) {
       checkKind = CheckKind::Empty;
     } else if (keyLength == 0) {
@@ -787,9 +870,7 @@ int runFemRun(int argc, char **argv) {
         continue;
       std::string path = args.saveInputs + "/" + t.info->name + ".npy";
       std::string error;
-      bool ok = t.isFloat()
-                    ? femc::npy::writeFloat32(path, t.shape, t.f32.data(), error)
-                    : femc::npy::writeBool(path, t.shape, t.u8.data(), error);
+      bool ok = t.write(path, error);
       if (!ok)
         fail("--save-inputs: " + error);
     }
@@ -841,12 +922,13 @@ int runFemRun(int argc, char **argv) {
     std::printf("\n");
   }
 
+  for (auto &t : tensors)
+    if (t.info->role == FEMRT_ARG_OUTPUT)
+      t.widenFromStorage();
   for (auto &[name, file] : args.outputs) {
     Tensor &t = tensors[byName[name]];
     std::string error;
-    bool ok = t.isFloat()
-                  ? femc::npy::writeFloat32(file, t.shape, t.f32.data(), error)
-                  : femc::npy::writeBool(file, t.shape, t.u8.data(), error);
+    bool ok = t.write(file, error);
     if (!ok)
       fail("writing output '" + name + "': " + error);
     std::printf("wrote %s to %s\n", name.c_str(), file.c_str());
@@ -887,7 +969,11 @@ int runFemRun(int argc, char **argv) {
     }
     if (!result)
       fail("reference: " + error);
-    exitCode = compareWithReference(*out, result->out, args.tolerance);
+    double tolerance = args.tolerance;
+    if (auto format = tensors[byName["out"]].half();
+        format && !args.toleranceGiven)
+      tolerance = femc::lowp::defaultTolerance(*format);
+    exitCode = compareWithReference(*out, result->out, tolerance);
     break;
   }
   }
