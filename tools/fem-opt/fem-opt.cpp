@@ -1,6 +1,7 @@
 //===- fem-opt.cpp - mlir-opt with the fem dialect and passes --------------===//
 #include "dialect/FEMDialect.h"
 #include "passes/Passes.h"
+#include "passes/nvidia/NvidiaPipeline.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
@@ -12,6 +13,7 @@ int main(int argc, char **argv) {
   mlir::registerAllPasses();
   mlir::fem::registerFEMPasses();
   mlir::fem::registerFEMPipelines();
+  mlir::fem::registerNvidiaPasses();
 
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);

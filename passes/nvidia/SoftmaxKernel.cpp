@@ -1,0 +1,691 @@
+//===- SoftmaxKernel.cpp - the GPU kernel of a softmax fem.tile_read ------===//
+//
+// Emits one `gpu.func` kernel for the fused online-softmax FEM read of a
+// `fem.tile_read` (docs/gpu.md). Block (x, y, z) = (query tile, query head
+// h, batch); the block's threads are `rows` groups of `lanesPerRow`
+// consecutive lanes, group r owning query row t0 + r, lane p owning the q
+// channels and value channels p, p + P, p + 2P, ... (P = lanesPerRow).
+//
+//   pre-pass (fused): max v, min v and a NaN flag per channel of kv head
+//     h / (H/Hkv) over all unmasked keys, reduced through shared memory;
+//     then per channel beta = softplus(beta_raw) + eps, bound = cap/beta,
+//     vmax = clamp(max v), M = beta*vmax and the narrow flag, all as
+//     passes/cpu/ReadSoftmax.cpp computes them.
+//   per key tile of Bk keys (causal: only tiles starting at or before the
+//   block's last row):
+//     stage K (Bk x dk) and the value panel [clamp(v) | X - offset]
+//     (Bk x 2dv, X = e^(beta*(clamp(v) - vmax)) or expm1 on narrow
+//     channels, zero for keys out of range or masked) in shared memory;
+//     scores: each lane dots its q channels with the key, a butterfly of
+//     shuffles over the row's P lanes completes the dot product;
+//     online softmax in registers: m' = max(m, tile max), alpha =
+//     2^((m - m')*scale*log2 e), p = 2^((s - m')*scale*log2 e), l = alpha*l
+//     + sum p; then acc = alpha*acc + sum_j p_j * panel[j] for the lane's
+//     channels of both streams (mu and Z in one pass over the panel).
+//   epilogue (fused): gate norm over the row's dv channels (max and sum of
+//     squares by butterfly), mu = acc/l, the exact log restore of F, the
+//     lambda mix and one store per output element.
+//
+// All arithmetic is f32; f16/bf16 tensors are widened on load and narrowed
+// on the final store. Global memory is addressed through plain
+// `!llvm.ptr<1>` arguments (KernelAbi.h) with 64-bit element offsets.
+//
+//===----------------------------------------------------------------------===//
+#include "passes/nvidia/SoftmaxKernel.h"
+#include "passes/nvidia/KernelAbi.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "llvm/Support/MathExtras.h"
+
+#include <cmath>
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::fem;
+using namespace mlir::fem::nvidia;
+
+namespace {
+
+/// log(2^-126), the log of float32's smallest normal (semantics.md "tiny").
+constexpr float kLogTiny = -87.33654475055310898657f;
+constexpr double kLog2E = 1.44269504088896340736;
+constexpr int64_t kThreads = 256;
+constexpr int64_t kLanesPerRow = 8;
+
+class KernelEmitter {
+public:
+  KernelEmitter(TileReadOp op, func::FuncOp wg, gpu::GPUModuleOp module,
+                const SoftmaxKernelShape &shape, int64_t arch)
+      : op(op), wg(wg), module(module), s(shape), arch(arch),
+        b(op.getLoc(), op.getContext()), layout(op.getLayout()) {
+    f32 = b.getF32Type();
+  }
+
+  FailureOr<gpu::GPUFuncOp> emit();
+
+private:
+  // --- scalar builders ------------------------------------------------------
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
+  Value cst(float v) {
+    return arith::ConstantFloatOp::create(b, f32, llvm::APFloat(v));
+  }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(b, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
+  Value divU(Value x, Value y) { return arith::DivUIOp::create(b, x, y); }
+  Value remU(Value x, Value y) { return arith::RemUIOp::create(b, x, y); }
+  Value minI(Value x, Value y) { return arith::MinSIOp::create(b, x, y); }
+  Value ceilDiv(Value x, Value y) { return arith::CeilDivSIOp::create(b, x, y); }
+  Value icmp(arith::CmpIPredicate p, Value x, Value y) {
+    return arith::CmpIOp::create(b, p, x, y);
+  }
+  Value lt(Value x, Value y) { return icmp(arith::CmpIPredicate::slt, x, y); }
+  Value andI(Value x, Value y) { return arith::AndIOp::create(b, x, y); }
+  Value orI(Value x, Value y) { return arith::OrIOp::create(b, x, y); }
+  /// Adds, subtracts and multiplies allow contraction into FMA whatever the
+  /// back end's default (the CPU read uses FMAs explicitly).
+  arith::FastMathFlagsAttr contract() {
+    return arith::FastMathFlagsAttr::get(b.getContext(),
+                                         arith::FastMathFlags::contract);
+  }
+  Value fadd(Value x, Value y) {
+    return arith::AddFOp::create(b, x, y, contract());
+  }
+  Value fsub(Value x, Value y) {
+    return arith::SubFOp::create(b, x, y, contract());
+  }
+  Value fmul(Value x, Value y) {
+    return arith::MulFOp::create(b, x, y, contract());
+  }
+  Value fdiv(Value x, Value y) { return arith::DivFOp::create(b, x, y); }
+  Value fcmp(arith::CmpFPredicate p, Value x, Value y) {
+    return arith::CmpFOp::create(b, p, x, y);
+  }
+  Value select(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, c, x, y);
+  }
+  /// max/min as compare + select, exactly as the CPU read: a NaN in `x`
+  /// yields `y`.
+  Value fmax(Value x, Value y) {
+    return select(fcmp(arith::CmpFPredicate::OGT, x, y), x, y);
+  }
+  Value fmin(Value x, Value y) {
+    return select(fcmp(arith::CmpFPredicate::OLT, x, y), x, y);
+  }
+  /// clamp(x, lo, hi) that lets NaN through.
+  Value clamp(Value x, Value lo, Value hi) {
+    Value low = select(fcmp(arith::CmpFPredicate::OLT, x, lo), lo, x);
+    return select(fcmp(arith::CmpFPredicate::OGT, x, hi), hi, low);
+  }
+  Value exp(Value x) { return math::ExpOp::create(b, x); }
+  /// 2^x on the special-function unit (ex2.approx.f32, 2 ulp): the softmax
+  /// weights, whose relative error cancels in mu = acc/l and Z = acc'/l.
+  Value exp2(Value x) { return intrinsic("llvm.exp2.f32", x); }
+  /// A call of an f32 LLVM intrinsic (convert-gpu-to-nvvm would turn the
+  /// llvm.intr.* ops into libdevice calls).
+  Value intrinsic(StringRef name, Value x) {
+    return LLVM::CallIntrinsicOp::create(b, f32, b.getStringAttr(name),
+                                         ValueRange{x})
+        .getResult(0);
+  }
+  Value softplus(Value x) {
+    Value soft = math::Log1pOp::create(b, exp(x));
+    return select(fcmp(arith::CmpFPredicate::OGT, x, cst(20.0f)), x, soft);
+  }
+  /// expm1(z) for z in [-ln 2, 0], as the CPU read (9 FMAs, ~1e-8 relative).
+  Value expm1Narrow(Value z) {
+    double fact = 362880.0; // 9!
+    Value p = cst(static_cast<float>(1.0 / fact));
+    for (int n = 8; n >= 1; --n) {
+      fact /= n + 1;
+      p = fadd(fmul(p, z), cst(static_cast<float>(1.0 / fact)));
+    }
+    return fmul(p, z);
+  }
+  Value shuffleXor(Value v, int64_t offset) {
+    return gpu::ShuffleOp::create(b, v, static_cast<int32_t>(offset), 32,
+                                  gpu::ShuffleMode::XOR)
+        .getShuffleResult();
+  }
+
+  // --- memory ---------------------------------------------------------------
+  Value i64(Value index) {
+    return arith::IndexCastOp::create(b, b.getI64Type(), index);
+  }
+  Value gep(Value ptr, Type elem, Value index) {
+    return LLVM::GEPOp::create(b, ptr.getType(), elem, ptr,
+                               ValueRange{i64(index)});
+  }
+  /// Element `index` of global tensor `t` (an operand of the tile read),
+  /// widened to f32.
+  Value gload(Value t, Value index) {
+    Type elem = elemType(t);
+    Value v = LLVM::LoadOp::create(b, elem, gep(ptrOf(t), elem, index));
+    return elem.isF32() ? v : arith::ExtFOp::create(b, f32, v).getResult();
+  }
+  void gstore(Value t, Value index, Value v) {
+    Type elem = elemType(t);
+    if (!elem.isF32())
+      v = arith::TruncFOp::create(b, elem, v);
+    LLVM::StoreOp::create(b, v, gep(ptrOf(t), elem, index));
+  }
+  /// Whether key `s` (in range) is kept by the mask.
+  Value maskKeep(Value bi, Value sIdx) {
+    Value m = op.getMask();
+    Type i8 = b.getI8Type();
+    Value byte = LLVM::LoadOp::create(
+        b, i8, gep(ptrOf(m), i8, add(mul(bi, S), sIdx)));
+    return icmp(arith::CmpIPredicate::ne, byte,
+                arith::ConstantIntOp::create(b, i8, 0));
+  }
+  Value sload(Value m, Value i) { return memref::LoadOp::create(b, m, i); }
+  void sstore(Value v, Value m, Value i) { memref::StoreOp::create(b, v, m, i); }
+  Type elemType(Value t) {
+    return cast<MemRefType>(t.getType()).getElementType();
+  }
+  Value ptrOf(Value t) { return ptrs.lookup(t); }
+
+  /// Element offset of (batch, time, head, channel) in a tensor whose time
+  /// and head extents are `tExt`, `hExt` and whose rows are `d` wide.
+  Value offset(Value bi, Value t, Value h, Value c, Value tExt, Value hExt,
+               int64_t d) {
+    Value row = layout == Layout::bthd ? add(mul(add(mul(bi, tExt), t), hExt), h)
+                                       : add(mul(add(mul(bi, hExt), h), tExt), t);
+    return add(mul(row, idx(d)), c);
+  }
+  Value qOffset(Value t, Value c, int64_t d) {
+    return offset(batch, t, head, c, T, H, d);
+  }
+  Value kOffset(Value key, Value c, int64_t d) {
+    return offset(batch, key, kvHead, c, S, Hkv, d);
+  }
+
+  template <typename Fn>
+  SmallVector<Value> loop(Value lb, Value ub, Value step, ValueRange inits,
+                          Fn body) {
+    auto forOp = scf::ForOp::create(
+        b, lb, ub, step, inits,
+        [&](OpBuilder &nb, Location, Value iv, ValueRange args) {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+          SmallVector<Value> yields = body(iv, args);
+          scf::YieldOp::create(b, yields);
+        });
+    return SmallVector<Value>(forOp.getResults());
+  }
+  template <typename Fn> void loop(Value lb, Value ub, Value step, Fn body) {
+    loop(lb, ub, step, ValueRange{}, [&](Value iv, ValueRange) {
+      body(iv);
+      return SmallVector<Value>{};
+    });
+  }
+  template <typename Fn> void ifThen(Value cond, Fn body) {
+    auto ifOp = scf::IfOp::create(b, cond, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+    body();
+  }
+
+  void emitPrePass();
+  SmallVector<Value> emitKeyTile(Value kt, ValueRange state);
+  void emitEpilogue(ValueRange state);
+
+  TileReadOp op;
+  func::FuncOp wg;
+  gpu::GPUModuleOp module;
+  SoftmaxKernelShape s;
+  int64_t arch;
+  ImplicitLocOpBuilder b;
+  Layout layout;
+  FloatType f32;
+  DenseMap<Value, Value> ptrs;
+
+  Value B, T, S, H, Hkv, batch, head, kvHead, t0, rows, tid, row, lane, tRow,
+      tLoad;
+  Value scaleLog2e;
+  SmallVector<Value> qReg;
+  // Shared memory: K tile, value panel, column mask, per-channel constants
+  // (beta, bound, vmax, M, narrow) and the pre-pass reduction.
+  Value sK, sPanel, sCol, sChan, sRed;
+};
+
+/// Channel `lane + P*i` of a row, and whether it is below `d`.
+struct LaneChannel {
+  Value index; // clamped to d - 1, so every address is in bounds
+  Value valid; // null when every lane's channel is valid (d % P == 0)
+};
+
+FailureOr<gpu::GPUFuncOp> KernelEmitter::emit() {
+  // Kernel signature: one global pointer per memref argument of @K_wg, then
+  // the extents B, T, S, H, Hkv.
+  auto ptrTy = LLVM::LLVMPointerType::get(b.getContext(), 1);
+  SmallVector<Type> argTypes;
+  SmallVector<BlockArgument> memrefArgs;
+  for (BlockArgument a : wg.getArguments())
+    if (isa<MemRefType>(a.getType())) {
+      argTypes.push_back(ptrTy);
+      memrefArgs.push_back(a);
+    }
+  for (int i = 0; i < femc::nvidia::kNumExtentParams; ++i)
+    argTypes.push_back(b.getI64Type());
+
+  auto wgSpace = gpu::AddressSpaceAttr::get(b.getContext(),
+                                            gpu::AddressSpace::Workgroup);
+  auto shared = [&](int64_t n) {
+    return MemRefType::get({n}, f32, MemRefLayoutAttrInterface{}, wgSpace);
+  };
+  SmallVector<Type> sharedTypes = {
+      shared(s.keys * s.dk), shared(s.keys * 2 * s.dv), shared(s.keys),
+      shared(5 * s.dv), shared(3 * s.threads)};
+
+  StringRef kernelName = wg->getAttrOfType<StringAttr>("fem.kernel").getValue();
+  std::string name = (kernelName + femc::nvidia::kKernelSuffix).str();
+  b.setInsertionPointToEnd(module.getBody());
+  auto func = gpu::GPUFuncOp::create(b, name, b.getFunctionType(argTypes, {}),
+                                     sharedTypes);
+  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  func.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr(
+      {static_cast<int32_t>(s.threads), 1, 1}));
+  auto axis = [&](StringRef extent, int64_t divisor) {
+    return b.getArrayAttr({b.getStringAttr(extent), b.getI64IntegerAttr(divisor)});
+  };
+  func->setAttr("fem.kernel", b.getStringAttr(kernelName));
+  if (Attribute names = wg->getAttr("fem.arg_names"))
+    func->setAttr("fem.arg_names", names);
+  func->setAttr(femc::nvidia::kAttrGrid,
+                b.getArrayAttr({axis("T", s.rows), axis("H", 1), axis("B", 1)}));
+  func->setAttr(femc::nvidia::kAttrBlock,
+                b.getI64ArrayAttr({s.threads, 1, 1}));
+  func->setAttr(femc::nvidia::kAttrSharedBytes, b.getI64IntegerAttr(0));
+  func->setAttr(femc::nvidia::kAttrStaticSharedBytes,
+                b.getI64IntegerAttr(s.sharedBytes));
+  func->setAttr(femc::nvidia::kAttrArch, b.getI64IntegerAttr(arch));
+  Type qElem = elemType(op.getQ());
+  func->setAttr(femc::nvidia::kAttrDtype,
+                b.getStringAttr(qElem.isF32() ? "f32"
+                                : qElem.isF16() ? "f16"
+                                                : "bf16"));
+
+  Block &entry = func.getBody().front();
+  b.setInsertionPointToStart(&entry);
+  for (auto [i, a] : llvm::enumerate(memrefArgs))
+    ptrs[a] = entry.getArgument(i);
+  ArrayRef<BlockArgument> wgMem = func.getWorkgroupAttributions();
+  sK = wgMem[0];
+  sPanel = wgMem[1];
+  sCol = wgMem[2];
+  sChan = wgMem[3];
+  sRed = wgMem[4];
+  auto extent = [&](int i) {
+    return arith::IndexCastOp::create(b, b.getIndexType(),
+                                      entry.getArgument(memrefArgs.size() + i))
+        .getResult();
+  };
+  B = extent(0);
+  T = extent(1);
+  S = extent(2);
+  H = extent(3);
+  Hkv = extent(4);
+
+  tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  row = divU(tid, idx(s.lanesPerRow));
+  lane = remU(tid, idx(s.lanesPerRow));
+  head = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  batch = gpu::BlockIdOp::create(b, gpu::Dimension::z);
+  kvHead = arith::DivUIOp::create(b, head, arith::DivUIOp::create(b, H, Hkv));
+  // Query tiles run in reverse so that the longest causal rows start first.
+  Value numQTiles = ceilDiv(T, idx(s.rows));
+  Value qTile = sub(sub(numQTiles, idx(1)),
+                    gpu::BlockIdOp::create(b, gpu::Dimension::x));
+  t0 = mul(qTile, idx(s.rows));
+  rows = minI(idx(s.rows), sub(T, t0));
+  tRow = add(t0, row);
+  // Rows past the end repeat the last row; they are never stored.
+  tLoad = minI(tRow, sub(T, idx(1)));
+  double scale = op.getScaleAttr() ? op.getScaleAttr().getValueAsDouble()
+                                   : 1.0 / std::sqrt(static_cast<double>(s.dk));
+  scaleLog2e = cst(static_cast<float>(scale * kLog2E));
+
+  emitPrePass();
+
+  // The lane's q channels, unscaled (the scale multiplies score differences).
+  for (int64_t i = 0; i * s.lanesPerRow < s.dk; ++i) {
+    Value c = add(lane, idx(i * s.lanesPerRow));
+    Value cc = minI(c, idx(s.dk - 1));
+    Value q = gload(op.getQ(), qOffset(tLoad, cc, s.dk));
+    if (s.dk % s.lanesPerRow != 0)
+      q = select(lt(c, idx(s.dk)), q, cst(0.0f));
+    qReg.push_back(q);
+  }
+
+  // Key tiles: all of them, or (causal) those starting at or before the last
+  // row of this query tile; the diagonal tile is masked per element.
+  Value numKTiles = op.getCausal() ? ceilDiv(minI(add(t0, rows), S), idx(s.keys))
+                                   : ceilDiv(S, idx(s.keys));
+  int64_t nv = llvm::divideCeil(s.dv, s.lanesPerRow);
+  SmallVector<Value> init = {cst(-std::numeric_limits<float>::infinity()),
+                             cst(0.0f)};
+  init.append(2 * nv, cst(0.0f));
+  SmallVector<Value> state =
+      loop(idx(0), numKTiles, idx(1), init,
+           [&](Value kt, ValueRange it) { return emitKeyTile(kt, it); });
+  emitEpilogue(state);
+  gpu::ReturnOp::create(b);
+  return func;
+}
+
+void KernelEmitter::emitPrePass() {
+  Value eps = cst(static_cast<float>(op.getEpsAttr().getValueAsDouble()));
+  Value cap = cst(static_cast<float>(op.getCapAttr().getValueAsDouble()));
+  Value negInf = cst(-std::numeric_limits<float>::infinity());
+  // Threads tid, tid + dvUp, ... share channel tid % dvUp and walk the keys
+  // in steps of threads/dvUp; loads are coalesced along the channels.
+  int64_t dvUp = llvm::PowerOf2Ceil(s.dv);
+  int64_t keyLanes = s.threads / dvUp;
+  Value c = remU(tid, idx(dvUp));
+  Value cValid = lt(c, idx(s.dv));
+  Value cc = minI(c, idx(s.dv - 1));
+  Value i1False = arith::ConstantIntOp::create(b, b.getI1Type(), 0);
+  SmallVector<Value> red = loop(
+      divU(tid, idx(dvUp)), S, idx(keyLanes),
+      {negInf, cst(INFINITY), i1False}, [&](Value key, ValueRange it) {
+        Value v = gload(op.getV(), kOffset(key, cc, s.dv));
+        Value keep = cValid;
+        if (op.getMask())
+          keep = andI(keep, maskKeep(batch, key));
+        Value nan = orI(it[2], fcmp(arith::CmpFPredicate::UNO, v, v));
+        return SmallVector<Value>{select(keep, fmax(v, it[0]), it[0]),
+                                  select(keep, fmin(v, it[1]), it[1]),
+                                  select(keep, nan, it[2])};
+      });
+  sstore(red[0], sRed, tid);
+  sstore(red[1], sRed, add(tid, idx(s.threads)));
+  sstore(select(red[2], cst(1.0f), cst(0.0f)), sRed,
+         add(tid, idx(2 * s.threads)));
+  gpu::BarrierOp::create(b);
+  ifThen(lt(tid, idx(s.dv)), [&] {
+    SmallVector<Value> all = loop(
+        idx(0), idx(keyLanes), idx(1), {negInf, cst(INFINITY), cst(0.0f)},
+        [&](Value l, ValueRange it) {
+          Value at = add(tid, mul(l, idx(dvUp)));
+          return SmallVector<Value>{
+              fmax(sload(sRed, at), it[0]),
+              fmin(sload(sRed, add(at, idx(s.threads))), it[1]),
+              fmax(sload(sRed, add(at, idx(2 * s.threads))), it[2])};
+        });
+    Value hi = all[0], lo = all[1];
+    Value anyNan = fcmp(arith::CmpFPredicate::OGT, all[2], cst(0.5f));
+    Value raw = gload(op.getBetaRaw(), add(mul(head, idx(s.dv)), tid));
+    Value beta = fadd(softplus(raw), eps);
+    Value bound = fdiv(cap, beta);
+    Value negBound = arith::NegFOp::create(b, bound);
+    Value vMax = clamp(hi, negBound, bound);
+    Value minV = fmul(beta, clamp(lo, negBound, bound));
+    // No visible key at all: M = 0 (it cancels anyway); a NaN value makes M
+    // NaN, as the reference's max does.
+    Value none = fcmp(arith::CmpFPredicate::OEQ, hi, negInf);
+    vMax = fadd(select(none, cst(0.0f), vMax),
+                select(anyNan, cst(NAN), cst(0.0f)));
+    Value maxV = fmul(beta, vMax);
+    // Narrow channel (every tilted value in [1/2, 1]): the panel stores
+    // X - 1 and the epilogue takes log1p (see passes/cpu/ReadSoftmax.cpp).
+    Value narrow = fcmp(arith::CmpFPredicate::OLE, fsub(maxV, minV),
+                        cst(0.69314718f));
+    sstore(beta, sChan, tid);
+    sstore(bound, sChan, add(tid, idx(s.dv)));
+    sstore(vMax, sChan, add(tid, idx(2 * s.dv)));
+    sstore(maxV, sChan, add(tid, idx(3 * s.dv)));
+    sstore(select(narrow, cst(1.0f), cst(0.0f)), sChan,
+           add(tid, idx(4 * s.dv)));
+  });
+  gpu::BarrierOp::create(b);
+}
+
+SmallVector<Value> KernelEmitter::emitKeyTile(Value kt, ValueRange state) {
+  int64_t P = s.lanesPerRow, Bk = s.keys, dk = s.dk, dv = s.dv;
+  int64_t nv = llvm::divideCeil(dv, P);
+  Value s0 = mul(kt, idx(Bk));
+  Value sLast = sub(S, idx(1));
+  Value threads = idx(s.threads);
+  // The previous tile's readers are done with the shared tiles.
+  gpu::BarrierOp::create(b);
+  // K tile, row-major Bk x dk; keys past S are zero.
+  loop(tid, idx(Bk * dk), threads, [&](Value f) {
+    Value j = divU(f, idx(dk));
+    Value d = remU(f, idx(dk));
+    Value key = add(s0, j);
+    Value k = gload(op.getK(), kOffset(minI(key, sLast), d, dk));
+    sstore(select(lt(key, S), k, cst(0.0f)), sK, f);
+  });
+  // Column mask: 1 for keys that exist and are not padded out.
+  auto keyOk = [&](Value key) {
+    Value ok = lt(key, S);
+    if (op.getMask())
+      ok = andI(ok, maskKeep(batch, minI(key, sLast)));
+    return ok;
+  };
+  loop(tid, idx(Bk), threads, [&](Value j) {
+    sstore(select(keyOk(add(s0, j)), cst(1.0f), cst(0.0f)), sCol, j);
+  });
+  // Value panel [clamp(v) | X - offset] for this head's beta, Bk x 2dv;
+  // keys out of range or masked contribute zeros, even if v is not finite.
+  loop(tid, idx(Bk * dv), threads, [&](Value f) {
+    Value j = divU(f, idx(dv));
+    Value c = remU(f, idx(dv));
+    Value key = add(s0, j);
+    Value v = gload(op.getV(), kOffset(minI(key, sLast), c, dv));
+    Value beta = sload(sChan, c);
+    Value bound = sload(sChan, add(c, idx(dv)));
+    Value clipped = clamp(v, arith::NegFOp::create(b, bound), bound);
+    // z = beta*clipped - M, formed from the difference of the values so that
+    // small differences survive a small beta.
+    Value z = fmul(beta, fsub(clipped, sload(sChan, add(c, idx(2 * dv)))));
+    Value narrow = fcmp(arith::CmpFPredicate::OGT,
+                        sload(sChan, add(c, idx(4 * dv))), cst(0.5f));
+    Value tilted = select(narrow, expm1Narrow(z), exp(z));
+    Value ok = keyOk(key);
+    Value base = mul(j, idx(2 * dv));
+    sstore(select(ok, clipped, cst(0.0f)), sPanel, add(base, c));
+    sstore(select(ok, tilted, cst(0.0f)), sPanel, add(base, add(c, idx(dv))));
+  });
+  gpu::BarrierOp::create(b);
+
+  // Scores of the Bk keys for this row: each lane's partial dot product,
+  // completed by a butterfly over the row's P lanes.
+  SmallVector<LaneChannel> kChan;
+  for (int64_t i = 0; i * P < dk; ++i) {
+    Value c = add(lane, idx(i * P));
+    LaneChannel lc{minI(c, idx(dk - 1)), Value()};
+    if (dk % P != 0)
+      lc.valid = lt(c, idx(dk));
+    kChan.push_back(lc);
+  }
+  SmallVector<Value> score, visible;
+  for (int64_t j = 0; j < Bk; ++j) {
+    Value part = cst(0.0f);
+    for (auto [i, lc] : llvm::enumerate(kChan)) {
+      Value k = sload(sK, add(idx(j * dk), lc.index));
+      if (lc.valid)
+        k = select(lc.valid, k, cst(0.0f));
+      part = fadd(part, fmul(qReg[i], k));
+    }
+    for (int64_t off = P / 2; off >= 1; off /= 2)
+      part = fadd(part, shuffleXor(part, off));
+    score.push_back(part);
+    Value vis = fcmp(arith::CmpFPredicate::OGT, sload(sCol, idx(j)), cst(0.5f));
+    if (op.getCausal())
+      vis = andI(vis, icmp(arith::CmpIPredicate::sle, add(s0, idx(j)), tRow));
+    visible.push_back(vis);
+  }
+  // Online softmax (the same rules as the CPU read): m' = max(m, tile max);
+  // alpha = 0 on a row's first non-empty tile, 1 while it has seen no key.
+  Value mOld = state[0], lOld = state[1];
+  Value negInf = cst(-std::numeric_limits<float>::infinity());
+  Value tileMax = negInf;
+  for (int64_t j = 0; j < Bk; ++j)
+    tileMax = select(visible[j], fmax(score[j], tileMax), tileMax);
+  Value mNew = fmax(tileMax, mOld);
+  Value empty = fcmp(arith::CmpFPredicate::OEQ, mNew, negInf);
+  Value fresh = fcmp(arith::CmpFPredicate::OEQ, mOld, negInf);
+  Value alpha = select(fresh, cst(0.0f), exp2(fmul(fsub(mOld, mNew), scaleLog2e)));
+  alpha = select(empty, cst(1.0f), alpha);
+  SmallVector<Value> weight;
+  Value tileSum = cst(0.0f);
+  for (int64_t j = 0; j < Bk; ++j) {
+    Value p = exp2(fmul(fsub(score[j], mNew), scaleLog2e));
+    weight.push_back(select(visible[j], p, cst(0.0f)));
+    tileSum = fadd(tileSum, weight.back());
+  }
+  SmallVector<Value> next = {mNew, fadd(fmul(alpha, lOld), tileSum)};
+  // acc = alpha*acc + sum_j p_j * panel[j] for the lane's channels of both
+  // streams; padding channels (>= dv) read channel dv - 1 and are never
+  // stored.
+  for (int64_t half = 0; half < 2; ++half)
+    for (int64_t i = 0; i < nv; ++i) {
+      Value c = minI(add(lane, idx(i * P)), idx(dv - 1));
+      if (half)
+        c = add(c, idx(dv));
+      Value acc = fmul(alpha, state[2 + half * nv + i]);
+      for (int64_t j = 0; j < Bk; ++j)
+        acc = fadd(acc, fmul(weight[j], sload(sPanel, add(idx(j * 2 * dv), c))));
+      next.push_back(acc);
+    }
+  return next;
+}
+
+void KernelEmitter::emitEpilogue(ValueRange state) {
+  int64_t P = s.lanesPerRow, dv = s.dv;
+  int64_t nv = llvm::divideCeil(dv, P);
+  Value eps = cst(static_cast<float>(op.getEpsAttr().getValueAsDouble()));
+  Value negInf = cst(-std::numeric_limits<float>::infinity());
+  Value l = state[1];
+  // A row with no visible key has l = 0 (its output is 0); a NaN score makes
+  // l NaN, which must reach the output.
+  Value has = fcmp(arith::CmpFPredicate::UNE, l, cst(0.0f));
+  Value inv = select(has, fdiv(cst(1.0f), l), cst(0.0f));
+  SmallVector<Value> chan, chanValid, gPlus;
+  Value gMax = cst(0.0f);
+  for (int64_t i = 0; i < nv; ++i) {
+    Value c = add(lane, idx(i * P));
+    Value valid = lt(c, idx(dv));
+    Value cc = minI(c, idx(dv - 1));
+    chan.push_back(cc);
+    chanValid.push_back(valid);
+    // g+ = softplus(gate) + eps; padding channels hold 0.
+    Value g = gload(op.getGate(), qOffset(tLoad, cc, dv));
+    Value gp = select(valid, fadd(softplus(g), eps), cst(0.0f));
+    gPlus.push_back(gp);
+    gMax = fmax(gp, gMax);
+  }
+  // The gate norm over the row's dv channels, scaled as hypot does (see
+  // passes/cpu/ReadSoftmax.cpp): max, then sum of squares of g+/max.
+  for (int64_t off = P / 2; off >= 1; off /= 2)
+    gMax = fmax(shuffleXor(gMax, off), gMax);
+  gMax = select(fcmp(arith::CmpFPredicate::OEQ, gMax, cst(INFINITY)),
+                cst(1.0f), gMax);
+  Value sq = cst(0.0f);
+  SmallVector<Value> u;
+  for (int64_t i = 0; i < nv; ++i) {
+    u.push_back(fdiv(gPlus[i], gMax));
+    sq = fadd(sq, fmul(u.back(), u.back()));
+  }
+  for (int64_t off = P / 2; off >= 1; off /= 2)
+    sq = fadd(sq, shuffleXor(sq, off));
+  Value norm = intrinsic("llvm.sqrt.f32", sq);
+  Value sqrtDv = cst(static_cast<float>(std::sqrt(static_cast<double>(dv))));
+  Value gScale = fdiv(sqrtDv, fmax(fdiv(cst(1e-5f), gMax), norm));
+  Value rowOk = lt(row, rows);
+  for (int64_t i = 0; i < nv; ++i) {
+    Value c = chan[i];
+    Value mu = fmul(state[2 + i], inv);
+    Value z = fmul(state[2 + nv + i], inv);
+    Value beta = sload(sChan, c);
+    Value shift = sload(sChan, add(c, idx(3 * dv)));
+    // log Z: log1p of the stored X - 1 where the channel is narrow, else log
+    // of Z, with log Z = -inf for Z <= 0.
+    Value narrow = fcmp(arith::CmpFPredicate::OGT,
+                        sload(sChan, add(c, idx(4 * dv))), cst(0.5f));
+    Value positive =
+        orI(narrow, fcmp(arith::CmpFPredicate::UGT, z, cst(0.0f)));
+    Value logZ = select(narrow, math::Log1pOp::create(b, z),
+                        math::LogOp::create(b, z));
+    logZ = select(positive, logZ, negInf);
+    Value tinyTerm = fsub(cst(kLogTiny), shift);
+    // fmax/fmin return their second operand for NaN: keep log Z there.
+    Value hi = fmax(tinyTerm, logZ);
+    Value lo = fmin(tinyTerm, logZ);
+    Value lse = fadd(hi, math::Log1pOp::create(b, exp(fsub(lo, hi))));
+    lse = select(positive, lse, tinyTerm);
+    Value freeEnergy = fdiv(fadd(lse, shift), beta);
+    freeEnergy = select(has, freeEnergy, cst(0.0f));
+    mu = select(has, mu, cst(0.0f));
+    Value lamLogit = gload(op.getLam(), qOffset(tLoad, c, dv));
+    Value lambda = fdiv(cst(1.0f),
+                        fadd(cst(1.0f), exp(arith::NegFOp::create(b, lamLogit))));
+    Value mix = fadd(fmul(fsub(cst(1.0f), lambda), mu), fmul(lambda, freeEnergy));
+    Value out = fmul(fmul(u[i], gScale), mix);
+    ifThen(andI(rowOk, chanValid[i]),
+           [&] { gstore(op.getOut(), qOffset(tRow, c, dv), out); });
+  }
+}
+
+} // namespace
+
+FailureOr<SoftmaxKernelShape>
+mlir::fem::nvidia::planSoftmaxKernel(TileReadOp op) {
+  if (op.getKind() != PriorKind::softmax)
+    return op.emitError() << "fem-lower-to-gpu: prior '"
+                          << stringifyPriorKind(op.getKind())
+                          << "' has no GPU lowering yet (issue 12 item 5)";
+  for (Value v : {op.getQ(), op.getK(), op.getV(), op.getBetaRaw(),
+                  op.getLam(), op.getGate(), op.getOut()})
+    if (!cast<MemRefType>(v.getType()).getLayout().isIdentity())
+      return op.emitError() << "fem-lower-to-gpu: expects memrefs with the "
+                               "identity layout, found "
+                            << v.getType();
+  if (Value m = op.getMask();
+      m && !cast<MemRefType>(m.getType()).getElementType().isInteger(8))
+    return op.emitError() << "fem-lower-to-gpu: the key mask must be i8 "
+                             "bytes in memory, found "
+                          << m.getType();
+  SoftmaxKernelShape shape;
+  shape.dk = cast<MemRefType>(op.getQ().getType()).getDimSize(3);
+  shape.dv = cast<MemRefType>(op.getV().getType()).getDimSize(3);
+  for (auto [name, d] : {std::pair<StringRef, int64_t>{"dk", shape.dk},
+                         {"dv", shape.dv}})
+    if (ShapedType::isDynamic(d) || d < 1 || d > femc::nvidia::kMaxHeadDim)
+      return op.emitError()
+             << "fem-lower-to-gpu: the GPU kernel is specialised for a static "
+             << name << " between 1 and " << femc::nvidia::kMaxHeadDim
+             << ", found "
+             << (ShapedType::isDynamic(d) ? std::string("a dynamic extent")
+                                          : std::to_string(d));
+  shape.lanesPerRow = kLanesPerRow;
+  shape.threads = kThreads;
+  shape.rows = kThreads / kLanesPerRow;
+  // The largest key tile whose static shared memory fits 48 KiB.
+  for (int64_t keys : {32, 16, 8}) {
+    int64_t floats = keys * shape.dk + keys * 2 * shape.dv + keys +
+                     5 * shape.dv + 3 * shape.threads;
+    if (floats * 4 <= femc::nvidia::kDefaultSharedLimit) {
+      shape.keys = keys;
+      shape.sharedBytes = floats * 4;
+      return shape;
+    }
+  }
+  return op.emitError() << "fem-lower-to-gpu: dk = " << shape.dk
+                        << " and dv = " << shape.dv
+                        << " need more than 48 KiB of shared memory";
+}
+
+FailureOr<gpu::GPUFuncOp> mlir::fem::nvidia::emitSoftmaxKernel(
+    TileReadOp op, func::FuncOp wg, gpu::GPUModuleOp module,
+    const SoftmaxKernelShape &shape, int64_t arch) {
+  KernelEmitter emitter(op, wg, module, shape, arch);
+  return emitter.emit();
+}

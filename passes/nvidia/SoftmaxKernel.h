@@ -1,0 +1,37 @@
+//===- SoftmaxKernel.h - the GPU kernel of a softmax fem.tile_read -*- C++ -*-//
+#ifndef FEMC_PASSES_NVIDIA_SOFTMAXKERNEL_H
+#define FEMC_PASSES_NVIDIA_SOFTMAXKERNEL_H
+
+#include "dialect/FEMOps.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+
+namespace mlir::fem::nvidia {
+
+/// The fixed shape of the blocked kernel (docs/gpu.md).
+struct SoftmaxKernelShape {
+  int64_t dk = 0, dv = 0;
+  /// Threads that share one query row (a power of two <= 32).
+  int64_t lanesPerRow = 8;
+  /// Query rows per block (Bq) and threads per block.
+  int64_t rows = 32, threads = 256;
+  /// Keys per shared-memory tile (Bk).
+  int64_t keys = 32;
+  /// Static shared memory in bytes.
+  int64_t sharedBytes = 0;
+};
+
+/// Checks that `op` (in workgroup function `wg`) has a GPU lowering and
+/// picks the kernel shape; a located error otherwise.
+FailureOr<SoftmaxKernelShape> planSoftmaxKernel(TileReadOp op);
+
+/// Emits the kernel of `op` into `module` as `@<K>_gpu` with the launch
+/// attributes of KernelAbi.h; `wg` is the workgroup function holding `op`.
+FailureOr<gpu::GPUFuncOp> emitSoftmaxKernel(TileReadOp op, func::FuncOp wg,
+                                            gpu::GPUModuleOp module,
+                                            const SoftmaxKernelShape &shape,
+                                            int64_t arch);
+
+} // namespace mlir::fem::nvidia
+
+#endif // FEMC_PASSES_NVIDIA_SOFTMAXKERNEL_H
