@@ -22,10 +22,11 @@ LogicalResult mlir::fem::cpu::lowerScanReadToCPU(ScanReadOp op) {
       floats.push_back(v);
   for (Value v : floats) {
     auto type = cast<MemRefType>(v.getType());
-    if (!type.getElementType().isF32() || !type.getLayout().isIdentity())
-      return op.emitError() << "fem-lower-to-cpu: expects f32 memrefs with "
-                                "the identity layout, found "
-                             << v.getType();
+    if (!cpu::storage::isSupported(type.getElementType()) ||
+        !type.getLayout().isIdentity())
+      return op.emitError() << "fem-lower-to-cpu: expects f32, f16 or bf16 "
+                               "memrefs with the identity layout, found "
+                            << v.getType();
   }
   if (Value m = op.getMask();
       m && !cast<MemRefType>(m.getType()).getElementType().isInteger(8))
