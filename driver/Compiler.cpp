@@ -456,7 +456,7 @@ bool collectKernels(ModuleOp module, std::vector<KernelInfo> &kernels) {
       auto type = cast<MemRefType>(f.getArgumentTypes()[i]);
       KernelInfo::Arg a;
       a.name = cast<StringAttr>(nameAttr).getValue().str();
-      a.output = femc::priors::isOutputArgument(a.name);
+      a.output = a.name == "out";
       a.dims = shapeDims(k, a.name);
       a.symbols = symbolsOf(a.dims);
       Type et = type.getElementType();
