@@ -37,7 +37,9 @@ from .layer_config import (MAX_CAP, LayerImportError, describe_sizes,
                            tdc_hidden, tdc_width)
 
 __all__ = ["import_layer", "ImportedLayer", "LayerImportError",
-           "load_checkpoint", "main"]
+           "load_checkpoint", "check_layer", "layer_attribute", "main",
+           "Emitter", "ScalarBody", "Ops", "LayerEmitter", "prologue",
+           "tensor_type"]
 
 # Where a checkpoint may carry its configuration (a JSON object).
 CONFIG_KEY_TORCH = "config"          # torch.save({"state_dict": ..., "config": {...}})
@@ -293,14 +295,14 @@ def _f32(value):
     return _f64(float(np.float32(value)))
 
 
-def _tensor(*dims):
+def tensor_type(*dims):
     return "tensor<" + "x".join(str(d) for d in dims) + "xf32>"
 
 
 _DIM_NAMES = "bthcklmn"
 
 
-class _Emitter:
+class Emitter:
     """Builds the body of the layer function: SSA names, linalg.generic."""
 
     def __init__(self):
@@ -361,7 +363,7 @@ class _Emitter:
         return n
 
 
-class _Body:
+class ScalarBody:
     """Scalar code inside a linalg.generic region."""
 
     def __init__(self):
@@ -400,20 +402,21 @@ class _Body:
         return self.v(f"arith.select {big}, {a}, {lp} : f32")
 
 
-class _Layer:
-    """Emits docs/semantics.md section 7 for one resolved configuration."""
+class Ops:
+    """linalg building blocks on (B,T,...) tensors whose parameters are
+    function arguments bound by name (PyTorch layouts): linear layers,
+    LayerNorm, row sums. Shared by LayerEmitter and examples/make_blocks.py."""
 
-    def __init__(self, cfg, names, mask):
-        self.cfg = cfg
-        self.e = _Emitter()
-        self.arg = {}          # state_dict name -> SSA argument
-        self.names = names
-        self.mask = mask
-        D = cfg["n_embd"]
-        self.D = D
-        self.xty = _tensor("?", "?", D)
+    def __init__(self, emitter=None):
+        self.e = emitter or Emitter()
+        self.arg = {}          # parameter name -> SSA value
+        self.shape = {}        # parameter name -> shape
 
-    # -- building blocks ---------------------------------------------------
+    def bind(self, values, shapes):
+        """The SSA value and shape of every parameter, by name."""
+        self.arg.update(values)
+        self.shape.update(shapes)
+
     def has(self, name):
         return name in self.arg
 
@@ -424,78 +427,41 @@ class _Layer:
         n = len(dims)
         return self.e.generic(
             dims, ["parallel"] * n,
-            [(self.arg[bias_name], _tensor(self.shape[bias_name][0]), [index])],
+            [(self.arg[bias_name], tensor_type(self.shape[bias_name][0]), [index])],
             (self.e.empty(out_ty), out_ty, list(dims)),
             lambda a: ([], a[0]))
 
-    def linear_heads(self, src, name, heads, width):
-        """split(src @ W.T + b): (B,T,heads,width) from src (B,T,D)."""
-        ty = _tensor("?", "?", heads, width)
-        idx = f"h * {width} + c"
-        init = self.bias_init(name + ".bias", ("b", "t", "h", "c"), ty, idx)
-        return self.e.generic(
-            ("b", "t", "h", "c", "k"),
-            ["parallel"] * 4 + ["reduction"],
-            [(src, self.xty, ["b", "t", "k"]),
-             (self.arg[name + ".weight"], _tensor(heads * width, self.D),
-              [idx, "k"])],
-            (init, ty, ["b", "t", "h", "c"]), _mul_acc)
 
     def linear_flat(self, src, src_width, name, width):
         """src @ W.T + b: (B,T,width) from src (B,T,src_width)."""
-        ty = _tensor("?", "?", width)
+        ty = tensor_type("?", "?", width)
         init = self.bias_init(name + ".bias", ("b", "t", "n"), ty, "n")
         return self.e.generic(
             ("b", "t", "n", "k"), ["parallel"] * 3 + ["reduction"],
-            [(src, _tensor("?", "?", src_width), ["b", "t", "k"]),
-             (self.arg[name + ".weight"], _tensor(width, src_width),
+            [(src, tensor_type("?", "?", src_width), ["b", "t", "k"]),
+             (self.arg[name + ".weight"], tensor_type(width, src_width),
               ["n", "k"])],
-            (init, ty, ["b", "t", "n"]), _mul_acc)
-
-    def linear_slice(self, name, first, rows):
-        """x @ W[first:first+rows].T + b[first:first+rows]: (B,T,rows), on
-        static slices of the weight and bias (tensor.extract_slice)."""
-        total, D = self.shape[name + ".weight"]
-        e = self.e
-        w = e.name("w")
-        e.op(f"{w} = tensor.extract_slice {self.arg[name + '.weight']}"
-             f"[{first}, 0] [{rows}, {D}] [1, 1] : {_tensor(total, D)} to "
-             f"{_tensor(rows, D)}")
-        ty = _tensor("?", "?", rows)
-        if self.has(name + ".bias"):
-            bias = e.name("bias")
-            e.op(f"{bias} = tensor.extract_slice {self.arg[name + '.bias']}"
-                 f"[{first}] [{rows}] [1] : {_tensor(total)} to {_tensor(rows)}")
-            init = e.generic(("b", "t", "n"), ["parallel"] * 3,
-                             [(bias, _tensor(rows), ["n"])],
-                             (e.empty(ty), ty, ["b", "t", "n"]),
-                             lambda a: ([], a[0]))
-        else:
-            init = e.fill(0.0, ty)
-        return e.generic(
-            ("b", "t", "n", "k"), ["parallel"] * 3 + ["reduction"],
-            [("%x", self.xty, ["b", "t", "k"]), (w, _tensor(rows, D), ["n", "k"])],
             (init, ty, ["b", "t", "n"]), _mul_acc)
 
     def row_sum(self, src, width, body):
         """(B,T): the sum over the last axis of body(element) of src."""
-        ty = _tensor("?", "?")
+        ty = tensor_type("?", "?")
         z = self.e.fill(0.0, ty)
         return self.e.generic(
             ("b", "t", "k"), ["parallel", "parallel", "reduction"],
-            [(src, _tensor("?", "?", width), ["b", "t", "k"])],
+            [(src, tensor_type("?", "?", width), ["b", "t", "k"])],
             (z, ty, ["b", "t"]), body)
 
     def layer_norm(self, src, width, wname, bname):
         """PyTorch's LayerNorm over the last axis (biased variance, eps
         1e-5) with its weight and optional bias."""
-        sty = _tensor("?", "?", width)
-        rty = _tensor("?", "?")
+        sty = tensor_type("?", "?", width)
+        rty = tensor_type("?", "?")
         total = self.row_sum(src, width, _add_acc)
         inv_n = 1.0 / width
 
         def sq(a):
-            b = _Body()
+            b = ScalarBody()
             mean = b.mul(a[1], b.c(inv_n))
             d = b.sub(a[0], mean)
             return b.lines, b.add(a[2], b.mul(d, d))
@@ -506,12 +472,12 @@ class _Layer:
             (z, rty, ["b", "t"]), sq)
         ins = [(src, sty, ["b", "t", "k"]), (total, rty, ["b", "t"]),
                (var, rty, ["b", "t"]),
-               (self.arg[wname], _tensor(width), ["k"])]
+               (self.arg[wname], tensor_type(width), ["k"])]
         if self.has(bname):
-            ins.append((self.arg[bname], _tensor(width), ["k"]))
+            ins.append((self.arg[bname], tensor_type(width), ["k"]))
 
         def norm(a):
-            b = _Body()
+            b = ScalarBody()
             mean = b.mul(a[1], b.c(inv_n))
             v = b.add(b.mul(a[2], b.c(inv_n)), b.c(1e-5))
             r = b.v(f"math.rsqrt {v} : f32")
@@ -523,13 +489,67 @@ class _Layer:
             ("b", "t", "k"), ["parallel"] * 3, ins,
             (self.e.empty(sty), sty, ["b", "t", "k"]), norm)
 
+
+class LayerEmitter(Ops):
+    """Emits docs/semantics.md section 7 for one resolved configuration."""
+
+    def __init__(self, cfg, names, mask, emitter=None, x="%x",
+                 mask_value="%mask"):
+        super().__init__(emitter)
+        self.cfg = cfg
+        self.names = names
+        self.mask = mask
+        self.x = x             # the layer's input (B,T,D)
+        self.mask_value = mask_value
+        D = cfg["n_embd"]
+        self.D = D
+        self.xty = tensor_type("?", "?", D)
+
+    def linear_heads(self, src, name, heads, width):
+        """split(src @ W.T + b): (B,T,heads,width) from src (B,T,D)."""
+        ty = tensor_type("?", "?", heads, width)
+        idx = f"h * {width} + c"
+        init = self.bias_init(name + ".bias", ("b", "t", "h", "c"), ty, idx)
+        return self.e.generic(
+            ("b", "t", "h", "c", "k"),
+            ["parallel"] * 4 + ["reduction"],
+            [(src, self.xty, ["b", "t", "k"]),
+             (self.arg[name + ".weight"], tensor_type(heads * width, self.D),
+              [idx, "k"])],
+            (init, ty, ["b", "t", "h", "c"]), _mul_acc)
+
+    def linear_slice(self, name, first, rows):
+        """x @ W[first:first+rows].T + b[first:first+rows]: (B,T,rows), on
+        static slices of the weight and bias (tensor.extract_slice)."""
+        total, D = self.shape[name + ".weight"]
+        e = self.e
+        w = e.name("w")
+        e.op(f"{w} = tensor.extract_slice {self.arg[name + '.weight']}"
+             f"[{first}, 0] [{rows}, {D}] [1, 1] : {tensor_type(total, D)} to "
+             f"{tensor_type(rows, D)}")
+        ty = tensor_type("?", "?", rows)
+        if self.has(name + ".bias"):
+            bias = e.name("bias")
+            e.op(f"{bias} = tensor.extract_slice {self.arg[name + '.bias']}"
+                 f"[{first}] [{rows}] [1] : {tensor_type(total)} to {tensor_type(rows)}")
+            init = e.generic(("b", "t", "n"), ["parallel"] * 3,
+                             [(bias, tensor_type(rows), ["n"])],
+                             (e.empty(ty), ty, ["b", "t", "n"]),
+                             lambda a: ([], a[0]))
+        else:
+            init = e.fill(0.0, ty)
+        return e.generic(
+            ("b", "t", "n", "k"), ["parallel"] * 3 + ["reduction"],
+            [(self.x, self.xty, ["b", "t", "k"]), (w, tensor_type(rows, D), ["n", "k"])],
+            (init, ty, ["b", "t", "n"]), _mul_acc)
+
     # -- the time-decay conditioning --------------------------------------
     def tdc_branch(self, prefix, x, acc):
         """acc + (s * LN(r)) @ out_proj for one TDC branch (B,T,width)."""
         cfg = self.cfg
         h = tdc_hidden(cfg)
         width = tdc_width(cfg)
-        hty = _tensor("?", "?", h)
+        hty = tensor_type("?", "?", h)
         xh = x
         if cfg["conv_norm_first"]:
             xh = self.layer_norm(x, self.D, prefix + "norm.weight",
@@ -537,7 +557,7 @@ class _Layer:
         sc = self.linear_flat(xh, self.D, prefix + "shortcut", h)
 
         def sq(a):
-            b = _Body()
+            b = ScalarBody()
             s = b.add(b.softplus(a[0]), b.c(1e-8))
             return b.lines, b.add(a[1], b.mul(s, s))
         sc_sq = self.row_sum(sc, h, sq)
@@ -547,23 +567,23 @@ class _Layer:
         ln = self.layer_norm(r, h, prefix + "ln.weight", prefix + "ln.bias")
 
         def gated(a):
-            b = _Body()
+            b = ScalarBody()
             s = b.add(b.softplus(a[0]), b.c(1e-8))
             nrm = b.maxf(b.v(f"math.sqrt {a[1]} : f32"), b.c(1e-8))
             s = b.mul(b.div(s, nrm), b.c(math.sqrt(h)))
             return b.lines, b.mul(s, a[2])
         u = self.e.generic(
             ("b", "t", "j"), ["parallel"] * 3,
-            [(sc, hty, ["b", "t", "j"]), (sc_sq, _tensor("?", "?"), ["b", "t"]),
+            [(sc, hty, ["b", "t", "j"]), (sc_sq, tensor_type("?", "?"), ["b", "t"]),
              (ln, hty, ["b", "t", "j"])],
             (self.e.empty(hty), hty, ["b", "t", "j"]), gated)
-        oty = _tensor("?", "?", width)
+        oty = tensor_type("?", "?", width)
         if acc is None:
             acc = self.e.fill(0.0, oty)
         return self.e.generic(
             ("b", "t", "w", "j"), ["parallel"] * 3 + ["reduction"],
             [(u, hty, ["b", "t", "j"]),
-             (self.arg[prefix + "out_proj"], _tensor(h, width), ["j", "w"])],
+             (self.arg[prefix + "out_proj"], tensor_type(h, width), ["j", "w"])],
             (acc, oty, ["b", "t", "w"]), _mul_acc)
 
     def tdc_scan(self, a_raw, f, h):
@@ -572,7 +592,7 @@ class _Layer:
         r_t = exp(a_t) r_{t-1} + f_t * sigmoid(c_t - ln 1e-12)
         (the same value; no overflow, no cancellation)."""
         e = self.e
-        hty = _tensor("?", "?", h)
+        hty = tensor_type("?", "?", h)
         r0 = e.empty(hty)
         nb, nj, nt = e.name("rb"), e.name("rj"), e.name("rt")
         ch = e.name("ch")
@@ -626,16 +646,16 @@ class _Layer:
         the key/value mask (section 7 step 2) and the TDC scales (step 3)."""
         if scale_off is None and not use_mask:
             return src
-        ty = _tensor("?", "?", heads, width)
+        ty = tensor_type("?", "?", heads, width)
         ins = [(src, ty, ["b", "t", "h", "c"])]
         if use_mask:
-            ins.append(("%mask", _tensor("?", "?"), ["b", "t"]))
+            ins.append((self.mask_value, tensor_type("?", "?"), ["b", "t"]))
         if scale_off is not None:
-            ins.append((self.tdc, _tensor("?", "?", tdc_width(self.cfg)),
+            ins.append((self.tdc, tensor_type("?", "?", tdc_width(self.cfg)),
                         ["b", "t", f"{scale_off} + h * {width} + c"]))
 
         def body(a):
-            b = _Body()
+            b = ScalarBody()
             y = a[0]
             i = 1
             if use_mask:
@@ -687,12 +707,12 @@ class _Layer:
         frequencies repeated (channel c uses c mod dk/2), partners
         interleaved (rot(x)[2i] = -x[2i+1], rot(x)[2i+1] = x[2i])."""
         H, dk = self.cfg["n_head"], self.cfg["d_k"]
-        ty = _tensor("?", "?", H, dk)
+        ty = tensor_type("?", "?", H, dk)
         tty = f"tensor<?x{half}xf32>"
         partner = "c + 1 - (c mod 2) * 2"
 
         def body(a):
-            b = _Body()
+            b = ScalarBody()
             ci = b.v("linalg.index 3 : index")
             two = b.v("arith.constant 2 : index")
             par = b.v(f"arith.remui {ci}, {two} : index")
@@ -712,7 +732,7 @@ class _Layer:
 
     def constant_heads(self, value):
         H, dv = self.cfg["n_head"], self.cfg["d_v"]
-        return self.e.fill(value, _tensor("?", "?", H, dv))
+        return self.e.fill(value, tensor_type("?", "?", H, dv))
 
     def mamba_inputs(self):
         """delta = exp(-softplus(p[:E])), Bs/Cs = softplus(p[E:E+R],
@@ -725,18 +745,18 @@ class _Layer:
         c_raw = self.linear_slice("W_p", E + R, R)
 
         def delta_body(a):
-            b = _Body()
+            b = ScalarBody()
             return b.lines, b.v(f"math.exp {b.v(f'arith.negf {b.softplus(a[0])} : f32')} : f32")
 
         def pos_body(a):
-            b = _Body()
+            b = ScalarBody()
             return b.lines, b.add(b.softplus(a[0]), b.c(eps))
 
-        ety = _tensor("?", "?", E)
+        ety = tensor_type("?", "?", E)
         delta = self.e.generic(
             ("b", "t", "n"), ["parallel"] * 3, [(delta_raw, ety, ["b", "t", "n"])],
             (self.e.empty(ety), ety, ["b", "t", "n"]), delta_body)
-        rty = _tensor("?", "?", R)
+        rty = tensor_type("?", "?", R)
         Bs = self.e.generic(
             ("b", "t", "n"), ["parallel"] * 3, [(b_raw, rty, ["b", "t", "n"])],
             (self.e.empty(rty), rty, ["b", "t", "n"]), pos_body)
@@ -745,16 +765,16 @@ class _Layer:
             (self.e.empty(rty), rty, ["b", "t", "n"]), pos_body)
 
         def neg_body(a):
-            b = _Body()
+            b = ScalarBody()
             return b.lines, b.v(f"arith.negf {b.softplus(a[0])} : f32")
-        aty = _tensor(E, R)
+        aty = tensor_type(E, R)
         ea = self.e.name("e")
         self.e.op(f"{ea} = tensor.empty() : {aty}")
         A = self.e.generic(
             ("e", "n"), ["parallel"] * 2,
             [(self.arg["A_log"], aty, ["e", "n"])], (ea, aty, ["e", "n"]),
             neg_body)
-        dty = _tensor(E)
+        dty = tensor_type(E)
         ed = self.e.name("e")
         self.e.op(f"{ed} = tensor.empty() : {dty}")
         Dd = self.e.generic(
@@ -763,44 +783,51 @@ class _Layer:
         return delta, A, Bs, Cs, Dd
 
     def build(self, func_name, shapes, layer_attr):
+        """The whole layer function (text)."""
+        args = [f'%x: {self.xty} {{fem.name = "x", fem.dims = "B,T,D"}}']
+        if self.mask:
+            args.append(f'%mask: {tensor_type("?", "?")} '
+                        '{fem.name = "attention_mask", fem.dims = "B,T"}')
+        for i, name in enumerate(self.names):
+            args.append(f"%p{i}: {tensor_type(*shapes[name])} "
+                        f"{{fem.name = {json.dumps(name)}}}")
+        self.bind({name: f"%p{i}" for i, name in enumerate(self.names)},
+                  shapes)
+        prologue(self.e, self.x, self.xty)
+        y = self.body()
+        self.e.op(f"return {y} : {self.xty}")
+        head = (f"func.func @{func_name}(\n    " + ",\n    ".join(args) +
+                f")\n    -> ({self.xty} {{fem.name = \"y\", fem.dims = \"B,T,D\"}})\n"
+                f"    attributes {{fem.layer = {layer_attr}}} {{")
+        return head + "\n" + "\n".join(self.e.lines) + "\n}\n"
+
+    def body(self):
+        """Emit section 7 on self.x; returns y's SSA value (B,T,D). Needs
+        %c0, %c1, %B and %T (prologue) and every parameter bound."""
         cfg = self.cfg
         e = self.e
         H, E, dk, dv = cfg["n_head"], cfg["fem_dim"], cfg["d_k"], cfg["d_v"]
         D = self.D
         prior = cfg["prior_type"]
-        self.shape = shapes
-        args = [f'%x: {self.xty} {{fem.name = "x", fem.dims = "B,T,D"}}']
-        if self.mask:
-            args.append(f'%mask: {_tensor("?", "?")} '
-                        '{fem.name = "attention_mask", fem.dims = "B,T"}')
-        for i, name in enumerate(self.names):
-            self.arg[name] = f"%p{i}"
-            args.append(f"%p{i}: {_tensor(*shapes[name])} "
-                        f"{{fem.name = {json.dumps(name)}}}")
-        e.op("%c0 = arith.constant 0 : index")
-        e.op("%c1 = arith.constant 1 : index")
-        e.op(f"%B = tensor.dim %x, %c0 : {self.xty}")
-        e.op(f"%T = tensor.dim %x, %c1 : {self.xty}")
 
         # Step 3's conditioning first: every later step reads its output.
         self.tdc = None
         if cfg["use_conv"]:
             acc = None
             for branch in tdc_branches(cfg):
-                acc = self.tdc_branch(f"tdc.{branch}.", "%x", acc)
+                acc = self.tdc_branch(f"tdc.{branch}.", self.x, acc)
             self.tdc = acc
-        off = 0 if self.tdc else None
 
         def at(o):
             return None if self.tdc is None else o
 
         # Steps 1-3: projections, mask on k and v, the TDC scales.
-        v = self.linear_heads("%x", "W_v", H, dv)
+        v = self.linear_heads(self.x, "W_v", H, dv)
         v = self.modulate(v, H, dv, at(0), self.mask)
         q = k = None
         if prior != "mamba":
-            q = self.linear_heads("%x", "W_q", H, dk)
-            k = self.linear_heads("%x", "W_k", H, dk)
+            q = self.linear_heads(self.x, "W_q", H, dk)
+            k = self.linear_heads(self.x, "W_k", H, dk)
             q = self.modulate(q, H, dk, at(E), False)
             k = self.modulate(k, H, dk, at(E + H * dk), self.mask)
         off = E + 2 * H * dk
@@ -813,14 +840,14 @@ class _Layer:
         # normalised softplus); a missing gate is a constant 0 (g = 1).
         use_branch = cfg["use_temperature"] or cfg["use_lse"]
         if use_branch:
-            lam = self.linear_heads("%x", "W_lambda", H, dv)
+            lam = self.linear_heads(self.x, "W_lambda", H, dv)
             lam = self.modulate(lam, H, dv, at(off), False)
             off += E
         else:
             # Only mu is read: lambda = sigmoid(-100) ~ 4e-44 drops F.
             lam = self.constant_heads(-100.0)
         if cfg["use_outer_gate"]:
-            gate = self.linear_heads("%x", "W_gate", H, dv)
+            gate = self.linear_heads(self.x, "W_gate", H, dv)
             gate = self.modulate(gate, H, dv, at(off), False)
             off += E
         else:
@@ -840,26 +867,26 @@ class _Layer:
                 raw = -30.0
                 cap = MAX_CAP
             beta = e.name("beta")
-            e.op(f"{beta} = arith.constant dense<{_f32(raw)}> : {_tensor(E)}")
+            e.op(f"{beta} = arith.constant dense<{_f32(raw)}> : {tensor_type(E)}")
         # Step 7: the FEM read.
-        hv = _tensor("?", "?", H, dv)
-        hk = _tensor("?", "?", H, dk)
+        hv = tensor_type("?", "?", H, dv)
+        hk = tensor_type("?", "?", H, dk)
         operands = []
         if q is not None:
             operands += [f"q({q} : {hk})", f"k({k} : {hk})"]
-        operands += [f"v({v} : {hv})", f"beta_raw({beta} : {_tensor(E)})",
+        operands += [f"v({v} : {hv})", f"beta_raw({beta} : {tensor_type(E)})",
                      f"lam({lam} : {hv})", f"gate({gate} : {hv})"]
         if prior == "gla":
             decay = self.linear_heads_scalar("W_decay", H)
-            operands.append(f"decay({decay} : {_tensor('?', '?', H)})")
+            operands.append(f"decay({decay} : {tensor_type('?', '?', H)})")
         if prior == "mamba":
             delta, A, Bs, Cs, Dd = self.mamba_inputs()
             R = cfg["ssm_rank"]
-            operands += [f"delta({delta} : {_tensor('?', '?', E)})",
-                         f"A({A} : {_tensor(E, R)})",
-                         f"Bs({Bs} : {_tensor('?', '?', R)})",
-                         f"Cs({Cs} : {_tensor('?', '?', R)})",
-                         f"D({Dd} : {_tensor(E)})"]
+            operands += [f"delta({delta} : {tensor_type('?', '?', E)})",
+                         f"A({A} : {tensor_type(E, R)})",
+                         f"Bs({Bs} : {tensor_type('?', '?', R)})",
+                         f"Cs({Cs} : {tensor_type('?', '?', R)})",
+                         f"D({Dd} : {tensor_type(E)})"]
         attrs = [f"cap = {_f64(cap)} : f64", f"eps = {_f64(eps)} : f64"]
         if cfg["causal"] and prior in ("softmax", "linear"):
             attrs.insert(0, "causal")
@@ -872,32 +899,36 @@ class _Layer:
         y = e.generic(
             ("b", "t", "n", "h", "c"), ["parallel"] * 3 + ["reduction"] * 2,
             [(out, hv, ["b", "t", "h", "c"]),
-             (self.arg["W_o.weight"], _tensor(D, E), ["n", f"h * {dv} + c"])],
+             (self.arg["W_o.weight"], tensor_type(D, E), ["n", f"h * {dv} + c"])],
             (init, yty, ["b", "t", "n"]), _mul_acc)
-        e.op(f"return {y} : {yty}")
-        head = (f"func.func @{func_name}(\n    " + ",\n    ".join(args) +
-                f")\n    -> ({yty} {{fem.name = \"y\", fem.dims = \"B,T,D\"}})\n"
-                f"    attributes {{fem.layer = {layer_attr}}} {{")
-        return head + "\n" + "\n".join(e.lines) + "\n}\n"
+        return y
 
     def linear_heads_scalar(self, name, heads):
         """(B,T,heads) = src @ W.T + b for a per-head projection (W_decay)."""
-        ty = _tensor("?", "?", heads)
+        ty = tensor_type("?", "?", heads)
         init = self.bias_init(name + ".bias", ("b", "t", "h"), ty, "h")
         return self.e.generic(
             ("b", "t", "h", "k"), ["parallel"] * 3 + ["reduction"],
-            [("%x", self.xty, ["b", "t", "k"]),
-             (self.arg[name + ".weight"], _tensor(heads, self.D), ["h", "k"])],
+            [(self.x, self.xty, ["b", "t", "k"]),
+             (self.arg[name + ".weight"], tensor_type(heads, self.D), ["h", "k"])],
             (init, ty, ["b", "t", "h"]), _mul_acc)
 
 
+def prologue(emitter, x, xty):
+    """%c0, %c1 and the dynamic extents %B, %T of x (B,T,...)."""
+    emitter.op("%c0 = arith.constant 0 : index")
+    emitter.op("%c1 = arith.constant 1 : index")
+    emitter.op(f"%B = tensor.dim {x}, %c0 : {xty}")
+    emitter.op(f"%T = tensor.dim {x}, %c1 : {xty}")
+
+
 def _mul_acc(a):
-    b = _Body()
+    b = ScalarBody()
     return b.lines, b.v(f"math.fma {a[0]}, {a[1]}, {a[2]} : f32")
 
 
 def _add_acc(a):
-    b = _Body()
+    b = ScalarBody()
     return b.lines, b.add(a[1], a[0])
 
 
@@ -911,7 +942,9 @@ _LAYER_FIELDS = ["n_embd", "n_head", "fem_dim", "fem_ratio", "qk_dim",
                  "ssm_rank", "mamba_normalize"]
 
 
-def _layer_attribute(cfg):
+def layer_attribute(cfg):
+    """The fem.layer dictionary attribute (text) of a resolved configuration:
+    FreeEnergyMixerConfig's fields, fem_dim = E and qk_dim = H*dk."""
     items = []
     for key in _LAYER_FIELDS:
         value = cfg[key]
@@ -955,6 +988,19 @@ class ImportedLayer:
     def __repr__(self):
         return (f"ImportedLayer(name={self.name!r}, mlir={self.mlir!r}, "
                 f"prior={self.config['prior_type']!r})")
+
+
+def check_layer(tensors, config):
+    """Resolve a configuration and check a state_dict against it; returns
+    (resolved configuration, OrderedDict name -> float32 array in the
+    state_dict's order). Raises LayerImportError."""
+    cfg = resolve_config(config)
+    _check_supported(cfg, tensors)
+    _check_tensors(cfg, tensors)
+    params = OrderedDict(
+        (k, np.ascontiguousarray(v, dtype=np.float32))
+        for k, v in tensors.items())
+    return cfg, params
 
 
 def weight_file_name(name):
@@ -1007,20 +1053,15 @@ def import_layer(checkpoint, out_dir, config=None, name=None, mask=False):
             "FreeEnergyMixerConfig fields as JSON) or store it in the "
             "checkpoint (torch: {'state_dict': ..., 'config': {...}}; "
             ".safetensors: __metadata__ 'config'; .npz: '__config__')")
-    cfg = resolve_config(cfg_in)
     name = name or default_name
     if not _NAME_RE.match(name):
         raise LayerImportError(
             f"layer name '{name}' must be ASCII letters, digits and '_', "
             "starting with a letter (it becomes a C function)")
-    _check_supported(cfg, tensors)
-    _check_tensors(cfg, tensors)
-
-    params = OrderedDict(
-        (k, np.ascontiguousarray(v, dtype=np.float32)) for k, v in tensors.items())
+    cfg, params = check_layer(tensors, cfg_in)
     shapes = {k: tuple(v.shape) for k, v in params.items()}
-    layer = _Layer(cfg, list(params), mask)
-    text = layer.build(name, shapes, _layer_attribute(cfg))
+    layer = LayerEmitter(cfg, list(params), mask)
+    text = layer.build(name, shapes, layer_attribute(cfg))
     header = (
         f"// FEM layer '{name}' imported by femc.import (python/femc/importer.py)\n"
         f"// from the authors' FreeEnergyMixer: {describe_sizes(cfg)}.\n"
