@@ -4,6 +4,9 @@
 // the prior table (dialect/Priors.h), in passes/cpu/:
 //
 //   ReadSoftmax.cpp  fem.tile_read: online softmax over key tiles
+//   ReadSoftmaxAmx.cpp  fem.tile_read in bf16 on a target with AMX-BF16
+//                    (module attribute fem.target_features): both
+//                    contractions on AMX tiles
 //   ReadLinear.cpp   fem.scan_read linear, gla: chunked, carried state
 //   ReadAft.cpp      fem.scan_read aft: per-channel running sums
 //   ReadSsm.cpp      fem.scan_read ssm: per-channel selective scan
@@ -16,6 +19,9 @@
 #include "dialect/FEMOps.h"
 #include "passes/Passes.h"
 #include "passes/cpu/LowerScanRead.h"
+#include "passes/cpu/ReadSoftmaxAmx.h"
+
+#include "mlir/Dialect/AMX/AMXDialect.h"
 
 #include "mlir/Dialect/Math/Transforms/Approximation.h"
 #include "mlir/Dialect/Math/Transforms/Passes.h"
@@ -36,11 +42,16 @@ namespace {
 
 struct FEMLowerToCPUPass
     : public fem::impl::FEMLowerToCPUBase<FEMLowerToCPUPass> {
+  void getDependentDialects(DialectRegistry &registry) const override {
+    FEMLowerToCPUBase::getDependentDialects(registry);
+    registry.insert<amx::AMXDialect>(); // the bf16 read on AMX tiles
+  }
   void runOnOperation() override {
     SmallVector<TileReadOp> reads;
     getOperation().walk([&](TileReadOp op) { reads.push_back(op); });
     for (TileReadOp op : reads)
-      if (failed(cpu::lowerTileReadToCPU(op)))
+      if (failed(cpu::useAmxSoftmaxRead(op) ? cpu::lowerTileReadToAmx(op)
+                                            : cpu::lowerTileReadToCPU(op)))
         return signalPassFailure();
     SmallVector<ScanReadOp> scans;
     getOperation().walk([&](ScanReadOp op) { scans.push_back(op); });
