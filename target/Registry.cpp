@@ -9,6 +9,8 @@
 #include "driver/Target.h"
 #include "target/cpu/CpuTarget.h"
 
+#include "llvm/TargetParser/X86TargetParser.h"
+
 namespace femc::driver {
 namespace {
 
@@ -28,7 +30,8 @@ const Target *lookupTarget(llvm::StringRef name) {
   for (const Target *t : allTargets())
     if (t->name() == name)
       return t;
-  return nullptr;
+  std::string cpuError; // <cpu>[+<feature>...], e.g. sapphirerapids
+  return target::cpu::lookupCpuTarget(name, cpuError);
 }
 
 std::vector<std::string> targetNames() {
@@ -39,6 +42,12 @@ std::vector<std::string> targetNames() {
 }
 
 std::string unsupportedTargetMessage(llvm::StringRef name) {
+  // A known x86 CPU or a +feature that cannot be used: say why.
+  std::string cpuError;
+  if (name.contains('+') ||
+      llvm::X86::parseArchX86(name, /*Only64Bit=*/true) != llvm::X86::CK_None)
+    if (!target::cpu::lookupCpuTarget(name, cpuError) && !cpuError.empty())
+      return cpuError;
   std::string message = "unsupported target '" + name.str() + "'; supported: ";
   std::vector<std::string> names = targetNames();
   for (size_t i = 0; i < names.size(); ++i)

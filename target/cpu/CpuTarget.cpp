@@ -17,11 +17,36 @@
 #include "llvm/Target/TargetOptions.h"
 #include "llvm/TargetParser/Host.h"
 #include "llvm/TargetParser/SubtargetFeature.h"
+#include "llvm/TargetParser/X86TargetParser.h"
+
+#include <map>
+#include <memory>
+#include <mutex>
 
 using llvm::StringRef;
 
 namespace femc::target::cpu {
 namespace {
+
+/// The features the glue checks at launch when the code may use them, as
+/// both LLVM and __builtin_cpu_supports spell them.
+constexpr const char *kCheckedFeatures[] = {"avx512f",    "avx2",     "fma",
+                                            "avx512bf16", "amx-tile", "amx-bf16"};
+
+/// The feature suffixes of --target=<cpu>+<feature>: the LLVM features each
+/// adds, and how descriptions name it.
+struct FeatureSuffix {
+  const char *name;
+  std::vector<std::string> llvm;
+  const char *what;
+};
+const std::vector<FeatureSuffix> &featureSuffixes() {
+  static const std::vector<FeatureSuffix> all = {
+      {"bf16", {"avx512bf16"}, "AVX512-BF16 dot products"},
+      {"amx", {"avx512bf16", "amx-tile", "amx-bf16"}, "AMX-BF16 tiles"},
+  };
+  return all;
+}
 
 /// One x86-64 CPU target: LLVM's native back end with a fixed CPU and
 /// feature set, emitting position-independent code.
@@ -44,7 +69,7 @@ public:
     for (auto &f : hostFeatures)
       features.AddFeature(f.first(), f.second);
     std::vector<std::string> required;
-    for (const char *f : {"avx512f", "avx2", "fma"})
+    for (const char *f : kCheckedFeatures)
       if (hostFeatures.lookup(f))
         required.push_back(f);
     return CpuTarget("host", cpu, features.getString(), "host", "host:" + cpu,
@@ -114,7 +139,104 @@ private:
   std::vector<std::string> required_;
 };
 
+/// `name` = <cpu>[+<feature>...] resolved: the CPU is x86-64-v3, x86-64-v4
+/// or any 64-bit x86 CPU LLVM knows (e.g. sapphirerapids), each feature one
+/// of featureSuffixes(). Sets `error` when the name is not one.
+std::unique_ptr<CpuTarget> parseCpuTarget(StringRef name, std::string &error) {
+  llvm::SmallVector<StringRef> parts;
+  name.split(parts, '+');
+  StringRef cpu = parts.front();
+  if (llvm::X86::parseArchX86(cpu, /*Only64Bit=*/true) == llvm::X86::CK_None) {
+    error = "unsupported target '" + name.str() + "': '" + cpu.str() +
+            "' is not a 64-bit x86 CPU LLVM knows";
+    return nullptr;
+  }
+  llvm::StringMap<bool> enabled;
+  llvm::SmallVector<StringRef> cpuFeatures;
+  llvm::X86::getFeaturesForCPU(cpu, cpuFeatures);
+  // LLVM lists a CPU's own features; what they imply (avx512vl: avx512f,
+  // avx2, ...) is added here.
+  for (StringRef f : cpuFeatures) {
+    enabled[f] = true;
+    llvm::X86::updateImpliedFeatures(f, true, enabled);
+  }
+  // bf16 and amx imply AVX-512 in LLVM; femc asks for it of the CPU itself.
+  bool cpuAvx512 = enabled.lookup("avx512f");
+  for (StringRef part : llvm::drop_begin(parts)) {
+    const FeatureSuffix *suffix = nullptr;
+    for (const FeatureSuffix &s : featureSuffixes())
+      if (part == s.name)
+        suffix = &s;
+    if (!suffix) {
+      error = "unsupported target '" + name.str() + "': unknown feature '" +
+              part.str() + "'; the features are";
+      for (const FeatureSuffix &s : featureSuffixes())
+        error += std::string(" +") + s.name + " (" + s.what + ")";
+      return nullptr;
+    }
+    for (const std::string &f : suffix->llvm) {
+      enabled[f] = true; // and what it implies (amx-bf16: amx-tile)
+      llvm::X86::updateImpliedFeatures(f, true, enabled);
+    }
+  }
+  if (!enabled.lookup("avx2") || !enabled.lookup("fma")) {
+    error = "unsupported target '" + name.str() + "': '" + cpu.str() +
+            "' has no AVX2 and FMA, which femc's CPU code needs (x86-64-v3 "
+            "or later)";
+    return nullptr;
+  }
+  bool avx512 = enabled.lookup("avx512f");
+  if (!cpuAvx512 && parts.size() > 1) {
+    error = "unsupported target '" + name.str() + "': +" +
+            parts.back().str() +
+            " needs AVX-512 (x86-64-v4 or a CPU with AVX-512F)";
+    return nullptr;
+  }
+  llvm::SubtargetFeatures features;
+  std::vector<std::string> sorted;
+  for (auto &f : enabled)
+    if (f.second)
+      sorted.push_back(f.first().str());
+  llvm::sort(sorted);
+  for (const std::string &f : sorted)
+    features.AddFeature(f);
+  std::vector<std::string> required;
+  for (const char *f : kCheckedFeatures)
+    if (enabled.lookup(f))
+      required.push_back(f);
+  std::string description = name.str() + (avx512 ? " (AVX-512" : " (AVX2, FMA");
+  if (enabled.lookup("avx512bf16"))
+    description += ", AVX512-BF16";
+  if (enabled.lookup("amx-bf16") && enabled.lookup("amx-tile"))
+    description += ", AMX-BF16";
+  description += ")";
+  return std::make_unique<CpuTarget>(name.str(), cpu.str(),
+                                     features.getString(),
+                                     avx512 ? "avx512" : "avx2", description,
+                                     std::move(required));
+}
+
 } // namespace
+
+const driver::Target *lookupCpuTarget(StringRef name, std::string &error) {
+  error.clear();
+  for (const driver::Target *t : cpuTargets())
+    if (t->name() == name)
+      return t;
+  // Names made on demand live as long as the process (lookupTarget hands
+  // out plain pointers).
+  static std::mutex mutex;
+  static std::map<std::string, std::unique_ptr<CpuTarget>, std::less<>> made;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (auto it = made.find(name); it != made.end())
+    return it->second.get();
+  std::unique_ptr<CpuTarget> target = parseCpuTarget(name, error);
+  if (!target)
+    return nullptr;
+  const driver::Target *result = target.get();
+  made.emplace(name.str(), std::move(target));
+  return result;
+}
 
 const std::vector<const driver::Target *> &cpuTargets() {
   static const CpuTarget host = CpuTarget::host();

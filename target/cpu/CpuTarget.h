@@ -3,8 +3,10 @@
 // Part of the femc project.
 //
 // host (this machine's CPU and features), x86-64-v3 (AVX2, FMA) and
-// x86-64-v4 (AVX-512): LLVM's native x86-64 back end, vector widths of 8 or
-// 16 lanes, and a glue that checks the CPU's features before a kernel runs.
+// x86-64-v4 (AVX-512), any LLVM x86-64 CPU name with optional +bf16 / +amx
+// features (lookupCpuTarget): LLVM's native x86-64 back end, vector widths
+// of 8 or 16 lanes, and a glue that checks the CPU's features before a
+// kernel runs.
 //
 //===----------------------------------------------------------------------===//
 #ifndef FEMC_TARGET_CPU_CPUTARGET_H
@@ -12,6 +14,7 @@
 
 #include "driver/Target.h"
 
+#include <string>
 #include <vector>
 
 namespace femc::target::cpu {
@@ -19,6 +22,15 @@ namespace femc::target::cpu {
 /// The CPU targets, in the order --target lists them: host, x86-64-v3,
 /// x86-64-v4.
 const std::vector<const driver::Target *> &cpuTargets();
+
+/// The CPU target `name` names: one of cpuTargets(), or
+/// <cpu>[+<feature>...] with <cpu> x86-64-v3, x86-64-v4 or any 64-bit x86
+/// CPU LLVM knows (sapphirerapids, znver4, ...) and <feature> bf16
+/// (AVX512-BF16) or amx (AMX-BF16 tiles, with AVX512-BF16). The glue of such
+/// a target checks every vector, BF16 and AMX feature the CPU has. Returns
+/// null and sets `error` (without "femc: error: ") when the name is none.
+const driver::Target *lookupCpuTarget(llvm::StringRef name,
+                                      std::string &error);
 
 } // namespace femc::target::cpu
 
