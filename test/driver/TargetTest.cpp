@@ -74,7 +74,9 @@ TEST(Target, HostIsThisCpu) {
   int64_t vec = host->defaultVectorWidth();
   EXPECT_TRUE(vec == 4 || vec == 8 || vec == 16) << vec;
   for (const std::string &f : host->requiredFeatures())
-    EXPECT_TRUE(f == "avx512f" || f == "avx2" || f == "fma") << f;
+    EXPECT_TRUE(f == "avx512f" || f == "avx2" || f == "fma" ||
+                f == "avx512bf16" || f == "amx-tile" || f == "amx-bf16")
+        << f;
   // The widest vectors need their feature at launch.
   auto needs = [&](const char *f) {
     auto r = host->requiredFeatures();
