@@ -1,7 +1,6 @@
 //===- Compiler.cpp - the femc compilation driver --------------------------===//
 #include "driver/Compiler.h"
 #include "driver/Target.h"
-#include "passes/cpu/ReadSoftmaxAmx.h"
 
 #include "dialect/FEMDialect.h"
 #include "dialect/FEMOps.h"
@@ -22,9 +21,11 @@
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
 
 #include "llvm/ADT/StringExtras.h"
+#include <functional>
 #include "llvm/IR/Module.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
@@ -457,7 +458,7 @@ bool collectKernels(ModuleOp module, std::vector<KernelInfo> &kernels) {
       auto type = cast<MemRefType>(f.getArgumentTypes()[i]);
       KernelInfo::Arg a;
       a.name = cast<StringAttr>(nameAttr).getValue().str();
-      a.output = a.name == "out";
+      a.output = femc::priors::isOutputArgument(a.name);
       a.dims = shapeDims(k, a.name);
       a.symbols = symbolsOf(a.dims);
       Type et = type.getElementType();
@@ -797,9 +798,19 @@ std::string traitsInitializer(const KernelInfo &k) {
 /// i's own tables and functions are `femc_k<i>_*` (user names cannot start
 /// with femc_); every name and description is written through cString or
 /// cComment.
+/// The device half of a library for a device target (Target::isDevice):
+/// the target, its lowered kernels (one per KernelInfo, same order) and the
+/// image they are in.
+struct DeviceGlue {
+  const Target *target = nullptr;
+  std::vector<DeviceKernel> kernels;
+  std::string image;
+};
+
 std::string emitGlue(const std::vector<KernelInfo> &kernels, StringRef stem,
                      StringRef source, StringRef targetDescription,
-                     ArrayRef<std::string> requiredFeatures) {
+                     ArrayRef<std::string> requiredFeatures,
+                     const DeviceGlue *device = nullptr) {
   std::string s;
   llvm::raw_string_ostream os(s);
   bool anyLayer = llvm::any_of(kernels, [](auto &k) { return k.layer; });
@@ -809,8 +820,6 @@ std::string emitGlue(const std::vector<KernelInfo> &kernels, StringRef stem,
      << "#include <stdint.h>\n#include <stdio.h>\n#include <stdlib.h>\n"
      << "#include <string.h>\n"
      << "#include \"femrt/kernel_abi.h\"\n\n";
-  if (llvm::is_contained(requiredFeatures, "amx-tile"))
-    os << "#include <errno.h>\n\n";
   // Checks shared by both binders: rank-`rank` extents, compact row-major
   // strides, no overflow, data present. Sets *count to the element count.
   os << R"C(/* Checks the memref of argument a: extents against the static shape,
@@ -934,7 +943,15 @@ static int femc_bind_named(const femrt_arg_info *info, const int (*syms)[9],
 }
 
 )C";
+  // A device target's library refuses host launches (its prepare fails
+  // with the target's message before anything runs).
+  if (device)
+    os << "static int femc_cpu_ok(char *err, size_t len) {\n"
+       << "  snprintf(err, len, \"%s\", "
+       << cString(device->target->hostLaunchRefusal())
+       << ");\n  return 0;\n}\n\n";
   // Refuse to run on a CPU that lacks the instructions the code uses.
+  else {
   os << "static int femc_cpu_ok(char *err, size_t len) {\n"
      << "#if defined(__x86_64__)\n  __builtin_cpu_init();\n";
   for (const std::string &f : requiredFeatures)
@@ -944,21 +961,8 @@ static int femc_bind_named(const femrt_arg_info *info, const int (*syms)[9],
           "femc --target=host on this machine\", "
        << cString(targetDescription) << ", " << cString(f)
        << ");\n    return 0;\n  }\n";
-  // AMX tile data stays off until the process asks Linux for it; the first
-  // tile instruction would raise SIGILL. Asked once, before any kernel runs.
-  if (llvm::is_contained(requiredFeatures, "amx-tile"))
-    os << "#if defined(__linux__)\n  {\n"
-       << "    extern long syscall(long, ...);\n"
-       << "    static volatile int femc_amx_granted;\n"
-       << "    /* arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) */\n"
-       << "    if (!femc_amx_granted && syscall(158, 0x1023, 18) != 0) {\n"
-       << "      snprintf(err, len, \"this kernel library uses AMX tiles and "
-          "Linux refused them to this process (arch_prctl "
-          "ARCH_REQ_XCOMP_PERM: %s; AMX needs Linux 5.16 or later); "
-          "recompile for a target without +amx, e.g. femc "
-          "--target=x86-64-v4\", strerror(errno));\n"
-       << "      return 0;\n    }\n    femc_amx_granted = 1;\n  }\n#endif\n";
   os << "#endif\n  (void)err; (void)len;\n  return 1;\n}\n\n";
+  } // the host check
 
   auto list = [&](auto &&range) {
     // An empty C initializer list is not C11: write {0}.
@@ -972,14 +976,18 @@ static int femc_bind_named(const femrt_arg_info *info, const int (*syms)[9],
     size_t n = k.args.size();
     os << "/* kernel " << cComment(k.name) << ": " << cComment(describe(k))
        << " */\n";
-    os << "extern void " << k.wgSymbol << "(";
-    if (k.layer) {
+    if (device) {
+      // No host code: the workgroup function is never called (prepare
+      // refuses), and the device half below launches the kernel.
+    } else if (k.layer) {
+      os << "extern void " << k.wgSymbol << "(";
       // MLIR's C interface: the returned buffer's descriptor comes first.
       os << "femrt_memref *";
       for (size_t i = 0; i + 1 < n; ++i)
         os << ", void *";
       os << ");\n";
     } else {
+      os << "extern void " << k.wgSymbol << "(";
       for (size_t i = 0; i < n; ++i)
         os << "void *, ";
       os << "int64_t, int64_t, int64_t);\n";
@@ -1079,6 +1087,15 @@ static int femc_bind_named(const femrt_arg_info *info, const int (*syms)[9],
              << " + (sym[" << symbol << "] % " << divisor << " != 0);\n";
       }
       os << "  return 0;\n}\n";
+      if (device) {
+        os << "static void " << id
+           << "_workgroup(void *const *a, int64_t x, int64_t y, int64_t z) "
+              "{\n  (void)a; (void)x; (void)y; (void)z;\n"
+           << "  fprintf(stderr, \"femc: kernel %s runs on a CUDA device; "
+              "its host workgroup cannot run\\n\", "
+           << cString(k.name) << ");\n  abort();\n}\n";
+        continue;
+      }
       os << "static void " << id
          << "_workgroup(void *const *a, int64_t x, int64_t y, int64_t z) {\n  "
          << k.wgSymbol << "(";
@@ -1129,6 +1146,25 @@ static int femc_bind_named(const femrt_arg_info *info, const int (*syms)[9],
          << "    fprintf(stderr, \"femc: layer kernel %s: %s\\n\", "
          << cString(mixer) << ", err);\n    abort();\n  }\n}\n";
     }
+  if (device) {
+    std::vector<GlueKernel> glue;
+    for (auto [index, k] : llvm::enumerate(kernels)) {
+      GlueKernel g;
+      g.id = "femc_k" + std::to_string(index);
+      g.name = k.name;
+      g.nameLiteral = cString(k.name);
+      g.causal = k.causal;
+      g.dkDividesDv = k.dkDividesDv;
+      g.device = &device->kernels[index];
+      for (auto [i, a] : llvm::enumerate(k.args)) {
+        g.params.push_back(paramName(a.name, i));
+        g.outputs.push_back(a.output);
+        g.elementBytes.push_back(a.bits / 8);
+      }
+      glue.push_back(std::move(g));
+    }
+    device->target->writeDeviceGlue(os, stemIdent(stem), glue, device->image);
+  }
   for (auto [index, k] : llvm::enumerate(kernels))
     os << "static const femrt_kernel_traits femc_k" << index
        << "_traits = " << traitsInitializer(k) << ";\n";
@@ -1155,15 +1191,38 @@ static int femc_bind_named(const femrt_arg_info *info, const int (*syms)[9],
 }
 
 std::string emitHeader(const std::vector<KernelInfo> &kernels, StringRef stem,
-                       StringRef source, StringRef targetDescription) {
+                       StringRef source, StringRef targetDescription,
+                       const Target *device = nullptr) {
   std::string s;
   llvm::raw_string_ostream os(s);
   std::string lib = stemIdent(stem);
   std::string guard = "FEMC_" + StringRef(lib).upper() + "_H";
   std::string file = cComment(stem);
   os << "/* Generated by " << version() << " from " << cComment(source)
-     << " for " << cComment(targetDescription) << ". Do not edit.\n"
-     << " *\n * Link " << file << ".o (or " << file
+     << " for " << cComment(targetDescription) << ". Do not edit.\n";
+  if (device) {
+    // A device library: typed entry points that launch on the caller's
+    // device and stream (target/nvidia/CudaGlue.cpp).
+    os << " *\n * Link " << file << ".so (it needs libfemrt) and launch a "
+          "kernel with the entry\n"
+       << " * point below on a device from femrt_device_open_cuda and a "
+          "CUDA stream\n"
+       << " * (NULL: the default stream); the launch is asynchronous.\n"
+       << " * Every argument is a contiguous row-major femrt_memref whose "
+          "pointers are\n"
+       << " * device addresses, 16-byte aligned; entry points return 0, or "
+          "non-zero with\n * a message in err.\n"
+       << " */\n#ifndef " << guard << "\n#define " << guard << "\n\n"
+       << "#include \"femrt/femrt.h\"\n\n#ifdef __cplusplus\nextern \"C\" "
+          "{\n#endif\n\n"
+       << "const femrt_kernel_library *femc_" << lib << "_library(void);\n"
+       << "/* Kernel number `kernel` of the library's table on `args` "
+          "(femrt_memref *). */\n"
+       << "int femc_" << lib
+       << "_cuda_launch(int32_t kernel, femrt_device *device, void *stream, "
+          "void *const *args, char *err, size_t err_len);\n\n";
+  } else
+  os << " *\n * Link " << file << ".o (or " << file
      << ".so) and run a kernel either\n"
      << " *  - serially on the calling thread with the entry point below, or\n"
      << " *  - on a thread pool through libfemrt: femrt_module_create_static(\n"
@@ -1198,7 +1257,8 @@ std::string emitHeader(const std::vector<KernelInfo> &kernels, StringRef stem,
       os << " * grid: one workgroup */\n";
     else
       os << " * grid: (" << gridText(k) << ") workgroups */\n";
-    os << "int " << k.name << "(";
+    os << "int " << k.name << "("
+       << (device ? device->entryParameters() : std::string());
     for (auto [i, a] : llvm::enumerate(k.args))
       os << (a.output ? "" : "const ") << "femrt_memref *" << paramName(a.name, i)
          << ", ";
@@ -1210,14 +1270,18 @@ std::string emitHeader(const std::vector<KernelInfo> &kernels, StringRef stem,
 
 std::string emitManifest(const std::vector<KernelInfo> &kernels,
                          StringRef source, StringRef targetDescription,
-                         ArrayRef<std::string> files) {
+                         ArrayRef<std::string> files,
+                         const DeviceGlue *device = nullptr) {
   std::string s;
   llvm::raw_string_ostream os(s);
   os << "{\n  \"producer\": " << jsonString(version())
      << ",\n  \"abi_version\": " << FEMRT_KERNEL_ABI_VERSION << ",\n"
      << "  \"source\": " << jsonString(source)
-     << ",\n  \"target\": " << jsonString(targetDescription)
-     << ",\n  \"files\": [";
+     << ",\n  \"target\": " << jsonString(targetDescription);
+  if (device)
+    os << ",\n  \"device\": " << jsonString(device->target->device())
+       << ", \"arch\": " << jsonString(device->target->cpu());
+  os << ",\n  \"files\": [";
   llvm::interleaveComma(files, os, [&](const std::string &f) {
     os << jsonString(llvm::sys::path::filename(f));
   });
@@ -1235,8 +1299,16 @@ std::string emitManifest(const std::vector<KernelInfo> &kernels,
        << ",\n     \"tiles\": {\"q\": " << k.tileQ << ", \"k\": " << k.tileK
        << ", \"vec\": " << k.vec << "}, \"grid\": "
        << (k.layer ? std::string("[\"1\", \"1\", \"1\"]") : gridJson(k))
-       << ",\n"
-       << "     \"args\": [\n";
+       << ",\n";
+    if (device) {
+      const DeviceKernel &d = device->kernels[i];
+      os << "     \"entry\": " << jsonString(d.symbol) << ", \"block\": ["
+         << d.block[0] << ", " << d.block[1] << ", " << d.block[2]
+         << "], \"shared_bytes\": " << d.sharedBytes
+         << ", \"static_shared_bytes\": " << d.staticSharedBytes
+         << ", \"dtype\": " << jsonString(d.dtype) << ",\n";
+    }
+    os << "     \"args\": [\n";
     for (size_t j = 0; j < k.args.size(); ++j) {
       const auto &a = k.args[j];
       os << "       {\"name\": " << jsonString(a.name) << ", \"role\": \""
@@ -1312,6 +1384,226 @@ std::vector<std::string> pipelinePassNames() {
   return names;
 }
 
+/// What compile() shares with compileDevice: the model after fem-tile and
+/// its kernels, where outputs go, and the --emit=mlir --after dump.
+struct Stage1 {
+  ModuleOp module;
+  std::vector<KernelInfo> &kernels;
+  StringRef stem, source;
+  std::function<std::string(StringRef)> outPath;
+  std::function<void(PassManager &)> configure;
+  std::string &dump;
+  bool &dumped;
+};
+
+/// The rest of compile() for a device target (Target::isDevice): refuse
+/// what its lowering cannot take, lower to device kernels, emit their
+/// assembly (PTX) and image (cubin), and link the host glue library that
+/// loads and launches them (the target's writeDeviceGlue).
+bool compileDevice(const CompileOptions &options, CompileResult &result,
+                   const Target &target, Stage1 &in) {
+  std::string where = "--target=" + target.name().str();
+  if (options.glueOnly) {
+    llvm::errs() << "femc: error: the glue-only mode is for host targets; "
+                 << where << " needs the lowered kernels for its glue\n";
+    return false;
+  }
+  if (options.tileQ || options.tileK || options.vec) {
+    llvm::errs() << "femc: error: --tile-q, --tile-k and --vec set the tiles "
+                    "of the CPU targets; "
+                 << where
+                 << " kernels choose their block shape themselves "
+                    "(docs/gpu.md)\n";
+    return false;
+  }
+  bool ok = true;
+  in.module.walk([&](Operation *op) {
+    std::optional<fem::PriorKind> kind;
+    if (auto read = dyn_cast<fem::TileReadOp>(op))
+      kind = read.getKind();
+    else if (auto read = dyn_cast<fem::ScanReadOp>(op))
+      kind = read.getKind();
+    if (!kind)
+      return;
+    if (auto why = target.unsupportedPrior(fem::getPriorInfo(*kind))) {
+      op->emitError() << "femc: " << where << ": " << *why;
+      ok = false;
+    }
+  });
+  in.module.walk([&](func::FuncOp f) {
+    if (f->hasAttr("fem.layer")) {
+      f.emitError() << "femc: " << where << ": layer @" << f.getSymName()
+                    << " has no GPU lowering yet (the GPU targets compile "
+                       "kernel-level functions, one fem.mixer of their "
+                       "arguments); compile the layer for a CPU target";
+      ok = false;
+    }
+  });
+  if (!ok)
+    return false;
+
+  PassManager lowering(in.module.getContext());
+  in.configure(lowering);
+  std::string error;
+  if (!target.buildDeviceLowering(lowering, error)) {
+    llvm::errs() << "femc: error: " << error << "\n";
+    return false;
+  }
+  bool lowered = succeeded(lowering.run(in.module));
+  if (options.emit == "mlir") {
+    std::string path = in.outPath(options.after.empty()
+                                      ? ".ll.mlir"
+                                      : "." + options.after + ".mlir");
+    if (options.after.empty()) {
+      llvm::raw_string_ostream os(in.dump);
+      in.module.print(os);
+    }
+    if (!writeFile(path, in.dump))
+      return false;
+    result.files.push_back(path);
+    return lowered || in.dumped;
+  }
+  if (!lowered)
+    return false;
+
+  DeviceGlue glue;
+  glue.target = &target;
+  std::vector<DeviceKernel> deviceKernels;
+  if (!target.readDeviceKernels(in.module, deviceKernels))
+    return false;
+  for (KernelInfo &k : in.kernels) {
+    auto it = llvm::find_if(deviceKernels, [&](const DeviceKernel &d) {
+      return d.name == k.name;
+    });
+    if (it == deviceKernels.end()) {
+      llvm::errs() << "femc: error: the " << target.name()
+                   << " lowering made no device kernel for "
+                   << quoted(k.name) << "\n";
+      return false;
+    }
+    // The tables, traits, header and manifest describe the GPU launch: its
+    // grid, and its query tile (the divisor of T); the key tile is internal
+    // to the kernel (0).
+    k.grid.clear();
+    k.tileQ = k.tileK = k.vec = 0;
+    for (const auto &[extent, divisor] : it->grid) {
+      k.grid.push_back({femc::priors::extentIndex(extent), divisor});
+      if (extent == "T")
+        k.tileQ = divisor;
+    }
+    glue.kernels.push_back(*it);
+  }
+
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(in.module, llvmContext, in.stem);
+  if (!llvmModule) {
+    llvm::errs() << "femc: error: translation of the GPU kernels to LLVM IR "
+                    "failed\n";
+    return false;
+  }
+  std::unique_ptr<llvm::TargetMachine> machine =
+      target.createTargetMachine(options.optLevel, error);
+  if (!machine) {
+    llvm::errs() << "femc: error: " << error << "\n";
+    return false;
+  }
+  llvmModule->setDataLayout(machine->createDataLayout());
+  llvmModule->setTargetTriple(machine->getTargetTriple());
+  auto optimize = makeOptimizingTransformer(options.optLevel, 0, machine.get());
+  if (llvm::Error err = optimize(llvmModule.get())) {
+    llvm::errs() << "femc: error: LLVM optimisation failed: "
+                 << llvm::toString(std::move(err)) << "\n";
+    return false;
+  }
+  if (options.emit == "llvm") {
+    std::string path = in.outPath(".ll"), text;
+    llvm::raw_string_ostream os(text);
+    llvmModule->print(os, nullptr);
+    if (!writeFile(path, text))
+      return false;
+    result.files.push_back(path);
+    return true;
+  }
+  std::string assembly = in.outPath(target.assemblyExtension()),
+              image = in.outPath(target.imageExtension()),
+              glueC = in.outPath(".glue.c"), glueObj = in.outPath(".glue.o"),
+              obj = in.outPath(".o"), header = in.outPath(".h"),
+              shared = in.outPath(".so"), manifest = in.outPath(".json");
+  std::vector<std::string> written = {assembly, image, glueC, glueObj,
+                                      obj,      header, shared, manifest};
+  auto cleanFail = [&]() {
+    for (const std::string &f : written)
+      llvm::sys::fs::remove(f);
+    return false;
+  };
+  if (!target.emitKernelFile(*machine, *llvmModule, assembly,
+                             llvm::CodeGenFileType::AssemblyFile))
+    return cleanFail();
+  if (options.emit == "asm") {
+    result.files.push_back(assembly);
+    return true;
+  }
+  std::string report;
+  if (!target.assembleImage(assembly, image, options.verbose, glue.image,
+                            report))
+    return cleanFail();
+  if (options.verbose)
+    llvm::errs() << report;
+  // Spills in a GPU kernel cost local-memory traffic in the main loop.
+  for (StringRef line : llvm::split(report, '\n'))
+    if (line.contains("spill stores") && !line.contains(" 0 bytes spill stores"))
+      llvm::errs() << "femc: warning: ptxas: " << line.trim() << "\n";
+
+  std::string clang = findClang();
+  if (clang.empty()) {
+    llvm::errs() << "femc: error: clang-22 not found on PATH (needed to build "
+                    "the host glue library); run scripts/setup.sh\n";
+    return cleanFail();
+  }
+  std::string targetDescription = target.description();
+  if (!writeFile(glueC, emitGlue(in.kernels, in.stem, in.source,
+                                 targetDescription, {}, &glue)) ||
+      !writeFile(header, emitHeader(in.kernels, in.stem, in.source,
+                                    targetDescription, &target)))
+    return cleanFail();
+  std::vector<std::string> cc = {clang,   "-O2",     "-fPIC",  "-std=c11",
+                                 "-Wall", "-Wextra", "-Werror"};
+  std::string includeDir = runtimeIncludeDir();
+  if (!includeDir.empty())
+    cc.push_back("-I" + includeDir);
+  std::vector<std::string> sanitize;
+  if (!options.sanitize.empty())
+    sanitize = {"-fsanitize=" + options.sanitize, "-fno-sanitize-recover=all",
+                "-fno-omit-frame-pointer"};
+  cc.insert(cc.end(), sanitize.begin(), sanitize.end());
+  cc.insert(cc.end(), {"-c", glueC, "-o", options.emit == "obj" ? obj : glueObj});
+  if (!runTool(cc, options.verbose))
+    return cleanFail();
+  result.files = {image, assembly, header, glueC};
+  if (options.emit == "obj") {
+    result.files.push_back(obj);
+  } else {
+    std::vector<std::string> link = {clang, "-shared", "-fPIC", glueObj, "-o",
+                                     shared};
+    for (const std::string &a : target.glueLinkArguments())
+      link.push_back(a);
+    link.push_back("-lpthread");
+    link.insert(link.end(), sanitize.begin(), sanitize.end());
+    if (!runTool(link, options.verbose))
+      return cleanFail();
+    llvm::sys::fs::remove(glueObj);
+    result.files.push_back(shared);
+    result.library = shared;
+  }
+  result.files.push_back(manifest);
+  if (!writeFile(manifest, emitManifest(in.kernels, in.source,
+                                        targetDescription, result.files,
+                                        &glue)))
+    return cleanFail();
+  return true;
+}
+
 bool compile(const CompileOptions &options, CompileResult &result) {
   static const char *const kEmits[] = {"lib", "obj", "llvm", "asm", "mlir"};
   if (!llvm::is_contained(kEmits, options.emit)) {
@@ -1353,6 +1645,7 @@ bool compile(const CompileOptions &options, CompileResult &result) {
   registry.insert<fem::FEMDialect>();
   registerBuiltinDialectTranslation(registry);
   registerLLVMDialectTranslation(registry);
+  registerNVVMDialectTranslation(registry); // the NVIDIA targets' kernels
   MLIRContext context(registry);
   context.disableMultithreading();
   context.printOpOnDiagnostic(false);
@@ -1451,6 +1744,10 @@ bool compile(const CompileOptions &options, CompileResult &result) {
   if (options.verbose)
     for (auto &k : kernels)
       llvm::errs() << "femc: kernel " << k.name << ": " << describe(k) << "\n";
+  if (target->isDevice()) {
+    Stage1 in{*module, kernels, stem, source, outPath, configure, dump, dumped};
+    return compileDevice(options, result, *target, in);
+  }
   if (options.glueOnly) {
     result.glue =
         emitGlue(kernels, stem, source, targetDescription, requiredFeatures);
@@ -1462,11 +1759,6 @@ bool compile(const CompileOptions &options, CompileResult &result) {
          outPath(".json")});
     return true;
   }
-
-  // The lowering picks feature-specific code (AMX tiles for bf16 reads)
-  // from the target's LLVM features.
-  (*module)->setAttr(fem::cpu::kTargetFeaturesAttr,
-                     StringAttr::get(&context, target->features()));
 
   // Stage 2: loops, then LLVM.
   PassManager lowering(&context);

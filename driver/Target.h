@@ -29,14 +29,51 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace llvm {
 class Module;
 class TargetMachine;
+class raw_ostream;
 } // namespace llvm
+namespace mlir {
+class ModuleOp;
+class OpPassManager;
+} // namespace mlir
 
 namespace femc::driver {
+
+/// One kernel of a device target's code, as the lowering left it (for the
+/// NVIDIA targets: passes/nvidia/KernelAbi.h).
+struct DeviceKernel {
+  std::string name;   ///< the model function's name (fem.kernel)
+  std::string symbol; ///< the entry point in the image, e.g. "NAME_gpu"
+  /// The launch grid x, y, z: ceil(extent / divisor), extents named as in
+  /// dialect/Priors.h (kExtents).
+  std::vector<std::pair<std::string, int64_t>> grid;
+  int64_t block[3] = {1, 1, 1};
+  int64_t sharedBytes = 0;       ///< dynamic shared memory per block
+  int64_t staticSharedBytes = 0; ///< static shared memory (information)
+  int64_t arch = 0;              ///< e.g. 90 for sm_90
+  std::string dtype;             ///< q/k/v element type: f32, f16, bf16
+};
+
+/// What the driver knows about one kernel when a device target writes its
+/// part of the C glue (Target::writeDeviceGlue). The kernel's argument
+/// table `<id>_args`, its extent table `<id>_syms` and the glue's
+/// `femc_bind` are already written by the driver.
+struct GlueKernel {
+  std::string id;           ///< "femc_k<i>": prefix of the kernel's tables
+  std::string name;         ///< the C entry point (the model function)
+  std::string nameLiteral;  ///< `name` as an escaped C string literal
+  std::vector<std::string> params; ///< C parameter names, argument order
+  std::vector<bool> outputs;       ///< per argument: is it an output
+  std::vector<int> elementBytes;   ///< per argument: bytes per element
+  bool causal = false;             ///< keys have the length T (no S)
+  bool dkDividesDv = false;        ///< aft's launch check
+  const DeviceKernel *device = nullptr; ///< the lowered kernel
+};
 
 class Target {
 public:
@@ -87,7 +124,68 @@ public:
   virtual priors::Tiles defaultTiles(const priors::PriorInfo &prior) const {
     return priors::defaultTiles(prior, defaultVectorWidth());
   }
+
+  //===--------------------------------------------------------------------===//
+  // Device targets (code that runs on an accelerator, not the host). The CPU
+  // targets keep the defaults; the driver takes the host path for them.
+  //===--------------------------------------------------------------------===//
+
+  /// The device the kernels run on, as the manifest's "device" says:
+  /// "cpu" for host code, "cuda" for NVIDIA GPUs.
+  virtual std::string device() const { return "cpu"; }
+  bool isDevice() const { return device() != "cpu"; }
+
+  /// Device targets: why a kernel of `prior` cannot be compiled for this
+  /// target, or nothing when it can.
+  virtual std::optional<std::string>
+  unsupportedPrior(const priors::PriorInfo &prior) const {
+    (void)prior;
+    return std::nullopt;
+  }
+  /// Device targets: adds the passes that lower the module after fem-tile
+  /// to LLVM-dialect device kernels. Returns false with `error` set when
+  /// this build cannot.
+  virtual bool buildDeviceLowering(mlir::OpPassManager &pm,
+                                   std::string &error) const {
+    (void)pm;
+    error = "target '" + name().str() + "' has no device lowering";
+    return false;
+  }
+  /// Device targets: reads the kernels of the lowered module (their entry
+  /// points and launch facts). Reports located errors and returns false.
+  virtual bool readDeviceKernels(mlir::ModuleOp module,
+                                 std::vector<DeviceKernel> &out) const;
+  /// Device targets: turns the assembly the LLVM back end wrote at
+  /// `assemblyPath` into the image the runtime loads, written to
+  /// `imagePath` and returned in `image`; `report` gets the assembler's
+  /// resource report. Reports failures on stderr and returns false.
+  virtual bool assembleImage(llvm::StringRef assemblyPath,
+                             llvm::StringRef imagePath, bool verbose,
+                             std::string &image, std::string &report) const;
+  /// The extension of the assembly (".ptx") and of the image (".cubin").
+  virtual std::string assemblyExtension() const { return ".s"; }
+  virtual std::string imageExtension() const { return ".o"; }
+  /// Device targets: the message a host launch of the library gets (its
+  /// prepare refuses before anything runs).
+  virtual std::string hostLaunchRefusal() const { return ""; }
+  /// Device targets: the C parameters the entry points take before the
+  /// tensors (e.g. "femrt_device *femc_device, void *femc_stream, ").
+  virtual std::string entryParameters() const { return ""; }
+  /// Device targets: writes the device part of the glue (the image, its
+  /// loading, the launch entry points) after the kernels' tables.
+  virtual void writeDeviceGlue(llvm::raw_ostream &os, llvm::StringRef stem,
+                               const std::vector<GlueKernel> &kernels,
+                               llvm::StringRef image) const;
+  /// Device targets: extra clang arguments to link the glue library (e.g.
+  /// libfemrt, which the glue calls).
+  virtual std::vector<std::string> glueLinkArguments() const { return {}; }
 };
+
+/// Writes `module` with `machine` to `path` as an object or assembly file
+/// (LLVM's legacy code generation pass manager); reports failures on
+/// stderr ("femc: error: ...") and returns false.
+bool emitWithMachine(llvm::TargetMachine &machine, llvm::Module &module,
+                     llvm::StringRef path, llvm::CodeGenFileType kind);
 
 /// The target --target=`name` names, or null when there is none.
 const Target *lookupTarget(llvm::StringRef name);

@@ -2,13 +2,22 @@
 //
 // Part of the femc project.
 //
-// lookupTarget and the list of supported names (driver/Target.h). A new
+// lookupTarget and the list of supported names (driver/Target.h), and the
+// defaults of the Target hooks that only device targets implement. A new
 // target family adds its targets to allTargets().
 //
 //===----------------------------------------------------------------------===//
 #include "driver/Target.h"
 #include "target/cpu/CpuTarget.h"
+#include "target/nvidia/NvidiaTarget.h"
 
+#include "mlir/IR/BuiltinOps.h"
+
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/Target/TargetMachine.h"
 #include "llvm/TargetParser/X86TargetParser.h"
 
 namespace femc::driver {
@@ -19,12 +28,51 @@ const std::vector<const Target *> &allTargets() {
     std::vector<const Target *> out;
     for (const Target *t : target::cpu::cpuTargets())
       out.push_back(t);
+    for (const Target *t : target::nvidia::nvidiaTargets())
+      out.push_back(t);
     return out;
   }();
   return all;
 }
 
 } // namespace
+
+bool emitWithMachine(llvm::TargetMachine &machine, llvm::Module &module,
+                     llvm::StringRef path, llvm::CodeGenFileType kind) {
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_None);
+  if (ec) {
+    llvm::errs() << "femc: error: cannot write '" << path
+                 << "': " << ec.message() << "\n";
+    return false;
+  }
+  llvm::legacy::PassManager codegen;
+  if (machine.addPassesToEmitFile(codegen, os, nullptr, kind)) {
+    llvm::errs() << "femc: error: the target cannot emit this file type\n";
+    return false;
+  }
+  codegen.run(module);
+  return true;
+}
+
+bool Target::readDeviceKernels(mlir::ModuleOp, std::vector<DeviceKernel> &) const {
+  llvm::errs() << "femc: error: target '" << name()
+               << "' has no device kernels to read\n";
+  return false;
+}
+
+bool Target::assembleImage(llvm::StringRef, llvm::StringRef, bool,
+                           std::string &, std::string &) const {
+  llvm::errs() << "femc: error: target '" << name()
+               << "' makes no device image\n";
+  return false;
+}
+
+void Target::writeDeviceGlue(llvm::raw_ostream &os, llvm::StringRef,
+                             const std::vector<GlueKernel> &,
+                             llvm::StringRef) const {
+  os << "#error \"target '" << name() << "' writes no device glue\"\n";
+}
 
 const Target *lookupTarget(llvm::StringRef name) {
   for (const Target *t : allTargets())
@@ -53,7 +101,7 @@ std::string unsupportedTargetMessage(llvm::StringRef name) {
   for (size_t i = 0; i < names.size(); ++i)
     message += (i ? ", " : "") + names[i];
   if (name.starts_with("sm_"))
-    message += " (the NVIDIA GPU back end is not built yet)";
+    message += " (the NVIDIA targets are sm_80 and sm_90)";
   return message;
 }
 

@@ -25,24 +25,26 @@ namespace {
 
 TEST(Target, RegistryListsTheCpuTargets) {
   EXPECT_EQ(femc::driver::targetNames(),
-            (std::vector<std::string>{"host", "x86-64-v3", "x86-64-v4"}));
+            (std::vector<std::string>{"host", "x86-64-v3", "x86-64-v4",
+                                      "sm_80", "sm_90", "cuda"}));
   for (const std::string &name : femc::driver::targetNames()) {
     const Target *t = lookupTarget(name);
     ASSERT_NE(t, nullptr) << name;
     EXPECT_EQ(t->name(), name);
   }
-  EXPECT_EQ(lookupTarget("sm_90"), nullptr);
+  EXPECT_EQ(lookupTarget("sm_75"), nullptr);
   EXPECT_EQ(lookupTarget("x86-64-v2"), nullptr);
   EXPECT_EQ(lookupTarget(""), nullptr);
 }
 
 TEST(Target, UnsupportedMessageNamesTheSupportedTargets) {
-  EXPECT_EQ(femc::driver::unsupportedTargetMessage("sm_90"),
-            "unsupported target 'sm_90'; supported: host, x86-64-v3, "
-            "x86-64-v4 (the NVIDIA GPU back end is not built yet)");
+  EXPECT_EQ(femc::driver::unsupportedTargetMessage("sm_75"),
+            "unsupported target 'sm_75'; supported: host, x86-64-v3, "
+            "x86-64-v4, sm_80, sm_90, cuda (the NVIDIA targets are sm_80 "
+            "and sm_90)");
   EXPECT_EQ(femc::driver::unsupportedTargetMessage("aarch64"),
             "unsupported target 'aarch64'; supported: host, x86-64-v3, "
-            "x86-64-v4");
+            "x86-64-v4, sm_80, sm_90, cuda");
 }
 
 TEST(Target, FixedCpuTargets) {
