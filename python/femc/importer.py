@@ -939,15 +939,18 @@ _LAYER_FIELDS = ["n_embd", "n_head", "fem_dim", "fem_ratio", "qk_dim",
                  "value_logexp_cap", "eps", "use_temperature", "use_lse",
                  "use_outer_gate", "use_rope", "rope_theta", "use_conv",
                  "conv_hidden", "conv_norm_first", "conv_bidirectional",
-                 "ssm_rank", "mamba_normalize"]
+                 "ssm_rank", "mamba_normalize", "align_multiple"]
 
 
 def layer_attribute(cfg):
     """The fem.layer dictionary attribute (text) of a resolved configuration:
-    FreeEnergyMixerConfig's fields, fem_dim = E and qk_dim = H*dk."""
+    FreeEnergyMixerConfig's fields, fem_dim = E and qk_dim = H*dk (absent
+    for mamba, which has no queries or keys)."""
     items = []
     for key in _LAYER_FIELDS:
         value = cfg[key]
+        if key == "qk_dim" and cfg["prior_type"] == "mamba":
+            continue
         if isinstance(value, bool):
             text = "true" if value else "false"
         elif isinstance(value, int):
