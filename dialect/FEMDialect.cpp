@@ -1,6 +1,7 @@
 //===- FEMDialect.cpp - The fem dialect ------------------------------------===//
 #include "dialect/FEMDialect.h"
 #include "dialect/FEMOps.h"
+#include "dialect/LayerConfig.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
@@ -29,6 +30,15 @@ void FEMDialect::initialize() {
 #define GET_ATTRDEF_LIST
 #include "dialect/FEMAttrs.cpp.inc"
       >();
+}
+
+/// Discardable attributes named fem.*: `fem.layer` is checked here; the
+/// others (fem.kernel, fem.grid, ...) by the passes that read them.
+LogicalResult FEMDialect::verifyOperationAttribute(Operation *op,
+                                                   NamedAttribute attribute) {
+  if (attribute.getName() == kLayerAttrName)
+    return verifyLayerAttribute(op, attribute.getValue());
+  return success();
 }
 
 //===----------------------------------------------------------------------===//

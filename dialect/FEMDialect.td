@@ -25,6 +25,9 @@ def FEM_Dialect : Dialect {
   }];
   let useDefaultTypePrinterParser = 1;
   let useDefaultAttributePrinterParser = 1;
+  // `fem.layer` on a function: an imported layer's configuration
+  // (dialect/LayerConfig.h).
+  let hasOperationAttrVerify = 1;
   let dependentDialects = ["::mlir::tensor::TensorDialect"];
 }
 
