@@ -36,6 +36,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <dlfcn.h>
 #include <unistd.h>
 #include <vector>
 
@@ -70,6 +71,12 @@ usage: fem-run LIBRARY.so|MODEL.mlir [options]
   --bench N              time N launches after one warm-up, N from 1 to
                          1000000; print median/min
   --threads N            CPU threads, 0 (all cores) to MAXTHREADS
+  --device cpu|cuda      where the kernel runs (default cpu). cuda: a
+                         library from femc --target=sm_80/sm_90 (a .mlir is
+                         compiled for sm_90) on CUDA device 0; the inputs
+                         are copied to the device, the output back; --bench
+                         times each launch to its completion on the device
+  --list-devices         list the CUDA devices and exit (status 4: none)
   --tile-q/--tile-k/--vec N  tile sizes when compiling a .mlir, 0 (femc's
                          default) to 1048576
   -h, --help             this text
@@ -82,7 +89,9 @@ array); either also takes any float file ('<f2', '<f4', '<f8'), rounded.
 --output and --save-inputs write float16 as '<f2' and bfloat16 as '<u2'.
 
 A LIBRARY without '/' is read from the current directory.
-Exit status: 0 on success, 1 on an error, 3 when --check fails.
+Exit status: 0 on success, 1 on an error, 3 when --check fails, 4 when
+--device cuda (or --list-devices) finds no CUDA device ("no CUDA device:
+<reason>"; the GPU tests take 4 as a skip).
 Examples:
   femc examples/softmax_fem.mlir -o out
   fem-run out/softmax_fem.so --dim B=1 --dim T=1024 --check --bench 10
@@ -97,6 +106,7 @@ struct Args {
   double tolerance = 1e-4;
   bool toleranceGiven = false;
   int64_t bench = 0, threads = 0;
+  std::string device = "cpu";
   int64_t tileQ = 0, tileK = 0, vec = 0;
 };
 
@@ -155,6 +165,8 @@ int64_t parseExtent(const std::string &text, const std::string &what,
                     int64_t min, int64_t max) {
   return static_cast<int64_t>(parseInteger(text, what, min, max));
 }
+
+int listCudaDevices();
 
 Args parseArgs(int argc, char **argv) {
   Args a;
@@ -233,6 +245,13 @@ Args parseArgs(int argc, char **argv) {
       a.toleranceGiven = true;
     } else if (flag == "--bench") {
       a.bench = parseExtent(value(i), "--bench", 1, kMaxBench);
+    } else if (flag == "--device") {
+      a.device = value(i);
+      if (a.device != "cpu" && a.device != "cuda")
+        fail("--device expects cpu or cuda, found '" + a.device + "'");
+    } else if (flag == "--list-devices") {
+      noValue(arg, flag);
+      std::exit(listCudaDevices());
     } else if (flag == "--threads") {
       a.threads = parseExtent(value(i), "--threads", 0, kMaxThreads);
     } else if (flag == "--tile-q") {
@@ -422,6 +441,159 @@ int compareWithReference(const std::vector<float> &out,
   return ok ? 0 : 3;
 }
 
+//===----------------------------------------------------------------------===//
+// --device cuda
+//===----------------------------------------------------------------------===//
+
+/// Exit status when no CUDA device is there (a skip for the GPU tests).
+constexpr int kNoCudaDevice = 4;
+
+[[noreturn]] void failNoCudaDevice() {
+  std::fflush(stdout);
+  std::fprintf(stderr, "fem-run: no CUDA device: %s\n", femrt_last_error());
+  std::exit(kNoCudaDevice);
+}
+
+/// --list-devices: one line per CUDA device; kNoCudaDevice when none.
+int listCudaDevices() {
+  int32_t count = 0;
+  if (femrt_cuda_device_count(&count) != FEMRT_OK)
+    failNoCudaDevice();
+  femrt_context *ctx = nullptr;
+  check(femrt_context_create(nullptr, &ctx), "creating the runtime");
+  for (int32_t i = 0; i < count; ++i) {
+    femrt_device *device = nullptr;
+    const char *name = nullptr;
+    int32_t major = 0, minor = 0;
+    if (femrt_device_open_cuda(ctx, i, &device) != FEMRT_OK ||
+        femrt_device_get_name(device, &name) != FEMRT_OK ||
+        femrt_cuda_device_compute_capability(device, &major, &minor) !=
+            FEMRT_OK)
+      fail("CUDA device " + std::to_string(i) + ": " + femrt_last_error());
+    std::printf("cuda:%d %s (compute capability %d.%d, femc --target=sm_%d%d)\n",
+                i, name, major, minor, major, minor);
+    femrt_device_destroy(device);
+  }
+  femrt_context_destroy(ctx);
+  if (count == 0) {
+    std::fprintf(stderr, "fem-run: no CUDA device: the driver reports 0 "
+                         "devices\n");
+    return kNoCudaDevice;
+  }
+  return 0;
+}
+
+/// A kernel run with --device cuda: the device, the library's launch entry
+/// (femc_cuda_launch of a femc --target=sm_XX library, target/nvidia/
+/// CudaGlue.cpp) and the device copies of the arguments.
+struct CudaRun {
+  using LaunchFn = int (*)(int32_t, femrt_device *, void *, void *const *,
+                           char *, size_t);
+  femrt_device *device = nullptr;
+  void *library = nullptr;
+  LaunchFn launch = nullptr;
+  int32_t kernelIndex = 0;
+  std::string name;
+  std::vector<femrt_memref> memrefs;
+  std::vector<void *> buffers, args;
+};
+
+/// Finds the launch entry of `path` (a library femrt already loaded as
+/// `module`) and the index of `kernel`, then opens CUDA device 0; exits
+/// with kNoCudaDevice when there is none.
+CudaRun openCudaRun(femrt_context *ctx, femrt_module *module,
+                    femrt_kernel *kernel, const std::string &path) {
+  CudaRun run;
+  run.library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (run.library)
+    run.launch = reinterpret_cast<CudaRun::LaunchFn>(
+        dlsym(run.library, "femc_cuda_launch"));
+  if (!run.launch) {
+    const char *target = nullptr;
+    femrt_module_get_info(module, nullptr, &target);
+    fail("--device cuda: " + path + " was compiled for " +
+         (target ? target : "?") +
+         ", not for a CUDA device (it has no femc_cuda_launch); compile the "
+         "model with femc --target=sm_90 (or sm_80)");
+  }
+  int32_t n = 0;
+  check(femrt_module_num_kernels(module, &n), "listing kernels");
+  for (int32_t i = 0; i < n; ++i) {
+    femrt_kernel *k = nullptr;
+    check(femrt_module_get_kernel_by_index(module, i, &k), "kernel index");
+    if (k == kernel)
+      run.kernelIndex = i;
+  }
+  if (femrt_device_open_cuda(ctx, 0, &run.device) != FEMRT_OK)
+    failNoCudaDevice();
+  const char *name = nullptr;
+  int32_t major = 0, minor = 0;
+  check(femrt_device_get_name(run.device, &name), "CUDA device name");
+  check(femrt_cuda_device_compute_capability(run.device, &major, &minor),
+        "CUDA compute capability");
+  run.name = "cuda:0 " + std::string(name ? name : "?") + " (sm_" +
+             std::to_string(major) + std::to_string(minor) + ")";
+  return run;
+}
+
+/// Copies every argument (the inputs, and the outputs' NaN fill, so that an
+/// element the kernel leaves unwritten shows) to device memory and describes
+/// it as a femrt_memref with a device address.
+template <typename TensorT>
+void uploadCuda(CudaRun &run, std::vector<TensorT> &tensors) {
+  run.memrefs.assign(tensors.size(), femrt_memref{});
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    TensorT &t = tensors[i];
+    void *p = nullptr;
+    if (t.bytes) {
+      check(femrt_cuda_malloc(run.device, t.bytes, &p),
+            "--device cuda: allocating " + std::to_string(t.bytes) +
+                " bytes for argument '" + t.info->name + "'");
+      check(femrt_cuda_memcpy_htod(run.device, p, t.dl.data, t.bytes),
+            "--device cuda: copying argument '" + std::string(t.info->name) +
+                "' to the device");
+    }
+    run.buffers.push_back(p);
+    femrt_memref &m = run.memrefs[i];
+    m.allocated = m.aligned = p;
+    m.offset = 0;
+    int64_t stride = 1;
+    for (int d = t.info->rank - 1; d >= 0; --d) {
+      m.dims[d] = t.shape[d];
+      m.dims[t.info->rank + d] = stride;
+      stride *= t.shape[d];
+    }
+  }
+  for (femrt_memref &m : run.memrefs)
+    run.args.push_back(&m);
+}
+
+/// One launch on the default stream, waited for (a kernel fault is
+/// reported here).
+void launchCuda(CudaRun &run, const std::string &kernelName,
+                bool wait = true) {
+  char err[1024] = "";
+  if (run.launch(run.kernelIndex, run.device, nullptr, run.args.data(), err,
+                 sizeof err))
+    fail("launch: kernel '" + kernelName + "': " + err);
+  if (wait)
+    check(femrt_cuda_synchronize(run.device, nullptr),
+          "launch: kernel '" + kernelName + "' on the device");
+}
+
+/// Copies the outputs back into their host buffers.
+template <typename TensorT>
+void downloadCuda(CudaRun &run, std::vector<TensorT> &tensors) {
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    TensorT &t = tensors[i];
+    if (t.info->role == FEMRT_ARG_OUTPUT && t.bytes)
+      check(femrt_cuda_memcpy_dtoh(run.device, t.dl.data, run.buffers[i],
+                                   t.bytes),
+            "--device cuda: copying output '" + std::string(t.info->name) +
+                "' back");
+  }
+}
+
 int runFemRun(int argc, char **argv);
 
 int runFemRun(int argc, char **argv) {
@@ -445,6 +617,8 @@ int runFemRun(int argc, char **argv) {
     femc::driver::CompileOptions options;
     options.input = libraryPath;
     options.outDir = tempDir;
+    if (args.device == "cuda")
+      options.target = "cuda";
     options.tileQ = args.tileQ;
     options.tileK = args.tileK;
     options.vec = args.vec;
@@ -507,6 +681,11 @@ int runFemRun(int argc, char **argv) {
   bool layer = traits && (traits->flags & FEMRT_KERNEL_LAYER);
   int32_t numArgs = 0;
   check(femrt_kernel_num_args(kernel, &numArgs), "kernel arguments");
+  // --device cuda: the library's launch entry and the device, before any
+  // input is made (no device: exit status 4 at once).
+  CudaRun gpu;
+  if (args.device == "cuda")
+    gpu = openCudaRun(ctx, module, kernel, libraryPath);
 
   std::vector<Tensor> tensors(numArgs);
   std::map<std::string, int> byName;
@@ -885,13 +1064,24 @@ int runFemRun(int argc, char **argv) {
   int32_t threads = 0;
   check(femrt_context_get_num_threads(ctx, &threads), "threads");
 
-  check(femrt_kernel_launch(kernel, dl.data(), numArgs, nullptr), "launch");
+  auto launch = [&] {
+    if (gpu.device)
+      launchCuda(gpu, kernelName);
+    else
+      check(femrt_kernel_launch(kernel, dl.data(), numArgs, nullptr),
+            "launch");
+  };
+  if (gpu.device)
+    uploadCuda(gpu, tensors);
+  launch();
+  if (gpu.device)
+    downloadCuda(gpu, tensors);
 
   if (args.bench > 0) {
     std::vector<double> ms;
     for (int64_t i = 0; i < args.bench; ++i) {
       auto t0 = std::chrono::steady_clock::now();
-      check(femrt_kernel_launch(kernel, dl.data(), numArgs, nullptr), "launch");
+      launch();
       auto t1 = std::chrono::steady_clock::now();
       ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
     }
@@ -914,11 +1104,29 @@ int runFemRun(int argc, char **argv) {
                        : (2 * T * S * dk + 4 * T * S * dv) * B * H;
     if (causal)
       flops /= 2;
-    std::printf("bench: %lld runs on %d threads: median %.3f ms, min %.3f ms",
-                static_cast<long long>(args.bench), threads, median,
+    std::string on = gpu.device ? gpu.name : std::to_string(threads) +
+                                                 " threads";
+    std::printf("bench: %lld runs on %s: median %.3f ms, min %.3f ms",
+                static_cast<long long>(args.bench), on.c_str(), median,
                 ms.front());
     if (flops > 0 && median > 0)
       std::printf(", %.1f GFLOP/s at the median", flops / median * 1e-6);
+    if (gpu.device) {
+      // The same launches queued back to back and waited for once: the
+      // device's time per launch without the host's launch latency.
+      auto t0 = std::chrono::steady_clock::now();
+      for (int64_t i = 0; i < args.bench; ++i)
+        launchCuda(gpu, kernelName, /*wait=*/false);
+      check(femrt_cuda_synchronize(gpu.device, nullptr),
+            "launch: kernel '" + kernelName + "' on the device");
+      auto t1 = std::chrono::steady_clock::now();
+      double mean =
+          std::chrono::duration<double, std::milli>(t1 - t0).count() /
+          static_cast<double>(args.bench);
+      std::printf("; back to back %.4f ms per launch", mean);
+      if (flops > 0 && mean > 0)
+        std::printf(", %.2f TFLOP/s", flops / mean * 1e-9);
+    }
     std::printf("\n");
   }
 
@@ -977,6 +1185,10 @@ int runFemRun(int argc, char **argv) {
     break;
   }
   }
+  if (gpu.device)
+    femrt_device_destroy(gpu.device); // frees its allocations
+  if (gpu.library)
+    dlclose(gpu.library);
   femrt_module_destroy(module);
   femrt_context_destroy(ctx);
   if (!tempDir.empty()) {
