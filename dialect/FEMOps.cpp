@@ -405,7 +405,20 @@ LogicalResult MixerOp::verify() {
   ReadOperands o{getQ(),    getK(),     getV(),     getBetaRaw(), getLam(),
                  getGate(), getMask(),  getDecay(), getDelta(),   getA(),
                  getBs(),   getCs(),    getD(),     getResult()};
-  return verifyRead(*this, getKind(), getLayout(), getCausal(), o, binder);
+  if (failed(verifyRead(*this, getKind(), getLayout(), getCausal(), o, binder)))
+    return failure();
+  if (!getState() && !getStateOut())
+    return success();
+  // The carried state: the table-driven check binds it against the rest.
+  NamedOperand operands[] = {
+      {getQ(), "q"},       {getK(), "k"},         {getV(), "v"},
+      {getBetaRaw(), "beta_raw"}, {getLam(), "lam"}, {getGate(), "gate"},
+      {getMask(), "mask"}, {getDecay(), "decay"}, {getDelta(), "delta"},
+      {getA(), "A"},       {getBs(), "Bs"},       {getCs(), "Cs"},
+      {getD(), "D"},       {getState(), "state"}, {getResult(), "out"},
+      {getStateOut(), "state_out"}};
+  return verifyReadOperands(*this, getKind(), getLayout(), getCausal(),
+                            operands);
 }
 
 //===----------------------------------------------------------------------===//

@@ -200,6 +200,13 @@ def FEM_MixerOp : FEM_Op<"mixer", [Pure, AttrSizedOperandSegments]> {
     the gated output (B,T,H,dv). Prior-specific operands as for `fem.prior`.
     `fem-expand-mixer` rewrites it into prior/tilt/expect/lse/gate.
 
+    The scan priors (linear, gla, aft, ssm) may carry a state across
+    segments of a sequence (docs/semantics.md, "Segments"): `state` is the
+    state after the previous segment, a (B, H, dv, Ks) f32 tensor, and a
+    second result type asks for the state after this segment (same type).
+    An all-zero state is the empty state. A mixer with a state stays whole
+    until `fem-tile`, which makes it one `fem.scan_read`.
+
     Example:
 
     ```mlir
@@ -216,10 +223,12 @@ def FEM_MixerOp : FEM_Op<"mixer", [Pure, AttrSizedOperandSegments]> {
       Optional<FEM_FloatTensor>:$decay, Optional<FEM_FloatTensor>:$delta,
       Optional<FEM_FloatTensor>:$A, Optional<FEM_FloatTensor>:$Bs,
       Optional<FEM_FloatTensor>:$Cs, Optional<FEM_FloatTensor>:$D,
+      Optional<FEM_FloatTensor>:$state,
       UnitAttr:$causal, OptionalAttr<F64Attr>:$scale, FEM_CapAttr:$cap,
       FEM_EpsAttr:$eps, FEM_LayoutDefault:$layout,
       OptionalAttr<FEM_TilesAttr>:$tiles);
-  let results = (outs FEM_FloatTensor:$result);
+  let results = (outs FEM_FloatTensor:$result,
+      Optional<FEM_FloatTensor>:$state_out);
   let assemblyFormat = [{
     custom<PriorKind>($kind) (`q` `(` $q^ `:` type($q) `)`)? (`k` `(` $k^ `:` type($k) `)`)?
     `v` `(` $v `:` type($v) `)` `beta_raw` `(` $beta_raw `:` type($beta_raw) `)`
@@ -229,7 +238,8 @@ def FEM_MixerOp : FEM_Op<"mixer", [Pure, AttrSizedOperandSegments]> {
     (`delta` `(` $delta^ `:` type($delta) `)`)? (`A` `(` $A^ `:` type($A) `)`)?
     (`Bs` `(` $Bs^ `:` type($Bs) `)`)? (`Cs` `(` $Cs^ `:` type($Cs) `)`)?
     (`D` `(` $D^ `:` type($D) `)`)?
-    attr-dict `->` type($result)
+    (`state` `(` $state^ `:` type($state) `)`)?
+    attr-dict `->` type($result) (`,` type($state_out)^)?
   }];
   let hasVerifier = 1;
 }
@@ -340,7 +350,11 @@ def FEM_ScanReadOp : FEM_Op<"scan_read", [AttrSizedOperandSegments]> {
     panel is [clipped | exp(beta*clipped - M)] as for `fem.tile_read`; the
     log restore and the gate are the epilogue. `causal` matters for linear
     only (the other priors are always causal). Operands as for `fem.mixer`,
-    on memrefs in destination-passing style.
+    on memrefs in destination-passing style. With `state` the workgroup
+    starts from the carried state of its channels instead of the empty
+    state; with `state_out` it writes its channels' final state there
+    ((B, H, dv, Ks) f32, docs/semantics.md "Segments"; each workgroup reads
+    and writes only its own channels, so the two may be one buffer).
 
     Example:
 
@@ -367,7 +381,9 @@ def FEM_ScanReadOp : FEM_Op<"scan_read", [AttrSizedOperandSegments]> {
       Arg<Optional<FEM_FloatMemRef>, "", [MemRead]>:$Bs,
       Arg<Optional<FEM_FloatMemRef>, "", [MemRead]>:$Cs,
       Arg<Optional<FEM_FloatMemRef>, "", [MemRead]>:$D,
+      Arg<Optional<FEM_FloatMemRef>, "", [MemRead]>:$state,
       Arg<FEM_FloatMemRef, "", [MemWrite]>:$out,
+      Arg<Optional<FEM_FloatMemRef>, "", [MemWrite]>:$state_out,
       Index:$wg_x, Index:$wg_y, Index:$wg_z,
       UnitAttr:$causal, FEM_CapAttr:$cap, FEM_EpsAttr:$eps,
       FEM_LayoutDefault:$layout, FEM_TilesAttr:$tiles);
@@ -380,7 +396,10 @@ def FEM_ScanReadOp : FEM_Op<"scan_read", [AttrSizedOperandSegments]> {
     (`delta` `(` $delta^ `:` type($delta) `)`)? (`A` `(` $A^ `:` type($A) `)`)?
     (`Bs` `(` $Bs^ `:` type($Bs) `)`)? (`Cs` `(` $Cs^ `:` type($Cs) `)`)?
     (`D` `(` $D^ `:` type($D) `)`)?
-    `out` `(` $out `:` type($out) `)` `at` `(` $wg_x `,` $wg_y `,` $wg_z `)`
+    (`state` `(` $state^ `:` type($state) `)`)?
+    `out` `(` $out `:` type($out) `)`
+    (`state_out` `(` $state_out^ `:` type($state_out) `)`)?
+    `at` `(` $wg_x `,` $wg_y `,` $wg_z `)`
     attr-dict
   }];
   let hasVerifier = 1;

@@ -24,15 +24,26 @@ LogicalResult mlir::fem::verifyReadOperands(Operation *op, PriorKind kind,
       return op->emitOpError() << "operand '" << o.name
                                << "' is not used by prior '" << kindName
                                << "'";
-    if (!o.value && used && o.name != "mask")
+    bool optional = o.name == "mask" || o.name == "state" ||
+                    o.name == "state_out";
+    if (!o.value && used && !optional)
       return op->emitOpError() << "prior '" << kindName
                                << "' requires operand '" << o.name << "'";
   }
 
+  // The carried state is float32 whatever the storage of the other operands.
+  for (const NamedOperand &o : operands)
+    if (o.value && (o.name == "state" || o.name == "state_out") &&
+        !cast<ShapedType>(o.value.getType()).getElementType().isF32())
+      return op->emitOpError()
+             << "operand '" << o.name << "' (the carried state) must be f32, "
+             << "found " << cast<ShapedType>(o.value.getType()).getElementType();
+
   Type elementType;
   StringRef elementSource;
   for (const NamedOperand &o : operands) {
-    if (!o.value || o.name == "mask")
+    if (!o.value || o.name == "mask" || o.name == "state" ||
+        o.name == "state_out")
       continue;
     Type et = cast<ShapedType>(o.value.getType()).getElementType();
     if (!elementType) {
@@ -99,6 +110,28 @@ LogicalResult mlir::fem::verifyReadOperands(Operation *op, PriorKind kind,
     return op->emitOpError() << "prior '" << kindName
                              << "' requires dk to divide dv, found dk = " << dk
                              << " and dv = " << dv;
+  // The state's last extent Ks is fixed by the prior, dk and N.
+  for (const NamedOperand &o : operands) {
+    if (!o.value || (o.name != "state" && o.name != "state_out"))
+      continue;
+    int64_t n = get("N");
+    int64_t width = priors::stateChannelWidth(
+        info, ShapedType::isDynamic(dk) ? -1 : dk,
+        ShapedType::isDynamic(n) ? -1 : n);
+    int64_t ks = cast<ShapedType>(o.value.getType()).getShape().back();
+    if (width < 0)
+      return op->emitOpError()
+             << "operand '" << o.name << "' needs a static "
+             << (info.algorithm == priors::ReadAlgorithm::SsmScan ? "N" : "dk")
+             << ": the state's last extent Ks is computed from it";
+    if (ks != width)
+      return op->emitOpError()
+             << "operand '" << o.name << "' dimension 3 (Ks) must be "
+             << width << " for prior '" << kindName
+             << "' (docs/semantics.md, \"Segments\"), found "
+             << (ShapedType::isDynamic(ks) ? std::string("?")
+                                           : std::to_string(ks));
+  }
   return success();
 }
 
@@ -125,7 +158,8 @@ LogicalResult ScanReadOp::verify() {
       {getBetaRaw(), "beta_raw"}, {getLam(), "lam"}, {getGate(), "gate"},
       {getMask(), "mask"}, {getDecay(), "decay"}, {getDelta(), "delta"},
       {getA(), "A"},       {getBs(), "Bs"},       {getCs(), "Cs"},
-      {getD(), "D"},       {getOut(), "out"}};
+      {getD(), "D"},       {getState(), "state"}, {getOut(), "out"},
+      {getStateOut(), "state_out"}};
   return verifyReadOperands(*this, getKind(), getLayout(), getCausal(),
                             operands);
 }

@@ -58,7 +58,8 @@ int priorIndex(const PriorInfo &info) {
 const std::vector<std::string_view> &allOperandNames() {
   static const std::vector<std::string_view> names = {
       "q",     "k", "v",  "beta_raw", "lam", "gate", "decay",
-      "delta", "A", "Bs", "Cs",       "D",   "mask", "out"};
+      "delta", "A", "Bs", "Cs",       "D",   "mask", "out", "state",
+      "state_out"};
   return names;
 }
 
@@ -92,6 +93,8 @@ std::vector<std::string_view> operandDims(std::string_view name, bool bhtd,
     return {"E", "N"};
   if (name == "Bs" || name == "Cs")
     return {"B", "T", "N"};
+  if (name == "state" || name == "state_out")
+    return {"B", "H", "dv", kStateExtent};
   return {};
 }
 
@@ -135,12 +138,15 @@ bool usesOperand(const PriorInfo &info, std::string_view name, bool hasMask) {
     return true;
   if (name == "mask")
     return hasMask && info.maskAllowed;
+  if (name == "state" || name == "state_out")
+    return hasState(info);
   return std::find(info.extraOperands.begin(), info.extraOperands.end(),
                    name) != info.extraOperands.end();
 }
 
 std::vector<std::string_view> kernelArguments(const PriorInfo &info,
-                                              bool hasMask) {
+                                              bool hasMask, bool hasStateIn,
+                                              bool hasStateOut) {
   std::vector<std::string_view> args;
   if (info.usesKeys)
     args.insert(args.end(), {"q", "k"});
@@ -148,8 +154,32 @@ std::vector<std::string_view> kernelArguments(const PriorInfo &info,
   if (hasMask && info.maskAllowed)
     args.push_back("mask");
   args.insert(args.end(), info.extraOperands.begin(), info.extraOperands.end());
+  if (hasStateIn && hasState(info))
+    args.push_back("state");
   args.push_back("out");
+  if (hasStateOut && hasState(info))
+    args.push_back("state_out");
   return args;
+}
+
+bool isOutputArgument(std::string_view name) {
+  return name == "out" || name == "state_out";
+}
+
+bool hasState(const PriorInfo &info) { return info.grid == GridKind::Scan; }
+
+int64_t stateChannelWidth(const PriorInfo &info, int64_t dk, int64_t n) {
+  switch (info.algorithm) {
+  case ReadAlgorithm::ChunkedLinear:
+    return dk < 0 ? -1 : kStatePriorPart + 1 + 3 * dk;
+  case ReadAlgorithm::AftScan:
+    return kStatePriorPart + 7;
+  case ReadAlgorithm::SsmScan:
+    return n < 0 ? -1 : kStatePriorPart + 3 * n;
+  case ReadAlgorithm::OnlineSoftmax:
+    break;
+  }
+  return -1;
 }
 
 Tiles defaultTiles(const PriorInfo &info, int64_t vec) {

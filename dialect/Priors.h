@@ -93,7 +93,8 @@ const PriorInfo *findPrior(std::string_view name);
 int priorIndex(const PriorInfo &info);
 
 /// Every operand name a FEM read can have, in the order of the table of
-/// docs/semantics.md, plus "out".
+/// docs/semantics.md, plus "out" and the carried state ("state",
+/// "state_out").
 const std::vector<std::string_view> &allOperandNames();
 
 /// The extents of operand `name` (an input name or "out") as extent names,
@@ -120,15 +121,44 @@ std::string operandDimsString(std::string_view name, bool bhtd,
 bool usesOperand(const PriorInfo &info, std::string_view name, bool hasMask);
 
 /// The arguments of a compiled kernel, in order: q, k (not ssm), v,
-/// beta_raw, lam, gate, mask (when given), the prior's extra operands, and
-/// the output "out" last.
+/// beta_raw, lam, gate, mask (when given), the prior's extra operands, the
+/// initial state "state" (when `hasStateIn`), the output "out", and the final
+/// state "state_out" last (when `hasStateOut`).
 std::vector<std::string_view> kernelArguments(const PriorInfo &info,
-                                              bool hasMask);
+                                              bool hasMask,
+                                              bool hasStateIn = false,
+                                              bool hasStateOut = false);
+/// Whether argument `name` is written by the kernel ("out", "state_out").
+bool isOutputArgument(std::string_view name);
 
 /// Whether keys sit on the query axis (T) for this read.
 inline bool keysOnQueryAxis(const PriorInfo &info, bool causal) {
   return causal || info.alwaysCausal;
 }
+
+/// The carried state of a scan read (docs/semantics.md, "Segments"): a float32
+/// tensor (B, H, dv, Ks) read as the initial state (`state`) and written as
+/// the final state (`state_out`), with Ks floats per value channel. Every
+/// channel's record starts with the common part [M, L, seen] and continues
+/// with the prior's part at kStatePriorPart:
+///   linear, gla: [C, S_mu (dk), S_X (dk), z (dk)]     Ks = 4 + 3 dk
+///   aft:         [n_mu, n_X, u_mu, u_X, d, kmax, count] Ks = 10
+///   ssm:         [x_mu (N), x_X (N), x_1 (N)]            Ks = 3 + 3 N
+/// An all-zero record is the empty state (no key seen).
+enum StateSlot : int64_t {
+  kStateShift = 0,    // M: max of beta*clipped over the keys seen
+  kStateLow = 1,      // L: min of beta*clipped over the keys seen
+  kStateSeen = 2,     // 1 once a key was seen, else 0
+  kStatePriorPart = 3 // first slot of the prior's part
+};
+/// Whether prior `info` can carry a state (the scan priors).
+bool hasState(const PriorInfo &info);
+/// Ks for prior `info` with query/key width `dk` and ssm state size `n`
+/// (either may be unused by the prior); -1 when it depends on an extent that
+/// is dynamic (negative) or the prior carries no state.
+int64_t stateChannelWidth(const PriorInfo &info, int64_t dk, int64_t n);
+/// The name of the state's last extent in argument tables and messages.
+inline constexpr std::string_view kStateExtent = "Ks";
 
 /// Tile sizes of one read: `q` and `k` as the table's meanings say, `vec`
 /// vector lanes.

@@ -383,14 +383,18 @@ std::string shapeDims(const KernelInfo &k, StringRef role) {
       k.causal);
 }
 
+/// The extent index of each name in `dims`; -1 for a name outside the
+/// table (the state's Ks, fixed by the static shape), which binds nothing.
 std::vector<int> symbolsOf(StringRef dims) {
   std::vector<int> out;
   SmallVector<StringRef> parts;
   dims.split(parts, ',');
-  for (StringRef p : parts)
+  for (StringRef p : parts) {
+    out.push_back(-1);
     for (int i = 0; i < kNumSymbols; ++i)
       if (p == symbolName(i))
-        out.push_back(i);
+        out.back() = i;
+  }
   return out;
 }
 
@@ -876,11 +880,14 @@ static int femc_bind(const femrt_arg_info *info, const int (*syms)[9],
   for (int a = 0; a < nargs; ++a) {
     const femrt_memref *m = (const femrt_memref *)args[a];
     const char *dim_names[8];
-    for (int d = 0; d < info[a].rank; ++d) dim_names[d] = femc_symbols[syms[a][d]];
+    /* An extent outside the table (-1: the state's Ks) is static. */
+    for (int d = 0; d < info[a].rank; ++d)
+      dim_names[d] = syms[a][d] < 0 ? "Ks" : femc_symbols[syms[a][d]];
     if (femc_check(info, a, m, dim_names, err, len)) return 1;
     for (int d = 0; d < info[a].rank; ++d) {
       int64_t e = m->dims[d];
       int s = syms[a][d];
+      if (s < 0) continue;
       if (sym[s] < 0) { sym[s] = e; src[s] = a; continue; }
       if (sym[s] != e) {
         snprintf(err, len, "argument '%s' (#%d) dimension %d (%s) is %lld but argument '%s' has %s = %lld",

@@ -37,6 +37,10 @@ struct ExpandMixer : public OpRewritePattern<MixerOp> {
 
   LogicalResult matchAndRewrite(MixerOp op,
                                 PatternRewriter &rewriter) const override {
+    // A carried state belongs to the one fused read of both streams: such a
+    // mixer stays whole and fem-tile makes it a fem.scan_read.
+    if (op.getState() || op.getStateOut())
+      return rewriter.notifyMatchFailure(op, "carries a state");
     Location loc = op.getLoc();
     Layout layout = op.getLayout();
     unsigned ta = timeAxis(layout), ha = headAxis(layout);

@@ -24,8 +24,8 @@ static bool isKernelLevel(func::FuncOp f) {
     return false;
   auto mixer = dyn_cast<MixerOp>(body.front());
   auto ret = dyn_cast<func::ReturnOp>(body.back());
-  if (!mixer || !ret || ret.getNumOperands() != 1 ||
-      ret.getOperand(0) != mixer.getResult())
+  // The results: the output, and the state after it when the mixer has one.
+  if (!mixer || !ret || ret.getOperands() != mixer->getResults())
     return false;
   return llvm::all_of(mixer->getOperands(), [&](Value v) {
     return isa<BlockArgument>(v);
@@ -90,6 +90,12 @@ struct FEMOutlineMixersPass
     OpBuilder moduleBuilder(layer);
     moduleBuilder.setInsertionPointAfter(layer);
     for (auto [index, mixer] : llvm::enumerate(mixers)) {
+      if (mixer.getState() || mixer.getStateOut())
+        return mixer.emitError()
+               << "fem-outline-mixers: a mixer that carries a state (state "
+                  "operand or second result) must be the whole body of a "
+                  "kernel-level function; layers do not carry states in "
+                  "this version";
       const femc::priors::PriorInfo &info = getPriorInfo(mixer.getKind());
       std::string name =
           (cast<StringAttr>(layer->getAttr("fem.layer")).getValue() + "_fem" +

@@ -76,6 +76,20 @@ struct FEMTilePass : public fem::impl::FEMTileBase<FEMTilePass> {
     for (func::FuncOp f : kernels)
       if (failed(tileKernel(f)))
         return signalPassFailure();
+    // Mixers that carry a state stay whole (fem-expand-mixer): one scan read.
+    SmallVector<std::pair<func::FuncOp, MixerOp>> stateful;
+    module.walk([&](MixerOp m) {
+      if (m.getState() || m.getStateOut())
+        if (auto f = dyn_cast<func::FuncOp>(m->getParentOp()))
+          stateful.push_back({f, m});
+    });
+    for (auto [f, m] : stateful) {
+      FailureOr<TilesAttr> tiles =
+          chooseReadTiles(m, m.getKind(), m.getTilesAttr(), tileQ, tileK,
+                          vectorWidth, defaultVectorWidth(target));
+      if (failed(tiles) || failed(tileStatefulMixer(f, m, *tiles)))
+        return signalPassFailure();
+    }
     // Reads that were never fused cannot be executed by the tiled lowering.
     WalkResult unfused = module.walk([&](Operation *op) {
       if (isa<ExpectOp, LseOp, MixerOp, GateOp>(op)) {

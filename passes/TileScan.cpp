@@ -21,6 +21,8 @@
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/StringSwitch.h"
 
+#include <functional>
+
 #define DEBUG_TYPE "fem-tile"
 
 using namespace mlir;
@@ -100,7 +102,7 @@ mlir::fem::readWorkgroupGrid(func::FuncOp wg) {
 func::FuncOp mlir::fem::createWorkgroupFunction(
     OpBuilder &b, func::FuncOp f,
     ArrayRef<std::pair<Value, StringRef>> operands, Value result,
-    PriorKind kind, TilesAttr tiles) {
+    PriorKind kind, TilesAttr tiles, Value stateOut) {
   MLIRContext *ctx = f.getContext();
   SmallVector<Type> argTypes;
   SmallVector<Attribute> argNames;
@@ -117,6 +119,10 @@ func::FuncOp mlir::fem::createWorkgroupFunction(
   }
   argTypes.push_back(toMemRef(result));
   argNames.push_back(StringAttr::get(ctx, "out"));
+  if (stateOut) {
+    argTypes.push_back(toMemRef(stateOut));
+    argNames.push_back(StringAttr::get(ctx, "state_out"));
+  }
   IndexType index = b.getIndexType();
   argTypes.append({index, index, index});
 
@@ -129,19 +135,102 @@ func::FuncOp mlir::fem::createWorkgroupFunction(
   return wg;
 }
 
-LogicalResult mlir::fem::tileScanRead(func::FuncOp f, PriorOp prior,
-                                      FusedReadOp read, TilesAttr tiles) {
-  const priors::PriorInfo &info = getPriorInfo(prior.getKind());
+namespace {
+/// What the scan tiling needs from a kernel's read: a fused read with its
+/// prior, or a mixer that carries a state (it stays whole until here).
+struct ScanSource {
+  Operation *read;
+  PriorKind kind;
+  UnitAttr causal;
+  Value mask, priorMask, result, stateOut;
+  FloatAttr cap, eps;
+  LayoutAttr layout;
+  PriorKindAttr kindAttr;
+  std::function<Value(StringRef)> valueOf;
+};
+} // namespace
+
+static LogicalResult tileScan(func::FuncOp f, const ScanSource &src,
+                              TilesAttr tiles) {
+  const priors::PriorInfo &info = getPriorInfo(src.kind);
   auto fail = [&](Operation *at) {
     return at->emitError() << "fem-tile: function @" << f.getSymName()
                            << " is not a kernel-level function: ";
   };
-  if (read.getMask() && !info.maskAllowed)
-    return read.emitError() << "fem-tile: prior '" << ref(info.name)
-                            << "' takes no key mask";
-  if (prior.getMask() != read.getMask())
-    return fail(read) << "the prior and the read must use the same mask";
-  auto valueOf = [&](StringRef name) -> Value {
+  if (src.mask && !info.maskAllowed)
+    return src.read->emitError() << "fem-tile: prior '" << ref(info.name)
+                                 << "' takes no key mask";
+  if (src.priorMask != src.mask)
+    return fail(src.read) << "the prior and the read must use the same mask";
+  SmallVector<std::pair<Value, StringRef>> operands;
+  for (std::string_view n : priors::kernelArguments(
+           info, static_cast<bool>(src.mask),
+           static_cast<bool>(src.valueOf("state")),
+           static_cast<bool>(src.stateOut))) {
+    if (priors::isOutputArgument(n))
+      continue;
+    StringRef name = ref(n);
+    Value value = src.valueOf(name);
+    if (!value)
+      return fail(src.read) << "prior '" << ref(info.name)
+                            << "' needs operand '" << name << "'";
+    if (!isa<BlockArgument>(value) ||
+        cast<BlockArgument>(value).getOwner()->getParentOp() != f)
+      return fail(src.read) << "operand '" << name
+                            << "' must be a function argument";
+    // Every float element type the dialect accepts (f32, f16, bf16) has a
+    // CPU lowering (passes/cpu/Builder.h, storage).
+    operands.push_back({value, name});
+  }
+  for (BlockArgument arg : f.getArguments())
+    if (llvm::none_of(operands, [&](auto &o) { return o.first == arg; }))
+      return fail(f) << "argument #" << arg.getArgNumber()
+                     << " is not an operand of the FEM read; a kernel takes "
+                        "exactly the read's operands";
+
+  OpBuilder b(f);
+  Location loc = f.getLoc();
+  func::FuncOp wg = createWorkgroupFunction(b, f, operands, src.result,
+                                            src.kind, tiles, src.stateOut);
+  Block *body = wg.addEntryBlock();
+  OpBuilder bb = OpBuilder::atBlockBegin(body);
+  auto args = body->getArguments();
+  auto arg = [&](StringRef name) -> Value {
+    for (auto [i, o] : llvm::enumerate(operands))
+      if (o.second == name)
+        return args[i];
+    return Value();
+  };
+  unsigned n = operands.size();
+  Value stateOut = src.stateOut ? args[n + 1] : Value();
+  unsigned grid = src.stateOut ? n + 2 : n + 1;
+  // linear honours `causal`; the always-causal priors carry no flag.
+  UnitAttr causal = info.alwaysCausal ? UnitAttr() : src.causal;
+  ScanReadOp::create(bb, src.read->getLoc(), src.kindAttr, arg("q"), arg("k"),
+                     arg("v"), arg("beta_raw"), arg("lam"), arg("gate"),
+                     arg("mask"), arg("decay"), arg("delta"), arg("A"),
+                     arg("Bs"), arg("Cs"), arg("D"), arg("state"), args[n],
+                     stateOut, args[grid], args[grid + 1], args[grid + 2],
+                     causal, src.cap, src.eps, src.layout, tiles);
+  func::ReturnOp::create(bb, loc);
+  f.erase();
+  return success();
+}
+
+LogicalResult mlir::fem::tileScanRead(func::FuncOp f, PriorOp prior,
+                                      FusedReadOp read, TilesAttr tiles) {
+  ScanSource src;
+  src.read = read;
+  src.kind = prior.getKind();
+  src.kindAttr = prior.getKindAttr();
+  src.causal = prior.getCausalAttr();
+  src.mask = read.getMask();
+  src.priorMask = prior.getMask();
+  src.result = read.getResult();
+  src.cap = read.getCapAttr();
+  src.eps = read.getEpsAttr();
+  src.layout = read.getLayoutAttr();
+  src.valueOf = [&](StringRef name) -> Value {
     return llvm::StringSwitch<Value>(name)
         .Case("q", prior.getQ())
         .Case("k", prior.getK())
@@ -158,54 +247,55 @@ LogicalResult mlir::fem::tileScanRead(func::FuncOp f, PriorOp prior,
         .Case("D", prior.getD())
         .Default(Value());
   };
-  SmallVector<std::pair<Value, StringRef>> operands;
-  for (std::string_view n :
-       priors::kernelArguments(info, static_cast<bool>(read.getMask()))) {
-    if (n == "out")
-      continue;
-    StringRef name = ref(n);
-    Value value = valueOf(name);
-    if (!value)
-      return fail(read) << "prior '" << ref(info.name) << "' needs operand '"
-                        << name << "'";
-    if (!isa<BlockArgument>(value) ||
-        cast<BlockArgument>(value).getOwner()->getParentOp() != f)
-      return fail(read) << "operand '" << name
-                        << "' must be a function argument";
-    // Every float element type the dialect accepts (f32, f16, bf16) has a
-    // CPU lowering (passes/cpu/Builder.h, storage).
-    operands.push_back({value, name});
-  }
-  for (BlockArgument arg : f.getArguments())
-    if (llvm::none_of(operands, [&](auto &o) { return o.first == arg; }))
-      return fail(f) << "argument #" << arg.getArgNumber()
-                     << " is not an operand of the FEM read; a kernel takes "
-                        "exactly the read's operands";
+  return tileScan(f, src, tiles);
+}
 
-  OpBuilder b(f);
-  Location loc = f.getLoc();
-  func::FuncOp wg = createWorkgroupFunction(b, f, operands, read.getResult(),
-                                            prior.getKind(), tiles);
-  Block *body = wg.addEntryBlock();
-  OpBuilder bb = OpBuilder::atBlockBegin(body);
-  auto args = body->getArguments();
-  auto arg = [&](StringRef name) -> Value {
-    for (auto [i, o] : llvm::enumerate(operands))
-      if (o.second == name)
-        return args[i];
-    return Value();
+LogicalResult mlir::fem::tileStatefulMixer(func::FuncOp f, MixerOp mixer,
+                                           TilesAttr tiles) {
+  auto fail = [&](Operation *at) {
+    return at->emitError() << "fem-tile: function @" << f.getSymName()
+                           << " is not a kernel-level function: ";
   };
-  unsigned n = operands.size();
-  // linear honours `causal`; the always-causal priors carry no flag.
-  UnitAttr causal = info.alwaysCausal ? UnitAttr() : prior.getCausalAttr();
-  ScanReadOp::create(bb, read.getLoc(), prior.getKindAttr(), arg("q"),
-                     arg("k"), arg("v"), arg("beta_raw"), arg("lam"),
-                     arg("gate"), arg("mask"), arg("decay"), arg("delta"),
-                     arg("A"), arg("Bs"), arg("Cs"), arg("D"), args[n],
-                     args[n + 1], args[n + 2], args[n + 3], causal,
-                     read.getCapAttr(), read.getEpsAttr(),
-                     read.getLayoutAttr(), tiles);
-  func::ReturnOp::create(bb, loc);
-  f.erase();
-  return success();
+  for (Operation &op : f.getBody().front()) {
+    if (&op == mixer.getOperation())
+      continue;
+    auto ret = dyn_cast<func::ReturnOp>(op);
+    if (!ret)
+      return fail(&op) << "found '" << op.getName()
+                       << "'; a kernel-level function contains only the FEM "
+                          "read of its arguments";
+    if (ret.getOperands() != mixer->getResults())
+      return fail(ret) << "it must return exactly the mixer's results (the "
+                          "output, then the state when it has one)";
+  }
+  ScanSource src;
+  src.read = mixer;
+  src.kind = mixer.getKind();
+  src.kindAttr = mixer.getKindAttr();
+  src.causal = mixer.getCausalAttr();
+  src.mask = src.priorMask = mixer.getMask();
+  src.result = mixer.getResult();
+  src.stateOut = mixer.getStateOut();
+  src.cap = mixer.getCapAttr();
+  src.eps = mixer.getEpsAttr();
+  src.layout = mixer.getLayoutAttr();
+  src.valueOf = [&](StringRef name) -> Value {
+    return llvm::StringSwitch<Value>(name)
+        .Case("q", mixer.getQ())
+        .Case("k", mixer.getK())
+        .Case("v", mixer.getV())
+        .Case("beta_raw", mixer.getBetaRaw())
+        .Case("lam", mixer.getLam())
+        .Case("gate", mixer.getGate())
+        .Case("mask", mixer.getMask())
+        .Case("decay", mixer.getDecay())
+        .Case("delta", mixer.getDelta())
+        .Case("A", mixer.getA())
+        .Case("Bs", mixer.getBs())
+        .Case("Cs", mixer.getCs())
+        .Case("D", mixer.getD())
+        .Case("state", mixer.getState())
+        .Default(Value());
+  };
+  return tileScan(f, src, tiles);
 }

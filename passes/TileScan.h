@@ -34,13 +34,22 @@ readWorkgroupGrid(func::FuncOp wg);
 /// masks as bytes), the output `result`, then the three grid indices; named
 /// `<f>_wg`, with fem.kernel, fem.arg_names, fem.grid and the C interface the
 /// driver reads. Shared by fem-tile's softmax and scan paths.
+/// A kernel whose read carries a state also gets `state_out` after the
+/// output (`stateOut`, the mixer's second result).
 func::FuncOp createWorkgroupFunction(
     OpBuilder &b, func::FuncOp f,
     ArrayRef<std::pair<Value, StringRef>> operands, Value result,
-    PriorKind kind, TilesAttr tiles);
+    PriorKind kind, TilesAttr tiles, Value stateOut = Value());
 
 LogicalResult tileScanRead(func::FuncOp f, PriorOp prior, FusedReadOp read,
                            TilesAttr tiles);
+
+/// As tileScanRead for kernel-level function `f` whose body is a fem.mixer
+/// of a scan prior with a carried state (`state` operand or `state_out`
+/// result), which fem-expand-mixer leaves whole, and the return of its
+/// results.
+LogicalResult tileStatefulMixer(func::FuncOp f, MixerOp mixer,
+                                TilesAttr tiles);
 
 } // namespace mlir::fem
 

@@ -13,11 +13,94 @@
 using namespace mlir;
 using namespace mlir::fem;
 
+void cpu::ScanState::begin() {
+  int64_t cb = w.cb;
+  seen = e.alloc({cb}, {});
+  scaleX = e.alloc({cb}, {});
+  low = e.alloc({cb}, {});
+  seenOut = e.alloc({cb}, {});
+  if (!in() && !out())
+    return;
+  bool squash = getPriorInfo(op.getKind()).squashValues;
+  Value negInf = e.splat(-std::numeric_limits<float>::infinity());
+  Value posInf = e.splat(std::numeric_limits<float>::infinity());
+  // The segment's own range (the pre-pass keeps only its max): min and
+  // "some key" of beta*clipped over the unmasked keys.
+  e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
+    Value lanesLeft = e.mask(e.sub(w.cw, cv));
+    SmallVector<Value> red = e.loop(
+        w.c0i, w.S, w.c1i, {negInf, posInf}, [&](Value s, ValueRange it) {
+          Value v = e.vloadMasked(
+              op.getV(), e.at(w.batch, s, w.kvHead, e.add(w.chan0, cv)),
+              lanesLeft);
+          Value hi = e.fmax(v, it[0]), lo = e.fmin(v, it[1]);
+          if (Value keep = streams.keyKept(s)) {
+            hi = e.select(keep, hi, it[0]);
+            lo = e.select(keep, lo, it[1]);
+          }
+          return SmallVector<Value>{hi, lo};
+        });
+    Value any = e.fcmp(arith::CmpFPredicate::UNE, red[0], negInf);
+    Value lo = squash ? e.sigmoid(red[1]) : red[1];
+    Value bnd = e.vload(streams.bound, {cv});
+    lo = e.fmul(e.vload(streams.beta, {cv}), e.clamp(lo, e.neg(bnd), bnd));
+    e.vstore(e.select(any, lo, e.splat(0.0f)), low, {cv});
+    e.vstore(e.select(any, e.splat(1.0f), e.splat(0.0f)), seenOut, {cv});
+    e.vstore(e.splat(0.0f), seen, {cv});
+    e.vstore(e.splat(0.0f), scaleX, {cv});
+  });
+  if (!in())
+    return;
+  Value one = e.cst(1.0f), zero = e.cst(0.0f), half = e.cst(0.5f);
+  e.loop(w.c0i, w.cw, w.c1i, [&](Value c) {
+    Value carried = e.fcmp(arith::CmpFPredicate::OGT,
+                           load(c, femc::priors::kStateSeen), half);
+    Value mState = load(c, femc::priors::kStateShift);
+    Value lState = load(c, femc::priors::kStateLow);
+    Value mSeg = e.load(streams.shift, {c}), lSeg = e.load(low, {c});
+    Value any = e.fcmp(arith::CmpFPredicate::OGT, e.load(seenOut, {c}), half);
+    Value m = e.select(carried, e.select(any, e.fmaxNaN(mState, mSeg), mState),
+                       mSeg);
+    Value l = e.select(carried, e.select(any, e.fmin(lState, lSeg), lState),
+                       lSeg);
+    Value narrow = e.fcmp(arith::CmpFPredicate::OLE, e.fsub(m, l),
+                          e.cst(0.69314718f));
+    Value offset = e.select(carried, e.select(narrow, one, zero),
+                            e.load(streams.offset, {c}));
+    e.store(m, streams.shift, {c});
+    e.store(offset, streams.offset, {c});
+    e.store(l, low, {c});
+    e.store(e.select(carried, one, zero), seen, {c});
+    e.store(e.select(carried, e.exp(e.fsub(mState, m)), zero), scaleX, {c});
+    e.store(e.select(arith::OrIOp::create(e.b, carried, any), one, zero),
+            seenOut, {c});
+  });
+}
+
+Value cpu::ScanState::load(Value c, Value slot) {
+  return e.load(op.getState(), {w.batch, w.head, e.add(w.chan0, c), slot});
+}
+
+void cpu::ScanState::store(Value c, Value slot, Value v) {
+  e.store(v, op.getStateOut(), {w.batch, w.head, e.add(w.chan0, c), slot});
+}
+
+void cpu::ScanState::finish() {
+  if (!out())
+    return;
+  e.loop(w.c0i, w.cw, w.c1i, [&](Value c) {
+    store(c, femc::priors::kStateShift, e.load(streams.shift, {c}));
+    store(c, femc::priors::kStateLow, e.load(low, {c}));
+    store(c, femc::priors::kStateSeen, e.load(seenOut, {c}));
+  });
+}
+
 LogicalResult mlir::fem::cpu::lowerScanReadToCPU(ScanReadOp op) {
   SmallVector<Value> floats = {op.getV(), op.getBetaRaw(), op.getLam(),
                                op.getGate(), op.getOut()};
   for (Value v : {op.getQ(), op.getK(), op.getDecay(), op.getDelta(),
-                  op.getA(), op.getBs(), op.getCs(), op.getD()})
+                  op.getA(), op.getBs(), op.getCs(), op.getD(), op.getState(),
+                  op.getStateOut()})
     if (v)
       floats.push_back(v);
   for (Value v : floats) {

@@ -27,21 +27,28 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
   ScanWorkgroup w = setUpScanWorkgroup(e, op);
   ValueStreams streams(e, op, w);
   GateEpilogue epilogue(e, op, w, streams);
+  ScanState carried(e, op, w, streams);
   streams.emit();
+  carried.begin();
   int64_t cb = w.cb;
   Value dk = w.dk;
   // q/k channels as vectors: [0, dkp) with the lanes past dk masked off.
   Value dkp = e.roundUp(dk, w.cLanes);
   Value kmax = e.alloc({ShapedType::kDynamic}, {dkp});
   Value pBuf = e.alloc({ShapedType::kDynamic}, {dkp});
+  // Per block channel, kappa = e^(k - kmax) + eps kept apart: the sums of
+  // e^(k - kmax) U (numMu, numX) and e^(k - kmax) (den), and of U (sumMu,
+  // sumX), so that a carried state can move to a larger kmax exactly;
+  // kmaxC is kmax of the channel's q/k channel.
   Value numMu = e.alloc({cb}, {});
   Value numX = e.alloc({cb}, {});
   Value den = e.alloc({cb}, {});
-  e.loop(w.c0i, e.idx(cb), w.cLanes, [&](Value c) {
-    e.vstore(e.splat(0.0f), numMu, {c});
-    e.vstore(e.splat(0.0f), numX, {c});
-    e.vstore(e.splat(0.0f), den, {c});
-  });
+  Value sumMu = e.alloc({cb}, {});
+  Value sumX = e.alloc({cb}, {});
+  Value kmaxC = e.alloc({cb}, {});
+  for (Value buf : {numMu, numX, den, sumMu, sumX, kmaxC})
+    e.loop(w.c0i, e.idx(cb), w.cLanes,
+           [&](Value c) { e.vstore(e.splat(0.0f), buf, {c}); });
   Value negInf = e.splat(-std::numeric_limits<float>::infinity());
   e.loop(w.c0i, dkp, w.cLanes, [&](Value d) {
     Value lanesLeft = e.mask(e.sub(dk, d));
@@ -51,6 +58,39 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
       return SmallVector<Value>{e.fmaxNaN(key, it[0])};
     })[0];
     e.vstore(m, kmax, {d});
+  });
+  // The carried state (dialect/Priors.h: n_mu, n_X, u_mu, u_X, d, kmax,
+  // count), moved to this segment's kmax and shift M.
+  using namespace femc::priors;
+  const int64_t sNumMu = kStatePriorPart, sNumX = sNumMu + 1,
+                sSumMu = sNumMu + 2, sSumX = sNumMu + 3, sDen = sNumMu + 4,
+                sKmax = sNumMu + 5, sCount = sNumMu + 6;
+  Value countIn = carried.in() ? carried.load(w.c0i, sCount) : e.cst(0.0f);
+  e.loop(w.c0i, w.cw, w.c1i, [&](Value c) {
+    Value segMax =
+        e.load(kmax, {e.remI(e.add(w.chan0, c), dk)});
+    if (!carried.in()) {
+      e.store(segMax, kmaxC, {c});
+      return;
+    }
+    Value has = e.fcmp(arith::CmpFPredicate::OGT, carried.seenIn(c),
+                       e.cst(0.5f));
+    Value kOld = carried.load(c, sKmax);
+    Value kNew = e.select(has, e.fmaxNaN(kOld, segMax), segMax);
+    Value rK = e.select(has, e.exp(e.fsub(kOld, kNew)), e.cst(0.0f));
+    Value rX = carried.xScale(c);
+    Value offset = e.load(streams.offset, {c});
+    Value d = e.fmul(rK, carried.load(c, sDen));
+    e.store(kNew, kmaxC, {c});
+    e.store(d, den, {c});
+    e.store(e.fmul(rK, carried.load(c, sNumMu)), numMu, {c});
+    e.store(e.fsub(e.fmul(e.fmul(rK, rX), carried.load(c, sNumX)),
+                   e.fmul(offset, d)),
+            numX, {c});
+    e.store(carried.load(c, sSumMu), sumMu, {c});
+    e.store(e.fsub(e.fmul(rX, carried.load(c, sSumX)),
+                   e.fmul(offset, countIn)),
+            sumX, {c});
   });
   Value width = e.mul(w.dv, e.idx(2));
   Value widthF = e.toFloat(width);
@@ -100,16 +140,25 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
             e.b, channel, vector::BroadcastOp::create(e.b, indexVec, dk));
         Value key = e.gather(op.getK(), e.at(w.batch, t, w.kvHead, w.c0i), qk,
                              lanesLeft);
-        Value kappa = e.fadd(
-            e.exp(e.fsub(key, e.gather(kmax, {w.c0i}, qk, lanesLeft))),
-            e.bcast(w.eps));
+        Value ek = e.exp(e.fsub(key, e.vload(kmaxC, {cv})));
         auto [clipped, tilted] = streams.panel(t, cv);
-        Value d = e.fadd(e.vload(den, {cv}), kappa);
-        Value nm = e.fma(kappa, clipped, e.vload(numMu, {cv}));
-        Value nx = e.fma(kappa, tilted, e.vload(numX, {cv}));
-        e.vstore(d, den, {cv});
-        e.vstore(nm, numMu, {cv});
-        e.vstore(nx, numX, {cv});
+        Value dE = e.fadd(e.vload(den, {cv}), ek);
+        Value nmE = e.fma(ek, clipped, e.vload(numMu, {cv}));
+        Value nxE = e.fma(ek, tilted, e.vload(numX, {cv}));
+        Value uMu = e.fadd(e.vload(sumMu, {cv}), clipped);
+        Value uX = e.fadd(e.vload(sumX, {cv}), tilted);
+        e.vstore(dE, den, {cv});
+        e.vstore(nmE, numMu, {cv});
+        e.vstore(nxE, numX, {cv});
+        e.vstore(uMu, sumMu, {cv});
+        e.vstore(uX, sumX, {cv});
+        // Sums of kappa = e^(k - kmax) + eps: the eps part from the sums of
+        // U and the count of keys.
+        Value epsV = e.bcast(w.eps);
+        Value count = e.bcast(e.fadd(countIn, e.toFloat(e.add(t, w.c1i))));
+        Value d = e.fma(epsV, count, dE);
+        Value nm = e.fma(epsV, uMu, nmE);
+        Value nx = e.fma(epsV, uX, nxE);
         Value qHat = e.fmul(e.gather(pBuf, {w.c0i}, qk, lanesLeft), qScale);
         // max(den, eps) that lets NaN through.
         Value denom = e.fmax(e.bcast(w.eps), d);
@@ -120,6 +169,21 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
       });
     });
   });
+  if (carried.out()) {
+    Value countOut = e.fadd(countIn, e.toFloat(w.T));
+    e.loop(w.c0i, w.cw, w.c1i, [&](Value c) {
+      Value offset = e.load(streams.offset, {c});
+      Value d = e.load(den, {c});
+      carried.store(c, sNumMu, e.load(numMu, {c}));
+      carried.store(c, sNumX, e.fadd(e.fmul(offset, d), e.load(numX, {c})));
+      carried.store(c, sSumMu, e.load(sumMu, {c}));
+      carried.store(c, sSumX, e.fadd(e.fmul(offset, countOut), e.load(sumX, {c})));
+      carried.store(c, sDen, d);
+      carried.store(c, sKmax, e.load(kmaxC, {c}));
+      carried.store(c, sCount, countOut);
+    });
+  }
+  carried.finish();
   e.freeScratch();
   op.erase();
 }

@@ -42,7 +42,7 @@ public:
   explicit LinearReadEmitter(ScanReadOp op)
       : op(op), e(op, op.getLayout(), op.getTiles().getVec()),
         w(setUpScanWorkgroup(e, op)), streams(e, op, w),
-        epilogue(e, op, w, streams) {
+        epilogue(e, op, w, streams), carried(e, op, w, streams) {
     gla = op.getKind() == PriorKind::gla;
     causal = gla || op.getCausal();
   }
@@ -64,12 +64,19 @@ private:
   void emitStateUpdate(Value n);
   /// Normalises and stores one channel vector of row t.
   void storeRow(Value t, Value cv, Value scale, Value den, Value mu, Value z);
+  /// The carried state into S and z (and, for gla, the log decay C that
+  /// the first chunk continues from; returned, or 0 without a state).
+  Value loadState();
+  /// S, z and C (gla: cLast, the log decay after the last row) into
+  /// state_out.
+  void storeState(Value cLast);
 
   ScanReadOp op;
   EmitterBuilder e;
   ScanWorkgroup w;
   ValueStreams streams;
   GateEpilogue epilogue;
+  ScanState carried;
   bool gla = false, causal = false;
   Value cC, cCb;
   Value phiQT, phiK, scoresT, panel, state, norm, rowWeight, logDecay,
@@ -101,6 +108,8 @@ void LinearReadEmitter::emit() {
     e.loop(w.c0i, e.idx(2 * cb), w.cLanes,
            [&](Value c) { e.vstore(e.splat(0.0f), state, {d, c}); });
   });
+  carried.begin();
+  Value cStart = loadState();
 
   if (!causal) {
     // Every row reads every key: the state over all keys, then the rows.
@@ -121,9 +130,10 @@ void LinearReadEmitter::emit() {
     });
   } else {
     SmallVector<Value> inits;
-    if (gla)
-      inits = {e.cst(0.0f), e.cst(0.0f)}; // G (unclamped sum), C_{t0-1}
-    e.loop(w.c0i, e.ceilDiv(w.T, cC), w.c1i, inits,
+    if (gla) // G (unclamped sum), C_{t0-1}; a carried C continues exactly:
+      // the sums only decrease, so clamp(C + a, -60, 50) = clamp(G + a, ..).
+      inits = {cStart, cStart};
+    SmallVector<Value> last = e.loop(w.c0i, e.ceilDiv(w.T, cC), w.c1i, inits,
            [&](Value ch, ValueRange it) {
              Value t0 = e.mul(ch, cC);
              Value n = e.minI(cC, e.sub(w.T, t0));
@@ -139,9 +149,61 @@ void LinearReadEmitter::emit() {
              emitStateUpdate(n);
              return next;
            });
+    if (gla)
+      cStart = last[1];
   }
+  storeState(cStart);
+  carried.finish();
   e.freeScratch();
   op.erase();
+}
+
+Value LinearReadEmitter::loadState() {
+  using namespace femc::priors;
+  if (!carried.in())
+    return e.cst(0.0f);
+  int64_t base = kStatePriorPart + 1;
+  Value dk = w.dk;
+  // z and C are per head; every channel's record holds them, the block
+  // reads its first channel's.
+  Value zBase = e.add(e.idx(base), e.add(dk, dk));
+  e.loop(w.c0i, dk, w.c1i, [&](Value d) {
+    e.store(carried.load(w.c0i, e.add(zBase, d)), norm, {d});
+  });
+  e.loop(w.c0i, w.cw, w.c1i, [&](Value c) {
+    Value scaleX = carried.xScale(c);
+    Value offset = e.load(streams.offset, {c});
+    Value cz = e.add(cCb, c);
+    e.loop(w.c0i, dk, w.c1i, [&](Value d) {
+      Value mu = carried.load(c, e.add(e.idx(base), d));
+      Value x = carried.load(c, e.add(e.add(e.idx(base), dk), d));
+      e.store(mu, state, {d, c});
+      // S_X of the offset form: e^(M_state - M) S_X - o z.
+      e.store(e.fsub(e.fmul(scaleX, x), e.fmul(offset, e.load(norm, {d}))),
+              state, {d, cz});
+    });
+  });
+  return gla ? carried.load(w.c0i, kStatePriorPart) : e.cst(0.0f);
+}
+
+void LinearReadEmitter::storeState(Value cLast) {
+  using namespace femc::priors;
+  if (!carried.out())
+    return;
+  int64_t base = kStatePriorPart + 1;
+  Value dk = w.dk;
+  e.loop(w.c0i, w.cw, w.c1i, [&](Value c) {
+    Value offset = e.load(streams.offset, {c});
+    Value cz = e.add(cCb, c);
+    carried.store(c, kStatePriorPart, cLast);
+    e.loop(w.c0i, dk, w.c1i, [&](Value d) {
+      Value z = e.load(norm, {d});
+      carried.store(c, e.add(e.idx(base), d), e.load(state, {d, c}));
+      carried.store(c, e.add(e.add(e.idx(base), dk), d),
+                    e.fadd(e.fmul(offset, z), e.load(state, {d, cz})));
+      carried.store(c, e.add(e.add(e.idx(base), e.add(dk, dk)), d), z);
+    });
+  });
 }
 
 void LinearReadEmitter::prefetchRows(Value t0, bool keys, bool queries) {

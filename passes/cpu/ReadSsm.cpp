@@ -22,7 +22,9 @@ void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
   ScanWorkgroup w = setUpScanWorkgroup(e, op);
   ValueStreams streams(e, op, w);
   GateEpilogue epilogue(e, op, w, streams);
+  ScanState carried(e, op, w, streams);
   streams.emit();
+  carried.begin();
   int64_t cb = w.cb;
   Value N = e.dim(op.getA(), 1);
   Value cCb = e.idx(cb);
@@ -46,6 +48,26 @@ void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
     });
   });
   Value s0 = e.idx(0), s1 = e.idx(1), s2 = e.idx(2);
+  // The carried state (dialect/Priors.h: x_mu, x_X, x_1, N each), the X
+  // stream moved to this segment's shift and offset: x_(X-o) = x_X - o x_1
+  // (the scan is linear in U).
+  using namespace femc::priors;
+  auto slot = [&](int64_t stream, Value n) {
+    return e.add(e.idx(kStatePriorPart), e.add(e.mul(e.idx(stream), N), n));
+  };
+  if (carried.in())
+    e.loop(w.c0i, w.cw, w.c1i, [&](Value c) {
+      Value rX = carried.xScale(c);
+      Value offset = e.load(streams.offset, {c});
+      e.loop(w.c0i, N, w.c1i, [&](Value n) {
+        Value ones = carried.load(c, slot(2, n));
+        e.store(carried.load(c, slot(0, n)), states, {s0, n, c});
+        e.store(e.fsub(e.fmul(rX, carried.load(c, slot(1, n))),
+                       e.fmul(offset, ones)),
+                states, {s1, n, c});
+        e.store(ones, states, {s2, n, c});
+      });
+    });
   Value cC = e.idx(w.chunk);
   e.loop(w.c0i, e.ceilDiv(w.T, cC), w.c1i, [&](Value ch) {
     Value t0 = e.mul(ch, cC);
@@ -102,6 +124,18 @@ void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
       });
     });
   });
+  if (carried.out())
+    e.loop(w.c0i, w.cw, w.c1i, [&](Value c) {
+      Value offset = e.load(streams.offset, {c});
+      e.loop(w.c0i, N, w.c1i, [&](Value n) {
+        Value ones = e.load(states, {s2, n, c});
+        carried.store(c, slot(0, n), e.load(states, {s0, n, c}));
+        carried.store(c, slot(1, n),
+                      e.fadd(e.fmul(offset, ones), e.load(states, {s1, n, c})));
+        carried.store(c, slot(2, n), ones);
+      });
+    });
+  carried.finish();
   e.freeScratch();
   op.erase();
 }

@@ -94,6 +94,45 @@ private:
   Value gatePlus; // kGateRows x dv (rounded to lanes) rows of g+
 };
 
+/// The carried state of a scan read (dialect/Priors.h, StateSlot; the
+/// record of value channel c is state[b, h, c, 0 .. Ks)). Without `state`
+/// the read starts empty; with it, begin() merges the segment's key range
+/// into the carried one: the shift becomes M = max(M_state, M_segment) and
+/// the narrow offset is decided over both ranges, and the emitters take
+/// the carried sums of the X stream times xScale (e^(M_state - M)) minus the
+/// offset times the matching normaliser. The state written to `state_out`
+/// is canonical: X sums relative to its M, no offset.
+class ScanState {
+public:
+  ScanState(EmitterBuilder &e, ScanReadOp op, const ScanWorkgroup &w,
+            ValueStreams &streams)
+      : e(e), op(op), w(w), streams(streams) {}
+  bool in() { return static_cast<bool>(op.getState()); }
+  bool out() { return static_cast<bool>(op.getStateOut()); }
+  /// After streams.emit(): the segment's range per channel and, with a
+  /// carried state, the merged shift and offset.
+  void begin();
+  /// Slot `slot` of the carried record of block channel c (a scalar).
+  Value load(Value c, Value slot);
+  Value load(Value c, int64_t slot) { return load(c, e.idx(slot)); }
+  /// Stores v into slot `slot` of block channel c's record in state_out.
+  void store(Value c, Value slot, Value v);
+  void store(Value c, int64_t slot, Value v) { store(c, e.idx(slot), v); }
+  /// e^(M_state - M) for block channel c; 0 without a carried key.
+  Value xScale(Value c) { return e.load(scaleX, {c}); }
+  /// 1 where a key was carried in, else 0 (block channel c).
+  Value seenIn(Value c) { return e.load(seen, {c}); }
+  /// Writes the common part (M, L, seen) of every channel of the block.
+  void finish();
+
+private:
+  EmitterBuilder &e;
+  ScanReadOp op;
+  const ScanWorkgroup &w;
+  ValueStreams &streams;
+  Value scaleX, seen, low, seenOut; // Bc floats each
+};
+
 /// The emitters, one per read algorithm. Each expands `op` in place.
 void emitChunkedLinearRead(ScanReadOp op);
 void emitAftScanRead(ScanReadOp op);

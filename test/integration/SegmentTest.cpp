@@ -1,0 +1,366 @@
+//===- SegmentTest.cpp - scan kernels run as segments with a carried state -===//
+//
+// The kernels of segments.mlir take the state after the previous segment and
+// return the state after theirs (docs/semantics.md, "Segments"). A sequence
+// run as segments [0, t1), [t1, t2), ... with the state carried must give,
+// for every segment, the rows a one-shot run over the prefix [0, t_end)
+// gives: this test compares each segment's rows with the double reference
+// on that prefix, max |out - ref| <= 1e-4 * max |ref|. Splits include
+// one-token segments (decode steps), odd lengths and chunks that do not
+// divide a segment. state and state_out must be distinct buffers: the
+// runtime refuses outputs that overlap inputs (tested below).
+//
+//===----------------------------------------------------------------------===//
+#include "dialect/Priors.h"
+#include "femrt/femrt.h"
+#include "reference/Reference.h"
+#include "support/Random.h"
+#include "test/integration/KernelLibrary.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr double kTolerance = 1e-4;
+namespace priors = femc::priors;
+using femc::ref::Prior;
+
+femc::test::KernelLibrary &runtime() {
+  static femc::test::KernelLibrary rt(FEMC_SEGMENTS_LIBRARY);
+  return rt;
+}
+
+double softplus(double x) { return x > 20 ? x : std::log1p(std::exp(x)); }
+
+struct Case {
+  Prior prior = Prior::Linear;
+  std::string kernel;
+  bool causal = true, mask = false;
+  int64_t B = 2, T = 1, H = 2, dk = 8, dv = 16, N = 0;
+  double betaRaw = 0, vScale = 1, decayLo = -2, decayHi = 2;
+  /// v grows along the sequence: |v| <= vScale (1 + 4 t / T).
+  bool ramp = false;
+  /// Segment ends (the last one is T).
+  std::vector<int64_t> ends;
+  /// Pass the state's own buffer as state_out (the launch must refuse it).
+  bool inPlace = false;
+
+  std::string str() const {
+    std::ostringstream os;
+    os << kernel << " B=" << B << " T=" << T << " H=" << H << " dk=" << dk
+       << " dv=" << dv << " N=" << N << " beta_raw~" << betaRaw
+       << " |v|<=" << vScale << (inPlace ? " in place" : "") << " segments";
+    for (int64_t e : ends)
+      os << " " << e;
+    return os.str();
+  }
+};
+
+/// One named tensor of the whole sequence (layout bthd).
+struct Full {
+  std::vector<float> f32;
+  std::vector<uint8_t> u8;
+  std::vector<int64_t> shape;
+  int timeAxis = -1; // -1: no position axis (beta_raw, A, D)
+};
+
+DLTensor dlTensor(void *data, std::vector<int64_t> &shape, bool isFloat) {
+  DLTensor t{};
+  t.data = data;
+  t.device = {kDLCPU, 0};
+  t.ndim = static_cast<int32_t>(shape.size());
+  t.dtype = isFloat ? DLDataType{kDLFloat, 32, 1} : DLDataType{kDLUInt, 8, 1};
+  t.shape = shape.data();
+  return t;
+}
+
+/// Positions [t0, t1) of `full` along its position axis.
+template <typename E>
+std::vector<E> slice(const std::vector<E> &data, const std::vector<int64_t> &shape,
+                     int axis, int64_t t0, int64_t t1) {
+  if (axis < 0)
+    return data;
+  int64_t outer = 1, inner = 1;
+  for (int d = 0; d < axis; ++d)
+    outer *= shape[d];
+  for (size_t d = axis + 1; d < shape.size(); ++d)
+    inner *= shape[d];
+  std::vector<E> out;
+  for (int64_t o = 0; o < outer; ++o)
+    out.insert(out.end(), data.begin() + (o * shape[axis] + t0) * inner,
+               data.begin() + (o * shape[axis] + t1) * inner);
+  return out;
+}
+
+void runSegments(const Case &c, uint64_t seed) {
+  SCOPED_TRACE(c.str());
+  const priors::PriorInfo &info = priors::priorInfo(static_cast<int>(c.prior));
+  femc::ref::Problem p;
+  p.prior = c.prior;
+  p.causal = c.causal;
+  p.B = c.B;
+  p.T = p.S = c.T;
+  p.H = p.Hkv = c.H;
+  p.dk = c.dk;
+  p.dv = c.dv;
+  p.N = c.N;
+  p.hasMask = c.mask;
+  std::string error;
+  ASSERT_TRUE(femc::ref::validate(p, error)) << error;
+  femc::Rng rng(seed);
+  std::map<std::string, Full> full;
+  for (const std::string &name : femc::ref::inputNames(p)) {
+    Full &f = full[name];
+    f.shape = *femc::ref::tensorShape(p, name);
+    std::vector<std::string_view> dims =
+        priors::operandDims(info, name, /*bhtd=*/false, c.causal);
+    for (size_t d = 0; d < dims.size(); ++d)
+      if (dims[d] == "T" || dims[d] == "S")
+        f.timeAxis = static_cast<int>(d);
+    int64_t n = 1;
+    for (int64_t d : f.shape)
+      n *= d;
+    if (name == "mask") {
+      f.u8.resize(n);
+      for (auto &m : f.u8)
+        m = rng.uniform01() < 0.7;
+      continue;
+    }
+    f.f32.resize(n);
+    for (int64_t i = 0; i < n; ++i) {
+      float &value = f.f32[i];
+      double u = rng.uniform(-3, 3);
+      if (name == "q" || name == "k")
+        value = rng.uniform(-2, 2);
+      else if (name == "v")
+        value = rng.uniform(-c.vScale, c.vScale) *
+                (c.ramp ? 1 + 4.0 * ((i / (c.H * c.dv)) % c.T) / c.T : 1.0);
+      else if (name == "beta_raw")
+        value = rng.uniform(c.betaRaw - 0.5, c.betaRaw + 0.5);
+      else if (name == "decay")
+        value = rng.uniform(c.decayLo, c.decayHi);
+      else if (name == "delta")
+        value = std::exp(-softplus(u));
+      else if (name == "A")
+        value = -softplus(u);
+      else if (name == "Bs" || name == "Cs" || name == "D")
+        value = softplus(u) + 1e-6;
+      else
+        value = u;
+    }
+  }
+  int64_t ks = priors::stateChannelWidth(info, c.dk, c.N);
+  ASSERT_GT(ks, 0);
+  std::vector<int64_t> stateShape = {c.B, c.H, c.dv, ks};
+  // The empty state is all zeros.
+  std::vector<float> state(c.B * c.H * c.dv * ks, 0.0f), next(state.size());
+  femrt_kernel *kernel = runtime().kernel(c.kernel);
+  ASSERT_NE(kernel, nullptr);
+  int64_t t0 = 0;
+  for (int64_t t1 : c.ends) {
+    SCOPED_TRACE("segment [" + std::to_string(t0) + ", " +
+                 std::to_string(t1) + ")");
+    int64_t len = t1 - t0;
+    std::map<std::string, std::pair<std::vector<float>, std::vector<int64_t>>>
+        seg;
+    std::vector<uint8_t> segMask;
+    std::vector<int64_t> maskShape;
+    for (auto &[name, f] : full) {
+      std::vector<int64_t> shape = f.shape;
+      if (f.timeAxis >= 0)
+        shape[f.timeAxis] = len;
+      if (name == "mask") {
+        segMask = slice(f.u8, f.shape, f.timeAxis, t0, t1);
+        maskShape = shape;
+      } else {
+        seg[name] = {slice(f.f32, f.shape, f.timeAxis, t0, t1), shape};
+      }
+    }
+    std::vector<int64_t> outShape = {c.B, len, c.H, c.dv};
+    std::vector<float> out(c.B * len * c.H * c.dv, std::nanf(""));
+    float *stateOut = c.inPlace ? state.data() : next.data();
+    std::vector<DLTensor> dl;
+    for (std::string_view name :
+         priors::kernelArguments(info, c.mask, true, true)) {
+      std::string n(name);
+      if (n == "out")
+        dl.push_back(dlTensor(out.data(), outShape, true));
+      else if (n == "state")
+        dl.push_back(dlTensor(state.data(), stateShape, true));
+      else if (n == "state_out")
+        dl.push_back(dlTensor(stateOut, stateShape, true));
+      else if (n == "mask")
+        dl.push_back(dlTensor(segMask.data(), maskShape, false));
+      else
+        dl.push_back(dlTensor(seg[n].first.data(), seg[n].second, true));
+    }
+    std::vector<const DLTensor *> args;
+    for (DLTensor &t : dl)
+      args.push_back(&t);
+    femrt_status status = femrt_kernel_launch(
+        kernel, args.data(), static_cast<int32_t>(args.size()), nullptr);
+    if (c.inPlace) {
+      EXPECT_NE(status, FEMRT_OK);
+      EXPECT_NE(std::string(femrt_last_error())
+                    .find("output argument 'state_out'"),
+                std::string::npos)
+          << femrt_last_error();
+      EXPECT_NE(std::string(femrt_last_error()).find("'state'"),
+                std::string::npos)
+          << femrt_last_error();
+      return;
+    }
+    ASSERT_EQ(status, FEMRT_OK) << femrt_last_error();
+    state.swap(next);
+
+    // The reference over the prefix [0, t1); compare rows [t0, t1).
+    femc::ref::Problem prefix = p;
+    prefix.T = prefix.S = t1;
+    std::map<std::string, std::vector<float>> pre;
+    std::vector<uint8_t> preMask;
+    femc::ref::Inputs in;
+    for (auto &[name, f] : full) {
+      if (name == "mask") {
+        preMask = slice(f.u8, f.shape, f.timeAxis, 0, t1);
+        in.mask = preMask.data();
+        continue;
+      }
+      pre[name] = slice(f.f32, f.shape, f.timeAxis, 0, t1);
+      *femc::ref::floatInput(in, name) = pre[name].data();
+    }
+    auto ref = femc::ref::run(prefix, in, error);
+    ASSERT_TRUE(ref.has_value()) << error;
+    std::vector<int64_t> refShape = {c.B, t1, c.H, c.dv};
+    std::vector<double> rows = slice(ref->out, refShape, 1, t0, t1);
+    ASSERT_EQ(rows.size(), out.size());
+    double maxErr = 0, maxRef = 0;
+    size_t worst = 0;
+    for (size_t i = 0; i < out.size(); ++i) {
+      ASSERT_TRUE(std::isfinite(out[i])) << "element " << i << " is " << out[i];
+      double e = std::fabs(out[i] - rows[i]);
+      maxRef = std::max(maxRef, std::fabs(rows[i]));
+      if (e > maxErr) {
+        maxErr = e;
+        worst = i;
+      }
+    }
+    EXPECT_LE(maxErr, kTolerance * std::max(maxRef, 1e-30))
+        << "relative error " << maxErr / maxRef << " at element " << worst
+        << ": out " << out[worst] << ", reference " << rows[worst];
+    if (::testing::Test::HasFailure())
+      return;
+    t0 = t1;
+  }
+}
+
+struct Variant {
+  Prior prior;
+  const char *kernel;
+  bool causal, mask;
+  int64_t N;
+};
+
+class Segments : public ::testing::TestWithParam<Variant> {};
+
+/// Prefill then decode, decode only, and chunked prefill with odd and
+/// one-token segments; beta_raw in {-4, 0, 8}, the clip active, dk != dv.
+TEST_P(Segments, EqualThePrefixRun) {
+  Variant m = GetParam();
+  const std::vector<std::vector<int64_t>> splits = {
+      {40, 41, 42, 43, 65},      // prefill, three decode steps, a segment
+      {1, 2, 3, 4, 5, 6, 7},     // decode from the empty state
+      {17, 18, 51, 52, 97, 131}, // odd lengths, chunks that do not divide
+  };
+  const double betas[] = {-4, 0, 8};
+  for (size_t i = 0; i < splits.size(); ++i) {
+    Case c;
+    c.prior = m.prior;
+    c.kernel = m.kernel;
+    c.causal = m.causal;
+    c.mask = m.mask;
+    c.N = m.N;
+    c.ends = splits[i];
+    c.T = c.ends.back();
+    c.betaRaw = betas[i];
+    c.vScale = i == 2 ? 100 : 1;
+    c.dv = m.prior == Prior::Aft ? 16 : (i == 1 ? 24 : 16);
+    c.H = i == 1 ? 1 : 2;
+    runSegments(c, 7000 + 10 * i + m.N);
+    if (HasFailure())
+      return;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Scans, Segments,
+    ::testing::Values(
+        Variant{Prior::Linear, "linear_causal_state", true, false, 0},
+        Variant{Prior::Linear, "linear_causal_state_small", true, false, 0},
+        Variant{Prior::Linear, "linear_full_state", false, false, 0},
+        Variant{Prior::Linear, "linear_causal_mask_state", true, true, 0},
+        Variant{Prior::Gla, "gla_state", true, false, 0},
+        Variant{Prior::Gla, "gla_state_small", true, false, 0},
+        Variant{Prior::Aft, "aft_state", true, false, 0},
+        Variant{Prior::Aft, "aft_state_small", true, false, 0},
+        Variant{Prior::Ssm, "ssm_state_n16", true, false, 16},
+        Variant{Prior::Ssm, "ssm_state_n1_small", true, false, 1}),
+    [](const auto &info) { return std::string(info.param.kernel); });
+
+/// The state updated in place (state_out the state's own buffer) is
+/// refused at launch, naming both arguments.
+TEST(SegmentsState, InPlaceRefused) {
+  Case c;
+  c.kernel = "linear_causal_state";
+  c.ends = {3};
+  c.T = 3;
+  c.inPlace = true;
+  runSegments(c, 7300);
+}
+
+/// gla whose cumulative log-decay saturates at -60 inside the first
+/// segment: the carried C stays at -60 and the decay stays stopped.
+TEST(SegmentsGla, SaturatedDecayCarried) {
+  for (const char *kernel : {"gla_state", "gla_state_small"}) {
+    Case c;
+    c.prior = Prior::Gla;
+    c.kernel = kernel;
+    c.ends = {20, 21, 45, 90};
+    c.T = 90;
+    c.decayLo = 2;
+    c.decayHi = 6;
+    runSegments(c, 7100);
+  }
+}
+
+/// A later segment with larger values than the carried keys: the shift M
+/// grows and the carried X sums are rescaled (and aft's kmax grows).
+TEST(SegmentsShift, LargerShiftLater) {
+  for (auto [prior, kernel, N] :
+       {std::tuple{Prior::Linear, "linear_causal_state", 0},
+        std::tuple{Prior::Gla, "gla_state", 0},
+        std::tuple{Prior::Aft, "aft_state", 0},
+        std::tuple{Prior::Ssm, "ssm_state_n16", 16}}) {
+    Case c;
+    c.prior = prior;
+    c.kernel = kernel;
+    c.N = N;
+    c.ends = {9, 10, 30};
+    c.T = 30;
+    c.betaRaw = 1;
+    c.ramp = true;  // every segment raises M
+    c.vScale = 0.01; // every beta*v within ln 2: narrow channels (offset 1)
+    SCOPED_TRACE(kernel);
+    runSegments(c, 7200);
+    c.vScale = 5;
+    runSegments(c, 7201);
+  }
+}
+
+} // namespace
