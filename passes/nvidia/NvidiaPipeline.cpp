@@ -49,7 +49,7 @@ struct FEMLowerToGPUPass
     ModuleOp module = getOperation();
     if (arch != 80 && arch != 90) {
       module.emitError() << "fem-lower-to-gpu: unsupported compute capability "
-                         << arch << ", expected 80 or 90";
+                         << static_cast<int64_t>(arch) << ", expected 80 or 90";
       return signalPassFailure();
     }
     bool failed = false;

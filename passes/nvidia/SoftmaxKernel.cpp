@@ -665,9 +665,13 @@ mlir::fem::nvidia::planSoftmaxKernel(TileReadOp op) {
              << ", found "
              << (ShapedType::isDynamic(d) ? std::string("a dynamic extent")
                                           : std::to_string(d));
-  shape.lanesPerRow = kLanesPerRow;
+  // 8 lanes per row up to 128 channels (at most 16 q and 32 accumulator
+  // registers per thread); 16 lanes above, so dk = dv = 256 stays spill-free
+  // where ptxas allots 128 registers per thread (sm_80 at 256 threads).
+  shape.lanesPerRow =
+      std::max(shape.dk, shape.dv) > 128 ? 2 * kLanesPerRow : kLanesPerRow;
   shape.threads = kThreads;
-  shape.rows = kThreads / kLanesPerRow;
+  shape.rows = kThreads / shape.lanesPerRow;
   // The largest key tile whose static shared memory fits 48 KiB.
   for (int64_t keys : {32, 16, 8}) {
     int64_t floats = keys * shape.dk + keys * 2 * shape.dv + keys +

@@ -1,0 +1,14 @@
+#!/bin/sh
+# emu-run.sh PREFIX [femc-gpu-emu options]: compiles PREFIX.ll (the kernels'
+# LLVM IR from gpu-compile.sh) for the host, with the NVVM intrinsics
+# renamed to the functions femc-gpu-emu provides, and runs it against the
+# double reference (test/gpu/emu/GpuEmu.cpp).
+set -e
+prefix=$1
+shift
+sed -e 's/@llvm\.nvvm\./@femc_emu_/g' -e 's/ptx_kernel //' -e '/^target /d' \
+  "$prefix.ll" > "$prefix.emu.ll"
+# -O0: no pass may move a shuffle or barrier call across another.
+clang -O0 -shared -fPIC -Wno-override-module --rtlib=compiler-rt \
+  "$prefix.emu.ll" -o "$prefix.emu.so"
+femc-gpu-emu "$prefix.emu.so" "$prefix.mlir" "$@"
