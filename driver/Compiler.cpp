@@ -4,6 +4,7 @@
 
 #include "dialect/FEMDialect.h"
 #include "dialect/FEMOps.h"
+#include "dialect/LayerConfig.h"
 #include "passes/Passes.h"
 #include "passes/TileScan.h"
 #include "dialect/Priors.h"
@@ -77,6 +78,9 @@ struct KernelInfo {
   bool layer = false;
   std::vector<std::string> symbolNames;
   std::vector<std::string> mixers; ///< kernels the layer runs
+  /// An imported layer's fem.layer configuration as JSON (the manifest's
+  /// "layer"); empty for other layers and kernels.
+  std::string layerConfig;
 };
 
 /// Named extents shared by the prepare functions (dialect/Priors.h's
@@ -1307,6 +1311,8 @@ std::string emitManifest(const std::vector<KernelInfo> &kernels,
        << ", \"vec\": " << k.vec << "}, \"grid\": "
        << (k.layer ? std::string("[\"1\", \"1\", \"1\"]") : gridJson(k))
        << ",\n";
+    if (!k.layerConfig.empty())
+      os << "     \"layer\": " << k.layerConfig << ",\n";
     if (device) {
       const DeviceKernel &d = device->kernels[i];
       os << "     \"entry\": " << jsonString(d.symbol) << ", \"block\": ["
@@ -1674,6 +1680,10 @@ bool compile(const CompileOptions &options, CompileResult &result) {
   // generates functions.
   if (!checkFunctionNames(*module))
     return false;
+  // fem.layer configurations: fem-outline-mixers replaces them with the
+  // layer's name, so they are read before the pipeline.
+  std::map<std::string, femc::ref::LayerConfig> layerConfigs =
+      fem::collectLayerConfigs(*module);
 
   StringRef stem = llvm::sys::path::stem(options.input);
   StringRef source = llvm::sys::path::filename(options.input);
@@ -1720,6 +1730,10 @@ bool compile(const CompileOptions &options, CompileResult &result) {
   std::vector<KernelInfo> kernels;
   if (!collectKernels(*module, kernels) || !collectLayers(*module, kernels))
     return false;
+  for (KernelInfo &k : kernels)
+    if (auto it = layerConfigs.find(k.name);
+        k.layer && it != layerConfigs.end())
+      k.layerConfig = femc::ref::layerConfigJson(it->second);
   bool stray = false;
   module->walk([&](func::FuncOp f) {
     if (!f->hasAttr("fem.kernel") && !f->hasAttr("fem.layer") &&
