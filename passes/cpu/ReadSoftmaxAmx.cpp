@@ -74,6 +74,8 @@ namespace {
 /// AMX tile geometry: 16 rows of 64 bytes.
 constexpr int64_t kTileRows = 16;
 constexpr int64_t kTileBf16 = 32;
+/// The fewest keys per key tile (tiles.k is rounded up to it).
+constexpr int64_t kMinKeys = 128;
 
 class AmxReadEmitter {
 public:
@@ -121,6 +123,41 @@ private:
   }
   /// f32 vector rounded to bf16 (round to nearest even; vcvtneps2bf16).
   Value toBf16(Value x) { return arith::TruncFOp::create(e.b, vb, x); }
+  /// e^x for the probabilities and the tilted values, which are rounded to
+  /// bf16 (8 bits) next: 2^n * 2^f with n = round(x log2 e), |f| <= 1/2 and
+  /// 2^f by its degree-6 Taylor polynomial (relative error below 1.2e-7,
+  /// under float32's own rounding of x log2 e). x < -87 gives 0; NaN stays
+  /// NaN. Fifteen instructions where math.exp's expansion takes about 20.
+  Value fastExp(Value x) {
+    Value t = e.fmul(x, e.splat(1.44269504f));
+    // n from t clamped to [-127, 127] (a NaN t gives -127: n stays a valid
+    // integer and the NaN reaches the result through f).
+    Value n = math::RoundEvenOp::create(
+        e.b, e.fmin(e.fmax(t, e.splat(-127.0f)), e.splat(127.0f)));
+    Value f = e.fsub(t, n);
+    double c = 1.0;
+    SmallVector<float, 7> coef;
+    for (int k = 0; k <= 6; ++k) {
+      coef.push_back(static_cast<float>(c));
+      c *= 0.69314718055994531 / (k + 1);
+    }
+    Value p = e.splat(coef[6]);
+    for (int k = 5; k >= 0; --k)
+      p = e.fma(p, f, e.splat(coef[k]));
+    auto vi32 = VectorType::get({16}, e.b.getI32Type());
+    Value ni = arith::FPToSIOp::create(e.b, vi32, n);
+    Value bits = arith::ShLIOp::create(
+        e.b,
+        arith::AddIOp::create(
+            e.b, ni,
+            arith::ConstantOp::create(
+                e.b, vi32, DenseElementsAttr::get(vi32, APInt(32, 127)))),
+        arith::ConstantOp::create(
+            e.b, vi32, DenseElementsAttr::get(vi32, APInt(32, 23))));
+    Value scaled = e.fmul(p, arith::BitcastOp::create(e.b, e.vf, bits));
+    return e.select(e.fcmp(arith::CmpFPredicate::OLT, t, e.splat(-126.0f)),
+                    e.splat(0.0f), scaled);
+  }
   /// Two bf16 vectors interleaved lane by lane: the VNNI pair layout.
   Value interleave(Value x, Value y) {
     SmallVector<int64_t> m;
@@ -140,6 +177,14 @@ private:
   void emitOnlineSoftmax(Value j, Value s0);
   void emitPanel(Value j);
   void emitContraction(Value j);
+  /// C[i][n] (i, n < 2; one each where twoM/twoN is false) = initC(i, n) +
+  /// sum over `chunks` of loadA(i, c) . loadB(n, c), then storeC(i, n, C):
+  /// 8 tiles at most, each loaded A and B tile used twice.
+  void emitBlock2x2(bool twoM, bool twoN, int64_t chunks,
+                    llvm::function_ref<Value(int64_t, int64_t)> loadA,
+                    llvm::function_ref<Value(int64_t, int64_t)> loadB,
+                    llvm::function_ref<Value(int64_t, int64_t)> initC,
+                    llvm::function_ref<void(int64_t, int64_t, Value)> storeC);
   void emitEpilogue();
 
   TileReadOp op;
@@ -164,7 +209,10 @@ LogicalResult AmxReadEmitter::emit() {
   c1 = e.idx(1);
   c16 = e.idx(16);
   bqPad = (bq + kTileRows - 1) / kTileRows * kTileRows;
-  bkPad = (bk + kTileBf16 - 1) / kTileBf16 * kTileBf16;
+  // Key tiles of at least kMinKeys: the accumulator (2*dv x Bq floats) is
+  // read and written once per key tile, so short tiles pay for it in memory
+  // traffic (measured: 128 keys ~15% faster than 64 at T = 4096).
+  bkPad = (std::max(bk, kMinKeys) + kTileBf16 - 1) / kTileBf16 * kTileBf16;
   unsigned ta = timeAxis(op.getLayout()), ha = headAxis(op.getLayout());
   T = e.dim(op.getQ(), ta);
   S = e.dim(op.getK(), ta);
@@ -231,6 +279,8 @@ void AmxReadEmitter::emitPrePass() {
   });
   // The shift M = beta * clamp(max v) over the unmasked keys (see
   // ReadSoftmax.cpp): one pass over the raw values serves the group.
+  int64_t dvStatic = cast<MemRefType>(op.getV().getType()).getDimSize(3);
+  bool wholeVectors = !ShapedType::isDynamic(dvStatic) && dvStatic % 16 == 0;
   Value vHi = e.alloc({ShapedType::kDynamic}, {dvp});
   Value vLo = e.alloc({ShapedType::kDynamic}, {dvp});
   Value vNan = e.alloc({ShapedType::kDynamic}, {dvp});
@@ -241,7 +291,10 @@ void AmxReadEmitter::emitPrePass() {
     SmallVector<Value> red = e.loop(
         c0, S, c1, {e.bcast(negInf), e.bcast(e.cst(INFINITY)), noNan},
         [&](Value s, ValueRange it) {
-          Value v = e.vloadMasked(op.getV(), e.at(batch, s, kvHead, c), lanesLeft);
+          Value v = wholeVectors
+                        ? e.vload(op.getV(), e.at(batch, s, kvHead, c))
+                        : e.vloadMasked(op.getV(), e.at(batch, s, kvHead, c),
+                                        lanesLeft);
           Value hi = e.fmax(v, it[0]);
           Value lo = e.fmin(v, it[1]);
           Value nan = arith::OrIOp::create(
@@ -381,10 +434,6 @@ void AmxReadEmitter::emitKeyTile(Value kt) {
   });
 }
 
-/// Independent accumulator tiles per block of a contraction: with the A
-/// tiles of the block and one B tile, at most 8 tiles live.
-constexpr int64_t kAccTiles = 4;
-
 void AmxReadEmitter::emitScores(Value j) {
   // S^T block (16 keys x 16 rows) = sum over 32-dim chunks of kBuf . qV.
   auto qMemType = cast<MemRefType>(op.getQ().getType());
@@ -407,37 +456,59 @@ void AmxReadEmitter::emitScores(Value j) {
     });
     return;
   }
-  // dk known: per 16 keys, the key tiles stay in registers and kAccTiles
-  // row blocks accumulate side by side (independent tdpbf16ps chains).
+  // dk known: 2 x 2 blocks of 16 keys x 16 rows, so each A and B tile
+  // feeds two tdpbf16ps (AMX tiles are not renamed: reloading the tile a
+  // product is still reading waits for it).
   int64_t chunks = (dkStatic + kTileBf16 - 1) / kTileBf16;
-  bool holdA = chunks <= 8 - kAccTiles - 1;
-  for (int64_t kb = 0; kb < bkPad; kb += kTileRows) {
-    SmallVector<Value> a;
-    if (holdA)
-      for (int64_t d = 0; d < chunks; ++d)
-        a.push_back(tileLoad(aTile, kBuf, {e.idx(kb), e.idx(d * kTileBf16)}));
-    for (int64_t rb0 = 0; rb0 < bqPad; rb0 += kAccTiles * kTileRows) {
-      SmallVector<Value> acc;
-      SmallVector<int64_t> rbs;
-      for (int64_t rb = rb0; rb < std::min(bqPad, rb0 + kAccTiles * kTileRows);
-           rb += kTileRows) {
-        rbs.push_back(rb);
-        acc.push_back(amx::TileZeroOp::create(e.b, cTile));
-      }
-      for (int64_t d = 0; d < chunks; ++d)
-        for (size_t i = 0; i < rbs.size(); ++i) {
-          Value at = holdA ? a[d]
-                           : tileLoad(aTile, kBuf,
-                                      {e.idx(kb), e.idx(d * kTileBf16)});
-          Value bt = tileLoad(aTile, qV,
-                              {j, e.idx(d * kTileBf16 / 2), e.idx(2 * rbs[i])});
-          acc[i] = amx::TileMulFOp::create(e.b, cTile, at, bt, acc[i]);
-        }
-      for (size_t i = 0; i < rbs.size(); ++i)
-        amx::TileStoreOp::create(e.b, scoresT,
-                                 ValueRange{e.idx(kb), e.idx(rbs[i])}, acc[i]);
-    }
+  for (int64_t kb = 0; kb < bkPad; kb += 2 * kTileRows)
+    for (int64_t rb = 0; rb < bqPad; rb += 2 * kTileRows)
+      emitBlock2x2(
+          kb + kTileRows < bkPad, rb + kTileRows < bqPad, chunks,
+          [&](int64_t i, int64_t k) {
+            return tileLoad(aTile, kBuf,
+                            {e.idx(kb + i * kTileRows), e.idx(k * kTileBf16)});
+          },
+          [&](int64_t i, int64_t k) {
+            return tileLoad(aTile, qV,
+                            {j, e.idx(k * kTileBf16 / 2),
+                             e.idx(2 * (rb + i * kTileRows))});
+          },
+          [&](int64_t, int64_t) -> Value {
+            return amx::TileZeroOp::create(e.b, cTile);
+          },
+          [&](int64_t i, int64_t n, Value acc) {
+            amx::TileStoreOp::create(
+                e.b, scoresT,
+                ValueRange{e.idx(kb + i * kTileRows), e.idx(rb + n * kTileRows)},
+                acc);
+          });
+}
+
+void AmxReadEmitter::emitBlock2x2(
+    bool twoM, bool twoN, int64_t chunks,
+    llvm::function_ref<Value(int64_t, int64_t)> loadA,
+    llvm::function_ref<Value(int64_t, int64_t)> loadB,
+    llvm::function_ref<Value(int64_t, int64_t)> initC,
+    llvm::function_ref<void(int64_t, int64_t, Value)> storeC) {
+  int64_t m = twoM ? 2 : 1, n = twoN ? 2 : 1;
+  SmallVector<Value> acc;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t k = 0; k < n; ++k)
+      acc.push_back(initC(i, k));
+  for (int64_t c = 0; c < chunks; ++c) {
+    SmallVector<Value> a, bt;
+    for (int64_t i = 0; i < m; ++i)
+      a.push_back(loadA(i, c));
+    for (int64_t k = 0; k < n; ++k)
+      bt.push_back(loadB(k, c));
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t k = 0; k < n; ++k)
+        acc[i * n + k] =
+            amx::TileMulFOp::create(e.b, cTile, a[i], bt[k], acc[i * n + k]);
   }
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t k = 0; k < n; ++k)
+      storeC(i, k, acc[i * n + k]);
 }
 
 void AmxReadEmitter::emitOnlineSoftmax(Value j, Value s0) {
@@ -483,13 +554,18 @@ void AmxReadEmitter::emitOnlineSoftmax(Value j, Value s0) {
       Value empty = e.fcmp(arith::CmpFPredicate::OEQ, mNew, vNegInf);
       Value fresh = e.fcmp(arith::CmpFPredicate::OEQ, mOld, vNegInf);
       Value vScale = e.bcast(scale);
+      // alpha is exactly 1 where the max did not move (the contraction then
+      // skips rescaling those rows).
+      Value same = e.fcmp(arith::CmpFPredicate::OEQ, mNew, mOld);
       Value a = e.select(fresh, e.splat(0.0f),
                          e.exp(e.fmul(e.fsub(mOld, mNew), vScale)));
-      a = e.select(empty, e.splat(1.0f), a);
+      a = e.select(arith::OrIOp::create(e.b, empty, same), e.splat(1.0f), a);
       // P for every key of the tile (0 where not visible, past the last key
       // included: the contraction runs over the whole tile), rounded to
-      // bf16 once; l sums the rounded values. The scale multiplies
-      // differences, so no logit overflows for any float32 scale.
+      // bf16 once for the product; l sums the f32 values (the rounding is
+      // unbiased, ~1e-3/sqrt(keys) relative in both mu and Z). e^((
+      // s - m) * scale: the scale multiplies differences, so no logit
+      // overflows for any float32 scale.
       Value tileSum = e.loop(
           c0, e.idx(bkPad / 2), c1, {e.splat(0.0f)},
           [&](Value cp, ValueRange it) {
@@ -497,13 +573,12 @@ void AmxReadEmitter::emitOnlineSoftmax(Value j, Value s0) {
             SmallVector<Value, 2> half;
             for (int64_t i = 0; i < 2; ++i) {
               Value col = e.add(e.mul(cp, e.idx(2)), e.idx(i));
-              Value p = e.exp(
+              Value p = fastExp(
                   e.fmul(e.fsub(e.vload(scoresT, {col, rv}), mNew), vScale));
               if (Value vis = visible(col))
                 p = e.select(vis, p, e.splat(0.0f));
-              Value pb = toBf16(p);
-              sum = e.fadd(sum, arith::ExtFOp::create(e.b, e.vf, pb));
-              half.push_back(pb);
+              sum = e.fadd(sum, p);
+              half.push_back(toBf16(p));
             }
             vector::StoreOp::create(e.b, interleave(half[0], half[1]), pV,
                                     ValueRange{cp, e.mul(rv, e.idx(2))});
@@ -560,14 +635,27 @@ void AmxReadEmitter::emitPanel(Value j) {
       Value clipped = e.clamp(e.vload(vT, {c, s}), e.neg(bound), bound);
       Value z = e.fmul(beta, e.fsub(clipped, vmax));
       // expm1(z) for z in [-ln 2, 0]: z * sum_{n<9} z^n/(n+1)! (see
-      // ReadSoftmax.cpp); e^z elsewhere.
-      double fact = 362880.0;
-      Value p = e.splat(static_cast<float>(1.0 / fact));
-      for (int n = 8; n >= 1; --n) {
-        fact /= n + 1;
-        p = e.fma(p, z, e.splat(static_cast<float>(1.0 / fact)));
-      }
-      Value tilted = e.select(e.bcast(narrow), e.fmul(p, z), e.exp(z));
+      // ReadSoftmax.cpp) on narrow channels, e^z elsewhere; the channel
+      // decides, so only one is computed.
+      auto ifOp = scf::IfOp::create(
+          e.b, narrow,
+          [&](OpBuilder &nb, Location) {
+            OpBuilder::InsertionGuard guard(e.b);
+            e.b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+            double fact = 362880.0;
+            Value p = e.splat(static_cast<float>(1.0 / fact));
+            for (int n = 8; n >= 1; --n) {
+              fact /= n + 1;
+              p = e.fma(p, z, e.splat(static_cast<float>(1.0 / fact)));
+            }
+            scf::YieldOp::create(e.b, ValueRange{e.fmul(p, z)});
+          },
+          [&](OpBuilder &nb, Location) {
+            OpBuilder::InsertionGuard guard(e.b);
+            e.b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+            scf::YieldOp::create(e.b, ValueRange{fastExp(z)});
+          });
+      Value tilted = ifOp.getResult(0);
       clipped = e.select(keep, clipped, e.splat(0.0f));
       tilted = e.select(keep, tilted, e.splat(0.0f));
       vector::StoreOp::create(e.b, toBf16(clipped), panelT, ValueRange{c, s});
@@ -582,36 +670,39 @@ void AmxReadEmitter::emitContraction(Value j) {
   // 16 channels x 16 rows over the tile's key pairs.
   e.loop(c0, e.idx(bqPad), c16, [&](Value rv) {
     Value a = e.vload(alpha, {rv});
-    e.loop(c0, width, c1, [&](Value c) {
-      e.vstore(e.fmul(e.vload(accT, {j, c, rv}), a), accT, {j, c, rv});
+    Value moved = vector::ReductionOp::create(
+        e.b, vector::CombiningKind::OR,
+        e.fcmp(arith::CmpFPredicate::UNE, a, e.splat(1.0f)));
+    e.when(moved, [&] {
+      e.loop(c0, width, c1, [&](Value c) {
+        e.vstore(e.fmul(e.vload(accT, {j, c, rv}), a), accT, {j, c, rv});
+      });
     });
   });
-  int64_t chunks = bkPad / kTileBf16;
-  bool holdA = chunks <= 8 - kAccTiles - 1;
-  e.loop(c0, width, c16, [&](Value cb) {
-    SmallVector<Value> a;
-    if (holdA)
-      for (int64_t kp = 0; kp < chunks; ++kp)
-        a.push_back(tileLoad(aTile, panelT, {cb, e.idx(kp * kTileBf16)}));
-    for (int64_t rb0 = 0; rb0 < bqPad; rb0 += kAccTiles * kTileRows) {
-      SmallVector<Value> acc;
-      SmallVector<int64_t> rbs;
-      for (int64_t rb = rb0; rb < std::min(bqPad, rb0 + kAccTiles * kTileRows);
-           rb += kTileRows) {
-        rbs.push_back(rb);
-        acc.push_back(tileLoad(cTile, accT, {j, cb, e.idx(rb)}));
-      }
-      for (int64_t kp = 0; kp < chunks; ++kp)
-        for (size_t i = 0; i < rbs.size(); ++i) {
-          Value at = holdA ? a[kp]
-                           : tileLoad(aTile, panelT, {cb, e.idx(kp * kTileBf16)});
-          Value bt = tileLoad(aTile, pV,
-                              {e.idx(kp * kTileBf16 / 2), e.idx(2 * rbs[i])});
-          acc[i] = amx::TileMulFOp::create(e.b, cTile, at, bt, acc[i]);
-        }
-      for (size_t i = 0; i < rbs.size(); ++i)
-        amx::TileStoreOp::create(e.b, accT, ValueRange{j, cb, e.idx(rbs[i])},
-                                 acc[i]);
+  // 2 x 2 blocks of 16 channels x 16 rows over the tile's key pairs (width
+  // is a multiple of 32).
+  e.loop(c0, width, e.idx(2 * kTileRows), [&](Value cb) {
+    for (int64_t rb = 0; rb < bqPad; rb += 2 * kTileRows) {
+      auto channel = [&](int64_t i) { return e.add(cb, e.idx(i * kTileRows)); };
+      emitBlock2x2(
+          true, rb + kTileRows < bqPad, bkPad / kTileBf16,
+          [&](int64_t i, int64_t k) {
+            return tileLoad(aTile, panelT, {channel(i), e.idx(k * kTileBf16)});
+          },
+          [&](int64_t i, int64_t k) {
+            return tileLoad(aTile, pV,
+                            {e.idx(k * kTileBf16 / 2),
+                             e.idx(2 * (rb + i * kTileRows))});
+          },
+          [&](int64_t i, int64_t n) {
+            return tileLoad(cTile, accT,
+                            {j, channel(i), e.idx(rb + n * kTileRows)});
+          },
+          [&](int64_t i, int64_t n, Value acc) {
+            amx::TileStoreOp::create(
+                e.b, accT,
+                ValueRange{j, channel(i), e.idx(rb + n * kTileRows)}, acc);
+          });
     }
   });
 }
