@@ -29,6 +29,7 @@
 #include <functional>
 #include "llvm/IR/Module.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/SourceMgr.h"
@@ -812,7 +813,7 @@ std::string traitsInitializer(const KernelInfo &k) {
 struct DeviceGlue {
   const Target *target = nullptr;
   std::vector<DeviceKernel> kernels;
-  std::string image;
+  std::string image, assembly; ///< e.g. the cubin and the PTX it came from
 };
 
 std::string emitGlue(const std::vector<KernelInfo> &kernels, StringRef stem,
@@ -1174,7 +1175,8 @@ static int femc_bind_named(const femrt_arg_info *info, const int (*syms)[9],
       }
       glue.push_back(std::move(g));
     }
-    device->target->writeDeviceGlue(os, stemIdent(stem), glue, device->image);
+    device->target->writeDeviceGlue(os, stemIdent(stem), glue, device->image,
+                                    device->assembly);
   }
   for (auto [index, k] : llvm::enumerate(kernels))
     os << "static const femrt_kernel_traits femc_k" << index
@@ -1560,6 +1562,10 @@ bool compileDevice(const CompileOptions &options, CompileResult &result,
   std::string report;
   if (!target.assembleImage(assembly, image, options.verbose, glue.image,
                             report))
+    return cleanFail();
+  if (auto text = llvm::MemoryBuffer::getFile(assembly))
+    glue.assembly = (*text)->getBuffer().str();
+  else
     return cleanFail();
   if (options.verbose)
     llvm::errs() << report;

@@ -171,11 +171,13 @@ public:
   /// Device targets: the C parameters the entry points take before the
   /// tensors (e.g. "femrt_device *femc_device, void *femc_stream, ").
   virtual std::string entryParameters() const { return ""; }
-  /// Device targets: writes the device part of the glue (the image, its
-  /// loading, the launch entry points) after the kernels' tables.
+  /// Device targets: writes the device part of the glue (the image and
+  /// the `assembly` it came from, their loading, the launch entry points)
+  /// after the kernels' tables.
   virtual void writeDeviceGlue(llvm::raw_ostream &os, llvm::StringRef stem,
                                const std::vector<GlueKernel> &kernels,
-                               llvm::StringRef image) const;
+                               llvm::StringRef image,
+                               llvm::StringRef assembly) const;
   /// Device targets: extra clang arguments to link the glue library (e.g.
   /// libfemrt, which the glue calls).
   virtual std::vector<std::string> glueLinkArguments() const { return {}; }

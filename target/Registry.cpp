@@ -70,7 +70,7 @@ bool Target::assembleImage(llvm::StringRef, llvm::StringRef, bool,
 
 void Target::writeDeviceGlue(llvm::raw_ostream &os, llvm::StringRef,
                              const std::vector<GlueKernel> &,
-                             llvm::StringRef) const {
+                             llvm::StringRef, llvm::StringRef) const {
   os << "#error \"target '" << name() << "' writes no device glue\"\n";
 }
 

@@ -29,27 +29,38 @@ std::string axisExpression(const std::pair<std::string, int64_t> &axis,
 
 } // namespace
 
+/// `bytes` as the initializer of a C byte array (at least one byte: C has
+/// no empty arrays).
+static void writeBytes(llvm::raw_ostream &os, llvm::StringRef bytes) {
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    if (i % 16 == 0)
+      os << "\n ";
+    os << " " << llvm::format("0x%02x", static_cast<unsigned char>(bytes[i]))
+       << ",";
+  }
+  if (bytes.empty())
+    os << "0";
+  os << "\n};\n\n";
+}
+
 void writeCudaGlue(llvm::raw_ostream &os, llvm::StringRef stem,
                    const std::vector<driver::GlueKernel> &kernels,
-                   llvm::StringRef image, int64_t arch,
+                   llvm::StringRef image, llvm::StringRef ptx, int64_t arch,
                    llvm::StringRef description) {
   const int64_t major = arch / 10, minor = arch % 10;
   os << "/* ---- The device half (target/nvidia/CudaGlue.cpp): the cubin, "
         "loaded once per\n * device through libfemrt, and the launches of "
         "passes/nvidia/KernelAbi.h. */\n"
      << "#include \"femrt/femrt.h\"\n#include <pthread.h>\n\n";
-  // The cubin, 16-byte aligned (it is an ELF image the driver parses).
+  // The cubin, 16-byte aligned (it is an ELF image the driver parses), and
+  // the PTX it was assembled from: a driver that cannot load the cubin (one
+  // older than the ptxas that made it) compiles the PTX instead.
   os << "static const unsigned char femc_image[" << std::max<size_t>(1, image.size())
      << "] __attribute__((aligned(16))) = {";
-  for (size_t i = 0; i < image.size(); ++i) {
-    if (i % 16 == 0)
-      os << "\n ";
-    os << " " << llvm::format("0x%02x", static_cast<unsigned char>(image[i]))
-       << ",";
-  }
-  if (image.empty())
-    os << "0";
-  os << "\n};\n\n";
+  writeBytes(os, image);
+  os << "static const unsigned char femc_ptx[" << std::max<size_t>(1, ptx.size())
+     << "] = {";
+  writeBytes(os, ptx);
   os << R"C(/* The image loaded on each device it ran on. A device destroyed since is
  * noticed when its handle stops answering, and its entry is reused. */
 #define FEMC_MAX_DEVICES 64
@@ -117,6 +128,18 @@ static int femc_module(femrt_device *device, femrt_cuda_module *stale,
      << "    return 1;\n  }\n";
   os << R"C(  s = femrt_cuda_module_load_image(device, femc_image, sizeof femc_image,
                                    out);
+  if (s == FEMRT_ERROR_CUDA) {
+    /* E.g. a driver older than the ptxas that made the cubin: JIT the PTX. */
+    char cubin_error[512];
+    snprintf(cubin_error, sizeof cubin_error, "%s", femrt_last_error());
+    s = femrt_cuda_module_load_image(device, femc_ptx, sizeof femc_ptx, out);
+    if (s != FEMRT_OK) {
+      pthread_mutex_unlock(&femc_lock);
+      snprintf(err, len, "cannot load the kernels' cubin (%s) nor compile "
+               "their PTX (%s)", cubin_error, femrt_last_error());
+      return 1;
+    }
+  }
   if (s != FEMRT_OK) {
     pthread_mutex_unlock(&femc_lock);
     return femc_cuda_error(err, len, "cannot load the kernels' cubin", s);
@@ -265,7 +288,8 @@ static int femc_device_pointer(const femrt_arg_info *info, int a,
      << "  if (kernel < 0 || kernel >= " << kernels.size() << ") {\n"
      << "    snprintf(err, err_len, \"kernel index %d is out of range: the "
         "library has "
-     << kernels.size() << " kernels\", (int)kernel);\n    return 1;\n  }\n"
+     << kernels.size() << (kernels.size() == 1 ? " kernel" : " kernels")
+     << "\", (int)kernel);\n    return 1;\n  }\n"
      << "  return femc_cuda_entries[kernel](device, stream, args, err, "
         "err_len);\n}\n"
      << "/* Weak, so several femc objects can be linked into one program. */\n"

@@ -22,11 +22,12 @@ namespace femc::target::nvidia {
 
 /// Writes the device glue for `kernels` (every one with its `device`
 /// facts) of the library whose C identifier stem is `stem`, with the cubin
-/// `image` built for compute capability `arch` (e.g. 90), described as
+/// `image` built for compute capability `arch` (e.g. 90) from `ptx` (the
+/// fallback for a driver that cannot load the cubin), described as
 /// `description` in messages.
 void writeCudaGlue(llvm::raw_ostream &os, llvm::StringRef stem,
                    const std::vector<driver::GlueKernel> &kernels,
-                   llvm::StringRef image, int64_t arch,
+                   llvm::StringRef image, llvm::StringRef ptx, int64_t arch,
                    llvm::StringRef description);
 
 } // namespace femc::target::nvidia

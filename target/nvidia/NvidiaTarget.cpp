@@ -215,8 +215,8 @@ public:
   }
   void writeDeviceGlue(llvm::raw_ostream &os, StringRef stem,
                        const std::vector<driver::GlueKernel> &kernels,
-                       StringRef image) const override {
-    writeCudaGlue(os, stem, kernels, image, arch_, description());
+                       StringRef image, StringRef assembly) const override {
+    writeCudaGlue(os, stem, kernels, image, assembly, arch_, description());
   }
   std::vector<std::string> glueLinkArguments() const override {
     std::string library = FEMC_FEMRT_LIBRARY;
