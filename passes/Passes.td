@@ -125,4 +125,21 @@ def FEMLowerScansToCPU : Pass<"fem-lower-scans-to-cpu", "::mlir::ModuleOp"> {
                            "::mlir::math::MathDialect"];
 }
 
+def FEMLayerStridedMetadata : Pass<"fem-layer-strided-metadata", "::mlir::ModuleOp"> {
+  let summary = "Turn the reshapes of bufferized layer functions into strided views";
+  let description = [{
+    In every layer function (`fem.layer`), rewrites `memref.expand_shape`
+    into `memref.reinterpret_cast` of the source's base buffer with the
+    op's own `output_shape` (any number of dynamic extents per
+    reassociation group, e.g. (B*T, D) to (B, T, H, d)), then applies the
+    upstream expand-strided-metadata patterns to the rest
+    (`collapse_shape`, `subview`). Upstream's expand_shape rewrite assumes
+    at most one dynamic extent per group and crashes on more. Kernel
+    functions are left alone.
+  }];
+  let dependentDialects = ["::mlir::affine::AffineDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
 #endif // FEM_PASSES_TD

@@ -41,6 +41,9 @@ void mlir::fem::buildTiledToLoopsPipeline(OpPassManager &pm) {
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
   bufferization::buildBufferDeallocationPipeline(pm);
   pm.addPass(createConvertLinalgToLoopsPass());
+  // Reshapes of layer bodies (e.g. (B, T, H*d) <-> (B, T, H, d)) become
+  // strided views the LLVM lowering takes.
+  pm.addPass(createFEMLayerStridedMetadata());
   pm.addPass(createFEMLowerToCPU());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

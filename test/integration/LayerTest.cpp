@@ -13,6 +13,11 @@
 //                                ssm (no q, k) with Δ, A, Bs, Cs, D formed
 //                                from projections and parameters, N = 16;
 //                                softmax with a key mask argument (B,T)
+//   Inputs/layer_natural.mlir    softmax in the authors' layouts: nn.Linear
+//                                W (out, in) and biases, reshapes between
+//                                (B,T,H*d) and (B,T,H,d), an f32
+//                                attention_mask (B,T) turned into the read's
+//                                key mask inside the layer
 //
 //===----------------------------------------------------------------------===//
 #include "femrt/femrt.h"
@@ -355,6 +360,125 @@ TEST(FemLayer, WrongShapeIsAnError) {
             FEMRT_ERROR_SHAPE_MISMATCH);
   EXPECT_NE(std::string(femrt_last_error()).find("'out'"), std::string::npos)
       << femrt_last_error();
+  femrt_module_destroy(module);
+  femrt_context_destroy(ctx);
+}
+
+/// y = x W^T + b in double: x (M, in) row-major, W (out, in), b (out).
+std::vector<double> linearRef(const std::vector<float> &x,
+                              const std::vector<float> &w,
+                              const std::vector<float> &b, int64_t M,
+                              int64_t in, int64_t out) {
+  std::vector<double> y(M * out);
+  for (int64_t r = 0; r < M; ++r)
+    for (int64_t n = 0; n < out; ++n) {
+      double acc = b[n];
+      for (int64_t k = 0; k < in; ++k)
+        acc += double(x[r * in + k]) * w[n * in + k];
+      y[r * out + n] = acc;
+    }
+  return y;
+}
+
+/// Inputs/layer_natural.mlir: natural weight shapes, reshapes and an f32
+/// attention_mask in the layer, against the double layer with the key mask
+/// m != 0.
+TEST(FemLayer, NaturalShapesReshapesAndAttentionMask) {
+  constexpr int64_t DKN = 32, E = H * DV, EK = H * DKN;
+  femrt_context *ctx = nullptr;
+  femrt_module *module = nullptr;
+  femrt_kernel *kernel = nullptr;
+  ASSERT_EQ(femrt_context_create(nullptr, &ctx), FEMRT_OK) << femrt_last_error();
+  ASSERT_EQ(femrt_module_load_library(ctx, FEMC_LAYER_NATURAL_LIBRARY, &module),
+            FEMRT_OK)
+      << femrt_last_error();
+  ASSERT_EQ(femrt_module_get_kernel(module, "fem_layer_natural", &kernel),
+            FEMRT_OK)
+      << femrt_last_error();
+  for (auto [B, T] : {std::pair<int64_t, int64_t>{1, 1}, {2, 37}, {1, 130}}) {
+    SCOPED_TRACE("B=" + std::to_string(B) + " T=" + std::to_string(T));
+    femc::Rng rng(7 + T);
+    int64_t BT = B * T;
+    std::vector<float> x(BT * D);
+    rng.fillUniform(x, -1, 1);
+    // About a quarter of the keys padded, never the first of a sequence.
+    std::vector<float> mask(BT);
+    std::vector<uint8_t> keep(BT);
+    for (int64_t i = 0; i < BT; ++i) {
+      keep[i] = i % T == 0 || rng.uniform(0, 1) > 0.25;
+      mask[i] = keep[i] ? 1.0f : 0.0f;
+    }
+    // W (out, in) and b (out) for q, k, v, lambda, gate, o.
+    int64_t outs[6] = {EK, EK, E, E, E, D}, ins[6] = {D, D, D, D, D, E};
+    std::vector<float> w[6], b[6];
+    for (int i = 0; i < 6; ++i) {
+      w[i].resize(outs[i] * ins[i]);
+      rng.fillUniform(w[i], -0.1, 0.1);
+      b[i].resize(outs[i]);
+      rng.fillUniform(b[i], -0.2, 0.2);
+    }
+    std::vector<float> beta(E);
+    rng.fillUniform(beta, -1, 2);
+    std::vector<float> out(BT * D, std::nanf(""));
+
+    std::vector<int64_t> sx = {B, T, D}, sm = {B, T}, sw[6], sb[6],
+                         sbeta = {E};
+    std::vector<DLTensor> t = {tensor(x.data(), sx), tensor(mask.data(), sm)};
+    for (int i = 0; i < 6; ++i) {
+      sw[i] = {outs[i], ins[i]};
+      sb[i] = {outs[i]};
+      t.push_back(tensor(w[i].data(), sw[i]));
+      t.push_back(tensor(b[i].data(), sb[i]));
+    }
+    t.push_back(tensor(beta.data(), sbeta));
+    t.push_back(tensor(out.data(), sx));
+    std::vector<const DLTensor *> args;
+    for (auto &d : t)
+      args.push_back(&d);
+    ASSERT_EQ(femrt_kernel_launch(kernel, args.data(), (int32_t)args.size(),
+                                  nullptr),
+              FEMRT_OK)
+        << femrt_last_error();
+
+    // The same layer in double, the read by femref.
+    std::vector<float> q = toFloat(
+        rope(linearRef(x, w[0], b[0], BT, D, EK), B, T, H, DKN));
+    std::vector<float> k = toFloat(
+        rope(linearRef(x, w[1], b[1], BT, D, EK), B, T, H, DKN));
+    std::vector<float> v = toFloat(linearRef(x, w[2], b[2], BT, D, E));
+    std::vector<float> lam = toFloat(linearRef(x, w[3], b[3], BT, D, E));
+    std::vector<float> gate = toFloat(linearRef(x, w[4], b[4], BT, D, E));
+    femc::ref::Problem p;
+    p.prior = femc::ref::Prior::Softmax;
+    p.causal = true;
+    p.B = B;
+    p.T = p.S = T;
+    p.H = p.Hkv = H;
+    p.dk = DKN;
+    p.dv = DV;
+    p.hasMask = true;
+    femc::ref::Inputs in;
+    in.q = q.data();
+    in.k = k.data();
+    in.v = v.data();
+    in.beta_raw = beta.data();
+    in.lam = lam.data();
+    in.gate = gate.data();
+    in.mask = keep.data();
+    std::string error;
+    auto read = femc::ref::run(p, in, error);
+    ASSERT_TRUE(read.has_value()) << error;
+    std::vector<float> o(read->out.begin(), read->out.end());
+    std::vector<double> y = linearRef(o, w[5], b[5], BT, E, D);
+    double maxErr = 0, maxRef = 0;
+    for (size_t i = 0; i < y.size(); ++i) {
+      ASSERT_TRUE(std::isfinite(out[i])) << "element " << i;
+      maxErr = std::max(maxErr, std::fabs(y[i] - out[i]));
+      maxRef = std::max(maxRef, std::fabs(y[i]));
+    }
+    EXPECT_GT(maxRef, 0.0);
+    EXPECT_LE(maxErr, 1e-4 * maxRef) << "relative " << maxErr / maxRef;
+  }
   femrt_module_destroy(module);
   femrt_context_destroy(ctx);
 }
