@@ -721,6 +721,10 @@ void generateInput(std::string_view name, std::vector<float> &values,
     rng.fillUniform(values, -1.0, 2.0);
     return;
   }
+  if (name == "state") { // the empty carried state (docs/semantics.md)
+    std::fill(values.begin(), values.end(), 0.0f);
+    return;
+  }
   rng.fillNormal(values);
   auto softplus = [](float x) { return x > 20 ? x : std::log1p(std::exp(x)); };
   for (float &x : values) {

@@ -125,7 +125,8 @@ const float **floatInput(Inputs &in, std::string_view name);
 /// Fills `values` with random inputs for the argument called `name`, in the
 /// ranges the reference's callers form them (semantics.md): beta_raw uniform
 /// in [-1, 2); ssm's delta = exp(-softplus(x)) in (0, 1), A = -softplus(x),
-/// Bs, Cs, D = softplus(x) + 1e-6; every other input standard normal.
+/// Bs, Cs, D = softplus(x) + 1e-6; a scan kernel's carried "state" all
+/// zeros (the empty state); every other input standard normal.
 void generateInput(std::string_view name, std::vector<float> &values,
                    Rng &rng);
 
