@@ -33,8 +33,8 @@ from collections import OrderedDict
 import numpy as np
 
 from .layer_config import (MAX_CAP, LayerImportError, describe_sizes,
-                           expected_parameters, resolve_config, tdc_branches,
-                           tdc_hidden, tdc_width)
+                           expected_parameters, resolve_config, rope_inv_freq,
+                           tdc_branches, tdc_hidden, tdc_width)
 
 __all__ = ["import_layer", "ImportedLayer", "LayerImportError",
            "load_checkpoint", "check_layer", "layer_attribute", "main",
@@ -673,9 +673,7 @@ class LayerEmitter(Ops):
         dk = self.cfg["d_k"]
         half = dk // 2
         theta = self.cfg["rope_theta"]
-        # The module's inv_freq buffer is float32: 1 / theta^(2i/dk).
-        inv = [float(np.float32(theta ** (-(2.0 * i) / dk)))
-               for i in range(half)]
+        inv = [float(v) for v in rope_inv_freq(theta, dk)]
         e = self.e
         inv_c = e.name("inv_freq")
         e.op(f"{inv_c} = arith.constant dense<[{', '.join(_f64(v) for v in inv)}]>"

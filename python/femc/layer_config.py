@@ -8,8 +8,8 @@ arithmetic (docs/semantics.md section 7), checks a configuration's keys and
 types, and lists every parameter of the module's ``state_dict`` with its
 shape, so an importer can check a checkpoint against the configuration.
 
-Only numpy-free Python: used by :mod:`femc.importer` and
-:mod:`femc.layer_reference`.
+Plain Python (numpy only for rope_inv_freq): used by :mod:`femc.importer`
+and :mod:`femc.layer_reference`.
 """
 
 import math
@@ -200,6 +200,16 @@ def resolve_config(config):
     cfg["d_v"] = dv
     cfg["fem_prior"] = PRIORS[prior]
     return cfg
+
+
+def rope_inv_freq(theta, dk):
+    """The module's SimpleRoPE.inv_freq buffer, (dk/2) float32 values:
+    1 / theta^(arange(0, dk, 2) / dk) evaluated in float32 as PyTorch does
+    (its float64 runs keep these float32-rounded values), as float64."""
+    import numpy as np
+    exponent = np.arange(0, dk, 2, dtype=np.float32) / np.float32(dk)
+    inv = np.float32(1.0) / (np.float32(theta) ** exponent)
+    return inv.astype(np.float32).astype(np.float64)
 
 
 def tdc_width(cfg):

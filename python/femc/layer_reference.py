@@ -18,7 +18,8 @@ import math
 
 import numpy as np
 
-from .layer_config import (resolve_config, tdc_branches, tdc_hidden)
+from .layer_config import (resolve_config, rope_inv_freq, tdc_branches,
+                           tdc_hidden)
 
 __all__ = ["forward"]
 
@@ -82,7 +83,7 @@ def _tdc_branch(P, prefix, x, norm_first, hidden):
 
 def _rope(x, theta):
     B, T, H, d = x.shape
-    inv = theta ** (-np.arange(0, d, 2, dtype=np.float64) / d)    # (d/2)
+    inv = rope_inv_freq(theta, d)          # the module's float32 buffer
     ang = np.arange(T, dtype=np.float64)[:, None] * np.concatenate([inv, inv])
     cos = np.cos(ang)[None, :, None, :]
     sin = np.sin(ang)[None, :, None, :]

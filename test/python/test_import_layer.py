@@ -114,7 +114,7 @@ BASE = dict(n_embd=32, n_head=2, conv_hidden=16)
 
 # name -> (configuration on top of BASE, mask, [(B, T), ...])
 CASES = {
-    "softmax": (dict(prior_type="softmax"), True, [(2, 37), (1, 1)]),
+    "softmax": (dict(prior_type="softmax"), True, [(2, 37), (1, 1), (1, 700)]),
     "softmax_full": (dict(prior_type="softmax", causal=False), True, [(2, 37)]),
     "linear": (dict(prior_type="linear"), True, [(2, 37)]),
     "linear_full": (dict(prior_type="linear", causal=False, n_head=4,
