@@ -257,3 +257,23 @@ def test_npz_with_stored_config_and_cli_name(tmp_path):
     assert (tmp_path / "out" / "my_layer.mlir").is_file()
     names = sorted(os.listdir(tmp_path / "out" / "my_layer.weights"))
     assert names == sorted(k + ".npy" for k in params)
+
+
+def test_torch_checkpoints(tmp_path):
+    """torch.save files: a bare state_dict with --config, and a dict with
+    'state_dict' and 'config' (skipped without PyTorch)."""
+    torch = pytest.importorskip("torch")
+    config = dict(BASE, prior_type="softmax", use_conv=False)
+    params = make_params(config, seed=21)
+    state = {k: torch.from_numpy(v.copy()) for k, v in params.items()}
+    bare = tmp_path / "bare.pt"
+    torch.save(state, bare)
+    layer = femc.import_layer(str(bare), str(tmp_path / "a"), config=config)
+    assert layer.name == "bare"
+    for k, v in layer.weights().items():
+        np.testing.assert_array_equal(v, params[k])
+    packed = tmp_path / "packed.pth"
+    torch.save({"state_dict": state, "config": config}, packed)
+    layer = femc.import_layer(str(packed), str(tmp_path / "b"))
+    assert layer.config["prior_type"] == "softmax"
+    assert list(layer.weights()) == list(params)
