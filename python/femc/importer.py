@@ -229,6 +229,11 @@ def _check_supported(cfg, tensors):
                 "tilt exp(beta*v - M) can fall below float32's smallest "
                 "normal, docs/dialect.md)")
     eps = cfg["eps"]
+    if cfg["use_lse"] and not cfg["use_temperature"] and eps >= 1.0:
+        raise LayerImportError(
+            f"use_lse without use_temperature reads with beta = 1, but eps "
+            f"is {eps!r}: femc's kernels take beta = softplus(beta_raw) + "
+            "eps, which cannot be 1 when eps >= 1")
     if not 1e-30 <= eps <= 1e30:
         raise LayerImportError(
             f"eps is {eps!r}; femc's kernels take eps in [1e-30, 1e+30] "
@@ -859,7 +864,7 @@ class LayerEmitter(Ops):
             beta = self.arg["_beta_param"]
         else:
             if cfg["use_lse"]:
-                raw = math.log(math.expm1(1.0 - eps)) if eps < 1 else -30.0
+                raw = math.log(math.expm1(1.0 - eps))   # eps < 1 (checked)
                 cap = MAX_CAP
             else:
                 raw = -30.0

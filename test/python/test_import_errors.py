@@ -143,6 +143,14 @@ def test_cap_out_of_range(tmp_path):
                           "beta*v to [-cap, cap] with cap in [1e-05, 43]")
 
 
+def test_lse_only_with_large_eps(tmp_path):
+    config = dict(CONFIG, use_temperature=False, eps=1.5)
+    msg = _refused(make_params(config), config, tmp_path)
+    assert msg == "use_lse without use_temperature reads with beta = 1, " \
+        "but eps is 1.5: femc's kernels take beta = softplus(beta_raw) + " \
+        "eps, which cannot be 1 when eps >= 1"
+
+
 def test_bad_layer_name(tmp_path):
     msg = _refused(make_params(CONFIG), CONFIG, tmp_path, name="2fast")
     assert msg.startswith("layer name '2fast' must be ASCII letters")
