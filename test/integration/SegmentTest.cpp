@@ -324,6 +324,40 @@ TEST(SegmentsState, InPlaceRefused) {
   runSegments(c, 7300);
 }
 
+/// A state of the wrong width is refused at launch, naming the argument.
+TEST(SegmentsState, WrongWidthRefusedAtLaunch) {
+  const priors::PriorInfo &info =
+      priors::priorInfo(static_cast<int>(Prior::Linear));
+  std::vector<int64_t> q = {1, 2, 2, 8}, v = {1, 2, 2, 16}, e = {32},
+                       bad = {1, 2, 16, 27}, good = {1, 2, 16, 28};
+  std::vector<float> data(1 * 2 * 16 * 28, 0.0f);
+  std::vector<DLTensor> dl;
+  for (std::string_view name : priors::kernelArguments(info, false, true, true)) {
+    std::vector<int64_t> &shape = name == "q" || name == "k" ? q
+                                  : name == "beta_raw"       ? e
+                                  : name == "state"          ? bad
+                                  : name == "state_out"      ? good
+                                                             : v;
+    dl.push_back(dlTensor(name == "state_out" ? nullptr : data.data(), shape,
+                          true));
+  }
+  std::vector<float> out(data.size());
+  dl.back().data = out.data();
+  std::vector<const DLTensor *> args;
+  for (DLTensor &t : dl)
+    args.push_back(&t);
+  femrt_kernel *kernel = runtime().kernel("linear_causal_state");
+  ASSERT_NE(kernel, nullptr);
+  EXPECT_NE(femrt_kernel_launch(kernel, args.data(),
+                                static_cast<int32_t>(args.size()), nullptr),
+            FEMRT_OK);
+  EXPECT_NE(std::string(femrt_last_error())
+                .find("argument 'state' (#6): dimension 3 (Ks) must be 28, "
+                      "got 27"),
+            std::string::npos)
+      << femrt_last_error();
+}
+
 /// gla whose cumulative log-decay saturates at -60 inside the first
 /// segment: the carried C stays at -60 and the decay stays stopped.
 TEST(SegmentsGla, SaturatedDecayCarried) {
