@@ -26,8 +26,11 @@ static cl::opt<std::string> outDir("o", cl::desc("Output folder (default: .)"),
                                    cl::cat(category));
 static cl::opt<std::string>
     target("target",
-           cl::desc("Code generation target: host (this CPU, default), "
-                    "x86-64-v3 (AVX2+FMA), x86-64-v4 (AVX-512)"),
+           cl::desc("Code generation target: host (this CPU and its "
+                    "features, default), x86-64-v3 (AVX2+FMA), x86-64-v4 "
+                    "(AVX-512), or <cpu>[+bf16][+amx] with <cpu> one of "
+                    "those or an LLVM x86-64 CPU name (e.g. sapphirerapids; "
+                    "+amx: bf16 softmax reads on AMX tiles)"),
            cl::init("host"), cl::cat(category));
 static cl::opt<std::string> emit(
     "emit",

@@ -1,0 +1,253 @@
+//===- AmxSoftmaxTest.cpp - the bf16 softmax read on AMX vs the reference -===//
+//
+// Part of the femc project.
+//
+// Runs the kernels of Inputs/softmax_amx.mlir, compiled at build time for
+// x86-64-v4+amx (passes/cpu/ReadSoftmaxAmx.cpp: both contractions on AMX
+// tiles, P rounded to bf16 once), through libfemrt on the shape
+// matrix and compares each output with the double-precision reference on
+// the same bf16-rounded inputs: max |out - ref| <= 1e-2 * max |ref|, the
+// bf16 tolerance of docs/semantics.md (bf16 panel and P: ~2^-9 relative per
+// product, f32 sums, one rounding of the output). On a host without
+// AMX-BF16 every test is skipped with a message naming the missing feature.
+//
+//===----------------------------------------------------------------------===//
+#include "femrt/femrt.h"
+#include "reference/Reference.h"
+#include "support/LowPrecision.h"
+#include "support/Random.h"
+#include "test/integration/KernelLibrary.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace lowp = femc::lowp;
+
+/// The AMX feature this host lacks, or null when it has both.
+const char *missingAmxFeature() {
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("amx-tile"))
+    return "amx-tile";
+  if (!__builtin_cpu_supports("amx-bf16"))
+    return "amx-bf16";
+  return nullptr;
+}
+
+#define REQUIRE_AMX()                                                          \
+  if (const char *missing = missingAmxFeature())                               \
+  GTEST_SKIP() << "this host has no " << missing                               \
+               << ": the AMX kernels are compiled (FileCheck tests) but not "  \
+                  "run"
+
+femc::test::KernelLibrary &library() {
+  static femc::test::KernelLibrary lib(FEMC_AMX_LIBRARY);
+  return lib;
+}
+
+struct Case {
+  bool causal = true, mask = false, bhtd = false;
+  int64_t B = 1, T = 1, S = 1, H = 1, Hkv = 1, dk = 64, dv = 64;
+  double betaRaw = 0, vScale = 1;
+  bool maskFirstKeys = false; // rows 0..4 of batch 0 see no key (causal)
+
+  std::string kernel() const {
+    return std::string("softmax_amx_") + (causal ? "causal" : "full") +
+           (mask ? "_mask" : "_nomask") + (bhtd ? "_bhtd" : "_bthd");
+  }
+  std::string str() const {
+    std::ostringstream os;
+    os << kernel() << " B=" << B << " T=" << T << " S=" << S << " H=" << H
+       << " Hkv=" << Hkv << " dk=" << dk << " dv=" << dv
+       << " beta_raw~" << betaRaw << " |v|<=" << vScale;
+    return os.str();
+  }
+};
+
+DLTensor tensor(void *data, std::vector<int64_t> &shape, DLDataType dtype) {
+  DLTensor t{};
+  t.data = data;
+  t.device = {kDLCPU, 0};
+  t.ndim = static_cast<int32_t>(shape.size());
+  t.dtype = dtype;
+  t.shape = shape.data();
+  return t;
+}
+
+void runCase(const Case &c, uint64_t seed) {
+  SCOPED_TRACE(c.str());
+  femc::ref::Problem p;
+  p.prior = femc::ref::Prior::Softmax;
+  p.causal = c.causal;
+  p.layout = c.bhtd ? femc::ref::Layout::BHTD : femc::ref::Layout::BTHD;
+  p.B = c.B;
+  p.T = c.T;
+  p.S = c.S;
+  p.H = c.H;
+  p.Hkv = c.Hkv;
+  p.dk = c.dk;
+  p.dv = c.dv;
+  p.hasMask = c.mask;
+  femc::Rng rng(seed);
+  // Inputs drawn in f32, rounded to bf16: the reference sees the rounded
+  // values, the kernel their bit patterns.
+  std::map<std::string, std::vector<float>> values;
+  std::map<std::string, std::vector<uint16_t>> bits;
+  std::map<std::string, std::vector<int64_t>> shapes;
+  femc::ref::Inputs in;
+  std::vector<uint8_t> mask;
+  for (const std::string &name : femc::ref::inputNames(p)) {
+    shapes[name] = *femc::ref::tensorShape(p, name);
+    int64_t n = 1;
+    for (int64_t d : shapes[name])
+      n *= d;
+    if (name == "mask") {
+      mask.resize(n);
+      for (auto &m : mask)
+        m = rng.uniform01() < 0.8;
+      if (c.maskFirstKeys)
+        for (int64_t s = 0; s < std::min<int64_t>(c.S, 5); ++s)
+          mask[s] = 0;
+      in.mask = mask.data();
+      continue;
+    }
+    double lo = -3, hi = 3;
+    if (name == "q" || name == "k")
+      lo = -2, hi = 2;
+    else if (name == "v")
+      lo = -c.vScale, hi = c.vScale;
+    else if (name == "beta_raw")
+      lo = c.betaRaw - 0.5, hi = c.betaRaw + 0.5;
+    auto &v = values[name];
+    auto &b = bits[name];
+    v.resize(n);
+    b.resize(n);
+    for (int64_t i = 0; i < n; ++i) {
+      b[i] = lowp::toBF16(static_cast<float>(rng.uniform(lo, hi)));
+      v[i] = lowp::fromBF16(b[i]);
+    }
+    *femc::ref::floatInput(in, name) = v.data();
+  }
+  std::string error;
+  auto ref = femc::ref::run(p, in, error);
+  ASSERT_TRUE(ref.has_value()) << error;
+
+  DLDataType bf16 = {kDLBfloat, 16, 1};
+  std::vector<int64_t> outShape = *femc::ref::tensorShape(p, "out");
+  std::vector<uint16_t> out(ref->out.size(), 0x7fc0); // NaN
+  std::vector<DLTensor> dl;
+  for (const char *name : {"q", "k", "v", "beta_raw", "lam", "gate"})
+    dl.push_back(tensor(bits[name].data(), shapes[name], bf16));
+  if (c.mask)
+    dl.push_back(tensor(mask.data(), shapes["mask"], DLDataType{kDLUInt, 8, 1}));
+  dl.push_back(tensor(out.data(), outShape, bf16));
+  std::vector<const DLTensor *> ptrs;
+  for (DLTensor &t : dl)
+    ptrs.push_back(&t);
+  femrt_kernel *kernel = library().kernel(c.kernel());
+  ASSERT_NE(kernel, nullptr);
+  ASSERT_EQ(femrt_kernel_launch(kernel, ptrs.data(),
+                                static_cast<int32_t>(ptrs.size()), nullptr),
+            FEMRT_OK)
+      << femrt_last_error();
+
+  double maxErr = 0, maxRef = 0;
+  size_t worst = 0;
+  for (size_t i = 0; i < out.size(); ++i) {
+    double o = lowp::fromBF16(out[i]);
+    ASSERT_TRUE(std::isfinite(o)) << "element " << i << " is " << o;
+    double e = std::fabs(o - ref->out[i]);
+    maxRef = std::max(maxRef, std::fabs(ref->out[i]));
+    if (e > maxErr) {
+      maxErr = e;
+      worst = i;
+    }
+  }
+  double rel = maxRef > 0 ? maxErr / maxRef : maxErr;
+  EXPECT_LE(rel, lowp::defaultTolerance(lowp::Format::BF16))
+      << "element " << worst << ": out " << lowp::fromBF16(out[worst])
+      << ", reference " << ref->out[worst];
+  if (c.maskFirstKeys && c.causal)
+    for (int64_t t = 0; t < std::min<int64_t>(c.T, 5); ++t)
+      for (int64_t h = 0; h < c.H; ++h)
+        for (int64_t ch = 0; ch < c.dv; ++ch) {
+          size_t i = c.bhtd ? ((h * c.T + t) * c.dv + ch)
+                            : ((t * c.H + h) * c.dv + ch);
+          ASSERT_EQ(lowp::fromBF16(out[i]), 0.0f)
+              << "row " << t << " has no visible key";
+        }
+}
+
+/// The lengths; dk/dv across the tile edges (16-lane vectors,
+/// 32-wide AMX rows): 8, 64, 96, 128 and odd widths.
+const int64_t kT[] = {1, 2, 7, 63, 64, 65, 257, 1000};
+const int64_t kDk[] = {64, 8, 128, 40};
+const int64_t kDv[] = {64, 96, 8, 24};
+const double kBeta[] = {0, -4, 8, -30}; // -30: beta ~ 1e-13, narrow channels
+const double kVScale[] = {1, 100};      // 100: the clip at cap/beta is active
+
+struct Combination {
+  bool causal, mask, bhtd, grouped;
+};
+
+class AmxSoftmax : public ::testing::TestWithParam<Combination> {};
+
+TEST_P(AmxSoftmax, ShapeMatrix) {
+  REQUIRE_AMX();
+  Combination m = GetParam();
+  for (int i = 0; i < 8; ++i) {
+    Case c;
+    c.causal = m.causal;
+    c.mask = m.mask;
+    c.bhtd = m.bhtd;
+    c.T = kT[i];
+    c.B = c.T >= 257 ? 1 : (i % 2 ? 2 : 1);
+    c.H = m.grouped ? 4 : ((i / 2) % 2 ? 3 : 1);
+    c.Hkv = m.grouped ? (i % 2 ? 1 : 2) : c.H;
+    c.dk = kDk[i % 4];
+    c.dv = kDv[(i + 1) % 4];
+    c.betaRaw = kBeta[i % 4];
+    c.vScale = kVScale[(i / 4) % 2];
+    c.S = (!m.causal && i % 4 == 3) ? c.T + 37 : c.T; // cross attention
+    c.maskFirstKeys = m.mask && i == 5;
+    runCase(c, 4000 + i);
+    if (HasFatalFailure())
+      return;
+  }
+}
+
+std::string combinationName(const ::testing::TestParamInfo<Combination> &info) {
+  const Combination &m = info.param;
+  return std::string(m.causal ? "causal" : "full") +
+         (m.mask ? "_mask" : "_nomask") + (m.bhtd ? "_bhtd" : "_bthd") +
+         (m.grouped ? "_gqa" : "_mha");
+}
+
+std::vector<Combination> allCombinations() {
+  std::vector<Combination> out;
+  for (int i = 0; i < 16; ++i)
+    out.push_back({bool(i & 1), bool(i & 2), bool(i & 4), bool(i & 8)});
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Bf16, AmxSoftmax,
+                         ::testing::ValuesIn(allCombinations()),
+                         combinationName);
+
+/// The benchmark's shape at a length that crosses many key tiles and the
+/// 16-row blocks unevenly: B = 1, H = 8, d = 64, causal.
+TEST(AmxSoftmaxLong, BenchmarkShape) {
+  REQUIRE_AMX();
+  Case c;
+  c.T = c.S = 1531;
+  c.H = c.Hkv = 8;
+  runCase(c, 4100);
+}
+
+} // namespace
