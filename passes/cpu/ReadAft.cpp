@@ -36,10 +36,12 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
   Value dkp = e.roundUp(dk, w.cLanes);
   Value kmax = e.alloc({ShapedType::kDynamic}, {dkp});
   Value pBuf = e.alloc({ShapedType::kDynamic}, {dkp});
-  // Per block channel, kappa = e^(k - kmax) + eps kept apart: the sums of
-  // e^(k - kmax) U (numMu, numX) and e^(k - kmax) (den), and of U (sumMu,
-  // sumX), so that a carried state can move to a larger kmax exactly;
+  // Per block channel, the sums of kappa U (numMu, numX) and kappa (den)
+  // with kappa = e^(k - kmax) + eps. With a state (split), the eps part is
+  // kept apart: the sums of e^(k - kmax) U, e^(k - kmax) and of U (sumMu,
+  // sumX), so that a carried state can move to a larger kmax exactly.
   // kmaxC is kmax of the channel's q/k channel.
+  bool split = carried.in() || carried.out();
   Value numMu = e.alloc({cb}, {});
   Value numX = e.alloc({cb}, {});
   Value den = e.alloc({cb}, {});
@@ -142,23 +144,35 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
                              lanesLeft);
         Value ek = e.exp(e.fsub(key, e.vload(kmaxC, {cv})));
         auto [clipped, tilted] = streams.panel(t, cv);
-        Value dE = e.fadd(e.vload(den, {cv}), ek);
-        Value nmE = e.fma(ek, clipped, e.vload(numMu, {cv}));
-        Value nxE = e.fma(ek, tilted, e.vload(numX, {cv}));
-        Value uMu = e.fadd(e.vload(sumMu, {cv}), clipped);
-        Value uX = e.fadd(e.vload(sumX, {cv}), tilted);
-        e.vstore(dE, den, {cv});
-        e.vstore(nmE, numMu, {cv});
-        e.vstore(nxE, numX, {cv});
-        e.vstore(uMu, sumMu, {cv});
-        e.vstore(uX, sumX, {cv});
-        // Sums of kappa = e^(k - kmax) + eps: the eps part from the sums of
-        // U and the count of keys.
         Value epsV = e.bcast(w.eps);
-        Value count = e.bcast(e.fadd(countIn, e.toFloat(e.add(t, w.c1i))));
-        Value d = e.fma(epsV, count, dE);
-        Value nm = e.fma(epsV, uMu, nmE);
-        Value nx = e.fma(epsV, uX, nxE);
+        Value d, nm, nx;
+        if (!split) {
+          // Without a state: kappa = e^(k - kmax) + eps in the sums.
+          Value kappa = e.fadd(ek, epsV);
+          d = e.fadd(e.vload(den, {cv}), kappa);
+          nm = e.fma(kappa, clipped, e.vload(numMu, {cv}));
+          nx = e.fma(kappa, tilted, e.vload(numX, {cv}));
+          e.vstore(d, den, {cv});
+          e.vstore(nm, numMu, {cv});
+          e.vstore(nx, numX, {cv});
+        } else {
+          Value dE = e.fadd(e.vload(den, {cv}), ek);
+          Value nmE = e.fma(ek, clipped, e.vload(numMu, {cv}));
+          Value nxE = e.fma(ek, tilted, e.vload(numX, {cv}));
+          Value uMu = e.fadd(e.vload(sumMu, {cv}), clipped);
+          Value uX = e.fadd(e.vload(sumX, {cv}), tilted);
+          e.vstore(dE, den, {cv});
+          e.vstore(nmE, numMu, {cv});
+          e.vstore(nxE, numX, {cv});
+          e.vstore(uMu, sumMu, {cv});
+          e.vstore(uX, sumX, {cv});
+          // Sums of kappa: the eps part from the sums of U and the count of
+          // keys.
+          Value count = e.bcast(e.fadd(countIn, e.toFloat(e.add(t, w.c1i))));
+          d = e.fma(epsV, count, dE);
+          nm = e.fma(epsV, uMu, nmE);
+          nx = e.fma(epsV, uX, nxE);
+        }
         Value qHat = e.fmul(e.gather(pBuf, {w.c0i}, qk, lanesLeft), qScale);
         // max(den, eps) that lets NaN through.
         Value denom = e.fmax(e.bcast(w.eps), d);
