@@ -304,8 +304,6 @@ def tensor_type(*dims):
     return "tensor<" + "x".join(str(d) for d in dims) + "xf32>"
 
 
-_DIM_NAMES = "bthcklmn"
-
 
 class Emitter:
     """Builds the body of the layer function: SSA names, linalg.generic."""
@@ -510,43 +508,35 @@ class LayerEmitter(Ops):
         self.D = D
         self.xty = tensor_type("?", "?", D)
 
+    def expand_weight(self, name, shape, groups):
+        """A weight argument viewed with more dimensions (tensor.expand_shape):
+        W (H*d, D) as (H, d, D), W_o (D, H*dv) as (D, H, dv)."""
+        key = (name, tuple(shape))
+        cache = self.__dict__.setdefault("_expanded", {})
+        if key not in cache:
+            n = self.e.name("w")
+            src = tensor_type(*self.shape[name])
+            self.e.op(f"{n} = tensor.expand_shape {self.arg[name]} {groups} "
+                      f"output_shape [{', '.join(map(str, shape))}] : {src} "
+                      f"into {tensor_type(*shape)}")
+            cache[key] = n
+        return cache[key]
+
     def linear_heads(self, src, name, heads, width):
-        """split(src @ W.T + b): (B,T,heads,width) from src (B,T,D)."""
+        """split(src @ W.T + b): (B,T,heads,width) from src (B,T,D), as a
+        contraction over W viewed as (heads, width, D) (flat channel
+        h*width + c), so every indexing map is a projected permutation."""
         ty = tensor_type("?", "?", heads, width)
         idx = f"h * {width} + c"
         init = self.bias_init(name + ".bias", ("b", "t", "h", "c"), ty, idx)
+        w3 = self.expand_weight(name + ".weight", (heads, width, self.D),
+                                "[[0, 1], [2]]")
         return self.e.generic(
             ("b", "t", "h", "c", "k"),
             ["parallel"] * 4 + ["reduction"],
             [(src, self.xty, ["b", "t", "k"]),
-             (self.arg[name + ".weight"], tensor_type(heads * width, self.D),
-              [idx, "k"])],
+             (w3, tensor_type(heads, width, self.D), ["h", "c", "k"])],
             (init, ty, ["b", "t", "h", "c"]), _mul_acc)
-
-    def linear_slice(self, name, first, rows):
-        """x @ W[first:first+rows].T + b[first:first+rows]: (B,T,rows), on
-        static slices of the weight and bias (tensor.extract_slice)."""
-        total, D = self.shape[name + ".weight"]
-        e = self.e
-        w = e.name("w")
-        e.op(f"{w} = tensor.extract_slice {self.arg[name + '.weight']}"
-             f"[{first}, 0] [{rows}, {D}] [1, 1] : {tensor_type(total, D)} to "
-             f"{tensor_type(rows, D)}")
-        ty = tensor_type("?", "?", rows)
-        if self.has(name + ".bias"):
-            bias = e.name("bias")
-            e.op(f"{bias} = tensor.extract_slice {self.arg[name + '.bias']}"
-                 f"[{first}] [{rows}] [1] : {tensor_type(total)} to {tensor_type(rows)}")
-            init = e.generic(("b", "t", "n"), ["parallel"] * 3,
-                             [(bias, tensor_type(rows), ["n"])],
-                             (e.empty(ty), ty, ["b", "t", "n"]),
-                             lambda a: ([], a[0]))
-        else:
-            init = e.fill(0.0, ty)
-        return e.generic(
-            ("b", "t", "n", "k"), ["parallel"] * 3 + ["reduction"],
-            [(self.x, self.xty, ["b", "t", "k"]), (w, tensor_type(rows, D), ["n", "k"])],
-            (init, ty, ["b", "t", "n"]), _mul_acc)
 
     # -- the time-decay conditioning --------------------------------------
     def tdc_branch(self, prefix, x, acc):
@@ -742,10 +732,19 @@ class LayerEmitter(Ops):
         p[E+R:]) + eps, A = -softplus(A_log), D = softplus(D_diag) + eps."""
         cfg = self.cfg
         E, R, eps = cfg["fem_dim"], cfg["ssm_rank"], cfg["eps"]
-        # Three projections on row slices of W_p (and its bias).
-        delta_raw = self.linear_slice("W_p", 0, E)
-        b_raw = self.linear_slice("W_p", E, R)
-        c_raw = self.linear_slice("W_p", E + R, R)
+        # p = W_p x (one projection), then its three column ranges.
+        p = self.linear_flat(self.x, self.D, "W_p", E + 2 * R)
+        pty = tensor_type("?", "?", E + 2 * R)
+
+        def part(first, width):
+            n = self.e.name("p")
+            self.e.op(f"{n} = tensor.extract_slice {p}[0, 0, {first}] "
+                      f"[%B, %T, {width}] [1, 1, 1] : {pty} to "
+                      f"{tensor_type('?', '?', width)}")
+            return n
+        delta_raw = part(0, E)
+        b_raw = part(E, R)
+        c_raw = part(E + R, R)
 
         def delta_body(a):
             b = ScalarBody()
@@ -899,10 +898,11 @@ class LayerEmitter(Ops):
         # y = W_o merge(out) + b.
         yty = self.xty
         init = self.bias_init("W_o.bias", ("b", "t", "n"), yty, "n")
+        wo = self.expand_weight("W_o.weight", (D, H, dv), "[[0], [1, 2]]")
         y = e.generic(
             ("b", "t", "n", "h", "c"), ["parallel"] * 3 + ["reduction"] * 2,
             [(out, hv, ["b", "t", "h", "c"]),
-             (self.arg["W_o.weight"], tensor_type(D, E), ["n", f"h * {dv} + c"])],
+             (wo, tensor_type(D, H, dv), ["n", "h", "c"])],
             (init, yty, ["b", "t", "n"]), _mul_acc)
         return y
 
@@ -926,8 +926,10 @@ def prologue(emitter, x, xty):
 
 
 def _mul_acc(a):
+    """acc + a * b: the body of a contraction (mulf then addf, the form
+    femc's layer matmul pass recognises)."""
     b = ScalarBody()
-    return b.lines, b.v(f"math.fma {a[0]}, {a[1]}, {a[2]} : f32")
+    return b.lines, b.add(a[2], b.mul(a[0], a[1]))
 
 
 def _add_acc(a):
