@@ -56,8 +56,9 @@ func.func @forecast_block_ssm(
       ins(%x, %p0 : tensor<?x?x7xf32>, tensor<128x7xf32>)
       outs(%g2 : tensor<?x?x128xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x128xf32>
   %e4 = tensor.empty(%B, %T) : tensor<?x?xf32>
   %cst6 = arith.constant 0.0 : f32
@@ -134,8 +135,9 @@ func.func @forecast_block_ssm(
       ins(%g17, %p22 : tensor<?x?x128xf32>, tensor<64x128xf32>)
       outs(%g19 : tensor<?x?x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x64xf32>
   %e21 = tensor.empty(%B, %T) : tensor<?x?xf32>
   %z22 = linalg.fill ins(%cst6 : f32) outs(%e21 : tensor<?x?xf32>) -> tensor<?x?xf32>
@@ -165,8 +167,9 @@ func.func @forecast_block_ssm(
       ins(%g17, %p20 : tensor<?x?x128xf32>, tensor<64x128xf32>)
       outs(%g25 : tensor<?x?x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x64xf32>
   %e27 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
   %g28 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
@@ -179,8 +182,9 @@ func.func @forecast_block_ssm(
       ins(%g17, %p18 : tensor<?x?x128xf32>, tensor<64x128xf32>)
       outs(%g28 : tensor<?x?x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x64xf32>
   %e30 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
   %ch34 = arith.constant 64 : index
@@ -279,8 +283,9 @@ func.func @forecast_block_ssm(
       ins(%g71, %p24 : tensor<?x?x64xf32>, tensor<64x192xf32>)
       outs(%z73 : tensor<?x?x192xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x192xf32>
   %e75 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
   %g76 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
@@ -289,123 +294,99 @@ func.func @forecast_block_ssm(
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x4x16xf32>
-  %g77 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h * 16 + c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g9, %p3 : tensor<?x?x128xf32>, tensor<64x128xf32>)
+  %w77 = tensor.expand_shape %p3 [[0, 1], [2]] output_shape [4, 16, 128] : tensor<64x128xf32> into tensor<4x16x128xf32>
+  %g78 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g9, %w77 : tensor<?x?x128xf32>, tensor<4x16x128xf32>)
       outs(%g76 : tensor<?x?x4x16xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x4x16xf32>
-  %e78 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
-  %g79 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 0 + h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g77, %g74 : tensor<?x?x4x16xf32>, tensor<?x?x192xf32>)
-      outs(%e78 : tensor<?x?x4x16xf32>) {
+  %e79 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
+  %g80 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 0 + h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g78, %g74 : tensor<?x?x4x16xf32>, tensor<?x?x192xf32>)
+      outs(%e79 : tensor<?x?x4x16xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x4x16xf32>
-  %e80 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
-  %g81 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+  %e81 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
+  %g82 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
       ins(%p12 : tensor<64xf32>)
-      outs(%e80 : tensor<?x?x4x16xf32>) {
+      outs(%e81 : tensor<?x?x4x16xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x4x16xf32>
-  %g82 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h * 16 + c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g9, %p11 : tensor<?x?x128xf32>, tensor<64x128xf32>)
-      outs(%g81 : tensor<?x?x4x16xf32>) {
+  %w83 = tensor.expand_shape %p11 [[0, 1], [2]] output_shape [4, 16, 128] : tensor<64x128xf32> into tensor<4x16x128xf32>
+  %g84 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g9, %w83 : tensor<?x?x128xf32>, tensor<4x16x128xf32>)
+      outs(%g82 : tensor<?x?x4x16xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
-    } -> tensor<?x?x4x16xf32>
-  %e83 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
-  %g84 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 64 + h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g82, %g74 : tensor<?x?x4x16xf32>, tensor<?x?x192xf32>)
-      outs(%e83 : tensor<?x?x4x16xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = arith.constant 1.0 : f32
-      %s2 = arith.addf %a1, %s1 : f32
-      %s3 = arith.mulf %a0, %s2 : f32
-      linalg.yield %s3 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x4x16xf32>
   %e85 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
-  %g86 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%p14 : tensor<64xf32>)
+  %g86 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 64 + h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g84, %g74 : tensor<?x?x4x16xf32>, tensor<?x?x192xf32>)
       outs(%e85 : tensor<?x?x4x16xf32>) {
-    ^bb0(%a0: f32, %acc: f32):
-      linalg.yield %a0 : f32
-    } -> tensor<?x?x4x16xf32>
-  %g87 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h * 16 + c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g9, %p13 : tensor<?x?x128xf32>, tensor<64x128xf32>)
-      outs(%g86 : tensor<?x?x4x16xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
-    } -> tensor<?x?x4x16xf32>
-  %e88 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
-  %g89 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 128 + h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g87, %g74 : tensor<?x?x4x16xf32>, tensor<?x?x192xf32>)
-      outs(%e88 : tensor<?x?x4x16xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x4x16xf32>
-  %w90 = tensor.extract_slice %p7[0, 0] [64, 128] [1, 1] : tensor<96x128xf32> to tensor<64x128xf32>
-  %bias91 = tensor.extract_slice %p8[0] [64] [1] : tensor<96xf32> to tensor<64xf32>
-  %e92 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
-  %g93 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%bias91 : tensor<64xf32>)
-      outs(%e92 : tensor<?x?x64xf32>) {
+  %e87 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
+  %g88 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%p14 : tensor<64xf32>)
+      outs(%e87 : tensor<?x?x4x16xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
-    } -> tensor<?x?x64xf32>
-  %g94 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g9, %w90 : tensor<?x?x128xf32>, tensor<64x128xf32>)
-      outs(%g93 : tensor<?x?x64xf32>) {
+    } -> tensor<?x?x4x16xf32>
+  %w89 = tensor.expand_shape %p13 [[0, 1], [2]] output_shape [4, 16, 128] : tensor<64x128xf32> into tensor<4x16x128xf32>
+  %g90 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g9, %w89 : tensor<?x?x128xf32>, tensor<4x16x128xf32>)
+      outs(%g88 : tensor<?x?x4x16xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
-    } -> tensor<?x?x64xf32>
-  %w95 = tensor.extract_slice %p7[64, 0] [16, 128] [1, 1] : tensor<96x128xf32> to tensor<16x128xf32>
-  %bias96 = tensor.extract_slice %p8[64] [16] [1] : tensor<96xf32> to tensor<16xf32>
-  %e97 = tensor.empty(%B, %T) : tensor<?x?x16xf32>
-  %g98 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%bias96 : tensor<16xf32>)
-      outs(%e97 : tensor<?x?x16xf32>) {
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
+    } -> tensor<?x?x4x16xf32>
+  %e91 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
+  %g92 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 128 + h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g90, %g74 : tensor<?x?x4x16xf32>, tensor<?x?x192xf32>)
+      outs(%e91 : tensor<?x?x4x16xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %acc: f32):
+      %s1 = arith.constant 1.0 : f32
+      %s2 = arith.addf %a1, %s1 : f32
+      %s3 = arith.mulf %a0, %s2 : f32
+      linalg.yield %s3 : f32
+    } -> tensor<?x?x4x16xf32>
+  %e93 = tensor.empty(%B, %T) : tensor<?x?x96xf32>
+  %g94 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%p8 : tensor<96xf32>)
+      outs(%e93 : tensor<?x?x96xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
-    } -> tensor<?x?x16xf32>
-  %g99 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g9, %w95 : tensor<?x?x128xf32>, tensor<16x128xf32>)
-      outs(%g98 : tensor<?x?x16xf32>) {
+    } -> tensor<?x?x96xf32>
+  %g95 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g9, %p7 : tensor<?x?x128xf32>, tensor<96x128xf32>)
+      outs(%g94 : tensor<?x?x96xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
-    } -> tensor<?x?x16xf32>
-  %w100 = tensor.extract_slice %p7[80, 0] [16, 128] [1, 1] : tensor<96x128xf32> to tensor<16x128xf32>
-  %bias101 = tensor.extract_slice %p8[80] [16] [1] : tensor<96xf32> to tensor<16xf32>
-  %e102 = tensor.empty(%B, %T) : tensor<?x?x16xf32>
-  %g103 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%bias101 : tensor<16xf32>)
-      outs(%e102 : tensor<?x?x16xf32>) {
-    ^bb0(%a0: f32, %acc: f32):
-      linalg.yield %a0 : f32
-    } -> tensor<?x?x16xf32>
-  %g104 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g9, %w100 : tensor<?x?x128xf32>, tensor<16x128xf32>)
-      outs(%g103 : tensor<?x?x16xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
-    } -> tensor<?x?x16xf32>
-  %e105 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
-  %g106 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (b, t, n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g94 : tensor<?x?x64xf32>)
-      outs(%e105 : tensor<?x?x64xf32>) {
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
+    } -> tensor<?x?x96xf32>
+  %p96 = tensor.extract_slice %g95[0, 0, 0] [%B, %T, 64] [1, 1, 1] : tensor<?x?x96xf32> to tensor<?x?x64xf32>
+  %p97 = tensor.extract_slice %g95[0, 0, 64] [%B, %T, 16] [1, 1, 1] : tensor<?x?x96xf32> to tensor<?x?x16xf32>
+  %p98 = tensor.extract_slice %g95[0, 0, 80] [%B, %T, 16] [1, 1, 1] : tensor<?x?x96xf32> to tensor<?x?x16xf32>
+  %e99 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
+  %g100 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (b, t, n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%p96 : tensor<?x?x64xf32>)
+      outs(%e99 : tensor<?x?x64xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = math.exp %a0 : f32
       %s2 = math.log1p %s1 : f32
@@ -416,10 +397,10 @@ func.func @forecast_block_ssm(
       %s7 = math.exp %s6 : f32
       linalg.yield %s7 : f32
     } -> tensor<?x?x64xf32>
-  %e107 = tensor.empty(%B, %T) : tensor<?x?x16xf32>
-  %g108 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (b, t, n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g99 : tensor<?x?x16xf32>)
-      outs(%e107 : tensor<?x?x16xf32>) {
+  %e101 = tensor.empty(%B, %T) : tensor<?x?x16xf32>
+  %g102 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (b, t, n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%p97 : tensor<?x?x16xf32>)
+      outs(%e101 : tensor<?x?x16xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = math.exp %a0 : f32
       %s2 = math.log1p %s1 : f32
@@ -430,10 +411,10 @@ func.func @forecast_block_ssm(
       %s7 = arith.addf %s5, %s6 : f32
       linalg.yield %s7 : f32
     } -> tensor<?x?x16xf32>
-  %e109 = tensor.empty(%B, %T) : tensor<?x?x16xf32>
-  %g110 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (b, t, n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g104 : tensor<?x?x16xf32>)
-      outs(%e109 : tensor<?x?x16xf32>) {
+  %e103 = tensor.empty(%B, %T) : tensor<?x?x16xf32>
+  %g104 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (b, t, n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%p98 : tensor<?x?x16xf32>)
+      outs(%e103 : tensor<?x?x16xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = math.exp %a0 : f32
       %s2 = math.log1p %s1 : f32
@@ -444,10 +425,10 @@ func.func @forecast_block_ssm(
       %s7 = arith.addf %s5, %s6 : f32
       linalg.yield %s7 : f32
     } -> tensor<?x?x16xf32>
-  %e111 = tensor.empty() : tensor<64x16xf32>
-  %g112 = linalg.generic {indexing_maps = [affine_map<(e, n) -> (e, n)>, affine_map<(e, n) -> (e, n)>], iterator_types = ["parallel", "parallel"]}
+  %e105 = tensor.empty() : tensor<64x16xf32>
+  %g106 = linalg.generic {indexing_maps = [affine_map<(e, n) -> (e, n)>, affine_map<(e, n) -> (e, n)>], iterator_types = ["parallel", "parallel"]}
       ins(%p9 : tensor<64x16xf32>)
-      outs(%e111 : tensor<64x16xf32>) {
+      outs(%e105 : tensor<64x16xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = math.exp %a0 : f32
       %s2 = math.log1p %s1 : f32
@@ -457,10 +438,10 @@ func.func @forecast_block_ssm(
       %s6 = arith.negf %s5 : f32
       linalg.yield %s6 : f32
     } -> tensor<64x16xf32>
-  %e113 = tensor.empty() : tensor<64xf32>
-  %g114 = linalg.generic {indexing_maps = [affine_map<(e) -> (e)>, affine_map<(e) -> (e)>], iterator_types = ["parallel"]}
+  %e107 = tensor.empty() : tensor<64xf32>
+  %g108 = linalg.generic {indexing_maps = [affine_map<(e) -> (e)>, affine_map<(e) -> (e)>], iterator_types = ["parallel"]}
       ins(%p10 : tensor<64xf32>)
-      outs(%e113 : tensor<64xf32>) {
+      outs(%e107 : tensor<64xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = math.exp %a0 : f32
       %s2 = math.log1p %s1 : f32
@@ -471,42 +452,44 @@ func.func @forecast_block_ssm(
       %s7 = arith.addf %s5, %s6 : f32
       linalg.yield %s7 : f32
     } -> tensor<64xf32>
-  %read115 = fem.mixer ssm v(%g79 : tensor<?x?x4x16xf32>) beta_raw(%p15 : tensor<64xf32>) lam(%g84 : tensor<?x?x4x16xf32>) gate(%g89 : tensor<?x?x4x16xf32>) delta(%g106 : tensor<?x?x64xf32>) A(%g112 : tensor<64x16xf32>) Bs(%g108 : tensor<?x?x16xf32>) Cs(%g110 : tensor<?x?x16xf32>) D(%g114 : tensor<64xf32>) {cap = 40.0 : f64, eps = 1.0e-06 : f64} -> tensor<?x?x4x16xf32>
-  %e116 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
-  %g117 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %read109 = fem.mixer ssm v(%g80 : tensor<?x?x4x16xf32>) beta_raw(%p15 : tensor<64xf32>) lam(%g86 : tensor<?x?x4x16xf32>) gate(%g92 : tensor<?x?x4x16xf32>) delta(%g100 : tensor<?x?x64xf32>) A(%g106 : tensor<64x16xf32>) Bs(%g102 : tensor<?x?x16xf32>) Cs(%g104 : tensor<?x?x16xf32>) D(%g108 : tensor<64xf32>) {cap = 40.0 : f64, eps = 1.0e-06 : f64} -> tensor<?x?x4x16xf32>
+  %e110 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
+  %g111 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p6 : tensor<128xf32>)
-      outs(%e116 : tensor<?x?x128xf32>) {
+      outs(%e110 : tensor<?x?x128xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x128xf32>
-  %g118 = linalg.generic {indexing_maps = [affine_map<(b, t, n, h, c) -> (b, t, h, c)>, affine_map<(b, t, n, h, c) -> (n, h * 16 + c)>, affine_map<(b, t, n, h, c) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]}
-      ins(%read115, %p5 : tensor<?x?x4x16xf32>, tensor<128x64xf32>)
-      outs(%g117 : tensor<?x?x128xf32>) {
+  %w112 = tensor.expand_shape %p5 [[0], [1, 2]] output_shape [128, 4, 16] : tensor<128x64xf32> into tensor<128x4x16xf32>
+  %g113 = linalg.generic {indexing_maps = [affine_map<(b, t, n, h, c) -> (b, t, h, c)>, affine_map<(b, t, n, h, c) -> (n, h, c)>, affine_map<(b, t, n, h, c) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]}
+      ins(%read109, %w112 : tensor<?x?x4x16xf32>, tensor<128x4x16xf32>)
+      outs(%g111 : tensor<?x?x128xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x128xf32>
-  %e119 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
-  %g120 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g3, %g118 : tensor<?x?x128xf32>, tensor<?x?x128xf32>)
-      outs(%e119 : tensor<?x?x128xf32>) {
+  %e114 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
+  %g115 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g3, %g113 : tensor<?x?x128xf32>, tensor<?x?x128xf32>)
+      outs(%e114 : tensor<?x?x128xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.addf %a0, %a1 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?x128xf32>
-  %e121 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z122 = linalg.fill ins(%cst6 : f32) outs(%e121 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g123 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%g120 : tensor<?x?x128xf32>)
-      outs(%z122 : tensor<?x?xf32>) {
+  %e116 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z117 = linalg.fill ins(%cst6 : f32) outs(%e116 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g118 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g115 : tensor<?x?x128xf32>)
+      outs(%z117 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = math.fma %a0, %a0, %acc : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?xf32>
-  %e124 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
-  %g125 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g120, %g123, %p27 : tensor<?x?x128xf32>, tensor<?x?xf32>, tensor<128xf32>)
-      outs(%e124 : tensor<?x?x128xf32>) {
+  %e119 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
+  %g120 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g115, %g118, %p27 : tensor<?x?x128xf32>, tensor<?x?xf32>, tensor<128xf32>)
+      outs(%e119 : tensor<?x?x128xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = arith.constant 0.0078125 : f32
       %s2 = arith.mulf %a1, %s1 : f32
@@ -517,24 +500,25 @@ func.func @forecast_block_ssm(
       %s7 = arith.mulf %s6, %a2 : f32
       linalg.yield %s7 : f32
     } -> tensor<?x?x128xf32>
-  %e126 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
-  %g127 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e121 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
+  %g122 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p29 : tensor<256xf32>)
-      outs(%e126 : tensor<?x?x256xf32>) {
+      outs(%e121 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x256xf32>
-  %g128 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g125, %p28 : tensor<?x?x128xf32>, tensor<256x128xf32>)
-      outs(%g127 : tensor<?x?x256xf32>) {
+  %g123 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g120, %p28 : tensor<?x?x128xf32>, tensor<256x128xf32>)
+      outs(%g122 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x256xf32>
-  %e129 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
-  %g130 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g128 : tensor<?x?x256xf32>)
-      outs(%e129 : tensor<?x?x256xf32>) {
+  %e124 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
+  %g125 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g123 : tensor<?x?x256xf32>)
+      outs(%e124 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = arith.negf %a0 : f32
       %s2 = math.exp %s1 : f32
@@ -543,41 +527,43 @@ func.func @forecast_block_ssm(
       %s5 = arith.divf %a0, %s4 : f32
       linalg.yield %s5 : f32
     } -> tensor<?x?x256xf32>
-  %e131 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
-  %g132 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e126 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
+  %g127 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p31 : tensor<128xf32>)
-      outs(%e131 : tensor<?x?x128xf32>) {
+      outs(%e126 : tensor<?x?x128xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x128xf32>
-  %g133 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g130, %p30 : tensor<?x?x256xf32>, tensor<128x256xf32>)
-      outs(%g132 : tensor<?x?x128xf32>) {
+  %g128 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g125, %p30 : tensor<?x?x256xf32>, tensor<128x256xf32>)
+      outs(%g127 : tensor<?x?x128xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x128xf32>
-  %e134 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
-  %g135 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g120, %g133 : tensor<?x?x128xf32>, tensor<?x?x128xf32>)
-      outs(%e134 : tensor<?x?x128xf32>) {
+  %e129 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
+  %g130 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g115, %g128 : tensor<?x?x128xf32>, tensor<?x?x128xf32>)
+      outs(%e129 : tensor<?x?x128xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.addf %a0, %a1 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?x128xf32>
-  %e136 = tensor.empty(%B, %T) : tensor<?x?x7xf32>
-  %g137 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e131 = tensor.empty(%B, %T) : tensor<?x?x7xf32>
+  %g132 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p33 : tensor<7xf32>)
-      outs(%e136 : tensor<?x?x7xf32>) {
+      outs(%e131 : tensor<?x?x7xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x7xf32>
-  %g138 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g135, %p32 : tensor<?x?x128xf32>, tensor<7x128xf32>)
-      outs(%g137 : tensor<?x?x7xf32>) {
+  %g133 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g130, %p32 : tensor<?x?x128xf32>, tensor<7x128xf32>)
+      outs(%g132 : tensor<?x?x7xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x7xf32>
-  return %g138 : tensor<?x?x7xf32>
+  return %g133 : tensor<?x?x7xf32>
 }

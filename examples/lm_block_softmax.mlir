@@ -116,8 +116,9 @@ func.func @lm_block_softmax(
       ins(%g14, %p20 : tensor<?x?x256xf32>, tensor<64x256xf32>)
       outs(%g16 : tensor<?x?x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x64xf32>
   %e18 = tensor.empty(%B, %T) : tensor<?x?xf32>
   %z19 = linalg.fill ins(%cst3 : f32) outs(%e18 : tensor<?x?xf32>) -> tensor<?x?xf32>
@@ -147,8 +148,9 @@ func.func @lm_block_softmax(
       ins(%g14, %p18 : tensor<?x?x256xf32>, tensor<64x256xf32>)
       outs(%g22 : tensor<?x?x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x64xf32>
   %e24 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
   %g25 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
@@ -161,8 +163,9 @@ func.func @lm_block_softmax(
       ins(%g14, %p16 : tensor<?x?x256xf32>, tensor<64x256xf32>)
       outs(%g25 : tensor<?x?x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x64xf32>
   %e27 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
   %ch31 = arith.constant 64 : index
@@ -261,8 +264,9 @@ func.func @lm_block_softmax(
       ins(%g68, %p22 : tensor<?x?x64xf32>, tensor<64x896xf32>)
       outs(%z70 : tensor<?x?x896xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x896xf32>
   %e72 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
   %g73 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
@@ -271,75 +275,81 @@ func.func @lm_block_softmax(
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x4x32xf32>
-  %g74 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h * 32 + c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g6, %p1 : tensor<?x?x256xf32>, tensor<128x256xf32>)
+  %w74 = tensor.expand_shape %p1 [[0, 1], [2]] output_shape [4, 32, 256] : tensor<128x256xf32> into tensor<4x32x256xf32>
+  %g75 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g6, %w74 : tensor<?x?x256xf32>, tensor<4x32x256xf32>)
       outs(%g73 : tensor<?x?x4x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x4x32xf32>
-  %e75 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
-  %g76 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 0 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g74, %g71 : tensor<?x?x4x32xf32>, tensor<?x?x896xf32>)
-      outs(%e75 : tensor<?x?x4x32xf32>) {
+  %e76 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
+  %g77 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 0 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g75, %g71 : tensor<?x?x4x32xf32>, tensor<?x?x896xf32>)
+      outs(%e76 : tensor<?x?x4x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x4x32xf32>
-  %e77 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
-  %g78 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+  %e78 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
+  %g79 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
       ins(%p6 : tensor<256xf32>)
-      outs(%e77 : tensor<?x?x4x64xf32>) {
+      outs(%e78 : tensor<?x?x4x64xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x4x64xf32>
-  %g79 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h * 64 + c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g6, %p5 : tensor<?x?x256xf32>, tensor<256x256xf32>)
-      outs(%g78 : tensor<?x?x4x64xf32>) {
+  %w80 = tensor.expand_shape %p5 [[0, 1], [2]] output_shape [4, 64, 256] : tensor<256x256xf32> into tensor<4x64x256xf32>
+  %g81 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g6, %w80 : tensor<?x?x256xf32>, tensor<4x64x256xf32>)
+      outs(%g79 : tensor<?x?x4x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x4x64xf32>
-  %e80 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
-  %g81 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+  %e82 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
+  %g83 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
       ins(%p8 : tensor<256xf32>)
-      outs(%e80 : tensor<?x?x4x64xf32>) {
+      outs(%e82 : tensor<?x?x4x64xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x4x64xf32>
-  %g82 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h * 64 + c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g6, %p7 : tensor<?x?x256xf32>, tensor<256x256xf32>)
-      outs(%g81 : tensor<?x?x4x64xf32>) {
+  %w84 = tensor.expand_shape %p7 [[0, 1], [2]] output_shape [4, 64, 256] : tensor<256x256xf32> into tensor<4x64x256xf32>
+  %g85 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g6, %w84 : tensor<?x?x256xf32>, tensor<4x64x256xf32>)
+      outs(%g83 : tensor<?x?x4x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x4x64xf32>
-  %e83 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
-  %g84 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 128 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g79, %g71 : tensor<?x?x4x64xf32>, tensor<?x?x896xf32>)
-      outs(%e83 : tensor<?x?x4x64xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = arith.constant 1.0 : f32
-      %s2 = arith.addf %a1, %s1 : f32
-      %s3 = arith.mulf %a0, %s2 : f32
-      linalg.yield %s3 : f32
-    } -> tensor<?x?x4x64xf32>
-  %e85 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
-  %g86 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 384 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g82, %g71 : tensor<?x?x4x64xf32>, tensor<?x?x896xf32>)
-      outs(%e85 : tensor<?x?x4x64xf32>) {
+  %e86 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
+  %g87 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 128 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g81, %g71 : tensor<?x?x4x64xf32>, tensor<?x?x896xf32>)
+      outs(%e86 : tensor<?x?x4x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x4x64xf32>
-  %inv_freq87 = arith.constant dense<[1.0, 0.7498942017555237, 0.5623413324356079, 0.4216965138912201, 0.3162277638912201, 0.23713737726211548, 0.17782793939113617, 0.1333521455526352, 0.10000000149011612, 0.0749894231557846, 0.05623413249850273, 0.04216964915394783, 0.03162277489900589, 0.023713737726211548, 0.017782794311642647, 0.013335213996469975, 0.009999999776482582, 0.007498942315578461, 0.005623413249850273, 0.0042169648222625256, 0.003162277629598975, 0.0023713738191872835, 0.0017782794311642647, 0.0013335214462131262, 0.0010000000474974513, 0.0007498941849917173, 0.000562341301701963, 0.0004216965171508491, 0.0003162277571391314, 0.00023713737027719617, 0.00017782794020604342, 0.0001333521504420787]> : tensor<32xf64>
-  %e88 = tensor.empty(%T) : tensor<?x32xf32>
-  %cos89 = linalg.generic {indexing_maps = [affine_map<(t, i) -> (i)>, affine_map<(t, i) -> (t, i)>], iterator_types = ["parallel", "parallel"]}
-      ins(%inv_freq87 : tensor<32xf64>) outs(%e88 : tensor<?x32xf32>) {
+  %e88 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
+  %g89 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 384 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g85, %g71 : tensor<?x?x4x64xf32>, tensor<?x?x896xf32>)
+      outs(%e88 : tensor<?x?x4x64xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %acc: f32):
+      %s1 = arith.constant 1.0 : f32
+      %s2 = arith.addf %a1, %s1 : f32
+      %s3 = arith.mulf %a0, %s2 : f32
+      linalg.yield %s3 : f32
+    } -> tensor<?x?x4x64xf32>
+  %inv_freq90 = arith.constant dense<[1.0, 0.7498942017555237, 0.5623413324356079, 0.4216965138912201, 0.3162277638912201, 0.23713739216327667, 0.17782793939113617, 0.1333521455526352, 0.10000000149011612, 0.07498941570520401, 0.05623412877321243, 0.04216964915394783, 0.03162277862429619, 0.0237137358635664, 0.017782794311642647, 0.01333521492779255, 0.009999999776482582, 0.007498942315578461, 0.005623413249850273, 0.0042169648222625256, 0.003162277862429619, 0.0023713738191872835, 0.0017782794311642647, 0.0013335214462131262, 0.0010000000474974513, 0.0007498941849917173, 0.000562341301701963, 0.00042169654625467956, 0.0003162277862429619, 0.0002371373848291114, 0.00017782794020604342, 0.0001333521504420787]> : tensor<32xf64>
+  %e91 = tensor.empty(%T) : tensor<?x32xf32>
+  %cos92 = linalg.generic {indexing_maps = [affine_map<(t, i) -> (i)>, affine_map<(t, i) -> (t, i)>], iterator_types = ["parallel", "parallel"]}
+      ins(%inv_freq90 : tensor<32xf64>) outs(%e91 : tensor<?x32xf32>) {
     ^bb0(%f: f64, %o: f32):
       %ti = linalg.index 0 : index
       %t64 = arith.index_cast %ti : index to i64
@@ -349,9 +359,9 @@ func.func @lm_block_softmax(
       %r32 = arith.truncf %r : f64 to f32
       linalg.yield %r32 : f32
     } -> tensor<?x32xf32>
-  %e90 = tensor.empty(%T) : tensor<?x32xf32>
-  %sin91 = linalg.generic {indexing_maps = [affine_map<(t, i) -> (i)>, affine_map<(t, i) -> (t, i)>], iterator_types = ["parallel", "parallel"]}
-      ins(%inv_freq87 : tensor<32xf64>) outs(%e90 : tensor<?x32xf32>) {
+  %e93 = tensor.empty(%T) : tensor<?x32xf32>
+  %sin94 = linalg.generic {indexing_maps = [affine_map<(t, i) -> (i)>, affine_map<(t, i) -> (t, i)>], iterator_types = ["parallel", "parallel"]}
+      ins(%inv_freq90 : tensor<32xf64>) outs(%e93 : tensor<?x32xf32>) {
     ^bb0(%f: f64, %o: f32):
       %ti = linalg.index 0 : index
       %t64 = arith.index_cast %ti : index to i64
@@ -361,10 +371,10 @@ func.func @lm_block_softmax(
       %r32 = arith.truncf %r : f64 to f32
       linalg.yield %r32 : f32
     } -> tensor<?x32xf32>
-  %e92 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
-  %g93 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, h, c + 1 - (c mod 2) * 2)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g84, %g84, %cos89, %sin91 : tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
-      outs(%e92 : tensor<?x?x4x64xf32>) {
+  %e95 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
+  %g96 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, h, c + 1 - (c mod 2) * 2)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g87, %g87, %cos92, %sin94 : tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
+      outs(%e95 : tensor<?x?x4x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %acc: f32):
       %s1 = linalg.index 3 : index
       %s2 = arith.constant 2 : index
@@ -377,10 +387,10 @@ func.func @lm_block_softmax(
       %s9 = math.fma %s7, %a3, %s8 : f32
       linalg.yield %s9 : f32
     } -> tensor<?x?x4x64xf32>
-  %e94 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
-  %g95 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, h, c + 1 - (c mod 2) * 2)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g86, %g86, %cos89, %sin91 : tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
-      outs(%e94 : tensor<?x?x4x64xf32>) {
+  %e97 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
+  %g98 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, h, c + 1 - (c mod 2) * 2)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g89, %g89, %cos92, %sin94 : tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
+      outs(%e97 : tensor<?x?x4x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %acc: f32):
       %s1 = linalg.index 3 : index
       %s2 = arith.constant 2 : index
@@ -393,90 +403,96 @@ func.func @lm_block_softmax(
       %s9 = math.fma %s7, %a3, %s8 : f32
       linalg.yield %s9 : f32
     } -> tensor<?x?x4x64xf32>
-  %e96 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
-  %g97 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%p10 : tensor<128xf32>)
-      outs(%e96 : tensor<?x?x4x32xf32>) {
-    ^bb0(%a0: f32, %acc: f32):
-      linalg.yield %a0 : f32
-    } -> tensor<?x?x4x32xf32>
-  %g98 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h * 32 + c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g6, %p9 : tensor<?x?x256xf32>, tensor<128x256xf32>)
-      outs(%g97 : tensor<?x?x4x32xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
-    } -> tensor<?x?x4x32xf32>
   %e99 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
-  %g100 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 640 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g98, %g71 : tensor<?x?x4x32xf32>, tensor<?x?x896xf32>)
+  %g100 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%p10 : tensor<128xf32>)
       outs(%e99 : tensor<?x?x4x32xf32>) {
+    ^bb0(%a0: f32, %acc: f32):
+      linalg.yield %a0 : f32
+    } -> tensor<?x?x4x32xf32>
+  %w101 = tensor.expand_shape %p9 [[0, 1], [2]] output_shape [4, 32, 256] : tensor<128x256xf32> into tensor<4x32x256xf32>
+  %g102 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g6, %w101 : tensor<?x?x256xf32>, tensor<4x32x256xf32>)
+      outs(%g100 : tensor<?x?x4x32xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %acc: f32):
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
+    } -> tensor<?x?x4x32xf32>
+  %e103 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
+  %g104 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 640 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g102, %g71 : tensor<?x?x4x32xf32>, tensor<?x?x896xf32>)
+      outs(%e103 : tensor<?x?x4x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x4x32xf32>
-  %e101 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
-  %g102 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+  %e105 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
+  %g106 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
       ins(%p12 : tensor<128xf32>)
-      outs(%e101 : tensor<?x?x4x32xf32>) {
+      outs(%e105 : tensor<?x?x4x32xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x4x32xf32>
-  %g103 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h * 32 + c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g6, %p11 : tensor<?x?x256xf32>, tensor<128x256xf32>)
-      outs(%g102 : tensor<?x?x4x32xf32>) {
+  %w107 = tensor.expand_shape %p11 [[0, 1], [2]] output_shape [4, 32, 256] : tensor<128x256xf32> into tensor<4x32x256xf32>
+  %g108 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g6, %w107 : tensor<?x?x256xf32>, tensor<4x32x256xf32>)
+      outs(%g106 : tensor<?x?x4x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x4x32xf32>
-  %e104 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
-  %g105 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 768 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g103, %g71 : tensor<?x?x4x32xf32>, tensor<?x?x896xf32>)
-      outs(%e104 : tensor<?x?x4x32xf32>) {
+  %e109 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
+  %g110 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 768 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g108, %g71 : tensor<?x?x4x32xf32>, tensor<?x?x896xf32>)
+      outs(%e109 : tensor<?x?x4x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x4x32xf32>
-  %read106 = fem.mixer softmax q(%g93 : tensor<?x?x4x64xf32>) k(%g95 : tensor<?x?x4x64xf32>) v(%g76 : tensor<?x?x4x32xf32>) beta_raw(%p13 : tensor<128xf32>) lam(%g100 : tensor<?x?x4x32xf32>) gate(%g105 : tensor<?x?x4x32xf32>) {causal, cap = 40.0 : f64, eps = 1.0e-06 : f64} -> tensor<?x?x4x32xf32>
-  %e107 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
-  %g108 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %read111 = fem.mixer softmax q(%g96 : tensor<?x?x4x64xf32>) k(%g98 : tensor<?x?x4x64xf32>) v(%g77 : tensor<?x?x4x32xf32>) beta_raw(%p13 : tensor<128xf32>) lam(%g104 : tensor<?x?x4x32xf32>) gate(%g110 : tensor<?x?x4x32xf32>) {causal, cap = 40.0 : f64, eps = 1.0e-06 : f64} -> tensor<?x?x4x32xf32>
+  %e112 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
+  %g113 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p4 : tensor<256xf32>)
-      outs(%e107 : tensor<?x?x256xf32>) {
+      outs(%e112 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x256xf32>
-  %g109 = linalg.generic {indexing_maps = [affine_map<(b, t, n, h, c) -> (b, t, h, c)>, affine_map<(b, t, n, h, c) -> (n, h * 32 + c)>, affine_map<(b, t, n, h, c) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]}
-      ins(%read106, %p3 : tensor<?x?x4x32xf32>, tensor<256x128xf32>)
-      outs(%g108 : tensor<?x?x256xf32>) {
+  %w114 = tensor.expand_shape %p3 [[0], [1, 2]] output_shape [256, 4, 32] : tensor<256x128xf32> into tensor<256x4x32xf32>
+  %g115 = linalg.generic {indexing_maps = [affine_map<(b, t, n, h, c) -> (b, t, h, c)>, affine_map<(b, t, n, h, c) -> (n, h, c)>, affine_map<(b, t, n, h, c) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]}
+      ins(%read111, %w114 : tensor<?x?x4x32xf32>, tensor<256x4x32xf32>)
+      outs(%g113 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x256xf32>
-  %e110 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
-  %g111 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%x, %g109 : tensor<?x?x256xf32>, tensor<?x?x256xf32>)
-      outs(%e110 : tensor<?x?x256xf32>) {
+  %e116 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
+  %g117 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%x, %g115 : tensor<?x?x256xf32>, tensor<?x?x256xf32>)
+      outs(%e116 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.addf %a0, %a1 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?x256xf32>
-  %e112 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z113 = linalg.fill ins(%cst3 : f32) outs(%e112 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g114 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%g111 : tensor<?x?x256xf32>)
-      outs(%z113 : tensor<?x?xf32>) {
+  %e118 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z119 = linalg.fill ins(%cst3 : f32) outs(%e118 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g120 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g117 : tensor<?x?x256xf32>)
+      outs(%z119 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = math.fma %a0, %a0, %acc : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?xf32>
-  %e115 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
-  %g116 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g111, %g114, %p25 : tensor<?x?x256xf32>, tensor<?x?xf32>, tensor<256xf32>)
-      outs(%e115 : tensor<?x?x256xf32>) {
+  %e121 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
+  %g122 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g117, %g120, %p25 : tensor<?x?x256xf32>, tensor<?x?xf32>, tensor<256xf32>)
+      outs(%e121 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = arith.constant 0.00390625 : f32
       %s2 = arith.mulf %a1, %s1 : f32
@@ -487,24 +503,25 @@ func.func @lm_block_softmax(
       %s7 = arith.mulf %s6, %a2 : f32
       linalg.yield %s7 : f32
     } -> tensor<?x?x256xf32>
-  %e117 = tensor.empty(%B, %T) : tensor<?x?x1024xf32>
-  %g118 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e123 = tensor.empty(%B, %T) : tensor<?x?x1024xf32>
+  %g124 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p27 : tensor<1024xf32>)
-      outs(%e117 : tensor<?x?x1024xf32>) {
+      outs(%e123 : tensor<?x?x1024xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x1024xf32>
-  %g119 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g116, %p26 : tensor<?x?x256xf32>, tensor<1024x256xf32>)
-      outs(%g118 : tensor<?x?x1024xf32>) {
+  %g125 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g122, %p26 : tensor<?x?x256xf32>, tensor<1024x256xf32>)
+      outs(%g124 : tensor<?x?x1024xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x1024xf32>
-  %e120 = tensor.empty(%B, %T) : tensor<?x?x1024xf32>
-  %g121 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g119 : tensor<?x?x1024xf32>)
-      outs(%e120 : tensor<?x?x1024xf32>) {
+  %e126 = tensor.empty(%B, %T) : tensor<?x?x1024xf32>
+  %g127 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g125 : tensor<?x?x1024xf32>)
+      outs(%e126 : tensor<?x?x1024xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = arith.negf %a0 : f32
       %s2 = math.exp %s1 : f32
@@ -513,27 +530,28 @@ func.func @lm_block_softmax(
       %s5 = arith.divf %a0, %s4 : f32
       linalg.yield %s5 : f32
     } -> tensor<?x?x1024xf32>
-  %e122 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
-  %g123 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e128 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
+  %g129 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p29 : tensor<256xf32>)
-      outs(%e122 : tensor<?x?x256xf32>) {
+      outs(%e128 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x256xf32>
-  %g124 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g121, %p28 : tensor<?x?x1024xf32>, tensor<256x1024xf32>)
-      outs(%g123 : tensor<?x?x256xf32>) {
+  %g130 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g127, %p28 : tensor<?x?x1024xf32>, tensor<256x1024xf32>)
+      outs(%g129 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x256xf32>
-  %e125 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
-  %g126 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g111, %g124 : tensor<?x?x256xf32>, tensor<?x?x256xf32>)
-      outs(%e125 : tensor<?x?x256xf32>) {
+  %e131 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
+  %g132 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g117, %g130 : tensor<?x?x256xf32>, tensor<?x?x256xf32>)
+      outs(%e131 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.addf %a0, %a1 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?x256xf32>
-  return %g126 : tensor<?x?x256xf32>
+  return %g132 : tensor<?x?x256xf32>
 }

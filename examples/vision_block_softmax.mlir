@@ -67,8 +67,9 @@ func.func @vision_block_softmax(
       ins(%x, %p0 : tensor<?x?x768xf32>, tensor<192x768xf32>)
       outs(%g2 : tensor<?x?x192xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x192xf32>
   %e4 = tensor.empty(%B, %T) : tensor<?x?xf32>
   %cst6 = arith.constant 0.0 : f32
@@ -162,8 +163,9 @@ func.func @vision_block_softmax(
       ins(%g20, %p23 : tensor<?x?x192xf32>, tensor<32x192xf32>)
       outs(%g22 : tensor<?x?x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x32xf32>
   %e24 = tensor.empty(%B, %T) : tensor<?x?xf32>
   %z25 = linalg.fill ins(%cst6 : f32) outs(%e24 : tensor<?x?xf32>) -> tensor<?x?xf32>
@@ -193,8 +195,9 @@ func.func @vision_block_softmax(
       ins(%g20, %p21 : tensor<?x?x192xf32>, tensor<32x192xf32>)
       outs(%g28 : tensor<?x?x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x32xf32>
   %e30 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
   %g31 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
@@ -207,8 +210,9 @@ func.func @vision_block_softmax(
       ins(%g20, %p19 : tensor<?x?x192xf32>, tensor<32x192xf32>)
       outs(%g31 : tensor<?x?x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x32xf32>
   %e33 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
   %ch37 = arith.constant 32 : index
@@ -307,8 +311,9 @@ func.func @vision_block_softmax(
       ins(%g74, %p25 : tensor<?x?x32xf32>, tensor<32x672xf32>)
       outs(%z76 : tensor<?x?x672xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x672xf32>
   %e78 = tensor.empty(%B, %T) : tensor<?x?xf32>
   %z79 = linalg.fill ins(%cst6 : f32) outs(%e78 : tensor<?x?xf32>) -> tensor<?x?xf32>
@@ -361,8 +366,9 @@ func.func @vision_block_softmax(
       ins(%g85, %p34 : tensor<?x?x192xf32>, tensor<32x192xf32>)
       outs(%g87 : tensor<?x?x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x32xf32>
   %e89 = tensor.empty(%B, %T) : tensor<?x?xf32>
   %z90 = linalg.fill ins(%cst6 : f32) outs(%e89 : tensor<?x?xf32>) -> tensor<?x?xf32>
@@ -392,8 +398,9 @@ func.func @vision_block_softmax(
       ins(%g85, %p32 : tensor<?x?x192xf32>, tensor<32x192xf32>)
       outs(%g93 : tensor<?x?x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x32xf32>
   %e95 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
   %g96 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
@@ -406,8 +413,9 @@ func.func @vision_block_softmax(
       ins(%g85, %p30 : tensor<?x?x192xf32>, tensor<32x192xf32>)
       outs(%g96 : tensor<?x?x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x32xf32>
   %e98 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
   %ch102 = arith.constant 32 : index
@@ -501,8 +509,9 @@ func.func @vision_block_softmax(
       ins(%g136, %p36 : tensor<?x?x32xf32>, tensor<32x672xf32>)
       outs(%g77 : tensor<?x?x672xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x672xf32>
   %e138 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
   %g139 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
@@ -511,75 +520,81 @@ func.func @vision_block_softmax(
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x3x32xf32>
-  %g140 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h * 32 + c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g12, %p4 : tensor<?x?x192xf32>, tensor<96x192xf32>)
+  %w140 = tensor.expand_shape %p4 [[0, 1], [2]] output_shape [3, 32, 192] : tensor<96x192xf32> into tensor<3x32x192xf32>
+  %g141 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g12, %w140 : tensor<?x?x192xf32>, tensor<3x32x192xf32>)
       outs(%g139 : tensor<?x?x3x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x3x32xf32>
-  %e141 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
-  %g142 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 0 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g140, %g137 : tensor<?x?x3x32xf32>, tensor<?x?x672xf32>)
-      outs(%e141 : tensor<?x?x3x32xf32>) {
+  %e142 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
+  %g143 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 0 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g141, %g137 : tensor<?x?x3x32xf32>, tensor<?x?x672xf32>)
+      outs(%e142 : tensor<?x?x3x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x3x32xf32>
-  %e143 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
-  %g144 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+  %e144 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
+  %g145 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
       ins(%p9 : tensor<192xf32>)
-      outs(%e143 : tensor<?x?x3x64xf32>) {
+      outs(%e144 : tensor<?x?x3x64xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x3x64xf32>
-  %g145 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h * 64 + c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g12, %p8 : tensor<?x?x192xf32>, tensor<192x192xf32>)
-      outs(%g144 : tensor<?x?x3x64xf32>) {
+  %w146 = tensor.expand_shape %p8 [[0, 1], [2]] output_shape [3, 64, 192] : tensor<192x192xf32> into tensor<3x64x192xf32>
+  %g147 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g12, %w146 : tensor<?x?x192xf32>, tensor<3x64x192xf32>)
+      outs(%g145 : tensor<?x?x3x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x3x64xf32>
-  %e146 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
-  %g147 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+  %e148 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
+  %g149 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
       ins(%p11 : tensor<192xf32>)
-      outs(%e146 : tensor<?x?x3x64xf32>) {
+      outs(%e148 : tensor<?x?x3x64xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x3x64xf32>
-  %g148 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h * 64 + c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g12, %p10 : tensor<?x?x192xf32>, tensor<192x192xf32>)
-      outs(%g147 : tensor<?x?x3x64xf32>) {
+  %w150 = tensor.expand_shape %p10 [[0, 1], [2]] output_shape [3, 64, 192] : tensor<192x192xf32> into tensor<3x64x192xf32>
+  %g151 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g12, %w150 : tensor<?x?x192xf32>, tensor<3x64x192xf32>)
+      outs(%g149 : tensor<?x?x3x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x3x64xf32>
-  %e149 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
-  %g150 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 96 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g145, %g137 : tensor<?x?x3x64xf32>, tensor<?x?x672xf32>)
-      outs(%e149 : tensor<?x?x3x64xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = arith.constant 1.0 : f32
-      %s2 = arith.addf %a1, %s1 : f32
-      %s3 = arith.mulf %a0, %s2 : f32
-      linalg.yield %s3 : f32
-    } -> tensor<?x?x3x64xf32>
-  %e151 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
-  %g152 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 288 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g148, %g137 : tensor<?x?x3x64xf32>, tensor<?x?x672xf32>)
-      outs(%e151 : tensor<?x?x3x64xf32>) {
+  %e152 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
+  %g153 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 96 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g147, %g137 : tensor<?x?x3x64xf32>, tensor<?x?x672xf32>)
+      outs(%e152 : tensor<?x?x3x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x3x64xf32>
-  %inv_freq153 = arith.constant dense<[1.0, 0.7498942017555237, 0.5623413324356079, 0.4216965138912201, 0.3162277638912201, 0.23713737726211548, 0.17782793939113617, 0.1333521455526352, 0.10000000149011612, 0.0749894231557846, 0.05623413249850273, 0.04216964915394783, 0.03162277489900589, 0.023713737726211548, 0.017782794311642647, 0.013335213996469975, 0.009999999776482582, 0.007498942315578461, 0.005623413249850273, 0.0042169648222625256, 0.003162277629598975, 0.0023713738191872835, 0.0017782794311642647, 0.0013335214462131262, 0.0010000000474974513, 0.0007498941849917173, 0.000562341301701963, 0.0004216965171508491, 0.0003162277571391314, 0.00023713737027719617, 0.00017782794020604342, 0.0001333521504420787]> : tensor<32xf64>
-  %e154 = tensor.empty(%T) : tensor<?x32xf32>
-  %cos155 = linalg.generic {indexing_maps = [affine_map<(t, i) -> (i)>, affine_map<(t, i) -> (t, i)>], iterator_types = ["parallel", "parallel"]}
-      ins(%inv_freq153 : tensor<32xf64>) outs(%e154 : tensor<?x32xf32>) {
+  %e154 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
+  %g155 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 288 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g151, %g137 : tensor<?x?x3x64xf32>, tensor<?x?x672xf32>)
+      outs(%e154 : tensor<?x?x3x64xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %acc: f32):
+      %s1 = arith.constant 1.0 : f32
+      %s2 = arith.addf %a1, %s1 : f32
+      %s3 = arith.mulf %a0, %s2 : f32
+      linalg.yield %s3 : f32
+    } -> tensor<?x?x3x64xf32>
+  %inv_freq156 = arith.constant dense<[1.0, 0.7498942017555237, 0.5623413324356079, 0.4216965138912201, 0.3162277638912201, 0.23713739216327667, 0.17782793939113617, 0.1333521455526352, 0.10000000149011612, 0.07498941570520401, 0.05623412877321243, 0.04216964915394783, 0.03162277862429619, 0.0237137358635664, 0.017782794311642647, 0.01333521492779255, 0.009999999776482582, 0.007498942315578461, 0.005623413249850273, 0.0042169648222625256, 0.003162277862429619, 0.0023713738191872835, 0.0017782794311642647, 0.0013335214462131262, 0.0010000000474974513, 0.0007498941849917173, 0.000562341301701963, 0.00042169654625467956, 0.0003162277862429619, 0.0002371373848291114, 0.00017782794020604342, 0.0001333521504420787]> : tensor<32xf64>
+  %e157 = tensor.empty(%T) : tensor<?x32xf32>
+  %cos158 = linalg.generic {indexing_maps = [affine_map<(t, i) -> (i)>, affine_map<(t, i) -> (t, i)>], iterator_types = ["parallel", "parallel"]}
+      ins(%inv_freq156 : tensor<32xf64>) outs(%e157 : tensor<?x32xf32>) {
     ^bb0(%f: f64, %o: f32):
       %ti = linalg.index 0 : index
       %t64 = arith.index_cast %ti : index to i64
@@ -589,9 +604,9 @@ func.func @vision_block_softmax(
       %r32 = arith.truncf %r : f64 to f32
       linalg.yield %r32 : f32
     } -> tensor<?x32xf32>
-  %e156 = tensor.empty(%T) : tensor<?x32xf32>
-  %sin157 = linalg.generic {indexing_maps = [affine_map<(t, i) -> (i)>, affine_map<(t, i) -> (t, i)>], iterator_types = ["parallel", "parallel"]}
-      ins(%inv_freq153 : tensor<32xf64>) outs(%e156 : tensor<?x32xf32>) {
+  %e159 = tensor.empty(%T) : tensor<?x32xf32>
+  %sin160 = linalg.generic {indexing_maps = [affine_map<(t, i) -> (i)>, affine_map<(t, i) -> (t, i)>], iterator_types = ["parallel", "parallel"]}
+      ins(%inv_freq156 : tensor<32xf64>) outs(%e159 : tensor<?x32xf32>) {
     ^bb0(%f: f64, %o: f32):
       %ti = linalg.index 0 : index
       %t64 = arith.index_cast %ti : index to i64
@@ -601,10 +616,10 @@ func.func @vision_block_softmax(
       %r32 = arith.truncf %r : f64 to f32
       linalg.yield %r32 : f32
     } -> tensor<?x32xf32>
-  %e158 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
-  %g159 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, h, c + 1 - (c mod 2) * 2)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g150, %g150, %cos155, %sin157 : tensor<?x?x3x64xf32>, tensor<?x?x3x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
-      outs(%e158 : tensor<?x?x3x64xf32>) {
+  %e161 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
+  %g162 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, h, c + 1 - (c mod 2) * 2)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g153, %g153, %cos158, %sin160 : tensor<?x?x3x64xf32>, tensor<?x?x3x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
+      outs(%e161 : tensor<?x?x3x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %acc: f32):
       %s1 = linalg.index 3 : index
       %s2 = arith.constant 2 : index
@@ -617,10 +632,10 @@ func.func @vision_block_softmax(
       %s9 = math.fma %s7, %a3, %s8 : f32
       linalg.yield %s9 : f32
     } -> tensor<?x?x3x64xf32>
-  %e160 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
-  %g161 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, h, c + 1 - (c mod 2) * 2)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g152, %g152, %cos155, %sin157 : tensor<?x?x3x64xf32>, tensor<?x?x3x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
-      outs(%e160 : tensor<?x?x3x64xf32>) {
+  %e163 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
+  %g164 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, h, c + 1 - (c mod 2) * 2)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g155, %g155, %cos158, %sin160 : tensor<?x?x3x64xf32>, tensor<?x?x3x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
+      outs(%e163 : tensor<?x?x3x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %acc: f32):
       %s1 = linalg.index 3 : index
       %s2 = arith.constant 2 : index
@@ -633,91 +648,97 @@ func.func @vision_block_softmax(
       %s9 = math.fma %s7, %a3, %s8 : f32
       linalg.yield %s9 : f32
     } -> tensor<?x?x3x64xf32>
-  %e162 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
-  %g163 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%p13 : tensor<96xf32>)
-      outs(%e162 : tensor<?x?x3x32xf32>) {
-    ^bb0(%a0: f32, %acc: f32):
-      linalg.yield %a0 : f32
-    } -> tensor<?x?x3x32xf32>
-  %g164 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h * 32 + c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g12, %p12 : tensor<?x?x192xf32>, tensor<96x192xf32>)
-      outs(%g163 : tensor<?x?x3x32xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
-    } -> tensor<?x?x3x32xf32>
   %e165 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
-  %g166 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 480 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g164, %g137 : tensor<?x?x3x32xf32>, tensor<?x?x672xf32>)
+  %g166 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%p13 : tensor<96xf32>)
       outs(%e165 : tensor<?x?x3x32xf32>) {
+    ^bb0(%a0: f32, %acc: f32):
+      linalg.yield %a0 : f32
+    } -> tensor<?x?x3x32xf32>
+  %w167 = tensor.expand_shape %p12 [[0, 1], [2]] output_shape [3, 32, 192] : tensor<96x192xf32> into tensor<3x32x192xf32>
+  %g168 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g12, %w167 : tensor<?x?x192xf32>, tensor<3x32x192xf32>)
+      outs(%g166 : tensor<?x?x3x32xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %acc: f32):
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
+    } -> tensor<?x?x3x32xf32>
+  %e169 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
+  %g170 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 480 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g168, %g137 : tensor<?x?x3x32xf32>, tensor<?x?x672xf32>)
+      outs(%e169 : tensor<?x?x3x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x3x32xf32>
-  %e167 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
-  %g168 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+  %e171 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
+  %g172 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
       ins(%p15 : tensor<96xf32>)
-      outs(%e167 : tensor<?x?x3x32xf32>) {
+      outs(%e171 : tensor<?x?x3x32xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x3x32xf32>
-  %g169 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h * 32 + c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g12, %p14 : tensor<?x?x192xf32>, tensor<96x192xf32>)
-      outs(%g168 : tensor<?x?x3x32xf32>) {
+  %w173 = tensor.expand_shape %p14 [[0, 1], [2]] output_shape [3, 32, 192] : tensor<96x192xf32> into tensor<3x32x192xf32>
+  %g174 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g12, %w173 : tensor<?x?x192xf32>, tensor<3x32x192xf32>)
+      outs(%g172 : tensor<?x?x3x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x3x32xf32>
-  %e170 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
-  %g171 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 576 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g169, %g137 : tensor<?x?x3x32xf32>, tensor<?x?x672xf32>)
-      outs(%e170 : tensor<?x?x3x32xf32>) {
+  %e175 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
+  %g176 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 576 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g174, %g137 : tensor<?x?x3x32xf32>, tensor<?x?x672xf32>)
+      outs(%e175 : tensor<?x?x3x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x3x32xf32>
-  %read172 = fem.mixer softmax q(%g159 : tensor<?x?x3x64xf32>) k(%g161 : tensor<?x?x3x64xf32>) v(%g142 : tensor<?x?x3x32xf32>) beta_raw(%p16 : tensor<96xf32>) lam(%g166 : tensor<?x?x3x32xf32>) gate(%g171 : tensor<?x?x3x32xf32>) {cap = 40.0 : f64, eps = 1.0e-06 : f64} -> tensor<?x?x3x32xf32>
-  %e173 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
-  %g174 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %read177 = fem.mixer softmax q(%g162 : tensor<?x?x3x64xf32>) k(%g164 : tensor<?x?x3x64xf32>) v(%g143 : tensor<?x?x3x32xf32>) beta_raw(%p16 : tensor<96xf32>) lam(%g170 : tensor<?x?x3x32xf32>) gate(%g176 : tensor<?x?x3x32xf32>) {cap = 40.0 : f64, eps = 1.0e-06 : f64} -> tensor<?x?x3x32xf32>
+  %e178 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
+  %g179 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p7 : tensor<192xf32>)
-      outs(%e173 : tensor<?x?x192xf32>) {
+      outs(%e178 : tensor<?x?x192xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x192xf32>
-  %g175 = linalg.generic {indexing_maps = [affine_map<(b, t, n, h, c) -> (b, t, h, c)>, affine_map<(b, t, n, h, c) -> (n, h * 32 + c)>, affine_map<(b, t, n, h, c) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]}
-      ins(%read172, %p6 : tensor<?x?x3x32xf32>, tensor<192x96xf32>)
-      outs(%g174 : tensor<?x?x192xf32>) {
+  %w180 = tensor.expand_shape %p6 [[0], [1, 2]] output_shape [192, 3, 32] : tensor<192x96xf32> into tensor<192x3x32xf32>
+  %g181 = linalg.generic {indexing_maps = [affine_map<(b, t, n, h, c) -> (b, t, h, c)>, affine_map<(b, t, n, h, c) -> (n, h, c)>, affine_map<(b, t, n, h, c) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]}
+      ins(%read177, %w180 : tensor<?x?x3x32xf32>, tensor<192x3x32xf32>)
+      outs(%g179 : tensor<?x?x192xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x192xf32>
-  %e176 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
-  %g177 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g3, %g175 : tensor<?x?x192xf32>, tensor<?x?x192xf32>)
-      outs(%e176 : tensor<?x?x192xf32>) {
+  %e182 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
+  %g183 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g3, %g181 : tensor<?x?x192xf32>, tensor<?x?x192xf32>)
+      outs(%e182 : tensor<?x?x192xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.addf %a0, %a1 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?x192xf32>
-  %e178 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z179 = linalg.fill ins(%cst6 : f32) outs(%e178 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g180 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%g177 : tensor<?x?x192xf32>)
-      outs(%z179 : tensor<?x?xf32>) {
+  %e184 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z185 = linalg.fill ins(%cst6 : f32) outs(%e184 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g186 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g183 : tensor<?x?x192xf32>)
+      outs(%z185 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = arith.addf %acc, %a0 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?xf32>
-  %e181 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z182 = linalg.fill ins(%cst6 : f32) outs(%e181 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g183 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%g177, %g180 : tensor<?x?x192xf32>, tensor<?x?xf32>)
-      outs(%z182 : tensor<?x?xf32>) {
+  %e187 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z188 = linalg.fill ins(%cst6 : f32) outs(%e187 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g189 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g183, %g186 : tensor<?x?x192xf32>, tensor<?x?xf32>)
+      outs(%z188 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 0.0052083334885537624 : f32
       %s2 = arith.mulf %a1, %s1 : f32
@@ -726,10 +747,10 @@ func.func @vision_block_softmax(
       %s5 = arith.addf %acc, %s4 : f32
       linalg.yield %s5 : f32
     } -> tensor<?x?xf32>
-  %e184 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
-  %g185 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g177, %g180, %g183, %p39, %p40 : tensor<?x?x192xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<192xf32>, tensor<192xf32>)
-      outs(%e184 : tensor<?x?x192xf32>) {
+  %e190 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
+  %g191 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g183, %g186, %g189, %p39, %p40 : tensor<?x?x192xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<192xf32>, tensor<192xf32>)
+      outs(%e190 : tensor<?x?x192xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %acc: f32):
       %s1 = arith.constant 0.0052083334885537624 : f32
       %s2 = arith.mulf %a1, %s1 : f32
@@ -744,24 +765,25 @@ func.func @vision_block_softmax(
       %s11 = arith.addf %s10, %a4 : f32
       linalg.yield %s11 : f32
     } -> tensor<?x?x192xf32>
-  %e186 = tensor.empty(%B, %T) : tensor<?x?x768xf32>
-  %g187 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e192 = tensor.empty(%B, %T) : tensor<?x?x768xf32>
+  %g193 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p42 : tensor<768xf32>)
-      outs(%e186 : tensor<?x?x768xf32>) {
+      outs(%e192 : tensor<?x?x768xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x768xf32>
-  %g188 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g185, %p41 : tensor<?x?x192xf32>, tensor<768x192xf32>)
-      outs(%g187 : tensor<?x?x768xf32>) {
+  %g194 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g191, %p41 : tensor<?x?x192xf32>, tensor<768x192xf32>)
+      outs(%g193 : tensor<?x?x768xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x768xf32>
-  %e189 = tensor.empty(%B, %T) : tensor<?x?x768xf32>
-  %g190 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g188 : tensor<?x?x768xf32>)
-      outs(%e189 : tensor<?x?x768xf32>) {
+  %e195 = tensor.empty(%B, %T) : tensor<?x?x768xf32>
+  %g196 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g194 : tensor<?x?x768xf32>)
+      outs(%e195 : tensor<?x?x768xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a0 : f32
       %s2 = arith.mulf %s1, %a0 : f32
@@ -777,27 +799,28 @@ func.func @vision_block_softmax(
       %s12 = arith.divf %a0, %s11 : f32
       linalg.yield %s12 : f32
     } -> tensor<?x?x768xf32>
-  %e191 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
-  %g192 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e197 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
+  %g198 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p44 : tensor<192xf32>)
-      outs(%e191 : tensor<?x?x192xf32>) {
+      outs(%e197 : tensor<?x?x192xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x192xf32>
-  %g193 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g190, %p43 : tensor<?x?x768xf32>, tensor<192x768xf32>)
-      outs(%g192 : tensor<?x?x192xf32>) {
+  %g199 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g196, %p43 : tensor<?x?x768xf32>, tensor<192x768xf32>)
+      outs(%g198 : tensor<?x?x192xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = math.fma %a0, %a1, %acc : f32
-      linalg.yield %s1 : f32
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x192xf32>
-  %e194 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
-  %g195 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g177, %g193 : tensor<?x?x192xf32>, tensor<?x?x192xf32>)
-      outs(%e194 : tensor<?x?x192xf32>) {
+  %e200 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
+  %g201 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g183, %g199 : tensor<?x?x192xf32>, tensor<?x?x192xf32>)
+      outs(%e200 : tensor<?x?x192xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.addf %a0, %a1 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?x192xf32>
-  return %g195 : tensor<?x?x192xf32>
+  return %g201 : tensor<?x?x192xf32>
 }
