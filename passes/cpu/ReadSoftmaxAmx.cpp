@@ -74,6 +74,9 @@ namespace {
 /// AMX tile geometry: 16 rows of 64 bytes.
 constexpr int64_t kTileRows = 16;
 constexpr int64_t kTileBf16 = 32;
+/// How far (in scaled-score units, e-folds) a tile's max may exceed the
+/// running shift before the shift moves.
+constexpr float kShiftSlack = 8.0f;
 /// The fewest keys per key tile (tiles.k is rounded up to it).
 constexpr int64_t kMinKeys = 128;
 
@@ -550,22 +553,30 @@ void AmxReadEmitter::emitOnlineSoftmax(Value j, Value s0) {
               next = e.select(vis, next, it[0]);
             return SmallVector<Value>{next};
           })[0];
-      Value mNew = e.fmax(tileMax, mOld);
-      Value empty = e.fcmp(arith::CmpFPredicate::OEQ, mNew, vNegInf);
-      Value fresh = e.fcmp(arith::CmpFPredicate::OEQ, mOld, vNegInf);
+      // The shift m moves only when the tile's max exceeds it by more than
+      // kShiftSlack (in units of the scaled score): P stays below
+      // e^kShiftSlack, exact in f32 and bf16 alike, and most tiles leave
+      // every row's alpha at exactly 1, so the contraction skips the
+      // rescale of the accumulator (as FlashAttention-3 does).
       Value vScale = e.bcast(scale);
-      // alpha is exactly 1 where the max did not move (the contraction then
-      // skips rescaling those rows).
+      Value fresh = e.fcmp(arith::CmpFPredicate::OEQ, mOld, vNegInf);
+      Value mMax = e.fmax(tileMax, mOld);
+      Value grows = arith::OrIOp::create(
+          e.b, fresh,
+          e.fcmp(arith::CmpFPredicate::OGT, e.fmul(e.fsub(mMax, mOld), vScale),
+                 e.splat(kShiftSlack)));
+      Value mNew = e.select(grows, mMax, mOld);
+      Value empty = e.fcmp(arith::CmpFPredicate::OEQ, mNew, vNegInf);
       Value same = e.fcmp(arith::CmpFPredicate::OEQ, mNew, mOld);
       Value a = e.select(fresh, e.splat(0.0f),
                          e.exp(e.fmul(e.fsub(mOld, mNew), vScale)));
       a = e.select(arith::OrIOp::create(e.b, empty, same), e.splat(1.0f), a);
       // P for every key of the tile (0 where not visible, past the last key
       // included: the contraction runs over the whole tile), rounded to
-      // bf16 once for the product; l sums the f32 values (the rounding is
-      // unbiased, ~1e-3/sqrt(keys) relative in both mu and Z). e^((
-      // s - m) * scale: the scale multiplies differences, so no logit
-      // overflows for any float32 scale.
+      // bf16 once for the product (P <= e^kShiftSlack); l sums the f32
+      // values (the rounding is unbiased, ~1e-3/sqrt(keys) relative in both
+      // mu and Z). e^((s - m) * scale): the scale multiplies differences, so
+      // no logit overflows for any float32 scale.
       Value tileSum = e.loop(
           c0, e.idx(bkPad / 2), c1, {e.splat(0.0f)},
           [&](Value cp, ValueRange it) {
