@@ -152,19 +152,34 @@ CASES = {
 }
 
 
+_compiled = {}
+
+
+def _import_and_compile(case, femc_bin, tmp_path_factory):
+    """(config, params, ImportedLayer, library path) of one case, compiled
+    once per session."""
+    if case not in _compiled:
+        overrides, masked, _ = CASES[case]
+        config = dict(BASE, **overrides)
+        params = make_params(config, seed=len(case))
+        out = tmp_path_factory.mktemp(case)
+        layer = femc.import_layer(params, str(out), config=config,
+                                  name="L_" + case, mask=masked)
+        _compile(femc_bin, layer.mlir, out / "lib")
+        _compiled[case] = (config, params, layer,
+                           str(out / "lib" / f"L_{case}.so"))
+    return _compiled[case]
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_round_trip(case, femc_bin, tmp_path):
-    overrides, masked, shapes = CASES[case]
-    config = dict(BASE, **overrides)
-    params = make_params(config, seed=len(case))
-    layer = femc.import_layer(params, str(tmp_path), config=config,
-                              name="L_" + case, mask=masked)
+def test_round_trip(case, femc_bin, tmp_path_factory):
+    _, masked, shapes = CASES[case]
+    config, params, layer, lib = _import_and_compile(case, femc_bin,
+                                                     tmp_path_factory)
     assert layer.arguments[0] == "x"
     assert layer.arguments[1:] == (["attention_mask"] if masked else []) + \
         list(params)
-    _compile(femc_bin, layer.mlir, tmp_path / "lib")
-    kernel = femc.load(str(tmp_path / "lib" / f"L_{case}.so")).kernel(
-        "L_" + case)
+    kernel = femc.load(lib).kernel("L_" + case)
     assert kernel.layer
     for B, T in shapes:
         x, mask = make_inputs(config, B, T, seed=B * 1000 + T, masked=masked)
@@ -176,6 +191,31 @@ def test_round_trip(case, femc_bin, tmp_path):
         assert y.shape == (B, T, config["n_embd"])
         err = _relative_error(y, ref)
         assert err <= TOL, f"{case} B={B} T={T}: relative error {err:.3g}"
+
+
+def _fem_run_reads_layers(fem_run_bin):
+    r = subprocess.run([fem_run_bin, "--help"], capture_output=True,
+                       text=True)
+    return "--inputs DIR" in r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_fem_run_check_against_the_cpp_layer_reference(
+        case, femc_bin, fem_run_bin, tmp_path_factory):
+    """fem-run --inputs WEIGHTS --check: the compiled import against the C++
+    layer reference (reference/Layer.h), which reads the same parameters by
+    name and the configuration from the manifest: three independent
+    implementations of section 7 agree."""
+    if not _fem_run_reads_layers(fem_run_bin):
+        pytest.skip("this fem-run has no --inputs (layer weights by name)")
+    _, _, layer, lib = _import_and_compile(case, femc_bin, tmp_path_factory)
+    r = subprocess.run([fem_run_bin, lib, "--kernel", "L_" + case,
+                        "--inputs", layer.weights_dir, "--dim", "B=2",
+                        "--dim", "T=37", "--seed", "3", "--check"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "check: the layer reference" in r.stdout + r.stderr
+    assert ": PASS" in r.stdout + r.stderr
 
 
 def test_mask_changes_the_output(femc_bin, tmp_path):
