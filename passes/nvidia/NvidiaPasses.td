@@ -22,6 +22,9 @@ def FEMLowerToGPU : Pass<"fem-lower-to-gpu", "::mlir::ModuleOp"> {
   let options = [
     Option<"arch", "sm", "int64_t", /*default=*/"80",
            "Compute capability the kernels are built for: 80 or 90">,
+    Option<"tensorCores", "tensor-cores", "bool", /*default=*/"true",
+           "f16/bf16 reads with dk % 16 == 0, dv % 8 == 0 and dk, dv <= 128 "
+           "use mma.sync (false: the f32 CUDA-core kernel for every dtype)">,
   ];
   let dependentDialects = ["::mlir::gpu::GPUDialect",
                            "::mlir::LLVM::LLVMDialect",

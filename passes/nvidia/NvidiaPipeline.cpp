@@ -118,7 +118,7 @@ struct FEMLowerToGPUPass
                     b.getUnitAttr());
     for (auto [f, read] : work) {
       FailureOr<nvidia::SoftmaxKernelShape> shape =
-          nvidia::planSoftmaxKernel(read);
+          nvidia::planSoftmaxKernel(read, tensorCores);
       if (llvm::failed(shape) ||
           llvm::failed(nvidia::emitSoftmaxKernel(read, f, gpuModule, *shape,
                                                  arch)))
@@ -223,6 +223,7 @@ void mlir::fem::buildNvidiaPipeline(OpPassManager &pm,
                                     const NvidiaOptions &options) {
   FEMLowerToGPUOptions lower;
   lower.arch = options.sm;
+  lower.tensorCores = options.tensorCores;
   pm.addPass(createFEMLowerToGPU(lower));
   OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
   kernels.addPass(createFEMGPUExpandMath());

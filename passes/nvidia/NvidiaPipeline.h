@@ -35,6 +35,11 @@ struct NvidiaOptions : public PassPipelineOptions<NvidiaOptions> {
                      llvm::cl::desc("Compute capability: 80 (A100) or 90 "
                                     "(H100)"),
                      llvm::cl::init(80)};
+  Option<bool> tensorCores{
+      *this, "tensor-cores",
+      llvm::cl::desc("mma.sync for f16/bf16 reads where the head widths "
+                     "allow it (false: CUDA cores only)"),
+      llvm::cl::init(true)};
 };
 
 /// The module after `fem-tile` → a module of LLVM-dialect NVVM kernels with

@@ -36,6 +36,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -56,6 +57,12 @@ constexpr float kLogTiny = -87.33654475055310898657f;
 constexpr double kLog2E = 1.44269504088896340736;
 constexpr int64_t kThreads = 256;
 constexpr int64_t kLanesPerRow = 8;
+/// The tensor-core variant: warps per block (16 query rows each), keys per
+/// tile, largest dk and dv (the 2dv/8 accumulator fragments of 4 floats
+/// stay in registers).
+constexpr int64_t kMmaWarps = 4;
+constexpr int64_t kMmaKeys = 32;
+constexpr int64_t kMmaMaxHeadDim = 128;
 
 class KernelEmitter {
 public:
@@ -234,6 +241,31 @@ private:
   void emitPrePass();
   SmallVector<Value> emitKeyTile(Value kt, ValueRange state);
   void emitEpilogue(ValueRange state);
+  // The tensor-core variant.
+  void emitMma();
+  SmallVector<Value> emitMmaTile(Value kt, ValueRange state,
+                                 ArrayRef<SmallVector<Value, 4>> qa);
+  /// Two f32 values rounded to `elem` (f16 or bf16) and packed low, high
+  /// into the i32 of an mma operand.
+  Value pack(Value lo, Value hi, Type elem);
+  /// The i32 pair of halves at even element `index` of global tensor `t`.
+  Value loadPair(Value t, Value index) {
+    Type elem = elemType(t);
+    return LLVM::LoadOp::create(b, b.getI32Type(), gep(ptrOf(t), elem, index));
+  }
+  /// D = A B + C on mma.sync.m16n8k16 (row, col; f16 or bf16 operands as
+  /// `bf16` says, f32 accumulators).
+  SmallVector<Value, 4> mma(ArrayRef<Value> a, ArrayRef<Value> bOp,
+                            ArrayRef<Value> c, bool bf16);
+  // Per-thread coordinates of the tensor-core variant.
+  Value warpRow, groupRow, quad;
+  /// The epilogue of one query row whose channels `chan` (clamped to dv - 1;
+  /// `chanValid` null where every channel is valid) are spread over `lanes`
+  /// consecutive lanes (a power of two, xor-butterfly partners): the gate
+  /// norm, the log restore and the guarded store at row `tStore`.
+  void emitRowEpilogue(Value tStore, Value tLoadRow, Value rowOk, Value l,
+                       ArrayRef<Value> chan, ArrayRef<Value> chanValid,
+                       ValueRange muAcc, ValueRange zAcc, int64_t lanes);
 
   TileReadOp op;
   func::FuncOp wg;
@@ -279,9 +311,17 @@ FailureOr<gpu::GPUFuncOp> KernelEmitter::emit() {
   auto shared = [&](int64_t n) {
     return MemRefType::get({n}, f32, MemRefLayoutAttrInterface{}, wgSpace);
   };
+  auto sharedI32 = [&](int64_t n) {
+    return MemRefType::get({n}, b.getI32Type(), MemRefLayoutAttrInterface{},
+                           wgSpace);
+  };
   SmallVector<Type> sharedTypes = {
       shared(s.keys * s.dk), shared(s.keys * 2 * s.dv), shared(s.keys),
       shared(5 * s.dv), shared(3 * s.threads)};
+  if (s.mma) {
+    sharedTypes[0] = sharedI32(s.keys * s.dk / 2);
+    sharedTypes[1] = sharedI32(2 * s.dv * s.keys / 2);
+  }
 
   StringRef kernelName = wg->getAttrOfType<StringAttr>("fem.kernel").getValue();
   std::string name = (kernelName + femc::nvidia::kKernelSuffix).str();
@@ -352,6 +392,11 @@ FailureOr<gpu::GPUFuncOp> KernelEmitter::emit() {
   scaleLog2e = cst(static_cast<float>(scale * kLog2E));
 
   emitPrePass();
+  if (s.mma) {
+    emitMma();
+    gpu::ReturnOp::create(b);
+    return func;
+  }
 
   // The lane's q channels, unscaled (the scale multiplies score differences).
   for (int64_t i = 0; i * s.lanesPerRow < s.dk; ++i) {
@@ -561,49 +606,61 @@ SmallVector<Value> KernelEmitter::emitKeyTile(Value kt, ValueRange state) {
 void KernelEmitter::emitEpilogue(ValueRange state) {
   int64_t P = s.lanesPerRow, dv = s.dv;
   int64_t nv = llvm::divideCeil(dv, P);
+  SmallVector<Value> chan, chanValid;
+  for (int64_t i = 0; i < nv; ++i) {
+    Value c = add(lane, idx(i * P));
+    chanValid.push_back(lt(c, idx(dv)));
+    chan.push_back(minI(c, idx(dv - 1)));
+  }
+  emitRowEpilogue(tRow, tLoad, lt(row, rows), state[1], chan, chanValid,
+                  state.slice(2, nv), state.slice(2 + nv, nv), P);
+}
+
+void KernelEmitter::emitRowEpilogue(Value tStore, Value tLoadRow, Value rowOk,
+                                    Value l, ArrayRef<Value> chan,
+                                    ArrayRef<Value> chanValid,
+                                    ValueRange muAcc, ValueRange zAcc,
+                                    int64_t lanes) {
+  int64_t dv = s.dv;
   Value eps = cst(static_cast<float>(op.getEpsAttr().getValueAsDouble()));
   Value negInf = cst(-std::numeric_limits<float>::infinity());
-  Value l = state[1];
   // A row with no visible key has l = 0 (its output is 0); a NaN score makes
   // l NaN, which must reach the output.
   Value has = fcmp(arith::CmpFPredicate::UNE, l, cst(0.0f));
   Value inv = select(has, fdiv(cst(1.0f), l), cst(0.0f));
-  SmallVector<Value> chan, chanValid, gPlus;
+  SmallVector<Value> gPlus;
   Value gMax = cst(0.0f);
-  for (int64_t i = 0; i < nv; ++i) {
-    Value c = add(lane, idx(i * P));
-    Value valid = lt(c, idx(dv));
-    Value cc = minI(c, idx(dv - 1));
-    chan.push_back(cc);
-    chanValid.push_back(valid);
+  for (auto [c, valid] : llvm::zip(chan, chanValid)) {
     // g+ = softplus(gate) + eps; padding channels hold 0.
-    Value g = gload(op.getGate(), qOffset(tLoad, cc, dv));
-    Value gp = select(valid, fadd(softplus(g), eps), cst(0.0f));
+    Value g = gload(op.getGate(), qOffset(tLoadRow, c, dv));
+    Value gp = fadd(softplus(g), eps);
+    if (valid)
+      gp = select(valid, gp, cst(0.0f));
     gPlus.push_back(gp);
     gMax = fmax(gp, gMax);
   }
-  // The gate norm over the row's dv channels, scaled as hypot does (see
-  // passes/cpu/ReadSoftmax.cpp): max, then sum of squares of g+/max.
-  for (int64_t off = P / 2; off >= 1; off /= 2)
+  // The gate norm over the row's dv channels (held by `lanes` lanes), scaled
+  // as hypot does (see passes/cpu/ReadSoftmax.cpp): max, then the sum of
+  // squares of g+/max.
+  for (int64_t off = lanes / 2; off >= 1; off /= 2)
     gMax = fmax(shuffleXor(gMax, off), gMax);
   gMax = select(fcmp(arith::CmpFPredicate::OEQ, gMax, cst(INFINITY)),
                 cst(1.0f), gMax);
   Value sq = cst(0.0f);
   SmallVector<Value> u;
-  for (int64_t i = 0; i < nv; ++i) {
-    u.push_back(fdiv(gPlus[i], gMax));
+  for (Value gp : gPlus) {
+    u.push_back(fdiv(gp, gMax));
     sq = fadd(sq, fmul(u.back(), u.back()));
   }
-  for (int64_t off = P / 2; off >= 1; off /= 2)
+  for (int64_t off = lanes / 2; off >= 1; off /= 2)
     sq = fadd(sq, shuffleXor(sq, off));
   Value norm = intrinsic("llvm.sqrt.f32", sq);
   Value sqrtDv = cst(static_cast<float>(std::sqrt(static_cast<double>(dv))));
   Value gScale = fdiv(sqrtDv, fmax(fdiv(cst(1e-5f), gMax), norm));
-  Value rowOk = lt(row, rows);
-  for (int64_t i = 0; i < nv; ++i) {
+  for (size_t i = 0; i < chan.size(); ++i) {
     Value c = chan[i];
-    Value mu = fmul(state[2 + i], inv);
-    Value z = fmul(state[2 + nv + i], inv);
+    Value mu = fmul(muAcc[i], inv);
+    Value z = fmul(zAcc[i], inv);
     Value beta = sload(sChan, c);
     Value shift = sload(sChan, add(c, idx(3 * dv)));
     // log Z: log1p of the stored X - 1 where the channel is narrow, else log
@@ -624,20 +681,255 @@ void KernelEmitter::emitEpilogue(ValueRange state) {
     Value freeEnergy = fdiv(fadd(lse, shift), beta);
     freeEnergy = select(has, freeEnergy, cst(0.0f));
     mu = select(has, mu, cst(0.0f));
-    Value lamLogit = gload(op.getLam(), qOffset(tLoad, c, dv));
+    Value lamLogit = gload(op.getLam(), qOffset(tLoadRow, c, dv));
     Value lambda = fdiv(cst(1.0f),
                         fadd(cst(1.0f), exp(arith::NegFOp::create(b, lamLogit))));
     Value mix = fadd(fmul(fsub(cst(1.0f), lambda), mu), fmul(lambda, freeEnergy));
     Value out = fmul(fmul(u[i], gScale), mix);
-    ifThen(andI(rowOk, chanValid[i]),
-           [&] { gstore(op.getOut(), qOffset(tRow, c, dv), out); });
+    Value ok = chanValid[i] ? andI(rowOk, chanValid[i]) : rowOk;
+    ifThen(ok, [&] { gstore(op.getOut(), qOffset(tStore, c, dv), out); });
   }
+}
+
+Value KernelEmitter::pack(Value lo, Value hi, Type elem) {
+  auto bits = [&](Value f) {
+    Value h = arith::TruncFOp::create(b, elem, f);
+    Value i = arith::BitcastOp::create(b, b.getI16Type(), h);
+    return arith::ExtUIOp::create(b, b.getI32Type(), i).getResult();
+  };
+  Value high = arith::ShLIOp::create(
+      b, bits(hi), arith::ConstantIntOp::create(b, b.getI32Type(), 16));
+  return arith::OrIOp::create(b, bits(lo), high);
+}
+
+SmallVector<Value, 4> KernelEmitter::mma(ArrayRef<Value> a, ArrayRef<Value> bOp,
+                                         ArrayRef<Value> c, bool bf16) {
+  SmallVector<Value> aOps(a), bOps(bOp);
+  if (!bf16) { // the f16 form takes vector<2xf16> registers
+    auto v2 = VectorType::get({2}, b.getF16Type());
+    for (Value &v : aOps)
+      v = LLVM::BitcastOp::create(b, v2, v);
+    for (Value &v : bOps)
+      v = LLVM::BitcastOp::create(b, v2, v);
+  }
+  auto resTy = LLVM::LLVMStructType::getLiteral(b.getContext(),
+                                                {f32, f32, f32, f32});
+  NVVM::MMATypes ty = bf16 ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
+  Value d = NVVM::MmaOp::create(
+      b, resTy, aOps, bOps, c, {16, 8, 16}, std::nullopt, std::nullopt,
+      std::array<NVVM::MMATypes, 2>{ty, ty},
+      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                     NVVM::MMALayout::col});
+  SmallVector<Value, 4> out;
+  for (int64_t i = 0; i < 4; ++i)
+    out.push_back(LLVM::ExtractValueOp::create(b, d, ArrayRef<int64_t>{i}));
+  return out;
+}
+
+void KernelEmitter::emitMma() {
+  int64_t dk = s.dk, dv = s.dv;
+  // Lane l of warp w: groupRow = l / 4 and quad = l % 4 in the fragment
+  // layouts of mma.m16n8k16. The warp owns query rows 16w .. 16w + 15; the
+  // thread's accumulator fragments hold rows 16w + l/4 (c0, c1) and
+  // 16w + l/4 + 8 (c2, c3).
+  Value warp = divU(tid, idx(32));
+  Value ln = remU(tid, idx(32));
+  groupRow = divU(ln, idx(4));
+  quad = remU(ln, idx(4));
+  warpRow = add(mul(warp, idx(16)), groupRow);
+  Value tr[2] = {add(t0, warpRow), add(t0, add(warpRow, idx(8)))};
+  Value trLoad[2] = {minI(tr[0], sub(T, idx(1))), minI(tr[1], sub(T, idx(1)))};
+  // Q as A fragments, one per 16 channels: a0 (row g, k 2q..2q+1), a1 (row
+  // g + 8), a2 (row g, k + 8), a3 (row g + 8, k + 8), loaded once.
+  SmallVector<SmallVector<Value, 4>> qa;
+  for (int64_t ks = 0; ks < dk / 16; ++ks) {
+    Value c = add(idx(ks * 16), mul(quad, idx(2)));
+    Value c8 = add(c, idx(8));
+    qa.push_back({loadPair(op.getQ(), qOffset(trLoad[0], c, dk)),
+                  loadPair(op.getQ(), qOffset(trLoad[1], c, dk)),
+                  loadPair(op.getQ(), qOffset(trLoad[0], c8, dk)),
+                  loadPair(op.getQ(), qOffset(trLoad[1], c8, dk))});
+  }
+  Value numKTiles = op.getCausal() ? ceilDiv(minI(add(t0, rows), S), idx(s.keys))
+                                   : ceilDiv(S, idx(s.keys));
+  // State: m (2 rows), this thread's share of l (2 rows), the accumulator
+  // fragments of 2dv/8 channel blocks (mu blocks, then Z blocks).
+  Value negInf = cst(-std::numeric_limits<float>::infinity());
+  SmallVector<Value> init = {negInf, negInf, cst(0.0f), cst(0.0f)};
+  init.append(4 * (2 * dv / 8), cst(0.0f));
+  SmallVector<Value> state =
+      loop(idx(0), numKTiles, idx(1), init,
+           [&](Value kt, ValueRange it) { return emitMmaTile(kt, it, qa); });
+  // Epilogue per row: l summed over the row's 4 lanes.
+  for (int64_t r = 0; r < 2; ++r) {
+    Value l = state[2 + r];
+    for (int64_t off = 2; off >= 1; off /= 2)
+      l = fadd(l, shuffleXor(l, off));
+    SmallVector<Value> chan, mu, z;
+    for (int64_t nc = 0; nc < dv / 8; ++nc)
+      for (int64_t e = 0; e < 2; ++e) {
+        chan.push_back(add(idx(nc * 8 + e), mul(quad, idx(2))));
+        mu.push_back(state[4 + 4 * nc + 2 * r + e]);
+        z.push_back(state[4 + 4 * (dv / 8 + nc) + 2 * r + e]);
+      }
+    SmallVector<Value> valid(chan.size(), Value());
+    Value rowOk = lt(add(warpRow, idx(8 * r)), rows);
+    emitRowEpilogue(tr[r], trLoad[r], rowOk, l, chan, valid, mu, z, 4);
+  }
+}
+
+SmallVector<Value>
+KernelEmitter::emitMmaTile(Value kt, ValueRange state,
+                           ArrayRef<SmallVector<Value, 4>> qa) {
+  int64_t Bk = s.keys, dk = s.dk, dv = s.dv;
+  int64_t nvb = 2 * dv / 8; // accumulator blocks of 8 channels
+  Value s0 = mul(kt, idx(Bk));
+  Value sLast = sub(S, idx(1));
+  Value threads = idx(s.threads);
+  Value zero32 = arith::ConstantIntOp::create(b, b.getI32Type(), 0);
+  gpu::BarrierOp::create(b);
+  // K tile: Bk keys x dk/2 pairs of halves; keys past S are zero.
+  loop(tid, idx(Bk * dk / 2), threads, [&](Value f) {
+    Value j = divU(f, idx(dk / 2));
+    Value cp = remU(f, idx(dk / 2));
+    Value key = add(s0, j);
+    Value k = loadPair(op.getK(), kOffset(minI(key, sLast), mul(cp, idx(2)), dk));
+    sstore(select(lt(key, S), k, zero32), sK, f);
+  });
+  auto keyOk = [&](Value key) {
+    Value ok = lt(key, S);
+    if (op.getMask())
+      ok = andI(ok, maskKeep(batch, minI(key, sLast)));
+    return ok;
+  };
+  loop(tid, idx(Bk), threads, [&](Value j) {
+    sstore(select(keyOk(add(s0, j)), cst(1.0f), cst(0.0f)), sCol, j);
+  });
+  // The panel transposed, channel-major: pairs of consecutive keys of one
+  // channel of [clamp(v) | X - offset] (the B operand of P [V~ | X]), in
+  // bf16 for every input type: X = e^(beta*(clamp(v) - vmax)) reaches
+  // e^(-2 cap) ~ 1e-35, which bf16 (f32's exponent range) keeps and f16
+  // would flush to zero.
+  Type bf16Ty = b.getBF16Type();
+  loop(tid, idx(dv * Bk / 2), threads, [&](Value f) {
+    Value c = remU(f, idx(dv));
+    Value jp = divU(f, idx(dv));
+    Value beta = sload(sChan, c);
+    Value bound = sload(sChan, add(c, idx(dv)));
+    Value vmax = sload(sChan, add(c, idx(2 * dv)));
+    Value narrow = fcmp(arith::CmpFPredicate::OGT,
+                        sload(sChan, add(c, idx(4 * dv))), cst(0.5f));
+    Value clippedPair[2], tiltedPair[2];
+    for (int64_t e = 0; e < 2; ++e) {
+      Value key = add(s0, add(mul(jp, idx(2)), idx(e)));
+      Value v = gload(op.getV(), kOffset(minI(key, sLast), c, dv));
+      Value clipped = clamp(v, arith::NegFOp::create(b, bound), bound);
+      Value z = fmul(beta, fsub(clipped, vmax));
+      Value tilted = select(narrow, expm1Narrow(z), exp(z));
+      Value ok = keyOk(key);
+      clippedPair[e] = select(ok, clipped, cst(0.0f));
+      tiltedPair[e] = select(ok, tilted, cst(0.0f));
+    }
+    sstore(pack(clippedPair[0], clippedPair[1], bf16Ty), sPanel,
+           add(mul(c, idx(Bk / 2)), jp));
+    sstore(pack(tiltedPair[0], tiltedPair[1], bf16Ty), sPanel,
+           add(mul(add(c, idx(dv)), idx(Bk / 2)), jp));
+  });
+  gpu::BarrierOp::create(b);
+
+  // S = Q K^T, 8 keys per mma: B fragment b0 = K[n + g][k 2q, 2q+1],
+  // b1 = K[n + g][k + 8 ...]. score[n][e]: row g (e < 2) or g + 8, key
+  // 8n + 2q + (e & 1).
+  Value tr[2] = {add(t0, warpRow), add(t0, add(warpRow, idx(8)))};
+  SmallVector<SmallVector<Value, 4>> score;
+  SmallVector<SmallVector<Value, 4>> visible;
+  for (int64_t n = 0; n < Bk / 8; ++n) {
+    SmallVector<Value, 4> acc(4, cst(0.0f));
+    Value rowBase = mul(add(idx(n * 8), groupRow), idx(dk / 2));
+    for (int64_t ks = 0; ks < dk / 16; ++ks) {
+      Value b0 = sload(sK, add(rowBase, add(idx(ks * 8), quad)));
+      Value b1 = sload(sK, add(rowBase, add(idx(ks * 8 + 4), quad)));
+      acc = mma(qa[ks], {b0, b1}, acc, elemType(op.getQ()).isBF16());
+    }
+    score.push_back(acc);
+    SmallVector<Value, 4> vis;
+    for (int64_t e = 0; e < 4; ++e) {
+      Value keyLocal = add(idx(n * 8 + (e & 1)), mul(quad, idx(2)));
+      Value v = fcmp(arith::CmpFPredicate::OGT, sload(sCol, keyLocal), cst(0.5f));
+      if (op.getCausal())
+        v = andI(v, icmp(arith::CmpIPredicate::sle, add(s0, keyLocal), tr[e / 2]));
+      vis.push_back(v);
+    }
+    visible.push_back(vis);
+  }
+  // Online softmax per row, the row's keys spread over its 4 lanes.
+  SmallVector<Value> next;
+  Value alpha[2], mNew[2];
+  for (int64_t r = 0; r < 2; ++r) {
+    Value mOld = state[r];
+    Value tileMax = cst(-std::numeric_limits<float>::infinity());
+    for (int64_t n = 0; n < Bk / 8; ++n)
+      for (int64_t e = 2 * r; e < 2 * r + 2; ++e)
+        tileMax = select(visible[n][e], fmax(score[n][e], tileMax), tileMax);
+    for (int64_t off = 2; off >= 1; off /= 2)
+      tileMax = fmax(shuffleXor(tileMax, off), tileMax);
+    mNew[r] = fmax(tileMax, mOld);
+    Value empty = fcmp(arith::CmpFPredicate::OEQ, mNew[r],
+                       cst(-std::numeric_limits<float>::infinity()));
+    Value fresh = fcmp(arith::CmpFPredicate::OEQ, mOld,
+                       cst(-std::numeric_limits<float>::infinity()));
+    alpha[r] = select(fresh, cst(0.0f),
+                      exp2(fmul(fsub(mOld, mNew[r]), scaleLog2e)));
+    alpha[r] = select(empty, cst(1.0f), alpha[r]);
+  }
+  SmallVector<SmallVector<Value, 4>> weight;
+  Value partial[2] = {cst(0.0f), cst(0.0f)};
+  for (int64_t n = 0; n < Bk / 8; ++n) {
+    SmallVector<Value, 4> w;
+    for (int64_t e = 0; e < 4; ++e) {
+      Value p = exp2(fmul(fsub(score[n][e], mNew[e / 2]), scaleLog2e));
+      w.push_back(select(visible[n][e], p, cst(0.0f)));
+      partial[e / 2] = fadd(partial[e / 2], w.back());
+    }
+    weight.push_back(w);
+  }
+  next.push_back(mNew[0]);
+  next.push_back(mNew[1]);
+  for (int64_t r = 0; r < 2; ++r)
+    next.push_back(fadd(fmul(alpha[r], state[2 + r]), partial[r]));
+  // acc = alpha * acc + P [V~ | X]: the score fragments of keys 16kk ..
+  // 16kk + 15 are the A fragment of P (a0 = row g keys 2q.., a1 = row g + 8,
+  // a2, a3 the same 8 keys later); B fragment b0 = panel[c + g][keys 2q,
+  // 2q+1], b1 = keys + 8.
+  SmallVector<SmallVector<Value, 4>> acc;
+  for (int64_t nc = 0; nc < nvb; ++nc) {
+    SmallVector<Value, 4> a;
+    for (int64_t e = 0; e < 4; ++e)
+      a.push_back(fmul(alpha[e / 2], state[4 + 4 * nc + e]));
+    acc.push_back(a);
+  }
+  for (int64_t kk = 0; kk < Bk / 16; ++kk) {
+    SmallVector<Value> pa = {
+        pack(weight[2 * kk][0], weight[2 * kk][1], bf16Ty),
+        pack(weight[2 * kk][2], weight[2 * kk][3], bf16Ty),
+        pack(weight[2 * kk + 1][0], weight[2 * kk + 1][1], bf16Ty),
+        pack(weight[2 * kk + 1][2], weight[2 * kk + 1][3], bf16Ty)};
+    for (int64_t nc = 0; nc < nvb; ++nc) {
+      Value rowBase = mul(add(idx(nc * 8), groupRow), idx(Bk / 2));
+      Value b0 = sload(sPanel, add(rowBase, add(idx(kk * 8), quad)));
+      Value b1 = sload(sPanel, add(rowBase, add(idx(kk * 8 + 4), quad)));
+      acc[nc] = mma(pa, {b0, b1}, acc[nc], /*bf16=*/true);
+    }
+  }
+  for (auto &a : acc)
+    next.append(a.begin(), a.end());
+  return next;
 }
 
 } // namespace
 
 FailureOr<SoftmaxKernelShape>
-mlir::fem::nvidia::planSoftmaxKernel(TileReadOp op) {
+mlir::fem::nvidia::planSoftmaxKernel(TileReadOp op, bool tensorCores) {
   if (op.getKind() != PriorKind::softmax)
     return op.emitError() << "fem-lower-to-gpu: prior '"
                           << stringifyPriorKind(op.getKind())
@@ -665,6 +957,22 @@ mlir::fem::nvidia::planSoftmaxKernel(TileReadOp op) {
              << ", found "
              << (ShapedType::isDynamic(d) ? std::string("a dynamic extent")
                                           : std::to_string(d));
+  Type elem = cast<MemRefType>(op.getQ().getType()).getElementType();
+  if (tensorCores && (elem.isF16() || elem.isBF16()) && shape.dk % 16 == 0 &&
+      shape.dv % 8 == 0 && shape.dk <= kMmaMaxHeadDim &&
+      shape.dv <= kMmaMaxHeadDim) {
+    shape.mma = true;
+    shape.threads = kMmaWarps * 32;
+    shape.rows = kMmaWarps * 16;
+    shape.lanesPerRow = 4;
+    shape.keys = kMmaKeys;
+    // K (Bk x dk) and the transposed panel (2dv x Bk) as packed pairs of
+    // halves; the column mask, 5 per-channel constants, the pre-pass
+    // reduction as f32.
+    shape.sharedBytes = 2 * shape.keys * shape.dk + 2 * 2 * shape.dv * shape.keys +
+                        4 * (shape.keys + 5 * shape.dv + 3 * shape.threads);
+    return shape;
+  }
   // 8 lanes per row up to 128 channels (at most 16 q and 32 accumulator
   // registers per thread); 16 lanes above, so dk = dv = 256 stays spill-free
   // where ptxas allots 128 registers per thread (sm_80 at 256 threads).

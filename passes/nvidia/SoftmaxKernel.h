@@ -19,11 +19,17 @@ struct SoftmaxKernelShape {
   int64_t keys = 32;
   /// Static shared memory in bytes.
   int64_t sharedBytes = 0;
+  /// The tensor-core variant (f16/bf16 storage): 4 warps of 16 query rows,
+  /// S = Q K^T and acc += P [V~ | X] on mma.sync.m16n8k16 with f32
+  /// accumulators (docs/gpu.md).
+  bool mma = false;
 };
 
 /// Checks that `op` (in workgroup function `wg`) has a GPU lowering and
-/// picks the kernel shape; a located error otherwise.
-FailureOr<SoftmaxKernelShape> planSoftmaxKernel(TileReadOp op);
+/// picks the kernel shape (the tensor-core variant where `tensorCores` and
+/// the dtype and head widths allow it); a located error otherwise.
+FailureOr<SoftmaxKernelShape> planSoftmaxKernel(TileReadOp op,
+                                                bool tensorCores);
 
 /// Emits the kernel of `op` into `module` as `@<K>_gpu` with the launch
 /// attributes of KernelAbi.h; `wg` is the workgroup function holding `op`.

@@ -9,6 +9,7 @@ shift
 sed -e 's/@llvm\.nvvm\./@femc_emu_/g' -e 's/ptx_kernel //' -e '/^target /d' \
   "$prefix.ll" > "$prefix.emu.ll"
 # -O0: no pass may move a shuffle or barrier call across another.
+# emu-mma.ll: the mma.sync intrinsics of the tensor-core kernels.
 clang -O0 -shared -fPIC -Wno-override-module --rtlib=compiler-rt \
-  "$prefix.emu.ll" -o "$prefix.emu.so"
+  "$prefix.emu.ll" "$(dirname "$0")/emu-mma.ll" -o "$prefix.emu.so"
 femc-gpu-emu "$prefix.emu.so" "$prefix.mlir" "$@"

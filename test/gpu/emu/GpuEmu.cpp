@@ -12,6 +12,9 @@
 //   shfl.sync.bfly.f32                              a butterfly exchange
 //                                                   among the 32 lanes of a
 //                                                   warp (full mask only)
+//   mma.m16n8k16.row.col.{bf16,f32.f32}             the warp's tensor-core
+//                                                   product (through
+//                                                   Inputs/emu-mma.ll)
 //
 // A thread runs until it reaches a barrier or a shuffle; a group (block or
 // warp) moves on when all its threads have arrived. Threads of one block
@@ -194,6 +197,89 @@ extern "C" float emu_shfl_bfly(int mask, float v, int offset, int clamp) {
   float r = partner < block->threads ? block->slots[partner] : v;
   arrive(State::AtShuffle);
   return r;
+}
+
+namespace {
+float fromF16(uint16_t u);
+float fromBf16(uint16_t h);
+
+/// The fragments one lane passes to mma.sync.m16n8k16.
+struct MmaSlot {
+  uint32_t a[4], b[2];
+  float c[4];
+};
+std::vector<MmaSlot> mmaSlots;
+
+/// mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}.{f16,bf16}.f32, from the
+/// fragment layouts of the PTX ISA ("Matrix Fragments for mma.m16n8k16 with
+/// floating point type"), lane l = 4g + q:
+///   A (16 x 16): a0 = A[g][2q, 2q+1], a1 = A[g+8][2q, 2q+1],
+///                a2 = A[g][2q+8, 2q+9], a3 = A[g+8][2q+8, 2q+9]
+///   B (16 x 8):  b0 = B[2q, 2q+1][g], b1 = B[2q+8, 2q+9][g]
+///   C, D (16 x 8, f32): c0, c1 = C[g][2q, 2q+1], c2, c3 = C[g+8][2q, 2q+1]
+/// (the lower half of a register holds the lower column or row index).
+void emuMma(bool bf16, const uint32_t a[4], const uint32_t bReg[2],
+            const float c[4], float *d) {
+  Block &bk = *block;
+  int t = bk.current;
+  if (mmaSlots.size() < static_cast<size_t>(bk.threads))
+    mmaSlots.resize(bk.threads);
+  MmaSlot &mine = mmaSlots[t];
+  std::memcpy(mine.a, a, sizeof(mine.a));
+  std::memcpy(mine.b, bReg, sizeof(mine.b));
+  std::memcpy(mine.c, c, sizeof(mine.c));
+  arrive(State::AtShuffle);
+  auto half = [&](uint32_t reg, int hi) {
+    uint16_t h = static_cast<uint16_t>(hi ? reg >> 16 : reg & 0xffff);
+    return static_cast<double>(bf16 ? fromBf16(h) : fromF16(h));
+  };
+  double A[16][16], B[16][8], C[16][8];
+  int warp = t & ~31;
+  for (int l = 0; l < 32; ++l) {
+    const MmaSlot &s = mmaSlots[warp + l];
+    int g = l / 4, q = l % 4;
+    for (int h = 0; h < 2; ++h) {
+      A[g][2 * q + h] = half(s.a[0], h);
+      A[g + 8][2 * q + h] = half(s.a[1], h);
+      A[g][2 * q + 8 + h] = half(s.a[2], h);
+      A[g + 8][2 * q + 8 + h] = half(s.a[3], h);
+      B[2 * q + h][g] = half(s.b[0], h);
+      B[2 * q + 8 + h][g] = half(s.b[1], h);
+      C[g][2 * q + h] = s.c[h];
+      C[g + 8][2 * q + h] = s.c[2 + h];
+    }
+  }
+  int g = (t & 31) / 4, q = (t & 31) % 4;
+  int rows[4] = {g, g, g + 8, g + 8}, cols[4] = {2 * q, 2 * q + 1, 2 * q,
+                                                 2 * q + 1};
+  float out[4];
+  for (int i = 0; i < 4; ++i) {
+    double sum = C[rows[i]][cols[i]];
+    for (int k = 0; k < 16; ++k)
+      sum += A[rows[i]][k] * B[k][cols[i]];
+    out[i] = static_cast<float>(sum);
+  }
+  arrive(State::AtShuffle); // every lane has read the slots
+  std::memcpy(d, out, sizeof(out));
+}
+
+} // namespace
+
+extern "C" void femc_emu_mma_f16(uint32_t a0, uint32_t a1, uint32_t a2,
+                                 uint32_t a3, uint32_t b0, uint32_t b1,
+                                 float c0, float c1, float c2, float c3,
+                                 float *d) {
+  uint32_t a[4] = {a0, a1, a2, a3}, bReg[2] = {b0, b1};
+  float c[4] = {c0, c1, c2, c3};
+  emuMma(false, a, bReg, c, d);
+}
+extern "C" void femc_emu_mma_bf16(uint32_t a0, uint32_t a1, uint32_t a2,
+                                  uint32_t a3, uint32_t b0, uint32_t b1,
+                                  float c0, float c1, float c2, float c3,
+                                  float *d) {
+  uint32_t a[4] = {a0, a1, a2, a3}, bReg[2] = {b0, b1};
+  float c[4] = {c0, c1, c2, c3};
+  emuMma(true, a, bReg, c, d);
 }
 
 namespace {
