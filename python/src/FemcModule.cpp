@@ -512,10 +512,19 @@ nb::object Kernel::run(nb::kwargs kwargs) const {
   // names one wins; libfemrt reports disagreements).
   std::map<std::string, int64_t> bound;
   bool inputRankMismatch = false;
+  // A scan kernel's carried state may be left out: the empty (all-zero)
+  // state, allocated once the other inputs bound B, H and dv.
+  int emptyState = -1;
+  nb::module_ numpy = nb::module_::import_("numpy");
   for (size_t i = 0; i < args_.size(); ++i) {
     const femrt_arg_info *info = args_[i];
     if (info->role != FEMRT_ARG_INPUT)
       continue;
+    if (!kwargs.contains(info->name) && std::string(info->name) == "state") {
+      emptyState = static_cast<int>(arrays.size());
+      arrays.push_back(nb::none());
+      continue;
+    }
     if (!kwargs.contains(info->name))
       throw nb::type_error(("kernel '" + name_ + "': missing input '" +
                             info->name + "' (inputs: " + inputNames + ")")
@@ -534,12 +543,14 @@ nb::object Kernel::run(nb::kwargs kwargs) const {
          ++d)
       bound.emplace(dims[d], t.shape[d]);
   }
-  // Allocate the outputs as numpy arrays.
-  nb::module_ numpy = nb::module_::import_("numpy");
+  // Allocate the outputs (and an empty state) as numpy arrays.
   std::vector<nb::object> outputs;
+  nb::object zeros;
   for (size_t i = 0; i < args_.size(); ++i) {
     const femrt_arg_info *info = args_[i];
-    if (info->role != FEMRT_ARG_OUTPUT)
+    bool makeState = info->role == FEMRT_ARG_INPUT && emptyState >= 0 &&
+                     std::string(info->name) == "state";
+    if (info->role != FEMRT_ARG_OUTPUT && !makeState)
       continue;
     std::vector<std::string> dims = splitDims(info->dim_names);
     nb::list shape;
@@ -564,6 +575,11 @@ nb::object Kernel::run(nb::kwargs kwargs) const {
       }
     }
     std::string dtype = dtypeName(info->dtype_code, info->dtype_bits);
+    if (makeState) {
+      zeros = numpy.attr("zeros")(nb::tuple(shape), "dtype"_a = dtype);
+      arrays[emptyState] = zeros;
+      continue;
+    }
     outputs.push_back(numpy.attr("empty")(nb::tuple(shape), "dtype"_a = dtype));
     arrays.push_back(outputs.back());
   }
@@ -768,7 +784,8 @@ NB_MODULE(_femc, m) {
       .def("run", &Kernel::run, "inputs"_a,
            "Runs the kernel on the inputs given by name, allocating the "
            "outputs as numpy arrays; returns the output (a tuple if there "
-           "are several).")
+           "are several: out, state_out for a scan kernel with a carried "
+           "state, whose input 'state' may be left out: the empty state).")
       .def("__repr__", &Kernel::repr);
 
   nb::class_<Module>(m, "Module", "A loaded femc kernel library.")
