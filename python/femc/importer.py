@@ -1030,7 +1030,22 @@ def _load_config(config):
         raise LayerImportError(f"{path}: the configuration is not JSON ({e})")
 
 
-def import_layer(checkpoint, out_dir, config=None, name=None, mask=False):
+def _select_prefix(tensors, prefix):
+    """The tensors whose names start with prefix, with it removed (one layer
+    of a whole model's state_dict, e.g. prefix "blocks.3.attn.")."""
+    picked = OrderedDict((k[len(prefix):], v) for k, v in tensors.items()
+                         if k.startswith(prefix))
+    if not picked:
+        sample = ", ".join(list(tensors)[:5])
+        raise LayerImportError(
+            f"no parameter name starts with the prefix '{prefix}' (the "
+            f"checkpoint has {len(tensors)}: {sample}"
+            f"{', ...' if len(tensors) > 5 else ''})")
+    return picked
+
+
+def import_layer(checkpoint, out_dir, config=None, name=None, mask=False,
+                 prefix=None):
     """Import one FreeEnergyMixer layer; returns an :class:`ImportedLayer`.
 
     checkpoint: a path (.pt/.pth/.bin/.ckpt, .safetensors, .npz) or a
@@ -1040,6 +1055,8 @@ def import_layer(checkpoint, out_dir, config=None, name=None, mask=False):
     the checkpoint file's stem, or "fem_layer"). mask: give the layer an
     ``attention_mask`` (B, T) argument (1 keeps a position, 0 pads it:
     keys and values of padded positions are zeroed as the module does).
+    prefix: import the parameters whose names start with it (one layer of a
+    whole model's state_dict, e.g. "blocks.3.attn."), the prefix removed.
     Raises LayerImportError with a message naming what is wrong.
     """
     if isinstance(checkpoint, dict):
@@ -1052,6 +1069,8 @@ def import_layer(checkpoint, out_dir, config=None, name=None, mask=False):
         default_name = re.sub(r"[^A-Za-z0-9_]", "_", stem)
         if not default_name[:1].isalpha():
             default_name = "fem_" + default_name
+    if prefix:
+        tensors = _select_prefix(tensors, prefix)
     cfg_in = _load_config(config)
     if cfg_in is None:
         cfg_in = stored
@@ -1106,10 +1125,14 @@ def main(argv=None):
                         "checkpoint file's stem)")
     parser.add_argument("--mask", action="store_true", help="give the layer "
                         "an attention_mask (B,T) argument, 1 = keep, 0 = pad")
+    parser.add_argument("--prefix", help="import the parameters whose names "
+                        "start with PREFIX (one layer of a whole model, e.g. "
+                        "blocks.3.attn.), the prefix removed")
     args = parser.parse_args(argv)
     try:
         layer = import_layer(args.checkpoint, args.output, config=args.config,
-                             name=args.name, mask=args.mask)
+                             name=args.name, mask=args.mask,
+                             prefix=args.prefix)
     except LayerImportError as e:
         print(f"femc.import: error: {e}", file=sys.stderr)
         return 1

@@ -317,3 +317,30 @@ def test_torch_checkpoints(tmp_path):
     layer = femc.import_layer(str(packed), str(tmp_path / "b"))
     assert layer.config["prior_type"] == "softmax"
     assert list(layer.weights()) == list(params)
+
+
+def test_one_layer_of_a_whole_model(tmp_path):
+    """--prefix picks one layer's tensors out of a model's state_dict."""
+    config = dict(BASE, prior_type="gla", use_conv=False)
+    layers = [make_params(config, seed=30 + i) for i in range(2)]
+    model = {"embed.weight": np.zeros((10, 32), np.float32)}
+    for i, params in enumerate(layers):
+        model.update({f"blocks.{i}.attn.{k}": v for k, v in params.items()})
+        model[f"blocks.{i}.norm.weight"] = np.ones(32, np.float32)
+    path = tmp_path / "model.npz"
+    np.savez(path, **model)
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps(config))
+    r = subprocess.run([sys.executable, "-m", "femc.import", str(path),
+                        "--config", str(cfg), "--prefix", "blocks.1.attn.",
+                        "--name", "block1", "-o", str(tmp_path / "out")],
+                       capture_output=True, text=True, env=_python_env())
+    assert r.returncode == 0, r.stderr
+    for k, v in layers[1].items():
+        np.testing.assert_array_equal(
+            np.load(tmp_path / "out" / "block1.weights" / (k + ".npy")), v)
+    with pytest.raises(femc.LayerImportError, match="no parameter name "
+                       "starts with the prefix 'blocks.7.attn.' \\(the "
+                       "checkpoint has 33: embed.weight, blocks.0.attn."):
+        femc.import_layer(str(path), str(tmp_path / "o2"), config=config,
+                          prefix="blocks.7.attn.")
