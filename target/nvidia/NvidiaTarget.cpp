@@ -54,8 +54,11 @@ namespace femc::target::nvidia {
 
 std::string findPtxas(std::string &looked) {
   std::vector<std::string> candidates;
-  if (const char *env = std::getenv("FEMC_PTXAS"); env && *env)
-    candidates.push_back(env);
+  // A ptxas named explicitly is the only one tried.
+  if (const char *env = std::getenv("FEMC_PTXAS"); env && *env) {
+    looked = std::string("FEMC_PTXAS=") + env;
+    return llvm::sys::fs::can_execute(env) ? std::string(env) : std::string();
+  }
   if (const char *cuda = std::getenv("CUDA_PATH"); cuda && *cuda) {
     llvm::SmallString<256> p(cuda);
     llvm::sys::path::append(p, "bin", "ptxas");

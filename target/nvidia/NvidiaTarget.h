@@ -22,9 +22,10 @@ namespace femc::target::nvidia {
 /// The NVIDIA targets, in the order --target lists them: sm_80, sm_90, cuda.
 const std::vector<const driver::Target *> &nvidiaTargets();
 
-/// The ptxas femc runs: $FEMC_PTXAS, else $CUDA_PATH/bin/ptxas, else the
-/// one found when femc was configured, else `ptxas` on PATH. Empty when
-/// none is executable; `looked` then lists where it looked.
+/// The ptxas femc runs: $FEMC_PTXAS (then no other), else
+/// $CUDA_PATH/bin/ptxas, else the one found when femc was configured, else
+/// /usr/local/cuda/bin/ptxas, else `ptxas` on PATH. Empty when none is
+/// executable; `looked` then lists where it looked.
 std::string findPtxas(std::string &looked);
 
 /// The tiles of a GPU read (query tile Bq = the rows of one block, key
