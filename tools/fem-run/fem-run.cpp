@@ -13,10 +13,12 @@
 //===----------------------------------------------------------------------===//
 #include "femrt/femrt.h"
 #include "dialect/Priors.h"
+#include "reference/LayerIO.h"
 #include "reference/Reference.h"
 #include "support/LowPrecision.h"
 #include "support/Npy.h"
 #include "support/Random.h"
+#include "tools/fem-tune/Json.h"
 
 #ifdef FEMC_HAVE_COMPILER
 #include "driver/Compiler.h"
@@ -31,6 +33,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <map>
 #include <optional>
@@ -64,8 +67,13 @@ usage: fem-run LIBRARY.so|MODEL.mlir [options]
   --seed N               seed for generated inputs, 0 to 2^64-1 (default 0)
   --output NAME=FILE.npy write an output (out, or state_out: the state
                          after the segment) to a .npy file
+  --inputs DIR           read every input found as DIR/NAME.npy (NAME its
+                         fem.name, '/' written as '_'; an --input of the
+                         same name wins), e.g. an imported layer's weights
   --save-inputs DIR      write every input (given or generated) as DIR/NAME.npy
-  --check                compare with the double-precision reference
+  --check                compare with the double-precision reference (a
+                         layer: the layer reference, when its manifest holds
+                         its fem.layer configuration; docs/layers.md)
   --tolerance X          relative tolerance of --check, as a fraction of
                          max|reference|, positive and finite (default by the
                          output's dtype: 1e-4 float32, 2e-3 float16, 1e-2
@@ -101,6 +109,7 @@ Examples:
 
 struct Args {
   std::string library, kernel, saveInputs;
+  std::string inputsDir; ///< --inputs
   std::map<std::string, std::string> inputs, outputs;
   std::map<std::string, int64_t> dims;
   uint64_t seed = 0;
@@ -227,6 +236,8 @@ Args parseArgs(int argc, char **argv) {
       else
         a.dims[key] = parseExtent(val, "--dim " + key, 0,
                                   std::numeric_limits<int64_t>::max());
+    } else if (flag == "--inputs") {
+      a.inputsDir = value(i);
     } else if (flag == "--save-inputs") {
       a.saveInputs = value(i);
     } else if (flag == "--seed") {
@@ -596,6 +607,52 @@ void downloadCuda(CudaRun &run, std::vector<TensorT> &tensors) {
   }
 }
 
+/// An imported layer's configuration (docs/layers.md): the "layer" entry of
+/// kernel `kernel` in the manifest NAME.json that femc wrote next to
+/// NAME.so. std::nullopt with `why` set when there is none; a manifest that
+/// cannot be read or a configuration that is not valid is an error.
+std::optional<femc::ref::LayerConfig>
+manifestLayerConfig(const std::string &library, const std::string &kernel,
+                    std::string &why) {
+  std::string manifest = library;
+  if (manifest.size() > 3 &&
+      manifest.compare(manifest.size() - 3, 3, ".so") == 0)
+    manifest.resize(manifest.size() - 3);
+  manifest += ".json";
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(manifest, ec)) {
+    why = "has no manifest " + manifest + " next to its library";
+    return std::nullopt;
+  }
+  std::ifstream in(manifest);
+  std::stringstream text;
+  text << in.rdbuf();
+  femc::tune::Json json;
+  std::string error;
+  if (!in || !femc::tune::parseJson(text.str(), json, error))
+    fail("manifest " + manifest + ": " + (error.empty() ? "cannot read" : error));
+  const femc::tune::Json *kernels = json.get("kernels");
+  if (kernels && kernels->isArray())
+    for (const femc::tune::Json &entry : kernels->array) {
+      if (entry.getString("name") != kernel)
+        continue;
+      const femc::tune::Json *layer = entry.get("layer");
+      if (!layer) {
+        why = "has no fem.layer configuration (no \"layer\" in its entry of " +
+              manifest + ")";
+        return std::nullopt;
+      }
+      auto config = femc::ref::layerConfigFromJson(
+          *layer, femc::ref::ConfigForm::Resolved, error);
+      if (!config)
+        fail("manifest " + manifest + ": the \"layer\" of kernel '" + kernel +
+             "': " + error);
+      return config;
+    }
+  why = "is not listed in the manifest " + manifest;
+  return std::nullopt;
+}
+
 int runFemRun(int argc, char **argv);
 
 int runFemRun(int argc, char **argv) {
@@ -681,6 +738,10 @@ int runFemRun(int argc, char **argv) {
   check(femrt_kernel_get_traits(kernel, &traits), "kernel traits");
   bool causal = traits && (traits->flags & FEMRT_KERNEL_CAUSAL);
   bool layer = traits && (traits->flags & FEMRT_KERNEL_LAYER);
+  std::string layerConfigWhy;
+  std::optional<femc::ref::LayerConfig> layerConfig;
+  if (layer)
+    layerConfig = manifestLayerConfig(libraryPath, kernelName, layerConfigWhy);
   int32_t numArgs = 0;
   check(femrt_kernel_num_args(kernel, &numArgs), "kernel arguments");
   // --device cuda: the library's launch entry and the device, before any
@@ -721,6 +782,27 @@ int runFemRun(int argc, char **argv) {
         names += std::string(names.empty() ? "" : ", ") + t.info->name;
     return names;
   };
+  if (!args.inputsDir.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(args.inputsDir, ec))
+      fail("--inputs " + args.inputsDir + ": not a directory");
+    int found = 0;
+    for (auto &t : tensors) {
+      if (t.info->role != FEMRT_ARG_INPUT)
+        continue;
+      std::string file = t.info->name;
+      std::replace(file.begin(), file.end(), '/', '_');
+      std::string path = args.inputsDir + "/" + file + ".npy";
+      if (!std::filesystem::exists(path, ec))
+        continue;
+      ++found;
+      args.inputs.emplace(t.info->name, path); // an --input wins
+    }
+    if (!found)
+      fail("--inputs " + args.inputsDir + ": no NAME.npy there for any input "
+           "of kernel '" + kernelName + "' (inputs: " +
+           listOf(FEMRT_ARG_INPUT) + ")");
+  }
   for (auto &[name, file] : args.inputs) {
     auto it = byName.find(name);
     if (it == byName.end() ||
@@ -905,8 +987,20 @@ int runFemRun(int argc, char **argv) {
          ", more than this machine's physical memory (" +
          std::to_string(memory) + " bytes)");
 
-  // Generate the missing inputs; allocate outputs.
+  // Generate the missing inputs; allocate outputs. An imported layer's
+  // parameters are drawn as PyTorch initialises them (reference/Layer.h),
+  // its attention_mask keeps ~85% of the positions.
   femc::Rng rng(args.seed);
+  femc::ref::ParameterMap layerParameters;
+  if (layerConfig) {
+    std::string error;
+    auto sizes = femc::ref::resolve(*layerConfig,
+                                    femc::ref::ConfigForm::Resolved, error);
+    if (!sizes)
+      fail("the layer's configuration: " + error);
+    layerParameters =
+        femc::ref::generateLayerParameters(*layerConfig, *sizes, rng);
+  }
   for (auto &t : tensors) {
     if (t.fromFile)
       continue;
@@ -921,7 +1015,19 @@ int runFemRun(int argc, char **argv) {
         allocate<uint16_t>(t.bits16, t, 0x7fc0); // NaN in f16 and bf16
     } else {
       allocate(t.f32, t, 0.0f);
-      femc::ref::generateInput(name, t.f32, rng);
+      auto parameter = layerParameters.find(name);
+      if (parameter != layerParameters.end()) {
+        if (parameter->second.data.size() != t.f32.size())
+          fail("argument '" + name + "' has shape " + shapeText(t.shape) +
+               " but the layer's configuration gives the parameter " +
+               std::to_string(parameter->second.data.size()) + " values");
+        t.f32 = parameter->second.data;
+      } else if (layerConfig && name == "attention_mask") {
+        for (float &m : t.f32)
+          m = rng.uniform01() < 0.85 ? 1.0f : 0.0f;
+      } else {
+        femc::ref::generateInput(name, t.f32, rng);
+      }
       if (t.half())
         allocate<uint16_t>(t.bits16, t, 0);
       t.roundToStorage();
@@ -949,8 +1055,14 @@ int runFemRun(int argc, char **argv) {
   std::optional<ref::Problem> problem;
   ref::Inputs refInputs;
   int64_t keyLength = 0;
-  enum class CheckKind { None, Layer, Empty, NoKeys, Reference } checkKind =
-      CheckKind::None;
+  enum class CheckKind {
+    None,
+    Layer,
+    LayerReference,
+    Empty,
+    NoKeys,
+    Reference
+  } checkKind = CheckKind::None;
   if (args.check) {
     auto extent = [&](const char *sym) -> int64_t {
       auto it = dims.find(sym);
@@ -959,7 +1071,7 @@ int runFemRun(int argc, char **argv) {
     // Causal kernels have one time axis: their keys have the length T.
     keyLength = isKnown("S") ? extent("S") : extent("T");
     if (layer) {
-      checkKind = CheckKind::Layer;
+      checkKind = layerConfig ? CheckKind::LayerReference : CheckKind::Layer;
     } else if (!byName.count("out") ||
                !tensors[byName["out"]].isFloat()) {
       fail("--check: kernel '" + kernelName +
@@ -1162,10 +1274,53 @@ int runFemRun(int argc, char **argv) {
   case CheckKind::None:
     break;
   case CheckKind::Layer:
-    std::printf("check: fem-run has no reference for whole layers (the "
-                "projections and RoPE around the FEM read); "
-                "test/integration/LayerTest.cpp checks them. Not checked.\n");
+    std::printf("check: fem-run has no reference for whole layers without a "
+                "fem.layer configuration: layer '%s' %s. The layer reference "
+                "(docs/layers.md) checks layers in the form of the authors' "
+                "module. Not checked.\n",
+                kernelName.c_str(), layerConfigWhy.c_str());
     break;
+  case CheckKind::LayerReference: {
+    // x, the optional attention_mask and the parameters by name.
+    femc::ref::ParameterMap parameters;
+    const Tensor *x = nullptr;
+    std::vector<float> mask;
+    bool masked = false;
+    for (auto &t : tensors) {
+      if (t.info->role != FEMRT_ARG_INPUT)
+        continue;
+      std::string name = t.info->name;
+      if (name == "x") {
+        x = &t;
+      } else if (name == "attention_mask") {
+        masked = true;
+        if (t.isFloat())
+          mask = t.f32;
+        else
+          mask.assign(t.u8.begin(), t.u8.end());
+      } else {
+        parameters[name] = {t.shape, t.f32};
+      }
+    }
+    if (!x || x->shape.size() != 3 || !out)
+      fail("--check: layer '" + kernelName +
+           "' needs an input 'x' (B, T, n_embd) and an output to compare");
+    std::string error;
+    std::optional<std::vector<double>> y;
+    try {
+      y = femc::ref::runLayer(*layerConfig, parameters, x->shape[0],
+                              x->shape[1], x->f32.data(),
+                              masked ? mask.data() : nullptr, error);
+    } catch (const std::bad_alloc &) {
+      fail("--check: out of memory in the layer reference");
+    }
+    if (!y)
+      fail("--check: the layer reference: " + error);
+    std::printf("check: the layer reference (%s prior, docs/layers.md)\n",
+                layerConfig->prior_type.c_str());
+    exitCode = compareWithReference(*out, *y, args.tolerance);
+    break;
+  }
   case CheckKind::Empty:
     std::printf("check: the output is empty, nothing to compare: PASS\n");
     break;
