@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # The main job: set up, build, compile an example FEM layer with femc, run it
 # on generated inputs with fem-run, check it against the double-precision
-# reference and print the time.
+# layer reference and print the time.
 #   scripts/demo.sh [T]        (sequence length, default 1024)
+#
+# The layer, examples/fem_layer_torch.mlir, is in the form of the authors'
+# PyTorch module (docs/layers.md): its fem.layer configuration and its
+# parameters under their state_dict names let fem-run --check compare it with
+# reference/Layer.h (projections, mask, RoPE, the FEM read, gates, output
+# projection) on parameters drawn as PyTorch initialises them.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${FEMC_BUILD_DIR:-$root/build}"
@@ -13,9 +19,9 @@ T="${1:-1024}"
 
 out="$build/demo"
 echo
-echo "== femc examples/softmax_fem.mlir -o $out"
-"$build/bin/femc" "$root/examples/softmax_fem.mlir" -o "$out"
+echo "== femc examples/fem_layer_torch.mlir -o $out"
+"$build/bin/femc" "$root/examples/fem_layer_torch.mlir" -o "$out"
 echo
-echo "== fem-run $out/softmax_fem.so --dim B=1 --dim T=$T --check --bench 10"
-"$build/bin/fem-run" "$out/softmax_fem.so" --dim B=1 --dim "T=$T" --seed 1 \
-  --check --bench 10
+echo "== fem-run $out/fem_layer_torch.so --kernel fem_layer_torch --dim B=1 --dim T=$T --check --bench 10"
+"$build/bin/fem-run" "$out/fem_layer_torch.so" --kernel fem_layer_torch \
+  --dim B=1 --dim "T=$T" --seed 1 --check --bench 10
