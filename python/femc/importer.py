@@ -18,7 +18,8 @@ tensor, scf, arith and math ops around one ``fem.mixer`` (the FEM read):
 OUT/NAME.weights --input x=x.npy`` runs it.
 
 Command line: ``python3 -m femc.import CHECKPOINT [--config CONFIG.json]
--o OUT [--name NAME] [--mask]``. Needs numpy (and torch for .pt files only).
+-o OUT [--name NAME] [--mask] [--prefix PREFIX]``. Needs numpy (and torch
+for .pt files only). docs/layers-examples.md.
 """
 
 import argparse
