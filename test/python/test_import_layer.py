@@ -344,3 +344,16 @@ def test_one_layer_of_a_whole_model(tmp_path):
                        "checkpoint has 33: embed.weight, blocks.0.attn."):
         femc.import_layer(str(path), str(tmp_path / "o2"), config=config,
                           prefix="blocks.7.attn.")
+
+
+@pytest.mark.parametrize("case", ["softmax", "gla", "ssm"])
+def test_empty_batch_or_sequence(case, femc_bin, tmp_path_factory):
+    """B = 0 or T = 0 gives an empty y of the right shape, no error."""
+    config, _, layer, lib = _import_and_compile(case, femc_bin,
+                                                tmp_path_factory)
+    kernel = femc.load(lib).kernel("L_" + case)
+    for B, T in ((2, 0), (0, 5)):
+        x = np.zeros((B, T, config["n_embd"]), np.float32)
+        y = kernel.run(x=x, attention_mask=np.ones((B, T), np.float32),
+                       **layer.weights())
+        assert y.shape == (B, T, config["n_embd"])
