@@ -144,6 +144,14 @@ CASES = {
                               True, [(2, 37)]),
     "aft_lse_no_conv": (dict(prior_type="rnn_softmax", use_temperature=False,
                              use_conv=False, qk_dim=8), False, [(2, 37)]),
+    # Odd sizes and non-default knobs: fem_dim 20 -> 24 (lcm(align 8,
+    # 4 * 3 heads) = 24), qk_dim 10 -> 24 (lcm(8, 2 * 3) = 24: dk 8), a
+    # 10-wide bidirectional TDC (5 + 5), eps, cap and rope_theta changed.
+    "linear_odd_sizes": (dict(prior_type="linear", n_embd=24, n_head=3,
+                              fem_dim=20, qk_dim=10, align_multiple=8,
+                              conv_hidden=10, conv_bidirectional=True,
+                              eps=1e-5, value_logexp_cap=20.0,
+                              rope_theta=500.0), True, [(2, 37)]),
     "softmax_everything_off": (dict(prior_type="softmax", causal=False,
                                     use_temperature=False, use_lse=False,
                                     use_outer_gate=False, use_rope=False,
