@@ -11,6 +11,8 @@
 
 #include "reference/Layer.h"
 
+#include "tools/fem-tune/Json.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -610,22 +612,7 @@ LayerConfig resolvedConfig(const LayerConfig &config, const LayerSizes &sizes) {
 
 std::string layerConfigJson(const LayerConfig &config) {
   std::string out = "{";
-  auto quote = [](const std::string &s) {
-    std::string q = "\"";
-    for (char c : s) {
-      if (c == '"' || c == '\\') {
-        q += '\\';
-        q += c;
-      } else if (static_cast<unsigned char>(c) < 0x20) {
-        char buffer[8];
-        std::snprintf(buffer, sizeof(buffer), "\\u%04x", c);
-        q += buffer;
-      } else {
-        q += c;
-      }
-    }
-    return q + "\"";
-  };
+  auto quote = [](const std::string &s) { return tune::jsonQuote(s); };
   for (const Field &f : fields()) {
     out += (out.size() > 1 ? ", " : "") + quote(f.name) + ": ";
     if (f.integer)
