@@ -78,12 +78,24 @@ func.func @negative_not_kernel_level(%q: tensor<1x8x1x8xf32>, %b: tensor<8xf32>)
 
 // -----
 
-func.func @negative_f16(%q: tensor<1x8x1x8xf16>, %b: tensor<8xf16>) -> tensor<1x8x1x8xf16> {
-  // expected-error @+1 {{fem-tile: operand 'q' has element type 'f16'; the CPU lowering handles f32 only in this version}}
+// 16-bit storage tiles like f32: the buffers keep their element type (the
+// CPU lowering converts at each load and store).
+// CHECK-LABEL: func.func @half_storage_wg
+//  CHECK-SAME:   (%{{.*}}: memref<1x8x1x8xf16>, {{.*}}: memref<8xf16>,
+//       CHECK:   fem.tile_read softmax {{.*}}out(%{{.*}} : memref<1x8x1x8xf16>)
+// CHECK-LABEL: func.func @bf16_storage_wg
+//       CHECK:   fem.scan_read linear {{.*}}out(%{{.*}} : memref<1x8x1x8xbf16>)
+func.func @half_storage(%q: tensor<1x8x1x8xf16>, %b: tensor<8xf16>) -> tensor<1x8x1x8xf16> {
   %0 = fem.mixer softmax q(%q : tensor<1x8x1x8xf16>) k(%q : tensor<1x8x1x8xf16>)
       v(%q : tensor<1x8x1x8xf16>) beta_raw(%b : tensor<8xf16>) lam(%q : tensor<1x8x1x8xf16>)
       gate(%q : tensor<1x8x1x8xf16>) -> tensor<1x8x1x8xf16>
   return %0 : tensor<1x8x1x8xf16>
+}
+func.func @bf16_storage(%q: tensor<1x8x1x8xbf16>, %b: tensor<8xbf16>) -> tensor<1x8x1x8xbf16> {
+  %0 = fem.mixer linear q(%q : tensor<1x8x1x8xbf16>) k(%q : tensor<1x8x1x8xbf16>)
+      v(%q : tensor<1x8x1x8xbf16>) beta_raw(%b : tensor<8xbf16>) lam(%q : tensor<1x8x1x8xbf16>)
+      gate(%q : tensor<1x8x1x8xbf16>) {causal} -> tensor<1x8x1x8xbf16>
+  return %0 : tensor<1x8x1x8xbf16>
 }
 
 // -----
