@@ -86,6 +86,16 @@ def reference(x, causal):
     return g * ((1 - lam) * mu + lam * F)
 
 
+def load_output(path):
+    """An output .npy as float64: fem-run writes bfloat16 as its raw bit
+    patterns ('<u2'), the upper half of a float32."""
+    import numpy as np
+    out = np.load(path)
+    if out.dtype == np.uint16:
+        out = (out.astype(np.uint32) << 16).view(np.float32)
+    return out.astype(np.float64)
+
+
 def rel_err(out, d):
     import numpy as np
     ref = np.load(os.path.join(d, "ref.npy"))
@@ -351,8 +361,7 @@ def main(argv):
         np.save(os.path.join(argv[2], "ref.npy"), ref)
         return {"seconds": time.perf_counter() - t0}
     if what == "err":
-        import numpy as np
-        return rel_err(np.load(argv[3]), argv[2])
+        return rel_err(load_output(argv[3]), argv[2])
     if what == "row":
         name, d, causal, reps = argv[2], argv[3], argv[4] == "1", int(argv[5])
         try:

@@ -7,7 +7,9 @@ rates (and which BLAS kernels produced them) as the yardstick.
     bench/run.sh                           # venv + build + run (docs/benchmarks.md)
     bench/run_bench.py --T 1024,4096 --reps 5 --modes causal,full --no-memory
 
-Rows (B=1, H=8, dk=dv=64): femc f32 (fem-run --bench); PyTorch 2.x SDPA over
+Rows (B=1, H=8, dk=dv=64): femc f32 and femc bf16 (fem-run --bench; bf16 on
+AMX tiles where the CPU has AMX-BF16, on the f32 row's inputs rounded to
+bf16); PyTorch 2.x SDPA over
 [V~ | X] (value width 2*dv, one call), two flash SDPA calls of width dk, eager
 matmul+softmax+matmul; JAX jit of the reference formulation and
 jax.nn.dot_product_attention; PyTorch bf16 SDPA over [V~ | X] and two flash
@@ -256,11 +258,22 @@ def torch_kernel_lines(python):
 
 # --------------------------------------------------------------------------
 
-def femc_bench(fem_run, lib, kernel, T, reps, d):
+INPUTS = ("q", "k", "v", "beta_raw", "lam", "gate")
+
+
+def femc_bench(fem_run, lib, kernel, T, reps, d, dtype="f32"):
+    """Times one femc kernel with fem-run. The f32 kernel generates the
+    inputs (seed 0) and saves them in d for every other row; the bf16 kernel
+    reads those files (fem-run rounds them to bf16, nearest even, as the
+    PyTorch bf16 rows do) and writes its output as d/femc_bf16.npy."""
     os.makedirs(d, exist_ok=True)
-    out = run([fem_run, lib, "--kernel", kernel, "--dim", f"B={B}", "--dim", f"T={T}",
-               "--seed", "0", "--save-inputs", d, "--output", f"out={d}/femc.npy",
-               "--bench", str(reps)])
+    if dtype == "f32":
+        io = ["--seed", "0", "--save-inputs", d, "--output", f"out={d}/femc.npy"]
+    else:
+        io = [a for n in INPUTS for a in ("--input", f"{n}={d}/{n}.npy")]
+        io += ["--output", f"out={d}/femc_{dtype}.npy"]
+    out = run([fem_run, lib, "--kernel", kernel, "--dim", f"B={B}", "--dim", f"T={T}"]
+              + io + ["--bench", str(reps)])
     m = re.search(r"on (\d+) threads: median ([0-9.]+) ms, min ([0-9.]+) ms", out)
     if not m:
         raise RuntimeError(f"fem-run printed no timing:\n{out}")
@@ -282,6 +295,43 @@ def fmt_err(res, tol):
         return f"{'-':>9}  WRONG ({res.get('why', 'no output')})", False
     ok = e <= tol
     return f"{e:9.1e}  {'ok' if ok else 'WRONG'} (tol {tol:.0e})", ok
+
+
+def bf16_target_lines(rows, femc_bf16):
+    """Issue 10's targets, from the measured rows: at T = 4096 causal femc
+    bf16 >= 1.5x the best PyTorch bf16 row (checked rows only); on any host
+    femc bf16 no slower than femc f32 (every T and mode measured)."""
+    lines = []
+    if (4096, True) in femc_bf16:
+        bms = femc_bf16[(4096, True)][0]
+        torch = [res["median_ms"] for T, mode, lab, dt, _, res, _, is_femc in rows
+                 if T == 4096 and mode == "causal" and dt == "bf16" and not is_femc
+                 and lab.startswith("PyTorch") and "median_ms" in res
+                 and res.get("err") is not None and res["err"] <= TOL_BF16]
+        if torch:
+            x = min(torch) / bms
+            lines.append(f"target: femc bf16 >= 1.5x the best PyTorch bf16 row at T=4096 causal: "
+                         f"{x:.2f}x ({min(torch):.1f} ms / {bms:.1f} ms; "
+                         f"{'met' if x >= 1.5 else 'NOT met'})")
+    for (T, causal), (bms, fms) in sorted(femc_bf16.items()):
+        lines.append(f"target: femc bf16 no slower than femc f32 at T={T} "
+                     f"{'causal' if causal else 'full'}: {bms:.1f} ms vs {fms:.1f} ms "
+                     f"({'met' if bms <= fms else 'NOT met'})")
+    return lines
+
+
+def bf16_path():
+    """How this host's femc bf16 kernels compute (the bench compiles for
+    --target=host): AMX tiles where the CPU has AMX-BF16."""
+    try:
+        flags = next((ln.split(":", 1)[1].split() for ln in open("/proc/cpuinfo")
+                      if ln.startswith("flags")), [])
+    except OSError:
+        flags = []
+    return ", AMX tiles" if {"amx_tile", "amx_bf16"} <= set(flags) else ""
+
+
+BF16_PATH = bf16_path()
 
 
 def main():
@@ -411,7 +461,7 @@ def main():
     # every percentage uses the same yardstick)
     print(f"\nmeasuring (progress on stderr) ...", flush=True)
     meter = OthersMeter()
-    rows, femc_rows = [], {}
+    rows, femc_rows, femc_bf16 = [], {}, {}
     for mode in modes:
         causal = mode == "causal"
         for T in Ts:
@@ -427,6 +477,17 @@ def main():
             rows.append((T, mode, f"femc (fem-run, {fthreads} threads)", "f32", fl,
                          {"median_ms": fms, "min_ms": fmin, **fres}, fms, True))
             print(f"bench: T={T} {mode}: femc {fms:.2f} ms", file=sys.stderr, flush=True)
+            # femc bf16 on the same inputs: the speed-up column of the bf16
+            # peers is against it.
+            bms, bmin, bthreads = femc_bench(
+                fem_run, lib, "fem_causal_bf16" if causal else "fem_full_bf16", T, a.reps, d,
+                "bf16")
+            bres = (child(ref_py, ["err", d, os.path.join(d, "femc_bf16.npy")])[0]
+                    if "error" not in ref else {"err": None, "why": "no reference: " + ref["error"]})
+            femc_bf16[(T, causal)] = (bms, fms)
+            rows.append((T, mode, f"femc (fem-run, {bthreads} threads{BF16_PATH})", "bf16", fl,
+                         {"median_ms": bms, "min_ms": bmin, **bres}, bms, True))
+            print(f"bench: T={T} {mode}: femc bf16 {bms:.2f} ms", file=sys.stderr, flush=True)
             for name, label, dt in peers:
                 if py is None:
                     res = {"error": f"no Python at {a.python}"}
@@ -437,7 +498,7 @@ def main():
                 info = res.get("info", {})
                 lab = (label.format(backend=info["backend"].split(" (")[0]) if "backend" in info
                        else label.replace(" ({backend})", ""))
-                rows.append((T, mode, lab, dt, fl, res, fms, False))
+                rows.append((T, mode, lab, dt, fl, res, bms if dt == "bf16" else fms, False))
                 print(f"bench: T={T} {mode}: {lab} {dt}: "
                       + (f"{res['median_ms']:.2f} ms" if "median_ms" in res else res["error"]),
                       file=sys.stderr, flush=True)
@@ -466,7 +527,8 @@ def main():
     hdr = (f"{'T':>5} {'mask':>6}  {'row':<46} {'dtype':>5} {'median ms':>10} {'min ms':>9} "
            f"{'GFLOP/s':>8} {'% mm':>6} {'femc x':>7}  {'err':>9}  check")
     print(f"\n% mm: f32 rows against the SGEMM yardstick, bf16 rows against the bf16 matmul "
-          f"one. femc x: femc's speed-up (row median / femc median).\nerr: "
+          f"one. femc x: femc's speed-up (row median / femc median of the same dtype)."
+          f"\nerr: "
           f"max|out - ref| / max|ref|, ref = float64 reference on femc's inputs.\n")
     print(hdr)
     print("-" * len(hdr))
@@ -484,6 +546,8 @@ def main():
               f"{g:8.1f} {pct} {sp}  {ecol}")
     print(others)
     print("\nFLOPs per launch (all rows) = (2*T^2*dk + 4*T^2*dv)*B*H, halved when causal.")
+    for line in bf16_target_lines(rows, femc_bf16):
+        print(line)
     if (4096, True) in femc_rows and sgemm:
         pct = 100 * femc_rows[(4096, True)] / sgemm
         print(f"target: femc >= 50% of the SGEMM yardstick at T=4096 causal: {pct:.1f}% "

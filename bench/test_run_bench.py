@@ -98,6 +98,39 @@ class Checks(unittest.TestCase):
         self.assertEqual(run_bench.flops(1024, True), run_bench.flops(1024, False) / 2)
 
 
+class Bf16(unittest.TestCase):
+    def row(self, T, lab, dt, ms, err, is_femc=False):
+        return (T, "causal", lab, dt, 1.0, {"median_ms": ms, "err": err}, ms, is_femc)
+
+    def test_target_against_the_best_checked_torch_row(self):
+        rows = [self.row(4096, "femc (fem-run, 2 threads)", "bf16", 100.0, 2e-3, True),
+                self.row(4096, "PyTorch SDPA over [V|X] (x)", "bf16", 400.0, 1e-2),
+                self.row(4096, "PyTorch 2 SDPA calls, V and X (x)", "bf16", 160.0, 1e-2),
+                # a faster but wrong row does not count
+                self.row(4096, "PyTorch 2 SDPA calls, V and X (y)", "bf16", 50.0, 0.5)]
+        lines = run_bench.bf16_target_lines(rows, {(4096, True): (100.0, 180.0)})
+        self.assertIn("1.60x (160.0 ms / 100.0 ms; met)", lines[0])
+        self.assertIn("100.0 ms vs 180.0 ms (met)", lines[1])
+        lines = run_bench.bf16_target_lines(rows[:3], {(4096, True): (120.0, 110.0)})
+        self.assertIn("1.33x", lines[0])
+        self.assertIn("NOT met", lines[0])
+        self.assertIn("120.0 ms vs 110.0 ms (NOT met)", lines[1])
+
+    def test_bf16_output_bits_are_read_as_floats(self):
+        try:
+            import numpy as np
+        except ImportError:
+            self.skipTest("numpy not installed")
+        import peers_child
+        want = np.array([1.0, -2.5, 0.0, 3.140625], np.float32)
+        bits = (want.view(np.uint32) >> 16).astype(np.uint16)
+        with tempfile.TemporaryDirectory() as d:
+            np.save(os.path.join(d, "out.npy"), bits)
+            got = peers_child.load_output(os.path.join(d, "out.npy"))
+        self.assertEqual(got.dtype, np.float64)
+        self.assertEqual(got.tolist(), want.astype(np.float64).tolist())
+
+
 class Reference(unittest.TestCase):
     """The float64 reference every row is checked against reproduces the FEM
     authors' vectors (needs numpy; test/data/vectors in the checkout)."""
