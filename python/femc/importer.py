@@ -14,8 +14,8 @@ implies, and writes
 The layer function computes docs/semantics.md section 7 with linalg,
 tensor, scf, arith and math ops around one ``fem.mixer`` (the FEM read):
 ``x`` (B, T, n_embd) [and ``attention_mask`` (B, T)] -> ``y`` (B, T, n_embd).
-``femc OUT/NAME.mlir -o LIB`` compiles it; ``fem-run LIB/NAME.so --inputs
-OUT/NAME.weights --input x=x.npy`` runs it.
+``femc OUT/NAME.mlir -o LIB`` compiles it; ``fem-run LIB/NAME.so --kernel
+NAME --inputs OUT/NAME.weights --input x=x.npy`` runs it.
 
 Command line: ``python3 -m femc.import CHECKPOINT [--config CONFIG.json]
 -o OUT [--name NAME] [--mask] [--prefix PREFIX]``. Needs numpy (and torch
@@ -1114,8 +1114,9 @@ def main(argv=None):
         description="Import one trained FreeEnergyMixer layer (the authors' "
         "PyTorch module) as a femc layer: OUT/NAME.mlir and "
         "OUT/NAME.weights/*.npy. Compile with `femc OUT/NAME.mlir -o LIB`, "
-        "run with `fem-run LIB/NAME.so --inputs OUT/NAME.weights --input "
-        "x=x.npy`. See docs/layers-examples.md.")
+        "run with `fem-run LIB/NAME.so --kernel NAME --inputs "
+        "OUT/NAME.weights --input x=x.npy` (add --check to compare with the "
+        "layer reference). See docs/layers-examples.md.")
     parser.add_argument("checkpoint", help="state_dict file: .pt/.pth/.bin/"
                         ".ckpt (torch.save, needs torch), .safetensors or .npz")
     parser.add_argument("--config", help="FreeEnergyMixerConfig as JSON "
