@@ -7,12 +7,9 @@
 
 #include "passes/Passes.h"
 
-#include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
 #include "llvm/MC/TargetRegistry.h"
-#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/TargetSelect.h"
-#include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/Target/TargetOptions.h"
 #include "llvm/TargetParser/Host.h"
@@ -118,20 +115,7 @@ public:
   bool emitKernelFile(llvm::TargetMachine &machine, llvm::Module &module,
                       StringRef path,
                       llvm::CodeGenFileType kind) const override {
-    std::error_code ec;
-    llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_None);
-    if (ec) {
-      llvm::errs() << "femc: error: cannot write '" << path
-                   << "': " << ec.message() << "\n";
-      return false;
-    }
-    llvm::legacy::PassManager codegen;
-    if (machine.addPassesToEmitFile(codegen, os, nullptr, kind)) {
-      llvm::errs() << "femc: error: the target cannot emit this file type\n";
-      return false;
-    }
-    codegen.run(module);
-    return true;
+    return driver::emitWithMachine(machine, module, path, kind);
   }
 
 private:
