@@ -33,6 +33,7 @@
 //===----------------------------------------------------------------------===//
 #include "passes/nvidia/SoftmaxKernel.h"
 #include "passes/nvidia/KernelAbi.h"
+#include "passes/cpu/Builder.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -44,6 +45,7 @@
 #include "llvm/Support/MathExtras.h"
 
 #include <cmath>
+#include <tuple>
 #include <limits>
 
 using namespace mlir;
@@ -52,8 +54,6 @@ using namespace mlir::fem::nvidia;
 
 namespace {
 
-/// log(2^-126), the log of float32's smallest normal (semantics.md "tiny").
-constexpr float kLogTiny = -87.33654475055310898657f;
 constexpr double kLog2E = 1.44269504088896340736;
 constexpr int64_t kThreads = 256;
 constexpr int64_t kLanesPerRow = 8;
@@ -64,30 +64,24 @@ constexpr int64_t kMmaWarps = 4;
 constexpr int64_t kMmaKeys = 32;
 constexpr int64_t kMmaMaxHeadDim = 128;
 
-class KernelEmitter {
+/// The scalar vocabulary (index and float arithmetic, NaN-transparent
+/// max/min/clamp, softplus, scf loops) is the CPU emitters' EmitterBuilder:
+/// one definition of the read's arithmetic for both targets. The GPU adds
+/// unsigned division, contraction-friendly adds and multiplies, LLVM
+/// intrinsics, global pointers and shuffles.
+class KernelEmitter : public cpu::EmitterBuilder {
 public:
   KernelEmitter(TileReadOp op, func::FuncOp wg, gpu::GPUModuleOp module,
                 const SoftmaxKernelShape &shape, int64_t arch)
-      : op(op), wg(wg), module(module), s(shape), arch(arch),
-        b(op.getLoc(), op.getContext()), layout(op.getLayout()) {
-    f32 = b.getF32Type();
-  }
+      : EmitterBuilder(op, op.getLayout(), /*lanes=*/1), op(op), wg(wg),
+        module(module), s(shape), arch(arch) {}
 
   FailureOr<gpu::GPUFuncOp> emit();
 
 private:
-  // --- scalar builders ------------------------------------------------------
-  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
-  Value cst(float v) {
-    return arith::ConstantFloatOp::create(b, f32, llvm::APFloat(v));
-  }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
-  Value sub(Value x, Value y) { return arith::SubIOp::create(b, x, y); }
-  Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
+  // --- scalar builders beyond EmitterBuilder ---------------------------------
   Value divU(Value x, Value y) { return arith::DivUIOp::create(b, x, y); }
   Value remU(Value x, Value y) { return arith::RemUIOp::create(b, x, y); }
-  Value minI(Value x, Value y) { return arith::MinSIOp::create(b, x, y); }
-  Value ceilDiv(Value x, Value y) { return arith::CeilDivSIOp::create(b, x, y); }
   Value icmp(arith::CmpIPredicate p, Value x, Value y) {
     return arith::CmpIOp::create(b, p, x, y);
   }
@@ -109,27 +103,6 @@ private:
   Value fmul(Value x, Value y) {
     return arith::MulFOp::create(b, x, y, contract());
   }
-  Value fdiv(Value x, Value y) { return arith::DivFOp::create(b, x, y); }
-  Value fcmp(arith::CmpFPredicate p, Value x, Value y) {
-    return arith::CmpFOp::create(b, p, x, y);
-  }
-  Value select(Value c, Value x, Value y) {
-    return arith::SelectOp::create(b, c, x, y);
-  }
-  /// max/min as compare + select, exactly as the CPU read: a NaN in `x`
-  /// yields `y`.
-  Value fmax(Value x, Value y) {
-    return select(fcmp(arith::CmpFPredicate::OGT, x, y), x, y);
-  }
-  Value fmin(Value x, Value y) {
-    return select(fcmp(arith::CmpFPredicate::OLT, x, y), x, y);
-  }
-  /// clamp(x, lo, hi) that lets NaN through.
-  Value clamp(Value x, Value lo, Value hi) {
-    Value low = select(fcmp(arith::CmpFPredicate::OLT, x, lo), lo, x);
-    return select(fcmp(arith::CmpFPredicate::OGT, x, hi), hi, low);
-  }
-  Value exp(Value x) { return math::ExpOp::create(b, x); }
   /// 2^x on the special-function unit (ex2.approx.f32, 2 ulp): the softmax
   /// weights, whose relative error cancels in mu = acc/l and Z = acc'/l.
   Value exp2(Value x) { return intrinsic("llvm.exp2.f32", x); }
@@ -139,10 +112,6 @@ private:
     return LLVM::CallIntrinsicOp::create(b, f32, b.getStringAttr(name),
                                          ValueRange{x})
         .getResult(0);
-  }
-  Value softplus(Value x) {
-    Value soft = math::Log1pOp::create(b, exp(x));
-    return select(fcmp(arith::CmpFPredicate::OGT, x, cst(20.0f)), x, soft);
   }
   /// expm1(z) for z in [-ln 2, 0], as the CPU read (9 FMAs, ~1e-8 relative).
   Value expm1Narrow(Value z) {
@@ -212,33 +181,15 @@ private:
     return offset(batch, key, kvHead, c, S, Hkv, d);
   }
 
-  template <typename Fn>
-  SmallVector<Value> loop(Value lb, Value ub, Value step, ValueRange inits,
-                          Fn body) {
-    auto forOp = scf::ForOp::create(
-        b, lb, ub, step, inits,
-        [&](OpBuilder &nb, Location, Value iv, ValueRange args) {
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-          SmallVector<Value> yields = body(iv, args);
-          scf::YieldOp::create(b, yields);
-        });
-    return SmallVector<Value>(forOp.getResults());
-  }
-  template <typename Fn> void loop(Value lb, Value ub, Value step, Fn body) {
-    loop(lb, ub, step, ValueRange{}, [&](Value iv, ValueRange) {
-      body(iv);
-      return SmallVector<Value>{};
-    });
-  }
-  template <typename Fn> void ifThen(Value cond, Fn body) {
-    auto ifOp = scf::IfOp::create(b, cond, /*withElseRegion=*/false);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-    body();
-  }
-
   void emitPrePass();
+  /// Whether key `key` exists and is not padded out.
+  Value keyOk(Value key);
+  /// sCol[j] = 1 for the keys s0 + j of the tile that keyOk, else 0.
+  void stageColumnMask(Value s0);
+  /// [clamp(v) | X - offset] of key `key`, channel `c` for this head's beta:
+  /// X = e^z, or expm1(z) on narrow channels, z = beta*(clamp(v) - vmax);
+  /// both 0 for keys that are not keyOk, even if v is not finite.
+  std::pair<Value, Value> panelEntry(Value key, Value c);
   SmallVector<Value> emitKeyTile(Value kt, ValueRange state);
   void emitEpilogue(ValueRange state);
   // The tensor-core variant.
@@ -272,9 +223,6 @@ private:
   gpu::GPUModuleOp module;
   SoftmaxKernelShape s;
   int64_t arch;
-  ImplicitLocOpBuilder b;
-  Layout layout;
-  FloatType f32;
   DenseMap<Value, Value> ptrs;
 
   Value B, T, S, H, Hkv, batch, head, kvHead, t0, rows, tid, row, lane, tRow,
@@ -331,6 +279,9 @@ FailureOr<gpu::GPUFuncOp> KernelEmitter::emit() {
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
   func.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr(
       {static_cast<int32_t>(s.threads), 1, 1}));
+  // .minnctapersm 1: one resident block per SM is enough. Without it ptxas
+  // caps some kernels at 128 registers for occupancy and spills instead.
+  func->setAttr("nvvm.minctasm", b.getI32IntegerAttr(1));
   auto axis = [&](StringRef extent, int64_t divisor) {
     return b.getArrayAttr({b.getStringAttr(extent), b.getI64IntegerAttr(divisor)});
   };
@@ -453,7 +404,7 @@ void KernelEmitter::emitPrePass() {
   sstore(select(red[2], cst(1.0f), cst(0.0f)), sRed,
          add(tid, idx(2 * s.threads)));
   gpu::BarrierOp::create(b);
-  ifThen(lt(tid, idx(s.dv)), [&] {
+  when(lt(tid, idx(s.dv)), [&] {
     SmallVector<Value> all = loop(
         idx(0), idx(keyLanes), idx(1), {negInf, cst(INFINITY), cst(0.0f)},
         [&](Value l, ValueRange it) {
@@ -491,6 +442,35 @@ void KernelEmitter::emitPrePass() {
   gpu::BarrierOp::create(b);
 }
 
+Value KernelEmitter::keyOk(Value key) {
+  Value ok = lt(key, S);
+  if (op.getMask())
+    ok = andI(ok, maskKeep(batch, minI(key, sub(S, idx(1)))));
+  return ok;
+}
+
+void KernelEmitter::stageColumnMask(Value s0) {
+  loop(tid, idx(s.keys), idx(s.threads), [&](Value j) {
+    sstore(select(keyOk(add(s0, j)), cst(1.0f), cst(0.0f)), sCol, j);
+  });
+}
+
+std::pair<Value, Value> KernelEmitter::panelEntry(Value key, Value c) {
+  int64_t dv = s.dv;
+  Value v = gload(op.getV(), kOffset(minI(key, sub(S, idx(1))), c, dv));
+  Value beta = sload(sChan, c);
+  Value bound = sload(sChan, add(c, idx(dv)));
+  Value clipped = clamp(v, arith::NegFOp::create(b, bound), bound);
+  // z = beta*clipped - M, formed from the difference of the values so that
+  // small differences survive a small beta.
+  Value z = fmul(beta, fsub(clipped, sload(sChan, add(c, idx(2 * dv)))));
+  Value narrow = fcmp(arith::CmpFPredicate::OGT,
+                      sload(sChan, add(c, idx(4 * dv))), cst(0.5f));
+  Value tilted = select(narrow, expm1Narrow(z), exp(z));
+  Value ok = keyOk(key);
+  return {select(ok, clipped, cst(0.0f)), select(ok, tilted, cst(0.0f))};
+}
+
 SmallVector<Value> KernelEmitter::emitKeyTile(Value kt, ValueRange state) {
   int64_t P = s.lanesPerRow, Bk = s.keys, dk = s.dk, dv = s.dv;
   int64_t nv = llvm::divideCeil(dv, P);
@@ -508,35 +488,16 @@ SmallVector<Value> KernelEmitter::emitKeyTile(Value kt, ValueRange state) {
     sstore(select(lt(key, S), k, cst(0.0f)), sK, f);
   });
   // Column mask: 1 for keys that exist and are not padded out.
-  auto keyOk = [&](Value key) {
-    Value ok = lt(key, S);
-    if (op.getMask())
-      ok = andI(ok, maskKeep(batch, minI(key, sLast)));
-    return ok;
-  };
-  loop(tid, idx(Bk), threads, [&](Value j) {
-    sstore(select(keyOk(add(s0, j)), cst(1.0f), cst(0.0f)), sCol, j);
-  });
+  stageColumnMask(s0);
   // Value panel [clamp(v) | X - offset] for this head's beta, Bk x 2dv;
   // keys out of range or masked contribute zeros, even if v is not finite.
   loop(tid, idx(Bk * dv), threads, [&](Value f) {
     Value j = divU(f, idx(dv));
     Value c = remU(f, idx(dv));
-    Value key = add(s0, j);
-    Value v = gload(op.getV(), kOffset(minI(key, sLast), c, dv));
-    Value beta = sload(sChan, c);
-    Value bound = sload(sChan, add(c, idx(dv)));
-    Value clipped = clamp(v, arith::NegFOp::create(b, bound), bound);
-    // z = beta*clipped - M, formed from the difference of the values so that
-    // small differences survive a small beta.
-    Value z = fmul(beta, fsub(clipped, sload(sChan, add(c, idx(2 * dv)))));
-    Value narrow = fcmp(arith::CmpFPredicate::OGT,
-                        sload(sChan, add(c, idx(4 * dv))), cst(0.5f));
-    Value tilted = select(narrow, expm1Narrow(z), exp(z));
-    Value ok = keyOk(key);
+    auto [clipped, tilted] = panelEntry(add(s0, j), c);
     Value base = mul(j, idx(2 * dv));
-    sstore(select(ok, clipped, cst(0.0f)), sPanel, add(base, c));
-    sstore(select(ok, tilted, cst(0.0f)), sPanel, add(base, add(c, idx(dv))));
+    sstore(clipped, sPanel, add(base, c));
+    sstore(tilted, sPanel, add(base, add(c, idx(dv))));
   });
   gpu::BarrierOp::create(b);
 
@@ -672,7 +633,7 @@ void KernelEmitter::emitRowEpilogue(Value tStore, Value tLoadRow, Value rowOk,
     Value logZ = select(narrow, math::Log1pOp::create(b, z),
                         math::LogOp::create(b, z));
     logZ = select(positive, logZ, negInf);
-    Value tinyTerm = fsub(cst(kLogTiny), shift);
+    Value tinyTerm = fsub(cst(cpu::kLogTiny), shift);
     // fmax/fmin return their second operand for NaN: keep log Z there.
     Value hi = fmax(tinyTerm, logZ);
     Value lo = fmin(tinyTerm, logZ);
@@ -687,7 +648,7 @@ void KernelEmitter::emitRowEpilogue(Value tStore, Value tLoadRow, Value rowOk,
     Value mix = fadd(fmul(fsub(cst(1.0f), lambda), mu), fmul(lambda, freeEnergy));
     Value out = fmul(fmul(u[i], gScale), mix);
     Value ok = chanValid[i] ? andI(rowOk, chanValid[i]) : rowOk;
-    ifThen(ok, [&] { gstore(op.getOut(), qOffset(tStore, c, dv), out); });
+    when(ok, [&] { gstore(op.getOut(), qOffset(tStore, c, dv), out); });
   }
 }
 
@@ -796,15 +757,7 @@ KernelEmitter::emitMmaTile(Value kt, ValueRange state,
     Value k = loadPair(op.getK(), kOffset(minI(key, sLast), mul(cp, idx(2)), dk));
     sstore(select(lt(key, S), k, zero32), sK, f);
   });
-  auto keyOk = [&](Value key) {
-    Value ok = lt(key, S);
-    if (op.getMask())
-      ok = andI(ok, maskKeep(batch, minI(key, sLast)));
-    return ok;
-  };
-  loop(tid, idx(Bk), threads, [&](Value j) {
-    sstore(select(keyOk(add(s0, j)), cst(1.0f), cst(0.0f)), sCol, j);
-  });
+  stageColumnMask(s0);
   // The panel transposed, channel-major: pairs of consecutive keys of one
   // channel of [clamp(v) | X - offset] (the B operand of P [V~ | X]), in
   // bf16 for every input type: X = e^(beta*(clamp(v) - vmax)) reaches
@@ -814,22 +767,10 @@ KernelEmitter::emitMmaTile(Value kt, ValueRange state,
   loop(tid, idx(dv * Bk / 2), threads, [&](Value f) {
     Value c = remU(f, idx(dv));
     Value jp = divU(f, idx(dv));
-    Value beta = sload(sChan, c);
-    Value bound = sload(sChan, add(c, idx(dv)));
-    Value vmax = sload(sChan, add(c, idx(2 * dv)));
-    Value narrow = fcmp(arith::CmpFPredicate::OGT,
-                        sload(sChan, add(c, idx(4 * dv))), cst(0.5f));
     Value clippedPair[2], tiltedPair[2];
-    for (int64_t e = 0; e < 2; ++e) {
-      Value key = add(s0, add(mul(jp, idx(2)), idx(e)));
-      Value v = gload(op.getV(), kOffset(minI(key, sLast), c, dv));
-      Value clipped = clamp(v, arith::NegFOp::create(b, bound), bound);
-      Value z = fmul(beta, fsub(clipped, vmax));
-      Value tilted = select(narrow, expm1Narrow(z), exp(z));
-      Value ok = keyOk(key);
-      clippedPair[e] = select(ok, clipped, cst(0.0f));
-      tiltedPair[e] = select(ok, tilted, cst(0.0f));
-    }
+    for (int64_t e = 0; e < 2; ++e)
+      std::tie(clippedPair[e], tiltedPair[e]) =
+          panelEntry(add(s0, add(mul(jp, idx(2)), idx(e))), c);
     sstore(pack(clippedPair[0], clippedPair[1], bf16Ty), sPanel,
            add(mul(c, idx(Bk / 2)), jp));
     sstore(pack(tiltedPair[0], tiltedPair[1], bf16Ty), sPanel,
