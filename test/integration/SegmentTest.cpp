@@ -1,7 +1,8 @@
 //===- SegmentTest.cpp - scan kernels run as segments with a carried state -===//
 //
-// The kernels of segments.mlir take the state after the previous segment and
-// return the state after theirs (docs/semantics.md, "Segments"). A sequence
+// The kernels of Inputs/segments.mlir take the state after the previous
+// segment and return the state after theirs (docs/semantics.md,
+// "Segments"). A sequence
 // run as segments [0, t1), [t1, t2), ... with the state carried must give,
 // for every segment, the rows a one-shot run over the prefix [0, t_end)
 // gives: this test compares each segment's rows with the double reference
