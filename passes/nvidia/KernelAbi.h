@@ -22,8 +22,9 @@
 // glue needs them. Layer functions and the scan priors are rejected with a
 // located error (issue 12 item 5).
 //
-// No libdevice is needed: exp/log/log1p are expanded to polynomials or to
-// the ex2.approx / lg2.approx instructions; the PTX has no external calls.
+// No libdevice is needed: exp/log/log1p are expanded to polynomials, exp2,
+// sqrt, fma and floor become single instructions; the PTX has no external
+// calls.
 //
 // 2. Kernel symbol
 //
@@ -60,7 +61,9 @@
 //           block y is query head h, which reads kv head h / (H / Hkv);
 //           block z is the batch.  Limits: H, B <= 65535 (CUDA's y/z limit).
 //           T == 0: do not launch (an empty grid is a CUDA error).
-//   block = `fem.gpu.block` = [threads, 1, 1] (e.g. [256, 1, 1]).
+//   block = `fem.gpu.block` = [threads, 1, 1] (e.g. [256, 1, 1]; the
+//           tensor-core kernels of f16/bf16 reads use [128, 1, 1] and a
+//           grid divisor of 64: always read both from the kernel).
 //   dynamic shared memory = `fem.gpu.shared_bytes` bytes (an i64; 0 when
 //           the kernel's shared memory is all static). When it is above
 //           48 KiB the launcher must first raise
