@@ -56,3 +56,20 @@ func.func @ssm_with_keys(%q: memref<?x?x2x8xf32>, %b: memref<16xf32>, %x: index)
   fem.scan_read ssm q(%q : memref<?x?x2x8xf32>) v(%q : memref<?x?x2x8xf32>) beta_raw(%b : memref<16xf32>) lam(%q : memref<?x?x2x8xf32>) gate(%q : memref<?x?x2x8xf32>) out(%q : memref<?x?x2x8xf32>) at(%x, %x, %x) {tiles = #fem.tiles<q = 64, k = 8, vec = 8>}
   return
 }
+
+// -----
+
+// The carried state of the tiled form: (B, H, dv, Ks) with the prior's Ks.
+func.func @scan_state_width(%q: memref<?x?x2x8xf32>, %v: memref<?x?x2x16xf32>, %b: memref<32xf32>, %s: memref<?x2x16x27xf32>, %x: index) {
+  // expected-error @+1 {{operand 'state' dimension 3 (Ks) must be 28 for prior 'linear'}}
+  fem.scan_read linear q(%q : memref<?x?x2x8xf32>) k(%q : memref<?x?x2x8xf32>) v(%v : memref<?x?x2x16xf32>) beta_raw(%b : memref<32xf32>) lam(%v : memref<?x?x2x16xf32>) gate(%v : memref<?x?x2x16xf32>) state(%s : memref<?x2x16x27xf32>) out(%v : memref<?x?x2x16xf32>) at(%x, %x, %x) {causal, tiles = #fem.tiles<q = 64, k = 8, vec = 8>}
+  return
+}
+
+// -----
+
+func.func @scan_state_out_heads(%q: memref<?x?x2x8xf32>, %v: memref<?x?x2x16xf32>, %b: memref<32xf32>, %s: memref<?x4x16x28xf32>, %x: index) {
+  // expected-error @+1 {{operand 'state_out' dimension 1 (H) must be 2 to match operand 'q', found 4}}
+  fem.scan_read linear q(%q : memref<?x?x2x8xf32>) k(%q : memref<?x?x2x8xf32>) v(%v : memref<?x?x2x16xf32>) beta_raw(%b : memref<32xf32>) lam(%v : memref<?x?x2x16xf32>) gate(%v : memref<?x?x2x16xf32>) out(%v : memref<?x?x2x16xf32>) state_out(%s : memref<?x4x16x28xf32>) at(%x, %x, %x) {causal, tiles = #fem.tiles<q = 64, k = 8, vec = 8>}
+  return
+}
