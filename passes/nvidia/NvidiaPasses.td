@@ -16,6 +16,10 @@ def FEMLowerToGPU : Pass<"fem-lower-to-gpu", "::mlir::ModuleOp"> {
     gate epilogue are fused into the kernel. The launch facts are stamped on
     the kernel as `fem.gpu.grid`, `fem.gpu.block`, `fem.gpu.shared_bytes`,
     `fem.gpu.static_shared_bytes`, `fem.gpu.arch` and `fem.gpu.dtype`.
+    f16/bf16 reads with dk % 16 == 0, dv % 8 == 0 and dk, dv <= 128 get the
+    tensor-core kernel (4 warps of 16 query rows, mma.sync.m16n8k16 with
+    f32 accumulators); every other read, or `tensor-cores=false`, gets the
+    f32 CUDA-core kernel (256 threads).
     Scan-family reads (linear, gla, aft, ssm) and layer functions are
     rejected with a located error: they have no GPU lowering yet.
   }];
