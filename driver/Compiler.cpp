@@ -816,6 +816,97 @@ struct DeviceGlue {
   std::string image, assembly; ///< e.g. the cubin and the PTX it came from
 };
 
+/// The C glue of layers' stages. A layer calls `<kernel>_run` for each FEM
+/// read (the read's prepare, then its grid) and, for each projection
+/// (passes/layer/LayerMatmul.cpp), `<layer>_mm_pack_{nn,nt}_run` and
+/// `<layer>_mm_run` with its buffers and a workgroup count. Every grid runs
+/// through femc_parallel: on the pool libfemrt binds to the launching
+/// thread (femrt_bind_host_fn) or, without one, serially. The layer's own
+/// prepare has checked the shapes its stages are built from.
+void emitLayerStages(raw_ostream &os, const std::vector<KernelInfo> &kernels) {
+  if (llvm::none_of(kernels, [](auto &k) { return k.layer; }))
+    return;
+  os << R"C(/* The services libfemrt lends the layer running on this thread. */
+static _Thread_local const femrt_host *femc_host;
+static void femc_bind_host(const femrt_host *host) { femc_host = host; }
+/* body(ctx, i) for i in [0, n): on the lent pool, else here. */
+static void femc_parallel(int64_t n, void (*body)(void *, int64_t), void *ctx) {
+  const femrt_host *h = femc_host;
+  if (h && h->parallel_for && n > 1) {
+    h->parallel_for(h->pool, n, body, ctx);
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i)
+    body(ctx, i);
+}
+/* One FEM read's grid: flat index i = x + gx * (y + gy * z). */
+struct femc_grid {
+  void *const *args;
+  int64_t gx, gy;
+  femrt_workgroup_fn workgroup;
+};
+static void femc_grid_body(void *ctx, int64_t i) {
+  const struct femc_grid *g = (const struct femc_grid *)ctx;
+  g->workgroup(g->args, i % g->gx, (i / g->gx) % g->gy, i / g->gx / g->gy);
+}
+)C";
+  for (const KernelInfo &k : kernels)
+    for (const std::string &mixer : k.mixers) {
+      auto kernel = llvm::find_if(
+          kernels, [&](const KernelInfo &other) { return other.name == mixer; });
+      assert(kernel != kernels.end() && "layer names a kernel it does not have");
+      std::string id =
+          "femc_k" + std::to_string(std::distance(kernels.begin(), kernel));
+      size_t n = kernel->args.size();
+      std::string params;
+      for (size_t i = 0; i < n; ++i)
+        params += (i ? ", femrt_memref *a" : "femrt_memref *a") +
+                  std::to_string(i);
+      os << "void _mlir_ciface_" << mixer << "_run(" << params << ");\n"
+         << "void _mlir_ciface_" << mixer << "_run(" << params << ") {\n"
+         << "  void *args[" << n << "] = {";
+      for (size_t i = 0; i < n; ++i)
+        os << "a" << i << ", ";
+      os << "};\n  int64_t grid[3] = {1, 1, 1};\n  char err[512];\n"
+         << "  struct femc_grid g;\n"
+         << "  if (" << id << "_prepare(args, grid, err, sizeof err)) {\n"
+         << "    fprintf(stderr, \"femc: layer kernel %s: %s\\n\", "
+         << cString(mixer) << ", err);\n    abort();\n  }\n"
+         << "  g.args = args;\n  g.gx = grid[0];\n  g.gy = grid[1];\n"
+         << "  g.workgroup = " << id << "_workgroup;\n"
+         << "  femc_parallel(grid[0] * grid[1] * grid[2], femc_grid_body, "
+            "&g);\n}\n";
+    }
+  // The projection stages: weak, since a layer without projections has
+  // none of them.
+  for (const KernelInfo &k : kernels) {
+    if (!k.layer)
+      continue;
+    for (auto [stage, buffers] :
+         {std::pair<const char *, int>{"mm_pack_nn", 2}, {"mm_pack_nt", 2},
+          {"mm", 3}}) {
+      std::string base = k.name + "_" + stage;
+      std::string params, args, decl;
+      for (int i = 0; i < buffers; ++i) {
+        params += "void *a" + std::to_string(i) + ", ";
+        args += "a[" + std::to_string(i) + "], ";
+        decl += "void *, ";
+      }
+      os << "extern void _mlir_ciface_" << base << "_wg(" << decl
+         << "int64_t) __attribute__((weak));\n"
+         << "static void femc_" << base << "_body(void *ctx, int64_t i) {\n"
+         << "  void **a = (void **)ctx;\n  _mlir_ciface_" << base << "_wg("
+         << args << "i);\n}\n"
+         << "void _mlir_ciface_" << base << "_run(" << params << "int64_t n);\n"
+         << "void _mlir_ciface_" << base << "_run(" << params
+         << "int64_t n) {\n  void *a[" << buffers << "] = {";
+      for (int i = 0; i < buffers; ++i)
+        os << "a" << i << ", ";
+      os << "};\n  femc_parallel(n, femc_" << base << "_body, a);\n}\n";
+    }
+  }
+}
+
 std::string emitGlue(const std::vector<KernelInfo> &kernels, StringRef stem,
                      StringRef source, StringRef targetDescription,
                      ArrayRef<std::string> requiredFeatures,
@@ -1134,30 +1225,10 @@ static int femc_bind_named(const femrt_arg_info *info, const int (*syms)[9],
        << "        " << id << "_workgroup(femc_args, x, y, z);\n"
        << "  return 0;\n}\n\n";
   }
-  // The FEM reads of layers: the layer calls <kernel>_run on its buffers,
-  // which runs the kernel's whole grid on the calling thread. The layer's
-  // own prepare has checked the shapes it is built from.
-  // It takes the kernel's own arguments (its argument table: the prior's
-  // operands, the output last).
-  for (const KernelInfo &k : kernels)
-    for (const std::string &mixer : k.mixers) {
-      auto kernel = llvm::find_if(
-          kernels, [&](const KernelInfo &other) { return other.name == mixer; });
-      assert(kernel != kernels.end() && "layer names a kernel it does not have");
-      size_t n = kernel->args.size();
-      os << "void _mlir_ciface_" << mixer << "_run(";
-      for (size_t i = 0; i < n; ++i)
-        os << (i ? ", " : "") << "femrt_memref *a" << i;
-      os << ");\nvoid _mlir_ciface_" << mixer << "_run(";
-      for (size_t i = 0; i < n; ++i)
-        os << (i ? ", " : "") << "femrt_memref *a" << i;
-      os << ") {\n  char err[512];\n  if (" << mixer << "(";
-      for (size_t i = 0; i < n; ++i)
-        os << "a" << i << ", ";
-      os << "err, sizeof err)) {\n"
-         << "    fprintf(stderr, \"femc: layer kernel %s: %s\\n\", "
-         << cString(mixer) << ", err);\n    abort();\n  }\n}\n";
-    }
+  // The stages of layers (their FEM reads and fem-layer-matmul's
+  // projections) run their grids through femc_parallel, on the pool
+  // libfemrt lends the layer (femrt_host).
+  emitLayerStages(os, kernels);
   if (device) {
     std::vector<GlueKernel> glue;
     for (auto [index, k] : llvm::enumerate(kernels)) {
@@ -1194,7 +1265,11 @@ static int femc_bind_named(const femrt_arg_info *info, const int (*syms)[9],
      << "  FEMRT_KERNEL_ABI_VERSION, (uint32_t)sizeof(femrt_kernel_library), "
      << cString(version()) << ", " << cString(targetDescription) << ", "
      << kernels.size()
-     << ", (uint32_t)sizeof(femrt_kernel_info), femc_kernels};\n"
+     << ", (uint32_t)sizeof(femrt_kernel_info), femc_kernels, "
+     << (llvm::any_of(kernels, [](auto &k) { return k.layer; })
+             ? "femc_bind_host"
+             : "0")
+     << "};\n"
      << "const femrt_kernel_library *femc_" << stemIdent(stem)
      << "_library(void) { return &femc_library; }\n"
      << "/* Weak, so several femc objects can be linked into one program. */\n"

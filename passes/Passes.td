@@ -142,4 +142,27 @@ def FEMLayerStridedMetadata : Pass<"fem-layer-strided-metadata", "::mlir::Module
                            "::mlir::memref::MemRefDialect"];
 }
 
+def FEMLayerMatmul : Pass<"fem-layer-matmul", "::mlir::ModuleOp"> {
+  let summary = "Lower the projections of bufferized layer functions to packed, register-blocked matmul stages";
+  let description = [{
+    In every layer function (`fem.layer`), a `linalg.generic` that is a
+    contraction C(M,N) += A(M,K)·B on contiguous f32 buffers, with B as
+    (K,N) or (N,K) (nn.Linear's W) after collapsing the m, n and k
+    dimensions (no batch dimension), becomes two parallel stages: a pack of
+    B into column panels of two vectors (`<layer>_mm_pack_nn_wg` or
+    `<layer>_mm_pack_nt_wg`, one workgroup per panel) and a register-blocked
+    matmul (`<layer>_mm_wg`, one workgroup per 48 rows of C: 6 x 2-vector
+    blocks of FMAs, accumulators initialised from C). The layer calls
+    `<layer>_mm_*_run(buffers..., count)`, which the driver's glue runs on
+    libfemrt's pool. The vector width follows the module's
+    `fem.target_features` (the host's without it). Other contractions stay
+    as loops.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
 #endif // FEM_PASSES_TD

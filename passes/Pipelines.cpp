@@ -40,6 +40,9 @@ void mlir::fem::buildTiledToLoopsPipeline(OpPassManager &pm) {
   pm.addPass(createSymbolDCEPass());
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
   bufferization::buildBufferDeallocationPipeline(pm);
+  // Layer projections: packed, register-blocked matmul stages the glue
+  // runs on the pool.
+  pm.addPass(createFEMLayerMatmul());
   pm.addPass(createConvertLinalgToLoopsPass());
   // Reshapes of layer bodies (e.g. (B, T, H*d) <-> (B, T, H, d)) become
   // strided views the LLVM lowering takes.

@@ -76,12 +76,12 @@ femrt_status buildModule(const femrt_kernel_library *library,
                        ", but this libfemrt supports kernel ABI version ",
                        FEMRT_KERNEL_ABI_VERSION,
                        "; rebuild it with a femc that matches this runtime"));
-  if (library->struct_size < sizeof(femrt_kernel_library))
+  if (library->struct_size < FEMRT_KERNEL_LIBRARY_MIN_SIZE)
     return fail(FEMRT_ERROR_ABI_VERSION,
                 concat(origin, " has femrt_kernel_library struct_size ",
                        library->struct_size, ", but kernel ABI version ",
                        FEMRT_KERNEL_ABI_VERSION, " needs at least ",
-                       sizeof(femrt_kernel_library),
+                       FEMRT_KERNEL_LIBRARY_MIN_SIZE,
                        "; rebuild it with a femc that matches this runtime"));
 
   if (library->kernel_info_size < sizeof(femrt_kernel_info))
@@ -103,6 +103,11 @@ femrt_status buildModule(const femrt_kernel_library *library,
                           " but the kernel table is NULL"));
 
   module.origin = origin;
+  // Optional trailing field: the services hook of libraries with layers.
+  module.bindHost = nullptr;
+  if (library->struct_size >= offsetof(femrt_kernel_library, bind_host) +
+                                  sizeof(femrt_bind_host_fn))
+    module.bindHost = library->bind_host;
   module.producer = library->producer ? library->producer : "";
   module.target = library->target ? library->target : "";
   module.kernels.clear();

@@ -58,6 +58,8 @@ struct Module {
   std::string producer;
   std::string target;
   std::vector<KernelData> kernels;
+  /// The library's femrt_bind_host_fn; null if it has none.
+  femrt_bind_host_fn bindHost = nullptr;
   std::unordered_map<std::string, int32_t> kernelIndex;
   /// The handle of each kernel (registered as children of the module).
   std::vector<uintptr_t> kernelHandles;

@@ -168,6 +168,25 @@ typedef struct femrt_kernel_info {
   const femrt_kernel_traits *traits; /* NULL: a kernel with no FEM facts */
 } femrt_kernel_info;
 
+/* What libfemrt lends a kernel library while one of its layers runs: a
+ * parallel loop on the launch's thread pool. parallel_for(pool, n, body, ctx)
+ * calls body(ctx, i) once for each i in [0, n), on the pool's threads (the
+ * caller's included), and returns when all have returned; body must not
+ * launch kernels. */
+typedef struct femrt_host {
+  uint32_t struct_size; /* sizeof(femrt_host) of libfemrt */
+  uint32_t reserved;    /* 0 */
+  void *pool;
+  void (*parallel_for)(void *pool, int64_t n,
+                       void (*body)(void *ctx, int64_t i), void *ctx);
+} femrt_host;
+
+/* Binds (host) and unbinds (NULL) the services for the calling thread.
+ * libfemrt calls it around a layer's single workgroup, which it then runs on
+ * the launching thread; the layer's stages (projections, FEM reads) run
+ * their own grids through host->parallel_for. */
+typedef void (*femrt_bind_host_fn)(const femrt_host *host);
+
 typedef struct femrt_kernel_library {
   uint32_t abi_version;       /* FEMRT_KERNEL_ABI_VERSION of the producer */
   uint32_t struct_size;       /* sizeof(femrt_kernel_library) of the producer;
@@ -180,7 +199,15 @@ typedef struct femrt_kernel_library {
                                  the stride of `kernels`; libfemrt accepts
                                  >= its own sizeof */
   const femrt_kernel_info *kernels;
+  /* Appended after ABI 2's first release, so read only when struct_size
+   * covers it; NULL (or absent): layers run their stages serially. */
+  femrt_bind_host_fn bind_host;
 } femrt_kernel_library;
+
+/* The size of femrt_kernel_library without its optional trailing fields:
+ * the least struct_size libfemrt accepts. */
+#define FEMRT_KERNEL_LIBRARY_MIN_SIZE \
+  (offsetof(femrt_kernel_library, kernels) + sizeof(const femrt_kernel_info *))
 
 typedef const femrt_kernel_library *(*femrt_library_query_fn)(void);
 

@@ -303,6 +303,26 @@ femrt_status checkArg(const std::string &prefix, const femrt_arg_info &info,
   return FEMRT_OK;
 }
 
+/// The pool and thread limit a layer's stages run on (femrt_host::pool).
+struct HostLoan {
+  ThreadPool *pool;
+  int maxThreads;
+};
+
+/// femrt_host::parallel_for: body(ctx, i) for i in [0, n) on the pool. The
+/// pool throws only before it starts (n out of range): then run inline.
+void hostParallelFor(void *loan, int64_t n, void (*body)(void *, int64_t),
+                     void *ctx) {
+  auto *l = static_cast<HostLoan *>(loan);
+  try {
+    l->pool->parallelFor(
+        n, [&](int64_t i) { body(ctx, i); }, l->maxThreads);
+  } catch (...) {
+    for (int64_t i = 0; i < n; ++i)
+      body(ctx, i);
+  }
+}
+
 } // namespace
 
 femrt_status launchHostKernel(const Kernel &kernel, const DLTensor *const *args,
@@ -424,7 +444,24 @@ femrt_status launchHostKernel(const Kernel &kernel, const DLTensor *const *args,
   const int64_t gridX = grid[0], gridY = grid[1];
   femrt_workgroup_fn workgroup = k.workgroup;
   void *const *pointers = memrefPointers.data();
-  kernel.module->context->pool.parallelFor(
+  // A layer is one workgroup that runs grids of its own (projections, FEM
+  // reads): it runs on this thread with the pool lent to it, so its stages'
+  // loops are not nested in a loop of the pool (which would run inline).
+  ThreadPool &pool = kernel.module->context->pool;
+  if (femrt_bind_host_fn bind = kernel.module->bindHost;
+      bind && total == 1 && (k.hasTraits &&
+                             (k.traits.flags & FEMRT_KERNEL_LAYER))) {
+    HostLoan loan{&pool, maxThreads};
+    femrt_host host{};
+    host.struct_size = sizeof(femrt_host);
+    host.pool = &loan;
+    host.parallel_for = &hostParallelFor;
+    bind(&host);
+    workgroup(pointers, 0, 0, 0);
+    bind(nullptr);
+    return FEMRT_OK;
+  }
+  pool.parallelFor(
       total,
       [&](int64_t i) {
         int64_t x = i % gridX;

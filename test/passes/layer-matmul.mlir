@@ -1,0 +1,132 @@
+// RUN: fem-opt %s -split-input-file -fem-layer-matmul | FileCheck %s --enable-var-scope
+
+// nn.Linear on buffers: C (M, N) += A (M, K) · W (N, K)ᵀ becomes a pack of W
+// (transposed, panels of two 16-lane vectors) and the blocked matmul, both
+// as calls to stages the glue runs on the pool; the contraction is gone.
+// CHECK-LABEL: func.func @linear_layer
+//  CHECK-SAME: (%[[A:.*]]: memref<?x256xf32>, %[[W:.*]]: memref<128x256xf32>, %[[C:.*]]: memref<?x128xf32>)
+//       CHECK:   %[[P:.*]] = memref.alloc(%{{.*}}, %{{.*}}) {alignment = 64 : i64} : memref<?x?x32xf32>
+//       CHECK:   call @linear_mm_pack_nt_run(%{{.*}}, %{{.*}}, %{{.*}})
+//       CHECK:   call @linear_mm_run(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}})
+//       CHECK:   memref.dealloc %[[P]]
+//   CHECK-NOT:   linalg.generic
+// CHECK-LABEL: func.func @linear_mm_wg
+//       CHECK:   scf.for
+//       CHECK:     vector.create_mask
+//       CHECK:     vector.maskedload
+//       CHECK:     scf.for {{.*}} iter_args
+//       CHECK:       vector.broadcast
+//       CHECK:       vector.fma
+//       CHECK:     vector.maskedstore
+// CHECK-LABEL: func.func @linear_mm_pack_nt_wg
+//  CHECK-SAME: fem.stage = "mm_pack_nt"
+// CHECK-LABEL: func.func private @linear_mm_pack_nt_run
+//  CHECK-SAME: fem.stage = "linear_mm_pack_nt_wg"
+#x = affine_map<(m, n, k) -> (m, k)>
+#w = affine_map<(m, n, k) -> (n, k)>
+#y = affine_map<(m, n, k) -> (m, n)>
+module attributes {fem.target_features = "+avx512f,+avx2"} {
+func.func @linear_layer(%a: memref<?x256xf32>, %w: memref<128x256xf32>, %c: memref<?x128xf32>)
+    attributes {fem.layer = "linear"} {
+  linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%a, %w : memref<?x256xf32>, memref<128x256xf32>) outs(%c : memref<?x128xf32>) {
+    ^bb0(%p: f32, %q: f32, %acc: f32):
+      %m = arith.mulf %p, %q : f32
+      %s = arith.addf %acc, %m : f32
+      linalg.yield %s : f32
+  }
+  return
+}
+}
+
+// -----
+
+// Per-head weights (D, H, d) and the output projection o (B, T, H, d) ·
+// Wo (H, d, D): operands collapse to matrices; B is (K, N), an nn pack.
+// 8-lane target: panels of 16.
+// CHECK-LABEL: func.func @heads_layer
+//       CHECK:   memref.collapse_shape %{{.*}} {{\[\[}}0, 1], [2]] : memref<?x?x256xf32> into memref<?x256xf32>
+//       CHECK:   memref.collapse_shape %{{.*}} {{\[\[}}0], [1, 2]] : memref<256x4x64xf32> into memref<256x256xf32>
+//       CHECK:   memref.alloc({{.*}}) {alignment = 64 : i64} : memref<?x?x16xf32>
+//       CHECK:   call @heads_mm_pack_nn_run
+//       CHECK:   call @heads_mm_run
+//       CHECK:   memref.collapse_shape %{{.*}} {{\[\[}}0, 1], [2, 3]] : memref<?x?x4x64xf32> into memref<?x256xf32>
+//       CHECK:   call @heads_mm_pack_nn_run
+//       CHECK:   call @heads_mm_run
+//   CHECK-NOT:   linalg.generic
+#px = affine_map<(b, t, h, d, k) -> (b, t, k)>
+#pw = affine_map<(b, t, h, d, k) -> (k, h, d)>
+#py = affine_map<(b, t, h, d, k) -> (b, t, h, d)>
+#oo = affine_map<(b, t, e, h, d) -> (b, t, h, d)>
+#ow = affine_map<(b, t, e, h, d) -> (h, d, e)>
+#oy = affine_map<(b, t, e, h, d) -> (b, t, e)>
+module attributes {fem.target_features = "+avx2,+fma"} {
+func.func @heads_layer(%x: memref<?x?x256xf32>, %w: memref<256x4x64xf32>, %y: memref<?x?x4x64xf32>,
+                       %wo: memref<4x64x256xf32>, %z: memref<?x?x256xf32>)
+    attributes {fem.layer = "heads"} {
+  linalg.generic {indexing_maps = [#px, #pw, #py],
+                  iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<?x?x256xf32>, memref<256x4x64xf32>) outs(%y : memref<?x?x4x64xf32>) {
+    ^bb0(%p: f32, %q: f32, %acc: f32):
+      %m = arith.mulf %p, %q : f32
+      %s = arith.addf %acc, %m : f32
+      linalg.yield %s : f32
+  }
+  linalg.generic {indexing_maps = [#oo, #ow, #oy],
+                  iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]}
+      ins(%y, %wo : memref<?x?x4x64xf32>, memref<4x64x256xf32>) outs(%z : memref<?x?x256xf32>) {
+    ^bb0(%p: f32, %q: f32, %acc: f32):
+      %m = arith.mulf %p, %q : f32
+      %s = arith.addf %acc, %m : f32
+      linalg.yield %s : f32
+  }
+  return
+}
+}
+
+// -----
+
+// negative_: a batched contraction (per-head scores) and a body that is not
+// a multiply-add stay as they are; functions that are not layers too.
+// CHECK-LABEL: func.func @negative_batched_layer
+//       CHECK:   linalg.generic
+//       CHECK:   linalg.generic
+//   CHECK-NOT:   call
+// CHECK-LABEL: func.func @negative_not_a_layer
+//       CHECK:   linalg.generic
+#bq = affine_map<(h, i, j, d) -> (h, i, d)>
+#bk = affine_map<(h, i, j, d) -> (h, j, d)>
+#bs = affine_map<(h, i, j, d) -> (h, i, j)>
+#x2 = affine_map<(m, n, k) -> (m, k)>
+#w2 = affine_map<(m, n, k) -> (n, k)>
+#y2 = affine_map<(m, n, k) -> (m, n)>
+func.func @negative_batched_layer(%q: memref<4x8x16xf32>, %k: memref<4x8x16xf32>, %s: memref<4x8x8xf32>,
+                                  %a: memref<8x16xf32>, %w: memref<8x16xf32>, %c: memref<8x8xf32>)
+    attributes {fem.layer = "negative_batched"} {
+  linalg.generic {indexing_maps = [#bq, #bk, #bs],
+                  iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%q, %k : memref<4x8x16xf32>, memref<4x8x16xf32>) outs(%s : memref<4x8x8xf32>) {
+    ^bb0(%p: f32, %r: f32, %acc: f32):
+      %m = arith.mulf %p, %r : f32
+      %t = arith.addf %acc, %m : f32
+      linalg.yield %t : f32
+  }
+  linalg.generic {indexing_maps = [#x2, #w2, #y2], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%a, %w : memref<8x16xf32>, memref<8x16xf32>) outs(%c : memref<8x8xf32>) {
+    ^bb0(%p: f32, %r: f32, %acc: f32):
+      %m = arith.mulf %p, %r : f32
+      %t = arith.maximumf %acc, %m : f32
+      linalg.yield %t : f32
+  }
+  return
+}
+func.func @negative_not_a_layer(%a: memref<8x16xf32>, %w: memref<8x16xf32>, %c: memref<8x8xf32>) {
+  linalg.generic {indexing_maps = [#x2, #w2, #y2], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%a, %w : memref<8x16xf32>, memref<8x16xf32>) outs(%c : memref<8x8xf32>) {
+    ^bb0(%p: f32, %r: f32, %acc: f32):
+      %m = arith.mulf %p, %r : f32
+      %t = arith.addf %acc, %m : f32
+      linalg.yield %t : f32
+  }
+  return
+}
