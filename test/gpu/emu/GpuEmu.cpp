@@ -32,7 +32,7 @@
 //
 // Usage: femc-gpu-emu KERNEL.so MODULE.mlir [--B n --T n --S n --H n
 //        --Hkv n --causal 0|1 --mask 0|1 --layout bthd|bhtd --seed n
-//        --tol x --scale x]
+//        --tol x --scale x --order forward|reverse]
 //
 //===----------------------------------------------------------------------===//
 #include "reference/Reference.h"
@@ -80,6 +80,11 @@ struct Block {
 };
 
 Block *block = nullptr;
+/// Run the threads of a block from the last to the first between
+/// synchronisation points (--order reverse): a missing barrier shows up as
+/// a read before the write in one order or an overwrite before the read in
+/// the other.
+bool reverseOrder = false;
 
 /// Parks the current thread in `wait` until its group has arrived.
 void arrive(State wait) {
@@ -133,7 +138,8 @@ void runBlock(int threads, void (*entry)()) {
   int done = 0;
   while (done < threads) {
     bool ran = false;
-    for (int t = 0; t < threads; ++t) {
+    for (int i = 0; i < threads; ++i) {
+      int t = reverseOrder ? threads - 1 - i : i;
       if (bk.state[t] != State::Runnable)
         continue;
       bk.current = t;
@@ -438,12 +444,12 @@ int main(int argc, char **argv) {
   if (argc < 3)
     fail("usage: femc-gpu-emu KERNEL.so MODULE.mlir [--B n --T n --S n --H n "
          "--Hkv n --causal 0|1 --mask 0|1 --layout bthd|bhtd --seed n --tol x "
-         "--scale x]");
+         "--scale x --order forward|reverse]");
   std::map<std::string, std::string> opt = {
       {"B", "2"},      {"T", "37"},     {"S", "0"},        {"H", "1"},
       {"Hkv", "0"},    {"causal", "1"}, {"mask", "0"},     {"layout", "bthd"},
       {"seed", "1"},   {"tol", "1e-4"}, {"scale", ""},     {"dk", "0"},
-      {"dv", "0"}};
+      {"dv", "0"},     {"order", "forward"}};
   for (int i = 3; i < argc; i += 2) {
     std::string key = argv[i];
     if (key.rfind("--", 0) != 0 || i + 1 >= argc ||
@@ -451,6 +457,9 @@ int main(int argc, char **argv) {
       fail("unknown or incomplete option '" + key + "'");
     opt[key.substr(2)] = argv[i + 1];
   }
+  if (opt["order"] != "forward" && opt["order"] != "reverse")
+    fail("--order takes forward or reverse, found '" + opt["order"] + "'");
+  reverseOrder = opt["order"] == "reverse";
   KernelAttrs attrs = readAttrs(argv[2]);
   std::string libPath = argv[1];
   if (libPath.find('/') == std::string::npos)
