@@ -325,38 +325,61 @@ TEST(SegmentsState, InPlaceRefused) {
   runSegments(c, 7300);
 }
 
-/// A state of the wrong width is refused at launch, naming the argument.
-TEST(SegmentsState, WrongWidthRefusedAtLaunch) {
+/// Launches linear_causal_state with T = 2, H = 2, dk = 8, dv = 16 and the
+/// given state shapes; returns libfemrt's message (empty on success).
+std::string launchWithState(std::vector<int64_t> bad,
+                            std::vector<int64_t> good) {
   const priors::PriorInfo &info =
       priors::priorInfo(static_cast<int>(Prior::Linear));
-  std::vector<int64_t> q = {1, 2, 2, 8}, v = {1, 2, 2, 16}, e = {32},
-                       bad = {1, 2, 16, 27}, good = {1, 2, 16, 28};
-  std::vector<float> data(1 * 2 * 16 * 28, 0.0f);
+  std::vector<int64_t> q = {1, 2, 2, 8}, v = {1, 2, 2, 16}, e = {32};
+  // Inputs (read only) share one zero buffer; each output has its own.
+  std::vector<float> data(1 * 3 * 16 * 28, 0.0f), out(data.size()),
+      stateOut(data.size());
   std::vector<DLTensor> dl;
-  for (std::string_view name : priors::kernelArguments(info, false, true, true)) {
+  for (std::string_view name :
+       priors::kernelArguments(info, false, true, true)) {
     std::vector<int64_t> &shape = name == "q" || name == "k" ? q
                                   : name == "beta_raw"       ? e
                                   : name == "state"          ? bad
                                   : name == "state_out"      ? good
                                                              : v;
-    dl.push_back(dlTensor(name == "state_out" ? nullptr : data.data(), shape,
-                          true));
+    float *buffer = name == "out"         ? out.data()
+                    : name == "state_out" ? stateOut.data()
+                                          : data.data();
+    dl.push_back(dlTensor(buffer, shape, true));
   }
-  std::vector<float> out(data.size());
-  dl.back().data = out.data();
   std::vector<const DLTensor *> args;
   for (DLTensor &t : dl)
     args.push_back(&t);
   femrt_kernel *kernel = runtime().kernel("linear_causal_state");
-  ASSERT_NE(kernel, nullptr);
-  EXPECT_NE(femrt_kernel_launch(kernel, args.data(),
-                                static_cast<int32_t>(args.size()), nullptr),
-            FEMRT_OK);
-  EXPECT_NE(std::string(femrt_last_error())
-                .find("argument 'state' (#6): dimension 3 (Ks) must be 28, "
-                      "got 27"),
+  if (!kernel)
+    return "no kernel";
+  if (femrt_kernel_launch(kernel, args.data(),
+                          static_cast<int32_t>(args.size()),
+                          nullptr) == FEMRT_OK)
+    return "";
+  return femrt_last_error();
+}
+
+/// A state of the wrong width, or whose heads or channels disagree with the
+/// other arguments, is refused at launch, naming the argument.
+TEST(SegmentsState, WrongShapeRefusedAtLaunch) {
+  std::string width = launchWithState({1, 2, 16, 27}, {1, 2, 16, 28});
+  EXPECT_NE(width.find("argument 'state' (#6): dimension 3 (Ks) must be 28, "
+                       "got 27"),
             std::string::npos)
-      << femrt_last_error();
+      << width;
+  std::string heads = launchWithState({1, 3, 16, 28}, {1, 3, 16, 28});
+  EXPECT_NE(heads.find("argument 'state' (#6) dimension 1 (H) is 3 but "
+                       "argument 'q' has H = 2"),
+            std::string::npos)
+      << heads;
+  std::string outWidth = launchWithState({1, 2, 16, 28}, {1, 2, 8, 28});
+  EXPECT_NE(outWidth.find("argument 'state_out' (#8) dimension 2 (dv) is 8 "
+                          "but argument 'v' has dv = 16"),
+            std::string::npos)
+      << outWidth;
+  EXPECT_EQ(launchWithState({1, 2, 16, 28}, {1, 2, 16, 28}), "");
 }
 
 /// gla whose cumulative log-decay saturates at -60 inside the first
