@@ -32,7 +32,11 @@
 //
 // Usage: femc-gpu-emu KERNEL.so MODULE.mlir [--B n --T n --S n --H n
 //        --Hkv n --causal 0|1 --mask 0|1 --layout bthd|bhtd --seed n
-//        --tol x --scale x --order forward|reverse]
+//        --tol x --scale x --order forward|reverse --v-scale x]
+//
+// --v-scale multiplies the random values (standard normal) by x, so that
+// beta*v reaches the clip and the tilted values e^(beta*v - M) reach
+// e^(-2 cap).
 //
 //===----------------------------------------------------------------------===//
 #include "reference/Reference.h"
@@ -444,12 +448,12 @@ int main(int argc, char **argv) {
   if (argc < 3)
     fail("usage: femc-gpu-emu KERNEL.so MODULE.mlir [--B n --T n --S n --H n "
          "--Hkv n --causal 0|1 --mask 0|1 --layout bthd|bhtd --seed n --tol x "
-         "--scale x --order forward|reverse]");
+         "--scale x --order forward|reverse --v-scale x]");
   std::map<std::string, std::string> opt = {
       {"B", "2"},      {"T", "37"},     {"S", "0"},        {"H", "1"},
       {"Hkv", "0"},    {"causal", "1"}, {"mask", "0"},     {"layout", "bthd"},
       {"seed", "1"},   {"tol", "1e-4"}, {"scale", ""},     {"dk", "0"},
-      {"dv", "0"},     {"order", "forward"}};
+      {"dv", "0"},     {"order", "forward"}, {"v-scale", "1"}};
   for (int i = 3; i < argc; i += 2) {
     std::string key = argv[i];
     if (key.rfind("--", 0) != 0 || i + 1 >= argc ||
@@ -460,6 +464,7 @@ int main(int argc, char **argv) {
   if (opt["order"] != "forward" && opt["order"] != "reverse")
     fail("--order takes forward or reverse, found '" + opt["order"] + "'");
   reverseOrder = opt["order"] == "reverse";
+  float vScale = std::stof(opt["v-scale"]);
   KernelAttrs attrs = readAttrs(argv[2]);
   std::string libPath = argv[1];
   if (libPath.find('/') == std::string::npos)
@@ -523,6 +528,9 @@ int main(int argc, char **argv) {
       std::vector<float> v;
       v.resize(n);
       femc::ref::generateInput(name, v, rng);
+      if (name == "v") // wide values: the clip and tilts down to e^(-2 cap)
+        for (float &x : v)
+          x *= vScale;
       t.set(v);
       for (size_t i = 0; i < n; ++i)
         v[i] = t.load(i); // the reference reads the rounded values
