@@ -26,9 +26,18 @@
 //     squares by butterfly), mu = acc/l, the exact log restore of F, the
 //     lambda mix and one store per output element.
 //
-// All arithmetic is f32; f16/bf16 tensors are widened on load and narrowed
-// on the final store. Global memory is addressed through plain
-// `!llvm.ptr<1>` arguments (KernelAbi.h) with 64-bit element offsets.
+// That is the f32 (CUDA-core) kernel: all arithmetic is f32; f16/bf16
+// tensors are widened on load and narrowed on the final store.
+//
+// The tensor-core kernel (emitMma; f16/bf16 with dk % 16 == 0, dv % 8 == 0,
+// dk, dv <= 128) has the same pre-pass, online-softmax rules and epilogue
+// on 4 warps of 16 query rows: Q in A fragments, S = Q K^T on
+// mma.sync.m16n8k16 from K staged as pairs of halves, P reused as the A
+// fragment of P [V~ | X] against the panel staged transposed in bf16, f32
+// accumulators in registers (the fragment layouts are in docs/gpu.md).
+//
+// Global memory is addressed through plain `!llvm.ptr<1>` arguments
+// (KernelAbi.h) with 64-bit element offsets.
 //
 //===----------------------------------------------------------------------===//
 #include "passes/nvidia/SoftmaxKernel.h"
