@@ -33,6 +33,11 @@ struct CompileOptions {
   /// `emit` is not used. For tests and the fuzzer (test/fuzz); no
   /// command-line option sets it.
   bool glueOnly = false;
+  /// A tuning database (docs/tuning.md): when set and no tile is given
+  /// above, fem-apply-tuning attaches each mixer's recorded tiles before
+  /// fem-tile. `tuningDims` are the dynamic extents to look up ("T=4096").
+  std::string tuningDb;
+  std::vector<std::string> tuningDims;
 };
 
 struct CompileResult {

@@ -84,6 +84,36 @@ def FEMTile : Pass<"fem-tile", "::mlir::ModuleOp"> {
                            "::mlir::func::FuncDialect"];
 }
 
+def FEMApplyTuning : Pass<"fem-apply-tuning", "::mlir::ModuleOp"> {
+  let summary = "Attach the tiles fem-tune recorded in a tuning database to the mixers";
+  let description = [{
+    For every `fem.mixer`, computes the key `fem-tune` records (the kernel's
+    semantics as femc's manifest describes it, the target, the shape bucket
+    of the extents given in `dims`, femc's version; docs/tuning.md) and, when
+    the database has it, sets the mixer's `tiles` to the recorded ones. Each
+    mixer is looked up by its own key, so the kernels of one model get their
+    own tiles; a miss leaves the mixer alone (fem-tile takes the target's
+    defaults) and `verbose` says why. A database that cannot be read is an
+    error. `femc --tuning-db` runs this pass before fem-tile.
+  }];
+  let options = [
+    Option<"db", "db", "std::string", /*default=*/"\"\"",
+           "The tuning database (JSON, written by fem-tune)">,
+    ListOption<"dims", "dims", "std::string",
+               "Dynamic extents to look up, e.g. T=4096">,
+    Option<"target", "target", "std::string", /*default=*/"\"host\"",
+           "The target description femc writes in the manifest, e.g. "
+           "host:emeraldrapids or x86-64-v3 (AVX2, FMA)">,
+    Option<"femcVersion", "femc-version", "std::string", /*default=*/"\"\"",
+           "The femc version of the keys (default: this build's)">,
+    Option<"dimOption", "dim-option", "std::string", /*default=*/"\"dims\"",
+           "How messages name the option that gives the extents">,
+    Option<"verbose", "verbose", "bool", /*default=*/"false",
+           "Print where each kernel's tiles come from">,
+  ];
+  let dependentDialects = ["::mlir::fem::FEMDialect"];
+}
+
 def FEMLowerToCPU : Pass<"fem-lower-to-cpu", "::mlir::ModuleOp"> {
   let summary = "Lower fem.tile_read and fem.scan_read to scf, vector, memref, arith and math";
   let description = [{

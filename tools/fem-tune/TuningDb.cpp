@@ -393,79 +393,146 @@ bool readKernels(const std::string &manifest, std::vector<KernelDesc> &kernels,
     return false;
   }
   for (const Json &k : list->array) {
-    KernelDesc d;
+    KernelFields f;
     auto name = k.getString("name");
     if (!name) {
       error = "femc's manifest has a kernel without a name";
       return false;
     }
-    d.name = *name;
-    d.prior = k.getString("prior").value_or("");
-    d.layout = k.getString("layout").value_or("");
-    d.causal = k.getBool("causal").value_or(false);
-    d.mask = k.getBool("mask").value_or(false);
+    f.name = *name;
+    f.prior = k.getString("prior").value_or("");
+    f.layout = k.getString("layout").value_or("");
+    f.causal = k.getBool("causal").value_or(false);
+    f.mask = k.getBool("mask").value_or(false);
+    f.layer = f.prior == "layer";
     if (const Json *tiles = k.get("tiles"))
       for (auto &[tile, value] : tiles->object)
         if (auto v = tiles->getInteger(tile))
-          d.tiles[tile] = *v;
-    // The semantics: every field of the manifest that changes what the
-    // kernel computes (not its name, not its tiles).
-    std::string semantics;
-    if (d.prior == "layer") {
-      d.layer = true;
-      semantics = "layer=1";
-    } else {
+          f.tiles[tile] = *v;
+    if (!f.layer) {
       auto cap = k.getNumber("cap"), eps = k.getNumber("eps");
       const Json *scale = k.get("scale");
       if (!cap || !eps || !scale || !(scale->isNumber() || scale->isNull())) {
         error = "femc's manifest gives no scale, cap and eps for kernel '" +
-                d.name + "' (a manifest from an older femc?)";
+                f.name + "' (a manifest from an older femc?)";
         return false;
       }
-      semantics = "prior=" + d.prior + " causal=" + (d.causal ? "1" : "0") +
-                  " layout=" + d.layout + " mask=" + (d.mask ? "1" : "0");
+      f.cap = *cap;
+      f.eps = *eps;
       if (scale->isNumber())
-        semantics += " scale=" + attributeText(scale->number);
-      semantics += " cap=" + attributeText(*cap) + " eps=" + attributeText(*eps);
+        f.scale = scale->number;
     }
-    std::set<std::string> dynamic;
     const Json *args = k.get("args");
     if (!args || !args->isArray()) {
-      error = "femc's manifest has no \"args\" for kernel '" + d.name + "'";
+      error = "femc's manifest has no \"args\" for kernel '" + f.name + "'";
       return false;
     }
     for (const Json &a : args->array) {
-      std::string dims = a.getString("dims").value_or("");
-      std::vector<std::string> dimNames = split(dims, ',');
-      std::string shapeText;
+      ArgFields arg;
+      arg.name = a.getString("name").value_or("?");
+      arg.role = a.getString("role").value_or("?");
+      arg.dtype = a.getString("dtype").value_or("?");
+      arg.dims = a.getString("dims").value_or("");
       const Json *shape = a.get("shape");
-      size_t rank = shape && shape->isArray() ? shape->array.size() : 0;
-      for (size_t i = 0; i < rank; ++i) {
-        const Json &extent = shape->array[i];
-        int64_t value = extent.isNumber() ? static_cast<int64_t>(extent.number)
-                                          : -1;
-        shapeText += i ? "x" : "";
-        shapeText += value < 0 ? "?" : std::to_string(value);
-        if (i < dimNames.size() && !dimNames[i].empty()) {
-          if (value < 0)
-            dynamic.insert(dimNames[i]);
-          else
-            d.staticExtents[dimNames[i]] = value;
-        }
-      }
-      semantics += " " + a.getString("name").value_or("?") + ":" +
-                   a.getString("role").value_or("?") + ":" +
-                   a.getString("dtype").value_or("?") + ":" + dims + ":" +
-                   shapeText;
+      if (shape && shape->isArray())
+        for (const Json &extent : shape->array)
+          arg.shape.push_back(extent.isNumber()
+                                  ? static_cast<int64_t>(extent.number)
+                                  : -1);
+      f.args.push_back(std::move(arg));
     }
-    for (const std::string &s : dynamic)
-      if (!d.staticExtents.count(s))
-        d.dynamicExtents.push_back(s);
-    d.semantics = semantics;
-    kernels.push_back(std::move(d));
+    kernels.push_back(describeKernel(f));
   }
   return true;
 }
+
+KernelDesc describeKernel(const KernelFields &f) {
+  KernelDesc d;
+  d.name = f.name;
+  d.prior = f.prior;
+  d.layout = f.layout;
+  d.causal = f.causal;
+  d.mask = f.mask;
+  d.layer = f.layer;
+  d.tiles = f.tiles;
+  // The semantics: every field that changes what the kernel computes (not
+  // its name, not its tiles).
+  std::string semantics;
+  if (f.layer) {
+    semantics = "layer=1";
+  } else {
+    semantics = "prior=" + f.prior + " causal=" + (f.causal ? "1" : "0") +
+                " layout=" + f.layout + " mask=" + (f.mask ? "1" : "0");
+    if (f.scale)
+      semantics += " scale=" + attributeText(*f.scale);
+    semantics += " cap=" + attributeText(f.cap) + " eps=" + attributeText(f.eps);
+  }
+  std::set<std::string> dynamic;
+  for (const ArgFields &a : f.args) {
+    std::vector<std::string> dimNames = split(a.dims, ',');
+    std::string shapeText;
+    for (size_t i = 0; i < a.shape.size(); ++i) {
+      int64_t value = a.shape[i];
+      shapeText += i ? "x" : "";
+      shapeText += value < 0 ? "?" : std::to_string(value);
+      if (i < dimNames.size() && !dimNames[i].empty()) {
+        if (value < 0)
+          dynamic.insert(dimNames[i]);
+        else
+          d.staticExtents[dimNames[i]] = value;
+      }
+    }
+    semantics += " " + a.name + ":" + a.role + ":" + a.dtype + ":" + a.dims +
+                 ":" + shapeText;
+  }
+  for (const std::string &s : dynamic)
+    if (!d.staticExtents.count(s))
+      d.dynamicExtents.push_back(s);
+  d.semantics = semantics;
+  return d;
+}
+
+LookupResult lookupKernel(const Database &db, const KernelDesc &kernel,
+                          const std::map<std::string, int64_t> &dims,
+                          const std::string &target,
+                          const std::string &femcVersion) {
+  LookupResult r;
+  std::map<std::string, int64_t> extents;
+  std::string why;
+  if (!resolveExtents(kernel, dims, extents, why)) {
+    (why.rfind("--dim", 0) == 0 ? r.error : r.miss) = why;
+    return r;
+  }
+  r.bucket = shapeBucket(kernel, extents);
+  r.key = makeKey(kernel.semantics, target, r.bucket, femcVersion);
+  r.entry = lookup(db, r.key);
+  if (!r.entry)
+    r.miss = "no entry for key " + r.key + " (bucket " + r.bucket + ")";
+  return r;
+}
+
+bool parseDim(const std::string &text, const std::string &option,
+              std::map<std::string, int64_t> &dims, std::string &error) {
+  size_t eq = text.find('=');
+  std::string sym = text.substr(0, eq);
+  std::string value = eq == std::string::npos ? "" : text.substr(eq + 1);
+  bool digits = !value.empty() && value.size() <= 10 &&
+                value.find_first_not_of("0123456789") == std::string::npos;
+  unsigned long long n = digits ? std::stoull(value) : 0;
+  if (eq == std::string::npos || sym.empty() || n == 0 || n > (1ull << 31)) {
+    error = option + " expects SYM=N with N from 1 to 2147483648, found '" +
+            text + "'";
+    return false;
+  }
+  if (dims.count(sym)) {
+    error = option + " " + sym + " is given twice";
+    return false;
+  }
+  dims[sym] = static_cast<int64_t>(n);
+  return true;
+}
+
+std::string femcVersionText() { return FEMC_TUNE_FEMC_VERSION; }
 
 bool resolveExtents(const KernelDesc &kernel,
                     const std::map<std::string, int64_t> &given,

@@ -106,6 +106,27 @@ struct KernelDesc {
   std::vector<std::string> dynamicExtents;
 };
 
+/// One kernel argument as the manifest lists it.
+struct ArgFields {
+  std::string name, role, dtype, dims;
+  std::vector<int64_t> shape; ///< -1: dynamic
+};
+
+/// The fields of one kernel that decide its key, whether read from femc's
+/// manifest (readKernels) or from the IR (the fem-apply-tuning pass): one
+/// description, so both sides compute the same key.
+struct KernelFields {
+  std::string name, prior, layout;
+  bool causal = false, mask = false, layer = false;
+  std::optional<double> scale;
+  double cap = 0, eps = 0;
+  std::map<std::string, int64_t> tiles;
+  std::vector<ArgFields> args;
+};
+
+/// The kernel's description (semantics text, static and dynamic extents).
+KernelDesc describeKernel(const KernelFields &fields);
+
 /// Reads the kernels of a femc manifest (`manifest`, the NAME.json text):
 /// prior, causal, layout, mask, scale/cap/eps, tiles and arguments. Returns
 /// false with `error` on malformed input.
@@ -134,6 +155,31 @@ std::string targetText(const std::string &compileTarget);
 /// The key of (kernel semantics, target, bucket, femc version).
 std::string makeKey(const std::string &semantics, const std::string &target,
                     const std::string &bucket, const std::string &femcVersion);
+
+/// The result of looking one kernel up: `entry` on a hit; otherwise `miss`
+/// says why (no entry, a dynamic extent not given). `error` is set instead
+/// when a given extent is one the kernel does not name or contradicts a
+/// static one (a mistake, not a miss); its text starts with "--dim".
+struct LookupResult {
+  const Entry *entry = nullptr;
+  std::string key, bucket, miss, error;
+};
+
+/// Looks `kernel` up in `db` for the extents `dims` (fem-tune's --dim),
+/// the target text (targetText) and femc version: the one lookup femc,
+/// fem-opt's fem-apply-tuning and the Python module share.
+LookupResult lookupKernel(const Database &db, const KernelDesc &kernel,
+                          const std::map<std::string, int64_t> &dims,
+                          const std::string &target,
+                          const std::string &femcVersion);
+
+/// Parses "SYM=N" (N from 1 to 2^31) into `dims`; false with `error` for a
+/// malformed or repeated one. `option` names the option in the message.
+bool parseDim(const std::string &text, const std::string &option,
+              std::map<std::string, int64_t> &dims, std::string &error);
+
+/// This femc's version text ("femc 0.1.0"), the database's femc_version.
+std::string femcVersionText();
 
 /// The current time as "YYYY-MM-DDTHH:MM:SSZ".
 std::string utcNow();

@@ -90,130 +90,25 @@ static cl::opt<bool> listPasses("list-passes",
                                          "and exit"),
                                 cl::cat(category));
 
-/// Looks the model's kernels up in --tuning-db and sets the recorded tiles
-/// in `options`. A miss keeps the defaults; a database that cannot be read
-/// is an error.
+/// Passes --tuning-db and --tuning-dim on to the driver, whose
+/// fem-apply-tuning pass looks every mixer up (docs/tuning.md). Returns false
+/// for a malformed --tuning-dim.
 static bool applyTuning(femc::driver::CompileOptions &options) {
-  namespace tune = femc::tune;
   std::map<std::string, int64_t> dims;
-  for (const std::string &d : tuningDims) {
-    size_t eq = d.find('=');
-    std::string sym = d.substr(0, eq), value =
-        eq == std::string::npos ? "" : d.substr(eq + 1);
-    unsigned long long n = 0;
-    if (eq == std::string::npos || sym.empty() ||
-        getAsUnsignedInteger(value, 10, n) || n == 0 || n > (1ull << 31)) {
-      errs() << "femc: error: --tuning-dim expects SYM=N with N from 1 to "
-                "2147483648, found '"
-             << d << "'\n";
+  std::string error;
+  for (const std::string &d : tuningDims)
+    if (!femc::tune::parseDim(d, "--tuning-dim", dims, error)) {
+      errs() << "femc: error: " << error << "\n";
       return false;
     }
-    if (dims.count(sym)) {
-      errs() << "femc: error: --tuning-dim " << sym << " is given twice\n";
-      return false;
-    }
-    dims[sym] = static_cast<int64_t>(n);
-  }
   if (options.tileQ || options.tileK || options.vec) {
     if (verbose)
       errs() << "femc: tuning: --tile-q/--tile-k/--vec given; "
              << tuningDb << " is not consulted\n";
     return true;
   }
-  tune::Database db;
-  std::string error;
-  if (!tune::loadDatabase(tuningDb, db, error)) {
-    errs() << "femc: error: " << error << "; the file was left untouched\n";
-    return false;
-  }
-  // The kernels as femc sees them, without lowering anything.
-  femc::driver::CompileOptions glue = options;
-  glue.glueOnly = true;
-  glue.verbose = false;
-  femc::driver::CompileResult glueResult;
-  if (!femc::driver::compile(glue, glueResult))
-    return false;
-  std::vector<tune::KernelDesc> kernels;
-  if (!tune::readKernels(glueResult.manifest, kernels, error)) {
-    errs() << "femc: error: " << error << "\n";
-    return false;
-  }
-  tune::Json manifest;
-  std::string why;
-  std::string manifestTarget = options.target;
-  if (tune::parseJson(glueResult.manifest, manifest, why))
-    manifestTarget = manifest.getString("target").value_or(options.target);
-  std::string target = tune::targetText(manifestTarget);
-  std::optional<std::map<std::string, int64_t>> chosen;
-  std::string chosenFrom;
-  bool allHit = true, agree = true;
-  std::vector<std::string> hitNames;
-  for (const tune::KernelDesc &k : kernels) {
-    if (k.layer)
-      continue;
-    std::map<std::string, int64_t> extents;
-    std::string miss;
-    const tune::Entry *e = nullptr;
-    std::string bucket;
-    if (!tune::resolveExtents(k, dims, extents, miss)) {
-      // A --tuning-dim the kernel does not name is a mistake, not a miss.
-      if (miss.rfind("--dim", 0) == 0) {
-        errs() << "femc: error: --tuning-" << miss.substr(2) << "\n";
-        return false;
-      }
-      size_t dim = miss.find("--dim");
-      if (dim != std::string::npos)
-        miss.replace(dim, 5, "--tuning-dim");
-    } else {
-      bucket = tune::shapeBucket(k, extents);
-      std::string key = tune::makeKey(k.semantics, target, bucket,
-                                      femc::driver::version());
-      e = tune::lookup(db, key);
-      if (!e)
-        miss = "no entry for key " + key + " (bucket " + bucket + ")";
-    }
-    if (!e) {
-      allHit = false;
-      if (verbose)
-        errs() << "femc: tuning: kernel " << k.name << ": no tiles from "
-               << tuningDb << ": " << miss
-               << "; using the target's defaults\n";
-      continue;
-    }
-    if (verbose)
-      errs() << "femc: tuning: kernel " << k.name << ": "
-             << tune::tilesText(e->tiles) << " from " << tuningDb
-             << " (bucket " << bucket << ", tuned " << e->tunedAt
-             << ", " << formatv("{0:F4}", e->best.medianMs) << " ms vs "
-             << formatv("{0:F4}", e->defaultTime.medianMs)
-             << " ms with the defaults)\n";
-    hitNames.push_back(k.name);
-    if (chosen && *chosen != e->tiles)
-      agree = false;
-    if (!chosen) {
-      chosen = e->tiles;
-      chosenFrom = k.name;
-    }
-  }
-  if (!chosen)
-    return true;
-  if (!allHit || !agree) {
-    // femc applies one set of tiles to the whole model.
-    errs() << "femc: warning: --tuning-db: "
-           << (agree ? "some kernels of the model have no entry"
-                     : "the model's kernels have different tuned tiles")
-           << " and femc compiles a model with one set of tiles; using the "
-              "target's defaults for all (tune and compile the kernels as "
-              "separate models)\n";
-    return true;
-  }
-  auto tile = [&](const char *name) -> int64_t {
-    auto it = chosen->find(name);
-    return it == chosen->end() ? 0 : it->second;
-  };
-  options.tileQ = tile("q");
-  options.tileK = tile("k");
-  options.vec = tile("vec");
+  options.tuningDb = tuningDb;
+  options.tuningDims.assign(tuningDims.begin(), tuningDims.end());
   return true;
 }
 
