@@ -1474,6 +1474,30 @@ std::vector<std::string> pipelinePassNames() {
   return names;
 }
 
+/// Gives `module` the data layout and triple of `target`'s machine and runs
+/// LLVM's optimisation pipeline at `optLevel`. Returns the machine, or null
+/// after an error on stderr.
+std::unique_ptr<llvm::TargetMachine> optimizeForTarget(const Target &target,
+                                                       llvm::Module &module,
+                                                       unsigned optLevel) {
+  std::string error;
+  std::unique_ptr<llvm::TargetMachine> machine =
+      target.createTargetMachine(optLevel, error);
+  if (!machine) {
+    llvm::errs() << "femc: error: " << error << "\n";
+    return nullptr;
+  }
+  module.setDataLayout(machine->createDataLayout());
+  module.setTargetTriple(machine->getTargetTriple());
+  auto optimize = makeOptimizingTransformer(optLevel, 0, machine.get());
+  if (llvm::Error err = optimize(&module)) {
+    llvm::errs() << "femc: error: LLVM optimisation failed: "
+                 << llvm::toString(std::move(err)) << "\n";
+    return nullptr;
+  }
+  return machine;
+}
+
 /// What compile() shares with compileDevice: the model after fem-tile and
 /// its kernels, where outputs go, and the --emit=mlir --after dump.
 struct Stage1 {
@@ -1593,19 +1617,9 @@ bool compileDevice(const CompileOptions &options, CompileResult &result,
     return false;
   }
   std::unique_ptr<llvm::TargetMachine> machine =
-      target.createTargetMachine(options.optLevel, error);
-  if (!machine) {
-    llvm::errs() << "femc: error: " << error << "\n";
+      optimizeForTarget(target, *llvmModule, options.optLevel);
+  if (!machine)
     return false;
-  }
-  llvmModule->setDataLayout(machine->createDataLayout());
-  llvmModule->setTargetTriple(machine->getTargetTriple());
-  auto optimize = makeOptimizingTransformer(options.optLevel, 0, machine.get());
-  if (llvm::Error err = optimize(llvmModule.get())) {
-    llvm::errs() << "femc: error: LLVM optimisation failed: "
-                 << llvm::toString(std::move(err)) << "\n";
-    return false;
-  }
   if (options.emit == "llvm") {
     std::string path = in.outPath(".ll"), text;
     llvm::raw_string_ostream os(text);
@@ -1805,19 +1819,6 @@ bool compile(const CompileOptions &options, CompileResult &result) {
   // Stage 1: expand, fuse and tile; the kernels are known after this.
   PassManager tiling(&context);
   configure(tiling);
-  // --tuning-db: each mixer's recorded tiles (fem-apply-tuning); tiles
-  // given on the command line win.
-  if (!options.tuningDb.empty() && !options.tileQ && !options.tileK &&
-      !options.vec) {
-    fem::FEMApplyTuningOptions tuning;
-    tuning.db = options.tuningDb;
-    tuning.dims.assign(options.tuningDims.begin(), options.tuningDims.end());
-    tuning.target = targetDescription;
-    tuning.femcVersion = version();
-    tuning.dimOption = "--tuning-dim";
-    tuning.verbose = options.verbose;
-    tiling.addPass(fem::createFEMApplyTuning(tuning));
-  }
   fem::buildFEMToTiledPipeline(tiling, pipe);
   if (failed(tiling.run(*module)))
     return false;
@@ -1902,21 +1903,10 @@ bool compile(const CompileOptions &options, CompileResult &result) {
     llvm::errs() << "femc: error: translation to LLVM IR failed\n";
     return false;
   }
-  std::string targetError;
   std::unique_ptr<llvm::TargetMachine> machine =
-      target->createTargetMachine(options.optLevel, targetError);
-  if (!machine) {
-    llvm::errs() << "femc: error: " << targetError << "\n";
+      optimizeForTarget(*target, *llvmModule, options.optLevel);
+  if (!machine)
     return false;
-  }
-  llvmModule->setDataLayout(machine->createDataLayout());
-  llvmModule->setTargetTriple(machine->getTargetTriple());
-  auto optimize = makeOptimizingTransformer(options.optLevel, 0, machine.get());
-  if (llvm::Error err = optimize(llvmModule.get())) {
-    llvm::errs() << "femc: error: LLVM optimisation failed: "
-                 << llvm::toString(std::move(err)) << "\n";
-    return false;
-  }
   if (options.emit == "llvm") {
     std::string path = outPath(".ll");
     std::string text;
