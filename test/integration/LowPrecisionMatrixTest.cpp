@@ -65,6 +65,9 @@ struct Case {
   bool causal = true, bhtd = false, mask = false;
   int64_t B = 1, T = 1, S = 1, H = 1, Hkv = 1, dk = 8, dv = 8, N = 0;
   double betaRaw = 0, vScale = 1;
+  /// Puts NaN into a few elements of v and lam (they must reach the output
+  /// where they reach the reference's).
+  bool nanInputs = false;
   std::string kernel;
 
   std::string str() const {
@@ -151,6 +154,11 @@ void runCase(const Case &c, uint64_t seed) {
       a.bits[i] = lowp::toBits(static_cast<float>(value), c.format);
       a.values[i] = lowp::fromBits(a.bits[i], c.format);
     }
+    if (c.nanInputs && (name == "v" || name == "lam"))
+      for (int64_t i = name == "v" ? 5 : 17; i < n; i += n / 3 + 1) {
+        a.bits[i] = c.format == lowp::Format::BF16 ? 0x7fc0 : 0x7e00;
+        a.values[i] = std::nanf("");
+      }
     *femc::ref::floatInput(in, name) = a.values.data();
   }
   auto ref = femc::ref::run(p, in, error);
@@ -186,9 +194,15 @@ void runCase(const Case &c, uint64_t seed) {
               FEMRT_OK)
         << femrt_last_error();
     double maxErr = 0, maxRef = 0;
-    size_t worst = 0;
+    size_t worst = 0, nans = 0;
     for (size_t i = 0; i < outBits.size(); ++i) {
       double out = lowp::fromBits(outBits[i], c.format);
+      if (c.nanInputs && std::isnan(ref->out[i])) {
+        ASSERT_TRUE(std::isnan(out)) << "element " << i << " is " << out
+                                     << ", the reference's is NaN";
+        ++nans;
+        continue;
+      }
       ASSERT_TRUE(std::isfinite(out)) << "element " << i << " is " << out;
       double e = std::fabs(out - ref->out[i]);
       maxRef = std::max(maxRef, std::fabs(ref->out[i]));
@@ -197,6 +211,8 @@ void runCase(const Case &c, uint64_t seed) {
         worst = i;
       }
     }
+    if (c.nanInputs)
+      EXPECT_GT(nans, 0u) << "no NaN reached the reference's output";
     double tolerance = lowp::defaultTolerance(c.format);
     double rel = maxRef > 0 ? maxErr / maxRef : maxErr;
     double &seen = worstSeen()[formatName(c.format)];
@@ -283,6 +299,32 @@ INSTANTIATE_TEST_SUITE_P(
       return std::string(std::get<0>(info.param).kernel) + "_" +
              formatName(std::get<1>(info.param));
     });
+
+/// A NaN input reaches exactly the outputs it reaches in the reference (the
+/// 16-bit store keeps NaN); the other outputs stay within tolerance.
+TEST(LowPrecisionNonFinite, NaNPropagates) {
+  for (lowp::Format format : {lowp::Format::BF16, lowp::Format::F16})
+    for (auto [prior, kernel, causal] :
+         {std::tuple{Prior::Softmax, "softmax_causal", true},
+          std::tuple{Prior::Softmax, "softmax_full", false},
+          std::tuple{Prior::Linear, "linear_causal", true},
+          std::tuple{Prior::Aft, "aft", true}}) {
+      Case c;
+      c.prior = prior;
+      c.format = format;
+      c.kernel = std::string(kernel) + "_" + formatName(format);
+      c.causal = causal;
+      c.nanInputs = true;
+      c.B = 2;
+      c.T = c.S = 70;
+      c.H = c.Hkv = 2;
+      c.dk = 8;
+      c.dv = 24;
+      runCase(c, 7000);
+      if (::testing::Test::HasFatalFailure())
+        return;
+    }
+}
 
 /// The host conversions agree with the kernels' rounding: a kernel that
 /// copies nothing but rounds its f32 result is checked above; here the
