@@ -1,6 +1,7 @@
 //===- Compiler.cpp - the femc compilation driver --------------------------===//
 #include "driver/Compiler.h"
 #include "driver/Target.h"
+#include "passes/cpu/ReadSoftmaxAmx.h"
 
 #include "dialect/FEMDialect.h"
 #include "dialect/FEMOps.h"
@@ -920,6 +921,8 @@ std::string emitGlue(const std::vector<KernelInfo> &kernels, StringRef stem,
      << "#include <stdint.h>\n#include <stdio.h>\n#include <stdlib.h>\n"
      << "#include <string.h>\n"
      << "#include \"femrt/kernel_abi.h\"\n\n";
+  if (llvm::is_contained(requiredFeatures, "amx-tile"))
+    os << "#include <errno.h>\n\n";
   // Checks shared by both binders: rank-`rank` extents, compact row-major
   // strides, no overflow, data present. Sets *count to the element count.
   os << R"C(/* Checks the memref of argument a: extents against the static shape,
@@ -1064,6 +1067,20 @@ static int femc_bind_named(const femrt_arg_info *info, const int (*syms)[9],
           "femc --target=host on this machine\", "
        << cString(targetDescription) << ", " << cString(f)
        << ");\n    return 0;\n  }\n";
+  // AMX tile data stays off until the process asks Linux for it; the first
+  // tile instruction would raise SIGILL. Asked once, before any kernel runs.
+  if (llvm::is_contained(requiredFeatures, "amx-tile"))
+    os << "#if defined(__linux__)\n  {\n"
+       << "    extern long syscall(long, ...);\n"
+       << "    static volatile int femc_amx_granted;\n"
+       << "    /* arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) */\n"
+       << "    if (!femc_amx_granted && syscall(158, 0x1023, 18) != 0) {\n"
+       << "      snprintf(err, len, \"this kernel library uses AMX tiles and "
+          "Linux refused them to this process (arch_prctl "
+          "ARCH_REQ_XCOMP_PERM: %s; AMX needs Linux 5.16 or later); "
+          "recompile for a target without +amx, e.g. femc "
+          "--target=x86-64-v4\", strerror(errno));\n"
+       << "      return 0;\n    }\n    femc_amx_granted = 1;\n  }\n#endif\n";
   os << "#endif\n  (void)err; (void)len;\n  return 1;\n}\n\n";
   } // the host check
 
@@ -1875,6 +1892,11 @@ bool compile(const CompileOptions &options, CompileResult &result) {
          outPath(".json")});
     return true;
   }
+
+  // The lowering picks feature-specific code (AMX tiles for bf16 reads)
+  // from the target's LLVM features.
+  (*module)->setAttr(fem::cpu::kTargetFeaturesAttr,
+                     StringAttr::get(&context, target->features()));
 
   // Stage 2: loops, then LLVM.
   PassManager lowering(&context);
