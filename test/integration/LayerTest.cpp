@@ -483,6 +483,67 @@ TEST(FemLayer, NaturalShapesReshapesAndAttentionMask) {
   femrt_context_destroy(ctx);
 }
 
+/// A layer's stages (matmul stages, FEM read) run on the pool libfemrt lends
+/// the layer (femrt_host): on 4 threads they give the same bits as on the
+/// calling thread alone, since every workgroup owns its rows.
+TEST(FemLayer, PoolThreadsGiveTheSameBits) {
+  constexpr int64_t B = 2, T = 150, DKN = 32, E = H * DV, EK = H * DKN;
+  femrt_context_options copts;
+  femrt_context_options_init(&copts);
+  copts.num_threads = 4;
+  femrt_context *ctx = nullptr;
+  femrt_module *module = nullptr;
+  femrt_kernel *kernel = nullptr;
+  ASSERT_EQ(femrt_context_create(&copts, &ctx), FEMRT_OK) << femrt_last_error();
+  ASSERT_EQ(femrt_module_load_library(ctx, FEMC_LAYER_NATURAL_LIBRARY, &module),
+            FEMRT_OK)
+      << femrt_last_error();
+  ASSERT_EQ(femrt_module_get_kernel(module, "fem_layer_natural", &kernel),
+            FEMRT_OK)
+      << femrt_last_error();
+  femc::Rng rng(99);
+  std::vector<float> x(B * T * D), mask(B * T, 1.0f), beta(E);
+  rng.fillUniform(x, -1, 1);
+  rng.fillUniform(beta, -1, 2);
+  int64_t outs[6] = {EK, EK, E, E, E, D}, ins[6] = {D, D, D, D, D, E};
+  std::vector<float> w[6], b[6];
+  std::vector<int64_t> sx = {B, T, D}, sm = {B, T}, sw[6], sb[6], sbeta = {E};
+  for (int i = 0; i < 6; ++i) {
+    w[i].resize(outs[i] * ins[i]);
+    rng.fillUniform(w[i], -0.1, 0.1);
+    b[i].resize(outs[i]);
+    rng.fillUniform(b[i], -0.2, 0.2);
+    sw[i] = {outs[i], ins[i]};
+    sb[i] = {outs[i]};
+  }
+  auto launch = [&](int maxThreads, std::vector<float> &out) {
+    out.assign(B * T * D, std::nanf(""));
+    std::vector<DLTensor> t = {tensor(x.data(), sx), tensor(mask.data(), sm)};
+    for (int i = 0; i < 6; ++i) {
+      t.push_back(tensor(w[i].data(), sw[i]));
+      t.push_back(tensor(b[i].data(), sb[i]));
+    }
+    t.push_back(tensor(beta.data(), sbeta));
+    t.push_back(tensor(out.data(), sx));
+    std::vector<const DLTensor *> args;
+    for (auto &d : t)
+      args.push_back(&d);
+    femrt_launch_options o;
+    femrt_launch_options_init(&o);
+    o.max_threads = maxThreads;
+    return femrt_kernel_launch(kernel, args.data(), (int32_t)args.size(), &o);
+  };
+  std::vector<float> serial, pooled;
+  ASSERT_EQ(launch(1, serial), FEMRT_OK) << femrt_last_error();
+  ASSERT_EQ(launch(0, pooled), FEMRT_OK) << femrt_last_error();
+  for (size_t i = 0; i < serial.size(); ++i) {
+    ASSERT_TRUE(std::isfinite(serial[i])) << "element " << i;
+    ASSERT_EQ(serial[i], pooled[i]) << "element " << i;
+  }
+  femrt_module_destroy(module);
+  femrt_context_destroy(ctx);
+}
+
 } // namespace
 
 namespace {
