@@ -189,6 +189,16 @@ public:
 bool emitWithMachine(llvm::TargetMachine &machine, llvm::Module &module,
                      llvm::StringRef path, llvm::CodeGenFileType kind);
 
+/// LLVM's target machine for `triple`, `cpu` and `features` at `optLevel`
+/// (0-3) with relocation model `reloc` (nothing: the target's default); the
+/// LLVM target must be initialised. On failure returns null and sets
+/// `error`.
+std::unique_ptr<llvm::TargetMachine>
+createMachine(const std::string &triple, const std::string &cpu,
+              const std::string &features,
+              std::optional<llvm::Reloc::Model> reloc, unsigned optLevel,
+              std::string &error);
+
 /// The target --target=`name` names, or null when there is none.
 const Target *lookupTarget(llvm::StringRef name);
 /// The names lookupTarget knows, in the order the help and errors list them.

@@ -15,9 +15,11 @@
 
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
+#include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
+#include "llvm/Target/TargetOptions.h"
 #include "llvm/TargetParser/X86TargetParser.h"
 
 namespace femc::driver {
@@ -36,6 +38,29 @@ const std::vector<const Target *> &allTargets() {
 }
 
 } // namespace
+
+std::unique_ptr<llvm::TargetMachine>
+createMachine(const std::string &triple, const std::string &cpu,
+              const std::string &features,
+              std::optional<llvm::Reloc::Model> reloc, unsigned optLevel,
+              std::string &error) {
+  llvm::Triple llvmTriple(triple);
+  const llvm::Target *llvmTarget =
+      llvm::TargetRegistry::lookupTarget(llvmTriple, error);
+  if (!llvmTarget)
+    return nullptr;
+  llvm::TargetOptions options;
+  std::unique_ptr<llvm::TargetMachine> machine(llvmTarget->createTargetMachine(
+      llvmTriple, cpu, features, options, reloc, std::nullopt,
+      optLevel == 0   ? llvm::CodeGenOptLevel::None
+      : optLevel == 1 ? llvm::CodeGenOptLevel::Less
+      : optLevel == 2 ? llvm::CodeGenOptLevel::Default
+                      : llvm::CodeGenOptLevel::Aggressive));
+  if (!machine)
+    error = "LLVM cannot make a target machine for " + llvmTriple.str() +
+            " (CPU '" + cpu + "')";
+  return machine;
+}
 
 bool emitWithMachine(llvm::TargetMachine &machine, llvm::Module &module,
                      llvm::StringRef path, llvm::CodeGenFileType kind) {

@@ -22,14 +22,12 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
 
-#include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
-#include "llvm/Target/TargetOptions.h"
 
 #include <cstdlib>
 #include <mutex>
@@ -132,23 +130,8 @@ public:
       LLVMInitializeNVPTXTargetMC();
       LLVMInitializeNVPTXAsmPrinter();
     });
-    llvm::Triple llvmTriple(triple());
-    const llvm::Target *llvmTarget =
-        llvm::TargetRegistry::lookupTarget(llvmTriple, error);
-    if (!llvmTarget)
-      return nullptr;
-    llvm::TargetOptions options;
-    std::unique_ptr<llvm::TargetMachine> machine(
-        llvmTarget->createTargetMachine(
-            llvmTriple, cpu(), features(), options, std::nullopt,
-            std::nullopt,
-            optLevel == 0   ? llvm::CodeGenOptLevel::None
-            : optLevel == 1 ? llvm::CodeGenOptLevel::Less
-            : optLevel == 2 ? llvm::CodeGenOptLevel::Default
-                            : llvm::CodeGenOptLevel::Aggressive));
-    if (!machine)
-      error = "LLVM cannot make an NVPTX target machine for " + sm();
-    return machine;
+    return driver::createMachine(triple(), cpu(), features(), std::nullopt,
+                                 optLevel, error);
   }
 
   bool emitKernelFile(llvm::TargetMachine &machine, llvm::Module &module,
