@@ -1836,6 +1836,19 @@ bool compile(const CompileOptions &options, CompileResult &result) {
   // Stage 1: expand, fuse and tile; the kernels are known after this.
   PassManager tiling(&context);
   configure(tiling);
+  // --tuning-db: each mixer's recorded tiles (fem-apply-tuning); tiles
+  // given on the command line win.
+  if (!options.tuningDb.empty() && !options.tileQ && !options.tileK &&
+      !options.vec) {
+    fem::FEMApplyTuningOptions tuning;
+    tuning.db = options.tuningDb;
+    tuning.dims.assign(options.tuningDims.begin(), options.tuningDims.end());
+    tuning.target = targetDescription;
+    tuning.femcVersion = version();
+    tuning.dimOption = "--tuning-dim";
+    tuning.verbose = options.verbose;
+    tiling.addPass(fem::createFEMApplyTuning(tuning));
+  }
   fem::buildFEMToTiledPipeline(tiling, pipe);
   if (failed(tiling.run(*module)))
     return false;
