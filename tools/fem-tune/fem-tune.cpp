@@ -14,6 +14,7 @@
 #include "femrt/femrt.h"
 #include "reference/Reference.h"
 #include "support/Random.h"
+#include "tools/fem-tune/Plot.h"
 #include "tools/fem-tune/TileSpace.h"
 #include "tools/fem-tune/TuningDb.h"
 #include "driver/Compiler.h"
@@ -76,6 +77,9 @@ usage: fem-tune MODEL.mlir --db FILE.json [--dim SYM=N ...] [options]
                       N, 0 for the full shape (default 1000: the reference
                       is quadratic in T; timing always uses the full shape)
   --retune            tune again even if the database has this key
+  --plot FILE.svg     draw the run: time against each tile parameter, one
+                      panel per parameter, the spread as error bars, the
+                      default and the chosen tiles marked
   -v, --verbose       list every candidate, pruned ones with the reason
   -h, --help          this text
 
@@ -98,7 +102,7 @@ bad command line.
 )";
 
 struct Args {
-  std::string model, kernel, target = "host", db;
+  std::string model, kernel, target = "host", db, plot;
   std::map<std::string, int64_t> dims;
   double budget = 60;
   int64_t jobs = 0, maxCandidates = 32, threads = 0, checkLength = 1000;
@@ -220,6 +224,8 @@ Args parseArgs(int argc, char **argv) {
                             std::numeric_limits<uint64_t>::max());
     } else if (flag == "--tolerance") {
       a.tolerance = parsePositive(value(), "--tolerance", 1);
+    } else if (flag == "--plot") {
+      a.plot = value();
     } else if (flag == "--retune") {
       noValue();
       a.retune = true;
@@ -761,6 +767,10 @@ int runFemTune(int argc, char **argv) {
                 femc::tune::tilesText(e->tiles).c_str(), e->best.medianMs,
                 femc::tune::tilesText(e->defaultTiles).c_str(),
                 e->defaultTime.medianMs, e->tunedAt.c_str());
+    if (!args.plot.empty())
+      std::printf("fem-tune: --plot: nothing was timed, so %s was not "
+                  "written; --retune tunes and plots\n",
+                  args.plot.c_str());
     return 0;
   }
 
@@ -1071,6 +1081,38 @@ int runFemTune(int argc, char **argv) {
   std::printf("fem-tune: recorded %s for %s in %s (%.1fs)\n",
               tilesText(best.cand.tiles).c_str(), kernel->name.c_str(),
               args.db.c_str(), progress.elapsed());
+  if (!args.plot.empty()) {
+    // Every timed candidate by its interleaved rounds (the measurement all
+    // of them share); the chosen one is marked.
+    femc::tune::PlotData plot;
+    plot.title = "fem-tune: " + kernel->name + ", " + bucket + ", " +
+                 manifestTarget;
+    plot.subtitle = "median of " + std::to_string(rounds) +
+                    " interleaved rounds per candidate; chosen after " +
+                    std::to_string(finalRounds) +
+                    " more rounds of the leaders and the default";
+    for (size_t i : correct) {
+      femc::tune::PlotPoint point;
+      point.tiles = tilesMap(runs[i].cand.tiles);
+      point.medianMs = runs[i].first.medianMs;
+      point.spread = runs[i].first.spread;
+      point.isDefault = i == 0;
+      point.isChosen = i == winner;
+      plot.points.push_back(point);
+    }
+    std::string svg = femc::tune::plotSvg(plot);
+    FILE *f = std::fopen(args.plot.c_str(), "wb");
+    bool ok = f && std::fwrite(svg.data(), 1, svg.size(), f) == svg.size();
+    int err = errno;
+    if (f && std::fclose(f) != 0 && ok) {
+      ok = false;
+      err = errno;
+    }
+    if (!ok)
+      fail("cannot write the plot '" + args.plot + "': " + std::strerror(err) +
+           " (the result is recorded in " + args.db + ")");
+    std::printf("fem-tune: wrote %s\n", args.plot.c_str());
+  }
   return 0;
 }
 
