@@ -1,0 +1,87 @@
+"""femc.compile: compile a model with the femc tool from Python.
+
+Runs ``femc MODEL -o OUT_DIR`` and loads the library it writes, so a
+script can compile (optionally with the tiles ``fem-tune`` recorded in a
+tuning database, docs/tuning.md) and run in one place::
+
+    mod = femc.compile("examples/softmax_fem.mlir", "out",
+                       tuning_db="tuning.json",
+                       tuning_dims={"B": 1, "T": 4096})
+    mod.kernel("softmax_fem").tiles      # the recorded tiles on a hit
+
+The femc executable is ``femc=`` when given, else ``$FEMC``, else ``femc``
+on the PATH. A failed compile raises :class:`CompileError` with femc's
+messages.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+
+from ._femc import load
+
+__all__ = ["CompileError", "compile"]
+
+
+class CompileError(RuntimeError):
+    """femc failed; the text holds femc's messages (stderr)."""
+
+
+def _femc_executable(femc):
+    path = femc or os.environ.get("FEMC") or shutil.which("femc")
+    if not path:
+        raise CompileError("femc not found: pass femc=PATH, set $FEMC or put "
+                           "femc on the PATH")
+    return path
+
+
+def compile(model, out_dir, *, target=None, tuning_db=None, tuning_dims=None,
+            tiles=None, threads=None, femc=None, verbose=False):
+    """Compiles ``model`` (a .mlir path) into ``out_dir`` and loads it.
+
+    target: femc's --target (default: femc's, the host).
+    tuning_db: a tuning database written by fem-tune; every kernel is
+        looked up by its own key and compiled with its recorded tiles, a
+        miss keeps the target's defaults (femc --tuning-db).
+    tuning_dims: the dynamic extents to look up, e.g. {"B": 1, "T": 4096}
+        (femc --tuning-dim; the bucket rounds each up to a power of two).
+    tiles: explicit tiles {"q": .., "k": .., "vec": ..}; they win over the
+        database, as on femc's command line.
+    threads: passed to femc.load.
+    verbose: femc -v; its messages (where each kernel's tiles came from)
+        go to stderr.
+
+    Returns the loaded :class:`Module`. Raises :class:`CompileError` when
+    femc fails or an argument is malformed.
+    """
+    model = os.fspath(model)
+    out_dir = os.fspath(out_dir)
+    args = [_femc_executable(femc), model, "-o", out_dir]
+    if target is not None:
+        args.append(f"--target={target}")
+    if tiles is not None:
+        names = {"q": "--tile-q", "k": "--tile-k", "vec": "--vec"}
+        for name, value in dict(tiles).items():
+            if name not in names:
+                raise CompileError(f"tiles: unknown tile '{name}', expected "
+                                   "q, k or vec")
+            args.append(f"{names[name]}={int(value)}")
+    if tuning_db is not None:
+        args += ["--tuning-db", os.fspath(tuning_db)]
+    if tuning_dims is not None:
+        if tuning_db is None:
+            raise CompileError("tuning_dims needs tuning_db")
+        for sym, value in dict(tuning_dims).items():
+            args += ["--tuning-dim", f"{sym}={value}"]
+    if verbose:
+        args.append("-v")
+    done = subprocess.run(args, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+    if verbose and done.stderr:
+        sys.stderr.write(done.stderr)
+    if done.returncode != 0:
+        raise CompileError(f"femc failed (exit status {done.returncode}) "
+                           f"compiling {model}:\n{done.stderr.rstrip()}")
+    stem = os.path.splitext(os.path.basename(model))[0]
+    return load(os.path.join(out_dir, stem + ".so"), threads=threads)
