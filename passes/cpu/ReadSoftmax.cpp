@@ -51,149 +51,29 @@ constexpr int64_t kColBlock = 2;
 /// cover the FMA latency on two pipes, and 16 vector registers in all.
 constexpr int64_t kKeyBlock = 4;
 constexpr int64_t kScoreRowVecs = 3;
-/// log(2^-126), the log of float32's smallest normal (semantics.md "tiny").
-constexpr float kLogTiny = -87.33654475055310898657f;
+using cpu::kLogTiny;
 
-class ReadEmitter {
+/// The scalar and vector vocabulary (arithmetic, NaN-transparent max/min/
+/// clamp, expm1 on narrow channels, storage-converting loads and stores,
+/// scratch, scf loops) is the emitters' EmitterBuilder (Builder.h).
+class ReadEmitter : public cpu::EmitterBuilder {
 public:
   ReadEmitter(TileReadOp op)
-      : op(op), b(op.getLoc(), op), layout(op.getLayout()),
-        bq(op.getTiles().getQ()), bk(op.getTiles().getK()),
-        lanes(op.getTiles().getVec()) {
-    f32 = b.getF32Type();
-    vf = VectorType::get({lanes}, f32);
-    vi1 = VectorType::get({lanes}, b.getI1Type());
-  }
+      : EmitterBuilder(op, op.getLayout(), op.getTiles().getVec()), op(op),
+        bq(op.getTiles().getQ()), bk(op.getTiles().getK()) {}
 
   LogicalResult emit();
 
 private:
-  // --- small builders -------------------------------------------------------
-  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
-  Value cst(float v) { return arith::ConstantFloatOp::create(b, f32, llvm::APFloat(v)); }
-  Value splat(float v) {
-    return arith::ConstantOp::create(b, vf, DenseElementsAttr::get(vf, v));
-  }
-  Value bcast(Value scalar) {
-    return vector::BroadcastOp::create(
-        b, VectorType::get({lanes}, scalar.getType()), scalar);
-  }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
-  Value sub(Value x, Value y) { return arith::SubIOp::create(b, x, y); }
-  Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
-  Value minI(Value x, Value y) { return arith::MinSIOp::create(b, x, y); }
-  Value ceilDiv(Value x, Value y) { return arith::CeilDivSIOp::create(b, x, y); }
-  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
-  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
-  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
-  Value fdiv(Value x, Value y) { return arith::DivFOp::create(b, x, y); }
-  /// max/min as compare + select: one instruction on x86 (a NaN in `x`
-  /// yields `y`; NaNs still reach the output through the values themselves).
-  Value fmax(Value x, Value y) {
-    return select(fcmp(arith::CmpFPredicate::OGT, x, y), x, y);
-  }
-  Value fmin(Value x, Value y) {
-    return select(fcmp(arith::CmpFPredicate::OLT, x, y), x, y);
-  }
-  /// clamp(x, lo, hi) that lets NaN through.
-  Value clamp(Value x, Value lo, Value hi) {
-    Value low = select(fcmp(arith::CmpFPredicate::OLT, x, lo), lo, x);
-    return select(fcmp(arith::CmpFPredicate::OGT, x, hi), hi, low);
-  }
-  Value fcmp(arith::CmpFPredicate p, Value x, Value y) {
-    return arith::CmpFOp::create(b, p, x, y);
-  }
-  Value select(Value c, Value x, Value y) {
-    return arith::SelectOp::create(b, c, x, y);
-  }
-  Value exp(Value x) { return math::ExpOp::create(b, x); }
-  /// expm1(z) for z in [-ln 2, 0] (a narrow channel) to a few ulp relative:
-  /// z * sum_{n<9} z^n/(n+1)!, whose truncation error is below
-  /// 0.7^9/10! = 1.1e-8 relative. Nine FMAs, no exp.
-  Value expm1Narrow(Value z) {
-    double fact = 362880.0; // 9!
-    Value p = splat(static_cast<float>(1.0 / fact));
-    for (int n = 8; n >= 1; --n) {
-      fact /= n + 1;
-      p = vector::FMAOp::create(b, p, z, splat(static_cast<float>(1.0 / fact)));
-    }
-    return fmul(p, z);
-  }
-  // Loads widen the operands' storage (f32, f16 or bf16) to f32 and stores
-  // round to it once (cpu::storage in Builder.h); scratch is f32.
-  Value load(Value m, ValueRange i) { return cpu::storage::load(b, m, i); }
-  void store(Value v, Value m, ValueRange i) {
-    cpu::storage::store(b, v, m, i);
-  }
-  Value vload(Value m, ValueRange i) {
-    return cpu::storage::vload(b, m, i, lanes);
-  }
-  void vstore(Value v, Value m, ValueRange i) {
-    cpu::storage::vstore(b, v, m, i);
-  }
-  Value mask(Value n) { return vector::CreateMaskOp::create(b, vi1, ValueRange{n}); }
-  Value vloadMasked(Value m, ValueRange i, Value msk) {
-    return cpu::storage::vloadMasked(b, m, i, msk, lanes);
-  }
-  Value dim(Value m, int64_t d) { return memref::DimOp::create(b, m, d); }
-  /// Indices of (batch, time, head, channel) in the op's layout.
-  SmallVector<Value, 4> at(Value bi, Value t, Value h, Value c) {
-    if (layout == Layout::bthd)
-      return {bi, t, h, c};
-    return {bi, h, t, c};
-  }
-  /// softplus as torch computes it: x for x > 20, else log1p(e^x).
-  Value softplus(Value x, Value twenty) {
-    Value soft = math::Log1pOp::create(b, exp(x));
-    return select(fcmp(arith::CmpFPredicate::OGT, x, twenty), x, soft);
-  }
-  Value alloc(ArrayRef<int64_t> shape, ValueRange dyn) {
-    auto type = MemRefType::get(shape, f32);
-    Value m = memref::AllocOp::create(b, type, dyn, b.getI64IntegerAttr(64));
-    scratch.push_back(m);
-    return m;
-  }
-
-  /// scf.for over [lb, ub) with `inits`; `body(iv, iterArgs)` returns the
-  /// values to yield.
-  template <typename Fn>
-  SmallVector<Value> loop(Value lb, Value ub, Value step, ValueRange inits,
-                          Fn body) {
-    auto forOp = scf::ForOp::create(
-        b, lb, ub, step, inits,
-        [&](OpBuilder &nb, Location, Value iv, ValueRange args) {
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-          SmallVector<Value> yields = body(iv, args);
-          scf::YieldOp::create(b, yields);
-        });
-    return SmallVector<Value>(forOp.getResults());
-  }
-  template <typename Fn> void loop(Value lb, Value ub, Value step, Fn body) {
-    loop(lb, ub, step, ValueRange{}, [&](Value iv, ValueRange) {
-      body(iv);
-      return SmallVector<Value>{};
-    });
-  }
-
   void emitPrePass();
   void emitKeyTile(Value kt);
   void emitScores(Value j, Value h, Value s0, Value ncols, Value rowStart);
   void emitOnlineSoftmax(Value j, Value s0, Value ncols, Value rowStart);
   void emitContraction(Value j, Value ncols, Value rowStart);
-  /// `x` rounded down to a multiple of `q`.
-  Value floorTo(Value x, Value q) {
-    return mul(arith::DivSIOp::create(b, x, q), q);
-  }
   void emitEpilogue();
 
   TileReadOp op;
-  ImplicitLocOpBuilder b;
-  Layout layout;
-  int64_t bq, bk, lanes;
-  FloatType f32;
-  VectorType vf, vi1;
-  SmallVector<Value> scratch;
+  int64_t bq, bk;
 
   // Extents and workgroup coordinates.
   Value c0, c1, cLanes, cBq, cBqPad, cBk, cRB, cRowQuantum;
@@ -242,9 +122,7 @@ LogicalResult ReadEmitter::emit() {
   if (auto s = op.getScaleAttr()) {
     scale = cst(static_cast<float>(s.getValueAsDouble()));
   } else {
-    Value dkF = arith::SIToFPOp::create(
-        b, f32, arith::IndexCastOp::create(b, b.getI64Type(), dk));
-    scale = fdiv(cst(1.0f), math::SqrtOp::create(b, dkF));
+    scale = fdiv(cst(1.0f), sqrt(toFloat(dk)));
   }
 
   Value width = mul(dvp, idx(2));
@@ -326,7 +204,7 @@ void ReadEmitter::emitPrePass() {
           vloadMasked(op.getBetaRaw(), {add(mul(h, dv), c)}, lanesLeft);
       Value beta = fadd(softplus(raw, bcast(twenty)), bcast(eps));
       Value bound = fdiv(bcast(cap), beta);
-      Value negBound = arith::NegFOp::create(b, bound);
+      Value negBound = neg(bound);
       vstore(beta, betaBuf, {j, c});
       vstore(bound, boundBuf, {j, c});
       Value hi = vload(vHi, {c});
@@ -420,7 +298,7 @@ void ReadEmitter::emitKeyTile(Value kt) {
                               mask(sub(dv, c)));
         Value beta = vload(betaBuf, {j, c});
         Value bound = vload(boundBuf, {j, c});
-        Value clipped = clamp(v, arith::NegFOp::create(b, bound), bound);
+        Value clipped = clamp(v, neg(bound), bound);
         // z = beta*clipped - M, formed from the difference of the values so
         // that small differences survive a small beta.
         Value z = fmul(beta, fsub(clipped, vload(vmaxBuf, {j, c})));
@@ -468,8 +346,7 @@ void ReadEmitter::emitScores(Value j, Value h, Value s0, Value ncols,
                   keyTile ? load(keyTile, {add(col, idx(i)), d})
                           : load(op.getK(), at(batch, key[i], kvHead, d)));
               for (int64_t c = 0; c < kScoreRowVecs; ++c)
-                next.push_back(vector::FMAOp::create(
-                    b, ks, qv[c], it[i * kScoreRowVecs + c]));
+                next.push_back(fma(ks, qv[c], it[i * kScoreRowVecs + c]));
             }
             return next;
           });
@@ -575,16 +452,15 @@ void ReadEmitter::emitContraction(Value j, Value ncols, Value rowStart) {
             for (int64_t i = 0; i < kRowBlock; ++i) {
               Value p = bcast(load(scoresT, {col, rowIdx[i]}));
               for (int64_t k = 0; k < kColBlock; ++k)
-                next.push_back(
-                    vector::FMAOp::create(b, p, pv[k], it[i * kColBlock + k]));
+                next.push_back(fma(p, pv[k], it[i * kColBlock + k]));
             }
             return next;
           });
       for (int64_t i = 0; i < kRowBlock; ++i)
         for (int64_t k = 0; k < kColBlock; ++k) {
           SmallVector<Value> at = {j, rowIdx[i], add(c, idx(k * lanes))};
-          sums[i * kColBlock + k] = vector::FMAOp::create(
-              b, vload(acc, at), rowAlpha[i], sums[i * kColBlock + k]);
+          sums[i * kColBlock + k] =
+              fma(vload(acc, at), rowAlpha[i], sums[i * kColBlock + k]);
         }
       for (int64_t i = 0; i < kRowBlock; ++i)
         for (int64_t k = 0; k < kColBlock; ++k)
@@ -596,9 +472,7 @@ void ReadEmitter::emitContraction(Value j, Value ncols, Value rowStart) {
 
 void ReadEmitter::emitEpilogue() {
   Value eps = cst(static_cast<float>(op.getEpsAttr().getValueAsDouble()));
-  Value dvF = arith::SIToFPOp::create(
-      b, f32, arith::IndexCastOp::create(b, b.getI64Type(), dv));
-  Value sqrtDv = math::SqrtOp::create(b, dvF);
+  Value sqrtDv = sqrt(toFloat(dv));
   loop(c0, group, c1, [&](Value j) {
     Value h = add(mul(kvHead, group), j);
     loop(c0, rows, c1, [&](Value r) {
@@ -634,7 +508,7 @@ void ReadEmitter::emitEpilogue() {
       Value sq = loop(c0, dvp, cLanes, {splat(0.0f)}, [&](Value c, ValueRange it) {
         Value u = fdiv(vload(gateBuf, {c}), vgMax);
         vstore(u, gateBuf, {c});
-        return SmallVector<Value>{vector::FMAOp::create(b, u, u, it[0])};
+        return SmallVector<Value>{fma(u, u, it[0])};
       })[0];
       Value norm = math::SqrtOp::create(
           b, vector::ReductionOp::create(b, vector::CombiningKind::ADD, sq));
@@ -665,13 +539,11 @@ void ReadEmitter::emitEpilogue() {
         freeEnergy = select(vHas, freeEnergy, splat(0.0f));
         mu = select(vHas, mu, splat(0.0f));
         Value lamLogit = vloadMasked(op.getLam(), at(batch, t, h, c), lanesLeft);
-        Value lambda = fdiv(splat(1.0f),
-                            fadd(splat(1.0f), exp(arith::NegFOp::create(b, lamLogit))));
+        Value lambda = sigmoid(lamLogit);
         Value mix = fadd(fmul(fsub(splat(1.0f), lambda), mu),
                          fmul(lambda, freeEnergy));
         Value g = fmul(vload(gateBuf, {c}), gScale);
-        cpu::storage::vstoreMasked(b, fmul(g, mix), op.getOut(),
-                                   at(batch, t, h, c), lanesLeft);
+        vstoreMasked(fmul(g, mix), op.getOut(), at(batch, t, h, c), lanesLeft);
       });
     });
   });

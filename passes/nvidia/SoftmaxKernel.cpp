@@ -75,15 +75,19 @@ constexpr int64_t kMmaMaxHeadDim = 128;
 
 /// The scalar vocabulary (index and float arithmetic, NaN-transparent
 /// max/min/clamp, softplus, scf loops) is the CPU emitters' EmitterBuilder:
-/// one definition of the read's arithmetic for both targets. The GPU adds
-/// unsigned division, contraction-friendly adds and multiplies, LLVM
+/// one definition of the read's arithmetic (expm1 on narrow channels
+/// included) for both targets. Its adds, subtracts and multiplies allow
+/// contraction into FMA here whatever the back end's default (the CPU read
+/// writes its FMAs explicitly). The GPU adds unsigned division, LLVM
 /// intrinsics, global pointers and shuffles.
 class KernelEmitter : public cpu::EmitterBuilder {
 public:
   KernelEmitter(TileReadOp op, func::FuncOp wg, gpu::GPUModuleOp module,
                 const SoftmaxKernelShape &shape, int64_t arch)
       : EmitterBuilder(op, op.getLayout(), /*lanes=*/1), op(op), wg(wg),
-        module(module), s(shape), arch(arch) {}
+        module(module), s(shape), arch(arch) {
+    addMulFlags = arith::FastMathFlags::contract;
+  }
 
   FailureOr<gpu::GPUFuncOp> emit();
 
@@ -97,21 +101,6 @@ private:
   Value lt(Value x, Value y) { return icmp(arith::CmpIPredicate::slt, x, y); }
   Value andI(Value x, Value y) { return arith::AndIOp::create(b, x, y); }
   Value orI(Value x, Value y) { return arith::OrIOp::create(b, x, y); }
-  /// Adds, subtracts and multiplies allow contraction into FMA whatever the
-  /// back end's default (the CPU read uses FMAs explicitly).
-  arith::FastMathFlagsAttr contract() {
-    return arith::FastMathFlagsAttr::get(b.getContext(),
-                                         arith::FastMathFlags::contract);
-  }
-  Value fadd(Value x, Value y) {
-    return arith::AddFOp::create(b, x, y, contract());
-  }
-  Value fsub(Value x, Value y) {
-    return arith::SubFOp::create(b, x, y, contract());
-  }
-  Value fmul(Value x, Value y) {
-    return arith::MulFOp::create(b, x, y, contract());
-  }
   /// 2^x on the special-function unit (ex2.approx.f32, 2 ulp): the softmax
   /// weights, whose relative error cancels in mu = acc/l and Z = acc'/l.
   Value exp2(Value x) { return intrinsic("llvm.exp2.f32", x); }
@@ -121,16 +110,6 @@ private:
     return LLVM::CallIntrinsicOp::create(b, f32, b.getStringAttr(name),
                                          ValueRange{x})
         .getResult(0);
-  }
-  /// expm1(z) for z in [-ln 2, 0], as the CPU read (9 FMAs, ~1e-8 relative).
-  Value expm1Narrow(Value z) {
-    double fact = 362880.0; // 9!
-    Value p = cst(static_cast<float>(1.0 / fact));
-    for (int n = 8; n >= 1; --n) {
-      fact /= n + 1;
-      p = fadd(fmul(p, z), cst(static_cast<float>(1.0 / fact)));
-    }
-    return fmul(p, z);
   }
   Value shuffleXor(Value v, int64_t offset) {
     return gpu::ShuffleOp::create(b, v, static_cast<int32_t>(offset), 32,
