@@ -17,6 +17,7 @@
 #include "support/LowPrecision.h"
 #include "support/Random.h"
 #include "test/integration/KernelLibrary.h"
+#include "test/integration/TestProblem.h"
 
 #include <gtest/gtest.h>
 
@@ -51,10 +52,8 @@ femc::test::KernelLibrary &library() {
   return lib;
 }
 
-struct Case {
-  bool causal = true, mask = false, bhtd = false;
-  int64_t B = 1, T = 1, S = 1, H = 1, Hkv = 1, dk = 64, dv = 64;
-  double betaRaw = 0, vScale = 1;
+struct Case : femc::test::CaseShape {
+  Case() { dk = dv = 64; }
   bool maskFirstKeys = false; // rows 0..4 of batch 0 see no key (causal)
 
   std::string kernel() const {
@@ -70,30 +69,11 @@ struct Case {
   }
 };
 
-DLTensor tensor(void *data, std::vector<int64_t> &shape, DLDataType dtype) {
-  DLTensor t{};
-  t.data = data;
-  t.device = {kDLCPU, 0};
-  t.ndim = static_cast<int32_t>(shape.size());
-  t.dtype = dtype;
-  t.shape = shape.data();
-  return t;
-}
+using femc::test::dlTensor;
 
 void runCase(const Case &c, uint64_t seed) {
   SCOPED_TRACE(c.str());
-  femc::ref::Problem p;
-  p.prior = femc::ref::Prior::Softmax;
-  p.causal = c.causal;
-  p.layout = c.bhtd ? femc::ref::Layout::BHTD : femc::ref::Layout::BTHD;
-  p.B = c.B;
-  p.T = c.T;
-  p.S = c.S;
-  p.H = c.H;
-  p.Hkv = c.Hkv;
-  p.dk = c.dk;
-  p.dv = c.dv;
-  p.hasMask = c.mask;
+  femc::ref::Problem p = c.problem();
   femc::Rng rng(seed);
   // Inputs drawn in f32, rounded to bf16: the reference sees the rounded
   // values, the kernel their bit patterns.
@@ -104,9 +84,7 @@ void runCase(const Case &c, uint64_t seed) {
   std::vector<uint8_t> mask;
   for (const std::string &name : femc::ref::inputNames(p)) {
     shapes[name] = *femc::ref::tensorShape(p, name);
-    int64_t n = 1;
-    for (int64_t d : shapes[name])
-      n *= d;
+    int64_t n = femc::test::numElements(shapes[name]);
     if (name == "mask") {
       mask.resize(n);
       for (auto &m : mask)
@@ -143,10 +121,10 @@ void runCase(const Case &c, uint64_t seed) {
   std::vector<uint16_t> out(ref->out.size(), 0x7fc0); // NaN
   std::vector<DLTensor> dl;
   for (const char *name : {"q", "k", "v", "beta_raw", "lam", "gate"})
-    dl.push_back(tensor(bits[name].data(), shapes[name], bf16));
+    dl.push_back(dlTensor(bits[name].data(), shapes[name], bf16));
   if (c.mask)
-    dl.push_back(tensor(mask.data(), shapes["mask"], DLDataType{kDLUInt, 8, 1}));
-  dl.push_back(tensor(out.data(), outShape, bf16));
+    dl.push_back(dlTensor(mask.data(), shapes["mask"], femc::test::kU8));
+  dl.push_back(dlTensor(out.data(), outShape, bf16));
   std::vector<const DLTensor *> ptrs;
   for (DLTensor &t : dl)
     ptrs.push_back(&t);
@@ -157,22 +135,15 @@ void runCase(const Case &c, uint64_t seed) {
             FEMRT_OK)
       << femrt_last_error();
 
-  double maxErr = 0, maxRef = 0;
-  size_t worst = 0;
+  femc::test::MaxError err;
   for (size_t i = 0; i < out.size(); ++i) {
     double o = lowp::fromBF16(out[i]);
     ASSERT_TRUE(std::isfinite(o)) << "element " << i << " is " << o;
-    double e = std::fabs(o - ref->out[i]);
-    maxRef = std::max(maxRef, std::fabs(ref->out[i]));
-    if (e > maxErr) {
-      maxErr = e;
-      worst = i;
-    }
+    err.add(i, o, ref->out[i]);
   }
-  double rel = maxRef > 0 ? maxErr / maxRef : maxErr;
-  EXPECT_LE(rel, lowp::defaultTolerance(lowp::Format::BF16))
-      << "element " << worst << ": out " << lowp::fromBF16(out[worst])
-      << ", reference " << ref->out[worst];
+  EXPECT_LE(err.relative(), lowp::defaultTolerance(lowp::Format::BF16))
+      << "element " << err.worst << ": out " << lowp::fromBF16(out[err.worst])
+      << ", reference " << ref->out[err.worst];
   if (c.maskFirstKeys && c.causal)
     for (int64_t t = 0; t < std::min<int64_t>(c.T, 5); ++t)
       for (int64_t h = 0; h < c.H; ++h)

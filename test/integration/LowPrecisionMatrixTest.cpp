@@ -17,6 +17,7 @@
 #include "support/LowPrecision.h"
 #include "support/Random.h"
 #include "test/integration/KernelLibrary.h"
+#include "test/integration/TestProblem.h"
 
 #include <gtest/gtest.h>
 
@@ -59,12 +60,8 @@ const char *formatName(lowp::Format f) {
   return f == lowp::Format::F16 ? "f16" : "bf16";
 }
 
-struct Case {
-  Prior prior = Prior::Softmax;
+struct Case : femc::test::CaseShape {
   lowp::Format format = lowp::Format::BF16;
-  bool causal = true, bhtd = false, mask = false;
-  int64_t B = 1, T = 1, S = 1, H = 1, Hkv = 1, dk = 8, dv = 8, N = 0;
-  double betaRaw = 0, vScale = 1;
   /// Puts NaN into a few elements of v and lam (they must reach the output
   /// where they reach the reference's).
   bool nanInputs = false;
@@ -79,8 +76,6 @@ struct Case {
   }
 };
 
-double softplus(double x) { return x > 20 ? x : std::log1p(std::exp(x)); }
-
 /// One argument: the rounded values (for the reference) and their 16-bit
 /// patterns (for the kernel).
 struct Arg {
@@ -90,31 +85,9 @@ struct Arg {
   std::vector<int64_t> shape;
 };
 
-DLTensor tensor(void *data, std::vector<int64_t> &shape, DLDataType dtype) {
-  DLTensor t{};
-  t.data = data;
-  t.device = {kDLCPU, 0};
-  t.ndim = static_cast<int32_t>(shape.size());
-  t.dtype = dtype;
-  t.shape = shape.data();
-  return t;
-}
-
 void runCase(const Case &c, uint64_t seed) {
   SCOPED_TRACE(c.str());
-  femc::ref::Problem p;
-  p.prior = c.prior;
-  p.causal = c.causal;
-  p.layout = c.bhtd ? femc::ref::Layout::BHTD : femc::ref::Layout::BTHD;
-  p.B = c.B;
-  p.T = c.T;
-  p.S = c.S;
-  p.H = c.H;
-  p.Hkv = c.Hkv;
-  p.dk = c.dk;
-  p.dv = c.dv;
-  p.N = c.N;
-  p.hasMask = c.mask;
+  femc::ref::Problem p = c.problem();
   std::string error;
   ASSERT_TRUE(femc::ref::validate(p, error)) << error;
   femc::Rng rng(seed);
@@ -123,9 +96,7 @@ void runCase(const Case &c, uint64_t seed) {
   for (const std::string &name : femc::ref::inputNames(p)) {
     Arg &a = args[name];
     a.shape = *femc::ref::tensorShape(p, name);
-    int64_t n = 1;
-    for (int64_t d : a.shape)
-      n *= d;
+    int64_t n = femc::test::numElements(a.shape);
     if (name == "mask") {
       a.bytes.resize(n);
       for (auto &m : a.bytes)
@@ -135,22 +106,9 @@ void runCase(const Case &c, uint64_t seed) {
     }
     a.values.resize(n);
     a.bits.resize(n);
+    femc::test::InputRanges ranges{c.betaRaw, c.vScale};
     for (int64_t i = 0; i < n; ++i) {
-      double u = rng.uniform(-3, 3), value = u; // lam, gate
-      if (name == "q" || name == "k")
-        value = rng.uniform(-2, 2);
-      else if (name == "v")
-        value = rng.uniform(-c.vScale, c.vScale);
-      else if (name == "beta_raw")
-        value = rng.uniform(c.betaRaw - 0.5, c.betaRaw + 0.5);
-      else if (name == "decay")
-        value = rng.uniform(-2, 2);
-      else if (name == "delta") // as the reference forms them
-        value = std::exp(-softplus(u));
-      else if (name == "A")
-        value = -softplus(u);
-      else if (name == "Bs" || name == "Cs" || name == "D")
-        value = softplus(u) + 1e-6;
+      double value = femc::test::drawInput(rng, name, ranges);
       a.bits[i] = lowp::toBits(static_cast<float>(value), c.format);
       a.values[i] = lowp::fromBits(a.bits[i], c.format);
     }
@@ -177,12 +135,13 @@ void runCase(const Case &c, uint64_t seed) {
     for (std::string_view name : priors::kernelArguments(info, c.mask)) {
       std::string n(name);
       if (n == "out")
-        dl.push_back(tensor(outBits.data(), outShape, half));
+        dl.push_back(femc::test::dlTensor(outBits.data(), outShape, half));
       else if (n == "mask")
-        dl.push_back(tensor(args[n].bytes.data(), args[n].shape,
-                            DLDataType{kDLUInt, 8, 1}));
+        dl.push_back(femc::test::dlTensor(args[n].bytes.data(), args[n].shape,
+                                          femc::test::kU8));
       else
-        dl.push_back(tensor(args[n].bits.data(), args[n].shape, half));
+        dl.push_back(
+            femc::test::dlTensor(args[n].bits.data(), args[n].shape, half));
     }
     std::vector<const DLTensor *> ptrs;
     for (DLTensor &t : dl)
@@ -193,8 +152,8 @@ void runCase(const Case &c, uint64_t seed) {
                                   static_cast<int32_t>(ptrs.size()), nullptr),
               FEMRT_OK)
         << femrt_last_error();
-    double maxErr = 0, maxRef = 0;
-    size_t worst = 0, nans = 0;
+    femc::test::MaxError err;
+    size_t nans = 0;
     for (size_t i = 0; i < outBits.size(); ++i) {
       double out = lowp::fromBits(outBits[i], c.format);
       if (c.nanInputs && std::isnan(ref->out[i])) {
@@ -204,23 +163,18 @@ void runCase(const Case &c, uint64_t seed) {
         continue;
       }
       ASSERT_TRUE(std::isfinite(out)) << "element " << i << " is " << out;
-      double e = std::fabs(out - ref->out[i]);
-      maxRef = std::max(maxRef, std::fabs(ref->out[i]));
-      if (e > maxErr) {
-        maxErr = e;
-        worst = i;
-      }
+      err.add(i, out, ref->out[i]);
     }
     if (c.nanInputs)
       EXPECT_GT(nans, 0u) << "no NaN reached the reference's output";
     double tolerance = lowp::defaultTolerance(c.format);
-    double rel = maxRef > 0 ? maxErr / maxRef : maxErr;
+    double rel = err.relative();
     double &seen = worstSeen()[formatName(c.format)];
     seen = std::max(seen, rel);
     EXPECT_LE(rel, tolerance)
-        << "element " << worst << ": out "
-        << lowp::fromBits(outBits[worst], c.format) << ", reference "
-        << ref->out[worst];
+        << "element " << err.worst << ": out "
+        << lowp::fromBits(outBits[err.worst], c.format) << ", reference "
+        << ref->out[err.worst];
   }
 }
 

@@ -14,6 +14,7 @@
 #include "support/Npy.h"
 #include "support/Random.h"
 #include "test/integration/KernelLibrary.h"
+#include "test/integration/TestProblem.h"
 
 #include <gtest/gtest.h>
 
@@ -30,11 +31,12 @@ constexpr double kTolerance = 1e-4;
 namespace priors = femc::priors;
 using femc::ref::Prior;
 
-struct Case {
-  Prior prior = Prior::Linear;
-  bool causal = true, bhtd = false, mask = false;
-  int64_t B = 1, T = 1, S = 1, H = 1, Hkv = 1, dk = 8, dv = 8, N = 0;
-  double betaRaw = 0, vScale = 1;
+using femc::test::dlTensor;
+using femc::test::kF32;
+using femc::test::kU8;
+
+struct Case : femc::test::CaseShape {
+  Case() { prior = Prior::Linear; }
   /// gla decay logits are drawn from [decayLo, decayHi].
   double decayLo = -2, decayHi = 2;
   std::string kernel;
@@ -54,8 +56,6 @@ femc::test::KernelLibrary &runtime() {
   static femc::test::KernelLibrary rt(FEMC_PRIORS_LIBRARY);
   return rt;
 }
-
-double softplus(double x) { return x > 20 ? x : std::log1p(std::exp(x)); }
 
 /// The inputs of one case, by name.
 struct Tensors {
@@ -86,16 +86,6 @@ struct Tensors {
   }
 };
 
-DLTensor tensor(void *data, std::vector<int64_t> &shape, bool isFloat) {
-  DLTensor t{};
-  t.data = data;
-  t.device = {kDLCPU, 0};
-  t.ndim = static_cast<int32_t>(shape.size());
-  t.dtype = isFloat ? DLDataType{kDLFloat, 32, 1} : DLDataType{kDLUInt, 8, 1};
-  t.shape = shape.data();
-  return t;
-}
-
 /// Runs `kernel` on `tensors` (inputs by name) and writes `out`; arguments
 /// in the prior table's order.
 void launch(const std::string &kernelName, Prior prior, bool hasMask,
@@ -106,11 +96,11 @@ void launch(const std::string &kernelName, Prior prior, bool hasMask,
   for (std::string_view name : priors::kernelArguments(info, hasMask)) {
     std::string n(name);
     if (n == "out")
-      dl.push_back(tensor(out.data(), outShape, true));
+      dl.push_back(dlTensor(out.data(), outShape, kF32));
     else if (n == "mask")
-      dl.push_back(tensor(tensors.mask.data(), tensors.shape[n], false));
+      dl.push_back(dlTensor(tensors.mask.data(), tensors.shape[n], kU8));
     else
-      dl.push_back(tensor(tensors.data[n].data(), tensors.shape[n], true));
+      dl.push_back(dlTensor(tensors.data[n].data(), tensors.shape[n], kF32));
   }
   std::vector<const DLTensor *> args;
   for (DLTensor &t : dl)
@@ -125,28 +115,14 @@ void launch(const std::string &kernelName, Prior prior, bool hasMask,
 
 void runCase(const Case &c, uint64_t seed) {
   SCOPED_TRACE(c.str());
-  femc::ref::Problem p;
-  p.prior = c.prior;
-  p.causal = c.causal;
-  p.layout = c.bhtd ? femc::ref::Layout::BHTD : femc::ref::Layout::BTHD;
-  p.B = c.B;
-  p.T = c.T;
-  p.S = c.S;
-  p.H = c.H;
-  p.Hkv = c.Hkv;
-  p.dk = c.dk;
-  p.dv = c.dv;
-  p.N = c.N;
-  p.hasMask = c.mask;
+  femc::ref::Problem p = c.problem();
   std::string error;
   ASSERT_TRUE(femc::ref::validate(p, error)) << error;
   femc::Rng rng(seed);
   Tensors t;
   for (const std::string &name : femc::ref::inputNames(p)) {
     std::vector<int64_t> shape = *femc::ref::tensorShape(p, name);
-    int64_t n = 1;
-    for (int64_t d : shape)
-      n *= d;
+    int64_t n = femc::test::numElements(shape);
     t.shape[name] = shape;
     if (name == "mask") {
       t.mask.resize(n);
@@ -156,25 +132,9 @@ void runCase(const Case &c, uint64_t seed) {
     }
     std::vector<float> &x = t.data[name];
     x.resize(n);
-    for (float &value : x) {
-      double u = rng.uniform(-3, 3);
-      if (name == "q" || name == "k")
-        value = rng.uniform(-2, 2);
-      else if (name == "v")
-        value = rng.uniform(-c.vScale, c.vScale);
-      else if (name == "beta_raw")
-        value = rng.uniform(c.betaRaw - 0.5, c.betaRaw + 0.5);
-      else if (name == "decay")
-        value = rng.uniform(c.decayLo, c.decayHi);
-      else if (name == "delta") // as the reference forms them
-        value = std::exp(-softplus(u));
-      else if (name == "A")
-        value = -softplus(u);
-      else if (name == "Bs" || name == "Cs" || name == "D")
-        value = softplus(u) + 1e-6;
-      else
-        value = u; // lam, gate
-    }
+    femc::test::InputRanges ranges{c.betaRaw, c.vScale, c.decayLo, c.decayHi};
+    for (float &value : x)
+      value = femc::test::drawInput(rng, name, ranges);
   }
   std::vector<int64_t> outShape = *femc::ref::tensorShape(p, "out");
   std::vector<float> out(c.B * c.T * c.H * c.dv, std::nanf(""));
@@ -183,20 +143,15 @@ void runCase(const Case &c, uint64_t seed) {
     return;
   auto ref = femc::ref::run(p, t.inputs(), error);
   ASSERT_TRUE(ref.has_value()) << error;
-  double maxErr = 0, maxRef = 0;
-  size_t worst = 0;
+  femc::test::MaxError err;
   for (size_t i = 0; i < out.size(); ++i) {
     ASSERT_TRUE(std::isfinite(out[i])) << "element " << i << " is " << out[i];
-    double e = std::fabs(out[i] - ref->out[i]);
-    maxRef = std::max(maxRef, std::fabs(ref->out[i]));
-    if (e > maxErr) {
-      maxErr = e;
-      worst = i;
-    }
+    err.add(i, out[i], ref->out[i]);
   }
-  EXPECT_LE(maxErr, kTolerance * maxRef)
-      << "relative error " << maxErr / maxRef << " at element " << worst
-      << ": out " << out[worst] << ", reference " << ref->out[worst];
+  EXPECT_LE(err.maxErr, kTolerance * err.maxRef)
+      << "relative error " << err.maxErr / err.maxRef << " at element "
+      << err.worst << ": out " << out[err.worst] << ", reference "
+      << ref->out[err.worst];
 }
 
 /// The listed values of the issue, each used at least once per prior and

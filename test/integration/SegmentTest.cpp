@@ -17,6 +17,7 @@
 #include "reference/Reference.h"
 #include "support/Random.h"
 #include "test/integration/KernelLibrary.h"
+#include "test/integration/TestProblem.h"
 
 #include <gtest/gtest.h>
 
@@ -37,8 +38,6 @@ femc::test::KernelLibrary &runtime() {
   static femc::test::KernelLibrary rt(FEMC_SEGMENTS_LIBRARY);
   return rt;
 }
-
-double softplus(double x) { return x > 20 ? x : std::log1p(std::exp(x)); }
 
 struct Case {
   Prior prior = Prior::Linear;
@@ -72,14 +71,10 @@ struct Full {
   int timeAxis = -1; // -1: no position axis (beta_raw, A, D)
 };
 
+/// An f32 tensor, or the u8 key mask.
 DLTensor dlTensor(void *data, std::vector<int64_t> &shape, bool isFloat) {
-  DLTensor t{};
-  t.data = data;
-  t.device = {kDLCPU, 0};
-  t.ndim = static_cast<int32_t>(shape.size());
-  t.dtype = isFloat ? DLDataType{kDLFloat, 32, 1} : DLDataType{kDLUInt, 8, 1};
-  t.shape = shape.data();
-  return t;
+  return femc::test::dlTensor(data, shape,
+                              isFloat ? femc::test::kF32 : femc::test::kU8);
 }
 
 /// Positions [t0, t1) of `full` along its position axis.
@@ -125,9 +120,7 @@ void runSegments(const Case &c, uint64_t seed) {
     for (size_t d = 0; d < dims.size(); ++d)
       if (dims[d] == "T" || dims[d] == "S")
         f.timeAxis = static_cast<int>(d);
-    int64_t n = 1;
-    for (int64_t d : f.shape)
-      n *= d;
+    int64_t n = femc::test::numElements(f.shape);
     if (name == "mask") {
       f.u8.resize(n);
       for (auto &m : f.u8)
@@ -135,26 +128,12 @@ void runSegments(const Case &c, uint64_t seed) {
       continue;
     }
     f.f32.resize(n);
+    femc::test::InputRanges ranges{c.betaRaw, c.vScale, c.decayLo, c.decayHi};
     for (int64_t i = 0; i < n; ++i) {
-      float &value = f.f32[i];
-      double u = rng.uniform(-3, 3);
-      if (name == "q" || name == "k")
-        value = rng.uniform(-2, 2);
-      else if (name == "v")
-        value = rng.uniform(-c.vScale, c.vScale) *
-                (c.ramp ? 1 + 4.0 * ((i / (c.H * c.dv)) % c.T) / c.T : 1.0);
-      else if (name == "beta_raw")
-        value = rng.uniform(c.betaRaw - 0.5, c.betaRaw + 0.5);
-      else if (name == "decay")
-        value = rng.uniform(c.decayLo, c.decayHi);
-      else if (name == "delta")
-        value = std::exp(-softplus(u));
-      else if (name == "A")
-        value = -softplus(u);
-      else if (name == "Bs" || name == "Cs" || name == "D")
-        value = softplus(u) + 1e-6;
-      else
-        value = u;
+      double value = femc::test::drawInput(rng, name, ranges);
+      if (name == "v" && c.ramp)
+        value *= 1 + 4.0 * ((i / (c.H * c.dv)) % c.T) / c.T;
+      f.f32[i] = value;
     }
   }
   int64_t ks = priors::stateChannelWidth(info, c.dk, c.N);
@@ -241,20 +220,15 @@ void runSegments(const Case &c, uint64_t seed) {
     std::vector<int64_t> refShape = {c.B, t1, c.H, c.dv};
     std::vector<double> rows = slice(ref->out, refShape, 1, t0, t1);
     ASSERT_EQ(rows.size(), out.size());
-    double maxErr = 0, maxRef = 0;
-    size_t worst = 0;
+    femc::test::MaxError err;
     for (size_t i = 0; i < out.size(); ++i) {
       ASSERT_TRUE(std::isfinite(out[i])) << "element " << i << " is " << out[i];
-      double e = std::fabs(out[i] - rows[i]);
-      maxRef = std::max(maxRef, std::fabs(rows[i]));
-      if (e > maxErr) {
-        maxErr = e;
-        worst = i;
-      }
+      err.add(i, out[i], rows[i]);
     }
-    EXPECT_LE(maxErr, kTolerance * std::max(maxRef, 1e-30))
-        << "relative error " << maxErr / maxRef << " at element " << worst
-        << ": out " << out[worst] << ", reference " << rows[worst];
+    EXPECT_LE(err.maxErr, kTolerance * std::max(err.maxRef, 1e-30))
+        << "relative error " << err.maxErr / err.maxRef << " at element "
+        << err.worst << ": out " << out[err.worst] << ", reference "
+        << rows[err.worst];
     if (::testing::Test::HasFailure())
       return;
     t0 = t1;

@@ -12,6 +12,7 @@
 #include "support/Npy.h"
 #include "support/Random.h"
 #include "test/integration/KernelLibrary.h"
+#include "test/integration/TestProblem.h"
 
 #include <gtest/gtest.h>
 
@@ -26,10 +27,8 @@ namespace {
 
 constexpr double kTolerance = 1e-4;
 
-struct Case {
-  bool causal = true, mask = false, bhtd = false;
-  int64_t B = 1, T = 1, S = 1, H = 1, Hkv = 1, dk = 8, dv = 8;
-  double betaRaw = 0, vScale = 1, gateScale = 3;
+struct Case : femc::test::CaseShape {
+  double gateScale = 3;
   bool maskFirstKeys = false; // rows with no visible key (causal + mask)
   // The kernel's attributes (matrix.mlir), for the reference.
   double cap = 40.0, eps = 1e-6;
@@ -58,14 +57,10 @@ femc::test::KernelLibrary &runtime() {
   return rt;
 }
 
+/// An f32 tensor, or the u8 key mask.
 DLTensor tensor(void *data, std::vector<int64_t> &shape, bool isFloat) {
-  DLTensor t{};
-  t.data = data;
-  t.device = {kDLCPU, 0};
-  t.ndim = static_cast<int32_t>(shape.size());
-  t.dtype = isFloat ? DLDataType{kDLFloat, 32, 1} : DLDataType{kDLUInt, 8, 1};
-  t.shape = shape.data();
-  return t;
+  return femc::test::dlTensor(data, shape,
+                              isFloat ? femc::test::kF32 : femc::test::kU8);
 }
 
 /// Launches `kernel` on `tensors` in order.
@@ -81,18 +76,7 @@ femrt_status launch(femrt_kernel *kernel, std::vector<DLTensor> &tensors) {
 /// error max|out - ref| / max|ref|, or -1 after reporting a failure.
 void runCase(const Case &c, uint64_t seed) {
   SCOPED_TRACE(c.str());
-  femc::ref::Problem p;
-  p.prior = femc::ref::Prior::Softmax;
-  p.causal = c.causal;
-  p.layout = c.bhtd ? femc::ref::Layout::BHTD : femc::ref::Layout::BTHD;
-  p.B = c.B;
-  p.T = c.T;
-  p.S = c.S;
-  p.H = c.H;
-  p.Hkv = c.Hkv;
-  p.dk = c.dk;
-  p.dv = c.dv;
-  p.hasMask = c.mask;
+  femc::ref::Problem p = c.problem();
   p.cap = c.cap;
   p.eps = c.eps;
   p.scale = c.scale;
@@ -101,11 +85,7 @@ void runCase(const Case &c, uint64_t seed) {
   };
   femc::Rng rng(seed);
   auto make = [&](const char *name, double lo, double hi) {
-    auto shape = shapeOf(name);
-    int64_t n = 1;
-    for (int64_t d : shape)
-      n *= d;
-    std::vector<float> data(n);
+    std::vector<float> data(femc::test::numElements(shapeOf(name)));
     rng.fillUniform(data, lo, hi);
     return data;
   };
@@ -151,20 +131,15 @@ void runCase(const Case &c, uint64_t seed) {
   auto ref = femc::ref::run(p, in, error);
   ASSERT_TRUE(ref.has_value()) << error;
 
-  double maxErr = 0, maxRef = 0;
-  size_t worst = 0;
+  femc::test::MaxError err;
   for (size_t i = 0; i < out.size(); ++i) {
     ASSERT_TRUE(std::isfinite(out[i])) << "element " << i << " is " << out[i];
-    double e = std::fabs(out[i] - ref->out[i]);
-    maxRef = std::max(maxRef, std::fabs(ref->out[i]));
-    if (e > maxErr) {
-      maxErr = e;
-      worst = i;
-    }
+    err.add(i, out[i], ref->out[i]);
   }
-  EXPECT_LE(maxErr, kTolerance * maxRef)
-      << "relative error " << maxErr / maxRef << " at element " << worst
-      << ": out " << out[worst] << ", reference " << ref->out[worst];
+  EXPECT_LE(err.maxErr, kTolerance * err.maxRef)
+      << "relative error " << err.maxErr / err.maxRef << " at element "
+      << err.worst << ": out " << out[err.worst] << ", reference "
+      << ref->out[err.worst];
   if (c.maskFirstKeys && c.causal)
     for (int64_t t = 0; t < std::min<int64_t>(c.T, 5); ++t)
       for (int64_t h = 0; h < c.H; ++h)
