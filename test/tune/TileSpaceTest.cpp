@@ -126,3 +126,32 @@ TEST(TileSpace, OrderIsDeterministicAndNearestFirst) {
                 (a[1].tiles.vec != def.vec);
   EXPECT_EQ(changed, 1);
 }
+
+TEST(TileSpace, TargetRulePrunesWithItsReason) {
+  // A target rule on top of the prior table's (as driver::Target::checkTiles
+  // adds a target's own limits): its message is the pruning reason.
+  const auto *softmax = femc::priors::findPrior("softmax");
+  ASSERT_NE(softmax, nullptr);
+  Tiles def = femc::priors::defaultTiles(*softmax, 8);
+  femc::tune::TileCheck check =
+      [](const femc::priors::PriorInfo &p,
+         const Tiles &t) -> std::optional<std::string> {
+    if (auto why = femc::priors::checkTiles(p, t))
+      return why;
+    if (t.q > 128 && t.vec == 8)
+      return std::string("test target: at most 128 rows with 8 lanes");
+    return std::nullopt;
+  };
+  auto cs = cpuCandidates(*softmax, 8, def, true, {{"T", 4096}, {"B", 1}},
+                          check);
+  const Candidate *big = find(cs, 256, 64, 8);
+  ASSERT_NE(big, nullptr);
+  EXPECT_EQ(big->pruned,
+            "illegal: test target: at most 128 rows with 8 lanes");
+  const Candidate *small = find(cs, 128, 64, 8);
+  ASSERT_NE(small, nullptr);
+  EXPECT_EQ(small->pruned, "");
+  // Without a rule the same candidate is legal.
+  auto plain = cpuCandidates(*softmax, 8, def, true, {{"T", 4096}, {"B", 1}});
+  EXPECT_EQ(find(plain, 256, 64, 8)->pruned, "");
+}

@@ -34,7 +34,8 @@ double distance(const femc::priors::Tiles &a, const femc::priors::Tiles &b) {
 std::vector<Candidate>
 cpuCandidates(const femc::priors::PriorInfo &prior, int64_t maxVec,
               const femc::priors::Tiles &defaults, bool causal,
-              const std::map<std::string, int64_t> &extents) {
+              const std::map<std::string, int64_t> &extents,
+              const TileCheck &check) {
   using femc::priors::GridKind;
   bool queryTiles = prior.grid == GridKind::QueryTiles;
   auto extent = [&](const char *name) -> int64_t {
@@ -50,7 +51,8 @@ cpuCandidates(const femc::priors::PriorInfo &prior, int64_t maxVec,
     Candidate c;
     c.tiles = t;
     c.isDefault = isDefault;
-    if (auto why = femc::priors::checkTiles(prior, t)) {
+    if (auto why = check ? check(prior, t)
+                         : femc::priors::checkTiles(prior, t)) {
       c.pruned = "illegal: " + *why;
     } else if (!isDefault) {
       int64_t quantum = queryTiles ? 2 * t.vec : t.vec;

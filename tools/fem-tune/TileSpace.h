@@ -12,7 +12,9 @@
 #include "dialect/Priors.h"
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,10 +38,18 @@ struct Candidate {
 /// the others follow by distance from the default. Candidates that break
 /// the verifier's rules, or whose tile is larger than the extent it tiles
 /// (rounded up to the tile quantum), are returned with `pruned` set.
+/// A legality rule: why `tiles` cannot be used for `prior`, or nothing.
+using TileCheck = std::function<std::optional<std::string>(
+    const femc::priors::PriorInfo &prior, const femc::priors::Tiles &tiles)>;
+
+/// `check` is the target's rule (fem-tune passes driver::Target::checkTiles,
+/// which adds a target's own limits to the prior table's); empty: the prior
+/// table's rule, femc::priors::checkTiles.
 std::vector<Candidate>
 cpuCandidates(const femc::priors::PriorInfo &prior, int64_t maxVec,
               const femc::priors::Tiles &defaults, bool causal,
-              const std::map<std::string, int64_t> &extents);
+              const std::map<std::string, int64_t> &extents,
+              const TileCheck &check = {});
 
 } // namespace femc::tune
 

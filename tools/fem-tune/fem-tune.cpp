@@ -780,8 +780,18 @@ int runFemTune(int argc, char **argv) {
   defaults.vec = kernel->tiles.count("vec") ? kernel->tiles.at("vec") : 0;
   int64_t maxVec = std::max(maxVectorWidth(args.target), defaults.vec);
   std::vector<Run> runs;
+  // Legality is the target's rule (its own limits on top of the prior
+  // table's), the one femc applies when it compiles.
+  const femc::driver::Target *compileTarget =
+      femc::driver::lookupTarget(args.target);
+  femc::tune::TileCheck check;
+  if (compileTarget)
+    check = [compileTarget](const femc::priors::PriorInfo &p,
+                            const femc::priors::Tiles &t) {
+      return compileTarget->checkTiles(p, t);
+    };
   for (const Candidate &c : femc::tune::cpuCandidates(
-           *prior, maxVec, defaults, kernel->causal, extents)) {
+           *prior, maxVec, defaults, kernel->causal, extents, check)) {
     Run r;
     r.cand = c;
     runs.push_back(r);
