@@ -21,6 +21,18 @@ namespace mlir::fem::cpu {
 /// log(2^-126), the log of float32's smallest normal (semantics.md "tiny").
 constexpr float kLogTiny = -87.33654475055310898657f;
 
+/// A read's key mask, where it has one, must be i8 bytes in memory; the
+/// error on `op` names `pass`, the lowering that reads the mask.
+inline LogicalResult verifyMaskBytes(Operation *op, Value mask,
+                                     StringRef pass) {
+  if (mask && !cast<MemRefType>(mask.getType()).getElementType().isInteger(8))
+    return op->emitError() << pass
+                           << ": the key mask must be i8 bytes in memory, "
+                              "found "
+                           << mask.getType();
+  return success();
+}
+
 /// Storage of the kernel's float operands. A kernel's float operands share
 /// one element type in memory (the dialect's rule): f32, f16 or bf16. Every
 /// emitter reads and writes them through these functions, so the

@@ -111,11 +111,8 @@ LogicalResult mlir::fem::cpu::lowerScanReadToCPU(ScanReadOp op) {
                                "memrefs with the identity layout, found "
                             << v.getType();
   }
-  if (Value m = op.getMask();
-      m && !cast<MemRefType>(m.getType()).getElementType().isInteger(8))
-    return op.emitError() << "fem-lower-to-cpu: the key mask must be i8 "
-                             "bytes in memory, found "
-                          << m.getType();
+  if (failed(cpu::verifyMaskBytes(op, op.getMask(), "fem-lower-to-cpu")))
+    return failure();
   switch (getPriorInfo(op.getKind()).algorithm) {
   case femc::priors::ReadAlgorithm::ChunkedLinear:
     cpu::emitChunkedLinearRead(op);

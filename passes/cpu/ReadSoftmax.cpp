@@ -563,11 +563,8 @@ LogicalResult mlir::fem::cpu::lowerTileReadToCPU(TileReadOp op) {
       return op.emitError() << "fem-lower-to-cpu: expects f32, f16 or bf16 "
                                "memrefs with the identity layout, found "
                             << v.getType();
-  if (Value m = op.getMask();
-      m && !cast<MemRefType>(m.getType()).getElementType().isInteger(8))
-    return op.emitError() << "fem-lower-to-cpu: the key mask must be i8 "
-                             "bytes in memory, found "
-                          << m.getType();
+  if (failed(cpu::verifyMaskBytes(op, op.getMask(), "fem-lower-to-cpu")))
+    return failure();
   int64_t lanes = op.getTiles().getVec();
   if (lanes == 0 || op.getTiles().getQ() % (kColBlock * lanes) != 0 ||
       op.getTiles().getK() % (kColBlock * lanes) != 0)

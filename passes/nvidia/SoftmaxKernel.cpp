@@ -869,11 +869,8 @@ mlir::fem::nvidia::planSoftmaxKernel(TileReadOp op, bool tensorCores) {
       return op.emitError() << "fem-lower-to-gpu: expects memrefs with the "
                                "identity layout, found "
                             << v.getType();
-  if (Value m = op.getMask();
-      m && !cast<MemRefType>(m.getType()).getElementType().isInteger(8))
-    return op.emitError() << "fem-lower-to-gpu: the key mask must be i8 "
-                             "bytes in memory, found "
-                          << m.getType();
+  if (failed(cpu::verifyMaskBytes(op, op.getMask(), "fem-lower-to-gpu")))
+    return failure();
   SoftmaxKernelShape shape;
   shape.dk = cast<MemRefType>(op.getQ().getType()).getDimSize(3);
   shape.dv = cast<MemRefType>(op.getV().getType()).getDimSize(3);
