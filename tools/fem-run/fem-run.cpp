@@ -55,7 +55,9 @@ const char *kUsage = R"(fem-run: run a femc kernel on .npy or generated inputs, 
 
 usage: fem-run LIBRARY.so|MODEL.mlir [options]
 
-  --kernel NAME          kernel to run (default: the library's only kernel)
+  --kernel NAME          kernel to run (default: the library's only kernel,
+                         or its only layer when it holds one layer and the
+                         layer's FEM read kernels)
   --input NAME=FILE.npy  read argument NAME (q, k, v, beta_raw, lam, gate,
                          mask, ...; a scan kernel's carried state) from a
                          .npy file (a regular file); repeatable; a
@@ -706,22 +708,37 @@ int runFemRun(int argc, char **argv) {
         "loading " + libraryPath);
   femrt_kernel *kernel = nullptr;
   if (args.kernel.empty()) {
+    // The default: the library's only kernel, or its only layer (a layer's
+    // library also holds the layer's FEM read kernels, which are not layers).
     int32_t n = 0;
     check(femrt_module_num_kernels(module, &n), "listing kernels");
-    if (n != 1) {
-      std::string names;
-      for (int32_t i = 0; i < n; ++i) {
-        femrt_kernel *k = nullptr;
-        const char *name = nullptr;
-        if (femrt_module_get_kernel_by_index(module, i, &k) != FEMRT_OK ||
-            femrt_kernel_get_name(k, &name) != FEMRT_OK || !name)
-          name = "?";
-        names += std::string(i ? ", " : "") + name;
+    std::string names;
+    std::vector<femrt_kernel *> layers;
+    for (int32_t i = 0; i < n; ++i) {
+      femrt_kernel *k = nullptr;
+      const char *name = nullptr;
+      const femrt_kernel_traits *kTraits = nullptr;
+      bool isLayer = false;
+      if (femrt_module_get_kernel_by_index(module, i, &k) == FEMRT_OK) {
+        if (femrt_kernel_get_name(k, &name) != FEMRT_OK)
+          name = nullptr;
+        isLayer = femrt_kernel_get_traits(k, &kTraits) == FEMRT_OK &&
+                  kTraits && (kTraits->flags & FEMRT_KERNEL_LAYER);
       }
-      fail("the library has " + std::to_string(n) +
-           " kernels; choose one with --kernel (" + names + ")");
+      if (isLayer)
+        layers.push_back(k);
+      names += std::string(i ? ", " : "") + (name ? name : "?") +
+               (isLayer ? " (layer)" : "");
     }
-    check(femrt_module_get_kernel_by_index(module, 0, &kernel), "kernel 0");
+    if (n == 1)
+      check(femrt_module_get_kernel_by_index(module, 0, &kernel), "kernel 0");
+    else if (layers.size() == 1)
+      kernel = layers.front();
+    else
+      fail("the library has " + std::to_string(n) + " kernels and " +
+           (layers.empty() ? std::string("no layer")
+                           : std::to_string(layers.size()) + " layers") +
+           "; choose one with --kernel (" + names + ")");
   } else {
     check(femrt_module_get_kernel(module, args.kernel.c_str(), &kernel),
           "kernel '" + args.kernel + "'");
