@@ -178,12 +178,6 @@ void runCase(const Case &c, uint64_t seed) {
   }
 }
 
-/// The listed values of the issue: every T, beta_raw in {-4, 0, 8}, |v| up
-/// to 1 and up to 100 (the clip is active), grouped heads, dk != dv.
-const int64_t kT[] = {1, 2, 7, 63, 64, 65, 257, 1000};
-const double kBeta[] = {-4, 0, 8};
-const double kVScale[] = {1, 100};
-
 struct Variant {
   Prior prior;
   const char *kernel; // without the _bf16 / _f16 suffix
@@ -203,21 +197,11 @@ TEST_P(LowPrecisionMatrix, ListedValues) {
     c.causal = m.causal;
     c.bhtd = m.bhtd;
     c.mask = m.mask;
-    c.T = c.S = kT[i];
-    c.B = c.T >= 257 ? 1 : (i % 2 ? 3 : 1);
-    c.H = (i / 2) % 2 ? 4 : 1;
-    c.Hkv = (m.prior != Prior::Ssm && c.H == 4 && i % 3 == 0) ? 2 : c.H;
-    const int64_t dks[] = {8, 4, 16}, dvs[] = {16, 24, 48};
-    c.dk = dks[i % 3];
-    c.dv = dvs[(i + 1) % 3];
+    // The listed values of the issue (every T, beta_raw in {-4, 0, 8}, |v|
+    // up to 1 and up to 100, grouped heads, dk != dv).
+    c.setListedValues(i);
     if (m.prior == Prior::Softmax && i == 7)
       c.dk = c.dv = 64; // the model width of the benchmark
-    if (m.prior == Prior::Aft && c.dv % c.dk != 0)
-      c.dk = 8;
-    if (m.prior == Prior::Ssm)
-      c.N = i % 2 ? 16 : 1;
-    c.betaRaw = kBeta[i % 3];
-    c.vScale = kVScale[(i / 3) % 2];
     // Cross-attention lengths where the prior allows them.
     if (!m.causal && (m.prior == Prior::Softmax || m.prior == Prior::Linear) &&
         i % 4 == 3)

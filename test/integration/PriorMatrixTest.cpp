@@ -154,12 +154,6 @@ void runCase(const Case &c, uint64_t seed) {
       << ref->out[err.worst];
 }
 
-/// The listed values of the issue, each used at least once per prior and
-/// kernel variant.
-const int64_t kT[] = {1, 2, 7, 63, 64, 65, 257, 1000};
-const double kBeta[] = {-4, 0, 8};
-const double kVScale[] = {1, 100}; // 100: the clip is active
-
 struct Variant {
   Prior prior;
   const char *kernel;
@@ -176,21 +170,9 @@ TEST_P(PriorMatrix, ListedValues) {
     c.kernel = m.kernel;
     c.causal = m.causal;
     c.bhtd = m.bhtd;
-    c.T = c.S = kT[i];
-    c.B = c.T >= 257 ? 1 : (i % 2 ? 3 : 1);
-    c.H = (i / 2) % 2 ? 4 : 1;
-    // Grouped heads (H = 4, Hkv = 2) for the priors with keys.
-    c.Hkv = (m.prior != Prior::Ssm && c.H == 4 && i % 3 == 0) ? 2 : c.H;
-    // dk != dv; aft needs dk | dv.
-    const int64_t dks[] = {8, 4, 16}, dvs[] = {16, 24, 48};
-    c.dk = dks[i % 3];
-    c.dv = dvs[(i + 1) % 3];
-    if (m.prior == Prior::Aft && c.dv % c.dk != 0)
-      c.dk = 8;
-    if (m.prior == Prior::Ssm)
-      c.N = i % 2 ? 16 : 1;
-    c.betaRaw = kBeta[i % 3];
-    c.vScale = kVScale[(i / 3) % 2];
+    // The listed values of the issue, each used at least once per prior
+    // and kernel variant.
+    c.setListedValues(i);
     // Non-causal linear: cross-attention lengths too.
     if (m.prior == Prior::Linear && !m.causal && i % 4 == 3)
       c.S = c.T + 5;

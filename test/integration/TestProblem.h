@@ -57,6 +57,30 @@ struct CaseShape {
   int64_t B = 1, T = 1, S = 1, H = 1, Hkv = 1, dk = 8, dv = 8, N = 0;
   double betaRaw = 0, vScale = 1;
 
+  /// Case `i` (0 to 7) of the listed values that the prior matrices
+  /// walk, for this case's prior: every T (= S), B = 3 on the odd cases
+  /// below T = 257, H = 4 on cases 2, 3, 6, 7 with grouped kv heads (Hkv =
+  /// 2) on every third case for the priors with keys, dk != dv (aft: dk
+  /// divides dv), the ssm's N 1 or 16, beta_raw in {-4, 0, 8} and |v| up to
+  /// 1 or 100 (the clip is active).
+  void setListedValues(int i) {
+    const int64_t ts[] = {1, 2, 7, 63, 64, 65, 257, 1000};
+    const double betas[] = {-4, 0, 8}, vScales[] = {1, 100};
+    const int64_t dks[] = {8, 4, 16}, dvs[] = {16, 24, 48};
+    T = S = ts[i];
+    B = T >= 257 ? 1 : (i % 2 ? 3 : 1);
+    H = (i / 2) % 2 ? 4 : 1;
+    Hkv = (prior != femc::ref::Prior::Ssm && H == 4 && i % 3 == 0) ? 2 : H;
+    dk = dks[i % 3];
+    dv = dvs[(i + 1) % 3];
+    if (prior == femc::ref::Prior::Aft && dv % dk != 0)
+      dk = 8;
+    if (prior == femc::ref::Prior::Ssm)
+      N = i % 2 ? 16 : 1;
+    betaRaw = betas[i % 3];
+    vScale = vScales[(i / 3) % 2];
+  }
+
   /// The reference problem: prior, causality, layout, sizes and mask; the
   /// prior's attributes keep the reference's defaults.
   femc::ref::Problem problem() const {
