@@ -43,9 +43,7 @@ struct Case : femc::test::CaseShape {
 
   std::string str() const {
     std::ostringstream os;
-    os << kernel << " B=" << B << " T=" << T << " S=" << S << " H=" << H
-       << " Hkv=" << Hkv << " dk=" << dk << " dv=" << dv << " N=" << N
-       << " beta_raw~" << betaRaw << " |v|<=" << vScale;
+    os << kernel << shape();
     if (prior == Prior::Gla)
       os << " decay in [" << decayLo << ", " << decayHi << "]";
     return os.str();

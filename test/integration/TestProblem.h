@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -79,6 +80,16 @@ struct CaseShape {
       N = i % 2 ? 16 : 1;
     betaRaw = betas[i % 3];
     vScale = vScales[(i / 3) % 2];
+  }
+
+  /// " B=.. T=.. S=.. H=.. Hkv=.. dk=.. dv=.. N=.. beta_raw~.. |v|<=..", for
+  /// a case's trace.
+  std::string shape() const {
+    std::ostringstream os;
+    os << " B=" << B << " T=" << T << " S=" << S << " H=" << H
+       << " Hkv=" << Hkv << " dk=" << dk << " dv=" << dv << " N=" << N
+       << " beta_raw~" << betaRaw << " |v|<=" << vScale;
+    return os.str();
   }
 
   /// The reference problem: prior, causality, layout, sizes and mask; the
