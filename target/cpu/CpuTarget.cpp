@@ -8,10 +8,8 @@
 #include "passes/Passes.h"
 
 #include "llvm/IR/Module.h"
-#include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Target/TargetMachine.h"
-#include "llvm/Target/TargetOptions.h"
 #include "llvm/TargetParser/Host.h"
 #include "llvm/TargetParser/SubtargetFeature.h"
 #include "llvm/TargetParser/X86TargetParser.h"
@@ -92,24 +90,9 @@ public:
   createTargetMachine(unsigned optLevel, std::string &error) const override {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
-    llvm::Triple llvmTriple(triple());
-    const llvm::Target *llvmTarget =
-        llvm::TargetRegistry::lookupTarget(llvmTriple, error);
-    if (!llvmTarget)
-      return nullptr;
-    llvm::TargetOptions options;
-    std::unique_ptr<llvm::TargetMachine> machine(
-        llvmTarget->createTargetMachine(
-            llvmTriple, cpu_, features_, options, llvm::Reloc::PIC_,
-            std::nullopt,
-            optLevel == 0   ? llvm::CodeGenOptLevel::None
-            : optLevel == 1 ? llvm::CodeGenOptLevel::Less
-            : optLevel == 2 ? llvm::CodeGenOptLevel::Default
-                            : llvm::CodeGenOptLevel::Aggressive));
-    if (!machine)
-      error = "LLVM cannot make a target machine for " + llvmTriple.str() +
-              " (CPU '" + cpu_ + "')";
-    return machine;
+    // Position-independent: the kernels are linked into a shared library.
+    return driver::createMachine(triple(), cpu_, features_, llvm::Reloc::PIC_,
+                                 optLevel, error);
   }
 
   bool emitKernelFile(llvm::TargetMachine &machine, llvm::Module &module,
