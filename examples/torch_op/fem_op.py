@@ -176,7 +176,7 @@ def register(library_path, kernel_name=None, op_name=None, threads=None):
                    _register(library_path, kernel_name, op_name, threads))
 
 
-def _register(library_path, kernel_name, op_name, threads):
+def _register(library_path, kernel_name, op_name, threads, layer=False):
     module = femc.load(library_path, threads=threads)
     if kernel_name is None:
         layers = [n for n in module.kernels if module.kernel(n).layer]
@@ -186,6 +186,9 @@ def _register(library_path, kernel_name, op_name, threads):
                              f"choose one with kernel_name=")
         kernel_name = candidates[0]
     kernel = module.kernel(kernel_name)
+    if layer and not kernel.layer:
+        raise ValueError(f"{library_path}: '{kernel.name}' is not a layer "
+                         f"(a fem.layer entry)")
     op_name = op_name or kernel.name
     if op_name in _kernels:
         raise RuntimeError(f"torch.ops.femc.{op_name} is already registered")
@@ -233,11 +236,10 @@ class Layer(torch.nn.Module):
     def __init__(self, library_path, state_dict, kernel_name=None,
                  op_name=None, threads=None):
         super().__init__()
-        self.op_name = _register(library_path, kernel_name, op_name, threads)
+        self.op_name = _register(library_path, kernel_name, op_name, threads,
+                                 layer=True)
         self.op = getattr(torch.ops.femc, self.op_name)
         kernel = get_kernel(self.op_name)
-        if not kernel.layer:
-            raise ValueError(f"{library_path}: '{kernel.name}' is not a layer")
         inputs = [a["name"] for a in kernel.args if a["role"] == "input"]
         self.takes_mask = len(inputs) > 1 and inputs[1] == "attention_mask"
         self.param_names = inputs[2 if self.takes_mask else 1:]

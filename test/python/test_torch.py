@@ -299,7 +299,7 @@ def imported_layer(femc_bin, tmp_path_factory):
     return str(out / "lib" / "torch_layer.so"), params
 
 
-def test_layer_op_matches_the_layer_reference(imported_layer):
+def test_layer_op_matches_the_layer_reference(imported_layer, kernels_lib):
     from femc import layer_reference
     from layer_cases import make_inputs as layer_inputs
     library, params = imported_layer
@@ -323,6 +323,9 @@ def test_layer_op_matches_the_layer_reference(imported_layer):
     compiled = torch.compile(layer, fullgraph=True)
     x2 = torch.randn(1, 7, 32)
     torch.testing.assert_close(compiled(x2), layer(x2), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="'softmax_causal' is not a layer"):
+        fem_op.Layer(kernels_lib, params, "softmax_causal", "test_not_layer")
+    assert not hasattr(torch.ops.femc, "test_not_layer")
     with pytest.raises(KeyError, match="W_q.weight"):
         fem_op.Layer(library, {k: v for k, v in params.items()
                                if k != "W_q.weight"}, op_name="test_layer2")
