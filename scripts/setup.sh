@@ -2,7 +2,7 @@
 # Installs everything femc needs to build and test, from Debian's packages.
 # Safe to run any number of times: it installs only what is missing.
 #   scripts/setup.sh           what building and testing need
-#   scripts/setup.sh --fuzz    and libFuzzer's runtime (scripts/fuzz.sh)
+#   scripts/setup.sh --fuzz    the same (kept for scripts/fuzz.sh; the runtime is always installed)
 set -euo pipefail
 
 packages=(
@@ -12,10 +12,11 @@ packages=(
   # The Python module (python/), its tests and examples; nanobind comes from
   # PyPI below. PyTorch (python3-torch) is optional: its tests skip without it.
   python3-dev python3-numpy python3-pytest python3-pip libopenblas0-pthread
+  # clang-22's compiler-rt (builtins, sanitizer and libFuzzer runtimes): the
+  # glue's sanitizer test, the GPU kernels' CPU emulator (test/gpu) and
+  # scripts/fuzz.sh link with it.
+  libclang-rt-22-dev
 )
-if [ "${1:-}" = "--fuzz" ]; then
-  packages+=(libclang-rt-22-dev) # clang-22's libFuzzer and sanitizer runtimes
-fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,5 +1,8 @@
 # lit configuration for femc's IR and tool tests.
 import os
+import shutil
+import subprocess
+
 import lit.formats
 
 config.name = "femc"
@@ -27,3 +30,28 @@ try:
         config.available_features.add("avx512f")
 except OSError:
     pass
+
+# The NVIDIA tests (test/gpu, test/gpu-run): nvptx = llc has the NVPTX back
+# end; ptxas = CUDA's ptxas (FEMC_PTXAS, PATH or /usr/local/cuda/bin), which
+# femc --target=sm_XX needs for the cubin.
+llc = shutil.which("llc", path=config.environment["PATH"])
+try:
+    targets = subprocess.run([llc, "--version"], capture_output=True,
+                             text=True).stdout if llc else ""
+except OSError:
+    targets = ""
+if "nvptx64" in targets:
+    config.available_features.add("nvptx")
+else:
+    lit_config.note("llc has no NVPTX back end; the PTX tests are skipped")
+
+ptxas = os.environ.get("FEMC_PTXAS") or shutil.which("ptxas") or \
+    "/usr/local/cuda/bin/ptxas"
+if os.access(ptxas, os.X_OK):
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))
+else:
+    lit_config.note("ptxas not found (set FEMC_PTXAS, or install "
+                    "the CUDA toolkit in /usr/local/cuda): the PTX assembly, "
+                    "register and shared-memory checks are skipped")
+
