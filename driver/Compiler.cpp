@@ -28,6 +28,7 @@
 
 #include "llvm/ADT/StringExtras.h"
 #include <functional>
+#include "llvm/IR/InstIterator.h"
 #include "llvm/IR/Module.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -1515,6 +1516,51 @@ std::unique_ptr<llvm::TargetMachine> optimizeForTarget(const Target &target,
   return machine;
 }
 
+/// The features of `targetFeatures` the kernels in `module` (optimised LLVM
+/// IR for a CPU target) actually need at launch. AMX (amx-tile, amx-bf16)
+/// only when the module calls an AMX tile intrinsic, and avx512bf16 only when
+/// it computes on bf16 values: a library without such code, e.g. an f32 kernel
+/// built for `host` on an AMX machine or for `+amx`, then neither refuses a
+/// CPU without them nor asks Linux for AMX tile data. The LLVM module is what
+/// the back end compiles, so it is the ground truth whichever pass emitted
+/// the code and after dead code is gone. Every other feature is kept.
+std::vector<std::string> featuresUsed(ArrayRef<std::string> targetFeatures,
+                                      const llvm::Module &module) {
+  bool amx = false, bf16 = false;
+  for (const llvm::Function &f : module) {
+    StringRef name = f.getName();
+    if (f.isDeclaration() && !f.use_empty() && name.consume_front("llvm.x86.")) {
+      // Tile loads/stores/zero/config and the tile dot products.
+      if (name.starts_with("tile") || name.starts_with("tdp") ||
+          name.starts_with("ldtilecfg") || name.starts_with("sttilecfg") ||
+          name.starts_with("cast.tile") || name.starts_with("cast.vector.to.tile"))
+        amx = true;
+      if (name.starts_with("avx512bf16."))
+        bf16 = true;
+    }
+    if (bf16 || f.isDeclaration())
+      continue;
+    auto isBF16 = [](llvm::Type *t) { return t->getScalarType()->isBFloatTy(); };
+    for (const llvm::Instruction &i : llvm::instructions(f)) {
+      if (isBF16(i.getType()) ||
+          llvm::any_of(i.operands(),
+                       [&](const llvm::Use &u) { return isBF16(u->getType()); })) {
+        bf16 = true;
+        break;
+      }
+    }
+  }
+  std::vector<std::string> used;
+  for (const std::string &feature : targetFeatures) {
+    if ((feature == "amx-tile" || feature == "amx-bf16") && !amx)
+      continue;
+    if (feature == "avx512bf16" && !bf16 && !amx)
+      continue;
+    used.push_back(feature);
+  }
+  return used;
+}
+
 /// What compile() shares with compileDevice: the model after fem-tile and
 /// its kernels, where outputs go, and the --emit=mlir --after dump.
 struct Stage1 {
@@ -1895,6 +1941,8 @@ bool compile(const CompileOptions &options, CompileResult &result) {
     return compileDevice(options, result, *target, in);
   }
   if (options.glueOnly) {
+    // Nothing is lowered here, so the glue checks every feature of the
+    // target (featuresUsed needs the LLVM module).
     result.glue =
         emitGlue(kernels, stem, source, targetDescription, requiredFeatures);
     result.header = emitHeader(kernels, stem, source, targetDescription);
@@ -1986,9 +2034,12 @@ bool compile(const CompileOptions &options, CompileResult &result) {
       llvm::sys::fs::remove(f);
     return false;
   };
+  // Read before the back end rewrites the AMX intrinsics.
+  const std::vector<std::string> usedFeatures =
+      featuresUsed(requiredFeatures, *llvmModule);
   if (!emitMachineCode(kernelObj, llvm::CodeGenFileType::ObjectFile) ||
       !writeFile(glueC, emitGlue(kernels, stem, source, targetDescription,
-                                 requiredFeatures)) ||
+                                 usedFeatures)) ||
       !writeFile(header,
                  emitHeader(kernels, stem, source, targetDescription)))
     return cleanFail();

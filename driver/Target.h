@@ -98,6 +98,8 @@ public:
 
   /// The features the generated glue checks at launch, as
   /// __builtin_cpu_supports names; a kernel refuses to run without them.
+  /// The driver drops AMX and AVX512-BF16 from them for a library whose
+  /// kernels do not use them (featuresUsed in Compiler.cpp).
   virtual std::vector<std::string> requiredFeatures() const = 0;
 
   /// The LLVM target machine that emits this target's kernel code at
