@@ -21,29 +21,54 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#if defined(__linux__)
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <iterator>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 namespace {
 
 namespace lowp = femc::lowp;
 
-/// The AMX feature this host lacks, or null when it has both.
-const char *missingAmxFeature() {
+/// Why this process cannot run AMX code, or "" when it can: a missing CPU
+/// feature, or Linux refusing AMX tile data to the process (Linux before
+/// 5.16, or a sandbox that denies the request). The kernels' glue makes the
+/// same request; asking here too lets the tests skip instead of failing.
+std::string amxUnavailable() {
   __builtin_cpu_init();
   if (!__builtin_cpu_supports("amx-tile"))
-    return "amx-tile";
+    return "this host has no amx-tile";
   if (!__builtin_cpu_supports("amx-bf16"))
-    return "amx-bf16";
-  return nullptr;
+    return "this host has no amx-bf16";
+#if defined(__linux__)
+  constexpr int kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) != 0)
+    return std::string("Linux refused AMX tile data to this process "
+                       "(arch_prctl ARCH_REQ_XCOMP_PERM: ") +
+           std::strerror(errno) + ")";
+#endif
+  return "";
 }
 
 #define REQUIRE_AMX()                                                          \
-  if (const char *missing = missingAmxFeature())                               \
-  GTEST_SKIP() << "this host has no " << missing                               \
+  if (std::string why = amxUnavailable(); !why.empty())                        \
+  GTEST_SKIP() << why                                                          \
                << ": the AMX kernels are compiled (FileCheck tests) but not "  \
                   "run"
 
@@ -220,5 +245,46 @@ TEST(AmxSoftmaxLong, BenchmarkShape) {
   c.H = c.Hkv = 8;
   runCase(c, 4100);
 }
+
+#if defined(__linux__)
+/// A process whose arch_prctl Linux refuses (a seccomp filter answers EPERM,
+/// as a sandbox or a kernel before 5.16 would) is told why AMX is
+/// unavailable, so the tests above skip instead of failing. Runs in a child:
+/// the filter cannot be removed.
+void amxUnavailableUnderDeniedArchPrctl() {
+  sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_arch_prctl, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  sock_fprog program = {static_cast<unsigned short>(std::size(filter)),
+                        filter};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+      prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) {
+    std::fprintf(stderr, "cannot install the seccomp filter: %s\n",
+                 std::strerror(errno));
+    std::_Exit(2);
+  }
+  std::string why = amxUnavailable();
+  std::fprintf(stderr, "amx: %s\n", why.c_str());
+  std::_Exit(why.empty() ? 1 : 0);
+}
+
+TEST(AmxAvailability, SkipsWhenLinuxRefusesTileData) {
+  // On an AMX host the reason is the refusal; elsewhere the missing feature.
+  __builtin_cpu_init();
+  const char *expected =
+      __builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-bf16")
+          ? "amx: Linux refused AMX tile data to this process \\(arch_prctl "
+            "ARCH_REQ_XCOMP_PERM: Operation not permitted\\)"
+          : "amx: this host has no amx-";
+  EXPECT_EXIT(amxUnavailableUnderDeniedArchPrctl(),
+              ::testing::ExitedWithCode(0), expected);
+}
+#endif
 
 } // namespace
