@@ -183,7 +183,7 @@ void ThreadPool::parallelFor(int64_t n, FunctionRef<void(int64_t)> body,
                              int maxThreads) {
   if (n <= 0)
     return;
-  if (n >= (int64_t(1) << 62))
+  if (n >= kMaxIterations)
     throw std::invalid_argument("ThreadPool::parallelFor: too many iterations");
 
   // A loop nested in one of this pool's iterations runs inline.

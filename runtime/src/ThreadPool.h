@@ -72,6 +72,8 @@ class ThreadPool {
 public:
   /// The largest thread count a pool accepts (FEMRT_MAX_THREADS in femrt.h).
   static constexpr int kMaxThreads = 1024;
+  /// parallelFor refuses a loop of this many iterations or more.
+  static constexpr int64_t kMaxIterations = int64_t(1) << 62;
 
   /// Creates a pool in which `numThreads` threads run each loop: the caller
   /// of parallelFor and `numThreads - 1` workers. `numThreads <= 0` means

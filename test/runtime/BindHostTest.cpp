@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -221,6 +222,44 @@ TEST_F(BindHostTest, aParallelForOfNoIndicesCallsNothing) {
   LayerLibrary lib(sizeof(femrt_kernel_library), &bindHost);
   runLayer(lib.library, 0, 0);
   EXPECT_TRUE(rec.threads.empty());
+}
+
+/// A stage body that must not run: its loop was refused. It throws so that
+/// a launch that runs it anyway reports it (and ends) instead of running
+/// 2^62 indices.
+void refusedStageBody(void *, int64_t) {
+  ++record->serialRuns;
+  throw std::runtime_error("a body of the refused loop ran");
+}
+
+/// layer(): asks host->parallel_for for more iterations than the pool runs,
+/// then for an ordinary loop (which must not run after the failure).
+void hugeStageWorkgroup(void *const *args, int64_t, int64_t, int64_t) {
+  const auto *out = static_cast<const femrt_memref *>(args[0]);
+  Stage stage{static_cast<int32_t *>(out->aligned) + out->offset};
+  const femrt_host *host = boundHost;
+  ASSERT_NE(host, nullptr);
+  host->parallel_for(host->pool, int64_t(1) << 62, &refusedStageBody, nullptr);
+  host->parallel_for(host->pool, out->dims[0], &stageBody, &stage);
+}
+
+TEST_F(BindHostTest, aLoopThePoolRefusesFailsTheLaunchAndRunsNothing) {
+  LayerLibrary lib(sizeof(femrt_kernel_library), &bindHost);
+  lib.kernel.workgroup = &hugeStageWorkgroup;
+  femrt_module *module = nullptr;
+  FEMRT_ASSERT_OK(femrt_module_create_static(context, &lib.library, &module));
+  femrt_kernel *layer = nullptr;
+  FEMRT_ASSERT_OK(femrt_module_get_kernel(module, "layer", &layer));
+  Tensor hits = Tensor::make({16}, kDLInt, 32);
+  const DLTensor *args[] = {hits.dl()};
+  expectError(femrt_kernel_launch(layer, args, 1, nullptr),
+              FEMRT_ERROR_INVALID_ARGUMENT,
+              {"kernel 'layer': a stage of the layer asked for a parallel "
+               "loop of 4611686018427387904 iterations"});
+  EXPECT_EQ(rec.serialRuns, 0) << "a body of the refused loop ran";
+  EXPECT_TRUE(rec.threads.empty()) << "a stage ran after the refused one";
+  EXPECT_EQ(rec.unbinds, 1) << "the host stayed bound after the failure";
+  FEMRT_EXPECT_OK(femrt_module_destroy(module));
 }
 
 TEST_F(BindHostTest, aStructSizeBelowTheMinimumIsRefusedNamingTheMinimum) {

@@ -303,23 +303,53 @@ femrt_status checkArg(const std::string &prefix, const femrt_arg_info &info,
   return FEMRT_OK;
 }
 
-/// The pool and thread limit a layer's stages run on (femrt_host::pool).
+/// The pool and thread limit a layer's stages run on (femrt_host::pool), and
+/// the first stage loop that could not run: the launch fails with it.
 struct HostLoan {
   ThreadPool *pool;
   int maxThreads;
+  femrt_status status = FEMRT_OK;
+  std::string error;
 };
 
-/// femrt_host::parallel_for: body(ctx, i) for i in [0, n) on the pool. The
-/// pool throws only before it starts (n out of range): then run inline.
-void hostParallelFor(void *loan, int64_t n, void (*body)(void *, int64_t),
-                     void *ctx) {
-  auto *l = static_cast<HostLoan *>(loan);
+/// Records the first failure of a stage loop; never throws.
+void loanFailed(HostLoan &loan, femrt_status status,
+                const std::string &message) noexcept {
+  if (loan.status != FEMRT_OK)
+    return;
+  loan.status = status;
   try {
+    loan.error = message;
+  } catch (...) {
+    loan.error.clear(); // launchHostKernel falls back to a fixed message
+  }
+}
+
+/// femrt_host::parallel_for: body(ctx, i) for i in [0, n) on the pool. A
+/// loop the pool refuses runs nothing and fails the launch (HostLoan), as
+/// does every later stage loop: no index ever runs twice. No exception
+/// leaves: the caller is C.
+void hostParallelFor(void *loan, int64_t n, void (*body)(void *, int64_t),
+                     void *ctx) noexcept {
+  auto *l = static_cast<HostLoan *>(loan);
+  if (n <= 0 || l->status != FEMRT_OK)
+    return;
+  try {
+    if (n >= ThreadPool::kMaxIterations) {
+      loanFailed(*l, FEMRT_ERROR_INVALID_ARGUMENT,
+                 concat("a stage of the layer asked for a parallel loop of ",
+                        n, " iterations; the thread pool runs fewer than ",
+                        ThreadPool::kMaxIterations));
+      return;
+    }
     l->pool->parallelFor(
         n, [&](int64_t i) { body(ctx, i); }, l->maxThreads);
+  } catch (const std::exception &e) {
+    loanFailed(*l, FEMRT_ERROR_INTERNAL,
+               concat("a stage's parallel loop of ", n,
+                      " iterations failed: ", e.what()));
   } catch (...) {
-    for (int64_t i = 0; i < n; ++i)
-      body(ctx, i);
+    loanFailed(*l, FEMRT_ERROR_INTERNAL, "a stage's parallel loop failed");
   }
 }
 
@@ -459,6 +489,11 @@ femrt_status launchHostKernel(const Kernel &kernel, const DLTensor *const *args,
     bind(&host);
     workgroup(pointers, 0, 0, 0);
     bind(nullptr);
+    if (loan.status != FEMRT_OK)
+      return fail(loan.status,
+                  prefix + (loan.error.empty()
+                                ? std::string("a stage's parallel loop failed")
+                                : loan.error));
     return FEMRT_OK;
   }
   pool.parallelFor(
