@@ -1,6 +1,7 @@
 //===- Compiler.cpp - the femc compilation driver --------------------------===//
 #include "driver/Compiler.h"
 #include "driver/Target.h"
+#include "femc/Version.h"
 #include "passes/cpu/ReadSoftmaxAmx.h"
 
 #include "dialect/FEMDialect.h"
@@ -51,7 +52,7 @@ using llvm::StringRef;
 
 namespace femc::driver {
 
-const char *version() { return "femc 0.1.0"; }
+const char *version() { return FEMC_PRODUCER; }
 
 namespace {
 

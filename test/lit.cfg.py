@@ -21,6 +21,7 @@ config.environment["PATH"] = os.pathsep.join(
 config.environment["FEMC_INCLUDE_DIR"] = os.path.join(config.femc_src_root, "runtime", "include")
 config.substitutions.append(("%femc_src", config.femc_src_root))
 config.substitutions.append(("%shared", config.femc_shared_dir))
+config.substitutions.append(("%femc_version", config.femc_version))
 
 # CPU features of this machine, for tests of the launch-time CPU check.
 try:

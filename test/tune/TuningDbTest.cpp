@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "tools/fem-tune/TuningDb.h"
+#include "femc/Version.h"
 
 #include <gtest/gtest.h>
 
@@ -50,7 +51,7 @@ Entry makeEntry(const std::string &semantics, const std::string &bucket,
   e.semantics = semantics;
   e.target = "x86-64-v3 (AVX2, FMA); cpu=test; features=avx2,fma; cpus=2";
   e.bucket = bucket;
-  e.femcVersion = "femc 0.1.0";
+  e.femcVersion = FEMC_PRODUCER;
   e.kernelHash = hashText(semantics);
   e.key = makeKey(e.semantics, e.target, e.bucket, e.femcVersion);
   e.tileSpaceVersion = 1;
@@ -67,7 +68,7 @@ Entry makeEntry(const std::string &semantics, const std::string &bucket,
 }
 
 const char *kManifest = R"JSON({
-  "producer": "femc 0.1.0", "target": "x86-64-v3 (AVX2, FMA)",
+  "producer": ")JSON" FEMC_PRODUCER R"JSON(", "target": "x86-64-v3 (AVX2, FMA)",
   "kernels": [
     {"name": "NAME", "prior": "softmax", "causal": true, "layout": "bthd",
      "mask": false, ATTRS, "tiles": {"q": 192, "k": 64, "vec": 8},

@@ -1,5 +1,6 @@
 //===- TuningDb.cpp - the persistent tile tuning database -----------------===//
 #include "tools/fem-tune/TuningDb.h"
+#include "femc/Version.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -532,7 +533,7 @@ bool parseDim(const std::string &text, const std::string &option,
   return true;
 }
 
-std::string femcVersionText() { return FEMC_TUNE_FEMC_VERSION; }
+std::string femcVersionText() { return FEMC_PRODUCER; }
 
 bool resolveExtents(const KernelDesc &kernel,
                     const std::map<std::string, int64_t> &given,
