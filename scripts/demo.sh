@@ -4,11 +4,12 @@
 # layer reference and print the time.
 #   scripts/demo.sh [T]        (sequence length, default 1024)
 #
-# The layer, examples/fem_layer_torch.mlir, is in the form of the authors'
-# PyTorch module (docs/layers.md): its fem.layer configuration and its
-# parameters under their state_dict names let fem-run --check compare it with
-# reference/Layer.h (projections, mask, RoPE, the FEM read, gates, output
-# projection) on parameters drawn as PyTorch initialises them.
+# The layer, examples/fem_layer_lm.mlir, is the authors' PyTorch module with
+# its defaults as the checkpoint importer writes it (docs/layers.md): its
+# fem.layer configuration and its parameters under their state_dict names let
+# fem-run --check compare it with reference/Layer.h (projections, time-decay
+# conditioning, RoPE, the FEM read, gates, output projection) on parameters
+# drawn as PyTorch initialises them.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${FEMC_BUILD_DIR:-$root/build}"
@@ -19,9 +20,9 @@ T="${1:-1024}"
 
 out="$build/demo"
 echo
-echo "== femc examples/fem_layer_torch.mlir -o $out"
-"$build/bin/femc" "$root/examples/fem_layer_torch.mlir" -o "$out"
+echo "== femc examples/fem_layer_lm.mlir -o $out"
+"$build/bin/femc" "$root/examples/fem_layer_lm.mlir" -o "$out"
 echo
-echo "== fem-run $out/fem_layer_torch.so --kernel fem_layer_torch --dim B=1 --dim T=$T --check --bench 10"
-"$build/bin/fem-run" "$out/fem_layer_torch.so" --kernel fem_layer_torch \
+echo "== fem-run $out/fem_layer_lm.so --dim B=1 --dim T=$T --check --bench 10"
+"$build/bin/fem-run" "$out/fem_layer_lm.so" \
   --dim B=1 --dim "T=$T" --seed 1 --check --bench 10
