@@ -715,6 +715,21 @@ const float **floatInput(Inputs &in, std::string_view name) {
   return nullptr;
 }
 
+bool bindInput(Inputs &in, std::string_view name, bool isFloat,
+               const void *data) {
+  if (!isFloat) {
+    if (name != "mask")
+      return false;
+    in.mask = static_cast<const uint8_t *>(data);
+    return true;
+  }
+  const float **pointer = floatInput(in, name);
+  if (!pointer)
+    return false;
+  *pointer = static_cast<const float *>(data);
+  return true;
+}
+
 void generateInput(std::string_view name, std::vector<float> &values,
                    Rng &rng) {
   if (name == "beta_raw") {

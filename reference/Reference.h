@@ -122,6 +122,14 @@ struct Inputs {
 /// reference by name with it.
 const float **floatInput(Inputs &in, std::string_view name);
 
+/// Binds the kernel argument `name` with its `data` to the reference: a
+/// float input (floatInput) when `isFloat`, the byte mask when `name` is
+/// "mask" and not `isFloat`. False when the reference has no such input of
+/// that kind. `data` may be null for an empty argument. fem-run and
+/// fem-tune bind their arguments with it.
+bool bindInput(Inputs &in, std::string_view name, bool isFloat,
+               const void *data);
+
 /// Fills `values` with random inputs for the argument called `name`, in the
 /// ranges the reference's callers form them (semantics.md): beta_raw uniform
 /// in [-1, 2); ssm's delta = exp(-softplus(x)) in (0, 1), A = -softplus(x),

@@ -1146,7 +1146,6 @@ int runFemRun(int argc, char **argv) {
         if (t.info->role != FEMRT_ARG_INPUT)
           continue;
         std::string name = t.info->name;
-        bool found = false;
         // The reference runs a sequence from its start: it checks a
         // segment only from the empty (all-zero) carried state.
         if (name == "state" && t.isFloat()) {
@@ -1158,16 +1157,9 @@ int runFemRun(int argc, char **argv) {
                  "(docs/user-guide.md, \"Segments and decoding\")");
           continue;
         }
-        if (name == "mask" && !t.isFloat()) {
-          refInputs.mask = t.u8.data();
-          found = true;
-        }
-        if (const float **pointer = ref::floatInput(refInputs, name);
-            pointer && t.isFloat()) {
-          *pointer = t.f32.data();
-          found = true;
-        }
-        if (!found)
+        if (!ref::bindInput(refInputs, name, t.isFloat(),
+                            t.isFloat() ? static_cast<const void *>(t.f32.data())
+                                        : t.u8.data()))
           fail("--check: the reference has no input called '" + name +
                "' of this dtype (kernel '" + kernelName + "')");
       }

@@ -501,17 +501,9 @@ void runReference(Problem &p, femrt_kernel *kernel, const std::string &name,
     if (t.info->role != FEMRT_ARG_INPUT)
       continue;
     std::string arg = t.info->name;
-    bool found = false;
-    if (arg == "mask" && !t.isFloat()) {
-      in.mask = t.u8.data();
-      found = true;
-    }
-    if (const float **pointer = ref::floatInput(in, arg);
-        pointer && t.isFloat()) {
-      *pointer = t.f32.data();
-      found = true;
-    }
-    if (!found)
+    if (!ref::bindInput(in, arg, t.isFloat(),
+                        t.isFloat() ? static_cast<const void *>(t.f32.data())
+                                    : t.u8.data()))
       fail("the reference has no input called '" + arg + "' (kernel '" +
            name + "')");
   }
