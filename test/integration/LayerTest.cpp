@@ -23,6 +23,7 @@
 #include "femrt/femrt.h"
 #include "reference/Reference.h"
 #include "support/Random.h"
+#include "test/integration/TestProblem.h"
 
 #include <gtest/gtest.h>
 
@@ -103,6 +104,20 @@ std::vector<double> rope(const std::vector<double> &x, int64_t B, int64_t T,
           y[base + j] = x[base + j] * std::cos(angle) + rot * std::sin(angle);
         }
   return y;
+}
+
+/// The layer's output against the double layer: every element finite and
+/// max |out - y| <= 1e-4 max |y| (docs/semantics.md, tolerances).
+void expectNearLayerReference(const std::vector<float> &out,
+                              const std::vector<double> &y) {
+  ASSERT_EQ(out.size(), y.size());
+  femc::test::MaxError err;
+  for (size_t i = 0; i < y.size(); ++i) {
+    ASSERT_TRUE(std::isfinite(out[i])) << "element " << i;
+    err.add(i, out[i], y[i]);
+  }
+  EXPECT_GT(err.maxRef, 0.0);
+  EXPECT_LE(err.maxErr, 1e-4 * err.maxRef) << "relative " << err.relative();
 }
 
 std::vector<float> toFloat(const std::vector<double> &x) {
@@ -303,14 +318,7 @@ TEST_P(LayerMatrix, MatchesTheReferenceLayer) {
 
     std::vector<double> y = referenceLayer(s, w, x, mask, B, T);
     ASSERT_EQ(y.size(), out.size());
-    double maxErr = 0, maxRef = 0;
-    for (size_t i = 0; i < y.size(); ++i) {
-      ASSERT_TRUE(std::isfinite(out[i])) << "element " << i;
-      maxErr = std::max(maxErr, std::fabs(y[i] - out[i]));
-      maxRef = std::max(maxRef, std::fabs(y[i]));
-    }
-    EXPECT_GT(maxRef, 0.0);
-    EXPECT_LE(maxErr, 1e-4 * maxRef) << "relative " << maxErr / maxRef;
+    expectNearLayerReference(out, y);
   }
   femrt_module_destroy(module);
   femrt_context_destroy(ctx);
@@ -470,14 +478,7 @@ TEST(FemLayer, NaturalShapesReshapesAndAttentionMask) {
     ASSERT_TRUE(read.has_value()) << error;
     std::vector<float> o(read->out.begin(), read->out.end());
     std::vector<double> y = linearRef(o, w[5], b[5], BT, E, D);
-    double maxErr = 0, maxRef = 0;
-    for (size_t i = 0; i < y.size(); ++i) {
-      ASSERT_TRUE(std::isfinite(out[i])) << "element " << i;
-      maxErr = std::max(maxErr, std::fabs(y[i] - out[i]));
-      maxRef = std::max(maxRef, std::fabs(y[i]));
-    }
-    EXPECT_GT(maxRef, 0.0);
-    EXPECT_LE(maxErr, 1e-4 * maxRef) << "relative " << maxErr / maxRef;
+    expectNearLayerReference(out, y);
   }
   femrt_module_destroy(module);
   femrt_context_destroy(ctx);
