@@ -118,6 +118,34 @@ femrt_status checkDeviceRange(const char *function, Device &device,
   return FEMRT_OK;
 }
 
+/// One copy between host and device memory: the checks both directions share
+/// (a live device, NULL pointers named, the device side inside one live
+/// allocation), then `copy` with the device pointer.
+template <typename Copy>
+femrt_status copyChecked(const char *function, femrt_device *device,
+                         const void *hostPtr, const char *hostName,
+                         const void *devicePtr, const char *deviceName,
+                         size_t size, const char *driverCall, Copy copy) {
+  return guard(function, [&] {
+    std::shared_ptr<Device> dev;
+    if (femrt_status s = lookup(device, function, "device", dev))
+      return s;
+    if (size == 0)
+      return FEMRT_OK;
+    if (!hostPtr || !devicePtr)
+      return fail(FEMRT_ERROR_INVALID_ARGUMENT,
+                  concat(function, ": ", devicePtr ? hostName : deviceName,
+                         " is NULL"));
+    if (femrt_status s =
+            checkDeviceRange(function, *dev, devicePtr, size, deviceName))
+      return s;
+    FEMRT_WITH_CONTEXT(function, dev);
+    if (CUresult rc = copy(*dev->driver, toDevicePointer(devicePtr)))
+      return cudaFail(function, *dev->driver, rc, driverCall);
+    return FEMRT_OK;
+  });
+}
+
 } // namespace
 
 extern "C" {
@@ -457,50 +485,20 @@ femrt_status femrt_cuda_free(femrt_device *device, void *device_ptr) {
 
 femrt_status femrt_cuda_memcpy_htod(femrt_device *device, void *dst_device,
                                     const void *src_host, size_t size) {
-  const char *function = __func__;
-  return guard(function, [&] {
-    std::shared_ptr<Device> dev;
-    if (femrt_status s = lookup(device, function, "device", dev))
-      return s;
-    if (size == 0)
-      return FEMRT_OK;
-    if (!dst_device || !src_host)
-      return fail(FEMRT_ERROR_INVALID_ARGUMENT,
-                  concat(function, ": ", dst_device ? "src_host" : "dst_device",
-                         " is NULL"));
-    if (femrt_status s =
-            checkDeviceRange(function, *dev, dst_device, size, "dst_device"))
-      return s;
-    FEMRT_WITH_CONTEXT(function, dev);
-    if (CUresult rc = dev->driver->cuMemcpyHtoD(toDevicePointer(dst_device),
-                                                src_host, size))
-      return cudaFail(function, *dev->driver, rc, "cuMemcpyHtoD");
-    return FEMRT_OK;
-  });
+  return copyChecked(__func__, device, src_host, "src_host", dst_device,
+                     "dst_device", size, "cuMemcpyHtoD",
+                     [&](const Driver &driver, CUdeviceptr dst) {
+                       return driver.cuMemcpyHtoD(dst, src_host, size);
+                     });
 }
 
 femrt_status femrt_cuda_memcpy_dtoh(femrt_device *device, void *dst_host,
                                     const void *src_device, size_t size) {
-  const char *function = __func__;
-  return guard(function, [&] {
-    std::shared_ptr<Device> dev;
-    if (femrt_status s = lookup(device, function, "device", dev))
-      return s;
-    if (size == 0)
-      return FEMRT_OK;
-    if (!dst_host || !src_device)
-      return fail(FEMRT_ERROR_INVALID_ARGUMENT,
-                  concat(function, ": ", dst_host ? "src_device" : "dst_host",
-                         " is NULL"));
-    if (femrt_status s =
-            checkDeviceRange(function, *dev, src_device, size, "src_device"))
-      return s;
-    FEMRT_WITH_CONTEXT(function, dev);
-    if (CUresult rc = dev->driver->cuMemcpyDtoH(
-            dst_host, toDevicePointer(src_device), size))
-      return cudaFail(function, *dev->driver, rc, "cuMemcpyDtoH");
-    return FEMRT_OK;
-  });
+  return copyChecked(__func__, device, dst_host, "dst_host", src_device,
+                     "src_device", size, "cuMemcpyDtoH",
+                     [&](const Driver &driver, CUdeviceptr src) {
+                       return driver.cuMemcpyDtoH(dst_host, src, size);
+                     });
 }
 
 femrt_status femrt_cuda_synchronize(femrt_device *device, void *stream) {
