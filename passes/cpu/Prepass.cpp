@@ -55,6 +55,7 @@ void ValueStreams::emit() {
   bound = e.alloc({w.cb}, {});
   shift = e.alloc({w.cb}, {});
   offset = e.alloc({w.cb}, {});
+  invBeta = e.alloc({w.cb}, {});
   Value negInf = e.cst(-std::numeric_limits<float>::infinity());
   Value posInf = e.cst(std::numeric_limits<float>::infinity());
   e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
@@ -98,6 +99,7 @@ void ValueStreams::emit() {
     Value narrow = e.fcmp(arith::CmpFPredicate::OLE, e.fsub(maxV, minV),
                           e.splat(0.69314718f));
     e.vstore(b, beta, {cv});
+    e.vstore(e.fdiv(e.splat(1.0f), b), invBeta, {cv});
     e.vstore(bnd, bound, {cv});
     e.vstore(maxV, shift, {cv});
     e.vstore(e.select(narrow, e.splat(1.0f), e.splat(0.0f)), offset, {cv});
@@ -112,9 +114,13 @@ std::pair<Value, Value> ValueStreams::panel(Value s, Value cv, Value keep) {
     v = e.sigmoid(v);
   Value bnd = e.vload(bound, {cv});
   Value clipped = e.clamp(v, e.neg(bnd), bnd);
-  Value tilted = e.fsub(
-      e.exp(e.fsub(e.fmul(e.vload(beta, {cv}), clipped), e.vload(shift, {cv}))),
-      e.vload(offset, {cv}));
+  Value z = e.fsub(e.fmul(e.vload(beta, {cv}), clipped), e.vload(shift, {cv}));
+  // X - o: on narrow channels expm1(z), never e^z - 1 (e^z rounds to
+  // 1 +- 6e-8, which is all of X - 1 once beta*(max - min) is near 1e-6),
+  // as the softmax panel does (ReadSoftmax.cpp).
+  Value narrow = e.fcmp(arith::CmpFPredicate::OGT, e.vload(offset, {cv}),
+                        e.splat(0.5f));
+  Value tilted = e.select(narrow, e.expm1Narrow(z), e.exp(z));
   if (keep) { // masked keys contribute nothing, even if v is not finite
     Value k = e.bcast(keep);
     clipped = e.select(k, clipped, e.splat(0.0f));
