@@ -124,6 +124,11 @@ struct HeadStreams {
   std::vector<double> tiltedM1;
   /// The shift M, dv.
   std::vector<double> shift;
+  /// With a carried state, per channel: e^(M_state - M) (0 when the state
+  /// has seen no key), the merged L = min of beta * V~, and whether any key
+  /// was seen (state or segment). Empty without a state.
+  std::vector<double> carriedScale, low;
+  std::vector<char> seen;
 
   double vt(int64_t s, int64_t c) const { return clipped[s * dv + c]; }
   double x(int64_t s, int64_t c) const { return tilted[s * dv + c]; }
@@ -152,7 +157,32 @@ static bool keyKept(const Inputs &in, const Problem &p, int64_t b, int64_t s) {
   return !p.hasMask || in.mask[b * p.S + s] != 0;
 }
 
-/// Section 1: beta, clip, shift and tilt for query head h of batch b.
+/// Slots of the common part of a state record (docs/semantics.md,
+/// "Segments"); the prior's part follows.
+enum : int64_t { kSlotShift = 0, kSlotLow = 1, kSlotSeen = 2, kSlotPrior = 3 };
+
+/// The carried record of value channel c of head h in batch b (Ks floats),
+/// or null for the empty state.
+static const float *stateRecord(const Problem &p, const Inputs &in, int64_t b,
+                                int64_t h, int64_t c) {
+  if (!in.state)
+    return nullptr;
+  return in.state + ((b * p.H + h) * p.dv + c) * stateWidth(p);
+}
+
+/// Slot `slot` of a carried record (0 for the empty state).
+static double slotOf(const float *record, int64_t slot) {
+  return record ? double(record[slot]) : 0.0;
+}
+
+/// Whether a carried record has seen a key.
+static bool recordSeen(const float *record) {
+  return slotOf(record, kSlotSeen) > 0.5;
+}
+
+/// Section 1: beta, clip, shift and tilt for query head h of batch b. With
+/// a carried state, M is the max over the keys the state has seen and the
+/// segment's (docs/semantics.md, "Segments": M = max(M_state, M_segment)).
 static HeadStreams computeStreams(const Problem &p, const Inputs &in,
                                   const Indexer &idx, int64_t b, int64_t h) {
   HeadStreams hs;
@@ -162,6 +192,11 @@ static HeadStreams computeStreams(const Problem &p, const Inputs &in,
   hs.tilted.resize(p.S * p.dv);
   hs.tiltedM1.resize(p.S * p.dv);
   hs.shift.assign(p.dv, 0.0);
+  if (p.hasState) {
+    hs.carriedScale.assign(p.dv, 0.0);
+    hs.low.assign(p.dv, 0.0);
+    hs.seen.assign(p.dv, 0);
+  }
   int64_t g = idx.kvHead(h);
   for (int64_t c = 0; c < p.dv; ++c) {
     double beta = softplus(in.beta_raw[h * p.dv + c]) + p.eps;
@@ -169,6 +204,7 @@ static HeadStreams computeStreams(const Problem &p, const Inputs &in,
     hs.beta[c] = beta;
     bool anyKey = false;
     double shift = 0.0; // Stays 0 when every key is masked.
+    double low = 0.0;
     for (int64_t s = 0; s < p.S; ++s) {
       double value = in.v[idx.v(b, s, g, c)];
       if (p.prior == Prior::Ssm)
@@ -179,7 +215,20 @@ static HeadStreams computeStreams(const Problem &p, const Inputs &in,
         continue;
       // (quirk) The max runs over all keys, future ones included.
       shift = anyKey ? maxNaN(shift, beta * vt) : beta * vt;
+      low = anyKey ? std::fmin(low, beta * vt) : beta * vt;
       anyKey = true;
+    }
+    if (p.hasState) {
+      const float *record = stateRecord(p, in, b, h, c);
+      if (recordSeen(record)) {
+        double mState = slotOf(record, kSlotShift);
+        double lState = slotOf(record, kSlotLow);
+        shift = anyKey ? maxNaN(mState, shift) : mState;
+        low = anyKey ? std::fmin(lState, low) : lState;
+        hs.carriedScale[c] = std::exp(mState - shift);
+      }
+      hs.low[c] = low;
+      hs.seen[c] = anyKey || recordSeen(record);
     }
     hs.shift[c] = shift;
     for (int64_t s = 0; s < p.S; ++s) {
@@ -319,19 +368,140 @@ static HeadRead readGla(const Problem &p, const Inputs &in, const Indexer &idx,
   return read;
 }
 
+/// Whether the prior reads only s <= t, whatever `Problem::causal` says.
+static bool isCausal(const Problem &p) {
+  return p.causal || !(p.prior == Prior::Softmax || p.prior == Prior::Linear);
+}
+
+/// linear and gla with a carried state, in the recurrent form the state
+/// records (docs/semantics.md, "Segments"): after key s, per feature d and
+/// channel c, S_mu[d][c] = sum w phi(k)[d] V~, S_X[d][c] = sum w phi(k)[d] X
+/// and z[d] = sum w phi(k)[d] over the keys seen, with w = e^(C_last - C_s)
+/// for gla (1 for linear). Row t reads <phi(q_t), S> / den, den =
+/// max(<phi(q_t), z>, eps) for linear and <phi(q_t), z> + 1e-5 for gla.
+/// Causal rows read the state after their own key; non-causal linear rows
+/// read the state after every key of the segment. Writes the prior's part
+/// of the head's records to `record(c)`.
+template <typename RecordOut>
+static HeadRead readLinearCarried(const Problem &p, const Inputs &in,
+                                  const Indexer &idx, int64_t b, int64_t h,
+                                  const HeadStreams &hs, RecordOut record) {
+  HeadRead read(p.T, p.dv);
+  const int64_t dk = p.dk, dv = p.dv;
+  const int64_t sMuSlot = kSlotPrior + 1, sXSlot = sMuSlot + dk,
+                zSlot = sXSlot + dk;
+  const bool gla = p.prior == Prior::Gla;
+  const int64_t g = idx.kvHead(h);
+  // The carried sums; z, C and seen are per head (validate checks that every
+  // channel's record holds the same).
+  const float *first = stateRecord(p, in, b, h, 0);
+  bool anyKey = recordSeen(first);
+  double logDecay = gla ? slotOf(first, kSlotPrior) : 0.0;
+  std::vector<double> sMu(dk * dv), sX(dk * dv), z(dk);
+  for (int64_t d = 0; d < dk; ++d)
+    z[d] = slotOf(first, zSlot + d);
+  for (int64_t c = 0; c < dv; ++c) {
+    const float *carried = stateRecord(p, in, b, h, c);
+    for (int64_t d = 0; d < dk; ++d) {
+      sMu[d * dv + c] = slotOf(carried, sMuSlot + d);
+      sX[d * dv + c] = hs.carriedScale[c] * slotOf(carried, sXSlot + d);
+    }
+  }
+  std::vector<double> phi(dk);
+  auto addKey = [&](int64_t s) {
+    if (!keyKept(in, p, b, s))
+      return;
+    anyKey = true;
+    for (int64_t d = 0; d < dk; ++d) {
+      double feature = featureMap(p, in.k[idx.k(b, s, g, d)]);
+      z[d] += feature;
+      for (int64_t c = 0; c < dv; ++c) {
+        sMu[d * dv + c] += feature * hs.vt(s, c);
+        sX[d * dv + c] += feature * hs.x(s, c);
+      }
+    }
+  };
+  auto readRowFromState = [&](int64_t t) {
+    if (!anyKey) {
+      read.visible[t] = 0;
+      return;
+    }
+    double den = 0.0;
+    for (int64_t d = 0; d < dk; ++d) {
+      phi[d] = featureMap(p, in.q[idx.q(b, t, h, d)]);
+      den += phi[d] * z[d];
+    }
+    den = gla ? den + kGlaOffset : maxNaN(den, p.eps);
+    for (int64_t c = 0; c < dv; ++c) {
+      double mu = 0.0, zRead = 0.0;
+      for (int64_t d = 0; d < dk; ++d) {
+        mu += phi[d] * sMu[d * dv + c];
+        zRead += phi[d] * sX[d * dv + c];
+      }
+      read.mu[t * dv + c] = mu / den;
+      read.z[t * dv + c] = zRead / den;
+    }
+  };
+  if (!isCausal(p)) {
+    for (int64_t s = 0; s < p.S; ++s)
+      addKey(s);
+    for (int64_t t = 0; t < p.T; ++t)
+      readRowFromState(t);
+  } else {
+    for (int64_t t = 0; t < p.T; ++t) {
+      if (gla) {
+        // Continuing from the carried (clamped) C gives the one-shot C: the
+        // sum only decreases (docs/semantics.md, "Segments").
+        double next = clamp(
+            logDecay - (relu(in.decay[idx.perHead(b, t, h)]) + p.eps),
+            kGlaMinLogDecay, kGlaMaxLogDecay);
+        double decay = std::exp(next - logDecay);
+        logDecay = next;
+        for (double &x : z)
+          x *= decay;
+        for (int64_t i = 0; i < dk * dv; ++i) {
+          sMu[i] *= decay;
+          sX[i] *= decay;
+        }
+      }
+      addKey(t);
+      readRowFromState(t);
+    }
+  }
+  for (int64_t c = 0; c < dv; ++c) {
+    double *out = record(c);
+    out[kSlotPrior] = logDecay;
+    for (int64_t d = 0; d < dk; ++d) {
+      out[sMuSlot + d] = sMu[d * dv + c];
+      out[sXSlot + d] = sX[d * dv + c];
+      out[zSlot + d] = z[d];
+    }
+  }
+  return read;
+}
+
 /// aft (the reference's rnn_softmax, always causal): a per-channel causal
 /// softmax over keys, read over the concatenated width W = 2 dv of [V~ | X],
-/// then scaled by the normalised query q^.
+/// then scaled by the normalised query q^. The sums of kappa U and kappa,
+/// kappa = e^(k - kmax) + eps, are kept as sum e^(k - kmax) U + eps sum U
+/// and sum e^(k - kmax) + eps count: the state's form, in which a carried
+/// state moves to a larger kmax exactly (docs/semantics.md, "Segments").
+/// With a state, kmax also covers the keys it has seen; writes the prior's
+/// part of the head's records to `record(c)`.
+template <typename RecordOut>
 static HeadRead readAft(const Problem &p, const Inputs &in, const Indexer &idx,
-                        int64_t b, int64_t h, const HeadStreams &hs) {
+                        int64_t b, int64_t h, const HeadStreams &hs,
+                        RecordOut record) {
   HeadRead read(p.T, p.dv);
   int64_t width = 2 * p.dv;
   int64_t g = idx.kvHead(h);
-  // Channel j of the concatenated stream uses q/k channel j mod dk.
+  // Channel j of the concatenated stream uses q/k channel j mod dk; j and
+  // j + dv share one (dk divides dv), and value channel j mod dv's record.
   auto qk = [&](int64_t j) { return j % p.dk; };
   auto stream = [&](int64_t s, int64_t j) {
     return j < p.dv ? hs.vt(s, j) : hs.x(s, j - p.dv);
   };
+  enum : int64_t { kNumMu, kNumX, kSumMu, kSumX, kDen, kKmax, kCount };
   // (quirk) kmax runs over all key positions, future ones included.
   std::vector<double> kmax(width);
   for (int64_t j = 0; j < width; ++j)
@@ -339,14 +509,38 @@ static HeadRead readAft(const Problem &p, const Inputs &in, const Indexer &idx,
       double key = in.k[idx.k(b, s, g, qk(j))];
       kmax[j] = s == 0 ? key : maxNaN(kmax[j], key);
     }
-  std::vector<double> numerator(width, 0.0), denominator(width, 0.0);
+  // sum e^(k - kmax) U, sum U and sum e^(k - kmax), with the carried sums.
+  std::vector<double> expNum(width, 0.0), plainNum(width, 0.0),
+      expDen(width, 0.0);
+  double count = 0.0;
+  if (p.hasState) {
+    count = slotOf(stateRecord(p, in, b, h, 0), kSlotPrior + kCount);
+    for (int64_t j = 0; j < width; ++j) {
+      int64_t c = j % p.dv;
+      bool x = j >= p.dv;
+      const float *carried = stateRecord(p, in, b, h, c);
+      double kOld = slotOf(carried, kSlotPrior + kKmax);
+      double moved = 0.0; // e^(kmax_state - kmax), 0 without a carried key
+      if (recordSeen(carried)) {
+        kmax[j] = maxNaN(kOld, kmax[j]);
+        moved = std::exp(kOld - kmax[j]);
+      }
+      double xScale = x ? hs.carriedScale[c] : 1.0;
+      expNum[j] = moved * xScale *
+                  slotOf(carried, kSlotPrior + (x ? kNumX : kNumMu));
+      plainNum[j] = xScale * slotOf(carried, kSlotPrior + (x ? kSumX : kSumMu));
+      expDen[j] = moved * slotOf(carried, kSlotPrior + kDen);
+    }
+  }
   std::vector<double> queryWeight(width);
   for (int64_t t = 0; t < p.T; ++t) {
     // Key t joins the running sums of every row from t on.
+    count += 1.0;
     for (int64_t j = 0; j < width; ++j) {
-      double kappa = std::exp(in.k[idx.k(b, t, g, qk(j))] - kmax[j]) + p.eps;
-      numerator[j] += kappa * stream(t, j);
-      denominator[j] += kappa;
+      double e = std::exp(in.k[idx.k(b, t, g, qk(j))] - kmax[j]);
+      expNum[j] += e * stream(t, j);
+      plainNum[j] += stream(t, j);
+      expDen[j] += e;
     }
     double squaredNorm = 0.0;
     for (int64_t j = 0; j < width; ++j) {
@@ -356,26 +550,50 @@ static HeadRead readAft(const Problem &p, const Inputs &in, const Indexer &idx,
     double norm = maxNaN(std::sqrt(squaredNorm), kNormFloor);
     for (int64_t j = 0; j < width; ++j) {
       double qHat = queryWeight[j] / norm * std::sqrt(double(width));
-      double value = qHat * numerator[j] / maxNaN(denominator[j], p.eps);
+      double numerator = expNum[j] + p.eps * plainNum[j];
+      double denominator = expDen[j] + p.eps * count;
+      double value = qHat * numerator / maxNaN(denominator, p.eps);
       if (j < p.dv)
         read.mu[t * p.dv + j] = value;
       else
         read.z[t * p.dv + j - p.dv] = value;
     }
   }
+  if (p.hasState)
+    for (int64_t c = 0; c < p.dv; ++c) {
+      double *out = record(c) + kSlotPrior;
+      out[kNumMu] = expNum[c];
+      out[kNumX] = expNum[p.dv + c];
+      out[kSumMu] = plainNum[c];
+      out[kSumX] = plainNum[p.dv + c];
+      out[kDen] = expDen[c];
+      out[kKmax] = kmax[c];
+      out[kCount] = count;
+    }
   return read;
 }
 
 /// ssm (selective scan, always causal): per flat channel e, the scan of U,
-/// normalised by the same scan of U = 1.
+/// normalised by the same scan of U = 1. With a state, the scans continue
+/// from its x_mu, x_X (moved to the merged M) and x_1; writes the prior's
+/// part of the head's records to `record(c)`.
+template <typename RecordOut>
 static HeadRead readSsm(const Problem &p, const Inputs &in, int64_t b,
-                        int64_t h, const HeadStreams &hs) {
+                        int64_t h, const HeadStreams &hs, RecordOut record) {
   HeadRead read(p.T, p.dv);
   int64_t E = p.channels();
   for (int64_t c = 0; c < p.dv; ++c) {
     int64_t e = h * p.dv + c;
     // States of the scans of V~, X and 1.
     std::vector<double> stateV(p.N, 0.0), stateX(p.N, 0.0), stateOne(p.N, 0.0);
+    if (p.hasState) {
+      const float *carried = stateRecord(p, in, b, h, c);
+      for (int64_t n = 0; n < p.N; ++n) {
+        stateV[n] = slotOf(carried, kSlotPrior + n);
+        stateX[n] = hs.carriedScale[c] * slotOf(carried, kSlotPrior + p.N + n);
+        stateOne[n] = slotOf(carried, kSlotPrior + 2 * p.N + n);
+      }
+    }
     for (int64_t t = 0; t < p.T; ++t) {
       double step = in.delta[(b * p.T + t) * E + e];
       double yV = 0.0, yX = 0.0, yOne = 0.0;
@@ -398,25 +616,40 @@ static HeadRead readSsm(const Problem &p, const Inputs &in, int64_t b,
       read.mu[t * p.dv + c] = yV / normaliser;
       read.z[t * p.dv + c] = yX / normaliser;
     }
+    if (p.hasState) {
+      double *out = record(c) + kSlotPrior;
+      for (int64_t n = 0; n < p.N; ++n) {
+        out[n] = stateV[n];
+        out[p.N + n] = stateX[n];
+        out[2 * p.N + n] = stateOne[n];
+      }
+    }
   }
   return read;
 }
 
-/// Section 2: the read of the problem's prior.
+/// Section 2: the read of the problem's prior. With a carried state, the
+/// scan priors write the prior's part of the head's records to
+/// `record(c)`.
+template <typename RecordOut>
 static HeadRead readPrior(const Problem &p, const Inputs &in,
                           const Indexer &idx, int64_t b, int64_t h,
-                          const HeadStreams &hs) {
+                          const HeadStreams &hs, RecordOut record) {
   switch (p.prior) {
   case Prior::Softmax:
     return readSoftmax(p, in, idx, b, h, hs);
   case Prior::Linear:
+    if (p.hasState)
+      return readLinearCarried(p, in, idx, b, h, hs, record);
     return readLinear(p, in, idx, b, h, hs);
   case Prior::Gla:
+    if (p.hasState)
+      return readLinearCarried(p, in, idx, b, h, hs, record);
     return readGla(p, in, idx, b, h, hs);
   case Prior::Aft:
-    return readAft(p, in, idx, b, h, hs);
+    return readAft(p, in, idx, b, h, hs, record);
   case Prior::Ssm:
-    return readSsm(p, in, b, h, hs);
+    return readSsm(p, in, b, h, hs, record);
   }
   std::abort(); // Unreachable: every Prior is handled above.
 }
@@ -439,10 +672,6 @@ static bool allowsMask(Prior prior) {
   return prior == Prior::Softmax || prior == Prior::Linear;
 }
 
-/// Whether the prior reads only s <= t, whatever `Problem::causal` says.
-static bool isCausal(const Problem &p) {
-  return p.causal || !(p.prior == Prior::Softmax || p.prior == Prior::Linear);
-}
 
 /// A double as printf's %g writes it ("40", "1e-06", "-inf").
 static std::string formatDouble(double value) {
@@ -494,7 +723,7 @@ std::optional<Layout> parseLayout(std::string_view name) {
 std::vector<std::string> inputNames(const Problem &problem) {
   std::vector<std::string> names;
   for (const char *name : {"q", "k", "v", "beta_raw", "lam", "gate", "decay",
-                           "delta", "A", "Bs", "Cs", "D", "mask"})
+                           "delta", "A", "Bs", "Cs", "D", "mask", "state"})
     if (tensorShape(problem, name))
       names.push_back(name);
   return names;
@@ -537,6 +766,9 @@ std::optional<std::vector<int64_t>> tensorShape(const Problem &p,
     return std::vector<int64_t>{E};
   if (name == "mask" && p.hasMask && allowsMask(p.prior))
     return std::vector<int64_t>{p.B, p.S};
+  if ((name == "state" || name == "state_out") && p.hasState &&
+      stateWidth(p) > 0)
+    return std::vector<int64_t>{p.B, p.H, p.dv, stateWidth(p)};
   return std::nullopt;
 }
 
@@ -590,13 +822,169 @@ bool validate(const Problem &p, std::string &error) {
     return fail("hasMask: a key-padding mask is supported by softmax and "
                 "linear only; found prior " +
                 quote(p.prior));
-  for (const char *name : {"q", "k", "v", "lam", "delta", "A", "mask"}) {
+  if (p.hasState && p.prior == Prior::Softmax)
+    return fail("hasState: prior 'softmax' carries no state; the scan priors "
+                "linear, gla, aft and ssm do");
+  for (const char *name :
+       {"q", "k", "v", "lam", "delta", "A", "mask", "state"}) {
     std::optional<std::vector<int64_t>> shape = tensorShape(p, name);
     int64_t count = 0;
     if (shape && !checkedCount(*shape, count))
       return fail(std::string(name) + ": too many elements (more than 2^62)");
   }
   return true;
+}
+
+int64_t stateWidth(const Problem &p) {
+  switch (p.prior) {
+  case Prior::Softmax:
+    return 0;
+  case Prior::Linear:
+  case Prior::Gla:
+    return kSlotPrior + 1 + 3 * p.dk;
+  case Prior::Aft:
+    return kSlotPrior + 7;
+  case Prior::Ssm:
+    return kSlotPrior + 3 * p.N;
+  }
+  return 0;
+}
+
+std::vector<StateField> stateFields(const Problem &p) {
+  std::vector<StateField> fields = {{"M", kSlotShift, 1},
+                                    {"L", kSlotLow, 1},
+                                    {"seen", kSlotSeen, 1}};
+  auto add = [&](const char *name, int64_t count) {
+    int64_t first = fields.back().first + fields.back().count;
+    fields.push_back({name, first, count});
+  };
+  switch (p.prior) {
+  case Prior::Softmax:
+    return {};
+  case Prior::Linear:
+  case Prior::Gla:
+    add("C", 1);
+    add("S_mu", p.dk);
+    add("S_X", p.dk);
+    add("z", p.dk);
+    break;
+  case Prior::Aft:
+    for (const char *name :
+         {"n_mu", "n_X", "u_mu", "u_X", "d", "kmax", "count"})
+      add(name, 1);
+    break;
+  case Prior::Ssm:
+    add("x_mu", p.N);
+    add("x_X", p.N);
+    add("x_1", p.N);
+    break;
+  }
+  return fields;
+}
+
+/// Checks that a given state is one a kernel can have written (Reference.h,
+/// validate).
+static bool validateState(const Problem &p, const Inputs &in,
+                          std::string &error) {
+  if (!p.hasState || !in.state)
+    return true;
+  std::vector<StateField> perHead = {{"seen", kSlotSeen, 1}};
+  for (const StateField &field : stateFields(p))
+    if ((field.name == "C" && p.prior == Prior::Gla) || field.name == "z" ||
+        field.name == "count")
+      perHead.push_back(field);
+  auto where = [&](int64_t b, int64_t h, int64_t c, int64_t slot) {
+    return "state[" + std::to_string(b) + ", " + std::to_string(h) + ", " +
+           std::to_string(c) + ", " + std::to_string(slot) + "]";
+  };
+  for (int64_t b = 0; b < p.B; ++b)
+    for (int64_t h = 0; h < p.H; ++h) {
+      const float *first = stateRecord(p, in, b, h, 0);
+      for (int64_t c = 0; c < p.dv; ++c) {
+        const float *record = stateRecord(p, in, b, h, c);
+        double seen = record[kSlotSeen];
+        if (seen != 0.0 && seen != 1.0) {
+          error = where(b, h, c, kSlotSeen) + " (seen) is " +
+                  formatDouble(seen) + "; expected 0 or 1";
+          return false;
+        }
+        for (const StateField &field : perHead)
+          for (int64_t slot = field.first; slot < field.first + field.count;
+               ++slot) {
+            bool same = record[slot] == first[slot] ||
+                        (std::isnan(record[slot]) && std::isnan(first[slot]));
+            if (!same) {
+              error = where(b, h, c, slot) + " (" + field.name + ") is " +
+                      formatDouble(record[slot]) + " but " +
+                      where(b, h, 0, slot) + " is " +
+                      formatDouble(first[slot]) + "; " + field.name +
+                      " is per head, the same in every channel's record";
+              return false;
+            }
+          }
+        if (p.prior == Prior::Aft) {
+          double count = record[kSlotPrior + 6];
+          if (!(count >= 0.0) || count != std::floor(count)) {
+            error = where(b, h, c, kSlotPrior + 6) + " (count) is " +
+                    formatDouble(count) +
+                    "; expected the number of keys seen, a whole number >= 0";
+            return false;
+          }
+        }
+      }
+    }
+  return true;
+}
+
+Comparison compare(const float *out, const double *ref, int64_t n) {
+  Comparison r;
+  for (int64_t i = 0; i < n; ++i) {
+    double want = ref[i], got = out[i];
+    if (!std::isfinite(want) || !std::isfinite(got)) {
+      if ((std::isnan(want) && std::isnan(got)) || want == got) {
+        ++r.nonFiniteSame;
+      } else {
+        if (r.firstMismatch < 0)
+          r.firstMismatch = i;
+        ++r.nonFiniteMismatch;
+      }
+      continue;
+    }
+    r.maxRef = std::max(r.maxRef, std::fabs(want));
+    double e = std::fabs(got - want);
+    if (e > r.maxErr || r.worst < 0) {
+      r.maxErr = e;
+      r.worst = i;
+    }
+  }
+  return r;
+}
+
+std::vector<Comparison> compareState(const Problem &p, const float *stateOut,
+                                     const std::vector<double> &ref) {
+  std::vector<Comparison> out;
+  const int64_t ks = stateWidth(p);
+  const int64_t records = ks ? int64_t(ref.size()) / ks : 0;
+  for (const StateField &field : stateFields(p)) {
+    std::vector<float> got;
+    std::vector<double> want;
+    for (int64_t r = 0; r < records; ++r)
+      for (int64_t slot = field.first; slot < field.first + field.count;
+           ++slot) {
+        got.push_back(stateOut[r * ks + slot]);
+        want.push_back(ref[r * ks + slot]);
+      }
+    Comparison c = compare(got.data(), want.data(), int64_t(got.size()));
+    // Back to flat indices of the state tensor.
+    auto flat = [&](int64_t i) {
+      return i < 0 ? i
+                   : (i / field.count) * ks + field.first + i % field.count;
+    };
+    c.worst = flat(c.worst);
+    c.firstMismatch = flat(c.firstMismatch);
+    out.push_back(c);
+  }
+  return out;
 }
 
 bool validate(const Problem &p, const Inputs &in, std::string &error) {
@@ -613,6 +1001,11 @@ bool validate(const Problem &p, const Inputs &in, std::string &error) {
                             {"A", in.A},         {"Bs", in.Bs},
                             {"Cs", in.Cs},       {"D", in.D},
                             {"mask", in.mask}};
+  if (in.state && !p.hasState) {
+    error = "inputs.state: expected null; the problem carries no state "
+            "(hasState is not set)";
+    return false;
+  }
   for (const Named &input : pointers) {
     bool needed = tensorShape(p, input.name).has_value();
     if (needed && !input.pointer) {
@@ -630,7 +1023,7 @@ bool validate(const Problem &p, const Inputs &in, std::string &error) {
       return false;
     }
   }
-  return true;
+  return validateState(p, in, error);
 }
 
 std::optional<Result> run(const Problem &p, const Inputs &in,
@@ -644,6 +1037,8 @@ std::optional<Result> run(const Problem &p, const Inputs &in,
   result.mu.assign(total, 0.0);
   result.F.assign(total, 0.0);
   result.M.assign(p.B * p.H * p.dv, 0.0);
+  const int64_t ks = p.hasState ? stateWidth(p) : 0;
+  result.state.assign(p.B * p.H * p.dv * ks, 0.0);
 
   for (int64_t b = 0; b < p.B; ++b) {
     for (int64_t h = 0; h < p.H; ++h) {
@@ -652,8 +1047,18 @@ std::optional<Result> run(const Problem &p, const Inputs &in,
       for (int64_t c = 0; c < p.dv; ++c)
         result.M[(b * p.H + h) * p.dv + c] = hs.shift[c];
 
-      // Section 2.
-      HeadRead read = readPrior(p, in, idx, b, h, hs);
+      // Section 2; the state after it (docs/semantics.md, "Segments").
+      auto record = [&](int64_t c) {
+        return result.state.data() + ((b * p.H + h) * p.dv + c) * ks;
+      };
+      HeadRead read = readPrior(p, in, idx, b, h, hs, record);
+      if (p.hasState)
+        for (int64_t c = 0; c < p.dv; ++c) {
+          double *out = record(c);
+          out[kSlotShift] = hs.shift[c];
+          out[kSlotLow] = hs.low[c];
+          out[kSlotSeen] = hs.seen[c] ? 1.0 : 0.0;
+        }
 
       for (int64_t t = 0; t < p.T; ++t) {
         // A row that sees no key (possible only with a mask) reads zeros.
@@ -708,7 +1113,8 @@ const float **floatInput(Inputs &in, std::string_view name) {
       {"q", &in.q},         {"k", &in.k},         {"v", &in.v},
       {"beta_raw", &in.beta_raw}, {"lam", &in.lam}, {"gate", &in.gate},
       {"decay", &in.decay}, {"delta", &in.delta}, {"A", &in.A},
-      {"Bs", &in.Bs},       {"Cs", &in.Cs},       {"D", &in.D}};
+      {"Bs", &in.Bs},       {"Cs", &in.Cs},       {"D", &in.D},
+      {"state", &in.state}};
   for (auto &[field, pointer] : fields)
     if (name == field)
       return pointer;

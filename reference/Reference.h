@@ -28,6 +28,13 @@
 ///    mu = 0, F = 0 and out = 0. If every key of a (b, h) is masked, M = 0.
 ///  - NaN and Inf propagate as the formulas say; nothing is sanitised. The
 ///    max in M (and aft's kmax) propagates NaN, like torch.max.
+///  - A scan prior may carry a state (`Problem::hasState`, docs/semantics.md
+///    "Segments"): the read continues from `Inputs::state`, the record the
+///    kernels take as `state`, and `Result::state` is the record they write
+///    as `state_out`. linear and gla then read in the recurrent form of the
+///    state (sums over the keys seen), not in the row-by-row weights of the
+///    one-shot read, so a segment checked against a one-shot prefix compares
+///    two formulations.
 ///
 //===----------------------------------------------------------------------===//
 
@@ -91,6 +98,10 @@ struct Problem {
   std::optional<double> scale;
   /// Whether a key-padding mask is given (softmax and linear only).
   bool hasMask = false;
+  /// Whether the read carries a state (the scan priors only): it continues
+  /// from `Inputs::state` and returns the state after it in `Result::state`
+  /// (docs/semantics.md, "Segments").
+  bool hasState = false;
 
   /// E = H * dv, the number of flat channels.
   int64_t channels() const { return H * dv; }
@@ -114,6 +125,10 @@ struct Inputs {
   const float *D = nullptr;        ///< ssm: (E), positive skip weights
   /// (B,S), one byte per key: nonzero keeps the key, zero masks it out.
   const uint8_t *mask = nullptr;
+  /// (B,H,dv,Ks) with Problem::hasState: the state after the previous
+  /// segment, one record of Ks floats per value channel (stateFields). Null
+  /// (or all zeros) is the empty state, the start of a sequence.
+  const float *state = nullptr;
 };
 
 /// The field of `in` that holds the float input called `name` (q, k, v,
@@ -123,8 +138,8 @@ struct Inputs {
 const float **floatInput(Inputs &in, std::string_view name);
 
 /// Binds the kernel argument `name` with its `data` to the reference: a
-/// float input (floatInput) when `isFloat`, the byte mask when `name` is
-/// "mask" and not `isFloat`. False when the reference has no such input of
+/// float input (floatInput, or the carried "state") when `isFloat`, the
+/// byte mask when `name` is "mask" and not `isFloat`. False when the reference has no such input of
 /// that kind. `data` may be null for an empty argument. fem-run and
 /// fem-tune bind their arguments with it.
 bool bindInput(Inputs &in, std::string_view name, bool isFloat,
@@ -149,15 +164,64 @@ struct Result {
   /// The shift M, (B,H,dv) in both layouts (the vectors store it as
   /// (B,1,H,dv), which is the same memory order).
   std::vector<double> M;
+  /// With Problem::hasState: the state after the read, (B,H,dv,Ks), as a
+  /// kernel writes `state_out` (X sums relative to the merged M).
+  std::vector<double> state;
 };
+
+/// Ks, the floats of one value channel's state record: 4 + 3 dk for linear
+/// and gla, 10 for aft, 3 + 3 N for ssm; 0 for softmax (no state).
+int64_t stateWidth(const Problem &problem);
+
+/// A named part of a state record: slots [first, first + count).
+struct StateField {
+  std::string name;
+  int64_t first = 0, count = 1;
+};
+
+/// The fields of the problem's state record in slot order, covering
+/// [0, Ks): M, L, seen, then the prior's part (docs/semantics.md,
+/// "Segments"): linear/gla C, S_mu, S_X, z; aft n_mu, n_X, u_mu, u_X, d,
+/// kmax, count; ssm x_mu, x_X, x_1.
+std::vector<StateField> stateFields(const Problem &problem);
+
+/// A float32 tensor against the reference (docs/semantics.md,
+/// "Tolerance"): the largest error where both are finite, the largest
+/// |ref|, and the NaN/Inf elements (a non-finite value must be the same
+/// NaN, +Inf or -Inf in both).
+struct Comparison {
+  double maxErr = 0, maxRef = 0;
+  int64_t nonFiniteSame = 0, nonFiniteMismatch = 0;
+  /// Flat indices of the largest error and of the first NaN/Inf mismatch,
+  /// -1 when there is none.
+  int64_t worst = -1, firstMismatch = -1;
+  /// maxErr / maxRef (maxErr when maxRef is 0).
+  double relative() const { return maxRef > 0 ? maxErr / maxRef : maxErr; }
+  /// Within `tolerance` of max |ref| and no NaN/Inf mismatch.
+  bool pass(double tolerance) const {
+    return relative() <= tolerance && nonFiniteMismatch == 0;
+  }
+};
+
+/// Compares out[0, n) with ref[0, n).
+Comparison compare(const float *out, const double *ref, int64_t n);
+
+/// Compares a kernel's `state_out` with `Result::state`, field by field
+/// (each field over every record, so that a small field is not judged
+/// against a large one): one comparison per stateFields entry, with flat
+/// indices into the state tensor.
+std::vector<Comparison> compareState(const Problem &problem,
+                                     const float *stateOut,
+                                     const std::vector<double> &ref);
 
 /// The names of the tensors `problem` reads, in the order of semantics.md:
 /// a subset of q, k, v, beta_raw, lam, gate, decay, delta, A, Bs, Cs, D,
-/// mask.
+/// mask, state.
 std::vector<std::string> inputNames(const Problem &problem);
 
 /// The shape of the tensor called `name` (an input name, or "out", "mu",
-/// "F", "M") for `problem`, or std::nullopt if the problem does not use it.
+/// "F", "M", "state_out") for `problem`, or std::nullopt if the problem does
+/// not use it.
 std::optional<std::vector<int64_t>> tensorShape(const Problem &problem,
                                                 std::string_view name);
 
@@ -166,7 +230,11 @@ std::optional<std::vector<int64_t>> tensorShape(const Problem &problem,
 bool validate(const Problem &problem, std::string &error);
 
 /// As above, and also checks that exactly the inputs the problem needs are
-/// given (non-null) and every other pointer is null.
+/// given (non-null) and every other pointer is null (the state may be null:
+/// the empty state), and that a given state is one a kernel can have
+/// written: `seen` 0 or 1, the per-head parts (seen; linear/gla C and z;
+/// aft's key count) equal in every channel's record of a head, aft's key
+/// count a whole number >= 0.
 bool validate(const Problem &problem, const Inputs &inputs, std::string &error);
 
 /// Computes the FEM read. Returns std::nullopt with `error` set when
