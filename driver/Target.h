@@ -26,6 +26,7 @@
 #include "llvm/Support/CodeGen.h"
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -74,6 +75,45 @@ struct GlueKernel {
   bool dkDividesDv = false;        ///< aft's launch check
   const DeviceKernel *device = nullptr; ///< the lowered kernel
 };
+
+/// What fem-tune may vary for one read on a target (Target::tileSpace).
+/// Each list holds candidate values of one parameter; their product, less
+/// what the target's checkTiles refuses and what is larger than the shape,
+/// is the candidate set (tileCandidates).
+struct TileSpace {
+  /// Bumped whenever the lists change; a tuning database entry records the
+  /// version it was tuned with (older entries stay valid: their tiles are
+  /// still legal).
+  int64_t version = 1;
+  std::vector<int64_t> q, k, vec;
+  /// Pool thread counts to try for the winner (CPU); empty: not tuned.
+  std::vector<int64_t> threads;
+  /// Why the lists are what they are on this target, for fem-tune -v.
+  std::string note;
+};
+
+/// One candidate of a tile space.
+struct TileCandidate {
+  priors::Tiles tiles;
+  bool isDefault = false;
+  /// Empty when the candidate is kept; otherwise why it was pruned.
+  std::string pruned;
+};
+
+class Target;
+
+/// The candidates of `target`'s tile space for a read of `prior` with the
+/// default tiles `defaults` and the problem `extents` (T, S, dv, ...): the
+/// default first and always kept (the yardstick), the others by distance
+/// from it (then by vec, q, k: a fixed order, the stable choice's
+/// tie-break). Pruned, with the reason: tiles the target's checkTiles
+/// refuses (the #fem.tiles verifier's and fem-tile's rule plus the
+/// target's own limits; its message) and tiles larger than the extent they
+/// tile rounded up to the tile quantum.
+std::vector<TileCandidate>
+tileCandidates(const Target &target, const priors::PriorInfo &prior,
+               const priors::Tiles &defaults, bool causal,
+               const std::map<std::string, int64_t> &extents);
 
 class Target {
 public:
@@ -126,6 +166,10 @@ public:
   virtual priors::Tiles defaultTiles(const priors::PriorInfo &prior) const {
     return priors::defaultTiles(prior, defaultVectorWidth());
   }
+  /// The values fem-tune tries for a read of `prior` on this target (its
+  /// tile space, declared in target/<family>/TileSpace.cpp). The default:
+  /// nothing beyond the default tiles.
+  virtual TileSpace tileSpace(const priors::PriorInfo &prior) const;
 
   //===--------------------------------------------------------------------===//
   // Device targets (code that runs on an accelerator, not the host). The CPU

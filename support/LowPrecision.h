@@ -22,6 +22,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <optional>
+#include <vector>
 
 namespace femc::lowp {
 
@@ -119,6 +121,35 @@ inline float fromBits(uint16_t bits, Format format) {
 /// `x` rounded to `format` and widened back (the value a kernel reads).
 inline float roundTo(float x, Format format) {
   return fromBits(toBits(x, format), format);
+}
+
+/// The 16-bit storage format of a DLPack element type: float (type code
+/// kDLFloat = 2) or bfloat (kDLBfloat = 4) with 16 bits; nothing for any
+/// other type (float32, masks).
+inline std::optional<Format> formatOfDLType(int typeCode, int bits) {
+  if (bits != 16 || (typeCode != 2 && typeCode != 4))
+    return std::nullopt;
+  return typeCode == 4 ? Format::BF16 : Format::F16;
+}
+
+/// Rounds generated `values` to the 16-bit storage: `bits` gets what the
+/// kernel reads and `values` keeps the same numbers widened (exactly), so
+/// the kernel and the double reference read the same inputs.
+inline void roundToStorage(std::vector<float> &values,
+                           std::vector<uint16_t> &bits, Format format) {
+  bits.resize(values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    bits[i] = toBits(values[i], format);
+    values[i] = fromBits(bits[i], format);
+  }
+}
+
+/// Widens a kernel's 16-bit output `bits` into `values` (exact).
+inline void widenFromStorage(const std::vector<uint16_t> &bits,
+                             std::vector<float> &values, Format format) {
+  values.resize(bits.size());
+  for (size_t i = 0; i < bits.size(); ++i)
+    values[i] = fromBits(bits[i], format);
 }
 
 } // namespace femc::lowp

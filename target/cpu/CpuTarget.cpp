@@ -4,8 +4,10 @@
 //
 //===----------------------------------------------------------------------===//
 #include "target/cpu/CpuTarget.h"
+#include "target/cpu/TileSpace.h"
 
 #include "passes/Passes.h"
+#include "passes/cpu/ReadSoftmaxAmx.h"
 
 #include "llvm/IR/Module.h"
 #include "llvm/Support/TargetSelect.h"
@@ -29,15 +31,25 @@ constexpr const char *kCheckedFeatures[] = {"avx512f",    "avx2",     "fma",
                                             "avx512bf16", "amx-tile", "amx-bf16"};
 
 /// The feature suffixes of --target=<cpu>+<feature>: the LLVM features each
-/// adds, and how descriptions name it.
+/// adds, how descriptions name it, and the femc code path it asks the
+/// lowering for (stamped on the module with the LLVM features, never given
+/// to LLVM; "" for none).
 struct FeatureSuffix {
   const char *name;
   std::vector<std::string> llvm;
   const char *what;
+  const char *lowering = "";
 };
 const std::vector<FeatureSuffix> &featureSuffixes() {
   static const std::vector<FeatureSuffix> all = {
-      {"bf16", {"avx512bf16"}, "AVX512-BF16 dot products"},
+      {"bf16", {"avx512bf16"}, "AVX512-BF16 instructions"},
+      // Opt-in: on Intel Sapphire/Emerald Rapids vdpbf16ps has half the
+      // multiply-add rate of f32 FMAs, so the read is slower than the f32
+      // one there (docs/benchmarks.md, "bf16"); never chosen by default.
+      {"bf16dot",
+       {"avx512bf16"},
+       "bf16 softmax reads on AVX512-BF16 dot products",
+       mlir::fem::cpu::kBf16DotFeature},
       {"amx", {"avx512bf16", "amx-tile", "amx-bf16"}, "AMX-BF16 tiles"},
   };
   return all;
@@ -49,11 +61,11 @@ class CpuTarget final : public driver::Target {
 public:
   CpuTarget(std::string name, std::string cpu, std::string features,
             std::string tileTarget, std::string description,
-            std::vector<std::string> required)
+            std::vector<std::string> required, std::string lowering = "")
       : name_(std::move(name)), cpu_(std::move(cpu)),
         features_(std::move(features)), tileTarget_(std::move(tileTarget)),
-        description_(std::move(description)), required_(std::move(required)) {
-  }
+        description_(std::move(description)), required_(std::move(required)),
+        lowering_(std::move(lowering)) {}
 
   /// This machine: its CPU and every feature it has; the glue requires the
   /// vector features among them, so the library refuses a smaller CPU.
@@ -77,10 +89,19 @@ public:
     return llvm::sys::getDefaultTargetTriple();
   }
   std::string cpu() const override { return cpu_; }
-  std::string features() const override { return features_; }
+  /// The LLVM features, plus the femc code paths the --target suffixes ask
+  /// for ("+fem-bf16-dot"): the lowering reads them from the module
+  /// (fem.target_features); the target machine gets the LLVM ones only.
+  std::string features() const override {
+    return lowering_.empty() ? features_ : features_ + "," + lowering_;
+  }
   std::string tileTarget() const override { return tileTarget_; }
   int64_t defaultVectorWidth() const override {
     return mlir::fem::defaultVectorWidth(tileTarget_);
+  }
+  driver::TileSpace
+  tileSpace(const priors::PriorInfo &prior) const override {
+    return cpuTileSpace(prior, defaultVectorWidth(), onlineCpus());
   }
   std::vector<std::string> requiredFeatures() const override {
     return required_;
@@ -104,6 +125,7 @@ public:
 private:
   std::string name_, cpu_, features_, tileTarget_, description_;
   std::vector<std::string> required_;
+  std::string lowering_;
 };
 
 /// `name` = <cpu>[+<feature>...] resolved: the CPU is x86-64-v3, x86-64-v4
@@ -129,6 +151,7 @@ std::unique_ptr<CpuTarget> parseCpuTarget(StringRef name, std::string &error) {
   }
   // bf16 and amx imply AVX-512 in LLVM; femc asks for it of the CPU itself.
   bool cpuAvx512 = enabled.lookup("avx512f");
+  llvm::SubtargetFeatures lowering;
   for (StringRef part : llvm::drop_begin(parts)) {
     const FeatureSuffix *suffix = nullptr;
     for (const FeatureSuffix &s : featureSuffixes())
@@ -145,6 +168,8 @@ std::unique_ptr<CpuTarget> parseCpuTarget(StringRef name, std::string &error) {
       enabled[f] = true; // and what it implies (amx-bf16: amx-tile)
       llvm::X86::updateImpliedFeatures(f, true, enabled);
     }
+    if (*suffix->lowering)
+      lowering.AddFeature(suffix->lowering);
   }
   if (!enabled.lookup("avx2") || !enabled.lookup("fma")) {
     error = "unsupported target '" + name.str() + "': '" + cpu.str() +
@@ -176,11 +201,13 @@ std::unique_ptr<CpuTarget> parseCpuTarget(StringRef name, std::string &error) {
     description += ", AVX512-BF16";
   if (enabled.lookup("amx-bf16") && enabled.lookup("amx-tile"))
     description += ", AMX-BF16";
+  if (lowering.getString().find(mlir::fem::cpu::kBf16DotFeature) !=
+      std::string::npos)
+    description += ", bf16 dot-product read";
   description += ")";
-  return std::make_unique<CpuTarget>(name.str(), cpu.str(),
-                                     features.getString(),
-                                     avx512 ? "avx512" : "avx2", description,
-                                     std::move(required));
+  return std::make_unique<CpuTarget>(
+      name.str(), cpu.str(), features.getString(), avx512 ? "avx512" : "avx2",
+      description, std::move(required), lowering.getString());
 }
 
 } // namespace

@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 #include "target/nvidia/NvidiaTarget.h"
 #include "target/nvidia/CudaGlue.h"
+#include "target/nvidia/TileSpace.h"
 
 #include "passes/nvidia/KernelAbi.h"
 #ifdef FEMC_HAVE_NVIDIA_LOWERING
@@ -150,6 +151,10 @@ public:
   priors::Tiles defaultTiles(const priors::PriorInfo &prior) const override {
     (void)prior;
     return {32, 32, 4};
+  }
+  driver::TileSpace
+  tileSpace(const priors::PriorInfo &prior) const override {
+    return nvidiaTileSpace(prior, defaultTiles(prior));
   }
 
   std::string device() const override { return "cuda"; }

@@ -42,6 +42,10 @@ Json measurementJson(const Measurement &m) {
   j.set("median_ms", Json::makeNumber(m.medianMs));
   j.set("spread", Json::makeNumber(m.spread));
   j.set("samples", Json::makeNumber(static_cast<double>(m.samples)));
+  if (m.q1Ms > 0 || m.q3Ms > 0) {
+    j.set("q1_ms", Json::makeNumber(m.q1Ms));
+    j.set("q3_ms", Json::makeNumber(m.q3Ms));
+  }
   return j;
 }
 
@@ -65,7 +69,28 @@ Json entryJson(const Entry &e) {
   counts.set("timed", Json::makeNumber(static_cast<double>(e.timed)));
   counts.set("discarded", Json::makeNumber(static_cast<double>(e.discarded)));
   counts.set("pruned", Json::makeNumber(static_cast<double>(e.pruned)));
+  counts.set("skipped", Json::makeNumber(static_cast<double>(e.skipped)));
+  counts.set("quick_only", Json::makeNumber(static_cast<double>(e.quickOnly)));
   j.set("candidates", counts);
+  if (!e.choiceRule.empty()) {
+    Json choice = Json::makeObject();
+    choice.set("rule", Json::makeString(e.choiceRule));
+    choice.set("tie", Json::makeBool(e.tie));
+    choice.set("tied", Json::makeNumber(static_cast<double>(e.tied)));
+    if (!e.fastestTiles.empty())
+      choice.set("fastest", tilesJson(e.fastestTiles));
+    j.set("choice", choice);
+  }
+  if (e.threads > 0) {
+    Json threads = Json::makeObject();
+    threads.set("chosen", Json::makeNumber(static_cast<double>(e.threads)));
+    Json list = Json::makeArray();
+    for (int64_t t : e.threadCandidates)
+      list.array.push_back(Json::makeNumber(static_cast<double>(t)));
+    threads.set("candidates", list);
+    threads.set("tie", Json::makeBool(e.threadsTie));
+    j.set("threads", threads);
+  }
   return j;
 }
 
@@ -96,6 +121,9 @@ bool readMeasurement(const Json *j, Measurement &m) {
   m.medianMs = *median;
   m.spread = *spread;
   m.samples = *samples;
+  // Optional (entries written before the quartiles were recorded).
+  m.q1Ms = j->getNumber("q1_ms").value_or(0);
+  m.q3Ms = j->getNumber("q3_ms").value_or(0);
   return true;
 }
 
@@ -141,6 +169,32 @@ bool readEntry(const std::string &key, const Json &j, Entry &e,
     e.timed = counts->getInteger("timed").value_or(0);
     e.discarded = counts->getInteger("discarded").value_or(0);
     e.pruned = counts->getInteger("pruned").value_or(0);
+    e.skipped = counts->getInteger("skipped").value_or(0);
+    e.quickOnly = counts->getInteger("quick_only").value_or(0);
+  }
+  if (const Json *choice = j.get("choice")) {
+    auto rule = choice->isObject() ? choice->getString("rule") : std::nullopt;
+    if (!rule)
+      return bad("choice", "an object with rule, tie and tied");
+    e.choiceRule = *rule;
+    e.tie = choice->getBool("tie").value_or(false);
+    e.tied = choice->getInteger("tied").value_or(0);
+    if (const Json *fastest = choice->get("fastest");
+        fastest && !readTiles(fastest, e.fastestTiles, why))
+      return bad("choice.fastest", why);
+  }
+  if (const Json *threads = j.get("threads")) {
+    auto chosen =
+        threads->isObject() ? threads->getInteger("chosen") : std::nullopt;
+    if (!chosen || *chosen < 1)
+      return bad("threads", "an object whose \"chosen\" is a whole number "
+                            ">= 1");
+    e.threads = *chosen;
+    if (const Json *list = threads->get("candidates"); list && list->isArray())
+      for (const Json &t : list->array)
+        if (t.isNumber())
+          e.threadCandidates.push_back(static_cast<int64_t>(t.number));
+    e.threadsTie = threads->getBool("tie").value_or(false);
   }
   std::string expected =
       makeKey(e.semantics, e.target, e.bucket, e.femcVersion);

@@ -10,7 +10,11 @@
 //                 "best": {"median_ms":..,"spread":..,"samples":..},
 //                 "default": {"tiles": {...}, "median_ms":..,...},
 //                 "kernel_name": ..., "tuned_at": "2026-12-01T15:40:00Z",
-//                 "candidates": {"timed":..,"discarded":..,"pruned":..}}}}
+//                 "candidates": {"timed":..,"discarded":..,"pruned":..,
+//                                "skipped":..,"quick_only":..},
+//                 "choice": {"rule":..,"tie":..,"tied":..,"fastest":{...}},
+//                 "threads": {"chosen":..,"candidates":[..],"tie":..}}}}
+// ("choice" and "threads" are optional: older entries lack them.)
 //
 // <key> is a hash of (kernel semantics, target, shape bucket, femc version)
 // and is all a lookup needs. Builds without LLVM (like libfemrt).
@@ -38,6 +42,9 @@ struct Measurement {
   /// Relative spread of the samples: median absolute deviation / median.
   double spread = 0;
   int64_t samples = 0;
+  /// First and third quartile of the samples (0 when not recorded: entries
+  /// written before they were).
+  double q1Ms = 0, q3Ms = 0;
 };
 
 struct Entry {
@@ -54,6 +61,23 @@ struct Entry {
   std::string kernelName;
   std::string tunedAt;
   int64_t timed = 0, discarded = 0, pruned = 0;
+  /// Candidates not compiled or not timed for lack of budget, and those
+  /// ranked only by the quick first pass (not timed at the tuned shape).
+  int64_t skipped = 0, quickOnly = 0;
+  /// How the winner was chosen (Choice.h, chooseStable): "fastest", "tie,
+  /// the default kept", "tie, first in the target's order"; `tied`
+  /// contenders were within the noise of the fastest, whose tiles are
+  /// `fastestTiles`. Empty rule: an entry written before it was recorded.
+  std::string choiceRule;
+  bool tie = false;
+  int64_t tied = 0;
+  std::map<std::string, int64_t> fastestTiles;
+  /// The pool threads the kernel runs best with (0: not tuned, all of the
+  /// context's threads), the counts tried, and whether the choice was a tie
+  /// within the noise.
+  int64_t threads = 0;
+  std::vector<int64_t> threadCandidates;
+  bool threadsTie = false;
 };
 
 struct Database {

@@ -3,7 +3,8 @@
 //   fem-tune MODEL.mlir [--kernel NAME] --dim T=4096 ... --db tuning.json
 //            [--target=host] [--budget SECONDS] [--jobs N] [--retune]
 //
-// Compiles the legal tile candidates (tools/fem-tune/TileSpace.h) in
+// Compiles the legal tile candidates (the target's tile space,
+// driver/Target.h and target/<family>/TileSpace.cpp) in
 // parallel through the femc driver, loads every library with libfemrt, checks
 // each candidate's output against the double-precision reference, times the
 // survivors in one process with interleaved rounds, re-measures the leaders
@@ -13,9 +14,10 @@
 #include "dialect/Priors.h"
 #include "femrt/femrt.h"
 #include "reference/Reference.h"
+#include "support/LowPrecision.h"
 #include "support/Random.h"
 #include "tools/fem-tune/Plot.h"
-#include "tools/fem-tune/TileSpace.h"
+#include "tools/fem-tune/Choice.h"
 #include "tools/fem-tune/TuningDb.h"
 #include "driver/Compiler.h"
 #include "driver/Target.h"
@@ -40,10 +42,11 @@
 
 namespace {
 
-using femc::tune::Candidate;
+using Candidate = femc::driver::TileCandidate;
 using femc::tune::Entry;
 using femc::tune::KernelDesc;
 using femc::tune::Measurement;
+using femc::tune::measure;
 using Clock = std::chrono::steady_clock;
 
 const char *kUsage = R"(fem-tune: find the fastest correct tile sizes of a femc kernel and record them
@@ -108,7 +111,7 @@ struct Args {
   int64_t jobs = 0, maxCandidates = 32, threads = 0, checkLength = 1000;
   uint64_t seed = 0;
   double tolerance = 1e-4;
-  bool retune = false, verbose = false;
+  bool retune = false, verbose = false, toleranceGiven = false;
 };
 
 [[noreturn]] void fail(const std::string &message, int code = 1) {
@@ -224,6 +227,7 @@ Args parseArgs(int argc, char **argv) {
                             std::numeric_limits<uint64_t>::max());
     } else if (flag == "--tolerance") {
       a.tolerance = parsePositive(value(), "--tolerance", 1);
+      a.toleranceGiven = true;
     } else if (flag == "--plot") {
       a.plot = value();
     } else if (flag == "--retune") {
@@ -314,9 +318,13 @@ struct Run {
   std::string detail;
   femrt_module *module = nullptr;
   femrt_kernel *kernel = nullptr;
+  /// Times of the first pass (interleaved rounds at the tuned shape, or
+  /// the quick pass at a shorter length) and of the leaders' rounds.
   std::vector<double> samples, final;
   Measurement first, second;
   bool wrongHook = false;
+  /// Launches timed so far (the fake-time hook's jitter index).
+  int64_t launches = 0;
 };
 
 std::map<std::string, int64_t> tilesMap(const femc::priors::Tiles &t) {
@@ -325,31 +333,6 @@ std::map<std::string, int64_t> tilesMap(const femc::priors::Tiles &t) {
 
 std::string tilesText(const femc::priors::Tiles &t) {
   return femc::tune::tilesText(tilesMap(t));
-}
-
-Measurement measure(std::vector<double> samples) {
-  Measurement m;
-  m.samples = static_cast<int64_t>(samples.size());
-  if (samples.empty())
-    return m;
-  std::sort(samples.begin(), samples.end());
-  size_t n = samples.size();
-  m.medianMs = n % 2 ? samples[n / 2] : (samples[n / 2 - 1] + samples[n / 2]) / 2;
-  std::vector<double> dev;
-  for (double s : samples)
-    dev.push_back(std::fabs(s - m.medianMs));
-  std::sort(dev.begin(), dev.end());
-  double mad = n % 2 ? dev[n / 2] : (dev[n / 2 - 1] + dev[n / 2]) / 2;
-  m.spread = m.medianMs > 0 ? mad / m.medianMs : 0;
-  return m;
-}
-
-/// The widest vector of `target` on this machine.
-int64_t maxVectorWidth(const std::string &target) {
-  // The target's own default (the widest lanes it uses); the target registry
-  // is the one place that knows it.
-  const femc::driver::Target *t = femc::driver::lookupTarget(target);
-  return t ? t->defaultVectorWidth() : 4;
 }
 
 /// The test-only hook FEMC_TUNE_TEST_WRONG="q=..,k=..,vec=..": that
@@ -391,8 +374,22 @@ struct Tensor {
   std::vector<int64_t> shape;
   std::vector<float> f32;
   std::vector<uint8_t> u8;
+  /// 16-bit storage (f16, bf16): what the kernel reads or writes; f32 holds
+  /// the same values widened, for the reference and the comparison.
+  std::vector<uint16_t> bits16;
   DLTensor dl{};
-  bool isFloat() const { return info->dtype_code == kDLFloat; }
+  bool isFloat() const {
+    return info->dtype_code == kDLFloat || info->dtype_code == kDLBfloat;
+  }
+  std::optional<femc::lowp::Format> half() const {
+    return femc::lowp::formatOfDLType(info->dtype_code, info->dtype_bits);
+  }
+  /// Fills the output with NaN (in its storage too) before a launch.
+  void poison() {
+    std::fill(f32.begin(), f32.end(), std::nanf(""));
+    if (half())
+      std::fill(bits16.begin(), bits16.end(), uint16_t(0x7fc0));
+  }
 };
 
 std::vector<std::string> argDims(const femrt_arg_info &info) {
@@ -418,6 +415,8 @@ std::map<std::string, std::string> parseDescription(const char *text) {
 }
 
 struct Problem {
+  /// The extents of the arguments.
+  std::map<std::string, int64_t> extents;
   std::vector<Tensor> tensors;
   std::vector<const DLTensor *> dl;
   int outIndex = -1;
@@ -437,14 +436,20 @@ void fillInputs(Problem &p, uint64_t seed) {
         m = rng.uniform01() < 0.85 ? 1 : 0;
     } else if (t.info->role == FEMRT_ARG_OUTPUT) {
       t.f32.assign(static_cast<size_t>(n), std::nanf(""));
+      t.bits16.assign(t.half() ? static_cast<size_t>(n) : 0, 0x7fc0);
     } else {
+      // As fem-run generates them: rounded to a 16-bit storage, so the
+      // reference reads what the kernel reads.
       t.f32.assign(static_cast<size_t>(n), 0.0f);
       femc::ref::generateInput(name, t.f32, rng);
+      if (auto format = t.half())
+        femc::lowp::roundToStorage(t.f32, t.bits16, *format);
     }
   }
   for (auto &t : p.tensors) {
-    t.dl.data = t.isFloat() ? static_cast<void *>(t.f32.data())
-                            : static_cast<void *>(t.u8.data());
+    t.dl.data = t.half()      ? static_cast<void *>(t.bits16.data())
+                : t.isFloat() ? static_cast<void *>(t.f32.data())
+                              : static_cast<void *>(t.u8.data());
     t.dl.device = {kDLCPU, 0};
     t.dl.ndim = t.info->rank;
     t.dl.dtype = {t.info->dtype_code, t.info->dtype_bits, 1};
@@ -643,8 +648,115 @@ void compileAll(std::vector<Run> &runs, const Args &args,
   }
 }
 
+/// The test-only hook FEMC_TUNE_TEST_TIMES="SPEC:MS;...": every timed
+/// launch reads a made-up time instead of the clock, so the choice rules
+/// are tested deterministically. SPEC is a candidate's tiles
+/// ("q=64,k=64,vec=8": MS at the tuned length, scaled by (length /
+/// tuned length)^2 at a shorter one) or "threads=N" (a factor on the time
+/// at N pool threads, default 1); candidates not named read 1000 ms plus
+/// their index. The k-th launch of a candidate is off by {0, -3, +3, -1.5,
+/// +1.5} % (k mod 5), a spread the stable choice can see.
+struct FakeTimes {
+  bool active = false;
+  std::vector<std::pair<femc::priors::Tiles, double>> tiles;
+  std::map<int64_t, double> threads;
+};
+
+FakeTimes fakeTimesHook() {
+  FakeTimes f;
+  const char *env = std::getenv("FEMC_TUNE_TEST_TIMES");
+  if (!env || !*env)
+    return f;
+  f.active = true;
+  std::stringstream ss(env);
+  std::string item;
+  while (std::getline(ss, item, ';')) {
+    if (item.empty())
+      continue;
+    size_t colon = item.rfind(':');
+    char *end = nullptr;
+    double ms = colon == std::string::npos
+                    ? -1
+                    : std::strtod(item.c_str() + colon + 1, &end);
+    if (colon == std::string::npos || !end || *end || !(ms > 0))
+      fail("FEMC_TUNE_TEST_TIMES: expected SPEC:MS with MS > 0, found '" +
+           item + "'");
+    std::string spec = item.substr(0, colon);
+    if (spec.rfind("threads=", 0) == 0) {
+      f.threads[std::atoll(spec.c_str() + 8)] = ms;
+      continue;
+    }
+    femc::priors::Tiles t;
+    std::stringstream ts(spec);
+    std::string part;
+    while (std::getline(ts, part, ',')) {
+      size_t eq = part.find('=');
+      int64_t v = eq == std::string::npos ? 0 : std::atoll(part.c_str() + eq + 1);
+      std::string name = part.substr(0, eq);
+      (name == "q" ? t.q : name == "k" ? t.k : t.vec) = v;
+    }
+    f.tiles.push_back({t, ms});
+  }
+  return f;
+}
+
+bool sameTiles(const femc::priors::Tiles &a, const femc::priors::Tiles &b);
+
+/// The time FEMC_TUNE_TEST_TIMES gives launch `run` of candidate `index`
+/// at `threads` pool threads (0: all) on a problem of length `length` when
+/// the tuned length is `tunedLength`.
+double fakeMs(const FakeTimes &f, Run &run, size_t index, int32_t threads,
+              int64_t length, int64_t tunedLength) {
+  static const double jitter[] = {0, -0.03, 0.03, -0.015, 0.015};
+  double ms = 1000 + static_cast<double>(index);
+  for (auto &[t, v] : f.tiles)
+    if (sameTiles(t, run.cand.tiles))
+      ms = v;
+  if (auto it = f.threads.find(threads); it != f.threads.end())
+    ms *= it->second;
+  if (length > 0 && tunedLength > 0 && length != tunedLength) {
+    double r = static_cast<double>(length) / static_cast<double>(tunedLength);
+    ms *= r * r;
+  }
+  return ms * (1 + jitter[run.launches++ % 5]);
+}
+
+const FakeTimes &fakeTimes() {
+  static const FakeTimes f = fakeTimesHook();
+  return f;
+}
+
+int64_t tunedLength = 0; ///< T of the tuned shape (the fake-time hook)
+
+/// One timed launch of `runs[index]` on `p` with at most `threads` pool
+/// threads (0: all); its time in ms.
+double timeLaunch(std::vector<Run> &runs, size_t index, Problem &p,
+                  int32_t threads = 0) {
+  Run &run = runs[index];
+  femrt_launch_options options;
+  femrt_launch_options_init(&options);
+  options.max_threads = threads;
+  auto t0 = Clock::now();
+  if (femrt_kernel_launch(run.kernel, p.dl.data(),
+                          static_cast<int32_t>(p.dl.size()),
+                          &options) != FEMRT_OK)
+    fail("launching candidate " + tilesText(run.cand.tiles) + ": " +
+         femrt_last_error());
+  auto t1 = Clock::now();
+  double ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
+  if (fakeTimes().active) {
+    auto it = p.extents.find("T");
+    ms = fakeMs(fakeTimes(), run, index, threads,
+                it == p.extents.end() ? 0 : it->second, tunedLength);
+  }
+  if (run.wrongHook)
+    ms = 0;
+  return ms;
+}
+
 /// Times `order` in `rounds` interleaved rounds (each round every candidate
-/// once, starting one later each round); appends to `samples` of each.
+/// once, starting one later each round); appends to `samples` (or `final`)
+/// of each.
 void timeRounds(std::vector<Run> &runs, const std::vector<size_t> &order,
                 int64_t rounds, Problem &p, bool final, Progress &progress,
                 const char *phase) {
@@ -652,18 +764,9 @@ void timeRounds(std::vector<Run> &runs, const std::vector<size_t> &order,
   size_t n = order.size();
   for (int64_t r = 0; r < rounds; ++r) {
     for (size_t j = 0; j < n; ++j) {
-      Run &run = runs[order[(j + static_cast<size_t>(r)) % n]];
-      auto t0 = Clock::now();
-      if (femrt_kernel_launch(run.kernel, p.dl.data(),
-                              static_cast<int32_t>(p.dl.size()),
-                              nullptr) != FEMRT_OK)
-        fail("launching candidate " + tilesText(run.cand.tiles) + ": " +
-             femrt_last_error());
-      auto t1 = Clock::now();
-      double ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
-      if (run.wrongHook)
-        ms = 0;
-      (final ? run.final : run.samples).push_back(ms);
+      size_t index = order[(j + static_cast<size_t>(r)) % n];
+      double ms = timeLaunch(runs, index, p);
+      (final ? runs[index].final : runs[index].samples).push_back(ms);
     }
     progress.update(phase, static_cast<size_t>(r + 1),
                     static_cast<size_t>(rounds),
@@ -770,20 +873,21 @@ int runFemTune(int argc, char **argv) {
   defaults.q = kernel->tiles.count("q") ? kernel->tiles.at("q") : 0;
   defaults.k = kernel->tiles.count("k") ? kernel->tiles.at("k") : 0;
   defaults.vec = kernel->tiles.count("vec") ? kernel->tiles.at("vec") : 0;
-  int64_t maxVec = std::max(maxVectorWidth(args.target), defaults.vec);
   std::vector<Run> runs;
   // Legality is the target's rule (its own limits on top of the prior
   // table's), the one femc applies when it compiles.
   const femc::driver::Target *compileTarget =
       femc::driver::lookupTarget(args.target);
-  femc::tune::TileCheck check;
-  if (compileTarget)
-    check = [compileTarget](const femc::priors::PriorInfo &p,
-                            const femc::priors::Tiles &t) {
-      return compileTarget->checkTiles(p, t);
-    };
-  for (const Candidate &c : femc::tune::cpuCandidates(
-           *prior, maxVec, defaults, kernel->causal, extents, check)) {
+  if (!compileTarget)
+    fail(femc::driver::unsupportedTargetMessage(args.target), 2);
+  if (compileTarget->isDevice())
+    fail("--target=" + args.target + " runs its kernels on a " +
+             compileTarget->device() + " device; fem-tune times kernels on "
+             "the host (--target=host, x86-64-v3 or x86-64-v4)",
+         2);
+  femc::driver::TileSpace space = compileTarget->tileSpace(*prior);
+  for (const Candidate &c : femc::driver::tileCandidates(
+           *compileTarget, *prior, defaults, kernel->causal, extents)) {
     Run r;
     r.cand = c;
     runs.push_back(r);
@@ -846,6 +950,7 @@ int runFemTune(int argc, char **argv) {
   // The arguments of the kernel with the extents `ext`.
   auto setUp = [&](Problem &p, femrt_kernel *k,
                    const std::map<std::string, int64_t> &ext) {
+    p.extents = ext;
     int32_t numArgs = 0;
     if (femrt_kernel_num_args(k, &numArgs) != FEMRT_OK)
       fail(std::string("kernel arguments: ") + femrt_last_error());
@@ -855,11 +960,11 @@ int runFemTune(int argc, char **argv) {
       if (femrt_kernel_get_arg_info(k, a, &t.info) != FEMRT_OK)
         fail(std::string("argument info: ") + femrt_last_error());
       bool isF32 = t.info->dtype_code == kDLFloat && t.info->dtype_bits == 32;
-      bool isByte = t.info->dtype_code != kDLFloat && t.info->dtype_bits == 8;
-      if (!isF32 && !isByte)
+      bool isByte = !t.isFloat() && t.info->dtype_bits == 8;
+      if (!isF32 && !isByte && !t.half())
         fail("argument '" + std::string(t.info->name) +
-             "' has a dtype fem-tune cannot generate (float32 and 8-bit "
-             "masks only)");
+             "' has a dtype fem-tune cannot generate (float32, float16, "
+             "bfloat16 and 8-bit masks only)");
       for (const std::string &d : argDims(*t.info)) {
         auto it = ext.find(d);
         if (it == ext.end())
@@ -902,17 +1007,25 @@ int runFemTune(int argc, char **argv) {
         fillInputs(fullProblem, args.seed);
       }
     }
-    std::vector<float> &out = problem.tensors[problem.outIndex].f32;
-    std::fill(out.begin(), out.end(), std::nanf(""));
+    Tensor &outTensor = problem.tensors[problem.outIndex];
+    std::vector<float> &out = outTensor.f32;
+    outTensor.poison();
     if (femrt_kernel_launch(r.kernel, problem.dl.data(),
                             static_cast<int32_t>(problem.dl.size()),
                             nullptr) != FEMRT_OK) {
       r.status = "launch failed";
       r.detail = femrt_last_error();
     } else {
+      if (auto format = outTensor.half())
+        femc::lowp::widenFromStorage(outTensor.bits16, out, *format);
       if (r.wrongHook && !out.empty())
         out[out.size() / 2] += 1.0f + std::fabs(out[out.size() / 2]);
-      if (checkOutput(out, problem.reference, args.tolerance, r.detail)) {
+      // A 16-bit output is rounded once more than the f32 computation: the
+      // tolerance fem-run --check uses for it (support/LowPrecision.h).
+      double tolerance = args.tolerance;
+      if (auto format = outTensor.half(); format && !args.toleranceGiven)
+        tolerance = femc::lowp::defaultTolerance(*format);
+      if (checkOutput(out, problem.reference, tolerance, r.detail)) {
         r.status = "correct";
         correct.push_back(i);
       } else {
@@ -936,57 +1049,214 @@ int runFemTune(int argc, char **argv) {
                     ")") +
          "; nothing to compare against");
 
-  // Time: a warm-up round, interleaved rounds, then the leaders again.
+  // Time. One launch of the default at the tuned shape is its warm-up and
+  // the estimate the plan is made from (Choice.h, planTiming).
   Problem &timed = fullProblem.tensors.empty() ? problem : fullProblem;
-  timeRounds(runs, correct, 1, timed, false, progress, "warm-up");
-  double roundMs = 0;
-  for (size_t i : correct) {
-    roundMs += runs[i].samples.back();
-    runs[i].samples.clear();
+  {
+    auto it = timed.extents.find("T");
+    tunedLength = it == timed.extents.end() ? 0 : it->second;
   }
+  double launchMs = timeLaunch(runs, 0, timed);
   double left = std::max(0.0, args.budget - progress.elapsed()) * 1000;
+  femc::tune::TimingPlan plan = femc::tune::planTiming(
+      left, launchMs, static_cast<int64_t>(correct.size()));
+  std::fprintf(stderr, "fem-tune: plan: %s\n", plan.why.c_str());
   auto roundsFor = [&](double share, double perRound, int64_t lo, int64_t hi) {
     double n = perRound > 0 ? share / perRound : hi;
     return std::clamp<int64_t>(static_cast<int64_t>(n), lo, hi);
   };
-  int64_t rounds = roundsFor(left * 0.6, roundMs, 3, 50);
-  timeRounds(runs, correct, rounds, timed, false, progress, "timing");
-  for (size_t i : correct)
+  // What the first pass ranks: every correct candidate, or (quick pass)
+  // those that fit its share of the budget.
+  std::vector<size_t> ranked, firstPass = correct;
+  std::vector<size_t> leaders;
+  int64_t rounds = 0, finalRounds = 0;
+  std::string quickText; // "T=2048" when the first pass ran shorter
+  Problem quickProblem;
+  if (!plan.quickPass) {
+    std::vector<size_t> others(correct.begin() + 1, correct.end());
+    timeRounds(runs, others, 1, timed, false, progress, "warm-up");
+    double roundMs = launchMs;
+    for (size_t i : others) {
+      roundMs += runs[i].samples.back();
+      runs[i].samples.clear();
+    }
+    left = std::max(0.0, args.budget - progress.elapsed()) * 1000;
+    rounds = roundsFor(left * 0.6, roundMs, 3, 50);
+    timeRounds(runs, correct, rounds, timed, false, progress, "timing");
+  } else {
+    // The quick pass: the longest length T / 2^j (also S when it is
+    // dynamic and not causal) at which a warm-up and 2 rounds of every
+    // candidate fit its share, measured on the default; at the shortest
+    // length tried (T / 64, at least 64) the candidates nearest the default
+    // that fit are kept and the others skipped.
+    Problem *quick = &timed;
+    double quickLaunch = launchMs;
+    bool dynamicT = std::find(kernel->dynamicExtents.begin(),
+                              kernel->dynamicExtents.end(),
+                              "T") != kernel->dynamicExtents.end();
+    auto fits = [&](double ms) {
+      return static_cast<double>(correct.size()) * 3 * ms <= plan.quickShareMs;
+    };
+    if (dynamicT && tunedLength > 0) {
+      for (int64_t length = tunedLength / 2;
+           !fits(quickLaunch) && length >= std::max<int64_t>(64, tunedLength / 64);
+           length /= 2) {
+        std::map<std::string, int64_t> ext = extents;
+        ext["T"] = length;
+        if (ext.count("S") && !kernel->causal &&
+            std::find(kernel->dynamicExtents.begin(),
+                      kernel->dynamicExtents.end(),
+                      "S") != kernel->dynamicExtents.end())
+          ext["S"] = std::max<int64_t>(1, ext["S"] * length / tunedLength);
+        quickProblem = Problem();
+        setUp(quickProblem, runs[0].kernel, ext);
+        fillInputs(quickProblem, args.seed);
+        quick = &quickProblem;
+        quickLaunch = timeLaunch(runs, 0, quickProblem);
+        quickText = "T=" + std::to_string(length);
+      }
+    }
+    if (quickText.empty())
+      quickText = "T=" + std::to_string(tunedLength) + " (the tuned shape)";
+    // Candidates that fit the quick pass, in the fixed order (nearest the
+    // default first); at least the default and one other.
+    size_t keep = correct.size();
+    if (!fits(quickLaunch))
+      keep = std::clamp<size_t>(
+          static_cast<size_t>(plan.quickShareMs / (3 * quickLaunch)), 2,
+          correct.size());
+    firstPass.assign(correct.begin(), correct.begin() + keep);
+    for (size_t j = keep; j < correct.size(); ++j) {
+      runs[correct[j]].status = "skipped";
+      runs[correct[j]].detail = "not timed: the quick pass at " + quickText +
+                                " had room for " + std::to_string(keep) +
+                                " candidates";
+    }
+    std::vector<size_t> others(firstPass.begin() + 1, firstPass.end());
+    timeRounds(runs, others, 1, *quick, false, progress, "warm-up");
+    for (size_t i : others)
+      runs[i].samples.clear();
+    left = std::max(0.0, args.budget - progress.elapsed()) * 1000;
+    double roundMs = quickLaunch * static_cast<double>(firstPass.size());
+    rounds = roundsFor(std::min(plan.quickShareMs, left), roundMs, 2, 20);
+    std::fprintf(stderr,
+                 "fem-tune: quick pass at %s: %zu candidates, %lld rounds "
+                 "(one launch of the default: %.1f ms)%s\n",
+                 quickText.c_str(), firstPass.size(),
+                 static_cast<long long>(rounds), quickLaunch,
+                 keep < correct.size()
+                     ? (", " + std::to_string(correct.size() - keep) +
+                        " skipped (budget)")
+                           .c_str()
+                     : "");
+    timeRounds(runs, firstPass, rounds, *quick, false, progress, "quick");
+  }
+  for (size_t i : firstPass)
     runs[i].first = measure(runs[i].samples);
-  std::vector<size_t> ranked = correct;
+  ranked = firstPass;
   auto byFirst = [&](size_t a, size_t b) {
     if (runs[a].first.medianMs != runs[b].first.medianMs)
       return runs[a].first.medianMs < runs[b].first.medianMs;
     return a < b;
   };
   std::sort(ranked.begin(), ranked.end(), byFirst);
-  std::vector<size_t> leaders(ranked.begin(),
-                              ranked.begin() + std::min<size_t>(3, ranked.size()));
-  if (std::find(leaders.begin(), leaders.end(), size_t(0)) == leaders.end())
-    leaders.push_back(0);
-  std::sort(leaders.begin(), leaders.end());
-  double leaderMs = 0;
-  for (size_t i : leaders)
-    leaderMs += runs[i].first.medianMs;
-  left = std::max(0.0, args.budget - progress.elapsed()) * 1000;
-  int64_t finalRounds = roundsFor(left * 0.9, leaderMs, 5, 100);
-  timeRounds(runs, leaders, finalRounds, timed, true, progress, "leaders");
-  for (size_t i : leaders)
-    runs[i].second = measure(runs[i].final);
-  size_t winner = leaders[0];
-  for (size_t i : leaders) {
-    const Measurement &a = runs[i].second, &b = runs[winner].second;
-    if (a.medianMs < b.medianMs || (a.medianMs == b.medianMs && i < winner))
-      winner = i;
+  // The leaders: the fastest of the first pass and the default.
+  size_t wanted = static_cast<size_t>(std::max<int64_t>(plan.leaders, 1));
+  leaders.push_back(0);
+  for (size_t i : ranked)
+    if (leaders.size() < wanted && i != 0)
+      leaders.push_back(i);
+  if (!plan.quickPass) {
+    // The standard plan re-measures the 3 fastest and the default.
+    leaders.assign(ranked.begin(),
+                   ranked.begin() + std::min<size_t>(3, ranked.size()));
+    if (std::find(leaders.begin(), leaders.end(), size_t(0)) == leaders.end())
+      leaders.push_back(0);
   }
+  std::sort(leaders.begin(), leaders.end());
+  left = std::max(0.0, args.budget - progress.elapsed()) * 1000;
+  if (plan.quickPass) {
+    finalRounds = plan.leaderRounds;
+  } else {
+    double leaderMs = 0;
+    for (size_t i : leaders)
+      leaderMs += runs[i].first.medianMs;
+    finalRounds = roundsFor(left * 0.9, leaderMs, 5, 100);
+  }
+  timeRounds(runs, leaders, finalRounds, timed, true, progress, "leaders");
+  std::vector<femc::tune::Contender> contenders;
+  for (size_t i : leaders) {
+    runs[i].second = measure(runs[i].final);
+    femc::tune::Contender c;
+    c.time = runs[i].second;
+    c.isDefault = i == 0;
+    c.order = static_cast<int64_t>(i); // the target's fixed order
+    contenders.push_back(c);
+  }
+  femc::tune::StableChoice choice = femc::tune::chooseStable(contenders);
+  size_t winner = leaders[choice.winner];
+  size_t fastest = leaders[choice.fastest];
+  std::vector<size_t> tiedRuns; // runs within the noise of the fastest
+  for (size_t t : choice.tied)
+    tiedRuns.push_back(leaders[t]);
   const Measurement &def = runs[0].second;
-  bool keptDefault = false;
-  if (winner != 0) {
-    double noise = std::max(runs[winner].second.spread, def.spread);
-    if (def.medianMs <= runs[winner].second.medianMs * (1 + noise)) {
-      keptDefault = true;
-      winner = 0;
+  int64_t quickOnly = 0;
+  for (size_t i : firstPass)
+    quickOnly += plan.quickPass && runs[i].final.empty();
+
+  // Threads: the winner at each of the target's thread counts (those the
+  // context has), interleaved, chosen by the same stable rule with all the
+  // context's threads as the default. Not tuned when --threads fixes them.
+  std::vector<int64_t> threadCounts;
+  int32_t poolThreads = 0;
+  femrt_context_get_num_threads(ctx, &poolThreads);
+  if (args.threads == 0)
+    for (int64_t t : space.threads)
+      if (t <= poolThreads &&
+          std::find(threadCounts.begin(), threadCounts.end(), t) ==
+              threadCounts.end())
+        threadCounts.push_back(t);
+  if (!threadCounts.empty() && threadCounts.front() != poolThreads)
+    threadCounts.insert(threadCounts.begin(), poolThreads);
+  int64_t chosenThreads = 0;
+  bool threadsTie = false;
+  std::vector<Measurement> threadTimes;
+  std::string threadsText; // where the thread counts were measured
+  if (threadCounts.size() > 1) {
+    Problem &tp = plan.quickPass && !quickProblem.tensors.empty()
+                      ? quickProblem
+                      : timed;
+    threadsText = &tp == &timed ? "the tuned shape" : quickText;
+    double perRound = (&tp == &timed ? runs[winner].second.medianMs
+                                     : runs[winner].first.medianMs) *
+                      static_cast<double>(threadCounts.size());
+    left = std::max(0.0, args.budget - progress.elapsed()) * 1000;
+    int64_t threadRounds = roundsFor(left * 0.9, perRound, 3, 30);
+    std::vector<std::vector<double>> samples(threadCounts.size());
+    auto phaseStart = Clock::now();
+    size_t n = threadCounts.size();
+    for (int64_t r = 0; r < threadRounds; ++r) {
+      for (size_t j = 0; j < n; ++j) {
+        size_t c = (j + static_cast<size_t>(r)) % n;
+        samples[c].push_back(timeLaunch(
+            runs, winner, tp, static_cast<int32_t>(threadCounts[c])));
+      }
+      progress.update("threads", static_cast<size_t>(r + 1),
+                      static_cast<size_t>(threadRounds),
+                      "round " + std::to_string(r + 1), phaseStart);
     }
+    std::vector<femc::tune::Contender> byThreads;
+    for (size_t c = 0; c < n; ++c) {
+      femc::tune::Contender k;
+      k.time = measure(samples[c]);
+      k.isDefault = c == 0;
+      k.order = static_cast<int64_t>(c);
+      threadTimes.push_back(k.time);
+      byThreads.push_back(k);
+    }
+    femc::tune::StableChoice tc = femc::tune::chooseStable(byThreads);
+    chosenThreads = threadCounts[tc.winner];
+    threadsTie = tc.tie;
   }
 
   // Summary.
@@ -1016,8 +1286,13 @@ int runFemTune(int argc, char **argv) {
     std::string note = i == winner ? "<- chosen" : "";
     if (i == 0)
       note += note.empty() ? "default" : ", default";
+    if (i != winner && std::find(tiedRuns.begin(), tiedRuns.end(), i) !=
+                           tiedRuns.end())
+      note += note.empty() ? "tie" : ", tie";
     if (r.final.empty())
-      note += note.empty() ? "(first round only)" : " (first round only)";
+      note += std::string(note.empty() ? "" : " ") +
+              (plan.quickPass ? "(quick pass at " + quickText + " only)"
+                              : "(first round only)");
     std::printf("  %-4d %-22s %11.4f %7.1f%% %8.2fx  %s\n", rank,
                 tilesText(r.cand.tiles).c_str(), m.medianMs, m.spread * 100,
                 m.medianMs > 0 ? d.medianMs / m.medianMs : 0.0, note.c_str());
@@ -1041,21 +1316,51 @@ int runFemTune(int argc, char **argv) {
                                         : r.cand.pruned.c_str());
   }
   const Run &best = runs[winner];
-  std::printf("  timed %zu, discarded %lld (wrong output), compile failed "
+  int64_t timedCount = static_cast<int64_t>(firstPass.size());
+  std::printf("  timed %lld, discarded %lld (wrong output), compile failed "
               "%lld, skipped %lld (budget), pruned %lld\n",
-              correct.size(), static_cast<long long>(discarded),
+              static_cast<long long>(timedCount),
+              static_cast<long long>(discarded),
               static_cast<long long>(failed), static_cast<long long>(skipped),
               static_cast<long long>(pruned));
+  if (plan.quickPass)
+    std::printf("  quick pass at %s ranked %zu candidates; %zu timed at the "
+                "tuned shape, %lld ranked by the quick pass only\n",
+                quickText.c_str(), firstPass.size(), leaders.size(),
+                static_cast<long long>(quickOnly));
   std::printf("  best %s: %.4f ms (spread %.1f%%); default %s: %.4f ms "
-              "(spread %.1f%%); speed-up %.2fx%s\n",
+              "(spread %.1f%%); speed-up %.2fx\n",
               tilesText(best.cand.tiles).c_str(), best.second.medianMs,
               best.second.spread * 100, tilesText(runs[0].cand.tiles).c_str(),
               def.medianMs, def.spread * 100,
               best.second.medianMs > 0 ? def.medianMs / best.second.medianMs
-                                       : 0.0,
-              keptDefault ? " (the fastest was within the noise of the "
-                            "default; the default is kept)"
-                          : "");
+                                       : 0.0);
+  if (choice.tie)
+    std::printf("  choice: %s: %zu leaders within the noise of the fastest "
+                "%s (interquartile ranges overlap)\n",
+                choice.rule.c_str(), choice.tied.size(),
+                tilesText(runs[fastest].cand.tiles).c_str());
+  else
+    std::printf("  choice: fastest: no other leader within its noise "
+                "(interquartile ranges apart)\n");
+  if (!threadTimes.empty()) {
+    std::string list;
+    for (size_t c = 0; c < threadCounts.size(); ++c) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%s%lld: %.4f ms", list.empty() ? "" : ", ",
+                    static_cast<long long>(threadCounts[c]),
+                    threadTimes[c].medianMs);
+      list += buf;
+    }
+    std::printf("  threads: %lld%s (at %s: %s)\n",
+                static_cast<long long>(chosenThreads),
+                threadsTie ? " (tie within noise)" : "", threadsText.c_str(),
+                list.c_str());
+  } else {
+    std::printf("  threads: not tuned (%s)\n",
+                args.threads != 0 ? "--threads fixes them"
+                                  : "the target or machine offers one count");
+  }
 
   Entry e;
   e.kernelHash = femc::tune::hashText(kernel->semantics);
@@ -1064,25 +1369,39 @@ int runFemTune(int argc, char **argv) {
   e.bucket = bucket;
   e.femcVersion = version;
   e.key = key;
-  e.tileSpaceVersion = femc::tune::kTileSpaceVersion;
+  e.tileSpaceVersion = space.version;
   e.tiles = tilesMap(best.cand.tiles);
   e.best = best.second;
   e.defaultTiles = tilesMap(runs[0].cand.tiles);
   e.defaultTime = def;
   e.kernelName = kernel->name;
   e.tunedAt = femc::tune::utcNow();
-  e.timed = static_cast<int64_t>(correct.size());
+  e.timed = timedCount;
   e.discarded = discarded;
   e.pruned = pruned;
+  e.skipped = skipped;
+  e.quickOnly = quickOnly;
+  e.choiceRule = choice.rule;
+  e.tie = choice.tie;
+  e.tied = static_cast<int64_t>(choice.tied.size());
+  e.fastestTiles = tilesMap(runs[fastest].cand.tiles);
+  if (!threadTimes.empty()) {
+    e.threads = chosenThreads;
+    e.threadCandidates = threadCounts;
+    e.threadsTie = threadsTie;
+  }
   for (Run &r : runs)
     if (r.module)
       femrt_module_destroy(r.module);
   femrt_context_destroy(ctx);
   if (!femc::tune::updateDatabase(args.db, {e}, error))
     fail(error);
-  std::printf("fem-tune: recorded %s for %s in %s (%.1fs)\n",
+  std::printf("fem-tune: recorded %s for %s in %s (%s%.1fs)\n",
               tilesText(best.cand.tiles).c_str(), kernel->name.c_str(),
-              args.db.c_str(), progress.elapsed());
+              args.db.c_str(),
+              e.threads ? (std::to_string(e.threads) + " threads, ").c_str()
+                        : "",
+              progress.elapsed());
   if (!args.plot.empty()) {
     // Every timed candidate by its interleaved rounds (the measurement all
     // of them share); the chosen one is marked.
@@ -1090,10 +1409,12 @@ int runFemTune(int argc, char **argv) {
     plot.title = "fem-tune: " + kernel->name + ", " + bucket + ", " +
                  manifestTarget;
     plot.subtitle = "median of " + std::to_string(rounds) +
-                    " interleaved rounds per candidate; chosen after " +
-                    std::to_string(finalRounds) +
+                    " interleaved rounds per candidate" +
+                    (plan.quickPass ? " (quick pass at " + quickText + ")"
+                                    : std::string()) +
+                    "; chosen after " + std::to_string(finalRounds) +
                     " more rounds of the leaders and the default";
-    for (size_t i : correct) {
+    for (size_t i : firstPass) {
       femc::tune::PlotPoint point;
       point.tiles = tilesMap(runs[i].cand.tiles);
       point.medianMs = runs[i].first.medianMs;
