@@ -374,10 +374,18 @@ void LinearReadEmitter::storeRow(Value t, Value cv, Value scale, Value den,
     has = e.fcmp(arith::CmpFPredicate::UNE, den, e.cst(0.0f));
   }
   Value inv = e.bcast(e.fdiv(e.cst(1.0f), denom));
-  // R(1) - 1 = den / denom - 1, computed without cancellation.
-  Value r1m1 = e.bcast(e.fdiv(e.fsub(den, denom), denom));
-  epilogue.store(t, cv, scale, e.fmul(mu, inv), e.fmul(z, inv), r1m1, Value(),
-                 has);
+  // Z = R(1) * (sum w (X - o) / sum w + o): the X stream is averaged over
+  // den and log R(1) goes to the epilogue's log scale, so log Z keeps its
+  // precision where R(1) is far from 1 (den < eps for linear, den ~ 1e-5
+  // for gla); log1p of R(1) - 1 = (den - denom) / denom (no cancellation)
+  // near 1, where log(den / denom) would round.
+  Value r1m1 = e.fdiv(e.fsub(den, denom), denom);
+  Value logR1 = e.log1pOrLog(
+      e.fcmp(arith::CmpFPredicate::OGT, r1m1, e.cst(-0.5f)), r1m1,
+      e.fdiv(den, denom));
+  epilogue.store(t, cv, scale, e.fmul(mu, inv),
+                 e.fmul(z, e.bcast(e.fdiv(e.cst(1.0f), den))), e.splat(0.0f),
+                 e.bcast(logR1), has);
 }
 
 void LinearReadEmitter::emitRows(Value t0, Value n) {
