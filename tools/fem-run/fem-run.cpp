@@ -74,8 +74,10 @@ usage: fem-run LIBRARY.so|MODEL.mlir [options]
                          same name wins), e.g. an imported layer's weights
   --save-inputs DIR      write every input (given or generated) as DIR/NAME.npy
   --check                compare with the double-precision reference (a
-                         layer: the layer reference, when its manifest holds
-                         its fem.layer configuration; docs/layers.md)
+                         scan kernel with a carried state: from that state,
+                         and state_out field by field too; a layer: the
+                         layer reference, when its manifest holds its
+                         fem.layer configuration; docs/layers.md)
   --tolerance X          relative tolerance of --check, as a fraction of
                          max|reference|, positive and finite (default by the
                          output's dtype: 1e-4 float32, 2e-3 float16, 1e-2
@@ -406,54 +408,60 @@ void allocate(std::vector<T> &out, const Tensor &t, T value) {
 
 /// Compares the kernel's output with the reference's, honestly about NaN and
 /// Inf: a non-finite value must be the same (NaN, +Inf or -Inf) in both;
-/// the relative error is taken over the elements where both are finite.
+/// the relative error is taken over the elements where both are finite
+/// (femc::ref::compare). `what` names a part of a carried state ("" for
+/// the output).
+int printComparison(const femc::ref::Comparison &c, const float *out,
+                    const double *ref, double tolerance,
+                    const std::string &what = "") {
+  bool withinTolerance = c.relative() <= tolerance;
+  bool ok = c.pass(tolerance);
+  std::string extra;
+  if (c.nonFiniteSame)
+    extra += ", " + std::to_string(c.nonFiniteSame) +
+             " NaN/Inf elements agree";
+  if (c.nonFiniteMismatch)
+    extra +=
+        ", " + std::to_string(c.nonFiniteMismatch) + " NaN/Inf mismatches";
+  std::string label = what.empty() ? "check: " : "check: " + what + ": ";
+  std::printf("%smax |out - ref| = %.3g, max |ref| = %.3g, relative "
+              "%.3g (tolerance %.3g)%s: %s\n",
+              label.c_str(), c.maxErr, c.maxRef, c.relative(), tolerance,
+              extra.c_str(), ok ? "PASS" : "FAIL");
+  if (!withinTolerance && c.worst >= 0)
+    std::printf("%sworst element #%lld: out %.9g, reference %.9g\n",
+                label.c_str(), static_cast<long long>(c.worst), out[c.worst],
+                ref[c.worst]);
+  if (c.firstMismatch >= 0)
+    std::printf("%sfirst NaN/Inf mismatch #%lld: out %.9g, reference "
+                "%.9g\n",
+                label.c_str(), static_cast<long long>(c.firstMismatch),
+                out[c.firstMismatch], ref[c.firstMismatch]);
+  return ok ? 0 : 3;
+}
+
 int compareWithReference(const std::vector<float> &out,
                          const std::vector<double> &ref, double tolerance) {
-  double maxErr = 0, maxRef = 0;
-  int64_t nonFiniteSame = 0, nonFiniteMismatch = 0, worst = -1,
-          firstMismatch = -1;
-  for (size_t i = 0; i < out.size(); ++i) {
-    double r = ref[i], o = out[i];
-    if (!std::isfinite(r) || !std::isfinite(o)) {
-      bool same = (std::isnan(r) && std::isnan(o)) || r == o;
-      if (same) {
-        ++nonFiniteSame;
-      } else {
-        if (firstMismatch < 0)
-          firstMismatch = static_cast<int64_t>(i);
-        ++nonFiniteMismatch;
-      }
-      continue;
-    }
-    maxRef = std::max(maxRef, std::fabs(r));
-    double e = std::fabs(o - r);
-    if (e > maxErr) {
-      maxErr = e;
-      worst = static_cast<int64_t>(i);
-    }
-  }
-  double rel = maxRef > 0 ? maxErr / maxRef : maxErr;
-  bool withinTolerance = rel <= tolerance;
-  bool ok = withinTolerance && nonFiniteMismatch == 0;
-  std::string extra;
-  if (nonFiniteSame)
-    extra += ", " + std::to_string(nonFiniteSame) +
-             " NaN/Inf elements agree";
-  if (nonFiniteMismatch)
-    extra += ", " + std::to_string(nonFiniteMismatch) + " NaN/Inf mismatches";
-  std::printf("check: max |out - ref| = %.3g, max |ref| = %.3g, relative "
-              "%.3g (tolerance %.3g)%s: %s\n",
-              maxErr, maxRef, rel, tolerance, extra.c_str(),
-              ok ? "PASS" : "FAIL");
-  if (!withinTolerance && worst >= 0)
-    std::printf("check: worst element #%lld: out %.9g, reference %.9g\n",
-                static_cast<long long>(worst), out[worst], ref[worst]);
-  if (firstMismatch >= 0)
-    std::printf("check: first NaN/Inf mismatch #%lld: out %.9g, reference "
-                "%.9g\n",
-                static_cast<long long>(firstMismatch), out[firstMismatch],
-                ref[firstMismatch]);
-  return ok ? 0 : 3;
+  femc::ref::Comparison c = femc::ref::compare(
+      out.data(), ref.data(), static_cast<int64_t>(out.size()));
+  return printComparison(c, out.data(), ref.data(), tolerance);
+}
+
+/// Compares a kernel's state_out with the reference's state after the
+/// segment, field by field (femc::ref::compareState).
+int compareStateWithReference(const femc::ref::Problem &problem,
+                              const std::vector<float> &stateOut,
+                              const std::vector<double> &ref,
+                              double tolerance) {
+  std::vector<femc::ref::StateField> fields = femc::ref::stateFields(problem);
+  std::vector<femc::ref::Comparison> all =
+      femc::ref::compareState(problem, stateOut.data(), ref);
+  int code = 0;
+  for (size_t i = 0; i < fields.size(); ++i)
+    code = std::max(code, printComparison(all[i], stateOut.data(), ref.data(),
+                                          tolerance,
+                                          "state_out " + fields[i].name));
+  return code;
 }
 
 //===----------------------------------------------------------------------===//
@@ -1140,23 +1148,17 @@ int runFemRun(int argc, char **argv) {
       // A prior without keys (ssm) reads its values per query head.
       if (!isKnown("Hkv"))
         p.Hkv = p.H;
+      // A scan kernel with a carried state: the reference continues from
+      // `state` and gives the state after the segment for `state_out`.
+      p.hasState = byName.count("state") || byName.count("state_out");
       // Every input the kernel has goes to the reference under its name;
       // validate() then says which one the prior does not read or lacks.
       for (auto &t : tensors) {
         if (t.info->role != FEMRT_ARG_INPUT)
           continue;
         std::string name = t.info->name;
-        // The reference runs a sequence from its start: it checks a
-        // segment only from the empty (all-zero) carried state.
-        if (name == "state" && t.isFloat()) {
-          if (std::any_of(t.f32.begin(), t.f32.end(),
-                          [](float x) { return x != 0.0f; }))
-            fail("--check: input 'state' is not the empty (all-zero) state; "
-                 "the double reference runs a sequence from its start, so "
-                 "check the whole prefix in one run instead "
-                 "(docs/user-guide.md, \"Segments and decoding\")");
-          continue;
-        }
+        // A carried state continues the reference from it (the all-zero
+        // state: from the start of a sequence).
         if (!ref::bindInput(refInputs, name, t.isFloat(),
                             t.isFloat() ? static_cast<const void *>(t.f32.data())
                                         : t.u8.data()))
@@ -1359,6 +1361,11 @@ int runFemRun(int argc, char **argv) {
         format && !args.toleranceGiven)
       tolerance = femc::lowp::defaultTolerance(*format);
     exitCode = compareWithReference(*out, result->out, tolerance);
+    if (byName.count("state_out"))
+      exitCode = std::max(
+          exitCode,
+          compareStateWithReference(*problem, tensors[byName["state_out"]].f32,
+                                    result->state, tolerance));
     break;
   }
   }

@@ -1,0 +1,204 @@
+//===- StateCheckTest.cpp - scan kernels from a carried state vs reference ===//
+//
+// fem-run --check on a kernel with a carried state compares its output and
+// its state_out, field by field, with the reference continued from the same
+// state (reference/Reference.h, Problem::hasState; docs/semantics.md
+// "Segments"). This test does what that check does, with the same
+// comparison functions (femc::ref::compare, compareState), on every state
+// kernel of Inputs/segments.mlir from a random valid state: the state the
+// reference leaves after a random prefix, rounded to float32 as a kernel
+// passes it on. Then it perturbs the kernel's output, and each field of its
+// state_out in turn, by 1e-3 of that field's size: the comparison must fail
+// for exactly the perturbed part, so the check can fail.
+//
+//===----------------------------------------------------------------------===//
+#include "dialect/Priors.h"
+#include "femrt/femrt.h"
+#include "reference/Reference.h"
+#include "support/Random.h"
+#include "test/integration/KernelLibrary.h"
+#include "test/integration/TestProblem.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr double kTolerance = 1e-4;
+namespace priors = femc::priors;
+using femc::ref::Prior;
+
+femc::test::KernelLibrary &runtime() {
+  static femc::test::KernelLibrary rt(FEMC_SEGMENTS_LIBRARY);
+  return rt;
+}
+
+struct Variant {
+  const char *kernel;
+  Prior prior;
+  bool causal, mask;
+  int64_t N;
+};
+
+std::ostream &operator<<(std::ostream &os, const Variant &v) {
+  return os << v.kernel;
+}
+
+/// Random inputs of `p` (generateInput's ranges, |v| up to ~3 so the clip
+/// is active at large beta), the mask keeping ~70% of the keys.
+struct Inputs {
+  std::map<std::string, std::vector<float>> f32;
+  std::vector<uint8_t> mask;
+  femc::ref::Inputs in;
+
+  Inputs(const femc::ref::Problem &p, uint64_t seed) {
+    femc::Rng rng(seed);
+    for (const std::string &name : femc::ref::inputNames(p)) {
+      int64_t n = femc::test::numElements(*femc::ref::tensorShape(p, name));
+      if (name == "mask") {
+        mask.resize(n);
+        for (uint8_t &m : mask)
+          m = rng.uniform01() < 0.7;
+        in.mask = mask.data();
+        continue;
+      }
+      if (name == "state")
+        continue;
+      std::vector<float> &values = f32[name];
+      values.resize(n);
+      femc::ref::generateInput(name, values, rng);
+      if (name == "v")
+        for (float &x : values)
+          x *= 3;
+      *femc::ref::floatInput(in, name) = values.data();
+    }
+  }
+};
+
+class StateCheck : public ::testing::TestWithParam<Variant> {};
+
+TEST_P(StateCheck, OutputAndStateMatchTheReferenceAndPerturbationsFail) {
+  const Variant &m = GetParam();
+  const priors::PriorInfo &info = priors::priorInfo(static_cast<int>(m.prior));
+  femc::ref::Problem p;
+  p.prior = m.prior;
+  p.causal = m.causal;
+  p.hasMask = m.mask;
+  p.hasState = true;
+  p.B = 2;
+  p.H = p.Hkv = 2;
+  p.dk = 8;
+  p.dv = 16;
+  p.N = m.N;
+  // A valid carried state: the reference's after a 19-token prefix.
+  p.T = p.S = 19;
+  Inputs prefix(p, 7);
+  std::string error;
+  auto before = femc::ref::run(p, prefix.in, error);
+  ASSERT_TRUE(before) << error;
+  std::vector<float> state(before->state.begin(), before->state.end());
+  // The segment: 23 tokens from that state.
+  p.T = p.S = 23;
+  Inputs seg(p, 8);
+  seg.in.state = state.data();
+  auto ref = femc::ref::run(p, seg.in, error);
+  ASSERT_TRUE(ref) << error;
+
+  std::vector<int64_t> outShape = *femc::ref::tensorShape(p, "out");
+  std::vector<int64_t> stateShape = *femc::ref::tensorShape(p, "state");
+  ASSERT_EQ(stateShape.back(),
+            priors::stateChannelWidth(info, p.dk, p.N)); // the kernels' Ks
+  std::vector<float> out(femc::test::numElements(outShape), std::nanf(""));
+  std::vector<float> stateOut(state.size(), std::nanf(""));
+  std::map<std::string, std::vector<int64_t>> shapes;
+  std::vector<DLTensor> dl;
+  for (std::string_view name :
+       priors::kernelArguments(info, m.mask, true, true)) {
+    std::string n(name);
+    if (n == "out") {
+      dl.push_back(femc::test::dlTensor(out.data(), outShape,
+                                        femc::test::kF32));
+    } else if (n == "state" || n == "state_out") {
+      dl.push_back(femc::test::dlTensor(
+          n == "state" ? state.data() : stateOut.data(), stateShape,
+          femc::test::kF32));
+    } else {
+      shapes[n] = *femc::ref::tensorShape(p, n);
+      void *data = n == "mask" ? static_cast<void *>(seg.mask.data())
+                               : seg.f32.at(n).data();
+      dl.push_back(femc::test::dlTensor(
+          data, shapes[n], n == "mask" ? femc::test::kU8 : femc::test::kF32));
+    }
+  }
+  std::vector<const DLTensor *> args;
+  for (DLTensor &t : dl)
+    args.push_back(&t);
+  femrt_kernel *kernel = runtime().kernel(m.kernel);
+  ASSERT_NE(kernel, nullptr);
+  ASSERT_EQ(femrt_kernel_launch(kernel, args.data(),
+                                static_cast<int32_t>(args.size()), nullptr),
+            FEMRT_OK)
+      << femrt_last_error();
+
+  auto outCheck = femc::ref::compare(out.data(), ref->out.data(),
+                                     static_cast<int64_t>(out.size()));
+  EXPECT_TRUE(outCheck.pass(kTolerance))
+      << "out: relative error " << outCheck.relative() << " at #"
+      << outCheck.worst;
+  std::vector<femc::ref::StateField> fields = femc::ref::stateFields(p);
+  auto stateCheck = femc::ref::compareState(p, stateOut.data(), ref->state);
+  ASSERT_EQ(stateCheck.size(), fields.size());
+  for (size_t i = 0; i < fields.size(); ++i)
+    EXPECT_TRUE(stateCheck[i].pass(kTolerance))
+        << "state_out " << fields[i].name << ": relative error "
+        << stateCheck[i].relative() << " at #" << stateCheck[i].worst
+        << ": kernel " << stateOut[stateCheck[i].worst] << ", reference "
+        << ref->state[stateCheck[i].worst];
+  if (::testing::Test::HasFailure())
+    return;
+
+  // One output element off by 1e-3 of max |out|: the check fails.
+  std::vector<float> badOut = out;
+  badOut[out.size() / 3] += static_cast<float>(1e-3 * outCheck.maxRef);
+  EXPECT_FALSE(femc::ref::compare(badOut.data(), ref->out.data(),
+                                  static_cast<int64_t>(out.size()))
+                   .pass(kTolerance));
+  // Each field of state_out in turn: only that field fails.
+  int64_t ks = stateShape.back();
+  int64_t record = static_cast<int64_t>(state.size()) / ks / 2 + 1;
+  for (size_t i = 0; i < fields.size(); ++i) {
+    SCOPED_TRACE("perturbed state_out field " + fields[i].name);
+    std::vector<float> bad = stateOut;
+    int64_t at = record * ks + fields[i].first + fields[i].count - 1;
+    bad[at] += static_cast<float>(1e-3 * (stateCheck[i].maxRef + 1));
+    auto all = femc::ref::compareState(p, bad.data(), ref->state);
+    for (size_t j = 0; j < fields.size(); ++j)
+      EXPECT_EQ(all[j].pass(kTolerance), i != j) << fields[j].name;
+    EXPECT_EQ(all[i].worst, at);
+  }
+}
+
+const Variant kVariants[] = {
+    {"linear_causal_state", Prior::Linear, true, false, 0},
+    {"linear_causal_state_small", Prior::Linear, true, false, 0},
+    {"linear_full_state", Prior::Linear, false, false, 0},
+    {"linear_causal_mask_state", Prior::Linear, true, true, 0},
+    {"gla_state", Prior::Gla, true, false, 0},
+    {"gla_state_small", Prior::Gla, true, false, 0},
+    {"aft_state", Prior::Aft, true, false, 0},
+    {"aft_state_small", Prior::Aft, true, false, 0},
+    {"ssm_state_n16", Prior::Ssm, true, false, 16},
+    {"ssm_state_n1_small", Prior::Ssm, true, false, 1},
+};
+
+INSTANTIATE_TEST_SUITE_P(
+    Kernels, StateCheck, ::testing::ValuesIn(kVariants),
+    [](const ::testing::TestParamInfo<Variant> &info) {
+      return std::string(info.param.kernel);
+    });
+
+} // namespace
