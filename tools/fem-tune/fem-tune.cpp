@@ -653,8 +653,8 @@ void compileAll(std::vector<Run> &runs, const Args &args,
 /// are tested deterministically. SPEC is a candidate's tiles
 /// ("q=64,k=64,vec=8": MS at the tuned length, scaled by (length /
 /// tuned length)^2 at a shorter one) or "threads=N" (a factor on the time
-/// at N pool threads, default 1); candidates not named read 1000 ms plus
-/// their index. The k-th launch of a candidate is off by {0, -3, +3, -1.5,
+/// at N pool threads, default 1); candidates not named read 10^6 ms plus
+/// their index (slower than any named one). The k-th launch of a candidate is off by {0, -3, +3, -1.5,
 /// +1.5} % (k mod 5), a spread the stable choice can see.
 struct FakeTimes {
   bool active = false;
@@ -708,7 +708,7 @@ bool sameTiles(const femc::priors::Tiles &a, const femc::priors::Tiles &b);
 double fakeMs(const FakeTimes &f, Run &run, size_t index, int32_t threads,
               int64_t length, int64_t tunedLength) {
   static const double jitter[] = {0, -0.03, 0.03, -0.015, 0.015};
-  double ms = 1000 + static_cast<double>(index);
+  double ms = 1e6 + static_cast<double>(index);
   for (auto &[t, v] : f.tiles)
     if (sameTiles(t, run.cand.tiles))
       ms = v;
