@@ -55,6 +55,7 @@ void ValueStreams::emit() {
   bound = e.alloc({w.cb}, {});
   shift = e.alloc({w.cb}, {});
   offset = e.alloc({w.cb}, {});
+  invBeta = e.alloc({w.cb}, {});
   Value negInf = e.cst(-std::numeric_limits<float>::infinity());
   Value posInf = e.cst(std::numeric_limits<float>::infinity());
   e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
@@ -98,6 +99,7 @@ void ValueStreams::emit() {
     Value narrow = e.fcmp(arith::CmpFPredicate::OLE, e.fsub(maxV, minV),
                           e.splat(0.69314718f));
     e.vstore(b, beta, {cv});
+    e.vstore(e.fdiv(e.splat(1.0f), b), invBeta, {cv});
     e.vstore(bnd, bound, {cv});
     e.vstore(maxV, shift, {cv});
     e.vstore(e.select(narrow, e.splat(1.0f), e.splat(0.0f)), offset, {cv});

@@ -60,6 +60,7 @@ public:
   Value keyKept(Value s);
 
   Value beta, bound, shift, offset; // buffers of Bc floats
+  Value invBeta;                      // 1 / beta (Bc floats)
 
 private:
   EmitterBuilder &e;
