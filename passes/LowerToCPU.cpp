@@ -7,6 +7,8 @@
 //   ReadSoftmaxAmx.cpp  fem.tile_read in bf16 on a target with AMX-BF16
 //                    (module attribute fem.target_features): both
 //                    contractions on AMX tiles
+//   ReadSoftmaxBf16.cpp  fem.tile_read in bf16 with both contractions on
+//                    AVX512-BF16 dot products (an opt-in target feature)
 //   ReadLinear.cpp   fem.scan_read linear, gla: chunked, carried state
 //   ReadAft.cpp      fem.scan_read aft: per-channel running sums
 //   ReadSsm.cpp      fem.scan_read ssm: per-channel selective scan
@@ -19,9 +21,11 @@
 #include "dialect/FEMOps.h"
 #include "passes/Passes.h"
 #include "passes/cpu/LowerScanRead.h"
+#include "passes/cpu/ReadSoftmax.h"
 #include "passes/cpu/ReadSoftmaxAmx.h"
 
 #include "mlir/Dialect/AMX/AMXDialect.h"
+#include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 
 #include "mlir/Dialect/Math/Transforms/Approximation.h"
 #include "mlir/Dialect/Math/Transforms/Passes.h"
@@ -45,14 +49,19 @@ struct FEMLowerToCPUPass
   void getDependentDialects(DialectRegistry &registry) const override {
     FEMLowerToCPUBase::getDependentDialects(registry);
     registry.insert<amx::AMXDialect>(); // the bf16 read on AMX tiles
+    registry.insert<x86vector::X86VectorDialect>(); // vdpbf16ps
   }
   void runOnOperation() override {
     SmallVector<TileReadOp> reads;
     getOperation().walk([&](TileReadOp op) { reads.push_back(op); });
-    for (TileReadOp op : reads)
-      if (failed(cpu::useAmxSoftmaxRead(op) ? cpu::lowerTileReadToAmx(op)
-                                            : cpu::lowerTileReadToCPU(op)))
+    for (TileReadOp op : reads) {
+      LogicalResult lowered =
+          cpu::useAmxSoftmaxRead(op)        ? cpu::lowerTileReadToAmx(op)
+          : cpu::useBf16DotSoftmaxRead(op) ? cpu::lowerTileReadToBf16Dot(op)
+                                            : cpu::lowerTileReadToCPU(op);
+      if (failed(lowered))
         return signalPassFailure();
+    }
     SmallVector<ScanReadOp> scans;
     getOperation().walk([&](ScanReadOp op) { scans.push_back(op); });
     for (ScanReadOp op : scans)

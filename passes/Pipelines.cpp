@@ -55,9 +55,11 @@ void mlir::fem::buildTiledToLoopsPipeline(OpPassManager &pm) {
 void mlir::fem::buildLoopsToLLVMPipeline(OpPassManager &pm) {
   pm.addPass(createLowerAffinePass());
   pm.addPass(createSCFToControlFlowPass());
-  // AMX tile ops (the bf16 softmax read on AMX targets) lower here too.
+  // AMX tile ops (the bf16 softmax read on AMX targets) and x86vector's
+  // vdpbf16ps (the bf16 read on AVX512-BF16 dot products) lower here too.
   ConvertVectorToLLVMPassOptions vectorToLLVM;
   vectorToLLVM.amx = true;
+  vectorToLLVM.x86Vector = true;
   pm.addPass(createConvertVectorToLLVMPass(vectorToLLVM));
   pm.addPass(createArithToLLVMConversionPass());
   pm.addPass(createConvertMathToLLVMPass());

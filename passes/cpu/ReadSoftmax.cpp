@@ -26,7 +26,7 @@
 // never stored. All scratch is sized by the tiles, dk and dv, never by T or S.
 //
 //===----------------------------------------------------------------------===//
-#include "passes/cpu/Builder.h"
+#include "passes/cpu/ReadSoftmax.h"
 #include "passes/cpu/LowerScanRead.h"
 #include "passes/Passes.h"
 
@@ -39,6 +39,7 @@
 
 using namespace mlir;
 using namespace mlir::fem;
+using namespace mlir::fem::cpu;
 
 namespace {
 
@@ -53,53 +54,33 @@ constexpr int64_t kKeyBlock = 4;
 constexpr int64_t kScoreRowVecs = 3;
 using cpu::kLogTiny;
 
+/// The f32 read's register blocking.
+constexpr SoftmaxReadEmitter::Blocking kF32Blocking = {kRowBlock, kColBlock,
+                                                       kKeyBlock, kScoreRowVecs};
+
+} // namespace
+
 /// The scalar and vector vocabulary (arithmetic, NaN-transparent max/min/
 /// clamp, expm1 on narrow channels, storage-converting loads and stores,
 /// scratch, scf loops) is the emitters' EmitterBuilder (Builder.h).
-class ReadEmitter : public cpu::EmitterBuilder {
-public:
-  ReadEmitter(TileReadOp op)
-      : EmitterBuilder(op, op.getLayout(), op.getTiles().getVec()), op(op),
-        bq(op.getTiles().getQ()), bk(op.getTiles().getK()) {}
+SoftmaxReadEmitter::SoftmaxReadEmitter(TileReadOp op, Blocking blocking)
+    : EmitterBuilder(op, op.getLayout(), op.getTiles().getVec()), op(op),
+      bq(op.getTiles().getQ()), bk(op.getTiles().getK()), blocking(blocking) {}
 
-  LogicalResult emit();
-
-private:
-  void emitPrePass();
-  void emitKeyTile(Value kt);
-  void emitScores(Value j, Value h, Value s0, Value ncols, Value rowStart);
-  void emitOnlineSoftmax(Value j, Value s0, Value ncols, Value rowStart);
-  void emitContraction(Value j, Value ncols, Value rowStart);
-  void emitEpilogue();
-
-  TileReadOp op;
-  int64_t bq, bk;
-
-  // Extents and workgroup coordinates.
-  Value c0, c1, cLanes, cBq, cBqPad, cBk, cRB, cRowQuantum;
-  Value T, S, dk, dv, dvp, group, batch, kvHead, t0, rows, rowsPadded;
-  Value scale, twenty, negInf;
-  // Scratch buffers.
-  Value qT, panel, scoresT, acc, rowMax, rowSum, alpha, betaBuf, boundBuf,
-      shiftBuf, vmaxBuf, offsetBuf, colOk, gateBuf;
-  /// 16-bit storage only: the key tile widened to f32 once (Bk x dk), so
-  /// the score contraction broadcasts f32 keys as it does for f32 storage.
-  Value keyTile;
-};
-
-LogicalResult ReadEmitter::emit() {
+LogicalResult SoftmaxReadEmitter::emit() {
   c0 = idx(0);
   c1 = idx(1);
   cLanes = idx(lanes);
   cBq = idx(bq);
   // Row buffers are padded so every register block stays inside them; the
   // padding rows compute garbage that is never stored.
-  int64_t rowQuantum = std::lcm(std::lcm(kScoreRowVecs * lanes, kRowBlock), lanes);
-  int64_t bqPad = (bq + rowQuantum - 1) / rowQuantum * rowQuantum;
+  int64_t rowQuantum = std::lcm(
+      std::lcm(blocking.scoreRowVecs * lanes, blocking.rowBlock), lanes);
+  bqPad = (bq + rowQuantum - 1) / rowQuantum * rowQuantum;
   cBqPad = idx(bqPad);
   cRowQuantum = idx(rowQuantum);
   cBk = idx(bk);
-  cRB = idx(kRowBlock);
+  cRB = idx(blocking.rowBlock);
   unsigned ta = timeAxis(layout), ha = headAxis(layout);
   T = dim(op.getQ(), ta);
   S = dim(op.getK(), ta);
@@ -125,10 +106,8 @@ LogicalResult ReadEmitter::emit() {
     scale = fdiv(cst(1.0f), sqrt(toFloat(dk)));
   }
 
-  Value width = mul(dvp, idx(2));
-  panel = alloc({bk, ShapedType::kDynamic}, {width});
-  scoresT = alloc({bk, bqPad}, {});
-  qT = alloc({ShapedType::kDynamic, ShapedType::kDynamic, bqPad}, {group, dk});
+  width = mul(dvp, idx(2));
+  allocOperands();
   acc = alloc({ShapedType::kDynamic, bqPad, ShapedType::kDynamic}, {group, width});
   rowMax = alloc({ShapedType::kDynamic, bqPad}, {group});
   rowSum = alloc({ShapedType::kDynamic, bqPad}, {group});
@@ -140,8 +119,6 @@ LogicalResult ReadEmitter::emit() {
   offsetBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
   colOk = alloc({bk}, {});
   gateBuf = alloc({ShapedType::kDynamic}, {dvp});
-  if (cpu::storage::isNarrow(cpu::storage::elementType(op.getK())))
-    keyTile = alloc({bk, ShapedType::kDynamic}, {dk});
 
   emitPrePass();
 
@@ -152,13 +129,20 @@ LogicalResult ReadEmitter::emit() {
   loop(c0, numKTiles, c1, [&](Value kt) { emitKeyTile(kt); });
 
   emitEpilogue();
-  for (Value m : scratch)
-    memref::DeallocOp::create(b, m);
+  freeScratch();
   op.erase();
   return success();
 }
 
-void ReadEmitter::emitPrePass() {
+void SoftmaxReadEmitter::allocOperands() {
+  panel = alloc({bk, ShapedType::kDynamic}, {width});
+  scoresT = alloc({bk, bqPad}, {});
+  qT = alloc({ShapedType::kDynamic, ShapedType::kDynamic, bqPad}, {group, dk});
+  if (cpu::storage::isNarrow(cpu::storage::elementType(op.getK())))
+    keyTile = alloc({bk, ShapedType::kDynamic}, {dk});
+}
+
+void SoftmaxReadEmitter::emitPrePass() {
   Value eps = cst(static_cast<float>(op.getEpsAttr().getValueAsDouble()));
   Value cap = cst(static_cast<float>(op.getCapAttr().getValueAsDouble()));
   loop(c0, cBqPad, c1, [&](Value r) { store(cst(1.0f), alpha, {r}); });
@@ -226,15 +210,7 @@ void ReadEmitter::emitPrePass() {
                           splat(0.69314718f));
       vstore(select(narrow, splat(1.0f), splat(0.0f)), offsetBuf, {j, c});
     });
-    // Q^T of this head, unscaled (the softmax applies the scale to score
-    // differences); rows past the end repeat the last row.
-    loop(c0, cBqPad, c1, [&](Value r) {
-      Value t = minI(add(t0, r), sub(T, c1));
-      loop(c0, dk, c1, [&](Value d) {
-        store(load(op.getQ(), at(batch, t, h, d)), qT, {j, d, r});
-      });
-    });
-    Value width = mul(dvp, idx(2));
+    packQuery(j, h);
     loop(c0, cBqPad, c1, [&](Value r) {
       store(negInf, rowMax, {j, r});
       store(cst(0.0f), rowSum, {j, r});
@@ -244,7 +220,18 @@ void ReadEmitter::emitPrePass() {
   });
 }
 
-void ReadEmitter::emitKeyTile(Value kt) {
+void SoftmaxReadEmitter::packQuery(Value j, Value h) {
+  // Q^T of this head, unscaled (the softmax applies the scale to score
+  // differences); rows past the end repeat the last row.
+  loop(c0, cBqPad, c1, [&](Value r) {
+    Value t = minI(add(t0, r), sub(T, c1));
+    loop(c0, dk, c1, [&](Value d) {
+      store(load(op.getQ(), at(batch, t, h, d)), qT, {j, d, r});
+    });
+  });
+}
+
+void SoftmaxReadEmitter::emitKeyTile(Value kt) {
   Value s0 = mul(kt, cBk);
   Value ncols = minI(cBk, sub(S, s0));
   // Causal: rows before s0 - t0 see no key of this tile; the three loops
@@ -271,6 +258,18 @@ void ReadEmitter::emitKeyTile(Value kt) {
     }
     vstore(select(ok, splat(1.0f), splat(0.0f)), colOk, {cc});
   });
+  packKeys(s0, ncols);
+
+  loop(c0, group, c1, [&](Value j) {
+    Value h = add(mul(kvHead, group), j);
+    emitPanel(j, s0, ncols);
+    emitScores(j, h, s0, ncols, rowStart);
+    emitOnlineSoftmax(j, s0, ncols, rowStart);
+    emitContraction(j, ncols, rowStart);
+  });
+}
+
+void SoftmaxReadEmitter::packKeys(Value s0, Value ncols) {
   if (keyTile) {
     // The tile's keys widened once for every head of the group; rows past
     // the end repeat the last key (emitScores reads whole key blocks).
@@ -285,41 +284,44 @@ void ReadEmitter::emitKeyTile(Value kt) {
       });
     });
   }
+}
 
-  loop(c0, group, c1, [&](Value j) {
-    Value h = add(mul(kvHead, group), j);
-    // Value panel [clipped | tilted] for this head's beta.
-    loop(c0, ncols, c1, [&](Value col) {
-      Value keep;
-      if (op.getMask())
-        keep = fcmp(arith::CmpFPredicate::OGT, load(colOk, {col}), cst(0.5f));
-      loop(c0, dvp, cLanes, [&](Value c) {
-        Value v = vloadMasked(op.getV(), at(batch, add(s0, col), kvHead, c),
-                              mask(sub(dv, c)));
-        Value beta = vload(betaBuf, {j, c});
-        Value bound = vload(boundBuf, {j, c});
-        Value clipped = clamp(v, neg(bound), bound);
-        // z = beta*clipped - M, formed from the difference of the values so
-        // that small differences survive a small beta.
-        Value z = fmul(beta, fsub(clipped, vload(vmaxBuf, {j, c})));
-        Value narrow = fcmp(arith::CmpFPredicate::OGT,
-                            vload(offsetBuf, {j, c}), splat(0.5f));
-        Value tilted = select(narrow, expm1Narrow(z), exp(z));
-        if (keep) { // padded keys contribute nothing, even if v is not finite
-          clipped = select(keep, clipped, splat(0.0f));
-          tilted = select(keep, tilted, splat(0.0f));
-        }
-        vstore(clipped, panel, {col, c});
-        vstore(tilted, panel, {col, add(dvp, c)});
-      });
+Value SoftmaxReadEmitter::keyKept(Value col) {
+  return fcmp(arith::CmpFPredicate::OGT, load(colOk, {col}), cst(0.5f));
+}
+
+std::pair<Value, Value> SoftmaxReadEmitter::panelValues(Value j, Value key,
+                                                        Value c, Value keep) {
+  Value v = vloadMasked(op.getV(), at(batch, key, kvHead, c), mask(sub(dv, c)));
+  Value beta = vload(betaBuf, {j, c});
+  Value bound = vload(boundBuf, {j, c});
+  Value clipped = clamp(v, neg(bound), bound);
+  // z = beta*clipped - M, formed from the difference of the values so
+  // that small differences survive a small beta.
+  Value z = fmul(beta, fsub(clipped, vload(vmaxBuf, {j, c})));
+  Value narrow = fcmp(arith::CmpFPredicate::OGT, vload(offsetBuf, {j, c}),
+                      splat(0.5f));
+  Value tilted = select(narrow, expm1Narrow(z), exp(z));
+  if (keep) { // padded keys contribute nothing, even if v is not finite
+    clipped = select(keep, clipped, splat(0.0f));
+    tilted = select(keep, tilted, splat(0.0f));
+  }
+  return {clipped, tilted};
+}
+
+void SoftmaxReadEmitter::emitPanel(Value j, Value s0, Value ncols) {
+  // Value panel [clipped | tilted] for this head's beta.
+  loop(c0, ncols, c1, [&](Value col) {
+    Value keep = op.getMask() ? keyKept(col) : Value();
+    loop(c0, dvp, cLanes, [&](Value c) {
+      auto [clipped, tilted] = panelValues(j, add(s0, col), c, keep);
+      vstore(clipped, panel, {col, c});
+      vstore(tilted, panel, {col, add(dvp, c)});
     });
-    emitScores(j, h, s0, ncols, rowStart);
-    emitOnlineSoftmax(j, s0, ncols, rowStart);
-    emitContraction(j, ncols, rowStart);
   });
 }
 
-void ReadEmitter::emitScores(Value j, Value h, Value s0, Value ncols,
+void SoftmaxReadEmitter::emitScores(Value j, Value h, Value s0, Value ncols,
                              Value rowStart) {
   // S^T[col][r] = sum_d k[s0 + col][d] * (scale * Q^T)[d][r]: rows on vector
   // lanes, kKeyBlock keys x kScoreRowVecs row vectors of accumulators.
@@ -358,7 +360,7 @@ void ReadEmitter::emitScores(Value j, Value h, Value s0, Value ncols,
   });
 }
 
-void ReadEmitter::emitOnlineSoftmax(Value j, Value s0, Value ncols,
+void SoftmaxReadEmitter::emitOnlineSoftmax(Value j, Value s0, Value ncols,
                                     Value rowStart) {
   // Row statistics are vectors over rows: every reduction runs down the key
   // axis, element-wise, with no horizontal shuffles.
@@ -379,8 +381,7 @@ void ReadEmitter::emitOnlineSoftmax(Value j, Value s0, Value ncols,
             b, arith::CmpIPredicate::sge, tRow,
             vector::BroadcastOp::create(b, vi32, i32(add(s0, col))));
       if (op.getMask()) {
-        Value keep = bcast(
-            fcmp(arith::CmpFPredicate::OGT, load(colOk, {col}), cst(0.5f)));
+        Value keep = bcast(keyKept(col));
         vis = vis ? arith::AndIOp::create(b, vis, keep) : keep;
       }
       return vis;
@@ -430,8 +431,7 @@ void ReadEmitter::emitOnlineSoftmax(Value j, Value s0, Value ncols,
   });
 }
 
-void ReadEmitter::emitContraction(Value j, Value ncols, Value rowStart) {
-  Value width = mul(dvp, idx(2));
+void SoftmaxReadEmitter::emitContraction(Value j, Value ncols, Value rowStart) {
   Value cb = idx(kColBlock * lanes);
   loop(floorTo(rowStart, cRB), rowsPadded, cRB, [&](Value r) {
     SmallVector<Value> rowIdx, rowAlpha;
@@ -470,7 +470,7 @@ void ReadEmitter::emitContraction(Value j, Value ncols, Value rowStart) {
   });
 }
 
-void ReadEmitter::emitEpilogue() {
+void SoftmaxReadEmitter::emitEpilogue() {
   Value eps = cst(static_cast<float>(op.getEpsAttr().getValueAsDouble()));
   Value sqrtDv = sqrt(toFloat(dv));
   loop(c0, group, c1, [&](Value j) {
@@ -549,7 +549,17 @@ void ReadEmitter::emitEpilogue() {
   });
 }
 
-} // namespace
+LogicalResult SoftmaxReadEmitter::checkTiles(TileReadOp op, Blocking blocking) {
+  int64_t lanes = op.getTiles().getVec();
+  int64_t quantum = blocking.colBlock * lanes;
+  if (lanes == 0 || op.getTiles().getQ() % quantum != 0 ||
+      op.getTiles().getK() % quantum != 0)
+    return op.emitError() << "fem-lower-to-cpu: tiles " << op.getTiles()
+                          << " need vec > 0, q a multiple of "
+                          << blocking.colBlock << " * vec and k a multiple of "
+                          << blocking.colBlock << " * vec";
+  return success();
+}
 
 LogicalResult mlir::fem::cpu::lowerTileReadToCPU(TileReadOp op) {
   if (op.getKind() != PriorKind::softmax)
@@ -565,13 +575,8 @@ LogicalResult mlir::fem::cpu::lowerTileReadToCPU(TileReadOp op) {
                             << v.getType();
   if (failed(cpu::verifyMaskBytes(op, op.getMask(), "fem-lower-to-cpu")))
     return failure();
-  int64_t lanes = op.getTiles().getVec();
-  if (lanes == 0 || op.getTiles().getQ() % (kColBlock * lanes) != 0 ||
-      op.getTiles().getK() % (kColBlock * lanes) != 0)
-    return op.emitError() << "fem-lower-to-cpu: tiles " << op.getTiles()
-                          << " need vec > 0, q a multiple of " << kColBlock
-                          << " * vec and k a multiple of " << kColBlock
-                          << " * vec";
-  ReadEmitter emitter(op);
+  if (failed(SoftmaxReadEmitter::checkTiles(op, kF32Blocking)))
+    return failure();
+  SoftmaxReadEmitter emitter(op, kF32Blocking);
   return emitter.emit();
 }

@@ -20,6 +20,12 @@ namespace mlir::fem::cpu {
 /// taken.
 constexpr const char *kTargetFeaturesAttr = "fem.target_features";
 
+/// Not an LLVM feature: the femc code path `--target=<cpu>+bf16dot` asks
+/// for, the bf16 softmax read on AVX512-BF16 dot products
+/// (ReadSoftmaxBf16.cpp). The target stamps it among the module's features
+/// and leaves it out of LLVM's.
+constexpr const char *kBf16DotFeature = "fem-bf16-dot";
+
 /// Whether the module's target features (kTargetFeaturesAttr) enable
 /// `feature` (an LLVM feature name such as "amx-bf16").
 bool targetHasFeature(Operation *op, StringRef feature);

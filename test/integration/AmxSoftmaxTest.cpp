@@ -1,15 +1,18 @@
-//===- AmxSoftmaxTest.cpp - the bf16 softmax read on AMX vs the reference -===//
+//===- AmxSoftmaxTest.cpp - the bf16 softmax reads vs the reference -------===//
 //
 // Part of the femc project.
 //
 // Runs the kernels of Inputs/softmax_amx.mlir, compiled at build time for
 // x86-64-v4+amx (passes/cpu/ReadSoftmaxAmx.cpp: both contractions on AMX
-// tiles, P rounded to bf16 once), through libfemrt on the shape
-// matrix and compares each output with the double-precision reference on
-// the same bf16-rounded inputs: max |out - ref| <= 1e-2 * max |ref|, the
-// bf16 tolerance of docs/semantics.md (bf16 panel and P: ~2^-9 relative per
+// tiles, P rounded to bf16 once) and for x86-64-v4+bf16dot
+// (passes/cpu/ReadSoftmaxBf16.cpp: both contractions on vdpbf16ps, P
+// rounded to bf16 once), through libfemrt on the shape matrix and
+// compares each output with the double-precision reference on the same
+// bf16-rounded inputs: max |out - ref| <= 1e-2 * max |ref|, the bf16
+// tolerance of docs/semantics.md (bf16 panel and P: ~2^-9 relative per
 // product, f32 sums, one rounding of the output). On a host without
-// AMX-BF16 every test is skipped with a message naming the missing feature.
+// AMX-BF16 (AVX512-BF16) the AMX (dot-product) tests are skipped with a
+// message naming the missing feature.
 //
 //===----------------------------------------------------------------------===//
 #include "femrt/femrt.h"
@@ -72,8 +75,33 @@ std::string amxUnavailable() {
                << ": the AMX kernels are compiled (FileCheck tests) but not "  \
                   "run"
 
-femc::test::KernelLibrary &library() {
+/// Why this host cannot run the dot-product kernels (compiled for
+/// x86-64-v4+bf16dot), or "" when it can.
+std::string bf16DotUnavailable() {
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx512f"))
+    return "this host has no avx512f";
+  if (!__builtin_cpu_supports("avx512bw"))
+    return "this host has no avx512bw";
+  if (!__builtin_cpu_supports("avx512vl"))
+    return "this host has no avx512vl";
+  if (!__builtin_cpu_supports("avx512bf16"))
+    return "this host has no avx512bf16";
+  return "";
+}
+
+#define REQUIRE_BF16_DOT()                                                     \
+  if (std::string why = bf16DotUnavailable(); !why.empty())                    \
+  GTEST_SKIP() << why                                                          \
+               << ": the AVX512-BF16 dot-product kernels are compiled "       \
+                  "(FileCheck tests) but not run"
+
+femc::test::KernelLibrary &amxLibrary() {
   static femc::test::KernelLibrary lib(FEMC_AMX_LIBRARY);
+  return lib;
+}
+femc::test::KernelLibrary &dotLibrary() {
+  static femc::test::KernelLibrary lib(FEMC_BF16_DOT_LIBRARY);
   return lib;
 }
 
@@ -96,7 +124,8 @@ struct Case : femc::test::CaseShape {
 
 using femc::test::dlTensor;
 
-void runCase(const Case &c, uint64_t seed) {
+void runCase(const Case &c, uint64_t seed,
+             femc::test::KernelLibrary &library) {
   SCOPED_TRACE(c.str());
   femc::ref::Problem p = c.problem();
   femc::Rng rng(seed);
@@ -153,7 +182,7 @@ void runCase(const Case &c, uint64_t seed) {
   std::vector<const DLTensor *> ptrs;
   for (DLTensor &t : dl)
     ptrs.push_back(&t);
-  femrt_kernel *kernel = library().kernel(c.kernel());
+  femrt_kernel *kernel = library.kernel(c.kernel());
   ASSERT_NE(kernel, nullptr);
   ASSERT_EQ(femrt_kernel_launch(kernel, ptrs.data(),
                                 static_cast<int32_t>(ptrs.size()), nullptr),
@@ -192,11 +221,8 @@ struct Combination {
   bool causal, mask, bhtd, grouped;
 };
 
-class AmxSoftmax : public ::testing::TestWithParam<Combination> {};
-
-TEST_P(AmxSoftmax, ShapeMatrix) {
-  REQUIRE_AMX();
-  Combination m = GetParam();
+/// The shape matrix for one combination of flags.
+void runMatrix(const Combination &m, femc::test::KernelLibrary &library) {
   for (int i = 0; i < 8; ++i) {
     Case c;
     c.causal = m.causal;
@@ -212,10 +238,24 @@ TEST_P(AmxSoftmax, ShapeMatrix) {
     c.vScale = kVScale[(i / 4) % 2];
     c.S = (!m.causal && i % 4 == 3) ? c.T + 37 : c.T; // cross attention
     c.maskFirstKeys = m.mask && i == 5;
-    runCase(c, 4000 + i);
-    if (HasFatalFailure())
+    runCase(c, 4000 + i, library);
+    if (::testing::Test::HasFatalFailure())
       return;
   }
+}
+
+class AmxSoftmax : public ::testing::TestWithParam<Combination> {};
+
+TEST_P(AmxSoftmax, ShapeMatrix) {
+  REQUIRE_AMX();
+  runMatrix(GetParam(), amxLibrary());
+}
+
+class Bf16DotSoftmax : public ::testing::TestWithParam<Combination> {};
+
+TEST_P(Bf16DotSoftmax, ShapeMatrix) {
+  REQUIRE_BF16_DOT();
+  runMatrix(GetParam(), dotLibrary());
 }
 
 std::string combinationName(const ::testing::TestParamInfo<Combination> &info) {
@@ -235,15 +275,27 @@ std::vector<Combination> allCombinations() {
 INSTANTIATE_TEST_SUITE_P(Bf16, AmxSoftmax,
                          ::testing::ValuesIn(allCombinations()),
                          combinationName);
+INSTANTIATE_TEST_SUITE_P(Bf16, Bf16DotSoftmax,
+                         ::testing::ValuesIn(allCombinations()),
+                         combinationName);
 
 /// The benchmark's shape at a length that crosses many key tiles and the
 /// 16-row blocks unevenly: B = 1, H = 8, d = 64, causal.
-TEST(AmxSoftmaxLong, BenchmarkShape) {
-  REQUIRE_AMX();
+Case benchmarkShape() {
   Case c;
   c.T = c.S = 1531;
   c.H = c.Hkv = 8;
-  runCase(c, 4100);
+  return c;
+}
+
+TEST(AmxSoftmaxLong, BenchmarkShape) {
+  REQUIRE_AMX();
+  runCase(benchmarkShape(), 4100, amxLibrary());
+}
+
+TEST(Bf16DotSoftmaxLong, BenchmarkShape) {
+  REQUIRE_BF16_DOT();
+  runCase(benchmarkShape(), 4100, dotLibrary());
 }
 
 #if defined(__linux__)

@@ -1,0 +1,103 @@
+//===- ReadSoftmax.h - the online-softmax read on vector registers -*- C++ -*-===//
+//
+// Part of the femc project.
+//
+// The emitter of the online-softmax read (ReadSoftmax.cpp) as a class whose
+// operand layouts and two contractions are hooks: the f32 read (FMAs on
+// f32 operands) is the base class, and the bf16 read on AVX512-BF16 dot
+// products (ReadSoftmaxBf16.cpp) overrides the packing of q, k and the
+// value panel, the scores and the panel contraction. Both share the
+// pre-pass (beta, the clip bound, the shift M), the column mask, the online
+// softmax (rows on vector lanes) and the epilogue (log restore and gate).
+//
+//===----------------------------------------------------------------------===//
+#ifndef FEMC_PASSES_CPU_READSOFTMAX_H
+#define FEMC_PASSES_CPU_READSOFTMAX_H
+
+#include "passes/cpu/Builder.h"
+
+#include <utility>
+
+namespace mlir::fem::cpu {
+
+class SoftmaxReadEmitter : public EmitterBuilder {
+public:
+  /// Register blocking: the value contraction takes rowBlock query rows x
+  /// colBlock vectors of the 2*dvp accumulator width, the scores keyBlock
+  /// keys x scoreRowVecs vectors of query rows.
+  struct Blocking {
+    int64_t rowBlock, colBlock, keyBlock, scoreRowVecs;
+  };
+
+  SoftmaxReadEmitter(TileReadOp op, Blocking blocking);
+  virtual ~SoftmaxReadEmitter() = default;
+
+  /// Expands the read in place and erases it.
+  LogicalResult emit();
+
+  /// Whether the tiles suit the blocking (q and k multiples of colBlock *
+  /// vec); otherwise reports on the op.
+  static LogicalResult checkTiles(TileReadOp op, Blocking blocking);
+
+protected:
+  /// Allocates scoresT (keys x bqPad f32) and the scratch the hooks below
+  /// use; first, before the shared scratch.
+  virtual void allocOperands();
+  /// Packs q of head `h` (slot `j` of the group) for the score contraction;
+  /// once per workgroup.
+  virtual void packQuery(Value j, Value h);
+  /// Packs the key tile [s0, s0 + ncols) for every head of the group.
+  virtual void packKeys(Value s0, Value ncols);
+  /// The value panel [clip(v) | X] of head slot `j` for the key tile.
+  virtual void emitPanel(Value j, Value s0, Value ncols);
+  /// S^T (keys x query rows, rows on lanes) into scoresT.
+  virtual void emitScores(Value j, Value h, Value s0, Value ncols,
+                          Value rowStart);
+  /// acc = alpha * acc + P * panel, P in scoresT.
+  virtual void emitContraction(Value j, Value ncols, Value rowStart);
+
+  /// clip(v) and X (or X - 1 on narrow channels) of key `key` for channels
+  /// [c, c + lanes) of head slot `j`; 0 where `keep` (a scalar i1, may be
+  /// null) is false, whatever v is.
+  std::pair<Value, Value> panelValues(Value j, Value key, Value c, Value keep);
+  /// Whether key `col` of the tile is present and not masked out (colOk).
+  Value keyKept(Value col);
+
+  TileReadOp op;
+  int64_t bq, bk;
+  Blocking blocking;
+
+  // Extents and workgroup coordinates.
+  Value c0, c1, cLanes, cBq, cBqPad, cBk, cRB, cRowQuantum;
+  Value T, S, dk, dv, dvp, width, group, batch, kvHead, t0, rows, rowsPadded;
+  Value scale, twenty, negInf;
+  int64_t bqPad = 0;
+  // Shared scratch.
+  Value scoresT, acc, rowMax, rowSum, alpha, betaBuf, boundBuf, shiftBuf,
+      vmaxBuf, offsetBuf, colOk, gateBuf;
+
+private:
+  void emitPrePass();
+  void emitKeyTile(Value kt);
+  void emitOnlineSoftmax(Value j, Value s0, Value ncols, Value rowStart);
+  void emitEpilogue();
+
+  // The f32 read's operands.
+  Value qT, panel;
+  /// 16-bit storage only: the key tile widened to f32 once (Bk x dk), so
+  /// the score contraction broadcasts f32 keys as it does for f32 storage.
+  Value keyTile;
+};
+
+/// Whether `op` takes the bf16 read on AVX512-BF16 dot products
+/// (ReadSoftmaxBf16.cpp): a softmax read of bf16 operands with 16-lane
+/// vectors, in a module whose target enables it (see the definition).
+bool useBf16DotSoftmaxRead(TileReadOp op);
+
+/// Expands one fem.tile_read (softmax, bf16) with both contractions on
+/// vdpbf16ps, or reports why it cannot.
+LogicalResult lowerTileReadToBf16Dot(TileReadOp op);
+
+} // namespace mlir::fem::cpu
+
+#endif // FEMC_PASSES_CPU_READSOFTMAX_H
