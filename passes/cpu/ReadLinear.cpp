@@ -377,9 +377,12 @@ void LinearReadEmitter::storeRow(Value t, Value cv, Value scale, Value den,
   // Z = R(1) * (sum w (X - o) / sum w + o): the X stream is averaged over
   // den and log R(1) goes to the epilogue's log scale, so log Z keeps its
   // precision where R(1) is far from 1 (den < eps for linear, den ~ 1e-5
-  // for gla); log1p of R(1) - 1 = (den - denom) / denom (no cancellation)
-  // near 1, where log(den / denom) would round.
-  Value r1m1 = e.fdiv(e.fsub(den, denom), denom);
+  // for gla); log1p of R(1) - 1 near 1, where log(den / denom) would
+  // round. R(1) - 1 = -1e-5 / denom for gla (den - denom would keep only
+  // the rounding of den + 1e-5 once den >> 1e-5), (den - denom) / denom
+  // for linear (0, or exact by Sterbenz where den >= eps / 2).
+  Value r1m1 = gla ? e.fdiv(e.cst(-kGlaOffset), denom)
+                   : e.fdiv(e.fsub(den, denom), denom);
   Value logR1 = e.log1pOrLog(
       e.fcmp(arith::CmpFPredicate::OGT, r1m1, e.cst(-0.5f)), r1m1,
       e.fdiv(den, denom));

@@ -372,6 +372,10 @@ def _cases():
         if prior == "gla":
             add(prior, 257, dk=dk, dv=8, decay=_decay_saturating, cref=True)
             add(prior, 65, dk=dk, dv=8, decay=_const(-50.0))
+            # Σw ≫ 1e-5 at a tiny β: R(1) − 1 = −1e-5/(Σw + 1e-5) must not
+            # be taken as a difference of rounded sums
+            add(prior, 33, dk=16, dv=8, beta_raw=-14.0, qk_scale=8.0,
+                decay=_const(-50.0), cref=True)
         for dtype in ("f16", "bf16"):
             add(prior, 65, dk=dk, dv=8, dtype=dtype, cref=True,
                 mask=_mask_end_and_empty if prior in ("softmax", "linear")
