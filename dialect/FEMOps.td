@@ -356,6 +356,13 @@ def FEM_ScanReadOp : FEM_Op<"scan_read", [AttrSizedOperandSegments]> {
     ((B, H, dv, Ks) f32, docs/semantics.md "Segments"; each workgroup reads
     and writes only its own channels, so the two may be one buffer).
 
+    `state_only` is phase 1 of the chunk-level parallel prefix
+    (docs/architecture.md, "Both cores at B = H = 1"): the workgroup walks its
+    keys and writes only `state_out`, whose records have one more slot than
+    the state (Ks + 1: the segment's total log decay, gla's unclamped sum
+    of a or ssm's sum of delta, 0 for the other priors); `out` is not
+    written and the rows are not read.
+
     Example:
 
     ```mlir
@@ -386,7 +393,7 @@ def FEM_ScanReadOp : FEM_Op<"scan_read", [AttrSizedOperandSegments]> {
       Arg<Optional<FEM_FloatMemRef>, "", [MemWrite]>:$state_out,
       Index:$wg_x, Index:$wg_y, Index:$wg_z,
       UnitAttr:$causal, FEM_CapAttr:$cap, FEM_EpsAttr:$eps,
-      FEM_LayoutDefault:$layout, FEM_TilesAttr:$tiles);
+      FEM_LayoutDefault:$layout, FEM_TilesAttr:$tiles, UnitAttr:$state_only);
   let assemblyFormat = [{
     custom<PriorKind>($kind) (`q` `(` $q^ `:` type($q) `)`)? (`k` `(` $k^ `:` type($k) `)`)?
     `v` `(` $v `:` type($v) `)` `beta_raw` `(` $beta_raw `:` type($beta_raw) `)`

@@ -160,6 +160,29 @@ LogicalResult ScanReadOp::verify() {
       {getA(), "A"},       {getBs(), "Bs"},       {getCs(), "Cs"},
       {getD(), "D"},       {getState(), "state"}, {getOut(), "out"},
       {getStateOut(), "state_out"}};
-  return verifyReadOperands(*this, getKind(), getLayout(), getCausal(),
-                            operands);
+  if (!getStateOnly())
+    return verifyReadOperands(*this, getKind(), getLayout(), getCausal(),
+                              operands);
+  // Phase 1 of the parallel prefix: state_out's records carry one more slot
+  // (the segment's total log decay), so it is checked here, not as a state.
+  auto stateOut = dyn_cast_or_null<ShapedType>(
+      getStateOut() ? getStateOut().getType() : Type());
+  if (!stateOut || stateOut.getRank() != 4)
+    return emitOpError() << "'state_only' needs a rank-4 'state_out'";
+  operands[15].value = Value();
+  if (failed(verifyReadOperands(*this, getKind(), getLayout(), getCausal(),
+                                operands)))
+    return failure();
+  int64_t dk = getQ() ? cast<ShapedType>(getQ().getType()).getShape().back()
+                      : int64_t(-1);
+  int64_t n = getA() ? cast<ShapedType>(getA().getType()).getShape().back()
+                     : int64_t(-1);
+  int64_t width = priors::stateChannelWidth(
+      info, ShapedType::isDynamic(dk) ? -1 : dk,
+      ShapedType::isDynamic(n) ? -1 : n);
+  int64_t ks = stateOut.getShape().back();
+  if (width >= 0 && !ShapedType::isDynamic(ks) && ks != width + 1)
+    return emitOpError() << "'state_only' needs 'state_out' dimension 3 of "
+                         << width + 1 << " (Ks + 1), found " << ks;
+  return success();
 }

@@ -1,5 +1,6 @@
 //===- Compiler.cpp - the femc compilation driver --------------------------===//
 #include "driver/Compiler.h"
+#include "driver/ScanSplitGlue.h"
 #include "driver/Target.h"
 #include "femc/Version.h"
 #include "passes/cpu/ReadSoftmaxAmx.h"
@@ -69,6 +70,11 @@ struct KernelInfo {
   std::vector<std::pair<int, int64_t>> grid;
   /// aft: dk must divide dv (checked at launch, from the prior table).
   bool dkDividesDv = false;
+  /// The chunk-level parallel prefix (ScanSplitGlue.h): the state width Ks
+  /// of the phase functions' records, 0 when the kernel is not split (why
+  /// in splitWhy; empty for softmax and layers).
+  int64_t splitKs = 0;
+  std::string splitWhy, wgName;
   struct Arg {
     std::string name, dims, dtype;
     int bits = 32, code = 2; // DLPack float32
@@ -446,7 +452,12 @@ bool collectKernels(ModuleOp module, std::vector<KernelInfo> &kernels) {
       k.cap = read.getCapAttr().getValueAsDouble();
       k.eps = read.getEpsAttr().getValueAsDouble();
       tiles = read.getTiles();
+      if (std::optional<std::string> why = fem::whyNotSplit(read))
+        k.splitWhy = *why;
+      else
+        k.splitKs = fem::scanStateWidth(read);
     }
+    k.wgName = f.getSymName().str();
     k.prior = fem::stringifyPriorKind(kind).str();
     k.dkDividesDv = fem::getPriorInfo(kind).dkDividesDv;
     k.tileQ = tiles.getQ();
@@ -1248,6 +1259,24 @@ static int femc_bind_named(const femrt_arg_info *info, const int (*syms)[9],
   // projections) run their grids through femc_parallel, on the pool
   // libfemrt lends the layer (femrt_host).
   emitLayerStages(os, kernels);
+  // Scan kernels split along the sequence (ScanSplitGlue.h).
+  auto splits = [&](const KernelInfo &k) { return !device && k.splitKs > 0; };
+  if (llvm::any_of(kernels, splits))
+    emitSplitCommon(os);
+  for (auto [index, k] : llvm::enumerate(kernels)) {
+    if (!splits(k))
+      continue;
+    SplitGlueKernel g;
+    g.id = "femc_k" + std::to_string(index);
+    g.wgName = k.wgName;
+    g.prior = femc::priors::findPrior(k.prior);
+    g.causal = k.causal;
+    g.chunk = k.tileQ;
+    g.ks = k.splitKs;
+    for (const KernelInfo::Arg &a : k.args)
+      g.args.push_back({a.name, a.symbols, a.bits / 8});
+    emitSplitKernel(os, g);
+  }
   if (device) {
     std::vector<GlueKernel> glue;
     for (auto [index, k] : llvm::enumerate(kernels)) {
@@ -1277,7 +1306,8 @@ static int femc_bind_named(const femrt_arg_info *info, const int (*syms)[9],
     std::string id = "femc_k" + std::to_string(index);
     os << "  {" << cString(k.name) << ", " << k.args.size() << ", " << id
        << "_args, " << id << "_prepare, " << id << "_workgroup, "
-       << cString(describe(k)) << ", &" << id << "_traits},\n";
+       << cString(describe(k)) << ", &" << id << "_traits, "
+       << (splits(k) ? id + "_split" : std::string("0")) << "},\n";
   }
   os << "};\n"
      << "static const femrt_kernel_library femc_library = {\n"
@@ -1407,6 +1437,14 @@ std::string emitManifest(const std::vector<KernelInfo> &kernels,
        << ", \"vec\": " << k.vec << "}, \"grid\": "
        << (k.layer ? std::string("[\"1\", \"1\", \"1\"]") : gridJson(k))
        << ",\n";
+    // The chunk-level parallel prefix (ScanSplitGlue.h): when it may split.
+    if (!k.layer && !device && k.splitKs > 0)
+      os << "     \"split\": {\"min_t\": " << kDefaultSplitMinT
+         << ", \"max_segments\": " << kMaxSplitSegments
+         << ", \"chunk\": " << k.tileQ << "},\n";
+    else if (!k.splitWhy.empty())
+      os << "     \"split\": null, \"split_refused\": "
+         << jsonString(k.splitWhy) << ",\n";
     if (!k.layerConfig.empty())
       os << "     \"layer\": " << k.layerConfig << ",\n";
     if (device) {
@@ -1935,8 +1973,18 @@ bool compile(const CompileOptions &options, CompileResult &result) {
   for (auto &k : kernels)
     result.kernels.push_back(k.name);
   if (options.verbose)
-    for (auto &k : kernels)
+    for (auto &k : kernels) {
       llvm::errs() << "femc: kernel " << k.name << ": " << describe(k) << "\n";
+      if (k.splitKs > 0 && !target->isDevice())
+        llvm::errs() << "femc: kernel " << k.name
+                     << ": splits the sequence into chunk-aligned segments "
+                        "when its grid leaves threads idle and T >= "
+                     << kDefaultSplitMinT
+                     << " (FEMC_SCAN_SPLIT_MIN_T, FEMC_SCAN_SEGMENTS)\n";
+      else if (!k.splitWhy.empty())
+        llvm::errs() << "femc: kernel " << k.name
+                     << ": never splits the sequence: " << k.splitWhy << "\n";
+    }
   if (target->isDevice()) {
     Stage1 in{*module, kernels, stem, source, outPath, configure, dump, dumped};
     return compileDevice(options, result, *target, in);
@@ -1954,6 +2002,12 @@ bool compile(const CompileOptions &options, CompileResult &result) {
          outPath(".json")});
     return true;
   }
+
+  // The phase functions of the scans' parallel prefix (fem-tile's
+  // addScanSplitFunctions), lowered with the kernels.
+  if (llvm::any_of(kernels, [](auto &k) { return k.splitKs > 0; }) &&
+      failed(fem::addScanSplitFunctions(*module)))
+    return false;
 
   // The lowering picks feature-specific code (AMX tiles for bf16 reads)
   // from the target's LLVM features.

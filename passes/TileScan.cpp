@@ -19,6 +19,7 @@
 #include "dialect/FEMPriors.h"
 
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/StringSwitch.h"
 
 #include <functional>
@@ -211,7 +212,8 @@ static LogicalResult tileScan(func::FuncOp f, const ScanSource &src,
                      arg("mask"), arg("decay"), arg("delta"), arg("A"),
                      arg("Bs"), arg("Cs"), arg("D"), arg("state"), args[n],
                      stateOut, args[grid], args[grid + 1], args[grid + 2],
-                     causal, src.cap, src.eps, src.layout, tiles);
+                     causal, src.cap, src.eps, src.layout, tiles,
+                     /*state_only=*/UnitAttr());
   func::ReturnOp::create(bb, loc);
   f.erase();
   return success();
@@ -298,4 +300,107 @@ LogicalResult mlir::fem::tileStatefulMixer(func::FuncOp f, MixerOp mixer,
         .Default(Value());
   };
   return tileScan(f, src, tiles);
+}
+
+//===----------------------------------------------------------------------===//
+// The chunk-level parallel prefix: the phase functions of a scan kernel
+//===----------------------------------------------------------------------===//
+
+int64_t mlir::fem::scanStateWidth(ScanReadOp read) {
+  auto last = [](Value v) {
+    if (!v)
+      return int64_t(-1);
+    int64_t d = cast<ShapedType>(v.getType()).getShape().back();
+    return ShapedType::isDynamic(d) ? int64_t(-1) : d;
+  };
+  return femc::priors::stateChannelWidth(getPriorInfo(read.getKind()),
+                                         last(read.getQ()), last(read.getA()));
+}
+
+std::optional<std::string> mlir::fem::whyNotSplit(ScanReadOp read) {
+  unsigned ta = timeAxis(read.getLayout());
+  auto dynamicTime = [&](Value v) {
+    return !v || cast<ShapedType>(v.getType()).isDynamicDim(ta);
+  };
+  if (!dynamicTime(read.getOut()) || !dynamicTime(read.getV()))
+    return std::string("the sequence length is static");
+  if (scanStateWidth(read) < 0)
+    return std::string("the state width Ks is dynamic (dk or N is dynamic)");
+  return std::nullopt;
+}
+
+LogicalResult mlir::fem::addScanSplitFunctions(ModuleOp module) {
+  SmallVector<std::pair<func::FuncOp, ScanReadOp>> kernels;
+  module.walk([&](func::FuncOp f) {
+    if (!f->hasAttr("fem.kernel"))
+      return;
+    auto reads = llvm::to_vector(f.getOps<ScanReadOp>());
+    if (reads.size() == 1 && !whyNotSplit(reads.front()))
+      kernels.push_back({f, reads.front()});
+  });
+  for (auto [wg, read] : kernels) {
+    MLIRContext *ctx = wg.getContext();
+    int64_t ks = scanStateWidth(read);
+    auto names = wg->getAttrOfType<ArrayAttr>("fem.arg_names");
+    Type f32 = Float32Type::get(ctx);
+    int64_t dyn = ShapedType::kDynamic;
+    for (bool local : {false, true}) {
+      // Buffers: the kernel's inputs without its state, then (segment)
+      // "state" (the segment's initial state), "out", "state_out".
+      SmallVector<Type> types;
+      SmallVector<Attribute> argNames;
+      for (auto [i, name] : llvm::enumerate(names)) {
+        StringRef n = cast<StringAttr>(name).getValue();
+        if (n == "state" || n == "state_out" || n == "out")
+          continue;
+        types.push_back(wg.getArgument(i).getType());
+        argNames.push_back(name);
+      }
+      Type stateType = MemRefType::get({dyn, dyn, dyn, ks}, f32);
+      Type localType = MemRefType::get({dyn, dyn, dyn, ks + 1}, f32);
+      if (!local) {
+        types.push_back(stateType);
+        argNames.push_back(StringAttr::get(ctx, "state"));
+      }
+      types.push_back(read.getOut().getType());
+      argNames.push_back(StringAttr::get(ctx, "out"));
+      types.push_back(local ? localType : stateType);
+      argNames.push_back(StringAttr::get(ctx, "state_out"));
+      IndexType index = IndexType::get(ctx);
+      types.append({index, index, index});
+      OpBuilder b(wg);
+      b.setInsertionPointAfter(wg);
+      std::string sym =
+          (wg.getSymName() + (local ? "_local" : "_segment")).str();
+      auto fn = func::FuncOp::create(b, wg.getLoc(), sym,
+                                     FunctionType::get(ctx, types, {}));
+      fn->setAttr("fem.split_of", wg->getAttr("fem.kernel"));
+      fn->setAttr("fem.split_phase",
+                  StringAttr::get(ctx, local ? "local" : "segment"));
+      fn->setAttr("fem.arg_names", ArrayAttr::get(ctx, argNames));
+      fn->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
+      Block *body = fn.addEntryBlock();
+      OpBuilder bb = OpBuilder::atBlockBegin(body);
+      auto arg = [&](StringRef name) -> Value {
+        for (auto [i, n] : llvm::enumerate(argNames))
+          if (cast<StringAttr>(n).getValue() == name)
+            return body->getArgument(i);
+        return Value();
+      };
+      unsigned grid = argNames.size();
+      auto created = ScanReadOp::create(
+          bb, read.getLoc(), read.getKindAttr(), arg("q"), arg("k"), arg("v"),
+          arg("beta_raw"), arg("lam"), arg("gate"), arg("mask"), arg("decay"),
+          arg("delta"), arg("A"), arg("Bs"), arg("Cs"), arg("D"),
+          arg("state"), arg("out"), arg("state_out"), body->getArgument(grid),
+          body->getArgument(grid + 1), body->getArgument(grid + 2),
+          read.getCausalAttr(), read.getCapAttr(), read.getEpsAttr(),
+          read.getLayoutAttr(), read.getTiles(),
+          local ? UnitAttr::get(ctx) : UnitAttr());
+      func::ReturnOp::create(bb, wg.getLoc());
+      if (failed(created.verify()))
+        return failure();
+    }
+  }
+  return success();
 }

@@ -51,6 +51,23 @@ LogicalResult tileScanRead(func::FuncOp f, PriorOp prior, FusedReadOp read,
 LogicalResult tileStatefulMixer(func::FuncOp f, MixerOp mixer,
                                 TilesAttr tiles);
 
+/// Why the scan read of a workgroup function cannot be split along the
+/// sequence (docs/architecture.md, "Both cores at B = H = 1"), or nothing.
+std::optional<std::string> whyNotSplit(ScanReadOp read);
+/// The width Ks of the state records of `read`, or -1 when dk or N is
+/// dynamic (then the kernel is not split: the glue cannot size the scratch).
+int64_t scanStateWidth(ScanReadOp read);
+
+/// The chunk-level parallel prefix: next to each scan workgroup function
+/// `@<k>_wg` that can be split, adds `@<k>_wg_local` (phase 1: the segment's
+/// state from the empty state, `state_only`, records of Ks + 1 floats) and
+/// `@<k>_wg_segment` (phase 3: the segment's rows from its initial state),
+/// both with the kernel's inputs (without its state), then [state,] out,
+/// state_out and the grid; marked `fem.split_of` (the kernel) and
+/// `fem.split_phase`. The driver's glue runs them (phase 2, the prefix over
+/// the segment states, is C it writes from the state layout).
+LogicalResult addScanSplitFunctions(ModuleOp module);
+
 } // namespace mlir::fem
 
 #endif // FEMC_PASSES_TILESCAN_H

@@ -42,6 +42,8 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
   // sumX), so that a carried state can move to a larger kmax exactly.
   // kmaxC is kmax of the channel's q/k channel.
   bool split = carried.in() || carried.out();
+  // Phase 1 of the parallel prefix: the sums only, no rows.
+  bool stateOnly = op.getStateOnly();
   Value numMu = e.alloc({cb}, {});
   Value numX = e.alloc({cb}, {});
   Value den = e.alloc({cb}, {});
@@ -107,9 +109,11 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
     // The next chunk's rows (Builder.h, prefetchRow).
     e.loop(w.c0i, cC, w.c1i, [&](Value r) {
       Value t = e.minI(e.add(e.add(t0, cC), r), e.sub(w.T, w.c1i));
-      e.prefetchRow(op.getQ(), w.batch, t, w.head, w.c0i, dk);
       e.prefetchRow(op.getK(), w.batch, t, w.kvHead, w.c0i, dk);
       e.prefetchRow(op.getV(), w.batch, t, w.kvHead, w.chan0, w.cw);
+      if (stateOnly)
+        return;
+      e.prefetchRow(op.getQ(), w.batch, t, w.head, w.c0i, dk);
       e.prefetchRow(op.getGate(), w.batch, t, w.head, w.c0i, w.dv);
       e.prefetchRow(op.getLam(), w.batch, t, w.head, w.chan0, w.cw);
       e.prefetchRow(op.getOut(), w.batch, t, w.head, w.chan0, w.cw,
@@ -117,6 +121,27 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
     });
     e.loop(w.c0i, n, w.c1i, [&](Value r) {
       Value t = e.add(t0, r);
+      if (stateOnly) {
+        // The sums of the state (as below, split form), no row.
+        e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
+          Value lanesLeft = e.mask(e.sub(w.cw, cv));
+          Value channel = arith::AddIOp::create(
+              e.b, lane, vector::BroadcastOp::create(e.b, indexVec,
+                                                     e.add(w.chan0, cv)));
+          Value qk = arith::RemSIOp::create(
+              e.b, channel, vector::BroadcastOp::create(e.b, indexVec, dk));
+          Value key = e.gather(op.getK(), e.at(w.batch, t, w.kvHead, w.c0i),
+                               qk, lanesLeft);
+          Value ek = e.exp(e.fsub(key, e.vload(kmaxC, {cv})));
+          auto [clipped, tilted] = streams.panel(t, cv);
+          e.vstore(e.fadd(e.vload(den, {cv}), ek), den, {cv});
+          e.vstore(e.fma(ek, clipped, e.vload(numMu, {cv})), numMu, {cv});
+          e.vstore(e.fma(ek, tilted, e.vload(numX, {cv})), numX, {cv});
+          e.vstore(e.fadd(e.vload(sumMu, {cv}), clipped), sumMu, {cv});
+          e.vstore(e.fadd(e.vload(sumX, {cv}), tilted), sumX, {cv});
+        });
+        return;
+      }
       Value sq = e.loop(
           w.c0i, dkp, w.cLanes, {e.splat(0.0f)}, [&](Value d, ValueRange it) {
             Value lanesLeft = e.mask(e.sub(dk, d));
@@ -130,8 +155,15 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
           })[0];
       Value sumSq =
           vector::ReductionOp::create(e.b, vector::CombiningKind::ADD, sq);
-      Value qNorm = e.fmax(e.cst(1e-5f), e.sqrt(e.fmul(sumSq, repeat)));
-      Value qScale = e.bcast(e.fdiv(sqrtW, qNorm));
+      // qhat = p * sqrt(W) / max(|p|, 1e-5) = p / rms(p) (|p| over W
+      // entries = W/dk repeats of the dk channels), divided rather than
+      // scaled: where all p are equal (dk = 1) qhat and log qhat come out
+      // exactly 1 and 0, which F = log Z / beta needs at a small beta.
+      Value qNorm = e.sqrt(e.fmul(sumSq, repeat));
+      Value qDiv = e.bcast(e.select(
+          e.fcmp(arith::CmpFPredicate::OLT, qNorm, e.cst(1e-5f)),
+          e.fdiv(e.cst(1e-5f), sqrtW),
+          e.sqrt(e.fdiv(sumSq, e.toFloat(dk)))));
       Value scale = epilogue.rowScale(t);
       e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
         Value lanesLeft = e.mask(e.sub(w.cw, cv));
@@ -173,7 +205,7 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
           nm = e.fma(epsV, uMu, nmE);
           nx = e.fma(epsV, uX, nxE);
         }
-        Value qHat = e.fmul(e.gather(pBuf, {w.c0i}, qk, lanesLeft), qScale);
+        Value qHat = e.fdiv(e.gather(pBuf, {w.c0i}, qk, lanesLeft), qDiv);
         // max(den, eps) that lets NaN through.
         Value denom = e.fmax(e.bcast(w.eps), d);
         Value inv = e.fdiv(e.splat(1.0f), denom);
@@ -195,6 +227,9 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
       carried.store(c, sDen, d);
       carried.store(c, sKmax, e.load(kmaxC, {c}));
       carried.store(c, sCount, countOut);
+      if (stateOnly) // the segment's log decay (none for aft)
+        carried.store(c, e.sub(e.dim(op.getStateOut(), 3), w.c1i),
+                      e.cst(0.0f));
     });
   }
   carried.finish();

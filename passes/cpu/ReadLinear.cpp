@@ -45,6 +45,7 @@ public:
         epilogue(e, op, w, streams), carried(e, op, w, streams) {
     gla = op.getKind() == PriorKind::gla;
     causal = gla || op.getCausal();
+    stateOnly = op.getStateOnly();
   }
 
   void emit();
@@ -69,7 +70,7 @@ private:
   Value loadState();
   /// S, z and C (gla: cLast, the log decay after the last row) into
   /// state_out.
-  void storeState(Value cLast);
+  void storeState(Value cLast, Value gLast);
 
   ScanReadOp op;
   EmitterBuilder e;
@@ -78,6 +79,8 @@ private:
   GateEpilogue epilogue;
   ScanState carried;
   bool gla = false, causal = false;
+  /// Phase 1 of the parallel prefix: keys and state only, no rows.
+  bool stateOnly = false;
   Value cC, cCb;
   Value phiQT, phiK, scoresT, panel, state, norm, rowWeight, logDecay,
       keyWeight, rowDecay, rowDen, phiKw;
@@ -110,6 +113,7 @@ void LinearReadEmitter::emit() {
   });
   carried.begin();
   Value cStart = loadState();
+  Value gLast = cStart;
 
   if (!causal) {
     // Every row reads every key: the state over all keys, then the rows.
@@ -120,7 +124,8 @@ void LinearReadEmitter::emit() {
       loadKeys(s0, n);
       emitStateUpdate(n);
     });
-    e.loop(w.c0i, e.ceilDiv(w.T, cC), w.c1i, [&](Value qc) {
+    e.loop(w.c0i, e.ceilDiv(stateOnly ? w.c0i : w.T, cC), w.c1i,
+           [&](Value qc) {
       Value t0 = e.mul(qc, cC);
       Value n = e.minI(cC, e.sub(w.T, t0));
       prefetchRows(e.add(t0, cC), /*keys=*/false, /*queries=*/true);
@@ -140,19 +145,24 @@ void LinearReadEmitter::emit() {
              SmallVector<Value> next;
              if (gla)
                next = emitLogDecay(t0, n, it[0], it[1]);
-             prefetchRows(e.add(t0, cC), /*keys=*/true, /*queries=*/true);
+             prefetchRows(e.add(t0, cC), /*keys=*/true,
+                          /*queries=*/!stateOnly);
              loadKeys(t0, n);
-             loadQueries(t0, n);
-             emitScores(n);
-             emitRowDens(n);
-             emitRows(t0, n);
+             if (!stateOnly) {
+               loadQueries(t0, n);
+               emitScores(n);
+               emitRowDens(n);
+               emitRows(t0, n);
+             }
              emitStateUpdate(n);
              return next;
            });
-    if (gla)
+    if (gla) {
       cStart = last[1];
+      gLast = last[0];
+    }
   }
-  storeState(cStart);
+  storeState(cStart, gLast);
   carried.finish();
   e.freeScratch();
   op.erase();
@@ -186,16 +196,21 @@ Value LinearReadEmitter::loadState() {
   return gla ? carried.load(w.c0i, kStatePriorPart) : e.cst(0.0f);
 }
 
-void LinearReadEmitter::storeState(Value cLast) {
+void LinearReadEmitter::storeState(Value cLast, Value gLast) {
   using namespace femc::priors;
   if (!carried.out())
     return;
   int64_t base = kStatePriorPart + 1;
   Value dk = w.dk;
+  // state_only records end with the segment's total log decay (gla: the
+  // unclamped running sum; it is 0 for linear).
+  Value extra = stateOnly ? e.sub(e.dim(op.getStateOut(), 3), w.c1i) : Value();
   e.loop(w.c0i, w.cw, w.c1i, [&](Value c) {
     Value offset = e.load(streams.offset, {c});
     Value cz = e.add(cCb, c);
     carried.store(c, kStatePriorPart, cLast);
+    if (extra)
+      carried.store(c, extra, gla ? gLast : e.cst(0.0f));
     e.loop(w.c0i, dk, w.c1i, [&](Value d) {
       Value z = e.load(norm, {d});
       carried.store(c, e.add(e.idx(base), d), e.load(state, {d, c}));

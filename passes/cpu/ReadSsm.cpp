@@ -68,6 +68,16 @@ void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
         e.store(ones, states, {s2, n, c});
       });
     });
+  // Phase 1 of the parallel prefix (state_only): the three scans without
+  // the read, and the sum of delta per channel (the segment's decay is
+  // e^(A sum delta)).
+  bool stateOnly = op.getStateOnly();
+  Value deltaSum;
+  if (stateOnly) {
+    deltaSum = e.alloc({cb}, {});
+    e.loop(w.c0i, cCb, w.cLanes,
+           [&](Value c) { e.vstore(e.splat(0.0f), deltaSum, {c}); });
+  }
   Value cC = e.idx(w.chunk);
   e.loop(w.c0i, e.ceilDiv(w.T, cC), w.c1i, [&](Value ch) {
     Value t0 = e.mul(ch, cC);
@@ -80,6 +90,8 @@ void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
         e.prefetch(op.getDelta(), {w.batch, t, e.add(flat0, c)});
       });
       e.prefetchRow(op.getV(), w.batch, t, w.kvHead, w.chan0, w.cw);
+      if (stateOnly)
+        return;
       e.prefetchRow(op.getGate(), w.batch, t, w.head, w.c0i, w.dv);
       e.prefetchRow(op.getLam(), w.batch, t, w.head, w.chan0, w.cw);
       e.prefetchRow(op.getOut(), w.batch, t, w.head, w.chan0, w.cw,
@@ -87,13 +99,30 @@ void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
     });
     e.loop(w.c0i, n, w.c1i, [&](Value r) {
       Value t = e.add(t0, r);
-      Value scale = epilogue.rowScale(t);
+      Value scale = stateOnly ? Value() : epilogue.rowScale(t);
       e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
         Value lanesLeft = e.mask(e.sub(w.cw, cv));
         Value flat = e.add(flat0, cv);
         Value step =
             e.vloadMasked(op.getDelta(), {w.batch, t, flat}, lanesLeft);
         auto [u, x] = streams.panel(t, cv);
+        if (stateOnly) {
+          e.vstore(e.fadd(e.vload(deltaSum, {cv}), step), deltaSum, {cv});
+          e.loop(w.c0i, N, w.c1i, [&](Value k) {
+            Value decay = e.exp(e.fmul(step, e.vload(aT, {k, cv})));
+            Value input =
+                e.fmul(step, e.bcast(e.load(op.getBs(), {w.batch, t, k})));
+            e.vstore(e.fma(decay, e.vload(states, {s0, k, cv}),
+                           e.fmul(input, u)),
+                     states, {s0, k, cv});
+            e.vstore(e.fma(decay, e.vload(states, {s1, k, cv}),
+                           e.fmul(input, x)),
+                     states, {s1, k, cv});
+            e.vstore(e.fma(decay, e.vload(states, {s2, k, cv}), input),
+                     states, {s2, k, cv});
+          });
+          return;
+        }
         SmallVector<Value> y = e.loop(
             w.c0i, N, w.c1i, {e.splat(0.0f), e.splat(0.0f), e.splat(0.0f)},
             [&](Value k, ValueRange it) {
@@ -134,6 +163,9 @@ void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
                       e.fadd(e.fmul(offset, ones), e.load(states, {s1, n, c})));
         carried.store(c, slot(2, n), ones);
       });
+      if (stateOnly)
+        carried.store(c, e.sub(e.dim(op.getStateOut(), 3), w.c1i),
+                      e.load(deltaSum, {c}));
     });
   carried.finish();
   e.freeScratch();

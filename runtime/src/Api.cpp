@@ -386,6 +386,20 @@ femrt_status femrt_kernel_get_traits(femrt_kernel *kernel,
   });
 }
 
+femrt_status femrt_kernel_last_segments(femrt_kernel *kernel,
+                                        int32_t *out_segments) {
+  const char *function = __func__;
+  return guard(function, [&] {
+    std::shared_ptr<Kernel> k;
+    if (femrt_status s = lookup(kernel, function, "kernel", k))
+      return s;
+    if (femrt_status s = checkOut(out_segments, function, "out_segments"))
+      return s;
+    *out_segments = k->lastSegments.load(std::memory_order_relaxed);
+    return FEMRT_OK;
+  });
+}
+
 femrt_status femrt_kernel_num_args(femrt_kernel *kernel,
                                    int32_t *out_num_args) {
   const char *function = __func__;

@@ -84,12 +84,12 @@ femrt_status buildModule(const femrt_kernel_library *library,
                        FEMRT_KERNEL_LIBRARY_MIN_SIZE,
                        "; rebuild it with a femc that matches this runtime"));
 
-  if (library->kernel_info_size < sizeof(femrt_kernel_info))
+  if (library->kernel_info_size < FEMRT_KERNEL_INFO_MIN_SIZE)
     return fail(FEMRT_ERROR_ABI_VERSION,
                 concat(origin, " has femrt_kernel_info size ",
                        library->kernel_info_size, ", but kernel ABI version ",
                        FEMRT_KERNEL_ABI_VERSION, " needs at least ",
-                       sizeof(femrt_kernel_info),
+                       FEMRT_KERNEL_INFO_MIN_SIZE,
                        "; rebuild it with a femc that matches this runtime"));
 
   auto invalid = [&](const std::string &what) {
@@ -137,6 +137,11 @@ femrt_status buildModule(const femrt_kernel_library *library,
     data.description = info.description ? info.description : "";
     data.prepare = info.prepare;
     data.workgroup = info.workgroup;
+    // Optional trailing field: the parallel prefix of a scan kernel.
+    data.split = nullptr;
+    if (library->kernel_info_size >=
+        offsetof(femrt_kernel_info, split) + sizeof(info.split))
+      data.split = info.split;
     if (info.traits) {
       if (std::string error = checkTraits(*info.traits); !error.empty())
         return invalid(concat(where, " has traits with ", error));

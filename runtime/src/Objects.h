@@ -6,6 +6,7 @@
 #include "runtime/src/Handles.h"
 #include "runtime/src/ThreadPool.h"
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -34,6 +35,8 @@ struct KernelData {
   std::vector<femrt_arg_info> args;
   femrt_prepare_fn prepare = nullptr;
   femrt_workgroup_fn workgroup = nullptr;
+  /// femrt_kernel_info::split (NULL: the kernel is never split).
+  int (*split)(void *const *, const int64_t *, const femrt_host *) = nullptr;
   /// The library's traits, validated, in this runtime's layout (a newer
   /// producer's appended fields dropped); valid only when hasTraits.
   bool hasTraits = false;
@@ -76,6 +79,9 @@ struct Kernel {
 
   std::shared_ptr<Module> module;
   int32_t index;
+  /// Segments of the last launch through this handle (1: not split;
+  /// femrt_kernel_last_segments).
+  mutable std::atomic<int> lastSegments{0};
 };
 
 /// Validates `library` (ABI version, struct size, every table) and fills

@@ -262,7 +262,7 @@ TEST_F(ModuleTest, staticLibraryVersionAndSizeAreChecked) {
   }
   {
     MutableLibrary lib;
-    lib.library.kernel_info_size = sizeof(femrt_kernel_info) - 8;
+    lib.library.kernel_info_size = FEMRT_KERNEL_INFO_MIN_SIZE - 8;
     expectError(femrt_module_create_static(context, &lib.library, &module),
                 FEMRT_ERROR_ABI_VERSION,
                 {"femrt_kernel_info size", "needs at least"});
@@ -287,6 +287,30 @@ TEST_F(ModuleTest, aNewerProducersLargerKernelInfoIsSteppedOver) {
   const char *name = nullptr;
   FEMRT_EXPECT_OK(femrt_kernel_get_name(kernel, &name));
   EXPECT_STREQ(name, "copy_f16");
+  FEMRT_EXPECT_OK(femrt_module_destroy(module));
+}
+
+TEST_F(ModuleTest, kernelInfoWithoutTheSplitFieldIsAccepted) {
+  // A producer from before femrt_kernel_info::split: entries end after
+  // `traits`; the next entry's bytes must not be read as a split function.
+  MutableLibrary lib;
+  size_t stride = FEMRT_KERNEL_INFO_MIN_SIZE;
+  std::vector<unsigned char> table(stride * lib.kernels.size() + 64, 0xab);
+  for (size_t k = 0; k < lib.kernels.size(); ++k)
+    std::memcpy(table.data() + k * stride, &lib.kernels[k], stride);
+  lib.library.kernel_info_size = uint32_t(stride);
+  lib.library.kernels =
+      reinterpret_cast<const femrt_kernel_info *>(table.data());
+  femrt_module *module = nullptr;
+  FEMRT_ASSERT_OK(femrt_module_create_static(context, &lib.library, &module));
+  femrt_kernel *kernel = nullptr;
+  FEMRT_ASSERT_OK(femrt_module_get_kernel_by_index(module, 2, &kernel));
+  const char *name = nullptr;
+  FEMRT_EXPECT_OK(femrt_kernel_get_name(kernel, &name));
+  EXPECT_STREQ(name, "copy_f16");
+  int32_t segments = -1;
+  FEMRT_EXPECT_OK(femrt_kernel_last_segments(kernel, &segments));
+  EXPECT_EQ(segments, 0); // not launched yet
   FEMRT_EXPECT_OK(femrt_module_destroy(module));
 }
 

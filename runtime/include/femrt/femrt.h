@@ -281,6 +281,13 @@ FEMRT_API femrt_status femrt_kernel_get_description(femrt_kernel *kernel,
 FEMRT_API femrt_status femrt_kernel_get_traits(
     femrt_kernel *kernel, const femrt_kernel_traits **out_traits);
 
+/* The number of segments the last launch through this handle ran its
+ * sequence as (the chunk-level parallel prefix of a scan kernel, see
+ * docs/runtime.md "Split sequences"): 1 when it ran its grid unsplit, 0
+ * before the first launch. */
+FEMRT_API femrt_status femrt_kernel_last_segments(femrt_kernel *kernel,
+                                                  int32_t *out_segments);
+
 FEMRT_API femrt_status femrt_kernel_num_args(femrt_kernel *kernel,
                                              int32_t *out_num_args);
 

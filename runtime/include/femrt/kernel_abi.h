@@ -156,6 +156,8 @@ typedef struct femrt_kernel_traits {
   femrt_grid_axis grid[3];     /* x, y, z */
 } femrt_kernel_traits;
 
+struct femrt_host; /* below: what libfemrt lends a kernel library */
+
 typedef struct femrt_kernel_info {
   const char *name;           /* the func.func symbol in the model */
   int32_t num_args;
@@ -166,7 +168,21 @@ typedef struct femrt_kernel_info {
    * eps=1e-06 tile_q=64 tile_k=64 vec=8"; programs read `traits`. */
   const char *description;
   const femrt_kernel_traits *traits; /* NULL: a kernel with no FEM facts */
+  /* Appended after ABI 2's first release (read only when kernel_info_size
+   * covers it; NULL or absent: never split). The chunk-level parallel
+   * prefix of a scan kernel: called after prepare with its grid; it may run
+   * the kernel itself as segments of the sequence on host->parallel_for
+   * (docs/architecture.md, "Both cores at B = H = 1") and returns the
+   * number of segments it ran (>= 2), or 0 when it declined (the caller
+   * then runs the grid). */
+  int (*split)(void *const *args, const int64_t grid[3],
+               const struct femrt_host *host);
 } femrt_kernel_info;
+
+/* The size of femrt_kernel_info without its optional trailing fields: the
+ * least kernel_info_size libfemrt accepts. */
+#define FEMRT_KERNEL_INFO_MIN_SIZE \
+  (offsetof(femrt_kernel_info, traits) + sizeof(const femrt_kernel_traits *))
 
 /* What libfemrt lends a kernel library while one of its layers runs: a
  * parallel loop on the launch's thread pool. parallel_for(pool, n, body, ctx)
@@ -179,6 +195,9 @@ typedef struct femrt_host {
   void *pool;
   void (*parallel_for)(void *pool, int64_t n,
                        void (*body)(void *ctx, int64_t i), void *ctx);
+  /* Appended (read only when struct_size covers it): the threads a
+   * parallel_for runs on (the launch's max_threads, else the pool's). */
+  int64_t threads;
 } femrt_host;
 
 /* Binds (host) and unbinds (NULL) the services for the calling thread.

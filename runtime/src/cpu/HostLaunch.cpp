@@ -496,6 +496,33 @@ femrt_status launchHostKernel(const Kernel &kernel, const DLTensor *const *args,
                                 : loan.error));
     return FEMRT_OK;
   }
+  // A scan kernel whose grid leaves threads idle may run as segments of
+  // its sequence (the chunk-level parallel prefix; the library decides).
+  kernel.lastSegments.store(1, std::memory_order_relaxed);
+  if (k.split) {
+    int poolThreads = pool.getNumThreads();
+    HostLoan loan{&pool, maxThreads};
+    femrt_host host{};
+    host.struct_size = sizeof(femrt_host);
+    host.pool = &loan;
+    host.parallel_for = &hostParallelFor;
+    host.threads = maxThreads > 0 ? std::min(maxThreads, poolThreads)
+                                  : poolThreads;
+    int segments = k.split(pointers, grid, &host);
+    if (segments < 0)
+      return fail(FEMRT_ERROR_OUT_OF_MEMORY,
+                  prefix + "no memory for the segment states of the split "
+                           "sequence");
+    if (segments > 0) {
+      kernel.lastSegments.store(segments, std::memory_order_relaxed);
+      if (loan.status != FEMRT_OK)
+        return fail(loan.status,
+                    prefix + (loan.error.empty()
+                                  ? std::string("a phase's parallel loop failed")
+                                  : loan.error));
+      return FEMRT_OK;
+    }
+  }
   pool.parallelFor(
       total,
       [&](int64_t i) {

@@ -1,0 +1,464 @@
+//===- ScanSplitGlue.cpp - C glue of the scans' parallel prefix ------------===//
+//
+// See ScanSplitGlue.h. Phase 2 is written here from the state layout
+// (dialect/Priors.h, StateSlot; docs/semantics.md "Segments"): every record
+// [M, L, seen, prior part] of a segment, made from the empty state, is first
+// moved to the shift of the whole run (the X sums times e^(M_seg - M), aft's
+// kmax-relative sums times e^(kmax_seg - kmax)), then the records are folded
+// in order:
+//   linear       sums add
+//   gla          earlier sums times e^(C_end - C_start), then add; exact
+//                unless the -60 clamp acts inside a segment that does not
+//                start the run (then that segment's later neighbours run one
+//                after the other, from the state the previous one wrote)
+//   aft          sums and key counts add (one kmax)
+//   ssm          earlier x times e^(A[e, n] * sum of delta), then add
+// Non-causal linear gives segment i the fold of every other segment.
+// Each segment's initial record carries the whole run's M, L, seen (and
+// aft's kmax), so every segment reads with the one-shot run's shift, narrow
+// offset and kmax.
+//
+//===----------------------------------------------------------------------===//
+#include "driver/ScanSplitGlue.h"
+
+#include "llvm/ADT/STLExtras.h"
+
+#include <cassert>
+
+namespace femc::driver {
+
+namespace priors = femc::priors;
+
+void emitSplitCommon(llvm::raw_ostream &os) {
+  os << "#define FEMC_MAX_SEGS " << kMaxSplitSegments << "\n"
+     << "#define FEMC_SPLIT_MIN_T " << kDefaultSplitMinT << "\n";
+  os << R"C(/* e^x in double without libm (the glue links no math library). */
+static double femc_exp(double x) {
+  double r, term = 1.0, sum = 1.0, p = 1.0, b;
+  long long n, m;
+  int i;
+  if (x != x) return x;
+  if (x < -745.0) return 0.0;
+  if (x > 709.0) return __builtin_inf();
+  n = (long long)(x * 1.4426950408889634 + (x >= 0 ? 0.5 : -0.5));
+  r = x - (double)n * 0.6931471805599453;
+  for (i = 1; i < 20; ++i) { term *= r / i; sum += term; }
+  b = n > 0 ? 2.0 : 0.5;
+  for (m = n > 0 ? n : -n; m; m >>= 1) { if (m & 1) p *= b; b *= b; }
+  return sum * p;
+}
+static float femc_maxn(float a, float b) { return (a != a || b != b) ? a + b : (a > b ? a : b); }
+static float femc_min(float a, float b) { return a < b ? a : b; }
+
+/* m narrowed to rows tr = [t0, t1) on its T axes and keys sr on its S axes. */
+static void femc_view(femrt_memref *v, const femrt_memref *m, int rank,
+                      const int *syms, int bytes, const int64_t *tr,
+                      const int64_t *sr) {
+  int d;
+  *v = *m;
+  for (d = 0; d < rank; ++d) {
+    const int64_t *r = syms[d] == 1 ? tr : syms[d] == 2 ? sr : 0;
+    if (!r) continue;
+    v->aligned = (char *)v->aligned + r[0] * m->dims[rank + d] * bytes;
+    v->dims[d] = r[1] - r[0];
+  }
+}
+
+/* (B, H, dv, w) float records at data, compact. */
+static void femc_records(femrt_memref *v, float *data, const int64_t *bhd,
+                         int64_t w) {
+  memset(v, 0, sizeof *v);
+  v->allocated = v->aligned = data;
+  v->dims[0] = bhd[0]; v->dims[1] = bhd[1]; v->dims[2] = bhd[2]; v->dims[3] = w;
+  v->dims[7] = 1; v->dims[6] = w; v->dims[5] = w * bhd[2];
+  v->dims[4] = w * bhd[2] * bhd[1];
+}
+
+/* One split launch. Segment s owns rows [tb[s], tb[s+1]) and keys
+ * [sb[s], sb[s+1]); records are seg-major: local + (s * recs + r) * (Ks+1),
+ * init + (s * recs + r) * Ks. */
+struct femc_split_plan {
+  void *const *args;
+  const femrt_host *host;
+  int64_t gx, gy, g, segs, recs, bhd[3];
+  int64_t first, last; /* the segments a phase-3 loop runs */
+  int chain;           /* segment last-1 writes init[last], not fin */
+  int64_t tb[FEMC_MAX_SEGS + 1], sb[FEMC_MAX_SEGS + 1];
+  float *local, *init, *fin;
+  int64_t *valid; /* per record: the segments with an exact initial state */
+};
+
+/* [0, n) cut at multiples of chunk into segs parts. */
+static void femc_bounds(int64_t *b, int64_t n, int64_t chunk, int64_t segs) {
+  int64_t chunks = (n + chunk - 1) / chunk, i;
+  for (i = 0; i < segs; ++i) {
+    int64_t t = i * chunks / segs * chunk;
+    b[i] = t < n ? t : n;
+  }
+  b[segs] = n;
+}
+
+/* How many segments: FEMC_SCAN_SEGMENTS forces a count (below 2: never
+ * split); otherwise split when the grid (g workgroups) leaves threads idle
+ * and T >= FEMC_SCAN_SPLIT_MIN_T (default FEMC_SPLIT_MIN_T), into
+ * ceil(threads / g) segments. At most FEMC_MAX_SEGS and one chunk of rows
+ * and of keys each; 0: do not split. */
+static int64_t femc_split_count(int64_t T, int64_t S, int64_t chunk, int64_t g,
+                                int64_t threads) {
+  const char *force = getenv("FEMC_SCAN_SEGMENTS");
+  int64_t want, ct = (T + chunk - 1) / chunk, cs = (S + chunk - 1) / chunk;
+  if (force && *force) {
+    want = strtoll(force, 0, 10);
+  } else {
+    const char *m = getenv("FEMC_SCAN_SPLIT_MIN_T");
+    int64_t minT = m && *m ? strtoll(m, 0, 10) : FEMC_SPLIT_MIN_T;
+    if (g >= threads || T < minT) return 0;
+    want = (threads + g - 1) / g;
+  }
+  if (want > FEMC_MAX_SEGS) want = FEMC_MAX_SEGS;
+  if (want > ct) want = ct;
+  if (want > cs) want = cs;
+  return want >= 2 ? want : 0;
+}
+
+/* body(ctx, i) for i in [0, n) on the lent pool. */
+static void femc_split_for(const femrt_host *h, int64_t n,
+                           void (*body)(void *, int64_t), void *ctx) {
+  int64_t i;
+  if (h && h->parallel_for && n > 1) {
+    h->parallel_for(h->pool, n, body, ctx);
+    return;
+  }
+  for (i = 0; i < n; ++i) body(ctx, i);
+}
+
+)C";
+}
+
+namespace {
+
+/// Slot ranges [begin, end) of a record.
+using Ranges = std::vector<std::pair<int64_t, int64_t>>;
+
+/// What phase 2 needs to know about one prior's record (Priors.h order).
+struct RecordRule {
+  Ranges x;         ///< sums of the X stream (relative to M)
+  Ranges k;         ///< aft: sums relative to kmax
+  int64_t kmax = -1; ///< aft: the kmax slot
+  int64_t c = -1;    ///< gla: the clamped log decay C
+  int64_t n = 0;     ///< ssm: N (x_mu, x_X, x_1, N each)
+};
+
+RecordRule recordRule(const SplitGlueKernel &k) {
+  const int64_t base = priors::kStatePriorPart;
+  RecordRule rule;
+  switch (k.prior->algorithm) {
+  case priors::ReadAlgorithm::ChunkedLinear: {
+    // C, S_mu (dk), S_X (dk), z (dk).
+    int64_t dk = (k.ks - base - 1) / 3;
+    rule.x = {{base + 1 + dk, base + 1 + 2 * dk}};
+    if (k.prior->name == "gla")
+      rule.c = base;
+    break;
+  }
+  case priors::ReadAlgorithm::AftScan:
+    // n_mu, n_X, u_mu, u_X, d, kmax, count.
+    rule.x = {{base + 1, base + 2}, {base + 3, base + 4}};
+    rule.k = {{base, base + 2}, {base + 4, base + 5}};
+    rule.kmax = base + 5;
+    break;
+  case priors::ReadAlgorithm::SsmScan:
+    rule.n = (k.ks - base) / 3;
+    rule.x = {{base + rule.n, base + 2 * rule.n}};
+    break;
+  case priors::ReadAlgorithm::OnlineSoftmax:
+    assert(false && "softmax has no state");
+  }
+  return rule;
+}
+
+int argIndex(const SplitGlueKernel &k, llvm::StringRef name) {
+  for (auto [i, a] : llvm::enumerate(k.args))
+    if (a.name == name)
+      return static_cast<int>(i);
+  return -1;
+}
+
+void emitRanges(llvm::raw_ostream &os, const Ranges &ranges,
+                llvm::StringRef body) {
+  for (auto [b, e] : ranges)
+    os << "  for (s = " << b << "; s < " << e << "; ++s) " << body << "\n";
+}
+
+/// <id>_norm(dst, src, gm, gk): src (or the empty record) moved to the
+/// run's shift gm (and aft's kmax gk); <id>_add(acc, b, extra): acc, then
+/// segment record b (whose total log decay is `extra`), in acc; returns 0
+/// when the fold is not exact (gla's clamp).
+void emitRecordFunctions(llvm::raw_ostream &os, const SplitGlueKernel &k,
+                         const RecordRule &rule) {
+  const std::string &id = k.id;
+  int64_t ks = k.ks;
+  os << "static void " << id
+     << "_norm(float *dst, const float *src, float gm, float gk) {\n"
+     << "  int64_t s;\n  (void)gk;\n"
+     << "  for (s = 0; s < " << ks << "; ++s) dst[s] = src ? src[s] : 0.0f;\n"
+     << "  if (src && src[" << priors::kStateSeen << "] > 0.5f) {\n"
+     << "    float f = (float)femc_exp((double)src[" << priors::kStateShift
+     << "] - (double)gm);\n";
+  emitRanges(os, rule.x, "dst[s] *= f;");
+  if (rule.kmax >= 0) {
+    os << "    f = (float)femc_exp((double)src[" << rule.kmax
+       << "] - (double)gk);\n";
+    emitRanges(os, rule.k, "dst[s] *= f;");
+  }
+  os << "  }\n";
+  if (rule.kmax >= 0)
+    os << "  dst[" << rule.kmax << "] = gk;\n";
+  os << "}\n";
+
+  os << "static int " << id
+     << "_add(float *acc, const float *b, float extra, int64_t r, "
+        "const struct femc_split_plan *p) {\n"
+     << "  int64_t s;\n  (void)extra; (void)r; (void)p;\n";
+  int64_t first = priors::kStatePriorPart;
+  if (rule.c >= 0) {
+    // gla: acc's sums are relative to its last row (C = c0); b's to its own
+    // last row, from C = 0. Exact while the clamp does not act in b (or b
+    // starts the run: c0 = 0, the same arithmetic).
+    os << "  float c0 = acc[" << rule.c << "], cEnd, f;\n"
+       << "  if (c0 == 0.0f) cEnd = b[" << rule.c << "];\n"
+       << "  else if (c0 < 0.0f && c0 + extra >= -60.0f) cEnd = c0 + extra;\n"
+       << "  else return 0;\n"
+       << "  f = (float)femc_exp((double)cEnd - (double)c0);\n"
+       << "  for (s = " << rule.c + 1 << "; s < " << ks
+       << "; ++s) acc[s] = acc[s] * f + b[s];\n"
+       << "  acc[" << rule.c << "] = cEnd;\n  return 1;\n}\n";
+    return;
+  }
+  if (rule.n > 0) {
+    int a = argIndex(k, "A");
+    assert(a >= 0 && "ssm without A");
+    os << "  const float *A = (const float *)((const femrt_memref *)p->args["
+       << a << "])->aligned;\n"
+       << "  int64_t e = r % (p->bhd[1] * p->bhd[2]), n;\n"
+       << "  for (n = 0; n < " << rule.n << "; ++n) {\n"
+       << "    float f = (float)femc_exp((double)A[e * " << rule.n
+       << " + n] * (double)extra);\n"
+       << "    for (s = " << first << " + n; s < " << ks << "; s += "
+       << rule.n << ") acc[s] = acc[s] * f + b[s];\n  }\n  return 1;\n}\n";
+    return;
+  }
+  os << "  for (s = " << first << "; s < " << ks << "; ++s)";
+  if (rule.kmax >= 0)
+    os << " if (s != " << rule.kmax << ")";
+  os << " acc[s] += b[s];\n  return 1;\n}\n";
+}
+
+} // namespace
+
+void emitSplitKernel(llvm::raw_ostream &os, const SplitGlueKernel &k) {
+  const std::string &id = k.id;
+  int64_t ks = k.ks;
+  RecordRule rule = recordRule(k);
+  int out = argIndex(k, "out"), state = argIndex(k, "state"),
+      stateOut = argIndex(k, "state_out"), v = argIndex(k, "v");
+  assert(out >= 0 && v >= 0 && "scan kernel without out or v");
+  // The phase functions' buffers: the kernel's inputs without its state,
+  // then [state,] out, state_out (TileScan.cpp, addScanSplitFunctions).
+  std::vector<int> inputs;
+  for (auto [i, a] : llvm::enumerate(k.args))
+    if (a.name != "state" && a.name != "state_out" && a.name != "out")
+      inputs.push_back(static_cast<int>(i));
+  auto declare = [&](llvm::StringRef phase, size_t buffers) {
+    os << "extern void _mlir_ciface_" << k.wgName << "_" << phase << "(";
+    for (size_t i = 0; i < buffers; ++i)
+      os << "void *, ";
+    os << "int64_t, int64_t, int64_t);\n";
+  };
+  declare("local", inputs.size() + 2);
+  declare("segment", inputs.size() + 3);
+  auto views = [&](llvm::StringRef seg) {
+    os << "  const int64_t tr[2] = {p->tb[" << seg << "], p->tb[" << seg
+       << " + 1]}, sr[2] = {p->sb[" << seg << "], p->sb[" << seg << " + 1]};\n";
+    for (auto [j, a] : llvm::enumerate(inputs))
+      os << "  femc_view(&m[" << j << "], (const femrt_memref *)p->args[" << a
+         << "], " << id << "_args[" << a << "].rank, " << id << "_syms[" << a
+         << "], " << k.args[a].bytes << ", tr, sr);\n";
+  };
+  auto call = [&](llvm::StringRef phase, size_t buffers) {
+    os << "  _mlir_ciface_" << k.wgName << "_" << phase << "(";
+    for (size_t i = 0; i < buffers; ++i)
+      os << "&m[" << i << "], ";
+    os << "w % p->gx, w / p->gx % p->gy, w / p->gx / p->gy);\n}\n";
+  };
+  size_t nIn = inputs.size();
+  std::string outView = "  femc_view(&m[" + std::to_string(nIn + 1) +
+                        "], (const femrt_memref *)p->args[" +
+                        std::to_string(out) + "], " + id + "_args[" +
+                        std::to_string(out) + "].rank, " + id + "_syms[" +
+                        std::to_string(out) + "], " +
+                        std::to_string(k.args[out].bytes) + ", tr, sr);\n";
+
+  // Phase 1: (segment, workgroup) -> the segment's record from empty.
+  os << "static void " << id << "_local(void *ctx, int64_t i) {\n"
+     << "  const struct femc_split_plan *p = (const struct femc_split_plan "
+        "*)ctx;\n"
+     << "  int64_t seg = i / p->g, w = i % p->g;\n"
+     << "  femrt_memref m[" << nIn + 2 << "];\n";
+  views("seg");
+  std::string localOut = outView;
+  localOut.replace(localOut.find("&m[") + 3, std::to_string(nIn + 1).size(),
+                   std::to_string(nIn));
+  os << localOut << "  femc_records(&m[" << nIn + 1
+     << "], p->local + seg * p->recs * " << ks + 1 << ", p->bhd, " << ks + 1
+     << ");\n";
+  call("local", nIn + 2);
+
+  // Phase 3: (segment, workgroup) -> the segment's rows.
+  os << "static void " << id << "_segment(void *ctx, int64_t i) {\n"
+     << "  const struct femc_split_plan *p = (const struct femc_split_plan "
+        "*)ctx;\n"
+     << "  int64_t seg = p->first + i / p->g, w = i % p->g;\n"
+     << "  femrt_memref m[" << nIn + 3 << "];\n";
+  views("seg");
+  os << "  femc_records(&m[" << nIn << "], p->init + seg * p->recs * " << ks
+     << ", p->bhd, " << ks << ");\n"
+     << outView;
+  if (stateOut >= 0)
+    os << "  if (seg == p->segs - 1)\n    m[" << nIn + 2
+       << "] = *(const femrt_memref *)p->args[" << stateOut << "];\n  else";
+  os << "  if (p->chain && seg == p->last - 1)\n    femc_records(&m["
+     << nIn + 2 << "], p->init + (seg + 1) * p->recs * " << ks << ", p->bhd, "
+     << ks << ");\n  else\n    femc_records(&m[" << nIn + 2
+     << "], p->fin + seg * p->recs * " << ks << ", p->bhd, " << ks << ");\n";
+  call("segment", nIn + 3);
+
+  // Phase 2: per record, the initial state of every segment.
+  emitRecordFunctions(os, k, rule);
+  os << "static void " << id << "_prefix(void *ctx, int64_t r) {\n"
+     << "  const struct femc_split_plan *p = (const struct femc_split_plan "
+        "*)ctx;\n"
+     << "  const float *user = "
+     << (state >= 0 ? "(const float *)((const femrt_memref *)p->args[" +
+                          std::to_string(state) + "])->aligned + r * " +
+                          std::to_string(ks)
+                    : std::string("0"))
+     << ";\n"
+     << "  float gm = -__builtin_inff(), gl = __builtin_inff(), gk = "
+        "-__builtin_inff(), acc[" << ks << "], b[" << ks << "];\n"
+     << "  int seen = 0;\n  int64_t i, s;\n"
+     << "  /* The shifts of the whole run: over the carried keys and every "
+        "segment's. */\n"
+     << "  for (i = -1; i < p->segs; ++i) {\n"
+     << "    const float *x = i < 0 ? user : p->local + (i * p->recs + r) * "
+     << ks + 1 << ";\n"
+     << "    if (!x || !(x[" << priors::kStateSeen << "] > 0.5f)) continue;\n"
+     << "    gm = seen ? femc_maxn(gm, x[" << priors::kStateShift << "]) : x["
+     << priors::kStateShift << "];\n"
+     << "    gl = seen ? femc_min(gl, x[" << priors::kStateLow << "]) : x["
+     << priors::kStateLow << "];\n";
+  if (rule.kmax >= 0)
+    os << "    gk = seen ? femc_maxn(gk, x[" << rule.kmax << "]) : x["
+       << rule.kmax << "];\n";
+  os << "    seen = 1;\n  }\n"
+     << "  if (!seen) gm = gl = gk = 0.0f;\n"
+     << "  (void)s;\n";
+  auto put = [&](llvm::StringRef seg) {
+    os << "    {\n      float *d = p->init + (" << seg << " * p->recs + r) * "
+       << ks << ";\n      for (s = 0; s < " << ks << "; ++s) d[s] = acc[s];\n"
+       << "      d[" << priors::kStateShift << "] = gm; d["
+       << priors::kStateLow << "] = gl; d[" << priors::kStateSeen
+       << "] = seen ? 1.0f : 0.0f;\n    }\n";
+  };
+  auto localAt = [&](llvm::StringRef seg) {
+    return "p->local + (" + seg.str() + " * p->recs + r) * " +
+           std::to_string(ks + 1);
+  };
+  if (k.causal) {
+    os << "  " << id << "_norm(acc, user, gm, gk);\n"
+       << "  p->valid[r] = p->segs;\n"
+       << "  for (i = 0; i < p->segs; ++i) {\n";
+    put("i");
+    os << "    if (i + 1 == p->segs) break;\n"
+       << "    " << id << "_norm(b, " << localAt("i") << ", gm, gk);\n"
+       << "    if (!" << id << "_add(acc, b, (" << localAt("i") << ")[" << ks
+       << "], r, p)) {\n      p->valid[r] = i + 1;\n      break;\n    }\n"
+       << "  }\n}\n";
+  } else {
+    // Not causal (linear): every row reads every key, so segment i starts
+    // from the fold of all other segments (sums add: any order).
+    os << "  p->valid[r] = p->segs;\n"
+       << "  for (i = 0; i < p->segs; ++i) {\n"
+       << "    int64_t j;\n"
+       << "    " << id << "_norm(acc, user, gm, gk);\n"
+       << "    for (j = 0; j < p->segs; ++j) {\n"
+       << "      if (j == i) continue;\n"
+       << "      " << id << "_norm(b, " << localAt("j") << ", gm, gk);\n"
+       << "      " << id << "_add(acc, b, (" << localAt("j") << ")[" << ks
+       << "], r, p);\n    }\n";
+    put("i");
+    os << "  }\n}\n";
+  }
+
+  // The driver of the three phases (femrt_kernel_info::split).
+  const SplitGlueKernel::Arg &outArg = k.args[out];
+  auto axisOf = [&](const SplitGlueKernel::Arg &a, int symbol) {
+    for (auto [d, s] : llvm::enumerate(a.symbols))
+      if (s == symbol)
+        return static_cast<int>(d);
+    return -1;
+  };
+  int tAxis = axisOf(outArg, 1), bAxis = axisOf(outArg, 0),
+      hAxis = axisOf(outArg, 3), dvAxis = axisOf(outArg, 6);
+  int sAxis = axisOf(k.args[v], k.causal ? 1 : 2);
+  assert(tAxis >= 0 && bAxis >= 0 && hAxis >= 0 && dvAxis >= 0 && sAxis >= 0);
+  os << "static int " << id
+     << "_split(void *const *args, const int64_t grid[3], const femrt_host "
+        "*host) {\n"
+     << "  const femrt_memref *out = (const femrt_memref *)args[" << out
+     << "];\n"
+     << "  int64_t threads = host && host->struct_size >= "
+        "offsetof(femrt_host, threads) + sizeof(int64_t) ? host->threads : "
+        "1;\n"
+     << "  int64_t T = out->dims[" << tAxis
+     << "], S = ((const femrt_memref *)args[" << v << "])->dims[" << sAxis
+     << "], segs, valid, r;\n"
+     << "  struct femc_split_plan p;\n"
+     << "  memset(&p, 0, sizeof p);\n"
+     << "  p.gx = grid[0]; p.gy = grid[1]; p.g = grid[0] * grid[1] * grid[2];\n"
+     << "  segs = femc_split_count(T, S, " << k.chunk << ", p.g, threads);\n"
+     << "  if (!segs) return 0;\n"
+     << "  p.args = args; p.host = host; p.segs = segs;\n"
+     << "  p.bhd[0] = out->dims[" << bAxis << "]; p.bhd[1] = out->dims["
+     << hAxis << "]; p.bhd[2] = out->dims[" << dvAxis << "];\n"
+     << "  p.recs = p.bhd[0] * p.bhd[1] * p.bhd[2];\n"
+     << "  femc_bounds(p.tb, T, " << k.chunk << ", segs);\n"
+     << "  femc_bounds(p.sb, S, " << k.chunk << ", segs);\n"
+     << "  p.local = (float *)calloc((size_t)(segs * p.recs * " << ks + 1
+     << " + 1), sizeof(float));\n"
+     << "  p.init = (float *)calloc((size_t)((segs + 1) * p.recs * " << ks
+     << " + 1), sizeof(float));\n"
+     << "  p.fin = (float *)calloc((size_t)(segs * p.recs * " << ks
+     << " + 1), sizeof(float));\n"
+     << "  p.valid = (int64_t *)calloc((size_t)(p.recs + 1), sizeof(int64_t));\n"
+     << "  if (!p.local || !p.init || !p.fin || !p.valid) {\n"
+     << "    free(p.local); free(p.init); free(p.fin); free(p.valid);\n"
+     << "    return -1;\n  }\n"
+     << "  femc_split_for(host, segs * p.g, " << id << "_local, &p);\n"
+     << "  femc_split_for(host, p.recs, " << id << "_prefix, &p);\n"
+     << "  valid = segs;\n"
+     << "  for (r = 0; r < p.recs; ++r) if (p.valid[r] < valid) valid = "
+        "p.valid[r];\n"
+     << "  /* Segments whose initial state is exact run together; the rest "
+        "(gla's clamp) one after the other from the state the previous one "
+        "wrote. */\n"
+     << "  p.first = 0; p.last = valid; p.chain = valid < segs;\n"
+     << "  femc_split_for(host, valid * p.g, " << id << "_segment, &p);\n"
+     << "  for (r = valid; r < segs; ++r) {\n"
+     << "    p.first = r; p.last = r + 1; p.chain = 1;\n"
+     << "    femc_split_for(host, p.g, " << id << "_segment, &p);\n  }\n"
+     << "  free(p.local); free(p.init); free(p.fin); free(p.valid);\n"
+     << "  return (int)segs;\n}\n\n";
+}
+
+} // namespace femc::driver
