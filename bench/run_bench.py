@@ -9,7 +9,8 @@ rates (and which BLAS kernels produced them) as the yardstick.
 
 Rows (B=1, H=8, dk=dv=64): femc f32 and femc bf16 (fem-run --bench; bf16 on
 AMX tiles where the CPU has AMX-BF16, on the f32 row's inputs rounded to
-bf16); PyTorch 2.x SDPA over
+bf16); where the CPU has AVX512-BF16, femc bf16 on vdpbf16ps dot products
+(--target=x86-64-v4+bf16dot, an opt-in read); PyTorch 2.x SDPA over
 [V~ | X] (value width 2*dv, one call), two flash SDPA calls of width dk, eager
 matmul+softmax+matmul; JAX jit of the reference formulation and
 jax.nn.dot_product_attention; PyTorch bf16 SDPA over [V~ | X] and two flash
@@ -320,18 +321,45 @@ def bf16_target_lines(rows, femc_bf16):
     return lines
 
 
+def cpu_flags():
+    """The CPU's flags from /proc/cpuinfo (empty where there is none)."""
+    try:
+        return set(next((ln.split(":", 1)[1].split() for ln in open("/proc/cpuinfo")
+                         if ln.startswith("flags")), []))
+    except OSError:
+        return set()
+
+
 def bf16_path():
     """How this host's femc bf16 kernels compute (the bench compiles for
     --target=host): AMX tiles where the CPU has AMX-BF16."""
-    try:
-        flags = next((ln.split(":", 1)[1].split() for ln in open("/proc/cpuinfo")
-                      if ln.startswith("flags")), [])
-    except OSError:
-        flags = []
-    return ", AMX tiles" if {"amx_tile", "amx_bf16"} <= set(flags) else ""
+    return ", AMX tiles" if {"amx_tile", "amx_bf16"} <= cpu_flags() else ""
 
 
 BF16_PATH = bf16_path()
+# The opt-in bf16 read on AVX512-BF16 dot products (docs/benchmarks.md, "bf16
+# dot products"): its own library, and its row only where the CPU runs it.
+BF16_DOT_TARGET = "x86-64-v4+bf16dot"
+BF16_DOT_LABEL = "femc (fem-run, {threads} threads, bf16 dot products)"
+
+
+def bf16_dot_missing(flags):
+    """Why the dot-product row cannot run on a CPU with these flags, or ""."""
+    for flag, name in (("avx512f", "AVX-512F"), ("avx512bw", "AVX-512BW"),
+                       ("avx512vl", "AVX-512VL"), ("avx512_bf16", "AVX512-BF16")):
+        if flag not in flags:
+            return f"this CPU has no {name} (the read needs {BF16_DOT_TARGET})"
+    return ""
+
+
+def bf16_dot_lines(femc_dot):
+    """The dot-product read against femc f32 and the default bf16 read, per
+    T and mode: information, not a target (the read is opt-in because it is
+    slower than f32 FMAs on Intel cores, docs/benchmarks.md)."""
+    return [f"bf16 dot products (--target={BF16_DOT_TARGET}) at T={T} "
+            f"{'causal' if causal else 'full'}: {dms:.1f} ms, femc f32 {fms:.1f} ms "
+            f"({dms / fms:.2f}x its time), femc bf16 {bms:.1f} ms"
+            for (T, causal), (dms, fms, bms) in sorted(femc_dot.items())]
 
 
 def main():
@@ -375,6 +403,12 @@ def main():
     subprocess.run([femc, os.path.join(root, "bench", "kernels.mlir"), "-o", out_dir],
                    check=True, capture_output=True, env=env)
     lib = os.path.join(out_dir, "kernels.so")
+    dot_missing = bf16_dot_missing(cpu_flags())
+    dot_lib = os.path.join(out_dir, "bf16dot", "kernels.so")
+    if not dot_missing:
+        subprocess.run([femc, os.path.join(root, "bench", "kernels.mlir"),
+                        f"--target={BF16_DOT_TARGET}", "-o", os.path.dirname(dot_lib)],
+                       check=True, capture_output=True, env=env)
 
     # ---- the machine and the threads
     cpu, used, online, isa = machine()
@@ -461,7 +495,7 @@ def main():
     # every percentage uses the same yardstick)
     print(f"\nmeasuring (progress on stderr) ...", flush=True)
     meter = OthersMeter()
-    rows, femc_rows, femc_bf16 = [], {}, {}
+    rows, femc_rows, femc_bf16, femc_dot = [], {}, {}, {}
     for mode in modes:
         causal = mode == "causal"
         for T in Ts:
@@ -488,6 +522,23 @@ def main():
             rows.append((T, mode, f"femc (fem-run, {bthreads} threads{BF16_PATH})", "bf16", fl,
                          {"median_ms": bms, "min_ms": bmin, **bres}, bms, True))
             print(f"bench: T={T} {mode}: femc bf16 {bms:.2f} ms", file=sys.stderr, flush=True)
+            # The opt-in dot-product read on the same inputs; its femc x
+            # column is the default bf16 read's speed-up against it.
+            if dot_missing:
+                rows.append((T, mode, BF16_DOT_LABEL.format(threads=bthreads), "bf16", fl,
+                             {"error": dot_missing}, bms, False))
+            else:
+                dms, dmin, dthreads = femc_bench(
+                    fem_run, dot_lib, "fem_causal_bf16" if causal else "fem_full_bf16", T,
+                    a.reps, d, "bf16dot")
+                dres = (child(ref_py, ["err", d, os.path.join(d, "femc_bf16dot.npy")])[0]
+                        if "error" not in ref
+                        else {"err": None, "why": "no reference: " + ref["error"]})
+                femc_dot[(T, causal)] = (dms, fms, bms)
+                rows.append((T, mode, BF16_DOT_LABEL.format(threads=dthreads), "bf16", fl,
+                             {"median_ms": dms, "min_ms": dmin, **dres}, bms, False))
+                print(f"bench: T={T} {mode}: femc bf16 dot products {dms:.2f} ms",
+                      file=sys.stderr, flush=True)
             for name, label, dt in peers:
                 if py is None:
                     res = {"error": f"no Python at {a.python}"}
@@ -547,6 +598,8 @@ def main():
     print(others)
     print("\nFLOPs per launch (all rows) = (2*T^2*dk + 4*T^2*dv)*B*H, halved when causal.")
     for line in bf16_target_lines(rows, femc_bf16):
+        print(line)
+    for line in bf16_dot_lines(femc_dot):
         print(line)
     if (4096, True) in femc_rows and sgemm:
         pct = 100 * femc_rows[(4096, True)] / sgemm

@@ -116,6 +116,21 @@ class Bf16(unittest.TestCase):
         self.assertIn("NOT met", lines[0])
         self.assertIn("120.0 ms vs 110.0 ms (NOT met)", lines[1])
 
+    def test_dot_row_needs_avx512_bf16(self):
+        self.assertEqual(run_bench.bf16_dot_missing(
+            {"avx512f", "avx512bw", "avx512vl", "avx512_bf16", "amx_bf16"}), "")
+        why = run_bench.bf16_dot_missing({"avx2", "fma", "avx512f", "avx512bw", "avx512vl"})
+        self.assertIn("no AVX512-BF16", why)
+        self.assertIn("no AVX-512F", run_bench.bf16_dot_missing({"avx2", "fma"}))
+
+    def test_dot_lines_compare_with_f32_and_bf16(self):
+        lines = run_bench.bf16_dot_lines({(4096, True): (450.0, 300.0, 80.0),
+                                          (1024, False): (20.0, 25.0, 10.0)})
+        self.assertEqual(len(lines), 2)
+        self.assertIn("T=1024 full: 20.0 ms, femc f32 25.0 ms (0.80x its time)", lines[0])
+        self.assertIn("T=4096 causal: 450.0 ms, femc f32 300.0 ms (1.50x its time), "
+                      "femc bf16 80.0 ms", lines[1])
+
     def test_bf16_output_bits_are_read_as_floats(self):
         try:
             import numpy as np
