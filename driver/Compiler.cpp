@@ -66,6 +66,9 @@ struct KernelInfo {
   std::optional<double> scale;
   double cap = 40, eps = 1e-6;
   int64_t tileQ = 0, tileK = 0, vec = 0;
+  /// The pool threads fem-tune recorded for the kernel (the module's
+  /// fem.tuned_threads, set by fem-apply-tuning); 0: none.
+  int64_t threads = 0;
   /// The workgroup grid from fem.grid: (extent index, divisor) for x, y, z.
   std::vector<std::pair<int, int64_t>> grid;
   /// aft: dk must divide dv (checked at launch, from the prior table).
@@ -463,6 +466,10 @@ bool collectKernels(ModuleOp module, std::vector<KernelInfo> &kernels) {
     k.tileQ = tiles.getQ();
     k.tileK = tiles.getK();
     k.vec = tiles.getVec();
+    if (auto tuned =
+            module->getAttrOfType<DictionaryAttr>("fem.tuned_threads"))
+      if (auto t = tuned.getAs<IntegerAttr>(k.name))
+        k.threads = t.getInt();
     auto grid = fem::readWorkgroupGrid(f);
     if (failed(grid)) {
       ok = false;
@@ -1437,6 +1444,10 @@ std::string emitManifest(const std::vector<KernelInfo> &kernels,
        << ", \"vec\": " << k.vec << "}, \"grid\": "
        << (k.layer ? std::string("[\"1\", \"1\", \"1\"]") : gridJson(k))
        << ",\n";
+    // fem-tune's pool threads (docs/tuning.md): fem-run and femc.compile
+    // launch with them unless told otherwise.
+    if (k.threads > 0)
+      os << "     \"threads\": " << k.threads << ",\n";
     // The chunk-level parallel prefix (ScanSplitGlue.h): when it may split.
     if (!k.layer && !device && k.splitKs > 0)
       os << "     \"split\": {\"min_t\": " << kDefaultSplitMinT

@@ -28,6 +28,9 @@ using namespace mlir::fem;
 
 namespace {
 
+/// The module attribute with the tuned pool threads per kernel name.
+constexpr llvm::StringLiteral kTunedThreadsAttr = "fem.tuned_threads";
+
 /// The operand of `mixer` that the prior table calls `name`, or null.
 Value namedOperand(MixerOp mixer, std::string_view name) {
   if (name == "q")
@@ -185,6 +188,22 @@ struct FEMApplyTuningPass
       };
       mixer.setTilesAttr(
           TilesAttr::get(&getContext(), tile("q"), tile("k"), tile("vec")));
+      // The tuned pool threads of a kernel (not of a layer's mixers, which
+      // share their layer's launch): the module's "fem.tuned_threads"
+      // {kernel name: threads}, which femc writes into the manifest.
+      bool kernelLevel = name == mixer->getParentOfType<func::FuncOp>()
+                                     .getSymName()
+                                     .str();
+      if (r.entry->threads > 0 && kernelLevel) {
+        NamedAttrList threads;
+        if (auto old = module->getAttrOfType<DictionaryAttr>(
+                kTunedThreadsAttr))
+          threads.append(old.getValue());
+        threads.set(name, IntegerAttr::get(IntegerType::get(&getContext(), 64),
+                                           r.entry->threads));
+        module->setAttr(kTunedThreadsAttr,
+                        threads.getDictionary(&getContext()));
+      }
       note(name, femc::tune::tilesText(r.entry->tiles) + " from " + db +
                      " (bucket " + r.bucket + ", tuned " + r.entry->tunedAt +
                      ", " +
@@ -192,7 +211,12 @@ struct FEMApplyTuningPass
                      " ms vs " +
                      llvm::formatv("{0:F4}", r.entry->defaultTime.medianMs)
                          .str() +
-                     " ms with the defaults)");
+                     " ms with the defaults" +
+                     (r.entry->threads > 0 && kernelLevel
+                          ? ", " + std::to_string(r.entry->threads) +
+                                " pool threads"
+                          : std::string()) +
+                     ")");
     }
   }
 

@@ -94,7 +94,10 @@ def FEMApplyTuning : Pass<"fem-apply-tuning", "::mlir::ModuleOp"> {
     mixer is looked up by its own key, so the kernels of one model get their
     own tiles; a miss leaves the mixer alone (fem-tile takes the target's
     defaults) and `verbose` says why. A database that cannot be read is an
-    error. `femc --tuning-db` runs this pass before fem-tile.
+    error. `femc --tuning-db` runs this pass before fem-tile. An entry that
+    records tuned pool threads for a kernel (not a layer's mixer) adds them
+    to the module attribute `fem.tuned_threads` ({kernel name: threads}),
+    which femc writes into the manifest's "threads".
   }];
   let options = [
     Option<"db", "db", "std::string", /*default=*/"\"\"",

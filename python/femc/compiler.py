@@ -14,6 +14,7 @@ on the PATH. A failed compile raises :class:`CompileError` with femc's
 messages.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -48,7 +49,10 @@ def compile(model, out_dir, *, target=None, tuning_db=None, tuning_dims=None,
         (femc --tuning-dim; the bucket rounds each up to a power of two).
     tiles: explicit tiles {"q": .., "k": .., "vec": ..}; they win over the
         database, as on femc's command line.
-    threads: passed to femc.load.
+    threads: passed to femc.load. None (the default): the pool threads
+        fem-tune recorded for the kernels (the manifest's "threads", with
+        tuning_db; the largest when kernels differ), else the default
+        context's threads.
     verbose: femc -v; its messages (where each kernel's tiles came from)
         go to stderr.
 
@@ -84,4 +88,21 @@ def compile(model, out_dir, *, target=None, tuning_db=None, tuning_dims=None,
         raise CompileError(f"femc failed (exit status {done.returncode}) "
                            f"compiling {model}:\n{done.stderr.rstrip()}")
     stem = os.path.splitext(os.path.basename(model))[0]
+    if threads is None:
+        threads = tuned_threads(os.path.join(out_dir, stem + ".json"))
     return load(os.path.join(out_dir, stem + ".so"), threads=threads)
+
+
+def tuned_threads(manifest):
+    """The pool threads fem-tune recorded for the kernels of the manifest
+    ``manifest`` (their "threads"; the largest when they differ), or None
+    when none has any."""
+    try:
+        with open(manifest, encoding="utf-8") as f:
+            kernels = json.load(f).get("kernels", [])
+    except (OSError, ValueError) as e:
+        raise CompileError(f"cannot read the manifest {manifest}: {e}")
+    counts = [k["threads"] for k in kernels
+              if isinstance(k, dict) and isinstance(k.get("threads"), int)
+              and k["threads"] > 0]
+    return max(counts) if counts else None

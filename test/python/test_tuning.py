@@ -42,6 +42,8 @@ def database(fem_tune_bin, tmp_path_factory):
     assert len(data["entries"]) == 1
     for entry in data["entries"].values():
         entry["tiles"] = dict(TUNED)
+        # Tuned pool threads (whatever this machine's run chose): 1.
+        entry["threads"] = {"chosen": 1, "candidates": [2, 1], "tie": False}
     db.write_text(json.dumps(data))
     return db
 
@@ -66,6 +68,27 @@ def test_compile_uses_recorded_tiles(database, femc_bin, tmp_path):
     out_tuned = np.asarray(tuned.kernel("softmax_fem").run(**inputs))
     out_plain = np.asarray(plain.kernel("softmax_fem").run(**inputs))
     np.testing.assert_allclose(out_tuned, out_plain, rtol=1e-4, atol=1e-5)
+
+
+def test_tuned_threads(database, femc_bin, tmp_path):
+    # The manifest's "threads" (from the entry) sizes the module's pool
+    # unless threads= is given; without the database there are none.
+    tuned = femc.compile(SOFTMAX, tmp_path / "tuned", target="x86-64-v3",
+                         tuning_db=database, tuning_dims={"B": 1, "T": 40},
+                         femc=femc_bin)
+    manifest = json.loads((tmp_path / "tuned" / "softmax_fem.json")
+                          .read_text())
+    assert manifest["kernels"][0]["threads"] == 1
+    assert tuned.num_threads == 1
+    explicit = femc.compile(SOFTMAX, tmp_path / "explicit", target="x86-64-v3",
+                            tuning_db=database, tuning_dims={"B": 1, "T": 40},
+                            threads=2, femc=femc_bin)
+    assert explicit.num_threads == 2
+    plain = femc.compile(SOFTMAX, tmp_path / "plain", target="x86-64-v3",
+                         femc=femc_bin)
+    assert "threads" not in json.loads(
+        (tmp_path / "plain" / "softmax_fem.json").read_text())["kernels"][0]
+    assert plain.num_threads == femc.get_num_threads()
 
 
 def test_miss_keeps_defaults(database, femc_bin, tmp_path):

@@ -84,7 +84,9 @@ usage: fem-run LIBRARY.so|MODEL.mlir [options]
                          bfloat16; docs/semantics.md)
   --bench N              time N launches after one warm-up, N from 1 to
                          1000000; print median/min
-  --threads N            CPU threads, 0 (all cores) to MAXTHREADS
+  --threads N            CPU threads, 0 (all cores) to MAXTHREADS (default:
+                         the kernel's tuned threads when its manifest has
+                         them, from femc --tuning-db; else all cores)
   --device cpu|cuda      where the kernel runs (default cpu). cuda: a
                          library from femc --target=sm_80/sm_90 (a .mlir is
                          compiled for sm_90) on CUDA device 0; the inputs
@@ -121,6 +123,7 @@ struct Args {
   double tolerance = 1e-4;
   bool toleranceGiven = false;
   int64_t bench = 0, threads = 0;
+  bool threadsGiven = false;
   std::string device = "cpu";
   int64_t tileQ = 0, tileK = 0, vec = 0;
 };
@@ -271,6 +274,7 @@ Args parseArgs(int argc, char **argv) {
       std::exit(listCudaDevices());
     } else if (flag == "--threads") {
       a.threads = parseExtent(value(i), "--threads", 0, kMaxThreads);
+      a.threadsGiven = true;
     } else if (flag == "--tile-q") {
       a.tileQ = parseExtent(value(i), "--tile-q", 0, kMaxTile);
     } else if (flag == "--tile-k") {
@@ -621,26 +625,53 @@ void downloadCuda(CudaRun &run, std::vector<TensorT> &tensors) {
 /// kernel `kernel` in the manifest NAME.json that femc wrote next to
 /// NAME.so. std::nullopt with `why` set when there is none; a manifest that
 /// cannot be read or a configuration that is not valid is an error.
-std::optional<femc::ref::LayerConfig>
-manifestLayerConfig(const std::string &library, const std::string &kernel,
-                    std::string &why) {
-  std::string manifest = library;
+/// Reads the manifest NAME.json next to `library` (NAME.so) into `json`;
+/// false when there is none (`manifest` names it either way). A manifest
+/// that cannot be read is an error.
+bool readManifest(const std::string &library, femc::tune::Json &json,
+                  std::string &manifest) {
+  manifest = library;
   if (manifest.size() > 3 &&
       manifest.compare(manifest.size() - 3, 3, ".so") == 0)
     manifest.resize(manifest.size() - 3);
   manifest += ".json";
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(manifest, ec)) {
-    why = "has no manifest " + manifest + " next to its library";
-    return std::nullopt;
-  }
+  if (!std::filesystem::is_regular_file(manifest, ec))
+    return false;
   std::ifstream in(manifest);
   std::stringstream text;
   text << in.rdbuf();
-  femc::tune::Json json;
   std::string error;
   if (!in || !femc::tune::parseJson(text.str(), json, error))
     fail("manifest " + manifest + ": " + (error.empty() ? "cannot read" : error));
+  return true;
+}
+
+/// The pool threads fem-tune recorded for kernel `kernel` (the "threads" of
+/// its manifest entry, written by femc --tuning-db); 0 when there are none.
+int64_t manifestThreads(const std::string &library, const std::string &kernel) {
+  femc::tune::Json json;
+  std::string manifest;
+  if (!readManifest(library, json, manifest))
+    return 0;
+  if (const femc::tune::Json *kernels = json.get("kernels");
+      kernels && kernels->isArray())
+    for (const femc::tune::Json &entry : kernels->array)
+      if (entry.getString("name") == kernel)
+        return std::clamp<int64_t>(entry.getInteger("threads").value_or(0), 0,
+                                   kMaxThreads);
+  return 0;
+}
+
+std::optional<femc::ref::LayerConfig>
+manifestLayerConfig(const std::string &library, const std::string &kernel,
+                    std::string &why) {
+  femc::tune::Json json;
+  std::string manifest, error;
+  if (!readManifest(library, json, manifest)) {
+    why = "has no manifest " + manifest + " next to its library";
+    return std::nullopt;
+  }
   const femc::tune::Json *kernels = json.get("kernels");
   if (kernels && kernels->isArray())
     for (const femc::tune::Json &entry : kernels->array) {
@@ -767,6 +798,13 @@ int runFemRun(int argc, char **argv) {
   std::optional<femc::ref::LayerConfig> layerConfig;
   if (layer)
     layerConfig = manifestLayerConfig(libraryPath, kernelName, layerConfigWhy);
+  // The pool threads fem-tune recorded for the kernel (docs/tuning.md),
+  // unless --threads says otherwise.
+  if (!args.threadsGiven && args.device != "cuda")
+    if (int64_t tuned = manifestThreads(libraryPath, kernelName); tuned > 0)
+      check(femrt_context_set_num_threads(ctx, static_cast<int32_t>(tuned)),
+            "setting the kernel's tuned threads (" + std::to_string(tuned) +
+                ", from its manifest)");
   int32_t numArgs = 0;
   check(femrt_kernel_num_args(kernel, &numArgs), "kernel arguments");
   // --device cuda: the library's launch entry and the device, before any
