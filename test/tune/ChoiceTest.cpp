@@ -1,7 +1,7 @@
 //===- ChoiceTest.cpp - fem-tune's stable choice and time plan ------------===//
 //
 // tools/fem-tune/Choice.h with made-up samples: the quartiles, the
-// within-noise test (overlapping interquartile ranges), the stable choice
+// within-noise test (overlapping median +- MAD intervals), the stable choice
 // (fastest; a tie keeps the default, else the first in the target's order;
 // independent of the contenders' order), and the plan for a budget (the
 // standard plan, the quick pass when one launch is long).
@@ -50,11 +50,26 @@ TEST(Choice, MeasureQuartilesAndSpread) {
   EXPECT_EQ(none.medianMs, 0);
 }
 
-TEST(Choice, WithinNoiseIsOverlappingInterquartileRanges) {
-  Measurement a = measure(around(10, 0.03)); // IQR [9.85, 10.15]
+TEST(Choice, WithinNoiseIsOverlappingNoiseIntervals) {
+  Measurement a = measure(around(10, 0.03)); // 10 +- 0.15 (MAD)
   EXPECT_TRUE(withinNoise(a, measure(around(10.2, 0.03))));
   EXPECT_FALSE(withinNoise(a, measure(around(11, 0.03))));
   EXPECT_FALSE(withinNoise(a, measure(around(10.2, 0.001))));
+}
+
+TEST(Choice, OneSlowRoundIsNotNoise) {
+  // Four rounds of a 3 s launch on a loaded machine, one of them slow in
+  // each: the medians are 20 % apart, their MADs 2-4 %; the outliers widen
+  // the quartiles but not the noise intervals, so the faster one wins.
+  Contender def, fast;
+  def.time = measure({3200, 3300, 3450, 4650});
+  def.isDefault = true;
+  fast.time = measure({2700, 2780, 2820, 3900});
+  fast.order = 1;
+  EXPECT_FALSE(withinNoise(fast.time, def.time));
+  StableChoice c = chooseStable({def, fast});
+  EXPECT_EQ(c.winner, 1u);
+  EXPECT_FALSE(c.tie);
 }
 
 TEST(Choice, ClearWinnerIsTheFastest) {

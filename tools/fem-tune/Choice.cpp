@@ -41,7 +41,13 @@ Measurement measure(std::vector<double> samples) {
 }
 
 bool withinNoise(const Measurement &fastest, const Measurement &other) {
-  return other.q1Ms <= fastest.q3Ms && fastest.q1Ms <= other.q3Ms;
+  // Each measurement's noise interval is median +- MAD: for normally
+  // distributed samples the interquartile range, but one slow outlier among
+  // the few rounds a long launch allows does not widen it.
+  double a = fastest.medianMs * fastest.spread,
+         b = other.medianMs * other.spread;
+  return other.medianMs - b <= fastest.medianMs + a &&
+         fastest.medianMs - a <= other.medianMs + b;
 }
 
 StableChoice chooseStable(const std::vector<Contender> &contenders) {

@@ -3,11 +3,11 @@
 // The decisions fem-tune makes from measured times, as pure functions so the
 // rules are tested with made-up samples (test/tune/ChoiceTest.cpp):
 //
-//  - measure: median, spread (MAD / median) and interquartile range of the
+//  - measure: median, spread (MAD / median) and quartiles of the
 //    samples of one candidate;
 //  - chooseStable: the winner among candidates measured side by side, stable
-//    from run to run: every candidate whose interquartile range overlaps the
-//    fastest one's is a tie within the noise, and among a tie the choice is
+//    from run to run: every candidate whose noise interval (median +- MAD)
+//    overlaps the fastest one's is a tie within the noise, and among a tie the choice is
 //    fixed (the target's default, else the first in the target's order);
 //  - planTiming: how a timing budget is spent once one launch of the default
 //    at the tuned shape has been measured (docs/tuning.md, "Budget").
@@ -55,8 +55,9 @@ struct StableChoice {
   std::string rule;
 };
 
-/// Whether `other` is within the noise of `fastest`: their interquartile
-/// ranges overlap (other.q1 <= fastest.q3 and fastest.q1 <= other.q3).
+/// Whether `other` is within the noise of `fastest`: their noise intervals
+/// median +- MAD (the robust interquartile range: for normal samples the
+/// same as the quartiles, but not widened by one outlier) overlap.
 bool withinNoise(const Measurement &fastest, const Measurement &other);
 
 /// The stable choice among `contenders` (not empty): the fastest median, or,

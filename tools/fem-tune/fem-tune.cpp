@@ -65,17 +65,20 @@ usage: fem-tune MODEL.mlir --db FILE.json [--dim SYM=N ...] [options]
   --target=TARGET     host (default), x86-64-v3 or x86-64-v4, as for femc
   --budget SECONDS    rough wall-clock budget for compiling and timing, 1 to
                       86400 (default 60): compiling stops at half of it,
-                      timing uses the rest
+                      timing is planned from one launch of the default
+                      (see below)
   --jobs N            candidates compiled at once, 1 to 256 (default: the
                       number of CPUs)
   --max-candidates N  compile at most N candidates (the default tiles and
                       the N-1 nearest to them), 1 to 1000 (default 32)
   --threads N         CPU threads of the timed launches, 0 (all) to
-                      MAXTHREADS (default 0)
+                      MAXTHREADS (default 0). When given, the thread count
+                      is not tuned.
   --seed N            seed of the generated inputs (default 0)
   --tolerance X       a candidate whose output differs from the reference
                       by more than X * max|reference| is discarded (default
-                      1e-4)
+                      by the output's dtype, as fem-run --check: 1e-4
+                      float32, 2e-3 float16, 1e-2 bfloat16)
   --check-length N    check candidates with a dynamic T (and S) of at most
                       N, 0 for the full shape (default 1000: the reference
                       is quadratic in T; timing always uses the full shape)
@@ -86,18 +89,33 @@ usage: fem-tune MODEL.mlir --db FILE.json [--dim SYM=N ...] [options]
   -v, --verbose       list every candidate, pruned ones with the reason
   -h, --help          this text
 
-What it does: the candidates are the values of tools/fem-tune/TileSpace.cpp
-that pass the #fem.tiles verifier's rules; tiles larger than the extent they
-tile are pruned (the reason is listed with -v). The default tiles always take
-part. Each candidate is compiled (in parallel, --jobs), loaded into this
-process, run once on seeded inputs and checked against the double-precision
-reference: a wrong candidate is discarded and reported and can never win.
-The correct ones are timed in interleaved rounds (every round runs every
-candidate once, in a rotating order, so drift hits all alike); the three
-fastest and the default are then measured again and the winner is the
-fastest of that second measurement. If the default is within the measured
-spread of the winner the default is kept (no gain beyond noise). A second
-run for a key the database already holds returns at once unless --retune.
+What it does: the candidates are the target's tile space
+(target/cpu/TileSpace.cpp for the CPU targets) less what the target's tile
+rule refuses (the #fem.tiles verifier's and fem-tile's rule, with its
+message) and tiles larger than the extent they tile (listed with -v). The
+default tiles always take part. Each candidate is compiled (in parallel,
+--jobs), loaded into this process, run once on seeded inputs (float32,
+float16 or bfloat16, as fem-run makes them) and checked against the
+double-precision reference: a wrong candidate is discarded and reported and
+can never win.
+
+Timing is planned from one launch of the default at the tuned shape. When
+every candidate fits the budget (a warm-up and at least 3 interleaved rounds
+each, then 5 rounds of 4 leaders), all are timed at the tuned shape (every
+round runs every candidate once, in a rotating order, so drift hits all
+alike) and the three fastest and the default are measured again. When one
+launch is too long for that (softmax at T = 16384), a quick first pass at a
+shorter T ranks the candidates (those that do not fit it are skipped and
+reported), and only the default and the best of the quick pass are timed at
+the tuned shape. The choice is stable from run to run: leaders whose noise
+intervals (median +- MAD) overlap the fastest one's are a tie within the noise,
+and a tie goes to the default, else to the first in the target's order; the
+summary and the database say when the choice was a tie. Then the winner is
+timed at each of the target's thread counts (all CPUs, halved down to 1) and
+the thread count is chosen by the same rule (all CPUs preferred) and
+recorded; femc --tuning-db writes it into the manifest and fem-run and
+femc.compile launch with it unless given threads. A second run for a key
+the database already holds returns at once unless --retune.
 
 Progress goes to stderr (a bar on a terminal, plain lines otherwise); the
 summary table to stdout. Exit status: 0 on success, 1 on an error, 2 on a
@@ -1134,10 +1152,14 @@ int runFemTune(int argc, char **argv) {
     }
     std::vector<size_t> others(firstPass.begin() + 1, firstPass.end());
     timeRounds(runs, others, 1, *quick, false, progress, "warm-up");
-    for (size_t i : others)
+    // A round as the warm-up measured it (candidates differ from the
+    // default by several times at short lengths).
+    double roundMs = quickLaunch;
+    for (size_t i : others) {
+      roundMs += runs[i].samples.back();
       runs[i].samples.clear();
+    }
     left = std::max(0.0, args.budget - progress.elapsed()) * 1000;
-    double roundMs = quickLaunch * static_cast<double>(firstPass.size());
     rounds = roundsFor(std::min(plan.quickShareMs, left), roundMs, 2, 20);
     std::fprintf(stderr,
                  "fem-tune: quick pass at %s: %zu candidates, %lld rounds "
@@ -1337,12 +1359,12 @@ int runFemTune(int argc, char **argv) {
                                        : 0.0);
   if (choice.tie)
     std::printf("  choice: %s: %zu leaders within the noise of the fastest "
-                "%s (interquartile ranges overlap)\n",
+                "%s (median +- MAD intervals overlap)\n",
                 choice.rule.c_str(), choice.tied.size(),
                 tilesText(runs[fastest].cand.tiles).c_str());
   else
     std::printf("  choice: fastest: no other leader within its noise "
-                "(interquartile ranges apart)\n");
+                "(median +- MAD intervals apart)\n");
   if (!threadTimes.empty()) {
     std::string list;
     for (size_t c = 0; c < threadCounts.size(); ++c) {
