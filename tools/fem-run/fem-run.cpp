@@ -344,27 +344,18 @@ struct Tensor {
   }
   /// The 16-bit format of a float16 or bfloat16 argument.
   std::optional<femc::lowp::Format> half() const {
-    if (info->dtype_bits != 16)
-      return std::nullopt;
-    return info->dtype_code == kDLBfloat ? femc::lowp::Format::BF16
-                                         : femc::lowp::Format::F16;
+    return femc::lowp::formatOfDLType(info->dtype_code, info->dtype_bits);
   }
   /// Rounds f32 to the 16-bit storage (nearest even) and keeps the rounded
   /// values in f32: the kernel and the reference read the same numbers.
   void roundToStorage() {
-    if (auto format = half()) {
-      bits16.resize(f32.size());
-      for (size_t i = 0; i < f32.size(); ++i) {
-        bits16[i] = femc::lowp::toBits(f32[i], *format);
-        f32[i] = femc::lowp::fromBits(bits16[i], *format);
-      }
-    }
+    if (auto format = half())
+      femc::lowp::roundToStorage(f32, bits16, *format);
   }
   /// Widens the 16-bit storage (a kernel's output) into f32.
   void widenFromStorage() {
     if (auto format = half())
-      for (size_t i = 0; i < f32.size(); ++i)
-        f32[i] = femc::lowp::fromBits(bits16[i], *format);
+      femc::lowp::widenFromStorage(bits16, f32, *format);
   }
   /// Writes the argument as .npy: f32 as '<f4', float16 as '<f2', bfloat16
   /// bits as '<u2', masks as '|b1'.
