@@ -984,6 +984,16 @@ int runFemRun(int argc, char **argv) {
   if (isKnown("H") && !has("H") && has("E") && has("dv") &&
       dims["dv"].first > 0 && dims["E"].first % dims["dv"].first == 0)
     dims["H"] = {dims["E"].first / dims["dv"].first, "E / dv"};
+  // E is H * dv (the flat channels): a file that fixes E against H and dv
+  // is named here, not as a generated argument at launch.
+  if (isKnown("E") && has("E") && has("H") && has("dv")) {
+    auto e = checkedMul(dims["H"].first, dims["dv"].first);
+    if (!e || *e != dims["E"].first)
+      fail(dims["E"].second + " has E = " + std::to_string(dims["E"].first) +
+           " but E must be H * dv = " + std::to_string(dims["H"].first) +
+           " * " + std::to_string(dims["dv"].first) + " (H from " +
+           dims["H"].second + ", dv from " + dims["dv"].second + ")");
+  }
   if (isKnown("Hkv") && !has("Hkv") && has("H"))
     dims["Hkv"] = {dims["H"].first, "H (no grouped heads)"};
   if (isKnown("S") && !has("S") && has("T"))
