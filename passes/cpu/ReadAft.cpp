@@ -155,8 +155,15 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
           })[0];
       Value sumSq =
           vector::ReductionOp::create(e.b, vector::CombiningKind::ADD, sq);
-      Value qNorm = e.fmax(e.cst(1e-5f), e.sqrt(e.fmul(sumSq, repeat)));
-      Value qScale = e.bcast(e.fdiv(sqrtW, qNorm));
+      // qhat = p * sqrt(W) / max(|p|, 1e-5) = p / rms(p) (|p| over W
+      // entries = W/dk repeats of the dk channels), divided rather than
+      // scaled: where all p are equal (dk = 1) qhat and log qhat come out
+      // exactly 1 and 0, which F = log Z / beta needs at a small beta.
+      Value qNorm = e.sqrt(e.fmul(sumSq, repeat));
+      Value qDiv = e.bcast(e.select(
+          e.fcmp(arith::CmpFPredicate::OLT, qNorm, e.cst(1e-5f)),
+          e.fdiv(e.cst(1e-5f), sqrtW),
+          e.sqrt(e.fdiv(sumSq, e.toFloat(dk)))));
       Value scale = epilogue.rowScale(t);
       e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
         Value lanesLeft = e.mask(e.sub(w.cw, cv));
@@ -198,7 +205,7 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
           nm = e.fma(epsV, uMu, nmE);
           nx = e.fma(epsV, uX, nxE);
         }
-        Value qHat = e.fmul(e.gather(pBuf, {w.c0i}, qk, lanesLeft), qScale);
+        Value qHat = e.fdiv(e.gather(pBuf, {w.c0i}, qk, lanesLeft), qDiv);
         // max(den, eps) that lets NaN through.
         Value denom = e.fmax(e.bcast(w.eps), d);
         Value inv = e.fdiv(e.splat(1.0f), denom);

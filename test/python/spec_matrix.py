@@ -369,6 +369,10 @@ def _cases():
         if prior in ("softmax", "linear"):
             add(prior, 1, dk=dk, dv=8, mask=_mask_single, cref=True)
             add(prior, 2, dk=dk, dv=8, mask=_mask_single, causal=False)
+        if prior == "aft":
+            # dk = 1: q̂ = 1 exactly, so F = (log Z + M)/β has no log q̂/β
+            # term to hide the rounding of log q̂ at a tiny β
+            add(prior, 33, dk=1, dv=8, beta_raw=-14.0, cref=True)
         if prior == "gla":
             add(prior, 257, dk=dk, dv=8, decay=_decay_saturating, cref=True)
             add(prior, 65, dk=dk, dv=8, decay=_const(-50.0))
