@@ -3,8 +3,8 @@
 // Part of the femc project.
 //
 // host (this machine's CPU and features), x86-64-v3 (AVX2, FMA) and
-// x86-64-v4 (AVX-512), any LLVM x86-64 CPU name with optional +bf16 / +amx
-// features (lookupCpuTarget): LLVM's native x86-64 back end, vector widths
+// x86-64-v4 (AVX-512), any LLVM x86-64 CPU name with optional +bf16 /
+// +bf16dot / +amx features (lookupCpuTarget): LLVM's native x86-64 back end, vector widths
 // of 8 or 16 lanes, and a glue that checks the CPU's features before a
 // kernel runs.
 //

@@ -28,9 +28,10 @@ static cl::opt<std::string>
     target("target",
            cl::desc("Code generation target: host (this CPU and its "
                     "features, default), x86-64-v3 (AVX2+FMA), x86-64-v4 "
-                    "(AVX-512), or <cpu>[+bf16][+amx] with <cpu> one of "
-                    "those or an LLVM x86-64 CPU name (e.g. sapphirerapids; "
-                    "+amx: bf16 softmax reads on AMX tiles); or an NVIDIA "
+                    "(AVX-512), or <cpu>[+bf16][+bf16dot][+amx] with <cpu> one "
+                    "of those or an LLVM x86-64 CPU name (e.g. sapphirerapids; "
+                    "+amx: bf16 softmax reads on AMX tiles; +bf16dot: on "
+                    "AVX512-BF16 dot products, opt-in); or an NVIDIA "
                     "GPU: sm_80, sm_90, cuda (= sm_90), which writes a "
                     "cubin, its PTX and a host glue library that launches "
                     "it through libfemrt (softmax prior; docs/gpu-run.md)"),
