@@ -13,7 +13,11 @@
 #   RUNS=1 SHAPES="softmax:1024" bench/tune_bench.sh
 #
 # Environment: FEMC_BIN (default build/bin), RUNS (3), BUDGET (fem-tune's
-# default, 60 s), MAXCAND (fem-tune's default, 32), SHAPES (prior:T ...).
+# default, 60 s), MAXCAND (fem-tune's default, 32), SHAPES (prior:T ...),
+# LOCK (a file every fem-tune run holds with flock, e.g. the build lock
+# /tmp/femc-build.lock, so that no build runs while one times; default none).
+# The load (uptime) is printed before each run. KEEP=DIR keeps each run's
+# summary as DIR/<prior>-<T>-<run>.txt.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${FEMC_BIN:-$root/build/bin}
@@ -24,24 +28,31 @@ trap 'rm -rf "$work"' EXIT
 extra=()
 [[ -n ${BUDGET:-} ]] && extra+=(--budget "$BUDGET")
 [[ -n ${MAXCAND:-} ]] && extra+=(--max-candidates "$MAXCAND")
+lock=()
+[[ -n ${LOCK:-} ]] && lock=(flock "$LOCK")
 
-echo "| prior | T | tuning time per run (s) | under 120 s | chosen per run | tuned ms (spread) | default ms (spread) | speed-up | stable |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| prior | T | tuning time per run (s) | under 120 s | chosen per run | choice per run | threads per run | tuned ms (spread) | default ms (spread) | speed-up | stable |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for shape in $shapes; do
   prior=${shape%%:*} T=${shape##*:}
   model=$root/examples/${prior}_fem.mlir
-  times=() chosen=() rows=()
+  times=() chosen=() rows=() choices=() threads=()
   for ((r = 1; r <= runs; r++)); do
     db=$work/$prior-$T-$r.json
-    start=$(date +%s.%N)
-    "$bin/fem-tune" "$model" --dim B=1 --dim T="$T" --db "$db" \
+    echo "tune_bench: $prior T=$T run $r: $(uptime)" >&2
+    # The wall-clock time is fem-tune's own (its last line), not the wait
+    # for the lock.
+    "${lock[@]}" "$bin/fem-tune" "$model" --dim B=1 --dim T="$T" --db "$db" \
       "${extra[@]}" > "$work/out.txt" 2> "$work/err.txt" || {
       echo "tune_bench: fem-tune failed for $prior T=$T:" >&2
       cat "$work/err.txt" >&2
       exit 1
     }
-    end=$(date +%s.%N)
-    times+=("$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", b - a }')")
+    [[ -n ${KEEP:-} ]] && cp "$work/out.txt" "$KEEP/$prior-$T-$r.txt"
+    times+=("$(sed -nE 's/^fem-tune: recorded .*[( ]([0-9.]+)s\)$/\1/p' "$work/out.txt" | awk '{ printf "%.0f", $1 }')")
+    # "  choice: fastest: ..." or "  choice: tie, the default kept: ..."
+    choices+=("$(sed -nE 's/^  choice: (fastest|tie, [^:]*):.*/\1/p' "$work/out.txt")")
+    threads+=("$(sed -nE 's/^  threads: ([0-9]+|not tuned).*/\1/p' "$work/out.txt")")
     # "  best q=.. k=.. vec=..: X ms (spread Y%); default q=..: Z ms (spread W%); ..."
     line=$(grep '^  best ' "$work/out.txt")
     rows+=("$line")
@@ -65,5 +76,5 @@ times = [float(t) for _, t, _ in rows]
 noise = max(float(s) for _, _, s in rows) / 100
 print("same winner" if len(winners) == 1 else
       "within noise" if max(times) <= min(times) * (1 + noise) else "no")')
-  (IFS=/; echo "| $prior | $T | ${times[*]} | $under | $(IFS=,; echo "${chosen[*]}" | sed 's/,/; /g') | $tuned | $dflt | $speedup | $stable |")
+  (IFS=/; echo "| $prior | $T | ${times[*]} | $under | $(IFS=,; echo "${chosen[*]}" | sed 's/,/; /g') | $(IFS=,; echo "${choices[*]}" | sed 's/,/; /g') | ${threads[*]} | $tuned | $dflt | $speedup | $stable |")
 done

@@ -179,6 +179,86 @@ TEST(TuningDb, RoundTrip) {
             0);
 }
 
+TEST(TuningDb, ChoiceThreadsAndQuartilesRoundTrip) {
+  TempDir dir;
+  std::string path = dir.file("db.json");
+  Entry a = makeEntry("prior=softmax sem-a", "B=1,T=4096", 64);
+  a.best.q1Ms = 0.24;
+  a.best.q3Ms = 0.26;
+  a.choiceRule = "tie, the default kept";
+  a.tie = true;
+  a.tied = 2;
+  a.fastestTiles = {{"q", 96}, {"k", 64}, {"vec", 8}};
+  a.threads = 1;
+  a.threadCandidates = {2, 1};
+  a.threadsTie = false;
+  a.skipped = 3;
+  a.quickOnly = 7;
+  // An entry as written before these members existed.
+  Entry old = makeEntry("prior=softmax sem-b", "B=1,T=1024", 128);
+  std::string error;
+  ASSERT_TRUE(updateDatabase(path, {a, old}, error)) << error;
+  Database db;
+  ASSERT_TRUE(loadDatabase(path, db, error)) << error;
+  const Entry *got = lookup(db, a.key);
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(got->best.q1Ms, 0.24);
+  EXPECT_EQ(got->best.q3Ms, 0.26);
+  EXPECT_EQ(got->choiceRule, "tie, the default kept");
+  EXPECT_TRUE(got->tie);
+  EXPECT_EQ(got->tied, 2);
+  EXPECT_EQ(got->fastestTiles, a.fastestTiles);
+  EXPECT_EQ(got->threads, 1);
+  EXPECT_EQ(got->threadCandidates, (std::vector<int64_t>{2, 1}));
+  EXPECT_FALSE(got->threadsTie);
+  EXPECT_EQ(got->skipped, 3);
+  EXPECT_EQ(got->quickOnly, 7);
+  const Entry *plain = lookup(db, old.key);
+  ASSERT_NE(plain, nullptr);
+  EXPECT_EQ(plain->threads, 0);
+  EXPECT_EQ(plain->choiceRule, "");
+  EXPECT_EQ(plain->best.q1Ms, 0);
+  std::string text = readAll(path);
+  EXPECT_EQ(serializeDatabase(db), text);
+  // The members an old entry lacks are not written for it.
+  size_t oldAt = text.find("\"" + old.key + "\"");
+  ASSERT_NE(oldAt, std::string::npos);
+  size_t aAt = text.find("\"" + a.key + "\"");
+  std::string oldText = text.substr(oldAt, aAt > oldAt ? aAt - oldAt
+                                                       : std::string::npos);
+  EXPECT_EQ(oldText.find("\"threads\""), std::string::npos);
+  EXPECT_EQ(oldText.find("\"choice\""), std::string::npos);
+}
+
+TEST(TuningDb, BadChoiceOrThreadsIsASchemaError) {
+  TempDir dir;
+  std::string path = dir.file("db.json");
+  Entry a = makeEntry("prior=softmax sem-a", "B=1,T=4096", 64);
+  a.choiceRule = "fastest";
+  a.threads = 2;
+  a.threadCandidates = {2, 1};
+  std::string error;
+  ASSERT_TRUE(updateDatabase(path, {a}, error)) << error;
+  std::string good = readAll(path);
+  auto expectError = [&](const std::string &from, const std::string &to,
+                         const std::string &message) {
+    std::string text = good;
+    size_t at = text.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    text.replace(at, from.size(), to);
+    writeAll(path, text);
+    Database db;
+    EXPECT_FALSE(loadDatabase(path, db, error));
+    EXPECT_NE(error.find(message), std::string::npos) << error;
+    EXPECT_EQ(readAll(path), text); // left untouched
+  };
+  expectError("\"chosen\": 2", "\"chosen\": 0",
+              "member \"threads\" must be an object whose \"chosen\" is a "
+              "whole number >= 1");
+  expectError("\"rule\": \"fastest\"", "\"rules\": \"fastest\"",
+              "member \"choice\" must be an object with rule, tie and tied");
+}
+
 TEST(TuningDb, FutureSchemaIsRefusedAndLeftUntouched) {
   TempDir dir;
   std::string path = dir.file("db.json");
