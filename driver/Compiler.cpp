@@ -1280,6 +1280,7 @@ static int femc_bind_named(const femrt_arg_info *info, const int (*syms)[9],
     g.causal = k.causal;
     g.chunk = k.tileQ;
     g.ks = k.splitKs;
+    g.epsLiteral = cDouble(static_cast<float>(k.eps));
     for (const KernelInfo::Arg &a : k.args)
       g.args.push_back({a.name, a.symbols, a.bits / 8});
     emitSplitKernel(os, g);

@@ -8,12 +8,15 @@
 // in order:
 //   linear       sums add
 //   gla          earlier sums times e^(C_end - C_start), then add; exact
-//                unless the -60 clamp acts inside a segment that does not
-//                start the run (then that segment's later neighbours run one
-//                after the other, from the state the previous one wrote)
+//                with the -60 clamp because phase 1 starts every segment
+//                from its true C (phase 0 below)
 //   aft          sums and key counts add (one kmax)
 //   ssm          earlier x times e^(A[e, n] * sum of delta), then add
 // Non-causal linear gives segment i the fold of every other segment.
+// gla's phase 0 (before phase 1) walks the decays of each (batch, head),
+// a = -(relu(decay) + eps), G = sum of a, and gives each segment's phase-1
+// state C = clamp(G, -60, 50) at its start, so that its local sums use the
+// run's own clamped decays (the clamp makes them depend on the start).
 // Each segment's initial record carries the whole run's M, L, seen (and
 // aft's kmax), so every segment reads with the one-shot run's shift, narrow
 // offset and kmax.
@@ -79,13 +82,12 @@ static void femc_records(femrt_memref *v, float *data, const int64_t *bhd,
  * init + (s * recs + r) * Ks. */
 struct femc_split_plan {
   void *const *args;
-  const femrt_host *host;
   int64_t gx, gy, g, segs, recs, bhd[3];
-  int64_t first, last; /* the segments a phase-3 loop runs */
-  int chain;           /* segment last-1 writes init[last], not fin */
   int64_t tb[FEMC_MAX_SEGS + 1], sb[FEMC_MAX_SEGS + 1];
-  float *local, *init, *fin;
-  int64_t *valid; /* per record: the segments with an exact initial state */
+  /* start: phase 1's initial records (zeros; gla: C), local: its results
+   * (Ks + 1 floats), init: phase 3's initial records, fin: phase 3's final
+   * records of all but the last segment */
+  float *start, *local, *init, *fin;
 };
 
 /* [0, n) cut at multiples of chunk into segs parts. */
@@ -191,9 +193,8 @@ void emitRanges(llvm::raw_ostream &os, const Ranges &ranges,
 }
 
 /// <id>_norm(dst, src, gm, gk): src (or the empty record) moved to the
-/// run's shift gm (and aft's kmax gk); <id>_add(acc, b, extra): acc, then
-/// segment record b (whose total log decay is `extra`), in acc; returns 0
-/// when the fold is not exact (gla's clamp).
+/// run's shift gm (and aft's kmax gk); <id>_add(acc, b, extra, r, p): acc,
+/// then segment record b (whose total log decay is `extra`), in acc.
 void emitRecordFunctions(llvm::raw_ostream &os, const SplitGlueKernel &k,
                          const RecordRule &rule) {
   const std::string &id = k.id;
@@ -216,23 +217,19 @@ void emitRecordFunctions(llvm::raw_ostream &os, const SplitGlueKernel &k,
     os << "  dst[" << rule.kmax << "] = gk;\n";
   os << "}\n";
 
-  os << "static int " << id
+  os << "static void " << id
      << "_add(float *acc, const float *b, float extra, int64_t r, "
         "const struct femc_split_plan *p) {\n"
      << "  int64_t s;\n  (void)extra; (void)r; (void)p;\n";
   int64_t first = priors::kStatePriorPart;
   if (rule.c >= 0) {
-    // gla: acc's sums are relative to its last row (C = c0); b's to its own
-    // last row, from C = 0. Exact while the clamp does not act in b (or b
-    // starts the run: c0 = 0, the same arithmetic).
-    os << "  float c0 = acc[" << rule.c << "], cEnd, f;\n"
-       << "  if (c0 == 0.0f) cEnd = b[" << rule.c << "];\n"
-       << "  else if (c0 < 0.0f && c0 + extra >= -60.0f) cEnd = c0 + extra;\n"
-       << "  else return 0;\n"
-       << "  f = (float)femc_exp((double)cEnd - (double)c0);\n"
+    // gla: acc's sums are relative to its last row (C = c0), b's to its
+    // own last row (C = b[c]; phase 1 started b from c0).
+    os << "  float f = (float)femc_exp((double)b[" << rule.c
+       << "] - (double)acc[" << rule.c << "]);\n"
        << "  for (s = " << rule.c + 1 << "; s < " << ks
        << "; ++s) acc[s] = acc[s] * f + b[s];\n"
-       << "  acc[" << rule.c << "] = cEnd;\n  return 1;\n}\n";
+       << "  acc[" << rule.c << "] = b[" << rule.c << "];\n}\n";
     return;
   }
   if (rule.n > 0) {
@@ -245,13 +242,13 @@ void emitRecordFunctions(llvm::raw_ostream &os, const SplitGlueKernel &k,
        << "    float f = (float)femc_exp((double)A[e * " << rule.n
        << " + n] * (double)extra);\n"
        << "    for (s = " << first << " + n; s < " << ks << "; s += "
-       << rule.n << ") acc[s] = acc[s] * f + b[s];\n  }\n  return 1;\n}\n";
+       << rule.n << ") acc[s] = acc[s] * f + b[s];\n  }\n}\n";
     return;
   }
   os << "  for (s = " << first << "; s < " << ks << "; ++s)";
   if (rule.kmax >= 0)
     os << " if (s != " << rule.kmax << ")";
-  os << " acc[s] += b[s];\n  return 1;\n}\n";
+  os << " acc[s] += b[s];\n}\n";
 }
 
 } // namespace
@@ -275,7 +272,7 @@ void emitSplitKernel(llvm::raw_ostream &os, const SplitGlueKernel &k) {
       os << "void *, ";
     os << "int64_t, int64_t, int64_t);\n";
   };
-  declare("local", inputs.size() + 2);
+  declare("local", inputs.size() + 3);
   declare("segment", inputs.size() + 3);
   auto views = [&](llvm::StringRef seg) {
     os << "  const int64_t tr[2] = {p->tb[" << seg << "], p->tb[" << seg
@@ -304,21 +301,20 @@ void emitSplitKernel(llvm::raw_ostream &os, const SplitGlueKernel &k) {
      << "  const struct femc_split_plan *p = (const struct femc_split_plan "
         "*)ctx;\n"
      << "  int64_t seg = i / p->g, w = i % p->g;\n"
-     << "  femrt_memref m[" << nIn + 2 << "];\n";
+     << "  femrt_memref m[" << nIn + 3 << "];\n";
   views("seg");
-  std::string localOut = outView;
-  localOut.replace(localOut.find("&m[") + 3, std::to_string(nIn + 1).size(),
-                   std::to_string(nIn));
-  os << localOut << "  femc_records(&m[" << nIn + 1
+  os << "  femc_records(&m[" << nIn << "], p->start + seg * p->recs * " << ks
+     << ", p->bhd, " << ks << ");\n"
+     << outView << "  femc_records(&m[" << nIn + 2
      << "], p->local + seg * p->recs * " << ks + 1 << ", p->bhd, " << ks + 1
      << ");\n";
-  call("local", nIn + 2);
+  call("local", nIn + 3);
 
   // Phase 3: (segment, workgroup) -> the segment's rows.
   os << "static void " << id << "_segment(void *ctx, int64_t i) {\n"
      << "  const struct femc_split_plan *p = (const struct femc_split_plan "
         "*)ctx;\n"
-     << "  int64_t seg = p->first + i / p->g, w = i % p->g;\n"
+     << "  int64_t seg = i / p->g, w = i % p->g;\n"
      << "  femrt_memref m[" << nIn + 3 << "];\n";
   views("seg");
   os << "  femc_records(&m[" << nIn << "], p->init + seg * p->recs * " << ks
@@ -327,10 +323,8 @@ void emitSplitKernel(llvm::raw_ostream &os, const SplitGlueKernel &k) {
   if (stateOut >= 0)
     os << "  if (seg == p->segs - 1)\n    m[" << nIn + 2
        << "] = *(const femrt_memref *)p->args[" << stateOut << "];\n  else";
-  os << "  if (p->chain && seg == p->last - 1)\n    femc_records(&m["
-     << nIn + 2 << "], p->init + (seg + 1) * p->recs * " << ks << ", p->bhd, "
-     << ks << ");\n  else\n    femc_records(&m[" << nIn + 2
-     << "], p->fin + seg * p->recs * " << ks << ", p->bhd, " << ks << ");\n";
+  os << "    femc_records(&m[" << nIn + 2 << "], p->fin + seg * p->recs * "
+     << ks << ", p->bhd, " << ks << ");\n";
   call("segment", nIn + 3);
 
   // Phase 2: per record, the initial state of every segment.
@@ -376,19 +370,16 @@ void emitSplitKernel(llvm::raw_ostream &os, const SplitGlueKernel &k) {
   };
   if (k.causal) {
     os << "  " << id << "_norm(acc, user, gm, gk);\n"
-       << "  p->valid[r] = p->segs;\n"
        << "  for (i = 0; i < p->segs; ++i) {\n";
     put("i");
     os << "    if (i + 1 == p->segs) break;\n"
        << "    " << id << "_norm(b, " << localAt("i") << ", gm, gk);\n"
-       << "    if (!" << id << "_add(acc, b, (" << localAt("i") << ")[" << ks
-       << "], r, p)) {\n      p->valid[r] = i + 1;\n      break;\n    }\n"
-       << "  }\n}\n";
+       << "    " << id << "_add(acc, b, (" << localAt("i") << ")[" << ks
+       << "], r, p);\n  }\n}\n";
   } else {
     // Not causal (linear): every row reads every key, so segment i starts
     // from the fold of all other segments (sums add: any order).
-    os << "  p->valid[r] = p->segs;\n"
-       << "  for (i = 0; i < p->segs; ++i) {\n"
+    os << "  for (i = 0; i < p->segs; ++i) {\n"
        << "    int64_t j;\n"
        << "    " << id << "_norm(acc, user, gm, gk);\n"
        << "    for (j = 0; j < p->segs; ++j) {\n"
@@ -412,6 +403,40 @@ void emitSplitKernel(llvm::raw_ostream &os, const SplitGlueKernel &k) {
       hAxis = axisOf(outArg, 3), dvAxis = axisOf(outArg, 6);
   int sAxis = axisOf(k.args[v], k.causal ? 1 : 2);
   assert(tAxis >= 0 && bAxis >= 0 && hAxis >= 0 && dvAxis >= 0 && sAxis >= 0);
+  // gla's phase 0: C at each segment's start, per (batch, head).
+  int decay = argIndex(k, "decay");
+  if (rule.c >= 0) {
+    assert(decay >= 0 && "gla without decay");
+    const SplitGlueKernel::Arg &d = k.args[decay];
+    int db = axisOf(d, 0), dt = axisOf(d, 1), dh = axisOf(d, 3);
+    assert(db >= 0 && dt >= 0 && dh >= 0);
+    os << "static void " << id << "_decay(void *ctx, int64_t bh) {\n"
+       << "  const struct femc_split_plan *p = (const struct femc_split_plan "
+          "*)ctx;\n"
+       << "  const femrt_memref *d = (const femrt_memref *)p->args[" << decay
+       << "];\n"
+       << "  const float *a = (const float *)d->aligned;\n"
+       << "  int64_t b = bh / p->bhd[1], h = bh % p->bhd[1], seg, t, c;\n"
+       << "  const float *user = "
+       << (state >= 0 ? "(const float *)((const femrt_memref *)p->args[" +
+                            std::to_string(state) + "])->aligned"
+                      : std::string("0"))
+       << ";\n"
+       << "  float g = user ? user[(bh * p->bhd[2]) * " << ks << " + "
+       << rule.c << "] : 0.0f;\n"
+       << "  for (seg = 0; seg < p->segs; ++seg) {\n"
+       << "    /* The sums only decrease: continuing from the clamped value "
+          "is the run's own C. */\n"
+       << "    float cs = g < -60.0f ? -60.0f : g > 50.0f ? 50.0f : g;\n"
+       << "    for (c = 0; c < p->bhd[2]; ++c)\n"
+       << "      p->start[((seg * p->recs) + bh * p->bhd[2] + c) * " << ks
+       << " + " << rule.c << "] = cs;\n"
+       << "    for (t = p->tb[seg]; t < p->tb[seg + 1]; ++t) {\n"
+       << "      float x = a[b * d->dims[3 + " << db << "] + t * d->dims[3 + "
+       << dt << "] + h * d->dims[3 + " << dh << "]];\n"
+       << "      g += -((x > 0.0f ? x : 0.0f) + (float)" << k.epsLiteral << ");\n"
+       << "    }\n  }\n}\n";
+  }
   os << "static int " << id
      << "_split(void *const *args, const int64_t grid[3], const femrt_host "
         "*host) {\n"
@@ -422,42 +447,36 @@ void emitSplitKernel(llvm::raw_ostream &os, const SplitGlueKernel &k) {
         "1;\n"
      << "  int64_t T = out->dims[" << tAxis
      << "], S = ((const femrt_memref *)args[" << v << "])->dims[" << sAxis
-     << "], segs, valid, r;\n"
+     << "], segs;\n"
      << "  struct femc_split_plan p;\n"
      << "  memset(&p, 0, sizeof p);\n"
      << "  p.gx = grid[0]; p.gy = grid[1]; p.g = grid[0] * grid[1] * grid[2];\n"
      << "  segs = femc_split_count(T, S, " << k.chunk << ", p.g, threads);\n"
      << "  if (!segs) return 0;\n"
-     << "  p.args = args; p.host = host; p.segs = segs;\n"
+     << "  p.args = args; p.segs = segs;\n"
      << "  p.bhd[0] = out->dims[" << bAxis << "]; p.bhd[1] = out->dims["
      << hAxis << "]; p.bhd[2] = out->dims[" << dvAxis << "];\n"
      << "  p.recs = p.bhd[0] * p.bhd[1] * p.bhd[2];\n"
      << "  femc_bounds(p.tb, T, " << k.chunk << ", segs);\n"
      << "  femc_bounds(p.sb, S, " << k.chunk << ", segs);\n"
+     << "  p.start = (float *)calloc((size_t)(segs * p.recs * " << ks
+     << " + 1), sizeof(float));\n"
      << "  p.local = (float *)calloc((size_t)(segs * p.recs * " << ks + 1
      << " + 1), sizeof(float));\n"
-     << "  p.init = (float *)calloc((size_t)((segs + 1) * p.recs * " << ks
+     << "  p.init = (float *)calloc((size_t)(segs * p.recs * " << ks
      << " + 1), sizeof(float));\n"
      << "  p.fin = (float *)calloc((size_t)(segs * p.recs * " << ks
      << " + 1), sizeof(float));\n"
-     << "  p.valid = (int64_t *)calloc((size_t)(p.recs + 1), sizeof(int64_t));\n"
-     << "  if (!p.local || !p.init || !p.fin || !p.valid) {\n"
-     << "    free(p.local); free(p.init); free(p.fin); free(p.valid);\n"
-     << "    return -1;\n  }\n"
-     << "  femc_split_for(host, segs * p.g, " << id << "_local, &p);\n"
+     << "  if (!p.start || !p.local || !p.init || !p.fin) {\n"
+     << "    free(p.start); free(p.local); free(p.init); free(p.fin);\n"
+     << "    return -1;\n  }\n";
+  if (rule.c >= 0)
+    os << "  femc_split_for(host, p.bhd[0] * p.bhd[1], " << id
+       << "_decay, &p);\n";
+  os << "  femc_split_for(host, segs * p.g, " << id << "_local, &p);\n"
      << "  femc_split_for(host, p.recs, " << id << "_prefix, &p);\n"
-     << "  valid = segs;\n"
-     << "  for (r = 0; r < p.recs; ++r) if (p.valid[r] < valid) valid = "
-        "p.valid[r];\n"
-     << "  /* Segments whose initial state is exact run together; the rest "
-        "(gla's clamp) one after the other from the state the previous one "
-        "wrote. */\n"
-     << "  p.first = 0; p.last = valid; p.chain = valid < segs;\n"
-     << "  femc_split_for(host, valid * p.g, " << id << "_segment, &p);\n"
-     << "  for (r = valid; r < segs; ++r) {\n"
-     << "    p.first = r; p.last = r + 1; p.chain = 1;\n"
-     << "    femc_split_for(host, p.g, " << id << "_segment, &p);\n  }\n"
-     << "  free(p.local); free(p.init); free(p.fin); free(p.valid);\n"
+     << "  femc_split_for(host, segs * p.g, " << id << "_segment, &p);\n"
+     << "  free(p.start); free(p.local); free(p.init); free(p.fin);\n"
      << "  return (int)segs;\n}\n\n";
 }
 

@@ -4,8 +4,11 @@
 // "Both cores at B = H = 1"): when a kernel's grid has fewer workgroups than
 // the launch has threads and its sequence is long enough, the glue splits
 // the sequence into chunk-aligned segments and runs
+//   phase 0  gla only, per (batch, head): the clamped log decay C at each
+//            segment's start (the -60 clamp makes a segment's sums depend
+//            on it),
 //   phase 1  every (segment, workgroup): the segment's state from the empty
-//            state (@<k>_wg_local, state_only; fem-tile's
+//            state, gla's from C (@<k>_wg_local, state_only; fem-tile's
 //            addScanSplitFunctions),
 //   phase 2  per state record: the prefix over the segment states, each
 //            segment's initial state (the combine rule of the prior's state
@@ -30,7 +33,7 @@ namespace femc::driver {
 /// The sequence length from which a kernel splits by default (measured,
 /// docs/benchmarks.md "Both cores at B = H = 1"); FEMC_SCAN_SPLIT_MIN_T
 /// overrides it at launch.
-constexpr int64_t kDefaultSplitMinT = 4096;
+constexpr int64_t kDefaultSplitMinT = 1024;
 /// The most segments a launch splits into.
 constexpr int64_t kMaxSplitSegments = 64;
 
@@ -42,6 +45,9 @@ struct SplitGlueKernel {
   bool causal = true;
   int64_t chunk = 0; ///< tiles.q: segments start at multiples of it
   int64_t ks = 0;    ///< the state record width Ks
+  /// The read's eps as a C float literal without the suffix (gla's decay
+  /// a = -(relu(decay) + eps) in phase 0).
+  std::string epsLiteral = "1e-06";
   struct Arg {
     std::string name;
     std::vector<int> symbols; ///< kExtents index per dimension, -1 for Ks

@@ -326,6 +326,12 @@ std::optional<std::string> mlir::fem::whyNotSplit(ScanReadOp read) {
     return std::string("the sequence length is static");
   if (scanStateWidth(read) < 0)
     return std::string("the state width Ks is dynamic (dk or N is dynamic)");
+  // Phase 2 reads these in C: ssm's A (the segment's decay e^(A sum delta))
+  // and gla's decay (C at each segment's start) as float32 only.
+  for (Value v : {read.getA(), read.getDecay()})
+    if (v && !cast<ShapedType>(v.getType()).getElementType().isF32())
+      return std::string("its '") + (v == read.getA() ? "A" : "decay") +
+             "' is not float32";
   return std::nullopt;
 }
 
@@ -345,8 +351,9 @@ LogicalResult mlir::fem::addScanSplitFunctions(ModuleOp module) {
     Type f32 = Float32Type::get(ctx);
     int64_t dyn = ShapedType::kDynamic;
     for (bool local : {false, true}) {
-      // Buffers: the kernel's inputs without its state, then (segment)
-      // "state" (the segment's initial state), "out", "state_out".
+      // Buffers: the kernel's inputs without its state, then "state" (the
+      // segment's initial state; in phase 1 the empty state, except gla's
+      // log decay C at the segment's start), "out", "state_out".
       SmallVector<Type> types;
       SmallVector<Attribute> argNames;
       for (auto [i, name] : llvm::enumerate(names)) {
@@ -358,10 +365,8 @@ LogicalResult mlir::fem::addScanSplitFunctions(ModuleOp module) {
       }
       Type stateType = MemRefType::get({dyn, dyn, dyn, ks}, f32);
       Type localType = MemRefType::get({dyn, dyn, dyn, ks + 1}, f32);
-      if (!local) {
-        types.push_back(stateType);
-        argNames.push_back(StringAttr::get(ctx, "state"));
-      }
+      types.push_back(stateType);
+      argNames.push_back(StringAttr::get(ctx, "state"));
       types.push_back(read.getOut().getType());
       argNames.push_back(StringAttr::get(ctx, "out"));
       types.push_back(local ? localType : stateType);

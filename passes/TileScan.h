@@ -62,7 +62,7 @@ int64_t scanStateWidth(ScanReadOp read);
 /// `@<k>_wg` that can be split, adds `@<k>_wg_local` (phase 1: the segment's
 /// state from the empty state, `state_only`, records of Ks + 1 floats) and
 /// `@<k>_wg_segment` (phase 3: the segment's rows from its initial state),
-/// both with the kernel's inputs (without its state), then [state,] out,
+/// both with the kernel's inputs (without its state), then state, out,
 /// state_out and the grid; marked `fem.split_of` (the kernel) and
 /// `fem.split_phase`. The driver's glue runs them (phase 2, the prefix over
 /// the segment states, is C it writes from the state layout).
