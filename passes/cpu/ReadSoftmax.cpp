@@ -326,35 +326,56 @@ void SoftmaxReadEmitter::emitScores(Value j, Value h, Value s0, Value ncols,
   // S^T[col][r] = sum_d k[s0 + col][d] * (scale * Q^T)[d][r]: rows on vector
   // lanes, kKeyBlock keys x kScoreRowVecs row vectors of accumulators.
   Value sLast = sub(S, c1);
-  Value kb = idx(kKeyBlock);
-  Value rvStep = idx(kScoreRowVecs * lanes);
+  scoreBlocks(
+      ncols, rowStart, dk,
+      [&](Value col) {
+        // Keys past the end repeat the last key; their scores are never read.
+        SmallVector<Value> key;
+        for (int64_t i = 0; i < kKeyBlock; ++i)
+          key.push_back(minI(add(s0, add(col, idx(i))), sLast));
+        return key;
+      },
+      [&](Value d, Value rowVector) { return vload(qT, {j, d, rowVector}); },
+      [&](Value d, Value col, int64_t i, ArrayRef<Value> key) {
+        return bcast(keyTile
+                         ? load(keyTile, {add(col, idx(i)), d})
+                         : load(op.getK(), at(batch, key[i], kvHead, d)));
+      },
+      [&](Value sum, Value k, Value q) { return fma(k, q, sum); });
+}
+
+void SoftmaxReadEmitter::scoreBlocks(
+    Value ncols, Value rowStart, Value steps,
+    llvm::function_ref<SmallVector<Value>(Value)> perKeyBlock,
+    llvm::function_ref<Value(Value, Value)> rowOperand,
+    llvm::function_ref<Value(Value, Value, int64_t, ArrayRef<Value>)>
+        keyOperand,
+    llvm::function_ref<Value(Value, Value, Value)> madd) {
+  int64_t keys = blocking.keyBlock, rowVecs = blocking.scoreRowVecs;
+  Value kb = idx(keys);
+  Value rvStep = idx(rowVecs * lanes);
   Value colsPadded = mul(ceilDiv(ncols, kb), kb);
   Value rowsV = mul(ceilDiv(rows, rvStep), rvStep);
   loop(c0, colsPadded, kb, [&](Value col) {
-    // Keys past the end repeat the last key; their scores are never read.
-    SmallVector<Value> key;
-    for (int64_t i = 0; i < kKeyBlock; ++i)
-      key.push_back(minI(add(s0, add(col, idx(i))), sLast));
+    SmallVector<Value> perKey = perKeyBlock(col);
     loop(floorTo(rowStart, rvStep), rowsV, rvStep, [&](Value rv) {
-      SmallVector<Value> inits(kKeyBlock * kScoreRowVecs, splat(0.0f));
+      SmallVector<Value> inits(keys * rowVecs, splat(0.0f));
       SmallVector<Value> sums =
-          loop(c0, dk, c1, inits, [&](Value d, ValueRange it) {
+          loop(c0, steps, c1, inits, [&](Value d, ValueRange it) {
             SmallVector<Value> qv;
-            for (int64_t c = 0; c < kScoreRowVecs; ++c)
-              qv.push_back(vload(qT, {j, d, add(rv, idx(c * lanes))}));
+            for (int64_t c = 0; c < rowVecs; ++c)
+              qv.push_back(rowOperand(d, add(rv, idx(c * lanes))));
             SmallVector<Value> next;
-            for (int64_t i = 0; i < kKeyBlock; ++i) {
-              Value ks = bcast(
-                  keyTile ? load(keyTile, {add(col, idx(i)), d})
-                          : load(op.getK(), at(batch, key[i], kvHead, d)));
-              for (int64_t c = 0; c < kScoreRowVecs; ++c)
-                next.push_back(fma(ks, qv[c], it[i * kScoreRowVecs + c]));
+            for (int64_t i = 0; i < keys; ++i) {
+              Value ks = keyOperand(d, col, i, perKey);
+              for (int64_t c = 0; c < rowVecs; ++c)
+                next.push_back(madd(it[i * rowVecs + c], ks, qv[c]));
             }
             return next;
           });
-      for (int64_t i = 0; i < kKeyBlock; ++i)
-        for (int64_t c = 0; c < kScoreRowVecs; ++c)
-          vstore(sums[i * kScoreRowVecs + c], scoresT,
+      for (int64_t i = 0; i < keys; ++i)
+        for (int64_t c = 0; c < rowVecs; ++c)
+          vstore(sums[i * rowVecs + c], scoresT,
                  {add(col, idx(i)), add(rv, idx(c * lanes))});
     });
   });
@@ -432,40 +453,51 @@ void SoftmaxReadEmitter::emitOnlineSoftmax(Value j, Value s0, Value ncols,
 }
 
 void SoftmaxReadEmitter::emitContraction(Value j, Value ncols, Value rowStart) {
-  Value cb = idx(kColBlock * lanes);
+  accumulateBlocks(
+      j, ncols, rowStart,
+      [&](Value col, Value c) { return vload(panel, {col, c}); },
+      [&](Value col, Value row) { return bcast(load(scoresT, {col, row})); },
+      [&](Value sum, Value p, Value v) { return fma(p, v, sum); });
+}
+
+void SoftmaxReadEmitter::accumulateBlocks(
+    Value j, Value steps, Value rowStart,
+    llvm::function_ref<Value(Value, Value)> colOperand,
+    llvm::function_ref<Value(Value, Value)> rowOperand,
+    llvm::function_ref<Value(Value, Value, Value)> madd) {
+  int64_t rb = blocking.rowBlock, cbv = blocking.colBlock;
+  Value cb = idx(cbv * lanes);
   loop(floorTo(rowStart, cRB), rowsPadded, cRB, [&](Value r) {
     SmallVector<Value> rowIdx, rowAlpha;
-    for (int64_t i = 0; i < kRowBlock; ++i) {
+    for (int64_t i = 0; i < rb; ++i) {
       rowIdx.push_back(add(r, idx(i)));
       rowAlpha.push_back(bcast(load(alpha, {rowIdx.back()})));
     }
     loop(c0, width, cb, [&](Value c) {
       // Each key tile sums into fresh registers, added to the rescaled
       // accumulator once: rounding grows with the tile, not with T.
-      SmallVector<Value> inits(kRowBlock * kColBlock, splat(0.0f));
+      SmallVector<Value> inits(rb * cbv, splat(0.0f));
       SmallVector<Value> sums =
-          loop(c0, ncols, c1, inits, [&](Value col, ValueRange it) {
+          loop(c0, steps, c1, inits, [&](Value s, ValueRange it) {
             SmallVector<Value> pv;
-            for (int64_t k = 0; k < kColBlock; ++k)
-              pv.push_back(vload(panel, {col, add(c, idx(k * lanes))}));
+            for (int64_t k = 0; k < cbv; ++k)
+              pv.push_back(colOperand(s, add(c, idx(k * lanes))));
             SmallVector<Value> next;
-            for (int64_t i = 0; i < kRowBlock; ++i) {
-              Value p = bcast(load(scoresT, {col, rowIdx[i]}));
-              for (int64_t k = 0; k < kColBlock; ++k)
-                next.push_back(fma(p, pv[k], it[i * kColBlock + k]));
+            for (int64_t i = 0; i < rb; ++i) {
+              Value p = rowOperand(s, rowIdx[i]);
+              for (int64_t k = 0; k < cbv; ++k)
+                next.push_back(madd(it[i * cbv + k], p, pv[k]));
             }
             return next;
           });
-      for (int64_t i = 0; i < kRowBlock; ++i)
-        for (int64_t k = 0; k < kColBlock; ++k) {
+      for (int64_t i = 0; i < rb; ++i)
+        for (int64_t k = 0; k < cbv; ++k) {
           SmallVector<Value> at = {j, rowIdx[i], add(c, idx(k * lanes))};
-          sums[i * kColBlock + k] =
-              fma(vload(acc, at), rowAlpha[i], sums[i * kColBlock + k]);
+          sums[i * cbv + k] = fma(vload(acc, at), rowAlpha[i], sums[i * cbv + k]);
         }
-      for (int64_t i = 0; i < kRowBlock; ++i)
-        for (int64_t k = 0; k < kColBlock; ++k)
-          vstore(sums[i * kColBlock + k], acc,
-                 {j, rowIdx[i], add(c, idx(k * lanes))});
+      for (int64_t i = 0; i < rb; ++i)
+        for (int64_t k = 0; k < cbv; ++k)
+          vstore(sums[i * cbv + k], acc, {j, rowIdx[i], add(c, idx(k * lanes))});
     });
   });
 }

@@ -63,6 +63,28 @@ protected:
   /// Whether key `col` of the tile is present and not masked out (colOk).
   Value keyKept(Value col);
 
+  /// The score contraction's register blocks: for every block of keyBlock
+  /// keys (from column 0 to ncols rounded up) x scoreRowVecs vectors of rows
+  /// (from the block of rowStart to rows rounded up), scoresT[col + i][rv..]
+  /// = sum over `steps` of madd(sum, keyOperand(s, col, i, perKey),
+  /// rowOperand(s, rv..)); perKeyBlock(col) runs once per key block, before
+  /// its rows, and its values reach keyOperand.
+  void scoreBlocks(
+      Value ncols, Value rowStart, Value steps,
+      llvm::function_ref<SmallVector<Value>(Value)> perKeyBlock,
+      llvm::function_ref<Value(Value, Value)> rowOperand,
+      llvm::function_ref<Value(Value, Value, int64_t, ArrayRef<Value>)>
+          keyOperand,
+      llvm::function_ref<Value(Value, Value, Value)> madd);
+  /// The value contraction's register blocks: for every block of rowBlock
+  /// rows (from the block of rowStart to rowsPadded) x colBlock vectors of
+  /// the accumulator width, acc[j][r][c..] = alpha[r] * acc[j][r][c..] + the
+  /// sum over `steps` of madd(sum, rowOperand(s, r), colOperand(s, c..)).
+  void accumulateBlocks(Value j, Value steps, Value rowStart,
+                        llvm::function_ref<Value(Value, Value)> colOperand,
+                        llvm::function_ref<Value(Value, Value)> rowOperand,
+                        llvm::function_ref<Value(Value, Value, Value)> madd);
+
   TileReadOp op;
   int64_t bq, bk;
   Blocking blocking;

@@ -798,19 +798,22 @@ void AmxReadEmitter::emitEpilogue() {
 
 } // namespace
 
-LogicalResult mlir::fem::cpu::lowerTileReadToAmx(TileReadOp op) {
+LogicalResult mlir::fem::cpu::verifyBf16ReadOperands(TileReadOp op,
+                                                     StringRef read) {
   for (Value v : {op.getQ(), op.getK(), op.getV(), op.getBetaRaw(),
                   op.getLam(), op.getGate(), op.getOut()})
     if (!storage::elementType(v).isBF16() ||
         !cast<MemRefType>(v.getType()).getLayout().isIdentity())
-      return op.emitError() << "fem-lower-to-cpu: the AMX read expects bf16 "
-                               "memrefs with the identity layout, found "
+      return op.emitError() << "fem-lower-to-cpu: " << read
+                            << " expects bf16 memrefs with the identity "
+                               "layout, found "
                             << v.getType();
-  if (Value m = op.getMask();
-      m && !cast<MemRefType>(m.getType()).getElementType().isInteger(8))
-    return op.emitError() << "fem-lower-to-cpu: the key mask must be i8 "
-                             "bytes in memory, found "
-                          << m.getType();
+  return verifyMaskBytes(op, op.getMask(), "fem-lower-to-cpu");
+}
+
+LogicalResult mlir::fem::cpu::lowerTileReadToAmx(TileReadOp op) {
+  if (failed(verifyBf16ReadOperands(op, "the AMX read")))
+    return failure();
   if (op.getTiles().getQ() <= 0 || op.getTiles().getK() <= 0)
     return op.emitError() << "fem-lower-to-cpu: tiles " << op.getTiles()
                           << " need q > 0 and k > 0";

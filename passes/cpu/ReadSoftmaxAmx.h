@@ -34,6 +34,11 @@ bool targetHasFeature(Operation *op, StringRef feature);
 /// 16-lane vectors, in a module whose target has amx-tile and amx-bf16.
 bool useAmxSoftmaxRead(TileReadOp op);
 
+/// Whether every float operand of `op` is a bf16 memref with the identity
+/// layout and its key mask (if any) i8 bytes, as the bf16 reads (`read`
+/// names one in the error: "the AMX read") need; otherwise reports on `op`.
+LogicalResult verifyBf16ReadOperands(TileReadOp op, StringRef read);
+
 /// Expands one fem.tile_read (softmax, bf16) into AMX tile contractions and
 /// AVX-512 vector code, or reports why it cannot.
 LogicalResult lowerTileReadToAmx(TileReadOp op);

@@ -205,32 +205,15 @@ void Bf16DotReadEmitter::emitPanel(Value j, Value s0, Value ncols) {
 
 void Bf16DotReadEmitter::emitScores(Value j, Value, Value, Value ncols,
                                     Value rowStart) {
-  int64_t keys = blocking.keyBlock, rowVecs = blocking.scoreRowVecs;
-  Value kb = idx(keys);
-  Value rvStep = idx(rowVecs * lanes);
-  loop(c0, roundUp(ncols, kb), kb, [&](Value col) {
-    loop(floorTo(rowStart, rvStep), roundUp(rows, rvStep), rvStep,
-         [&](Value rv) {
-           SmallVector<Value> inits(keys * rowVecs, splat(0.0f));
-           SmallVector<Value> sums =
-               loop(c0, dkPairs, c1, inits, [&](Value dp, ValueRange it) {
-                 SmallVector<Value> qv;
-                 for (int64_t c = 0; c < rowVecs; ++c)
-                   qv.push_back(loadPairs(qP, {j, dp, add(rv, idx(c * lanes))}));
-                 SmallVector<Value> next;
-                 for (int64_t i = 0; i < keys; ++i) {
-                   Value kv = broadcastPair(kP, {add(col, idx(i)), dp});
-                   for (int64_t c = 0; c < rowVecs; ++c)
-                     next.push_back(dot(it[i * rowVecs + c], kv, qv[c]));
-                 }
-                 return next;
-               });
-           for (int64_t i = 0; i < keys; ++i)
-             for (int64_t c = 0; c < rowVecs; ++c)
-               vstore(sums[i * rowVecs + c], scoresT,
-                      {add(col, idx(i)), add(rv, idx(c * lanes))});
-         });
-  });
+  scoreBlocks(
+      ncols, rowStart, dkPairs, [](Value) { return SmallVector<Value>(); },
+      [&](Value dp, Value rowVector) {
+        return loadPairs(qP, {j, dp, rowVector});
+      },
+      [&](Value dp, Value col, int64_t i, ArrayRef<Value>) {
+        return broadcastPair(kP, {add(col, idx(i)), dp});
+      },
+      [&](Value sum, Value k, Value q) { return dot(sum, k, q); });
 }
 
 void Bf16DotReadEmitter::emitContraction(Value j, Value ncols,
@@ -251,52 +234,17 @@ void Bf16DotReadEmitter::emitContraction(Value j, Value ncols,
                                    ValueRange{sp, rv});
          });
   });
-  int64_t rb = blocking.rowBlock, cbv = blocking.colBlock;
-  Value cb = idx(cbv * lanes);
-  loop(floorTo(rowStart, cRB), rowsPadded, cRB, [&](Value r) {
-    SmallVector<Value> rowIdx, rowAlpha;
-    for (int64_t i = 0; i < rb; ++i) {
-      rowIdx.push_back(add(r, idx(i)));
-      rowAlpha.push_back(bcast(load(alpha, {rowIdx.back()})));
-    }
-    loop(c0, width, cb, [&](Value c) {
-      // Each key tile sums into fresh registers, added to the rescaled
-      // accumulator once (as the f32 read does).
-      SmallVector<Value> inits(rb * cbv, splat(0.0f));
-      SmallVector<Value> sums =
-          loop(c0, keyPairs, c1, inits, [&](Value sp, ValueRange it) {
-            SmallVector<Value> pv;
-            for (int64_t k = 0; k < cbv; ++k)
-              pv.push_back(loadPairs(panelP, {sp, add(c, idx(k * lanes))}));
-            SmallVector<Value> next;
-            for (int64_t i = 0; i < rb; ++i) {
-              Value p = broadcastPair(pP, {sp, rowIdx[i]});
-              for (int64_t k = 0; k < cbv; ++k)
-                next.push_back(dot(it[i * cbv + k], p, pv[k]));
-            }
-            return next;
-          });
-      for (int64_t i = 0; i < rb; ++i)
-        for (int64_t k = 0; k < cbv; ++k) {
-          SmallVector<Value> at = {j, rowIdx[i], add(c, idx(k * lanes))};
-          vstore(fma(vload(acc, at), rowAlpha[i], sums[i * cbv + k]), acc, at);
-        }
-    });
-  });
+  accumulateBlocks(
+      j, keyPairs, rowStart,
+      [&](Value sp, Value c) { return loadPairs(panelP, {sp, c}); },
+      [&](Value sp, Value row) { return broadcastPair(pP, {sp, row}); },
+      [&](Value sum, Value p, Value v) { return dot(sum, p, v); });
 }
 
 } // namespace
 
 LogicalResult mlir::fem::cpu::lowerTileReadToBf16Dot(TileReadOp op) {
-  for (Value v : {op.getQ(), op.getK(), op.getV(), op.getBetaRaw(),
-                  op.getLam(), op.getGate(), op.getOut()})
-    if (!storage::elementType(v).isBF16() ||
-        !cast<MemRefType>(v.getType()).getLayout().isIdentity())
-      return op.emitError() << "fem-lower-to-cpu: the AVX512-BF16 read "
-                               "expects bf16 memrefs with the identity "
-                               "layout, found "
-                            << v.getType();
-  if (failed(verifyMaskBytes(op, op.getMask(), "fem-lower-to-cpu")) ||
+  if (failed(verifyBf16ReadOperands(op, "the AVX512-BF16 read")) ||
       failed(SoftmaxReadEmitter::checkTiles(op, kBf16Blocking)))
     return failure();
   Bf16DotReadEmitter emitter(op);

@@ -69,11 +69,12 @@ std::string amxUnavailable() {
   return "";
 }
 
-#define REQUIRE_AMX()                                                          \
-  if (std::string why = amxUnavailable(); !why.empty())                        \
-  GTEST_SKIP() << why                                                          \
-               << ": the AMX kernels are compiled (FileCheck tests) but not "  \
-                  "run"
+/// Skips the test, naming why, where `unavailable()` gives a reason.
+#define SKIP_UNLESS(unavailable, kernels)                                      \
+  if (std::string why = unavailable(); !why.empty())                           \
+  GTEST_SKIP() << why << ": the " kernels                                      \
+                  " kernels are compiled (FileCheck tests) but not run"
+#define REQUIRE_AMX() SKIP_UNLESS(amxUnavailable, "AMX")
 
 /// Why this host cannot run the dot-product kernels (compiled for
 /// x86-64-v4+bf16dot), or "" when it can.
@@ -91,10 +92,7 @@ std::string bf16DotUnavailable() {
 }
 
 #define REQUIRE_BF16_DOT()                                                     \
-  if (std::string why = bf16DotUnavailable(); !why.empty())                    \
-  GTEST_SKIP() << why                                                          \
-               << ": the AVX512-BF16 dot-product kernels are compiled "       \
-                  "(FileCheck tests) but not run"
+  SKIP_UNLESS(bf16DotUnavailable, "AVX512-BF16 dot-product")
 
 femc::test::KernelLibrary &amxLibrary() {
   static femc::test::KernelLibrary lib(FEMC_AMX_LIBRARY);
