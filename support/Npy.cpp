@@ -673,8 +673,12 @@ std::optional<std::vector<uint8_t>> serializeNpy(const Array &array,
 }
 
 /// Writes the header of `shape` of `dtype` and then `dataBytes` bytes from
-/// `data` (the caller has checked that they match) straight to `path`,
-/// without copying the data.
+/// `data` (the caller has checked that they match) to `path`, without
+/// copying the data. A regular file (or a new one) is written whole or not
+/// at all: the image goes to a temporary file next to it that is renamed
+/// over `path` once complete, so a failed write (disk full, file size
+/// limit) leaves the previous file as it was and no partial file behind. A
+/// device or FIFO (/dev/stdout) is written in place.
 static bool writeImage(const std::string &path, const DTypeInfo &info,
                        const std::vector<int64_t> &shape, const void *data,
                        uint64_t dataBytes, std::string &error) {
@@ -683,9 +687,33 @@ static bool writeImage(const std::string &path, const DTypeInfo &info,
     error = path + ": " + message;
     return false;
   }
-  std::FILE *file = std::fopen(path.c_str(), "wb");
+  struct stat target;
+  bool inPlace = ::stat(path.c_str(), &target) == 0 && !S_ISREG(target.st_mode);
+  std::string temporary;
+  std::FILE *file = nullptr;
+  if (inPlace) {
+    file = std::fopen(path.c_str(), "wb");
+  } else {
+    // A name of our own in the target's directory (rename stays on one file
+    // system); 0666 less the umask, like fopen's.
+    for (int attempt = 0; attempt < 100 && !file; ++attempt) {
+      temporary = path + ".tmp-" + std::to_string(::getpid()) + "-" +
+                  std::to_string(attempt);
+      int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                      0666);
+      if (fd >= 0) {
+        file = ::fdopen(fd, "wb");
+        if (!file)
+          ::close(fd);
+      } else if (errno != EEXIST) {
+        break;
+      }
+    }
+  }
   if (!file) {
     error = path + ": cannot open for writing: " + std::strerror(errno);
+    if (!temporary.empty())
+      ::unlink(temporary.c_str());
     return false;
   }
   bool ok = std::fwrite(header.data(), 1, header.size(), file) == header.size();
@@ -696,8 +724,14 @@ static bool writeImage(const std::string &path, const DTypeInfo &info,
     ok = false;
     writeErrno = errno;
   }
+  if (ok && !inPlace && ::rename(temporary.c_str(), path.c_str()) != 0) {
+    ok = false;
+    writeErrno = errno;
+  }
   if (!ok) {
     error = path + ": write error: " + std::strerror(writeErrno);
+    if (!inPlace)
+      ::unlink(temporary.c_str());
     return false;
   }
   return true;

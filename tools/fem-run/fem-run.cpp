@@ -29,6 +29,7 @@
 #include <cctype>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -872,6 +873,15 @@ int runFemRun(int argc, char **argv) {
       fail("--output " + name + ": kernel '" + kernelName +
            "' has no output called '" + name + "' (outputs: " +
            listOf(FEMRT_ARG_OUTPUT) + ")");
+    // An output never replaces an input file (e.g. --output state_out= the
+    // file of --input state): the input would be lost.
+    for (auto &[input, path] : args.inputs) {
+      std::error_code ec;
+      if (std::filesystem::equivalent(file, path, ec))
+        fail("--output " + name + "=" + file + " names the file of input '" +
+             input + "' (" + path + "); fem-run does not overwrite its "
+             "inputs, write the output to another file");
+    }
   }
   std::string knownText;
   for (const std::string &d : known)
@@ -1424,6 +1434,9 @@ int runFemRun(int argc, char **argv) {
 } // namespace
 
 int main(int argc, char **argv) {
+  // A file size limit (ulimit -f) makes a write fail with EFBIG, reported
+  // as a write error, instead of killing fem-run with SIGXFSZ.
+  std::signal(SIGXFSZ, SIG_IGN);
   // Every bad input has its own message above; this is the backstop for a
   // bug, so that no exception ends fem-run with std::terminate.
   try {
