@@ -1,5 +1,10 @@
 // RUN: fem-opt %s -split-input-file -fem-to-loops="target=avx512" | FileCheck %s
 // RUN: fem-opt %s -split-input-file -fem-to-cpu="target=avx512" | FileCheck %s --check-prefix=LLVM
+// 8-lane vectors (--vec=8) keep the f32 read, whatever the features.
+// RUN: fem-opt %s -split-input-file -fem-to-loops="target=avx512 vec=8" | FileCheck %s --check-prefix=VEC8
+// VEC8-NOT: x86vector.
+// VEC8: vector.fma
+// VEC8-NOT: x86vector.
 
 // With AVX512-BF16 and femc's opt-in fem-bf16-dot among the module's target
 // features (femc stamps them from --target=<cpu>+bf16dot), a bf16 softmax
