@@ -119,27 +119,45 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
       e.prefetchRow(op.getOut(), w.batch, t, w.head, w.chan0, w.cw,
                     /*write=*/true);
     });
+    // Key t at block channel vector cv: the lanes in the block, the q/k
+    // channel of each lane, e^(k - kmax) and the panel [clipped | X - o].
+    struct KeyTerms {
+      Value lanesLeft, qk, ek, clipped, tilted;
+    };
+    auto keyTerms = [&](Value t, Value cv) {
+      KeyTerms k;
+      k.lanesLeft = e.mask(e.sub(w.cw, cv));
+      Value channel = arith::AddIOp::create(
+          e.b, lane,
+          vector::BroadcastOp::create(e.b, indexVec, e.add(w.chan0, cv)));
+      k.qk = arith::RemSIOp::create(
+          e.b, channel, vector::BroadcastOp::create(e.b, indexVec, dk));
+      Value key = e.gather(op.getK(), e.at(w.batch, t, w.kvHead, w.c0i), k.qk,
+                           k.lanesLeft);
+      k.ek = e.exp(e.fsub(key, e.vload(kmaxC, {cv})));
+      std::tie(k.clipped, k.tilted) = streams.panel(t, cv);
+      return k;
+    };
+    // The split form's sums (with a state): e^(k - kmax) U, e^(k - kmax)
+    // and U apart; stores and returns {den, numMu, numX, sumMu, sumX}.
+    auto addSplitSums = [&](Value cv, const KeyTerms &k) {
+      SmallVector<Value> v = {
+          e.fadd(e.vload(den, {cv}), k.ek),
+          e.fma(k.ek, k.clipped, e.vload(numMu, {cv})),
+          e.fma(k.ek, k.tilted, e.vload(numX, {cv})),
+          e.fadd(e.vload(sumMu, {cv}), k.clipped),
+          e.fadd(e.vload(sumX, {cv}), k.tilted)};
+      Value bufs[] = {den, numMu, numX, sumMu, sumX};
+      for (auto [value, buf] : llvm::zip(v, bufs))
+        e.vstore(value, buf, {cv});
+      return v;
+    };
     e.loop(w.c0i, n, w.c1i, [&](Value r) {
       Value t = e.add(t0, r);
       if (stateOnly) {
-        // The sums of the state (as below, split form), no row.
-        e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
-          Value lanesLeft = e.mask(e.sub(w.cw, cv));
-          Value channel = arith::AddIOp::create(
-              e.b, lane, vector::BroadcastOp::create(e.b, indexVec,
-                                                     e.add(w.chan0, cv)));
-          Value qk = arith::RemSIOp::create(
-              e.b, channel, vector::BroadcastOp::create(e.b, indexVec, dk));
-          Value key = e.gather(op.getK(), e.at(w.batch, t, w.kvHead, w.c0i),
-                               qk, lanesLeft);
-          Value ek = e.exp(e.fsub(key, e.vload(kmaxC, {cv})));
-          auto [clipped, tilted] = streams.panel(t, cv);
-          e.vstore(e.fadd(e.vload(den, {cv}), ek), den, {cv});
-          e.vstore(e.fma(ek, clipped, e.vload(numMu, {cv})), numMu, {cv});
-          e.vstore(e.fma(ek, tilted, e.vload(numX, {cv})), numX, {cv});
-          e.vstore(e.fadd(e.vload(sumMu, {cv}), clipped), sumMu, {cv});
-          e.vstore(e.fadd(e.vload(sumX, {cv}), tilted), sumX, {cv});
-        });
+        // The sums of the state, no row.
+        e.loop(w.c0i, w.cwp, w.cLanes,
+               [&](Value cv) { addSplitSums(cv, keyTerms(t, cv)); });
         return;
       }
       Value sq = e.loop(
@@ -166,16 +184,9 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
           e.sqrt(e.fdiv(sumSq, e.toFloat(dk)))));
       Value scale = epilogue.rowScale(t);
       e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
-        Value lanesLeft = e.mask(e.sub(w.cw, cv));
-        Value channel = arith::AddIOp::create(
-            e.b, lane, vector::BroadcastOp::create(e.b, indexVec,
-                                                   e.add(w.chan0, cv)));
-        Value qk = arith::RemSIOp::create(
-            e.b, channel, vector::BroadcastOp::create(e.b, indexVec, dk));
-        Value key = e.gather(op.getK(), e.at(w.batch, t, w.kvHead, w.c0i), qk,
-                             lanesLeft);
-        Value ek = e.exp(e.fsub(key, e.vload(kmaxC, {cv})));
-        auto [clipped, tilted] = streams.panel(t, cv);
+        KeyTerms terms = keyTerms(t, cv);
+        Value lanesLeft = terms.lanesLeft, qk = terms.qk, ek = terms.ek;
+        Value clipped = terms.clipped, tilted = terms.tilted;
         Value epsV = e.bcast(w.eps);
         Value d, nm, nx;
         if (!split) {
@@ -188,16 +199,9 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
           e.vstore(nm, numMu, {cv});
           e.vstore(nx, numX, {cv});
         } else {
-          Value dE = e.fadd(e.vload(den, {cv}), ek);
-          Value nmE = e.fma(ek, clipped, e.vload(numMu, {cv}));
-          Value nxE = e.fma(ek, tilted, e.vload(numX, {cv}));
-          Value uMu = e.fadd(e.vload(sumMu, {cv}), clipped);
-          Value uX = e.fadd(e.vload(sumX, {cv}), tilted);
-          e.vstore(dE, den, {cv});
-          e.vstore(nmE, numMu, {cv});
-          e.vstore(nxE, numX, {cv});
-          e.vstore(uMu, sumMu, {cv});
-          e.vstore(uX, sumX, {cv});
+          SmallVector<Value> sums = addSplitSums(cv, terms);
+          Value dE = sums[0], nmE = sums[1], nxE = sums[2], uMu = sums[3],
+                uX = sums[4];
           // Sums of kappa: the eps part from the sums of U and the count of
           // keys.
           Value count = e.bcast(e.fadd(countIn, e.toFloat(e.add(t, w.c1i))));
