@@ -49,16 +49,20 @@ namespace {
 
 namespace lowp = femc::lowp;
 
+/// Returns why the test cannot run when the CPU lacks `feature` (a string
+/// literal, as __builtin_cpu_supports takes).
+#define NEED_CPU(feature)                                                      \
+  if (!__builtin_cpu_supports(feature))                                        \
+  return "this host has no " feature
+
 /// Why this process cannot run AMX code, or "" when it can: a missing CPU
 /// feature, or Linux refusing AMX tile data to the process (Linux before
 /// 5.16, or a sandbox that denies the request). The kernels' glue makes the
 /// same request; asking here too lets the tests skip instead of failing.
 std::string amxUnavailable() {
   __builtin_cpu_init();
-  if (!__builtin_cpu_supports("amx-tile"))
-    return "this host has no amx-tile";
-  if (!__builtin_cpu_supports("amx-bf16"))
-    return "this host has no amx-bf16";
+  NEED_CPU("amx-tile");
+  NEED_CPU("amx-bf16");
 #if defined(__linux__)
   constexpr int kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
   if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) != 0)
@@ -80,14 +84,10 @@ std::string amxUnavailable() {
 /// x86-64-v4+bf16dot), or "" when it can.
 std::string bf16DotUnavailable() {
   __builtin_cpu_init();
-  if (!__builtin_cpu_supports("avx512f"))
-    return "this host has no avx512f";
-  if (!__builtin_cpu_supports("avx512bw"))
-    return "this host has no avx512bw";
-  if (!__builtin_cpu_supports("avx512vl"))
-    return "this host has no avx512vl";
-  if (!__builtin_cpu_supports("avx512bf16"))
-    return "this host has no avx512bf16";
+  NEED_CPU("avx512f");
+  NEED_CPU("avx512bw");
+  NEED_CPU("avx512vl");
+  NEED_CPU("avx512bf16");
   return "";
 }
 
