@@ -76,5 +76,5 @@ times = [float(t) for _, t, _ in rows]
 noise = max(float(s) for _, _, s in rows) / 100
 print("same winner" if len(winners) == 1 else
       "within noise" if max(times) <= min(times) * (1 + noise) else "no")')
-  (IFS=/; echo "| $prior | $T | ${times[*]} | $under | $(IFS=,; echo "${chosen[*]}" | sed 's/,/; /g') | $(IFS=,; echo "${choices[*]}" | sed 's/,/; /g') | ${threads[*]} | $tuned | $dflt | $speedup | $stable |")
+  (IFS=/; echo "| $prior | $T | ${times[*]} | $under | $(IFS=,; echo "${chosen[*]}" | sed 's/,/; /g') | $(printf '%s; ' "${choices[@]}" | sed 's/; $//') | ${threads[*]} | $tuned | $dflt | $speedup | $stable |")
 done
