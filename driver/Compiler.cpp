@@ -1907,6 +1907,24 @@ bool compile(const CompileOptions &options, CompileResult &result) {
     return std::string(p);
   };
 
+  // No output replaces the model (e.g. a model saved as NAME.json or
+  // NAME.h in the output folder): every name femc may write is checked
+  // before any is written.
+  for (std::string ext :
+       {std::string(".kernels.o"), std::string(".glue.c"),
+        std::string(".glue.o"), std::string(".o"), std::string(".h"),
+        std::string(".json"), std::string(".so"), std::string(".s"),
+        std::string(".ll"), std::string(".ll.mlir"),
+        target->assemblyExtension(), target->imageExtension(),
+        "." + options.after + ".mlir"})
+    if (llvm::sys::fs::equivalent(options.input, outPath(ext))) {
+      llvm::errs() << "femc: error: the output '" << outPath(ext)
+                   << "' would replace the model '" << options.input
+                   << "'; name the model NAME.mlir or write to another "
+                      "folder with -o\n";
+      return false;
+    }
+
   fem::CPUPipelineOptions pipe;
   pipe.tileQ = options.tileQ;
   pipe.tileK = options.tileK;
