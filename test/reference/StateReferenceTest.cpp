@@ -19,6 +19,7 @@
 
 #include "reference/Reference.h"
 #include "support/Random.h"
+#include "support/Slice.h"
 
 #include <gtest/gtest.h>
 
@@ -70,23 +71,11 @@ int timeAxis(const Problem &p, const std::string &name) {
   return p.layout == Layout::BTHD ? 1 : 2;
 }
 
-/// Positions [t0, t1) of a tensor along `axis`.
 template <typename E>
 std::vector<E> slice(const std::vector<E> &data,
                      const std::vector<int64_t> &shape, int axis, int64_t t0,
                      int64_t t1) {
-  if (axis < 0)
-    return data;
-  int64_t outer = 1, inner = 1;
-  for (int d = 0; d < axis; ++d)
-    outer *= shape[d];
-  for (size_t d = axis + 1; d < shape.size(); ++d)
-    inner *= shape[d];
-  std::vector<E> out;
-  for (int64_t o = 0; o < outer; ++o)
-    out.insert(out.end(), data.begin() + (o * shape[axis] + t0) * inner,
-               data.begin() + (o * shape[axis] + t1) * inner);
-  return out;
+  return femc::sliceAxis(data, shape, axis, t0, t1);
 }
 
 /// A whole sequence's inputs.
