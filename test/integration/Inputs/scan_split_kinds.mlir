@@ -25,3 +25,16 @@ func.func @softmax(%q: tensor<?x?x?x8xf32>, %k: tensor<?x?x?x8xf32>, %v: tensor<
   %out = fem.mixer softmax q(%q : tensor<?x?x?x8xf32>) k(%k : tensor<?x?x?x8xf32>) v(%v : tensor<?x?x?x8xf32>) beta_raw(%beta_raw : tensor<?xf32>) lam(%lam : tensor<?x?x?x8xf32>) gate(%gate : tensor<?x?x?x8xf32>) {causal} -> tensor<?x?x?x8xf32>
   return %out : tensor<?x?x?x8xf32>
 }
+
+// Splits in layout bhtd (the views narrow axis 2), gla's phase 0 reading
+// decay as (B, H, T).
+func.func @gla_bhtd(%q: tensor<?x?x?x8xf32>, %k: tensor<?x?x?x8xf32>, %v: tensor<?x?x?x?xf32>, %beta_raw: tensor<?xf32>, %lam: tensor<?x?x?x?xf32>, %gate: tensor<?x?x?x?xf32>, %decay: tensor<?x?x?xf32>) -> tensor<?x?x?x?xf32> {
+  %out = fem.mixer gla q(%q : tensor<?x?x?x8xf32>) k(%k : tensor<?x?x?x8xf32>) v(%v : tensor<?x?x?x?xf32>) beta_raw(%beta_raw : tensor<?xf32>) lam(%lam : tensor<?x?x?x?xf32>) gate(%gate : tensor<?x?x?x?xf32>) decay(%decay : tensor<?x?x?xf32>) {layout = #fem.layout<bhtd>, tiles = #fem.tiles<q = 16, k = 8, vec = 8>} -> tensor<?x?x?x?xf32>
+  return %out : tensor<?x?x?x?xf32>
+}
+
+// Not causal, keys (S) apart from rows (T): segments cut both.
+func.func @linear_full(%q: tensor<?x?x?x8xf32>, %k: tensor<?x?x?x8xf32>, %v: tensor<?x?x?x?xf32>, %beta_raw: tensor<?xf32>, %lam: tensor<?x?x?x?xf32>, %gate: tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32> {
+  %out = fem.mixer linear q(%q : tensor<?x?x?x8xf32>) k(%k : tensor<?x?x?x8xf32>) v(%v : tensor<?x?x?x?xf32>) beta_raw(%beta_raw : tensor<?xf32>) lam(%lam : tensor<?x?x?x?xf32>) gate(%gate : tensor<?x?x?x?xf32>) {tiles = #fem.tiles<q = 16, k = 8, vec = 8>} -> tensor<?x?x?x?xf32>
+  return %out : tensor<?x?x?x?xf32>
+}
