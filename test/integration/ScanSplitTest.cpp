@@ -17,6 +17,7 @@
 #include "femrt/femrt.h"
 #include "reference/Reference.h"
 #include "support/Random.h"
+#include "support/Slice.h"
 #include "test/integration/KernelLibrary.h"
 #include "test/integration/TestProblem.h"
 
@@ -83,24 +84,6 @@ struct Full {
   int timeAxis = -1;
 };
 
-template <typename E>
-std::vector<E> slice(const std::vector<E> &data,
-                     const std::vector<int64_t> &shape, int axis, int64_t t0,
-                     int64_t t1) {
-  if (axis < 0)
-    return data;
-  int64_t outer = 1, inner = 1;
-  for (int d = 0; d < axis; ++d)
-    outer *= shape[d];
-  for (size_t d = axis + 1; d < shape.size(); ++d)
-    inner *= shape[d];
-  std::vector<E> out;
-  for (int64_t o = 0; o < outer; ++o)
-    out.insert(out.end(), data.begin() + (o * shape[axis] + t0) * inner,
-               data.begin() + (o * shape[axis] + t1) * inner);
-  return out;
-}
-
 struct Run {
   std::vector<float> out, state;
   int32_t segments = 0;
@@ -123,10 +106,10 @@ Run launch(const Case &c, std::map<std::string, Full> &full, int64_t t0,
     if (f.timeAxis >= 0)
       shape[f.timeAxis] = len;
     if (name == "mask") {
-      mask = slice(f.u8, f.shape, f.timeAxis, t0, t1);
+      mask = femc::sliceAxis(f.u8, f.shape, f.timeAxis, t0, t1);
       maskShape = shape;
     } else {
-      seg[name] = {slice(f.f32, f.shape, f.timeAxis, t0, t1), shape};
+      seg[name] = {femc::sliceAxis(f.f32, f.shape, f.timeAxis, t0, t1), shape};
     }
   }
   Run run;
@@ -261,7 +244,7 @@ void runCase(const Case &c, uint64_t seed) {
   auto ref = femc::ref::run(p, in, error);
   ASSERT_TRUE(ref.has_value()) << error;
   std::vector<int64_t> refShape = {c.B, total, c.H, c.dv};
-  std::vector<double> rows = slice(ref->out, refShape, 1, c.prefix, total);
+  std::vector<double> rows = femc::sliceAxis(ref->out, refShape, 1, c.prefix, total);
   // Not causal: rows of the tested segment see the keys of the prefix and
   // of the segment only (docs/semantics.md, "Segments"), the reference
   // every key; compare only when there is no prefix.
