@@ -91,6 +91,10 @@ struct KernelInfo {
   bool layer = false;
   std::vector<std::string> symbolNames;
   std::vector<std::string> mixers; ///< kernels the layer runs
+  /// The layer's parallel stages (passes/layer/LayerMatmul.cpp), as the
+  /// lowered module calls them: `<layer>_<stage>_run` and its number of
+  /// buffers (collectLayerStages).
+  std::vector<std::pair<std::string, unsigned>> stages;
   /// An imported layer's fem.layer configuration as JSON (the manifest's
   /// "layer"); empty for other layers and kernels.
   std::string layerConfig;
@@ -898,32 +902,52 @@ static void femc_grid_body(void *ctx, int64_t i) {
          << "  femc_parallel(grid[0] * grid[1] * grid[2], femc_grid_body, "
             "&g);\n}\n";
     }
-  // The projection stages: weak, since a layer without projections has
-  // none of them.
+  // The stages of fem-layer-matmul (packs, matmuls, element-wise stages),
+  // one wrapper each, as the lowered module calls them.
   for (const KernelInfo &k : kernels) {
-    if (!k.layer)
-      continue;
-    for (auto [stage, buffers] :
-         {std::pair<const char *, int>{"mm_pack_nn", 2}, {"mm_pack_nt", 2},
-          {"mm", 3}}) {
+    for (const auto &[stage, buffers] : k.stages) {
       std::string base = k.name + "_" + stage;
       std::string params, args, decl;
-      for (int i = 0; i < buffers; ++i) {
+      for (unsigned i = 0; i < buffers; ++i) {
         params += "void *a" + std::to_string(i) + ", ";
         args += "a[" + std::to_string(i) + "], ";
         decl += "void *, ";
       }
       os << "extern void _mlir_ciface_" << base << "_wg(" << decl
-         << "int64_t) __attribute__((weak));\n"
+         << "int64_t);\n"
          << "static void femc_" << base << "_body(void *ctx, int64_t i) {\n"
          << "  void **a = (void **)ctx;\n  _mlir_ciface_" << base << "_wg("
          << args << "i);\n}\n"
          << "void _mlir_ciface_" << base << "_run(" << params << "int64_t n);\n"
          << "void _mlir_ciface_" << base << "_run(" << params
          << "int64_t n) {\n  void *a[" << buffers << "] = {";
-      for (int i = 0; i < buffers; ++i)
+      for (unsigned i = 0; i < buffers; ++i)
         os << "a" << i << ", ";
       os << "};\n  femc_parallel(n, femc_" << base << "_body, a);\n}\n";
+    }
+  }
+}
+
+/// The stages each layer's lowered body calls: declarations
+/// `_mlir_ciface_<layer>_<stage>_run(buffers..., n)` with a stage name
+/// fem-layer-matmul makes (mm, mm_pack_nn, mm_pack_nt, ew<N>).
+void collectLayerStages(const llvm::Module &llvmModule,
+                        std::vector<KernelInfo> &kernels) {
+  auto isStage = [](StringRef s) {
+    return s == "mm" || s == "mm_pack_nn" || s == "mm_pack_nt" ||
+           (s.consume_front("ew") && !s.empty() &&
+            llvm::all_of(s, llvm::isDigit));
+  };
+  for (KernelInfo &k : kernels) {
+    if (!k.layer)
+      continue;
+    std::string prefix = "_mlir_ciface_" + k.name + "_";
+    for (const llvm::Function &f : llvmModule) {
+      StringRef name = f.getName();
+      if (!f.isDeclaration() || f.arg_empty() || !name.consume_front(prefix) ||
+          !name.consume_back("_run") || !isStage(name))
+        continue;
+      k.stages.emplace_back(name.str(), f.arg_size() - 1);
     }
   }
 }
@@ -2071,6 +2095,7 @@ bool compile(const CompileOptions &options, CompileResult &result) {
     llvm::errs() << "femc: error: translation to LLVM IR failed\n";
     return false;
   }
+  collectLayerStages(*llvmModule, kernels);
   std::unique_ptr<llvm::TargetMachine> machine =
       optimizeForTarget(*target, *llvmModule, options.optLevel);
   if (!machine)

@@ -188,8 +188,19 @@ def FEMLayerMatmul : Pass<"fem-layer-matmul", "::mlir::ModuleOp"> {
     blocks of FMAs, accumulators initialised from C). The layer calls
     `<layer>_mm_*_run(buffers..., count)`, which the driver's glue runs on
     libfemrt's pool. The vector width follows the module's
-    `fem.target_features` (the host's without it). Other contractions stay
-    as loops.
+    `fem.target_features` (the host's without it). A weight indexed as
+    `h * d + c` (the loop c over exactly d) is first expanded to (.., H, d,
+    ..) and indexed (h, c), so hand-written per-head maps match too.
+
+    Every other generic of the layer (bias broadcasts, fills, masks, RoPE,
+    row-wise ops) whose leading loops (at most two) are parallel and index
+    every operand directly becomes an element-wise stage the same glue runs
+    on the pool (`<layer>_ew<N>_wg`, one chunk of those loops per
+    workgroup; all-parallel bodies of element-wise ops vectorised, the rest
+    scalar). Before that, a costly (math or division) value of an
+    all-parallel body that depends only on some loop indices, such as
+    RoPE's cos and sin written per element, is computed once into a table
+    (a stage of its own) that the body reads.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::func::FuncDialect",

@@ -29,7 +29,20 @@
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/UB/IR/UBOps.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/Dialect/Vector/Transforms/LoweringPatterns.h"
+#include "mlir/Dialect/Vector/Transforms/VectorRewritePatterns.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Interfaces/TilingInterface.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
+#include "mlir/Transforms/RegionUtils.h"
+#include "llvm/ADT/SetVector.h"
+#include "llvm/ADT/SmallBitVector.h"
 
 #define DEBUG_TYPE "fem-layer-matmul"
 
@@ -176,6 +189,30 @@ static int64_t vectorLanes(ModuleOp module) {
   return defaultVectorWidth("host");
 }
 
+/// The pair of functions of one stage: the public workgroup function
+/// `<base>_wg(args..., index)` (body left to the caller: its entry block is
+/// returned) and the private `<base>_run(args..., count)` the layer calls
+/// and the driver's glue implements on the pool.
+static std::pair<func::FuncOp, func::FuncOp>
+declareStage(OpBuilder &mb, Location loc, StringRef base, TypeRange args,
+             StringRef kind) {
+  MLIRContext *ctx = mb.getContext();
+  SmallVector<Type> types(args);
+  types.push_back(IndexType::get(ctx));
+  auto wg = func::FuncOp::create(mb, loc, (base + "_wg").str(),
+                                 FunctionType::get(ctx, types, {}));
+  wg->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
+  wg->setAttr("fem.stage", StringAttr::get(ctx, kind));
+  wg.addEntryBlock();
+  mb.setInsertionPointAfter(wg);
+  auto run = func::FuncOp::create(mb, loc, (base + "_run").str(),
+                                  FunctionType::get(ctx, types, {}));
+  run.setPrivate();
+  run->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
+  run->setAttr("fem.stage", StringAttr::get(ctx, wg.getSymName()));
+  return {wg, run};
+}
+
 /// Builds the stage functions of one layer.
 class StageBuilder {
 public:
@@ -198,32 +235,17 @@ public:
     Type m3 = MemRefType::get(
         {ShapedType::kDynamic, ShapedType::kDynamic, ShapedType::kDynamic},
         Float32Type::get(ctx));
-    Type index = IndexType::get(ctx);
     SmallVector<Type> buffers =
         stage == "mm" ? SmallVector<Type>{m2, m3, m2} : SmallVector<Type>{m2, m3};
-    SmallVector<Type> wgArgs(buffers);
-    wgArgs.push_back(index);
-    std::string wgName = name + "_" + stage.str() + "_wg";
-    auto wg = func::FuncOp::create(mb, loc, wgName,
-                                   FunctionType::get(ctx, wgArgs, {}));
-    wg->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
-    wg->setAttr("fem.stage", StringAttr::get(ctx, stage));
-    Block *entry = wg.addEntryBlock();
+    auto [wg, runFn] = declareStage(mb, loc, name + "_" + stage.str(),
+                                    buffers, stage);
+    Block *entry = &wg.getBody().front();
     OpBuilder b = OpBuilder::atBlockBegin(entry);
     if (stage == "mm")
       buildMatmul(b, loc, entry->getArguments());
     else
       buildPack(b, loc, entry->getArguments(), stage == "mm_pack_nt");
     func::ReturnOp::create(b, loc);
-
-    SmallVector<Type> runArgs(buffers);
-    runArgs.push_back(index);
-    mb.setInsertionPointAfter(wg);
-    auto runFn = func::FuncOp::create(mb, loc, runName,
-                                      FunctionType::get(ctx, runArgs, {}));
-    runFn.setPrivate();
-    runFn->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
-    runFn->setAttr("fem.stage", StringAttr::get(ctx, wgName));
     return runFn;
   }
 
@@ -401,6 +423,105 @@ private:
   int64_t vec;
 };
 
+/// `e` as `d_outer * S + d_inner` (either order of the sum and of the
+/// product), with S a constant.
+struct Linearised {
+  unsigned outer, inner;
+  int64_t stride;
+};
+static std::optional<Linearised> matchLinearised(AffineExpr e) {
+  auto add = dyn_cast<AffineBinaryOpExpr>(e);
+  if (!add || add.getKind() != AffineExprKind::Add)
+    return std::nullopt;
+  for (auto [mulE, innerE] : {std::pair{add.getLHS(), add.getRHS()},
+                              std::pair{add.getRHS(), add.getLHS()}}) {
+    auto inner = dyn_cast<AffineDimExpr>(innerE);
+    auto mul = dyn_cast<AffineBinaryOpExpr>(mulE);
+    if (!inner || !mul || mul.getKind() != AffineExprKind::Mul)
+      continue;
+    for (auto [dimE, cstE] : {std::pair{mul.getLHS(), mul.getRHS()},
+                              std::pair{mul.getRHS(), mul.getLHS()}}) {
+      auto dim = dyn_cast<AffineDimExpr>(dimE);
+      auto c = dyn_cast<AffineConstantExpr>(cstE);
+      if (dim && c && c.getValue() > 0)
+        return Linearised{dim.getPosition(), inner.getPosition(),
+                          c.getValue()};
+    }
+  }
+  return std::nullopt;
+}
+
+/// Hand-written layers index a weight's flat channel as `h * d + c` (heads
+/// split by the indexing map instead of a reshape). Where the loop c runs
+/// over exactly [0, d) and the operand's extent there is a static multiple
+/// of d, that operand is the same buffer expanded to (.., extent / d, d, ..)
+/// indexed by (h, c): the natural form the contraction matcher takes. The
+/// rewrite is in place on the generic (buffers only, identity layouts).
+static void delinearise(linalg::GenericOp op) {
+  if (!op.hasPureBufferSemantics())
+    return;
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  bool changed = false;
+  for (OpOperand &operand : op->getOpOperands()) {
+    auto type = dyn_cast<MemRefType>(operand.get().getType());
+    if (!type || !type.getLayout().isIdentity())
+      continue;
+    AffineMap map = maps[operand.getOperandNumber()];
+    SmallVector<AffineExpr> results;
+    SmallVector<int64_t> shape;
+    SmallVector<ReassociationIndices> groups;
+    bool rewrote = false;
+    for (auto [j, e] : llvm::enumerate(map.getResults())) {
+      int64_t extent = type.getDimSize(j);
+      std::optional<Linearised> lin = matchLinearised(e);
+      ReassociationIndices group{static_cast<int64_t>(shape.size())};
+      if (lin && !ShapedType::isDynamic(extent) &&
+          lin->outer != lin->inner && ranges[lin->inner] == lin->stride &&
+          extent % lin->stride == 0) {
+        group.push_back(shape.size() + 1);
+        shape.append({extent / lin->stride, lin->stride});
+        results.append({getAffineDimExpr(lin->outer, op.getContext()),
+                        getAffineDimExpr(lin->inner, op.getContext())});
+        rewrote = true;
+      } else {
+        shape.push_back(extent);
+        results.push_back(e);
+      }
+      groups.push_back(group);
+    }
+    if (!rewrote)
+      continue;
+    OpBuilder b(op);
+    Location loc = op.getLoc();
+    auto expandedType = MemRefType::get(shape, type.getElementType(),
+                                        MemRefLayoutAttrInterface(),
+                                        type.getMemorySpace());
+    SmallVector<OpFoldResult> outputShape;
+    for (auto [j, group] : llvm::enumerate(groups))
+      for (int64_t k : group)
+        outputShape.push_back(
+            ShapedType::isDynamic(shape[k])
+                ? OpFoldResult(
+                      memref::DimOp::create(b, loc, operand.get(), j)
+                          .getResult())
+                : OpFoldResult(b.getIndexAttr(shape[k])));
+    Value expanded = memref::ExpandShapeOp::create(
+        b, loc, expandedType, operand.get(), groups, outputShape);
+    operand.set(expanded);
+    maps[operand.getOperandNumber()] =
+        AffineMap::get(map.getNumDims(), map.getNumSymbols(), results,
+                       op.getContext());
+    changed = true;
+  }
+  if (changed)
+    op.setIndexingMapsAttr(
+        ArrayAttr::get(op.getContext(),
+                       llvm::map_to_vector(maps, [](AffineMap m) -> Attribute {
+                         return AffineMapAttr::get(m);
+                       })));
+}
+
 /// memref<?x?xf32> of `v` collapsed by `groups` (a cast if already 2-D).
 static Value asMatrix(OpBuilder &b, Location loc, Value v,
                       ArrayRef<ReassociationIndices> groups) {
@@ -413,6 +534,453 @@ static Value asMatrix(OpBuilder &b, Location loc, Value v,
   if (m.getType() != dyn)
     m = memref::CastOp::create(b, loc, dyn, m);
   return m;
+}
+
+/// Loop-invariant tables. In an all-parallel generic, a float value of the
+/// body that depends only on some of the loop indices (not on an operand's
+/// element), e.g. RoPE's cos(t · θ^(−2i/d)) written per element, and whose
+/// computation has a transcendental or a division in it, is computed once per
+/// point of those loops into a table (a generic of its own, a stage too) and
+/// read from it: T·d libm calls per table instead of B·T·H·d.
+namespace {
+/// The loops a body value depends on; `data` if it depends on an element.
+struct IndexDeps {
+  bool data = false;
+  llvm::SmallBitVector loops;
+  bool costly = false;
+};
+} // namespace
+
+static bool isCostly(Operation *op) {
+  return op->getDialect()->getNamespace() == "math" ||
+         isa<arith::DivFOp, arith::RemFOp>(op);
+}
+
+/// Clones the computation of `v` (its index-only chain) into `b`, with
+/// `linalg.index d` read as `linalg.index position[d]`.
+static Value cloneChain(OpBuilder &b, Value v, ArrayRef<int64_t> position,
+                        IRMapping &mapping) {
+  if (Value m = mapping.lookupOrNull(v))
+    return m;
+  Operation *def = v.getDefiningOp();
+  if (auto index = dyn_cast<linalg::IndexOp>(def)) {
+    Value r = linalg::IndexOp::create(b, index.getLoc(),
+                                      position[index.getDim()]);
+    mapping.map(v, r);
+    return r;
+  }
+  for (Value operand : def->getOperands())
+    cloneChain(b, operand, position, mapping);
+  return b.clone(*def, mapping)->getResult(cast<OpResult>(v).getResultNumber());
+}
+
+static void hoistTables(linalg::GenericOp op) {
+  if (!op.hasPureBufferSemantics() || op.getNumParallelLoops() != op.getNumLoops())
+    return;
+  unsigned loops = op.getNumLoops();
+  Block &body = op.getRegion().front();
+  llvm::DenseMap<Value, IndexDeps> deps;
+  auto depsOf = [&](Value v) -> IndexDeps {
+    if (auto it = deps.find(v); it != deps.end())
+      return it->second;
+    IndexDeps d;
+    d.loops.resize(loops);
+    Operation *def = v.getDefiningOp();
+    // Block arguments (elements) and values from above that are not
+    // constants are data.
+    d.data = !def || (!op.getRegion().isAncestor(def->getParentRegion()) &&
+                      !def->hasTrait<OpTrait::ConstantLike>());
+    return d;
+  };
+  for (Operation &inner : body.without_terminator()) {
+    IndexDeps d;
+    d.loops.resize(loops);
+    if (auto index = dyn_cast<linalg::IndexOp>(inner)) {
+      d.loops.set(index.getDim());
+    } else {
+      d.data = inner.getNumRegions() || !isMemoryEffectFree(&inner);
+      d.costly = isCostly(&inner);
+      for (Value operand : inner.getOperands()) {
+        IndexDeps o = depsOf(operand);
+        d.data |= o.data;
+        d.loops |= o.loops;
+        d.costly |= o.costly;
+      }
+    }
+    for (Value r : inner.getResults())
+      deps[r] = d;
+  }
+  // Frontier: costly index-only float values (on fewer loops than the op)
+  // used by an element's computation or yielded (an index-only chain on
+  // several loop sets is one table, at its last value).
+  SmallVector<Value> tables;
+  for (Operation &inner : body.without_terminator())
+    for (Value r : inner.getResults()) {
+      IndexDeps d = depsOf(r);
+      if (d.data || !d.costly || d.loops.count() == loops ||
+          !isa<FloatType>(r.getType()))
+        continue;
+      bool frontier = llvm::any_of(r.getUsers(), [&](Operation *user) {
+        if (user->hasTrait<OpTrait::IsTerminator>())
+          return true;
+        if (user->getNumResults() == 0)
+          return true;
+        return depsOf(user->getResult(0)).data;
+      });
+      if (frontier)
+        tables.push_back(r);
+    }
+  if (tables.empty())
+    return;
+
+  MLIRContext *ctx = op.getContext();
+  Location loc = op.getLoc();
+  OpBuilder b(op);
+  SmallVector<Range> ranges =
+      cast<linalg::LinalgOp>(op.getOperation()).createLoopRanges(b, loc);
+  SmallVector<Value> inputs(op.getDpsInputs());
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  SmallVector<AffineMap> newMaps(maps.begin(), maps.begin() + inputs.size());
+  SmallVector<Value> allocs;
+  for (Value v : tables) {
+    IndexDeps d = depsOf(v);
+    SmallVector<int64_t> position(loops, 0), shape;
+    SmallVector<Value> dynSizes;
+    SmallVector<AffineExpr> exprs;
+    for (unsigned l = 0, k = 0; l < loops; ++l) {
+      if (!d.loops.test(l))
+        continue;
+      position[l] = k++;
+      exprs.push_back(getAffineDimExpr(l, ctx));
+      std::optional<int64_t> size = getConstantIntValue(ranges[l].size);
+      shape.push_back(size ? *size : ShapedType::kDynamic);
+      if (!size)
+        dynSizes.push_back(cast<Value>(ranges[l].size));
+    }
+    auto type = MemRefType::get(shape, v.getType());
+    Value table = memref::AllocOp::create(b, loc, type, dynSizes,
+                                          b.getI64IntegerAttr(64));
+    allocs.push_back(table);
+    unsigned rank = shape.size();
+    SmallVector<utils::IteratorType> parallel(rank,
+                                              utils::IteratorType::parallel);
+    linalg::GenericOp::create(
+        b, loc, ValueRange{}, ValueRange{table},
+        ArrayRef<AffineMap>{b.getMultiDimIdentityMap(rank)}, parallel,
+        [&](OpBuilder &tb, Location l, ValueRange) {
+          IRMapping mapping;
+          Value r = cloneChain(tb, v, position, mapping);
+          linalg::YieldOp::create(tb, l, r);
+        });
+    inputs.push_back(table);
+    newMaps.push_back(AffineMap::get(loops, 0, exprs, ctx));
+  }
+  newMaps.append(maps.begin() + op.getNumDpsInputs(), maps.end());
+  auto hoisted = linalg::GenericOp::create(
+      b, loc, TypeRange{}, inputs, op.getDpsInits(), newMaps,
+      op.getIteratorTypesArray());
+  hoisted.getRegion().takeBody(op.getRegion());
+  Block &moved = hoisted.getRegion().front();
+  for (auto [k, v] : llvm::enumerate(tables)) {
+    BlockArgument arg = moved.insertArgument(
+        op.getNumDpsInputs() + k, v.getType(), loc);
+    v.replaceAllUsesWith(arg);
+  }
+  // The chains now unused.
+  for (Operation *inner = moved.getTerminator()->getPrevNode(); inner;) {
+    Operation *prev = inner->getPrevNode();
+    if (inner->use_empty() && isMemoryEffectFree(inner))
+      inner->erase();
+    inner = prev;
+  }
+  b.setInsertionPointAfter(hoisted);
+  for (Value table : allocs)
+    memref::DeallocOp::create(b, loc, table);
+  op.erase();
+}
+
+/// Workgroups an element-wise stage's split loop is cut into, at most.
+constexpr int64_t kStageChunks = 64;
+
+/// The buffer a chain of views reads.
+static Value rootBuffer(Value v) {
+  while (Operation *def = v.getDefiningOp()) {
+    auto view = dyn_cast<ViewLikeOpInterface>(def);
+    if (!view)
+      break;
+    v = view.getViewSource();
+  }
+  return v;
+}
+
+/// How a stage's leading parallel loops (at most two, `split` of them) are
+/// cut: the last one into `pieces` chunks of `chunk` iterations, the one
+/// before it (if split = 2) one iteration per workgroup; `count` workgroups.
+struct StageGrid {
+  Value chunk, pieces, count;
+};
+static StageGrid stageGrid(OpBuilder &b, Location loc, ArrayRef<Range> ranges,
+                           unsigned split) {
+  auto idx = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
+  auto ceilDiv = [&](Value x, Value d) -> Value {
+    Value plus = arith::AddIOp::create(
+        b, loc, x, arith::SubIOp::create(b, loc, d, idx(1)));
+    return arith::DivUIOp::create(b, loc, plus, d);
+  };
+  Value ext = getValueOrCreateConstantIndexOp(b, loc, ranges[split - 1].size);
+  Value one = idx(1);
+  Value wanted = arith::MaxSIOp::create(
+      b, loc, one, arith::MinSIOp::create(b, loc, ext, idx(kStageChunks)));
+  Value chunk = arith::MaxSIOp::create(b, loc, one, ceilDiv(ext, wanted));
+  Value pieces = ceilDiv(ext, chunk);
+  Value count = pieces;
+  if (split == 2)
+    count = arith::MulIOp::create(
+        b, loc, getValueOrCreateConstantIndexOp(b, loc, ranges[0].size),
+        pieces);
+  return {chunk, pieces, count};
+}
+
+/// Runs the all-parallel generic `op` (a workgroup's chunk) as loops whose
+/// innermost one steps by `vec`: each full step one generic of shape
+/// (1, .., 1, vec) vectorised (linalg's vectoriser, static shapes, no
+/// masks), the remainder one scalar generic. A body the vectoriser does not
+/// take (e.g. a load of another element) stays scalar at the same place.
+/// Returns false, leaving `op` alone, unless every indexing map is a
+/// projected permutation (tiling a map such as RoPE's partner channel
+/// c + 1 - 2 (c mod 2) by 16 columns would cut the wrong slice).
+static bool vectoriseStage(OpBuilder &b, linalg::GenericOp op, int64_t vec) {
+  Location loc = op.getLoc();
+  unsigned rank = op.getNumLoops();
+  if (rank == 0 || op.getNumParallelLoops() != rank ||
+      !llvm::all_of(op.getIndexingMapsArray(), [](AffineMap m) {
+        return m.isProjectedPermutation();
+      }))
+    return false;
+  SmallVector<Range> ranges =
+      cast<linalg::LinalgOp>(op.getOperation()).createLoopRanges(b, loc);
+  auto idx = [&](OpBuilder &ib, int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(ib, loc, v);
+  };
+  IRRewriter rewriter(b);
+  auto tileAt = [&](OpBuilder &ib, ArrayRef<Value> ivs, Value first,
+                    OpFoldResult size) -> Operation * {
+    SmallVector<OpFoldResult> offsets(ivs.begin(), ivs.end()), sizes(
+        ivs.size(), ib.getIndexAttr(1));
+    offsets.push_back(first);
+    sizes.push_back(size);
+    FailureOr<TilingResult> tiled =
+        cast<TilingInterface>(op.getOperation())
+            .getTiledImplementation(ib, offsets, sizes);
+    return succeeded(tiled) ? tiled->tiledOps.front() : nullptr;
+  };
+  // Outer loops, one iteration at a time.
+  SmallVector<Value> ivs;
+  OpBuilder ib = b;
+  for (unsigned d = 0; d + 1 < rank; ++d) {
+    auto loop = scf::ForOp::create(
+        ib, loc, idx(ib, 0),
+        getValueOrCreateConstantIndexOp(ib, loc, ranges[d].size), idx(ib, 1));
+    ivs.push_back(loop.getInductionVar());
+    ib.setInsertionPoint(loop.getBody()->getTerminator());
+  }
+  Value n = getValueOrCreateConstantIndexOp(ib, loc, ranges[rank - 1].size);
+  Value full = arith::SubIOp::create(
+      ib, loc, n, arith::RemUIOp::create(ib, loc, n, idx(ib, vec)));
+  auto inner = scf::ForOp::create(ib, loc, idx(ib, 0), full, idx(ib, vec));
+  {
+    OpBuilder vb = OpBuilder::atBlockBegin(inner.getBody());
+    Operation *piece =
+        tileAt(vb, ivs, inner.getInductionVar(), vb.getIndexAttr(vec));
+    // Element-wise bodies only: upstream's vectoriser makes invalid IR
+    // for linalg.index of the unit dimensions of a tiled generic.
+    bool elementwise = piece && llvm::all_of(
+        cast<linalg::GenericOp>(piece).getRegion().front(),
+        [](Operation &inner) {
+          return isa<linalg::YieldOp>(inner) ||
+                 (inner.hasTrait<OpTrait::Elementwise>() &&
+                  isMemoryEffectFree(&inner)) ||
+                 inner.hasTrait<OpTrait::ConstantLike>();
+        });
+    if (elementwise) {
+      SmallVector<int64_t> sizes(rank, 1);
+      sizes.back() = vec;
+      rewriter.setInsertionPoint(piece);
+      SmallVector<bool> scalable(rank, false);
+      if (succeeded(linalg::vectorize(rewriter, piece, sizes, scalable)))
+        rewriter.eraseOp(piece);
+    }
+  }
+  Operation *rest = tileAt(ib, ivs, full,
+                           arith::SubIOp::create(ib, loc, n, full).getResult());
+  (void)rest;
+  // The vectoriser pads its reads with ub.poison; they are in bounds, and
+  // the CPU pipeline has no UB lowering: a zero pad instead.
+  SmallVector<ub::PoisonOp> poisons;
+  inner.walk([&](ub::PoisonOp p) { poisons.push_back(p); });
+  for (ub::PoisonOp p : poisons) {
+    OpBuilder pb(p);
+    Value zero = arith::ConstantOp::create(
+        pb, p.getLoc(), cast<TypedAttr>(pb.getZeroAttr(p.getType())));
+    p.replaceAllUsesWith(zero);
+    p.erase();
+  }
+  return true;
+}
+
+/// An element-wise (or row-wise) stage of a layer: a generic on buffers
+/// whose leading loops are parallel and whose every iteration of them owns
+/// its outputs. It runs on the pool as `<layer>_ew<N>_wg(buffers..., i)`,
+/// workgroup i one chunk of the leading loops, through the same glue as the
+/// matmul stages. Scalars it captures must be constants (cloned); buffers it
+/// reads in its body (e.g. RoPE's partner channel) must not be one it
+/// writes. Returns false, leaving the op alone, otherwise.
+static bool outlineStage(linalg::GenericOp op, StringRef layerName,
+                         unsigned index, int64_t vec) {
+  if (!op.hasPureBufferSemantics())
+    return false;
+  unsigned split = 0;
+  for (utils::IteratorType it : op.getIteratorTypesArray()) {
+    if (split == 2 || it != utils::IteratorType::parallel)
+      break;
+    ++split;
+  }
+  if (split == 0)
+    return false;
+  // The split loops index every operand directly (a map such as t + 1 or
+  // t mod 2 would make the chunk read or write outside its slice).
+  for (AffineMap map : op.getIndexingMapsArray())
+    for (AffineExpr e : map.getResults())
+      if (!isa<AffineDimExpr>(e))
+        for (unsigned d = 0; d < split; ++d)
+          if (e.isFunctionOfDim(d))
+            return false;
+  SmallVector<Value> outputs;
+  for (OpOperand &init : op.getDpsInitsMutable()) {
+    AffineMap map = op.getMatchingIndexingMap(&init);
+    for (unsigned d = 0; d < split; ++d)
+      if (!llvm::is_contained(map.getResults(),
+                              getAffineDimExpr(d, op.getContext())))
+        return false;
+    outputs.push_back(rootBuffer(init.get()));
+  }
+  bool writes = false;
+  op.getRegion().walk([&](Operation *inner) {
+    if (!isMemoryEffectFree(inner) && !isa<memref::LoadOp>(inner))
+      writes = true;
+  });
+  if (writes)
+    return false;
+  llvm::SetVector<Value> captured;
+  getUsedValuesDefinedAbove(op.getRegion(), captured);
+  SmallVector<Value> buffers;
+  SmallVector<Operation *> constants;
+  // Operands and captured values: buffers are passed (the glue passes
+  // memref descriptors only); scalars must be constants, cloned (e.g. a
+  // generalised linalg.fill's value).
+  for (Value v : op->getOperands())
+    if (isa<MemRefType>(v.getType())) {
+      if (!llvm::is_contained(buffers, v))
+        buffers.push_back(v);
+    } else {
+      captured.insert(v);
+    }
+  for (Value v : captured) {
+    if (isa<MemRefType>(v.getType())) {
+      if (llvm::is_contained(outputs, rootBuffer(v)))
+        return false;
+      if (!llvm::is_contained(buffers, v))
+        buffers.push_back(v);
+      continue;
+    }
+    Operation *def = v.getDefiningOp();
+    if (!def || !def->hasTrait<OpTrait::ConstantLike>())
+      return false;
+    constants.push_back(def);
+  }
+
+  MLIRContext *ctx = op.getContext();
+  Location loc = op.getLoc();
+  auto layer = op->getParentOfType<func::FuncOp>();
+  std::string base = (layerName + "_ew" + Twine(index)).str();
+  SmallVector<Type> types = llvm::map_to_vector(
+      buffers, [](Value v) { return v.getType(); });
+  OpBuilder mb(ctx);
+  mb.setInsertionPointAfter(layer);
+  auto [wg, run] = declareStage(mb, loc, base, types, "ew");
+  Block *entry = &wg.getBody().front();
+  OpBuilder b = OpBuilder::atBlockBegin(entry);
+  b.setInsertionPoint(func::ReturnOp::create(b, loc));
+  IRMapping mapping;
+  for (auto [v, arg] : llvm::zip(buffers, entry->getArguments()))
+    mapping.map(v, arg);
+  for (Operation *c : constants)
+    if (!mapping.contains(c->getResult(0)))
+      b.clone(*c, mapping);
+  auto clone = cast<linalg::GenericOp>(b.clone(*op, mapping));
+  SmallVector<Range> ranges =
+      cast<linalg::LinalgOp>(clone.getOperation()).createLoopRanges(b, loc);
+  StageGrid grid = stageGrid(b, loc, ranges, split);
+  Value i = entry->getArguments().back();
+  Value piece = i, row;
+  if (split == 2) {
+    piece = arith::RemUIOp::create(b, loc, i, grid.pieces);
+    row = arith::DivUIOp::create(b, loc, i, grid.pieces);
+  }
+  Value first = arith::MulIOp::create(b, loc, piece, grid.chunk);
+  Value ext = getValueOrCreateConstantIndexOp(b, loc, ranges[split - 1].size);
+  Value size = arith::MinSIOp::create(
+      b, loc, grid.chunk, arith::SubIOp::create(b, loc, ext, first));
+  SmallVector<OpFoldResult> offsets, sizes;
+  for (auto [d, r] : llvm::enumerate(ranges)) {
+    if (split == 2 && d == 0) {
+      offsets.push_back(row);
+      sizes.push_back(b.getIndexAttr(1));
+    } else if (d == split - 1) {
+      offsets.push_back(first);
+      sizes.push_back(size);
+    } else {
+      offsets.push_back(b.getIndexAttr(0));
+      sizes.push_back(r.size);
+    }
+  }
+  FailureOr<TilingResult> tiled =
+      cast<TilingInterface>(clone.getOperation())
+          .getTiledImplementation(b, offsets, sizes);
+  if (failed(tiled)) {
+    wg.erase();
+    run.erase();
+    return false;
+  }
+  clone.erase();
+  if (auto chunk = dyn_cast<linalg::GenericOp>(tiled->tiledOps.front())) {
+    if (vectoriseStage(b, chunk, vec))
+      chunk.erase();
+    // The vectoriser's (1, .., 1, vec) transfers as 1-D loads, stores and
+    // broadcasts, which the LLVM lowering takes.
+    RewritePatternSet patterns(ctx);
+    vector::populateVectorTransferDropUnitDimsPatterns(patterns);
+    vector::populateDropUnitDimWithShapeCastPatterns(patterns);
+    vector::populateVectorTransferPermutationMapLoweringPatterns(patterns);
+    vector::populateVectorTransferLoweringPatterns(patterns,
+                                                   /*maxTransferRank=*/1);
+    vector::populateVectorBroadcastLoweringPatterns(patterns);
+    vector::populateVectorShapeCastLoweringPatterns(patterns);
+    vector::ShapeCastOp::getCanonicalizationPatterns(patterns, ctx);
+    vector::BroadcastOp::getCanonicalizationPatterns(patterns, ctx);
+    // Not converging would leave valid, only less simplified, IR.
+    (void)applyPatternsGreedily(wg, std::move(patterns));
+  }
+
+  OpBuilder lb(op);
+  SmallVector<Range> layerRanges =
+      cast<linalg::LinalgOp>(op.getOperation()).createLoopRanges(lb, loc);
+  StageGrid layerGrid = stageGrid(lb, loc, layerRanges, split);
+  SmallVector<Value> callArgs(buffers);
+  callArgs.push_back(layerGrid.count);
+  func::CallOp::create(lb, loc, run, callArgs);
+  op.erase();
+  return true;
 }
 
 struct FEMLayerMatmulPass
@@ -429,15 +997,35 @@ struct FEMLayerMatmulPass
       if (!name)
         continue;
       SmallVector<Contraction> found;
+      f.walk([&](linalg::GenericOp op) { delinearise(op); });
       f.walk([&](linalg::GenericOp op) {
         if (auto c = matchContraction(op))
           found.push_back(*c);
       });
-      if (found.empty())
-        continue;
-      StageBuilder stages(module, f, name.getValue(), vec);
-      for (Contraction &c : found)
-        rewrite(c, stages, vec);
+      if (!found.empty()) {
+        StageBuilder stages(module, f, name.getValue(), vec);
+        for (Contraction &c : found)
+          rewrite(c, stages, vec);
+      }
+      // What is left (element-wise and row-wise generics): stages too,
+      // their index-only transcendentals first as tables.
+      SmallVector<linalg::FillOp> fills;
+      f.walk([&](linalg::FillOp op) { fills.push_back(op); });
+      IRRewriter rewriter(module.getContext());
+      for (linalg::FillOp fill : fills) {
+        rewriter.setInsertionPoint(fill);
+        (void)linalg::generalizeNamedOp(rewriter, fill);
+      }
+      SmallVector<linalg::GenericOp> elementwise;
+      f.walk([&](linalg::GenericOp op) { elementwise.push_back(op); });
+      for (linalg::GenericOp op : elementwise)
+        hoistTables(op);
+      SmallVector<linalg::GenericOp> rest;
+      f.walk([&](linalg::GenericOp op) { rest.push_back(op); });
+      unsigned index = 0;
+      for (linalg::GenericOp op : rest)
+        if (outlineStage(op, name.getValue(), index, vec))
+          ++index;
     }
   }
 

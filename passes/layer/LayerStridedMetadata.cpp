@@ -123,11 +123,14 @@ struct FEMLayerStridedMetadataPass
     memref::populateExpandStridedMetadataPatterns(rest);
     FrozenRewritePatternSet restPatterns(std::move(rest));
     for (auto f : module.getOps<func::FuncOp>()) {
-      if (f.isExternal() || !f->hasAttr("fem.layer"))
+      // Layer functions and their stages (fem-layer-matmul's workgroup
+      // functions, whose element-wise stages take subviews).
+      if (f.isExternal() ||
+          (!f->hasAttr("fem.layer") && !f->hasAttr("fem.stage")))
         continue;
       if (failed(applyPatternsGreedily(f, expandPatterns)) ||
           failed(applyPatternsGreedily(f, restPatterns))) {
-        f.emitError() << "fem-layer-strided-metadata: the reshapes of layer @"
+        f.emitError() << "fem-layer-strided-metadata: the reshapes of @"
                       << f.getSymName() << " did not settle";
         return signalPassFailure();
       }

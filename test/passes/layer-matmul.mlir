@@ -130,3 +130,65 @@ func.func @negative_not_a_layer(%a: memref<8x16xf32>, %w: memref<8x16xf32>, %c: 
   }
   return
 }
+
+// -----
+
+// Hand-written heads: the weight's flat channel indexed as h * 64 + c (and
+// the output projection's as o, h * 64 + c). The weights are expanded to
+// (4, 64, 256) / (256, 4, 64) and indexed (h, c), the natural form, so both
+// projections and the bias fill become stages: an nt pack for W (out, in).
+// A map whose inner loop does not run over exactly the stride (here c over
+// 32 with h * 64 + c) is left alone: that contraction stays a generic, run
+// as an element-wise stage (chunks of b, t) instead of a matmul.
+//       CHECK: #[[$LIN:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d2 * 64 + d3, d4)>
+// CHECK-LABEL: func.func @linearised_layer
+//       CHECK:   %[[WQ:.*]] = memref.expand_shape %{{.*}} {{\[\[}}0, 1], [2]] output_shape [4, 64, 256] : memref<256x256xf32> into memref<4x64x256xf32>
+//       CHECK:   memref.collapse_shape %[[WQ]] {{\[\[}}0, 1], [2]] : memref<4x64x256xf32> into memref<256x256xf32>
+//       CHECK:   call @lin_mm_pack_nt_run
+//       CHECK:   call @lin_mm_run
+//       CHECK:   %[[WO:.*]] = memref.expand_shape %{{.*}} {{\[\[}}0], [1, 2]] output_shape [256, 4, 64] : memref<256x256xf32> into memref<256x4x64xf32>
+//       CHECK:   memref.collapse_shape %[[WO]] {{\[\[}}0], [1, 2]] : memref<256x4x64xf32> into memref<256x256xf32>
+//       CHECK:   call @lin_mm_pack_nt_run
+//       CHECK:   call @lin_mm_run
+//   CHECK-NOT:   linalg.generic
+//       CHECK:   call @lin_ew0_run(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (memref<?x?x256xf32>, memref<256x256xf32>, memref<?x?x4x32xf32>, index) -> ()
+//       CHECK: func.func @lin_ew0_wg
+//       CHECK:   linalg.generic {indexing_maps = [#{{.*}}, #[[$LIN]], #{{.*}}]
+#lx = affine_map<(b, t, h, c, k) -> (b, t, k)>
+#lw = affine_map<(b, t, h, c, k) -> (h * 64 + c, k)>
+#ly = affine_map<(b, t, h, c, k) -> (b, t, h, c)>
+#lo = affine_map<(b, t, o, h, c) -> (b, t, h, c)>
+#low = affine_map<(b, t, o, h, c) -> (o, c + h * 64)>
+#loy = affine_map<(b, t, o, h, c) -> (b, t, o)>
+module attributes {fem.target_features = "+avx512f,+avx2"} {
+func.func @linearised_layer(%x: memref<?x?x256xf32>, %w: memref<256x256xf32>,
+                            %y: memref<?x?x4x64xf32>, %wo: memref<256x256xf32>,
+                            %z: memref<?x?x256xf32>, %y2: memref<?x?x4x32xf32>)
+    attributes {fem.layer = "lin"} {
+  linalg.generic {indexing_maps = [#lx, #lw, #ly],
+                  iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<?x?x256xf32>, memref<256x256xf32>) outs(%y : memref<?x?x4x64xf32>) {
+    ^bb0(%p: f32, %q: f32, %acc: f32):
+      %m = arith.mulf %p, %q : f32
+      %s = arith.addf %acc, %m : f32
+      linalg.yield %s : f32
+  }
+  linalg.generic {indexing_maps = [#lo, #low, #loy],
+                  iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]}
+      ins(%y, %wo : memref<?x?x4x64xf32>, memref<256x256xf32>) outs(%z : memref<?x?x256xf32>) {
+    ^bb0(%p: f32, %q: f32, %acc: f32):
+      %m = arith.mulf %p, %q : f32
+      %s = arith.addf %acc, %m : f32
+      linalg.yield %s : f32
+  }
+  linalg.generic {indexing_maps = [#lx, #lw, affine_map<(b, t, h, c, k) -> (b, t, h, c)>],
+                  iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<?x?x256xf32>, memref<256x256xf32>) outs(%y2 : memref<?x?x4x32xf32>) {
+    ^bb0(%p: f32, %q: f32, %acc: f32):
+      %m = arith.mulf %p, %q : f32
+      %s = arith.addf %acc, %m : f32
+      linalg.yield %s : f32
+  }
+  return
+}
+}
