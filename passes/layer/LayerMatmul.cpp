@@ -839,9 +839,14 @@ static bool outlineStage(linalg::GenericOp op, StringRef layerName,
                          unsigned index, int64_t vec) {
   if (!op.hasPureBufferSemantics())
     return false;
+  // Split at most two leading parallel loops, and leave at least one loop
+  // whole: (B, T, ..) ops take a batch row and a chunk of T per workgroup,
+  // a (T, d) table a chunk of T (not one element per workgroup).
+  unsigned rank = op.getNumLoops();
+  unsigned maxSplit = std::max(1u, std::min(2u, rank - 1));
   unsigned split = 0;
   for (utils::IteratorType it : op.getIteratorTypesArray()) {
-    if (split == 2 || it != utils::IteratorType::parallel)
+    if (split == maxSplit || it != utils::IteratorType::parallel)
       break;
     ++split;
   }
