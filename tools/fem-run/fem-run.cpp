@@ -14,6 +14,7 @@
 #include "femrt/femrt.h"
 #include "dialect/Priors.h"
 #include "reference/LayerIO.h"
+#include "reference/KernelProblem.h"
 #include "reference/Reference.h"
 #include "support/LowPrecision.h"
 #include "support/Npy.h"
@@ -1161,45 +1162,17 @@ int runFemRun(int argc, char **argv) {
       // validated when it loaded the library (known prior and layout, finite
       // numbers).
       const femc::priors::PriorInfo *info = traitsPrior(traits);
-      std::optional<ref::Prior> prior;
-      if (info)
-        prior = ref::parsePrior(info->name);
-      std::optional<ref::Layout> layout;
-      if (traits)
-        layout = ref::parseLayout(traits->layout == FEMRT_LAYOUT_BHTD ? "bhtd"
-                                                                      : "bthd");
-      if (!traits)
-        fail("--check: kernel '" + kernelName +
-             "' has no kernel traits (prior, layout, attributes), so the "
-             "reference problem is unknown; its library was not made by femc");
-      if (!prior || !layout)
-        fail("--check: kernel '" + kernelName +
-             "' is not a FEM read the reference knows: its traits give prior " +
-             std::to_string(traits->prior) + " and layout " +
-             std::to_string(traits->layout));
-      p.prior = *prior;
-      p.layout = *layout;
-      p.causal = causal;
-      p.hasMask = traits->flags & FEMRT_KERNEL_MASK;
-      if (traits->flags & FEMRT_KERNEL_HAS_SCALE)
-        p.scale = traits->scale;
-      p.cap = traits->cap;
-      p.eps = traits->eps;
+      std::string why = ref::problemFromTraits(
+          traits, info ? info->name : "",
+          [&](const char *sym) -> std::optional<int64_t> {
+            if (!isKnown(sym))
+              return std::nullopt;
+            return extent(sym);
+          },
+          byName.count("state") || byName.count("state_out"), p);
       std::string error;
-      p.B = extent("B");
-      p.T = extent("T");
-      p.S = keyLength;
-      p.H = extent("H");
-      p.Hkv = extent("Hkv");
-      p.dk = extent("dk");
-      p.dv = extent("dv");
-      p.N = extent("N");
-      // A prior without keys (ssm) reads its values per query head.
-      if (!isKnown("Hkv"))
-        p.Hkv = p.H;
-      // A scan kernel with a carried state: the reference continues from
-      // `state` and gives the state after the segment for `state_out`.
-      p.hasState = byName.count("state") || byName.count("state_out");
+      if (!why.empty())
+        fail("--check: kernel '" + kernelName + "' " + why);
       // Every input the kernel has goes to the reference under its name;
       // validate() then says which one the prior does not read or lacks.
       for (auto &t : tensors) {

@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 #include "dialect/Priors.h"
 #include "femrt/femrt.h"
+#include "reference/KernelProblem.h"
 #include "reference/Reference.h"
 #include "support/LowPrecision.h"
 #include "support/Random.h"
@@ -420,18 +421,6 @@ std::vector<std::string> argDims(const femrt_arg_info &info) {
   return out;
 }
 
-std::map<std::string, std::string> parseDescription(const char *text) {
-  std::map<std::string, std::string> out;
-  std::stringstream ss(text ? text : "");
-  std::string item;
-  while (ss >> item) {
-    size_t eq = item.find('=');
-    if (eq != std::string::npos)
-      out[item.substr(0, eq)] = item.substr(eq + 1);
-  }
-  return out;
-}
-
 struct Problem {
   /// The extents of the arguments.
   std::map<std::string, int64_t> extents;
@@ -482,43 +471,29 @@ void fillInputs(Problem &p, uint64_t seed) {
 void runReference(Problem &p, femrt_kernel *kernel, const std::string &name,
                   const std::map<std::string, int64_t> &extents) {
   namespace ref = femc::ref;
-  const char *descriptionText = nullptr;
-  if (femrt_kernel_get_description(kernel, &descriptionText) != FEMRT_OK)
-    fail(std::string("kernel description: ") + femrt_last_error());
-  auto description = parseDescription(descriptionText);
+  const femrt_kernel_traits *traits = nullptr;
+  if (femrt_kernel_get_traits(kernel, &traits) != FEMRT_OK)
+    fail(std::string("kernel traits: ") + femrt_last_error());
+  const femc::priors::PriorInfo *info = nullptr;
+  if (traits && traits->prior >= 0 &&
+      traits->prior < static_cast<int>(femc::priors::allPriors().size()))
+    info = &femc::priors::priorInfo(traits->prior);
+  bool hasState = false;
+  for (auto &t : p.tensors)
+    hasState |= std::string(t.info->name) == "state" ||
+                std::string(t.info->name) == "state_out";
   ref::Problem rp;
-  auto prior = ref::parsePrior(description["prior"]);
-  auto layout = ref::parseLayout(description["layout"]);
-  if (!prior || !layout)
-    fail("the reference does not know the prior and layout of kernel '" +
-         name + "': '" + (descriptionText ? descriptionText : "") + "'");
-  rp.prior = *prior;
-  rp.layout = *layout;
-  rp.causal = description["causal"] == "1";
-  rp.hasMask = description["mask"] == "1";
-  auto number = [&](const char *key) -> std::optional<double> {
-    auto it = description.find(key);
-    if (it == description.end())
-      return std::nullopt;
-    return std::strtod(it->second.c_str(), nullptr);
-  };
-  rp.scale = number("scale");
-  if (auto cap = number("cap"))
-    rp.cap = *cap;
-  if (auto eps = number("eps"))
-    rp.eps = *eps;
-  auto extent = [&](const char *s) -> int64_t {
-    auto it = extents.find(s);
-    return it == extents.end() ? 0 : it->second;
-  };
-  rp.B = extent("B");
-  rp.T = extent("T");
-  rp.S = extents.count("S") ? extent("S") : extent("T");
-  rp.H = extent("H");
-  rp.Hkv = extents.count("Hkv") ? extent("Hkv") : rp.H;
-  rp.dk = extent("dk");
-  rp.dv = extent("dv");
-  rp.N = extent("N");
+  std::string why = ref::problemFromTraits(
+      traits, info ? info->name : "",
+      [&](const char *sym) -> std::optional<int64_t> {
+        auto it = extents.find(sym);
+        if (it == extents.end())
+          return std::nullopt;
+        return it->second;
+      },
+      hasState, rp);
+  if (!why.empty())
+    fail("the reference cannot check kernel '" + name + "': it " + why);
   ref::Inputs in;
   for (auto &t : p.tensors) {
     if (t.info->role != FEMRT_ARG_INPUT)
