@@ -16,6 +16,7 @@
 #include "femrt/femrt.h"
 #include "reference/Reference.h"
 #include "support/Random.h"
+#include "support/Slice.h"
 #include "test/integration/KernelLibrary.h"
 #include "test/integration/TestProblem.h"
 
@@ -75,24 +76,6 @@ struct Full {
 DLTensor dlTensor(void *data, std::vector<int64_t> &shape, bool isFloat) {
   return femc::test::dlTensor(data, shape,
                               isFloat ? femc::test::kF32 : femc::test::kU8);
-}
-
-/// Positions [t0, t1) of `full` along its position axis.
-template <typename E>
-std::vector<E> slice(const std::vector<E> &data, const std::vector<int64_t> &shape,
-                     int axis, int64_t t0, int64_t t1) {
-  if (axis < 0)
-    return data;
-  int64_t outer = 1, inner = 1;
-  for (int d = 0; d < axis; ++d)
-    outer *= shape[d];
-  for (size_t d = axis + 1; d < shape.size(); ++d)
-    inner *= shape[d];
-  std::vector<E> out;
-  for (int64_t o = 0; o < outer; ++o)
-    out.insert(out.end(), data.begin() + (o * shape[axis] + t0) * inner,
-               data.begin() + (o * shape[axis] + t1) * inner);
-  return out;
 }
 
 void runSegments(const Case &c, uint64_t seed) {
@@ -157,10 +140,11 @@ void runSegments(const Case &c, uint64_t seed) {
       if (f.timeAxis >= 0)
         shape[f.timeAxis] = len;
       if (name == "mask") {
-        segMask = slice(f.u8, f.shape, f.timeAxis, t0, t1);
+        segMask = femc::sliceAxis(f.u8, f.shape, f.timeAxis, t0, t1);
         maskShape = shape;
       } else {
-        seg[name] = {slice(f.f32, f.shape, f.timeAxis, t0, t1), shape};
+        seg[name] = {femc::sliceAxis(f.f32, f.shape, f.timeAxis, t0, t1),
+                     shape};
       }
     }
     std::vector<int64_t> outShape = {c.B, len, c.H, c.dv};
@@ -208,17 +192,17 @@ void runSegments(const Case &c, uint64_t seed) {
     femc::ref::Inputs in;
     for (auto &[name, f] : full) {
       if (name == "mask") {
-        preMask = slice(f.u8, f.shape, f.timeAxis, 0, t1);
+        preMask = femc::sliceAxis(f.u8, f.shape, f.timeAxis, 0, t1);
         in.mask = preMask.data();
         continue;
       }
-      pre[name] = slice(f.f32, f.shape, f.timeAxis, 0, t1);
+      pre[name] = femc::sliceAxis(f.f32, f.shape, f.timeAxis, 0, t1);
       *femc::ref::floatInput(in, name) = pre[name].data();
     }
     auto ref = femc::ref::run(prefix, in, error);
     ASSERT_TRUE(ref.has_value()) << error;
     std::vector<int64_t> refShape = {c.B, t1, c.H, c.dv};
-    std::vector<double> rows = slice(ref->out, refShape, 1, t0, t1);
+    std::vector<double> rows = femc::sliceAxis(ref->out, refShape, 1, t0, t1);
     ASSERT_EQ(rows.size(), out.size());
     femc::test::MaxError err;
     for (size_t i = 0; i < out.size(); ++i) {
