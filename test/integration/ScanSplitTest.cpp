@@ -77,12 +77,7 @@ public:
 };
 
 /// One tensor of the whole sequence [0, prefix + T) (layout bthd).
-struct Full {
-  std::vector<float> f32;
-  std::vector<uint8_t> u8;
-  std::vector<int64_t> shape;
-  int timeAxis = -1;
-};
+using Full = femc::test::SequenceInput;
 
 struct Run {
   std::vector<float> out, state;
@@ -97,21 +92,7 @@ Run launch(const Case &c, std::map<std::string, Full> &full, int64_t t0,
   const priors::PriorInfo &info =
       priors::priorInfo(static_cast<int>(c.k.prior));
   int64_t len = t1 - t0;
-  std::map<std::string, std::pair<std::vector<float>, std::vector<int64_t>>>
-      seg;
-  std::vector<uint8_t> mask;
-  std::vector<int64_t> maskShape;
-  for (auto &[name, f] : full) {
-    std::vector<int64_t> shape = f.shape;
-    if (f.timeAxis >= 0)
-      shape[f.timeAxis] = len;
-    if (name == "mask") {
-      mask = femc::sliceAxis(f.u8, f.shape, f.timeAxis, t0, t1);
-      maskShape = shape;
-    } else {
-      seg[name] = {femc::sliceAxis(f.f32, f.shape, f.timeAxis, t0, t1), shape};
-    }
-  }
+  femc::test::SegmentInputs seg = femc::test::sliceSegment(full, t0, t1);
   Run run;
   std::vector<int64_t> outShape = {c.B, len, c.H, c.dv};
   std::vector<int64_t> stateShape = {c.B, c.H, c.dv, ks};
@@ -133,11 +114,11 @@ Run launch(const Case &c, std::map<std::string, Full> &full, int64_t t0,
       dl.push_back(femc::test::dlTensor(run.state.data(), stateShape,
                                         femc::test::kF32));
     else if (n == "mask")
-      dl.push_back(
-          femc::test::dlTensor(mask.data(), maskShape, femc::test::kU8));
+      dl.push_back(femc::test::dlTensor(seg.mask.data(), seg.maskShape,
+                                        femc::test::kU8));
     else
-      dl.push_back(femc::test::dlTensor(seg[n].first.data(), seg[n].second,
-                                        femc::test::kF32));
+      dl.push_back(femc::test::dlTensor(
+          seg.floats[n].first.data(), seg.floats[n].second, femc::test::kF32));
   }
   std::vector<const DLTensor *> args;
   for (DLTensor &t : dl)

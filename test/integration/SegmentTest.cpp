@@ -65,12 +65,7 @@ struct Case {
 };
 
 /// One named tensor of the whole sequence (layout bthd).
-struct Full {
-  std::vector<float> f32;
-  std::vector<uint8_t> u8;
-  std::vector<int64_t> shape;
-  int timeAxis = -1; // -1: no position axis (beta_raw, A, D)
-};
+using Full = femc::test::SequenceInput;
 
 /// An f32 tensor, or the u8 key mask.
 DLTensor dlTensor(void *data, std::vector<int64_t> &shape, bool isFloat) {
@@ -131,22 +126,7 @@ void runSegments(const Case &c, uint64_t seed) {
     SCOPED_TRACE("segment [" + std::to_string(t0) + ", " +
                  std::to_string(t1) + ")");
     int64_t len = t1 - t0;
-    std::map<std::string, std::pair<std::vector<float>, std::vector<int64_t>>>
-        seg;
-    std::vector<uint8_t> segMask;
-    std::vector<int64_t> maskShape;
-    for (auto &[name, f] : full) {
-      std::vector<int64_t> shape = f.shape;
-      if (f.timeAxis >= 0)
-        shape[f.timeAxis] = len;
-      if (name == "mask") {
-        segMask = femc::sliceAxis(f.u8, f.shape, f.timeAxis, t0, t1);
-        maskShape = shape;
-      } else {
-        seg[name] = {femc::sliceAxis(f.f32, f.shape, f.timeAxis, t0, t1),
-                     shape};
-      }
-    }
+    femc::test::SegmentInputs seg = femc::test::sliceSegment(full, t0, t1);
     std::vector<int64_t> outShape = {c.B, len, c.H, c.dv};
     std::vector<float> out(c.B * len * c.H * c.dv, std::nanf(""));
     float *stateOut = c.inPlace ? state.data() : next.data();
@@ -161,9 +141,10 @@ void runSegments(const Case &c, uint64_t seed) {
       else if (n == "state_out")
         dl.push_back(dlTensor(stateOut, stateShape, true));
       else if (n == "mask")
-        dl.push_back(dlTensor(segMask.data(), maskShape, false));
+        dl.push_back(dlTensor(seg.mask.data(), seg.maskShape, false));
       else
-        dl.push_back(dlTensor(seg[n].first.data(), seg[n].second, true));
+        dl.push_back(
+            dlTensor(seg.floats[n].first.data(), seg.floats[n].second, true));
     }
     std::vector<const DLTensor *> args;
     for (DLTensor &t : dl)

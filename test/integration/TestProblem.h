@@ -13,10 +13,12 @@
 #include "femrt/femrt.h"
 #include "reference/Reference.h"
 #include "support/Random.h"
+#include "support/Slice.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -161,6 +163,43 @@ struct MaxError {
   /// The error relative to max |ref| (absolute when the reference is 0).
   double relative() const { return maxRef > 0 ? maxErr / maxRef : maxErr; }
 };
+
+/// One input of a whole sequence for the segment tests: float values, or
+/// the u8 key mask, with the axis of its positions (-1: none, as beta_raw).
+struct SequenceInput {
+  std::vector<float> f32;
+  std::vector<uint8_t> u8;
+  std::vector<int64_t> shape;
+  int timeAxis = -1;
+};
+
+/// Rows [t0, t1) of every input of a sequence (docs/semantics.md,
+/// "Segments"): the float inputs by name with their shapes, and the mask.
+struct SegmentInputs {
+  std::map<std::string, std::pair<std::vector<float>, std::vector<int64_t>>>
+      floats;
+  std::vector<uint8_t> mask;
+  std::vector<int64_t> maskShape;
+};
+
+inline SegmentInputs
+sliceSegment(const std::map<std::string, SequenceInput> &full, int64_t t0,
+             int64_t t1) {
+  SegmentInputs seg;
+  for (const auto &[name, f] : full) {
+    std::vector<int64_t> shape = f.shape;
+    if (f.timeAxis >= 0)
+      shape[f.timeAxis] = t1 - t0;
+    if (name == "mask") {
+      seg.mask = femc::sliceAxis(f.u8, f.shape, f.timeAxis, t0, t1);
+      seg.maskShape = shape;
+    } else {
+      seg.floats[name] = {femc::sliceAxis(f.f32, f.shape, f.timeAxis, t0, t1),
+                          shape};
+    }
+  }
+  return seg;
+}
 
 } // namespace femc::test
 
