@@ -105,7 +105,8 @@ void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
         Value flat = e.add(flat0, cv);
         Value step =
             e.vloadMasked(op.getDelta(), {w.batch, t, flat}, lanesLeft);
-        auto [u, x] = streams.panel(t, cv);
+        auto panel = streams.panel(t, cv);
+        Value u = panel.first, x = panel.second;
         if (stateOnly) {
           e.vstore(e.fadd(e.vload(deltaSum, {cv}), step), deltaSum, {cv});
           e.loop(w.c0i, N, w.c1i, [&](Value k) {

@@ -481,7 +481,7 @@ femrt_status launchHostKernel(const Kernel &kernel, const DLTensor *const *args,
   if (femrt_bind_host_fn bind = kernel.module->bindHost;
       bind && total == 1 && (k.hasTraits &&
                              (k.traits.flags & FEMRT_KERNEL_LAYER))) {
-    HostLoan loan{&pool, maxThreads};
+    HostLoan loan{&pool, maxThreads, FEMRT_OK, {}};
     femrt_host host{};
     host.struct_size = sizeof(femrt_host);
     host.pool = &loan;
@@ -501,7 +501,7 @@ femrt_status launchHostKernel(const Kernel &kernel, const DLTensor *const *args,
   kernel.lastSegments.store(1, std::memory_order_relaxed);
   if (k.split) {
     int poolThreads = pool.getNumThreads();
-    HostLoan loan{&pool, maxThreads};
+    HostLoan loan{&pool, maxThreads, FEMRT_OK, {}};
     femrt_host host{};
     host.struct_size = sizeof(femrt_host);
     host.pool = &loan;
