@@ -6,12 +6,14 @@
 // fem-tune's candidate check both use it, so the two never read a kernel
 // differently (and neither parses the human-readable description).
 //
-// Header-only: the callers already link libfemrt, the reference does not.
+// Header-only: the callers already link libfemrt and the prior table
+// (dialect/Priors.cpp), the reference library does not.
 //
 //===----------------------------------------------------------------------===//
 #ifndef FEMC_REFERENCE_KERNELPROBLEM_H
 #define FEMC_REFERENCE_KERNELPROBLEM_H
 
+#include "dialect/Priors.h"
 #include "femrt/femrt.h"
 #include "reference/Reference.h"
 
@@ -22,6 +24,16 @@
 #include <string_view>
 
 namespace femc::ref {
+
+/// The prior of kernel traits, or nullptr when the kernel is not a FEM read
+/// (no traits, a layer, or a kernel written by hand).
+inline const femc::priors::PriorInfo *
+traitsPrior(const femrt_kernel_traits *traits) {
+  if (!traits || traits->prior < 0 ||
+      traits->prior >= static_cast<int>(femc::priors::allPriors().size()))
+    return nullptr;
+  return &femc::priors::priorInfo(traits->prior);
+}
 
 /// Fills `p` for a kernel whose prior is called `priorName` (the prior table's
 /// name of traits->prior, or "" when the index is unknown). `extent(sym)` is

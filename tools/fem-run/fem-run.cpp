@@ -318,15 +318,6 @@ std::vector<std::string> argDims(const femrt_arg_info &info) {
   return out;
 }
 
-/// The prior of kernel traits, or nullptr when the kernel is not a FEM read
-/// (no traits, a layer, or a kernel written by hand).
-const femc::priors::PriorInfo *traitsPrior(const femrt_kernel_traits *traits) {
-  if (!traits || traits->prior < 0 ||
-      traits->prior >= static_cast<int>(femc::priors::allPriors().size()))
-    return nullptr;
-  return &femc::priors::priorInfo(traits->prior);
-}
-
 /// One kernel argument: its expectation, its data and its tensor.
 struct Tensor {
   const femrt_arg_info *info = nullptr;
@@ -1161,7 +1152,7 @@ int runFemRun(int argc, char **argv) {
       // The problem comes from the kernel's traits, which libfemrt
       // validated when it loaded the library (known prior and layout, finite
       // numbers).
-      const femc::priors::PriorInfo *info = traitsPrior(traits);
+      const femc::priors::PriorInfo *info = femc::ref::traitsPrior(traits);
       std::string why = ref::problemFromTraits(
           traits, info ? info->name : "",
           [&](const char *sym) -> std::optional<int64_t> {
@@ -1254,7 +1245,7 @@ int runFemRun(int argc, char **argv) {
            dk = extent("dk"), dv = extent("dv");
     // The T x S count holds for the reads over query tiles (softmax); the
     // scans (dialect/Priors.h) do O(T) work and get no GFLOP/s figure.
-    const femc::priors::PriorInfo *prior = traitsPrior(traits);
+    const femc::priors::PriorInfo *prior = femc::ref::traitsPrior(traits);
     bool quadratic =
         prior && prior->grid == femc::priors::GridKind::QueryTiles;
     double flops = layer || !quadratic

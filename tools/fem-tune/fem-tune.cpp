@@ -474,10 +474,7 @@ void runReference(Problem &p, femrt_kernel *kernel, const std::string &name,
   const femrt_kernel_traits *traits = nullptr;
   if (femrt_kernel_get_traits(kernel, &traits) != FEMRT_OK)
     fail(std::string("kernel traits: ") + femrt_last_error());
-  const femc::priors::PriorInfo *info = nullptr;
-  if (traits && traits->prior >= 0 &&
-      traits->prior < static_cast<int>(femc::priors::allPriors().size()))
-    info = &femc::priors::priorInfo(traits->prior);
+  const femc::priors::PriorInfo *info = ref::traitsPrior(traits);
   bool hasState = false;
   for (auto &t : p.tensors)
     hasState |= std::string(t.info->name) == "state" ||
