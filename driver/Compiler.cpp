@@ -11,6 +11,7 @@
 #include "passes/Passes.h"
 #include "passes/TileScan.h"
 #include "dialect/Priors.h"
+#include "dialect/SourceNesting.h"
 #include "runtime/include/femrt/kernel_abi.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
@@ -841,6 +842,103 @@ struct DeviceGlue {
   std::string image, assembly; ///< e.g. the cubin and the PTX it came from
 };
 
+/// The names the lowered code's memory functions get in a library (the
+/// pipeline lowers memref.alloc/dealloc to finalize-memref-to-llvm's generic
+/// `_mlir_memref_to_llvm_alloc`/`_free`; renameMemoryFunctions gives them
+/// these, so that two femc objects link into one program).
+std::string memoryFunctionName(StringRef stem, StringRef what) {
+  return "femc_" + stemIdent(stem) + "_" + what.str();
+}
+
+/// Renames the lowered module's generic memory functions to the library's
+/// own (memoryFunctionName), which emitMemoryFunctions defines.
+void renameMemoryFunctions(llvm::Module &llvmModule, StringRef stem) {
+  for (StringRef what : {"alloc", "free"})
+    if (llvm::Function *f =
+            llvmModule.getFunction(("_mlir_memref_to_llvm_" + what).str())) {
+      f->setName(memoryFunctionName(stem, what));
+      f->setVisibility(llvm::GlobalValue::HiddenVisibility);
+    }
+}
+
+/// The lowered code's memory functions (renameMemoryFunctions). A library
+/// with layers also keeps the services libfemrt lends the layer running on
+/// this thread (femrt_host, bound by femc_bind_host): while they include
+/// scratch blocks, a block comes from there and goes back there, so a
+/// layer's multi-MiB intermediates reuse the pages of the last call instead
+/// of faulting in fresh ones (libfemrt's ScratchCache); everything else
+/// (other threads, a serial entry, an older libfemrt) uses malloc. A 64-byte
+/// header in front of each block says where it came from.
+void emitMemoryFunctions(raw_ostream &os, StringRef stem, bool anyLayer) {
+  std::string alloc = memoryFunctionName(stem, "alloc"),
+              release = memoryFunctionName(stem, "free");
+  os << "/* memref.alloc / memref.dealloc of the lowered code. */\n"
+     << "__attribute__((visibility(\"hidden\"))) void *" << alloc
+     << "(uint64_t n);\n"
+     << "__attribute__((visibility(\"hidden\"))) void " << release
+     << "(void *p);\n";
+  if (!anyLayer) {
+    os << "void *" << alloc << "(uint64_t n) { return malloc(n); }\n"
+       << "void " << release << "(void *p) { free(p); }\n\n";
+    return;
+  }
+  os << R"C(/* The services libfemrt lends the layer running on this thread. */
+static _Thread_local const femrt_host *femc_host;
+static void femc_bind_host(const femrt_host *host) { femc_host = host; }
+/* In front of each block: who gives it back, and its size with the header. */
+typedef struct femc_block {
+  void (*release)(void *scratch, void *block, uint64_t n);
+  void *scratch;
+  uint64_t n;
+} femc_block;
+#define FEMC_BLOCK_HEADER 64
+_Static_assert(sizeof(femc_block) <= FEMC_BLOCK_HEADER, "block header");
+)C";
+  os << "void *" << alloc << "(uint64_t n) {\n"
+     << R"C(  const femrt_host *h = femc_host;
+  femc_block b = {0, 0, 0};
+  unsigned char *p = 0;
+  if (__builtin_add_overflow(n, (uint64_t)FEMC_BLOCK_HEADER, &b.n)) {
+    fprintf(stderr, "femc: the lowered code asked for %llu bytes\n",
+            (unsigned long long)n);
+    abort();
+  }
+  if (h && h->struct_size >= offsetof(femrt_host, scratch_free) +
+                                 sizeof h->scratch_free &&
+      h->scratch_alloc && h->scratch_free) {
+    p = (unsigned char *)h->scratch_alloc(h->scratch, b.n);
+    if (p) {
+      b.release = h->scratch_free;
+      b.scratch = h->scratch;
+    }
+  }
+  if (!p)
+    p = (unsigned char *)malloc(b.n);
+  if (!p) {
+    fprintf(stderr, "femc: no memory for a buffer of %llu bytes\n",
+            (unsigned long long)n);
+    abort();
+  }
+  memcpy(p, &b, sizeof b);
+  return p + FEMC_BLOCK_HEADER;
+}
+)C";
+  os << "void " << release << "(void *q) {\n"
+     << R"C(  femc_block b;
+  unsigned char *p;
+  if (!q)
+    return;
+  p = (unsigned char *)q - FEMC_BLOCK_HEADER;
+  memcpy(&b, p, sizeof b);
+  if (b.release)
+    b.release(b.scratch, p, b.n);
+  else
+    free(p);
+}
+
+)C";
+}
+
 /// The C glue of layers' stages. A layer calls `<kernel>_run` for each FEM
 /// read (the read's prepare, then its grid) and, for each projection
 /// (passes/layer/LayerMatmul.cpp), `<layer>_mm_pack_{nn,nt}_run` and
@@ -851,10 +949,7 @@ struct DeviceGlue {
 void emitLayerStages(raw_ostream &os, const std::vector<KernelInfo> &kernels) {
   if (llvm::none_of(kernels, [](auto &k) { return k.layer; }))
     return;
-  os << R"C(/* The services libfemrt lends the layer running on this thread. */
-static _Thread_local const femrt_host *femc_host;
-static void femc_bind_host(const femrt_host *host) { femc_host = host; }
-/* body(ctx, i) for i in [0, n): on the lent pool, else here. */
+  os << R"C(/* body(ctx, i) for i in [0, n): on the lent pool, else here. */
 static void femc_parallel(int64_t n, void (*body)(void *, int64_t), void *ctx) {
   const femrt_host *h = femc_host;
   if (h && h->parallel_for && n > 1) {
@@ -1128,6 +1223,8 @@ static int femc_bind_named(const femrt_arg_info *info, const int (*syms)[9],
   os << "#endif\n  (void)err; (void)len;\n  return 1;\n}\n\n";
   } // the host check
 
+  if (!device)
+    emitMemoryFunctions(os, stem, anyLayer);
   auto list = [&](auto &&range) {
     // An empty C initializer list is not C11: write {0}.
     if (std::empty(range))
@@ -1226,7 +1323,8 @@ static int femc_bind_named(const femrt_arg_info *info, const int (*syms)[9],
          << "  if (count)\n"
          << "    memcpy((float *)o->aligned + o->offset, (float *)r.aligned + "
             "r.offset, count * sizeof(float));\n"
-         << "  free(r.allocated);\n}\n";
+         << "  " << memoryFunctionName(stem, "free")
+         << "(r.allocated);\n}\n";
     } else {
       os << "static int " << id
          << "_prepare(void *const *args, int64_t grid[3], char *err, size_t "
@@ -1905,7 +2003,11 @@ bool compile(const CompileOptions &options, CompileResult &result) {
     llvm::errs() << "femc: error: " << errorMessage << "\n";
     return false;
   }
-  sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+  unsigned bufferId =
+      sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+  // Deep nesting would overflow the parser's stack: refused, located.
+  if (failed(fem::checkSourceNesting(sourceMgr, bufferId, &context)))
+    return false;
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
   if (!module)
     return false;
@@ -2096,6 +2198,7 @@ bool compile(const CompileOptions &options, CompileResult &result) {
     return false;
   }
   collectLayerStages(*llvmModule, kernels);
+  renameMemoryFunctions(*llvmModule, stem);
   std::unique_ptr<llvm::TargetMachine> machine =
       optimizeForTarget(*target, *llvmModule, options.optLevel);
   if (!machine)

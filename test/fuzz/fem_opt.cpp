@@ -24,6 +24,7 @@
 #include "FuzzSupport.h"
 
 #include "dialect/FEMDialect.h"
+#include "dialect/SourceNesting.h"
 #include "passes/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -94,8 +95,12 @@ bool usesFEM(Operation *op) {
 OwningOpRef<ModuleOp> parse(StringRef text, StringRef name,
                             MLIRContext &context) {
   llvm::SourceMgr sourceMgr;
-  sourceMgr.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(text, name),
-                               llvm::SMLoc());
+  unsigned id = sourceMgr.AddNewSourceBuffer(
+      llvm::MemoryBuffer::getMemBufferCopy(text, name), llvm::SMLoc());
+  // As fem-opt and femc: text nested too deeply for the recursive parser's
+  // stack is refused before the parse (with an error diagnostic).
+  if (failed(fem::checkSourceNesting(sourceMgr, id, &context)))
+    return nullptr;
   return parseSourceFile<ModuleOp>(sourceMgr, ParserConfig(&context));
 }
 

@@ -1,0 +1,88 @@
+//===- SourceNesting.cpp - Refuse MLIR text nested too deeply -------------===//
+//
+// Part of the femc project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialect/SourceNesting.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/Location.h"
+
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/Support/MemoryBuffer.h"
+
+namespace mlir::fem {
+
+std::optional<size_t> findTooDeepNesting(llvm::StringRef text,
+                                         unsigned limit) {
+  llvm::SmallVector<char, 64> open; // the unclosed brackets
+  const size_t n = text.size();
+  for (size_t i = 0; i < n; ++i) {
+    char c = text[i];
+    switch (c) {
+    case '"': // a string literal: up to the unescaped quote or the line end
+      for (++i; i < n && text[i] != '"' && text[i] != '\n'; ++i)
+        if (text[i] == '\\')
+          ++i;
+      break;
+    case '/': // a comment: up to the line end
+      if (i + 1 < n && text[i + 1] == '/')
+        while (i < n && text[i] != '\n')
+          ++i;
+      break;
+    case '-': // `->` is an arrow, not a closing angle bracket
+      if (i + 1 < n && text[i + 1] == '>')
+        ++i;
+      break;
+    case '(':
+    case '[':
+    case '{':
+    case '<':
+      if (open.size() >= limit)
+        return i;
+      open.push_back(c);
+      break;
+    case '>':
+      if (!open.empty() && open.back() == '<')
+        open.pop_back();
+      break;
+    case ')':
+    case ']':
+    case '}': {
+      // An unclosed '<' inside (e.g. a comparison in an unknown syntax)
+      // ends with the bracket around it.
+      while (!open.empty() && open.back() == '<')
+        open.pop_back();
+      char match = c == ')' ? '(' : c == ']' ? '[' : '{';
+      if (!open.empty() && open.back() == match)
+        open.pop_back();
+      break;
+    }
+    default:
+      break;
+    }
+  }
+  return std::nullopt;
+}
+
+LogicalResult checkSourceNesting(const llvm::SourceMgr &sourceMgr,
+                                 unsigned bufferId, MLIRContext *context,
+                                 unsigned limit) {
+  const llvm::MemoryBuffer *buffer = sourceMgr.getMemoryBuffer(bufferId);
+  std::optional<size_t> at = findTooDeepNesting(buffer->getBuffer(), limit);
+  if (!at)
+    return success();
+  auto [line, column] = sourceMgr.getLineAndColumn(
+      llvm::SMLoc::getFromPointer(buffer->getBufferStart() + *at), bufferId);
+  Location loc = FileLineColLoc::get(context, buffer->getBufferIdentifier(),
+                                     line, column);
+  return emitError(loc) << "the input nests brackets ('(', '[', '{', '<') "
+                           "deeper than "
+                        << limit
+                        << " levels; femc's tools refuse it before parsing "
+                           "(MLIR's parser recurses once per level and would "
+                           "overflow its stack)";
+}
+
+} // namespace mlir::fem
