@@ -245,6 +245,25 @@ CASES = [
      [(1, 517, "none"), (2, 3, "none")]),
     ("softmax_nomask", dict(prior_type="softmax", use_conv=False),
      {}, [(2, 5, "none"), (1, 70, "none")]),
+    # The causal flag is ignored by gla, rnn_softmax and mamba (quirk).
+    ("gla_causal_false", dict(prior_type="gla", causal=False), {},
+     [(2, 9, "right")]),
+    ("aft_causal_false", dict(prior_type="rnn_softmax", causal=False,
+                              fem_dim=32, qk_dim=16), {}, [(2, 9, "left")]),
+    ("mamba_causal_false", dict(prior_type="mamba", causal=False,
+                                ssm_rank=1), {}, [(2, 9, "holes")]),
+    # An odd conv_hidden split in two (7 + 7), n_embd not a multiple of
+    # the heads, unresolved sizes (fem_dim 18 -> 24, qk_dim 10 -> 12 with
+    # 3 heads), inputs of a thousand.
+    ("softmax_odd_sizes", dict(prior_type="softmax", n_embd=37, n_head=3,
+                               fem_dim=18, qk_dim=10, conv_hidden=15,
+                               conv_bidirectional=True), {"x=": 1000.0},
+     [(2, 11, "right")]),
+    # align_multiple and the ratios.
+    ("linear_align", dict(prior_type="linear", n_embd=40, fem_dim=None,
+                          qk_dim=None, align_multiple=6,
+                          p_t_to_fem_ratio=1.5, fem_ratio=0.7), {},
+     [(1, 13, "left")]),
     ("gla_cap_eps_theta", dict(prior_type="gla", value_logexp_cap=12.0,
                                eps=1e-4, rope_theta=500.0),
      {"W_v": 6.0, "_beta_param=": 4.0}, RUNS_MID),
@@ -291,12 +310,12 @@ if FULL:
              for n, c, g, r in CASES]
 
 
-def round_channels(x, n_head, unit):
-    """The module's rounding of fem_dim (unit 4) and qk_dim (unit 2) per
-    head, align_multiple 1: the nearest multiple of n_head*unit, Python's
-    round for the first guess, exact ties between the guess's neighbours to
-    the lower one."""
-    base = n_head * unit
+def round_channels(x, n_head, unit, multiple=1):
+    """The module's rounding of fem_dim (unit 4) and qk_dim (unit 2): the
+    nearest multiple of lcm(align_multiple, n_head*unit), Python's round for
+    the first guess, exact ties between the guess's neighbours to the lower
+    one."""
+    base = np.lcm(max(int(multiple), 1), n_head * unit)
     q = max(int(round(x / base)), 1)
     cand = q * base
     low = (q - 1) * base if q > 1 else base
@@ -320,13 +339,14 @@ def sizes(cfg):
     e = cfg.get("fem_dim")
     e = int(round(cfg.get("fem_ratio", 0.5) * cfg["n_embd"])) if e is None \
         else e
-    out["fem_dim"] = round_channels(e, H, 4)
+    align = cfg.get("align_multiple", 1)
+    out["fem_dim"] = int(round_channels(e, H, 4, align))
     if cfg.get("prior_type") != "mamba":
         qk = cfg.get("qk_dim")
         if qk is None:
             qk = max(int(round(0.5 * cfg.get("p_t_to_fem_ratio", 4.0) *
                                out["fem_dim"])), 2 * H)
-        out["qk_dim"] = round_channels(qk, H, 2)
+        out["qk_dim"] = int(round_channels(qk, H, 2, align))
     return out
 
 
@@ -369,16 +389,19 @@ def compiled(tmp_path_factory):
         _, err = proc.communicate()
         assert proc.returncode == 0, f"femc spec_layers{part}.mlir:\n{err}"
         modules.append(femc.load(str(tmp / "lib" / f"spec_layers{part}.so")))
-    return {name: (modules[i % 2].kernel("L_" + name), state, cfg, layer)
+    return {name: (modules[i % 2].kernel("L_" + name), state, cfg, layer,
+                   CASES[i][2])
             for i, (name, (state, cfg, layer)) in enumerate(layers.items())}
 
 
 def _check(compiled, name, runs):
-    kernel, state, cfg, layer = compiled[name]
+    kernel, state, cfg, layer, _ = compiled[name]
     failures = []
     for j, (B, T, mask_kind) in enumerate(runs):
         rng = np.random.default_rng(zlib.crc32(f"{name}/{j}".encode()))
-        x = rng.standard_normal((B, T, cfg["n_embd"])).astype(np.float32)
+        x = rng.standard_normal((B, T, cfg["n_embd"])) * \
+            compiled[name][4].get("x=", 1.0)
+        x = x.astype(np.float32)
         mask = make_mask(mask_kind, B, T, rng)
         if name.endswith("_nomask"):
             assert mask_kind == "none"
