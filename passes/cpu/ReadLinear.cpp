@@ -7,8 +7,10 @@
 //   gla: a_t = -(relu(decay_t) + eps); G = running sum of a (carried);
 //        C_t = clamp(G_t, -60, 50); l_t = C_t - C_{t0-1} (relative to the
 //        chunk start, <= 0: only differences are exponentiated)
-//   A^T[s][t] = <phi(q_t), phi(k_s)> [* e^(l_t - l_s)] for s <= t
-//               (query rows on vector lanes), w_t = sum_s A^T[s][t]
+//   A^T[s][t] = <phi(q_t), phi(k_s)> [* e^(l_t - m) e^(m - l_s)] for s <= t
+//               (query rows on vector lanes), w_t = sum_s A^T[s][t];
+//               gla's factors are per row and per key, m = l_last / 2
+//               keeps both in float range, no exp per (s, t) pair
 //   row t: num = [e^(l_t)] phi(q_t) S + sum_{s<=t} A^T[s][t] panel_s
 //          den = [e^(l_t)] phi(q_t) . z + w_t
 //          out = epilogue(num / max(den, eps))   (gla: num / (den + 1e-5))
@@ -56,7 +58,8 @@ private:
   void prefetchRows(Value t0, bool keys, bool queries);
   void loadKeys(Value s0, Value n);
   void loadQueries(Value t0, Value n);
-  /// gla: local log decays of the chunk; returns the new (G, C_last).
+  /// gla: local log decays of the chunk and their per-row and per-key
+  /// factors (vectors); returns the new (G, C_last).
   SmallVector<Value> emitLogDecay(Value t0, Value n, Value g, Value cPrev);
   void emitScores(Value n);
   /// rowDen[t] = [e^(l_t)] phi(q_t) . z [+ w_t] for the chunk's rows.
@@ -83,7 +86,7 @@ private:
   bool stateOnly = false;
   Value cC, cCb;
   Value phiQT, phiK, scoresT, panel, state, norm, rowWeight, logDecay,
-      keyWeight, rowDecay, rowDen, phiKw;
+      keyWeight, rowDecay, rowDen, phiKw, rowFactor, keyFactor;
 };
 
 void LinearReadEmitter::emit() {
@@ -105,6 +108,8 @@ void LinearReadEmitter::emit() {
     logDecay = e.alloc({C}, {});
     keyWeight = e.alloc({C}, {});
     rowDecay = e.alloc({C}, {});
+    rowFactor = e.alloc({C}, {});
+    keyFactor = e.alloc({C}, {});
   }
   e.loop(w.c0i, dk, w.c1i, [&](Value d) {
     e.store(e.cst(0.0f), norm, {d});
@@ -245,12 +250,16 @@ void LinearReadEmitter::loadKeys(Value s0, Value n) {
   e.loop(w.c0i, n, w.c1i, [&](Value r) {
     Value s = e.add(s0, r);
     Value keep = streams.keyKept(s);
+    // gla: phi(k_s) e^(l_last - l_s) for the state update, in the same pass.
+    Value kw = gla ? e.load(keyWeight, {r}) : Value();
     e.loop(w.c0i, w.dk, w.c1i, [&](Value d) {
       Value phi = e.featureMap(e.load(op.getK(), e.at(w.batch, s, w.kvHead, d)),
                                w.eps);
       if (keep)
         phi = e.select(keep, phi, e.cst(0.0f));
       e.store(phi, phiK, {r, d});
+      if (gla)
+        e.store(e.fmul(phi, kw), phiKw, {r, d});
     });
     e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
       auto [clipped, tilted] = streams.panel(s, cv, keep);
@@ -293,12 +302,23 @@ SmallVector<Value> LinearReadEmitter::emitLogDecay(Value t0, Value n, Value g,
         return SmallVector<Value>{sum, c};
       });
   Value lLast = e.load(logDecay, {e.sub(n, w.c1i)});
-  e.loop(w.c0i, cC, w.c1i, [&](Value r) {
-    // Rows past the end take the last row's decay (finite, never stored).
-    Value l = e.load(logDecay, {e.minI(r, e.sub(n, w.c1i))});
-    e.store(l, logDecay, {r});
-    e.store(e.exp(l), rowDecay, {r});
-    e.store(e.exp(e.fsub(lLast, l)), keyWeight, {r});
+  // Rows past the end take the last row's decay (finite, never stored).
+  e.loop(n, cC, w.c1i, [&](Value r) { e.store(lLast, logDecay, {r}); });
+  // The scores' e^(l_t - l_s) = e^(l_t - m) e^(m - l_s). l lies in
+  // [l_last, 0] and l_last >= -110 (C from a carried 50 down to -60), so
+  // with m = l_last / 2 both factors are normal floats (|exponent| <= 55)
+  // and their product is the pair's factor to a few ulp. A NaN decay
+  // (l_last NaN) takes m = -30, which keeps the rows before it finite.
+  Value half = e.fmul(lLast, e.cst(0.5f));
+  Value mid = e.select(e.fcmp(arith::CmpFPredicate::UNO, lLast, lLast),
+                       e.cst(-30.0f), half);
+  Value lastV = e.bcast(lLast), midV = e.bcast(mid);
+  e.loop(w.c0i, cC, w.cLanes, [&](Value rv) {
+    Value l = e.vload(logDecay, {rv});
+    e.vstore(e.exp(l), rowDecay, {rv});
+    e.vstore(e.exp(e.fsub(lastV, l)), keyWeight, {rv});
+    e.vstore(e.exp(e.fsub(l, midV)), rowFactor, {rv});
+    e.vstore(e.exp(e.fsub(midV, l)), keyFactor, {rv});
   });
   return out;
 }
@@ -321,7 +341,7 @@ void LinearReadEmitter::emitScores(Value n) {
   e.loop(w.c0i, e.roundUp(n, w.cLanes), w.cLanes, [&](Value tv) {
     Value rowIdx = arith::AddIOp::create(
         e.b, lane, vector::BroadcastOp::create(e.b, vi32, i32(tv)));
-    Value lt = gla ? e.vload(logDecay, {tv}) : Value();
+    Value rf = gla ? e.vload(rowFactor, {tv}) : Value();
     Value sEnd = e.minI(n, e.add(tv, w.cLanes));
     Value sum = e.loop(
         w.c0i, e.roundUp(sEnd, cKS), cKS, {e.splat(0.0f)},
@@ -346,11 +366,10 @@ void LinearReadEmitter::emitScores(Value n) {
             Value visible = arith::CmpIOp::create(
                 e.b, arith::CmpIPredicate::sge, rowIdx,
                 vector::BroadcastOp::create(e.b, vi32, i32(s)));
-            if (gla) {
-              Value expo = e.fsub(lt, e.bcast(e.load(logDecay, {s})));
-              dot = e.fmul(dot,
-                           e.exp(e.select(visible, expo, e.splat(0.0f))));
-            }
+            // gla: the factor is at most ~1 on visible lanes; hidden lanes
+            // (possibly inf) are dropped by the select.
+            if (gla)
+              dot = e.fmul(dot, e.fmul(rf, e.bcast(e.load(keyFactor, {s}))));
             Value weight = e.select(visible, dot, e.splat(0.0f));
             e.vstore(weight, scoresT, {s, tv});
             total = e.fadd(total, weight);
@@ -473,17 +492,8 @@ void LinearReadEmitter::emitRows(Value t0, Value n) {
 
 void LinearReadEmitter::emitStateUpdate(Value n) {
   Value decay = gla ? e.load(rowDecay, {e.sub(n, w.c1i)}) : Value();
-  Value keys = phiK;
-  if (gla) {
-    // phi(k_s) e^(l_last - l_s), once per chunk.
-    e.loop(w.c0i, n, w.c1i, [&](Value s) {
-      Value kw = e.load(keyWeight, {s});
-      e.loop(w.c0i, w.dk, w.c1i, [&](Value d) {
-        e.store(e.fmul(e.load(phiK, {s, d}), kw), phiKw, {s, d});
-      });
-    });
-    keys = phiKw;
-  }
+  // gla: phi(k_s) e^(l_last - l_s) (loadKeys).
+  Value keys = gla ? phiKw : phiK;
   // Features [d0, d0 + nd) together: 2 * nd independent FMA chains per
   // channel vector, each panel vector loaded once for all of them.
   auto block = [&](Value d0, int64_t nd) {
