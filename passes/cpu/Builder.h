@@ -356,10 +356,12 @@ public:
   Value fmin(Value x, Value y) {
     return select(fcmp(arith::CmpFPredicate::OLT, x, y), x, y);
   }
-  /// max that propagates a NaN of either operand (torch.max).
+  /// max that propagates a NaN of either operand (torch.max): x where x > y
+  /// (ordered) or x is NaN, else y (NaN when y is). An unordered compare
+  /// here would pick x for a NaN y and lose it.
   Value fmaxNaN(Value x, Value y) {
     Value pick = arith::OrIOp::create(
-        b, fcmp(arith::CmpFPredicate::UGT, x, y),
+        b, fcmp(arith::CmpFPredicate::OGT, x, y),
         fcmp(arith::CmpFPredicate::UNO, x, x));
     return select(pick, x, y);
   }

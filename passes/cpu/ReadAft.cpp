@@ -70,17 +70,22 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
                 sSumMu = sNumMu + 2, sSumX = sNumMu + 3, sDen = sNumMu + 4,
                 sKmax = sNumMu + 5, sCount = sNumMu + 6;
   Value countIn = carried.in() ? carried.load(w.c0i, sCount) : e.cst(0.0f);
+  // A segment without keys leaves kmax as it was: the carried slot, or the
+  // empty state's 0 (segMax is -inf there).
+  Value noKey = arith::CmpIOp::create(e.b, arith::CmpIPredicate::eq, w.S,
+                                      w.c0i);
   e.loop(w.c0i, w.cw, w.c1i, [&](Value c) {
     Value segMax =
         e.load(kmax, {e.remI(e.add(w.chan0, c), dk)});
     if (!carried.in()) {
-      e.store(segMax, kmaxC, {c});
+      e.store(e.select(noKey, e.cst(0.0f), segMax), kmaxC, {c});
       return;
     }
     Value has = e.fcmp(arith::CmpFPredicate::OGT, carried.seenIn(c),
                        e.cst(0.5f));
     Value kOld = carried.load(c, sKmax);
-    Value kNew = e.select(has, e.fmaxNaN(kOld, segMax), segMax);
+    Value kNew = e.select(has, e.fmaxNaN(kOld, segMax),
+                          e.select(noKey, kOld, segMax));
     Value rK = e.select(has, e.exp(e.fsub(kOld, kNew)), e.cst(0.0f));
     Value rX = carried.xScale(c);
     Value offset = e.load(streams.offset, {c});
