@@ -24,10 +24,10 @@
 #include "dialect/FEMPriors.h"
 #include "passes/Passes.h"
 #include "passes/TileScan.h"
+#include "target/cpu/HostCpu.h"
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/StringSwitch.h"
-#include "llvm/TargetParser/Host.h"
 
 #define DEBUG_TYPE "fem-tile"
 
@@ -46,11 +46,12 @@ int64_t mlir::fem::defaultVectorWidth(StringRef target) {
     return 8;
   if (target == "generic")
     return 4;
-  // host: AVX-512F where available, else AVX2, else SSE-sized vectors.
-  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
-  if (features.lookup("avx512f"))
+  // host: AVX-512F where available, else AVX2, else SSE-sized vectors
+  // (the host as FEMC_HOST_CPU masks it: target/cpu/HostCpu.h).
+  const femc::target::cpu::HostCpu &host = femc::target::cpu::hostCpu();
+  if (host.has("avx512f"))
     return 16;
-  if (features.lookup("avx2") || features.lookup("avx"))
+  if (host.has("avx2") || host.has("avx"))
     return 8;
   return 4;
 }

@@ -100,6 +100,9 @@ void Target::writeDeviceGlue(llvm::raw_ostream &os, llvm::StringRef,
 }
 
 const Target *lookupTarget(llvm::StringRef name) {
+  // A host femc cannot compile for (no AVX2/FMA, or a bad FEMC_HOST_CPU).
+  if (name == "host" && !target::cpu::hostUnsupported().empty())
+    return nullptr;
   for (const Target *t : allTargets())
     if (t->name() == name)
       return t;
@@ -117,6 +120,8 @@ std::vector<std::string> targetNames() {
 std::string unsupportedTargetMessage(llvm::StringRef name) {
   // A known x86 CPU or a +feature that cannot be used: say why.
   std::string cpuError;
+  if (name == "host" && !(cpuError = target::cpu::hostUnsupported()).empty())
+    return "unsupported target 'host': " + cpuError;
   if (name.contains('+') ||
       llvm::X86::parseArchX86(name, /*Only64Bit=*/true) != llvm::X86::CK_None)
     if (!target::cpu::lookupCpuTarget(name, cpuError) && !cpuError.empty())

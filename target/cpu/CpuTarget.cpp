@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "target/cpu/CpuTarget.h"
+#include "target/cpu/HostCpu.h"
 #include "target/cpu/TileSpace.h"
 
 #include "passes/Passes.h"
@@ -67,20 +68,20 @@ public:
         description_(std::move(description)), required_(std::move(required)),
         lowering_(std::move(lowering)) {}
 
-  /// This machine: its CPU and every feature it has; the glue requires the
-  /// vector features among them, so the library refuses a smaller CPU.
+  /// This machine (hostCpu(): its CPU and every feature it has, or the
+  /// CPU FEMC_HOST_CPU names, masked); the glue requires the vector
+  /// features among them, so the library refuses a smaller CPU.
   static CpuTarget host() {
-    std::string cpu = llvm::sys::getHostCPUName().str();
-    llvm::StringMap<bool> hostFeatures = llvm::sys::getHostCPUFeatures();
+    const HostCpu &hostCpu = cpu::hostCpu();
     llvm::SubtargetFeatures features;
-    for (auto &f : hostFeatures)
+    for (auto &f : hostCpu.features)
       features.AddFeature(f.first(), f.second);
     std::vector<std::string> required;
     for (const char *f : kCheckedFeatures)
-      if (hostFeatures.lookup(f))
+      if (hostCpu.has(f))
         required.push_back(f);
-    return CpuTarget("host", cpu, features.getString(), "host", "host:" + cpu,
-                     std::move(required));
+    return CpuTarget("host", hostCpu.name, features.getString(), "host",
+                     "host:" + hostCpu.name, std::move(required));
   }
 
   StringRef name() const override { return name_; }
@@ -212,8 +213,12 @@ std::unique_ptr<CpuTarget> parseCpuTarget(StringRef name, std::string &error) {
 
 } // namespace
 
+std::string hostUnsupported() { return hostCpu().unsupported(); }
+
 const driver::Target *lookupCpuTarget(StringRef name, std::string &error) {
   error.clear();
+  if (name == "host" && !(error = hostUnsupported()).empty())
+    return nullptr;
   for (const driver::Target *t : cpuTargets())
     if (t->name() == name)
       return t;

@@ -2,7 +2,8 @@
 //
 // Part of the femc project.
 //
-// host (this machine's CPU and features), x86-64-v3 (AVX2, FMA) and
+// host (this machine's CPU and features, or those of the CPU FEMC_HOST_CPU
+// names, masked: HostCpu.h), x86-64-v3 (AVX2, FMA) and
 // x86-64-v4 (AVX-512), any LLVM x86-64 CPU name with optional +bf16 /
 // +bf16dot / +amx features (lookupCpuTarget): LLVM's native x86-64 back end, vector widths
 // of 8 or 16 lanes, and a glue that checks the CPU's features before a
@@ -22,6 +23,11 @@ namespace femc::target::cpu {
 /// The CPU targets, in the order --target lists them: host, x86-64-v3,
 /// x86-64-v4.
 const std::vector<const driver::Target *> &cpuTargets();
+
+/// Why femc cannot compile for "host" ("" when it can): FEMC_HOST_CPU names
+/// no x86-64 CPU, or the host (as FEMC_HOST_CPU masks it) lacks AVX2 or FMA.
+/// lookupCpuTarget("host") then fails with this message.
+std::string hostUnsupported();
 
 /// The CPU target `name` names: one of cpuTargets(), or
 /// <cpu>[+<feature>...] with <cpu> x86-64-v3, x86-64-v4 or any 64-bit x86

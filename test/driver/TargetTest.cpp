@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "driver/Target.h"
+#include "target/cpu/HostCpu.h"
 
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
@@ -28,6 +29,9 @@ TEST(Target, RegistryListsTheCpuTargets) {
             (std::vector<std::string>{"host", "x86-64-v3", "x86-64-v4",
                                       "sm_80", "sm_90", "cuda"}));
   for (const std::string &name : femc::driver::targetNames()) {
+    // A host below x86-64-v3 is listed but refused (HostTargetFollows...).
+    if (name == "host" && !femc::target::cpu::hostCpu().unsupported().empty())
+      continue;
     const Target *t = lookupTarget(name);
     ASSERT_NE(t, nullptr) << name;
     EXPECT_EQ(t->name(), name);
@@ -69,6 +73,8 @@ TEST(Target, FixedCpuTargets) {
 }
 
 TEST(Target, HostIsThisCpu) {
+  if (std::string why = femc::target::cpu::hostCpu().unsupported(); !why.empty())
+    GTEST_SKIP() << why;
   const Target *host = lookupTarget("host");
   ASSERT_NE(host, nullptr);
   EXPECT_EQ(host->description(), "host:" + host->cpu());
@@ -144,6 +150,98 @@ TEST(Target, EmitsAnObjectWithItsMachine) {
                      "kernel.o'"),
             std::string::npos)
       << err;
+}
+
+// FEMC_HOST_CPU (target/cpu/HostCpu.h): the named CPU's features mask this
+// machine's; none is ever added.
+using femc::target::cpu::resolveHostCpu;
+
+llvm::StringMap<bool> machine(std::initializer_list<const char *> on) {
+  llvm::StringMap<bool> features;
+  for (const char *f : {"64bit", "sse2", "avx", "avx2", "fma", "avx512f",
+                        "avx512bw", "avx512bf16", "amx-tile", "amx-bf16"})
+    features[f] = false;
+  for (const char *f : on)
+    features[f] = true;
+  return features;
+}
+
+TEST(HostCpu, UnsetIsThisMachine) {
+  auto real = machine({"64bit", "sse2", "avx2", "fma", "avx512f"});
+  auto host = resolveHostCpu("", "sapphirerapids", real);
+  EXPECT_EQ(host.name, "sapphirerapids");
+  EXPECT_EQ(host.describe(), "sapphirerapids");
+  EXPECT_TRUE(host.has("avx512f"));
+  EXPECT_EQ(host.unsupported(), "");
+}
+
+TEST(HostCpu, NamedCpuMasksAvx512AndAmx) {
+  auto real = machine({"64bit", "sse2", "avx", "avx2", "fma", "avx512f",
+                       "avx512bw", "avx512bf16", "amx-tile", "amx-bf16"});
+  auto host = resolveHostCpu("znver3", "sapphirerapids", real);
+  EXPECT_EQ(host.error, "");
+  EXPECT_EQ(host.name, "znver3");
+  EXPECT_EQ(host.describe(), "znver3 (FEMC_HOST_CPU, on a sapphirerapids)");
+  for (const char *f : {"64bit", "sse2", "avx", "avx2", "fma"})
+    EXPECT_TRUE(host.has(f)) << f;
+  for (const char *f : {"avx512f", "avx512bw", "avx512bf16", "amx-tile",
+                        "amx-bf16"})
+    EXPECT_FALSE(host.has(f)) << f;
+  EXPECT_EQ(host.unsupported(), "");
+}
+
+TEST(HostCpu, NamedCpuNeverAddsFeatures) {
+  auto real = machine({"64bit", "sse2", "avx"});
+  auto host = resolveHostCpu("sapphirerapids", "sandybridge", real);
+  EXPECT_TRUE(host.has("avx"));
+  for (const char *f : {"avx2", "fma", "avx512f", "amx-tile"})
+    EXPECT_FALSE(host.has(f)) << f;
+  EXPECT_EQ(host.unsupported(),
+            "this host's CPU, sapphirerapids (FEMC_HOST_CPU, on a "
+            "sandybridge), has no avx2 and fma, which femc's CPU code needs "
+            "(x86-64-v3 or later); compile for another machine with "
+            "--target=x86-64-v3 or --target=<cpu>");
+}
+
+TEST(HostCpu, BelowX8664V3IsRefusedByName) {
+  auto real = machine({"64bit", "sse2", "avx", "avx2", "fma", "avx512f"});
+  auto host = resolveHostCpu("x86-64-v2", "emeraldrapids", real);
+  EXPECT_FALSE(host.has("avx"));
+  EXPECT_NE(host.unsupported().find("x86-64-v2 (FEMC_HOST_CPU, on a "
+                                    "emeraldrapids), has no avx2 and fma"),
+            std::string::npos)
+      << host.unsupported();
+}
+
+TEST(HostCpu, UnknownNameIsAnErrorAndMasksNothing) {
+  auto real = machine({"64bit", "sse2", "avx2", "fma", "avx512f"});
+  auto host = resolveHostCpu("zen3", "emeraldrapids", real);
+  EXPECT_EQ(host.unsupported(),
+            "FEMC_HOST_CPU='zen3' is not a 64-bit x86 CPU LLVM knows (e.g. "
+            "znver3, haswell, x86-64-v3, x86-64-v2); unset it to compile for "
+            "this machine's CPU, emeraldrapids");
+  EXPECT_TRUE(host.has("avx512f"));
+  EXPECT_EQ(host.name, "emeraldrapids");
+}
+
+TEST(HostCpu, HostTargetFollowsTheHostCpu) {
+  // This process's host (FEMC_HOST_CPU as ctest or the shell set it).
+  const auto &cpu = femc::target::cpu::hostCpu();
+  const Target *host = lookupTarget("host");
+  if (!cpu.unsupported().empty()) {
+    EXPECT_EQ(host, nullptr);
+    EXPECT_EQ(femc::driver::unsupportedTargetMessage("host"),
+              "unsupported target 'host': " + cpu.unsupported());
+    return;
+  }
+  ASSERT_NE(host, nullptr);
+  EXPECT_EQ(host->cpu(), cpu.name);
+  EXPECT_EQ(host->defaultVectorWidth(), cpu.has("avx512f") ? 16 : 8);
+  auto r = host->requiredFeatures();
+  EXPECT_EQ(std::find(r.begin(), r.end(), "avx512f") != r.end(),
+            cpu.has("avx512f"));
+  EXPECT_EQ(std::find(r.begin(), r.end(), "amx-tile") != r.end(),
+            cpu.has("amx-tile"));
 }
 
 } // namespace

@@ -19,6 +19,7 @@
 #include "reference/Reference.h"
 #include "support/LowPrecision.h"
 #include "support/Random.h"
+#include "target/cpu/HostCpu.h"
 #include "test/integration/KernelLibrary.h"
 #include "test/integration/TestProblem.h"
 
@@ -51,9 +52,14 @@ namespace lowp = femc::lowp;
 
 /// Returns why the test cannot run when the CPU lacks `feature` (a string
 /// literal, as __builtin_cpu_supports takes).
+/// A feature FEMC_HOST_CPU masks off counts as missing (the host as femc
+/// sees it: target/cpu/HostCpu.h), so an AVX2-only host can be simulated.
 #define NEED_CPU(feature)                                                      \
   if (!__builtin_cpu_supports(feature))                                        \
-  return "this host has no " feature
+    return "this host has no " feature;                                        \
+  if (!femc::target::cpu::hostCpu().has(feature))                              \
+  return "this host has no " feature " (FEMC_HOST_CPU=" +                     \
+         femc::target::cpu::hostCpu().simulated + " masks it off)"
 
 /// Why this process cannot run AMX code, or "" when it can: a missing CPU
 /// feature, or Linux refusing AMX tile data to the process (Linux before
@@ -328,7 +334,9 @@ TEST(AmxAvailability, SkipsWhenLinuxRefusesTileData) {
   // On an AMX host the reason is the refusal; elsewhere the missing feature.
   __builtin_cpu_init();
   const char *expected =
-      __builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-bf16")
+      __builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-bf16") &&
+              femc::target::cpu::hostCpu().has("amx-tile") &&
+              femc::target::cpu::hostCpu().has("amx-bf16")
           ? "amx: Linux refused AMX tile data to this process \\(arch_prctl "
             "ARCH_REQ_XCOMP_PERM: Operation not permitted\\)"
           : "amx: this host has no amx-";

@@ -27,7 +27,9 @@ static cl::opt<std::string> outDir("o", cl::desc("Output folder (default: .)"),
 static cl::opt<std::string>
     target("target",
            cl::desc("Code generation target: host (this CPU and its "
-                    "features, default), x86-64-v3 (AVX2+FMA), x86-64-v4 "
+                    "features, default; FEMC_HOST_CPU=<cpu> masks them to "
+                    "an x86-64 CPU's, e.g. znver3, to build as for a "
+                    "smaller host), x86-64-v3 (AVX2+FMA), x86-64-v4 "
                     "(AVX-512), or <cpu>[+bf16][+bf16dot][+amx] with <cpu> one "
                     "of those or an LLVM x86-64 CPU name (e.g. sapphirerapids; "
                     "+amx: bf16 softmax reads on AMX tiles; +bf16dot: on "
