@@ -68,10 +68,19 @@ public:
     return it == bound.end() ? std::string() : it->second.second;
   }
 
-  /// E = H * dv, H divisible by Hkv, and (aft) dk divides dv.
-  LogicalResult checkRelations(bool needDkDividesDv) {
+  /// E = H * dv, H divisible by Hkv, and (aft) dk divides dv. With
+  /// `prior`: dk >= 1 for the priors with keys, N >= 1 for ssm.
+  LogicalResult checkRelations(bool needDkDividesDv,
+                               const femc::priors::PriorInfo *prior = nullptr) {
     int64_t e = get("E"), h = get("H"), dv = get("dv"), hkv = get("Hkv"),
             dk = get("dk");
+    if (prior && failed(checkPositiveExtents(op, *prior, dk, source("dk"),
+                                             get("N"), source("N"))))
+      return failure();
+    if (hkv == 0)
+      return op->emitOpError()
+             << "the number of key/value heads Hkv (" << source("Hkv")
+             << ") must be at least 1, found 0";
     if (!ShapedType::isDynamic(e) && !ShapedType::isDynamic(h) &&
         !ShapedType::isDynamic(dv) && e != h * dv)
       return op->emitOpError()
@@ -209,7 +218,8 @@ static LogicalResult verifyRead(Operation *op, PriorKind kind, Layout layout,
       failed(binder.bind(named("operand", "D"), o.D, {"E"})) ||
       failed(binder.bind("result", o.out, dims4(layout, "T", "H", "dv"))))
     return failure();
-  return binder.checkRelations(getPriorInfo(kind).dkDividesDv);
+  return binder.checkRelations(getPriorInfo(kind).dkDividesDv,
+                               &getPriorInfo(kind));
 }
 
 static std::optional<double> asDouble(FloatAttr attr) {

@@ -11,6 +11,24 @@ using namespace mlir;
 using namespace mlir::fem;
 namespace priors = femc::priors;
 
+LogicalResult mlir::fem::checkPositiveExtents(Operation *op,
+                                              const priors::PriorInfo &info,
+                                              int64_t dk, StringRef dkSource,
+                                              int64_t n, StringRef nSource) {
+  StringRef kindName(info.name.data(), info.name.size());
+  if (info.usesKeys && dk == 0)
+    return op->emitOpError() << "prior '" << kindName
+                             << "' needs dk >= 1 (the width of q and k), "
+                                "found dk = 0 ("
+                             << dkSource << ")";
+  if (info.algorithm == priors::ReadAlgorithm::SsmScan && n == 0)
+    return op->emitOpError() << "prior '" << kindName
+                             << "' needs N >= 1 (the state size of A, Bs and "
+                                "Cs), found N = 0 ("
+                             << nSource << ")";
+  return success();
+}
+
 LogicalResult mlir::fem::verifyReadOperands(Operation *op, PriorKind kind,
                                             Layout layout, bool causal,
                                             ArrayRef<NamedOperand> operands) {
@@ -94,6 +112,16 @@ LogicalResult mlir::fem::verifyReadOperands(Operation *op, PriorKind kind,
   };
   int64_t e = get("E"), h = get("H"), dv = get("dv"), hkv = get("Hkv"),
           dk = get("dk");
+  auto source = [&](StringRef d) {
+    auto it = bound.find(d);
+    return it == bound.end() ? std::string() : it->second.second;
+  };
+  if (failed(checkPositiveExtents(op, info, dk, source("dk"), get("N"),
+                                  source("N"))))
+    return failure();
+  if (hkv == 0)
+    return op->emitOpError() << "the number of key/value heads Hkv ("
+                             << source("Hkv") << ") must be at least 1, found 0";
   if (!ShapedType::isDynamic(e) && !ShapedType::isDynamic(h) &&
       !ShapedType::isDynamic(dv) && e != h * dv)
     return op->emitOpError() << "E (" << bound["E"].second

@@ -37,6 +37,18 @@ LogicalResult verifyReadOperands(Operation *op, PriorKind kind, Layout layout,
                                  bool causal,
                                  ArrayRef<NamedOperand> operands);
 
+/// dk >= 1 for the priors that read keys (their scores are dot products over
+/// dk channels, by default scaled by 1/sqrt(dk)) and N >= 1 for ssm (the
+/// state size of A, Bs and Cs), as the reference requires: a zero extent
+/// there made the kernels write NaN (softmax, gla) or an answer the
+/// reference does not define. `dk` and `n` are static extents or
+/// ShapedType::kDynamic (not checked); `dkSource`, `nSource` name the
+/// operand that fixed them.
+LogicalResult checkPositiveExtents(Operation *op,
+                                   const femc::priors::PriorInfo &info,
+                                   int64_t dk, StringRef dkSource, int64_t n,
+                                   StringRef nSource);
+
 } // namespace mlir::fem
 
 #endif // FEMC_DIALECT_FEMPRIORS_H

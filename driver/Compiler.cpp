@@ -1333,6 +1333,20 @@ static int femc_bind_named(const femrt_arg_info *info, const int (*syms)[9],
          << "  if (!femc_cpu_ok(err, len)) return 1;\n"
          << "  if (femc_bind(" << id << "_args, " << id << "_syms, " << n
          << ", args, sym, err, len)) return 1;\n";
+      // dk = 0 (priors with keys) and N = 0 (ssm): refused as the
+      // reference and the verifier refuse them (the kernel wrote NaN).
+      if (const femc::priors::PriorInfo *info = femc::priors::findPrior(k.prior))
+        for (auto [extent, what, arg, needed] :
+             {std::tuple{"dk", "the width of q and k", "q", info->usesKeys},
+              std::tuple{"N", "the state size of A, Bs and Cs", "A",
+                         info->algorithm == femc::priors::ReadAlgorithm::SsmScan}})
+          if (needed)
+            os << "  if (sym[" << femc::priors::extentIndex(extent)
+               << "] < 1) {\n    snprintf(err, len, \"prior '" << k.prior
+               << "' needs " << extent << " >= 1 (" << what << "), found "
+               << extent << " = %lld (argument '" << arg
+               << "')\", (long long)sym[" << femc::priors::extentIndex(extent)
+               << "]);\n    return 1;\n  }\n";
       if (k.dkDividesDv)
         os << "  if (sym[5] <= 0 || sym[6] % sym[5] != 0) {\n"
            << "    snprintf(err, len, \"prior '" << k.prior
