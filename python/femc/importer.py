@@ -298,7 +298,11 @@ def _f64(value):
 
 
 def _f32(value):
-    return _f64(float(np.float32(value)))
+    """A float32 literal; infinities in MLIR's hexadecimal form."""
+    value = float(np.float32(value))
+    if math.isinf(value):
+        return "0xFF800000" if value < 0 else "0x7F800000"
+    return _f64(value)
 
 
 def tensor_type(*dims):
@@ -855,9 +859,13 @@ class LayerEmitter(Ops):
             off += E
         else:
             gate = self.constant_heads(0.0)
+        if cfg["use_lse"] and not cfg["use_temperature"] and prior != "mamba":
+            out = self.unit_temperature_read(q, k, v, lam, gate)
+            return self.output_projection(out)
         # Step 6: beta. use_temperature: the learned parameter; use_lse
-        # alone: beta = 1; neither: beta ~ 1e-6 so the clip (cap/beta ~ 4e7)
-        # does not bind and only mu counts.
+        # alone (mamba: the kernel's sigmoid keeps V in (0, 1), far inside
+        # the clip): beta = 1; neither: beta ~ 1e-6 so the clip
+        # (cap/beta ~ 4e7) does not bind and only mu counts.
         cap = cfg["value_logexp_cap"]
         eps = cfg["eps"]
         if cfg["use_temperature"]:
@@ -872,12 +880,23 @@ class LayerEmitter(Ops):
             beta = e.name("beta")
             e.op(f"{beta} = arith.constant dense<{_f32(raw)}> : {tensor_type(E)}")
         # Step 7: the FEM read.
+        out = self.mixer(q, k, v, beta, lam, gate, cap, dv)
+        return self.output_projection(out)
+
+    def mixer(self, q, k, v, beta, lam, gate, cap, dv):
+        """One fem.mixer on v, lam, gate of width dv per head (B,T,H,dv)."""
+        cfg = self.cfg
+        e = self.e
+        H, E, dk = cfg["n_head"], cfg["fem_dim"], cfg["d_k"]
+        prior = cfg["prior_type"]
+        eps = cfg["eps"]
         hv = tensor_type("?", "?", H, dv)
         hk = tensor_type("?", "?", H, dk)
         operands = []
         if q is not None:
             operands += [f"q({q} : {hk})", f"k({k} : {hk})"]
-        operands += [f"v({v} : {hv})", f"beta_raw({beta} : {tensor_type(E)})",
+        operands += [f"v({v} : {hv})",
+                     f"beta_raw({beta} : {tensor_type(H * dv)})",
                      f"lam({lam} : {hv})", f"gate({gate} : {hv})"]
         if prior == "gla":
             decay = self.linear_heads_scalar("W_decay", H)
@@ -896,11 +915,123 @@ class LayerEmitter(Ops):
         out = e.name("read")
         e.op(f"{out} = fem.mixer {cfg['fem_prior']} " + " ".join(operands) +
              f" {{{', '.join(attrs)}}} -> {hv}")
-        # y = W_o merge(out) + b.
+        return out
+
+    def unit_temperature_read(self, q, k, v, lam, gate):
+        """use_lse without use_temperature (section 7 step 6): beta = 1 and
+        **no clip**, so |V| may exceed any cap the kernels accept (43). The
+        kernel reads mu only (beta ~ eps, lambda ~ 0, g = 1) over the panel
+        [V * 2^-32 | X], X = exp(V - M) with M the max over t of V; the free
+        energy F = logaddexp(log Z, log tiny - M) + M, lambda and the gate
+        are applied here. The 2^-32 scale (exact) keeps the kernel's clip at
+        cap/beta far away (about 1.8e17 with eps 1e-6); mu is linear in it.
+        Returns the gated mixture (B,T,H,dv)."""
+        cfg = self.cfg
+        e = self.e
+        H, dv, eps = cfg["n_head"], cfg["d_v"], cfg["eps"]
+        hv = tensor_type("?", "?", H, dv)
+        hw = tensor_type("?", "?", H, 2 * dv)
+        mty = tensor_type("?", H, dv)
+        # M[b,h,c] = max over t of V (all positions, masked ones are 0).
+        m0 = e.name("e")
+        e.op(f"{m0} = tensor.empty(%B) : {mty}")
+        mi = e.name("z")
+        e.op(f"{mi} = linalg.fill ins({e.const_f32(-math.inf)} : f32) "
+             f"outs({m0} : {mty}) -> {mty}")
+
+        def vmax(a):
+            b = ScalarBody()
+            return b.lines, b.maxf(a[1], a[0])
+        M = e.generic(("b", "t", "h", "c"),
+                      ["parallel", "reduction", "parallel", "parallel"],
+                      [(v, hv, ["b", "t", "h", "c"])],
+                      (mi, mty, ["b", "h", "c"]), vmax)
+
+        # The panel (B,T,H,2,dv) -> (B,T,H,2*dv): [V * 2^-32 | exp(V - M)]
+        # by the index of the half (no insert_slice: the layer pipeline
+        # would copy it through a runtime call).
+        pty = tensor_type("?", "?", H, 2, dv)
+
+        def panel_body(a):
+            b = ScalarBody()
+            half = b.v("linalg.index 3 : index")
+            zero = b.v("arith.constant 0 : index")
+            first = b.v(f"arith.cmpi eq, {half}, {zero} : index")
+            scaled = b.mul(a[0], b.c(2.0 ** -32))
+            tilt = b.v(f"math.exp {b.sub(a[0], a[1])} : f32")
+            return b.lines, b.v(f"arith.select {first}, {scaled}, {tilt} : f32")
+        p5 = e.name("e")
+        e.op(f"{p5} = tensor.empty(%B, %T) : {pty}")
+        p5 = e.generic(("b", "t", "h", "p", "c"), ["parallel"] * 5,
+                       [(v, hv, ["b", "t", "h", "c"]),
+                        (M, mty, ["b", "h", "c"])],
+                       (p5, pty, ["b", "t", "h", "p", "c"]), panel_body)
+        panel = e.name("u")
+        e.op(f"{panel} = tensor.collapse_shape {p5} [[0], [1], [2], [3, 4]] "
+             f": {pty} into {hw}")
+        beta = e.name("beta")
+        e.op(f"{beta} = arith.constant dense<{_f32(-30.0)}> : "
+             f"{tensor_type(2 * H * dv)}")
+        lam0 = e.fill(-100.0, hw)
+        gate0 = e.fill(0.0, hw)
+        R = self.mixer(q, k, panel, beta, lam0, gate0, MAX_CAP, 2 * dv)
+        # The gate's norm over the dv channels of one (b,t,h).
+        gate_on = cfg["use_outer_gate"]
+        if gate_on:
+            nty = tensor_type("?", "?", H)
+
+            def gsq(a):
+                b = ScalarBody()
+                g = b.add(b.softplus(a[0]), b.c(eps))
+                return b.lines, b.add(a[1], b.mul(g, g))
+            gnorm = e.generic(("b", "t", "h", "c"),
+                              ["parallel"] * 3 + ["reduction"],
+                              [(gate, hv, ["b", "t", "h", "c"])],
+                              (e.fill(0.0, nty), nty, ["b", "t", "h"]), gsq)
+        R5 = e.name("r")
+        e.op(f"{R5} = tensor.expand_shape {R} [[0], [1], [2], [3, 4]] "
+             f"output_shape [%B, %T, {H}, 2, {dv}] : {hw} into {pty}")
+        ins = [(R5, pty, ["b", "t", "h", "0", "c"]),
+               (R5, pty, ["b", "t", "h", "1", "c"]),
+               (M, mty, ["b", "h", "c"]), (lam, hv, ["b", "t", "h", "c"])]
+        if gate_on:
+            ins += [(gate, hv, ["b", "t", "h", "c"]),
+                    (gnorm, tensor_type("?", "?", H), ["b", "t", "h"])]
+
+        def combine(a):
+            b = ScalarBody()
+            mu = b.mul(a[0], b.c(2.0 ** 32))
+            pos = b.v(f"arith.cmpf ogt, {a[1]}, {b.c(0.0)} : f32")
+            logz = b.v(f"arith.select {pos}, "
+                       f"{b.v(f'math.log {a[1]} : f32')}, "
+                       f"{b.c(-math.inf)} : f32")
+            floor = b.sub(b.c(math.log(2.0 ** -126)), a[2])
+            hi = b.maxf(logz, floor)
+            lo = b.v(f"arith.minimumf {logz}, {floor} : f32")
+            # logaddexp: hi + log1p(exp(lo - hi)); lo = -inf gives hi.
+            ex = b.v(f"math.exp {b.sub(lo, hi)} : f32")
+            F = b.add(b.add(hi, b.v(f"math.log1p {ex} : f32")), a[2])
+            lam = b.div(b.c(1.0), b.add(b.c(1.0), b.v(
+                f"math.exp {b.v(f'arith.negf {a[3]} : f32')} : f32")))
+            mixed = b.add(mu, b.mul(lam, b.sub(F, mu)))
+            if gate_on:
+                g = b.add(b.softplus(a[4]), b.c(eps))
+                norm = b.maxf(b.v(f"math.sqrt {a[5]} : f32"), b.c(1e-5))
+                g = b.mul(b.div(g, norm), b.c(math.sqrt(dv)))
+                mixed = b.mul(g, mixed)
+            return b.lines, mixed
+        return e.generic(("b", "t", "h", "c"), ["parallel"] * 4, ins,
+                         (e.empty(hv), hv, ["b", "t", "h", "c"]), combine)
+
+    def output_projection(self, out):
+        """y = W_o merge(out) + b, out (B,T,H,dv)."""
+        cfg = self.cfg
+        D, H, dv = self.D, cfg["n_head"], cfg["d_v"]
+        hv = tensor_type("?", "?", H, dv)
         yty = self.xty
         init = self.bias_init("W_o.bias", ("b", "t", "n"), yty, "n")
         wo = self.expand_weight("W_o.weight", (D, H, dv), "[[0], [1, 2]]")
-        y = e.generic(
+        y = self.e.generic(
             ("b", "t", "n", "h", "c"), ["parallel"] * 3 + ["reduction"] * 2,
             [(out, hv, ["b", "t", "h", "c"]),
              (wo, tensor_type(D, H, dv), ["n", "h", "c"])],

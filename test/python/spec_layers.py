@@ -138,6 +138,8 @@ def make_state(cfg, rng, gains):
                 a = a * g
         state[name] = a.astype(np.float32)
     for key, value in gains.items():
+        if key.endswith("+"):
+            state[key[:-1]] = state[key[:-1]] + np.float32(value)
         if key == "_beta_param=":
             state["_beta_param"] = np.full(
                 state["_beta_param"].shape, value, np.float32)
@@ -221,6 +223,20 @@ CASES = [
     ("gla_tdc_fast_decay", dict(prior_type="gla", conv_bidirectional=True),
      {"tdc.fwd.in_f": 40.0, "tdc.bwd.in_f": 0.05, "W_lambda": 30.0,
       "W_gate": 30.0}, [(2, 7, "frac"), (1, 200, "frac")]),
+    # use_lse alone: beta = 1 and no clip, so V around +-60 stays unclipped
+    # (femc clipped it at +-43 before). The values of one channel span less
+    # than float32's exponent range (about 87): wider, the tilt exp(V - M)
+    # underflows in float32, as in the module run in float32
+    # (docs/semantics.md, "use_lse without use_temperature").
+    ("softmax_lse_only_offset", dict(prior_type="softmax",
+                                     use_temperature=False, use_conv=False),
+     {"W_v": 8.0, "W_v.bias+": 60.0}, [(2, 9, "right"), (1, 70, "none")]),
+    ("gla_lse_only_offset", dict(prior_type="gla", use_temperature=False,
+                                 use_outer_gate=False, use_conv=False),
+     {"W_v": 4.0, "W_v.bias+": -50.0}, [(2, 9, "left"), (1, 70, "right")]),
+    ("mamba_lse_only_wide", dict(prior_type="mamba", use_temperature=False,
+                                 use_conv=False, ssm_rank=2), {"W_v": 80.0},
+     [(2, 9, "left")]),
     # use_temperature without use_lse still reads the free energy.
     ("linear_temp_only", dict(prior_type="linear", use_lse=False,
                               use_rope=False), {}, RUNS_MID),
