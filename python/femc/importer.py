@@ -879,9 +879,29 @@ class LayerEmitter(Ops):
                 cap = MAX_CAP
             beta = e.name("beta")
             e.op(f"{beta} = arith.constant dense<{_f32(raw)}> : {tensor_type(E)}")
-        # Step 7: the FEM read.
+        # Step 7: the FEM read. Only mu (not mamba, whose kernel squashes
+        # V into (0, 1) itself): no clip, so V goes in scaled by 2^-S (exact)
+        # and mu comes out scaled back; the kernel's clip at cap/beta, beta
+        # >= eps, would otherwise bind for |V| > cap/eps.
+        unscaled = not use_branch and prior != "mamba"
+        if unscaled:
+            v = self.scale_heads(v, dv, 2.0 ** -_unclip_shift(cfg))
         out = self.mixer(q, k, v, beta, lam, gate, cap, dv)
+        if unscaled:
+            out = self.scale_heads(out, dv, 2.0 ** _unclip_shift(cfg))
         return self.output_projection(out)
+
+    def scale_heads(self, src, width, factor):
+        """src * factor, (B,T,H,width)."""
+        ty = tensor_type("?", "?", self.cfg["n_head"], width)
+
+        def body(a):
+            b = ScalarBody()
+            return b.lines, b.mul(a[0], b.c(factor))
+        return self.e.generic(("b", "t", "h", "c"), ["parallel"] * 4,
+                              [(src, ty, ["b", "t", "h", "c"])],
+                              (self.e.empty(ty), ty, ["b", "t", "h", "c"]),
+                              body)
 
     def mixer(self, q, k, v, beta, lam, gate, cap, dv):
         """One fem.mixer on v, lam, gate of width dv per head (B,T,H,dv)."""
@@ -921,10 +941,11 @@ class LayerEmitter(Ops):
         """use_lse without use_temperature (section 7 step 6): beta = 1 and
         **no clip**, so |V| may exceed any cap the kernels accept (43). The
         kernel reads mu only (beta ~ eps, lambda ~ 0, g = 1) over the panel
-        [V * 2^-32 | X], X = exp(V - M) with M the max over t of V; the free
+        [V * 2^-S | X], X = exp(V - M) with M the max over t of V; the free
         energy F = logaddexp(log Z, log tiny - M) + M, lambda and the gate
-        are applied here. The 2^-32 scale (exact) keeps the kernel's clip at
-        cap/beta far away (about 1.8e17 with eps 1e-6); mu is linear in it.
+        are applied here. The 2^-S scale (exact, _unclip_shift) keeps the
+        kernel's clip at cap/beta, beta ~ eps, at 1e17 or beyond; mu is
+        linear in it.
         Returns the gated mixture (B,T,H,dv)."""
         cfg = self.cfg
         e = self.e
@@ -947,7 +968,8 @@ class LayerEmitter(Ops):
                       [(v, hv, ["b", "t", "h", "c"])],
                       (mi, mty, ["b", "h", "c"]), vmax)
 
-        # The panel (B,T,H,2,dv) -> (B,T,H,2*dv): [V * 2^-32 | exp(V - M)]
+        shift = _unclip_shift(cfg)
+        # The panel (B,T,H,2,dv) -> (B,T,H,2*dv): [V * 2^-S | exp(V - M)]
         # by the index of the half (no insert_slice: the layer pipeline
         # would copy it through a runtime call).
         pty = tensor_type("?", "?", H, 2, dv)
@@ -957,7 +979,7 @@ class LayerEmitter(Ops):
             half = b.v("linalg.index 3 : index")
             zero = b.v("arith.constant 0 : index")
             first = b.v(f"arith.cmpi eq, {half}, {zero} : index")
-            scaled = b.mul(a[0], b.c(2.0 ** -32))
+            scaled = b.mul(a[0], b.c(2.0 ** -shift))
             tilt = b.v(f"math.exp {b.sub(a[0], a[1])} : f32")
             return b.lines, b.v(f"arith.select {first}, {scaled}, {tilt} : f32")
         p5 = e.name("e")
@@ -1000,7 +1022,7 @@ class LayerEmitter(Ops):
 
         def combine(a):
             b = ScalarBody()
-            mu = b.mul(a[0], b.c(2.0 ** 32))
+            mu = b.mul(a[0], b.c(2.0 ** shift))
             pos = b.v(f"arith.cmpf ogt, {a[1]}, {b.c(0.0)} : f32")
             logz = b.v(f"arith.select {pos}, "
                        f"{b.v(f'math.log {a[1]} : f32')}, "
@@ -1047,6 +1069,15 @@ class LayerEmitter(Ops):
             [(self.x, self.xty, ["b", "t", "k"]),
              (self.arg[name + ".weight"], tensor_type(heads, self.D), ["h", "k"])],
             (init, ty, ["b", "t", "h"]), _mul_acc)
+
+
+def _unclip_shift(cfg):
+    """S such that V * 2^-S read by a kernel with beta ~ eps (beta_raw -30)
+    is clipped only where |V| > 1e17 (the kernel's clip: |V * 2^-S| <=
+    cap/beta): 32 for eps = 1e-6; at most 100, so that V * 2^-S stays a
+    normal float32 for |V| >= 1e-8."""
+    need = 1e17 * cfg["eps"] / MAX_CAP
+    return int(min(100, max(0, math.ceil(math.log2(need)))))
 
 
 def prologue(emitter, x, xty):

@@ -234,6 +234,10 @@ CASES = [
     ("gla_lse_only_offset", dict(prior_type="gla", use_temperature=False,
                                  use_outer_gate=False, use_conv=False),
      {"W_v": 4.0, "W_v.bias+": -50.0}, [(2, 9, "left"), (1, 70, "right")]),
+    # Neither use_temperature nor use_lse: only mu, no clip, whatever eps.
+    ("linear_mu_only_eps", dict(prior_type="linear", use_temperature=False,
+                                use_lse=False, eps=0.25),
+     {"W_v.bias+": 150.0}, [(2, 9, "right")]),
     ("mamba_lse_only_wide", dict(prior_type="mamba", use_temperature=False,
                                  use_conv=False, ssm_rank=2), {"W_v": 80.0},
      [(2, 9, "left")]),
