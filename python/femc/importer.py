@@ -997,19 +997,30 @@ class LayerEmitter(Ops):
         lam0 = e.fill(-100.0, hw)
         gate0 = e.fill(0.0, hw)
         R = self.mixer(q, k, panel, beta, lam0, gate0, MAX_CAP, 2 * dv)
-        # The gate's norm over the dv channels of one (b,t,h).
+        # The gate's norm over the dv channels of one (b,t,h), scaled as
+        # the kernels take it (hypot): m = max g+, ||g+|| = m * ||g+ / m||,
+        # so no square overflows (logits >= 2e19) or underflows.
         gate_on = cfg["use_outer_gate"]
         if gate_on:
             nty = tensor_type("?", "?", H)
 
+            def gmax(a):
+                b = ScalarBody()
+                return b.lines, b.maxf(a[1], b.add(b.softplus(a[0]),
+                                                   b.c(eps)))
+
             def gsq(a):
                 b = ScalarBody()
-                g = b.add(b.softplus(a[0]), b.c(eps))
-                return b.lines, b.add(a[1], b.mul(g, g))
-            gnorm = e.generic(("b", "t", "h", "c"),
-                              ["parallel"] * 3 + ["reduction"],
-                              [(gate, hv, ["b", "t", "h", "c"])],
-                              (e.fill(0.0, nty), nty, ["b", "t", "h"]), gsq)
+                u = b.div(b.add(b.softplus(a[0]), b.c(eps)), a[1])
+                return b.lines, b.add(a[2], b.mul(u, u))
+            reduce = ["parallel"] * 3 + ["reduction"]
+            gm = e.generic(("b", "t", "h", "c"), reduce,
+                           [(gate, hv, ["b", "t", "h", "c"])],
+                           (e.fill(0.0, nty), nty, ["b", "t", "h"]), gmax)
+            gsum = e.generic(("b", "t", "h", "c"), reduce,
+                             [(gate, hv, ["b", "t", "h", "c"]),
+                              (gm, nty, ["b", "t", "h"])],
+                             (e.fill(0.0, nty), nty, ["b", "t", "h"]), gsq)
         R5 = e.name("r")
         e.op(f"{R5} = tensor.expand_shape {R} [[0], [1], [2], [3, 4]] "
              f"output_shape [%B, %T, {H}, 2, {dv}] : {hw} into {pty}")
@@ -1018,7 +1029,7 @@ class LayerEmitter(Ops):
                (M, mty, ["b", "h", "c"]), (lam, hv, ["b", "t", "h", "c"])]
         if gate_on:
             ins += [(gate, hv, ["b", "t", "h", "c"]),
-                    (gnorm, tensor_type("?", "?", H), ["b", "t", "h"])]
+                    (gm, nty, ["b", "t", "h"]), (gsum, nty, ["b", "t", "h"])]
 
         def combine(a):
             b = ScalarBody()
@@ -1037,9 +1048,10 @@ class LayerEmitter(Ops):
                 f"math.exp {b.v(f'arith.negf {a[3]} : f32')} : f32")))
             mixed = b.add(mu, b.mul(lam, b.sub(F, mu)))
             if gate_on:
-                g = b.add(b.softplus(a[4]), b.c(eps))
-                norm = b.maxf(b.v(f"math.sqrt {a[5]} : f32"), b.c(1e-5))
-                g = b.mul(b.div(g, norm), b.c(math.sqrt(dv)))
+                u = b.div(b.add(b.softplus(a[4]), b.c(eps)), a[5])
+                norm = b.maxf(b.v(f"math.sqrt {a[6]} : f32"),
+                              b.div(b.c(1e-5), a[5]))
+                g = b.mul(b.div(u, norm), b.c(math.sqrt(dv)))
                 mixed = b.mul(g, mixed)
             return b.lines, mixed
         return e.generic(("b", "t", "h", "c"), ["parallel"] * 4, ins,

@@ -231,6 +231,13 @@ CASES = [
     ("softmax_lse_only_offset", dict(prior_type="softmax",
                                      use_temperature=False, use_conv=False),
      {"W_v": 8.0, "W_v.bias+": 60.0}, [(2, 9, "right"), (1, 70, "none")]),
+    # Gate logits of 1e20 (their squares overflow float32) and of 1e-3.
+    ("linear_lse_only_gate_range", dict(prior_type="linear",
+                                        use_temperature=False),
+     {"W_gate": 1e20}, [(2, 5, "left")]),
+    ("linear_lse_only_gate_tiny", dict(prior_type="linear",
+                                       use_temperature=False, use_conv=False),
+     {"W_gate": 1e-3}, [(2, 5, "left")]),
     ("gla_lse_only_offset", dict(prior_type="gla", use_temperature=False,
                                  use_outer_gate=False, use_conv=False),
      {"W_v": 4.0, "W_v.bias+": -50.0}, [(2, 9, "left"), (1, 70, "right")]),
