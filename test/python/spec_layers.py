@@ -9,7 +9,9 @@ parameters of realistic scale (PyTorch's Linear init, LayerNorms away from
 FreeEnergyMixerConfig, imports it with femc.import_layer, compiles the
 layers with femc (all layers of one group in one module, so the compiler
 starts once) and runs them through the femc module, and checks
-max |y - y_ref| <= 1e-4 max |y_ref| for every (layer, B, T, mask).
+max |y - y_ref| <= 1e-4 max |y_ref| for every (layer, B, T, mask). The first
+run of each layer also goes through `fem-run --check`, which compares the
+compiled layer with femc's own C++ layer reference (reference/Layer.cpp).
 
 The matrix: every prior femc imports (softmax and linear causal and not,
 gla, rnn_softmax, mamba); use_conv on/off, conv_bidirectional,
@@ -417,12 +419,29 @@ def compiled(tmp_path_factory):
         assert proc.returncode == 0, f"femc spec_layers{part}.mlir:\n{err}"
         modules.append(femc.load(str(tmp / "lib" / f"spec_layers{part}.so")))
     return {name: (modules[i % 2].kernel("L_" + name), state, cfg, layer,
-                   CASES[i][2])
+                   CASES[i][2], str(tmp / "lib" / f"spec_layers{i % 2}.so"))
             for i, (name, (state, cfg, layer)) in enumerate(layers.items())}
 
 
-def _check(compiled, name, runs):
-    kernel, state, cfg, layer, _ = compiled[name]
+def _fem_run_check(lib, layer, x, mask, tmp):
+    """fem-run --check: the compiled layer against femc's own C++ layer
+    reference (reference/Layer.cpp) on the same inputs."""
+    fem_run = os.environ.get("FEM_RUN") or os.path.join(ROOT, "build", "bin",
+                                                        "fem-run")
+    if not os.path.isfile(fem_run):
+        return None
+    np.save(tmp / "x.npy", x)
+    cmd = [fem_run, lib, "--kernel", layer.name, "--inputs",
+           layer.weights_dir, "--input", f"x={tmp / 'x.npy'}", "--check"]
+    if mask is not None:
+        np.save(tmp / "mask.npy", mask)
+        cmd += ["--input", f"attention_mask={tmp / 'mask.npy'}"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    return None if r.returncode == 0 else (r.stdout + r.stderr)[-600:]
+
+
+def _check(compiled, name, runs, tmp):
+    kernel, state, cfg, layer, _, lib = compiled[name]
     failures = []
     for j, (B, T, mask_kind) in enumerate(runs):
         rng = np.random.default_rng(zlib.crc32(f"{name}/{j}".encode()))
@@ -444,12 +463,18 @@ def _check(compiled, name, runs):
         if not err <= TOL:
             failures.append(f"B={B} T={T} mask={mask_kind}: relative error "
                             f"{err:.3g} (max|y_ref| {scale:.3g})")
+        if j == 0:
+            bad = _fem_run_check(lib, layer, x, None if
+                                 name.endswith("_nomask") else mask, tmp)
+            if bad:
+                failures.append(f"B={B} T={T} mask={mask_kind}: fem-run "
+                                f"--check (reference/Layer.cpp):\n{bad}")
     assert not failures, f"{name}: " + "; ".join(failures)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_layer(compiled, case):
-    _check(compiled, case[0], case[3])
+def test_layer(compiled, case, tmp_path):
+    _check(compiled, case[0], case[3], tmp_path)
 
 
 def test_public_checkpoint():
