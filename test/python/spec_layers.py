@@ -492,3 +492,21 @@ def test_public_checkpoint():
                                np.load(os.path.join(d, "mask.npy")))
     ref = np.load(os.path.join(d, "y.npy"))
     assert np.abs(y - ref).max() <= 1e-6 * np.abs(ref).max()
+
+
+def test_rnn_softmax_module_defaults_refused(tmp_path):
+    """The module's own rnn_softmax defaults (dk 16 does not divide dv 8;
+    semantics.md section 7 says dk is lowered, the module's __init__ does
+    not lower it) are refused with the reason, not only the shapes."""
+    cfg = dict(n_embd=64, n_head=4, prior_type="rnn_softmax")
+    state = make_state(dict(cfg, fem_dim=32, qk_dim=64),
+                       np.random.default_rng(0), {})
+    np.savez(tmp_path / "aft.npz", **state)
+    (tmp_path / "aft.json").write_text(json.dumps(cfg))
+    with pytest.raises(femc.LayerImportError) as info:
+        femc.import_layer(str(tmp_path / "aft.npz"), str(tmp_path / "out"),
+                          config=str(tmp_path / "aft.json"))
+    message = str(info.value)
+    assert "rnn_softmax checkpoint has dk = 16 per head" in message
+    assert "does not divide dv = 8" in message
+    assert "qk_dim 32 (dk 8) is supported" in message
