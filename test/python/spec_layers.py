@@ -444,11 +444,7 @@ def _check(compiled, name, runs, tmp):
     kernel, state, cfg, layer, _, lib = compiled[name]
     failures = []
     for j, (B, T, mask_kind) in enumerate(runs):
-        rng = np.random.default_rng(zlib.crc32(f"{name}/{j}".encode()))
-        x = rng.standard_normal((B, T, cfg["n_embd"])) * \
-            compiled[name][4].get("x=", 1.0)
-        x = x.astype(np.float32)
-        mask = make_mask(mask_kind, B, T, rng)
+        x, mask = _inputs(name, j, B, T, cfg, compiled[name][4])
         if name.endswith("_nomask"):
             assert mask_kind == "none"
             y = kernel.run(x=x, **layer.weights())
@@ -475,6 +471,37 @@ def _check(compiled, name, runs, tmp):
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_layer(compiled, case, tmp_path):
     _check(compiled, case[0], case[3], tmp_path)
+
+
+def _inputs(name, j, B, T, cfg, gains):
+    rng = np.random.default_rng(zlib.crc32(f"{name}/{j}".encode()))
+    x = rng.standard_normal((B, T, cfg["n_embd"])) * gains.get("x=", 1.0)
+    return x.astype(np.float32), make_mask(mask_kind_of(name, j), B, T, rng)
+
+
+def mask_kind_of(name, j):
+    return dict((c[0], c[3]) for c in CASES)[name][j][2]
+
+
+def test_python_layer_reference_agrees():
+    """femc.layer_reference (python/femc/layer_reference.py, femc's float64
+    numpy layer) on the whole matrix agrees with spec_layer_ref within
+    1e-5 max|y| (it rounds the read's inputs to float32, as a kernel takes
+    them, and RoPE's inverse frequencies as the module's buffer holds
+    them: up to 1.6e-6 on the sharp softmax case)."""
+    from femc import layer_reference
+    failures = []
+    for i, (name, overrides, gains, runs) in enumerate(CASES):
+        cfg = full_config(overrides)
+        state = make_state(sizes(cfg), np.random.default_rng(i), gains)
+        for j, (B, T, _) in enumerate(runs):
+            x, mask = _inputs(name, j, B, T, cfg, gains)
+            ref = spec_layer_ref.forward(state, cfg, x, mask)
+            y = layer_reference.forward(state, cfg, x, mask)
+            err = np.abs(y - ref).max() / max(np.abs(ref).max(), 1e-30)
+            if not err <= 1e-5:
+                failures.append(f"{name} B={B} T={T}: {err:.3g}")
+    assert not failures, "; ".join(failures)
 
 
 def test_public_checkpoint():
