@@ -269,12 +269,56 @@ void LinearReadEmitter::loadKeys(Value s0, Value n) {
   });
 }
 
+/// Transposes the lanes x lanes matrix whose rows are `v` (lanes a power of
+/// two), in place: log2(lanes) rounds of two-source shuffles. The round of
+/// bit h swaps bit h of the row and of the lane index, so element (i, j)
+/// with bit h set in exactly one of them moves to (i ^ h, j ^ h); all
+/// rounds together swap every bit: (i, j) -> (j, i).
+static void transposeSquare(EmitterBuilder &e, SmallVectorImpl<Value> &v) {
+  int64_t n = static_cast<int64_t>(v.size());
+  for (int64_t h = n / 2; h >= 1; h /= 2) {
+    SmallVector<int64_t> loMask(n), hiMask(n);
+    for (int64_t j = 0; j < n; ++j) {
+      // Operand lanes: [0, n) the row without bit h, [n, 2n) the row with.
+      loMask[j] = (j & h) ? n + (j ^ h) : j;
+      hiMask[j] = (j & h) ? n + j : (j ^ h);
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      if (i & h)
+        continue;
+      Value lo = v[i], hi = v[i + h];
+      v[i] = vector::ShuffleOp::create(e.b, lo, hi, loMask);
+      v[i + h] = vector::ShuffleOp::create(e.b, lo, hi, hiMask);
+    }
+  }
+}
+
 void LinearReadEmitter::loadQueries(Value t0, Value n) {
   // Rows past the end repeat the last row; their results are never stored.
   Value last = e.sub(w.T, w.c1i);
+  // phiQT[d][r] = phi(q[t0 + r][d]): lanes x lanes tiles (the chunk is a
+  // multiple of lanes) of feature vectors, transposed in registers, then
+  // the features past the last whole vector one by one.
+  int64_t lanes = e.lanes;
+  Value dkMain = e.sub(w.dk, e.remI(w.dk, w.cLanes));
+  Value epsV = e.bcast(w.eps);
+  e.loop(w.c0i, cC, w.cLanes, [&](Value r0) {
+    SmallVector<Value> times;
+    for (int64_t i = 0; i < lanes; ++i)
+      times.push_back(e.minI(e.add(t0, e.add(r0, e.idx(i))), last));
+    e.loop(w.c0i, dkMain, w.cLanes, [&](Value d0) {
+      SmallVector<Value> rows;
+      for (int64_t i = 0; i < lanes; ++i)
+        rows.push_back(e.featureMap(
+            e.vload(op.getQ(), e.at(w.batch, times[i], w.head, d0)), epsV));
+      transposeSquare(e, rows);
+      for (int64_t j = 0; j < lanes; ++j)
+        e.vstore(rows[j], phiQT, {e.add(d0, e.idx(j)), r0});
+    });
+  });
   e.loop(w.c0i, cC, w.c1i, [&](Value r) {
     Value t = e.minI(e.add(t0, r), last);
-    e.loop(w.c0i, w.dk, w.c1i, [&](Value d) {
+    e.loop(dkMain, w.dk, w.c1i, [&](Value d) {
       e.store(e.featureMap(e.load(op.getQ(), e.at(w.batch, t, w.head, d)),
                            w.eps),
               phiQT, {d, r});

@@ -39,6 +39,10 @@ struct Case : femc::test::CaseShape {
   Case() { prior = Prior::Linear; }
   /// gla decay logits are drawn from [decayLo, decayHi].
   double decayLo = -2, decayHi = 2;
+  /// gla, layout bthd: the decay logit of (b = 0, t, h = 0) is NaN at this
+  /// t (none when negative). Rows before it must match the reference; the
+  /// head's later rows are not compared.
+  int64_t nanDecayAt = -1;
   std::string kernel;
 
   std::string str() const {
@@ -46,6 +50,8 @@ struct Case : femc::test::CaseShape {
     os << kernel << shape();
     if (prior == Prior::Gla)
       os << " decay in [" << decayLo << ", " << decayHi << "]";
+    if (nanDecayAt >= 0)
+      os << " NaN decay at t=" << nanDecayAt;
     return os.str();
   }
 };
@@ -136,13 +142,24 @@ void runCase(const Case &c, uint64_t seed) {
   }
   std::vector<int64_t> outShape = *femc::ref::tensorShape(p, "out");
   std::vector<float> out(c.B * c.T * c.H * c.dv, std::nanf(""));
+  size_t nanAt = static_cast<size_t>(c.nanDecayAt * c.H); // (0, t, 0), bthd
+  if (c.nanDecayAt >= 0)
+    t.data["decay"][nanAt] = std::nanf("");
   launch(c.kernel, c.prior, c.mask, t, out, outShape);
   if (::testing::Test::HasFatalFailure())
     return;
+  // The reference never reads the NaN for the rows compared (causal).
+  if (c.nanDecayAt >= 0)
+    t.data["decay"][nanAt] = 0.0f;
   auto ref = femc::ref::run(p, t.inputs(), error);
   ASSERT_TRUE(ref.has_value()) << error;
   femc::test::MaxError err;
   for (size_t i = 0; i < out.size(); ++i) {
+    if (c.nanDecayAt >= 0) {
+      int64_t row = static_cast<int64_t>(i) / c.dv; // (b * T + t) * H + h
+      if (row % c.H == 0 && row / c.H < c.T && row / c.H >= c.nanDecayAt)
+        continue;
+    }
     ASSERT_TRUE(std::isfinite(out[i])) << "element " << i << " is " << out[i];
     err.add(i, out[i], ref->out[i]);
   }
@@ -218,6 +235,55 @@ TEST(PriorMatrixGla, SaturatedDecay) {
       c.decayLo = 2;
       c.decayHi = 6; // a_t <= -2: C reaches -60 by t = 30
       runCase(c, 3000 + T);
+    }
+}
+
+/// Query features loaded as whole vectors, transposed in registers, and a
+/// tail of features past the last whole vector (dk not a multiple of the
+/// kernel's lanes: 16 for the default tiles, 8 for the _small ones), with
+/// chunks that do and do not divide T.
+TEST(PriorMatrixLinearFamily, FeatureVectorsAndTail) {
+  for (auto [prior, kernel, causal] :
+       {std::tuple{Prior::Linear, "linear_causal", true},
+        std::tuple{Prior::Linear, "linear_full", false},
+        std::tuple{Prior::Linear, "linear_causal_small", true},
+        std::tuple{Prior::Gla, "gla", true},
+        std::tuple{Prior::Gla, "gla_small", true}})
+    for (int64_t dk : {20, 40})
+      for (int64_t T : {1, 64, 130}) {
+        Case c;
+        c.prior = prior;
+        c.kernel = kernel;
+        c.causal = causal;
+        c.T = c.S = T;
+        c.B = 2;
+        c.H = c.Hkv = 2;
+        c.dk = dk;
+        c.dv = 24;
+        runCase(c, 4000 + dk + T);
+        if (HasFatalFailure())
+          return;
+      }
+}
+
+/// gla with a NaN decay logit inside a chunk: the rows before it keep
+/// their values (the chunk's scores must not route the NaN into them), in
+/// the first chunk and in a later one.
+TEST(PriorMatrixGla, NaNDecayLeavesEarlierRows) {
+  for (const char *kernel : {"gla", "gla_small"})
+    for (int64_t at : {5, 21, 70}) {
+      Case c;
+      c.prior = Prior::Gla;
+      c.kernel = kernel;
+      c.T = c.S = 90;
+      c.B = 1;
+      c.H = c.Hkv = 2;
+      c.dk = 16;
+      c.dv = 16;
+      c.nanDecayAt = at;
+      runCase(c, 5000 + at);
+      if (HasFatalFailure())
+        return;
     }
 }
 
