@@ -7,14 +7,18 @@
 #include "tools/fem-tune/TuningDb.h"
 #include "driver/Compiler.h"
 
+#include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <map>
 #include <optional>
+#include <vector>
 
 using namespace llvm;
 
@@ -158,9 +162,25 @@ int main(int argc, char **argv) {
   options.sanitize = sanitize;
   if (!tuningDb.empty() && !applyTuning(options))
     return 1;
+  // The folders of -o that do not exist yet, deepest first: compile creates
+  // them, and a failed compile removes those it left empty, so that a
+  // refused model leaves nothing behind.
+  std::vector<std::string> createdDirs;
+  for (SmallString<256> dir(options.outDir.empty() ? "." : options.outDir);
+       !dir.empty() && !sys::fs::exists(dir);) {
+    createdDirs.push_back(std::string(dir));
+    size_t before = dir.size();
+    sys::path::remove_filename(dir);
+    if (dir.size() >= before)
+      break;
+  }
   femc::driver::CompileResult result;
-  if (!femc::driver::compile(options, result))
+  if (!femc::driver::compile(options, result)) {
+    for (const std::string &dir : createdDirs)
+      if (sys::fs::is_directory(dir))
+        sys::fs::remove(dir); // fails, harmlessly, unless empty
     return 1;
+  }
   for (const std::string &f : result.files)
     outs() << "femc: wrote " << f << "\n";
   return 0;
