@@ -254,7 +254,11 @@ TEST(TuningDb, BadChoiceOrThreadsIsASchemaError) {
   };
   expectError("\"chosen\": 2", "\"chosen\": 0",
               "member \"threads\" must be an object whose \"chosen\" is a "
-              "whole number >= 1");
+              "whole number from 1 to 1024");
+  // Was accepted and copied into the manifest as 1000000 threads.
+  expectError("\"chosen\": 2", "\"chosen\": 1025",
+              "member \"threads\" must be an object whose \"chosen\" is a "
+              "whole number from 1 to 1024");
   expectError("\"rule\": \"fastest\"", "\"rules\": \"fastest\"",
               "member \"choice\" must be an object with rule, tie and tied");
 }

@@ -1,6 +1,7 @@
 //===- TuningDb.cpp - the persistent tile tuning database -----------------===//
 #include "tools/fem-tune/TuningDb.h"
 #include "femc/Version.h"
+#include "femrt/femrt.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -186,9 +187,12 @@ bool readEntry(const std::string &key, const Json &j, Entry &e,
   if (const Json *threads = j.get("threads")) {
     auto chosen =
         threads->isObject() ? threads->getInteger("chosen") : std::nullopt;
-    if (!chosen || *chosen < 1)
+    // A pool of more than FEMRT_MAX_THREADS cannot be made: such a value
+    // would reach the manifest and be clamped silently at launch.
+    if (!chosen || *chosen < 1 || *chosen > FEMRT_MAX_THREADS)
       return bad("threads", "an object whose \"chosen\" is a whole number "
-                            ">= 1");
+                            "from 1 to " +
+                                std::to_string(FEMRT_MAX_THREADS));
     e.threads = *chosen;
     if (const Json *list = threads->get("candidates"); list && list->isArray())
       for (const Json &t : list->array)
