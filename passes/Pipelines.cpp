@@ -63,7 +63,13 @@ void mlir::fem::buildLoopsToLLVMPipeline(OpPassManager &pm) {
   pm.addPass(createConvertVectorToLLVMPass(vectorToLLVM));
   pm.addPass(createArithToLLVMConversionPass());
   pm.addPass(createConvertMathToLLVMPass());
-  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  // memref.alloc/dealloc become calls of _mlir_memref_to_llvm_alloc/_free,
+  // which the driver renames per library and the C glue defines: a layer's
+  // intermediates then come from the scratch blocks libfemrt keeps from
+  // launch to launch (femrt_host::scratch_alloc), not from fresh pages.
+  FinalizeMemRefToLLVMConversionPassOptions memrefToLLVM;
+  memrefToLLVM.useGenericFunctions = true;
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefToLLVM));
   pm.addPass(createConvertControlFlowToLLVMPass());
   pm.addPass(createConvertFuncToLLVMPass());
   pm.addPass(createConvertIndexToLLVMPass());

@@ -294,6 +294,25 @@ femrt_status femrt_module_num_kernels(femrt_module *module,
   });
 }
 
+femrt_status femrt_module_scratch(femrt_module *module, int32_t trim,
+                                  uint64_t *out_cached_bytes,
+                                  uint64_t *out_reused) {
+  const char *function = __func__;
+  return guard(function, [&] {
+    std::shared_ptr<Module> m;
+    if (femrt_status s = lookup(module, function, "module", m))
+      return s;
+    if (trim)
+      m->scratch.trim();
+    ScratchCache::Stats stats = m->scratch.stats();
+    if (out_cached_bytes)
+      *out_cached_bytes = stats.cachedBytes;
+    if (out_reused)
+      *out_reused = stats.reused;
+    return FEMRT_OK;
+  });
+}
+
 femrt_status femrt_module_get_kernel(femrt_module *module, const char *name,
                                      femrt_kernel **out_kernel) {
   const char *function = __func__;

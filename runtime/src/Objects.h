@@ -4,6 +4,7 @@
 
 #include "femrt/femrt.h"
 #include "runtime/src/Handles.h"
+#include "runtime/src/ScratchCache.h"
 #include "runtime/src/ThreadPool.h"
 
 #include <atomic>
@@ -63,6 +64,9 @@ struct Module {
   std::vector<KernelData> kernels;
   /// The library's femrt_bind_host_fn; null if it has none.
   femrt_bind_host_fn bindHost = nullptr;
+  /// The scratch blocks its layers' intermediates reuse from launch to
+  /// launch (femrt_host::scratch_alloc); freed with the module.
+  ScratchCache scratch;
   std::unordered_map<std::string, int32_t> kernelIndex;
   /// The handle of each kernel (registered as children of the module).
   std::vector<uintptr_t> kernelHandles;

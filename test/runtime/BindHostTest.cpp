@@ -12,11 +12,13 @@
 #include "TestUtil.h"
 
 #include <cstddef>
+#include <cstring>
 #include <mutex>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 using namespace femrt_test;
 
@@ -260,6 +262,73 @@ TEST_F(BindHostTest, aLoopThePoolRefusesFailsTheLaunchAndRunsNothing) {
   EXPECT_TRUE(rec.threads.empty()) << "a stage ran after the refused one";
   EXPECT_EQ(rec.unbinds, 1) << "the host stayed bound after the failure";
   FEMRT_EXPECT_OK(femrt_module_destroy(module));
+}
+
+/// The blocks the scratch layer got, launch by launch.
+std::vector<void *> scratchBlocks;
+
+/// layer(): takes two 3 MiB scratch blocks from the host (as a compiled
+/// layer takes its intermediates), writes them and gives them back.
+void scratchWorkgroup(void *const *, int64_t, int64_t, int64_t) {
+  const femrt_host *host = boundHost;
+  ASSERT_NE(host, nullptr);
+  ASSERT_GE(host->struct_size,
+            offsetof(femrt_host, scratch_free) + sizeof host->scratch_free);
+  ASSERT_NE(host->scratch_alloc, nullptr);
+  ASSERT_NE(host->scratch_free, nullptr);
+  constexpr uint64_t n = uint64_t(3) << 20;
+  void *a = host->scratch_alloc(host->scratch, n);
+  void *b = host->scratch_alloc(host->scratch, n);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(a) % 64, 0u);
+  std::memset(a, 1, n);
+  std::memset(b, 2, n);
+  scratchBlocks.push_back(a);
+  scratchBlocks.push_back(b);
+  host->scratch_free(host->scratch, b, n);
+  host->scratch_free(host->scratch, a, n);
+}
+
+TEST_F(BindHostTest, aLayerReusesItsScratchBlocksUntilTheyAreTrimmed) {
+  LayerLibrary lib(sizeof(femrt_kernel_library), &bindHost);
+  lib.kernel.workgroup = &scratchWorkgroup;
+  femrt_module *module = nullptr;
+  FEMRT_ASSERT_OK(femrt_module_create_static(context, &lib.library, &module));
+  femrt_kernel *layer = nullptr;
+  FEMRT_ASSERT_OK(femrt_module_get_kernel(module, "layer", &layer));
+  Tensor hits = Tensor::make({1}, kDLInt, 32);
+  const DLTensor *args[] = {hits.dl()};
+  scratchBlocks.clear();
+  uint64_t cached = 1, reused = 1;
+  FEMRT_ASSERT_OK(femrt_module_scratch(module, 0, &cached, &reused));
+  EXPECT_EQ(cached, 0u);
+  EXPECT_EQ(reused, 0u);
+  FEMRT_ASSERT_OK(femrt_kernel_launch(layer, args, 1, nullptr));
+  FEMRT_ASSERT_OK(femrt_module_scratch(module, 0, &cached, &reused));
+  EXPECT_EQ(cached, uint64_t(8) << 20) << "two 3 MiB blocks (in 2 MiB pages)";
+  EXPECT_EQ(reused, 0u);
+  // The second launch gets the same two blocks back.
+  FEMRT_ASSERT_OK(femrt_kernel_launch(layer, args, 1, nullptr));
+  FEMRT_ASSERT_OK(femrt_module_scratch(module, 0, &cached, &reused));
+  EXPECT_EQ(reused, 2u);
+  ASSERT_EQ(scratchBlocks.size(), 4u);
+  EXPECT_EQ(std::set<void *>(scratchBlocks.begin(), scratchBlocks.end()),
+            std::set<void *>(scratchBlocks.begin(), scratchBlocks.begin() + 2));
+  // Trimmed: nothing kept; the next launch takes fresh blocks.
+  FEMRT_ASSERT_OK(femrt_module_scratch(module, 1, &cached, nullptr));
+  EXPECT_EQ(cached, 0u);
+  FEMRT_ASSERT_OK(femrt_kernel_launch(layer, args, 1, nullptr));
+  FEMRT_ASSERT_OK(femrt_module_scratch(module, 0, nullptr, &reused));
+  EXPECT_EQ(reused, 2u);
+  // Destroying the module frees what it keeps (ASan reports a leak if not).
+  FEMRT_EXPECT_OK(femrt_module_destroy(module));
+}
+
+TEST_F(BindHostTest, theScratchOfAModuleNeedsAModule) {
+  uint64_t cached = 0;
+  expectError(femrt_module_scratch(nullptr, 0, &cached, nullptr),
+              FEMRT_ERROR_INVALID_ARGUMENT, {"femrt_module_scratch: module is NULL"});
 }
 
 TEST_F(BindHostTest, aStructSizeBelowTheMinimumIsRefusedNamingTheMinimum) {

@@ -1277,6 +1277,15 @@ int runFemRun(int argc, char **argv) {
         std::printf(", %.2f TFLOP/s", flops / mean * 1e-9);
     }
     std::printf("\n");
+    // A layer's intermediates reuse the blocks libfemrt kept from the
+    // launch before (docs/runtime.md, "Layer scratch memory").
+    uint64_t kept = 0, reused = 0;
+    if (layer && !gpu.device &&
+        femrt_module_scratch(module, 0, &kept, &reused) == FEMRT_OK)
+      std::printf("layer scratch: %.1f MiB kept between launches, %llu "
+                  "block requests served from it\n",
+                  static_cast<double>(kept) / (1 << 20),
+                  static_cast<unsigned long long>(reused));
   }
 
   for (auto &t : tensors)

@@ -250,6 +250,16 @@ FEMRT_API femrt_status femrt_module_get_info(femrt_module *module,
 FEMRT_API femrt_status femrt_module_num_kernels(femrt_module *module,
                                                 int32_t *out_num_kernels);
 
+/* The scratch memory the module keeps for its layers' intermediates between
+ * launches (docs/runtime.md, "Layer scratch memory"): with trim non-zero the
+ * kept blocks are freed first; then *out_cached_bytes is what it keeps now
+ * and *out_reused how many of its layers' block requests were served from
+ * kept blocks so far (either out pointer may be NULL). */
+FEMRT_API femrt_status femrt_module_scratch(femrt_module *module,
+                                            int32_t trim,
+                                            uint64_t *out_cached_bytes,
+                                            uint64_t *out_reused);
+
 /* Looks a kernel up by name (FEMRT_ERROR_NOT_FOUND lists the names there
  * are). The kernel is owned by the module; repeated lookups return the same
  * handle. */

@@ -198,6 +198,17 @@ typedef struct femrt_host {
   /* Appended (read only when struct_size covers it): the threads a
    * parallel_for runs on (the launch's max_threads, else the pool's). */
   int64_t threads;
+  /* Appended (read only when struct_size covers them; lent to a layer only):
+   * scratch memory for the layer's intermediates. scratch_alloc(scratch, n)
+   * returns a block of at least n bytes aligned to 64, or NULL (the library
+   * then uses malloc); scratch_free(scratch, block, n) gives a block back with
+   * the n it was asked for. libfemrt keeps the freed blocks of a module for
+   * its next launches (bounded) and frees them when the module is destroyed,
+   * so repeated launches do not fault in fresh pages. Both are thread-safe.
+   * Every block must be given back before the launch returns. */
+  void *scratch;
+  void *(*scratch_alloc)(void *scratch, uint64_t n);
+  void (*scratch_free)(void *scratch, void *block, uint64_t n);
 } femrt_host;
 
 /* Binds (host) and unbinds (NULL) the services for the calling thread.

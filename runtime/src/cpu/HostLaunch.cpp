@@ -486,6 +486,9 @@ femrt_status launchHostKernel(const Kernel &kernel, const DLTensor *const *args,
     host.struct_size = sizeof(femrt_host);
     host.pool = &loan;
     host.parallel_for = &hostParallelFor;
+    host.scratch = &kernel.module->scratch;
+    host.scratch_alloc = &ScratchCache::hostAlloc;
+    host.scratch_free = &ScratchCache::hostFree;
     bind(&host);
     workgroup(pointers, 0, 0, 0);
     bind(nullptr);
