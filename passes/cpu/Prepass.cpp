@@ -13,6 +13,9 @@ using namespace mlir;
 using namespace mlir::fem;
 using namespace mlir::fem::cpu;
 
+/// Rows between the pre-pass's value row and the one it prefetches.
+static constexpr int64_t kPrepassAhead = 16;
+
 ScanWorkgroup mlir::fem::cpu::setUpScanWorkgroup(EmitterBuilder &e,
                                                  ScanReadOp op) {
   ScanWorkgroup w;
@@ -39,6 +42,30 @@ ScanWorkgroup mlir::fem::cpu::setUpScanWorkgroup(EmitterBuilder &e,
   return w;
 }
 
+void mlir::fem::cpu::prefetchScanRow(EmitterBuilder &e, ScanReadOp op,
+                                     const ScanWorkgroup &w, Value t,
+                                     bool rows) {
+  Value s = e.minI(t, e.sub(w.S, w.c1i));
+  if (op.getK())
+    e.prefetchRow(op.getK(), w.batch, s, w.kvHead, w.c0i, w.dk);
+  if (Value delta = op.getDelta()) { // (B, T, E): the block's channels
+    Value flat0 = e.add(e.mul(w.head, w.dv), w.chan0);
+    e.loop(w.c0i, w.cw, e.idx(16), [&](Value c) {
+      e.prefetch(delta, {w.batch, s, e.add(flat0, c)});
+    });
+  }
+  e.prefetchRow(op.getV(), w.batch, s, w.kvHead, w.chan0, w.cw);
+  if (!rows)
+    return;
+  Value tq = e.minI(t, e.sub(w.T, w.c1i));
+  if (op.getQ())
+    e.prefetchRow(op.getQ(), w.batch, tq, w.head, w.c0i, w.dk);
+  e.prefetchRow(op.getGate(), w.batch, tq, w.head, w.c0i, w.dv);
+  e.prefetchRow(op.getLam(), w.batch, tq, w.head, w.chan0, w.cw);
+  e.prefetchRow(op.getOut(), w.batch, tq, w.head, w.chan0, w.cw,
+                /*write=*/true);
+}
+
 Value ValueStreams::keyKept(Value s) {
   Value keyMask = op.getMask();
   if (!keyMask)
@@ -58,28 +85,49 @@ void ValueStreams::emit() {
   invBeta = e.alloc({w.cb}, {});
   Value negInf = e.cst(-std::numeric_limits<float>::infinity());
   Value posInf = e.cst(std::numeric_limits<float>::infinity());
+  // One pass over the keys reads each value row once (all channel vectors
+  // of the block), the running max, min and NaN flag in scratch; the next
+  // rows are prefetched (in bthd a head's rows lie a page apart every few
+  // rows, where the hardware prefetchers stop).
+  Value hiBuf = e.alloc({w.cb}, {});
+  Value loBuf = e.alloc({w.cb}, {});
+  Value nanBuf = e.alloc({w.cb}, {});
+  e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
+    e.vstore(e.bcast(negInf), hiBuf, {cv});
+    e.vstore(e.bcast(posInf), loBuf, {cv});
+    e.vstore(e.splat(0.0f), nanBuf, {cv});
+  });
+  Value ahead = e.idx(kPrepassAhead), lastS = e.sub(w.S, w.c1i);
+  e.loop(w.c0i, w.S, w.c1i, [&](Value s) {
+    e.prefetchRow(op.getV(), w.batch, e.minI(e.add(s, ahead), lastS),
+                  w.kvHead, w.chan0, w.cw);
+    Value keep = keyKept(s);
+    e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
+      Value lanesLeft = e.mask(e.sub(w.cw, cv));
+      Value v = e.vloadMasked(
+          op.getV(), e.at(w.batch, s, w.kvHead, e.add(w.chan0, cv)),
+          lanesLeft);
+      Value hiOld = e.vload(hiBuf, {cv}), loOld = e.vload(loBuf, {cv});
+      Value nanOld = e.vload(nanBuf, {cv});
+      Value hi = e.fmax(v, hiOld);
+      Value lo = e.fmin(v, loOld);
+      Value nan = e.select(e.fcmp(arith::CmpFPredicate::UNO, v, v),
+                           e.splat(1.0f), nanOld);
+      if (keep) {
+        hi = e.select(keep, hi, hiOld);
+        lo = e.select(keep, lo, loOld);
+        nan = e.select(keep, nan, nanOld);
+      }
+      e.vstore(hi, hiBuf, {cv});
+      e.vstore(lo, loBuf, {cv});
+      e.vstore(nan, nanBuf, {cv});
+    });
+  });
   e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
     Value lanesLeft = e.mask(e.sub(w.cw, cv));
-    Value noNan = arith::ConstantOp::create(
-        e.b, e.vi1, DenseElementsAttr::get(e.vi1, false));
-    SmallVector<Value> red = e.loop(
-        w.c0i, w.S, w.c1i, {e.bcast(negInf), e.bcast(posInf), noNan},
-        [&](Value s, ValueRange it) {
-          Value v = e.vloadMasked(
-              op.getV(), e.at(w.batch, s, w.kvHead, e.add(w.chan0, cv)),
-              lanesLeft);
-          Value hi = e.fmax(v, it[0]);
-          Value lo = e.fmin(v, it[1]);
-          Value nan = arith::OrIOp::create(
-              e.b, it[2], e.fcmp(arith::CmpFPredicate::UNO, v, v));
-          if (Value keep = keyKept(s)) {
-            hi = e.select(keep, hi, it[0]);
-            lo = e.select(keep, lo, it[1]);
-            nan = e.select(keep, nan, it[2]);
-          }
-          return SmallVector<Value>{hi, lo, nan};
-        });
-    Value hi = red[0], lo = red[1];
+    Value hi = e.vload(hiBuf, {cv}), lo = e.vload(loBuf, {cv});
+    Value anyNan = e.fcmp(arith::CmpFPredicate::OGT, e.vload(nanBuf, {cv}),
+                          e.splat(0.5f));
     // No key at all: M = 0 (it cancels anyway).
     Value none = e.fcmp(arith::CmpFPredicate::OEQ, hi, e.bcast(negInf));
     if (squash) {
@@ -95,7 +143,7 @@ void ValueStreams::emit() {
     Value maxV = e.fmul(b, e.clamp(hi, negBnd, bnd));
     Value minV = e.fmul(b, e.clamp(lo, negBnd, bnd));
     maxV = e.fadd(e.select(none, e.splat(0.0f), maxV),
-                  e.select(red[2], e.splat(NAN), e.splat(0.0f)));
+                  e.select(anyNan, e.splat(NAN), e.splat(0.0f)));
     Value narrow = e.fcmp(arith::CmpFPredicate::OLE, e.fsub(maxV, minV),
                           e.splat(0.69314718f));
     e.vstore(b, beta, {cv});

@@ -54,14 +54,19 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
     e.loop(w.c0i, e.idx(cb), w.cLanes,
            [&](Value c) { e.vstore(e.splat(0.0f), buf, {c}); });
   Value negInf = e.splat(-std::numeric_limits<float>::infinity());
-  e.loop(w.c0i, dkp, w.cLanes, [&](Value d) {
-    Value lanesLeft = e.mask(e.sub(dk, d));
-    Value m = e.loop(w.c0i, w.S, w.c1i, {negInf}, [&](Value s, ValueRange it) {
+  // One pass over the keys, each key row read once (all its channel
+  // vectors), the rows ahead prefetched as in the value pre-pass.
+  e.loop(w.c0i, dkp, w.cLanes,
+         [&](Value d) { e.vstore(negInf, kmax, {d}); });
+  Value keyAhead = e.idx(16), lastS = e.sub(w.S, w.c1i);
+  e.loop(w.c0i, w.S, w.c1i, [&](Value s) {
+    e.prefetchRow(op.getK(), w.batch, e.minI(e.add(s, keyAhead), lastS),
+                  w.kvHead, w.c0i, dk);
+    e.loop(w.c0i, dkp, w.cLanes, [&](Value d) {
       Value key = e.vloadMasked(op.getK(), e.at(w.batch, s, w.kvHead, d),
-                                lanesLeft);
-      return SmallVector<Value>{e.fmaxNaN(key, it[0])};
-    })[0];
-    e.vstore(m, kmax, {d});
+                                e.mask(e.sub(dk, d)));
+      e.vstore(e.fmaxNaN(key, e.vload(kmax, {d})), kmax, {d});
+    });
   });
   // The carried state (dialect/Priors.h: n_mu, n_X, u_mu, u_X, d, kmax,
   // count), moved to this segment's kmax and shift M.
@@ -111,19 +116,6 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
   e.loop(w.c0i, e.ceilDiv(w.T, cC), w.c1i, [&](Value ch) {
     Value t0 = e.mul(ch, cC);
     Value n = e.minI(cC, e.sub(w.T, t0));
-    // The next chunk's rows (Builder.h, prefetchRow).
-    e.loop(w.c0i, cC, w.c1i, [&](Value r) {
-      Value t = e.minI(e.add(e.add(t0, cC), r), e.sub(w.T, w.c1i));
-      e.prefetchRow(op.getK(), w.batch, t, w.kvHead, w.c0i, dk);
-      e.prefetchRow(op.getV(), w.batch, t, w.kvHead, w.chan0, w.cw);
-      if (stateOnly)
-        return;
-      e.prefetchRow(op.getQ(), w.batch, t, w.head, w.c0i, dk);
-      e.prefetchRow(op.getGate(), w.batch, t, w.head, w.c0i, w.dv);
-      e.prefetchRow(op.getLam(), w.batch, t, w.head, w.chan0, w.cw);
-      e.prefetchRow(op.getOut(), w.batch, t, w.head, w.chan0, w.cw,
-                    /*write=*/true);
-    });
     // Key t at block channel vector cv: the lanes in the block, the q/k
     // channel of each lane, e^(k - kmax) and the panel [clipped | X - o].
     struct KeyTerms {
@@ -159,6 +151,8 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
     };
     e.loop(w.c0i, n, w.c1i, [&](Value r) {
       Value t = e.add(t0, r);
+      // The row one chunk ahead (ScanRead.h, prefetchScanRow).
+      prefetchScanRow(e, op, w, e.add(t, cC), !stateOnly);
       if (stateOnly) {
         // The sums of the state, no row.
         e.loop(w.c0i, w.cwp, w.cLanes,

@@ -150,8 +150,10 @@ void LinearReadEmitter::emit() {
              SmallVector<Value> next;
              if (gla)
                next = emitLogDecay(t0, n, it[0], it[1]);
-             prefetchRows(e.add(t0, cC), /*keys=*/true,
-                          /*queries=*/!stateOnly);
+             // With rows, emitRows spreads the next chunk's prefetches
+             // over the row blocks (ScanRead.h, prefetchScanRow).
+             if (stateOnly)
+               prefetchRows(e.add(t0, cC), /*keys=*/true, /*queries=*/false);
              loadKeys(t0, n);
              if (!stateOnly) {
                loadQueries(t0, n);
@@ -488,6 +490,8 @@ void LinearReadEmitter::emitRows(Value t0, Value n) {
       scales.push_back(epilogue.rowScale(e.minI(times.back(), last)));
       decays.push_back(gla ? e.load(rowDecay, {r}) : Value());
       dens.push_back(e.load(rowDen, {r}));
+      if (causal) // the row one chunk ahead
+        prefetchScanRow(e, op, w, e.add(times.back(), cC), /*rows=*/true);
     }
     e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
       Value cz = e.add(cCb, cv);

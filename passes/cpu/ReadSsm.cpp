@@ -85,23 +85,10 @@ void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
   e.loop(w.c0i, e.ceilDiv(w.T, cC), w.c1i, [&](Value ch) {
     Value t0 = e.mul(ch, cC);
     Value n = e.minI(cC, e.sub(w.T, t0));
-    // The next chunk's rows (Builder.h, prefetchRow); delta's row of the
-    // block's channels is contiguous.
-    e.loop(w.c0i, cC, w.c1i, [&](Value r) {
-      Value t = e.minI(e.add(e.add(t0, cC), r), e.sub(w.T, w.c1i));
-      e.loop(w.c0i, w.cw, e.idx(16), [&](Value c) {
-        e.prefetch(op.getDelta(), {w.batch, t, e.add(flat0, c)});
-      });
-      e.prefetchRow(op.getV(), w.batch, t, w.kvHead, w.chan0, w.cw);
-      if (stateOnly)
-        return;
-      e.prefetchRow(op.getGate(), w.batch, t, w.head, w.c0i, w.dv);
-      e.prefetchRow(op.getLam(), w.batch, t, w.head, w.chan0, w.cw);
-      e.prefetchRow(op.getOut(), w.batch, t, w.head, w.chan0, w.cw,
-                    /*write=*/true);
-    });
     e.loop(w.c0i, n, w.c1i, [&](Value r) {
       Value t = e.add(t0, r);
+      // The row one chunk ahead (ScanRead.h, prefetchScanRow).
+      prefetchScanRow(e, op, w, e.add(t, cC), !stateOnly);
       Value scale = stateOnly ? Value() : epilogue.rowScale(t);
       e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
         Value lanesLeft = e.mask(e.sub(w.cw, cv));
