@@ -42,6 +42,7 @@
 #include <sstream>
 #include <string>
 #include <dlfcn.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <vector>
 
@@ -382,11 +383,33 @@ uint64_t physicalMemory() {
   return static_cast<uint64_t>(pages) * static_cast<uint64_t>(pageSize);
 }
 
+/// Asks for transparent huge pages on the 2 MiB-aligned part of [p, p + n)
+/// before its first touch, as numpy does for its large arrays: the scan
+/// kernels walk rows H*d floats apart in bthd, a new 4 KiB page every few
+/// rows of each operand, and on 4 KiB pages the TLB misses dominate at
+/// long T (docs/benchmarks.md, "Scan priors"). Only advice: where THP is
+/// off (or absent) madvise fails or does nothing, and nothing changes.
+void adviseHugePages(void *p, size_t n) {
+  constexpr uintptr_t kHuge = uintptr_t(2) << 20;
+  uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + kHuge - 1) & ~(kHuge - 1);
+  uintptr_t end = (reinterpret_cast<uintptr_t>(p) + n) & ~(kHuge - 1);
+  if (end > begin)
+    (void)madvise(reinterpret_cast<void *>(begin), end - begin,
+                  MADV_HUGEPAGE);
+}
+
 /// Allocates `n` elements of `value` in `out`, or fails naming the argument.
+/// Large buffers get huge pages where the host allows them.
 template <typename T>
 void allocate(std::vector<T> &out, const Tensor &t, T value) {
   try {
-    out.assign(static_cast<size_t>(t.numElements), value);
+    size_t n = static_cast<size_t>(t.numElements);
+    if (out.capacity() < n) {
+      std::vector<T>().swap(out);
+      out.reserve(n); // untouched pages: the advice applies to all of them
+      adviseHugePages(out.data(), n * sizeof(T));
+    }
+    out.assign(n, value);
   } catch (const std::exception &e) {
     fail("cannot allocate " + std::to_string(t.bytes) + " bytes for argument '" +
          t.info->name + "' of shape " + shapeText(t.shape) +
