@@ -696,11 +696,26 @@ int32_t getNumThreads() {
   return n;
 }
 
-void launchArgs(const Kernel &kernel, nb::args arrays, int32_t maxThreads) {
+/// A kernel's launch(..., max_threads=N). N is a Python int of any size:
+/// a negative one, or one beyond int32 (which nanobind refused with an
+/// "incompatible function arguments" TypeError), is a ValueError naming it.
+void launchArgs(const Kernel &kernel, nb::args arrays, nb::int_ maxThreads) {
+  int overflow = 0;
+  long long n = PyLong_AsLongLongAndOverflow(maxThreads.ptr(), &overflow);
+  if (n == -1 && PyErr_Occurred())
+    throw nb::python_error();
+  if (overflow || n < 0 || n > INT32_MAX)
+    throw nb::value_error(
+        ("kernel '" + kernel.name() + "': max_threads is " +
+         std::string(nb::str(maxThreads).c_str()) +
+         ", expected 0 (all of the context's threads) or a positive "
+         "limit up to " +
+         std::to_string(INT32_MAX))
+            .c_str());
   std::vector<nb::handle> list;
   for (nb::handle a : arrays)
     list.push_back(a);
-  kernel.launch(list, maxThreads);
+  kernel.launch(list, static_cast<int32_t>(n));
 }
 
 } // namespace
@@ -774,13 +789,13 @@ NB_MODULE(_femc, m) {
                    "('input'/'output'), dtype, dims (names), shape (None "
                    "where dynamic).")
       .def("launch", &launchArgs, "arrays"_a, nb::kw_only(),
-           "max_threads"_a = 0,
+           "max_threads"_a = nb::int_(0),
            "Runs the kernel on the given arrays (inputs, then outputs), "
            "writing the outputs in place. No array is copied; the GIL is "
            "released while the kernel runs. max_threads limits this launch "
            "(0 = all of the context's threads).")
       .def("__call__", &launchArgs, "arrays"_a, nb::kw_only(),
-           "max_threads"_a = 0, "Same as launch().")
+           "max_threads"_a = nb::int_(0), "Same as launch().")
       .def("run", &Kernel::run, "inputs"_a,
            "Runs the kernel on the inputs given by name, allocating the "
            "outputs as numpy arrays; returns the output (a tuple if there "
