@@ -69,6 +69,14 @@ struct FEMTilePass : public fem::impl::FEMTileBase<FEMTilePass> {
                          << "', expected host, avx2, avx512 or generic";
       return signalPassFailure();
     }
+    // A FEMC_HOST_CPU that names no CPU is refused, not read as this
+    // machine in silence (target/cpu/HostCpu.h).
+    if (target == "host")
+      if (const std::string &why = femc::target::cpu::hostCpu().error;
+          !why.empty()) {
+        module.emitError() << "fem-tile: target 'host': " << why;
+        return signalPassFailure();
+      }
     SmallVector<func::FuncOp> kernels;
     module.walk([&](func::FuncOp f) {
       if (!f.getOps<FusedReadOp>().empty())
