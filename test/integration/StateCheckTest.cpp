@@ -79,41 +79,18 @@ struct Inputs {
   }
 };
 
-class StateCheck : public ::testing::TestWithParam<Variant> {};
-
-TEST_P(StateCheck, OutputAndStateMatchTheReferenceAndPerturbationsFail) {
-  const Variant &m = GetParam();
+/// Runs kernel `m` on segment `seg` of problem `p` from `state`; fills
+/// `out` and `stateOut` (sized here).
+void launchFromState(const Variant &m, const femc::ref::Problem &p,
+                     Inputs &seg, std::vector<float> &state,
+                     std::vector<float> &out, std::vector<float> &stateOut) {
   const priors::PriorInfo &info = priors::priorInfo(static_cast<int>(m.prior));
-  femc::ref::Problem p;
-  p.prior = m.prior;
-  p.causal = m.causal;
-  p.hasMask = m.mask;
-  p.hasState = true;
-  p.B = 2;
-  p.H = p.Hkv = 2;
-  p.dk = 8;
-  p.dv = 16;
-  p.N = m.N;
-  // A valid carried state: the reference's after a 19-token prefix.
-  p.T = p.S = 19;
-  Inputs prefix(p, 7);
-  std::string error;
-  auto before = femc::ref::run(p, prefix.in, error);
-  ASSERT_TRUE(before) << error;
-  std::vector<float> state(before->state.begin(), before->state.end());
-  // The segment: 23 tokens from that state.
-  p.T = p.S = 23;
-  Inputs seg(p, 8);
-  seg.in.state = state.data();
-  auto ref = femc::ref::run(p, seg.in, error);
-  ASSERT_TRUE(ref) << error;
-
   std::vector<int64_t> outShape = *femc::ref::tensorShape(p, "out");
   std::vector<int64_t> stateShape = *femc::ref::tensorShape(p, "state");
   ASSERT_EQ(stateShape.back(),
             priors::stateChannelWidth(info, p.dk, p.N)); // the kernels' Ks
-  std::vector<float> out(femc::test::numElements(outShape), std::nanf(""));
-  std::vector<float> stateOut(state.size(), std::nanf(""));
+  out.assign(femc::test::numElements(outShape), std::nanf(""));
+  stateOut.assign(state.size(), std::nanf(""));
   std::map<std::string, std::vector<int64_t>> shapes;
   std::vector<DLTensor> dl;
   for (std::string_view name :
@@ -143,6 +120,41 @@ TEST_P(StateCheck, OutputAndStateMatchTheReferenceAndPerturbationsFail) {
                                 static_cast<int32_t>(args.size()), nullptr),
             FEMRT_OK)
       << femrt_last_error();
+}
+
+class StateCheck : public ::testing::TestWithParam<Variant> {};
+
+TEST_P(StateCheck, OutputAndStateMatchTheReferenceAndPerturbationsFail) {
+  const Variant &m = GetParam();
+  femc::ref::Problem p;
+  p.prior = m.prior;
+  p.causal = m.causal;
+  p.hasMask = m.mask;
+  p.hasState = true;
+  p.B = 2;
+  p.H = p.Hkv = 2;
+  p.dk = 8;
+  p.dv = 16;
+  p.N = m.N;
+  // A valid carried state: the reference's after a 19-token prefix.
+  p.T = p.S = 19;
+  Inputs prefix(p, 7);
+  std::string error;
+  auto before = femc::ref::run(p, prefix.in, error);
+  ASSERT_TRUE(before) << error;
+  std::vector<float> state(before->state.begin(), before->state.end());
+  // The segment: 23 tokens from that state.
+  p.T = p.S = 23;
+  Inputs seg(p, 8);
+  seg.in.state = state.data();
+  auto ref = femc::ref::run(p, seg.in, error);
+  ASSERT_TRUE(ref) << error;
+
+  std::vector<int64_t> stateShape = *femc::ref::tensorShape(p, "state");
+  std::vector<float> out, stateOut;
+  launchFromState(m, p, seg, state, out, stateOut);
+  if (::testing::Test::HasFatalFailure())
+    return;
 
   auto outCheck = femc::ref::compare(out.data(), ref->out.data(),
                                      static_cast<int64_t>(out.size()));
@@ -179,6 +191,55 @@ TEST_P(StateCheck, OutputAndStateMatchTheReferenceAndPerturbationsFail) {
     for (size_t j = 0; j < fields.size(); ++j)
       EXPECT_EQ(all[j].pass(kTolerance), i != j) << fields[j].name;
     EXPECT_EQ(all[i].worst, at);
+  }
+}
+
+/// gla from a carried log decay C = +50 (the clamp's upper end; a run from
+/// the empty state only ever carries C <= 0) with decays that take C down
+/// to -60 inside the first chunk: log decays relative to the chunk start
+/// span 110, the widest the kernel's per-row and per-key factors meet
+/// (ReadLinear.cpp: both stay normal floats).
+TEST(StateCheckGla, PositiveCarriedLogDecay) {
+  for (const Variant &m : {Variant{"gla_state", Prior::Gla, true, false, 0},
+                           Variant{"gla_state_small", Prior::Gla, true, false,
+                                   0}}) {
+    SCOPED_TRACE(m.kernel);
+    femc::ref::Problem p;
+    p.prior = Prior::Gla;
+    p.hasState = true;
+    p.B = 1;
+    p.H = p.Hkv = 2;
+    p.dk = 8;
+    p.dv = 16;
+    p.T = p.S = 9;
+    Inputs prefix(p, 11);
+    std::string error;
+    auto before = femc::ref::run(p, prefix.in, error);
+    ASSERT_TRUE(before) << error;
+    std::vector<float> state(before->state.begin(), before->state.end());
+    int64_t ks = femc::ref::tensorShape(p, "state")->back();
+    for (size_t r = 0; r < state.size(); r += ks)
+      state[r + priors::kStatePriorPart] = 50.0f;
+    p.T = p.S = 40;
+    Inputs seg(p, 12);
+    for (float &d : seg.f32.at("decay"))
+      d = 9.0f + d; // a_t about -9: C from 50 to -60 in about 12 steps
+    seg.in.state = state.data();
+    auto ref = femc::ref::run(p, seg.in, error);
+    ASSERT_TRUE(ref) << error;
+    std::vector<float> out, stateOut;
+    launchFromState(m, p, seg, state, out, stateOut);
+    if (HasFatalFailure())
+      return;
+    auto outCheck = femc::ref::compare(out.data(), ref->out.data(),
+                                       static_cast<int64_t>(out.size()));
+    EXPECT_TRUE(outCheck.pass(kTolerance))
+        << "out: relative error " << outCheck.relative() << " at #"
+        << outCheck.worst;
+    for (const auto &field : femc::ref::compareState(p, stateOut.data(),
+                                                     ref->state))
+      EXPECT_TRUE(field.pass(kTolerance))
+          << "state_out: relative error " << field.relative();
   }
 }
 
