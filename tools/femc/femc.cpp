@@ -114,6 +114,13 @@ static bool applyTuning(femc::driver::CompileOptions &options) {
              << tuningDb << " is not consulted\n";
     return true;
   }
+  // A missing database is an empty one (docs/tuning.md), but a mistyped
+  // path would otherwise compile every kernel untuned without a word.
+  if (!sys::fs::exists(tuningDb))
+    errs() << "femc: warning: tuning database '" << tuningDb
+           << "' does not exist; every kernel compiles with the target's "
+              "default tiles (fem-tune --db "
+           << tuningDb << " creates it)\n";
   options.tuningDb = tuningDb;
   options.tuningDims.assign(tuningDims.begin(), tuningDims.end());
   return true;
