@@ -209,4 +209,24 @@ def FEMLayerMatmul : Pass<"fem-layer-matmul", "::mlir::ModuleOp"> {
                            "::mlir::vector::VectorDialect"];
 }
 
+def FEMLowerCopies : Pass<"fem-lower-copies", "::mlir::ModuleOp"> {
+  let summary = "Lower the memref.copy ops the LLVM lowering would call memrefCopy for to loops";
+  let description = [{
+    finalize-memref-to-llvm copies with one memcpy only when both sides
+    are contiguous (an identity layout, or a static row-major shape); any
+    other copy, such as the one `tensor.insert_slice` into a slice of the
+    last dimension bufferizes to, becomes a call of MLIR's runner-utils
+    function `memrefCopy`, which no femc library links. This pass rewrites
+    exactly those copies into scf.for loops over the copied shape, the
+    innermost dimension by 256-bit vector.load/vector.store (and an
+    element-wise rest) when both sides have a unit innermost stride,
+    element by element otherwise. Copies of unranked memrefs are left
+    alone.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
 #endif // FEM_PASSES_TD

@@ -48,6 +48,9 @@ void mlir::fem::buildTiledToLoopsPipeline(OpPassManager &pm) {
   // strided views the LLVM lowering takes.
   pm.addPass(createFEMLayerStridedMetadata());
   pm.addPass(createFEMLowerToCPU());
+  // Copies into or out of strided windows (tensor.insert_slice) become
+  // loops: the LLVM lowering would call memrefCopy, which no library links.
+  pm.addPass(createFEMLowerCopies());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 }
