@@ -33,6 +33,7 @@
 #include <functional>
 #include "llvm/IR/InstIterator.h"
 #include "llvm/IR/Module.h"
+#include "llvm/Object/ELFObjectFile.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
@@ -1666,6 +1667,89 @@ std::string runtimeIncludeDir() {
   return FEMC_RUNTIME_INCLUDE_DIR;
 }
 
+/// Checks the dynamic symbols a just-linked library imports: each must be
+/// weak or bound to a version of a library the link resolved it in (libc,
+/// libm, libpthread: e.g. memcpy@GLIBC_2.14); with --sanitize, the
+/// sanitizer runtime's too. An unversioned strong import is a function no
+/// library provides (e.g. `memrefCopy`, MLIR's runner-utils copy, which the
+/// memref lowering calls for a strided memref.copy): the library would fail
+/// to load. Names each such symbol, the lowered functions that call it and
+/// the op it likely came from.
+bool checkLibraryImports(StringRef library, const llvm::Module &llvmModule,
+                         bool sanitized) {
+  auto binary = llvm::object::ObjectFile::createObjectFile(library);
+  if (!binary) {
+    llvm::errs() << "femc: error: cannot read the library '" << library
+                 << "' just linked: " << llvm::toString(binary.takeError())
+                 << "\n";
+    return false;
+  }
+  auto *elf = dyn_cast<llvm::object::ELFObjectFileBase>(binary->getBinary());
+  if (!elf)
+    return true; // not ELF: nothing to check on this host
+  auto versions = elf->readDynsymVersions();
+  if (!versions) {
+    llvm::errs() << "femc: error: cannot read the symbol versions of '"
+                 << library << "': " << llvm::toString(versions.takeError())
+                 << "\n";
+    return false;
+  }
+  bool ok = true;
+  size_t index = 0;
+  for (const llvm::object::ELFSymbolRef &sym :
+       elf->getDynamicSymbolIterators()) {
+    size_t i = index++;
+    auto flags = sym.getFlags();
+    auto name = sym.getName();
+    if (!flags || !name) {
+      llvm::consumeError(flags.takeError());
+      llvm::consumeError(name.takeError());
+      continue;
+    }
+    if (!(*flags & llvm::object::SymbolRef::SF_Undefined) ||
+        (*flags & llvm::object::SymbolRef::SF_Weak) || name->empty() ||
+        (i < versions->size() && !(*versions)[i].Name.empty()))
+      continue;
+    if (sanitized && llvm::any_of(std::initializer_list<StringRef>{
+                                      "__asan", "__ubsan", "__lsan",
+                                      "__sanitizer", "__msan", "__tsan"},
+                                  [&](StringRef p) {
+                                    return name->starts_with(p);
+                                  }))
+      continue;
+    std::vector<std::string> callers;
+    if (const llvm::Function *f = llvmModule.getFunction(*name))
+      for (const llvm::User *user : f->users())
+        if (const auto *inst = dyn_cast<llvm::Instruction>(user)) {
+          std::string caller = "@" + inst->getFunction()->getName().str();
+          if (!llvm::is_contained(callers, caller))
+            callers.push_back(caller);
+        }
+    std::string origin;
+    if (*name == "memrefCopy")
+      origin = "a memref.copy between strided layouts (e.g. from "
+               "tensor.insert_slice), which MLIR's memref lowering turns into "
+               "a call of its runner-utils function memrefCopy";
+    else if (name->starts_with("print") || name->starts_with("_mlir_"))
+      origin = "an op MLIR lowers to a call of its runner-utils library "
+               "(e.g. vector.print)";
+    else if (!callers.empty())
+      origin = "a function the model declares but does not define";
+    else
+      origin = "the generated C glue";
+    llvm::errs() << "femc: error: the library '" << library
+                 << "' would import '" << *name
+                 << "', which no library it links provides (libc, libm, "
+                    "libpthread): it would fail to load";
+    if (!callers.empty())
+      llvm::errs() << "; called from " << llvm::join(callers, ", ");
+    llvm::errs() << "; it likely comes from " << origin
+                 << ". Layer bodies may only use what docs/layers.md lists\n";
+    ok = false;
+  }
+  return ok;
+}
+
 } // namespace
 
 std::vector<std::string> pipelinePassNames() {
@@ -2292,7 +2376,8 @@ bool compile(const CompileOptions &options, CompileResult &result) {
     std::vector<std::string> link = {clang, "-shared", "-fPIC", obj, "-o",
                                      shared, "-lm"};
     link.insert(link.end(), sanitize.begin(), sanitize.end());
-    if (!runTool(link, options.verbose))
+    if (!runTool(link, options.verbose) ||
+        !checkLibraryImports(shared, *llvmModule, !options.sanitize.empty()))
       return cleanFail();
     result.files.push_back(shared);
     result.library = shared;
