@@ -122,6 +122,20 @@ void launchFromState(const Variant &m, const femc::ref::Problem &p,
       << femrt_last_error();
 }
 
+/// A valid carried state of `p`: the reference's after a prefix of
+/// `prefixT` tokens (inputs from `seed`); empty after a failed assertion.
+std::vector<float> stateAfterPrefix(femc::ref::Problem p, int64_t prefixT,
+                                    uint64_t seed) {
+  p.T = p.S = prefixT;
+  Inputs prefix(p, seed);
+  std::string error;
+  auto before = femc::ref::run(p, prefix.in, error);
+  EXPECT_TRUE(before) << error;
+  if (!before)
+    return {};
+  return std::vector<float>(before->state.begin(), before->state.end());
+}
+
 class StateCheck : public ::testing::TestWithParam<Variant> {};
 
 TEST_P(StateCheck, OutputAndStateMatchTheReferenceAndPerturbationsFail) {
@@ -136,16 +150,12 @@ TEST_P(StateCheck, OutputAndStateMatchTheReferenceAndPerturbationsFail) {
   p.dk = 8;
   p.dv = 16;
   p.N = m.N;
-  // A valid carried state: the reference's after a 19-token prefix.
-  p.T = p.S = 19;
-  Inputs prefix(p, 7);
-  std::string error;
-  auto before = femc::ref::run(p, prefix.in, error);
-  ASSERT_TRUE(before) << error;
-  std::vector<float> state(before->state.begin(), before->state.end());
+  std::vector<float> state = stateAfterPrefix(p, 19, 7);
+  ASSERT_FALSE(state.empty());
   // The segment: 23 tokens from that state.
   p.T = p.S = 23;
   Inputs seg(p, 8);
+  std::string error;
   seg.in.state = state.data();
   auto ref = femc::ref::run(p, seg.in, error);
   ASSERT_TRUE(ref) << error;
@@ -211,12 +221,8 @@ TEST(StateCheckGla, PositiveCarriedLogDecay) {
     p.H = p.Hkv = 2;
     p.dk = 8;
     p.dv = 16;
-    p.T = p.S = 9;
-    Inputs prefix(p, 11);
-    std::string error;
-    auto before = femc::ref::run(p, prefix.in, error);
-    ASSERT_TRUE(before) << error;
-    std::vector<float> state(before->state.begin(), before->state.end());
+    std::vector<float> state = stateAfterPrefix(p, 9, 11);
+    ASSERT_FALSE(state.empty());
     int64_t ks = femc::ref::tensorShape(p, "state")->back();
     for (size_t r = 0; r < state.size(); r += ks)
       state[r + priors::kStatePriorPart] = 50.0f;
@@ -225,6 +231,7 @@ TEST(StateCheckGla, PositiveCarriedLogDecay) {
     for (float &d : seg.f32.at("decay"))
       d = 9.0f + d; // a_t about -9: C from 50 to -60 in about 12 steps
     seg.in.state = state.data();
+    std::string error;
     auto ref = femc::ref::run(p, seg.in, error);
     ASSERT_TRUE(ref) << error;
     std::vector<float> out, stateOut;
