@@ -149,11 +149,11 @@ int main(int argc, char **argv) {
   if (input.empty()) {
     errs() << "femc: error: no input file; usage: femc MODEL.mlir -o OUTDIR "
               "(see --help)\n";
-    return 2;
+    return 1;
   }
   if (optLevel > 3) {
     errs() << "femc: error: -O" << optLevel << " is out of range 0-3\n";
-    return 2;
+    return 1;
   }
   femc::driver::CompileOptions options;
   options.input = input;
