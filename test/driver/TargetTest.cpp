@@ -6,6 +6,8 @@
 // nothing else; the CPU targets carry today's descriptions, fem-tile
 // strings, vector widths and launch checks; the tile hook is the prior
 // table's rule; the kernel object comes out of the target's machine.
+// HostCpu: FEMC_HOST_CPU masks this machine's features to a named CPU's,
+// never adds one, and a host below x86-64-v3 or a bad name is refused.
 //
 //===----------------------------------------------------------------------===//
 #include "driver/Target.h"
