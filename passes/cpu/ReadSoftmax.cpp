@@ -57,6 +57,18 @@ using cpu::kLogTiny;
 /// The f32 read's register blocking.
 constexpr SoftmaxReadEmitter::Blocking kF32Blocking = {kRowBlock, kColBlock,
                                                        kKeyBlock, kScoreRowVecs};
+/// With 16 lanes (AVX-512: 32 vector registers) twice the accumulators:
+/// 12 rows x 2 vectors in the value contraction, 8 keys x 3 row vectors in
+/// the scores, as the bf16 read does. The row quantum (48) and the tile
+/// rule (colBlock = 2) stay those of kF32Blocking, and every accumulator
+/// sums the same terms in the same order, so the results are bitwise those
+/// of kF32Blocking (docs/benchmarks.md, "Where the time goes").
+constexpr SoftmaxReadEmitter::Blocking kF32Blocking16 = {12, kColBlock, 8,
+                                                         kScoreRowVecs};
+
+SoftmaxReadEmitter::Blocking f32Blocking(int64_t lanes) {
+  return lanes == 16 ? kF32Blocking16 : kF32Blocking;
+}
 
 } // namespace
 
@@ -153,32 +165,59 @@ void SoftmaxReadEmitter::emitPrePass() {
   Value vHi = alloc({ShapedType::kDynamic}, {dvp});
   Value vLo = alloc({ShapedType::kDynamic}, {dvp});
   Value vNan = alloc({ShapedType::kDynamic}, {dvp});
-  loop(c0, dvp, cLanes, [&](Value c) {
-    Value lanesLeft = mask(sub(dv, c));
-    auto vi1 = VectorType::get({lanes}, b.getI1Type());
-    Value noNan = arith::ConstantOp::create(
-        b, vi1, DenseElementsAttr::get(vi1, false));
-    SmallVector<Value> red = loop(
-        c0, S, c1, {bcast(negInf), bcast(cst(INFINITY)), noNan},
-        [&](Value s, ValueRange it) {
-          Value v = vloadMasked(op.getV(), at(batch, s, kvHead, c), lanesLeft);
-          Value hi = fmax(v, it[0]);
-          Value lo = fmin(v, it[1]);
-          Value nan = arith::OrIOp::create(
-              b, it[2], fcmp(arith::CmpFPredicate::UNO, v, v));
-          if (Value keyMask = op.getMask()) {
-            Value keep = arith::CmpIOp::create(
+  // Keys inner, over blocks of up to kPrePassVecs channel vectors held in
+  // registers: each key's values of the block are one contiguous run, read
+  // once (one vector of channels at a time walked every key's cache lines
+  // once per vector, a strided pass over the whole kv head each time).
+  // Vectors of the block past dvp load nothing and are not stored.
+  constexpr int64_t kPrePassVecs = 4, kPrePassAhead = 16;
+  auto vi1 = VectorType::get({lanes}, b.getI1Type());
+  Value noNan =
+      arith::ConstantOp::create(b, vi1, DenseElementsAttr::get(vi1, false));
+  loop(c0, dvp, idx(kPrePassVecs * lanes), [&](Value cBlock) {
+    SmallVector<Value> cs, inits;
+    for (int64_t i = 0; i < kPrePassVecs; ++i) {
+      cs.push_back(add(cBlock, idx(i * lanes)));
+      inits.append({bcast(negInf), bcast(cst(INFINITY)), noNan});
+    }
+    SmallVector<Value> red =
+        loop(c0, S, c1, inits, [&](Value s, ValueRange it) {
+          Value keep;
+          if (Value keyMask = op.getMask())
+            keep = arith::CmpIOp::create(
                 b, arith::CmpIPredicate::ne, load(keyMask, {batch, s}),
                 arith::ConstantIntOp::create(b, b.getI8Type(), 0));
-            hi = select(keep, hi, it[0]);
-            lo = select(keep, lo, it[1]);
-            nan = select(keep, nan, it[2]);
+          // The kv head's rows lie H*dv values apart, a few per page, where
+          // the hardware prefetchers stop: fetch kPrePassAhead keys ahead (the
+          // pass is bound by the latency of these loads otherwise).
+          for (int64_t i = 0; i < kPrePassVecs; ++i)
+            prefetch(op.getV(), at(batch, add(s, idx(kPrePassAhead)), kvHead,
+                                   minI(cs[i], sub(dvp, c1))));
+          SmallVector<Value> next;
+          for (int64_t i = 0; i < kPrePassVecs; ++i) {
+            Value v = vloadMasked(op.getV(), at(batch, s, kvHead, cs[i]),
+                                  mask(sub(dv, cs[i])));
+            Value hi = fmax(v, it[3 * i]);
+            Value lo = fmin(v, it[3 * i + 1]);
+            Value nan = arith::OrIOp::create(
+                b, it[3 * i + 2], fcmp(arith::CmpFPredicate::UNO, v, v));
+            if (keep) {
+              hi = select(keep, hi, it[3 * i]);
+              lo = select(keep, lo, it[3 * i + 1]);
+              nan = select(keep, nan, it[3 * i + 2]);
+            }
+            next.append({hi, lo, nan});
           }
-          return SmallVector<Value>{hi, lo, nan};
+          return next;
         });
-    vstore(red[0], vHi, {c});
-    vstore(red[1], vLo, {c});
-    vstore(select(red[2], splat(NAN), splat(0.0f)), vNan, {c});
+    for (int64_t i = 0; i < kPrePassVecs; ++i)
+      when(arith::CmpIOp::create(b, arith::CmpIPredicate::slt, cs[i], dvp),
+           [&] {
+             vstore(red[3 * i], vHi, {cs[i]});
+             vstore(red[3 * i + 1], vLo, {cs[i]});
+             vstore(select(red[3 * i + 2], splat(NAN), splat(0.0f)), vNan,
+                    {cs[i]});
+           });
   });
   loop(c0, group, c1, [&](Value j) {
     Value h = add(mul(kvHead, group), j);
@@ -273,7 +312,7 @@ void SoftmaxReadEmitter::packKeys(Value s0, Value ncols) {
   if (keyTile) {
     // The tile's keys widened once for every head of the group; rows past
     // the end repeat the last key (emitScores reads whole key blocks).
-    Value kb = idx(kKeyBlock);
+    Value kb = idx(blocking.keyBlock);
     loop(c0, mul(ceilDiv(ncols, kb), kb), c1, [&](Value col) {
       Value key = minI(add(s0, col), sub(S, c1));
       loop(c0, dk, cLanes, [&](Value d) {
@@ -331,7 +370,7 @@ void SoftmaxReadEmitter::emitScores(Value j, Value h, Value s0, Value ncols,
       [&](Value col) {
         // Keys past the end repeat the last key; their scores are never read.
         SmallVector<Value> key;
-        for (int64_t i = 0; i < kKeyBlock; ++i)
+        for (int64_t i = 0; i < blocking.keyBlock; ++i)
           key.push_back(minI(add(s0, add(col, idx(i))), sLast));
         return key;
       },
@@ -356,28 +395,30 @@ void SoftmaxReadEmitter::scoreBlocks(
   Value rvStep = idx(rowVecs * lanes);
   Value colsPadded = mul(ceilDiv(ncols, kb), kb);
   Value rowsV = mul(ceilDiv(rows, rvStep), rvStep);
-  loop(c0, colsPadded, kb, [&](Value col) {
+  auto block = [&](Value col, Value rv) {
     SmallVector<Value> perKey = perKeyBlock(col);
-    loop(floorTo(rowStart, rvStep), rowsV, rvStep, [&](Value rv) {
-      SmallVector<Value> inits(keys * rowVecs, splat(0.0f));
-      SmallVector<Value> sums =
-          loop(c0, steps, c1, inits, [&](Value d, ValueRange it) {
-            SmallVector<Value> qv;
+    SmallVector<Value> inits(keys * rowVecs, splat(0.0f));
+    SmallVector<Value> sums =
+        loop(c0, steps, c1, inits, [&](Value d, ValueRange it) {
+          SmallVector<Value> qv;
+          for (int64_t c = 0; c < rowVecs; ++c)
+            qv.push_back(rowOperand(d, add(rv, idx(c * lanes))));
+          SmallVector<Value> next;
+          for (int64_t i = 0; i < keys; ++i) {
+            Value ks = keyOperand(d, col, i, perKey);
             for (int64_t c = 0; c < rowVecs; ++c)
-              qv.push_back(rowOperand(d, add(rv, idx(c * lanes))));
-            SmallVector<Value> next;
-            for (int64_t i = 0; i < keys; ++i) {
-              Value ks = keyOperand(d, col, i, perKey);
-              for (int64_t c = 0; c < rowVecs; ++c)
-                next.push_back(madd(it[i * rowVecs + c], ks, qv[c]));
-            }
-            return next;
-          });
-      for (int64_t i = 0; i < keys; ++i)
-        for (int64_t c = 0; c < rowVecs; ++c)
-          vstore(sums[i * rowVecs + c], scoresT,
-                 {add(col, idx(i)), add(rv, idx(c * lanes))});
-    });
+              next.push_back(madd(it[i * rowVecs + c], ks, qv[c]));
+          }
+          return next;
+        });
+    for (int64_t i = 0; i < keys; ++i)
+      for (int64_t c = 0; c < rowVecs; ++c)
+        vstore(sums[i * rowVecs + c], scoresT,
+               {add(col, idx(i)), add(rv, idx(c * lanes))});
+  };
+  loop(c0, colsPadded, kb, [&](Value col) {
+    loop(floorTo(rowStart, rvStep), rowsV, rvStep,
+         [&](Value rv) { block(col, rv); });
   });
 }
 
@@ -607,8 +648,9 @@ LogicalResult mlir::fem::cpu::lowerTileReadToCPU(TileReadOp op) {
                             << v.getType();
   if (failed(cpu::verifyMaskBytes(op, op.getMask(), "fem-lower-to-cpu")))
     return failure();
-  if (failed(SoftmaxReadEmitter::checkTiles(op, kF32Blocking)))
+  if (failed(SoftmaxReadEmitter::checkTiles(
+          op, f32Blocking(op.getTiles().getVec()))))
     return failure();
-  SoftmaxReadEmitter emitter(op, kF32Blocking);
+  SoftmaxReadEmitter emitter(op, f32Blocking(op.getTiles().getVec()));
   return emitter.emit();
 }
