@@ -86,7 +86,7 @@ usage: fem-run LIBRARY.so|MODEL.mlir [options]
                          output's dtype: 1e-4 float32, 2e-3 float16, 1e-2
                          bfloat16; docs/semantics.md)
   --bench N              time N launches after one warm-up, N from 1 to
-                         1000000; print median/min
+                         1000000; print median/min (a layer: its scratch kept)
   --threads N            CPU threads, 0 (all cores) to MAXTHREADS (default:
                          the kernel's tuned threads when its manifest has
                          them, from femc --tuning-db; else all cores)
