@@ -9,13 +9,18 @@
 //
 //   pack:   B → P (⌈N/NR⌉, K, NR), NR = 2 vectors, zero-padded columns;
 //           one workgroup per column panel;
-//   matmul: one workgroup per block of MB rows of C; for each panel, an
-//           MR x NR register block (MR = 6 rows, 2·MR vector accumulators
-//           initialised from C, so a bias or zero fill before the
-//           contraction is kept) walks K with one broadcast of A and two
-//           loads of P per row pair of FMAs; edge columns are masked, edge
-//           rows use a 1 x NR block.
+//   matmul: one workgroup per tile of C (about 256 x 256: whole register
+//           blocks of rows, whole panels); for each K block of kc = 256
+//           (the panel's slice stays in L1), for each panel, an MR x NR
+//           register block (AVX-512: MR = 14, 28 accumulators of the 32
+//           registers; 16 registers: MR = 6) initialised from C, so a bias
+//           or zero fill before the contraction is kept, walks the K block
+//           with one broadcast of A and two loads of P per row pair of
+//           FMAs; edge columns are masked, the rows left below MR run as
+//           blocks of the powers of two below MR.
 //
+// passes/layer/LayerMatmulBlocking.h holds the blocking and the stage
+// grids (shared with the stage tests and bench/matmul_stage_bench.cpp).
 // The workgroup functions are public (`<layer>_mm_pack_nn_wg`,
 // `<layer>_mm_pack_nt_wg`, `<layer>_mm_wg`, argument `fem.stage`); the
 // layer calls `<layer>_mm_*_run(buffers..., count)`, which the driver's
@@ -26,6 +31,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Passes.h"
+#include "passes/layer/LayerMatmulBlocking.h"
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
@@ -56,9 +62,41 @@ using namespace mlir::fem;
 
 namespace {
 
-/// Rows of the register block and rows per workgroup.
-constexpr int64_t kMR = 6;
-constexpr int64_t kMB = 8 * kMR;
+using femc::layer::MatmulBlocking;
+
+static MatmulBlocking matmulBlockingFor(int64_t lanes) {
+  return femc::layer::matmulBlocking(lanes);
+}
+
+/// The matmul stage's tiles (LayerMatmulBlocking.h) as index IR, from M,
+/// N and the number of panels ⌈N / panel⌉: rows and panels of a tile, tiles
+/// along N, and the stage's workgroups.
+struct TileGrid {
+  Value rows, panels, colTiles, count;
+};
+static TileGrid tileGrid(OpBuilder &b, Location loc, Value M, Value N,
+                         Value panels, const MatmulBlocking &blk) {
+  auto idx = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
+  auto ceilDiv = [&](Value x, Value d) -> Value {
+    return arith::DivUIOp::create(
+        b, loc,
+        arith::AddIOp::create(b, loc, x,
+                              arith::SubIOp::create(b, loc, d, idx(1))),
+        d);
+  };
+  auto atLeast1 = [&](Value v) -> Value {
+    return arith::MaxSIOp::create(b, loc, v, idx(1));
+  };
+  Value rowShares = atLeast1(ceilDiv(M, idx(MatmulBlocking::kTileRows)));
+  Value rows = arith::MulIOp::create(
+      b, loc, atLeast1(ceilDiv(ceilDiv(M, idx(blk.rows)), rowShares)),
+      idx(blk.rows));
+  Value colShares = atLeast1(ceilDiv(N, idx(MatmulBlocking::kTileCols)));
+  Value per = atLeast1(ceilDiv(panels, colShares));
+  Value colTiles = ceilDiv(panels, per);
+  Value count = arith::MulIOp::create(b, loc, ceilDiv(M, rows), colTiles);
+  return {rows, per, colTiles, count};
+}
 
 /// A contraction C(M,N) += A(M,K)·B in the loop dimensions of a generic.
 struct Contraction {
@@ -176,17 +214,31 @@ static std::optional<Contraction> matchContraction(linalg::GenericOp op) {
 }
 
 /// Vector lanes for the module's target: the features femc stamps on the
-/// module (fem.target_features), else the host's.
+/// module (fem.target_features) where they name a vector extension; else
+/// the width fem-tile chose for the module's FEM reads (their #fem.tiles:
+/// the target's, e.g. 16 for --target=x86-64-v4, whose features are its
+/// CPU's and not in the string); else 4 for a module with features and the
+/// host's without.
 static int64_t vectorLanes(ModuleOp module) {
-  if (auto features = module->getAttrOfType<StringAttr>("fem.target_features")) {
+  auto features = module->getAttrOfType<StringAttr>("fem.target_features");
+  if (features) {
     StringRef f = features.getValue();
     if (f.contains("+avx512f"))
       return 16;
     if (f.contains("+avx2") || f.contains("+avx"))
       return 8;
-    return 4;
   }
-  return defaultVectorWidth("host");
+  int64_t fromReads = 0;
+  module.walk([&](Operation *op) {
+    if (auto tiles = op->getAttrOfType<TilesAttr>("tiles")) {
+      fromReads = tiles.getVec();
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  if (fromReads == 4 || fromReads == 8 || fromReads == 16)
+    return fromReads;
+  return features ? 4 : defaultVectorWidth("host");
 }
 
 /// The pair of functions of one stage: the public workgroup function
@@ -218,7 +270,8 @@ class StageBuilder {
 public:
   StageBuilder(ModuleOp module, func::FuncOp layer, StringRef name,
                int64_t vec)
-      : ctx(module.getContext()), layer(layer), name(name.str()), vec(vec) {}
+      : ctx(module.getContext()), layer(layer), name(name.str()), vec(vec),
+        blk(matmulBlockingFor(vec)) {}
 
   /// `<layer>_<stage>_run`, creating the workgroup function and the run
   /// declaration on first use.
@@ -263,30 +316,32 @@ private:
   void buildPack(OpBuilder &b, Location loc, ValueRange args, bool nt) {
     Value B = args[0], P = args[1], i = args[2];
     Value c0 = cst(b, loc, 0), c1 = cst(b, loc, 1);
-    int64_t nr = 2 * vec;
+    int64_t nr = blk.panel();
     Value K = memref::DimOp::create(b, loc, B, nt ? 1 : 0);
     Value N = memref::DimOp::create(b, loc, B, nt ? 0 : 1);
     Value n0 = arith::MulIOp::create(b, loc, i, cst(b, loc, nr));
     Value left = arith::SubIOp::create(b, loc, N, n0);
     if (!nt) {
-      Value m0 = vector::CreateMaskOp::create(b, loc, maskType(),
-                                              ValueRange{left});
-      Value left1 = arith::SubIOp::create(b, loc, left, cst(b, loc, vec));
-      Value m1 = vector::CreateMaskOp::create(b, loc, maskType(),
-                                              ValueRange{left1});
       Value zero = arith::ConstantOp::create(
           b, loc, DenseElementsAttr::get(vecType(), 0.0f));
-      Value n1 = arith::AddIOp::create(b, loc, n0, cst(b, loc, vec));
+      SmallVector<Value> masks, cols, offsets;
+      for (int64_t v = 0; v < blk.vectors; ++v) {
+        masks.push_back(vector::CreateMaskOp::create(
+            b, loc, maskType(),
+            ValueRange{arith::SubIOp::create(b, loc, left,
+                                             cst(b, loc, v * vec))}));
+        offsets.push_back(cst(b, loc, v * vec));
+        cols.push_back(arith::AddIOp::create(b, loc, n0, offsets.back()));
+      }
       scf::ForOp::create(
           b, loc, c0, K, c1, ValueRange{},
           [&](OpBuilder &fb, Location l, Value k, ValueRange) {
-            Value v0 = vector::MaskedLoadOp::create(fb, l, vecType(), B,
-                                                    ValueRange{k, n0}, m0, zero);
-            Value v1 = vector::MaskedLoadOp::create(fb, l, vecType(), B,
-                                                    ValueRange{k, n1}, m1, zero);
-            vector::StoreOp::create(fb, l, v0, P, ValueRange{i, k, c0});
-            vector::StoreOp::create(fb, l, v1, P,
-                                    ValueRange{i, k, cst(fb, l, vec)});
+            for (int64_t v = 0; v < blk.vectors; ++v) {
+              Value x = vector::MaskedLoadOp::create(
+                  fb, l, vecType(), B, ValueRange{k, cols[v]}, masks[v], zero);
+              vector::StoreOp::create(fb, l, x, P,
+                                      ValueRange{i, k, offsets[v]});
+            }
             scf::YieldOp::create(fb, l);
           });
       return;
@@ -320,107 +375,151 @@ private:
         });
   }
 
-  /// Rows [i·MB, min(M, i·MB + MB)) of C += A·P.
+  /// Workgroup i's tile of C += A·P (tileGrid: rows [r0, r0 + MB) and
+  /// panels [p0, p0 + PB), clipped to M and the panels): for each K block
+  /// of kc, for each panel, the whole register blocks of `rows` rows, then
+  /// the rows left (fewer than `rows`, only in the last row tile) as blocks
+  /// of the powers of two below `rows`.
   void buildMatmul(OpBuilder &b, Location loc, ValueRange args) {
     Value A = args[0], P = args[1], C = args[2], i = args[3];
     Value c0 = cst(b, loc, 0), c1 = cst(b, loc, 1);
-    int64_t nr = 2 * vec;
+    int64_t nr = blk.panel();
     Value M = memref::DimOp::create(b, loc, A, 0);
     Value K = memref::DimOp::create(b, loc, A, 1);
     Value N = memref::DimOp::create(b, loc, C, 1);
     Value NP = memref::DimOp::create(b, loc, P, 0);
-    Value r0 = arith::MulIOp::create(b, loc, i, cst(b, loc, kMB));
-    Value rEnd = arith::MinSIOp::create(
-        b, loc, M, arith::AddIOp::create(b, loc, r0, cst(b, loc, kMB)));
-    // Rows in whole MR blocks.
-    Value rows = arith::SubIOp::create(b, loc, rEnd, r0);
-    Value whole = arith::MulIOp::create(
+    // The panel width is static: P's k stride is a constant.
+    P = memref::CastOp::create(
         b, loc,
-        arith::DivUIOp::create(b, loc, rows, cst(b, loc, kMR)).getResult(),
-        cst(b, loc, kMR));
-    Value rSplit = arith::AddIOp::create(b, loc, r0, whole);
+        MemRefType::get({ShapedType::kDynamic, ShapedType::kDynamic, nr},
+                        Float32Type::get(ctx)),
+        P);
+    TileGrid grid = tileGrid(b, loc, M, N, NP, blk);
+    Value mb = grid.rows;
+    Value r0 = arith::MulIOp::create(
+        b, loc, arith::DivUIOp::create(b, loc, i, grid.colTiles), mb);
+    Value p0 = arith::MulIOp::create(
+        b, loc, arith::RemUIOp::create(b, loc, i, grid.colTiles), grid.panels);
+    Value pEnd = arith::MaxSIOp::create(
+        b, loc, p0,
+        arith::MinSIOp::create(b, loc, NP,
+                               arith::AddIOp::create(b, loc, p0, grid.panels)));
+    Value rEnd = arith::MaxSIOp::create(
+        b, loc, r0,
+        arith::MinSIOp::create(b, loc, M,
+                               arith::AddIOp::create(b, loc, r0, mb)));
+    Value rows = arith::SubIOp::create(b, loc, rEnd, r0);
+    Value mr = cst(b, loc, blk.rows);
+    Value rem = arith::RemUIOp::create(b, loc, rows, mr);
+    Value rSplit = arith::SubIOp::create(b, loc, rEnd, rem);
+    Value kc = cst(b, loc, blk.kc);
     scf::ForOp::create(
-        b, loc, c0, NP, c1, ValueRange{},
-        [&](OpBuilder &pb, Location l, Value p, ValueRange) {
-          Value n0 = arith::MulIOp::create(pb, l, p, cst(pb, l, nr));
-          Value n1 = arith::AddIOp::create(pb, l, n0, cst(pb, l, vec));
-          Value left = arith::SubIOp::create(pb, l, N, n0);
-          Value left1 = arith::SubIOp::create(pb, l, left, cst(pb, l, vec));
-          Value m0 = vector::CreateMaskOp::create(pb, l, maskType(),
-                                                  ValueRange{left});
-          Value m1 = vector::CreateMaskOp::create(pb, l, maskType(),
-                                                  ValueRange{left1});
-          Panel panel{A, P, C, K, p, n0, n1, m0, m1};
+        b, loc, c0, K, kc, ValueRange{},
+        [&](OpBuilder &kb, Location lk, Value k0, ValueRange) {
+          Value k1 = arith::MinSIOp::create(
+              kb, lk, K, arith::AddIOp::create(kb, lk, k0, kc));
           scf::ForOp::create(
-              pb, l, r0, rSplit, cst(pb, l, kMR), ValueRange{},
-              [&](OpBuilder &rb, Location l2, Value r, ValueRange) {
-                block(rb, l2, panel, r, kMR);
-                scf::YieldOp::create(rb, l2);
+              kb, lk, p0, pEnd, c1, ValueRange{},
+              [&](OpBuilder &pb, Location l, Value p, ValueRange) {
+                Value n0 = arith::MulIOp::create(pb, l, p, cst(pb, l, nr));
+                Value left = arith::SubIOp::create(pb, l, N, n0);
+                Panel panel{A, P, C, p, n0, k0, k1, {}};
+                for (int64_t v = 0; v < blk.vectors; ++v)
+                  panel.masks.push_back(vector::CreateMaskOp::create(
+                      pb, l, maskType(),
+                      ValueRange{arith::SubIOp::create(
+                          pb, l, left, cst(pb, l, v * vec))}));
+                scf::ForOp::create(
+                    pb, l, r0, rSplit, mr, ValueRange{},
+                    [&](OpBuilder &rb, Location l2, Value r, ValueRange) {
+                      block(rb, l2, panel, r, blk.rows);
+                      scf::YieldOp::create(rb, l2);
+                    });
+                // rem < rows: one block per set bit, the largest first.
+                for (int64_t s = llvm::PowerOf2Ceil(blk.rows) / 2; s >= 1;
+                     s /= 2) {
+                  if (s >= blk.rows)
+                    continue;
+                  Value bit = arith::AndIOp::create(pb, l, rem, cst(pb, l, s));
+                  Value set = arith::CmpIOp::create(
+                      pb, l, arith::CmpIPredicate::ne, bit, c0);
+                  Value above = arith::AndIOp::create(pb, l, rem,
+                                                      cst(pb, l, ~(2 * s - 1)));
+                  Value r = arith::AddIOp::create(pb, l, rSplit, above);
+                  auto ifOp = scf::IfOp::create(pb, l, set);
+                  OpBuilder ib = OpBuilder::atBlockBegin(ifOp.thenBlock());
+                  ib.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+                  block(ib, l, panel, r, s);
+                }
+                scf::YieldOp::create(pb, l);
               });
-          scf::ForOp::create(
-              pb, l, rSplit, rEnd, c1, ValueRange{},
-              [&](OpBuilder &rb, Location l2, Value r, ValueRange) {
-                block(rb, l2, panel, r, 1);
-                scf::YieldOp::create(rb, l2);
-              });
-          scf::YieldOp::create(pb, l);
+          scf::YieldOp::create(kb, lk);
         });
   }
 
   struct Panel {
-    Value A, P, C, K, p, n0, n1, m0, m1;
+    Value A, P, C, p, n0, k0, k1;
+    SmallVector<Value> masks;
   };
 
-  /// C[r .. r+R, panel] += A[r .. r+R, :] · P[p]: 2R accumulators.
+  /// C[r .. r+R, panel] += A[r .. r+R, k0:k1] · P[p, k0:k1]: R·vectors
+  /// accumulators, loaded from C and stored back (masked past N).
   void block(OpBuilder &b, Location loc, const Panel &pn, Value r,
              int64_t R) {
-    Value c0 = cst(b, loc, 0), c1 = cst(b, loc, 1), cv = cst(b, loc, vec);
+    int64_t nv = blk.vectors;
     Value zero = arith::ConstantOp::create(
         b, loc, DenseElementsAttr::get(vecType(), 0.0f));
-    SmallVector<Value> rowsIdx, acc;
+    SmallVector<Value> rowsIdx, cols, acc;
+    for (int64_t v = 0; v < nv; ++v)
+      cols.push_back(v ? arith::AddIOp::create(b, loc, pn.n0,
+                                               cst(b, loc, v * vec))
+                             .getResult()
+                       : pn.n0);
     for (int64_t rr = 0; rr < R; ++rr) {
       Value row = rr ? arith::AddIOp::create(b, loc, r, cst(b, loc, rr))
                            .getResult()
                      : r;
       rowsIdx.push_back(row);
-      acc.push_back(vector::MaskedLoadOp::create(
-          b, loc, vecType(), pn.C, ValueRange{row, pn.n0}, pn.m0, zero));
-      acc.push_back(vector::MaskedLoadOp::create(
-          b, loc, vecType(), pn.C, ValueRange{row, pn.n1}, pn.m1, zero));
+      for (int64_t v = 0; v < nv; ++v)
+        acc.push_back(vector::MaskedLoadOp::create(
+            b, loc, vecType(), pn.C, ValueRange{row, cols[v]}, pn.masks[v],
+            zero));
     }
+    SmallVector<Value> offsets;
+    for (int64_t v = 0; v < nv; ++v)
+      offsets.push_back(cst(b, loc, v * vec));
     auto loop = scf::ForOp::create(
-        b, loc, c0, pn.K, c1, acc,
+        b, loc, pn.k0, pn.k1, cst(b, loc, 1), acc,
         [&](OpBuilder &kb, Location l, Value k, ValueRange in) {
-          Value b0 = vector::LoadOp::create(kb, l, vecType(), pn.P,
-                                            ValueRange{pn.p, k, c0});
-          Value b1 = vector::LoadOp::create(kb, l, vecType(), pn.P,
-                                            ValueRange{pn.p, k, cv});
+          SmallVector<Value> bv;
+          for (int64_t v = 0; v < nv; ++v)
+            bv.push_back(vector::LoadOp::create(kb, l, vecType(), pn.P,
+                                                ValueRange{pn.p, k, offsets[v]}));
           SmallVector<Value> out;
           for (int64_t rr = 0; rr < R; ++rr) {
             Value a = memref::LoadOp::create(kb, l, pn.A,
                                              ValueRange{rowsIdx[rr], k});
             Value av = vector::BroadcastOp::create(kb, l, vecType(), a);
-            out.push_back(
-                vector::FMAOp::create(kb, l, av, b0, in[2 * rr]).getResult());
-            out.push_back(vector::FMAOp::create(kb, l, av, b1, in[2 * rr + 1])
-                              .getResult());
+            for (int64_t v = 0; v < nv; ++v)
+              out.push_back(
+                  vector::FMAOp::create(kb, l, av, bv[v], in[rr * nv + v])
+                      .getResult());
           }
           scf::YieldOp::create(kb, l, out);
         });
-    for (int64_t rr = 0; rr < R; ++rr) {
-      vector::MaskedStoreOp::create(b, loc, pn.C,
-                                    ValueRange{rowsIdx[rr], pn.n0}, pn.m0,
-                                    loop.getResult(2 * rr));
-      vector::MaskedStoreOp::create(b, loc, pn.C,
-                                    ValueRange{rowsIdx[rr], pn.n1}, pn.m1,
-                                    loop.getResult(2 * rr + 1));
-    }
+    for (int64_t rr = 0; rr < R; ++rr)
+      for (int64_t v = 0; v < nv; ++v)
+        vector::MaskedStoreOp::create(b, loc, pn.C,
+                                      ValueRange{rowsIdx[rr], cols[v]},
+                                      pn.masks[v],
+                                      loop.getResult(rr * nv + v));
   }
 
   MLIRContext *ctx;
   func::FuncOp layer;
   std::string name;
   int64_t vec;
+  femc::layer::MatmulBlocking blk;
 };
 
 /// `e` as `d_outer * S + d_inner` (either order of the sum and of the
@@ -1037,7 +1136,8 @@ struct FEMLayerMatmulPass
   void rewrite(Contraction &c, StageBuilder &stages, int64_t vec) {
     OpBuilder b(c.op);
     Location loc = c.op.getLoc();
-    int64_t nr = 2 * vec;
+    MatmulBlocking blk = matmulBlockingFor(vec);
+    int64_t nr = blk.panel();
     Value A = asMatrix(b, loc, c.a, c.groupsA);
     Value B = asMatrix(b, loc, c.b, c.groupsB);
     Value C = asMatrix(b, loc, c.c, c.groupsC);
@@ -1065,7 +1165,8 @@ struct FEMLayerMatmulPass
     func::CallOp::create(b, loc, pack, ValueRange{B, packedDyn, panels});
     func::FuncOp mm = stages.run("mm");
     func::CallOp::create(b, loc, mm,
-                         ValueRange{A, packedDyn, C, ceilDiv(M, kMB)});
+                         ValueRange{A, packedDyn, C,
+                                    tileGrid(b, loc, M, N, panels, blk).count});
     memref::DeallocOp::create(b, loc, packed);
     c.op.erase();
   }
