@@ -27,8 +27,10 @@ import json
 import math
 import os
 import re
+import shutil
 import struct
 import sys
+import zipfile
 from collections import OrderedDict
 
 import numpy as np
@@ -80,6 +82,10 @@ def _read_safetensors(path):
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise LayerImportError(
             f"{path}: not a safetensors file: its header is not JSON ({e})")
+    except RecursionError:
+        raise LayerImportError(
+            f"{path}: not a safetensors file: its header nests JSON arrays "
+            "or objects too deeply to read")
     if not isinstance(header, dict):
         raise LayerImportError(f"{path}: the safetensors header is not a "
                                "JSON object")
@@ -105,8 +111,14 @@ def _read_safetensors(path):
             raise LayerImportError(
                 f"{path}: tensor '{name}' has dtype {dtype}, which femc does "
                 f"not read (it reads {', '.join(_SAFETENSORS_DTYPES)})")
+        if any(s < 0 for s in shape):
+            raise LayerImportError(
+                f"{path}: tensor '{name}' has shape {shape} with a negative "
+                "extent in the safetensors header")
         np_dtype = _SAFETENSORS_DTYPES[dtype]
-        count = int(np.prod(shape, dtype=np.int64))
+        # Python ints: a product that does not fit in 64 bits must not wrap
+        # to a size the data offsets happen to match.
+        count = math.prod(shape)
         if not 0 <= begin <= end <= len(body) or \
                 end - begin != count * np_dtype.itemsize:
             raise LayerImportError(
@@ -123,6 +135,10 @@ def _read_safetensors(path):
 
 
 def _read_npz(path):
+    if not zipfile.is_zipfile(path):
+        raise LayerImportError(
+            f"{path}: not a valid .npz file: it is not a zip archive "
+            "(numpy.savez writes one)")
     try:
         archive = np.load(path, allow_pickle=False)
     except Exception as e:  # numpy raises several types for a bad archive
@@ -181,7 +197,13 @@ def _parse_config_text(text, where):
         config = json.loads(text)
     except json.JSONDecodeError as e:
         raise LayerImportError(f"{where}: the configuration is not JSON ({e})")
+    except RecursionError:
+        raise LayerImportError(_TOO_DEEP.format(where=where))
     return config
+
+
+_TOO_DEEP = ("{where}: the configuration is not JSON: it nests arrays or "
+             "objects too deeply to read")
 
 
 def load_checkpoint(path):
@@ -1224,6 +1246,8 @@ def _load_config(config):
                                f"{e.strerror}")
     except json.JSONDecodeError as e:
         raise LayerImportError(f"{path}: the configuration is not JSON ({e})")
+    except RecursionError:
+        raise LayerImportError(_TOO_DEEP.format(where=path))
 
 
 def _select_prefix(tensors, prefix):
@@ -1291,16 +1315,66 @@ def import_layer(checkpoint, out_dir, config=None, name=None, mask=False,
         "// docs/semantics.md section 7; the parameters are the module's\n"
         f"// state_dict in PyTorch layouts, stored in {name}.weights/.\n")
 
-    os.makedirs(out_dir, exist_ok=True)
+    out_dir = os.fspath(out_dir)
     mlir = os.path.join(out_dir, name + ".mlir")
     wdir = os.path.join(out_dir, name + ".weights")
-    os.makedirs(wdir, exist_ok=True)
-    for k, v in params.items():
-        np.save(os.path.join(wdir, weight_file_name(k)), v)
-    with open(mlir, "w", encoding="utf-8") as f:
-        f.write(header + text)
+    _write_layer(out_dir, wdir, mlir, params, header + text)
     arguments = ["x"] + (["attention_mask"] if mask else []) + list(params)
     return ImportedLayer(name, mlir, wdir, cfg, arguments, params)
+
+
+def _make_dir(path, created):
+    """Create the folder path (and missing parents), appending each folder
+    it creates to created."""
+    if os.path.isdir(path):
+        return
+    if os.path.lexists(path):
+        raise LayerImportError(f"{path}: cannot write the layer there: it is "
+                               "a file, not a folder")
+    parent = os.path.dirname(os.path.abspath(path))
+    if parent != os.path.abspath(path):
+        _make_dir(parent, created)
+    try:
+        os.mkdir(path)
+    except OSError as e:
+        raise LayerImportError(f"{path}: cannot create the output folder: "
+                               f"{e.strerror}")
+    created.append(path)
+
+
+def _write_layer(out_dir, wdir, mlir, params, text):
+    """Write NAME.weights/*.npy and NAME.mlir under out_dir. On a failure
+    every file this call wrote and every folder it created is removed
+    again, and LayerImportError names the path."""
+    created = []
+    written = []
+    try:
+        _make_dir(out_dir, created)
+        _make_dir(wdir, created)
+        for k, v in params.items():
+            f = os.path.join(wdir, weight_file_name(k))
+            try:
+                np.save(f, v)
+            except OSError as e:
+                raise LayerImportError(f"{f}: cannot write the parameter: "
+                                       f"{e.strerror}")
+            written.append(f)
+        try:
+            with open(mlir, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as e:
+            raise LayerImportError(f"{mlir}: cannot write the layer: "
+                                   f"{e.strerror}")
+    except LayerImportError:
+        for f in written:
+            if not any(f.startswith(d + os.sep) for d in created):
+                try:
+                    os.remove(f)
+                except OSError:
+                    pass
+        for d in reversed(created):
+            shutil.rmtree(d, ignore_errors=True)
+        raise
 
 
 def main(argv=None):

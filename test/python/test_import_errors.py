@@ -235,3 +235,140 @@ def test_cli_reports_and_exits_1(tmp_path):
                        capture_output=True, text=True, env=env)
     assert r.returncode == 1
     assert "the configuration is not JSON" in r.stderr
+
+
+# --- Bad inputs found by the bad-input red team (docs/bad-inputs.md) -------
+
+DEEP = "[" * 100000
+
+
+def _safetensors(path, header, body=b""):
+    raw = json.dumps(header).encode() if isinstance(header, dict) else header
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + body)
+    return path
+
+
+def _run_cli(*args):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(femc.__file__))
+    return subprocess.run([sys.executable, "-m", "femc.import", *args],
+                          capture_output=True, text=True, env=env)
+
+
+def test_safetensors_header_nested_too_deep(tmp_path):
+    path = _safetensors(tmp_path / "deep.safetensors", DEEP.encode())
+    with pytest.raises(LayerImportError, match="not a safetensors file: its "
+                       "header nests JSON arrays or objects too deeply"):
+        femc.import_layer(str(path), str(tmp_path / "out"), config=CONFIG)
+
+
+def test_config_file_nested_too_deep(tmp_path):
+    params = tmp_path / "state.npz"
+    np.savez(params, **make_params(CONFIG))
+    cfg = tmp_path / "config.json"
+    cfg.write_text(DEEP)
+    with pytest.raises(LayerImportError, match="config.json: the "
+                       "configuration is not JSON: it nests arrays or "
+                       "objects too deeply"):
+        femc.import_layer(str(params), str(tmp_path / "out"), config=str(cfg))
+    r = _run_cli(str(params), "--config", str(cfg), "-o",
+                 str(tmp_path / "out"))
+    assert r.returncode == 1
+    assert r.stderr.startswith("femc.import: error: ")
+    assert "Traceback" not in r.stderr
+
+
+def test_stored_config_nested_too_deep(tmp_path):
+    path = _safetensors(tmp_path / "deep_meta.safetensors",
+                        {"__metadata__": {"config": DEEP}})
+    with pytest.raises(LayerImportError, match=r"__metadata__\['config'\]: "
+                       "the configuration is not JSON: it nests arrays or "
+                       "objects too deeply"):
+        femc.import_layer(str(path), str(tmp_path / "out"))
+
+
+def test_safetensors_size_overflow(tmp_path):
+    # 2**62 * 4 elements wrap to 0 in int64: the size must not pass as 0.
+    path = _safetensors(tmp_path / "huge.safetensors",
+                        {"W_v.weight": {"dtype": "F32", "shape": [2**62, 4],
+                                        "data_offsets": [0, 0]}})
+    with pytest.raises(LayerImportError, match=r"tensor 'W_v.weight' \(F32, "
+                       r"shape \(4611686018427387904, 4\)\) has data offsets "
+                       r"\[0, 0\) that do not hold 73786976294838206464 "
+                       "bytes"):
+        femc.import_layer(str(path), str(tmp_path / "out"), config=CONFIG)
+
+
+def test_safetensors_negative_extent(tmp_path):
+    path = _safetensors(tmp_path / "neg.safetensors",
+                        {"W_v.weight": {"dtype": "F32", "shape": [-32, 1],
+                                        "data_offsets": [0, 0]}})
+    with pytest.raises(LayerImportError, match=r"tensor 'W_v.weight' has "
+                       r"shape \(-32, 1\) with a negative extent"):
+        femc.import_layer(str(path), str(tmp_path / "out"), config=CONFIG)
+
+
+def test_output_is_an_existing_file(tmp_path):
+    params = tmp_path / "state.npz"
+    np.savez(params, **make_params(CONFIG))
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps(CONFIG))
+    out = tmp_path / "SOMEFILE"
+    out.write_text("keep me")
+    r = _run_cli(str(params), "--config", str(cfg), "-o", str(out))
+    assert r.returncode == 1
+    assert r.stderr.startswith(f"femc.import: error: {out}: cannot write the "
+                               "layer there: it is a file, not a folder")
+    assert "Traceback" not in r.stderr
+    assert out.read_text() == "keep me"
+
+
+def test_output_folder_cannot_be_created(tmp_path):
+    params = tmp_path / "state.npz"
+    np.savez(params, **make_params(CONFIG))
+    out = tmp_path / "blocker" / "out"
+    (tmp_path / "blocker").write_text("")
+    with pytest.raises(LayerImportError, match=f"{tmp_path}/blocker: cannot "
+                       "write the layer there: it is a file, not a folder"):
+        femc.import_layer(str(params), str(out), config=CONFIG)
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps(CONFIG))
+    r = _run_cli(str(params), "--config", str(cfg), "-o", "/proc/x")
+    assert r.returncode == 1
+    assert r.stderr.startswith("femc.import: error: /proc/x: cannot create "
+                               "the output folder: ")
+
+
+def test_output_write_failure_leaves_nothing(tmp_path):
+    params = tmp_path / "state.npz"
+    np.savez(params, **make_params(CONFIG))
+    out = tmp_path / "out"
+    out.mkdir()
+    # NAME.weights is taken by a file: the import fails after creating
+    # nothing else, and removes nothing that was there before.
+    (out / "state.weights").write_text("old")
+    with pytest.raises(LayerImportError, match="state.weights: cannot "
+                       "write the layer there: it is a file, not a folder"):
+        femc.import_layer(str(params), str(out), config=CONFIG)
+    assert sorted(p.name for p in out.iterdir()) == ["state.weights"]
+    # A write that fails half way (the .mlir path is a folder) removes the
+    # NAME.weights folder it had written.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "x.mlir").mkdir()
+    with pytest.raises(LayerImportError, match=r"x.mlir: cannot write the "
+                       "layer"):
+        femc.import_layer(str(params), str(fresh), config=CONFIG, name="x")
+    assert sorted(p.name for p in fresh.iterdir()) == ["x.mlir"]
+
+
+@pytest.mark.parametrize("content", [b"", bytes(range(256)) * 3],
+                         ids=["empty", "random"])
+def test_npz_not_a_zip(tmp_path, content):
+    path = tmp_path / "bad.npz"
+    path.write_bytes(content)
+    with pytest.raises(LayerImportError) as info:
+        femc.import_layer(str(path), str(tmp_path / "out"), config=CONFIG)
+    msg = str(info.value)
+    assert f"{path}: not a valid .npz file: it is not a zip archive" in msg
+    assert "pickle" not in msg
