@@ -280,6 +280,14 @@ TEST_F(LaunchTest, wrongRank) {
   expectError(launch("axpy", {alpha1.dl(), a.x.dl(), a.y.dl(), a.out.dl()}),
               FEMRT_ERROR_SHAPE_MISMATCH,
               {"argument 'alpha' (#0): expected rank 0, got rank 1"});
+  // A rank far larger than the shape array: refused on the rank alone,
+  // before the shape is read or printed.
+  Tensor x4 = Tensor::make({2, 2, 1, 1});
+  x4.t.ndim = 1 << 30;
+  expectError(launch("axpy", {a.alpha.dl(), x4.dl(), a.y.dl(), a.out.dl()}),
+              FEMRT_ERROR_SHAPE_MISMATCH,
+              {"argument 'x' (#1): expected rank 2 (M,N), got rank "
+               "1073741824"});
 }
 
 TEST_F(LaunchTest, wrongDtype) {

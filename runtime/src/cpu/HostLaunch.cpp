@@ -178,6 +178,16 @@ femrt_status checkArg(const std::string &prefix, const femrt_arg_info &info,
   if (t->ndim < 0)
     return error(FEMRT_ERROR_INVALID_ARGUMENT,
                  concat("ndim is ", t->ndim));
+  // Rank, before the shape is read: ndim says how many entries `shape`
+  // holds, and a wrong one (e.g. 1 << 30) must not be trusted to read or
+  // print them.
+  if (t->ndim != info.rank) {
+    std::string dims = info.dim_names[0] ? concat(" (", info.dim_names, ")")
+                                         : std::string();
+    return error(FEMRT_ERROR_SHAPE_MISMATCH,
+                 concat("expected rank ", info.rank, dims, ", got rank ",
+                        t->ndim));
+  }
   if (t->ndim > 0 && !t->shape)
     return error(FEMRT_ERROR_INVALID_ARGUMENT,
                  concat("shape is NULL but ndim is ", t->ndim));
@@ -199,15 +209,7 @@ femrt_status checkArg(const std::string &prefix, const femrt_arg_info &info,
                         " elements"));
   checked.numElements = numElements;
 
-  // Rank.
   std::vector<std::string> dimNames = splitDimNames(info.dim_names);
-  if (t->ndim != info.rank) {
-    std::string dims = info.dim_names[0] ? concat(" (", info.dim_names, ")")
-                                         : std::string();
-    return error(FEMRT_ERROR_SHAPE_MISMATCH,
-                 concat("expected rank ", info.rank, dims, ", got rank ",
-                        t->ndim));
-  }
 
   // Dtype. A byte mask (uint8 or bool in the kernel) takes any one-byte
   // boolean or integer tensor: numpy and torch export masks differently.
