@@ -15,6 +15,7 @@
 #include "tools/fem-tune/TuningDb.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -141,6 +142,15 @@ struct FEMApplyTuningPass
         module.emitError() << "fem-apply-tuning: " << error;
         return signalPassFailure();
       }
+    // A missing file would load as an empty database and silently apply
+    // nothing; femc (missing-ok) warns about it itself.
+    if (!missingOk && !llvm::sys::fs::exists(db)) {
+      module.emitError() << "fem-apply-tuning: tuning database '" << db
+                         << "' does not exist; fem-tune --db " << db
+                         << " creates it (missing-ok=true treats a missing "
+                            "file as an empty database)";
+      return signalPassFailure();
+    }
     femc::tune::Database database;
     if (!femc::tune::loadDatabase(db, database, error)) {
       module.emitError() << "fem-apply-tuning: " << error

@@ -94,7 +94,8 @@ def FEMApplyTuning : Pass<"fem-apply-tuning", "::mlir::ModuleOp"> {
     mixer is looked up by its own key, so the kernels of one model get their
     own tiles; a miss leaves the mixer alone (fem-tile takes the target's
     defaults) and `verbose` says why. A database that cannot be read is an
-    error. `femc --tuning-db` runs this pass before fem-tile. An entry that
+    error, and so is one that does not exist unless `missing-ok` is set
+    (then it is an empty database; femc sets it and warns itself). `femc --tuning-db` runs this pass before fem-tile. An entry that
     records tuned pool threads for a kernel (not a layer's mixer) adds them
     to the module attribute `fem.tuned_threads` ({kernel name: threads}),
     which femc writes into the manifest's "threads".
@@ -113,6 +114,9 @@ def FEMApplyTuning : Pass<"fem-apply-tuning", "::mlir::ModuleOp"> {
            "How messages name the option that gives the extents">,
     Option<"verbose", "verbose", "bool", /*default=*/"false",
            "Print where each kernel's tiles come from">,
+    Option<"missingOk", "missing-ok", "bool", /*default=*/"false",
+           "Treat a database file that does not exist as an empty database "
+           "(default: an error naming the path)">,
   ];
   let dependentDialects = ["::mlir::fem::FEMDialect"];
 }
