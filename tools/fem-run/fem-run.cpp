@@ -656,6 +656,8 @@ bool readManifest(const std::string &library, femc::tune::Json &json,
 
 /// The pool threads fem-tune recorded for kernel `kernel` (the "threads" of
 /// its manifest entry, written by femc --tuning-db); 0 when there are none.
+/// A "threads" that is not an integer from 1 to kMaxThreads is refused like
+/// the manifest's other malformed fields (it was ignored or clamped).
 int64_t manifestThreads(const std::string &library, const std::string &kernel) {
   femc::tune::Json json;
   std::string manifest;
@@ -663,10 +665,23 @@ int64_t manifestThreads(const std::string &library, const std::string &kernel) {
     return 0;
   if (const femc::tune::Json *kernels = json.get("kernels");
       kernels && kernels->isArray())
-    for (const femc::tune::Json &entry : kernels->array)
-      if (entry.getString("name") == kernel)
-        return std::clamp<int64_t>(entry.getInteger("threads").value_or(0), 0,
-                                   kMaxThreads);
+    for (const femc::tune::Json &entry : kernels->array) {
+      if (entry.getString("name") != kernel)
+        continue;
+      const femc::tune::Json *threads = entry.get("threads");
+      if (!threads)
+        return 0;
+      std::optional<int64_t> n = entry.getInteger("threads");
+      std::string shown = femc::tune::writeJson(*threads);
+      shown.pop_back(); // writeJson ends the text with a newline
+      if (!n || *n < 1 || *n > kMaxThreads)
+        fail("manifest " + manifest + ": the \"threads\" of kernel '" +
+             kernel + "' is " + shown +
+             "; expected an integer from 1 to " +
+             std::to_string(kMaxThreads) +
+             " (the pool threads fem-tune recorded; --threads overrides it)");
+      return *n;
+    }
   return 0;
 }
 
