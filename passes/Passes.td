@@ -188,11 +188,14 @@ def FEMLayerMatmul : Pass<"fem-layer-matmul", "::mlir::ModuleOp"> {
     dimensions (no batch dimension), becomes two parallel stages: a pack of
     B into column panels of two vectors (`<layer>_mm_pack_nn_wg` or
     `<layer>_mm_pack_nt_wg`, one workgroup per panel) and a register-blocked
-    matmul (`<layer>_mm_wg`, one workgroup per 48 rows of C: 6 x 2-vector
-    blocks of FMAs, accumulators initialised from C). The layer calls
+    matmul (`<layer>_mm_wg`, one workgroup per tile of C of about 256 x 256:
+    14 x 2-vector blocks of FMAs with 32 vector registers, 6 x 2 with 16,
+    K in blocks of 256, accumulators initialised from C). The layer calls
     `<layer>_mm_*_run(buffers..., count)`, which the driver's glue runs on
     libfemrt's pool. The vector width follows the module's
-    `fem.target_features` (the host's without it). A weight indexed as
+    `fem.target_features` where they name a vector extension, else the
+    width fem-tile chose for the layer's FEM read (`#fem.tiles` vec), else
+    4 lanes (the host's for a module without the attribute). A weight indexed as
     `h * d + c` (the loop c over exactly d) is first expanded to (.., H, d,
     ..) and indexed (h, c), so hand-written per-head maps match too.
 
