@@ -415,6 +415,46 @@ std::string typeName(nb::handle object) {
   return nb::type_name(object.type()).c_str();
 }
 
+/// Why an object with a numpy-style `dtype` could not be imported without
+/// a copy, e.g. "of dtype '>f4' (float32 in non-native byte order), which
+/// DLPack and the buffer protocol cannot pass without a copy"; empty when
+/// the object has no such dtype (then it is no array at all).
+std::string unimportableDtype(nb::handle object) {
+  if (!nb::hasattr(object, "dtype"))
+    return "";
+  try {
+    nb::object dtype = object.attr("dtype");
+    if (!nb::hasattr(dtype, "str") || !nb::hasattr(dtype, "name"))
+      return "";
+    std::string str = nb::cast<std::string>(nb::str(dtype.attr("str")));
+    std::string name = nb::cast<std::string>(nb::str(dtype.attr("name")));
+    bool nonNative = nb::hasattr(dtype, "isnative") &&
+                     !nb::cast<bool>(dtype.attr("isnative"));
+    if (nonNative)
+      return "of dtype '" + str + "' (" + name +
+             " in non-native byte order), which DLPack and the buffer "
+             "protocol cannot pass without a copy";
+    return "of dtype " + name + " ('" + str +
+           "'), which DLPack cannot describe";
+  } catch (const nb::python_error &) {
+    return "";
+  } catch (const nb::cast_error &) {
+    return "";
+  }
+}
+
+/// "; the kernel takes float32 (convert it with ...)" for argument `info`.
+std::string expectedDtype(const femrt_arg_info *info) {
+  if (!info)
+    return "";
+  std::string name = dtypeName(info->dtype_code, info->dtype_bits);
+  std::string text = "; the kernel takes " + name;
+  if (info->dtype_code != kDLBfloat) // numpy has no bfloat16
+    text += " (convert it with numpy.ascontiguousarray(a, dtype=numpy." +
+            name + "))";
+  return text;
+}
+
 template <typename Array> void fillTensor(const Array &a, DLTensor &t) {
   t.data = a.data_handle();
   t.byte_offset = a.byte_offset();
@@ -446,12 +486,22 @@ void importArray(const std::string &kernel, const femrt_arg_info *info,
     }
   }
   nb::ndarray<nb::ro> array;
-  if (!nb::try_cast(object, array, /*convert=*/false))
+  if (!nb::try_cast(object, array, /*convert=*/false)) {
+    // An array whose dtype DLPack cannot describe (a non-native byte order,
+    // object, long double, strings, ...) is an array all the same: say
+    // what is wrong with it rather than that it is no array.
+    std::string problem = unimportableDtype(object);
+    if (!problem.empty())
+      throw nb::type_error(
+          (what + ": " + typeName(object) + " " + problem +
+           expectedDtype(info))
+              .c_str());
     throw nb::type_error(
         (what + ": expected an array supporting DLPack or the buffer "
                 "protocol (numpy.ndarray, torch.Tensor, ...), got " +
          typeName(object))
             .c_str());
+  }
   if (isOutput)
     throw FemrtError{"FEMRT_ERROR_INVALID_ARGUMENT",
                      what + " is an output but the array is read-only"};
