@@ -27,10 +27,11 @@ from ._femc import (  # noqa: F401
     _data_pointer,
 )
 from .importer import ImportedLayer, LayerImportError, import_layer  # noqa: F401
-from .compiler import CompileError, compile  # noqa: F401
+from .compiler import CompileError, CompileWarning, compile  # noqa: F401
 
 __all__ = [
     "CompileError",
+    "CompileWarning",
     "Error",
     "ImportedLayer",
     "compile",

@@ -11,7 +11,9 @@ tuning database, docs/tuning.md) and run in one place::
 
 The femc executable is ``femc=`` when given, else ``$FEMC``, else ``femc``
 on the PATH. A failed compile raises :class:`CompileError` with femc's
-messages.
+messages; each warning femc prints (``femc: warning: ...``, e.g. a
+tuning database that does not exist) is raised as a Python warning,
+:class:`CompileWarning`, with the same text.
 """
 
 import json
@@ -19,14 +21,22 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 
 from ._femc import load
 
-__all__ = ["CompileError", "compile"]
+__all__ = ["CompileError", "CompileWarning", "compile"]
+
+_WARNING = "femc: warning: "
 
 
 class CompileError(RuntimeError):
     """femc failed; the text holds femc's messages (stderr)."""
+
+
+class CompileWarning(UserWarning):
+    """femc compiled but warned (e.g. --tuning-db names no file); the text
+    is femc's warning without its ``femc: warning: `` prefix."""
 
 
 def _femc_executable(femc):
@@ -57,7 +67,11 @@ def compile(model, out_dir, *, target=None, tuning_db=None, tuning_dims=None,
         go to stderr.
 
     Returns the loaded :class:`Module`. Raises :class:`CompileError` when
-    femc fails or an argument is malformed.
+    femc fails or an argument is malformed. Each of femc's warnings is
+    issued as a :class:`CompileWarning` (warnings.warn) with femc's text,
+    e.g. "tuning database 'tuning.json' does not exist; every kernel
+    compiles with the target's default tiles (...)": a missing database is
+    an empty one (docs/tuning.md), so the compile goes on.
     """
     model = os.fspath(model)
     out_dir = os.fspath(out_dir)
@@ -82,8 +96,16 @@ def compile(model, out_dir, *, target=None, tuning_db=None, tuning_dims=None,
         args.append("-v")
     done = subprocess.run(args, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)
-    if verbose and done.stderr:
-        sys.stderr.write(done.stderr)
+    # femc's warnings become Python warnings (once each, not also on
+    # stderr); the rest of its messages go to stderr with verbose.
+    lines = done.stderr.splitlines(keepends=True)
+    if verbose:
+        sys.stderr.write("".join(l for l in lines
+                                 if not l.startswith(_WARNING)))
+    for line in lines:
+        if line.startswith(_WARNING):
+            warnings.warn(line[len(_WARNING):].rstrip("\n"), CompileWarning,
+                          stacklevel=2)
     if done.returncode != 0:
         raise CompileError(f"femc failed (exit status {done.returncode}) "
                            f"compiling {model}:\n{done.stderr.rstrip()}")

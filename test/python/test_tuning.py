@@ -9,6 +9,7 @@ compute, and keep the defaults for a shape bucket the database lacks.
 import json
 import os
 import subprocess
+import warnings
 
 import numpy as np
 import pytest
@@ -117,3 +118,28 @@ def test_errors(femc_bin, tmp_path):
                              r"' is not valid JSON"):
         femc.compile(SOFTMAX, tmp_path / "out", tuning_db=bad, femc=femc_bin)
     assert bad.read_text() == "{"
+
+
+def test_missing_database_warns(femc_bin, tmp_path):
+    # As femc --tuning-db does (docs/tuning.md): a database that does not
+    # exist is an empty one, so the compile goes on with the defaults, but
+    # a mistyped path is said, with femc's own text, as a CompileWarning.
+    missing = tmp_path / "tunning.json"
+    with pytest.warns(femc.CompileWarning) as caught:
+        mod = femc.compile(SOFTMAX, tmp_path / "out", target="x86-64-v3",
+                           tuning_db=missing, tuning_dims={"B": 1, "T": 40},
+                           femc=femc_bin)
+    assert [str(w.message) for w in caught] == [
+        f"tuning database '{missing}' does not exist; every kernel compiles "
+        f"with the target's default tiles (fem-tune --db {missing} creates "
+        "it)"]
+    assert mod.kernel("softmax_fem").tiles == DEFAULT
+    assert not missing.exists()
+
+
+def test_existing_database_does_not_warn(database, femc_bin, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", femc.CompileWarning)
+        femc.compile(SOFTMAX, tmp_path, target="x86-64-v3",
+                     tuning_db=database, tuning_dims={"B": 1, "T": 40},
+                     femc=femc_bin)
