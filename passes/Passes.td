@@ -236,4 +236,30 @@ def FEMLowerCopies : Pass<"fem-lower-copies", "::mlir::ModuleOp"> {
                            "::mlir::vector::VectorDialect"];
 }
 
+def FEMLayerLoopStages : Pass<"fem-layer-loop-stages", "::mlir::ModuleOp"> {
+  let summary = "Run the parallel loop nests of layer functions as stages on the pool";
+  let description = [{
+    In every layer function (`fem.layer`), after convert-linalg-to-loops,
+    a top-level scf.for nest whose leading loops (at most two, perfectly
+    nested, no results; the innermost loop is never taken) are parallel
+    becomes a stage: `<layer>_loop<N>_wg(buffers..., i)` runs chunk i of
+    the band's flattened iterations (at most 64 chunks) in the loops'
+    order, and the layer calls `<layer>_loop<N>_run(buffers..., count)`,
+    which the driver's glue runs on libfemrt's pool like the stages of
+    fem-layer-matmul. This is the time-decay conditioning's scan (parallel
+    over batch and channels, sequential over time) and any generic left as
+    loops. A loop is parallel when every buffer the nest writes (other than
+    its own allocations) is an allocation of the layer accessed only by
+    loads and stores of one identity-layout view that index one fixed
+    dimension with the loop's induction variable, and no other op of the
+    nest writes memory or reads such a buffer; scalars from above must be
+    constants or pure arithmetic of buffer extents. Anything else stays in
+    the layer as it was.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::scf::SCFDialect"];
+}
+
 #endif // FEM_PASSES_TD

@@ -44,6 +44,9 @@ void mlir::fem::buildTiledToLoopsPipeline(OpPassManager &pm) {
   // runs on the pool.
   pm.addPass(createFEMLayerMatmul());
   pm.addPass(createConvertLinalgToLoopsPass());
+  // Loop nests of layer bodies (the time-decay conditioning's scan, generics
+  // left as loops) whose outer loops are parallel: stages on the pool too.
+  pm.addPass(createFEMLayerLoopStages());
   // Reshapes of layer bodies (e.g. (B, T, H*d) <-> (B, T, H, d)) become
   // strided views the LLVM lowering takes.
   pm.addPass(createFEMLayerStridedMetadata());
