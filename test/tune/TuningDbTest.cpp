@@ -263,6 +263,52 @@ TEST(TuningDb, BadChoiceOrThreadsIsASchemaError) {
               "member \"choice\" must be an object with rule, tie and tied");
 }
 
+// Tiles femc cannot compile, edited into a database by hand: an unknown
+// tile name was ignored and q = 100000 or vec = 3 reached fem-tile, whose
+// message did not name the database; now each is a schema error naming the
+// tile and its value, and the file is left untouched.
+TEST(TuningDb, TilesFemcCannotCompileAreASchemaError) {
+  TempDir dir;
+  std::string path = dir.file("db.json");
+  Entry a = makeEntry("prior=gla sem-tiles", "B=1,T=4096", 64);
+  std::string error;
+  ASSERT_TRUE(updateDatabase(path, {a}, error)) << error;
+  std::string good = readAll(path);
+  // The last occurrence of `from`: the entry's "tiles" come after its
+  // "default" tiles (members are written by name).
+  auto edit = [&](const std::string &from, const std::string &to) {
+    std::string text = good;
+    size_t at = text.rfind(from);
+    EXPECT_NE(at, std::string::npos) << from << " in " << text;
+    if (at != std::string::npos)
+      text.replace(at, from.size(), to);
+    return text;
+  };
+  auto expectError = [&](const std::string &text, const std::string &message) {
+    writeAll(path, text);
+    Database db;
+    EXPECT_FALSE(loadDatabase(path, db, error)) << text;
+    EXPECT_NE(error.find(message), std::string::npos) << error;
+    EXPECT_EQ(readAll(path), text); // left untouched
+  };
+  expectError(edit("\"q\": 64,", "\"q\": 100000,"),
+              "member \"tiles\" must be q and k from 1 to 1024 and vec 4, 8 "
+              "or 16, as #fem.tiles takes them (\"q\" is 100000)");
+  expectError(edit("\"vec\": 8", "\"vec\": 3"),
+              "member \"tiles\" must be q and k from 1 to 1024 and vec 4, 8 "
+              "or 16, as #fem.tiles takes them (\"vec\" is 3)");
+  expectError(edit("\"q\": 64,", "\"q\": 64, \"zz\": 5,"),
+              "member \"tiles\" must be an object of the tiles q, k and vec "
+              "(\"zz\" is none of them)");
+  expectError(edit("\"q\": 192", "\"q\": 2048"),
+              "member \"default.tiles\" must be q and k from 1 to 1024");
+  // The edges are accepted.
+  good = edit("\"q\": 64,", "\"q\": 1024,");
+  writeAll(path, edit("\"vec\": 8", "\"vec\": 16"));
+  Database db;
+  EXPECT_TRUE(loadDatabase(path, db, error)) << error;
+}
+
 TEST(TuningDb, FutureSchemaIsRefusedAndLeftUntouched) {
   TempDir dir;
   std::string path = dir.file("db.json");

@@ -107,6 +107,22 @@ bool readTiles(const Json *j, std::map<std::string, int64_t> &out,
       why = "positive whole numbers (\"" + name + "\" is not)";
       return false;
     }
+    // The tiles femc compiles, as the #fem.tiles verifier takes them
+    // (dialect/FEMDialect.cpp): an entry edited by hand used to reach the
+    // kernel (an unknown name was ignored, q = 100000 refused by fem-tile
+    // without naming the database).
+    if (name != "q" && name != "k" && name != "vec") {
+      why = "an object of the tiles q, k and vec (\"" + name +
+            "\" is none of them)";
+      return false;
+    }
+    bool inRange = name == "vec" ? (*v == 4 || *v == 8 || *v == 16)
+                                 : *v <= 1024;
+    if (!inRange) {
+      why = "q and k from 1 to 1024 and vec 4, 8 or 16, as #fem.tiles "
+            "takes them (\"" + name + "\" is " + std::to_string(*v) + ")";
+      return false;
+    }
     out[name] = *v;
   }
   return true;
