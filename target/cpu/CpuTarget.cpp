@@ -11,6 +11,7 @@
 #include "passes/cpu/ReadSoftmaxAmx.h"
 
 #include "llvm/IR/Module.h"
+#include "llvm/Support/ErrorHandling.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/TargetParser/Host.h"
@@ -141,15 +142,9 @@ std::unique_ptr<CpuTarget> parseCpuTarget(StringRef name, std::string &error) {
             "' is not a 64-bit x86 CPU LLVM knows";
     return nullptr;
   }
-  llvm::StringMap<bool> enabled;
-  llvm::SmallVector<StringRef> cpuFeatures;
-  llvm::X86::getFeaturesForCPU(cpu, cpuFeatures);
-  // LLVM lists a CPU's own features; what they imply (avx512vl: avx512f,
-  // avx2, ...) is added here.
-  for (StringRef f : cpuFeatures) {
-    enabled[f] = true;
-    llvm::X86::updateImpliedFeatures(f, true, enabled);
-  }
+  // The CPU's features, its baseline and what they imply: stamped on the
+  // module (fem.target_features) for the lowering and given to LLVM.
+  llvm::StringMap<bool> enabled = namedCpuFeatures(cpu);
   // bf16 and amx imply AVX-512 in LLVM; femc asks for it of the CPU itself.
   bool cpuAvx512 = enabled.lookup("avx512f");
   llvm::SubtargetFeatures lowering;
@@ -239,11 +234,19 @@ const driver::Target *lookupCpuTarget(StringRef name, std::string &error) {
 
 const std::vector<const driver::Target *> &cpuTargets() {
   static const CpuTarget host = CpuTarget::host();
-  static const CpuTarget v3("x86-64-v3", "x86-64-v3", "", "avx2",
-                            "x86-64-v3 (AVX2, FMA)", {"avx2", "fma"});
-  static const CpuTarget v4("x86-64-v4", "x86-64-v4", "", "avx512",
-                            "x86-64-v4 (AVX-512)", {"avx512f", "avx2", "fma"});
-  static const std::vector<const driver::Target *> all = {&host, &v3, &v4};
+  // The levels are CPU names like any other: their features are stamped
+  // like a named CPU's (x86-64-v4: +avx512f, ...; never AMX or BF16).
+  static const auto level = [](StringRef name) {
+    std::string error;
+    std::unique_ptr<CpuTarget> target = parseCpuTarget(name, error);
+    if (!target) // LLVM knows both levels, each with AVX2 and FMA.
+      llvm::report_fatal_error(llvm::Twine("femc: ") + error);
+    return target;
+  };
+  static const std::unique_ptr<CpuTarget> v3 = level("x86-64-v3");
+  static const std::unique_ptr<CpuTarget> v4 = level("x86-64-v4");
+  static const std::vector<const driver::Target *> all = {&host, v3.get(),
+                                                          v4.get()};
   return all;
 }
 

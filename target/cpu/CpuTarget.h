@@ -7,7 +7,9 @@
 // x86-64-v4 (AVX-512), any LLVM x86-64 CPU name with optional +bf16 /
 // +bf16dot / +amx features (lookupCpuTarget): LLVM's native x86-64 back end, vector widths
 // of 8 or 16 lanes, and a glue that checks the CPU's features before a
-// kernel runs.
+// kernel runs. Every one stamps its CPU's LLVM features (features(): the
+// host's, or namedCpuFeatures of HostCpu.h for a CPU name) on the module as
+// fem.target_features, which the lowering reads.
 //
 //===----------------------------------------------------------------------===//
 #ifndef FEMC_TARGET_CPU_CPUTARGET_H

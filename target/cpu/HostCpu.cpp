@@ -35,6 +35,22 @@ std::string HostCpu::unsupported() const {
          "another machine with --target=x86-64-v3 or --target=<cpu>";
 }
 
+llvm::StringMap<bool> namedCpuFeatures(StringRef cpu) {
+  llvm::StringMap<bool> named;
+  if (llvm::X86::parseArchX86(cpu, /*Only64Bit=*/true) == llvm::X86::CK_None)
+    return named;
+  named["64bit"] = true;
+  named["sse2"] = true;
+  llvm::SmallVector<StringRef> list;
+  llvm::X86::getFeaturesForCPU("x86-64", list);
+  llvm::X86::getFeaturesForCPU(cpu, list);
+  for (StringRef f : list) {
+    named[f] = true;
+    llvm::X86::updateImpliedFeatures(f, true, named);
+  }
+  return named;
+}
+
 HostCpu resolveHostCpu(StringRef value, StringRef realName,
                        const llvm::StringMap<bool> &realFeatures) {
   HostCpu host;
@@ -53,17 +69,7 @@ HostCpu resolveHostCpu(StringRef value, StringRef realName,
                  host.real;
     return host;
   }
-  // The named CPU's features and what they imply (avx512vl: avx512f, ...),
-  // on top of the x86-64 baseline every 64-bit x86 CPU has, which LLVM's
-  // CPU lists leave partly out (64bit and sse2 always, cmov for znver3).
-  llvm::StringMap<bool> named{{"64bit", true}, {"sse2", true}};
-  llvm::SmallVector<StringRef> list;
-  llvm::X86::getFeaturesForCPU("x86-64", list);
-  llvm::X86::getFeaturesForCPU(cpu, list);
-  for (StringRef f : list) {
-    named[f] = true;
-    llvm::X86::updateImpliedFeatures(f, true, named);
-  }
+  llvm::StringMap<bool> named = namedCpuFeatures(cpu);
   // Masked, never added: on only where both have it.
   for (auto &f : host.features)
     f.second = f.second && named.lookup(f.first());

@@ -52,6 +52,14 @@ struct HostCpu {
   std::string unsupported() const;
 };
 
+/// Every feature of the 64-bit x86 CPU LLVM calls `cpu` (znver3,
+/// sapphirerapids, x86-64-v4, ...): LLVM's list for it, the x86-64 baseline
+/// every 64-bit x86 CPU has (which LLVM's lists leave partly out: 64bit and
+/// sse2 always, cmov for znver3) and what they imply (avx512vl: avx512f,
+/// avx2, ...), each on. Empty when LLVM does not know the name. The named
+/// --target CPUs stamp these, and FEMC_HOST_CPU masks the host to them.
+llvm::StringMap<bool> namedCpuFeatures(llvm::StringRef cpu);
+
 /// The host of this process, resolved once from the machine and
 /// FEMC_HOST_CPU.
 const HostCpu &hostCpu();

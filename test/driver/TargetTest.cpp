@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "driver/Target.h"
+#include "target/cpu/CpuTarget.h"
 #include "target/cpu/HostCpu.h"
 
 #include "llvm/IR/LLVMContext.h"
@@ -25,6 +26,14 @@ using femc::driver::lookupTarget;
 using femc::driver::Target;
 
 namespace {
+
+/// Whether the LLVM feature string `features` ("+avx2,+fma,...") turns
+/// `feature` on.
+bool hasFeature(llvm::StringRef features, llvm::StringRef feature) {
+  llvm::SmallVector<llvm::StringRef> list;
+  features.split(list, ',', -1, /*KeepEmpty=*/false);
+  return llvm::is_contained(list, ("+" + feature).str());
+}
 
 TEST(Target, RegistryListsTheCpuTargets) {
   EXPECT_EQ(femc::driver::targetNames(),
@@ -58,7 +67,11 @@ TEST(Target, FixedCpuTargets) {
   ASSERT_NE(v3, nullptr);
   EXPECT_EQ(v3->description(), "x86-64-v3 (AVX2, FMA)");
   EXPECT_EQ(v3->cpu(), "x86-64-v3");
-  EXPECT_EQ(v3->features(), "");
+  // The level's features are stamped like any named CPU's (the lowering
+  // reads them from fem.target_features).
+  EXPECT_TRUE(hasFeature(v3->features(), "avx2")) << v3->features();
+  EXPECT_TRUE(hasFeature(v3->features(), "fma")) << v3->features();
+  EXPECT_FALSE(hasFeature(v3->features(), "avx512f")) << v3->features();
   EXPECT_EQ(v3->tileTarget(), "avx2");
   EXPECT_EQ(v3->defaultVectorWidth(), 8);
   EXPECT_EQ(v3->requiredFeatures(),
@@ -70,8 +83,32 @@ TEST(Target, FixedCpuTargets) {
   EXPECT_EQ(v4->cpu(), "x86-64-v4");
   EXPECT_EQ(v4->tileTarget(), "avx512");
   EXPECT_EQ(v4->defaultVectorWidth(), 16);
+  for (const char *f : {"avx512f", "avx512vl", "avx512bw", "avx2", "fma"})
+    EXPECT_TRUE(hasFeature(v4->features(), f)) << f << ": " << v4->features();
+  for (const char *f : {"avx512bf16", "amx-tile", "amx-bf16"})
+    EXPECT_FALSE(hasFeature(v4->features(), f)) << f << ": " << v4->features();
   EXPECT_EQ(v4->requiredFeatures(),
             (std::vector<std::string>{"avx512f", "avx2", "fma"}));
+}
+
+// Named CPUs stamp the features LLVM says they have, with the x86-64
+// baseline (cmov, which LLVM's znver3 list leaves out) and what they imply.
+TEST(Target, NamedCpusStampTheirFeatures) {
+  std::string error;
+  const Target *zen3 = femc::target::cpu::lookupCpuTarget("znver3", error);
+  ASSERT_NE(zen3, nullptr) << error;
+  for (const char *f : {"avx2", "fma", "cmov", "sse2"})
+    EXPECT_TRUE(hasFeature(zen3->features(), f)) << f << ": " << zen3->features();
+  for (const char *f : {"avx512f", "avx512bf16", "amx-tile", "amx-bf16"})
+    EXPECT_FALSE(hasFeature(zen3->features(), f)) << f << ": " << zen3->features();
+  const Target *spr =
+      femc::target::cpu::lookupCpuTarget("sapphirerapids", error);
+  ASSERT_NE(spr, nullptr) << error;
+  for (const char *f : {"avx512f", "avx512bf16", "amx-tile", "amx-bf16"})
+    EXPECT_TRUE(hasFeature(spr->features(), f)) << f << ": " << spr->features();
+  // The same list FEMC_HOST_CPU masks the host to; none for a bad name.
+  EXPECT_TRUE(femc::target::cpu::namedCpuFeatures("znver3").lookup("cmov"));
+  EXPECT_TRUE(femc::target::cpu::namedCpuFeatures("zen3").empty());
 }
 
 TEST(Target, HostIsThisCpu) {
