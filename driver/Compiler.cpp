@@ -1032,6 +1032,8 @@ void collectLayerStages(const llvm::Module &llvmModule,
                         std::vector<KernelInfo> &kernels) {
   auto isStage = [](StringRef s) {
     return s == "mm" || s == "mm_pack_nn" || s == "mm_pack_nt" ||
+           s == "mmx" || s == "mmx_pack_a" || s == "mmx_pack_nn" ||
+           s == "mmx_pack_nt" ||
            ((s.consume_front("ew") || s.consume_front("loop")) &&
             !s.empty() && llvm::all_of(s, llvm::isDigit));
   };
@@ -2047,6 +2049,33 @@ bool compileDevice(const CompileOptions &options, CompileResult &result,
   return true;
 }
 
+/// --matmul-precision: a known mode, and the split-bf16 ones only for a
+/// CPU target with AMX-BF16 (passes/layer/LayerMatmulAmx.cpp).
+static bool checkMatmulPrecision(StringRef precision, const Target &target) {
+  if (precision != "auto" && precision != "f32" && precision != "bf16x3" &&
+      precision != "bf16x6") {
+    llvm::errs() << "femc: error: unknown --matmul-precision=" << precision
+                 << "; expected auto, f32, bf16x3 or bf16x6\n";
+    return false;
+  }
+  if (precision != "bf16x3" && precision != "bf16x6")
+    return true;
+  SmallVector<StringRef> features;
+  StringRef(target.features()).split(features, ',');
+  if (target.isDevice() || !llvm::is_contained(features, "+amx-tile") ||
+      !llvm::is_contained(features, "+amx-bf16")) {
+    llvm::errs() << "femc: error: --matmul-precision=" << precision
+                 << " needs AMX-BF16 tiles (amx-tile, amx-bf16), which "
+                    "target '"
+                 << target.name() << "' (" << target.description()
+                 << ") does not have; use --matmul-precision=f32, or a "
+                    "target with AMX such as --target=host on an AMX CPU or "
+                    "--target=sapphirerapids\n";
+    return false;
+  }
+  return true;
+}
+
 bool compile(const CompileOptions &options, CompileResult &result) {
   static const char *const kEmits[] = {"lib", "obj", "llvm", "asm", "mlir"};
   if (!llvm::is_contained(kEmits, options.emit)) {
@@ -2062,6 +2091,8 @@ bool compile(const CompileOptions &options, CompileResult &result) {
   }
   const std::string targetDescription = target->description();
   const std::vector<std::string> requiredFeatures = target->requiredFeatures();
+  if (!checkMatmulPrecision(options.matmulPrecision, *target))
+    return false;
   if (!llvm::all_of(options.sanitize, [](char c) {
         return llvm::isAlnum(c) || c == ',' || c == '-';
       })) {
@@ -2155,6 +2186,7 @@ bool compile(const CompileOptions &options, CompileResult &result) {
   pipe.tileK = options.tileK;
   pipe.vectorWidth = options.vec;
   pipe.target = target->tileTarget();
+  pipe.matmulPrecision = options.matmulPrecision;
 
   std::string dump;
   llvm::raw_string_ostream dumpStream(dump);
@@ -2273,7 +2305,7 @@ bool compile(const CompileOptions &options, CompileResult &result) {
   // Stage 2: loops, then LLVM.
   PassManager lowering(&context);
   configure(lowering);
-  fem::buildTiledToLoopsPipeline(lowering);
+  fem::buildTiledToLoopsPipeline(lowering, pipe);
   fem::buildLoopsToLLVMPipeline(lowering);
   bool lowered = succeeded(lowering.run(*module));
   if (options.emit == "mlir") {

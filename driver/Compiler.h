@@ -22,6 +22,9 @@ struct CompileOptions {
   std::string emit = "lib";       ///< lib, obj, llvm, asm, mlir
   std::string after;              ///< with emit=mlir: print IR after this pass
   int64_t tileQ = 0, tileK = 0, vec = 0; ///< 0: attribute or target default
+  /// Layer projections (fem-layer-matmul's precision): auto, f32, bf16x3,
+  /// bf16x6 (docs/layers.md, "Matmul precision").
+  std::string matmulPrecision = "auto";
   unsigned optLevel = 3;
   /// With lib/obj: compile the C glue with -fsanitize=this (e.g.
   /// "address,undefined"), for programs built with the same sanitizers.

@@ -38,12 +38,19 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
   Option<std::string> target{*this, "target",
                              llvm::cl::desc("host, avx2, avx512 or generic"),
                              llvm::cl::init("host")};
+  Option<std::string> matmulPrecision{
+      *this, "matmul-precision",
+      llvm::cl::desc("Layer projections: auto, f32, bf16x3 or bf16x6 "
+                     "(fem-layer-matmul's precision)"),
+      llvm::cl::init("auto")};
 };
 
 /// fem dialect → fused read → workgroup functions with fem.tile_read.
 void buildFEMToTiledPipeline(OpPassManager &pm, const CPUPipelineOptions &o);
-/// fem.tile_read → scf/vector/memref/arith/math.
+/// fem.tile_read → scf/vector/memref/arith/math; the layer projections for
+/// `o`'s target and matmul precision (the defaults without `o`).
 void buildTiledToLoopsPipeline(OpPassManager &pm);
+void buildTiledToLoopsPipeline(OpPassManager &pm, const CPUPipelineOptions &o);
 /// scf/vector/memref/arith/math → LLVM dialect.
 void buildLoopsToLLVMPipeline(OpPassManager &pm);
 /// fem dialect → fused → tiled → scf/vector (stops before LLVM).

@@ -208,8 +208,30 @@ def FEMLayerMatmul : Pass<"fem-layer-matmul", "::mlir::ModuleOp"> {
     all-parallel body that depends only on some loop indices, such as
     RoPE's cos and sin written per element, is computed once into a table
     (a stage of its own) that the body reads.
+
+    Option `precision` picks the projections' arithmetic: `f32` (the FMA
+    stages above), or `bf16x3` / `bf16x6` (AMX-BF16 tiles: A and B split
+    exactly into two or three bf16 pieces, the 3 or 6 leading products of
+    the pieces accumulated in f32 tiles; stages `<layer>_mmx_pack_a_wg`,
+    `<layer>_mmx_pack_{nn,nt}_wg`, `<layer>_mmx_wg`, layout in
+    passes/layer/LayerMatmulBlocking.h). bf16x6 has an f32 dot product's
+    error (docs/layers.md, "Matmul precision"); bf16x3 about 2^-16
+    relative. `auto` (the default) is bf16x6 where the module's
+    `fem.target_features` has amx-tile and amx-bf16, else f32; a split mode
+    on a target without them is an error. Option `target` (host, avx2,
+    avx512, generic: fem-tile's) sets the f32 stages' vector width
+    (defaultVectorWidth); empty, the width is read from the module as
+    described above.
   }];
-  let dependentDialects = ["::mlir::arith::ArithDialect",
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"\"",
+           "The target whose vector width the f32 stages use (host, avx2, "
+           "avx512, generic; empty: from the module's features)">,
+    Option<"precision", "precision", "std::string", /*default=*/"\"auto\"",
+           "Matmul arithmetic: auto, f32, bf16x3 or bf16x6">,
+  ];
+  let dependentDialects = ["::mlir::amx::AMXDialect",
+                           "::mlir::arith::ArithDialect",
                            "::mlir::func::FuncDialect",
                            "::mlir::memref::MemRefDialect",
                            "::mlir::scf::SCFDialect",

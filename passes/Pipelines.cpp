@@ -27,6 +27,11 @@ void mlir::fem::buildFEMToTiledPipeline(OpPassManager &pm,
 }
 
 void mlir::fem::buildTiledToLoopsPipeline(OpPassManager &pm) {
+  buildTiledToLoopsPipeline(pm, CPUPipelineOptions());
+}
+
+void mlir::fem::buildTiledToLoopsPipeline(OpPassManager &pm,
+                                          const CPUPipelineOptions &o) {
   // Layer functions (fem-outline-mixers): helpers inlined, tensors to
   // buffers (the result is returned in a buffer the caller frees),
   // deallocation, linalg to loops. No-ops for kernels, whose
@@ -41,8 +46,12 @@ void mlir::fem::buildTiledToLoopsPipeline(OpPassManager &pm) {
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
   bufferization::buildBufferDeallocationPipeline(pm);
   // Layer projections: packed, register-blocked matmul stages the glue
-  // runs on the pool.
-  pm.addPass(createFEMLayerMatmul());
+  // runs on the pool, f32 FMAs at the target's vector width or split bf16
+  // on AMX tiles (the precision option).
+  FEMLayerMatmulOptions matmul;
+  matmul.target = o.target;
+  matmul.precision = o.matmulPrecision;
+  pm.addPass(createFEMLayerMatmul(matmul));
   pm.addPass(createConvertLinalgToLoopsPass());
   // Loop nests of layer bodies (the time-decay conditioning's scan, generics
   // left as loops) whose outer loops are parallel: stages on the pool too.
@@ -86,7 +95,7 @@ void mlir::fem::buildLoopsToLLVMPipeline(OpPassManager &pm) {
 void mlir::fem::buildFEMToLoopsPipeline(OpPassManager &pm,
                                         const CPUPipelineOptions &o) {
   buildFEMToTiledPipeline(pm, o);
-  buildTiledToLoopsPipeline(pm);
+  buildTiledToLoopsPipeline(pm, o);
 }
 
 void mlir::fem::buildFEMToCPUPipeline(OpPassManager &pm,

@@ -31,7 +31,10 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Passes.h"
+#include "passes/layer/LayerMatmulAmx.h"
 #include "passes/layer/LayerMatmulBlocking.h"
+
+#include "mlir/Dialect/AMX/AMXDialect.h"
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
@@ -63,6 +66,13 @@ using namespace mlir::fem;
 namespace {
 
 using femc::layer::MatmulBlocking;
+using femc::layer::MatmulPrecision;
+
+/// The precision `auto` picks: bf16x6 on AMX-BF16 targets (its error is an
+/// f32 dot product's, docs/layers.md), f32 elsewhere.
+static MatmulPrecision defaultMatmulPrecision(bool amxTarget) {
+  return amxTarget ? MatmulPrecision::Bf16x6 : MatmulPrecision::F32;
+}
 
 static MatmulBlocking matmulBlockingFor(int64_t lanes) {
   return femc::layer::matmulBlocking(lanes);
@@ -213,13 +223,16 @@ static std::optional<Contraction> matchContraction(linalg::GenericOp op) {
   return c;
 }
 
-/// Vector lanes for the module's target: the features femc stamps on the
-/// module (fem.target_features) where they name a vector extension; else
+/// Vector lanes for the module's target: defaultVectorWidth(target) where
+/// the pass is given one (femc gives it its target's); else the features
+/// femc stamps on the module (fem.target_features) where they name a vector extension; else
 /// the width fem-tile chose for the module's FEM reads (their #fem.tiles:
 /// the target's, e.g. 16 for --target=x86-64-v4, whose features are its
 /// CPU's and not in the string); else 4 for a module with features and the
 /// host's without.
-static int64_t vectorLanes(ModuleOp module) {
+static int64_t vectorLanes(ModuleOp module, StringRef target) {
+  if (!target.empty())
+    return defaultVectorWidth(target);
   auto features = module->getAttrOfType<StringAttr>("fem.target_features");
   if (features) {
     StringRef f = features.getValue();
@@ -269,9 +282,9 @@ declareStage(OpBuilder &mb, Location loc, StringRef base, TypeRange args,
 class StageBuilder {
 public:
   StageBuilder(ModuleOp module, func::FuncOp layer, StringRef name,
-               int64_t vec)
+               int64_t vec, femc::layer::AmxBlocking amx)
       : ctx(module.getContext()), layer(layer), name(name.str()), vec(vec),
-        blk(matmulBlockingFor(vec)) {}
+        blk(matmulBlockingFor(vec)), amx(amx) {}
 
   /// `<layer>_<stage>_run`, creating the workgroup function and the run
   /// declaration on first use.
@@ -288,14 +301,25 @@ public:
     Type m3 = MemRefType::get(
         {ShapedType::kDynamic, ShapedType::kDynamic, ShapedType::kDynamic},
         Float32Type::get(ctx));
+    Type packed = fem::layer::amxPackedType(ctx);
     SmallVector<Type> buffers =
-        stage == "mm" ? SmallVector<Type>{m2, m3, m2} : SmallVector<Type>{m2, m3};
+        stage == "mm"    ? SmallVector<Type>{m2, m3, m2}
+        : stage == "mmx" ? SmallVector<Type>{packed, packed, m2}
+        : stage.starts_with("mmx_") ? SmallVector<Type>{m2, packed}
+                                    : SmallVector<Type>{m2, m3};
     auto [wg, runFn] = declareStage(mb, loc, name + "_" + stage.str(),
                                     buffers, stage);
     Block *entry = &wg.getBody().front();
     OpBuilder b = OpBuilder::atBlockBegin(entry);
     if (stage == "mm")
       buildMatmul(b, loc, entry->getArguments());
+    else if (stage == "mmx")
+      fem::layer::buildAmxMatmul(b, loc, entry->getArguments(), amx);
+    else if (stage == "mmx_pack_a")
+      fem::layer::buildAmxPackA(b, loc, entry->getArguments(), amx);
+    else if (stage.starts_with("mmx_pack_"))
+      fem::layer::buildAmxPackB(b, loc, entry->getArguments(), amx,
+                                stage == "mmx_pack_nt");
     else
       buildPack(b, loc, entry->getArguments(), stage == "mm_pack_nt");
     func::ReturnOp::create(b, loc);
@@ -520,6 +544,7 @@ private:
   std::string name;
   int64_t vec;
   femc::layer::MatmulBlocking blk;
+  femc::layer::AmxBlocking amx;
 };
 
 /// `e` as `d_outer * S + d_inner` (either order of the sum and of the
@@ -1089,9 +1114,35 @@ static bool outlineStage(linalg::GenericOp op, StringRef layerName,
 
 struct FEMLayerMatmulPass
     : public fem::impl::FEMLayerMatmulBase<FEMLayerMatmulPass> {
+  using Base::Base;
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    int64_t vec = vectorLanes(module);
+    if (!target.empty() && target != "host" && target != "avx2" &&
+        target != "avx512" && target != "generic") {
+      module.emitError() << "fem-layer-matmul: unknown target '" << target
+                         << "', expected host, avx2, avx512 or generic";
+      return signalPassFailure();
+    }
+    bool amxTarget = fem::layer::targetHasAmxBf16(module);
+    std::optional<MatmulPrecision> chosen =
+        precision == "auto" ? std::optional(defaultMatmulPrecision(amxTarget))
+                            : fem::layer::parseMatmulPrecision(precision);
+    if (!chosen) {
+      module.emitError() << "fem-layer-matmul: unknown matmul precision '"
+                         << precision
+                         << "', expected auto, f32, bf16x3 or bf16x6";
+      return signalPassFailure();
+    }
+    if (*chosen != MatmulPrecision::F32 && !amxTarget) {
+      module.emitError()
+          << "fem-layer-matmul: matmul precision '" << precision
+          << "' needs AMX-BF16 tiles (amx-tile, amx-bf16), which the "
+             "module's target features do not enable; use f32";
+      return signalPassFailure();
+    }
+    mode = *chosen;
+    int64_t vec = vectorLanes(module, target);
     SmallVector<func::FuncOp> layers;
     for (auto f : module.getOps<func::FuncOp>())
       if (!f.isExternal() && f->hasAttr("fem.layer"))
@@ -1107,7 +1158,8 @@ struct FEMLayerMatmulPass
           found.push_back(*c);
       });
       if (!found.empty()) {
-        StageBuilder stages(module, f, name.getValue(), vec);
+        StageBuilder stages(module, f, name.getValue(), vec,
+                            femc::layer::amxBlocking(mode));
         for (Contraction &c : found)
           rewrite(c, stages, vec);
       }
@@ -1144,6 +1196,29 @@ struct FEMLayerMatmulPass
     Value M = memref::DimOp::create(b, loc, A, 0);
     Value K = memref::DimOp::create(b, loc, A, 1);
     Value N = memref::DimOp::create(b, loc, C, 1);
+    if (mode != MatmulPrecision::F32) {
+      // Split-bf16 on AMX: both operands packed into pieces, then the
+      // tiles of C.
+      fem::layer::AmxGrid g = fem::layer::amxGrid(
+          b, loc, M, N, K, femc::layer::amxBlocking(mode));
+      auto alloc = [&](Value rows) -> Value {
+        return memref::AllocOp::create(
+            b, loc, fem::layer::amxPackedType(b.getContext()),
+            ValueRange{rows}, b.getI64IntegerAttr(64));
+      };
+      Value ap = alloc(g.rowsA), bp = alloc(g.rowsB);
+      func::CallOp::create(b, loc, stages.run("mmx_pack_a"),
+                           ValueRange{A, ap, g.packA});
+      func::CallOp::create(
+          b, loc, stages.run(c.transposedB ? "mmx_pack_nt" : "mmx_pack_nn"),
+          ValueRange{B, bp, g.packB});
+      func::CallOp::create(b, loc, stages.run("mmx"),
+                           ValueRange{ap, bp, C, g.matmul});
+      memref::DeallocOp::create(b, loc, ap);
+      memref::DeallocOp::create(b, loc, bp);
+      c.op.erase();
+      return;
+    }
     auto ceilDiv = [&](Value x, int64_t d) -> Value {
       Value plus = arith::AddIOp::create(
           b, loc, x, arith::ConstantIndexOp::create(b, loc, d - 1));
@@ -1170,5 +1245,7 @@ struct FEMLayerMatmulPass
     memref::DeallocOp::create(b, loc, packed);
     c.op.erase();
   }
+
+  MatmulPrecision mode = MatmulPrecision::F32;
 };
 } // namespace

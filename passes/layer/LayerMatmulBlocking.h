@@ -77,13 +77,13 @@ struct MatmulBlocking {
 /// The memref descriptor the stages' C interface takes (a pointer to one per
 /// buffer argument: A and C rank 2, P rank 3), for a contiguous row-major
 /// buffer.
-template <int R> struct StageMemref {
-  float *allocated, *aligned;
+template <int R, typename T = float> struct StageMemref {
+  T *allocated, *aligned;
   int64_t offset, sizes[R], strides[R];
 };
-template <int R>
-StageMemref<R> stageMemref(float *p, const int64_t (&sizes)[R]) {
-  StageMemref<R> m{p, p, 0, {}, {}};
+template <int R, typename T = float>
+StageMemref<R, T> stageMemref(T *p, const int64_t (&sizes)[R]) {
+  StageMemref<R, T> m{p, p, 0, {}, {}};
   int64_t stride = 1;
   for (int d = R - 1; d >= 0; --d) {
     m.sizes[d] = sizes[d];
@@ -99,6 +99,77 @@ StageMemref<R> stageMemref(float *p, const int64_t (&sizes)[R]) {
 constexpr MatmulBlocking matmulBlocking(int64_t lanes) {
   return lanes >= 16 ? MatmulBlocking{lanes, 14, 2, 256}
                      : MatmulBlocking{lanes, 6, 2, 256};
+}
+
+/// The matmul precisions of fem-layer-matmul (option `precision`, femc
+/// --matmul-precision). f32: the f32 FMA stages above. bf16x3 and bf16x6:
+/// the AMX stages (passes/layer/LayerMatmulAmx.cpp): every f32 element of A
+/// and B is split into bf16 pieces x = x0 + x1 (+ x2), each the rest
+/// rounded to nearest (exact with three pieces), and C += the products
+/// of the pieces whose exponents sum to at most 1 (bf16x3: a0b0, a0b1,
+/// a1b0; bf16x6: also a0b2, a1b1, a2b0), a0b0 in one f32 accumulator and
+/// the rest in another, added once at the end (the names are XLA's
+/// BF16_BF16_F32_X3 / _X6 dot algorithms).
+enum class MatmulPrecision { F32, Bf16x3, Bf16x6 };
+
+/// The AMX stages' layout (MatmulPrecision bf16x3 / bf16x6). Tiles are 16
+/// rows of 64 bytes: an A tile 16 rows x 32 k (bf16), a B tile 16 rows of
+/// k pairs x 16 columns in the VNNI layout (row k/2, bf16 element 2n + k%2),
+/// a C tile 16 x 16 f32. K is padded with zeros to kT(K) tiles of 32, M to
+/// rowTiles(M) tiles of 16, N to colTiles(N) tiles of 16 (an even number:
+/// the matmul's block is 1 x 2 tiles of C). Both packed operands are
+/// memref<rows x 32 x bf16>, tile after tile (each 16 consecutive rows):
+///
+///   pack_a (one workgroup per row tile rt):    A tile (rt, piece p, kt)
+///   pack_nn / pack_nt (one per column tile ct): B tile (ct, p, kt)
+///   at row ((t·pieces + p)·kT + kt)·16 of its buffer;
+///   mmx: workgroup i owns a tile of C of groupRowTiles(M) row tiles (row
+///   tile i / colGroups(N)) by groupColPairs(N) pairs of column tiles.
+struct AmxBlocking {
+  /// bf16 pieces per element: 2 (bf16x3) or 3 (bf16x6).
+  int64_t pieces;
+
+  static constexpr int64_t kTile = 16;
+  static constexpr int64_t kTileK = 32;
+  static constexpr int64_t ceilDiv(int64_t x, int64_t d) {
+    return (x + d - 1) / d;
+  }
+  static constexpr int64_t kTiles(int64_t k) { return ceilDiv(k, kTileK); }
+  static constexpr int64_t rowTiles(int64_t m) { return ceilDiv(m, kTile); }
+  static constexpr int64_t colTiles(int64_t n) {
+    return 2 * ceilDiv(n, 2 * kTile);
+  }
+  /// Rows (of 32 bf16) of the packed A and B buffers.
+  constexpr int64_t packedRowsA(int64_t m, int64_t k) const {
+    return rowTiles(m) * pieces * kTiles(k) * kTile;
+  }
+  constexpr int64_t packedRowsB(int64_t n, int64_t k) const {
+    return colTiles(n) * pieces * kTiles(k) * kTile;
+  }
+  /// The matmul's tiles of C: about MatmulBlocking::kTileRows x kTileCols,
+  /// equal shares of M and N as the f32 stage has.
+  static constexpr int64_t groupRowTiles(int64_t m) {
+    int64_t shares = ceilDiv(m, MatmulBlocking::kTileRows);
+    shares = shares < 1 ? 1 : shares;
+    int64_t per = ceilDiv(rowTiles(m), shares);
+    return per < 1 ? 1 : per;
+  }
+  static constexpr int64_t groupColPairs(int64_t n) {
+    int64_t shares = ceilDiv(n, MatmulBlocking::kTileCols);
+    shares = shares < 1 ? 1 : shares;
+    int64_t per = ceilDiv(colTiles(n) / 2, shares);
+    return per < 1 ? 1 : per;
+  }
+  static constexpr int64_t colGroups(int64_t n) {
+    return ceilDiv(colTiles(n) / 2, groupColPairs(n));
+  }
+  static constexpr int64_t matmulGroups(int64_t m, int64_t n) {
+    return ceilDiv(rowTiles(m), groupRowTiles(m)) * colGroups(n);
+  }
+};
+
+constexpr AmxBlocking amxBlocking(MatmulPrecision p) {
+  return AmxBlocking{p == MatmulPrecision::Bf16x6 ? 3 : 2};
 }
 
 } // namespace femc::layer

@@ -70,6 +70,14 @@ static cl::opt<int64_t> vec("vec",
                             cl::desc("Vector lanes 4, 8 or 16 (default: from "
                                      "the target)"),
                             cl::init(0), cl::cat(category));
+static cl::opt<std::string> matmulPrecision(
+    "matmul-precision",
+    cl::desc("Layer projections: f32 (f32 FMAs), bf16x3 or bf16x6 (AMX-BF16 "
+             "tiles: f32 values split exactly into 2 or 3 bf16 pieces, 3 or "
+             "6 products of them summed in f32; bf16x6 about as accurate as "
+             "f32, bf16x3 to ~2^-16 relative), or auto (default: bf16x6 on "
+             "targets with AMX-BF16, else f32); docs/layers.md"),
+    cl::value_desc("mode"), cl::init("auto"), cl::cat(category));
 static cl::opt<std::string> sanitize(
     "sanitize",
     cl::desc("Compile the C glue with -fsanitize=LIST, e.g. "
@@ -165,6 +173,7 @@ int main(int argc, char **argv) {
   options.tileQ = tileQ;
   options.tileK = tileK;
   options.vec = vec;
+  options.matmulPrecision = matmulPrecision;
   options.verbose = verbose;
   options.sanitize = sanitize;
   if (!tuningDb.empty() && !applyTuning(options))
