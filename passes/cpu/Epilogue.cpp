@@ -28,6 +28,51 @@ constexpr float kFarGap = -30.0f;
 /// e^-80 = 1.8e-35 is normal in float32; the polynomial exp of a gap below
 /// about -87 would build a subnormal.
 constexpr float kExpFloor = -80.0f;
+
+/// softplus(x) as torch computes it (x for x > 20, else log1p(e^x)), as
+/// max(x, 0) + log1p(e^-|x|): one exp whose result u lies in (0, 1], and a
+/// log1p that needs no exponent split nor division. 1 + u lies in (1, 2]:
+/// for u <= sqrt(2) - 1 the polynomial takes f = u itself (exact, so tiny
+/// u keep their bits where (1 + u) - 1 would round them away), above it
+/// f = (u - 1) / 2 with ln 2 added back (1 + f = (1 + u) / 2); both f lie in
+/// [sqrt(1/2) - 1, sqrt(2) - 1], the range of Cephes' minimax polynomial for
+/// log(1 + f) (the one the math dialect's log approximation evaluates after
+/// its own range reduction). e^-|x| takes -|x| >= kExpFloor: below it the
+/// term (< 2e-35) vanishes next to eps in g+ = softplus + eps, and the exp
+/// would build a subnormal (a microcode assist); the polynomial is left out
+/// for u < 2^-24 (then f = u), where log1p(u) = u in float and u^3 would
+/// underflow.
+Value gateSoftplus(EmitterBuilder &e, Value x) {
+  Value zero = e.cstLike(x, 0.0f);
+  Value negAbs = e.fmin(x, e.neg(x)); // -|x| (NaN passes)
+  Value u = e.exp(e.fmax(e.cstLike(x, kExpFloor), negAbs));
+  Value big = e.fcmp(arith::CmpFPredicate::OGT, u,
+                     e.cstLike(x, 0.41421356f));
+  Value f = e.select(big, e.fmul(e.fsub(u, e.cstLike(x, 1.0f)),
+                                 e.cstLike(x, 0.5f)),
+                     u);
+  static constexpr float kP[] = {7.0376836292e-2f,  -1.1514610310e-1f,
+                                 1.1676998740e-1f,  -1.2420140846e-1f,
+                                 1.4249322787e-1f,  -1.6668057665e-1f,
+                                 2.0000714765e-1f,  -2.4999993993e-1f,
+                                 3.3333331174e-1f};
+  Value p = e.cstLike(x, kP[0]);
+  for (float c : ArrayRef<float>(kP).drop_front())
+    p = e.fma(p, f, e.cstLike(x, c));
+  Value f2 = e.fmul(f, f);
+  // log(1 + f) = f - f^2/2 + f^3 P(f); ln 2 = 0.693359375 - 2.12194440e-4
+  // in two parts, the first exact in float, added last.
+  Value y = e.fma(e.fmul(f, f2), p, e.fmul(e.cstLike(x, -0.5f), f2));
+  y = e.select(e.fcmp(arith::CmpFPredicate::OLT, u,
+                      e.cstLike(x, 5.9604645e-8f)),
+               zero, y);
+  Value ln2Hi = e.select(big, e.cstLike(x, 0.693359375f), zero);
+  Value ln2Lo = e.select(big, e.cstLike(x, -2.12194440e-4f), zero);
+  Value log1pU = e.fadd(e.fadd(f, e.fadd(y, ln2Lo)), ln2Hi);
+  Value soft = e.fadd(e.fmax(zero, x), log1pU);
+  return e.select(e.fcmp(arith::CmpFPredicate::OGT, x, e.cstLike(x, 20.0f)),
+                  x, soft);
+}
 } // namespace
 
 GateEpilogue::GateEpilogue(EmitterBuilder &e, ScanReadOp op,
@@ -46,7 +91,7 @@ Value GateEpilogue::rowScale(Value t) {
                       Value gl = e.vloadMasked(
                           op.getGate(), e.at(w.batch, t, w.head, c), lanesLeft);
                       Value gp = e.select(
-                          lanesLeft, e.fadd(e.softplus(gl), e.bcast(w.eps)),
+                          lanesLeft, e.fadd(gateSoftplus(e, gl), e.bcast(w.eps)),
                           e.splat(0.0f));
                       e.vstore(gp, gatePlus, {slot, c});
                       return SmallVector<Value>{e.fma(gp, gp, it[0])};

@@ -33,11 +33,15 @@ namespace {
 constexpr float kGlaOffset = 1e-5f;
 constexpr float kGlaMinLogDecay = -60.0f;
 constexpr float kGlaMaxLogDecay = 50.0f;
-/// Output rows computed together (divides every legal chunk: vec >= 4).
-constexpr int64_t kRowBlock = 4;
-/// Key features contracted together in the state update (independent FMA
-/// chains per channel vector: 2 * kFeatureBlock).
-constexpr int64_t kFeatureBlock = 4;
+/// Output rows computed together, and key features contracted together in
+/// the state update: 2 * block independent FMA chains per channel vector,
+/// each state or panel vector loaded once for the block. 8 where a vector
+/// has 16 lanes (AVX-512: 32 registers hold the 16 accumulators, and the
+/// loads per FMA drop from 6/8 to 10/16), else 4 (16 registers). Divides
+/// every legal chunk (a multiple of 2 * vec).
+static int64_t contractionBlock(const EmitterBuilder &e) {
+  return e.lanes >= 16 ? 8 : 4;
+}
 
 class LinearReadEmitter {
 public:
@@ -62,12 +66,15 @@ private:
   /// factors (vectors); returns the new (G, C_last).
   SmallVector<Value> emitLogDecay(Value t0, Value n, Value g, Value cPrev);
   void emitScores(Value n);
-  /// rowDen[t] = [e^(l_t)] phi(q_t) . z [+ w_t] for the chunk's rows.
+  /// rowDen[t] = [e^(l_t)] phi(q_t) . z [+ w_t] for the chunk's rows, and
+  /// from it rowInv (1 / denominator), rowInvDen (1 / den) and rowLogR1.
   void emitRowDens(Value n);
   void emitRows(Value t0, Value n);
   void emitStateUpdate(Value n);
-  /// Normalises and stores one channel vector of row t.
-  void storeRow(Value t, Value cv, Value scale, Value den, Value mu, Value z);
+  /// Normalises and stores one channel vector of row t: inv, invDen and
+  /// logR1 are the row's rowInv, rowInvDen and rowLogR1 (vectors).
+  void storeRow(Value t, Value cv, Value scale, Value den, Value inv,
+                Value invDen, Value logR1, Value mu, Value z);
   /// The carried state into S and z (and, for gla, the log decay C that
   /// the first chunk continues from; returned, or 0 without a state).
   Value loadState();
@@ -86,7 +93,8 @@ private:
   bool stateOnly = false;
   Value cC, cCb;
   Value phiQT, phiK, scoresT, panel, state, norm, rowWeight, logDecay,
-      keyWeight, rowDecay, rowDen, phiKw, rowFactor, keyFactor;
+      keyWeight, rowDecay, rowDen, phiKw, rowFactor, keyFactor, rowInv,
+      rowInvDen, rowLogR1;
 };
 
 void LinearReadEmitter::emit() {
@@ -103,6 +111,9 @@ void LinearReadEmitter::emit() {
   norm = e.alloc({ShapedType::kDynamic}, {dk});
   rowWeight = e.alloc({C}, {});
   rowDen = e.alloc({C}, {});
+  rowInv = e.alloc({C}, {});
+  rowInvDen = e.alloc({C}, {});
+  rowLogR1 = e.alloc({C}, {});
   if (gla) {
     phiKw = e.alloc({C, ShapedType::kDynamic}, {dk});
     logDecay = e.alloc({C}, {});
@@ -428,6 +439,7 @@ void LinearReadEmitter::emitScores(Value n) {
 
 void LinearReadEmitter::emitRowDens(Value n) {
   // Query rows on lanes; rows past n (padded) are computed, never stored.
+  Value epsV = e.bcast(w.eps);
   e.loop(w.c0i, e.roundUp(n, w.cLanes), w.cLanes, [&](Value tv) {
     SmallVector<Value> acc = e.loop(
         w.c0i, w.dk, w.c1i, {e.splat(0.0f)}, [&](Value d, ValueRange it) {
@@ -440,47 +452,53 @@ void LinearReadEmitter::emitRowDens(Value n) {
     if (causal)
       den = e.fadd(den, e.vload(rowWeight, {tv}));
     e.vstore(den, rowDen, {tv});
+    // The row's normalisers, once per row for all its channel vectors.
+    // Z = R(1) * (sum w (X - o) / sum w + o): the X stream is averaged over
+    // den and log R(1) goes to the epilogue's log scale, so log Z keeps its
+    // precision where R(1) is far from 1 (den < eps for linear, den ~ 1e-5
+    // for gla); log1p of R(1) - 1 near 1, where log(den / denom) would
+    // round. R(1) - 1 = -1e-5 / denom for gla (den - denom would keep only
+    // the rounding of den + 1e-5 once den >> 1e-5), (den - denom) / denom
+    // for linear (0, or exact by Sterbenz where den >= eps / 2).
+    Value denom = gla ? e.fadd(den, e.splat(kGlaOffset))
+                      // max(den, eps) that lets NaN through; a row with no
+                      // key has den = 0.
+                      : e.fmax(epsV, den);
+    Value one = e.splat(1.0f);
+    Value inv = e.fdiv(one, denom);
+    Value r1m1 = gla ? e.fdiv(e.splat(-kGlaOffset), denom)
+                     : e.fdiv(e.fsub(den, denom), denom);
+    e.vstore(inv, rowInv, {tv});
+    e.vstore(e.fdiv(one, den), rowInvDen, {tv});
+    e.vstore(e.log1pOrLog(e.fcmp(arith::CmpFPredicate::OGT, r1m1,
+                                 e.splat(-0.5f)),
+                          r1m1, e.fdiv(den, denom)),
+             rowLogR1, {tv});
   });
 }
 
 void LinearReadEmitter::storeRow(Value t, Value cv, Value scale, Value den,
+                                 Value inv, Value invDen, Value logR1,
                                  Value mu, Value z) {
-  Value denom, has;
-  if (gla) {
-    denom = e.fadd(den, e.cst(kGlaOffset));
-  } else {
-    // max(den, eps) that lets NaN through; a row with no key has den = 0.
-    denom = e.fmax(w.eps, den);
-    has = e.fcmp(arith::CmpFPredicate::UNE, den, e.cst(0.0f));
-  }
-  Value inv = e.bcast(e.fdiv(e.cst(1.0f), denom));
-  // Z = R(1) * (sum w (X - o) / sum w + o): the X stream is averaged over
-  // den and log R(1) goes to the epilogue's log scale, so log Z keeps its
-  // precision where R(1) is far from 1 (den < eps for linear, den ~ 1e-5
-  // for gla); log1p of R(1) - 1 near 1, where log(den / denom) would
-  // round. R(1) - 1 = -1e-5 / denom for gla (den - denom would keep only
-  // the rounding of den + 1e-5 once den >> 1e-5), (den - denom) / denom
-  // for linear (0, or exact by Sterbenz where den >= eps / 2).
-  Value r1m1 = gla ? e.fdiv(e.cst(-kGlaOffset), denom)
-                   : e.fdiv(e.fsub(den, denom), denom);
-  Value logR1 = e.log1pOrLog(
-      e.fcmp(arith::CmpFPredicate::OGT, r1m1, e.cst(-0.5f)), r1m1,
-      e.fdiv(den, denom));
-  epilogue.store(t, cv, scale, e.fmul(mu, inv),
-                 e.fmul(z, e.bcast(e.fdiv(e.cst(1.0f), den))), e.splat(0.0f),
-                 e.bcast(logR1), has);
+  // A linear row with no key (den = 0) outputs 0.
+  Value has = gla ? Value()
+                  : e.fcmp(arith::CmpFPredicate::UNE, den, e.cst(0.0f));
+  epilogue.store(t, cv, scale, e.fmul(mu, inv), e.fmul(z, invDen),
+                 e.splat(0.0f), logR1, has);
 }
 
 void LinearReadEmitter::emitRows(Value t0, Value n) {
-  // kRowBlock rows at a time: 2 * kRowBlock independent accumulators per
-  // channel vector (the FMA chains would otherwise wait on each other), and
-  // every state or panel vector loaded once for the block. Rows past n
+  // kRowBlock rows at a time (contractionBlock): 2 * kRowBlock independent
+  // accumulators per channel vector (the FMA chains would otherwise wait on
+  // each other), and every state or panel vector loaded once for the block. Rows past n
   // compute garbage from the padded queries and are not stored; every
   // buffer they read is sized by the chunk (a multiple of the block).
+  const int64_t kRowBlock = contractionBlock(e);
   Value cRB = e.idx(kRowBlock);
   Value last = e.sub(w.T, w.c1i);
   e.loop(w.c0i, e.roundUp(n, cRB), cRB, [&](Value r0) {
-    SmallVector<Value> rows, times, scales, dens, decays, valid;
+    SmallVector<Value> rows, times, scales, dens, decays, valid, invs,
+        invDens, logR1s;
     for (int64_t i = 0; i < kRowBlock; ++i) {
       Value r = e.add(r0, e.idx(i));
       rows.push_back(r);
@@ -490,6 +508,9 @@ void LinearReadEmitter::emitRows(Value t0, Value n) {
       scales.push_back(epilogue.rowScale(e.minI(times.back(), last)));
       decays.push_back(gla ? e.load(rowDecay, {r}) : Value());
       dens.push_back(e.load(rowDen, {r}));
+      invs.push_back(e.bcast(e.load(rowInv, {r})));
+      invDens.push_back(e.bcast(e.load(rowInvDen, {r})));
+      logR1s.push_back(e.bcast(e.load(rowLogR1, {r})));
       if (causal) // the row one chunk ahead
         prefetchScanRow(e, op, w, e.add(times.back(), cC), /*rows=*/true);
     }
@@ -531,8 +552,8 @@ void LinearReadEmitter::emitRows(Value t0, Value n) {
       }
       for (int64_t i = 0; i < kRowBlock; ++i)
         e.when(valid[i], [&] {
-          storeRow(times[i], cv, scales[i], dens[i], acc[2 * i],
-                   acc[2 * i + 1]);
+          storeRow(times[i], cv, scales[i], dens[i], invs[i], invDens[i],
+                   logR1s[i], acc[2 * i], acc[2 * i + 1]);
         });
     });
   });
@@ -591,6 +612,7 @@ void LinearReadEmitter::emitStateUpdate(Value n) {
       }
     });
   };
+  const int64_t kFeatureBlock = contractionBlock(e);
   Value cFB = e.idx(kFeatureBlock);
   Value dkMain = e.sub(w.dk, e.remI(w.dk, cFB));
   e.loop(w.c0i, dkMain, cFB, [&](Value d0) { block(d0, kFeatureBlock); });
