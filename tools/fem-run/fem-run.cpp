@@ -39,6 +39,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <dlfcn.h>
@@ -632,6 +633,50 @@ void downloadCuda(CudaRun &run, std::vector<TensorT> &tensors) {
 /// kernel `kernel` in the manifest NAME.json that femc wrote next to
 /// NAME.so. std::nullopt with `why` set when there is none; a manifest that
 /// cannot be read or a configuration that is not valid is an error.
+/// "a number", "an object", ...: what a JSON value is, for messages.
+std::string jsonKind(const femc::tune::Json &value) {
+  if (value.isObject())
+    return "an object";
+  if (value.isArray())
+    return "an array";
+  if (value.isString())
+    return "a string";
+  if (value.isNumber())
+    return "a number";
+  if (value.isBool())
+    return "a bool";
+  return "null";
+}
+
+/// The manifest's shape as femc writes it: an object whose "kernels" is an
+/// array of objects, each with a "name" string, no name twice. A manifest
+/// edited into another shape used to be ignored without a word (its
+/// threads and layer configuration then silently absent).
+void checkManifestKernels(const femc::tune::Json &json,
+                          const std::string &manifest) {
+  const femc::tune::Json *kernels =
+      json.isObject() ? json.get("kernels") : nullptr;
+  if (!json.isObject() || !kernels || !kernels->isArray())
+    fail("manifest " + manifest + ": expected an object whose \"kernels\" " +
+         "is an array of kernel entries (as femc writes it), found " +
+         (!json.isObject() ? jsonKind(json)
+          : kernels        ? "\"kernels\" holding " + jsonKind(*kernels)
+                           : std::string("no \"kernels\"")));
+  std::set<std::string> names;
+  for (size_t i = 0; i < kernels->array.size(); ++i) {
+    const femc::tune::Json &entry = kernels->array[i];
+    std::optional<std::string> name =
+        entry.isObject() ? entry.getString("name") : std::nullopt;
+    if (!name)
+      fail("manifest " + manifest + ": kernel entry #" + std::to_string(i) +
+           " must be an object with a \"name\" string, found " +
+           (entry.isObject() ? "an object without one" : jsonKind(entry)));
+    if (!names.insert(*name).second)
+      fail("manifest " + manifest + ": kernel '" + *name +
+           "' has two entries; femc writes one per kernel");
+  }
+}
+
 /// Reads the manifest NAME.json next to `library` (NAME.so) into `json`;
 /// false when there is none (`manifest` names it either way). A manifest
 /// that cannot be read is an error.
@@ -651,6 +696,7 @@ bool readManifest(const std::string &library, femc::tune::Json &json,
   std::string error;
   if (!in || !femc::tune::parseJson(text.str(), json, error))
     fail("manifest " + manifest + ": " + (error.empty() ? "cannot read" : error));
+  checkManifestKernels(json, manifest);
   return true;
 }
 
