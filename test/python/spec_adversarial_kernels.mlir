@@ -166,6 +166,21 @@ func.func @ssm_causal_t8x8x8_N4_f16(%v: tensor<?x?x?x?xf16>, %beta_raw: tensor<?
   return %out : tensor<?x?x?x?xf16>
 }
 
+func.func @softmax_full_mask_f16(%q: tensor<?x?x?x?xf16>, %k: tensor<?x?x?x?xf16>, %v: tensor<?x?x?x?xf16>, %beta_raw: tensor<?xf16>, %lam: tensor<?x?x?x?xf16>, %gate: tensor<?x?x?x?xf16>, %mask: tensor<?x?xi1>) -> (tensor<?x?x?x?xf16>) {
+  %out = fem.mixer softmax q(%q : tensor<?x?x?x?xf16>) k(%k : tensor<?x?x?x?xf16>) v(%v : tensor<?x?x?x?xf16>) beta_raw(%beta_raw : tensor<?xf16>) lam(%lam : tensor<?x?x?x?xf16>) gate(%gate : tensor<?x?x?x?xf16>) mask(%mask : tensor<?x?xi1>) -> tensor<?x?x?x?xf16>
+  return %out : tensor<?x?x?x?xf16>
+}
+
+func.func @linear_full_f16(%q: tensor<?x?x?x?xf16>, %k: tensor<?x?x?x?xf16>, %v: tensor<?x?x?x?xf16>, %beta_raw: tensor<?xf16>, %lam: tensor<?x?x?x?xf16>, %gate: tensor<?x?x?x?xf16>) -> (tensor<?x?x?x?xf16>) {
+  %out = fem.mixer linear q(%q : tensor<?x?x?x?xf16>) k(%k : tensor<?x?x?x?xf16>) v(%v : tensor<?x?x?x?xf16>) beta_raw(%beta_raw : tensor<?xf16>) lam(%lam : tensor<?x?x?x?xf16>) gate(%gate : tensor<?x?x?x?xf16>) -> tensor<?x?x?x?xf16>
+  return %out : tensor<?x?x?x?xf16>
+}
+
+func.func @ssm_causal_N16_f16(%v: tensor<?x?x?x?xf16>, %beta_raw: tensor<?xf16>, %lam: tensor<?x?x?x?xf16>, %gate: tensor<?x?x?x?xf16>, %delta: tensor<?x?x?xf16>, %A: tensor<?x16xf16>, %Bs: tensor<?x?x16xf16>, %Cs: tensor<?x?x16xf16>, %D: tensor<?xf16>) -> (tensor<?x?x?x?xf16>) {
+  %out = fem.mixer ssm v(%v : tensor<?x?x?x?xf16>) beta_raw(%beta_raw : tensor<?xf16>) lam(%lam : tensor<?x?x?x?xf16>) gate(%gate : tensor<?x?x?x?xf16>) delta(%delta : tensor<?x?x?xf16>) A(%A : tensor<?x16xf16>) Bs(%Bs : tensor<?x?x16xf16>) Cs(%Cs : tensor<?x?x16xf16>) D(%D : tensor<?xf16>) {causal} -> tensor<?x?x?x?xf16>
+  return %out : tensor<?x?x?x?xf16>
+}
+
 func.func @softmax_causal_mask_t16x16x8_bf16(%q: tensor<?x?x?x?xbf16>, %k: tensor<?x?x?x?xbf16>, %v: tensor<?x?x?x?xbf16>, %beta_raw: tensor<?xbf16>, %lam: tensor<?x?x?x?xbf16>, %gate: tensor<?x?x?x?xbf16>, %mask: tensor<?x?xi1>) -> (tensor<?x?x?x?xbf16>) {
   %out = fem.mixer softmax q(%q : tensor<?x?x?x?xbf16>) k(%k : tensor<?x?x?x?xbf16>) v(%v : tensor<?x?x?x?xbf16>) beta_raw(%beta_raw : tensor<?xbf16>) lam(%lam : tensor<?x?x?x?xbf16>) gate(%gate : tensor<?x?x?x?xbf16>) mask(%mask : tensor<?x?xi1>) {causal, tiles = #fem.tiles<q = 16, k = 16, vec = 8>} -> tensor<?x?x?x?xbf16>
   return %out : tensor<?x?x?x?xbf16>
@@ -188,5 +203,20 @@ func.func @aft_causal_t8x8x8_bf16(%q: tensor<?x?x?x?xbf16>, %k: tensor<?x?x?x?xb
 
 func.func @ssm_causal_t8x8x8_N4_bf16(%v: tensor<?x?x?x?xbf16>, %beta_raw: tensor<?xbf16>, %lam: tensor<?x?x?x?xbf16>, %gate: tensor<?x?x?x?xbf16>, %delta: tensor<?x?x?xbf16>, %A: tensor<?x4xbf16>, %Bs: tensor<?x?x4xbf16>, %Cs: tensor<?x?x4xbf16>, %D: tensor<?xbf16>) -> (tensor<?x?x?x?xbf16>) {
   %out = fem.mixer ssm v(%v : tensor<?x?x?x?xbf16>) beta_raw(%beta_raw : tensor<?xbf16>) lam(%lam : tensor<?x?x?x?xbf16>) gate(%gate : tensor<?x?x?x?xbf16>) delta(%delta : tensor<?x?x?xbf16>) A(%A : tensor<?x4xbf16>) Bs(%Bs : tensor<?x?x4xbf16>) Cs(%Cs : tensor<?x?x4xbf16>) D(%D : tensor<?xbf16>) {causal, tiles = #fem.tiles<q = 8, k = 8, vec = 8>} -> tensor<?x?x?x?xbf16>
+  return %out : tensor<?x?x?x?xbf16>
+}
+
+func.func @softmax_full_mask_bf16(%q: tensor<?x?x?x?xbf16>, %k: tensor<?x?x?x?xbf16>, %v: tensor<?x?x?x?xbf16>, %beta_raw: tensor<?xbf16>, %lam: tensor<?x?x?x?xbf16>, %gate: tensor<?x?x?x?xbf16>, %mask: tensor<?x?xi1>) -> (tensor<?x?x?x?xbf16>) {
+  %out = fem.mixer softmax q(%q : tensor<?x?x?x?xbf16>) k(%k : tensor<?x?x?x?xbf16>) v(%v : tensor<?x?x?x?xbf16>) beta_raw(%beta_raw : tensor<?xbf16>) lam(%lam : tensor<?x?x?x?xbf16>) gate(%gate : tensor<?x?x?x?xbf16>) mask(%mask : tensor<?x?xi1>) -> tensor<?x?x?x?xbf16>
+  return %out : tensor<?x?x?x?xbf16>
+}
+
+func.func @linear_full_bf16(%q: tensor<?x?x?x?xbf16>, %k: tensor<?x?x?x?xbf16>, %v: tensor<?x?x?x?xbf16>, %beta_raw: tensor<?xbf16>, %lam: tensor<?x?x?x?xbf16>, %gate: tensor<?x?x?x?xbf16>) -> (tensor<?x?x?x?xbf16>) {
+  %out = fem.mixer linear q(%q : tensor<?x?x?x?xbf16>) k(%k : tensor<?x?x?x?xbf16>) v(%v : tensor<?x?x?x?xbf16>) beta_raw(%beta_raw : tensor<?xbf16>) lam(%lam : tensor<?x?x?x?xbf16>) gate(%gate : tensor<?x?x?x?xbf16>) -> tensor<?x?x?x?xbf16>
+  return %out : tensor<?x?x?x?xbf16>
+}
+
+func.func @ssm_causal_N16_bf16(%v: tensor<?x?x?x?xbf16>, %beta_raw: tensor<?xbf16>, %lam: tensor<?x?x?x?xbf16>, %gate: tensor<?x?x?x?xbf16>, %delta: tensor<?x?x?xbf16>, %A: tensor<?x16xbf16>, %Bs: tensor<?x?x16xbf16>, %Cs: tensor<?x?x16xbf16>, %D: tensor<?xbf16>) -> (tensor<?x?x?x?xbf16>) {
+  %out = fem.mixer ssm v(%v : tensor<?x?x?x?xbf16>) beta_raw(%beta_raw : tensor<?xbf16>) lam(%lam : tensor<?x?x?x?xbf16>) gate(%gate : tensor<?x?x?x?xbf16>) delta(%delta : tensor<?x?x?xbf16>) A(%A : tensor<?x16xbf16>) Bs(%Bs : tensor<?x?x16xbf16>) Cs(%Cs : tensor<?x?x16xbf16>) D(%D : tensor<?xbf16>) {causal} -> tensor<?x?x?x?xbf16>
   return %out : tensor<?x?x?x?xbf16>
 }
