@@ -245,7 +245,7 @@ class Case:
 
     def __init__(self, cid, kernel, T, *, B=2, H=2, Hkv=None, dk=4, dv=8,
                  S=None, mask=None, beta=None, v=None, qk=1.0, tweak=None,
-                 segments=None, split=None, seed=0):
+                 segments=None, split=None, hide=False, seed=0):
         self.cid, self.k = cid, KERNELS[kernel]
         self.T, self.B, self.H = T, B, H
         self.Hkv = H if self.k.prior == "ssm" else (Hkv or H)
@@ -254,7 +254,7 @@ class Case:
         self.S = S if (S is not None and not self.k.causal) else T
         self.mask, self.beta, self.v, self.qk = mask, beta, v, qk
         self.tweak, self.segments, self.split = tweak, segments, split
-        self.seed = seed
+        self.seed, self.hide = seed, hide
 
     def __repr__(self):
         return self.cid
@@ -291,6 +291,14 @@ class Case:
         if self.k.mask:
             mask = (np.ones((B, S), bool) if self.mask is None
                     else self.mask(rng, B, S))
+            if self.hide:
+                # §5: masked keys are excluded from every sum and max, so
+                # huge values and keys there must change nothing
+                gone = ~mask[:, :, None, None]
+                x["v"] = np.where(gone, rng.choice([-1e30, 1e30, 3e4],
+                                                   x["v"].shape), x["v"])
+                x["k"] = np.where(gone, 1e3 * rng.standard_normal(
+                    x["k"].shape), x["k"])
         return x, mask
 
 
@@ -467,6 +475,12 @@ def _cases():
                      "linear_causal_mask_t8x8x8_f32",
                      "linear_full_mask_f32", "softmax_causal_mask_t16x16x8_f32"):
             add(kern, 37, mask=mk, H=2, dk=4, dv=8, beta=beta_mix)
+    # masked keys holding huge values and keys
+    for kern in ("softmax_causal_mask_f32", "softmax_full_mask_t16x16x8_f32",
+                 "linear_causal_mask_t8x8x8_f32", "linear_full_mask_f32"):
+        for mk in (mask_middle, mask_holes_and_empty):
+            add(kern, 50, mask=mk, H=4, Hkv=2, dk=4, dv=8, hide=True,
+                beta=beta_mix, v=v_scaled(0.01))
     # β and |v|
     plain = {"softmax": "softmax_causal_f32", "softmax_full":
              "softmax_full_mask_t16x16x8_f32", "linear": "linear_causal_f32",
