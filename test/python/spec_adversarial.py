@@ -54,6 +54,8 @@ import numpy as np
 import pytest
 
 import spec_adversarial_ref as ref
+import spec_matrix  # storage helpers only (not its reference)
+from conftest import _library
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KERNELS_MLIR = os.path.join(HERE, "spec_adversarial_kernels.mlir")
@@ -190,14 +192,8 @@ def test_kernels_file_is_current():
 
 @pytest.fixture(scope="module")
 def library(femc_bin, tmp_path_factory):
-    path = os.environ.get("FEMC_SPEC_ADVERSARIAL_KERNELS")
-    if path:
-        assert os.path.isfile(path), f"{path} is missing"
-        return path
-    out = tmp_path_factory.mktemp("spec_adversarial")
-    subprocess.run([femc_bin, KERNELS_MLIR, "-o", str(out)], check=True,
-                   stdout=subprocess.DEVNULL)
-    return str(out / "spec_adversarial_kernels.so")
+    return _library("FEMC_SPEC_ADVERSARIAL_KERNELS", KERNELS_MLIR, femc_bin,
+                    tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -210,26 +206,10 @@ def module(library):
 # ----------------------------------------------------------------- storage
 
 
-def _bf16_bits(x):
-    b = np.asarray(x, np.float32).view(np.uint32).astype(np.uint64)
-    b = (b + 0x7FFF + ((b >> 16) & 1)) >> 16
-    return b.astype(np.uint16)
-
-
-def _bits_to_f64(bits):
-    return (bits.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
-
-
-def store(x, dtype):
-    """(the array the kernel gets, the float64 values it holds)."""
-    if dtype == "f32":
-        s = np.ascontiguousarray(x, np.float32)
-    elif dtype == "f16":
-        s = np.ascontiguousarray(x, np.float16)
-    else:
-        s = np.ascontiguousarray(_bf16_bits(x))
-        return s, _bits_to_f64(s)
-    return s, s.astype(np.float64)
+# f32 and f16 as numpy holds them; bf16 as its bits (fem-run reads '<u2'
+# files as bf16), rounded to nearest even
+store = spec_matrix._store
+_bits_to_f64 = spec_matrix._bf16_to_f64
 
 
 # ------------------------------------------------------------------- cases
@@ -302,9 +282,7 @@ class Case:
         return x, mask
 
 
-def _name(name, fn):
-    fn.__name__ = name
-    return fn
+_name = spec_matrix._named  # gives an input knob the name case ids show
 
 
 def beta_const(b):
