@@ -277,11 +277,25 @@ def FEMLayerLoopStages : Pass<"fem-layer-loop-stages", "::mlir::ModuleOp"> {
     nest writes memory or reads such a buffer; scalars from above must be
     constants or pure arithmetic of buffer extents. Anything else stays in
     the layer as it was.
+
+    Where the band's last loop has step 1 and its body is element-wise
+    arith/math on floats, loads and stores whose last index is that loop's
+    variable (or does not depend on it), and inner scf.for loops carrying
+    floats, each workgroup runs it in groups of `lanes` consecutive
+    iterations as vectors (the same ops per lane, so the same bits) and a
+    last partial group as the scalar loop: the time-decay conditioning's
+    scan runs 16 channels at once on AVX-512.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::func::FuncDialect",
                            "::mlir::memref::MemRefDialect",
-                           "::mlir::scf::SCFDialect"];
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::vector::VectorDialect"];
+  let options = [
+    Option<"lanes", "lanes", "int64_t", /*default=*/"0",
+           "Lanes of the band's last loop run as one vector (0: 16 with "
+           "AVX-512F in fem.target_features, else 8; 1: no vectors)">,
+  ];
 }
 
 #endif // FEM_PASSES_TD

@@ -33,14 +33,24 @@
 // arithmetic of buffers' extents (cloned into the stage); buffers are
 // passed as the stage's arguments.
 //
-// Each workgroup runs the same iterations in the same order as the loops
-// did, so results are bit for bit those of the serial nest.
+// Where the band's last loop has step 1 and its body is element-wise
+// arith/math on floats, loads and stores whose last index is that loop's
+// variable (or that do not depend on it) and inner scf.for loops carrying
+// floats, a workgroup runs it in groups of `lanes` consecutive iterations
+// as vectors (LaneCloner): the scan over t of 16 channels at once with
+// AVX-512, the cumulative decay carried as a vector. A last partial group
+// runs as the scalar loop.
+//
+// Each workgroup runs its iterations as the loops did (each lane of a
+// vector op is the scalar op on that iteration's values), so results are
+// bit for bit those of the serial nest.
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Passes.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/Interfaces/LoopLikeInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
@@ -218,14 +228,15 @@ SmallVector<scf::ForOp> bandOf(scf::ForOp top) {
 
 /// Trip counts, their product and the chunking, as index IR from the band's
 /// bounds (mapped by `map`): the same arithmetic in the layer (the count)
-/// and in the workgroup function (the chunk it runs).
+/// and in the workgroup function (the chunk it runs). With `lanes` > 1 the
+/// last band loop counts groups of `lanes` iterations.
 struct LoopGrid {
   SmallVector<Value> trips;
   Value total, chunk, count;
 };
 
 LoopGrid loopGrid(OpBuilder &b, Location loc, ArrayRef<scf::ForOp> band,
-                  function_ref<Value(Value)> map) {
+                  int64_t lanes, function_ref<Value(Value)> map) {
   auto idx = [&](int64_t v) -> Value {
     return arith::ConstantIndexOp::create(b, loc, v);
   };
@@ -245,6 +256,8 @@ LoopGrid loopGrid(OpBuilder &b, Location loc, ArrayRef<scf::ForOp> band,
                                        lb);
     Value trips = arith::SelectOp::create(b, loc, some, ceilDiv(span, step),
                                           zero);
+    if (loop == band.back() && lanes > 1)
+      trips = ceilDiv(trips, idx(lanes));
     g.trips.push_back(trips);
     g.total = arith::MulIOp::create(b, loc, g.total, trips);
   }
@@ -304,8 +317,161 @@ std::pair<func::FuncOp, func::FuncOp> declareStage(OpBuilder &mb, Location loc,
   return {wg, run};
 }
 
-/// Outlines `top` as stage `<layer>_loop<index>` if its band is parallel.
-bool outlineNest(scf::ForOp top, StringRef layerName, unsigned index) {
+/// Vector lanes for the lanes of a stage's last band loop: 16 where the
+/// module's features have AVX-512F, else 8 (two 4-lane halves where the
+/// target has no 256-bit vectors).
+int64_t loopLanes(ModuleOp module) {
+  auto features = module->getAttrOfType<StringAttr>("fem.target_features");
+  SmallVector<StringRef> list;
+  if (features)
+    features.getValue().split(list, ',');
+  return llvm::is_contained(list, "+avx512f") ? 16 : 8;
+}
+
+/// Clones the body of the band's last loop (induction variable `j`) as
+/// `lanes` consecutive iterations j0 .. j0 + lanes - 1 at once: a value
+/// that depends on j becomes a vector of its lanes' values, computed by the
+/// same op on vectors (so each lane's bits are the scalar loop's). Takes
+/// element-wise arith/math ops, loads and stores whose last index is j
+/// (vector.load/store of the lanes), loads that do not depend on j
+/// (scalars, broadcast where a vector needs them), constants and scf.for
+/// loops with float carried values (carried as vectors). Fails on
+/// anything else (j in an index computation, j at another dimension,
+/// integer or index values that depend on j).
+class LaneCloner {
+public:
+  LaneCloner(OpBuilder &b, IRMapping &scalar, Value j, Value j0, int64_t lanes)
+      : b(b), scalar(scalar), j(j), j0(j0), lanes(lanes) {}
+
+  LogicalResult cloneBlock(Block &block) {
+    for (Operation &op : block.without_terminator())
+      if (failed(cloneOp(op)))
+        return failure();
+    return success();
+  }
+
+  Value vec(Value v) {
+    if (Value w = vectors.lookup(v))
+      return w;
+    Value s = scalar.lookupOrDefault(v);
+    return vector::BroadcastOp::create(b, s.getLoc(), vectorOf(s.getType()),
+                                       s);
+  }
+  bool varying(Value v) const { return v == j || vectors.count(v); }
+
+private:
+  VectorType vectorOf(Type t) { return VectorType::get({lanes}, t); }
+
+  /// Indices of an access: j only as the last one.
+  std::optional<SmallVector<Value>> laneIndices(ValueRange indices) {
+    SmallVector<Value> out;
+    for (auto [d, index] : llvm::enumerate(indices)) {
+      if (index == j && d + 1 == indices.size()) {
+        out.push_back(j0);
+        continue;
+      }
+      if (varying(index))
+        return std::nullopt;
+      out.push_back(scalar.lookupOrDefault(index));
+    }
+    return out;
+  }
+
+  LogicalResult cloneOp(Operation &op) {
+    Location loc = op.getLoc();
+    bool anyVarying = llvm::any_of(op.getOperands(),
+                                   [&](Value v) { return varying(v); });
+    if (auto load = dyn_cast<memref::LoadOp>(op)) {
+      if (!anyVarying) {
+        b.clone(op, scalar);
+        return success();
+      }
+      std::optional<SmallVector<Value>> at = laneIndices(load.getIndices());
+      if (!at || varying(load.getMemRef()))
+        return failure();
+      vectors[load.getResult()] = vector::LoadOp::create(
+          b, loc, vectorOf(load.getType()),
+          scalar.lookupOrDefault(load.getMemRef()), *at);
+      return success();
+    }
+    if (auto store = dyn_cast<memref::StoreOp>(op)) {
+      std::optional<SmallVector<Value>> at = laneIndices(store.getIndices());
+      if (!at || varying(store.getMemRef()) ||
+          !llvm::is_contained(store.getIndices(), j))
+        return failure();
+      vector::StoreOp::create(b, loc, vec(store.getValueToStore()),
+                              scalar.lookupOrDefault(store.getMemRef()), *at);
+      return success();
+    }
+    if (auto loop = dyn_cast<scf::ForOp>(op)) {
+      if (varying(loop.getLowerBound()) || varying(loop.getUpperBound()) ||
+          varying(loop.getStep()) ||
+          !llvm::all_of(loop.getInitArgs(), [](Value v) {
+            return isa<FloatType>(v.getType());
+          }))
+        return failure();
+      SmallVector<Value> inits = llvm::map_to_vector(
+          loop.getInitArgs(), [&](Value v) { return vec(v); });
+      auto lanesLoop = scf::ForOp::create(
+          b, loc, scalar.lookupOrDefault(loop.getLowerBound()),
+          scalar.lookupOrDefault(loop.getUpperBound()),
+          scalar.lookupOrDefault(loop.getStep()), inits);
+      scalar.map(loop.getInductionVar(), lanesLoop.getInductionVar());
+      for (auto [from, to] :
+           llvm::zip(loop.getRegionIterArgs(), lanesLoop.getRegionIterArgs()))
+        vectors[from] = to;
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(lanesLoop.getBody());
+      if (failed(cloneBlock(*loop.getBody())))
+        return failure();
+      SmallVector<Value> yields = llvm::map_to_vector(
+          loop.getBody()->getTerminator()->getOperands(),
+          [&](Value v) { return vec(v); });
+      scf::YieldOp::create(b, loc, yields);
+      for (auto [from, to] : llvm::zip(loop.getResults(), lanesLoop.getResults()))
+        vectors[from] = to;
+      return success();
+    }
+    if (op.getNumRegions() != 0 || !isMemoryEffectFree(&op))
+      return failure();
+    if (!anyVarying) {
+      b.clone(op, scalar);
+      return success();
+    }
+    // Element-wise on int or float scalars (never index: j itself).
+    if (!op.hasTrait<OpTrait::Elementwise>() ||
+        !llvm::all_of(op.getResultTypes(), [](Type t) {
+          return isa<FloatType, IntegerType>(t);
+        }) ||
+        llvm::any_of(op.getOperands(), [&](Value v) {
+          return !isa<FloatType, IntegerType>(v.getType());
+        }))
+      return failure();
+    OperationState state(loc, op.getName());
+    for (Value v : op.getOperands())
+      state.addOperands(vec(v));
+    for (Type t : op.getResultTypes())
+      state.addTypes(vectorOf(t));
+    state.addAttributes(op.getAttrs());
+    Operation *lanesOp = b.create(state);
+    for (auto [from, to] : llvm::zip(op.getResults(), lanesOp->getResults()))
+      vectors[from] = to;
+    return success();
+  }
+
+  OpBuilder &b;
+  IRMapping &scalar;
+  Value j, j0;
+  int64_t lanes;
+  DenseMap<Value, Value> vectors;
+};
+
+/// Outlines `top` as stage `<layer>_loop<index>` if its band is parallel;
+/// with `lanes` > 1, the band's last loop runs in groups of `lanes`
+/// iterations as vectors (a partial group as the scalar loop), or the
+/// outlining fails and nothing is changed.
+bool outlineNest(scf::ForOp top, StringRef layerName, unsigned index,
+                 int64_t lanes) {
   SmallVector<scf::ForOp> band = bandOf(top);
   NestMemory mem;
   if (band.empty() || !collectMemory(top, mem))
@@ -315,6 +481,8 @@ bool outlineNest(scf::ForOp top, StringRef layerName, unsigned index) {
   }))
     band.pop_back();
   if (band.empty())
+    return false;
+  if (lanes > 1 && !matchPattern(band.back().getStep(), m_One()))
     return false;
 
   Captures c;
@@ -346,9 +514,8 @@ bool outlineNest(scf::ForOp top, StringRef layerName, unsigned index) {
 
   // Workgroup i: flat iterations [i·chunk, min(total, (i+1)·chunk)), each
   // delinearised over the band (last loop fastest) as the loops ran them.
-  LoopGrid grid = loopGrid(b, loc, band, [&](Value v) {
-    return mapping.lookupOrDefault(v);
-  });
+  auto mapped = [&](Value v) { return mapping.lookupOrDefault(v); };
+  LoopGrid grid = loopGrid(b, loc, band, lanes, mapped);
   Value i = entry->getArguments().back();
   Value first = arith::MulIOp::create(b, loc, i, grid.chunk);
   Value last = arith::MinSIOp::create(
@@ -365,17 +532,49 @@ bool outlineNest(scf::ForOp top, StringRef layerName, unsigned index) {
       rest = arith::DivUIOp::create(fb, loc, rest, grid.trips[k]);
     }
     scf::ForOp loop = band[k];
-    Value iv = arith::AddIOp::create(
-        fb, loc, mapping.lookupOrDefault(loop.getLowerBound()),
-        arith::MulIOp::create(fb, loc, pos,
-                              mapping.lookupOrDefault(loop.getStep())));
+    Value step = mapped(loop.getStep());
+    if (k + 1 == static_cast<int64_t>(band.size()) && lanes > 1)
+      step = arith::ConstantIndexOp::create(fb, loc, lanes);
+    Value iv = arith::AddIOp::create(fb, loc, mapped(loop.getLowerBound()),
+                                     arith::MulIOp::create(fb, loc, pos, step));
     mapping.map(loop.getInductionVar(), iv);
   }
-  for (Operation &op : band.back().getBody()->without_terminator())
-    fb.clone(op, mapping);
+  Block *body = band.back().getBody();
+  if (lanes == 1) {
+    for (Operation &op : body->without_terminator())
+      fb.clone(op, mapping);
+  } else {
+    // A whole group as vectors; the last, partial one as the scalar loop.
+    scf::ForOp lanesLoop = band.back();
+    Value j0 = mapping.lookup(lanesLoop.getInductionVar());
+    Value ub = mapped(lanesLoop.getUpperBound());
+    Value whole = arith::CmpIOp::create(
+        fb, loc, arith::CmpIPredicate::sle,
+        arith::AddIOp::create(fb, loc, j0,
+                              arith::ConstantIndexOp::create(fb, loc, lanes)),
+        ub);
+    auto ifOp = scf::IfOp::create(fb, loc, whole, /*withElseRegion=*/true);
+    OpBuilder vb = ifOp.getThenBodyBuilder();
+    IRMapping vectorScalars = mapping;
+    LaneCloner cloner(vb, vectorScalars, lanesLoop.getInductionVar(), j0,
+                      lanes);
+    if (failed(cloner.cloneBlock(*body))) {
+      wg.erase();
+      run.erase();
+      return false;
+    }
+    OpBuilder eb = ifOp.getElseBodyBuilder();
+    auto tail = scf::ForOp::create(eb, loc, j0, ub,
+                                   arith::ConstantIndexOp::create(eb, loc, 1));
+    OpBuilder tb = OpBuilder::atBlockBegin(tail.getBody());
+    tb.setInsertionPoint(tail.getBody()->getTerminator());
+    mapping.map(lanesLoop.getInductionVar(), tail.getInductionVar());
+    for (Operation &op : body->without_terminator())
+      tb.clone(op, mapping);
+  }
 
   OpBuilder lb(top);
-  LoopGrid layerGrid = loopGrid(lb, loc, band, [](Value v) { return v; });
+  LoopGrid layerGrid = loopGrid(lb, loc, band, lanes, [](Value v) { return v; });
   SmallVector<Value> args(c.buffers);
   args.push_back(layerGrid.count);
   func::CallOp::create(lb, loc, run, args);
@@ -385,8 +584,16 @@ bool outlineNest(scf::ForOp top, StringRef layerName, unsigned index) {
 
 struct FEMLayerLoopStagesPass
     : public fem::impl::FEMLayerLoopStagesBase<FEMLayerLoopStagesPass> {
+  using FEMLayerLoopStagesBase::FEMLayerLoopStagesBase;
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    if (lanes < 0) {
+      module.emitError() << "fem-layer-loop-stages: option lanes must be 0 "
+                            "(from the target) or positive, found "
+                         << static_cast<int64_t>(lanes);
+      return signalPassFailure();
+    }
+    int64_t width = lanes > 0 ? static_cast<int64_t>(lanes) : loopLanes(module);
     SmallVector<func::FuncOp> layers;
     for (auto f : module.getOps<func::FuncOp>())
       if (!f.isExternal() && isa_and_nonnull<StringAttr>(f->getAttr("fem.layer")))
@@ -399,7 +606,8 @@ struct FEMLayerLoopStagesPass
           nests.push_back(loop);
       unsigned index = 0;
       for (scf::ForOp nest : nests)
-        if (outlineNest(nest, name, index))
+        if ((width > 1 && outlineNest(nest, name, index, width)) ||
+            outlineNest(nest, name, index, 1))
           ++index;
     }
   }

@@ -1,10 +1,15 @@
 // RUN: fem-opt %s -split-input-file -fem-layer-loop-stages | FileCheck %s --enable-var-scope
+// RUN: fem-opt %s -split-input-file -fem-layer-loop-stages=lanes=1 | FileCheck %s --check-prefix=SCALAR
+// RUN: not fem-opt %s -split-input-file -fem-layer-loop-stages=lanes=-2 2>&1 | FileCheck %s --check-prefix=BAD
+// BAD: error: fem-layer-loop-stages: option lanes must be 0 (from the target) or positive, found -2
 
 // The time-decay conditioning's scan as the importer writes it, bufferized:
 // parallel over batch and channels, a recurrence over t. The (b, j) band
 // becomes stage <layer>_loop0: the layer calls _run with the buffers and a
-// workgroup count; workgroup i runs its chunk of the flattened (b, j)
-// iterations, each the whole scan over t with its carried values.
+// workgroup count; workgroup i runs its chunk of the flattened (b, channel
+// group) iterations, each the whole scan over t of 8 channels (no target
+// features: 8 lanes) with the carried values as vectors, a partial group
+// as the scalar loop. lanes=1: the scalar loop only.
 // CHECK-LABEL: func.func @tdc_layer(
 //  CHECK-SAME:     %[[A:.*]]: memref<?x?x64xf32>, %[[F:.*]]: memref<?x?x64xf32>)
 //       CHECK:   %[[H:.*]] = memref.alloc
@@ -19,11 +24,24 @@
 //       CHECK:   scf.for %[[K:.*]] = %[[FIRST]] to %[[LAST]]
 //       CHECK:     arith.remui %[[K]]
 //       CHECK:     arith.divui %[[K]]
-//       CHECK:     scf.for {{.*}} iter_args
-//       CHECK:       memref.load %[[WA]]
-//       CHECK:       math.exp
-//       CHECK:       memref.store {{.*}}, %[[WH]]
+//       CHECK:     scf.if
+//       CHECK:       scf.for {{.*}} iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>)
+//       CHECK:         vector.load %[[WA]]{{.*}} : memref<?x?x64xf32>, vector<8xf32>
+//       CHECK:         math.exp {{.*}} : vector<8xf32>
+//       CHECK:         vector.store {{.*}}, %[[WH]]
+//       CHECK:     } else {
+//       CHECK:       scf.for
+//       CHECK:         scf.for {{.*}} iter_args({{.*}}) -> (f32, f32)
+//       CHECK:           memref.load %[[WA]]
+//       CHECK:           math.exp {{.*}} : f32
+//       CHECK:           memref.store {{.*}}, %[[WH]]
 //       CHECK: func.func private @tdc_loop0_run(memref<?x?x64xf32>, memref<?x?x64xf32>, memref<?x?x64xf32>, index) attributes {fem.stage = "tdc_loop0_wg", llvm.emit_c_interface}
+// SCALAR-LABEL: func.func @tdc_loop0_wg(
+//   SCALAR-NOT:   vector
+//       SCALAR:   scf.for
+//       SCALAR:     scf.for {{.*}} iter_args({{.*}}) -> (f32, f32)
+//   SCALAR-NOT:   vector
+//       SCALAR: func.func private @tdc_loop0_run(
 func.func @tdc_layer(%a: memref<?x?x64xf32>, %f: memref<?x?x64xf32>) -> memref<?x?x64xf32>
     attributes {fem.layer = "tdc"} {
   %c0 = arith.constant 0 : index
@@ -59,6 +77,7 @@ func.func @tdc_layer(%a: memref<?x?x64xf32>, %f: memref<?x?x64xf32>) -> memref<?
 //       CHECK: func.func @outer_only_loop0_wg(
 //       CHECK:   scf.for %[[K:.*]] =
 //   CHECK-NOT:     arith.remui
+//   CHECK-NOT:     vector
 //       CHECK:     scf.for %[[J:.*]] =
 //       CHECK:       scf.for
 //       CHECK:         memref.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}, %c0{{.*}}]
@@ -167,4 +186,38 @@ func.func @scalar_layer(%a: memref<?x64xf32>, %s: memref<1xf32>) -> memref<?x64x
     }
   }
   return %h : memref<?x64xf32>
+}
+
+// -----
+
+// Parallel over (b, j) but the channel is read reversed (63 - j): no lanes
+// (a vector load would need a permutation), the stage runs the scalar loop.
+// CHECK-LABEL: func.func @reversed_layer(
+//       CHECK:   call @reversed_loop0_run(
+//       CHECK: func.func @reversed_loop0_wg(
+//   CHECK-NOT:   vector
+//       CHECK:     arith.remui
+//       CHECK:     arith.subi
+//       CHECK:     memref.load
+//   CHECK-NOT:   vector
+//       CHECK: func.func private @reversed_loop0_run(
+func.func @reversed_layer(%a: memref<?x?x64xf32>) -> memref<?x?x64xf32>
+    attributes {fem.layer = "reversed"} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c63 = arith.constant 63 : index
+  %c64 = arith.constant 64 : index
+  %B = memref.dim %a, %c0 : memref<?x?x64xf32>
+  %T = memref.dim %a, %c1 : memref<?x?x64xf32>
+  %h = memref.alloc(%B, %T) : memref<?x?x64xf32>
+  scf.for %b = %c0 to %B step %c1 {
+    scf.for %j = %c0 to %c64 step %c1 {
+      scf.for %t = %c0 to %T step %c1 {
+        %r = arith.subi %c63, %j : index
+        %x = memref.load %a[%b, %t, %r] : memref<?x?x64xf32>
+        memref.store %x, %h[%b, %t, %j] : memref<?x?x64xf32>
+      }
+    }
+  }
+  return %h : memref<?x?x64xf32>
 }
