@@ -116,6 +116,16 @@ TEST_F(Glue, ShapesAreBoundAsOnTheCpu) {
                     "'q' has T = 40");
 }
 
+TEST_F(Glue, ZeroDkIsRefusedBeforeTheLaunch) {
+  // dk = 0 is refused at launch as on the CPU: the GPU kernels have a static
+  // dk (femc refuses a dynamic one for sm_XX, femc-nvidia-errors.test), so
+  // the extent check of femc_bind names it; nothing is launched.
+  q = memref(0x100000, {1, 40, 8, 0});
+  k = memref(0x200000, {1, 40, 8, 0});
+  EXPECT_NE(call(device), 0);
+  EXPECT_STREQ(err, "argument 'q' (#0) dimension 3 (dk) must be 64, found 0");
+}
+
 TEST_F(Glue, EmptyGridLaunchesNothing) {
   setShapes(1, 0);
   EXPECT_EQ(call(device), 0) << err;
