@@ -20,6 +20,7 @@
 #include "support/Npy.h"
 #include "support/Random.h"
 #include "tools/fem-tune/Json.h"
+#include "tools/fem-tune/Memory.h"
 
 #ifdef FEMC_HAVE_COMPILER
 #include "driver/Compiler.h"
@@ -368,21 +369,8 @@ std::string shapeText(const std::vector<int64_t> &shape) {
   return femc::npy::formatShape(shape);
 }
 
-/// a * b, or std::nullopt when it overflows int64 (a, b >= 0).
-std::optional<int64_t> checkedMul(int64_t a, int64_t b) {
-  int64_t r = 0;
-  if (__builtin_mul_overflow(a, b, &r))
-    return std::nullopt;
-  return r;
-}
-
-/// The machine's physical memory in bytes, or 0 when unknown.
-uint64_t physicalMemory() {
-  long pages = sysconf(_SC_PHYS_PAGES), pageSize = sysconf(_SC_PAGESIZE);
-  if (pages <= 0 || pageSize <= 0)
-    return 0;
-  return static_cast<uint64_t>(pages) * static_cast<uint64_t>(pageSize);
-}
+using femc::tune::checkedMul;
+using femc::tune::physicalMemory;
 
 /// Asks for transparent huge pages on the 2 MiB-aligned part of [p, p + n)
 /// before its first touch, as numpy does for its large arrays: the scan

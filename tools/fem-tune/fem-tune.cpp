@@ -16,9 +16,11 @@
 #include "reference/KernelProblem.h"
 #include "reference/Reference.h"
 #include "support/LowPrecision.h"
+#include "support/Npy.h"
 #include "support/Random.h"
 #include "tools/fem-tune/Plot.h"
 #include "tools/fem-tune/Choice.h"
+#include "tools/fem-tune/Memory.h"
 #include "tools/fem-tune/TuningDb.h"
 #include "driver/Compiler.h"
 #include "driver/Target.h"
@@ -465,6 +467,39 @@ void fillInputs(Problem &p, uint64_t seed) {
     t.dl.byte_offset = 0;
     p.dl.push_back(&t.dl);
   }
+}
+
+/// Refuses a problem whose buffers (the storage fillInputs makes: float32,
+/// plus the 16-bit copy of a float16/bfloat16 argument, or bytes) cannot
+/// fit in physical memory, before anything is allocated. A huge --dim used
+/// to end in "internal: std::bad_alloc" or, where the allocation was
+/// granted and then touched, in the OOM killer.
+void checkMemory(const Problem &p, const std::string &where) {
+  uint64_t memory = femc::tune::physicalMemory(), total = 0;
+  for (const Tensor &t : p.tensors) {
+    std::optional<int64_t> n = 1;
+    for (int64_t d : t.shape)
+      if (n)
+        n = femc::tune::checkedMul(*n, d);
+    int64_t perElement = !t.isFloat() ? 1 : t.half() ? 6 : 4;
+    std::optional<int64_t> bytes =
+        n ? femc::tune::checkedMul(*n, perElement) : std::nullopt;
+    std::string what = "argument '" + std::string(t.info->name) +
+                       "' with shape " + femc::npy::formatShape(t.shape) +
+                       " at " + where;
+    if (!bytes)
+      fail(what + " has more elements than a 64-bit byte count can hold");
+    if (memory && static_cast<uint64_t>(*bytes) > memory)
+      fail(what + " needs " + std::to_string(*bytes) +
+           " bytes, more than this machine's physical memory (" +
+           std::to_string(memory) + " bytes); tune a smaller shape");
+    total += static_cast<uint64_t>(*bytes); // each term <= memory
+  }
+  if (memory && total > memory)
+    fail("the kernel's arguments at " + where + " need " +
+         std::to_string(total) +
+         " bytes together, more than this machine's physical memory (" +
+         std::to_string(memory) + " bytes); tune a smaller shape");
 }
 
 /// Runs the reference for the problem; fails with a message when it cannot.
@@ -979,6 +1014,7 @@ int runFemTune(int argc, char **argv) {
     }
     if (p.outIndex < 0)
       fail("kernel '" + kernel->name + "' has no output 'out' to check");
+    checkMemory(p, ext == extents ? "the tuning shape" : "the check shape");
   };
   auto checkStart = Clock::now();
   size_t toCheck = 0, checked = 0;
