@@ -381,6 +381,15 @@ def big_logits(rng, x):
     x["gate"] = rng.choice([-30.0, 30.0], x["gate"].shape)
 
 
+def gate_edges(rng, x):
+    """Gate logits at softplus's edges (e^x underflows, x > 20 where
+    softplus(x) = x, rows of g⁺ = eps only) and λ saturated at ±1e4."""
+    x["gate"] = rng.choice([-1e4, -100.0, -20.5, 0.0, 19.9, 20.1, 1e4],
+                           x["gate"].shape)
+    x["gate"][:, ::3] = -1e4  # every third row: g⁺ = eps in every channel
+    x["lam"] = rng.choice([-1e4, 0.0, 1e4], x["lam"].shape)
+
+
 def huge_gate(rng, x):
     """Gate logits of 1e20 next to ordinary ones: ‖g⁺‖² = 1e40 is beyond
     float32, the norm is not (g = g⁺/‖g⁺‖·sqrt(dv) ≈ 1)."""
@@ -479,6 +488,7 @@ def _cases():
         add(kern, 41, dk=dk, dv=8, beta=beta_const(0.0), v=v_near_clip)
         add(kern, 41, dk=dk, dv=8, tweak=big_logits, beta=beta_mix)
         add(kern, 41, dk=dk, dv=8, tweak=huge_gate)
+        add(kern, 41, dk=dk, dv=8, tweak=gate_edges, beta=beta_mix)
         if not key.startswith("ssm"):
             add(kern, 41, dk=dk, dv=8, tweak=qk_negative, beta=beta_mix)
             add(kern, 41, dk=dk, dv=8, qk=6.0, beta=beta_mix)
