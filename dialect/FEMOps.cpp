@@ -68,10 +68,9 @@ public:
     return it == bound.end() ? std::string() : it->second.second;
   }
 
-  /// E = H * dv, H divisible by Hkv, and (aft) dk divides dv. With
-  /// `prior`: dk >= 1 for the priors with keys, N >= 1 for ssm.
-  LogicalResult checkRelations(bool needDkDividesDv,
-                               const femc::priors::PriorInfo *prior = nullptr) {
+  /// E = H * dv and H divisible by Hkv. With `prior`: dk >= 1 for the
+  /// priors with keys, N >= 1 for ssm, and (aft) dk divides 2 dv.
+  LogicalResult checkRelations(const femc::priors::PriorInfo *prior = nullptr) {
     int64_t e = get("E"), h = get("H"), dv = get("dv"), hkv = get("Hkv"),
             dk = get("dk");
     if (prior && failed(checkPositiveExtents(op, *prior, dk, source("dk"),
@@ -92,11 +91,9 @@ public:
              << "the number of query heads H = " << h << " (" << source("H")
              << ") must be a multiple of the number of key/value heads Hkv = "
              << hkv << " (" << source("Hkv") << ")";
-    if (needDkDividesDv && !ShapedType::isDynamic(dk) &&
-        !ShapedType::isDynamic(dv) && (dk == 0 || dv % dk != 0))
-      return op->emitOpError()
-             << "prior 'aft' requires dk to divide dv, found dk = " << dk
-             << " and dv = " << dv;
+    if (prior && !ShapedType::isDynamic(dk) && !ShapedType::isDynamic(dv))
+      if (auto why = femc::priors::dkDividesWidthError(*prior, dk, dv))
+        return op->emitOpError() << *why;
     return success();
   }
 
@@ -218,8 +215,7 @@ static LogicalResult verifyRead(Operation *op, PriorKind kind, Layout layout,
       failed(binder.bind(named("operand", "D"), o.D, {"E"})) ||
       failed(binder.bind("result", o.out, dims4(layout, "T", "H", "dv"))))
     return failure();
-  return binder.checkRelations(getPriorInfo(kind).dkDividesDv,
-                               &getPriorInfo(kind));
+  return binder.checkRelations(&getPriorInfo(kind));
 }
 
 static std::optional<double> asDouble(FloatAttr attr) {
@@ -334,7 +330,7 @@ LogicalResult TiltOp::verify() {
                          dims4(l, "S", "H", "dv"))) ||
       failed(binder.bind("result 'shift'", getShift(), {"B", "H", "dv"})))
     return failure();
-  return binder.checkRelations(false);
+  return binder.checkRelations();
 }
 
 //===----------------------------------------------------------------------===//

@@ -133,11 +133,9 @@ LogicalResult mlir::fem::verifyReadOperands(Operation *op, PriorKind kind,
            << "the number of query heads H = " << h
            << " must be a multiple of the number of key/value heads Hkv = "
            << hkv;
-  if (info.dkDividesDv && !ShapedType::isDynamic(dk) &&
-      !ShapedType::isDynamic(dv) && (dk == 0 || dv % dk != 0))
-    return op->emitOpError() << "prior '" << kindName
-                             << "' requires dk to divide dv, found dk = " << dk
-                             << " and dv = " << dv;
+  if (!ShapedType::isDynamic(dk) && !ShapedType::isDynamic(dv))
+    if (auto why = priors::dkDividesWidthError(info, dk, dv))
+      return op->emitOpError() << *why;
   // The state's last extent Ks is fixed by the prior, dk and N.
   for (const NamedOperand &o : operands) {
     if (!o.value || (o.name != "state" && o.name != "state_out"))

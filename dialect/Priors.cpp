@@ -18,7 +18,7 @@ const std::vector<PriorInfo> &allPriors() {
   static const std::vector<PriorInfo> table = {
       {"softmax", /*usesKeys=*/true, /*alwaysCausal=*/false,
        /*maskAllowed=*/true, /*scaleAllowed=*/true, /*squashValues=*/false,
-       /*dkDividesDv=*/false, GridKind::QueryTiles,
+       /*dkDividesWidth=*/false, GridKind::QueryTiles,
        ReadAlgorithm::OnlineSoftmax, {},
        "query rows per workgroup", "keys per inner step"},
       {"linear", true, false, true, false, false, false, GridKind::Scan,
@@ -42,6 +42,16 @@ const PriorInfo &priorInfo(int kind) {
   if (kind < 0 || kind >= static_cast<int>(table.size()))
     std::abort();
   return table[kind];
+}
+
+std::optional<std::string> dkDividesWidthError(const PriorInfo &info,
+                                               int64_t dk, int64_t dv) {
+  if (!info.dkDividesWidth || dk < 0 || dv < 0 || (dk > 0 && 2 * dv % dk == 0))
+    return std::nullopt;
+  return "prior '" + std::string(info.name) +
+         "' requires dk to divide the read width 2 * dv = " +
+         std::to_string(2 * dv) + " (its q/k channels tile [V | X]), found dk = " +
+         std::to_string(dk) + " and dv = " + std::to_string(dv);
 }
 
 const PriorInfo *findPrior(std::string_view name) {
@@ -173,7 +183,7 @@ int64_t stateChannelWidth(const PriorInfo &info, int64_t dk, int64_t n) {
   case ReadAlgorithm::ChunkedLinear:
     return dk < 0 ? -1 : kStatePriorPart + 1 + 3 * dk;
   case ReadAlgorithm::AftScan:
-    return kStatePriorPart + 7;
+    return kStatePriorPart + 9;
   case ReadAlgorithm::SsmScan:
     return n < 0 ? -1 : kStatePriorPart + 3 * n;
   case ReadAlgorithm::OnlineSoftmax:

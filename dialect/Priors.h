@@ -70,8 +70,9 @@ struct PriorInfo {
   bool scaleAllowed;
   /// The values are squashed by a sigmoid before the clip (ssm).
   bool squashValues;
-  /// Requires dk to divide dv (aft: channel j uses q/k channel j mod dk).
-  bool dkDividesDv;
+  /// Requires dk to divide the read width 2 dv (aft: channel j of [V~ | X]
+  /// uses q/k channel j mod dk; see dkDividesWidthError).
+  bool dkDividesWidth;
   /// How the tiled read is split into workgroups.
   GridKind grid;
   /// How one workgroup computes its part.
@@ -87,6 +88,10 @@ struct PriorInfo {
 const std::vector<PriorInfo> &allPriors();
 /// The facts of prior `kind` (0..4); aborts on an index outside the table.
 const PriorInfo &priorInfo(int kind);
+/// With dk and dv known (>= 0): the message, without the op, when they break
+/// `info`'s dkDividesWidth rule, else std::nullopt.
+std::optional<std::string> dkDividesWidthError(const PriorInfo &info,
+                                               int64_t dk, int64_t dv);
 /// Looks a prior up by name.
 const PriorInfo *findPrior(std::string_view name);
 /// Index of `info` in allPriors().
@@ -142,7 +147,10 @@ inline bool keysOnQueryAxis(const PriorInfo &info, bool causal) {
 /// channel's record starts with the common part [M, L, seen] and continues
 /// with the prior's part at kStatePriorPart:
 ///   linear, gla: [C, S_mu (dk), S_X (dk), z (dk)]     Ks = 4 + 3 dk
-///   aft:         [n_mu, n_X, u_mu, u_X, d, kmax, count] Ks = 10
+///   aft:         [n_mu, n_X, u_mu, u_X, d, kmax, count, d_X, kmax_X] Ks = 12
+///                (d_X, kmax_X: the X stream's d and kmax, which differ from
+///                d, kmax when dk does not divide dv; copies of them, and
+///                not read, when it does)
 ///   ssm:         [x_mu (N), x_X (N), x_1 (N)]            Ks = 3 + 3 N
 /// An all-zero record is the empty state (no key seen).
 enum StateSlot : int64_t {

@@ -73,7 +73,7 @@ struct KernelInfo {
   int64_t threads = 0;
   /// The workgroup grid from fem.grid: (extent index, divisor) for x, y, z.
   std::vector<std::pair<int, int64_t>> grid;
-  /// aft: dk must divide dv (checked at launch, from the prior table).
+  /// aft: dk must divide 2 dv (checked at launch, from the prior table).
   bool dkDividesDv = false;
   /// The chunk-level parallel prefix (ScanSplitGlue.h): the state width Ks
   /// of the phase functions' records, 0 when the kernel is not split (why
@@ -468,7 +468,7 @@ bool collectKernels(ModuleOp module, std::vector<KernelInfo> &kernels) {
     }
     k.wgName = f.getSymName().str();
     k.prior = fem::stringifyPriorKind(kind).str();
-    k.dkDividesDv = fem::getPriorInfo(kind).dkDividesDv;
+    k.dkDividesDv = fem::getPriorInfo(kind).dkDividesWidth;
     k.tileQ = tiles.getQ();
     k.tileK = tiles.getK();
     k.vec = tiles.getVec();
@@ -1352,10 +1352,11 @@ static int femc_bind_named(const femrt_arg_info *info, const int (*syms)[9],
                << "')\", (long long)sym[" << femc::priors::extentIndex(extent)
                << "]);\n    return 1;\n  }\n";
       if (k.dkDividesDv)
-        os << "  if (sym[5] <= 0 || sym[6] % sym[5] != 0) {\n"
+        os << "  if (sym[5] <= 0 || 2 * sym[6] % sym[5] != 0) {\n"
            << "    snprintf(err, len, \"prior '" << k.prior
-           << "' needs dk to divide dv, found dk = %lld (argument 'q') and dv "
-              "= %lld\", (long long)sym[5], (long long)sym[6]);\n"
+           << "' needs dk to divide the read width 2 * dv, found dk = %lld "
+              "(argument 'q') and dv = %lld\", (long long)sym[5], "
+              "(long long)sym[6]);\n"
            << "    return 1;\n  }\n";
       // The grid fem-tile stamped on the workgroup function (fem.grid).
       for (size_t i = 0; i < k.grid.size(); ++i) {

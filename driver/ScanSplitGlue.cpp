@@ -10,7 +10,8 @@
 //   gla          earlier sums times e^(C_end - C_start), then add; exact
 //                with the -60 clamp because phase 1 starts every segment
 //                from its true C (phase 0 below)
-//   aft          sums and key counts add (one kmax)
+//   aft          sums and key counts add (kmax, and kmax_X for the X
+//                half's own d_X and n_X)
 //   ssm          earlier x times e^(A[e, n] * sum of delta), then add
 // Non-causal linear gives segment i the fold of every other segment.
 // gla's phase 0 (before phase 1) walks the decays of each (batch, head),
@@ -26,6 +27,7 @@
 
 #include "llvm/ADT/STLExtras.h"
 
+#include <algorithm>
 #include <cassert>
 
 namespace femc::driver {
@@ -145,8 +147,9 @@ using Ranges = std::vector<std::pair<int64_t, int64_t>>;
 /// What phase 2 needs to know about one prior's record (Priors.h order).
 struct RecordRule {
   Ranges x;         ///< sums of the X stream (relative to M)
-  Ranges k;         ///< aft: sums relative to kmax
-  int64_t kmax = -1; ///< aft: the kmax slot
+  /// aft: each kmax slot with the sums relative to it (d, n_mu to kmax;
+  /// d_X, n_X to kmax_X, the X half's own where dk does not divide dv).
+  std::vector<std::pair<int64_t, Ranges>> kmaxes;
   int64_t c = -1;    ///< gla: the clamped log decay C
   int64_t n = 0;     ///< ssm: N (x_mu, x_X, x_1, N each)
 };
@@ -164,10 +167,10 @@ RecordRule recordRule(const SplitGlueKernel &k) {
     break;
   }
   case priors::ReadAlgorithm::AftScan:
-    // n_mu, n_X, u_mu, u_X, d, kmax, count.
+    // n_mu, n_X, u_mu, u_X, d, kmax, count, d_X, kmax_X.
     rule.x = {{base + 1, base + 2}, {base + 3, base + 4}};
-    rule.k = {{base, base + 2}, {base + 4, base + 5}};
-    rule.kmax = base + 5;
+    rule.kmaxes = {{base + 5, {{base, base + 1}, {base + 4, base + 5}}},
+                   {base + 8, {{base + 1, base + 2}, {base + 7, base + 8}}}};
     break;
   case priors::ReadAlgorithm::SsmScan:
     rule.n = (k.ks - base) / 3;
@@ -193,28 +196,28 @@ void emitRanges(llvm::raw_ostream &os, const Ranges &ranges,
 }
 
 /// <id>_norm(dst, src, gm, gk): src (or the empty record) moved to the
-/// run's shift gm (and aft's kmax gk); <id>_add(acc, b, extra, r, p): acc,
+/// run's shift gm (and aft's kmaxes gk[]); <id>_add(acc, b, extra, r, p): acc,
 /// then segment record b (whose total log decay is `extra`), in acc.
 void emitRecordFunctions(llvm::raw_ostream &os, const SplitGlueKernel &k,
                          const RecordRule &rule) {
   const std::string &id = k.id;
   int64_t ks = k.ks;
   os << "static void " << id
-     << "_norm(float *dst, const float *src, float gm, float gk) {\n"
+     << "_norm(float *dst, const float *src, float gm, const float *gk) {\n"
      << "  int64_t s;\n  (void)gk;\n"
      << "  for (s = 0; s < " << ks << "; ++s) dst[s] = src ? src[s] : 0.0f;\n"
      << "  if (src && src[" << priors::kStateSeen << "] > 0.5f) {\n"
      << "    float f = (float)femc_exp((double)src[" << priors::kStateShift
      << "] - (double)gm);\n";
   emitRanges(os, rule.x, "dst[s] *= f;");
-  if (rule.kmax >= 0) {
-    os << "    f = (float)femc_exp((double)src[" << rule.kmax
-       << "] - (double)gk);\n";
-    emitRanges(os, rule.k, "dst[s] *= f;");
+  for (auto [i, group] : llvm::enumerate(rule.kmaxes)) {
+    os << "    f = (float)femc_exp((double)src[" << group.first
+       << "] - (double)gk[" << i << "]);\n";
+    emitRanges(os, group.second, "dst[s] *= f;");
   }
   os << "  }\n";
-  if (rule.kmax >= 0)
-    os << "  dst[" << rule.kmax << "] = gk;\n";
+  for (auto [i, group] : llvm::enumerate(rule.kmaxes))
+    os << "  dst[" << group.first << "] = gk[" << i << "];\n";
   os << "}\n";
 
   os << "static void " << id
@@ -246,8 +249,9 @@ void emitRecordFunctions(llvm::raw_ostream &os, const SplitGlueKernel &k,
     return;
   }
   os << "  for (s = " << first << "; s < " << ks << "; ++s)";
-  if (rule.kmax >= 0)
-    os << " if (s != " << rule.kmax << ")";
+  for (auto [i, group] : llvm::enumerate(rule.kmaxes))
+    os << (i ? " &&" : " if (") << " s != " << group.first
+       << (i + 1 == rule.kmaxes.size() ? ")" : "");
   os << " acc[s] += b[s];\n}\n";
 }
 
@@ -338,8 +342,9 @@ void emitSplitKernel(llvm::raw_ostream &os, const SplitGlueKernel &k) {
                           std::to_string(ks)
                     : std::string("0"))
      << ";\n"
-     << "  float gm = -__builtin_inff(), gl = __builtin_inff(), gk = "
-        "-__builtin_inff(), acc[" << ks << "], b[" << ks << "];\n"
+     << "  float gm = -__builtin_inff(), gl = __builtin_inff(), gk["
+     << std::max<size_t>(rule.kmaxes.size(), 1) << "] = {0.0f}, acc[" << ks
+     << "], b[" << ks << "];\n"
      << "  int seen = 0;\n  int64_t i, s;\n"
      << "  /* The shifts of the whole run: over the carried keys and every "
         "segment's. */\n"
@@ -351,11 +356,11 @@ void emitSplitKernel(llvm::raw_ostream &os, const SplitGlueKernel &k) {
      << priors::kStateShift << "];\n"
      << "    gl = seen ? femc_min(gl, x[" << priors::kStateLow << "]) : x["
      << priors::kStateLow << "];\n";
-  if (rule.kmax >= 0)
-    os << "    gk = seen ? femc_maxn(gk, x[" << rule.kmax << "]) : x["
-       << rule.kmax << "];\n";
+  for (auto [i, group] : llvm::enumerate(rule.kmaxes))
+    os << "    gk[" << i << "] = seen ? femc_maxn(gk[" << i << "], x["
+       << group.first << "]) : x[" << group.first << "];\n";
   os << "    seen = 1;\n  }\n"
-     << "  if (!seen) gm = gl = gk = 0.0f;\n"
+     << "  if (!seen) gm = gl = 0.0f; /* and gk stays 0 */\n"
      << "  (void)s;\n";
   auto put = [&](llvm::StringRef seg) {
     os << "    {\n      float *d = p->init + (" << seg << " * p->recs + r) * "

@@ -585,11 +585,11 @@ std::optional<LayerSizes> resolve(const LayerConfig &config, ConfigForm form,
   } else {
     sizes.N = config.ssm_rank;
   }
-  if (sizes.prior == Prior::Aft && sizes.dv % sizes.dk != 0)
+  if (sizes.prior == Prior::Aft && 2 * sizes.dv % sizes.dk != 0)
     return fail("prior_type 'rnn_softmax' needs the per-head qk width dk = " +
-                std::to_string(sizes.dk) +
-                " to divide the per-head value width dv = " +
-                std::to_string(sizes.dv) + " (femc's aft read)");
+                std::to_string(sizes.dk) + " to divide the read width 2 * dv = " +
+                std::to_string(2 * sizes.dv) +
+                " (the module tiles q and k over [V | X])");
   sizes.tdcHidden =
       config.conv_bidirectional ? config.conv_hidden / 2 : config.conv_hidden;
   sizes.tdcWidth = sizes.E + 2 * H * sizes.dk +

@@ -495,13 +495,18 @@ static HeadRead readAft(const Problem &p, const Inputs &in, const Indexer &idx,
   HeadRead read(p.T, p.dv);
   int64_t width = 2 * p.dv;
   int64_t g = idx.kvHead(h);
-  // Channel j of the concatenated stream uses q/k channel j mod dk; j and
-  // j + dv share one (dk divides dv), and value channel j mod dv's record.
+  // Channel j of the concatenated stream uses q/k channel j mod dk (dk
+  // divides 2 dv) and value channel j mod dv's record. Where dk divides dv,
+  // j and j + dv share a q/k channel, so one d and kmax serve both halves
+  // (d_X and kmax_X are copies, not read); elsewhere the X half has its own.
   auto qk = [&](int64_t j) { return j % p.dk; };
+  const bool ownX = p.dv % p.dk != 0;
   auto stream = [&](int64_t s, int64_t j) {
     return j < p.dv ? hs.vt(s, j) : hs.x(s, j - p.dv);
   };
-  enum : int64_t { kNumMu, kNumX, kSumMu, kSumX, kDen, kKmax, kCount };
+  enum : int64_t {
+    kNumMu, kNumX, kSumMu, kSumX, kDen, kKmax, kCount, kDenX, kKmaxX
+  };
   // (quirk) kmax runs over all key positions, future ones included.
   std::vector<double> kmax(width);
   for (int64_t j = 0; j < width; ++j)
@@ -519,7 +524,8 @@ static HeadRead readAft(const Problem &p, const Inputs &in, const Indexer &idx,
       int64_t c = j % p.dv;
       bool x = j >= p.dv;
       const float *carried = stateRecord(p, in, b, h, c);
-      double kOld = slotOf(carried, kSlotPrior + kKmax);
+      bool own = x && ownX;
+      double kOld = slotOf(carried, kSlotPrior + (own ? kKmaxX : kKmax));
       double moved = 0.0; // e^(kmax_state - kmax), 0 without a carried key
       if (recordSeen(carried)) {
         kmax[j] = maxNaN(kOld, kmax[j]);
@@ -529,7 +535,7 @@ static HeadRead readAft(const Problem &p, const Inputs &in, const Indexer &idx,
       expNum[j] = moved * xScale *
                   slotOf(carried, kSlotPrior + (x ? kNumX : kNumMu));
       plainNum[j] = xScale * slotOf(carried, kSlotPrior + (x ? kSumX : kSumMu));
-      expDen[j] = moved * slotOf(carried, kSlotPrior + kDen);
+      expDen[j] = moved * slotOf(carried, kSlotPrior + (own ? kDenX : kDen));
     }
   }
   std::vector<double> queryWeight(width);
@@ -569,6 +575,8 @@ static HeadRead readAft(const Problem &p, const Inputs &in, const Indexer &idx,
       out[kDen] = expDen[c];
       out[kKmax] = kmax[c];
       out[kCount] = count;
+      out[kDenX] = expDen[p.dv + c];
+      out[kKmaxX] = kmax[p.dv + c];
     }
   return read;
 }
@@ -796,9 +804,10 @@ bool validate(const Problem &p, std::string &error) {
   if (p.prior == Prior::Ssm && p.Hkv != p.H)
     return fail("Hkv: prior 'ssm' has no keys and needs Hkv == H = " +
                 std::to_string(p.H) + "; found Hkv = " + std::to_string(p.Hkv));
-  if (p.prior == Prior::Aft && p.dv % p.dk != 0)
-    return fail("dk: prior 'aft' needs dk to divide dv = " +
-                std::to_string(p.dv) + "; found dk = " + std::to_string(p.dk));
+  if (p.prior == Prior::Aft && 2 * p.dv % p.dk != 0)
+    return fail("dk: prior 'aft' needs dk to divide the read width 2 * dv = " +
+                std::to_string(2 * p.dv) + "; found dk = " +
+                std::to_string(p.dk));
   if (isCausal(p) && p.S != p.T) {
     std::string why = p.prior == Prior::Softmax || p.prior == Prior::Linear
                           ? "causal " + quote(p.prior)
@@ -843,7 +852,7 @@ int64_t stateWidth(const Problem &p) {
   case Prior::Gla:
     return kSlotPrior + 1 + 3 * p.dk;
   case Prior::Aft:
-    return kSlotPrior + 7;
+    return kSlotPrior + 9;
   case Prior::Ssm:
     return kSlotPrior + 3 * p.N;
   }
@@ -870,7 +879,8 @@ std::vector<StateField> stateFields(const Problem &p) {
     break;
   case Prior::Aft:
     for (const char *name :
-         {"n_mu", "n_X", "u_mu", "u_X", "d", "kmax", "count"})
+         {"n_mu", "n_X", "u_mu", "u_X", "d", "kmax", "count", "d_X",
+          "kmax_X"})
       add(name, 1);
     break;
   case Prior::Ssm:

@@ -512,6 +512,19 @@ public:
       return SmallVector<Value>{};
     });
   }
+  /// scf.if/else with no results: `then()` where cond holds, else `other()`.
+  template <typename Then, typename Else>
+  void branch(Value cond, Then then, Else other) {
+    auto region = [&](auto &body) {
+      return [&](OpBuilder &nb, Location) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        body();
+        scf::YieldOp::create(b);
+      };
+    };
+    scf::IfOp::create(b, cond, region(then), region(other));
+  }
   /// scf.if with no results.
   template <typename Fn> void when(Value cond, Fn body) {
     scf::IfOp::create(b, cond, [&](OpBuilder &nb, Location) {

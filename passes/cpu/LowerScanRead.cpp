@@ -85,6 +85,22 @@ void cpu::ScanState::store(Value c, Value slot, Value v) {
   e.store(v, op.getStateOut(), {w.batch, w.head, e.add(w.chan0, c), slot});
 }
 
+Value cpu::ScanState::xSumIn(Value c, Value moved, Value norm) {
+  Value narrow = e.fcmp(arith::CmpFPredicate::OGT,
+                        e.load(streams.offset, {c}), e.cst(0.5f));
+  return e.select(narrow, e.fsub(moved, norm), moved);
+}
+
+Value cpu::ScanState::xSumOut(Value c, Value norm, Value shifted) {
+  Value narrow = e.fcmp(arith::CmpFPredicate::OGT,
+                        e.load(streams.offset, {c}), e.cst(0.5f));
+  Value infinite =
+      e.fcmp(arith::CmpFPredicate::OEQ, math::AbsFOp::create(e.b, norm),
+             e.cst(std::numeric_limits<float>::infinity()));
+  return e.select(narrow, e.select(infinite, norm, e.fadd(norm, shifted)),
+                  shifted);
+}
+
 void cpu::ScanState::finish() {
   if (!out())
     return;

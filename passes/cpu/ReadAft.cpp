@@ -1,19 +1,24 @@
 //===- ReadAft.cpp - the aft read as a per-channel running sum -------------===//
 //
 // aft (the reference's rnn_softmax, always causal), for the block's channels
-// c of both halves of [clipped | X - o] (channel j of the concatenated width
-// W = 2 dv uses q/k channel j mod dk, and dk | dv, so channels c and dv + c
-// share q/k channel c mod dk):
+// c of both halves of [clipped | X - o]: channel j of the concatenated width
+// W = 2 dv uses q/k channel j mod dk (dk | W), so value channel c reads
+// q/k channel c mod dk and X channel c reads (dv + c) mod dk, the same one
+// exactly when dk | dv. Where they differ (dk = 2 dv, the module's default
+// sizes, or any dk dividing 2 dv but not dv) the X half keeps its own kmax,
+// e^(k - kmax) and sum of kappa; the rows are emitted once per case under
+// an scf.if on dv mod dk, so the common case pays nothing for it.
 //
 //   pre-pass: kmax[i] = max over all keys of k[i]       (quirk: future keys)
 //   per row t: p = softplus(q_t) + eps (dk channels), ||p||_W^2 = (W/dk)
 //              sum_i p_i^2, qhat_j = p_(j mod dk) / max(||p||_W, 1e-5)
 //              sqrt(W); kappa_j = e^(k_t[j mod dk] - kmax) + eps;
-//              den += kappa, num += kappa * panel_t;
-//              mu = qhat num_mu / max(den, eps), Z = qhat num_X / max(den, eps)
+//              den_j += kappa_j, num_j += kappa_j * panel_t[j];
+//              mu = qhat_c num_c / max(den_c, eps),
+//              Z = qhat_(dv+c) num_(dv+c) / max(den_(dv+c), eps)
 //
 // The q/k channel of each lane comes from a vector gather. log Z gains
-// log(qhat).
+// log(qhat) of the X half.
 //
 //===----------------------------------------------------------------------===//
 #include "passes/cpu/ScanRead.h"
@@ -36,21 +41,24 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
   Value dkp = e.roundUp(dk, w.cLanes);
   Value kmax = e.alloc({ShapedType::kDynamic}, {dkp});
   Value pBuf = e.alloc({ShapedType::kDynamic}, {dkp});
-  // Per block channel, the sums of kappa U (numMu, numX) and kappa (den)
-  // with kappa = e^(k - kmax) + eps. With a state (split), the eps part is
-  // kept apart: the sums of e^(k - kmax) U, e^(k - kmax) and of U (sumMu,
-  // sumX), so that a carried state can move to a larger kmax exactly.
-  // kmaxC is kmax of the channel's q/k channel.
+  // Per block channel, the sums of kappa U (numMu, numX) and kappa (den;
+  // denX for the X half where it has its own q/k channels) with kappa =
+  // e^(k - kmax) + eps. With a state (split), the eps part is kept apart:
+  // the sums of e^(k - kmax) U, e^(k - kmax) and of U (sumMu, sumX), so that
+  // a carried state can move to a larger kmax exactly. kmaxC (kmaxCX) is
+  // kmax of the value (X) channel's q/k channel.
   bool split = carried.in() || carried.out();
   // Phase 1 of the parallel prefix: the sums only, no rows.
   bool stateOnly = op.getStateOnly();
   Value numMu = e.alloc({cb}, {});
   Value numX = e.alloc({cb}, {});
   Value den = e.alloc({cb}, {});
+  Value denX = e.alloc({cb}, {});
   Value sumMu = e.alloc({cb}, {});
   Value sumX = e.alloc({cb}, {});
   Value kmaxC = e.alloc({cb}, {});
-  for (Value buf : {numMu, numX, den, sumMu, sumX, kmaxC})
+  Value kmaxCX = e.alloc({cb}, {});
+  for (Value buf : {numMu, numX, den, denX, sumMu, sumX, kmaxC, kmaxCX})
     e.loop(w.c0i, e.idx(cb), w.cLanes,
            [&](Value c) { e.vstore(e.splat(0.0f), buf, {c}); });
   Value negInf = e.splat(-std::numeric_limits<float>::infinity());
@@ -68,42 +76,58 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
       e.vstore(e.fmaxNaN(key, e.vload(kmax, {d})), kmax, {d});
     });
   });
+  // The X half's q/k channel is the value channel's plus dv mod dk; ownX:
+  // it differs (dk does not divide dv).
+  Value shiftX = e.remI(w.dv, dk);
+  Value ownX = arith::CmpIOp::create(e.b, arith::CmpIPredicate::ne, shiftX,
+                                     w.c0i);
   // The carried state (dialect/Priors.h: n_mu, n_X, u_mu, u_X, d, kmax,
-  // count), moved to this segment's kmax and shift M.
+  // count, d_X, kmax_X), moved to this segment's kmax and shift M. The X
+  // half reads d_X and kmax_X only where it has its own q/k channels.
   using namespace femc::priors;
   const int64_t sNumMu = kStatePriorPart, sNumX = sNumMu + 1,
                 sSumMu = sNumMu + 2, sSumX = sNumMu + 3, sDen = sNumMu + 4,
-                sKmax = sNumMu + 5, sCount = sNumMu + 6;
+                sKmax = sNumMu + 5, sCount = sNumMu + 6, sDenX = sNumMu + 7,
+                sKmaxX = sNumMu + 8;
+  Value slotDenX = e.select(ownX, e.idx(sDenX), e.idx(sDen));
+  Value slotKmaxX = e.select(ownX, e.idx(sKmaxX), e.idx(sKmax));
   Value countIn = carried.in() ? carried.load(w.c0i, sCount) : e.cst(0.0f);
   // A segment without keys leaves kmax as it was: the carried slot, or the
   // empty state's 0 (segMax is -inf there).
   Value noKey = arith::CmpIOp::create(e.b, arith::CmpIPredicate::eq, w.S,
                                       w.c0i);
   e.loop(w.c0i, w.cw, w.c1i, [&](Value c) {
-    Value segMax =
-        e.load(kmax, {e.remI(e.add(w.chan0, c), dk)});
+    Value ch = e.add(w.chan0, c);
+    Value segMax = e.load(kmax, {e.remI(ch, dk)});
+    Value segMaxX = e.load(kmax, {e.remI(e.add(ch, shiftX), dk)});
     if (!carried.in()) {
       e.store(e.select(noKey, e.cst(0.0f), segMax), kmaxC, {c});
+      e.store(e.select(noKey, e.cst(0.0f), segMaxX), kmaxCX, {c});
       return;
     }
     Value has = e.fcmp(arith::CmpFPredicate::OGT, carried.seenIn(c),
                        e.cst(0.5f));
-    Value kOld = carried.load(c, sKmax);
-    Value kNew = e.select(has, e.fmaxNaN(kOld, segMax),
-                          e.select(noKey, kOld, segMax));
-    Value rK = e.select(has, e.exp(e.fsub(kOld, kNew)), e.cst(0.0f));
+    // kmax moved from the carried kOld to this segment's; the factor
+    // e^(kOld - kNew) of the carried sums relative to it.
+    auto moveKmax = [&](Value kOld, Value seg, Value dst) {
+      Value kNew = e.select(has, e.fmaxNaN(kOld, seg),
+                            e.select(noKey, kOld, seg));
+      e.store(kNew, dst, {c});
+      return e.select(has, e.exp(e.fsub(kOld, kNew)), e.cst(0.0f));
+    };
+    Value rK = moveKmax(carried.load(c, sKmax), segMax, kmaxC);
+    Value rKX = moveKmax(carried.load(c, slotKmaxX), segMaxX, kmaxCX);
     Value rX = carried.xScale(c);
-    Value offset = e.load(streams.offset, {c});
     Value d = e.fmul(rK, carried.load(c, sDen));
-    e.store(kNew, kmaxC, {c});
+    Value dX = e.fmul(rKX, carried.load(c, slotDenX));
     e.store(d, den, {c});
+    e.store(dX, denX, {c});
     e.store(e.fmul(rK, carried.load(c, sNumMu)), numMu, {c});
-    e.store(e.fsub(e.fmul(e.fmul(rK, rX), carried.load(c, sNumX)),
-                   e.fmul(offset, d)),
+    e.store(carried.xSumIn(c, e.fmul(e.fmul(rKX, rX), carried.load(c, sNumX)),
+                           dX),
             numX, {c});
     e.store(carried.load(c, sSumMu), sumMu, {c});
-    e.store(e.fsub(e.fmul(rX, carried.load(c, sSumX)),
-                   e.fmul(offset, countIn)),
+    e.store(carried.xSumIn(c, e.fmul(rX, carried.load(c, sSumX)), countIn),
             sumX, {c});
   });
   Value width = e.mul(w.dv, e.idx(2));
@@ -113,123 +137,161 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
   auto indexVec = VectorType::get({e.lanes}, e.b.getIndexType());
   Value lane = vector::StepOp::create(e.b, indexVec);
   Value cC = e.idx(w.chunk);
-  e.loop(w.c0i, e.ceilDiv(w.T, cC), w.c1i, [&](Value ch) {
-    Value t0 = e.mul(ch, cC);
-    Value n = e.minI(cC, e.sub(w.T, t0));
-    // Key t at block channel vector cv: the lanes in the block, the q/k
-    // channel of each lane, e^(k - kmax) and the panel [clipped | X - o].
-    struct KeyTerms {
-      Value lanesLeft, qk, ek, clipped, tilted;
-    };
-    auto keyTerms = [&](Value t, Value cv) {
-      KeyTerms k;
-      k.lanesLeft = e.mask(e.sub(w.cw, cv));
-      Value channel = arith::AddIOp::create(
-          e.b, lane,
-          vector::BroadcastOp::create(e.b, indexVec, e.add(w.chan0, cv)));
-      k.qk = arith::RemSIOp::create(
-          e.b, channel, vector::BroadcastOp::create(e.b, indexVec, dk));
-      Value key = e.gather(op.getK(), e.at(w.batch, t, w.kvHead, w.c0i), k.qk,
-                           k.lanesLeft);
-      k.ek = e.exp(e.fsub(key, e.vload(kmaxC, {cv})));
-      std::tie(k.clipped, k.tilted) = streams.panel(t, cv);
-      return k;
-    };
-    // The split form's sums (with a state): e^(k - kmax) U, e^(k - kmax)
-    // and U apart; stores and returns {den, numMu, numX, sumMu, sumX}.
-    auto addSplitSums = [&](Value cv, const KeyTerms &k) {
-      SmallVector<Value> v = {
-          e.fadd(e.vload(den, {cv}), k.ek),
-          e.fma(k.ek, k.clipped, e.vload(numMu, {cv})),
-          e.fma(k.ek, k.tilted, e.vload(numX, {cv})),
-          e.fadd(e.vload(sumMu, {cv}), k.clipped),
-          e.fadd(e.vload(sumX, {cv}), k.tilted)};
-      Value bufs[] = {den, numMu, numX, sumMu, sumX};
-      for (auto [value, buf] : llvm::zip(v, bufs))
-        e.vstore(value, buf, {cv});
-      return v;
-    };
-    e.loop(w.c0i, n, w.c1i, [&](Value r) {
-      Value t = e.add(t0, r);
-      // The row one chunk ahead (ScanRead.h, prefetchScanRow).
-      prefetchScanRow(e, op, w, e.add(t, cC), !stateOnly);
-      if (stateOnly) {
-        // The sums of the state, no row.
-        e.loop(w.c0i, w.cwp, w.cLanes,
-               [&](Value cv) { addSplitSums(cv, keyTerms(t, cv)); });
-        return;
-      }
-      Value sq = e.loop(
-          w.c0i, dkp, w.cLanes, {e.splat(0.0f)}, [&](Value d, ValueRange it) {
-            Value lanesLeft = e.mask(e.sub(dk, d));
-            Value q = e.vloadMasked(op.getQ(), e.at(w.batch, t, w.head, d),
-                                    lanesLeft);
-            Value p = e.select(lanesLeft,
-                               e.fadd(e.softplus(q), e.bcast(w.eps)),
-                               e.splat(0.0f));
-            e.vstore(p, pBuf, {d});
-            return SmallVector<Value>{e.fma(p, p, it[0])};
-          })[0];
-      Value sumSq =
-          vector::ReductionOp::create(e.b, vector::CombiningKind::ADD, sq);
-      // qhat = p * sqrt(W) / max(|p|, 1e-5) = p / rms(p) (|p| over W
-      // entries = W/dk repeats of the dk channels), divided rather than
-      // scaled: where all p are equal (dk = 1) qhat and log qhat come out
-      // exactly 1 and 0, which F = log Z / beta needs at a small beta.
-      Value qNorm = e.sqrt(e.fmul(sumSq, repeat));
-      Value qDiv = e.bcast(e.select(
-          e.fcmp(arith::CmpFPredicate::OLT, qNorm, e.cst(1e-5f)),
-          e.fdiv(e.cst(1e-5f), sqrtW),
-          e.sqrt(e.fdiv(sumSq, e.toFloat(dk)))));
-      Value scale = epilogue.rowScale(t);
-      e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
-        KeyTerms terms = keyTerms(t, cv);
-        Value lanesLeft = terms.lanesLeft, qk = terms.qk, ek = terms.ek;
-        Value clipped = terms.clipped, tilted = terms.tilted;
-        Value epsV = e.bcast(w.eps);
-        Value d, nm, nx;
-        if (!split) {
-          // Without a state: kappa = e^(k - kmax) + eps in the sums.
-          Value kappa = e.fadd(ek, epsV);
-          d = e.fadd(e.vload(den, {cv}), kappa);
-          nm = e.fma(kappa, clipped, e.vload(numMu, {cv}));
-          nx = e.fma(kappa, tilted, e.vload(numX, {cv}));
-          e.vstore(d, den, {cv});
-          e.vstore(nm, numMu, {cv});
-          e.vstore(nx, numX, {cv});
-        } else {
-          SmallVector<Value> sums = addSplitSums(cv, terms);
-          Value dE = sums[0], nmE = sums[1], nxE = sums[2], uMu = sums[3],
-                uX = sums[4];
-          // Sums of kappa: the eps part from the sums of U and the count of
-          // keys.
-          Value count = e.bcast(e.fadd(countIn, e.toFloat(e.add(t, w.c1i))));
-          d = e.fma(epsV, count, dE);
-          nm = e.fma(epsV, uMu, nmE);
-          nx = e.fma(epsV, uX, nxE);
+  // The rows; `two`: the X half has its own q/k channels (ownX).
+  auto emitRows = [&](bool two) {
+    e.loop(w.c0i, e.ceilDiv(w.T, cC), w.c1i, [&](Value ch) {
+      Value t0 = e.mul(ch, cC);
+      Value n = e.minI(cC, e.sub(w.T, t0));
+      // Key t at block channel vector cv: the lanes in the block, the q/k
+      // channel of each lane (qkX: of the X half), e^(k - kmax) (ekX) and
+      // the panel [clipped | X - o].
+      struct KeyTerms {
+        Value lanesLeft, qk, qkX, ek, ekX, clipped, tilted;
+      };
+      auto keyTerms = [&](Value t, Value cv) {
+        KeyTerms k;
+        k.lanesLeft = e.mask(e.sub(w.cw, cv));
+        Value channel = arith::AddIOp::create(
+            e.b, lane,
+            vector::BroadcastOp::create(e.b, indexVec, e.add(w.chan0, cv)));
+        Value dkV = vector::BroadcastOp::create(e.b, indexVec, dk);
+        k.qk = arith::RemSIOp::create(e.b, channel, dkV);
+        auto expKey = [&](Value qk, Value kmaxBuf) {
+          Value key = e.gather(op.getK(), e.at(w.batch, t, w.kvHead, w.c0i),
+                               qk, k.lanesLeft);
+          return e.exp(e.fsub(key, e.vload(kmaxBuf, {cv})));
+        };
+        k.ek = expKey(k.qk, kmaxC);
+        k.qkX = k.qk;
+        k.ekX = k.ek;
+        if (two) {
+          k.qkX = arith::RemSIOp::create(
+              e.b,
+              arith::AddIOp::create(
+                  e.b, channel,
+                  vector::BroadcastOp::create(e.b, indexVec, shiftX)),
+              dkV);
+          k.ekX = expKey(k.qkX, kmaxCX);
         }
-        Value qHat = e.fdiv(e.gather(pBuf, {w.c0i}, qk, lanesLeft), qDiv);
-        // max(den, eps) that lets NaN through.
-        Value denom = e.fmax(e.bcast(w.eps), d);
-        Value inv = e.fdiv(e.splat(1.0f), denom);
-        Value r1m1 = e.fdiv(e.fsub(d, denom), denom);
-        epilogue.store(t, cv, scale, e.fmul(qHat, e.fmul(nm, inv)),
-                       e.fmul(nx, inv), r1m1, e.log(qHat));
+        std::tie(k.clipped, k.tilted) = streams.panel(t, cv);
+        return k;
+      };
+      // The split form's sums (with a state): e^(k - kmax) U, e^(k - kmax)
+      // and U apart; stores and returns {den, denX, numMu, numX, sumMu,
+      // sumX} (denX is den unless `two`).
+      auto addSplitSums = [&](Value cv, const KeyTerms &k) {
+        Value d = e.fadd(e.vload(den, {cv}), k.ek);
+        Value dX = two ? e.fadd(e.vload(denX, {cv}), k.ekX) : d;
+        SmallVector<Value> v = {d,
+                                dX,
+                                e.fma(k.ek, k.clipped, e.vload(numMu, {cv})),
+                                e.fma(k.ekX, k.tilted, e.vload(numX, {cv})),
+                                e.fadd(e.vload(sumMu, {cv}), k.clipped),
+                                e.fadd(e.vload(sumX, {cv}), k.tilted)};
+        Value bufs[] = {den, denX, numMu, numX, sumMu, sumX};
+        for (auto [value, buf] : llvm::zip(v, bufs))
+          if (two || buf != denX)
+            e.vstore(value, buf, {cv});
+        return v;
+      };
+      e.loop(w.c0i, n, w.c1i, [&](Value r) {
+        Value t = e.add(t0, r);
+        // The row one chunk ahead (ScanRead.h, prefetchScanRow).
+        prefetchScanRow(e, op, w, e.add(t, cC), !stateOnly);
+        if (stateOnly) {
+          // The sums of the state, no row.
+          e.loop(w.c0i, w.cwp, w.cLanes,
+                 [&](Value cv) { addSplitSums(cv, keyTerms(t, cv)); });
+          return;
+        }
+        Value sq = e.loop(
+            w.c0i, dkp, w.cLanes, {e.splat(0.0f)},
+            [&](Value d, ValueRange it) {
+              Value lanesLeft = e.mask(e.sub(dk, d));
+              Value q = e.vloadMasked(op.getQ(), e.at(w.batch, t, w.head, d),
+                                      lanesLeft);
+              Value p = e.select(lanesLeft,
+                                 e.fadd(e.softplus(q), e.bcast(w.eps)),
+                                 e.splat(0.0f));
+              e.vstore(p, pBuf, {d});
+              return SmallVector<Value>{e.fma(p, p, it[0])};
+            })[0];
+        Value sumSq =
+            vector::ReductionOp::create(e.b, vector::CombiningKind::ADD, sq);
+        // qhat = p * sqrt(W) / max(|p|, 1e-5) = p / rms(p) (|p| over W
+        // entries = W/dk repeats of the dk channels), divided rather than
+        // scaled: where all p are equal (dk = 1) qhat and log qhat come out
+        // exactly 1 and 0, which F = log Z / beta needs at a small beta.
+        Value qNorm = e.sqrt(e.fmul(sumSq, repeat));
+        Value qDiv = e.bcast(e.select(
+            e.fcmp(arith::CmpFPredicate::OLT, qNorm, e.cst(1e-5f)),
+            e.fdiv(e.cst(1e-5f), sqrtW),
+            e.sqrt(e.fdiv(sumSq, e.toFloat(dk)))));
+        Value scale = epilogue.rowScale(t);
+        e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
+          KeyTerms terms = keyTerms(t, cv);
+          Value lanesLeft = terms.lanesLeft;
+          Value clipped = terms.clipped, tilted = terms.tilted;
+          Value epsV = e.bcast(w.eps);
+          Value d, dX, nm, nx;
+          if (!split) {
+            // Without a state: kappa = e^(k - kmax) + eps in the sums.
+            Value kappa = e.fadd(terms.ek, epsV);
+            Value kappaX = two ? e.fadd(terms.ekX, epsV) : kappa;
+            d = e.fadd(e.vload(den, {cv}), kappa);
+            dX = two ? e.fadd(e.vload(denX, {cv}), kappaX) : d;
+            nm = e.fma(kappa, clipped, e.vload(numMu, {cv}));
+            nx = e.fma(kappaX, tilted, e.vload(numX, {cv}));
+            e.vstore(d, den, {cv});
+            if (two)
+              e.vstore(dX, denX, {cv});
+            e.vstore(nm, numMu, {cv});
+            e.vstore(nx, numX, {cv});
+          } else {
+            SmallVector<Value> sums = addSplitSums(cv, terms);
+            Value uMu = sums[4], uX = sums[5];
+            // Sums of kappa: the eps part from the sums of U and the count
+            // of keys.
+            Value count =
+                e.bcast(e.fadd(countIn, e.toFloat(e.add(t, w.c1i))));
+            d = e.fma(epsV, count, sums[0]);
+            dX = two ? e.fma(epsV, count, sums[1]) : d;
+            nm = e.fma(epsV, uMu, sums[2]);
+            nx = e.fma(epsV, uX, sums[3]);
+          }
+          Value qHat = e.fdiv(e.gather(pBuf, {w.c0i}, terms.qk, lanesLeft),
+                              qDiv);
+          Value qHatX =
+              two ? e.fdiv(e.gather(pBuf, {w.c0i}, terms.qkX, lanesLeft), qDiv)
+                  : qHat;
+          // max(den, eps) that lets NaN through.
+          Value denom = e.fmax(epsV, d);
+          Value denomX = two ? e.fmax(epsV, dX) : denom;
+          Value inv = e.fdiv(e.splat(1.0f), denom);
+          Value invX = two ? e.fdiv(e.splat(1.0f), denomX) : inv;
+          Value r1m1 = e.fdiv(e.fsub(dX, denomX), denomX);
+          epilogue.store(t, cv, scale, e.fmul(qHat, e.fmul(nm, inv)),
+                         e.fmul(nx, invX), r1m1, e.log(qHatX));
+        });
       });
     });
-  });
+  };
+  e.branch(ownX, [&] { emitRows(true); }, [&] { emitRows(false); });
   if (carried.out()) {
     Value countOut = e.fadd(countIn, e.toFloat(w.T));
     e.loop(w.c0i, w.cw, w.c1i, [&](Value c) {
-      Value offset = e.load(streams.offset, {c});
       Value d = e.load(den, {c});
+      // denX is den where the halves share q/k channels (not kept apart).
+      Value dX = e.select(ownX, e.load(denX, {c}), d);
       carried.store(c, sNumMu, e.load(numMu, {c}));
-      carried.store(c, sNumX, e.fadd(e.fmul(offset, d), e.load(numX, {c})));
+      carried.store(c, sNumX, carried.xSumOut(c, dX, e.load(numX, {c})));
       carried.store(c, sSumMu, e.load(sumMu, {c}));
-      carried.store(c, sSumX, e.fadd(e.fmul(offset, countOut), e.load(sumX, {c})));
+      carried.store(c, sSumX, carried.xSumOut(c, countOut, e.load(sumX, {c})));
       carried.store(c, sDen, d);
       carried.store(c, sKmax, e.load(kmaxC, {c}));
       carried.store(c, sCount, countOut);
+      carried.store(c, sDenX, dX);
+      carried.store(c, sKmaxX, e.load(kmaxCX, {c}));
       if (stateOnly) // the segment's log decay (none for aft)
         carried.store(c, e.sub(e.dim(op.getStateOut(), 3), w.c1i),
                       e.cst(0.0f));

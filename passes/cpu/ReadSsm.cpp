@@ -55,19 +55,15 @@ void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
   auto slot = [&](int64_t stream, Value n) {
     return e.add(e.idx(kStatePriorPart), e.add(e.mul(e.idx(stream), N), n));
   };
-  // (o picked, not multiplied: 0 x_1 is NaN where a carried x_1 is
-  // infinite.)
+  // (ScanState::xSumIn: o picked, not multiplied.)
   if (carried.in())
     e.loop(w.c0i, w.cw, w.c1i, [&](Value c) {
       Value rX = carried.xScale(c);
-      Value narrow = e.fcmp(arith::CmpFPredicate::OGT,
-                            e.load(streams.offset, {c}), e.cst(0.5f));
       e.loop(w.c0i, N, w.c1i, [&](Value n) {
         Value ones = carried.load(c, slot(2, n));
         Value moved = e.fmul(rX, carried.load(c, slot(1, n)));
         e.store(carried.load(c, slot(0, n)), states, {s0, n, c});
-        e.store(e.select(narrow, e.fsub(moved, ones), moved), states,
-                {s1, n, c});
+        e.store(carried.xSumIn(c, moved, ones), states, {s1, n, c});
         e.store(ones, states, {s2, n, c});
       });
     });
@@ -144,25 +140,15 @@ void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
       });
     });
   });
-  // x_X = x_(X-o) + o x_1 with o picked rather than multiplied (0 x_1 is
-  // NaN where x_1 is infinite), and on a narrow channel (o = 1) with x_1
-  // infinite, x_1's infinity: X lies in [1/2, 1] there, so the reference's
-  // x_X is that infinity, which x_(X-o) + x_1 would turn into inf - inf.
-  Value posInf = e.cst(std::numeric_limits<float>::infinity());
+  // x_X = x_(X-o) + o x_1 (ScanState::xSumOut: o picked, and x_1's
+  // infinity kept on narrow channels).
   if (carried.out())
     e.loop(w.c0i, w.cw, w.c1i, [&](Value c) {
-      Value narrow = e.fcmp(arith::CmpFPredicate::OGT,
-                            e.load(streams.offset, {c}), e.cst(0.5f));
       e.loop(w.c0i, N, w.c1i, [&](Value n) {
         Value ones = e.load(states, {s2, n, c});
         Value shifted = e.load(states, {s1, n, c});
-        Value infinite = e.fcmp(arith::CmpFPredicate::OEQ,
-                                math::AbsFOp::create(e.b, ones), posInf);
         carried.store(c, slot(0, n), e.load(states, {s0, n, c}));
-        carried.store(c, slot(1, n),
-                      e.select(narrow,
-                               e.select(infinite, ones, e.fadd(ones, shifted)),
-                               shifted));
+        carried.store(c, slot(1, n), carried.xSumOut(c, ones, shifted));
         carried.store(c, slot(2, n), ones);
       });
       if (stateOnly)

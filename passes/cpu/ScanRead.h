@@ -21,7 +21,8 @@
 // Emitters (one per read algorithm of dialect/Priors.h):
 //   ReadLinear.cpp  linear and gla: chunks, intra-chunk quadratic form,
 //                   carried dk x 2Bc state (decay relative to the chunk).
-//   ReadAft.cpp     aft: per-channel running sums.
+//   ReadAft.cpp     aft: per-channel running sums (the X half with its own
+//                   q/k channels where dk does not divide dv).
 //   ReadSsm.cpp     ssm: per-channel selective scan of three streams.
 //
 //===----------------------------------------------------------------------===//
@@ -123,6 +124,17 @@ public:
   Value xScale(Value c) { return e.load(scaleX, {c}); }
   /// 1 where a key was carried in, else 0 (block channel c).
   Value seenIn(Value c) { return e.load(seen, {c}); }
+  /// A carried sum of the X stream for the read's offset form: `moved` (the
+  /// carried X sum at this segment's shift) minus its normaliser `norm` on
+  /// narrow channels (offset 1), `moved` elsewhere. The offset is picked,
+  /// not multiplied: 0 * norm is NaN where norm is infinite.
+  Value xSumIn(Value c, Value moved, Value norm);
+  /// The X sum to store from the offset form's `shifted` (sum of U (X - o))
+  /// and its normaliser `norm`: `shifted` on wide channels, norm + shifted
+  /// on narrow ones, and there norm itself where it is infinite (X lies in
+  /// [1/2, 1], so the X sum is that infinity too, which norm + shifted
+  /// would make inf - inf = NaN).
+  Value xSumOut(Value c, Value norm, Value shifted);
   /// Writes the common part (M, L, seen) of every channel of the block.
   void finish();
 

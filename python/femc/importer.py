@@ -269,28 +269,7 @@ def _check_supported(cfg, tensors):
             f"{cfg['rope_theta']!r}")
 
 
-def _check_aft_width(cfg, tensors):
-    """The module does not lower dk for rnn_softmax (its defaults give dk 16,
-    dv 8) and reads q/k tiled over the concatenated 2*dv channels; femc's
-    aft read tiles them over dv. Say so instead of only naming shapes."""
-    w = tensors.get("W_q.weight")
-    H, dv = cfg["n_head"], cfg["d_v"]
-    if cfg["prior_type"] != "rnn_softmax" or w is None or w.ndim != 2 or \
-            w.shape[0] % H:
-        return
-    dk = w.shape[0] // H
-    if dk != cfg["d_k"] and dk % 2 == 0 and dv % dk:
-        raise LayerImportError(
-            f"this rnn_softmax checkpoint has dk = {dk} per head (W_q.weight "
-            f"{tuple(w.shape)}, {H} heads), which does not divide dv = {dv}: "
-            "the module then reads q and k tiled over the concatenated "
-            "2*dv channels, while femc's aft read tiles them over dv and "
-            "needs dk | dv (docs/semantics.md, 'The whole layer'); a layer "
-            f"with qk_dim {H * cfg['d_k']} (dk {cfg['d_k']}) is supported")
-
-
 def _check_tensors(cfg, tensors):
-    _check_aft_width(cfg, tensors)
     expected = expected_parameters(cfg)
     problems = []
     sizes = describe_sizes(cfg)

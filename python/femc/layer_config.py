@@ -187,11 +187,17 @@ def resolve_config(config):
                             2 * H)
             qk_total = _round_channels(qk_target, align, H, 2)
         dk = qk_total // H
-        if prior == "rnn_softmax" and dv % dk != 0:
-            # The aft read tiles q/k over the value channels, so dk must
-            # divide dv: lowered to the largest even divisor of dv below it
-            # (docs/semantics.md section 7).
-            dk = max(d for d in range(2, dk + 1, 2) if dv % d == 0)
+        if prior == "rnn_softmax" and (2 * dv) % dk != 0:
+            # The module's aft read (_aft_read_expand) tiles q and k over the
+            # concatenated [V | X], 2 dv channels, and asserts that dk
+            # divides that width (dk is not lowered; its defaults give dk =
+            # 2 dv, which femc reads).
+            raise LayerImportError(
+                f"prior_type 'rnn_softmax' needs the per-head qk width dk = "
+                f"{dk} to divide the read width 2 * dv = {2 * dv} (the module "
+                f"tiles q and k over [V | X] and refuses it too); qk_dim "
+                f"{qk_total} / n_head {H} gives dk = {dk}, fem_dim {E} / n_head "
+                f"{H} gives dv = {dv}")
     else:
         dk = 0
     cfg["fem_dim"] = E

@@ -51,10 +51,20 @@ func.func @grouped_heads(%q: tensor<1x8x4x16xf32>, %k: tensor<1x8x3x16xf32>) {
 
 // -----
 
-func.func @aft_dk_divides_dv(%q: tensor<1x8x4x16xf32>, %v: tensor<1x8x4x24xf32>, %b: tensor<96xf32>) {
-  // expected-error @+1 {{prior 'aft' requires dk to divide dv, found dk = 16 and dv = 24}}
+func.func @aft_dk_divides_2dv(%q: tensor<1x8x4x16xf32>, %v: tensor<1x8x4x24xf32>, %b: tensor<96xf32>) {
+  // dk = 16 does not divide dv = 24 but divides the read width 48: accepted
+  // (the X half reads q/k channels 8..15, 0..15).
   %0 = fem.mixer aft q(%q : tensor<1x8x4x16xf32>) k(%q : tensor<1x8x4x16xf32>) v(%v : tensor<1x8x4x24xf32>)
       beta_raw(%b : tensor<96xf32>) lam(%v : tensor<1x8x4x24xf32>) gate(%v : tensor<1x8x4x24xf32>) -> tensor<1x8x4x24xf32>
+  return
+}
+
+// -----
+
+func.func @aft_dk_not_dividing_2dv(%q: tensor<1x8x4x16xf32>, %v: tensor<1x8x4x20xf32>, %b: tensor<80xf32>) {
+  // expected-error @+1 {{prior 'aft' requires dk to divide the read width 2 * dv = 40 (its q/k channels tile [V | X]), found dk = 16 and dv = 20}}
+  %0 = fem.mixer aft q(%q : tensor<1x8x4x16xf32>) k(%q : tensor<1x8x4x16xf32>) v(%v : tensor<1x8x4x20xf32>)
+      beta_raw(%b : tensor<80xf32>) lam(%v : tensor<1x8x4x20xf32>) gate(%v : tensor<1x8x4x20xf32>) -> tensor<1x8x4x20xf32>
   return
 }
 

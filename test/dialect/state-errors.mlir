@@ -60,8 +60,8 @@ func.func @dynamic_dk(%q: tensor<?x?x2x?xf32>, %k: tensor<?x?x2x?xf32>, %v: tens
 
 // -----
 
-func.func @aft_out_mismatch(%q: tensor<?x?x2x8xf32>, %k: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x16xf32>, %b: tensor<32xf32>, %l: tensor<?x?x2x16xf32>, %g: tensor<?x?x2x16xf32>, %s: tensor<?x2x16x10xf32>) -> (tensor<?x?x2x16xf32>, tensor<?x2x16x9xf32>) {
-  // expected-error @+1 {{'fem.mixer' op operand 'state_out' dimension 3 (Ks) must be 10 to match operand 'state', found 9}}
-  %o, %so = fem.mixer aft q(%q : tensor<?x?x2x8xf32>) k(%k : tensor<?x?x2x8xf32>) v(%v : tensor<?x?x2x16xf32>) beta_raw(%b : tensor<32xf32>) lam(%l : tensor<?x?x2x16xf32>) gate(%g : tensor<?x?x2x16xf32>) state(%s : tensor<?x2x16x10xf32>)  -> tensor<?x?x2x16xf32>, tensor<?x2x16x9xf32>
+func.func @aft_out_mismatch(%q: tensor<?x?x2x8xf32>, %k: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x16xf32>, %b: tensor<32xf32>, %l: tensor<?x?x2x16xf32>, %g: tensor<?x?x2x16xf32>, %s: tensor<?x2x16x12xf32>) -> (tensor<?x?x2x16xf32>, tensor<?x2x16x9xf32>) {
+  // expected-error @+1 {{'fem.mixer' op operand 'state_out' dimension 3 (Ks) must be 12 to match operand 'state', found 9}}
+  %o, %so = fem.mixer aft q(%q : tensor<?x?x2x8xf32>) k(%k : tensor<?x?x2x8xf32>) v(%v : tensor<?x?x2x16xf32>) beta_raw(%b : tensor<32xf32>) lam(%l : tensor<?x?x2x16xf32>) gate(%g : tensor<?x?x2x16xf32>) state(%s : tensor<?x2x16x12xf32>)  -> tensor<?x?x2x16xf32>, tensor<?x2x16x9xf32>
   return %o, %so : tensor<?x?x2x16xf32>, tensor<?x2x16x9xf32>
 }

@@ -201,10 +201,11 @@ TEST(ScanBadLaunch, SsmOperandsOfTheWrongShapeOrDtype) {
   }
 }
 
-TEST(ScanBadLaunch, AftNeedsDkToDivideDv) {
-  Launch l("aft_state", Prior::Aft, 8, 12, 0);
-  expectRefused(l, "prior 'aft' needs dk to divide dv, found dk = 8 (argument "
-                   "'q') and dv = 12");
+TEST(ScanBadLaunch, AftNeedsDkToDivideTwiceDv) {
+  // dv = 12 is accepted (8 divides 24); dv = 10 is not.
+  Launch l("aft_state", Prior::Aft, 8, 10, 0);
+  expectRefused(l, "prior 'aft' needs dk to divide the read width 2 * dv, "
+                   "found dk = 8 (argument 'q') and dv = 10");
 }
 
 TEST(ScanBadLaunch, AMaskForAPriorWithoutOne) {

@@ -265,8 +265,10 @@ TEST_P(ScanSplit, EqualsTheUnsplitRun) {
         c.T = T;
         c.segments = S;
         c.prefix = prefix;
-        // dk != dv; aft needs dk | dv.
-        c.dv = k.prior == Prior::Aft ? 16 : 24;
+        // dk (8) != dv; aft needs dk | 2 dv: dv = 16 (dk | dv), and 4 (dk
+        // = 2 dv) or 12 (dk | 2 dv only), where the X half reads its own
+        // q/k channels and carries its own d_X and kmax_X.
+        c.dv = k.prior != Prior::Aft ? 24 : T % 3 == 0 ? 4 : T % 3 == 1 ? 16 : 12;
         c.ranges.betaRaw = T % 2 ? 0 : -4;
         c.ranges.vScale = T == 1000 ? 100 : 1; // the clip active
         runCase(c, 9000 + T * 10 + S + prefix);

@@ -64,8 +64,8 @@ struct CaseShape {
   /// walk, for this case's prior: every T (= S), B = 3 on the odd cases
   /// below T = 257, H = 4 on cases 2, 3, 6, 7 with grouped kv heads (Hkv =
   /// 2) on every third case for the priors with keys, dk != dv (aft: dk
-  /// divides dv), the ssm's N 1 or 16, beta_raw in {-4, 0, 8} and |v| up to
-  /// 1 or 100 (the clip is active).
+  /// divides 2 dv, and on cases 2, 5, 7 not dv), the ssm's N 1 or 16,
+  /// beta_raw in {-4, 0, 8} and |v| up to 1 or 100 (the clip is active).
   void setListedValues(int i) {
     const int64_t ts[] = {1, 2, 7, 63, 64, 65, 257, 1000};
     const double betas[] = {-4, 0, 8}, vScales[] = {1, 100};
@@ -76,8 +76,16 @@ struct CaseShape {
     Hkv = (prior != femc::ref::Prior::Ssm && H == 4 && i % 3 == 0) ? 2 : H;
     dk = dks[i % 3];
     dv = dvs[(i + 1) % 3];
-    if (prior == femc::ref::Prior::Aft && dv % dk != 0)
-      dk = 8;
+    // aft: dk must divide 2 dv; on cases 2 and 5 dk = 2 dv (the module's
+    // default sizes, no tiling) and on case 7 dk = 32 with dv = 48 (3
+    // tiles of 2 dv): dk | 2 dv without dk | dv, the X half on its own q/k
+    // channels.
+    if (prior == femc::ref::Prior::Aft) {
+      if (i == 2 || i == 5)
+        dk = 2 * dv;
+      else if (i == 7)
+        dk = 32;
+    }
     if (prior == femc::ref::Prior::Ssm)
       N = i % 2 ? 16 : 1;
     betaRaw = betas[i % 3];

@@ -269,6 +269,14 @@ CASES = [
      [(1, 517, "left")]),
     ("aft_1head_split", dict(prior_type="rnn_softmax", n_head=1, fem_dim=8,
                              qk_dim=4), {"W_k": 4.0}, [(1, 517, "holes")]),
+    # dk divides 2 dv but not dv: the module's rnn_softmax sizes (qk_dim 16,
+    # fem_dim 8: dk = 16 = 2 dv) and dk = 8 tiled 3 times over 2 dv = 24;
+    # the X half reads its own q/k channels.
+    ("aft_dk_2dv", dict(prior_type="rnn_softmax", n_head=1, fem_dim=8,
+                        qk_dim=16), {"W_k": 3.0},
+     RUNS_SHORT + [(1, 517, "left")]),
+    ("aft_dk_tiles_2dv", dict(prior_type="rnn_softmax", fem_dim=24,
+                              qk_dim=16), {}, RUNS_MID),
     ("mamba_1head_split_nomask", dict(prior_type="mamba", n_head=1,
                                       fem_dim=8, ssm_rank=2), {},
      [(1, 517, "none"), (2, 3, "none")]),
@@ -521,19 +529,20 @@ def test_public_checkpoint():
     assert np.abs(y - ref).max() <= 1e-6 * np.abs(ref).max()
 
 
-def test_rnn_softmax_module_defaults_refused(tmp_path):
-    """The module's own rnn_softmax defaults (dk 16 does not divide dv 8;
-    semantics.md section 7 says dk is lowered, the module's __init__ does
-    not lower it) are refused with the reason, not only the shapes."""
-    cfg = dict(n_embd=64, n_head=4, prior_type="rnn_softmax")
-    state = make_state(dict(cfg, fem_dim=32, qk_dim=64),
-                       np.random.default_rng(0), {})
+def test_rnn_softmax_dk_not_dividing_read_width_refused(tmp_path):
+    """dk = 6 does not divide the read width 2 dv = 16: the module's aft read
+    asserts it, femc.import refuses it naming both sizes. (The module's own
+    defaults, dk 16 with dv 8, import: case aft_dk_2dv.)"""
+    cfg = dict(n_embd=8, n_head=1, fem_dim=8, qk_dim=6,
+               prior_type="rnn_softmax")
+    state = make_state(cfg, np.random.default_rng(0), {})
     np.savez(tmp_path / "aft.npz", **state)
     (tmp_path / "aft.json").write_text(json.dumps(cfg))
     with pytest.raises(femc.LayerImportError) as info:
         femc.import_layer(str(tmp_path / "aft.npz"), str(tmp_path / "out"),
                           config=str(tmp_path / "aft.json"))
     message = str(info.value)
-    assert "rnn_softmax checkpoint has dk = 16 per head" in message
-    assert "does not divide dv = 8" in message
-    assert "qk_dim 32 (dk 8) is supported" in message
+    assert "needs the per-head qk width dk = 6 to divide the read width " \
+        "2 * dv = 16" in message
+    assert "qk_dim 6 / n_head 1 gives dk = 6, fem_dim 8 / n_head 1 gives " \
+        "dv = 8" in message

@@ -130,11 +130,12 @@ def read_gla(q, k, U, decay, keep):
 
 
 def read_aft(q, k, U, keep):
-    # "always causal (quirk)"; "requires dk | dv"
+    # "always causal (quirk)"; dk | W: the authors' _aft_read_expand tiles
+    # q/k r = W / dk times over the concatenated width W = 2 dv
     dk = q.shape[-1]
     W = U.shape[-1]
-    if (W // 2) % dk:
-        raise ValueError(f"aft needs dk | dv (dk={dk}, dv={W // 2})")
+    if W % dk:
+        raise ValueError(f"aft needs dk | 2 dv (dk={dk}, dv={W // 2})")
     # "channel j uses q/k channel ι(j) = j mod dk (tiled, not interleaved)"
     iota = np.arange(W) % dk
     qj = q[..., iota]  # (B, T, H, W)

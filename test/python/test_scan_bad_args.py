@@ -75,11 +75,13 @@ def test_bad_ssm_operand(scans, name, array, message):
     refused(kernel, femc.Error, message, **inputs)
 
 
-def test_aft_needs_dk_to_divide_dv(scans):
+def test_aft_needs_dk_to_divide_twice_dv(scans):
+    # dv = 12 is accepted (8 divides 24); dv = 10 is not.
     kernel = scans.kernel("aft_state")
     refused(kernel, femc.Error,
-            "prior 'aft' needs dk to divide dv, found dk = 8 (argument 'q') "
-            "and dv = 12", **make_inputs(kernel, 1, 5, 2, 12))
+            "prior 'aft' needs dk to divide the read width 2 * dv, found "
+            "dk = 8 (argument 'q') and dv = 10",
+            **make_inputs(kernel, 1, 5, 2, 10))
 
 
 @pytest.mark.parametrize("name", ["gla_state", "aft", "ssm"])

@@ -247,12 +247,18 @@ TEST(LayerConfigTest, Errors) {
                         "mamba_normalize": false})", M),
             "key 'mamba_normalize' = false is not supported: femc's ssm read "
             "is the normalised scan of semantics.md section 2");
-  // The module's defaults give dk = 16 and dv = 8: femc's aft read needs
-  // dk to divide dv.
-  EXPECT_EQ(message(R"({"n_embd": 64, "n_head": 4,
+  // dk = 6 does not divide the read width 2 dv = 16 (the module's own
+  // defaults, dk = 16 with dv = 8, are accepted: 16 divides 16).
+  EXPECT_EQ(message(R"({"n_embd": 8, "n_head": 1, "fem_dim": 8, "qk_dim": 6,
                         "prior_type": "rnn_softmax"})", M),
-            "prior_type 'rnn_softmax' needs the per-head qk width dk = 16 to "
-            "divide the per-head value width dv = 8 (femc's aft read)");
+            "prior_type 'rnn_softmax' needs the per-head qk width dk = 6 to "
+            "divide the read width 2 * dv = 16 (the module tiles q and k "
+            "over [V | X])");
+  std::string accepted;
+  EXPECT_TRUE(parseLayerConfigJson(R"({"n_embd": 64, "n_head": 4,
+                                       "prior_type": "rnn_softmax"})",
+                                   M, accepted))
+      << accepted;
   EXPECT_EQ(message(R"({"n_embd": 8, "n_head": 2, "fem_dim": [1]})", M),
             "key 'fem_dim' holds a JSON array; every field of "
             "FreeEnergyMixerConfig is a number, bool, string or null");

@@ -1126,7 +1126,9 @@ TEST(ReferenceValidateTest, RejectsInconsistentProblems) {
   bad.Hkv = 3;
   add("Hkv", bad, "Hkv: expected a divisor of H = 4; found Hkv = 3");
   bad = makeProblem(Prior::Aft, true, 2, 4, 4, 3, 4);
-  add("aft dk", bad, "dk: prior 'aft' needs dk to divide dv = 4; found dk = 3");
+  add("aft dk", bad,
+      "dk: prior 'aft' needs dk to divide the read width 2 * dv = 8; found "
+      "dk = 3");
   bad = p;
   bad.cap = 0.0;
   add("cap", bad, "cap: expected a positive value; found 0");

@@ -262,6 +262,12 @@ const Variant kVariants[] = {
      {5, 6, 13, 20}},
     {"aft_dk_eq_dv_bhtd", Prior::Aft, true, false, Layout::BHTD, 2, 2, 4, 4, 0,
      0, 1, {1, 2, 3, 12}},
+    // dk divides 2 dv but not dv: the X half has its own q/k channels, d_X
+    // and kmax_X (dk = 2 dv, and dk = 4 with dv = 6).
+    {"aft_dk_2dv", Prior::Aft, true, false, Layout::BTHD, 2, 2, 6, 3, 0, 0, 3,
+     {5, 6, 13, 20}},
+    {"aft_dk_tiles_2dv_bhtd", Prior::Aft, true, false, Layout::BHTD, 2, 1, 4,
+     6, 0, 0, 1, {1, 2, 3, 12}},
     {"ssm_n1", Prior::Ssm, true, false, Layout::BTHD, 2, 2, 0, 5, 1, 0, 3,
      {5, 6, 13, 20}},
     {"ssm_n4", Prior::Ssm, true, false, Layout::BTHD, 3, 3, 0, 2, 4, 0, 3,
@@ -292,7 +298,7 @@ Problem stateProblem(Prior prior, int64_t dk = 8, int64_t N = 0) {
 TEST(ReferenceState, WidthsAndFields) {
   EXPECT_EQ(femc::ref::stateWidth(stateProblem(Prior::Linear, 8)), 28);
   EXPECT_EQ(femc::ref::stateWidth(stateProblem(Prior::Gla, 8)), 28);
-  EXPECT_EQ(femc::ref::stateWidth(stateProblem(Prior::Aft, 8)), 10);
+  EXPECT_EQ(femc::ref::stateWidth(stateProblem(Prior::Aft, 8)), 12);
   EXPECT_EQ(femc::ref::stateWidth(stateProblem(Prior::Ssm, 0, 16)), 51);
   EXPECT_EQ(femc::ref::stateWidth(stateProblem(Prior::Ssm, 0, 1)), 6);
   for (Prior prior : {Prior::Linear, Prior::Gla, Prior::Aft, Prior::Ssm}) {
@@ -340,9 +346,9 @@ TEST(ReferenceState, RefusesStatesNoKernelWrites) {
             "state[0, 0, 3, 8] (z) is 2 but state[0, 0, 0, 8] is 0; z is per "
             "head, the same in every channel's record");
   Problem aft = stateProblem(Prior::Aft, 4);
-  std::vector<float> aftState(2 * 8 * 10, 0.0f);
+  std::vector<float> aftState(2 * 8 * 12, 0.0f);
   for (int64_t r = 0; r < 16; ++r)
-    aftState[r * 10 + 9] = 1.5f;
+    aftState[r * 12 + 9] = 1.5f;
   EXPECT_EQ(stateError(aft, aftState),
             "state[0, 0, 0, 9] (count) is 1.5; expected the number of keys "
             "seen, a whole number >= 0");

@@ -35,14 +35,14 @@ func.func @gla_state_small(%q: tensor<?x?x?x8xf32>, %k: tensor<?x?x?x8xf32>, %v:
   return %out, %s : tensor<?x?x?x?xf32>, tensor<?x?x?x28xf32>
 }
 
-func.func @aft_state(%q: tensor<?x?x?x8xf32>, %k: tensor<?x?x?x8xf32>, %v: tensor<?x?x?x?xf32>, %beta_raw: tensor<?xf32>, %lam: tensor<?x?x?x?xf32>, %gate: tensor<?x?x?x?xf32>, %state: tensor<?x?x?x10xf32>) -> (tensor<?x?x?x?xf32>, tensor<?x?x?x10xf32>) {
-  %out, %s = fem.mixer aft q(%q : tensor<?x?x?x8xf32>) k(%k : tensor<?x?x?x8xf32>) v(%v : tensor<?x?x?x?xf32>) beta_raw(%beta_raw : tensor<?xf32>) lam(%lam : tensor<?x?x?x?xf32>) gate(%gate : tensor<?x?x?x?xf32>) state(%state : tensor<?x?x?x10xf32>) -> tensor<?x?x?x?xf32>, tensor<?x?x?x10xf32>
-  return %out, %s : tensor<?x?x?x?xf32>, tensor<?x?x?x10xf32>
+func.func @aft_state(%q: tensor<?x?x?x8xf32>, %k: tensor<?x?x?x8xf32>, %v: tensor<?x?x?x?xf32>, %beta_raw: tensor<?xf32>, %lam: tensor<?x?x?x?xf32>, %gate: tensor<?x?x?x?xf32>, %state: tensor<?x?x?x12xf32>) -> (tensor<?x?x?x?xf32>, tensor<?x?x?x12xf32>) {
+  %out, %s = fem.mixer aft q(%q : tensor<?x?x?x8xf32>) k(%k : tensor<?x?x?x8xf32>) v(%v : tensor<?x?x?x?xf32>) beta_raw(%beta_raw : tensor<?xf32>) lam(%lam : tensor<?x?x?x?xf32>) gate(%gate : tensor<?x?x?x?xf32>) state(%state : tensor<?x?x?x12xf32>) -> tensor<?x?x?x?xf32>, tensor<?x?x?x12xf32>
+  return %out, %s : tensor<?x?x?x?xf32>, tensor<?x?x?x12xf32>
 }
 
-func.func @aft_state_small(%q: tensor<?x?x?x8xf32>, %k: tensor<?x?x?x8xf32>, %v: tensor<?x?x?x?xf32>, %beta_raw: tensor<?xf32>, %lam: tensor<?x?x?x?xf32>, %gate: tensor<?x?x?x?xf32>, %state: tensor<?x?x?x10xf32>) -> (tensor<?x?x?x?xf32>, tensor<?x?x?x10xf32>) {
-  %out, %s = fem.mixer aft q(%q : tensor<?x?x?x8xf32>) k(%k : tensor<?x?x?x8xf32>) v(%v : tensor<?x?x?x?xf32>) beta_raw(%beta_raw : tensor<?xf32>) lam(%lam : tensor<?x?x?x?xf32>) gate(%gate : tensor<?x?x?x?xf32>) state(%state : tensor<?x?x?x10xf32>) {tiles = #fem.tiles<q = 8, k = 8, vec = 8>} -> tensor<?x?x?x?xf32>, tensor<?x?x?x10xf32>
-  return %out, %s : tensor<?x?x?x?xf32>, tensor<?x?x?x10xf32>
+func.func @aft_state_small(%q: tensor<?x?x?x8xf32>, %k: tensor<?x?x?x8xf32>, %v: tensor<?x?x?x?xf32>, %beta_raw: tensor<?xf32>, %lam: tensor<?x?x?x?xf32>, %gate: tensor<?x?x?x?xf32>, %state: tensor<?x?x?x12xf32>) -> (tensor<?x?x?x?xf32>, tensor<?x?x?x12xf32>) {
+  %out, %s = fem.mixer aft q(%q : tensor<?x?x?x8xf32>) k(%k : tensor<?x?x?x8xf32>) v(%v : tensor<?x?x?x?xf32>) beta_raw(%beta_raw : tensor<?xf32>) lam(%lam : tensor<?x?x?x?xf32>) gate(%gate : tensor<?x?x?x?xf32>) state(%state : tensor<?x?x?x12xf32>) {tiles = #fem.tiles<q = 8, k = 8, vec = 8>} -> tensor<?x?x?x?xf32>, tensor<?x?x?x12xf32>
+  return %out, %s : tensor<?x?x?x?xf32>, tensor<?x?x?x12xf32>
 }
 
 func.func @ssm_state_n16(%v: tensor<?x?x?x?xf32>, %beta_raw: tensor<?xf32>, %lam: tensor<?x?x?x?xf32>, %gate: tensor<?x?x?x?xf32>, %delta: tensor<?x?x?xf32>, %A: tensor<?x16xf32>, %Bs: tensor<?x?x16xf32>, %Cs: tensor<?x?x16xf32>, %D: tensor<?xf32>, %state: tensor<?x?x?x51xf32>) -> (tensor<?x?x?x?xf32>, tensor<?x?x?x51xf32>) {
