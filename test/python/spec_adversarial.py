@@ -22,7 +22,8 @@ whose .npy files carry bf16 bits):
 * a state carried across segments of every length (decode steps, segments
   the chunk does not divide) and launches split into segments by the
   runtime (FEMC_SCAN_SEGMENTS), also from a carried state;
-* heads wider than a channel block (37, 70 channels);
+* heads wider than a channel block (37, 70 channels); kernels with static
+  extents as well as dynamic ones;
 * f16 and bf16 storage with small and default tiles (bf16 softmax: the
   AMX read on an AMX host), against the reference on the rounded inputs;
 * 60 random problems drawing every knob at once (fixed seed).
@@ -70,11 +71,14 @@ SMALL_SOFTMAX = (16, 16, 8)
 
 class Kernel:
     def __init__(self, prior, causal=True, mask=False, dtype="f32",
-                 tiles=None, state=False, N=4, dk=None):
+                 tiles=None, state=False, N=4, dk=None, shape=None):
         self.prior, self.causal, self.mask = prior, causal, mask
         self.dtype, self.tiles, self.state = dtype, tiles, state
         self.N, self.dk = N, dk
+        self.shape = shape  # static (B, T, H, Hkv, dk, dv), else dynamic
         parts = [prior, "causal" if causal else "full"]
+        if shape:
+            parts.append("s" + "x".join(map(str, shape)))
         if mask:
             parts.append("mask")
         if tiles:
@@ -88,9 +92,16 @@ class Kernel:
 
     def mlir(self):
         ty = self.dtype
+        B = T = H = Hkv = dv = E = "?"
         dk = "?" if self.dk is None else str(self.dk)
-        t4 = f"tensor<?x?x?x?x{ty}>"
-        tq = f"tensor<?x?x?x{dk}x{ty}>"
+        if self.shape:
+            B, T, H, Hkv, dk, dv = map(str, self.shape)
+            E = str(self.shape[2] * self.shape[5])
+        t4 = f"tensor<{B}x{T}x{H}x{dv}x{ty}>"
+        tq = f"tensor<{B}x{T}x{H}x{dk}x{ty}>"
+        tk = f"tensor<{B}x{T}x{Hkv}x{dk}x{ty}>"
+        tv = (f"tensor<{B}x{T}x{Hkv}x{dv}x{ty}>" if self.prior != "ssm"
+              else t4)
         args, ops = [], []
 
         def operand(name, t):
@@ -99,22 +110,22 @@ class Kernel:
 
         if self.prior != "ssm":
             operand("q", tq)
-            operand("k", tq)
-        operand("v", t4)
-        operand("beta_raw", f"tensor<?x{ty}>")
+            operand("k", tk)
+        operand("v", tv)
+        operand("beta_raw", f"tensor<{E}x{ty}>")
         operand("lam", t4)
         operand("gate", t4)
         if self.mask:
-            operand("mask", "tensor<?x?xi1>")
+            operand("mask", f"tensor<{B}x{T}xi1>")
         if self.prior == "gla":
-            operand("decay", f"tensor<?x?x?x{ty}>")
+            operand("decay", f"tensor<{B}x{T}x{H}x{ty}>")
         if self.prior == "ssm":
             n = self.N
-            operand("delta", f"tensor<?x?x?x{ty}>")
-            operand("A", f"tensor<?x{n}x{ty}>")
-            operand("Bs", f"tensor<?x?x{n}x{ty}>")
-            operand("Cs", f"tensor<?x?x{n}x{ty}>")
-            operand("D", f"tensor<?x{ty}>")
+            operand("delta", f"tensor<{B}x{T}x{E}x{ty}>")
+            operand("A", f"tensor<{E}x{n}x{ty}>")
+            operand("Bs", f"tensor<{B}x{T}x{n}x{ty}>")
+            operand("Cs", f"tensor<{B}x{T}x{n}x{ty}>")
+            operand("D", f"tensor<{E}x{ty}>")
         results = [t4]
         if self.state:
             ks = {"linear": 4 + 3 * STATE_DK, "gla": 4 + 3 * STATE_DK,
@@ -170,6 +181,17 @@ def _kernels():
         ks.append(Kernel("softmax", causal=False, mask=True, dtype=dtype))
         ks.append(Kernel("linear", causal=False, dtype=dtype))
         ks.append(Kernel("ssm", N=16, dtype=dtype))
+    # static extents (other code: no remainder masks where they divide)
+    for prior, causal, mask, shape in (
+            ("softmax", True, False, (2, 64, 4, 4, 16, 16)),
+            ("softmax", False, True, (3, 37, 6, 2, 6, 12)),
+            ("linear", True, False, (2, 64, 4, 4, 16, 16)),
+            ("linear", False, True, (3, 37, 6, 2, 6, 12)),
+            ("gla", True, False, (1, 77, 3, 1, 5, 9)),
+            ("aft", True, False, (1, 37, 2, 1, 3, 9)),
+            ("ssm", True, False, (2, 64, 4, 4, 1, 16))):
+        ks.append(Kernel(prior, causal, mask=mask, shape=shape,
+                         N=16 if prior == "ssm" else 4))
     return {k.name: k for k in ks}
 
 
@@ -227,6 +249,8 @@ class Case:
                  S=None, mask=None, beta=None, v=None, qk=1.0, tweak=None,
                  segments=None, split=None, hide=False, seed=0):
         self.cid, self.k = cid, KERNELS[kernel]
+        if self.k.shape:
+            B, T, H, Hkv, dk, dv = self.k.shape
         self.T, self.B, self.H = T, B, H
         self.Hkv = H if self.k.prior == "ssm" else (Hkv or H)
         self.dk = self.k.dk or dk
@@ -594,6 +618,14 @@ def _cases():
                          (f"ssm_causal_N16_{dtype}", dict(dv=24))):
             add(kern, 200, B=1, beta=beta_mix, v=v_scaled(3.0), **kw)
             add(kern, 77, B=2, **kw)
+    # static extents
+    for kern, T in ((k.name, k.shape[1]) for k in KERNELS.values()
+                    if k.shape):
+        add(kern, T)
+        add(kern, T, beta=beta_mix, v=v_scaled(1e3),
+            mask=mask_holes_and_empty if "mask" in kern else None)
+        add(kern, T, beta=beta_const(-30.0), v=v_scaled(20.0),
+            tweak=gla_saturate_midway if kern.startswith("gla") else None)
     # long sequences: T past 1024 (a scan kernel whose grid leaves a core
     # idle splits the launch itself), no tile divides it
     add("softmax_causal_f32", 1031, B=1, H=1, dk=8, dv=8, beta=beta_mix)
@@ -611,7 +643,7 @@ def _random_cases(n):
     (docs/semantics.md, "Known limit"): q, k negative is not combined
     with β·|v| beyond 20."""
     rng = np.random.default_rng(20261202)
-    f32 = [k for k in KERNELS.values() if k.dtype == "f32"]
+    f32 = [k for k in KERNELS.values() if k.dtype == "f32" and not k.shape]
     out = []
     for i in range(n):
         k = f32[int(rng.integers(len(f32)))]

@@ -220,3 +220,38 @@ func.func @ssm_causal_N16_bf16(%v: tensor<?x?x?x?xbf16>, %beta_raw: tensor<?xbf1
   %out = fem.mixer ssm v(%v : tensor<?x?x?x?xbf16>) beta_raw(%beta_raw : tensor<?xbf16>) lam(%lam : tensor<?x?x?x?xbf16>) gate(%gate : tensor<?x?x?x?xbf16>) delta(%delta : tensor<?x?x?xbf16>) A(%A : tensor<?x16xbf16>) Bs(%Bs : tensor<?x?x16xbf16>) Cs(%Cs : tensor<?x?x16xbf16>) D(%D : tensor<?xbf16>) {causal} -> tensor<?x?x?x?xbf16>
   return %out : tensor<?x?x?x?xbf16>
 }
+
+func.func @softmax_causal_s2x64x4x4x16x16_f32(%q: tensor<2x64x4x16xf32>, %k: tensor<2x64x4x16xf32>, %v: tensor<2x64x4x16xf32>, %beta_raw: tensor<64xf32>, %lam: tensor<2x64x4x16xf32>, %gate: tensor<2x64x4x16xf32>) -> (tensor<2x64x4x16xf32>) {
+  %out = fem.mixer softmax q(%q : tensor<2x64x4x16xf32>) k(%k : tensor<2x64x4x16xf32>) v(%v : tensor<2x64x4x16xf32>) beta_raw(%beta_raw : tensor<64xf32>) lam(%lam : tensor<2x64x4x16xf32>) gate(%gate : tensor<2x64x4x16xf32>) {causal} -> tensor<2x64x4x16xf32>
+  return %out : tensor<2x64x4x16xf32>
+}
+
+func.func @softmax_full_s3x37x6x2x6x12_mask_f32(%q: tensor<3x37x6x6xf32>, %k: tensor<3x37x2x6xf32>, %v: tensor<3x37x2x12xf32>, %beta_raw: tensor<72xf32>, %lam: tensor<3x37x6x12xf32>, %gate: tensor<3x37x6x12xf32>, %mask: tensor<3x37xi1>) -> (tensor<3x37x6x12xf32>) {
+  %out = fem.mixer softmax q(%q : tensor<3x37x6x6xf32>) k(%k : tensor<3x37x2x6xf32>) v(%v : tensor<3x37x2x12xf32>) beta_raw(%beta_raw : tensor<72xf32>) lam(%lam : tensor<3x37x6x12xf32>) gate(%gate : tensor<3x37x6x12xf32>) mask(%mask : tensor<3x37xi1>) -> tensor<3x37x6x12xf32>
+  return %out : tensor<3x37x6x12xf32>
+}
+
+func.func @linear_causal_s2x64x4x4x16x16_f32(%q: tensor<2x64x4x16xf32>, %k: tensor<2x64x4x16xf32>, %v: tensor<2x64x4x16xf32>, %beta_raw: tensor<64xf32>, %lam: tensor<2x64x4x16xf32>, %gate: tensor<2x64x4x16xf32>) -> (tensor<2x64x4x16xf32>) {
+  %out = fem.mixer linear q(%q : tensor<2x64x4x16xf32>) k(%k : tensor<2x64x4x16xf32>) v(%v : tensor<2x64x4x16xf32>) beta_raw(%beta_raw : tensor<64xf32>) lam(%lam : tensor<2x64x4x16xf32>) gate(%gate : tensor<2x64x4x16xf32>) {causal} -> tensor<2x64x4x16xf32>
+  return %out : tensor<2x64x4x16xf32>
+}
+
+func.func @linear_full_s3x37x6x2x6x12_mask_f32(%q: tensor<3x37x6x6xf32>, %k: tensor<3x37x2x6xf32>, %v: tensor<3x37x2x12xf32>, %beta_raw: tensor<72xf32>, %lam: tensor<3x37x6x12xf32>, %gate: tensor<3x37x6x12xf32>, %mask: tensor<3x37xi1>) -> (tensor<3x37x6x12xf32>) {
+  %out = fem.mixer linear q(%q : tensor<3x37x6x6xf32>) k(%k : tensor<3x37x2x6xf32>) v(%v : tensor<3x37x2x12xf32>) beta_raw(%beta_raw : tensor<72xf32>) lam(%lam : tensor<3x37x6x12xf32>) gate(%gate : tensor<3x37x6x12xf32>) mask(%mask : tensor<3x37xi1>) -> tensor<3x37x6x12xf32>
+  return %out : tensor<3x37x6x12xf32>
+}
+
+func.func @gla_causal_s1x77x3x1x5x9_f32(%q: tensor<1x77x3x5xf32>, %k: tensor<1x77x1x5xf32>, %v: tensor<1x77x1x9xf32>, %beta_raw: tensor<27xf32>, %lam: tensor<1x77x3x9xf32>, %gate: tensor<1x77x3x9xf32>, %decay: tensor<1x77x3xf32>) -> (tensor<1x77x3x9xf32>) {
+  %out = fem.mixer gla q(%q : tensor<1x77x3x5xf32>) k(%k : tensor<1x77x1x5xf32>) v(%v : tensor<1x77x1x9xf32>) beta_raw(%beta_raw : tensor<27xf32>) lam(%lam : tensor<1x77x3x9xf32>) gate(%gate : tensor<1x77x3x9xf32>) decay(%decay : tensor<1x77x3xf32>) {causal} -> tensor<1x77x3x9xf32>
+  return %out : tensor<1x77x3x9xf32>
+}
+
+func.func @aft_causal_s1x37x2x1x3x9_f32(%q: tensor<1x37x2x3xf32>, %k: tensor<1x37x1x3xf32>, %v: tensor<1x37x1x9xf32>, %beta_raw: tensor<18xf32>, %lam: tensor<1x37x2x9xf32>, %gate: tensor<1x37x2x9xf32>) -> (tensor<1x37x2x9xf32>) {
+  %out = fem.mixer aft q(%q : tensor<1x37x2x3xf32>) k(%k : tensor<1x37x1x3xf32>) v(%v : tensor<1x37x1x9xf32>) beta_raw(%beta_raw : tensor<18xf32>) lam(%lam : tensor<1x37x2x9xf32>) gate(%gate : tensor<1x37x2x9xf32>) {causal} -> tensor<1x37x2x9xf32>
+  return %out : tensor<1x37x2x9xf32>
+}
+
+func.func @ssm_causal_s2x64x4x4x1x16_N16_f32(%v: tensor<2x64x4x16xf32>, %beta_raw: tensor<64xf32>, %lam: tensor<2x64x4x16xf32>, %gate: tensor<2x64x4x16xf32>, %delta: tensor<2x64x64xf32>, %A: tensor<64x16xf32>, %Bs: tensor<2x64x16xf32>, %Cs: tensor<2x64x16xf32>, %D: tensor<64xf32>) -> (tensor<2x64x4x16xf32>) {
+  %out = fem.mixer ssm v(%v : tensor<2x64x4x16xf32>) beta_raw(%beta_raw : tensor<64xf32>) lam(%lam : tensor<2x64x4x16xf32>) gate(%gate : tensor<2x64x4x16xf32>) delta(%delta : tensor<2x64x64xf32>) A(%A : tensor<64x16xf32>) Bs(%Bs : tensor<2x64x16xf32>) Cs(%Cs : tensor<2x64x16xf32>) D(%D : tensor<64xf32>) {causal} -> tensor<2x64x4x16xf32>
+  return %out : tensor<2x64x4x16xf32>
+}
