@@ -178,6 +178,10 @@ def main(argv=None):
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "bin"),
                     help="where femc and fem-run are")
     ap.add_argument("--no-example", action="store_true", help="skip examples/fem_layer.mlir")
+    ap.add_argument("--matmul-precision", default="auto",
+                    choices=["auto", "f32", "bf16x3", "bf16x6"],
+                    help="femc --matmul-precision for the projections (auto: bf16x6 "
+                         "on AMX-BF16 hosts, else f32; docs/layers.md)")
     a = ap.parse_args(argv)
     femc, fem_run = os.path.join(a.bin, "femc"), os.path.join(a.bin, "fem-run")
     D, H, d = 1024, 16, 64
@@ -185,11 +189,12 @@ def main(argv=None):
         src = os.path.join(tmp, "bench_layer.mlir")
         with open(src, "w") as f:
             f.write(layer_mlir("bench_layer", D, H, d))
-        run([femc, src, "-o", tmp])
+        mp = "--matmul-precision=" + a.matmul_precision
+        run([femc, mp, src, "-o", tmp])
         lib = os.path.join(tmp, "bench_layer.so")
         ex = None
         if not a.no_example:
-            run([femc, os.path.join(ROOT, "examples", "fem_layer.mlir"), "-o", tmp])
+            run([femc, mp, os.path.join(ROOT, "examples", "fem_layer.mlir"), "-o", tmp])
             ex = os.path.join(tmp, "fem_layer.so")
         print(f"# Layers: B=1, n_embd={D}, {H} heads, dk=dv={d}, softmax causal; "
               f"{len(os.sched_getaffinity(0))} cores, {a.reps} reps (median ms)")

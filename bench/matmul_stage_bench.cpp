@@ -12,6 +12,11 @@
 //   clang++ -O2 -std=c++17 -I. bench/matmul_stage_bench.cpp -o mmbench -ldl -pthread
 //   mmbench LIB LAYER LANES [--threads N] [--reps R] M,N,K[,nn|nt] ...
 //
+// LANES bf16x3 or bf16x6 times the AMX stages of a library compiled with
+// that --matmul-precision (`<layer>_mmx_pack_a_wg` and
+// `<layer>_mmx_pack_{nn,nt}_wg`, timed together as the pack, and
+// `<layer>_mmx_wg`; grids from AmxBlocking).
+//
 // --cpu times the process's CPU time instead of wall time (with --threads
 // 1: the stages' own time, robust to other jobs on the machine).
 // --rows R and --vectors V override the header's register block, and
@@ -41,6 +46,11 @@
 #include <thread>
 #include <ctime>
 #include <vector>
+
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace {
 
@@ -113,6 +123,7 @@ private:
 };
 
 using PackFn = void (*)(void *, void *, int64_t);
+using bf16 = uint16_t;
 using MatmulFn = void (*)(void *, void *, void *, int64_t);
 
 /// Milliseconds of wall time, or with --cpu of this process's CPU time (on
@@ -147,9 +158,22 @@ int main(int argc, char **argv) {
     return usage("expected a library, a layer name, the lanes and a shape");
   const char *lib = argv[1];
   std::string layer = argv[2];
-  int64_t lanes = std::atoll(argv[3]);
+  std::string lanesArg = argv[3];
+  // 0 pieces: the f32 stages; 2 or 3: the AMX ones.
+  int64_t pieces = lanesArg == "bf16x3" ? 2 : lanesArg == "bf16x6" ? 3 : 0;
+  int64_t lanes = pieces ? 16 : std::atoll(argv[3]);
   if (lanes != 4 && lanes != 8 && lanes != 16)
-    return usage("LANES must be 4, 8 or 16");
+    return usage("LANES must be 4, 8, 16, bf16x3 or bf16x6");
+  femc::layer::AmxBlocking amx{pieces};
+#if defined(__linux__)
+  // The glue asks Linux for AMX tile data before a launch; called directly,
+  // the stages need the same (ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA).
+  if (pieces && syscall(SYS_arch_prctl, 0x1023, 18) != 0) {
+    std::fprintf(stderr, "matmul_stage_bench: no AMX tile data for this "
+                         "process (arch_prctl)\n");
+    return 1;
+  }
+#endif
   int threads = 2, reps = 7;
   int64_t fixedGroupRows = 0;
   femc::layer::MatmulBlocking blk = femc::layer::matmulBlocking(lanes);
@@ -184,7 +208,7 @@ int main(int argc, char **argv) {
                    name.c_str());
     return f;
   };
-  auto mm = reinterpret_cast<MatmulFn>(sym("mm"));
+  auto mm = reinterpret_cast<MatmulFn>(sym(pieces ? "mmx" : "mm"));
   if (!mm)
     return 1;
   Pool pool(threads);
@@ -201,8 +225,10 @@ int main(int argc, char **argv) {
         (std::strcmp(form, "nt") && std::strcmp(form, "nn")))
       return usage(("bad shape '" + shape + "'").c_str());
     bool nt = !std::strcmp(form, "nt");
-    auto pack = reinterpret_cast<PackFn>(sym(nt ? "mm_pack_nt" : "mm_pack_nn"));
-    if (!pack)
+    auto pack = reinterpret_cast<PackFn>(
+        sym(std::string(pieces ? "mmx" : "mm") + (nt ? "_pack_nt" : "_pack_nn")));
+    auto packA = pieces ? reinterpret_cast<PackFn>(sym("mmx_pack_a")) : nullptr;
+    if (!pack || (pieces && !packA))
       return 1;
     std::vector<float> A(M * K), B(N * K), C(M * N);
     for (float &v : A)
@@ -218,17 +244,33 @@ int main(int argc, char **argv) {
                      : stageMemref<2>(B.data(), {K, N});
     Memref<3> p = stageMemref<3>(P, {panels, K, blk.panel()});
     Memref<2> c = stageMemref<2>(C.data(), {M, N});
+    // The AMX stages' packed operands (bf16 pieces, rows of 32).
+    int64_t rowsA = pieces ? amx.packedRowsA(M, K) : 0;
+    int64_t rowsB = pieces ? amx.packedRowsB(N, K) : 0;
+    bf16 *Ap = static_cast<bf16 *>(std::aligned_alloc(64, rowsA * 64 + 64));
+    bf16 *Bp = static_cast<bf16 *>(std::aligned_alloc(64, rowsB * 64 + 64));
+    auto ap = femc::layer::stageMemref<2, bf16>(Ap, {rowsA, 32});
+    auto bp = femc::layer::stageMemref<2, bf16>(Bp, {rowsB, 32});
     std::vector<double> packMs, mmMs;
     for (int r = 0; r < reps + 1; ++r) {
       std::fill(C.begin(), C.end(), 0.0f);
       double t0 = nowMs();
-      pool.run(panels, [&](int64_t i) { pack(&b, &p, i); });
+      if (pieces) {
+        pool.run(amx.rowTiles(M), [&](int64_t i) { packA(&a, &ap, i); });
+        pool.run(amx.colTiles(N), [&](int64_t i) { pack(&b, &bp, i); });
+      } else {
+        pool.run(panels, [&](int64_t i) { pack(&b, &p, i); });
+      }
       double tp = nowMs() - t0;
       t0 = nowMs();
       int64_t groups = fixedGroupRows
                            ? (M + fixedGroupRows - 1) / fixedGroupRows
                            : blk.matmulGroups(M, N);
-      pool.run(groups, [&](int64_t i) { mm(&a, &p, &c, i); });
+      if (pieces)
+        pool.run(amx.matmulGroups(M, N),
+                 [&](int64_t i) { mm(&ap, &bp, &c, i); });
+      else
+        pool.run(groups, [&](int64_t i) { mm(&a, &p, &c, i); });
       double tm = nowMs() - t0;
       if (r) { // the first run warms the caches and the pages
         packMs.push_back(tp);
@@ -246,6 +288,8 @@ int main(int argc, char **argv) {
       scale = std::max(scale, std::fabs(ref));
     }
     std::free(P);
+    std::free(Ap);
+    std::free(Bp);
     auto med = [](std::vector<double> v) {
       std::sort(v.begin(), v.end());
       return v[v.size() / 2];

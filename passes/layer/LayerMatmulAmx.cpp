@@ -96,7 +96,7 @@ namespace {
 constexpr int64_t kT = AmxBlocking::kTile;
 /// K tiles per step of the matmul's K loop (the accumulators are loaded
 /// and stored once per step).
-constexpr int64_t kU = 4;
+constexpr int64_t kU = 16;
 
 /// Index and vector helpers on one ImplicitLocOpBuilder.
 struct Emitter {
