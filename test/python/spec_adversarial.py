@@ -471,6 +471,11 @@ def _cases():
         add("gla_causal_f32", T, H=2, dk=8, dv=12)
         add("aft_causal_f32", T, H=2, dk=4, dv=12)
         add("ssm_causal_N16_f32", T, H=2, dv=6)
+    # softmax's default query tile may be 384 rows (16 lanes)
+    for T in (384, 385):
+        add("softmax_causal_f32", T, B=1, H=2, Hkv=1, dk=8, dv=8)
+        add("softmax_full_mask_f32", T, B=1, H=2, dk=8, dv=8,
+            mask=mask_middle)
     # the causal flag: gla, aft, ssm must stay causal without it
     for T in (5, 33):
         add("gla_full_t8x8x8_f32", T)
