@@ -131,6 +131,7 @@ LogicalResult SoftmaxReadEmitter::emit() {
   offsetBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
   colOk = alloc({bk}, {});
   gateBuf = alloc({ShapedType::kDynamic}, {dvp});
+  narrowAnyBuf = alloc({ShapedType::kDynamic}, {group});
 
   emitPrePass();
 
@@ -219,9 +220,13 @@ void SoftmaxReadEmitter::emitPrePass() {
                     {cs[i]});
            });
   });
+  auto vi1Wide = VectorType::get({lanes}, b.getI1Type());
+  Value noLane =
+      arith::ConstantOp::create(b, vi1Wide, DenseElementsAttr::get(vi1Wide, false));
   loop(c0, group, c1, [&](Value j) {
     Value h = add(mul(kvHead, group), j);
-    loop(c0, dvp, cLanes, [&](Value c) {
+    Value narrowLanes = loop(c0, dvp, cLanes, {noLane}, [&](Value c,
+                                                           ValueRange it) {
       Value lanesLeft = mask(sub(dv, c));
       Value raw =
           vloadMasked(op.getBetaRaw(), {add(mul(h, dv), c)}, lanesLeft);
@@ -248,7 +253,14 @@ void SoftmaxReadEmitter::emitPrePass() {
       Value narrow = fcmp(arith::CmpFPredicate::OLE, fsub(maxV, minV),
                           splat(0.69314718f));
       vstore(select(narrow, splat(1.0f), splat(0.0f)), offsetBuf, {j, c});
-    });
+      // Padding lanes (v = 0) always count as narrow: only real channels
+      // decide whether the head needs expm1 at all.
+      return SmallVector<Value>{arith::OrIOp::create(
+          b, it[0], arith::AndIOp::create(b, narrow, lanesLeft))};
+    })[0];
+    Value anyNarrow =
+        vector::ReductionOp::create(b, vector::CombiningKind::OR, narrowLanes);
+    store(select(anyNarrow, cst(1.0f), cst(0.0f)), narrowAnyBuf, {j});
     packQuery(j, h);
     loop(c0, cBqPad, c1, [&](Value r) {
       store(negInf, rowMax, {j, r});
@@ -301,7 +313,16 @@ void SoftmaxReadEmitter::emitKeyTile(Value kt) {
 
   loop(c0, group, c1, [&](Value j) {
     Value h = add(mul(kvHead, group), j);
-    emitPanel(j, s0, ncols);
+    // A head with no narrow channel (the usual case: beta*(max v - min v) >
+    // ln 2 everywhere) takes a panel without the expm1 polynomial.
+    branch(
+        fcmp(arith::CmpFPredicate::OGT, load(narrowAnyBuf, {j}), cst(0.5f)),
+        [&] { emitPanel(j, s0, ncols); },
+        [&] {
+          panelWideOnly = true;
+          emitPanel(j, s0, ncols);
+          panelWideOnly = false;
+        });
     emitScores(j, h, s0, ncols, rowStart);
     emitOnlineSoftmax(j, s0, ncols, rowStart);
     emitContraction(j, ncols, rowStart);
@@ -338,9 +359,12 @@ std::pair<Value, Value> SoftmaxReadEmitter::panelValues(Value j, Value key,
   // z = beta*clipped - M, formed from the difference of the values so
   // that small differences survive a small beta.
   Value z = fmul(beta, fsub(clipped, vload(vmaxBuf, {j, c})));
-  Value narrow = fcmp(arith::CmpFPredicate::OGT, vload(offsetBuf, {j, c}),
-                      splat(0.5f));
-  Value tilted = select(narrow, expm1Narrow(z), exp(z));
+  Value tilted = exp(z);
+  if (!panelWideOnly) {
+    Value narrow = fcmp(arith::CmpFPredicate::OGT, vload(offsetBuf, {j, c}),
+                        splat(0.5f));
+    tilted = select(narrow, expm1Narrow(z), tilted);
+  }
   if (keep) { // padded keys contribute nothing, even if v is not finite
     clipped = select(keep, clipped, splat(0.0f));
     tilted = select(keep, tilted, splat(0.0f));
@@ -397,20 +421,13 @@ void SoftmaxReadEmitter::scoreBlocks(
   Value rowsV = mul(ceilDiv(rows, rvStep), rvStep);
   auto block = [&](Value col, Value rv) {
     SmallVector<Value> perKey = perKeyBlock(col);
-    SmallVector<Value> inits(keys * rowVecs, splat(0.0f));
-    SmallVector<Value> sums =
-        loop(c0, steps, c1, inits, [&](Value d, ValueRange it) {
-          SmallVector<Value> qv;
-          for (int64_t c = 0; c < rowVecs; ++c)
-            qv.push_back(rowOperand(d, add(rv, idx(c * lanes))));
-          SmallVector<Value> next;
-          for (int64_t i = 0; i < keys; ++i) {
-            Value ks = keyOperand(d, col, i, perKey);
-            for (int64_t c = 0; c < rowVecs; ++c)
-              next.push_back(madd(it[i * rowVecs + c], ks, qv[c]));
-          }
-          return next;
-        });
+    SmallVector<Value> sums = rankOneSums(
+        steps, keys, rowVecs,
+        [&](Value d, int64_t c) {
+          return rowOperand(d, add(rv, idx(c * lanes)));
+        },
+        [&](Value d, int64_t i) { return keyOperand(d, col, i, perKey); },
+        madd);
     for (int64_t i = 0; i < keys; ++i)
       for (int64_t c = 0; c < rowVecs; ++c)
         vstore(sums[i * rowVecs + c], scoresT,
@@ -419,6 +436,28 @@ void SoftmaxReadEmitter::scoreBlocks(
   loop(c0, colsPadded, kb, [&](Value col) {
     loop(floorTo(rowStart, rvStep), rowsV, rvStep,
          [&](Value rv) { block(col, rv); });
+  });
+}
+
+SmallVector<Value> SoftmaxReadEmitter::rankOneSums(
+    Value steps, int64_t bcasts, int64_t vecs,
+    llvm::function_ref<Value(Value, int64_t)> vecOperand,
+    llvm::function_ref<Value(Value, int64_t)> bcastOperand,
+    llvm::function_ref<Value(Value, Value, Value)> madd) {
+  SmallVector<Value> inits(bcasts * vecs, splat(0.0f));
+  return loop(c0, steps, c1, inits, [&](Value s, ValueRange it) {
+    // The vectors first, then each broadcast operand right before its row
+    // of multiply-adds: one broadcast register live at a time.
+    SmallVector<Value> vs;
+    for (int64_t k = 0; k < vecs; ++k)
+      vs.push_back(vecOperand(s, k));
+    SmallVector<Value> next;
+    for (int64_t i = 0; i < bcasts; ++i) {
+      Value x = bcastOperand(s, i);
+      for (int64_t k = 0; k < vecs; ++k)
+        next.push_back(madd(it[i * vecs + k], x, vs[k]));
+    }
+    return next;
   });
 }
 
@@ -517,20 +556,12 @@ void SoftmaxReadEmitter::accumulateBlocks(
     loop(c0, width, cb, [&](Value c) {
       // Each key tile sums into fresh registers, added to the rescaled
       // accumulator once: rounding grows with the tile, not with T.
-      SmallVector<Value> inits(rb * cbv, splat(0.0f));
-      SmallVector<Value> sums =
-          loop(c0, steps, c1, inits, [&](Value s, ValueRange it) {
-            SmallVector<Value> pv;
-            for (int64_t k = 0; k < cbv; ++k)
-              pv.push_back(colOperand(s, add(c, idx(k * lanes))));
-            SmallVector<Value> next;
-            for (int64_t i = 0; i < rb; ++i) {
-              Value p = rowOperand(s, rowIdx[i]);
-              for (int64_t k = 0; k < cbv; ++k)
-                next.push_back(madd(it[i * cbv + k], p, pv[k]));
-            }
-            return next;
-          });
+      SmallVector<Value> sums = rankOneSums(
+          steps, rb, cbv,
+          [&](Value s, int64_t k) {
+            return colOperand(s, add(c, idx(k * lanes)));
+          },
+          [&](Value s, int64_t i) { return rowOperand(s, rowIdx[i]); }, madd);
       for (int64_t i = 0; i < rb; ++i)
         for (int64_t k = 0; k < cbv; ++k) {
           SmallVector<Value> at = {j, rowIdx[i], add(c, idx(k * lanes))};
@@ -599,9 +630,8 @@ void SoftmaxReadEmitter::emitEpilogue() {
                             splat(0.5f));
         Value positive = arith::OrIOp::create(
             b, narrow, fcmp(arith::CmpFPredicate::UGT, z, splat(0.0f)));
-        Value logZ = select(narrow, math::Log1pOp::create(b, z),
-                            math::LogOp::create(b, z));
-        logZ = select(positive, logZ, bcast(negInf));
+        // One log for both (log1pOrLog): bitwise the select of the two.
+        Value logZ = select(positive, log1pOrLog(narrow, z, z), bcast(negInf));
         Value tinyTerm = fsub(splat(kLogTiny), shift);
         // fmax/fmin return their second operand for NaN: keep log Z there.
         Value hi = fmax(tinyTerm, logZ);

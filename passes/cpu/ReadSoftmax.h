@@ -58,7 +58,9 @@ protected:
 
   /// clip(v) and X (or X - 1 on narrow channels) of key `key` for channels
   /// [c, c + lanes) of head slot `j`; 0 where `keep` (a scalar i1, may be
-  /// null) is false, whatever v is.
+  /// null) is false, whatever v is. While panelWideOnly is set (emitPanel
+  /// of a head none of whose channels is narrow), X = e^z without the
+  /// narrow test and its expm1.
   std::pair<Value, Value> panelValues(Value j, Value key, Value c, Value keep);
   /// Whether key `col` of the tile is present and not masked out (colOk).
   Value keyKept(Value col);
@@ -97,12 +99,23 @@ protected:
   // Shared scratch.
   Value scoresT, acc, rowMax, rowSum, alpha, betaBuf, boundBuf, shiftBuf,
       vmaxBuf, offsetBuf, colOk, gateBuf;
+  /// Per head slot: 1 when some channel is narrow (offsetBuf), else 0.
+  Value narrowAnyBuf;
+  bool panelWideOnly = false;
 
 private:
   void emitPrePass();
   void emitKeyTile(Value kt);
   void emitOnlineSoftmax(Value j, Value s0, Value ncols, Value rowStart);
   void emitEpilogue();
+  /// The register block both contractions share: sums[i * vecs + k], from
+  /// zero, = madd(sum, bcastOperand(s, i), vecOperand(s, k)) over steps s in
+  /// [0, steps), bcasts x vecs accumulators.
+  SmallVector<Value>
+  rankOneSums(Value steps, int64_t bcasts, int64_t vecs,
+              llvm::function_ref<Value(Value, int64_t)> vecOperand,
+              llvm::function_ref<Value(Value, int64_t)> bcastOperand,
+              llvm::function_ref<Value(Value, Value, Value)> madd);
 
   // The f32 read's operands.
   Value qT, panel;
