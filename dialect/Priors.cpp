@@ -194,8 +194,12 @@ int64_t stateChannelWidth(const PriorInfo &info, int64_t dk, int64_t n) {
 
 Tiles defaultTiles(const PriorInfo &info, int64_t vec) {
   if (info.grid == GridKind::QueryTiles)
-    // 192 rows: a multiple of the lowering's row quantum at 4, 8 or 16 lanes.
-    return {192, std::max<int64_t>(64, 2 * vec), vec};
+    // Rows: a multiple of the lowering's row quantum at 4, 8 or 16 lanes.
+    // 384 with 16 lanes: the value panel and the shift pre-pass, repeated
+    // by every query tile, cost half as much per row, and at T = 4096 on
+    // two cores the read took 0.8x the time of 192 rows (docs/benchmarks.md,
+    // "Where the time goes"); with 8 lanes 384 was no faster, so 192 stays.
+    return {vec == 16 ? 384 : 192, std::max<int64_t>(64, 2 * vec), vec};
   // Scans: 64-row chunks and 64-channel blocks (docs/benchmarks.md, "Scan
   // priors"). The channel block trades parallel workgroups at small B*H
   // against the work every block repeats per row: the q.k scores of linear
