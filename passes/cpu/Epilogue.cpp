@@ -7,8 +7,12 @@
 // where Z <= 0, lambda = sigmoid(lam), out = g * ((1 - lambda) mu + lambda F).
 //
 // Cost: the row-scale pass keeps g+ (kGateRows rows) so the store does not
-// recompute softplus, and log Z takes one log per lane for both the log1p
-// and the log branch (EmitterBuilder::log1pOrLog). The logaddexp with the
+// recompute softplus, whose form needs one exp and a log1p polynomial on
+// (0, 1] (gateSoftplus: no exponent split, no division). log Z takes one
+// log per lane for both the log1p and the log branch
+// (EmitterBuilder::log1pOrLog), and a channel vector with no narrow channel
+// (the usual case) takes the plain log without the log1p form's division.
+// The logaddexp with the
 // tiny floor is one compare per vector where log Z lies far above the floor
 // (every lane's gap below kFarGap; the usual case), else exp and log1p with
 // the gap clamped to kExpFloor so that exp never builds a subnormal (each
@@ -113,7 +117,15 @@ void GateEpilogue::store(Value t, Value cv, Value scale, Value mu, Value zRead,
                         e.splat(0.5f));
   Value positive = arith::OrIOp::create(
       e.b, narrow, e.fcmp(arith::CmpFPredicate::UGT, zRead, e.splat(0.0f)));
-  Value logZ = e.log1pOrLog(narrow, e.fadd(zRead, r1m1), zRead);
+  // Whether a channel is narrow is fixed for the workgroup, and most
+  // vectors have none: those take the plain log, without the log1p form's
+  // division (the same lanes either way).
+  Value anyNarrow =
+      vector::ReductionOp::create(e.b, vector::CombiningKind::OR, narrow);
+  Value logZ = storage::ifValue(
+      e.b, anyNarrow,
+      [&] { return e.log1pOrLog(narrow, e.fadd(zRead, r1m1), zRead); },
+      [&] { return e.log(zRead); });
   logZ = e.select(positive, logZ, negInf);
   if (logScale)
     logZ = e.fadd(logZ, logScale);
