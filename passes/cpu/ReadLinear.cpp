@@ -200,15 +200,15 @@ Value LinearReadEmitter::loadState() {
   });
   e.loop(w.c0i, w.cw, w.c1i, [&](Value c) {
     Value scaleX = carried.xScale(c);
-    Value offset = e.load(streams.offset, {c});
     Value cz = e.add(cCb, c);
     e.loop(w.c0i, dk, w.c1i, [&](Value d) {
       Value mu = carried.load(c, e.add(e.idx(base), d));
       Value x = carried.load(c, e.add(e.add(e.idx(base), dk), d));
       e.store(mu, state, {d, c});
-      // S_X of the offset form: e^(M_state - M) S_X - o z.
-      e.store(e.fsub(e.fmul(scaleX, x), e.fmul(offset, e.load(norm, {d}))),
-              state, {d, cz});
+      // S_X of the offset form: e^(M_state - M) S_X - o z (ScanRead.h,
+      // xSumIn: o picked, not multiplied).
+      e.store(carried.xSumIn(c, e.fmul(scaleX, x), e.load(norm, {d})), state,
+              {d, cz});
     });
   });
   return gla ? carried.load(w.c0i, kStatePriorPart) : e.cst(0.0f);
@@ -224,7 +224,6 @@ void LinearReadEmitter::storeState(Value cLast, Value gLast) {
   // unclamped running sum; it is 0 for linear).
   Value extra = stateOnly ? e.sub(e.dim(op.getStateOut(), 3), w.c1i) : Value();
   e.loop(w.c0i, w.cw, w.c1i, [&](Value c) {
-    Value offset = e.load(streams.offset, {c});
     Value cz = e.add(cCb, c);
     carried.store(c, kStatePriorPart, cLast);
     if (extra)
@@ -232,8 +231,9 @@ void LinearReadEmitter::storeState(Value cLast, Value gLast) {
     e.loop(w.c0i, dk, w.c1i, [&](Value d) {
       Value z = e.load(norm, {d});
       carried.store(c, e.add(e.idx(base), d), e.load(state, {d, c}));
+      // S_X = S_(X-o) + o z (xSumOut: z's infinity kept, not inf - inf).
       carried.store(c, e.add(e.add(e.idx(base), dk), d),
-                    e.fadd(e.fmul(offset, z), e.load(state, {d, cz})));
+                    carried.xSumOut(c, z, e.load(state, {d, cz})));
       carried.store(c, e.add(e.add(e.idx(base), e.add(dk, dk)), d), z);
     });
   });
