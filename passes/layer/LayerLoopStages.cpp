@@ -47,6 +47,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Passes.h"
+#include "passes/layer/LayerStage.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
@@ -68,21 +69,13 @@ namespace mlir::fem {
 using namespace mlir;
 using namespace mlir::fem;
 
+using mlir::fem::layer::declareStage;
+using mlir::fem::layer::rootBuffer;
+
 namespace {
 
 /// Workgroups a loop stage's flattened band is cut into, at most.
 constexpr int64_t kLoopChunks = 64;
-
-/// The buffer a chain of views reads.
-Value rootOf(Value v) {
-  while (Operation *def = v.getDefiningOp()) {
-    auto view = dyn_cast<ViewLikeOpInterface>(def);
-    if (!view)
-      break;
-    v = view.getViewSource();
-  }
-  return v;
-}
 
 /// One load or store of the nest: the memref it goes through, its indices
 /// and the rank of the vector it moves (0 for a scalar).
@@ -129,7 +122,7 @@ bool collectMemory(scf::ForOp nest, NestMemory &mem) {
     if (!ok)
       return WalkResult::interrupt();
     if (std::optional<Access> a = asAccess(op)) {
-      Value root = rootOf(a->memref);
+      Value root = rootBuffer(a->memref);
       if (!inside(root)) {
         if (a->write)
           mem.written.insert(root);
@@ -153,7 +146,7 @@ bool collectMemory(scf::ForOp nest, NestMemory &mem) {
         continue;
       // Freeing or writing: only buffers the nest allocates itself.
       if (isa<MemoryEffects::Free, MemoryEffects::Write>(e.getEffect())) {
-        if (!v || !inside(rootOf(v)))
+        if (!v || !inside(rootBuffer(v)))
           ok = false;
         continue;
       }
@@ -161,8 +154,8 @@ bool collectMemory(scf::ForOp nest, NestMemory &mem) {
         ok = false;
         continue;
       }
-      if (!inside(rootOf(v)))
-        mem.otherReads.push_back(rootOf(v));
+      if (!inside(rootBuffer(v)))
+        mem.otherReads.push_back(rootBuffer(v));
     }
     return ok ? WalkResult::advance() : WalkResult::interrupt();
   });
@@ -294,27 +287,6 @@ bool capture(Value v, Captures &c) {
       return false;
   c.clones.insert(def);
   return true;
-}
-
-/// The pair of stage functions (as fem-layer-matmul declares its stages).
-std::pair<func::FuncOp, func::FuncOp> declareStage(OpBuilder &mb, Location loc,
-                                                   StringRef base,
-                                                   TypeRange args) {
-  MLIRContext *ctx = mb.getContext();
-  SmallVector<Type> types(args);
-  types.push_back(IndexType::get(ctx));
-  auto wg = func::FuncOp::create(mb, loc, (base + "_wg").str(),
-                                 FunctionType::get(ctx, types, {}));
-  wg->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
-  wg->setAttr("fem.stage", StringAttr::get(ctx, "loop"));
-  wg.addEntryBlock();
-  mb.setInsertionPointAfter(wg);
-  auto run = func::FuncOp::create(mb, loc, (base + "_run").str(),
-                                  FunctionType::get(ctx, types, {}));
-  run.setPrivate();
-  run->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
-  run->setAttr("fem.stage", StringAttr::get(ctx, wg.getSymName()));
-  return {wg, run};
 }
 
 /// Vector lanes for the lanes of a stage's last band loop: 16 where the
@@ -502,7 +474,7 @@ bool outlineNest(scf::ForOp top, StringRef layerName, unsigned index,
       llvm::map_to_vector(c.buffers, [](Value v) { return v.getType(); });
   OpBuilder mb(ctx);
   mb.setInsertionPointAfter(layer);
-  auto [wg, run] = declareStage(mb, loc, base, types);
+  auto [wg, run] = declareStage(mb, loc, base, types, "loop");
   Block *entry = &wg.getBody().front();
   OpBuilder b = OpBuilder::atBlockBegin(entry);
   b.setInsertionPoint(func::ReturnOp::create(b, loc));

@@ -33,6 +33,7 @@
 #include "passes/Passes.h"
 #include "passes/layer/LayerMatmulAmx.h"
 #include "passes/layer/LayerMatmulBlocking.h"
+#include "passes/layer/LayerStage.h"
 
 #include "mlir/Dialect/AMX/AMXDialect.h"
 
@@ -66,6 +67,8 @@ using namespace mlir::fem;
 namespace {
 
 using femc::layer::MatmulBlocking;
+using mlir::fem::layer::declareStage;
+using mlir::fem::layer::rootBuffer;
 using femc::layer::MatmulPrecision;
 
 /// The precision `auto` picks: bf16x6 on AMX-BF16 targets (its error is an
@@ -252,30 +255,6 @@ static int64_t vectorLanes(ModuleOp module, StringRef target) {
   if (fromReads == 4 || fromReads == 8 || fromReads == 16)
     return fromReads;
   return features ? 4 : defaultVectorWidth("host");
-}
-
-/// The pair of functions of one stage: the public workgroup function
-/// `<base>_wg(args..., index)` (body left to the caller: its entry block is
-/// returned) and the private `<base>_run(args..., count)` the layer calls
-/// and the driver's glue implements on the pool.
-static std::pair<func::FuncOp, func::FuncOp>
-declareStage(OpBuilder &mb, Location loc, StringRef base, TypeRange args,
-             StringRef kind) {
-  MLIRContext *ctx = mb.getContext();
-  SmallVector<Type> types(args);
-  types.push_back(IndexType::get(ctx));
-  auto wg = func::FuncOp::create(mb, loc, (base + "_wg").str(),
-                                 FunctionType::get(ctx, types, {}));
-  wg->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
-  wg->setAttr("fem.stage", StringAttr::get(ctx, kind));
-  wg.addEntryBlock();
-  mb.setInsertionPointAfter(wg);
-  auto run = func::FuncOp::create(mb, loc, (base + "_run").str(),
-                                  FunctionType::get(ctx, types, {}));
-  run.setPrivate();
-  run->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
-  run->setAttr("fem.stage", StringAttr::get(ctx, wg.getSymName()));
-  return {wg, run};
 }
 
 /// Builds the stage functions of one layer.
@@ -825,17 +804,6 @@ static void hoistTables(linalg::GenericOp op) {
 
 /// Workgroups an element-wise stage's split loop is cut into, at most.
 constexpr int64_t kStageChunks = 64;
-
-/// The buffer a chain of views reads.
-static Value rootBuffer(Value v) {
-  while (Operation *def = v.getDefiningOp()) {
-    auto view = dyn_cast<ViewLikeOpInterface>(def);
-    if (!view)
-      break;
-    v = view.getViewSource();
-  }
-  return v;
-}
 
 /// How a stage's leading parallel loops (at most two, `split` of them) are
 /// cut: the last one into `pieces` chunks of `chunk` iterations, the one
