@@ -31,7 +31,15 @@ def FEM_Dialect : Dialect {
   let dependentDialects = ["::mlir::tensor::TensorDialect"];
 }
 
+// Every fem op refuses an attribute that is neither one of its own nor
+// carries a dialect prefix (dialect/StrayAttributes.h): a misspelt
+// attribute (`capp = 2.0`, `tile = #fem.tiles<...>`) was kept as a
+// discardable attribute and silently ignored.
+def FEM_NoStrayAttributes : NativeOpTrait<"NoStrayAttributes"> {
+  let cppNamespace = "::mlir::fem";
+}
+
 class FEM_Op<string mnemonic, list<Trait> traits = []>
-    : Op<FEM_Dialect, mnemonic, traits>;
+    : Op<FEM_Dialect, mnemonic, !listconcat(traits, [FEM_NoStrayAttributes])>;
 
 #endif // FEM_DIALECT_TD

@@ -4,6 +4,7 @@
 
 #include "dialect/FEMDialect.h"
 #include "dialect/FEMPriors.h"
+#include "dialect/StrayAttributes.h"
 #include "mlir/Bytecode/BytecodeOpInterface.h"
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
