@@ -152,7 +152,7 @@ TEST(ScanBadLaunch, StateOfTheWrongShapeOrDtype) {
   }
   {
     Launch l("aft_state", Prior::Aft, 8, 16, 0);
-    l.reshape("state_out", {1, 2, 8, 10});
+    l.reshape("state_out", {1, 2, 8, 12});
     expectRefused(l, "argument 'state_out' (#8) dimension 2 (dv) is 8 but "
                      "argument 'v' has dv = 16");
   }
