@@ -1,7 +1,8 @@
 // A kernel-level FEM read with the aft prior (the reference's rnn_softmax,
 // docs/semantics.md): a per-channel causal softmax over keys scaled by the
-// normalised query; value channel j uses q/k channel j mod dk, so dk must
-// divide dv. 4 heads with dk = 16 and dv = 64, any batch size and length.
+// normalised query; channel j of [V | X] (width 2 dv) uses q/k channel
+// j mod dk, so dk must divide 2 dv. 4 heads with dk = 16 and dv = 64, any
+// batch size and length.
 //
 //   femc examples/aft_fem.mlir -o out/
 //   fem-run out/aft_fem.so --dim B=2 --dim T=1000 --check
