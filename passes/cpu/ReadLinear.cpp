@@ -490,9 +490,9 @@ void LinearReadEmitter::storeRow(Value t, Value cv, Value scale, Value den,
 void LinearReadEmitter::emitRows(Value t0, Value n) {
   // kRowBlock rows at a time (contractionBlock): 2 * kRowBlock independent
   // accumulators per channel vector (the FMA chains would otherwise wait on
-  // each other), and every state or panel vector loaded once for the block. Rows past n
-  // compute garbage from the padded queries and are not stored; every
-  // buffer they read is sized by the chunk (a multiple of the block).
+  // each other), and every state or panel vector loaded once for the block.
+  // Rows past n compute garbage from the padded queries and are not stored;
+  // every buffer they read is sized by the chunk (a multiple of the block).
   const int64_t kRowBlock = contractionBlock(e);
   Value cRB = e.idx(kRowBlock);
   Value last = e.sub(w.T, w.c1i);
