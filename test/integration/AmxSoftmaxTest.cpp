@@ -20,6 +20,7 @@
 #include "support/LowPrecision.h"
 #include "support/Random.h"
 #include "target/cpu/HostCpu.h"
+#include "test/integration/AmxHost.h"
 #include "test/integration/KernelLibrary.h"
 #include "test/integration/TestProblem.h"
 
@@ -61,23 +62,8 @@ namespace lowp = femc::lowp;
   return "this host has no " feature " (FEMC_HOST_CPU=" +                     \
          femc::target::cpu::hostCpu().simulated + " masks it off)"
 
-/// Why this process cannot run AMX code, or "" when it can: a missing CPU
-/// feature, or Linux refusing AMX tile data to the process (Linux before
-/// 5.16, or a sandbox that denies the request). The kernels' glue makes the
-/// same request; asking here too lets the tests skip instead of failing.
-std::string amxUnavailable() {
-  __builtin_cpu_init();
-  NEED_CPU("amx-tile");
-  NEED_CPU("amx-bf16");
-#if defined(__linux__)
-  constexpr int kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
-  if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) != 0)
-    return std::string("Linux refused AMX tile data to this process "
-                       "(arch_prctl ARCH_REQ_XCOMP_PERM: ") +
-           std::strerror(errno) + ")";
-#endif
-  return "";
-}
+/// Why this process cannot run AMX code (test/integration/AmxHost.h).
+using femc::test::amxUnavailable;
 
 /// Skips the test, naming why, where `unavailable()` gives a reason.
 #define SKIP_UNLESS(unavailable, kernels)                                      \
