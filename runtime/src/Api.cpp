@@ -89,6 +89,32 @@ femrt_status registerModule(const char *function, femrt_context *contextHandle,
   return FEMRT_OK;
 }
 
+/// The body of an accessor, inside `guard`: looks `handle` up as a T
+/// (parameter `param`), checks the out parameter `out` (named `outParam`),
+/// then returns `body(object)`, which fills `*out` or fails.
+template <typename T, typename Handle, typename Out, typename Body>
+femrt_status withObject(const char *function, Handle *handle, const char *param,
+                        Out *out, const char *outParam, Body &&body) {
+  return guard(function, [&] {
+    std::shared_ptr<T> object;
+    if (femrt_status s = lookup(handle, function, param, object))
+      return s;
+    if (femrt_status s = checkOut(out, function, outParam))
+      return s;
+    return body(*object);
+  });
+}
+
+/// An accessor whose value cannot fail: `*out = get(object)`.
+template <typename T, typename Handle, typename Out, typename Get>
+femrt_status getField(const char *function, Handle *handle, const char *param,
+                      Out *out, const char *outParam, Get &&get) {
+  return withObject<T>(function, handle, param, out, outParam, [&](T &object) {
+    *out = get(object);
+    return FEMRT_OK;
+  });
+}
+
 } // namespace
 
 extern "C" {
@@ -159,16 +185,9 @@ femrt_status femrt_context_set_num_threads(femrt_context *context,
 
 femrt_status femrt_context_get_num_threads(femrt_context *context,
                                            int32_t *out_num_threads) {
-  const char *function = __func__;
-  return guard(function, [&] {
-    std::shared_ptr<Context> ctx;
-    if (femrt_status s = lookup(context, function, "context", ctx))
-      return s;
-    if (femrt_status s = checkOut(out_num_threads, function, "out_num_threads"))
-      return s;
-    *out_num_threads = ctx->pool.getNumThreads();
-    return FEMRT_OK;
-  });
+  return getField<Context>(
+      __func__, context, "context", out_num_threads, "out_num_threads",
+      [](const Context &ctx) { return ctx.pool.getNumThreads(); });
 }
 
 //===----------------------------------------------------------------------===//
@@ -282,16 +301,9 @@ femrt_status femrt_module_get_info(femrt_module *module,
 
 femrt_status femrt_module_num_kernels(femrt_module *module,
                                       int32_t *out_num_kernels) {
-  const char *function = __func__;
-  return guard(function, [&] {
-    std::shared_ptr<Module> m;
-    if (femrt_status s = lookup(module, function, "module", m))
-      return s;
-    if (femrt_status s = checkOut(out_num_kernels, function, "out_num_kernels"))
-      return s;
-    *out_num_kernels = static_cast<int32_t>(m->kernels.size());
-    return FEMRT_OK;
-  });
+  return getField<Module>(
+      __func__, module, "module", out_num_kernels, "out_num_kernels",
+      [](const Module &m) { return static_cast<int32_t>(m.kernels.size()); });
 }
 
 femrt_status femrt_module_scratch(femrt_module *module, int32_t trim,
@@ -344,19 +356,15 @@ femrt_status femrt_module_get_kernel_by_index(femrt_module *module,
                                               int32_t index,
                                               femrt_kernel **out_kernel) {
   const char *function = __func__;
-  return guard(function, [&] {
-    std::shared_ptr<Module> m;
-    if (femrt_status s = lookup(module, function, "module", m))
-      return s;
-    if (femrt_status s = checkOut(out_kernel, function, "out_kernel"))
-      return s;
-    if (index < 0 || index >= static_cast<int32_t>(m->kernels.size()))
-      return fail(FEMRT_ERROR_INVALID_ARGUMENT,
-                  concat(function, ": index ", index, " is out of range (",
-                         m->origin, " has ", m->kernels.size(), " kernels)"));
-    *out_kernel = toHandle<femrt_kernel>(m->kernelHandles[index]);
-    return FEMRT_OK;
-  });
+  return withObject<Module>(
+      function, module, "module", out_kernel, "out_kernel", [&](Module &m) {
+        if (index < 0 || index >= static_cast<int32_t>(m.kernels.size()))
+          return fail(FEMRT_ERROR_INVALID_ARGUMENT,
+                      concat(function, ": index ", index, " is out of range (",
+                             m.origin, " has ", m.kernels.size(), " kernels)"));
+        *out_kernel = toHandle<femrt_kernel>(m.kernelHandles[index]);
+        return FEMRT_OK;
+      });
 }
 
 //===----------------------------------------------------------------------===//
@@ -365,92 +373,58 @@ femrt_status femrt_module_get_kernel_by_index(femrt_module *module,
 
 femrt_status femrt_kernel_get_name(femrt_kernel *kernel,
                                    const char **out_name) {
-  const char *function = __func__;
-  return guard(function, [&] {
-    std::shared_ptr<Kernel> k;
-    if (femrt_status s = lookup(kernel, function, "kernel", k))
-      return s;
-    if (femrt_status s = checkOut(out_name, function, "out_name"))
-      return s;
-    *out_name = k->data().name.c_str();
-    return FEMRT_OK;
-  });
+  return getField<Kernel>(
+      __func__, kernel, "kernel", out_name, "out_name",
+      [](const Kernel &k) { return k.data().name.c_str(); });
 }
 
 femrt_status femrt_kernel_get_description(femrt_kernel *kernel,
                                           const char **out_description) {
-  const char *function = __func__;
-  return guard(function, [&] {
-    std::shared_ptr<Kernel> k;
-    if (femrt_status s = lookup(kernel, function, "kernel", k))
-      return s;
-    if (femrt_status s = checkOut(out_description, function, "out_description"))
-      return s;
-    *out_description = k->data().description.c_str();
-    return FEMRT_OK;
-  });
+  return getField<Kernel>(
+      __func__, kernel, "kernel", out_description, "out_description",
+      [](const Kernel &k) { return k.data().description.c_str(); });
 }
 
 femrt_status femrt_kernel_get_traits(femrt_kernel *kernel,
                                      const femrt_kernel_traits **out_traits) {
-  const char *function = __func__;
-  return guard(function, [&] {
-    std::shared_ptr<Kernel> k;
-    if (femrt_status s = lookup(kernel, function, "kernel", k))
-      return s;
-    if (femrt_status s = checkOut(out_traits, function, "out_traits"))
-      return s;
-    *out_traits = k->data().hasTraits ? &k->data().traits : nullptr;
-    return FEMRT_OK;
-  });
+  return getField<Kernel>(__func__, kernel, "kernel", out_traits, "out_traits",
+                          [](const Kernel &k) {
+                            return k.data().hasTraits ? &k.data().traits
+                                                      : nullptr;
+                          });
 }
 
 femrt_status femrt_kernel_last_segments(femrt_kernel *kernel,
                                         int32_t *out_segments) {
-  const char *function = __func__;
-  return guard(function, [&] {
-    std::shared_ptr<Kernel> k;
-    if (femrt_status s = lookup(kernel, function, "kernel", k))
-      return s;
-    if (femrt_status s = checkOut(out_segments, function, "out_segments"))
-      return s;
-    *out_segments = k->lastSegments.load(std::memory_order_relaxed);
-    return FEMRT_OK;
-  });
+  return getField<Kernel>(__func__, kernel, "kernel", out_segments,
+                          "out_segments", [](const Kernel &k) {
+                            return k.lastSegments.load(
+                                std::memory_order_relaxed);
+                          });
 }
 
 femrt_status femrt_kernel_num_args(femrt_kernel *kernel,
                                    int32_t *out_num_args) {
-  const char *function = __func__;
-  return guard(function, [&] {
-    std::shared_ptr<Kernel> k;
-    if (femrt_status s = lookup(kernel, function, "kernel", k))
-      return s;
-    if (femrt_status s = checkOut(out_num_args, function, "out_num_args"))
-      return s;
-    *out_num_args = static_cast<int32_t>(k->data().args.size());
-    return FEMRT_OK;
-  });
+  return getField<Kernel>(__func__, kernel, "kernel", out_num_args,
+                          "out_num_args", [](const Kernel &k) {
+                            return static_cast<int32_t>(k.data().args.size());
+                          });
 }
 
 femrt_status femrt_kernel_get_arg_info(femrt_kernel *kernel, int32_t index,
                                        const femrt_arg_info **out_info) {
   const char *function = __func__;
-  return guard(function, [&] {
-    std::shared_ptr<Kernel> k;
-    if (femrt_status s = lookup(kernel, function, "kernel", k))
-      return s;
-    if (femrt_status s = checkOut(out_info, function, "out_info"))
-      return s;
-    const KernelData &data = k->data();
-    if (index < 0 || index >= static_cast<int32_t>(data.args.size()))
-      return fail(FEMRT_ERROR_INVALID_ARGUMENT,
-                  concat(function, ": index ", index,
-                         " is out of range (kernel '", data.name, "' has ",
-                         data.args.size(), " arguments)"));
-    *out_info = &data.args[index];
-    return FEMRT_OK;
-  });
+  return withObject<Kernel>(
+      function, kernel, "kernel", out_info, "out_info", [&](Kernel &k) {
+        const KernelData &data = k.data();
+        if (index < 0 || index >= static_cast<int32_t>(data.args.size()))
+          return fail(FEMRT_ERROR_INVALID_ARGUMENT,
+                      concat(function, ": index ", index,
+                             " is out of range (kernel '", data.name, "' has ",
+                             data.args.size(), " arguments)"));
+        *out_info = &data.args[index];
+        return FEMRT_OK;
+      });
 }
 
 femrt_status femrt_kernel_find_arg(femrt_kernel *kernel, const char *name,
