@@ -219,19 +219,27 @@ INSTANTIATE_TEST_SUITE_P(
                       Variant{Prior::Ssm, "ssm_small", true, false}),
     variantName);
 
+/// A case of `kernel` (prior `prior`) on T = S = `T` tokens, `B` batches,
+/// H = Hkv = 2 heads and widths `dk`, `dv`; the rest as Case's defaults.
+Case headsCase(Prior prior, const char *kernel, int64_t T, int64_t B,
+               int64_t dk, int64_t dv) {
+  Case c;
+  c.prior = prior;
+  c.kernel = kernel;
+  c.T = c.S = T;
+  c.B = B;
+  c.H = c.Hkv = 2;
+  c.dk = dk;
+  c.dv = dv;
+  return c;
+}
+
 /// gla whose cumulative log-decay saturates at -60 within a few steps: from
 /// there on the decay stops (the reference's quirk), across chunk borders.
 TEST(PriorMatrixGla, SaturatedDecay) {
   for (const char *kernel : {"gla", "gla_small"})
     for (int64_t T : {7, 65, 300}) {
-      Case c;
-      c.prior = Prior::Gla;
-      c.kernel = kernel;
-      c.T = c.S = T;
-      c.B = 2;
-      c.H = c.Hkv = 2;
-      c.dk = 8;
-      c.dv = 16;
+      Case c = headsCase(Prior::Gla, kernel, T, 2, 8, 16);
       c.decayLo = 2;
       c.decayHi = 6; // a_t <= -2: C reaches -60 by t = 30
       runCase(c, 3000 + T);
@@ -251,15 +259,8 @@ TEST(PriorMatrixLinearFamily, FeatureVectorsAndTail) {
         std::tuple{Prior::Gla, "gla_small", true}})
     for (int64_t dk : {20, 40})
       for (int64_t T : {1, 64, 130}) {
-        Case c;
-        c.prior = prior;
-        c.kernel = kernel;
+        Case c = headsCase(prior, kernel, T, 2, dk, 24);
         c.causal = causal;
-        c.T = c.S = T;
-        c.B = 2;
-        c.H = c.Hkv = 2;
-        c.dk = dk;
-        c.dv = 24;
         runCase(c, 4000 + dk + T);
         if (HasFatalFailure())
           return;
@@ -272,14 +273,7 @@ TEST(PriorMatrixLinearFamily, FeatureVectorsAndTail) {
 TEST(PriorMatrixGla, NaNDecayLeavesEarlierRows) {
   for (const char *kernel : {"gla", "gla_small"})
     for (int64_t at : {5, 21, 70}) {
-      Case c;
-      c.prior = Prior::Gla;
-      c.kernel = kernel;
-      c.T = c.S = 90;
-      c.B = 1;
-      c.H = c.Hkv = 2;
-      c.dk = 16;
-      c.dv = 16;
+      Case c = headsCase(Prior::Gla, kernel, 90, 1, 16, 16);
       c.nanDecayAt = at;
       runCase(c, 5000 + at);
       if (HasFatalFailure())

@@ -136,6 +136,35 @@ std::vector<float> stateAfterPrefix(femc::ref::Problem p, int64_t prefixT,
   return std::vector<float>(before->state.begin(), before->state.end());
 }
 
+/// What the comparisons of a kernel's run with the reference found.
+struct Checks {
+  femc::ref::Comparison out;
+  std::vector<femc::ref::Comparison> state; ///< one per state field
+};
+
+/// Expects the kernel's `out` and each field of its `stateOut` to match the
+/// reference's `ref` of `p` within kTolerance (fem-run --check's
+/// comparisons), naming the field and the worst element when one does not.
+Checks expectMatchesReference(const femc::ref::Problem &p,
+                              const std::vector<float> &out,
+                              const std::vector<float> &stateOut,
+                              const femc::ref::Result &ref) {
+  Checks c{femc::ref::compare(out.data(), ref.out.data(),
+                              static_cast<int64_t>(out.size())),
+           femc::ref::compareState(p, stateOut.data(), ref.state)};
+  EXPECT_TRUE(c.out.pass(kTolerance))
+      << "out: relative error " << c.out.relative() << " at #" << c.out.worst;
+  std::vector<femc::ref::StateField> fields = femc::ref::stateFields(p);
+  EXPECT_EQ(c.state.size(), fields.size());
+  for (size_t i = 0; i < c.state.size() && i < fields.size(); ++i)
+    EXPECT_TRUE(c.state[i].pass(kTolerance))
+        << "state_out " << fields[i].name << ": relative error "
+        << c.state[i].relative() << " at #" << c.state[i].worst
+        << ": kernel " << stateOut[c.state[i].worst] << ", reference "
+        << ref.state[c.state[i].worst];
+  return c;
+}
+
 class StateCheck : public ::testing::TestWithParam<Variant> {};
 
 TEST_P(StateCheck, OutputAndStateMatchTheReferenceAndPerturbationsFail) {
@@ -166,22 +195,10 @@ TEST_P(StateCheck, OutputAndStateMatchTheReferenceAndPerturbationsFail) {
   if (::testing::Test::HasFatalFailure())
     return;
 
-  auto outCheck = femc::ref::compare(out.data(), ref->out.data(),
-                                     static_cast<int64_t>(out.size()));
-  EXPECT_TRUE(outCheck.pass(kTolerance))
-      << "out: relative error " << outCheck.relative() << " at #"
-      << outCheck.worst;
-  std::vector<femc::ref::StateField> fields = femc::ref::stateFields(p);
-  auto stateCheck = femc::ref::compareState(p, stateOut.data(), ref->state);
-  ASSERT_EQ(stateCheck.size(), fields.size());
-  for (size_t i = 0; i < fields.size(); ++i)
-    EXPECT_TRUE(stateCheck[i].pass(kTolerance))
-        << "state_out " << fields[i].name << ": relative error "
-        << stateCheck[i].relative() << " at #" << stateCheck[i].worst
-        << ": kernel " << stateOut[stateCheck[i].worst] << ", reference "
-        << ref->state[stateCheck[i].worst];
+  auto [outCheck, stateCheck] = expectMatchesReference(p, out, stateOut, *ref);
   if (::testing::Test::HasFailure())
     return;
+  std::vector<femc::ref::StateField> fields = femc::ref::stateFields(p);
 
   // One output element off by 1e-3 of max |out|: the check fails.
   std::vector<float> badOut = out;
@@ -238,15 +255,7 @@ TEST(StateCheckGla, PositiveCarriedLogDecay) {
     launchFromState(m, p, seg, state, out, stateOut);
     if (HasFatalFailure())
       return;
-    auto outCheck = femc::ref::compare(out.data(), ref->out.data(),
-                                       static_cast<int64_t>(out.size()));
-    EXPECT_TRUE(outCheck.pass(kTolerance))
-        << "out: relative error " << outCheck.relative() << " at #"
-        << outCheck.worst;
-    for (const auto &field : femc::ref::compareState(p, stateOut.data(),
-                                                     ref->state))
-      EXPECT_TRUE(field.pass(kTolerance))
-          << "state_out: relative error " << field.relative();
+    expectMatchesReference(p, out, stateOut, *ref);
   }
 }
 

@@ -146,14 +146,23 @@ protected:
     record = nullptr;
   }
 
+  /// Loads `library` as a static module of the context and finds its
+  /// kernel "layer" (use inside ASSERT_NO_FATAL_FAILURE).
+  void openLayer(const femrt_kernel_library &library, femrt_module *&module,
+                 femrt_kernel *&layer) {
+    module = nullptr;
+    layer = nullptr;
+    FEMRT_ASSERT_OK(femrt_module_create_static(context, &library, &module));
+    FEMRT_ASSERT_OK(femrt_module_get_kernel(module, "layer", &layer));
+  }
+
   /// Launches the library's layer on `n` elements with at most `maxThreads`
   /// threads and checks that every element was written exactly once.
   void runLayer(const femrt_kernel_library &library, int64_t n,
                 int32_t maxThreads) {
-    femrt_module *module = nullptr;
-    FEMRT_ASSERT_OK(femrt_module_create_static(context, &library, &module));
-    femrt_kernel *layer = nullptr;
-    FEMRT_ASSERT_OK(femrt_module_get_kernel(module, "layer", &layer));
+    femrt_module *module;
+    femrt_kernel *layer;
+    ASSERT_NO_FATAL_FAILURE(openLayer(library, module, layer));
     Tensor hits = Tensor::make({n}, kDLInt, 32);
     const DLTensor *args[] = {hits.dl()};
     femrt_launch_options options;
@@ -248,10 +257,9 @@ void hugeStageWorkgroup(void *const *args, int64_t, int64_t, int64_t) {
 TEST_F(BindHostTest, aLoopThePoolRefusesFailsTheLaunchAndRunsNothing) {
   LayerLibrary lib(sizeof(femrt_kernel_library), &bindHost);
   lib.kernel.workgroup = &hugeStageWorkgroup;
-  femrt_module *module = nullptr;
-  FEMRT_ASSERT_OK(femrt_module_create_static(context, &lib.library, &module));
-  femrt_kernel *layer = nullptr;
-  FEMRT_ASSERT_OK(femrt_module_get_kernel(module, "layer", &layer));
+  femrt_module *module;
+  femrt_kernel *layer;
+  ASSERT_NO_FATAL_FAILURE(openLayer(lib.library, module, layer));
   Tensor hits = Tensor::make({16}, kDLInt, 32);
   const DLTensor *args[] = {hits.dl()};
   expectError(femrt_kernel_launch(layer, args, 1, nullptr),
@@ -293,10 +301,9 @@ void scratchWorkgroup(void *const *, int64_t, int64_t, int64_t) {
 TEST_F(BindHostTest, aLayerReusesItsScratchBlocksUntilTheyAreTrimmed) {
   LayerLibrary lib(sizeof(femrt_kernel_library), &bindHost);
   lib.kernel.workgroup = &scratchWorkgroup;
-  femrt_module *module = nullptr;
-  FEMRT_ASSERT_OK(femrt_module_create_static(context, &lib.library, &module));
-  femrt_kernel *layer = nullptr;
-  FEMRT_ASSERT_OK(femrt_module_get_kernel(module, "layer", &layer));
+  femrt_module *module;
+  femrt_kernel *layer;
+  ASSERT_NO_FATAL_FAILURE(openLayer(lib.library, module, layer));
   Tensor hits = Tensor::make({1}, kDLInt, 32);
   const DLTensor *args[] = {hits.dl()};
   scratchBlocks.clear();
