@@ -430,6 +430,29 @@ public:
     return arith::SIToFPOp::create(
         b, f32, arith::IndexCastOp::create(b, b.getI64Type(), index));
   }
+  /// The gate g = g+ * sqrt(dv) / max(||g+||, 1e-5) with the norm scaled as
+  /// hypot does, so that no square overflows (gate logits >= 2e19) or
+  /// underflows: with m = max g+ over the row's dv channels and u = g+/m,
+  /// ||g+|| = m*||u|| and g = u * sqrt(dv) / max(||u||, 1e-5/m), where
+  /// 1 <= ||u|| <= sqrt(dv). gateNormDivisor gives m from the lanes' max of
+  /// g+ (a vector); the caller forms u = g+/m and the lanes' sums of u^2,
+  /// from which gateNormScale gives the scalar factor for u.
+  Value gateNormDivisor(Value gMaxLanes) {
+    Value gMax = vector::ReductionOp::create(b, vector::CombiningKind::MAXNUMF,
+                                             gMaxLanes);
+    // An infinite g+ (gate logit +Inf) is left unscaled: the norm is then
+    // Inf and g = Inf*0 = NaN in that channel, 0 elsewhere, as in the
+    // reference (scaling would make every channel Inf/Inf or 0/Inf).
+    return select(fcmp(arith::CmpFPredicate::OEQ, gMax, cst(INFINITY)),
+                  cst(1.0f), gMax);
+  }
+  /// sqrt(dv) / max(||u||, 1e-5/m) from the lanes' sums of u^2 (a NaN g+
+  /// reaches the sum, so the whole row is NaN as in the reference).
+  Value gateNormScale(Value sqrtDv, Value m, Value sqLanes) {
+    Value norm = sqrt(
+        vector::ReductionOp::create(b, vector::CombiningKind::ADD, sqLanes));
+    return fdiv(sqrtDv, fmax(fdiv(cst(1e-5f), m), norm));
+  }
 
   // Loads and stores convert the operands' storage (see `storage` above).
   Value load(Value m, ValueRange i) { return storage::load(b, m, i); }

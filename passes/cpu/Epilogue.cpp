@@ -89,20 +89,30 @@ GateEpilogue::GateEpilogue(EmitterBuilder &e, ScanReadOp op,
 Value GateEpilogue::rowScale(Value t) {
   Value dvp = e.roundUp(w.dv, w.cLanes);
   Value slot = e.remI(t, e.idx(kGateRows));
+  // g+ = softplus(gate) + eps, and its norm scaled as hypot does
+  // (EmitterBuilder::gateNormDivisor): the slot keeps u = g+ / max g+.
+  Value gMax = e.loop(w.c0i, dvp, w.cLanes, {e.splat(0.0f)},
+                      [&](Value c, ValueRange it) {
+                        Value lanesLeft = e.mask(e.sub(w.dv, c));
+                        Value gl = e.vloadMasked(
+                            op.getGate(), e.at(w.batch, t, w.head, c),
+                            lanesLeft);
+                        Value gp = e.select(
+                            lanesLeft,
+                            e.fadd(gateSoftplus(e, gl), e.bcast(w.eps)),
+                            e.splat(0.0f));
+                        e.vstore(gp, gatePlus, {slot, c});
+                        return SmallVector<Value>{e.fmax(gp, it[0])};
+                      })[0];
+  Value m = e.gateNormDivisor(gMax);
+  Value vm = e.bcast(m);
   Value sq = e.loop(w.c0i, dvp, w.cLanes, {e.splat(0.0f)},
                     [&](Value c, ValueRange it) {
-                      Value lanesLeft = e.mask(e.sub(w.dv, c));
-                      Value gl = e.vloadMasked(
-                          op.getGate(), e.at(w.batch, t, w.head, c), lanesLeft);
-                      Value gp = e.select(
-                          lanesLeft, e.fadd(gateSoftplus(e, gl), e.bcast(w.eps)),
-                          e.splat(0.0f));
-                      e.vstore(gp, gatePlus, {slot, c});
-                      return SmallVector<Value>{e.fma(gp, gp, it[0])};
+                      Value u = e.fdiv(e.vload(gatePlus, {slot, c}), vm);
+                      e.vstore(u, gatePlus, {slot, c});
+                      return SmallVector<Value>{e.fma(u, u, it[0])};
                     })[0];
-  Value norm = e.sqrt(
-      vector::ReductionOp::create(e.b, vector::CombiningKind::ADD, sq));
-  return e.fdiv(e.sqrt(e.toFloat(w.dv)), e.fmax(e.cst(1e-5f), norm));
+  return e.gateNormScale(e.sqrt(e.toFloat(w.dv)), m, sq);
 }
 
 void GateEpilogue::store(Value t, Value cv, Value scale, Value mu, Value zRead,
@@ -161,7 +171,7 @@ void GateEpilogue::store(Value t, Value cv, Value scale, Value mu, Value zRead,
   Value lambda = e.sigmoid(lamLogit);
   Value mix = e.fadd(e.fmul(e.fsub(e.splat(1.0f), lambda), mu),
                      e.fmul(lambda, freeEnergy));
-  // g+ as rowScale(t) computed it (lanes past the block read 0).
+  // u = g+ / max g+ as rowScale(t) left it (lanes past the block read 0).
   Value gp = e.vloadMasked(gatePlus, {e.remI(t, e.idx(kGateRows)), channel},
                            lanesLeft);
   Value g = e.fmul(gp, e.bcast(scale));

@@ -588,9 +588,7 @@ void SoftmaxReadEmitter::emitEpilogue() {
       Value inv = bcast(select(has, fdiv(cst(1.0f), l), cst(0.0f)));
       Value vHas = bcast(has);
       // g+ = softplus(gate) + eps and its norm over the dv channels, scaled
-      // as hypot does so that no square overflows (gate logits >= 2e19) or
-      // underflows: with m = max g+ and u = g+/m, ||g+|| = m*||u|| and
-      // g = u * sqrt(dv) / max(||u||, 1e-5/m), where 1 <= ||u|| <= sqrt(dv).
+      // (EmitterBuilder::gateNormDivisor/gateNormScale).
       Value gMaxV = loop(c0, dvp, cLanes, {splat(0.0f)}, [&](Value c, ValueRange it) {
         Value lanesLeft = mask(sub(dv, c));
         Value gl = vloadMasked(op.getGate(), at(batch, t, h, c), lanesLeft);
@@ -599,25 +597,15 @@ void SoftmaxReadEmitter::emitEpilogue() {
         vstore(gp, gateBuf, {c});
         return SmallVector<Value>{fmax(gp, it[0])};
       })[0];
-      Value gMax = vector::ReductionOp::create(b, vector::CombiningKind::MAXNUMF,
-                                               gMaxV);
-      // An infinite g+ (gate logit +Inf) is left unscaled: the norm is then
-      // Inf and g = Inf*0 = NaN in that channel, 0 elsewhere, as in the
-      // reference (scaling would make every channel Inf/Inf or 0/Inf).
-      gMax = select(fcmp(arith::CmpFPredicate::OEQ, gMax, cst(INFINITY)),
-                    cst(1.0f), gMax);
+      Value gMax = gateNormDivisor(gMaxV);
       Value vgMax = bcast(gMax);
-      // A NaN g+ reaches the sum (u = NaN), so the whole row is NaN as in the
-      // reference; padding lanes hold 0.
+      // Padding lanes hold 0.
       Value sq = loop(c0, dvp, cLanes, {splat(0.0f)}, [&](Value c, ValueRange it) {
         Value u = fdiv(vload(gateBuf, {c}), vgMax);
         vstore(u, gateBuf, {c});
         return SmallVector<Value>{fma(u, u, it[0])};
       })[0];
-      Value norm = math::SqrtOp::create(
-          b, vector::ReductionOp::create(b, vector::CombiningKind::ADD, sq));
-      Value gScale =
-          bcast(fdiv(sqrtDv, fmax(fdiv(cst(1e-5f), gMax), norm)));
+      Value gScale = bcast(gateNormScale(sqrtDv, gMax, sq));
       loop(c0, dvp, cLanes, [&](Value c) {
         Value lanesLeft = mask(sub(dv, c));
         Value mu = fmul(vload(acc, {j, r, c}), inv);

@@ -75,8 +75,9 @@ public:
   /// Construct at the workgroup's top level: allocates the g+ rows.
   GateEpilogue(EmitterBuilder &e, ScanReadOp op, const ScanWorkgroup &w,
                ValueStreams &streams);
-  /// sqrt(dv) / max(||g+||, 1e-5) of row t (all dv channels). Keeps the
-  /// row's g+ for store() in slot t mod kGateRows.
+  /// The gate factor of row t (all dv channels): store() multiplies it by
+  /// u = g+ / max g+, which rowScale keeps in slot t mod kGateRows (g =
+  /// u * sqrt(dv) / max(||u||, 1e-5 / max g+), EmitterBuilder::gateNormScale).
   Value rowScale(Value t);
   /// At most this many rows' rowScale calls may come between rowScale(t)
   /// and the last store(t, ...) of row t (their g+ rows are kept).
@@ -93,7 +94,7 @@ private:
   ScanReadOp op;
   const ScanWorkgroup &w;
   ValueStreams &streams;
-  Value gatePlus; // kGateRows x dv (rounded to lanes) rows of g+
+  Value gatePlus; // kGateRows x dv (rounded to lanes) rows of u = g+/max g+
 };
 
 /// The carried state of a scan read (dialect/Priors.h, StateSlot; the

@@ -817,10 +817,6 @@ def compare(out, want, dtype):
 # cases fail today; strict xfail turns a fix into a failure here, so the
 # fixer removes the entry.
 KNOWN_DEFECTS = (
-    (lambda c: c.k.prior != "softmax" and c.tweak is huge_gate,
-     "scan epilogue (passes/cpu/Epilogue.cpp rowScale): sum of g+^2 "
-     "overflows float32 for gate logits >= ~1.9e19, so g = 0 (softmax "
-     "scales the norm as hypot does)"),
     (lambda c: (c.k.prior in ("linear", "ssm") and c.k.state
                 and c.beta is not None and c.beta.__name__ == "beta-30"),
      "linear/ssm state records hold sums of X = e^(beta*V - M) in float32, "
