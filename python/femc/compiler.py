@@ -28,6 +28,8 @@ from ._femc import load
 __all__ = ["CompileError", "CompileWarning", "compile"]
 
 _WARNING = "femc: warning: "
+# femc --matmul-precision's modes (tools/femc/femc.cpp, docs/layers.md).
+_MATMUL_PRECISIONS = ("f32", "bf16x3", "bf16x6", "auto")
 
 
 class CompileError(RuntimeError):
@@ -39,6 +41,20 @@ class CompileWarning(UserWarning):
     is femc's warning without its ``femc: warning: `` prefix."""
 
 
+def _positive_int(what, value):
+    """``value`` as an int when it is a positive integer (an int or a numpy
+    integer, not a bool); raises CompileError naming ``what`` otherwise, so
+    64.9 is not truncated to 64 and "abc" is not a bare ValueError."""
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise CompileError(f"{what}: expected a positive integer, found "
+                           f"{value!r} ({type(value).__name__})")
+    value = value.__index__()
+    if value <= 0:
+        raise CompileError(f"{what}: expected a positive integer, found "
+                           f"{value}")
+    return value
+
+
 def _femc_executable(femc):
     path = femc or os.environ.get("FEMC") or shutil.which("femc")
     if not path:
@@ -48,7 +64,8 @@ def _femc_executable(femc):
 
 
 def compile(model, out_dir, *, target=None, tuning_db=None, tuning_dims=None,
-            tiles=None, threads=None, femc=None, verbose=False):
+            tiles=None, threads=None, matmul_precision=None, femc=None,
+            verbose=False):
     """Compiles ``model`` (a .mlir path) into ``out_dir`` and loads it.
 
     target: femc's --target (default: femc's, the host).
@@ -57,8 +74,12 @@ def compile(model, out_dir, *, target=None, tuning_db=None, tuning_dims=None,
         miss keeps the target's defaults (femc --tuning-db).
     tuning_dims: the dynamic extents to look up, e.g. {"B": 1, "T": 4096}
         (femc --tuning-dim; the bucket rounds each up to a power of two).
-    tiles: explicit tiles {"q": .., "k": .., "vec": ..}; they win over the
-        database, as on femc's command line.
+    tiles: explicit tiles {"q": .., "k": .., "vec": ..}, each a positive
+        int (not a bool, float or string); they win over the database, as
+        on femc's command line.
+    matmul_precision: femc's --matmul-precision for a layer's projections:
+        "f32", "bf16x3", "bf16x6" or "auto" (None: femc's default, auto;
+        docs/layers.md "Matmul precision").
     threads: passed to femc.load. None (the default): the pool threads
         fem-tune recorded for the kernels (the manifest's "threads", with
         tuning_db; the largest when kernels differ), else the default
@@ -84,7 +105,15 @@ def compile(model, out_dir, *, target=None, tuning_db=None, tuning_dims=None,
             if name not in names:
                 raise CompileError(f"tiles: unknown tile '{name}', expected "
                                    "q, k or vec")
-            args.append(f"{names[name]}={int(value)}")
+            value = _positive_int(f"tiles[{name!r}]", value)
+            args.append(f"{names[name]}={value}")
+    if matmul_precision is not None:
+        if matmul_precision not in _MATMUL_PRECISIONS:
+            raise CompileError(
+                f"matmul_precision: expected one of "
+                f"{', '.join(repr(m) for m in _MATMUL_PRECISIONS)}, found "
+                f"{matmul_precision!r}")
+        args.append(f"--matmul-precision={matmul_precision}")
     if tuning_db is not None:
         args += ["--tuning-db", os.fspath(tuning_db)]
     if tuning_dims is not None:
@@ -124,7 +153,11 @@ def tuned_threads(manifest):
             kernels = json.load(f).get("kernels", [])
     except (OSError, ValueError) as e:
         raise CompileError(f"cannot read the manifest {manifest}: {e}")
-    counts = [k["threads"] for k in kernels
-              if isinstance(k, dict) and isinstance(k.get("threads"), int)
-              and k["threads"] > 0]
+    counts = []
+    for i, k in enumerate(kernels):
+        if isinstance(k, dict) and k.get("threads") is not None:
+            name = k.get("name", f"#{i}")
+            counts.append(_positive_int(
+                f"manifest {manifest}: kernel {name}'s \"threads\"",
+                k["threads"]))
     return max(counts) if counts else None
