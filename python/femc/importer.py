@@ -302,6 +302,17 @@ def _check_tensors(cfg, tensors):
         if not np.all(np.isfinite(value)):
             raise LayerImportError(
                 f"parameter '{name}' holds NaN or infinite values")
+        # The kernels read float32: a finite float64 beyond its range would
+        # become +-inf in check_layer's conversion (only a numpy warning).
+        with np.errstate(over="ignore"):
+            narrowed = np.asarray(value).astype(np.float32)
+        if not np.all(np.isfinite(narrowed)):
+            largest = float(np.max(np.abs(value)))
+            raise LayerImportError(
+                f"parameter '{name}' holds values beyond float32's range "
+                f"(largest magnitude {largest:.6g}, float32 holds at most "
+                f"{float(np.finfo(np.float32).max):.6g}); the kernels read "
+                "float32 and it would become infinite")
 
 
 # ---------------------------------------------------------------------------

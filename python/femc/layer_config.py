@@ -160,8 +160,9 @@ def resolve_config(config):
     cfg = OrderedDict(CONFIG_DEFAULTS)
     cfg.update(config)
     _check_types(cfg)
-    for key in ("n_embd", "n_head", "conv_hidden", "ssm_rank"):
-        if cfg[key] < 1:
+    for key in ("n_embd", "n_head", "conv_hidden", "ssm_rank", "fem_dim",
+                "qk_dim"):
+        if cfg[key] is not None and cfg[key] < 1:
             raise LayerImportError(
                 f"configuration key '{key}' must be at least 1, found "
                 f"{cfg[key]}")

@@ -85,6 +85,29 @@ def test_nan_parameter(tmp_path):
     assert msg == "parameter 'W_v.weight' holds NaN or infinite values"
 
 
+def test_parameter_beyond_float32_range(tmp_path):
+    # Finite in float64 but +-inf once narrowed to the float32 the kernels
+    # read: refused naming the parameter, not imported as infinities.
+    params = make_params(CONFIG)
+    params["W_v.weight"] = params["W_v.weight"].astype(np.float64)
+    params["W_v.weight"][0, 1] = -1e300
+    msg = _refused(params, tmp_path=tmp_path)
+    assert msg == "parameter 'W_v.weight' holds values beyond float32's " \
+        "range (largest magnitude 1e+300, float32 holds at most " \
+        "3.40282e+38); the kernels read float32 and it would become infinite"
+    assert not os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize("key, value", [("qk_dim", -4), ("qk_dim", 0),
+                                        ("fem_dim", -16)])
+def test_non_positive_size(key, value, tmp_path):
+    # _round_channels would resolve -4 as 4 (at least one multiple).
+    msg = _refused(make_params(CONFIG), dict(CONFIG, **{key: value}),
+                   tmp_path)
+    assert msg == f"configuration key '{key}' must be at least 1, found " \
+        f"{value}"
+
+
 def test_unknown_config_key(tmp_path):
     msg = _refused(make_params(CONFIG), dict(CONFIG, use_flash=True),
                    tmp_path)
