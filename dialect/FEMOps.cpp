@@ -80,6 +80,11 @@ public:
       return op->emitOpError()
              << "the number of key/value heads Hkv (" << source("Hkv")
              << ") must be at least 1, found 0";
+    // Checked here, not left to the ops a mixer decomposes into (whose
+    // message named fem.tilt and "key/value heads" for ssm, which has none).
+    if (h == 0)
+      return op->emitOpError() << "the number of heads H (" << source("H")
+                               << ") must be at least 1, found 0";
     if (!ShapedType::isDynamic(e) && !ShapedType::isDynamic(h) &&
         !ShapedType::isDynamic(dv) && e != h * dv)
       return op->emitOpError()

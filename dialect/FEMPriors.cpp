@@ -122,6 +122,9 @@ LogicalResult mlir::fem::verifyReadOperands(Operation *op, PriorKind kind,
   if (hkv == 0)
     return op->emitOpError() << "the number of key/value heads Hkv ("
                              << source("Hkv") << ") must be at least 1, found 0";
+  if (h == 0)
+    return op->emitOpError() << "the number of heads H (" << source("H")
+                             << ") must be at least 1, found 0";
   if (!ShapedType::isDynamic(e) && !ShapedType::isDynamic(h) &&
       !ShapedType::isDynamic(dv) && e != h * dv)
     return op->emitOpError() << "E (" << bound["E"].second

@@ -64,6 +64,33 @@ func.func @scan_read_ssm_n0(%v: memref<?x?x2x8xf32>, %b: memref<16xf32>, %delta:
 
 // -----
 
+// H = 0 for ssm (no keys, v carries H): said by fem.mixer itself, not by the
+// fem.tilt it decomposes into, as "key/value heads".
+func.func @ssm_h0(%v: tensor<?x?x0x8xf32>, %b: tensor<0xf32>, %delta: tensor<?x?x0xf32>, %A: tensor<0x4xf32>, %Bs: tensor<?x?x4xf32>) -> tensor<?x?x0x8xf32> {
+  // expected-error @+1 {{'fem.mixer' op the number of heads H (operand 'v') must be at least 1, found 0}}
+  %out = fem.mixer ssm v(%v : tensor<?x?x0x8xf32>) beta_raw(%b : tensor<0xf32>) lam(%v : tensor<?x?x0x8xf32>) gate(%v : tensor<?x?x0x8xf32>) delta(%delta : tensor<?x?x0xf32>) A(%A : tensor<0x4xf32>) Bs(%Bs : tensor<?x?x4xf32>) Cs(%Bs : tensor<?x?x4xf32>) D(%b : tensor<0xf32>) -> tensor<?x?x0x8xf32>
+  return %out : tensor<?x?x0x8xf32>
+}
+
+// -----
+
+// H = 0 with Hkv = 2 (0 is a multiple of 2): refused as well.
+func.func @softmax_h0(%q: tensor<1x4x0x64xf32>, %k: tensor<1x4x2x64xf32>, %b: tensor<0xf32>) -> tensor<1x4x0x64xf32> {
+  // expected-error @+1 {{'fem.mixer' op the number of heads H (operand 'q') must be at least 1, found 0}}
+  %out = fem.mixer softmax q(%q : tensor<1x4x0x64xf32>) k(%k : tensor<1x4x2x64xf32>) v(%k : tensor<1x4x2x64xf32>) beta_raw(%b : tensor<0xf32>) lam(%q : tensor<1x4x0x64xf32>) gate(%q : tensor<1x4x0x64xf32>) {causal} -> tensor<1x4x0x64xf32>
+  return %out : tensor<1x4x0x64xf32>
+}
+
+// -----
+
+func.func @scan_read_ssm_h0(%v: memref<?x?x0x8xf32>, %b: memref<0xf32>, %delta: memref<?x?x0xf32>, %A: memref<0x4xf32>, %Bs: memref<?x?x4xf32>, %x: index) {
+  // expected-error @+1 {{'fem.scan_read' op the number of heads H (operand 'v') must be at least 1, found 0}}
+  fem.scan_read ssm v(%v : memref<?x?x0x8xf32>) beta_raw(%b : memref<0xf32>) lam(%v : memref<?x?x0x8xf32>) gate(%v : memref<?x?x0x8xf32>) delta(%delta : memref<?x?x0xf32>) A(%A : memref<0x4xf32>) Bs(%Bs : memref<?x?x4xf32>) Cs(%Bs : memref<?x?x4xf32>) D(%b : memref<0xf32>) out(%v : memref<?x?x0x8xf32>) at(%x, %x, %x) {tiles = #fem.tiles<q = 64, k = 8, vec = 8>}
+  return
+}
+
+// -----
+
 // Zero extents elsewhere stay accepted: an empty batch, sequence or value
 // width makes an empty output.
 func.func @empty_sequence_ok(%q: tensor<1x0x2x8xf32>, %b: tensor<16xf32>) -> tensor<1x0x2x8xf32> {
