@@ -59,7 +59,8 @@ static cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimisation level 0-3 "
 static cl::opt<int64_t>
     tileQ("tile-q",
           cl::desc("Query rows per workgroup (multiple of 2*vec; default: "
-                   "the model's #fem.tiles or 192)"),
+                   "the model's #fem.tiles, else softmax 384 with 16 lanes "
+                   "and 192 with 4 or 8, the scans 64-row chunks)"),
           cl::init(0), cl::cat(category));
 static cl::opt<int64_t>
     tileK("tile-k",
