@@ -92,7 +92,8 @@ private:
   /// Phase 1 of the parallel prefix: keys and state only, no rows.
   bool stateOnly = false;
   Value cC, cCb;
-  Value phiQT, phiK, scoresT, panel, state, norm, rowWeight, logDecay,
+  Value phiQT, phiK, scoresT, panel, state, norm, rowWeight, rowQScale,
+      logDecay,
       keyWeight, rowDecay, rowDen, phiKw, rowFactor, keyFactor, rowInv,
       rowInvDen, rowLogR1;
 };
@@ -110,6 +111,7 @@ void LinearReadEmitter::emit() {
   state = e.alloc({ShapedType::kDynamic, 2 * cb}, {dk});
   norm = e.alloc({ShapedType::kDynamic}, {dk});
   rowWeight = e.alloc({C}, {});
+  rowQScale = e.alloc({C}, {});
   rowDen = e.alloc({C}, {});
   rowInv = e.alloc({C}, {});
   rowInvDen = e.alloc({C}, {});
@@ -337,6 +339,34 @@ void LinearReadEmitter::loadQueries(Value t0, Value n) {
               phiQT, {d, r});
     });
   });
+  // A row whose largest phi(q) is below 1 (q < 0 in every channel: phi(q) =
+  // eps) is scaled by the power of two a that brings it to [1, 2), and its
+  // clamp eps (gla: its 1e-5) by the same a (emitRowDens): R(U) = sum w U /
+  // max(sum w, eps) is unchanged, but w * X no longer underflows float32.
+  // Exact, so rows at 1 or above (a = 1) keep their bits; the state update
+  // reads phi(k) only, so state_out keeps its meaning.
+  auto vi32 = VectorType::get({lanes}, e.b.getI32Type());
+  auto i32s = [&](int64_t v) { return storage::intConstant(e.b, vi32, v); };
+  e.loop(w.c0i, cC, w.cLanes, [&](Value r0) {
+    Value top = e.loop(w.c0i, w.dk, w.c1i, {e.splat(0.0f)},
+                       [&](Value d, ValueRange it) {
+                         return SmallVector<Value>{
+                             e.fmax(e.vload(phiQT, {d, r0}), it[0])};
+                       })[0];
+    // 2^(127 - E) for top = 2^(E - 127) * 1.f (biased exponent E >= 1:
+    // phi >= eps >= 1e-30 is normal).
+    Value expBits = arith::AndIOp::create(
+        e.b, arith::BitcastOp::create(e.b, vi32, top), i32s(0x7f800000));
+    Value pow2 = arith::BitcastOp::create(
+        e.b, top.getType(), arith::SubIOp::create(e.b, i32s(0x7f000000),
+                                                  expBits));
+    Value a = e.select(e.fcmp(arith::CmpFPredicate::OLT, top, e.splat(1.0f)),
+                       pow2, e.splat(1.0f));
+    e.vstore(a, rowQScale, {r0});
+    e.loop(w.c0i, w.dk, w.c1i, [&](Value d) {
+      e.vstore(e.fmul(e.vload(phiQT, {d, r0}), a), phiQT, {d, r0});
+    });
+  });
 }
 
 SmallVector<Value> LinearReadEmitter::emitLogDecay(Value t0, Value n, Value g,
@@ -460,13 +490,16 @@ void LinearReadEmitter::emitRowDens(Value n) {
     // round. R(1) - 1 = -1e-5 / denom for gla (den - denom would keep only
     // the rounding of den + 1e-5 once den >> 1e-5), (den - denom) / denom
     // for linear (0, or exact by Sterbenz where den >= eps / 2).
-    Value denom = gla ? e.fadd(den, e.splat(kGlaOffset))
+    // eps and 1e-5 scaled as the row's phi(q) (loadQueries).
+    Value a = e.vload(rowQScale, {tv});
+    Value glaOffset = gla ? e.fmul(e.splat(kGlaOffset), a) : Value();
+    Value denom = gla ? e.fadd(den, glaOffset)
                       // max(den, eps) that lets NaN through; a row with no
                       // key has den = 0.
-                      : e.fmax(epsV, den);
+                      : e.fmax(e.fmul(epsV, a), den);
     Value one = e.splat(1.0f);
     Value inv = e.fdiv(one, denom);
-    Value r1m1 = gla ? e.fdiv(e.splat(-kGlaOffset), denom)
+    Value r1m1 = gla ? e.fdiv(e.neg(glaOffset), denom)
                      : e.fdiv(e.fsub(den, denom), denom);
     e.vstore(inv, rowInv, {tv});
     e.vstore(e.fdiv(one, den), rowInvDen, {tv});

@@ -822,11 +822,6 @@ KNOWN_DEFECTS = (
      "linear/ssm state records hold sums of X = e^(beta*V - M) in float32, "
      "so X - 1 (all F depends on at a tiny beta) loses its digits: F off "
      "by 5e-4..8e-3 x max|out| after a segment at beta = 1e-6"),
-    (lambda c: c.tweak is underflow_rows,
-     "linear/gla: w·X underflows float32 where a row's weights are "
-     "~dk·eps² and its values sit at -cap below M = +cap: F off by up to "
-     "2·cap/β (docs/semantics.md, 'Known limit (float32 range)'); hit by "
-     "ordinary inputs too (dk = 4, |v| = 20, β = 6: 3.4e-2 x max|out|)"),
     (lambda c: (c.k.prior == "ssm" and c.split
                 and c.beta is not None and c.beta.__name__ == "beta-30"),
      "ssm launch split into segments (FEMC_SCAN_SEGMENTS, or T >= 1024 "
