@@ -152,9 +152,15 @@ struct FEMApplyTuningPass
       return signalPassFailure();
     }
     femc::tune::Database database;
-    if (!femc::tune::loadDatabase(db, database, error)) {
-      module.emitError() << "fem-apply-tuning: " << error
-                         << "; the file was left untouched";
+    femc::tune::JsonPosition where;
+    if (!femc::tune::loadDatabase(db, database, error, &where)) {
+      // At the database, not at the model's 0:0: a JSON syntax error at
+      // its line and column; any other error at the file as a whole (line
+      // 0: the JSON nodes keep no position).
+      emitError(FileLineColLoc::get(&getContext(), db, where.line,
+                                    where.column))
+          << "fem-apply-tuning: " << error
+                    << "; the file was left untouched";
       return signalPassFailure();
     }
     std::string targetText = femc::tune::targetText(target);

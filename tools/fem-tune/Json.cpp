@@ -94,10 +94,14 @@ public:
     return true;
   }
 
+  /// The line and column of the last failure.
+  JsonPosition position() const { return failedAt; }
+
 private:
   std::string_view text;
   size_t pos = 0;
   std::string message;
+  JsonPosition failedAt;
 
   bool fail(std::string &error) {
     size_t line = 1, column = 1;
@@ -109,6 +113,7 @@ private:
         ++column;
       }
     }
+    failedAt = {line, column};
     error = "line " + std::to_string(line) + ", column " +
             std::to_string(column) + " (byte " + std::to_string(pos) +
             "): " + message;
@@ -478,10 +483,15 @@ void writeValue(const Json &v, int indent, std::string &out) {
 
 } // namespace
 
-bool parseJson(std::string_view text, Json &out, std::string &error) {
+bool parseJson(std::string_view text, Json &out, std::string &error,
+               JsonPosition *where) {
   Parser parser(text);
   out = Json();
-  return parser.parseDocument(out, error);
+  if (parser.parseDocument(out, error))
+    return true;
+  if (where)
+    *where = parser.position();
+  return false;
 }
 
 std::string writeJson(const Json &value) {

@@ -52,9 +52,15 @@ struct Json {
   Json &set(const std::string &key, Json value);
 };
 
+/// Where a JSON syntax error is (1-based); line 0: no position.
+struct JsonPosition {
+  size_t line = 0, column = 0;
+};
+
 /// Parses `text`. On failure returns false with `error` = "line L, column C
-/// (byte B): what was expected, what was found".
-bool parseJson(std::string_view text, Json &out, std::string &error);
+/// (byte B): what was expected, what was found", and L and C in `*where`.
+bool parseJson(std::string_view text, Json &out, std::string &error,
+               JsonPosition *where = nullptr);
 
 /// Writes `value` with two-space indentation, keys in sorted order, numbers
 /// that are whole and below 2^53 without a fraction, others with 17

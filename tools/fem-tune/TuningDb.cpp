@@ -228,10 +228,10 @@ bool readEntry(const std::string &key, const Json &j, Entry &e,
 }
 
 bool parseDatabase(const std::string &path, const std::string &text,
-                   Database &db, std::string &error) {
+                   Database &db, std::string &error, JsonPosition *where) {
   Json root;
   std::string why;
-  if (!parseJson(text, root, why)) {
+  if (!parseJson(text, root, why, where)) {
     error = "tuning database '" + path + "' is not valid JSON: " + why;
     return false;
   }
@@ -349,7 +349,8 @@ private:
 
 } // namespace
 
-bool loadDatabase(const std::string &path, Database &db, std::string &error) {
+bool loadDatabase(const std::string &path, Database &db, std::string &error,
+                  JsonPosition *where) {
   db = Database();
   std::string text;
   bool exists = false;
@@ -357,7 +358,7 @@ bool loadDatabase(const std::string &path, Database &db, std::string &error) {
     return false;
   if (!exists)
     return true;
-  return parseDatabase(path, text, db, error);
+  return parseDatabase(path, text, db, error, where);
 }
 
 std::string serializeDatabase(const Database &db) {

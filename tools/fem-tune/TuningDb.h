@@ -87,8 +87,10 @@ struct Database {
 /// Reads `path`. A missing file is an empty database. Returns false with
 /// `error` naming the file (and line, column and byte for JSON errors) when
 /// the file cannot be read, is not valid JSON, does not follow the schema,
-/// or has a newer schema_version.
-bool loadDatabase(const std::string &path, Database &db, std::string &error);
+/// or has a newer schema_version; for a JSON syntax error, its line and
+/// column also go to `*where` (left alone otherwise).
+bool loadDatabase(const std::string &path, Database &db, std::string &error,
+                  JsonPosition *where = nullptr);
 
 /// Adds (or replaces, by key) `entries` in the database at `path`: under an
 /// exclusive flock on `path + ".lock"`, re-reads the file, merges, writes a
