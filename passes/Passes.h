@@ -63,6 +63,9 @@ void registerFEMPipelines();
 /// Vector lanes the named target prefers (8 for avx2, 16 for avx512, 4 for
 /// generic; host asks LLVM for the host CPU's features).
 int64_t defaultVectorWidth(llvm::StringRef target);
+/// Whether `target` is one of the tile targets the CPU passes take (host,
+/// avx2, avx512, generic): the one list fem-tile and fem-layer-matmul check.
+bool isTileTarget(llvm::StringRef target);
 
 } // namespace mlir::fem
 

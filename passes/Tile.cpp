@@ -56,6 +56,11 @@ int64_t mlir::fem::defaultVectorWidth(StringRef target) {
   return 4;
 }
 
+bool mlir::fem::isTileTarget(StringRef target) {
+  return target == "host" || target == "avx2" || target == "avx512" ||
+         target == "generic";
+}
+
 namespace {
 
 struct FEMTilePass : public fem::impl::FEMTileBase<FEMTilePass> {
@@ -63,8 +68,7 @@ struct FEMTilePass : public fem::impl::FEMTileBase<FEMTilePass> {
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (target != "host" && target != "avx2" && target != "avx512" &&
-        target != "generic") {
+    if (!isTileTarget(target)) {
       module.emitError() << "fem-tile: unknown target '" << target
                          << "', expected host, avx2, avx512 or generic";
       return signalPassFailure();

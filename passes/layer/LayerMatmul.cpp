@@ -1086,8 +1086,7 @@ struct FEMLayerMatmulPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (!target.empty() && target != "host" && target != "avx2" &&
-        target != "avx512" && target != "generic") {
+    if (!target.empty() && !isTileTarget(target)) {
       module.emitError() << "fem-layer-matmul: unknown target '" << target
                          << "', expected host, avx2, avx512 or generic";
       return signalPassFailure();
