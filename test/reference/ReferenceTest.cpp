@@ -138,23 +138,13 @@ public:
   }
 
   Inputs inputs() const {
-    auto pointer = [&](const char *name) -> const float * {
-      auto it = data.find(name);
-      return it == data.end() ? nullptr : it->second.data();
-    };
     Inputs in;
-    in.q = pointer("q");
-    in.k = pointer("k");
-    in.v = pointer("v");
-    in.beta_raw = pointer("beta_raw");
-    in.lam = pointer("lam");
-    in.gate = pointer("gate");
-    in.decay = pointer("decay");
-    in.delta = pointer("delta");
-    in.A = pointer("A");
-    in.Bs = pointer("Bs");
-    in.Cs = pointer("Cs");
-    in.D = pointer("D");
+    for (const auto &[name, values] : data) {
+      const float **field = femc::ref::floatInput(in, name);
+      EXPECT_NE(field, nullptr) << "no reference input called " << name;
+      if (field)
+        *field = values.data();
+    }
     in.mask = p.hasMask ? mask.data() : nullptr;
     return in;
   }
@@ -968,22 +958,11 @@ TEST(ReferenceMaskTest, RowsWithoutVisibleKeys) {
 // Layouts and grouped heads.
 //===----------------------------------------------------------------------===//
 
-/// (B, X, Y, W) -> (B, Y, X, W).
-std::vector<float> swapAxes12(const std::vector<float> &in, int64_t B,
-                              int64_t X, int64_t Y, int64_t W) {
-  std::vector<float> out(in.size());
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t x = 0; x < X; ++x)
-      for (int64_t y = 0; y < Y; ++y)
-        for (int64_t w = 0; w < W; ++w)
-          out[((b * Y + y) * X + x) * W + w] =
-              in[((b * X + x) * Y + y) * W + w];
-  return out;
-}
-
-std::vector<double> swapAxes12(const std::vector<double> &in, int64_t B,
-                               int64_t X, int64_t Y, int64_t W) {
-  std::vector<double> out(in.size());
+/// (B, X, Y, W) -> (B, Y, X, W), for the float inputs and the double results.
+template <typename T>
+std::vector<T> swapAxes12(const std::vector<T> &in, int64_t B, int64_t X,
+                          int64_t Y, int64_t W) {
+  std::vector<T> out(in.size());
   for (int64_t b = 0; b < B; ++b)
     for (int64_t x = 0; x < X; ++x)
       for (int64_t y = 0; y < Y; ++y)

@@ -166,23 +166,12 @@ TEST_P(VectorsTest, MatchesAuthorsImplementation) {
   for (const std::string &name : femc::ref::inputNames(p))
     data[name] = loadFloat32(name, *femc::ref::tensorShape(p, name));
   ASSERT_FALSE(HasFailure());
-  auto pointer = [&](const char *name) -> const float * {
-    auto it = data.find(name);
-    return it == data.end() ? nullptr : it->second.data();
-  };
   femc::ref::Inputs in;
-  in.q = pointer("q");
-  in.k = pointer("k");
-  in.v = pointer("v");
-  in.beta_raw = pointer("beta_raw");
-  in.lam = pointer("lam");
-  in.gate = pointer("gate");
-  in.decay = pointer("decay");
-  in.delta = pointer("delta");
-  in.A = pointer("A");
-  in.Bs = pointer("Bs");
-  in.Cs = pointer("Cs");
-  in.D = pointer("D");
+  for (const auto &[name, values] : data) {
+    const float **field = femc::ref::floatInput(in, name);
+    ASSERT_NE(field, nullptr) << "no reference input called " << name;
+    *field = values.data();
+  }
 
   std::optional<femc::ref::Result> result = femc::ref::run(p, in, error);
   ASSERT_TRUE(result) << error;
