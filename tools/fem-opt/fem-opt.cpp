@@ -5,6 +5,13 @@
 // kMaxSourceNesting is refused with a located error (dialect/SourceNesting.h)
 // instead of overflowing the parser's stack.
 //
+// The input is copied into memory and the output written to a temporary file
+// next to it, renamed over the output only when everything succeeded: `-o`
+// may name the input itself (fem-opt x.mlir -o x.mlir), which mlir-opt's
+// in-place truncation lost (a failure removed it; a large, memory-mapped
+// input died with SIGBUS), and a failed or half-written run leaves the
+// previous output as it was. A device or FIFO (/dev/null) is written in place.
+//
 //===----------------------------------------------------------------------===//
 #include "dialect/FEMDialect.h"
 #include "dialect/SourceNesting.h"
@@ -19,6 +26,7 @@
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SourceMgr.h"
@@ -36,6 +44,75 @@ static mlir::LogicalResult checkNesting(const llvm::MemoryBuffer &buffer) {
   mlir::MLIRContext context(mlir::MLIRContext::Threading::DISABLED);
   mlir::SourceMgrDiagnosticHandler handler(sourceMgr, &context);
   return mlir::fem::checkSourceNesting(sourceMgr, id, &context);
+}
+
+/// Runs `body` writing into the output `path`; returns the exit status. A
+/// regular (or new) file is written as a temporary file in its folder and
+/// renamed over `path` only when `body` succeeded and every byte was written;
+/// "-" is stdout, and a device or FIFO is written in place.
+template <typename Body>
+static int writeOutput(const std::string &path, Body &&body) {
+  namespace fs = llvm::sys::fs;
+  auto writeError = [&](std::error_code ec) {
+    llvm::errs() << "fem-opt: error: cannot write the output '" << path
+                 << "': " << ec.message() << "\n";
+    return EXIT_FAILURE;
+  };
+  fs::file_status status;
+  bool exists = !fs::status(path, status);
+  if (path == "-" || (exists && status.type() != fs::file_type::regular_file &&
+                      status.type() != fs::file_type::directory_file)) {
+    std::string errorMessage;
+    std::unique_ptr<llvm::ToolOutputFile> output =
+        mlir::openOutputFile(path, &errorMessage);
+    if (!output) {
+      llvm::errs() << "fem-opt: error: " << errorMessage << "\n";
+      return EXIT_FAILURE;
+    }
+    bool ok = mlir::succeeded(body(output->os()));
+    output->os().flush();
+    if (std::error_code ec = output->os().error()) {
+      output->os().clear_error();
+      return writeError(ec);
+    }
+    if (!ok)
+      return EXIT_FAILURE;
+    output->keep();
+    return EXIT_SUCCESS;
+  }
+  if (exists && status.type() == fs::file_type::directory_file) {
+    llvm::errs() << "fem-opt: error: cannot open output file '" << path
+                 << "': Is a directory\n";
+    return EXIT_FAILURE;
+  }
+  // Through a symbolic link, the file it names is replaced, not the link.
+  llvm::SmallString<256> target(path);
+  if (exists)
+    fs::real_path(path, target);
+  llvm::Expected<fs::TempFile> temp = fs::TempFile::create(
+      target + ".fem-opt-%%%%%%", fs::all_read | fs::all_write);
+  if (!temp) {
+    std::error_code ec = llvm::errorToErrorCode(temp.takeError());
+    llvm::errs() << "fem-opt: error: cannot open output file '" << path
+                 << "': " << ec.message() << "\n";
+    return EXIT_FAILURE;
+  }
+  bool ok;
+  std::error_code ec;
+  {
+    llvm::raw_fd_ostream os(temp->FD, /*shouldClose=*/false);
+    ok = mlir::succeeded(body(os));
+    os.flush();
+    ec = os.error();
+    os.clear_error();
+  }
+  if (!ok || ec) {
+    llvm::consumeError(temp->discard());
+    return ec ? writeError(ec) : EXIT_FAILURE;
+  }
+  if (llvm::Error e = temp->keep(target))
+    return writeError(llvm::errorToErrorCode(std::move(e)));
+  return EXIT_SUCCESS;
 }
 
 int main(int argc, char **argv) {
@@ -66,18 +143,12 @@ int main(int argc, char **argv) {
     llvm::errs() << "fem-opt: error: " << errorMessage << "\n";
     return EXIT_FAILURE;
   }
+  // A copy: a memory-mapped input that -o truncates would be lost (SIGBUS).
+  file = llvm::MemoryBuffer::getMemBufferCopy(file->getBuffer(),
+                                              file->getBufferIdentifier());
   if (mlir::failed(checkNesting(*file)))
     return EXIT_FAILURE;
-  std::unique_ptr<llvm::ToolOutputFile> output =
-      mlir::openOutputFile(outputFilename, &errorMessage);
-  if (!output) {
-    llvm::errs() << "fem-opt: error: " << errorMessage << "\n";
-    return EXIT_FAILURE;
-  }
-  if (mlir::failed(
-          mlir::MlirOptMain(output->os(), std::move(file), registry, config)))
-    return EXIT_FAILURE;
-  // Like mlir-opt: the output file is kept only when everything succeeded.
-  output->keep();
-  return EXIT_SUCCESS;
+  return writeOutput(outputFilename, [&](llvm::raw_ostream &os) {
+    return mlir::MlirOptMain(os, std::move(file), registry, config);
+  });
 }
