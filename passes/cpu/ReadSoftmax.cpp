@@ -53,6 +53,9 @@ constexpr int64_t kColBlock = 2;
 constexpr int64_t kKeyBlock = 4;
 constexpr int64_t kScoreRowVecs = 3;
 using cpu::kLogTiny;
+/// Rows of q (packQuery) and of gate, lambda and out (the epilogue) fetched
+/// ahead of the row being read.
+constexpr int64_t kRowsAhead = 4;
 
 /// The f32 read's register blocking.
 constexpr SoftmaxReadEmitter::Blocking kF32Blocking = {kRowBlock, kColBlock,
@@ -274,8 +277,13 @@ void SoftmaxReadEmitter::emitPrePass() {
 void SoftmaxReadEmitter::packQuery(Value j, Value h) {
   // Q^T of this head, unscaled (the softmax applies the scale to score
   // differences); rows past the end repeat the last row.
+  Value tLast = sub(T, c1);
   loop(c0, cBqPad, c1, [&](Value r) {
-    Value t = minI(add(t0, r), sub(T, c1));
+    Value t = minI(add(t0, r), tLast);
+    // The rows lie H*dk values apart, one page or more at the layer's
+    // shapes, where the hardware prefetchers stop: fetch a few rows ahead.
+    prefetchRow(op.getQ(), batch, minI(add(t, idx(kRowsAhead)), tLast), h,
+                c0, dk);
     loop(c0, dk, c1, [&](Value d) {
       store(load(op.getQ(), at(batch, t, h, d)), qT, {j, d, r});
     });
@@ -310,6 +318,17 @@ void SoftmaxReadEmitter::emitKeyTile(Value kt) {
     vstore(select(ok, splat(1.0f), splat(0.0f)), colOk, {cc});
   });
   packKeys(s0, ncols);
+  // The next tile's keys and values (rows H*d values apart, see packQuery)
+  // while this one computes; past the last tile this fetches the last key.
+  {
+    Value sLast = sub(S, c1);
+    Value next = add(s0, cBk);
+    loop(c0, cBk, c1, [&](Value col) {
+      Value key = minI(add(next, col), sLast);
+      prefetchRow(op.getK(), batch, key, kvHead, c0, dk);
+      prefetchRow(op.getV(), batch, key, kvHead, c0, dv);
+    });
+  }
 
   loop(c0, group, c1, [&](Value j) {
     Value h = add(mul(kvHead, group), j);
@@ -579,8 +598,14 @@ void SoftmaxReadEmitter::emitEpilogue() {
   Value sqrtDv = sqrt(toFloat(dv));
   loop(c0, group, c1, [&](Value j) {
     Value h = add(mul(kvHead, group), j);
+    Value tLast = sub(T, c1);
     loop(c0, rows, c1, [&](Value r) {
       Value t = add(t0, r);
+      // Gate, lambda and out rows lie H*dv values apart (see packQuery).
+      Value tAhead = minI(add(t, idx(kRowsAhead)), tLast);
+      prefetchRow(op.getGate(), batch, tAhead, h, c0, dv);
+      prefetchRow(op.getLam(), batch, tAhead, h, c0, dv);
+      prefetchRow(op.getOut(), batch, tAhead, h, c0, dv, /*write=*/true);
       Value l = load(rowSum, {j, r});
       // A row with no visible key has l = 0 (its output is 0); a NaN score
       // makes l NaN, which must reach the output.
