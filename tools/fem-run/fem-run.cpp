@@ -78,6 +78,8 @@ usage: fem-run LIBRARY.so|MODEL.mlir [options]
                          fem.name, '/' written as '_'; an --input of the
                          same name wins), e.g. an imported layer's weights
   --save-inputs DIR      write every input (given or generated) as DIR/NAME.npy
+                         ('/' in NAME as '_', the files --inputs reads); an
+                         --output may not name one of them
   --check                compare with the double-precision reference (a
                          scan kernel with a carried state: from that state,
                          and state_out field by field too; a layer: the
@@ -137,6 +139,31 @@ struct Args {
   std::fflush(stdout);
   std::fprintf(stderr, "fem-run: error: %s\n", message.c_str());
   std::exit(code);
+}
+
+/// The file --inputs reads and --save-inputs writes for input `name`:
+/// DIR/NAME.npy with '/' written as '_' (a layer's fem.name may hold '/';
+/// "../x" must not leave DIR).
+std::string inputFile(const std::string &dir, const std::string &name) {
+  std::string file = name;
+  std::replace(file.begin(), file.end(), '/', '_');
+  return dir + "/" + file + ".npy";
+}
+
+/// Whether paths `a` and `b` name one regular file, existing or not yet (a
+/// device such as /dev/null may take several outputs).
+bool sameFile(const std::string &a, const std::string &b) {
+  std::error_code ec;
+  auto st = std::filesystem::status(a, ec);
+  if (!ec && std::filesystem::exists(st) &&
+      !std::filesystem::is_regular_file(st))
+    return false;
+  if (std::filesystem::equivalent(a, b, ec))
+    return true;
+  std::error_code ea, eb;
+  auto ca = std::filesystem::weakly_canonical(a, ea);
+  auto cb = std::filesystem::weakly_canonical(b, eb);
+  return !ea && !eb && ca == cb;
 }
 
 bool splitPair(const std::string &text, std::string &key, std::string &value) {
@@ -909,9 +936,7 @@ int runFemRun(int argc, char **argv) {
     for (auto &t : tensors) {
       if (t.info->role != FEMRT_ARG_INPUT)
         continue;
-      std::string file = t.info->name;
-      std::replace(file.begin(), file.end(), '/', '_');
-      std::string path = args.inputsDir + "/" + file + ".npy";
+      std::string path = inputFile(args.inputsDir, t.info->name);
       if (!std::filesystem::exists(path, ec))
         continue;
       ++found;
@@ -945,6 +970,37 @@ int runFemRun(int argc, char **argv) {
         fail("--output " + name + "=" + file + " names the file of input '" +
              input + "' (" + path + "); fem-run does not overwrite its "
              "inputs, write the output to another file");
+    }
+    // Nor another output's file, nor a file --save-inputs writes: one of
+    // the two would be lost.
+    for (auto &[other, path] : args.outputs)
+      if (other < name && sameFile(file, path))
+        fail("--output " + name + "=" + file + " and --output " + other +
+             "=" + path + " name the same file; write each output to its "
+             "own file");
+    if (!args.saveInputs.empty())
+      for (auto &t : tensors)
+        if (t.info->role == FEMRT_ARG_INPUT &&
+            sameFile(file, inputFile(args.saveInputs, t.info->name)))
+          fail("--output " + name + "=" + file + " names the file "
+               "--save-inputs writes for input '" + t.info->name + "' (" +
+               inputFile(args.saveInputs, t.info->name) + "); write the "
+               "output to another file");
+  }
+  // --save-inputs writes NAME.npy with '/' as '_' (what --inputs reads):
+  // two names must not share one file.
+  if (!args.saveInputs.empty()) {
+    std::map<std::string, std::string> savedAs;
+    for (auto &t : tensors) {
+      if (t.info->role != FEMRT_ARG_INPUT)
+        continue;
+      std::string path = inputFile(args.saveInputs, t.info->name);
+      auto [it, fresh] = savedAs.emplace(path, t.info->name);
+      if (!fresh)
+        fail("--save-inputs: inputs '" + it->second + "' and '" +
+             t.info->name + "' would both be saved as " + path + " ('/' is "
+             "written as '_', as --inputs reads them); rename one of the two "
+             "(its fem.name)");
     }
   }
   std::string knownText;
@@ -1268,7 +1324,12 @@ int runFemRun(int argc, char **argv) {
     for (auto &t : tensors) {
       if (t.info->role != FEMRT_ARG_INPUT)
         continue;
-      std::string path = args.saveInputs + "/" + t.info->name + ".npy";
+      std::string path = inputFile(args.saveInputs, t.info->name);
+      // The file it was read from already holds it (as given: a float
+      // file of a bfloat16 argument is not replaced by its rounding).
+      auto given = args.inputs.find(t.info->name);
+      if (given != args.inputs.end() && sameFile(given->second, path))
+        continue;
       std::string error;
       bool ok = t.write(path, error);
       if (!ok)
