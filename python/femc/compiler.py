@@ -60,7 +60,29 @@ def _femc_executable(femc):
     if not path:
         raise CompileError("femc not found: pass femc=PATH, set $FEMC or put "
                            "femc on the PATH")
-    return path
+    return os.fspath(path)
+
+
+def _path_argument(what, path):
+    """``path`` (str or os.PathLike) as femc's command line takes it: a
+    relative path starting with '-' gets "./" (femc, and the clang it runs
+    on the output folder, would read it as an option); a NUL is refused."""
+    path = os.fspath(path)
+    if not isinstance(path, str):
+        raise CompileError(f"{what}: expected a str or os.PathLike path, "
+                           f"found {type(path).__name__}")
+    if "\0" in path:
+        raise CompileError(f"{what}: the path {path!r} contains a NUL "
+                           "character")
+    return "./" + path if path.startswith("-") else path
+
+
+def _mapping(what, value, example):
+    """``value`` as a dict when it is a mapping; CompileError otherwise."""
+    if not hasattr(value, "items"):
+        raise CompileError(f"{what}: expected a mapping such as {example}, "
+                           f"found {value!r} ({type(value).__name__})")
+    return dict(value)
 
 
 def compile(model, out_dir, *, target=None, tuning_db=None, tuning_dims=None,
@@ -94,14 +116,16 @@ def compile(model, out_dir, *, target=None, tuning_db=None, tuning_dims=None,
     compiles with the target's default tiles (...)": a missing database is
     an empty one (docs/tuning.md), so the compile goes on.
     """
-    model = os.fspath(model)
-    out_dir = os.fspath(out_dir)
-    args = [_femc_executable(femc), model, "-o", out_dir]
+    model = _path_argument("model", model)
+    out_dir = _path_argument("out_dir", out_dir)
+    executable = _femc_executable(femc)
+    args = [executable, model, "-o", out_dir]
     if target is not None:
         args.append(f"--target={target}")
     if tiles is not None:
         names = {"q": "--tile-q", "k": "--tile-k", "vec": "--vec"}
-        for name, value in dict(tiles).items():
+        for name, value in _mapping("tiles", tiles,
+                                    "{'q': 64, 'k': 64}").items():
             if name not in names:
                 raise CompileError(f"tiles: unknown tile '{name}', expected "
                                    "q, k or vec")
@@ -119,12 +143,20 @@ def compile(model, out_dir, *, target=None, tuning_db=None, tuning_dims=None,
     if tuning_dims is not None:
         if tuning_db is None:
             raise CompileError("tuning_dims needs tuning_db")
-        for sym, value in dict(tuning_dims).items():
+        for sym, value in _mapping("tuning_dims", tuning_dims,
+                                   "{'B': 1, 'T': 4096}").items():
             args += ["--tuning-dim", f"{sym}={value}"]
     if verbose:
         args.append("-v")
-    done = subprocess.run(args, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
+    # femc quotes the model's lines in its diagnostics, which need not be
+    # UTF-8: undecodable bytes become U+FFFD instead of a UnicodeDecodeError.
+    try:
+        done = subprocess.run(args, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True,
+                              encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise CompileError(f"cannot run femc '{executable}': "
+                           f"{e.strerror or e}") from e
     # femc's warnings become Python warnings (once each, not also on
     # stderr); the rest of its messages go to stderr with verbose.
     lines = done.stderr.splitlines(keepends=True)
