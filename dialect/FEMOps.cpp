@@ -34,6 +34,8 @@ public:
              << what << " must have rank " << dims.size() << " ("
              << llvm::join(dims, ",") << "), found rank " << shape.size()
              << " in " << shownType;
+    if (failed(checkStaticSize(op, what, shownType)))
+      return failure();
     for (auto [i, extent] : llvm::enumerate(shape)) {
       if (ShapedType::isDynamic(extent))
         continue;
@@ -86,10 +88,13 @@ public:
       return op->emitOpError() << "the number of heads H (" << source("H")
                                << ") must be at least 1, found 0";
     if (!ShapedType::isDynamic(e) && !ShapedType::isDynamic(h) &&
-        !ShapedType::isDynamic(dv) && e != h * dv)
-      return op->emitOpError()
-             << "E (" << source("E") << ") must equal H * dv = " << h << " * "
-             << dv << " = " << h * dv << ", found " << e;
+        !ShapedType::isDynamic(dv)) {
+      std::optional<int64_t> hdv;
+      std::string text = productText("H * dv", h, dv, hdv);
+      if (hdv != e)
+        return op->emitOpError() << "E (" << source("E") << ") must equal "
+                                 << text << ", found " << e;
+    }
     if (!ShapedType::isDynamic(h) && !ShapedType::isDynamic(hkv) &&
         (hkv == 0 || h % hkv != 0))
       return op->emitOpError()

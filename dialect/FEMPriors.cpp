@@ -4,7 +4,9 @@
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <cmath>
 
 using namespace mlir;
@@ -27,6 +29,49 @@ LogicalResult mlir::fem::checkPositiveExtents(Operation *op,
                                 "Cs), found N = 0 ("
                              << nSource << ")";
   return success();
+}
+
+LogicalResult mlir::fem::checkStaticSize(Operation *op, StringRef what,
+                                         Type type) {
+  auto shaped = dyn_cast<ShapedType>(type);
+  if (!shaped || !shaped.hasRank())
+    return success();
+  Type element = shaped.getElementType();
+  int64_t bytes = element.isIntOrFloat()
+                      ? std::max<int64_t>(1, (element.getIntOrFloatBitWidth() +
+                                              7) / 8)
+                      : 8;
+  int64_t total = bytes;
+  bool overflow = false;
+  for (int64_t extent : shaped.getShape()) {
+    if (ShapedType::isDynamic(extent))
+      continue;
+    if (extent == 0)
+      return success();
+    overflow |= __builtin_mul_overflow(total, extent, &total);
+  }
+  if (!overflow)
+    return success();
+  return op->emitOpError()
+         << what << " (" << type
+         << ") is too large: its static extents hold more than 2^63 - 1 bytes ("
+         << bytes << " per element), which a 64-bit byte count cannot address";
+}
+
+std::string mlir::fem::productText(StringRef names, int64_t a, int64_t b,
+                                   std::optional<int64_t> &product) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << names << " = " << a << " * " << b;
+  int64_t value;
+  if (__builtin_mul_overflow(a, b, &value)) {
+    product.reset();
+    os << ", which overflows 64 bits";
+  } else {
+    product = value;
+    os << " = " << value;
+  }
+  return text;
 }
 
 LogicalResult mlir::fem::verifyReadOperands(Operation *op, PriorKind kind,
@@ -91,6 +136,9 @@ LogicalResult mlir::fem::verifyReadOperands(Operation *op, PriorKind kind,
              << "operand '" << o.name << "' must have rank " << names.size()
              << " (" << llvm::join(names, ",") << "), found rank "
              << shaped.getRank() << " in " << o.value.getType();
+    if (failed(checkStaticSize(op, ("operand '" + o.name + "'").str(),
+                               o.value.getType())))
+      return failure();
     for (auto [i, extent] : llvm::enumerate(shaped.getShape())) {
       if (ShapedType::isDynamic(extent))
         continue;
@@ -126,10 +174,13 @@ LogicalResult mlir::fem::verifyReadOperands(Operation *op, PriorKind kind,
     return op->emitOpError() << "the number of heads H (" << source("H")
                              << ") must be at least 1, found 0";
   if (!ShapedType::isDynamic(e) && !ShapedType::isDynamic(h) &&
-      !ShapedType::isDynamic(dv) && e != h * dv)
-    return op->emitOpError() << "E (" << bound["E"].second
-                             << ") must equal H * dv = " << h << " * " << dv
-                             << " = " << h * dv << ", found " << e;
+      !ShapedType::isDynamic(dv)) {
+    std::optional<int64_t> hdv;
+    std::string text = productText("H * dv", h, dv, hdv);
+    if (hdv != e)
+      return op->emitOpError() << "E (" << bound["E"].second
+                               << ") must equal " << text << ", found " << e;
+  }
   if (!ShapedType::isDynamic(h) && !ShapedType::isDynamic(hkv) &&
       (hkv == 0 || h % hkv != 0))
     return op->emitOpError()

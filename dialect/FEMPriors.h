@@ -12,6 +12,9 @@
 
 #include "mlir/IR/Operation.h"
 
+#include <optional>
+#include <string>
+
 namespace mlir::fem {
 
 inline const femc::priors::PriorInfo &getPriorInfo(PriorKind kind) {
@@ -48,6 +51,18 @@ LogicalResult checkPositiveExtents(Operation *op,
                                    const femc::priors::PriorInfo &info,
                                    int64_t dk, StringRef dkSource, int64_t n,
                                    StringRef nSource);
+
+/// Refuses a shaped value (`what`, e.g. "operand 'q'") whose static extents
+/// alone hold more bytes than a 64-bit byte count can (2^63 - 1): no launch
+/// could pass it and the lowering's index arithmetic would wrap. Dynamic
+/// extents are not counted; a zero extent makes it empty.
+LogicalResult checkStaticSize(Operation *op, StringRef what, Type type);
+
+/// The message part "H * dv = 8 * 64 = 512", or "H * dv = 8 * 2^62, which
+/// overflows 64 bits" when the product does not fit in int64; `product` is
+/// set when it fits.
+std::string productText(StringRef names, int64_t a, int64_t b,
+                        std::optional<int64_t> &product);
 
 } // namespace mlir::fem
 
