@@ -169,15 +169,9 @@ void runCase(const Case &c, uint64_t seed,
   if (c.mask)
     dl.push_back(dlTensor(mask.data(), shapes["mask"], femc::test::kU8));
   dl.push_back(dlTensor(out.data(), outShape, bf16));
-  std::vector<const DLTensor *> ptrs;
-  for (DLTensor &t : dl)
-    ptrs.push_back(&t);
   femrt_kernel *kernel = library.kernel(c.kernel());
   ASSERT_NE(kernel, nullptr);
-  ASSERT_EQ(femrt_kernel_launch(kernel, ptrs.data(),
-                                static_cast<int32_t>(ptrs.size()), nullptr),
-            FEMRT_OK)
-      << femrt_last_error();
+  ASSERT_EQ(femc::test::launch(kernel, dl), FEMRT_OK) << femrt_last_error();
 
   femc::test::MaxError err;
   for (size_t i = 0; i < out.size(); ++i) {

@@ -23,6 +23,7 @@
 #include "femrt/femrt.h"
 #include "reference/Reference.h"
 #include "support/Random.h"
+#include "test/integration/KernelLibrary.h"
 #include "test/integration/TestProblem.h"
 
 #include <gtest/gtest.h>
@@ -308,13 +309,7 @@ TEST_P(LayerMatrix, MatchesTheReferenceLayer) {
       t.push_back(m);
     }
     t.push_back(tensor(out.data(), sx));
-    std::vector<const DLTensor *> args;
-    for (auto &d : t)
-      args.push_back(&d);
-    ASSERT_EQ(femrt_kernel_launch(kernel, args.data(), (int32_t)args.size(),
-                                  nullptr),
-              FEMRT_OK)
-        << femrt_last_error();
+    ASSERT_EQ(femc::test::launch(kernel, t), FEMRT_OK) << femrt_last_error();
 
     std::vector<double> y = referenceLayer(s, w, x, mask, B, T);
     ASSERT_EQ(y.size(), out.size());
@@ -360,12 +355,7 @@ TEST(FemLayer, WrongShapeIsAnError) {
                              tensor(buf.data(), so), tensor(buf.data(), sb)};
   std::vector<float> out(9 * D);
   t.push_back(tensor(out.data(), sbad));
-  std::vector<const DLTensor *> args;
-  for (auto &d : t)
-    args.push_back(&d);
-  EXPECT_EQ(femrt_kernel_launch(kernel, args.data(), (int32_t)args.size(),
-                                nullptr),
-            FEMRT_ERROR_SHAPE_MISMATCH);
+  EXPECT_EQ(femc::test::launch(kernel, t), FEMRT_ERROR_SHAPE_MISMATCH);
   EXPECT_NE(std::string(femrt_last_error()).find("'out'"), std::string::npos)
       << femrt_last_error();
   femrt_module_destroy(module);
@@ -440,13 +430,7 @@ TEST(FemLayer, NaturalShapesReshapesAndAttentionMask) {
     }
     t.push_back(tensor(beta.data(), sbeta));
     t.push_back(tensor(out.data(), sx));
-    std::vector<const DLTensor *> args;
-    for (auto &d : t)
-      args.push_back(&d);
-    ASSERT_EQ(femrt_kernel_launch(kernel, args.data(), (int32_t)args.size(),
-                                  nullptr),
-              FEMRT_OK)
-        << femrt_last_error();
+    ASSERT_EQ(femc::test::launch(kernel, t), FEMRT_OK) << femrt_last_error();
 
     // The same layer in double, the read by femref.
     std::vector<float> q = toFloat(
@@ -526,13 +510,10 @@ TEST(FemLayer, PoolThreadsGiveTheSameBits) {
     }
     t.push_back(tensor(beta.data(), sbeta));
     t.push_back(tensor(out.data(), sx));
-    std::vector<const DLTensor *> args;
-    for (auto &d : t)
-      args.push_back(&d);
     femrt_launch_options o;
     femrt_launch_options_init(&o);
     o.max_threads = maxThreads;
-    return femrt_kernel_launch(kernel, args.data(), (int32_t)args.size(), &o);
+    return femc::test::launch(kernel, t, &o);
   };
   std::vector<float> serial, pooled;
   ASSERT_EQ(launch(1, serial), FEMRT_OK) << femrt_last_error();
@@ -582,11 +563,7 @@ protected:
     std::vector<DLTensor> t;
     for (int i = 0; i < 25; ++i)
       t.push_back(tensor(buffers[i].data(), shapes[i]));
-    std::vector<const DLTensor *> args;
-    for (auto &d : t)
-      args.push_back(&d);
-    return femrt_kernel_launch(kernel, args.data(), (int32_t)args.size(),
-                               nullptr);
+    return femc::test::launch(kernel, t);
   }
 
   femrt_context *ctx = nullptr;

@@ -120,18 +120,12 @@ Run launch(const Case &c, std::map<std::string, Full> &full, int64_t t0,
       dl.push_back(femc::test::dlTensor(
           seg.floats[n].first.data(), seg.floats[n].second, femc::test::kF32));
   }
-  std::vector<const DLTensor *> args;
-  for (DLTensor &t : dl)
-    args.push_back(&t);
   femrt_kernel *kernel = runtime().kernel(c.k.name);
   EXPECT_NE(kernel, nullptr);
   if (!kernel)
     return run;
   ForceSegments force(segments);
-  EXPECT_EQ(femrt_kernel_launch(kernel, args.data(),
-                                static_cast<int32_t>(args.size()), nullptr),
-            FEMRT_OK)
-      << femrt_last_error();
+  EXPECT_EQ(femc::test::launch(kernel, dl), FEMRT_OK) << femrt_last_error();
   EXPECT_EQ(femrt_kernel_last_segments(kernel, &run.segments), FEMRT_OK);
   return run;
 }
@@ -365,13 +359,7 @@ TEST(ScanSplitAuto, ThresholdAndThreads) {
                                           : in.data();
       dl.push_back(femc::test::dlTensor(data, shape, femc::test::kF32));
     }
-    std::vector<const DLTensor *> args;
-    for (DLTensor &t : dl)
-      args.push_back(&t);
-    ASSERT_EQ(femrt_kernel_launch(kernel, args.data(),
-                                  static_cast<int32_t>(args.size()), nullptr),
-              FEMRT_OK)
-        << femrt_last_error();
+    ASSERT_EQ(femc::test::launch(kernel, dl), FEMRT_OK) << femrt_last_error();
     int32_t segments = 0;
     ASSERT_EQ(femrt_kernel_last_segments(kernel, &segments), FEMRT_OK);
     if (expectSplit)

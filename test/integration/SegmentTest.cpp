@@ -146,11 +146,7 @@ void runSegments(const Case &c, uint64_t seed) {
         dl.push_back(
             dlTensor(seg.floats[n].first.data(), seg.floats[n].second, true));
     }
-    std::vector<const DLTensor *> args;
-    for (DLTensor &t : dl)
-      args.push_back(&t);
-    femrt_status status = femrt_kernel_launch(
-        kernel, args.data(), static_cast<int32_t>(args.size()), nullptr);
+    femrt_status status = femc::test::launch(kernel, dl);
     if (c.inPlace) {
       EXPECT_NE(status, FEMRT_OK);
       EXPECT_NE(std::string(femrt_last_error())
@@ -287,15 +283,10 @@ std::string launchWithState(std::vector<int64_t> bad,
                                           : data.data();
     dl.push_back(dlTensor(buffer, shape, true));
   }
-  std::vector<const DLTensor *> args;
-  for (DLTensor &t : dl)
-    args.push_back(&t);
   femrt_kernel *kernel = runtime().kernel("linear_causal_state");
   if (!kernel)
     return "no kernel";
-  if (femrt_kernel_launch(kernel, args.data(),
-                          static_cast<int32_t>(args.size()),
-                          nullptr) == FEMRT_OK)
+  if (femc::test::launch(kernel, dl) == FEMRT_OK)
     return "";
   return femrt_last_error();
 }

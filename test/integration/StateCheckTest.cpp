@@ -111,15 +111,9 @@ void launchFromState(const Variant &m, const femc::ref::Problem &p,
           data, shapes[n], n == "mask" ? femc::test::kU8 : femc::test::kF32));
     }
   }
-  std::vector<const DLTensor *> args;
-  for (DLTensor &t : dl)
-    args.push_back(&t);
   femrt_kernel *kernel = runtime().kernel(m.kernel);
   ASSERT_NE(kernel, nullptr);
-  ASSERT_EQ(femrt_kernel_launch(kernel, args.data(),
-                                static_cast<int32_t>(args.size()), nullptr),
-            FEMRT_OK)
-      << femrt_last_error();
+  ASSERT_EQ(femc::test::launch(kernel, dl), FEMRT_OK) << femrt_last_error();
 }
 
 /// A valid carried state of `p`: the reference's after a prefix of
