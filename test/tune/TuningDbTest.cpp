@@ -12,6 +12,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -307,6 +308,34 @@ TEST(TuningDb, TilesFemcCannotCompileAreASchemaError) {
   writeAll(path, edit("\"vec\": 8", "\"vec\": 16"));
   Database db;
   EXPECT_TRUE(loadDatabase(path, db, error)) << error;
+}
+
+// A --db that is a symbolic link (e.g. to a database shared between
+// checkouts): the file it names is updated and the link kept. Was: rename
+// replaced the link with a private copy, and the shared database never saw
+// the result.
+TEST(TuningDb, UpdateThroughASymbolicLinkUpdatesItsTarget) {
+  TempDir dir;
+  std::string shared = dir.file("shared.json");
+  std::string link = dir.file("link.json");
+  Entry a = makeEntry("prior=softmax sem-a", "B=1,T=4096", 64);
+  Entry b = makeEntry("prior=softmax sem-b", "B=1,T=1024", 128);
+  std::string error;
+  ASSERT_TRUE(updateDatabase(shared, {a}, error)) << error;
+  ASSERT_EQ(::symlink("shared.json", link.c_str()), 0);
+  ASSERT_TRUE(updateDatabase(link, {b}, error)) << error;
+  EXPECT_TRUE(std::filesystem::is_symlink(link));
+  Database db;
+  ASSERT_TRUE(loadDatabase(shared, db, error)) << error;
+  EXPECT_EQ(db.entries.size(), 2u);
+  EXPECT_NE(lookup(db, b.key), nullptr);
+  // A link to a database not yet written creates it where the link points.
+  std::string dangling = dir.file("new-link.json");
+  ASSERT_EQ(::symlink("created.json", dangling.c_str()), 0);
+  ASSERT_TRUE(updateDatabase(dangling, {a}, error)) << error;
+  EXPECT_TRUE(std::filesystem::is_symlink(dangling));
+  ASSERT_TRUE(loadDatabase(dir.file("created.json"), db, error)) << error;
+  EXPECT_NE(lookup(db, a.key), nullptr);
 }
 
 TEST(TuningDb, FutureSchemaIsRefusedAndLeftUntouched) {

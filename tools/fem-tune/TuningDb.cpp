@@ -9,6 +9,7 @@
 #include <cstring>
 #include <ctime>
 #include <fcntl.h>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -371,8 +372,25 @@ std::string serializeDatabase(const Database &db) {
   return writeJson(root);
 }
 
-bool updateDatabase(const std::string &path, const std::vector<Entry> &entries,
-                    std::string &error) {
+/// The file `path` names through any symbolic links (a link that names a
+/// file not yet there resolves to that file): the update replaces it, not
+/// the link, which rename would turn into a private copy.
+static std::string followLinks(const std::string &path) {
+  namespace fs = std::filesystem;
+  fs::path at(path);
+  std::error_code ec;
+  for (int hops = 0; hops < 40 && fs::is_symlink(at, ec); ++hops) {
+    fs::path next = fs::read_symlink(at, ec);
+    if (ec)
+      break;
+    at = next.is_absolute() ? next : at.parent_path() / next;
+  }
+  return at.string();
+}
+
+bool updateDatabase(const std::string &linkPath,
+                    const std::vector<Entry> &entries, std::string &error) {
+  const std::string path = followLinks(linkPath);
   FileLock lock;
   if (!lock.acquire(path + ".lock", error))
     return false;

@@ -96,6 +96,8 @@ bool loadDatabase(const std::string &path, Database &db, std::string &error,
 /// exclusive flock on `path + ".lock"`, re-reads the file, merges, writes a
 /// temporary file in the same folder and renames it over `path`. A file that
 /// cannot be read as a database is left untouched and reported in `error`.
+/// A `path` that is a symbolic link updates the file it names (the link
+/// stays a link; the lock and temporary file are next to that file).
 bool updateDatabase(const std::string &path, const std::vector<Entry> &entries,
                     std::string &error);
 
