@@ -30,6 +30,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -443,6 +444,39 @@ std::string unimportableDtype(nb::handle object) {
   }
 }
 
+/// Why `object`, which is no array nanobind can import, fails as a DLPack
+/// producer: a capsule already consumed, or a __dlpack__ that raises or
+/// returns something else (its own error was hidden behind "expected an
+/// array supporting DLPack"); empty when there is nothing more to say.
+std::string dlpackProblem(nb::handle object) {
+  if (PyCapsule_CheckExact(object.ptr())) {
+    const char *name = PyCapsule_GetName(object.ptr());
+    if (name && std::strcmp(name, "used_dltensor") == 0)
+      return "a DLPack capsule that was already consumed (a capsule passes "
+             "its array once; pass the array itself)";
+    if (!name || (std::strcmp(name, "dltensor") != 0 &&
+                  std::strcmp(name, "dltensor_versioned") != 0))
+      return std::string("a PyCapsule named ") +
+             (name ? "'" + std::string(name) + "'" : "NULL") +
+             ", not a DLPack capsule ('dltensor')";
+    return "";
+  }
+  if (!nb::hasattr(object, "__dlpack__"))
+    return "";
+  try {
+    nb::object capsule = object.attr("__dlpack__")();
+    if (!PyCapsule_CheckExact(capsule.ptr()))
+      return "an object whose __dlpack__() returned " + typeName(capsule) +
+             ", not a DLPack capsule";
+  } catch (nb::python_error &e) {
+    std::string type = nb::type_name(e.type()).c_str();
+    std::string value = nb::str(e.value()).c_str();
+    return "an object whose __dlpack__() raised " + type +
+           (value.empty() ? "" : ": " + value);
+  }
+  return "";
+}
+
 /// "; the kernel takes float32 (convert it with ...)" for argument `info`.
 std::string expectedDtype(const femrt_arg_info *info) {
   if (!info)
@@ -496,10 +530,11 @@ void importArray(const std::string &kernel, const femrt_arg_info *info,
           (what + ": " + typeName(object) + " " + problem +
            expectedDtype(info))
               .c_str());
+    std::string dlpack = dlpackProblem(object);
     throw nb::type_error(
         (what + ": expected an array supporting DLPack or the buffer "
                 "protocol (numpy.ndarray, torch.Tensor, ...), got " +
-         typeName(object))
+         (dlpack.empty() ? typeName(object) : dlpack))
             .c_str());
   }
   if (isOutput)
