@@ -102,48 +102,66 @@ func.func @forecast_block_ssm(
       %s1 = arith.constant 0.0078125 : f32
       %s2 = arith.mulf %a1, %s1 : f32
       %s3 = arith.subf %a0, %s2 : f32
-      %s4 = arith.mulf %s3, %s3 : f32
-      %s5 = arith.addf %acc, %s4 : f32
-      linalg.yield %s5 : f32
+      %s4 = arith.addf %acc, %s3 : f32
+      linalg.yield %s4 : f32
     } -> tensor<?x?xf32>
-  %e16 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
-  %g17 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g9, %g12, %g15, %p16, %p17 : tensor<?x?x128xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<128xf32>, tensor<128xf32>)
-      outs(%e16 : tensor<?x?x128xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %acc: f32):
+  %e16 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z17 = linalg.fill ins(%cst6 : f32) outs(%e16 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g18 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g9, %g12, %g15 : tensor<?x?x128xf32>, tensor<?x?xf32>, tensor<?x?xf32>)
+      outs(%z17 : tensor<?x?xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = arith.constant 0.0078125 : f32
       %s2 = arith.mulf %a1, %s1 : f32
       %s3 = arith.constant 0.0078125 : f32
       %s4 = arith.mulf %a2, %s3 : f32
-      %s5 = arith.constant 9.999999747378752e-06 : f32
-      %s6 = arith.addf %s4, %s5 : f32
-      %s7 = math.rsqrt %s6 : f32
-      %s8 = arith.subf %a0, %s2 : f32
-      %s9 = arith.mulf %s8, %s7 : f32
-      %s10 = arith.mulf %s9, %a3 : f32
-      %s11 = arith.addf %s10, %a4 : f32
-      linalg.yield %s11 : f32
+      %s5 = arith.subf %a0, %s2 : f32
+      %s6 = arith.subf %s5, %s4 : f32
+      %s7 = arith.mulf %s6, %s6 : f32
+      %s8 = arith.addf %acc, %s7 : f32
+      linalg.yield %s8 : f32
+    } -> tensor<?x?xf32>
+  %e19 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
+  %g20 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g9, %g12, %g15, %g18, %p16, %p17 : tensor<?x?x128xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<128xf32>, tensor<128xf32>)
+      outs(%e19 : tensor<?x?x128xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %a5: f32, %acc: f32):
+      %s1 = arith.constant 0.0078125 : f32
+      %s2 = arith.mulf %a3, %s1 : f32
+      %s3 = arith.constant 9.999999747378752e-06 : f32
+      %s4 = arith.addf %s2, %s3 : f32
+      %s5 = math.rsqrt %s4 : f32
+      %s6 = arith.constant 0.0078125 : f32
+      %s7 = arith.mulf %a1, %s6 : f32
+      %s8 = arith.constant 0.0078125 : f32
+      %s9 = arith.mulf %a2, %s8 : f32
+      %s10 = arith.subf %a0, %s7 : f32
+      %s11 = arith.subf %s10, %s9 : f32
+      %s12 = arith.mulf %s11, %s5 : f32
+      %s13 = arith.mulf %s12, %a4 : f32
+      %s14 = arith.addf %s13, %a5 : f32
+      linalg.yield %s14 : f32
     } -> tensor<?x?x128xf32>
-  %e18 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
-  %g19 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e21 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
+  %g22 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p23 : tensor<64xf32>)
-      outs(%e18 : tensor<?x?x64xf32>) {
+      outs(%e21 : tensor<?x?x64xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x64xf32>
-  %g20 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g17, %p22 : tensor<?x?x128xf32>, tensor<64x128xf32>)
-      outs(%g19 : tensor<?x?x64xf32>) {
+  %g23 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g20, %p22 : tensor<?x?x128xf32>, tensor<64x128xf32>)
+      outs(%g22 : tensor<?x?x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x64xf32>
-  %e21 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z22 = linalg.fill ins(%cst6 : f32) outs(%e21 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g23 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%g20 : tensor<?x?x64xf32>)
-      outs(%z22 : tensor<?x?xf32>) {
+  %e24 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z25 = linalg.fill ins(%cst6 : f32) outs(%e24 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g26 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g23 : tensor<?x?x64xf32>)
+      outs(%z25 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = math.exp %a0 : f32
       %s2 = math.log1p %s1 : f32
@@ -156,30 +174,15 @@ func.func @forecast_block_ssm(
       %s9 = arith.addf %acc, %s8 : f32
       linalg.yield %s9 : f32
     } -> tensor<?x?xf32>
-  %e24 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
-  %g25 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%p21 : tensor<64xf32>)
-      outs(%e24 : tensor<?x?x64xf32>) {
-    ^bb0(%a0: f32, %acc: f32):
-      linalg.yield %a0 : f32
-    } -> tensor<?x?x64xf32>
-  %g26 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g17, %p20 : tensor<?x?x128xf32>, tensor<64x128xf32>)
-      outs(%g25 : tensor<?x?x64xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = arith.mulf %a0, %a1 : f32
-      %s2 = arith.addf %acc, %s1 : f32
-      linalg.yield %s2 : f32
-    } -> tensor<?x?x64xf32>
   %e27 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
   %g28 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%p19 : tensor<64xf32>)
+      ins(%p21 : tensor<64xf32>)
       outs(%e27 : tensor<?x?x64xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x64xf32>
   %g29 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g17, %p18 : tensor<?x?x128xf32>, tensor<64x128xf32>)
+      ins(%g20, %p20 : tensor<?x?x128xf32>, tensor<64x128xf32>)
       outs(%g28 : tensor<?x?x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
@@ -187,79 +190,112 @@ func.func @forecast_block_ssm(
       linalg.yield %s2 : f32
     } -> tensor<?x?x64xf32>
   %e30 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
-  %ch34 = arith.constant 64 : index
-  %cst35 = arith.constant 1.0 : f32
-  %cst36 = arith.constant 20.0 : f32
-  %cst37 = arith.constant 27.63102149963379 : f32
-  %rb31 = scf.for %b38 = %c0 to %B step %c1 iter_args(%acc41 = %e30) -> (tensor<?x?x64xf32>) {
-    %rj32 = scf.for %j39 = %c0 to %ch34 step %c1 iter_args(%acc42 = %acc41) -> (tensor<?x?x64xf32>) {
-      %rt33:3 = scf.for %t40 = %c0 to %T step %c1 iter_args(%acc43 = %acc42, %c44 = %cst6, %r45 = %cst6) -> (tensor<?x?x64xf32>, f32, f32) {
-        %a46 = tensor.extract %g29[%b38, %t40, %j39] : tensor<?x?x64xf32>
-        %f47 = tensor.extract %g26[%b38, %t40, %j39] : tensor<?x?x64xf32>
-        %x48 = math.exp %a46 : f32
-        %x49 = math.log1p %x48 : f32
-        %x50 = arith.cmpf ogt, %a46, %cst36 : f32
-        %x51 = arith.select %x50, %a46, %x49 : f32
-        %x52 = arith.subf %c44, %x51 : f32
-        %x53 = arith.addf %x52, %cst37 : f32
-        %x54 = math.exp %x53 : f32
-        %x55 = arith.addf %x54, %cst35 : f32
-        %x56 = arith.divf %x54, %x55 : f32
-        %x57 = arith.negf %x51 : f32
-        %x58 = math.exp %x57 : f32
-        %x59 = arith.mulf %x58, %r45 : f32
-        %x60 = math.fma %f47, %x56, %x59 : f32
-        %x61 = tensor.insert %x60 into %acc43[%b38, %t40, %j39] : tensor<?x?x64xf32>
-        scf.yield %x61, %x52, %x60 : tensor<?x?x64xf32>, f32, f32
+  %g31 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%p19 : tensor<64xf32>)
+      outs(%e30 : tensor<?x?x64xf32>) {
+    ^bb0(%a0: f32, %acc: f32):
+      linalg.yield %a0 : f32
+    } -> tensor<?x?x64xf32>
+  %g32 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g20, %p18 : tensor<?x?x128xf32>, tensor<64x128xf32>)
+      outs(%g31 : tensor<?x?x64xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %acc: f32):
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
+    } -> tensor<?x?x64xf32>
+  %e33 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
+  %ch37 = arith.constant 64 : index
+  %cst38 = arith.constant 1.0 : f32
+  %cst39 = arith.constant 20.0 : f32
+  %cst40 = arith.constant 27.63102149963379 : f32
+  %rb34 = scf.for %b41 = %c0 to %B step %c1 iter_args(%acc44 = %e33) -> (tensor<?x?x64xf32>) {
+    %rj35 = scf.for %j42 = %c0 to %ch37 step %c1 iter_args(%acc45 = %acc44) -> (tensor<?x?x64xf32>) {
+      %rt36:3 = scf.for %t43 = %c0 to %T step %c1 iter_args(%acc46 = %acc45, %c47 = %cst6, %r48 = %cst6) -> (tensor<?x?x64xf32>, f32, f32) {
+        %a49 = tensor.extract %g32[%b41, %t43, %j42] : tensor<?x?x64xf32>
+        %f50 = tensor.extract %g29[%b41, %t43, %j42] : tensor<?x?x64xf32>
+        %x51 = math.exp %a49 : f32
+        %x52 = math.log1p %x51 : f32
+        %x53 = arith.cmpf ogt, %a49, %cst39 : f32
+        %x54 = arith.select %x53, %a49, %x52 : f32
+        %x55 = arith.subf %c47, %x54 : f32
+        %x56 = arith.addf %x55, %cst40 : f32
+        %x57 = math.exp %x56 : f32
+        %x58 = arith.addf %x57, %cst38 : f32
+        %x59 = arith.divf %x57, %x58 : f32
+        %x60 = arith.negf %x54 : f32
+        %x61 = math.exp %x60 : f32
+        %x62 = arith.mulf %x61, %r48 : f32
+        %x63 = math.fma %f50, %x59, %x62 : f32
+        %x64 = tensor.insert %x63 into %acc46[%b41, %t43, %j42] : tensor<?x?x64xf32>
+        scf.yield %x64, %x55, %x63 : tensor<?x?x64xf32>, f32, f32
       }
-      scf.yield %rt33#0 : tensor<?x?x64xf32>
+      scf.yield %rt36#0 : tensor<?x?x64xf32>
     }
-    scf.yield %rj32 : tensor<?x?x64xf32>
+    scf.yield %rj35 : tensor<?x?x64xf32>
   }
-  %e62 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z63 = linalg.fill ins(%cst6 : f32) outs(%e62 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g64 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%rb31 : tensor<?x?x64xf32>)
-      outs(%z63 : tensor<?x?xf32>) {
+  %e65 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z66 = linalg.fill ins(%cst6 : f32) outs(%e65 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g67 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%rb34 : tensor<?x?x64xf32>)
+      outs(%z66 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = arith.addf %acc, %a0 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?xf32>
-  %e65 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z66 = linalg.fill ins(%cst6 : f32) outs(%e65 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g67 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%rb31, %g64 : tensor<?x?x64xf32>, tensor<?x?xf32>)
-      outs(%z66 : tensor<?x?xf32>) {
+  %e68 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z69 = linalg.fill ins(%cst6 : f32) outs(%e68 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g70 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%rb34, %g67 : tensor<?x?x64xf32>, tensor<?x?xf32>)
+      outs(%z69 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 0.015625 : f32
       %s2 = arith.mulf %a1, %s1 : f32
       %s3 = arith.subf %a0, %s2 : f32
-      %s4 = arith.mulf %s3, %s3 : f32
-      %s5 = arith.addf %acc, %s4 : f32
-      linalg.yield %s5 : f32
+      %s4 = arith.addf %acc, %s3 : f32
+      linalg.yield %s4 : f32
     } -> tensor<?x?xf32>
-  %e68 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
-  %g69 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%rb31, %g64, %g67, %p25, %p26 : tensor<?x?x64xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<64xf32>, tensor<64xf32>)
-      outs(%e68 : tensor<?x?x64xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %acc: f32):
+  %e71 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z72 = linalg.fill ins(%cst6 : f32) outs(%e71 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g73 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%rb34, %g67, %g70 : tensor<?x?x64xf32>, tensor<?x?xf32>, tensor<?x?xf32>)
+      outs(%z72 : tensor<?x?xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = arith.constant 0.015625 : f32
       %s2 = arith.mulf %a1, %s1 : f32
       %s3 = arith.constant 0.015625 : f32
       %s4 = arith.mulf %a2, %s3 : f32
-      %s5 = arith.constant 9.999999747378752e-06 : f32
-      %s6 = arith.addf %s4, %s5 : f32
-      %s7 = math.rsqrt %s6 : f32
-      %s8 = arith.subf %a0, %s2 : f32
-      %s9 = arith.mulf %s8, %s7 : f32
-      %s10 = arith.mulf %s9, %a3 : f32
-      %s11 = arith.addf %s10, %a4 : f32
-      linalg.yield %s11 : f32
+      %s5 = arith.subf %a0, %s2 : f32
+      %s6 = arith.subf %s5, %s4 : f32
+      %s7 = arith.mulf %s6, %s6 : f32
+      %s8 = arith.addf %acc, %s7 : f32
+      linalg.yield %s8 : f32
+    } -> tensor<?x?xf32>
+  %e74 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
+  %g75 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%rb34, %g67, %g70, %g73, %p25, %p26 : tensor<?x?x64xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<64xf32>, tensor<64xf32>)
+      outs(%e74 : tensor<?x?x64xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %a5: f32, %acc: f32):
+      %s1 = arith.constant 0.015625 : f32
+      %s2 = arith.mulf %a3, %s1 : f32
+      %s3 = arith.constant 9.999999747378752e-06 : f32
+      %s4 = arith.addf %s2, %s3 : f32
+      %s5 = math.rsqrt %s4 : f32
+      %s6 = arith.constant 0.015625 : f32
+      %s7 = arith.mulf %a1, %s6 : f32
+      %s8 = arith.constant 0.015625 : f32
+      %s9 = arith.mulf %a2, %s8 : f32
+      %s10 = arith.subf %a0, %s7 : f32
+      %s11 = arith.subf %s10, %s9 : f32
+      %s12 = arith.mulf %s11, %s5 : f32
+      %s13 = arith.mulf %s12, %a4 : f32
+      %s14 = arith.addf %s13, %a5 : f32
+      linalg.yield %s14 : f32
     } -> tensor<?x?x64xf32>
-  %e70 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
-  %g71 = linalg.generic {indexing_maps = [affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t)>, affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t, j)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g20, %g23, %g69 : tensor<?x?x64xf32>, tensor<?x?xf32>, tensor<?x?x64xf32>)
-      outs(%e70 : tensor<?x?x64xf32>) {
+  %e76 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
+  %g77 = linalg.generic {indexing_maps = [affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t)>, affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t, j)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g23, %g26, %g75 : tensor<?x?x64xf32>, tensor<?x?xf32>, tensor<?x?x64xf32>)
+      outs(%e76 : tensor<?x?x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = math.exp %a0 : f32
       %s2 = math.log1p %s1 : f32
@@ -277,50 +313,24 @@ func.func @forecast_block_ssm(
       %s14 = arith.mulf %s13, %a2 : f32
       linalg.yield %s14 : f32
     } -> tensor<?x?x64xf32>
-  %e72 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
-  %z73 = linalg.fill ins(%cst6 : f32) outs(%e72 : tensor<?x?x192xf32>) -> tensor<?x?x192xf32>
-  %g74 = linalg.generic {indexing_maps = [affine_map<(b, t, w, j) -> (b, t, j)>, affine_map<(b, t, w, j) -> (j, w)>, affine_map<(b, t, w, j) -> (b, t, w)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g71, %p24 : tensor<?x?x64xf32>, tensor<64x192xf32>)
-      outs(%z73 : tensor<?x?x192xf32>) {
+  %e78 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
+  %z79 = linalg.fill ins(%cst6 : f32) outs(%e78 : tensor<?x?x192xf32>) -> tensor<?x?x192xf32>
+  %g80 = linalg.generic {indexing_maps = [affine_map<(b, t, w, j) -> (b, t, j)>, affine_map<(b, t, w, j) -> (j, w)>, affine_map<(b, t, w, j) -> (b, t, w)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g77, %p24 : tensor<?x?x64xf32>, tensor<64x192xf32>)
+      outs(%z79 : tensor<?x?x192xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x192xf32>
-  %e75 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
-  %g76 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%p4 : tensor<64xf32>)
-      outs(%e75 : tensor<?x?x4x16xf32>) {
-    ^bb0(%a0: f32, %acc: f32):
-      linalg.yield %a0 : f32
-    } -> tensor<?x?x4x16xf32>
-  %w77 = tensor.expand_shape %p3 [[0, 1], [2]] output_shape [4, 16, 128] : tensor<64x128xf32> into tensor<4x16x128xf32>
-  %g78 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g9, %w77 : tensor<?x?x128xf32>, tensor<4x16x128xf32>)
-      outs(%g76 : tensor<?x?x4x16xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = arith.mulf %a0, %a1 : f32
-      %s2 = arith.addf %acc, %s1 : f32
-      linalg.yield %s2 : f32
-    } -> tensor<?x?x4x16xf32>
-  %e79 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
-  %g80 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 0 + h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g78, %g74 : tensor<?x?x4x16xf32>, tensor<?x?x192xf32>)
-      outs(%e79 : tensor<?x?x4x16xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = arith.constant 1.0 : f32
-      %s2 = arith.addf %a1, %s1 : f32
-      %s3 = arith.mulf %a0, %s2 : f32
-      linalg.yield %s3 : f32
-    } -> tensor<?x?x4x16xf32>
   %e81 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
   %g82 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%p12 : tensor<64xf32>)
+      ins(%p4 : tensor<64xf32>)
       outs(%e81 : tensor<?x?x4x16xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x4x16xf32>
-  %w83 = tensor.expand_shape %p11 [[0, 1], [2]] output_shape [4, 16, 128] : tensor<64x128xf32> into tensor<4x16x128xf32>
+  %w83 = tensor.expand_shape %p3 [[0, 1], [2]] output_shape [4, 16, 128] : tensor<64x128xf32> into tensor<4x16x128xf32>
   %g84 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
       ins(%g9, %w83 : tensor<?x?x128xf32>, tensor<4x16x128xf32>)
       outs(%g82 : tensor<?x?x4x16xf32>) {
@@ -330,8 +340,8 @@ func.func @forecast_block_ssm(
       linalg.yield %s2 : f32
     } -> tensor<?x?x4x16xf32>
   %e85 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
-  %g86 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 64 + h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g84, %g74 : tensor<?x?x4x16xf32>, tensor<?x?x192xf32>)
+  %g86 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 0 + h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g84, %g80 : tensor<?x?x4x16xf32>, tensor<?x?x192xf32>)
       outs(%e85 : tensor<?x?x4x16xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
@@ -341,12 +351,12 @@ func.func @forecast_block_ssm(
     } -> tensor<?x?x4x16xf32>
   %e87 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
   %g88 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%p14 : tensor<64xf32>)
+      ins(%p12 : tensor<64xf32>)
       outs(%e87 : tensor<?x?x4x16xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x4x16xf32>
-  %w89 = tensor.expand_shape %p13 [[0, 1], [2]] output_shape [4, 16, 128] : tensor<64x128xf32> into tensor<4x16x128xf32>
+  %w89 = tensor.expand_shape %p11 [[0, 1], [2]] output_shape [4, 16, 128] : tensor<64x128xf32> into tensor<4x16x128xf32>
   %g90 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
       ins(%g9, %w89 : tensor<?x?x128xf32>, tensor<4x16x128xf32>)
       outs(%g88 : tensor<?x?x4x16xf32>) {
@@ -356,8 +366,8 @@ func.func @forecast_block_ssm(
       linalg.yield %s2 : f32
     } -> tensor<?x?x4x16xf32>
   %e91 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
-  %g92 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 128 + h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g90, %g74 : tensor<?x?x4x16xf32>, tensor<?x?x192xf32>)
+  %g92 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 64 + h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g90, %g80 : tensor<?x?x4x16xf32>, tensor<?x?x192xf32>)
       outs(%e91 : tensor<?x?x4x16xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
@@ -365,28 +375,54 @@ func.func @forecast_block_ssm(
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x4x16xf32>
-  %e93 = tensor.empty(%B, %T) : tensor<?x?x96xf32>
-  %g94 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e93 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
+  %g94 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%p14 : tensor<64xf32>)
+      outs(%e93 : tensor<?x?x4x16xf32>) {
+    ^bb0(%a0: f32, %acc: f32):
+      linalg.yield %a0 : f32
+    } -> tensor<?x?x4x16xf32>
+  %w95 = tensor.expand_shape %p13 [[0, 1], [2]] output_shape [4, 16, 128] : tensor<64x128xf32> into tensor<4x16x128xf32>
+  %g96 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g9, %w95 : tensor<?x?x128xf32>, tensor<4x16x128xf32>)
+      outs(%g94 : tensor<?x?x4x16xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %acc: f32):
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
+    } -> tensor<?x?x4x16xf32>
+  %e97 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
+  %g98 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 128 + h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g96, %g80 : tensor<?x?x4x16xf32>, tensor<?x?x192xf32>)
+      outs(%e97 : tensor<?x?x4x16xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %acc: f32):
+      %s1 = arith.constant 1.0 : f32
+      %s2 = arith.addf %a1, %s1 : f32
+      %s3 = arith.mulf %a0, %s2 : f32
+      linalg.yield %s3 : f32
+    } -> tensor<?x?x4x16xf32>
+  %e99 = tensor.empty(%B, %T) : tensor<?x?x96xf32>
+  %g100 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p8 : tensor<96xf32>)
-      outs(%e93 : tensor<?x?x96xf32>) {
+      outs(%e99 : tensor<?x?x96xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x96xf32>
-  %g95 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+  %g101 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
       ins(%g9, %p7 : tensor<?x?x128xf32>, tensor<96x128xf32>)
-      outs(%g94 : tensor<?x?x96xf32>) {
+      outs(%g100 : tensor<?x?x96xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x96xf32>
-  %p96 = tensor.extract_slice %g95[0, 0, 0] [%B, %T, 64] [1, 1, 1] : tensor<?x?x96xf32> to tensor<?x?x64xf32>
-  %p97 = tensor.extract_slice %g95[0, 0, 64] [%B, %T, 16] [1, 1, 1] : tensor<?x?x96xf32> to tensor<?x?x16xf32>
-  %p98 = tensor.extract_slice %g95[0, 0, 80] [%B, %T, 16] [1, 1, 1] : tensor<?x?x96xf32> to tensor<?x?x16xf32>
-  %e99 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
-  %g100 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (b, t, n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%p96 : tensor<?x?x64xf32>)
-      outs(%e99 : tensor<?x?x64xf32>) {
+  %p102 = tensor.extract_slice %g101[0, 0, 0] [%B, %T, 64] [1, 1, 1] : tensor<?x?x96xf32> to tensor<?x?x64xf32>
+  %p103 = tensor.extract_slice %g101[0, 0, 64] [%B, %T, 16] [1, 1, 1] : tensor<?x?x96xf32> to tensor<?x?x16xf32>
+  %p104 = tensor.extract_slice %g101[0, 0, 80] [%B, %T, 16] [1, 1, 1] : tensor<?x?x96xf32> to tensor<?x?x16xf32>
+  %e105 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
+  %g106 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (b, t, n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%p102 : tensor<?x?x64xf32>)
+      outs(%e105 : tensor<?x?x64xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = math.exp %a0 : f32
       %s2 = math.log1p %s1 : f32
@@ -397,10 +433,10 @@ func.func @forecast_block_ssm(
       %s7 = math.exp %s6 : f32
       linalg.yield %s7 : f32
     } -> tensor<?x?x64xf32>
-  %e101 = tensor.empty(%B, %T) : tensor<?x?x16xf32>
-  %g102 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (b, t, n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%p97 : tensor<?x?x16xf32>)
-      outs(%e101 : tensor<?x?x16xf32>) {
+  %e107 = tensor.empty(%B, %T) : tensor<?x?x16xf32>
+  %g108 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (b, t, n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%p103 : tensor<?x?x16xf32>)
+      outs(%e107 : tensor<?x?x16xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = math.exp %a0 : f32
       %s2 = math.log1p %s1 : f32
@@ -411,10 +447,10 @@ func.func @forecast_block_ssm(
       %s7 = arith.addf %s5, %s6 : f32
       linalg.yield %s7 : f32
     } -> tensor<?x?x16xf32>
-  %e103 = tensor.empty(%B, %T) : tensor<?x?x16xf32>
-  %g104 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (b, t, n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%p98 : tensor<?x?x16xf32>)
-      outs(%e103 : tensor<?x?x16xf32>) {
+  %e109 = tensor.empty(%B, %T) : tensor<?x?x16xf32>
+  %g110 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (b, t, n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%p104 : tensor<?x?x16xf32>)
+      outs(%e109 : tensor<?x?x16xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = math.exp %a0 : f32
       %s2 = math.log1p %s1 : f32
@@ -425,10 +461,10 @@ func.func @forecast_block_ssm(
       %s7 = arith.addf %s5, %s6 : f32
       linalg.yield %s7 : f32
     } -> tensor<?x?x16xf32>
-  %e105 = tensor.empty() : tensor<64x16xf32>
-  %g106 = linalg.generic {indexing_maps = [affine_map<(e, n) -> (e, n)>, affine_map<(e, n) -> (e, n)>], iterator_types = ["parallel", "parallel"]}
+  %e111 = tensor.empty() : tensor<64x16xf32>
+  %g112 = linalg.generic {indexing_maps = [affine_map<(e, n) -> (e, n)>, affine_map<(e, n) -> (e, n)>], iterator_types = ["parallel", "parallel"]}
       ins(%p9 : tensor<64x16xf32>)
-      outs(%e105 : tensor<64x16xf32>) {
+      outs(%e111 : tensor<64x16xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = math.exp %a0 : f32
       %s2 = math.log1p %s1 : f32
@@ -438,10 +474,10 @@ func.func @forecast_block_ssm(
       %s6 = arith.negf %s5 : f32
       linalg.yield %s6 : f32
     } -> tensor<64x16xf32>
-  %e107 = tensor.empty() : tensor<64xf32>
-  %g108 = linalg.generic {indexing_maps = [affine_map<(e) -> (e)>, affine_map<(e) -> (e)>], iterator_types = ["parallel"]}
+  %e113 = tensor.empty() : tensor<64xf32>
+  %g114 = linalg.generic {indexing_maps = [affine_map<(e) -> (e)>, affine_map<(e) -> (e)>], iterator_types = ["parallel"]}
       ins(%p10 : tensor<64xf32>)
-      outs(%e107 : tensor<64xf32>) {
+      outs(%e113 : tensor<64xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = math.exp %a0 : f32
       %s2 = math.log1p %s1 : f32
@@ -452,44 +488,44 @@ func.func @forecast_block_ssm(
       %s7 = arith.addf %s5, %s6 : f32
       linalg.yield %s7 : f32
     } -> tensor<64xf32>
-  %read109 = fem.mixer ssm v(%g80 : tensor<?x?x4x16xf32>) beta_raw(%p15 : tensor<64xf32>) lam(%g86 : tensor<?x?x4x16xf32>) gate(%g92 : tensor<?x?x4x16xf32>) delta(%g100 : tensor<?x?x64xf32>) A(%g106 : tensor<64x16xf32>) Bs(%g102 : tensor<?x?x16xf32>) Cs(%g104 : tensor<?x?x16xf32>) D(%g108 : tensor<64xf32>) {cap = 40.0 : f64, eps = 1.0e-06 : f64} -> tensor<?x?x4x16xf32>
-  %e110 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
-  %g111 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %read115 = fem.mixer ssm v(%g86 : tensor<?x?x4x16xf32>) beta_raw(%p15 : tensor<64xf32>) lam(%g92 : tensor<?x?x4x16xf32>) gate(%g98 : tensor<?x?x4x16xf32>) delta(%g106 : tensor<?x?x64xf32>) A(%g112 : tensor<64x16xf32>) Bs(%g108 : tensor<?x?x16xf32>) Cs(%g110 : tensor<?x?x16xf32>) D(%g114 : tensor<64xf32>) {cap = 40.0 : f64, eps = 1.0e-06 : f64} -> tensor<?x?x4x16xf32>
+  %e116 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
+  %g117 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p6 : tensor<128xf32>)
-      outs(%e110 : tensor<?x?x128xf32>) {
+      outs(%e116 : tensor<?x?x128xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x128xf32>
-  %w112 = tensor.expand_shape %p5 [[0], [1, 2]] output_shape [128, 4, 16] : tensor<128x64xf32> into tensor<128x4x16xf32>
-  %g113 = linalg.generic {indexing_maps = [affine_map<(b, t, n, h, c) -> (b, t, h, c)>, affine_map<(b, t, n, h, c) -> (n, h, c)>, affine_map<(b, t, n, h, c) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]}
-      ins(%read109, %w112 : tensor<?x?x4x16xf32>, tensor<128x4x16xf32>)
-      outs(%g111 : tensor<?x?x128xf32>) {
+  %w118 = tensor.expand_shape %p5 [[0], [1, 2]] output_shape [128, 4, 16] : tensor<128x64xf32> into tensor<128x4x16xf32>
+  %g119 = linalg.generic {indexing_maps = [affine_map<(b, t, n, h, c) -> (b, t, h, c)>, affine_map<(b, t, n, h, c) -> (n, h, c)>, affine_map<(b, t, n, h, c) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]}
+      ins(%read115, %w118 : tensor<?x?x4x16xf32>, tensor<128x4x16xf32>)
+      outs(%g117 : tensor<?x?x128xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x128xf32>
-  %e114 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
-  %g115 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g3, %g113 : tensor<?x?x128xf32>, tensor<?x?x128xf32>)
-      outs(%e114 : tensor<?x?x128xf32>) {
+  %e120 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
+  %g121 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g3, %g119 : tensor<?x?x128xf32>, tensor<?x?x128xf32>)
+      outs(%e120 : tensor<?x?x128xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.addf %a0, %a1 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?x128xf32>
-  %e116 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z117 = linalg.fill ins(%cst6 : f32) outs(%e116 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g118 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%g115 : tensor<?x?x128xf32>)
-      outs(%z117 : tensor<?x?xf32>) {
+  %e122 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z123 = linalg.fill ins(%cst6 : f32) outs(%e122 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g124 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g121 : tensor<?x?x128xf32>)
+      outs(%z123 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = math.fma %a0, %a0, %acc : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?xf32>
-  %e119 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
-  %g120 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g115, %g118, %p27 : tensor<?x?x128xf32>, tensor<?x?xf32>, tensor<128xf32>)
-      outs(%e119 : tensor<?x?x128xf32>) {
+  %e125 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
+  %g126 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g121, %g124, %p27 : tensor<?x?x128xf32>, tensor<?x?xf32>, tensor<128xf32>)
+      outs(%e125 : tensor<?x?x128xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = arith.constant 0.0078125 : f32
       %s2 = arith.mulf %a1, %s1 : f32
@@ -500,25 +536,25 @@ func.func @forecast_block_ssm(
       %s7 = arith.mulf %s6, %a2 : f32
       linalg.yield %s7 : f32
     } -> tensor<?x?x128xf32>
-  %e121 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
-  %g122 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e127 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
+  %g128 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p29 : tensor<256xf32>)
-      outs(%e121 : tensor<?x?x256xf32>) {
+      outs(%e127 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x256xf32>
-  %g123 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g120, %p28 : tensor<?x?x128xf32>, tensor<256x128xf32>)
-      outs(%g122 : tensor<?x?x256xf32>) {
+  %g129 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g126, %p28 : tensor<?x?x128xf32>, tensor<256x128xf32>)
+      outs(%g128 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x256xf32>
-  %e124 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
-  %g125 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g123 : tensor<?x?x256xf32>)
-      outs(%e124 : tensor<?x?x256xf32>) {
+  %e130 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
+  %g131 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g129 : tensor<?x?x256xf32>)
+      outs(%e130 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = arith.negf %a0 : f32
       %s2 = math.exp %s1 : f32
@@ -527,43 +563,43 @@ func.func @forecast_block_ssm(
       %s5 = arith.divf %a0, %s4 : f32
       linalg.yield %s5 : f32
     } -> tensor<?x?x256xf32>
-  %e126 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
-  %g127 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e132 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
+  %g133 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p31 : tensor<128xf32>)
-      outs(%e126 : tensor<?x?x128xf32>) {
+      outs(%e132 : tensor<?x?x128xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x128xf32>
-  %g128 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g125, %p30 : tensor<?x?x256xf32>, tensor<128x256xf32>)
-      outs(%g127 : tensor<?x?x128xf32>) {
+  %g134 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g131, %p30 : tensor<?x?x256xf32>, tensor<128x256xf32>)
+      outs(%g133 : tensor<?x?x128xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x128xf32>
-  %e129 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
-  %g130 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g115, %g128 : tensor<?x?x128xf32>, tensor<?x?x128xf32>)
-      outs(%e129 : tensor<?x?x128xf32>) {
+  %e135 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
+  %g136 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g121, %g134 : tensor<?x?x128xf32>, tensor<?x?x128xf32>)
+      outs(%e135 : tensor<?x?x128xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.addf %a0, %a1 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?x128xf32>
-  %e131 = tensor.empty(%B, %T) : tensor<?x?x7xf32>
-  %g132 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e137 = tensor.empty(%B, %T) : tensor<?x?x7xf32>
+  %g138 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p33 : tensor<7xf32>)
-      outs(%e131 : tensor<?x?x7xf32>) {
+      outs(%e137 : tensor<?x?x7xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x7xf32>
-  %g133 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g130, %p32 : tensor<?x?x128xf32>, tensor<7x128xf32>)
-      outs(%g132 : tensor<?x?x7xf32>) {
+  %g139 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g136, %p32 : tensor<?x?x128xf32>, tensor<7x128xf32>)
+      outs(%g138 : tensor<?x?x7xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x7xf32>
-  return %g133 : tensor<?x?x7xf32>
+  return %g139 : tensor<?x?x7xf32>
 }

@@ -85,48 +85,66 @@ func.func @lm_block_gla(
       %s1 = arith.constant 0.00390625 : f32
       %s2 = arith.mulf %a1, %s1 : f32
       %s3 = arith.subf %a0, %s2 : f32
-      %s4 = arith.mulf %s3, %s3 : f32
-      %s5 = arith.addf %acc, %s4 : f32
-      linalg.yield %s5 : f32
+      %s4 = arith.addf %acc, %s3 : f32
+      linalg.yield %s4 : f32
     } -> tensor<?x?xf32>
-  %e13 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
-  %g14 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g6, %g9, %g12, %p16, %p17 : tensor<?x?x256xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<256xf32>, tensor<256xf32>)
-      outs(%e13 : tensor<?x?x256xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %acc: f32):
+  %e13 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z14 = linalg.fill ins(%cst3 : f32) outs(%e13 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g15 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g6, %g9, %g12 : tensor<?x?x256xf32>, tensor<?x?xf32>, tensor<?x?xf32>)
+      outs(%z14 : tensor<?x?xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = arith.constant 0.00390625 : f32
       %s2 = arith.mulf %a1, %s1 : f32
       %s3 = arith.constant 0.00390625 : f32
       %s4 = arith.mulf %a2, %s3 : f32
-      %s5 = arith.constant 9.999999747378752e-06 : f32
-      %s6 = arith.addf %s4, %s5 : f32
-      %s7 = math.rsqrt %s6 : f32
-      %s8 = arith.subf %a0, %s2 : f32
-      %s9 = arith.mulf %s8, %s7 : f32
-      %s10 = arith.mulf %s9, %a3 : f32
-      %s11 = arith.addf %s10, %a4 : f32
-      linalg.yield %s11 : f32
+      %s5 = arith.subf %a0, %s2 : f32
+      %s6 = arith.subf %s5, %s4 : f32
+      %s7 = arith.mulf %s6, %s6 : f32
+      %s8 = arith.addf %acc, %s7 : f32
+      linalg.yield %s8 : f32
+    } -> tensor<?x?xf32>
+  %e16 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
+  %g17 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g6, %g9, %g12, %g15, %p16, %p17 : tensor<?x?x256xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<256xf32>, tensor<256xf32>)
+      outs(%e16 : tensor<?x?x256xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %a5: f32, %acc: f32):
+      %s1 = arith.constant 0.00390625 : f32
+      %s2 = arith.mulf %a3, %s1 : f32
+      %s3 = arith.constant 9.999999747378752e-06 : f32
+      %s4 = arith.addf %s2, %s3 : f32
+      %s5 = math.rsqrt %s4 : f32
+      %s6 = arith.constant 0.00390625 : f32
+      %s7 = arith.mulf %a1, %s6 : f32
+      %s8 = arith.constant 0.00390625 : f32
+      %s9 = arith.mulf %a2, %s8 : f32
+      %s10 = arith.subf %a0, %s7 : f32
+      %s11 = arith.subf %s10, %s9 : f32
+      %s12 = arith.mulf %s11, %s5 : f32
+      %s13 = arith.mulf %s12, %a4 : f32
+      %s14 = arith.addf %s13, %a5 : f32
+      linalg.yield %s14 : f32
     } -> tensor<?x?x256xf32>
-  %e15 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
-  %g16 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e18 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
+  %g19 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p23 : tensor<64xf32>)
-      outs(%e15 : tensor<?x?x64xf32>) {
+      outs(%e18 : tensor<?x?x64xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x64xf32>
-  %g17 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g14, %p22 : tensor<?x?x256xf32>, tensor<64x256xf32>)
-      outs(%g16 : tensor<?x?x64xf32>) {
+  %g20 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g17, %p22 : tensor<?x?x256xf32>, tensor<64x256xf32>)
+      outs(%g19 : tensor<?x?x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x64xf32>
-  %e18 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z19 = linalg.fill ins(%cst3 : f32) outs(%e18 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g20 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%g17 : tensor<?x?x64xf32>)
-      outs(%z19 : tensor<?x?xf32>) {
+  %e21 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z22 = linalg.fill ins(%cst3 : f32) outs(%e21 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g23 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g20 : tensor<?x?x64xf32>)
+      outs(%z22 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = math.exp %a0 : f32
       %s2 = math.log1p %s1 : f32
@@ -139,30 +157,15 @@ func.func @lm_block_gla(
       %s9 = arith.addf %acc, %s8 : f32
       linalg.yield %s9 : f32
     } -> tensor<?x?xf32>
-  %e21 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
-  %g22 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%p21 : tensor<64xf32>)
-      outs(%e21 : tensor<?x?x64xf32>) {
-    ^bb0(%a0: f32, %acc: f32):
-      linalg.yield %a0 : f32
-    } -> tensor<?x?x64xf32>
-  %g23 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g14, %p20 : tensor<?x?x256xf32>, tensor<64x256xf32>)
-      outs(%g22 : tensor<?x?x64xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = arith.mulf %a0, %a1 : f32
-      %s2 = arith.addf %acc, %s1 : f32
-      linalg.yield %s2 : f32
-    } -> tensor<?x?x64xf32>
   %e24 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
   %g25 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%p19 : tensor<64xf32>)
+      ins(%p21 : tensor<64xf32>)
       outs(%e24 : tensor<?x?x64xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x64xf32>
   %g26 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g14, %p18 : tensor<?x?x256xf32>, tensor<64x256xf32>)
+      ins(%g17, %p20 : tensor<?x?x256xf32>, tensor<64x256xf32>)
       outs(%g25 : tensor<?x?x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
@@ -170,79 +173,112 @@ func.func @lm_block_gla(
       linalg.yield %s2 : f32
     } -> tensor<?x?x64xf32>
   %e27 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
-  %ch31 = arith.constant 64 : index
-  %cst32 = arith.constant 1.0 : f32
-  %cst33 = arith.constant 20.0 : f32
-  %cst34 = arith.constant 27.63102149963379 : f32
-  %rb28 = scf.for %b35 = %c0 to %B step %c1 iter_args(%acc38 = %e27) -> (tensor<?x?x64xf32>) {
-    %rj29 = scf.for %j36 = %c0 to %ch31 step %c1 iter_args(%acc39 = %acc38) -> (tensor<?x?x64xf32>) {
-      %rt30:3 = scf.for %t37 = %c0 to %T step %c1 iter_args(%acc40 = %acc39, %c41 = %cst3, %r42 = %cst3) -> (tensor<?x?x64xf32>, f32, f32) {
-        %a43 = tensor.extract %g26[%b35, %t37, %j36] : tensor<?x?x64xf32>
-        %f44 = tensor.extract %g23[%b35, %t37, %j36] : tensor<?x?x64xf32>
-        %x45 = math.exp %a43 : f32
-        %x46 = math.log1p %x45 : f32
-        %x47 = arith.cmpf ogt, %a43, %cst33 : f32
-        %x48 = arith.select %x47, %a43, %x46 : f32
-        %x49 = arith.subf %c41, %x48 : f32
-        %x50 = arith.addf %x49, %cst34 : f32
-        %x51 = math.exp %x50 : f32
-        %x52 = arith.addf %x51, %cst32 : f32
-        %x53 = arith.divf %x51, %x52 : f32
-        %x54 = arith.negf %x48 : f32
-        %x55 = math.exp %x54 : f32
-        %x56 = arith.mulf %x55, %r42 : f32
-        %x57 = math.fma %f44, %x53, %x56 : f32
-        %x58 = tensor.insert %x57 into %acc40[%b35, %t37, %j36] : tensor<?x?x64xf32>
-        scf.yield %x58, %x49, %x57 : tensor<?x?x64xf32>, f32, f32
+  %g28 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%p19 : tensor<64xf32>)
+      outs(%e27 : tensor<?x?x64xf32>) {
+    ^bb0(%a0: f32, %acc: f32):
+      linalg.yield %a0 : f32
+    } -> tensor<?x?x64xf32>
+  %g29 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g17, %p18 : tensor<?x?x256xf32>, tensor<64x256xf32>)
+      outs(%g28 : tensor<?x?x64xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %acc: f32):
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
+    } -> tensor<?x?x64xf32>
+  %e30 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
+  %ch34 = arith.constant 64 : index
+  %cst35 = arith.constant 1.0 : f32
+  %cst36 = arith.constant 20.0 : f32
+  %cst37 = arith.constant 27.63102149963379 : f32
+  %rb31 = scf.for %b38 = %c0 to %B step %c1 iter_args(%acc41 = %e30) -> (tensor<?x?x64xf32>) {
+    %rj32 = scf.for %j39 = %c0 to %ch34 step %c1 iter_args(%acc42 = %acc41) -> (tensor<?x?x64xf32>) {
+      %rt33:3 = scf.for %t40 = %c0 to %T step %c1 iter_args(%acc43 = %acc42, %c44 = %cst3, %r45 = %cst3) -> (tensor<?x?x64xf32>, f32, f32) {
+        %a46 = tensor.extract %g29[%b38, %t40, %j39] : tensor<?x?x64xf32>
+        %f47 = tensor.extract %g26[%b38, %t40, %j39] : tensor<?x?x64xf32>
+        %x48 = math.exp %a46 : f32
+        %x49 = math.log1p %x48 : f32
+        %x50 = arith.cmpf ogt, %a46, %cst36 : f32
+        %x51 = arith.select %x50, %a46, %x49 : f32
+        %x52 = arith.subf %c44, %x51 : f32
+        %x53 = arith.addf %x52, %cst37 : f32
+        %x54 = math.exp %x53 : f32
+        %x55 = arith.addf %x54, %cst35 : f32
+        %x56 = arith.divf %x54, %x55 : f32
+        %x57 = arith.negf %x51 : f32
+        %x58 = math.exp %x57 : f32
+        %x59 = arith.mulf %x58, %r45 : f32
+        %x60 = math.fma %f47, %x56, %x59 : f32
+        %x61 = tensor.insert %x60 into %acc43[%b38, %t40, %j39] : tensor<?x?x64xf32>
+        scf.yield %x61, %x52, %x60 : tensor<?x?x64xf32>, f32, f32
       }
-      scf.yield %rt30#0 : tensor<?x?x64xf32>
+      scf.yield %rt33#0 : tensor<?x?x64xf32>
     }
-    scf.yield %rj29 : tensor<?x?x64xf32>
+    scf.yield %rj32 : tensor<?x?x64xf32>
   }
-  %e59 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z60 = linalg.fill ins(%cst3 : f32) outs(%e59 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g61 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%rb28 : tensor<?x?x64xf32>)
-      outs(%z60 : tensor<?x?xf32>) {
+  %e62 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z63 = linalg.fill ins(%cst3 : f32) outs(%e62 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g64 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%rb31 : tensor<?x?x64xf32>)
+      outs(%z63 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = arith.addf %acc, %a0 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?xf32>
-  %e62 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z63 = linalg.fill ins(%cst3 : f32) outs(%e62 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g64 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%rb28, %g61 : tensor<?x?x64xf32>, tensor<?x?xf32>)
-      outs(%z63 : tensor<?x?xf32>) {
+  %e65 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z66 = linalg.fill ins(%cst3 : f32) outs(%e65 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g67 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%rb31, %g64 : tensor<?x?x64xf32>, tensor<?x?xf32>)
+      outs(%z66 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 0.015625 : f32
       %s2 = arith.mulf %a1, %s1 : f32
       %s3 = arith.subf %a0, %s2 : f32
-      %s4 = arith.mulf %s3, %s3 : f32
-      %s5 = arith.addf %acc, %s4 : f32
-      linalg.yield %s5 : f32
+      %s4 = arith.addf %acc, %s3 : f32
+      linalg.yield %s4 : f32
     } -> tensor<?x?xf32>
-  %e65 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
-  %g66 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%rb28, %g61, %g64, %p25, %p26 : tensor<?x?x64xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<64xf32>, tensor<64xf32>)
-      outs(%e65 : tensor<?x?x64xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %acc: f32):
+  %e68 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z69 = linalg.fill ins(%cst3 : f32) outs(%e68 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g70 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%rb31, %g64, %g67 : tensor<?x?x64xf32>, tensor<?x?xf32>, tensor<?x?xf32>)
+      outs(%z69 : tensor<?x?xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = arith.constant 0.015625 : f32
       %s2 = arith.mulf %a1, %s1 : f32
       %s3 = arith.constant 0.015625 : f32
       %s4 = arith.mulf %a2, %s3 : f32
-      %s5 = arith.constant 9.999999747378752e-06 : f32
-      %s6 = arith.addf %s4, %s5 : f32
-      %s7 = math.rsqrt %s6 : f32
-      %s8 = arith.subf %a0, %s2 : f32
-      %s9 = arith.mulf %s8, %s7 : f32
-      %s10 = arith.mulf %s9, %a3 : f32
-      %s11 = arith.addf %s10, %a4 : f32
-      linalg.yield %s11 : f32
+      %s5 = arith.subf %a0, %s2 : f32
+      %s6 = arith.subf %s5, %s4 : f32
+      %s7 = arith.mulf %s6, %s6 : f32
+      %s8 = arith.addf %acc, %s7 : f32
+      linalg.yield %s8 : f32
+    } -> tensor<?x?xf32>
+  %e71 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
+  %g72 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%rb31, %g64, %g67, %g70, %p25, %p26 : tensor<?x?x64xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<64xf32>, tensor<64xf32>)
+      outs(%e71 : tensor<?x?x64xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %a5: f32, %acc: f32):
+      %s1 = arith.constant 0.015625 : f32
+      %s2 = arith.mulf %a3, %s1 : f32
+      %s3 = arith.constant 9.999999747378752e-06 : f32
+      %s4 = arith.addf %s2, %s3 : f32
+      %s5 = math.rsqrt %s4 : f32
+      %s6 = arith.constant 0.015625 : f32
+      %s7 = arith.mulf %a1, %s6 : f32
+      %s8 = arith.constant 0.015625 : f32
+      %s9 = arith.mulf %a2, %s8 : f32
+      %s10 = arith.subf %a0, %s7 : f32
+      %s11 = arith.subf %s10, %s9 : f32
+      %s12 = arith.mulf %s11, %s5 : f32
+      %s13 = arith.mulf %s12, %a4 : f32
+      %s14 = arith.addf %s13, %a5 : f32
+      linalg.yield %s14 : f32
     } -> tensor<?x?x64xf32>
-  %e67 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
-  %g68 = linalg.generic {indexing_maps = [affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t)>, affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t, j)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g17, %g20, %g66 : tensor<?x?x64xf32>, tensor<?x?xf32>, tensor<?x?x64xf32>)
-      outs(%e67 : tensor<?x?x64xf32>) {
+  %e73 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
+  %g74 = linalg.generic {indexing_maps = [affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t)>, affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t, j)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g20, %g23, %g72 : tensor<?x?x64xf32>, tensor<?x?xf32>, tensor<?x?x64xf32>)
+      outs(%e73 : tensor<?x?x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = math.exp %a0 : f32
       %s2 = math.log1p %s1 : f32
@@ -260,98 +296,98 @@ func.func @lm_block_gla(
       %s14 = arith.mulf %s13, %a2 : f32
       linalg.yield %s14 : f32
     } -> tensor<?x?x64xf32>
-  %e69 = tensor.empty(%B, %T) : tensor<?x?x900xf32>
-  %z70 = linalg.fill ins(%cst3 : f32) outs(%e69 : tensor<?x?x900xf32>) -> tensor<?x?x900xf32>
-  %g71 = linalg.generic {indexing_maps = [affine_map<(b, t, w, j) -> (b, t, j)>, affine_map<(b, t, w, j) -> (j, w)>, affine_map<(b, t, w, j) -> (b, t, w)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g68, %p24 : tensor<?x?x64xf32>, tensor<64x900xf32>)
-      outs(%z70 : tensor<?x?x900xf32>) {
+  %e75 = tensor.empty(%B, %T) : tensor<?x?x900xf32>
+  %z76 = linalg.fill ins(%cst3 : f32) outs(%e75 : tensor<?x?x900xf32>) -> tensor<?x?x900xf32>
+  %g77 = linalg.generic {indexing_maps = [affine_map<(b, t, w, j) -> (b, t, j)>, affine_map<(b, t, w, j) -> (j, w)>, affine_map<(b, t, w, j) -> (b, t, w)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g74, %p24 : tensor<?x?x64xf32>, tensor<64x900xf32>)
+      outs(%z76 : tensor<?x?x900xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x900xf32>
-  %e72 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
-  %g73 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+  %e78 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
+  %g79 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
       ins(%p2 : tensor<128xf32>)
-      outs(%e72 : tensor<?x?x4x32xf32>) {
+      outs(%e78 : tensor<?x?x4x32xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x4x32xf32>
-  %w74 = tensor.expand_shape %p1 [[0, 1], [2]] output_shape [4, 32, 256] : tensor<128x256xf32> into tensor<4x32x256xf32>
-  %g75 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g6, %w74 : tensor<?x?x256xf32>, tensor<4x32x256xf32>)
-      outs(%g73 : tensor<?x?x4x32xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = arith.mulf %a0, %a1 : f32
-      %s2 = arith.addf %acc, %s1 : f32
-      linalg.yield %s2 : f32
-    } -> tensor<?x?x4x32xf32>
-  %e76 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
-  %g77 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 0 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g75, %g71 : tensor<?x?x4x32xf32>, tensor<?x?x900xf32>)
-      outs(%e76 : tensor<?x?x4x32xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = arith.constant 1.0 : f32
-      %s2 = arith.addf %a1, %s1 : f32
-      %s3 = arith.mulf %a0, %s2 : f32
-      linalg.yield %s3 : f32
-    } -> tensor<?x?x4x32xf32>
-  %e78 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
-  %g79 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%p6 : tensor<256xf32>)
-      outs(%e78 : tensor<?x?x4x64xf32>) {
-    ^bb0(%a0: f32, %acc: f32):
-      linalg.yield %a0 : f32
-    } -> tensor<?x?x4x64xf32>
-  %w80 = tensor.expand_shape %p5 [[0, 1], [2]] output_shape [4, 64, 256] : tensor<256x256xf32> into tensor<4x64x256xf32>
+  %w80 = tensor.expand_shape %p1 [[0, 1], [2]] output_shape [4, 32, 256] : tensor<128x256xf32> into tensor<4x32x256xf32>
   %g81 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g6, %w80 : tensor<?x?x256xf32>, tensor<4x64x256xf32>)
-      outs(%g79 : tensor<?x?x4x64xf32>) {
+      ins(%g6, %w80 : tensor<?x?x256xf32>, tensor<4x32x256xf32>)
+      outs(%g79 : tensor<?x?x4x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
-    } -> tensor<?x?x4x64xf32>
-  %e82 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
-  %g83 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%p8 : tensor<256xf32>)
-      outs(%e82 : tensor<?x?x4x64xf32>) {
-    ^bb0(%a0: f32, %acc: f32):
-      linalg.yield %a0 : f32
-    } -> tensor<?x?x4x64xf32>
-  %w84 = tensor.expand_shape %p7 [[0, 1], [2]] output_shape [4, 64, 256] : tensor<256x256xf32> into tensor<4x64x256xf32>
-  %g85 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g6, %w84 : tensor<?x?x256xf32>, tensor<4x64x256xf32>)
-      outs(%g83 : tensor<?x?x4x64xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = arith.mulf %a0, %a1 : f32
-      %s2 = arith.addf %acc, %s1 : f32
-      linalg.yield %s2 : f32
-    } -> tensor<?x?x4x64xf32>
-  %e86 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
-  %g87 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 128 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g81, %g71 : tensor<?x?x4x64xf32>, tensor<?x?x900xf32>)
-      outs(%e86 : tensor<?x?x4x64xf32>) {
+    } -> tensor<?x?x4x32xf32>
+  %e82 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
+  %g83 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 0 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g81, %g77 : tensor<?x?x4x32xf32>, tensor<?x?x900xf32>)
+      outs(%e82 : tensor<?x?x4x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
+    } -> tensor<?x?x4x32xf32>
+  %e84 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
+  %g85 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%p6 : tensor<256xf32>)
+      outs(%e84 : tensor<?x?x4x64xf32>) {
+    ^bb0(%a0: f32, %acc: f32):
+      linalg.yield %a0 : f32
+    } -> tensor<?x?x4x64xf32>
+  %w86 = tensor.expand_shape %p5 [[0, 1], [2]] output_shape [4, 64, 256] : tensor<256x256xf32> into tensor<4x64x256xf32>
+  %g87 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g6, %w86 : tensor<?x?x256xf32>, tensor<4x64x256xf32>)
+      outs(%g85 : tensor<?x?x4x64xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %acc: f32):
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
     } -> tensor<?x?x4x64xf32>
   %e88 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
-  %g89 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 384 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g85, %g71 : tensor<?x?x4x64xf32>, tensor<?x?x900xf32>)
+  %g89 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%p8 : tensor<256xf32>)
       outs(%e88 : tensor<?x?x4x64xf32>) {
+    ^bb0(%a0: f32, %acc: f32):
+      linalg.yield %a0 : f32
+    } -> tensor<?x?x4x64xf32>
+  %w90 = tensor.expand_shape %p7 [[0, 1], [2]] output_shape [4, 64, 256] : tensor<256x256xf32> into tensor<4x64x256xf32>
+  %g91 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g6, %w90 : tensor<?x?x256xf32>, tensor<4x64x256xf32>)
+      outs(%g89 : tensor<?x?x4x64xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %acc: f32):
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
+    } -> tensor<?x?x4x64xf32>
+  %e92 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
+  %g93 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 128 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g87, %g77 : tensor<?x?x4x64xf32>, tensor<?x?x900xf32>)
+      outs(%e92 : tensor<?x?x4x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x4x64xf32>
-  %inv_freq90 = arith.constant dense<[1.0, 0.7498942017555237, 0.5623413324356079, 0.4216965138912201, 0.3162277638912201, 0.23713739216327667, 0.17782793939113617, 0.1333521455526352, 0.10000000149011612, 0.07498941570520401, 0.05623412877321243, 0.04216964915394783, 0.03162277862429619, 0.0237137358635664, 0.017782794311642647, 0.01333521492779255, 0.009999999776482582, 0.007498942315578461, 0.005623413249850273, 0.0042169648222625256, 0.003162277862429619, 0.0023713738191872835, 0.0017782794311642647, 0.0013335214462131262, 0.0010000000474974513, 0.0007498941849917173, 0.000562341301701963, 0.00042169654625467956, 0.0003162277862429619, 0.0002371373848291114, 0.00017782794020604342, 0.0001333521504420787]> : tensor<32xf64>
-  %e91 = tensor.empty(%T) : tensor<?x32xf32>
-  %cos92 = linalg.generic {indexing_maps = [affine_map<(t, i) -> (i)>, affine_map<(t, i) -> (t, i)>], iterator_types = ["parallel", "parallel"]}
-      ins(%inv_freq90 : tensor<32xf64>) outs(%e91 : tensor<?x32xf32>) {
+  %e94 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
+  %g95 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 384 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g91, %g77 : tensor<?x?x4x64xf32>, tensor<?x?x900xf32>)
+      outs(%e94 : tensor<?x?x4x64xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %acc: f32):
+      %s1 = arith.constant 1.0 : f32
+      %s2 = arith.addf %a1, %s1 : f32
+      %s3 = arith.mulf %a0, %s2 : f32
+      linalg.yield %s3 : f32
+    } -> tensor<?x?x4x64xf32>
+  %inv_freq96 = arith.constant dense<[1.0, 0.7498942017555237, 0.5623413324356079, 0.4216965138912201, 0.3162277638912201, 0.23713739216327667, 0.17782793939113617, 0.1333521455526352, 0.10000000149011612, 0.07498941570520401, 0.05623412877321243, 0.04216964915394783, 0.03162277862429619, 0.0237137358635664, 0.017782794311642647, 0.01333521492779255, 0.009999999776482582, 0.007498942315578461, 0.005623413249850273, 0.0042169648222625256, 0.003162277862429619, 0.0023713738191872835, 0.0017782794311642647, 0.0013335214462131262, 0.0010000000474974513, 0.0007498941849917173, 0.000562341301701963, 0.00042169654625467956, 0.0003162277862429619, 0.0002371373848291114, 0.00017782794020604342, 0.0001333521504420787]> : tensor<32xf64>
+  %e97 = tensor.empty(%T) : tensor<?x32xf32>
+  %cos98 = linalg.generic {indexing_maps = [affine_map<(t, i) -> (i)>, affine_map<(t, i) -> (t, i)>], iterator_types = ["parallel", "parallel"]}
+      ins(%inv_freq96 : tensor<32xf64>) outs(%e97 : tensor<?x32xf32>) {
     ^bb0(%f: f64, %o: f32):
       %ti = linalg.index 0 : index
       %t64 = arith.index_cast %ti : index to i64
@@ -361,9 +397,9 @@ func.func @lm_block_gla(
       %r32 = arith.truncf %r : f64 to f32
       linalg.yield %r32 : f32
     } -> tensor<?x32xf32>
-  %e93 = tensor.empty(%T) : tensor<?x32xf32>
-  %sin94 = linalg.generic {indexing_maps = [affine_map<(t, i) -> (i)>, affine_map<(t, i) -> (t, i)>], iterator_types = ["parallel", "parallel"]}
-      ins(%inv_freq90 : tensor<32xf64>) outs(%e93 : tensor<?x32xf32>) {
+  %e99 = tensor.empty(%T) : tensor<?x32xf32>
+  %sin100 = linalg.generic {indexing_maps = [affine_map<(t, i) -> (i)>, affine_map<(t, i) -> (t, i)>], iterator_types = ["parallel", "parallel"]}
+      ins(%inv_freq96 : tensor<32xf64>) outs(%e99 : tensor<?x32xf32>) {
     ^bb0(%f: f64, %o: f32):
       %ti = linalg.index 0 : index
       %t64 = arith.index_cast %ti : index to i64
@@ -373,10 +409,10 @@ func.func @lm_block_gla(
       %r32 = arith.truncf %r : f64 to f32
       linalg.yield %r32 : f32
     } -> tensor<?x32xf32>
-  %e95 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
-  %g96 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, h, c + 1 - (c mod 2) * 2)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g87, %g87, %cos92, %sin94 : tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
-      outs(%e95 : tensor<?x?x4x64xf32>) {
+  %e101 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
+  %g102 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, h, c + 1 - (c mod 2) * 2)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g93, %g93, %cos98, %sin100 : tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
+      outs(%e101 : tensor<?x?x4x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %acc: f32):
       %s1 = linalg.index 3 : index
       %s2 = arith.constant 2 : index
@@ -389,10 +425,10 @@ func.func @lm_block_gla(
       %s9 = math.fma %s7, %a3, %s8 : f32
       linalg.yield %s9 : f32
     } -> tensor<?x?x4x64xf32>
-  %e97 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
-  %g98 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, h, c + 1 - (c mod 2) * 2)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g89, %g89, %cos92, %sin94 : tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
-      outs(%e97 : tensor<?x?x4x64xf32>) {
+  %e103 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
+  %g104 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, h, c + 1 - (c mod 2) * 2)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g95, %g95, %cos98, %sin100 : tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
+      outs(%e103 : tensor<?x?x4x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %acc: f32):
       %s1 = linalg.index 3 : index
       %s2 = arith.constant 2 : index
@@ -405,40 +441,14 @@ func.func @lm_block_gla(
       %s9 = math.fma %s7, %a3, %s8 : f32
       linalg.yield %s9 : f32
     } -> tensor<?x?x4x64xf32>
-  %e99 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
-  %g100 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%p12 : tensor<128xf32>)
-      outs(%e99 : tensor<?x?x4x32xf32>) {
-    ^bb0(%a0: f32, %acc: f32):
-      linalg.yield %a0 : f32
-    } -> tensor<?x?x4x32xf32>
-  %w101 = tensor.expand_shape %p11 [[0, 1], [2]] output_shape [4, 32, 256] : tensor<128x256xf32> into tensor<4x32x256xf32>
-  %g102 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g6, %w101 : tensor<?x?x256xf32>, tensor<4x32x256xf32>)
-      outs(%g100 : tensor<?x?x4x32xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = arith.mulf %a0, %a1 : f32
-      %s2 = arith.addf %acc, %s1 : f32
-      linalg.yield %s2 : f32
-    } -> tensor<?x?x4x32xf32>
-  %e103 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
-  %g104 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 640 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g102, %g71 : tensor<?x?x4x32xf32>, tensor<?x?x900xf32>)
-      outs(%e103 : tensor<?x?x4x32xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = arith.constant 1.0 : f32
-      %s2 = arith.addf %a1, %s1 : f32
-      %s3 = arith.mulf %a0, %s2 : f32
-      linalg.yield %s3 : f32
-    } -> tensor<?x?x4x32xf32>
   %e105 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
   %g106 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%p14 : tensor<128xf32>)
+      ins(%p12 : tensor<128xf32>)
       outs(%e105 : tensor<?x?x4x32xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x4x32xf32>
-  %w107 = tensor.expand_shape %p13 [[0, 1], [2]] output_shape [4, 32, 256] : tensor<128x256xf32> into tensor<4x32x256xf32>
+  %w107 = tensor.expand_shape %p11 [[0, 1], [2]] output_shape [4, 32, 256] : tensor<128x256xf32> into tensor<4x32x256xf32>
   %g108 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
       ins(%g6, %w107 : tensor<?x?x256xf32>, tensor<4x32x256xf32>)
       outs(%g106 : tensor<?x?x4x32xf32>) {
@@ -448,8 +458,8 @@ func.func @lm_block_gla(
       linalg.yield %s2 : f32
     } -> tensor<?x?x4x32xf32>
   %e109 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
-  %g110 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 768 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g108, %g71 : tensor<?x?x4x32xf32>, tensor<?x?x900xf32>)
+  %g110 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 640 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g108, %g77 : tensor<?x?x4x32xf32>, tensor<?x?x900xf32>)
       outs(%e109 : tensor<?x?x4x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
@@ -457,59 +467,85 @@ func.func @lm_block_gla(
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x4x32xf32>
-  %e111 = tensor.empty(%B, %T) : tensor<?x?x4xf32>
-  %g112 = linalg.generic {indexing_maps = [affine_map<(b, t, h) -> (h)>, affine_map<(b, t, h) -> (b, t, h)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e111 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
+  %g112 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%p14 : tensor<128xf32>)
+      outs(%e111 : tensor<?x?x4x32xf32>) {
+    ^bb0(%a0: f32, %acc: f32):
+      linalg.yield %a0 : f32
+    } -> tensor<?x?x4x32xf32>
+  %w113 = tensor.expand_shape %p13 [[0, 1], [2]] output_shape [4, 32, 256] : tensor<128x256xf32> into tensor<4x32x256xf32>
+  %g114 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g6, %w113 : tensor<?x?x256xf32>, tensor<4x32x256xf32>)
+      outs(%g112 : tensor<?x?x4x32xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %acc: f32):
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
+    } -> tensor<?x?x4x32xf32>
+  %e115 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
+  %g116 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 768 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g114, %g77 : tensor<?x?x4x32xf32>, tensor<?x?x900xf32>)
+      outs(%e115 : tensor<?x?x4x32xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %acc: f32):
+      %s1 = arith.constant 1.0 : f32
+      %s2 = arith.addf %a1, %s1 : f32
+      %s3 = arith.mulf %a0, %s2 : f32
+      linalg.yield %s3 : f32
+    } -> tensor<?x?x4x32xf32>
+  %e117 = tensor.empty(%B, %T) : tensor<?x?x4xf32>
+  %g118 = linalg.generic {indexing_maps = [affine_map<(b, t, h) -> (h)>, affine_map<(b, t, h) -> (b, t, h)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p10 : tensor<4xf32>)
-      outs(%e111 : tensor<?x?x4xf32>) {
+      outs(%e117 : tensor<?x?x4xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x4xf32>
-  %g113 = linalg.generic {indexing_maps = [affine_map<(b, t, h, k) -> (b, t, k)>, affine_map<(b, t, h, k) -> (h, k)>, affine_map<(b, t, h, k) -> (b, t, h)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+  %g119 = linalg.generic {indexing_maps = [affine_map<(b, t, h, k) -> (b, t, k)>, affine_map<(b, t, h, k) -> (h, k)>, affine_map<(b, t, h, k) -> (b, t, h)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
       ins(%g6, %p9 : tensor<?x?x256xf32>, tensor<4x256xf32>)
-      outs(%g112 : tensor<?x?x4xf32>) {
+      outs(%g118 : tensor<?x?x4xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x4xf32>
-  %read114 = fem.mixer gla q(%g96 : tensor<?x?x4x64xf32>) k(%g98 : tensor<?x?x4x64xf32>) v(%g77 : tensor<?x?x4x32xf32>) beta_raw(%p15 : tensor<128xf32>) lam(%g104 : tensor<?x?x4x32xf32>) gate(%g110 : tensor<?x?x4x32xf32>) decay(%g113 : tensor<?x?x4xf32>) {cap = 40.0 : f64, eps = 1.0e-06 : f64} -> tensor<?x?x4x32xf32>
-  %e115 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
-  %g116 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %read120 = fem.mixer gla q(%g102 : tensor<?x?x4x64xf32>) k(%g104 : tensor<?x?x4x64xf32>) v(%g83 : tensor<?x?x4x32xf32>) beta_raw(%p15 : tensor<128xf32>) lam(%g110 : tensor<?x?x4x32xf32>) gate(%g116 : tensor<?x?x4x32xf32>) decay(%g119 : tensor<?x?x4xf32>) {cap = 40.0 : f64, eps = 1.0e-06 : f64} -> tensor<?x?x4x32xf32>
+  %e121 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
+  %g122 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p4 : tensor<256xf32>)
-      outs(%e115 : tensor<?x?x256xf32>) {
+      outs(%e121 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x256xf32>
-  %w117 = tensor.expand_shape %p3 [[0], [1, 2]] output_shape [256, 4, 32] : tensor<256x128xf32> into tensor<256x4x32xf32>
-  %g118 = linalg.generic {indexing_maps = [affine_map<(b, t, n, h, c) -> (b, t, h, c)>, affine_map<(b, t, n, h, c) -> (n, h, c)>, affine_map<(b, t, n, h, c) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]}
-      ins(%read114, %w117 : tensor<?x?x4x32xf32>, tensor<256x4x32xf32>)
-      outs(%g116 : tensor<?x?x256xf32>) {
+  %w123 = tensor.expand_shape %p3 [[0], [1, 2]] output_shape [256, 4, 32] : tensor<256x128xf32> into tensor<256x4x32xf32>
+  %g124 = linalg.generic {indexing_maps = [affine_map<(b, t, n, h, c) -> (b, t, h, c)>, affine_map<(b, t, n, h, c) -> (n, h, c)>, affine_map<(b, t, n, h, c) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]}
+      ins(%read120, %w123 : tensor<?x?x4x32xf32>, tensor<256x4x32xf32>)
+      outs(%g122 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x256xf32>
-  %e119 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
-  %g120 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%x, %g118 : tensor<?x?x256xf32>, tensor<?x?x256xf32>)
-      outs(%e119 : tensor<?x?x256xf32>) {
+  %e125 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
+  %g126 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%x, %g124 : tensor<?x?x256xf32>, tensor<?x?x256xf32>)
+      outs(%e125 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.addf %a0, %a1 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?x256xf32>
-  %e121 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z122 = linalg.fill ins(%cst3 : f32) outs(%e121 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g123 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%g120 : tensor<?x?x256xf32>)
-      outs(%z122 : tensor<?x?xf32>) {
+  %e127 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z128 = linalg.fill ins(%cst3 : f32) outs(%e127 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g129 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g126 : tensor<?x?x256xf32>)
+      outs(%z128 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = math.fma %a0, %a0, %acc : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?xf32>
-  %e124 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
-  %g125 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g120, %g123, %p27 : tensor<?x?x256xf32>, tensor<?x?xf32>, tensor<256xf32>)
-      outs(%e124 : tensor<?x?x256xf32>) {
+  %e130 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
+  %g131 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g126, %g129, %p27 : tensor<?x?x256xf32>, tensor<?x?xf32>, tensor<256xf32>)
+      outs(%e130 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = arith.constant 0.00390625 : f32
       %s2 = arith.mulf %a1, %s1 : f32
@@ -520,25 +556,25 @@ func.func @lm_block_gla(
       %s7 = arith.mulf %s6, %a2 : f32
       linalg.yield %s7 : f32
     } -> tensor<?x?x256xf32>
-  %e126 = tensor.empty(%B, %T) : tensor<?x?x1024xf32>
-  %g127 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e132 = tensor.empty(%B, %T) : tensor<?x?x1024xf32>
+  %g133 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p29 : tensor<1024xf32>)
-      outs(%e126 : tensor<?x?x1024xf32>) {
+      outs(%e132 : tensor<?x?x1024xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x1024xf32>
-  %g128 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g125, %p28 : tensor<?x?x256xf32>, tensor<1024x256xf32>)
-      outs(%g127 : tensor<?x?x1024xf32>) {
+  %g134 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g131, %p28 : tensor<?x?x256xf32>, tensor<1024x256xf32>)
+      outs(%g133 : tensor<?x?x1024xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x1024xf32>
-  %e129 = tensor.empty(%B, %T) : tensor<?x?x1024xf32>
-  %g130 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g128 : tensor<?x?x1024xf32>)
-      outs(%e129 : tensor<?x?x1024xf32>) {
+  %e135 = tensor.empty(%B, %T) : tensor<?x?x1024xf32>
+  %g136 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g134 : tensor<?x?x1024xf32>)
+      outs(%e135 : tensor<?x?x1024xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = arith.negf %a0 : f32
       %s2 = math.exp %s1 : f32
@@ -547,28 +583,28 @@ func.func @lm_block_gla(
       %s5 = arith.divf %a0, %s4 : f32
       linalg.yield %s5 : f32
     } -> tensor<?x?x1024xf32>
-  %e131 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
-  %g132 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e137 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
+  %g138 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p31 : tensor<256xf32>)
-      outs(%e131 : tensor<?x?x256xf32>) {
+      outs(%e137 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x256xf32>
-  %g133 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g130, %p30 : tensor<?x?x1024xf32>, tensor<256x1024xf32>)
-      outs(%g132 : tensor<?x?x256xf32>) {
+  %g139 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g136, %p30 : tensor<?x?x1024xf32>, tensor<256x1024xf32>)
+      outs(%g138 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x256xf32>
-  %e134 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
-  %g135 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g120, %g133 : tensor<?x?x256xf32>, tensor<?x?x256xf32>)
-      outs(%e134 : tensor<?x?x256xf32>) {
+  %e140 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
+  %g141 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g126, %g139 : tensor<?x?x256xf32>, tensor<?x?x256xf32>)
+      outs(%e140 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.addf %a0, %a1 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?x256xf32>
-  return %g135 : tensor<?x?x256xf32>
+  return %g141 : tensor<?x?x256xf32>
 }

@@ -90,291 +90,124 @@ func.func @vision_block_linear(
       %s1 = arith.constant 0.0052083334885537624 : f32
       %s2 = arith.mulf %a1, %s1 : f32
       %s3 = arith.subf %a0, %s2 : f32
-      %s4 = arith.mulf %s3, %s3 : f32
-      %s5 = arith.addf %acc, %s4 : f32
-      linalg.yield %s5 : f32
+      %s4 = arith.addf %acc, %s3 : f32
+      linalg.yield %s4 : f32
     } -> tensor<?x?xf32>
-  %e11 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
-  %g12 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g3, %g7, %g10, %p2, %p3 : tensor<?x?x192xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<192xf32>, tensor<192xf32>)
-      outs(%e11 : tensor<?x?x192xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %acc: f32):
+  %e11 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z12 = linalg.fill ins(%cst6 : f32) outs(%e11 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g13 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g3, %g7, %g10 : tensor<?x?x192xf32>, tensor<?x?xf32>, tensor<?x?xf32>)
+      outs(%z12 : tensor<?x?xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = arith.constant 0.0052083334885537624 : f32
       %s2 = arith.mulf %a1, %s1 : f32
       %s3 = arith.constant 0.0052083334885537624 : f32
       %s4 = arith.mulf %a2, %s3 : f32
-      %s5 = arith.constant 9.999999747378752e-06 : f32
-      %s6 = arith.addf %s4, %s5 : f32
-      %s7 = math.rsqrt %s6 : f32
-      %s8 = arith.subf %a0, %s2 : f32
-      %s9 = arith.mulf %s8, %s7 : f32
-      %s10 = arith.mulf %s9, %a3 : f32
-      %s11 = arith.addf %s10, %a4 : f32
-      linalg.yield %s11 : f32
+      %s5 = arith.subf %a0, %s2 : f32
+      %s6 = arith.subf %s5, %s4 : f32
+      %s7 = arith.mulf %s6, %s6 : f32
+      %s8 = arith.addf %acc, %s7 : f32
+      linalg.yield %s8 : f32
+    } -> tensor<?x?xf32>
+  %e14 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
+  %g15 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g3, %g7, %g10, %g13, %p2, %p3 : tensor<?x?x192xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<192xf32>, tensor<192xf32>)
+      outs(%e14 : tensor<?x?x192xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %a5: f32, %acc: f32):
+      %s1 = arith.constant 0.0052083334885537624 : f32
+      %s2 = arith.mulf %a3, %s1 : f32
+      %s3 = arith.constant 9.999999747378752e-06 : f32
+      %s4 = arith.addf %s2, %s3 : f32
+      %s5 = math.rsqrt %s4 : f32
+      %s6 = arith.constant 0.0052083334885537624 : f32
+      %s7 = arith.mulf %a1, %s6 : f32
+      %s8 = arith.constant 0.0052083334885537624 : f32
+      %s9 = arith.mulf %a2, %s8 : f32
+      %s10 = arith.subf %a0, %s7 : f32
+      %s11 = arith.subf %s10, %s9 : f32
+      %s12 = arith.mulf %s11, %s5 : f32
+      %s13 = arith.mulf %s12, %a4 : f32
+      %s14 = arith.addf %s13, %a5 : f32
+      linalg.yield %s14 : f32
     } -> tensor<?x?x192xf32>
-  %e13 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z14 = linalg.fill ins(%cst6 : f32) outs(%e13 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g15 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%g12 : tensor<?x?x192xf32>)
-      outs(%z14 : tensor<?x?xf32>) {
+  %e16 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z17 = linalg.fill ins(%cst6 : f32) outs(%e16 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g18 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g15 : tensor<?x?x192xf32>)
+      outs(%z17 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = arith.addf %acc, %a0 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?xf32>
-  %e16 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z17 = linalg.fill ins(%cst6 : f32) outs(%e16 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g18 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%g12, %g15 : tensor<?x?x192xf32>, tensor<?x?xf32>)
-      outs(%z17 : tensor<?x?xf32>) {
+  %e19 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z20 = linalg.fill ins(%cst6 : f32) outs(%e19 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g21 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g15, %g18 : tensor<?x?x192xf32>, tensor<?x?xf32>)
+      outs(%z20 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 0.0052083334885537624 : f32
       %s2 = arith.mulf %a1, %s1 : f32
       %s3 = arith.subf %a0, %s2 : f32
-      %s4 = arith.mulf %s3, %s3 : f32
-      %s5 = arith.addf %acc, %s4 : f32
-      linalg.yield %s5 : f32
+      %s4 = arith.addf %acc, %s3 : f32
+      linalg.yield %s4 : f32
     } -> tensor<?x?xf32>
-  %e19 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
-  %g20 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g12, %g15, %g18, %p17, %p18 : tensor<?x?x192xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<192xf32>, tensor<192xf32>)
-      outs(%e19 : tensor<?x?x192xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %acc: f32):
+  %e22 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z23 = linalg.fill ins(%cst6 : f32) outs(%e22 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g24 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g15, %g18, %g21 : tensor<?x?x192xf32>, tensor<?x?xf32>, tensor<?x?xf32>)
+      outs(%z23 : tensor<?x?xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = arith.constant 0.0052083334885537624 : f32
       %s2 = arith.mulf %a1, %s1 : f32
       %s3 = arith.constant 0.0052083334885537624 : f32
       %s4 = arith.mulf %a2, %s3 : f32
-      %s5 = arith.constant 9.999999747378752e-06 : f32
-      %s6 = arith.addf %s4, %s5 : f32
-      %s7 = math.rsqrt %s6 : f32
-      %s8 = arith.subf %a0, %s2 : f32
-      %s9 = arith.mulf %s8, %s7 : f32
-      %s10 = arith.mulf %s9, %a3 : f32
-      %s11 = arith.addf %s10, %a4 : f32
-      linalg.yield %s11 : f32
-    } -> tensor<?x?x192xf32>
-  %e21 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
-  %g22 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%p24 : tensor<32xf32>)
-      outs(%e21 : tensor<?x?x32xf32>) {
-    ^bb0(%a0: f32, %acc: f32):
-      linalg.yield %a0 : f32
-    } -> tensor<?x?x32xf32>
-  %g23 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g20, %p23 : tensor<?x?x192xf32>, tensor<32x192xf32>)
-      outs(%g22 : tensor<?x?x32xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = arith.mulf %a0, %a1 : f32
-      %s2 = arith.addf %acc, %s1 : f32
-      linalg.yield %s2 : f32
-    } -> tensor<?x?x32xf32>
-  %e24 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z25 = linalg.fill ins(%cst6 : f32) outs(%e24 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g26 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%g23 : tensor<?x?x32xf32>)
-      outs(%z25 : tensor<?x?xf32>) {
-    ^bb0(%a0: f32, %acc: f32):
-      %s1 = math.exp %a0 : f32
-      %s2 = math.log1p %s1 : f32
-      %s3 = arith.constant 20.0 : f32
-      %s4 = arith.cmpf ogt, %a0, %s3 : f32
-      %s5 = arith.select %s4, %a0, %s2 : f32
-      %s6 = arith.constant 9.99999993922529e-09 : f32
-      %s7 = arith.addf %s5, %s6 : f32
-      %s8 = arith.mulf %s7, %s7 : f32
-      %s9 = arith.addf %acc, %s8 : f32
-      linalg.yield %s9 : f32
+      %s5 = arith.subf %a0, %s2 : f32
+      %s6 = arith.subf %s5, %s4 : f32
+      %s7 = arith.mulf %s6, %s6 : f32
+      %s8 = arith.addf %acc, %s7 : f32
+      linalg.yield %s8 : f32
     } -> tensor<?x?xf32>
+  %e25 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
+  %g26 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g15, %g18, %g21, %g24, %p17, %p18 : tensor<?x?x192xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<192xf32>, tensor<192xf32>)
+      outs(%e25 : tensor<?x?x192xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %a5: f32, %acc: f32):
+      %s1 = arith.constant 0.0052083334885537624 : f32
+      %s2 = arith.mulf %a3, %s1 : f32
+      %s3 = arith.constant 9.999999747378752e-06 : f32
+      %s4 = arith.addf %s2, %s3 : f32
+      %s5 = math.rsqrt %s4 : f32
+      %s6 = arith.constant 0.0052083334885537624 : f32
+      %s7 = arith.mulf %a1, %s6 : f32
+      %s8 = arith.constant 0.0052083334885537624 : f32
+      %s9 = arith.mulf %a2, %s8 : f32
+      %s10 = arith.subf %a0, %s7 : f32
+      %s11 = arith.subf %s10, %s9 : f32
+      %s12 = arith.mulf %s11, %s5 : f32
+      %s13 = arith.mulf %s12, %a4 : f32
+      %s14 = arith.addf %s13, %a5 : f32
+      linalg.yield %s14 : f32
+    } -> tensor<?x?x192xf32>
   %e27 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
   %g28 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%p22 : tensor<32xf32>)
+      ins(%p24 : tensor<32xf32>)
       outs(%e27 : tensor<?x?x32xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x32xf32>
   %g29 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g20, %p21 : tensor<?x?x192xf32>, tensor<32x192xf32>)
+      ins(%g26, %p23 : tensor<?x?x192xf32>, tensor<32x192xf32>)
       outs(%g28 : tensor<?x?x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x32xf32>
-  %e30 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
-  %g31 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%p20 : tensor<32xf32>)
-      outs(%e30 : tensor<?x?x32xf32>) {
-    ^bb0(%a0: f32, %acc: f32):
-      linalg.yield %a0 : f32
-    } -> tensor<?x?x32xf32>
-  %g32 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g20, %p19 : tensor<?x?x192xf32>, tensor<32x192xf32>)
-      outs(%g31 : tensor<?x?x32xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = arith.mulf %a0, %a1 : f32
-      %s2 = arith.addf %acc, %s1 : f32
-      linalg.yield %s2 : f32
-    } -> tensor<?x?x32xf32>
-  %e33 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
-  %ch37 = arith.constant 32 : index
-  %cst38 = arith.constant 1.0 : f32
-  %cst39 = arith.constant 20.0 : f32
-  %cst40 = arith.constant 27.63102149963379 : f32
-  %rb34 = scf.for %b41 = %c0 to %B step %c1 iter_args(%acc44 = %e33) -> (tensor<?x?x32xf32>) {
-    %rj35 = scf.for %j42 = %c0 to %ch37 step %c1 iter_args(%acc45 = %acc44) -> (tensor<?x?x32xf32>) {
-      %rt36:3 = scf.for %t43 = %c0 to %T step %c1 iter_args(%acc46 = %acc45, %c47 = %cst6, %r48 = %cst6) -> (tensor<?x?x32xf32>, f32, f32) {
-        %a49 = tensor.extract %g32[%b41, %t43, %j42] : tensor<?x?x32xf32>
-        %f50 = tensor.extract %g29[%b41, %t43, %j42] : tensor<?x?x32xf32>
-        %x51 = math.exp %a49 : f32
-        %x52 = math.log1p %x51 : f32
-        %x53 = arith.cmpf ogt, %a49, %cst39 : f32
-        %x54 = arith.select %x53, %a49, %x52 : f32
-        %x55 = arith.subf %c47, %x54 : f32
-        %x56 = arith.addf %x55, %cst40 : f32
-        %x57 = math.exp %x56 : f32
-        %x58 = arith.addf %x57, %cst38 : f32
-        %x59 = arith.divf %x57, %x58 : f32
-        %x60 = arith.negf %x54 : f32
-        %x61 = math.exp %x60 : f32
-        %x62 = arith.mulf %x61, %r48 : f32
-        %x63 = math.fma %f50, %x59, %x62 : f32
-        %x64 = tensor.insert %x63 into %acc46[%b41, %t43, %j42] : tensor<?x?x32xf32>
-        scf.yield %x64, %x55, %x63 : tensor<?x?x32xf32>, f32, f32
-      }
-      scf.yield %rt36#0 : tensor<?x?x32xf32>
-    }
-    scf.yield %rj35 : tensor<?x?x32xf32>
-  }
-  %e65 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z66 = linalg.fill ins(%cst6 : f32) outs(%e65 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g67 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%rb34 : tensor<?x?x32xf32>)
-      outs(%z66 : tensor<?x?xf32>) {
-    ^bb0(%a0: f32, %acc: f32):
-      %s1 = arith.addf %acc, %a0 : f32
-      linalg.yield %s1 : f32
-    } -> tensor<?x?xf32>
-  %e68 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z69 = linalg.fill ins(%cst6 : f32) outs(%e68 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g70 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%rb34, %g67 : tensor<?x?x32xf32>, tensor<?x?xf32>)
-      outs(%z69 : tensor<?x?xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = arith.constant 0.03125 : f32
-      %s2 = arith.mulf %a1, %s1 : f32
-      %s3 = arith.subf %a0, %s2 : f32
-      %s4 = arith.mulf %s3, %s3 : f32
-      %s5 = arith.addf %acc, %s4 : f32
-      linalg.yield %s5 : f32
-    } -> tensor<?x?xf32>
-  %e71 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
-  %g72 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%rb34, %g67, %g70, %p26, %p27 : tensor<?x?x32xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<32xf32>, tensor<32xf32>)
-      outs(%e71 : tensor<?x?x32xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %acc: f32):
-      %s1 = arith.constant 0.03125 : f32
-      %s2 = arith.mulf %a1, %s1 : f32
-      %s3 = arith.constant 0.03125 : f32
-      %s4 = arith.mulf %a2, %s3 : f32
-      %s5 = arith.constant 9.999999747378752e-06 : f32
-      %s6 = arith.addf %s4, %s5 : f32
-      %s7 = math.rsqrt %s6 : f32
-      %s8 = arith.subf %a0, %s2 : f32
-      %s9 = arith.mulf %s8, %s7 : f32
-      %s10 = arith.mulf %s9, %a3 : f32
-      %s11 = arith.addf %s10, %a4 : f32
-      linalg.yield %s11 : f32
-    } -> tensor<?x?x32xf32>
-  %e73 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
-  %g74 = linalg.generic {indexing_maps = [affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t)>, affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t, j)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g23, %g26, %g72 : tensor<?x?x32xf32>, tensor<?x?xf32>, tensor<?x?x32xf32>)
-      outs(%e73 : tensor<?x?x32xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
-      %s1 = math.exp %a0 : f32
-      %s2 = math.log1p %s1 : f32
-      %s3 = arith.constant 20.0 : f32
-      %s4 = arith.cmpf ogt, %a0, %s3 : f32
-      %s5 = arith.select %s4, %a0, %s2 : f32
-      %s6 = arith.constant 9.99999993922529e-09 : f32
-      %s7 = arith.addf %s5, %s6 : f32
-      %s8 = math.sqrt %a1 : f32
-      %s9 = arith.constant 9.99999993922529e-09 : f32
-      %s10 = arith.maximumf %s8, %s9 : f32
-      %s11 = arith.divf %s7, %s10 : f32
-      %s12 = arith.constant 5.656854152679443 : f32
-      %s13 = arith.mulf %s11, %s12 : f32
-      %s14 = arith.mulf %s13, %a2 : f32
-      linalg.yield %s14 : f32
-    } -> tensor<?x?x32xf32>
-  %e75 = tensor.empty(%B, %T) : tensor<?x?x672xf32>
-  %z76 = linalg.fill ins(%cst6 : f32) outs(%e75 : tensor<?x?x672xf32>) -> tensor<?x?x672xf32>
-  %g77 = linalg.generic {indexing_maps = [affine_map<(b, t, w, j) -> (b, t, j)>, affine_map<(b, t, w, j) -> (j, w)>, affine_map<(b, t, w, j) -> (b, t, w)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g74, %p25 : tensor<?x?x32xf32>, tensor<32x672xf32>)
-      outs(%z76 : tensor<?x?x672xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = arith.mulf %a0, %a1 : f32
-      %s2 = arith.addf %acc, %s1 : f32
-      linalg.yield %s2 : f32
-    } -> tensor<?x?x672xf32>
-  %e78 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z79 = linalg.fill ins(%cst6 : f32) outs(%e78 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g80 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%g12 : tensor<?x?x192xf32>)
-      outs(%z79 : tensor<?x?xf32>) {
-    ^bb0(%a0: f32, %acc: f32):
-      %s1 = arith.addf %acc, %a0 : f32
-      linalg.yield %s1 : f32
-    } -> tensor<?x?xf32>
-  %e81 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z82 = linalg.fill ins(%cst6 : f32) outs(%e81 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g83 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%g12, %g80 : tensor<?x?x192xf32>, tensor<?x?xf32>)
-      outs(%z82 : tensor<?x?xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = arith.constant 0.0052083334885537624 : f32
-      %s2 = arith.mulf %a1, %s1 : f32
-      %s3 = arith.subf %a0, %s2 : f32
-      %s4 = arith.mulf %s3, %s3 : f32
-      %s5 = arith.addf %acc, %s4 : f32
-      linalg.yield %s5 : f32
-    } -> tensor<?x?xf32>
-  %e84 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
-  %g85 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g12, %g80, %g83, %p28, %p29 : tensor<?x?x192xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<192xf32>, tensor<192xf32>)
-      outs(%e84 : tensor<?x?x192xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %acc: f32):
-      %s1 = arith.constant 0.0052083334885537624 : f32
-      %s2 = arith.mulf %a1, %s1 : f32
-      %s3 = arith.constant 0.0052083334885537624 : f32
-      %s4 = arith.mulf %a2, %s3 : f32
-      %s5 = arith.constant 9.999999747378752e-06 : f32
-      %s6 = arith.addf %s4, %s5 : f32
-      %s7 = math.rsqrt %s6 : f32
-      %s8 = arith.subf %a0, %s2 : f32
-      %s9 = arith.mulf %s8, %s7 : f32
-      %s10 = arith.mulf %s9, %a3 : f32
-      %s11 = arith.addf %s10, %a4 : f32
-      linalg.yield %s11 : f32
-    } -> tensor<?x?x192xf32>
-  %e86 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
-  %g87 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%p35 : tensor<32xf32>)
-      outs(%e86 : tensor<?x?x32xf32>) {
-    ^bb0(%a0: f32, %acc: f32):
-      linalg.yield %a0 : f32
-    } -> tensor<?x?x32xf32>
-  %g88 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g85, %p34 : tensor<?x?x192xf32>, tensor<32x192xf32>)
-      outs(%g87 : tensor<?x?x32xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = arith.mulf %a0, %a1 : f32
-      %s2 = arith.addf %acc, %s1 : f32
-      linalg.yield %s2 : f32
-    } -> tensor<?x?x32xf32>
-  %e89 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z90 = linalg.fill ins(%cst6 : f32) outs(%e89 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g91 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%g88 : tensor<?x?x32xf32>)
-      outs(%z90 : tensor<?x?xf32>) {
+  %e30 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z31 = linalg.fill ins(%cst6 : f32) outs(%e30 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g32 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g29 : tensor<?x?x32xf32>)
+      outs(%z31 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = math.exp %a0 : f32
       %s2 = math.log1p %s1 : f32
@@ -387,107 +220,128 @@ func.func @vision_block_linear(
       %s9 = arith.addf %acc, %s8 : f32
       linalg.yield %s9 : f32
     } -> tensor<?x?xf32>
-  %e92 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
-  %g93 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%p33 : tensor<32xf32>)
-      outs(%e92 : tensor<?x?x32xf32>) {
+  %e33 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
+  %g34 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%p22 : tensor<32xf32>)
+      outs(%e33 : tensor<?x?x32xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x32xf32>
-  %g94 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g85, %p32 : tensor<?x?x192xf32>, tensor<32x192xf32>)
-      outs(%g93 : tensor<?x?x32xf32>) {
+  %g35 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g26, %p21 : tensor<?x?x192xf32>, tensor<32x192xf32>)
+      outs(%g34 : tensor<?x?x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x32xf32>
-  %e95 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
-  %g96 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%p31 : tensor<32xf32>)
-      outs(%e95 : tensor<?x?x32xf32>) {
+  %e36 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
+  %g37 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%p20 : tensor<32xf32>)
+      outs(%e36 : tensor<?x?x32xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x32xf32>
-  %g97 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g85, %p30 : tensor<?x?x192xf32>, tensor<32x192xf32>)
-      outs(%g96 : tensor<?x?x32xf32>) {
+  %g38 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g26, %p19 : tensor<?x?x192xf32>, tensor<32x192xf32>)
+      outs(%g37 : tensor<?x?x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x32xf32>
-  %e98 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
-  %ch102 = arith.constant 32 : index
-  %rb99 = scf.for %b103 = %c0 to %B step %c1 iter_args(%acc106 = %e98) -> (tensor<?x?x32xf32>) {
-    %rj100 = scf.for %j104 = %c0 to %ch102 step %c1 iter_args(%acc107 = %acc106) -> (tensor<?x?x32xf32>) {
-      %rt101:3 = scf.for %t105 = %c0 to %T step %c1 iter_args(%acc108 = %acc107, %c109 = %cst6, %r110 = %cst6) -> (tensor<?x?x32xf32>, f32, f32) {
-        %a111 = tensor.extract %g97[%b103, %t105, %j104] : tensor<?x?x32xf32>
-        %f112 = tensor.extract %g94[%b103, %t105, %j104] : tensor<?x?x32xf32>
-        %x113 = math.exp %a111 : f32
-        %x114 = math.log1p %x113 : f32
-        %x115 = arith.cmpf ogt, %a111, %cst39 : f32
-        %x116 = arith.select %x115, %a111, %x114 : f32
-        %x117 = arith.subf %c109, %x116 : f32
-        %x118 = arith.addf %x117, %cst40 : f32
-        %x119 = math.exp %x118 : f32
-        %x120 = arith.addf %x119, %cst38 : f32
-        %x121 = arith.divf %x119, %x120 : f32
-        %x122 = arith.negf %x116 : f32
-        %x123 = math.exp %x122 : f32
-        %x124 = arith.mulf %x123, %r110 : f32
-        %x125 = math.fma %f112, %x121, %x124 : f32
-        %x126 = tensor.insert %x125 into %acc108[%b103, %t105, %j104] : tensor<?x?x32xf32>
-        scf.yield %x126, %x117, %x125 : tensor<?x?x32xf32>, f32, f32
+  %e39 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
+  %ch43 = arith.constant 32 : index
+  %cst44 = arith.constant 1.0 : f32
+  %cst45 = arith.constant 20.0 : f32
+  %cst46 = arith.constant 27.63102149963379 : f32
+  %rb40 = scf.for %b47 = %c0 to %B step %c1 iter_args(%acc50 = %e39) -> (tensor<?x?x32xf32>) {
+    %rj41 = scf.for %j48 = %c0 to %ch43 step %c1 iter_args(%acc51 = %acc50) -> (tensor<?x?x32xf32>) {
+      %rt42:3 = scf.for %t49 = %c0 to %T step %c1 iter_args(%acc52 = %acc51, %c53 = %cst6, %r54 = %cst6) -> (tensor<?x?x32xf32>, f32, f32) {
+        %a55 = tensor.extract %g38[%b47, %t49, %j48] : tensor<?x?x32xf32>
+        %f56 = tensor.extract %g35[%b47, %t49, %j48] : tensor<?x?x32xf32>
+        %x57 = math.exp %a55 : f32
+        %x58 = math.log1p %x57 : f32
+        %x59 = arith.cmpf ogt, %a55, %cst45 : f32
+        %x60 = arith.select %x59, %a55, %x58 : f32
+        %x61 = arith.subf %c53, %x60 : f32
+        %x62 = arith.addf %x61, %cst46 : f32
+        %x63 = math.exp %x62 : f32
+        %x64 = arith.addf %x63, %cst44 : f32
+        %x65 = arith.divf %x63, %x64 : f32
+        %x66 = arith.negf %x60 : f32
+        %x67 = math.exp %x66 : f32
+        %x68 = arith.mulf %x67, %r54 : f32
+        %x69 = math.fma %f56, %x65, %x68 : f32
+        %x70 = tensor.insert %x69 into %acc52[%b47, %t49, %j48] : tensor<?x?x32xf32>
+        scf.yield %x70, %x61, %x69 : tensor<?x?x32xf32>, f32, f32
       }
-      scf.yield %rt101#0 : tensor<?x?x32xf32>
+      scf.yield %rt42#0 : tensor<?x?x32xf32>
     }
-    scf.yield %rj100 : tensor<?x?x32xf32>
+    scf.yield %rj41 : tensor<?x?x32xf32>
   }
-  %e127 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z128 = linalg.fill ins(%cst6 : f32) outs(%e127 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g129 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%rb99 : tensor<?x?x32xf32>)
-      outs(%z128 : tensor<?x?xf32>) {
+  %e71 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z72 = linalg.fill ins(%cst6 : f32) outs(%e71 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g73 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%rb40 : tensor<?x?x32xf32>)
+      outs(%z72 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = arith.addf %acc, %a0 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?xf32>
-  %e130 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z131 = linalg.fill ins(%cst6 : f32) outs(%e130 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g132 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%rb99, %g129 : tensor<?x?x32xf32>, tensor<?x?xf32>)
-      outs(%z131 : tensor<?x?xf32>) {
+  %e74 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z75 = linalg.fill ins(%cst6 : f32) outs(%e74 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g76 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%rb40, %g73 : tensor<?x?x32xf32>, tensor<?x?xf32>)
+      outs(%z75 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 0.03125 : f32
       %s2 = arith.mulf %a1, %s1 : f32
       %s3 = arith.subf %a0, %s2 : f32
-      %s4 = arith.mulf %s3, %s3 : f32
-      %s5 = arith.addf %acc, %s4 : f32
-      linalg.yield %s5 : f32
+      %s4 = arith.addf %acc, %s3 : f32
+      linalg.yield %s4 : f32
     } -> tensor<?x?xf32>
-  %e133 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
-  %g134 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%rb99, %g129, %g132, %p37, %p38 : tensor<?x?x32xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<32xf32>, tensor<32xf32>)
-      outs(%e133 : tensor<?x?x32xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %acc: f32):
+  %e77 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z78 = linalg.fill ins(%cst6 : f32) outs(%e77 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g79 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%rb40, %g73, %g76 : tensor<?x?x32xf32>, tensor<?x?xf32>, tensor<?x?xf32>)
+      outs(%z78 : tensor<?x?xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = arith.constant 0.03125 : f32
       %s2 = arith.mulf %a1, %s1 : f32
       %s3 = arith.constant 0.03125 : f32
       %s4 = arith.mulf %a2, %s3 : f32
-      %s5 = arith.constant 9.999999747378752e-06 : f32
-      %s6 = arith.addf %s4, %s5 : f32
-      %s7 = math.rsqrt %s6 : f32
-      %s8 = arith.subf %a0, %s2 : f32
-      %s9 = arith.mulf %s8, %s7 : f32
-      %s10 = arith.mulf %s9, %a3 : f32
-      %s11 = arith.addf %s10, %a4 : f32
-      linalg.yield %s11 : f32
+      %s5 = arith.subf %a0, %s2 : f32
+      %s6 = arith.subf %s5, %s4 : f32
+      %s7 = arith.mulf %s6, %s6 : f32
+      %s8 = arith.addf %acc, %s7 : f32
+      linalg.yield %s8 : f32
+    } -> tensor<?x?xf32>
+  %e80 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
+  %g81 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%rb40, %g73, %g76, %g79, %p26, %p27 : tensor<?x?x32xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<32xf32>, tensor<32xf32>)
+      outs(%e80 : tensor<?x?x32xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %a5: f32, %acc: f32):
+      %s1 = arith.constant 0.03125 : f32
+      %s2 = arith.mulf %a3, %s1 : f32
+      %s3 = arith.constant 9.999999747378752e-06 : f32
+      %s4 = arith.addf %s2, %s3 : f32
+      %s5 = math.rsqrt %s4 : f32
+      %s6 = arith.constant 0.03125 : f32
+      %s7 = arith.mulf %a1, %s6 : f32
+      %s8 = arith.constant 0.03125 : f32
+      %s9 = arith.mulf %a2, %s8 : f32
+      %s10 = arith.subf %a0, %s7 : f32
+      %s11 = arith.subf %s10, %s9 : f32
+      %s12 = arith.mulf %s11, %s5 : f32
+      %s13 = arith.mulf %s12, %a4 : f32
+      %s14 = arith.addf %s13, %a5 : f32
+      linalg.yield %s14 : f32
     } -> tensor<?x?x32xf32>
-  %e135 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
-  %g136 = linalg.generic {indexing_maps = [affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t)>, affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t, j)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g88, %g91, %g134 : tensor<?x?x32xf32>, tensor<?x?xf32>, tensor<?x?x32xf32>)
-      outs(%e135 : tensor<?x?x32xf32>) {
+  %e82 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
+  %g83 = linalg.generic {indexing_maps = [affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t)>, affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t, j)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g29, %g32, %g81 : tensor<?x?x32xf32>, tensor<?x?xf32>, tensor<?x?x32xf32>)
+      outs(%e82 : tensor<?x?x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = math.exp %a0 : f32
       %s2 = math.log1p %s1 : f32
@@ -505,96 +359,332 @@ func.func @vision_block_linear(
       %s14 = arith.mulf %s13, %a2 : f32
       linalg.yield %s14 : f32
     } -> tensor<?x?x32xf32>
-  %g137 = linalg.generic {indexing_maps = [affine_map<(b, t, w, j) -> (b, t, j)>, affine_map<(b, t, w, j) -> (j, w)>, affine_map<(b, t, w, j) -> (b, t, w)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g136, %p36 : tensor<?x?x32xf32>, tensor<32x672xf32>)
-      outs(%g77 : tensor<?x?x672xf32>) {
+  %e84 = tensor.empty(%B, %T) : tensor<?x?x672xf32>
+  %z85 = linalg.fill ins(%cst6 : f32) outs(%e84 : tensor<?x?x672xf32>) -> tensor<?x?x672xf32>
+  %g86 = linalg.generic {indexing_maps = [affine_map<(b, t, w, j) -> (b, t, j)>, affine_map<(b, t, w, j) -> (j, w)>, affine_map<(b, t, w, j) -> (b, t, w)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g83, %p25 : tensor<?x?x32xf32>, tensor<32x672xf32>)
+      outs(%z85 : tensor<?x?x672xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x672xf32>
-  %e138 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
-  %g139 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+  %e87 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z88 = linalg.fill ins(%cst6 : f32) outs(%e87 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g89 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g15 : tensor<?x?x192xf32>)
+      outs(%z88 : tensor<?x?xf32>) {
+    ^bb0(%a0: f32, %acc: f32):
+      %s1 = arith.addf %acc, %a0 : f32
+      linalg.yield %s1 : f32
+    } -> tensor<?x?xf32>
+  %e90 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z91 = linalg.fill ins(%cst6 : f32) outs(%e90 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g92 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g15, %g89 : tensor<?x?x192xf32>, tensor<?x?xf32>)
+      outs(%z91 : tensor<?x?xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %acc: f32):
+      %s1 = arith.constant 0.0052083334885537624 : f32
+      %s2 = arith.mulf %a1, %s1 : f32
+      %s3 = arith.subf %a0, %s2 : f32
+      %s4 = arith.addf %acc, %s3 : f32
+      linalg.yield %s4 : f32
+    } -> tensor<?x?xf32>
+  %e93 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z94 = linalg.fill ins(%cst6 : f32) outs(%e93 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g95 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g15, %g89, %g92 : tensor<?x?x192xf32>, tensor<?x?xf32>, tensor<?x?xf32>)
+      outs(%z94 : tensor<?x?xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
+      %s1 = arith.constant 0.0052083334885537624 : f32
+      %s2 = arith.mulf %a1, %s1 : f32
+      %s3 = arith.constant 0.0052083334885537624 : f32
+      %s4 = arith.mulf %a2, %s3 : f32
+      %s5 = arith.subf %a0, %s2 : f32
+      %s6 = arith.subf %s5, %s4 : f32
+      %s7 = arith.mulf %s6, %s6 : f32
+      %s8 = arith.addf %acc, %s7 : f32
+      linalg.yield %s8 : f32
+    } -> tensor<?x?xf32>
+  %e96 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
+  %g97 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g15, %g89, %g92, %g95, %p28, %p29 : tensor<?x?x192xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<192xf32>, tensor<192xf32>)
+      outs(%e96 : tensor<?x?x192xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %a5: f32, %acc: f32):
+      %s1 = arith.constant 0.0052083334885537624 : f32
+      %s2 = arith.mulf %a3, %s1 : f32
+      %s3 = arith.constant 9.999999747378752e-06 : f32
+      %s4 = arith.addf %s2, %s3 : f32
+      %s5 = math.rsqrt %s4 : f32
+      %s6 = arith.constant 0.0052083334885537624 : f32
+      %s7 = arith.mulf %a1, %s6 : f32
+      %s8 = arith.constant 0.0052083334885537624 : f32
+      %s9 = arith.mulf %a2, %s8 : f32
+      %s10 = arith.subf %a0, %s7 : f32
+      %s11 = arith.subf %s10, %s9 : f32
+      %s12 = arith.mulf %s11, %s5 : f32
+      %s13 = arith.mulf %s12, %a4 : f32
+      %s14 = arith.addf %s13, %a5 : f32
+      linalg.yield %s14 : f32
+    } -> tensor<?x?x192xf32>
+  %e98 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
+  %g99 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%p35 : tensor<32xf32>)
+      outs(%e98 : tensor<?x?x32xf32>) {
+    ^bb0(%a0: f32, %acc: f32):
+      linalg.yield %a0 : f32
+    } -> tensor<?x?x32xf32>
+  %g100 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g97, %p34 : tensor<?x?x192xf32>, tensor<32x192xf32>)
+      outs(%g99 : tensor<?x?x32xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %acc: f32):
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
+    } -> tensor<?x?x32xf32>
+  %e101 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z102 = linalg.fill ins(%cst6 : f32) outs(%e101 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g103 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g100 : tensor<?x?x32xf32>)
+      outs(%z102 : tensor<?x?xf32>) {
+    ^bb0(%a0: f32, %acc: f32):
+      %s1 = math.exp %a0 : f32
+      %s2 = math.log1p %s1 : f32
+      %s3 = arith.constant 20.0 : f32
+      %s4 = arith.cmpf ogt, %a0, %s3 : f32
+      %s5 = arith.select %s4, %a0, %s2 : f32
+      %s6 = arith.constant 9.99999993922529e-09 : f32
+      %s7 = arith.addf %s5, %s6 : f32
+      %s8 = arith.mulf %s7, %s7 : f32
+      %s9 = arith.addf %acc, %s8 : f32
+      linalg.yield %s9 : f32
+    } -> tensor<?x?xf32>
+  %e104 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
+  %g105 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%p33 : tensor<32xf32>)
+      outs(%e104 : tensor<?x?x32xf32>) {
+    ^bb0(%a0: f32, %acc: f32):
+      linalg.yield %a0 : f32
+    } -> tensor<?x?x32xf32>
+  %g106 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g97, %p32 : tensor<?x?x192xf32>, tensor<32x192xf32>)
+      outs(%g105 : tensor<?x?x32xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %acc: f32):
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
+    } -> tensor<?x?x32xf32>
+  %e107 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
+  %g108 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%p31 : tensor<32xf32>)
+      outs(%e107 : tensor<?x?x32xf32>) {
+    ^bb0(%a0: f32, %acc: f32):
+      linalg.yield %a0 : f32
+    } -> tensor<?x?x32xf32>
+  %g109 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g97, %p30 : tensor<?x?x192xf32>, tensor<32x192xf32>)
+      outs(%g108 : tensor<?x?x32xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %acc: f32):
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
+    } -> tensor<?x?x32xf32>
+  %e110 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
+  %ch114 = arith.constant 32 : index
+  %rb111 = scf.for %b115 = %c0 to %B step %c1 iter_args(%acc118 = %e110) -> (tensor<?x?x32xf32>) {
+    %rj112 = scf.for %j116 = %c0 to %ch114 step %c1 iter_args(%acc119 = %acc118) -> (tensor<?x?x32xf32>) {
+      %rt113:3 = scf.for %t117 = %c0 to %T step %c1 iter_args(%acc120 = %acc119, %c121 = %cst6, %r122 = %cst6) -> (tensor<?x?x32xf32>, f32, f32) {
+        %a123 = tensor.extract %g109[%b115, %t117, %j116] : tensor<?x?x32xf32>
+        %f124 = tensor.extract %g106[%b115, %t117, %j116] : tensor<?x?x32xf32>
+        %x125 = math.exp %a123 : f32
+        %x126 = math.log1p %x125 : f32
+        %x127 = arith.cmpf ogt, %a123, %cst45 : f32
+        %x128 = arith.select %x127, %a123, %x126 : f32
+        %x129 = arith.subf %c121, %x128 : f32
+        %x130 = arith.addf %x129, %cst46 : f32
+        %x131 = math.exp %x130 : f32
+        %x132 = arith.addf %x131, %cst44 : f32
+        %x133 = arith.divf %x131, %x132 : f32
+        %x134 = arith.negf %x128 : f32
+        %x135 = math.exp %x134 : f32
+        %x136 = arith.mulf %x135, %r122 : f32
+        %x137 = math.fma %f124, %x133, %x136 : f32
+        %x138 = tensor.insert %x137 into %acc120[%b115, %t117, %j116] : tensor<?x?x32xf32>
+        scf.yield %x138, %x129, %x137 : tensor<?x?x32xf32>, f32, f32
+      }
+      scf.yield %rt113#0 : tensor<?x?x32xf32>
+    }
+    scf.yield %rj112 : tensor<?x?x32xf32>
+  }
+  %e139 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z140 = linalg.fill ins(%cst6 : f32) outs(%e139 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g141 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%rb111 : tensor<?x?x32xf32>)
+      outs(%z140 : tensor<?x?xf32>) {
+    ^bb0(%a0: f32, %acc: f32):
+      %s1 = arith.addf %acc, %a0 : f32
+      linalg.yield %s1 : f32
+    } -> tensor<?x?xf32>
+  %e142 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z143 = linalg.fill ins(%cst6 : f32) outs(%e142 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g144 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%rb111, %g141 : tensor<?x?x32xf32>, tensor<?x?xf32>)
+      outs(%z143 : tensor<?x?xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %acc: f32):
+      %s1 = arith.constant 0.03125 : f32
+      %s2 = arith.mulf %a1, %s1 : f32
+      %s3 = arith.subf %a0, %s2 : f32
+      %s4 = arith.addf %acc, %s3 : f32
+      linalg.yield %s4 : f32
+    } -> tensor<?x?xf32>
+  %e145 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z146 = linalg.fill ins(%cst6 : f32) outs(%e145 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g147 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%rb111, %g141, %g144 : tensor<?x?x32xf32>, tensor<?x?xf32>, tensor<?x?xf32>)
+      outs(%z146 : tensor<?x?xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
+      %s1 = arith.constant 0.03125 : f32
+      %s2 = arith.mulf %a1, %s1 : f32
+      %s3 = arith.constant 0.03125 : f32
+      %s4 = arith.mulf %a2, %s3 : f32
+      %s5 = arith.subf %a0, %s2 : f32
+      %s6 = arith.subf %s5, %s4 : f32
+      %s7 = arith.mulf %s6, %s6 : f32
+      %s8 = arith.addf %acc, %s7 : f32
+      linalg.yield %s8 : f32
+    } -> tensor<?x?xf32>
+  %e148 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
+  %g149 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%rb111, %g141, %g144, %g147, %p37, %p38 : tensor<?x?x32xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<32xf32>, tensor<32xf32>)
+      outs(%e148 : tensor<?x?x32xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %a5: f32, %acc: f32):
+      %s1 = arith.constant 0.03125 : f32
+      %s2 = arith.mulf %a3, %s1 : f32
+      %s3 = arith.constant 9.999999747378752e-06 : f32
+      %s4 = arith.addf %s2, %s3 : f32
+      %s5 = math.rsqrt %s4 : f32
+      %s6 = arith.constant 0.03125 : f32
+      %s7 = arith.mulf %a1, %s6 : f32
+      %s8 = arith.constant 0.03125 : f32
+      %s9 = arith.mulf %a2, %s8 : f32
+      %s10 = arith.subf %a0, %s7 : f32
+      %s11 = arith.subf %s10, %s9 : f32
+      %s12 = arith.mulf %s11, %s5 : f32
+      %s13 = arith.mulf %s12, %a4 : f32
+      %s14 = arith.addf %s13, %a5 : f32
+      linalg.yield %s14 : f32
+    } -> tensor<?x?x32xf32>
+  %e150 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
+  %g151 = linalg.generic {indexing_maps = [affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t)>, affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t, j)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g100, %g103, %g149 : tensor<?x?x32xf32>, tensor<?x?xf32>, tensor<?x?x32xf32>)
+      outs(%e150 : tensor<?x?x32xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
+      %s1 = math.exp %a0 : f32
+      %s2 = math.log1p %s1 : f32
+      %s3 = arith.constant 20.0 : f32
+      %s4 = arith.cmpf ogt, %a0, %s3 : f32
+      %s5 = arith.select %s4, %a0, %s2 : f32
+      %s6 = arith.constant 9.99999993922529e-09 : f32
+      %s7 = arith.addf %s5, %s6 : f32
+      %s8 = math.sqrt %a1 : f32
+      %s9 = arith.constant 9.99999993922529e-09 : f32
+      %s10 = arith.maximumf %s8, %s9 : f32
+      %s11 = arith.divf %s7, %s10 : f32
+      %s12 = arith.constant 5.656854152679443 : f32
+      %s13 = arith.mulf %s11, %s12 : f32
+      %s14 = arith.mulf %s13, %a2 : f32
+      linalg.yield %s14 : f32
+    } -> tensor<?x?x32xf32>
+  %g152 = linalg.generic {indexing_maps = [affine_map<(b, t, w, j) -> (b, t, j)>, affine_map<(b, t, w, j) -> (j, w)>, affine_map<(b, t, w, j) -> (b, t, w)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g151, %p36 : tensor<?x?x32xf32>, tensor<32x672xf32>)
+      outs(%g86 : tensor<?x?x672xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %acc: f32):
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
+    } -> tensor<?x?x672xf32>
+  %e153 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
+  %g154 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
       ins(%p5 : tensor<96xf32>)
-      outs(%e138 : tensor<?x?x3x32xf32>) {
+      outs(%e153 : tensor<?x?x3x32xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x3x32xf32>
-  %w140 = tensor.expand_shape %p4 [[0, 1], [2]] output_shape [3, 32, 192] : tensor<96x192xf32> into tensor<3x32x192xf32>
-  %g141 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g12, %w140 : tensor<?x?x192xf32>, tensor<3x32x192xf32>)
-      outs(%g139 : tensor<?x?x3x32xf32>) {
+  %w155 = tensor.expand_shape %p4 [[0, 1], [2]] output_shape [3, 32, 192] : tensor<96x192xf32> into tensor<3x32x192xf32>
+  %g156 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g15, %w155 : tensor<?x?x192xf32>, tensor<3x32x192xf32>)
+      outs(%g154 : tensor<?x?x3x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x3x32xf32>
-  %e142 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
-  %g143 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 0 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g141, %g137 : tensor<?x?x3x32xf32>, tensor<?x?x672xf32>)
-      outs(%e142 : tensor<?x?x3x32xf32>) {
+  %e157 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
+  %g158 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 0 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g156, %g152 : tensor<?x?x3x32xf32>, tensor<?x?x672xf32>)
+      outs(%e157 : tensor<?x?x3x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x3x32xf32>
-  %e144 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
-  %g145 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+  %e159 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
+  %g160 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
       ins(%p9 : tensor<192xf32>)
-      outs(%e144 : tensor<?x?x3x64xf32>) {
+      outs(%e159 : tensor<?x?x3x64xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x3x64xf32>
-  %w146 = tensor.expand_shape %p8 [[0, 1], [2]] output_shape [3, 64, 192] : tensor<192x192xf32> into tensor<3x64x192xf32>
-  %g147 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g12, %w146 : tensor<?x?x192xf32>, tensor<3x64x192xf32>)
-      outs(%g145 : tensor<?x?x3x64xf32>) {
+  %w161 = tensor.expand_shape %p8 [[0, 1], [2]] output_shape [3, 64, 192] : tensor<192x192xf32> into tensor<3x64x192xf32>
+  %g162 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g15, %w161 : tensor<?x?x192xf32>, tensor<3x64x192xf32>)
+      outs(%g160 : tensor<?x?x3x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x3x64xf32>
-  %e148 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
-  %g149 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+  %e163 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
+  %g164 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
       ins(%p11 : tensor<192xf32>)
-      outs(%e148 : tensor<?x?x3x64xf32>) {
+      outs(%e163 : tensor<?x?x3x64xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x3x64xf32>
-  %w150 = tensor.expand_shape %p10 [[0, 1], [2]] output_shape [3, 64, 192] : tensor<192x192xf32> into tensor<3x64x192xf32>
-  %g151 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g12, %w150 : tensor<?x?x192xf32>, tensor<3x64x192xf32>)
-      outs(%g149 : tensor<?x?x3x64xf32>) {
+  %w165 = tensor.expand_shape %p10 [[0, 1], [2]] output_shape [3, 64, 192] : tensor<192x192xf32> into tensor<3x64x192xf32>
+  %g166 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g15, %w165 : tensor<?x?x192xf32>, tensor<3x64x192xf32>)
+      outs(%g164 : tensor<?x?x3x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x3x64xf32>
-  %e152 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
-  %g153 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 96 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g147, %g137 : tensor<?x?x3x64xf32>, tensor<?x?x672xf32>)
-      outs(%e152 : tensor<?x?x3x64xf32>) {
+  %e167 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
+  %g168 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 96 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g162, %g152 : tensor<?x?x3x64xf32>, tensor<?x?x672xf32>)
+      outs(%e167 : tensor<?x?x3x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x3x64xf32>
-  %e154 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
-  %g155 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 288 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g151, %g137 : tensor<?x?x3x64xf32>, tensor<?x?x672xf32>)
-      outs(%e154 : tensor<?x?x3x64xf32>) {
+  %e169 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
+  %g170 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 288 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g166, %g152 : tensor<?x?x3x64xf32>, tensor<?x?x672xf32>)
+      outs(%e169 : tensor<?x?x3x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x3x64xf32>
-  %inv_freq156 = arith.constant dense<[1.0, 0.7498942017555237, 0.5623413324356079, 0.4216965138912201, 0.3162277638912201, 0.23713739216327667, 0.17782793939113617, 0.1333521455526352, 0.10000000149011612, 0.07498941570520401, 0.05623412877321243, 0.04216964915394783, 0.03162277862429619, 0.0237137358635664, 0.017782794311642647, 0.01333521492779255, 0.009999999776482582, 0.007498942315578461, 0.005623413249850273, 0.0042169648222625256, 0.003162277862429619, 0.0023713738191872835, 0.0017782794311642647, 0.0013335214462131262, 0.0010000000474974513, 0.0007498941849917173, 0.000562341301701963, 0.00042169654625467956, 0.0003162277862429619, 0.0002371373848291114, 0.00017782794020604342, 0.0001333521504420787]> : tensor<32xf64>
-  %e157 = tensor.empty(%T) : tensor<?x32xf32>
-  %cos158 = linalg.generic {indexing_maps = [affine_map<(t, i) -> (i)>, affine_map<(t, i) -> (t, i)>], iterator_types = ["parallel", "parallel"]}
-      ins(%inv_freq156 : tensor<32xf64>) outs(%e157 : tensor<?x32xf32>) {
+  %inv_freq171 = arith.constant dense<[1.0, 0.7498942017555237, 0.5623413324356079, 0.4216965138912201, 0.3162277638912201, 0.23713739216327667, 0.17782793939113617, 0.1333521455526352, 0.10000000149011612, 0.07498941570520401, 0.05623412877321243, 0.04216964915394783, 0.03162277862429619, 0.0237137358635664, 0.017782794311642647, 0.01333521492779255, 0.009999999776482582, 0.007498942315578461, 0.005623413249850273, 0.0042169648222625256, 0.003162277862429619, 0.0023713738191872835, 0.0017782794311642647, 0.0013335214462131262, 0.0010000000474974513, 0.0007498941849917173, 0.000562341301701963, 0.00042169654625467956, 0.0003162277862429619, 0.0002371373848291114, 0.00017782794020604342, 0.0001333521504420787]> : tensor<32xf64>
+  %e172 = tensor.empty(%T) : tensor<?x32xf32>
+  %cos173 = linalg.generic {indexing_maps = [affine_map<(t, i) -> (i)>, affine_map<(t, i) -> (t, i)>], iterator_types = ["parallel", "parallel"]}
+      ins(%inv_freq171 : tensor<32xf64>) outs(%e172 : tensor<?x32xf32>) {
     ^bb0(%f: f64, %o: f32):
       %ti = linalg.index 0 : index
       %t64 = arith.index_cast %ti : index to i64
@@ -604,9 +694,9 @@ func.func @vision_block_linear(
       %r32 = arith.truncf %r : f64 to f32
       linalg.yield %r32 : f32
     } -> tensor<?x32xf32>
-  %e159 = tensor.empty(%T) : tensor<?x32xf32>
-  %sin160 = linalg.generic {indexing_maps = [affine_map<(t, i) -> (i)>, affine_map<(t, i) -> (t, i)>], iterator_types = ["parallel", "parallel"]}
-      ins(%inv_freq156 : tensor<32xf64>) outs(%e159 : tensor<?x32xf32>) {
+  %e174 = tensor.empty(%T) : tensor<?x32xf32>
+  %sin175 = linalg.generic {indexing_maps = [affine_map<(t, i) -> (i)>, affine_map<(t, i) -> (t, i)>], iterator_types = ["parallel", "parallel"]}
+      ins(%inv_freq171 : tensor<32xf64>) outs(%e174 : tensor<?x32xf32>) {
     ^bb0(%f: f64, %o: f32):
       %ti = linalg.index 0 : index
       %t64 = arith.index_cast %ti : index to i64
@@ -616,10 +706,10 @@ func.func @vision_block_linear(
       %r32 = arith.truncf %r : f64 to f32
       linalg.yield %r32 : f32
     } -> tensor<?x32xf32>
-  %e161 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
-  %g162 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, h, c + 1 - (c mod 2) * 2)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g153, %g153, %cos158, %sin160 : tensor<?x?x3x64xf32>, tensor<?x?x3x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
-      outs(%e161 : tensor<?x?x3x64xf32>) {
+  %e176 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
+  %g177 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, h, c + 1 - (c mod 2) * 2)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g168, %g168, %cos173, %sin175 : tensor<?x?x3x64xf32>, tensor<?x?x3x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
+      outs(%e176 : tensor<?x?x3x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %acc: f32):
       %s1 = linalg.index 3 : index
       %s2 = arith.constant 2 : index
@@ -632,10 +722,10 @@ func.func @vision_block_linear(
       %s9 = math.fma %s7, %a3, %s8 : f32
       linalg.yield %s9 : f32
     } -> tensor<?x?x3x64xf32>
-  %e163 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
-  %g164 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, h, c + 1 - (c mod 2) * 2)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g155, %g155, %cos158, %sin160 : tensor<?x?x3x64xf32>, tensor<?x?x3x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
-      outs(%e163 : tensor<?x?x3x64xf32>) {
+  %e178 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
+  %g179 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, h, c + 1 - (c mod 2) * 2)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g170, %g170, %cos173, %sin175 : tensor<?x?x3x64xf32>, tensor<?x?x3x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
+      outs(%e178 : tensor<?x?x3x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %acc: f32):
       %s1 = linalg.index 3 : index
       %s2 = arith.constant 2 : index
@@ -648,142 +738,160 @@ func.func @vision_block_linear(
       %s9 = math.fma %s7, %a3, %s8 : f32
       linalg.yield %s9 : f32
     } -> tensor<?x?x3x64xf32>
-  %e165 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
-  %g166 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+  %e180 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
+  %g181 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
       ins(%p13 : tensor<96xf32>)
-      outs(%e165 : tensor<?x?x3x32xf32>) {
+      outs(%e180 : tensor<?x?x3x32xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x3x32xf32>
-  %w167 = tensor.expand_shape %p12 [[0, 1], [2]] output_shape [3, 32, 192] : tensor<96x192xf32> into tensor<3x32x192xf32>
-  %g168 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g12, %w167 : tensor<?x?x192xf32>, tensor<3x32x192xf32>)
-      outs(%g166 : tensor<?x?x3x32xf32>) {
+  %w182 = tensor.expand_shape %p12 [[0, 1], [2]] output_shape [3, 32, 192] : tensor<96x192xf32> into tensor<3x32x192xf32>
+  %g183 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g15, %w182 : tensor<?x?x192xf32>, tensor<3x32x192xf32>)
+      outs(%g181 : tensor<?x?x3x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x3x32xf32>
-  %e169 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
-  %g170 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 480 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g168, %g137 : tensor<?x?x3x32xf32>, tensor<?x?x672xf32>)
-      outs(%e169 : tensor<?x?x3x32xf32>) {
+  %e184 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
+  %g185 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 480 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g183, %g152 : tensor<?x?x3x32xf32>, tensor<?x?x672xf32>)
+      outs(%e184 : tensor<?x?x3x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x3x32xf32>
-  %e171 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
-  %g172 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+  %e186 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
+  %g187 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
       ins(%p15 : tensor<96xf32>)
-      outs(%e171 : tensor<?x?x3x32xf32>) {
+      outs(%e186 : tensor<?x?x3x32xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x3x32xf32>
-  %w173 = tensor.expand_shape %p14 [[0, 1], [2]] output_shape [3, 32, 192] : tensor<96x192xf32> into tensor<3x32x192xf32>
-  %g174 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g12, %w173 : tensor<?x?x192xf32>, tensor<3x32x192xf32>)
-      outs(%g172 : tensor<?x?x3x32xf32>) {
+  %w188 = tensor.expand_shape %p14 [[0, 1], [2]] output_shape [3, 32, 192] : tensor<96x192xf32> into tensor<3x32x192xf32>
+  %g189 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g15, %w188 : tensor<?x?x192xf32>, tensor<3x32x192xf32>)
+      outs(%g187 : tensor<?x?x3x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x3x32xf32>
-  %e175 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
-  %g176 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 576 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g174, %g137 : tensor<?x?x3x32xf32>, tensor<?x?x672xf32>)
-      outs(%e175 : tensor<?x?x3x32xf32>) {
+  %e190 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
+  %g191 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 576 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g189, %g152 : tensor<?x?x3x32xf32>, tensor<?x?x672xf32>)
+      outs(%e190 : tensor<?x?x3x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x3x32xf32>
-  %read177 = fem.mixer linear q(%g162 : tensor<?x?x3x64xf32>) k(%g164 : tensor<?x?x3x64xf32>) v(%g143 : tensor<?x?x3x32xf32>) beta_raw(%p16 : tensor<96xf32>) lam(%g170 : tensor<?x?x3x32xf32>) gate(%g176 : tensor<?x?x3x32xf32>) {cap = 40.0 : f64, eps = 1.0e-06 : f64} -> tensor<?x?x3x32xf32>
-  %e178 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
-  %g179 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %read192 = fem.mixer linear q(%g177 : tensor<?x?x3x64xf32>) k(%g179 : tensor<?x?x3x64xf32>) v(%g158 : tensor<?x?x3x32xf32>) beta_raw(%p16 : tensor<96xf32>) lam(%g185 : tensor<?x?x3x32xf32>) gate(%g191 : tensor<?x?x3x32xf32>) {cap = 40.0 : f64, eps = 1.0e-06 : f64} -> tensor<?x?x3x32xf32>
+  %e193 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
+  %g194 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p7 : tensor<192xf32>)
-      outs(%e178 : tensor<?x?x192xf32>) {
+      outs(%e193 : tensor<?x?x192xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x192xf32>
-  %w180 = tensor.expand_shape %p6 [[0], [1, 2]] output_shape [192, 3, 32] : tensor<192x96xf32> into tensor<192x3x32xf32>
-  %g181 = linalg.generic {indexing_maps = [affine_map<(b, t, n, h, c) -> (b, t, h, c)>, affine_map<(b, t, n, h, c) -> (n, h, c)>, affine_map<(b, t, n, h, c) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]}
-      ins(%read177, %w180 : tensor<?x?x3x32xf32>, tensor<192x3x32xf32>)
-      outs(%g179 : tensor<?x?x192xf32>) {
+  %w195 = tensor.expand_shape %p6 [[0], [1, 2]] output_shape [192, 3, 32] : tensor<192x96xf32> into tensor<192x3x32xf32>
+  %g196 = linalg.generic {indexing_maps = [affine_map<(b, t, n, h, c) -> (b, t, h, c)>, affine_map<(b, t, n, h, c) -> (n, h, c)>, affine_map<(b, t, n, h, c) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]}
+      ins(%read192, %w195 : tensor<?x?x3x32xf32>, tensor<192x3x32xf32>)
+      outs(%g194 : tensor<?x?x192xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x192xf32>
-  %e182 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
-  %g183 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g3, %g181 : tensor<?x?x192xf32>, tensor<?x?x192xf32>)
-      outs(%e182 : tensor<?x?x192xf32>) {
+  %e197 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
+  %g198 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g3, %g196 : tensor<?x?x192xf32>, tensor<?x?x192xf32>)
+      outs(%e197 : tensor<?x?x192xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.addf %a0, %a1 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?x192xf32>
-  %e184 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z185 = linalg.fill ins(%cst6 : f32) outs(%e184 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g186 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%g183 : tensor<?x?x192xf32>)
-      outs(%z185 : tensor<?x?xf32>) {
+  %e199 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z200 = linalg.fill ins(%cst6 : f32) outs(%e199 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g201 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g198 : tensor<?x?x192xf32>)
+      outs(%z200 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = arith.addf %acc, %a0 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?xf32>
-  %e187 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z188 = linalg.fill ins(%cst6 : f32) outs(%e187 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g189 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%g183, %g186 : tensor<?x?x192xf32>, tensor<?x?xf32>)
-      outs(%z188 : tensor<?x?xf32>) {
+  %e202 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z203 = linalg.fill ins(%cst6 : f32) outs(%e202 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g204 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g198, %g201 : tensor<?x?x192xf32>, tensor<?x?xf32>)
+      outs(%z203 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 0.0052083334885537624 : f32
       %s2 = arith.mulf %a1, %s1 : f32
       %s3 = arith.subf %a0, %s2 : f32
-      %s4 = arith.mulf %s3, %s3 : f32
-      %s5 = arith.addf %acc, %s4 : f32
-      linalg.yield %s5 : f32
+      %s4 = arith.addf %acc, %s3 : f32
+      linalg.yield %s4 : f32
     } -> tensor<?x?xf32>
-  %e190 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
-  %g191 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g183, %g186, %g189, %p39, %p40 : tensor<?x?x192xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<192xf32>, tensor<192xf32>)
-      outs(%e190 : tensor<?x?x192xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %acc: f32):
+  %e205 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z206 = linalg.fill ins(%cst6 : f32) outs(%e205 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g207 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g198, %g201, %g204 : tensor<?x?x192xf32>, tensor<?x?xf32>, tensor<?x?xf32>)
+      outs(%z206 : tensor<?x?xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = arith.constant 0.0052083334885537624 : f32
       %s2 = arith.mulf %a1, %s1 : f32
       %s3 = arith.constant 0.0052083334885537624 : f32
       %s4 = arith.mulf %a2, %s3 : f32
-      %s5 = arith.constant 9.999999747378752e-06 : f32
-      %s6 = arith.addf %s4, %s5 : f32
-      %s7 = math.rsqrt %s6 : f32
-      %s8 = arith.subf %a0, %s2 : f32
-      %s9 = arith.mulf %s8, %s7 : f32
-      %s10 = arith.mulf %s9, %a3 : f32
-      %s11 = arith.addf %s10, %a4 : f32
-      linalg.yield %s11 : f32
+      %s5 = arith.subf %a0, %s2 : f32
+      %s6 = arith.subf %s5, %s4 : f32
+      %s7 = arith.mulf %s6, %s6 : f32
+      %s8 = arith.addf %acc, %s7 : f32
+      linalg.yield %s8 : f32
+    } -> tensor<?x?xf32>
+  %e208 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
+  %g209 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g198, %g201, %g204, %g207, %p39, %p40 : tensor<?x?x192xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<192xf32>, tensor<192xf32>)
+      outs(%e208 : tensor<?x?x192xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %a5: f32, %acc: f32):
+      %s1 = arith.constant 0.0052083334885537624 : f32
+      %s2 = arith.mulf %a3, %s1 : f32
+      %s3 = arith.constant 9.999999747378752e-06 : f32
+      %s4 = arith.addf %s2, %s3 : f32
+      %s5 = math.rsqrt %s4 : f32
+      %s6 = arith.constant 0.0052083334885537624 : f32
+      %s7 = arith.mulf %a1, %s6 : f32
+      %s8 = arith.constant 0.0052083334885537624 : f32
+      %s9 = arith.mulf %a2, %s8 : f32
+      %s10 = arith.subf %a0, %s7 : f32
+      %s11 = arith.subf %s10, %s9 : f32
+      %s12 = arith.mulf %s11, %s5 : f32
+      %s13 = arith.mulf %s12, %a4 : f32
+      %s14 = arith.addf %s13, %a5 : f32
+      linalg.yield %s14 : f32
     } -> tensor<?x?x192xf32>
-  %e192 = tensor.empty(%B, %T) : tensor<?x?x768xf32>
-  %g193 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e210 = tensor.empty(%B, %T) : tensor<?x?x768xf32>
+  %g211 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p42 : tensor<768xf32>)
-      outs(%e192 : tensor<?x?x768xf32>) {
+      outs(%e210 : tensor<?x?x768xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x768xf32>
-  %g194 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g191, %p41 : tensor<?x?x192xf32>, tensor<768x192xf32>)
-      outs(%g193 : tensor<?x?x768xf32>) {
+  %g212 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g209, %p41 : tensor<?x?x192xf32>, tensor<768x192xf32>)
+      outs(%g211 : tensor<?x?x768xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x768xf32>
-  %e195 = tensor.empty(%B, %T) : tensor<?x?x768xf32>
-  %g196 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g194 : tensor<?x?x768xf32>)
-      outs(%e195 : tensor<?x?x768xf32>) {
+  %e213 = tensor.empty(%B, %T) : tensor<?x?x768xf32>
+  %g214 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g212 : tensor<?x?x768xf32>)
+      outs(%e213 : tensor<?x?x768xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a0 : f32
       %s2 = arith.mulf %s1, %a0 : f32
@@ -799,28 +907,28 @@ func.func @vision_block_linear(
       %s12 = arith.divf %a0, %s11 : f32
       linalg.yield %s12 : f32
     } -> tensor<?x?x768xf32>
-  %e197 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
-  %g198 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e215 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
+  %g216 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p44 : tensor<192xf32>)
-      outs(%e197 : tensor<?x?x192xf32>) {
+      outs(%e215 : tensor<?x?x192xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x192xf32>
-  %g199 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g196, %p43 : tensor<?x?x768xf32>, tensor<192x768xf32>)
-      outs(%g198 : tensor<?x?x192xf32>) {
+  %g217 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g214, %p43 : tensor<?x?x768xf32>, tensor<192x768xf32>)
+      outs(%g216 : tensor<?x?x192xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x192xf32>
-  %e200 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
-  %g201 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g183, %g199 : tensor<?x?x192xf32>, tensor<?x?x192xf32>)
-      outs(%e200 : tensor<?x?x192xf32>) {
+  %e218 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
+  %g219 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g198, %g217 : tensor<?x?x192xf32>, tensor<?x?x192xf32>)
+      outs(%e218 : tensor<?x?x192xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.addf %a0, %a1 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?x192xf32>
-  return %g201 : tensor<?x?x192xf32>
+  return %g219 : tensor<?x?x192xf32>
 }

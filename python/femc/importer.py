@@ -495,36 +495,57 @@ class Ops:
 
     def layer_norm(self, src, width, wname, bname):
         """PyTorch's LayerNorm over the last axis (biased variance, eps
-        1e-5) with its weight and optional bias."""
+        1e-5) with its weight and optional bias.
+
+        The mean is taken in two float32 parts, m1 = sum(x) / n and the
+        residual m2 = sum(x - m1) / n, and the deviation is (x - m1) - m2
+        (the corrected two-pass algorithm): with an offset that dwarfs the
+        spread (x = 300 + N(0, 1)), m1 alone is off by up to half an ulp
+        of 300 and more from the summation (1.5e-5 and more of the spread),
+        an error every later step of the time-decay conditioning amplifies
+        (2e-4 max|y| at offset 300); x - m1 is exact there (Sterbenz) and
+        m2 recovers the rest."""
         sty = tensor_type("?", "?", width)
         rty = tensor_type("?", "?")
         total = self.row_sum(src, width, _add_acc)
         inv_n = 1.0 / width
 
-        def sq(a):
+        def resid(a):
             b = ScalarBody()
-            mean = b.mul(a[1], b.c(inv_n))
-            d = b.sub(a[0], mean)
-            return b.lines, b.add(a[2], b.mul(d, d))
-        z = self.e.fill(0.0, rty)
-        var = self.e.generic(
+            m1 = b.mul(a[1], b.c(inv_n))
+            return b.lines, b.add(a[2], b.sub(a[0], m1))
+        rest = self.e.generic(
             ("b", "t", "k"), ["parallel", "parallel", "reduction"],
             [(src, sty, ["b", "t", "k"]), (total, rty, ["b", "t"])],
-            (z, rty, ["b", "t"]), sq)
-        ins = [(src, sty, ["b", "t", "k"]), (total, rty, ["b", "t"]),
-               (var, rty, ["b", "t"]),
-               (self.arg[wname], tensor_type(width), ["k"])]
+            (self.e.fill(0.0, rty), rty, ["b", "t"]), resid)
+
+        def dev(b, a):
+            """(x - m1) - m2 from x = a[0], sum = a[1], residual = a[2]."""
+            m1 = b.mul(a[1], b.c(inv_n))
+            m2 = b.mul(a[2], b.c(inv_n))
+            return b.sub(b.sub(a[0], m1), m2)
+
+        def sq(a):
+            b = ScalarBody()
+            d = dev(b, a)
+            return b.lines, b.add(a[3], b.mul(d, d))
+        means = [(src, sty, ["b", "t", "k"]), (total, rty, ["b", "t"]),
+                 (rest, rty, ["b", "t"])]
+        var = self.e.generic(
+            ("b", "t", "k"), ["parallel", "parallel", "reduction"], means,
+            (self.e.fill(0.0, rty), rty, ["b", "t"]), sq)
+        ins = means + [(var, rty, ["b", "t"]),
+                       (self.arg[wname], tensor_type(width), ["k"])]
         if self.has(bname):
             ins.append((self.arg[bname], tensor_type(width), ["k"]))
 
         def norm(a):
             b = ScalarBody()
-            mean = b.mul(a[1], b.c(inv_n))
-            v = b.add(b.mul(a[2], b.c(inv_n)), b.c(1e-5))
+            v = b.add(b.mul(a[3], b.c(inv_n)), b.c(1e-5))
             r = b.v(f"math.rsqrt {v} : f32")
-            y = b.mul(b.mul(b.sub(a[0], mean), r), a[3])
-            if len(a) == 6:
-                y = b.add(y, a[4])
+            y = b.mul(b.mul(dev(b, a), r), a[4])
+            if len(a) == 7:
+                y = b.add(y, a[5])
             return b.lines, y
         return self.e.generic(
             ("b", "t", "k"), ["parallel"] * 3, ins,
