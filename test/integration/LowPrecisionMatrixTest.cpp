@@ -141,15 +141,9 @@ void runCase(const Case &c, uint64_t seed) {
         dl.push_back(
             femc::test::dlTensor(args[n].bits.data(), args[n].shape, half));
     }
-    std::vector<const DLTensor *> ptrs;
-    for (DLTensor &t : dl)
-      ptrs.push_back(&t);
     femrt_kernel *kernel = library(lib).kernel(c.kernel);
     ASSERT_NE(kernel, nullptr);
-    ASSERT_EQ(femrt_kernel_launch(kernel, ptrs.data(),
-                                  static_cast<int32_t>(ptrs.size()), nullptr),
-              FEMRT_OK)
-        << femrt_last_error();
+    ASSERT_EQ(femc::test::launch(kernel, dl), FEMRT_OK) << femrt_last_error();
     femc::test::MaxError err;
     size_t nans = 0;
     for (size_t i = 0; i < outBits.size(); ++i) {

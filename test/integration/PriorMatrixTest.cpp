@@ -69,22 +69,12 @@ struct Tensors {
 
   femc::ref::Inputs inputs() {
     femc::ref::Inputs in;
-    auto ptr = [&](const char *name) -> const float * {
-      auto it = data.find(name);
-      return it == data.end() ? nullptr : it->second.data();
-    };
-    in.q = ptr("q");
-    in.k = ptr("k");
-    in.v = ptr("v");
-    in.beta_raw = ptr("beta_raw");
-    in.lam = ptr("lam");
-    in.gate = ptr("gate");
-    in.decay = ptr("decay");
-    in.delta = ptr("delta");
-    in.A = ptr("A");
-    in.Bs = ptr("Bs");
-    in.Cs = ptr("Cs");
-    in.D = ptr("D");
+    for (const auto &[name, values] : data) {
+      const float **field = femc::ref::floatInput(in, name);
+      EXPECT_NE(field, nullptr) << "no reference input called " << name;
+      if (field)
+        *field = values.data();
+    }
     in.mask = mask.empty() ? nullptr : mask.data();
     return in;
   }
@@ -106,15 +96,9 @@ void launch(const std::string &kernelName, Prior prior, bool hasMask,
     else
       dl.push_back(dlTensor(tensors.data[n].data(), tensors.shape[n], kF32));
   }
-  std::vector<const DLTensor *> args;
-  for (DLTensor &t : dl)
-    args.push_back(&t);
   femrt_kernel *kernel = runtime().kernel(kernelName);
   ASSERT_NE(kernel, nullptr);
-  ASSERT_EQ(femrt_kernel_launch(kernel, args.data(),
-                                static_cast<int32_t>(args.size()), nullptr),
-            FEMRT_OK)
-      << femrt_last_error();
+  ASSERT_EQ(femc::test::launch(kernel, dl), FEMRT_OK) << femrt_last_error();
 }
 
 void runCase(const Case &c, uint64_t seed) {
