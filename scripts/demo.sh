@@ -13,7 +13,19 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${FEMC_BUILD_DIR:-$root/build}"
+case "${1:-}" in
+  -h|--help) sed -n '2,/^[^#]/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+esac
+if [ $# -gt 1 ]; then
+  echo "demo: expected at most one argument, the sequence length T (see --help)" >&2
+  exit 2
+fi
 T="${1:-1024}"
+if ! [[ "$T" =~ ^[1-9][0-9]{0,6}$ ]]; then
+  echo "demo: T must be a positive whole number of at most 7 digits, found '$T'" \
+       "(usage: scripts/demo.sh [T])" >&2
+  exit 2
+fi
 
 "$root/scripts/setup.sh"
 "$root/scripts/build.sh" femc fem-run
