@@ -30,6 +30,9 @@ constexpr double kTolerance = 1e-4;
 struct Case : femc::test::CaseShape {
   double gateScale = 3;
   bool maskFirstKeys = false; // rows with no visible key (causal + mask)
+  /// When set, beta_raw of query head h is centred on headBetaRaw[h % size]
+  /// instead of betaRaw (heads of one kv group with different betas).
+  std::vector<double> headBetaRaw;
   // The kernel's attributes (matrix.mlir), for the reference.
   double cap = 40.0, eps = 1e-6;
   std::optional<double> scale;
@@ -43,6 +46,8 @@ struct Case : femc::test::CaseShape {
        << " |gate|<=" << gateScale << " cap=" << cap << " eps=" << eps;
     if (scale)
       os << " scale=" << *scale;
+    for (size_t h = 0; h < headBetaRaw.size(); ++h)
+      os << (h ? "," : " head beta_raw~") << headBetaRaw[h];
     return os.str();
   }
 };
@@ -94,6 +99,10 @@ void runCase(const Case &c, uint64_t seed) {
                      beta = make("beta_raw", c.betaRaw - 0.5, c.betaRaw + 0.5),
                      lam = make("lam", -3, 3),
                      gate = make("gate", -c.gateScale, c.gateScale);
+  if (!c.headBetaRaw.empty())
+    for (size_t i = 0; i < beta.size(); ++i)
+      beta[i] += static_cast<float>(
+          c.headBetaRaw[(i / c.dv) % c.headBetaRaw.size()] - c.betaRaw);
   std::vector<uint8_t> mask;
   if (c.mask) {
     mask.resize(c.B * c.S);
@@ -278,6 +287,37 @@ TEST(ShapeMatrixStatic, StaticHeads) {
     c.betaRaw = 1.8;
     runCase(c, 9000 + T);
   }
+}
+
+/// One kv group whose query heads differ in kind: beta_raw ~ -30 (beta ~
+/// 1e-6, every channel narrow: the value panel stores X - 1 = expm1(z)) and
+/// beta_raw ~ 2 (no narrow channel: the panel without expm1), in both
+/// orders within a group (heads [narrow, wide] and [wide, narrow]). The
+/// per-head choice of panel must not leak from one head of the group to
+/// the next: a narrow head read with the wide-only panel errs by ~1e5 x.
+TEST(ShapeMatrixHeads, NarrowAndWideHeadsInOneGroup) {
+  int seed = 0;
+  for (bool causal : {true, false})
+    for (bool bhtd : {false, true})
+      for (int64_t T : {1, 65, 200}) {
+        Case c;
+        c.causal = causal;
+        c.mask = !causal;
+        c.bhtd = bhtd;
+        c.kernel = kernelName(c.causal, c.mask, c.bhtd);
+        c.T = T;
+        c.S = T;
+        c.H = 4;
+        c.Hkv = 2;
+        c.dk = 16;
+        c.dv = 40; // not a multiple of the vector width
+        c.betaRaw = 0;
+        c.headBetaRaw = {-30, 2, 2, -30};
+        c.vScale = 1;
+        runCase(c, 13000 + seed++);
+        if (HasFatalFailure())
+          return;
+      }
 }
 
 /// The accepted ends of the cap, eps and scale ranges (dialect/FEMOps.cpp,
