@@ -292,6 +292,7 @@ void SoftmaxReadEmitter::packQuery(Value j, Value h) {
 
 void SoftmaxReadEmitter::emitKeyTile(Value kt) {
   Value s0 = mul(kt, cBk);
+  keyStart = s0;
   Value ncols = minI(cBk, sub(S, s0));
   // Causal: rows before s0 - t0 see no key of this tile; the three loops
   // start at the first register block that contains a row that does.
@@ -423,7 +424,8 @@ void SoftmaxReadEmitter::emitScores(Value j, Value h, Value s0, Value ncols,
                          ? load(keyTile, {add(col, idx(i)), d})
                          : load(op.getK(), at(batch, key[i], kvHead, d)));
       },
-      [&](Value sum, Value k, Value q) { return fma(k, q, sum); });
+      [&](Value sum, Value k, Value q) { return fma(k, q, sum); },
+      /*trimCausal=*/op.getCausal());
 }
 
 void SoftmaxReadEmitter::scoreBlocks(
@@ -432,7 +434,7 @@ void SoftmaxReadEmitter::scoreBlocks(
     llvm::function_ref<Value(Value, Value)> rowOperand,
     llvm::function_ref<Value(Value, Value, int64_t, ArrayRef<Value>)>
         keyOperand,
-    llvm::function_ref<Value(Value, Value, Value)> madd) {
+    llvm::function_ref<Value(Value, Value, Value)> madd, bool trimCausal) {
   int64_t keys = blocking.keyBlock, rowVecs = blocking.scoreRowVecs;
   Value kb = idx(keys);
   Value rvStep = idx(rowVecs * lanes);
@@ -453,7 +455,11 @@ void SoftmaxReadEmitter::scoreBlocks(
                {add(col, idx(i)), add(rv, idx(c * lanes))});
   };
   loop(c0, colsPadded, kb, [&](Value col) {
-    loop(floorTo(rowStart, rvStep), rowsV, rvStep,
+    Value first = rowStart;
+    if (trimCausal)
+      first = arith::MaxSIOp::create(
+          b, rowStart, minI(sub(add(keyStart, col), t0), rows));
+    loop(floorTo(first, rvStep), rowsV, rvStep,
          [&](Value rv) { block(col, rv); });
   });
 }
@@ -552,18 +558,29 @@ void SoftmaxReadEmitter::emitOnlineSoftmax(Value j, Value s0, Value ncols,
 }
 
 void SoftmaxReadEmitter::emitContraction(Value j, Value ncols, Value rowStart) {
+  // Causal: a row block sums only the keys its last row sees. P is 0 for
+  // the rest (the online softmax's check), and 0 * panel is 0 unless v is
+  // NaN, which makes the shift M and so every output NaN anyway: the sums
+  // keep their bits.
+  auto visibleKeys = [&](Value r) {
+    return minI(ncols, arith::MaxSIOp::create(
+                           b, c0, sub(add(t0, add(r, cRB)), keyStart)));
+  };
   accumulateBlocks(
       j, ncols, rowStart,
       [&](Value col, Value c) { return vload(panel, {col, c}); },
       [&](Value col, Value row) { return bcast(load(scoresT, {col, row})); },
-      [&](Value sum, Value p, Value v) { return fma(p, v, sum); });
+      [&](Value sum, Value p, Value v) { return fma(p, v, sum); },
+      op.getCausal() ? llvm::function_ref<Value(Value)>(visibleKeys)
+                     : llvm::function_ref<Value(Value)>());
 }
 
 void SoftmaxReadEmitter::accumulateBlocks(
     Value j, Value steps, Value rowStart,
     llvm::function_ref<Value(Value, Value)> colOperand,
     llvm::function_ref<Value(Value, Value)> rowOperand,
-    llvm::function_ref<Value(Value, Value, Value)> madd) {
+    llvm::function_ref<Value(Value, Value, Value)> madd,
+    llvm::function_ref<Value(Value)> rowSteps) {
   int64_t rb = blocking.rowBlock, cbv = blocking.colBlock;
   Value cb = idx(cbv * lanes);
   loop(floorTo(rowStart, cRB), rowsPadded, cRB, [&](Value r) {
@@ -572,11 +589,12 @@ void SoftmaxReadEmitter::accumulateBlocks(
       rowIdx.push_back(add(r, idx(i)));
       rowAlpha.push_back(bcast(load(alpha, {rowIdx.back()})));
     }
+    Value n = rowSteps ? rowSteps(r) : steps;
     loop(c0, width, cb, [&](Value c) {
       // Each key tile sums into fresh registers, added to the rescaled
       // accumulator once: rounding grows with the tile, not with T.
       SmallVector<Value> sums = rankOneSums(
-          steps, rb, cbv,
+          n, rb, cbv,
           [&](Value s, int64_t k) {
             return colOperand(s, add(c, idx(k * lanes)));
           },
@@ -649,7 +667,7 @@ void SoftmaxReadEmitter::emitEpilogue() {
         // fmax/fmin return their second operand for NaN: keep log Z there.
         Value hi = fmax(tinyTerm, logZ);
         Value lo = fmin(tinyTerm, logZ);
-        Value lse = fadd(hi, math::Log1pOp::create(b, exp(fsub(lo, hi))));
+        Value lse = logAddExpSorted(*this, hi, lo);
         lse = select(positive, lse, tinyTerm);
         Value freeEnergy = fdiv(fadd(lse, shift), beta);
         freeEnergy = select(vHas, freeEnergy, splat(0.0f));
@@ -663,6 +681,18 @@ void SoftmaxReadEmitter::emitEpilogue() {
       });
     });
   });
+}
+
+Value mlir::fem::cpu::logAddExpSorted(EmitterBuilder &e, Value hi, Value lo) {
+  constexpr float kExpFloor = -80.0f;
+  Value floor = e.splat(kExpFloor);
+  Value gap = e.fsub(lo, hi);
+  Value far = vector::ReductionOp::create(
+      e.b, vector::CombiningKind::AND,
+      e.fcmp(arith::CmpFPredicate::OLT, gap, floor));
+  return storage::ifValue(
+      e.b, far, [&] { return hi; },
+      [&] { return e.fadd(hi, e.log1p(e.exp(e.fmax(floor, gap)))); });
 }
 
 LogicalResult SoftmaxReadEmitter::checkTiles(TileReadOp op, Blocking blocking) {

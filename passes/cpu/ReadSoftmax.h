@@ -70,22 +70,28 @@ protected:
   /// (from the block of rowStart to rows rounded up), scoresT[col + i][rv..]
   /// = sum over `steps` of madd(sum, keyOperand(s, col, i, perKey),
   /// rowOperand(s, rv..)); perKeyBlock(col) runs once per key block, before
-  /// its rows, and its values reach keyOperand.
+  /// its rows, and its values reach keyOperand. With trimCausal (a causal
+  /// read) each key block starts at the row block of the first row that
+  /// sees its first key, keyStart + col: the rows above it read those
+  /// scores only under the online softmax's causal check, which drops them.
   void scoreBlocks(
       Value ncols, Value rowStart, Value steps,
       llvm::function_ref<SmallVector<Value>(Value)> perKeyBlock,
       llvm::function_ref<Value(Value, Value)> rowOperand,
       llvm::function_ref<Value(Value, Value, int64_t, ArrayRef<Value>)>
           keyOperand,
-      llvm::function_ref<Value(Value, Value, Value)> madd);
+      llvm::function_ref<Value(Value, Value, Value)> madd,
+      bool trimCausal = false);
   /// The value contraction's register blocks: for every block of rowBlock
   /// rows (from the block of rowStart to rowsPadded) x colBlock vectors of
   /// the accumulator width, acc[j][r][c..] = alpha[r] * acc[j][r][c..] + the
   /// sum over `steps` of madd(sum, rowOperand(s, r), colOperand(s, c..)).
+  /// rowSteps(r), when given, replaces `steps` for the row block at r.
   void accumulateBlocks(Value j, Value steps, Value rowStart,
                         llvm::function_ref<Value(Value, Value)> colOperand,
                         llvm::function_ref<Value(Value, Value)> rowOperand,
-                        llvm::function_ref<Value(Value, Value, Value)> madd);
+                        llvm::function_ref<Value(Value, Value, Value)> madd,
+                        llvm::function_ref<Value(Value)> rowSteps = nullptr);
 
   TileReadOp op;
   int64_t bq, bk;
@@ -94,6 +100,8 @@ protected:
   // Extents and workgroup coordinates.
   Value c0, c1, cLanes, cBq, cBqPad, cBk, cRB, cRowQuantum;
   Value T, S, dk, dv, dvp, width, group, batch, kvHead, t0, rows, rowsPadded;
+  /// The first key of the key tile being read (emitKeyTile).
+  Value keyStart;
   Value scale, twenty, negInf;
   int64_t bqPad = 0;
   // Shared scratch.
@@ -123,6 +131,15 @@ private:
   /// the score contraction broadcasts f32 keys as it does for f32 storage.
   Value keyTile;
 };
+
+/// logaddexp of hi >= lo (the epilogue's log Z and its tiny floor, as
+/// EmitterBuilder::fmax/fmin sorted them) = hi + log1p(e^(lo - hi)). Where
+/// every lane's gap lo - hi is below kExpFloor (-80) the term, below
+/// e^-80 = 1.8e-35, is dropped (one compare per vector: the usual case);
+/// else the gap is clamped there, so that the polynomial exp never builds a
+/// subnormal (a microcode assist per vector: gaps near log(tiny) ~ -87.3
+/// are common, since log Z ~ -M). A NaN gap takes the full form.
+Value logAddExpSorted(EmitterBuilder &e, Value hi, Value lo);
 
 /// Whether `op` takes the bf16 read on AVX512-BF16 dot products
 /// (ReadSoftmaxBf16.cpp): a softmax read of bf16 operands with 16-lane

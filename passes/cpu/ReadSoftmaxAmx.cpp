@@ -40,6 +40,7 @@
 //===----------------------------------------------------------------------===//
 #include "passes/cpu/ReadSoftmaxAmx.h"
 #include "passes/cpu/Builder.h"
+#include "passes/cpu/ReadSoftmax.h"
 
 #include "mlir/Dialect/AMX/AMXDialect.h"
 
@@ -779,7 +780,7 @@ void AmxReadEmitter::emitEpilogue() {
         Value tinyTerm = e.fsub(e.splat(kLogTiny), shift);
         Value hi = e.fmax(tinyTerm, logZ);
         Value lo = e.fmin(tinyTerm, logZ);
-        Value lse = e.fadd(hi, e.log1p(e.exp(e.fsub(lo, hi))));
+        Value lse = logAddExpSorted(e, hi, lo);
         lse = e.select(positive, lse, tinyTerm);
         Value freeEnergy = e.fdiv(e.fadd(lse, shift), beta);
         freeEnergy = e.select(vHas, freeEnergy, e.splat(0.0f));
