@@ -21,6 +21,7 @@
 #include "support/Random.h"
 #include "tools/fem-tune/Json.h"
 #include "tools/fem-tune/Memory.h"
+#include "tools/fem-tune/TempDir.h"
 
 #ifdef FEMC_HAVE_COMPILER
 #include "driver/Compiler.h"
@@ -692,16 +693,21 @@ void checkManifestKernels(const femc::tune::Json &json,
   }
 }
 
+/// The manifest NAME.json of library NAME.so (of anything else: + ".json").
+std::string manifestOf(const std::string &library) {
+  std::string manifest = library;
+  if (manifest.size() > 3 &&
+      manifest.compare(manifest.size() - 3, 3, ".so") == 0)
+    manifest.resize(manifest.size() - 3);
+  return manifest + ".json";
+}
+
 /// Reads the manifest NAME.json next to `library` (NAME.so) into `json`;
 /// false when there is none (`manifest` names it either way). A manifest
 /// that cannot be read is an error.
 bool readManifest(const std::string &library, femc::tune::Json &json,
                   std::string &manifest) {
-  manifest = library;
-  if (manifest.size() > 3 &&
-      manifest.compare(manifest.size() - 3, 3, ".so") == 0)
-    manifest.resize(manifest.size() - 3);
-  manifest += ".json";
+  manifest = manifestOf(library);
   std::error_code ec;
   if (!std::filesystem::is_regular_file(manifest, ec))
     return false;
@@ -787,16 +793,10 @@ int runFemRun(int argc, char **argv) {
   if (libraryPath.size() > 5 &&
       libraryPath.compare(libraryPath.size() - 5, 5, ".mlir") == 0) {
 #ifdef FEMC_HAVE_COMPILER
-    char tmpl[] = "/tmp/fem-run-XXXXXX";
-    if (!mkdtemp(tmpl))
-      fail("cannot create a temporary folder for compiling " + libraryPath);
-    tempDir = tmpl;
-    static std::string cleanup;
-    cleanup = tempDir;
-    std::atexit([] {
-      std::error_code ec;
-      std::filesystem::remove_all(cleanup, ec);
-    });
+    // Removed at exit and when fem-run is killed (TempDir.h).
+    std::string why;
+    if (!femc::tools::makeTempDir("fem-run", tempDir, why))
+      fail(why + " (to compile " + libraryPath + ")");
     femc::driver::CompileOptions options;
     options.input = libraryPath;
     options.outDir = tempDir;
@@ -971,6 +971,15 @@ int runFemRun(int argc, char **argv) {
              input + "' (" + path + "); fem-run does not overwrite its "
              "inputs, write the output to another file");
     }
+    // Nor the library (or model) it runs, nor the library's manifest.
+    std::string manifest = manifestOf(args.library);
+    for (const std::string &own : {args.library, manifest})
+      if (sameFile(file, own))
+        fail("--output " + name + "=" + file + " names the " +
+             (own == args.library ? (tempDir.empty() ? "library" : "model")
+                                  : "manifest") +
+             " fem-run reads (" + own + "); write the output to another "
+             "file");
     // Nor another output's file, nor a file --save-inputs writes: one of
     // the two would be lost.
     for (auto &[other, path] : args.outputs)

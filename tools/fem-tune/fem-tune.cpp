@@ -21,6 +21,7 @@
 #include "tools/fem-tune/Plot.h"
 #include "tools/fem-tune/Choice.h"
 #include "tools/fem-tune/Memory.h"
+#include "tools/fem-tune/TempDir.h"
 #include "tools/fem-tune/TuningDb.h"
 #include "driver/Compiler.h"
 #include "driver/Target.h"
@@ -820,15 +821,12 @@ int runFemTune(int argc, char **argv) {
   glue.input = args.model;
   glue.target = args.target;
   glue.glueOnly = true;
-  char tmpl[] = "/tmp/fem-tune-XXXXXX";
-  if (!mkdtemp(tmpl))
-    fail("cannot create a temporary folder: " + std::string(std::strerror(errno)));
   static std::string tempDir;
-  tempDir = tmpl;
-  std::atexit([] {
-    std::error_code ec;
-    std::filesystem::remove_all(tempDir, ec);
-  });
+  {
+    std::string why;
+    if (!femc::tools::makeTempDir("fem-tune", tempDir, why))
+      fail(why);
+  }
   glue.outDir = tempDir;
   femc::driver::CompileResult glueResult;
   if (!femc::driver::compile(glue, glueResult))
