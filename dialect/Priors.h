@@ -147,11 +147,13 @@ inline bool keysOnQueryAxis(const PriorInfo &info, bool causal) {
 /// channel's record starts with the common part [M, L, seen] and continues
 /// with the prior's part at kStatePriorPart:
 ///   linear, gla: [C, S_mu (dk), S_X (dk), z (dk)]     Ks = 4 + 3 dk
+///                (S_X in the offset form where recordNarrow)
 ///   aft:         [n_mu, n_X, u_mu, u_X, d, kmax, count, d_X, kmax_X] Ks = 12
 ///                (d_X, kmax_X: the X stream's d and kmax, which differ from
 ///                d, kmax when dk does not divide dv; copies of them, and
 ///                not read, when it does)
 ///   ssm:         [x_mu (N), x_X (N), x_1 (N)]            Ks = 3 + 3 N
+///                (x_X in the offset form where recordNarrow)
 /// An all-zero record is the empty state (no key seen).
 enum StateSlot : int64_t {
   kStateShift = 0,    // M: max of beta*clipped over the keys seen
@@ -159,6 +161,17 @@ enum StateSlot : int64_t {
   kStateSeen = 2,     // 1 once a key was seen, else 0
   kStatePriorPart = 3 // first slot of the prior's part
 };
+/// The log restore's narrow test (docs/semantics.md): a channel whose
+/// beta*clipped values span at most ln 2 (float32) reads X - 1.
+inline constexpr float kNarrowRange = 0.69314718f;
+/// Whether a record's X sums (linear, gla: S_X; ssm: x_X) are in the offset
+/// form X - 1, sums of w (e^(beta V~ - M) - 1), rather than of w X: where it
+/// has seen a key and M - L <= kNarrowRange in float32. At a tiny beta every
+/// X is 1 - O(beta): a float32 sum of X would keep a few digits of X - 1,
+/// all that F depends on there. aft's record keeps plain X sums.
+inline bool recordNarrow(float shift, float low, float seen) {
+  return seen > 0.5f && shift - low <= kNarrowRange;
+}
 /// Whether prior `info` can carry a state (the scan priors).
 bool hasState(const PriorInfo &info);
 /// Ks for prior `info` with query/key width `dk` and ssm state size `n`

@@ -4,8 +4,11 @@
 // (dialect/Priors.h, StateSlot; docs/semantics.md "Segments"): every record
 // [M, L, seen, prior part] of a segment, made from the empty state, is first
 // moved to the shift of the whole run (the X sums times e^(M_seg - M), aft's
-// kmax-relative sums times e^(kmax_seg - kmax)), then the records are folded
-// in order:
+// kmax-relative sums times e^(kmax_seg - kmax); linear, gla and ssm keep
+// their X sums in the record's offset form, recordNarrow, so there
+// e^D x + k n with the X slot's normaliser n and k = expm1(D) where both
+// the segment's record and the run are narrow: X - 1 is never formed from
+// X), then the records are folded in order:
 //   linear       sums add
 //   gla          earlier sums times e^(C_end - C_start), then add; exact
 //                with the -60 clamp because phase 1 starts every segment
@@ -29,6 +32,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstdio>
 
 namespace femc::driver {
 
@@ -38,6 +42,16 @@ void emitSplitCommon(llvm::raw_ostream &os) {
   os << "#define FEMC_MAX_SEGS " << kMaxSplitSegments << "\n"
      << "#define FEMC_SPLIT_MIN_T " << kDefaultSplitMinT << "\n";
   os << R"C(/* e^x in double without libm (the glue links no math library). */
+static double femc_exp(double x);
+/* e^x - 1 in double to a few ulp relative; the glue needs it on
+ * [-ln 2, 0], where the series converges fast (not used by aft). */
+__attribute__((unused)) static double femc_expm1(double x) {
+  double term = x, sum = x;
+  int i;
+  if (!(x > -0.7 && x < 0.7)) return femc_exp(x) - 1.0;
+  for (i = 2; i < 24; ++i) { term *= x / i; sum += term; }
+  return sum;
+}
 static double femc_exp(double x) {
   double r, term = 1.0, sum = 1.0, p = 1.0, b;
   long long n, m;
@@ -53,7 +67,7 @@ static double femc_exp(double x) {
   return sum * p;
 }
 static float femc_maxn(float a, float b) { return (a != a || b != b) ? a + b : (a > b ? a : b); }
-static float femc_min(float a, float b) { return a < b ? a : b; }
+static float femc_min(float a, float b) { return (a != a || b != b) ? a + b : (a < b ? a : b); }
 
 /* m narrowed to rows tr = [t0, t1) on its T axes and keys sr on its S axes. */
 static void femc_view(femrt_memref *v, const femrt_memref *m, int rank,
@@ -147,6 +161,9 @@ using Ranges = std::vector<std::pair<int64_t, int64_t>>;
 /// What phase 2 needs to know about one prior's record (Priors.h order).
 struct RecordRule {
   Ranges x;         ///< sums of the X stream (relative to M)
+  /// linear, gla, ssm: X sums in the record's offset form (recordNarrow),
+  /// each with its normaliser this many slots further on; 0: plain (aft).
+  int64_t xNorm = 0;
   /// aft: each kmax slot with the sums relative to it (d, n_mu to kmax;
   /// d_X, n_X to kmax_X, the X half's own where dk does not divide dv).
   std::vector<std::pair<int64_t, Ranges>> kmaxes;
@@ -162,6 +179,7 @@ RecordRule recordRule(const SplitGlueKernel &k) {
     // C, S_mu (dk), S_X (dk), z (dk).
     int64_t dk = (k.ks - base - 1) / 3;
     rule.x = {{base + 1 + dk, base + 1 + 2 * dk}};
+    rule.xNorm = dk;
     if (k.prior->name == "gla")
       rule.c = base;
     break;
@@ -175,6 +193,7 @@ RecordRule recordRule(const SplitGlueKernel &k) {
   case priors::ReadAlgorithm::SsmScan:
     rule.n = (k.ks - base) / 3;
     rule.x = {{base + rule.n, base + 2 * rule.n}};
+    rule.xNorm = rule.n;
     break;
   case priors::ReadAlgorithm::OnlineSoftmax:
     assert(false && "softmax has no state");
@@ -195,21 +214,40 @@ void emitRanges(llvm::raw_ostream &os, const Ranges &ranges,
     os << "  for (s = " << b << "; s < " << e << "; ++s) " << body << "\n";
 }
 
-/// <id>_norm(dst, src, gm, gk): src (or the empty record) moved to the
-/// run's shift gm (and aft's kmaxes gk[]); <id>_add(acc, b, extra, r, p): acc,
+/// <id>_norm(dst, src, gm, gl, gk): src (or the empty record) moved to the
+/// run's shift gm and range low gl (and aft's kmaxes gk[]); <id>_add(acc, b, extra, r, p): acc,
 /// then segment record b (whose total log decay is `extra`), in acc.
 void emitRecordFunctions(llvm::raw_ostream &os, const SplitGlueKernel &k,
                          const RecordRule &rule) {
   const std::string &id = k.id;
   int64_t ks = k.ks;
   os << "static void " << id
-     << "_norm(float *dst, const float *src, float gm, const float *gk) {\n"
-     << "  int64_t s;\n  (void)gk;\n"
+     << "_norm(float *dst, const float *src, float gm, float gl, "
+        "const float *gk) {\n"
+     << "  int64_t s;\n  (void)gk; (void)gl;\n"
      << "  for (s = 0; s < " << ks << "; ++s) dst[s] = src ? src[s] : 0.0f;\n"
      << "  if (src && src[" << priors::kStateSeen << "] > 0.5f) {\n"
      << "    float f = (float)femc_exp((double)src[" << priors::kStateShift
      << "] - (double)gm);\n";
-  emitRanges(os, rule.x, "dst[s] *= f;");
+  if (rule.xNorm > 0) {
+    // The offset forms (dialect/Priors.h, recordNarrow) of the record and
+    // of the run (every segment reads with the run's M and L), as the
+    // kernel decides them (float32).
+    char narrow[32];
+    std::snprintf(narrow, sizeof narrow, "%.9gf", priors::kNarrowRange);
+    os << "    double d = (double)src[" << priors::kStateShift
+       << "] - (double)gm, k;\n"
+       << "    int os = src[" << priors::kStateShift << "] - src["
+       << priors::kStateLow << "] <= " << narrow << ", o = gm - gl <= "
+       << narrow << ";\n"
+       << "    k = os ? (o ? femc_expm1(d) : femc_exp(d)) : (o ? -1.0 : 0.0);\n";
+    emitRanges(os, rule.x,
+               "dst[s] = k == 0.0 ? (float)(f * (double)src[s]) : "
+               "(float)((double)f * src[s] + k * src[s + " +
+                   std::to_string(rule.xNorm) + "]);");
+  } else {
+    emitRanges(os, rule.x, "dst[s] *= f;");
+  }
   for (auto [i, group] : llvm::enumerate(rule.kmaxes)) {
     os << "    f = (float)femc_exp((double)src[" << group.first
        << "] - (double)gk[" << i << "]);\n";
@@ -374,11 +412,11 @@ void emitSplitKernel(llvm::raw_ostream &os, const SplitGlueKernel &k) {
            std::to_string(ks + 1);
   };
   if (k.causal) {
-    os << "  " << id << "_norm(acc, user, gm, gk);\n"
+    os << "  " << id << "_norm(acc, user, gm, gl, gk);\n"
        << "  for (i = 0; i < p->segs; ++i) {\n";
     put("i");
     os << "    if (i + 1 == p->segs) break;\n"
-       << "    " << id << "_norm(b, " << localAt("i") << ", gm, gk);\n"
+       << "    " << id << "_norm(b, " << localAt("i") << ", gm, gl, gk);\n"
        << "    " << id << "_add(acc, b, (" << localAt("i") << ")[" << ks
        << "], r, p);\n  }\n}\n";
   } else {
@@ -386,10 +424,10 @@ void emitSplitKernel(llvm::raw_ostream &os, const SplitGlueKernel &k) {
     // from the fold of all other segments (sums add: any order).
     os << "  for (i = 0; i < p->segs; ++i) {\n"
        << "    int64_t j;\n"
-       << "    " << id << "_norm(acc, user, gm, gk);\n"
+       << "    " << id << "_norm(acc, user, gm, gl, gk);\n"
        << "    for (j = 0; j < p->segs; ++j) {\n"
        << "      if (j == i) continue;\n"
-       << "      " << id << "_norm(b, " << localAt("j") << ", gm, gk);\n"
+       << "      " << id << "_norm(b, " << localAt("j") << ", gm, gl, gk);\n"
        << "      " << id << "_add(acc, b, (" << localAt("j") << ")[" << ks
        << "], r, p);\n    }\n";
     put("i");

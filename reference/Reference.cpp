@@ -49,6 +49,13 @@ static double maxNaN(double a, double b) {
   return a > b ? a : b;
 }
 
+/// min that propagates NaN from either side, like torch.min/torch.minimum.
+static double minNaN(double a, double b) {
+  if (std::isnan(a) || std::isnan(b))
+    return kNaN;
+  return a < b ? a : b;
+}
+
 /// clamp(x, lo, hi) that keeps NaN, like torch.clamp.
 static double clamp(double x, double lo, double hi) {
   return x < lo ? lo : (x > hi ? hi : x);
@@ -129,6 +136,29 @@ struct HeadStreams {
   /// was seen (state or segment). Empty without a state.
   std::vector<double> carriedScale, low;
   std::vector<char> seen;
+  /// linear, gla and ssm records keep their X sums in an offset form
+  /// (docs/semantics.md, "Segments"; offsetForm): per channel, whether the
+  /// carried record's is X - 1 (carriedNarrow) and whether the record this
+  /// run writes is (outNarrow), and k of the carried sum moved to the
+  /// written form, e^D x + k n (carriedCoef; D = M_state - M).
+  std::vector<char> carriedNarrow, outNarrow;
+  std::vector<double> carriedCoef;
+
+  /// A carried X sum `stored` (record form) with its carried normaliser
+  /// `norm` (sum of w) as a plain sum of w X relative to M.
+  double carriedPlain(int64_t c, double stored, double norm) const {
+    return carriedScale[c] * (carriedNarrow[c] ? stored + norm : stored);
+  }
+  /// The same in the form of the record this run writes; k norm is left
+  /// out where k is 0 (0 * inf is NaN), as the kernel does.
+  double carriedOut(int64_t c, double stored, double norm) const {
+    double moved = carriedScale[c] * stored;
+    return carriedCoef[c] == 0.0 ? moved : moved + carriedCoef[c] * norm;
+  }
+  /// X - o of key s in the form of the record this run writes.
+  double xOut(int64_t s, int64_t c) const {
+    return outNarrow[c] ? tiltedM1[s * dv + c] : tilted[s * dv + c];
+  }
 
   double vt(int64_t s, int64_t c) const { return clipped[s * dv + c]; }
   double x(int64_t s, int64_t c) const { return tilted[s * dv + c]; }
@@ -180,6 +210,14 @@ static bool recordSeen(const float *record) {
   return slotOf(record, kSlotSeen) > 0.5;
 }
 
+/// Whether a record with shift M, low L and `seen` keeps the X sums of
+/// linear, gla and ssm in the offset form, sums of w (X - 1) (kernel and
+/// reference: M - L <= ln 2 in float32, on the float32 record's values;
+/// docs/semantics.md "Segments").
+static bool offsetForm(double shift, double low, bool seen) {
+  return seen && float(shift) - float(low) <= 0.69314718f;
+}
+
 /// Section 1: beta, clip, shift and tilt for query head h of batch b. With
 /// a carried state, M is the max over the keys the state has seen and the
 /// segment's (docs/semantics.md, "Segments": M = max(M_state, M_segment)).
@@ -196,6 +234,9 @@ static HeadStreams computeStreams(const Problem &p, const Inputs &in,
     hs.carriedScale.assign(p.dv, 0.0);
     hs.low.assign(p.dv, 0.0);
     hs.seen.assign(p.dv, 0);
+    hs.carriedNarrow.assign(p.dv, 0);
+    hs.outNarrow.assign(p.dv, 0);
+    hs.carriedCoef.assign(p.dv, 0.0);
   }
   int64_t g = idx.kvHead(h);
   for (int64_t c = 0; c < p.dv; ++c) {
@@ -224,11 +265,23 @@ static HeadStreams computeStreams(const Problem &p, const Inputs &in,
         double mState = slotOf(record, kSlotShift);
         double lState = slotOf(record, kSlotLow);
         shift = anyKey ? maxNaN(mState, shift) : mState;
-        low = anyKey ? std::fmin(lState, low) : lState;
+        // NaN from either side, as M (a NaN beta makes the segment's L
+        // NaN; docs/semantics.md, "Segments").
+        low = anyKey ? minNaN(lState, low) : lState;
         hs.carriedScale[c] = std::exp(mState - shift);
       }
       hs.low[c] = low;
       hs.seen[c] = anyKey || recordSeen(record);
+      bool from = offsetForm(slotOf(record, kSlotShift),
+                             slotOf(record, kSlotLow), recordSeen(record));
+      bool to = offsetForm(shift, low, hs.seen[c]);
+      hs.carriedNarrow[c] = from;
+      hs.outNarrow[c] = to;
+      if (recordSeen(record)) {
+        double d = slotOf(record, kSlotShift) - shift;
+        hs.carriedCoef[c] = from ? (to ? std::expm1(d) : std::exp(d))
+                                 : (to ? -1.0 : 0.0);
+      }
     }
     hs.shift[c] = shift;
     for (int64_t s = 0; s < p.S; ++s) {
@@ -397,14 +450,18 @@ static HeadRead readLinearCarried(const Problem &p, const Inputs &in,
   const float *first = stateRecord(p, in, b, h, 0);
   bool anyKey = recordSeen(first);
   double logDecay = gla ? slotOf(first, kSlotPrior) : 0.0;
-  std::vector<double> sMu(dk * dv), sX(dk * dv), z(dk);
+  // sX: plain sums of w phi(k) X for the read; sXo: the same in the
+  // written record's form (HeadStreams::outNarrow).
+  std::vector<double> sMu(dk * dv), sX(dk * dv), sXo(dk * dv), z(dk);
   for (int64_t d = 0; d < dk; ++d)
     z[d] = slotOf(first, zSlot + d);
   for (int64_t c = 0; c < dv; ++c) {
     const float *carried = stateRecord(p, in, b, h, c);
     for (int64_t d = 0; d < dk; ++d) {
       sMu[d * dv + c] = slotOf(carried, sMuSlot + d);
-      sX[d * dv + c] = hs.carriedScale[c] * slotOf(carried, sXSlot + d);
+      double stored = slotOf(carried, sXSlot + d);
+      sX[d * dv + c] = hs.carriedPlain(c, stored, z[d]);
+      sXo[d * dv + c] = hs.carriedOut(c, stored, z[d]);
     }
   }
   std::vector<double> phi(dk);
@@ -418,6 +475,7 @@ static HeadRead readLinearCarried(const Problem &p, const Inputs &in,
       for (int64_t c = 0; c < dv; ++c) {
         sMu[d * dv + c] += feature * hs.vt(s, c);
         sX[d * dv + c] += feature * hs.x(s, c);
+        sXo[d * dv + c] += feature * hs.xOut(s, c);
       }
     }
   };
@@ -462,6 +520,7 @@ static HeadRead readLinearCarried(const Problem &p, const Inputs &in,
         for (int64_t i = 0; i < dk * dv; ++i) {
           sMu[i] *= decay;
           sX[i] *= decay;
+          sXo[i] *= decay;
         }
       }
       addKey(t);
@@ -473,7 +532,7 @@ static HeadRead readLinearCarried(const Problem &p, const Inputs &in,
     out[kSlotPrior] = logDecay;
     for (int64_t d = 0; d < dk; ++d) {
       out[sMuSlot + d] = sMu[d * dv + c];
-      out[sXSlot + d] = sX[d * dv + c];
+      out[sXSlot + d] = sXo[d * dv + c];
       out[zSlot + d] = z[d];
     }
   }
@@ -593,13 +652,18 @@ static HeadRead readSsm(const Problem &p, const Inputs &in, int64_t b,
   for (int64_t c = 0; c < p.dv; ++c) {
     int64_t e = h * p.dv + c;
     // States of the scans of V~, X and 1.
-    std::vector<double> stateV(p.N, 0.0), stateX(p.N, 0.0), stateOne(p.N, 0.0);
+    // stateXo: the X scan in the written record's form
+    // (HeadStreams::outNarrow).
+    std::vector<double> stateV(p.N, 0.0), stateX(p.N, 0.0), stateOne(p.N, 0.0),
+        stateXo(p.N, 0.0);
     if (p.hasState) {
       const float *carried = stateRecord(p, in, b, h, c);
       for (int64_t n = 0; n < p.N; ++n) {
         stateV[n] = slotOf(carried, kSlotPrior + n);
-        stateX[n] = hs.carriedScale[c] * slotOf(carried, kSlotPrior + p.N + n);
         stateOne[n] = slotOf(carried, kSlotPrior + 2 * p.N + n);
+        double stored = slotOf(carried, kSlotPrior + p.N + n);
+        stateX[n] = hs.carriedPlain(c, stored, stateOne[n]);
+        stateXo[n] = hs.carriedOut(c, stored, stateOne[n]);
       }
     }
     for (int64_t t = 0; t < p.T; ++t) {
@@ -612,6 +676,8 @@ static HeadRead readSsm(const Problem &p, const Inputs &in, int64_t b,
         stateV[n] = decay * stateV[n] + input * hs.vt(t, c);
         stateX[n] = decay * stateX[n] + input * hs.x(t, c);
         stateOne[n] = decay * stateOne[n] + input;
+        if (p.hasState)
+          stateXo[n] = decay * stateXo[n] + input * hs.xOut(t, c);
         yV += output * stateV[n];
         yX += output * stateX[n];
         yOne += output * stateOne[n];
@@ -628,7 +694,7 @@ static HeadRead readSsm(const Problem &p, const Inputs &in, int64_t b,
       double *out = record(c) + kSlotPrior;
       for (int64_t n = 0; n < p.N; ++n) {
         out[n] = stateV[n];
-        out[p.N + n] = stateX[n];
+        out[p.N + n] = stateXo[n];
         out[2 * p.N + n] = stateOne[n];
       }
     }

@@ -165,7 +165,9 @@ struct Result {
   /// (B,1,H,dv), which is the same memory order).
   std::vector<double> M;
   /// With Problem::hasState: the state after the read, (B,H,dv,Ks), as a
-  /// kernel writes `state_out` (X sums relative to the merged M).
+  /// kernel writes `state_out` (X sums relative to the merged M; those of
+  /// linear, gla and ssm in the offset form X - 1 where the record is narrow,
+  /// docs/semantics.md "Segments").
   std::vector<double> state;
 };
 

@@ -19,6 +19,7 @@ void cpu::ScanState::begin() {
   scaleX = e.alloc({cb}, {});
   low = e.alloc({cb}, {});
   seenOut = e.alloc({cb}, {});
+  normCoef = e.alloc({cb}, {});
   if (!in() && !out())
     return;
   bool squash = getPriorInfo(op.getKind()).squashValues;
@@ -61,17 +62,30 @@ void cpu::ScanState::begin() {
     Value any = e.fcmp(arith::CmpFPredicate::OGT, e.load(seenOut, {c}), half);
     Value m = e.select(carried, e.select(any, e.fmaxNaN(mState, mSeg), mState),
                        mSeg);
-    Value l = e.select(carried, e.select(any, e.fmin(lState, lSeg), lState),
-                       lSeg);
+    // min(L_state, L_segment) with a NaN from either side, as M's max (a
+    // NaN beta makes the segment's L NaN): -max(-a, -b), negation exact.
+    Value lMerged = e.neg(e.fmaxNaN(e.neg(lState), e.neg(lSeg)));
+    Value l = e.select(carried, e.select(any, lMerged, lState), lSeg);
     Value narrow = e.fcmp(arith::CmpFPredicate::OLE, e.fsub(m, l),
-                          e.cst(0.69314718f));
+                          e.cst(femc::priors::kNarrowRange));
     Value offset = e.select(carried, e.select(narrow, one, zero),
                             e.load(streams.offset, {c}));
+    // xSumFromRecord's k: the record's own offset (recordNarrow) against
+    // the merged one. Where both are 1, D = M_state - M lies in [-ln 2, 0]
+    // (M - L <= ln 2 and L <= L_state <= M_state), expm1Narrow's range.
+    Value recordNarrow = e.fcmp(arith::CmpFPredicate::OLE,
+                                e.fsub(mState, lState),
+                                e.cst(femc::priors::kNarrowRange));
+    Value d = e.fsub(mState, m), scale = e.exp(d);
+    Value coef = e.select(
+        recordNarrow, e.select(narrow, e.expm1Narrow(d), scale),
+        e.select(narrow, e.cst(-1.0f), zero));
     e.store(m, streams.shift, {c});
     e.store(offset, streams.offset, {c});
     e.store(l, low, {c});
     e.store(e.select(carried, one, zero), seen, {c});
-    e.store(e.select(carried, e.exp(e.fsub(mState, m)), zero), scaleX, {c});
+    e.store(e.select(carried, scale, zero), scaleX, {c});
+    e.store(e.select(carried, coef, zero), normCoef, {c});
     e.store(e.select(arith::OrIOp::create(e.b, carried, any), one, zero),
             seenOut, {c});
   });
@@ -83,6 +97,29 @@ Value cpu::ScanState::load(Value c, Value slot) {
 
 void cpu::ScanState::store(Value c, Value slot, Value v) {
   e.store(v, op.getStateOut(), {w.batch, w.head, e.add(w.chan0, c), slot});
+}
+
+Value cpu::ScanState::xSumFromRecord(Value c, Value stored, Value norm) {
+  Value moved = e.fmul(e.load(scaleX, {c}), stored);
+  Value k = e.load(normCoef, {c});
+  Value none = e.fcmp(arith::CmpFPredicate::OEQ, k, e.cst(0.0f));
+  return e.select(none, moved, e.fadd(moved, e.fmul(k, norm)));
+}
+
+Value cpu::ScanState::xSumToRecord(Value c, Value norm, Value shifted) {
+  Value narrow = e.fcmp(arith::CmpFPredicate::OGT,
+                        e.load(streams.offset, {c}), e.cst(0.5f));
+  Value recordNarrow = arith::AndIOp::create(
+      e.b,
+      e.fcmp(arith::CmpFPredicate::OGT, e.load(seenOut, {c}), e.cst(0.5f)),
+      e.fcmp(arith::CmpFPredicate::OLE,
+             e.fsub(e.load(streams.shift, {c}), e.load(low, {c})),
+             e.cst(femc::priors::kNarrowRange)));
+  Value same = arith::CmpIOp::create(e.b, arith::CmpIPredicate::eq, narrow,
+                                     recordNarrow);
+  return e.select(same, shifted,
+                  e.select(narrow, xSumOut(c, norm, shifted),
+                           e.fsub(shifted, norm)));
 }
 
 Value cpu::ScanState::xSumIn(Value c, Value moved, Value norm) {

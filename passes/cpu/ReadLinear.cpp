@@ -201,15 +201,14 @@ Value LinearReadEmitter::loadState() {
     e.store(carried.load(w.c0i, e.add(zBase, d)), norm, {d});
   });
   e.loop(w.c0i, w.cw, w.c1i, [&](Value c) {
-    Value scaleX = carried.xScale(c);
     Value cz = e.add(cCb, c);
     e.loop(w.c0i, dk, w.c1i, [&](Value d) {
       Value mu = carried.load(c, e.add(e.idx(base), d));
       Value x = carried.load(c, e.add(e.add(e.idx(base), dk), d));
       e.store(mu, state, {d, c});
-      // S_X of the offset form: e^(M_state - M) S_X - o z (ScanRead.h,
-      // xSumIn: o picked, not multiplied).
-      e.store(carried.xSumIn(c, e.fmul(scaleX, x), e.load(norm, {d})), state,
+      // S_(X-o) at this segment's M from the record's offset form
+      // (ScanRead.h, xSumFromRecord).
+      e.store(carried.xSumFromRecord(c, x, e.load(norm, {d})), state,
               {d, cz});
     });
   });
@@ -233,9 +232,9 @@ void LinearReadEmitter::storeState(Value cLast, Value gLast) {
     e.loop(w.c0i, dk, w.c1i, [&](Value d) {
       Value z = e.load(norm, {d});
       carried.store(c, e.add(e.idx(base), d), e.load(state, {d, c}));
-      // S_X = S_(X-o) + o z (xSumOut: z's infinity kept, not inf - inf).
+      // S_X in the record's offset form (xSumToRecord).
       carried.store(c, e.add(e.add(e.idx(base), dk), d),
-                    carried.xSumOut(c, z, e.load(state, {d, cz})));
+                    carried.xSumToRecord(c, z, e.load(state, {d, cz})));
       carried.store(c, e.add(e.add(e.idx(base), e.add(dk, dk)), d), z);
     });
   });

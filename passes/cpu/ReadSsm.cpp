@@ -49,21 +49,19 @@ void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
   });
   Value s0 = e.idx(0), s1 = e.idx(1), s2 = e.idx(2);
   // The carried state (dialect/Priors.h: x_mu, x_X, x_1, N each), the X
-  // stream moved to this segment's shift and offset: x_(X-o) = x_X - o x_1
-  // (the scan is linear in U).
+  // stream moved from the record's offset form to this segment's shift and
+  // offset (ScanState::xSumFromRecord; the scan is linear in U).
   using namespace femc::priors;
   auto slot = [&](int64_t stream, Value n) {
     return e.add(e.idx(kStatePriorPart), e.add(e.mul(e.idx(stream), N), n));
   };
-  // (ScanState::xSumIn: o picked, not multiplied.)
   if (carried.in())
     e.loop(w.c0i, w.cw, w.c1i, [&](Value c) {
-      Value rX = carried.xScale(c);
       e.loop(w.c0i, N, w.c1i, [&](Value n) {
         Value ones = carried.load(c, slot(2, n));
-        Value moved = e.fmul(rX, carried.load(c, slot(1, n)));
         e.store(carried.load(c, slot(0, n)), states, {s0, n, c});
-        e.store(carried.xSumIn(c, moved, ones), states, {s1, n, c});
+        e.store(carried.xSumFromRecord(c, carried.load(c, slot(1, n)), ones),
+                states, {s1, n, c});
         e.store(ones, states, {s2, n, c});
       });
     });
@@ -140,15 +138,14 @@ void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
       });
     });
   });
-  // x_X = x_(X-o) + o x_1 (ScanState::xSumOut: o picked, and x_1's
-  // infinity kept on narrow channels).
+  // x_X in the record's offset form (ScanState::xSumToRecord).
   if (carried.out())
     e.loop(w.c0i, w.cw, w.c1i, [&](Value c) {
       e.loop(w.c0i, N, w.c1i, [&](Value n) {
         Value ones = e.load(states, {s2, n, c});
         Value shifted = e.load(states, {s1, n, c});
         carried.store(c, slot(0, n), e.load(states, {s0, n, c}));
-        carried.store(c, slot(1, n), carried.xSumOut(c, ones, shifted));
+        carried.store(c, slot(1, n), carried.xSumToRecord(c, ones, shifted));
         carried.store(c, slot(2, n), ones);
       });
       if (stateOnly)

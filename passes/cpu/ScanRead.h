@@ -101,10 +101,17 @@ private:
 /// record of value channel c is state[b, h, c, 0 .. Ks)). Without `state`
 /// the read starts empty; with it, begin() merges the segment's key range
 /// into the carried one: the shift becomes M = max(M_state, M_segment) and
-/// the narrow offset is decided over both ranges, and the emitters take
-/// the carried sums of the X stream times xScale (e^(M_state - M)) minus the
-/// offset times the matching normaliser. The state written to `state_out`
-/// is canonical: X sums relative to its M, no offset.
+/// the narrow offset is decided over both ranges.
+///
+/// linear, gla and ssm records hold their X sums in the record's own
+/// offset form, sums of w (X - o_rec) relative to the record's M, with
+/// o_rec = 1 where the record has seen a key and M - L <= ln 2 (float32),
+/// else 0 (dialect/Priors.h, recordNarrow): at a tiny beta every X is
+/// 1 - O(beta), and a float32 sum of X would keep only a few digits of the
+/// X - 1 that F depends on. xSumFromRecord/xSumToRecord move such a sum
+/// between the record's form and the read's (this segment's M and offset)
+/// without ever forming X - 1 from X. aft's record keeps plain X sums
+/// (xSumIn/xSumOut).
 class ScanState {
 public:
   ScanState(EmitterBuilder &e, ScanReadOp op, const ScanWorkgroup &w,
@@ -125,9 +132,24 @@ public:
   Value xScale(Value c) { return e.load(scaleX, {c}); }
   /// 1 where a key was carried in, else 0 (block channel c).
   Value seenIn(Value c) { return e.load(seen, {c}); }
-  /// A carried sum of the X stream for the read's offset form: `moved` (the
-  /// carried X sum at this segment's shift) minus its normaliser `norm` on
-  /// narrow channels (offset 1), `moved` elsewhere. The offset is picked,
+  /// The read's offset-form sum (sum of w (X - o), relative to this
+  /// segment's M) from a carried record's X slot `stored` (its offset form)
+  /// and the matching carried normaliser `norm` (sum of w): with
+  /// D = M_state - M, X' - o = e^D (X - o_rec) + (o_rec e^D - o), so the
+  /// result is e^D stored + k norm with k = expm1(D) (o_rec = o = 1, the
+  /// narrow case, D in [-ln 2, 0]), e^D (o_rec = 1, o = 0), -1 (o_rec = 0,
+  /// o = 1, not reached: the merged range holds the record's) or 0; k norm
+  /// is left out where k is 0 (0 * inf is NaN).
+  Value xSumFromRecord(Value c, Value stored, Value norm);
+  /// The record's X slot (its offset form, see recordNarrow) from the
+  /// read's offset-form sum `shifted` and its normaliser `norm`: `shifted`
+  /// where the read's offset is the record's (every channel that saw a
+  /// key), else converted (norm + shifted, norm itself where it is
+  /// infinite; shifted - norm).
+  Value xSumToRecord(Value c, Value norm, Value shifted);
+  /// aft's plain X sums: a carried sum of the X stream for the read's
+  /// offset form: `moved` (the carried X sum at this segment's shift) minus
+  /// its normaliser `norm` on narrow channels (offset 1), `moved` elsewhere. The offset is picked,
   /// not multiplied: 0 * norm is NaN where norm is infinite.
   Value xSumIn(Value c, Value moved, Value norm);
   /// The X sum to store from the offset form's `shifted` (sum of U (X - o))
@@ -145,6 +167,7 @@ private:
   const ScanWorkgroup &w;
   ValueStreams &streams;
   Value scaleX, seen, low, seenOut; // Bc floats each
+  Value normCoef; // Bc floats: k of xSumFromRecord
 };
 
 /// Prefetches row t (clamped to the sequence) of the per-row operands a
