@@ -302,6 +302,38 @@ TEST(ScanSplitGla, SaturatedDecay) {
   }
 }
 
+/// A tiny beta (beta_raw = -30, beta ~ 1e-6) on the split that a plain call
+/// takes by itself (T >= 1024, B = H = 1, dv = 8: one workgroup on two
+/// cores): every X is 1 - O(1e-5), so the segment records must carry X - 1
+/// sums, not X sums (dialect/Priors.h, recordNarrow). With X sums, ssm was
+/// 4e-3..1.2e-2 x max|out| off the reference (the first case here: 4.4e-3).
+TEST(ScanSplitTinyBeta, KeepsTheLogRestore) {
+  for (const char *name : {"ssm_state_n16", "ssm_n1_small",
+                           "linear_causal_state", "linear_full_state",
+                           "gla_state_small"})
+    for (int64_t prefix : {int64_t(0), int64_t(37)}) {
+      const Kernel *k = nullptr;
+      for (const Kernel &each : kKernels)
+        if (std::string_view(each.name) == name)
+          k = &each;
+      ASSERT_NE(k, nullptr) << name;
+      if (prefix && !k->state)
+        continue;
+      Case c;
+      c.k = *k;
+      c.T = 1100;
+      c.B = c.H = 1;
+      c.dv = 8;
+      c.segments = 2;
+      c.prefix = prefix;
+      c.ranges.betaRaw = -30;
+      c.ranges.vScale = 20;
+      runCase(c, 9600 + prefix);
+      if (HasFailure())
+        return;
+    }
+}
+
 /// B > 1 and H = 1 (several workgroups per segment), and a forced count
 /// of 1: never split.
 TEST(ScanSplitGrid, BatchesAndNoSplit) {

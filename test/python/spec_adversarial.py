@@ -30,8 +30,8 @@ whose .npy files carry bf16 bits):
 
 Every case's inputs come from a seed derived from its name, so adding a
 case changes no other case. Kernel defects found here are strict xfails
-(KNOWN_DEFECTS; docs/semantics.md, "Open defects found by the numerics
-red team").
+(KNOWN_DEFECTS, empty now; docs/semantics.md, "Open defects found by the
+numerics red team").
 
 Tolerance: max|femc - ref| <= tol * max|ref| per output, tol = 1e-4 for
 f32 (semantics.md), 2e-3 for f16 and 1e-2 for bf16 (one rounding of the
@@ -422,10 +422,18 @@ def huge_gate(rng, x):
 
 def beta_state(rng, E):
     """beta_raw in [-5, 3] (β from 6.7e-3 to 3): the segment and split
-    cases below, away from the tiny β that KNOWN_DEFECTS lists (with
-    |v| of a few, β·Ṽ stays far from the clip: KNOWN_DEFECTS' float32
-    range limit of linear and gla needs X near e^(-2·cap))."""
+    cases below (with |v| of a few, β·Ṽ stays far from the clip: the
+    float32 range limit of linear and gla needs X near e^(-2·cap)); the
+    tiny β has its own cases (beta-30, beta_tiny_to_3)."""
     return rng.uniform(-5.0, 3.0, E)
+
+
+def beta_tiny_to_3(rng, E):
+    """beta_raw in [-30, 3] (β from 1e-6 to 3) across a head's channels:
+    narrow and wide channels side by side in one state record, where the
+    records keep X - 1 sums on the narrow ones (docs/semantics.md,
+    "Segments")."""
+    return rng.uniform(-30.0, 3.0, E)
 
 
 def underflow_rows(rng, x):
@@ -639,6 +647,12 @@ def _cases():
         tweak=gla_saturate_midway)
     add("aft_causal_f32", 1100, B=1, H=1, dk=4, dv=8, beta=beta_state)
     add("ssm_causal_N16_f32", 1100, B=1, H=1, dv=4, beta=beta_state)
+    # the same at a tiny β: the split's segment records keep X - 1 sums
+    # (were X sums: 4e-3..1.2e-2 x max|out| off at beta_raw = -30)
+    for kern, dk in (("ssm_causal_N16_f32", 4), ("linear_full_f32", 8),
+                     ("linear_causal_f32", 8)):
+        add(kern, 1100, B=1, H=1, dk=dk, dv=8, beta=beta_const(-30.0),
+            v=v_scaled(20.0))
     return cases + _random_cases(60)
 
 
@@ -672,7 +686,7 @@ def _random_cases(n):
         beta = _name(f"U{lo:.0f},{hi:.0f}",
                      lambda r, E, lo=lo, hi=hi: r.uniform(lo, hi, E))
         if k.state or (prior == "ssm" and rng.random() < 0.5):
-            beta = beta_state  # KNOWN_DEFECTS: states at a tiny β
+            beta = beta_tiny_to_3  # states and ssm splits at a tiny β
         vs = float(rng.choice([0.01, 1.0, 30.0, 1e3, 1e4]))
         if prior in ("linear", "gla"):
             # off the float32-range limit (KNOWN_DEFECTS): β·|v| < ~15
@@ -700,7 +714,7 @@ def _random_cases(n):
         elif prior != "softmax" and rng.random() < 0.25:
             kw["split"] = int(rng.integers(2, 6))
             if prior == "ssm":
-                kw["beta"] = beta_state  # KNOWN_DEFECTS
+                kw["beta"] = beta_tiny_to_3
         case = Case(f"random{i}-{k.name}-T{T}", k.name, T, **kw)
         out.append(case)
     return out
@@ -813,20 +827,13 @@ def compare(out, want, dtype):
 
 
 # Kernel defects this matrix found, reported to the owners of the kernels
-# (docs/semantics.md, "Open defects found by the numerics red team"). The
-# cases fail today; strict xfail turns a fix into a failure here, so the
-# fixer removes the entry.
-KNOWN_DEFECTS = (
-    (lambda c: (c.k.prior in ("linear", "ssm") and c.k.state
-                and c.beta is not None and c.beta.__name__ == "beta-30"),
-     "linear/ssm state records hold sums of X = e^(beta*V - M) in float32, "
-     "so X - 1 (all F depends on at a tiny beta) loses its digits: F off "
-     "by 5e-4..8e-3 x max|out| after a segment at beta = 1e-6"),
-    (lambda c: (c.k.prior == "ssm" and c.split
-                and c.beta is not None and c.beta.__name__ == "beta-30"),
-     "ssm launch split into segments (FEMC_SCAN_SEGMENTS, or T >= 1024 "
-     "on an idle core) loses the small-beta log restore (~1e-2 x max|out|)"),
-)
+# (docs/semantics.md, "Open defects found by the numerics red team"), as
+# (match, why): the cases fail today; strict xfail turns a fix into a
+# failure here, so the fixer removes the entry. None is open: the linear/ssm
+# state records and ssm's split segment records, which lost the small-beta
+# log restore (F off by 5e-4..1.2e-2 x max|out| at beta = 1e-6), keep their
+# X sums in the offset form X - 1 on narrow channels since 2026-12-02.
+KNOWN_DEFECTS = ()
 
 
 def _params():
