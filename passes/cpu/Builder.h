@@ -471,6 +471,10 @@ public:
   /// layout, one 64-byte line at a time. In bthd the rows of one head lie
   /// H * d floats apart, a few per page, and the hardware prefetchers do not
   /// cross pages: emitters fetch the next chunk's rows while one computes.
+  /// The row's last element is fetched too: a row that does not start on a
+  /// line (malloc's 16-byte offset) spans one line more than width / perLine
+  /// and its last vector load would miss; an aligned row fetches that line
+  /// twice, one instruction.
   void prefetchRow(Value m, Value bi, Value t, Value h, Value c0, Value width,
                    bool write = false) {
     int64_t perLine =
@@ -478,6 +482,8 @@ public:
     loop(idx(0), width, idx(perLine), [&](Value c) {
       prefetch(m, at(bi, t, h, add(c0, c)), write);
     });
+    Value last = maxI(sub(width, idx(1)), idx(0));
+    prefetch(m, at(bi, t, h, add(c0, last)), write);
   }
   /// Lanes [0, n) set.
   Value mask(Value n) {

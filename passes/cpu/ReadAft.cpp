@@ -27,6 +27,14 @@ using namespace mlir;
 using namespace mlir::fem;
 using namespace mlir::fem::cpu;
 
+/// Rows between the row a step reads and the one it prefetches. A row of
+/// aft reads six per-row operands (q, k, v, gate, lam, out; 30 lines at dk =
+/// dv = 64 off a line boundary), and a step takes about 1 us per head, so
+/// 32 rows (~60 KiB) cover DRAM's latency many times and stay in L2; a whole
+/// 64-row chunk ahead (~120 KiB) left L1 before its rows were read, and was
+/// 10-25 % slower at T = 1k and 64k (docs/benchmarks.md, "Scan priors").
+static constexpr int64_t kRowsAhead = 32;
+
 void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
   EmitterBuilder e(op, op.getLayout(), op.getTiles().getVec());
   ScanWorkgroup w = setUpScanWorkgroup(e, op);
@@ -137,6 +145,7 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
   auto indexVec = VectorType::get({e.lanes}, e.b.getIndexType());
   Value lane = vector::StepOp::create(e.b, indexVec);
   Value cC = e.idx(w.chunk);
+  Value rowsAhead = e.idx(kRowsAhead);
   // The rows; `two`: the X half has its own q/k channels (ownX).
   auto emitRows = [&](bool two) {
     e.loop(w.c0i, e.ceilDiv(w.T, cC), w.c1i, [&](Value ch) {
@@ -196,8 +205,8 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
       };
       e.loop(w.c0i, n, w.c1i, [&](Value r) {
         Value t = e.add(t0, r);
-        // The row one chunk ahead (ScanRead.h, prefetchScanRow).
-        prefetchScanRow(e, op, w, e.add(t, cC), !stateOnly);
+        // The row kRowsAhead ahead (ScanRead.h, prefetchScanRow).
+        prefetchScanRow(e, op, w, e.add(t, rowsAhead), !stateOnly);
         if (stateOnly) {
           // The sums of the state, no row.
           e.loop(w.c0i, w.cwp, w.cLanes,
