@@ -45,7 +45,7 @@ static cl::opt<std::string>
 static cl::opt<std::string> emit(
     "emit",
     cl::desc("What to write: lib (default: NAME.o, NAME.so, NAME.h, "
-             "NAME.json), obj (no .so), llvm (NAME.ll), asm (NAME.s), mlir "
+             "NAME.glue.c, NAME.json), obj (no .so), llvm (NAME.ll), asm (NAME.s), mlir "
              "(the IR after --after=PASS, or the final LLVM dialect)"),
     cl::init("lib"), cl::cat(category));
 static cl::opt<std::string>
@@ -145,8 +145,9 @@ int main(int argc, char **argv) {
       "femc: compile Free Energy Mixer model descriptions to CPU kernels\n\n"
       "  femc MODEL.mlir -o OUTDIR\n\n"
       "writes OUTDIR/MODEL.o (kernels + descriptor), OUTDIR/MODEL.so, "
-      "OUTDIR/MODEL.h\n(one entry point per kernel, with its argument shapes) "
-      "and OUTDIR/MODEL.json\n(the manifest). Run them with fem-run or load "
+      "OUTDIR/MODEL.h\n(one entry point per kernel, with its argument shapes), "
+      "OUTDIR/MODEL.glue.c\n(the C glue linked into the .so: launch grid, "
+      "argument checks) and OUTDIR/MODEL.json\n(the manifest). Run them with fem-run or load "
       "them with libfemrt (docs/runtime.md).\nA kernel is a func.func whose "
       "body is one fem.mixer of its arguments; a layer\nis a func.func with a "
       "fem.mixer among other ops (docs/user-guide.md).\n");
