@@ -68,48 +68,66 @@ func.func @fem_layer_lm(
       %s1 = arith.constant 0.00390625 : f32
       %s2 = arith.mulf %a1, %s1 : f32
       %s3 = arith.subf %a0, %s2 : f32
-      %s4 = arith.mulf %s3, %s3 : f32
-      %s5 = arith.addf %acc, %s4 : f32
-      linalg.yield %s5 : f32
+      %s4 = arith.addf %acc, %s3 : f32
+      linalg.yield %s4 : f32
     } -> tensor<?x?xf32>
-  %e8 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
-  %g9 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%x, %g4, %g7, %p13, %p14 : tensor<?x?x256xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<256xf32>, tensor<256xf32>)
-      outs(%e8 : tensor<?x?x256xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %acc: f32):
+  %e8 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z9 = linalg.fill ins(%cst3 : f32) outs(%e8 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g10 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %g4, %g7 : tensor<?x?x256xf32>, tensor<?x?xf32>, tensor<?x?xf32>)
+      outs(%z9 : tensor<?x?xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = arith.constant 0.00390625 : f32
       %s2 = arith.mulf %a1, %s1 : f32
       %s3 = arith.constant 0.00390625 : f32
       %s4 = arith.mulf %a2, %s3 : f32
-      %s5 = arith.constant 9.999999747378752e-06 : f32
-      %s6 = arith.addf %s4, %s5 : f32
-      %s7 = math.rsqrt %s6 : f32
-      %s8 = arith.subf %a0, %s2 : f32
-      %s9 = arith.mulf %s8, %s7 : f32
-      %s10 = arith.mulf %s9, %a3 : f32
-      %s11 = arith.addf %s10, %a4 : f32
-      linalg.yield %s11 : f32
+      %s5 = arith.subf %a0, %s2 : f32
+      %s6 = arith.subf %s5, %s4 : f32
+      %s7 = arith.mulf %s6, %s6 : f32
+      %s8 = arith.addf %acc, %s7 : f32
+      linalg.yield %s8 : f32
+    } -> tensor<?x?xf32>
+  %e11 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
+  %g12 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%x, %g4, %g7, %g10, %p13, %p14 : tensor<?x?x256xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<256xf32>, tensor<256xf32>)
+      outs(%e11 : tensor<?x?x256xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %a5: f32, %acc: f32):
+      %s1 = arith.constant 0.00390625 : f32
+      %s2 = arith.mulf %a3, %s1 : f32
+      %s3 = arith.constant 9.999999747378752e-06 : f32
+      %s4 = arith.addf %s2, %s3 : f32
+      %s5 = math.rsqrt %s4 : f32
+      %s6 = arith.constant 0.00390625 : f32
+      %s7 = arith.mulf %a1, %s6 : f32
+      %s8 = arith.constant 0.00390625 : f32
+      %s9 = arith.mulf %a2, %s8 : f32
+      %s10 = arith.subf %a0, %s7 : f32
+      %s11 = arith.subf %s10, %s9 : f32
+      %s12 = arith.mulf %s11, %s5 : f32
+      %s13 = arith.mulf %s12, %a4 : f32
+      %s14 = arith.addf %s13, %a5 : f32
+      linalg.yield %s14 : f32
     } -> tensor<?x?x256xf32>
-  %e10 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
-  %g11 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e13 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
+  %g14 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p20 : tensor<64xf32>)
-      outs(%e10 : tensor<?x?x64xf32>) {
+      outs(%e13 : tensor<?x?x64xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x64xf32>
-  %g12 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g9, %p19 : tensor<?x?x256xf32>, tensor<64x256xf32>)
-      outs(%g11 : tensor<?x?x64xf32>) {
+  %g15 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g12, %p19 : tensor<?x?x256xf32>, tensor<64x256xf32>)
+      outs(%g14 : tensor<?x?x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x64xf32>
-  %e13 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z14 = linalg.fill ins(%cst3 : f32) outs(%e13 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g15 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%g12 : tensor<?x?x64xf32>)
-      outs(%z14 : tensor<?x?xf32>) {
+  %e16 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z17 = linalg.fill ins(%cst3 : f32) outs(%e16 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g18 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g15 : tensor<?x?x64xf32>)
+      outs(%z17 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = math.exp %a0 : f32
       %s2 = math.log1p %s1 : f32
@@ -122,30 +140,15 @@ func.func @fem_layer_lm(
       %s9 = arith.addf %acc, %s8 : f32
       linalg.yield %s9 : f32
     } -> tensor<?x?xf32>
-  %e16 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
-  %g17 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%p18 : tensor<64xf32>)
-      outs(%e16 : tensor<?x?x64xf32>) {
-    ^bb0(%a0: f32, %acc: f32):
-      linalg.yield %a0 : f32
-    } -> tensor<?x?x64xf32>
-  %g18 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g9, %p17 : tensor<?x?x256xf32>, tensor<64x256xf32>)
-      outs(%g17 : tensor<?x?x64xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = arith.mulf %a0, %a1 : f32
-      %s2 = arith.addf %acc, %s1 : f32
-      linalg.yield %s2 : f32
-    } -> tensor<?x?x64xf32>
   %e19 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
   %g20 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%p16 : tensor<64xf32>)
+      ins(%p18 : tensor<64xf32>)
       outs(%e19 : tensor<?x?x64xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x64xf32>
   %g21 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g9, %p15 : tensor<?x?x256xf32>, tensor<64x256xf32>)
+      ins(%g12, %p17 : tensor<?x?x256xf32>, tensor<64x256xf32>)
       outs(%g20 : tensor<?x?x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
@@ -153,79 +156,112 @@ func.func @fem_layer_lm(
       linalg.yield %s2 : f32
     } -> tensor<?x?x64xf32>
   %e22 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
-  %ch26 = arith.constant 64 : index
-  %cst27 = arith.constant 1.0 : f32
-  %cst28 = arith.constant 20.0 : f32
-  %cst29 = arith.constant 27.63102149963379 : f32
-  %rb23 = scf.for %b30 = %c0 to %B step %c1 iter_args(%acc33 = %e22) -> (tensor<?x?x64xf32>) {
-    %rj24 = scf.for %j31 = %c0 to %ch26 step %c1 iter_args(%acc34 = %acc33) -> (tensor<?x?x64xf32>) {
-      %rt25:3 = scf.for %t32 = %c0 to %T step %c1 iter_args(%acc35 = %acc34, %c36 = %cst3, %r37 = %cst3) -> (tensor<?x?x64xf32>, f32, f32) {
-        %a38 = tensor.extract %g21[%b30, %t32, %j31] : tensor<?x?x64xf32>
-        %f39 = tensor.extract %g18[%b30, %t32, %j31] : tensor<?x?x64xf32>
-        %x40 = math.exp %a38 : f32
-        %x41 = math.log1p %x40 : f32
-        %x42 = arith.cmpf ogt, %a38, %cst28 : f32
-        %x43 = arith.select %x42, %a38, %x41 : f32
-        %x44 = arith.subf %c36, %x43 : f32
-        %x45 = arith.addf %x44, %cst29 : f32
-        %x46 = math.exp %x45 : f32
-        %x47 = arith.addf %x46, %cst27 : f32
-        %x48 = arith.divf %x46, %x47 : f32
-        %x49 = arith.negf %x43 : f32
-        %x50 = math.exp %x49 : f32
-        %x51 = arith.mulf %x50, %r37 : f32
-        %x52 = math.fma %f39, %x48, %x51 : f32
-        %x53 = tensor.insert %x52 into %acc35[%b30, %t32, %j31] : tensor<?x?x64xf32>
-        scf.yield %x53, %x44, %x52 : tensor<?x?x64xf32>, f32, f32
+  %g23 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%p16 : tensor<64xf32>)
+      outs(%e22 : tensor<?x?x64xf32>) {
+    ^bb0(%a0: f32, %acc: f32):
+      linalg.yield %a0 : f32
+    } -> tensor<?x?x64xf32>
+  %g24 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g12, %p15 : tensor<?x?x256xf32>, tensor<64x256xf32>)
+      outs(%g23 : tensor<?x?x64xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %acc: f32):
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
+    } -> tensor<?x?x64xf32>
+  %e25 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
+  %ch29 = arith.constant 64 : index
+  %cst30 = arith.constant 1.0 : f32
+  %cst31 = arith.constant 20.0 : f32
+  %cst32 = arith.constant 27.63102149963379 : f32
+  %rb26 = scf.for %b33 = %c0 to %B step %c1 iter_args(%acc36 = %e25) -> (tensor<?x?x64xf32>) {
+    %rj27 = scf.for %j34 = %c0 to %ch29 step %c1 iter_args(%acc37 = %acc36) -> (tensor<?x?x64xf32>) {
+      %rt28:3 = scf.for %t35 = %c0 to %T step %c1 iter_args(%acc38 = %acc37, %c39 = %cst3, %r40 = %cst3) -> (tensor<?x?x64xf32>, f32, f32) {
+        %a41 = tensor.extract %g24[%b33, %t35, %j34] : tensor<?x?x64xf32>
+        %f42 = tensor.extract %g21[%b33, %t35, %j34] : tensor<?x?x64xf32>
+        %x43 = math.exp %a41 : f32
+        %x44 = math.log1p %x43 : f32
+        %x45 = arith.cmpf ogt, %a41, %cst31 : f32
+        %x46 = arith.select %x45, %a41, %x44 : f32
+        %x47 = arith.subf %c39, %x46 : f32
+        %x48 = arith.addf %x47, %cst32 : f32
+        %x49 = math.exp %x48 : f32
+        %x50 = arith.addf %x49, %cst30 : f32
+        %x51 = arith.divf %x49, %x50 : f32
+        %x52 = arith.negf %x46 : f32
+        %x53 = math.exp %x52 : f32
+        %x54 = arith.mulf %x53, %r40 : f32
+        %x55 = math.fma %f42, %x51, %x54 : f32
+        %x56 = tensor.insert %x55 into %acc38[%b33, %t35, %j34] : tensor<?x?x64xf32>
+        scf.yield %x56, %x47, %x55 : tensor<?x?x64xf32>, f32, f32
       }
-      scf.yield %rt25#0 : tensor<?x?x64xf32>
+      scf.yield %rt28#0 : tensor<?x?x64xf32>
     }
-    scf.yield %rj24 : tensor<?x?x64xf32>
+    scf.yield %rj27 : tensor<?x?x64xf32>
   }
-  %e54 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z55 = linalg.fill ins(%cst3 : f32) outs(%e54 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g56 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%rb23 : tensor<?x?x64xf32>)
-      outs(%z55 : tensor<?x?xf32>) {
+  %e57 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z58 = linalg.fill ins(%cst3 : f32) outs(%e57 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g59 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%rb26 : tensor<?x?x64xf32>)
+      outs(%z58 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = arith.addf %acc, %a0 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?xf32>
-  %e57 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z58 = linalg.fill ins(%cst3 : f32) outs(%e57 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g59 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%rb23, %g56 : tensor<?x?x64xf32>, tensor<?x?xf32>)
-      outs(%z58 : tensor<?x?xf32>) {
+  %e60 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z61 = linalg.fill ins(%cst3 : f32) outs(%e60 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g62 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%rb26, %g59 : tensor<?x?x64xf32>, tensor<?x?xf32>)
+      outs(%z61 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 0.015625 : f32
       %s2 = arith.mulf %a1, %s1 : f32
       %s3 = arith.subf %a0, %s2 : f32
-      %s4 = arith.mulf %s3, %s3 : f32
-      %s5 = arith.addf %acc, %s4 : f32
-      linalg.yield %s5 : f32
+      %s4 = arith.addf %acc, %s3 : f32
+      linalg.yield %s4 : f32
     } -> tensor<?x?xf32>
-  %e60 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
-  %g61 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%rb23, %g56, %g59, %p22, %p23 : tensor<?x?x64xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<64xf32>, tensor<64xf32>)
-      outs(%e60 : tensor<?x?x64xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %acc: f32):
+  %e63 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z64 = linalg.fill ins(%cst3 : f32) outs(%e63 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g65 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%rb26, %g59, %g62 : tensor<?x?x64xf32>, tensor<?x?xf32>, tensor<?x?xf32>)
+      outs(%z64 : tensor<?x?xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = arith.constant 0.015625 : f32
       %s2 = arith.mulf %a1, %s1 : f32
       %s3 = arith.constant 0.015625 : f32
       %s4 = arith.mulf %a2, %s3 : f32
-      %s5 = arith.constant 9.999999747378752e-06 : f32
-      %s6 = arith.addf %s4, %s5 : f32
-      %s7 = math.rsqrt %s6 : f32
-      %s8 = arith.subf %a0, %s2 : f32
-      %s9 = arith.mulf %s8, %s7 : f32
-      %s10 = arith.mulf %s9, %a3 : f32
-      %s11 = arith.addf %s10, %a4 : f32
-      linalg.yield %s11 : f32
+      %s5 = arith.subf %a0, %s2 : f32
+      %s6 = arith.subf %s5, %s4 : f32
+      %s7 = arith.mulf %s6, %s6 : f32
+      %s8 = arith.addf %acc, %s7 : f32
+      linalg.yield %s8 : f32
+    } -> tensor<?x?xf32>
+  %e66 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
+  %g67 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%rb26, %g59, %g62, %g65, %p22, %p23 : tensor<?x?x64xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<64xf32>, tensor<64xf32>)
+      outs(%e66 : tensor<?x?x64xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %a5: f32, %acc: f32):
+      %s1 = arith.constant 0.015625 : f32
+      %s2 = arith.mulf %a3, %s1 : f32
+      %s3 = arith.constant 9.999999747378752e-06 : f32
+      %s4 = arith.addf %s2, %s3 : f32
+      %s5 = math.rsqrt %s4 : f32
+      %s6 = arith.constant 0.015625 : f32
+      %s7 = arith.mulf %a1, %s6 : f32
+      %s8 = arith.constant 0.015625 : f32
+      %s9 = arith.mulf %a2, %s8 : f32
+      %s10 = arith.subf %a0, %s7 : f32
+      %s11 = arith.subf %s10, %s9 : f32
+      %s12 = arith.mulf %s11, %s5 : f32
+      %s13 = arith.mulf %s12, %a4 : f32
+      %s14 = arith.addf %s13, %a5 : f32
+      linalg.yield %s14 : f32
     } -> tensor<?x?x64xf32>
-  %e62 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
-  %g63 = linalg.generic {indexing_maps = [affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t)>, affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t, j)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g12, %g15, %g61 : tensor<?x?x64xf32>, tensor<?x?xf32>, tensor<?x?x64xf32>)
-      outs(%e62 : tensor<?x?x64xf32>) {
+  %e68 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
+  %g69 = linalg.generic {indexing_maps = [affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t)>, affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t, j)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g15, %g18, %g67 : tensor<?x?x64xf32>, tensor<?x?xf32>, tensor<?x?x64xf32>)
+      outs(%e68 : tensor<?x?x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = math.exp %a0 : f32
       %s2 = math.log1p %s1 : f32
@@ -243,50 +279,24 @@ func.func @fem_layer_lm(
       %s14 = arith.mulf %s13, %a2 : f32
       linalg.yield %s14 : f32
     } -> tensor<?x?x64xf32>
-  %e64 = tensor.empty(%B, %T) : tensor<?x?x1280xf32>
-  %z65 = linalg.fill ins(%cst3 : f32) outs(%e64 : tensor<?x?x1280xf32>) -> tensor<?x?x1280xf32>
-  %g66 = linalg.generic {indexing_maps = [affine_map<(b, t, w, j) -> (b, t, j)>, affine_map<(b, t, w, j) -> (j, w)>, affine_map<(b, t, w, j) -> (b, t, w)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g63, %p21 : tensor<?x?x64xf32>, tensor<64x1280xf32>)
-      outs(%z65 : tensor<?x?x1280xf32>) {
+  %e70 = tensor.empty(%B, %T) : tensor<?x?x1280xf32>
+  %z71 = linalg.fill ins(%cst3 : f32) outs(%e70 : tensor<?x?x1280xf32>) -> tensor<?x?x1280xf32>
+  %g72 = linalg.generic {indexing_maps = [affine_map<(b, t, w, j) -> (b, t, j)>, affine_map<(b, t, w, j) -> (j, w)>, affine_map<(b, t, w, j) -> (b, t, w)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g69, %p21 : tensor<?x?x64xf32>, tensor<64x1280xf32>)
+      outs(%z71 : tensor<?x?x1280xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x1280xf32>
-  %e67 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
-  %g68 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%p1 : tensor<256xf32>)
-      outs(%e67 : tensor<?x?x4x64xf32>) {
-    ^bb0(%a0: f32, %acc: f32):
-      linalg.yield %a0 : f32
-    } -> tensor<?x?x4x64xf32>
-  %w69 = tensor.expand_shape %p0 [[0, 1], [2]] output_shape [4, 64, 256] : tensor<256x256xf32> into tensor<4x64x256xf32>
-  %g70 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%x, %w69 : tensor<?x?x256xf32>, tensor<4x64x256xf32>)
-      outs(%g68 : tensor<?x?x4x64xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = arith.mulf %a0, %a1 : f32
-      %s2 = arith.addf %acc, %s1 : f32
-      linalg.yield %s2 : f32
-    } -> tensor<?x?x4x64xf32>
-  %e71 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
-  %g72 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 0 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g70, %g66 : tensor<?x?x4x64xf32>, tensor<?x?x1280xf32>)
-      outs(%e71 : tensor<?x?x4x64xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = arith.constant 1.0 : f32
-      %s2 = arith.addf %a1, %s1 : f32
-      %s3 = arith.mulf %a0, %s2 : f32
-      linalg.yield %s3 : f32
-    } -> tensor<?x?x4x64xf32>
   %e73 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
   %g74 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%p5 : tensor<256xf32>)
+      ins(%p1 : tensor<256xf32>)
       outs(%e73 : tensor<?x?x4x64xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x4x64xf32>
-  %w75 = tensor.expand_shape %p4 [[0, 1], [2]] output_shape [4, 64, 256] : tensor<256x256xf32> into tensor<4x64x256xf32>
+  %w75 = tensor.expand_shape %p0 [[0, 1], [2]] output_shape [4, 64, 256] : tensor<256x256xf32> into tensor<4x64x256xf32>
   %g76 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
       ins(%x, %w75 : tensor<?x?x256xf32>, tensor<4x64x256xf32>)
       outs(%g74 : tensor<?x?x4x64xf32>) {
@@ -296,45 +306,71 @@ func.func @fem_layer_lm(
       linalg.yield %s2 : f32
     } -> tensor<?x?x4x64xf32>
   %e77 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
-  %g78 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%p7 : tensor<256xf32>)
+  %g78 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 0 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g76, %g72 : tensor<?x?x4x64xf32>, tensor<?x?x1280xf32>)
       outs(%e77 : tensor<?x?x4x64xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %acc: f32):
+      %s1 = arith.constant 1.0 : f32
+      %s2 = arith.addf %a1, %s1 : f32
+      %s3 = arith.mulf %a0, %s2 : f32
+      linalg.yield %s3 : f32
+    } -> tensor<?x?x4x64xf32>
+  %e79 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
+  %g80 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%p5 : tensor<256xf32>)
+      outs(%e79 : tensor<?x?x4x64xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x4x64xf32>
-  %w79 = tensor.expand_shape %p6 [[0, 1], [2]] output_shape [4, 64, 256] : tensor<256x256xf32> into tensor<4x64x256xf32>
-  %g80 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%x, %w79 : tensor<?x?x256xf32>, tensor<4x64x256xf32>)
-      outs(%g78 : tensor<?x?x4x64xf32>) {
+  %w81 = tensor.expand_shape %p4 [[0, 1], [2]] output_shape [4, 64, 256] : tensor<256x256xf32> into tensor<4x64x256xf32>
+  %g82 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%x, %w81 : tensor<?x?x256xf32>, tensor<4x64x256xf32>)
+      outs(%g80 : tensor<?x?x4x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x4x64xf32>
-  %e81 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
-  %g82 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 256 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g76, %g66 : tensor<?x?x4x64xf32>, tensor<?x?x1280xf32>)
-      outs(%e81 : tensor<?x?x4x64xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = arith.constant 1.0 : f32
-      %s2 = arith.addf %a1, %s1 : f32
-      %s3 = arith.mulf %a0, %s2 : f32
-      linalg.yield %s3 : f32
-    } -> tensor<?x?x4x64xf32>
   %e83 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
-  %g84 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 512 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g80, %g66 : tensor<?x?x4x64xf32>, tensor<?x?x1280xf32>)
+  %g84 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%p7 : tensor<256xf32>)
       outs(%e83 : tensor<?x?x4x64xf32>) {
+    ^bb0(%a0: f32, %acc: f32):
+      linalg.yield %a0 : f32
+    } -> tensor<?x?x4x64xf32>
+  %w85 = tensor.expand_shape %p6 [[0, 1], [2]] output_shape [4, 64, 256] : tensor<256x256xf32> into tensor<4x64x256xf32>
+  %g86 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%x, %w85 : tensor<?x?x256xf32>, tensor<4x64x256xf32>)
+      outs(%g84 : tensor<?x?x4x64xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %acc: f32):
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
+    } -> tensor<?x?x4x64xf32>
+  %e87 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
+  %g88 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 256 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g82, %g72 : tensor<?x?x4x64xf32>, tensor<?x?x1280xf32>)
+      outs(%e87 : tensor<?x?x4x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x4x64xf32>
-  %inv_freq85 = arith.constant dense<[1.0, 0.7498942017555237, 0.5623413324356079, 0.4216965138912201, 0.3162277638912201, 0.23713739216327667, 0.17782793939113617, 0.1333521455526352, 0.10000000149011612, 0.07498941570520401, 0.05623412877321243, 0.04216964915394783, 0.03162277862429619, 0.0237137358635664, 0.017782794311642647, 0.01333521492779255, 0.009999999776482582, 0.007498942315578461, 0.005623413249850273, 0.0042169648222625256, 0.003162277862429619, 0.0023713738191872835, 0.0017782794311642647, 0.0013335214462131262, 0.0010000000474974513, 0.0007498941849917173, 0.000562341301701963, 0.00042169654625467956, 0.0003162277862429619, 0.0002371373848291114, 0.00017782794020604342, 0.0001333521504420787]> : tensor<32xf64>
-  %e86 = tensor.empty(%T) : tensor<?x32xf32>
-  %cos87 = linalg.generic {indexing_maps = [affine_map<(t, i) -> (i)>, affine_map<(t, i) -> (t, i)>], iterator_types = ["parallel", "parallel"]}
-      ins(%inv_freq85 : tensor<32xf64>) outs(%e86 : tensor<?x32xf32>) {
+  %e89 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
+  %g90 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 512 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g86, %g72 : tensor<?x?x4x64xf32>, tensor<?x?x1280xf32>)
+      outs(%e89 : tensor<?x?x4x64xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %acc: f32):
+      %s1 = arith.constant 1.0 : f32
+      %s2 = arith.addf %a1, %s1 : f32
+      %s3 = arith.mulf %a0, %s2 : f32
+      linalg.yield %s3 : f32
+    } -> tensor<?x?x4x64xf32>
+  %inv_freq91 = arith.constant dense<[1.0, 0.7498942017555237, 0.5623413324356079, 0.4216965138912201, 0.3162277638912201, 0.23713739216327667, 0.17782793939113617, 0.1333521455526352, 0.10000000149011612, 0.07498941570520401, 0.05623412877321243, 0.04216964915394783, 0.03162277862429619, 0.0237137358635664, 0.017782794311642647, 0.01333521492779255, 0.009999999776482582, 0.007498942315578461, 0.005623413249850273, 0.0042169648222625256, 0.003162277862429619, 0.0023713738191872835, 0.0017782794311642647, 0.0013335214462131262, 0.0010000000474974513, 0.0007498941849917173, 0.000562341301701963, 0.00042169654625467956, 0.0003162277862429619, 0.0002371373848291114, 0.00017782794020604342, 0.0001333521504420787]> : tensor<32xf64>
+  %e92 = tensor.empty(%T) : tensor<?x32xf32>
+  %cos93 = linalg.generic {indexing_maps = [affine_map<(t, i) -> (i)>, affine_map<(t, i) -> (t, i)>], iterator_types = ["parallel", "parallel"]}
+      ins(%inv_freq91 : tensor<32xf64>) outs(%e92 : tensor<?x32xf32>) {
     ^bb0(%f: f64, %o: f32):
       %ti = linalg.index 0 : index
       %t64 = arith.index_cast %ti : index to i64
@@ -344,9 +380,9 @@ func.func @fem_layer_lm(
       %r32 = arith.truncf %r : f64 to f32
       linalg.yield %r32 : f32
     } -> tensor<?x32xf32>
-  %e88 = tensor.empty(%T) : tensor<?x32xf32>
-  %sin89 = linalg.generic {indexing_maps = [affine_map<(t, i) -> (i)>, affine_map<(t, i) -> (t, i)>], iterator_types = ["parallel", "parallel"]}
-      ins(%inv_freq85 : tensor<32xf64>) outs(%e88 : tensor<?x32xf32>) {
+  %e94 = tensor.empty(%T) : tensor<?x32xf32>
+  %sin95 = linalg.generic {indexing_maps = [affine_map<(t, i) -> (i)>, affine_map<(t, i) -> (t, i)>], iterator_types = ["parallel", "parallel"]}
+      ins(%inv_freq91 : tensor<32xf64>) outs(%e94 : tensor<?x32xf32>) {
     ^bb0(%f: f64, %o: f32):
       %ti = linalg.index 0 : index
       %t64 = arith.index_cast %ti : index to i64
@@ -356,10 +392,10 @@ func.func @fem_layer_lm(
       %r32 = arith.truncf %r : f64 to f32
       linalg.yield %r32 : f32
     } -> tensor<?x32xf32>
-  %e90 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
-  %g91 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, h, c + 1 - (c mod 2) * 2)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g82, %g82, %cos87, %sin89 : tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
-      outs(%e90 : tensor<?x?x4x64xf32>) {
+  %e96 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
+  %g97 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, h, c + 1 - (c mod 2) * 2)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g88, %g88, %cos93, %sin95 : tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
+      outs(%e96 : tensor<?x?x4x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %acc: f32):
       %s1 = linalg.index 3 : index
       %s2 = arith.constant 2 : index
@@ -371,57 +407,31 @@ func.func @fem_layer_lm(
       %s8 = arith.mulf %a0, %a2 : f32
       %s9 = math.fma %s7, %a3, %s8 : f32
       linalg.yield %s9 : f32
-    } -> tensor<?x?x4x64xf32>
-  %e92 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
-  %g93 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, h, c + 1 - (c mod 2) * 2)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g84, %g84, %cos87, %sin89 : tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
-      outs(%e92 : tensor<?x?x4x64xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %acc: f32):
-      %s1 = linalg.index 3 : index
-      %s2 = arith.constant 2 : index
-      %s3 = arith.remui %s1, %s2 : index
-      %s4 = arith.constant 0 : index
-      %s5 = arith.cmpi ne, %s3, %s4 : index
-      %s6 = arith.negf %a1 : f32
-      %s7 = arith.select %s5, %a1, %s6 : f32
-      %s8 = arith.mulf %a0, %a2 : f32
-      %s9 = math.fma %s7, %a3, %s8 : f32
-      linalg.yield %s9 : f32
-    } -> tensor<?x?x4x64xf32>
-  %e94 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
-  %g95 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%p9 : tensor<256xf32>)
-      outs(%e94 : tensor<?x?x4x64xf32>) {
-    ^bb0(%a0: f32, %acc: f32):
-      linalg.yield %a0 : f32
-    } -> tensor<?x?x4x64xf32>
-  %w96 = tensor.expand_shape %p8 [[0, 1], [2]] output_shape [4, 64, 256] : tensor<256x256xf32> into tensor<4x64x256xf32>
-  %g97 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%x, %w96 : tensor<?x?x256xf32>, tensor<4x64x256xf32>)
-      outs(%g95 : tensor<?x?x4x64xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = arith.mulf %a0, %a1 : f32
-      %s2 = arith.addf %acc, %s1 : f32
-      linalg.yield %s2 : f32
     } -> tensor<?x?x4x64xf32>
   %e98 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
-  %g99 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 768 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g97, %g66 : tensor<?x?x4x64xf32>, tensor<?x?x1280xf32>)
+  %g99 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, h, c + 1 - (c mod 2) * 2)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g90, %g90, %cos93, %sin95 : tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
       outs(%e98 : tensor<?x?x4x64xf32>) {
-    ^bb0(%a0: f32, %a1: f32, %acc: f32):
-      %s1 = arith.constant 1.0 : f32
-      %s2 = arith.addf %a1, %s1 : f32
-      %s3 = arith.mulf %a0, %s2 : f32
-      linalg.yield %s3 : f32
+    ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %acc: f32):
+      %s1 = linalg.index 3 : index
+      %s2 = arith.constant 2 : index
+      %s3 = arith.remui %s1, %s2 : index
+      %s4 = arith.constant 0 : index
+      %s5 = arith.cmpi ne, %s3, %s4 : index
+      %s6 = arith.negf %a1 : f32
+      %s7 = arith.select %s5, %a1, %s6 : f32
+      %s8 = arith.mulf %a0, %a2 : f32
+      %s9 = math.fma %s7, %a3, %s8 : f32
+      linalg.yield %s9 : f32
     } -> tensor<?x?x4x64xf32>
   %e100 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
   %g101 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%p11 : tensor<256xf32>)
+      ins(%p9 : tensor<256xf32>)
       outs(%e100 : tensor<?x?x4x64xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x4x64xf32>
-  %w102 = tensor.expand_shape %p10 [[0, 1], [2]] output_shape [4, 64, 256] : tensor<256x256xf32> into tensor<4x64x256xf32>
+  %w102 = tensor.expand_shape %p8 [[0, 1], [2]] output_shape [4, 64, 256] : tensor<256x256xf32> into tensor<4x64x256xf32>
   %g103 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
       ins(%x, %w102 : tensor<?x?x256xf32>, tensor<4x64x256xf32>)
       outs(%g101 : tensor<?x?x4x64xf32>) {
@@ -431,8 +441,8 @@ func.func @fem_layer_lm(
       linalg.yield %s2 : f32
     } -> tensor<?x?x4x64xf32>
   %e104 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
-  %g105 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 1024 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g103, %g66 : tensor<?x?x4x64xf32>, tensor<?x?x1280xf32>)
+  %g105 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 768 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g103, %g72 : tensor<?x?x4x64xf32>, tensor<?x?x1280xf32>)
       outs(%e104 : tensor<?x?x4x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
@@ -440,22 +450,48 @@ func.func @fem_layer_lm(
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x4x64xf32>
-  %read106 = fem.mixer softmax q(%g91 : tensor<?x?x4x64xf32>) k(%g93 : tensor<?x?x4x64xf32>) v(%g72 : tensor<?x?x4x64xf32>) beta_raw(%p12 : tensor<256xf32>) lam(%g99 : tensor<?x?x4x64xf32>) gate(%g105 : tensor<?x?x4x64xf32>) {causal, cap = 40.0 : f64, eps = 1.0e-06 : f64} -> tensor<?x?x4x64xf32>
-  %e107 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
-  %g108 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e106 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
+  %g107 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%p11 : tensor<256xf32>)
+      outs(%e106 : tensor<?x?x4x64xf32>) {
+    ^bb0(%a0: f32, %acc: f32):
+      linalg.yield %a0 : f32
+    } -> tensor<?x?x4x64xf32>
+  %w108 = tensor.expand_shape %p10 [[0, 1], [2]] output_shape [4, 64, 256] : tensor<256x256xf32> into tensor<4x64x256xf32>
+  %g109 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%x, %w108 : tensor<?x?x256xf32>, tensor<4x64x256xf32>)
+      outs(%g107 : tensor<?x?x4x64xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %acc: f32):
+      %s1 = arith.mulf %a0, %a1 : f32
+      %s2 = arith.addf %acc, %s1 : f32
+      linalg.yield %s2 : f32
+    } -> tensor<?x?x4x64xf32>
+  %e110 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
+  %g111 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 1024 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g109, %g72 : tensor<?x?x4x64xf32>, tensor<?x?x1280xf32>)
+      outs(%e110 : tensor<?x?x4x64xf32>) {
+    ^bb0(%a0: f32, %a1: f32, %acc: f32):
+      %s1 = arith.constant 1.0 : f32
+      %s2 = arith.addf %a1, %s1 : f32
+      %s3 = arith.mulf %a0, %s2 : f32
+      linalg.yield %s3 : f32
+    } -> tensor<?x?x4x64xf32>
+  %read112 = fem.mixer softmax q(%g97 : tensor<?x?x4x64xf32>) k(%g99 : tensor<?x?x4x64xf32>) v(%g78 : tensor<?x?x4x64xf32>) beta_raw(%p12 : tensor<256xf32>) lam(%g105 : tensor<?x?x4x64xf32>) gate(%g111 : tensor<?x?x4x64xf32>) {causal, cap = 40.0 : f64, eps = 1.0e-06 : f64} -> tensor<?x?x4x64xf32>
+  %e113 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
+  %g114 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p3 : tensor<256xf32>)
-      outs(%e107 : tensor<?x?x256xf32>) {
+      outs(%e113 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x256xf32>
-  %w109 = tensor.expand_shape %p2 [[0], [1, 2]] output_shape [256, 4, 64] : tensor<256x256xf32> into tensor<256x4x64xf32>
-  %g110 = linalg.generic {indexing_maps = [affine_map<(b, t, n, h, c) -> (b, t, h, c)>, affine_map<(b, t, n, h, c) -> (n, h, c)>, affine_map<(b, t, n, h, c) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]}
-      ins(%read106, %w109 : tensor<?x?x4x64xf32>, tensor<256x4x64xf32>)
-      outs(%g108 : tensor<?x?x256xf32>) {
+  %w115 = tensor.expand_shape %p2 [[0], [1, 2]] output_shape [256, 4, 64] : tensor<256x256xf32> into tensor<256x4x64xf32>
+  %g116 = linalg.generic {indexing_maps = [affine_map<(b, t, n, h, c) -> (b, t, h, c)>, affine_map<(b, t, n, h, c) -> (n, h, c)>, affine_map<(b, t, n, h, c) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]}
+      ins(%read112, %w115 : tensor<?x?x4x64xf32>, tensor<256x4x64xf32>)
+      outs(%g114 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x256xf32>
-  return %g110 : tensor<?x?x256xf32>
+  return %g116 : tensor<?x?x256xf32>
 }
