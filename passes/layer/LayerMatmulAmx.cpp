@@ -97,6 +97,9 @@ constexpr int64_t kT = AmxBlocking::kTile;
 /// K tiles per step of the matmul's K loop (the accumulators are loaded
 /// and stored once per step).
 constexpr int64_t kU = 16;
+/// Packed A tiles (1 KiB each) a block of row tiles may hold: 1 MiB, half
+/// of a Sapphire Rapids core's L2, the rest for the column pair's B tiles.
+constexpr int64_t kAResidentTiles = 1024;
 
 /// Index and vector helpers on one ImplicitLocOpBuilder.
 struct Emitter {
@@ -443,44 +446,52 @@ void mlir::fem::layer::buildAmxMatmul(OpBuilder &ob, Location loc,
     }
   };
 
-  e.loop(cp0, cpEnd, one, [&](Value cp) {
-    Value n0 = e.mul(cp, e.idx(2 * kT));
-    Value left[2] = {e.sub(N, n0), e.sub(N, e.add(n0, e.idx(kT)))};
-    Value col[2] = {n0, e.add(n0, e.idx(kT))};
-    e.loop(rt0, rtEnd, one, [&](Value rt) {
-      Value r0 = e.mul(rt, e.idx(kT));
-      // hi = C (zeros past M and N), lo = 0.
-      e.loop(c0, e.idx(kT), one, [&](Value rr) {
-        Value row = e.add(r0, rr);
-        Value valid = e.lt(row, M);
-        Value rowC = e.minI(row, lastRow);
-        for (int64_t c = 0; c < 2; ++c) {
-          Value x = e.loadRow(C, rowC, col[c], e.select(valid, left[c], c0));
-          vector::StoreOp::create(b, x, hiBuf, ValueRange{e.idx(c), rr, c0});
-          // -0: hi + lo is hi exactly where no cross product is nonzero.
-          vector::StoreOp::create(b, e.splatF(-0.0f), loBuf,
-                                  ValueRange{e.idx(c), rr, c0});
-        }
-      });
-      e.loop(c0, kFull, e.idx(kU),
-             [&](Value kt0) { step(rt, cp, kt0, kU); });
-      e.loop(kFull, kTiles, one, [&](Value kt) { step(rt, cp, kt, 1); });
-      // C = hi + lo where hi is finite, else hi.
-      Value rows = e.minI(e.idx(kT), e.sub(M, r0));
-      e.loop(c0, rows, one, [&](Value rr) {
-        Value row = e.add(r0, rr);
-        for (int64_t c = 0; c < 2; ++c) {
-          Value h = vector::LoadOp::create(b, e.vf(), hiBuf,
-                                           ValueRange{e.idx(c), rr, c0});
-          Value l = vector::LoadOp::create(b, e.vf(), loBuf,
-                                           ValueRange{e.idx(c), rr, c0});
-          Value finite = arith::CmpFOp::create(
-              b, arith::CmpFPredicate::OLT, math::AbsFOp::create(b, h),
-              e.splatF(std::numeric_limits<float>::infinity()));
-          Value out = e.select(finite, arith::AddFOp::create(b, h, l), h);
-          vector::MaskedStoreOp::create(b, C, ValueRange{row, col[c]},
-                                        e.mask(left[c]), out);
-        }
+  // Row tiles in blocks whose packed A (P · kTiles tiles of 1 KiB each)
+  // stays in L2 while every column pair of the workgroup passes over it:
+  // the whole group's A (up to 16 row tiles, 1.5 MiB at K = 1024 and
+  // bf16x6) does not, and was read again from L3 for every column pair.
+  Value blockRows =
+      e.maxI(e.div(e.idx(kAResidentTiles), e.mul(e.idx(P), kTiles)), one);
+  e.loop(rt0, rtEnd, blockRows, [&](Value rb) {
+    Value rbEnd = e.minI(rtEnd, e.add(rb, blockRows));
+    e.loop(cp0, cpEnd, one, [&](Value cp) {
+      Value n0 = e.mul(cp, e.idx(2 * kT));
+      Value left[2] = {e.sub(N, n0), e.sub(N, e.add(n0, e.idx(kT)))};
+      Value col[2] = {n0, e.add(n0, e.idx(kT))};
+      e.loop(rb, rbEnd, one, [&](Value rt) {
+        Value r0 = e.mul(rt, e.idx(kT));
+        // hi = C (zeros past M and N), lo = 0.
+        e.loop(c0, e.idx(kT), one, [&](Value rr) {
+          Value row = e.add(r0, rr);
+          Value valid = e.lt(row, M);
+          Value rowC = e.minI(row, lastRow);
+          for (int64_t c = 0; c < 2; ++c) {
+            Value x = e.loadRow(C, rowC, col[c], e.select(valid, left[c], c0));
+            vector::StoreOp::create(b, x, hiBuf, ValueRange{e.idx(c), rr, c0});
+            // -0: hi + lo is hi exactly where no cross product is nonzero.
+            vector::StoreOp::create(b, e.splatF(-0.0f), loBuf,
+                                    ValueRange{e.idx(c), rr, c0});
+          }
+        });
+        e.loop(c0, kFull, e.idx(kU), [&](Value kt0) { step(rt, cp, kt0, kU); });
+        e.loop(kFull, kTiles, one, [&](Value kt) { step(rt, cp, kt, 1); });
+        // C = hi + lo where hi is finite, else hi.
+        Value rows = e.minI(e.idx(kT), e.sub(M, r0));
+        e.loop(c0, rows, one, [&](Value rr) {
+          Value row = e.add(r0, rr);
+          for (int64_t c = 0; c < 2; ++c) {
+            Value h = vector::LoadOp::create(b, e.vf(), hiBuf,
+                                             ValueRange{e.idx(c), rr, c0});
+            Value l = vector::LoadOp::create(b, e.vf(), loBuf,
+                                             ValueRange{e.idx(c), rr, c0});
+            Value finite = arith::CmpFOp::create(
+                b, arith::CmpFPredicate::OLT, math::AbsFOp::create(b, h),
+                e.splatF(std::numeric_limits<float>::infinity()));
+            Value out = e.select(finite, arith::AddFOp::create(b, h, l), h);
+            vector::MaskedStoreOp::create(b, C, ValueRange{row, col[c]},
+                                          e.mask(left[c]), out);
+          }
+        });
       });
     });
   });

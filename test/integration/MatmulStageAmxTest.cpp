@@ -223,6 +223,11 @@ TEST_F(AmxStages, SplitModesMatchTheDoubleProductAsF32Does) {
       cases.push_back({600, 290, 130, v, nt}); // 3 x 2 tiles of C
       cases.push_back({64, 64, 1024, v, nt});
     }
+  // K = 4096: the matmul takes a workgroup's row tiles in blocks of
+  // 1024 / (pieces · kTiles) = 2 (bf16x6) or 4 (bf16x3) so that their A
+  // stays in L2: 10 and 6 row tiles run whole and partial blocks.
+  cases.push_back({160, 64, 4096, Values::Uniform, true});
+  cases.push_back({90, 40, 4096, Values::Cancelling, false});
   std::printf("%-36s %12s %12s %12s\n", "case", "f32", "bf16x3", "bf16x6");
   for (const Case &c : cases) {
     SCOPED_TRACE(describe(c));
