@@ -2159,8 +2159,10 @@ bool compile(const CompileOptions &options, CompileResult &result) {
     return false;
   }
   auto outPath = [&](StringRef ext) {
-    SmallString<256> p(options.outDir);
-    llvm::sys::path::append(p, (stem + ext).str());
+    // A relative folder starting with '-' (femc -o -v) would reach clang
+    // as an option: such paths are given as ./-v/NAME.
+    SmallString<256> p(StringRef(options.outDir).starts_with("-") ? "./" : "");
+    llvm::sys::path::append(p, options.outDir, (stem + ext).str());
     return std::string(p);
   };
 

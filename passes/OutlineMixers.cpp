@@ -5,6 +5,9 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/IR/SymbolTable.h"
+
+#include <functional>
 
 #define DEBUG_TYPE "fem-outline-mixers"
 
@@ -63,11 +66,68 @@ static MutableOperandRange operandSlot(MixerOp mixer, StringRef name) {
   return mixer.getDMutable();
 }
 
+/// Refuses what the layer pipeline cannot compile before anything is
+/// outlined: fem ops in a nested module (femc compiles the top-level
+/// module's functions only), and recursion among the module's functions
+/// (the inliner, which folds a layer's helpers into it, leaves a recursive
+/// call in place: the library would recurse without end at run time).
+static LogicalResult checkCompilable(ModuleOp module) {
+  for (auto nested : module.getBody()->getOps<ModuleOp>()) {
+    WalkResult found = nested.walk([](MixerOp) { return WalkResult::interrupt(); });
+    if (found.wasInterrupted())
+      return nested.emitError()
+             << "fem.mixer inside the nested module"
+             << (nested.getSymName() ? " '@" + nested.getSymName()->str() + "'"
+                                     : std::string())
+             << " is not compiled: femc compiles the functions of the "
+                "top-level module; move the kernel or layer there";
+  }
+  // Depth-first search over func.call edges; a call to a function still on
+  // the stack closes a cycle.
+  SymbolTable symbols(module);
+  DenseMap<Operation *, int> state; // 1: on the stack, 2: done
+  SmallVector<StringRef> path;
+  std::function<LogicalResult(func::FuncOp)> visit =
+      [&](func::FuncOp f) -> LogicalResult {
+    state[f] = 1;
+    path.push_back(f.getSymName());
+    WalkResult result = f.walk([&](func::CallOp call) {
+      auto callee = symbols.lookup<func::FuncOp>(call.getCallee());
+      if (!callee || callee.isExternal())
+        return WalkResult::advance();
+      if (state.lookup(callee) == 1) {
+        std::string cycle;
+        auto *start = llvm::find(path, callee.getSymName());
+        for (auto *it = start; it != path.end(); ++it)
+          cycle += ("@" + *it + " -> ").str();
+        cycle += "@" + callee.getSymName().str();
+        call.emitError() << "recursive call to '@" << callee.getSymName()
+                         << "' (" << cycle
+                         << "): femc inlines the functions a kernel or layer "
+                            "calls and cannot compile recursion";
+        return WalkResult::interrupt();
+      }
+      if (state.lookup(callee) == 0 && failed(visit(callee)))
+        return WalkResult::interrupt();
+      return WalkResult::advance();
+    });
+    path.pop_back();
+    state[f] = 2;
+    return failure(result.wasInterrupted());
+  };
+  for (auto f : module.getOps<func::FuncOp>())
+    if (state.lookup(f) == 0 && failed(visit(f)))
+      return failure();
+  return success();
+}
+
 namespace {
 struct FEMOutlineMixersPass
     : public fem::impl::FEMOutlineMixersBase<FEMOutlineMixersPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    if (failed(checkCompilable(module)))
+      return signalPassFailure();
     SmallVector<func::FuncOp> layers;
     for (auto f : module.getOps<func::FuncOp>())
       if (!f.isExternal() && !f.getOps<MixerOp>().empty() && !isKernelLevel(f))
