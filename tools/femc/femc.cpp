@@ -118,9 +118,12 @@ static bool applyTuning(femc::driver::CompileOptions &options) {
       return false;
     }
   if (options.tileQ || options.tileK || options.vec) {
-    if (verbose)
-      errs() << "femc: tuning: --tile-q/--tile-k/--vec given; "
-             << tuningDb << " is not consulted\n";
+    // Documented (explicit tiles override the database), but said every
+    // time: a script that passes both would otherwise never learn the
+    // database it names is unused.
+    errs() << "femc: warning: --tile-q/--tile-k/--vec given; the tuning "
+              "database "
+           << tuningDb << " is not consulted\n";
     return true;
   }
   // A missing database is an empty one (docs/tuning.md), but a mistyped
@@ -178,6 +181,12 @@ int main(int argc, char **argv) {
   options.matmulPrecision = matmulPrecision;
   options.verbose = verbose;
   options.sanitize = sanitize;
+  if (tuningDb.empty() && !tuningDims.empty()) {
+    errs() << "femc: error: --tuning-dim " << tuningDims.front()
+           << " needs --tuning-db (it names the extent to look up in a "
+              "tuning database; the tiles themselves are --tile-q/--tile-k)\n";
+    return 1;
+  }
   if (!tuningDb.empty() && !applyTuning(options))
     return 1;
   // The folders of -o that do not exist yet, deepest first: compile creates
