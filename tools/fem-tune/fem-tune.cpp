@@ -66,7 +66,10 @@ usage: fem-tune MODEL.mlir --db FILE.json [--dim SYM=N ...] [options]
                       2^31; repeatable. The database keys the result by a
                       shape bucket: each dynamic extent rounded up to a
                       power of two.
-  --target=TARGET     host (default), x86-64-v3 or x86-64-v4, as for femc
+  --target=TARGET     any femc CPU target (femc --help): host (default),
+                      x86-64-v3, x86-64-v4, an LLVM CPU name such as
+                      znver3, with +bf16/+amx suffixes; an NVIDIA target
+                      is refused
   --budget SECONDS    rough wall-clock budget for compiling and timing, 1 to
                       86400 (default 60): compiling stops at half of it,
                       timing is planned from one launch of the default
