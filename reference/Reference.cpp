@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "reference/Reference.h"
+#include "dialect/Priors.h"
 
 #include <cmath>
 #include <cstdio>
@@ -215,7 +216,7 @@ static bool recordSeen(const float *record) {
 /// reference: M - L <= ln 2 in float32, on the float32 record's values;
 /// docs/semantics.md "Segments").
 static bool offsetForm(double shift, double low, bool seen) {
-  return seen && float(shift) - float(low) <= 0.69314718f;
+  return femc::priors::recordNarrow(float(shift), float(low), seen ? 1.f : 0.f);
 }
 
 /// Section 1: beta, clip, shift and tilt for query head h of batch b. With

@@ -145,7 +145,7 @@ void ValueStreams::emit() {
     maxV = e.fadd(e.select(none, e.splat(0.0f), maxV),
                   e.select(anyNan, e.splat(NAN), e.splat(0.0f)));
     Value narrow = e.fcmp(arith::CmpFPredicate::OLE, e.fsub(maxV, minV),
-                          e.splat(0.69314718f));
+                          e.splat(femc::priors::kNarrowRange));
     e.vstore(b, beta, {cv});
     e.vstore(e.fdiv(e.splat(1.0f), b), invBeta, {cv});
     e.vstore(bnd, bound, {cv});

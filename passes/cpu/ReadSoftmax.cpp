@@ -254,7 +254,7 @@ void SoftmaxReadEmitter::emitPrePass() {
       // X - 1 must be formed without rounding X: e^z rounds to 1 +- 6e-8,
       // which is all of X - 1 once beta*(max - min) is near 1e-6.
       Value narrow = fcmp(arith::CmpFPredicate::OLE, fsub(maxV, minV),
-                          splat(0.69314718f));
+                          splat(femc::priors::kNarrowRange));
       vstore(select(narrow, splat(1.0f), splat(0.0f)), offsetBuf, {j, c});
       // Padding lanes (v = 0) always count as narrow: only real channels
       // decide whether the head needs expm1 at all.

@@ -339,7 +339,7 @@ void AmxReadEmitter::emitPrePass() {
       e.vstore(maxV, shiftBuf, {j, c});
       // Narrow channels store X - 1 (see ReadSoftmax.cpp, emitPrePass).
       Value narrow = e.fcmp(arith::CmpFPredicate::OLE, e.fsub(maxV, minV),
-                            e.splat(0.69314718f));
+                            e.splat(femc::priors::kNarrowRange));
       e.vstore(e.select(narrow, e.splat(1.0f), e.splat(0.0f)), offsetBuf,
                {j, c});
     });

@@ -419,7 +419,7 @@ void KernelEmitter::emitPrePass() {
     // Narrow channel (every tilted value in [1/2, 1]): the panel stores
     // X - 1 and the epilogue takes log1p (see passes/cpu/ReadSoftmax.cpp).
     Value narrow = fcmp(arith::CmpFPredicate::OLE, fsub(maxV, minV),
-                        cst(0.69314718f));
+                        cst(femc::priors::kNarrowRange));
     sstore(beta, sChan, tid);
     sstore(bound, sChan, add(tid, idx(s.dv)));
     sstore(vMax, sChan, add(tid, idx(2 * s.dv)));
