@@ -1,7 +1,7 @@
 """One measurement of bench/run_bench.py, run in a child process of its own
-(normally with bench/.venv/bin/python, which has PyTorch 2.x, JAX and numpy
-from PyPI), so that a peer that fails to import, crashes or runs out of memory
-costs only its own row. The last line of stdout is one JSON object.
+(normally with bench/.venv/bin/python, which has PyTorch 2.x, JAX, IREE and
+numpy from PyPI), so that a peer that fails to import, crashes or runs out of
+memory costs only its own row. The last line of stdout is one JSON object.
 
     peers_child.py sgemm REPS                 same-run matmul rates (2048^3)
     peers_child.py sgemm_numpy_only REPS      numpy's alone (any numpy)
@@ -10,6 +10,7 @@ costs only its own row. The last line of stdout is one JSON object.
     peers_child.py ref DIR CAUSAL             float64 reference -> DIR/ref.npy
     peers_child.py err DIR FILE.npy           max|FILE - ref| / max|ref|
     peers_child.py row NAME DIR CAUSAL REPS   time one peer on DIR's inputs
+                                              (the iree_* rows: bench/iree_peer.py)
 
 DIR holds the inputs fem-run wrote with --save-inputs (q, k, v, beta_raw, lam,
 gate; layout bthd), so every row computes on exactly femc's inputs.
@@ -24,6 +25,7 @@ import time
 
 CAP, EPS, TINY = 40.0, 1e-6, 2.0 ** -126
 N_MM = 2048
+INPUTS = ("q", "k", "v", "beta_raw", "lam", "gate")
 
 
 class TooOld(Exception):
@@ -47,8 +49,7 @@ def ncores():
 
 def load(d):
     import numpy as np
-    return {n: np.load(os.path.join(d, n + ".npy"))
-            for n in ("q", "k", "v", "beta_raw", "lam", "gate")}
+    return {n: np.load(os.path.join(d, n + ".npy")) for n in INPUTS}
 
 
 # --------------------------------------------------------------------------
@@ -181,14 +182,13 @@ def torch_row(kind, dt_name, x, causal, reps):
 # JAX: jit of the reference formulation, and jax.nn.dot_product_attention
 # (over [V~ | X] if it accepts a value width of 2*dv, else two calls).
 
-def jax_row(kind, x, causal, reps):
+def jax_read(kind, causal, H, dk, dv, T):
+    """The FEM read (design/semantics.md, softmax prior) as a JAX function of
+    (q, k, v, beta_raw, lam, gate); kind "ref" is the reference formulation
+    (scores, mask, softmax, one contraction with [V~ | X]), which the IREE
+    row compiles too."""
     import jax
     import jax.numpy as jnp
-    import numpy as np
-    q, k, v, lam_l, gate_l = (jnp.asarray(x[n]) for n in ("q", "k", "v", "lam", "gate"))
-    B, T, H, dk = q.shape
-    dv = v.shape[3]
-    beta_raw = jnp.asarray(x["beta_raw"])
 
     def read(q, k, v, beta_raw, lam_l, gate_l):
         b4 = (jax.nn.softplus(beta_raw) + EPS).reshape(1, 1, H, dv)
@@ -213,12 +213,43 @@ def jax_row(kind, x, causal, reps):
         sp = jax.nn.softplus(gate_l) + EPS
         g = sp / jnp.maximum(jnp.linalg.norm(sp, axis=-1, keepdims=True), 1e-5) * math.sqrt(dv)
         return g * ((1 - lam) * mu + lam * fm)
+    return read
 
-    f = jax.jit(read)
-    args = (q, k, v, beta_raw, lam_l, gate_l)
+
+def read_dims(x):
+    B, T, H, dk = x["q"].shape
+    return H, dk, x["v"].shape[3], T
+
+
+def jax_row(kind, x, causal, reps):
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    f = jax.jit(jax_read(kind, causal, *read_dims(x)))
+    args = tuple(jnp.asarray(x[n]) for n in INPUTS)
     med, mn = timed(lambda: f(*args).block_until_ready(), reps)
     return med, mn, np.asarray(f(*args)), {"version": jax.__version__,
                                            "threads": "XLA default (all cores)"}
+
+
+# --------------------------------------------------------------------------
+# IREE: the JAX reference formulation exported to StableHLO, compiled by
+# IREE for llvm-cpu (host CPU) and run by iree.runtime on all cores
+# (bench/iree_peer.py). Compiled before the timing, as femc's library is.
+
+def iree_row(kind, x, causal, reps):
+    import iree_peer
+    try:
+        ver = iree_peer.versions()
+    except ImportError as e:
+        raise ImportError(f"IREE: {e}") from None
+    args = [x[n] for n in INPUTS]
+    vmfb, info = iree_peer.compile_jax(jax_read(kind, causal, *read_dims(x)), args)
+    run = iree_peer.Runner(vmfb)
+    dev = run.upload(args)
+    med, mn = timed(lambda: run(*dev), reps)
+    info.update({"version": ver["compiler"], "threads": run.threads})
+    return med, mn, run(*dev).to_host(), info
 
 
 ROWS = {
@@ -228,6 +259,7 @@ ROWS = {
     "jax_ref_f32": lambda x, c, r: jax_row("ref", x, c, r),
     "jax_dpa_f32": lambda x, c, r: jax_row("dpa", x, c, r),
     "jax_dpa2_f32": lambda x, c, r: jax_row("dpa2", x, c, r),
+    "iree_ref_f32": lambda x, c, r: iree_row("ref", x, c, r),
     "torch_vx_bf16": lambda x, c, r: torch_row("vx", "bfloat16", x, c, r),
     "torch_split_bf16": lambda x, c, r: torch_row("split", "bfloat16", x, c, r),
 }

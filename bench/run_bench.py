@@ -13,10 +13,11 @@ bf16); where the CPU has AVX512-BF16, femc bf16 on vdpbf16ps dot products
 (--target=x86-64-v4+bf16dot, an opt-in read); PyTorch 2.x SDPA over
 [V~ | X] (value width 2*dv, one call), two flash SDPA calls of width dk, eager
 matmul+softmax+matmul; JAX jit of the reference formulation and
-jax.nn.dot_product_attention; PyTorch bf16 SDPA over [V~ | X] and two flash
-calls. The peers run with bench/.venv/bin/python (bench/requirements.txt); a
-peer that is missing or refuses the shapes is printed as unavailable, with
-the reason.
+jax.nn.dot_product_attention; IREE (llvm-cpu, host CPU) compiling the JAX
+reference formulation's StableHLO (bench/iree_peer.py); PyTorch bf16 SDPA
+over [V~ | X] and two flash calls. The peers run with bench/.venv/bin/python
+(bench/requirements.txt); a peer that is missing or refuses the shapes is
+printed as unavailable, with the reason.
 
 FLOPs per launch (every row, the same nominal count) =
 (2*T^2*dk + 4*T^2*dv) * B * H, halved when causal: the score contraction
@@ -41,6 +42,7 @@ TOL_F32 = 1e-4   # docs/semantics.md: float32 against float64, relative to max|r
 TOL_BF16 = 3e-2
 
 # (child name, label, dtype); the label's {backend} is filled from the run.
+IREE_LABEL = "IREE llvm-cpu of the JAX reference (StableHLO)"
 PEERS = [
     ("torch_vx_f32", "PyTorch SDPA over [V|X] ({backend})", "f32"),
     ("torch_split_f32", "PyTorch 2 SDPA calls, V and X ({backend})", "f32"),
@@ -48,6 +50,7 @@ PEERS = [
     ("jax_ref_f32", "JAX jit of the reference formulation", "f32"),
     ("jax_dpa_f32", "JAX dot_product_attention over [V|X]", "f32"),
     ("jax_dpa2_f32", "JAX 2 dot_product_attention calls", "f32"),
+    ("iree_ref_f32", IREE_LABEL, "f32"),
     ("torch_vx_bf16", "PyTorch SDPA over [V|X] ({backend})", "bf16"),
     ("torch_split_bf16", "PyTorch 2 SDPA calls, V and X ({backend})", "bf16"),
 ]
@@ -343,6 +346,21 @@ BF16_DOT_TARGET = "x86-64-v4+bf16dot"
 BF16_DOT_LABEL = "femc (fem-run, {threads} threads, bf16 dot products)"
 
 
+def iree_lines(rows):
+    """How the IREE rows were compiled and run: one line per IREE version,
+    command and worker count, with the compile time of each T and mask."""
+    seen = {}
+    for T, mode, lab, dt, _, res, _, _ in rows:
+        info = res.get("info", {})
+        if not lab.startswith("IREE") or "command" not in info:
+            continue
+        key = (info["version"], info["command"], info["threads"])
+        seen.setdefault(key, []).append(f"T={T} {mode} {info['compile_s']:.1f} s")
+    return [f"IREE {ver} (iree-base-compiler/-runtime): {cmd}; iree.runtime local-task, "
+            f"{threads} workers; compile (not timed): {', '.join(times)}"
+            for (ver, cmd, threads), times in seen.items()]
+
+
 def bf16_dot_missing(flags):
     """Why the dot-product row cannot run on a CPU with these flags, or ""."""
     for flag, name in (("avx512f", "AVX-512F"), ("avx512bw", "AVX-512BW"),
@@ -418,8 +436,9 @@ def main():
     print(f"machine: {cpu}")
     print(f"         {used} cores used of {online} online; ISA: {' '.join(isa) or 'none found'}")
     tv = ", ".join(f"{v}={os.environ[v]}" for v in THREAD_VARS if v in os.environ)
-    print(f"threads: femc all {used} (fem-run default); torch set_num_threads({used}); numpy "
-          f"OpenBLAS and XLA default (all cores); environment: {tv or 'no thread variables set'}"
+    print(f"threads: femc all {used} (fem-run default); torch set_num_threads({used}); IREE "
+          f"local-task with {used} workers; numpy OpenBLAS and XLA default (all cores); "
+          f"environment: {tv or 'no thread variables set'}"
           + ("; OPENBLAS_CORETYPE/L2_SIZE unset for the peers"
              if any(v in os.environ for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")) else ""))
     print(busy_line("before the run"))
@@ -600,6 +619,8 @@ def main():
     for line in bf16_target_lines(rows, femc_bf16):
         print(line)
     for line in bf16_dot_lines(femc_dot):
+        print(line)
+    for line in iree_lines(rows):
         print(line)
     if (4096, True) in femc_rows and sgemm:
         pct = 100 * femc_rows[(4096, True)] / sgemm

@@ -1,4 +1,4 @@
-"""Tests of the bench's own logic that need neither a build, PyTorch nor JAX:
+"""Tests of the bench's own logic that need neither a build, PyTorch, JAX nor IREE:
     /usr/bin/python3 -m unittest discover -s bench -p 'test_*.py'
 """
 import os
@@ -15,6 +15,25 @@ import run_bench  # noqa: E402
 def bench(*args):
     return subprocess.run([sys.executable, os.path.join(HERE, "run_bench.py")] + list(args),
                           capture_output=True, text=True)
+
+
+def row_without(package, row):
+    """What a peer row answers where `package` does not import (a fake one
+    that raises ImportError shadows it), on tiny zero inputs."""
+    try:
+        import numpy as np
+    except ImportError:
+        raise unittest.SkipTest("numpy not installed")
+    with tempfile.TemporaryDirectory() as d:
+        for n, shape in (("q", (1, 4, 2, 4)), ("k", (1, 4, 2, 4)), ("v", (1, 4, 2, 4)),
+                         ("beta_raw", (8,)), ("lam", (1, 4, 2, 4)), ("gate", (1, 4, 2, 4))):
+            np.save(os.path.join(d, n + ".npy"), np.zeros(shape, np.float32))
+        fake = os.path.join(d, package)
+        os.makedirs(fake)
+        with open(os.path.join(fake, "__init__.py"), "w") as f:
+            f.write(f"raise ImportError('no {package} here')\n")
+        env = dict(os.environ, PYTHONPATH=d)
+        return run_bench.child(sys.executable, ["row", row, d, 1, 1], env=env)[0]
 
 
 class Arguments(unittest.TestCase):
@@ -55,21 +74,8 @@ class Children(unittest.TestCase):
 
     def test_row_reports_a_missing_framework(self):
         # A Python whose torch does not import answers with the reason, as JSON.
-        try:
-            import numpy as np
-        except ImportError:
-            self.skipTest("numpy not installed")
-        with tempfile.TemporaryDirectory() as d:
-            for n, shape in (("q", (1, 4, 2, 4)), ("k", (1, 4, 2, 4)), ("v", (1, 4, 2, 4)),
-                             ("beta_raw", (8,)), ("lam", (1, 4, 2, 4)), ("gate", (1, 4, 2, 4))):
-                np.save(os.path.join(d, n + ".npy"), np.zeros(shape, np.float32))
-            fake = os.path.join(d, "torch")
-            os.makedirs(fake)
-            with open(os.path.join(fake, "__init__.py"), "w") as f:
-                f.write("raise ImportError('no torch here')\n")
-            env = dict(os.environ, PYTHONPATH=d)
-            res, _ = run_bench.child(sys.executable, ["row", "torch_vx_f32", d, 1, 1], env=env)
-        self.assertEqual(res, {"error": "not installed (no torch here)"})
+        self.assertEqual(row_without("torch", "torch_vx_f32"),
+                         {"error": "not installed (no torch here)"})
 
 
 class Checks(unittest.TestCase):
@@ -144,6 +150,81 @@ class Bf16(unittest.TestCase):
             got = peers_child.load_output(os.path.join(d, "out.npy"))
         self.assertEqual(got.dtype, np.float64)
         self.assertEqual(got.tolist(), want.astype(np.float64).tolist())
+
+
+class Iree(unittest.TestCase):
+    """The IREE row's plain-Python parts (bench/iree_peer.py); IREE itself
+    runs only in the bench."""
+
+    DIAG = ("Error invoking IREE compiler tool iree-compile\n"
+            "Error code: 1\n"
+            "Diagnostics:\n"
+            "<stdin>:12:10: error: 'stablehlo.composite' op unknown to this version\n"
+            "    %3 = stablehlo.composite ...\n"
+            "<stdin>:20:3: error: a second error\n\n"
+            "Invoked with:\n iree-compile iree-compile - --iree-input-type=stablehlo\n")
+
+    def test_error_line_is_the_first_diagnostic(self):
+        import iree_peer
+        self.assertEqual(iree_peer.error_line(self.DIAG),
+                         "error: 'stablehlo.composite' op unknown to this version")
+        self.assertEqual(iree_peer.error_line("\n  RuntimeError: out of memory\nmore"),
+                         "RuntimeError: out of memory")
+        self.assertEqual(iree_peer.error_line(""), "no message")
+        self.assertEqual(len(iree_peer.error_line("error: " + "x" * 500)), 240)
+
+    def test_compile_failure_is_one_line(self):
+        # A fake iree.compiler whose compile_str fails as iree-compile does.
+        import types
+        import iree_peer
+        fake = types.ModuleType("iree.compiler")
+
+        class CompilerToolError(Exception):
+            pass
+
+        def compile_str(text, **kw):
+            self.assertEqual(kw["target_backends"], ["llvm-cpu"])
+            self.assertEqual(kw["input_type"], "stablehlo")
+            self.assertIn("--iree-llvmcpu-target-cpu=host", kw["extra_args"])
+            raise CompilerToolError(self.DIAG)
+        fake.CompilerToolError, fake.compile_str = CompilerToolError, compile_str
+        pkg = types.ModuleType("iree")
+        pkg.compiler = fake
+        saved = {n: sys.modules.get(n) for n in ("iree", "iree.compiler")}
+        sys.modules.update({"iree": pkg, "iree.compiler": fake})
+        try:
+            with self.assertRaises(iree_peer.IreeError) as cm:
+                iree_peer.compile_mlir("module {}")
+        finally:
+            for n, m in saved.items():
+                if m is None:
+                    sys.modules.pop(n, None)
+                else:
+                    sys.modules[n] = m
+        self.assertEqual(str(cm.exception),
+                         "iree-compile: error: 'stablehlo.composite' op unknown to this version")
+
+    def test_row_reports_missing_iree(self):
+        self.assertEqual(row_without("iree", "iree_ref_f32"),
+                         {"error": "not installed (IREE: no iree here)"})
+
+    def test_summary_lines(self):
+        cmd = "iree-compile --iree-input-type=stablehlo --iree-llvmcpu-target-cpu=host"
+
+        def row(T, mode, lab, info):
+            return (T, mode, lab, "f32", 1.0, {"median_ms": 1.0, "err": 1e-7, "info": info},
+                    1.0, False)
+        info = {"version": "3.13.0", "command": cmd, "threads": 2}
+        rows = [row(1024, "causal", run_bench.IREE_LABEL, dict(info, compile_s=2.04)),
+                row(1024, "causal", "JAX jit of the reference formulation", {"version": "0"}),
+                (4096, "causal", run_bench.IREE_LABEL, "f32", 1.0, {"error": "not installed"},
+                 1.0, False),
+                row(1024, "full", run_bench.IREE_LABEL, dict(info, compile_s=1.96))]
+        self.assertEqual(run_bench.iree_lines(rows), [
+            f"IREE 3.13.0 (iree-base-compiler/-runtime): {cmd}; iree.runtime local-task, "
+            f"2 workers; compile (not timed): T=1024 causal 2.0 s, T=1024 full 2.0 s"])
+        self.assertEqual(run_bench.iree_lines(rows[1:3]), [])
+        self.assertIn(("iree_ref_f32", run_bench.IREE_LABEL, "f32"), run_bench.PEERS)
 
 
 class Reference(unittest.TestCase):
