@@ -62,6 +62,29 @@ _SAFETENSORS_DTYPES = {
 }
 
 
+def _strict_json(text):
+    """json.loads refusing what Python's reader lets through silently: a
+    member name given twice (the last one won: the wrong weights or
+    configuration without a word) and NaN/Infinity, which are not JSON."""
+    def pairs(items):
+        out = {}
+        for key, value in items:
+            if key in out:
+                raise ValueError(
+                    f"the member name {json.dumps(key)} is given twice")
+            out[key] = value
+        return out
+
+    def constant(name):
+        raise ValueError(f"{name} is not a JSON value")
+
+    return json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _read_safetensors(path):
     """A .safetensors file: an 8-byte little-endian header length, a JSON
     header {name: {dtype, shape, data_offsets}, "__metadata__": {...}}, then
@@ -78,8 +101,8 @@ def _read_safetensors(path):
             f"{path}: not a safetensors file: the header length {n} runs "
             f"past the end of the file ({len(data)} bytes)")
     try:
-        header = json.loads(data[8:8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        header = _strict_json(data[8:8 + n].decode("utf-8"))
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, ours
         raise LayerImportError(
             f"{path}: not a safetensors file: its header is not JSON ({e})")
     except RecursionError:
@@ -93,20 +116,33 @@ def _read_safetensors(path):
     tensors = OrderedDict()
     config = None
     meta = header.get("__metadata__") or {}
+    # The safetensors format: __metadata__ maps strings to strings.
+    if not isinstance(meta, dict) or not all(
+            isinstance(v, str) for v in meta.values()):
+        raise LayerImportError(
+            f"{path}: the safetensors __metadata__ must be a JSON object of "
+            f"strings, found {json.dumps(meta)[:80]}")
     if CONFIG_KEY_SAFETENSORS in meta:
         config = _parse_config_text(meta[CONFIG_KEY_SAFETENSORS],
                                     f"{path}: __metadata__['config']")
     for name, info in header.items():
         if name == "__metadata__":
             continue
+        # Exactly the header's types: a shape "12" or [2.7] was read as
+        # (1, 2) or (2,), a dtype ["F32"] raised TypeError.
         try:
             dtype = info["dtype"]
-            shape = tuple(int(s) for s in info["shape"])
-            begin, end = (int(o) for o in info["data_offsets"])
+            shape = tuple(info["shape"])
+            begin, end = info["data_offsets"]
+            if not isinstance(dtype, str) or not isinstance(
+                    info["shape"], list) or not all(
+                        _is_int(v) for v in shape + (begin, end)):
+                raise TypeError
         except (KeyError, TypeError, ValueError):
             raise LayerImportError(
-                f"{path}: tensor '{name}' has no usable dtype, shape and "
-                "data_offsets in the safetensors header")
+                f"{path}: tensor '{name}' has no usable dtype (a string), "
+                "shape (a list of integers) and data_offsets (two "
+                "integers) in the safetensors header")
         if dtype not in _SAFETENSORS_DTYPES:
             raise LayerImportError(
                 f"{path}: tensor '{name}' has dtype {dtype}, which femc does "
@@ -188,14 +224,33 @@ def _read_torch(path):
             raise LayerImportError(
                 f"{path}: state_dict entry '{name}' is a "
                 f"{type(value).__name__}, not a tensor")
-        tensors[name] = value.detach().to("cpu", torch.float32).numpy()
+        # Floating-point only, and float64 kept: .to(float32) turned an
+        # integer, bool or complex tensor into floats without a word (the
+        # dtype check never saw it) and 1e300 into inf.
+        if not value.is_floating_point():
+            raise LayerImportError(
+                f"{path}: parameter '{name}' has dtype "
+                f"{str(value.dtype).replace('torch.', '')}, expected a "
+                "floating-point tensor")
+        wide = torch.float64 if value.dtype == torch.float64 else \
+            torch.float32
+        try:
+            tensors[name] = value.detach().to("cpu", wide).numpy()
+        except Exception as e:  # sparse, meta, ... tensors
+            raise LayerImportError(
+                f"{path}: parameter '{name}' cannot be read as a dense CPU "
+                f"tensor ({type(e).__name__}: {e})")
     return tensors, config
 
 
 def _parse_config_text(text, where):
+    if not isinstance(text, (str, bytes)):
+        raise LayerImportError(
+            f"{where}: the configuration must be JSON text, found "
+            f"{type(text).__name__}")
     try:
-        config = json.loads(text)
-    except json.JSONDecodeError as e:
+        config = _strict_json(text)
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, ours
         raise LayerImportError(f"{where}: the configuration is not JSON ({e})")
     except RecursionError:
         raise LayerImportError(_TOO_DEEP.format(where=where))
@@ -1251,11 +1306,11 @@ def _load_config(config):
     path = os.fspath(config)
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            return _strict_json(f.read())
     except OSError as e:
         raise LayerImportError(f"{path}: cannot read the configuration: "
                                f"{e.strerror}")
-    except json.JSONDecodeError as e:
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, ours
         raise LayerImportError(f"{path}: the configuration is not JSON ({e})")
     except RecursionError:
         raise LayerImportError(_TOO_DEEP.format(where=path))
