@@ -25,6 +25,7 @@ import time
 
 CAP, EPS, TINY = 40.0, 1e-6, 2.0 ** -126
 N_MM = 2048
+BF16_SMALL, BF16_SLOW = 512, 20.0
 INPUTS = ("q", "k", "v", "beta_raw", "lam", "gate")
 
 
@@ -321,9 +322,11 @@ def sgemm(reps, numpy_only=False):
         tb = torch.randn(N_MM, N_MM)
         med, _ = timed(lambda: ta @ tb, reps)
         res["torch_f32"] = {"gflops": flop / med / 1e9, "threads": torch.get_num_threads()}
-        ha, hb = ta.bfloat16(), tb.bfloat16()
+        n = bf16_matmul_size(torch)
+        ha, hb = ta[:n, :n].bfloat16(), tb[:n, :n].bfloat16()
         med, _ = timed(lambda: ha @ hb, reps)
-        res["torch_bf16"] = {"gflops": flop / med / 1e9, "threads": torch.get_num_threads()}
+        res["torch_bf16"] = {"gflops": 2.0 * n ** 3 / med / 1e9, "n": n,
+                             "threads": torch.get_num_threads()}
     except Exception as e:
         res.setdefault("torch_f32", {"error": f"{type(e).__name__}: {e}"})
         res["torch_bf16"] = {"error": f"{type(e).__name__}: {e}"}
@@ -338,6 +341,15 @@ def sgemm(reps, numpy_only=False):
     except Exception as e:
         res["jax_f32"] = {"error": f"{type(e).__name__}: {e}"}
     return res
+
+
+def bf16_matmul_size(torch):
+    """N_MM, or BF16_SMALL where torch's bf16 matmul runs below BF16_SLOW
+    GFLOP/s at BF16_SMALL^3 (CPUs without AVX512-BF16 or AMX, e.g. Zen 2:
+    1.4 GFLOP/s, a scalar loop; 12 s a call at 2048^3)."""
+    a = torch.randn(BF16_SMALL, BF16_SMALL).bfloat16()
+    med, _ = timed(lambda: a @ a, 1)
+    return BF16_SMALL if 2.0 * BF16_SMALL ** 3 / med / 1e9 < BF16_SLOW else N_MM
 
 
 def xla_dot_impl(f, a, b):

@@ -137,6 +137,31 @@ class Bf16(unittest.TestCase):
         self.assertIn("T=4096 causal: 450.0 ms, femc f32 300.0 ms (1.50x its time), "
                       "femc bf16 80.0 ms", lines[1])
 
+    def test_bf16_yardstick(self):
+        self.assertEqual(run_bench.bf16_yardstick(1700.0, 300.0, False), (1700.0, "bf16 matmul"))
+        self.assertEqual(run_bench.bf16_yardstick(1.5, 196.6, True), (196.6, "SGEMM"))
+        self.assertEqual(run_bench.bf16_yardstick(1.5, None, True), (1.5, "bf16 matmul"))
+
+    def test_slow_bf16_matmul_is_measured_small(self):
+        # A fake torch whose bf16 matmul takes `secs` a call at 512^3.
+        import types
+        import peers_child
+
+        class M:
+            def __init__(self, secs):
+                self.secs = secs
+
+            def bfloat16(self):
+                return self
+
+            def __matmul__(self, other):
+                import time
+                time.sleep(self.secs)
+                return self
+        for secs, want in ((0.2, 512), (0.001, 2048)):   # 1.3 and 268 GFLOP/s
+            fake = types.SimpleNamespace(randn=lambda *shape, s=secs: M(s))
+            self.assertEqual(peers_child.bf16_matmul_size(fake), want)
+
     def test_bf16_output_bits_are_read_as_floats(self):
         try:
             import numpy as np
