@@ -8,6 +8,7 @@ iree-base-runtime from PyPI, pinned in bench/requirements.txt):
 
     import iree_peer
     vmfb, info = iree_peer.compile_jax(fn, [np_arrays or jax.ShapeDtypeStructs])
+    # or iree_peer.compile_torch(fn_of_torch_tensors, [np_arrays])
     run = iree_peer.Runner(vmfb)
     dev = run.upload(np_arrays)       # inputs on the device once, as JAX's are
     run(*dev)                         # synchronous; .to_host() for a numpy array
@@ -65,27 +66,55 @@ def stablehlo(fn, args):
     return jax.jit(fn).lower(*specs).as_text()
 
 
-def compile_mlir(text, flags=COMPILE_FLAGS):
-    """StableHLO text -> IREE VM flatbuffer for llvm-cpu (needs IREE)."""
+def torch_mlir(fn, args):
+    """fn (a function of torch tensors) as torch-dialect MLIR text, through
+    torch.export and the FX importer that iree-base-compiler ships (needs
+    PyTorch and IREE). args: numpy arrays of the static shapes."""
+    import torch
+    from iree.compiler.extras.fx_importer import FxImporter
+
+    class Fn(torch.nn.Module):
+        def forward(self, *xs):
+            return fn(*xs)
+    program = torch.export.export(Fn(), tuple(torch.from_numpy(a) for a in args))
+    importer = FxImporter()
+    importer.import_frozen_program(program)
+    return str(importer.module)
+
+
+def compile_mlir(text, flags=COMPILE_FLAGS, input_type="stablehlo"):
+    """StableHLO (or torch-dialect) text -> IREE VM flatbuffer for llvm-cpu
+    (needs IREE)."""
     import iree.compiler as ic
     try:
-        return ic.compile_str(text, target_backends=[TARGET_BACKEND], input_type="stablehlo",
+        return ic.compile_str(text, target_backends=[TARGET_BACKEND], input_type=input_type,
                               extra_args=list(flags))
     except ic.CompilerToolError as e:
         raise IreeError("iree-compile: " + error_line(e)) from None
 
 
-def compile_jax(fn, args, flags=COMPILE_FLAGS):
-    """(vmfb bytes, info): fn exported to StableHLO and compiled by IREE."""
+def compile_with(front, input_type, fn, args, flags=COMPILE_FLAGS):
+    """(vmfb bytes, info): front(fn, args) -> MLIR text of input_type,
+    compiled by IREE."""
     t0 = time.perf_counter()
-    text = stablehlo(fn, args)
+    text = front(fn, args)
     t1 = time.perf_counter()
-    vmfb = compile_mlir(text, flags)
+    vmfb = compile_mlir(text, flags, input_type)
     t2 = time.perf_counter()
     return vmfb, {"export_s": t1 - t0, "compile_s": t2 - t1,
-                  "command": " ".join(["iree-compile", "--iree-input-type=stablehlo",
+                  "command": " ".join(["iree-compile", f"--iree-input-type={input_type}",
                                        f"--iree-hal-target-backends={TARGET_BACKEND}"]
                                       + list(flags))}
+
+
+def compile_jax(fn, args, flags=COMPILE_FLAGS):
+    """A JAX function through StableHLO."""
+    return compile_with(stablehlo, "stablehlo", fn, args, flags)
+
+
+def compile_torch(fn, args, flags=COMPILE_FLAGS):
+    """A PyTorch function through torch.export and torch-dialect MLIR."""
+    return compile_with(torch_mlir, "torch", fn, args, flags)
 
 
 class Runner:
