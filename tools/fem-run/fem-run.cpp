@@ -11,16 +11,17 @@
 // a .mlir input is compiled by the linked femc driver when one is built in.
 //
 //===----------------------------------------------------------------------===//
-#include "femrt/femrt.h"
 #include "dialect/Priors.h"
-#include "reference/LayerIO.h"
+#include "femrt/femrt.h"
 #include "reference/KernelProblem.h"
+#include "reference/LayerIO.h"
 #include "reference/Reference.h"
 #include "support/LowPrecision.h"
 #include "support/Npy.h"
 #include "support/Random.h"
 #include "tools/fem-tune/Json.h"
 #include "tools/fem-tune/Memory.h"
+#include "tools/fem-tune/Paths.h"
 #include "tools/fem-tune/TempDir.h"
 
 #ifdef FEMC_HAVE_COMPILER
@@ -151,21 +152,7 @@ std::string inputFile(const std::string &dir, const std::string &name) {
   return dir + "/" + file + ".npy";
 }
 
-/// Whether paths `a` and `b` name one regular file, existing or not yet (a
-/// device such as /dev/null may take several outputs).
-bool sameFile(const std::string &a, const std::string &b) {
-  std::error_code ec;
-  auto st = std::filesystem::status(a, ec);
-  if (!ec && std::filesystem::exists(st) &&
-      !std::filesystem::is_regular_file(st))
-    return false;
-  if (std::filesystem::equivalent(a, b, ec))
-    return true;
-  std::error_code ea, eb;
-  auto ca = std::filesystem::weakly_canonical(a, ea);
-  auto cb = std::filesystem::weakly_canonical(b, eb);
-  return !ea && !eb && ca == cb;
-}
+using femc::tools::sameFile;
 
 bool splitPair(const std::string &text, std::string &key, std::string &value) {
   size_t eq = text.find('=');
@@ -241,9 +228,19 @@ Args parseArgs(int argc, char **argv) {
     if (arg != flag)
       fail("option " + flag + " takes no value, found '" + arg + "'");
   };
+  // An option of one value given twice used to take the last value without
+  // a word (--kernel a --kernel b ran b; --dim, --input and --output name
+  // their key and are checked per key below).
+  const std::set<std::string> once = {
+      "--kernel",    "--inputs", "--save-inputs", "--seed",
+      "--tolerance", "--bench",  "--device",      "--threads",
+      "--tile-q",    "--tile-k", "--vec"};
+  std::set<std::string> seen;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     std::string flag = arg.substr(0, arg.find('='));
+    if (once.count(flag) && !seen.insert(flag).second)
+      fail("option " + flag + " is given twice; give it once");
     if (arg == "-h" || flag == "--help") {
       noValue(arg, flag);
       std::string usage = kUsage;

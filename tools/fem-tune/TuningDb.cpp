@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -211,9 +212,12 @@ bool readEntry(const std::string &key, const Json &j, Entry &e,
                             "from 1 to " +
                                 std::to_string(FEMRT_MAX_THREADS));
     e.threads = *chosen;
+    // Whole numbers in the pool's range only: 1e300 converted to int64_t
+    // is undefined behaviour.
     if (const Json *list = threads->get("candidates"); list && list->isArray())
       for (const Json &t : list->array)
-        if (t.isNumber())
+        if (t.isNumber() && t.number == std::floor(t.number) && t.number >= 1 &&
+            t.number <= FEMRT_MAX_THREADS)
           e.threadCandidates.push_back(static_cast<int64_t>(t.number));
     e.threadsTie = threads->getBool("tie").value_or(false);
   }
@@ -265,6 +269,7 @@ bool parseDatabase(const std::string &path, const std::string &text,
       return schemaError(why);
     db.entries[key] = std::move(e);
   }
+  db.document = std::move(root);
   return true;
 }
 
@@ -363,11 +368,16 @@ bool loadDatabase(const std::string &path, Database &db, std::string &error,
 }
 
 std::string serializeDatabase(const Database &db) {
-  Json root = Json::makeObject();
+  // What was read stays (a member this femc does not know, written by a
+  // newer one or by hand, used to be dropped by the next fem-tune run).
+  Json root = db.document.isObject() ? db.document : Json::makeObject();
   root.set("schema_version", Json::makeNumber(kSchemaVersion));
+  const Json *read = db.document.get("entries");
   Json entries = Json::makeObject();
-  for (auto &[key, e] : db.entries)
-    entries.set(key, entryJson(e));
+  for (auto &[key, e] : db.entries) {
+    const Json *asRead = read ? read->get(key) : nullptr;
+    entries.set(key, asRead ? *asRead : entryJson(e));
+  }
   root.set("entries", entries);
   return writeJson(root);
 }
@@ -399,8 +409,12 @@ bool updateDatabase(const std::string &linkPath,
     error += "; the file was left untouched";
     return false;
   }
-  for (const Entry &e : entries)
+  auto read = db.document.object.find("entries");
+  for (const Entry &e : entries) {
     db.entries[e.key] = e;
+    if (read != db.document.object.end())
+      read->second.object.erase(e.key); // written from its new fields
+  }
   std::string text = serializeDatabase(db);
   std::string temp = path + ".tmp.XXXXXX";
   std::vector<char> name(temp.begin(), temp.end());

@@ -82,6 +82,11 @@ struct Entry {
 
 struct Database {
   std::map<std::string, Entry> entries;
+  /// The document as read (null for a database not read from a file):
+  /// serializeDatabase writes back what this femc does not read (members
+  /// it does not know, at the top or in an entry) as they were, and the
+  /// entries not replaced since as they were read.
+  Json document;
 };
 
 /// Reads `path`. A missing file is an empty database. Returns false with
@@ -102,6 +107,9 @@ bool updateDatabase(const std::string &path, const std::vector<Entry> &entries,
                     std::string &error);
 
 /// The database as JSON text (deterministic: same entries, same bytes).
+/// Entries found in `document`'s "entries" are written as they were read;
+/// the others (new or replaced: updateDatabase removes a replaced entry from
+/// `document`) from their fields.
 std::string serializeDatabase(const Database &db);
 
 /// The entry for `key`, or null.

@@ -12,19 +12,20 @@
 //
 //===----------------------------------------------------------------------===//
 #include "dialect/Priors.h"
+#include "driver/Compiler.h"
+#include "driver/Target.h"
 #include "femrt/femrt.h"
 #include "reference/KernelProblem.h"
 #include "reference/Reference.h"
 #include "support/LowPrecision.h"
 #include "support/Npy.h"
 #include "support/Random.h"
-#include "tools/fem-tune/Plot.h"
 #include "tools/fem-tune/Choice.h"
 #include "tools/fem-tune/Memory.h"
+#include "tools/fem-tune/Paths.h"
+#include "tools/fem-tune/Plot.h"
 #include "tools/fem-tune/TempDir.h"
 #include "tools/fem-tune/TuningDb.h"
-#include "driver/Compiler.h"
-#include "driver/Target.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -38,6 +39,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <sys/wait.h>
@@ -92,7 +94,8 @@ usage: fem-tune MODEL.mlir --db FILE.json [--dim SYM=N ...] [options]
   --retune            tune again even if the database has this key
   --plot FILE.svg     draw the run: time against each tile parameter, one
                       panel per parameter, the spread as error bars, the
-                      default and the chosen tiles marked
+                      default and the chosen tiles marked (never the
+                      database's or the model's file)
   -v, --verbose       list every candidate, pruned ones with the reason
   -h, --help          this text
 
@@ -182,6 +185,13 @@ double parsePositive(const std::string &text, const std::string &what,
 
 Args parseArgs(int argc, char **argv) {
   Args a;
+  // An option of one value given twice used to take the last value without
+  // a word (--db a.json --db b.json recorded in b.json only).
+  const std::set<std::string> once = {
+      "--kernel", "--target",         "--db",           "--budget",
+      "--jobs",   "--max-candidates", "--check-length", "--threads",
+      "--seed",   "--tolerance",      "--plot"};
+  std::set<std::string> seen;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     std::string flag = arg, inlineValue;
@@ -191,6 +201,8 @@ Args parseArgs(int argc, char **argv) {
       inlineValue = arg.substr(arg.find('=') + 1);
       hasInline = true;
     }
+    if (once.count(flag) && !seen.insert(flag).second)
+      fail("option " + flag + " is given twice; give it once", 2);
     auto value = [&]() -> std::string {
       std::string v;
       if (hasInline)
@@ -806,6 +818,16 @@ void timeRounds(std::vector<Run> &runs, const std::vector<size_t> &order,
 int runFemTune(int argc, char **argv) {
   Args args = parseArgs(argc, argv);
   Progress progress(Clock::now());
+  // The plot is written after the database: a --plot naming the database
+  // (or the model) replaced the result just recorded, and every entry
+  // before it, with the drawing.
+  if (!args.plot.empty())
+    for (const std::string *own : {&args.db, &args.model})
+      if (femc::tools::sameFile(args.plot, *own))
+        fail("--plot " + args.plot + " names the " +
+                 (own == &args.db ? "tuning database" : "model") + " (" + *own +
+                 "); write the plot to another file",
+             2);
 
   // The GPU targets' tile space is their default only (the NVIDIA lowering
   // picks its block; target/nvidia/TileSpace.cpp) and their kernels do not
@@ -1462,13 +1484,28 @@ int runFemTune(int argc, char **argv) {
       plot.points.push_back(point);
     }
     std::string svg = femc::tune::plotSvg(plot);
-    FILE *f = std::fopen(args.plot.c_str(), "wb");
+    // A regular file is written next to itself and renamed over it, so a
+    // failed write (disk full) leaves the previous plot whole; a device or
+    // FIFO is written in place.
+    std::error_code ec;
+    auto st = std::filesystem::status(args.plot, ec);
+    bool inPlace = !ec && std::filesystem::exists(st) &&
+                   !std::filesystem::is_regular_file(st);
+    std::string temp =
+        inPlace ? args.plot : args.plot + ".tmp-" + std::to_string(::getpid());
+    FILE *f = std::fopen(temp.c_str(), "wb");
     bool ok = f && std::fwrite(svg.data(), 1, svg.size(), f) == svg.size();
     int err = errno;
     if (f && std::fclose(f) != 0 && ok) {
       ok = false;
       err = errno;
     }
+    if (ok && !inPlace && std::rename(temp.c_str(), args.plot.c_str()) != 0) {
+      ok = false;
+      err = errno;
+    }
+    if (!ok && !inPlace && f)
+      std::remove(temp.c_str());
     if (!ok)
       fail("cannot write the plot '" + args.plot + "': " + std::strerror(err) +
            " (the result is recorded in " + args.db + ")");

@@ -168,6 +168,15 @@ int main(int argc, char **argv) {
     errs() << "femc: error: -O" << optLevel << " is out of range 0-3\n";
     return 1;
   }
+  // --after selects the IR that --emit=mlir writes; with any other --emit
+  // it was ignored without a word (and the library written).
+  if (!after.empty() && emit != "mlir") {
+    errs() << "femc: error: --after=" << after
+           << " needs --emit=mlir (it chooses the pass after which the IR is "
+              "written); --emit="
+           << emit << " would ignore it\n";
+    return 1;
+  }
   femc::driver::CompileOptions options;
   options.input = input;
   options.outDir = outDir;
