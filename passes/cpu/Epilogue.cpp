@@ -121,12 +121,11 @@ void GateEpilogue::store(Value t, Value cv, Value scale, Value mu, Value zRead,
   Value channel = e.add(w.chan0, cv);
   Value shift = e.vload(streams.shift, {cv});
   Value negInf = e.splat(-std::numeric_limits<float>::infinity());
-  // log Z: log1p(R(X - 1) + R(1) - 1) on narrow channels (Z >= 1/2 there),
-  // else log R(X), with log Z = -inf for Z <= 0 (NaN passes).
+  // log Z: log1p(R(X - 1) + R(1) - 1) on narrow channels, else log R(X),
+  // with log Z = -inf for Z <= 0 (NaN passes).
   Value narrow = e.fcmp(arith::CmpFPredicate::OGT, e.vload(streams.offset, {cv}),
                         e.splat(0.5f));
-  Value positive = arith::OrIOp::create(
-      e.b, narrow, e.fcmp(arith::CmpFPredicate::UGT, zRead, e.splat(0.0f)));
+  Value zero = e.splat(0.0f);
   // Whether a channel is narrow is fixed for the workgroup, and most
   // vectors have none: those take the plain log, without the log1p form's
   // division (the same lanes either way).
@@ -134,9 +133,29 @@ void GateEpilogue::store(Value t, Value cv, Value scale, Value mu, Value zRead,
       vector::ReductionOp::create(e.b, vector::CombiningKind::OR, narrow);
   Value logZ = storage::ifValue(
       e.b, anyNarrow,
-      [&] { return e.log1pOrLog(narrow, e.fadd(zRead, r1m1), zRead); },
-      [&] { return e.log(zRead); });
-  logZ = e.select(positive, logZ, negInf);
+      [&] {
+        // On a narrow channel Z = 1 + (R(X - 1) + R(1) - 1) lies in
+        // [R(1)/2, R(1)] (X in [1/2, 1]) while no weight is infinite, so
+        // Z <= 0 where that sum is <= -1, and also where R(1) - 1 is -inf:
+        // a weight of -inf (ssm's Bs, Cs or D) makes R(X) -inf as it makes
+        // R(1), X being positive, but its w (X - 1) terms make R(X - 1)
+        // +inf or NaN (-inf * 0 at X = 1), and the sum inf - inf.
+        Value arg = e.fadd(zRead, r1m1);
+        Value positiveNarrow = arith::AndIOp::create(
+            e.b, e.fcmp(arith::CmpFPredicate::UGT, arg, e.splat(-1.0f)),
+            e.fcmp(arith::CmpFPredicate::UNE, r1m1, negInf));
+        Value positive =
+            e.select(narrow, positiveNarrow,
+                     e.fcmp(arith::CmpFPredicate::UGT, zRead, zero));
+        return e.select(positive, e.log1pOrLog(narrow, arg, zRead), negInf);
+      },
+      [&] {
+        return e.select(e.fcmp(arith::CmpFPredicate::UGT, zRead, zero),
+                        e.log(zRead), negInf);
+      });
+  // Z > 0 (or NaN): the log of a positive Z is never -inf (the log1p form's
+  // 1 + arg >= 2^-24).
+  Value positive = e.fcmp(arith::CmpFPredicate::UNE, logZ, negInf);
   if (logScale)
     logZ = e.fadd(logZ, logScale);
   Value tinyTerm = e.fsub(e.splat(kLogTiny), shift);
