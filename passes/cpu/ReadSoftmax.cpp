@@ -73,6 +73,53 @@ SoftmaxReadEmitter::Blocking f32Blocking(int64_t lanes) {
   return lanes == 16 ? kF32Blocking16 : kF32Blocking;
 }
 
+/// e^x for x <= 0 (the read's weights P and tilted values X) on 4 and 8
+/// lanes, where math.exp's expansion (two clamps of x, two of n, a degree-7
+/// Horner chain: about 23 instructions on a dependency chain of ~70 cycles)
+/// left the exp pass latency-bound on Zen 2 (docs/benchmarks.md, "AVX2").
+/// x = n ln 2 + r with n = round(x log2 e) by the 1.5 * 2^23 trick (whose
+/// bits then hold n + 127), r = x - n ln 2 in two FMAs (Cody and Waite's
+/// split of ln 2), e^r = 1 + q with q = r + r^2 (c2 + c3 r) + r^4 (c4 + c5 r
+/// + c6 r^2), a minimax fit on |r| <= ln 2 / 2 (relative error 2e-9) in
+/// Estrin's form, and e^x = 2^n + q 2^n in one FMA, 2^n made from k's bits.
+/// Over every float x in [-87.3, 0] (against double exp): at most 1.4 ulp,
+/// mean 0.067 ulp (math.exp: 1.0 and 0.066); e^0 = 1 exactly. x < -88
+/// gives 0 (2^-127 is built as 0); NaN stays NaN. 15 instructions on a
+/// chain of ~40 cycles. A positive x is outside the domain (no e^x: the
+/// read selects such lanes away).
+Value expNonPositive(EmitterBuilder &e, Value x) {
+  Value lo = e.splat(-88.0f);
+  // Clamped below; a NaN x stays (the compare is false).
+  x = e.select(e.fcmp(arith::CmpFPredicate::OLT, x, lo), lo, x);
+  Value magic = e.splat(12582912.0f + 127.0f); // 1.5 * 2^23 + 127
+  Value k = e.fadd(e.fmul(x, e.splat(1.44269504088896341f)), magic);
+  Value n = e.fsub(k, magic);
+  // ln 2 = 0.693359375 (9 bits: n * it is exact) - 2.12194440e-4.
+  Value r = e.fma(n, e.splat(-0.693359375f), x);
+  r = e.fma(n, e.splat(2.12194440e-4f), r);
+  Value r2 = e.fmul(r, r), r4 = e.fmul(r2, r2);
+  Value mid = e.fma(r, e.splat(1.666643173e-1f), e.splat(4.999999404e-1f));
+  Value high =
+      e.fma(r2, e.splat(1.384609961e-3f),
+            e.fma(r, e.splat(8.374159224e-3f), e.splat(4.166796431e-2f)));
+  Value q = e.fma(r4, high, e.fma(r2, mid, r));
+  // k's low bits hold n + 127 (0 to 127): shifted into the exponent field
+  // they are 2^n (0 for n = -127).
+  auto vi32 = VectorType::get({e.lanes}, e.b.getI32Type());
+  Value pow2 = arith::BitcastOp::create(
+      e.b, e.vf,
+      arith::ShLIOp::create(e.b, arith::BitcastOp::create(e.b, vi32, k),
+                            storage::intConstant(e.b, vi32, 23)));
+  return e.fma(q, pow2, pow2);
+}
+
+/// e^x for the read's weights, tilted values and rescale factors (x <= 0):
+/// expNonPositive on 4 and 8 lanes; math.exp with 16 lanes (AVX-512), where
+/// the shorter form has not been timed yet.
+Value readExp(EmitterBuilder &e, Value x) {
+  return e.lanes == 16 ? e.exp(x) : expNonPositive(e, x);
+}
+
 } // namespace
 
 /// The scalar and vector vocabulary (arithmetic, NaN-transparent max/min/
@@ -379,7 +426,7 @@ std::pair<Value, Value> SoftmaxReadEmitter::panelValues(Value j, Value key,
   // z = beta*clipped - M, formed from the difference of the values so
   // that small differences survive a small beta.
   Value z = fmul(beta, fsub(clipped, vload(vmaxBuf, {j, c})));
-  Value tilted = exp(z);
+  Value tilted = readExp(*this, z);
   if (!panelWideOnly) {
     Value narrow = fcmp(arith::CmpFPredicate::OGT, vload(offsetBuf, {j, c}),
                         splat(0.5f));
@@ -542,10 +589,12 @@ void SoftmaxReadEmitter::emitOnlineSoftmax(Value j, Value s0, Value ncols,
     Value empty = fcmp(arith::CmpFPredicate::OEQ, mNew, vNegInf);
     Value fresh = fcmp(arith::CmpFPredicate::OEQ, mOld, vNegInf);
     Value vScale = bcast(scale);
-    Value a = select(fresh, splat(0.0f), exp(fmul(fsub(mOld, mNew), vScale)));
+    Value a = select(fresh, splat(0.0f),
+                     readExp(*this, fmul(fsub(mOld, mNew), vScale)));
     a = select(empty, splat(1.0f), a);
     Value tileSum = twoPart(splat(0.0f), [&](Value col, Value sum, bool check) {
-      Value p = exp(fmul(fsub(vload(scoresT, {col, rv}), mNew), vScale));
+      Value p =
+          readExp(*this, fmul(fsub(vload(scoresT, {col, rv}), mNew), vScale));
       if (Value vis = visible(col, check))
         p = select(vis, p, splat(0.0f));
       vstore(p, scoresT, {col, rv});
