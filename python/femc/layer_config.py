@@ -211,12 +211,18 @@ def resolve_config(config):
 
 def rope_inv_freq(theta, dk):
     """The module's SimpleRoPE.inv_freq buffer, (dk/2) float32 values:
-    1 / theta^(arange(0, dk, 2) / dk) evaluated in float32 as PyTorch does
-    (its float64 runs keep these float32-rounded values), as float64."""
+    1 / theta^(arange(0, dk, 2) / dk) in float32 as PyTorch does (its
+    float64 runs keep these float32-rounded values), as float64. The power
+    is taken in float64 and rounded once to float32: a float32 pow is
+    within an ulp but not the same on every machine (numpy's AVX-512 and
+    AVX2 paths differ in the last bit), and the generated layers and
+    examples must not depend on the host (reference/Layer.cpp does the
+    same)."""
     import numpy as np
     exponent = np.arange(0, dk, 2, dtype=np.float32) / np.float32(dk)
-    inv = np.float32(1.0) / (np.float32(theta) ** exponent)
-    return inv.astype(np.float32).astype(np.float64)
+    power = np.float64(np.float32(theta)) ** exponent.astype(np.float64)
+    inv = np.float32(1.0) / power.astype(np.float32)
+    return inv.astype(np.float64)
 
 
 def tdc_width(cfg):
