@@ -49,6 +49,16 @@ CONFIG_KEY_TORCH = "config"          # torch.save({"state_dict": ..., "config": 
 CONFIG_KEY_NPZ = "__config__"        # np.savez(..., __config__=json.dumps(cfg))
 CONFIG_KEY_SAFETENSORS = "config"    # __metadata__ = {"config": json.dumps(cfg)}
 
+# use_lse without use_temperature (beta = 1, no clip): the layer reads
+# X = exp(V - M) in LSE_BANDS bands of LSE_BAND each by d = V - M, each
+# band's values in (e^(L - 80), e^L] (L = _lse_lift), so that no band
+# underflows in float32 (e^-87 normal, e^-103 subnormal), even times a
+# prior weight; together they cover d down to -(9 * 80 + 87) = -807, past
+# float64's own underflow (-745), where a float64 reading of section 3
+# stops being exact too. docs/layers-examples.md, "use_lse alone".
+LSE_BAND = 80.0
+LSE_BANDS = 10
+
 
 # ---------------------------------------------------------------------------
 # Reading checkpoints
@@ -923,7 +933,6 @@ class LayerEmitter(Ops):
         cfg = self.cfg
         e = self.e
         H, E, dk, dv = cfg["n_head"], cfg["fem_dim"], cfg["d_k"], cfg["d_v"]
-        D = self.D
         prior = cfg["prior_type"]
 
         # Step 3's conditioning first: every later step reads its output.
@@ -1050,17 +1059,23 @@ class LayerEmitter(Ops):
         """use_lse without use_temperature (section 7 step 6): beta = 1 and
         **no clip**, so |V| may exceed any cap the kernels accept (43). The
         kernel reads mu only (beta ~ eps, lambda ~ 0, g = 1) over the panel
-        [V * 2^-S | X], X = exp(V - M) with M the max over t of V; the free
-        energy F = logaddexp(log Z, log tiny - M) + M, lambda and the gate
-        are applied here. The 2^-S scale (exact, _unclip_shift) keeps the
-        kernel's clip at cap/beta, beta ~ eps, at 1e17 or beyond; mu is
-        linear in it.
+        [V * 2^-S | X_0 | ... | X_{K-1}]: X = exp(V - M), M the max over t
+        of V, cut into K = LSE_BANDS bands by d = V - M (see LSE_BAND), so
+        that no band underflows in float32 where V spans more than float32's
+        exponent range (~87); section 3's F = (1/beta) log(R(e^V) + tiny) is
+        exact math, and a float64 reading sees no underflow up to a span of
+        ~745. The free energy F = logaddexp(log tiny - M, log Z_0 - L,
+        log Z_1 - W - L, ...) + M, lambda and the gate are applied here. The 2^-S
+        scale (exact, _unclip_shift) keeps the kernel's clip at cap/beta,
+        beta ~ eps, at 1e17 or beyond; mu is linear in it.
         Returns the gated mixture (B,T,H,dv)."""
         cfg = self.cfg
         e = self.e
         H, dv, eps = cfg["n_head"], cfg["d_v"], cfg["eps"]
         hv = tensor_type("?", "?", H, dv)
-        hw = tensor_type("?", "?", H, 2 * dv)
+        K, W = LSE_BANDS, LSE_BAND
+        lift = _lse_lift(cfg)
+        hw = tensor_type("?", "?", H, (1 + K) * dv)
         mty = tensor_type("?", H, dv)
         # M[b,h,c] = max over t of V (all positions, masked ones are 0).
         m0 = e.name("e")
@@ -1078,18 +1093,33 @@ class LayerEmitter(Ops):
                       (mi, mty, ["b", "h", "c"]), vmax)
 
         shift = _unclip_shift(cfg)
-        # The panel (B,T,H,2,dv) -> (B,T,H,2*dv): [V * 2^-S | exp(V - M)]
-        # by the index of the half (no insert_slice: the layer pipeline
-        # would copy it through a runtime call).
-        pty = tensor_type("?", "?", H, 2, dv)
+        # The panel (B,T,H,1+K,dv) -> (B,T,H,(1+K)*dv): part 0 is V * 2^-S,
+        # part 1+k the band k of X: exp(d + k W + L) where band(d) = k, else
+        # 0, with d = V - M <= 0 and band(d) = min(floor(-d / W), K - 1).
+        # The band is decided once per element, so each e^d is counted in
+        # exactly one part; a band's values lie in (e^(L - W), e^L] (the
+        # last one's below, underflowing beyond a span of (K-1) W + L + 87).
+        # By the part's index (no insert_slice: the layer pipeline would
+        # copy it through a runtime call).
+        pty = tensor_type("?", "?", H, 1 + K, dv)
 
         def panel_body(a):
             b = ScalarBody()
-            half = b.v("linalg.index 3 : index")
+            part = b.v("linalg.index 3 : index")
             zero = b.v("arith.constant 0 : index")
-            first = b.v(f"arith.cmpi eq, {half}, {zero} : index")
+            first = b.v(f"arith.cmpi eq, {part}, {zero} : index")
             scaled = b.mul(a[0], b.c(2.0 ** -shift))
-            tilt = b.v(f"math.exp {b.sub(a[0], a[1])} : f32")
+            d = b.sub(a[0], a[1])
+            band = b.v(f"math.floor {b.mul(d, b.c(-1.0 / W))} : f32")
+            band = b.v(f"arith.minimumf {band}, {b.c(K - 1)} : f32")
+            one = b.v("arith.constant 1 : index")
+            k = b.v(f"arith.subi {part}, {one} : index")
+            k = b.v(f"arith.index_cast {k} : index to i64")
+            k = b.v(f"arith.sitofp {k} : i64 to f32")
+            mine = b.v(f"arith.cmpf oeq, {band}, {k} : f32")
+            up = b.add(b.mul(k, b.c(W)), b.c(lift))
+            x = b.v(f"math.exp {b.add(d, up)} : f32")
+            tilt = b.v(f"arith.select {mine}, {x}, {b.c(0.0)} : f32")
             return b.lines, b.v(f"arith.select {first}, {scaled}, {tilt} : f32")
         p5 = e.name("e")
         e.op(f"{p5} = tensor.empty(%B, %T) : {pty}")
@@ -1102,10 +1132,10 @@ class LayerEmitter(Ops):
              f": {pty} into {hw}")
         beta = e.name("beta")
         e.op(f"{beta} = arith.constant dense<{_f32(-30.0)}> : "
-             f"{tensor_type(2 * H * dv)}")
+             f"{tensor_type((1 + K) * H * dv)}")
         lam0 = e.fill(-100.0, hw)
         gate0 = e.fill(0.0, hw)
-        R = self.mixer(q, k, panel, beta, lam0, gate0, MAX_CAP, 2 * dv)
+        R = self.mixer(q, k, panel, beta, lam0, gate0, MAX_CAP, (1 + K) * dv)
         # The gate's norm over the dv channels of one (b,t,h), scaled as
         # the kernels take it (hypot): m = max g+, ||g+|| = m * ||g+ / m||,
         # so no square overflows (logits >= 2e19) or underflows.
@@ -1132,10 +1162,9 @@ class LayerEmitter(Ops):
                              (e.fill(0.0, nty), nty, ["b", "t", "h"]), gsq)
         R5 = e.name("r")
         e.op(f"{R5} = tensor.expand_shape {R} [[0], [1], [2], [3, 4]] "
-             f"output_shape [%B, %T, {H}, 2, {dv}] : {hw} into {pty}")
-        ins = [(R5, pty, ["b", "t", "h", "0", "c"]),
-               (R5, pty, ["b", "t", "h", "1", "c"]),
-               (M, mty, ["b", "h", "c"]), (lam, hv, ["b", "t", "h", "c"])]
+             f"output_shape [%B, %T, {H}, {1 + K}, {dv}] : {hw} into {pty}")
+        ins = [(R5, pty, ["b", "t", "h", str(i), "c"]) for i in range(1 + K)]
+        ins += [(M, mty, ["b", "h", "c"]), (lam, hv, ["b", "t", "h", "c"])]
         if gate_on:
             ins += [(gate, hv, ["b", "t", "h", "c"]),
                     (gm, nty, ["b", "t", "h"]), (gsum, nty, ["b", "t", "h"])]
@@ -1143,23 +1172,32 @@ class LayerEmitter(Ops):
         def combine(a):
             b = ScalarBody()
             mu = b.mul(a[0], b.c(2.0 ** shift))
-            pos = b.v(f"arith.cmpf ogt, {a[1]}, {b.c(0.0)} : f32")
-            logz = b.v(f"arith.select {pos}, "
-                       f"{b.v(f'math.log {a[1]} : f32')}, "
-                       f"{b.c(-math.inf)} : f32")
-            floor = b.sub(b.c(math.log(2.0 ** -126)), a[2])
-            hi = b.maxf(logz, floor)
-            lo = b.v(f"arith.minimumf {logz}, {floor} : f32")
-            # logaddexp: hi + log1p(exp(lo - hi)); lo = -inf gives hi.
-            ex = b.v(f"math.exp {b.sub(lo, hi)} : f32")
-            F = b.add(b.add(hi, b.v(f"math.log1p {ex} : f32")), a[2])
+            Ma, la = a[1 + K], a[2 + K]
+            # log Z = log sum_k Z_k e^(-k W), with section 3's floor:
+            # F = logaddexp(log tiny - M, log Z_0, log Z_1 - W, ...) + M,
+            # each step hi + log1p(exp(lo - hi)); the running value starts
+            # finite, and an empty band (log Z_k = -inf) leaves it as is.
+            acc = b.sub(b.c(math.log(2.0 ** -126)), Ma)
+            for band in range(K):
+                z = a[1 + band]
+                pos = b.v(f"arith.cmpf ogt, {z}, {b.c(0.0)} : f32")
+                logz = b.v(f"arith.select {pos}, "
+                           f"{b.v(f'math.log {z} : f32')}, "
+                           f"{b.c(-math.inf)} : f32")
+                logz = b.sub(logz, b.c(band * W + lift))
+                hi = b.maxf(logz, acc)
+                lo = b.v(f"arith.minimumf {logz}, {acc} : f32")
+                ex = b.v(f"math.exp {b.sub(lo, hi)} : f32")
+                acc = b.add(hi, b.v(f"math.log1p {ex} : f32"))
+            F = b.add(acc, Ma)
             lam = b.div(b.c(1.0), b.add(b.c(1.0), b.v(
-                f"math.exp {b.v(f'arith.negf {a[3]} : f32')} : f32")))
+                f"math.exp {b.v(f'arith.negf {la} : f32')} : f32")))
             mixed = b.add(mu, b.mul(lam, b.sub(F, mu)))
             if gate_on:
-                u = b.div(b.add(b.softplus(a[4]), b.c(eps)), a[5])
-                norm = b.maxf(b.v(f"math.sqrt {a[6]} : f32"),
-                              b.div(b.c(1e-5), a[5]))
+                ga, gma, gsa = a[3 + K], a[4 + K], a[5 + K]
+                u = b.div(b.add(b.softplus(ga), b.c(eps)), gma)
+                norm = b.maxf(b.v(f"math.sqrt {gsa} : f32"),
+                              b.div(b.c(1e-5), gma))
                 g = b.mul(b.div(u, norm), b.c(math.sqrt(dv)))
                 mixed = b.mul(g, mixed)
             return b.lines, mixed
@@ -1190,6 +1228,17 @@ class LayerEmitter(Ops):
             [(self.x, self.xty, ["b", "t", "k"]),
              (self.arg[name + ".weight"], tensor_type(heads, self.D), ["h", "k"])],
             (init, ty, ["b", "t", "h"]), _mul_acc)
+
+
+def _lse_lift(cfg):
+    """L: the bands of X = exp(V - M) enter the kernel as exp(d + k W + L),
+    in (e^(L - W), e^L], near the top of what the kernel's clip lets through
+    (cap / beta at beta_raw -30: beta ~ eps), so that X times a small prior
+    weight (gla's decay reaches e^-110) stays in float32's range; 16 at
+    eps = 1e-6, at most 20, so that sums over many keys stay far from
+    overflow."""
+    beta = cfg["eps"] + math.log1p(math.exp(-30.0))
+    return float(max(0, min(20, math.floor(math.log(MAX_CAP / beta)) - 1)))
 
 
 def _unclip_shift(cfg):

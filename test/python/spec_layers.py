@@ -31,7 +31,6 @@ configurations. Run by ctest as python.spec_layers; by hand:
 
 import json
 import os
-import subprocess
 import sys
 import zlib
 
@@ -42,17 +41,17 @@ import femc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import spec_layer_ref  # noqa: E402
+from layer_cases import (checkpoint_dir, compile_side_by_side,  # noqa: E402
+                         fem_run_check, import_case, tool)
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
 TOL = 1e-4
 FULL = os.environ.get("FEMC_SPEC_LAYERS_FULL") == "1"
 
 
 def _femc_bin():
-    path = os.environ.get("FEMC") or os.path.join(ROOT, "build", "bin", "femc")
-    if not os.path.isfile(path):
-        pytest.skip(f"no femc compiler at {path} (set FEMC)")
+    path = tool("FEMC", "femc")
+    if path is None:
+        pytest.skip("no femc compiler (set FEMC)")
     return path
 
 
@@ -226,10 +225,8 @@ CASES = [
      {"tdc.fwd.in_f": 40.0, "tdc.bwd.in_f": 0.05, "W_lambda": 30.0,
       "W_gate": 30.0}, [(2, 7, "frac"), (1, 200, "frac")]),
     # use_lse alone: beta = 1 and no clip, so V around +-60 stays unclipped
-    # (femc clipped it at +-43 before). The values of one channel span less
-    # than float32's exponent range (about 87): wider, the tilt exp(V - M)
-    # underflows in float32, as in the module run in float32
-    # (docs/semantics.md, "use_lse without use_temperature").
+    # (femc clipped it at +-43 before). Spans past float32's exponent range
+    # (the tilt's bands): spec_layers_adversarial.py, *_lse_only_span*.
     ("softmax_lse_only_offset", dict(prior_type="softmax",
                                      use_temperature=False, use_conv=False),
      {"W_v": 8.0, "W_v.bias+": 60.0}, [(2, 9, "right"), (1, 70, "none")]),
@@ -400,52 +397,19 @@ def compiled(tmp_path_factory):
     for i, (name, overrides, gains, _) in enumerate(CASES):
         cfg = full_config(overrides)
         state = make_state(sizes(cfg), np.random.default_rng(i), gains)
-        ckpt = tmp / f"{name}.npz"
-        np.savez(ckpt, **state)
-        cfg_path = tmp / f"{name}.json"
-        cfg_path.write_text(json.dumps(cfg))
-        layer = femc.import_layer(str(ckpt), str(tmp / "imp"),
-                                  config=str(cfg_path), name="L_" + name,
+        layer, text = import_case(tmp, name, cfg, state, "L_" + name,
                                   mask=not name.endswith("_nomask"))
         weights = layer.weights()
         assert sorted(weights) == sorted(state), name
         for k, v in state.items():
             np.testing.assert_array_equal(weights[k], v, err_msg=name)
         layers[name] = (state, cfg, layer)
-        texts.append(open(layer.mlir).read())
-    # Two modules compiled side by side (the compiler is single-threaded;
-    # its time grows with the number of layers).
-    procs, modules = [], []
-    for part in range(2):
-        mlir = tmp / f"spec_layers{part}.mlir"
-        mlir.write_text("\n".join(texts[part::2]))
-        procs.append(subprocess.Popen(
-            [femc_bin, str(mlir), "-o", str(tmp / "lib")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
-    for part, proc in enumerate(procs):
-        _, err = proc.communicate()
-        assert proc.returncode == 0, f"femc spec_layers{part}.mlir:\n{err}"
-        modules.append(femc.load(str(tmp / "lib" / f"spec_layers{part}.so")))
+        texts.append(text)
+    libs = compile_side_by_side(femc_bin, tmp, texts, "spec_layers")
+    modules = [femc.load(lib) for lib in libs]
     return {name: (modules[i % 2].kernel("L_" + name), state, cfg, layer,
-                   CASES[i][2], str(tmp / "lib" / f"spec_layers{i % 2}.so"))
+                   CASES[i][2], libs[i % 2])
             for i, (name, (state, cfg, layer)) in enumerate(layers.items())}
-
-
-def _fem_run_check(lib, layer, x, mask, tmp):
-    """fem-run --check: the compiled layer against femc's own C++ layer
-    reference (reference/Layer.cpp) on the same inputs."""
-    fem_run = os.environ.get("FEM_RUN") or os.path.join(ROOT, "build", "bin",
-                                                        "fem-run")
-    if not os.path.isfile(fem_run):
-        return None
-    np.save(tmp / "x.npy", x)
-    cmd = [fem_run, lib, "--kernel", layer.name, "--inputs",
-           layer.weights_dir, "--input", f"x={tmp / 'x.npy'}", "--check"]
-    if mask is not None:
-        np.save(tmp / "mask.npy", mask)
-        cmd += ["--input", f"attention_mask={tmp / 'mask.npy'}"]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    return None if r.returncode == 0 else (r.stdout + r.stderr)[-600:]
 
 
 def _check(compiled, name, runs, tmp):
@@ -468,7 +432,7 @@ def _check(compiled, name, runs, tmp):
             failures.append(f"B={B} T={T} mask={mask_kind}: relative error "
                             f"{err:.3g} (max|y_ref| {scale:.3g})")
         if j == 0:
-            bad = _fem_run_check(lib, layer, x, None if
+            bad = fem_run_check(lib, layer, x, None if
                                  name.endswith("_nomask") else mask, tmp)
             if bad:
                 failures.append(f"B={B} T={T} mask={mask_kind}: fem-run "
@@ -515,11 +479,7 @@ def test_python_layer_reference_agrees():
 def test_public_checkpoint():
     """spec_layer_ref reproduces the authors' module on the public
     checkpoint (y in float64), so the matrix's yardstick is the module's."""
-    shared = os.environ.get("FEMC_SHARED_DIR") or os.path.join(ROOT, "test",
-                                                               "data")
-    d = os.path.join(shared, "vectors", "checkpoint_gla_defaults_T24")
-    if not os.path.isfile(os.path.join(d, "state.npz")):
-        pytest.skip(f"no checkpoint vectors at {d}")
+    d = checkpoint_dir()
     state = dict(np.load(os.path.join(d, "state.npz")))
     with open(os.path.join(d, "config.json")) as f:
         cfg = json.load(f)

@@ -29,20 +29,9 @@ import femc
 from femc import layer_reference
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from layer_cases import make_inputs, make_params  # noqa: E402
+from layer_cases import checkpoint_dir, make_inputs, make_params  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
 TOL = 1e-4   # docs/semantics.md, Tolerances: max |err| <= 1e-4 max |y|
-
-
-def _checkpoint_dir():
-    shared = os.environ.get("FEMC_SHARED_DIR") or os.path.join(ROOT, "test",
-                                                               "data")
-    path = os.path.join(shared, "vectors", "checkpoint_gla_defaults_T24")
-    if not os.path.isfile(os.path.join(path, "state.npz")):
-        pytest.skip(f"no checkpoint vectors at {path}")
-    return path
 
 
 def _python_env():
@@ -65,7 +54,7 @@ def _relative_error(y, ref):
 
 def test_public_checkpoint_cli_and_fem_run(femc_bin, fem_run_bin, tmp_path):
     """python3 -m femc.import + femc + fem-run reproduce the module's y."""
-    d = _checkpoint_dir()
+    d = checkpoint_dir()
     out = tmp_path / "imp"
     r = subprocess.run(
         [sys.executable, "-m", "femc.import", os.path.join(d, "state.npz"),
@@ -98,7 +87,7 @@ def test_public_checkpoint_cli_and_fem_run(femc_bin, fem_run_bin, tmp_path):
 
 def test_public_checkpoint_reference():
     """The float64 numpy layer reproduces the authors' module (to 1e-6)."""
-    d = _checkpoint_dir()
+    d = checkpoint_dir()
     state = np.load(os.path.join(d, "state.npz"))
     with open(os.path.join(d, "config.json")) as f:
         config = json.load(f)
