@@ -1,4 +1,5 @@
-//===- ReadSsm.cpp - the ssm read as a per-channel selective scan ----------===//
+//===- ReadSsm.cpp - the ssm read as a per-channel selective scan
+//----------===//
 //
 // ssm (always causal), per flat channel e = h dv + c of the block and state
 // n < N, three scans in one pass over time sharing the decay e^(delta A):
@@ -10,12 +11,27 @@
 // y_U / max(y_1, eps). Channels sit on vector lanes; the state is N x Bc per
 // stream, A is transposed once per workgroup.
 //
+// A row runs in phases, each a loop over the block's channels whose
+// iterations are independent: the panel [clipped | X - o] and delta into
+// row buffers; the decays e^(delta A) for every n; the three scans and
+// y_U / max(y_1, eps); the gated output (the epilogue). Each phase's
+// iterations are short, so the core overlaps their latency chains (exp,
+// log, divisions); in one loop per channel vector the chains of the panel,
+// the scan and the epilogue ran back to back, each waiting for the last.
+// The decays and the scans take kWideVectors vectors of channels per
+// operation (wide vectors: the back end interleaves their parts, four
+// independent polynomial chains at once).
+//
 //===----------------------------------------------------------------------===//
 #include "passes/cpu/ScanRead.h"
 
 using namespace mlir;
 using namespace mlir::fem;
 using namespace mlir::fem::cpu;
+
+/// Vectors of channels per operation in the decay and scan phases (a wide
+/// vector: vector<kWideVectors * lanes x f32>).
+static constexpr int64_t kWideVectors = 4;
 
 void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
   EmitterBuilder e(op, op.getLayout(), op.getTiles().getVec());
@@ -26,6 +42,19 @@ void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
   streams.emit();
   carried.begin();
   int64_t cb = w.cb;
+  // The wide builder: as many vectors as divide the block (cb is a multiple
+  // of lanes), its ops placed where `e` places its own (wide()).
+  int64_t vectors = kWideVectors;
+  while ((cb / e.lanes) % vectors != 0)
+    --vectors;
+  EmitterBuilder wideBuilder(op, op.getLayout(), vectors * e.lanes);
+  auto wide = [&]() -> EmitterBuilder & {
+    wideBuilder.b.setInsertionPoint(e.b.getInsertionBlock(),
+                                    e.b.getInsertionPoint());
+    return wideBuilder;
+  };
+  Value cWide = e.idx(wideBuilder.lanes);
+  Value cwpWide = e.roundUp(w.cw, cWide);
   Value N = e.dim(op.getA(), 1);
   Value cCb = e.idx(cb);
   Value flat0 = e.add(e.mul(w.head, w.dv), w.chan0);
@@ -47,6 +76,13 @@ void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
         e.vstore(e.splat(0.0f), states, {e.idx(i), n, c});
     });
   });
+  // Row buffers (one row's block): delta, the panel, the decays per n and
+  // the three reads y_mu / y_1, y_X / y_1 and y_1 / max(y_1, eps) - 1.
+  Value stepRow = e.alloc({cb}, {});
+  Value uRow = e.alloc({cb}, {});
+  Value xRow = e.alloc({cb}, {});
+  Value decayRow = e.alloc({ShapedType::kDynamic, cb}, {N});
+  Value readRow = e.alloc({3, cb}, {});
   Value s0 = e.idx(0), s1 = e.idx(1), s2 = e.idx(2);
   // The carried state (dialect/Priors.h: x_mu, x_X, x_1, N each), the X
   // stream moved from the record's offset form to this segment's shift and
@@ -84,57 +120,86 @@ void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
       // The row one chunk ahead (ScanRead.h, prefetchScanRow).
       prefetchScanRow(e, op, w, e.add(t, cC), !stateOnly);
       Value scale = stateOnly ? Value() : epilogue.rowScale(t);
-      e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
+      // The row's delta and panel, up to the wide vectors' end (lanes past
+      // the block: delta 0, so their decay is 1 and their input 0).
+      e.loop(w.c0i, cwpWide, w.cLanes, [&](Value cv) {
         Value lanesLeft = e.mask(e.sub(w.cw, cv));
-        Value flat = e.add(flat0, cv);
-        Value step =
-            e.vloadMasked(op.getDelta(), {w.batch, t, flat}, lanesLeft);
-        auto panel = streams.panel(t, cv);
-        Value u = panel.first, x = panel.second;
-        if (stateOnly) {
+        Value step = e.vloadMasked(op.getDelta(),
+                                   {w.batch, t, e.add(flat0, cv)}, lanesLeft);
+        e.vstore(step, stepRow, {cv});
+        if (stateOnly)
           e.vstore(e.fadd(e.vload(deltaSum, {cv}), step), deltaSum, {cv});
+        auto panel = streams.panel(t, cv);
+        e.vstore(panel.first, uRow, {cv});
+        e.vstore(panel.second, xRow, {cv});
+      });
+      // The decays e^(delta A) of every n.
+      e.loop(w.c0i, N, w.c1i, [&](Value k) {
+        e.loop(w.c0i, cwpWide, cWide, [&](Value cv) {
+          EmitterBuilder &x = wide();
+          x.vstore(x.exp(x.fmul(x.vload(stepRow, {cv}), x.vload(aT, {k, cv}))),
+                   decayRow, {k, cv});
+        });
+      });
+      // The three scans and, past phase 1, the reads.
+      e.loop(w.c0i, cwpWide, cWide, [&](Value cv) {
+        EmitterBuilder &x = wide();
+        Value step = x.vload(stepRow, {cv});
+        Value u = x.vload(uRow, {cv}), xs = x.vload(xRow, {cv});
+        if (stateOnly) {
           e.loop(w.c0i, N, w.c1i, [&](Value k) {
-            Value decay = e.exp(e.fmul(step, e.vload(aT, {k, cv})));
+            EmitterBuilder &x = wide();
+            Value decay = x.vload(decayRow, {k, cv});
             Value input =
-                e.fmul(step, e.bcast(e.load(op.getBs(), {w.batch, t, k})));
-            e.vstore(e.fma(decay, e.vload(states, {s0, k, cv}),
-                           e.fmul(input, u)),
-                     states, {s0, k, cv});
-            e.vstore(e.fma(decay, e.vload(states, {s1, k, cv}),
-                           e.fmul(input, x)),
-                     states, {s1, k, cv});
-            e.vstore(e.fma(decay, e.vload(states, {s2, k, cv}), input),
-                     states, {s2, k, cv});
+                x.fmul(step, x.bcast(x.load(op.getBs(), {w.batch, t, k})));
+            x.vstore(
+                x.fma(decay, x.vload(states, {s0, k, cv}), x.fmul(input, u)),
+                states, {s0, k, cv});
+            x.vstore(
+                x.fma(decay, x.vload(states, {s1, k, cv}), x.fmul(input, xs)),
+                states, {s1, k, cv});
+            x.vstore(x.fma(decay, x.vload(states, {s2, k, cv}), input), states,
+                     {s2, k, cv});
           });
           return;
         }
         SmallVector<Value> y = e.loop(
-            w.c0i, N, w.c1i, {e.splat(0.0f), e.splat(0.0f), e.splat(0.0f)},
+            w.c0i, N, w.c1i, {x.splat(0.0f), x.splat(0.0f), x.splat(0.0f)},
             [&](Value k, ValueRange it) {
-              Value decay = e.exp(e.fmul(step, e.vload(aT, {k, cv})));
+              EmitterBuilder &x = wide();
+              Value decay = x.vload(decayRow, {k, cv});
               Value input =
-                  e.fmul(step, e.bcast(e.load(op.getBs(), {w.batch, t, k})));
-              Value out = e.bcast(e.load(op.getCs(), {w.batch, t, k}));
-              Value xu = e.fma(decay, e.vload(states, {s0, k, cv}),
-                               e.fmul(input, u));
-              Value xx = e.fma(decay, e.vload(states, {s1, k, cv}),
-                               e.fmul(input, x));
-              Value x1 = e.fma(decay, e.vload(states, {s2, k, cv}), input);
-              e.vstore(xu, states, {s0, k, cv});
-              e.vstore(xx, states, {s1, k, cv});
-              e.vstore(x1, states, {s2, k, cv});
-              return SmallVector<Value>{e.fma(out, xu, it[0]),
-                                        e.fma(out, xx, it[1]),
-                                        e.fma(out, x1, it[2])};
+                  x.fmul(step, x.bcast(x.load(op.getBs(), {w.batch, t, k})));
+              Value out = x.bcast(x.load(op.getCs(), {w.batch, t, k}));
+              Value xu =
+                  x.fma(decay, x.vload(states, {s0, k, cv}), x.fmul(input, u));
+              Value xx =
+                  x.fma(decay, x.vload(states, {s1, k, cv}), x.fmul(input, xs));
+              Value x1 = x.fma(decay, x.vload(states, {s2, k, cv}), input);
+              x.vstore(xu, states, {s0, k, cv});
+              x.vstore(xx, states, {s1, k, cv});
+              x.vstore(x1, states, {s2, k, cv});
+              return SmallVector<Value>{x.fma(out, xu, it[0]),
+                                        x.fma(out, xx, it[1]),
+                                        x.fma(out, x1, it[2])};
             });
-        Value skip = e.vloadMasked(op.getD(), {flat}, lanesLeft);
-        Value yu = e.fma(skip, u, y[0]);
-        Value yx = e.fma(skip, x, y[1]);
-        Value y1 = e.fadd(y[2], skip);
-        Value denom = e.fmax(e.bcast(w.eps), y1);
-        Value inv = e.fdiv(e.splat(1.0f), denom);
-        Value r1m1 = e.fdiv(e.fsub(y1, denom), denom);
-        epilogue.store(t, cv, scale, e.fmul(yu, inv), e.fmul(yx, inv), r1m1);
+        wide();
+        Value skip = x.vloadMasked(op.getD(), {e.add(flat0, cv)},
+                                   x.mask(e.sub(w.cw, cv)));
+        Value yu = x.fma(skip, u, y[0]);
+        Value yx = x.fma(skip, xs, y[1]);
+        Value y1 = x.fadd(y[2], skip);
+        Value denom = x.fmax(x.bcast(w.eps), y1);
+        Value inv = x.fdiv(x.splat(1.0f), denom);
+        x.vstore(x.fmul(yu, inv), readRow, {s0, cv});
+        x.vstore(x.fmul(yx, inv), readRow, {s1, cv});
+        x.vstore(x.fdiv(x.fsub(y1, denom), denom), readRow, {s2, cv});
+      });
+      if (stateOnly)
+        return;
+      e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
+        epilogue.store(t, cv, scale, e.vload(readRow, {s0, cv}),
+                       e.vload(readRow, {s1, cv}), e.vload(readRow, {s2, cv}));
       });
     });
   });
