@@ -180,6 +180,7 @@ def main():
             print(f"scan bench: {prior} T={T}: femc {med:.2f} ms", file=sys.stderr, flush=True)
             if want_ref:
                 ref = child(py, ["ref", prior, d, a.ref_reps])
+                iree = child(py, ["iree", prior, d, a.ref_reps])
             elif a.no_ref:
                 ref = {"error": "--no-ref"}
             elif py is None:
@@ -190,10 +191,15 @@ def main():
             else:
                 ref = {"error": f"Python loop of 3 x {T} steps: T > --ref-max-steps "
                                 f"{a.ref_max_steps}"}
+            if not want_ref:
+                iree = ref
             if "median_ms" in ref:
                 print(f"scan bench: {prior} T={T}: PyTorch {ref['median_ms']:.1f} ms",
                       file=sys.stderr, flush=True)
-            rows.append((prior, T, med, mn, threads, extra, ref))
+            if "median_ms" in iree:
+                print(f"scan bench: {prior} T={T}: IREE {iree['median_ms']:.1f} ms",
+                      file=sys.stderr, flush=True)
+            rows.append((prior, T, med, mn, threads, extra, ref, iree))
     others = meter.line()
     after = child(py, ["rates", 5]) if py else {"error": "no Python"}
 
@@ -214,16 +220,20 @@ def main():
 
     hdr = (f"{'prior':<6} {'T':>6} {'median ms':>10} {'min ms':>9} {'ns/token':>9} "
            f"{'x 1k':>5} {'rate':>14} {'% yard':>7} {'extra MiB':>9} "
-           f"{'PyTorch ms':>11} {'femc x':>7} {'diff':>8}")
+           f"{'PyTorch ms':>11} {'femc x':>7} {'diff':>8} "
+           f"{'IREE ms':>9} {'femc x':>7} {'diff':>8}")
     print("\nrate: effective GFLOP/s (linear, gla; % of SGEMM) or GB/s (aft, ssm; % of copy).")
     print("x 1k: time per token / that at the first T. extra MiB: fem-run's peak RSS minus "
           "fem-run at T=64 minus inputs and outputs.")
     print("PyTorch: the authors' formulation in float32 (median of "
-          f"{a.ref_reps}); diff: max|PyTorch - femc| / max|femc|.\n")
+          f"{a.ref_reps}); diff: max|PyTorch - femc| / max|femc|.")
+    print("IREE: the same formulation compiled by IREE for llvm-cpu, host CPU "
+          "(bench/iree_scan.py; ssm: a jax.lax.scan of the recurrence), all cores; "
+          "diff as for PyTorch.\n")
     print(hdr)
     print("-" * len(hdr))
     first = {}
-    for prior, T, med, mn, threads, extra, ref in rows:
+    for prior, T, med, mn, threads, extra, ref, iree in rows:
         per_tok = med * 1e6 / T
         first.setdefault(prior, per_tok)
         fl = flops(prior, T)
@@ -240,6 +250,11 @@ def main():
                   f"{ref['diff']:8.1e}")
         else:
             rc = f"  {ref['error']}"
+        if "median_ms" in iree:
+            rc += (f" {iree['median_ms']:9.1f} {iree['median_ms'] / med:6.1f}x "
+                   f"{iree['diff']:8.1e}")
+        elif iree is not ref:
+            rc += f"  IREE: {iree['error']}"
         print(f"{prior:<6} {T:6d} {med:10.2f} {mn:9.2f} {per_tok:9.1f} "
               f"{per_tok / first[prior]:5.2f} {rcol:>14} {pct} {extra:9.1f} {rc}")
     print(others)

@@ -8,6 +8,8 @@ stdout is one JSON object.
     scan_child.py ref PRIOR DIR REPS    time the reference formulation of
                                         PRIOR in PyTorch on DIR's inputs and
                                         compare it with DIR/femc.npy
+    scan_child.py iree PRIOR DIR REPS   the same formulation compiled by IREE
+                                        for llvm-cpu (bench/iree_scan.py)
 
 DIR holds what fem-run wrote with --save-inputs (layout bthd) and --output.
 The formulations follow docs/semantics.md literally, as the FEM authors'
@@ -203,6 +205,9 @@ def main(argv):
         return rates(int(argv[2]))
     if argv[1] == "ref":
         return ref(argv[2], argv[3], int(argv[4]))
+    if argv[1] == "iree":
+        import iree_scan
+        return iree_scan.iree_row(argv[2], argv[3], int(argv[4]))
     raise SystemExit(f"unknown mode {argv[1]}")
 
 
