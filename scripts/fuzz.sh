@@ -8,7 +8,16 @@
 #                                            apart, regressions/*/pending)
 #   scripts/fuzz.sh --list
 #
-# Targets: fem_opt femc_driver femrt_launch npy.
+# Targets: fem_opt femc_driver femrt_launch npy (libFuzzer), and spec: the
+# numerical fuzzer test/python/spec_fuzz.py (random problems of every prior
+# against the float64 spec_ref.py), which needs the normal build (build/:
+# femc, fem-run, femc_python, femc-python-test-kernels; built under the lock
+# unless FEMC_FUZZ_NO_BUILD=1). spec's options: FEMC_FUZZ_SEED (default: the
+# clock), FEMC_SPEC_FUZZ_STATIC (kernels with random static extents compiled
+# per round, default 4), FEMC_SPEC_FUZZ_CREF (the fraction of cases also run
+# through fem-run --check, default 0.02); its failures go to
+# $FEMC_FUZZ_FINDINGS/spec/seed-<seed>.txt, one reproducer line each;
+# --replay spec runs its fixed regressions.
 # The build dir (build-fuzz, or $FEMC_FUZZ_BUILD_DIR) is configured and built
 # under the build lock ($FEMC_BUILD_LOCK, default /tmp/femc-build.lock); the
 # runs themselves hold no lock and run at `nice -n 19`, one target at a time,
@@ -29,7 +38,8 @@ build="${FEMC_FUZZ_BUILD_DIR:-$root/build-fuzz}"
 lock="${FEMC_BUILD_LOCK:-/tmp/femc-build.lock}"
 work="${FEMC_FUZZ_WORK:-/tmp/femc-fuzz/work}"
 findings="${FEMC_FUZZ_FINDINGS:-/tmp/femc-fuzz/findings}"
-all_targets=(fem_opt femc_driver femrt_launch npy)
+all_targets=(fem_opt femc_driver femrt_launch npy spec)
+normal_build="${FEMC_BUILD_DIR:-$root/build}"
 
 usage() {
   echo "usage: scripts/fuzz.sh TARGET|all [SECONDS]" >&2
@@ -59,6 +69,9 @@ else
   fi
   targets=("$1")
 fi
+# The libFuzzer targets (spec runs on the normal build).
+lib_targets=()
+for t in "${targets[@]}"; do [ "$t" != spec ] && lib_targets+=("$t"); done
 seconds="${2:-60}"
 if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]]; then
   echo "fuzz.sh: error: SECONDS must be a positive whole number, got '$seconds'" >&2
@@ -66,27 +79,31 @@ if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]]; then
 fi
 
 # Install what fuzzing needs (clang-22, libFuzzer's runtime) if missing.
-if [ "${FEMC_FUZZ_NO_SETUP:-0}" != 1 ]; then
+if [ ${#lib_targets[@]} -gt 0 ] && [ "${FEMC_FUZZ_NO_SETUP:-0}" != 1 ]; then
   "$(dirname "$0")/setup.sh" --fuzz
 fi
 
 cc="${CC:-clang-22}"
 cxx="${CXX:-clang++-22}"
-if ! command -v "$cxx" >/dev/null; then
+if [ ${#lib_targets[@]} -eq 0 ]; then
+  :  # spec alone: no libFuzzer
+elif ! command -v "$cxx" >/dev/null; then
   echo "fuzz.sh: error: $cxx not found (run scripts/setup.sh)" >&2
   exit 2
 fi
-runtime_dir="$("$cxx" -print-resource-dir)/lib/linux"
-if [ ! -f "$runtime_dir/libclang_rt.fuzzer-x86_64.a" ]; then
-  echo "fuzz.sh: error: libFuzzer is missing ($runtime_dir/libclang_rt.fuzzer-x86_64.a);" \
-       "install it with: apt-get install libclang-rt-22-dev" >&2
-  exit 2
+if [ ${#lib_targets[@]} -gt 0 ]; then
+  runtime_dir="$("$cxx" -print-resource-dir)/lib/linux"
+  if [ ! -f "$runtime_dir/libclang_rt.fuzzer-x86_64.a" ]; then
+    echo "fuzz.sh: error: libFuzzer is missing ($runtime_dir/libclang_rt.fuzzer-x86_64.a);" \
+         "install it with: apt-get install libclang-rt-22-dev" >&2
+    exit 2
+  fi
 fi
 
 # Build (under the lock).
-if [ "${FEMC_FUZZ_NO_BUILD:-0}" != 1 ]; then
+if [ "${FEMC_FUZZ_NO_BUILD:-0}" != 1 ] && [ ${#lib_targets[@]} -gt 0 ]; then
   ninja_targets=()
-  for t in "${targets[@]}"; do ninja_targets+=("$t-fuzzer"); done
+  for t in "${lib_targets[@]}"; do ninja_targets+=("$t-fuzzer"); done
   if ! flock "$lock" bash -c '
       set -e
       if [ ! -f "$1/build.ninja" ]; then
@@ -103,6 +120,51 @@ if [ "${FEMC_FUZZ_NO_BUILD:-0}" != 1 ]; then
     exit 2
   fi
 fi
+
+if [ "${FEMC_FUZZ_NO_BUILD:-0}" != 1 ] && [ ${#lib_targets[@]} -lt ${#targets[@]} ]; then
+  if ! flock "$lock" env FEMC_BUILD_DIR="$normal_build" "$root/scripts/build.sh" \
+      femc fem-run femc_python femc-python-test-kernels; then
+    echo "fuzz.sh: error: building femc, fem-run and the Python module in $normal_build failed" >&2
+    exit 2
+  fi
+fi
+
+# The numerical fuzzer (spec): runs test/python/spec_fuzz.py for SECONDS
+# (--replay: its fixed regressions only) at nice 19, holding no lock.
+run_spec() {
+  local dir="$normal_build/test/python" py="${FEMC_PYTHON:-/usr/bin/python3}"
+  local seed="${FEMC_FUZZ_SEED:-$(( $(date +%s) % 1000000 ))}"
+  local log="$work/spec/fuzz-$seed.log" args
+  mkdir -p "$work/spec" "$findings/spec"
+  if [ $replay = 1 ]; then
+    args=(--fixed --cases 0)
+    echo "fuzz.sh: spec: the fixed regressions of test/python/spec_fuzz.py"
+  else
+    args=(--time "$seconds" --seed "$seed" --static "${FEMC_SPEC_FUZZ_STATIC:-4}"
+          --cref "${FEMC_SPEC_FUZZ_CREF:-0.02}")
+    echo "fuzz.sh: spec for ${seconds} s, seed $seed (log: $log)"
+  fi
+  PYTHONPATH="$normal_build/python${PYTHONPATH:+:$PYTHONPATH}" \
+  FEMC="${FEMC:-$normal_build/bin/femc}" FEM_RUN="${FEM_RUN:-$normal_build/bin/fem-run}" \
+  FEMC_SPEC_KERNELS="$dir/spec_kernels/spec_kernels.so" \
+  FEMC_SPEC_ADVERSARIAL_KERNELS="$dir/spec_adversarial/spec_adversarial_kernels.so" \
+  FEMC_SPEC_FUZZ_KERNELS="$dir/spec_fuzz/spec_fuzz_kernels.so" \
+  FEMC_SPEC_FUZZ_CACHE="$work/spec/cache" \
+    nice -n 19 "$py" "$root/test/python/spec_fuzz.py" "${args[@]}" >"$log" 2>&1
+  local rc=$?
+  local line
+  line=$(grep -aE '^spec_fuzz: [0-9]+ case' "$log" | tail -1)
+  if grep -aq '^FAIL' "$log"; then
+    grep -a -A1 '^FAIL' "$log" >"$findings/spec/seed-$seed.txt"
+  fi
+  if [ $rc != 0 ]; then
+    status=1
+    summary+=("spec: ${line:-no summary} (seed $seed; log $log; findings $findings/spec/seed-$seed.txt)")
+  else
+    summary+=("spec: ${line:-no summary} (seed $seed)")
+  fi
+  echo "fuzz.sh: ${summary[-1]}"
+}
 
 # The installed LLVM/MLIR libraries are not instrumented, but inline code
 # from their headers in our instrumented objects is: std containers would
@@ -133,6 +195,10 @@ replay_dir() {
 status=0
 summary=()
 for t in "${targets[@]}"; do
+  if [ "$t" = spec ]; then
+    run_spec
+    continue
+  fi
   exe="$build/bin/$t-fuzzer"
   if [ ! -x "$exe" ]; then
     echo "fuzz.sh: error: $exe was not built" >&2

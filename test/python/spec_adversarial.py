@@ -71,16 +71,21 @@ SMALL_SOFTMAX = (16, 16, 8)
 
 class Kernel:
     def __init__(self, prior, causal=True, mask=False, dtype="f32",
-                 tiles=None, state=False, N=4, dk=None, shape=None):
+                 tiles=None, state=False, N=4, dk=None, shape=None,
+                 layout="bthd"):
         self.prior, self.causal, self.mask = prior, causal, mask
         self.dtype, self.tiles, self.state = dtype, tiles, state
-        self.N, self.dk = N, dk
+        self.N, self.dk, self.layout = N, dk, layout
         self.shape = shape  # static (B, T, H, Hkv, dk, dv), else dynamic
         parts = [prior, "causal" if causal else "full"]
         if shape:
             parts.append("s" + "x".join(map(str, shape)))
         if mask:
             parts.append("mask")
+        if layout != "bthd":
+            parts.append(layout)
+        if dk is not None and dk != STATE_DK:
+            parts.append(f"dk{dk}")
         if tiles:
             parts.append("t" + "x".join(map(str, tiles)))
         if prior == "ssm":
@@ -97,10 +102,13 @@ class Kernel:
         if self.shape:
             B, T, H, Hkv, dk, dv = map(str, self.shape)
             E = str(self.shape[2] * self.shape[5])
-        t4 = f"tensor<{B}x{T}x{H}x{dv}x{ty}>"
-        tq = f"tensor<{B}x{T}x{H}x{dk}x{ty}>"
-        tk = f"tensor<{B}x{T}x{Hkv}x{dk}x{ty}>"
-        tv = (f"tensor<{B}x{T}x{Hkv}x{dv}x{ty}>" if self.prior != "ssm"
+        # bhtd swaps t and h of every per-position tensor with a head axis
+        th = ((lambda t, h: f"{t}x{h}") if self.layout == "bthd"
+              else (lambda t, h: f"{h}x{t}"))
+        t4 = f"tensor<{B}x{th(T, H)}x{dv}x{ty}>"
+        tq = f"tensor<{B}x{th(T, H)}x{dk}x{ty}>"
+        tk = f"tensor<{B}x{th(T, Hkv)}x{dk}x{ty}>"
+        tv = (f"tensor<{B}x{th(T, Hkv)}x{dv}x{ty}>" if self.prior != "ssm"
               else t4)
         args, ops = [], []
 
@@ -118,7 +126,7 @@ class Kernel:
         if self.mask:
             operand("mask", f"tensor<{B}x{T}xi1>")
         if self.prior == "gla":
-            operand("decay", f"tensor<{B}x{T}x{H}x{ty}>")
+            operand("decay", f"tensor<{B}x{th(T, H)}x{ty}>")
         if self.prior == "ssm":
             n = self.N
             operand("delta", f"tensor<{B}x{T}x{E}x{ty}>")
@@ -128,7 +136,8 @@ class Kernel:
             operand("D", f"tensor<{E}x{ty}>")
         results = [t4]
         if self.state:
-            ks = {"linear": 4 + 3 * STATE_DK, "gla": 4 + 3 * STATE_DK,
+            sdk = self.dk if self.dk is not None else STATE_DK
+            ks = {"linear": 4 + 3 * sdk, "gla": 4 + 3 * sdk,
                   "aft": 12, "ssm": 3 + 3 * self.N}[self.prior]
             ts = f"tensor<?x?x?x{ks}xf32>"
             operand("state", ts)
@@ -136,6 +145,8 @@ class Kernel:
         attrs = []
         if self.causal:
             attrs.append("causal")
+        if self.layout != "bthd":
+            attrs.append(f"layout = #fem.layout<{self.layout}>")
         if self.tiles:
             q, k, vec = self.tiles
             attrs.append(f"tiles = #fem.tiles<q = {q}, k = {k}, vec = {vec}>")
