@@ -4,11 +4,11 @@
 // (dialect/Priors.h, StateSlot; docs/semantics.md "Segments"): every record
 // [M, L, seen, prior part] of a segment, made from the empty state, is first
 // moved to the shift of the whole run (the X sums times e^(M_seg - M), aft's
-// kmax-relative sums times e^(kmax_seg - kmax); linear, gla and ssm keep
-// their X sums in the record's offset form, recordNarrow, so there
-// e^D x + k n with the X slot's normaliser n and k = expm1(D) where both
-// the segment's record and the run are narrow: X - 1 is never formed from
-// X), then the records are folded in order:
+// kmax-relative sums times e^(kmax_seg - kmax); every prior keeps its X
+// sums in the record's offset form, recordNarrow, so there e^D x + k n
+// with the X slot's normaliser n and k = expm1(D) where both the
+// segment's record and the run are narrow: X - 1 is never formed from X),
+// then the records are folded in order:
 //   linear       sums add
 //   gla          earlier sums times e^(C_end - C_start), then add; exact
 //                with the -60 clamp because phase 1 starts every segment
@@ -44,8 +44,8 @@ void emitSplitCommon(llvm::raw_ostream &os) {
   os << R"C(/* e^x in double without libm (the glue links no math library). */
 static double femc_exp(double x);
 /* e^x - 1 in double to a few ulp relative; the glue needs it on
- * [-ln 2, 0], where the series converges fast (not used by aft). */
-__attribute__((unused)) static double femc_expm1(double x) {
+ * [-ln 2, 0], where the series converges fast. */
+static double femc_expm1(double x) {
   double term = x, sum = x;
   int i;
   if (!(x > -0.7 && x < 0.7)) return femc_exp(x) - 1.0;
@@ -160,10 +160,10 @@ using Ranges = std::vector<std::pair<int64_t, int64_t>>;
 
 /// What phase 2 needs to know about one prior's record (Priors.h order).
 struct RecordRule {
-  Ranges x;         ///< sums of the X stream (relative to M)
-  /// linear, gla, ssm: X sums in the record's offset form (recordNarrow),
-  /// each with its normaliser this many slots further on; 0: plain (aft).
-  int64_t xNorm = 0;
+  /// Sums of the X stream (relative to M), in the record's offset form
+  /// (recordNarrow), each range with its normaliser this many slots
+  /// further on.
+  std::vector<std::pair<Ranges, int64_t>> x;
   /// aft: each kmax slot with the sums relative to it (d, n_mu to kmax;
   /// d_X, n_X to kmax_X, the X half's own where dk does not divide dv).
   std::vector<std::pair<int64_t, Ranges>> kmaxes;
@@ -178,22 +178,22 @@ RecordRule recordRule(const SplitGlueKernel &k) {
   case priors::ReadAlgorithm::ChunkedLinear: {
     // C, S_mu (dk), S_X (dk), z (dk).
     int64_t dk = (k.ks - base - 1) / 3;
-    rule.x = {{base + 1 + dk, base + 1 + 2 * dk}};
-    rule.xNorm = dk;
+    rule.x = {{{{base + 1 + dk, base + 1 + 2 * dk}}, dk}};
     if (k.prior->name == "gla")
       rule.c = base;
     break;
   }
   case priors::ReadAlgorithm::AftScan:
-    // n_mu, n_X, u_mu, u_X, d, kmax, count, d_X, kmax_X.
-    rule.x = {{base + 1, base + 2}, {base + 3, base + 4}};
+    // n_mu, n_X, u_mu, u_X, d, kmax, count, d_X, kmax_X: n_X with its
+    // normaliser d_X (relative to kmax_X, a copy of d where dk | dv), u_X
+    // with the key count.
+    rule.x = {{{{base + 1, base + 2}}, 6}, {{{base + 3, base + 4}}, 3}};
     rule.kmaxes = {{base + 5, {{base, base + 1}, {base + 4, base + 5}}},
                    {base + 8, {{base + 1, base + 2}, {base + 7, base + 8}}}};
     break;
   case priors::ReadAlgorithm::SsmScan:
     rule.n = (k.ks - base) / 3;
-    rule.x = {{base + rule.n, base + 2 * rule.n}};
-    rule.xNorm = rule.n;
+    rule.x = {{{{base + rule.n, base + 2 * rule.n}}, rule.n}};
     break;
   case priors::ReadAlgorithm::OnlineSoftmax:
     assert(false && "softmax has no state");
@@ -229,25 +229,23 @@ void emitRecordFunctions(llvm::raw_ostream &os, const SplitGlueKernel &k,
      << "  if (src && src[" << priors::kStateSeen << "] > 0.5f) {\n"
      << "    float f = (float)femc_exp((double)src[" << priors::kStateShift
      << "] - (double)gm);\n";
-  if (rule.xNorm > 0) {
-    // The offset forms (dialect/Priors.h, recordNarrow) of the record and
-    // of the run (every segment reads with the run's M and L), as the
-    // kernel decides them (float32).
-    char narrow[32];
-    std::snprintf(narrow, sizeof narrow, "%.9gf", priors::kNarrowRange);
-    os << "    double d = (double)src[" << priors::kStateShift
-       << "] - (double)gm, k;\n"
-       << "    int os = src[" << priors::kStateShift << "] - src["
-       << priors::kStateLow << "] <= " << narrow << ", o = gm - gl <= "
-       << narrow << ";\n"
-       << "    k = os ? (o ? femc_expm1(d) : femc_exp(d)) : (o ? -1.0 : 0.0);\n";
-    emitRanges(os, rule.x,
+  // The offset forms (dialect/Priors.h, recordNarrow) of the record and of
+  // the run (every segment reads with the run's M and L), as the kernel
+  // decides them (float32). aft's kmax factors below scale an X sum and
+  // its normaliser alike, so they may come after.
+  char narrow[32];
+  std::snprintf(narrow, sizeof narrow, "%.9gf", priors::kNarrowRange);
+  os << "    double d = (double)src[" << priors::kStateShift
+     << "] - (double)gm, k;\n"
+     << "    int os = src[" << priors::kStateShift << "] - src["
+     << priors::kStateLow << "] <= " << narrow << ", o = gm - gl <= " << narrow
+     << ";\n"
+     << "    k = os ? (o ? femc_expm1(d) : femc_exp(d)) : (o ? -1.0 : 0.0);\n";
+  for (const auto &[ranges, norm] : rule.x)
+    emitRanges(os, ranges,
                "dst[s] = k == 0.0 ? (float)(f * (double)src[s]) : "
                "(float)((double)f * src[s] + k * src[s + " +
-                   std::to_string(rule.xNorm) + "]);");
-  } else {
-    emitRanges(os, rule.x, "dst[s] *= f;");
-  }
+                   std::to_string(norm) + "]);");
   for (auto [i, group] : llvm::enumerate(rule.kmaxes)) {
     os << "    f = (float)femc_exp((double)src[" << group.first
        << "] - (double)gk[" << i << "]);\n";

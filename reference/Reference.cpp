@@ -137,7 +137,7 @@ struct HeadStreams {
   /// was seen (state or segment). Empty without a state.
   std::vector<double> carriedScale, low;
   std::vector<char> seen;
-  /// linear, gla and ssm records keep their X sums in an offset form
+  /// Every scan prior's record keeps its X sums in an offset form
   /// (docs/semantics.md, "Segments"; offsetForm): per channel, whether the
   /// carried record's is X - 1 (carriedNarrow) and whether the record this
   /// run writes is (outNarrow), and k of the carried sum moved to the
@@ -212,7 +212,7 @@ static bool recordSeen(const float *record) {
 }
 
 /// Whether a record with shift M, low L and `seen` keeps the X sums of
-/// linear, gla and ssm in the offset form, sums of w (X - 1) (kernel and
+/// its prior in the offset form, sums of w (X - 1) (kernel and
 /// reference: M - L <= ln 2 in float32, on the float32 record's values;
 /// docs/semantics.md "Segments").
 static bool offsetForm(double shift, double low, bool seen) {
@@ -547,7 +547,8 @@ static HeadRead readLinearCarried(const Problem &p, const Inputs &in,
 /// and sum e^(k - kmax) + eps count: the state's form, in which a carried
 /// state moves to a larger kmax exactly (docs/semantics.md, "Segments").
 /// With a state, kmax also covers the keys it has seen; writes the prior's
-/// part of the head's records to `record(c)`.
+/// part of the head's records to `record(c)`, whose X sums (n_X, u_X) are
+/// in the record's offset form, as every scan prior's.
 template <typename RecordOut>
 static HeadRead readAft(const Problem &p, const Inputs &in, const Indexer &idx,
                         int64_t b, int64_t h, const HeadStreams &hs,
@@ -575,8 +576,10 @@ static HeadRead readAft(const Problem &p, const Inputs &in, const Indexer &idx,
       kmax[j] = s == 0 ? key : maxNaN(kmax[j], key);
     }
   // sum e^(k - kmax) U, sum U and sum e^(k - kmax), with the carried sums.
+  // The X half's sums in the form of the record this run writes
+  // (HeadStreams::outNarrow): expNumXo, plainNumXo (dv each).
   std::vector<double> expNum(width, 0.0), plainNum(width, 0.0),
-      expDen(width, 0.0);
+      expDen(width, 0.0), expNumXo(p.dv, 0.0), plainNumXo(p.dv, 0.0);
   double count = 0.0;
   if (p.hasState) {
     count = slotOf(stateRecord(p, in, b, h, 0), kSlotPrior + kCount);
@@ -591,11 +594,21 @@ static HeadRead readAft(const Problem &p, const Inputs &in, const Indexer &idx,
         kmax[j] = maxNaN(kOld, kmax[j]);
         moved = std::exp(kOld - kmax[j]);
       }
-      double xScale = x ? hs.carriedScale[c] : 1.0;
-      expNum[j] = moved * xScale *
-                  slotOf(carried, kSlotPrior + (x ? kNumX : kNumMu));
-      plainNum[j] = xScale * slotOf(carried, kSlotPrior + (x ? kSumX : kSumMu));
-      expDen[j] = moved * slotOf(carried, kSlotPrior + (own ? kDenX : kDen));
+      double den = slotOf(carried, kSlotPrior + (own ? kDenX : kDen));
+      expDen[j] = moved * den;
+      if (!x) {
+        expNum[j] = moved * slotOf(carried, kSlotPrior + kNumMu);
+        plainNum[j] = slotOf(carried, kSlotPrior + kSumMu);
+        continue;
+      }
+      // n_X and u_X in the record's offset form, with their normalisers
+      // d_X (relative to the same kmax) and the key count.
+      double numX = slotOf(carried, kSlotPrior + kNumX);
+      double sumX = slotOf(carried, kSlotPrior + kSumX);
+      expNum[j] = moved * hs.carriedPlain(c, numX, den);
+      plainNum[j] = hs.carriedPlain(c, sumX, count);
+      expNumXo[c] = moved * hs.carriedOut(c, numX, den);
+      plainNumXo[c] = hs.carriedOut(c, sumX, count);
     }
   }
   std::vector<double> queryWeight(width);
@@ -607,6 +620,10 @@ static HeadRead readAft(const Problem &p, const Inputs &in, const Indexer &idx,
       expNum[j] += e * stream(t, j);
       plainNum[j] += stream(t, j);
       expDen[j] += e;
+      if (p.hasState && j >= p.dv) {
+        expNumXo[j - p.dv] += e * hs.xOut(t, j - p.dv);
+        plainNumXo[j - p.dv] += hs.xOut(t, j - p.dv);
+      }
     }
     double squaredNorm = 0.0;
     for (int64_t j = 0; j < width; ++j) {
@@ -629,9 +646,9 @@ static HeadRead readAft(const Problem &p, const Inputs &in, const Indexer &idx,
     for (int64_t c = 0; c < p.dv; ++c) {
       double *out = record(c) + kSlotPrior;
       out[kNumMu] = expNum[c];
-      out[kNumX] = expNum[p.dv + c];
+      out[kNumX] = expNumXo[c];
       out[kSumMu] = plainNum[c];
-      out[kSumX] = plainNum[p.dv + c];
+      out[kSumX] = plainNumXo[c];
       out[kDen] = expDen[c];
       out[kKmax] = kmax[c];
       out[kCount] = count;

@@ -165,14 +165,14 @@ struct Result {
   /// (B,1,H,dv), which is the same memory order).
   std::vector<double> M;
   /// With Problem::hasState: the state after the read, (B,H,dv,Ks), as a
-  /// kernel writes `state_out` (X sums relative to the merged M; those of
-  /// linear, gla and ssm in the offset form X - 1 where the record is narrow,
-  /// docs/semantics.md "Segments").
+  /// kernel writes `state_out` (X sums relative to the merged M, in the
+  /// offset form X - 1 where the record is narrow, docs/semantics.md
+  /// "Segments").
   std::vector<double> state;
 };
 
 /// Ks, the floats of one value channel's state record: 4 + 3 dk for linear
-/// and gla, 10 for aft, 3 + 3 N for ssm; 0 for softmax (no state).
+/// and gla, 12 for aft, 3 + 3 N for ssm; 0 for softmax (no state).
 int64_t stateWidth(const Problem &problem);
 
 /// A named part of a state record: slots [first, first + count).
@@ -184,7 +184,7 @@ struct StateField {
 /// The fields of the problem's state record in slot order, covering
 /// [0, Ks): M, L, seen, then the prior's part (docs/semantics.md,
 /// "Segments"): linear/gla C, S_mu, S_X, z; aft n_mu, n_X, u_mu, u_X, d,
-/// kmax, count; ssm x_mu, x_X, x_1.
+/// kmax, count, d_X, kmax_X; ssm x_mu, x_X, x_1.
 std::vector<StateField> stateFields(const Problem &problem);
 
 /// A float32 tensor against the reference (docs/semantics.md,

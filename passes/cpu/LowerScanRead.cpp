@@ -117,25 +117,15 @@ Value cpu::ScanState::xSumToRecord(Value c, Value norm, Value shifted) {
              e.cst(femc::priors::kNarrowRange)));
   Value same = arith::CmpIOp::create(e.b, arith::CmpIPredicate::eq, narrow,
                                      recordNarrow);
-  return e.select(same, shifted,
-                  e.select(narrow, xSumOut(c, norm, shifted),
-                           e.fsub(shifted, norm)));
-}
-
-Value cpu::ScanState::xSumIn(Value c, Value moved, Value norm) {
-  Value narrow = e.fcmp(arith::CmpFPredicate::OGT,
-                        e.load(streams.offset, {c}), e.cst(0.5f));
-  return e.select(narrow, e.fsub(moved, norm), moved);
-}
-
-Value cpu::ScanState::xSumOut(Value c, Value norm, Value shifted) {
-  Value narrow = e.fcmp(arith::CmpFPredicate::OGT,
-                        e.load(streams.offset, {c}), e.cst(0.5f));
+  // The read narrow, the record not: the plain sum norm + shifted, and
+  // norm itself where it is infinite (X lies in [1/2, 1], so the X sum is
+  // that infinity too, which norm + shifted would make inf - inf = NaN).
   Value infinite =
       e.fcmp(arith::CmpFPredicate::OEQ, math::AbsFOp::create(e.b, norm),
              e.cst(std::numeric_limits<float>::infinity()));
-  return e.select(narrow, e.select(infinite, norm, e.fadd(norm, shifted)),
-                  shifted);
+  Value plain = e.select(infinite, norm, e.fadd(norm, shifted));
+  return e.select(same, shifted,
+                  e.select(narrow, plain, e.fsub(shifted, norm)));
 }
 
 void cpu::ScanState::finish() {

@@ -125,18 +125,19 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
     };
     Value rK = moveKmax(carried.load(c, sKmax), segMax, kmaxC);
     Value rKX = moveKmax(carried.load(c, slotKmaxX), segMaxX, kmaxCX);
-    Value rX = carried.xScale(c);
     Value d = e.fmul(rK, carried.load(c, sDen));
     Value dX = e.fmul(rKX, carried.load(c, slotDenX));
     e.store(d, den, {c});
     e.store(dX, denX, {c});
     e.store(e.fmul(rK, carried.load(c, sNumMu)), numMu, {c});
-    e.store(carried.xSumIn(c, e.fmul(e.fmul(rKX, rX), carried.load(c, sNumX)),
-                           dX),
+    // n_X and u_X in the record's offset form, with their normalisers d_X
+    // (at this segment's kmax, as n_X) and the key count
+    // (ScanState::xSumFromRecord).
+    e.store(carried.xSumFromRecord(c, e.fmul(rKX, carried.load(c, sNumX)), dX),
             numX, {c});
     e.store(carried.load(c, sSumMu), sumMu, {c});
-    e.store(carried.xSumIn(c, e.fmul(rX, carried.load(c, sSumX)), countIn),
-            sumX, {c});
+    e.store(carried.xSumFromRecord(c, carried.load(c, sSumX), countIn), sumX,
+            {c});
   });
   Value width = e.mul(w.dv, e.idx(2));
   Value widthF = e.toFloat(width);
@@ -293,9 +294,10 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
       // denX is den where the halves share q/k channels (not kept apart).
       Value dX = e.select(ownX, e.load(denX, {c}), d);
       carried.store(c, sNumMu, e.load(numMu, {c}));
-      carried.store(c, sNumX, carried.xSumOut(c, dX, e.load(numX, {c})));
+      carried.store(c, sNumX, carried.xSumToRecord(c, dX, e.load(numX, {c})));
       carried.store(c, sSumMu, e.load(sumMu, {c}));
-      carried.store(c, sSumX, carried.xSumOut(c, countOut, e.load(sumX, {c})));
+      carried.store(c, sSumX,
+                    carried.xSumToRecord(c, countOut, e.load(sumX, {c})));
       carried.store(c, sDen, d);
       carried.store(c, sKmax, e.load(kmaxC, {c}));
       carried.store(c, sCount, countOut);

@@ -103,15 +103,15 @@ private:
 /// into the carried one: the shift becomes M = max(M_state, M_segment) and
 /// the narrow offset is decided over both ranges.
 ///
-/// linear, gla and ssm records hold their X sums in the record's own
-/// offset form, sums of w (X - o_rec) relative to the record's M, with
-/// o_rec = 1 where the record has seen a key and M - L <= ln 2 (float32),
-/// else 0 (dialect/Priors.h, recordNarrow): at a tiny beta every X is
-/// 1 - O(beta), and a float32 sum of X would keep only a few digits of the
-/// X - 1 that F depends on. xSumFromRecord/xSumToRecord move such a sum
-/// between the record's form and the read's (this segment's M and offset)
-/// without ever forming X - 1 from X. aft's record keeps plain X sums
-/// (xSumIn/xSumOut).
+/// Every scan prior's record holds its X sums (linear and gla: S_X, aft:
+/// n_X and u_X, ssm: x_X) in the record's own offset form, sums of
+/// w (X - o_rec) relative to the record's M, with o_rec = 1 where the
+/// record has seen a key and M - L <= ln 2 (float32), else 0
+/// (dialect/Priors.h, recordNarrow): at a tiny beta every X is 1 - O(beta),
+/// and a float32 sum of X would keep only a few digits of the X - 1 that F
+/// depends on. xSumFromRecord/xSumToRecord move such a sum between the
+/// record's form and the read's (this segment's M and offset) without ever
+/// forming X - 1 from X.
 class ScanState {
 public:
   ScanState(EmitterBuilder &e, ScanReadOp op, const ScanWorkgroup &w,
@@ -128,8 +128,6 @@ public:
   /// Stores v into slot `slot` of block channel c's record in state_out.
   void store(Value c, Value slot, Value v);
   void store(Value c, int64_t slot, Value v) { store(c, e.idx(slot), v); }
-  /// e^(M_state - M) for block channel c; 0 without a carried key.
-  Value xScale(Value c) { return e.load(scaleX, {c}); }
   /// 1 where a key was carried in, else 0 (block channel c).
   Value seenIn(Value c) { return e.load(seen, {c}); }
   /// The read's offset-form sum (sum of w (X - o), relative to this
@@ -147,17 +145,6 @@ public:
   /// key), else converted (norm + shifted, norm itself where it is
   /// infinite; shifted - norm).
   Value xSumToRecord(Value c, Value norm, Value shifted);
-  /// aft's plain X sums: a carried sum of the X stream for the read's
-  /// offset form: `moved` (the carried X sum at this segment's shift) minus
-  /// its normaliser `norm` on narrow channels (offset 1), `moved` elsewhere. The offset is picked,
-  /// not multiplied: 0 * norm is NaN where norm is infinite.
-  Value xSumIn(Value c, Value moved, Value norm);
-  /// The X sum to store from the offset form's `shifted` (sum of U (X - o))
-  /// and its normaliser `norm`: `shifted` on wide channels, norm + shifted
-  /// on narrow ones, and there norm itself where it is infinite (X lies in
-  /// [1/2, 1], so the X sum is that infinity too, which norm + shifted
-  /// would make inf - inf = NaN).
-  Value xSumOut(Value c, Value norm, Value shifted);
   /// Writes the common part (M, L, seen) of every channel of the block.
   void finish();
 
