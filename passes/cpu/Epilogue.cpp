@@ -13,13 +13,15 @@
 // (EmitterBuilder::log1pOrLog), and a channel vector with no narrow channel
 // (the usual case) takes the plain log without the log1p form's division.
 // The logaddexp with the
-// tiny floor is one compare per vector where log Z lies far above the floor
-// (every lane's gap below kFarGap; the usual case), else exp and log1p with
-// the gap clamped to kExpFloor so that exp never builds a subnormal (each
-// costs a microcode assist: that exp alone took 11-16 % of the scans).
+// tiny floor is the softmax epilogue's (logAddExpSorted, ReadSoftmax.h): one
+// compare per vector where log Z lies far above the floor (every lane's gap
+// below -80; the usual case), else exp and log1p with the gap clamped to
+// -80 so that exp never builds a subnormal (each costs a microcode assist:
+// that exp alone took 11-16 % of the scans).
 // F multiplies by 1/beta (ValueStreams::invBeta) instead of dividing.
 //
 //===----------------------------------------------------------------------===//
+#include "passes/cpu/ReadSoftmax.h"
 #include "passes/cpu/ScanRead.h"
 
 using namespace mlir;
@@ -27,10 +29,8 @@ using namespace mlir::fem;
 using namespace mlir::fem::cpu;
 
 namespace {
-/// log1p(e^gap) < e^-30 = 9.4e-14 below this gap: dropped from logaddexp.
-constexpr float kFarGap = -30.0f;
-/// e^-80 = 1.8e-35 is normal in float32; the polynomial exp of a gap below
-/// about -87 would build a subnormal.
+/// e^-80 = 1.8e-35 is normal in float32; the polynomial exp of an argument
+/// below about -87 would build a subnormal.
 constexpr float kExpFloor = -80.0f;
 
 /// softplus(x) as torch computes it (x for x > 20, else log1p(e^x)), as
@@ -162,22 +162,7 @@ void GateEpilogue::store(Value t, Value cv, Value scale, Value mu, Value zRead,
   // fmax/fmin return their second operand for NaN: keep log Z there.
   Value hi = e.fmax(tinyTerm, logZ);
   Value lo = e.fmin(tinyTerm, logZ);
-  Value gap = e.fsub(lo, hi); // <= 0, or NaN
-  // logaddexp = hi + log1p(e^gap). With every lane's gap below kFarGap the
-  // term is below e^kFarGap (1e-13) and is dropped: the usual case, where
-  // log Z lies far above the tiny floor; lanes with NaN take the full form.
-  Value far = vector::ReductionOp::create(
-      e.b, vector::CombiningKind::AND,
-      e.fcmp(arith::CmpFPredicate::OLT, gap, e.splat(kFarGap)));
-  Value lse = storage::ifValue(
-      e.b, far, [&] { return hi; },
-      [&] {
-        // e^gap with gap >= kExpFloor: the polynomial exp would otherwise
-        // build a subnormal result (a microcode assist per vector); below
-        // the floor log1p(e^gap) is < 2e-35, so the clamp changes nothing.
-        Value term = e.exp(e.fmax(e.splat(kExpFloor), gap));
-        return e.fadd(hi, e.log1p(term));
-      });
+  Value lse = logAddExpSorted(e, hi, lo);
   lse = e.select(positive, lse, tinyTerm);
   Value freeEnergy = e.fmul(e.fadd(lse, shift), e.vload(streams.invBeta, {cv}));
   if (has) {

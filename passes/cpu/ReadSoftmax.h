@@ -132,13 +132,15 @@ private:
   Value keyTile;
 };
 
-/// logaddexp of hi >= lo (the epilogue's log Z and its tiny floor, as
-/// EmitterBuilder::fmax/fmin sorted them) = hi + log1p(e^(lo - hi)). Where
-/// every lane's gap lo - hi is below kExpFloor (-80) the term, below
-/// e^-80 = 1.8e-35, is dropped (one compare per vector: the usual case);
-/// else the gap is clamped there, so that the polynomial exp never builds a
-/// subnormal (a microcode assist per vector: gaps near log(tiny) ~ -87.3
-/// are common, since log Z ~ -M). A NaN gap takes the full form.
+/// logaddexp of hi >= lo (an epilogue's log Z and its tiny floor, as
+/// EmitterBuilder::fmax/fmin sorted them) = hi + log1p(e^(lo - hi)), for
+/// the softmax reads' epilogues and the scans' (Epilogue.cpp). Where every
+/// lane's gap lo - hi is below kExpFloor (-80) the term, below e^-80 =
+/// 1.8e-35, is dropped (one compare per vector: the usual case; it can
+/// change hi only where |hi| < 1e-27); else the gap is clamped there, so
+/// that the polynomial exp never builds a subnormal (a microcode assist per
+/// vector: gaps near log(tiny) ~ -87.3 are common, since log Z ~ -M). A NaN
+/// gap takes the full form.
 Value logAddExpSorted(EmitterBuilder &e, Value hi, Value lo);
 
 /// Whether `op` takes the bf16 read on AVX512-BF16 dot products
