@@ -151,7 +151,8 @@ inline bool keysOnQueryAxis(const PriorInfo &info, bool causal) {
 ///   aft:         [n_mu, n_X, u_mu, u_X, d, kmax, count, d_X, kmax_X] Ks = 12
 ///                (d_X, kmax_X: the X stream's d and kmax, which differ from
 ///                d, kmax when dk does not divide dv; copies of them, and
-///                not read, when it does)
+///                not read, when it does; n_X, u_X in the offset form
+///                where recordNarrow, with normalisers d_X and count)
 ///   ssm:         [x_mu (N), x_X (N), x_1 (N)]            Ks = 3 + 3 N
 ///                (x_X in the offset form where recordNarrow)
 /// An all-zero record is the empty state (no key seen).
@@ -164,11 +165,11 @@ enum StateSlot : int64_t {
 /// The log restore's narrow test (docs/semantics.md): a channel whose
 /// beta*clipped values span at most ln 2 (float32) reads X - 1.
 inline constexpr float kNarrowRange = 0.69314718f;
-/// Whether a record's X sums (linear, gla: S_X; ssm: x_X) are in the offset
-/// form X - 1, sums of w (e^(beta V~ - M) - 1), rather than of w X: where it
-/// has seen a key and M - L <= kNarrowRange in float32. At a tiny beta every
-/// X is 1 - O(beta): a float32 sum of X would keep a few digits of X - 1,
-/// all that F depends on there. aft's record keeps plain X sums.
+/// Whether a record's X sums (linear, gla: S_X; aft: n_X, u_X; ssm: x_X)
+/// are in the offset form X - 1, sums of w (e^(beta V~ - M) - 1), rather
+/// than of w X: where it has seen a key and M - L <= kNarrowRange in float32.
+/// At a tiny beta every X is 1 - O(beta): a float32 sum of X would keep a
+/// few digits of X - 1, all that F depends on there.
 inline bool recordNarrow(float shift, float low, float seen) {
   return seen > 0.5f && shift - low <= kNarrowRange;
 }
