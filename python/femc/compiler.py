@@ -148,6 +148,12 @@ def compile(model, out_dir, *, target=None, tuning_db=None, tuning_dims=None,
             args += ["--tuning-dim", f"{sym}={value}"]
     if verbose:
         args.append("-v")
+    # target, tuning_db and tuning_dims reach the command line as given: a
+    # NUL was subprocess's bare "ValueError: embedded null byte".
+    for arg in args:
+        if ("\0" if isinstance(arg, str) else b"\0") in arg:
+            raise CompileError(f"the femc argument {arg!r} contains a NUL "
+                               "character")
     # femc quotes the model's lines in its diagnostics, which need not be
     # UTF-8: undecodable bytes become U+FFFD instead of a UnicodeDecodeError.
     try:

@@ -32,12 +32,13 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
-#include <mutex>
-#include <thread>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -584,18 +585,25 @@ nb::object Kernel::run(nb::kwargs kwargs) const {
     if (info->role == FEMRT_ARG_INPUT)
       inputNames += std::string(inputNames.empty() ? "" : ", ") + info->name;
   for (auto [key, value] : kwargs) {
-    std::string name = nb::cast<std::string>(key);
+    // A name that is no UTF-8 (a lone surrogate) failed nb::cast with a
+    // bare "std::bad_cast".
+    std::string name;
     bool known = false;
-    for (const femrt_arg_info *info : args_)
-      known |= info->role == FEMRT_ARG_INPUT && name == info->name;
+    if (nb::try_cast(key, name))
+      for (const femrt_arg_info *info : args_)
+        known |= info->role == FEMRT_ARG_INPUT && name == info->name;
     if (!known)
-      throw nb::type_error(("kernel '" + name_ + "' has no input called '" +
-                            name + "' (inputs: " + inputNames + ")")
+      throw nb::type_error(("kernel '" + name_ + "' has no input called " +
+                            nb::repr(key).c_str() + " (inputs: " + inputNames +
+                            ")")
                                .c_str());
   }
-  // Extents bound by the inputs, by dimension name (the first input that
-  // names one wins; libfemrt reports disagreements).
+  // Extents bound by the inputs, by dimension name. Where two inputs
+  // disagree the outputs get 0 there and libfemrt names the mismatch (they
+  // were allocated from the first input: a zero-size q of T = 2^40 next to
+  // k of T = 8 was a 64 TiB MemoryError, not the mismatch).
   std::map<std::string, int64_t> bound;
+  std::set<std::string> disagree;
   bool inputRankMismatch = false;
   // A scan kernel's carried state may be left out: the empty (all-zero)
   // state, allocated once the other inputs bound B, H and dv.
@@ -625,8 +633,11 @@ nb::object Kernel::run(nb::kwargs kwargs) const {
     }
     std::vector<std::string> dims = splitDims(info->dim_names);
     for (int32_t d = 0; d < t.ndim && d < static_cast<int32_t>(dims.size());
-         ++d)
-      bound.emplace(dims[d], t.shape[d]);
+         ++d) {
+      auto [it, fresh] = bound.emplace(dims[d], t.shape[d]);
+      if (!fresh && it->second != t.shape[d])
+        disagree.insert(dims[d]);
+    }
   }
   // Allocate the outputs (and an empty state) as numpy arrays.
   std::vector<nb::object> outputs;
@@ -644,7 +655,9 @@ nb::object Kernel::run(nb::kwargs kwargs) const {
                             ? dims[d]
                             : "#" + std::to_string(d);
       auto it = bound.find(dim);
-      if (it != bound.end()) {
+      if (disagree.count(dim)) {
+        shape.append(nb::int_(0)); // libfemrt names the inputs' mismatch
+      } else if (it != bound.end()) {
         shape.append(nb::int_(it->second));
       } else if (info->shape[d] >= 0) {
         shape.append(nb::int_(info->shape[d]));

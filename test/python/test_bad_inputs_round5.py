@@ -171,3 +171,61 @@ def test_torch_sparse_parameter(tmp_path):
     msg = _import(str(path), tmp_path)
     assert msg.startswith(f"{path}: parameter 'W_v.weight' cannot be read as "
                           "a dense CPU tensor (TypeError: ")
+
+
+# --- the Python module: Kernel.run -------------------------------------------
+
+def _softmax_inputs(B=1, T=8, H=2, D=8):
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((B, T, H, D)).astype(np.float32)
+    return dict(q=q, k=q.copy(), v=q.copy(), lam=q.copy(), gate=q.copy(),
+                beta_raw=np.zeros(H * D, np.float32))
+
+
+@pytest.fixture(scope="module")
+def causal():
+    return femc.load(os.environ["FEMC_TEST_KERNELS"]).kernel("softmax_causal")
+
+
+def test_run_inputs_disagreeing_on_an_extent(causal):
+    # q binds T = 2^40 (zero-size: dk = 0) and k T = 8: the outputs were
+    # allocated from q's T, a 64 TiB MemoryError instead of the mismatch.
+    inputs = _softmax_inputs()
+    inputs["q"] = np.zeros((1, 2**40, 2, 0), np.float32)
+    with pytest.raises(femc.Error) as info:
+        causal.run(**inputs)
+    assert info.value.status == "FEMRT_ERROR_SHAPE_MISMATCH"
+    assert str(info.value) == (
+        "kernel 'softmax_causal': argument 'k' (#1) dimension 1 (T) is 8 but "
+        "argument 'q' has T = 1099511627776")
+
+
+def test_run_input_name_that_is_not_utf8(causal):
+    # Was: RuntimeError "std::bad_cast".
+    with pytest.raises(TypeError) as info:
+        causal.run(**{"\udcff": 1}, **_softmax_inputs())
+    assert str(info.value).startswith(
+        "kernel 'softmax_causal' has no input called '\\udcff' (inputs: q, k, "
+        "v, beta_raw, lam, gate)")
+
+
+def test_run_still_runs(causal):
+    out = causal.run(**_softmax_inputs())
+    assert out.shape == (1, 8, 2, 8) and np.all(np.isfinite(out))
+
+
+# --- femc.compile -----------------------------------------------------------
+
+@pytest.mark.parametrize("kw,shown", [
+    (dict(target="host\0x"), "'--target=host\\x00x'"),
+    (dict(tuning_db="a\0b.json"), "'a\\x00b.json'"),
+    (dict(tuning_db="db.json", tuning_dims={"T\0": 4}), "'T\\x00=4'"),
+])
+def test_compile_argument_with_nul(tmp_path, kw, shown):
+    # Was: subprocess's bare "ValueError: embedded null byte".
+    model = os.path.join(os.path.dirname(__file__), "kernels.mlir")
+    with pytest.raises(femc.CompileError) as info:
+        femc.compile(model, str(tmp_path / "out"), **kw)
+    assert str(info.value) == (f"the femc argument {shown} contains a NUL "
+                               "character")
+    assert not (tmp_path / "out").exists()
