@@ -44,12 +44,13 @@
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Dialect/Vector/Transforms/LoweringPatterns.h"
 #include "mlir/Dialect/Vector/Transforms/VectorRewritePatterns.h"
-#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Interfaces/TilingInterface.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/Transforms/RegionUtils.h"
 #include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/SmallBitVector.h"
@@ -65,6 +66,9 @@ using namespace mlir;
 using namespace mlir::fem;
 
 namespace {
+
+/// k steps per iteration of the matmul's inner loop.
+constexpr int64_t kUnroll = 4;
 
 using femc::layer::MatmulBlocking;
 using mlir::fem::layer::declareStage;
@@ -277,8 +281,11 @@ public:
     Location loc = layer.getLoc();
     Type m2 = MemRefType::get({ShapedType::kDynamic, ShapedType::kDynamic},
                               Float32Type::get(ctx));
+    // The packed panels, (panels, K, panel): the panel width static, so P's
+    // k stride is a constant in the stages (an index multiply per k step
+    // otherwise).
     Type m3 = MemRefType::get(
-        {ShapedType::kDynamic, ShapedType::kDynamic, ShapedType::kDynamic},
+        {ShapedType::kDynamic, ShapedType::kDynamic, blk.panel()},
         Float32Type::get(ctx));
     Type packed = fem::layer::amxPackedType(ctx);
     SmallVector<Type> buffers =
@@ -350,33 +357,65 @@ private:
       return;
     }
     // Transposed: column j of the panel is row n0 + j of B (zeros past N).
-    Value cols = arith::MinSIOp::create(b, loc, left, cst(b, loc, nr));
-    Value fzero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+    // K in steps of one vector: each group of `vec` rows loaded as vectors
+    // of `vec` k, transposed in shuffles, stored as `vec` rows of P; the
+    // last K % vec steps one element at a time. Rows past N read row N - 1
+    // and are replaced by zeros.
+    ImplicitLocOpBuilder ib(loc, b);
+    Value lastRow = arith::SubIOp::create(ib, N, c1);
+    Value kFull = arith::SubIOp::create(
+        ib, K, arith::RemUIOp::create(ib, K, cst(b, loc, vec)));
+    Value zeroVec =
+        arith::ConstantOp::create(ib, DenseElementsAttr::get(vecType(), 0.0f));
+    auto rowOf = [&](ImplicitLocOpBuilder &rb, int64_t j) {
+      Value n = arith::AddIOp::create(rb, n0, cst(rb, rb.getLoc(), j));
+      Value valid = arith::CmpIOp::create(rb, arith::CmpIPredicate::slt, n, N);
+      return std::pair{arith::MinSIOp::create(rb, n, lastRow).getResult(),
+                       valid};
+    };
     scf::ForOp::create(
-        b, loc, c0, K, c1, ValueRange{},
+        ib, c0, kFull, cst(b, loc, vec), ValueRange{},
         [&](OpBuilder &fb, Location l, Value k, ValueRange) {
-          scf::ForOp::create(
-              fb, l, cols, cst(fb, l, nr), c1, ValueRange{},
-              [&](OpBuilder &gb, Location l2, Value j, ValueRange) {
-                memref::StoreOp::create(gb, l2, fzero, P, ValueRange{i, k, j});
-                scf::YieldOp::create(gb, l2);
-              });
-          scf::YieldOp::create(fb, l);
+          ImplicitLocOpBuilder kb(l, fb);
+          for (int64_t v = 0; v < blk.vectors; ++v) {
+            SmallVector<Value> rows;
+            for (int64_t j = 0; j < vec; ++j) {
+              auto [n, valid] = rowOf(kb, v * vec + j);
+              Value x =
+                  vector::LoadOp::create(kb, vecType(), B, ValueRange{n, k});
+              rows.push_back(arith::SelectOp::create(kb, valid, x, zeroVec));
+            }
+            rows = fem::layer::transposeSquare(kb, std::move(rows));
+            for (int64_t kk = 0; kk < vec; ++kk)
+              vector::StoreOp::create(
+                  kb, rows[kk], P,
+                  ValueRange{i, arith::AddIOp::create(kb, k, cst(kb, l, kk)),
+                             cst(kb, l, v * vec)});
+          }
+          scf::YieldOp::create(kb);
         });
+    Value fzero = arith::ConstantOp::create(ib, ib.getF32FloatAttr(0.0f));
     scf::ForOp::create(
-        b, loc, c0, cols, c1, ValueRange{},
-        [&](OpBuilder &fb, Location l, Value j, ValueRange) {
-          Value n = arith::AddIOp::create(fb, l, n0, j);
-          scf::ForOp::create(
-              fb, l, c0, K, c1, ValueRange{},
-              [&](OpBuilder &gb, Location l2, Value k, ValueRange) {
-                Value v = memref::LoadOp::create(gb, l2, B, ValueRange{n, k});
-                memref::StoreOp::create(gb, l2, v, P, ValueRange{i, k, j});
-                scf::YieldOp::create(gb, l2);
-              });
-          scf::YieldOp::create(fb, l);
+        ib, kFull, K, c1, ValueRange{},
+        [&](OpBuilder &fb, Location l, Value k, ValueRange) {
+          ImplicitLocOpBuilder kb(l, fb);
+          for (int64_t j = 0; j < nr; ++j) {
+            auto [n, valid] = rowOf(kb, j);
+            Value x = memref::LoadOp::create(kb, B, ValueRange{n, k});
+            memref::StoreOp::create(
+                kb, arith::SelectOp::create(kb, valid, x, fzero), P,
+                ValueRange{i, k, cst(kb, l, j)});
+          }
+          scf::YieldOp::create(kb);
         });
   }
+
+  /// One panel of a K block: its buffers, panel index, first column, the K
+  /// block [k0, k1), and the column masks (none: the panel is within N).
+  struct Panel {
+    Value A, P, C, p, n0, k0, k1;
+    SmallVector<Value> masks;
+  };
 
   /// Workgroup i's tile of C += A·P (tileGrid: rows [r0, r0 + MB) and
   /// panels [p0, p0 + PB), clipped to M and the panels): for each K block
@@ -391,12 +430,6 @@ private:
     Value K = memref::DimOp::create(b, loc, A, 1);
     Value N = memref::DimOp::create(b, loc, C, 1);
     Value NP = memref::DimOp::create(b, loc, P, 0);
-    // The panel width is static: P's k stride is a constant.
-    P = memref::CastOp::create(
-        b, loc,
-        MemRefType::get({ShapedType::kDynamic, ShapedType::kDynamic, nr},
-                        Float32Type::get(ctx)),
-        P);
     TileGrid grid = tileGrid(b, loc, M, N, NP, blk);
     Value mb = grid.rows;
     Value r0 = arith::MulIOp::create(
@@ -412,61 +445,70 @@ private:
         arith::MinSIOp::create(b, loc, M,
                                arith::AddIOp::create(b, loc, r0, mb)));
     Value rows = arith::SubIOp::create(b, loc, rEnd, r0);
-    Value mr = cst(b, loc, blk.rows);
-    Value rem = arith::RemUIOp::create(b, loc, rows, mr);
+    Value rem = arith::RemUIOp::create(b, loc, rows, cst(b, loc, blk.rows));
     Value rSplit = arith::SubIOp::create(b, loc, rEnd, rem);
     Value kc = cst(b, loc, blk.kc);
+    // Panels wholly inside N run unmasked (AVX2's masked loads and stores,
+    // vmaskmovps, are slow: a masked store is microcoded on AMD Zen); the
+    // last panel, if N is not a multiple of the panel, masked.
+    Value pFull = arith::MaxSIOp::create(
+        b, loc, p0,
+        arith::MinSIOp::create(
+            b, loc, pEnd, arith::DivUIOp::create(b, loc, N, cst(b, loc, nr))));
     scf::ForOp::create(
         b, loc, c0, K, kc, ValueRange{},
         [&](OpBuilder &kb, Location lk, Value k0, ValueRange) {
           Value k1 = arith::MinSIOp::create(
               kb, lk, K, arith::AddIOp::create(kb, lk, k0, kc));
-          scf::ForOp::create(
-              kb, lk, p0, pEnd, c1, ValueRange{},
-              [&](OpBuilder &pb, Location l, Value p, ValueRange) {
-                Value n0 = arith::MulIOp::create(pb, l, p, cst(pb, l, nr));
-                Value left = arith::SubIOp::create(pb, l, N, n0);
-                Panel panel{A, P, C, p, n0, k0, k1, {}};
-                for (int64_t v = 0; v < blk.vectors; ++v)
-                  panel.masks.push_back(vector::CreateMaskOp::create(
-                      pb, l, maskType(),
-                      ValueRange{arith::SubIOp::create(
-                          pb, l, left, cst(pb, l, v * vec))}));
-                scf::ForOp::create(
-                    pb, l, r0, rSplit, mr, ValueRange{},
-                    [&](OpBuilder &rb, Location l2, Value r, ValueRange) {
-                      block(rb, l2, panel, r, blk.rows);
-                      scf::YieldOp::create(rb, l2);
-                    });
-                // rem < rows: one block per set bit, the largest first.
-                for (int64_t s = llvm::PowerOf2Ceil(blk.rows) / 2; s >= 1;
-                     s /= 2) {
-                  if (s >= blk.rows)
-                    continue;
-                  Value bit = arith::AndIOp::create(pb, l, rem, cst(pb, l, s));
-                  Value set = arith::CmpIOp::create(
-                      pb, l, arith::CmpIPredicate::ne, bit, c0);
-                  Value above = arith::AndIOp::create(pb, l, rem,
-                                                      cst(pb, l, ~(2 * s - 1)));
-                  Value r = arith::AddIOp::create(pb, l, rSplit, above);
-                  auto ifOp = scf::IfOp::create(pb, l, set);
-                  OpBuilder ib = OpBuilder::atBlockBegin(ifOp.thenBlock());
-                  ib.setInsertionPoint(ifOp.thenBlock()->getTerminator());
-                  block(ib, l, panel, r, s);
-                }
-                scf::YieldOp::create(pb, l);
-              });
+          for (bool masked : {false, true})
+            scf::ForOp::create(
+                kb, lk, masked ? pFull : p0, masked ? pEnd : pFull, c1,
+                ValueRange{},
+                [&](OpBuilder &pb, Location l, Value p, ValueRange) {
+                  Value n0 = arith::MulIOp::create(pb, l, p, cst(pb, l, nr));
+                  Value left = arith::SubIOp::create(pb, l, N, n0);
+                  Panel panel{A, P, C, p, n0, k0, k1, {}};
+                  for (int64_t v = 0; masked && v < blk.vectors; ++v)
+                    panel.masks.push_back(vector::CreateMaskOp::create(
+                        pb, l, maskType(),
+                        ValueRange{arith::SubIOp::create(
+                            pb, l, left, cst(pb, l, v * vec))}));
+                  rowBlocks(pb, l, panel, r0, rSplit, rem);
+                  scf::YieldOp::create(pb, l);
+                });
           scf::YieldOp::create(kb, lk);
         });
   }
 
-  struct Panel {
-    Value A, P, C, p, n0, k0, k1;
-    SmallVector<Value> masks;
-  };
+  /// The row blocks of one panel: whole blocks of `rows` rows over
+  /// [r0, rSplit), then the `rem` rows left as blocks of the powers of two
+  /// below `rows`, the largest first.
+  void rowBlocks(OpBuilder &pb, Location l, const Panel &panel, Value r0,
+                 Value rSplit, Value rem) {
+    Value c0 = cst(pb, l, 0);
+    scf::ForOp::create(pb, l, r0, rSplit, cst(pb, l, blk.rows), ValueRange{},
+                       [&](OpBuilder &rb, Location l2, Value r, ValueRange) {
+                         block(rb, l2, panel, r, blk.rows);
+                         scf::YieldOp::create(rb, l2);
+                       });
+    for (int64_t s = llvm::PowerOf2Ceil(blk.rows) / 2; s >= 1; s /= 2) {
+      if (s >= blk.rows)
+        continue;
+      Value bit = arith::AndIOp::create(pb, l, rem, cst(pb, l, s));
+      Value set =
+          arith::CmpIOp::create(pb, l, arith::CmpIPredicate::ne, bit, c0);
+      Value above = arith::AndIOp::create(pb, l, rem, cst(pb, l, ~(2 * s - 1)));
+      Value r = arith::AddIOp::create(pb, l, rSplit, above);
+      auto ifOp = scf::IfOp::create(pb, l, set);
+      OpBuilder ib = OpBuilder::atBlockBegin(ifOp.thenBlock());
+      ib.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+      block(ib, l, panel, r, s);
+    }
+  }
 
   /// C[r .. r+R, panel] += A[r .. r+R, k0:k1] · P[p, k0:k1]: R·vectors
-  /// accumulators, loaded from C and stored back (masked past N).
+  /// accumulators, loaded from C and stored back (masked past N when the
+  /// panel has masks).
   void block(OpBuilder &b, Location loc, const Panel &pn, Value r,
              int64_t R) {
     int64_t nv = blk.vectors;
@@ -484,38 +526,69 @@ private:
                      : r;
       rowsIdx.push_back(row);
       for (int64_t v = 0; v < nv; ++v)
-        acc.push_back(vector::MaskedLoadOp::create(
-            b, loc, vecType(), pn.C, ValueRange{row, cols[v]}, pn.masks[v],
-            zero));
+        acc.push_back(pn.masks.empty()
+                          ? vector::LoadOp::create(b, loc, vecType(), pn.C,
+                                                   ValueRange{row, cols[v]})
+                                .getResult()
+                          : vector::MaskedLoadOp::create(
+                                b, loc, vecType(), pn.C,
+                                ValueRange{row, cols[v]}, pn.masks[v], zero)
+                                .getResult());
     }
     SmallVector<Value> offsets;
     for (int64_t v = 0; v < nv; ++v)
       offsets.push_back(cst(b, loc, v * vec));
-    auto loop = scf::ForOp::create(
-        b, loc, pn.k0, pn.k1, cst(b, loc, 1), acc,
+    // One k step: two panel vectors, one broadcast of A per row.
+    auto step = [&](OpBuilder &kb, Location l, Value k, ValueRange in) {
+      SmallVector<Value> bv;
+      for (int64_t v = 0; v < nv; ++v)
+        bv.push_back(vector::LoadOp::create(kb, l, vecType(), pn.P,
+                                            ValueRange{pn.p, k, offsets[v]}));
+      SmallVector<Value> out;
+      for (int64_t rr = 0; rr < R; ++rr) {
+        Value a =
+            memref::LoadOp::create(kb, l, pn.A, ValueRange{rowsIdx[rr], k});
+        Value av = vector::BroadcastOp::create(kb, l, vecType(), a);
+        for (int64_t v = 0; v < nv; ++v)
+          out.push_back(vector::FMAOp::create(kb, l, av, bv[v], in[rr * nv + v])
+                            .getResult());
+      }
+      return out;
+    };
+    // The K block in kUnroll steps per iteration (their addresses one
+    // computation plus constant offsets), then the steps left one at a time;
+    // each accumulator sums the same products in the same order.
+    Value len = arith::SubIOp::create(b, loc, pn.k1, pn.k0);
+    Value kSplit = arith::SubIOp::create(
+        b, loc, pn.k1,
+        arith::RemUIOp::create(b, loc, len, cst(b, loc, kUnroll)));
+    auto unrolled = scf::ForOp::create(
+        b, loc, pn.k0, kSplit, cst(b, loc, kUnroll), acc,
         [&](OpBuilder &kb, Location l, Value k, ValueRange in) {
-          SmallVector<Value> bv;
-          for (int64_t v = 0; v < nv; ++v)
-            bv.push_back(vector::LoadOp::create(kb, l, vecType(), pn.P,
-                                                ValueRange{pn.p, k, offsets[v]}));
-          SmallVector<Value> out;
-          for (int64_t rr = 0; rr < R; ++rr) {
-            Value a = memref::LoadOp::create(kb, l, pn.A,
-                                             ValueRange{rowsIdx[rr], k});
-            Value av = vector::BroadcastOp::create(kb, l, vecType(), a);
-            for (int64_t v = 0; v < nv; ++v)
-              out.push_back(
-                  vector::FMAOp::create(kb, l, av, bv[v], in[rr * nv + v])
-                      .getResult());
-          }
-          scf::YieldOp::create(kb, l, out);
+          SmallVector<Value> cur(in);
+          for (int64_t u = 0; u < kUnroll; ++u)
+            cur = step(
+                kb, l,
+                u ? arith::AddIOp::create(kb, l, k, cst(kb, l, u)).getResult()
+                  : k,
+                cur);
+          scf::YieldOp::create(kb, l, cur);
+        });
+    auto loop = scf::ForOp::create(
+        b, loc, kSplit, pn.k1, cst(b, loc, 1), unrolled.getResults(),
+        [&](OpBuilder &kb, Location l, Value k, ValueRange in) {
+          scf::YieldOp::create(kb, l, step(kb, l, k, in));
         });
     for (int64_t rr = 0; rr < R; ++rr)
-      for (int64_t v = 0; v < nv; ++v)
-        vector::MaskedStoreOp::create(b, loc, pn.C,
-                                      ValueRange{rowsIdx[rr], cols[v]},
-                                      pn.masks[v],
-                                      loop.getResult(rr * nv + v));
+      for (int64_t v = 0; v < nv; ++v) {
+        Value out = loop.getResult(rr * nv + v);
+        if (pn.masks.empty())
+          vector::StoreOp::create(b, loc, out, pn.C,
+                                  ValueRange{rowsIdx[rr], cols[v]});
+        else
+          vector::MaskedStoreOp::create(
+              b, loc, pn.C, ValueRange{rowsIdx[rr], cols[v]}, pn.masks[v], out);
+      }
   }
 
   MLIRContext *ctx;
@@ -1195,20 +1268,15 @@ struct FEMLayerMatmulPass
     Value panels = ceilDiv(N, nr);
     auto packedType = MemRefType::get(
         {ShapedType::kDynamic, ShapedType::kDynamic, nr}, b.getF32Type());
-    Value packed = memref::AllocOp::create(b, loc, packedType,
-                                           ValueRange{panels, K},
-                                           b.getI64IntegerAttr(64));
-    auto dyn3 = MemRefType::get(
-        {ShapedType::kDynamic, ShapedType::kDynamic, ShapedType::kDynamic},
-        b.getF32Type());
-    Value packedDyn = memref::CastOp::create(b, loc, dyn3, packed);
+    Value packed = memref::AllocOp::create(
+        b, loc, packedType, ValueRange{panels, K}, b.getI64IntegerAttr(64));
     func::FuncOp pack =
         stages.run(c.transposedB ? "mm_pack_nt" : "mm_pack_nn");
-    func::CallOp::create(b, loc, pack, ValueRange{B, packedDyn, panels});
+    func::CallOp::create(b, loc, pack, ValueRange{B, packed, panels});
     func::FuncOp mm = stages.run("mm");
-    func::CallOp::create(b, loc, mm,
-                         ValueRange{A, packedDyn, C,
-                                    tileGrid(b, loc, M, N, panels, blk).count});
+    func::CallOp::create(
+        b, loc, mm,
+        ValueRange{A, packed, C, tileGrid(b, loc, M, N, panels, blk).count});
     memref::DeallocOp::create(b, loc, packed);
     c.op.erase();
   }

@@ -239,28 +239,6 @@ struct Emitter {
   }
 };
 
-/// rows[j] (16 vectors of 16 i32) transposed: out[i][j] = rows[j][i]. One
-/// exchange per bit of the index: rows i and i + s swap the elements whose
-/// column has bit s (i without it) — 64 two-source shuffles.
-SmallVector<Value> transpose16(ImplicitLocOpBuilder &b,
-                               SmallVector<Value> rows) {
-  for (int64_t s = 1; s < kT; s *= 2) {
-    SmallVector<int64_t> lo, hi;
-    for (int64_t j = 0; j < kT; ++j) {
-      lo.push_back((j & s) ? kT + j - s : j);
-      hi.push_back((j & s) ? kT + j : j + s);
-    }
-    for (int64_t i = 0; i < kT; ++i) {
-      if (i & s)
-        continue;
-      Value x = rows[i], y = rows[i + s];
-      rows[i] = vector::ShuffleOp::create(b, x, y, lo);
-      rows[i + s] = vector::ShuffleOp::create(b, x, y, hi);
-    }
-  }
-  return rows;
-}
-
 } // namespace
 
 void mlir::fem::layer::buildAmxPackA(OpBuilder &ob, Location loc,
@@ -310,7 +288,7 @@ void mlir::fem::layer::buildAmxPackB(OpBuilder &ob, Location loc,
           byPiece[p].push_back(pieces[p]);
       }
       for (int64_t p = 0; p < blk.pieces; ++p) {
-        SmallVector<Value> rows = transpose16(b, byPiece[p]);
+        SmallVector<Value> rows = transposeSquare(b, byPiece[p]);
         Value first = e.tileRow(ct, blk.pieces, p, kTiles, kt);
         for (int64_t k2 = 0; k2 < kT; ++k2)
           e.storePacked(rows[k2], Bp, e.add(first, e.idx(k2)));
@@ -495,4 +473,24 @@ void mlir::fem::layer::buildAmxMatmul(OpBuilder &ob, Location loc,
       });
     });
   });
+}
+
+SmallVector<Value> mlir::fem::layer::transposeSquare(ImplicitLocOpBuilder &b,
+                                                     SmallVector<Value> rows) {
+  int64_t n = rows.size();
+  for (int64_t s = 1; s < n; s *= 2) {
+    SmallVector<int64_t> lo, hi;
+    for (int64_t j = 0; j < n; ++j) {
+      lo.push_back((j & s) ? n + j - s : j);
+      hi.push_back((j & s) ? n + j : j + s);
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      if (j & s)
+        continue;
+      Value x = rows[j], y = rows[j + s];
+      rows[j] = vector::ShuffleOp::create(b, x, y, lo);
+      rows[j + s] = vector::ShuffleOp::create(b, x, y, hi);
+    }
+  }
+  return rows;
 }

@@ -16,6 +16,8 @@
 
 #include <optional>
 
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
 namespace mlir::fem::layer {
 
 using femc::layer::AmxBlocking;
@@ -38,6 +40,14 @@ MemRefType amxPackedType(MLIRContext *ctx);
 ///   pack_b(B: memref<?x?xf32>, Bp, ct)      B's column tile ct, split, VNNI
 ///                                           (B is (N, K) if nt, else (K, N))
 ///   mmx(Ap, Bp, C: memref<?x?xf32>, i)      workgroup i's tile of C
+/// rows (n vectors of n elements, n a power of two) transposed:
+/// out[k][j] = rows[j][k]. One exchange per bit of the index: rows j and
+/// j + s swap the elements whose position has bit s and j lacks it
+/// (n / 2 · log2(n) pairs of two-source shuffles). The f32 nt pack (8 or
+/// 16 lanes) and the AMX nt pack (16 pairs of bf16 as i32) use it.
+SmallVector<Value> transposeSquare(ImplicitLocOpBuilder &b,
+                                   SmallVector<Value> rows);
+
 void buildAmxPackA(OpBuilder &b, Location loc, ValueRange args,
                    const AmxBlocking &blk);
 void buildAmxPackB(OpBuilder &b, Location loc, ValueRange args,
