@@ -12,7 +12,8 @@
 //   pre-pass: kmax[i] = max over all keys of k[i]       (quirk: future keys)
 //   per row t: p = softplus(q_t) + eps (dk channels), ||p||_W^2 = (W/dk)
 //              sum_i p_i^2, qhat_j = p_(j mod dk) / max(||p||_W, 1e-5)
-//              sqrt(W); kappa_j = e^(k_t[j mod dk] - kmax) + eps;
+//              sqrt(W) (the norm scaled by max p, as the gate's);
+//              kappa_j = e^(k_t[j mod dk] - kmax) + eps;
 //              den_j += kappa_j, num_j += kappa_j * panel_t[j];
 //              mu = qhat_c num_c / max(den_c, eps),
 //              Z = qhat_(dv+c) num_(dv+c) / max(den_(dv+c), eps)
@@ -214,9 +215,17 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
                  [&](Value cv) { addSplitSums(cv, keyTerms(t, cv)); });
           return;
         }
-        Value sq = e.loop(
-            w.c0i, dkp, w.cLanes, {e.splat(0.0f)},
-            [&](Value d, ValueRange it) {
+        // qhat = p sqrt(W) / max(||p||_W, 1e-5) (||p||_W over W entries:
+        // W/dk repeats of the dk channels), with the norm scaled as the
+        // gate's (EmitterBuilder::gateNormDivisor): u = p / m, m = max p,
+        // qhat = u sqrt(W) / max(||u||_W, 1e-5/m). Where all p are equal
+        // (any dk) u is 1, ||u||_W^2 = W exactly and qhat, log qhat come out
+        // exactly 1 and 0, which F = log Z / beta needs at a small beta; a
+        // plain float32 sum of p^2 rounds (the ordered lane sum: 3 p^2), and
+        // qhat = 1 + 2^-23 moved F by 2^-23 / beta (0.12 at beta = 1e-6).
+        // No square overflows (p >= 2e19) either.
+        Value pMax = e.loop(
+            w.c0i, dkp, w.cLanes, {e.splat(0.0f)}, [&](Value d, ValueRange it) {
               Value lanesLeft = e.mask(e.sub(dk, d));
               Value q = e.vloadMasked(op.getQ(), e.at(w.batch, t, w.head, d),
                                       lanesLeft);
@@ -224,19 +233,17 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
                                  e.fadd(e.softplus(q), e.bcast(w.eps)),
                                  e.splat(0.0f));
               e.vstore(p, pBuf, {d});
-              return SmallVector<Value>{e.fma(p, p, it[0])};
+              return SmallVector<Value>{e.fmax(p, it[0])};
             })[0];
-        Value sumSq =
-            vector::ReductionOp::create(e.b, vector::CombiningKind::ADD, sq);
-        // qhat = p * sqrt(W) / max(|p|, 1e-5) = p / rms(p) (|p| over W
-        // entries = W/dk repeats of the dk channels), divided rather than
-        // scaled: where all p are equal (dk = 1) qhat and log qhat come out
-        // exactly 1 and 0, which F = log Z / beta needs at a small beta.
-        Value qNorm = e.sqrt(e.fmul(sumSq, repeat));
-        Value qDiv = e.bcast(e.select(
-            e.fcmp(arith::CmpFPredicate::OLT, qNorm, e.cst(1e-5f)),
-            e.fdiv(e.cst(1e-5f), sqrtW),
-            e.sqrt(e.fdiv(sumSq, e.toFloat(dk)))));
+        Value mS = e.gateNormDivisor(pMax), m = e.bcast(mS);
+        Value sq = e.loop(w.c0i, dkp, w.cLanes, {e.splat(0.0f)},
+                          [&](Value d, ValueRange it) {
+                            Value u = e.fdiv(e.vload(pBuf, {d}), m);
+                            e.vstore(u, pBuf, {d});
+                            return SmallVector<Value>{e.fma(u, u, it[0])};
+                          })[0];
+        Value qScale =
+            e.bcast(e.gateNormScale(sqrtW, mS, e.fmul(sq, e.bcast(repeat))));
         Value scale = epilogue.rowScale(t);
         e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
           KeyTerms terms = keyTerms(t, cv);
@@ -269,10 +276,11 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
             nm = e.fma(epsV, uMu, sums[2]);
             nx = e.fma(epsV, uX, sums[3]);
           }
-          Value qHat = e.fdiv(e.gather(pBuf, {w.c0i}, terms.qk, lanesLeft),
-                              qDiv);
+          Value qHat =
+              e.fmul(e.gather(pBuf, {w.c0i}, terms.qk, lanesLeft), qScale);
           Value qHatX =
-              two ? e.fdiv(e.gather(pBuf, {w.c0i}, terms.qkX, lanesLeft), qDiv)
+              two ? e.fmul(e.gather(pBuf, {w.c0i}, terms.qkX, lanesLeft),
+                           qScale)
                   : qHat;
           // max(den, eps) that lets NaN through.
           Value denom = e.fmax(epsV, d);

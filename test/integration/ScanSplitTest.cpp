@@ -57,12 +57,16 @@ struct Case {
   int64_t prefix = 0;
   int64_t B = 1, H = 2, dv = 16;
   femc::test::InputRanges ranges;
+  /// Every q/k channel of a row set to the row's first: aft's q^ = 1
+  /// exactly and log q^ = 0.
+  bool flatQk = false;
 
   std::string str() const {
     std::ostringstream os;
     os << k.name << " T=" << T << " S=" << segments << " prefix=" << prefix
        << " B=" << B << " H=" << H << " dv=" << dv << " decay in ["
-       << ranges.decayLo << ", " << ranges.decayHi << "]";
+       << ranges.decayLo << ", " << ranges.decayHi << "]"
+       << (flatQk ? " flat q/k" : "");
     return os.str();
   }
 };
@@ -184,6 +188,9 @@ void runCase(const Case &c, uint64_t seed) {
     f.f32.resize(n);
     for (auto &x : f.f32)
       x = static_cast<float>(femc::test::drawInput(rng, name, c.ranges));
+    if (c.flatQk && (name == "q" || name == "k"))
+      for (int64_t i = 0; i < n; ++i)
+        f.f32[i] = f.f32[i - i % p.dk];
   }
   int64_t ks = c.k.state ? priors::stateChannelWidth(info, 8, c.k.N) : 0;
   std::vector<float> init;
@@ -330,6 +337,12 @@ TEST(ScanSplitTinyBeta, KeepsTheLogRestore) {
       c.prefix = prefix;
       c.ranges.betaRaw = -30;
       c.ranges.vScale = 20;
+      runCase(c, 9600 + prefix);
+      if (HasFailure())
+        return;
+      if (k->prior != Prior::Aft)
+        continue;
+      c.flatQk = true;
       runCase(c, 9600 + prefix);
       if (HasFailure())
         return;

@@ -394,6 +394,21 @@ def aft_key_spread(rng, x):
     x["q"] = x["q"] * 10.0
 
 
+def qk_flat(rng, x):
+    """Every q/k channel of a row equal (each row its own value): aft's
+    q^ = 1 exactly and log q^ = 0, so F at a tiny beta is log Z / beta
+    alone, where q^ = 1 + 2^-23 moves F by 0.12 (the kernel summed p^2 in
+    float32, 3 p^2 rounding: 3.7e-3 x max|out| off at dk = 8)."""
+    for name in ("q", "k"):
+        x[name] = np.repeat(x[name][..., :1], x[name].shape[-1], -1)
+
+
+def aft_huge_q(rng, x):
+    """q of 1e20 in some channels (p = q: p^2 is beyond float32, the norm
+    is not): q^ of those channels about sqrt(W / repeats), the others ~0."""
+    x["q"] = np.where(rng.random(x["q"].shape) < 0.3, 1e20, x["q"])
+
+
 def ssm_extreme(rng, x):
     x["delta"] = np.where(rng.random(x["delta"].shape) < 0.5, 1e-6, 0.9999)
     x["A"] = -np.exp(rng.uniform(np.log(1e-6), np.log(1e3), x["A"].shape))
@@ -664,6 +679,17 @@ def _cases():
                      ("linear_causal_f32", 8)):
         add(kern, 1100, B=1, H=1, dk=dk, dv=8, beta=beta_const(-30.0),
             v=v_scaled(20.0))
+    # aft at a tiny beta: the split (helper F's regressions, fixed by
+    # 630a79a), and q^ = 1 exactly (qk_flat); q^ of q = 1e20
+    for beta, v in ((-30.0, 1.0), (-17.9, 0.0012)):
+        add("aft_causal_f32", 1100, B=1, H=1, dk=1, dv=8,
+            beta=beta_const(beta), v=v_scaled(v))
+        add("aft_causal_t8x8x8_f32", 150, B=1, H=1, dk=1, dv=8, split=3,
+            beta=beta_const(beta), v=v_scaled(v))
+    for dk in (4, 8):
+        add("aft_causal_f32", 1100, B=1, H=1, dk=dk, dv=8,
+            beta=beta_const(-30.0), v=v_scaled(20.0), tweak=qk_flat)
+    add("aft_causal_t8x8x8_f32", 70, dk=4, dv=8, tweak=aft_huge_q)
     return cases + _random_cases(60)
 
 

@@ -801,11 +801,6 @@ def _beta_min(p):
 # matches one is printed as KNOWN and does not fail the run (--strict
 # counts it); a fix shows up as KNOWN cases that pass, so the entry goes.
 KNOWN = (
-    ("aft-split-tiny-beta",
-     lambda p, k: k.prior == "aft" and (p.get("split") or p["T"] >= 1024)
-     and _beta_min(p) <= -5.0,
-     "aft split launch at a tiny beta: the segment records keep plain X "
-     "sums, F loses the log restore (spec_adversarial.py KNOWN_DEFECTS)"),
     ("softmax-f32-logits",
      lambda p, k: k.prior == "softmax" and _logit_scale(p) >= 300.0,
      "softmax logits of several hundred: their float32 rounding "
