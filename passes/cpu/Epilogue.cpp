@@ -29,10 +29,6 @@ using namespace mlir::fem;
 using namespace mlir::fem::cpu;
 
 namespace {
-/// e^-80 = 1.8e-35 is normal in float32; the polynomial exp of an argument
-/// below about -87 would build a subnormal.
-constexpr float kExpFloor = -80.0f;
-
 /// softplus(x) as torch computes it (x for x > 20, else log1p(e^x)), as
 /// max(x, 0) + log1p(e^-|x|): one exp whose result u lies in (0, 1], and a
 /// log1p that needs no exponent split nor division. 1 + u lies in (1, 2]:

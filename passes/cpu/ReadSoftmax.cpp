@@ -733,7 +733,6 @@ void SoftmaxReadEmitter::emitEpilogue() {
 }
 
 Value mlir::fem::cpu::logAddExpSorted(EmitterBuilder &e, Value hi, Value lo) {
-  constexpr float kExpFloor = -80.0f;
   Value floor = e.splat(kExpFloor);
   Value gap = e.fsub(lo, hi);
   Value far = vector::ReductionOp::create(

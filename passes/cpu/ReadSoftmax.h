@@ -132,6 +132,12 @@ private:
   Value keyTile;
 };
 
+/// The least argument the epilogues pass to the polynomial exp: e^-80 =
+/// 1.8e-35 is normal in float32, while an argument below about -87 would
+/// build a subnormal (a microcode assist per vector). logAddExpSorted and
+/// the scans' softplus (Epilogue.cpp) clamp there.
+constexpr float kExpFloor = -80.0f;
+
 /// logaddexp of hi >= lo (an epilogue's log Z and its tiny floor, as
 /// EmitterBuilder::fmax/fmin sorted them) = hi + log1p(e^(lo - hi)), for
 /// the softmax reads' epilogues and the scans' (Epilogue.cpp). Where every
