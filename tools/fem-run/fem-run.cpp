@@ -16,13 +16,13 @@
 #include "reference/KernelProblem.h"
 #include "reference/LayerIO.h"
 #include "reference/Reference.h"
+#include "support/Json.h"
 #include "support/LowPrecision.h"
+#include "support/Memory.h"
 #include "support/Npy.h"
+#include "support/Paths.h"
 #include "support/Random.h"
-#include "tools/fem-tune/Json.h"
-#include "tools/fem-tune/Memory.h"
-#include "tools/fem-tune/Paths.h"
-#include "tools/fem-tune/TempDir.h"
+#include "support/TempDir.h"
 
 #ifdef FEMC_HAVE_COMPILER
 #include "driver/Compiler.h"

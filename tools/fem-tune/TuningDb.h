@@ -23,7 +23,7 @@
 #ifndef FEMC_TOOLS_FEM_TUNE_TUNINGDB_H
 #define FEMC_TOOLS_FEM_TUNE_TUNINGDB_H
 
-#include "tools/fem-tune/Json.h"
+#include "support/Json.h"
 
 #include <cstdint>
 #include <map>

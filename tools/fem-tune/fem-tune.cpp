@@ -18,13 +18,13 @@
 #include "reference/KernelProblem.h"
 #include "reference/Reference.h"
 #include "support/LowPrecision.h"
+#include "support/Memory.h"
 #include "support/Npy.h"
+#include "support/Paths.h"
 #include "support/Random.h"
+#include "support/TempDir.h"
 #include "tools/fem-tune/Choice.h"
-#include "tools/fem-tune/Memory.h"
-#include "tools/fem-tune/Paths.h"
 #include "tools/fem-tune/Plot.h"
-#include "tools/fem-tune/TempDir.h"
 #include "tools/fem-tune/TuningDb.h"
 
 #include <algorithm>

@@ -7,8 +7,8 @@
 // /tmp/fem-run-XXXXXX behind, megabytes each.
 //
 //===----------------------------------------------------------------------===//
-#ifndef FEMC_TOOLS_FEM_TUNE_TEMPDIR_H
-#define FEMC_TOOLS_FEM_TUNE_TEMPDIR_H
+#ifndef FEMC_SUPPORT_TEMPDIR_H
+#define FEMC_SUPPORT_TEMPDIR_H
 
 #include <cerrno>
 #include <cstdio>
@@ -86,4 +86,4 @@ inline bool makeTempDir(const std::string &prefix, std::string &dir,
 
 } // namespace femc::tools
 
-#endif // FEMC_TOOLS_FEM_TUNE_TEMPDIR_H
+#endif // FEMC_SUPPORT_TEMPDIR_H

@@ -1,5 +1,5 @@
 //===- Json.cpp - a small JSON value, reader and writer -------------------===//
-#include "tools/fem-tune/Json.h"
+#include "support/Json.h"
 
 #include <cmath>
 #include <cstdio>

@@ -7,8 +7,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef FEMC_TOOLS_FEM_TUNE_MEMORY_H
-#define FEMC_TOOLS_FEM_TUNE_MEMORY_H
+#ifndef FEMC_SUPPORT_MEMORY_H
+#define FEMC_SUPPORT_MEMORY_H
 
 #include <cstdint>
 #include <optional>
@@ -34,4 +34,4 @@ inline uint64_t physicalMemory() {
 
 } // namespace femc::tune
 
-#endif // FEMC_TOOLS_FEM_TUNE_MEMORY_H
+#endif // FEMC_SUPPORT_MEMORY_H

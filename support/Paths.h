@@ -1,13 +1,12 @@
-//===- Paths.h - whether two paths name one file -------------------*- C++
-//-*-===//
+//===- Paths.h - whether two paths name one file ---------------*- C++ -*-===//
 //
 // fem-run and fem-tune refuse an output path that names a file they read or
 // write otherwise (an input, the library, the model, the tuning database):
 // the output would replace it.
 //
 //===----------------------------------------------------------------------===//
-#ifndef FEMC_TOOLS_FEM_TUNE_PATHS_H
-#define FEMC_TOOLS_FEM_TUNE_PATHS_H
+#ifndef FEMC_SUPPORT_PATHS_H
+#define FEMC_SUPPORT_PATHS_H
 
 #include <filesystem>
 #include <string>
@@ -35,4 +34,4 @@ inline bool sameFile(const std::string &a, const std::string &b) {
 
 } // namespace femc::tools
 
-#endif // FEMC_TOOLS_FEM_TUNE_PATHS_H
+#endif // FEMC_SUPPORT_PATHS_H
