@@ -114,6 +114,22 @@ public:
         break;
       return fail("expected ',' or '}' in the header dict", error);
     }
+    // After the dict: the spaces that pad the header, then its final newline.
+    size_t end = text.size();
+    if (end > pos && text[end - 1] == '\n')
+      --end;
+    size_t extra = text.find_first_not_of(' ', pos);
+    if (extra < end) {
+      std::string shown = text.substr(extra, std::min<size_t>(16, end - extra));
+      shown.erase(shown.find_last_not_of(' ') + 1);
+      return fail("unexpected text after the header dict's closing '}' "
+                  "(at byte " +
+                      std::to_string(extra) + " of the header: '" +
+                      printable(shown) +
+                      "'); a .npy header is the dict, spaces and one final "
+                      "newline",
+                  error);
+    }
     if (!haveDescr)
       return fail("header has no 'descr' key", error);
     if (!haveOrder)
@@ -249,6 +265,15 @@ static bool decodeDescr(const std::string &descr, std::string &dtype,
                         std::string &error) {
   const std::string supported =
       "supported: f2, f4, f8, b1, i1, u1, u2, i4, i8, little-endian";
+  if (const DTypeInfo *bare = findByCode(descr)) {
+    // A type code without its byte-order character ('f4'): NumPy always
+    // writes one, and the byte order of the data is not known without it.
+    error = "dtype '" + descr +
+            "' has no byte-order character; expected an explicit one, '" +
+            (bare->size > 1 ? "<' (little-endian), e.g. '<" : "|', e.g. '|") +
+            descr + "'";
+    return false;
+  }
   if (descr.size() != 3) {
     error = "unsupported dtype '" + printable(descr) + "' (" + supported +
             ")";
@@ -269,7 +294,9 @@ static bool decodeDescr(const std::string &descr, std::string &dtype,
               descr.substr(1) + "')";
     else
       error = "dtype '" + descr +
-              "' has native byte order '='; expected an explicit '<'";
+              "' has native byte order '='; expected an explicit '<' "
+              "(little-endian), e.g. '<" +
+              descr.substr(1) + "'";
     return false;
   }
   dtype = info->name;
