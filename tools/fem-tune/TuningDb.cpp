@@ -325,25 +325,40 @@ bool writeAll(int fd, const std::string &text) {
   return true;
 }
 
-/// Holds an exclusive flock on a side file while alive.
+/// Holds an exclusive flock on a side file while alive, and removes the file
+/// before it lets go (a database folder keeps no DB.json.lock). A waiter can
+/// get the lock of a file its holder has just removed, so a lock counts only
+/// when the path still names the locked file; otherwise it is taken again.
 class FileLock {
 public:
-  bool acquire(const std::string &path, std::string &error) {
-    fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) {
-      error = "cannot open lock file '" + path + "': " + errnoText();
-      return false;
+  bool acquire(const std::string &lockPath, std::string &error) {
+    while (true) {
+      fd = ::open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+      if (fd < 0) {
+        error = "cannot open lock file '" + lockPath + "': " + errnoText();
+        return false;
+      }
+      while (::flock(fd, LOCK_EX) != 0) {
+        if (errno == EINTR)
+          continue;
+        error = "cannot lock '" + lockPath + "': " + errnoText();
+        ::close(fd);
+        fd = -1;
+        return false;
+      }
+      struct stat held, named;
+      if (::fstat(fd, &held) == 0 && ::stat(lockPath.c_str(), &named) == 0 &&
+          held.st_dev == named.st_dev && held.st_ino == named.st_ino) {
+        path = lockPath;
+        return true;
+      }
+      ::close(fd); // removed (or replaced) by the holder before us
+      fd = -1;
     }
-    while (::flock(fd, LOCK_EX) != 0) {
-      if (errno == EINTR)
-        continue;
-      error = "cannot lock '" + path + "': " + errnoText();
-      return false;
-    }
-    return true;
   }
   ~FileLock() {
     if (fd >= 0) {
+      ::unlink(path.c_str());
       ::flock(fd, LOCK_UN);
       ::close(fd);
     }
@@ -351,6 +366,7 @@ public:
 
 private:
   int fd = -1;
+  std::string path;
 };
 
 } // namespace
@@ -398,11 +414,31 @@ static std::string followLinks(const std::string &path) {
   return at.string();
 }
 
+std::string lockPathFor(const std::string &path) {
+  return followLinks(path) + ".lock";
+}
+
+bool canCreateLock(const std::string &path, std::string &error) {
+  std::string lock = lockPathFor(path);
+  int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0 && errno != EEXIST) {
+    error = "cannot create '" + lock + "': " + errnoText();
+    return false;
+  }
+  if (fd >= 0) {
+    // Made only to see that it can be: a writer that opened it meanwhile
+    // finds it gone once it holds the lock, and takes it again.
+    ::unlink(lock.c_str());
+    ::close(fd);
+  }
+  return true;
+}
+
 bool updateDatabase(const std::string &linkPath,
                     const std::vector<Entry> &entries, std::string &error) {
   const std::string path = followLinks(linkPath);
   FileLock lock;
-  if (!lock.acquire(path + ".lock", error))
+  if (!lock.acquire(lockPathFor(path), error))
     return false;
   Database db;
   if (!loadDatabase(path, db, error)) {

@@ -102,9 +102,18 @@ bool loadDatabase(const std::string &path, Database &db, std::string &error,
 /// temporary file in the same folder and renames it over `path`. A file that
 /// cannot be read as a database is left untouched and reported in `error`.
 /// A `path` that is a symbolic link updates the file it names (the link
-/// stays a link; the lock and temporary file are next to that file).
+/// stays a link; the lock and temporary file are next to that file). The
+/// lock file is removed when the update ends.
 bool updateDatabase(const std::string &path, const std::vector<Entry> &entries,
                     std::string &error);
+
+/// The lock file of the database at `path`: next to the file `path` names
+/// through any symbolic links.
+std::string lockPathFor(const std::string &path);
+
+/// Whether updateDatabase could create the lock file of `path` (false with
+/// "cannot create 'LOCK': reason" in `error`); leaves no file behind.
+bool canCreateLock(const std::string &path, std::string &error);
 
 /// The database as JSON text (deterministic: same entries, same bytes).
 /// Entries found in `document`'s "entries" are written as they were read;

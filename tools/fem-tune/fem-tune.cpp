@@ -906,14 +906,8 @@ int runFemTune(int argc, char **argv) {
     fail(error + "; the file was left untouched");
   // Find out now, not after a minute of tuning, that the result cannot be
   // recorded: the update creates the lock file next to the database.
-  {
-    std::string lock = args.db + ".lock";
-    int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0)
-      fail("cannot record results in '" + args.db + "': cannot create '" +
-           lock + "': " + std::strerror(errno));
-    ::close(fd);
-  }
+  if (!femc::tune::canCreateLock(args.db, error))
+    fail("cannot record results in '" + args.db + "': " + error);
   if (const Entry *e = femc::tune::lookup(db, key); e && !args.retune) {
     std::printf("fem-tune: %s (bucket %s) is already tuned in %s: %s "
                 "(%.3f ms, default %s %.3f ms, tuned %s); --retune tunes "
