@@ -277,7 +277,9 @@ bool parseDatabase(const std::string &path, const std::string &text,
 bool readFile(const std::string &path, std::string &text, bool &exists,
               std::string &error) {
   exists = true;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO with no writer would wait for one (femc
+  // --tuning-db and fem-tune hung); it is refused below as not a regular file.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     if (errno == ENOENT) {
       exists = false;
@@ -292,6 +294,7 @@ bool readFile(const std::string &path, std::string &text, bool &exists,
     error = "tuning database '" + path + "' is not a regular file";
     return false;
   }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   text.clear();
   char buf[65536];
   while (true) {
