@@ -8,16 +8,24 @@
 #                                            apart, regressions/*/pending)
 #   scripts/fuzz.sh --list
 #
-# Targets: fem_opt femc_driver femrt_launch npy (libFuzzer), and spec: the
+# Targets: fem_opt femc_driver femrt_launch npy (libFuzzer), spec: the
 # numerical fuzzer test/python/spec_fuzz.py (random problems of every prior
-# against the float64 spec_ref.py), which needs the normal build (build/:
-# femc, fem-run, femc_python, femc-python-test-kernels; built under the lock
-# unless FEMC_FUZZ_NO_BUILD=1). spec's options: FEMC_FUZZ_SEED (default: the
+# against the float64 spec_ref.py), and layers: the layer fuzzer
+# test/python/layer_fuzz.py (random whole FreeEnergyMixer layers, imported,
+# compiled and run, against the float64 spec_layer_ref.py); spec and layers
+# need the normal build (build/: femc, fem-run, femc_python,
+# femc-python-test-kernels; built under the lock unless
+# FEMC_FUZZ_NO_BUILD=1). spec's options: FEMC_FUZZ_SEED (default: the
 # clock), FEMC_SPEC_FUZZ_STATIC (kernels with random static extents compiled
 # per round, default 4), FEMC_SPEC_FUZZ_CREF (the fraction of cases also run
 # through fem-run --check, default 0.02); its failures go to
 # $FEMC_FUZZ_FINDINGS/spec/seed-<seed>.txt, one reproducer line each;
-# --replay spec runs its fixed regressions.
+# --replay spec runs its fixed regressions. layers' options: FEMC_FUZZ_SEED,
+# FEMC_LAYER_FUZZ_CREF (the fraction of layers whose first run also goes
+# through fem-run --check, default 0.1), FEMC_LAYER_FUZZ_PYREF (the fraction
+# of runs on which femc.layer_reference is compared too, default 0.05); its
+# failures go to $FEMC_FUZZ_FINDINGS/layers/seed-<seed>.txt; --replay layers
+# runs its fixed regressions.
 # The build dir (build-fuzz, or $FEMC_FUZZ_BUILD_DIR) is configured and built
 # under the build lock ($FEMC_BUILD_LOCK, default /tmp/femc-build.lock); the
 # runs themselves hold no lock and run at `nice -n 19`, one target at a time,
@@ -38,7 +46,7 @@ build="${FEMC_FUZZ_BUILD_DIR:-$root/build-fuzz}"
 lock="${FEMC_BUILD_LOCK:-/tmp/femc-build.lock}"
 work="${FEMC_FUZZ_WORK:-/tmp/femc-fuzz/work}"
 findings="${FEMC_FUZZ_FINDINGS:-/tmp/femc-fuzz/findings}"
-all_targets=(fem_opt femc_driver femrt_launch npy spec)
+all_targets=(fem_opt femc_driver femrt_launch npy spec layers)
 normal_build="${FEMC_BUILD_DIR:-$root/build}"
 
 usage() {
@@ -69,9 +77,11 @@ else
   fi
   targets=("$1")
 fi
-# The libFuzzer targets (spec runs on the normal build).
+# The libFuzzer targets (spec and layers run on the normal build).
 lib_targets=()
-for t in "${targets[@]}"; do [ "$t" != spec ] && lib_targets+=("$t"); done
+for t in "${targets[@]}"; do
+  [ "$t" != spec ] && [ "$t" != layers ] && lib_targets+=("$t")
+done
 seconds="${2:-60}"
 if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]]; then
   echo "fuzz.sh: error: SECONDS must be a positive whole number, got '$seconds'" >&2
@@ -86,7 +96,7 @@ fi
 cc="${CC:-clang-22}"
 cxx="${CXX:-clang++-22}"
 if [ ${#lib_targets[@]} -eq 0 ]; then
-  :  # spec alone: no libFuzzer
+  :  # spec and layers alone: no libFuzzer
 elif ! command -v "$cxx" >/dev/null; then
   echo "fuzz.sh: error: $cxx not found (run scripts/setup.sh)" >&2
   exit 2
@@ -151,19 +161,46 @@ run_spec() {
   FEMC_SPEC_FUZZ_KERNELS="$dir/spec_fuzz/spec_fuzz_kernels.so" \
   FEMC_SPEC_FUZZ_CACHE="$work/spec/cache" \
     nice -n 19 "$py" "$root/test/python/spec_fuzz.py" "${args[@]}" >"$log" 2>&1
-  local rc=$?
-  local line
-  line=$(grep -aE '^spec_fuzz: [0-9]+ case' "$log" | tail -1)
+  python_summary spec $? "$log" "$seed" '^spec_fuzz: [0-9]+ case' 1
+}
+
+# The summary of a Python fuzzer's run: TARGET RC LOG SEED SUMMARY-REGEX
+# LINES (the reproducer lines after each FAIL, copied to the findings).
+python_summary() {
+  local t="$1" rc="$2" log="$3" seed="$4" line
+  line=$(grep -aE "$5" "$log" | tail -1)
   if grep -aq '^FAIL' "$log"; then
-    grep -a -A1 '^FAIL' "$log" >"$findings/spec/seed-$seed.txt"
+    grep -a -A"$6" '^FAIL' "$log" >"$findings/$t/seed-$seed.txt"
   fi
-  if [ $rc != 0 ]; then
+  if [ "$rc" != 0 ]; then
     status=1
-    summary+=("spec: ${line:-no summary} (seed $seed; log $log; findings $findings/spec/seed-$seed.txt)")
+    summary+=("$t: ${line:-no summary} (seed $seed; log $log; findings $findings/$t/seed-$seed.txt)")
   else
-    summary+=("spec: ${line:-no summary} (seed $seed)")
+    summary+=("$t: ${line:-no summary} (seed $seed)")
   fi
   echo "fuzz.sh: ${summary[-1]}"
+}
+
+# The layer fuzzer (layers): runs test/python/layer_fuzz.py for SECONDS
+# (--replay: its fixed regressions only) at nice 19, holding no lock.
+run_layers() {
+  local py="${FEMC_PYTHON:-/usr/bin/python3}"
+  local seed="${FEMC_FUZZ_SEED:-$(( $(date +%s) % 1000000 ))}"
+  local log="$work/layers/fuzz-$seed.log" args
+  mkdir -p "$work/layers" "$findings/layers"
+  if [ $replay = 1 ]; then
+    args=(--fixed --layers 0)
+    echo "fuzz.sh: layers: the fixed regressions of test/python/layer_fuzz.py"
+  else
+    args=(--time "$seconds" --seed "$seed" --cref "${FEMC_LAYER_FUZZ_CREF:-0.1}"
+          --pyref "${FEMC_LAYER_FUZZ_PYREF:-0.05}")
+    echo "fuzz.sh: layers for ${seconds} s, seed $seed (log: $log)"
+  fi
+  PYTHONPATH="$normal_build/python${PYTHONPATH:+:$PYTHONPATH}" \
+  FEMC="${FEMC:-$normal_build/bin/femc}" FEM_RUN="${FEM_RUN:-$normal_build/bin/fem-run}" \
+  FEMC_SPEC_FUZZ_CACHE="$work/layers/cache" \
+    nice -n 19 "$py" "$root/test/python/layer_fuzz.py" "${args[@]}" >"$log" 2>&1
+  python_summary layers $? "$log" "$seed" '^layer_fuzz: [0-9]+ layer' 2
 }
 
 # The installed LLVM/MLIR libraries are not instrumented, but inline code
@@ -197,6 +234,10 @@ summary=()
 for t in "${targets[@]}"; do
   if [ "$t" = spec ]; then
     run_spec
+    continue
+  fi
+  if [ "$t" = layers ]; then
+    run_layers
     continue
   fi
   exe="$build/bin/$t-fuzzer"
