@@ -22,6 +22,7 @@
 #include "support/Npy.h"
 #include "support/Paths.h"
 #include "support/Random.h"
+#include "support/Stdout.h"
 #include "support/TempDir.h"
 
 #ifdef FEMC_HAVE_COMPILER
@@ -1575,7 +1576,7 @@ int main(int argc, char **argv) {
   // Every bad input has its own message above; this is the backstop for a
   // bug, so that no exception ends fem-run with std::terminate.
   try {
-    return runFemRun(argc, argv);
+    return femc::tools::checkStdout("fem-run", runFemRun(argc, argv));
   } catch (const std::exception &e) {
     fail(std::string("internal: ") + e.what());
   } catch (...) {

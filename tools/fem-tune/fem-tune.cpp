@@ -22,6 +22,7 @@
 #include "support/Npy.h"
 #include "support/Paths.h"
 #include "support/Random.h"
+#include "support/Stdout.h"
 #include "support/TempDir.h"
 #include "tools/fem-tune/Choice.h"
 #include "tools/fem-tune/Plot.h"
@@ -1512,7 +1513,7 @@ int runFemTune(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   try {
-    return runFemTune(argc, argv);
+    return femc::tools::checkStdout("fem-tune", runFemTune(argc, argv));
   } catch (const std::exception &e) {
     fail(std::string("internal: ") + e.what());
   } catch (...) {

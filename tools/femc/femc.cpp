@@ -138,6 +138,19 @@ static bool applyTuning(femc::driver::CompileOptions &options) {
   return true;
 }
 
+/// `code`, unless stdout could not take what femc printed (a full disk,
+/// /dev/full): then femc says so and exits 1 (LLVM used to end it with
+/// "LLVM ERROR: IO failure on output stream"); the files are written.
+static int checkStdout(int code) {
+  outs().flush();
+  if (!outs().has_error())
+    return code;
+  errs() << "femc: error: cannot write to standard output: "
+         << outs().error().message() << "\n";
+  outs().clear_error();
+  return 1;
+}
+
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
   cl::HideUnrelatedOptions(category);
@@ -157,7 +170,7 @@ int main(int argc, char **argv) {
   if (listPasses) {
     for (const std::string &p : femc::driver::pipelinePassNames())
       outs() << p << "\n";
-    return 0;
+    return checkStdout(0);
   }
   if (input.empty()) {
     errs() << "femc: error: no input file; usage: femc MODEL.mlir -o OUTDIR "
@@ -219,5 +232,5 @@ int main(int argc, char **argv) {
   }
   for (const std::string &f : result.files)
     outs() << "femc: wrote " << f << "\n";
-  return 0;
+  return checkStdout(0);
 }
