@@ -19,11 +19,12 @@ tuning database that does not exist) is raised as a Python warning,
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import warnings
 
-from ._femc import load
+from ._femc import load, max_threads
 
 __all__ = ["CompileError", "CompileWarning", "compile"]
 
@@ -118,6 +119,14 @@ def compile(model, out_dir, *, target=None, tuning_db=None, tuning_dims=None,
     """
     model = _path_argument("model", model)
     out_dir = _path_argument("out_dir", out_dir)
+    # Checked before femc runs (femc.load refused it after the compile).
+    if threads is not None:
+        if (isinstance(threads, bool) or not hasattr(threads, "__index__")
+                or not 0 <= threads.__index__() <= max_threads):
+            raise CompileError(f"threads: expected None, 0 (one per core) or "
+                               f"1 to {max_threads} (femc.max_threads), "
+                               f"found {threads!r}")
+        threads = threads.__index__()
     executable = _femc_executable(femc)
     args = [executable, model, "-o", out_dir]
     if target is not None:
@@ -173,6 +182,17 @@ def compile(model, out_dir, *, target=None, tuning_db=None, tuning_dims=None,
         if line.startswith(_WARNING):
             warnings.warn(line[len(_WARNING):].rstrip("\n"), CompileWarning,
                           stacklevel=2)
+    if done.returncode < 0:
+        # Killed (a crash, the OOM killer, a timeout): "exit status -11"
+        # named no cause.
+        try:
+            name = signal.Signals(-done.returncode).name
+        except ValueError:
+            name = "an unknown signal"
+        raise CompileError(f"femc was killed by {name} ({-done.returncode}) "
+                           f"compiling {model}"
+                           + (f":\n{done.stderr.rstrip()}"
+                              if done.stderr.strip() else ""))
     if done.returncode != 0:
         raise CompileError(f"femc failed (exit status {done.returncode}) "
                            f"compiling {model}:\n{done.stderr.rstrip()}")

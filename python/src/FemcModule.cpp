@@ -203,15 +203,21 @@ void beginExit() {
     nb::set_leak_warnings(false);
 }
 
-/// Checks a thread count of femc.load / femc.set_num_threads.
-void checkThreads(const char *function, int32_t n) {
-  if (n < 0 || n > FEMRT_MAX_THREADS)
-    throw nb::value_error((std::string(function) + ": threads is " +
-                           std::to_string(n) +
-                           ", expected 0 (one per core) or 1 to " +
-                           std::to_string(FEMRT_MAX_THREADS) +
-                           " (femc.max_threads)")
-                              .c_str());
+/// The thread count of femc.load / femc.set_num_threads: a Python int of any
+/// size (one beyond int32 was nanobind's "incompatible function arguments"
+/// TypeError, where 100000 got this ValueError).
+int32_t threadCount(const char *function, nb::int_ value) {
+  int overflow = 0;
+  long long n = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
+  if (n == -1 && PyErr_Occurred())
+    throw nb::python_error();
+  if (overflow || n < 0 || n > FEMRT_MAX_THREADS)
+    throw nb::value_error(
+        (std::string(function) + ": threads is " + nb::str(value).c_str() +
+         ", expected 0 (one per core) or 1 to " +
+         std::to_string(FEMRT_MAX_THREADS) + " (femc.max_threads)")
+            .c_str());
+  return static_cast<int32_t>(n);
 }
 
 //===----------------------------------------------------------------------===//
@@ -736,7 +742,7 @@ private:
   std::shared_ptr<ModuleState> state_;
 };
 
-Module load(nb::handle pathObject, std::optional<int32_t> threads) {
+Module load(nb::handle pathObject, std::optional<nb::int_> threadsObject) {
   // A str or os.PathLike (pathlib.Path); os.fspath raises TypeError for
   // anything else.
   nb::object fspath = nb::module_::import_("os").attr("fspath")(pathObject);
@@ -747,8 +753,9 @@ Module load(nb::handle pathObject, std::optional<int32_t> threads) {
   // libfemrt takes C strings: "a.so\0b" would silently load "a.so".
   if (path.find('\0') != std::string::npos)
     throw nb::value_error("femc.load: the path contains a NUL character");
-  if (threads)
-    checkThreads("femc.load", *threads);
+  std::optional<int32_t> threads;
+  if (threadsObject)
+    threads = threadCount("femc.load", *threadsObject);
   // A Python path is relative to the working directory: a name without '/'
   // that exists here is that file (checked by libfemrt like any path), not a
   // name for dlopen's library search, which never looks here.
@@ -774,8 +781,8 @@ Module load(nb::handle pathObject, std::optional<int32_t> threads) {
   return Module(std::move(state));
 }
 
-void setNumThreads(int32_t n) {
-  checkThreads("femc.set_num_threads", n);
+void setNumThreads(nb::int_ value) {
+  int32_t n = threadCount("femc.set_num_threads", value);
   std::shared_ptr<Context> context = defaultContext();
   femrt_status status;
   std::string message;
