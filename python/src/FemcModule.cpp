@@ -203,21 +203,28 @@ void beginExit() {
     nb::set_leak_warnings(false);
 }
 
-/// The thread count of femc.load / femc.set_num_threads: a Python int of any
-/// size (one beyond int32 was nanobind's "incompatible function arguments"
-/// TypeError, where 100000 got this ValueError).
-int32_t threadCount(const char *function, nb::int_ value) {
+/// `value`, a Python int of any size, when it lies in [0, `most`];
+/// std::nullopt otherwise (one beyond int32 was nanobind's "incompatible
+/// function arguments" TypeError: the callers raise a ValueError naming it).
+std::optional<int32_t> countUpTo(nb::int_ value, long long most) {
   int overflow = 0;
   long long n = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
   if (n == -1 && PyErr_Occurred())
     throw nb::python_error();
-  if (overflow || n < 0 || n > FEMRT_MAX_THREADS)
-    throw nb::value_error(
-        (std::string(function) + ": threads is " + nb::str(value).c_str() +
-         ", expected 0 (one per core) or 1 to " +
-         std::to_string(FEMRT_MAX_THREADS) + " (femc.max_threads)")
-            .c_str());
+  if (overflow || n < 0 || n > most)
+    return std::nullopt;
   return static_cast<int32_t>(n);
+}
+
+/// The thread count of femc.load / femc.set_num_threads.
+int32_t threadCount(const char *function, nb::int_ value) {
+  if (auto n = countUpTo(value, FEMRT_MAX_THREADS))
+    return *n;
+  throw nb::value_error(
+      (std::string(function) + ": threads is " + nb::str(value).c_str() +
+       ", expected 0 (one per core) or 1 to " +
+       std::to_string(FEMRT_MAX_THREADS) + " (femc.max_threads)")
+          .c_str());
 }
 
 //===----------------------------------------------------------------------===//
@@ -805,11 +812,8 @@ int32_t getNumThreads() {
 /// a negative one, or one beyond int32 (which nanobind refused with an
 /// "incompatible function arguments" TypeError), is a ValueError naming it.
 void launchArgs(const Kernel &kernel, nb::args arrays, nb::int_ maxThreads) {
-  int overflow = 0;
-  long long n = PyLong_AsLongLongAndOverflow(maxThreads.ptr(), &overflow);
-  if (n == -1 && PyErr_Occurred())
-    throw nb::python_error();
-  if (overflow || n < 0 || n > INT32_MAX)
+  std::optional<int32_t> n = countUpTo(maxThreads, INT32_MAX);
+  if (!n)
     throw nb::value_error(
         ("kernel '" + kernel.name() + "': max_threads is " +
          std::string(nb::str(maxThreads).c_str()) +
@@ -820,7 +824,7 @@ void launchArgs(const Kernel &kernel, nb::args arrays, nb::int_ maxThreads) {
   std::vector<nb::handle> list;
   for (nb::handle a : arrays)
     list.push_back(a);
-  kernel.launch(list, static_cast<int32_t>(n));
+  kernel.launch(list, *n);
 }
 
 } // namespace
