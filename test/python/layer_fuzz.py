@@ -36,7 +36,8 @@ biases, y is 0 in exact arithmetic and the run is compared on the scale of
 the same layer's output without the mask). NaN or Inf in y where y_ref is
 finite fails. Failures that match KNOWN (documented float32 limits: a
 run whose reference moves by a tenth of the error under half-ulp input
-perturbations, the use_lse-only bands) print as KNOWN. `--cref P` also runs `fem-run --check` (femc's C++
+perturbations, the use_lse-only bands) print as KNOWN. `--cref P` also
+runs `fem-run --check` (femc's C++
 layer reference, reference/Layer.cpp) on the first run of a fraction P of
 the layers; `--pyref P` compares femc.layer_reference (femc's own float64
 numpy layer) with spec_layer_ref on a fraction P of the runs, within the
@@ -357,8 +358,9 @@ def compare(y, ref, scale=None):
         return np.inf, "the reference is not finite (a generator defect)"
     if not np.isfinite(y).all():
         bad = np.argwhere(~np.isfinite(y))[0]
+        first = tuple(int(i) for i in bad)
         return np.inf, (f"{int((~np.isfinite(y)).sum())} non-finite "
-                        f"output(s), the first at {tuple(int(i) for i in bad)}")
+                        f"output(s), the first at {first}")
     scale = max(float(np.abs(ref).max()), SCALE_FLOOR, scale or 0.0)
     diff = np.abs(y - ref)
     err = float(diff.max()) / scale
