@@ -244,11 +244,10 @@ Args parseArgs(int argc, char **argv) {
     } else if (flag == "--db") {
       a.db = value();
     } else if (flag == "--budget") {
-      a.budget = parsePositive(value(), "--budget", 86400);
-      if (a.budget < 1)
-        fail("--budget expects at least 1 second, found '" +
-                 std::to_string(a.budget) + "'",
-             2);
+      std::string text = value();
+      a.budget = parsePositive(text, "--budget", 86400);
+      if (a.budget < 1) // as written: 1e-300 was shown as '0.000000'
+        fail("--budget expects at least 1 second, found '" + text + "'", 2);
     } else if (flag == "--jobs") {
       a.jobs = static_cast<int64_t>(parseInteger(value(), "--jobs", 1, 256));
     } else if (flag == "--max-candidates") {
