@@ -286,8 +286,16 @@ def run_inputs(p, run):
 def compile_module(femc_bin, text):
     """Compiles a module of layers with femc into spec_fuzz.py's cache
     (keyed by the text and the femc binary; $FEMC_SPEC_FUZZ_CACHE);
-    returns the library's path. Raises RuntimeError with femc's message."""
-    return spec_fuzz.compile_text(femc_bin, text, "layers")
+    returns the library's path. Raises RuntimeError with femc's message.
+    A femc binary that cannot be started (being relinked by a build) is
+    waited for, up to a minute."""
+    for attempt in range(6):
+        try:
+            return spec_fuzz.compile_text(femc_bin, text, "layers")
+        except OSError as e:
+            if attempt == 5:
+                raise RuntimeError(f"cannot run {femc_bin}: {e}")
+            time.sleep(10)
 
 
 class Context:
@@ -388,7 +396,10 @@ def fem_run_check(lib, imp, x, mask, workdir):
         np.save(os.path.join(workdir, "mask.npy"), mask)
         cmd += ["--input",
                 f"attention_mask={os.path.join(workdir, 'mask.npy')}"]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError:  # fem-run being relinked by a build: not checked
+        return None
     return None if r.returncode == 0 else (r.stdout + r.stderr)[-600:]
 
 
