@@ -30,14 +30,15 @@
 #endif
 
 #include <algorithm>
-#include <cerrno>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <dlfcn.h>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -46,8 +47,8 @@
 #include <set>
 #include <sstream>
 #include <string>
-#include <dlfcn.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
 
@@ -700,6 +701,26 @@ void checkManifestKernels(const femc::tune::Json &json,
   }
 }
 
+/// Why an output file `path` cannot be written into its folder, or "" when
+/// it can (or is an existing device or FIFO, written in place).
+std::string folderRefusal(const std::string &path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) &&
+      !S_ISDIR(st.st_mode))
+    return "";
+  std::string folder = std::filesystem::path(path).parent_path().string();
+  if (folder.empty())
+    folder = ".";
+  if (::stat(folder.c_str(), &st) != 0)
+    return "cannot use the folder '" + folder + "': " + std::strerror(errno);
+  if (!S_ISDIR(st.st_mode))
+    return "'" + folder + "' is not a folder";
+  if (::access(folder.c_str(), W_OK) != 0)
+    return "cannot write in the folder '" + folder +
+           "': " + std::strerror(errno);
+  return "";
+}
+
 /// The manifest NAME.json of library NAME.so (of anything else: + ".json").
 std::string manifestOf(const std::string &library) {
   std::string manifest = library;
@@ -1002,6 +1023,11 @@ int runFemRun(int argc, char **argv) {
                "--save-inputs writes for input '" + t.info->name + "' (" +
                inputFile(args.saveInputs, t.info->name) + "); write the "
                "output to another file");
+    // Its folder must take the file (written as F.tmp-PID-N and renamed): a
+    // missing or read-only folder failed only after the kernel had run.
+    if (std::string why = folderRefusal(file); !why.empty())
+      fail("--output " + name + "=" + file + ": " + why +
+           " (checked before the kernel runs)");
   }
   // --save-inputs writes NAME.npy with '/' as '_' (what --inputs reads):
   // two names must not share one file.
