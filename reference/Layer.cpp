@@ -1003,6 +1003,28 @@ runLayer(const LayerConfig &config, const ParameterMap &parameters, int64_t B,
   // out_h = g * ((1 - lambda) mu + lambda F) (or mu alone without the
   // branch), then y = W_o merge(out_h).
   double back = unitScale ? unitBeta : 1.0;
+  // rnn_softmax reading mu only: the module's read is over V alone (W = dv),
+  // so q^ = p sqrt(dv) / max(||p||_dv, 1e-5); the kernel reference's is over
+  // [V | X] (W = 2 dv), the same except where the clamp binds, where it is
+  // sqrt(2) times the module's (every p of a row below ~1e-5 / sqrt(dv)).
+  // muScale[(bt, h)] = max(n, 1e-5 / sqrt(2)) / max(n, 1e-5), n = ||p||_dv,
+  // p = softplus(q[c mod dk]) + eps of the float32 q the read took.
+  std::vector<double> muScale;
+  if (s.prior == Prior::Aft && !branch) {
+    muScale.assign(B * T * H, 1.0);
+    for (int64_t bt = 0; bt < B * T; ++bt)
+      for (int64_t h = 0; h < H; ++h) {
+        double squared = 0.0;
+        for (int64_t c = 0; c < dv; ++c) {
+          double p =
+              softplus(double(q[(bt * H + h) * dk + c % dk])) + config.eps;
+          squared += p * p;
+        }
+        double n = std::sqrt(squared);
+        muScale[bt * H + h] =
+            std::max(n, 1e-5 / std::sqrt(2.0)) / std::max(n, 1e-5);
+      }
+  }
   const Tensor &wo = params["W_o.weight"];
   const Tensor *bo = params.optional("W_o.bias");
   std::vector<double> mixed(E);
@@ -1010,6 +1032,8 @@ runLayer(const LayerConfig &config, const ParameterMap &parameters, int64_t B,
     for (int64_t e = 0; e < E; ++e) {
       int64_t at = bt * E + e;
       double mu = read->mu[at] * back;
+      if (!muScale.empty())
+        mu *= muScale[bt * H + e / dv];
       double value = mu;
       if (branch) {
         double F = read->F[at] * back;

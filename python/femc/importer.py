@@ -1007,7 +1007,48 @@ class LayerEmitter(Ops):
         out = self.mixer(q, k, v, beta, lam, gate, cap, dv)
         if unscaled:
             out = self.scale_heads(out, dv, 2.0 ** _unclip_shift(cfg))
+        if unscaled and prior == "rnn_softmax":
+            out = self.aft_mu_only_norm(out, q)
         return self.output_projection(out)
+
+    def aft_mu_only_norm(self, out, q):
+        """rnn_softmax reading mu only: the module's read is over V alone,
+        W = dv channels, so q^ = p sqrt(dv) / max(||p||_dv, 1e-5); the
+        kernel's is over [V | X], W = 2 dv, with ||p||_2dv = sqrt(2)
+        ||p||_dv, which is the same q^ except where the clamp binds: there
+        the kernel's q^ is sqrt(2) times the module's (every p = softplus(q)
+        + eps of a row below ~1e-5 / sqrt(dv): q < -14 in every channel at
+        eps 1e-6). out *= max(n, 1e-5 / sqrt(2)) / max(n, 1e-5), n =
+        ||min(p, 1)||_dv (equal to ||p|| where either clamp binds; no
+        square overflows), over channel c's q channel c mod dk."""
+        cfg, e = self.cfg, self.e
+        H, dk, dv, eps = cfg["n_head"], cfg["d_k"], cfg["d_v"], cfg["eps"]
+        qty = tensor_type("?", "?", H, dk)
+        hv = tensor_type("?", "?", H, dv)
+        nty = tensor_type("?", "?", H)
+
+        def square(a):
+            # a[1], out, only gives the loop over c its extent dv
+            b = ScalarBody()
+            p = b.add(b.softplus(a[0]), b.c(eps))
+            p = b.v(f"arith.minimumf {p}, {b.c(1.0)} : f32")
+            return b.lines, b.add(a[2], b.mul(p, p))
+        n2 = e.generic(("b", "t", "h", "c"), ["parallel"] * 3 + ["reduction"],
+                       [(q, qty, ["b", "t", "h", f"c mod {dk}"]),
+                        (out, hv, ["b", "t", "h", "c"])],
+                       (e.fill(0.0, nty), nty, ["b", "t", "h"]), square)
+
+        def fix(a):
+            b = ScalarBody()
+            n = b.v(f"math.sqrt {a[1]} : f32")
+            r = b.div(b.maxf(n, b.c(1e-5 / math.sqrt(2.0))),
+                      b.maxf(n, b.c(1e-5)))
+            return b.lines, b.mul(a[0], r)
+        return e.generic(("b", "t", "h", "c"), ["parallel"] * 4,
+                         [(out, hv, ["b", "t", "h", "c"]),
+                          (n2, nty, ["b", "t", "h"])],
+                         (e.empty(hv), hv, ["b", "t", "h", "c"]), fix)
+
 
     def scale_heads(self, src, width, factor):
         """src * factor, (B,T,H,width)."""
