@@ -1,16 +1,16 @@
-// One projection of a layer, as fem-layer-matmul's stages run it: the pack of
-// B (nn: B is (K, N); nt: nn.Linear's W, (N, K)) and the blocked matmul
+// One projection of a layer, as fem-layer-matmul's stages run it: the packs of
+// A and B (nn: B is (K, N); nt: nn.Linear's W, (N, K)) and the blocked matmul
 // C(M,N) += A(M,K)·B, each stage's workgroups on `threads` threads (as
 // libfemrt's pool runs them), timed apart. The stages are the public
 // workgroup functions of any femc layer library that has them
-// (`_mlir_ciface_<layer>_mm_pack_{nn,nt}_wg`, `_mlir_ciface_<layer>_mm_wg`);
+// (`_mlir_ciface_<layer>_mm_pack_{a,nn,nt}_wg`, `_mlir_ciface_<layer>_mm_wg`);
 // their grids come from passes/layer/LayerMatmulBlocking.h for the
 // library's vector width. docs/benchmarks.md ("Matmul stages") and
 // bench/matmul_bench.py, which builds this tool and adds numpy's and
 // PyTorch's SGEMM of the same shapes.
 //
-//   clang++ -O2 -std=c++17 -I. bench/matmul_stage_bench.cpp -o mmbench -ldl -pthread
-//   mmbench LIB LAYER LANES [--threads N] [--reps R] M,N,K[,nn|nt] ...
+//   clang++ -O2 -std=c++17 -I. bench/matmul_stage_bench.cpp -o mmbench -ldl
+//   -pthread mmbench LIB LAYER LANES [--threads N] [--reps R] M,N,K[,nn|nt] ...
 //
 // LANES bf16x3 or bf16x6 times the AMX stages of a library compiled with
 // that --matmul-precision (`<layer>_mmx_pack_a_wg` and
@@ -227,8 +227,9 @@ int main(int argc, char **argv) {
     bool nt = !std::strcmp(form, "nt");
     auto pack = reinterpret_cast<PackFn>(
         sym(std::string(pieces ? "mmx" : "mm") + (nt ? "_pack_nt" : "_pack_nn")));
-    auto packA = pieces ? reinterpret_cast<PackFn>(sym("mmx_pack_a")) : nullptr;
-    if (!pack || (pieces && !packA))
+    auto packA =
+        reinterpret_cast<PackFn>(sym(pieces ? "mmx_pack_a" : "mm_pack_a"));
+    if (!pack || !packA)
       return 1;
     std::vector<float> A(M * K), B(N * K), C(M * N);
     for (float &v : A)
@@ -244,6 +245,11 @@ int main(int argc, char **argv) {
                      : stageMemref<2>(B.data(), {K, N});
     Memref<3> p = stageMemref<3>(P, {panels, K, blk.panel()});
     Memref<2> c = stageMemref<2>(C.data(), {M, N});
+    // The f32 stages' packed A (register blocks of rows, K, rows).
+    int64_t blocks = pieces ? 0 : blk.packAGroups(M);
+    float *Af = static_cast<float *>(std::aligned_alloc(
+        64, (sizeof(float) * blocks * K * blk.rows + 127) / 64 * 64));
+    Memref<3> af = stageMemref<3>(Af, {blocks, K, blk.rows});
     // The AMX stages' packed operands (bf16 pieces, rows of 32).
     int64_t rowsA = pieces ? amx.packedRowsA(M, K) : 0;
     int64_t rowsB = pieces ? amx.packedRowsB(N, K) : 0;
@@ -259,6 +265,7 @@ int main(int argc, char **argv) {
         pool.run(amx.rowTiles(M), [&](int64_t i) { packA(&a, &ap, i); });
         pool.run(amx.colTiles(N), [&](int64_t i) { pack(&b, &bp, i); });
       } else {
+        pool.run(blocks, [&](int64_t i) { packA(&a, &af, i); });
         pool.run(panels, [&](int64_t i) { pack(&b, &p, i); });
       }
       double tp = nowMs() - t0;
@@ -270,7 +277,7 @@ int main(int argc, char **argv) {
         pool.run(amx.matmulGroups(M, N),
                  [&](int64_t i) { mm(&ap, &bp, &c, i); });
       else
-        pool.run(groups, [&](int64_t i) { mm(&a, &p, &c, i); });
+        pool.run(groups, [&](int64_t i) { mm(&af, &p, &c, i); });
       double tm = nowMs() - t0;
       if (r) { // the first run warms the caches and the pages
         packMs.push_back(tp);
@@ -288,6 +295,7 @@ int main(int argc, char **argv) {
       scale = std::max(scale, std::fabs(ref));
     }
     std::free(P);
+    std::free(Af);
     std::free(Ap);
     std::free(Bp);
     auto med = [](std::vector<double> v) {

@@ -1026,16 +1026,16 @@ static void femc_grid_body(void *ctx, int64_t i) {
 
 /// The stages each layer's lowered body calls: declarations
 /// `_mlir_ciface_<layer>_<stage>_run(buffers..., n)` with a stage name
-/// fem-layer-matmul makes (mm, mm_pack_nn, mm_pack_nt, ew<N>) or
-/// fem-layer-loop-stages (loop<N>).
+/// fem-layer-matmul makes (mm, mm_pack_a, mm_pack_nn, mm_pack_nt, mmx*,
+/// ew<N>) or fem-layer-loop-stages (loop<N>).
 void collectLayerStages(const llvm::Module &llvmModule,
                         std::vector<KernelInfo> &kernels) {
   auto isStage = [](StringRef s) {
-    return s == "mm" || s == "mm_pack_nn" || s == "mm_pack_nt" ||
-           s == "mmx" || s == "mmx_pack_a" || s == "mmx_pack_nn" ||
-           s == "mmx_pack_nt" ||
-           ((s.consume_front("ew") || s.consume_front("loop")) &&
-            !s.empty() && llvm::all_of(s, llvm::isDigit));
+    return s == "mm" || s == "mm_pack_a" || s == "mm_pack_nn" ||
+           s == "mm_pack_nt" || s == "mmx" || s == "mmx_pack_a" ||
+           s == "mmx_pack_nn" || s == "mmx_pack_nt" ||
+           ((s.consume_front("ew") || s.consume_front("loop")) && !s.empty() &&
+            llvm::all_of(s, llvm::isDigit));
   };
   for (KernelInfo &k : kernels) {
     if (!k.layer)

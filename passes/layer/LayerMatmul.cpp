@@ -8,7 +8,13 @@
 // C(M,N) += A(M,K)·B (B as (K,N) or as (N,K)) by two parallel stages:
 //
 //   pack:   B → P (⌈N/NR⌉, K, NR), NR = 2 vectors, zero-padded columns;
-//           one workgroup per column panel;
+//           one workgroup per column panel; and A → Ap (⌈M/MR⌉, K, MR),
+//           a register block's MR rows of one k adjacent (read as one
+//           stream; in place they are K floats apart, with K = 1024 all
+//           in one L1 set), one workgroup per block, once for all the
+//           contractions that read the same A (a layer's q, k, v, λ and
+//           gate projections of x) unless something between them may
+//           write it;
 //   matmul: one workgroup per tile of C (about 256 x 256: whole register
 //           blocks of rows, whole panels); for each K block of kc = 256
 //           (the panel's slice stays in L1), for each panel, an MR x NR
@@ -21,8 +27,9 @@
 //
 // passes/layer/LayerMatmulBlocking.h holds the blocking and the stage
 // grids (shared with the stage tests and bench/matmul_stage_bench.cpp).
-// The workgroup functions are public (`<layer>_mm_pack_nn_wg`,
-// `<layer>_mm_pack_nt_wg`, `<layer>_mm_wg`, argument `fem.stage`); the
+// The workgroup functions are public (`<layer>_mm_pack_a_wg`,
+// `<layer>_mm_pack_nn_wg`, `<layer>_mm_pack_nt_wg`, `<layer>_mm_wg(Ap, P,
+// C, i)`, attribute `fem.stage`); the
 // layer calls `<layer>_mm_*_run(buffers..., count)`, which the driver's
 // glue implements by running the workgroups 0..count-1 on libfemrt's pool
 // (see docs/architecture.md, "Layers"). A contraction whose operands do
@@ -287,10 +294,16 @@ public:
     Type m3 = MemRefType::get(
         {ShapedType::kDynamic, ShapedType::kDynamic, blk.panel()},
         Float32Type::get(ctx));
+    // The packed A, (row blocks, K, rows): a block's rows of one k
+    // adjacent.
+    Type ma =
+        MemRefType::get({ShapedType::kDynamic, ShapedType::kDynamic, blk.rows},
+                        Float32Type::get(ctx));
     Type packed = fem::layer::amxPackedType(ctx);
     SmallVector<Type> buffers =
-        stage == "mm"    ? SmallVector<Type>{m2, m3, m2}
-        : stage == "mmx" ? SmallVector<Type>{packed, packed, m2}
+        stage == "mm"               ? SmallVector<Type>{ma, m3, m2}
+        : stage == "mm_pack_a"      ? SmallVector<Type>{m2, ma}
+        : stage == "mmx"            ? SmallVector<Type>{packed, packed, m2}
         : stage.starts_with("mmx_") ? SmallVector<Type>{m2, packed}
                                     : SmallVector<Type>{m2, m3};
     auto [wg, runFn] = declareStage(mb, loc, name + "_" + stage.str(),
@@ -306,6 +319,8 @@ public:
     else if (stage.starts_with("mmx_pack_"))
       fem::layer::buildAmxPackB(b, loc, entry->getArguments(), amx,
                                 stage == "mmx_pack_nt");
+    else if (stage == "mm_pack_a")
+      buildPackA(b, loc, entry->getArguments());
     else
       buildPack(b, loc, entry->getArguments(), stage == "mm_pack_nt");
     func::ReturnOp::create(b, loc);
@@ -410,6 +425,40 @@ private:
         });
   }
 
+  /// Ap[g, k, 0:rows] = A rows [g·rows, g·rows + rows) of column k (zero
+  /// past M): the register block's rows of one k adjacent, so the matmul
+  /// reads A as one stream (A in place puts the block's rows K floats
+  /// apart: with K = 1024 all in one L1 set). Workgroup g packs block g.
+  void buildPackA(OpBuilder &b, Location loc, ValueRange args) {
+    Value A = args[0], Ap = args[1], g = args[2];
+    ImplicitLocOpBuilder ib(loc, b);
+    Value c0 = cst(b, loc, 0), c1 = cst(b, loc, 1);
+    Value M = memref::DimOp::create(ib, A, 0);
+    Value K = memref::DimOp::create(ib, A, 1);
+    Value r0 = arith::MulIOp::create(ib, g, cst(b, loc, blk.rows));
+    Value lastRow = arith::SubIOp::create(ib, M, c1);
+    Value fzero = arith::ConstantOp::create(ib, ib.getF32FloatAttr(0.0f));
+    SmallVector<Value> rows, valid;
+    for (int64_t rr = 0; rr < blk.rows; ++rr) {
+      Value r = arith::AddIOp::create(ib, r0, cst(b, loc, rr));
+      valid.push_back(
+          arith::CmpIOp::create(ib, arith::CmpIPredicate::slt, r, M));
+      rows.push_back(arith::MinSIOp::create(ib, r, lastRow));
+    }
+    scf::ForOp::create(
+        ib, c0, K, c1, ValueRange{},
+        [&](OpBuilder &fb, Location l, Value k, ValueRange) {
+          ImplicitLocOpBuilder kb(l, fb);
+          for (int64_t rr = 0; rr < blk.rows; ++rr) {
+            Value x = memref::LoadOp::create(kb, A, ValueRange{rows[rr], k});
+            memref::StoreOp::create(
+                kb, arith::SelectOp::create(kb, valid[rr], x, fzero), Ap,
+                ValueRange{g, k, cst(kb, l, rr)});
+          }
+          scf::YieldOp::create(kb);
+        });
+  }
+
   /// One panel of a K block: its buffers, panel index, first column, the K
   /// block [k0, k1), and the column masks (none: the panel is within N).
   struct Panel {
@@ -426,7 +475,7 @@ private:
     Value A = args[0], P = args[1], C = args[2], i = args[3];
     Value c0 = cst(b, loc, 0), c1 = cst(b, loc, 1);
     int64_t nr = blk.panel();
-    Value M = memref::DimOp::create(b, loc, A, 0);
+    Value M = memref::DimOp::create(b, loc, C, 0);
     Value K = memref::DimOp::create(b, loc, A, 1);
     Value N = memref::DimOp::create(b, loc, C, 1);
     Value NP = memref::DimOp::create(b, loc, P, 0);
@@ -488,7 +537,9 @@ private:
     Value c0 = cst(pb, l, 0);
     scf::ForOp::create(pb, l, r0, rSplit, cst(pb, l, blk.rows), ValueRange{},
                        [&](OpBuilder &rb, Location l2, Value r, ValueRange) {
-                         block(rb, l2, panel, r, blk.rows);
+                         Value g = arith::DivUIOp::create(
+                             rb, l2, r, cst(rb, l2, blk.rows));
+                         block(rb, l2, panel, r, g, cst(rb, l2, 0), blk.rows);
                          scf::YieldOp::create(rb, l2);
                        });
     for (int64_t s = llvm::PowerOf2Ceil(blk.rows) / 2; s >= 1; s /= 2) {
@@ -502,19 +553,21 @@ private:
       auto ifOp = scf::IfOp::create(pb, l, set);
       OpBuilder ib = OpBuilder::atBlockBegin(ifOp.thenBlock());
       ib.setInsertionPoint(ifOp.thenBlock()->getTerminator());
-      block(ib, l, panel, r, s);
+      Value g = arith::DivUIOp::create(ib, l, rSplit, cst(ib, l, blk.rows));
+      block(ib, l, panel, r, g, above, s);
     }
   }
 
   /// C[r .. r+R, panel] += A[r .. r+R, k0:k1] · P[p, k0:k1]: R·vectors
   /// accumulators, loaded from C and stored back (masked past N when the
-  /// panel has masks).
-  void block(OpBuilder &b, Location loc, const Panel &pn, Value r,
-             int64_t R) {
+  /// panel has masks). Row r + j of A is the packed A's block g, lane
+  /// lane0 + j (r = g·rows + lane0).
+  void block(OpBuilder &b, Location loc, const Panel &pn, Value r, Value g,
+             Value lane0, int64_t R) {
     int64_t nv = blk.vectors;
     Value zero = arith::ConstantOp::create(
         b, loc, DenseElementsAttr::get(vecType(), 0.0f));
-    SmallVector<Value> rowsIdx, cols, acc;
+    SmallVector<Value> rowsIdx, lanes, cols, acc;
     for (int64_t v = 0; v < nv; ++v)
       cols.push_back(v ? arith::AddIOp::create(b, loc, pn.n0,
                                                cst(b, loc, v * vec))
@@ -525,6 +578,9 @@ private:
                            .getResult()
                      : r;
       rowsIdx.push_back(row);
+      lanes.push_back(
+          rr ? arith::AddIOp::create(b, loc, lane0, cst(b, loc, rr)).getResult()
+             : lane0);
       for (int64_t v = 0; v < nv; ++v)
         acc.push_back(pn.masks.empty()
                           ? vector::LoadOp::create(b, loc, vecType(), pn.C,
@@ -547,7 +603,7 @@ private:
       SmallVector<Value> out;
       for (int64_t rr = 0; rr < R; ++rr) {
         Value a =
-            memref::LoadOp::create(kb, l, pn.A, ValueRange{rowsIdx[rr], k});
+            memref::LoadOp::create(kb, l, pn.A, ValueRange{g, k, lanes[rr]});
         Value av = vector::BroadcastOp::create(kb, l, vecType(), a);
         for (int64_t v = 0; v < nv; ++v)
           out.push_back(vector::FMAOp::create(kb, l, av, bv[v], in[rr * nv + v])
@@ -1200,8 +1256,13 @@ struct FEMLayerMatmulPass
       if (!found.empty()) {
         StageBuilder stages(module, f, name.getValue(), vec,
                             femc::layer::amxBlocking(mode));
-        for (Contraction &c : found)
-          rewrite(c, stages, vec);
+        if (mode == MatmulPrecision::F32) {
+          for (SmallVector<Contraction *> &group : sharedA(found))
+            rewriteF32(group, stages, vec);
+        } else {
+          for (Contraction &c : found)
+            rewriteAmx(c, stages);
+        }
       }
       // What is left (element-wise and row-wise generics): stages too,
       // their index-only transcendentals first as tables.
@@ -1225,60 +1286,140 @@ struct FEMLayerMatmulPass
     }
   }
 
-  void rewrite(Contraction &c, StageBuilder &stages, int64_t vec) {
+  /// Split-bf16 on AMX: both operands packed into pieces, then the tiles
+  /// of C.
+  void rewriteAmx(Contraction &c, StageBuilder &stages) {
     OpBuilder b(c.op);
     Location loc = c.op.getLoc();
-    MatmulBlocking blk = matmulBlockingFor(vec);
-    int64_t nr = blk.panel();
     Value A = asMatrix(b, loc, c.a, c.groupsA);
     Value B = asMatrix(b, loc, c.b, c.groupsB);
     Value C = asMatrix(b, loc, c.c, c.groupsC);
     Value M = memref::DimOp::create(b, loc, A, 0);
     Value K = memref::DimOp::create(b, loc, A, 1);
     Value N = memref::DimOp::create(b, loc, C, 1);
-    if (mode != MatmulPrecision::F32) {
-      // Split-bf16 on AMX: both operands packed into pieces, then the
-      // tiles of C.
-      fem::layer::AmxGrid g = fem::layer::amxGrid(
-          b, loc, M, N, K, femc::layer::amxBlocking(mode));
-      auto alloc = [&](Value rows) -> Value {
-        return memref::AllocOp::create(
-            b, loc, fem::layer::amxPackedType(b.getContext()),
-            ValueRange{rows}, b.getI64IntegerAttr(64));
-      };
-      Value ap = alloc(g.rowsA), bp = alloc(g.rowsB);
-      func::CallOp::create(b, loc, stages.run("mmx_pack_a"),
-                           ValueRange{A, ap, g.packA});
-      func::CallOp::create(
-          b, loc, stages.run(c.transposedB ? "mmx_pack_nt" : "mmx_pack_nn"),
-          ValueRange{B, bp, g.packB});
-      func::CallOp::create(b, loc, stages.run("mmx"),
-                           ValueRange{ap, bp, C, g.matmul});
-      memref::DeallocOp::create(b, loc, ap);
-      memref::DeallocOp::create(b, loc, bp);
-      c.op.erase();
-      return;
+    fem::layer::AmxGrid g =
+        fem::layer::amxGrid(b, loc, M, N, K, femc::layer::amxBlocking(mode));
+    auto alloc = [&](Value rows) -> Value {
+      return memref::AllocOp::create(b, loc,
+                                     fem::layer::amxPackedType(b.getContext()),
+                                     ValueRange{rows}, b.getI64IntegerAttr(64));
+    };
+    Value ap = alloc(g.rowsA), bp = alloc(g.rowsB);
+    func::CallOp::create(b, loc, stages.run("mmx_pack_a"),
+                         ValueRange{A, ap, g.packA});
+    func::CallOp::create(
+        b, loc, stages.run(c.transposedB ? "mmx_pack_nt" : "mmx_pack_nn"),
+        ValueRange{B, bp, g.packB});
+    func::CallOp::create(b, loc, stages.run("mmx"),
+                         ValueRange{ap, bp, C, g.matmul});
+    memref::DeallocOp::create(b, loc, ap);
+    memref::DeallocOp::create(b, loc, bp);
+    c.op.erase();
+  }
+
+  /// Contractions that read the same A in program order, as groups that
+  /// share one packed A: those of one block reading the same A value
+  /// (collapsed alike) with nothing from the first to the last that may
+  /// write A's buffer (a write into a buffer that is not a fresh
+  /// allocation may be A, when A is not one either).
+  static SmallVector<SmallVector<Contraction *>>
+  sharedA(MutableArrayRef<Contraction> found) {
+    auto fresh = [](Value root) {
+      return root.getDefiningOp<memref::AllocOp>() != nullptr;
+    };
+    auto mayWrite = [&](Operation *op, Value a) {
+      return op
+          ->walk([&](Operation *inner) {
+            auto effects = dyn_cast<MemoryEffectOpInterface>(inner);
+            for (Value v : inner->getOperands()) {
+              if (!isa<MemRefType>(v.getType()))
+                continue;
+              Value root = rootBuffer(v);
+              if (root != a && (fresh(root) || fresh(a)))
+                continue;
+              if (!effects)
+                return WalkResult::interrupt();
+              SmallVector<MemoryEffects::EffectInstance> on;
+              effects.getEffectsOnValue(v, on);
+              for (auto &e : on)
+                if (!isa<MemoryEffects::Read>(e.getEffect()))
+                  return WalkResult::interrupt();
+            }
+            return WalkResult::advance();
+          })
+          .wasInterrupted();
+    };
+    SmallVector<SmallVector<Contraction *>> groups;
+    for (Contraction &c : found) {
+      SmallVector<Contraction *> *open = nullptr;
+      for (auto &g : groups)
+        if (g.front()->a == c.a && g.front()->groupsA == c.groupsA &&
+            g.back()->op->getBlock() == c.op->getBlock() &&
+            g.back()->op->isBeforeInBlock(c.op))
+          open = &g;
+      if (open) {
+        Value a = rootBuffer(c.a);
+        bool clash = false;
+        for (Operation *op = open->back()->op; !clash && op != c.op;
+             op = op->getNextNode())
+          clash = mayWrite(op, a);
+        if (!clash) {
+          open->push_back(&c);
+          continue;
+        }
+      }
+      groups.push_back({&c});
     }
+    return groups;
+  }
+
+  /// The f32 stages of a group of sharedA: A packed once where the first
+  /// is, then per contraction its B packed and the matmul where it is.
+  void rewriteF32(ArrayRef<Contraction *> group, StageBuilder &stages,
+                  int64_t vec) {
+    MatmulBlocking blk = matmulBlockingFor(vec);
+    int64_t nr = blk.panel();
+    Contraction &first = *group.front();
+    OpBuilder b(first.op);
+    Location loc = first.op.getLoc();
     auto ceilDiv = [&](Value x, int64_t d) -> Value {
       Value plus = arith::AddIOp::create(
           b, loc, x, arith::ConstantIndexOp::create(b, loc, d - 1));
       return arith::DivUIOp::create(
           b, loc, plus, arith::ConstantIndexOp::create(b, loc, d));
     };
-    Value panels = ceilDiv(N, nr);
-    auto packedType = MemRefType::get(
-        {ShapedType::kDynamic, ShapedType::kDynamic, nr}, b.getF32Type());
-    Value packed = memref::AllocOp::create(
-        b, loc, packedType, ValueRange{panels, K}, b.getI64IntegerAttr(64));
-    func::FuncOp pack =
-        stages.run(c.transposedB ? "mm_pack_nt" : "mm_pack_nn");
-    func::CallOp::create(b, loc, pack, ValueRange{B, packed, panels});
-    func::FuncOp mm = stages.run("mm");
-    func::CallOp::create(
-        b, loc, mm,
-        ValueRange{A, packed, C, tileGrid(b, loc, M, N, panels, blk).count});
-    memref::DeallocOp::create(b, loc, packed);
-    c.op.erase();
+    auto packed = [&](Value outer, Value K, int64_t inner) -> Value {
+      auto type = MemRefType::get(
+          {ShapedType::kDynamic, ShapedType::kDynamic, inner}, b.getF32Type());
+      return memref::AllocOp::create(b, loc, type, ValueRange{outer, K},
+                                     b.getI64IntegerAttr(64));
+    };
+    Value A = asMatrix(b, loc, first.a, first.groupsA);
+    Value M = memref::DimOp::create(b, loc, A, 0);
+    Value K = memref::DimOp::create(b, loc, A, 1);
+    Value blocks = ceilDiv(M, blk.rows);
+    Value ap = packed(blocks, K, blk.rows);
+    func::CallOp::create(b, loc, stages.run("mm_pack_a"),
+                         ValueRange{A, ap, blocks});
+    for (Contraction *c : group) {
+      b.setInsertionPoint(c->op);
+      loc = c->op.getLoc();
+      Value B = asMatrix(b, loc, c->b, c->groupsB);
+      Value C = asMatrix(b, loc, c->c, c->groupsC);
+      Value N = memref::DimOp::create(b, loc, C, 1);
+      Value panels = ceilDiv(N, nr);
+      Value p = packed(panels, K, nr);
+      func::CallOp::create(
+          b, loc, stages.run(c->transposedB ? "mm_pack_nt" : "mm_pack_nn"),
+          ValueRange{B, p, panels});
+      func::CallOp::create(
+          b, loc, stages.run("mm"),
+          ValueRange{ap, p, C, tileGrid(b, loc, M, N, panels, blk).count});
+      memref::DeallocOp::create(b, loc, p);
+      if (c == group.back())
+        memref::DeallocOp::create(b, loc, ap);
+      c->op.erase();
+    }
   }
 
   MatmulPrecision mode = MatmulPrecision::F32;

@@ -9,7 +9,9 @@
 // MLIR: the tests and the bench include it without linking the passes.
 //
 //   pack (nn, nt):  P = (⌈N / panel⌉, K, panel), workgroup i packs panel i;
-//   matmul:         workgroup i owns a tile of C: groupRows(M) rows (row
+//   pack_a:         Ap = (⌈M / rows⌉, K, rows), Ap[g, k, j] = A[g·rows + j, k]
+//                   (zero past M), workgroup g packs block g;
+//   matmul (Ap, P, C): workgroup i owns a tile of C: groupRows(M) rows (row
 //                   tile i / colTiles(N)) by groupPanels(N) panels (column
 //                   tile i % colTiles(N)), in register blocks of `rows` x
 //                   `panel`, K in blocks of kc.
@@ -49,6 +51,8 @@ struct MatmulBlocking {
   }
   /// Workgroups of the pack stage for N columns: one per panel.
   constexpr int64_t packGroups(int64_t n) const { return ceilDiv(n, panel()); }
+  /// Workgroups of the A pack for M rows: one per block of `rows` rows.
+  constexpr int64_t packAGroups(int64_t m) const { return ceilDiv(m, rows); }
   /// Rows of a workgroup's tile for M rows: ⌈M / kTileRows⌉ equal shares of
   /// the row blocks.
   constexpr int64_t groupRows(int64_t m) const {
@@ -75,8 +79,8 @@ struct MatmulBlocking {
 };
 
 /// The memref descriptor the stages' C interface takes (a pointer to one per
-/// buffer argument: A and C rank 2, P rank 3), for a contiguous row-major
-/// buffer.
+/// buffer argument: A and C rank 2, Ap and P rank 3), for a contiguous
+/// row-major buffer.
 template <int R, typename T = float> struct StageMemref {
   T *allocated, *aligned;
   int64_t offset, sizes[R], strides[R];

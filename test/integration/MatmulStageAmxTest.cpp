@@ -136,8 +136,10 @@ protected:
         f32.sym("_mlir_ciface_mm_stages_mm_pack_nt_wg"));
     auto packNn = reinterpret_cast<Fn3>(
         f32.sym("_mlir_ciface_mm_stages_mm_pack_nn_wg"));
+    auto packA =
+        reinterpret_cast<Fn3>(f32.sym("_mlir_ciface_mm_stages_mm_pack_a_wg"));
     auto mm = reinterpret_cast<Fn4>(f32.sym("_mlir_ciface_mm_stages_mm_wg"));
-    EXPECT_TRUE(packNt && packNn && mm);
+    EXPECT_TRUE(packNt && packNn && packA && mm);
     MatmulBlocking blk = femc::layer::matmulBlocking(16);
     std::vector<float> A = in.A, B = in.B, C = in.C0;
     int64_t panels = blk.packGroups(c.N);
@@ -147,10 +149,15 @@ protected:
                   : stageMemref<2>(B.data(), {c.K, c.N});
     auto p = stageMemref<3>(P.data(), {panels, c.K, blk.panel()});
     auto cm = stageMemref<2>(C.data(), {c.M, c.N});
+    int64_t blocks = blk.packAGroups(c.M);
+    std::vector<float> Ap(blocks * c.K * blk.rows);
+    auto ap = stageMemref<3>(Ap.data(), {blocks, c.K, blk.rows});
+    for (int64_t i = 0; i < blocks; ++i)
+      packA(&a, &ap, i);
     for (int64_t i = 0; i < panels; ++i)
       (c.nt ? packNt : packNn)(&b, &p, i);
     for (int64_t i = 0, n = blk.matmulGroups(c.M, c.N); i < n; ++i)
-      mm(&a, &p, &cm, i);
+      mm(&ap, &p, &cm, i);
     return C;
   }
 

@@ -58,9 +58,12 @@ protected:
         dlsym(handle, "_mlir_ciface_mm_stages_mm_pack_nt_wg"));
     packNn = reinterpret_cast<PackFn>(
         dlsym(handle, "_mlir_ciface_mm_stages_mm_pack_nn_wg"));
+    packA = reinterpret_cast<PackFn>(
+        dlsym(handle, "_mlir_ciface_mm_stages_mm_pack_a_wg"));
     mm = reinterpret_cast<MatmulFn>(
         dlsym(handle, "_mlir_ciface_mm_stages_mm_wg"));
-    ASSERT_TRUE(packNt && packNn && mm) << lib << " lacks a matmul stage";
+    ASSERT_TRUE(packNt && packNn && packA && mm)
+        << lib << " lacks a matmul stage";
   }
   void TearDown() override {
     if (handle)
@@ -91,10 +94,15 @@ protected:
                      : stageMemref<2>(B.data(), {s.K, s.N});
     Memref<3> p = stageMemref<3>(P.data(), {panels, s.K, blk.panel()});
     Memref<2> c = stageMemref<2>(C.data(), {s.M, s.N});
+    int64_t blocks = blk.packAGroups(s.M);
+    std::vector<float> Ap(blocks * s.K * blk.rows, std::nanf(""));
+    Memref<3> ap = stageMemref<3>(Ap.data(), {blocks, s.K, blk.rows});
+    for (int64_t i = 0; i < blocks; ++i)
+      packA(&a, &ap, i);
     for (int64_t i = 0; i < panels; ++i)
       (nt ? packNt : packNn)(&b, &p, i);
     for (int64_t i = 0, n = blk.matmulGroups(s.M, s.N); i < n; ++i)
-      mm(&a, &p, &c, i);
+      mm(&ap, &p, &c, i);
     double worst = 0;
     int64_t at = -1;
     for (int64_t r = 0; r < s.M; ++r)
@@ -117,7 +125,7 @@ protected:
 
   int64_t lanes = 0;
   void *handle = nullptr;
-  PackFn packNt = nullptr, packNn = nullptr;
+  PackFn packNt = nullptr, packNn = nullptr, packA = nullptr;
   MatmulFn mm = nullptr;
 };
 

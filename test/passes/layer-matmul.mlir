@@ -3,12 +3,17 @@
 // nn.Linear on buffers: C (M, N) += A (M, K) · W (N, K)ᵀ becomes a pack of W
 // (transposed, panels of two 16-lane vectors) and the blocked matmul, both
 // as calls to stages the glue runs on the pool; the contraction is gone.
+// A is packed too, in blocks of the register block's 14 rows (one k of a
+// block's rows adjacent).
 // CHECK-LABEL: func.func @linear_layer
 //  CHECK-SAME: (%[[A:.*]]: memref<?x256xf32>, %[[W:.*]]: memref<128x256xf32>, %[[C:.*]]: memref<?x128xf32>)
+//       CHECK:   %[[AP:.*]] = memref.alloc(%{{.*}}, %{{.*}}) {alignment = 64 : i64} : memref<?x?x14xf32>
+//       CHECK:   call @linear_mm_pack_a_run(%{{.*}}, %[[AP]], %{{.*}})
 //       CHECK:   %[[P:.*]] = memref.alloc(%{{.*}}, %{{.*}}) {alignment = 64 : i64} : memref<?x?x32xf32>
-//       CHECK:   call @linear_mm_pack_nt_run(%{{.*}}, %{{.*}}, %{{.*}})
-//       CHECK:   call @linear_mm_run(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}})
+//       CHECK:   call @linear_mm_pack_nt_run(%{{.*}}, %[[P]], %{{.*}})
+//       CHECK:   call @linear_mm_run(%[[AP]], %[[P]], %{{.*}}, %{{.*}})
 //       CHECK:   memref.dealloc %[[P]]
+//       CHECK:   memref.dealloc %[[AP]]
 //   CHECK-NOT:   linalg.generic
 // CHECK-LABEL: func.func @linear_mm_wg
 //       CHECK:   scf.for
@@ -22,6 +27,8 @@
 //  CHECK-SAME: fem.stage = "mm_pack_nt"
 // CHECK-LABEL: func.func private @linear_mm_pack_nt_run
 //  CHECK-SAME: fem.stage = "linear_mm_pack_nt_wg"
+// CHECK-LABEL: func.func @linear_mm_pack_a_wg
+//  CHECK-SAME: fem.stage = "mm_pack_a"
 #x = affine_map<(m, n, k) -> (m, k)>
 #w = affine_map<(m, n, k) -> (n, k)>
 #y = affine_map<(m, n, k) -> (m, n)>
@@ -187,6 +194,84 @@ func.func @linearised_layer(%x: memref<?x?x256xf32>, %w: memref<256x256xf32>,
     ^bb0(%p: f32, %q: f32, %acc: f32):
       %m = arith.mulf %p, %q : f32
       %s = arith.addf %acc, %m : f32
+      linalg.yield %s : f32
+  }
+  return
+}
+}
+
+// -----
+
+// Projections of one x (a layer's q, k, v, ...) share one pack of it: A is
+// packed where the first is and freed after the last. Writes between them
+// into fresh buffers (the bias fills) keep the sharing; a write into a
+// buffer that may be x (another argument) ends it, so the second
+// contraction packs x again.
+// CHECK-LABEL: func.func @shared_layer
+//       CHECK:   %[[AP:.*]] = memref.alloc({{.*}}) {alignment = 64 : i64} : memref<?x?x6xf32>
+//       CHECK:   call @shared_mm_pack_a_run(%{{.*}}, %[[AP]], %{{.*}})
+//       CHECK:   call @shared_mm_pack_nt_run
+//       CHECK:   call @shared_mm_run(%[[AP]],
+//   CHECK-NOT:   memref.dealloc %[[AP]]
+//   CHECK-NOT:   call @shared_mm_pack_a_run
+//       CHECK:   call @shared_mm_pack_nt_run
+//       CHECK:   call @shared_mm_run(%[[AP]],
+//       CHECK:   memref.dealloc %[[AP]]
+// CHECK-LABEL: func.func @unshared_layer
+//       CHECK:   call @unshared_mm_pack_a_run
+//       CHECK:   call @unshared_mm_run
+//       CHECK:   call @unshared_ew{{[0-9]+}}_run
+//       CHECK:   call @unshared_mm_pack_a_run
+//       CHECK:   call @unshared_mm_run
+#sx = affine_map<(m, n, k) -> (m, k)>
+#sw = affine_map<(m, n, k) -> (n, k)>
+#sy = affine_map<(m, n, k) -> (m, n)>
+module attributes {fem.target_features = "+avx2,+fma"} {
+func.func @shared_layer(%x: memref<?x256xf32>, %w1: memref<128x256xf32>, %w2: memref<64x256xf32>,
+                        %y1: memref<?x128xf32>, %y2: memref<?x64xf32>)
+    attributes {fem.layer = "shared"} {
+  %c0 = arith.constant 0 : index
+  %zero = arith.constant 0.0 : f32
+  %m = memref.dim %x, %c0 : memref<?x256xf32>
+  %c1 = memref.alloc(%m) : memref<?x128xf32>
+  linalg.fill ins(%zero : f32) outs(%c1 : memref<?x128xf32>)
+  linalg.generic {indexing_maps = [#sx, #sw, #sy], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w1 : memref<?x256xf32>, memref<128x256xf32>) outs(%c1 : memref<?x128xf32>) {
+    ^bb0(%p: f32, %q: f32, %acc: f32):
+      %mul = arith.mulf %p, %q : f32
+      %s = arith.addf %acc, %mul : f32
+      linalg.yield %s : f32
+  }
+  %c2 = memref.alloc(%m) : memref<?x64xf32>
+  linalg.fill ins(%zero : f32) outs(%c2 : memref<?x64xf32>)
+  linalg.generic {indexing_maps = [#sx, #sw, #sy], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w2 : memref<?x256xf32>, memref<64x256xf32>) outs(%c2 : memref<?x64xf32>) {
+    ^bb0(%p: f32, %q: f32, %acc: f32):
+      %mul = arith.mulf %p, %q : f32
+      %s = arith.addf %acc, %mul : f32
+      linalg.yield %s : f32
+  }
+  memref.copy %c1, %y1 : memref<?x128xf32> to memref<?x128xf32>
+  memref.copy %c2, %y2 : memref<?x64xf32> to memref<?x64xf32>
+  return
+}
+func.func @unshared_layer(%x: memref<?x256xf32>, %w1: memref<128x256xf32>, %w2: memref<64x256xf32>,
+                          %y1: memref<?x128xf32>, %y2: memref<?x64xf32>, %z: memref<?x256xf32>)
+    attributes {fem.layer = "unshared"} {
+  %zero = arith.constant 0.0 : f32
+  linalg.generic {indexing_maps = [#sx, #sw, #sy], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w1 : memref<?x256xf32>, memref<128x256xf32>) outs(%y1 : memref<?x128xf32>) {
+    ^bb0(%p: f32, %q: f32, %acc: f32):
+      %mul = arith.mulf %p, %q : f32
+      %s = arith.addf %acc, %mul : f32
+      linalg.yield %s : f32
+  }
+  linalg.fill ins(%zero : f32) outs(%z : memref<?x256xf32>)
+  linalg.generic {indexing_maps = [#sx, #sw, #sy], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w2 : memref<?x256xf32>, memref<64x256xf32>) outs(%y2 : memref<?x64xf32>) {
+    ^bb0(%p: f32, %q: f32, %acc: f32):
+      %mul = arith.mulf %p, %q : f32
+      %s = arith.addf %acc, %mul : f32
       linalg.yield %s : f32
   }
   return
