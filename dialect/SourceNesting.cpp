@@ -70,6 +70,12 @@ LogicalResult checkSourceNesting(const llvm::SourceMgr &sourceMgr,
                                  unsigned bufferId, MLIRContext *context,
                                  unsigned limit) {
   const llvm::MemoryBuffer *buffer = sourceMgr.getMemoryBuffer(bufferId);
+  if (buffer->getBuffer().starts_with("\xEF\xBB\xBF"))
+    return emitError(FileLineColLoc::get(context, buffer->getBufferIdentifier(),
+                                         1, 1))
+           << "the file starts with a UTF-8 byte-order mark (EF BB BF), "
+              "which MLIR's parser does not accept; save it as UTF-8 "
+              "without a byte-order mark";
   std::optional<size_t> at = findTooDeepNesting(buffer->getBuffer(), limit);
   if (!at)
     return success();

@@ -39,9 +39,11 @@ constexpr unsigned kMaxSourceNesting = 256;
 std::optional<size_t> findTooDeepNesting(llvm::StringRef text,
                                          unsigned limit = kMaxSourceNesting);
 
-/// Checks buffer `bufferId` of `sourceMgr` with findTooDeepNesting; on a
-/// too deep nesting emits an error at that bracket (file:line:col) through
-/// `context`'s diagnostic engine and fails.
+/// Checks buffer `bufferId` of `sourceMgr` before it is parsed: a UTF-8
+/// byte-order mark at the start (MLIR's lexer reads it as an unexpected
+/// character, with no hint) and findTooDeepNesting. On either, emits an
+/// error at the place (file:line:col) through `context`'s diagnostic engine
+/// and fails.
 LogicalResult checkSourceNesting(const llvm::SourceMgr &sourceMgr,
                                  unsigned bufferId, MLIRContext *context,
                                  unsigned limit = kMaxSourceNesting);
