@@ -185,11 +185,14 @@ def FEMLayerMatmul : Pass<"fem-layer-matmul", "::mlir::ModuleOp"> {
     In every layer function (`fem.layer`), a `linalg.generic` that is a
     contraction C(M,N) += A(M,K)·B on contiguous f32 buffers, with B as
     (K,N) or (N,K) (nn.Linear's W) after collapsing the m, n and k
-    dimensions (no batch dimension), becomes two parallel stages: a pack of
+    dimensions (no batch dimension), becomes parallel stages: a pack of
     B into column panels of two vectors (`<layer>_mm_pack_nn_wg` or
-    `<layer>_mm_pack_nt_wg`, one workgroup per panel) and a register-blocked
-    matmul (`<layer>_mm_wg`, one workgroup per tile of C of about 256 x 256:
-    14 x 2-vector blocks of FMAs with 32 vector registers, 6 x 2 with 16,
+    `<layer>_mm_pack_nt_wg`, one workgroup per panel), a pack of A into
+    blocks of the register block's rows (`<layer>_mm_pack_a_wg`, one
+    workgroup per block; shared by the contractions that read the same A
+    unless an op between them may write it) and a register-blocked matmul
+    (`<layer>_mm_wg`, reads the packed A; one workgroup per tile of C of
+    about 256 x 256: 14 x 2-vector blocks of FMAs with 32 vector registers, 6 x 2 with 16,
     K in blocks of 256, accumulators initialised from C). The layer calls
     `<layer>_mm_*_run(buffers..., count)`, which the driver's glue runs on
     libfemrt's pool. The vector width follows the module's
