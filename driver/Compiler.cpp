@@ -1074,10 +1074,15 @@ static int femc_check(const femrt_arg_info *info, int a, const femrt_memref *m,
                       const char *const *dim_names, char *err, size_t len) {
   int rank = info[a].rank;
   int64_t count = 1;
+  int empty = 0;
   if (!m) {
     snprintf(err, len, "argument '%s' (#%d) is null", info[a].name, a);
     return 1;
   }
+  /* An empty tensor has no elements to address: its strides and the
+     product of its other extents (which may overflow) do not matter. */
+  for (int d = 0; d < rank; ++d)
+    empty |= m->dims[d] == 0;
   for (int d = rank - 1; d >= 0; --d) {
     int64_t e = m->dims[d];
     if (e < 0) {
@@ -1090,6 +1095,8 @@ static int femc_check(const femrt_arg_info *info, int a, const femrt_memref *m,
                info[a].name, a, d, dim_names[d], (long long)info[a].shape[d], (long long)e);
       return 1;
     }
+    if (empty)
+      continue;
     if (e != 1 && m->dims[rank + d] != count) {
       snprintf(err, len, "argument '%s' (#%d) must be contiguous row-major: stride of dimension %d is %lld, expected %lld",
                info[a].name, a, d, (long long)m->dims[rank + d], (long long)count);
@@ -1100,6 +1107,8 @@ static int femc_check(const femrt_arg_info *info, int a, const femrt_memref *m,
       return 1;
     }
   }
+  if (empty)
+    count = 0;
   if (!m->aligned && count != 0) {
     snprintf(err, len, "argument '%s' (#%d) has no data: its pointer is NULL but it has %lld elements",
              info[a].name, a, (long long)count);
@@ -1303,9 +1312,13 @@ static int femc_bind_named(const femrt_arg_info *info, const int (*syms)[9],
       size_t rank = out.shape.size();
       os << "static void " << id
          << "_workgroup(void *const *a, int64_t x, int64_t y, int64_t z) {\n"
-         << "  femrt_memref r;\n  femrt_memref *o = (femrt_memref *)a["
-         << n - 1 << "];\n  size_t count = 1;\n  int64_t stride = 1;\n"
+         << "  femrt_memref r;\n  femrt_memref *o = (femrt_memref *)a[" << n - 1
+         << "];\n  size_t count = 1;\n  int64_t stride = 1;\n"
          << "  (void)x; (void)y; (void)z;\n"
+         // An empty output: nothing to compute (its intermediates, sized by
+         // the other extents, could be too large to allocate).
+         << "  for (int d = 0; d < " << rank << "; ++d)\n"
+         << "    if (o->dims[d] == 0) return;\n"
          << "  memset(&r, 0, sizeof r);\n  " << k.wgSymbol << "(&r";
       for (size_t i = 0; i + 1 < n; ++i)
         os << ", a[" << i << "]";
@@ -1666,9 +1679,30 @@ std::string findClang() {
 }
 
 std::string runtimeIncludeDir() {
-  if (const char *env = std::getenv("FEMC_INCLUDE_DIR"))
-    return env;
-  return FEMC_RUNTIME_INCLUDE_DIR;
+  const char *env = std::getenv("FEMC_INCLUDE_DIR");
+  return env && *env ? env : FEMC_RUNTIME_INCLUDE_DIR;
+}
+
+/// Fails with a message naming FEMC_INCLUDE_DIR when the folder the glue
+/// will be compiled against lacks libfemrt's kernel ABI header (clang's own
+/// "'femrt/kernel_abi.h' file not found" does not say where it looked or
+/// why).
+bool checkRuntimeIncludeDir(StringRef dir) {
+  SmallString<256> header(dir);
+  llvm::sys::path::append(header, "femrt", "kernel_abi.h");
+  if (llvm::sys::fs::exists(header))
+    return true;
+  const char *env = std::getenv("FEMC_INCLUDE_DIR");
+  if (env && *env)
+    llvm::errs() << "femc: error: FEMC_INCLUDE_DIR='" << dir
+                 << "' has no femrt/kernel_abi.h; unset it or point it at "
+                    "libfemrt's headers (runtime/include in the source "
+                    "tree, include/ of an installed femrt)\n";
+  else
+    llvm::errs() << "femc: error: libfemrt's headers are not at '" << dir
+                 << "' (no femrt/kernel_abi.h; moved since femc was built?); "
+                    "set FEMC_INCLUDE_DIR to the folder that holds femrt/\n";
+  return false;
 }
 
 /// Checks the dynamic symbols a just-linked library imports: each must be
@@ -2016,8 +2050,9 @@ bool compileDevice(const CompileOptions &options, CompileResult &result,
   std::vector<std::string> cc = {clang,   "-O2",     "-fPIC",  "-std=c11",
                                  "-Wall", "-Wextra", "-Werror"};
   std::string includeDir = runtimeIncludeDir();
-  if (!includeDir.empty())
-    cc.push_back("-I" + includeDir);
+  if (!checkRuntimeIncludeDir(includeDir))
+    return cleanFail();
+  cc.push_back("-I" + includeDir);
   std::vector<std::string> sanitize;
   if (!options.sanitize.empty())
     sanitize = {"-fsanitize=" + options.sanitize, "-fno-sanitize-recover=all",
@@ -2369,6 +2404,8 @@ bool compile(const CompileOptions &options, CompileResult &result) {
     return false;
   }
   std::string includeDir = runtimeIncludeDir();
+  if (!checkRuntimeIncludeDir(includeDir))
+    return false;
   std::string kernelObj = outPath(".kernels.o"), glueC = outPath(".glue.c"),
               glueObj = outPath(".glue.o"), obj = outPath(".o"),
               header = outPath(".h"), manifest = outPath(".json"),
@@ -2394,8 +2431,7 @@ bool compile(const CompileOptions &options, CompileResult &result) {
   // The glue must compile without a warning: a warning is a femc bug.
   std::vector<std::string> cc = {clang,    "-O2",    "-fPIC", "-std=c11",
                                  "-Wall",  "-Wextra", "-Werror"};
-  if (!includeDir.empty())
-    cc.push_back("-I" + includeDir);
+  cc.push_back("-I" + includeDir);
   std::vector<std::string> sanitize;
   if (!options.sanitize.empty())
     sanitize = {"-fsanitize=" + options.sanitize, "-fno-sanitize-recover=all",
