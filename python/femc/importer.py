@@ -1011,7 +1011,8 @@ class LayerEmitter(Ops):
             out = self.aft_mu_only_norm(out, q)
         return self.output_projection(out)
 
-    def aft_mu_only_norm(self, out, q):
+    def aft_mu_only_norm(self, out, q, width=None, module_width=None,
+                         ratio=2.0):
         """rnn_softmax reading mu only: the module's read is over V alone,
         W = dv channels, so q^ = p sqrt(dv) / max(||p||_dv, 1e-5); the
         kernel's is over [V | X], W = 2 dv, with ||p||_2dv = sqrt(2)
@@ -1023,8 +1024,13 @@ class LayerEmitter(Ops):
         square overflows), over channel c's q channel c mod dk."""
         cfg, e = self.cfg, self.e
         H, dk, dv, eps = cfg["n_head"], cfg["d_k"], cfg["d_v"], cfg["eps"]
+        # (use_lse alone: out is the bands' read, (1 + K) dv wide, of a
+        # kernel width `ratio` times the module's 2 dv; the same fix)
+        width = width or dv
+        module_width = module_width or dv
         qty = tensor_type("?", "?", H, dk)
-        hv = tensor_type("?", "?", H, dv)
+        hv = tensor_type("?", "?", H, width)
+        mw = tensor_type("?", "?", H, module_width)
         nty = tensor_type("?", "?", H)
 
         def square(a):
@@ -1035,13 +1041,13 @@ class LayerEmitter(Ops):
             return b.lines, b.add(a[2], b.mul(p, p))
         n2 = e.generic(("b", "t", "h", "c"), ["parallel"] * 3 + ["reduction"],
                        [(q, qty, ["b", "t", "h", f"c mod {dk}"]),
-                        (out, hv, ["b", "t", "h", "c"])],
+                        (e.empty(mw), mw, ["b", "t", "h", "c"])],
                        (e.fill(0.0, nty), nty, ["b", "t", "h"]), square)
 
         def fix(a):
             b = ScalarBody()
             n = b.v(f"math.sqrt {a[1]} : f32")
-            r = b.div(b.maxf(n, b.c(1e-5 / math.sqrt(2.0))),
+            r = b.div(b.maxf(n, b.c(1e-5 / math.sqrt(ratio))),
                       b.maxf(n, b.c(1e-5)))
             return b.lines, b.mul(a[0], r)
         return e.generic(("b", "t", "h", "c"), ["parallel"] * 4,
@@ -1177,6 +1183,10 @@ class LayerEmitter(Ops):
         lam0 = e.fill(-100.0, hw)
         gate0 = e.fill(0.0, hw)
         R = self.mixer(q, k, panel, beta, lam0, gate0, MAX_CAP, (1 + K) * dv)
+        if cfg["prior_type"] == "rnn_softmax":
+            # the kernel's q^ is normalised over 2 (1 + K) dv, the
+            # module's over 2 dv (aft_mu_only_norm)
+            R = self.aft_mu_only_norm(R, q, (1 + K) * dv, 2 * dv, 1 + K)
         # The gate's norm over the dv channels of one (b,t,h), scaled as
         # the kernels take it (hypot): m = max g+, ||g+|| = m * ||g+ / m||,
         # so no square overflows (logits >= 2e19) or underflows.

@@ -755,6 +755,34 @@ FIXED_CASES = [
      'mask': True,
      'x': [1.0, 0.0],
      'runs': [[2, 127, 'ones', 795563208]]},
+    # seed 3 index 556 run 1: rnn_softmax with use_lse alone, q and k
+    # biased to -30: the bands' read (1 + K) dv wide normalised q^ over
+    # 2 (1 + K) dv, the module over 2 dv; where the clamp binds that was
+    # sqrt(1 + K) off: 6.1e-2 max|y| (4e-7 fixed).
+    {'config': {'prior_type': 'rnn_softmax',
+                'n_embd': 24,
+                'n_head': 5,
+                'fem_dim': 100,
+                'qk_dim': 10,
+                'causal': True,
+                'bias': True,
+                'use_temperature': False,
+                'use_lse': True,
+                'use_rope': True,
+                'use_conv': True,
+                'conv_norm_first': True,
+                'conv_bidirectional': False,
+                'conv_hidden': 8},
+     'gains': {'W_q': 0.1,
+               'W_k': 0.1,
+               'W_q.bias+': -30.0,
+               'W_k.bias+': -30.0,
+               'W_lambda': 30.0,
+               'W_o': 1000.0},
+     'seed': 1496901235,
+     'mask': True,
+     'x': [1.0, 0.0],
+     'runs': [[1, 2, 'allpad', 20982040]]},
 ]
 
 
