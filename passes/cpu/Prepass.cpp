@@ -7,6 +7,7 @@
 // A NaN value makes M NaN, as the reference's max does.
 //
 //===----------------------------------------------------------------------===//
+#include "passes/cpu/ScanPrefetch.h"
 #include "passes/cpu/ScanRead.h"
 
 using namespace mlir;
@@ -64,6 +65,61 @@ void mlir::fem::cpu::prefetchScanRow(EmitterBuilder &e, ScanReadOp op,
   e.prefetchRow(op.getLam(), w.batch, tq, w.head, w.chan0, w.cw);
   e.prefetchRow(op.getOut(), w.batch, tq, w.head, w.chan0, w.cw,
                 /*write=*/true);
+}
+
+void mlir::fem::cpu::prefetchScanRowPart(EmitterBuilder &e, ScanReadOp op,
+                                         const ScanWorkgroup &w, Value t,
+                                         ScanRowPart part) {
+  Value s = e.minI(t, e.sub(w.S, w.c1i));
+  Value tq = e.minI(t, e.sub(w.T, w.c1i));
+  switch (part) {
+  case ScanRowPart::Keys:
+    if (op.getK())
+      e.prefetchRow(op.getK(), w.batch, s, w.kvHead, w.c0i, w.dk);
+    return;
+  case ScanRowPart::Values:
+    e.prefetchRow(op.getV(), w.batch, s, w.kvHead, w.chan0, w.cw);
+    return;
+  case ScanRowPart::Delta:
+    if (Value delta = op.getDelta()) { // (B, T, E): the block's channels
+      Value flat0 = e.add(e.mul(w.head, w.dv), w.chan0);
+      e.loop(w.c0i, w.cw, e.idx(16), [&](Value c) {
+        e.prefetch(delta, {w.batch, s, e.add(flat0, c)});
+      });
+      // The last line of a row that does not start on one (prefetchRow).
+      e.prefetch(delta, {w.batch, s, e.add(flat0, e.sub(w.cw, w.c1i))});
+    }
+    return;
+  case ScanRowPart::Queries:
+    if (op.getQ())
+      e.prefetchRow(op.getQ(), w.batch, tq, w.head, w.c0i, w.dk);
+    return;
+  case ScanRowPart::Gate:
+    e.prefetchRow(op.getGate(), w.batch, tq, w.head, w.c0i, w.dv);
+    return;
+  case ScanRowPart::Lam:
+    e.prefetchRow(op.getLam(), w.batch, tq, w.head, w.chan0, w.cw);
+    return;
+  case ScanRowPart::Out:
+    e.prefetchRow(op.getOut(), w.batch, tq, w.head, w.chan0, w.cw,
+                  /*write=*/true);
+    return;
+  }
+}
+
+void mlir::fem::cpu::prefetchScanRowSpread(EmitterBuilder &e, ScanReadOp op,
+                                           const ScanWorkgroup &w, Value t,
+                                           Value cv,
+                                           ArrayRef<ScanRowPart> parts) {
+  Value vectors = e.divI(w.cwp, w.cLanes);
+  Value count = e.idx(static_cast<int64_t>(parts.size()));
+  for (auto [j, part] : llvm::enumerate(parts)) {
+    Value at =
+        e.mul(e.divI(e.mul(e.idx(static_cast<int64_t>(j)), vectors), count),
+              w.cLanes);
+    e.when(arith::CmpIOp::create(e.b, arith::CmpIPredicate::eq, cv, at),
+           [&, part = part] { prefetchScanRowPart(e, op, w, t, part); });
+  }
 }
 
 Value ValueStreams::keyKept(Value s) {

@@ -22,6 +22,7 @@
 // log(qhat) of the X half.
 //
 //===----------------------------------------------------------------------===//
+#include "passes/cpu/ScanPrefetch.h"
 #include "passes/cpu/ScanRead.h"
 
 using namespace mlir;
@@ -30,11 +31,12 @@ using namespace mlir::fem::cpu;
 
 /// Rows between the row a step reads and the one it prefetches. A row of
 /// aft reads six per-row operands (q, k, v, gate, lam, out; 30 lines at dk =
-/// dv = 64 off a line boundary), and a step takes about 1 us per head, so
-/// 32 rows (~60 KiB) cover DRAM's latency many times and stay in L2; a whole
-/// 64-row chunk ahead (~120 KiB) left L1 before its rows were read, and was
-/// 10-25 % slower at T = 1k and 64k (docs/benchmarks.md, "Scan priors").
-static constexpr int64_t kRowsAhead = 32;
+/// dv = 64 off a line boundary). In bthd one head's lines of all operands
+/// fall into 160 of Zen 2's 1024 L2 sets (1280 lines, ~42 rows): 16 rows
+/// ahead (~480 lines) stay there, 32 (~960) were at the edge (with the
+/// prefetches spread, ScanPrefetch.h, 8 and 16 ahead timed alike on Zen 2;
+/// docs/benchmarks.md, "Scan priors").
+static constexpr int64_t kRowsAhead = 16;
 
 void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
   EmitterBuilder e(op, op.getLayout(), op.getTiles().getVec());
@@ -207,14 +209,20 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
       };
       e.loop(w.c0i, n, w.c1i, [&](Value r) {
         Value t = e.add(t0, r);
-        // The row kRowsAhead ahead (ScanRead.h, prefetchScanRow).
-        prefetchScanRow(e, op, w, e.add(t, rowsAhead), !stateOnly);
+        // The row kRowsAhead ahead, one operand row at a time: q here, the
+        // gate before the gate's pass, the rest spread over the channel
+        // vectors (ScanPrefetch.h).
+        Value ahead = e.add(t, rowsAhead);
         if (stateOnly) {
           // The sums of the state, no row.
-          e.loop(w.c0i, w.cwp, w.cLanes,
-                 [&](Value cv) { addSplitSums(cv, keyTerms(t, cv)); });
+          e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
+            prefetchScanRowSpread(e, op, w, ahead, cv,
+                                  {ScanRowPart::Keys, ScanRowPart::Values});
+            addSplitSums(cv, keyTerms(t, cv));
+          });
           return;
         }
+        prefetchScanRowPart(e, op, w, ahead, ScanRowPart::Queries);
         // qhat = p sqrt(W) / max(||p||_W, 1e-5) (||p||_W over W entries:
         // W/dk repeats of the dk channels), with the norm scaled as the
         // gate's (EmitterBuilder::gateNormDivisor): u = p / m, m = max p,
@@ -244,8 +252,12 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
                           })[0];
         Value qScale =
             e.bcast(e.gateNormScale(sqrtW, mS, e.fmul(sq, e.bcast(repeat))));
+        prefetchScanRowPart(e, op, w, ahead, ScanRowPart::Gate);
         Value scale = epilogue.rowScale(t);
         e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
+          prefetchScanRowSpread(e, op, w, ahead, cv,
+                                {ScanRowPart::Keys, ScanRowPart::Values,
+                                 ScanRowPart::Lam, ScanRowPart::Out});
           KeyTerms terms = keyTerms(t, cv);
           Value lanesLeft = terms.lanesLeft;
           Value clipped = terms.clipped, tilted = terms.tilted;

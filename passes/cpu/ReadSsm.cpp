@@ -23,6 +23,7 @@
 // independent polynomial chains at once).
 //
 //===----------------------------------------------------------------------===//
+#include "passes/cpu/ScanPrefetch.h"
 #include "passes/cpu/ScanRead.h"
 
 using namespace mlir;
@@ -32,6 +33,11 @@ using namespace mlir::fem::cpu;
 /// Vectors of channels per operation in the decay and scan phases (a wide
 /// vector: vector<kWideVectors * lanes x f32>).
 static constexpr int64_t kWideVectors = 4;
+
+/// Rows between the row a step reads and the one it prefetches: a chunk
+/// (64) ahead, five operand rows of 25 lines each overflowed the L2 sets one
+/// head's bthd rows map to (ReadAft.cpp, kRowsAhead).
+static constexpr int64_t kRowsAhead = 16;
 
 void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
   EmitterBuilder e(op, op.getLayout(), op.getTiles().getVec());
@@ -117,8 +123,9 @@ void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
     Value n = e.minI(cC, e.sub(w.T, t0));
     e.loop(w.c0i, n, w.c1i, [&](Value r) {
       Value t = e.add(t0, r);
-      // The row one chunk ahead (ScanRead.h, prefetchScanRow).
-      prefetchScanRow(e, op, w, e.add(t, cC), !stateOnly);
+      // The row kRowsAhead ahead, one operand row per phase (ScanPrefetch.h).
+      Value ahead = e.add(t, e.idx(kRowsAhead));
+      prefetchScanRowPart(e, op, w, ahead, ScanRowPart::Delta);
       Value scale = stateOnly ? Value() : epilogue.rowScale(t);
       // The row's delta and panel, up to the wide vectors' end (lanes past
       // the block: delta 0, so their decay is 1 and their input 0).
@@ -133,6 +140,7 @@ void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
         e.vstore(panel.first, uRow, {cv});
         e.vstore(panel.second, xRow, {cv});
       });
+      prefetchScanRowPart(e, op, w, ahead, ScanRowPart::Values);
       // The decays e^(delta A) of every n.
       e.loop(w.c0i, N, w.c1i, [&](Value k) {
         e.loop(w.c0i, cwpWide, cWide, [&](Value cv) {
@@ -141,6 +149,8 @@ void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
                    decayRow, {k, cv});
         });
       });
+      if (!stateOnly)
+        prefetchScanRowPart(e, op, w, ahead, ScanRowPart::Gate);
       // The three scans and, past phase 1, the reads.
       e.loop(w.c0i, cwpWide, cWide, [&](Value cv) {
         EmitterBuilder &x = wide();
@@ -197,6 +207,8 @@ void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
       });
       if (stateOnly)
         return;
+      prefetchScanRowPart(e, op, w, ahead, ScanRowPart::Lam);
+      prefetchScanRowPart(e, op, w, ahead, ScanRowPart::Out);
       e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
         epilogue.store(t, cv, scale, e.vload(readRow, {s0, cv}),
                        e.vload(readRow, {s1, cv}), e.vload(readRow, {s2, cv}));
