@@ -218,17 +218,12 @@ void timeDecayCondition(const LayerConfig &config, const LayerSizes &sizes,
 void applyRope(const LayerConfig &config, const LayerSizes &sizes,
                std::vector<double> &x, int64_t T) {
   int64_t dk = sizes.dk, half = dk / 2;
-  // inv_freq as the module's float32 buffer holds it:
-  // 1 / theta ** (arange(0, dk, 2).float() / dk), all in float32; the
-  // power taken in double and rounded once (a float32 pow differs in the
-  // last bit between machines), as femc.layer_config.rope_inv_freq does.
+  // inv_freq = theta^(-2i/dk) in double (section 6), one libm pow each, as
+  // femc.layer_config.rope_inv_freq takes them (the module's float32 buffer
+  // is within 6e-8 of these).
   std::vector<double> invFreq(half);
-  float theta = float(config.rope_theta);
-  for (int64_t i = 0; i < half; ++i) {
-    float exponent = float(2 * i) / float(dk);
-    float power = float(std::pow(double(theta), double(exponent)));
-    invFreq[i] = double(1.0f / power);
-  }
+  for (int64_t i = 0; i < half; ++i)
+    invFreq[i] = std::pow(config.rope_theta, -2.0 * double(i) / double(dk));
   std::vector<double> row(dk);
   for (int64_t t = 0; t < T; ++t)
     for (int64_t hd = 0; hd < sizes.H; ++hd) {

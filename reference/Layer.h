@@ -31,8 +31,9 @@
 ///    `mamba_normalize` = true; the module's fallback without the
 ///    mamba_ssm package (`W_delta`, an EMA) is refused, naming why.
 ///  - rnn_softmax (femc's aft) needs dk to divide dv.
-///  - RoPE's inverse frequencies are float32 values, as the module's
-///    float32 buffer holds them; the angles and rotations are double.
+///  - RoPE's inverse frequencies are theta^(-2i/dk) in double (section 6;
+///    the module's float32 buffer is within 6e-8 of them); the angles and
+///    rotations are double.
 ///  - `dropout` and `softmax_backend` do not change the result (inference);
 ///    `beta_max_init`, `fem_ratio` and `p_t_to_fem_ratio` only matter
 ///    through the sizes and initial values.

@@ -210,19 +210,18 @@ def resolve_config(config):
 
 
 def rope_inv_freq(theta, dk):
-    """The module's SimpleRoPE.inv_freq buffer, (dk/2) float32 values:
-    1 / theta^(arange(0, dk, 2) / dk) in float32 as PyTorch does (its
-    float64 runs keep these float32-rounded values), as float64. The power
-    is taken in float64 and rounded once to float32: a float32 pow is
-    within an ulp but not the same on every machine (numpy's AVX-512 and
-    AVX2 paths differ in the last bit), and the generated layers and
-    examples must not depend on the host (reference/Layer.cpp does the
-    same)."""
+    """RoPE's inverse frequencies, section 6: theta^(-2i/dk) for i < dk/2,
+    in float64 (as float64 numpy values). Each is one scalar libm pow (not
+    numpy's vectorised power, whose SIMD paths differ in the last bit
+    between AVX-512 and AVX2 hosts), so the generated layers and examples
+    are the same on every host; reference/Layer.cpp takes the same pow.
+    The authors' module keeps them in a float32 buffer; rounding them so
+    moved t * inv_freq by up to t * 6e-8 rad, which sharp layers turn into
+    up to 1.6e-3 max|y| against the specification's exact frequencies at
+    T = 257..555 with rope_theta 0.5 and 3.7 (test/python/layer_fuzz.py)."""
     import numpy as np
-    exponent = np.arange(0, dk, 2, dtype=np.float32) / np.float32(dk)
-    power = np.float64(np.float32(theta)) ** exponent.astype(np.float64)
-    inv = np.float32(1.0) / power.astype(np.float32)
-    return inv.astype(np.float64)
+    return np.array([math.pow(float(theta), -2.0 * i / dk)
+                     for i in range(dk // 2)], dtype=np.float64)
 
 
 def tdc_width(cfg):

@@ -83,7 +83,7 @@ def _tdc_branch(P, prefix, x, norm_first, hidden):
 
 def _rope(x, theta):
     B, T, H, d = x.shape
-    inv = rope_inv_freq(theta, d)          # the module's float32 buffer
+    inv = rope_inv_freq(theta, d)          # theta^(-2i/d), float64
     ang = np.arange(T, dtype=np.float64)[:, None] * np.concatenate([inv, inv])
     cos = np.cos(ang)[None, :, None, :]
     sin = np.sin(ang)[None, :, None, :]

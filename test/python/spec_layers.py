@@ -459,8 +459,7 @@ def test_python_layer_reference_agrees():
     """femc.layer_reference (python/femc/layer_reference.py, femc's float64
     numpy layer) on the whole matrix agrees with spec_layer_ref within
     1e-5 max|y| (it rounds the read's inputs to float32, as a kernel takes
-    them, and RoPE's inverse frequencies as the module's buffer holds
-    them: up to 1.6e-6 on the sharp softmax case)."""
+    them)."""
     from femc import layer_reference
     failures = []
     for i, (name, overrides, gains, runs) in enumerate(CASES):
