@@ -11,7 +11,7 @@
 
 #include "reference/Layer.h"
 
-#include "tools/fem-tune/Json.h"
+#include "support/Json.h"
 
 #include <algorithm>
 #include <cctype>

@@ -7,7 +7,7 @@
 #include "reference/LayerIO.h"
 
 #include "support/Npz.h"
-#include "tools/fem-tune/Json.h"
+#include "support/Json.h"
 
 #include <cmath>
 #include <fstream>

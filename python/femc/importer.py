@@ -275,6 +275,12 @@ def load_checkpoint(path):
     """(OrderedDict name -> array, configuration or None) from a checkpoint
     file, in the file's order."""
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise LayerImportError(f"{path}: is a folder, not a checkpoint file")
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise LayerImportError(
+            f"{path}: is not a regular file (a device, FIFO or socket), not "
+            "a checkpoint file")
     if not os.path.isfile(path):
         raise LayerImportError(f"{path}: no such checkpoint file")
     ext = os.path.splitext(path)[1].lower()

@@ -201,6 +201,18 @@ def test_missing_file(tmp_path):
                           config=CONFIG)
 
 
+def test_checkpoint_that_is_not_a_regular_file(tmp_path):
+    # A folder and a FIFO were "no such checkpoint file", which they are not.
+    with pytest.raises(LayerImportError, match="is a folder, not a "
+                       "checkpoint file"):
+        femc.import_layer(str(tmp_path), str(tmp_path / "out"),
+                          config=CONFIG)
+    fifo = tmp_path / "state.npz"
+    os.mkfifo(fifo)
+    with pytest.raises(LayerImportError, match="is not a regular file"):
+        femc.import_layer(str(fifo), str(tmp_path / "out"), config=CONFIG)
+
+
 def test_truncated_safetensors(tmp_path):
     path = tmp_path / "bad.safetensors"
     path.write_bytes(struct.pack("<Q", 1000) + b"{}")
