@@ -46,25 +46,14 @@ ScanWorkgroup mlir::fem::cpu::setUpScanWorkgroup(EmitterBuilder &e,
 void mlir::fem::cpu::prefetchScanRow(EmitterBuilder &e, ScanReadOp op,
                                      const ScanWorkgroup &w, Value t,
                                      bool rows) {
-  Value s = e.minI(t, e.sub(w.S, w.c1i));
-  if (op.getK())
-    e.prefetchRow(op.getK(), w.batch, s, w.kvHead, w.c0i, w.dk);
-  if (Value delta = op.getDelta()) { // (B, T, E): the block's channels
-    Value flat0 = e.add(e.mul(w.head, w.dv), w.chan0);
-    e.loop(w.c0i, w.cw, e.idx(16), [&](Value c) {
-      e.prefetch(delta, {w.batch, s, e.add(flat0, c)});
-    });
-  }
-  e.prefetchRow(op.getV(), w.batch, s, w.kvHead, w.chan0, w.cw);
+  for (ScanRowPart part :
+       {ScanRowPart::Keys, ScanRowPart::Delta, ScanRowPart::Values})
+    prefetchScanRowPart(e, op, w, t, part);
   if (!rows)
     return;
-  Value tq = e.minI(t, e.sub(w.T, w.c1i));
-  if (op.getQ())
-    e.prefetchRow(op.getQ(), w.batch, tq, w.head, w.c0i, w.dk);
-  e.prefetchRow(op.getGate(), w.batch, tq, w.head, w.c0i, w.dv);
-  e.prefetchRow(op.getLam(), w.batch, tq, w.head, w.chan0, w.cw);
-  e.prefetchRow(op.getOut(), w.batch, tq, w.head, w.chan0, w.cw,
-                /*write=*/true);
+  for (ScanRowPart part : {ScanRowPart::Queries, ScanRowPart::Gate,
+                           ScanRowPart::Lam, ScanRowPart::Out})
+    prefetchScanRowPart(e, op, w, t, part);
 }
 
 void mlir::fem::cpu::prefetchScanRowPart(EmitterBuilder &e, ScanReadOp op,

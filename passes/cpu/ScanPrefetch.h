@@ -1,5 +1,4 @@
-//===- ScanPrefetch.h - a scan row's prefetches, one operand at a time -*- C++
-//-*-===//
+//===- ScanPrefetch.h - a scan row's prefetches, by operand -----*- C++ -*-===//
 //
 // aft and ssm prefetch the rows a few steps ahead one operand row (five
 // lines at 64 floats off a line boundary) at a time, placed at different
