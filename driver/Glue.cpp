@@ -9,7 +9,6 @@
 #include "driver/Compiler.h"
 #include "driver/ScanSplitGlue.h"
 #include "femc/Version.h"
-#include "passes/cpu/ReadSoftmaxAmx.h"
 
 #include "dialect/FEMOps.h"
 #include "dialect/Priors.h"
