@@ -43,6 +43,11 @@ void mlir::fem::buildTiledToLoopsPipeline(OpPassManager &pm,
       bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(createInlinerPass());
   pm.addPass(createSymbolDCEPass());
+  // Element-wise arith/math ops on whole tensors (`arith.mulf %a, %b :
+  // tensor<...>`, legal in a layer body) become linalg.generic, which
+  // bufferizes and then runs as a loop stage; left as they are, one-shot
+  // bufferization would stop with "op was not bufferized".
+  pm.addPass(createConvertElementwiseToLinalgPass());
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
   bufferization::buildBufferDeallocationPipeline(pm);
   // Layer projections: packed, register-blocked matmul stages the glue
