@@ -215,7 +215,9 @@ femrt_status femrt_module_load_library(femrt_context *context,
     if (std::strchr(path, '/'))
       if (femrt_status s = checkElfLibrary(function, path))
         return s;
-    void *library = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    // Not dlopen(path) alone: a library rebuilt at `path` while its old
+    // file is loaded would give the old kernels (openLibraryFile).
+    void *library = openLibraryFile(path);
     if (!library) {
       const char *error = dlerror();
       return fail(FEMRT_ERROR_IO,

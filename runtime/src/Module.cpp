@@ -3,8 +3,13 @@
 #include "runtime/src/Objects.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <dlfcn.h>
+#include <link.h>
+#include <mutex>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 namespace femc::rt {
 
@@ -16,6 +21,78 @@ static constexpr int32_t kMaxArgs = 1 << 12;
 Module::~Module() {
   if (library)
     dlclose(library);
+}
+
+namespace {
+/// The file behind a mapping: device (major, minor) and inode.
+struct FileId {
+  unsigned long major = 0, minor = 0, inode = 0;
+  bool operator==(const FileId &o) const {
+    return major == o.major && minor == o.minor && inode == o.inode;
+  }
+};
+} // namespace
+
+/// The file mapped at `address` in this process, from /proc/self/maps; false
+/// when it cannot be told (no /proc, an anonymous mapping).
+static bool mappedFile(const void *address, FileId &id) {
+  FILE *maps = std::fopen("/proc/self/maps", "re");
+  if (!maps)
+    return false;
+  auto target = reinterpret_cast<uintptr_t>(address);
+  bool found = false;
+  char line[4096 + 256];
+  while (!found && std::fgets(line, sizeof line, maps)) {
+    unsigned long start, end, major, minor, inode;
+    if (std::sscanf(line, "%lx-%lx %*s %*s %lx:%lx %lu", &start, &end, &major,
+                    &minor, &inode) != 5)
+      continue;
+    if (target >= start && target < end && inode != 0) {
+      id = {major, minor, inode};
+      found = true;
+    }
+  }
+  std::fclose(maps);
+  return found;
+}
+
+/// Whether the library loaded under `name` (if any) is the file `current`.
+/// True when nothing is loaded under that name or it cannot be told.
+static bool loadedIsCurrent(const std::string &name, const FileId &current) {
+  void *loaded = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+  if (!loaded)
+    return true; // dlopen will open the file itself
+  struct link_map *map = nullptr;
+  FileId id;
+  bool known = dlinfo(loaded, RTLD_DI_LINKMAP, &map) == 0 && map &&
+               mappedFile(map->l_ld, id);
+  dlclose(loaded);
+  return !known || id == current;
+}
+
+void *openLibraryFile(const char *path) {
+  struct stat st;
+  if (!std::strchr(path, '/') || stat(path, &st) != 0)
+    return dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  FileId current{major(st.st_dev), minor(st.st_dev),
+                 static_cast<unsigned long>(st.st_ino)};
+  // One loader at a time: the name chosen must still be the right one when
+  // dlopen runs.
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> lock(mutex);
+  std::string name = path;
+  const char *slash = std::strrchr(path, '/');
+  std::string dir(path, slash - path), base(slash + 1);
+  // "D/N.so", "D/./N.so", "D/././N.so", ...: the same file under names
+  // glibc matches as different strings; the first one that is unloaded or
+  // loaded from this very file is used.
+  for (int dots = 1; dots <= 64 && !loadedIsCurrent(name, current); ++dots) {
+    name = dir + "/";
+    for (int i = 0; i < dots; ++i)
+      name += "./";
+    name += base;
+  }
+  return dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
 }
 
 static std::string describeKernel(const femrt_kernel_info &kernel,

@@ -93,6 +93,16 @@ struct Kernel {
 femrt_status buildModule(const femrt_kernel_library *library,
                          const std::string &origin, Module &module);
 
+/// dlopen(path, RTLD_NOW | RTLD_LOCAL) of the file `path` names now. glibc
+/// returns a library already loaded under the same name without looking at
+/// the file, so a library rebuilt at the same path (femc writes a new file
+/// and renames it over the old one) while the old one is still loaded would
+/// give the old kernels without a word. When the loaded library is another
+/// file than `path` names now (device and inode, from /proc/self/maps), the
+/// file is opened under an equivalent name glibc has not seen ("D/./N.so").
+/// Returns NULL with dlerror() set as dlopen does.
+void *openLibraryFile(const char *path);
+
 /// Checks the arguments and runs `kernel`'s grid on the context's pool
 /// (runtime/src/cpu/HostLaunch.cpp).
 femrt_status launchHostKernel(const Kernel &kernel, const DLTensor *const *args,

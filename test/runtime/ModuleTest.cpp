@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <unistd.h>
 
 using namespace femrt_test;
 
@@ -199,6 +200,48 @@ TEST_F(ModuleTest, loadingTwiceGivesIndependentModules) {
   femrt_kernel *kernel = nullptr;
   FEMRT_EXPECT_OK(femrt_module_get_kernel(second, "axpy", &kernel));
   FEMRT_EXPECT_OK(femrt_module_destroy(second));
+}
+
+/// Copies `from` to a new file and renames it over `to`, as a linker writes
+/// its output: `to` then names a new file (another inode).
+static void replaceFile(const std::string &from, const std::string &to) {
+  std::string temp = to + ".new";
+  {
+    std::ifstream in(from, std::ios::binary);
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    ASSERT_TRUE(in && out) << from << " -> " << temp;
+    out << in.rdbuf();
+  }
+  ASSERT_EQ(std::rename(temp.c_str(), to.c_str()), 0) << to;
+}
+
+// A library rebuilt at the same path while the old one is still loaded (femc
+// recompiling into the folder a Python session loaded from): glibc's dlopen
+// returned the library already loaded under that name, so the old kernels
+// ran without a word. The file the path names now is what is loaded.
+TEST_F(ModuleTest, aLibraryReplacedOnDiskIsLoadedFromTheNewFile) {
+  std::string path = ::testing::TempDir() + "femrt_replaced_" +
+                     std::to_string(getpid()) + ".so";
+  replaceFile(FAKE_KERNELS_PATH, path);
+  femrt_module *old = nullptr, *again = nullptr, *fresh = nullptr;
+  FEMRT_ASSERT_OK(femrt_module_load_library(context, path.c_str(), &old));
+  // The path now names a library of another ABI version: loading it must
+  // read that file, not hand back the one still loaded.
+  replaceFile(FAKE_ABI999_PATH, path);
+  femrt_module *module = nullptr;
+  expectError(femrt_module_load_library(context, path.c_str(), &module),
+              FEMRT_ERROR_ABI_VERSION,
+              {"built for femrt kernel ABI version 999"});
+  // A good library again (a third file), while the first is still loaded.
+  replaceFile(FAKE_KERNELS_PATH, path);
+  FEMRT_ASSERT_OK(femrt_module_load_library(context, path.c_str(), &fresh));
+  FEMRT_ASSERT_OK(femrt_module_load_library(context, path.c_str(), &again));
+  femrt_kernel *kernel = nullptr;
+  FEMRT_EXPECT_OK(femrt_module_get_kernel(old, "axpy", &kernel));
+  FEMRT_EXPECT_OK(femrt_module_get_kernel(fresh, "axpy", &kernel));
+  for (femrt_module *m : {old, fresh, again})
+    FEMRT_EXPECT_OK(femrt_module_destroy(m));
+  std::remove(path.c_str());
 }
 
 //===----------------------------------------------------------------------===//
