@@ -18,8 +18,10 @@
 //              mu = qhat_c num_c / max(den_c, eps),
 //              Z = qhat_(dv+c) num_(dv+c) / max(den_(dv+c), eps)
 //
-// The q/k channel of each lane comes from a vector gather. log Z gains
-// log(qhat) of the X half.
+// The q/k channels of a channel vector's lanes are consecutive where dk and
+// dv are multiples of the vector width: one vector load of k (and of qhat);
+// otherwise a gather, lane by lane, also emitted under an scf.if. log Z
+// gains log(qhat) of the X half.
 //
 //===----------------------------------------------------------------------===//
 #include "passes/cpu/ScanPrefetch.h"
@@ -150,40 +152,72 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
   Value lane = vector::StepOp::create(e.b, indexVec);
   Value cC = e.idx(w.chunk);
   Value rowsAhead = e.idx(kRowsAhead);
-  // The rows; `two`: the X half has its own q/k channels (ownX).
-  auto emitRows = [&](bool two) {
+  // The q/k channels of a vector of block channels are consecutive (one
+  // vector load instead of a gather of one lane each) where dk and the X
+  // half's shift are multiples of the lanes (the block starts on one):
+  // then (chan0 + cv + shift) mod dk + l is the channel of lane l.
+  Value consecutive =
+      w.cb % e.lanes == 0
+          ? arith::AndIOp::create(
+                e.b,
+                arith::CmpIOp::create(e.b, arith::CmpIPredicate::eq,
+                                      e.remI(dk, w.cLanes), w.c0i),
+                arith::CmpIOp::create(e.b, arith::CmpIPredicate::eq,
+                                      e.remI(shiftX, w.cLanes), w.c0i))
+          : Value();
+  // The rows; `two`: the X half has its own q/k channels (ownX); `contig`:
+  // the q/k channels of each channel vector are consecutive.
+  auto emitRows = [&](bool two, bool contig) {
     e.loop(w.c0i, e.ceilDiv(w.T, cC), w.c1i, [&](Value ch) {
       Value t0 = e.mul(ch, cC);
       Value n = e.minI(cC, e.sub(w.T, t0));
+      // The q/k channels of the lanes of block channel vector cv: the
+      // first (contig) or each lane's.
+      struct QkChannels {
+        Value first, each;
+      };
+      auto qkChannels = [&](Value cv, Value shift) {
+        Value c0 = e.add(e.add(w.chan0, cv), shift);
+        if (contig)
+          return QkChannels{e.remI(c0, dk), Value()};
+        Value channel = arith::AddIOp::create(
+            e.b, lane, vector::BroadcastOp::create(e.b, indexVec, c0));
+        return QkChannels{
+            Value(),
+            arith::RemSIOp::create(
+                e.b, channel, vector::BroadcastOp::create(e.b, indexVec, dk))};
+      };
+      // Lanes of m at `at` with its last index the lanes' q/k channels
+      // (0 off lanesLeft).
+      auto qkLoad = [&](Value m, SmallVector<Value> at, const QkChannels &qk,
+                        Value lanesLeft) {
+        if (!contig)
+          return e.gather(m, at, qk.each, lanesLeft);
+        at.back() = e.add(at.back(), qk.first);
+        return e.vloadMasked(m, at, lanesLeft);
+      };
       // Key t at block channel vector cv: the lanes in the block, the q/k
-      // channel of each lane (qkX: of the X half), e^(k - kmax) (ekX) and
+      // channels of the lanes (qkX: of the X half), e^(k - kmax) (ekX) and
       // the panel [clipped | X - o].
       struct KeyTerms {
-        Value lanesLeft, qk, qkX, ek, ekX, clipped, tilted;
+        Value lanesLeft;
+        QkChannels qk, qkX;
+        Value ek, ekX, clipped, tilted;
       };
       auto keyTerms = [&](Value t, Value cv) {
         KeyTerms k;
         k.lanesLeft = e.mask(e.sub(w.cw, cv));
-        Value channel = arith::AddIOp::create(
-            e.b, lane,
-            vector::BroadcastOp::create(e.b, indexVec, e.add(w.chan0, cv)));
-        Value dkV = vector::BroadcastOp::create(e.b, indexVec, dk);
-        k.qk = arith::RemSIOp::create(e.b, channel, dkV);
-        auto expKey = [&](Value qk, Value kmaxBuf) {
-          Value key = e.gather(op.getK(), e.at(w.batch, t, w.kvHead, w.c0i),
-                               qk, k.lanesLeft);
+        auto expKey = [&](const QkChannels &qk, Value kmaxBuf) {
+          Value key = qkLoad(op.getK(), e.at(w.batch, t, w.kvHead, w.c0i), qk,
+                             k.lanesLeft);
           return e.exp(e.fsub(key, e.vload(kmaxBuf, {cv})));
         };
+        k.qk = qkChannels(cv, w.c0i);
         k.ek = expKey(k.qk, kmaxC);
         k.qkX = k.qk;
         k.ekX = k.ek;
         if (two) {
-          k.qkX = arith::RemSIOp::create(
-              e.b,
-              arith::AddIOp::create(
-                  e.b, channel,
-                  vector::BroadcastOp::create(e.b, indexVec, shiftX)),
-              dkV);
+          k.qkX = qkChannels(cv, shiftX);
           k.ekX = expKey(k.qkX, kmaxCX);
         }
         std::tie(k.clipped, k.tilted) = streams.panel(t, cv);
@@ -289,10 +323,9 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
             nx = e.fma(epsV, uX, sums[3]);
           }
           Value qHat =
-              e.fmul(e.gather(pBuf, {w.c0i}, terms.qk, lanesLeft), qScale);
+              e.fmul(qkLoad(pBuf, {w.c0i}, terms.qk, lanesLeft), qScale);
           Value qHatX =
-              two ? e.fmul(e.gather(pBuf, {w.c0i}, terms.qkX, lanesLeft),
-                           qScale)
+              two ? e.fmul(qkLoad(pBuf, {w.c0i}, terms.qkX, lanesLeft), qScale)
                   : qHat;
           // max(den, eps) that lets NaN through.
           Value denom = e.fmax(epsV, d);
@@ -306,7 +339,16 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
       });
     });
   };
-  e.branch(ownX, [&] { emitRows(true); }, [&] { emitRows(false); });
+  auto emitBoth = [&](bool contig) {
+    e.branch(
+        ownX, [&] { emitRows(true, contig); },
+        [&] { emitRows(false, contig); });
+  };
+  if (consecutive)
+    e.branch(
+        consecutive, [&] { emitBoth(true); }, [&] { emitBoth(false); });
+  else
+    emitBoth(false);
   if (carried.out()) {
     Value countOut = e.fadd(countIn, e.toFloat(w.T));
     e.loop(w.c0i, w.cw, w.c1i, [&](Value c) {
