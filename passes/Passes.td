@@ -241,6 +241,23 @@ def FEMLayerMatmul : Pass<"fem-layer-matmul", "::mlir::ModuleOp"> {
                            "::mlir::vector::VectorDialect"];
 }
 
+def FEMDecomposeAggregates : Pass<"fem-decompose-aggregates", "::mlir::ModuleOp"> {
+  let summary = "Decompose aggregated linalg ops (linalg.softmax) of layer bodies into linalg.generic";
+  let description = [{
+    An op that implements linalg's AggregatedOpInterface (`linalg.softmax`
+    in MLIR 22) has no lowering to loops of its own: left in a layer body it
+    reaches the LLVM translation as an unrealized cast. This pass replaces
+    each such op on tensors by its decomposition (`decomposeOperation`:
+    for softmax a max reduction, the shifted exponentials, a sum reduction
+    and a division, as linalg.generic ops), which bufferize and run as loop
+    stages like any generic. An op whose decomposition fails is reported
+    with its location.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def FEMLowerCopies : Pass<"fem-lower-copies", "::mlir::ModuleOp"> {
   let summary = "Lower the memref.copy ops the LLVM lowering would call memrefCopy for to loops";
   let description = [{

@@ -43,6 +43,8 @@ void mlir::fem::buildTiledToLoopsPipeline(OpPassManager &pm,
       bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(createInlinerPass());
   pm.addPass(createSymbolDCEPass());
+  // Aggregated linalg ops (linalg.softmax) as the generics they stand for.
+  pm.addPass(createFEMDecomposeAggregates());
   // Element-wise arith/math ops on whole tensors (`arith.mulf %a, %b :
   // tensor<...>`, legal in a layer body) become linalg.generic, which
   // bufferizes and then runs as a loop stage; left as they are, one-shot
