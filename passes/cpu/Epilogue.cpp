@@ -80,6 +80,10 @@ GateEpilogue::GateEpilogue(EmitterBuilder &e, ScanReadOp op,
     : e(e), op(op), w(w), streams(streams) {
   gatePlus = e.alloc({kGateRows, ShapedType::kDynamic},
                      {e.roundUp(w.dv, w.cLanes)});
+  // Blocks are multiples of lanes wide (tiles.k is a multiple of 2 * vec),
+  // so where dv is too every block's vectors are whole.
+  int64_t dv = cast<MemRefType>(op.getOut().getType()).getDimSize(3);
+  wholeVectors = !ShapedType::isDynamic(dv) && dv % e.lanes == 0;
 }
 
 Value GateEpilogue::rowScale(Value t) {
@@ -113,7 +117,27 @@ Value GateEpilogue::rowScale(Value t) {
 
 void GateEpilogue::store(Value t, Value cv, Value scale, Value mu, Value zRead,
                          Value r1m1, Value logScale, Value has) {
-  Value lanesLeft = e.mask(e.sub(w.cw, cv));
+  auto body = [&](Value lanesLeft) {
+    storeVector(t, cv, scale, mu, zRead, r1m1, logScale, has, lanesLeft);
+  };
+  if (wholeVectors)
+    return body(Value());
+  // Only a block's last vector can be partial: whole ones take plain loads
+  // and stores (vmaskmovps stores are slow on Zen 2: linear and gla read
+  // 4-8 % faster without them, docs/benchmarks.md "Scan priors").
+  Value whole = arith::CmpIOp::create(e.b, arith::CmpIPredicate::sle,
+                                      e.add(cv, w.cLanes), w.cw);
+  e.branch(
+      whole, [&] { body(Value()); }, [&] { body(e.mask(e.sub(w.cw, cv))); });
+}
+
+void GateEpilogue::storeVector(Value t, Value cv, Value scale, Value mu,
+                               Value zRead, Value r1m1, Value logScale,
+                               Value has, Value lanesLeft) {
+  // lanesLeft null: all lanes lie in the block.
+  auto load = [&](Value m, ValueRange i) {
+    return lanesLeft ? e.vloadMasked(m, i, lanesLeft) : e.vload(m, i);
+  };
   Value channel = e.add(w.chan0, cv);
   Value shift = e.vload(streams.shift, {cv});
   Value negInf = e.splat(-std::numeric_limits<float>::infinity());
@@ -166,15 +190,17 @@ void GateEpilogue::store(Value t, Value cv, Value scale, Value mu, Value zRead,
     freeEnergy = e.select(vHas, freeEnergy, e.splat(0.0f));
     mu = e.select(vHas, mu, e.splat(0.0f));
   }
-  Value lamLogit = e.vloadMasked(op.getLam(), e.at(w.batch, t, w.head, channel),
-                                 lanesLeft);
+  Value lamLogit = load(op.getLam(), e.at(w.batch, t, w.head, channel));
   Value lambda = e.sigmoid(lamLogit);
   Value mix = e.fadd(e.fmul(e.fsub(e.splat(1.0f), lambda), mu),
                      e.fmul(lambda, freeEnergy));
   // u = g+ / max g+ as rowScale(t) left it (lanes past the block read 0).
-  Value gp = e.vloadMasked(gatePlus, {e.remI(t, e.idx(kGateRows)), channel},
-                           lanesLeft);
+  Value gp = load(gatePlus, {e.remI(t, e.idx(kGateRows)), channel});
   Value g = e.fmul(gp, e.bcast(scale));
-  e.vstoreMasked(e.fmul(g, mix), op.getOut(), e.at(w.batch, t, w.head, channel),
-                 lanesLeft);
+  Value y = e.fmul(g, mix);
+  SmallVector<Value, 4> outAt = e.at(w.batch, t, w.head, channel);
+  if (lanesLeft)
+    e.vstoreMasked(y, op.getOut(), outAt, lanesLeft);
+  else
+    e.vstore(y, op.getOut(), outAt);
 }

@@ -90,11 +90,18 @@ public:
              Value r1m1, Value logScale = Value(), Value has = Value());
 
 private:
+  /// store() for one vector: lanes [0, cw - cv) where lanesLeft is set (a
+  /// mask), else all lanes (plain loads and stores).
+  void storeVector(Value t, Value cv, Value scale, Value mu, Value zRead,
+                   Value r1m1, Value logScale, Value has, Value lanesLeft);
+
   EmitterBuilder &e;
   ScanReadOp op;
   const ScanWorkgroup &w;
   ValueStreams &streams;
   Value gatePlus; // kGateRows x dv (rounded to lanes) rows of u = g+/max g+
+  /// dv is static and a multiple of lanes: every vector of a block is whole.
+  bool wholeVectors = false;
 };
 
 /// The carried state of a scan read (dialect/Priors.h, StateSlot; the
