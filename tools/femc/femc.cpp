@@ -167,6 +167,26 @@ int main(int argc, char **argv) {
       "them with libfemrt (docs/runtime.md).\nA kernel is a func.func whose "
       "body is one fem.mixer of its arguments; a layer\nis a func.func with a "
       "fem.mixer among other ops (docs/user-guide.md).\n");
+  // An option of one value given twice (-o a -o b, --emit=lib --emit=obj)
+  // was taken at its last value without a word; an empty value of a file or
+  // list option (--tuning-db=) as if it were not given. fem-run and fem-tune
+  // refuse both.
+  for (cl::Option *o : std::initializer_list<cl::Option *>{
+           &outDir, &target, &emit, &after, &optLevel, &tileQ, &tileK, &vec,
+           &matmulPrecision, &sanitize, &tuningDb}) {
+    std::string name = (o->ArgStr.size() == 1 ? "-" : "--") + o->ArgStr.str();
+    if (o->getNumOccurrences() > 1) {
+      errs() << "femc: error: option " << name
+             << " is given twice; give it once\n";
+      return 1;
+    }
+  }
+  for (cl::opt<std::string> *o : {&outDir, &after, &sanitize, &tuningDb})
+    if (o->getNumOccurrences() && o->getValue().empty()) {
+      errs() << "femc: error: option " << (o->ArgStr.size() == 1 ? "-" : "--")
+             << o->ArgStr << " needs a value (see --help)\n";
+      return 1;
+    }
   if (listPasses) {
     for (const std::string &p : femc::driver::pipelinePassNames())
       outs() << p << "\n";
