@@ -34,6 +34,8 @@ constexpr double kShortcutEps = 1e-8;
 constexpr double kDecayFloor = 1e-12;
 /// The gate's normalisation floor (section 4).
 constexpr double kGateNormFloor = 1e-5;
+/// layerScaleFloor's unit: 2^-100, 2^26 times section 3's tiny (2^-126).
+constexpr double kScaleFloorUnit = 0x1p-100;
 
 double softplus(double x) { return x > 20.0 ? x : std::log1p(std::exp(x)); }
 double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
@@ -1047,6 +1049,35 @@ runLayer(const LayerConfig &config, const ParameterMap &parameters, int64_t B,
     }
   }
   return y;
+}
+
+double layerScaleFloor(const LayerConfig &config,
+                       const ParameterMap &parameters) {
+  std::string error;
+  std::optional<LayerSizes> s = resolve(config, ConfigForm::Module, error);
+  auto wo = parameters.find("W_o.weight");
+  if (!s || wo == parameters.end() ||
+      wo->second.data.size() != size_t(s->D * s->E))
+    return 0.0;
+  // beta's least value: softplus(_beta_param) + eps, or 1 (use_lse alone;
+  // without the branch F is not read and 1 is as good as any).
+  double beta = 1.0;
+  auto raw = parameters.find("_beta_param");
+  if (config.use_temperature && raw != parameters.end()) {
+    beta = std::numeric_limits<double>::infinity();
+    for (float r : raw->second.data)
+      beta = std::min(beta, softplus(double(r)) + config.eps);
+  }
+  // The output projection's reach: max over outputs of sum |W_o[o, e]|.
+  double reach = 0.0;
+  for (int64_t o = 0; o < s->D; ++o) {
+    double sum = 0.0;
+    for (int64_t e = 0; e < s->E; ++e)
+      sum += std::fabs(double(wo->second.data[o * s->E + e]));
+    reach = std::max(reach, sum);
+  }
+  double floor = kScaleFloorUnit / beta * std::sqrt(double(s->dv)) * reach;
+  return std::isfinite(floor) ? floor : 0.0;
 }
 
 } // namespace femc::ref

@@ -201,6 +201,18 @@ std::optional<std::vector<double>>
 runLayer(const LayerConfig &config, const ParameterMap &parameters, int64_t B,
          int64_t T, const float *x, const float *mask, std::string &error);
 
+/// The scale floor of a layer check (Comparison::scaleFloor;
+/// docs/semantics.md, "Tolerance"): 2^-100 * sqrt(dv) / min beta * max_o
+/// sum_e |W_o[o, e]|, the output F alone reaches when it is 2^-100 / beta.
+/// A float32 read cannot resolve F below that: the log restore's tiny term
+/// (2^-126 / beta where every value is 0, e.g. an all-padded layer) and
+/// terms below e^-80 of Z e^M are under float32's resolution of log Z,
+/// while the double reference keeps them. Outputs that small (~1e-30 for
+/// ordinary weights) are judged on this scale instead of their own. 0 when
+/// the sizes or W_o do not resolve (runLayer then says why).
+double layerScaleFloor(const LayerConfig &config,
+                       const ParameterMap &parameters);
+
 } // namespace femc::ref
 
 #endif // FEMC_REFERENCE_LAYER_H

@@ -197,8 +197,14 @@ struct Comparison {
   /// Flat indices of the largest error and of the first NaN/Inf mismatch,
   /// -1 when there is none.
   int64_t worst = -1, firstMismatch = -1;
-  /// maxErr / maxRef (maxErr when maxRef is 0).
-  double relative() const { return maxRef > 0 ? maxErr / maxRef : maxErr; }
+  /// A floor under max |ref|: an output whose every |ref| is smaller is
+  /// judged on this scale instead (0: none). fem-run --check sets it for
+  /// layers (layerScaleFloor in Layer.h; docs/semantics.md, "Tolerance").
+  double scaleFloor = 0;
+  /// max(maxRef, scaleFloor): what relative() divides by.
+  double scale() const { return maxRef > scaleFloor ? maxRef : scaleFloor; }
+  /// maxErr / scale() (maxErr when the scale is 0).
+  double relative() const { return scale() > 0 ? maxErr / scale() : maxErr; }
   /// Within `tolerance` of max |ref| and no NaN/Inf mismatch.
   bool pass(double tolerance) const {
     return relative() <= tolerance && nonFiniteMismatch == 0;

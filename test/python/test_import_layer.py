@@ -205,6 +205,36 @@ def test_fem_run_check_against_the_cpp_layer_reference(
     assert ": PASS" in r.stdout + r.stderr
 
 
+def test_fem_run_check_of_an_output_at_underflow(femc_bin, fem_run_bin,
+                                                 tmp_path_factory, tmp_path):
+    """A layer without biases, every position padded (or x = 0): y is only
+    the log restore's tiny term, ~1e-38 in the double reference and 0 in
+    float32. fem-run --check judges it on the layer's scale floor
+    (docs/semantics.md, "Tolerance") instead of failing at relative error 1;
+    the comparison still runs (a tolerance below the floor's ratio fails)."""
+    _, _, layer, lib = _import_and_compile("softmax_no_conv_no_bias",
+                                           femc_bin, tmp_path_factory)
+    B, T, D = 2, 9, BASE["n_embd"]
+    x = np.random.default_rng(4).standard_normal((B, T, D)).astype(np.float32)
+    for name, xs, mask in [("allpad", x, np.zeros((B, T), np.float32)),
+                           ("zero_x", np.zeros_like(x),
+                            np.ones((B, T), np.float32))]:
+        np.save(tmp_path / f"{name}_x.npy", xs)
+        np.save(tmp_path / f"{name}_mask.npy", mask)
+        cmd = [fem_run_bin, lib, "--kernel", "L_softmax_no_conv_no_bias",
+               "--inputs", layer.weights_dir,
+               "--input", f"x={tmp_path / (name + '_x.npy')}",
+               "--input", f"attention_mask={tmp_path / (name + '_mask.npy')}",
+               "--check"]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        text = r.stdout + r.stderr
+        assert r.returncode == 0 and ": PASS" in text, f"{name}: {text}"
+        assert "under the scale floor" in text, f"{name}: {text}"
+        r = subprocess.run(cmd + ["--tolerance", "1e-30"],
+                           capture_output=True, text=True)
+        assert r.returncode == 3 and ": FAIL" in r.stdout, f"{name}: {r.stdout}"
+
+
 def test_mask_changes_the_output(femc_bin, tmp_path):
     """The mask argument is used: zeroing a position's keys changes y."""
     config = dict(BASE, prior_type="softmax", causal=False)
