@@ -15,6 +15,9 @@ the matmul work of the chunked form (intra-chunk scores and weights times
 [V~ | X], both causal halves, plus the state read and the state update),
 the same count whatever chunk the kernel uses.
 Bytes (aft, ssm) = every input and output read or written once.
+After the rows, one line per prior against issue 8's targets: growth from
+the first to the last T, % of SGEMM or of the copy rate over the Ts, the
+range of extra memory, PyTorch / femc at T = 4096.
 """
 import argparse
 import datetime
@@ -55,6 +58,58 @@ def ref_bytes(prior, T):
     if prior == "aft":
         return B * H * T * 2 * DV * 4 * 8
     return 2 * B * E * T * N_SSM * 4  # delta_a and delta_b_u
+
+
+GROWTH_MAX, SGEMM_MIN, REF_MIN, REF_T = 1.15, 30.0, 10.0, 4096  # issue 8's targets
+
+
+def rate_pct(prior, T, med, sgemm, copy):
+    """(rate, unit, % of the yardstick or None): effective GFLOP/s against
+    SGEMM (linear, gla) or GB/s against the copy rate (aft, ssm)."""
+    fl = flops(prior, T)
+    if fl:
+        rate = fl / med / 1e6
+        return rate, "GFLOP/s", 100 * rate / sgemm if sgemm else None
+    rate = io_bytes(prior, T) / med / 1e6
+    return rate, "GB/s", 100 * rate / copy if copy else None
+
+
+def summary(rows, sgemm, copy):
+    """One line per prior against issue 8's targets: growth of the time per
+    token from the first to the last T, % of the yardstick over the Ts, the
+    largest extra memory, and PyTorch / femc at T = REF_T. rows: (prior, T,
+    median ms, min ms, threads, extra MiB, ref, iree) as main() collects."""
+    hdr = (f"{'prior':<6} {'growth':>15} {'% SGEMM / % copy':>22} {'extra MiB':>11} "
+           f"{'PyTorch x @' + str(REF_T):>16}")
+    out = [hdr, "-" * len(hdr)]
+    for prior in dict.fromkeys(r[0] for r in rows):
+        mine = sorted((r for r in rows if r[0] == prior), key=lambda r: r[1])
+        (t0, m0), (t1, m1) = (mine[0][1], mine[0][2]), (mine[-1][1], mine[-1][2])
+        if len(mine) > 1:
+            g = (m1 / t1) / (m0 / t0)
+            mark = "met" if g <= GROWTH_MAX else "NOT met"
+            growth = f"{g:.2f}x {mark}" if t0 == 1024 and t1 == 65536 else \
+                f"{g:.2f}x {t0}->{t1}"
+        else:
+            growth = "-"
+        pcts = [rate_pct(prior, r[1], r[2], sgemm, copy) for r in mine]
+        unit = pcts[0][1]
+        if all(p[2] is not None for p in pcts):
+            lo, hi = min(p[2] for p in pcts), max(p[2] for p in pcts)
+            pct = f"{lo:.1f}-{hi:.1f}% " + ("SGEMM" if unit == "GFLOP/s" else "copy")
+            if unit == "GFLOP/s":
+                pct += " met" if lo >= SGEMM_MIN else " NOT met"
+        else:
+            pct = "-"
+        extra = f"{min(r[5] for r in mine):.1f}..{max(r[5] for r in mine):.1f}"
+        at = [r for r in mine if r[1] == REF_T]
+        if at and "median_ms" in at[0][6]:
+            x = at[0][6]["median_ms"] / at[0][2]
+            ref = f"{x:.1f}x " + ("met" if x >= REF_MIN else "NOT met")
+        else:
+            ref = "-"
+        out.append(f"{prior:<6} {growth:>15} {pct:>22} {extra:>11} {ref:>16}")
+    return out
 
 
 def run(cmd, env=None):
@@ -236,15 +291,9 @@ def main():
     for prior, T, med, mn, threads, extra, ref, iree in rows:
         per_tok = med * 1e6 / T
         first.setdefault(prior, per_tok)
-        fl = flops(prior, T)
-        if fl:
-            rate = fl / med / 1e6
-            rcol = f"{rate:7.1f} GFLOP/s"
-            pct = f"{100 * rate / sgemm:6.1f}%" if sgemm else f"{'-':>7}"
-        else:
-            rate = io_bytes(prior, T) / med / 1e6
-            rcol = f"{rate:10.1f} GB/s"
-            pct = f"{100 * rate / copy:6.1f}%" if copy else f"{'-':>7}"
+        rate, unit, share = rate_pct(prior, T, med, sgemm, copy)
+        rcol = f"{rate:7.1f} GFLOP/s" if unit == "GFLOP/s" else f"{rate:10.1f} GB/s"
+        pct = f"{share:6.1f}%" if share is not None else f"{'-':>7}"
         if "median_ms" in ref:
             rc = (f"{ref['median_ms']:11.1f} {ref['median_ms'] / med:6.1f}x "
                   f"{ref['diff']:8.1e}")
@@ -259,6 +308,12 @@ def main():
               f"{per_tok / first[prior]:5.2f} {rcol:>14} {pct} {extra:9.1f} {rc}")
     print(others)
     print(f"\nfemc on {rows[0][4] if rows else '?'} threads (fem-run default).")
+    print(f"\nAgainst issue 8's targets (growth <= {GROWTH_MAX}x per token from 1k to "
+          f"64k; linear, gla >= {SGEMM_MIN:g} % of SGEMM; aft, ssm: % of the copy rate, "
+          f"no target; extra memory independent of T; PyTorch >= {REF_MIN:g}x at "
+          f"T = {REF_T}):")
+    for line in summary(rows, sgemm, copy):
+        print(line)
 
 
 if __name__ == "__main__":

@@ -63,5 +63,41 @@ class Counts(unittest.TestCase):
         self.assertLessEqual(scan_bench.ref_bytes("gla", 4096), 4 * 2 ** 30)
 
 
+
+class Summary(unittest.TestCase):
+    def rows(self):
+        ref = {"median_ms": 120.0, "diff": 1e-7}
+        return [("linear", 1024, 5.0, 4.9, 2, -0.7, {"error": "x"}, {"error": "x"}),
+                ("linear", 65536, 420.0, 410.0, 2, -0.8, {"error": "x"}, {"error": "x"}),
+                ("aft", 4096, 16.0, 15.0, 2, -0.6, ref, {"error": "x"}),
+                ("aft", 1024, 4.0, 3.9, 2, -0.9, {"error": "x"}, {"error": "x"}),
+                ("aft", 65536, 300.0, 290.0, 2, -0.8, {"error": "x"}, {"error": "x"})]
+
+    def test_one_line_per_prior_against_the_targets(self):
+        lines = scan_bench.summary(self.rows(), sgemm=200.0, copy=25.0)
+        self.assertEqual(len(lines), 4)
+        lin, aft = lines[2].split(), lines[3].split()
+        # linear: 420/64 over 5/1 per token = 1.31x; 45056*8*T flops.
+        self.assertEqual(lin[:3], ["linear", "1.31x", "NOT"])
+        lo = 100 * scan_bench.flops("linear", 65536) / 420.0 / 1e6 / 200.0
+        hi = 100 * scan_bench.flops("linear", 1024) / 5.0 / 1e6 / 200.0
+        self.assertIn(f"{lo:.1f}-{hi:.1f}% SGEMM", lines[2])
+        self.assertIn("NOT met", lines[2].split("SGEMM")[1])
+        self.assertIn("-0.8..-0.7", lines[2])
+        # aft: rows sorted by T; 300/64 over 4/1 = 1.17x; PyTorch 120/16 = 7.5x.
+        self.assertEqual(aft[:3], ["aft", "1.17x", "NOT"])
+        self.assertIn("% copy", lines[3])
+        self.assertIn("-0.9..-0.6", lines[3])
+        self.assertTrue(lines[3].endswith("7.5x NOT met"))
+
+    def test_growth_met_and_missing_yardsticks(self):
+        rows = [("ssm", 1024, 8.0, 8.0, 2, -1.0, {"error": "x"}, {"error": "x"}),
+                ("ssm", 65536, 500.0, 500.0, 2, -1.0, {"error": "x"}, {"error": "x"})]
+        line = scan_bench.summary(rows, sgemm=None, copy=None)[2]
+        self.assertEqual(line.split()[:3], ["ssm", "0.98x", "met"])
+        self.assertEqual(line.split()[3], "-")
+        self.assertTrue(line.endswith("-"))
+
+
 if __name__ == "__main__":
     unittest.main()
