@@ -55,7 +55,8 @@ CONFIG_KEY_SAFETENSORS = "config"    # __metadata__ = {"config": json.dumps(cfg)
 # underflows in float32 (e^-87 normal, e^-103 subnormal), even times a
 # prior weight; together they cover d down to -(9 * 80 + 87) = -807, past
 # float64's own underflow (-745), where a float64 reading of section 3
-# stops being exact too. docs/layers-examples.md, "use_lse alone".
+# stops being exact too. docs/layers-examples.md, "use_lse alone". At a
+# smaller L (a larger eps) the bands are narrower and more (_lse_bands).
 LSE_BAND = 80.0
 LSE_BANDS = 10
 
@@ -1126,8 +1127,8 @@ class LayerEmitter(Ops):
         e = self.e
         H, dv, eps = cfg["n_head"], cfg["d_v"], cfg["eps"]
         hv = tensor_type("?", "?", H, dv)
-        K, W = LSE_BANDS, LSE_BAND
         lift = _lse_lift(cfg)
+        K, W = _lse_bands(lift)
         hw = tensor_type("?", "?", H, (1 + K) * dv)
         mty = tensor_type("?", H, dv)
         # M[b,h,c] = max over t of V (all positions, masked ones are 0).
@@ -1296,6 +1297,19 @@ def _lse_lift(cfg):
     overflow."""
     beta = cfg["eps"] + math.log1p(math.exp(-30.0))
     return float(max(0, min(20, math.floor(math.log(MAX_CAP / beta)) - 1)))
+
+
+def _lse_bands(lift):
+    """(K, W): the bands' count and width for the lift L. A band's values
+    lie in (e^(L - W), e^L]; at L = 16 (eps = 1e-6) that is LSE_BANDS bands
+    of LSE_BAND = 80, values >= e^-64. A smaller L (eps above ~2e-6: L = 3
+    at eps = 0.3) keeps that floor with W = L + 64 instead of letting it
+    fall to e^(L - 80), which lost a key of weight below e^(-10 - L) where
+    its value fell low in a band (e^-77 at eps = 0.3); more bands then cover
+    the same (K - 1) W >= 720."""
+    W = min(LSE_BAND, lift + 64.0)
+    K = max(LSE_BANDS, 1 + math.ceil((LSE_BANDS - 1) * LSE_BAND / W))
+    return K, W
 
 
 def _unclip_shift(cfg):

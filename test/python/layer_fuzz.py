@@ -783,6 +783,36 @@ FIXED_CASES = [
      'mask': True,
      'x': [1.0, 0.0],
      'runs': [[1, 2, 'allpad', 20982040]]},
+    # seed 41 index 3 run 12: gla with use_lse alone at eps 0.3, V spanning
+    # 313: the bands' lift L = 3 left their values down to e^(L - 80), so a
+    # key of weight below ~e^-13 whose value fell low in its band was lost:
+    # 5.6e-3 max|y| (7e-6 with bands of L + 64 keeping values >= e^-64).
+    {'config': {'prior_type': 'gla',
+                'n_embd': 1,
+                'n_head': 4,
+                'fem_dim': 34,
+                'qk_dim': 27,
+                'causal': False,
+                'bias': True,
+                'use_temperature': False,
+                'use_lse': True,
+                'use_outer_gate': False,
+                'use_conv': True,
+                'conv_bidirectional': False,
+                'conv_hidden': 1,
+                'rope_theta': 0.5,
+                'eps': 0.3},
+     'gains': {'W_v': 40.0,
+               '_beta_param=': 0.0,
+               'W_gate': 30.0,
+               'tdc.fwd.in_f': 10.0,
+               'tdc.fwd.x_f': 10.0,
+               'tdc.bwd.in_f': 10.0,
+               'tdc.bwd.x_f': 0.1},
+     'seed': 926444399,
+     'mask': False,
+     'x': [1.0, 0.0],
+     'runs': [[1, 573, 'none', 2029896972]]},
     # seed 2 index 144 run 1: gla, rope_theta 0.5, T = 257: RoPE's
     # frequencies rounded to float32 gave 5.4e-4 max|y| (7e-6 exact).
     {'config': {'prior_type': 'gla',
