@@ -423,8 +423,21 @@ LogicalResult MixerOp::verify() {
                  getBs(),   getCs(),    getD(),     getResult()};
   if (failed(verifyRead(*this, getKind(), getLayout(), getCausal(), o, binder)))
     return failure();
-  if (!getState() && !getStateOut())
+  if (!getState() && !getStateOut()) {
+    // fem-expand-mixer gates the read with lam and gate into the result
+    // (fem.gate, one type for all three): a static extent in one and a
+    // dynamic one in another failed there, naming 'fem.gate', an op the
+    // model does not have.
+    for (auto [v, name] : {std::pair{getLam(), "lam"}, {getGate(), "gate"}})
+      if (v.getType() != getResult().getType())
+        return emitOpError()
+               << "operand '" << name << "' has type " << v.getType()
+               << " but the result has type " << getResult().getType()
+               << ": a mixer without a carried state needs lam, gate and its "
+                  "result of one type (write each extent static in all three "
+                  "or dynamic in all three)";
     return success();
+  }
   // The carried state: the table-driven check binds it against the rest.
   NamedOperand operands[] = {
       {getQ(), "q"},       {getK(), "k"},         {getV(), "v"},
