@@ -219,9 +219,12 @@ struct FEMOutlineMixersPass
       OpBuilder b(mixer);
       Location loc = mixer.getLoc();
       SmallVector<Value> args;
+      // The read only reads its operands (read_only): bufferization need
+      // not copy a read-only layer argument (fem-layer-inputs-read-only)
+      // that is passed to the mixer as it is.
       for (auto [v, t] : llvm::zip(operands, bufferTypes))
-        args.push_back(bufferization::ToBufferOp::create(b, loc, t, v,
-                                                         UnitAttr()));
+        args.push_back(
+            bufferization::ToBufferOp::create(b, loc, t, v, b.getUnitAttr()));
       auto outType = cast<MemRefType>(bufferTypes.back());
       SmallVector<Value> dynSizes;
       for (int64_t d = 0; d < outType.getRank(); ++d)

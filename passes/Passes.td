@@ -241,6 +241,24 @@ def FEMLayerMatmul : Pass<"fem-layer-matmul", "::mlir::ModuleOp"> {
                            "::mlir::vector::VectorDialect"];
 }
 
+def FEMLayerInputsReadOnly : Pass<"fem-layer-inputs-read-only", "::mlir::ModuleOp"> {
+  let summary = "Mark the tensor arguments of layer functions read-only for bufferization";
+  let description = [{
+    A layer's arguments are the caller's arrays (x, the weights). One-shot
+    bufferization with function boundaries treats a function's tensor
+    arguments as writable, so an op of the layer body whose destination is
+    an argument (`linalg.generic ... outs(%x)`, an element-wise op that
+    convert-elementwise-to-linalg gives its first operand as destination,
+    `tensor.insert_slice` into an argument) was bufferized in place: the
+    layer overwrote its caller's input, and the next call with the same
+    array computed from the overwritten values. This pass sets
+    `bufferization.writable = false` on every tensor argument of every
+    function with a `fem.layer` attribute, so bufferization copies such a
+    destination first.
+  }];
+  let dependentDialects = ["::mlir::bufferization::BufferizationDialect"];
+}
+
 def FEMDecomposeAggregates : Pass<"fem-decompose-aggregates", "::mlir::ModuleOp"> {
   let summary = "Decompose aggregated linalg ops (linalg.softmax) of layer bodies into linalg.generic";
   let description = [{

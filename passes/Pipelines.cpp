@@ -43,6 +43,9 @@ void mlir::fem::buildTiledToLoopsPipeline(OpPassManager &pm,
       bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(createInlinerPass());
   pm.addPass(createSymbolDCEPass());
+  // A layer never writes into its caller's arrays (x, weights): an op whose
+  // destination is an argument gets a copy instead of an in-place write.
+  pm.addPass(createFEMLayerInputsReadOnly());
   // Aggregated linalg ops (linalg.softmax) as the generics they stand for.
   pm.addPass(createFEMDecomposeAggregates());
   // Element-wise arith/math ops on whole tensors (`arith.mulf %a, %b :

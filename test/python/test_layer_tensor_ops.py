@@ -4,7 +4,10 @@ math ops on whole tensors (`arith.mulf %a, %b : tensor<...>`, which stopped
 bufferization with "op was not bufferized" before the layer pipeline ran
 convert-elementwise-to-linalg) and linalg.softmax (which failed in the LLVM
 translation before fem-decompose-aggregates). Each layer's output is checked
-against the same FEM read compiled as a kernel, the other ops in numpy.
+against the same FEM read compiled as a kernel, the other ops in numpy, and
+the layer must leave its inputs as they were (an element-wise op's
+destination is its first operand: bufferized in place, it overwrote the
+caller's k and q before fem-layer-inputs-read-only).
 """
 
 import numpy as np
@@ -81,9 +84,16 @@ def test_tensor_ops_in_a_layer(tmp_path, femc_bin):
         mixed = read.run(q=q, k=k2, v=vs, beta_raw=beta_raw, lam=lam,
                          gate=gate)
         want = mixed * mixed + np.exp(q) * gate
-        got = layer.run(q=q, k=k, v=v, beta_raw=beta_raw, lam=lam,
-                        gate=gate)
+        inputs = dict(q=q, k=k, v=v, beta_raw=beta_raw, lam=lam, gate=gate)
+        saved = {n: a.copy() for n, a in inputs.items()}
+        got = layer.run(**inputs)
         assert got.shape == want.shape
+        # The layer never writes its caller's arrays (k*k and q's exp have
+        # k and q as destinations: fem-layer-inputs-read-only), so a second
+        # call gives the same output.
+        for n, a in inputs.items():
+            np.testing.assert_array_equal(a, saved[n], err_msg=n)
+        np.testing.assert_array_equal(layer.run(**inputs), got)
         # Same read; exp, the softmax and the products round differently
         # from numpy's by an ulp or two, and the read carries that through
         # (a wrong axis or a lost op is off by O(1)).
