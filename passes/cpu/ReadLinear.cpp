@@ -22,6 +22,7 @@
 // weights sum to 0 saw no key and outputs 0.
 //
 //===----------------------------------------------------------------------===//
+#include "passes/cpu/ScanPrefetch.h"
 #include "passes/cpu/ScanRead.h"
 
 using namespace mlir;
@@ -164,7 +165,7 @@ void LinearReadEmitter::emit() {
              if (gla)
                next = emitLogDecay(t0, n, it[0], it[1]);
              // With rows, emitRows spreads the next chunk's prefetches
-             // over the row blocks (ScanRead.h, prefetchScanRow).
+             // over the row blocks (ScanPrefetch.h).
              if (stateOnly)
                prefetchRows(e.add(t0, cC), /*keys=*/true, /*queries=*/false);
              loadKeys(t0, n);
@@ -543,11 +544,27 @@ void LinearReadEmitter::emitRows(Value t0, Value n) {
       invs.push_back(e.bcast(e.load(rowInv, {r})));
       invDens.push_back(e.bcast(e.load(rowInvDen, {r})));
       logR1s.push_back(e.bcast(e.load(rowLogR1, {r})));
-      if (causal) // the row one chunk ahead
-        prefetchScanRow(e, op, w, e.add(times.back(), cC), /*rows=*/true);
     }
     e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
       Value cz = e.add(cCb, cv);
+      if (causal) {
+        // The block's rows one chunk ahead, one operand row at a time
+        // spread over the channel vectors (ScanPrefetch.h) rather than in
+        // one burst before them.
+        const ScanRowPart parts[] = {ScanRowPart::Keys,    ScanRowPart::Values,
+                                     ScanRowPart::Queries, ScanRowPart::Gate,
+                                     ScanRowPart::Lam,     ScanRowPart::Out};
+        int64_t total = kRowBlock * std::size(parts);
+        Value vectors = e.divI(w.cwp, w.cLanes);
+        for (int64_t k = 0; k < total; ++k) {
+          Value at =
+              e.mul(e.divI(e.mul(e.idx(k), vectors), e.idx(total)), w.cLanes);
+          Value t = e.add(times[k % kRowBlock], cC);
+          ScanRowPart part = parts[k / kRowBlock];
+          e.when(arith::CmpIOp::create(e.b, arith::CmpIPredicate::eq, cv, at),
+                 [&] { prefetchScanRowPart(e, op, w, t, part); });
+        }
+      }
       // acc[2i] = mu part of row i, acc[2i + 1] = X part.
       SmallVector<Value> acc = e.loop(
           w.c0i, w.dk, w.c1i,
