@@ -1,4 +1,5 @@
-//===- ReadSoftmax.cpp - the online-softmax read of fem.tile_read ----------===//
+//===- ReadSoftmax.cpp - the online-softmax read of fem.tile_read
+//----------===//
 //
 // Emits the fused online-softmax FEM read (docs/architecture.md) for one
 // workgroup: rows [t0, t0 + rows) of the g = H/Hkv query heads that share kv
@@ -16,8 +17,9 @@
 //       S^T = K Q^T  with Q^T packed once per workgroup; rows on vector
 //             lanes, register-blocked FMAs
 //       m' = max(m, rowmax S); alpha = e^(scale*(m - m'));
-//       P = e^(scale*(S - m'))  (the scale multiplies differences, so no
-//       logit overflows for any float32 scale)
+//       P = e^(scale*(S - m')) * 2^24  (the scale multiplies differences, so
+//       no logit overflows for any float32 scale; 2^24 keeps weights down to
+//       e^-104.6 from flushing, see weightExp)
 //       l = alpha*l + rowsum P; acc = alpha*acc + P * panel   (one contraction)
 //   epilogue: mu = acc/l, F = (logaddexp(log(Z/l), log tiny - M) + M)/beta,
 //             the gate with a scaled norm, one store per output element.
@@ -86,12 +88,15 @@ SoftmaxReadEmitter::Blocking f32Blocking(int64_t lanes) {
 /// mean 0.067 ulp (math.exp: 1.0 and 0.066); e^0 = 1 exactly. x < -88
 /// gives 0 (2^-127 is built as 0); NaN stays NaN. 15 instructions on a
 /// chain of ~40 cycles. A positive x is outside the domain (no e^x: the
-/// read selects such lanes away).
-Value expNonPositive(EmitterBuilder &e, Value x) {
-  Value lo = e.splat(-88.0f);
+/// read selects such lanes away). With scaleLog2 = K > 0 it returns
+/// e^x * 2^K exactly as scaled (K goes into the exponent bits, no extra
+/// rounding), and 0 only below x = -88 - K ln 2.
+Value expNonPositive(EmitterBuilder &e, Value x, int scaleLog2 = 0) {
+  Value lo = e.splat(-88.0f - static_cast<float>(scaleLog2 * M_LN2));
   // Clamped below; a NaN x stays (the compare is false).
   x = e.select(e.fcmp(arith::CmpFPredicate::OLT, x, lo), lo, x);
-  Value magic = e.splat(12582912.0f + 127.0f); // 1.5 * 2^23 + 127
+  // 1.5 * 2^23 + 127 + K: k's low bits hold n + 127 + K
+  Value magic = e.splat(12582912.0f + 127.0f + scaleLog2);
   Value k = e.fadd(e.fmul(x, e.splat(1.44269504088896341f)), magic);
   Value n = e.fsub(k, magic);
   // ln 2 = 0.693359375 (9 bits: n * it is exact) - 2.12194440e-4.
@@ -103,8 +108,8 @@ Value expNonPositive(EmitterBuilder &e, Value x) {
       e.fma(r2, e.splat(1.384609961e-3f),
             e.fma(r, e.splat(8.374159224e-3f), e.splat(4.166796431e-2f)));
   Value q = e.fma(r4, high, e.fma(r2, mid, r));
-  // k's low bits hold n + 127 (0 to 127): shifted into the exponent field
-  // they are 2^n (0 for n = -127).
+  // k's low bits hold n + 127 + K (0 to 127 + K): shifted into the
+  // exponent field they are 2^(n + K) (0 for n = -127 - K).
   auto vi32 = VectorType::get({e.lanes}, e.b.getI32Type());
   Value pow2 = arith::BitcastOp::create(
       e.b, e.vf,
@@ -118,6 +123,22 @@ Value expNonPositive(EmitterBuilder &e, Value x) {
 /// the shorter form has not been timed yet.
 Value readExp(EmitterBuilder &e, Value x) {
   return e.lanes == 16 ? e.exp(x) : expNonPositive(e, x);
+}
+
+/// The online softmax's weights P are e^(scale (S - m)) * 2^kWeightLog2,
+/// in (0, 2^24]: the factor cancels in mu = acc/l and Z = acc/l, and keeps
+/// every weight down to e^-104.6 instead of flushing those below float32's
+/// smallest normal (e^-87.3) to 0. Z sums P X with X = e^z in (e^-2cap, 1],
+/// so where the heaviest key's X is near e^-86 (beta V clipped at -cap, M at
+/// +cap), a key of weight e^-88 and X = 1 carries a tenth of Z: flushed, it
+/// moved F by log(1.1)/beta (layer_fuzz seed 3 index 396: 1.7e-4 max|y|).
+/// Now the weights lost are below e^-104.6, under e^-18 (1e-8) of Z. The
+/// cost is headroom: acc holds up to S 2^24 max|V~| (overflow needs
+/// max|V~| > 2e31/S, i.e. eps near 1e-30 and |v| near 1e30). Used at every
+/// vector width (math.exp, the 16-lane readExp, flushes as well).
+constexpr int kWeightLog2 = 24;
+Value weightExp(EmitterBuilder &e, Value x) {
+  return expNonPositive(e, x, kWeightLog2);
 }
 
 } // namespace
@@ -594,7 +615,7 @@ void SoftmaxReadEmitter::emitOnlineSoftmax(Value j, Value s0, Value ncols,
     a = select(empty, splat(1.0f), a);
     Value tileSum = twoPart(splat(0.0f), [&](Value col, Value sum, bool check) {
       Value p =
-          readExp(*this, fmul(fsub(vload(scoresT, {col, rv}), mNew), vScale));
+          weightExp(*this, fmul(fsub(vload(scoresT, {col, rv}), mNew), vScale));
       if (Value vis = visible(col, check))
         p = select(vis, p, splat(0.0f));
       vstore(p, scoresT, {col, rv});

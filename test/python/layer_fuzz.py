@@ -859,6 +859,31 @@ FIXED_CASES = [
      'mask': False,
      'x': [100.0, 0.0],
      'runs': [[1, 555, 'none', 466773226]]},
+    # seed 3 index 396 run 5: softmax, W_v x40 (beta V clipped at both
+    # ends of +-43), sharp q/k: a key of weight e^-88.6 and X = 1 carried 7 %
+    # of a Z of e^-86; the read flushed weights below e^-87.7 to 0 (1.7e-4
+    # max|y|; 2.2e-7 with the weights scaled by 2^24, ReadSoftmax.cpp).
+    {'config': {'prior_type': 'softmax',
+                'n_embd': 13,
+                'n_head': 2,
+                'fem_dim': 64,
+                'qk_dim': 16,
+                'causal': False,
+                'bias': True,
+                'use_temperature': True,
+                'use_lse': True,
+                'use_outer_gate': True,
+                'use_rope': True,
+                'use_conv': True,
+                'conv_norm_first': True,
+                'conv_bidirectional': False,
+                'conv_hidden': 3,
+                'value_logexp_cap': 43.0},
+     'gains': {'W_q': 8.0, 'W_k': 8.0, 'W_v': 40.0, 'W_o': 0.001},
+     'seed': 152161976,
+     'mask': False,
+     'x': [1.0, 0.0],
+     'runs': [[1, 3, 'none', 1146332783], [1, 97, 'none', 1714162391]]},
 ]
 
 
