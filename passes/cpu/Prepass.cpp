@@ -43,19 +43,6 @@ ScanWorkgroup mlir::fem::cpu::setUpScanWorkgroup(EmitterBuilder &e,
   return w;
 }
 
-void mlir::fem::cpu::prefetchScanRow(EmitterBuilder &e, ScanReadOp op,
-                                     const ScanWorkgroup &w, Value t,
-                                     bool rows) {
-  for (ScanRowPart part :
-       {ScanRowPart::Keys, ScanRowPart::Delta, ScanRowPart::Values})
-    prefetchScanRowPart(e, op, w, t, part);
-  if (!rows)
-    return;
-  for (ScanRowPart part : {ScanRowPart::Queries, ScanRowPart::Gate,
-                           ScanRowPart::Lam, ScanRowPart::Out})
-    prefetchScanRowPart(e, op, w, t, part);
-}
-
 void mlir::fem::cpu::prefetchScanRowPart(EmitterBuilder &e, ScanReadOp op,
                                          const ScanWorkgroup &w, Value t,
                                          ScanRowPart part) {

@@ -3,7 +3,7 @@
 // aft and ssm prefetch the rows a few steps ahead one operand row (five
 // lines at 64 floats off a line boundary) at a time, placed at different
 // points of a step's work, instead of every operand's row in one burst at
-// the step's start (prefetchScanRow, ScanRead.h). In bthd each head's rows
+// the step's start (as all four scans once did). In bthd each head's rows
 // lie H * d floats apart, so the hardware prefetchers do not follow them and
 // every prefetched line comes from DRAM at long T; a burst of 25-30 such
 // prefetches stalled the core until the misses drained (Zen 2: an aft step

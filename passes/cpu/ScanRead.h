@@ -164,15 +164,6 @@ private:
   Value normCoef; // Bc floats: k of xSumFromRecord
 };
 
-/// Prefetches row t (clamped to the sequence) of the per-row operands a
-/// scan reads: the keys' (k, v; ssm: delta, v) and, with `rows`, the output
-/// rows' (q, gate, lam, out). The emitters call it once per row for the
-/// row one chunk ahead, so the next chunk's rows arrive spread over this
-/// chunk's work instead of in one burst at its start (Builder.h,
-/// prefetchRow).
-void prefetchScanRow(EmitterBuilder &e, ScanReadOp op, const ScanWorkgroup &w,
-                     Value t, bool rows);
-
 /// The emitters, one per read algorithm. Each expands `op` in place.
 void emitChunkedLinearRead(ScanReadOp op);
 void emitAftScanRead(ScanReadOp op);
