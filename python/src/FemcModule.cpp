@@ -525,6 +525,23 @@ void importArray(const std::string &kernel, const femrt_arg_info *info,
                      (info ? "'" + std::string(info->name) + "' " : "") +
                      "(#" + std::to_string(index) + ")";
   bool isOutput = info && info->role == FEMRT_ARG_OUTPUT;
+  // torch's lazy negation and conjugation views (torch._neg_view,
+  // x.conj().imag) carry a bit DLPack does not: imported as they are, the
+  // kernel would read the values without the negation.
+  for (const char *bit : {"is_neg", "is_conj"})
+    if (nb::hasattr(object, bit) && nb::hasattr(object, "resolve_neg")) {
+      nb::object set = object.attr(bit)();
+      if (nb::isinstance<nb::bool_>(set) && nb::cast<bool>(set))
+        throw nb::type_error(
+            (what + ": a torch tensor with its " +
+             (std::string(bit) == "is_neg" ? "negative" : "conjugate") +
+             " bit set (a lazy view such as torch._neg_view(x) or "
+             "x.conj().imag), which DLPack passes without it; pass " +
+             (std::string(bit) == "is_neg" ? "x.resolve_neg()"
+                                           : "x.resolve_conj()") +
+             " instead")
+                .c_str());
+    }
   if (isOutput) {
     nb::ndarray<> array;
     if (nb::try_cast(object, array, /*convert=*/false)) {

@@ -90,6 +90,24 @@ def test_torch_errors_name_the_argument(causal):
         causal(*bad, out)
 
 
+def test_lazy_negation_views_are_refused(causal):
+    # torch._neg_view's negative bit does not travel through DLPack: the
+    # kernel read lam without its sign (0.96 off) before it was refused.
+    inputs = make_inputs(1, 8, 2, 8, 8)
+    out = torch.empty(1, 8, 2, 8)
+    bad = list(inputs)
+    bad[4] = torch._neg_view(bad[4])
+    assert bad[4].is_neg()
+    with pytest.raises(TypeError, match=r"argument 'lam' \(#4\).*negative "
+                       r"bit.*resolve_neg\(\)"):
+        causal(*bad, out)
+    bad[4] = bad[4].resolve_neg()
+    causal(*bad, out)
+    want = torch.empty(1, 8, 2, 8)
+    causal(*inputs[:4], -inputs[4], inputs[5], want)
+    assert torch.equal(out, want)
+
+
 def test_reference_formulation_matches_numpy():
     inputs = make_inputs(2, 20, 4, 8, 8, Hkv=2, seed=4)
     ref_torch = torch_check.fem_reference(*(t.double() for t in inputs))
