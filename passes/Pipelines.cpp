@@ -55,6 +55,10 @@ void mlir::fem::buildTiledToLoopsPipeline(OpPassManager &pm,
   pm.addPass(createConvertElementwiseToLinalgPass());
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
   bufferization::buildBufferDeallocationPipeline(pm);
+  // bufferization.clone (a layer that returns one of its arguments: the
+  // caller frees the result, so it gets a copy) as alloc + copy; nothing
+  // later lowers a clone.
+  pm.addPass(createConvertBufferizationToMemRefPass());
   // Layer projections: packed, register-blocked matmul stages the glue
   // runs on the pool, f32 FMAs at the target's vector width or split bf16
   // on AMX tiles (the precision option).

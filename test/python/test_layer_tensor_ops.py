@@ -99,3 +99,25 @@ def test_tensor_ops_in_a_layer(tmp_path, femc_bin):
         # (a wrong axis or a lost op is off by O(1)).
         np.testing.assert_allclose(got, want, rtol=1e-5,
                                    atol=1e-5 * np.abs(want).max())
+
+
+# A layer returning one of its arguments (the read's output unused): the
+# result is a copy the caller owns (bufferization.clone, lowered by
+# convert-bufferization-to-memref; it used to fail in the LLVM translation).
+RETURNS_ARG = f"""
+func.func @returns_arg({NAMED}) -> ({SHAPE} {{fem.dims = "B,T,H,d"}}) {{{READ}
+  return %v : {SHAPE}
+}}
+"""
+
+
+def test_a_layer_returning_its_argument(tmp_path, femc_bin):
+    layer = _compile(tmp_path, "returns_arg", RETURNS_ARG,
+                     femc_bin).kernel("returns_arg")
+    rng = np.random.default_rng(3)
+    q, k, v, lam, gate = (rng.standard_normal((2, 5, 4, 64), dtype=np.float32)
+                          for _ in range(5))
+    beta_raw = rng.uniform(-1, 2, 256).astype(np.float32)
+    got = layer.run(q=q, k=k, v=v, beta_raw=beta_raw, lam=lam, gate=gate)
+    np.testing.assert_array_equal(got, v)
+    assert not np.shares_memory(got, v)
