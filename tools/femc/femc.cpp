@@ -171,20 +171,21 @@ int main(int argc, char **argv) {
   // was taken at its last value without a word; an empty value of a file or
   // list option (--tuning-db=) as if it were not given. fem-run and fem-tune
   // refuse both.
+  auto spelled = [](const cl::Option &o) {
+    return (o.ArgStr.size() == 1 ? "-" : "--") + o.ArgStr.str();
+  };
   for (cl::Option *o : std::initializer_list<cl::Option *>{
            &outDir, &target, &emit, &after, &optLevel, &tileQ, &tileK, &vec,
-           &matmulPrecision, &sanitize, &tuningDb}) {
-    std::string name = (o->ArgStr.size() == 1 ? "-" : "--") + o->ArgStr.str();
+           &matmulPrecision, &sanitize, &tuningDb})
     if (o->getNumOccurrences() > 1) {
-      errs() << "femc: error: option " << name
+      errs() << "femc: error: option " << spelled(*o)
              << " is given twice; give it once\n";
       return 1;
     }
-  }
   for (cl::opt<std::string> *o : {&outDir, &after, &sanitize, &tuningDb})
     if (o->getNumOccurrences() && o->getValue().empty()) {
-      errs() << "femc: error: option " << (o->ArgStr.size() == 1 ? "-" : "--")
-             << o->ArgStr << " needs a value (see --help)\n";
+      errs() << "femc: error: option " << spelled(*o)
+             << " needs a value (see --help)\n";
       return 1;
     }
   if (listPasses) {
