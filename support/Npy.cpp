@@ -435,7 +435,15 @@ static bool parseHeader(const std::string &text, Header &header,
   }
   if (!decodeDescr(header.descr, header.meta.dtype, message))
     return false;
-  if (fortranOrder) {
+  // Fortran order is C order when at most one extent exceeds 1 (a vector,
+  // (1, N, 1), ...) or an extent is 0: the same bytes, so accept those.
+  int64_t longDims = 0;
+  bool empty = false;
+  for (int64_t extent : header.meta.shape) {
+    longDims += extent > 1;
+    empty |= extent == 0;
+  }
+  if (fortranOrder && longDims > 1 && !empty) {
     message = "Fortran-order arrays are not supported (fortran_order is "
               "True); save a C-contiguous array";
     return false;

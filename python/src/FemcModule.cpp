@@ -402,13 +402,23 @@ public:
 
   /// Allocates the outputs (numpy) from the inputs' bound dimensions,
   /// launches, and returns the output (or a tuple of them).
-  nb::object run(nb::kwargs inputs) const;
+  nb::object run(nb::args positional, nb::kwargs inputs) const;
 
-  std::string repr() const {
-    std::string text = "<femc.Kernel " + name_ + "(";
+  size_t numArgs() const { return args_.size(); }
+
+  /// "q, k, v, beta_raw, lam, gate, out".
+  std::string argList() const {
+    std::string text;
     for (size_t i = 0; i < args_.size(); ++i)
       text += std::string(i ? ", " : "") + args_[i]->name;
-    return text + ")>";
+    return text;
+  }
+
+  /// "launch(q, k, v, beta_raw, lam, gate, out)".
+  std::string callForm() const { return "launch(" + argList() + ")"; }
+
+  std::string repr() const {
+    return "<femc.Kernel " + name_ + "(" + argList() + ")>";
   }
 
 private:
@@ -424,6 +434,9 @@ struct Imported {
   std::optional<nb::ndarray<nb::ro>> input;
   std::optional<nb::ndarray<>> output;
   DLTensor tensor{};
+  /// A torch tensor imported as an output: its version counter is bumped
+  /// after the launch writes it (see bumpTorchVersions).
+  nb::handle torchOutput;
 };
 
 std::string typeName(nb::handle object) {
@@ -503,6 +516,99 @@ std::string expectedDtype(const femrt_arg_info *info) {
   return text;
 }
 
+/// `sys.modules[module].<name>` when that module is imported (looked up,
+/// never imported: an object of the class exists only once it is).
+nb::object importedClass(const char *module, const char *name) {
+  nb::object found =
+      nb::module_::import_("sys").attr("modules").attr("get")(module);
+  if (found.is_none() || !nb::hasattr(found, name))
+    return nb::none();
+  return found.attr(name);
+}
+
+bool isInstanceOf(nb::handle object, const char *module, const char *name) {
+  nb::object cls = importedClass(module, name);
+  if (cls.is_none())
+    return false;
+  int is = PyObject_IsInstance(object.ptr(), cls.ptr());
+  if (is < 0)
+    throw nb::python_error();
+  return is == 1;
+}
+
+/// Whether `object` is a torch tensor (one with torch's methods; found
+/// without importing torch).
+bool isTorchTensor(nb::handle object) {
+  return isInstanceOf(object, "torch", "Tensor");
+}
+
+/// Refuses arrays whose meaning DLPack and the buffer protocol do not
+/// carry: a masked array (numpy.ma, torch.masked) passes its data without
+/// the mask, so the kernel would read masked elements as values (a silent
+/// wrong answer), or write an output whose mask then hides the result;
+/// and a torch output that requires grad while grad mode is on, which the
+/// kernel would write outside autograd (torch refuses such in-place writes
+/// itself).
+void refuseUnimportableMeaning(const std::string &what, bool isOutput,
+                               nb::handle object) {
+  std::string use = isOutput ? "the kernel would write every element and "
+                               "leave the mask as it is; pass a plain array"
+                             : "the kernel would read every element, masked "
+                               "ones included, as values; pass";
+  if (isInstanceOf(object, "numpy.ma", "MaskedArray"))
+    throw nb::type_error(
+        (what +
+         ": a numpy masked array (numpy.ma.MaskedArray), whose mask "
+         "DLPack and the buffer protocol do not pass: " +
+         use +
+         (isOutput ? " (numpy.ma.getdata(a) writes its data)"
+                   : " a.filled(value) (or numpy.ma.getdata(a) to use the "
+                     "data as it is), and mask padded keys with a kernel's "
+                     "key mask argument"))
+            .c_str());
+  if (isInstanceOf(object, "torch.masked", "MaskedTensor"))
+    throw nb::type_error(
+        (what +
+         ": a torch MaskedTensor, whose mask DLPack does not pass: " + use +
+         (isOutput ? " (t.get_data() writes its data)"
+                   : " t.to_tensor(value) (or t.get_data() to use the data "
+                     "as it is), and mask padded keys with a kernel's key "
+                     "mask argument"))
+            .c_str());
+  if (isOutput && isTorchTensor(object) &&
+      nb::cast<bool>(object.attr("requires_grad"))) {
+    nb::object torch = nb::module_::import_("torch");
+    if (nb::cast<bool>(torch.attr("is_grad_enabled")()))
+      throw nb::type_error(
+          (what + ": a torch tensor that requires grad, which the kernel "
+                  "would write outside autograd (no gradient flows through "
+                  "a launch); write it under torch.no_grad(), pass "
+                  "out.detach(), or use the PyTorch op "
+                  "(examples/torch_op/fem_op.py) for a result in the graph")
+              .c_str());
+  }
+}
+
+/// Tells autograd that the launch wrote the torch outputs in place, as
+/// torch's own in-place ops do: a tensor saved for a backward and then
+/// overwritten by a kernel makes that backward raise "one of the variables
+/// needed for gradient computation has been modified by an inplace
+/// operation" instead of computing a gradient from the new values.
+void bumpTorchVersions(const std::vector<Imported> &imported) {
+  nb::list tensors;
+  for (const Imported &i : imported)
+    if (i.torchOutput)
+      tensors.append(i.torchOutput);
+  if (tensors.size() == 0)
+    return;
+  nb::object graph = importedClass("torch.autograd", "graph");
+  if (!graph.is_none() && nb::hasattr(graph, "increment_version"))
+    graph.attr("increment_version")(nb::tuple(tensors));
+  else
+    nb::module_::import_("torch").attr("_C").attr("_increment_version")(
+        nb::tuple(tensors));
+}
+
 template <typename Array> void fillTensor(const Array &a, DLTensor &t) {
   t.data = a.data_handle();
   t.byte_offset = a.byte_offset();
@@ -542,11 +648,14 @@ void importArray(const std::string &kernel, const femrt_arg_info *info,
              " instead")
                 .c_str());
     }
+  refuseUnimportableMeaning(what, isOutput, object);
   if (isOutput) {
     nb::ndarray<> array;
     if (nb::try_cast(object, array, /*convert=*/false)) {
       out.output = std::move(array);
       fillTensor(*out.output, out.tensor);
+      if (isTorchTensor(object))
+        out.torchOutput = object;
       return;
     }
   }
@@ -605,15 +714,31 @@ void Kernel::launch(const std::vector<nb::handle> &arrays,
   });
   if (status != FEMRT_OK)
     throw FemrtError{femrt_status_string(status), message};
+  bumpTorchVersions(imported);
 }
 
-nb::object Kernel::run(nb::kwargs kwargs) const {
+nb::object Kernel::run(nb::args positional, nb::kwargs kwargs) const {
   // The inputs by name, in the kernel's order.
   std::vector<nb::handle> arrays;
   std::string inputNames;
   for (const femrt_arg_info *info : args_)
     if (info->role == FEMRT_ARG_INPUT)
       inputNames += std::string(inputNames.empty() ? "" : ", ") + info->name;
+  // nanobind's own error for positional arrays was "run(): incompatible
+  // function arguments", which names neither the form nor the inputs.
+  if (positional.size() > 0) {
+    std::string form;
+    for (const femrt_arg_info *info : args_)
+      if (info->role == FEMRT_ARG_INPUT)
+        form += std::string(form.empty() ? "" : ", ") + info->name + "=...";
+    throw nb::type_error(
+        ("kernel '" + name_ + "': run() takes the inputs by name, run(" + form +
+         "), got " + std::to_string(positional.size()) +
+         " positional argument" + (positional.size() == 1 ? "" : "s") +
+         "; to pass every array in order, outputs included, call "
+         "kernel(*arrays) or kernel.launch(*arrays)")
+            .c_str());
+  }
   for (auto [key, value] : kwargs) {
     // A name that is no UTF-8 (a lone surrogate) failed nb::cast with a
     // bare "std::bad_cast".
@@ -828,7 +953,36 @@ int32_t getNumThreads() {
 /// A kernel's launch(..., max_threads=N). N is a Python int of any size:
 /// a negative one, or one beyond int32 (which nanobind refused with an
 /// "incompatible function arguments" TypeError), is a ValueError naming it.
-void launchArgs(const Kernel &kernel, nb::args arrays, nb::int_ maxThreads) {
+void launchArgs(const Kernel &kernel, nb::args arrays, nb::kwargs options) {
+  // Keywords other than max_threads (and arrays passed as one list) were
+  // nanobind's "incompatible function arguments", naming no form.
+  nb::object maxThreadsObject = nb::int_(0);
+  for (auto [key, value] : options) {
+    std::string name;
+    if (!nb::try_cast(key, name) || name != "max_threads")
+      throw nb::type_error(
+          ("kernel '" + kernel.name() + "': launch() takes the arrays in " +
+           "order, inputs then outputs, as " + kernel.callForm() +
+           ", and the keyword max_threads only; got the keyword " +
+           nb::repr(key).c_str() +
+           " (run(name=array, ...) takes the inputs by name)")
+              .c_str());
+    maxThreadsObject = nb::borrow(value);
+  }
+  if (!nb::isinstance<nb::int_>(maxThreadsObject))
+    throw nb::type_error(("kernel '" + kernel.name() +
+                          "': max_threads must be an int, got " +
+                          typeName(maxThreadsObject))
+                             .c_str());
+  if (arrays.size() == 1 && kernel.numArgs() > 1 &&
+      (nb::isinstance<nb::list>(arrays[0]) ||
+       nb::isinstance<nb::tuple>(arrays[0])))
+    throw nb::type_error(
+        ("kernel '" + kernel.name() + "': launch() takes the arrays as " +
+         "separate arguments, " + kernel.callForm() + ", got one " +
+         typeName(arrays[0]) + "; unpack it: launch(*arrays)")
+            .c_str());
+  nb::int_ maxThreads = nb::borrow<nb::int_>(maxThreadsObject);
   std::optional<int32_t> n = countUpTo(maxThreads, INT32_MAX);
   if (!n)
     throw nb::value_error(
@@ -881,30 +1035,32 @@ NB_MODULE(_femc, m) {
       .def_prop_ro("prior", &Kernel::prior,
                    "'softmax', 'linear', 'gla', 'aft' or 'ssm'; None for a "
                    "layer or a kernel that is not a FEM read.")
-      .def_prop_ro("causal",
-                   [](const Kernel &k) { return k.flag(FEMRT_KERNEL_CAUSAL); },
-                   "Whether the read is causal (its keys have the length "
-                   "T); None without traits.")
+      .def_prop_ro(
+          "causal", [](const Kernel &k) { return k.flag(FEMRT_KERNEL_CAUSAL); },
+          "Whether the read is causal (its keys have the length "
+          "T); None without traits.")
       .def_prop_ro("layout", &Kernel::layout, "'bthd' or 'bhtd', or None.")
-      .def_prop_ro("mask",
-                   [](const Kernel &k) { return k.flag(FEMRT_KERNEL_MASK); },
-                   "Whether the kernel takes a key-padding mask.")
-      .def_prop_ro("layer",
-                   [](const Kernel &k) { return k.flag(FEMRT_KERNEL_LAYER); },
-                   "Whether the kernel is a whole layer.")
+      .def_prop_ro(
+          "mask", [](const Kernel &k) { return k.flag(FEMRT_KERNEL_MASK); },
+          "Whether the kernel takes a key-padding mask.")
+      .def_prop_ro(
+          "layer", [](const Kernel &k) { return k.flag(FEMRT_KERNEL_LAYER); },
+          "Whether the kernel is a whole layer.")
       .def_prop_ro("scale", &Kernel::scale,
                    "The scale attribute, or None (the prior's default "
                    "1/sqrt(dk)).")
-      .def_prop_ro("cap",
-                   [](const Kernel &k) {
-                     return k.readNumber(&femrt_kernel_traits::cap);
-                   },
-                   "The clip of the free-energy logits (None if not a read).")
-      .def_prop_ro("eps",
-                   [](const Kernel &k) {
-                     return k.readNumber(&femrt_kernel_traits::eps);
-                   },
-                   "The free energy's epsilon (None if not a read).")
+      .def_prop_ro(
+          "cap",
+          [](const Kernel &k) {
+            return k.readNumber(&femrt_kernel_traits::cap);
+          },
+          "The clip of the free-energy logits (None if not a read).")
+      .def_prop_ro(
+          "eps",
+          [](const Kernel &k) {
+            return k.readNumber(&femrt_kernel_traits::eps);
+          },
+          "The free energy's epsilon (None if not a read).")
       .def_prop_ro("tiles", &Kernel::tiles,
                    "{'q': .., 'k': .., 'vec': ..} (#fem.tiles), or None.")
       .def_prop_ro("grid", &Kernel::grid,
@@ -914,15 +1070,16 @@ NB_MODULE(_femc, m) {
                    "One dict per argument, inputs first: name, role "
                    "('input'/'output'), dtype, dims (names), shape (None "
                    "where dynamic).")
-      .def("launch", &launchArgs, "arrays"_a, nb::kw_only(),
-           "max_threads"_a = nb::int_(0),
+      .def("launch", &launchArgs,
+           nb::sig("def launch(self, *arrays, max_threads: int = 0) -> None"),
            "Runs the kernel on the given arrays (inputs, then outputs), "
            "writing the outputs in place. No array is copied; the GIL is "
            "released while the kernel runs. max_threads limits this launch "
            "(0 = all of the context's threads).")
-      .def("__call__", &launchArgs, "arrays"_a, nb::kw_only(),
-           "max_threads"_a = nb::int_(0), "Same as launch().")
-      .def("run", &Kernel::run, "inputs"_a,
+      .def("__call__", &launchArgs,
+           nb::sig("def __call__(self, *arrays, max_threads: int = 0) -> None"),
+           "Same as launch().")
+      .def("run", &Kernel::run, nb::sig("def run(self, **inputs) -> object"),
            "Runs the kernel on the inputs given by name, allocating the "
            "outputs as numpy arrays; returns the output (a tuple if there "
            "are several: out, state_out for a scan kernel with a carried "
