@@ -350,7 +350,7 @@ CASES = [
     # float32 (as in the module run in float32) for rows whose visible
     # values all lie > 87 below M; section 3's F = log(R(e^V) + tiny) is
     # exact math, which a float64 reading computes without underflow. The
-    # importer reads X in bands of 80 (importer.LSE_BANDS).
+    # importer reads X in bands of 40 (importer.LSE_BAND).
     case("softmax_lse_only_span",
          dict(n_embd=16, n_head=2, fem_dim=8, qk_dim=8, conv_hidden=4,
               prior_type="softmax", use_temperature=False),
