@@ -28,7 +28,6 @@ using namespace mlir;
 using namespace mlir::fem;
 using namespace mlir::fem::cpu;
 
-namespace {
 /// softplus(x) as torch computes it (x for x > 20, else log1p(e^x)), as
 /// max(x, 0) + log1p(e^-|x|): one exp whose result u lies in (0, 1], and a
 /// log1p that needs no exponent split nor division. 1 + u lies in (1, 2]:
@@ -41,11 +40,12 @@ namespace {
 /// term (< 2e-35) vanishes next to eps in g+ = softplus + eps, and the exp
 /// would build a subnormal (a microcode assist); the polynomial is left out
 /// for u < 2^-24 (then f = u), where log1p(u) = u in float and u^3 would
-/// underflow.
-Value gateSoftplus(EmitterBuilder &e, Value x) {
+/// underflow. Callers other than the gate pass their own floor instead of
+/// kExpFloor (aft's q, ScanRead.h).
+Value mlir::fem::cpu::gateSoftplus(EmitterBuilder &e, Value x, float floor) {
   Value zero = e.cstLike(x, 0.0f);
   Value negAbs = e.fmin(x, e.neg(x)); // -|x| (NaN passes)
-  Value u = e.exp(e.fmax(e.cstLike(x, kExpFloor), negAbs));
+  Value u = e.exp(e.fmax(e.cstLike(x, floor), negAbs));
   Value big = e.fcmp(arith::CmpFPredicate::OGT, u,
                      e.cstLike(x, 0.41421356f));
   Value f = e.select(big, e.fmul(e.fsub(u, e.cstLike(x, 1.0f)),
@@ -73,7 +73,6 @@ Value gateSoftplus(EmitterBuilder &e, Value x) {
   return e.select(e.fcmp(arith::CmpFPredicate::OGT, x, e.cstLike(x, 20.0f)),
                   x, soft);
 }
-} // namespace
 
 GateEpilogue::GateEpilogue(EmitterBuilder &e, ScanReadOp op,
                            const ScanWorkgroup &w, ValueStreams &streams)
@@ -97,10 +96,11 @@ Value GateEpilogue::rowScale(Value t) {
                         Value gl = e.vloadMasked(
                             op.getGate(), e.at(w.batch, t, w.head, c),
                             lanesLeft);
-                        Value gp = e.select(
-                            lanesLeft,
-                            e.fadd(gateSoftplus(e, gl), e.bcast(w.eps)),
-                            e.splat(0.0f));
+                        Value gp =
+                            e.select(lanesLeft,
+                                     e.fadd(gateSoftplus(e, gl, kExpFloor),
+                                            e.bcast(w.eps)),
+                                     e.splat(0.0f));
                         e.vstore(gp, gatePlus, {slot, c});
                         return SmallVector<Value>{e.fmax(gp, it[0])};
                       })[0];

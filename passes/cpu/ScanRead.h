@@ -164,6 +164,13 @@ private:
   Value normCoef; // Bc floats: k of xSumFromRecord
 };
 
+/// softplus(x) (torch's: x for x > 20, else log1p(e^x)) as
+/// max(x, 0) + log1p(e^-|x|) with e^-|x| floored at e^floor: one exp and a
+/// polynomial, no exponent split nor division (Epilogue.cpp). The gate
+/// takes floor = kExpFloor (-80; g+ enters only through its ratios, next to
+/// eps); aft's q -87 (log q-hat enters F; e^-87 is still a normal float).
+Value gateSoftplus(EmitterBuilder &e, Value x, float floor);
+
 /// The emitters, one per read algorithm. Each expands `op` in place.
 void emitChunkedLinearRead(ScanReadOp op);
 void emitAftScanRead(ScanReadOp op);
