@@ -485,8 +485,18 @@ void writeValue(const Json &v, int indent, std::string &out) {
 
 bool parseJson(std::string_view text, Json &out, std::string &error,
                JsonPosition *where) {
-  Parser parser(text);
   out = Json();
+  // A manifest or tuning database saved by an editor that writes a mark
+  // got "expected a JSON value, found byte 0xef".
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") {
+    error = "line 1, column 1 (byte 0): the file starts with a UTF-8 "
+            "byte-order mark (EF BB BF), which JSON does not take; save it "
+            "as UTF-8 without a byte-order mark";
+    if (where)
+      *where = JsonPosition{1, 1};
+    return false;
+  }
+  Parser parser(text);
   if (parser.parseDocument(out, error))
     return true;
   if (where)

@@ -384,6 +384,11 @@ static bool parsePreamble(const uint8_t *data, size_t size, uint64_t total,
     if (size < kMagicSize && std::memcmp(data, kMagic, size) == 0)
       message = "truncated file: " + std::to_string(total) +
                 " bytes, shorter than the .npy magic";
+    else if (size >= 4 && std::memcmp(data, "PK\x03\x04", 4) == 0)
+      // numpy.savez writes a zip of .npy files, one per array.
+      message = "bad magic: not a .npy file (it must start with "
+                "\\x93NUMPY) but a zip archive (numpy.savez's .npz?); "
+                "write each array with numpy.save";
     else
       message = "bad magic: not a .npy file (it must start with "
                 "\\x93NUMPY)";

@@ -768,7 +768,10 @@ nb::object Kernel::run(nb::args positional, nb::kwargs kwargs) const {
     const femrt_arg_info *info = args_[i];
     if (info->role != FEMRT_ARG_INPUT)
       continue;
-    if (!kwargs.contains(info->name) && std::string(info->name) == "state") {
+    // state=None is the empty state too (was: "expected an array ...,
+    // got NoneType").
+    if (std::string(info->name) == "state" &&
+        (!kwargs.contains(info->name) || kwargs[info->name].is_none())) {
       emptyState = static_cast<int>(arrays.size());
       arrays.push_back(nb::none());
       continue;
@@ -862,6 +865,25 @@ public:
       names.push_back(name);
     }
     return names;
+  }
+
+  /// module[key] / module.kernel(key): a str key; anything else (an index,
+  /// bytes) was nanobind's "incompatible function arguments".
+  Kernel kernelByKey(nb::handle key) const {
+    std::string name;
+    if (!nb::isinstance<nb::str>(key) || !nb::try_cast(key, name)) {
+      std::string names;
+      for (const std::string &n : kernels())
+        names += (names.empty() ? "'" : ", '") + n + "'";
+      throw nb::type_error(
+          ("femc.Module: kernels are looked up by name, e.g. module[" +
+           (names.empty() ? std::string("'name'")
+                          : names.substr(0, names.find(','))) +
+           "], got " + typeName(key) + " " + nb::repr(key).c_str() +
+           " (kernels: " + names + ")")
+              .c_str());
+    }
+    return kernel(name);
   }
 
   Kernel kernel(const std::string &name) const {
@@ -1088,10 +1110,12 @@ NB_MODULE(_femc, m) {
 
   nb::class_<Module>(m, "Module", "A loaded femc kernel library.")
       .def_prop_ro("kernels", &Module::kernels, "The kernel names.")
-      .def("kernel", &Module::kernel, "name"_a,
+      .def("kernel", &Module::kernelByKey,
+           nb::sig("def kernel(self, name: str) -> Kernel"),
            "The kernel called name (femc.Error listing the names there are "
            "if there is none).")
-      .def("__getitem__", &Module::kernel, "name"_a)
+      .def("__getitem__", &Module::kernelByKey,
+           nb::sig("def __getitem__(self, name: str) -> Kernel"))
       .def_prop_ro("path", &Module::path)
       .def_prop_ro("producer",
                    [](const Module &mod) { return mod.info().first; })

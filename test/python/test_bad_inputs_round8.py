@@ -107,6 +107,21 @@ def test_launch_with_a_keyword_array_names_the_form(kernel):
         kernel(*inputs.values(), out, max_threads=-1)
 
 
+def test_module_indexed_by_something_else_than_a_name(kernels_lib):
+    # Was nanobind's "__getitem__(): incompatible function arguments".
+    lib = femc.load(kernels_lib)
+    for key, shown in ((0, "int 0"), (b"softmax_causal",
+                                      "bytes b'softmax_causal'")):
+        for lookup in (lib.__getitem__, lib.kernel):
+            with pytest.raises(TypeError) as e:
+                lookup(key)
+            assert str(e.value) == (
+                f"femc.Module: kernels are looked up by name, e.g. "
+                f"module['softmax_causal'], got {shown} (kernels: "
+                f"'softmax_causal', 'softmax_full_mask')")
+    assert lib["softmax_causal"].name == "softmax_causal"
+
+
 # --- torch --------------------------------------------------------------------
 
 def _torch_args(torch):
@@ -170,3 +185,36 @@ def test_torch_masked_tensor_is_refused(kernel):
                        r"masked ones included, as values; pass "
                        r"t.to_tensor\(value\)"):
         kernel(*args, out)
+
+
+# --- a scan kernel's state=None -----------------------------------------------
+
+LINEAR_STATE = """
+func.func @linear_state(%q: tensor<?x?x?x8xf32>, %k: tensor<?x?x?x8xf32>, %v: tensor<?x?x?x?xf32>, %beta_raw: tensor<?xf32>, %lam: tensor<?x?x?x?xf32>, %gate: tensor<?x?x?x?xf32>, %state: tensor<?x?x?x28xf32>) -> (tensor<?x?x?x?xf32>, tensor<?x?x?x28xf32>) {
+  %out, %s = fem.mixer linear q(%q : tensor<?x?x?x8xf32>) k(%k : tensor<?x?x?x8xf32>) v(%v : tensor<?x?x?x?xf32>) beta_raw(%beta_raw : tensor<?xf32>) lam(%lam : tensor<?x?x?x?xf32>) gate(%gate : tensor<?x?x?x?xf32>) state(%state : tensor<?x?x?x28xf32>) {causal} -> tensor<?x?x?x?xf32>, tensor<?x?x?x28xf32>
+  return %out, %s : tensor<?x?x?x?xf32>, tensor<?x?x?x28xf32>
+}
+"""
+
+
+def test_state_none_is_the_empty_state(femc_bin, tmp_path):
+    # Was: "argument 'state' (#6): expected an array supporting DLPack or
+    # the buffer protocol (...), got NoneType", while leaving state out
+    # meant the empty state.
+    model = tmp_path / "linear_state.mlir"
+    model.write_text(LINEAR_STATE)
+    kernel = femc.compile(str(model), str(tmp_path / "out"), femc=femc_bin)[
+        "linear_state"]
+    rng = np.random.default_rng(3)
+    shape = (1, 5, 2, 8)
+    inputs = {n: rng.standard_normal(shape).astype(np.float32)
+              for n in ("q", "k", "v", "lam", "gate")}
+    inputs["beta_raw"] = np.zeros(16, np.float32)
+    out, state = kernel.run(**inputs, state=None)
+    out0, state0 = kernel.run(**inputs)
+    out1, state1 = kernel.run(**inputs, state=np.zeros((1, 2, 8, 28),
+                                                       np.float32))
+    np.testing.assert_array_equal(out, out0)
+    np.testing.assert_array_equal(state, state0)
+    np.testing.assert_array_equal(out, out1)
+    np.testing.assert_array_equal(state, state1)

@@ -188,6 +188,17 @@ int main(int argc, char **argv) {
              << " needs a value (see --help)\n";
       return 1;
     }
+  // 0 is the options' "not given": --tile-k=0 compiled with the default
+  // tiles without a word (and let a tuning database win).
+  for (cl::opt<int64_t> *o : {&tileQ, &tileK, &vec})
+    if (o->getNumOccurrences() && o->getValue() == 0) {
+      errs() << "femc: error: " << spelled(*o) << "=0 is not "
+             << (o == &vec ? "a vector width: expected 4, 8 or 16"
+                           : "a tile: expected a positive multiple of 2 * vec "
+                             "up to 1024")
+             << " (leave the option out for the default)\n";
+      return 1;
+    }
   if (listPasses) {
     for (const std::string &p : femc::driver::pipelinePassNames())
       outs() << p << "\n";
