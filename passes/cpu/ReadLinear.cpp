@@ -65,7 +65,8 @@ private:
   void loadQueries(Value t0, Value n);
   /// gla: local log decays of the chunk and their per-row and per-key
   /// factors (vectors); returns the new (G, C_last).
-  SmallVector<Value> emitLogDecay(Value t0, Value n, Value g, Value cPrev);
+  SmallVector<Value> emitLogDecay(Value t0, Value n, Value g, Value gErr,
+                                  Value cPrev);
   void emitScores(Value n);
   /// rowDen[t] = [e^(l_t)] phi(q_t) . z [+ w_t] for the chunk's rows, and
   /// from it rowInv (1 / denominator), rowInvDen (1 / den) and rowLogR1.
@@ -154,16 +155,17 @@ void LinearReadEmitter::emit() {
     });
   } else {
     SmallVector<Value> inits;
-    if (gla) // G (unclamped sum), C_{t0-1}; a carried C continues exactly:
-      // the sums only decrease, so clamp(C + a, -60, 50) = clamp(G + a, ..).
-      inits = {cStart, cStart};
+    if (gla) // G (unclamped sum), its rounding error, C_{t0-1}; a carried
+      // C continues exactly: the sums only decrease, so clamp(C + a, -60,
+      // 50) = clamp(G + a, ..).
+      inits = {cStart, e.cst(0.0f), cStart};
     SmallVector<Value> last = e.loop(w.c0i, e.ceilDiv(w.T, cC), w.c1i, inits,
            [&](Value ch, ValueRange it) {
              Value t0 = e.mul(ch, cC);
              Value n = e.minI(cC, e.sub(w.T, t0));
              SmallVector<Value> next;
              if (gla)
-               next = emitLogDecay(t0, n, it[0], it[1]);
+               next = emitLogDecay(t0, n, it[0], it[1], it[2]);
              // With rows, emitRows spreads the next chunk's prefetches
              // over the row blocks (ScanPrefetch.h).
              if (stateOnly)
@@ -179,8 +181,8 @@ void LinearReadEmitter::emit() {
              return next;
            });
     if (gla) {
-      cStart = last[1];
-      gLast = last[0];
+      cStart = last[2];
+      gLast = e.fadd(last[0], last[1]);
     }
   }
   storeState(cStart, gLast);
@@ -370,23 +372,36 @@ void LinearReadEmitter::loadQueries(Value t0, Value n) {
 }
 
 SmallVector<Value> LinearReadEmitter::emitLogDecay(Value t0, Value n, Value g,
-                                                   Value cPrev) {
+                                                   Value gErr, Value cPrev) {
   Value decay = op.getDecay();
   auto decayAt = [&](Value t) -> SmallVector<Value, 3> {
     if (op.getLayout() == Layout::bthd)
       return {w.batch, t, w.head};
     return {w.batch, w.head, t};
   };
-  SmallVector<Value> out = e.loop(
-      w.c0i, n, w.c1i, {g, cPrev}, [&](Value r, ValueRange it) {
+  // The running sum G is compensated (Knuth's TwoSum: G + err holds it to
+  // a float32 rounding whatever the row count): a plain float32 sum
+  // drifts by up to half an ulp(|G|) per row, so C at the -60 clamp was
+  // off by ~1e-3 after 600 rows of a = -0.1 and every key before the clamp
+  // weighed e^(1e-3) too much against the keys after it (1.06e-4 max|out|,
+  // spec_fuzz seed 5201, eps 0.1).
+  SmallVector<Value> out =
+      e.loop(w.c0i, n, w.c1i, {g, gErr, cPrev}, [&](Value r, ValueRange it) {
         Value raw = e.load(decay, decayAt(e.add(t0, r)));
         Value a = e.neg(e.featureMap(raw, w.eps));
         Value sum = e.fadd(it[0], a);
+        Value bv = e.fsub(sum, it[0]);
+        Value err = e.fadd(e.fsub(it[0], e.fsub(sum, bv)), e.fsub(a, bv));
+        // an infinite a (decay = inf) gives err = NaN: C is then clamp(-inf)
+        err = e.select(e.fcmp(arith::CmpFPredicate::ORD, err, err), err,
+                       e.cst(0.0f));
+        Value sumErr = e.fadd(it[1], err);
         // (quirk) the running sum is clamped, so once C reaches -60 the
         // decay stops.
-        Value c = e.clamp(sum, e.cst(kGlaMinLogDecay), e.cst(kGlaMaxLogDecay));
+        Value c = e.clamp(e.fadd(sum, sumErr), e.cst(kGlaMinLogDecay),
+                          e.cst(kGlaMaxLogDecay));
         e.store(e.fsub(c, cPrev), logDecay, {r});
-        return SmallVector<Value>{sum, c};
+        return SmallVector<Value>{sum, sumErr, c};
       });
   Value lLast = e.load(logDecay, {e.sub(n, w.c1i)});
   // Rows past the end take the last row's decay (finite, never stored).

@@ -16,7 +16,8 @@
 //               emitPrePass)
 //       S^T = K Q^T  with Q^T packed once per workgroup; rows on vector
 //             lanes, register-blocked FMAs
-//       m' = max(m, rowmax S); alpha = e^(scale*(m - m'));
+//       m' = max(m, rowmax S); alpha = e^(scale*(m - m')) (below e^-80:
+//       (alpha * 2^24) * 2^-24, so the rescale keeps what P kept)
 //       P = e^(scale*(S - m')) * 2^24  (the scale multiplies differences, so
 //       no logit overflows for any float32 scale; 2^24 keeps weights down to
 //       e^-104.6 from flushing, see weightExp)
@@ -195,6 +196,7 @@ LogicalResult SoftmaxReadEmitter::emit() {
   rowMax = alloc({ShapedType::kDynamic, bqPad}, {group});
   rowSum = alloc({ShapedType::kDynamic, bqPad}, {group});
   alpha = alloc({bqPad}, {});
+  alphaLow = alloc({bqPad}, {});
   betaBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
   boundBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
   shiftBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
@@ -229,7 +231,10 @@ void SoftmaxReadEmitter::allocOperands() {
 void SoftmaxReadEmitter::emitPrePass() {
   Value eps = cst(static_cast<float>(op.getEpsAttr().getValueAsDouble()));
   Value cap = cst(static_cast<float>(op.getCapAttr().getValueAsDouble()));
-  loop(c0, cBqPad, c1, [&](Value r) { store(cst(1.0f), alpha, {r}); });
+  loop(c0, cBqPad, c1, [&](Value r) {
+    store(cst(1.0f), alpha, {r});
+    store(cst(1.0f), alphaLow, {r});
+  });
   // The shift M = max over unmasked keys of beta*clamp(v, +-cap/beta). Both
   // beta* and clamp are monotone, so M = beta*clamp(max v): one pass over the
   // raw values of the kv head serves every query head of the group. A NaN
@@ -610,9 +615,18 @@ void SoftmaxReadEmitter::emitOnlineSoftmax(Value j, Value s0, Value ncols,
     Value empty = fcmp(arith::CmpFPredicate::OEQ, mNew, vNegInf);
     Value fresh = fcmp(arith::CmpFPredicate::OEQ, mOld, vNegInf);
     Value vScale = bcast(scale);
+    // The rescale e^x (x = scale (m - m') <= 0) of the sums so far. Below
+    // e^-80 it is taken as (e^x 2^24) * 2^-24: e^x itself would be flushed
+    // to 0 below e^-88 (and subnormal below e^-87.3), dropping keys whose
+    // weights e^x 2^24 the sums still hold as normal numbers, which carry
+    // a share of Z where the new heaviest key's X is near e^-2cap (logits
+    // 232 then 320, X = 1 then e^-86: 11 % of Z, spec_fuzz seed 5201).
+    Value x = fmul(fsub(mOld, mNew), vScale);
+    Value deep = fcmp(arith::CmpFPredicate::OLT, x, splat(-80.0f));
     Value a = select(fresh, splat(0.0f),
-                     readExp(*this, fmul(fsub(mOld, mNew), vScale)));
+                     select(deep, weightExp(*this, x), readExp(*this, x)));
     a = select(empty, splat(1.0f), a);
+    Value aLow = select(deep, splat(0x1p-24f), splat(1.0f));
     Value tileSum = twoPart(splat(0.0f), [&](Value col, Value sum, bool check) {
       Value p =
           weightExp(*this, fmul(fsub(vload(scoresT, {col, rv}), mNew), vScale));
@@ -622,8 +636,10 @@ void SoftmaxReadEmitter::emitOnlineSoftmax(Value j, Value s0, Value ncols,
       return fadd(sum, p);
     });
     vstore(mNew, rowMax, {j, rv});
-    vstore(fadd(fmul(a, vload(rowSum, {j, rv})), tileSum), rowSum, {j, rv});
+    vstore(fma(fmul(a, vload(rowSum, {j, rv})), aLow, tileSum), rowSum,
+           {j, rv});
     vstore(a, alpha, {rv});
+    vstore(aLow, alphaLow, {rv});
   });
 }
 
@@ -654,10 +670,11 @@ void SoftmaxReadEmitter::accumulateBlocks(
   int64_t rb = blocking.rowBlock, cbv = blocking.colBlock;
   Value cb = idx(cbv * lanes);
   loop(floorTo(rowStart, cRB), rowsPadded, cRB, [&](Value r) {
-    SmallVector<Value> rowIdx, rowAlpha;
+    SmallVector<Value> rowIdx, rowAlpha, rowAlphaLow;
     for (int64_t i = 0; i < rb; ++i) {
       rowIdx.push_back(add(r, idx(i)));
       rowAlpha.push_back(bcast(load(alpha, {rowIdx.back()})));
+      rowAlphaLow.push_back(bcast(load(alphaLow, {rowIdx.back()})));
     }
     Value n = rowSteps ? rowSteps(r) : steps;
     loop(c0, width, cb, [&](Value c) {
@@ -672,7 +689,8 @@ void SoftmaxReadEmitter::accumulateBlocks(
       for (int64_t i = 0; i < rb; ++i)
         for (int64_t k = 0; k < cbv; ++k) {
           SmallVector<Value> at = {j, rowIdx[i], add(c, idx(k * lanes))};
-          sums[i * cbv + k] = fma(vload(acc, at), rowAlpha[i], sums[i * cbv + k]);
+          sums[i * cbv + k] = fma(fmul(vload(acc, at), rowAlpha[i]),
+                                  rowAlphaLow[i], sums[i * cbv + k]);
         }
       for (int64_t i = 0; i < rb; ++i)
         for (int64_t k = 0; k < cbv; ++k)

@@ -84,7 +84,8 @@ protected:
       bool trimCausal = false);
   /// The value contraction's register blocks: for every block of rowBlock
   /// rows (from the block of rowStart to rowsPadded) x colBlock vectors of
-  /// the accumulator width, acc[j][r][c..] = alpha[r] * acc[j][r][c..] + the
+  /// the accumulator width, acc[j][r][c..] = alpha[r] * acc[j][r][c..] *
+  /// alphaLow[r] + the
   /// sum over `steps` of madd(sum, rowOperand(s, r), colOperand(s, c..)).
   /// rowSteps(r), when given, replaces `steps` for the row block at r.
   void accumulateBlocks(Value j, Value steps, Value rowStart,
@@ -107,6 +108,9 @@ protected:
   // Shared scratch.
   Value scoresT, acc, rowMax, rowSum, alpha, betaBuf, boundBuf, shiftBuf,
       vmaxBuf, offsetBuf, colOk, gateBuf;
+  /// Per row: the rescale's second factor, 1, or 2^-24 where alpha holds
+  /// e^x * 2^24 (a rescale by e^x below e^-80, emitRowMax).
+  Value alphaLow;
   /// Per head slot: 1 when some channel is narrow (offsetBuf), else 0.
   Value narrowAnyBuf;
   bool panelWideOnly = false;

@@ -83,7 +83,8 @@ void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
     });
   });
   // Row buffers (one row's block): delta, the panel, the decays per n and
-  // the three reads y_mu / y_1, y_X / y_1 and y_1 / max(y_1, eps) - 1.
+  // the reads y_mu / max(y_1, eps), y_X / max(y_1, eps) (or y_X / y_1 where
+  // y_1 < eps) and log R(1) (0 unless y_1 < eps).
   Value stepRow = e.alloc({cb}, {});
   Value uRow = e.alloc({cb}, {});
   Value xRow = e.alloc({cb}, {});
@@ -199,11 +200,35 @@ void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
         Value yu = x.fma(skip, u, y[0]);
         Value yx = x.fma(skip, xs, y[1]);
         Value y1 = x.fadd(y[2], skip);
-        Value denom = x.fmax(x.bcast(w.eps), y1);
+        Value epsV = x.bcast(w.eps);
+        Value denom = x.fmax(epsV, y1);
         Value inv = x.fdiv(x.splat(1.0f), denom);
         x.vstore(x.fmul(yu, inv), readRow, {s0, cv});
         x.vstore(x.fmul(yx, inv), readRow, {s1, cv});
-        x.vstore(x.fdiv(x.fsub(y1, denom), denom), readRow, {s2, cv});
+        x.vstore(x.splat(0.0f), readRow, {s2, cv});
+        // Where y_1 < eps, R(1) = y_1 / eps < 1: the X stream is read as its
+        // mean over y_1 and log R(1) goes to the epilogue's log scale, as
+        // linear's rows do (ReadLinear.cpp, emitRowDens). Passing R(1) - 1
+        // to log1p(R(X - 1) + R(1) - 1) lost R(1) to the rounding of a sum
+        // near -1 (1e-3 relative at R(1) = 2e-5; spec_fuzz seed 5201, eps
+        // 0.05). log R(1) is log1p((y_1 - eps) / eps) near 1, else
+        // log(y_1 / eps); y_1 <= 0 (a weight of -inf): Z <= 0, log Z = -inf.
+        Value clamped = x.fcmp(arith::CmpFPredicate::ULT, y1, epsV);
+        Value any = vector::ReductionOp::create(x.b, vector::CombiningKind::OR,
+                                                clamped);
+        storage::ifThen(x.b, any, [&] {
+          Value none = x.fcmp(arith::CmpFPredicate::OLE, y1, x.splat(0.0f));
+          Value r1m1 = x.fmul(x.fsub(y1, denom), inv);
+          Value logR1 = x.log1pOrLog(
+              x.fcmp(arith::CmpFPredicate::OGT, r1m1, x.splat(-0.5f)), r1m1,
+              x.fmul(y1, inv));
+          x.vstore(x.select(none, x.splat(0.0f), x.fdiv(yx, y1)), readRow,
+                   {s1, cv});
+          x.vstore(x.select(none,
+                            x.splat(-std::numeric_limits<float>::infinity()),
+                            logR1),
+                   readRow, {s2, cv});
+        });
       });
       if (stateOnly)
         return;
@@ -211,7 +236,8 @@ void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
       prefetchScanRowPart(e, op, w, ahead, ScanRowPart::Out);
       e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
         epilogue.store(t, cv, scale, e.vload(readRow, {s0, cv}),
-                       e.vload(readRow, {s1, cv}), e.vload(readRow, {s2, cv}));
+                       e.vload(readRow, {s1, cv}), e.splat(0.0f),
+                       e.vload(readRow, {s2, cv}));
       });
     });
   });

@@ -72,11 +72,14 @@ SMALL_SOFTMAX = (16, 16, 8)
 class Kernel:
     def __init__(self, prior, causal=True, mask=False, dtype="f32",
                  tiles=None, state=False, N=4, dk=None, shape=None,
-                 layout="bthd"):
+                 layout="bthd", cap=None, eps=None, scale=None):
         self.prior, self.causal, self.mask = prior, causal, mask
         self.dtype, self.tiles, self.state = dtype, tiles, state
         self.N, self.dk, self.layout = N, dk, layout
         self.shape = shape  # static (B, T, H, Hkv, dk, dv), else dynamic
+        # the mixer's `cap`, `eps` and (softmax) `scale` attributes; None:
+        # the defaults (40, 1e-6, 1/sqrt(dk))
+        self.cap, self.eps, self.scale = cap, eps, scale
         parts = [prior, "causal" if causal else "full"]
         if shape:
             parts.append("s" + "x".join(map(str, shape)))
@@ -90,6 +93,10 @@ class Kernel:
             parts.append("t" + "x".join(map(str, tiles)))
         if prior == "ssm":
             parts.append(f"N{N}")
+        for tag, x in (("cap", cap), ("eps", eps), ("sc", scale)):
+            if x is not None:  # 1e-08 -> 1em08, 0.5 -> 0p5: a C name
+                parts.append(tag + f"{x:g}".replace(".", "p")
+                             .replace("-", "m").replace("+", ""))
         if state:
             parts.append("state")
         parts.append(dtype)
@@ -150,6 +157,11 @@ class Kernel:
         if self.tiles:
             q, k, vec = self.tiles
             attrs.append(f"tiles = #fem.tiles<q = {q}, k = {k}, vec = {vec}>")
+        for name in ("cap", "eps", "scale"):
+            if getattr(self, name) is not None:
+                m, _, e = repr(float(getattr(self, name))).partition("e")
+                m += "" if "." in m else ".0"  # MLIR's 1.0e-05, not 1e-05
+                attrs.append(f"{name} = {m}{'e' + e if e else ''} : f64")
         attr = " {" + ", ".join(attrs) + "}" if attrs else ""
         names = ["%out", "%state_out"][:len(results)]
         return (f"func.func @{self.name}({', '.join(args)}) -> "

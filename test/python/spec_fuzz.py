@@ -25,7 +25,10 @@ regressions that way). What it draws:
   head), |v| from 1e-3 to 1e4, values on the clip's edge ±cap/β, |q.k|
   up to a hard max, q and k < 0 (φ = eps), λ and gate logits at ±30, at
   softplus's edges and at 1e20, gla decays saturating C at -60, ssm steps
-  and rates at their extremes, aft keys over ±100.
+  and rates at their extremes, aft keys over ±100; beta_raw at ±1e4;
+* the mixer's `cap` (1e-5 to 43), `eps` (1e-12 to 1) and softmax `scale`
+  off their defaults (dynamic kernels and random static ones), and femc's
+  tile options (--tile-q, --tile-k, --vec) on every other static round.
 
 The kernels come from three libraries, each compiled once with every extent
 dynamic, so thousands of random shapes run per compile: spec_matrix.py's
@@ -128,6 +131,28 @@ def _fuzz_kernels():
                  tiles=(8, 8, 8)),
                K("gla", dtype=dtype, state=True, dk=4, tiles=(8, 8, 8)),
                K("ssm", dtype=dtype, state=True, N=4, tiles=(8, 8, 8))]
+    # the `cap`, `eps` and `scale` attributes away from their defaults
+    # (docs/dialect.md, "Attribute ranges": cap in [1e-5, 43], eps in
+    # [1e-30, 1e30]; the draws keep eps <= 1 and beta >= 1e-12, where the
+    # float64 reading stays exact, see spec_ref.py)
+    ks += [K("softmax", True, mask=True, cap=1e-5, eps=1e-10, scale=0.01),
+           K("softmax", False, mask=True, cap=43.0, eps=0.3, scale=3.0,
+             tiles=(16, 16, 8)),
+           K("softmax", True, cap=2.0, eps=1e-8, layout="bhtd"),
+           K("linear", True, mask=True, cap=0.5, eps=1e-3),
+           K("linear", False, mask=True, cap=43.0, eps=1e-12,
+             tiles=(8, 8, 8)),
+           K("linear", True, state=True, dk=4, cap=5.0, eps=1e-4,
+             tiles=(8, 8, 8)),
+           K("gla", cap=43.0, eps=1e-8),
+           K("gla", cap=2.0, eps=0.1, tiles=(8, 8, 8), layout="bhtd"),
+           K("gla", state=True, dk=4, cap=1e-3, eps=1e-10, tiles=(8, 8, 8)),
+           K("aft", cap=43.0, eps=1e-9),
+           K("aft", cap=0.01, eps=1.0, tiles=(8, 8, 8)),
+           K("aft", state=True, dk=2, cap=20.0, eps=1e-7),
+           K("ssm", N=16, cap=43.0, eps=1e-8),
+           K("ssm", N=1, cap=1e-3, eps=0.05, tiles=(8, 8, 8)),
+           K("ssm", state=True, N=2, cap=43.0, eps=1e-10, tiles=(8, 8, 8))]
     return ks
 
 
@@ -177,12 +202,13 @@ def _cache_dir():
     return d
 
 
-def compile_text(femc_bin, text, stem):
-    """Compiles a model text with femc into the cache (keyed by the text
-    and the femc binary); returns the library's path."""
+def compile_text(femc_bin, text, stem, options=()):
+    """Compiles a model text with femc (and its `options`) into the cache
+    (keyed by the text, the options and the femc binary); returns the
+    library's path."""
     st = os.stat(femc_bin)
     key = hashlib.sha256(f"{femc_bin}:{st.st_mtime_ns}:{st.st_size}\n"
-                         f"{text}".encode()).hexdigest()[:16]
+                         f"{list(options)}{text}".encode()).hexdigest()[:16]
     out = os.path.join(_cache_dir(), f"{stem}-{key}")
     lib = os.path.join(out, f"{stem}.so")
     if not os.path.isfile(lib):
@@ -193,8 +219,8 @@ def compile_text(femc_bin, text, stem):
         env = dict(os.environ)
         env.setdefault("FEMC_INCLUDE_DIR",
                        os.path.join(ROOT, "runtime", "include"))
-        r = subprocess.run([femc_bin, model, "-o", out], capture_output=True,
-                           text=True, env=env)
+        r = subprocess.run([femc_bin, model, "-o", out, *options],
+                           capture_output=True, text=True, env=env)
         if r.returncode != 0:
             raise RuntimeError(f"femc failed on {model}:\n{r.stderr}")
     return lib
@@ -241,12 +267,14 @@ class Context:
         for k in kernels:
             self.kernels[k.name] = (k, path, module)
 
-    def add_static(self, kernels):
-        """Compiles kernels with static extents (one library, cached)."""
+    def add_static(self, kernels, options=()):
+        """Compiles kernels with static extents (one library, cached), with
+        femc's `options` (e.g. --tile-q)."""
         t0 = time.time()
         text = "".join(k.mlir() + "\n" for k in kernels)
-        stem = "static_" + hashlib.sha256(text.encode()).hexdigest()[:8]
-        path = compile_text(self.femc_bin, text, stem)
+        stem = "static_" + hashlib.sha256(
+            f"{list(options)}{text}".encode()).hexdigest()[:8]
+        path = compile_text(self.femc_bin, text, stem, options)
         self.compile_s += time.time() - t0
         self.add_library(path, kernels)
         return time.time() - t0
@@ -292,6 +320,9 @@ def draw_case(rng, kern, max_T=3000):
                             mask=kern.mask, dtype=kern.dtype,
                             tiles=kern.tiles, N=kern.N,
                             shape=list(kern.shape), layout=kern.layout)
+        p["compile"].update(attrs(kern))
+        if getattr(kern, "femc_options", None):
+            p["femc_options"] = list(kern.femc_options)
     if kern.shape:
         B, T, H, Hkv, dk, dv = kern.shape
     else:
@@ -343,10 +374,12 @@ def draw_case(rng, kern, max_T=3000):
     elif r < 0.6:
         p["beta"] = ["const", float(_pick(rng, [-30.0, -20.0, -14.0, -5.0,
                                                 -1.0, 0.0, 1.0, 3.0, 8.0,
-                                                20.0, 30.0]))]
+                                                20.0, 30.0, -1e4, -100.0,
+                                                -60.0, 50.0, 100.0, 1e3,
+                                                1e4]))]
     elif r < 0.75:
-        p["beta"] = ["two", float(_pick(rng, [-30.0, -14.0, -3.0])),
-                     float(_pick(rng, [3.0, 8.0, 30.0]))]
+        p["beta"] = ["two", float(_pick(rng, [-100.0, -30.0, -14.0, -3.0])),
+                     float(_pick(rng, [3.0, 8.0, 30.0, 100.0]))]
     else:
         p["beta"] = ["uniform", -1.0, 2.0]
     # values
@@ -400,16 +433,16 @@ def draw_case(rng, kern, max_T=3000):
 # input knobs that take the drawn inputs (bthd, float64) and edit them
 
 
-def _beta(x):
-    return spec_ref.softplus(x["beta_raw"]) + spec_ref.EPS
+def _beta(x, eps=spec_ref.EPS):
+    return spec_ref.softplus(x["beta_raw"]) + eps
 
 
-def v_clip_edge(rng, x):
+def v_clip_edge(rng, x, cap=spec_ref.CAP, eps=spec_ref.EPS):
     """Values a hair inside, on and outside ±cap/β of their channel (β of
     the first query head that reads each kv head), and far outside."""
     B, S, Hkv, dv = x["v"].shape
     H = x["lam"].shape[2]
-    bound = spec_ref.CAP / _beta(x).reshape(H, dv)[:: H // Hkv]
+    bound = cap / _beta(x, eps).reshape(H, dv)[:: H // Hkv]
     rel = rng.choice([-1e-6, -1e-7, 0.0, 1e-7, 1e-6, -0.5, 1.0],
                      x["v"].shape)
     x["v"] = bound * (1.0 + rel) * rng.choice([-1.0, 1.0], x["v"].shape)
@@ -488,7 +521,8 @@ def draw_inputs(p, kern):
         x["Cs"] = sp(n(B, T, N)) + 1e-6
         x["D"] = sp(n(E)) + 1e-6
     if p["v"][0] == "clip_edge":
-        v_clip_edge(rng, x)
+        v_clip_edge(rng, x, **{n: a for n, a in attrs(kern).items()
+                               if n != "scale"})
     for name in p.get("tweaks", []):
         TWEAKS[name](rng, x)
     mask = None
@@ -582,7 +616,13 @@ def _reference(kern, exact, mask, t1=None):
                  for n, a in exact.items()}
         mask = None if mask is None else mask[:, :t1]
     return spec_ref.fem_read(kern.prior, exact, causal=kern.causal,
-                             mask=mask)["out"]
+                             mask=mask, **attrs(kern))["out"]
+
+
+def attrs(kern):
+    """The kernel's cap, eps and scale (the reference's keywords)."""
+    return {n: getattr(kern, n) for n in ("cap", "eps", "scale")
+            if getattr(kern, n, None) is not None}
 
 
 def run_case(ctx, p, cref=False):
@@ -649,13 +689,27 @@ def describe(p):
     s += f" beta={p['beta']} v={p['v']}"
     if "qk" in p:
         s += f" qk={p['qk']:.3g}"
-    for k in ("tweaks", "mask", "hide", "segments", "split"):
+    for k in ("tweaks", "mask", "hide", "segments", "split", "femc_options"):
         if p.get(k):
             s += f" {k}={p[k]}"
     return s
 
 
 # ------------------------------------------------------------ the fuzzer
+
+
+# the attributes' draws: both ends of cap's range and eps up to 1 (with
+# beta_raw down to -1e4 beta is eps itself; eps >= 1e-12 keeps F = log Z/beta
+# within the float64 reference's reach, spec_ref.py)
+CAPS = [1e-5, 1e-3, 0.1, 1.0, 5.0, 20.0, 40.0, 43.0]
+EPSS = [1e-12, 1e-10, 1e-8, 1e-6, 1e-4, 1e-2, 0.3, 1.0]
+# femc's tile options (they override a kernel's #fem.tiles): tile-q and
+# tile-k multiples of 2·vec
+FEMC_OPTIONS = [[], ["--vec=4"], ["--tile-q=8", "--tile-k=8", "--vec=4"],
+                ["--tile-q=24", "--tile-k=8", "--vec=4"],
+                ["--tile-q=16", "--tile-k=16", "--vec=8"],
+                ["--tile-q=48", "--tile-k=32", "--vec=8"],
+                ["--tile-q=128", "--tile-k=16", "--vec=8"]]
 
 
 def random_static_kernels(rng, n):
@@ -677,11 +731,18 @@ def random_static_kernels(rng, n):
         tiles = None
         if rng.random() < 0.5:
             tiles = (16, 16, 8) if prior == "softmax" else (8, 8, 8)
+        extra = {}
+        if rng.random() < 0.4:  # cap, eps (and scale) off their defaults
+            extra = dict(cap=float(_pick(rng, CAPS)),
+                         eps=float(_pick(rng, EPSS)))
+            if prior == "softmax" and rng.random() < 0.5:
+                extra["scale"] = float(_pick(rng, [1e-3, 0.1, 0.7, 4.0]))
         ks.append(adv.Kernel(prior, bool(rng.random() < 0.7) or not keyed,
                              mask=keyed and bool(rng.random() < 0.5),
                              dtype=_pick(rng, ["f32", "f32", "f16"]),
-                             tiles=tiles, N=int(_pick(rng, [1, 4])),
-                             shape=(B, T, H, Hkv, dk, dv), layout=layout))
+                             tiles=tiles, N=int(_pick(rng, [1, 4, 16])),
+                             shape=(B, T, H, Hkv, dk, dv), layout=layout,
+                             **extra))
     for k in ks:
         k.random_static = True
     # distinct names (a random pair may coincide)
@@ -714,7 +775,10 @@ def check_one(ctx, p, stats, label, cref=False, out=sys.stdout,
         c = dict(p["compile"])
         c["shape"] = tuple(c["shape"])
         c["tiles"] = tuple(c["tiles"]) if c["tiles"] else None
-        ctx.add_static([adv.Kernel(**c)])
+        k = adv.Kernel(**c)
+        k.random_static = True
+        k.femc_options = p.get("femc_options", [])
+        ctx.add_static([k], k.femc_options)
     kern = ctx.kernels[p["kernel"]][0]
     try:
         err, msg = run_case(ctx, p, cref=cref)
@@ -764,10 +828,15 @@ def fuzz(ctx, seed, *, cases=None, seconds=None, static=0, static_cases=4,
     while not done():
         rnd, pos = divmod(index, per_round)
         if static and compiled_round != rnd:
-            statics = random_static_kernels(
-                np.random.default_rng([seed, 1 << 30, rnd]), static)
+            srng = np.random.default_rng([seed, 1 << 30, rnd])
+            statics = random_static_kernels(srng, static)
+            # every other round: femc's tile options over the library
+            options = (_pick(srng, FEMC_OPTIONS) if srng.random() < 0.5
+                       else [])
+            for k in statics:
+                k.femc_options = options
             try:
-                ctx.add_static(statics)
+                ctx.add_static(statics, options)
             except RuntimeError as e:
                 print(f"FAIL static kernels of round {rnd}: {e}", file=out,
                       flush=True)
@@ -802,10 +871,16 @@ def _beta_min(p):
 # counts it); a fix shows up as KNOWN cases that pass, so the entry goes.
 KNOWN = (
     ("softmax-f32-logits",
-     lambda p, k: k.prior == "softmax" and _logit_scale(p) >= 300.0,
+     lambda p, k: k.prior == "softmax" and _logit_scale(p, k) >= 300.0,
      "softmax logits of several hundred: their float32 rounding "
      "(ulp(|q.k|)) moves the weights by more than 1e-4 (docs/semantics.md, "
      "\"Tolerance\")"),
+    ("float32-range",
+     lambda p, k: _x_underflows(p, k),
+     "linear, gla, aft: weights times X = e^(beta V~ - M) below float32's "
+     "range (docs/semantics.md, \"Known limit (float32 range)\"): a kernel "
+     "whose 2 cap - ln(eps) exceeds 95 (cap above 40 or eps below 1e-6), "
+     "values spanning the clip"),
     ("ssm-eps-float32",
      lambda p, k: k.prior == "ssm" and "ssm_extreme" in p.get("tweaks", ())
      and _beta_min(p) <= -8.0,
@@ -815,13 +890,42 @@ KNOWN = (
 )
 
 
-def _logit_scale(p):
+def _x_underflows(p, kern):
+    """linear/gla/aft's float32 range limit: X reaches e^-(2 cap) and the
+    weights eps (φ = eps, κ = eps), so w·X reaches eps·e^-(2 cap); beyond
+    e^-95 it is a subnormal with fewer than 11 bits, or 0. Only where the
+    case's β·Ṽ spans nearly 2·cap in some channel."""
+    if kern.prior not in ("linear", "gla", "aft"):
+        return False
+    cap = kern.cap if kern.cap is not None else spec_ref.CAP
+    eps = kern.eps if kern.eps is not None else spec_ref.EPS
+    if 2.0 * cap - math.log(eps) <= 95.0:
+        return False
+    x, mask = draw_inputs(p, kern)
+    H, Hkv = p["H"], p["Hkv"]
+    beta = _beta(x, eps).reshape(H, p["dv"])
+    v = x["v"][:, :, np.arange(H) // (H // Hkv)]  # (B, S, H, dv)
+    bv = beta * np.clip(v, -cap / beta, cap / beta)
+    if mask is not None:
+        keep = mask[:, :, None, None]
+        lo = np.where(keep, bv, np.inf).min(axis=1)
+        hi = np.where(keep, bv, -np.inf).max(axis=1)
+    else:
+        lo, hi = bv.min(axis=1), bv.max(axis=1)
+    return bool(np.nanmax(np.where(hi > lo, hi - lo, 0.0)) >= 2.0 * cap
+                - 10.0)
+
+
+def _logit_scale(p, kern=None):
     """About the largest |logit| a softmax case draws: q.k/sqrt(dk) is s^2
     for entries N(0, s^2), 9·s^2·sqrt(dk) with q, k < 0 everywhere."""
     s = p.get("qk", 1.0)
+    # the `scale` attribute times sqrt(dk): 1 for the default 1/sqrt(dk)
+    scale = getattr(kern, "scale", None)
+    sc = 1.0 if scale is None else scale * math.sqrt(p["dk"])
     if "qk_negative" in p.get("tweaks", ()):
-        return 9.0 * s * s * math.sqrt(p["dk"])
-    return 3.0 * s * s
+        return 9.0 * s * s * math.sqrt(p["dk"]) * sc
+    return 3.0 * s * s * sc
 
 
 def known(p, kern):
@@ -832,7 +936,73 @@ def known(p, kern):
 
 
 # Regressions: cases the fuzzer found, fixed since (each a params dict).
-FIXED_CASES = []
+# Seed 5201 (2026-12-02): a softmax rescale e^(m - m') below e^-88 flushed to
+# 0 (logits 232 then 320, X = 1 then e^-86: 1e-3 max|out|); ssm rows with
+# y1 < eps lost R(1) in log1p(R(X - 1) + R(1) - 1) (eps 0.05: 1.5e-4 and
+# 1.5e-4); gla's float32 running sum drifted 1e-3 before the -60 clamp
+# (eps 0.1, T = 1021: 1.06e-4).
+FIXED_CASES = [
+    {'kernel': 'softmax_full_mask_t16x16x8_cap43_eps0p3_sc3_f32',
+     'seed': 1724211502,
+     'S': 257,
+     'B': 3,
+     'T': 257,
+     'H': 6,
+     'Hkv': 3,
+     'dk': 8,
+     'dv': 12,
+     'beta': ['uniform', 21.91, 25.47],
+     'v': ['clip_edge'],
+     'qk': 3.0483102921030607,
+     'lam': 1.0,
+     'gate': 3.0,
+     'tweaks': [],
+     'mask': ['random', 0.9],
+     'hide': True},
+    {'kernel': 'ssm_causal_t8x8x8_N1_cap0p001_eps0p05_f32',
+     'seed': 1286954221,
+     'S': 1,
+     'B': 3,
+     'T': 1,
+     'H': 1,
+     'Hkv': 1,
+     'dk': 1,
+     'dv': 80,
+     'beta': ['uniform', -1.0, 2.0],
+     'v': ['normal', 0.032382999116347046],
+     'lam': 1.0,
+     'gate': 10.0,
+     'tweaks': ['ssm_extreme']},
+    {'kernel': 'ssm_causal_t8x8x8_N1_cap0p001_eps0p05_f32',
+     'seed': 33759531,
+     'S': 363,
+     'B': 2,
+     'T': 363,
+     'H': 4,
+     'Hkv': 4,
+     'dk': 1,
+     'dv': 16,
+     'beta': ['const', -5.0],
+     'v': ['normal', 0.34844615253571987],
+     'lam': 1.0,
+     'gate': 3.0,
+     'tweaks': ['ssm_extreme']},
+    {'kernel': 'gla_causal_bhtd_t8x8x8_cap2_eps0p1_f32',
+     'seed': 1952170623,
+     'S': 1021,
+     'B': 1,
+     'T': 1021,
+     'H': 1,
+     'Hkv': 1,
+     'dk': 1,
+     'dv': 32,
+     'beta': ['const', -1.0],
+     'v': ['normal', 5.133479233273182],
+     'qk': 0.0581512391383229,
+     'lam': 3.0,
+     'gate': 10.0,
+     'tweaks': ['gla_decay_off']},
+]
 
 
 def main(argv=None):

@@ -200,3 +200,78 @@ func.func @ssm_causal_t8x8x8_N4_state_bf16(%v: tensor<?x?x?x?xbf16>, %beta_raw: 
   %out, %state_out = fem.mixer ssm v(%v : tensor<?x?x?x?xbf16>) beta_raw(%beta_raw : tensor<?xbf16>) lam(%lam : tensor<?x?x?x?xbf16>) gate(%gate : tensor<?x?x?x?xbf16>) delta(%delta : tensor<?x?x?xbf16>) A(%A : tensor<?x4xbf16>) Bs(%Bs : tensor<?x?x4xbf16>) Cs(%Cs : tensor<?x?x4xbf16>) D(%D : tensor<?xbf16>) state(%state : tensor<?x?x?x15xf32>) {causal, tiles = #fem.tiles<q = 8, k = 8, vec = 8>} -> tensor<?x?x?x?xbf16>, tensor<?x?x?x15xf32>
   return %out, %state_out : tensor<?x?x?x?xbf16>, tensor<?x?x?x15xf32>
 }
+
+func.func @softmax_causal_mask_cap1em05_eps1em10_sc0p01_f32(%q: tensor<?x?x?x?xf32>, %k: tensor<?x?x?x?xf32>, %v: tensor<?x?x?x?xf32>, %beta_raw: tensor<?xf32>, %lam: tensor<?x?x?x?xf32>, %gate: tensor<?x?x?x?xf32>, %mask: tensor<?x?xi1>) -> (tensor<?x?x?x?xf32>) {
+  %out = fem.mixer softmax q(%q : tensor<?x?x?x?xf32>) k(%k : tensor<?x?x?x?xf32>) v(%v : tensor<?x?x?x?xf32>) beta_raw(%beta_raw : tensor<?xf32>) lam(%lam : tensor<?x?x?x?xf32>) gate(%gate : tensor<?x?x?x?xf32>) mask(%mask : tensor<?x?xi1>) {causal, cap = 1.0e-05 : f64, eps = 1.0e-10 : f64, scale = 0.01 : f64} -> tensor<?x?x?x?xf32>
+  return %out : tensor<?x?x?x?xf32>
+}
+
+func.func @softmax_full_mask_t16x16x8_cap43_eps0p3_sc3_f32(%q: tensor<?x?x?x?xf32>, %k: tensor<?x?x?x?xf32>, %v: tensor<?x?x?x?xf32>, %beta_raw: tensor<?xf32>, %lam: tensor<?x?x?x?xf32>, %gate: tensor<?x?x?x?xf32>, %mask: tensor<?x?xi1>) -> (tensor<?x?x?x?xf32>) {
+  %out = fem.mixer softmax q(%q : tensor<?x?x?x?xf32>) k(%k : tensor<?x?x?x?xf32>) v(%v : tensor<?x?x?x?xf32>) beta_raw(%beta_raw : tensor<?xf32>) lam(%lam : tensor<?x?x?x?xf32>) gate(%gate : tensor<?x?x?x?xf32>) mask(%mask : tensor<?x?xi1>) {tiles = #fem.tiles<q = 16, k = 16, vec = 8>, cap = 43.0 : f64, eps = 0.3 : f64, scale = 3.0 : f64} -> tensor<?x?x?x?xf32>
+  return %out : tensor<?x?x?x?xf32>
+}
+
+func.func @softmax_causal_bhtd_cap2_eps1em08_f32(%q: tensor<?x?x?x?xf32>, %k: tensor<?x?x?x?xf32>, %v: tensor<?x?x?x?xf32>, %beta_raw: tensor<?xf32>, %lam: tensor<?x?x?x?xf32>, %gate: tensor<?x?x?x?xf32>) -> (tensor<?x?x?x?xf32>) {
+  %out = fem.mixer softmax q(%q : tensor<?x?x?x?xf32>) k(%k : tensor<?x?x?x?xf32>) v(%v : tensor<?x?x?x?xf32>) beta_raw(%beta_raw : tensor<?xf32>) lam(%lam : tensor<?x?x?x?xf32>) gate(%gate : tensor<?x?x?x?xf32>) {causal, layout = #fem.layout<bhtd>, cap = 2.0 : f64, eps = 1.0e-08 : f64} -> tensor<?x?x?x?xf32>
+  return %out : tensor<?x?x?x?xf32>
+}
+
+func.func @linear_causal_mask_cap0p5_eps0p001_f32(%q: tensor<?x?x?x?xf32>, %k: tensor<?x?x?x?xf32>, %v: tensor<?x?x?x?xf32>, %beta_raw: tensor<?xf32>, %lam: tensor<?x?x?x?xf32>, %gate: tensor<?x?x?x?xf32>, %mask: tensor<?x?xi1>) -> (tensor<?x?x?x?xf32>) {
+  %out = fem.mixer linear q(%q : tensor<?x?x?x?xf32>) k(%k : tensor<?x?x?x?xf32>) v(%v : tensor<?x?x?x?xf32>) beta_raw(%beta_raw : tensor<?xf32>) lam(%lam : tensor<?x?x?x?xf32>) gate(%gate : tensor<?x?x?x?xf32>) mask(%mask : tensor<?x?xi1>) {causal, cap = 0.5 : f64, eps = 0.001 : f64} -> tensor<?x?x?x?xf32>
+  return %out : tensor<?x?x?x?xf32>
+}
+
+func.func @linear_full_mask_t8x8x8_cap43_eps1em12_f32(%q: tensor<?x?x?x?xf32>, %k: tensor<?x?x?x?xf32>, %v: tensor<?x?x?x?xf32>, %beta_raw: tensor<?xf32>, %lam: tensor<?x?x?x?xf32>, %gate: tensor<?x?x?x?xf32>, %mask: tensor<?x?xi1>) -> (tensor<?x?x?x?xf32>) {
+  %out = fem.mixer linear q(%q : tensor<?x?x?x?xf32>) k(%k : tensor<?x?x?x?xf32>) v(%v : tensor<?x?x?x?xf32>) beta_raw(%beta_raw : tensor<?xf32>) lam(%lam : tensor<?x?x?x?xf32>) gate(%gate : tensor<?x?x?x?xf32>) mask(%mask : tensor<?x?xi1>) {tiles = #fem.tiles<q = 8, k = 8, vec = 8>, cap = 43.0 : f64, eps = 1.0e-12 : f64} -> tensor<?x?x?x?xf32>
+  return %out : tensor<?x?x?x?xf32>
+}
+
+func.func @linear_causal_t8x8x8_cap5_eps0p0001_state_f32(%q: tensor<?x?x?x4xf32>, %k: tensor<?x?x?x4xf32>, %v: tensor<?x?x?x?xf32>, %beta_raw: tensor<?xf32>, %lam: tensor<?x?x?x?xf32>, %gate: tensor<?x?x?x?xf32>, %state: tensor<?x?x?x16xf32>) -> (tensor<?x?x?x?xf32>, tensor<?x?x?x16xf32>) {
+  %out, %state_out = fem.mixer linear q(%q : tensor<?x?x?x4xf32>) k(%k : tensor<?x?x?x4xf32>) v(%v : tensor<?x?x?x?xf32>) beta_raw(%beta_raw : tensor<?xf32>) lam(%lam : tensor<?x?x?x?xf32>) gate(%gate : tensor<?x?x?x?xf32>) state(%state : tensor<?x?x?x16xf32>) {causal, tiles = #fem.tiles<q = 8, k = 8, vec = 8>, cap = 5.0 : f64, eps = 0.0001 : f64} -> tensor<?x?x?x?xf32>, tensor<?x?x?x16xf32>
+  return %out, %state_out : tensor<?x?x?x?xf32>, tensor<?x?x?x16xf32>
+}
+
+func.func @gla_causal_cap43_eps1em08_f32(%q: tensor<?x?x?x?xf32>, %k: tensor<?x?x?x?xf32>, %v: tensor<?x?x?x?xf32>, %beta_raw: tensor<?xf32>, %lam: tensor<?x?x?x?xf32>, %gate: tensor<?x?x?x?xf32>, %decay: tensor<?x?x?xf32>) -> (tensor<?x?x?x?xf32>) {
+  %out = fem.mixer gla q(%q : tensor<?x?x?x?xf32>) k(%k : tensor<?x?x?x?xf32>) v(%v : tensor<?x?x?x?xf32>) beta_raw(%beta_raw : tensor<?xf32>) lam(%lam : tensor<?x?x?x?xf32>) gate(%gate : tensor<?x?x?x?xf32>) decay(%decay : tensor<?x?x?xf32>) {causal, cap = 43.0 : f64, eps = 1.0e-08 : f64} -> tensor<?x?x?x?xf32>
+  return %out : tensor<?x?x?x?xf32>
+}
+
+func.func @gla_causal_bhtd_t8x8x8_cap2_eps0p1_f32(%q: tensor<?x?x?x?xf32>, %k: tensor<?x?x?x?xf32>, %v: tensor<?x?x?x?xf32>, %beta_raw: tensor<?xf32>, %lam: tensor<?x?x?x?xf32>, %gate: tensor<?x?x?x?xf32>, %decay: tensor<?x?x?xf32>) -> (tensor<?x?x?x?xf32>) {
+  %out = fem.mixer gla q(%q : tensor<?x?x?x?xf32>) k(%k : tensor<?x?x?x?xf32>) v(%v : tensor<?x?x?x?xf32>) beta_raw(%beta_raw : tensor<?xf32>) lam(%lam : tensor<?x?x?x?xf32>) gate(%gate : tensor<?x?x?x?xf32>) decay(%decay : tensor<?x?x?xf32>) {causal, layout = #fem.layout<bhtd>, tiles = #fem.tiles<q = 8, k = 8, vec = 8>, cap = 2.0 : f64, eps = 0.1 : f64} -> tensor<?x?x?x?xf32>
+  return %out : tensor<?x?x?x?xf32>
+}
+
+func.func @gla_causal_t8x8x8_cap0p001_eps1em10_state_f32(%q: tensor<?x?x?x4xf32>, %k: tensor<?x?x?x4xf32>, %v: tensor<?x?x?x?xf32>, %beta_raw: tensor<?xf32>, %lam: tensor<?x?x?x?xf32>, %gate: tensor<?x?x?x?xf32>, %decay: tensor<?x?x?xf32>, %state: tensor<?x?x?x16xf32>) -> (tensor<?x?x?x?xf32>, tensor<?x?x?x16xf32>) {
+  %out, %state_out = fem.mixer gla q(%q : tensor<?x?x?x4xf32>) k(%k : tensor<?x?x?x4xf32>) v(%v : tensor<?x?x?x?xf32>) beta_raw(%beta_raw : tensor<?xf32>) lam(%lam : tensor<?x?x?x?xf32>) gate(%gate : tensor<?x?x?x?xf32>) decay(%decay : tensor<?x?x?xf32>) state(%state : tensor<?x?x?x16xf32>) {causal, tiles = #fem.tiles<q = 8, k = 8, vec = 8>, cap = 0.001 : f64, eps = 1.0e-10 : f64} -> tensor<?x?x?x?xf32>, tensor<?x?x?x16xf32>
+  return %out, %state_out : tensor<?x?x?x?xf32>, tensor<?x?x?x16xf32>
+}
+
+func.func @aft_causal_cap43_eps1em09_f32(%q: tensor<?x?x?x?xf32>, %k: tensor<?x?x?x?xf32>, %v: tensor<?x?x?x?xf32>, %beta_raw: tensor<?xf32>, %lam: tensor<?x?x?x?xf32>, %gate: tensor<?x?x?x?xf32>) -> (tensor<?x?x?x?xf32>) {
+  %out = fem.mixer aft q(%q : tensor<?x?x?x?xf32>) k(%k : tensor<?x?x?x?xf32>) v(%v : tensor<?x?x?x?xf32>) beta_raw(%beta_raw : tensor<?xf32>) lam(%lam : tensor<?x?x?x?xf32>) gate(%gate : tensor<?x?x?x?xf32>) {causal, cap = 43.0 : f64, eps = 1.0e-09 : f64} -> tensor<?x?x?x?xf32>
+  return %out : tensor<?x?x?x?xf32>
+}
+
+func.func @aft_causal_t8x8x8_cap0p01_eps1_f32(%q: tensor<?x?x?x?xf32>, %k: tensor<?x?x?x?xf32>, %v: tensor<?x?x?x?xf32>, %beta_raw: tensor<?xf32>, %lam: tensor<?x?x?x?xf32>, %gate: tensor<?x?x?x?xf32>) -> (tensor<?x?x?x?xf32>) {
+  %out = fem.mixer aft q(%q : tensor<?x?x?x?xf32>) k(%k : tensor<?x?x?x?xf32>) v(%v : tensor<?x?x?x?xf32>) beta_raw(%beta_raw : tensor<?xf32>) lam(%lam : tensor<?x?x?x?xf32>) gate(%gate : tensor<?x?x?x?xf32>) {causal, tiles = #fem.tiles<q = 8, k = 8, vec = 8>, cap = 0.01 : f64, eps = 1.0 : f64} -> tensor<?x?x?x?xf32>
+  return %out : tensor<?x?x?x?xf32>
+}
+
+func.func @aft_causal_dk2_cap20_eps1em07_state_f32(%q: tensor<?x?x?x2xf32>, %k: tensor<?x?x?x2xf32>, %v: tensor<?x?x?x?xf32>, %beta_raw: tensor<?xf32>, %lam: tensor<?x?x?x?xf32>, %gate: tensor<?x?x?x?xf32>, %state: tensor<?x?x?x12xf32>) -> (tensor<?x?x?x?xf32>, tensor<?x?x?x12xf32>) {
+  %out, %state_out = fem.mixer aft q(%q : tensor<?x?x?x2xf32>) k(%k : tensor<?x?x?x2xf32>) v(%v : tensor<?x?x?x?xf32>) beta_raw(%beta_raw : tensor<?xf32>) lam(%lam : tensor<?x?x?x?xf32>) gate(%gate : tensor<?x?x?x?xf32>) state(%state : tensor<?x?x?x12xf32>) {causal, cap = 20.0 : f64, eps = 1.0e-07 : f64} -> tensor<?x?x?x?xf32>, tensor<?x?x?x12xf32>
+  return %out, %state_out : tensor<?x?x?x?xf32>, tensor<?x?x?x12xf32>
+}
+
+func.func @ssm_causal_N16_cap43_eps1em08_f32(%v: tensor<?x?x?x?xf32>, %beta_raw: tensor<?xf32>, %lam: tensor<?x?x?x?xf32>, %gate: tensor<?x?x?x?xf32>, %delta: tensor<?x?x?xf32>, %A: tensor<?x16xf32>, %Bs: tensor<?x?x16xf32>, %Cs: tensor<?x?x16xf32>, %D: tensor<?xf32>) -> (tensor<?x?x?x?xf32>) {
+  %out = fem.mixer ssm v(%v : tensor<?x?x?x?xf32>) beta_raw(%beta_raw : tensor<?xf32>) lam(%lam : tensor<?x?x?x?xf32>) gate(%gate : tensor<?x?x?x?xf32>) delta(%delta : tensor<?x?x?xf32>) A(%A : tensor<?x16xf32>) Bs(%Bs : tensor<?x?x16xf32>) Cs(%Cs : tensor<?x?x16xf32>) D(%D : tensor<?xf32>) {causal, cap = 43.0 : f64, eps = 1.0e-08 : f64} -> tensor<?x?x?x?xf32>
+  return %out : tensor<?x?x?x?xf32>
+}
+
+func.func @ssm_causal_t8x8x8_N1_cap0p001_eps0p05_f32(%v: tensor<?x?x?x?xf32>, %beta_raw: tensor<?xf32>, %lam: tensor<?x?x?x?xf32>, %gate: tensor<?x?x?x?xf32>, %delta: tensor<?x?x?xf32>, %A: tensor<?x1xf32>, %Bs: tensor<?x?x1xf32>, %Cs: tensor<?x?x1xf32>, %D: tensor<?xf32>) -> (tensor<?x?x?x?xf32>) {
+  %out = fem.mixer ssm v(%v : tensor<?x?x?x?xf32>) beta_raw(%beta_raw : tensor<?xf32>) lam(%lam : tensor<?x?x?x?xf32>) gate(%gate : tensor<?x?x?x?xf32>) delta(%delta : tensor<?x?x?xf32>) A(%A : tensor<?x1xf32>) Bs(%Bs : tensor<?x?x1xf32>) Cs(%Cs : tensor<?x?x1xf32>) D(%D : tensor<?xf32>) {causal, tiles = #fem.tiles<q = 8, k = 8, vec = 8>, cap = 0.001 : f64, eps = 0.05 : f64} -> tensor<?x?x?x?xf32>
+  return %out : tensor<?x?x?x?xf32>
+}
+
+func.func @ssm_causal_t8x8x8_N2_cap43_eps1em10_state_f32(%v: tensor<?x?x?x?xf32>, %beta_raw: tensor<?xf32>, %lam: tensor<?x?x?x?xf32>, %gate: tensor<?x?x?x?xf32>, %delta: tensor<?x?x?xf32>, %A: tensor<?x2xf32>, %Bs: tensor<?x?x2xf32>, %Cs: tensor<?x?x2xf32>, %D: tensor<?xf32>, %state: tensor<?x?x?x9xf32>) -> (tensor<?x?x?x?xf32>, tensor<?x?x?x9xf32>) {
+  %out, %state_out = fem.mixer ssm v(%v : tensor<?x?x?x?xf32>) beta_raw(%beta_raw : tensor<?xf32>) lam(%lam : tensor<?x?x?x?xf32>) gate(%gate : tensor<?x?x?x?xf32>) delta(%delta : tensor<?x?x?xf32>) A(%A : tensor<?x2xf32>) Bs(%Bs : tensor<?x?x2xf32>) Cs(%Cs : tensor<?x?x2xf32>) D(%D : tensor<?xf32>) state(%state : tensor<?x?x?x9xf32>) {causal, tiles = #fem.tiles<q = 8, k = 8, vec = 8>, cap = 43.0 : f64, eps = 1.0e-10 : f64} -> tensor<?x?x?x?xf32>, tensor<?x?x?x9xf32>
+  return %out, %state_out : tensor<?x?x?x?xf32>, tensor<?x?x?x9xf32>
+}

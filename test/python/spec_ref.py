@@ -77,10 +77,15 @@ def _visible(T, S, causal, keep):
     return vis & keep[:, None, :]
 
 
-def read_softmax(q, k, U, causal, keep):
+def read_softmax(q, k, U, causal, keep, scale=None):
+    """R(U) and log R(1) (B, T, H, 1): 0 wherever a key is visible, since
+    the weights α_t sum to one (taken as exactly 0, not log Σα, whose float64
+    rounding 1/β would turn into 1e-16/β of F)."""
     # "ℓ_ts = ⟨q_t, k_s⟩ / sqrt(dk) (the scale uses dk, not the value width)"
+    # (femc's `scale` attribute replaces 1/sqrt(dk), docs/semantics.md)
     dk = q.shape[-1]
-    logits = np.einsum("bthc,bshc->bhts", q, k) / np.sqrt(dk)
+    scale = 1.0 / np.sqrt(dk) if scale is None else scale
+    logits = np.einsum("bthc,bshc->bhts", q, k) * scale
     vis = _visible(q.shape[1], k.shape[1], causal, keep)[:, None]
     # "visible s: s ≤ t if causal, all s otherwise; α_t = softmax of ℓ_t"
     logits = np.where(vis, logits, -np.inf)
@@ -91,49 +96,67 @@ def read_softmax(q, k, U, causal, keep):
     # A row with no visible key (all keys masked) reads 0 (femc's reading).
     alpha = np.where(den > 0, w / np.where(den > 0, den, 1.0), 0.0)
     # "R(U)_t = Σ_s α_ts U_s"
-    return np.einsum("bhts,bshw->bthw", alpha, U)
+    R = np.einsum("bhts,bshw->bthw", alpha, U)
+    logR1 = np.where(np.transpose(den, (0, 2, 1, 3)) > 0, 0.0, -np.inf)
+    return R, logR1
 
 
-def phi(x):
+def _log_ratio(num, den):
+    """log(num / den) for num, den >= 0 (-inf where num = 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(num > 0, np.log(np.where(num > 0, num, 1.0))
+                        - np.log(np.where(den > 0, den, 1.0)), -np.inf)
+
+
+def phi(x, eps=EPS):
     # "φ(x) = relu(x) + eps"
-    return np.maximum(x, 0.0) + EPS
+    return np.maximum(x, 0.0) + eps
 
 
-def read_linear(q, k, U, causal, keep):
+def read_linear(q, k, U, causal, keep, eps=EPS):
+    """R(U) and log R(1) = log(Σw / max(Σw, eps)): exactly 0 where Σw ≥ eps."""
     # "w_ts = ⟨φ(q_t), φ(k_s)⟩ over visible s"
-    w = np.einsum("bthc,bshc->bhts", phi(q), phi(k))
+    w = np.einsum("bthc,bshc->bhts", phi(q, eps), phi(k, eps))
     vis = _visible(q.shape[1], k.shape[1], causal, keep)[:, None]
     w = np.where(vis, w, 0.0)
     # "R(U)_t = Σ_s w_ts U_s / max(Σ_s w_ts, eps)"
-    den = np.maximum(w.sum(axis=-1), EPS)  # (B, H, T)
+    sw = np.transpose(w.sum(axis=-1), (0, 2, 1))[..., None]  # (B, T, H, 1)
+    den = np.maximum(sw, eps)
     num = np.einsum("bhts,bshw->bthw", w, U)
-    return num / np.transpose(den, (0, 2, 1))[..., None]
+    return num / den, np.where(sw >= eps, 0.0, _log_ratio(sw, eps))
 
 
-def read_gla(q, k, U, decay, keep):
+def read_gla(q, k, U, decay, keep, eps=EPS):
+    """R(U) and log R(1) = log(Σw / (Σw + 1e-5)) = −log1p(1e-5 / Σw)."""
     # "always causal (quirk): the causal flag is ignored"
     B, T, H, _ = q.shape
     # "a_t = −(relu(decay_t) + eps) per (b,t,h)"
-    a = -(np.maximum(decay, 0.0) + EPS)
+    a = -(np.maximum(decay, 0.0) + eps)
     # "C_t = clamp(Σ_{u≤t} a_u, −60, 50) (inclusive cumulative sum)"
     C = np.clip(np.cumsum(a, axis=1), GLA_C_LO, GLA_C_HI)  # (B, T, H)
     Ch = np.transpose(C, (0, 2, 1))  # (B, H, T)
     diff = Ch[:, :, :, None] - Ch[:, :, None, :]  # C_t − C_s
     vis = _visible(T, T, True, keep)[:, None]
     # "w_ts = exp(C_t − C_s)·⟨φ(q_t), φ(k_s)⟩ for s ≤ t"
-    dot = np.einsum("bthc,bshc->bhts", phi(q), phi(k))
+    dot = np.einsum("bthc,bshc->bhts", phi(q, eps), phi(k, eps))
     w = np.where(vis, np.exp(np.where(vis, diff, 0.0)) * dot, 0.0)
     # "R(U)_t = Σ_s w_ts U_s / (Σ_s w_ts + 1e-5) (added, not a clamp)"
-    den = w.sum(axis=-1) + GLA_DEN_ADD
+    sw = np.transpose(w.sum(axis=-1), (0, 2, 1))[..., None]  # (B, T, H, 1)
     num = np.einsum("bhts,bshw->bthw", w, U)
-    return num / np.transpose(den, (0, 2, 1))[..., None]
+    with np.errstate(divide="ignore"):
+        logR1 = np.where(sw > 0, -np.log1p(GLA_DEN_ADD / np.where(
+            sw > 0, sw, 1.0)), -np.inf)
+    return num / (sw + GLA_DEN_ADD), logR1
 
 
-def read_aft(q, k, U, keep):
+def read_aft(q, k, U, keep, width, eps=EPS):
+    """R(U) and log R(1) = log q̂ + log(Σκ / max(Σκ, eps)). `width` is the
+    concatenated width W = 2·dv the page's read runs over (U may carry more
+    columns: each column c reads q/k channel c mod W mod dk)."""
     # "always causal (quirk)"; dk | W: the authors' _aft_read_expand tiles
     # q/k r = W / dk times over the concatenated width W = 2 dv
     dk = q.shape[-1]
-    W = U.shape[-1]
+    W = width
     if W % dk:
         raise ValueError(f"aft needs dk | 2 dv (dk={dk}, dv={W // 2})")
     # "channel j uses q/k channel ι(j) = j mod dk (tiled, not interleaved)"
@@ -142,62 +165,84 @@ def read_aft(q, k, U, keep):
     kj = k[..., iota]
     # "p_t[j] = softplus(q_t[ι(j)]) + eps;
     #  q̂_t = p_t / max(‖p_t‖₂, 1e-5) · sqrt(W) (norm over all W entries)"
-    p = softplus(qj) + EPS
-    norm = np.sqrt((p * p).sum(axis=-1, keepdims=True))
-    qhat = p / np.maximum(norm, NORM_FLOOR) * np.sqrt(W)
+    # taken as p = m·u with m = max p: ‖p‖ = m·‖u‖, so that equal p give
+    # u = 1, ‖u‖² = W and log q̂ = 0 exactly (1/β amplifies its rounding)
+    p = softplus(qj) + eps
+    m = p.max(axis=-1, keepdims=True)
+    u = p / m
+    unorm = np.sqrt((u * u).sum(axis=-1, keepdims=True))
+    norm = np.maximum(m * unorm, NORM_FLOOR)
+    qhat = p / norm * np.sqrt(W)
+    log_qhat = np.where(m * unorm >= NORM_FLOOR,
+                        np.log(u) - np.log(unorm) + 0.5 * np.log(W),
+                        np.log(p) - np.log(NORM_FLOOR) + 0.5 * np.log(W))
     # "kmax[j] = max over all s of k_s[ι(j)] (quirk)" (femc's mask: masked
     # keys take no part in the max, §5 "no effect on ... max")
     km = keep[:, :, None, None]
     kmax = np.where(km, kj, -np.inf).max(axis=1, keepdims=True)
     kmax = np.where(np.isfinite(kmax), kmax, 0.0)
     # "κ_s[j] = exp(k_s[ι(j)] − kmax[j]) + eps" (masked keys: weight 0)
-    kappa = np.where(km, np.exp(np.minimum(kj - kmax, 0.0)) + EPS, 0.0)
+    kappa = np.where(km, np.exp(np.minimum(kj - kmax, 0.0)) + eps, 0.0)
     # "out_t[j] = q̂_t[j] · Σ_{s≤t} κ_s[j]·U_s[j] / max(Σ_{s≤t} κ_s[j], eps)"
-    num = np.cumsum(kappa * U, axis=1)
-    den = np.maximum(np.cumsum(kappa, axis=1), EPS)
-    return qhat * num / den
+    den_raw = np.cumsum(kappa, axis=1)
+    den = np.maximum(den_raw, eps)
+    logR1 = log_qhat + np.where(den_raw >= eps, 0.0,
+                                _log_ratio(den_raw, eps))
+    reps = U.shape[-1] // W
+    col = lambda a: np.concatenate([a] * reps, axis=-1)
+    num = np.cumsum(col(kappa) * U, axis=1)
+    return col(qhat) * num / col(den), col(logR1)
 
 
-def read_ssm(U, delta, A, Bs, Cs, D, keep):
+def read_ssm(U, delta, A, Bs, Cs, D, keep, dv, eps=EPS):
     """"per flat channel e and state n < N:
     x_t[e,n] = exp(Δ_t[e]·A[e,n])·x_{t−1}[e,n] + Δ_t[e]·Bs_t[n]·U_t[e];
     y_t[e] = Σ_n Cs_t[n]·x_t[e,n] + D[e]·U_t[e];
     R(U)_t = y_t / max(y¹_t, eps)" with y¹ the same scan on U ≡ 1.
 
-    U is (B, T, H, W) with W = 2·dv: column c < dv is channel e = h·dv + c
-    of Ṽ, column dv + c the same channel of X (same Δ, A, D).
+    U is (B, T, H, n·dv), n streams of dv channels: column j·dv + c of
+    stream j is channel e = h·dv + c (same Δ, A, D). Returns R(U) with a
+    last stream R(1) = y¹ / max(y¹, eps), and log R(1) (B, T, H, dv).
     femc's mask for ssm (docs/semantics.md): a masked position feeds
     nothing into the state (its Δ·Bs·U term and its D·U term are dropped);
     the decay exp(Δ·A) still applies."""
     B, T, H, W = U.shape
-    dv = W // 2
+    n = W // dv
     E = H * dv
     N = A.shape[1]
-    # (B, T, E, 2): stream axis last
-    Ue = U.reshape(B, T, H, 2, dv).transpose(0, 1, 2, 4, 3).reshape(B, T, E, 2)
+    # (B, T, E, n): stream axis last
+    Ue = U.reshape(B, T, H, n, dv).transpose(0, 1, 2, 4, 3).reshape(B, T, E, n)
     ones = np.ones_like(Ue[..., :1])
-    Ue = np.concatenate([Ue, ones], axis=-1)  # third stream: U ≡ 1
+    Ue = np.concatenate([Ue, ones], axis=-1)  # a last stream: U ≡ 1
     m = keep.astype(np.float64)[:, :, None, None]  # (B, T, 1, 1)
     Ue = Ue * m
-    x = np.zeros((B, E, N, 3))
-    y = np.empty((B, T, E, 3))
+    x = np.zeros((B, E, N, n + 1))
+    y = np.empty((B, T, E, n + 1))
     for t in range(T):
         dA = np.exp(delta[:, t, :, None] * A[None])  # (B, E, N)
         inp = (delta[:, t, :, None] * Bs[:, t, None, :])[..., None] * Ue[:, t, :, None, :]
         x = dA[..., None] * x + inp
         y[:, t] = np.einsum("bn,benk->bek", Cs[:, t], x) + D[None, :, None] * Ue[:, t]
-    R = y[..., :2] / np.maximum(y[..., 2:3], EPS)  # (B, T, E, 2)
-    return R.reshape(B, T, H, dv, 2).transpose(0, 1, 2, 4, 3).reshape(B, T, H, W)
+    y1 = y[..., n:]
+    R = y / np.maximum(y1, eps)  # (B, T, E, n + 1): R(1) last
+    logR1 = np.where(y1 >= eps, 0.0, _log_ratio(y1, eps)).reshape(B, T, H, dv)
+    R = R.reshape(B, T, H, dv, n + 1).transpose(0, 1, 2, 4, 3)
+    return R.reshape(B, T, H, W + dv), logR1
 
 
 # ------------------------------------------------------------ sections 1-4
 
 
 def fem_read(prior, inp, causal=True, mask=None, layout="bthd",
-             group="blocked", empty_rows="zero"):
+             group="blocked", empty_rows="zero", eps=EPS, cap=CAP,
+             scale=None):
     """The kernel: inputs by the page's names (numpy arrays in `layout`;
     `mask` (B, S), nonzero = keep, or None) -> dict of float64 arrays:
     out (in `layout`), mu, F (bthd, per query head), M (B, 1, H, dv).
+
+    `eps`, `cap` and `scale` are the page's constants eps = 1e-6, cap = 40
+    and softmax's 1/sqrt(dk), which femc's kernels take as attributes
+    (docs/dialect.md); every eps of the page is the one `eps`.
 
     `empty_rows`: a query row that sees no key (softmax/linear with a mask
     that hides every key up to t) is outside the page, whose reference has
@@ -231,35 +276,57 @@ def fem_read(prior, inp, causal=True, mask=None, layout="bthd",
         v = sigmoid(v)
 
     # §1 "β[e] = softplus(beta_raw[e]) + eps, broadcast over (b, t)"
-    beta = (softplus(f64("beta_raw")) + EPS).reshape(1, 1, H, dv)
+    beta = (softplus(f64("beta_raw")) + eps).reshape(1, 1, H, dv)
     # "Clip: Ṽ = clamp(v, −cap/β, +cap/β) elementwise"
-    vt = np.clip(v, -CAP / beta, CAP / beta)
+    vt = np.clip(v, -cap / beta, cap / beta)
     bv = beta * vt
     # "Shift: M[b,h,c] = max over all key positions s of β·Ṽ[b,s,h,c]"
     # (femc's mask: masked keys have "no effect on M", §5)
     km = keep[:, :, None, None]
     M = np.where(km, bv, -np.inf).max(axis=1, keepdims=True)
     M = np.where(np.isfinite(M), M, 0.0)  # all keys masked: M = 0
-    # "Tilt: X = exp(β·Ṽ − M)"
+    # "Tilt: X = exp(β·Ṽ − M)"; also X − 1 = expm1(β·Ṽ − M) (below)
     X = np.exp(np.minimum(bv - M, 0.0))
+    Xm1 = np.expm1(np.minimum(bv - M, 0.0))
     # masked positions never enter a read; zero them so no inf/nan leaks
     vt = np.where(km, vt, 0.0)
     X = np.where(km, X, 0.0)
-    U = np.concatenate([vt, X], axis=-1)  # "[Ṽ | X] on the channel axis"
+    Xm1 = np.where(km, Xm1, 0.0)
+    # "[Ṽ | X] on the channel axis" as the page reads it, and the same
+    # read of X − 1 and of 1 (R is linear in U): log Z below is taken as
+    # log R(1) + log(R(X)/R(1)), or + log1p(R(X − 1)/R(1)) where the mean
+    # of X is above 1/2, so that Z's float64 rounding (1e-16 absolute near
+    # Z = 1) is not what 1/β amplifies at tiny β. The weights of softmax,
+    # linear and gla do not depend on the column: one column of ones;
+    # aft's do (ι(j)): [Ṽ | X], [Ṽ | X − 1] and [1 | 1] keep its channel
+    # map in blocks of 2·dv; ssm adds its own U ≡ 1 stream.
+    one = np.where(km, 1.0, 0.0) * np.ones_like(vt)
+    if prior == "aft":
+        U = np.concatenate([vt, X, vt, Xm1, one, one], axis=-1)
+    elif prior == "ssm":
+        U = np.concatenate([vt, X, Xm1], axis=-1)
+    else:
+        U = np.concatenate([vt, X, Xm1, one[..., :1]], axis=-1)
 
     # §2 "One set of weights w_ts reads both streams"
     if prior == "softmax":
-        R = read_softmax(q, k, U, causal, keep)
+        R, logR1 = read_softmax(q, k, U, causal, keep, scale)
     elif prior == "linear":
-        R = read_linear(q, k, U, causal, keep)
+        R, logR1 = read_linear(q, k, U, causal, keep, eps)
     elif prior == "gla":
-        R = read_gla(q, k, U, _to_bthd3(f64("decay"), layout), keep)
+        R, logR1 = read_gla(q, k, U, _to_bthd3(f64("decay"), layout), keep,
+                            eps)
     elif prior == "aft":
-        R = read_aft(q, k, U, keep)
+        R, logR1 = read_aft(q, k, U, keep, 2 * dv, eps)
+        logR1 = logR1[..., dv:2 * dv]  # the X channels' log R(1)
     else:
-        R = read_ssm(U, f64("delta"), f64("A"), f64("Bs"), f64("Cs"),
-                     f64("D"), keep)
-    mu, Z = R[..., :dv], R[..., dv:]
+        R, logR1 = read_ssm(U, f64("delta"), f64("A"), f64("Bs"), f64("Cs"),
+                            f64("D"), keep, dv, eps)
+    mu, Z = R[..., :dv], R[..., dv:2 * dv]
+    if prior == "aft":
+        RXm1, R1 = R[..., 3 * dv:4 * dv], R[..., 5 * dv:]
+    else:
+        RXm1, R1 = R[..., 2 * dv:3 * dv], R[..., 3 * dv:]
     if prior in ("softmax", "linear"):
         seen = _visible(T, S, causal, keep).any(axis=-1)  # (B, T)
         empty = ~seen[:, :, None, None]
@@ -270,14 +337,20 @@ def fem_read(prior, inp, causal=True, mask=None, layout="bthd",
     # §3 "F_t = [ logaddexp(log Z_t, log(tiny) − M) + M ] / β,
     #  with log Z_t taken as −inf where Z_t ≤ 0"
     with np.errstate(divide="ignore", invalid="ignore"):
-        logZ = np.where(Z > 0, np.log(np.where(Z > 0, Z, 1.0)), -np.inf)
+        pos = (Z > 0) & (R1 > 0)
+        R1s = np.where(pos, R1, 1.0)
+        meanX = np.where(pos, Z, 1.0) / R1s
+        meanXm1 = np.where(pos, RXm1, 0.0) / R1s
+        logZ = np.where(pos, logR1 + np.where(meanX < 0.5, np.log(meanX),
+                                              np.log1p(meanXm1)), -np.inf)
+        logZ = np.where(np.isnan(Z), np.nan, logZ)
     F = (np.logaddexp(logZ, np.log(TINY) - M) + M) / beta
 
     # §4 "λ = sigmoid(lam); g⁺ = softplus(gate) + eps;
     #  g = g⁺ / max(‖g⁺‖₂, 1e-5) · sqrt(dv) (norm over the dv channels);
     #  out = g ⊙ ((1 − λ) ⊙ μ + λ ⊙ F)"
     lmb = sigmoid(lam)
-    gp = softplus(gate) + EPS
+    gp = softplus(gate) + eps
     g = gp / np.maximum(np.sqrt((gp * gp).sum(-1, keepdims=True)),
                         NORM_FLOOR) * np.sqrt(dv)
     out = g * ((1.0 - lmb) * mu + lmb * F)
