@@ -1320,12 +1320,20 @@ class LayerEmitter(Ops):
                 ex = b.v(f"math.exp {b.sub(lo, hi)} : f32")
                 acc = b.add(hi, b.v(f"math.log1p {ex} : f32"))
             F = b.add(acc, Ma)
-            # a channel of V within LSE_NARROW over t: F from D (its tiny
-            # term, 2^-126 e^-M at most e^-71 of R(e^d) >= e^-16 R(1), is
-            # the kernel's own)
+            # a channel of V within LSE_NARROW over t: F from D, with
+            # section 3's floor: logaddexp(F_D + M, log tiny). (The
+            # kernel's own tiny is relative to e^(max d) = 1, under e^-50
+            # of R(e^d) >= e^-16 R(1); the floor binds where V < -87, as
+            # at T = 1 with V = -137: F = -87.3, not V.)
             Fd = b.add(a[1], Ma)
             if aft:
                 Fd = b.add(Fd, b.v(f"math.log {ra} : f32"))
+            tiny = b.c(math.log(2.0 ** -126))
+            hi = b.maxf(Fd, tiny)
+            lo = b.v(f"arith.minimumf {Fd}, {tiny} : f32")
+            Fd = b.add(hi, b.v(f"math.log1p "
+                               f"{b.v(f'math.exp {b.sub(lo, hi)} : f32')}"
+                               f" : f32"))
             narrow = b.v(f"arith.cmpf ole, {b.sub(Ma, Na)}, "
                          f"{b.c(LSE_NARROW)} : f32")
             F = b.v(f"arith.select {narrow}, {Fd}, {F} : f32")

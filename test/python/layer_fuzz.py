@@ -985,6 +985,18 @@ FIXED_CASES = [
      "fem_dim": 12, "qk_dim": 8, "use_temperature": False, "use_lse": True,
      "use_conv": False}, "gains": {"W_v": 100.0}, "seed": 5, "mask": False,
      "x": [0.8, 0.0], "runs": [[2, 65, "none", 2]]},
+    # seed 51 index 16 run 13 (after e4ce62b): softmax, use_lse by default
+    # alone, T = 1 (every channel narrow), V = -137: F from the kernel's
+    # read of d lacked section 3's floor log(2^-126) = -87.3, so F was V:
+    # 0.28 max|y| (1.6e-7 with the floor).
+    {"config": {"prior_type": "softmax", "n_embd": 7, "n_head": 4,
+     "fem_dim": 32, "qk_dim": 64, "causal": True, "bias": True,
+     "use_temperature": False, "use_outer_gate": False, "use_rope": True,
+     "use_conv": True, "conv_norm_first": True, "conv_bidirectional": False,
+     "conv_hidden": 2, "rope_theta": 10000.0}, "gains": {"W_q": 0.1,
+     "W_k": 0.1, "W_v": 100.0, "W_lambda": 1000.0, "W_o": 1000.0},
+     "seed": 849108792, "mask": True, "x": [1.0, 0.0], "runs": [[4, 1,
+     "right", 562039138]]},
 ]
 
 
