@@ -643,6 +643,32 @@ bool compile(const CompileOptions &options, CompileResult &result) {
                       "folder with -o\n";
       return false;
     }
+  // Nor is a folder in the way of one: `-o D` with a folder D/NAME.so used
+  // to fail at the link, after the whole compile, as "'clang' failed (exit
+  // 1)" under ld's own line.
+  std::vector<std::string> writes;
+  if (options.emit == "mlir")
+    writes = {options.after.empty() ? ".ll.mlir"
+                                    : "." + options.after + ".mlir"};
+  else if (options.emit == "llvm")
+    writes = {".ll"};
+  else if (options.emit == "asm")
+    writes = {target->assemblyExtension()};
+  else if (!options.glueOnly) {
+    writes = {".kernels.o", ".glue.c", ".glue.o", ".o", ".h", ".json"};
+    if (options.emit == "lib")
+      writes.push_back(".so");
+    if (target->isDevice())
+      writes.insert(writes.end(),
+                    {target->assemblyExtension(), target->imageExtension()});
+  }
+  for (const std::string &ext : writes)
+    if (llvm::sys::fs::is_directory(outPath(ext))) {
+      llvm::errs() << "femc: error: cannot write '" << outPath(ext)
+                   << "': it is a folder; remove it or write to another "
+                      "folder with -o\n";
+      return false;
+    }
 
   fem::CPUPipelineOptions pipe;
   pipe.tileQ = options.tileQ;

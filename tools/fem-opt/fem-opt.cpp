@@ -26,6 +26,7 @@
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 
+#include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -128,6 +129,22 @@ int main(int argc, char **argv) {
   auto [inputFilename, outputFilename] = mlir::registerAndParseCLIOptions(
       argc, argv, "fem-opt: the MLIR optimizer driver with the fem dialect\n",
       registry);
+  // LLVM's options of one value take the last of several without a word:
+  // `-o a.mlir -o b.mlir` wrote only b.mlir, and of two --pass-pipeline
+  // only the second ran (femc, fem-run and fem-tune refuse a repeated
+  // option as well).
+  for (const char *name : {"o", "pass-pipeline"}) {
+    auto &options = llvm::cl::getRegisteredOptions();
+    auto it = options.find(name);
+    if (it != options.end() && it->second->getNumOccurrences() > 1) {
+      llvm::errs() << "fem-opt: error: option " << (name[1] ? "--" : "-")
+                   << name << " is given twice; give it once"
+                   << (name[1] ? " (one pipeline runs its passes in order)"
+                               : "")
+                   << "\n";
+      return EXIT_FAILURE;
+    }
+  }
   mlir::MlirOptMainConfig config =
       mlir::MlirOptMainConfig::createFromCLOptions();
   // These read no input.
