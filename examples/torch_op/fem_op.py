@@ -142,6 +142,16 @@ def _define(op_name, kernel):
                     f"{t.dim()}, expected {len(arg['dims'])} "
                     f"({','.join(arg['dims'])})")
         device = tensors[0].device
+        # One meta tensor among CPU tensors dispatches here (Meta outranks
+        # CPU), not to impl: the outputs were torch.empty on the CPU, handed
+        # back unwritten (a silent garbage result).
+        for arg, t in zip(inputs, tensors):
+            if t.device != device:
+                raise RuntimeError(
+                    f"femc::{op_name}: argument '{arg['name']}' is on "
+                    f"{t.device} but argument '{inputs[0]['name']}' is on "
+                    f"{device}; pass every tensor on one device (femc ops "
+                    f"run on CPU tensors)")
         results = []
         shapes = _output_shapes(_kernels[op_name], tensors)
         for arg, shape in zip(outputs, shapes):

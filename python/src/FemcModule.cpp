@@ -1105,7 +1105,8 @@ NB_MODULE(_femc, m) {
            "Runs the kernel on the inputs given by name, allocating the "
            "outputs as numpy arrays; returns the output (a tuple if there "
            "are several: out, state_out for a scan kernel with a carried "
-           "state, whose input 'state' may be left out: the empty state).")
+           "state, whose input 'state' may be left out or given as None: "
+           "the empty, all-zero state).")
       .def("__repr__", &Kernel::repr);
 
   nb::class_<Module>(m, "Module", "A loaded femc kernel library.")
