@@ -209,45 +209,55 @@ func.func @forecast_block_ssm(
   %cst38 = arith.constant 1.0 : f32
   %cst39 = arith.constant 20.0 : f32
   %cst40 = arith.constant 27.63102149963379 : f32
+  %cst75 = arith.constant -1.0 : f32
   %rb34 = scf.for %b41 = %c0 to %B step %c1 iter_args(%acc44 = %e33) -> (tensor<?x?x64xf32>) {
     %rj35 = scf.for %j42 = %c0 to %ch37 step %c1 iter_args(%acc45 = %acc44) -> (tensor<?x?x64xf32>) {
-      %rt36:3 = scf.for %t43 = %c0 to %T step %c1 iter_args(%acc46 = %acc45, %c47 = %cst6, %r48 = %cst6) -> (tensor<?x?x64xf32>, f32, f32) {
-        %a49 = tensor.extract %g32[%b41, %t43, %j42] : tensor<?x?x64xf32>
-        %f50 = tensor.extract %g29[%b41, %t43, %j42] : tensor<?x?x64xf32>
-        %x51 = math.exp %a49 : f32
-        %x52 = math.log1p %x51 : f32
-        %x53 = arith.cmpf ogt, %a49, %cst39 : f32
-        %x54 = arith.select %x53, %a49, %x52 : f32
-        %x55 = arith.subf %c47, %x54 : f32
-        %x56 = arith.addf %x55, %cst40 : f32
-        %x57 = math.exp %x56 : f32
-        %x58 = arith.addf %x57, %cst38 : f32
-        %x59 = arith.divf %x57, %x58 : f32
-        %x60 = arith.negf %x54 : f32
-        %x61 = math.exp %x60 : f32
-        %x62 = arith.mulf %x61, %r48 : f32
-        %x63 = math.fma %f50, %x59, %x62 : f32
-        %x64 = tensor.insert %x63 into %acc46[%b41, %t43, %j42] : tensor<?x?x64xf32>
-        scf.yield %x64, %x55, %x63 : tensor<?x?x64xf32>, f32, f32
+      %rt36:4 = scf.for %t43 = %c0 to %T step %c1 iter_args(%acc46 = %acc45, %c47 = %cst6, %c48 = %cst6, %r49 = %cst6) -> (tensor<?x?x64xf32>, f32, f32, f32) {
+        %a50 = tensor.extract %g32[%b41, %t43, %j42] : tensor<?x?x64xf32>
+        %f51 = tensor.extract %g29[%b41, %t43, %j42] : tensor<?x?x64xf32>
+        %x52 = math.exp %a50 : f32
+        %x53 = math.log1p %x52 : f32
+        %x54 = arith.cmpf ogt, %a50, %cst39 : f32
+        %x55 = arith.select %x54, %a50, %x53 : f32
+        %x61 = arith.negf %x55 : f32
+        %x56 = arith.addf %c47, %x61 : f32
+        %x66 = arith.subf %x56, %c47 : f32
+        %x67 = arith.subf %x56, %x66 : f32
+        %x68 = arith.subf %c47, %x67 : f32
+        %x69 = arith.subf %x61, %x66 : f32
+        %x70 = arith.addf %x68, %x69 : f32
+        %x71 = arith.addf %c48, %x70 : f32
+        %x72 = arith.maxnumf %x71, %cst75 : f32
+        %x73 = arith.minnumf %x72, %cst38 : f32
+        %x74 = arith.addf %x56, %cst40 : f32
+        %x57 = arith.addf %x74, %x73 : f32
+        %x58 = math.exp %x57 : f32
+        %x59 = arith.addf %x58, %cst38 : f32
+        %x60 = arith.divf %x58, %x59 : f32
+        %x62 = math.exp %x61 : f32
+        %x63 = arith.mulf %x62, %r49 : f32
+        %x64 = math.fma %f51, %x60, %x63 : f32
+        %x65 = tensor.insert %x64 into %acc46[%b41, %t43, %j42] : tensor<?x?x64xf32>
+        scf.yield %x65, %x56, %x71, %x64 : tensor<?x?x64xf32>, f32, f32, f32
       }
       scf.yield %rt36#0 : tensor<?x?x64xf32>
     }
     scf.yield %rj35 : tensor<?x?x64xf32>
   }
-  %e65 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z66 = linalg.fill ins(%cst6 : f32) outs(%e65 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g67 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+  %e76 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z77 = linalg.fill ins(%cst6 : f32) outs(%e76 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g78 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
       ins(%rb34 : tensor<?x?x64xf32>)
-      outs(%z66 : tensor<?x?xf32>) {
+      outs(%z77 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = arith.addf %acc, %a0 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?xf32>
-  %e68 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z69 = linalg.fill ins(%cst6 : f32) outs(%e68 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g70 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%rb34, %g67 : tensor<?x?x64xf32>, tensor<?x?xf32>)
-      outs(%z69 : tensor<?x?xf32>) {
+  %e79 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z80 = linalg.fill ins(%cst6 : f32) outs(%e79 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g81 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%rb34, %g78 : tensor<?x?x64xf32>, tensor<?x?xf32>)
+      outs(%z80 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 0.015625 : f32
       %s2 = arith.mulf %a1, %s1 : f32
@@ -255,11 +265,11 @@ func.func @forecast_block_ssm(
       %s4 = arith.addf %acc, %s3 : f32
       linalg.yield %s4 : f32
     } -> tensor<?x?xf32>
-  %e71 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z72 = linalg.fill ins(%cst6 : f32) outs(%e71 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g73 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%rb34, %g67, %g70 : tensor<?x?x64xf32>, tensor<?x?xf32>, tensor<?x?xf32>)
-      outs(%z72 : tensor<?x?xf32>) {
+  %e82 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z83 = linalg.fill ins(%cst6 : f32) outs(%e82 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g84 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%rb34, %g78, %g81 : tensor<?x?x64xf32>, tensor<?x?xf32>, tensor<?x?xf32>)
+      outs(%z83 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = arith.constant 0.015625 : f32
       %s2 = arith.mulf %a1, %s1 : f32
@@ -271,10 +281,10 @@ func.func @forecast_block_ssm(
       %s8 = arith.addf %acc, %s7 : f32
       linalg.yield %s8 : f32
     } -> tensor<?x?xf32>
-  %e74 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
-  %g75 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%rb34, %g67, %g70, %g73, %p25, %p26 : tensor<?x?x64xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<64xf32>, tensor<64xf32>)
-      outs(%e74 : tensor<?x?x64xf32>) {
+  %e85 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
+  %g86 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%rb34, %g78, %g81, %g84, %p25, %p26 : tensor<?x?x64xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<64xf32>, tensor<64xf32>)
+      outs(%e85 : tensor<?x?x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %a5: f32, %acc: f32):
       %s1 = arith.constant 0.015625 : f32
       %s2 = arith.mulf %a3, %s1 : f32
@@ -292,10 +302,10 @@ func.func @forecast_block_ssm(
       %s14 = arith.addf %s13, %a5 : f32
       linalg.yield %s14 : f32
     } -> tensor<?x?x64xf32>
-  %e76 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
-  %g77 = linalg.generic {indexing_maps = [affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t)>, affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t, j)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g23, %g26, %g75 : tensor<?x?x64xf32>, tensor<?x?xf32>, tensor<?x?x64xf32>)
-      outs(%e76 : tensor<?x?x64xf32>) {
+  %e87 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
+  %g88 = linalg.generic {indexing_maps = [affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t)>, affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t, j)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g23, %g26, %g86 : tensor<?x?x64xf32>, tensor<?x?xf32>, tensor<?x?x64xf32>)
+      outs(%e87 : tensor<?x?x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = math.exp %a0 : f32
       %s2 = math.log1p %s1 : f32
@@ -313,116 +323,116 @@ func.func @forecast_block_ssm(
       %s14 = arith.mulf %s13, %a2 : f32
       linalg.yield %s14 : f32
     } -> tensor<?x?x64xf32>
-  %e78 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
-  %z79 = linalg.fill ins(%cst6 : f32) outs(%e78 : tensor<?x?x192xf32>) -> tensor<?x?x192xf32>
-  %g80 = linalg.generic {indexing_maps = [affine_map<(b, t, w, j) -> (b, t, j)>, affine_map<(b, t, w, j) -> (j, w)>, affine_map<(b, t, w, j) -> (b, t, w)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g77, %p24 : tensor<?x?x64xf32>, tensor<64x192xf32>)
-      outs(%z79 : tensor<?x?x192xf32>) {
+  %e89 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
+  %z90 = linalg.fill ins(%cst6 : f32) outs(%e89 : tensor<?x?x192xf32>) -> tensor<?x?x192xf32>
+  %g91 = linalg.generic {indexing_maps = [affine_map<(b, t, w, j) -> (b, t, j)>, affine_map<(b, t, w, j) -> (j, w)>, affine_map<(b, t, w, j) -> (b, t, w)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g88, %p24 : tensor<?x?x64xf32>, tensor<64x192xf32>)
+      outs(%z90 : tensor<?x?x192xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x192xf32>
-  %e81 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
-  %g82 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+  %e92 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
+  %g93 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
       ins(%p4 : tensor<64xf32>)
-      outs(%e81 : tensor<?x?x4x16xf32>) {
+      outs(%e92 : tensor<?x?x4x16xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x4x16xf32>
-  %w83 = tensor.expand_shape %p3 [[0, 1], [2]] output_shape [4, 16, 128] : tensor<64x128xf32> into tensor<4x16x128xf32>
-  %g84 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g9, %w83 : tensor<?x?x128xf32>, tensor<4x16x128xf32>)
-      outs(%g82 : tensor<?x?x4x16xf32>) {
+  %w94 = tensor.expand_shape %p3 [[0, 1], [2]] output_shape [4, 16, 128] : tensor<64x128xf32> into tensor<4x16x128xf32>
+  %g95 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g9, %w94 : tensor<?x?x128xf32>, tensor<4x16x128xf32>)
+      outs(%g93 : tensor<?x?x4x16xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x4x16xf32>
-  %e85 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
-  %g86 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 0 + h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g84, %g80 : tensor<?x?x4x16xf32>, tensor<?x?x192xf32>)
-      outs(%e85 : tensor<?x?x4x16xf32>) {
+  %e96 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
+  %g97 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 0 + h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g95, %g91 : tensor<?x?x4x16xf32>, tensor<?x?x192xf32>)
+      outs(%e96 : tensor<?x?x4x16xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x4x16xf32>
-  %e87 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
-  %g88 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+  %e98 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
+  %g99 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
       ins(%p12 : tensor<64xf32>)
-      outs(%e87 : tensor<?x?x4x16xf32>) {
+      outs(%e98 : tensor<?x?x4x16xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x4x16xf32>
-  %w89 = tensor.expand_shape %p11 [[0, 1], [2]] output_shape [4, 16, 128] : tensor<64x128xf32> into tensor<4x16x128xf32>
-  %g90 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g9, %w89 : tensor<?x?x128xf32>, tensor<4x16x128xf32>)
-      outs(%g88 : tensor<?x?x4x16xf32>) {
+  %w100 = tensor.expand_shape %p11 [[0, 1], [2]] output_shape [4, 16, 128] : tensor<64x128xf32> into tensor<4x16x128xf32>
+  %g101 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g9, %w100 : tensor<?x?x128xf32>, tensor<4x16x128xf32>)
+      outs(%g99 : tensor<?x?x4x16xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x4x16xf32>
-  %e91 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
-  %g92 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 64 + h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g90, %g80 : tensor<?x?x4x16xf32>, tensor<?x?x192xf32>)
-      outs(%e91 : tensor<?x?x4x16xf32>) {
+  %e102 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
+  %g103 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 64 + h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g101, %g91 : tensor<?x?x4x16xf32>, tensor<?x?x192xf32>)
+      outs(%e102 : tensor<?x?x4x16xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x4x16xf32>
-  %e93 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
-  %g94 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+  %e104 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
+  %g105 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
       ins(%p14 : tensor<64xf32>)
-      outs(%e93 : tensor<?x?x4x16xf32>) {
+      outs(%e104 : tensor<?x?x4x16xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x4x16xf32>
-  %w95 = tensor.expand_shape %p13 [[0, 1], [2]] output_shape [4, 16, 128] : tensor<64x128xf32> into tensor<4x16x128xf32>
-  %g96 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g9, %w95 : tensor<?x?x128xf32>, tensor<4x16x128xf32>)
-      outs(%g94 : tensor<?x?x4x16xf32>) {
+  %w106 = tensor.expand_shape %p13 [[0, 1], [2]] output_shape [4, 16, 128] : tensor<64x128xf32> into tensor<4x16x128xf32>
+  %g107 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g9, %w106 : tensor<?x?x128xf32>, tensor<4x16x128xf32>)
+      outs(%g105 : tensor<?x?x4x16xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x4x16xf32>
-  %e97 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
-  %g98 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 128 + h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g96, %g80 : tensor<?x?x4x16xf32>, tensor<?x?x192xf32>)
-      outs(%e97 : tensor<?x?x4x16xf32>) {
+  %e108 = tensor.empty(%B, %T) : tensor<?x?x4x16xf32>
+  %g109 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 128 + h * 16 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g107, %g91 : tensor<?x?x4x16xf32>, tensor<?x?x192xf32>)
+      outs(%e108 : tensor<?x?x4x16xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x4x16xf32>
-  %e99 = tensor.empty(%B, %T) : tensor<?x?x96xf32>
-  %g100 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e110 = tensor.empty(%B, %T) : tensor<?x?x96xf32>
+  %g111 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p8 : tensor<96xf32>)
-      outs(%e99 : tensor<?x?x96xf32>) {
+      outs(%e110 : tensor<?x?x96xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x96xf32>
-  %g101 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+  %g112 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
       ins(%g9, %p7 : tensor<?x?x128xf32>, tensor<96x128xf32>)
-      outs(%g100 : tensor<?x?x96xf32>) {
+      outs(%g111 : tensor<?x?x96xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x96xf32>
-  %p102 = tensor.extract_slice %g101[0, 0, 0] [%B, %T, 64] [1, 1, 1] : tensor<?x?x96xf32> to tensor<?x?x64xf32>
-  %p103 = tensor.extract_slice %g101[0, 0, 64] [%B, %T, 16] [1, 1, 1] : tensor<?x?x96xf32> to tensor<?x?x16xf32>
-  %p104 = tensor.extract_slice %g101[0, 0, 80] [%B, %T, 16] [1, 1, 1] : tensor<?x?x96xf32> to tensor<?x?x16xf32>
-  %e105 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
-  %g106 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (b, t, n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%p102 : tensor<?x?x64xf32>)
-      outs(%e105 : tensor<?x?x64xf32>) {
+  %p113 = tensor.extract_slice %g112[0, 0, 0] [%B, %T, 64] [1, 1, 1] : tensor<?x?x96xf32> to tensor<?x?x64xf32>
+  %p114 = tensor.extract_slice %g112[0, 0, 64] [%B, %T, 16] [1, 1, 1] : tensor<?x?x96xf32> to tensor<?x?x16xf32>
+  %p115 = tensor.extract_slice %g112[0, 0, 80] [%B, %T, 16] [1, 1, 1] : tensor<?x?x96xf32> to tensor<?x?x16xf32>
+  %e116 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
+  %g117 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (b, t, n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%p113 : tensor<?x?x64xf32>)
+      outs(%e116 : tensor<?x?x64xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = math.exp %a0 : f32
       %s2 = math.log1p %s1 : f32
@@ -433,10 +443,10 @@ func.func @forecast_block_ssm(
       %s7 = math.exp %s6 : f32
       linalg.yield %s7 : f32
     } -> tensor<?x?x64xf32>
-  %e107 = tensor.empty(%B, %T) : tensor<?x?x16xf32>
-  %g108 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (b, t, n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%p103 : tensor<?x?x16xf32>)
-      outs(%e107 : tensor<?x?x16xf32>) {
+  %e118 = tensor.empty(%B, %T) : tensor<?x?x16xf32>
+  %g119 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (b, t, n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%p114 : tensor<?x?x16xf32>)
+      outs(%e118 : tensor<?x?x16xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = math.exp %a0 : f32
       %s2 = math.log1p %s1 : f32
@@ -447,10 +457,10 @@ func.func @forecast_block_ssm(
       %s7 = arith.addf %s5, %s6 : f32
       linalg.yield %s7 : f32
     } -> tensor<?x?x16xf32>
-  %e109 = tensor.empty(%B, %T) : tensor<?x?x16xf32>
-  %g110 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (b, t, n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%p104 : tensor<?x?x16xf32>)
-      outs(%e109 : tensor<?x?x16xf32>) {
+  %e120 = tensor.empty(%B, %T) : tensor<?x?x16xf32>
+  %g121 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (b, t, n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%p115 : tensor<?x?x16xf32>)
+      outs(%e120 : tensor<?x?x16xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = math.exp %a0 : f32
       %s2 = math.log1p %s1 : f32
@@ -461,10 +471,10 @@ func.func @forecast_block_ssm(
       %s7 = arith.addf %s5, %s6 : f32
       linalg.yield %s7 : f32
     } -> tensor<?x?x16xf32>
-  %e111 = tensor.empty() : tensor<64x16xf32>
-  %g112 = linalg.generic {indexing_maps = [affine_map<(e, n) -> (e, n)>, affine_map<(e, n) -> (e, n)>], iterator_types = ["parallel", "parallel"]}
+  %e122 = tensor.empty() : tensor<64x16xf32>
+  %g123 = linalg.generic {indexing_maps = [affine_map<(e, n) -> (e, n)>, affine_map<(e, n) -> (e, n)>], iterator_types = ["parallel", "parallel"]}
       ins(%p9 : tensor<64x16xf32>)
-      outs(%e111 : tensor<64x16xf32>) {
+      outs(%e122 : tensor<64x16xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = math.exp %a0 : f32
       %s2 = math.log1p %s1 : f32
@@ -474,10 +484,10 @@ func.func @forecast_block_ssm(
       %s6 = arith.negf %s5 : f32
       linalg.yield %s6 : f32
     } -> tensor<64x16xf32>
-  %e113 = tensor.empty() : tensor<64xf32>
-  %g114 = linalg.generic {indexing_maps = [affine_map<(e) -> (e)>, affine_map<(e) -> (e)>], iterator_types = ["parallel"]}
+  %e124 = tensor.empty() : tensor<64xf32>
+  %g125 = linalg.generic {indexing_maps = [affine_map<(e) -> (e)>, affine_map<(e) -> (e)>], iterator_types = ["parallel"]}
       ins(%p10 : tensor<64xf32>)
-      outs(%e113 : tensor<64xf32>) {
+      outs(%e124 : tensor<64xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = math.exp %a0 : f32
       %s2 = math.log1p %s1 : f32
@@ -488,44 +498,44 @@ func.func @forecast_block_ssm(
       %s7 = arith.addf %s5, %s6 : f32
       linalg.yield %s7 : f32
     } -> tensor<64xf32>
-  %read115 = fem.mixer ssm v(%g86 : tensor<?x?x4x16xf32>) beta_raw(%p15 : tensor<64xf32>) lam(%g92 : tensor<?x?x4x16xf32>) gate(%g98 : tensor<?x?x4x16xf32>) delta(%g106 : tensor<?x?x64xf32>) A(%g112 : tensor<64x16xf32>) Bs(%g108 : tensor<?x?x16xf32>) Cs(%g110 : tensor<?x?x16xf32>) D(%g114 : tensor<64xf32>) {cap = 40.0 : f64, eps = 1.0e-06 : f64} -> tensor<?x?x4x16xf32>
-  %e116 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
-  %g117 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %read126 = fem.mixer ssm v(%g97 : tensor<?x?x4x16xf32>) beta_raw(%p15 : tensor<64xf32>) lam(%g103 : tensor<?x?x4x16xf32>) gate(%g109 : tensor<?x?x4x16xf32>) delta(%g117 : tensor<?x?x64xf32>) A(%g123 : tensor<64x16xf32>) Bs(%g119 : tensor<?x?x16xf32>) Cs(%g121 : tensor<?x?x16xf32>) D(%g125 : tensor<64xf32>) {cap = 40.0 : f64, eps = 1.0e-06 : f64} -> tensor<?x?x4x16xf32>
+  %e127 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
+  %g128 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p6 : tensor<128xf32>)
-      outs(%e116 : tensor<?x?x128xf32>) {
+      outs(%e127 : tensor<?x?x128xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x128xf32>
-  %w118 = tensor.expand_shape %p5 [[0], [1, 2]] output_shape [128, 4, 16] : tensor<128x64xf32> into tensor<128x4x16xf32>
-  %g119 = linalg.generic {indexing_maps = [affine_map<(b, t, n, h, c) -> (b, t, h, c)>, affine_map<(b, t, n, h, c) -> (n, h, c)>, affine_map<(b, t, n, h, c) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]}
-      ins(%read115, %w118 : tensor<?x?x4x16xf32>, tensor<128x4x16xf32>)
-      outs(%g117 : tensor<?x?x128xf32>) {
+  %w129 = tensor.expand_shape %p5 [[0], [1, 2]] output_shape [128, 4, 16] : tensor<128x64xf32> into tensor<128x4x16xf32>
+  %g130 = linalg.generic {indexing_maps = [affine_map<(b, t, n, h, c) -> (b, t, h, c)>, affine_map<(b, t, n, h, c) -> (n, h, c)>, affine_map<(b, t, n, h, c) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]}
+      ins(%read126, %w129 : tensor<?x?x4x16xf32>, tensor<128x4x16xf32>)
+      outs(%g128 : tensor<?x?x128xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x128xf32>
-  %e120 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
-  %g121 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g3, %g119 : tensor<?x?x128xf32>, tensor<?x?x128xf32>)
-      outs(%e120 : tensor<?x?x128xf32>) {
+  %e131 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
+  %g132 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g3, %g130 : tensor<?x?x128xf32>, tensor<?x?x128xf32>)
+      outs(%e131 : tensor<?x?x128xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.addf %a0, %a1 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?x128xf32>
-  %e122 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z123 = linalg.fill ins(%cst6 : f32) outs(%e122 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g124 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%g121 : tensor<?x?x128xf32>)
-      outs(%z123 : tensor<?x?xf32>) {
+  %e133 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z134 = linalg.fill ins(%cst6 : f32) outs(%e133 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g135 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g132 : tensor<?x?x128xf32>)
+      outs(%z134 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = math.fma %a0, %a0, %acc : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?xf32>
-  %e125 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
-  %g126 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g121, %g124, %p27 : tensor<?x?x128xf32>, tensor<?x?xf32>, tensor<128xf32>)
-      outs(%e125 : tensor<?x?x128xf32>) {
+  %e136 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
+  %g137 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g132, %g135, %p27 : tensor<?x?x128xf32>, tensor<?x?xf32>, tensor<128xf32>)
+      outs(%e136 : tensor<?x?x128xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = arith.constant 0.0078125 : f32
       %s2 = arith.mulf %a1, %s1 : f32
@@ -536,25 +546,25 @@ func.func @forecast_block_ssm(
       %s7 = arith.mulf %s6, %a2 : f32
       linalg.yield %s7 : f32
     } -> tensor<?x?x128xf32>
-  %e127 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
-  %g128 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e138 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
+  %g139 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p29 : tensor<256xf32>)
-      outs(%e127 : tensor<?x?x256xf32>) {
+      outs(%e138 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x256xf32>
-  %g129 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g126, %p28 : tensor<?x?x128xf32>, tensor<256x128xf32>)
-      outs(%g128 : tensor<?x?x256xf32>) {
+  %g140 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g137, %p28 : tensor<?x?x128xf32>, tensor<256x128xf32>)
+      outs(%g139 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x256xf32>
-  %e130 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
-  %g131 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g129 : tensor<?x?x256xf32>)
-      outs(%e130 : tensor<?x?x256xf32>) {
+  %e141 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
+  %g142 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g140 : tensor<?x?x256xf32>)
+      outs(%e141 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = arith.negf %a0 : f32
       %s2 = math.exp %s1 : f32
@@ -563,43 +573,43 @@ func.func @forecast_block_ssm(
       %s5 = arith.divf %a0, %s4 : f32
       linalg.yield %s5 : f32
     } -> tensor<?x?x256xf32>
-  %e132 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
-  %g133 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e143 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
+  %g144 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p31 : tensor<128xf32>)
-      outs(%e132 : tensor<?x?x128xf32>) {
+      outs(%e143 : tensor<?x?x128xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x128xf32>
-  %g134 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g131, %p30 : tensor<?x?x256xf32>, tensor<128x256xf32>)
-      outs(%g133 : tensor<?x?x128xf32>) {
+  %g145 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g142, %p30 : tensor<?x?x256xf32>, tensor<128x256xf32>)
+      outs(%g144 : tensor<?x?x128xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x128xf32>
-  %e135 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
-  %g136 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g121, %g134 : tensor<?x?x128xf32>, tensor<?x?x128xf32>)
-      outs(%e135 : tensor<?x?x128xf32>) {
+  %e146 = tensor.empty(%B, %T) : tensor<?x?x128xf32>
+  %g147 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g132, %g145 : tensor<?x?x128xf32>, tensor<?x?x128xf32>)
+      outs(%e146 : tensor<?x?x128xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.addf %a0, %a1 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?x128xf32>
-  %e137 = tensor.empty(%B, %T) : tensor<?x?x7xf32>
-  %g138 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e148 = tensor.empty(%B, %T) : tensor<?x?x7xf32>
+  %g149 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p33 : tensor<7xf32>)
-      outs(%e137 : tensor<?x?x7xf32>) {
+      outs(%e148 : tensor<?x?x7xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x7xf32>
-  %g139 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g136, %p32 : tensor<?x?x128xf32>, tensor<7x128xf32>)
-      outs(%g138 : tensor<?x?x7xf32>) {
+  %g150 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g147, %p32 : tensor<?x?x128xf32>, tensor<7x128xf32>)
+      outs(%g149 : tensor<?x?x7xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x7xf32>
-  return %g139 : tensor<?x?x7xf32>
+  return %g150 : tensor<?x?x7xf32>
 }

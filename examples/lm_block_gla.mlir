@@ -192,45 +192,55 @@ func.func @lm_block_gla(
   %cst35 = arith.constant 1.0 : f32
   %cst36 = arith.constant 20.0 : f32
   %cst37 = arith.constant 27.63102149963379 : f32
+  %cst72 = arith.constant -1.0 : f32
   %rb31 = scf.for %b38 = %c0 to %B step %c1 iter_args(%acc41 = %e30) -> (tensor<?x?x64xf32>) {
     %rj32 = scf.for %j39 = %c0 to %ch34 step %c1 iter_args(%acc42 = %acc41) -> (tensor<?x?x64xf32>) {
-      %rt33:3 = scf.for %t40 = %c0 to %T step %c1 iter_args(%acc43 = %acc42, %c44 = %cst3, %r45 = %cst3) -> (tensor<?x?x64xf32>, f32, f32) {
-        %a46 = tensor.extract %g29[%b38, %t40, %j39] : tensor<?x?x64xf32>
-        %f47 = tensor.extract %g26[%b38, %t40, %j39] : tensor<?x?x64xf32>
-        %x48 = math.exp %a46 : f32
-        %x49 = math.log1p %x48 : f32
-        %x50 = arith.cmpf ogt, %a46, %cst36 : f32
-        %x51 = arith.select %x50, %a46, %x49 : f32
-        %x52 = arith.subf %c44, %x51 : f32
-        %x53 = arith.addf %x52, %cst37 : f32
-        %x54 = math.exp %x53 : f32
-        %x55 = arith.addf %x54, %cst35 : f32
-        %x56 = arith.divf %x54, %x55 : f32
-        %x57 = arith.negf %x51 : f32
-        %x58 = math.exp %x57 : f32
-        %x59 = arith.mulf %x58, %r45 : f32
-        %x60 = math.fma %f47, %x56, %x59 : f32
-        %x61 = tensor.insert %x60 into %acc43[%b38, %t40, %j39] : tensor<?x?x64xf32>
-        scf.yield %x61, %x52, %x60 : tensor<?x?x64xf32>, f32, f32
+      %rt33:4 = scf.for %t40 = %c0 to %T step %c1 iter_args(%acc43 = %acc42, %c44 = %cst3, %c45 = %cst3, %r46 = %cst3) -> (tensor<?x?x64xf32>, f32, f32, f32) {
+        %a47 = tensor.extract %g29[%b38, %t40, %j39] : tensor<?x?x64xf32>
+        %f48 = tensor.extract %g26[%b38, %t40, %j39] : tensor<?x?x64xf32>
+        %x49 = math.exp %a47 : f32
+        %x50 = math.log1p %x49 : f32
+        %x51 = arith.cmpf ogt, %a47, %cst36 : f32
+        %x52 = arith.select %x51, %a47, %x50 : f32
+        %x58 = arith.negf %x52 : f32
+        %x53 = arith.addf %c44, %x58 : f32
+        %x63 = arith.subf %x53, %c44 : f32
+        %x64 = arith.subf %x53, %x63 : f32
+        %x65 = arith.subf %c44, %x64 : f32
+        %x66 = arith.subf %x58, %x63 : f32
+        %x67 = arith.addf %x65, %x66 : f32
+        %x68 = arith.addf %c45, %x67 : f32
+        %x69 = arith.maxnumf %x68, %cst72 : f32
+        %x70 = arith.minnumf %x69, %cst35 : f32
+        %x71 = arith.addf %x53, %cst37 : f32
+        %x54 = arith.addf %x71, %x70 : f32
+        %x55 = math.exp %x54 : f32
+        %x56 = arith.addf %x55, %cst35 : f32
+        %x57 = arith.divf %x55, %x56 : f32
+        %x59 = math.exp %x58 : f32
+        %x60 = arith.mulf %x59, %r46 : f32
+        %x61 = math.fma %f48, %x57, %x60 : f32
+        %x62 = tensor.insert %x61 into %acc43[%b38, %t40, %j39] : tensor<?x?x64xf32>
+        scf.yield %x62, %x53, %x68, %x61 : tensor<?x?x64xf32>, f32, f32, f32
       }
       scf.yield %rt33#0 : tensor<?x?x64xf32>
     }
     scf.yield %rj32 : tensor<?x?x64xf32>
   }
-  %e62 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z63 = linalg.fill ins(%cst3 : f32) outs(%e62 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g64 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+  %e73 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z74 = linalg.fill ins(%cst3 : f32) outs(%e73 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g75 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
       ins(%rb31 : tensor<?x?x64xf32>)
-      outs(%z63 : tensor<?x?xf32>) {
+      outs(%z74 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = arith.addf %acc, %a0 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?xf32>
-  %e65 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z66 = linalg.fill ins(%cst3 : f32) outs(%e65 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g67 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%rb31, %g64 : tensor<?x?x64xf32>, tensor<?x?xf32>)
-      outs(%z66 : tensor<?x?xf32>) {
+  %e76 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z77 = linalg.fill ins(%cst3 : f32) outs(%e76 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g78 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%rb31, %g75 : tensor<?x?x64xf32>, tensor<?x?xf32>)
+      outs(%z77 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 0.015625 : f32
       %s2 = arith.mulf %a1, %s1 : f32
@@ -238,11 +248,11 @@ func.func @lm_block_gla(
       %s4 = arith.addf %acc, %s3 : f32
       linalg.yield %s4 : f32
     } -> tensor<?x?xf32>
-  %e68 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z69 = linalg.fill ins(%cst3 : f32) outs(%e68 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g70 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%rb31, %g64, %g67 : tensor<?x?x64xf32>, tensor<?x?xf32>, tensor<?x?xf32>)
-      outs(%z69 : tensor<?x?xf32>) {
+  %e79 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z80 = linalg.fill ins(%cst3 : f32) outs(%e79 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g81 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%rb31, %g75, %g78 : tensor<?x?x64xf32>, tensor<?x?xf32>, tensor<?x?xf32>)
+      outs(%z80 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = arith.constant 0.015625 : f32
       %s2 = arith.mulf %a1, %s1 : f32
@@ -254,10 +264,10 @@ func.func @lm_block_gla(
       %s8 = arith.addf %acc, %s7 : f32
       linalg.yield %s8 : f32
     } -> tensor<?x?xf32>
-  %e71 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
-  %g72 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%rb31, %g64, %g67, %g70, %p25, %p26 : tensor<?x?x64xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<64xf32>, tensor<64xf32>)
-      outs(%e71 : tensor<?x?x64xf32>) {
+  %e82 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
+  %g83 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%rb31, %g75, %g78, %g81, %p25, %p26 : tensor<?x?x64xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<64xf32>, tensor<64xf32>)
+      outs(%e82 : tensor<?x?x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %a5: f32, %acc: f32):
       %s1 = arith.constant 0.015625 : f32
       %s2 = arith.mulf %a3, %s1 : f32
@@ -275,10 +285,10 @@ func.func @lm_block_gla(
       %s14 = arith.addf %s13, %a5 : f32
       linalg.yield %s14 : f32
     } -> tensor<?x?x64xf32>
-  %e73 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
-  %g74 = linalg.generic {indexing_maps = [affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t)>, affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t, j)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g20, %g23, %g72 : tensor<?x?x64xf32>, tensor<?x?xf32>, tensor<?x?x64xf32>)
-      outs(%e73 : tensor<?x?x64xf32>) {
+  %e84 = tensor.empty(%B, %T) : tensor<?x?x64xf32>
+  %g85 = linalg.generic {indexing_maps = [affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t)>, affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t, j)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g20, %g23, %g83 : tensor<?x?x64xf32>, tensor<?x?xf32>, tensor<?x?x64xf32>)
+      outs(%e84 : tensor<?x?x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = math.exp %a0 : f32
       %s2 = math.log1p %s1 : f32
@@ -296,98 +306,98 @@ func.func @lm_block_gla(
       %s14 = arith.mulf %s13, %a2 : f32
       linalg.yield %s14 : f32
     } -> tensor<?x?x64xf32>
-  %e75 = tensor.empty(%B, %T) : tensor<?x?x900xf32>
-  %z76 = linalg.fill ins(%cst3 : f32) outs(%e75 : tensor<?x?x900xf32>) -> tensor<?x?x900xf32>
-  %g77 = linalg.generic {indexing_maps = [affine_map<(b, t, w, j) -> (b, t, j)>, affine_map<(b, t, w, j) -> (j, w)>, affine_map<(b, t, w, j) -> (b, t, w)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g74, %p24 : tensor<?x?x64xf32>, tensor<64x900xf32>)
-      outs(%z76 : tensor<?x?x900xf32>) {
+  %e86 = tensor.empty(%B, %T) : tensor<?x?x900xf32>
+  %z87 = linalg.fill ins(%cst3 : f32) outs(%e86 : tensor<?x?x900xf32>) -> tensor<?x?x900xf32>
+  %g88 = linalg.generic {indexing_maps = [affine_map<(b, t, w, j) -> (b, t, j)>, affine_map<(b, t, w, j) -> (j, w)>, affine_map<(b, t, w, j) -> (b, t, w)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g85, %p24 : tensor<?x?x64xf32>, tensor<64x900xf32>)
+      outs(%z87 : tensor<?x?x900xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x900xf32>
-  %e78 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
-  %g79 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+  %e89 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
+  %g90 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
       ins(%p2 : tensor<128xf32>)
-      outs(%e78 : tensor<?x?x4x32xf32>) {
+      outs(%e89 : tensor<?x?x4x32xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x4x32xf32>
-  %w80 = tensor.expand_shape %p1 [[0, 1], [2]] output_shape [4, 32, 256] : tensor<128x256xf32> into tensor<4x32x256xf32>
-  %g81 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g6, %w80 : tensor<?x?x256xf32>, tensor<4x32x256xf32>)
-      outs(%g79 : tensor<?x?x4x32xf32>) {
+  %w91 = tensor.expand_shape %p1 [[0, 1], [2]] output_shape [4, 32, 256] : tensor<128x256xf32> into tensor<4x32x256xf32>
+  %g92 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g6, %w91 : tensor<?x?x256xf32>, tensor<4x32x256xf32>)
+      outs(%g90 : tensor<?x?x4x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x4x32xf32>
-  %e82 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
-  %g83 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 0 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g81, %g77 : tensor<?x?x4x32xf32>, tensor<?x?x900xf32>)
-      outs(%e82 : tensor<?x?x4x32xf32>) {
+  %e93 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
+  %g94 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 0 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g92, %g88 : tensor<?x?x4x32xf32>, tensor<?x?x900xf32>)
+      outs(%e93 : tensor<?x?x4x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x4x32xf32>
-  %e84 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
-  %g85 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+  %e95 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
+  %g96 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
       ins(%p6 : tensor<256xf32>)
-      outs(%e84 : tensor<?x?x4x64xf32>) {
+      outs(%e95 : tensor<?x?x4x64xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x4x64xf32>
-  %w86 = tensor.expand_shape %p5 [[0, 1], [2]] output_shape [4, 64, 256] : tensor<256x256xf32> into tensor<4x64x256xf32>
-  %g87 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g6, %w86 : tensor<?x?x256xf32>, tensor<4x64x256xf32>)
-      outs(%g85 : tensor<?x?x4x64xf32>) {
+  %w97 = tensor.expand_shape %p5 [[0, 1], [2]] output_shape [4, 64, 256] : tensor<256x256xf32> into tensor<4x64x256xf32>
+  %g98 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g6, %w97 : tensor<?x?x256xf32>, tensor<4x64x256xf32>)
+      outs(%g96 : tensor<?x?x4x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x4x64xf32>
-  %e88 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
-  %g89 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+  %e99 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
+  %g100 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
       ins(%p8 : tensor<256xf32>)
-      outs(%e88 : tensor<?x?x4x64xf32>) {
+      outs(%e99 : tensor<?x?x4x64xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x4x64xf32>
-  %w90 = tensor.expand_shape %p7 [[0, 1], [2]] output_shape [4, 64, 256] : tensor<256x256xf32> into tensor<4x64x256xf32>
-  %g91 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g6, %w90 : tensor<?x?x256xf32>, tensor<4x64x256xf32>)
-      outs(%g89 : tensor<?x?x4x64xf32>) {
+  %w101 = tensor.expand_shape %p7 [[0, 1], [2]] output_shape [4, 64, 256] : tensor<256x256xf32> into tensor<4x64x256xf32>
+  %g102 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g6, %w101 : tensor<?x?x256xf32>, tensor<4x64x256xf32>)
+      outs(%g100 : tensor<?x?x4x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x4x64xf32>
-  %e92 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
-  %g93 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 128 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g87, %g77 : tensor<?x?x4x64xf32>, tensor<?x?x900xf32>)
-      outs(%e92 : tensor<?x?x4x64xf32>) {
+  %e103 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
+  %g104 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 128 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g98, %g88 : tensor<?x?x4x64xf32>, tensor<?x?x900xf32>)
+      outs(%e103 : tensor<?x?x4x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x4x64xf32>
-  %e94 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
-  %g95 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 384 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g91, %g77 : tensor<?x?x4x64xf32>, tensor<?x?x900xf32>)
-      outs(%e94 : tensor<?x?x4x64xf32>) {
+  %e105 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
+  %g106 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 384 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g102, %g88 : tensor<?x?x4x64xf32>, tensor<?x?x900xf32>)
+      outs(%e105 : tensor<?x?x4x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x4x64xf32>
-  %inv_freq96 = arith.constant dense<[1.0, 0.7498942093324559, 0.5623413251903491, 0.4216965034285822, 0.31622776601683794, 0.23713737056616552, 0.1778279410038923, 0.1333521432163324, 0.1, 0.07498942093324558, 0.05623413251903491, 0.042169650342858224, 0.03162277660168379, 0.023713737056616554, 0.01778279410038923, 0.01333521432163324, 0.01, 0.007498942093324558, 0.005623413251903491, 0.004216965034285823, 0.0031622776601683794, 0.0023713737056616554, 0.0017782794100389228, 0.001333521432163324, 0.001, 0.0007498942093324559, 0.0005623413251903491, 0.00042169650342858224, 0.00031622776601683794, 0.00023713737056616554, 0.00017782794100389227, 0.0001333521432163324]> : tensor<32xf64>
-  %e97 = tensor.empty(%T) : tensor<?x32xf32>
-  %cos98 = linalg.generic {indexing_maps = [affine_map<(t, i) -> (i)>, affine_map<(t, i) -> (t, i)>], iterator_types = ["parallel", "parallel"]}
-      ins(%inv_freq96 : tensor<32xf64>) outs(%e97 : tensor<?x32xf32>) {
+  %inv_freq107 = arith.constant dense<[1.0, 0.7498942093324559, 0.5623413251903491, 0.4216965034285822, 0.31622776601683794, 0.23713737056616552, 0.1778279410038923, 0.1333521432163324, 0.1, 0.07498942093324558, 0.05623413251903491, 0.042169650342858224, 0.03162277660168379, 0.023713737056616554, 0.01778279410038923, 0.01333521432163324, 0.01, 0.007498942093324558, 0.005623413251903491, 0.004216965034285823, 0.0031622776601683794, 0.0023713737056616554, 0.0017782794100389228, 0.001333521432163324, 0.001, 0.0007498942093324559, 0.0005623413251903491, 0.00042169650342858224, 0.00031622776601683794, 0.00023713737056616554, 0.00017782794100389227, 0.0001333521432163324]> : tensor<32xf64>
+  %e108 = tensor.empty(%T) : tensor<?x32xf32>
+  %cos109 = linalg.generic {indexing_maps = [affine_map<(t, i) -> (i)>, affine_map<(t, i) -> (t, i)>], iterator_types = ["parallel", "parallel"]}
+      ins(%inv_freq107 : tensor<32xf64>) outs(%e108 : tensor<?x32xf32>) {
     ^bb0(%f: f64, %o: f32):
       %ti = linalg.index 0 : index
       %t64 = arith.index_cast %ti : index to i64
@@ -397,9 +407,9 @@ func.func @lm_block_gla(
       %r32 = arith.truncf %r : f64 to f32
       linalg.yield %r32 : f32
     } -> tensor<?x32xf32>
-  %e99 = tensor.empty(%T) : tensor<?x32xf32>
-  %sin100 = linalg.generic {indexing_maps = [affine_map<(t, i) -> (i)>, affine_map<(t, i) -> (t, i)>], iterator_types = ["parallel", "parallel"]}
-      ins(%inv_freq96 : tensor<32xf64>) outs(%e99 : tensor<?x32xf32>) {
+  %e110 = tensor.empty(%T) : tensor<?x32xf32>
+  %sin111 = linalg.generic {indexing_maps = [affine_map<(t, i) -> (i)>, affine_map<(t, i) -> (t, i)>], iterator_types = ["parallel", "parallel"]}
+      ins(%inv_freq107 : tensor<32xf64>) outs(%e110 : tensor<?x32xf32>) {
     ^bb0(%f: f64, %o: f32):
       %ti = linalg.index 0 : index
       %t64 = arith.index_cast %ti : index to i64
@@ -409,10 +419,10 @@ func.func @lm_block_gla(
       %r32 = arith.truncf %r : f64 to f32
       linalg.yield %r32 : f32
     } -> tensor<?x32xf32>
-  %e101 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
-  %g102 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, h, c + 1 - (c mod 2) * 2)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g93, %g93, %cos98, %sin100 : tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
-      outs(%e101 : tensor<?x?x4x64xf32>) {
+  %e112 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
+  %g113 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, h, c + 1 - (c mod 2) * 2)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g104, %g104, %cos109, %sin111 : tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
+      outs(%e112 : tensor<?x?x4x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %acc: f32):
       %s1 = linalg.index 3 : index
       %s2 = arith.constant 2 : index
@@ -425,10 +435,10 @@ func.func @lm_block_gla(
       %s9 = math.fma %s7, %a3, %s8 : f32
       linalg.yield %s9 : f32
     } -> tensor<?x?x4x64xf32>
-  %e103 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
-  %g104 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, h, c + 1 - (c mod 2) * 2)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g95, %g95, %cos98, %sin100 : tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
-      outs(%e103 : tensor<?x?x4x64xf32>) {
+  %e114 = tensor.empty(%B, %T) : tensor<?x?x4x64xf32>
+  %g115 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, h, c + 1 - (c mod 2) * 2)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g106, %g106, %cos109, %sin111 : tensor<?x?x4x64xf32>, tensor<?x?x4x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
+      outs(%e114 : tensor<?x?x4x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %acc: f32):
       %s1 = linalg.index 3 : index
       %s2 = arith.constant 2 : index
@@ -441,111 +451,111 @@ func.func @lm_block_gla(
       %s9 = math.fma %s7, %a3, %s8 : f32
       linalg.yield %s9 : f32
     } -> tensor<?x?x4x64xf32>
-  %e105 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
-  %g106 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+  %e116 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
+  %g117 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
       ins(%p12 : tensor<128xf32>)
-      outs(%e105 : tensor<?x?x4x32xf32>) {
+      outs(%e116 : tensor<?x?x4x32xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x4x32xf32>
-  %w107 = tensor.expand_shape %p11 [[0, 1], [2]] output_shape [4, 32, 256] : tensor<128x256xf32> into tensor<4x32x256xf32>
-  %g108 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g6, %w107 : tensor<?x?x256xf32>, tensor<4x32x256xf32>)
-      outs(%g106 : tensor<?x?x4x32xf32>) {
+  %w118 = tensor.expand_shape %p11 [[0, 1], [2]] output_shape [4, 32, 256] : tensor<128x256xf32> into tensor<4x32x256xf32>
+  %g119 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g6, %w118 : tensor<?x?x256xf32>, tensor<4x32x256xf32>)
+      outs(%g117 : tensor<?x?x4x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x4x32xf32>
-  %e109 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
-  %g110 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 640 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g108, %g77 : tensor<?x?x4x32xf32>, tensor<?x?x900xf32>)
-      outs(%e109 : tensor<?x?x4x32xf32>) {
+  %e120 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
+  %g121 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 640 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g119, %g88 : tensor<?x?x4x32xf32>, tensor<?x?x900xf32>)
+      outs(%e120 : tensor<?x?x4x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x4x32xf32>
-  %e111 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
-  %g112 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+  %e122 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
+  %g123 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
       ins(%p14 : tensor<128xf32>)
-      outs(%e111 : tensor<?x?x4x32xf32>) {
+      outs(%e122 : tensor<?x?x4x32xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x4x32xf32>
-  %w113 = tensor.expand_shape %p13 [[0, 1], [2]] output_shape [4, 32, 256] : tensor<128x256xf32> into tensor<4x32x256xf32>
-  %g114 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g6, %w113 : tensor<?x?x256xf32>, tensor<4x32x256xf32>)
-      outs(%g112 : tensor<?x?x4x32xf32>) {
+  %w124 = tensor.expand_shape %p13 [[0, 1], [2]] output_shape [4, 32, 256] : tensor<128x256xf32> into tensor<4x32x256xf32>
+  %g125 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g6, %w124 : tensor<?x?x256xf32>, tensor<4x32x256xf32>)
+      outs(%g123 : tensor<?x?x4x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x4x32xf32>
-  %e115 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
-  %g116 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 768 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g114, %g77 : tensor<?x?x4x32xf32>, tensor<?x?x900xf32>)
-      outs(%e115 : tensor<?x?x4x32xf32>) {
+  %e126 = tensor.empty(%B, %T) : tensor<?x?x4x32xf32>
+  %g127 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 768 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g125, %g88 : tensor<?x?x4x32xf32>, tensor<?x?x900xf32>)
+      outs(%e126 : tensor<?x?x4x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x4x32xf32>
-  %e117 = tensor.empty(%B, %T) : tensor<?x?x4xf32>
-  %g118 = linalg.generic {indexing_maps = [affine_map<(b, t, h) -> (h)>, affine_map<(b, t, h) -> (b, t, h)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e128 = tensor.empty(%B, %T) : tensor<?x?x4xf32>
+  %g129 = linalg.generic {indexing_maps = [affine_map<(b, t, h) -> (h)>, affine_map<(b, t, h) -> (b, t, h)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p10 : tensor<4xf32>)
-      outs(%e117 : tensor<?x?x4xf32>) {
+      outs(%e128 : tensor<?x?x4xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x4xf32>
-  %g119 = linalg.generic {indexing_maps = [affine_map<(b, t, h, k) -> (b, t, k)>, affine_map<(b, t, h, k) -> (h, k)>, affine_map<(b, t, h, k) -> (b, t, h)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+  %g130 = linalg.generic {indexing_maps = [affine_map<(b, t, h, k) -> (b, t, k)>, affine_map<(b, t, h, k) -> (h, k)>, affine_map<(b, t, h, k) -> (b, t, h)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
       ins(%g6, %p9 : tensor<?x?x256xf32>, tensor<4x256xf32>)
-      outs(%g118 : tensor<?x?x4xf32>) {
+      outs(%g129 : tensor<?x?x4xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x4xf32>
-  %read120 = fem.mixer gla q(%g102 : tensor<?x?x4x64xf32>) k(%g104 : tensor<?x?x4x64xf32>) v(%g83 : tensor<?x?x4x32xf32>) beta_raw(%p15 : tensor<128xf32>) lam(%g110 : tensor<?x?x4x32xf32>) gate(%g116 : tensor<?x?x4x32xf32>) decay(%g119 : tensor<?x?x4xf32>) {cap = 40.0 : f64, eps = 1.0e-06 : f64} -> tensor<?x?x4x32xf32>
-  %e121 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
-  %g122 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %read131 = fem.mixer gla q(%g113 : tensor<?x?x4x64xf32>) k(%g115 : tensor<?x?x4x64xf32>) v(%g94 : tensor<?x?x4x32xf32>) beta_raw(%p15 : tensor<128xf32>) lam(%g121 : tensor<?x?x4x32xf32>) gate(%g127 : tensor<?x?x4x32xf32>) decay(%g130 : tensor<?x?x4xf32>) {cap = 40.0 : f64, eps = 1.0e-06 : f64} -> tensor<?x?x4x32xf32>
+  %e132 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
+  %g133 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p4 : tensor<256xf32>)
-      outs(%e121 : tensor<?x?x256xf32>) {
+      outs(%e132 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x256xf32>
-  %w123 = tensor.expand_shape %p3 [[0], [1, 2]] output_shape [256, 4, 32] : tensor<256x128xf32> into tensor<256x4x32xf32>
-  %g124 = linalg.generic {indexing_maps = [affine_map<(b, t, n, h, c) -> (b, t, h, c)>, affine_map<(b, t, n, h, c) -> (n, h, c)>, affine_map<(b, t, n, h, c) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]}
-      ins(%read120, %w123 : tensor<?x?x4x32xf32>, tensor<256x4x32xf32>)
-      outs(%g122 : tensor<?x?x256xf32>) {
+  %w134 = tensor.expand_shape %p3 [[0], [1, 2]] output_shape [256, 4, 32] : tensor<256x128xf32> into tensor<256x4x32xf32>
+  %g135 = linalg.generic {indexing_maps = [affine_map<(b, t, n, h, c) -> (b, t, h, c)>, affine_map<(b, t, n, h, c) -> (n, h, c)>, affine_map<(b, t, n, h, c) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]}
+      ins(%read131, %w134 : tensor<?x?x4x32xf32>, tensor<256x4x32xf32>)
+      outs(%g133 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x256xf32>
-  %e125 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
-  %g126 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%x, %g124 : tensor<?x?x256xf32>, tensor<?x?x256xf32>)
-      outs(%e125 : tensor<?x?x256xf32>) {
+  %e136 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
+  %g137 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%x, %g135 : tensor<?x?x256xf32>, tensor<?x?x256xf32>)
+      outs(%e136 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.addf %a0, %a1 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?x256xf32>
-  %e127 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z128 = linalg.fill ins(%cst3 : f32) outs(%e127 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g129 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%g126 : tensor<?x?x256xf32>)
-      outs(%z128 : tensor<?x?xf32>) {
+  %e138 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z139 = linalg.fill ins(%cst3 : f32) outs(%e138 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g140 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g137 : tensor<?x?x256xf32>)
+      outs(%z139 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = math.fma %a0, %a0, %acc : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?xf32>
-  %e130 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
-  %g131 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g126, %g129, %p27 : tensor<?x?x256xf32>, tensor<?x?xf32>, tensor<256xf32>)
-      outs(%e130 : tensor<?x?x256xf32>) {
+  %e141 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
+  %g142 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g137, %g140, %p27 : tensor<?x?x256xf32>, tensor<?x?xf32>, tensor<256xf32>)
+      outs(%e141 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = arith.constant 0.00390625 : f32
       %s2 = arith.mulf %a1, %s1 : f32
@@ -556,25 +566,25 @@ func.func @lm_block_gla(
       %s7 = arith.mulf %s6, %a2 : f32
       linalg.yield %s7 : f32
     } -> tensor<?x?x256xf32>
-  %e132 = tensor.empty(%B, %T) : tensor<?x?x1024xf32>
-  %g133 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e143 = tensor.empty(%B, %T) : tensor<?x?x1024xf32>
+  %g144 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p29 : tensor<1024xf32>)
-      outs(%e132 : tensor<?x?x1024xf32>) {
+      outs(%e143 : tensor<?x?x1024xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x1024xf32>
-  %g134 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g131, %p28 : tensor<?x?x256xf32>, tensor<1024x256xf32>)
-      outs(%g133 : tensor<?x?x1024xf32>) {
+  %g145 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g142, %p28 : tensor<?x?x256xf32>, tensor<1024x256xf32>)
+      outs(%g144 : tensor<?x?x1024xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x1024xf32>
-  %e135 = tensor.empty(%B, %T) : tensor<?x?x1024xf32>
-  %g136 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g134 : tensor<?x?x1024xf32>)
-      outs(%e135 : tensor<?x?x1024xf32>) {
+  %e146 = tensor.empty(%B, %T) : tensor<?x?x1024xf32>
+  %g147 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g145 : tensor<?x?x1024xf32>)
+      outs(%e146 : tensor<?x?x1024xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = arith.negf %a0 : f32
       %s2 = math.exp %s1 : f32
@@ -583,28 +593,28 @@ func.func @lm_block_gla(
       %s5 = arith.divf %a0, %s4 : f32
       linalg.yield %s5 : f32
     } -> tensor<?x?x1024xf32>
-  %e137 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
-  %g138 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e148 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
+  %g149 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p31 : tensor<256xf32>)
-      outs(%e137 : tensor<?x?x256xf32>) {
+      outs(%e148 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x256xf32>
-  %g139 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g136, %p30 : tensor<?x?x1024xf32>, tensor<256x1024xf32>)
-      outs(%g138 : tensor<?x?x256xf32>) {
+  %g150 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g147, %p30 : tensor<?x?x1024xf32>, tensor<256x1024xf32>)
+      outs(%g149 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x256xf32>
-  %e140 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
-  %g141 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g126, %g139 : tensor<?x?x256xf32>, tensor<?x?x256xf32>)
-      outs(%e140 : tensor<?x?x256xf32>) {
+  %e151 = tensor.empty(%B, %T) : tensor<?x?x256xf32>
+  %g152 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g137, %g150 : tensor<?x?x256xf32>, tensor<?x?x256xf32>)
+      outs(%e151 : tensor<?x?x256xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.addf %a0, %a1 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?x256xf32>
-  return %g141 : tensor<?x?x256xf32>
+  return %g152 : tensor<?x?x256xf32>
 }

@@ -255,45 +255,55 @@ func.func @vision_block_softmax(
   %cst44 = arith.constant 1.0 : f32
   %cst45 = arith.constant 20.0 : f32
   %cst46 = arith.constant 27.63102149963379 : f32
+  %cst81 = arith.constant -1.0 : f32
   %rb40 = scf.for %b47 = %c0 to %B step %c1 iter_args(%acc50 = %e39) -> (tensor<?x?x32xf32>) {
     %rj41 = scf.for %j48 = %c0 to %ch43 step %c1 iter_args(%acc51 = %acc50) -> (tensor<?x?x32xf32>) {
-      %rt42:3 = scf.for %t49 = %c0 to %T step %c1 iter_args(%acc52 = %acc51, %c53 = %cst6, %r54 = %cst6) -> (tensor<?x?x32xf32>, f32, f32) {
-        %a55 = tensor.extract %g38[%b47, %t49, %j48] : tensor<?x?x32xf32>
-        %f56 = tensor.extract %g35[%b47, %t49, %j48] : tensor<?x?x32xf32>
-        %x57 = math.exp %a55 : f32
-        %x58 = math.log1p %x57 : f32
-        %x59 = arith.cmpf ogt, %a55, %cst45 : f32
-        %x60 = arith.select %x59, %a55, %x58 : f32
-        %x61 = arith.subf %c53, %x60 : f32
-        %x62 = arith.addf %x61, %cst46 : f32
-        %x63 = math.exp %x62 : f32
-        %x64 = arith.addf %x63, %cst44 : f32
-        %x65 = arith.divf %x63, %x64 : f32
-        %x66 = arith.negf %x60 : f32
-        %x67 = math.exp %x66 : f32
-        %x68 = arith.mulf %x67, %r54 : f32
-        %x69 = math.fma %f56, %x65, %x68 : f32
-        %x70 = tensor.insert %x69 into %acc52[%b47, %t49, %j48] : tensor<?x?x32xf32>
-        scf.yield %x70, %x61, %x69 : tensor<?x?x32xf32>, f32, f32
+      %rt42:4 = scf.for %t49 = %c0 to %T step %c1 iter_args(%acc52 = %acc51, %c53 = %cst6, %c54 = %cst6, %r55 = %cst6) -> (tensor<?x?x32xf32>, f32, f32, f32) {
+        %a56 = tensor.extract %g38[%b47, %t49, %j48] : tensor<?x?x32xf32>
+        %f57 = tensor.extract %g35[%b47, %t49, %j48] : tensor<?x?x32xf32>
+        %x58 = math.exp %a56 : f32
+        %x59 = math.log1p %x58 : f32
+        %x60 = arith.cmpf ogt, %a56, %cst45 : f32
+        %x61 = arith.select %x60, %a56, %x59 : f32
+        %x67 = arith.negf %x61 : f32
+        %x62 = arith.addf %c53, %x67 : f32
+        %x72 = arith.subf %x62, %c53 : f32
+        %x73 = arith.subf %x62, %x72 : f32
+        %x74 = arith.subf %c53, %x73 : f32
+        %x75 = arith.subf %x67, %x72 : f32
+        %x76 = arith.addf %x74, %x75 : f32
+        %x77 = arith.addf %c54, %x76 : f32
+        %x78 = arith.maxnumf %x77, %cst81 : f32
+        %x79 = arith.minnumf %x78, %cst44 : f32
+        %x80 = arith.addf %x62, %cst46 : f32
+        %x63 = arith.addf %x80, %x79 : f32
+        %x64 = math.exp %x63 : f32
+        %x65 = arith.addf %x64, %cst44 : f32
+        %x66 = arith.divf %x64, %x65 : f32
+        %x68 = math.exp %x67 : f32
+        %x69 = arith.mulf %x68, %r55 : f32
+        %x70 = math.fma %f57, %x66, %x69 : f32
+        %x71 = tensor.insert %x70 into %acc52[%b47, %t49, %j48] : tensor<?x?x32xf32>
+        scf.yield %x71, %x62, %x77, %x70 : tensor<?x?x32xf32>, f32, f32, f32
       }
       scf.yield %rt42#0 : tensor<?x?x32xf32>
     }
     scf.yield %rj41 : tensor<?x?x32xf32>
   }
-  %e71 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z72 = linalg.fill ins(%cst6 : f32) outs(%e71 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g73 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+  %e82 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z83 = linalg.fill ins(%cst6 : f32) outs(%e82 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g84 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
       ins(%rb40 : tensor<?x?x32xf32>)
-      outs(%z72 : tensor<?x?xf32>) {
+      outs(%z83 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = arith.addf %acc, %a0 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?xf32>
-  %e74 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z75 = linalg.fill ins(%cst6 : f32) outs(%e74 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g76 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%rb40, %g73 : tensor<?x?x32xf32>, tensor<?x?xf32>)
-      outs(%z75 : tensor<?x?xf32>) {
+  %e85 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z86 = linalg.fill ins(%cst6 : f32) outs(%e85 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g87 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%rb40, %g84 : tensor<?x?x32xf32>, tensor<?x?xf32>)
+      outs(%z86 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 0.03125 : f32
       %s2 = arith.mulf %a1, %s1 : f32
@@ -301,11 +311,11 @@ func.func @vision_block_softmax(
       %s4 = arith.addf %acc, %s3 : f32
       linalg.yield %s4 : f32
     } -> tensor<?x?xf32>
-  %e77 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z78 = linalg.fill ins(%cst6 : f32) outs(%e77 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g79 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%rb40, %g73, %g76 : tensor<?x?x32xf32>, tensor<?x?xf32>, tensor<?x?xf32>)
-      outs(%z78 : tensor<?x?xf32>) {
+  %e88 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z89 = linalg.fill ins(%cst6 : f32) outs(%e88 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g90 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%rb40, %g84, %g87 : tensor<?x?x32xf32>, tensor<?x?xf32>, tensor<?x?xf32>)
+      outs(%z89 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = arith.constant 0.03125 : f32
       %s2 = arith.mulf %a1, %s1 : f32
@@ -317,10 +327,10 @@ func.func @vision_block_softmax(
       %s8 = arith.addf %acc, %s7 : f32
       linalg.yield %s8 : f32
     } -> tensor<?x?xf32>
-  %e80 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
-  %g81 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%rb40, %g73, %g76, %g79, %p26, %p27 : tensor<?x?x32xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<32xf32>, tensor<32xf32>)
-      outs(%e80 : tensor<?x?x32xf32>) {
+  %e91 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
+  %g92 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%rb40, %g84, %g87, %g90, %p26, %p27 : tensor<?x?x32xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<32xf32>, tensor<32xf32>)
+      outs(%e91 : tensor<?x?x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %a5: f32, %acc: f32):
       %s1 = arith.constant 0.03125 : f32
       %s2 = arith.mulf %a3, %s1 : f32
@@ -338,10 +348,10 @@ func.func @vision_block_softmax(
       %s14 = arith.addf %s13, %a5 : f32
       linalg.yield %s14 : f32
     } -> tensor<?x?x32xf32>
-  %e82 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
-  %g83 = linalg.generic {indexing_maps = [affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t)>, affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t, j)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g29, %g32, %g81 : tensor<?x?x32xf32>, tensor<?x?xf32>, tensor<?x?x32xf32>)
-      outs(%e82 : tensor<?x?x32xf32>) {
+  %e93 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
+  %g94 = linalg.generic {indexing_maps = [affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t)>, affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t, j)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g29, %g32, %g92 : tensor<?x?x32xf32>, tensor<?x?xf32>, tensor<?x?x32xf32>)
+      outs(%e93 : tensor<?x?x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = math.exp %a0 : f32
       %s2 = math.log1p %s1 : f32
@@ -359,30 +369,30 @@ func.func @vision_block_softmax(
       %s14 = arith.mulf %s13, %a2 : f32
       linalg.yield %s14 : f32
     } -> tensor<?x?x32xf32>
-  %e84 = tensor.empty(%B, %T) : tensor<?x?x672xf32>
-  %z85 = linalg.fill ins(%cst6 : f32) outs(%e84 : tensor<?x?x672xf32>) -> tensor<?x?x672xf32>
-  %g86 = linalg.generic {indexing_maps = [affine_map<(b, t, w, j) -> (b, t, j)>, affine_map<(b, t, w, j) -> (j, w)>, affine_map<(b, t, w, j) -> (b, t, w)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g83, %p25 : tensor<?x?x32xf32>, tensor<32x672xf32>)
-      outs(%z85 : tensor<?x?x672xf32>) {
+  %e95 = tensor.empty(%B, %T) : tensor<?x?x672xf32>
+  %z96 = linalg.fill ins(%cst6 : f32) outs(%e95 : tensor<?x?x672xf32>) -> tensor<?x?x672xf32>
+  %g97 = linalg.generic {indexing_maps = [affine_map<(b, t, w, j) -> (b, t, j)>, affine_map<(b, t, w, j) -> (j, w)>, affine_map<(b, t, w, j) -> (b, t, w)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g94, %p25 : tensor<?x?x32xf32>, tensor<32x672xf32>)
+      outs(%z96 : tensor<?x?x672xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x672xf32>
-  %e87 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z88 = linalg.fill ins(%cst6 : f32) outs(%e87 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g89 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+  %e98 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z99 = linalg.fill ins(%cst6 : f32) outs(%e98 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g100 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
       ins(%g15 : tensor<?x?x192xf32>)
-      outs(%z88 : tensor<?x?xf32>) {
+      outs(%z99 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = arith.addf %acc, %a0 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?xf32>
-  %e90 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z91 = linalg.fill ins(%cst6 : f32) outs(%e90 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g92 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%g15, %g89 : tensor<?x?x192xf32>, tensor<?x?xf32>)
-      outs(%z91 : tensor<?x?xf32>) {
+  %e101 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z102 = linalg.fill ins(%cst6 : f32) outs(%e101 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g103 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g15, %g100 : tensor<?x?x192xf32>, tensor<?x?xf32>)
+      outs(%z102 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 0.0052083334885537624 : f32
       %s2 = arith.mulf %a1, %s1 : f32
@@ -390,11 +400,11 @@ func.func @vision_block_softmax(
       %s4 = arith.addf %acc, %s3 : f32
       linalg.yield %s4 : f32
     } -> tensor<?x?xf32>
-  %e93 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z94 = linalg.fill ins(%cst6 : f32) outs(%e93 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g95 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%g15, %g89, %g92 : tensor<?x?x192xf32>, tensor<?x?xf32>, tensor<?x?xf32>)
-      outs(%z94 : tensor<?x?xf32>) {
+  %e104 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z105 = linalg.fill ins(%cst6 : f32) outs(%e104 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g106 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g15, %g100, %g103 : tensor<?x?x192xf32>, tensor<?x?xf32>, tensor<?x?xf32>)
+      outs(%z105 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = arith.constant 0.0052083334885537624 : f32
       %s2 = arith.mulf %a1, %s1 : f32
@@ -406,10 +416,10 @@ func.func @vision_block_softmax(
       %s8 = arith.addf %acc, %s7 : f32
       linalg.yield %s8 : f32
     } -> tensor<?x?xf32>
-  %e96 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
-  %g97 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g15, %g89, %g92, %g95, %p28, %p29 : tensor<?x?x192xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<192xf32>, tensor<192xf32>)
-      outs(%e96 : tensor<?x?x192xf32>) {
+  %e107 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
+  %g108 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g15, %g100, %g103, %g106, %p28, %p29 : tensor<?x?x192xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<192xf32>, tensor<192xf32>)
+      outs(%e107 : tensor<?x?x192xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %a5: f32, %acc: f32):
       %s1 = arith.constant 0.0052083334885537624 : f32
       %s2 = arith.mulf %a3, %s1 : f32
@@ -427,26 +437,26 @@ func.func @vision_block_softmax(
       %s14 = arith.addf %s13, %a5 : f32
       linalg.yield %s14 : f32
     } -> tensor<?x?x192xf32>
-  %e98 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
-  %g99 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e109 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
+  %g110 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p35 : tensor<32xf32>)
-      outs(%e98 : tensor<?x?x32xf32>) {
+      outs(%e109 : tensor<?x?x32xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x32xf32>
-  %g100 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g97, %p34 : tensor<?x?x192xf32>, tensor<32x192xf32>)
-      outs(%g99 : tensor<?x?x32xf32>) {
+  %g111 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g108, %p34 : tensor<?x?x192xf32>, tensor<32x192xf32>)
+      outs(%g110 : tensor<?x?x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x32xf32>
-  %e101 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z102 = linalg.fill ins(%cst6 : f32) outs(%e101 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g103 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%g100 : tensor<?x?x32xf32>)
-      outs(%z102 : tensor<?x?xf32>) {
+  %e112 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z113 = linalg.fill ins(%cst6 : f32) outs(%e112 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g114 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g111 : tensor<?x?x32xf32>)
+      outs(%z113 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = math.exp %a0 : f32
       %s2 = math.log1p %s1 : f32
@@ -459,77 +469,86 @@ func.func @vision_block_softmax(
       %s9 = arith.addf %acc, %s8 : f32
       linalg.yield %s9 : f32
     } -> tensor<?x?xf32>
-  %e104 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
-  %g105 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e115 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
+  %g116 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p33 : tensor<32xf32>)
-      outs(%e104 : tensor<?x?x32xf32>) {
+      outs(%e115 : tensor<?x?x32xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x32xf32>
-  %g106 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g97, %p32 : tensor<?x?x192xf32>, tensor<32x192xf32>)
-      outs(%g105 : tensor<?x?x32xf32>) {
+  %g117 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g108, %p32 : tensor<?x?x192xf32>, tensor<32x192xf32>)
+      outs(%g116 : tensor<?x?x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x32xf32>
-  %e107 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
-  %g108 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e118 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
+  %g119 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p31 : tensor<32xf32>)
-      outs(%e107 : tensor<?x?x32xf32>) {
+      outs(%e118 : tensor<?x?x32xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x32xf32>
-  %g109 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g97, %p30 : tensor<?x?x192xf32>, tensor<32x192xf32>)
-      outs(%g108 : tensor<?x?x32xf32>) {
+  %g120 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g108, %p30 : tensor<?x?x192xf32>, tensor<32x192xf32>)
+      outs(%g119 : tensor<?x?x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x32xf32>
-  %e110 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
-  %ch114 = arith.constant 32 : index
-  %rb111 = scf.for %b115 = %c0 to %B step %c1 iter_args(%acc118 = %e110) -> (tensor<?x?x32xf32>) {
-    %rj112 = scf.for %j116 = %c0 to %ch114 step %c1 iter_args(%acc119 = %acc118) -> (tensor<?x?x32xf32>) {
-      %rt113:3 = scf.for %t117 = %c0 to %T step %c1 iter_args(%acc120 = %acc119, %c121 = %cst6, %r122 = %cst6) -> (tensor<?x?x32xf32>, f32, f32) {
-        %a123 = tensor.extract %g109[%b115, %t117, %j116] : tensor<?x?x32xf32>
-        %f124 = tensor.extract %g106[%b115, %t117, %j116] : tensor<?x?x32xf32>
-        %x125 = math.exp %a123 : f32
-        %x126 = math.log1p %x125 : f32
-        %x127 = arith.cmpf ogt, %a123, %cst45 : f32
-        %x128 = arith.select %x127, %a123, %x126 : f32
-        %x129 = arith.subf %c121, %x128 : f32
-        %x130 = arith.addf %x129, %cst46 : f32
-        %x131 = math.exp %x130 : f32
-        %x132 = arith.addf %x131, %cst44 : f32
-        %x133 = arith.divf %x131, %x132 : f32
-        %x134 = arith.negf %x128 : f32
-        %x135 = math.exp %x134 : f32
-        %x136 = arith.mulf %x135, %r122 : f32
-        %x137 = math.fma %f124, %x133, %x136 : f32
-        %x138 = tensor.insert %x137 into %acc120[%b115, %t117, %j116] : tensor<?x?x32xf32>
-        scf.yield %x138, %x129, %x137 : tensor<?x?x32xf32>, f32, f32
+  %e121 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
+  %ch125 = arith.constant 32 : index
+  %rb122 = scf.for %b126 = %c0 to %B step %c1 iter_args(%acc129 = %e121) -> (tensor<?x?x32xf32>) {
+    %rj123 = scf.for %j127 = %c0 to %ch125 step %c1 iter_args(%acc130 = %acc129) -> (tensor<?x?x32xf32>) {
+      %rt124:4 = scf.for %t128 = %c0 to %T step %c1 iter_args(%acc131 = %acc130, %c132 = %cst6, %c133 = %cst6, %r134 = %cst6) -> (tensor<?x?x32xf32>, f32, f32, f32) {
+        %a135 = tensor.extract %g120[%b126, %t128, %j127] : tensor<?x?x32xf32>
+        %f136 = tensor.extract %g117[%b126, %t128, %j127] : tensor<?x?x32xf32>
+        %x137 = math.exp %a135 : f32
+        %x138 = math.log1p %x137 : f32
+        %x139 = arith.cmpf ogt, %a135, %cst45 : f32
+        %x140 = arith.select %x139, %a135, %x138 : f32
+        %x146 = arith.negf %x140 : f32
+        %x141 = arith.addf %c132, %x146 : f32
+        %x151 = arith.subf %x141, %c132 : f32
+        %x152 = arith.subf %x141, %x151 : f32
+        %x153 = arith.subf %c132, %x152 : f32
+        %x154 = arith.subf %x146, %x151 : f32
+        %x155 = arith.addf %x153, %x154 : f32
+        %x156 = arith.addf %c133, %x155 : f32
+        %x157 = arith.maxnumf %x156, %cst81 : f32
+        %x158 = arith.minnumf %x157, %cst44 : f32
+        %x159 = arith.addf %x141, %cst46 : f32
+        %x142 = arith.addf %x159, %x158 : f32
+        %x143 = math.exp %x142 : f32
+        %x144 = arith.addf %x143, %cst44 : f32
+        %x145 = arith.divf %x143, %x144 : f32
+        %x147 = math.exp %x146 : f32
+        %x148 = arith.mulf %x147, %r134 : f32
+        %x149 = math.fma %f136, %x145, %x148 : f32
+        %x150 = tensor.insert %x149 into %acc131[%b126, %t128, %j127] : tensor<?x?x32xf32>
+        scf.yield %x150, %x141, %x156, %x149 : tensor<?x?x32xf32>, f32, f32, f32
       }
-      scf.yield %rt113#0 : tensor<?x?x32xf32>
+      scf.yield %rt124#0 : tensor<?x?x32xf32>
     }
-    scf.yield %rj112 : tensor<?x?x32xf32>
+    scf.yield %rj123 : tensor<?x?x32xf32>
   }
-  %e139 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z140 = linalg.fill ins(%cst6 : f32) outs(%e139 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g141 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%rb111 : tensor<?x?x32xf32>)
-      outs(%z140 : tensor<?x?xf32>) {
+  %e160 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z161 = linalg.fill ins(%cst6 : f32) outs(%e160 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g162 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%rb122 : tensor<?x?x32xf32>)
+      outs(%z161 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = arith.addf %acc, %a0 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?xf32>
-  %e142 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z143 = linalg.fill ins(%cst6 : f32) outs(%e142 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g144 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%rb111, %g141 : tensor<?x?x32xf32>, tensor<?x?xf32>)
-      outs(%z143 : tensor<?x?xf32>) {
+  %e163 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z164 = linalg.fill ins(%cst6 : f32) outs(%e163 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g165 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%rb122, %g162 : tensor<?x?x32xf32>, tensor<?x?xf32>)
+      outs(%z164 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 0.03125 : f32
       %s2 = arith.mulf %a1, %s1 : f32
@@ -537,11 +556,11 @@ func.func @vision_block_softmax(
       %s4 = arith.addf %acc, %s3 : f32
       linalg.yield %s4 : f32
     } -> tensor<?x?xf32>
-  %e145 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z146 = linalg.fill ins(%cst6 : f32) outs(%e145 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g147 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%rb111, %g141, %g144 : tensor<?x?x32xf32>, tensor<?x?xf32>, tensor<?x?xf32>)
-      outs(%z146 : tensor<?x?xf32>) {
+  %e166 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z167 = linalg.fill ins(%cst6 : f32) outs(%e166 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g168 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%rb122, %g162, %g165 : tensor<?x?x32xf32>, tensor<?x?xf32>, tensor<?x?xf32>)
+      outs(%z167 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = arith.constant 0.03125 : f32
       %s2 = arith.mulf %a1, %s1 : f32
@@ -553,10 +572,10 @@ func.func @vision_block_softmax(
       %s8 = arith.addf %acc, %s7 : f32
       linalg.yield %s8 : f32
     } -> tensor<?x?xf32>
-  %e148 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
-  %g149 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%rb111, %g141, %g144, %g147, %p37, %p38 : tensor<?x?x32xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<32xf32>, tensor<32xf32>)
-      outs(%e148 : tensor<?x?x32xf32>) {
+  %e169 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
+  %g170 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%rb122, %g162, %g165, %g168, %p37, %p38 : tensor<?x?x32xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<32xf32>, tensor<32xf32>)
+      outs(%e169 : tensor<?x?x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %a5: f32, %acc: f32):
       %s1 = arith.constant 0.03125 : f32
       %s2 = arith.mulf %a3, %s1 : f32
@@ -574,10 +593,10 @@ func.func @vision_block_softmax(
       %s14 = arith.addf %s13, %a5 : f32
       linalg.yield %s14 : f32
     } -> tensor<?x?x32xf32>
-  %e150 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
-  %g151 = linalg.generic {indexing_maps = [affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t)>, affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t, j)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g100, %g103, %g149 : tensor<?x?x32xf32>, tensor<?x?xf32>, tensor<?x?x32xf32>)
-      outs(%e150 : tensor<?x?x32xf32>) {
+  %e171 = tensor.empty(%B, %T) : tensor<?x?x32xf32>
+  %g172 = linalg.generic {indexing_maps = [affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t)>, affine_map<(b, t, j) -> (b, t, j)>, affine_map<(b, t, j) -> (b, t, j)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g111, %g114, %g170 : tensor<?x?x32xf32>, tensor<?x?xf32>, tensor<?x?x32xf32>)
+      outs(%e171 : tensor<?x?x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = math.exp %a0 : f32
       %s2 = math.log1p %s1 : f32
@@ -595,96 +614,96 @@ func.func @vision_block_softmax(
       %s14 = arith.mulf %s13, %a2 : f32
       linalg.yield %s14 : f32
     } -> tensor<?x?x32xf32>
-  %g152 = linalg.generic {indexing_maps = [affine_map<(b, t, w, j) -> (b, t, j)>, affine_map<(b, t, w, j) -> (j, w)>, affine_map<(b, t, w, j) -> (b, t, w)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g151, %p36 : tensor<?x?x32xf32>, tensor<32x672xf32>)
-      outs(%g86 : tensor<?x?x672xf32>) {
+  %g173 = linalg.generic {indexing_maps = [affine_map<(b, t, w, j) -> (b, t, j)>, affine_map<(b, t, w, j) -> (j, w)>, affine_map<(b, t, w, j) -> (b, t, w)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g172, %p36 : tensor<?x?x32xf32>, tensor<32x672xf32>)
+      outs(%g97 : tensor<?x?x672xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x672xf32>
-  %e153 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
-  %g154 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+  %e174 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
+  %g175 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
       ins(%p5 : tensor<96xf32>)
-      outs(%e153 : tensor<?x?x3x32xf32>) {
+      outs(%e174 : tensor<?x?x3x32xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x3x32xf32>
-  %w155 = tensor.expand_shape %p4 [[0, 1], [2]] output_shape [3, 32, 192] : tensor<96x192xf32> into tensor<3x32x192xf32>
-  %g156 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g15, %w155 : tensor<?x?x192xf32>, tensor<3x32x192xf32>)
-      outs(%g154 : tensor<?x?x3x32xf32>) {
+  %w176 = tensor.expand_shape %p4 [[0, 1], [2]] output_shape [3, 32, 192] : tensor<96x192xf32> into tensor<3x32x192xf32>
+  %g177 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g15, %w176 : tensor<?x?x192xf32>, tensor<3x32x192xf32>)
+      outs(%g175 : tensor<?x?x3x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x3x32xf32>
-  %e157 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
-  %g158 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 0 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g156, %g152 : tensor<?x?x3x32xf32>, tensor<?x?x672xf32>)
-      outs(%e157 : tensor<?x?x3x32xf32>) {
+  %e178 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
+  %g179 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 0 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g177, %g173 : tensor<?x?x3x32xf32>, tensor<?x?x672xf32>)
+      outs(%e178 : tensor<?x?x3x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x3x32xf32>
-  %e159 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
-  %g160 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+  %e180 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
+  %g181 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
       ins(%p9 : tensor<192xf32>)
-      outs(%e159 : tensor<?x?x3x64xf32>) {
+      outs(%e180 : tensor<?x?x3x64xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x3x64xf32>
-  %w161 = tensor.expand_shape %p8 [[0, 1], [2]] output_shape [3, 64, 192] : tensor<192x192xf32> into tensor<3x64x192xf32>
-  %g162 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g15, %w161 : tensor<?x?x192xf32>, tensor<3x64x192xf32>)
-      outs(%g160 : tensor<?x?x3x64xf32>) {
+  %w182 = tensor.expand_shape %p8 [[0, 1], [2]] output_shape [3, 64, 192] : tensor<192x192xf32> into tensor<3x64x192xf32>
+  %g183 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g15, %w182 : tensor<?x?x192xf32>, tensor<3x64x192xf32>)
+      outs(%g181 : tensor<?x?x3x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x3x64xf32>
-  %e163 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
-  %g164 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+  %e184 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
+  %g185 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
       ins(%p11 : tensor<192xf32>)
-      outs(%e163 : tensor<?x?x3x64xf32>) {
+      outs(%e184 : tensor<?x?x3x64xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x3x64xf32>
-  %w165 = tensor.expand_shape %p10 [[0, 1], [2]] output_shape [3, 64, 192] : tensor<192x192xf32> into tensor<3x64x192xf32>
-  %g166 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g15, %w165 : tensor<?x?x192xf32>, tensor<3x64x192xf32>)
-      outs(%g164 : tensor<?x?x3x64xf32>) {
+  %w186 = tensor.expand_shape %p10 [[0, 1], [2]] output_shape [3, 64, 192] : tensor<192x192xf32> into tensor<3x64x192xf32>
+  %g187 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g15, %w186 : tensor<?x?x192xf32>, tensor<3x64x192xf32>)
+      outs(%g185 : tensor<?x?x3x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x3x64xf32>
-  %e167 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
-  %g168 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 96 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g162, %g152 : tensor<?x?x3x64xf32>, tensor<?x?x672xf32>)
-      outs(%e167 : tensor<?x?x3x64xf32>) {
+  %e188 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
+  %g189 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 96 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g183, %g173 : tensor<?x?x3x64xf32>, tensor<?x?x672xf32>)
+      outs(%e188 : tensor<?x?x3x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x3x64xf32>
-  %e169 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
-  %g170 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 288 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g166, %g152 : tensor<?x?x3x64xf32>, tensor<?x?x672xf32>)
-      outs(%e169 : tensor<?x?x3x64xf32>) {
+  %e190 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
+  %g191 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 288 + h * 64 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g187, %g173 : tensor<?x?x3x64xf32>, tensor<?x?x672xf32>)
+      outs(%e190 : tensor<?x?x3x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x3x64xf32>
-  %inv_freq171 = arith.constant dense<[1.0, 0.7498942093324559, 0.5623413251903491, 0.4216965034285822, 0.31622776601683794, 0.23713737056616552, 0.1778279410038923, 0.1333521432163324, 0.1, 0.07498942093324558, 0.05623413251903491, 0.042169650342858224, 0.03162277660168379, 0.023713737056616554, 0.01778279410038923, 0.01333521432163324, 0.01, 0.007498942093324558, 0.005623413251903491, 0.004216965034285823, 0.0031622776601683794, 0.0023713737056616554, 0.0017782794100389228, 0.001333521432163324, 0.001, 0.0007498942093324559, 0.0005623413251903491, 0.00042169650342858224, 0.00031622776601683794, 0.00023713737056616554, 0.00017782794100389227, 0.0001333521432163324]> : tensor<32xf64>
-  %e172 = tensor.empty(%T) : tensor<?x32xf32>
-  %cos173 = linalg.generic {indexing_maps = [affine_map<(t, i) -> (i)>, affine_map<(t, i) -> (t, i)>], iterator_types = ["parallel", "parallel"]}
-      ins(%inv_freq171 : tensor<32xf64>) outs(%e172 : tensor<?x32xf32>) {
+  %inv_freq192 = arith.constant dense<[1.0, 0.7498942093324559, 0.5623413251903491, 0.4216965034285822, 0.31622776601683794, 0.23713737056616552, 0.1778279410038923, 0.1333521432163324, 0.1, 0.07498942093324558, 0.05623413251903491, 0.042169650342858224, 0.03162277660168379, 0.023713737056616554, 0.01778279410038923, 0.01333521432163324, 0.01, 0.007498942093324558, 0.005623413251903491, 0.004216965034285823, 0.0031622776601683794, 0.0023713737056616554, 0.0017782794100389228, 0.001333521432163324, 0.001, 0.0007498942093324559, 0.0005623413251903491, 0.00042169650342858224, 0.00031622776601683794, 0.00023713737056616554, 0.00017782794100389227, 0.0001333521432163324]> : tensor<32xf64>
+  %e193 = tensor.empty(%T) : tensor<?x32xf32>
+  %cos194 = linalg.generic {indexing_maps = [affine_map<(t, i) -> (i)>, affine_map<(t, i) -> (t, i)>], iterator_types = ["parallel", "parallel"]}
+      ins(%inv_freq192 : tensor<32xf64>) outs(%e193 : tensor<?x32xf32>) {
     ^bb0(%f: f64, %o: f32):
       %ti = linalg.index 0 : index
       %t64 = arith.index_cast %ti : index to i64
@@ -694,9 +713,9 @@ func.func @vision_block_softmax(
       %r32 = arith.truncf %r : f64 to f32
       linalg.yield %r32 : f32
     } -> tensor<?x32xf32>
-  %e174 = tensor.empty(%T) : tensor<?x32xf32>
-  %sin175 = linalg.generic {indexing_maps = [affine_map<(t, i) -> (i)>, affine_map<(t, i) -> (t, i)>], iterator_types = ["parallel", "parallel"]}
-      ins(%inv_freq171 : tensor<32xf64>) outs(%e174 : tensor<?x32xf32>) {
+  %e195 = tensor.empty(%T) : tensor<?x32xf32>
+  %sin196 = linalg.generic {indexing_maps = [affine_map<(t, i) -> (i)>, affine_map<(t, i) -> (t, i)>], iterator_types = ["parallel", "parallel"]}
+      ins(%inv_freq192 : tensor<32xf64>) outs(%e195 : tensor<?x32xf32>) {
     ^bb0(%f: f64, %o: f32):
       %ti = linalg.index 0 : index
       %t64 = arith.index_cast %ti : index to i64
@@ -706,10 +725,10 @@ func.func @vision_block_softmax(
       %r32 = arith.truncf %r : f64 to f32
       linalg.yield %r32 : f32
     } -> tensor<?x32xf32>
-  %e176 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
-  %g177 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, h, c + 1 - (c mod 2) * 2)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g168, %g168, %cos173, %sin175 : tensor<?x?x3x64xf32>, tensor<?x?x3x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
-      outs(%e176 : tensor<?x?x3x64xf32>) {
+  %e197 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
+  %g198 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, h, c + 1 - (c mod 2) * 2)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g189, %g189, %cos194, %sin196 : tensor<?x?x3x64xf32>, tensor<?x?x3x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
+      outs(%e197 : tensor<?x?x3x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %acc: f32):
       %s1 = linalg.index 3 : index
       %s2 = arith.constant 2 : index
@@ -722,10 +741,10 @@ func.func @vision_block_softmax(
       %s9 = math.fma %s7, %a3, %s8 : f32
       linalg.yield %s9 : f32
     } -> tensor<?x?x3x64xf32>
-  %e178 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
-  %g179 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, h, c + 1 - (c mod 2) * 2)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g170, %g170, %cos173, %sin175 : tensor<?x?x3x64xf32>, tensor<?x?x3x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
-      outs(%e178 : tensor<?x?x3x64xf32>) {
+  %e199 = tensor.empty(%B, %T) : tensor<?x?x3x64xf32>
+  %g200 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, h, c + 1 - (c mod 2) * 2)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (t, c mod 32)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g191, %g191, %cos194, %sin196 : tensor<?x?x3x64xf32>, tensor<?x?x3x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
+      outs(%e199 : tensor<?x?x3x64xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %acc: f32):
       %s1 = linalg.index 3 : index
       %s2 = arith.constant 2 : index
@@ -738,97 +757,97 @@ func.func @vision_block_softmax(
       %s9 = math.fma %s7, %a3, %s8 : f32
       linalg.yield %s9 : f32
     } -> tensor<?x?x3x64xf32>
-  %e180 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
-  %g181 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+  %e201 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
+  %g202 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
       ins(%p13 : tensor<96xf32>)
-      outs(%e180 : tensor<?x?x3x32xf32>) {
+      outs(%e201 : tensor<?x?x3x32xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x3x32xf32>
-  %w182 = tensor.expand_shape %p12 [[0, 1], [2]] output_shape [3, 32, 192] : tensor<96x192xf32> into tensor<3x32x192xf32>
-  %g183 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g15, %w182 : tensor<?x?x192xf32>, tensor<3x32x192xf32>)
-      outs(%g181 : tensor<?x?x3x32xf32>) {
+  %w203 = tensor.expand_shape %p12 [[0, 1], [2]] output_shape [3, 32, 192] : tensor<96x192xf32> into tensor<3x32x192xf32>
+  %g204 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g15, %w203 : tensor<?x?x192xf32>, tensor<3x32x192xf32>)
+      outs(%g202 : tensor<?x?x3x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x3x32xf32>
-  %e184 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
-  %g185 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 480 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g183, %g152 : tensor<?x?x3x32xf32>, tensor<?x?x672xf32>)
-      outs(%e184 : tensor<?x?x3x32xf32>) {
+  %e205 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
+  %g206 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 480 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g204, %g173 : tensor<?x?x3x32xf32>, tensor<?x?x672xf32>)
+      outs(%e205 : tensor<?x?x3x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x3x32xf32>
-  %e186 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
-  %g187 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+  %e207 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
+  %g208 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
       ins(%p15 : tensor<96xf32>)
-      outs(%e186 : tensor<?x?x3x32xf32>) {
+      outs(%e207 : tensor<?x?x3x32xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x3x32xf32>
-  %w188 = tensor.expand_shape %p14 [[0, 1], [2]] output_shape [3, 32, 192] : tensor<96x192xf32> into tensor<3x32x192xf32>
-  %g189 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
-      ins(%g15, %w188 : tensor<?x?x192xf32>, tensor<3x32x192xf32>)
-      outs(%g187 : tensor<?x?x3x32xf32>) {
+  %w209 = tensor.expand_shape %p14 [[0, 1], [2]] output_shape [3, 32, 192] : tensor<96x192xf32> into tensor<3x32x192xf32>
+  %g210 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c, k) -> (b, t, k)>, affine_map<(b, t, h, c, k) -> (h, c, k)>, affine_map<(b, t, h, c, k) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%g15, %w209 : tensor<?x?x192xf32>, tensor<3x32x192xf32>)
+      outs(%g208 : tensor<?x?x3x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x3x32xf32>
-  %e190 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
-  %g191 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 576 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
-      ins(%g189, %g152 : tensor<?x?x3x32xf32>, tensor<?x?x672xf32>)
-      outs(%e190 : tensor<?x?x3x32xf32>) {
+  %e211 = tensor.empty(%B, %T) : tensor<?x?x3x32xf32>
+  %g212 = linalg.generic {indexing_maps = [affine_map<(b, t, h, c) -> (b, t, h, c)>, affine_map<(b, t, h, c) -> (b, t, 576 + h * 32 + c)>, affine_map<(b, t, h, c) -> (b, t, h, c)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%g210, %g173 : tensor<?x?x3x32xf32>, tensor<?x?x672xf32>)
+      outs(%e211 : tensor<?x?x3x32xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 1.0 : f32
       %s2 = arith.addf %a1, %s1 : f32
       %s3 = arith.mulf %a0, %s2 : f32
       linalg.yield %s3 : f32
     } -> tensor<?x?x3x32xf32>
-  %read192 = fem.mixer softmax q(%g177 : tensor<?x?x3x64xf32>) k(%g179 : tensor<?x?x3x64xf32>) v(%g158 : tensor<?x?x3x32xf32>) beta_raw(%p16 : tensor<96xf32>) lam(%g185 : tensor<?x?x3x32xf32>) gate(%g191 : tensor<?x?x3x32xf32>) {cap = 40.0 : f64, eps = 1.0e-06 : f64} -> tensor<?x?x3x32xf32>
-  %e193 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
-  %g194 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %read213 = fem.mixer softmax q(%g198 : tensor<?x?x3x64xf32>) k(%g200 : tensor<?x?x3x64xf32>) v(%g179 : tensor<?x?x3x32xf32>) beta_raw(%p16 : tensor<96xf32>) lam(%g206 : tensor<?x?x3x32xf32>) gate(%g212 : tensor<?x?x3x32xf32>) {cap = 40.0 : f64, eps = 1.0e-06 : f64} -> tensor<?x?x3x32xf32>
+  %e214 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
+  %g215 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p7 : tensor<192xf32>)
-      outs(%e193 : tensor<?x?x192xf32>) {
+      outs(%e214 : tensor<?x?x192xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x192xf32>
-  %w195 = tensor.expand_shape %p6 [[0], [1, 2]] output_shape [192, 3, 32] : tensor<192x96xf32> into tensor<192x3x32xf32>
-  %g196 = linalg.generic {indexing_maps = [affine_map<(b, t, n, h, c) -> (b, t, h, c)>, affine_map<(b, t, n, h, c) -> (n, h, c)>, affine_map<(b, t, n, h, c) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]}
-      ins(%read192, %w195 : tensor<?x?x3x32xf32>, tensor<192x3x32xf32>)
-      outs(%g194 : tensor<?x?x192xf32>) {
+  %w216 = tensor.expand_shape %p6 [[0], [1, 2]] output_shape [192, 3, 32] : tensor<192x96xf32> into tensor<192x3x32xf32>
+  %g217 = linalg.generic {indexing_maps = [affine_map<(b, t, n, h, c) -> (b, t, h, c)>, affine_map<(b, t, n, h, c) -> (n, h, c)>, affine_map<(b, t, n, h, c) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]}
+      ins(%read213, %w216 : tensor<?x?x3x32xf32>, tensor<192x3x32xf32>)
+      outs(%g215 : tensor<?x?x192xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x192xf32>
-  %e197 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
-  %g198 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g3, %g196 : tensor<?x?x192xf32>, tensor<?x?x192xf32>)
-      outs(%e197 : tensor<?x?x192xf32>) {
+  %e218 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
+  %g219 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g3, %g217 : tensor<?x?x192xf32>, tensor<?x?x192xf32>)
+      outs(%e218 : tensor<?x?x192xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.addf %a0, %a1 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?x192xf32>
-  %e199 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z200 = linalg.fill ins(%cst6 : f32) outs(%e199 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g201 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%g198 : tensor<?x?x192xf32>)
-      outs(%z200 : tensor<?x?xf32>) {
+  %e220 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z221 = linalg.fill ins(%cst6 : f32) outs(%e220 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g222 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g219 : tensor<?x?x192xf32>)
+      outs(%z221 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = arith.addf %acc, %a0 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?xf32>
-  %e202 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z203 = linalg.fill ins(%cst6 : f32) outs(%e202 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g204 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%g198, %g201 : tensor<?x?x192xf32>, tensor<?x?xf32>)
-      outs(%z203 : tensor<?x?xf32>) {
+  %e223 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z224 = linalg.fill ins(%cst6 : f32) outs(%e223 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g225 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g219, %g222 : tensor<?x?x192xf32>, tensor<?x?xf32>)
+      outs(%z224 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.constant 0.0052083334885537624 : f32
       %s2 = arith.mulf %a1, %s1 : f32
@@ -836,11 +855,11 @@ func.func @vision_block_softmax(
       %s4 = arith.addf %acc, %s3 : f32
       linalg.yield %s4 : f32
     } -> tensor<?x?xf32>
-  %e205 = tensor.empty(%B, %T) : tensor<?x?xf32>
-  %z206 = linalg.fill ins(%cst6 : f32) outs(%e205 : tensor<?x?xf32>) -> tensor<?x?xf32>
-  %g207 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
-      ins(%g198, %g201, %g204 : tensor<?x?x192xf32>, tensor<?x?xf32>, tensor<?x?xf32>)
-      outs(%z206 : tensor<?x?xf32>) {
+  %e226 = tensor.empty(%B, %T) : tensor<?x?xf32>
+  %z227 = linalg.fill ins(%cst6 : f32) outs(%e226 : tensor<?x?xf32>) -> tensor<?x?xf32>
+  %g228 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%g219, %g222, %g225 : tensor<?x?x192xf32>, tensor<?x?xf32>, tensor<?x?xf32>)
+      outs(%z227 : tensor<?x?xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %acc: f32):
       %s1 = arith.constant 0.0052083334885537624 : f32
       %s2 = arith.mulf %a1, %s1 : f32
@@ -852,10 +871,10 @@ func.func @vision_block_softmax(
       %s8 = arith.addf %acc, %s7 : f32
       linalg.yield %s8 : f32
     } -> tensor<?x?xf32>
-  %e208 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
-  %g209 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g198, %g201, %g204, %g207, %p39, %p40 : tensor<?x?x192xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<192xf32>, tensor<192xf32>)
-      outs(%e208 : tensor<?x?x192xf32>) {
+  %e229 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
+  %g230 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (b, t)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g219, %g222, %g225, %g228, %p39, %p40 : tensor<?x?x192xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<192xf32>, tensor<192xf32>)
+      outs(%e229 : tensor<?x?x192xf32>) {
     ^bb0(%a0: f32, %a1: f32, %a2: f32, %a3: f32, %a4: f32, %a5: f32, %acc: f32):
       %s1 = arith.constant 0.0052083334885537624 : f32
       %s2 = arith.mulf %a3, %s1 : f32
@@ -873,25 +892,25 @@ func.func @vision_block_softmax(
       %s14 = arith.addf %s13, %a5 : f32
       linalg.yield %s14 : f32
     } -> tensor<?x?x192xf32>
-  %e210 = tensor.empty(%B, %T) : tensor<?x?x768xf32>
-  %g211 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e231 = tensor.empty(%B, %T) : tensor<?x?x768xf32>
+  %g232 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p42 : tensor<768xf32>)
-      outs(%e210 : tensor<?x?x768xf32>) {
+      outs(%e231 : tensor<?x?x768xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x768xf32>
-  %g212 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g209, %p41 : tensor<?x?x192xf32>, tensor<768x192xf32>)
-      outs(%g211 : tensor<?x?x768xf32>) {
+  %g233 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g230, %p41 : tensor<?x?x192xf32>, tensor<768x192xf32>)
+      outs(%g232 : tensor<?x?x768xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x768xf32>
-  %e213 = tensor.empty(%B, %T) : tensor<?x?x768xf32>
-  %g214 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g212 : tensor<?x?x768xf32>)
-      outs(%e213 : tensor<?x?x768xf32>) {
+  %e234 = tensor.empty(%B, %T) : tensor<?x?x768xf32>
+  %g235 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g233 : tensor<?x?x768xf32>)
+      outs(%e234 : tensor<?x?x768xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a0 : f32
       %s2 = arith.mulf %s1, %a0 : f32
@@ -907,28 +926,28 @@ func.func @vision_block_softmax(
       %s12 = arith.divf %a0, %s11 : f32
       linalg.yield %s12 : f32
     } -> tensor<?x?x768xf32>
-  %e215 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
-  %g216 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
+  %e236 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
+  %g237 = linalg.generic {indexing_maps = [affine_map<(b, t, n) -> (n)>, affine_map<(b, t, n) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel"]}
       ins(%p44 : tensor<192xf32>)
-      outs(%e215 : tensor<?x?x192xf32>) {
+      outs(%e236 : tensor<?x?x192xf32>) {
     ^bb0(%a0: f32, %acc: f32):
       linalg.yield %a0 : f32
     } -> tensor<?x?x192xf32>
-  %g217 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-      ins(%g214, %p43 : tensor<?x?x768xf32>, tensor<192x768xf32>)
-      outs(%g216 : tensor<?x?x192xf32>) {
+  %g238 = linalg.generic {indexing_maps = [affine_map<(b, t, n, k) -> (b, t, k)>, affine_map<(b, t, n, k) -> (n, k)>, affine_map<(b, t, n, k) -> (b, t, n)>], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%g235, %p43 : tensor<?x?x768xf32>, tensor<192x768xf32>)
+      outs(%g237 : tensor<?x?x192xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.mulf %a0, %a1 : f32
       %s2 = arith.addf %acc, %s1 : f32
       linalg.yield %s2 : f32
     } -> tensor<?x?x192xf32>
-  %e218 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
-  %g219 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
-      ins(%g198, %g217 : tensor<?x?x192xf32>, tensor<?x?x192xf32>)
-      outs(%e218 : tensor<?x?x192xf32>) {
+  %e239 = tensor.empty(%B, %T) : tensor<?x?x192xf32>
+  %g240 = linalg.generic {indexing_maps = [affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>, affine_map<(b, t, k) -> (b, t, k)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g219, %g238 : tensor<?x?x192xf32>, tensor<?x?x192xf32>)
+      outs(%e239 : tensor<?x?x192xf32>) {
     ^bb0(%a0: f32, %a1: f32, %acc: f32):
       %s1 = arith.addf %a0, %a1 : f32
       linalg.yield %s1 : f32
     } -> tensor<?x?x192xf32>
-  return %g219 : tensor<?x?x192xf32>
+  return %g240 : tensor<?x?x192xf32>
 }
