@@ -542,6 +542,25 @@ bool isTorchTensor(nb::handle object) {
   return isInstanceOf(object, "torch", "Tensor");
 }
 
+bool isBfloat16(const femrt_arg_info *info) {
+  return info && info->dtype_code == kDLBfloat && info->dtype_bits == 16;
+}
+
+/// numpy has no bfloat16; the ml_dtypes package adds one (JAX's arrays
+/// convert to it), whose arrays DLPack cannot describe. For a bfloat16
+/// argument such an array is passed as its uint16 view, the same bits
+/// (was: "ndarray of dtype bfloat16 ('<V2'), which DLPack cannot
+/// describe"); none for anything else.
+nb::object bfloat16Bits(const femrt_arg_info *info, nb::handle object) {
+  if (!isBfloat16(info) || !isInstanceOf(object, "numpy", "ndarray"))
+    return nb::none();
+  nb::object dtype = object.attr("dtype");
+  if (nb::cast<std::string>(nb::str(dtype.attr("name"))) != "bfloat16" ||
+      nb::cast<int64_t>(dtype.attr("itemsize")) != 2)
+    return nb::none();
+  return object.attr("view")(nb::module_::import_("numpy").attr("uint16"));
+}
+
 /// Refuses arrays whose meaning DLPack and the buffer protocol do not
 /// carry: a masked array (numpy.ma, torch.masked) passes its data without
 /// the mask, so the kernel would read masked elements as values (a silent
@@ -649,11 +668,17 @@ void importArray(const std::string &kernel, const femrt_arg_info *info,
                 .c_str());
     }
   refuseUnimportableMeaning(what, isOutput, object);
+  // The imported ndarray keeps the view (and through it the array) alive.
+  nb::object bits = bfloat16Bits(info, object);
+  if (!bits.is_none())
+    object = bits;
   if (isOutput) {
     nb::ndarray<> array;
     if (nb::try_cast(object, array, /*convert=*/false)) {
       out.output = std::move(array);
       fillTensor(*out.output, out.tensor);
+      if (!bits.is_none())
+        out.tensor.dtype.code = kDLBfloat;
       if (isTorchTensor(object))
         out.torchOutput = object;
       return;
@@ -682,6 +707,8 @@ void importArray(const std::string &kernel, const femrt_arg_info *info,
                      what + " is an output but the array is read-only"};
   out.input = std::move(array);
   fillTensor(*out.input, out.tensor);
+  if (!bits.is_none())
+    out.tensor.dtype.code = kDLBfloat;
   // A bool array where the kernel takes uint8 (a key mask): the same bytes,
   // 0 or 1, so pass it as uint8 rather than making the caller convert.
   if (info && info->dtype_code == kDLUInt && info->dtype_bits == 8 &&
@@ -830,7 +857,24 @@ nb::object Kernel::run(nb::args positional, nb::kwargs kwargs) const {
                 " (" + dim + "); use launch() with a preallocated output"};
       }
     }
-    std::string dtype = dtypeName(info->dtype_code, info->dtype_bits);
+    nb::object dtype =
+        nb::str(dtypeName(info->dtype_code, info->dtype_bits).c_str());
+    if (isBfloat16(info)) {
+      // numpy.empty(..., dtype="bfloat16") raised numpy's bare "data type
+      // 'bfloat16' not understood".
+      try {
+        dtype = nb::module_::import_("ml_dtypes").attr("bfloat16");
+      } catch (nb::python_error &) {
+        throw nb::type_error(
+            ("kernel '" + name_ + "': run() cannot allocate output '" +
+             info->name +
+             "' of dtype bfloat16: numpy has no bfloat16 without the "
+             "ml_dtypes package (pip install ml_dtypes); or preallocate the "
+             "outputs, e.g. torch.empty(..., dtype=torch.bfloat16), and call "
+             "kernel(*arrays)")
+                .c_str());
+      }
+    }
     if (makeState) {
       zeros = numpy.attr("zeros")(nb::tuple(shape), "dtype"_a = dtype);
       arrays[emptyState] = zeros;

@@ -63,3 +63,65 @@ def test_torch_op_with_a_meta_tensor_among_cpu_tensors(op, kernels_lib):
         op(*cpu).numpy(), kernel.run(**dict(zip(
             ["q", "k", "v", "beta_raw", "lam", "gate"], _inputs()))))
 
+
+
+# --- bfloat16 kernels from numpy (ml_dtypes) -------------------------------------
+
+@pytest.fixture(scope="module")
+def bf16_kernel(femc_bin, tmp_path_factory):
+    import os
+    import subprocess
+    model = os.path.join(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))), "tune", "Inputs", "lowp_small.mlir")
+    out = tmp_path_factory.mktemp("lowp")
+    subprocess.run([femc_bin, model, "-o", str(out)], check=True,
+                   stdout=subprocess.DEVNULL)
+    return femc.load(str(out / "lowp_small.so"))["softmax_bf16"]
+
+
+def test_run_of_a_bfloat16_kernel_without_ml_dtypes(bf16_kernel, monkeypatch):
+    # Was numpy's bare "TypeError: data type 'bfloat16' not understood" from
+    # allocating the output, naming neither the kernel nor the output.
+    import sys
+    monkeypatch.setitem(sys.modules, "ml_dtypes", None)  # import fails
+    inputs = dict(zip(["q", "k", "v", "beta_raw", "lam", "gate"], _inputs()))
+    with pytest.raises(TypeError) as e:
+        bf16_kernel.run(**inputs)
+    assert str(e.value) == (
+        "kernel 'softmax_bf16': run() cannot allocate output 'out' of dtype "
+        "bfloat16: numpy has no bfloat16 without the ml_dtypes package (pip "
+        "install ml_dtypes); or preallocate the outputs, e.g. torch.empty(..., "
+        "dtype=torch.bfloat16), and call kernel(*arrays)")
+
+
+def test_ml_dtypes_bfloat16_arrays_are_the_kernels_bits(bf16_kernel):
+    # Was: "ndarray of dtype bfloat16 ('<V2'), which DLPack cannot describe"
+    # for every ml_dtypes array (JAX's arrays convert to them), and run()
+    # allocated such an array for the output and refused it.
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    import fem_reference  # examples/embed_python: the float64 reference
+    names = ["q", "k", "v", "beta_raw", "lam", "gate"]
+    arrays = dict(zip(names, [a.astype(ml_dtypes.bfloat16)
+                              for a in _inputs(3)]))
+    out = bf16_kernel.run(**arrays)
+    assert out.dtype == ml_dtypes.bfloat16 and out.shape == (B, T, H, D)
+    ref = fem_reference.softmax_fem(*[arrays[n].astype(np.float64)
+                                      for n in names])
+    # bfloat16 storage: 8 bits of mantissa in the output's rounding.
+    assert np.max(np.abs(out.astype(np.float64) - ref)) <= \
+        2 ** -7 * np.max(np.abs(ref))
+    # A preallocated ml_dtypes output gets the same bits.
+    again = np.empty((B, T, H, D), ml_dtypes.bfloat16)
+    bf16_kernel(*[arrays[n] for n in names], again)
+    np.testing.assert_array_equal(again.view(np.uint16), out.view(np.uint16))
+    # The same bits as through torch, when torch is there.
+    try:
+        import torch
+    except ImportError:
+        return
+    tensors = [torch.from_numpy(arrays[n].view(np.int16)).view(torch.bfloat16)
+               for n in names]
+    result = torch.empty(B, T, H, D, dtype=torch.bfloat16)
+    bf16_kernel(*tensors, result)
+    np.testing.assert_array_equal(result.view(torch.int16).numpy(),
+                                  out.view(np.int16))

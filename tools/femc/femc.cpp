@@ -127,8 +127,13 @@ static bool applyTuning(femc::driver::CompileOptions &options) {
     return true;
   }
   // A missing database is an empty one (docs/tuning.md), but a mistyped
-  // path would otherwise compile every kernel untuned without a word.
-  if (!sys::fs::exists(tuningDb))
+  // path would otherwise compile every kernel untuned without a word. Only
+  // a path that names nothing: exists() is false for a symbolic link loop
+  // too, which was then said not to exist before fem-apply-tuning reported
+  // "Too many levels of symbolic links".
+  sys::fs::file_status dbStatus;
+  if (sys::fs::status(tuningDb, dbStatus) ==
+      std::errc::no_such_file_or_directory)
     errs() << "femc: warning: tuning database '" << tuningDb
            << "' does not exist; every kernel compiles with the target's "
               "default tiles (fem-tune --db "
