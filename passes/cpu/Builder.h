@@ -387,6 +387,8 @@ public:
     }
     return fmul(p, z);
   }
+  /// expm1 of any x (the math dialect's: Kahan's (e^x - 1) x / log e^x).
+  Value expm1(Value x) { return math::ExpM1Op::create(b, x); }
   Value log(Value x) { return math::LogOp::create(b, x); }
   Value log1p(Value x) { return math::Log1pOp::create(b, x); }
   Value sqrt(Value x) { return math::SqrtOp::create(b, x); }

@@ -21,11 +21,16 @@
 // The q/k channels of a channel vector's lanes are consecutive where dk and
 // dv are multiples of the vector width: one vector load of k (and of qhat);
 // otherwise a gather, lane by lane, also emitted under an scf.if. log Z
-// gains log(qhat) of the X half.
+// gains log(qhat) of the X half, log u + log(sqrt(W) / ||u||_W) per q/k
+// channel from the row's q pass; where the X half's log qhat all lie below
+// 1/16 it is formed from q's differences instead of rounded p
+// (preciseLogQ), which keeps its digits where q-hat is near 1.
 //
 //===----------------------------------------------------------------------===//
 #include "passes/cpu/ScanPrefetch.h"
 #include "passes/cpu/ScanRead.h"
+
+#include <cmath>
 
 using namespace mlir;
 using namespace mlir::fem;
@@ -67,6 +72,60 @@ static int64_t aftLanes(ScanReadOp op) {
   return fits ? wide : vec;
 }
 
+/// log qhat of row t from q itself, for rows whose q are nearly equal: with
+/// b = max q (its p is m = max p), each channel's relative difference
+/// delta = (p - m) / m, exact to a few ulp of itself (eps cancels in p - m;
+/// torch's softplus = x above 20 differs by < e^-20 m):
+///   b <= 0: p - m = log1p(expm1(q - b) sigmoid(b))             (>= -1/2 arg)
+///   b > 0:  p - m = (q - b) + log1p(expm1(b - q) sigmoid(-b))  (arg >= 0)
+/// and log u = log1p(delta) (where u = p/m >= 1/2; below, log u of the
+/// rounded u, whose relative rounding is far below its size), stored in
+/// logQ. The norm's part, log(sqrt(W) / ||u||_W) = -1/2 log1p(S) with
+/// S = (1/dk) sum delta (2 + delta) (||u||_W^2 = (W/dk) sum (1 + delta)^2),
+/// is returned; the caller keeps log(qScale) where 1e-5 / m binds. u and
+/// the other channels' values stay as they are. expm1's argument is capped
+/// at 80 (b - q above it only where u < 1/2 or sigmoid(-b) is 0).
+static Value preciseLogQ(EmitterBuilder &e, ScanReadOp op,
+                         const ScanWorkgroup &w, Value t, Value dkp, Value mS,
+                         Value logQ, Value pBuf) {
+  Value dk = w.dk;
+  Value negInf = e.splat(-INFINITY);
+  Value qMaxLanes =
+      e.loop(w.c0i, dkp, w.cLanes, {negInf}, [&](Value d, ValueRange it) {
+        Value lanesLeft = e.mask(e.sub(dk, d));
+        Value q =
+            e.vloadMasked(op.getQ(), e.at(w.batch, t, w.head, d), lanesLeft);
+        return SmallVector<Value>{
+            e.fmax(e.select(lanesLeft, q, negInf), it[0])};
+      })[0];
+  Value b = vector::ReductionOp::create(e.b, vector::CombiningKind::MAXNUMF,
+                                        qMaxLanes);
+  Value positive = e.fcmp(arith::CmpFPredicate::OGT, b, e.cst(0.0f));
+  // sigmoid(-|b|) = sigmoid(b) where b <= 0, sigmoid(-b) where b > 0.
+  Value sig = e.bcast(e.sigmoid(e.fmin(b, e.neg(b))));
+  Value m = e.bcast(mS), zero = e.splat(0.0f), one = e.splat(1.0f);
+  Value sum = e.loop(w.c0i, dkp, w.cLanes, {zero}, [&](Value d, ValueRange it) {
+    Value lanesLeft = e.mask(e.sub(dk, d));
+    Value q = e.vloadMasked(op.getQ(), e.at(w.batch, t, w.head, d), lanesLeft);
+    Value dq = e.fsub(q, e.bcast(b));
+    Value arg = e.select(positive, e.fmin(e.neg(dq), e.splat(80.0f)), dq);
+    Value pDiff = e.fadd(e.select(positive, dq, zero),
+                         e.log1p(e.fmul(e.expm1(arg), sig)));
+    Value u = e.vload(pBuf, {d});
+    Value near = arith::AndIOp::create(
+        e.b, lanesLeft, e.fcmp(arith::CmpFPredicate::OGE, u, e.splat(0.5f)));
+    Value delta = e.select(near, e.fdiv(pDiff, m),
+                           e.select(lanesLeft, e.fsub(u, one), zero));
+    e.vstore(e.log1pOrLog(near, delta, u), logQ, {d});
+    return SmallVector<Value>{
+        e.fma(delta, e.fadd(delta, e.splat(2.0f)), it[0])};
+  })[0];
+  Value meanS =
+      e.fdiv(vector::ReductionOp::create(e.b, vector::CombiningKind::ADD, sum),
+             e.toFloat(dk));
+  return e.fmul(e.cst(-0.5f), e.log1p(meanS));
+}
+
 void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
   EmitterBuilder e(op, op.getLayout(), aftLanes(op));
   ScanWorkgroup w = setUpScanWorkgroup(e, op);
@@ -81,6 +140,8 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
   Value dkp = e.roundUp(dk, w.cLanes);
   Value kmax = e.alloc({ShapedType::kDynamic}, {dkp});
   Value pBuf = e.alloc({ShapedType::kDynamic}, {dkp});
+  // log q-hat of each q/k channel less the row's log scale (logQScale).
+  Value logQ = e.alloc({ShapedType::kDynamic}, {dkp});
   // Per block channel, the sums of kappa U (numMu, numX) and kappa (den;
   // denX for the X half where it has its own q/k channels) with kappa =
   // e^(k - kmax) + eps. With a state (split), the eps part is kept apart:
@@ -177,6 +238,15 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
   Value repeat = e.fdiv(widthF, e.toFloat(dk));
   auto indexVec = VectorType::get({e.lanes}, e.b.getIndexType());
   Value lane = vector::StepOp::create(e.b, indexVec);
+  // The X half reads q/k channels [xLow, dk): all of them where dk <= dv;
+  // [dv, 2 dv) where dk = 2 dv (the only dk above dv that divides 2 dv).
+  int64_t dkS = cast<MemRefType>(op.getQ().getType()).getDimSize(3);
+  int64_t dvS = cast<MemRefType>(op.getOut().getType()).getDimSize(3);
+  bool xAll = !ShapedType::isDynamic(dkS) && !ShapedType::isDynamic(dvS) &&
+              dkS <= dvS; // known at compile time
+  Value xLow =
+      e.select(arith::CmpIOp::create(e.b, arith::CmpIPredicate::sgt, dk, w.dv),
+               w.dv, w.c0i);
   Value cC = e.idx(w.chunk);
   Value rowsAhead = e.idx(kRowsAhead);
   // The q/k channels of a vector of block channels are consecutive (one
@@ -293,8 +363,13 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
         // plain float32 sum of p^2 rounds (the ordered lane sum: 3 p^2), and
         // qhat = 1 + 2^-23 moved F by 2^-23 / beta (0.12 at beta = 1e-6).
         // No square overflows (p >= 2e19) either.
-        Value pMax = e.loop(
-            w.c0i, dkp, w.cLanes, {e.splat(0.0f)}, [&](Value d, ValueRange it) {
+        // p, its max and the least (and where the X half reads part of the
+        // q/k channels, the largest) p of the X half's channels.
+        SmallVector<Value> inits = {e.splat(0.0f), e.splat(INFINITY)};
+        if (!xAll)
+          inits.push_back(e.splat(0.0f));
+        SmallVector<Value> pPass =
+            e.loop(w.c0i, dkp, w.cLanes, inits, [&](Value d, ValueRange it) {
               Value lanesLeft = e.mask(e.sub(dk, d));
               Value q = e.vloadMasked(op.getQ(), e.at(w.batch, t, w.head, d),
                                       lanesLeft);
@@ -303,17 +378,68 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
                   e.fadd(gateSoftplus(e, q, kQExpFloor), e.bcast(w.eps)),
                   e.splat(0.0f));
               e.vstore(p, pBuf, {d});
-              return SmallVector<Value>{e.fmax(p, it[0])};
-            })[0];
-        Value mS = e.gateNormDivisor(pMax), m = e.bcast(mS);
+              Value inX = lanesLeft;
+              if (!xAll)
+                inX = arith::AndIOp::create(
+                    e.b, inX,
+                    arith::CmpIOp::create(
+                        e.b, arith::CmpIPredicate::sge,
+                        arith::AddIOp::create(
+                            e.b, lane,
+                            vector::BroadcastOp::create(e.b, indexVec, d)),
+                        vector::BroadcastOp::create(e.b, indexVec, xLow)));
+              SmallVector<Value> next = {
+                  e.fmax(p, it[0]),
+                  e.fmin(e.select(inX, p, e.splat(INFINITY)), it[1])};
+              if (!xAll)
+                next.push_back(e.fmax(e.select(inX, p, e.splat(0.0f)), it[2]));
+              return next;
+            });
+        Value mS = e.gateNormDivisor(pPass[0]), m = e.bcast(mS);
+        // u, the lanes' sums of u^2 and log u.
         Value sq = e.loop(w.c0i, dkp, w.cLanes, {e.splat(0.0f)},
                           [&](Value d, ValueRange it) {
                             Value u = e.fdiv(e.vload(pBuf, {d}), m);
                             e.vstore(u, pBuf, {d});
+                            e.vstore(e.log(u), logQ, {d});
                             return SmallVector<Value>{e.fma(u, u, it[0])};
                           })[0];
-        Value qScale =
-            e.bcast(e.gateNormScale(sqrtW, mS, e.fmul(sq, e.bcast(repeat))));
+        Value sqW = e.fmul(sq, e.bcast(repeat));
+        Value qScaleS = e.gateNormScale(sqrtW, mS, sqW);
+        Value qScale = e.bcast(qScaleS);
+        // log qhat_j = log u_j + log(qScale): u_j rounds to 2^-24 relative,
+        // so log qhat keeps ~6e-8 absolute, which F gains / beta. Where the
+        // X half's log qhat all lie near 0 (q nearly equal across channels,
+        // e.g. small layer inputs x W_q) that is all of log qhat: its digits
+        // are lost (2e-4..7e-4 max|out| at x = 1e-4). There, qhat within
+        // e^(+-1/16) (elsewhere 6e-8 is below 1e-6 of the largest log qhat),
+        // the row takes log qhat from q itself (preciseLogQ).
+        Value logScale = e.log(qScaleS);
+        auto qHatOf = [&](Value pLanes, vector::CombiningKind kind) {
+          return e.fdiv(
+              e.fmul(vector::ReductionOp::create(e.b, kind, pLanes), qScaleS),
+              mS);
+        };
+        Value nearOne = arith::AndIOp::create(
+            e.b,
+            e.fcmp(arith::CmpFPredicate::OGT,
+                   qHatOf(pPass[1], vector::CombiningKind::MINNUMF),
+                   e.cst(std::exp(-1.0f / 16.0f))),
+            e.fcmp(arith::CmpFPredicate::OLT,
+                   xAll ? qScaleS
+                        : qHatOf(pPass[2], vector::CombiningKind::MAXNUMF),
+                   e.cst(std::exp(1.0f / 16.0f))));
+        Value floorBinds =
+            e.fcmp(arith::CmpFPredicate::OGT, e.fdiv(e.cst(1e-5f), mS),
+                   e.sqrt(vector::ReductionOp::create(
+                       e.b, vector::CombiningKind::ADD, sqW)));
+        Value logQScale = storage::ifValue(
+            e.b, nearOne,
+            [&] {
+              return e.select(floorBinds, logScale,
+                              preciseLogQ(e, op, w, t, dkp, mS, logQ, pBuf));
+            },
+            [&] { return logScale; });
         prefetchScanRowPart(e, op, w, ahead, ScanRowPart::Gate);
         Value scale = epilogue.rowScale(t);
         e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
@@ -352,9 +478,8 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
           }
           Value qHat =
               e.fmul(qkLoad(pBuf, {w.c0i}, terms.qk, lanesLeft), qScale);
-          Value qHatX =
-              two ? e.fmul(qkLoad(pBuf, {w.c0i}, terms.qkX, lanesLeft), qScale)
-                  : qHat;
+          Value logQhatX = e.fadd(qkLoad(logQ, {w.c0i}, terms.qkX, lanesLeft),
+                                  e.bcast(logQScale));
           // max(den, eps) that lets NaN through.
           Value denom = e.fmax(epsV, d);
           Value denomX = two ? e.fmax(epsV, dX) : denom;
@@ -362,7 +487,7 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
           Value invX = two ? e.fdiv(e.splat(1.0f), denomX) : inv;
           Value r1m1 = e.fdiv(e.fsub(dX, denomX), denomX);
           epilogue.store(t, cv, scale, e.fmul(qHat, e.fmul(nm, inv)),
-                         e.fmul(nx, invX), r1m1, e.log(qHatX));
+                         e.fmul(nx, invX), r1m1, logQhatX);
         });
       });
     });
