@@ -11,6 +11,7 @@
 #include "reference/Reference.h"
 #include "dialect/Priors.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -219,6 +220,23 @@ static bool offsetForm(double shift, double low, bool seen) {
   return femc::priors::recordNarrow(float(shift), float(low), seen ? 1.f : 0.f);
 }
 
+/// The scan reads' shift is P = M - h, h = clamp(M - L - free, 0, 32)
+/// with free = max(0, 85 + ln eps), in float32 on the float32 M and L as the
+/// kernels compute it (passes/cpu/Prepass.cpp, placeShift; docs/semantics.md
+/// "Arithmetic"): X = e^(beta V~ - P) then stays within [e^-free, e^32], so
+/// eps X is a normal float32. Returns h. M cancels in exact arithmetic, so
+/// this matters to the state records only (slot M holds P, the shift of
+/// their X sums), which the reference must write as the kernels do.
+static double tiltDrop(const Problem &p, double shift, double low) {
+  const float tiltFloor = 85.0f, tiltMax = 32.0f;
+  float free = float(std::max(0.0, double(tiltFloor) + std::log(p.eps)));
+  float span = float(shift) - float(low);
+  float h = span - free;
+  if (std::isnan(h))
+    return 0.0; // shift is NaN (or low: then shift is too)
+  return double(std::min(std::max(h, 0.0f), tiltMax));
+}
+
 /// Section 1: beta, clip, shift and tilt for query head h of batch b. With
 /// a carried state, M is the max over the keys the state has seen and the
 /// segment's (docs/semantics.md, "Segments": M = max(M_state, M_segment)).
@@ -259,6 +277,14 @@ static HeadStreams computeStreams(const Problem &p, const Inputs &in,
       shift = anyKey ? maxNaN(shift, beta * vt) : beta * vt;
       low = anyKey ? std::fmin(low, beta * vt) : beta * vt;
       anyKey = true;
+    }
+    if (p.prior != Prior::Softmax && anyKey) {
+      // The scan kernels' shift (tiltShift), from the segment's max and the
+      // low merged with a carried record's.
+      const float *record = p.hasState ? stateRecord(p, in, b, h, c) : nullptr;
+      double merged =
+          recordSeen(record) ? minNaN(slotOf(record, kSlotLow), low) : low;
+      shift -= tiltDrop(p, shift, merged);
     }
     if (p.hasState) {
       const float *record = stateRecord(p, in, b, h, c);

@@ -1,10 +1,13 @@
-//===- Prepass.cpp - the shift pre-pass and value panel of scan reads -------===//
+//===- Prepass.cpp - the shift pre-pass and value panel of scan reads
+//-------===//
 //
 // beta = softplus(beta_raw) + eps, bound = cap/beta and the shift
 // M = max over the (unmasked) keys of beta*clamp(v, +-bound) for the block's
 // channels. beta* and the clamp (and the ssm squash) are monotone, so M is
 // taken from the max of the raw values: one pass over the kv head's values.
-// A NaN value makes M NaN, as the reference's max does.
+// A NaN value makes M NaN, as the reference's max does. The panel's tilt
+// X = e^(beta clamp(v) - P) takes the shift P = M - h of placeShift, which
+// keeps X and the products eps X inside float32's normal range.
 //
 //===----------------------------------------------------------------------===//
 #include "passes/cpu/ScanPrefetch.h"
@@ -107,6 +110,49 @@ Value ValueStreams::keyKept(Value s) {
       arith::ConstantIntOp::create(e.b, e.b.getI8Type(), 0));
 }
 
+/// The tilt's shift P = M - h with h = clamp(M - L - free, 0, kTiltMax)
+/// (docs/semantics.md, "Arithmetic": the shift of the scan reads), where
+/// free = max(0, kTiltFloor + ln eps). X = e^(beta V~ - P) then lies in
+/// [e^-free, e^kTiltMax] for every key of the range [L, M] (while
+/// M - L <= free + kTiltMax, always so for eps >= 3.4e-14 since
+/// M - L <= 2 cap <= 86), so the smallest product of a weight (>= eps: phi
+/// and kappa are at least eps, linear's max phi(q) at least 1) and X stays
+/// above e^-kTiltFloor, a normal float32, and the largest X is e^32, so the
+/// X sums overflow only where the weight sums exceed 3.4e38 / e^32 = 4e24.
+/// h = 0 (P = M, X in (e^-free, 1]) wherever M - L <= free: every narrow
+/// channel (free >= 0.69 needs eps >= 1.2e-37) and all spans up to 66 at
+/// the default eps. Computed in float32 from the float32 M and L by the
+/// kernel and the reference alike (reference/Reference.cpp, tiltDrop).
+/// With a carried state, L is the merged low min(L_state, L_segment), so
+/// that a decode step whose key raises M moves the carried sums to the
+/// merged range's shift (ScanState::begin takes max(P_state, P)).
+static constexpr float kTiltFloor = 85.0f;
+static constexpr float kTiltMax = 32.0f;
+
+static void placeShift(EmitterBuilder &e, ScanReadOp op, const ScanWorkgroup &w,
+                       Value shift, Value lowBuf) {
+  double epsValue = op.getEpsAttr().getValueAsDouble();
+  Value free =
+      e.cst(static_cast<float>(std::max(0.0, kTiltFloor + std::log(epsValue))));
+  Value zero = e.cst(0.0f), half = e.cst(0.5f);
+  e.loop(w.c0i, w.cw, w.c1i, [&](Value c) {
+    Value m = e.load(shift, {c}), l = e.load(lowBuf, {c});
+    if (Value state = op.getState()) {
+      Value at = e.add(w.chan0, c);
+      Value seen = e.fcmp(
+          arith::CmpFPredicate::OGT,
+          e.load(state, {w.batch, w.head, at, e.idx(femc::priors::kStateSeen)}),
+          half);
+      Value lState =
+          e.load(state, {w.batch, w.head, at, e.idx(femc::priors::kStateLow)});
+      // min with a NaN from either side (-max(-a, -b), negation exact).
+      l = e.select(seen, e.neg(e.fmaxNaN(e.neg(lState), e.neg(l))), l);
+    }
+    Value h = e.clamp(e.fsub(e.fsub(m, l), free), zero, e.cst(kTiltMax));
+    e.store(e.fsub(m, h), shift, {c});
+  });
+}
+
 void ValueStreams::emit() {
   float capValue = static_cast<float>(op.getCapAttr().getValueAsDouble());
   bool squash = getPriorInfo(op.getKind()).squashValues;
@@ -182,8 +228,10 @@ void ValueStreams::emit() {
     e.vstore(e.fdiv(e.splat(1.0f), b), invBeta, {cv});
     e.vstore(bnd, bound, {cv});
     e.vstore(maxV, shift, {cv});
+    e.vstore(minV, loBuf, {cv});
     e.vstore(e.select(narrow, e.splat(1.0f), e.splat(0.0f)), offset, {cv});
   });
+  placeShift(e, op, w, shift, loBuf);
 }
 
 std::pair<Value, Value> ValueStreams::panel(Value s, Value cv, Value keep) {
