@@ -506,6 +506,42 @@ def test_cpp_reference_matches_spec(module, library, fem_run_bin, case,
         f"fem-run --check failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
 
 
+# NaN and ±Inf in q, k or v propagate as the specification's torch
+# reference propagates them (docs/bad-inputs.md, "NaN, Inf and huge
+# values"; reference/Reference.cpp): spec_ref must give NaN exactly where
+# the kernels do. (spec_ref's softmax turned a NaN or infinite row max into
+# 0 and a NaN denominator into weights 0, and its M dropped a NaN value:
+# finite outputs where the kernels and fem-run's reference give NaN.)
+NONFINITE = [("q", (0, 3, 1, 2), np.nan), ("q", (1, 5, 0, 0), np.inf),
+             ("q", (0, 2, 0, 1), -np.inf), ("k", (0, 4, 1, 1), np.nan),
+             ("k", (1, 2, 0, 3), np.inf), ("k", (0, 6, 1, 0), -np.inf),
+             ("v", (1, 6, 1, 0), np.nan)]
+
+
+@pytest.mark.parametrize("prior", ["softmax", "linear"])
+@pytest.mark.parametrize("name,at,value", NONFINITE,
+                         ids=lambda x: str(x).replace(" ", ""))
+def test_nonfinite_inputs_propagate(module, prior, name, at, value):
+    case = Case(f"nonfinite-{prior}", prior, 9, B=2, H=2, dk=4, dv=4,
+                seed=7)
+    storage, exact, _ = case.inputs()
+    x = storage[name].copy()
+    x[at] = value
+    storage[name], exact[name] = x, x.astype(np.float64)
+    out = np.asarray(module.kernel(case.kernel).run(**storage), np.float64)
+    ref = spec_ref.fem_read(prior, exact, causal=True)["out"]
+    if np.isnan(value):
+        assert np.isnan(ref).any(), "spec_ref dropped a NaN input"
+    assert (np.isnan(out) == np.isnan(ref)).all(), (
+        f"NaN in femc at {np.argwhere(np.isnan(out) & ~np.isnan(ref))[:4]}, "
+        f"in spec_ref only at {np.argwhere(np.isnan(ref) & ~np.isnan(out))[:4]}")
+    fin = ~np.isnan(ref)
+    assert (np.isinf(out[fin]) == np.isinf(ref[fin])).all()
+    fin &= np.isfinite(ref)
+    err = np.abs(out[fin] - ref[fin]).max() / np.abs(ref[fin]).max()
+    assert err <= TOLERANCE["f32"], f"finite elements: {err:.3g}*max|spec|"
+
+
 if __name__ == "__main__":
     import sys
 

@@ -89,15 +89,20 @@ def read_softmax(q, k, U, causal, keep, scale=None):
     vis = _visible(q.shape[1], k.shape[1], causal, keep)[:, None]
     # "visible s: s ≤ t if causal, all s otherwise; α_t = softmax of ℓ_t"
     logits = np.where(vis, logits, -np.inf)
-    row_max = logits.max(axis=-1, keepdims=True)
-    row_max = np.where(np.isfinite(row_max), row_max, 0.0)
-    w = np.where(vis, np.exp(logits - row_max), 0.0)
-    den = w.sum(axis=-1, keepdims=True)
-    # A row with no visible key (all keys masked) reads 0 (femc's reading).
-    alpha = np.where(den > 0, w / np.where(den > 0, den, 1.0), 0.0)
+    # A row with no visible key (all keys masked) reads 0 (femc's reading);
+    # every other row is torch's softmax, NaN included: a NaN logit makes
+    # the row max NaN, and a row max of +inf (or -inf over visible keys)
+    # gives e^(inf - inf) = NaN weights (docs/bad-inputs.md, "NaN, Inf and
+    # huge values"; reference/Reference.cpp).
+    has = vis.any(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        row_max = np.where(has, logits.max(axis=-1, keepdims=True), 0.0)
+        w = np.where(vis, np.exp(logits - row_max), 0.0)
+        den = w.sum(axis=-1, keepdims=True)
+        alpha = np.where(has, w / np.where(has, den, 1.0), 0.0)
     # "R(U)_t = Σ_s α_ts U_s"
     R = np.einsum("bhts,bshw->bthw", alpha, U)
-    logR1 = np.where(np.transpose(den, (0, 2, 1, 3)) > 0, 0.0, -np.inf)
+    logR1 = np.where(np.transpose(has, (0, 2, 1, 3)), 0.0, -np.inf)
     return R, logR1
 
 
@@ -284,7 +289,10 @@ def fem_read(prior, inp, causal=True, mask=None, layout="bthd",
     # (femc's mask: masked keys have "no effect on M", §5)
     km = keep[:, :, None, None]
     M = np.where(km, bv, -np.inf).max(axis=1, keepdims=True)
-    M = np.where(np.isfinite(M), M, 0.0)  # all keys masked: M = 0
+    # all keys masked: M = 0; a NaN value (or β) makes M NaN, as torch's
+    # max, so every row of that channel is NaN (docs/semantics.md, "NaN
+    # and Inf")
+    M = np.where(km.any(axis=1, keepdims=True), M, 0.0)
     # "Tilt: X = exp(β·Ṽ − M)"; also X − 1 = expm1(β·Ṽ − M) (below)
     X = np.exp(np.minimum(bv - M, 0.0))
     Xm1 = np.expm1(np.minimum(bv - M, 0.0))
