@@ -51,14 +51,15 @@ CONFIG_KEY_SAFETENSORS = "config"    # __metadata__ = {"config": json.dumps(cfg)
 
 # use_lse without use_temperature (beta = 1, no clip): the layer reads
 # X = exp(V - M) in bands of LSE_BAND each by d = V - M, each band's values
-# in (e^(L - 40), e^L] (L = _lse_lift), so that no band underflows in
+# in (e^(L - 20), e^L] (L = _lse_lift), so that no band underflows in
 # float32 (e^-87 normal, e^-103 subnormal), even times a prior weight
-# down to ~e^-47 (a gla key of weight e^-22 at the foot of a band of 80
-# was lost: e^-83, below what the scan keeps); together they cover d down
+# down to ~e^-83 (a gla key of weight e^-22 at the foot of a band of 80
+# was lost: e^-83, below what the scan keeps; keys of weight e^-76 in
+# bands of 40 became subnormals of a few bits); together they cover d down
 # to -(LSE_SPAN + L + 87) = -823 at L = 16, past float64's own underflow
 # (-745), where a float64 reading of section 3 stops being exact too.
 # docs/layers-examples.md, "use_lse alone".
-LSE_BAND = 40.0
+LSE_BAND = 20.0
 LSE_SPAN = 720.0
 # A channel whose V spans at most LSE_NARROW over t takes F from the
 # kernel's own read of d = V - M at beta = 1 (unit_temperature_read): its
@@ -1409,11 +1410,13 @@ def _lse_lift(cfg):
 
 def _lse_bands(lift):
     """(K, W): the bands' count and width. A band's values lie in
-    (e^(L - W), e^L], W = LSE_BAND = 40: >= e^-24 at L = 16 (eps = 1e-6),
-    >= e^-37 at L = 3 (eps = 0.3); K - 1 of them cover LSE_SPAN = 720 (19
+    (e^(L - W), e^L], W = LSE_BAND = 20: >= e^-4 at L = 16 (eps = 1e-6),
+    >= e^-17 at L = 3 (eps = 0.3); K - 1 of them cover LSE_SPAN = 720 (37
     bands). Bands of 80 let values fall to e^-64 (e^-77 at eps = 0.3),
     where a gla key of weight e^-22 was lost (e^-83: layer_fuzz seed 42
-    index 7, 2.6e-2 max|y|)."""
+    index 7, 2.6e-2 max|y|); bands of 40 to e^-24, where gla keys of
+    weight e^-69 (the decay's clamp at -60) gave subnormal terms of a few
+    bits that carried F (layer_fuzz seed 53 index 83, 5.6e-4 max|y|)."""
     del lift  # the width no longer depends on it
     W = LSE_BAND
     return 1 + math.ceil(LSE_SPAN / W), W

@@ -557,8 +557,8 @@ def lse_dropped_error(p, state, x, mask, y):
     (as compare) against the float64 reference with every term w_ts e^(V_s)
     of Z = R(e^V) removed that the documented limit drops: the read weight
     w_ts times the value the key enters the read with (e^d, d = V - M, on
-    channels whose V spans <= 16; else its band's e^(d + 40 k + L), L the
-    bands' lift) below float32's smallest normal (e^-87). inf for other
+    channels whose V spans <= 16; else its band's e^(d + W k + L), W and
+    L the bands' width and lift) below float32's smallest normal (e^-87). inf for other
     layers. (The band layout is femc's, docs/layers-examples.md "use_lse
     alone"; the weights come from the reference's own reads.)"""
     R = spec_layer_ref
@@ -569,6 +569,8 @@ def lse_dropped_error(p, state, x, mask, y):
         return np.inf
     beta = float(cfg["eps"]) + np.log1p(np.exp(-30.0))
     lift = float(max(0, min(20, np.floor(np.log(43.0 / beta)) - 1)))
+    from femc.importer import LSE_BAND as width, LSE_SPAN as span
+    last = float(np.ceil(span / width))  # the last band's index
     name = {"softmax": "read_softmax", "linear": "read_linear",
             "gla": "read_gla"}[prior]
     original = getattr(R, name)
@@ -583,8 +585,8 @@ def lse_dropped_error(p, state, x, mask, y):
         M = V.max(axis=1, keepdims=True)
         d = V - M
         narrow = (M - V.min(axis=1, keepdims=True)) <= 16.0
-        band = np.minimum(np.floor(-d / 40.0), 18.0)
-        enter = np.where(narrow, d, d + 40.0 * band + lift)  # (B,s,H,c)
+        band = np.minimum(np.floor(-d / width), last)
+        enter = np.where(narrow, d, d + width * band + lift)  # (B,s,H,c)
         with np.errstate(divide="ignore"):
             lw = np.log(w)
         Z = np.zeros((B, T, H, dv))
@@ -1013,6 +1015,19 @@ FIXED_CASES = [
      "fem_dim": 64, "qk_dim": 48}, "gains": {}, "seed": 1437146435,
      "mask": True, "x": [0.0001, 0.0], "runs": [[3, 65, "holes",
      336072433]]},
+    # seed 53 index 83 runs 3 and 9: gla with use_lse alone, x of 100 (V
+    # spanning 422), RoPE: keys of weight e^-69 (the decay's clamp at -60
+    # times <phi(q), phi(k)>) whose values fell low in a band of 40 (down to
+    # e^-24) gave terms near e^-95, subnormals of a few bits, that carried
+    # F at t = 2: 5.6e-4 and 5e-3 max|y| (fem-run --check failed,
+    # femc.layer_reference agreed; 3.4e-7 with bands of 20).
+    {"config": {"prior_type": "gla", "n_embd": 8, "n_head": 2,
+     "fem_dim": 64, "qk_dim": 4, "causal": True, "bias": True,
+     "use_temperature": False, "use_lse": True, "use_outer_gate": False,
+     "use_rope": True, "use_conv": False, "rope_theta": 10000.0},
+     "gains": {}, "seed": 1663538551, "mask": True, "x": [100.0, 0.0],
+     "runs": [[1, 129, "middle", 213119716], [1, 365, "right",
+     189712986]]},
 ]
 
 
