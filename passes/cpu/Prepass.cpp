@@ -1,5 +1,4 @@
-//===- Prepass.cpp - the shift pre-pass and value panel of scan reads
-//-------===//
+//===- Prepass.cpp - the shift pre-pass and value panel of scan reads -----===//
 //
 // beta = softplus(beta_raw) + eps, bound = cap/beta and the shift
 // M = max over the (unmasked) keys of beta*clamp(v, +-bound) for the block's
