@@ -157,7 +157,7 @@ inline bool keysOnQueryAxis(const PriorInfo &info, bool causal) {
 ///                (x_X in the offset form where recordNarrow)
 /// An all-zero record is the empty state (no key seen).
 enum StateSlot : int64_t {
-  kStateShift = 0,    // M: max of beta*clipped over the keys seen
+  kStateShift = 0,    // P: the shift of the record's X sums (<= the max M)
   kStateLow = 1,      // L: min of beta*clipped over the keys seen
   kStateSeen = 2,     // 1 once a key was seen, else 0
   kStatePriorPart = 3 // first slot of the prior's part
@@ -165,6 +165,12 @@ enum StateSlot : int64_t {
 /// The log restore's narrow test (docs/semantics.md): a channel whose
 /// beta*clipped values span at most ln 2 (float32) reads X - 1.
 inline constexpr float kNarrowRange = 0.69314718f;
+/// The scan reads' tilt shift P = M - h, h = clamp(M - L - free, 0,
+/// kTiltMax), free = max(0, kTiltFloor + ln eps) (docs/semantics.md,
+/// "Arithmetic"): the kernels (passes/cpu/Prepass.cpp) and the reference
+/// (reference/Reference.cpp) read both from here.
+inline constexpr float kTiltFloor = 85.0f;
+inline constexpr float kTiltMax = 32.0f;
 /// Whether a record's X sums (linear, gla: S_X; aft: n_X, u_X; ssm: x_X)
 /// are in the offset form X - 1, sums of w (e^(beta V~ - M) - 1), rather
 /// than of w X: where it has seen a key and M - L <= kNarrowRange in float32.

@@ -228,13 +228,13 @@ static bool offsetForm(double shift, double low, bool seen) {
 /// this matters to the state records only (slot M holds P, the shift of
 /// their X sums), which the reference must write as the kernels do.
 static double tiltDrop(const Problem &p, double shift, double low) {
-  const float tiltFloor = 85.0f, tiltMax = 32.0f;
-  float free = float(std::max(0.0, double(tiltFloor) + std::log(p.eps)));
+  using femc::priors::kTiltFloor, femc::priors::kTiltMax;
+  float free = float(std::max(0.0, double(kTiltFloor) + std::log(p.eps)));
   float span = float(shift) - float(low);
   float h = span - free;
   if (std::isnan(h))
     return 0.0; // shift is NaN (or low: then shift is too)
-  return double(std::min(std::max(h, 0.0f), tiltMax));
+  return double(std::min(std::max(h, 0.0f), kTiltMax));
 }
 
 /// Section 1: beta, clip, shift and tilt for query head h of batch b. With

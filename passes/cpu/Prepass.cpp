@@ -125,8 +125,8 @@ Value ValueStreams::keyKept(Value s) {
 /// With a carried state, L is the merged low min(L_state, L_segment), so
 /// that a decode step whose key raises M moves the carried sums to the
 /// merged range's shift (ScanState::begin takes max(P_state, P)).
-static constexpr float kTiltFloor = 85.0f;
-static constexpr float kTiltMax = 32.0f;
+using femc::priors::kTiltFloor;
+using femc::priors::kTiltMax;
 
 static void placeShift(EmitterBuilder &e, ScanReadOp op, const ScanWorkgroup &w,
                        Value shift, Value lowBuf) {
