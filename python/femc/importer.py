@@ -31,6 +31,7 @@ import shutil
 import struct
 import sys
 import zipfile
+import zlib
 from collections import OrderedDict
 
 import numpy as np
@@ -203,8 +204,19 @@ def _read_npz(path):
         for name in archive.files:
             try:
                 value = archive[name]
-            except ValueError as e:
+            except zipfile.BadZipFile as e:  # a bad CRC-32: a damaged file
+                raise LayerImportError(
+                    f"{path}: entry '{name}' is damaged ({e}); the .npz "
+                    "archive is corrupt")
+            except (ValueError, OSError, EOFError, zlib.error) as e:
                 raise LayerImportError(f"{path}: entry '{name}': {e}")
+            # numpy returns the raw bytes of a member that is not an .npy
+            # array (was: AttributeError: 'bytes' object has no attribute
+            # 'shape').
+            if not isinstance(value, np.ndarray):
+                raise LayerImportError(
+                    f"{path}: member '{name}' is not an .npy array (an .npz "
+                    "holds only NAME.npy arrays, as numpy.savez writes them)")
             if name == CONFIG_KEY_NPZ:
                 config = _parse_config_text(str(value), f"{path}: {name}")
             else:
@@ -242,23 +254,51 @@ def _read_torch(path):
             raise LayerImportError(
                 f"{path}: state_dict entry '{name}' is a "
                 f"{type(value).__name__}, not a tensor")
-        # Floating-point only, and float64 kept: .to(float32) turned an
-        # integer, bool or complex tensor into floats without a word (the
-        # dtype check never saw it) and 1e300 into inf.
-        if not value.is_floating_point():
-            raise LayerImportError(
-                f"{path}: parameter '{name}' has dtype "
-                f"{str(value.dtype).replace('torch.', '')}, expected a "
-                "floating-point tensor")
-        wide = torch.float64 if value.dtype == torch.float64 else \
-            torch.float32
-        try:
-            tensors[name] = value.detach().to("cpu", wide).numpy()
-        except Exception as e:  # sparse, meta, ... tensors
-            raise LayerImportError(
-                f"{path}: parameter '{name}' cannot be read as a dense CPU "
-                f"tensor ({type(e).__name__}: {e})")
+        tensors[name] = _torch_array(f"{path}: ", name, value)
     return tensors, config
+
+
+def _torch_array(where, name, value):
+    """A torch tensor as a numpy array: floating-point only, float64
+    kept, every other float dtype (bfloat16, float16, float8) widened to
+    float32 exactly; detached from autograd."""
+    import torch
+    # Floating-point only, and float64 kept: .to(float32) turned an
+    # integer, bool or complex tensor into floats without a word (the
+    # dtype check never saw it) and 1e300 into inf.
+    if not value.is_floating_point():
+        raise LayerImportError(
+            f"{where}parameter '{name}' has dtype "
+            f"{str(value.dtype).replace('torch.', '')}, expected a "
+            "floating-point tensor")
+    wide = torch.float64 if value.dtype == torch.float64 else torch.float32
+    try:
+        return value.detach().to("cpu", wide).numpy()
+    except Exception as e:  # sparse, meta, ... tensors
+        raise LayerImportError(
+            f"{where}parameter '{name}' cannot be read as a dense CPU "
+            f"tensor ({type(e).__name__}: {e})")
+
+
+def _in_memory_array(name, value):
+    """A value of a state_dict given in memory, as a numpy array. Torch
+    tensors are read as from a torch.save file (was np.asarray: a bfloat16
+    tensor raised TypeError 'Got unsupported ScalarType BFloat16', one that
+    requires grad, as dict(model.named_parameters()) holds, RuntimeError)."""
+    if isinstance(value, np.ma.MaskedArray):
+        # np.asarray would drop the mask and import the masked values.
+        raise LayerImportError(
+            f"parameter '{name}' is a numpy masked array; a parameter has no "
+            "mask: pass numpy.ma.getdata(a) or a.filled(value)")
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(value, torch.Tensor):
+        return _torch_array("", name, value)
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as e:  # ragged lists, ...
+        raise LayerImportError(
+            f"parameter '{name}' is not an array ({type(value).__name__}: "
+            f"{e})")
 
 
 def _parse_config_text(text, where):
@@ -1591,7 +1631,8 @@ def import_layer(checkpoint, out_dir, config=None, name=None, mask=False,
     Raises LayerImportError with a message naming what is wrong.
     """
     if isinstance(checkpoint, dict):
-        tensors = OrderedDict((k, np.asarray(v)) for k, v in checkpoint.items())
+        tensors = OrderedDict(
+            (k, _in_memory_array(k, v)) for k, v in checkpoint.items())
         stored = None
         default_name = "fem_layer"
     else:

@@ -407,3 +407,64 @@ def test_npz_not_a_zip(tmp_path, content):
     msg = str(info.value)
     assert f"{path}: not a valid .npz file: it is not a zip archive" in msg
     assert "pickle" not in msg
+
+
+def test_npz_with_a_damaged_member(tmp_path):
+    # A flipped byte fails the member's CRC-32 (was: zipfile.BadZipFile).
+    params = make_params(CONFIG)
+    path = tmp_path / "crc.npz"
+    np.savez(path, **params)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(LayerImportError, match=r"crc.npz: entry '.*' is "
+                       r"damaged \(Bad CRC-32 for file .*\); the .npz "
+                       r"archive is corrupt"):
+        femc.import_layer(str(path), str(tmp_path / "o"), config=CONFIG)
+
+
+def test_npz_with_a_member_that_is_not_npy(tmp_path):
+    # numpy returns the raw bytes of such a member (was: AttributeError:
+    # 'bytes' object has no attribute 'shape').
+    import io
+    import zipfile
+    path = tmp_path / "extra.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        for k, v in make_params(CONFIG).items():
+            buf = io.BytesIO()
+            np.save(buf, v)
+            z.writestr(k + ".npy", buf.getvalue())
+        z.writestr("notes.txt", b"hello")
+    with pytest.raises(LayerImportError, match=r"member 'notes.txt' is not "
+                       r"an .npy array"):
+        femc.import_layer(str(path), str(tmp_path / "o"), config=CONFIG)
+
+
+def test_in_memory_masked_array_and_ragged_list(tmp_path):
+    # A masked array's mask was dropped without a word; a ragged list gave
+    # numpy's ValueError.
+    params = make_params(CONFIG)
+    params["W_v.bias"] = np.ma.masked_array(params["W_v.bias"], mask=True)
+    with pytest.raises(LayerImportError, match=r"parameter 'W_v.bias' is a "
+                       r"numpy masked array"):
+        femc.import_layer(params, str(tmp_path / "a"), config=CONFIG)
+    params["W_v.bias"] = [1.0, [2.0]]
+    with pytest.raises(LayerImportError, match=r"parameter 'W_v.bias' is not "
+                       r"an array"):
+        femc.import_layer(params, str(tmp_path / "b"), config=CONFIG)
+
+
+def test_in_memory_torch_bf16_and_requires_grad(tmp_path):
+    # Read as from a torch.save file (was np.asarray: TypeError 'Got
+    # unsupported ScalarType BFloat16'; RuntimeError for tensors that
+    # require grad, as dict(model.named_parameters()) holds).
+    torch = pytest.importorskip("torch")
+    params = make_params(CONFIG)
+    bf16 = {k: torch.from_numpy(v).to(torch.bfloat16)
+            for k, v in params.items()}
+    femc.import_layer(bf16, str(tmp_path / "a"), config=CONFIG)
+    assert (tmp_path / "a" / "fem_layer.mlir").exists()
+    grad = {k: torch.from_numpy(v).requires_grad_(True)
+            for k, v in params.items()}
+    femc.import_layer(grad, str(tmp_path / "b"), config=CONFIG)
+    assert (tmp_path / "b" / "fem_layer.mlir").exists()
