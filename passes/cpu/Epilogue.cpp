@@ -141,21 +141,24 @@ void GateEpilogue::storeVector(Value t, Value cv, Value scale, Value mu,
   Value channel = e.add(w.chan0, cv);
   Value shift = e.vload(streams.shift, {cv});
   Value negInf = e.splat(-std::numeric_limits<float>::infinity());
-  // log Z: log1p(R(X - 1) + R(1) - 1) on narrow channels, else log R(X),
-  // with log Z = -inf for Z <= 0 (NaN passes).
+  // log Z: log1p(R(X - 1) + R(1) - 1) on channels with offset 1 (narrow or
+  // centred, ScanRead.h), else log R(X), with log Z = -inf for Z <= 0 (NaN
+  // passes).
   Value narrow = e.fcmp(arith::CmpFPredicate::OGT, e.vload(streams.offset, {cv}),
                         e.splat(0.5f));
   Value zero = e.splat(0.0f);
-  // Whether a channel is narrow is fixed for the workgroup, and most
-  // vectors have none: those take the plain log, without the log1p form's
-  // division (the same lanes either way).
+  // A channel's offset is fixed for the workgroup, and most vectors have
+  // none: those take the plain log, without the log1p form's division (the
+  // same lanes either way).
   Value anyNarrow =
       vector::ReductionOp::create(e.b, vector::CombiningKind::OR, narrow);
   Value logZ = storage::ifValue(
       e.b, anyNarrow,
       [&] {
-        // On a narrow channel Z = 1 + (R(X - 1) + R(1) - 1) lies in
-        // [R(1)/2, R(1)] (X in [1/2, 1]) while no weight is infinite, so
+        // With offset 1, Z = 1 + (R(X - 1) + R(1) - 1) lies in
+        // [R(1) e^-3, R(1) e^12] (X in [1/2, 1] on a narrow channel, in
+        // [e^-kCentreSpan, e^kCentredRange] on a centred one) while no
+        // weight is infinite, so
         // Z <= 0 where that sum is <= -1, and also where R(1) - 1 is -inf:
         // a weight of -inf (ssm's Bs, Cs or D) makes R(X) -inf as it makes
         // R(1), X being positive, but its w (X - 1) terms make R(X - 1)

@@ -82,6 +82,8 @@ void cpu::ScanState::begin() {
         e.select(narrow, e.cst(-1.0f), zero));
     e.store(m, streams.shift, {c});
     e.store(offset, streams.offset, {c});
+    // Stateful reads do not centre: offset 1 means narrow.
+    e.store(offset, streams.narrow, {c});
     e.store(l, low, {c});
     e.store(e.select(carried, one, zero), seen, {c});
     e.store(e.select(carried, scale, zero), scaleX, {c});
@@ -89,6 +91,7 @@ void cpu::ScanState::begin() {
     e.store(e.select(arith::OrIOp::create(e.b, carried, any), one, zero),
             seenOut, {c});
   });
+  streams.classifyVectors();
 }
 
 Value cpu::ScanState::load(Value c, Value slot) {

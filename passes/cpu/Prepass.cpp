@@ -152,13 +152,26 @@ static void placeShift(EmitterBuilder &e, ScanReadOp op, const ScanWorkgroup &w,
   });
 }
 
+/// Whether the read centres its tilt (dialect/Priors.h, kCentredRange):
+/// stateless (a carried record's sums are relative to its own range) and
+/// not causal (causal rows sum few keys early and are measured against
+/// max|out| there; the sums of late rows lose little next to it).
+static bool centresTilt(ScanReadOp op) {
+  const femc::priors::PriorInfo &info = getPriorInfo(op.getKind());
+  return !op.getState() && !op.getStateOut() &&
+         !femc::priors::keysOnQueryAxis(info, op.getCausal());
+}
+
 void ValueStreams::emit() {
   float capValue = static_cast<float>(op.getCapAttr().getValueAsDouble());
   bool squash = getPriorInfo(op.getKind()).squashValues;
+  bool centre = centresTilt(op);
   beta = e.alloc({w.cb}, {});
   bound = e.alloc({w.cb}, {});
   shift = e.alloc({w.cb}, {});
   offset = e.alloc({w.cb}, {});
+  narrow = e.alloc({w.cb}, {});
+  vectorKind = e.alloc({w.cb}, {});
   invBeta = e.alloc({w.cb}, {});
   Value negInf = e.cst(-std::numeric_limits<float>::infinity());
   Value posInf = e.cst(std::numeric_limits<float>::infinity());
@@ -169,10 +182,14 @@ void ValueStreams::emit() {
   Value hiBuf = e.alloc({w.cb}, {});
   Value loBuf = e.alloc({w.cb}, {});
   Value nanBuf = e.alloc({w.cb}, {});
+  // The centre's sum of the kept raw values (centred reads only).
+  Value sumBuf = centre ? e.alloc({w.cb}, {}) : Value();
   e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
     e.vstore(e.bcast(negInf), hiBuf, {cv});
     e.vstore(e.bcast(posInf), loBuf, {cv});
     e.vstore(e.splat(0.0f), nanBuf, {cv});
+    if (sumBuf)
+      e.vstore(e.splat(0.0f), sumBuf, {cv});
   });
   Value ahead = e.idx(kPrepassAhead), lastS = e.sub(w.S, w.c1i);
   e.loop(w.c0i, w.S, w.c1i, [&](Value s) {
@@ -198,8 +215,24 @@ void ValueStreams::emit() {
       e.vstore(hi, hiBuf, {cv});
       e.vstore(lo, loBuf, {cv});
       e.vstore(nan, nanBuf, {cv});
+      if (sumBuf) {
+        Value sumOld = e.vload(sumBuf, {cv});
+        Value sum = e.fadd(sumOld, v);
+        e.vstore(keep ? e.select(keep, sum, sumOld) : sum, sumBuf, {cv});
+      }
     });
   });
+  // The number of kept keys, for the centre's mean.
+  Value kept;
+  if (centre) {
+    kept = e.toFloat(w.S);
+    if (op.getMask())
+      kept =
+          e.loop(w.c0i, w.S, w.c1i, {e.cst(0.0f)}, [&](Value s, ValueRange it) {
+            return SmallVector<Value>{
+                e.select(keyKept(s), e.fadd(it[0], e.cst(1.0f)), it[0])};
+          })[0];
+  }
   e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
     Value lanesLeft = e.mask(e.sub(w.cw, cv));
     Value hi = e.vload(hiBuf, {cv}), lo = e.vload(loBuf, {cv});
@@ -221,16 +254,58 @@ void ValueStreams::emit() {
     Value minV = e.fmul(b, e.clamp(lo, negBnd, bnd));
     maxV = e.fadd(e.select(none, e.splat(0.0f), maxV),
                   e.select(anyNan, e.splat(NAN), e.splat(0.0f)));
-    Value narrow = e.fcmp(arith::CmpFPredicate::OLE, e.fsub(maxV, minV),
-                          e.splat(femc::priors::kNarrowRange));
+    Value span = e.fsub(maxV, minV);
+    Value narrowLanes = e.fcmp(arith::CmpFPredicate::OLE, span,
+                               e.splat(femc::priors::kNarrowRange));
+    Value offsetLanes = narrowLanes;
+    Value shiftV = maxV;
+    if (centre) {
+      // c = beta clip(mean) inside [L, min(M, L + kCentreSpan)] (a NaN
+      // mean, from +inf and -inf among the values, takes L: fmax gives its
+      // second operand for NaN). A NaN M (a NaN value) fails the range test
+      // and keeps M.
+      Value mean = e.fdiv(e.vload(sumBuf, {cv}), e.bcast(kept));
+      if (squash)
+        mean = e.sigmoid(mean);
+      Value c = e.fmul(b, e.clamp(mean, negBnd, bnd));
+      Value upper =
+          e.fmin(maxV, e.fadd(minV, e.splat(femc::priors::kCentreSpan)));
+      c = e.fmin(e.fmax(c, minV), upper);
+      Value centred =
+          arith::AndIOp::create(e.b,
+                                e.fcmp(arith::CmpFPredicate::OLE, span,
+                                       e.splat(femc::priors::kCentredRange)),
+                                e.fcmp(arith::CmpFPredicate::UNE,
+                                       e.vload(hiBuf, {cv}), e.bcast(negInf)));
+      shiftV = e.select(centred, c, maxV);
+      offsetLanes = arith::OrIOp::create(e.b, narrowLanes, centred);
+    }
     e.vstore(b, beta, {cv});
     e.vstore(e.fdiv(e.splat(1.0f), b), invBeta, {cv});
     e.vstore(bnd, bound, {cv});
-    e.vstore(maxV, shift, {cv});
+    e.vstore(shiftV, shift, {cv});
     e.vstore(minV, loBuf, {cv});
-    e.vstore(e.select(narrow, e.splat(1.0f), e.splat(0.0f)), offset, {cv});
+    e.vstore(e.select(offsetLanes, e.splat(1.0f), e.splat(0.0f)), offset, {cv});
+    e.vstore(e.select(narrowLanes, e.splat(1.0f), e.splat(0.0f)), narrow, {cv});
   });
   placeShift(e, op, w, shift, loBuf);
+  classifyVectors();
+}
+
+void ValueStreams::classifyVectors() {
+  e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
+    Value lanesLeft = e.mask(e.sub(w.cw, cv));
+    auto any = [&](Value flags) {
+      Value on =
+          arith::AndIOp::create(e.b, lanesLeft,
+                                e.fcmp(arith::CmpFPredicate::OGT,
+                                       e.vload(flags, {cv}), e.splat(0.5f)));
+      return vector::ReductionOp::create(e.b, vector::CombiningKind::OR, on);
+    };
+    Value kind = e.select(any(narrow), e.cst(2.0f),
+                          e.select(any(offset), e.cst(1.0f), e.cst(0.0f)));
+    e.store(kind, vectorKind, {cv});
+  });
 }
 
 std::pair<Value, Value> ValueStreams::panel(Value s, Value cv, Value keep) {
@@ -244,10 +319,25 @@ std::pair<Value, Value> ValueStreams::panel(Value s, Value cv, Value keep) {
   Value z = e.fsub(e.fmul(e.vload(beta, {cv}), clipped), e.vload(shift, {cv}));
   // X - o: on narrow channels expm1(z), never e^z - 1 (e^z rounds to
   // 1 +- 6e-8, which is all of X - 1 once beta*(max - min) is near 1e-6),
-  // as the softmax panel does (ReadSoftmax.cpp).
-  Value narrow = e.fcmp(arith::CmpFPredicate::OGT, e.vload(offset, {cv}),
-                        e.splat(0.5f));
-  Value tilted = e.select(narrow, e.expm1Narrow(z), e.exp(z));
+  // as the softmax panel does (ReadSoftmax.cpp); e^z - 1 on centred ones
+  // (X - 1 is not small there: its rounding is relative to 1, and it
+  // averages over the keys). A vector without such lanes (the usual case)
+  // takes e^z alone, one with no narrow lane no polynomial.
+  Value kind = e.load(vectorKind, {cv});
+  Value tilted = storage::ifValue(
+      e.b, e.fcmp(arith::CmpFPredicate::OGT, kind, e.cst(0.5f)),
+      [&] {
+        Value wide = e.fsub(e.exp(z), e.vload(offset, {cv}));
+        return storage::ifValue(
+            e.b, e.fcmp(arith::CmpFPredicate::OGT, kind, e.cst(1.5f)),
+            [&] {
+              Value narrowLanes = e.fcmp(arith::CmpFPredicate::OGT,
+                                         e.vload(narrow, {cv}), e.splat(0.5f));
+              return e.select(narrowLanes, e.expm1Narrow(z), wide);
+            },
+            [&] { return wide; });
+      },
+      [&] { return e.exp(z); });
   if (keep) { // masked keys contribute nothing, even if v is not finite
     Value k = e.bcast(keep);
     clipped = e.select(k, clipped, e.splat(0.0f));

@@ -202,6 +202,7 @@ LogicalResult SoftmaxReadEmitter::emit() {
   shiftBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
   vmaxBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
   offsetBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
+  narrowBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
   colOk = alloc({bk}, {});
   gateBuf = alloc({ShapedType::kDynamic}, {dvp});
   narrowAnyBuf = alloc({ShapedType::kDynamic}, {group});
@@ -242,6 +243,11 @@ void SoftmaxReadEmitter::emitPrePass() {
   Value vHi = alloc({ShapedType::kDynamic}, {dvp});
   Value vLo = alloc({ShapedType::kDynamic}, {dvp});
   Value vNan = alloc({ShapedType::kDynamic}, {dvp});
+  // A non-causal read centres its tilt (dialect/Priors.h, kCentredRange):
+  // the sum of the kept raw values for their mean.
+  bool centre = !op.getCausal();
+  Value vSum = centre ? alloc({ShapedType::kDynamic}, {dvp}) : Value();
+  int64_t perVec = centre ? 4 : 3;
   // Keys inner, over blocks of up to kPrePassVecs channel vectors held in
   // registers: each key's values of the block are one contiguous run, read
   // once (one vector of channels at a time walked every key's cache lines
@@ -256,6 +262,8 @@ void SoftmaxReadEmitter::emitPrePass() {
     for (int64_t i = 0; i < kPrePassVecs; ++i) {
       cs.push_back(add(cBlock, idx(i * lanes)));
       inits.append({bcast(negInf), bcast(cst(INFINITY)), noNan});
+      if (centre)
+        inits.push_back(splat(0.0f));
     }
     SmallVector<Value> red =
         loop(c0, S, c1, inits, [&](Value s, ValueRange it) {
@@ -274,69 +282,120 @@ void SoftmaxReadEmitter::emitPrePass() {
           for (int64_t i = 0; i < kPrePassVecs; ++i) {
             Value v = vloadMasked(op.getV(), at(batch, s, kvHead, cs[i]),
                                   mask(sub(dv, cs[i])));
-            Value hi = fmax(v, it[3 * i]);
-            Value lo = fmin(v, it[3 * i + 1]);
+            ValueRange old = it.slice(perVec * i, perVec);
+            Value hi = fmax(v, old[0]);
+            Value lo = fmin(v, old[1]);
             Value nan = arith::OrIOp::create(
-                b, it[3 * i + 2], fcmp(arith::CmpFPredicate::UNO, v, v));
+                b, old[2], fcmp(arith::CmpFPredicate::UNO, v, v));
             if (keep) {
-              hi = select(keep, hi, it[3 * i]);
-              lo = select(keep, lo, it[3 * i + 1]);
-              nan = select(keep, nan, it[3 * i + 2]);
+              hi = select(keep, hi, old[0]);
+              lo = select(keep, lo, old[1]);
+              nan = select(keep, nan, old[2]);
             }
             next.append({hi, lo, nan});
+            if (centre) {
+              Value sum = fadd(old[3], v);
+              next.push_back(keep ? select(keep, sum, old[3]) : sum);
+            }
           }
           return next;
         });
     for (int64_t i = 0; i < kPrePassVecs; ++i)
       when(arith::CmpIOp::create(b, arith::CmpIPredicate::slt, cs[i], dvp),
            [&] {
-             vstore(red[3 * i], vHi, {cs[i]});
-             vstore(red[3 * i + 1], vLo, {cs[i]});
-             vstore(select(red[3 * i + 2], splat(NAN), splat(0.0f)), vNan,
+             vstore(red[perVec * i], vHi, {cs[i]});
+             vstore(red[perVec * i + 1], vLo, {cs[i]});
+             vstore(select(red[perVec * i + 2], splat(NAN), splat(0.0f)), vNan,
                     {cs[i]});
+             if (centre)
+               vstore(red[perVec * i + 3], vSum, {cs[i]});
            });
   });
+  // The number of kept keys, for the centre's mean.
+  Value kept;
+  if (centre) {
+    kept = toFloat(S);
+    if (Value keyMask = op.getMask())
+      kept = loop(c0, S, c1, {cst(0.0f)}, [&](Value s, ValueRange it) {
+        Value keep = arith::CmpIOp::create(
+            b, arith::CmpIPredicate::ne, load(keyMask, {batch, s}),
+            arith::ConstantIntOp::create(b, b.getI8Type(), 0));
+        return SmallVector<Value>{select(keep, fadd(it[0], cst(1.0f)), it[0])};
+      })[0];
+  }
   auto vi1Wide = VectorType::get({lanes}, b.getI1Type());
   Value noLane =
       arith::ConstantOp::create(b, vi1Wide, DenseElementsAttr::get(vi1Wide, false));
   loop(c0, group, c1, [&](Value j) {
     Value h = add(mul(kvHead, group), j);
-    Value narrowLanes = loop(c0, dvp, cLanes, {noLane}, [&](Value c,
-                                                           ValueRange it) {
-      Value lanesLeft = mask(sub(dv, c));
-      Value raw =
-          vloadMasked(op.getBetaRaw(), {add(mul(h, dv), c)}, lanesLeft);
-      Value beta = fadd(softplus(raw, bcast(twenty)), bcast(eps));
-      Value bound = fdiv(bcast(cap), beta);
-      Value negBound = neg(bound);
-      vstore(beta, betaBuf, {j, c});
-      vstore(bound, boundBuf, {j, c});
-      Value hi = vload(vHi, {c});
-      Value vMax = clamp(hi, negBound, bound);
-      Value minV = fmul(beta, clamp(vload(vLo, {c}), negBound, bound));
-      // No visible key at all: M = 0 (it cancels anyway).
-      Value none = fcmp(arith::CmpFPredicate::OEQ, hi, bcast(negInf));
-      vMax = fadd(select(none, splat(0.0f), vMax), vload(vNan, {c}));
-      Value maxV = fmul(beta, vMax);
-      vstore(vMax, vmaxBuf, {j, c});
-      vstore(maxV, shiftBuf, {j, c});
-      // Where every tilted value lies in [1/2, 1] (max - min <= ln 2, e.g.
-      // small beta or a small cap), the panel stores X - 1 = expm1(z) and
-      // the epilogue takes log1p: F's error is then relative to |X - 1|,
-      // not to X, which matters because F divides log Z by a small beta.
-      // X - 1 must be formed without rounding X: e^z rounds to 1 +- 6e-8,
-      // which is all of X - 1 once beta*(max - min) is near 1e-6.
-      Value narrow = fcmp(arith::CmpFPredicate::OLE, fsub(maxV, minV),
-                          splat(femc::priors::kNarrowRange));
-      vstore(select(narrow, splat(1.0f), splat(0.0f)), offsetBuf, {j, c});
-      // Padding lanes (v = 0) always count as narrow: only real channels
-      // decide whether the head needs expm1 at all.
-      return SmallVector<Value>{arith::OrIOp::create(
-          b, it[0], arith::AndIOp::create(b, narrow, lanesLeft))};
-    })[0];
-    Value anyNarrow =
-        vector::ReductionOp::create(b, vector::CombiningKind::OR, narrowLanes);
-    store(select(anyNarrow, cst(1.0f), cst(0.0f)), narrowAnyBuf, {j});
+    SmallVector<Value> anyLanes =
+        loop(c0, dvp, cLanes, {noLane, noLane}, [&](Value c, ValueRange it) {
+          Value lanesLeft = mask(sub(dv, c));
+          Value raw =
+              vloadMasked(op.getBetaRaw(), {add(mul(h, dv), c)}, lanesLeft);
+          Value beta = fadd(softplus(raw, bcast(twenty)), bcast(eps));
+          Value bound = fdiv(bcast(cap), beta);
+          Value negBound = neg(bound);
+          vstore(beta, betaBuf, {j, c});
+          vstore(bound, boundBuf, {j, c});
+          Value hi = vload(vHi, {c});
+          Value vMax = clamp(hi, negBound, bound);
+          Value minV = fmul(beta, clamp(vload(vLo, {c}), negBound, bound));
+          // No visible key at all: M = 0 (it cancels anyway).
+          Value none = fcmp(arith::CmpFPredicate::OEQ, hi, bcast(negInf));
+          vMax = fadd(select(none, splat(0.0f), vMax), vload(vNan, {c}));
+          Value maxV = fmul(beta, vMax);
+          // Where every tilted value lies in [1/2, 1] (max - min <= ln 2, e.g.
+          // small beta or a small cap), the panel stores X - 1 = expm1(z) and
+          // the epilogue takes log1p: F's error is then relative to |X - 1|,
+          // not to X, which matters because F divides log Z by a small beta.
+          // X - 1 must be formed without rounding X: e^z rounds to 1 +- 6e-8,
+          // which is all of X - 1 once beta*(max - min) is near 1e-6.
+          Value span = fsub(maxV, minV);
+          Value narrow = fcmp(arith::CmpFPredicate::OLE, span,
+                              splat(femc::priors::kNarrowRange));
+          Value offsetLanes = narrow;
+          Value vShift = vMax;
+          if (centre) {
+            // Centred channels (span <= kCentredRange): the shift near the
+            // values' mean, in value units v_c = clip(mean) inside
+            // [min, min(max, min + kCentreSpan / beta)] (a NaN mean, from +inf
+            // and -inf among the values, takes min: fmax gives its second
+            // operand for NaN), and X - 1 = e^z - 1 (expm1 where narrow).
+            Value loClip = clamp(vload(vLo, {c}), negBound, bound);
+            Value mean =
+                clamp(fdiv(vload(vSum, {c}), bcast(kept)), negBound, bound);
+            Value upper =
+                fmin(vMax, fadd(loClip,
+                                fdiv(splat(femc::priors::kCentreSpan), beta)));
+            Value vc = fmin(fmax(mean, loClip), upper);
+            Value centred = arith::AndIOp::create(
+                b,
+                fcmp(arith::CmpFPredicate::OLE, span,
+                     splat(femc::priors::kCentredRange)),
+                fcmp(arith::CmpFPredicate::UNE, hi, bcast(negInf)));
+            vShift = select(centred, vc, vMax);
+            offsetLanes = arith::OrIOp::create(b, narrow, centred);
+          }
+          vstore(vShift, vmaxBuf, {j, c});
+          vstore(fmul(beta, vShift), shiftBuf, {j, c});
+          vstore(select(offsetLanes, splat(1.0f), splat(0.0f)), offsetBuf,
+                 {j, c});
+          vstore(select(narrow, splat(1.0f), splat(0.0f)), narrowBuf, {j, c});
+          // Padding lanes (v = 0) always count as narrow: only real channels
+          // decide whether the head needs expm1 or the offset at all.
+          return SmallVector<Value>{
+              arith::OrIOp::create(b, it[0],
+                                   arith::AndIOp::create(b, narrow, lanesLeft)),
+              arith::OrIOp::create(
+                  b, it[1], arith::AndIOp::create(b, offsetLanes, lanesLeft))};
+        });
+    auto any = [&](Value lanesOn) {
+      return vector::ReductionOp::create(b, vector::CombiningKind::OR, lanesOn);
+    };
+    store(select(any(anyLanes[0]), cst(2.0f),
+                 select(any(anyLanes[1]), cst(1.0f), cst(0.0f))),
+          narrowAnyBuf, {j});
     packQuery(j, h);
     loop(c0, cBqPad, c1, [&](Value r) {
       store(negInf, rowMax, {j, r});
@@ -407,15 +466,21 @@ void SoftmaxReadEmitter::emitKeyTile(Value kt) {
   loop(c0, group, c1, [&](Value j) {
     Value h = add(mul(kvHead, group), j);
     // A head with no narrow channel (the usual case: beta*(max v - min v) >
-    // ln 2 everywhere) takes a panel without the expm1 polynomial.
-    branch(
-        fcmp(arith::CmpFPredicate::OGT, load(narrowAnyBuf, {j}), cst(0.5f)),
-        [&] { emitPanel(j, s0, ncols); },
-        [&] {
-          panelWideOnly = true;
-          emitPanel(j, s0, ncols);
-          panelWideOnly = false;
-        });
+    // ln 2 everywhere) takes a panel without the expm1 polynomial, one with
+    // no offset channel (causal reads, wide spans) X = e^z alone.
+    Value kind = load(narrowAnyBuf, {j});
+    auto panelAs = [&](PanelKind k) {
+      return [&, k] {
+        panelKind = k;
+        emitPanel(j, s0, ncols);
+        panelKind = PanelKind::Narrow;
+      };
+    };
+    branch(fcmp(arith::CmpFPredicate::OGT, kind, cst(1.5f)),
+           panelAs(PanelKind::Narrow), [&] {
+             branch(fcmp(arith::CmpFPredicate::OGT, kind, cst(0.5f)),
+                    panelAs(PanelKind::Offset), panelAs(PanelKind::Plain));
+           });
     emitScores(j, h, s0, ncols, rowStart);
     emitOnlineSoftmax(j, s0, ncols, rowStart);
     emitContraction(j, ncols, rowStart);
@@ -453,9 +518,11 @@ std::pair<Value, Value> SoftmaxReadEmitter::panelValues(Value j, Value key,
   // that small differences survive a small beta.
   Value z = fmul(beta, fsub(clipped, vload(vmaxBuf, {j, c})));
   Value tilted = readExp(*this, z);
-  if (!panelWideOnly) {
-    Value narrow = fcmp(arith::CmpFPredicate::OGT, vload(offsetBuf, {j, c}),
-                        splat(0.5f));
+  if (panelKind != PanelKind::Plain)
+    tilted = fsub(tilted, vload(offsetBuf, {j, c}));
+  if (panelKind == PanelKind::Narrow) {
+    Value narrow =
+        fcmp(arith::CmpFPredicate::OGT, vload(narrowBuf, {j, c}), splat(0.5f));
     tilted = select(narrow, expm1Narrow(z), tilted);
   }
   if (keep) { // padded keys contribute nothing, even if v is not finite
@@ -743,8 +810,9 @@ void SoftmaxReadEmitter::emitEpilogue() {
         Value z = fmul(vload(acc, {j, r, add(dvp, c)}), inv);
         Value shift = vload(shiftBuf, {j, c});
         Value beta = vload(betaBuf, {j, c});
-        // log Z: log1p of the stored X - 1 where the channel is narrow
-        // (Z >= 1/2 there), else log of Z, with log Z = -inf for Z <= 0.
+        // log Z: log1p of the stored X - 1 where the channel has offset 1
+        // (narrow: Z >= 1/2; centred: Z >= e^-kCentreSpan), else log of Z,
+        // with log Z = -inf for Z <= 0.
         Value narrow = fcmp(arith::CmpFPredicate::OGT, vload(offsetBuf, {j, c}),
                             splat(0.5f));
         Value positive = arith::OrIOp::create(

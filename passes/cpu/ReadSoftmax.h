@@ -56,11 +56,12 @@ protected:
   /// acc = alpha * acc + P * panel, P in scoresT.
   virtual void emitContraction(Value j, Value ncols, Value rowStart);
 
-  /// clip(v) and X (or X - 1 on narrow channels) of key `key` for channels
-  /// [c, c + lanes) of head slot `j`; 0 where `keep` (a scalar i1, may be
-  /// null) is false, whatever v is. While panelWideOnly is set (emitPanel
-  /// of a head none of whose channels is narrow), X = e^z without the
-  /// narrow test and its expm1.
+  /// clip(v) and X - o (o = offsetBuf: 1 on narrow and centred channels)
+  /// of key `key` for channels [c, c + lanes) of head slot `j`; 0 where
+  /// `keep` (a scalar i1, may be null) is false, whatever v is. panelKind
+  /// says what the head needs (emitKeyTile): Plain X = e^z (no offset
+  /// channel), Offset e^z - o (no narrow one), Narrow also expm1(z) on the
+  /// narrow channels.
   std::pair<Value, Value> panelValues(Value j, Value key, Value c, Value keep);
   /// Whether key `col` of the tile is present and not masked out (colOk).
   Value keyKept(Value col);
@@ -106,14 +107,18 @@ protected:
   Value scale, twenty, negInf;
   int64_t bqPad = 0;
   // Shared scratch.
+  /// vmaxBuf holds the tilt's shift in value units (the clipped max, or
+  /// the centre on centred channels), shiftBuf beta times it.
   Value scoresT, acc, rowMax, rowSum, alpha, betaBuf, boundBuf, shiftBuf,
-      vmaxBuf, offsetBuf, colOk, gateBuf;
+      vmaxBuf, offsetBuf, narrowBuf, colOk, gateBuf;
   /// Per row: the rescale's second factor, 1, or 2^-24 where alpha holds
   /// e^x * 2^24 (a rescale by e^x below e^-80, emitRowMax).
   Value alphaLow;
-  /// Per head slot: 1 when some channel is narrow (offsetBuf), else 0.
+  /// Per head slot: 2 when some channel is narrow (narrowBuf), else 1 when
+  /// some channel has offset 1 (offsetBuf), else 0.
   Value narrowAnyBuf;
-  bool panelWideOnly = false;
+  enum class PanelKind { Plain, Offset, Narrow };
+  PanelKind panelKind = PanelKind::Narrow;
 
 private:
   void emitPrePass();

@@ -1,4 +1,5 @@
-//===- ScanRead.h - shared pieces of the scan-family CPU reads ---*- C++ -*-===//
+//===- ScanRead.h - shared pieces of the scan-family CPU reads ---*- C++
+//-*-===//
 //
 // One workgroup of a `fem.scan_read` owns the value channels
 // [c0, c0 + cw) of query head h in batch b (cw <= Bc = tiles.k), for every
@@ -12,11 +13,14 @@
 //     gated output store.
 //
 // The offset o is 1 on channels whose tilted values all lie in [1/2, 1]
-// (max - min of beta*clipped <= ln 2) and 0 elsewhere. The panel stores
-// X - o and a read returns R(X - o) = R(X) - o*R(1), so each emitter also
-// gives R(1) - 1 (exactly 0 when its weights are normalised), and the
-// epilogue takes log Z = log1p(R(X - o) + R(1) - 1) there: F's error is then
-// relative to |X - 1|, which matters because F divides log Z by beta.
+// (max - min of beta*clipped <= ln 2, "narrow"), and on the centred
+// channels of a stateless non-causal read (max - min <= kCentredRange,
+// shift near the values' mean, dialect/Priors.h), and 0 elsewhere. The
+// panel stores X - o and a read returns R(X - o) = R(X) - o*R(1), so each
+// emitter also gives R(1) - 1 (exactly 0 when its weights are normalised),
+// and the epilogue takes log Z = log1p(R(X - o) + R(1) - 1) there: F's
+// error is then relative to |X - 1|, which matters because F divides
+// log Z by beta.
 //
 // Emitters (one per read algorithm of dialect/Priors.h):
 //   ReadLinear.cpp  linear and gla: chunks, intra-chunk quadratic form,
@@ -62,6 +66,15 @@ public:
 
   Value beta, bound, shift, offset; // buffers of Bc floats
   Value invBeta;                      // 1 / beta (Bc floats)
+  /// 1 where the panel forms X - 1 with expm1Narrow (beta*(M - L) <= ln 2;
+  /// offset is 1 there too), else 0 (Bc floats).
+  Value narrow;
+  /// Per channel vector (at its first lane): 2 if a lane is narrow, 1 if
+  /// a lane has offset 1 and none is narrow, else 0, so the panel takes
+  /// e^z alone or skips the polynomial (Bc floats).
+  Value vectorKind;
+  /// vectorKind from offset and narrow (after a change to either).
+  void classifyVectors();
 
 private:
   EmitterBuilder &e;
