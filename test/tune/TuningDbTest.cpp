@@ -303,11 +303,34 @@ TEST(TuningDb, TilesFemcCannotCompileAreASchemaError) {
               "(\"zz\" is none of them)");
   expectError(edit("\"q\": 192", "\"q\": 2048"),
               "member \"default.tiles\" must be q and k from 1 to 1024");
+  // Tiles in range that the entry's prior (gla, a scan) cannot use: a
+  // chunk above 512, a channel block not a multiple of vec.
+  expectError(edit("\"q\": 64,", "\"q\": 1024,"),
+              "member \"tiles\" must be tiles prior 'gla' can use (chunk "
+              "(tile-q) of prior 'gla' must be a positive multiple of vec = 8 "
+              "up to 512, found 1024)");
+  expectError(edit("\"k\": 64,", "\"k\": 12,"),
+              "member \"tiles\" must be tiles prior 'gla' can use (channel "
+              "block (tile-k) of prior 'gla' must be a positive multiple of "
+              "vec = 8 up to 1024, found 12)");
   // The edges are accepted.
-  good = edit("\"q\": 64,", "\"q\": 1024,");
+  good = edit("\"q\": 64,", "\"q\": 512,");
+  good = edit("\"k\": 64,", "\"k\": 1024,");
   writeAll(path, edit("\"vec\": 8", "\"vec\": 16"));
   Database db;
   EXPECT_TRUE(loadDatabase(path, db, error)) << error;
+  // Softmax (query tiles): multiples of 2 * vec up to 1024; q = 1024 is
+  // legal there, q = 24 at vec 8 is not.
+  Entry s = makeEntry("prior=softmax sem-tiles", "B=1,T=4096", 1024);
+  s.tiles["k"] = 1024;
+  std::filesystem::remove(path);
+  ASSERT_TRUE(updateDatabase(path, {s}, error)) << error;
+  EXPECT_TRUE(loadDatabase(path, db, error)) << error;
+  good = readAll(path);
+  expectError(edit("\"q\": 1024,", "\"q\": 24,"),
+              "member \"tiles\" must be tiles prior 'softmax' can use (query "
+              "tile (tile-q) must be a positive multiple of 2 * vec = 16 up "
+              "to 1024, found 24)");
 }
 
 // A --db that is a symbolic link (e.g. to a database shared between

@@ -2,6 +2,9 @@
 #include "tools/fem-tune/TuningDb.h"
 #include "femc/Version.h"
 #include "femrt/femrt.h"
+#ifdef FEMTUNE_HAS_PRIORS
+#include "dialect/Priors.h"
+#endif
 
 #include <algorithm>
 #include <cerrno>
@@ -130,6 +133,32 @@ bool readTiles(const Json *j, std::map<std::string, int64_t> &out,
   return true;
 }
 
+/// Tiles inside #fem.tiles' ranges that the entry's prior cannot use (a
+/// softmax q of 24 at vec 8, a scan chunk above 512) reached fem-tile,
+/// whose message, located at the mixer, did not say that they came from
+/// the database. The prior is the semantics' first field, "prior=NAME".
+bool tilesThePriorTakes(const std::string &semantics,
+                        const std::map<std::string, int64_t> &tiles,
+                        std::string &why) {
+#ifdef FEMTUNE_HAS_PRIORS
+  if (semantics.rfind("prior=", 0) != 0 || !tiles.count("q") ||
+      !tiles.count("k") || !tiles.count("vec"))
+    return true;
+  std::string prior = semantics.substr(6, semantics.find(' ') - 6);
+  const priors::PriorInfo *info = priors::findPrior(prior);
+  if (!info)
+    return true;
+  if (std::optional<std::string> bad = priors::checkTiles(
+          *info, {tiles.at("q"), tiles.at("k"), tiles.at("vec")})) {
+    why = "tiles prior '" + prior + "' can use (" + *bad + ")";
+    return false;
+  }
+#else
+  (void)semantics, (void)tiles, (void)why;
+#endif
+  return true;
+}
+
 bool readMeasurement(const Json *j, Measurement &m) {
   if (!j || !j->isObject())
     return false;
@@ -175,6 +204,8 @@ bool readEntry(const std::string &key, const Json &j, Entry &e,
   std::string why;
   if (!readTiles(j.get("tiles"), e.tiles, why))
     return bad("tiles", why);
+  if (!tilesThePriorTakes(e.semantics, e.tiles, why))
+    return bad("tiles", why);
   if (!readMeasurement(j.get("best"), e.best))
     return bad("best", "an object with median_ms, spread and samples");
   const Json *def = j.get("default");
@@ -182,6 +213,8 @@ bool readEntry(const std::string &key, const Json &j, Entry &e,
     return bad("default", "an object with median_ms, spread, samples and "
                           "tiles");
   if (!readTiles(def->get("tiles"), e.defaultTiles, why))
+    return bad("default.tiles", why);
+  if (!tilesThePriorTakes(e.semantics, e.defaultTiles, why))
     return bad("default.tiles", why);
   const Json *counts = j.get("candidates");
   if (counts) {
