@@ -1,4 +1,5 @@
-//===- ScanSplitGlue.cpp - C glue of the scans' parallel prefix ------------===//
+//===- ScanSplitGlue.cpp - C glue of the scans' parallel prefix
+//------------===//
 //
 // See ScanSplitGlue.h. Phase 2 is written here from the state layout
 // (dialect/Priors.h, StateSlot; docs/semantics.md "Segments"): every record
@@ -16,7 +17,7 @@
 //   aft          sums and key counts add (kmax, and kmax_X for the X
 //                half's own d_X and n_X)
 //   ssm          earlier x times e^(A[e, n] * sum of delta), then add
-// Non-causal linear gives segment i the fold of every other segment.
+// Only causal reads split (TileScan.cpp, whyNotSplit).
 // gla's phase 0 (before phase 1) walks the decays of each (batch, head),
 // a = -(relu(decay) + eps), G = sum of a, and gives each segment's phase-1
 // state C = clamp(G, -60, 50) at its start, so that its local sums use the
@@ -409,28 +410,16 @@ void emitSplitKernel(llvm::raw_ostream &os, const SplitGlueKernel &k) {
     return "p->local + (" + seg.str() + " * p->recs + r) * " +
            std::to_string(ks + 1);
   };
-  if (k.causal) {
-    os << "  " << id << "_norm(acc, user, gm, gl, gk);\n"
-       << "  for (i = 0; i < p->segs; ++i) {\n";
-    put("i");
-    os << "    if (i + 1 == p->segs) break;\n"
-       << "    " << id << "_norm(b, " << localAt("i") << ", gm, gl, gk);\n"
-       << "    " << id << "_add(acc, b, (" << localAt("i") << ")[" << ks
-       << "], r, p);\n  }\n}\n";
-  } else {
-    // Not causal (linear): every row reads every key, so segment i starts
-    // from the fold of all other segments (sums add: any order).
-    os << "  for (i = 0; i < p->segs; ++i) {\n"
-       << "    int64_t j;\n"
-       << "    " << id << "_norm(acc, user, gm, gl, gk);\n"
-       << "    for (j = 0; j < p->segs; ++j) {\n"
-       << "      if (j == i) continue;\n"
-       << "      " << id << "_norm(b, " << localAt("j") << ", gm, gl, gk);\n"
-       << "      " << id << "_add(acc, b, (" << localAt("j") << ")[" << ks
-       << "], r, p);\n    }\n";
-    put("i");
-    os << "  }\n}\n";
-  }
+  // Causal reads only (TileScan.cpp, whyNotSplit: a non-causal read
+  // centres its tilt on all keys' values, which segments cannot share).
+  assert(k.causal && "the split of a non-causal read");
+  os << "  " << id << "_norm(acc, user, gm, gl, gk);\n"
+     << "  for (i = 0; i < p->segs; ++i) {\n";
+  put("i");
+  os << "    if (i + 1 == p->segs) break;\n"
+     << "    " << id << "_norm(b, " << localAt("i") << ", gm, gl, gk);\n"
+     << "    " << id << "_add(acc, b, (" << localAt("i") << ")[" << ks
+     << "], r, p);\n  }\n}\n";
 
   // The driver of the three phases (femrt_kernel_info::split).
   const SplitGlueKernel::Arg &outArg = k.args[out];
@@ -442,7 +431,7 @@ void emitSplitKernel(llvm::raw_ostream &os, const SplitGlueKernel &k) {
   };
   int tAxis = axisOf(outArg, 1), bAxis = axisOf(outArg, 0),
       hAxis = axisOf(outArg, 3), dvAxis = axisOf(outArg, 6);
-  int sAxis = axisOf(k.args[v], k.causal ? 1 : 2);
+  int sAxis = axisOf(k.args[v], 1); // causal: keys on the query axis
   assert(tAxis >= 0 && bAxis >= 0 && hAxis >= 0 && dvAxis >= 0 && sAxis >= 0);
   // gla's phase 0: C at each segment's start, per (batch, head).
   int decay = argIndex(k, "decay");

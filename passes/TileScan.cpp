@@ -324,6 +324,14 @@ std::optional<std::string> mlir::fem::whyNotSplit(ScanReadOp read) {
   };
   if (!dynamicTime(read.getOut()) || !dynamicTime(read.getV()))
     return std::string("the sequence length is static");
+  // A non-causal read centres its tilt on the mean of all keys' values
+  // (dialect/Priors.h, kCentredRange), which segments that each see their
+  // own keys cannot share: split, its sums kept ~u sqrt(S) of Z, 7e-5 of
+  // max|out| at T = 2048 with beta*sigma_v ~ 0.1 (docs/semantics.md).
+  if (!read.getCausal() && !isAlwaysCausal(read.getKind()))
+    return std::string("it is not causal: its rows read every key with a "
+                       "tilt centred on all keys' values, which segments "
+                       "cannot share");
   if (scanStateWidth(read) < 0)
     return std::string("the state width Ks is dynamic (dk or N is dynamic)");
   // Phase 2 reads these in C: ssm's A (the segment's decay e^(A sum delta))

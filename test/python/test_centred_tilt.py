@@ -36,23 +36,29 @@ KERNELS = {
 }
 
 
-def _kernel(name, prior, mask):
+def _kernel(name, prior, mask, tq=T4):
     margs = ", %mask: tensor<?x?xi1>" if mask else ""
     mop = " mask(%mask : tensor<?x?xi1>)" if mask else ""
-    return (f"func.func @{name}(%q: {T4}, %k: {T4}, %v: {T4}, "
+    return (f"func.func @{name}(%q: {tq}, %k: {tq}, %v: {T4}, "
             f"%beta_raw: tensor<?xf32>, %lam: {T4}, %gate: {T4}{margs}) "
             f"-> {T4} {{\n"
-            f"  %out = fem.mixer {prior} q(%q : {T4}) k(%k : {T4}) "
+            f"  %out = fem.mixer {prior} q(%q : {tq}) k(%k : {tq}) "
             f"v(%v : {T4}) beta_raw(%beta_raw : tensor<?xf32>) "
             f"lam(%lam : {T4}) gate(%gate : {T4}){mop} -> {T4}\n"
             f"  return %out : {T4}\n}}\n")
+
+
+# linear with a static dk (32): the kind of kernel the runtime could split
+# into segments (docs/architecture.md, "Both cores at B = H = 1").
+STATIC_DK = "tensor<?x?x?x32xf32>"
 
 
 @pytest.fixture(scope="module")
 def lib(femc_bin, tmp_path_factory):
     out = tmp_path_factory.mktemp("centred_tilt")
     src = out / "centred_tilt.mlir"
-    src.write_text("".join(_kernel(n, *c) for n, c in KERNELS.items()))
+    src.write_text("".join(_kernel(n, *c) for n, c in KERNELS.items()) +
+                   _kernel("linear_full_dk32", "linear", False, STATIC_DK))
     subprocess.run([femc_bin, str(src), "-o", str(out)], check=True,
                    stdout=subprocess.DEVNULL)
     return femc.load(str(out / "centred_tilt.so"))
@@ -126,3 +132,19 @@ def test_one_key(lib):
     for prior in ("linear", "softmax"):
         inp = _inputs(1, 8, 8, 0.0, 1.0, seed=8)
         assert _worst(lib, f"{prior}_full", prior, inp) <= 1e-6
+
+
+def test_never_split_into_segments(lib, monkeypatch):
+    """A non-causal read is not split at run time, even when forced (the
+    segments could not share the centre): split with the max shift it gave
+    7.3e-5 max|out| here (B = H = 1, T = 2048)."""
+    kernel = lib.kernel("linear_full_dk32")
+    for segments in ("4", ""):
+        monkeypatch.setenv("FEMC_SCAN_SEGMENTS", segments)
+        for beta_raw, sigma in REGIMES:
+            inp = _inputs(2048, 32, 16, beta_raw, sigma, seed=9)
+            out = kernel.run(**inp).astype(np.float64)
+            ref = spec_ref.fem_read("linear", inp, causal=False)["out"]
+            worst = np.abs(out - ref).max() / np.abs(ref).max()
+            assert worst <= 1e-5, (f"FEMC_SCAN_SEGMENTS={segments!r} "
+                                   f"beta_raw {beta_raw}: {worst:.3g}")
