@@ -45,6 +45,27 @@ using namespace mlir::fem::cpu;
 /// docs/benchmarks.md, "Scan priors").
 static constexpr int64_t kRowsAhead = 16;
 
+/// Rows whose per-row passes (q's softplus and max, q's norm and log u,
+/// the gate's rowScale) run one after another for all rows of the group
+/// before their channel loops: the rows are independent, so the
+/// out-of-order core may overlap one row's pass with the next's. On its
+/// own this timed alike on Zen 2 (the reorder buffer holds little more
+/// than one 16-lane vector's chain: docs/benchmarks.md, "Scan priors");
+/// the q pass's gain came from its wider vectors (qLanes). At most
+/// GateEpilogue::kGateRows (its rows of g+ are kept for the stores).
+static constexpr int64_t kGroupRows = GateEpilogue::kGateRows;
+
+/// The lanes of q's first pass: twice the emitter's where dk is static and
+/// a multiple of them. Its chain per vector (softplus: an exp, a
+/// polynomial of nine dependent FMAs) is longer than the reorder buffer
+/// covers at 16 lanes; 32 lanes (four ymm per op on 8-lane
+/// targets) put four independent chains side by side.
+static int64_t qLanes(ScanReadOp op, int64_t lanes) {
+  int64_t dk = cast<MemRefType>(op.getQ().getType()).getDimSize(3);
+  return !ShapedType::isDynamic(dk) && dk % (2 * lanes) == 0 ? 2 * lanes
+                                                             : lanes;
+}
+
 /// e^-|q| in q's softplus is floored here (gateSoftplus): log q-hat enters
 /// F, so the floor must leave p = softplus(q) + eps exact for eps >= 1e-30
 /// (e^-87 = 1.6e-38, a normal float, is below eps's last bit).
@@ -80,14 +101,15 @@ static int64_t aftLanes(ScanReadOp op) {
 ///   b > 0:  p - m = (q - b) + log1p(expm1(b - q) sigmoid(-b))  (arg >= 0)
 /// and log u = log1p(delta) (where u = p/m >= 1/2; below, log u of the
 /// rounded u, whose relative rounding is far below its size), stored in
-/// logQ. The norm's part, log(sqrt(W) / ||u||_W) = -1/2 log1p(S) with
-/// S = (1/dk) sum delta (2 + delta) (||u||_W^2 = (W/dk) sum (1 + delta)^2),
-/// is returned; the caller keeps log(qScale) where 1e-5 / m binds. u and
-/// the other channels' values stay as they are. expm1's argument is capped
-/// at 80 (b - q above it only where u < 1/2 or sigmoid(-b) is 0).
+/// row `slot` of logQ (u is row `slot` of pBuf). The norm's part, log(sqrt(W) /
+/// ||u||_W) = -1/2 log1p(S) with S = (1/dk) sum delta (2 + delta) (||u||_W^2 =
+/// (W/dk) sum (1 + delta)^2), is returned; the caller keeps log(qScale) where
+/// 1e-5 / m binds. u and the other channels' values stay as they are. expm1's
+/// argument is capped at 80 (b - q above it only where u < 1/2 or sigmoid(-b)
+/// is 0).
 static Value preciseLogQ(EmitterBuilder &e, ScanReadOp op,
                          const ScanWorkgroup &w, Value t, Value dkp, Value mS,
-                         Value logQ, Value pBuf) {
+                         Value logQ, Value pBuf, Value slot) {
   Value dk = w.dk;
   Value negInf = e.splat(-INFINITY);
   Value qMaxLanes =
@@ -111,12 +133,12 @@ static Value preciseLogQ(EmitterBuilder &e, ScanReadOp op,
     Value arg = e.select(positive, e.fmin(e.neg(dq), e.splat(80.0f)), dq);
     Value pDiff = e.fadd(e.select(positive, dq, zero),
                          e.log1p(e.fmul(e.expm1(arg), sig)));
-    Value u = e.vload(pBuf, {d});
+    Value u = e.vload(pBuf, {slot, d});
     Value near = arith::AndIOp::create(
         e.b, lanesLeft, e.fcmp(arith::CmpFPredicate::OGE, u, e.splat(0.5f)));
     Value delta = e.select(near, e.fdiv(pDiff, m),
                            e.select(lanesLeft, e.fsub(u, one), zero));
-    e.vstore(e.log1pOrLog(near, delta, u), logQ, {d});
+    e.vstore(e.log1pOrLog(near, delta, u), logQ, {slot, d});
     return SmallVector<Value>{
         e.fma(delta, e.fadd(delta, e.splat(2.0f)), it[0])};
   })[0];
@@ -139,9 +161,18 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
   // q/k channels as vectors: [0, dkp) with the lanes past dk masked off.
   Value dkp = e.roundUp(dk, w.cLanes);
   Value kmax = e.alloc({ShapedType::kDynamic}, {dkp});
-  Value pBuf = e.alloc({ShapedType::kDynamic}, {dkp});
-  // log q-hat of each q/k channel less the row's log scale (logQScale).
-  Value logQ = e.alloc({ShapedType::kDynamic}, {dkp});
+  // Per row of a group (kGroupRows): p, then u = p / m, of each q/k
+  // channel, and log q-hat less the row's log scale (rowLogQScale); the
+  // row's m, least and largest p of the X half, the scales of u and of
+  // log u, and the gate's rowScale.
+  Value pBuf = e.alloc({kGroupRows, ShapedType::kDynamic}, {dkp});
+  Value logQ = e.alloc({kGroupRows, ShapedType::kDynamic}, {dkp});
+  Value rowM = e.alloc({kGroupRows}, {});
+  Value rowMinX = e.alloc({kGroupRows}, {});
+  Value rowMaxX = e.alloc({kGroupRows}, {});
+  Value rowQScale = e.alloc({kGroupRows}, {});
+  Value rowLogQScale = e.alloc({kGroupRows}, {});
+  Value rowGate = e.alloc({kGroupRows}, {});
   // Per block channel, the sums of kappa U (numMu, numX) and kappa (den;
   // denX for the X half where it has its own q/k channels) with kappa =
   // e^(k - kmax) + eps. With a state (split), the eps part is kept apart:
@@ -249,6 +280,7 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
                w.dv, w.c0i);
   Value cC = e.idx(w.chunk);
   Value rowsAhead = e.idx(kRowsAhead);
+  Value groupC = e.idx(kGroupRows);
   // The q/k channels of a vector of block channels are consecutive (one
   // vector load instead of a gather of one lane each) where dk and the X
   // half's shift are multiples of the lanes (the block starts on one):
@@ -338,22 +370,29 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
             e.vstore(value, buf, {cv});
         return v;
       };
-      e.loop(w.c0i, n, w.c1i, [&](Value r) {
-        Value t = e.add(t0, r);
-        // The row kRowsAhead ahead, one operand row at a time: q here, the
-        // gate before the gate's pass, the rest spread over the channel
-        // vectors (ScanPrefetch.h).
-        Value ahead = e.add(t, rowsAhead);
-        if (stateOnly) {
-          // The sums of the state, no row.
+      if (stateOnly) {
+        // The sums of the state, no row; the row kRowsAhead ahead
+        // prefetched over the channel vectors (ScanPrefetch.h).
+        e.loop(w.c0i, n, w.c1i, [&](Value r) {
+          Value t = e.add(t0, r);
+          Value ahead = e.add(t, rowsAhead);
           e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
             prefetchScanRowSpread(e, op, w, ahead, cv,
                                   {ScanRowPart::Keys, ScanRowPart::Values});
             addSplitSums(cv, keyTerms(t, cv));
           });
-          return;
-        }
-        prefetchScanRowPart(e, op, w, ahead, ScanRowPart::Queries);
+        });
+        return;
+      }
+      // The rows in groups of kGroupRows, each phase over all rows of the
+      // group before the next (see kGroupRows): q's first pass, q's norm
+      // and log q-hat, the gate's rowScale, the channel loop. The row
+      // kRowsAhead ahead is prefetched one operand row at a time: q in the
+      // first pass, the gate before its rowScale, the rest spread over the
+      // channel vectors (ScanPrefetch.h).
+      e.loop(w.c0i, n, groupC, [&](Value g) {
+        Value tg = e.add(t0, g);
+        Value rows = e.minI(groupC, e.sub(n, g));
         // qhat = p sqrt(W) / max(||p||_W, 1e-5) (||p||_W over W entries:
         // W/dk repeats of the dk channels), with the norm scaled as the
         // gate's (EmitterBuilder::gateNormDivisor): u = p / m, m = max p,
@@ -363,131 +402,168 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
         // plain float32 sum of p^2 rounds (the ordered lane sum: 3 p^2), and
         // qhat = 1 + 2^-23 moved F by 2^-23 / beta (0.12 at beta = 1e-6).
         // No square overflows (p >= 2e19) either.
-        // p, its max and the least (and where the X half reads part of the
-        // q/k channels, the largest) p of the X half's channels.
-        SmallVector<Value> inits = {e.splat(0.0f), e.splat(INFINITY)};
-        if (!xAll)
-          inits.push_back(e.splat(0.0f));
-        SmallVector<Value> pPass =
-            e.loop(w.c0i, dkp, w.cLanes, inits, [&](Value d, ValueRange it) {
-              Value lanesLeft = e.mask(e.sub(dk, d));
-              Value q = e.vloadMasked(op.getQ(), e.at(w.batch, t, w.head, d),
-                                      lanesLeft);
-              Value p = e.select(
-                  lanesLeft,
-                  e.fadd(gateSoftplus(e, q, kQExpFloor), e.bcast(w.eps)),
-                  e.splat(0.0f));
-              e.vstore(p, pBuf, {d});
-              Value inX = lanesLeft;
-              if (!xAll)
-                inX = arith::AndIOp::create(
-                    e.b, inX,
-                    arith::CmpIOp::create(
-                        e.b, arith::CmpIPredicate::sge,
-                        arith::AddIOp::create(
-                            e.b, lane,
-                            vector::BroadcastOp::create(e.b, indexVec, d)),
-                        vector::BroadcastOp::create(e.b, indexVec, xLow)));
-              SmallVector<Value> next = {
-                  e.fmax(p, it[0]),
-                  e.fmin(e.select(inX, p, e.splat(INFINITY)), it[1])};
-              if (!xAll)
-                next.push_back(e.fmax(e.select(inX, p, e.splat(0.0f)), it[2]));
-              return next;
-            });
-        Value mS = e.gateNormDivisor(pPass[0]), m = e.bcast(mS);
-        // u, the lanes' sums of u^2 and log u.
-        Value sq = e.loop(w.c0i, dkp, w.cLanes, {e.splat(0.0f)},
-                          [&](Value d, ValueRange it) {
-                            Value u = e.fdiv(e.vload(pBuf, {d}), m);
-                            e.vstore(u, pBuf, {d});
-                            e.vstore(e.log(u), logQ, {d});
-                            return SmallVector<Value>{e.fma(u, u, it[0])};
-                          })[0];
-        Value sqW = e.fmul(sq, e.bcast(repeat));
-        Value qScaleS = e.gateNormScale(sqrtW, mS, sqW);
-        Value qScale = e.bcast(qScaleS);
-        // log qhat_j = log u_j + log(qScale): u_j rounds to 2^-24 relative,
-        // so log qhat keeps ~6e-8 absolute, which F gains / beta. Where the
-        // X half's log qhat all lie near 0 (q nearly equal across channels,
-        // e.g. small layer inputs x W_q) that is all of log qhat: its digits
-        // are lost (2e-4..7e-4 max|out| at x = 1e-4). There, qhat within
-        // e^(+-1/16) (elsewhere 6e-8 is below 1e-6 of the largest log qhat),
-        // the row takes log qhat from q itself (preciseLogQ).
-        Value logScale = e.log(qScaleS);
-        auto qHatOf = [&](Value pLanes, vector::CombiningKind kind) {
-          return e.fdiv(
-              e.fmul(vector::ReductionOp::create(e.b, kind, pLanes), qScaleS),
-              mS);
-        };
-        Value nearOne = arith::AndIOp::create(
-            e.b,
-            e.fcmp(arith::CmpFPredicate::OGT,
-                   qHatOf(pPass[1], vector::CombiningKind::MINNUMF),
-                   e.cst(std::exp(-1.0f / 16.0f))),
-            e.fcmp(arith::CmpFPredicate::OLT,
-                   xAll ? qScaleS
-                        : qHatOf(pPass[2], vector::CombiningKind::MAXNUMF),
-                   e.cst(std::exp(1.0f / 16.0f))));
-        Value floorBinds =
-            e.fcmp(arith::CmpFPredicate::OGT, e.fdiv(e.cst(1e-5f), mS),
-                   e.sqrt(vector::ReductionOp::create(
-                       e.b, vector::CombiningKind::ADD, sqW)));
-        Value logQScale = storage::ifValue(
-            e.b, nearOne,
-            [&] {
-              return e.select(floorBinds, logScale,
-                              preciseLogQ(e, op, w, t, dkp, mS, logQ, pBuf));
-            },
-            [&] { return logScale; });
-        prefetchScanRowPart(e, op, w, ahead, ScanRowPart::Gate);
-        Value scale = epilogue.rowScale(t);
-        e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
-          prefetchScanRowSpread(e, op, w, ahead, cv,
-                                {ScanRowPart::Keys, ScanRowPart::Values,
-                                 ScanRowPart::Lam, ScanRowPart::Out});
-          KeyTerms terms = keyTerms(t, cv);
-          Value lanesLeft = terms.lanesLeft;
-          Value clipped = terms.clipped, tilted = terms.tilted;
-          Value epsV = e.bcast(w.eps);
-          Value d, dX, nm, nx;
-          if (!split) {
-            // Without a state: kappa = e^(k - kmax) + eps in the sums.
-            Value kappa = e.fadd(terms.ek, epsV);
-            Value kappaX = two ? e.fadd(terms.ekX, epsV) : kappa;
-            d = e.fadd(e.vload(den, {cv}), kappa);
-            dX = two ? e.fadd(e.vload(denX, {cv}), kappaX) : d;
-            nm = e.fma(kappa, clipped, e.vload(numMu, {cv}));
-            nx = e.fma(kappaX, tilted, e.vload(numX, {cv}));
-            e.vstore(d, den, {cv});
-            if (two)
-              e.vstore(dX, denX, {cv});
-            e.vstore(nm, numMu, {cv});
-            e.vstore(nx, numX, {cv});
-          } else {
-            SmallVector<Value> sums = addSplitSums(cv, terms);
-            Value uMu = sums[4], uX = sums[5];
-            // Sums of kappa: the eps part from the sums of U and the count
-            // of keys.
-            Value count =
-                e.bcast(e.fadd(countIn, e.toFloat(e.add(t, w.c1i))));
-            d = e.fma(epsV, count, sums[0]);
-            dX = two ? e.fma(epsV, count, sums[1]) : d;
-            nm = e.fma(epsV, uMu, sums[2]);
-            nx = e.fma(epsV, uX, sums[3]);
-          }
-          Value qHat =
-              e.fmul(qkLoad(pBuf, {w.c0i}, terms.qk, lanesLeft), qScale);
-          Value logQhatX = e.fadd(qkLoad(logQ, {w.c0i}, terms.qkX, lanesLeft),
-                                  e.bcast(logQScale));
-          // max(den, eps) that lets NaN through.
-          Value denom = e.fmax(epsV, d);
-          Value denomX = two ? e.fmax(epsV, dX) : denom;
-          Value inv = e.fdiv(e.splat(1.0f), denom);
-          Value invX = two ? e.fdiv(e.splat(1.0f), denomX) : inv;
-          Value r1m1 = e.fdiv(e.fsub(dX, denomX), denomX);
-          epilogue.store(t, cv, scale, e.fmul(qHat, e.fmul(nm, inv)),
-                         e.fmul(nx, invX), r1m1, logQhatX);
+        // First pass: p of row r (slot r of pBuf), its max m and the least
+        // (and where the X half reads part of the q/k channels, the
+        // largest) p of the X half's channels.
+        e.loop(w.c0i, rows, w.c1i, [&](Value r) {
+          Value t = e.add(tg, r);
+          prefetchScanRowPart(e, op, w, e.add(t, rowsAhead),
+                              ScanRowPart::Queries);
+          // In x's lanes (qLanes), inserting where e does.
+          EmitterBuilder x(op, op.getLayout(), qLanes(op, e.lanes));
+          x.b.setInsertionPoint(e.b.getInsertionBlock(),
+                                e.b.getInsertionPoint());
+          auto xIndexVec = VectorType::get({x.lanes}, x.b.getIndexType());
+          Value xLane = xAll ? Value() : vector::StepOp::create(x.b, xIndexVec);
+          SmallVector<Value> inits = {x.splat(0.0f), x.splat(INFINITY)};
+          if (!xAll)
+            inits.push_back(x.splat(0.0f));
+          SmallVector<Value> pPass = x.loop(
+              w.c0i, dkp, x.idx(x.lanes), inits, [&](Value d, ValueRange it) {
+                Value lanesLeft = x.mask(x.sub(dk, d));
+                Value q = x.vloadMasked(op.getQ(), x.at(w.batch, t, w.head, d),
+                                        lanesLeft);
+                Value p = x.select(
+                    lanesLeft,
+                    x.fadd(gateSoftplus(x, q, kQExpFloor), x.bcast(w.eps)),
+                    x.splat(0.0f));
+                x.vstore(p, pBuf, {r, d});
+                Value inX = lanesLeft;
+                if (!xAll)
+                  inX = arith::AndIOp::create(
+                      x.b, inX,
+                      arith::CmpIOp::create(
+                          x.b, arith::CmpIPredicate::sge,
+                          arith::AddIOp::create(
+                              x.b, xLane,
+                              vector::BroadcastOp::create(x.b, xIndexVec, d)),
+                          vector::BroadcastOp::create(x.b, xIndexVec, xLow)));
+                SmallVector<Value> next = {
+                    x.fmax(p, it[0]),
+                    x.fmin(x.select(inX, p, x.splat(INFINITY)), it[1])};
+                if (!xAll)
+                  next.push_back(
+                      x.fmax(x.select(inX, p, x.splat(0.0f)), it[2]));
+                return next;
+              });
+          e.store(e.gateNormDivisor(pPass[0]), rowM, {r});
+          e.store(vector::ReductionOp::create(
+                      e.b, vector::CombiningKind::MINNUMF, pPass[1]),
+                  rowMinX, {r});
+          if (!xAll)
+            e.store(vector::ReductionOp::create(
+                        e.b, vector::CombiningKind::MAXNUMF, pPass[2]),
+                    rowMaxX, {r});
+        });
+        // Second pass: u, the lanes' sums of u^2 and log u; the row's
+        // scale of u (rowQScale) and of log u (rowLogQScale).
+        e.loop(w.c0i, rows, w.c1i, [&](Value r) {
+          Value t = e.add(tg, r);
+          Value mS = e.load(rowM, {r}), m = e.bcast(mS);
+          Value sq = e.loop(w.c0i, dkp, w.cLanes, {e.splat(0.0f)},
+                            [&](Value d, ValueRange it) {
+                              Value u = e.fdiv(e.vload(pBuf, {r, d}), m);
+                              e.vstore(u, pBuf, {r, d});
+                              e.vstore(e.log(u), logQ, {r, d});
+                              return SmallVector<Value>{e.fma(u, u, it[0])};
+                            })[0];
+          Value sqW = e.fmul(sq, e.bcast(repeat));
+          Value qScaleS = e.gateNormScale(sqrtW, mS, sqW);
+          // log qhat_j = log u_j + log(qScale): u_j rounds to 2^-24
+          // relative, so log qhat keeps ~6e-8 absolute, which F gains /
+          // beta. Where the X half's log qhat all lie near 0 (q nearly equal
+          // across channels, e.g. small layer inputs x W_q) that is all of
+          // log qhat: its digits are lost (2e-4..7e-4 max|out| at x =
+          // 1e-4). There, qhat within e^(+-1/16) (elsewhere 6e-8 is below
+          // 1e-6 of the largest log qhat), the row takes log qhat from q
+          // itself (preciseLogQ).
+          Value logScale = e.log(qScaleS);
+          auto qHatOf = [&](Value pS) {
+            return e.fdiv(e.fmul(pS, qScaleS), mS);
+          };
+          Value nearOne = arith::AndIOp::create(
+              e.b,
+              e.fcmp(arith::CmpFPredicate::OGT, qHatOf(e.load(rowMinX, {r})),
+                     e.cst(std::exp(-1.0f / 16.0f))),
+              e.fcmp(arith::CmpFPredicate::OLT,
+                     xAll ? qScaleS : qHatOf(e.load(rowMaxX, {r})),
+                     e.cst(std::exp(1.0f / 16.0f))));
+          Value floorBinds =
+              e.fcmp(arith::CmpFPredicate::OGT, e.fdiv(e.cst(1e-5f), mS),
+                     e.sqrt(vector::ReductionOp::create(
+                         e.b, vector::CombiningKind::ADD, sqW)));
+          Value logQScale = storage::ifValue(
+              e.b, nearOne,
+              [&] {
+                return e.select(
+                    floorBinds, logScale,
+                    preciseLogQ(e, op, w, t, dkp, mS, logQ, pBuf, r));
+              },
+              [&] { return logScale; });
+          e.store(qScaleS, rowQScale, {r});
+          e.store(logQScale, rowLogQScale, {r});
+        });
+        e.loop(w.c0i, rows, w.c1i, [&](Value r) {
+          Value t = e.add(tg, r);
+          prefetchScanRowPart(e, op, w, e.add(t, rowsAhead), ScanRowPart::Gate);
+          e.store(epilogue.rowScale(t), rowGate, {r});
+        });
+        e.loop(w.c0i, rows, w.c1i, [&](Value r) {
+          Value t = e.add(tg, r);
+          Value ahead = e.add(t, rowsAhead);
+          Value scale = e.load(rowGate, {r});
+          Value qScale = e.bcast(e.load(rowQScale, {r}));
+          Value logQScale = e.bcast(e.load(rowLogQScale, {r}));
+          e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
+            prefetchScanRowSpread(e, op, w, ahead, cv,
+                                  {ScanRowPart::Keys, ScanRowPart::Values,
+                                   ScanRowPart::Lam, ScanRowPart::Out});
+            KeyTerms terms = keyTerms(t, cv);
+            Value lanesLeft = terms.lanesLeft;
+            Value clipped = terms.clipped, tilted = terms.tilted;
+            Value epsV = e.bcast(w.eps);
+            Value d, dX, nm, nx;
+            if (!split) {
+              // Without a state: kappa = e^(k - kmax) + eps in the sums.
+              Value kappa = e.fadd(terms.ek, epsV);
+              Value kappaX = two ? e.fadd(terms.ekX, epsV) : kappa;
+              d = e.fadd(e.vload(den, {cv}), kappa);
+              dX = two ? e.fadd(e.vload(denX, {cv}), kappaX) : d;
+              nm = e.fma(kappa, clipped, e.vload(numMu, {cv}));
+              nx = e.fma(kappaX, tilted, e.vload(numX, {cv}));
+              e.vstore(d, den, {cv});
+              if (two)
+                e.vstore(dX, denX, {cv});
+              e.vstore(nm, numMu, {cv});
+              e.vstore(nx, numX, {cv});
+            } else {
+              SmallVector<Value> sums = addSplitSums(cv, terms);
+              Value uMu = sums[4], uX = sums[5];
+              // Sums of kappa: the eps part from the sums of U and the
+              // count of keys.
+              Value count =
+                  e.bcast(e.fadd(countIn, e.toFloat(e.add(t, w.c1i))));
+              d = e.fma(epsV, count, sums[0]);
+              dX = two ? e.fma(epsV, count, sums[1]) : d;
+              nm = e.fma(epsV, uMu, sums[2]);
+              nx = e.fma(epsV, uX, sums[3]);
+            }
+            Value qHat =
+                e.fmul(qkLoad(pBuf, {r, w.c0i}, terms.qk, lanesLeft), qScale);
+            Value logQhatX = e.fadd(
+                qkLoad(logQ, {r, w.c0i}, terms.qkX, lanesLeft), logQScale);
+            // max(den, eps) that lets NaN through.
+            Value denom = e.fmax(epsV, d);
+            Value denomX = two ? e.fmax(epsV, dX) : denom;
+            Value inv = e.fdiv(e.splat(1.0f), denom);
+            Value invX = two ? e.fdiv(e.splat(1.0f), denomX) : inv;
+            // R(1) - 1 = (den - max(den, eps)) / max(den, eps) by the
+            // reciprocal already formed (0 wherever den >= eps, as every
+            // sum of kappa >= eps is; NaN where den is).
+            Value r1m1 = e.fmul(e.fsub(dX, denomX), invX);
+            epilogue.store(t, cv, scale, e.fmul(qHat, e.fmul(nm, inv)),
+                           e.fmul(nx, invX), r1m1, logQhatX);
+          });
         });
       });
     });
