@@ -707,23 +707,13 @@ void checkManifestKernels(const femc::tune::Json &json,
 }
 
 /// Why an output file `path` cannot be written into its folder, or "" when
-/// it can (or is an existing device or FIFO, written in place).
+/// it can (or is an existing device or FIFO, written in place). A `path`
+/// that is a folder is refused when the output is written.
 std::string folderRefusal(const std::string &path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) &&
-      !S_ISDIR(st.st_mode))
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
     return "";
-  std::string folder = std::filesystem::path(path).parent_path().string();
-  if (folder.empty())
-    folder = ".";
-  if (::stat(folder.c_str(), &st) != 0)
-    return "cannot use the folder '" + folder + "': " + std::strerror(errno);
-  if (!S_ISDIR(st.st_mode))
-    return "'" + folder + "' is not a folder";
-  if (::access(folder.c_str(), W_OK) != 0)
-    return "cannot write in the folder '" + folder +
-           "': " + std::strerror(errno);
-  return "";
+  return femc::tools::outputFileRefusal(path);
 }
 
 /// The manifest NAME.json of library NAME.so (of anything else: + ".json").

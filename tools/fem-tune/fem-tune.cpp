@@ -828,6 +828,13 @@ int runFemTune(int argc, char **argv) {
                  (own == &args.db ? "tuning database" : "model") + " (" + *own +
                  "); write the plot to another file",
              2);
+  // Nor a path the plot cannot be written to (a folder, a missing or
+  // read-only folder): refused only after the whole search, its result
+  // recorded but the plot lost.
+  if (!args.plot.empty())
+    if (std::string why = femc::tools::outputFileRefusal(args.plot);
+        !why.empty())
+      fail("--plot " + args.plot + ": " + why + " (checked before tuning)", 2);
 
   // The GPU targets' tile space is their default only (the NVIDIA lowering
   // picks its block; target/nvidia/TileSpace.cpp) and their kernels do not
