@@ -12,6 +12,12 @@
 // input died with SIGBUS), and a failed or half-written run leaves the
 // previous output as it was. A device or FIFO (/dev/null) is written in place.
 //
+// The pass pipeline (--pass-pipeline=TEXT, or pass flags --NAME=OPTIONS) is
+// built once before the run, so a bad pass option is refused with the pass
+// and the option named: MLIR reported it as an empty '<unknown>:0: error: '
+// after LLVM's option parser had written its own line to stderr (naming the
+// option but not the pass).
+//
 //===----------------------------------------------------------------------===//
 #include "dialect/FEMDialect.h"
 #include "dialect/SourceNesting.h"
@@ -23,6 +29,8 @@
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 
@@ -33,6 +41,10 @@
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <cstdio>
+#include <string>
+#include <unistd.h>
 
 /// Refuses `buffer` when it nests too deeply, with the error located in it.
 static mlir::LogicalResult checkNesting(const llvm::MemoryBuffer &buffer) {
@@ -45,6 +57,116 @@ static mlir::LogicalResult checkNesting(const llvm::MemoryBuffer &buffer) {
   mlir::MLIRContext context(mlir::MLIRContext::Threading::DISABLED);
   mlir::SourceMgrDiagnosticHandler handler(sourceMgr, &context);
   return mlir::fem::checkSourceNesting(sourceMgr, id, &context);
+}
+
+/// Runs `body` with stderr (file descriptor 2) sent to a temporary file and
+/// returns what it wrote there: LLVM's option parser writes a bad pass
+/// option's message straight to stderr, not to the error stream MLIR passes.
+template <typename Body> static std::string capturingStderr(Body &&body) {
+  llvm::errs().flush();
+  std::fflush(stderr);
+  std::FILE *temp = std::tmpfile();
+  int saved = temp ? ::dup(2) : -1;
+  if (saved < 0 || ::dup2(::fileno(temp), 2) < 0) {
+    if (saved >= 0)
+      ::close(saved);
+    if (temp)
+      std::fclose(temp);
+    body();
+    return "";
+  }
+  body();
+  llvm::errs().flush();
+  std::fflush(stderr);
+  ::dup2(saved, 2);
+  ::close(saved);
+  std::string text;
+  std::rewind(temp);
+  char buffer[4096];
+  for (size_t n; (n = std::fread(buffer, 1, sizeof buffer, temp)) > 0;)
+    text.append(buffer, n);
+  std::fclose(temp);
+  return text;
+}
+
+/// Prints `fem-opt: error: WHAT: ` and the lines of `details` (LLVM's
+/// "fem-opt: " prefixes dropped, empty lines skipped), the first on the
+/// same line, the rest indented.
+static void reportPipelineError(llvm::StringRef what, llvm::StringRef details) {
+  llvm::SmallVector<llvm::StringRef> lines;
+  details.split(lines, '\n');
+  llvm::errs() << "fem-opt: error: " << what << ":";
+  bool first = true;
+  for (llvm::StringRef line : lines) {
+    line = line.rtrim();
+    line.consume_front("fem-opt: ");
+    if (line.trim().empty())
+      continue;
+    llvm::errs() << (first ? " " : "\n  ") << line;
+    first = false;
+  }
+  if (first)
+    llvm::errs() << " its options cannot be parsed";
+  llvm::errs() << "\n";
+}
+
+/// Builds the pass pipeline of the command line once, pass flag by pass
+/// flag and --pass-pipeline text, into throwaway pass managers; on the first
+/// that fails, reports it with what MLIR and LLVM's option parser said.
+static mlir::LogicalResult checkPassOptions(int argc, char **argv) {
+  for (int i = 1; i < argc; ++i) {
+    llvm::StringRef arg(argv[i]);
+    if (arg == "--")
+      break;
+    if (!arg.consume_front("-"))
+      continue;
+    arg.consume_front("-");
+    std::pair<llvm::StringRef, llvm::StringRef> split = arg.split('=');
+    llvm::StringRef name = split.first, options = split.second;
+    bool hasValue = arg.contains('=');
+    if (name == "pass-pipeline") {
+      if (!hasValue) {
+        if (i + 1 >= argc)
+          continue; // LLVM's parser already refused it.
+        options = argv[++i];
+      }
+      std::string messages;
+      llvm::raw_string_ostream os(messages);
+      bool failed = false;
+      std::string printed = capturingStderr(
+          [&] { failed = mlir::failed(mlir::parsePassPipeline(options, os)); });
+      if (failed) {
+        reportPipelineError(("--pass-pipeline='" + options + "'").str(),
+                            printed + messages);
+        return mlir::failure();
+      }
+      continue;
+    }
+    const mlir::PassRegistryEntry *entry = mlir::PassPipelineInfo::lookup(name);
+    if (!entry)
+      entry = mlir::PassInfo::lookup(name);
+    if (!entry)
+      continue;
+    mlir::OpPassManager pm("builtin.module",
+                           mlir::OpPassManager::Nesting::Implicit);
+    std::string messages;
+    bool failed = false;
+    std::string printed = capturingStderr([&] {
+      failed = mlir::failed(
+          entry->addToPipeline(pm, options, [&](const llvm::Twine &msg) {
+            messages += msg.str() + "\n";
+            return mlir::failure();
+          }));
+    });
+    if (failed) {
+      reportPipelineError(
+          ("pass " + name + (hasValue ? " with options '" + options + "'" : ""))
+              .str(),
+          printed + messages);
+      return mlir::failure();
+    }
+  }
+  return mlir::success();
 }
 
 /// Runs `body` writing into the output `path`; returns the exit status. A
@@ -145,6 +267,8 @@ int main(int argc, char **argv) {
       return EXIT_FAILURE;
     }
   }
+  if (mlir::failed(checkPassOptions(argc, argv)))
+    return EXIT_FAILURE;
   mlir::MlirOptMainConfig config =
       mlir::MlirOptMainConfig::createFromCLOptions();
   // These read no input.
