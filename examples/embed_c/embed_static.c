@@ -27,6 +27,7 @@
 #include "femrt/femrt.h"
 #include "softmax_fem.h" /* written by femc next to softmax_fem.o */
 
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,12 +52,33 @@ static void fill(float *x, int64_t n, double scale, double shift) {
 
 static int64_t parseCount(const char *text, const char *what) {
   char *end = NULL;
-  long long value = strtoll(text, &end, 10);
-  if (!end || *end || value < 0) {
-    fprintf(stderr, "embed_static: %s must be a count, got '%s'\n", what, text);
+  long long value;
+  errno = 0;
+  value = strtoll(text, &end, 10);
+  if (end == text || *end || value < 0 || errno == ERANGE) {
+    fprintf(stderr,
+            "embed_static: %s must be a count from 0 to %lld, got '%s'\n", what,
+            (long long)INT64_MAX, text);
     exit(2);
   }
   return value;
+}
+
+/* The LCG's seed: any 64-bit unsigned value. strtoll saturated every seed
+ * from 2^63 up to 2^63 - 1 (all of them made the same inputs). */
+static uint64_t parseSeed(const char *text) {
+  char *end = NULL;
+  unsigned long long value;
+  errno = 0;
+  value = strtoull(text, &end, 10);
+  if (end == text || *end || errno == ERANGE || strchr(text, '-')) {
+    fprintf(stderr,
+            "embed_static: seed must be a whole number from 0 to %llu, "
+            "got '%s'\n",
+            (unsigned long long)UINT64_MAX, text);
+    exit(2);
+  }
+  return (uint64_t)value;
 }
 
 /* A compact row-major femrt_memref over `data` (what the serial entry point
@@ -98,7 +120,7 @@ int main(int argc, char **argv) {
     T = parseCount(argv[2], "T");
   }
   if (argc >= 4)
-    seed = (uint64_t)parseCount(argv[3], "seed");
+    seed = parseSeed(argv[3]);
   if (argc == 5)
     outPath = argv[4];
 
@@ -108,6 +130,14 @@ int main(int argc, char **argv) {
                                      betaShape,  tokenShape, tokenShape,
                                      tokenShape};
   const int ranks[NUM_ARGS] = {4, 4, 4, 1, 4, 4, 4};
+  /* B * T * H * DK floats per tensor, and its bytes, must not overflow. */
+  if (T != 0 && B > (int64_t)(SIZE_MAX / sizeof(float) / H / DK) / T) {
+    fprintf(stderr,
+            "embed_static: B = %lld and T = %lld make tensors of more than "
+            "%zu bytes\n",
+            (long long)B, (long long)T, (size_t)SIZE_MAX);
+    return 2;
+  }
   tokens = B * T * H * DK; /* DK == DV */
   for (a = 0; a < NUM_ARGS; ++a) {
     elements[a] = a == 3 ? E : tokens;
