@@ -28,7 +28,11 @@ regressions that way). What it draws:
   and rates at their extremes, aft keys over ±100; beta_raw at ±1e4;
 * the mixer's `cap` (1e-5 to 43), `eps` (1e-12 to 1) and softmax `scale`
   off their defaults (dynamic kernels and random static ones), and femc's
-  tile options (--tile-q, --tile-k, --vec) on every other static round.
+  tile options (--tile-q, --tile-k, --vec) on every other static round;
+* since 2026-12-03 (`_widen`, its own generator: other draws unchanged):
+  long narrow non-causal softmax/linear cases (T = S = 2048 to 8192, B = H
+  = 1, beta·sigma_v from 1e-3 to 0.5), v = 0 exactly, ssm v around -50 to
+  -1e3 (sigmoid underflows); `--wide-only` draws the first alone.
 
 The kernels come from three libraries, each compiled once with every extent
 dynamic, so thousands of random shapes run per compile: spec_matrix.py's
@@ -309,8 +313,12 @@ def _pick(rng, items):
     return items[int(rng.integers(len(items)))]
 
 
-def draw_case(rng, kern, max_T=3000):
-    """The parameters of one random case for kernel `kern` (JSON-able)."""
+def draw_case(rng, kern, max_T=3000, wide_T=8192, wide_only=False):
+    """The parameters of one random case for kernel `kern` (JSON-able).
+    The draws added on 2026-12-03 (`_widen`) come from a generator of their
+    own, seeded with the case's data seed, so that every other draw of a
+    case is what it was before; `wide_T` bounds their sequences (0: none),
+    `wide_only` draws the long non-causal case whenever the kernel can."""
     prior = kern.prior
     keyed = prior in ("softmax", "linear")
     p = {"kernel": kern.name, "seed": int(rng.integers(2 ** 31))}
@@ -427,7 +435,74 @@ def draw_case(rng, kern, max_T=3000):
         p["segments"] = [b - a for a, b in zip(bounds, bounds[1:]) if b > a]
     if prior in SCANS and rng.random() < 0.25:
         p["split"] = int(rng.integers(2, 7))
+    _widen(p, kern, wide_T, wide_only)
     return p
+
+
+# the long non-causal draw: T = S from WIDE_T (8192 in one of ten), its
+# float64 reference's (B, H, T, S) arrays up to WIDE_REF_BUDGET elements
+WIDE_T = (2048, 3001, 4096)
+WIDE_REF_BUDGET = 8192 * 8192
+# ssm values around these means: sigmoid(v) underflows float32 below -87
+# (normal) and -103 (subnormal), float64 below -745
+SSM_LOW_V = (-1e3, -745.0, -110.0, -104.0, -90.0, -50.0)
+
+
+def wide_kernel(kern):
+    """Whether `_widen` can draw kern's long non-causal case."""
+    return (kern.prior in ("softmax", "linear") and not kern.causal
+            and not kern.state and not kern.shape)
+
+
+def _widen(p, kern, wide_T=8192, wide_only=False):
+    """The draws of 2026-12-03 (docs/fuzzing.md, "What it draws"), from a
+    generator seeded with (the case's data seed, 0x5eed): p's other draws
+    stay as they were.
+
+    * one non-causal softmax or linear case in twenty (dynamic extents, no
+      state) is long and narrow: T = S in WIDE_T, B = H = Hkv = 1, dv <= 16,
+      a constant beta_raw in [-30, 30] and v ~ N(m, sigma^2) with
+      beta·sigma from 1e-3 to 0.5 (m = 0, or ±3 or ±30 sigma): where
+      beta·Ṽ spans little, F is near the values' mean and far from their
+      max, which the shift M/beta cancels against (C-to-B.md, 2026-12-03:
+      1.06e-4 at S = 4096, beta·sigma = 0.12);
+    * one case in a hundred (any other) has v = 0 exactly (zero-initialised
+      weights): mu = 0 and F = log(1 + tiny)/beta;
+    * one ssm case in ten has v around a mean in SSM_LOW_V, where sigmoid(v)
+      underflows (part of the values, with the larger spreads)."""
+    side = np.random.default_rng([p["seed"], 0x5EED])
+    prior = kern.prior
+    eps = kern.eps if kern.eps is not None else spec_ref.EPS
+    if (wide_kernel(kern) and wide_T > 0
+            and (side.random() < 0.05 or wide_only)):
+        long = side.random() < 0.1
+        choices = [t for t in WIDE_T if t <= wide_T] or [wide_T]
+        T = int(_pick(side, choices))
+        if long and 8192 <= wide_T and 8192 ** 2 <= WIDE_REF_BUDGET:
+            T = 8192
+        p.update(S=T, B=1, T=T, H=1, Hkv=1,
+                 dk=min(p["dk"], 16 if T > 4096 else 32),
+                 dv=int(_pick(side, [1, 2, 3, 4, 5, 8, 16])))
+        beta_raw = round(float(side.uniform(-30.0, 30.0)), 2)
+        p["beta"] = ["const", beta_raw]
+        beta = float(spec_ref.softplus(beta_raw)) + eps
+        sigma = float(10.0 ** side.uniform(-3.0, math.log10(0.5))) / beta
+        if side.random() < 1.0 / 3.0:
+            mean = sigma * float(_pick(side, [-30.0, -3.0, 3.0, 30.0]))
+            p["v"] = ["shifted", mean, sigma]
+        else:
+            p["v"] = ["normal", sigma]
+        p["draw"] = "wide"
+        return
+    if side.random() < 0.01:
+        p["v"] = ["normal", 0.0]
+        p["draw"] = "zero_v"
+        return
+    if prior == "ssm" and side.random() < 0.1:
+        mean = float(_pick(side, SSM_LOW_V))
+        spread = float(_pick(side, [0.0, 1e-3, 0.1, 1.0]))
+        p["v"] = ["shifted", mean, abs(mean) * spread]
+        p["draw"] = "ssm_low_v"
 
 
 # input knobs that take the drawn inputs (bthd, float64) and edit them
@@ -495,6 +570,8 @@ def draw_inputs(p, kern):
     kind = p["v"][0]
     if kind == "normal":
         x["v"] = n(*vshape) * p["v"][1]
+    elif kind == "shifted":  # N(mean, sigma^2)
+        x["v"] = p["v"][1] + n(*vshape) * p["v"][2]
     elif kind == "logspread":
         x["v"] = (10.0 ** rng.uniform(p["v"][1], p["v"][2], vshape)
                   * rng.choice([-1.0, 1.0], vshape))
@@ -755,15 +832,28 @@ class Stats:
         self.known = {}
         self.seconds = 0.0
         self.by_prior = {}
+        # per draw (p["draw"]: wide, zero_v, ssm_low_v; plain for the rest):
+        # [cases, the largest error over the tolerance, its case's label],
+        # KNOWN cases left out
+        self.draws = {}
+
+    def note(self, p, ratio, label):
+        d = self.draws.setdefault(p.get("draw", "plain"), [0, -1.0, ""])
+        d[0] += 1
+        if ratio > d[1]:
+            d[1:] = [ratio, label]
 
     def line(self, compile_s):
         rate = self.cases / self.seconds if self.seconds else 0.0
         per = ", ".join(f"{k} {v}" for k, v in sorted(self.by_prior.items()))
         kn = ", ".join(f"{k} {v}" for k, v in sorted(self.known.items()))
+        dr = "; ".join(f"{k} {n}, max err/tol {r:.3g} ({lab})"
+                       for k, (n, r, lab) in sorted(self.draws.items()))
         return (f"spec_fuzz: {self.cases} case(s) in {self.seconds:.1f} s "
                 f"({rate:.1f}/s; compiles {compile_s:.1f} s), "
                 f"{self.failures} failure(s) [{per}]"
-                + (f", known: {kn}" if kn else ""))
+                + (f", known: {kn}" if kn else "")
+                + (f"; draws: {dr}" if dr else ""))
 
 
 def check_one(ctx, p, stats, label, cref=False, out=sys.stdout,
@@ -780,6 +870,7 @@ def check_one(ctx, p, stats, label, cref=False, out=sys.stdout,
         k.femc_options = p.get("femc_options", [])
         ctx.add_static([k], k.femc_options)
     kern = ctx.kernels[p["kernel"]][0]
+    cref = cref and p.get("cref", True)  # False: see FIXED_CASES
     try:
         err, msg = run_case(ctx, p, cref=cref)
     except Exception as e:  # a refused launch, a crash of fem-run
@@ -788,9 +879,11 @@ def check_one(ctx, p, stats, label, cref=False, out=sys.stdout,
     stats.cases += 1
     stats.by_prior[kern.prior] = stats.by_prior.get(kern.prior, 0) + 1
     tol = TOLERANCE[kern.dtype]
+    kn = None if err <= tol or strict else known(p, kern)
+    if not kn:  # KNOWN cases are counted apart
+        stats.note(p, err / tol, label)
     if err <= tol:
         return True
-    kn = None if strict else known(p, kern)
     if kn:
         stats.known[kn[0]] = stats.known.get(kn[0], 0) + 1
         print(f"KNOWN {kn[0]} {label} {p['kernel']} {describe(p)}: {msg}",
@@ -806,7 +899,8 @@ def check_one(ctx, p, stats, label, cref=False, out=sys.stdout,
 
 def fuzz(ctx, seed, *, cases=None, seconds=None, static=0, static_cases=4,
          cref=0.0, max_T=3000, stats=None, kernels=None, out=sys.stdout,
-         strict=False, start=0, verbose=False):
+         strict=False, start=0, verbose=False, wide_T=8192,
+         wide_only=False):
     """Draws and runs cases from `seed` until `cases` ran or `seconds`
     passed (wall clock, compiles included). Case `index` draws its kernel
     and parameters from the generator seeded with (seed, index). With
@@ -817,6 +911,8 @@ def fuzz(ctx, seed, *, cases=None, seconds=None, static=0, static_cases=4,
     stats = stats or Stats()
     began = time.time()
     names = sorted(kernels) if kernels else sorted(ctx.kernels)
+    if wide_only:
+        names = [n for n in names if wide_kernel(ctx.kernels[n][0])]
     per_round = static * static_cases + 64
     index, end = start, None if cases is None else start + cases
     compiled_round, statics = None, []
@@ -848,7 +944,8 @@ def fuzz(ctx, seed, *, cases=None, seconds=None, static=0, static_cases=4,
             name = statics[pos // static_cases % len(statics)].name
         else:
             name = names[int(rng.integers(len(names)))]
-        p = draw_case(rng, ctx.kernels[name][0], max_T=max_T)
+        p = draw_case(rng, ctx.kernels[name][0], max_T=max_T,
+                      wide_T=wide_T, wide_only=wide_only)
         if verbose:  # a crash (a signal) leaves this as the last line
             print(f"case seed={seed} index={index}: "
                   f"{json.dumps(p, separators=(',', ':'))}", file=out,
@@ -887,7 +984,27 @@ KNOWN = (
      "ssm with D = 1e-6 stored as float32 (9.99999997e-7 < eps) and tiny "
      "Bs, Cs, delta: max(y1, eps) clamps in the float64 reading and not in "
      "float32 (eps itself is float32 there); 3e-9 relative, times 1/beta"),
+    ("f-floor-tiny",
+     lambda p, k: _values_vanish(p, k),
+     "open (C-to-B.md #3, C-to-lead.md, 2026-12-03): every value a read "
+     "sees is 0 or a float32 subnormal (v = 0; ssm's sigmoid(v) below "
+     "2^-126), so mu = 0, M = 0, Z = 1 and the exact F is §3's floor term "
+     "log(1 + 2^-126)/beta = 1.2e-38/beta; femc's float32 log gives 0 (at "
+     "beta = 1e-6: outputs of 1e-32, judged on the comparison's 1e-30 "
+     "floor)"),
 )
+
+
+def _values_vanish(p, kern):
+    """Every value the read sees is 0 or below float32's normal range
+    (after ssm's sigmoid, as float32 forms it)."""
+    x, mask = draw_inputs(p, kern)
+    v = adv.store(x["v"], kern.dtype)[1]
+    if kern.prior == "ssm":
+        v = spec_ref.sigmoid(v)
+    if mask is not None:
+        v = v[mask]  # (kept keys, Hkv, dv)
+    return bool(np.all(np.abs(v) < 2.0 ** -126))
 
 
 def _x_underflows(p, kern):
@@ -1023,6 +1140,15 @@ FIXED_CASES = [
      'beta': ['two', -14.0, 100.0], 'v': ['clip_edge'],
      'qk': 0.09407579065347983, 'lam': 10.0, 'gate': 3.0,
      'tweaks': ['qk_negative', 'aft_key_spread'], 'split': 6},
+    # ssm with every v near -50 (2026-12-03, the ssm_low_v draw): sigmoid(v)
+    # = e^-50 carries the whole output (1e-21), which spec_ref's sigmoid as
+    # 0.5·(1 + tanh(v/2)) rounded to 0 (8.6e8·max|ref|); now e^v/(1 + e^v).
+    # Not through fem-run --check ("cref": False): the C++ reference's F
+    # loses X − 1 of 1e-22 in float64 there (0.755·max|ref|; C-to-lead.md).
+    {'kernel': 'ssm_causal_nomask_bthd_f32', 'seed': 5050, 'S': 67, 'B': 2,
+     'T': 67, 'H': 2, 'Hkv': 2, 'dk': 1, 'dv': 5, 'beta': ['const', 0.0],
+     'v': ['shifted', -50.0, 0.5], 'lam': 1.0, 'gate': 1.0, 'tweaks': [],
+     'cref': False},
 ]
 
 
@@ -1054,6 +1180,14 @@ def main(argv=None):
                     "cases (default 0)")
     ap.add_argument("--max-T", type=int, default=3000,
                     help="the longest sequence drawn (default 3000)")
+    ap.add_argument("--max-wide-T", type=int, default=8192,
+                    help="the longest sequence of the long non-causal draw "
+                    "(2048, 3001, 4096, 8192; default 8192, 0 turns it off)")
+    ap.add_argument("--wide-only", action="store_true",
+                    help="draw only the long non-causal case (non-causal "
+                    "softmax and linear kernels, T = S from 2048 to 8192, "
+                    "beta*sigma_v from 1e-3 to 0.5); replay with the same "
+                    "option")
     ap.add_argument("--strict", action="store_true",
                     help="count failures that match KNOWN (open defects, "
                     "float32 limits) as failures")
@@ -1084,7 +1218,7 @@ def main(argv=None):
     if a.index is not None:  # the same case as in the run (same --static)
         fuzz(ctx, seed, cases=1, static=a.static, cref=a.cref, max_T=a.max_T,
              stats=stats, kernels=a.kernel, strict=a.strict, start=a.index,
-             verbose=True)
+             verbose=True, wide_T=a.max_wide_T, wide_only=a.wide_only)
         print(stats.line(ctx.compile_s))
         return 0 if stats.failures == 0 else 1
     if a.fixed:
@@ -1096,7 +1230,8 @@ def main(argv=None):
     print(f"spec_fuzz: seed {seed}, {len(ctx.kernels)} kernels", flush=True)
     fuzz(ctx, seed, cases=a.cases, seconds=a.time, static=a.static,
          cref=a.cref, max_T=a.max_T, stats=stats, kernels=a.kernel,
-         strict=a.strict, start=a.start, verbose=a.verbose)
+         strict=a.strict, start=a.start, verbose=a.verbose,
+         wide_T=a.max_wide_T, wide_only=a.wide_only)
     print(stats.line(ctx.compile_s))
     return 0 if stats.failures == 0 else 1
 
