@@ -16,7 +16,9 @@ against the authors' own output.
 
 Exit status: 0 when max|op - ref| <= 1e-4 * max|ref|; 1 when not; 77 when
 PyTorch is not installed or older than 2.4 (no
-torch.library.custom_op; ctest's SKIP_RETURN_CODE); 2 on a setup error.
+torch.library.custom_op; ctest's SKIP_RETURN_CODE); 2 on a setup error
+(a bad option, a library or vectors folder that cannot be read, femc
+failing, a kernel that refuses the inputs), with a one-line message.
 """
 
 import argparse
@@ -78,6 +80,27 @@ def find_femc(given):
     sys.exit(2)
 
 
+def _count(text):
+    """A positive whole number (argparse type of --B and --T)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, found {value}")
+    return value
+
+
+def _setup_error(message):
+    print(f"check.py: error: {message}")
+    return 2
+
+
+# The float64 reference holds B*H*T*T scores (and as many weights): more
+# than this many bytes is refused before anything is allocated.
+REFERENCE_BYTES = 4 << 30
+
+
 def check_vectors(directory):
     """The reference against the authors' own output (their float32)."""
     import numpy as np
@@ -96,18 +119,36 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--femc")
     parser.add_argument("--library", help="a compiled softmax_fem.so")
-    parser.add_argument("--B", type=int, default=2)
-    parser.add_argument("--T", type=int, default=200)
+    parser.add_argument("--B", type=_count, default=2)
+    parser.add_argument("--T", type=_count, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--vectors", help="a softmax_causal vectors folder")
     args = parser.parse_args()
+    H = 8
+    scores = args.B * H * args.T * args.T * 8
+    if scores > REFERENCE_BYTES:
+        return _setup_error(
+            f"--B {args.B} --T {args.T}: the float64 reference would hold "
+            f"B*H*T*T scores of {scores:.3g} bytes (at most "
+            f"{REFERENCE_BYTES:.3g}); use a smaller B or T")
+    try:
+        torch.manual_seed(args.seed)
+    except (RuntimeError, OverflowError, ValueError) as error:
+        return _setup_error(f"--seed {args.seed}: {error}")
 
-    if args.vectors and not check_vectors(args.vectors):
-        print("FAIL: the PyTorch reference does not reproduce the vectors")
-        return 1
+    if args.vectors:
+        try:
+            agrees = check_vectors(args.vectors)
+        except (OSError, ValueError, RuntimeError, IndexError) as error:
+            return _setup_error(f"--vectors {args.vectors}: {error}")
+        if not agrees:
+            print("FAIL: the PyTorch reference does not reproduce the "
+                  "vectors")
+            return 1
 
     sys.path.insert(0, HERE)
     try:
+        import femc
         import fem_op
     except ImportError as error:       # PyTorch < 2.4: no custom_op
         print(f"SKIP: {error}")
@@ -117,23 +158,33 @@ def main():
         library = args.library
         if not library:
             model = os.path.join(ROOT, "examples", "softmax_fem.mlir")
-            subprocess.run([find_femc(args.femc), model, "-o", tmp],
-                           check=True, stdout=subprocess.DEVNULL)
+            femc_path = find_femc(args.femc)
+            try:
+                subprocess.run([femc_path, model, "-o", tmp], check=True,
+                               stdout=subprocess.DEVNULL)
+            except (OSError, subprocess.CalledProcessError) as error:
+                return _setup_error(f"compiling {model} with {femc_path} "
+                                    f"failed ({error})")
             library = os.path.join(tmp, "softmax_fem.so")
-        op = fem_op.register(library, "softmax_fem")
+        try:
+            op = fem_op.register(library, "softmax_fem")
+        except (femc.Error, ValueError, KeyError, TypeError) as error:
+            return _setup_error(f"--library {library}: {error}")
     print(f"registered torch.ops.femc.softmax_fem: "
           f"{fem_op.get_kernel('softmax_fem').description}")
 
-    torch.manual_seed(args.seed)
-    B, T, H, d = args.B, args.T, 8, 64
+    B, T, d = args.B, args.T, 64
     q, k, v, lam, gate = (torch.randn(B, T, H, d) for _ in range(5))
     beta_raw = torch.rand(H * d) * 3 - 1                   # U(-1, 2)
     inputs = (q, k, v, beta_raw, lam, gate)
 
     # Through the dispatcher, as a model would call it (op is
     # torch.ops.femc.softmax_fem).
-    with torch.no_grad():
-        out = op(*inputs)
+    try:
+        with torch.no_grad():
+            out = op(*inputs)
+    except femc.Error as error:
+        return _setup_error(f"the kernel refused the inputs: {error}")
     ref = fem_reference(*(t.double() for t in inputs))
 
     max_ref = ref.abs().max().item()

@@ -189,8 +189,41 @@ def _read_safetensors(path):
     return tensors, config
 
 
+def _starts_as_zip(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
+
+
+def _check_zip(path, kind):
+    """Refuses a zip archive (an .npz, a torch.save file) that is truncated
+    or whose members fail their CRC-32: torch.load read a truncated file as
+    '[Errno 22] Invalid argument' and a flipped byte in a tensor without a
+    word (the weights imported wrong)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error,
+            NotImplementedError) as e:
+        if _starts_as_zip(path):
+            raise LayerImportError(
+                f"{path}: the {kind} is truncated or corrupt: it starts as a "
+                "zip archive but its end (the zip's central directory) is "
+                f"missing or damaged ({e})")
+        raise LayerImportError(
+            f"{path}: the {kind} is not a readable zip archive ({e})")
+    if bad is not None:
+        raise LayerImportError(
+            f"{path}: the {kind} is corrupt: its member '{bad}' fails its "
+            "CRC-32 check (a damaged copy; save or download it again)")
+
+
 def _read_npz(path):
     if not zipfile.is_zipfile(path):
+        if _starts_as_zip(path):
+            _check_zip(path, ".npz file")
         raise LayerImportError(
             f"{path}: not a valid .npz file: it is not a zip archive "
             "(numpy.savez writes one)")
@@ -233,10 +266,16 @@ def _read_torch(path):
             "this Python cannot import; install torch, or save the "
             "state_dict as .safetensors or .npz (numpy.savez(path, "
             "**{k: v.numpy() for k, v in state_dict.items()}))")
+    # torch.save writes a zip archive (since PyTorch 1.6) whose members
+    # carry CRC-32s that torch.load does not check.
+    if _starts_as_zip(path):
+        _check_zip(path, "torch.save file")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise LayerImportError(f"{path}: torch.load failed: {e}")
+        raise LayerImportError(
+            f"{path}: torch.load failed ({e}); the file is truncated, "
+            "corrupt or not a torch.save file")
     config = None
     if isinstance(obj, dict) and "state_dict" in obj:
         config = obj.get(CONFIG_KEY_TORCH)
@@ -1729,6 +1768,19 @@ def _write_layer(out_dir, wdir, mlir, params, text):
         raise
 
 
+class _Once(argparse.Action):
+    """An option that may be given once: argparse keeps the last of
+    several without a word (`--name a --name b` wrote b; femc, fem-opt,
+    fem-run and fem-tune refuse a repeated option too)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, "_given_" + self.dest, False):
+            parser.error(f"option {'/'.join(self.option_strings)} is given "
+                         "twice; give it once")
+        setattr(namespace, "_given_" + self.dest, True)
+        setattr(namespace, self.dest, values)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python3 -m femc.import",
@@ -1740,16 +1792,20 @@ def main(argv=None):
         "layer reference). See docs/layers-examples.md.")
     parser.add_argument("checkpoint", help="state_dict file: .pt/.pth/.bin/"
                         ".ckpt (torch.save, needs torch), .safetensors or .npz")
-    parser.add_argument("--config", help="FreeEnergyMixerConfig as JSON "
-                        "(default: the configuration stored in the checkpoint)")
-    parser.add_argument("-o", "--output", required=True, metavar="OUTDIR",
+    parser.add_argument("--config", action=_Once,
+                        help="FreeEnergyMixerConfig as JSON (default: the "
+                        "configuration stored in the checkpoint)")
+    parser.add_argument("-o", "--output", action=_Once, required=True,
+                        metavar="OUTDIR",
                         help="folder for NAME.mlir and NAME.weights/")
-    parser.add_argument("--name", help="layer function name (default: the "
-                        "checkpoint file's stem)")
+    parser.add_argument("--name", action=_Once,
+                        help="layer function name (default: the checkpoint "
+                        "file's stem)")
     parser.add_argument("--mask", action="store_true", help="give the layer "
                         "an attention_mask (B,T) argument, 1 = keep, 0 = pad")
-    parser.add_argument("--prefix", help="import the parameters whose names "
-                        "start with PREFIX (one layer of a whole model, e.g. "
+    parser.add_argument("--prefix", action=_Once,
+                        help="import the parameters whose names start with "
+                        "PREFIX (one layer of a whole model, e.g. "
                         "blocks.3.attn.), the prefix removed")
     args = parser.parse_args(argv)
     try:
