@@ -20,6 +20,13 @@ namespace mlir::fem::cpu {
 
 /// log(2^-126), the log of float32's smallest normal (semantics.md "tiny").
 constexpr float kLogTiny = -87.33654475055310898657f;
+/// 2^-126 itself. The epilogues' logAddExpSorted drops the floor term
+/// e^(log tiny - M - log Z) where it lies below e^-80 of log Z (so that no
+/// exp builds a subnormal); they add tiny to beta*F = log Z + M instead,
+/// which is F's own value to float32 precision there (log1p(x) = x), and
+/// keeps F = tiny/beta where the read is exactly 1 (v = 0: beta*F =
+/// log(1 + tiny)), where dropping it gave 0.
+constexpr float kTiny = 1.17549435082228750797e-38f;
 
 /// A read's key mask, where it has one, must be i8 bytes in memory; the
 /// error on `op` names `pass`, the lowering that reads the mask.

@@ -187,7 +187,9 @@ void GateEpilogue::storeVector(Value t, Value cv, Value scale, Value mu,
   Value lo = e.fmin(tinyTerm, logZ);
   Value lse = logAddExpSorted(e, hi, lo);
   lse = e.select(positive, lse, tinyTerm);
-  Value freeEnergy = e.fmul(e.fadd(lse, shift), e.vload(streams.invBeta, {cv}));
+  // + tiny: the floor where logAddExpSorted dropped it (kTiny, Builder.h).
+  Value freeEnergy = e.fmul(e.fadd(e.fadd(lse, shift), e.splat(kTiny)),
+                            e.vload(streams.invBeta, {cv}));
   if (has) {
     Value vHas = e.bcast(has);
     freeEnergy = e.select(vHas, freeEnergy, e.splat(0.0f));

@@ -825,7 +825,9 @@ void SoftmaxReadEmitter::emitEpilogue() {
         Value lo = fmin(tinyTerm, logZ);
         Value lse = logAddExpSorted(*this, hi, lo);
         lse = select(positive, lse, tinyTerm);
-        Value freeEnergy = fdiv(fadd(lse, shift), beta);
+        // + tiny: the floor where logAddExpSorted dropped it (kTiny).
+        Value freeEnergy =
+            fdiv(fadd(fadd(lse, shift), splat(cpu::kTiny)), beta);
         freeEnergy = select(vHas, freeEnergy, splat(0.0f));
         mu = select(vHas, mu, splat(0.0f));
         Value lamLogit = vloadMasked(op.getLam(), at(batch, t, h, c), lanesLeft);

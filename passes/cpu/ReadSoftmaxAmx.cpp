@@ -782,7 +782,9 @@ void AmxReadEmitter::emitEpilogue() {
         Value lo = e.fmin(tinyTerm, logZ);
         Value lse = logAddExpSorted(e, hi, lo);
         lse = e.select(positive, lse, tinyTerm);
-        Value freeEnergy = e.fdiv(e.fadd(lse, shift), beta);
+        // + tiny: the floor where logAddExpSorted dropped it (kTiny).
+        Value freeEnergy =
+            e.fdiv(e.fadd(e.fadd(lse, shift), e.splat(kTiny)), beta);
         freeEnergy = e.select(vHas, freeEnergy, e.splat(0.0f));
         mu = e.select(vHas, mu, e.splat(0.0f));
         Value lambda = e.sigmoid(
