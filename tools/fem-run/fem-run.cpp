@@ -706,13 +706,10 @@ void checkManifestKernels(const femc::tune::Json &json,
   }
 }
 
-/// Why an output file `path` cannot be written into its folder, or "" when
-/// it can (or is an existing device or FIFO, written in place). A `path`
-/// that is a folder is refused when the output is written.
+/// Why an output file `path` cannot be written (a folder, or its folder
+/// missing or read-only), or "" when it can (or is an existing device or
+/// FIFO, written in place).
 std::string folderRefusal(const std::string &path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec))
-    return "";
   return femc::tools::outputFileRefusal(path);
 }
 
