@@ -984,27 +984,7 @@ KNOWN = (
      "ssm with D = 1e-6 stored as float32 (9.99999997e-7 < eps) and tiny "
      "Bs, Cs, delta: max(y1, eps) clamps in the float64 reading and not in "
      "float32 (eps itself is float32 there); 3e-9 relative, times 1/beta"),
-    ("f-floor-tiny",
-     lambda p, k: _values_vanish(p, k),
-     "open (C-to-B.md #3, C-to-lead.md, 2026-12-03): every value a read "
-     "sees is 0 or a float32 subnormal (v = 0; ssm's sigmoid(v) below "
-     "2^-126), so mu = 0, M = 0, Z = 1 and the exact F is §3's floor term "
-     "log(1 + 2^-126)/beta = 1.2e-38/beta; femc's float32 log gives 0 (at "
-     "beta = 1e-6: outputs of 1e-32, judged on the comparison's 1e-30 "
-     "floor)"),
 )
-
-
-def _values_vanish(p, kern):
-    """Every value the read sees is 0 or below float32's normal range
-    (after ssm's sigmoid, as float32 forms it)."""
-    x, mask = draw_inputs(p, kern)
-    v = adv.store(x["v"], kern.dtype)[1]
-    if kern.prior == "ssm":
-        v = spec_ref.sigmoid(v)
-    if mask is not None:
-        v = v[mask]  # (kept keys, Hkv, dv)
-    return bool(np.all(np.abs(v) < 2.0 ** -126))
 
 
 def _x_underflows(p, kern):
