@@ -57,6 +57,23 @@ def _library(env, model, femc_bin, factory):
 
 
 @pytest.fixture(scope="session")
+def compile_model(femc_bin, tmp_path_factory):
+    """compile_model(name, text): the .mlir `text` compiled by femc into a
+    temporary folder as NAME.so, loaded with femc.load."""
+    import femc
+
+    def compile_(name, text):
+        out = tmp_path_factory.mktemp(name)
+        src = out / f"{name}.mlir"
+        src.write_text(text)
+        subprocess.run([femc_bin, str(src), "-o", str(out)], check=True,
+                       stdout=subprocess.DEVNULL)
+        return femc.load(str(out / f"{name}.so"))
+
+    return compile_
+
+
+@pytest.fixture(scope="session")
 def kernels_lib(femc_bin, tmp_path_factory):
     """test/python/kernels.mlir: softmax_causal and softmax_full_mask, fully
     dynamic shapes, 16x16 tiles."""

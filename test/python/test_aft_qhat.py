@@ -12,13 +12,10 @@ documented tolerance.
 """
 
 import os
-import subprocess
 import sys
 
 import numpy as np
 import pytest
-
-import femc
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -49,13 +46,9 @@ def _kernel(name, dk, dv, static):
 
 
 @pytest.fixture(scope="module")
-def aft(femc_bin, tmp_path_factory):
-    out = tmp_path_factory.mktemp("aft_qhat")
-    src = out / "aft_qhat.mlir"
-    src.write_text("".join(_kernel(n, *c) for n, c in KERNELS.items()))
-    subprocess.run([femc_bin, str(src), "-o", str(out)], check=True,
-                   stdout=subprocess.DEVNULL)
-    return femc.load(str(out / "aft_qhat.so"))
+def aft(compile_model):
+    return compile_model(
+        "aft_qhat", "".join(_kernel(n, *c) for n, c in KERNELS.items()))
 
 
 def _inputs(dk, dv, q_center, q_spread, seed, T=5, B=1):

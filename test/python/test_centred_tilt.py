@@ -14,13 +14,10 @@ tighter than the documented tolerance; before the change they gave
 """
 
 import os
-import subprocess
 import sys
 
 import numpy as np
 import pytest
-
-import femc
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -54,14 +51,10 @@ STATIC_DK = "tensor<?x?x?x32xf32>"
 
 
 @pytest.fixture(scope="module")
-def lib(femc_bin, tmp_path_factory):
-    out = tmp_path_factory.mktemp("centred_tilt")
-    src = out / "centred_tilt.mlir"
-    src.write_text("".join(_kernel(n, *c) for n, c in KERNELS.items()) +
-                   _kernel("linear_full_dk32", "linear", False, STATIC_DK))
-    subprocess.run([femc_bin, str(src), "-o", str(out)], check=True,
-                   stdout=subprocess.DEVNULL)
-    return femc.load(str(out / "centred_tilt.so"))
+def lib(compile_model):
+    text = "".join(_kernel(n, *c) for n, c in KERNELS.items())
+    text += _kernel("linear_full_dk32", "linear", False, STATIC_DK)
+    return compile_model("centred_tilt", text)
 
 
 def _inputs(T, dk, dv, beta_raw, sigma, seed, mean=0.0):

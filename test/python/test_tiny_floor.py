@@ -9,13 +9,10 @@ kTiny). Checked against spec_ref.py (float64) at 1e-5 max|out|.
 """
 
 import os
-import subprocess
 import sys
 
 import numpy as np
 import pytest
-
-import femc
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -49,13 +46,9 @@ def _kernel(name, prior, causal):
 
 
 @pytest.fixture(scope="module")
-def lib(femc_bin, tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny_floor")
-    src = out / "tiny_floor.mlir"
-    src.write_text("".join(_kernel(n, *c) for n, c in KERNELS.items()))
-    subprocess.run([femc_bin, str(src), "-o", str(out)], check=True,
-                   stdout=subprocess.DEVNULL)
-    return femc.load(str(out / "tiny_floor.so"))
+def lib(compile_model):
+    return compile_model(
+        "tiny_floor", "".join(_kernel(n, *c) for n, c in KERNELS.items()))
 
 
 @pytest.mark.parametrize("name", list(KERNELS))
