@@ -1129,6 +1129,14 @@ FIXED_CASES = [
      'T': 67, 'H': 2, 'Hkv': 2, 'dk': 1, 'dv': 5, 'beta': ['const', 0.0],
      'v': ['shifted', -50.0, 0.5], 'lam': 1.0, 'gate': 1.0, 'tweaks': [],
      'cref': False},
+    # An f16 ssm output of 1.55e-38 (v = -1000: sigmoid(v) = 0, out the tiny
+    # floor's g*lambda*tiny/beta) stored as f16 0: fem-run --check judged it
+    # purely relatively (1, FAIL) before it took f16's absolute floor of
+    # 2^-24 (seed 5301 --static 4 index 1952).
+    {'kernel': 'ssm_causal_t8x8x8_N4_f16', 'seed': 619857342, 'S': 1543,
+     'B': 2, 'T': 1543, 'H': 4, 'Hkv': 4, 'dk': 1, 'dv': 3,
+     'beta': ['const', 1.0], 'v': ['shifted', -1000.0, 0.0], 'lam': 10.0,
+     'gate': 10.0, 'tweaks': [], 'draw': 'ssm_low_v'},
 ]
 
 
