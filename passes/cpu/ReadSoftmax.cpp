@@ -205,7 +205,7 @@ LogicalResult SoftmaxReadEmitter::emit() {
   narrowBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
   colOk = alloc({bk}, {});
   gateBuf = alloc({ShapedType::kDynamic}, {dvp});
-  narrowAnyBuf = alloc({ShapedType::kDynamic}, {group});
+  panelKindBuf = alloc({ShapedType::kDynamic}, {group});
 
   emitPrePass();
 
@@ -395,7 +395,7 @@ void SoftmaxReadEmitter::emitPrePass() {
     };
     store(select(any(anyLanes[0]), cst(2.0f),
                  select(any(anyLanes[1]), cst(1.0f), cst(0.0f))),
-          narrowAnyBuf, {j});
+          panelKindBuf, {j});
     packQuery(j, h);
     loop(c0, cBqPad, c1, [&](Value r) {
       store(negInf, rowMax, {j, r});
@@ -468,7 +468,7 @@ void SoftmaxReadEmitter::emitKeyTile(Value kt) {
     // A head with no narrow channel (the usual case: beta*(max v - min v) >
     // ln 2 everywhere) takes a panel without the expm1 polynomial, one with
     // no offset channel (causal reads, wide spans) X = e^z alone.
-    Value kind = load(narrowAnyBuf, {j});
+    Value kind = load(panelKindBuf, {j});
     auto panelAs = [&](PanelKind k) {
       return [&, k] {
         panelKind = k;

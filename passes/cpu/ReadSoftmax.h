@@ -116,7 +116,7 @@ protected:
   Value alphaLow;
   /// Per head slot: 2 when some channel is narrow (narrowBuf), else 1 when
   /// some channel has offset 1 (offsetBuf), else 0.
-  Value narrowAnyBuf;
+  Value panelKindBuf;
   enum class PanelKind { Plain, Offset, Narrow };
   PanelKind panelKind = PanelKind::Narrow;
 
