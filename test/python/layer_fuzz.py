@@ -621,14 +621,14 @@ KNOWN = (
      "the float32 inputs alone costs that much, so no float32 "
      "implementation meets the bound there"),
     ("softmax-f32-logits",
-     lambda p, f: f["logit"] >= 300.0 or f["err"] <= 10.0 * f["lsens"],
+     lambda p, f: f["err"] <= 10.0 * f["lsens"],
      "docs/semantics.md, \"Known limit (softmax logits of several "
      "hundred)\": \"At |s| ~ 300, ulp(|s|) ~ 3e-5 and a few of them "
      "exceed the 1e-4 tolerance where one key dominates a row ... No kernel "
-     "can do better without forming the scores in wider arithmetic\" (as "
-     "spec_fuzz.py's KNOWN softmax-f32-logits, largest logit >= 300; or "
-     "the error within ten times what two-ulp score errors move the "
-     "reference by)"),
+     "can do better without forming the scores in wider arithmetic\": the "
+     "error within ten times what two-ulp score errors move the reference "
+     "by (until 2026-12-03 also any run whose largest logit was 300 or "
+     "more, which hid errors of other causes)"),
     ("lse-only-band-underflow",
      lambda p, f: f["span"] > 823.0 or (f["span"] > 87.0
                                         and f["drop"] <= TOL),
@@ -761,9 +761,38 @@ def check_layer(ctx, item, stats, *, only_run=None, cref=False, pyref=0.0,
     return ok
 
 
+def focus_centred(p, rng):
+    """--focus centred: the layer made a non-causal softmax or linear one
+    (the reads that centre their tilt, docs/semantics.md "Arithmetic"),
+    V's spread small (W_v x 0.01 to 1, or x 0.01 with a bias offset of
+    +-5 or 30: the values' mean away from 0, near the clip at small beta),
+    beta from -14 to 4 or the default, and half its runs long (T from
+    1023 to 2049, B = 1, keys over 2k). From its own generator: the rest
+    of the layer is as drawn."""
+    c = p["config"]
+    if c["prior_type"] not in ("softmax", "linear"):
+        c["prior_type"] = _pick(rng, ["softmax", "linear"])
+        c.pop("ssm_rank", None)
+        if "qk_dim" not in c and c.get("fem_dim") is not None:
+            c["qk_dim"] = c["fem_dim"]
+    c["causal"] = False
+    g = p["gains"]
+    for key in ("W_decay", "W_p"):  # gla's and mamba's own
+        g.pop(key, None)
+    g["W_v"] = float(_pick(rng, [0.01, 0.03, 0.1, 0.3, 1.0]))
+    if c.get("bias", True) and rng.random() < 0.4:
+        g["W_v.bias+"] = float(_pick(rng, [-30.0, -5.0, 5.0, 30.0]))
+    if rng.random() < 0.7:
+        g["_beta_param="] = float(_pick(rng, [-14.0, -5.0, -1.0, 0.0, 4.0]))
+    for r in p["runs"]:
+        if rng.random() < 0.5:
+            r[0], r[1] = 1, int(_pick(rng, [1023, 1025, 1536, 2047, 2049]))
+    return p
+
+
 def fuzz(ctx, seed, *, layers=None, seconds=None, per_round=4, start=0,
          only_run=None, cref=0.0, pyref=0.0, stats=None, strict=False,
-         out=sys.stdout, verbose=False):
+         out=sys.stdout, verbose=False, focus=None):
     """Draws layer `index` from (seed, index) for index = start, ...;
     compiles them `per_round` at a time and runs each layer's runs."""
     stats = stats or Stats()
@@ -778,6 +807,8 @@ def fuzz(ctx, seed, *, layers=None, seconds=None, per_round=4, start=0,
         batch = []
         for i in range(index, index + n):
             p = draw_layer(np.random.default_rng([seed, i]))
+            if focus == "centred":
+                p = focus_centred(p, np.random.default_rng([seed, i, 0xCE]))
             if verbose:
                 print(f"layer seed={seed} index={i}: "
                       f"{json.dumps(p, separators=(',', ':'))}", file=out,
@@ -1065,6 +1096,10 @@ def main(argv=None):
                     help="count failures that match KNOWN as failures")
     ap.add_argument("--verbose", action="store_true",
                     help="print every layer's parameters before it runs")
+    ap.add_argument("--focus", choices=["centred"], default=None,
+                    help="centred: non-causal softmax/linear layers with a "
+                    "small spread of V, half the runs long (replay with the "
+                    "same option)")
     a = ap.parse_args(argv)
     ctx = Context()
     stats = Stats()
@@ -1078,7 +1113,8 @@ def main(argv=None):
     seed = a.seed if a.seed is not None else int(time.time()) % 1000000
     if a.index is not None:
         fuzz(ctx, seed, layers=1, start=a.index, only_run=a.run, cref=a.cref,
-             pyref=a.pyref, stats=stats, strict=a.strict, verbose=True)
+             pyref=a.pyref, stats=stats, strict=a.strict, verbose=True,
+             focus=a.focus)
         print(stats.line(time.time() - t0, ctx.compile_s))
         return 0 if stats.failures == 0 else 1
     if a.fixed and FIXED_CASES:
@@ -1090,7 +1126,7 @@ def main(argv=None):
     print(f"layer_fuzz: seed {seed}", flush=True)
     fuzz(ctx, seed, layers=a.layers, seconds=a.time, per_round=a.per_round,
          start=a.start, cref=a.cref, pyref=a.pyref, stats=stats,
-         strict=a.strict, verbose=a.verbose)
+         strict=a.strict, verbose=a.verbose, focus=a.focus)
     print(stats.line(time.time() - t0, ctx.compile_s))
     return 0 if stats.failures == 0 else 1
 

@@ -81,6 +81,11 @@ def _visible(T, S, causal, keep):
     return vis & keep[:, None, :]
 
 
+# A function of the logits (B, H, T, S) that read_softmax applies when set:
+# spec_fuzz.py's logit_sensitivity perturbs them by float32-sized errors.
+LOGIT_NOISE = None
+
+
 def read_softmax(q, k, U, causal, keep, scale=None):
     """R(U) and log R(1) (B, T, H, 1): 0 wherever a key is visible, since
     the weights α_t sum to one (taken as exactly 0, not log Σα, whose float64
@@ -90,6 +95,8 @@ def read_softmax(q, k, U, causal, keep, scale=None):
     dk = q.shape[-1]
     scale = 1.0 / np.sqrt(dk) if scale is None else scale
     logits = np.einsum("bthc,bshc->bhts", q, k) * scale
+    if LOGIT_NOISE is not None:  # spec_fuzz.logit_sensitivity only
+        logits = LOGIT_NOISE(logits)
     vis = _visible(q.shape[1], k.shape[1], causal, keep)[:, None]
     # "visible s: s ≤ t if causal, all s otherwise; α_t = softmax of ℓ_t"
     logits = np.where(vis, logits, -np.inf)
