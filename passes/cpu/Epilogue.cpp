@@ -90,20 +90,27 @@ Value GateEpilogue::rowScale(Value t) {
   Value slot = e.remI(t, e.idx(kGateRows));
   // g+ = softplus(gate) + eps, and its norm scaled as hypot does
   // (EmitterBuilder::gateNormDivisor): the slot keeps u = g+ / max g+.
-  Value gMax = e.loop(w.c0i, dvp, w.cLanes, {e.splat(0.0f)},
-                      [&](Value c, ValueRange it) {
-                        Value lanesLeft = e.mask(e.sub(w.dv, c));
-                        Value gl = e.vloadMasked(
-                            op.getGate(), e.at(w.batch, t, w.head, c),
-                            lanesLeft);
-                        Value gp =
-                            e.select(lanesLeft,
-                                     e.fadd(gateSoftplus(e, gl, kExpFloor),
-                                            e.bcast(w.eps)),
-                                     e.splat(0.0f));
-                        e.vstore(gp, gatePlus, {slot, c});
-                        return SmallVector<Value>{e.fmax(gp, it[0])};
-                      })[0];
+  // The softplus pass in twice the lanes where dv is static and a
+  // multiple of them (x inserts where e does): its chain per vector (an
+  // exp, nine dependent FMAs) is longer than the reorder buffer covers, and
+  // wider ops put more chains side by side (as aft's q pass, ReadAft.cpp).
+  int64_t dvS = cast<MemRefType>(op.getOut().getType()).getDimSize(3);
+  int64_t lanes = !ShapedType::isDynamic(dvS) && dvS % (2 * e.lanes) == 0
+                      ? 2 * e.lanes
+                      : e.lanes;
+  EmitterBuilder x(op, op.getLayout(), lanes);
+  x.b.setInsertionPoint(e.b.getInsertionBlock(), e.b.getInsertionPoint());
+  Value gMax = x.loop(
+      w.c0i, dvp, x.idx(x.lanes), {x.splat(0.0f)}, [&](Value c, ValueRange it) {
+        Value lanesLeft = x.mask(x.sub(w.dv, c));
+        Value gl =
+            x.vloadMasked(op.getGate(), x.at(w.batch, t, w.head, c), lanesLeft);
+        Value gp = x.select(
+            lanesLeft, x.fadd(gateSoftplus(x, gl, kExpFloor), x.bcast(w.eps)),
+            x.splat(0.0f));
+        x.vstore(gp, gatePlus, {slot, c});
+        return SmallVector<Value>{x.fmax(gp, it[0])};
+      })[0];
   Value m = e.gateNormDivisor(gMax);
   Value vm = e.bcast(m);
   Value sq = e.loop(w.c0i, dvp, w.cLanes, {e.splat(0.0f)},
