@@ -363,6 +363,16 @@ def FEM_ScanReadOp : FEM_Op<"scan_read", [AttrSizedOperandSegments]> {
     of a or ssm's sum of delta, 0 for the other priors); `out` is not
     written and the rows are not read.
 
+    `keys(%b, %e)` (non-causal `linear` only) is the split of a non-causal
+    read (docs/architecture.md, "Both cores at B = H = 1"): the workgroup
+    adds only keys [b, e) to its state, its tilt still centred on all S
+    keys' values (the pre-pass reads every key), and `state` / `state_out`
+    hold the plain sums of that centred form (S_mu, S_(X-o), z at their
+    record slots; the common part [M, L, seen] is neither read nor
+    written). Every segment computes the same centre from the same values,
+    so their sums add: phase 1 (`state_only`) writes the sums of its keys,
+    phase 3 reads the rows from the total with an empty range.
+
     Example:
 
     ```mlir
@@ -391,6 +401,7 @@ def FEM_ScanReadOp : FEM_Op<"scan_read", [AttrSizedOperandSegments]> {
       Arg<Optional<FEM_FloatMemRef>, "", [MemRead]>:$state,
       Arg<FEM_FloatMemRef, "", [MemWrite]>:$out,
       Arg<Optional<FEM_FloatMemRef>, "", [MemWrite]>:$state_out,
+      Optional<Index>:$key_begin, Optional<Index>:$key_end,
       Index:$wg_x, Index:$wg_y, Index:$wg_z,
       UnitAttr:$causal, FEM_CapAttr:$cap, FEM_EpsAttr:$eps,
       FEM_LayoutDefault:$layout, FEM_TilesAttr:$tiles, UnitAttr:$state_only);
@@ -406,6 +417,7 @@ def FEM_ScanReadOp : FEM_Op<"scan_read", [AttrSizedOperandSegments]> {
     (`state` `(` $state^ `:` type($state) `)`)?
     `out` `(` $out `:` type($out) `)`
     (`state_out` `(` $state_out^ `:` type($state_out) `)`)?
+    (`keys` `(` $key_begin^ `,` $key_end `)`)?
     `at` `(` $wg_x `,` $wg_y `,` $wg_z `)`
     attr-dict
   }];

@@ -233,6 +233,13 @@ LogicalResult ScanReadOp::verify() {
   if (std::optional<std::string> bad =
           priors::checkTiles(info, toTiles(getTiles())))
     return emitOpError() << "tiles " << getTiles() << ": " << *bad;
+  if (static_cast<bool>(getKeyBegin()) != static_cast<bool>(getKeyEnd()))
+    return emitOpError() << "'keys' needs both its begin and its end";
+  if (getKeyBegin() &&
+      (info.algorithm != priors::ReadAlgorithm::ChunkedLinear ||
+       priors::keysOnQueryAxis(info, getCausal())))
+    return emitOpError() << "'keys' (a key range of a split read) is for "
+                            "non-causal linear reads only";
   NamedOperand operands[] = {
       {getQ(), "q"},       {getK(), "k"},         {getV(), "v"},
       {getBetaRaw(), "beta_raw"}, {getLam(), "lam"}, {getGate(), "gate"},

@@ -17,7 +17,10 @@
 //   aft          sums and key counts add (kmax, and kmax_X for the X
 //                half's own d_X and n_X)
 //   ssm          earlier x times e^(A[e, n] * sum of delta), then add
-// Only causal reads split (TileScan.cpp, whyNotSplit).
+// A non-causal read (linear) splits its keys in phase 1 and its rows in
+// phase 3: every segment centres its tilt on all keys' values (the `keys`
+// range of fem.scan_read), so the segments' plain sums add, in double, and
+// every segment's rows read the total (no records, no shifts to move).
 // gla's phase 0 (before phase 1) walks the decays of each (batch, head),
 // a = -(relu(decay) + eps), G = sum of a, and gives each segment's phase-1
 // state C = clamp(G, -60, 50) at its start, so that its local sums use the
@@ -42,18 +45,20 @@ namespace priors = femc::priors;
 void emitSplitCommon(llvm::raw_ostream &os) {
   os << "#define FEMC_MAX_SEGS " << kMaxSplitSegments << "\n"
      << "#define FEMC_SPLIT_MIN_T " << kDefaultSplitMinT << "\n";
-  os << R"C(/* e^x in double without libm (the glue links no math library). */
-static double femc_exp(double x);
+  os << R"C(/* A non-causal read's split (plain sums) uses none of the shift helpers. */
+#define FEMC_MAYBE_UNUSED __attribute__((unused))
+/* e^x in double without libm (the glue links no math library). */
+FEMC_MAYBE_UNUSED static double femc_exp(double x);
 /* e^x - 1 in double to a few ulp relative; the glue needs it on
  * [-ln 2, 0], where the series converges fast. */
-static double femc_expm1(double x) {
+FEMC_MAYBE_UNUSED static double femc_expm1(double x) {
   double term = x, sum = x;
   int i;
   if (!(x > -0.7 && x < 0.7)) return femc_exp(x) - 1.0;
   for (i = 2; i < 24; ++i) { term *= x / i; sum += term; }
   return sum;
 }
-static double femc_exp(double x) {
+FEMC_MAYBE_UNUSED static double femc_exp(double x) {
   double r, term = 1.0, sum = 1.0, p = 1.0, b;
   long long n, m;
   int i;
@@ -67,20 +72,19 @@ static double femc_exp(double x) {
   for (m = n > 0 ? n : -n; m; m >>= 1) { if (m & 1) p *= b; b *= b; }
   return sum * p;
 }
-static float femc_maxn(float a, float b) { return (a != a || b != b) ? a + b : (a > b ? a : b); }
-static float femc_min(float a, float b) { return (a != a || b != b) ? a + b : (a < b ? a : b); }
+FEMC_MAYBE_UNUSED static float femc_maxn(float a, float b) { return (a != a || b != b) ? a + b : (a > b ? a : b); }
+FEMC_MAYBE_UNUSED static float femc_min(float a, float b) { return (a != a || b != b) ? a + b : (a < b ? a : b); }
 
-/* m narrowed to rows tr = [t0, t1) on its T axes and keys sr on its S axes. */
+/* m narrowed to rows tr = [t0, t1) on its T axes (a causal read's keys
+ * too; a non-causal read's keys on S stay whole). */
 static void femc_view(femrt_memref *v, const femrt_memref *m, int rank,
-                      const int *syms, int bytes, const int64_t *tr,
-                      const int64_t *sr) {
+                      const int *syms, int bytes, const int64_t *tr) {
   int d;
   *v = *m;
   for (d = 0; d < rank; ++d) {
-    const int64_t *r = syms[d] == 1 ? tr : syms[d] == 2 ? sr : 0;
-    if (!r) continue;
-    v->aligned = (char *)v->aligned + r[0] * m->dims[rank + d] * bytes;
-    v->dims[d] = r[1] - r[0];
+    if (syms[d] != 1) continue;
+    v->aligned = (char *)v->aligned + tr[0] * m->dims[rank + d] * bytes;
+    v->dims[d] = tr[1] - tr[0];
   }
 }
 
@@ -94,9 +98,9 @@ static void femc_records(femrt_memref *v, float *data, const int64_t *bhd,
   v->dims[4] = w * bhd[2] * bhd[1];
 }
 
-/* One split launch. Segment s owns rows [tb[s], tb[s+1]) and keys
- * [sb[s], sb[s+1]); records are seg-major: local + (s * recs + r) * (Ks+1),
- * init + (s * recs + r) * Ks. */
+/* One split launch. Segment s owns rows [tb[s], tb[s+1]) and (a non-causal
+ * read's phase 1) keys [sb[s], sb[s+1]); records are seg-major:
+ * local + (s * recs + r) * (Ks+1), init + (s * recs + r) * Ks. */
 struct femc_split_plan {
   void *const *args;
   int64_t gx, gy, g, segs, recs, bhd[3];
@@ -292,83 +296,14 @@ void emitRecordFunctions(llvm::raw_ostream &os, const SplitGlueKernel &k,
   os << " acc[s] += b[s];\n}\n";
 }
 
-} // namespace
-
-void emitSplitKernel(llvm::raw_ostream &os, const SplitGlueKernel &k) {
+/// <id>_prefix(ctx, r) of a causal read: record r's initial state of every
+/// segment, from the user's state and the segments' records before it, all
+/// moved to the run's shift (<id>_norm) and folded by the prior's rule
+/// (<id>_add).
+void emitCausalPrefix(llvm::raw_ostream &os, const SplitGlueKernel &k,
+                      const RecordRule &rule, int state) {
   const std::string &id = k.id;
   int64_t ks = k.ks;
-  RecordRule rule = recordRule(k);
-  int out = argIndex(k, "out"), state = argIndex(k, "state"),
-      stateOut = argIndex(k, "state_out"), v = argIndex(k, "v");
-  assert(out >= 0 && v >= 0 && "scan kernel without out or v");
-  // The phase functions' buffers: the kernel's inputs without its state,
-  // then [state,] out, state_out (TileScan.cpp, addScanSplitFunctions).
-  std::vector<int> inputs;
-  for (auto [i, a] : llvm::enumerate(k.args))
-    if (a.name != "state" && a.name != "state_out" && a.name != "out")
-      inputs.push_back(static_cast<int>(i));
-  auto declare = [&](llvm::StringRef phase, size_t buffers) {
-    os << "extern void _mlir_ciface_" << k.wgName << "_" << phase << "(";
-    for (size_t i = 0; i < buffers; ++i)
-      os << "void *, ";
-    os << "int64_t, int64_t, int64_t);\n";
-  };
-  declare("local", inputs.size() + 3);
-  declare("segment", inputs.size() + 3);
-  auto views = [&](llvm::StringRef seg) {
-    os << "  const int64_t tr[2] = {p->tb[" << seg << "], p->tb[" << seg
-       << " + 1]}, sr[2] = {p->sb[" << seg << "], p->sb[" << seg << " + 1]};\n";
-    for (auto [j, a] : llvm::enumerate(inputs))
-      os << "  femc_view(&m[" << j << "], (const femrt_memref *)p->args[" << a
-         << "], " << id << "_args[" << a << "].rank, " << id << "_syms[" << a
-         << "], " << k.args[a].bytes << ", tr, sr);\n";
-  };
-  auto call = [&](llvm::StringRef phase, size_t buffers) {
-    os << "  _mlir_ciface_" << k.wgName << "_" << phase << "(";
-    for (size_t i = 0; i < buffers; ++i)
-      os << "&m[" << i << "], ";
-    os << "w % p->gx, w / p->gx % p->gy, w / p->gx / p->gy);\n}\n";
-  };
-  size_t nIn = inputs.size();
-  std::string outView = "  femc_view(&m[" + std::to_string(nIn + 1) +
-                        "], (const femrt_memref *)p->args[" +
-                        std::to_string(out) + "], " + id + "_args[" +
-                        std::to_string(out) + "].rank, " + id + "_syms[" +
-                        std::to_string(out) + "], " +
-                        std::to_string(k.args[out].bytes) + ", tr, sr);\n";
-
-  // Phase 1: (segment, workgroup) -> the segment's record from empty.
-  os << "static void " << id << "_local(void *ctx, int64_t i) {\n"
-     << "  const struct femc_split_plan *p = (const struct femc_split_plan "
-        "*)ctx;\n"
-     << "  int64_t seg = i / p->g, w = i % p->g;\n"
-     << "  femrt_memref m[" << nIn + 3 << "];\n";
-  views("seg");
-  os << "  femc_records(&m[" << nIn << "], p->start + seg * p->recs * " << ks
-     << ", p->bhd, " << ks << ");\n"
-     << outView << "  femc_records(&m[" << nIn + 2
-     << "], p->local + seg * p->recs * " << ks + 1 << ", p->bhd, " << ks + 1
-     << ");\n";
-  call("local", nIn + 3);
-
-  // Phase 3: (segment, workgroup) -> the segment's rows.
-  os << "static void " << id << "_segment(void *ctx, int64_t i) {\n"
-     << "  const struct femc_split_plan *p = (const struct femc_split_plan "
-        "*)ctx;\n"
-     << "  int64_t seg = i / p->g, w = i % p->g;\n"
-     << "  femrt_memref m[" << nIn + 3 << "];\n";
-  views("seg");
-  os << "  femc_records(&m[" << nIn << "], p->init + seg * p->recs * " << ks
-     << ", p->bhd, " << ks << ");\n"
-     << outView;
-  if (stateOut >= 0)
-    os << "  if (seg == p->segs - 1)\n    m[" << nIn + 2
-       << "] = *(const femrt_memref *)p->args[" << stateOut << "];\n  else";
-  os << "    femc_records(&m[" << nIn + 2 << "], p->fin + seg * p->recs * "
-     << ks << ", p->bhd, " << ks << ");\n";
-  call("segment", nIn + 3);
-
-  // Phase 2: per record, the initial state of every segment.
   emitRecordFunctions(os, k, rule);
   os << "static void " << id << "_prefix(void *ctx, int64_t r) {\n"
      << "  const struct femc_split_plan *p = (const struct femc_split_plan "
@@ -402,17 +337,14 @@ void emitSplitKernel(llvm::raw_ostream &os, const SplitGlueKernel &k) {
   auto put = [&](llvm::StringRef seg) {
     os << "    {\n      float *d = p->init + (" << seg << " * p->recs + r) * "
        << ks << ";\n      for (s = 0; s < " << ks << "; ++s) d[s] = acc[s];\n"
-       << "      d[" << priors::kStateShift << "] = gm; d["
-       << priors::kStateLow << "] = gl; d[" << priors::kStateSeen
+       << "      d[" << priors::kStateShift << "] = gm; d[" << priors::kStateLow
+       << "] = gl; d[" << priors::kStateSeen
        << "] = seen ? 1.0f : 0.0f;\n    }\n";
   };
   auto localAt = [&](llvm::StringRef seg) {
     return "p->local + (" + seg.str() + " * p->recs + r) * " +
            std::to_string(ks + 1);
   };
-  // Causal reads only (TileScan.cpp, whyNotSplit: a non-causal read
-  // centres its tilt on all keys' values, which segments cannot share).
-  assert(k.causal && "the split of a non-causal read");
   os << "  " << id << "_norm(acc, user, gm, gl, gk);\n"
      << "  for (i = 0; i < p->segs; ++i) {\n";
   put("i");
@@ -420,7 +352,110 @@ void emitSplitKernel(llvm::raw_ostream &os, const SplitGlueKernel &k) {
      << "    " << id << "_norm(b, " << localAt("i") << ", gm, gl, gk);\n"
      << "    " << id << "_add(acc, b, (" << localAt("i") << ")[" << ks
      << "], r, p);\n  }\n}\n";
+}
 
+} // namespace
+
+void emitSplitKernel(llvm::raw_ostream &os, const SplitGlueKernel &k) {
+  const std::string &id = k.id;
+  int64_t ks = k.ks;
+  RecordRule rule = recordRule(k);
+  int out = argIndex(k, "out"), state = argIndex(k, "state"),
+      stateOut = argIndex(k, "state_out"), v = argIndex(k, "v");
+  assert(out >= 0 && v >= 0 && "scan kernel without out or v");
+  // The phase functions' buffers: the kernel's inputs without its state,
+  // then [state,] out, state_out (TileScan.cpp, addScanSplitFunctions).
+  std::vector<int> inputs;
+  for (auto [i, a] : llvm::enumerate(k.args))
+    if (a.name != "state" && a.name != "state_out" && a.name != "out")
+      inputs.push_back(static_cast<int>(i));
+  // A non-causal read's phases take the key range after the grid
+  // (TileScan.cpp): its keys are never narrowed, phase 1 sums its
+  // segment's range of them and phase 3 none.
+  bool keyRange = !k.causal;
+  auto declare = [&](llvm::StringRef phase, size_t buffers) {
+    os << "extern void _mlir_ciface_" << k.wgName << "_" << phase << "(";
+    for (size_t i = 0; i < buffers; ++i)
+      os << "void *, ";
+    os << "int64_t, int64_t, int64_t" << (keyRange ? ", int64_t, int64_t" : "")
+       << ");\n";
+  };
+  declare("local", inputs.size() + 3);
+  declare("segment", inputs.size() + 3);
+  auto views = [&](llvm::StringRef seg) {
+    os << "  const int64_t tr[2] = {p->tb[" << seg << "], p->tb[" << seg
+       << " + 1]};\n";
+    for (auto [j, a] : llvm::enumerate(inputs))
+      os << "  femc_view(&m[" << j << "], (const femrt_memref *)p->args[" << a
+         << "], " << id << "_args[" << a << "].rank, " << id << "_syms[" << a
+         << "], " << k.args[a].bytes << ", tr);\n";
+  };
+  auto call = [&](llvm::StringRef phase, size_t buffers) {
+    os << "  _mlir_ciface_" << k.wgName << "_" << phase << "(";
+    for (size_t i = 0; i < buffers; ++i)
+      os << "&m[" << i << "], ";
+    os << "w % p->gx, w / p->gx % p->gy, w / p->gx / p->gy";
+    if (keyRange)
+      os << (phase == "local" ? ", p->sb[seg], p->sb[seg + 1]" : ", 0, 0");
+    os << ");\n}\n";
+  };
+  size_t nIn = inputs.size();
+  std::string outView = "  femc_view(&m[" + std::to_string(nIn + 1) +
+                        "], (const femrt_memref *)p->args[" +
+                        std::to_string(out) + "], " + id + "_args[" +
+                        std::to_string(out) + "].rank, " + id + "_syms[" +
+                        std::to_string(out) + "], " +
+                        std::to_string(k.args[out].bytes) + ", tr);\n";
+
+  // Phase 1: (segment, workgroup) -> the segment's record from empty.
+  os << "static void " << id << "_local(void *ctx, int64_t i) {\n"
+     << "  const struct femc_split_plan *p = (const struct femc_split_plan "
+        "*)ctx;\n"
+     << "  int64_t seg = i / p->g, w = i % p->g;\n"
+     << "  femrt_memref m[" << nIn + 3 << "];\n";
+  views("seg");
+  os << "  femc_records(&m[" << nIn << "], p->start + seg * p->recs * " << ks
+     << ", p->bhd, " << ks << ");\n"
+     << outView << "  femc_records(&m[" << nIn + 2
+     << "], p->local + seg * p->recs * " << ks + 1 << ", p->bhd, " << ks + 1
+     << ");\n";
+  call("local", nIn + 3);
+
+  // Phase 3: (segment, workgroup) -> the segment's rows.
+  os << "static void " << id << "_segment(void *ctx, int64_t i) {\n"
+     << "  const struct femc_split_plan *p = (const struct femc_split_plan "
+        "*)ctx;\n"
+     << "  int64_t seg = i / p->g, w = i % p->g;\n"
+     << "  femrt_memref m[" << nIn + 3 << "];\n";
+  views("seg");
+  os << "  femc_records(&m[" << nIn << "], p->init + seg * p->recs * " << ks
+     << ", p->bhd, " << ks << ");\n"
+     << outView;
+  if (stateOut >= 0)
+    os << "  if (seg == p->segs - 1)\n    m[" << nIn + 2
+       << "] = *(const femrt_memref *)p->args[" << stateOut << "];\n  else";
+  os << "    femc_records(&m[" << nIn + 2 << "], p->fin + seg * p->recs * "
+     << ks << ", p->bhd, " << ks << ");\n";
+  call("segment", nIn + 3);
+
+  // Phase 2: per record, the initial state of every segment.
+  if (keyRange) {
+    // Plain sums of one centred form (the common part unused): their total
+    // in double, in segment order, for every segment's rows. No user state
+    // (TileScan.cpp, whyNotSplit).
+    os << "static void " << id << "_prefix(void *ctx, int64_t r) {\n"
+       << "  const struct femc_split_plan *p = (const struct femc_split_plan "
+          "*)ctx;\n"
+       << "  int64_t i, s;\n"
+       << "  for (s = 0; s < " << ks << "; ++s) {\n"
+       << "    double t = 0.0;\n"
+       << "    for (i = 0; i < p->segs; ++i) t += p->local[(i * p->recs + r) * "
+       << ks + 1 << " + s];\n"
+       << "    for (i = 0; i < p->segs; ++i) p->init[(i * p->recs + r) * " << ks
+       << " + s] = (float)t;\n  }\n}\n";
+  } else {
+    emitCausalPrefix(os, k, rule, state);
+  }
   // The driver of the three phases (femrt_kernel_info::split).
   const SplitGlueKernel::Arg &outArg = k.args[out];
   auto axisOf = [&](const SplitGlueKernel::Arg &a, int symbol) {
@@ -431,7 +466,7 @@ void emitSplitKernel(llvm::raw_ostream &os, const SplitGlueKernel &k) {
   };
   int tAxis = axisOf(outArg, 1), bAxis = axisOf(outArg, 0),
       hAxis = axisOf(outArg, 3), dvAxis = axisOf(outArg, 6);
-  int sAxis = axisOf(k.args[v], 1); // causal: keys on the query axis
+  int sAxis = axisOf(k.args[v], k.causal ? 1 : 2); // causal: keys on T
   assert(tAxis >= 0 && bAxis >= 0 && hAxis >= 0 && dvAxis >= 0 && sAxis >= 0);
   // gla's phase 0: C at each segment's start, per (batch, head).
   int decay = argIndex(k, "decay");

@@ -211,8 +211,9 @@ static LogicalResult tileScan(func::FuncOp f, const ScanSource &src,
                      arg("v"), arg("beta_raw"), arg("lam"), arg("gate"),
                      arg("mask"), arg("decay"), arg("delta"), arg("A"),
                      arg("Bs"), arg("Cs"), arg("D"), arg("state"), args[n],
-                     stateOut, args[grid], args[grid + 1], args[grid + 2],
-                     causal, src.cap, src.eps, src.layout, tiles,
+                     stateOut, /*key_begin=*/Value(), /*key_end=*/Value(),
+                     args[grid], args[grid + 1], args[grid + 2], causal,
+                     src.cap, src.eps, src.layout, tiles,
                      /*state_only=*/UnitAttr());
   func::ReturnOp::create(bb, loc);
   f.erase();
@@ -324,14 +325,13 @@ std::optional<std::string> mlir::fem::whyNotSplit(ScanReadOp read) {
   };
   if (!dynamicTime(read.getOut()) || !dynamicTime(read.getV()))
     return std::string("the sequence length is static");
-  // A non-causal read centres its tilt on the mean of all keys' values
-  // (dialect/Priors.h, kCentredRange), which segments that each see their
-  // own keys cannot share: split, its sums kept ~u sqrt(S) of Z, 7e-5 of
-  // max|out| at T = 2048 with beta*sigma_v ~ 0.1 (docs/semantics.md).
-  if (!read.getCausal() && !isAlwaysCausal(read.getKind()))
-    return std::string("it is not causal: its rows read every key with a "
-                       "tilt centred on all keys' values, which segments "
-                       "cannot share");
+  // A non-causal read splits its keys (phase 1) and its rows (phase 3),
+  // every segment centring its tilt on all keys' values (`keys`, FEMOps.td):
+  // plain sums, which a carried state's records (max shift, offset form)
+  // are not.
+  if (!read.getCausal() && !isAlwaysCausal(read.getKind()) &&
+      (read.getState() || read.getStateOut()))
+    return std::string("it is not causal and carries a state");
   if (scanStateWidth(read) < 0)
     return std::string("the state width Ks is dynamic (dk or N is dynamic)");
   // Phase 2 reads these in C: ssm's A (the segment's decay e^(A sum delta))
@@ -381,6 +381,13 @@ LogicalResult mlir::fem::addScanSplitFunctions(ModuleOp module) {
       argNames.push_back(StringAttr::get(ctx, "state_out"));
       IndexType index = IndexType::get(ctx);
       types.append({index, index, index});
+      // A non-causal read's phases take the key range [begin, end) after
+      // the grid (`keys`, FEMOps.td): phase 1 its segment's keys, phase 3
+      // none, its state then the total of the segments' plain sums (no
+      // state_out).
+      bool keyRange = !read.getCausal() && !isAlwaysCausal(read.getKind());
+      if (keyRange)
+        types.append({index, index});
       OpBuilder b(wg);
       b.setInsertionPointAfter(wg);
       std::string sym =
@@ -401,11 +408,14 @@ LogicalResult mlir::fem::addScanSplitFunctions(ModuleOp module) {
         return Value();
       };
       unsigned grid = argNames.size();
+      Value keyBegin = keyRange ? body->getArgument(grid + 3) : Value();
+      Value keyEnd = keyRange ? body->getArgument(grid + 4) : Value();
+      Value stateOut = keyRange && !local ? Value() : arg("state_out");
       auto created = ScanReadOp::create(
           bb, read.getLoc(), read.getKindAttr(), arg("q"), arg("k"), arg("v"),
           arg("beta_raw"), arg("lam"), arg("gate"), arg("mask"), arg("decay"),
-          arg("delta"), arg("A"), arg("Bs"), arg("Cs"), arg("D"),
-          arg("state"), arg("out"), arg("state_out"), body->getArgument(grid),
+          arg("delta"), arg("A"), arg("Bs"), arg("Cs"), arg("D"), arg("state"),
+          arg("out"), stateOut, keyBegin, keyEnd, body->getArgument(grid),
           body->getArgument(grid + 1), body->getArgument(grid + 2),
           read.getCausalAttr(), read.getCapAttr(), read.getEpsAttr(),
           read.getLayoutAttr(), read.getTiles(),

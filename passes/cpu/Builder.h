@@ -439,6 +439,31 @@ public:
     return arith::SIToFPOp::create(
         b, f32, arith::IndexCastOp::create(b, b.getI64Type(), index));
   }
+  /// Whether key s of batch `batch` is kept: its byte in the key mask
+  /// (B, S) is not 0.
+  Value maskKeeps(Value keyMask, Value batch, Value s) {
+    return arith::CmpIOp::create(
+        b, arith::CmpIPredicate::ne, load(keyMask, {batch, s}),
+        arith::ConstantIntOp::create(b, b.getI8Type(), 0));
+  }
+  /// The number of keys a non-causal row reads, as a float: S, or the keys
+  /// the mask keeps (the centred tilt's mean divides by it).
+  Value keptKeys(Value keyMask, Value batch, Value S) {
+    if (!keyMask)
+      return toFloat(S);
+    return loop(idx(0), S, idx(1), {cst(0.0f)}, [&](Value s, ValueRange it) {
+      return SmallVector<Value>{
+          select(maskKeeps(keyMask, batch, s), fadd(it[0], cst(1.0f)), it[0])};
+    })[0];
+  }
+  /// The centred tilt's shift (dialect/Priors.h, kCentredRange): the
+  /// values' clipped mean kept inside [lo, min(hi, lo + span)], in the
+  /// caller's units (beta*v with span kCentreSpan, or v with
+  /// kCentreSpan/beta). A NaN mean (from +inf and -inf among the values)
+  /// takes lo: fmax gives its second operand for NaN.
+  Value centreShift(Value mean, Value lo, Value hi, Value span) {
+    return fmin(fmax(mean, lo), fmin(hi, fadd(lo, span)));
+  }
   /// The gate g = g+ * sqrt(dv) / max(||g+||, 1e-5) with the norm scaled as
   /// hypot does, so that no square overflows (gate logits >= 2e19) or
   /// underflows: with m = max g+ over the row's dv channels and u = g+/m,

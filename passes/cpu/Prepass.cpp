@@ -102,11 +102,7 @@ void mlir::fem::cpu::prefetchScanRowSpread(EmitterBuilder &e, ScanReadOp op,
 
 Value ValueStreams::keyKept(Value s) {
   Value keyMask = op.getMask();
-  if (!keyMask)
-    return Value();
-  return arith::CmpIOp::create(
-      e.b, arith::CmpIPredicate::ne, e.load(keyMask, {w.batch, s}),
-      arith::ConstantIntOp::create(e.b, e.b.getI8Type(), 0));
+  return keyMask ? e.maskKeeps(keyMask, w.batch, s) : Value();
 }
 
 /// The tilt's shift P = M - h with h = clamp(M - L - free, 0, kTiltMax)
@@ -136,7 +132,8 @@ static void placeShift(EmitterBuilder &e, ScanReadOp op, const ScanWorkgroup &w,
   Value zero = e.cst(0.0f), half = e.cst(0.5f);
   e.loop(w.c0i, w.cw, w.c1i, [&](Value c) {
     Value m = e.load(shift, {c}), l = e.load(lowBuf, {c});
-    if (Value state = op.getState()) {
+    // (A split non-causal read's state holds plain sums, no range.)
+    if (Value state = op.getKeyBegin() ? Value() : op.getState()) {
       Value at = e.add(w.chan0, c);
       Value seen = e.fcmp(
           arith::CmpFPredicate::OGT,
@@ -153,12 +150,13 @@ static void placeShift(EmitterBuilder &e, ScanReadOp op, const ScanWorkgroup &w,
 }
 
 /// Whether the read centres its tilt (dialect/Priors.h, kCentredRange):
-/// stateless (a carried record's sums are relative to its own range) and
 /// not causal (causal rows sum few keys early and are measured against
-/// max|out| there; the sums of late rows lose little next to it).
+/// max|out| there; the sums of late rows lose little next to it) and
+/// without a carried record (its sums are relative to its own range), which
+/// a split's plain sums (`keys`) are not: its segments all centre alike.
 static bool centresTilt(ScanReadOp op) {
   const femc::priors::PriorInfo &info = getPriorInfo(op.getKind());
-  return !op.getState() && !op.getStateOut() &&
+  return ((!op.getState() && !op.getStateOut()) || op.getKeyBegin()) &&
          !femc::priors::keysOnQueryAxis(info, op.getCausal());
 }
 
@@ -223,16 +221,7 @@ void ValueStreams::emit() {
     });
   });
   // The number of kept keys, for the centre's mean.
-  Value kept;
-  if (centre) {
-    kept = e.toFloat(w.S);
-    if (op.getMask())
-      kept =
-          e.loop(w.c0i, w.S, w.c1i, {e.cst(0.0f)}, [&](Value s, ValueRange it) {
-            return SmallVector<Value>{
-                e.select(keyKept(s), e.fadd(it[0], e.cst(1.0f)), it[0])};
-          })[0];
-  }
+  Value kept = centre ? e.keptKeys(op.getMask(), w.batch, w.S) : Value();
   e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
     Value lanesLeft = e.mask(e.sub(w.cw, cv));
     Value hi = e.vload(hiBuf, {cv}), lo = e.vload(loBuf, {cv});
@@ -260,17 +249,13 @@ void ValueStreams::emit() {
     Value offsetLanes = narrowLanes;
     Value shiftV = maxV;
     if (centre) {
-      // c = beta clip(mean) inside [L, min(M, L + kCentreSpan)] (a NaN
-      // mean, from +inf and -inf among the values, takes L: fmax gives its
-      // second operand for NaN). A NaN M (a NaN value) fails the range test
-      // and keeps M.
+      // c = beta clip(mean) inside [L, min(M, L + kCentreSpan)]. A NaN M
+      // (a NaN value) fails the range test and keeps M.
       Value mean = e.fdiv(e.vload(sumBuf, {cv}), e.bcast(kept));
       if (squash)
         mean = e.sigmoid(mean);
-      Value c = e.fmul(b, e.clamp(mean, negBnd, bnd));
-      Value upper =
-          e.fmin(maxV, e.fadd(minV, e.splat(femc::priors::kCentreSpan)));
-      c = e.fmin(e.fmax(c, minV), upper);
+      Value c = e.centreShift(e.fmul(b, e.clamp(mean, negBnd, bnd)), minV, maxV,
+                              e.splat(femc::priors::kCentreSpan));
       Value centred =
           arith::AndIOp::create(e.b,
                                 e.fcmp(arith::CmpFPredicate::OLE, span,

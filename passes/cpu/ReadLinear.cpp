@@ -137,9 +137,14 @@ void LinearReadEmitter::emit() {
 
   if (!causal) {
     // Every row reads every key: the state over all keys, then the rows.
-    e.loop(w.c0i, e.ceilDiv(w.S, cC), w.c1i, [&](Value kc) {
-      Value s0 = e.mul(kc, cC);
-      Value n = e.minI(cC, e.sub(w.S, s0));
+    // A split read (`keys`) adds its key range [kb, ke) to the sums it was
+    // given (phase 1: none; phase 3: the total, with no keys of its own).
+    Value kb = op.getKeyBegin() ? op.getKeyBegin() : w.c0i;
+    Value ke = op.getKeyEnd() ? e.minI(op.getKeyEnd(), w.S) : w.S;
+    kb = e.minI(kb, ke);
+    e.loop(w.c0i, e.ceilDiv(e.sub(ke, kb), cC), w.c1i, [&](Value kc) {
+      Value s0 = e.add(kb, e.mul(kc, cC));
+      Value n = e.minI(cC, e.sub(ke, s0));
       prefetchRows(e.add(s0, cC), /*keys=*/true, /*queries=*/false);
       loadKeys(s0, n);
       emitStateUpdate(n);
@@ -193,7 +198,8 @@ void LinearReadEmitter::emit() {
 
 Value LinearReadEmitter::loadState() {
   using namespace femc::priors;
-  if (!carried.in())
+  bool plain = carried.plainSums();
+  if (!carried.in() && !(plain && op.getState()))
     return e.cst(0.0f);
   int64_t base = kStatePriorPart + 1;
   Value dk = w.dk;
@@ -210,9 +216,9 @@ Value LinearReadEmitter::loadState() {
       Value x = carried.load(c, e.add(e.add(e.idx(base), dk), d));
       e.store(mu, state, {d, c});
       // S_(X-o) at this segment's M from the record's offset form
-      // (ScanRead.h, xSumFromRecord).
-      e.store(carried.xSumFromRecord(c, x, e.load(norm, {d})), state,
-              {d, cz});
+      // (ScanRead.h, xSumFromRecord); plain sums as they are.
+      e.store(plain ? x : carried.xSumFromRecord(c, x, e.load(norm, {d})),
+              state, {d, cz});
     });
   });
   return gla ? carried.load(w.c0i, kStatePriorPart) : e.cst(0.0f);
@@ -220,7 +226,8 @@ Value LinearReadEmitter::loadState() {
 
 void LinearReadEmitter::storeState(Value cLast, Value gLast) {
   using namespace femc::priors;
-  if (!carried.out())
+  bool plain = carried.plainSums();
+  if (!carried.out() && !(plain && op.getStateOut()))
     return;
   int64_t base = kStatePriorPart + 1;
   Value dk = w.dk;
@@ -235,9 +242,11 @@ void LinearReadEmitter::storeState(Value cLast, Value gLast) {
     e.loop(w.c0i, dk, w.c1i, [&](Value d) {
       Value z = e.load(norm, {d});
       carried.store(c, e.add(e.idx(base), d), e.load(state, {d, c}));
-      // S_X in the record's offset form (xSumToRecord).
+      // S_X in the record's offset form (xSumToRecord); plain sums as
+      // they are.
+      Value x = e.load(state, {d, cz});
       carried.store(c, e.add(e.add(e.idx(base), dk), d),
-                    carried.xSumToRecord(c, z, e.load(state, {d, cz})));
+                    plain ? x : carried.xSumToRecord(c, z, x));
       carried.store(c, e.add(e.add(e.idx(base), e.add(dk, dk)), d), z);
     });
   });

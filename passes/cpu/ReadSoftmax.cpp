@@ -267,11 +267,8 @@ void SoftmaxReadEmitter::emitPrePass() {
     }
     SmallVector<Value> red =
         loop(c0, S, c1, inits, [&](Value s, ValueRange it) {
-          Value keep;
-          if (Value keyMask = op.getMask())
-            keep = arith::CmpIOp::create(
-                b, arith::CmpIPredicate::ne, load(keyMask, {batch, s}),
-                arith::ConstantIntOp::create(b, b.getI8Type(), 0));
+          Value keep =
+              op.getMask() ? maskKeeps(op.getMask(), batch, s) : Value();
           // The kv head's rows lie H*dv values apart, a few per page, where
           // the hardware prefetchers stop: fetch kPrePassAhead keys ahead (the
           // pass is bound by the latency of these loads otherwise).
@@ -312,17 +309,7 @@ void SoftmaxReadEmitter::emitPrePass() {
            });
   });
   // The number of kept keys, for the centre's mean.
-  Value kept;
-  if (centre) {
-    kept = toFloat(S);
-    if (Value keyMask = op.getMask())
-      kept = loop(c0, S, c1, {cst(0.0f)}, [&](Value s, ValueRange it) {
-        Value keep = arith::CmpIOp::create(
-            b, arith::CmpIPredicate::ne, load(keyMask, {batch, s}),
-            arith::ConstantIntOp::create(b, b.getI8Type(), 0));
-        return SmallVector<Value>{select(keep, fadd(it[0], cst(1.0f)), it[0])};
-      })[0];
-  }
+  Value kept = centre ? keptKeys(op.getMask(), batch, S) : Value();
   auto vi1Wide = VectorType::get({lanes}, b.getI1Type());
   Value noLane =
       arith::ConstantOp::create(b, vi1Wide, DenseElementsAttr::get(vi1Wide, false));
@@ -359,16 +346,14 @@ void SoftmaxReadEmitter::emitPrePass() {
           if (centre) {
             // Centred channels (span <= kCentredRange): the shift near the
             // values' mean, in value units v_c = clip(mean) inside
-            // [min, min(max, min + kCentreSpan / beta)] (a NaN mean, from +inf
-            // and -inf among the values, takes min: fmax gives its second
-            // operand for NaN), and X - 1 = e^z - 1 (expm1 where narrow).
+            // [min, min(max, min + kCentreSpan / beta)], and X - 1 = e^z - 1
+            // (expm1 where narrow).
             Value loClip = clamp(vload(vLo, {c}), negBound, bound);
             Value mean =
                 clamp(fdiv(vload(vSum, {c}), bcast(kept)), negBound, bound);
-            Value upper =
-                fmin(vMax, fadd(loClip,
-                                fdiv(splat(femc::priors::kCentreSpan), beta)));
-            Value vc = fmin(fmax(mean, loClip), upper);
+            Value vc =
+                centreShift(mean, loClip, vMax,
+                            fdiv(splat(femc::priors::kCentreSpan), beta));
             Value centred = arith::AndIOp::create(
                 b,
                 fcmp(arith::CmpFPredicate::OLE, span,

@@ -137,8 +137,12 @@ public:
   ScanState(EmitterBuilder &e, ScanReadOp op, const ScanWorkgroup &w,
             ValueStreams &streams)
       : e(e), op(op), w(w), streams(streams) {}
-  bool in() { return static_cast<bool>(op.getState()); }
-  bool out() { return static_cast<bool>(op.getStateOut()); }
+  /// A split non-causal read (`keys`, FEMOps.td): `state` and `state_out`
+  /// hold plain sums of the read's own centred form, no records to merge.
+  bool plainSums() { return static_cast<bool>(op.getKeyBegin()); }
+  /// A carried record comes in (`state`) / goes out (`state_out`).
+  bool in() { return op.getState() && !plainSums(); }
+  bool out() { return op.getStateOut() && !plainSums(); }
   /// After streams.emit(): the segment's range per channel and, with a
   /// carried state, the merged shift and offset.
   void begin();

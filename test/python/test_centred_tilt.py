@@ -127,9 +127,10 @@ def test_one_key(lib):
         assert _worst(lib, f"{prior}_full", prior, inp) <= 1e-6
 
 
-def test_never_split_into_segments(lib, monkeypatch):
-    """A non-causal read is not split at run time, even when forced (the
-    segments could not share the centre): split with the max shift it gave
+def test_split_shares_the_centre(lib, monkeypatch):
+    """A non-causal read split at run time (keys in phase 1, rows in phase
+    3; ScanSplitTest checks that it splits) centres every segment's tilt on
+    all keys' values: split with the stateful kernels' max shift it gave
     7.3e-5 max|out| here (B = H = 1, T = 2048)."""
     kernel = lib.kernel("linear_full_dk32")
     for segments in ("4", ""):
