@@ -654,12 +654,12 @@ class Stats:
         self.layers = self.runs = self.failures = 0
         self.known = {}
         self.by_prior = {}
-        self.worst = {}
+        self.worst = {}  # prior -> (the largest passing error, its run)
 
     def line(self, seconds, compile_s):
         per = ", ".join(f"{k} {v}" for k, v in sorted(self.by_prior.items()))
         kn = ", ".join(f"{k} {v}" for k, v in sorted(self.known.items()))
-        worst = ", ".join(f"{k} {v:.2g}" for k, v in
+        worst = ", ".join(f"{k} {v:.2g} ({lab})" for k, (v, lab) in
                           sorted(self.worst.items()))
         return (f"layer_fuzz: {self.layers} layer(s), {self.runs} run(s) in "
                 f"{seconds:.1f} s (compiles {compile_s:.1f} s), "
@@ -723,7 +723,8 @@ def check_layer(ctx, item, stats, *, only_run=None, cref=False, pyref=0.0,
         stats.runs += 1
         stats.by_prior[prior] = stats.by_prior.get(prior, 0) + 1
         if err <= TOL:
-            stats.worst[prior] = max(stats.worst.get(prior, 0.0), err)
+            if err >= stats.worst.get(prior, (-1.0, ""))[0]:
+                stats.worst[prior] = (err, f"{_label(label)} run={j}")
             continue
         facts = {"err": err, "sens": 0.0, "span": 0.0, "logit": 0.0,
                  "lsens": 0.0, "drop": np.inf}
