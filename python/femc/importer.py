@@ -133,6 +133,7 @@ def _read_safetensors(path):
                                "JSON object")
     body = data[8 + n:]
     tensors = OrderedDict()
+    spans = []
     config = None
     meta = header.get("__metadata__") or {}
     # The safetensors format: __metadata__ maps strings to strings.
@@ -186,7 +187,38 @@ def _read_safetensors(path):
         if dtype == "BF16":
             array = (array.astype(np.uint32) << 16).view(np.float32)
         tensors[name] = array
+        spans.append((begin, end, name))
+    _check_safetensors_spans(path, spans, len(body))
     return tensors, config
+
+
+def _check_safetensors_spans(path, spans, size):
+    """The tensors must fill the data section end to end, in some order,
+    without a gap or an overlap, as the safetensors library requires
+    (InvalidOffset, MetadataIncompleteBuffer). Was: two tensors could share
+    bytes (a hand-edited or damaged header: one weight imported as the
+    other's values without a word), and bytes could lie outside every
+    tensor. The format has no checksums: a flipped byte inside a tensor's
+    data cannot be seen (docs/layers.md, "Damaged checkpoints")."""
+    at = 0
+    for begin, end, name in sorted(spans):
+        if begin != at:
+            what = (f"overlap the tensor before it, which ends at byte {at}"
+                    if begin < at else
+                    f"leave bytes [{at}, {begin}) of the data section "
+                    "outside every tensor")
+            raise LayerImportError(
+                f"{path}: tensor '{name}' has data offsets [{begin}, {end}) "
+                f"that {what}; a safetensors file's tensors fill its data "
+                "section end to end (the header is damaged or was not "
+                "written by a safetensors writer)")
+        at = end
+    if at != size:
+        raise LayerImportError(
+            f"{path}: the safetensors tensors end at byte {at} of the "
+            f"{size}-byte data section: {size - at} bytes lie outside "
+            "every tensor (the header is damaged, or the file has bytes "
+            "appended)")
 
 
 def _starts_as_zip(path):
@@ -241,7 +273,21 @@ def _read_npz(path):
                 raise LayerImportError(
                     f"{path}: entry '{name}' is damaged ({e}); the .npz "
                     "archive is corrupt")
-            except (ValueError, OSError, EOFError, zlib.error) as e:
+            except ValueError as e:
+                if "allow_pickle" not in str(e):
+                    raise LayerImportError(f"{path}: entry '{name}': {e}")
+                # An object array, pickled: np.savez(..., __config__=cfg)
+                # of a dict makes one. Unpickling runs code: refused.
+                what = ("the configuration is a pickled Python object (numpy"
+                        ".savez of a dict makes one); save it as JSON text: "
+                        "numpy.savez(..., __config__=json.dumps(cfg))"
+                        if name == CONFIG_KEY_NPZ else
+                        "it is an array of pickled Python objects (dtype "
+                        "object); a parameter is a numeric array")
+                raise LayerImportError(
+                    f"{path}: entry '{name}': {what}; femc does not unpickle "
+                    "(loading a pickle runs code)")
+            except (OSError, EOFError, zlib.error) as e:
                 raise LayerImportError(f"{path}: entry '{name}': {e}")
             # numpy returns the raw bytes of a member that is not an .npy
             # array (was: AttributeError: 'bytes' object has no attribute
@@ -251,10 +297,40 @@ def _read_npz(path):
                     f"{path}: member '{name}' is not an .npy array (an .npz "
                     "holds only NAME.npy arrays, as numpy.savez writes them)")
             if name == CONFIG_KEY_NPZ:
-                config = _parse_config_text(str(value), f"{path}: {name}")
+                where = f"{path}: {name}"
+                config = _parse_config_text(_npz_config_text(value, where),
+                                            where)
             else:
                 tensors[name] = value
     return tensors, config
+
+
+def _npz_config_text(value, where):
+    """The JSON text of an .npz's __config__ member, in the forms numpy
+    gives back for what a user saves: a str or bytes (numpy.savez stores a
+    0-d '<U' or '|S' array), a one-element array of either, or the text's
+    UTF-8 bytes as a 1-d uint8 (or int8) array (numpy.frombuffer(
+    text.encode(), numpy.uint8)). Was str(value): bytes read as "b'{...}'"
+    and a uint8 array as "[123 34 ...]", both refused as not JSON, and a
+    number such as 1.0 read as the JSON number 1.0."""
+    kind = value.dtype.kind
+    if kind in "US" and value.ndim <= 1 and value.size == 1:
+        text = value.reshape(()).item()
+    elif kind in "ui" and value.dtype.itemsize == 1 and value.ndim == 1:
+        text = value.tobytes()
+    else:
+        raise LayerImportError(
+            f"{where}: the configuration must be JSON text: a str or bytes "
+            "(numpy.savez(..., __config__=json.dumps(cfg))), a one-element "
+            "string array, or a 1-d uint8 array of the text's UTF-8 bytes; "
+            f"found a {value.dtype} array of shape {value.shape}")
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise LayerImportError(
+                f"{where}: the configuration's bytes are not UTF-8 text ({e})")
+    return text
 
 
 def _read_torch(path):
