@@ -141,25 +141,24 @@ struct HeadStreams {
   /// Every scan prior's record keeps its X sums in an offset form
   /// (docs/semantics.md, "Segments"; offsetForm): per channel, whether the
   /// carried record's is X - 1 (carriedNarrow) and whether the record this
-  /// run writes is (outNarrow), and k of the carried sum moved to the
-  /// written form, e^D x + k n (carriedCoef; D = M_state - M).
+  /// run writes is (outNarrow; it then holds the scan's X - 1 sums, else
+  /// its X sums), and e^D - 1 (carriedScaleM1; D = M_state - M, -1
+  /// without a carried key).
   std::vector<char> carriedNarrow, outNarrow;
-  std::vector<double> carriedCoef;
+  std::vector<double> carriedScaleM1;
 
   /// A carried X sum `stored` (record form) with its carried normaliser
   /// `norm` (sum of w) as a plain sum of w X relative to M.
   double carriedPlain(int64_t c, double stored, double norm) const {
     return carriedScale[c] * (carriedNarrow[c] ? stored + norm : stored);
   }
-  /// The same in the form of the record this run writes; k norm is left
-  /// out where k is 0 (0 * inf is NaN), as the kernel does.
-  double carriedOut(int64_t c, double stored, double norm) const {
+  /// The same as a sum of w (X - 1) relative to M, e^D stored + k norm
+  /// with k = e^D - 1 (offset form) or -1; k norm is left out where k is 0
+  /// (0 * inf is NaN), as the kernel does.
+  double carriedM1(int64_t c, double stored, double norm) const {
     double moved = carriedScale[c] * stored;
-    return carriedCoef[c] == 0.0 ? moved : moved + carriedCoef[c] * norm;
-  }
-  /// X - o of key s in the form of the record this run writes.
-  double xOut(int64_t s, int64_t c) const {
-    return outNarrow[c] ? tiltedM1[s * dv + c] : tilted[s * dv + c];
+    double k = carriedNarrow[c] ? carriedScaleM1[c] : -1.0;
+    return k == 0.0 ? moved : moved + k * norm;
   }
 
   double vt(int64_t s, int64_t c) const { return clipped[s * dv + c]; }
@@ -169,18 +168,22 @@ struct HeadStreams {
 
 /// What a prior read produces for one (batch, query head): mu = R(V~) and
 /// Z = R(X) for every query row, and whether the row saw any key.
+///
+/// Also log R(1) and R(X - 1) / R(1) (the weights' mean of X - 1; R is
+/// linear in U): log Z = log R(1) + log1p(R(X - 1) / R(1)) keeps the digits
+/// of log Z near 0 that F = (log Z + M) / beta needs where beta or the
+/// spread beta (max V~ - min V~) is small. A double Z keeps only 1e-16 of
+/// Z - 1: at beta ~ 1e-13 (eps <= 1e-14) that is 1e-3 of F, and where
+/// every X - 1 is ~1e-22 (ssm's sigmoid of v ~ -50) log Z rounds to 0 and
+/// F to max V~ instead of ~ mean V~.
 struct HeadRead {
-  std::vector<double> mu, z; ///< T x dv.
-  /// R(X - 1), T x dv, where the read's weights sum to exactly 1 (softmax):
-  /// there Z - 1 = R(X - 1) and log Z = log1p(R(X - 1)) keeps the digits
-  /// that F = log Z / beta needs when beta is small (beta_raw = -30 gives
-  /// beta ~ 1e-13: log of a double Z would leave F with ~1e-3 of error).
-  std::vector<double> zm1;
-  bool normalised = false;
-  std::vector<char> visible; ///< T.
+  std::vector<double> mu, z;           ///< T x dv.
+  std::vector<double> logOne, meanXm1; ///< T x dv.
+  std::vector<char> visible;           ///< T.
 
   HeadRead(int64_t T, int64_t dv)
-      : mu(T * dv, 0.0), z(T * dv, 0.0), zm1(T * dv, 0.0), visible(T, 1) {}
+      : mu(T * dv, 0.0), z(T * dv, 0.0), logOne(T * dv, 0.0),
+        meanXm1(T * dv, 0.0), visible(T, 1) {}
 };
 
 } // namespace
@@ -255,7 +258,7 @@ static HeadStreams computeStreams(const Problem &p, const Inputs &in,
     hs.seen.assign(p.dv, 0);
     hs.carriedNarrow.assign(p.dv, 0);
     hs.outNarrow.assign(p.dv, 0);
-    hs.carriedCoef.assign(p.dv, 0.0);
+    hs.carriedScaleM1.assign(p.dv, -1.0);
   }
   int64_t g = idx.kvHead(h);
   for (int64_t c = 0; c < p.dv; ++c) {
@@ -296,19 +299,14 @@ static HeadStreams computeStreams(const Problem &p, const Inputs &in,
         // NaN; docs/semantics.md, "Segments").
         low = anyKey ? minNaN(lState, low) : lState;
         hs.carriedScale[c] = std::exp(mState - shift);
+        hs.carriedScaleM1[c] = std::expm1(mState - shift);
       }
       hs.low[c] = low;
       hs.seen[c] = anyKey || recordSeen(record);
-      bool from = offsetForm(slotOf(record, kSlotShift),
-                             slotOf(record, kSlotLow), recordSeen(record));
-      bool to = offsetForm(shift, low, hs.seen[c]);
-      hs.carriedNarrow[c] = from;
-      hs.outNarrow[c] = to;
-      if (recordSeen(record)) {
-        double d = slotOf(record, kSlotShift) - shift;
-        hs.carriedCoef[c] = from ? (to ? std::expm1(d) : std::exp(d))
-                                 : (to ? -1.0 : 0.0);
-      }
+      hs.carriedNarrow[c] =
+          offsetForm(slotOf(record, kSlotShift), slotOf(record, kSlotLow),
+                     recordSeen(record));
+      hs.outNarrow[c] = offsetForm(shift, low, hs.seen[c]);
     }
     hs.shift[c] = shift;
     for (int64_t s = 0; s < p.S; ++s) {
@@ -320,10 +318,12 @@ static HeadStreams computeStreams(const Problem &p, const Inputs &in,
 }
 
 /// Sets row t of `read` to sum_i weights[i] * U_{keys[i]} / denominator, for
-/// U = V~ (into mu) and U = X (into z).
+/// U = V~ (into mu) and U = X (into z); the weights' mean of X - 1 (their
+/// sum is `sum`) and log R(1) = `logOne`.
 static void readRow(const std::vector<int64_t> &keys,
-                    const std::vector<double> &weights, double denominator,
-                    const HeadStreams &hs, int64_t t, HeadRead &read) {
+                    const std::vector<double> &weights, double sum,
+                    double denominator, double logOne, const HeadStreams &hs,
+                    int64_t t, HeadRead &read) {
   for (int64_t c = 0; c < hs.dv; ++c) {
     double mu = 0.0, z = 0.0, zm1 = 0.0;
     for (size_t i = 0; i < keys.size(); ++i) {
@@ -333,9 +333,14 @@ static void readRow(const std::vector<int64_t> &keys,
     }
     read.mu[t * hs.dv + c] = mu / denominator;
     read.z[t * hs.dv + c] = z / denominator;
-    read.zm1[t * hs.dv + c] = zm1 / denominator;
+    read.meanXm1[t * hs.dv + c] = zm1 / sum;
+    read.logOne[t * hs.dv + c] = logOne;
   }
 }
+
+/// log R(1) of gla, log(sum / (sum + 1e-5)), without the rounding of the
+/// quotient (F gains it / beta).
+static double glaLogOne(double sum) { return -std::log1p(kGlaOffset / sum); }
 
 /// The keys query row t may read under softmax/linear: s <= t if causal,
 /// all s otherwise, minus masked keys.
@@ -368,7 +373,6 @@ static HeadRead readSoftmax(const Problem &p, const Inputs &in,
                             const Indexer &idx, int64_t b, int64_t h,
                             const HeadStreams &hs) {
   HeadRead read(p.T, p.dv);
-  read.normalised = true;
   double scale = p.scale.value_or(1.0 / std::sqrt(double(p.dk)));
   int64_t g = idx.kvHead(h);
   for (int64_t t = 0; t < p.T; ++t) {
@@ -392,7 +396,7 @@ static HeadRead readSoftmax(const Problem &p, const Inputs &in,
       weights[i] = std::exp(logits[i] - rowMax);
       sum += weights[i];
     }
-    readRow(keys, weights, sum, hs, t, read);
+    readRow(keys, weights, sum, sum, 0.0, hs, t, read);
   }
   return read;
 }
@@ -414,7 +418,9 @@ static HeadRead readLinear(const Problem &p, const Inputs &in,
       weights[i] = featureDot(p, in, idx, b, t, h, keys[i]);
       sum += weights[i];
     }
-    readRow(keys, weights, maxNaN(sum, p.eps), hs, t, read);
+    double denominator = maxNaN(sum, p.eps);
+    readRow(keys, weights, sum, denominator, std::log(sum / denominator), hs, t,
+            read);
   }
   return read;
 }
@@ -443,7 +449,7 @@ static HeadRead readGla(const Problem &p, const Inputs &in, const Indexer &idx,
                    featureDot(p, in, idx, b, t, h, s);
       sum += weights[s];
     }
-    readRow(keys, weights, sum + kGlaOffset, hs, t, read);
+    readRow(keys, weights, sum, sum + kGlaOffset, glaLogOne(sum), hs, t, read);
   }
   return read;
 }
@@ -477,9 +483,8 @@ static HeadRead readLinearCarried(const Problem &p, const Inputs &in,
   const float *first = stateRecord(p, in, b, h, 0);
   bool anyKey = recordSeen(first);
   double logDecay = gla ? slotOf(first, kSlotPrior) : 0.0;
-  // sX: plain sums of w phi(k) X for the read; sXo: the same in the
-  // written record's form (HeadStreams::outNarrow).
-  std::vector<double> sMu(dk * dv), sX(dk * dv), sXo(dk * dv), z(dk);
+  // sX, sXm1: the sums of w phi(k) X and w phi(k) (X - 1).
+  std::vector<double> sMu(dk * dv), sX(dk * dv), sXm1(dk * dv), z(dk);
   for (int64_t d = 0; d < dk; ++d)
     z[d] = slotOf(first, zSlot + d);
   for (int64_t c = 0; c < dv; ++c) {
@@ -488,7 +493,7 @@ static HeadRead readLinearCarried(const Problem &p, const Inputs &in,
       sMu[d * dv + c] = slotOf(carried, sMuSlot + d);
       double stored = slotOf(carried, sXSlot + d);
       sX[d * dv + c] = hs.carriedPlain(c, stored, z[d]);
-      sXo[d * dv + c] = hs.carriedOut(c, stored, z[d]);
+      sXm1[d * dv + c] = hs.carriedM1(c, stored, z[d]);
     }
   }
   std::vector<double> phi(dk);
@@ -502,7 +507,7 @@ static HeadRead readLinearCarried(const Problem &p, const Inputs &in,
       for (int64_t c = 0; c < dv; ++c) {
         sMu[d * dv + c] += feature * hs.vt(s, c);
         sX[d * dv + c] += feature * hs.x(s, c);
-        sXo[d * dv + c] += feature * hs.xOut(s, c);
+        sXm1[d * dv + c] += feature * hs.xm1(s, c);
       }
     }
   };
@@ -511,20 +516,24 @@ static HeadRead readLinearCarried(const Problem &p, const Inputs &in,
       read.visible[t] = 0;
       return;
     }
-    double den = 0.0;
+    double sum = 0.0;
     for (int64_t d = 0; d < dk; ++d) {
       phi[d] = featureMap(p, in.q[idx.q(b, t, h, d)]);
-      den += phi[d] * z[d];
+      sum += phi[d] * z[d];
     }
-    den = gla ? den + kGlaOffset : maxNaN(den, p.eps);
+    double den = gla ? sum + kGlaOffset : maxNaN(sum, p.eps);
+    double logOne = gla ? glaLogOne(sum) : std::log(sum / den);
     for (int64_t c = 0; c < dv; ++c) {
-      double mu = 0.0, zRead = 0.0;
+      double mu = 0.0, zRead = 0.0, zm1 = 0.0;
       for (int64_t d = 0; d < dk; ++d) {
         mu += phi[d] * sMu[d * dv + c];
         zRead += phi[d] * sX[d * dv + c];
+        zm1 += phi[d] * sXm1[d * dv + c];
       }
       read.mu[t * dv + c] = mu / den;
       read.z[t * dv + c] = zRead / den;
+      read.meanXm1[t * dv + c] = zm1 / sum;
+      read.logOne[t * dv + c] = logOne;
     }
   };
   if (!isCausal(p)) {
@@ -547,7 +556,7 @@ static HeadRead readLinearCarried(const Problem &p, const Inputs &in,
         for (int64_t i = 0; i < dk * dv; ++i) {
           sMu[i] *= decay;
           sX[i] *= decay;
-          sXo[i] *= decay;
+          sXm1[i] *= decay;
         }
       }
       addKey(t);
@@ -559,7 +568,7 @@ static HeadRead readLinearCarried(const Problem &p, const Inputs &in,
     out[kSlotPrior] = logDecay;
     for (int64_t d = 0; d < dk; ++d) {
       out[sMuSlot + d] = sMu[d * dv + c];
-      out[sXSlot + d] = sXo[d * dv + c];
+      out[sXSlot + d] = (hs.outNarrow[c] ? sXm1 : sX)[d * dv + c];
       out[zSlot + d] = z[d];
     }
   }
@@ -601,11 +610,10 @@ static HeadRead readAft(const Problem &p, const Inputs &in, const Indexer &idx,
       double key = in.k[idx.k(b, s, g, qk(j))];
       kmax[j] = s == 0 ? key : maxNaN(kmax[j], key);
     }
-  // sum e^(k - kmax) U, sum U and sum e^(k - kmax), with the carried sums.
-  // The X half's sums in the form of the record this run writes
-  // (HeadStreams::outNarrow): expNumXo, plainNumXo (dv each).
+  // sum e^(k - kmax) U, sum U and sum e^(k - kmax), with the carried sums;
+  // the X half's also for U = X - 1: expNumXm1, plainNumXm1 (dv each).
   std::vector<double> expNum(width, 0.0), plainNum(width, 0.0),
-      expDen(width, 0.0), expNumXo(p.dv, 0.0), plainNumXo(p.dv, 0.0);
+      expDen(width, 0.0), expNumXm1(p.dv, 0.0), plainNumXm1(p.dv, 0.0);
   double count = 0.0;
   if (p.hasState) {
     count = slotOf(stateRecord(p, in, b, h, 0), kSlotPrior + kCount);
@@ -633,8 +641,8 @@ static HeadRead readAft(const Problem &p, const Inputs &in, const Indexer &idx,
       double sumX = slotOf(carried, kSlotPrior + kSumX);
       expNum[j] = moved * hs.carriedPlain(c, numX, den);
       plainNum[j] = hs.carriedPlain(c, sumX, count);
-      expNumXo[c] = moved * hs.carriedOut(c, numX, den);
-      plainNumXo[c] = hs.carriedOut(c, sumX, count);
+      expNumXm1[c] = moved * hs.carriedM1(c, numX, den);
+      plainNumXm1[c] = hs.carriedM1(c, sumX, count);
     }
   }
   std::vector<double> queryWeight(width);
@@ -646,35 +654,56 @@ static HeadRead readAft(const Problem &p, const Inputs &in, const Indexer &idx,
       expNum[j] += e * stream(t, j);
       plainNum[j] += stream(t, j);
       expDen[j] += e;
-      if (p.hasState && j >= p.dv) {
-        expNumXo[j - p.dv] += e * hs.xOut(t, j - p.dv);
-        plainNumXo[j - p.dv] += hs.xOut(t, j - p.dv);
+      if (j >= p.dv) {
+        expNumXm1[j - p.dv] += e * hs.xm1(t, j - p.dv);
+        plainNumXm1[j - p.dv] += hs.xm1(t, j - p.dv);
       }
     }
-    double squaredNorm = 0.0;
+    double squaredNorm = 0.0, largest = 0.0;
     for (int64_t j = 0; j < width; ++j) {
       queryWeight[j] = softplus(in.q[idx.q(b, t, h, qk(j))]) + p.eps;
       squaredNorm += queryWeight[j] * queryWeight[j];
+      largest = j == 0 ? queryWeight[j] : maxNaN(largest, queryWeight[j]);
     }
     double norm = maxNaN(std::sqrt(squaredNorm), kNormFloor);
+    // log q^ (part of log R(1)) from u = p / max p: log u - 1/2 log(|u|^2 /
+    // W), exactly 0 where every p of the row is equal (|u|^2 = W), as F
+    // gains its rounding / beta; below the norm's floor log(p / 1e-5) +
+    // 1/2 log W.
+    double unitSquares = 0.0;
+    for (int64_t j = 0; j < width; ++j)
+      unitSquares += (queryWeight[j] / largest) * (queryWeight[j] / largest);
+    bool floored = !(std::sqrt(squaredNorm) > kNormFloor);
     for (int64_t j = 0; j < width; ++j) {
       double qHat = queryWeight[j] / norm * std::sqrt(double(width));
       double numerator = expNum[j] + p.eps * plainNum[j];
       double denominator = expDen[j] + p.eps * count;
-      double value = qHat * numerator / maxNaN(denominator, p.eps);
-      if (j < p.dv)
+      double clamped = maxNaN(denominator, p.eps);
+      double value = qHat * numerator / clamped;
+      if (j < p.dv) {
         read.mu[t * p.dv + j] = value;
-      else
-        read.z[t * p.dv + j - p.dv] = value;
+        continue;
+      }
+      int64_t at = t * p.dv + j - p.dv;
+      read.z[at] = value;
+      read.meanXm1[at] =
+          (expNumXm1[j - p.dv] + p.eps * plainNumXm1[j - p.dv]) / denominator;
+      double logQHat = floored
+                           ? std::log(queryWeight[j] / kNormFloor) +
+                                 0.5 * std::log(double(width))
+                           : std::log(queryWeight[j] / largest) -
+                                 0.5 * std::log(unitSquares / double(width));
+      read.logOne[at] = logQHat + std::log(denominator / clamped);
     }
   }
   if (p.hasState)
     for (int64_t c = 0; c < p.dv; ++c) {
       double *out = record(c) + kSlotPrior;
       out[kNumMu] = expNum[c];
-      out[kNumX] = expNumXo[c];
+      bool narrow = hs.outNarrow[c];
+      out[kNumX] = narrow ? expNumXm1[c] : expNum[p.dv + c];
       out[kSumMu] = plainNum[c];
-      out[kSumX] = plainNumXo[c];
+      out[kSumX] = narrow ? plainNumXm1[c] : plainNum[p.dv + c];
       out[kDen] = expDen[c];
       out[kKmax] = kmax[c];
       out[kCount] = count;
@@ -695,11 +724,9 @@ static HeadRead readSsm(const Problem &p, const Inputs &in, int64_t b,
   int64_t E = p.channels();
   for (int64_t c = 0; c < p.dv; ++c) {
     int64_t e = h * p.dv + c;
-    // States of the scans of V~, X and 1.
-    // stateXo: the X scan in the written record's form
-    // (HeadStreams::outNarrow).
-    std::vector<double> stateV(p.N, 0.0), stateX(p.N, 0.0), stateOne(p.N, 0.0),
-        stateXo(p.N, 0.0);
+    // States of the scans of V~, X, X - 1 and 1.
+    std::vector<double> stateV(p.N, 0.0), stateX(p.N, 0.0), stateXm1(p.N, 0.0),
+        stateOne(p.N, 0.0);
     if (p.hasState) {
       const float *carried = stateRecord(p, in, b, h, c);
       for (int64_t n = 0; n < p.N; ++n) {
@@ -707,38 +734,41 @@ static HeadRead readSsm(const Problem &p, const Inputs &in, int64_t b,
         stateOne[n] = slotOf(carried, kSlotPrior + 2 * p.N + n);
         double stored = slotOf(carried, kSlotPrior + p.N + n);
         stateX[n] = hs.carriedPlain(c, stored, stateOne[n]);
-        stateXo[n] = hs.carriedOut(c, stored, stateOne[n]);
+        stateXm1[n] = hs.carriedM1(c, stored, stateOne[n]);
       }
     }
     for (int64_t t = 0; t < p.T; ++t) {
       double step = in.delta[(b * p.T + t) * E + e];
-      double yV = 0.0, yX = 0.0, yOne = 0.0;
+      double yV = 0.0, yX = 0.0, yXm1 = 0.0, yOne = 0.0;
       for (int64_t n = 0; n < p.N; ++n) {
         double decay = std::exp(step * double(in.A[e * p.N + n]));
         double input = step * double(in.Bs[(b * p.T + t) * p.N + n]);
         double output = in.Cs[(b * p.T + t) * p.N + n];
         stateV[n] = decay * stateV[n] + input * hs.vt(t, c);
         stateX[n] = decay * stateX[n] + input * hs.x(t, c);
+        stateXm1[n] = decay * stateXm1[n] + input * hs.xm1(t, c);
         stateOne[n] = decay * stateOne[n] + input;
-        if (p.hasState)
-          stateXo[n] = decay * stateXo[n] + input * hs.xOut(t, c);
         yV += output * stateV[n];
         yX += output * stateX[n];
+        yXm1 += output * stateXm1[n];
         yOne += output * stateOne[n];
       }
       double skip = in.D[e];
       yV += skip * hs.vt(t, c);
       yX += skip * hs.x(t, c);
+      yXm1 += skip * hs.xm1(t, c);
       yOne += skip;
       double normaliser = maxNaN(yOne, p.eps);
       read.mu[t * p.dv + c] = yV / normaliser;
       read.z[t * p.dv + c] = yX / normaliser;
+      read.meanXm1[t * p.dv + c] = yXm1 / yOne;
+      read.logOne[t * p.dv + c] = std::log(yOne / normaliser);
     }
     if (p.hasState) {
       double *out = record(c) + kSlotPrior;
       for (int64_t n = 0; n < p.N; ++n) {
         out[n] = stateV[n];
-        out[p.N + n] = stateXo[n];
+        out[p.N + n] = (hs.outNarrow[c] ? stateXm1 : stateX)[n];
         out[2 * p.N + n] = stateOne[n];
       }
     }
@@ -1199,11 +1229,14 @@ std::optional<Result> run(const Problem &p, const Inputs &in,
           double z = read.z[t * p.dv + c];
           double beta = hs.beta[c], shift = hs.shift[c];
           // Section 3: F = [logaddexp(log Z, log(tiny) - M) + M] / beta,
-          // with log Z = -inf where Z <= 0 (NaN stays NaN).
+          // with log Z = -inf where Z <= 0 (NaN stays NaN); log Z = log R(1)
+          // + log1p(R(X - 1) / R(1)) where R(1) > 0 and the mean of X is
+          // above 1/2 (HeadRead).
           double logZ = z <= 0.0 ? -kInf : std::log(z);
-          double zm1 = read.zm1[t * p.dv + c];
-          if (read.normalised && std::fabs(zm1) < 0.5)
-            logZ = std::log1p(zm1);
+          double logOne = read.logOne[t * p.dv + c];
+          double meanXm1 = read.meanXm1[t * p.dv + c];
+          if (z > 0.0 && std::isfinite(logOne) && meanXm1 > -0.5)
+            logZ = logOne + std::log1p(meanXm1);
           double F = (logAddExp(logZ, std::log(kTiny) - shift) + shift) / beta;
           double lambda = sigmoid(in.lam[at]);
           result.mu[at] = mu;

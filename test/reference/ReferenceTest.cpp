@@ -611,6 +611,92 @@ TEST_P(ReferencePriorTest, BetaToZero) {
   }
 }
 
+/// F where log Z lies within 1e-16 of 0, for every prior, one-shot and (the
+/// scan priors) from the empty state in their recurrent form. A double Z
+/// keeps 1e-16 of Z - 1; log Z = log R(1) + log1p(R(X - 1) / R(1)) keeps
+/// log Z's own digits, which F = (log Z + M) / beta needs:
+///  - a tiny spread at beta ~ 1: values ~1e-30 (ssm: v ~ -50, sigmoid(v)
+///    ~ 2e-22), so every X - 1 lies below 1e-16: F ~ mu, where log of a
+///    double Z (= 1) gave F = max V~ (helper C's ssm case: 0.755 max|out|);
+///  - beta ~ 1e-14 (eps = 1e-14, beta_raw = -40), values ~1: F =
+///    log(R(1)) / beta + mu / R(1) up to beta Var ~ 1e-14, where log of a
+///    double Z left ~1e-2.
+/// R(1), worked out here, is 1 but for linear where sum w < eps (sum /
+/// eps) and gla (sum / (sum + 1e-5); features ~1e4 keep log(R(1)) / beta
+/// ~ 1, and at beta ~ 1 it hides mu: no tiny spread case); aft takes q = 0
+/// (q^ = 1) and dk = 1, so that mu and Z read the same keys' weights.
+TEST_P(ReferencePriorTest, SmallLogZ) {
+  Prior prior = GetParam();
+  for (bool tinyBeta : {false, true})
+    for (bool hasState : {false, true}) {
+      if ((hasState && prior == Prior::Softmax) ||
+          (!tinyBeta && prior == Prior::Gla))
+        continue;
+      SCOPED_TRACE(std::string(tinyBeta ? "beta ~ 1e-14" : "tiny spread") +
+                   (hasState ? ", from the empty state" : ""));
+      Problem p = makeProblem(prior, true, 1, 6, 1, 1, 3);
+      p.hasState = hasState;
+      p.eps = tinyBeta ? 1e-14 : kEps;
+      Case c(p);
+      c.randomize(29);
+      if (hasState)
+        std::fill(c["state"].begin(), c["state"].end(), 0.0f);
+      femc::Rng rng(31);
+      if (prior == Prior::Ssm && !tinyBeta)
+        rng.fillUniform(c["v"], -50.5, -49.5);
+      else
+        rng.fillUniform(c["v"], -1.0, 1.0);
+      for (float &value : c["v"])
+        value *= tinyBeta || prior == Prior::Ssm ? 1.0f : 1e-30f;
+      std::fill(c["beta_raw"].begin(), c["beta_raw"].end(),
+                tinyBeta ? -40.0f : 0.0f);
+      if (prior == Prior::Aft)
+        std::fill(c["q"].begin(), c["q"].end(), 0.0f);
+      if (prior == Prior::Gla) {
+        rng.fillUniform(c["q"], 1e4, 2e4);
+        rng.fillUniform(c["k"], 1e4, 2e4);
+      }
+      Result r = c.run();
+
+      double beta = softplus(tinyBeta ? -40.0 : 0.0) + p.eps;
+      double scale = 0.0;
+      for (double mu : r.mu)
+        scale = std::max(scale, std::fabs(mu));
+      ASSERT_GT(scale, 0.0);
+      std::vector<double> C(p.T);
+      double cumulative = 0.0;
+      for (int64_t u = 0; u < p.T && prior == Prior::Gla; ++u) {
+        cumulative -= std::max(double(c.at("decay", {0, u, 0})), 0.0) + p.eps;
+        C[u] = std::clamp(cumulative, -60.0, 50.0);
+      }
+      for (int64_t t = 0; t < p.T; ++t) {
+        double logMass = 0.0;
+        if (prior == Prior::Linear || prior == Prior::Gla) {
+          double sum = 0.0;
+          for (int64_t s = 0; s <= t; ++s) {
+            double dot = 0.0;
+            for (int64_t d = 0; d < p.dk; ++d)
+              dot += (std::max(double(c.at("q", {0, t, 0, d})), 0.0) + p.eps) *
+                     (std::max(double(c.at("k", {0, s, 0, d})), 0.0) + p.eps);
+            sum += std::exp(C[t] - C[s]) * dot; // C = 0 for linear
+          }
+          logMass = prior == Prior::Gla ? -std::log1p(1e-5 / sum)
+                                        : std::log(sum / std::max(sum, p.eps));
+        }
+        for (int64_t ch = 0; ch < p.dv; ++ch) {
+          int64_t i = outIndex(p, 0, t, 0, ch);
+          // and the tiny floor, log(1 + tiny e^-M / Z) / beta ~ tiny / beta
+          // (1.7e-38 at beta ~ 1: 1e-8 of the tiny spread's F)
+          double want = logMass / beta + r.mu[i] / std::exp(logMass) +
+                        kTiny / (beta * std::exp(logMass));
+          EXPECT_NEAR(r.F[i], want, 1e-9 * (scale + std::fabs(logMass / beta)))
+              << "t=" << t << " c=" << ch
+              << ": F - mu / R(1) = " << r.F[i] - r.mu[i] / std::exp(logMass);
+        }
+      }
+    }
+}
+
 /// lambda = 0 (lam = -inf or a large negative logit) gives out = g * mu;
 /// lambda = 1 (lam = +inf) gives out = g * F.
 TEST_P(ReferencePriorTest, LambdaLimits) {
