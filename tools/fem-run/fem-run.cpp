@@ -104,8 +104,8 @@ usage: fem-run LIBRARY.so|MODEL.mlir [options]
                          are copied to the device, the output back; --bench
                          times each launch to its completion on the device
   --list-devices         list the CUDA devices and exit (status 4: none)
-  --tile-q/--tile-k/--vec N  tile sizes when compiling a .mlir, 0 (femc's
-                         default) to 1048576
+  --tile-q/--tile-k/--vec N  tile sizes when compiling a .mlir (a library
+                         has its tiles), 0 (femc's default) to 1048576
   -h, --help             this text
 
 float16 and bfloat16 arguments (16-bit storage): generated inputs are
@@ -207,6 +207,11 @@ int64_t parseExtent(const std::string &text, const std::string &what,
 }
 
 int listCudaDevices();
+
+/// A model fem-run compiles itself (NAME.mlir), not a library.
+bool isModelPath(const std::string &path) {
+  return path.size() > 5 && path.compare(path.size() - 5, 5, ".mlir") == 0;
+}
 
 Args parseArgs(int argc, char **argv) {
   Args a;
@@ -325,6 +330,23 @@ Args parseArgs(int argc, char **argv) {
   if (a.library.empty())
     fail("no kernel library given; usage: fem-run LIBRARY.so [options] (see "
          "--help)");
+  // Options that only act with another were ignored without a word:
+  // --tolerance without --check compared nothing, and --tile-q/--tile-k/
+  // --vec with a compiled library ran the library's own tiles.
+  if (a.toleranceGiven && !a.check)
+    fail("--tolerance sets the tolerance of --check, which is not given; "
+         "add --check (without it nothing is compared)");
+  bool mlir = isModelPath(a.library);
+  for (auto [flag, value] :
+       {std::pair<const char *, int64_t>{"--tile-q", a.tileQ},
+        {"--tile-k", a.tileK},
+        {"--vec", a.vec}})
+    if (seen.count(flag) && !mlir)
+      fail(std::string(flag) + " " + std::to_string(value) +
+           " chooses tiles when fem-run compiles a .mlir; " + a.library +
+           " is compiled already, with the tiles femc chose (its manifest "
+           "and header list them): compile the model with femc " +
+           flag + "=N, or give fem-run the .mlir");
   return a;
 }
 
@@ -810,8 +832,7 @@ int runFemRun(int argc, char **argv) {
 
   std::string libraryPath = args.library;
   std::string tempDir;
-  if (libraryPath.size() > 5 &&
-      libraryPath.compare(libraryPath.size() - 5, 5, ".mlir") == 0) {
+  if (isModelPath(libraryPath)) {
 #ifdef FEMC_HAVE_COMPILER
     // Removed at exit and when fem-run is killed (TempDir.h).
     std::string why;

@@ -71,7 +71,8 @@ usage: fem-tune MODEL.mlir --db FILE.json [--dim SYM=N ...] [options]
                       power of two.
   --target=TARGET     any femc CPU target (femc --help): host (default),
                       x86-64-v3, x86-64-v4, an LLVM CPU name such as
-                      znver3, with +bf16/+amx suffixes; an NVIDIA target
+                      znver3, +bf16/+amx suffixes on x86-64-v4 or a CPU
+                      name with AVX-512 (not on host); an NVIDIA target
                       is refused
   --budget SECONDS    rough wall-clock budget for compiling and timing, 1 to
                       86400 (default 60): compiling stops at half of it,

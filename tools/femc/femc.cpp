@@ -34,8 +34,9 @@ static cl::opt<std::string>
                     "features, default; FEMC_HOST_CPU=<cpu> masks them to "
                     "an x86-64 CPU's, e.g. znver3, to build as for a "
                     "smaller host), x86-64-v3 (AVX2+FMA), x86-64-v4 "
-                    "(AVX-512), or <cpu>[+bf16][+bf16dot][+amx] with <cpu> one "
-                    "of those or an LLVM x86-64 CPU name (e.g. sapphirerapids; "
+                    "(AVX-512), or <cpu>[+bf16][+bf16dot][+amx] with <cpu> "
+                    "x86-64-v4 or an LLVM x86-64 CPU name (e.g. "
+                    "sapphirerapids; not host, whose features are its own; "
                     "+amx: bf16 softmax reads on AMX tiles; +bf16dot: on "
                     "AVX512-BF16 dot products, opt-in); or an NVIDIA "
                     "GPU: sm_80, sm_90, cuda (= sm_90), which writes a "
@@ -212,6 +213,22 @@ int main(int argc, char **argv) {
   if (input.empty()) {
     errs() << "femc: error: no input file; usage: femc MODEL.mlir -o OUTDIR "
               "(see --help)\n";
+    return 1;
+  }
+  // The outputs are named after the input's stem: '-' (standard input,
+  // which MLIR's reader takes) wrote -.so, -.h, ... (a library fem-run and
+  // the shell read as an option), and a file named '.mlir' wrote .so, .h,
+  // ... (hidden files) and a C library function femc__library.
+  if (input == "-" ||
+      sys::path::stem(input).find_first_not_of('.') == StringRef::npos) {
+    errs() << "femc: error: "
+           << (input == "-"
+                   ? std::string("cannot read the model from "
+                                 "standard input ('-')")
+                   : "input '" + input + "' has no name before its extension")
+           << ": femc names its outputs after the model file (NAME.so, "
+              "NAME.h, NAME.json, ...); save the model as NAME.mlir and give "
+              "that file\n";
     return 1;
   }
   if (optLevel > 3) {
