@@ -394,6 +394,20 @@ public:
     }
     return fmul(p, z);
   }
+  /// X - o of a panel in the offset form (o = 1 on narrow and centred
+  /// channels, else 0; `ez` is e^z as the caller computes it): e^z - o, but
+  /// the expm1 polynomial where o = 1 and |z| <= ln 2 (every key of a
+  /// narrow channel, the keys near a centred channel's centre). e^z - 1
+  /// there rounds to ~u relative to 1, a fixed error that keys of equal
+  /// values do not average out (F's error u/beta against an output of the
+  /// values' spread, which may be far smaller).
+  Value offsetTilt(Value z, Value ez, Value offset) {
+    Value small = arith::AndIOp::create(
+        b, fcmp(arith::CmpFPredicate::OGT, offset, cstLike(offset, 0.5f)),
+        fcmp(arith::CmpFPredicate::OLE, math::AbsFOp::create(b, z),
+             cstLike(z, femc::priors::kNarrowRange)));
+    return select(small, expm1Narrow(z), fsub(ez, offset));
+  }
   /// expm1 of any x (the math dialect's: Kahan's (e^x - 1) x / log e^x).
   Value expm1(Value x) { return math::ExpM1Op::create(b, x); }
   Value log(Value x) { return math::LogOp::create(b, x); }

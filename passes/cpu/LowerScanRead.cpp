@@ -82,8 +82,6 @@ void cpu::ScanState::begin() {
         e.select(narrow, e.cst(-1.0f), zero));
     e.store(m, streams.shift, {c});
     e.store(offset, streams.offset, {c});
-    // Stateful reads do not centre: offset 1 means narrow.
-    e.store(offset, streams.narrow, {c});
     e.store(l, low, {c});
     e.store(e.select(carried, one, zero), seen, {c});
     e.store(e.select(carried, scale, zero), scaleX, {c});

@@ -168,7 +168,6 @@ void ValueStreams::emit() {
   bound = e.alloc({w.cb}, {});
   shift = e.alloc({w.cb}, {});
   offset = e.alloc({w.cb}, {});
-  narrow = e.alloc({w.cb}, {});
   vectorKind = e.alloc({w.cb}, {});
   invBeta = e.alloc({w.cb}, {});
   Value negInf = e.cst(-std::numeric_limits<float>::infinity());
@@ -271,7 +270,6 @@ void ValueStreams::emit() {
     e.vstore(shiftV, shift, {cv});
     e.vstore(minV, loBuf, {cv});
     e.vstore(e.select(offsetLanes, e.splat(1.0f), e.splat(0.0f)), offset, {cv});
-    e.vstore(e.select(narrowLanes, e.splat(1.0f), e.splat(0.0f)), narrow, {cv});
   });
   placeShift(e, op, w, shift, loBuf);
   classifyVectors();
@@ -287,9 +285,7 @@ void ValueStreams::classifyVectors() {
                                        e.vload(flags, {cv}), e.splat(0.5f)));
       return vector::ReductionOp::create(e.b, vector::CombiningKind::OR, on);
     };
-    Value kind = e.select(any(narrow), e.cst(2.0f),
-                          e.select(any(offset), e.cst(1.0f), e.cst(0.0f)));
-    e.store(kind, vectorKind, {cv});
+    e.store(e.select(any(offset), e.cst(1.0f), e.cst(0.0f)), vectorKind, {cv});
   });
 }
 
@@ -302,26 +298,13 @@ std::pair<Value, Value> ValueStreams::panel(Value s, Value cv, Value keep) {
   Value bnd = e.vload(bound, {cv});
   Value clipped = e.clamp(v, e.neg(bnd), bnd);
   Value z = e.fsub(e.fmul(e.vload(beta, {cv}), clipped), e.vload(shift, {cv}));
-  // X - o: on narrow channels expm1(z), never e^z - 1 (e^z rounds to
-  // 1 +- 6e-8, which is all of X - 1 once beta*(max - min) is near 1e-6),
-  // as the softmax panel does (ReadSoftmax.cpp); e^z - 1 on centred ones
-  // (X - 1 is not small there: its rounding is relative to 1, and it
-  // averages over the keys). A vector without such lanes (the usual case)
-  // takes e^z alone, one with no narrow lane no polynomial.
-  Value kind = e.load(vectorKind, {cv});
+  // X - o (EmitterBuilder::offsetTilt: expm1 where o = 1 and |z| <= ln 2,
+  // never e^z - 1 there), as the softmax panel does (ReadSoftmax.cpp). A
+  // vector without offset lanes (the usual case) takes e^z alone.
   Value tilted = storage::ifValue(
-      e.b, e.fcmp(arith::CmpFPredicate::OGT, kind, e.cst(0.5f)),
-      [&] {
-        Value wide = e.fsub(e.exp(z), e.vload(offset, {cv}));
-        return storage::ifValue(
-            e.b, e.fcmp(arith::CmpFPredicate::OGT, kind, e.cst(1.5f)),
-            [&] {
-              Value narrowLanes = e.fcmp(arith::CmpFPredicate::OGT,
-                                         e.vload(narrow, {cv}), e.splat(0.5f));
-              return e.select(narrowLanes, e.expm1Narrow(z), wide);
-            },
-            [&] { return wide; });
-      },
+      e.b,
+      e.fcmp(arith::CmpFPredicate::OGT, e.load(vectorKind, {cv}), e.cst(0.5f)),
+      [&] { return e.offsetTilt(z, e.exp(z), e.vload(offset, {cv})); },
       [&] { return e.exp(z); });
   if (keep) { // masked keys contribute nothing, even if v is not finite
     Value k = e.bcast(keep);

@@ -202,7 +202,6 @@ LogicalResult SoftmaxReadEmitter::emit() {
   shiftBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
   vmaxBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
   offsetBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
-  narrowBuf = alloc({ShapedType::kDynamic, ShapedType::kDynamic}, {group, dvp});
   colOk = alloc({bk}, {});
   gateBuf = alloc({ShapedType::kDynamic}, {dvp});
   panelKindBuf = alloc({ShapedType::kDynamic}, {group});
@@ -239,7 +238,11 @@ void SoftmaxReadEmitter::emitPrePass() {
   // The shift M = max over unmasked keys of beta*clamp(v, +-cap/beta). Both
   // beta* and clamp are monotone, so M = beta*clamp(max v): one pass over the
   // raw values of the kv head serves every query head of the group. A NaN
-  // value makes M NaN, as the reference's max does.
+  // value makes M NaN, as the reference's max does. A causal tile takes M
+  // (and the narrow range) over the keys its rows see, [0, t0 + rows): M
+  // cancels, and rows before a late large value then read X = 1, not
+  // e^-M with its rounding (F's error ~u M / beta, against an output that
+  // may be far smaller); the later keys still pass on a NaN.
   Value vHi = alloc({ShapedType::kDynamic}, {dvp});
   Value vLo = alloc({ShapedType::kDynamic}, {dvp});
   Value vNan = alloc({ShapedType::kDynamic}, {dvp});
@@ -265,8 +268,8 @@ void SoftmaxReadEmitter::emitPrePass() {
       if (centre)
         inits.push_back(splat(0.0f));
     }
-    SmallVector<Value> red =
-        loop(c0, S, c1, inits, [&](Value s, ValueRange it) {
+    auto step =
+        [&](Value s, ValueRange it, bool nanOnly) {
           Value keep =
               op.getMask() ? maskKeeps(op.getMask(), batch, s) : Value();
           // The kv head's rows lie H*dv values apart, a few per page, where
@@ -280,8 +283,8 @@ void SoftmaxReadEmitter::emitPrePass() {
             Value v = vloadMasked(op.getV(), at(batch, s, kvHead, cs[i]),
                                   mask(sub(dv, cs[i])));
             ValueRange old = it.slice(perVec * i, perVec);
-            Value hi = fmax(v, old[0]);
-            Value lo = fmin(v, old[1]);
+            Value hi = nanOnly ? old[0] : fmax(v, old[0]);
+            Value lo = nanOnly ? old[1] : fmin(v, old[1]);
             Value nan = arith::OrIOp::create(
                 b, old[2], fcmp(arith::CmpFPredicate::UNO, v, v));
             if (keep) {
@@ -296,7 +299,14 @@ void SoftmaxReadEmitter::emitPrePass() {
             }
           }
           return next;
-        });
+        };
+    Value seen = op.getCausal() ? minI(add(t0, rows), S) : S;
+    SmallVector<Value> red =
+        loop(c0, seen, c1, inits,
+             [&](Value s, ValueRange it) { return step(s, it, false); });
+    if (op.getCausal())
+      red = loop(seen, S, c1, red,
+                 [&](Value s, ValueRange it) { return step(s, it, true); });
     for (int64_t i = 0; i < kPrePassVecs; ++i)
       when(arith::CmpIOp::create(b, arith::CmpIPredicate::slt, cs[i], dvp),
            [&] {
@@ -315,8 +325,8 @@ void SoftmaxReadEmitter::emitPrePass() {
       arith::ConstantOp::create(b, vi1Wide, DenseElementsAttr::get(vi1Wide, false));
   loop(c0, group, c1, [&](Value j) {
     Value h = add(mul(kvHead, group), j);
-    SmallVector<Value> anyLanes =
-        loop(c0, dvp, cLanes, {noLane, noLane}, [&](Value c, ValueRange it) {
+    Value anyOffset =
+        loop(c0, dvp, cLanes, {noLane}, [&](Value c, ValueRange it) {
           Value lanesLeft = mask(sub(dv, c));
           Value raw =
               vloadMasked(op.getBetaRaw(), {add(mul(h, dv), c)}, lanesLeft);
@@ -346,8 +356,8 @@ void SoftmaxReadEmitter::emitPrePass() {
           if (centre) {
             // Centred channels (span <= kCentredRange): the shift near the
             // values' mean, in value units v_c = clip(mean) inside
-            // [min, min(max, min + kCentreSpan / beta)], and X - 1 = e^z - 1
-            // (expm1 where narrow).
+            // [min, min(max, min + kCentreSpan / beta)], and X - 1 (expm1
+            // where |z| <= ln 2, panelValues).
             Value loClip = clamp(vload(vLo, {c}), negBound, bound);
             Value mean =
                 clamp(fdiv(vload(vSum, {c}), bcast(kept)), negBound, bound);
@@ -366,20 +376,14 @@ void SoftmaxReadEmitter::emitPrePass() {
           vstore(fmul(beta, vShift), shiftBuf, {j, c});
           vstore(select(offsetLanes, splat(1.0f), splat(0.0f)), offsetBuf,
                  {j, c});
-          vstore(select(narrow, splat(1.0f), splat(0.0f)), narrowBuf, {j, c});
           // Padding lanes (v = 0) always count as narrow: only real channels
-          // decide whether the head needs expm1 or the offset at all.
-          return SmallVector<Value>{
-              arith::OrIOp::create(b, it[0],
-                                   arith::AndIOp::create(b, narrow, lanesLeft)),
-              arith::OrIOp::create(
-                  b, it[1], arith::AndIOp::create(b, offsetLanes, lanesLeft))};
-        });
-    auto any = [&](Value lanesOn) {
-      return vector::ReductionOp::create(b, vector::CombiningKind::OR, lanesOn);
-    };
-    store(select(any(anyLanes[0]), cst(2.0f),
-                 select(any(anyLanes[1]), cst(1.0f), cst(0.0f))),
+          // decide whether the head needs the offset at all.
+          return SmallVector<Value>{arith::OrIOp::create(
+              b, it[0], arith::AndIOp::create(b, offsetLanes, lanesLeft))};
+        })[0];
+    store(select(vector::ReductionOp::create(b, vector::CombiningKind::OR,
+                                             anyOffset),
+                 cst(1.0f), cst(0.0f)),
           panelKindBuf, {j});
     packQuery(j, h);
     loop(c0, cBqPad, c1, [&](Value r) {
@@ -450,22 +454,17 @@ void SoftmaxReadEmitter::emitKeyTile(Value kt) {
 
   loop(c0, group, c1, [&](Value j) {
     Value h = add(mul(kvHead, group), j);
-    // A head with no narrow channel (the usual case: beta*(max v - min v) >
-    // ln 2 everywhere) takes a panel without the expm1 polynomial, one with
-    // no offset channel (causal reads, wide spans) X = e^z alone.
-    Value kind = load(panelKindBuf, {j});
+    // A head with no offset channel (the usual case: causal reads, wide
+    // spans) takes X = e^z alone, without the expm1 polynomial.
     auto panelAs = [&](PanelKind k) {
       return [&, k] {
         panelKind = k;
         emitPanel(j, s0, ncols);
-        panelKind = PanelKind::Narrow;
+        panelKind = PanelKind::Offset;
       };
     };
-    branch(fcmp(arith::CmpFPredicate::OGT, kind, cst(1.5f)),
-           panelAs(PanelKind::Narrow), [&] {
-             branch(fcmp(arith::CmpFPredicate::OGT, kind, cst(0.5f)),
-                    panelAs(PanelKind::Offset), panelAs(PanelKind::Plain));
-           });
+    branch(fcmp(arith::CmpFPredicate::OGT, load(panelKindBuf, {j}), cst(0.5f)),
+           panelAs(PanelKind::Offset), panelAs(PanelKind::Plain));
     emitScores(j, h, s0, ncols, rowStart);
     emitOnlineSoftmax(j, s0, ncols, rowStart);
     emitContraction(j, ncols, rowStart);
@@ -503,13 +502,8 @@ std::pair<Value, Value> SoftmaxReadEmitter::panelValues(Value j, Value key,
   // that small differences survive a small beta.
   Value z = fmul(beta, fsub(clipped, vload(vmaxBuf, {j, c})));
   Value tilted = readExp(*this, z);
-  if (panelKind != PanelKind::Plain)
-    tilted = fsub(tilted, vload(offsetBuf, {j, c}));
-  if (panelKind == PanelKind::Narrow) {
-    Value narrow =
-        fcmp(arith::CmpFPredicate::OGT, vload(narrowBuf, {j, c}), splat(0.5f));
-    tilted = select(narrow, expm1Narrow(z), tilted);
-  }
+  if (panelKind == PanelKind::Offset)
+    tilted = offsetTilt(z, tilted, vload(offsetBuf, {j, c}));
   if (keep) { // padded keys contribute nothing, even if v is not finite
     clipped = select(keep, clipped, splat(0.0f));
     tilted = select(keep, tilted, splat(0.0f));

@@ -110,15 +110,17 @@ protected:
   /// vmaxBuf holds the tilt's shift in value units (the clipped max, or
   /// the centre on centred channels), shiftBuf beta times it.
   Value scoresT, acc, rowMax, rowSum, alpha, betaBuf, boundBuf, shiftBuf,
-      vmaxBuf, offsetBuf, narrowBuf, colOk, gateBuf;
+      vmaxBuf, offsetBuf, colOk, gateBuf;
   /// Per row: the rescale's second factor, 1, or 2^-24 where alpha holds
   /// e^x * 2^24 (a rescale by e^x below e^-80, emitRowMax).
   Value alphaLow;
-  /// Per head slot: 2 when some channel is narrow (narrowBuf), else 1 when
-  /// some channel has offset 1 (offsetBuf), else 0.
+  /// Per head slot: 1 when some channel has offset 1 (offsetBuf: narrow or
+  /// centred), else 0.
   Value panelKindBuf;
-  enum class PanelKind { Plain, Offset, Narrow };
-  PanelKind panelKind = PanelKind::Narrow;
+  /// Plain: X = e^z on every lane; Offset: X - o, where o is 1 on the
+  /// channels of offsetBuf (expm1 where |z| <= ln 2).
+  enum class PanelKind { Plain, Offset };
+  PanelKind panelKind = PanelKind::Offset;
 
 private:
   void emitPrePass();

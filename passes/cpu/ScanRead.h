@@ -66,14 +66,10 @@ public:
 
   Value beta, bound, shift, offset; // buffers of Bc floats
   Value invBeta;                      // 1 / beta (Bc floats)
-  /// 1 where the panel forms X - 1 with expm1Narrow (beta*(M - L) <= ln 2;
-  /// offset is 1 there too), else 0 (Bc floats).
-  Value narrow;
-  /// Per channel vector (at its first lane): 2 if a lane is narrow, 1 if
-  /// a lane has offset 1 and none is narrow, else 0, so the panel takes
-  /// e^z alone or skips the polynomial (Bc floats).
+  /// Per channel vector (at its first lane): 1 if a lane has offset 1,
+  /// else 0, so that the panel takes e^z alone (Bc floats).
   Value vectorKind;
-  /// vectorKind from offset and narrow (after a change to either).
+  /// vectorKind from offset (after a change to it).
   void classifyVectors();
 
 private:

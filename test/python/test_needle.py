@@ -1,0 +1,108 @@
+"""One large value among equal ones (helper C's `needle` draw, spec_fuzz.py;
+issue 8).
+
+Every key of a channel holds the same value but one, d/beta away. The output
+is then ~d/(beta S): far smaller than the values, so a fixed float32
+rounding in log Z, which S - 1 equal keys repeat instead of averaging out,
+shows in full (F's error ~u/beta). Two such roundings are gone:
+- non-causal reads with a centred or narrow channel formed X - 1 = e^z - 1
+  for keys near the centre (|z| small): a rounding of ~u relative to 1 per
+  key, the same for every equal key. The panels now take the expm1
+  polynomial wherever |z| <= ln 2 (EmitterBuilder::offsetTilt).
+- causal softmax shifted every row by the channel's max over all keys, so
+  rows before a late large value read X = e^-M (rounded) instead of 1.
+  Each query tile now shifts by the max over the keys its rows see; rows of
+  the tiles before the one holding the needle read X = 1 exactly.
+Checked against spec_ref.py (float64): the non-causal reads at the
+documented tolerance, 1e-4 max|out| (1.2-2.6x that before), the causal
+rows before the needle at 1e-6 (7e-4 before).
+"""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import spec_ref  # noqa: E402
+
+T4 = "tensor<?x?x?x?xf32>"
+TILES = "{tiles = #fem.tiles<q = 64, k = 64, vec = 8>}"
+
+
+def _kernel(name, prior, causal):
+    attrs = "causal, " if causal else ""
+    tiles = TILES.replace("{", "{" + attrs) if prior == "softmax" else (
+        "{causal}" if causal else "")
+    return (f"func.func @{name}(%q: {T4}, %k: {T4}, %v: {T4}, "
+            f"%beta_raw: tensor<?xf32>, %lam: {T4}, %gate: {T4}) -> {T4} {{\n"
+            f"  %out = fem.mixer {prior} q(%q : {T4}) k(%k : {T4}) "
+            f"v(%v : {T4}) beta_raw(%beta_raw : tensor<?xf32>) "
+            f"lam(%lam : {T4}) gate(%gate : {T4}) {tiles} -> {T4}\n"
+            f"  return %out : {T4}\n}}\n")
+
+
+KERNELS = {"softmax_causal": ("softmax", True),
+           "softmax_full": ("softmax", False),
+           "linear_full": ("linear", False)}
+
+
+@pytest.fixture(scope="module")
+def lib(compile_model):
+    text = "".join(_kernel(n, *c) for n, c in KERNELS.items())
+    return compile_model("needle", text)
+
+
+def _inputs(T, dv, beta, d, at, seed):
+    """v = 0 but key `at`: d / beta (per channel); q, k small (near-uniform
+    softmax weights), lam and gate 1."""
+    rng = np.random.default_rng(seed)
+    f = lambda *s: (0.01 * rng.standard_normal(s)).astype(np.float32)
+    beta = np.asarray(beta, np.float64)
+    beta_raw = np.log(np.expm1(beta - 1e-6)).astype(np.float32)
+    v = np.zeros((1, T, 1, dv), np.float32)
+    v[0, at, 0, :] = (d / beta).astype(np.float32)
+    one = np.ones((1, T, 1, dv), np.float32)
+    return dict(q=f(1, T, 1, 4), k=f(1, T, 1, 4), v=v, beta_raw=beta_raw,
+                lam=one, gate=one.copy())
+
+
+def _worst(lib, name, prior, causal, inp):
+    out = lib.kernel(name).run(**inp).astype(np.float64)
+    ref = spec_ref.fem_read(prior, inp, causal=causal)["out"]
+    assert np.isfinite(out).all()
+    return np.abs(out - ref).max() / np.abs(ref).max()
+
+
+@pytest.mark.parametrize("prior", ["softmax", "linear"])
+@pytest.mark.parametrize("d", [-0.8, 0.9, 5.0])
+def test_noncausal_needle(lib, prior, d):
+    """Span |d| just above ln 2 (0.8, 0.9: centred, not narrow) and well
+    inside the centred range (5), T = S = 4096, the needle at a random key;
+    beta from 0.13 to 20 over the channels."""
+    T, dv = 4096, 8
+    beta = np.geomspace(0.13, 20.0, dv)
+    inp = _inputs(T, dv, beta, d, at=1733, seed=1)
+    worst = _worst(lib, f"{prior}_full", prior, False, inp)
+    assert worst <= 1e-4, f"max|out - ref| = {worst:.3g} max|ref|"
+
+
+@pytest.mark.parametrize("d", [0.6, 3.0])
+def test_causal_rows_before_a_late_needle(lib, d):
+    """Causal softmax, T = 4096, the needle at row 2048 (a query-tile
+    boundary: tiles of 64): the rows before it read X = 1 exactly (their
+    exact output is the tiny floor, ~0); with the sequence's max as the
+    shift they gave 7e-4 of max|out| (d = 0.6). The rows after it see the
+    needle with weight ~1/t; their one-signed float32 sums of X - 1 still
+    give 1.07e-3 of max|out| at d = 0.6 (docs/semantics.md, known limits:
+    causal reads do not centre their tilt), which this test does not
+    assert."""
+    T, dv = 4096, 8
+    beta = np.geomspace(0.13, 20.0, dv)
+    inp = _inputs(T, dv, beta, d, at=2048, seed=2)
+    out = lib.kernel("softmax_causal").run(**inp).astype(np.float64)
+    ref = spec_ref.fem_read("softmax", inp, causal=True)["out"]
+    before = np.abs(out - ref)[:, :2048].max() / np.abs(ref).max()
+    assert before <= 1e-6, f"rows before the needle: {before:.3g} max|ref|"
