@@ -76,7 +76,25 @@ LogicalResult checkSourceNesting(const llvm::SourceMgr &sourceMgr,
            << "the file starts with a UTF-8 byte-order mark (EF BB BF), "
               "which MLIR's parser does not accept; save it as UTF-8 "
               "without a byte-order mark";
-  std::optional<size_t> at = findTooDeepNesting(buffer->getBuffer(), limit);
+  // A binary file (a compiled library given where the model goes, random
+  // bytes): MLIR's lexer stopped at "unexpected character" and echoed the
+  // bytes of the line, control characters and all, to the terminal.
+  llvm::StringRef text = buffer->getBuffer();
+  if (text.starts_with("\x7f"
+                       "ELF"))
+    return emitError(FileLineColLoc::get(context, buffer->getBufferIdentifier(),
+                                         1, 1))
+           << "the file is an ELF binary (a compiled library or program), "
+              "not MLIR text; give the model's .mlir";
+  if (size_t nul = text.find('\0'); nul != llvm::StringRef::npos) {
+    auto [line, column] = sourceMgr.getLineAndColumn(
+        llvm::SMLoc::getFromPointer(buffer->getBufferStart() + nul), bufferId);
+    return emitError(FileLineColLoc::get(context, buffer->getBufferIdentifier(),
+                                         line, column))
+           << "the file holds a NUL byte (byte " << nul
+           << "): it is binary, not MLIR text";
+  }
+  std::optional<size_t> at = findTooDeepNesting(text, limit);
   if (!at)
     return success();
   auto [line, column] = sourceMgr.getLineAndColumn(

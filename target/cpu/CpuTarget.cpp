@@ -137,6 +137,14 @@ std::unique_ptr<CpuTarget> parseCpuTarget(StringRef name, std::string &error) {
   llvm::SmallVector<StringRef> parts;
   name.split(parts, '+');
   StringRef cpu = parts.front();
+  // "host+amx" said "'host' is not a 64-bit x86 CPU LLVM knows".
+  if (cpu == "host") {
+    error = "unsupported target '" + name.str() +
+            "': host takes no +features (it is this CPU with the features "
+            "it has); name a CPU that has them, e.g. sapphirerapids+amx or "
+            "x86-64-v4+bf16";
+    return nullptr;
+  }
   if (llvm::X86::parseArchX86(cpu, /*Only64Bit=*/true) == llvm::X86::CK_None) {
     error = "unsupported target '" + name.str() + "': '" + cpu.str() +
             "' is not a 64-bit x86 CPU LLVM knows";
