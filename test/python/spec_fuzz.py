@@ -1100,13 +1100,14 @@ KNOWN = (
      "the fuzzer draws none), values spanning the clip"),
     ("needle-shift",
      lambda p, k, err: _needle_shift(p, k, err),
-     "OPEN (helper C, 2026-12-03, /work/notes/C-to-lead.md #1): a needle "
-     "(every value equal but one to three keys) in softmax or linear: the "
-     "read's log Z carries one fixed float32 rounding of the shift (causal: "
-     "the channel's max M over the sequence; centred: e^z - 1 at the same "
-     "z for S - 1 keys) that does not average over the keys, against an "
-     "output ~d/S; only where the absolute error is within 64 ulps of the "
-     "largest clipped |v|"),
+     "docs/semantics.md, \"Known limit (outputs far below the values' "
+     "resolution)\": a needle (every value equal but one to three keys) in "
+     "softmax or linear, whose output is ~d/S or 0 while the values are d: "
+     "float32 sums of X carry ~u of log Z (causal rows after the needle; "
+     "zero-weight needles) against it; only where the absolute error is "
+     "within 64 ulps of the largest clipped |v| (b3f4578 removed the "
+     "centred e^z - 1 and the causal rows before the needle: 46 -> 44 "
+     "of seed 7001's needle draws)"),
     ("ssm-eps-float32",
      lambda p, k, err: k.prior == "ssm" and "ssm_extreme" in p.get("tweaks", ())
      and _beta_min(p) <= -8.0,
