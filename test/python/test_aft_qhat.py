@@ -20,6 +20,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import spec_ref  # noqa: E402
+from mixer_text import mixer_kernel  # noqa: E402
 
 H = 2
 # name: (dk, dv, static). a16: two 8-lane vectors per op (16 | dk, dv);
@@ -37,12 +38,7 @@ def _kernel(name, dk, dv, static):
     else:
         tq = tv = "tensor<?x?x?x?xf32>"
         tb = "tensor<?xf32>"
-    return (f"func.func @{name}(%q: {tq}, %k: {tq}, %v: {tv}, "
-            f"%beta_raw: {tb}, %lam: {tv}, %gate: {tv}) -> {tv} {{\n"
-            f"  %out = fem.mixer aft q(%q : {tq}) k(%k : {tq}) v(%v : {tv}) "
-            f"beta_raw(%beta_raw : {tb}) lam(%lam : {tv}) "
-            f"gate(%gate : {tv}) -> {tv}\n"
-            f"  return %out : {tv}\n}}\n")
+    return mixer_kernel(name, "aft", tq=tq, tv=tv, tb=tb)
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import spec_ref  # noqa: E402
+from mixer_text import mixer_kernel  # noqa: E402
 
 T4 = "tensor<?x?x?x?xf32>"
 KERNELS = {
@@ -34,15 +35,8 @@ KERNELS = {
 
 
 def _kernel(name, prior, mask, tq=T4):
-    margs = ", %mask: tensor<?x?xi1>" if mask else ""
-    mop = " mask(%mask : tensor<?x?xi1>)" if mask else ""
-    return (f"func.func @{name}(%q: {tq}, %k: {tq}, %v: {T4}, "
-            f"%beta_raw: tensor<?xf32>, %lam: {T4}, %gate: {T4}{margs}) "
-            f"-> {T4} {{\n"
-            f"  %out = fem.mixer {prior} q(%q : {tq}) k(%k : {tq}) "
-            f"v(%v : {T4}) beta_raw(%beta_raw : tensor<?xf32>) "
-            f"lam(%lam : {T4}) gate(%gate : {T4}){mop} -> {T4}\n"
-            f"  return %out : {T4}\n}}\n")
+    return mixer_kernel(name, prior, tq=tq,
+                        extra=[("mask", "tensor<?x?xi1>")] if mask else ())
 
 
 # linear with a static dk (32): the kind of kernel the runtime could split

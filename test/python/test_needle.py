@@ -27,6 +27,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import spec_ref  # noqa: E402
+from mixer_text import mixer_kernel  # noqa: E402
 
 T4 = "tensor<?x?x?x?xf32>"
 TILES = "{tiles = #fem.tiles<q = 64, k = 64, vec = 8>}"
@@ -36,12 +37,7 @@ def _kernel(name, prior, causal):
     attrs = "causal, " if causal else ""
     tiles = TILES.replace("{", "{" + attrs) if prior == "softmax" else (
         "{causal}" if causal else "")
-    return (f"func.func @{name}(%q: {T4}, %k: {T4}, %v: {T4}, "
-            f"%beta_raw: tensor<?xf32>, %lam: {T4}, %gate: {T4}) -> {T4} {{\n"
-            f"  %out = fem.mixer {prior} q(%q : {T4}) k(%k : {T4}) "
-            f"v(%v : {T4}) beta_raw(%beta_raw : tensor<?xf32>) "
-            f"lam(%lam : {T4}) gate(%gate : {T4}) {tiles} -> {T4}\n"
-            f"  return %out : {T4}\n}}\n")
+    return mixer_kernel(name, prior, attrs=tiles)
 
 
 KERNELS = {"softmax_causal": ("softmax", True),

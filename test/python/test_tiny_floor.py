@@ -17,6 +17,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import spec_ref  # noqa: E402
+from mixer_text import mixer_kernel  # noqa: E402
 
 T4 = "tensor<?x?x?x?xf32>"
 T3 = "tensor<?x?x?xf32>"
@@ -32,17 +33,9 @@ KERNELS = {
 
 
 def _kernel(name, prior, causal):
-    decay = prior == "gla"
-    args = f", %decay: {T3}" if decay else ""
-    ops = f" decay(%decay : {T3})" if decay else ""
-    attrs = " {causal}" if causal and prior in ("softmax", "linear") else ""
-    return (f"func.func @{name}(%q: {T4}, %k: {T4}, %v: {T4}, "
-            f"%beta_raw: tensor<?xf32>, %lam: {T4}, %gate: {T4}{args}) "
-            f"-> {T4} {{\n"
-            f"  %out = fem.mixer {prior} q(%q : {T4}) k(%k : {T4}) "
-            f"v(%v : {T4}) beta_raw(%beta_raw : tensor<?xf32>) "
-            f"lam(%lam : {T4}) gate(%gate : {T4}){ops}{attrs} -> {T4}\n"
-            f"  return %out : {T4}\n}}\n")
+    return mixer_kernel(
+        name, prior, extra=[("decay", T3)] if prior == "gla" else (),
+        attrs="{causal}" if causal and prior in ("softmax", "linear") else "")
 
 
 @pytest.fixture(scope="module")
