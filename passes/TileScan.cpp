@@ -318,6 +318,14 @@ int64_t mlir::fem::scanStateWidth(ScanReadOp read) {
                                          last(read.getQ()), last(read.getA()));
 }
 
+/// Whether the read's keys lie on their own axis S (a non-causal read,
+/// dialect/Priors.h keysOnQueryAxis): its split phases then take a key range
+/// (`keys`, FEMOps.td) and share the centre of all keys.
+static bool splitsKeyRange(ScanReadOp read) {
+  return !femc::priors::keysOnQueryAxis(getPriorInfo(read.getKind()),
+                                        read.getCausal());
+}
+
 std::optional<std::string> mlir::fem::whyNotSplit(ScanReadOp read) {
   unsigned ta = timeAxis(read.getLayout());
   auto dynamicTime = [&](Value v) {
@@ -329,8 +337,7 @@ std::optional<std::string> mlir::fem::whyNotSplit(ScanReadOp read) {
   // every segment centring its tilt on all keys' values (`keys`, FEMOps.td):
   // plain sums, which a carried state's records (max shift, offset form)
   // are not.
-  if (!read.getCausal() && !isAlwaysCausal(read.getKind()) &&
-      (read.getState() || read.getStateOut()))
+  if (splitsKeyRange(read) && (read.getState() || read.getStateOut()))
     return std::string("it is not causal and carries a state");
   if (scanStateWidth(read) < 0)
     return std::string("the state width Ks is dynamic (dk or N is dynamic)");
@@ -385,7 +392,7 @@ LogicalResult mlir::fem::addScanSplitFunctions(ModuleOp module) {
       // the grid (`keys`, FEMOps.td): phase 1 its segment's keys, phase 3
       // none, its state then the total of the segments' plain sums (no
       // state_out).
-      bool keyRange = !read.getCausal() && !isAlwaysCausal(read.getKind());
+      bool keyRange = splitsKeyRange(read);
       if (keyRange)
         types.append({index, index});
       OpBuilder b(wg);

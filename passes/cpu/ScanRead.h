@@ -14,7 +14,8 @@
 //
 // The offset o is 1 on channels whose tilted values all lie in [1/2, 1]
 // (max - min of beta*clipped <= ln 2, "narrow"), and on the centred
-// channels of a stateless non-causal read (max - min <= kCentredRange,
+// channels of a non-causal read without a carried record (stateless, or a
+// split's phase with `keys`; max - min <= kCentredRange,
 // shift near the values' mean, dialect/Priors.h), and 0 elsewhere. The
 // panel stores X - o and a read returns R(X - o) = R(X) - o*R(1), so each
 // emitter also gives R(1) - 1 (exactly 0 when its weights are normalised),
