@@ -123,6 +123,69 @@ def _check_types(cfg):
                 f"{value!r} ({type(value).__name__})")
 
 
+# The largest size femc's layers take (reference/Layer.cpp, resolve: the
+# products of larger sizes would overflow long before such a layer ran).
+MAX_SIZE = 1 << 24
+# The module's softmax backends (inference reads the same softmax with each).
+SOFTMAX_BACKENDS = ("auto", "flash", "naive")
+
+
+def _check_values(cfg):
+    """The values femc's own reading of the configuration refuses
+    (reference/Layer.cpp's resolve, which checks the fem.layer attribute
+    the importer writes): they used to be imported, and the .mlir written
+    was then refused by femc (`error: 'fem.layer': key 'softmax_backend'
+    must be one of auto, flash, naive`), or did not parse at all (a float
+    key of 1e400, read as inf, written as `inf.0`), or sized E from an
+    infinite fem_ratio (OverflowError)."""
+    for key in _FLOAT_KEYS:
+        if not math.isfinite(cfg[key]):
+            raise LayerImportError(
+                f"configuration key '{key}' must be a finite number, found "
+                f"{cfg[key]!r}" + (
+                    " (a JSON number beyond float64's range, such as 1e400, "
+                    "reads as infinity)" if math.isinf(cfg[key]) else ""))
+    for key in ("n_embd", "n_head", "conv_hidden", "ssm_rank", "fem_dim",
+                "qk_dim"):
+        if cfg[key] is not None and cfg[key] > MAX_SIZE:
+            raise LayerImportError(
+                f"configuration key '{key}' must be at most {MAX_SIZE} "
+                f"(2^24, the largest size femc's layers take), found "
+                f"{cfg[key]}")
+    if cfg["conv_bidirectional"] and cfg["conv_hidden"] < 2:
+        raise LayerImportError(
+            f"configuration key 'conv_hidden' must be at least 2 with "
+            f"conv_bidirectional (each direction gets conv_hidden // 2 "
+            f"channels), found {cfg['conv_hidden']}")
+    if abs(cfg["align_multiple"]) > MAX_SIZE:
+        raise LayerImportError(
+            f"configuration key 'align_multiple' must be from -{MAX_SIZE} to "
+            f"{MAX_SIZE}, found {cfg['align_multiple']}")
+    if str(cfg["softmax_backend"]).lower() not in SOFTMAX_BACKENDS:
+        raise LayerImportError(
+            f"configuration key 'softmax_backend' must be one of "
+            f"{', '.join(SOFTMAX_BACKENDS)}, found {cfg['softmax_backend']!r}")
+    if not 0 <= cfg["dropout"] <= 1:
+        raise LayerImportError(
+            f"configuration key 'dropout' must be from 0 to 1, found "
+            f"{cfg['dropout']!r}")
+    for key in ("eps", "value_logexp_cap", "rope_theta"):
+        if not cfg[key] > 0:
+            raise LayerImportError(
+                f"configuration key '{key}' must be a positive number, found "
+                f"{cfg[key]!r}")
+    ratios = [("fem_ratio", "fem_dim", "E = round(fem_ratio * n_embd)")]
+    if cfg["prior_type"] != "mamba":
+        ratios.append(("p_t_to_fem_ratio", "qk_dim",
+                       "H * dk from round(p_t_to_fem_ratio * E / 2)"))
+    for key, size, formula in ratios:
+        if cfg[size] is None and not 0 < cfg[key] < 1e6:
+            raise LayerImportError(
+                f"configuration key '{key}' must be a positive number below "
+                f"1e6 when {size} is null (the module sizes {formula}), "
+                f"found {cfg[key]!r}")
+
+
 def _kind(key):
     if key in _INT_KEYS:
         return "an integer" + (" or null" if key in _NULLABLE else "")
@@ -172,6 +235,7 @@ def resolve_config(config):
             f"unknown prior_type '{cfg['prior_type']}'; the module knows "
             f"{', '.join(PRIORS)}")
     cfg["prior_type"] = prior
+    _check_values(cfg)
     D, H = cfg["n_embd"], cfg["n_head"]
     align = cfg["align_multiple"]
     if cfg["fem_dim"] is None:
