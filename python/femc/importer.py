@@ -1659,6 +1659,96 @@ def layer_attribute(cfg):
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
+# femc's rules for the name of a kernel or layer function, the C entry point
+# it exports (driver/CText.cpp, whyNotCName; the lists are the same, which
+# test_bad_inputs_round12.py checks). A layer name femc refuses was imported
+# and only `femc NAME.mlir` said "function name 'exp' cannot be a kernel's
+# C entry point: it is a name of the C or POSIX library".
+_C_KEYWORDS = frozenset((
+    "alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand",
+    "bitor", "bool", "break", "case", "catch", "char", "char16_t",
+    "char32_t", "char8_t", "class", "co_await", "co_return", "co_yield",
+    "compl", "concept", "const", "const_cast", "consteval", "constexpr",
+    "constinit", "continue", "decltype", "default", "delete", "do",
+    "double", "dynamic_cast", "else", "enum", "explicit", "export",
+    "extern", "false", "float", "for", "friend", "goto", "if", "inline",
+    "int", "long", "mutable", "namespace", "new", "noexcept", "not",
+    "not_eq", "nullptr", "operator", "or", "or_eq", "private", "protected",
+    "public", "register", "reinterpret_cast", "requires", "restrict",
+    "return", "short", "signed", "sizeof", "static", "static_assert",
+    "static_cast", "struct", "switch", "template", "this", "thread_local",
+    "throw", "true", "try", "typedef", "typeid", "typename", "typeof",
+    "typeof_unqual", "union", "unsigned", "using", "virtual", "void",
+    "volatile", "wchar_t", "while", "xor", "xor_eq"))
+_C_MATH = (
+    "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "cbrt",
+    "ceil", "copysign", "cos", "cosh", "erf", "erfc", "exp", "exp10",
+    "exp2", "expm1", "fabs", "fdim", "floor", "fma", "fmax", "fmin",
+    "fmod", "frexp", "hypot", "ilogb", "ldexp", "lgamma", "llrint",
+    "llround", "log", "log10", "log1p", "log2", "logb", "lrint", "lround",
+    "modf", "nan", "nearbyint", "nextafter", "nexttoward", "pow",
+    "remainder", "remquo", "rint", "round", "scalbln", "scalbn", "sin",
+    "sincos", "sinh", "sqrt", "tan", "tanh", "tgamma", "trunc")
+_C_NAMES = frozenset((
+    "FILE", "NULL", "EOF", "BUFSIZ", "EXIT_FAILURE", "EXIT_SUCCESS",
+    "HUGE_VAL", "INFINITY", "NAN", "RAND_MAX", "_Exit", "abort", "abs",
+    "accept", "access", "aligned_alloc", "alloca", "asctime", "assert",
+    "at_quick_exit", "atexit", "atof", "atoi", "atol", "atoll", "bind",
+    "bsearch", "btowc", "calloc", "chdir", "clearerr", "clock", "close",
+    "connect", "ctime", "difftime", "div", "dlclose", "dlerror", "dlopen",
+    "dlsym", "dup", "dup2", "environ", "errno", "execv", "execve",
+    "execvp", "exit", "fclose", "fcntl", "fdopen", "feof", "ferror",
+    "fflush", "fgetc", "fgetpos", "fgets", "fileno", "fopen", "fork",
+    "fprintf", "fputc", "fputs", "fread", "free", "freopen", "fscanf",
+    "fseek", "fsetpos", "fstat", "ftell", "fwrite", "getc", "getchar",
+    "getenv", "getpid", "gets", "gmtime", "j0", "j1", "jn", "kill", "labs",
+    "ldiv", "listen", "llabs", "lldiv", "localeconv", "localtime",
+    "longjmp", "lseek", "main", "malloc", "mblen", "mbstowcs", "mbtowc",
+    "mkdir", "mktime", "mmap", "munmap", "offsetof", "open", "perror",
+    "pipe", "posix_memalign", "printf", "putc", "putchar", "puts", "qsort",
+    "quick_exit", "raise", "rand", "read", "realloc", "recv", "remove",
+    "rename", "rewind", "rmdir", "scanf", "select", "send", "setbuf",
+    "setjmp", "setlocale", "setvbuf", "signal", "sleep", "snprintf",
+    "socket", "sprintf", "srand", "sscanf", "stat", "stderr", "stdin",
+    "stdout", "system", "time", "timespec_get", "tmpfile", "tmpnam",
+    "ungetc", "unlink", "usleep", "va_arg", "va_copy", "va_end",
+    "va_start", "vfprintf", "vprintf", "vsnprintf", "vsprintf", "wait",
+    "waitpid", "wcstombs", "wctomb", "write", "y0", "y1", "yn"))
+
+
+def why_not_c_name(name):
+    """Why femc refuses `name` as a kernel or layer function (its exported C
+    entry point), or None: driver/CText.cpp's whyNotCName."""
+    if not name:
+        return "it is empty"
+    if not ("a" <= name[0].lower() <= "z"):
+        return ("it starts with '_' (reserved for the C implementation and "
+                "femc's generated symbols)" if name[0] == "_" else
+                "it does not start with an ASCII letter")
+    for c in name:
+        if not (c.isascii() and (c.isalnum() or c == "_")):
+            return ("it contains a non-ASCII character" if not c.isascii()
+                    else f"it contains the character {json.dumps(c)}")
+    if name in _C_KEYWORDS:
+        return "it is a C or C++ keyword"
+    if "__" in name:
+        return "names containing '__' are reserved in C++"
+    if name.lower().startswith(("femc_", "femrt_")):
+        return "the prefixes femc_ and femrt_ belong to femc and libfemrt"
+    if name == "std":
+        return "it is the C++ standard library's namespace"
+    if name in _C_NAMES or any(name in (m, m + "f", m + "l")
+                               for m in _C_MATH):
+        return "it is a name of the C or POSIX library"
+    if name.startswith(("INT", "UINT", "SIZE_", "PTRDIFF_", "WCHAR_",
+                        "WINT_", "SIG_ATOMIC_")) and \
+            name.endswith(("_MAX", "_MIN", "_C")):
+        return "it is a <stdint.h> macro"
+    if name.endswith("_t"):
+        return "names ending in _t are reserved for types (POSIX)"
+    return None
+
+
 class ImportedLayer:
     """What import_layer wrote: ``mlir`` (the .mlir path), ``weights_dir``,
     ``name`` (the layer function), ``config`` (resolved), ``arguments``
@@ -1754,7 +1844,9 @@ def import_layer(checkpoint, out_dir, config=None, name=None, mask=False,
         tensors, stored = load_checkpoint(checkpoint)
         stem = os.path.splitext(os.path.basename(os.fspath(checkpoint)))[0]
         default_name = re.sub(r"[^A-Za-z0-9_]", "_", stem)
-        if not default_name[:1].isalpha():
+        # A stem femc would refuse as the function's name (exp.pt, main.npz,
+        # layer_t.safetensors, femc_run.npz) gets the prefix too.
+        if not default_name[:1].isalpha() or why_not_c_name(default_name):
             default_name = "fem_" + default_name
     if prefix:
         tensors = _select_prefix(tensors, prefix)
@@ -1772,6 +1864,12 @@ def import_layer(checkpoint, out_dir, config=None, name=None, mask=False,
         raise LayerImportError(
             f"layer name '{name}' must be ASCII letters, digits and '_', "
             "starting with a letter (it becomes a C function)")
+    why = why_not_c_name(name)
+    if why:
+        raise LayerImportError(
+            f"layer name '{name}' cannot be the layer's C function, which "
+            f"femc exports: {why}; give another with --name (name= of "
+            "femc.import_layer)")
     cfg, params = check_layer(tensors, cfg_in)
     shapes = {k: tuple(v.shape) for k, v in params.items()}
     layer = LayerEmitter(cfg, list(params), mask)

@@ -107,3 +107,136 @@ def test_config_values_femc_takes_still_import(key, value, tmp_path):
     layer = femc.import_layer(make_params(CONFIG), str(tmp_path / "o"),
                               config=config)
     assert layer.config[key] == value
+
+
+# --- thread counts: numpy integers and bools ----------------------------------
+
+def _arrays(kernel):
+    return [np.zeros([1 if s is None else s for s in a["shape"]], np.float32)
+            for a in kernel.args]
+
+
+@pytest.fixture
+def default_threads():
+    before = femc.get_num_threads()
+    yield before
+    femc.set_num_threads(before)
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_thread_count_that_is_a_bool(kernels_lib, default_threads, value):
+    # Was: accepted, True as one thread and False as one per core, without a
+    # word (femc.compile(threads=True) is refused).
+    with pytest.raises(TypeError) as e:
+        femc.set_num_threads(value)
+    assert str(e.value) == (
+        f"femc.set_num_threads: threads must be an int, got bool ({value}); "
+        "give the number of threads")
+    assert femc.get_num_threads() == default_threads
+    with pytest.raises(TypeError) as e:
+        femc.load(kernels_lib, threads=value)
+    assert str(e.value) == (
+        f"femc.load: threads must be an int, got bool ({value}); give the "
+        "number of threads")
+    kernel = femc.load(kernels_lib).kernel("softmax_causal")
+    out = _arrays(kernel)
+    with pytest.raises(TypeError) as e:
+        kernel(*out, max_threads=value)
+    assert str(e.value) == (
+        f"kernel 'softmax_causal': max_threads must be an int, got bool "
+        f"({value}); give the number of threads")
+
+
+@pytest.mark.parametrize("make", [np.int64, np.int32, np.uint8])
+def test_thread_count_that_is_a_numpy_integer(kernels_lib, default_threads,
+                                              make):
+    # Was: femc.set_num_threads / femc.load: nanobind's "incompatible
+    # function arguments"; max_threads: "max_threads must be an int, got
+    # int64".
+    femc.set_num_threads(make(2))
+    assert femc.get_num_threads() == 2
+    module = femc.load(kernels_lib, threads=make(3))
+    assert module.num_threads == 3
+    kernel = module.kernel("softmax_causal")
+    arrays = _arrays(kernel)
+    kernel(*arrays, max_threads=make(1))
+    kernel.launch(*arrays, max_threads=make(2))
+    with pytest.raises(ValueError, match=r"^femc.set_num_threads: threads is "
+                       r"2000, expected 0 \(one per core\) or 1 to 1024"):
+        femc.set_num_threads(np.int64(2000))
+
+
+@pytest.mark.parametrize("value, name", [(2.0, "float"), ("4", "str"),
+                                         (np.float32(2), "float32")])
+def test_thread_count_of_another_type_names_it(kernels_lib, value, name):
+    with pytest.raises(TypeError) as e:
+        femc.set_num_threads(value)
+    assert str(e.value) == (
+        f"femc.set_num_threads: threads must be an int, got {name}")
+    with pytest.raises(TypeError) as e:
+        femc.load(kernels_lib, threads=value)
+    assert str(e.value) == f"femc.load: threads must be an int, got {name}"
+
+
+# --- femc.import: layer names femc refuses ------------------------------------
+
+@pytest.mark.parametrize("name, why", [
+    ("exp", "it is a name of the C or POSIX library"),
+    ("main", "it is a name of the C or POSIX library"),
+    ("int", "it is a C or C++ keyword"),
+    ("layer_t", "names ending in _t are reserved for types (POSIX)"),
+    ("femc_x", "the prefixes femc_ and femrt_ belong to femc and libfemrt"),
+    ("a__b", "names containing '__' are reserved in C++"),
+    ("INT8_MAX", "it is a <stdint.h> macro"),
+])
+def test_layer_name_femc_refuses(name, why, tmp_path):
+    # Was: imported; femc then refused the written .mlir ("ck.mlir:5:1:
+    # error: femc: function name 'exp' cannot be a kernel's C entry point:
+    # it is a name of the C or POSIX library; ...").
+    with pytest.raises(LayerImportError) as e:
+        femc.import_layer(make_params(CONFIG), str(tmp_path / "o"),
+                          config=CONFIG, name=name)
+    assert str(e.value) == (
+        f"layer name '{name}' cannot be the layer's C function, which femc "
+        f"exports: {why}; give another with --name (name= of "
+        "femc.import_layer)")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("stem, name", [
+    ("exp", "fem_exp"), ("main", "fem_main"), ("femc_run", "fem_femc_run"),
+    ("model", "model"), ("9x", "fem_9x"), ("x-y", "x_y")])
+def test_default_name_from_a_stem_femc_refuses(stem, name, tmp_path):
+    # Was: exp.npz imported as the layer @exp, which femc refuses.
+    path = tmp_path / (stem + ".npz")
+    np.savez(path, **make_params(CONFIG))
+    layer = femc.import_layer(str(path), str(tmp_path / "o"), config=CONFIG)
+    assert layer.name == name
+    assert os.path.isfile(tmp_path / "o" / (name + ".mlir"))
+
+
+def test_default_name_still_refused_names_the_option(tmp_path):
+    path = tmp_path / "layer_t.npz"
+    np.savez(path, **make_params(CONFIG))
+    with pytest.raises(LayerImportError, match=r"^layer name 'fem_layer_t' "
+                       r"cannot be the layer's C function, which femc "
+                       r"exports: names ending in _t are reserved for types "
+                       r"\(POSIX\); give another with --name"):
+        femc.import_layer(str(path), str(tmp_path / "o"), config=CONFIG)
+
+
+def test_name_rules_are_femcs():
+    # The importer's lists are driver/CText.cpp's (whyNotCName).
+    from femc import importer
+    root = os.path.dirname(os.path.dirname(HERE))
+    with open(os.path.join(root, "driver", "CText.cpp")) as f:
+        text = f.read()
+    import re
+
+    def listed(array):
+        body = re.search(array + r"\[\] = \{(.*?)\};", text, re.S).group(1)
+        return re.findall(r'"([^"]*)"', body)
+
+    assert set(listed("kKeywords")) == set(importer._C_KEYWORDS)
+    assert listed("kMath") == list(importer._C_MATH)
+    assert set(listed("kNames")) == set(importer._C_NAMES)
