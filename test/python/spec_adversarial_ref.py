@@ -158,13 +158,17 @@ def ssm_weights(delta, A, Bs, Cs, D, H):
 # ------------------------------------------------------------- §1 and §3
 
 
-def _free_energy(beta, shift, wsum_over_den, mean_x, mean_xm1):
+def _free_energy(beta, shift, log_r1, mean_x, mean_xm1):
     """§3 from its exact parts: log Z = log R(1) + log(mean X), where
-    mean X = Σ w X / Σ w. F = (1/β)·log(e^shift·Z + tiny)."""
+    mean X = Σ w X / Σ w. F = (1/β)·log(e^shift·Z + tiny). `log_r1` is
+    log R(1) itself, formed by the caller without rounding near 0 (gla's
+    −log1p(1e-5/Σw), aft's log q̂ from u = p/max p): log of a rounded
+    ratio near 1 is 1e-16 off, which 1/β carries into F against outputs
+    that may be far smaller (values of 1e-30)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         log_mean = np.where(mean_x > 0.5, np.log1p(mean_xm1),
                             np.log(np.maximum(mean_x, 0.0)))
-        log_z = np.log(wsum_over_den) + log_mean
+        log_z = log_r1 + log_mean
         # logaddexp(log Z, log(tiny) − m) + m
         lse = np.logaddexp(log_z, np.log(TINY) - shift) + shift
     return lse / beta
@@ -220,7 +224,8 @@ def read(prior, x, causal=True, mask=None, scale=None, eps=1e-6, cap=40.0):
         else:
             Uv = np.transpose(Vt, (0, 2, 1, 3))  # (B, H, S, dv)
             wsum = w.sum(-1)
-            mu, F = _finish(w, wsum, den, Uv, bV, beta, per_channel=False)
+            mu, F = _finish(w, wsum, den, Uv, bV, beta, per_channel=False,
+                            gla=prior == "gla")
             mu = np.transpose(mu, (0, 2, 1, 3))  # (B, T, H, dv)
             F = np.transpose(F, (0, 2, 1, 3))
         if prior in ("softmax", "linear"):
@@ -240,7 +245,19 @@ def read(prior, x, causal=True, mask=None, scale=None, eps=1e-6, cap=40.0):
     return {"out": out, "mu": mu, "F": F, "M": M[:, None]}
 
 
-def _finish(w, wsum, den, Uv, bV, beta, per_channel):
+def _log_r1(wsum, den, gla):
+    """log R(1) = log(Σw / den): gla's den = Σw + 1e-5, so −log1p(1e-5/Σw)
+    (log of the rounded quotient is 1e-16 off, and F gains it / β: 1.0 of
+    max|out| with q, k ~ 1e9 and values of 1e-30 before 2026-12-03); the
+    other reads' quotient is exactly 1 where nothing clamps."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if gla:
+            return np.where(wsum > 0, -np.log1p(1e-5 / np.where(
+                wsum > 0, wsum, 1.0)), -np.inf)
+        return np.log(wsum / den)
+
+
+def _finish(w, wsum, den, Uv, bV, beta, per_channel, gla=False):
     """μ = R(Ṽ) and F from the weights. per_channel: w is (B, H, dv, T, S)
     and Uv (B, H, dv, S) (ssm); else w is (B, H, T, S), Uv (B, H, S, dv).
     The shift for the exact form is the max of β·Ṽ over each row's
@@ -256,10 +273,9 @@ def _finish(w, wsum, den, Uv, bV, beta, per_channel):
         mean_x = (w * np.exp(z)).sum(-1) / safe
         mean_xm1 = (w * np.expm1(z)).sum(-1) / safe
         mu = np.einsum("bhcts,bhcs->bhct", w, Uv) / den
-        with np.errstate(divide="ignore"):
-            ratio = wsum / den
         betac = beta[None, :, :, None]
-        F = _free_energy(betac, shift, ratio, mean_x, mean_xm1)
+        F = _free_energy(betac, shift, _log_r1(wsum, den, gla), mean_x,
+                         mean_xm1)
         return mu, F
     bVh = np.transpose(bV, (0, 2, 1, 3))  # (B, H, S, dv)
     live = (w != 0)[..., None]  # (B, H, T, S, 1)
@@ -270,9 +286,8 @@ def _finish(w, wsum, den, Uv, bV, beta, per_channel):
     mean_x = np.einsum("bhts,bhtsc->bhtc", w, np.exp(z)) / safe
     mean_xm1 = np.einsum("bhts,bhtsc->bhtc", w, np.expm1(z)) / safe
     mu = np.einsum("bhts,bhsc->bhtc", w, Uv) / den[..., None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = (wsum / den)[..., None]
-    F = _free_energy(beta[None, :, None, :], shift, ratio, mean_x,
+    F = _free_energy(beta[None, :, None, :], shift,
+                     _log_r1(wsum, den, gla)[..., None], mean_x,
                      mean_xm1)
     return mu, F
 
@@ -316,6 +331,18 @@ def _read_aft(x, Vt, bV, beta, eps):
     wts = tri[None, :, :, None, None] * kap_x[:, None]
     mean_x = (wts * np.exp(z)).sum(2) / wsum
     mean_xm1 = (wts * np.expm1(z)).sum(2) / wsum
-    ratio = qhat[..., dv:] * wsum / den
-    F = _free_energy(beta[None, None], shift, ratio, mean_x, mean_xm1)
+    # log R(1) = log q̂ + log(Σκ / den), log q̂ from p = m·u (m = max p):
+    # log u − ½·log(Σu²/W), exactly 0 where every p of the row is equal
+    # (log of the rounded q̂ is 1e-16 off 0, which 1/β carries into F:
+    # 1e14 of max|out| at values of 1e-30 before 2026-12-03); below the
+    # norm's floor log(p/1e-5) + ½·log W
+    m = p.max(-1, keepdims=True)
+    u = p / m
+    usq = (u * u).sum(-1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        log_qhat = np.where(m * np.sqrt(usq) >= 1e-5,
+                            np.log(u) - 0.5 * np.log(usq / W),
+                            np.log(p / 1e-5) + 0.5 * np.log(W))
+        log_r1 = log_qhat[..., dv:] + np.log(wsum / den)
+    F = _free_energy(beta[None, None], shift, log_r1, mean_x, mean_xm1)
     return mu, F

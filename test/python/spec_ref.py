@@ -182,15 +182,19 @@ def read_aft(q, k, U, keep, width, eps=EPS):
     # "p_t[j] = softplus(q_t[ι(j)]) + eps;
     #  q̂_t = p_t / max(‖p_t‖₂, 1e-5) · sqrt(W) (norm over all W entries)"
     # taken as p = m·u with m = max p: ‖p‖ = m·‖u‖, so that equal p give
-    # u = 1, ‖u‖² = W and log q̂ = 0 exactly (1/β amplifies its rounding)
+    # u = 1, ‖u‖² = W and log q̂ = log u − ½·log(‖u‖²/W) = 0 exactly (1/β
+    # amplifies its rounding; log u − log ‖u‖ + ½·log W, as this read took
+    # it before 2026-12-03, is 1e-16 off 0 where log sqrt(W) and ½·log W
+    # round apart, W = 6 or 8: F = 1e-16/β against values of 1e-30)
     p = softplus(qj) + eps
     m = p.max(axis=-1, keepdims=True)
     u = p / m
-    unorm = np.sqrt((u * u).sum(axis=-1, keepdims=True))
+    usq = (u * u).sum(axis=-1, keepdims=True)
+    unorm = np.sqrt(usq)
     norm = np.maximum(m * unorm, NORM_FLOOR)
     qhat = p / norm * np.sqrt(W)
     log_qhat = np.where(m * unorm >= NORM_FLOOR,
-                        np.log(u) - np.log(unorm) + 0.5 * np.log(W),
+                        np.log(u) - 0.5 * np.log(usq / W),
                         np.log(p) - np.log(NORM_FLOOR) + 0.5 * np.log(W))
     # "kmax[j] = max over all s of k_s[ι(j)] (quirk)" (femc's mask: masked
     # keys take no part in the max, §5 "no effect on ... max")
