@@ -3,7 +3,7 @@
 // Operands are named and ordered as in semantics.md.
 //
 //   femc examples/softmax_fem.mlir -o out/
-//   fem-run out/softmax_fem.so --check
+//   fem-run out/softmax_fem.so --dim B=1 --dim T=1024 --check
 func.func @softmax_fem(%q: tensor<?x?x8x64xf32>, %k: tensor<?x?x8x64xf32>,
                        %v: tensor<?x?x8x64xf32>, %beta_raw: tensor<512xf32>,
                        %lam: tensor<?x?x8x64xf32>, %gate: tensor<?x?x8x64xf32>)
