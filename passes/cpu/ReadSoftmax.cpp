@@ -246,11 +246,12 @@ void SoftmaxReadEmitter::emitPrePass() {
   Value vHi = alloc({ShapedType::kDynamic}, {dvp});
   Value vLo = alloc({ShapedType::kDynamic}, {dvp});
   Value vNan = alloc({ShapedType::kDynamic}, {dvp});
-  // A non-causal read centres its tilt (dialect/Priors.h, kCentredRange):
-  // the sum of the kept raw values for their mean.
-  bool centre = !op.getCausal();
-  Value vSum = centre ? alloc({ShapedType::kDynamic}, {dvp}) : Value();
-  int64_t perVec = centre ? 4 : 3;
+  // The read centres its tilt (dialect/Priors.h, kCentredRange): the sum
+  // of the kept raw values for their mean, over the keys the tile's rows
+  // see (all S of them when not causal, [0, t0 + rows) when causal).
+  Value seen = op.getCausal() ? minI(add(t0, rows), S) : S;
+  Value vSum = alloc({ShapedType::kDynamic}, {dvp});
+  constexpr int64_t perVec = 4;
   // Keys inner, over blocks of up to kPrePassVecs channel vectors held in
   // registers: each key's values of the block are one contiguous run, read
   // once (one vector of channels at a time walked every key's cache lines
@@ -264,9 +265,7 @@ void SoftmaxReadEmitter::emitPrePass() {
     SmallVector<Value> cs, inits;
     for (int64_t i = 0; i < kPrePassVecs; ++i) {
       cs.push_back(add(cBlock, idx(i * lanes)));
-      inits.append({bcast(negInf), bcast(cst(INFINITY)), noNan});
-      if (centre)
-        inits.push_back(splat(0.0f));
+      inits.append({bcast(negInf), bcast(cst(INFINITY)), noNan, splat(0.0f)});
     }
     auto step =
         [&](Value s, ValueRange it, bool nanOnly) {
@@ -287,20 +286,17 @@ void SoftmaxReadEmitter::emitPrePass() {
             Value lo = nanOnly ? old[1] : fmin(v, old[1]);
             Value nan = arith::OrIOp::create(
                 b, old[2], fcmp(arith::CmpFPredicate::UNO, v, v));
+            Value sum = nanOnly ? old[3] : fadd(old[3], v);
             if (keep) {
               hi = select(keep, hi, old[0]);
               lo = select(keep, lo, old[1]);
               nan = select(keep, nan, old[2]);
+              sum = select(keep, sum, old[3]);
             }
-            next.append({hi, lo, nan});
-            if (centre) {
-              Value sum = fadd(old[3], v);
-              next.push_back(keep ? select(keep, sum, old[3]) : sum);
-            }
+            next.append({hi, lo, nan, sum});
           }
           return next;
         };
-    Value seen = op.getCausal() ? minI(add(t0, rows), S) : S;
     SmallVector<Value> red =
         loop(c0, seen, c1, inits,
              [&](Value s, ValueRange it) { return step(s, it, false); });
@@ -314,12 +310,11 @@ void SoftmaxReadEmitter::emitPrePass() {
              vstore(red[perVec * i + 1], vLo, {cs[i]});
              vstore(select(red[perVec * i + 2], splat(NAN), splat(0.0f)), vNan,
                     {cs[i]});
-             if (centre)
-               vstore(red[perVec * i + 3], vSum, {cs[i]});
+             vstore(red[perVec * i + 3], vSum, {cs[i]});
            });
   });
-  // The number of kept keys, for the centre's mean.
-  Value kept = centre ? keptKeys(op.getMask(), batch, S) : Value();
+  // The number of kept keys the tile sees, for the centre's mean.
+  Value kept = keptKeys(op.getMask(), batch, seen);
   auto vi1Wide = VectorType::get({lanes}, b.getI1Type());
   Value noLane =
       arith::ConstantOp::create(b, vi1Wide, DenseElementsAttr::get(vi1Wide, false));
@@ -351,27 +346,22 @@ void SoftmaxReadEmitter::emitPrePass() {
           Value span = fsub(maxV, minV);
           Value narrow = fcmp(arith::CmpFPredicate::OLE, span,
                               splat(femc::priors::kNarrowRange));
-          Value offsetLanes = narrow;
-          Value vShift = vMax;
-          if (centre) {
-            // Centred channels (span <= kCentredRange): the shift near the
-            // values' mean, in value units v_c = clip(mean) inside
-            // [min, min(max, min + kCentreSpan / beta)], and X - 1 (expm1
-            // where |z| <= ln 2, panelValues).
-            Value loClip = clamp(vload(vLo, {c}), negBound, bound);
-            Value mean =
-                clamp(fdiv(vload(vSum, {c}), bcast(kept)), negBound, bound);
-            Value vc =
-                centreShift(mean, loClip, vMax,
-                            fdiv(splat(femc::priors::kCentreSpan), beta));
-            Value centred = arith::AndIOp::create(
-                b,
-                fcmp(arith::CmpFPredicate::OLE, span,
-                     splat(femc::priors::kCentredRange)),
-                fcmp(arith::CmpFPredicate::UNE, hi, bcast(negInf)));
-            vShift = select(centred, vc, vMax);
-            offsetLanes = arith::OrIOp::create(b, narrow, centred);
-          }
+          // Centred channels (span <= kCentredRange): the shift near the
+          // values' mean, in value units v_c = clip(mean) inside
+          // [min, min(max, min + kCentreSpan / beta)], and X - 1 (expm1
+          // where |z| <= ln 2, panelValues).
+          Value loClip = clamp(vload(vLo, {c}), negBound, bound);
+          Value mean =
+              clamp(fdiv(vload(vSum, {c}), bcast(kept)), negBound, bound);
+          Value vc = centreShift(mean, loClip, vMax,
+                                 fdiv(splat(femc::priors::kCentreSpan), beta));
+          Value centred = arith::AndIOp::create(
+              b,
+              fcmp(arith::CmpFPredicate::OLE, span,
+                   splat(femc::priors::kCentredRange)),
+              fcmp(arith::CmpFPredicate::UNE, hi, bcast(negInf)));
+          Value vShift = select(centred, vc, vMax);
+          Value offsetLanes = arith::OrIOp::create(b, narrow, centred);
           vstore(vShift, vmaxBuf, {j, c});
           vstore(fmul(beta, vShift), shiftBuf, {j, c});
           vstore(select(offsetLanes, splat(1.0f), splat(0.0f)), offsetBuf,
