@@ -957,7 +957,31 @@ private:
   std::shared_ptr<ModuleState> state_;
 };
 
-Module load(nb::handle pathObject, std::optional<nb::int_> threadsObject) {
+/// A thread count (femc.load's threads, femc.set_num_threads, a launch's
+/// max_threads) as a Python int: an int or any integer with __index__ (a
+/// numpy integer such as np.int64(4) was nanobind's "incompatible function
+/// arguments", or "must be an int, got int64"), never a bool (True was read
+/// as one thread and False as one per core, without a word; femc.compile
+/// refuses a bool too).
+nb::int_ countArgument(const std::string &what, nb::handle value) {
+  if (PyBool_Check(value.ptr()))
+    throw nb::type_error((what + " must be an int, got bool (" +
+                          (value.ptr() == Py_True ? "True" : "False") +
+                          "); give the number of threads")
+                             .c_str());
+  if (nb::isinstance<nb::int_>(value))
+    return nb::borrow<nb::int_>(value);
+  if (PyIndex_Check(value.ptr())) {
+    PyObject *index = PyNumber_Index(value.ptr());
+    if (!index)
+      throw nb::python_error();
+    return nb::steal<nb::int_>(index);
+  }
+  throw nb::type_error(
+      (what + " must be an int, got " + typeName(value)).c_str());
+}
+
+Module load(nb::handle pathObject, nb::handle threadsObject) {
   // A str or os.PathLike (pathlib.Path); os.fspath raises TypeError for
   // anything else.
   nb::object fspath = nb::module_::import_("os").attr("fspath")(pathObject);
@@ -969,8 +993,9 @@ Module load(nb::handle pathObject, std::optional<nb::int_> threadsObject) {
   if (path.find('\0') != std::string::npos)
     throw nb::value_error("femc.load: the path contains a NUL character");
   std::optional<int32_t> threads;
-  if (threadsObject)
-    threads = threadCount("femc.load", *threadsObject);
+  if (!threadsObject.is_none())
+    threads = threadCount("femc.load",
+                          countArgument("femc.load: threads", threadsObject));
   // A Python path is relative to the working directory: a name without '/'
   // that exists here is that file (checked by libfemrt like any path), not a
   // name for dlopen's library search, which never looks here.
@@ -996,8 +1021,10 @@ Module load(nb::handle pathObject, std::optional<nb::int_> threadsObject) {
   return Module(std::move(state));
 }
 
-void setNumThreads(nb::int_ value) {
-  int32_t n = threadCount("femc.set_num_threads", value);
+void setNumThreads(nb::handle value) {
+  int32_t n =
+      threadCount("femc.set_num_threads",
+                  countArgument("femc.set_num_threads: threads", value));
   std::shared_ptr<Context> context = defaultContext();
   femrt_status status;
   std::string message;
@@ -1035,11 +1062,8 @@ void launchArgs(const Kernel &kernel, nb::args arrays, nb::kwargs options) {
               .c_str());
     maxThreadsObject = nb::borrow(value);
   }
-  if (!nb::isinstance<nb::int_>(maxThreadsObject))
-    throw nb::type_error(("kernel '" + kernel.name() +
-                          "': max_threads must be an int, got " +
-                          typeName(maxThreadsObject))
-                             .c_str());
+  nb::int_ maxThreads = countArgument(
+      "kernel '" + kernel.name() + "': max_threads", maxThreadsObject);
   if (arrays.size() == 1 && kernel.numArgs() > 1 &&
       (nb::isinstance<nb::list>(arrays[0]) ||
        nb::isinstance<nb::tuple>(arrays[0])))
@@ -1048,7 +1072,6 @@ void launchArgs(const Kernel &kernel, nb::args arrays, nb::kwargs options) {
          "separate arguments, " + kernel.callForm() + ", got one " +
          typeName(arrays[0]) + "; unpack it: launch(*arrays)")
             .c_str());
-  nb::int_ maxThreads = nb::borrow<nb::int_>(maxThreadsObject);
   std::optional<int32_t> n = countUpTo(maxThreads, INT32_MAX);
   if (!n)
     throw nb::value_error(
@@ -1173,12 +1196,15 @@ NB_MODULE(_femc, m) {
       });
 
   m.def("load", &load, "path"_a, "threads"_a = nb::none(),
+        nb::sig("def load(path: object, threads: int | None = None) -> "
+                "Module"),
         "Loads a kernel library written by femc (NAME.so); path is a str or "
         "os.PathLike, relative to the working directory (a bare name that is "
         "no file here is searched like dlopen does). With threads=N "
         "the module gets its own thread pool of N threads (0 = one per "
         "core); otherwise it shares the default one (femc.set_num_threads).");
   m.def("set_num_threads", &setNumThreads, "n"_a,
+        nb::sig("def set_num_threads(n: int) -> None"),
         "Sets the threads of the default context (0 = one per core, at most "
         "femc.max_threads). On failure the context keeps its threads.");
   m.def("get_num_threads", &getNumThreads,
