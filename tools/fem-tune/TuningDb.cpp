@@ -470,6 +470,21 @@ bool canCreateLock(const std::string &path, std::string &error) {
   return true;
 }
 
+bool canReplace(const std::string &linkPath, std::string &error) {
+  const std::string path = followLinks(linkPath);
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+      (st.st_mode & S_IWUSR))
+    return true; // missing (created), or refused as it is read
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", unsigned(st.st_mode & 07777));
+  error = "tuning database '" + linkPath + "' is read-only (mode " + mode +
+          "): fem-tune replaces the file to record a result and does not "
+          "replace a read-only one; make it writable (chmod u+w) or give "
+          "another --db; the file was left untouched";
+  return false;
+}
+
 bool updateDatabase(const std::string &linkPath,
                     const std::vector<Entry> &entries, std::string &error) {
   const std::string path = followLinks(linkPath);
@@ -481,6 +496,13 @@ bool updateDatabase(const std::string &linkPath,
     error += "; the file was left untouched";
     return false;
   }
+  // The file is replaced by a new one (rename): it keeps the old one's
+  // permissions and group (a database shared as 0664 became 0644, one
+  // kept private as 0600 world-readable, a read-only one writable).
+  if (!canReplace(path, error))
+    return false;
+  struct stat old;
+  bool existed = ::stat(path.c_str(), &old) == 0;
   auto read = db.document.object.find("entries");
   for (const Entry &e : entries) {
     db.entries[e.key] = e;
@@ -498,10 +520,17 @@ bool updateDatabase(const std::string &linkPath,
     return false;
   }
   temp = name.data();
-  // mkstemp makes the file 0600; a database is as readable as any file.
-  mode_t mask = ::umask(0);
-  ::umask(mask);
-  ::fchmod(fd, 0666 & ~mask);
+  // mkstemp makes the file 0600; a new database is as readable as any
+  // file, a replaced one keeps its mode, owner and group where it can.
+  if (existed) {
+    if (::fchown(fd, old.st_uid, old.st_gid) != 0)
+      (void)::fchown(fd, static_cast<uid_t>(-1), old.st_gid);
+    ::fchmod(fd, old.st_mode & 07777);
+  } else {
+    mode_t mask = ::umask(0);
+    ::umask(mask);
+    ::fchmod(fd, 0666 & ~mask);
+  }
   if (!writeAll(fd, text) || ::fsync(fd) != 0) {
     error = "cannot write '" + temp + "': " + errnoText();
     ::close(fd);

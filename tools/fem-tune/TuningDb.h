@@ -115,6 +115,13 @@ std::string lockPathFor(const std::string &path);
 /// "cannot create 'LOCK': reason" in `error`); leaves no file behind.
 bool canCreateLock(const std::string &path, std::string &error);
 
+/// Whether updateDatabase may replace the database at `path`: false, with
+/// the reason in `error`, when it is a regular file without its owner's
+/// write permission (chmod a-w: a database kept from being changed, which
+/// the rename used to replace with a writable copy). A missing file may be
+/// created.
+bool canReplace(const std::string &path, std::string &error);
+
 /// The database as JSON text (deterministic: same entries, same bytes).
 /// Entries found in `document`'s "entries" are written as they were read;
 /// the others (new or replaced: updateDatabase removes a replaced entry from

@@ -912,10 +912,6 @@ int runFemTune(int argc, char **argv) {
   femc::tune::Database db;
   if (!femc::tune::loadDatabase(args.db, db, error))
     fail(error + "; the file was left untouched");
-  // Find out now, not after a minute of tuning, that the result cannot be
-  // recorded: the update creates the lock file next to the database.
-  if (!femc::tune::canCreateLock(args.db, error))
-    fail("cannot record results in '" + args.db + "': " + error);
   if (const Entry *e = femc::tune::lookup(db, key); e && !args.retune) {
     std::printf("fem-tune: %s (bucket %s) is already tuned in %s: %s "
                 "(%.3f ms, default %s %.3f ms, tuned %s); --retune tunes "
@@ -930,6 +926,14 @@ int runFemTune(int argc, char **argv) {
                   args.plot.c_str());
     return 0;
   }
+  // Find out now, not after a minute of tuning, that the result cannot be
+  // recorded: the update creates the lock file next to the database and
+  // replaces the file (a key already tuned is reported above even from a
+  // read-only folder or database).
+  if (!femc::tune::canCreateLock(args.db, error))
+    fail("cannot record results in '" + args.db + "': " + error);
+  if (!femc::tune::canReplace(args.db, error))
+    fail(error);
 
   femc::priors::Tiles defaults;
   defaults.q = kernel->tiles.count("q") ? kernel->tiles.at("q") : 0;
