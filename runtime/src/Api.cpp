@@ -194,6 +194,26 @@ femrt_status femrt_context_get_num_threads(femrt_context *context,
 // Modules
 //===----------------------------------------------------------------------===//
 
+/// What dlopen's "undefined symbol: __asan_..." means for a kernel library:
+/// its C glue was compiled with femc --sanitize=LIST and needs that
+/// sanitizer's runtime in the process ("" for any other error).
+static std::string sanitizerHint(const std::string &error) {
+  static const std::pair<const char *, const char *> runtimes[] = {
+      {"undefined symbol: __asan_", "address"},
+      {"undefined symbol: __ubsan_", "undefined"},
+      {"undefined symbol: __tsan_", "thread"},
+      {"undefined symbol: __msan_", "memory"},
+      {"undefined symbol: __lsan_", "leak"},
+      {"undefined symbol: __sanitizer_", "LIST"}};
+  for (auto [symbol, name] : runtimes)
+    if (error.find(symbol) != std::string::npos)
+      return concat(" (the library was compiled with femc --sanitize=", name,
+                    " and needs that sanitizer's runtime: load it from a "
+                    "program built with -fsanitize=",
+                    name, ", or compile it without --sanitize)");
+  return "";
+}
+
 femrt_status femrt_module_load_library(femrt_context *context,
                                        const char *path,
                                        femrt_module **out_module) {
@@ -220,9 +240,9 @@ femrt_status femrt_module_load_library(femrt_context *context,
     void *library = openLibraryFile(path);
     if (!library) {
       const char *error = dlerror();
-      return fail(FEMRT_ERROR_IO,
-                  concat(function, ": cannot load ", origin, ": ",
-                         error ? error : "dlopen failed"));
+      std::string text = error ? error : "dlopen failed";
+      return fail(FEMRT_ERROR_IO, concat(function, ": cannot load ", origin,
+                                         ": ", text, sanitizerHint(text)));
     }
     auto module = std::make_shared<Module>();
     module->library = library; // dlclosed by ~Module from here on

@@ -16,7 +16,14 @@
 #include <dlfcn.h>
 #include <elf.h>
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
 #include <vector>
 
 using namespace femrt_test;
@@ -67,6 +74,44 @@ TEST_F(NoDriver, aLibraryThatIsNotADriver) {
   expectError(femrt_device_open_cuda(context, 0, &device),
               FEMRT_ERROR_NO_CUDA_DEVICE,
               {"is not a usable CUDA driver: it lacks cuInit"});
+}
+
+TEST_F(NoDriver, aFifoOrATruncatedDriverIsRefusedBeforeDlopen) {
+  // FEMRT_CUDA_DRIVER naming a FIFO blocked dlopen forever, and a truncated
+  // copy of a library crashed the loader with SIGBUS (BI round 12).
+  std::string fifo = ::testing::TempDir() + "femrt_driver_fifo";
+  std::remove(fifo.c_str());
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  useDriver(fifo.c_str());
+  femrt_context_set_num_threads(nullptr, 1); // sets a known last error
+  std::string before = femrt_last_error();
+  int available = -1;
+  FEMRT_EXPECT_OK(femrt_cuda_available(&available));
+  EXPECT_EQ(available, 0);
+  EXPECT_EQ(std::string(femrt_last_error()), before);
+  int32_t count = -1;
+  expectError(femrt_cuda_device_count(&count), FEMRT_ERROR_NO_CUDA_DEVICE,
+              {"no CUDA driver: cannot load the CUDA driver: '" + fifo +
+                   "' is not a regular file (a device, FIFO or socket), not "
+                   "a shared library",
+               "FEMRT_CUDA_DRIVER"});
+  std::remove(fifo.c_str());
+
+  std::string truncated = ::testing::TempDir() + "femrt_driver_truncated.so";
+  {
+    std::ifstream in(FAKE_KERNELS_PATH, std::ios::binary);
+    std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
+                            std::istreambuf_iterator<char>());
+    ASSERT_GT(bytes.size(), 3000u);
+    std::ofstream out(truncated, std::ios::binary);
+    out.write(bytes.data(), 3000);
+  }
+  useDriver(truncated.c_str());
+  expectError(femrt_cuda_device_count(&count), FEMRT_ERROR_NO_CUDA_DEVICE,
+              {"no CUDA driver: cannot load the CUDA driver: '" + truncated +
+                   "' is truncated",
+               "FEMRT_CUDA_DRIVER"});
+  std::remove(truncated.c_str());
 }
 
 TEST_F(NoDriver, driverLoadReportsWhy) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <dlfcn.h>
 #include <fstream>
 #include <string>
 #include <unistd.h>
@@ -134,6 +135,23 @@ TEST_F(ModuleTest, aFileThatIsNotALibraryIsAnIoError) {
   expectError(femrt_module_load_library(context, path.c_str(), &module),
               FEMRT_ERROR_IO, {"'" + path + "' is not an ELF file"});
   std::remove(path.c_str());
+}
+
+TEST_F(ModuleTest, aLibraryNeedingASanitizerRuntimeSaysSo) {
+  // A library compiled with femc --sanitize=address, loaded by a program
+  // without AddressSanitizer: dlopen's "undefined symbol: __asan_..." did
+  // not say where the symbol comes from (BI round 12).
+  if (dlsym(RTLD_DEFAULT, "__asan_option_detect_stack_use_after_return"))
+    GTEST_SKIP() << "this test program has AddressSanitizer's runtime";
+  femrt_module *module = nullptr;
+  expectError(
+      femrt_module_load_library(context, FAKE_NEEDS_ASAN_PATH, &module),
+      FEMRT_ERROR_IO,
+      {"undefined symbol: __asan_option_detect_stack_use_after_return",
+       "(the library was compiled with femc --sanitize=address and needs "
+       "that sanitizer's runtime: load it from a program built with "
+       "-fsanitize=address, or compile it without --sanitize)"});
+  EXPECT_EQ(module, nullptr);
 }
 
 TEST_F(ModuleTest, missingQuerySymbolIsNotFound) {

@@ -19,6 +19,9 @@
  *   FAKE_QUERY_NAME=<name> export the query under another name (to link the
  *                          library into the test executable)
  *   FAKE_OMIT_QUERY        export no query function at all
+ *   FAKE_NEEDS_ASAN        read a variable of AddressSanitizer's runtime, as
+ *                          the glue of femc --sanitize=address does: dlopen
+ *                          fails in a process without that runtime
  *===----------------------------------------------------------------------===*/
 #include "femrt/kernel_abi.h"
 
@@ -197,6 +200,15 @@ static const femrt_kernel_library library = {
     sizeof(femrt_kernel_info),
     kernels,
 };
+#endif
+
+#ifdef FAKE_NEEDS_ASAN
+/* Resolved when the library is loaded (a data relocation), as in a glue
+ * compiled with -fsanitize=address. */
+extern int __asan_option_detect_stack_use_after_return;
+int fake_kernels_asan_flag(void) {
+  return __asan_option_detect_stack_use_after_return;
+}
 #endif
 
 #ifndef FAKE_OMIT_QUERY

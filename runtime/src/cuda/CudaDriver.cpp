@@ -2,9 +2,11 @@
 
 #include "runtime/src/cuda/CudaDriver.h"
 
+#include "runtime/src/ElfCheck.h"
 #include "runtime/src/Status.h"
 
 #include <dlfcn.h>
+#include <sys/stat.h>
 
 #include <cstdlib>
 
@@ -85,6 +87,23 @@ DriverState &driverState() {
 
 std::shared_ptr<Driver> Driver::load(const std::string &path,
                                      std::string &error) {
+  // A file named by a path (FEMRT_CUDA_DRIVER=/x/libcuda.so.1) is checked
+  // as a kernel library is before dlopen sees it: a FIFO blocked dlopen
+  // forever, a truncated copy crashed the loader with SIGBUS. (A missing
+  // file is dlopen's to report; the check leaves the last error as it was:
+  // femrt_cuda_available must not change it.)
+  struct stat info;
+  if (path.find('/') != std::string::npos && ::stat(path.c_str(), &info) == 0) {
+    std::string saved = lastError();
+    femrt_status status =
+        checkElfLibrary("cannot load the CUDA driver", path.c_str());
+    std::string problem = lastError();
+    fail(FEMRT_OK, saved);
+    if (status != FEMRT_OK) {
+      error = problem;
+      return nullptr;
+    }
+  }
   // RTLD_LOCAL: the driver's symbols must not interpose anything else.
   void *library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!library) {
