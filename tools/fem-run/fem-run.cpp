@@ -60,7 +60,8 @@ constexpr int64_t kMaxThreads = FEMRT_MAX_THREADS;
 constexpr int64_t kMaxBench = 1000000;
 constexpr int64_t kMaxTile = 1 << 20;
 
-const char *kUsage = R"(fem-run: run a femc kernel on .npy or generated inputs, check it, time it
+const char *kUsage =
+    R"(fem-run: run a femc kernel on .npy or generated inputs, check it, time it
 
 usage: fem-run LIBRARY.so|MODEL.mlir [options]
 
@@ -114,6 +115,9 @@ reference see them. A float16 input file is '<f2'; a bfloat16 one holds the
 raw bit patterns as '<u2' (x.view(np.uint16) of an ml_dtypes.bfloat16
 array); either also takes any float file ('<f2', '<f4', '<f8'), rounded.
 --output and --save-inputs write float16 as '<f2' and bfloat16 as '<u2'.
+Values beyond the format's range become +-Inf (a warning says how many).
+A key mask file is bool, uint8, int8, int32 or int64: a nonzero
+element keeps its key.
 
 A LIBRARY without '/' is read from the current directory.
 Exit status: 0 on success, 1 on an error, 3 when --check fails, 4 when
@@ -413,6 +417,41 @@ struct Tensor {
                      : femc::npy::writeBool(path, shape, u8.data(), error);
   }
 };
+
+/// The NaN and +-Inf elements of `values`.
+int64_t countNonFinite(const std::vector<float> &values) {
+  int64_t n = 0;
+  for (float x : values)
+    n += !std::isfinite(x);
+  return n;
+}
+
+/// The NaN and +-Inf elements of a float .npy array (f16, f32 or f64) in
+/// its own format, before any conversion.
+int64_t countNonFinite(const femc::npy::Array &array) {
+  size_t size = femc::npy::elementSize(array.dtype);
+  if (size == 0)
+    return 0;
+  int64_t n = 0, count = std::min<int64_t>(array.numElements(),
+                                           int64_t(array.bytes.size() / size));
+  const uint8_t *p = array.bytes.data();
+  for (int64_t i = 0; i < count; ++i) {
+    if (array.dtype == "f16") {
+      uint16_t h;
+      std::memcpy(&h, p + 2 * i, 2);
+      n += (h & 0x7c00) == 0x7c00;
+    } else if (array.dtype == "f32") {
+      float f;
+      std::memcpy(&f, p + 4 * i, 4);
+      n += !std::isfinite(f);
+    } else if (array.dtype == "f64") {
+      double d;
+      std::memcpy(&d, p + 8 * i, 8);
+      n += !std::isfinite(d);
+    }
+  }
+  return n;
+}
 
 std::string shapeText(const std::vector<int64_t> &shape) {
   return femc::npy::formatShape(shape);
@@ -1106,22 +1145,32 @@ int runFemRun(int argc, char **argv) {
            shapeText(array->shape) + "; expected rank " +
            std::to_string(t.info->rank) + " (" + t.info->dim_names + ")");
     if (!t.isFloat()) {
-      if (array->dtype != "bool" && array->dtype != "u8" && array->dtype != "i8")
-        fail(what + " has dtype " + array->dtype + "; expected bool (or uint8)");
+      // Any integer mask numpy makes (np.ones((B, T), int) is int64): a
+      // nonzero element keeps its key. int64 was refused with "expected
+      // bool (or uint8)", which int8 was not either.
+      if (array->dtype != "bool" && array->dtype != "u8" &&
+          array->dtype != "i8" && array->dtype != "i32" &&
+          array->dtype != "i64")
+        fail(what + " has dtype " + array->dtype +
+             "; a mask is bool, uint8, int8, int32 or int64 (a nonzero "
+             "element keeps its key)");
       if (!femc::npy::toBool(*array, t.u8, error))
         fail(what + ": " + error);
     } else if (auto format = t.half()) {
       // 16-bit storage: its own bits ('<f2' float16, '<u2' bfloat16), or
       // any float file rounded to the format.
       bool bf16 = *format == femc::lowp::Format::BF16;
+      int64_t nonFiniteInFile = 0;
       if (bf16 && array->dtype == "u16") {
         t.bits16.resize(static_cast<size_t>(array->numElements()));
         std::memcpy(t.bits16.data(), array->bytes.data(),
                     t.bits16.size() * 2);
         t.f32.resize(t.bits16.size());
         t.widenFromStorage();
+        nonFiniteInFile = countNonFinite(t.f32);
       } else if (array->dtype == "f16" || array->dtype == "f32" ||
                  array->dtype == "f64") {
+        nonFiniteInFile = countNonFinite(*array);
         if (!femc::npy::toFloat32(*array, t.f32, error))
           fail(what + ": " + error);
         t.roundToStorage();
@@ -1132,6 +1181,22 @@ int runFemRun(int argc, char **argv) {
                      "rounded to nearest even"
                    : "float16: expected f2 (np.float16) or f4/f8, rounded "
                      "to nearest even"));
+      }
+      // Values beyond the format's range became +-Inf in the rounding
+      // (float16 ends at 65504): said, as NaN/Inf in a float32 input are.
+      int64_t bad = countNonFinite(t.f32);
+      if (bad) {
+        std::string overflowed;
+        if (bad > nonFiniteInFile)
+          overflowed = " (" + std::to_string(bad - nonFiniteInFile) +
+                       " of them finite values in the file beyond " +
+                       (bf16 ? "bfloat16" : "float16") +
+                       "'s range, rounded to Inf)";
+        std::fprintf(stderr,
+                     "fem-run: warning: input '%s' has %lld NaN/Inf values%s; "
+                     "they propagate as in the reference\n",
+                     t.info->name, static_cast<long long>(bad),
+                     overflowed.c_str());
       }
     } else {
       if (array->dtype != "f32")
