@@ -22,6 +22,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/cpu/ReadSoftmax.h"
+#include "passes/cpu/ScanMath.h"
 #include "passes/cpu/ScanRead.h"
 
 using namespace mlir;
@@ -45,7 +46,12 @@ using namespace mlir::fem::cpu;
 Value mlir::fem::cpu::gateSoftplus(EmitterBuilder &e, Value x, float floor) {
   Value zero = e.cstLike(x, 0.0f);
   Value negAbs = e.fmin(x, e.neg(x)); // -|x| (NaN passes)
-  Value u = e.exp(e.fmax(e.cstLike(x, floor), negAbs));
+  // The exp's argument lies in [floor, 0] (or is NaN): math.exp's value
+  // without its clamps (ScanMath.h).
+  Value arg = e.fmax(e.cstLike(x, floor), negAbs);
+  Value u = isa<VectorType>(x.getType())
+                ? expNonPositive(e, arg, /*clampLow=*/false)
+                : e.exp(arg);
   Value big = e.fcmp(arith::CmpFPredicate::OGT, u,
                      e.cstLike(x, 0.41421356f));
   Value f = e.select(big, e.fmul(e.fsub(u, e.cstLike(x, 1.0f)),
@@ -111,7 +117,10 @@ Value GateEpilogue::rowScale(Value t) {
         x.vstore(gp, gatePlus, {slot, c});
         return SmallVector<Value>{x.fmax(gp, it[0])};
       })[0];
-  Value m = e.gateNormDivisor(gMax);
+  // The lanes' max and sum folded in a tree (ScanMath.h: the ordered
+  // reductions are chains of 16-45 dependent scalar ops on every row's
+  // path; no lane of gMax is NaN, x.fmax skips NaN g+).
+  Value m = e.gateNormDivisor(laneTree(e, gMax, LaneFold::Max));
   Value vm = e.bcast(m);
   Value sq = e.loop(w.c0i, dvp, w.cLanes, {e.splat(0.0f)},
                     [&](Value c, ValueRange it) {
@@ -119,7 +128,8 @@ Value GateEpilogue::rowScale(Value t) {
                       e.vstore(u, gatePlus, {slot, c});
                       return SmallVector<Value>{e.fma(u, u, it[0])};
                     })[0];
-  return e.gateNormScale(e.sqrt(e.toFloat(w.dv)), m, sq);
+  return e.gateNormScale(e.sqrt(e.toFloat(w.dv)), m,
+                         laneTree(e, sq, LaneFold::Add));
 }
 
 void GateEpilogue::store(Value t, Value cv, Value scale, Value mu, Value zRead,

@@ -1,4 +1,5 @@
-//===- ReadAft.cpp - the aft read as a per-channel running sum -------------===//
+//===- ReadAft.cpp - the aft read as a per-channel running sum
+//-------------===//
 //
 // aft (the reference's rnn_softmax, always causal), for the block's channels
 // c of both halves of [clipped | X - o]: channel j of the concatenated width
@@ -22,11 +23,14 @@
 // dv are multiples of the vector width: one vector load of k (and of qhat);
 // otherwise a gather, lane by lane, also emitted under an scf.if. log Z
 // gains log(qhat) of the X half, log u + log(sqrt(W) / ||u||_W) per q/k
-// channel from the row's q pass; where the X half's log qhat all lie below
-// 1/16 it is formed from q's differences instead of rounded p
+// channel: the row's scale once per row, log u in the channel loop, as
+// log(R(X) u) in one log where the vector has no offset channel and the
+// product is a normal float; where the X half's log qhat all lie below
+// 1/16 log u is formed from q's differences instead of rounded p
 // (preciseLogQ), which keeps its digits where q-hat is near 1.
 //
 //===----------------------------------------------------------------------===//
+#include "passes/cpu/ScanMath.h"
 #include "passes/cpu/ScanPrefetch.h"
 #include "passes/cpu/ScanRead.h"
 
@@ -162,9 +166,10 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
   Value dkp = e.roundUp(dk, w.cLanes);
   Value kmax = e.alloc({ShapedType::kDynamic}, {dkp});
   // Per row of a group (kGroupRows): p, then u = p / m, of each q/k
-  // channel, and log q-hat less the row's log scale (rowLogQScale); the
+  // channel, and (rows whose q are nearly equal, preciseLogQ) log u; the
   // row's m, least and largest p of the X half, the scales of u and of
-  // log u, and the gate's rowScale.
+  // log u, whether logQ holds the row's log u (rowPrecise, 1 or 0), and the
+  // gate's rowScale.
   Value pBuf = e.alloc({kGroupRows, ShapedType::kDynamic}, {dkp});
   Value logQ = e.alloc({kGroupRows, ShapedType::kDynamic}, {dkp});
   Value rowM = e.alloc({kGroupRows}, {});
@@ -172,6 +177,7 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
   Value rowMaxX = e.alloc({kGroupRows}, {});
   Value rowQScale = e.alloc({kGroupRows}, {});
   Value rowLogQScale = e.alloc({kGroupRows}, {});
+  Value rowPrecise = e.alloc({kGroupRows}, {});
   Value rowGate = e.alloc({kGroupRows}, {});
   // Per block channel, the sums of kappa U (numMu, numX) and kappa (den;
   // denX for the X half where it has its own q/k channels) with kappa =
@@ -339,7 +345,10 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
         auto expKey = [&](const QkChannels &qk, Value kmaxBuf) {
           Value key = qkLoad(op.getK(), e.at(w.batch, t, w.kvHead, w.c0i), qk,
                              k.lanesLeft);
-          return e.exp(e.fsub(key, e.vload(kmaxBuf, {cv})));
+          // k - kmax <= 0 (or NaN): math.exp's value without its clamps
+          // above 0 (ScanMath.h).
+          return expNonPositive(e, e.fsub(key, e.vload(kmaxBuf, {cv})),
+                                /*clampLow=*/true);
         };
         k.qk = qkChannels(cv, w.c0i);
         k.ek = expKey(k.qk, kmaxC);
@@ -446,17 +455,17 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
                       x.fmax(x.select(inX, p, x.splat(0.0f)), it[2]));
                 return next;
               });
-          e.store(e.gateNormDivisor(pPass[0]), rowM, {r});
-          e.store(vector::ReductionOp::create(
-                      e.b, vector::CombiningKind::MINNUMF, pPass[1]),
-                  rowMinX, {r});
+          // The lanes folded in a tree (ScanMath.h; no lane is NaN).
+          e.store(e.gateNormDivisor(laneTree(e, pPass[0], LaneFold::Max)), rowM,
+                  {r});
+          e.store(laneTreeScalar(e, pPass[1], LaneFold::Min), rowMinX, {r});
           if (!xAll)
-            e.store(vector::ReductionOp::create(
-                        e.b, vector::CombiningKind::MAXNUMF, pPass[2]),
-                    rowMaxX, {r});
+            e.store(laneTreeScalar(e, pPass[2], LaneFold::Max), rowMaxX, {r});
         });
-        // Second pass: u, the lanes' sums of u^2 and log u; the row's
-        // scale of u (rowQScale) and of log u (rowLogQScale).
+        // Second pass: u and the lanes' sums of u^2; the row's scale of u
+        // (rowQScale) and of log u (rowLogQScale). log u itself is taken
+        // in the channel loop, as part of log Z where it can be (see
+        // there), so this pass has no log.
         e.loop(w.c0i, rows, w.c1i, [&](Value r) {
           Value t = e.add(tg, r);
           Value mS = e.load(rowM, {r}), m = e.bcast(mS);
@@ -464,10 +473,9 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
                             [&](Value d, ValueRange it) {
                               Value u = e.fdiv(e.vload(pBuf, {r, d}), m);
                               e.vstore(u, pBuf, {r, d});
-                              e.vstore(e.log(u), logQ, {r, d});
                               return SmallVector<Value>{e.fma(u, u, it[0])};
                             })[0];
-          Value sqW = e.fmul(sq, e.bcast(repeat));
+          Value sqW = laneTree(e, e.fmul(sq, e.bcast(repeat)), LaneFold::Add);
           Value qScaleS = e.gateNormScale(sqrtW, mS, sqW);
           // log qhat_j = log u_j + log(qScale): u_j rounds to 2^-24
           // relative, so log qhat keeps ~6e-8 absolute, which F gains /
@@ -502,6 +510,8 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
               [&] { return logScale; });
           e.store(qScaleS, rowQScale, {r});
           e.store(logQScale, rowLogQScale, {r});
+          // preciseLogQ wrote the row's log u (nearOne rows).
+          e.store(e.select(nearOne, e.cst(1.0f), e.cst(0.0f)), rowPrecise, {r});
         });
         e.loop(w.c0i, rows, w.c1i, [&](Value r) {
           Value t = e.add(tg, r);
@@ -514,6 +524,8 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
           Value scale = e.load(rowGate, {r});
           Value qScale = e.bcast(e.load(rowQScale, {r}));
           Value logQScale = e.bcast(e.load(rowLogQScale, {r}));
+          Value precise = e.fcmp(arith::CmpFPredicate::OGT,
+                                 e.load(rowPrecise, {r}), e.cst(0.5f));
           e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
             prefetchScanRowSpread(e, op, w, ahead, cv,
                                   {ScanRowPart::Keys, ScanRowPart::Values,
@@ -550,8 +562,6 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
             }
             Value qHat =
                 e.fmul(qkLoad(pBuf, {r, w.c0i}, terms.qk, lanesLeft), qScale);
-            Value logQhatX = e.fadd(
-                qkLoad(logQ, {r, w.c0i}, terms.qkX, lanesLeft), logQScale);
             // max(den, eps) that lets NaN through.
             Value denom = e.fmax(epsV, d);
             Value denomX = two ? e.fmax(epsV, dX) : denom;
@@ -561,8 +571,48 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
             // reciprocal already formed (0 wherever den >= eps, as every
             // sum of kappa >= eps is; NaN where den is).
             Value r1m1 = e.fmul(e.fsub(dX, denomX), invX);
+            // log Z gains log q-hat = log u + log(qScale) of the X half.
+            // Where no lane of the vector has offset 1 (vectorKind), the
+            // row's log u is not preciseLogQ's and every lane's R(X) u is
+            // a normal float, log Z + log u is one log, of R(X) u (the
+            // same value to a few ulp; exactly log R(X) where u = 1): the
+            // row's q pass then takes no log. Elsewhere as the two logs
+            // (log1p of the offset form, the precise log u, or a product
+            // that would round to 0 or overflow), log u here.
+            Value zRead = e.fmul(nx, invX);
+            Value uX = qkLoad(pBuf, {r, w.c0i}, terms.qkX, lanesLeft);
+            Value zu = e.fmul(zRead, uX);
+            Value normal = arith::AndIOp::create(
+                e.b,
+                e.fcmp(arith::CmpFPredicate::OGE, zu,
+                       e.splat(std::numeric_limits<float>::min())),
+                e.fcmp(arith::CmpFPredicate::OLE, zu,
+                       e.splat(std::numeric_limits<float>::max())));
+            Value off = arith::AndIOp::create(
+                e.b, lanesLeft,
+                arith::XOrIOp::create(
+                    e.b, normal,
+                    arith::ConstantOp::create(
+                        e.b, e.vi1, DenseElementsAttr::get(e.vi1, true))));
+            Value special = arith::OrIOp::create(
+                e.b,
+                arith::OrIOp::create(e.b, precise,
+                                     e.fcmp(arith::CmpFPredicate::OGT,
+                                            e.load(streams.vectorKind, {cv}),
+                                            e.cst(0.5f))),
+                vector::ReductionOp::create(e.b, vector::CombiningKind::OR,
+                                            off));
+            Value logU = storage::ifValue(
+                e.b, special,
+                [&] {
+                  return e.select(
+                      precise, qkLoad(logQ, {r, w.c0i}, terms.qkX, lanesLeft),
+                      e.log(uX));
+                },
+                [&] { return e.splat(0.0f); });
             epilogue.store(t, cv, scale, e.fmul(qHat, e.fmul(nm, inv)),
-                           e.fmul(nx, invX), r1m1, logQhatX);
+                           e.select(special, zRead, zu), r1m1,
+                           e.fadd(logU, logQScale));
           });
         });
       });
