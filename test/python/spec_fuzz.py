@@ -1107,13 +1107,28 @@ KNOWN = (
      "zero-weight needles) against it; only where the absolute error is "
      "within 64 ulps of the largest clipped |v| (b3f4578 removed the "
      "centred e^z - 1 and the causal rows before the needle: 46 -> 44 "
-     "of seed 7001's needle draws)"),
+     "of seed 7001's needle draws; 998b01b centres causal softmax per "
+     "query tile on the mean of the keys it sees, which leaves rows whose "
+     "exact output is ~0 at a few ulps of that mean: the needle's tile "
+     "before it, rows that give it no weight; seed 8101: 79 of 4210 causal "
+     "softmax needle draws, docs/fuzzing.md)"),
     ("ssm-eps-float32",
      lambda p, k, err: k.prior == "ssm" and "ssm_extreme" in p.get("tweaks", ())
-     and _beta_min(p) <= -8.0,
+     and (_beta_min(p) <= -8.0 or p.get("draw") == "ssm_low_v"),
      "ssm with D = 1e-6 stored as float32 (9.99999997e-7 < eps) and tiny "
      "Bs, Cs, delta: max(y1, eps) clamps in the float64 reading and not in "
-     "float32 (eps itself is float32 there); 3e-9 relative, times 1/beta"),
+     "float32 (eps itself is float32 there); 3e-9 relative, times 1/beta "
+     "(docs/semantics.md, \"Known limit (ssm at eps)\"); also at any beta "
+     "where the values are sigmoid(v) of v <= -50 (the ssm_low_v draw: "
+     "outputs of 1e-22 next to log(y1/eps)/beta = 1e-10, seed 8501)"),
+    ("ssm-below-float32",
+     lambda p, k, err: k.prior == "ssm" and p.get("draw") == "ssm_low_v"
+     and p["v"][1] <= -87.0,
+     "ssm values whose sigmoid is below float32's normal range (v <= -87: "
+     "docs/semantics.md, \"Known limit (ssm values below -87)\"): the "
+     "float64 readings keep digits float32 cannot (outputs of 1e-29 and "
+     "less; fem-run --check, which has no floor below float32's range, "
+     "fails them outright; seed 8501)"),
 )
 
 
