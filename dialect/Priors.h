@@ -165,17 +165,18 @@ enum StateSlot : int64_t {
 /// The log restore's narrow test (docs/semantics.md): a channel whose
 /// beta*clipped values span at most ln 2 (float32) reads X - 1.
 inline constexpr float kNarrowRange = 0.69314718f;
-/// A stateless read that is not causal (non-causal softmax and linear)
-/// centres its tilt (docs/semantics.md, "Arithmetic"): a channel whose
+/// The softmax read (on an f32 panel; causal query tiles over the keys
+/// they see) and a stateless non-causal linear read centre their tilt
+/// (docs/semantics.md, "The centred tilt"): a channel whose
 /// beta*clipped values span at most kCentredRange takes the shift
 /// c = clamp(beta * clip(mean v), L, min(M, L + kCentreSpan)) and reads
-/// X - 1 = e^(beta V~ - c) - 1 (expm1 where narrow). Every row sums all
-/// keys there, and near beta*sigma_v ~ 0.1 the sums of X = e^(beta V~ - M),
-/// all of one sign, lose ~u sqrt(S) of Z, which F divides by beta (1e-4 of
-/// max|out| at S = 4096); X - 1 around the mean has both signs. The span
-/// bound keeps Z = 1 + R(X - 1) >= e^-kCentreSpan, so forming Z from X - 1
-/// costs at most e^3 ulps of log Z where a row's weight sits on the lowest
-/// values.
+/// X - 1 = e^(beta V~ - c) - 1 (expm1 where |z| <= ln 2). A row sums up
+/// to all S keys there, and near beta*sigma_v ~ 0.1 the sums of
+/// X = e^(beta V~ - M), all of one sign, lose ~u sqrt(S) of Z, which F
+/// divides by beta (1e-4 of max|out| at S = 4096); X - 1 around the mean
+/// has both signs. The span bound keeps Z = 1 + R(X - 1) >= e^-kCentreSpan,
+/// so forming Z from X - 1 costs at most e^3 ulps of log Z where a row's
+/// weight sits on the lowest values.
 inline constexpr float kCentredRange = 12.0f;
 inline constexpr float kCentreSpan = 3.0f;
 /// The scan reads' tilt shift P = M - h, h = clamp(M - L - free, 0,

@@ -346,22 +346,26 @@ void SoftmaxReadEmitter::emitPrePass() {
           Value span = fsub(maxV, minV);
           Value narrow = fcmp(arith::CmpFPredicate::OLE, span,
                               splat(femc::priors::kNarrowRange));
-          // Centred channels (span <= kCentredRange): the shift near the
-          // values' mean, in value units v_c = clip(mean) inside
-          // [min, min(max, min + kCentreSpan / beta)], and X - 1 (expm1
-          // where |z| <= ln 2, panelValues).
-          Value loClip = clamp(vload(vLo, {c}), negBound, bound);
-          Value mean =
-              clamp(fdiv(vload(vSum, {c}), bcast(kept)), negBound, bound);
-          Value vc = centreShift(mean, loClip, vMax,
-                                 fdiv(splat(femc::priors::kCentreSpan), beta));
-          Value centred = arith::AndIOp::create(
-              b,
-              fcmp(arith::CmpFPredicate::OLE, span,
-                   splat(femc::priors::kCentredRange)),
-              fcmp(arith::CmpFPredicate::UNE, hi, bcast(negInf)));
-          Value vShift = select(centred, vc, vMax);
-          Value offsetLanes = arith::OrIOp::create(b, narrow, centred);
+          Value vShift = vMax, offsetLanes = narrow;
+          if (centreTilt) {
+            // Centred channels (span <= kCentredRange): the shift near the
+            // values' mean, in value units v_c = clip(mean) inside
+            // [min, min(max, min + kCentreSpan / beta)], and X - 1 (expm1
+            // where |z| <= ln 2, panelValues).
+            Value loClip = clamp(vload(vLo, {c}), negBound, bound);
+            Value mean =
+                clamp(fdiv(vload(vSum, {c}), bcast(kept)), negBound, bound);
+            Value vc =
+                centreShift(mean, loClip, vMax,
+                            fdiv(splat(femc::priors::kCentreSpan), beta));
+            Value centred = arith::AndIOp::create(
+                b,
+                fcmp(arith::CmpFPredicate::OLE, span,
+                     splat(femc::priors::kCentredRange)),
+                fcmp(arith::CmpFPredicate::UNE, hi, bcast(negInf)));
+            vShift = select(centred, vc, vMax);
+            offsetLanes = arith::OrIOp::create(b, narrow, centred);
+          }
           vstore(vShift, vmaxBuf, {j, c});
           vstore(fmul(beta, vShift), shiftBuf, {j, c});
           vstore(select(offsetLanes, splat(1.0f), splat(0.0f)), offsetBuf,

@@ -68,6 +68,7 @@ class Bf16DotReadEmitter : public SoftmaxReadEmitter {
 public:
   explicit Bf16DotReadEmitter(TileReadOp op)
       : SoftmaxReadEmitter(op, kBf16Blocking) {
+    centreTilt = false; // the panel is rounded to bf16 (ReadSoftmax.h)
     i32 = b.getI32Type();
     vi32 = VectorType::get({16}, i32);
     pairs = VectorType::get({32}, b.getBF16Type());

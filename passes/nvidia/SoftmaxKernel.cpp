@@ -6,16 +6,19 @@
 // consecutive lanes, group r owning query row t0 + r, lane p owning the q
 // channels and value channels p, p + P, p + 2P, ... (P = lanesPerRow).
 //
-//   pre-pass (fused): max v, min v and a NaN flag per channel of kv head
-//     h / (H/Hkv) over all unmasked keys, reduced through shared memory;
-//     then per channel beta = softplus(beta_raw) + eps, bound = cap/beta,
-//     vmax = clamp(max v), M = beta*vmax and the narrow flag, all as
-//     passes/cpu/ReadSoftmax.cpp computes them.
+//   pre-pass (fused): max v, min v, the sum and count of v and a NaN flag
+//     per channel of kv head h / (H/Hkv) over the unmasked keys the block's
+//     rows see (all of them, or [0, t0 + rows) when causal), reduced
+//     through shared memory; then per channel beta = softplus(beta_raw) +
+//     eps, bound = cap/beta, the shift (vmax = clamp(max v), or the centre
+//     near the mean where the span allows) and the offset flag (narrow or
+//     centred), all as passes/cpu/ReadSoftmax.cpp computes them.
 //   per key tile of Bk keys (causal: only tiles starting at or before the
 //   block's last row):
 //     stage K (Bk x dk) and the value panel [clamp(v) | X - offset]
-//     (Bk x 2dv, X = e^(beta*(clamp(v) - vmax)) or expm1 on narrow
-//     channels, zero for keys out of range or masked) in shared memory;
+//     (Bk x 2dv, X = e^(beta*(clamp(v) - shift)), X - 1 on offset
+//     channels by expm1 near the shift, zero for keys out of range or
+//     masked) in shared memory;
 //     scores: each lane dots its q channels with the key, a butterfly of
 //     shuffles over the row's P lanes completes the dot product;
 //     online softmax in registers: m' = max(m, tile max), alpha =
@@ -251,9 +254,9 @@ FailureOr<gpu::GPUFuncOp> KernelEmitter::emit() {
     return MemRefType::get({n}, b.getI32Type(), MemRefLayoutAttrInterface{},
                            wgSpace);
   };
-  SmallVector<Type> sharedTypes = {
-      shared(s.keys * s.dk), shared(s.keys * 2 * s.dv), shared(s.keys),
-      shared(5 * s.dv), shared(3 * s.threads)};
+  SmallVector<Type> sharedTypes = {shared(s.keys * s.dk),
+                                   shared(s.keys * 2 * s.dv), shared(s.keys),
+                                   shared(5 * s.dv), shared(5 * s.threads)};
   if (s.mma) {
     sharedTypes[0] = sharedI32(s.keys * s.dk / 2);
     sharedTypes[1] = sharedI32(2 * s.dv * s.keys / 2);
@@ -375,32 +378,48 @@ void KernelEmitter::emitPrePass() {
   Value cValid = lt(c, idx(s.dv));
   Value cc = minI(c, idx(s.dv - 1));
   Value i1False = arith::ConstantIntOp::create(b, b.getI1Type(), 0);
+  // A causal tile takes M, the range and the centre over the keys its rows
+  // see, [0, t0 + rows) (passes/cpu/ReadSoftmax.cpp): M cancels, and rows
+  // before a late large value read X near 1, not e^-M rounded; every key
+  // still passes on a NaN, as the reference's M does. The sum and the
+  // count of the kept keys give the centred tilt's mean (dialect/Priors.h,
+  // kCentredRange).
+  Value seen = op.getCausal() ? minI(add(t0, rows), S) : S;
   SmallVector<Value> red = loop(
       divU(tid, idx(dvUp)), S, idx(keyLanes),
-      {negInf, cst(INFINITY), i1False}, [&](Value key, ValueRange it) {
+      {negInf, cst(INFINITY), i1False, cst(0.0f), cst(0.0f)},
+      [&](Value key, ValueRange it) {
         Value v = gload(op.getV(), kOffset(key, cc, s.dv));
         Value keep = cValid;
         if (op.getMask())
           keep = andI(keep, maskKeep(batch, key));
         Value nan = orI(it[2], fcmp(arith::CmpFPredicate::UNO, v, v));
-        return SmallVector<Value>{select(keep, fmax(v, it[0]), it[0]),
-                                  select(keep, fmin(v, it[1]), it[1]),
-                                  select(keep, nan, it[2])};
+        Value counted = andI(keep, lt(key, seen));
+        return SmallVector<Value>{
+            select(counted, fmax(v, it[0]), it[0]),
+            select(counted, fmin(v, it[1]), it[1]), select(keep, nan, it[2]),
+            select(counted, fadd(it[3], v), it[3]),
+            select(counted, fadd(it[4], cst(1.0f)), it[4])};
       });
   sstore(red[0], sRed, tid);
   sstore(red[1], sRed, add(tid, idx(s.threads)));
   sstore(select(red[2], cst(1.0f), cst(0.0f)), sRed,
          add(tid, idx(2 * s.threads)));
+  sstore(red[3], sRed, add(tid, idx(3 * s.threads)));
+  sstore(red[4], sRed, add(tid, idx(4 * s.threads)));
   gpu::BarrierOp::create(b);
   when(lt(tid, idx(s.dv)), [&] {
     SmallVector<Value> all = loop(
-        idx(0), idx(keyLanes), idx(1), {negInf, cst(INFINITY), cst(0.0f)},
+        idx(0), idx(keyLanes), idx(1),
+        {negInf, cst(INFINITY), cst(0.0f), cst(0.0f), cst(0.0f)},
         [&](Value l, ValueRange it) {
           Value at = add(tid, mul(l, idx(dvUp)));
-          return SmallVector<Value>{
-              fmax(sload(sRed, at), it[0]),
-              fmin(sload(sRed, add(at, idx(s.threads))), it[1]),
-              fmax(sload(sRed, add(at, idx(2 * s.threads))), it[2])};
+          auto part = [&](int64_t i) {
+            return sload(sRed, add(at, idx(i * s.threads)));
+          };
+          return SmallVector<Value>{fmax(part(0), it[0]), fmin(part(1), it[1]),
+                                    fmax(part(2), it[2]), fadd(part(3), it[3]),
+                                    fadd(part(4), it[4])};
         });
     Value hi = all[0], lo = all[1];
     Value anyNan = fcmp(arith::CmpFPredicate::OGT, all[2], cst(0.5f));
@@ -418,13 +437,31 @@ void KernelEmitter::emitPrePass() {
     Value maxV = fmul(beta, vMax);
     // Narrow channel (every tilted value in [1/2, 1]): the panel stores
     // X - 1 and the epilogue takes log1p (see passes/cpu/ReadSoftmax.cpp).
-    Value narrow = fcmp(arith::CmpFPredicate::OLE, fsub(maxV, minV),
-                        cst(femc::priors::kNarrowRange));
+    Value span = fsub(maxV, minV);
+    Value narrow =
+        fcmp(arith::CmpFPredicate::OLE, span, cst(femc::priors::kNarrowRange));
+    // Centred channel (span <= kCentredRange; the f32 panel only): the
+    // shift near the mean of the kept values, v_c = clip(mean) inside
+    // [min, min(max, min + kCentreSpan / beta)], and X - 1 (expm1 near v_c,
+    // panelEntry), as the CPU read does. A NaN value fails the span test
+    // and keeps M. The tensor-core kernel rounds the panel to bf16 and keeps
+    // M (passes/cpu/ReadSoftmax.h, centreTilt).
+    Value vShift = vMax, offset = narrow;
+    if (!s.mma) {
+      Value mean = clamp(fdiv(all[3], all[4]), negBound, bound);
+      Value vc = centreShift(mean, clamp(lo, negBound, bound), vMax,
+                             fdiv(cst(femc::priors::kCentreSpan), beta));
+      Value centred = andI(fcmp(arith::CmpFPredicate::OLE, span,
+                                cst(femc::priors::kCentredRange)),
+                           fcmp(arith::CmpFPredicate::UNE, hi, negInf));
+      vShift = select(centred, vc, vMax);
+      offset = orI(narrow, centred);
+    }
     sstore(beta, sChan, tid);
     sstore(bound, sChan, add(tid, idx(s.dv)));
-    sstore(vMax, sChan, add(tid, idx(2 * s.dv)));
-    sstore(maxV, sChan, add(tid, idx(3 * s.dv)));
-    sstore(select(narrow, cst(1.0f), cst(0.0f)), sChan,
+    sstore(vShift, sChan, add(tid, idx(2 * s.dv)));
+    sstore(fmul(beta, vShift), sChan, add(tid, idx(3 * s.dv)));
+    sstore(select(offset, cst(1.0f), cst(0.0f)), sChan,
            add(tid, idx(4 * s.dv)));
   });
   gpu::BarrierOp::create(b);
@@ -449,12 +486,12 @@ std::pair<Value, Value> KernelEmitter::panelEntry(Value key, Value c) {
   Value beta = sload(sChan, c);
   Value bound = sload(sChan, add(c, idx(dv)));
   Value clipped = clamp(v, arith::NegFOp::create(b, bound), bound);
-  // z = beta*clipped - M, formed from the difference of the values so that
-  // small differences survive a small beta.
+  // z = beta*clipped - shift (M, or the centre), formed from the
+  // difference of the values so that small differences survive a small
+  // beta; X - o by EmitterBuilder::offsetTilt (expm1 where o = 1 and
+  // |z| <= ln 2).
   Value z = fmul(beta, fsub(clipped, sload(sChan, add(c, idx(2 * dv)))));
-  Value narrow = fcmp(arith::CmpFPredicate::OGT,
-                      sload(sChan, add(c, idx(4 * dv))), cst(0.5f));
-  Value tilted = select(narrow, expm1Narrow(z), exp(z));
+  Value tilted = offsetTilt(z, exp(z), sload(sChan, add(c, idx(4 * dv))));
   Value ok = keyOk(key);
   return {select(ok, clipped, cst(0.0f)), select(ok, tilted, cst(0.0f))};
 }
@@ -612,8 +649,9 @@ void KernelEmitter::emitRowEpilogue(Value tStore, Value tLoadRow, Value rowOk,
     Value z = fmul(zAcc[i], inv);
     Value beta = sload(sChan, c);
     Value shift = sload(sChan, add(c, idx(3 * dv)));
-    // log Z: log1p of the stored X - 1 where the channel is narrow, else log
-    // of Z, with log Z = -inf for Z <= 0.
+    // log Z: log1p of the stored X - 1 where the channel has offset 1
+    // (narrow: Z >= 1/2; centred: Z >= e^-kCentreSpan), else log of Z,
+    // with log Z = -inf for Z <= 0.
     Value narrow = fcmp(arith::CmpFPredicate::OGT,
                         sload(sChan, add(c, idx(4 * dv))), cst(0.5f));
     Value positive =
@@ -895,8 +933,9 @@ mlir::fem::nvidia::planSoftmaxKernel(TileReadOp op, bool tensorCores) {
     // K (Bk x dk) and the transposed panel (2dv x Bk) as packed pairs of
     // halves; the column mask, 5 per-channel constants, the pre-pass
     // reduction as f32.
-    shape.sharedBytes = 2 * shape.keys * shape.dk + 2 * 2 * shape.dv * shape.keys +
-                        4 * (shape.keys + 5 * shape.dv + 3 * shape.threads);
+    shape.sharedBytes = 2 * shape.keys * shape.dk +
+                        2 * 2 * shape.dv * shape.keys +
+                        4 * (shape.keys + 5 * shape.dv + 5 * shape.threads);
     return shape;
   }
   // 8 lanes per row up to 128 channels (at most 16 q and 32 accumulator
@@ -909,7 +948,7 @@ mlir::fem::nvidia::planSoftmaxKernel(TileReadOp op, bool tensorCores) {
   // The largest key tile whose static shared memory fits 48 KiB.
   for (int64_t keys : {32, 16, 8}) {
     int64_t floats = keys * shape.dk + keys * 2 * shape.dv + keys +
-                     5 * shape.dv + 3 * shape.threads;
+                     5 * shape.dv + 5 * shape.threads;
     if (floats * 4 <= femc::nvidia::kDefaultSharedLimit) {
       shape.keys = keys;
       shape.sharedBytes = floats * 4;

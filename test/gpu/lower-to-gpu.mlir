@@ -10,7 +10,7 @@
 // CHECK:       gpu.func @kern_gpu(%[[Q:[a-z0-9]+]]: !llvm.ptr<1>, %{{.*}}: !llvm.ptr<1>, %{{.*}}: !llvm.ptr<1>, %{{.*}}: !llvm.ptr<1>, %{{.*}}: !llvm.ptr<1>, %{{.*}}: !llvm.ptr<1>, %[[MASK:[a-z0-9]+]]: !llvm.ptr<1>, %[[OUT:[a-z0-9]+]]: !llvm.ptr<1>, %[[B:[a-z0-9]+]]: i64, %[[T:[a-z0-9]+]]: i64, %[[S:[a-z0-9]+]]: i64, %[[H:[a-z0-9]+]]: i64, %[[HKV:[a-z0-9]+]]: i64)
 // Shared memory: the K tile (32 keys x dk 16), the panel (32 x 2 dv), the
 // column mask, 5 per-channel constants, the pre-pass reduction (3 x 256).
-// CHECK-SAME:    workgroup(%[[SK:.*]] : memref<512xf32, #gpu.address_space<workgroup>>, %[[SP:.*]] : memref<1024xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<32xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<80xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<768xf32, #gpu.address_space<workgroup>>)
+// CHECK-SAME:    workgroup(%[[SK:.*]] : memref<512xf32, #gpu.address_space<workgroup>>, %[[SP:.*]] : memref<1024xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<32xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<80xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<1280xf32, #gpu.address_space<workgroup>>)
 // CHECK-SAME:    kernel
 // CHECK-SAME:    fem.arg_names = ["q", "k", "v", "beta_raw", "lam", "gate", "mask", "out"]
 // CHECK-SAME:    fem.gpu.arch = 80 : i64
@@ -18,7 +18,7 @@
 // CHECK-SAME:    fem.gpu.dtype = "f32"
 // CHECK-SAME:    fem.gpu.grid = {{\[\["T", 32\], \["H", 1\], \["B", 1\]\]}}
 // CHECK-SAME:    fem.gpu.shared_bytes = 0 : i64
-// CHECK-SAME:    fem.gpu.static_shared_bytes = 9664 : i64
+// CHECK-SAME:    fem.gpu.static_shared_bytes = 11712 : i64
 // CHECK-SAME:    fem.kernel = "kern"
 // CHECK-SAME:    known_block_size = array<i32: 256, 1, 1>
 // Block (x, y, z) = (query tile, query head, batch); the kv head is

@@ -34,6 +34,10 @@
 //        --Hkv n --causal 0|1 --mask 0|1 --layout bthd|bhtd --seed n
 //        --tol x --scale x --order forward|reverse --v-scale x]
 //
+// --needle k sets every value to 0 but those of key k, which become
+// --v-scale's x: one outlying value among equal ones, whose output is far
+// below the values (docs/semantics.md, "Known limit (outputs far below the
+// values' resolution)": the centred tilt keeps it within the tolerance).
 // --v-scale multiplies the random values (standard normal) by x, so that
 // beta*v reaches the clip and the tilted values e^(beta*v - M) reach
 // e^(-2 cap).
@@ -448,12 +452,12 @@ int main(int argc, char **argv) {
   if (argc < 3)
     fail("usage: femc-gpu-emu KERNEL.so MODULE.mlir [--B n --T n --S n --H n "
          "--Hkv n --causal 0|1 --mask 0|1 --layout bthd|bhtd --seed n --tol x "
-         "--scale x --order forward|reverse --v-scale x]");
+         "--scale x --order forward|reverse --v-scale x --needle k]");
   std::map<std::string, std::string> opt = {
-      {"B", "2"},      {"T", "37"},     {"S", "0"},        {"H", "1"},
-      {"Hkv", "0"},    {"causal", "1"}, {"mask", "0"},     {"layout", "bthd"},
-      {"seed", "1"},   {"tol", "1e-4"}, {"scale", ""},     {"dk", "0"},
-      {"dv", "0"},     {"order", "forward"}, {"v-scale", "1"}};
+      {"B", "2"},    {"T", "37"},          {"S", "0"},       {"H", "1"},
+      {"Hkv", "0"},  {"causal", "1"},      {"mask", "0"},    {"layout", "bthd"},
+      {"seed", "1"}, {"tol", "1e-4"},      {"scale", ""},    {"dk", "0"},
+      {"dv", "0"},   {"order", "forward"}, {"v-scale", "1"}, {"needle", "-1"}};
   for (int i = 3; i < argc; i += 2) {
     std::string key = argv[i];
     if (key.rfind("--", 0) != 0 || i + 1 >= argc ||
@@ -465,6 +469,7 @@ int main(int argc, char **argv) {
     fail("--order takes forward or reverse, found '" + opt["order"] + "'");
   reverseOrder = opt["order"] == "reverse";
   float vScale = std::stof(opt["v-scale"]);
+  long long needle = std::stoll(opt["needle"]);
   KernelAttrs attrs = readAttrs(argv[2]);
   std::string libPath = argv[1];
   if (libPath.find('/') == std::string::npos)
@@ -528,9 +533,22 @@ int main(int argc, char **argv) {
       std::vector<float> v;
       v.resize(n);
       femc::ref::generateInput(name, v, rng);
-      if (name == "v") // wide values: the clip and tilts down to e^(-2 cap)
+      if (name == "v" && needle >= 0) { // 0 but key `needle`: vScale
+        if (needle >= p.S)
+          fail("--needle must be below S = " + std::to_string(p.S));
+        std::fill(v.begin(), v.end(), 0.0f);
+        for (int64_t b = 0; b < p.B; ++b)
+          for (int64_t h = 0; h < p.Hkv; ++h)
+            for (int64_t c = 0; c < p.dv; ++c) {
+              int64_t at = p.layout == femc::ref::Layout::BHTD
+                               ? ((b * p.Hkv + h) * p.S + needle) * p.dv + c
+                               : ((b * p.S + needle) * p.Hkv + h) * p.dv + c;
+              v[static_cast<size_t>(at)] = vScale;
+            }
+      } else if (name == "v") { // wide values: the clip, tilts to e^(-2 cap)
         for (float &x : v)
           x *= vScale;
+      }
       t.set(v);
       for (size_t i = 0; i < n; ++i)
         v[i] = t.load(i); // the reference reads the rounded values
