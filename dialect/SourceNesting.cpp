@@ -78,21 +78,43 @@ LogicalResult checkSourceNesting(const llvm::SourceMgr &sourceMgr,
               "without a byte-order mark";
   // A binary file (a compiled library given where the model goes, random
   // bytes): MLIR's lexer stopped at "unexpected character" and echoed the
-  // bytes of the line, control characters and all, to the terminal.
+  // bytes of the line, control characters and all, to the terminal. The
+  // errors below are at column 0 ("unknown column"), which MLIR's handler
+  // prints without the source line: at a real column it echoed the binary
+  // line all the same (an ELF header's, NULs and escapes included).
   llvm::StringRef text = buffer->getBuffer();
+  llvm::StringRef name = buffer->getBufferIdentifier();
   if (text.starts_with("\x7f"
                        "ELF"))
-    return emitError(FileLineColLoc::get(context, buffer->getBufferIdentifier(),
-                                         1, 1))
+    return emitError(FileLineColLoc::get(context, name, 1, 0))
            << "the file is an ELF binary (a compiled library or program), "
               "not MLIR text; give the model's .mlir";
+  // UTF-16 and UTF-32 text (an editor's "Unicode", PowerShell's `>`): its
+  // NUL bytes made it "binary".
+  const char *wide = nullptr;
+  if (text.starts_with(llvm::StringRef("\xFF\xFE\0\0", 4)))
+    wide = "UTF-32 text (byte-order mark FF FE 00 00)";
+  else if (text.starts_with(llvm::StringRef("\0\0\xFE\xFF", 4)))
+    wide = "UTF-32 text (byte-order mark 00 00 FE FF)";
+  else if (text.starts_with("\xFF\xFE"))
+    wide = "UTF-16 text (byte-order mark FF FE)";
+  else if (text.starts_with("\xFE\xFF"))
+    wide = "UTF-16 text (byte-order mark FE FF)";
+  else if (text.size() >= 4 && text[0] && !text[1] && text[2] && !text[3])
+    wide = "UTF-16 text (little-endian, without a byte-order mark)";
+  else if (text.size() >= 4 && !text[0] && text[1] && !text[2] && text[3])
+    wide = "UTF-16 text (big-endian, without a byte-order mark)";
+  if (wide)
+    return emitError(FileLineColLoc::get(context, name, 1, 0))
+           << "the file is " << wide
+           << ", which MLIR's parser does not read; save it as UTF-8 (e.g. "
+              "iconv -f UTF-16 -t UTF-8)";
   if (size_t nul = text.find('\0'); nul != llvm::StringRef::npos) {
     auto [line, column] = sourceMgr.getLineAndColumn(
         llvm::SMLoc::getFromPointer(buffer->getBufferStart() + nul), bufferId);
-    return emitError(FileLineColLoc::get(context, buffer->getBufferIdentifier(),
-                                         line, column))
-           << "the file holds a NUL byte (byte " << nul
-           << "): it is binary, not MLIR text";
+    return emitError(FileLineColLoc::get(context, name, line, 0))
+           << "the file holds a NUL byte (byte " << nul << ", line " << line
+           << " column " << column << "): it is binary, not MLIR text";
   }
   std::optional<size_t> at = findTooDeepNesting(text, limit);
   if (!at)

@@ -58,6 +58,25 @@ using llvm::StringRef;
 
 namespace femc::driver {
 
+/// clang and the linker write an output F = DIR/NAME.EXT through a temporary
+/// DIR/NAME-XXXXXXXX.EXT.tmp renamed over it; a failed write (a full disk)
+/// can leave that temporary behind, and with it the -o folder femc made and
+/// would have removed when empty. Removes such leftovers of `output`.
+static void removeToolTemporaries(llvm::StringRef output) {
+  llvm::StringRef dir = llvm::sys::path::parent_path(output);
+  llvm::StringRef stem = llvm::sys::path::stem(output);
+  llvm::StringRef ext = llvm::sys::path::extension(output);
+  std::error_code ec;
+  for (llvm::sys::fs::directory_iterator it(dir.empty() ? "." : dir, ec), end;
+       it != end && !ec; it.increment(ec)) {
+    llvm::StringRef name = llvm::sys::path::filename(it->path());
+    if (name.starts_with((stem + "-").str()) &&
+        name.ends_with((ext + ".tmp").str()) &&
+        name.size() == stem.size() + 1 + 8 + ext.size() + 4)
+      llvm::sys::fs::remove(it->path());
+  }
+}
+
 const char *version() { return FEMC_PRODUCER; }
 
 namespace {
@@ -343,7 +362,11 @@ bool compileDevice(const CompileOptions &options, CompileResult &result,
   });
   in.module.walk([&](func::FuncOp f) {
     if (f->hasAttr("fem.layer")) {
-      f.emitError() << "femc: " << where << ": layer @" << f.getSymName()
+      // The model's name (fem-outline-mixers renamed the function NAME_layer
+      // and kept NAME as fem.layer).
+      auto name = f->getAttrOfType<StringAttr>("fem.layer");
+      f.emitError() << "femc: " << where << ": layer @"
+                    << (name ? name.getValue() : f.getSymName())
                     << " has no GPU lowering yet (the GPU targets compile "
                        "kernel-level functions, one fem.mixer of their "
                        "arguments); compile the layer for a CPU target";
@@ -490,8 +513,10 @@ bool compileDevice(const CompileOptions &options, CompileResult &result,
   if (options.emit == "obj") {
     result.files.push_back(obj);
   } else {
-    std::vector<std::string> link = {clang, "-shared", "-fPIC", glueObj, "-o",
-                                     shared};
+    // -Bsymbolic: the library's own references bind to its own symbols
+    // (see the CPU link below).
+    std::vector<std::string> link = {clang, "-shared", "-fPIC", glueObj,
+                                     "-Wl,-Bsymbolic", "-o", shared};
     for (const std::string &a : target.glueLinkArguments())
       link.push_back(a);
     link.push_back("-lpthread");
@@ -866,8 +891,10 @@ bool compile(const CompileOptions &options, CompileResult &result) {
   std::vector<std::string> written = {kernelObj, glueC, header, glueObj, obj,
                                       shared, manifest};
   auto cleanFail = [&]() {
-    for (const std::string &f : written)
+    for (const std::string &f : written) {
       llvm::sys::fs::remove(f);
+      removeToolTemporaries(f);
+    }
     return false;
   };
   // Read before the back end rewrites the AMX intrinsics.
@@ -897,8 +924,13 @@ bool compile(const CompileOptions &options, CompileResult &result) {
   llvm::sys::fs::remove(glueObj);
   result.files = {obj, header, glueC};
   if (options.emit == "lib") {
-    std::vector<std::string> link = {clang, "-shared", "-fPIC", obj, "-o",
-                                     shared, "-lm"};
+    // -Bsymbolic: the glue's calls of the library's own kernels (NAME_wg,
+    // _mlir_ciface_NAME_wg) bind to this library's definitions. Without it
+    // they went through the process's global scope, so a library of the
+    // same kernel names already there (linked into the program, preloaded,
+    // or dlopened RTLD_GLOBAL) ran its kernels instead, without a word.
+    std::vector<std::string> link = {clang, "-shared", "-fPIC", obj,
+                                     "-Wl,-Bsymbolic", "-o", shared, "-lm"};
     link.insert(link.end(), sanitize.begin(), sanitize.end());
     if (!runTool(link, options.verbose) ||
         !checkLibraryImports(shared, *llvmModule, !options.sanitize.empty()))
