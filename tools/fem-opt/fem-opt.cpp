@@ -249,7 +249,12 @@ int main(int argc, char **argv) {
   mlir::registerAllExtensions(registry);
   registry.insert<mlir::fem::FEMDialect>();
   auto [inputFilename, outputFilename] = mlir::registerAndParseCLIOptions(
-      argc, argv, "fem-opt: the MLIR optimizer driver with the fem dialect\n",
+      argc, argv,
+      "fem-opt: the MLIR optimizer driver with the fem dialect\n\n"
+      "The fem passes and pipelines are the --fem-* options below\n"
+      "(docs/user-guide.md section 5, docs/dialect.md \"Passes\"), e.g.\n"
+      "  fem-opt examples/softmax_fem.mlir -fem-expand-mixer "
+      "-fem-fuse-reads -fem-tile=target=avx2\n",
       registry);
   // LLVM's options of one value take the last of several without a word:
   // `-o a.mlir -o b.mlir` wrote only b.mlir, and of two --pass-pipeline

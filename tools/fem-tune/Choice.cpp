@@ -103,8 +103,9 @@ TimingPlan planTiming(double leftMs, double launchMs, int64_t candidates) {
     plan.leaderRounds = 5;
     std::snprintf(buf, sizeof buf,
                   "one launch takes %.1f ms: every candidate is timed at the "
-                  "tuned shape (at least %.1f s for %lld candidates)",
-                  launchMs, standard / 1000, static_cast<long long>(n));
+                  "tuned shape (at least %.1f s for %lld candidate%s)",
+                  launchMs, standard / 1000, static_cast<long long>(n),
+                  n == 1 ? "" : "s");
     plan.why = buf;
     return plan;
   }

@@ -71,8 +71,9 @@ usage: fem-tune MODEL.mlir --db FILE.json [--dim SYM=N ...] [options]
                       power of two.
   --target=TARGET     any femc CPU target (femc --help): host (default),
                       x86-64-v3, x86-64-v4, an LLVM CPU name such as
-                      znver3, +bf16/+amx suffixes on x86-64-v4 or a CPU
-                      name with AVX-512 (not on host); an NVIDIA target
+                      znver3, +bf16/+bf16dot/+amx suffixes on x86-64-v4 or
+                      a CPU name with AVX-512 (not on host); the candidates
+                      run here, so it must fit this CPU; an NVIDIA target
                       is refused
   --budget SECONDS    rough wall-clock budget for compiling and timing, 1 to
                       86400 (default 60): compiling stops at half of it,
@@ -85,7 +86,7 @@ usage: fem-tune MODEL.mlir --db FILE.json [--dim SYM=N ...] [options]
   --threads N         CPU threads of the timed launches, 0 (all) to
                       MAXTHREADS (default 0). When given, the thread count
                       is not tuned.
-  --seed N            seed of the generated inputs (default 0)
+  --seed N            seed of the generated inputs, 0 to 2^64-1 (default 0)
   --tolerance X       a candidate whose output differs from the reference
                       by more than X * max|reference| is discarded (default
                       by the output's dtype, as fem-run --check: 1e-4
@@ -964,10 +965,11 @@ int runFemTune(int argc, char **argv) {
 
   std::fprintf(stderr,
                "fem-tune: kernel %s, bucket %s, %zu candidates (%lld to "
-               "compile), budget %.0fs, %lld jobs\n",
+               "compile), budget %.0fs, %lld job%s\n",
                kernel->name.c_str(), bucket.c_str(), runs.size(),
                static_cast<long long>(std::min(kept, args.maxCandidates)),
-               args.budget, static_cast<long long>(args.jobs));
+               args.budget, static_cast<long long>(args.jobs),
+               args.jobs == 1 ? "" : "s");
   compileAll(runs, args, tempDir, progress);
   if (!runs[0].cand.pruned.empty())
     fail("the default tiles " + tilesText(runs[0].cand.tiles) +

@@ -1,7 +1,8 @@
 //===- femc.cpp - the femc driver ------------------------------------------===//
 //
-//   femc MODEL.mlir [--target=host] [-o OUTDIR] [--emit=lib|obj|llvm|asm|mlir]
-//        [--tuning-db tuning.json [--tuning-dim T=4096 ...]]
+//   femc MODEL.mlir [-o OUTDIR] [--target=T] [--emit=lib|obj|llvm|asm|mlir]
+//        [--tile-q/--tile-k/--vec N] [--tuning-db tuning.json
+//        [--tuning-dim T=4096 ...]] ... (femc --help; docs/user-guide.md)
 //
 //===----------------------------------------------------------------------===//
 #include "tools/fem-tune/TuningDb.h"
@@ -59,14 +60,18 @@ static cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimisation level 0-3 "
                                   cl::Prefix, cl::init(3), cl::cat(category));
 static cl::opt<int64_t>
     tileQ("tile-q",
-          cl::desc("Query rows per workgroup (multiple of 2*vec; default: "
-                   "the model's #fem.tiles, else softmax 384 with 16 lanes "
-                   "and 192 with 4 or 8, the scans 64-row chunks)"),
+          cl::desc("softmax: query rows per workgroup, a multiple of 2*vec "
+                   "up to 1024; scan priors (linear, gla, aft, ssm): rows "
+                   "per chunk, a multiple of vec up to 512 (default: the "
+                   "model's #fem.tiles, else softmax 384 with 16 lanes and "
+                   "192 with 4 or 8, the scans 64)"),
           cl::init(0), cl::cat(category));
 static cl::opt<int64_t>
     tileK("tile-k",
-          cl::desc("Keys per inner step (multiple of 2*vec; default: the "
-                   "model's #fem.tiles or 64)"),
+          cl::desc("softmax: keys per inner step, a multiple of 2*vec up "
+                   "to 1024; scan priors: value channels per workgroup, a "
+                   "multiple of vec up to 1024 (default: the model's "
+                   "#fem.tiles, else 64)"),
           cl::init(0), cl::cat(category));
 static cl::opt<int64_t> vec("vec",
                             cl::desc("Vector lanes 4, 8 or 16 (default: from "
@@ -164,7 +169,8 @@ int main(int argc, char **argv) {
       [](raw_ostream &os) { os << femc::driver::version() << "\n"; });
   cl::ParseCommandLineOptions(
       argc, argv,
-      "femc: compile Free Energy Mixer model descriptions to CPU kernels\n\n"
+      "femc: compile Free Energy Mixer model descriptions to CPU kernels\n"
+      "(or NVIDIA GPU kernels: --target=sm_80, sm_90)\n\n"
       "  femc MODEL.mlir -o OUTDIR\n\n"
       "writes OUTDIR/MODEL.o (kernels + descriptor), OUTDIR/MODEL.so, "
       "OUTDIR/MODEL.h\n(one entry point per kernel, with its argument shapes), "
@@ -172,7 +178,11 @@ int main(int argc, char **argv) {
       "argument checks) and OUTDIR/MODEL.json\n(the manifest). Run them with fem-run or load "
       "them with libfemrt (docs/runtime.md).\nA kernel is a func.func whose "
       "body is one fem.mixer of its arguments; a layer\nis a func.func with a "
-      "fem.mixer among other ops (docs/user-guide.md).\n");
+      "fem.mixer among other ops (docs/user-guide.md).\n\n"
+      "Environment: FEMC_HOST_CPU=<cpu> (host as a smaller x86-64 CPU), "
+      "FEMC_INCLUDE_DIR\n(libfemrt's headers for the glue), FEMC_PTXAS or "
+      "CUDA_PATH (ptxas, for sm_80/sm_90).\nExit status: 0 on success, 1 on "
+      "any error.\n");
   // An option of one value given twice (-o a -o b, --emit=lib --emit=obj)
   // was taken at its last value without a word; an empty value of a file or
   // list option (--tuning-db=) as if it were not given. fem-run and fem-tune
