@@ -18,12 +18,14 @@ SOFTMAX = os.path.join(ROOT, "examples", "softmax_fem.mlir")
 
 def test_model_that_is_not_utf8(femc_bin, tmp_path):
     # femc quotes the offending line, raw bytes and all (was:
-    # UnicodeDecodeError: 'utf-8' codec can't decode byte 0xff).
+    # UnicodeDecodeError: 'utf-8' codec can't decode byte 0xe9). Latin-1
+    # text: FF FE at the start is a UTF-16 byte-order mark, which femc names
+    # without quoting the line.
     model = tmp_path / "latin.mlir"
-    model.write_bytes(b"\xff\xfe module {}\n")
+    model.write_bytes(b"\xe9t\xe9 module {}\n")
     with pytest.raises(femc.CompileError,
                        match=r"latin\.mlir:1:1: error: unexpected "
-                             r"character\n\ufffd\ufffd module"):
+                             r"character\n\ufffdt\ufffd module"):
         femc.compile(model, tmp_path / "out", femc=femc_bin)
 
 
