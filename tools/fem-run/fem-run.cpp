@@ -1392,6 +1392,19 @@ int runFemRun(int argc, char **argv) {
                !tensors[byName["out"]].isFloat()) {
       fail("--check: kernel '" + kernelName +
            "' has no float output called 'out' to compare");
+    } else if (!femc::ref::traitsPrior(traits)) {
+      // The empty and key-less launches below are judged without the
+      // reference, but only for a FEM read: a kernel femc did not make (no
+      // traits) or that is no read gets the reference's refusal whatever
+      // the extents (it got PASS or FAIL at T = 0 before).
+      ref::Problem unused;
+      fail("--check: kernel '" + kernelName + "' " +
+           ref::problemFromTraits(
+               traits, "",
+               [](const char *) -> std::optional<int64_t> {
+                 return std::nullopt;
+               },
+               false, unused));
     } else if (tensors[byName["out"]].numElements == 0) {
       checkKind = CheckKind::Empty;
     } else if (keyLength == 0) {
