@@ -50,7 +50,7 @@ Value mlir::fem::cpu::gateSoftplus(EmitterBuilder &e, Value x, float floor) {
   // without its clamps (ScanMath.h).
   Value arg = e.fmax(e.cstLike(x, floor), negAbs);
   Value u = isa<VectorType>(x.getType())
-                ? expNonPositive(e, arg, /*clampLow=*/false)
+                ? expNonPositiveExact(e, arg, /*clampLow=*/false)
                 : e.exp(arg);
   Value big = e.fcmp(arith::CmpFPredicate::OGT, u,
                      e.cstLike(x, 0.41421356f));

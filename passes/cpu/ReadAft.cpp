@@ -347,8 +347,8 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
                              k.lanesLeft);
           // k - kmax <= 0 (or NaN): math.exp's value without its clamps
           // above 0 (ScanMath.h).
-          return expNonPositive(e, e.fsub(key, e.vload(kmaxBuf, {cv})),
-                                /*clampLow=*/true);
+          return expNonPositiveExact(e, e.fsub(key, e.vload(kmaxBuf, {cv})),
+                                     /*clampLow=*/true);
         };
         k.qk = qkChannels(cv, w.c0i);
         k.ek = expKey(k.qk, kmaxC);

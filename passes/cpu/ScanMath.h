@@ -13,9 +13,11 @@
 // laneTree folds the halves instead: log2(lanes) steps of a shuffle and one
 // vector op.
 //
-// expNonPositive: e^x for x <= 0 (or NaN), the math dialect's polynomial
-// (populateMathPolynomialApproximationPatterns, the one math.exp becomes)
-// without the clamps that only act above 0: bit for bit math.exp's value.
+// expNonPositiveExact: e^x for x <= 0 (or NaN), the math dialect's
+// polynomial (populateMathPolynomialApproximationPatterns, the one math.exp
+// becomes) without the clamps that only act above 0: bit for bit
+// math.exp's value. (The softmax read's expNonPositive, ReadSoftmax.cpp, is
+// another, shorter polynomial with a 2^K scale: not math.exp's bits.)
 //
 //===----------------------------------------------------------------------===//
 #ifndef FEMC_PASSES_CPU_SCANMATH_H
@@ -77,7 +79,7 @@ inline Value laneTreeScalar(EmitterBuilder &e, Value v, LaneFold fold) {
 /// math.exp flushes). Bit for bit math.exp's value, four ops fewer
 /// (clampLow keeps the clamp of x at -87.8, for arguments that may lie
 /// below it).
-inline Value expNonPositive(EmitterBuilder &e, Value x, bool clampLow) {
+inline Value expNonPositiveExact(EmitterBuilder &e, Value x, bool clampLow) {
   auto c = [&](float v) { return e.cstLike(x, v); };
   auto fma = [&](Value a, Value b, Value acc) -> Value {
     return math::FmaOp::create(e.b, a, b, acc);
