@@ -254,9 +254,9 @@ FailureOr<gpu::GPUFuncOp> KernelEmitter::emit() {
     return MemRefType::get({n}, b.getI32Type(), MemRefLayoutAttrInterface{},
                            wgSpace);
   };
-  SmallVector<Type> sharedTypes = {shared(s.keys * s.dk),
-                                   shared(s.keys * 2 * s.dv), shared(s.keys),
-                                   shared(5 * s.dv), shared(5 * s.threads)};
+  SmallVector<Type> sharedTypes = {
+      shared(s.keys * s.dk), shared(s.keys * 2 * s.dv), shared(s.keys),
+      shared(5 * s.dv), shared(s.prepassParts() * s.threads)};
   if (s.mma) {
     sharedTypes[0] = sharedI32(s.keys * s.dk / 2);
     sharedTypes[1] = sharedI32(2 * s.dv * s.keys / 2);
@@ -384,42 +384,49 @@ void KernelEmitter::emitPrePass() {
   // still passes on a NaN, as the reference's M does. The sum and the
   // count of the kept keys give the centred tilt's mean (dialect/Priors.h,
   // kCentredRange).
+  // The tensor-core kernel keeps M (below) and reduces no sum or count.
+  const int64_t parts = s.prepassParts();
+  const bool centring = parts == 5;
   Value seen = op.getCausal() ? minI(add(t0, rows), S) : S;
-  SmallVector<Value> red = loop(
-      divU(tid, idx(dvUp)), S, idx(keyLanes),
-      {negInf, cst(INFINITY), i1False, cst(0.0f), cst(0.0f)},
-      [&](Value key, ValueRange it) {
-        Value v = gload(op.getV(), kOffset(key, cc, s.dv));
-        Value keep = cValid;
-        if (op.getMask())
-          keep = andI(keep, maskKeep(batch, key));
-        Value nan = orI(it[2], fcmp(arith::CmpFPredicate::UNO, v, v));
-        Value counted = andI(keep, lt(key, seen));
-        return SmallVector<Value>{
-            select(counted, fmax(v, it[0]), it[0]),
-            select(counted, fmin(v, it[1]), it[1]), select(keep, nan, it[2]),
-            select(counted, fadd(it[3], v), it[3]),
-            select(counted, fadd(it[4], cst(1.0f)), it[4])};
-      });
-  sstore(red[0], sRed, tid);
-  sstore(red[1], sRed, add(tid, idx(s.threads)));
-  sstore(select(red[2], cst(1.0f), cst(0.0f)), sRed,
-         add(tid, idx(2 * s.threads)));
-  sstore(red[3], sRed, add(tid, idx(3 * s.threads)));
-  sstore(red[4], sRed, add(tid, idx(4 * s.threads)));
+  SmallVector<Value> init = {negInf, cst(INFINITY), i1False};
+  if (centring)
+    init.append({cst(0.0f), cst(0.0f)});
+  SmallVector<Value> red =
+      loop(divU(tid, idx(dvUp)), S, idx(keyLanes), init,
+           [&](Value key, ValueRange it) {
+             Value v = gload(op.getV(), kOffset(key, cc, s.dv));
+             Value keep = cValid;
+             if (op.getMask())
+               keep = andI(keep, maskKeep(batch, key));
+             Value nan = orI(it[2], fcmp(arith::CmpFPredicate::UNO, v, v));
+             Value counted = andI(keep, lt(key, seen));
+             SmallVector<Value> next = {select(counted, fmax(v, it[0]), it[0]),
+                                        select(counted, fmin(v, it[1]), it[1]),
+                                        select(keep, nan, it[2])};
+             if (centring)
+               next.append({select(counted, fadd(it[3], v), it[3]),
+                            select(counted, fadd(it[4], cst(1.0f)), it[4])});
+             return next;
+           });
+  red[2] = select(red[2], cst(1.0f), cst(0.0f));
+  for (int64_t i = 0; i < parts; ++i)
+    sstore(red[i], sRed, add(tid, idx(i * s.threads)));
   gpu::BarrierOp::create(b);
   when(lt(tid, idx(s.dv)), [&] {
-    SmallVector<Value> all = loop(
-        idx(0), idx(keyLanes), idx(1),
-        {negInf, cst(INFINITY), cst(0.0f), cst(0.0f), cst(0.0f)},
-        [&](Value l, ValueRange it) {
+    SmallVector<Value> start = {negInf, cst(INFINITY), cst(0.0f)};
+    if (centring)
+      start.append({cst(0.0f), cst(0.0f)});
+    SmallVector<Value> all =
+        loop(idx(0), idx(keyLanes), idx(1), start, [&](Value l, ValueRange it) {
           Value at = add(tid, mul(l, idx(dvUp)));
           auto part = [&](int64_t i) {
             return sload(sRed, add(at, idx(i * s.threads)));
           };
-          return SmallVector<Value>{fmax(part(0), it[0]), fmin(part(1), it[1]),
-                                    fmax(part(2), it[2]), fadd(part(3), it[3]),
-                                    fadd(part(4), it[4])};
+          SmallVector<Value> next = {fmax(part(0), it[0]), fmin(part(1), it[1]),
+                                     fmax(part(2), it[2])};
+          if (centring)
+            next.append({fadd(part(3), it[3]), fadd(part(4), it[4])});
+          return next;
         });
     Value hi = all[0], lo = all[1];
     Value anyNan = fcmp(arith::CmpFPredicate::OGT, all[2], cst(0.5f));
@@ -447,7 +454,7 @@ void KernelEmitter::emitPrePass() {
     // and keeps M. The tensor-core kernel rounds the panel to bf16 and keeps
     // M (passes/cpu/ReadSoftmax.h, centreTilt).
     Value vShift = vMax, offset = narrow;
-    if (!s.mma) {
+    if (centring) {
       Value mean = clamp(fdiv(all[3], all[4]), negBound, bound);
       Value vc = centreShift(mean, clamp(lo, negBound, bound), vMax,
                              fdiv(cst(femc::priors::kCentreSpan), beta));
@@ -933,9 +940,9 @@ mlir::fem::nvidia::planSoftmaxKernel(TileReadOp op, bool tensorCores) {
     // K (Bk x dk) and the transposed panel (2dv x Bk) as packed pairs of
     // halves; the column mask, 5 per-channel constants, the pre-pass
     // reduction as f32.
-    shape.sharedBytes = 2 * shape.keys * shape.dk +
-                        2 * 2 * shape.dv * shape.keys +
-                        4 * (shape.keys + 5 * shape.dv + 5 * shape.threads);
+    shape.sharedBytes =
+        2 * shape.keys * shape.dk + 2 * 2 * shape.dv * shape.keys +
+        4 * (shape.keys + 5 * shape.dv + shape.prepassParts() * shape.threads);
     return shape;
   }
   // 8 lanes per row up to 128 channels (at most 16 q and 32 accumulator
@@ -948,7 +955,7 @@ mlir::fem::nvidia::planSoftmaxKernel(TileReadOp op, bool tensorCores) {
   // The largest key tile whose static shared memory fits 48 KiB.
   for (int64_t keys : {32, 16, 8}) {
     int64_t floats = keys * shape.dk + keys * 2 * shape.dv + keys +
-                     5 * shape.dv + 5 * shape.threads;
+                     5 * shape.dv + shape.prepassParts() * shape.threads;
     if (floats * 4 <= femc::nvidia::kDefaultSharedLimit) {
       shape.keys = keys;
       shape.sharedBytes = floats * 4;

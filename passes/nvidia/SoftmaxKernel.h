@@ -23,6 +23,11 @@ struct SoftmaxKernelShape {
   /// S = Q K^T and acc += P [V~ | X] on mma.sync.m16n8k16 with f32
   /// accumulators (docs/gpu.md).
   bool mma = false;
+
+  /// Floats per thread in the pre-pass reduction: max v, min v, the NaN flag,
+  /// and for the kernel that centres its tilt (the f32 panel) the sum and
+  /// count of the visible values.
+  int64_t prepassParts() const { return mma ? 3 : 5; }
 };
 
 /// Checks that `op` (in workgroup function `wg`) has a GPU lowering and

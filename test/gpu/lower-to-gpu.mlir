@@ -9,7 +9,8 @@
 // CHECK:       gpu.module @fem_kernels
 // CHECK:       gpu.func @kern_gpu(%[[Q:[a-z0-9]+]]: !llvm.ptr<1>, %{{.*}}: !llvm.ptr<1>, %{{.*}}: !llvm.ptr<1>, %{{.*}}: !llvm.ptr<1>, %{{.*}}: !llvm.ptr<1>, %{{.*}}: !llvm.ptr<1>, %[[MASK:[a-z0-9]+]]: !llvm.ptr<1>, %[[OUT:[a-z0-9]+]]: !llvm.ptr<1>, %[[B:[a-z0-9]+]]: i64, %[[T:[a-z0-9]+]]: i64, %[[S:[a-z0-9]+]]: i64, %[[H:[a-z0-9]+]]: i64, %[[HKV:[a-z0-9]+]]: i64)
 // Shared memory: the K tile (32 keys x dk 16), the panel (32 x 2 dv), the
-// column mask, 5 per-channel constants, the pre-pass reduction (3 x 256).
+// column mask, 5 per-channel constants, the pre-pass reduction (5 x 256:
+// max, min, NaN flag, sum and count of v).
 // CHECK-SAME:    workgroup(%[[SK:.*]] : memref<512xf32, #gpu.address_space<workgroup>>, %[[SP:.*]] : memref<1024xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<32xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<80xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<1280xf32, #gpu.address_space<workgroup>>)
 // CHECK-SAME:    kernel
 // CHECK-SAME:    fem.arg_names = ["q", "k", "v", "beta_raw", "lam", "gate", "mask", "out"]
