@@ -285,6 +285,32 @@ static LogicalResult bindPrior(ShapeBinder &binder, Value prior, bool causal) {
                      {"B", "H", "T", keyDim}, type);
 }
 
+/// Binds the extents of the !fem.prior operand of a read (expect, lse,
+/// fused_read) and returns whether it is causal: always-causal priors, or a
+/// fem.prior op with the causal flag.
+static FailureOr<bool> bindReadPrior(ShapeBinder &binder,
+                                     TypedValue<PriorType> prior) {
+  bool causal = isAlwaysCausal(prior.getType().getKind());
+  if (auto p = prior.getDefiningOp<PriorOp>())
+    causal |= p.getCausal();
+  if (failed(bindPrior(binder, prior, causal)))
+    return failure();
+  return causal;
+}
+
+/// A read's result keeps the element type of the operand it reads.
+static LogicalResult verifyResultElementType(Operation *op,
+                                             StringRef operandName,
+                                             Value operand, Value result) {
+  Type want = cast<ShapedType>(operand.getType()).getElementType();
+  Type got = cast<ShapedType>(result.getType()).getElementType();
+  if (want == got)
+    return success();
+  return op->emitOpError() << "result element type " << got
+                           << " must match operand '" << operandName
+                           << "' element type " << want;
+}
+
 //===----------------------------------------------------------------------===//
 // PriorOp
 //===----------------------------------------------------------------------===//
@@ -350,23 +376,15 @@ LogicalResult TiltOp::verify() {
 LogicalResult ExpectOp::verify() {
   ShapeBinder binder(*this);
   Layout l = getLayout();
-  bool causal = isAlwaysCausal(getPrior().getType().getKind());
-  if (auto p = getPrior().getDefiningOp<PriorOp>())
-    causal |= p.getCausal();
-  if (failed(bindPrior(binder, getPrior(), causal)))
+  FailureOr<bool> causal = bindReadPrior(binder, getPrior());
+  if (failed(causal))
     return failure();
-  StringRef keyDim = causal ? "T" : "S";
+  StringRef keyDim = *causal ? "T" : "S";
   if (failed(binder.bind("operand 'values'", getValues(),
                          dims4(l, keyDim, "H", "dv"))) ||
       failed(binder.bind("result", getResult(), dims4(l, "T", "H", "dv"))))
     return failure();
-  if (getValues().getType().getElementType() !=
-      getResult().getType().getElementType())
-    return emitOpError() << "result element type "
-                         << getResult().getType().getElementType()
-                         << " must match operand 'values' element type "
-                         << getValues().getType().getElementType();
-  return success();
+  return verifyResultElementType(*this, "values", getValues(), getResult());
 }
 
 LogicalResult LseOp::verify() {
@@ -374,27 +392,19 @@ LogicalResult LseOp::verify() {
     return failure();
   ShapeBinder binder(*this);
   Layout l = getLayout();
-  bool causal = isAlwaysCausal(getPrior().getType().getKind());
-  if (auto p = getPrior().getDefiningOp<PriorOp>())
-    causal |= p.getCausal();
-  if (failed(bindPrior(binder, getPrior(), causal)))
+  FailureOr<bool> causal = bindReadPrior(binder, getPrior());
+  if (failed(causal))
     return failure();
   ReadOperands o;
   o.betaRaw = getBetaRaw();
   o.out = getResult();
   if (failed(binder.bind("operand 'tilted'", getTilted(),
-                         dims4(l, causal ? "T" : "S", "H", "dv"))) ||
+                         dims4(l, *causal ? "T" : "S", "H", "dv"))) ||
       failed(binder.bind("operand 'shift'", getShift(), {"B", "H", "dv"})) ||
-      failed(verifyRead(*this, PriorKind::softmax, l, causal, o, binder,
+      failed(verifyRead(*this, PriorKind::softmax, l, *causal, o, binder,
                         /*checkPresence=*/false)))
     return failure();
-  if (getTilted().getType().getElementType() !=
-      getResult().getType().getElementType())
-    return emitOpError() << "result element type "
-                         << getResult().getType().getElementType()
-                         << " must match operand 'tilted' element type "
-                         << getTilted().getType().getElementType();
-  return success();
+  return verifyResultElementType(*this, "tilted", getTilted(), getResult());
 }
 
 //===----------------------------------------------------------------------===//
@@ -459,10 +469,8 @@ LogicalResult FusedReadOp::verify() {
     return failure();
   ShapeBinder binder(*this);
   PriorKind kind = getPrior().getType().getKind();
-  bool causal = isAlwaysCausal(kind);
-  if (auto p = getPrior().getDefiningOp<PriorOp>())
-    causal |= p.getCausal();
-  if (failed(bindPrior(binder, getPrior(), causal)))
+  FailureOr<bool> causal = bindReadPrior(binder, getPrior());
+  if (failed(causal))
     return failure();
   if (getMask() && !getPriorInfo(kind).maskAllowed)
     return emitOpError() << "operand 'mask' is not used by prior '"
@@ -474,7 +482,7 @@ LogicalResult FusedReadOp::verify() {
   o.gate = getGate();
   o.mask = getMask();
   o.out = getResult();
-  return verifyRead(*this, kind, getLayout(), causal, o, binder,
+  return verifyRead(*this, kind, getLayout(), *causal, o, binder,
                     /*checkPresence=*/false);
 }
 
