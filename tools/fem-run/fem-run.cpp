@@ -1251,19 +1251,102 @@ int runFemRun(int argc, char **argv) {
   if (isKnown("S") && !has("S") && has("T"))
     dims["S"] = {dims["T"].first, "T"};
 
-  // The shapes of the generated inputs and the outputs.
+  // The shapes of the generated inputs and the outputs. Every extent no
+  // input fixes is named in one message, with the --dim options to add
+  // (example values), so one correction is enough: the message said
+  // "give it with --dim T=N" for the first one only.
+  std::vector<std::pair<std::string, std::string>> unfixed; // sym, argument
+  for (auto &t : tensors) {
+    if (t.fromFile)
+      continue;
+    for (int d = 0; d < t.info->rank; ++d)
+      if (!dims.count(t.dims[d]) &&
+          std::none_of(unfixed.begin(), unfixed.end(),
+                       [&](auto &u) { return u.first == t.dims[d]; }))
+        unfixed.push_back({t.dims[d], t.info->name});
+  }
+  if (!unfixed.empty()) {
+    auto unfixedHas = [&](const char *sym) {
+      return std::any_of(unfixed.begin(), unfixed.end(),
+                         [&](auto &u) { return u.first == sym; });
+    };
+    // S is T unless given, E is H * dv: the --dim options need not give
+    // them when they give T, or H and dv.
+    std::vector<std::string> toGive;
+    for (auto &[sym, arg] : unfixed)
+      if (!(sym == "S" && unfixedHas("T")) &&
+          !(sym == "E" && (unfixedHas("H") || unfixedHas("dv"))))
+        toGive.push_back(sym);
+    auto example = [](const std::string &sym) -> const char * {
+      if (sym == "B")
+        return "1";
+      if (sym == "T" || sym == "S")
+        return "1024";
+      if (sym == "H" || sym == "Hkv")
+        return "8";
+      if (sym == "dk" || sym == "dv")
+        return "64";
+      if (sym == "E" || sym == "D")
+        return "512";
+      return "16";
+    };
+    std::string names, options, where;
+    bool oneArgument = true;
+    for (size_t i = 0; i < unfixed.size(); ++i) {
+      names += (i == 0                    ? ""
+                : i + 1 == unfixed.size() ? " and "
+                                          : ", ") +
+               unfixed[i].first;
+      oneArgument = oneArgument && unfixed[i].second == unfixed[0].second;
+    }
+    for (const std::string &sym : toGive)
+      options +=
+          (options.empty() ? "--dim " : " --dim ") + sym + "=" + example(sym);
+    const Tensor *first = nullptr;
+    for (auto &t : tensors)
+      if (t.info->name == unfixed[0].second)
+        first = &t;
+    if (oneArgument) {
+      where = " of argument '" + unfixed[0].second + "'";
+      if (first && first->info->dim_names && *first->info->dim_names)
+        where += " (" + std::string(first->info->dim_names) + ")";
+    } else {
+      // Grouped by argument: "(B and T of argument 'q', S of argument 'k')".
+      where = " (";
+      for (size_t i = 0; i < unfixed.size();) {
+        size_t j = i;
+        std::string group;
+        while (j < unfixed.size() && unfixed[j].second == unfixed[i].second) {
+          group += (j == i ? "" : " and ") + unfixed[j].first;
+          ++j;
+        }
+        where += (i ? ", " : "") + group + " of argument '" +
+                 unfixed[i].second + "'";
+        i = j;
+      }
+      where += ")";
+    }
+    bool many = unfixed.size() > 1;
+    std::string derived;
+    if (toGive.size() < unfixed.size())
+      derived = std::string(unfixedHas("S") && unfixedHas("T")
+                                ? "; S is T unless given"
+                                : "") +
+                (toGive.size() < unfixed.size() && unfixedHas("E") &&
+                         (unfixedHas("H") || unfixedHas("dv"))
+                     ? "; E is H * dv unless given"
+                     : "");
+    fail(std::string(many ? "dimensions " : "dimension ") + names + where +
+         (many ? " are dynamic and no input fixes them; add their extents"
+               : " is dynamic and no input fixes it; add its extent") +
+         " to the command line, e.g. " + options + derived);
+  }
   for (auto &t : tensors) {
     if (t.fromFile)
       continue;
     t.shape.clear();
-    for (int d = 0; d < t.info->rank; ++d) {
-      auto it = dims.find(t.dims[d]);
-      if (it == dims.end())
-        fail("dimension " + t.dims[d] + " of argument '" + t.info->name +
-             "' is dynamic and no input fixes it; give it with --dim " +
-             t.dims[d] + "=N");
-      t.shape.push_back(it->second.first);
-    }
+    for (int d = 0; d < t.info->rank; ++d)
+      t.shape.push_back(dims.at(t.dims[d]).first);
   }
   // Every buffer's size, overflow-checked, against the physical memory,
   // before anything is allocated.
