@@ -28,12 +28,15 @@ from ._femc import (  # noqa: F401
 )
 from .importer import ImportedLayer, LayerImportError, import_layer  # noqa: F401
 from .compiler import CompileError, CompileWarning, compile  # noqa: F401
+from .bfloat16 import bfloat16_bits, bfloat16_values  # noqa: F401
 
 __all__ = [
     "CompileError",
     "CompileWarning",
     "Error",
     "ImportedLayer",
+    "bfloat16_bits",
+    "bfloat16_values",
     "compile",
     "Kernel",
     "LayerImportError",

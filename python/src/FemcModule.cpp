@@ -504,6 +504,15 @@ std::string dlpackProblem(nb::handle object) {
   return "";
 }
 
+/// The ways numpy can hold bfloat16, for the messages of a bfloat16
+/// argument given anything else.
+const char *kBfloat16Ways =
+    "numpy has no bfloat16: pass an ml_dtypes.bfloat16 array "
+    "(a.astype(ml_dtypes.bfloat16); pip install ml_dtypes), a numpy uint16 "
+    "array of the bit patterns (femc.bfloat16_bits(a), rounded to nearest "
+    "even; femc.bfloat16_values(bits) reads them back as float32) or a "
+    "torch.bfloat16 tensor";
+
 /// "; the kernel takes float32 (convert it with ...)" for argument `info`.
 std::string expectedDtype(const femrt_arg_info *info) {
   if (!info)
@@ -513,6 +522,8 @@ std::string expectedDtype(const femrt_arg_info *info) {
   if (info->dtype_code != kDLBfloat) // numpy has no bfloat16
     text += " (convert it with numpy.ascontiguousarray(a, dtype=numpy." +
             name + "))";
+  else
+    text += std::string(" (") + kBfloat16Ways + ")";
   return text;
 }
 
@@ -551,14 +562,29 @@ bool isBfloat16(const femrt_arg_info *info) {
 /// argument such an array is passed as its uint16 view, the same bits
 /// (was: "ndarray of dtype bfloat16 ('<V2'), which DLPack cannot
 /// describe"); none for anything else.
+/// A numpy uint16 array for a bfloat16 argument is taken as the bit
+/// patterns (what fem-run's '<u2' files hold, femc.bfloat16_bits makes):
+/// numpy alone has no other way to hold bfloat16 (was: "expected dtype
+/// bfloat16, got uint16", leaving torch as the only way without ml_dtypes).
 nb::object bfloat16Bits(const femrt_arg_info *info, nb::handle object) {
   if (!isBfloat16(info) || !isInstanceOf(object, "numpy", "ndarray"))
     return nb::none();
   nb::object dtype = object.attr("dtype");
-  if (nb::cast<std::string>(nb::str(dtype.attr("name"))) != "bfloat16" ||
+  std::string name = nb::cast<std::string>(nb::str(dtype.attr("name")));
+  if ((name != "bfloat16" && name != "uint16") ||
       nb::cast<int64_t>(dtype.attr("itemsize")) != 2)
     return nb::none();
+  if (name == "uint16")
+    return nb::borrow(object);
   return object.attr("view")(nb::module_::import_("numpy").attr("uint16"));
+}
+
+/// Whether `object` is a numpy uint16 array (bfloat16 bit patterns for a
+/// bfloat16 argument).
+bool isNumpyUint16(nb::handle object) {
+  return isInstanceOf(object, "numpy", "ndarray") &&
+         nb::cast<std::string>(nb::str(object.attr("dtype").attr("name"))) ==
+             "uint16";
 }
 
 /// Refuses arrays whose meaning DLPack and the buffer protocol do not
@@ -641,6 +667,19 @@ template <typename Array> void fillTensor(const Array &a, DLTensor &t) {
   t.strides = const_cast<int64_t *>(a.stride_ptr());
 }
 
+/// A float array (float32, float16, float64) for a bfloat16 argument:
+/// libfemrt's "expected dtype bfloat16, got float32", with the ways numpy
+/// users have to pass bfloat16.
+void refuseFloatForBfloat16(const std::string &what, const femrt_arg_info *info,
+                            const DLTensor &t) {
+  if (!isBfloat16(info) || t.dtype.code != kDLFloat || t.dtype.lanes != 1)
+    return;
+  throw FemrtError{"FEMRT_ERROR_INVALID_ARGUMENT",
+                   what + ": expected dtype bfloat16, got " +
+                       dtypeName(t.dtype.code, t.dtype.bits) + "; " +
+                       kBfloat16Ways};
+}
+
 /// Imports argument `index` of the kernel (without copying): a read-only
 /// view for inputs (and surplus arguments), a writable one for outputs.
 /// Raises TypeError naming the argument when `object` is not an array.
@@ -679,6 +718,7 @@ void importArray(const std::string &kernel, const femrt_arg_info *info,
       fillTensor(*out.output, out.tensor);
       if (!bits.is_none())
         out.tensor.dtype.code = kDLBfloat;
+      refuseFloatForBfloat16(what, info, out.tensor);
       if (isTorchTensor(object))
         out.torchOutput = object;
       return;
@@ -709,6 +749,7 @@ void importArray(const std::string &kernel, const femrt_arg_info *info,
   fillTensor(*out.input, out.tensor);
   if (!bits.is_none())
     out.tensor.dtype.code = kDLBfloat;
+  refuseFloatForBfloat16(what, info, out.tensor);
   // A bool array where the kernel takes uint8 (a key mask): the same bytes,
   // 0 or 1, so pass it as uint8 rather than making the caller convert.
   if (info && info->dtype_code == kDLUInt && info->dtype_bits == 8 &&
@@ -790,6 +831,9 @@ nb::object Kernel::run(nb::args positional, nb::kwargs kwargs) const {
   // A scan kernel's carried state may be left out: the empty (all-zero)
   // state, allocated once the other inputs bound B, H and dv.
   int emptyState = -1;
+  // bfloat16 outputs are numpy uint16 arrays of bit patterns when every
+  // bfloat16 input was given as one, else ml_dtypes.bfloat16 arrays.
+  bool bfloat16Inputs = false, allBfloat16InputsBits = true;
   nb::module_ numpy = nb::module_::import_("numpy");
   for (size_t i = 0; i < args_.size(); ++i) {
     const femrt_arg_info *info = args_[i];
@@ -809,6 +853,10 @@ nb::object Kernel::run(nb::args positional, nb::kwargs kwargs) const {
                                .c_str());
     nb::object object = kwargs[info->name]; // the dict keeps it alive
     arrays.push_back(object);
+    if (isBfloat16(info)) {
+      bfloat16Inputs = true;
+      allBfloat16InputsBits = allBfloat16InputsBits && isNumpyUint16(object);
+    }
     Imported probe;
     importArray(name_, info, i, object, probe);
     const DLTensor &t = probe.tensor;
@@ -859,7 +907,9 @@ nb::object Kernel::run(nb::args positional, nb::kwargs kwargs) const {
     }
     nb::object dtype =
         nb::str(dtypeName(info->dtype_code, info->dtype_bits).c_str());
-    if (isBfloat16(info)) {
+    if (isBfloat16(info) && bfloat16Inputs && allBfloat16InputsBits) {
+      dtype = numpy.attr("uint16"); // the bit patterns, as the inputs
+    } else if (isBfloat16(info)) {
       // numpy.empty(..., dtype="bfloat16") raised numpy's bare "data type
       // 'bfloat16' not understood".
       try {
@@ -869,8 +919,12 @@ nb::object Kernel::run(nb::args positional, nb::kwargs kwargs) const {
             ("kernel '" + name_ + "': run() cannot allocate output '" +
              info->name +
              "' of dtype bfloat16: numpy has no bfloat16 without the "
-             "ml_dtypes package (pip install ml_dtypes); or preallocate the "
-             "outputs, e.g. torch.empty(..., dtype=torch.bfloat16), and call "
+             "ml_dtypes package (pip install ml_dtypes); or give every "
+             "bfloat16 input as a numpy uint16 array of the bit patterns "
+             "(femc.bfloat16_bits(a)), and run() returns the outputs' bits "
+             "as uint16 too (femc.bfloat16_values(out) reads them as "
+             "float32); or preallocate the outputs, e.g. "
+             "torch.empty(..., dtype=torch.bfloat16), and call "
              "kernel(*arrays)")
                 .c_str());
       }

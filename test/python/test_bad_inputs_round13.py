@@ -1,0 +1,133 @@
+"""Bad inputs, round 13 (docs/bad-inputs.md), and the usability fixes of the
+same round: bfloat16 kernels from numpy without ml_dtypes (uint16 bit
+patterns, femc.bfloat16_bits / femc.bfloat16_values), fem-run's hint for a
+dynamic dimension no input fixes, and the malformed inputs listed in
+docs/bad-inputs.md with "round 13" tests."""
+
+import os
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import femc
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+NAMES = ["q", "k", "v", "beta_raw", "lam", "gate"]
+B, T, H, D = 1, 8, 2, 16
+
+
+def _inputs(seed=0):
+    rng = np.random.default_rng(seed)
+    q, k, v, lam, gate = [rng.standard_normal((B, T, H, D)).astype(np.float32)
+                          for _ in range(5)]
+    beta = np.full(H * D, 0.5, np.float32)
+    return [q, k, v, beta, lam, gate]
+
+
+@pytest.fixture(scope="module")
+def bf16_kernel(femc_bin, tmp_path_factory):
+    model = os.path.join(ROOT, "test", "tune", "Inputs", "lowp_small.mlir")
+    out = tmp_path_factory.mktemp("lowp13")
+    subprocess.run([femc_bin, model, "-o", str(out)], check=True,
+                   stdout=subprocess.DEVNULL)
+    return femc.load(str(out / "lowp_small.so"))["softmax_bf16"]
+
+
+# --- bfloat16 from numpy without ml_dtypes -----------------------------------
+
+def test_bfloat16_bits_round_to_nearest_even():
+    # Exact cases: ties to even, the carry into the exponent, beyond the
+    # range to Inf, NaN kept quiet with its sign, -0.
+    x = np.array([1.0, 1.0 + 2.0 ** -8, 1.0 + 3 * 2.0 ** -8,
+                  1.0 + 2.0 ** -8 + 2.0 ** -20, 3.4e38, np.inf, -np.inf,
+                  np.nan, -0.0, 2.0 - 2.0 ** -9], np.float32)
+    neg_nan = np.array([0xFFC00001], np.uint32).view(np.float32)
+    bits = femc.bfloat16_bits(np.concatenate([x, neg_nan]))
+    assert bits.dtype == np.uint16 and bits.flags.c_contiguous
+    assert [hex(b) for b in bits] == [
+        "0x3f80", "0x3f80", "0x3f82", "0x3f81", "0x7f80", "0x7f80", "0xff80",
+        "0x7fc0", "0x8000", "0x4000", "0xffc0"]
+    values = femc.bfloat16_values(bits[:4])
+    assert values.dtype == np.float32
+    assert list(values) == [1.0, 1.0, 1.0 + 2 ** -6, 1.0 + 2 ** -7]
+    with pytest.raises(TypeError, match="expected a numpy uint16 array"):
+        femc.bfloat16_values(np.zeros(3, np.float32))
+    with pytest.raises(TypeError, match="expected real numbers"):
+        femc.bfloat16_bits(np.array(["a"]))
+
+
+def test_uint16_bit_patterns_run_a_bfloat16_kernel(bf16_kernel, monkeypatch):
+    # Was: "expected dtype bfloat16, got uint16" for kernel(*arrays), and
+    # run() "cannot allocate output 'out' of dtype bfloat16" without
+    # ml_dtypes: torch was the only way.
+    import fem_reference  # examples/embed_python: the float64 reference
+    monkeypatch.setitem(sys.modules, "ml_dtypes", None)  # import fails
+    bits = {n: femc.bfloat16_bits(a) for n, a in zip(NAMES, _inputs(3))}
+    out = bf16_kernel.run(**bits)
+    assert out.dtype == np.uint16 and out.shape == (B, T, H, D)
+    ref = fem_reference.softmax_fem(
+        *[femc.bfloat16_values(bits[n]).astype(np.float64) for n in NAMES])
+    got = femc.bfloat16_values(out).astype(np.float64)
+    assert np.max(np.abs(got - ref)) <= 2 ** -7 * np.max(np.abs(ref))
+    # Destination-passing with a preallocated uint16 output: the same bits.
+    again = np.empty((B, T, H, D), np.uint16)
+    bf16_kernel(*[bits[n] for n in NAMES], again)
+    np.testing.assert_array_equal(again, out)
+
+
+def test_float_array_for_a_bfloat16_argument_names_the_ways(bf16_kernel):
+    # Was: "expected dtype bfloat16, got float32" and nothing on how numpy
+    # can pass bfloat16 at all.
+    arrays = [femc.bfloat16_bits(a) for a in _inputs()]
+    arrays[2] = _inputs()[2]  # v as float32
+    with pytest.raises(femc.Error) as e:
+        bf16_kernel(*arrays, np.empty((B, T, H, D), np.uint16))
+    assert str(e.value) == (
+        "kernel 'softmax_bf16': argument 'v' (#2): expected dtype bfloat16, "
+        "got float32; numpy has no bfloat16: pass an ml_dtypes.bfloat16 "
+        "array (a.astype(ml_dtypes.bfloat16); pip install ml_dtypes), a "
+        "numpy uint16 array of the bit patterns (femc.bfloat16_bits(a), "
+        "rounded to nearest even; femc.bfloat16_values(bits) reads them back "
+        "as float32) or a torch.bfloat16 tensor")
+    # A float32 output likewise.
+    with pytest.raises(femc.Error, match="argument 'out' .*expected dtype "
+                       "bfloat16, got float32; numpy has no bfloat16"):
+        bf16_kernel(*[femc.bfloat16_bits(a) for a in _inputs()],
+                    np.empty((B, T, H, D), np.float32))
+
+
+def test_run_of_float_inputs_without_ml_dtypes_says_what_to_pass(
+        bf16_kernel, monkeypatch):
+    # Was: "run() cannot allocate output 'out' of dtype bfloat16: numpy has
+    # no bfloat16 without the ml_dtypes package ... or preallocate the
+    # outputs, e.g. torch.empty(...)": float32 inputs are refused first now,
+    # naming the input and every way numpy can pass bfloat16.
+    monkeypatch.setitem(sys.modules, "ml_dtypes", None)
+    with pytest.raises(femc.Error, match=r"^kernel 'softmax_bf16': argument "
+                       r"'q' \(#0\): expected dtype bfloat16, got float32; "
+                       r"numpy has no bfloat16: pass an ml_dtypes.bfloat16 "
+                       r"array .* a numpy uint16 array of the bit patterns "
+                       r"\(femc.bfloat16_bits\(a\)"):
+        bf16_kernel.run(**dict(zip(NAMES, _inputs())))
+
+
+def test_run_of_torch_bfloat16_inputs_without_ml_dtypes(bf16_kernel,
+                                                        monkeypatch):
+    torch = pytest.importorskip("torch")
+    monkeypatch.setitem(sys.modules, "ml_dtypes", None)
+    inputs = {n: torch.from_numpy(a).to(torch.bfloat16)
+              for n, a in zip(NAMES, _inputs())}
+    with pytest.raises(TypeError) as e:
+        bf16_kernel.run(**inputs)
+    assert str(e.value) == (
+        "kernel 'softmax_bf16': run() cannot allocate output 'out' of dtype "
+        "bfloat16: numpy has no bfloat16 without the ml_dtypes package (pip "
+        "install ml_dtypes); or give every bfloat16 input as a numpy uint16 "
+        "array of the bit patterns (femc.bfloat16_bits(a)), and run() "
+        "returns the outputs' bits as uint16 too (femc.bfloat16_values(out) "
+        "reads them as float32); or preallocate the outputs, e.g. "
+        "torch.empty(..., dtype=torch.bfloat16), and call kernel(*arrays)")
