@@ -104,14 +104,18 @@ def FEMApplyTuning : Pass<"fem-apply-tuning", "::mlir::ModuleOp"> {
     Option<"db", "db", "std::string", /*default=*/"\"\"",
            "The tuning database (JSON, written by fem-tune)">,
     ListOption<"dims", "dims", "std::string",
-               "Dynamic extents to look up, e.g. T=4096">,
+               "The dynamic extents whose shape bucket is looked up, SYM=N "
+               "separated by commas, e.g. B=1,T=4096">,
     Option<"target", "target", "std::string", /*default=*/"\"host\"",
-           "The target description femc writes in the manifest, e.g. "
-           "host:emeraldrapids or x86-64-v3 (AVX2, FMA)">,
+           "The target description of the keys, as femc writes it in the "
+           "manifest's \"target\" (e.g. host:emeraldrapids, x86-64-v3 "
+           "(AVX2, FMA)); the default, host, is no description femc writes "
+           "and matches no entry: give it">,
     Option<"femcVersion", "femc-version", "std::string", /*default=*/"\"\"",
            "The femc version of the keys (default: this build's)">,
     Option<"dimOption", "dim-option", "std::string", /*default=*/"\"dims\"",
-           "How messages name the option that gives the extents">,
+           "The option name messages give for the extents (default dims; "
+           "femc sets --tuning-dim)">,
     Option<"verbose", "verbose", "bool", /*default=*/"false",
            "Print where each kernel's tiles come from">,
     Option<"missingOk", "missing-ok", "bool", /*default=*/"false",

@@ -121,9 +121,13 @@ void mlir::fem::buildFEMToCPUPipeline(OpPassManager &pm,
 void mlir::fem::registerFEMPipelines() {
   PassPipelineRegistration<CPUPipelineOptions>(
       "fem-to-loops",
-      "fem dialect → fused, tiled read → scf/vector/memref loops",
+      "Lower the fem dialect to scf/vector/memref loops: outline, expand, "
+      "fuse and tile the reads for the CPU the target option names (default "
+      "host); layer projections as matmul stages (stops before LLVM)",
       buildFEMToLoopsPipeline);
   PassPipelineRegistration<CPUPipelineOptions>(
-      "fem-to-cpu", "fem dialect → LLVM dialect for the host CPU",
+      "fem-to-cpu",
+      "Lower the fem dialect to the LLVM dialect for the CPU the target "
+      "option names (default host): fem-to-loops, then the loops to LLVM",
       buildFEMToCPUPipeline);
 }
