@@ -33,6 +33,7 @@ import sys
 import zipfile
 import zlib
 from collections import OrderedDict
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -408,12 +409,23 @@ def _in_memory_array(name, value):
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(value, torch.Tensor):
         return _torch_array("", name, value)
+    # None, a str or a mapping became a 0-d array (was: "has shape (), the
+    # configuration expects (32, 32)", as if it were a misshaped array).
+    if value is None or isinstance(value, (str, bytes, dict)):
+        raise LayerImportError(
+            f"parameter '{name}' is not an array: found "
+            f"{type(value).__name__} {_short_repr(value)}")
     try:
         return np.asarray(value)
     except (ValueError, TypeError) as e:  # ragged lists, ...
         raise LayerImportError(
             f"parameter '{name}' is not an array ({type(value).__name__}: "
             f"{e})")
+
+
+def _short_repr(value, limit=40):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _parse_config_text(text, where):
@@ -504,6 +516,14 @@ def _check_supported(cfg, tensors):
 
 
 def _check_tensors(cfg, tensors):
+    if not tensors:
+        # Was: one "missing parameter" line for each of the configuration's
+        # parameters, which hid that nothing at all was read.
+        raise LayerImportError(
+            "the checkpoint holds no parameters (an empty state_dict); the "
+            "configuration (" + describe_sizes(cfg) + ") expects " +
+            str(len(expected_parameters(cfg))) + ", e.g. " +
+            ", ".join(f"'{k}'" for k in list(expected_parameters(cfg))[:3]))
     expected = expected_parameters(cfg)
     problems = []
     sizes = describe_sizes(cfg)
@@ -1793,6 +1813,8 @@ def weight_file_name(name):
 def _load_config(config):
     if config is None or isinstance(config, dict):
         return config
+    if isinstance(config, Mapping):
+        return dict(config)
     path = os.fspath(config)
     try:
         with open(path, encoding="utf-8") as f:
@@ -1810,7 +1832,7 @@ def _select_prefix(tensors, prefix):
     """The tensors whose names start with prefix, with it removed (one layer
     of a whole model's state_dict, e.g. prefix "blocks.3.attn.")."""
     picked = OrderedDict((k[len(prefix):], v) for k, v in tensors.items()
-                         if k.startswith(prefix))
+                         if isinstance(k, str) and k.startswith(prefix))
     if not picked:
         sample = ", ".join(list(tensors)[:5])
         raise LayerImportError(
@@ -1835,7 +1857,30 @@ def import_layer(checkpoint, out_dir, config=None, name=None, mask=False,
     whole model's state_dict, e.g. "blocks.3.attn."), the prefix removed.
     Raises LayerImportError with a message naming what is wrong.
     """
-    if isinstance(checkpoint, dict):
+    # The arguments' types, named (was: a TypeError from deep inside, e.g.
+    # "startswith first arg must be str or a tuple of str, not bytes" for a
+    # bytes prefix, "expected string or bytes-like object, got 'int'" for
+    # name=5; name="" was taken as no name).
+    if name is not None and not isinstance(name, str):
+        raise LayerImportError(
+            f"name must be a str (the layer function's name), found "
+            f"{type(name).__name__} {_short_repr(name)}")
+    if prefix is not None and not isinstance(prefix, str):
+        raise LayerImportError(
+            f"prefix must be a str such as 'blocks.3.attn.', found "
+            f"{type(prefix).__name__} {_short_repr(prefix)}")
+    if config is not None and not isinstance(
+            config, (Mapping, str, bytes, os.PathLike)):
+        raise LayerImportError(
+            "config must be a mapping of FreeEnergyMixerConfig fields or the "
+            f"path of a JSON file, found {type(config).__name__} "
+            f"{_short_repr(config)}")
+    if not isinstance(checkpoint, (Mapping, str, bytes, os.PathLike)):
+        raise LayerImportError(
+            "checkpoint must be a path (.pt, .safetensors, .npz) or a "
+            f"state_dict (a mapping name -> array), found "
+            f"{type(checkpoint).__name__} {_short_repr(checkpoint)}")
+    if isinstance(checkpoint, Mapping):
         tensors = OrderedDict(
             (k, _in_memory_array(k, v)) for k, v in checkpoint.items())
         stored = None
@@ -1859,7 +1904,7 @@ def import_layer(checkpoint, out_dir, config=None, name=None, mask=False,
             "FreeEnergyMixerConfig fields as JSON) or store it in the "
             "checkpoint (torch: {'state_dict': ..., 'config': {...}}; "
             ".safetensors: __metadata__ 'config'; .npz: '__config__')")
-    name = name or default_name
+    name = default_name if name is None else name
     if not _NAME_RE.match(name):
         raise LayerImportError(
             f"layer name '{name}' must be ASCII letters, digits and '_', "

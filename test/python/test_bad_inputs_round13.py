@@ -131,3 +131,104 @@ def test_run_of_torch_bfloat16_inputs_without_ml_dtypes(bf16_kernel,
         "returns the outputs' bits as uint16 too (femc.bfloat16_values(out) "
         "reads them as float32); or preallocate the outputs, e.g. "
         "torch.empty(..., dtype=torch.bfloat16), and call kernel(*arrays)")
+
+
+# --- femc.import_layer: argument types, empty checkpoints, non-arrays ---------
+
+sys.path.insert(0, HERE)
+from layer_cases import make_params  # noqa: E402
+
+LAYER = dict(n_embd=32, n_head=2, conv_hidden=16, prior_type="gla")
+
+
+def _import_refused(params, tmp_path, **kw):
+    kw.setdefault("config", LAYER)
+    with pytest.raises(femc.LayerImportError) as e:
+        femc.import_layer(params, str(tmp_path / "out"), **kw)
+    assert not (tmp_path / "out").exists()  # nothing written
+    return str(e.value)
+
+
+@pytest.mark.parametrize("kw, message", [
+    # Was: TypeError "expected string or bytes-like object, got 'int'".
+    (dict(name=5), "name must be a str (the layer function's name), found "
+     "int 5"),
+    # Was: name="" taken as no name: the layer written as fem_layer.
+    (dict(name=""), "layer name '' must be ASCII letters, digits and '_', "
+     "starting with a letter (it becomes a C function)"),
+    # Was: TypeError "startswith first arg must be str or a tuple of str,
+    # not bytes".
+    (dict(prefix=b"blocks.0."), "prefix must be a str such as "
+     "'blocks.3.attn.', found bytes b'blocks.0.'"),
+    # Was: TypeError "expected str, bytes or os.PathLike object, not list".
+    (dict(config=[32, 2]), "config must be a mapping of FreeEnergyMixerConfig"
+     " fields or the path of a JSON file, found list [32, 2]"),
+])
+def test_import_layer_argument_types_are_named(tmp_path, kw, message):
+    assert _import_refused(make_params(LAYER), tmp_path, **kw) == message
+
+
+def test_import_layer_checkpoint_of_another_type(tmp_path):
+    # Was: TypeError "expected str, bytes or os.PathLike object, not int"
+    # (from os.fspath).
+    assert _import_refused(5, tmp_path) == (
+        "checkpoint must be a path (.pt, .safetensors, .npz) or a state_dict "
+        "(a mapping name -> array), found int 5")
+
+
+def test_import_layer_takes_any_mapping(tmp_path):
+    # A read-only mapping (types.MappingProxyType) for the state_dict and
+    # the configuration (was: TypeError from os.fspath).
+    import types
+    params = make_params(LAYER)
+    layer = femc.import_layer(types.MappingProxyType(params),
+                              str(tmp_path / "out"),
+                              config=types.MappingProxyType(LAYER))
+    np.testing.assert_array_equal(
+        np.load(os.path.join(layer.weights_dir, "W_q.weight.npy")),
+        params["W_q.weight"])
+
+
+@pytest.mark.parametrize("value, found", [
+    (None, "NoneType None"), ("abc", "str 'abc'"), ({"a": 1}, "dict {'a': 1}"),
+])
+def test_parameter_that_is_not_an_array(tmp_path, value, found):
+    # Was: "parameter 'W_q.weight' has shape (), the configuration expects
+    # (32, 32)", as if it were an array of the wrong shape.
+    params = make_params(LAYER)
+    params["W_q.weight"] = value
+    assert _import_refused(params, tmp_path) == (
+        f"parameter 'W_q.weight' is not an array: found {found}")
+
+
+def test_empty_state_dict_says_so(tmp_path):
+    # Was: 26 lines of "missing parameter ...", hiding that nothing was read.
+    msg = _import_refused({}, tmp_path)
+    assert msg == (
+        "the checkpoint holds no parameters (an empty state_dict); the "
+        "configuration (n_embd 32, n_head 2, prior_type 'gla', E = fem_dim 16 "
+        "(dv 8 per head), qk_dim 32 (dk 16 per head), bias true, use_conv "
+        "with conv_hidden 16) expects 26, e.g. 'W_v.weight', 'W_v.bias', "
+        "'W_o.weight'")
+
+
+def test_npz_with_only_its_configuration(tmp_path):
+    import json
+    path = tmp_path / "only_config.npz"
+    np.savez(path, __config__=json.dumps(LAYER))
+    run = subprocess.run([sys.executable, "-m", "femc.import", str(path),
+                          "-o", str(tmp_path / "out")],
+                         capture_output=True, text=True)
+    assert run.returncode == 1
+    assert run.stderr.startswith(
+        "femc.import: error: the checkpoint holds no parameters (an empty "
+        "state_dict)")
+    assert "Traceback" not in run.stderr
+
+
+def test_int_keys_with_a_prefix(tmp_path):
+    # Was: AttributeError "'int' object has no attribute 'startswith'".
+    params = make_params(LAYER)
+    params[5] = np.zeros(3, np.float32)
+    msg = _import_refused(params, tmp_path, prefix="W_")
+    assert msg.startswith("the checkpoint does not match its configuration")
