@@ -68,7 +68,11 @@ def _path_argument(what, path):
     """``path`` (str or os.PathLike) as femc's command line takes it: a
     relative path starting with '-' gets "./" (femc, and the clang it runs
     on the output folder, would read it as an option); a NUL is refused."""
-    path = os.fspath(path)
+    try:
+        path = os.fspath(path)
+    except TypeError:  # None, an int: os.fspath's bare "expected str, ..."
+        raise CompileError(f"{what}: expected a str or os.PathLike path, "
+                           f"found {type(path).__name__}") from None
     if not isinstance(path, str):
         raise CompileError(f"{what}: expected a str or os.PathLike path, "
                            f"found {type(path).__name__}")
@@ -119,6 +123,20 @@ def compile(model, out_dir, *, target=None, tuning_db=None, tuning_dims=None,
     """
     model = _path_argument("model", model)
     out_dir = _path_argument("out_dir", out_dir)
+    # The model's text where its path belongs (was: "femc failed ...
+    # compiling <the whole model>: cannot open input file '<the whole
+    # model>'").
+    if "\n" in model and not os.path.lexists(model):
+        raise CompileError(
+            "model: expected the path of a .mlir file, found text of "
+            f"{model.count(chr(10)) + 1} lines (MLIR?); write it to a file "
+            "and pass its path, e.g. pathlib.Path('model.mlir')"
+            ".write_text(text)")
+    # An existing file as the output folder (was femc's "cannot write
+    # 'F/M.kernels.o': Not a directory", naming a file that is not there).
+    if os.path.lexists(out_dir) and not os.path.isdir(out_dir):
+        raise CompileError(f"out_dir: '{out_dir}' is a file, not a folder; "
+                           "femc writes its files into a folder")
     # Checked before femc runs (femc.load refused it after the compile).
     if threads is not None:
         if (isinstance(threads, bool) or not hasattr(threads, "__index__")
@@ -148,7 +166,13 @@ def compile(model, out_dir, *, target=None, tuning_db=None, tuning_dims=None,
                 f"{matmul_precision!r}")
         args.append(f"--matmul-precision={matmul_precision}")
     if tuning_db is not None:
-        args += ["--tuning-db", os.fspath(tuning_db)]
+        try:
+            db = os.fspath(tuning_db)
+        except TypeError:  # an int: os.fspath's bare "expected str, ..."
+            raise CompileError(
+                "tuning_db: expected a str or os.PathLike path, found "
+                f"{type(tuning_db).__name__}") from None
+        args += ["--tuning-db", db]
     if tuning_dims is not None:
         if tuning_db is None:
             raise CompileError("tuning_dims needs tuning_db")

@@ -934,7 +934,31 @@ nb::object Kernel::run(nb::args positional, nb::kwargs kwargs) const {
       arrays[emptyState] = zeros;
       continue;
     }
-    outputs.push_back(numpy.attr("empty")(nb::tuple(shape), "dtype"_a = dtype));
+    // numpy's MemoryError ("Unable to allocate 8.00 PiB for an array with
+    // shape ...") named neither the kernel nor the output, nor which input
+    // bound the extents (a stride-0 view such as np.broadcast_to can
+    // claim any size).
+    try {
+      outputs.push_back(
+          numpy.attr("empty")(nb::tuple(shape), "dtype"_a = dtype));
+    } catch (nb::python_error &e) {
+      if (!e.matches(PyExc_MemoryError))
+        throw;
+      std::string bindings;
+      for (auto &[dim, extent] : bound)
+        bindings += (bindings.empty() ? "" : ", ") + dim + " = " +
+                    std::to_string(extent);
+      PyErr_SetString(
+          PyExc_MemoryError,
+          ("kernel '" + name_ + "': run() cannot allocate output '" +
+           info->name + "' of shape " + nb::repr(nb::tuple(shape)).c_str() +
+           " (" + nb::str(e.value()).c_str() + "); the inputs bind " +
+           bindings +
+           " (a broadcast or as_strided view can claim any extent; the "
+           "kernel takes compact arrays)")
+              .c_str());
+      throw nb::python_error();
+    }
     arrays.push_back(outputs.back());
   }
   launch(arrays, 0);

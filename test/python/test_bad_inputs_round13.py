@@ -232,3 +232,77 @@ def test_int_keys_with_a_prefix(tmp_path):
     params[5] = np.zeros(3, np.float32)
     msg = _import_refused(params, tmp_path, prefix="W_")
     assert msg.startswith("the checkpoint does not match its configuration")
+
+
+# --- femc.compile: a model's text, None, a file as out_dir ------------------
+
+MODEL = os.path.join(ROOT, "examples", "softmax_fem.mlir")
+
+
+def test_compile_of_model_text(tmp_path, femc_bin):
+    # Was: "femc failed (exit status 1) compiling <the whole model>:
+    # femc: error: cannot open input file '<the whole model>': ...".
+    with open(MODEL) as f:
+        text = f.read()
+    with pytest.raises(femc.CompileError) as e:
+        femc.compile(text, str(tmp_path / "out"), femc=femc_bin)
+    assert str(e.value) == (
+        f"model: expected the path of a .mlir file, found text of "
+        f"{text.count(chr(10)) + 1} lines (MLIR?); write it to a file and "
+        "pass its path, e.g. pathlib.Path('model.mlir').write_text(text)")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kw, message", [
+    # Was: TypeError "expected str, bytes or os.PathLike object, not
+    # NoneType" (os.fspath's).
+    (dict(model=None), "model: expected a str or os.PathLike path, found "
+     "NoneType"),
+    (dict(out_dir=None), "out_dir: expected a str or os.PathLike path, "
+     "found NoneType"),
+    (dict(tuning_db=5), "tuning_db: expected a str or os.PathLike path, "
+     "found int"),
+])
+def test_compile_path_arguments_of_other_types(tmp_path, femc_bin, kw,
+                                               message):
+    args = dict(model=MODEL, out_dir=str(tmp_path / "out"))
+    args.update(kw)
+    with pytest.raises(femc.CompileError) as e:
+        femc.compile(args.pop("model"), args.pop("out_dir"), femc=femc_bin,
+                     **args)
+    assert str(e.value) == message
+
+
+def test_compile_into_a_file(tmp_path, femc_bin):
+    # Was femc's "cannot write 'F/softmax_fem.kernels.o': Not a directory",
+    # a file that is not there.
+    out = tmp_path / "out.npy"
+    out.write_bytes(b"keep")
+    with pytest.raises(femc.CompileError) as e:
+        femc.compile(MODEL, str(out), femc=femc_bin)
+    assert str(e.value) == (f"out_dir: '{out}' is a file, not a folder; femc "
+                            "writes its files into a folder")
+    assert out.read_bytes() == b"keep"
+
+
+# --- run(): outputs too large to allocate --------------------------------------
+
+def test_run_output_too_large_names_the_kernel(softmax_lib):
+    # A stride-0 view claims B = 2^40: was numpy's bare "Unable to allocate
+    # 8.00 PiB for an array with shape ...", naming no kernel or output.
+    kernel = femc.load(softmax_lib)["softmax_fem"]
+    x = np.zeros((1, 4, 8, 64), np.float32)
+    huge = np.lib.stride_tricks.as_strided(x, (2 ** 40, 4, 8, 64),
+                                           (0,) + x.strides[1:])
+    inputs = dict(q=huge, k=huge, v=huge, beta_raw=np.zeros(512, np.float32),
+                  lam=huge, gate=huge)
+    with pytest.raises(MemoryError) as e:
+        kernel.run(**inputs)
+    text = str(e.value)
+    assert text.startswith(
+        "kernel 'softmax_fem': run() cannot allocate output 'out' of shape "
+        "(1099511627776, 4, 8, 64) (")
+    assert text.endswith(
+        "); the inputs bind B = 1099511627776, E = 512, H = 8, Hkv = 8, "
+        "T = 4, dk = 64, dv = 64 (a broadcast or as_strided view can claim "
+        "any extent; the kernel takes compact arrays)")
