@@ -81,7 +81,9 @@ usage: fem-run LIBRARY.so|MODEL.mlir [options]
                          after the segment) to a .npy file
   --inputs DIR           read every input found as DIR/NAME.npy (NAME its
                          fem.name, '/' written as '_'; an --input of the
-                         same name wins), e.g. an imported layer's weights
+                         same name wins), e.g. an imported layer's weights;
+                         the others are generated (a warning names .npy
+                         files there that no input reads)
   --save-inputs DIR      write every input (given or generated) as DIR/NAME.npy
                          (DIR must exist; '/' in NAME as '_', the files
                          --inputs reads); an --output may not name one of
@@ -1015,12 +1017,19 @@ int runFemRun(int argc, char **argv) {
     if (!std::filesystem::is_directory(args.inputsDir, ec))
       fail("--inputs " + args.inputsDir + ": not a directory");
     int found = 0;
+    std::set<std::string> matched; // file names an input reads
+    std::string missing;           // inputs with no file there (generated)
     for (auto &t : tensors) {
+      // An output's file (out.npy from --output) is no stray either.
+      std::string path = inputFile(args.inputsDir, t.info->name);
+      matched.insert(std::filesystem::path(path).filename().string());
       if (t.info->role != FEMRT_ARG_INPUT)
         continue;
-      std::string path = inputFile(args.inputsDir, t.info->name);
-      if (!std::filesystem::exists(path, ec))
+      if (!std::filesystem::exists(path, ec)) {
+        if (!args.inputs.count(t.info->name))
+          missing += (missing.empty() ? "" : ", ") + std::string(t.info->name);
         continue;
+      }
       ++found;
       args.inputs.emplace(t.info->name, path); // an --input wins
     }
@@ -1028,6 +1037,38 @@ int runFemRun(int argc, char **argv) {
       fail("--inputs " + args.inputsDir + ": no NAME.npy there for any input "
            "of kernel '" + kernelName + "' (inputs: " +
            listOf(FEMRT_ARG_INPUT) + ")");
+    // An input generated next to a .npy file no input reads is most likely
+    // a misspelt file (Q.npy, q.npy.npy, W_q_weight.npy): said, where the
+    // run went on without a word with q generated.
+    if (!missing.empty()) {
+      std::vector<std::string> stray;
+      for (auto it = std::filesystem::directory_iterator(args.inputsDir, ec);
+           !ec && it != std::filesystem::directory_iterator();
+           it.increment(ec)) {
+        std::string file = it->path().filename().string();
+        if (file.size() > 4 && file.compare(file.size() - 4, 4, ".npy") == 0 &&
+            !matched.count(file))
+          stray.push_back(file);
+      }
+      std::sort(stray.begin(), stray.end());
+      if (!stray.empty()) {
+        std::string list;
+        for (size_t i = 0; i < stray.size() && i < 8; ++i)
+          list += (i ? ", " : "") + stray[i];
+        if (stray.size() > 8)
+          list += ", ... (" + std::to_string(stray.size()) + " files)";
+        std::fprintf(
+            stderr,
+            "fem-run: warning: --inputs %s: %s %s no input of kernel "
+            "'%s', whose input%s %s %s generated (is a file "
+            "misnamed? inputs: %s)\n",
+            args.inputsDir.c_str(), list.c_str(),
+            stray.size() == 1 ? "matches" : "match", kernelName.c_str(),
+            missing.find(',') == std::string::npos ? "" : "s", missing.c_str(),
+            missing.find(',') == std::string::npos ? "is" : "are",
+            listOf(FEMRT_ARG_INPUT).c_str());
+      }
+    }
   }
   for (auto &[name, file] : args.inputs) {
     auto it = byName.find(name);
