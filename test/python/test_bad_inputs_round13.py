@@ -306,3 +306,46 @@ def test_run_output_too_large_names_the_kernel(softmax_lib):
         "); the inputs bind B = 1099511627776, E = 512, H = 8, Hkv = 8, "
         "T = 4, dk = 64, dv = 64 (a broadcast or as_strided view can claim "
         "any extent; the kernel takes compact arrays)")
+
+
+# --- fem.mixer attributes of the wrong type (documented behaviour) -----------
+
+_T = "tensor<1x4x2x8xf32>"
+_MIXER = (
+    "func.func @k(%q: {t}, %k: {t}, %v: {t}, %beta_raw: tensor<16xf32>, "
+    "%lam: {t}, %gate: {t}) -> {t} {{\n"
+    "  %out = fem.mixer softmax q(%q : {t}) k(%k : {t}) v(%v : {t}) "
+    "beta_raw(%beta_raw : tensor<16xf32>) lam(%lam : {t}) gate(%gate : {t}) "
+    "{attrs} -> {t}\n"
+    "  return %out : {t}\n}}\n")
+
+
+@pytest.mark.parametrize("attrs, message", [
+    ("{causal = 1 : i32}", "attribute 'causal' failed to satisfy constraint: "
+     "unit attribute"),
+    ('{causal = "yes"}', "attribute 'causal' failed to satisfy constraint: "
+     "unit attribute"),
+    ('{cap = "2.0"}', "attribute 'cap' failed to satisfy constraint: 64-bit "
+     "float attribute"),
+    ("{cap = 2 : i64}", "attribute 'cap' failed to satisfy constraint: "
+     "64-bit float attribute"),
+    ("{eps = -1.0 : f32}", "attribute 'eps' failed to satisfy constraint: "
+     "64-bit float attribute"),
+    ('{scale = "x"}', "attribute 'scale' failed to satisfy constraint: "
+     "64-bit float attribute"),
+    ("{tiles = 5 : i64}", "attribute 'tiles' failed to satisfy constraint: "
+     "Tile sizes of a fused FEM read"),
+    ('{layout = "bthd"}', "attribute 'layout' failed to satisfy constraint: "
+     "tensor layout of q, k, v, lam, gate, out"),
+    ("{causal, causal}", "duplicate key 'causal' in dictionary attribute"),
+])
+def test_mixer_attribute_of_the_wrong_type(tmp_path, femc_bin, attrs,
+                                           message):
+    model = tmp_path / "m.mlir"
+    model.write_text(_MIXER.format(t=_T, attrs=attrs))
+    run = subprocess.run([femc_bin, str(model), "-o", str(tmp_path / "o")],
+                         capture_output=True, text=True)
+    assert run.returncode == 1
+    first = run.stderr.splitlines()[0]
+    assert first.startswith(f"{model}:2:") and message in first, run.stderr
+    assert not (tmp_path / "o" / "m.so").exists()
