@@ -349,3 +349,87 @@ def test_mixer_attribute_of_the_wrong_type(tmp_path, femc_bin, attrs,
     first = run.stderr.splitlines()[0]
     assert first.startswith(f"{model}:2:") and message in first, run.stderr
     assert not (tmp_path / "o" / "m.so").exists()
+
+
+# --- tuning databases: valid JSON, semantically wrong (documented) ------------
+
+@pytest.fixture(scope="module")
+def tuned_db(tmp_path_factory):
+    import shutil
+    tune = os.path.join(os.path.dirname(os.environ.get("FEMC") or os.path.join(
+        ROOT, "build", "bin", "femc")), "fem-tune")
+    if not os.access(tune, os.X_OK):
+        pytest.skip("fem-tune not found")
+    out = tmp_path_factory.mktemp("db13")
+    db = out / "db.json"
+    subprocess.run([tune, os.path.join(ROOT, "test", "tune", "Inputs",
+                                       "two_kernels.mlir"),
+                    "--kernel", "linear_small", "--target=x86-64-v3",
+                    "--dim", "B=1", "--dim", "T=64", "--db", str(db),
+                    "--budget", "10", "--max-candidates", "2"],
+                   check=True, capture_output=True)
+    return db
+
+
+def _edit_entry(db, out, edit):
+    import json
+    data = json.loads(db.read_text())
+    entry = next(iter(data["entries"].values()))
+    edit(entry)
+    out.write_text(json.dumps(data))
+    return out
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda e: e.__setitem__("tiles", {"q": -64, "k": 64, "vec": 8}),
+     'member "tiles" must be positive whole numbers ("q" is not)'),
+    (lambda e: e.__setitem__("tiles", {"q": 64.5, "k": 64, "vec": 8}),
+     'member "tiles" must be positive whole numbers ("q" is not)'),
+    (lambda e: e.__setitem__("tiles", {"q": "64", "k": 64, "vec": 8}),
+     'member "tiles" must be positive whole numbers ("q" is not)'),
+    (lambda e: e.__setitem__("semantics", e["semantics"].replace(
+        "prior=linear", "prior=cosine")),
+     "does not match its semantics, target, bucket and femc_version"),
+    (lambda e: e["threads"].__setitem__("chosen", -1),
+     'member "threads" must be an object whose "chosen" is a whole number '
+     "from 1 to 1024"),
+])
+def test_semantically_wrong_database(tmp_path, femc_bin, tuned_db, edit,
+                                     message):
+    db = _edit_entry(tuned_db, tmp_path / "bad.json", edit)
+    before = db.read_bytes()
+    run = subprocess.run(
+        [femc_bin, os.path.join(ROOT, "test", "tune", "Inputs",
+                                "two_kernels.mlir"), "--target=x86-64-v3",
+         "-o", str(tmp_path / "o"), "--tuning-db", str(db), "--tuning-dim",
+         "B=1", "--tuning-dim", "T=64"], capture_output=True, text=True)
+    assert run.returncode == 1
+    assert f"fem-apply-tuning: tuning database '{db}' does not follow the " \
+        "schema: entry" in run.stderr and message in run.stderr, run.stderr
+    assert "the file was left untouched" in run.stderr
+    assert db.read_bytes() == before
+
+
+def test_database_with_an_entry_given_twice(tmp_path, femc_bin, tuned_db):
+    text = tuned_db.read_text()
+    key = text[text.index('"entries"'):].split('"')[3]
+    start = text.index('"%s"' % key)
+    # The entry again, first in "entries" (its own text, so a duplicate key).
+    body_start = text.index("{", start)
+    depth, i = 0, body_start
+    while True:
+        depth += {"{": 1, "}": -1}.get(text[i], 0)
+        if depth == 0:
+            break
+        i += 1
+    entry = text[start:i + 1]
+    db = tmp_path / "dup.json"
+    db.write_text(text[:start] + entry + ",\n" + text[start:])
+    run = subprocess.run(
+        [femc_bin, os.path.join(ROOT, "test", "tune", "Inputs",
+                                "two_kernels.mlir"), "--target=x86-64-v3",
+         "-o", str(tmp_path / "o"), "--tuning-db", str(db)],
+        capture_output=True, text=True)
+    assert run.returncode == 1
+    assert f"is not valid JSON: line" in run.stderr
+    assert f'duplicate member name "{key}"' in run.stderr
