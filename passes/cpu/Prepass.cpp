@@ -45,42 +45,63 @@ ScanWorkgroup mlir::fem::cpu::setUpScanWorkgroup(EmitterBuilder &e,
   return w;
 }
 
+void mlir::fem::cpu::prefetchRowInto(EmitterBuilder &e, PrefetchLevel level,
+                                     Value m, Value bi, Value t, Value h,
+                                     Value c0, Value width, bool write) {
+  int64_t perLine = 64 / (storage::elementType(m).getIntOrFloatBitWidth() / 8);
+  auto line = [&](Value c) {
+    memref::PrefetchOp::create(e.b, m, e.at(bi, t, h, e.add(c0, c)), write,
+                               static_cast<int>(level),
+                               /*isDataCache=*/true);
+  };
+  e.loop(e.idx(0), width, e.idx(perLine), line);
+  line(e.maxI(e.sub(width, e.idx(1)), e.idx(0)));
+}
+
 void mlir::fem::cpu::prefetchScanRowPart(EmitterBuilder &e, ScanReadOp op,
                                          const ScanWorkgroup &w, Value t,
-                                         ScanRowPart part) {
+                                         ScanRowPart part,
+                                         PrefetchLevel level) {
   Value s = e.minI(t, e.sub(w.S, w.c1i));
   Value tq = e.minI(t, e.sub(w.T, w.c1i));
+  auto row = [&](Value m, Value bi, Value r, Value h, Value c0, Value width,
+                 bool write = false) {
+    prefetchRowInto(e, level, m, bi, r, h, c0, width, write);
+  };
   switch (part) {
   case ScanRowPart::Keys:
     if (op.getK())
-      e.prefetchRow(op.getK(), w.batch, s, w.kvHead, w.c0i, w.dk);
+      row(op.getK(), w.batch, s, w.kvHead, w.c0i, w.dk);
     return;
   case ScanRowPart::Values:
-    e.prefetchRow(op.getV(), w.batch, s, w.kvHead, w.chan0, w.cw);
+    row(op.getV(), w.batch, s, w.kvHead, w.chan0, w.cw);
     return;
   case ScanRowPart::Delta:
     if (Value delta = op.getDelta()) { // (B, T, E): the block's channels
       Value flat0 = e.add(e.mul(w.head, w.dv), w.chan0);
       e.loop(w.c0i, w.cw, e.idx(16), [&](Value c) {
-        e.prefetch(delta, {w.batch, s, e.add(flat0, c)});
+        memref::PrefetchOp::create(e.b, delta, {w.batch, s, e.add(flat0, c)},
+                                   false, static_cast<int>(level), true);
       });
       // The last line of a row that does not start on one (prefetchRow).
-      e.prefetch(delta, {w.batch, s, e.add(flat0, e.sub(w.cw, w.c1i))});
+      memref::PrefetchOp::create(e.b, delta,
+                                 {w.batch, s, e.add(flat0, e.sub(w.cw, w.c1i))},
+                                 false, static_cast<int>(level), true);
     }
     return;
   case ScanRowPart::Queries:
     if (op.getQ())
-      e.prefetchRow(op.getQ(), w.batch, tq, w.head, w.c0i, w.dk);
+      row(op.getQ(), w.batch, tq, w.head, w.c0i, w.dk);
     return;
   case ScanRowPart::Gate:
-    e.prefetchRow(op.getGate(), w.batch, tq, w.head, w.c0i, w.dv);
+    row(op.getGate(), w.batch, tq, w.head, w.c0i, w.dv);
     return;
   case ScanRowPart::Lam:
-    e.prefetchRow(op.getLam(), w.batch, tq, w.head, w.chan0, w.cw);
+    row(op.getLam(), w.batch, tq, w.head, w.chan0, w.cw);
     return;
   case ScanRowPart::Out:
-    e.prefetchRow(op.getOut(), w.batch, tq, w.head, w.chan0, w.cw,
-                  /*write=*/true);
+    row(op.getOut(), w.batch, tq, w.head, w.chan0, w.cw,
+        /*write=*/true);
     return;
   }
 }
@@ -88,7 +109,8 @@ void mlir::fem::cpu::prefetchScanRowPart(EmitterBuilder &e, ScanReadOp op,
 void mlir::fem::cpu::prefetchScanRowSpread(EmitterBuilder &e, ScanReadOp op,
                                            const ScanWorkgroup &w, Value t,
                                            Value cv,
-                                           ArrayRef<ScanRowPart> parts) {
+                                           ArrayRef<ScanRowPart> parts,
+                                           PrefetchLevel level) {
   Value vectors = e.divI(w.cwp, w.cLanes);
   Value count = e.idx(static_cast<int64_t>(parts.size()));
   for (auto [j, part] : llvm::enumerate(parts)) {
@@ -96,7 +118,7 @@ void mlir::fem::cpu::prefetchScanRowSpread(EmitterBuilder &e, ScanReadOp op,
         e.mul(e.divI(e.mul(e.idx(static_cast<int64_t>(j)), vectors), count),
               w.cLanes);
     e.when(arith::CmpIOp::create(e.b, arith::CmpIPredicate::eq, cv, at),
-           [&, part = part] { prefetchScanRowPart(e, op, w, t, part); });
+           [&, part = part] { prefetchScanRowPart(e, op, w, t, part, level); });
   }
 }
 
@@ -160,7 +182,7 @@ static bool centresTilt(ScanReadOp op) {
          !femc::priors::keysOnQueryAxis(info, op.getCausal());
 }
 
-void ValueStreams::emit() {
+void ValueStreams::emit(PrefetchLevel level) {
   float capValue = static_cast<float>(op.getCapAttr().getValueAsDouble());
   bool squash = getPriorInfo(op.getKind()).squashValues;
   bool centre = centresTilt(op);
@@ -190,8 +212,8 @@ void ValueStreams::emit() {
   });
   Value ahead = e.idx(kPrepassAhead), lastS = e.sub(w.S, w.c1i);
   e.loop(w.c0i, w.S, w.c1i, [&](Value s) {
-    e.prefetchRow(op.getV(), w.batch, e.minI(e.add(s, ahead), lastS),
-                  w.kvHead, w.chan0, w.cw);
+    prefetchRowInto(e, level, op.getV(), w.batch,
+                    e.minI(e.add(s, ahead), lastS), w.kvHead, w.chan0, w.cw);
     Value keep = keyKept(s);
     e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
       Value lanesLeft = e.mask(e.sub(w.cw, cv));

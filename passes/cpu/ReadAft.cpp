@@ -49,6 +49,13 @@ using namespace mlir::fem::cpu;
 /// docs/benchmarks.md, "Scan priors").
 static constexpr int64_t kRowsAhead = 16;
 
+/// Where aft's prefetches put the rows ahead (the pre-passes' and the
+/// steps'): L2. 16 rows of six operands are ~480 lines, as many as Zen 4's
+/// L1 holds; into L1 (prefetcht0) the steps stalled on them at T = 64k
+/// (two threads, interleaved A/B: 0.92-0.94x the time at 64k, 1.00-1.02x
+/// at 1k; docs/benchmarks.md, "Scan priors").
+static constexpr PrefetchLevel kAftPrefetch = PrefetchLevel::L2;
+
 /// Rows whose per-row passes (q's softplus and max, q's norm and log u,
 /// the gate's rowScale) run one after another for all rows of the group
 /// before their channel loops: the rows are independent, so the
@@ -158,7 +165,7 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
   ValueStreams streams(e, op, w);
   GateEpilogue epilogue(e, op, w, streams);
   ScanState carried(e, op, w, streams);
-  streams.emit();
+  streams.emit(kAftPrefetch);
   carried.begin();
   int64_t cb = w.cb;
   Value dk = w.dk;
@@ -206,8 +213,8 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
          [&](Value d) { e.vstore(negInf, kmax, {d}); });
   Value keyAhead = e.idx(16), lastS = e.sub(w.S, w.c1i);
   e.loop(w.c0i, w.S, w.c1i, [&](Value s) {
-    e.prefetchRow(op.getK(), w.batch, e.minI(e.add(s, keyAhead), lastS),
-                  w.kvHead, w.c0i, dk);
+    prefetchRowInto(e, kAftPrefetch, op.getK(), w.batch,
+                    e.minI(e.add(s, keyAhead), lastS), w.kvHead, w.c0i, dk);
     e.loop(w.c0i, dkp, w.cLanes, [&](Value d) {
       Value key = e.vloadMasked(op.getK(), e.at(w.batch, s, w.kvHead, d),
                                 e.mask(e.sub(dk, d)));
@@ -387,7 +394,8 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
           Value ahead = e.add(t, rowsAhead);
           e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
             prefetchScanRowSpread(e, op, w, ahead, cv,
-                                  {ScanRowPart::Keys, ScanRowPart::Values});
+                                  {ScanRowPart::Keys, ScanRowPart::Values},
+                                  kAftPrefetch);
             addSplitSums(cv, keyTerms(t, cv));
           });
         });
@@ -417,7 +425,7 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
         e.loop(w.c0i, rows, w.c1i, [&](Value r) {
           Value t = e.add(tg, r);
           prefetchScanRowPart(e, op, w, e.add(t, rowsAhead),
-                              ScanRowPart::Queries);
+                              ScanRowPart::Queries, kAftPrefetch);
           // In x's lanes (qLanes), inserting where e does.
           EmitterBuilder x(op, op.getLayout(), qLanes(op, e.lanes));
           x.b.setInsertionPoint(e.b.getInsertionBlock(),
@@ -515,7 +523,8 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
         });
         e.loop(w.c0i, rows, w.c1i, [&](Value r) {
           Value t = e.add(tg, r);
-          prefetchScanRowPart(e, op, w, e.add(t, rowsAhead), ScanRowPart::Gate);
+          prefetchScanRowPart(e, op, w, e.add(t, rowsAhead), ScanRowPart::Gate,
+                              kAftPrefetch);
           e.store(epilogue.rowScale(t), rowGate, {r});
         });
         e.loop(w.c0i, rows, w.c1i, [&](Value r) {
@@ -529,7 +538,8 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
           e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
             prefetchScanRowSpread(e, op, w, ahead, cv,
                                   {ScanRowPart::Keys, ScanRowPart::Values,
-                                   ScanRowPart::Lam, ScanRowPart::Out});
+                                   ScanRowPart::Lam, ScanRowPart::Out},
+                                  kAftPrefetch);
             KeyTerms terms = keyTerms(t, cv);
             Value lanesLeft = terms.lanesLeft;
             Value clipped = terms.clipped, tilted = terms.tilted;

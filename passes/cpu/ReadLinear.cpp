@@ -574,7 +574,10 @@ void LinearReadEmitter::emitRows(Value t0, Value n) {
       if (causal) {
         // The block's rows one chunk ahead, one operand row at a time
         // spread over the channel vectors (ScanPrefetch.h) rather than in
-        // one burst before them.
+        // one burst before them, into L2: a chunk of six operands' rows
+        // (~1900 lines) is four times Zen 4's L1 (into L1 they evicted each
+        // other; gla and linear at T = 64k 0.81-0.82x the time, 1k 0.98x;
+        // docs/benchmarks.md, "Scan priors").
         const ScanRowPart parts[] = {ScanRowPart::Keys,    ScanRowPart::Values,
                                      ScanRowPart::Queries, ScanRowPart::Gate,
                                      ScanRowPart::Lam,     ScanRowPart::Out};
@@ -586,7 +589,9 @@ void LinearReadEmitter::emitRows(Value t0, Value n) {
           Value t = e.add(times[k % kRowBlock], cC);
           ScanRowPart part = parts[k / kRowBlock];
           e.when(arith::CmpIOp::create(e.b, arith::CmpIPredicate::eq, cv, at),
-                 [&] { prefetchScanRowPart(e, op, w, t, part); });
+                 [&] {
+                   prefetchScanRowPart(e, op, w, t, part, PrefetchLevel::L2);
+                 });
         }
       }
       // acc[2i] = mu part of row i, acc[2i + 1] = X part.

@@ -31,12 +31,19 @@ enum class ScanRowPart {
   Out,     // out[b, t, head, block channels], for writing
 };
 
+/// Prefetches channels [c0, c0 + width) of row (bi, t, h) into `level`,
+/// as Builder.h's prefetchRow (one instruction per line, and the row's last
+/// element) does into L1.
+void prefetchRowInto(EmitterBuilder &e, PrefetchLevel level, Value m, Value bi,
+                     Value t, Value h, Value c0, Value width,
+                     bool write = false);
+
 /// Prefetches `part`'s row t (keys: s = t; clamped to the sequence, so a
-/// step near the end fetches the last row again) into all cache levels,
-/// every line of it (Builder.h, prefetchRow). Nothing where the read has no
-/// such operand.
+/// step near the end fetches the last row again) into `level`, every line
+/// of it. Nothing where the read has no such operand.
 void prefetchScanRowPart(EmitterBuilder &e, ScanReadOp op,
-                         const ScanWorkgroup &w, Value t, ScanRowPart part);
+                         const ScanWorkgroup &w, Value t, ScanRowPart part,
+                         PrefetchLevel level = PrefetchLevel::L1);
 
 /// Inside a loop over the block's channel vectors (cv = 0, lanes, ..., up
 /// to cwp): prefetches each of `parts`'s row t once, at the iteration
@@ -44,7 +51,8 @@ void prefetchScanRowPart(EmitterBuilder &e, ScanReadOp op,
 /// the loop.
 void prefetchScanRowSpread(EmitterBuilder &e, ScanReadOp op,
                            const ScanWorkgroup &w, Value t, Value cv,
-                           ArrayRef<ScanRowPart> parts);
+                           ArrayRef<ScanRowPart> parts,
+                           PrefetchLevel level = PrefetchLevel::L1);
 
 } // namespace mlir::fem::cpu
 

@@ -52,13 +52,23 @@ struct ScanWorkgroup {
 /// Computes the workgroup's extents from the op.
 ScanWorkgroup setUpScanWorkgroup(EmitterBuilder &e, ScanReadOp op);
 
+/// Where a scan's software prefetch puts a row's lines (the locality hint
+/// of llvm.prefetch): L1 (prefetcht0, every level) or L2 (prefetcht1).
+/// Rows fetched far ahead go to L2: at long T they come from DRAM, and a
+/// chunk of rows (linear, gla: 64 rows of six operands, ~1900 lines) or
+/// aft's 16 rows (~480) is as large as or larger than the 512-line L1, where
+/// they evicted each other and the step's own data before their use
+/// (docs/benchmarks.md, "Scan priors", the Zen 4 session of 2026-12-03).
+enum class PrefetchLevel : int { L1 = 3, L2 = 2 };
+
 /// beta, bound, shift and offset of the block's channels, and panel rows.
 class ValueStreams {
 public:
   ValueStreams(EmitterBuilder &e, ScanReadOp op, const ScanWorkgroup &w)
       : e(e), op(op), w(w) {}
-  /// The pre-pass over all keys of the kv head (unmasked keys only).
-  void emit();
+  /// The pre-pass over all keys of the kv head (unmasked keys only); its
+  /// rows ahead are prefetched into `level`.
+  void emit(PrefetchLevel level = PrefetchLevel::L1);
   /// [clipped | X - o] of key s at block channel vector cv (an offset into
   /// the block). Masked keys (and lanes past the block) give 0.
   std::pair<Value, Value> panel(Value s, Value cv, Value keep = Value());
