@@ -433,3 +433,45 @@ def test_database_with_an_entry_given_twice(tmp_path, femc_bin, tuned_db):
     assert run.returncode == 1
     assert f"is not valid JSON: line" in run.stderr
     assert f'duplicate member name "{key}"' in run.stderr
+
+
+# --- NaN/Inf in every input of each prior (documented behaviour) --------------
+
+@pytest.mark.parametrize("prior", ["softmax", "linear", "gla", "aft", "ssm"])
+def test_nonfinite_in_every_input_of_each_prior(tmp_path, femc_bin,
+                                                fem_run_bin, prior):
+    # docs/bad-inputs.md "NaN, Inf and huge values": NaN, +Inf and -Inf in
+    # one element of any input (the first, middle or last element)
+    # propagate as in fem-run's double reference: --check passes with the
+    # NaN/Inf elements agreeing, never a crash or finite garbage.
+    import shutil
+    lib = tmp_path / prior
+    subprocess.run([femc_bin, os.path.join(ROOT, "examples",
+                                           f"{prior}_fem.mlir"),
+                    "-o", str(lib)], check=True, stdout=subprocess.DEVNULL)
+    saved = tmp_path / "in"
+    saved.mkdir()
+    subprocess.run([fem_run_bin, str(lib / f"{prior}_fem.so"), "--dim", "B=2",
+                    "--dim", "T=19", "--seed", "5", "--save-inputs",
+                    str(saved)], check=True, stdout=subprocess.DEVNULL)
+    names = sorted(f for f in os.listdir(saved) if f.endswith(".npy"))
+    assert len(names) >= 6
+    for name in names:
+        clean = np.load(saved / name)
+        for value, index in ((np.nan, 0), (np.inf, clean.size // 2),
+                             (-np.inf, clean.size - 1)):
+            work = tmp_path / "w"
+            shutil.rmtree(work, ignore_errors=True)
+            shutil.copytree(saved, work)
+            bad = clean.copy()
+            bad.reshape(-1)[index] = value
+            np.save(work / name, bad)
+            run = subprocess.run(
+                [fem_run_bin, str(lib / f"{prior}_fem.so"), "--inputs",
+                 str(work), "--check"], capture_output=True, text=True)
+            what = f"{prior}: {name}[{index}] = {value}"
+            assert run.returncode == 0, (what, run.stdout[-400:],
+                                         run.stderr[-400:])
+            assert run.stdout.rstrip().endswith(": PASS"), what
+            assert f"input '{name[:-4]}' has 1 NaN/Inf values" in \
+                run.stderr, what
