@@ -42,20 +42,33 @@ ScanWorkgroup mlir::fem::cpu::setUpScanWorkgroup(EmitterBuilder &e,
   w.cw = e.minI(e.idx(w.cb), e.sub(w.dv, w.chan0));
   w.cwp = e.roundUp(w.cw, w.cLanes);
   w.eps = e.cst(static_cast<float>(op.getEpsAttr().getValueAsDouble()));
+  w.far = arith::CmpIOp::create(e.b, arith::CmpIPredicate::sge,
+                                e.maxI(w.T, w.S), e.idx(kFarRows));
   return w;
 }
 
 void mlir::fem::cpu::prefetchRowInto(EmitterBuilder &e, PrefetchLevel level,
-                                     Value m, Value bi, Value t, Value h,
-                                     Value c0, Value width, bool write) {
+                                     Value far, Value m, Value bi, Value t,
+                                     Value h, Value c0, Value width,
+                                     bool write) {
   int64_t perLine = 64 / (storage::elementType(m).getIntOrFloatBitWidth() / 8);
-  auto line = [&](Value c) {
-    memref::PrefetchOp::create(e.b, m, e.at(bi, t, h, e.add(c0, c)), write,
-                               static_cast<int>(level),
-                               /*isDataCache=*/true);
+  auto rowAt = [&](PrefetchLevel at) {
+    auto line = [&](Value c) {
+      memref::PrefetchOp::create(e.b, m, e.at(bi, t, h, e.add(c0, c)), write,
+                                 static_cast<int>(at),
+                                 /*isDataCache=*/true);
+    };
+    e.loop(e.idx(0), width, e.idx(perLine), line);
+    line(e.maxI(e.sub(width, e.idx(1)), e.idx(0)));
   };
-  e.loop(e.idx(0), width, e.idx(perLine), line);
-  line(e.maxI(e.sub(width, e.idx(1)), e.idx(0)));
+  if (level == PrefetchLevel::L1) {
+    rowAt(PrefetchLevel::L1);
+    return;
+  }
+  e.when(far, [&] { rowAt(level); });
+  e.when(arith::XOrIOp::create(
+             e.b, far, arith::ConstantIntOp::create(e.b, e.b.getI1Type(), 1)),
+         [&] { rowAt(PrefetchLevel::L1); });
 }
 
 void mlir::fem::cpu::prefetchScanRowPart(EmitterBuilder &e, ScanReadOp op,
@@ -66,7 +79,7 @@ void mlir::fem::cpu::prefetchScanRowPart(EmitterBuilder &e, ScanReadOp op,
   Value tq = e.minI(t, e.sub(w.T, w.c1i));
   auto row = [&](Value m, Value bi, Value r, Value h, Value c0, Value width,
                  bool write = false) {
-    prefetchRowInto(e, level, m, bi, r, h, c0, width, write);
+    prefetchRowInto(e, level, w.far, m, bi, r, h, c0, width, write);
   };
   switch (part) {
   case ScanRowPart::Keys:
@@ -212,7 +225,7 @@ void ValueStreams::emit(PrefetchLevel level) {
   });
   Value ahead = e.idx(kPrepassAhead), lastS = e.sub(w.S, w.c1i);
   e.loop(w.c0i, w.S, w.c1i, [&](Value s) {
-    prefetchRowInto(e, level, op.getV(), w.batch,
+    prefetchRowInto(e, level, w.far, op.getV(), w.batch,
                     e.minI(e.add(s, ahead), lastS), w.kvHead, w.chan0, w.cw);
     Value keep = keyKept(s);
     e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {

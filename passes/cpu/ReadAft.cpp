@@ -50,10 +50,11 @@ using namespace mlir::fem::cpu;
 static constexpr int64_t kRowsAhead = 16;
 
 /// Where aft's prefetches put the rows ahead (the pre-passes' and the
-/// steps'): L2. 16 rows of six operands are ~480 lines, as many as Zen 4's
-/// L1 holds; into L1 (prefetcht0) the steps stalled on them at T = 64k
-/// (two threads, interleaved A/B: 0.92-0.94x the time at 64k, 1.00-1.02x
-/// at 1k; docs/benchmarks.md, "Scan priors").
+/// steps'): L2 from T = kFarRows (ScanRead.h), L1 below. 16 rows of six
+/// operands are ~480 lines, as many as Zen 4's L1 holds; into L1 (prefetcht0)
+/// the steps stalled on them at T = 64k (two threads, interleaved A/B:
+/// 0.92-0.94x the time at 64k, 1.00-1.02x at 1k; docs/benchmarks.md, "Scan
+/// priors").
 static constexpr PrefetchLevel kAftPrefetch = PrefetchLevel::L2;
 
 /// Rows whose per-row passes (q's softplus and max, q's norm and log u,
@@ -213,7 +214,7 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
          [&](Value d) { e.vstore(negInf, kmax, {d}); });
   Value keyAhead = e.idx(16), lastS = e.sub(w.S, w.c1i);
   e.loop(w.c0i, w.S, w.c1i, [&](Value s) {
-    prefetchRowInto(e, kAftPrefetch, op.getK(), w.batch,
+    prefetchRowInto(e, kAftPrefetch, w.far, op.getK(), w.batch,
                     e.minI(e.add(s, keyAhead), lastS), w.kvHead, w.c0i, dk);
     e.loop(w.c0i, dkp, w.cLanes, [&](Value d) {
       Value key = e.vloadMasked(op.getK(), e.at(w.batch, s, w.kvHead, d),

@@ -574,7 +574,8 @@ void LinearReadEmitter::emitRows(Value t0, Value n) {
       if (causal) {
         // The block's rows one chunk ahead, one operand row at a time
         // spread over the channel vectors (ScanPrefetch.h) rather than in
-        // one burst before them, into L2: a chunk of six operands' rows
+        // one burst before them, into L2 from T = kFarRows: a chunk of six
+        // operands' rows
         // (~1900 lines) is four times Zen 4's L1 (into L1 they evicted each
         // other; gla and linear at T = 64k 0.81-0.82x the time, 1k 0.98x;
         // docs/benchmarks.md, "Scan priors").

@@ -31,11 +31,11 @@ enum class ScanRowPart {
   Out,     // out[b, t, head, block channels], for writing
 };
 
-/// Prefetches channels [c0, c0 + width) of row (bi, t, h) into `level`,
-/// as Builder.h's prefetchRow (one instruction per line, and the row's last
-/// element) does into L1.
-void prefetchRowInto(EmitterBuilder &e, PrefetchLevel level, Value m, Value bi,
-                     Value t, Value h, Value c0, Value width,
+/// Prefetches channels [c0, c0 + width) of row (bi, t, h) into `level`
+/// where `far` (ScanWorkgroup::far) holds, else into L1, as Builder.h's
+/// prefetchRow (one instruction per line, and the row's last element) does.
+void prefetchRowInto(EmitterBuilder &e, PrefetchLevel level, Value far, Value m,
+                     Value bi, Value t, Value h, Value c0, Value width,
                      bool write = false);
 
 /// Prefetches `part`'s row t (keys: s = t; clamped to the sequence, so a

@@ -47,6 +47,9 @@ struct ScanWorkgroup {
   Value chan0, cw, cwp;        // block start, width, width rounded to lanes
   int64_t cb = 0, chunk = 0;   // tiles.k and tiles.q
   Value eps;                   // scalar f32
+  /// i1: max(T, S) >= kFarRows, where PrefetchLevel::L2 applies (shorter
+  /// sequences keep every prefetch in L1).
+  Value far;
 };
 
 /// Computes the workgroup's extents from the op.
@@ -59,7 +62,11 @@ ScanWorkgroup setUpScanWorkgroup(EmitterBuilder &e, ScanReadOp op);
 /// aft's 16 rows (~480) is as large as or larger than the 512-line L1, where
 /// they evicted each other and the step's own data before their use
 /// (docs/benchmarks.md, "Scan priors", the Zen 4 session of 2026-12-03).
+/// Only where max(T, S) >= kFarRows: below, a sequence's rows stay in L3
+/// across launches (aft at T = 1k: 12 MiB of 32), and L1 timed 2-6 % faster
+/// there.
 enum class PrefetchLevel : int { L1 = 3, L2 = 2 };
+inline constexpr int64_t kFarRows = 4096;
 
 /// beta, bound, shift and offset of the block's channels, and panel rows.
 class ValueStreams {
