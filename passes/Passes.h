@@ -36,7 +36,10 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
                               llvm::cl::desc("Vector lanes (0: default)"),
                               llvm::cl::init(0)};
   Option<std::string> target{*this, "target",
-                             llvm::cl::desc("host, avx2, avx512 or generic"),
+                             llvm::cl::desc("CPU whose vector width and "
+                                           "default tiles apply: host (this "
+                                           "machine), avx2, avx512 or "
+                                           "generic"),
                              llvm::cl::init("host")};
   Option<std::string> matmulPrecision{
       *this, "matmul-precision",

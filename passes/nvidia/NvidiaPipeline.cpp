@@ -245,7 +245,7 @@ void mlir::fem::registerNvidiaPasses() {
   registerFEMGPUExtractKernels();
   PassPipelineRegistration<NvidiaOptions>(
       "fem-tiled-to-nvvm",
-      "workgroup functions of fem-tile → LLVM-dialect NVVM kernels for the "
-      "NVPTX back end (docs/gpu.md)",
+      "Lower fem-tile's workgroup functions to LLVM-dialect NVVM kernels for "
+      "the NVPTX back end, for the sm option's GPU (docs/gpu.md)",
       buildNvidiaPipeline);
 }
