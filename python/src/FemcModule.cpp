@@ -1251,7 +1251,10 @@ NB_MODULE(_femc, m) {
            "outputs as numpy arrays; returns the output (a tuple if there "
            "are several: out, state_out for a scan kernel with a carried "
            "state, whose input 'state' may be left out or given as None: "
-           "the empty, all-zero state).")
+           "the empty, all-zero state). bfloat16 outputs are "
+           "ml_dtypes.bfloat16 arrays, or numpy uint16 bit patterns when "
+           "every bfloat16 input is one (femc.bfloat16_bits, "
+           "femc.bfloat16_values).")
       .def("__repr__", &Kernel::repr);
 
   nb::class_<Module>(m, "Module", "A loaded femc kernel library.")

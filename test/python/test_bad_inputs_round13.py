@@ -475,3 +475,10 @@ def test_nonfinite_in_every_input_of_each_prior(tmp_path, femc_bin,
             assert run.stdout.rstrip().endswith(": PASS"), what
             assert f"input '{name[:-4]}' has 1 NaN/Inf values" in \
                 run.stderr, what
+
+
+def test_run_docstring_names_the_bfloat16_forms():
+    doc = femc.Kernel.run.__doc__
+    assert "numpy uint16 bit patterns when every bfloat16 input is one " \
+        "(femc.bfloat16_bits, femc.bfloat16_values)" in doc
+    assert femc.bfloat16_bits.__doc__ and femc.bfloat16_values.__doc__
