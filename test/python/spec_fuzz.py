@@ -452,7 +452,15 @@ def can_draw(draw, kern):
     """Whether `_widen` can draw `draw` (a name of DRAWS) for kern."""
     return {"wide": wide_kernel(kern), "span_edge": wide_kernel(kern),
             "needle": kern.prior in ("softmax", "linear"),
+            "scan_needle": scan_needle_kernel(kern),
             "ssm_low_v": kern.prior == "ssm", "zero_v": True}[draw]
+
+
+def scan_needle_kernel(kern):
+    """Whether `_widen` can draw `scan_needle` for kern: the causal scans
+    (causal linear; gla, aft and ssm, which are always causal)."""
+    return kern.prior in ("gla", "aft", "ssm") or (kern.prior == "linear"
+                                                   and kern.causal)
 
 
 def wide_kernel(kern):
@@ -527,10 +535,22 @@ def _widen(p, kern, wide_T=8192, only=None):
             (only is None and side.random() < 1.0 / 30.0)
             or only == "span_edge"):
         _span_edge(p, kern, side, wide_T)
+    elif only == "scan_needle" and scan_needle_kernel(kern):
+        # only when asked for (`--draw scan_needle`): never in the default
+        # mix, so that every seed's cases (ctest's too) stay as they were
+        _scan_needle(p, kern, np.random.default_rng([p["seed"], 0x5EED, 3]))
 
 
 # the draws `--draw` can force (`_widen`)
-DRAWS = ("wide", "zero_v", "ssm_low_v", "needle", "span_edge")
+DRAWS = ("wide", "zero_v", "ssm_low_v", "needle", "span_edge",
+         "scan_needle")
+# scan_needle: sequence lengths (the quadratic references, causal linear
+# and gla, stop at SCAN_NEEDLE_QUAD_T), and ssm's levels and needles in v
+# (before the sigmoid: 9.4e-14, 2.1e-9, 4.5e-5, 6.7e-3 against 0.05 to 1)
+SCAN_NEEDLE_T = (64, 257, 1031, 1543, 2049, 4096)
+SCAN_NEEDLE_QUAD_T = 1543
+SSM_NEEDLE_LEVEL = (-30.0, -20.0, -10.0, -5.0)
+SSM_NEEDLE_V = (0.0, 3.0, -3.0, 10.0)
 # a needle's offset and the values' common level, in units of 1/beta
 NEEDLE_D = (0.3, 0.7, 1.0, 1.5, -0.8, -3.0, 11.9, 12.1, 30.0)
 NEEDLE_LEVEL = (0.0, 0.0, 0.0, 0.5, -2.0, "cap")
@@ -567,6 +587,41 @@ def _needle(p, kern, side, wide_T):
               float(_pick(side, NEEDLE_D)), int(_pick(side, [1, 1, 1, 2, 3])),
               _pick(side, ["random", "random", "last", "first"])]
     p["draw"] = "needle"
+
+
+def _scan_needle(p, kern, side):
+    """The needle (`_needle`) on the causal scans (`--draw scan_needle`
+    only): rows before a late outlying value see only the level, where
+    the exact output is the level (0 mostly), and the scans shift by the
+    whole sequence's max (docs/semantics.md, "Known limit (outputs far
+    below the values' resolution)"). Dynamic kernels without a state get
+    T from SCAN_NEEDLE_T and B = H = Hkv = 1 (from 1031 on; gla and causal
+    linear up to SCAN_NEEDLE_QUAD_T); the others keep their T, segments
+    and splits. q and k as drawn. ssm: v at a level of SSM_NEEDLE_LEVEL
+    but for the needles at SSM_NEEDLE_V (in v, before the sigmoid), A, Δ
+    and D of `ssm_slow` (the state never forgets) in half the cases."""
+    if not kern.shape and not kern.state:
+        quad = kern.prior in ("linear", "gla")
+        T = int(_pick(side, [t for t in SCAN_NEEDLE_T
+                             if not quad or t <= SCAN_NEEDLE_QUAD_T]))
+        p.update(T=T, S=T)
+        if T > 1000:
+            p.update(B=1, H=1, Hkv=1)
+        if kern.prior == "ssm":
+            p["dv"] = min(p["dv"], 16)
+    n = int(_pick(side, [1, 1, 1, 2, 3]))
+    where = _pick(side, ["random", "random", "late", "last", "first"])
+    if kern.prior == "ssm":
+        p["v"] = ["ssm_needle", float(_pick(side, SSM_NEEDLE_LEVEL)),
+                  float(_pick(side, SSM_NEEDLE_V)), n, where]
+        if side.random() < 0.5 and "ssm_slow" not in p["tweaks"]:
+            p["tweaks"] = [t for t in p["tweaks"] if t != "ssm_extreme"]
+            p["tweaks"].append("ssm_slow")
+    else:
+        level = _pick(side, NEEDLE_LEVEL)
+        p["v"] = ["needle", level if level == "cap" else float(level),
+                  float(_pick(side, NEEDLE_D)), n, where]
+    p["draw"] = "scan_needle"
 
 
 def _span_edge(p, kern, side, wide_T):
@@ -612,15 +667,21 @@ def v_structured(p, x, cap=spec_ref.CAP, eps=spec_ref.EPS):
     B, S, Hkv, dv = x["v"].shape
     H = x["lam"].shape[2]
     inv = 1.0 / _beta(x, eps).reshape(H, dv)[:: H // Hkv]  # (Hkv, dv)
-    if p["v"][0] == "needle":
+    if p["v"][0] in ("needle", "ssm_needle"):
         _, level, d, n, where = p["v"]
-        c0 = cap - 0.1 if level == "cap" else level
+        if p["v"][0] == "ssm_needle":  # v itself (before the sigmoid)
+            c0, d, inv = level, d - level, 1.0
+        else:
+            c0 = cap - 0.1 if level == "cap" else level
         units = np.full((B, S, Hkv, dv), c0)
         for b in range(B):
             if where == "last":
                 at = np.arange(max(S - n, 0), S)
             elif where == "first":
                 at = np.arange(min(n, S))
+            elif where == "late":  # in the last tenth: long rows before
+                lo = min(S - 1, (9 * S) // 10)
+                at = lo + rng.choice(S - lo, min(n, S - lo), replace=False)
             else:
                 at = rng.choice(S, min(n, S), replace=False)
             units[b, at] += d
@@ -715,7 +776,7 @@ def draw_inputs(p, kern):
     if p["v"][0] == "clip_edge":
         v_clip_edge(rng, x, **{n: a for n, a in attrs(kern).items()
                                if n != "scale"})
-    elif p["v"][0] in ("needle", "span"):
+    elif p["v"][0] in ("needle", "span", "ssm_needle"):
         v_structured(p, x, **{n: a for n, a in attrs(kern).items()
                               if n != "scale"})
     for name in p.get("tweaks", []):
@@ -1102,7 +1163,9 @@ KNOWN = (
      lambda p, k, err: _needle_shift(p, k, err),
      "docs/semantics.md, \"Known limit (outputs far below the values' "
      "resolution)\": a needle (every value equal but one to three keys) in "
-     "softmax or linear, whose output is ~d/S or 0 while the values are d: "
+     "softmax or linear (or, with --draw scan_needle, the causal scans; "
+     "ssm's ssm_low_v draw, whose sigmoid(v) at v ~ -50 is carried by a "
+     "few keys), whose output is ~d/S or 0 while the values are d: "
      "float32 sums of X carry ~u of log Z (causal rows after the needle; "
      "zero-weight needles) against it; only where the absolute error is "
      "within 64 ulps of the largest clipped |v| (b3f4578 removed the "
@@ -1133,10 +1196,18 @@ KNOWN = (
 
 
 def _needle_shift(p, kern, err):
-    """KNOWN needle-shift: a `needle` draw of softmax or linear whose
-    absolute error (err times max|ref|) is at most 64 float32 ulps of the
-    largest clipped |v| a visible key holds."""
-    if p.get("draw") != "needle" or kern.prior not in ("softmax", "linear"):
+    """KNOWN needle-shift: a `needle` draw of softmax or linear, a
+    `scan_needle` draw, or an ssm `ssm_low_v` draw, whose absolute error
+    (err times max|ref|) is at most 64 float32 ulps of the largest clipped
+    |v| a visible key holds (ssm: of sigmoid(v)). ssm_low_v's sigmoid(v)
+    at v ~ -50 ± 5 spans e^-75 to e^-25: a few keys carry the channel,
+    whose shift M/beta the scan's F cancels against (seed 8501 index 136:
+    out 1.2e-14 = 1.1e-3 of the channel's max, 4.2 ulps of it off,
+    1.03x the tolerance)."""
+    if not ((p.get("draw") == "needle"
+             and kern.prior in ("softmax", "linear"))
+            or p.get("draw") == "scan_needle"
+            or (p.get("draw") == "ssm_low_v" and kern.prior == "ssm")):
         return False
     x, mask = draw_inputs(p, kern)
     exact = {n: adv.store(a, kern.dtype)[1] for n, a in x.items()}
@@ -1146,11 +1217,27 @@ def _needle_shift(p, kern, err):
     H, Hkv = p["H"], p["Hkv"]
     beta = _beta(exact, eps).reshape(H, p["dv"])
     v = exact["v"][:, :, np.arange(H) // (H // Hkv)]  # (B, S, H, dv)
+    if kern.prior == "ssm":  # the values the read sees
+        v = spec_ref.sigmoid(v)
     v = np.abs(np.clip(v, -cap / beta, cap / beta))
     if mask is not None:
         v = np.where(mask[:, :, None, None], v, 0.0)
-    scale = max(float(np.abs(want).max()), 1e-30)
-    return err * scale <= 64.0 * 2.0 ** -24 * float(v.max())
+    return err * _judged_scale(want, kern.dtype) <= (64.0 * 2.0 ** -24
+                                                   * float(v.max()))
+
+
+def _judged_scale(want, dtype):
+    """The max|ref| that adv.compare divides by: f16 leaves out results
+    beyond the format (they must be ±Inf) and has a floor of one subnormal
+    step; the err a case reports is relative to this."""
+    tol = TOLERANCE[dtype]
+    a = np.abs(want)
+    if dtype == "f16":
+        a = np.where(a <= adv.F16_MAX * (1.0 - tol), a, 0.0)
+    scale = max(float(a.max()), 1e-30)
+    if dtype == "f16":
+        scale = max(scale, 2.0 ** -24 / tol)
+    return scale
 
 
 def _x_underflows(p, kern):
