@@ -17,6 +17,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
 namespace mlir::fem {
@@ -28,6 +29,18 @@ using namespace mlir;
 using namespace mlir::fem;
 
 namespace {
+
+/// Whether line `line` (1-based) of `path` is too long to echo under a
+/// diagnostic (more than 200 bytes), or cannot be read.
+bool errorLineIsLong(llvm::StringRef path, size_t line) {
+  auto buffer = llvm::MemoryBuffer::getFile(path);
+  if (!buffer)
+    return true;
+  llvm::StringRef text = (*buffer)->getBuffer();
+  for (size_t l = 1; l < line && !text.empty(); ++l)
+    text = text.split('\n').second;
+  return text.split('\n').first.size() > 200;
+}
 
 /// The module attribute with the tuned pool threads per kernel name.
 constexpr llvm::StringLiteral kTunedThreadsAttr = "fem.tuned_threads";
@@ -156,11 +169,14 @@ struct FEMApplyTuningPass
     if (!femc::tune::loadDatabase(db, database, error, &where)) {
       // At the database, not at the model's 0:0: a JSON syntax error at
       // its line and column; any other error at the file as a whole (line
-      // 0: the JSON nodes keep no position).
-      emitError(FileLineColLoc::get(&getContext(), db, where.line,
-                                    where.column))
-          << "fem-apply-tuning: " << error
-                    << "; the file was left untouched";
+      // 0: the JSON nodes keep no position). A long line (a database
+      // written by json.dump is one line) is located at column 0, which
+      // the diagnostic does not echo: the message names line and column.
+      size_t column = where.column;
+      if (where.line > 0 && errorLineIsLong(db, where.line))
+        column = 0;
+      emitError(FileLineColLoc::get(&getContext(), db, where.line, column))
+          << "fem-apply-tuning: " << error << "; the file was left untouched";
       return signalPassFailure();
     }
     std::string targetText = femc::tune::targetText(target);
