@@ -631,6 +631,15 @@ bool compile(const CompileOptions &options, CompileResult &result) {
   // generates functions.
   if (!checkFunctionNames(*module))
     return false;
+  // A read whose result nothing uses is compiled anyway (its function is a
+  // layer that does not return it): most likely a slip in the model.
+  module->walk(
+      [](fem::MixerOp mixer) {
+        if (mixer->use_empty())
+          mixer.emitWarning()
+              << "the result of this fem.mixer is never used: its function "
+                 "does not return it (it still compiles, as a layer around it)";
+      });
   // fem.layer configurations: fem-outline-mixers replaces them with the
   // layer's name, so they are read before the pipeline.
   std::map<std::string, femc::ref::LayerConfig> layerConfigs =
