@@ -47,12 +47,26 @@ ScanWorkgroup mlir::fem::cpu::setUpScanWorkgroup(EmitterBuilder &e,
   return w;
 }
 
+/// Emits `prefetch(level)` where `level` is L1, else `prefetch(level)` where
+/// `far` holds and `prefetch(L1)` where it does not (ScanWorkgroup::far).
+static void atLevel(EmitterBuilder &e, PrefetchLevel level, Value far,
+                    llvm::function_ref<void(PrefetchLevel)> prefetch) {
+  if (level == PrefetchLevel::L1) {
+    prefetch(PrefetchLevel::L1);
+    return;
+  }
+  e.when(far, [&] { prefetch(level); });
+  e.when(arith::XOrIOp::create(
+             e.b, far, arith::ConstantIntOp::create(e.b, e.b.getI1Type(), 1)),
+         [&] { prefetch(PrefetchLevel::L1); });
+}
+
 void mlir::fem::cpu::prefetchRowInto(EmitterBuilder &e, PrefetchLevel level,
                                      Value far, Value m, Value bi, Value t,
                                      Value h, Value c0, Value width,
                                      bool write) {
   int64_t perLine = 64 / (storage::elementType(m).getIntOrFloatBitWidth() / 8);
-  auto rowAt = [&](PrefetchLevel at) {
+  atLevel(e, level, far, [&](PrefetchLevel at) {
     auto line = [&](Value c) {
       memref::PrefetchOp::create(e.b, m, e.at(bi, t, h, e.add(c0, c)), write,
                                  static_cast<int>(at),
@@ -60,15 +74,7 @@ void mlir::fem::cpu::prefetchRowInto(EmitterBuilder &e, PrefetchLevel level,
     };
     e.loop(e.idx(0), width, e.idx(perLine), line);
     line(e.maxI(e.sub(width, e.idx(1)), e.idx(0)));
-  };
-  if (level == PrefetchLevel::L1) {
-    rowAt(PrefetchLevel::L1);
-    return;
-  }
-  e.when(far, [&] { rowAt(level); });
-  e.when(arith::XOrIOp::create(
-             e.b, far, arith::ConstantIntOp::create(e.b, e.b.getI1Type(), 1)),
-         [&] { rowAt(PrefetchLevel::L1); });
+  });
 }
 
 void mlir::fem::cpu::prefetchScanRowPart(EmitterBuilder &e, ScanReadOp op,
@@ -92,14 +98,16 @@ void mlir::fem::cpu::prefetchScanRowPart(EmitterBuilder &e, ScanReadOp op,
   case ScanRowPart::Delta:
     if (Value delta = op.getDelta()) { // (B, T, E): the block's channels
       Value flat0 = e.add(e.mul(w.head, w.dv), w.chan0);
-      e.loop(w.c0i, w.cw, e.idx(16), [&](Value c) {
-        memref::PrefetchOp::create(e.b, delta, {w.batch, s, e.add(flat0, c)},
-                                   false, static_cast<int>(level), true);
+      atLevel(e, level, w.far, [&](PrefetchLevel at) {
+        auto line = [&](Value c) {
+          memref::PrefetchOp::create(e.b, delta, {w.batch, s, e.add(flat0, c)},
+                                     /*isWrite=*/false, static_cast<int>(at),
+                                     /*isDataCache=*/true);
+        };
+        e.loop(w.c0i, w.cw, e.idx(16), line);
+        // The last line of a row that does not start on one (prefetchRow).
+        line(e.sub(w.cw, w.c1i));
       });
-      // The last line of a row that does not start on one (prefetchRow).
-      memref::PrefetchOp::create(e.b, delta,
-                                 {w.batch, s, e.add(flat0, e.sub(w.cw, w.c1i))},
-                                 false, static_cast<int>(level), true);
     }
     return;
   case ScanRowPart::Queries:
