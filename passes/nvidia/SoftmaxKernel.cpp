@@ -384,9 +384,9 @@ void KernelEmitter::emitPrePass() {
   // still passes on a NaN, as the reference's M does. The sum and the
   // count of the kept keys give the centred tilt's mean (dialect/Priors.h,
   // kCentredRange).
-  // The tensor-core kernel keeps M (below) and reduces no sum or count.
+  // A kernel that keeps M (the tensor-core one) reduces no sum or count.
   const int64_t parts = s.prepassParts();
-  const bool centring = parts == 5;
+  const bool centring = s.centresTilt();
   Value seen = op.getCausal() ? minI(add(t0, rows), S) : S;
   SmallVector<Value> init = {negInf, cst(INFINITY), i1False};
   if (centring)

@@ -24,10 +24,14 @@ struct SoftmaxKernelShape {
   /// accumulators (docs/gpu.md).
   bool mma = false;
 
+  /// Whether the kernel centres its tilt (the f32 panel; the tensor-core
+  /// kernel rounds its panel to bf16 and keeps the max shift M).
+  bool centresTilt() const { return !mma; }
+
   /// Floats per thread in the pre-pass reduction: max v, min v, the NaN flag,
-  /// and for the kernel that centres its tilt (the f32 panel) the sum and
-  /// count of the visible values.
-  int64_t prepassParts() const { return mma ? 3 : 5; }
+  /// and where the kernel centres its tilt the sum and count of the visible
+  /// values.
+  int64_t prepassParts() const { return centresTilt() ? 5 : 3; }
 };
 
 /// Checks that `op` (in workgroup function `wg`) has a GPU lowering and
