@@ -1368,15 +1368,13 @@ int runFemRun(int argc, char **argv) {
       where += ")";
     }
     bool many = unfixed.size() > 1;
-    std::string derived;
-    if (toGive.size() < unfixed.size())
-      derived = std::string(unfixedHas("S") && unfixedHas("T")
-                                ? "; S is T unless given"
-                                : "") +
-                (toGive.size() < unfixed.size() && unfixedHas("E") &&
-                         (unfixedHas("H") || unfixedHas("dv"))
-                     ? "; E is H * dv unless given"
-                     : "");
+    // What toGive left out, and why.
+    std::string derived =
+        std::string(unfixedHas("S") && unfixedHas("T") ? "; S is T unless given"
+                                                       : "") +
+        (unfixedHas("E") && (unfixedHas("H") || unfixedHas("dv"))
+             ? "; E is H * dv unless given"
+             : "");
     fail(std::string(many ? "dimensions " : "dimension ") + names + where +
          (many ? " are dynamic and no input fixes them; add their extents"
                : " is dynamic and no input fixes it; add its extent") +
