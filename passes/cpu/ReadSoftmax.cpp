@@ -246,12 +246,13 @@ void SoftmaxReadEmitter::emitPrePass() {
   Value vHi = alloc({ShapedType::kDynamic}, {dvp});
   Value vLo = alloc({ShapedType::kDynamic}, {dvp});
   Value vNan = alloc({ShapedType::kDynamic}, {dvp});
-  // The read centres its tilt (dialect/Priors.h, kCentredRange): the sum
-  // of the kept raw values for their mean, over the keys the tile's rows
-  // see (all S of them when not causal, [0, t0 + rows) when causal).
+  // A read that centres its tilt (dialect/Priors.h, kCentredRange) also
+  // sums the kept raw values for their mean, over the keys the tile's rows
+  // see (all S of them when not causal, [0, t0 + rows) when causal); one
+  // that keeps the max shift (centreTilt false) neither sums nor counts.
   Value seen = op.getCausal() ? minI(add(t0, rows), S) : S;
-  Value vSum = alloc({ShapedType::kDynamic}, {dvp});
-  constexpr int64_t perVec = 4;
+  Value vSum = centreTilt ? alloc({ShapedType::kDynamic}, {dvp}) : Value();
+  const int64_t perVec = centreTilt ? 4 : 3;
   // Keys inner, over blocks of up to kPrePassVecs channel vectors held in
   // registers: each key's values of the block are one contiguous run, read
   // once (one vector of channels at a time walked every key's cache lines
@@ -265,7 +266,9 @@ void SoftmaxReadEmitter::emitPrePass() {
     SmallVector<Value> cs, inits;
     for (int64_t i = 0; i < kPrePassVecs; ++i) {
       cs.push_back(add(cBlock, idx(i * lanes)));
-      inits.append({bcast(negInf), bcast(cst(INFINITY)), noNan, splat(0.0f)});
+      inits.append({bcast(negInf), bcast(cst(INFINITY)), noNan});
+      if (centreTilt)
+        inits.push_back(splat(0.0f));
     }
     auto step =
         [&](Value s, ValueRange it, bool nanOnly) {
@@ -286,14 +289,19 @@ void SoftmaxReadEmitter::emitPrePass() {
             Value lo = nanOnly ? old[1] : fmin(v, old[1]);
             Value nan = arith::OrIOp::create(
                 b, old[2], fcmp(arith::CmpFPredicate::UNO, v, v));
-            Value sum = nanOnly ? old[3] : fadd(old[3], v);
+            Value sum;
+            if (centreTilt)
+              sum = nanOnly ? old[3] : fadd(old[3], v);
             if (keep) {
               hi = select(keep, hi, old[0]);
               lo = select(keep, lo, old[1]);
               nan = select(keep, nan, old[2]);
-              sum = select(keep, sum, old[3]);
+              if (sum)
+                sum = select(keep, sum, old[3]);
             }
-            next.append({hi, lo, nan, sum});
+            next.append({hi, lo, nan});
+            if (sum)
+              next.push_back(sum);
           }
           return next;
         };
@@ -310,11 +318,12 @@ void SoftmaxReadEmitter::emitPrePass() {
              vstore(red[perVec * i + 1], vLo, {cs[i]});
              vstore(select(red[perVec * i + 2], splat(NAN), splat(0.0f)), vNan,
                     {cs[i]});
-             vstore(red[perVec * i + 3], vSum, {cs[i]});
+             if (centreTilt)
+               vstore(red[perVec * i + 3], vSum, {cs[i]});
            });
   });
   // The number of kept keys the tile sees, for the centre's mean.
-  Value kept = keptKeys(op.getMask(), batch, seen);
+  Value kept = centreTilt ? keptKeys(op.getMask(), batch, seen) : Value();
   auto vi1Wide = VectorType::get({lanes}, b.getI1Type());
   Value noLane =
       arith::ConstantOp::create(b, vi1Wide, DenseElementsAttr::get(vi1Wide, false));
@@ -581,19 +590,25 @@ SmallVector<Value> SoftmaxReadEmitter::rankOneSums(
     Value steps, int64_t bcasts, int64_t vecs,
     llvm::function_ref<Value(Value, int64_t)> vecOperand,
     llvm::function_ref<Value(Value, int64_t)> bcastOperand,
-    llvm::function_ref<Value(Value, Value, Value)> madd) {
+    llvm::function_ref<Value(Value, Value, Value)> madd,
+    llvm::function_ref<Value(Value, int64_t)> vecOperandLo) {
   SmallVector<Value> inits(bcasts * vecs, splat(0.0f));
   return loop(c0, steps, c1, inits, [&](Value s, ValueRange it) {
     // The vectors first, then each broadcast operand right before its row
     // of multiply-adds: one broadcast register live at a time.
-    SmallVector<Value> vs;
-    for (int64_t k = 0; k < vecs; ++k)
+    SmallVector<Value> vs, vsLo;
+    for (int64_t k = 0; k < vecs; ++k) {
       vs.push_back(vecOperand(s, k));
+      if (vecOperandLo)
+        vsLo.push_back(vecOperandLo(s, k));
+    }
     SmallVector<Value> next;
     for (int64_t i = 0; i < bcasts; ++i) {
       Value x = bcastOperand(s, i);
-      for (int64_t k = 0; k < vecs; ++k)
-        next.push_back(madd(it[i * vecs + k], x, vs[k]));
+      for (int64_t k = 0; k < vecs; ++k) {
+        Value sum = madd(it[i * vecs + k], x, vs[k]);
+        next.push_back(vecOperandLo ? madd(sum, x, vsLo[k]) : sum);
+      }
     }
     return next;
   });
@@ -668,8 +683,8 @@ void SoftmaxReadEmitter::emitOnlineSoftmax(Value j, Value s0, Value ncols,
     a = select(empty, splat(1.0f), a);
     Value aLow = select(deep, splat(0x1p-24f), splat(1.0f));
     Value tileSum = twoPart(splat(0.0f), [&](Value col, Value sum, bool check) {
-      Value p =
-          weightExp(*this, fmul(fsub(vload(scoresT, {col, rv}), mNew), vScale));
+      Value p = contractedWeight(weightExp(
+          *this, fmul(fsub(vload(scoresT, {col, rv}), mNew), vScale)));
       if (Value vis = visible(col, check))
         p = select(vis, p, splat(0.0f));
       vstore(p, scoresT, {col, rv});
@@ -706,7 +721,8 @@ void SoftmaxReadEmitter::accumulateBlocks(
     llvm::function_ref<Value(Value, Value)> colOperand,
     llvm::function_ref<Value(Value, Value)> rowOperand,
     llvm::function_ref<Value(Value, Value, Value)> madd,
-    llvm::function_ref<Value(Value)> rowSteps) {
+    llvm::function_ref<Value(Value)> rowSteps,
+    llvm::function_ref<Value(Value, Value)> colOperandLo, Value loFrom) {
   int64_t rb = blocking.rowBlock, cbv = blocking.colBlock;
   Value cb = idx(cbv * lanes);
   loop(floorTo(rowStart, cRB), rowsPadded, cRB, [&](Value r) {
@@ -717,15 +733,20 @@ void SoftmaxReadEmitter::accumulateBlocks(
       rowAlphaLow.push_back(bcast(load(alphaLow, {rowIdx.back()})));
     }
     Value n = rowSteps ? rowSteps(r) : steps;
-    loop(c0, width, cb, [&](Value c) {
+    auto columns = [&](Value c, bool withLo) {
       // Each key tile sums into fresh registers, added to the rescaled
       // accumulator once: rounding grows with the tile, not with T.
+      auto lo = [&](Value s, int64_t k) {
+        return colOperandLo(s, add(c, idx(k * lanes)));
+      };
       SmallVector<Value> sums = rankOneSums(
           n, rb, cbv,
           [&](Value s, int64_t k) {
             return colOperand(s, add(c, idx(k * lanes)));
           },
-          [&](Value s, int64_t i) { return rowOperand(s, rowIdx[i]); }, madd);
+          [&](Value s, int64_t i) { return rowOperand(s, rowIdx[i]); }, madd,
+          withLo ? llvm::function_ref<Value(Value, int64_t)>(lo)
+                 : llvm::function_ref<Value(Value, int64_t)>());
       for (int64_t i = 0; i < rb; ++i)
         for (int64_t k = 0; k < cbv; ++k) {
           SmallVector<Value> at = {j, rowIdx[i], add(c, idx(k * lanes))};
@@ -735,7 +756,13 @@ void SoftmaxReadEmitter::accumulateBlocks(
       for (int64_t i = 0; i < rb; ++i)
         for (int64_t k = 0; k < cbv; ++k)
           vstore(sums[i * cbv + k], acc, {j, rowIdx[i], add(c, idx(k * lanes))});
-    });
+    };
+    if (!colOperandLo) {
+      loop(c0, width, cb, [&](Value c) { columns(c, false); });
+      return;
+    }
+    loop(c0, loFrom, cb, [&](Value c) { columns(c, false); });
+    loop(loFrom, width, cb, [&](Value c) { columns(c, true); });
   });
 }
 

@@ -59,7 +59,9 @@ protected:
   /// Whether the read centres its tilt (dialect/Priors.h, kCentredRange):
   /// on its f32 panel, yes. A read that rounds the panel to bf16 keeps the
   /// max shift: its 8 significant bits of each X - 1 would cost more where
-  /// X - 1 terms of both signs cancel than centring gains (u sqrt(S)).
+  /// X - 1 terms of both signs cancel than centring gains (u sqrt(S)). (The
+  /// dot read now keeps X as hi + lo, 16 bits; centring it is untried.)
+  /// Without centring the pre-pass neither sums the values nor counts keys.
   bool centreTilt = true;
   /// clip(v) and X - o (o = offsetBuf: 1 on narrow and centred channels)
   /// of key `key` for channels [c, c + lanes) of head slot `j`; 0 where
@@ -94,11 +96,22 @@ protected:
   /// alphaLow[r] + the
   /// sum over `steps` of madd(sum, rowOperand(s, r), colOperand(s, c..)).
   /// rowSteps(r), when given, replaces `steps` for the row block at r.
-  void accumulateBlocks(Value j, Value steps, Value rowStart,
-                        llvm::function_ref<Value(Value, Value)> colOperand,
-                        llvm::function_ref<Value(Value, Value)> rowOperand,
-                        llvm::function_ref<Value(Value, Value, Value)> madd,
-                        llvm::function_ref<Value(Value)> rowSteps = nullptr);
+  /// colOperandLo, when given, is a second column operand (the low half of
+  /// a split panel) that the column blocks from loFrom on (a multiple of
+  /// colBlock vectors) multiply too, into the same sums: madd(madd(sum, p,
+  /// col), p, colLo), so acc is rescaled once for both.
+  void accumulateBlocks(
+      Value j, Value steps, Value rowStart,
+      llvm::function_ref<Value(Value, Value)> colOperand,
+      llvm::function_ref<Value(Value, Value)> rowOperand,
+      llvm::function_ref<Value(Value, Value, Value)> madd,
+      llvm::function_ref<Value(Value)> rowSteps = nullptr,
+      llvm::function_ref<Value(Value, Value)> colOperandLo = nullptr,
+      Value loFrom = {});
+  /// A weight P of the online softmax as the value contraction multiplies
+  /// it, so that the row sum l adds what the accumulator adds: P itself
+  /// here; a read that rounds P to bf16 returns it rounded (in f32).
+  virtual Value contractedWeight(Value p) { return p; }
 
   TileReadOp op;
   int64_t bq, bk;
@@ -134,12 +147,14 @@ private:
   void emitEpilogue();
   /// The register block both contractions share: sums[i * vecs + k], from
   /// zero, = madd(sum, bcastOperand(s, i), vecOperand(s, k)) over steps s in
-  /// [0, steps), bcasts x vecs accumulators.
+  /// [0, steps), bcasts x vecs accumulators; with vecOperandLo also
+  /// madd(that, bcastOperand(s, i), vecOperandLo(s, k)) into the same sum.
   SmallVector<Value>
   rankOneSums(Value steps, int64_t bcasts, int64_t vecs,
               llvm::function_ref<Value(Value, int64_t)> vecOperand,
               llvm::function_ref<Value(Value, int64_t)> bcastOperand,
-              llvm::function_ref<Value(Value, Value, Value)> madd);
+              llvm::function_ref<Value(Value, Value, Value)> madd,
+              llvm::function_ref<Value(Value, int64_t)> vecOperandLo = nullptr);
 
   // The f32 read's operands.
   Value qT, panel;

@@ -17,19 +17,27 @@
 //                                                   every head of the group
 //   S^T[s][r..r+16] = sum over d/2 of dot(bcast kP[s][d/2], qP[j][d/2][r..])
 //   panelP[s/2][c]  = ([clip(v) | X][s][c], [clip(v) | X][s+1][c])
+//   panelLoP        = the same pairs of X - bf16(X) (0 on the clip(v) half)
 //   pP[s/2][r]      = (P[r][s], P[r][s+1])          P rounded to bf16 once
 //   acc[r][c..c+16] = alpha[r] * acc[r][c..] +
 //                     sum over s/2 of dot(bcast pP[s/2][r], panelP[s/2][c..])
+//                                 and of dot(bcast pP[s/2][r], panelLoP[..])
+//                                     on the X half
 //
 // so the inner loops are loads of packed vectors and dot products on
 // register-blocked accumulators (keyBlock keys x scoreRowVecs row vectors;
 // rowBlock rows x colBlock channel vectors), as the f32 read's FMAs are.
 //
-// Numerics: q, k, v are bf16 already; the panel (clip(v) and X) and P are
-// rounded to bf16 (8 significant bits) before the products, as the AMX read
-// does; every sum, the softmax state and the epilogue are f32. Against the
-// double reference the outputs agree to ~1e-2 of max|out|
-// (docs/semantics.md).
+// Numerics: q, k, v are bf16 already (clip(v) is v, or the bound rounded
+// to bf16); P is rounded to bf16 once, and the row sum l adds the rounded
+// weights, so mu and Z are averages under weights off by 2^-9, not sums off
+// by 2^-9 of themselves; X is a pair of bf16, hi + lo (2^-18 of X: one more
+// dot product per key pair and channel of the X half), because F = (log Z +
+// M)/beta turns a relative error of Z into an absolute one of 1/beta times
+// it, which with X in one bf16 reached 9.7x the bf16 tolerance
+// (spec_fuzz seed 9601). Every sum, the softmax state and the epilogue are
+// f32. On the spec_fuzz draws the outputs agree with the double reference
+// to within the bf16 tolerance, 1e-2 of max|out| (docs/semantics.md).
 //
 //===----------------------------------------------------------------------===//
 #include "passes/cpu/ReadSoftmax.h"
@@ -83,6 +91,12 @@ protected:
   void emitScores(Value j, Value h, Value s0, Value ncols,
                   Value rowStart) override;
   void emitContraction(Value j, Value ncols, Value rowStart) override;
+  /// P as the contraction multiplies it, bf16, so that l sums the same
+  /// weights as acc: mu and Z are then averages under slightly perturbed
+  /// weights (an error ~2^-9 of the values' spread under them), not sums
+  /// whose weights are off by 2^-9 against l (an error ~2^-9 of Z itself,
+  /// which F's 1/beta turns into 2^-9/beta).
+  Value contractedWeight(Value p) override { return roundBf16(p); }
 
 private:
   /// A 64-byte aligned i32 scratch buffer (one bf16 pair per element).
@@ -119,11 +133,16 @@ private:
   Value dot(Value accumulator, Value x, Value y) {
     return x86vector::DotBF16Op::create(b, accumulator, x, y);
   }
+  /// x rounded to bf16 (nearest even), in f32.
+  Value roundBf16(Value x) {
+    return arith::ExtFOp::create(
+        b, vf, Value(arith::TruncFOp::create(b, halfBf16, x)));
+  }
 
   Type i32;
   VectorType vi32, pairs, halfBf16;
   Value dkPairs, dkPairsPad;
-  Value qP, kP, panelP, pP;
+  Value qP, kP, panelP, panelLoP, pP;
 };
 
 void Bf16DotReadEmitter::allocOperands() {
@@ -135,6 +154,17 @@ void Bf16DotReadEmitter::allocOperands() {
   kP = allocPairs({bk, dyn}, {dkPairsPad});
   panelP = allocPairs({bk / 2, dyn}, {width});
   pP = allocPairs({bk / 2, bqPad}, {});
+  // The low halves of X; the clip(v) half of this panel stays 0 (the
+  // contraction multiplies its last block below dvp, loFrom, when dvp is
+  // not a multiple of colBlock vectors).
+  panelLoP = allocPairs({bk / 2, dyn}, {width});
+  Value zero = arith::ConstantOp::create(
+      b, vi32, DenseElementsAttr::get(vi32, b.getI32IntegerAttr(0)));
+  loop(c0, idx(bk / 2), c1, [&](Value sp) {
+    loop(c0, dvp, cLanes, [&](Value c) {
+      vector::StoreOp::create(b, zero, panelLoP, ValueRange{sp, c});
+    });
+  });
 }
 
 void Bf16DotReadEmitter::packQuery(Value j, Value h) {
@@ -200,6 +230,12 @@ void Bf16DotReadEmitter::emitPanel(Value j, Value s0, Value ncols) {
                               ValueRange{sp, c});
       vector::StoreOp::create(b, packPairs(tilt0, tilt1), panelP,
                               ValueRange{sp, add(dvp, c)});
+      // X = hi + lo: X - hi is exact in f32, and its bf16 rounding leaves
+      // X off by 2^-18 of itself (2^-9 with hi alone).
+      vector::StoreOp::create(b,
+                              packPairs(fsub(tilt0, roundBf16(tilt0)),
+                                        fsub(tilt1, roundBf16(tilt1))),
+                              panelLoP, ValueRange{sp, add(dvp, c)});
     });
   });
 }
@@ -237,9 +273,18 @@ void Bf16DotReadEmitter::emitContraction(Value j, Value ncols,
   });
   accumulateBlocks(
       j, keyPairs, rowStart,
-      [&](Value sp, Value c) { return loadPairs(panelP, {sp, c}); },
-      [&](Value sp, Value row) { return broadcastPair(pP, {sp, row}); },
-      [&](Value sum, Value p, Value v) { return dot(sum, p, v); });
+      [&](Value sp, Value c) {
+        return loadPairs(panelP, {sp, c});
+      },
+      [&](Value sp, Value row) {
+        return broadcastPair(pP, {sp, row});
+      },
+      [&](Value sum, Value p, Value v) { return dot(sum, p, v); },
+      /*rowSteps=*/nullptr,
+      [&](Value sp, Value c) {
+        return loadPairs(panelLoP, {sp, c});
+      },
+      /*loFrom=*/floorTo(dvp, idx(blocking.colBlock * lanes)));
 }
 
 } // namespace
