@@ -246,13 +246,12 @@ void SoftmaxReadEmitter::emitPrePass() {
   Value vHi = alloc({ShapedType::kDynamic}, {dvp});
   Value vLo = alloc({ShapedType::kDynamic}, {dvp});
   Value vNan = alloc({ShapedType::kDynamic}, {dvp});
-  // A read that centres its tilt (dialect/Priors.h, kCentredRange) also
-  // sums the kept raw values for their mean, over the keys the tile's rows
-  // see (all S of them when not causal, [0, t0 + rows) when causal); one
-  // that keeps the max shift (centreTilt false) neither sums nor counts.
+  // The read centres its tilt (dialect/Priors.h, kCentredRange): the sum
+  // of the kept raw values for their mean, over the keys the tile's rows
+  // see (all S of them when not causal, [0, t0 + rows) when causal).
   Value seen = op.getCausal() ? minI(add(t0, rows), S) : S;
-  Value vSum = centreTilt ? alloc({ShapedType::kDynamic}, {dvp}) : Value();
-  const int64_t perVec = centreTilt ? 4 : 3;
+  Value vSum = alloc({ShapedType::kDynamic}, {dvp});
+  constexpr int64_t perVec = 4;
   // Keys inner, over blocks of up to kPrePassVecs channel vectors held in
   // registers: each key's values of the block are one contiguous run, read
   // once (one vector of channels at a time walked every key's cache lines
@@ -266,9 +265,7 @@ void SoftmaxReadEmitter::emitPrePass() {
     SmallVector<Value> cs, inits;
     for (int64_t i = 0; i < kPrePassVecs; ++i) {
       cs.push_back(add(cBlock, idx(i * lanes)));
-      inits.append({bcast(negInf), bcast(cst(INFINITY)), noNan});
-      if (centreTilt)
-        inits.push_back(splat(0.0f));
+      inits.append({bcast(negInf), bcast(cst(INFINITY)), noNan, splat(0.0f)});
     }
     auto step =
         [&](Value s, ValueRange it, bool nanOnly) {
@@ -289,19 +286,14 @@ void SoftmaxReadEmitter::emitPrePass() {
             Value lo = nanOnly ? old[1] : fmin(v, old[1]);
             Value nan = arith::OrIOp::create(
                 b, old[2], fcmp(arith::CmpFPredicate::UNO, v, v));
-            Value sum;
-            if (centreTilt)
-              sum = nanOnly ? old[3] : fadd(old[3], v);
+            Value sum = nanOnly ? old[3] : fadd(old[3], v);
             if (keep) {
               hi = select(keep, hi, old[0]);
               lo = select(keep, lo, old[1]);
               nan = select(keep, nan, old[2]);
-              if (sum)
-                sum = select(keep, sum, old[3]);
+              sum = select(keep, sum, old[3]);
             }
-            next.append({hi, lo, nan});
-            if (sum)
-              next.push_back(sum);
+            next.append({hi, lo, nan, sum});
           }
           return next;
         };
@@ -318,12 +310,11 @@ void SoftmaxReadEmitter::emitPrePass() {
              vstore(red[perVec * i + 1], vLo, {cs[i]});
              vstore(select(red[perVec * i + 2], splat(NAN), splat(0.0f)), vNan,
                     {cs[i]});
-             if (centreTilt)
-               vstore(red[perVec * i + 3], vSum, {cs[i]});
+             vstore(red[perVec * i + 3], vSum, {cs[i]});
            });
   });
   // The number of kept keys the tile sees, for the centre's mean.
-  Value kept = centreTilt ? keptKeys(op.getMask(), batch, seen) : Value();
+  Value kept = keptKeys(op.getMask(), batch, seen);
   auto vi1Wide = VectorType::get({lanes}, b.getI1Type());
   Value noLane =
       arith::ConstantOp::create(b, vi1Wide, DenseElementsAttr::get(vi1Wide, false));
@@ -355,26 +346,22 @@ void SoftmaxReadEmitter::emitPrePass() {
           Value span = fsub(maxV, minV);
           Value narrow = fcmp(arith::CmpFPredicate::OLE, span,
                               splat(femc::priors::kNarrowRange));
-          Value vShift = vMax, offsetLanes = narrow;
-          if (centreTilt) {
-            // Centred channels (span <= kCentredRange): the shift near the
-            // values' mean, in value units v_c = clip(mean) inside
-            // [min, min(max, min + kCentreSpan / beta)], and X - 1 (expm1
-            // where |z| <= ln 2, panelValues).
-            Value loClip = clamp(vload(vLo, {c}), negBound, bound);
-            Value mean =
-                clamp(fdiv(vload(vSum, {c}), bcast(kept)), negBound, bound);
-            Value vc =
-                centreShift(mean, loClip, vMax,
-                            fdiv(splat(femc::priors::kCentreSpan), beta));
-            Value centred = arith::AndIOp::create(
-                b,
-                fcmp(arith::CmpFPredicate::OLE, span,
-                     splat(femc::priors::kCentredRange)),
-                fcmp(arith::CmpFPredicate::UNE, hi, bcast(negInf)));
-            vShift = select(centred, vc, vMax);
-            offsetLanes = arith::OrIOp::create(b, narrow, centred);
-          }
+          // Centred channels (span <= kCentredRange): the shift near the
+          // values' mean, in value units v_c = clip(mean) inside
+          // [min, min(max, min + kCentreSpan / beta)], and X - 1 (expm1
+          // where |z| <= ln 2, panelValues).
+          Value loClip = clamp(vload(vLo, {c}), negBound, bound);
+          Value mean =
+              clamp(fdiv(vload(vSum, {c}), bcast(kept)), negBound, bound);
+          Value vc = centreShift(mean, loClip, vMax,
+                                 fdiv(splat(femc::priors::kCentreSpan), beta));
+          Value centred = arith::AndIOp::create(
+              b,
+              fcmp(arith::CmpFPredicate::OLE, span,
+                   splat(femc::priors::kCentredRange)),
+              fcmp(arith::CmpFPredicate::UNE, hi, bcast(negInf)));
+          Value vShift = select(centred, vc, vMax);
+          Value offsetLanes = arith::OrIOp::create(b, narrow, centred);
           vstore(vShift, vmaxBuf, {j, c});
           vstore(fmul(beta, vShift), shiftBuf, {j, c});
           vstore(select(offsetLanes, splat(1.0f), splat(0.0f)), offsetBuf,

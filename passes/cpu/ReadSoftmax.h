@@ -56,13 +56,6 @@ protected:
   /// acc = alpha * acc + P * panel, P in scoresT.
   virtual void emitContraction(Value j, Value ncols, Value rowStart);
 
-  /// Whether the read centres its tilt (dialect/Priors.h, kCentredRange):
-  /// on its f32 panel, yes. A read that rounds the panel to bf16 keeps the
-  /// max shift: its 8 significant bits of each X - 1 would cost more where
-  /// X - 1 terms of both signs cancel than centring gains (u sqrt(S)). (The
-  /// dot read now keeps X as hi + lo, 16 bits; centring it is untried.)
-  /// Without centring the pre-pass neither sums the values nor counts keys.
-  bool centreTilt = true;
   /// clip(v) and X - o (o = offsetBuf: 1 on narrow and centred channels)
   /// of key `key` for channels [c, c + lanes) of head slot `j`; 0 where
   /// `keep` (a scalar i1, may be null) is false, whatever v is. panelKind

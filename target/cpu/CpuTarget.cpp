@@ -18,6 +18,7 @@
 #include "llvm/TargetParser/SubtargetFeature.h"
 #include "llvm/TargetParser/X86TargetParser.h"
 
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -45,9 +46,10 @@ struct FeatureSuffix {
 const std::vector<FeatureSuffix> &featureSuffixes() {
   static const std::vector<FeatureSuffix> all = {
       {"bf16", {"avx512bf16"}, "AVX512-BF16 instructions"},
-      // Opt-in: on Intel Sapphire/Emerald Rapids vdpbf16ps has half the
+      // On Intel Sapphire/Emerald Rapids vdpbf16ps has half the
       // multiply-add rate of f32 FMAs, so the read is slower than the f32
-      // one there (docs/benchmarks.md, "bf16"); never chosen by default.
+      // one there (docs/benchmarks.md, "bf16"): there only on request; the
+      // default on Zen 4/5 (dotReadByDefault).
       {"bf16dot",
        {"avx512bf16"},
        "bf16 softmax reads on AVX512-BF16 dot products",
@@ -55,6 +57,25 @@ const std::vector<FeatureSuffix> &featureSuffixes() {
       {"amx", {"avx512bf16", "amx-tile", "amx-bf16"}, "AMX-BF16 tiles"},
   };
   return all;
+}
+
+/// Whether bf16 softmax reads take the AVX512-BF16 dot-product read
+/// (ReadSoftmaxBf16.cpp) without +bf16dot on CPU `cpu` with `features`:
+/// on AMD Zen 4 and Zen 5 (znver4, znver5), where vdpbf16ps issues as fast
+/// as an f32 FMA with twice its multiply-adds and the read is 1.5-1.9x
+/// faster than the f32 read on widened bf16 loads (docs/benchmarks.md, "bf16
+/// dot products"), unless the CPU has AMX (whose read comes first) or lacks
+/// AVX512-BF16 (FEMC_HOST_CPU=znver4 on a CPU without it). Not on Intel:
+/// there vdpbf16ps has half the f32 FMA rate. FEMC_BF16_DOT=0 in the
+/// environment turns the default off (the f32 read; +bf16dot still asks).
+bool dotReadByDefault(StringRef cpu, const llvm::StringMap<bool> &features) {
+  if (cpu != "znver4" && cpu != "znver5")
+    return false;
+  if (const char *off = std::getenv(kBf16DotVariable);
+      off && *off && StringRef(off) == "0")
+    return false;
+  return features.lookup("avx512bf16") &&
+         !(features.lookup("amx-tile") && features.lookup("amx-bf16"));
 }
 
 /// One x86-64 CPU target: LLVM's native back end with a fixed CPU and
@@ -81,8 +102,13 @@ public:
     for (const char *f : kCheckedFeatures)
       if (hostCpu.has(f))
         required.push_back(f);
+    // The lowering's code path, never given to LLVM (features()).
+    std::string lowering;
+    if (dotReadByDefault(hostCpu.name, hostCpu.features))
+      lowering = std::string("+") + mlir::fem::cpu::kBf16DotFeature;
     return CpuTarget("host", hostCpu.name, features.getString(), "host",
-                     "host:" + hostCpu.name, std::move(required));
+                     "host:" + hostCpu.name, std::move(required),
+                     std::move(lowering));
   }
 
   StringRef name() const override { return name_; }
@@ -188,6 +214,10 @@ std::unique_ptr<CpuTarget> parseCpuTarget(StringRef name, std::string &error) {
             " needs AVX-512 (x86-64-v4 or a CPU with AVX-512F)";
     return nullptr;
   }
+  if (dotReadByDefault(cpu, enabled) &&
+      lowering.getString().find(mlir::fem::cpu::kBf16DotFeature) ==
+          std::string::npos)
+    lowering.AddFeature(mlir::fem::cpu::kBf16DotFeature);
   llvm::SubtargetFeatures features;
   std::vector<std::string> sorted;
   for (auto &f : enabled)

@@ -22,6 +22,12 @@
 
 namespace femc::target::cpu {
 
+/// The environment variable that turns the bf16 dot-product read's default
+/// on Zen 4/5 off: FEMC_BF16_DOT=0 keeps bf16 softmax reads on the f32 read
+/// for host and for CPU names such as znver4 (an explicit +bf16dot still
+/// asks for the dot read). Unset or any other value: the default.
+inline constexpr const char *kBf16DotVariable = "FEMC_BF16_DOT";
+
 /// The CPU targets, in the order --target lists them: host, x86-64-v3,
 /// x86-64-v4.
 const std::vector<const driver::Target *> &cpuTargets();
@@ -34,7 +40,9 @@ std::string hostUnsupported();
 /// The CPU target `name` names: one of cpuTargets(), or
 /// <cpu>[+<feature>...] with <cpu> x86-64-v3, x86-64-v4 or any 64-bit x86
 /// CPU LLVM knows (sapphirerapids, znver4, ...) and <feature> bf16
-/// (AVX512-BF16) or amx (AMX-BF16 tiles, with AVX512-BF16). The glue of such
+/// (AVX512-BF16), bf16dot (bf16 softmax reads on AVX512-BF16 dot products:
+/// the default on znver4 and znver5, and on a host that is one, unless
+/// FEMC_BF16_DOT=0) or amx (AMX-BF16 tiles, with AVX512-BF16). The glue of such
 /// a target checks every vector, BF16 and AMX feature the CPU has. Returns
 /// null and sets `error` (without "femc: error: ") when the name is none.
 const driver::Target *lookupCpuTarget(llvm::StringRef name,
