@@ -62,17 +62,18 @@ const std::vector<FeatureSuffix> &featureSuffixes() {
 /// Whether bf16 softmax reads take the AVX512-BF16 dot-product read
 /// (ReadSoftmaxBf16.cpp) without +bf16dot on CPU `cpu` with `features`:
 /// on AMD Zen 4 and Zen 5 (znver4, znver5), where vdpbf16ps issues as fast
-/// as an f32 FMA with twice its multiply-adds and the read is 1.5-1.9x
-/// faster than the f32 read on widened bf16 loads (docs/benchmarks.md, "bf16
-/// dot products"), unless the CPU has AMX (whose read comes first) or lacks
-/// AVX512-BF16 (FEMC_HOST_CPU=znver4 on a CPU without it). Not on Intel:
-/// there vdpbf16ps has half the f32 FMA rate. FEMC_BF16_DOT=0 in the
-/// environment turns the default off (the f32 read; +bf16dot still asks).
+/// as an f32 FMA with twice its multiply-adds and the read takes 0.72-0.85x
+/// the time of the f32 read on widened bf16 loads (Zen 4; Zen 5 unmeasured;
+/// docs/benchmarks.md, "bf16 dot products"), unless the CPU has AMX (whose
+/// read comes first) or lacks AVX512-BF16 (FEMC_HOST_CPU=znver4 on a CPU
+/// without it). Not on Intel: there vdpbf16ps has half the f32 FMA rate.
+/// FEMC_BF16_DOT=0 in the environment turns the default off (the f32 read;
+/// +bf16dot still asks).
 bool dotReadByDefault(StringRef cpu, const llvm::StringMap<bool> &features) {
   if (cpu != "znver4" && cpu != "znver5")
     return false;
   if (const char *off = std::getenv(kBf16DotVariable);
-      off && *off && StringRef(off) == "0")
+      off && StringRef(off) == "0")
     return false;
   return features.lookup("avx512bf16") &&
          !(features.lookup("amx-tile") && features.lookup("amx-bf16"));
