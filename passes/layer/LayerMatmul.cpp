@@ -1,4 +1,5 @@
-//===- LayerMatmul.cpp - layer projections → packed, blocked matmul stages -===//
+//===- LayerMatmul.cpp - layer projections → packed, blocked matmul stages
+//-===//
 //
 // The projections of a layer (nn.Linear's y = x·Wᵀ + b, the per-head
 // forms x(B,T,D)·W(D,H,d), the output projection o(B,T,H,d)·Wo(H,d,D))
@@ -11,19 +12,21 @@
 //           one workgroup per column panel; and A → Ap (⌈M/MR⌉, K, MR),
 //           a register block's MR rows of one k adjacent (read as one
 //           stream; in place they are K floats apart, with K = 1024 all
-//           in one L1 set), one workgroup per block, once for all the
+//           in one L1 set; packed a vector of k at a time, transposed in
+//           shuffles), one workgroup per block, once for all the
 //           contractions that read the same A (a layer's q, k, v, λ and
 //           gate projections of x) unless something between them may
 //           write it;
-//   matmul: one workgroup per tile of C (about 256 x 256: whole register
-//           blocks of rows, whole panels); for each K block of kc = 256
-//           (the panel's slice stays in L1), for each panel, an MR x NR
-//           register block (AVX-512: MR = 14, 28 accumulators of the 32
-//           registers; 16 registers: MR = 6) initialised from C, so a bias
-//           or zero fill before the contraction is kept, walks the K block
-//           with one broadcast of A and two loads of P per row pair of
-//           FMAs; edge columns are masked, the rows left below MR run as
-//           blocks of the powers of two below MR.
+//   matmul: one workgroup per tile of C (about 256 x 128: whole register
+//           blocks of rows, whole panels); for each K block of kc = 512,
+//           for each register block of MR rows (its slice of Ap stays in
+//           L1), for each panel (streaming from L2), an MR x NR register
+//           block (AVX-512: MR = 14, 28 accumulators of the 32 registers;
+//           16 registers: MR = 6) initialised from C, so a bias or zero
+//           fill before the contraction is kept, walks the K block with
+//           one broadcast of A and two loads of P per row pair of FMAs;
+//           edge columns are masked, the rows left below MR run as blocks
+//           of the powers of two below MR.
 //
 // passes/layer/LayerMatmulBlocking.h holds the blocking and the stage
 // grids (shared with the stage tests and bench/matmul_stage_bench.cpp).
@@ -428,7 +431,9 @@ private:
   /// Ap[g, k, 0:rows] = A rows [g·rows, g·rows + rows) of column k (zero
   /// past M): the register block's rows of one k adjacent, so the matmul
   /// reads A as one stream (A in place puts the block's rows K floats
-  /// apart: with K = 1024 all in one L1 set). Workgroup g packs block g.
+  /// apart: with K = 1024 all in one L1 set). Workgroup g packs block g,
+  /// a vector of k at a time (the scalar copy before took 1.2 % of the
+  /// bench layer's samples at T = 1024; docs/benchmarks.md, "Layers").
   void buildPackA(OpBuilder &b, Location loc, ValueRange args) {
     Value A = args[0], Ap = args[1], g = args[2];
     ImplicitLocOpBuilder ib(loc, b);
@@ -445,8 +450,48 @@ private:
           arith::CmpIOp::create(ib, arith::CmpIPredicate::slt, r, M));
       rows.push_back(arith::MinSIOp::create(ib, r, lastRow));
     }
+    // K in steps of one vector: the block's rows, `vec` at a time (zero
+    // vectors past `rows`), loaded as vectors of `vec` k, transposed in
+    // shuffles, and each k's lanes of those rows stored together; the last
+    // K % vec steps one element at a time.
+    Value kFull = arith::SubIOp::create(
+        ib, K, arith::RemUIOp::create(ib, K, cst(b, loc, vec)));
+    Value zeroVec =
+        arith::ConstantOp::create(ib, DenseElementsAttr::get(vecType(), 0.0f));
     scf::ForOp::create(
-        ib, c0, K, c1, ValueRange{},
+        ib, c0, kFull, cst(b, loc, vec), ValueRange{},
+        [&](OpBuilder &fb, Location l, Value k, ValueRange) {
+          ImplicitLocOpBuilder kb(l, fb);
+          for (int64_t base = 0; base < blk.rows; base += vec) {
+            int64_t n = std::min(vec, blk.rows - base);
+            SmallVector<Value> group;
+            for (int64_t j = 0; j < vec; ++j) {
+              if (j >= n) {
+                group.push_back(zeroVec);
+                continue;
+              }
+              Value x = vector::LoadOp::create(kb, vecType(), A,
+                                               ValueRange{rows[base + j], k});
+              group.push_back(
+                  arith::SelectOp::create(kb, valid[base + j], x, zeroVec));
+            }
+            group = fem::layer::transposeSquare(kb, std::move(group));
+            for (int64_t kk = 0; kk < vec; ++kk) {
+              Value out = group[kk];
+              if (n < vec)
+                out = vector::ExtractStridedSliceOp::create(
+                    kb, out, ArrayRef<int64_t>{0}, ArrayRef<int64_t>{n},
+                    ArrayRef<int64_t>{1});
+              vector::StoreOp::create(
+                  kb, out, Ap,
+                  ValueRange{g, arith::AddIOp::create(kb, k, cst(kb, l, kk)),
+                             cst(kb, l, base)});
+            }
+          }
+          scf::YieldOp::create(kb);
+        });
+    scf::ForOp::create(
+        ib, kFull, K, c1, ValueRange{},
         [&](OpBuilder &fb, Location l, Value k, ValueRange) {
           ImplicitLocOpBuilder kb(l, fb);
           for (int64_t rr = 0; rr < blk.rows; ++rr) {
@@ -468,12 +513,14 @@ private:
 
   /// Workgroup i's tile of C += A·P (tileGrid: rows [r0, r0 + MB) and
   /// panels [p0, p0 + PB), clipped to M and the panels): for each K block
-  /// of kc, for each panel, the whole register blocks of `rows` rows, then
-  /// the rows left (fewer than `rows`, only in the last row tile) as blocks
-  /// of the powers of two below `rows`.
+  /// of kc, for each whole register block of `rows` rows, every panel (the
+  /// block's slice of packed A, rows x kc floats, stays in L1 while the
+  /// panels stream past it from L2); then the rows left (fewer than `rows`,
+  /// only in the last row tile) as blocks of the powers of two below `rows`,
+  /// each against every panel.
   void buildMatmul(OpBuilder &b, Location loc, ValueRange args) {
     Value A = args[0], P = args[1], C = args[2], i = args[3];
-    Value c0 = cst(b, loc, 0), c1 = cst(b, loc, 1);
+    Value c0 = cst(b, loc, 0);
     int64_t nr = blk.panel();
     Value M = memref::DimOp::create(b, loc, C, 0);
     Value K = memref::DimOp::create(b, loc, A, 1);
@@ -509,53 +556,56 @@ private:
         [&](OpBuilder &kb, Location lk, Value k0, ValueRange) {
           Value k1 = arith::MinSIOp::create(
               kb, lk, K, arith::AddIOp::create(kb, lk, k0, kc));
-          for (bool masked : {false, true})
-            scf::ForOp::create(
-                kb, lk, masked ? pFull : p0, masked ? pEnd : pFull, c1,
-                ValueRange{},
-                [&](OpBuilder &pb, Location l, Value p, ValueRange) {
-                  Value n0 = arith::MulIOp::create(pb, l, p, cst(pb, l, nr));
-                  Value left = arith::SubIOp::create(pb, l, N, n0);
-                  Panel panel{A, P, C, p, n0, k0, k1, {}};
-                  for (int64_t v = 0; masked && v < blk.vectors; ++v)
-                    panel.masks.push_back(vector::CreateMaskOp::create(
-                        pb, l, maskType(),
-                        ValueRange{arith::SubIOp::create(
-                            pb, l, left, cst(pb, l, v * vec))}));
-                  rowBlocks(pb, l, panel, r0, rSplit, rem);
-                  scf::YieldOp::create(pb, l);
-                });
+          // Every panel of the tile for one row block: R rows from r (row
+          // lane0 of the packed A's block g).
+          auto panels = [&](OpBuilder &rb, Location l, Value r, Value g,
+                            Value lane0, int64_t R) {
+            for (bool masked : {false, true})
+              scf::ForOp::create(
+                  rb, l, masked ? pFull : p0, masked ? pEnd : pFull,
+                  cst(rb, l, 1), ValueRange{},
+                  [&](OpBuilder &pb, Location l2, Value p, ValueRange) {
+                    Value n0 =
+                        arith::MulIOp::create(pb, l2, p, cst(pb, l2, nr));
+                    Value left = arith::SubIOp::create(pb, l2, N, n0);
+                    Panel panel{A, P, C, p, n0, k0, k1, {}};
+                    for (int64_t v = 0; masked && v < blk.vectors; ++v)
+                      panel.masks.push_back(vector::CreateMaskOp::create(
+                          pb, l2, maskType(),
+                          ValueRange{arith::SubIOp::create(
+                              pb, l2, left, cst(pb, l2, v * vec))}));
+                    block(pb, l2, panel, r, g, lane0, R);
+                    scf::YieldOp::create(pb, l2);
+                  });
+          };
+          scf::ForOp::create(
+              kb, lk, r0, rSplit, cst(kb, lk, blk.rows), ValueRange{},
+              [&](OpBuilder &rb, Location l, Value r, ValueRange) {
+                Value g =
+                    arith::DivUIOp::create(rb, l, r, cst(rb, l, blk.rows));
+                panels(rb, l, r, g, cst(rb, l, 0), blk.rows);
+                scf::YieldOp::create(rb, l);
+              });
+          // The rows left as blocks of the powers of two below `rows`, the
+          // largest first.
+          for (int64_t s = llvm::PowerOf2Ceil(blk.rows) / 2; s >= 1; s /= 2) {
+            if (s >= blk.rows)
+              continue;
+            Value bit = arith::AndIOp::create(kb, lk, rem, cst(kb, lk, s));
+            Value set = arith::CmpIOp::create(kb, lk, arith::CmpIPredicate::ne,
+                                              bit, c0);
+            Value above =
+                arith::AndIOp::create(kb, lk, rem, cst(kb, lk, ~(2 * s - 1)));
+            Value r = arith::AddIOp::create(kb, lk, rSplit, above);
+            auto ifOp = scf::IfOp::create(kb, lk, set);
+            OpBuilder ib = OpBuilder::atBlockBegin(ifOp.thenBlock());
+            ib.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+            Value g =
+                arith::DivUIOp::create(ib, lk, rSplit, cst(ib, lk, blk.rows));
+            panels(ib, lk, r, g, above, s);
+          }
           scf::YieldOp::create(kb, lk);
         });
-  }
-
-  /// The row blocks of one panel: whole blocks of `rows` rows over
-  /// [r0, rSplit), then the `rem` rows left as blocks of the powers of two
-  /// below `rows`, the largest first.
-  void rowBlocks(OpBuilder &pb, Location l, const Panel &panel, Value r0,
-                 Value rSplit, Value rem) {
-    Value c0 = cst(pb, l, 0);
-    scf::ForOp::create(pb, l, r0, rSplit, cst(pb, l, blk.rows), ValueRange{},
-                       [&](OpBuilder &rb, Location l2, Value r, ValueRange) {
-                         Value g = arith::DivUIOp::create(
-                             rb, l2, r, cst(rb, l2, blk.rows));
-                         block(rb, l2, panel, r, g, cst(rb, l2, 0), blk.rows);
-                         scf::YieldOp::create(rb, l2);
-                       });
-    for (int64_t s = llvm::PowerOf2Ceil(blk.rows) / 2; s >= 1; s /= 2) {
-      if (s >= blk.rows)
-        continue;
-      Value bit = arith::AndIOp::create(pb, l, rem, cst(pb, l, s));
-      Value set =
-          arith::CmpIOp::create(pb, l, arith::CmpIPredicate::ne, bit, c0);
-      Value above = arith::AndIOp::create(pb, l, rem, cst(pb, l, ~(2 * s - 1)));
-      Value r = arith::AddIOp::create(pb, l, rSplit, above);
-      auto ifOp = scf::IfOp::create(pb, l, set);
-      OpBuilder ib = OpBuilder::atBlockBegin(ifOp.thenBlock());
-      ib.setInsertionPoint(ifOp.thenBlock()->getTerminator());
-      Value g = arith::DivUIOp::create(ib, l, rSplit, cst(ib, l, blk.rows));
-      block(ib, l, panel, r, g, above, s);
-    }
   }
 
   /// C[r .. r+R, panel] += A[r .. r+R, k0:k1] · P[p, k0:k1]: R·vectors

@@ -324,16 +324,16 @@ AmxGrid mlir::fem::layer::amxGrid(OpBuilder &ob, Location loc, Value M,
                                   Value N, Value K, const AmxBlocking &blk) {
   ImplicitLocOpBuilder b(loc, ob);
   Emitter e(b);
-  using MB = femc::layer::MatmulBlocking;
+  using AB = femc::layer::AmxBlocking;
   Value rowTiles = e.ceilDiv(M, kT);
   Value colPairs = e.ceilDiv(N, 2 * kT);
   Value colTiles = e.mul(colPairs, e.idx(2));
   Value kTiles = e.ceilDiv(K, AmxBlocking::kTileK);
   Value perTile = e.mul(e.idx(blk.pieces * kT), kTiles);
   Value one = e.idx(1);
-  Value rowShares = e.maxI(e.ceilDiv(M, MB::kTileRows), one);
+  Value rowShares = e.maxI(e.ceilDiv(M, AB::kGroupRows), one);
   Value groupRows = e.maxI(e.ceilDiv(rowTiles, rowShares), one);
-  Value colShares = e.maxI(e.ceilDiv(N, MB::kTileCols), one);
+  Value colShares = e.maxI(e.ceilDiv(N, AB::kGroupCols), one);
   Value groupCols = e.maxI(e.ceilDiv(colPairs, colShares), one);
   Value colGroups = e.ceilDiv(colPairs, groupCols);
   AmxGrid g;
@@ -350,7 +350,7 @@ void mlir::fem::layer::buildAmxMatmul(OpBuilder &ob, Location loc,
                                       const AmxBlocking &blk) {
   ImplicitLocOpBuilder b(loc, ob);
   Emitter e(b);
-  using MB = femc::layer::MatmulBlocking;
+  using AB = femc::layer::AmxBlocking;
   Value Ap = args[0], Bp = args[1], C = args[2], i = args[3];
   int64_t P = blk.pieces;
   Value M = e.dim(C, 0), N = e.dim(C, 1);
@@ -360,9 +360,9 @@ void mlir::fem::layer::buildAmxMatmul(OpBuilder &ob, Location loc,
   // Ap holds rowTiles · P · kTiles tiles of 16 rows.
   Value kTiles = e.div(e.dim(Ap, 0),
                       e.maxI(e.mul(rowTiles, e.idx(P * kT)), one));
-  Value rowShares = e.maxI(e.ceilDiv(M, MB::kTileRows), one);
+  Value rowShares = e.maxI(e.ceilDiv(M, AB::kGroupRows), one);
   Value groupRows = e.maxI(e.ceilDiv(rowTiles, rowShares), one);
-  Value colShares = e.maxI(e.ceilDiv(N, MB::kTileCols), one);
+  Value colShares = e.maxI(e.ceilDiv(N, AB::kGroupCols), one);
   Value groupCols = e.maxI(e.ceilDiv(colPairs, colShares), one);
   Value colGroups = e.ceilDiv(colPairs, groupCols);
   Value rt0 = e.mul(e.div(i, colGroups), groupRows);

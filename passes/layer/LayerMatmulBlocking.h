@@ -13,8 +13,9 @@
 //                   (zero past M), workgroup g packs block g;
 //   matmul (Ap, P, C): workgroup i owns a tile of C: groupRows(M) rows (row
 //                   tile i / colTiles(N)) by groupPanels(N) panels (column
-//                   tile i % colTiles(N)), in register blocks of `rows` x
-//                   `panel`, K in blocks of kc.
+//                   tile i % colTiles(N)); K in blocks of kc, and per K
+//                   block each register block of `rows` rows against
+//                   every `panel`-wide panel of the tile.
 //
 //===----------------------------------------------------------------------===//
 #ifndef FEMC_PASSES_LAYER_LAYERMATMULBLOCKING_H
@@ -32,18 +33,20 @@ struct MatmulBlocking {
   /// Vectors per row of the register block: the panel is vectors·lanes
   /// columns wide (NR).
   int64_t vectors;
-  /// The K block: the register block walks kc steps of K at a time, so the
-  /// panel's slice (kc x NR floats) stays in L1 while the workgroup's row
-  /// blocks pass over it.
+  /// The K block: the register block walks kc steps of K at a time. Per K
+  /// block a register block's slice of packed A (rows x kc floats: 28 KiB
+  /// with 14 rows) stays in L1 while the tile's panels (kc x NR floats each)
+  /// stream past it from L2, and C is loaded and stored once per K block.
   int64_t kc;
 
   /// A matmul workgroup owns a tile of C of about kTileRows x kTileCols
-  /// (rows a multiple of `rows`, columns whole panels): its panels of P and
-  /// its rows of A, K block by K block, stay in L2 while it runs (2·256·256
-  /// flops per float read), and equal shares of M and N keep the tiles of
-  /// one matmul nearly equal for the pool's threads.
+  /// (rows a multiple of `rows`, columns whole panels): its panels of P, K
+  /// block by K block (128 x 512 floats, 256 KiB), stay in L2 while it runs,
+  /// and equal shares of M and N keep the tiles of one matmul nearly equal
+  /// for the pool's threads (at M = N = 1024, 32 tiles: a small tail on a
+  /// few threads).
   static constexpr int64_t kTileRows = 256;
-  static constexpr int64_t kTileCols = 256;
+  static constexpr int64_t kTileCols = 128;
 
   constexpr int64_t panel() const { return vectors * lanes; }
   static constexpr int64_t ceilDiv(int64_t x, int64_t d) {
@@ -99,10 +102,11 @@ StageMemref<R, T> stageMemref(T *p, const int64_t (&sizes)[R]) {
 
 /// The blocking fem-layer-matmul uses for vectors of `lanes` f32: on
 /// AVX-512 (32 registers) 14 rows x 2 vectors (28 accumulators, two panel
-/// vectors, one broadcast); with 16 registers (AVX2, SSE) 6 x 2.
+/// vectors, one broadcast); with 16 registers (AVX2, SSE) 6 x 2; K blocks
+/// of 512.
 constexpr MatmulBlocking matmulBlocking(int64_t lanes) {
-  return lanes >= 16 ? MatmulBlocking{lanes, 14, 2, 256}
-                     : MatmulBlocking{lanes, 6, 2, 256};
+  return lanes >= 16 ? MatmulBlocking{lanes, 14, 2, 512}
+                     : MatmulBlocking{lanes, 6, 2, 512};
 }
 
 /// The matmul precisions of fem-layer-matmul (option `precision`, femc
@@ -150,16 +154,19 @@ struct AmxBlocking {
   constexpr int64_t packedRowsB(int64_t n, int64_t k) const {
     return colTiles(n) * pieces * kTiles(k) * kTile;
   }
-  /// The matmul's tiles of C: about MatmulBlocking::kTileRows x kTileCols,
-  /// equal shares of M and N as the f32 stage has.
+  /// The matmul's tiles of C: about kGroupRows x kGroupCols (256 x 256),
+  /// equal shares of M and N as in the f32 stage (whose tiles are
+  /// 256 x 128).
+  static constexpr int64_t kGroupRows = 256;
+  static constexpr int64_t kGroupCols = 256;
   static constexpr int64_t groupRowTiles(int64_t m) {
-    int64_t shares = ceilDiv(m, MatmulBlocking::kTileRows);
+    int64_t shares = ceilDiv(m, kGroupRows);
     shares = shares < 1 ? 1 : shares;
     int64_t per = ceilDiv(rowTiles(m), shares);
     return per < 1 ? 1 : per;
   }
   static constexpr int64_t groupColPairs(int64_t n) {
-    int64_t shares = ceilDiv(n, MatmulBlocking::kTileCols);
+    int64_t shares = ceilDiv(n, kGroupCols);
     shares = shares < 1 ? 1 : shares;
     int64_t per = ceilDiv(colTiles(n) / 2, shares);
     return per < 1 ? 1 : per;
