@@ -164,9 +164,9 @@ void GateEpilogue::storeVector(Value t, Value cv, Value scale, Value mu,
   Value narrow = e.fcmp(arith::CmpFPredicate::OGT, e.vload(streams.offset, {cv}),
                         e.splat(0.5f));
   Value zero = e.splat(0.0f);
-  // A channel's offset is fixed for the workgroup, and most vectors have
-  // none: those take the plain log, without the log1p form's division (the
-  // same lanes either way).
+  // Most vectors have no channel with offset 1 (a causal scan's offset is
+  // the running one of its chunk, ChunkShift): those take the plain log,
+  // without the log1p form's division (the same lanes either way).
   Value anyNarrow =
       vector::ReductionOp::create(e.b, vector::CombiningKind::OR, narrow);
   Value logZ = storage::ifValue(

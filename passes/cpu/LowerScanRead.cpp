@@ -139,6 +139,235 @@ void cpu::ScanState::finish() {
   });
 }
 
+bool cpu::ChunkShift::applies(ScanReadOp op) {
+  return femc::priors::keysOnQueryAxis(getPriorInfo(op.getKind()),
+                                       op.getCausal()) &&
+         !op.getKeyBegin();
+}
+
+void cpu::ChunkShift::begin() {
+  int64_t cb = w.cb;
+  for (Value *buf :
+       {&hiRaw, &loRaw, &sumRaw, &pRun, &oRun, &seenRun, &seenNext, &scale,
+        &coef, &pState, &lState, &finalShift, &finalOffset})
+    *buf = e.alloc({cb}, {});
+  keptRun = e.alloc({1}, {});
+  e.store(e.cst(0.0f), keptRun, {w.c0i});
+  e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
+    e.vstore(e.vload(streams.shift, {cv}), finalShift, {cv});
+    e.vstore(e.vload(streams.offset, {cv}), finalOffset, {cv});
+    e.vstore(e.splat(-std::numeric_limits<float>::infinity()), hiRaw, {cv});
+    e.vstore(e.splat(std::numeric_limits<float>::infinity()), loRaw, {cv});
+    for (Value buf :
+         {sumRaw, pRun, oRun, seenRun, seenNext, coef, pState, lState})
+      e.vstore(e.splat(0.0f), buf, {cv});
+    e.vstore(e.splat(1.0f), scale, {cv});
+  });
+  if (carried.in()) {
+    // The record's own P and offset (recordNarrow): its X sums come in raw.
+    Value one = e.cst(1.0f), zero = e.cst(0.0f);
+    e.loop(w.c0i, w.cw, w.c1i, [&](Value c) {
+      Value seen =
+          e.fcmp(arith::CmpFPredicate::OGT, carried.seenIn(c), e.cst(0.5f));
+      Value p = carried.load(c, femc::priors::kStateShift);
+      Value l = carried.load(c, femc::priors::kStateLow);
+      Value narrow =
+          arith::AndIOp::create(e.b, seen,
+                                e.fcmp(arith::CmpFPredicate::OLE, e.fsub(p, l),
+                                       e.cst(femc::priors::kNarrowRange)));
+      e.store(p, pState, {c});
+      e.store(l, lState, {c});
+      e.store(e.select(seen, p, zero), pRun, {c});
+      e.store(e.select(narrow, one, zero), oRun, {c});
+      e.store(e.select(seen, one, zero), seenRun, {c});
+    });
+  }
+  e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
+    e.vstore(e.vload(pRun, {cv}), streams.shift, {cv});
+    e.vstore(e.vload(oRun, {cv}), streams.offset, {cv});
+  });
+  streams.classifyVectors();
+}
+
+Value cpu::ChunkShift::retarget(
+    llvm::function_ref<std::pair<Value, Value>(Value cv)> target,
+    Value seenNew) {
+  Value none = arith::ConstantIntOp::create(e.b, e.b.getI1Type(), 0);
+  Value one = e.splat(1.0f), zero = e.splat(0.0f), half = e.splat(0.5f);
+  Value changed =
+      e.loop(w.c0i, w.cwp, w.cLanes, {none}, [&](Value cv, ValueRange it) {
+        auto [p, o] = target(cv);
+        Value seen = seenNew ? e.vload(seenNew, {cv}) : e.vload(seenRun, {cv});
+        Value pOld = e.vload(pRun, {cv});
+        Value oOld =
+            e.fcmp(arith::CmpFPredicate::OGT, e.vload(oRun, {cv}), half);
+        Value oNew = e.fcmp(arith::CmpFPredicate::OGT, o, half);
+        Value seenOld =
+            e.fcmp(arith::CmpFPredicate::OGT, e.vload(seenRun, {cv}), half);
+        // ScanState::xSumFromRecord's move with D = P_old - P:
+        // X' - o' = e^D (X - o) + (o e^D - o'). Where both offsets are 1,
+        // k = expm1(D) (the polynomial where |D| <= ln 2). o = 0 -> o' = 1
+        // (k = -1) only at the first chunk after a wide record whose range
+        // the launch centres: S' = e^D S - norm cancels to ~u norm there,
+        // F's error u / beta, as the record's own X form has.
+        Value d = e.fsub(pOld, p), ed = e.exp(d);
+        Value small =
+            e.fcmp(arith::CmpFPredicate::OLE, math::AbsFOp::create(e.b, d),
+                   e.splat(femc::priors::kNarrowRange));
+        Value em1 = e.select(small, e.expm1Narrow(d), e.expm1(d));
+        Value sc = e.select(seenOld, ed, one);
+        Value k = e.select(seenOld,
+                           e.select(oOld, e.select(oNew, em1, ed),
+                                    e.select(oNew, e.splat(-1.0f), zero)),
+                           zero);
+        e.vstore(sc, scale, {cv});
+        e.vstore(k, coef, {cv});
+        e.vstore(p, pRun, {cv});
+        e.vstore(o, oRun, {cv});
+        e.vstore(seen, seenRun, {cv});
+        e.vstore(p, streams.shift, {cv});
+        e.vstore(o, streams.offset, {cv});
+        // UNE: a NaN scale (a NaN shift) counts as a move.
+        Value moves = arith::AndIOp::create(
+            e.b, e.mask(e.sub(w.cw, cv)),
+            arith::OrIOp::create(e.b,
+                                 e.fcmp(arith::CmpFPredicate::UNE, sc, one),
+                                 e.fcmp(arith::CmpFPredicate::UNE, k, zero)));
+        return SmallVector<Value>{
+            arith::OrIOp::create(e.b, it[0],
+                                 vector::ReductionOp::create(
+                                     e.b, vector::CombiningKind::OR, moves))};
+      })[0];
+  streams.classifyVectors();
+  return changed;
+}
+
+void cpu::ChunkShift::advance(Value s0, Value s1,
+                              llvm::function_ref<void()> moveSums) {
+  bool squash = getPriorInfo(op.getKind()).squashValues;
+  // The running raw max, min and sum over the kept keys (the pre-pass's
+  // fold; a NaN value leaves max and min, streams.nanLanes has it), and
+  // the count of kept keys.
+  Value keyMask = op.getMask();
+  Value kept = keyMask ? e.loop(s0, s1, w.c1i, {e.cst(0.0f)},
+                                [&](Value s, ValueRange it) {
+                                  return SmallVector<Value>{e.select(
+                                      e.maskKeeps(keyMask, w.batch, s),
+                                      e.fadd(it[0], e.cst(1.0f)), it[0])};
+                                })[0]
+                       : e.toFloat(e.sub(s1, s0));
+  Value count = e.fadd(e.load(keptRun, {w.c0i}), kept);
+  e.store(count, keptRun, {w.c0i});
+  e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
+    Value lanesLeft = e.mask(e.sub(w.cw, cv));
+    SmallVector<Value> red = e.loop(
+        s0, s1, w.c1i,
+        {e.vload(hiRaw, {cv}), e.vload(loRaw, {cv}), e.vload(sumRaw, {cv})},
+        [&](Value s, ValueRange it) {
+          Value v = e.vloadMasked(
+              op.getV(), e.at(w.batch, s, w.kvHead, e.add(w.chan0, cv)),
+              lanesLeft);
+          Value hi = e.fmax(v, it[0]), lo = e.fmin(v, it[1]);
+          Value sum = e.fadd(it[2], v);
+          if (Value keep = streams.keyKept(s)) {
+            hi = e.select(keep, hi, it[0]);
+            lo = e.select(keep, lo, it[1]);
+            sum = e.select(keep, sum, it[2]);
+          }
+          return SmallVector<Value>{hi, lo, sum};
+        });
+    e.vstore(red[0], hiRaw, {cv});
+    e.vstore(red[1], loRaw, {cv});
+    e.vstore(red[2], sumRaw, {cv});
+  });
+  Value half = e.splat(0.5f);
+  Value changed = retarget(
+      [&](Value cv) -> std::pair<Value, Value> {
+        Value hi = e.vload(hiRaw, {cv}), lo = e.vload(loRaw, {cv});
+        Value any = e.fcmp(arith::CmpFPredicate::UNE, hi,
+                           e.splat(-std::numeric_limits<float>::infinity()));
+        Value mean = e.fdiv(e.vload(sumRaw, {cv}), e.bcast(count));
+        if (squash) {
+          hi = e.sigmoid(hi);
+          lo = e.sigmoid(lo);
+          mean = e.sigmoid(mean);
+        }
+        Value b = e.vload(streams.beta, {cv});
+        Value bnd = e.vload(streams.bound, {cv}), negBnd = e.neg(bnd);
+        Value mSeg = e.fmul(b, e.clamp(hi, negBnd, bnd));
+        Value lSeg = e.fmul(b, e.clamp(lo, negBnd, bnd));
+        // Merged with the record's as ScanState::begin and placeShift do:
+        // the max-based shift pMax and the range [l, m] (a record's P is
+        // its M wherever its span is below free, so wherever it may be
+        // centred).
+        Value carriedIn =
+            carried.in() ? e.fcmp(arith::CmpFPredicate::OGT,
+                                  e.vload(carried.seenBuffer(), {cv}), half)
+                         : Value();
+        Value l = lSeg, m = mSeg, pMax, seen = any;
+        if (carriedIn) {
+          Value ls = e.vload(lState, {cv}), ps = e.vload(pState, {cv});
+          l = e.select(
+              carriedIn,
+              e.select(any, e.neg(e.fmaxNaN(e.neg(ls), e.neg(lSeg))), ls),
+              lSeg);
+          pMax = tiltShift(e, op, mSeg, l);
+          pMax =
+              e.select(carriedIn, e.select(any, e.fmaxNaN(ps, pMax), ps), pMax);
+          m = e.select(carriedIn, e.select(any, e.fmaxNaN(ps, mSeg), ps), mSeg);
+          seen = arith::OrIOp::create(e.b, carriedIn, any);
+        } else {
+          pMax = tiltShift(e, op, mSeg, l);
+        }
+        // The centred tilt (dialect/Priors.h, kCentredRange) on the mean of
+        // this launch's kept keys so far, inside the merged range.
+        Value c = e.centreShift(e.fmul(b, e.clamp(mean, negBnd, bnd)), l, m,
+                                e.splat(femc::priors::kCentreSpan));
+        Value centred = arith::AndIOp::create(
+            e.b, seen,
+            e.fcmp(arith::CmpFPredicate::OLE, e.fsub(m, l),
+                   e.splat(femc::priors::kCentredRange)));
+        Value p = e.select(centred, c, pMax);
+        Value nan = e.fcmp(arith::CmpFPredicate::OGT,
+                           e.vload(streams.nanLanes, {cv}), half);
+        p = e.select(nan, e.splat(NAN), p);
+        p = e.select(seen, p, e.splat(0.0f));
+        Value narrow = arith::AndIOp::create(
+            e.b, seen,
+            e.fcmp(arith::CmpFPredicate::OLE, e.fsub(pMax, l),
+                   e.splat(femc::priors::kNarrowRange)));
+        Value offset = arith::OrIOp::create(e.b, centred, narrow);
+        e.vstore(e.select(seen, e.splat(1.0f), e.splat(0.0f)), seenNext, {cv});
+        return {p, e.select(offset, e.splat(1.0f), e.splat(0.0f))};
+      },
+      seenNext);
+  e.when(changed, moveSums);
+}
+
+void cpu::ChunkShift::settle(llvm::function_ref<void()> moveSums) {
+  Value changed = retarget(
+      [&](Value cv) -> std::pair<Value, Value> {
+        return {e.vload(finalShift, {cv}), e.vload(finalOffset, {cv})};
+      },
+      Value());
+  e.when(changed, moveSums);
+}
+
+Value cpu::ChunkShift::move(Value cv, Value stored, Value norm) {
+  Value moved = e.fmul(e.vload(scale, {cv}), stored);
+  Value k = e.vload(coef, {cv});
+  // coef * norm left out where coef is 0 (0 * inf is NaN); where the
+  // normaliser is infinite (weights that overflowed) the X sum is that
+  // infinity with coef's sign, as the reference's record form gives it
+  // (w (X - o) with X <= 1), where the sum would be inf - inf = NaN.
+  Value none = e.fcmp(arith::CmpFPredicate::OEQ, k, e.splat(0.0f));
+  Value infinite =
+      e.fcmp(arith::CmpFPredicate::OEQ, math::AbsFOp::create(e.b, norm),
+             e.splat(std::numeric_limits<float>::infinity()));
+  Value kNorm = e.fmul(k, norm);
+  return e.select(none, moved, e.select(infinite, kNorm, e.fadd(moved, kNorm)));
+}
+
 LogicalResult mlir::fem::cpu::lowerScanReadToCPU(ScanReadOp op) {
   SmallVector<Value> floats = {op.getV(), op.getBetaRaw(), op.getLam(),
                                op.getGate(), op.getOut()};

@@ -167,12 +167,19 @@ Value ValueStreams::keyKept(Value s) {
 using femc::priors::kTiltFloor;
 using femc::priors::kTiltMax;
 
+Value mlir::fem::cpu::tiltShift(EmitterBuilder &e, ScanReadOp op, Value m,
+                                Value l) {
+  double epsValue = op.getEpsAttr().getValueAsDouble();
+  Value free = e.cstLike(
+      m, static_cast<float>(std::max(0.0, kTiltFloor + std::log(epsValue))));
+  Value h = e.clamp(e.fsub(e.fsub(m, l), free), e.cstLike(m, 0.0f),
+                    e.cstLike(m, kTiltMax));
+  return e.fsub(m, h);
+}
+
 static void placeShift(EmitterBuilder &e, ScanReadOp op, const ScanWorkgroup &w,
                        Value shift, Value lowBuf) {
-  double epsValue = op.getEpsAttr().getValueAsDouble();
-  Value free =
-      e.cst(static_cast<float>(std::max(0.0, kTiltFloor + std::log(epsValue))));
-  Value zero = e.cst(0.0f), half = e.cst(0.5f);
+  Value half = e.cst(0.5f);
   e.loop(w.c0i, w.cw, w.c1i, [&](Value c) {
     Value m = e.load(shift, {c}), l = e.load(lowBuf, {c});
     // (A split non-causal read's state holds plain sums, no range.)
@@ -187,8 +194,7 @@ static void placeShift(EmitterBuilder &e, ScanReadOp op, const ScanWorkgroup &w,
       // min with a NaN from either side (-max(-a, -b), negation exact).
       l = e.select(seen, e.neg(e.fmaxNaN(e.neg(lState), e.neg(l))), l);
     }
-    Value h = e.clamp(e.fsub(e.fsub(m, l), free), zero, e.cst(kTiltMax));
-    e.store(e.fsub(m, h), shift, {c});
+    e.store(tiltShift(e, op, m, l), shift, {c});
   });
 }
 
@@ -221,7 +227,7 @@ void ValueStreams::emit(PrefetchLevel level) {
   // rows, where the hardware prefetchers stop).
   Value hiBuf = e.alloc({w.cb}, {});
   Value loBuf = e.alloc({w.cb}, {});
-  Value nanBuf = e.alloc({w.cb}, {});
+  Value nanBuf = nanLanes = e.alloc({w.cb}, {});
   // The centre's sum of the kept raw values (centred reads only).
   Value sumBuf = centre ? e.alloc({w.cb}, {}) : Value();
   e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {

@@ -196,6 +196,10 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
   bool split = carried.in() || carried.out();
   // Phase 1 of the parallel prefix: the sums only, no rows.
   bool stateOnly = op.getStateOnly();
+  // The rows' shift per group of kGroupRows (ChunkShift); the carried X
+  // sums come in raw (the record's form), the first group moves them.
+  bool running = ChunkShift::applies(op);
+  ChunkShift shift(e, op, w, streams, carried);
   Value numMu = e.alloc({cb}, {});
   Value numX = e.alloc({cb}, {});
   Value den = e.alloc({cb}, {});
@@ -271,12 +275,27 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
     // n_X and u_X in the record's offset form, with their normalisers d_X
     // (at this segment's kmax, as n_X) and the key count
     // (ScanState::xSumFromRecord).
-    e.store(carried.xSumFromRecord(c, e.fmul(rKX, carried.load(c, sNumX)), dX),
-            numX, {c});
+    Value nX = e.fmul(rKX, carried.load(c, sNumX));
+    Value uX = carried.load(c, sSumX);
+    e.store(running ? nX : carried.xSumFromRecord(c, nX, dX), numX, {c});
     e.store(carried.load(c, sSumMu), sumMu, {c});
-    e.store(carried.xSumFromRecord(c, carried.load(c, sSumX), countIn), sumX,
-            {c});
+    e.store(running ? uX : carried.xSumFromRecord(c, uX, countIn), sumX, {c});
   });
+  if (running)
+    shift.begin();
+  // The X sums moved to the shift's new (P, o): n_X with its normaliser
+  // (the sum of kappa, or of e^(k - kmax) with a state), u_X with the count
+  // of keys before row t (a float).
+  auto moveSums = [&](llvm::function_ref<Value(Value)> normX,
+                      Value keysBefore) {
+    e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
+      Value norm = normX(cv);
+      e.vstore(shift.move(cv, e.vload(numX, {cv}), norm), numX, {cv});
+      if (split)
+        e.vstore(shift.move(cv, e.vload(sumX, {cv}), e.bcast(keysBefore)), sumX,
+                 {cv});
+    });
+  };
   Value width = e.mul(w.dv, e.idx(2));
   Value widthF = e.toFloat(width);
   Value sqrtW = e.sqrt(widthF);
@@ -389,7 +408,13 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
       };
       if (stateOnly) {
         // The sums of the state, no row; the row kRowsAhead ahead
-        // prefetched over the channel vectors (ScanPrefetch.h).
+        // prefetched over the channel vectors (ScanPrefetch.h). The shift
+        // moves per chunk, as the rows' per group.
+        if (running)
+          shift.advance(t0, e.add(t0, n), [&] {
+            moveSums([&](Value cv) { return e.vload(two ? denX : den, {cv}); },
+                     e.fadd(countIn, e.toFloat(t0)));
+          });
         e.loop(w.c0i, n, w.c1i, [&](Value r) {
           Value t = e.add(t0, r);
           Value ahead = e.add(t, rowsAhead);
@@ -411,6 +436,11 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
       e.loop(w.c0i, n, groupC, [&](Value g) {
         Value tg = e.add(t0, g);
         Value rows = e.minI(groupC, e.sub(n, g));
+        if (running)
+          shift.advance(tg, e.add(tg, rows), [&] {
+            moveSums([&](Value cv) { return e.vload(two ? denX : den, {cv}); },
+                     e.fadd(countIn, e.toFloat(tg)));
+          });
         // qhat = p sqrt(W) / max(||p||_W, 1e-5) (||p||_W over W entries:
         // W/dk repeats of the dk channels), with the norm scaled as the
         // gate's (EmitterBuilder::gateNormDivisor): u = p / m, m = max p,
@@ -639,6 +669,14 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
         consecutive, [&] { emitBoth(true); }, [&] { emitBoth(false); });
   else
     emitBoth(false);
+  if (running)
+    shift.settle([&] {
+      moveSums(
+          [&](Value cv) {
+            return e.select(ownX, e.vload(denX, {cv}), e.vload(den, {cv}));
+          },
+          e.fadd(countIn, e.toFloat(w.T)));
+    });
   if (carried.out()) {
     Value countOut = e.fadd(countIn, e.toFloat(w.T));
     e.loop(w.c0i, w.cw, w.c1i, [&](Value c) {

@@ -134,6 +134,22 @@ void LinearReadEmitter::emit() {
   carried.begin();
   Value cStart = loadState();
   Value gLast = cStart;
+  // The causal rows' shift per chunk (ChunkShift): loadState left the
+  // carried S_X raw (the record's form), the first chunk moves it. The
+  // move commutes with gla's decay (S_X and z decay alike).
+  ChunkShift shift(e, op, w, streams, carried);
+  bool running = ChunkShift::applies(op);
+  auto moveSums = [&] {
+    e.loop(w.c0i, w.dk, w.c1i, [&](Value d) {
+      Value z = e.bcast(e.load(norm, {d}));
+      e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
+        Value at = e.add(cCb, cv);
+        e.vstore(shift.move(cv, e.vload(state, {d, at}), z), state, {d, at});
+      });
+    });
+  };
+  if (running)
+    shift.begin();
 
   if (!causal) {
     // Every row reads every key: the state over all keys, then the rows.
@@ -175,6 +191,8 @@ void LinearReadEmitter::emit() {
              // over the row blocks (ScanPrefetch.h).
              if (stateOnly)
                prefetchRows(e.add(t0, cC), /*keys=*/true, /*queries=*/false);
+             if (running)
+               shift.advance(t0, e.add(t0, n), moveSums);
              loadKeys(t0, n);
              if (!stateOnly) {
                loadQueries(t0, n);
@@ -189,6 +207,8 @@ void LinearReadEmitter::emit() {
       cStart = last[2];
       gLast = e.fadd(last[0], last[1]);
     }
+    if (running)
+      shift.settle(moveSums);
   }
   storeState(cStart, gLast);
   carried.finish();
@@ -216,8 +236,11 @@ Value LinearReadEmitter::loadState() {
       Value x = carried.load(c, e.add(e.add(e.idx(base), dk), d));
       e.store(mu, state, {d, c});
       // S_(X-o) at this segment's M from the record's offset form
-      // (ScanRead.h, xSumFromRecord); plain sums as they are.
-      e.store(plain ? x : carried.xSumFromRecord(c, x, e.load(norm, {d})),
+      // (ScanRead.h, xSumFromRecord); plain sums as they are, and raw
+      // where the causal rows move them per chunk (ChunkShift).
+      e.store(plain || ChunkShift::applies(op)
+                  ? x
+                  : carried.xSumFromRecord(c, x, e.load(norm, {d})),
               state, {d, cz});
     });
   });

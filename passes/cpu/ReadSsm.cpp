@@ -98,16 +98,33 @@ void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
   auto slot = [&](int64_t stream, Value n) {
     return e.add(e.idx(kStatePriorPart), e.add(e.mul(e.idx(stream), N), n));
   };
+  // The rows' shift per chunk (ChunkShift): the carried x_X comes in raw
+  // (the record's form), the first chunk moves it.
+  bool running = ChunkShift::applies(op);
+  ChunkShift shift(e, op, w, streams, carried);
   if (carried.in())
     e.loop(w.c0i, w.cw, w.c1i, [&](Value c) {
       e.loop(w.c0i, N, w.c1i, [&](Value n) {
         Value ones = carried.load(c, slot(2, n));
+        Value xX = carried.load(c, slot(1, n));
         e.store(carried.load(c, slot(0, n)), states, {s0, n, c});
-        e.store(carried.xSumFromRecord(c, carried.load(c, slot(1, n)), ones),
-                states, {s1, n, c});
+        e.store(running ? xX : carried.xSumFromRecord(c, xX, ones), states,
+                {s1, n, c});
         e.store(ones, states, {s2, n, c});
       });
     });
+  if (running)
+    shift.begin();
+  // x_X of every n moved to the shift's new (P, o), with x_1 its normaliser.
+  auto moveSums = [&] {
+    e.loop(w.c0i, N, w.c1i, [&](Value k) {
+      e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
+        e.vstore(shift.move(cv, e.vload(states, {s1, k, cv}),
+                            e.vload(states, {s2, k, cv})),
+                 states, {s1, k, cv});
+      });
+    });
+  };
   // Phase 1 of the parallel prefix (state_only): the three scans without
   // the read, and the sum of delta per channel (the segment's decay is
   // e^(A sum delta)).
@@ -122,6 +139,8 @@ void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
   e.loop(w.c0i, e.ceilDiv(w.T, cC), w.c1i, [&](Value ch) {
     Value t0 = e.mul(ch, cC);
     Value n = e.minI(cC, e.sub(w.T, t0));
+    if (running)
+      shift.advance(t0, e.add(t0, n), moveSums);
     e.loop(w.c0i, n, w.c1i, [&](Value r) {
       Value t = e.add(t0, r);
       // The row kRowsAhead ahead, one operand row per phase (ScanPrefetch.h).
@@ -241,6 +260,8 @@ void mlir::fem::cpu::emitSsmScanRead(ScanReadOp op) {
       });
     });
   });
+  if (running)
+    shift.settle(moveSums);
   // x_X in the record's offset form (ScanState::xSumToRecord).
   if (carried.out())
     e.loop(w.c0i, w.cw, w.c1i, [&](Value c) {

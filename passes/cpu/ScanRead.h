@@ -84,6 +84,9 @@ public:
 
   Value beta, bound, shift, offset; // buffers of Bc floats
   Value invBeta;                      // 1 / beta (Bc floats)
+  /// 1 where a kept value of the channel is NaN (Bc floats): the shift is
+  /// NaN on those channels for every row, as the reference's M over all keys.
+  Value nanLanes;
   /// Per channel vector (at its first lane): 1 if a lane has offset 1,
   /// else 0, so that the panel takes e^z alone (Bc floats).
   Value vectorKind;
@@ -185,6 +188,9 @@ public:
   Value xSumToRecord(Value c, Value norm, Value shifted);
   /// Writes the common part (M, L, seen) of every channel of the block.
   void finish();
+  /// 1 where a key was carried in, else 0 (Bc floats; all 0 without a
+  /// carried record).
+  Value seenBuffer() { return seen; }
 
 private:
   EmitterBuilder &e;
@@ -194,6 +200,74 @@ private:
   Value scaleX, seen, low, seenOut; // Bc floats each
   Value normCoef; // Bc floats: k of xSumFromRecord
 };
+
+/// The shift of a causal scan's tilt per chunk of rows (docs/semantics.md,
+/// "The shift of the scan reads"): the rows of a chunk take the shift P and
+/// the offset o of the keys seen up to the end of the chunk (the carried
+/// record's range and this launch's keys), not the whole launch's. Where
+/// that range spans at most kCentredRange, P is the centred tilt's shift
+/// on the mean of this launch's kept keys so far (o = 1; dialect/Priors.h),
+/// else placeShift's max-based one. A row before a later outlier then sums
+/// X of its own keys' range (X - 1 = 0 exactly where they are all equal)
+/// rather than terms e^-d of one sign that round by ~u t and leave
+/// F ~ u t / beta once log Z + P cancels, and a row after it sums X - 1 of
+/// both signs around the mean instead of e^-d - 1 of one sign. Between
+/// chunks the X sums move to the new (P, o) as a record's do
+/// (ScanState::xSumFromRecord: e^D S + k norm, D = P_old - P). After the
+/// last chunk settle() moves them to the launch's final max-based (P, o)
+/// of ScanState::begin, so records and state_out keep their format.
+class ChunkShift {
+public:
+  ChunkShift(EmitterBuilder &e, ScanReadOp op, const ScanWorkgroup &w,
+             ValueStreams &streams, ScanState &carried)
+      : e(e), op(op), w(w), streams(streams), carried(carried) {}
+  /// Whether `op` takes the shift per chunk: a causal read (keys on the
+  /// query axis), a split's phase 1 (stateOnly) too, whose sums then round
+  /// as the rows' do. Its emitter loads the carried X sums raw (in the
+  /// record's own form), and the first advance() moves them.
+  static bool applies(ScanReadOp op);
+  /// After streams.emit() and carried.begin(): the running range empty or
+  /// the carried record's (its P, L and offset).
+  void begin();
+  /// Folds the kept keys [s0, s1) into the running range, sets
+  /// streams.shift, offset and vectorKind to the running (P, o) and, where
+  /// some channel's (P, o) changed, runs `moveSums` (which applies move()
+  /// to every X sum of the emitter).
+  void advance(Value s0, Value s1, llvm::function_ref<void()> moveSums);
+  /// After the last chunk: the launch's final (P, o) of begin() back in
+  /// streams (the running ones equal them unless no key was seen), the sums
+  /// moved where they differ.
+  void settle(llvm::function_ref<void()> moveSums);
+  /// An X sum of block channel vector cv moved from the previous (P, o) to
+  /// the current: scale * stored + coef * norm (norm: its normaliser, a
+  /// vector of e's lanes).
+  Value move(Value cv, Value stored, Value norm);
+
+private:
+  /// From (pNew, oNew) per channel vector: the move's scale and coef, the
+  /// running (P, o, seen) and streams' shift and offset. Returns an i1:
+  /// some lane of the block moves.
+  Value retarget(llvm::function_ref<std::pair<Value, Value>(Value cv)> target,
+                 Value seenNew);
+
+  EmitterBuilder &e;
+  ScanReadOp op;
+  const ScanWorkgroup &w;
+  ValueStreams &streams;
+  ScanState &carried;
+  // Bc floats each: the running raw max and min of the kept values, the
+  // running P, o and seen, the move's scale and coef, the carried record's
+  // P and L, and begin()'s final shift and offset.
+  Value hiRaw, loRaw, pRun, oRun, seenRun, scale, coef, pState, lState;
+  Value finalShift, finalOffset;
+  Value sumRaw;   // the running sum of the kept raw values (the centre)
+  Value seenNext; // advance()'s seen for retarget()
+  Value keptRun;  // 1 float: this launch's kept keys so far
+};
+
+/// P = m - clamp(m - l - free, 0, kTiltMax) of placeShift (scalars or
+/// vectors), free = max(0, kTiltFloor + ln eps) of `op`.
+Value tiltShift(EmitterBuilder &e, ScanReadOp op, Value m, Value l);
 
 /// softplus(x) (torch's: x for x > 20, else log1p(e^x)) as
 /// max(x, 0) + log1p(e^-|x|) with e^-|x| floored at e^floor: one exp and a
