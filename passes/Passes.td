@@ -196,8 +196,9 @@ def FEMLayerMatmul : Pass<"fem-layer-matmul", "::mlir::ModuleOp"> {
     workgroup per block; shared by the contractions that read the same A
     unless an op between them may write it) and a register-blocked matmul
     (`<layer>_mm_wg`, reads the packed A; one workgroup per tile of C of
-    about 256 x 256: 14 x 2-vector blocks of FMAs with 32 vector registers, 6 x 2 with 16,
-    K in blocks of 256, accumulators initialised from C). The layer calls
+    about 256 x 128: 14 x 2-vector blocks of FMAs with 32 vector registers, 6 x 2 with 16,
+    K in blocks of 512, each block's rows of A against every panel of the
+    tile, accumulators initialised from C). The layer calls
     `<layer>_mm_*_run(buffers..., count)`, which the driver's glue runs on
     libfemrt's pool. The vector width follows the module's
     `fem.target_features` where they name a vector extension, else the

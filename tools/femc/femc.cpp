@@ -39,7 +39,9 @@ static cl::opt<std::string>
                     "x86-64-v4 or an LLVM x86-64 CPU name (e.g. "
                     "sapphirerapids; not host, whose features are its own; "
                     "+amx: bf16 softmax reads on AMX tiles; +bf16dot: on "
-                    "AVX512-BF16 dot products, opt-in); or an NVIDIA "
+                    "AVX512-BF16 dot products, the default on znver4, "
+                    "znver5 and such a host unless FEMC_BF16_DOT=0); or an "
+                    "NVIDIA "
                     "GPU: sm_80, sm_90, cuda (= sm_90), which writes a "
                     "cubin, its PTX and a host glue library that launches "
                     "it through libfemrt (softmax prior; docs/gpu-run.md)"),
