@@ -3,13 +3,14 @@
 //
 // See ScanSplitGlue.h. Phase 2 is written here from the state layout
 // (dialect/Priors.h, StateSlot; docs/semantics.md "Segments"): every record
-// [M, L, seen, prior part] of a segment, made from the empty state, is first
-// moved to the shift of the whole run (the X sums times e^(M_seg - M), aft's
-// kmax-relative sums times e^(kmax_seg - kmax); every prior keeps its X
-// sums in the record's offset form, recordNarrow, so there e^D x + k n
-// with the X slot's normaliser n and k = expm1(D) where both the
-// segment's record and the run are narrow: X - 1 is never formed from X),
-// then the records are folded in order:
+// [M, L, seen, prior part] of a segment, made from the empty state, and the
+// sum of the records before it are first moved to the running shift over
+// the user's state and the segments up to this one (the X sums times
+// e^(M_seg - M), aft's kmax-relative sums times e^(kmax_seg - kmax) with the
+// whole run's kmax; every prior keeps its X sums in the record's offset
+// form, recordNarrow, so there e^D x + k n with the X slot's normaliser n
+// and k = expm1(D) where both records are narrow: X - 1 is never formed
+// from X), then folded in order:
 //   linear       sums add
 //   gla          earlier sums times e^(C_end - C_start), then add; exact
 //                with the -60 clamp because phase 1 starts every segment
@@ -25,9 +26,12 @@
 // a = -(relu(decay) + eps), G = sum of a, and gives each segment's phase-1
 // state C = clamp(G, -60, 50) at its start, so that its local sums use the
 // run's own clamped decays (the clamp makes them depend on the start).
-// Each segment's initial record carries the whole run's M, L, seen (and
-// aft's kmax), so every segment reads with the one-shot run's shift, narrow
-// offset and kmax.
+// Each segment's initial record carries the running M, L and seen over the
+// user's state and the segments before it (and the whole run's kmax for
+// aft), the range the one-shot run has seen at the segment's first row: the
+// causal reads shift their rows by the keys seen so far (ChunkShift,
+// passes/cpu/ScanRead.h), so a segment must not start from the whole run's
+// range (its rows before a later outlier would read X of one sign).
 //
 //===----------------------------------------------------------------------===//
 #include "driver/ScanSplitGlue.h"
@@ -220,8 +224,9 @@ void emitRanges(llvm::raw_ostream &os, const Ranges &ranges,
 }
 
 /// <id>_norm(dst, src, gm, gl, gk): src (or the empty record) moved to the
-/// run's shift gm and range low gl (and aft's kmaxes gk[]); <id>_add(acc, b, extra, r, p): acc,
-/// then segment record b (whose total log decay is `extra`), in acc.
+/// shift gm and range low gl (and aft's kmaxes gk[]); <id>_add(acc, b, extra,
+/// r, p): acc, then segment record b (whose total log decay is `extra`), in
+/// acc.
 void emitRecordFunctions(llvm::raw_ostream &os, const SplitGlueKernel &k,
                          const RecordRule &rule) {
   const std::string &id = k.id;
@@ -297,9 +302,9 @@ void emitRecordFunctions(llvm::raw_ostream &os, const SplitGlueKernel &k,
 }
 
 /// <id>_prefix(ctx, r) of a causal read: record r's initial state of every
-/// segment, from the user's state and the segments' records before it, all
-/// moved to the run's shift (<id>_norm) and folded by the prior's rule
-/// (<id>_add).
+/// segment, from the user's state and the segments' records before it,
+/// folded by the prior's rule (<id>_add) at the running shift and range
+/// (<id>_norm moves the sum so far and the next record there).
 void emitCausalPrefix(llvm::raw_ostream &os, const SplitGlueKernel &k,
                       const RecordRule &rule, int state) {
   const std::string &id = k.id;
@@ -314,32 +319,45 @@ void emitCausalPrefix(llvm::raw_ostream &os, const SplitGlueKernel &k,
                           std::to_string(ks)
                     : std::string("0"))
      << ";\n"
-     << "  float gm = -__builtin_inff(), gl = __builtin_inff(), gk["
+     << "  float gm = 0.0f, gl = 0.0f, gk["
      << std::max<size_t>(rule.kmaxes.size(), 1) << "] = {0.0f}, acc[" << ks
-     << "], b[" << ks << "];\n"
-     << "  int seen = 0;\n  int64_t i, s;\n"
-     << "  /* The shifts of the whole run: over the carried keys and every "
-        "segment's. */\n"
+     << "], b[" << ks << "], m[" << ks << "];\n"
+     << "  int seen = 0, any = 0;\n  int64_t i, s;\n"
+     << "  /* aft's kmaxes: the whole run's (the reference's, over every key). "
+        "*/\n"
      << "  for (i = -1; i < p->segs; ++i) {\n"
      << "    const float *x = i < 0 ? user : p->local + (i * p->recs + r) * "
      << ks + 1 << ";\n"
-     << "    if (!x || !(x[" << priors::kStateSeen << "] > 0.5f)) continue;\n"
-     << "    gm = seen ? femc_maxn(gm, x[" << priors::kStateShift << "]) : x["
-     << priors::kStateShift << "];\n"
-     << "    gl = seen ? femc_min(gl, x[" << priors::kStateLow << "]) : x["
-     << priors::kStateLow << "];\n";
+     << "    if (!x || !(x[" << priors::kStateSeen << "] > 0.5f)) continue;\n";
   for (auto [i, group] : llvm::enumerate(rule.kmaxes))
-    os << "    gk[" << i << "] = seen ? femc_maxn(gk[" << i << "], x["
+    os << "    gk[" << i << "] = any ? femc_maxn(gk[" << i << "], x["
        << group.first << "]) : x[" << group.first << "];\n";
-  os << "    seen = 1;\n  }\n"
-     << "  if (!seen) gm = gl = 0.0f; /* and gk stays 0 */\n"
-     << "  (void)s;\n";
+  os << "    any = 1;\n  }\n"
+     << "  (void)any; (void)m;\n"
+     << "  /* The running shift and range low: over the carried keys and the "
+        "segments before each one. */\n"
+     << "  if (user && user[" << priors::kStateSeen << "] > 0.5f) {\n"
+     << "    gm = user[" << priors::kStateShift << "]; gl = user["
+     << priors::kStateLow << "]; seen = 1;\n  }\n";
+  // A segment before any key (no carried keys, the segments before it
+  // empty) gets the empty record, except for aft: its rows need the whole
+  // run's kmax, which the kernel takes from a record that has seen a key,
+  // so the record says seen with the segment's own range (its sums are 0:
+  // any shift is theirs).
+  bool kmaxes = !rule.kmaxes.empty();
   auto put = [&](llvm::StringRef seg) {
     os << "    {\n      float *d = p->init + (" << seg << " * p->recs + r) * "
        << ks << ";\n      for (s = 0; s < " << ks << "; ++s) d[s] = acc[s];\n"
        << "      d[" << priors::kStateShift << "] = gm; d[" << priors::kStateLow
-       << "] = gl; d[" << priors::kStateSeen
-       << "] = seen ? 1.0f : 0.0f;\n    }\n";
+       << "] = gl; d[" << priors::kStateSeen << "] = seen ? 1.0f : 0.0f;\n";
+    if (kmaxes)
+      os << "      if (!seen && any) {\n        const float *x = "
+         << "p->local + (" << seg.str() << " * p->recs + r) * " << ks + 1
+         << ";\n        d[" << priors::kStateShift << "] = x["
+         << priors::kStateShift << "]; d[" << priors::kStateLow << "] = x["
+         << priors::kStateLow << "]; d[" << priors::kStateSeen
+         << "] = 1.0f;\n      }\n";
+    os << "    }\n";
   };
   auto localAt = [&](llvm::StringRef seg) {
     return "p->local + (" + seg.str() + " * p->recs + r) * " +
@@ -349,9 +367,24 @@ void emitCausalPrefix(llvm::raw_ostream &os, const SplitGlueKernel &k,
      << "  for (i = 0; i < p->segs; ++i) {\n";
   put("i");
   os << "    if (i + 1 == p->segs) break;\n"
-     << "    " << id << "_norm(b, " << localAt("i") << ", gm, gl, gk);\n"
-     << "    " << id << "_add(acc, b, (" << localAt("i") << ")[" << ks
-     << "], r, p);\n  }\n}\n";
+     << "    {\n      const float *x = " << localAt("i") << ";\n"
+     << "      float nm = gm, nl = gl;\n"
+     << "      if (x[" << priors::kStateSeen << "] > 0.5f) {\n"
+     << "        nm = seen ? femc_maxn(gm, x[" << priors::kStateShift
+     << "]) : x[" << priors::kStateShift << "];\n"
+     << "        nl = seen ? femc_min(gl, x[" << priors::kStateLow << "]) : x["
+     << priors::kStateLow << "];\n      }\n"
+     << "      /* acc (at gm, gl) and segment i's record moved to the range "
+        "with segment i. */\n"
+     << "      acc[" << priors::kStateShift << "] = gm; acc["
+     << priors::kStateLow << "] = gl; acc[" << priors::kStateSeen
+     << "] = seen ? 1.0f : 0.0f;\n"
+     << "      " << id << "_norm(m, acc, nm, nl, gk);\n"
+     << "      " << id << "_norm(b, x, nm, nl, gk);\n"
+     << "      " << id << "_add(m, b, x[" << ks << "], r, p);\n"
+     << "      for (s = 0; s < " << ks << "; ++s) acc[s] = m[s];\n"
+     << "      if (x[" << priors::kStateSeen
+     << "] > 0.5f) { gm = nm; gl = nl; seen = 1; }\n    }\n  }\n}\n";
 }
 
 } // namespace
