@@ -28,18 +28,11 @@ void cpu::ScanState::begin() {
   // The segment's own range (the pre-pass keeps only its max): min and
   // "some key" of beta*clipped over the unmasked keys.
   e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
-    Value lanesLeft = e.mask(e.sub(w.cw, cv));
     SmallVector<Value> red = e.loop(
         w.c0i, w.S, w.c1i, {negInf, posInf}, [&](Value s, ValueRange it) {
-          Value v = e.vloadMasked(
-              op.getV(), e.at(w.batch, s, w.kvHead, e.add(w.chan0, cv)),
-              lanesLeft);
-          Value hi = e.fmax(v, it[0]), lo = e.fmin(v, it[1]);
-          if (Value keep = streams.keyKept(s)) {
-            hi = e.select(keep, hi, it[0]);
-            lo = e.select(keep, lo, it[1]);
-          }
-          return SmallVector<Value>{hi, lo};
+          ValueStreams::RawFold next = streams.foldKey(
+              s, cv, {it[0], it[1], Value(), Value()}, streams.keyKept(s));
+          return SmallVector<Value>{next.hi, next.lo};
         });
     Value any = e.fcmp(arith::CmpFPredicate::UNE, red[0], negInf);
     Value lo = squash ? e.sigmoid(red[1]) : red[1];
@@ -140,9 +133,10 @@ void cpu::ScanState::finish() {
 }
 
 bool cpu::ChunkShift::applies(ScanReadOp op) {
+  // (A split non-causal read's `keys` never meets a causal one: the
+  // verifier, FEMPriors.cpp, allows them on non-causal linear only.)
   return femc::priors::keysOnQueryAxis(getPriorInfo(op.getKind()),
-                                       op.getCausal()) &&
-         !op.getKeyBegin();
+                                       op.getCausal());
 }
 
 void cpu::ChunkShift::begin() {
@@ -259,22 +253,13 @@ void cpu::ChunkShift::advance(Value s0, Value s1,
   Value count = e.fadd(e.load(keptRun, {w.c0i}), kept);
   e.store(count, keptRun, {w.c0i});
   e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
-    Value lanesLeft = e.mask(e.sub(w.cw, cv));
     SmallVector<Value> red = e.loop(
         s0, s1, w.c1i,
         {e.vload(hiRaw, {cv}), e.vload(loRaw, {cv}), e.vload(sumRaw, {cv})},
         [&](Value s, ValueRange it) {
-          Value v = e.vloadMasked(
-              op.getV(), e.at(w.batch, s, w.kvHead, e.add(w.chan0, cv)),
-              lanesLeft);
-          Value hi = e.fmax(v, it[0]), lo = e.fmin(v, it[1]);
-          Value sum = e.fadd(it[2], v);
-          if (Value keep = streams.keyKept(s)) {
-            hi = e.select(keep, hi, it[0]);
-            lo = e.select(keep, lo, it[1]);
-            sum = e.select(keep, sum, it[2]);
-          }
-          return SmallVector<Value>{hi, lo, sum};
+          ValueStreams::RawFold next = streams.foldKey(
+              s, cv, {it[0], it[1], it[2], Value()}, streams.keyKept(s));
+          return SmallVector<Value>{next.hi, next.lo, next.sum};
         });
     e.vstore(red[0], hiRaw, {cv});
     e.vstore(red[1], loRaw, {cv});

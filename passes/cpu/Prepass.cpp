@@ -148,6 +148,29 @@ Value ValueStreams::keyKept(Value s) {
   return keyMask ? e.maskKeeps(keyMask, w.batch, s) : Value();
 }
 
+ValueStreams::RawFold ValueStreams::foldKey(Value s, Value cv,
+                                            const RawFold &acc, Value keep) {
+  Value v =
+      e.vloadMasked(op.getV(), e.at(w.batch, s, w.kvHead, e.add(w.chan0, cv)),
+                    e.mask(e.sub(w.cw, cv)));
+  RawFold next{e.fmax(v, acc.hi), e.fmin(v, acc.lo), Value(), Value()};
+  if (acc.sum)
+    next.sum = e.fadd(acc.sum, v);
+  if (acc.nan)
+    next.nan = e.select(e.fcmp(arith::CmpFPredicate::UNO, v, v), e.splat(1.0f),
+                        acc.nan);
+  if (keep) {
+    std::pair<Value *, Value> folds[] = {{&next.hi, acc.hi},
+                                         {&next.lo, acc.lo},
+                                         {&next.sum, acc.sum},
+                                         {&next.nan, acc.nan}};
+    for (auto [to, from] : folds)
+      if (from)
+        *to = e.select(keep, *to, from);
+  }
+  return next;
+}
+
 /// The tilt's shift P = M - h with h = clamp(M - L - free, 0, kTiltMax)
 /// (docs/semantics.md, "Arithmetic": the shift of the scan reads), where
 /// free = max(0, kTiltFloor + ln eps). X = e^(beta V~ - P) then lies in
@@ -243,29 +266,15 @@ void ValueStreams::emit(PrefetchLevel level) {
                     e.minI(e.add(s, ahead), lastS), w.kvHead, w.chan0, w.cw);
     Value keep = keyKept(s);
     e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
-      Value lanesLeft = e.mask(e.sub(w.cw, cv));
-      Value v = e.vloadMasked(
-          op.getV(), e.at(w.batch, s, w.kvHead, e.add(w.chan0, cv)),
-          lanesLeft);
-      Value hiOld = e.vload(hiBuf, {cv}), loOld = e.vload(loBuf, {cv});
-      Value nanOld = e.vload(nanBuf, {cv});
-      Value hi = e.fmax(v, hiOld);
-      Value lo = e.fmin(v, loOld);
-      Value nan = e.select(e.fcmp(arith::CmpFPredicate::UNO, v, v),
-                           e.splat(1.0f), nanOld);
-      if (keep) {
-        hi = e.select(keep, hi, hiOld);
-        lo = e.select(keep, lo, loOld);
-        nan = e.select(keep, nan, nanOld);
-      }
-      e.vstore(hi, hiBuf, {cv});
-      e.vstore(lo, loBuf, {cv});
-      e.vstore(nan, nanBuf, {cv});
-      if (sumBuf) {
-        Value sumOld = e.vload(sumBuf, {cv});
-        Value sum = e.fadd(sumOld, v);
-        e.vstore(keep ? e.select(keep, sum, sumOld) : sum, sumBuf, {cv});
-      }
+      RawFold acc{e.vload(hiBuf, {cv}), e.vload(loBuf, {cv}),
+                  sumBuf ? e.vload(sumBuf, {cv}) : Value(),
+                  e.vload(nanBuf, {cv})};
+      RawFold next = foldKey(s, cv, acc, keep);
+      e.vstore(next.hi, hiBuf, {cv});
+      e.vstore(next.lo, loBuf, {cv});
+      e.vstore(next.nan, nanBuf, {cv});
+      if (sumBuf)
+        e.vstore(next.sum, sumBuf, {cv});
     });
   });
   // The number of kept keys, for the centre's mean.

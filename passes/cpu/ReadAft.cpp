@@ -296,6 +296,15 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
                  {cv});
     });
   };
+  // The shift advanced over rows [t0, t0 + n): n_X moves with its
+  // normaliser (denX where the X half has its own q/k channels), u_X with
+  // the keys before t0.
+  auto advanceShift = [&](Value t0, Value n, bool two) {
+    shift.advance(t0, e.add(t0, n), [&] {
+      moveSums([&](Value cv) { return e.vload(two ? denX : den, {cv}); },
+               e.fadd(countIn, e.toFloat(t0)));
+    });
+  };
   Value width = e.mul(w.dv, e.idx(2));
   Value widthF = e.toFloat(width);
   Value sqrtW = e.sqrt(widthF);
@@ -411,10 +420,7 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
         // prefetched over the channel vectors (ScanPrefetch.h). The shift
         // moves per chunk, as the rows' per group.
         if (running)
-          shift.advance(t0, e.add(t0, n), [&] {
-            moveSums([&](Value cv) { return e.vload(two ? denX : den, {cv}); },
-                     e.fadd(countIn, e.toFloat(t0)));
-          });
+          advanceShift(t0, n, two);
         e.loop(w.c0i, n, w.c1i, [&](Value r) {
           Value t = e.add(t0, r);
           Value ahead = e.add(t, rowsAhead);
@@ -437,10 +443,7 @@ void mlir::fem::cpu::emitAftScanRead(ScanReadOp op) {
         Value tg = e.add(t0, g);
         Value rows = e.minI(groupC, e.sub(n, g));
         if (running)
-          shift.advance(tg, e.add(tg, rows), [&] {
-            moveSums([&](Value cv) { return e.vload(two ? denX : den, {cv}); },
-                     e.fadd(countIn, e.toFloat(tg)));
-          });
+          advanceShift(tg, rows, two);
         // qhat = p sqrt(W) / max(||p||_W, 1e-5) (||p||_W over W entries:
         // W/dk repeats of the dk channels), with the norm scaled as the
         // gate's (EmitterBuilder::gateNormDivisor): u = p / m, m = max p,

@@ -81,6 +81,15 @@ public:
   std::pair<Value, Value> panel(Value s, Value cv, Value keep = Value());
   /// Whether key s is kept by the key mask (an i1), or null without a mask.
   Value keyKept(Value s);
+  /// A running fold of the raw values of block channel vector cv: their
+  /// max and min and, where the fold has them (non-null), their sum and a
+  /// NaN flag (1 where a value was NaN).
+  struct RawFold {
+    Value hi, lo, sum, nan;
+  };
+  /// `acc` with key s folded in, unchanged where `keep` (keyKept(s), or
+  /// null: every key kept) is false.
+  RawFold foldKey(Value s, Value cv, const RawFold &acc, Value keep);
 
   Value beta, bound, shift, offset; // buffers of Bc floats
   Value invBeta;                      // 1 / beta (Bc floats)
