@@ -22,24 +22,14 @@ void cpu::ScanState::begin() {
   normCoef = e.alloc({cb}, {});
   if (!in() && !out())
     return;
-  bool squash = getPriorInfo(op.getKind()).squashValues;
-  Value negInf = e.splat(-std::numeric_limits<float>::infinity());
-  Value posInf = e.splat(std::numeric_limits<float>::infinity());
-  // The segment's own range (the pre-pass keeps only its max): min and
-  // "some key" of beta*clipped over the unmasked keys.
+  // The segment's own range: the pre-pass's L and "some key"
+  // (ValueStreams::low, anyKey; L is 0 where no key was kept).
   e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
-    SmallVector<Value> red = e.loop(
-        w.c0i, w.S, w.c1i, {negInf, posInf}, [&](Value s, ValueRange it) {
-          ValueStreams::RawFold next = streams.foldKey(
-              s, cv, {it[0], it[1], Value(), Value()}, streams.keyKept(s));
-          return SmallVector<Value>{next.hi, next.lo};
-        });
-    Value any = e.fcmp(arith::CmpFPredicate::UNE, red[0], negInf);
-    Value lo = squash ? e.sigmoid(red[1]) : red[1];
-    Value bnd = e.vload(streams.bound, {cv});
-    lo = e.fmul(e.vload(streams.beta, {cv}), e.clamp(lo, e.neg(bnd), bnd));
-    e.vstore(e.select(any, lo, e.splat(0.0f)), low, {cv});
-    e.vstore(e.select(any, e.splat(1.0f), e.splat(0.0f)), seenOut, {cv});
+    Value anyKey = e.vload(streams.anyKey, {cv});
+    Value any = e.fcmp(arith::CmpFPredicate::OGT, anyKey, e.splat(0.5f));
+    e.vstore(e.select(any, e.vload(streams.low, {cv}), e.splat(0.0f)), low,
+             {cv});
+    e.vstore(anyKey, seenOut, {cv});
     e.vstore(e.splat(0.0f), seen, {cv});
     e.vstore(e.splat(0.0f), scaleX, {cv});
   });

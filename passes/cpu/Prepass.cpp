@@ -249,7 +249,8 @@ void ValueStreams::emit(PrefetchLevel level) {
   // rows are prefetched (in bthd a head's rows lie a page apart every few
   // rows, where the hardware prefetchers stop).
   Value hiBuf = e.alloc({w.cb}, {});
-  Value loBuf = e.alloc({w.cb}, {});
+  Value loBuf = low = e.alloc({w.cb}, {});
+  anyKey = e.alloc({w.cb}, {});
   Value nanBuf = nanLanes = e.alloc({w.cb}, {});
   // The centre's sum of the kept raw values (centred reads only).
   Value sumBuf = centre ? e.alloc({w.cb}, {}) : Value();
@@ -327,6 +328,7 @@ void ValueStreams::emit(PrefetchLevel level) {
     e.vstore(bnd, bound, {cv});
     e.vstore(shiftV, shift, {cv});
     e.vstore(minV, loBuf, {cv});
+    e.vstore(e.select(none, e.splat(0.0f), e.splat(1.0f)), anyKey, {cv});
     e.vstore(e.select(offsetLanes, e.splat(1.0f), e.splat(0.0f)), offset, {cv});
   });
   placeShift(e, op, w, shift, loBuf);

@@ -96,6 +96,11 @@ public:
   /// 1 where a kept value of the channel is NaN (Bc floats): the shift is
   /// NaN on those channels for every row, as the reference's M over all keys.
   Value nanLanes;
+  /// The pre-pass's range of the segment's kept keys (Bc floats each): L =
+  /// beta * clip(min value) (the shift's low, before a carried record's is
+  /// merged; beta * bound where no key was kept) and 1 where a key was
+  /// kept, else 0.
+  Value low, anyKey;
   /// Per channel vector (at its first lane): 1 if a lane has offset 1,
   /// else 0, so that the panel takes e^z alone (Bc floats).
   Value vectorKind;
