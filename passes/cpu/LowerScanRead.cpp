@@ -132,7 +132,7 @@ bool cpu::ChunkShift::applies(ScanReadOp op) {
 void cpu::ChunkShift::begin() {
   int64_t cb = w.cb;
   for (Value *buf :
-       {&hiRaw, &loRaw, &sumRaw, &pRun, &oRun, &seenRun, &seenNext, &scale,
+       {&hiRaw, &loRaw, &sumRaw, &nanRaw, &pRun, &oRun, &seenRun, &seenNext, &scale,
         &coef, &pState, &lState, &finalShift, &finalOffset})
     *buf = e.alloc({cb}, {});
   keptRun = e.alloc({1}, {});
@@ -143,7 +143,8 @@ void cpu::ChunkShift::begin() {
     e.vstore(e.splat(-std::numeric_limits<float>::infinity()), hiRaw, {cv});
     e.vstore(e.splat(std::numeric_limits<float>::infinity()), loRaw, {cv});
     for (Value buf :
-         {sumRaw, pRun, oRun, seenRun, seenNext, coef, pState, lState})
+         {sumRaw, nanRaw, pRun, oRun, seenRun, seenNext, coef, pState,
+          lState})
       e.vstore(e.splat(0.0f), buf, {cv});
     e.vstore(e.splat(1.0f), scale, {cv});
   });
@@ -229,9 +230,9 @@ Value cpu::ChunkShift::retarget(
 void cpu::ChunkShift::advance(Value s0, Value s1,
                               llvm::function_ref<void()> moveSums) {
   bool squash = getPriorInfo(op.getKind()).squashValues;
-  // The running raw max, min and sum over the kept keys (the pre-pass's
-  // fold; a NaN value leaves max and min, streams.nanLanes has it), and
-  // the count of kept keys.
+  // The running raw max, min, sum and NaN flag over the kept keys (the
+  // pre-pass's fold; a NaN value leaves max and min), and the count of
+  // kept keys.
   Value keyMask = op.getMask();
   Value kept = keyMask ? e.loop(s0, s1, w.c1i, {e.cst(0.0f)},
                                 [&](Value s, ValueRange it) {
@@ -245,15 +246,17 @@ void cpu::ChunkShift::advance(Value s0, Value s1,
   e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
     SmallVector<Value> red = e.loop(
         s0, s1, w.c1i,
-        {e.vload(hiRaw, {cv}), e.vload(loRaw, {cv}), e.vload(sumRaw, {cv})},
+        {e.vload(hiRaw, {cv}), e.vload(loRaw, {cv}), e.vload(sumRaw, {cv}),
+         e.vload(nanRaw, {cv})},
         [&](Value s, ValueRange it) {
           ValueStreams::RawFold next = streams.foldKey(
-              s, cv, {it[0], it[1], it[2], Value()}, streams.keyKept(s));
-          return SmallVector<Value>{next.hi, next.lo, next.sum};
+              s, cv, {it[0], it[1], it[2], it[3]}, streams.keyKept(s));
+          return SmallVector<Value>{next.hi, next.lo, next.sum, next.nan};
         });
     e.vstore(red[0], hiRaw, {cv});
     e.vstore(red[1], loRaw, {cv});
     e.vstore(red[2], sumRaw, {cv});
+    e.vstore(red[3], nanRaw, {cv});
   });
   Value half = e.splat(0.5f);
   Value changed = retarget(
@@ -303,8 +306,12 @@ void cpu::ChunkShift::advance(Value s0, Value s1,
             e.fcmp(arith::CmpFPredicate::OLE, e.fsub(m, l),
                    e.splat(femc::priors::kCentredRange)));
         Value p = e.select(centred, c, pMax);
-        Value nan = e.fcmp(arith::CmpFPredicate::OGT,
-                           e.vload(streams.nanLanes, {cv}), half);
+        // The pass's NaN flag covers the whole launch, the running one
+        // the keys so far (settle() marks the rows before).
+        Value nan = e.fcmp(
+            arith::CmpFPredicate::OGT,
+            e.fmax(e.vload(streams.nanLanes, {cv}), e.vload(nanRaw, {cv})),
+            half);
         p = e.select(nan, e.splat(NAN), p);
         p = e.select(seen, p, e.splat(0.0f));
         Value narrow = arith::AndIOp::create(
@@ -320,6 +327,36 @@ void cpu::ChunkShift::advance(Value s0, Value s1,
 }
 
 void cpu::ChunkShift::settle(llvm::function_ref<void()> moveSums) {
+  if (!ValueStreams::needsPass(op)) {
+    // The channel vectors with a NaN value, their rows from the first
+    // that saw a key on (a row without one outputs 0 as before).
+    Value nanQ = e.splat(NAN), half = e.splat(0.5f);
+    e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
+      Value lanes = arith::AndIOp::create(
+          e.b, e.mask(e.sub(w.cw, cv)),
+          e.fcmp(arith::CmpFPredicate::OGT, e.vload(nanRaw, {cv}), half));
+      Value any =
+          vector::ReductionOp::create(e.b, vector::CombiningKind::OR, lanes);
+      e.when(any, [&] {
+        Value none = arith::ConstantIntOp::create(e.b, e.b.getI1Type(), 0);
+        e.loop(w.c0i, w.T, w.c1i, {none}, [&](Value t, ValueRange it) {
+          Value seen = it[0];
+          if (Value keep = streams.keyKept(t))
+            seen = arith::OrIOp::create(e.b, seen, keep);
+          else
+            seen = arith::ConstantIntOp::create(e.b, e.b.getI1Type(), 1);
+          e.when(seen, [&] {
+            e.vstoreMasked(nanQ, op.getOut(),
+                           e.at(w.batch, t, w.head, e.add(w.chan0, cv)),
+                           lanes);
+          });
+          return SmallVector<Value>{seen};
+        });
+      });
+    });
+  }
+  if (!carried.out())
+    return;
   Value changed = retarget(
       [&](Value cv) -> std::pair<Value, Value> {
         return {e.vload(finalShift, {cv}), e.vload(finalOffset, {cv})};

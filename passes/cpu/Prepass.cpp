@@ -232,6 +232,10 @@ static bool centresTilt(ScanReadOp op) {
          !femc::priors::keysOnQueryAxis(info, op.getCausal());
 }
 
+bool ValueStreams::needsPass(ScanReadOp op) {
+  return !ChunkShift::applies(op) || op.getState() || op.getStateOut();
+}
+
 void ValueStreams::emit(PrefetchLevel level) {
   float capValue = static_cast<float>(op.getCapAttr().getValueAsDouble());
   bool squash = getPriorInfo(op.getKind()).squashValues;
@@ -261,8 +265,12 @@ void ValueStreams::emit(PrefetchLevel level) {
     if (sumBuf)
       e.vstore(e.splat(0.0f), sumBuf, {cv});
   });
+  // A causal launch without a carried state takes no pass: ChunkShift
+  // folds the keys as the rows reach them, and the loop below sees no key
+  // (every channel as "no key kept"; ChunkShift::begin replaces the shift).
+  Value keysEnd = needsPass(op) ? w.S : w.c0i;
   Value ahead = e.idx(kPrepassAhead), lastS = e.sub(w.S, w.c1i);
-  e.loop(w.c0i, w.S, w.c1i, [&](Value s) {
+  e.loop(w.c0i, keysEnd, w.c1i, [&](Value s) {
     prefetchRowInto(e, level, w.far, op.getV(), w.batch,
                     e.minI(e.add(s, ahead), lastS), w.kvHead, w.chan0, w.cw);
     Value keep = keyKept(s);

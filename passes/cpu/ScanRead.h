@@ -74,8 +74,16 @@ public:
   ValueStreams(EmitterBuilder &e, ScanReadOp op, const ScanWorkgroup &w)
       : e(e), op(op), w(w) {}
   /// The pre-pass over all keys of the kv head (unmasked keys only); its
-  /// rows ahead are prefetched into `level`.
+  /// rows ahead are prefetched into `level`. Where needsPass(op) is false
+  /// it reads no value: beta, bound and invBeta as always, the range and
+  /// shift of a launch without keys.
   void emit(PrefetchLevel level = PrefetchLevel::L1);
+  /// Whether `op` reads its values before the rows. A causal launch
+  /// without a carried state does not: ChunkShift takes its shift from the
+  /// keys the rows have reached and marks a NaN value's channel after the
+  /// rows (ChunkShift::settle); the pass's range (the launch's final shift,
+  /// L and "some key") is for a state's record.
+  static bool needsPass(ScanReadOp op);
   /// [clipped | X - o] of key s at block channel vector cv (an offset into
   /// the block). Masked keys (and lanes past the block) give 0.
   std::pair<Value, Value> panel(Value s, Value cv, Value keep = Value());
@@ -94,7 +102,8 @@ public:
   Value beta, bound, shift, offset; // buffers of Bc floats
   Value invBeta;                      // 1 / beta (Bc floats)
   /// 1 where a kept value of the channel is NaN (Bc floats): the shift is
-  /// NaN on those channels for every row, as the reference's M over all keys.
+  /// NaN on those channels for every row, as the reference's M over all keys
+  /// (0 without the pass: ChunkShift finds them).
   Value nanLanes;
   /// The pre-pass's range of the segment's kept keys (Bc floats each): L =
   /// beta * clip(min value) (the shift's low, before a carried record's is
@@ -229,7 +238,11 @@ private:
 /// chunks the X sums move to the new (P, o) as a record's do
 /// (ScanState::xSumFromRecord: e^D S + k norm, D = P_old - P). After the
 /// last chunk settle() moves them to the launch's final max-based (P, o)
-/// of ScanState::begin, so records and state_out keep their format.
+/// of ScanState::begin, so records and state_out keep their format. A
+/// launch without a state reads no value before its rows
+/// (ValueStreams::needsPass): a NaN value, which makes the reference's M
+/// and so every row of its channel NaN, is found by the running fold, and
+/// settle() writes NaN to the rows before it.
 class ChunkShift {
 public:
   ChunkShift(EmitterBuilder &e, ScanReadOp op, const ScanWorkgroup &w,
@@ -248,9 +261,11 @@ public:
   /// some channel's (P, o) changed, runs `moveSums` (which applies move()
   /// to every X sum of the emitter).
   void advance(Value s0, Value s1, llvm::function_ref<void()> moveSums);
-  /// After the last chunk: the launch's final (P, o) of begin() back in
-  /// streams (the running ones equal them unless no key was seen), the sums
-  /// moved where they differ.
+  /// After the last chunk. With a state out: the launch's final (P, o) of
+  /// begin() back in streams (the running ones equal them unless no key
+  /// was seen), the sums moved where they differ. Without the value pass:
+  /// NaN in every row that saw a key of each channel whose kept values
+  /// hold a NaN (the rows the pass's NaN shift would have made NaN).
   void settle(llvm::function_ref<void()> moveSums);
   /// An X sum of block channel vector cv moved from the previous (P, o) to
   /// the current: scale * stored + coef * norm (norm: its normaliser, a
@@ -275,6 +290,7 @@ private:
   Value hiRaw, loRaw, pRun, oRun, seenRun, scale, coef, pState, lState;
   Value finalShift, finalOffset;
   Value sumRaw;   // the running sum of the kept raw values (the centre)
+  Value nanRaw;   // 1 where a kept value so far was NaN, else 0
   Value seenNext; // advance()'s seen for retarget()
   Value keptRun;  // 1 float: this launch's kept keys so far
 };

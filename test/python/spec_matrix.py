@@ -542,6 +542,35 @@ def test_nonfinite_inputs_propagate(module, prior, name, at, value):
     assert err <= TOLERANCE["f32"], f"finite elements: {err:.3g}*max|spec|"
 
 
+# A NaN value makes the page's M, and so every row of its channel that sees
+# a key, NaN: the rows before it too. Causal scans without a state find it
+# as their rows reach it (passes/cpu/ScanRead.h, ValueStreams::needsPass)
+# and mark the earlier rows after the last one; at the first key, in the
+# middle of a chunk and at the last key, and (masked linear) after rows
+# that see no key, which stay 0.
+@pytest.mark.parametrize("prior", ["linear", "gla", "aft", "ssm"])
+@pytest.mark.parametrize("t", [0, 37, 64, 69])
+def test_nan_value_reaches_earlier_rows(module, prior, t):
+    case = Case(f"nan-value-{prior}", prior, 70, B=2, H=2, dk=8, dv=8, seed=11,
+                mask=_mask_end_and_empty if prior == "linear" else None)
+    storage, exact, mask = case.inputs()
+    v = storage["v"].copy()
+    v[1, t, 0, 5] = np.nan
+    storage["v"], exact["v"] = v, v.astype(np.float64)
+    if mask is not None:
+        mask[1, t] = True  # the NaN's key is kept
+        storage["mask"] = np.ascontiguousarray(mask, np.uint8)
+    out = np.asarray(module.kernel(case.kernel).run(**storage), np.float64)
+    ref = spec_ref.fem_read(prior, exact, causal=True, mask=mask)["out"]
+    assert np.isnan(ref[1, :, 0, 5]).sum() >= 1
+    assert (np.isnan(out) == np.isnan(ref)).all(), (
+        f"NaN in femc at {np.argwhere(np.isnan(out) & ~np.isnan(ref))[:4]}, "
+        f"in spec_ref only at {np.argwhere(np.isnan(ref) & ~np.isnan(out))[:4]}")
+    fin = ~np.isnan(ref)
+    err = np.abs(out[fin] - ref[fin]).max() / np.abs(ref[fin]).max()
+    assert err <= TOLERANCE["f32"], f"finite elements: {err:.3g}*max|spec|"
+
+
 if __name__ == "__main__":
     import sys
 
