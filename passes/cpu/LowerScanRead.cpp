@@ -132,8 +132,8 @@ bool cpu::ChunkShift::applies(ScanReadOp op) {
 void cpu::ChunkShift::begin() {
   int64_t cb = w.cb;
   for (Value *buf :
-       {&hiRaw, &loRaw, &sumRaw, &nanRaw, &pRun, &oRun, &seenRun, &seenNext, &scale,
-        &coef, &pState, &lState, &finalShift, &finalOffset})
+       {&hiRaw, &loRaw, &sumRaw, &nanRaw, &pRun, &oRun, &seenRun, &seenNext,
+        &scale, &coef, &pState, &lState, &finalShift, &finalOffset})
     *buf = e.alloc({cb}, {});
   keptRun = e.alloc({1}, {});
   e.store(e.cst(0.0f), keptRun, {w.c0i});

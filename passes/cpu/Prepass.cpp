@@ -266,26 +266,27 @@ void ValueStreams::emit(PrefetchLevel level) {
       e.vstore(e.splat(0.0f), sumBuf, {cv});
   });
   // A causal launch without a carried state takes no pass: ChunkShift
-  // folds the keys as the rows reach them, and the loop below sees no key
-  // (every channel as "no key kept"; ChunkShift::begin replaces the shift).
-  Value keysEnd = needsPass(op) ? w.S : w.c0i;
-  Value ahead = e.idx(kPrepassAhead), lastS = e.sub(w.S, w.c1i);
-  e.loop(w.c0i, keysEnd, w.c1i, [&](Value s) {
-    prefetchRowInto(e, level, w.far, op.getV(), w.batch,
-                    e.minI(e.add(s, ahead), lastS), w.kvHead, w.chan0, w.cw);
-    Value keep = keyKept(s);
-    e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
-      RawFold acc{e.vload(hiBuf, {cv}), e.vload(loBuf, {cv}),
-                  sumBuf ? e.vload(sumBuf, {cv}) : Value(),
-                  e.vload(nanBuf, {cv})};
-      RawFold next = foldKey(s, cv, acc, keep);
-      e.vstore(next.hi, hiBuf, {cv});
-      e.vstore(next.lo, loBuf, {cv});
-      e.vstore(next.nan, nanBuf, {cv});
-      if (sumBuf)
-        e.vstore(next.sum, sumBuf, {cv});
+  // folds the keys as the rows reach them, and the buffers keep a launch
+  // without keys (ChunkShift::begin replaces its shift).
+  if (needsPass(op)) {
+    Value ahead = e.idx(kPrepassAhead), lastS = e.sub(w.S, w.c1i);
+    e.loop(w.c0i, w.S, w.c1i, [&](Value s) {
+      prefetchRowInto(e, level, w.far, op.getV(), w.batch,
+                      e.minI(e.add(s, ahead), lastS), w.kvHead, w.chan0, w.cw);
+      Value keep = keyKept(s);
+      e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
+        RawFold acc{e.vload(hiBuf, {cv}), e.vload(loBuf, {cv}),
+                    sumBuf ? e.vload(sumBuf, {cv}) : Value(),
+                    e.vload(nanBuf, {cv})};
+        RawFold next = foldKey(s, cv, acc, keep);
+        e.vstore(next.hi, hiBuf, {cv});
+        e.vstore(next.lo, loBuf, {cv});
+        e.vstore(next.nan, nanBuf, {cv});
+        if (sumBuf)
+          e.vstore(next.sum, sumBuf, {cv});
+      });
     });
-  });
+  }
   // The number of kept keys, for the centre's mean.
   Value kept = centre ? e.keptKeys(op.getMask(), w.batch, w.S) : Value();
   e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
