@@ -131,21 +131,32 @@ bool cpu::ChunkShift::applies(ScanReadOp op) {
 
 void cpu::ChunkShift::begin() {
   int64_t cb = w.cb;
-  for (Value *buf :
-       {&hiRaw, &loRaw, &sumRaw, &nanRaw, &pRun, &oRun, &seenRun, &seenNext,
-        &scale, &coef, &pState, &lState, &finalShift, &finalOffset})
+  for (Value *buf : {&hiRaw, &loRaw, &sumRaw, &pRun, &oRun, &seenRun,
+                     &seenNext, &scale, &coef, &pState, &lState})
     *buf = e.alloc({cb}, {});
+  // The running NaN flag only where no pass found the NaN values (the
+  // pass's flag covers the whole launch); the final (P, o) only for a
+  // state out (settle()).
+  bool pass = ValueStreams::needsPass(op);
+  nanRaw = pass ? Value() : e.alloc({cb}, {});
+  if (carried.out()) {
+    finalShift = e.alloc({cb}, {});
+    finalOffset = e.alloc({cb}, {});
+  }
   keptRun = e.alloc({1}, {});
   e.store(e.cst(0.0f), keptRun, {w.c0i});
   e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
-    e.vstore(e.vload(streams.shift, {cv}), finalShift, {cv});
-    e.vstore(e.vload(streams.offset, {cv}), finalOffset, {cv});
+    if (finalShift) {
+      e.vstore(e.vload(streams.shift, {cv}), finalShift, {cv});
+      e.vstore(e.vload(streams.offset, {cv}), finalOffset, {cv});
+    }
     e.vstore(e.splat(-std::numeric_limits<float>::infinity()), hiRaw, {cv});
     e.vstore(e.splat(std::numeric_limits<float>::infinity()), loRaw, {cv});
     for (Value buf :
          {sumRaw, nanRaw, pRun, oRun, seenRun, seenNext, coef, pState,
           lState})
-      e.vstore(e.splat(0.0f), buf, {cv});
+      if (buf)
+        e.vstore(e.splat(0.0f), buf, {cv});
     e.vstore(e.splat(1.0f), scale, {cv});
   });
   if (carried.in()) {
@@ -244,19 +255,25 @@ void cpu::ChunkShift::advance(Value s0, Value s1,
   Value count = e.fadd(e.load(keptRun, {w.c0i}), kept);
   e.store(count, keptRun, {w.c0i});
   e.loop(w.c0i, w.cwp, w.cLanes, [&](Value cv) {
-    SmallVector<Value> red = e.loop(
-        s0, s1, w.c1i,
-        {e.vload(hiRaw, {cv}), e.vload(loRaw, {cv}), e.vload(sumRaw, {cv}),
-         e.vload(nanRaw, {cv})},
-        [&](Value s, ValueRange it) {
+    SmallVector<Value> init = {e.vload(hiRaw, {cv}), e.vload(loRaw, {cv}),
+                               e.vload(sumRaw, {cv})};
+    if (nanRaw)
+      init.push_back(e.vload(nanRaw, {cv}));
+    SmallVector<Value> red =
+        e.loop(s0, s1, w.c1i, init, [&](Value s, ValueRange it) {
           ValueStreams::RawFold next = streams.foldKey(
-              s, cv, {it[0], it[1], it[2], it[3]}, streams.keyKept(s));
-          return SmallVector<Value>{next.hi, next.lo, next.sum, next.nan};
+              s, cv, {it[0], it[1], it[2], nanRaw ? it[3] : Value()},
+              streams.keyKept(s));
+          SmallVector<Value> out = {next.hi, next.lo, next.sum};
+          if (nanRaw)
+            out.push_back(next.nan);
+          return out;
         });
     e.vstore(red[0], hiRaw, {cv});
     e.vstore(red[1], loRaw, {cv});
     e.vstore(red[2], sumRaw, {cv});
-    e.vstore(red[3], nanRaw, {cv});
+    if (nanRaw)
+      e.vstore(red[3], nanRaw, {cv});
   });
   Value half = e.splat(0.5f);
   Value changed = retarget(
@@ -307,11 +324,10 @@ void cpu::ChunkShift::advance(Value s0, Value s1,
                    e.splat(femc::priors::kCentredRange)));
         Value p = e.select(centred, c, pMax);
         // The pass's NaN flag covers the whole launch, the running one
-        // the keys so far (settle() marks the rows before).
-        Value nan = e.fcmp(
-            arith::CmpFPredicate::OGT,
-            e.fmax(e.vload(streams.nanLanes, {cv}), e.vload(nanRaw, {cv})),
-            half);
+        // (no pass) the keys so far (settle() marks the rows before).
+        Value nan = e.fcmp(arith::CmpFPredicate::OGT,
+                           e.vload(nanRaw ? nanRaw : streams.nanLanes, {cv}),
+                           half);
         p = e.select(nan, e.splat(NAN), p);
         p = e.select(seen, p, e.splat(0.0f));
         Value narrow = arith::AndIOp::create(

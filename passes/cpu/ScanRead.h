@@ -286,11 +286,14 @@ private:
   ScanState &carried;
   // Bc floats each: the running raw max and min of the kept values, the
   // running P, o and seen, the move's scale and coef, the carried record's
-  // P and L, and begin()'s final shift and offset.
+  // P and L, and begin()'s final shift and offset (with a state out only,
+  // else null).
   Value hiRaw, loRaw, pRun, oRun, seenRun, scale, coef, pState, lState;
   Value finalShift, finalOffset;
-  Value sumRaw;   // the running sum of the kept raw values (the centre)
-  Value nanRaw;   // 1 where a kept value so far was NaN, else 0
+  Value sumRaw; // the running sum of the kept raw values (the centre)
+  // 1 where a kept value so far was NaN, else 0; null where the pass ran
+  // (its streams.nanLanes covers the launch).
+  Value nanRaw;
   Value seenNext; // advance()'s seen for retarget()
   Value keptRun;  // 1 float: this launch's kept keys so far
 };
