@@ -24,6 +24,7 @@ import datetime
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 
@@ -74,24 +75,38 @@ def rate_pct(prior, T, med, sgemm, copy):
     return rate, "GB/s", 100 * rate / copy if copy else None
 
 
+def growth(r0, r1):
+    """Time per token of row r1 over that of row r0 (rows as summary() takes
+    them): with per-round medians, the median of each round's own ratio
+    (the rows of a round ran seconds apart), else the ratio of the rows'
+    medians."""
+    (t0, m0), (t1, m1) = (r0[1], r0[2]), (r1[1], r1[2])
+    if len(r0) > 8 and len(r1) > 8 and len(r0[8]) == len(r1[8]):
+        return statistics.median((b / t1) / (a / t0) for a, b in zip(r0[8], r1[8]))
+    return (m1 / t1) / (m0 / t0)
+
+
 def summary(rows, sgemm, copy):
     """One line per prior against issue 8's targets: growth of the time per
     token from the first to the last T, % of the yardstick over the Ts, the
     largest extra memory, and PyTorch / femc at T = REF_T. rows: (prior, T,
-    median ms, min ms, threads, extra MiB, ref, iree) as main() collects."""
+    median ms, min ms, threads, extra MiB, ref, iree[, per-round medians]) as
+    main() collects; with per-round medians the growth is the median of the
+    rounds' own growths, and a ref's paired_x (the median of the rounds'
+    PyTorch / femc) is its ratio."""
     hdr = (f"{'prior':<6} {'growth':>15} {'% SGEMM / % copy':>22} {'extra MiB':>11} "
            f"{'PyTorch x @' + str(REF_T):>16}")
     out = [hdr, "-" * len(hdr)]
     for prior in dict.fromkeys(r[0] for r in rows):
         mine = sorted((r for r in rows if r[0] == prior), key=lambda r: r[1])
-        (t0, m0), (t1, m1) = (mine[0][1], mine[0][2]), (mine[-1][1], mine[-1][2])
+        t0, t1 = mine[0][1], mine[-1][1]
         if len(mine) > 1:
-            g = (m1 / t1) / (m0 / t0)
+            g = growth(mine[0], mine[-1])
             mark = "met" if g <= GROWTH_MAX else "NOT met"
-            growth = f"{g:.2f}x {mark}" if t0 == 1024 and t1 == 65536 else \
+            grow = f"{g:.2f}x {mark}" if t0 == 1024 and t1 == 65536 else \
                 f"{g:.2f}x {t0}->{t1}"
         else:
-            growth = "-"
+            grow = "-"
         pcts = [rate_pct(prior, r[1], r[2], sgemm, copy) for r in mine]
         unit = pcts[0][1]
         if all(p[2] is not None for p in pcts):
@@ -104,11 +119,11 @@ def summary(rows, sgemm, copy):
         extra = f"{min(r[5] for r in mine):.1f}..{max(r[5] for r in mine):.1f}"
         at = [r for r in mine if r[1] == REF_T]
         if at and "median_ms" in at[0][6]:
-            x = at[0][6]["median_ms"] / at[0][2]
+            x = at[0][6].get("paired_x", at[0][6]["median_ms"] / at[0][2])
             ref = f"{x:.1f}x " + ("met" if x >= REF_MIN else "NOT met")
         else:
             ref = "-"
-        out.append(f"{prior:<6} {growth:>15} {pct:>22} {extra:>11} {ref:>16}")
+        out.append(f"{prior:<6} {grow:>15} {pct:>22} {extra:>11} {ref:>16}")
     return out
 
 
@@ -174,8 +189,13 @@ def main():
     p.add_argument("--build", default=os.path.join(root, "build"))
     p.add_argument("--T", default="1024,4096,16384,65536", help="sequence lengths")
     p.add_argument("--priors", default="linear,gla,aft,ssm")
-    p.add_argument("--reps", type=int, default=3, help="timed femc launches per row (median)")
-    p.add_argument("--ref-reps", type=int, default=2, help="timed PyTorch calls per row")
+    p.add_argument("--reps", type=int, default=3,
+                   help="timed femc launches per row and round (median)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="rounds over all rows (default 3): each times every row once, "
+                        "so the rows of a round share the machine's speed of the moment")
+    p.add_argument("--ref-reps", type=int, default=2,
+                   help="timed PyTorch calls per row and round")
     p.add_argument("--ref-max-gib", type=float, default=4.0,
                    help="run the PyTorch formulation only where its largest "
                         "intermediates fit in this many GiB (default 4)")
@@ -190,8 +210,9 @@ def main():
     bad = [x for x in priors if x not in PRIORS]
     if bad or not priors:
         p.error(f"--priors: expected some of {','.join(PRIORS)}, got '{a.priors}'")
-    if any(t < 1 for t in Ts) or a.reps < 1 or a.ref_reps < 1 or a.ref_max_steps < 0:
-        p.error("--T, --reps and --ref-reps must be positive, --ref-max-steps "
+    if (any(t < 1 for t in Ts) or a.reps < 1 or a.rounds < 1 or a.ref_reps < 1
+            or a.ref_max_steps < 0):
+        p.error("--T, --reps, --rounds and --ref-reps must be positive, --ref-max-steps "
                 "non-negative")
 
     femc = os.path.join(a.build, "bin", "femc")
@@ -208,7 +229,8 @@ def main():
     cpu, used, online, isa = machine()
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     print(f"date:    {now}; femc {git_rev(root)}; B={B} H={H} dk={DK} dv={DV} "
-          f"(ssm E={E} N={N_SSM}); femc: median of {a.reps} launches after one warm-up")
+          f"(ssm E={E} N={N_SSM}); femc: median of {a.rounds} rounds, each the median of {a.reps} launches after one "
+          f"warm-up")
     print(f"machine: {cpu}; {used} cores used of {online}; ISA: {' '.join(isa)}")
     print("tiles:   " + ", ".join(
         f"{pr} q={tiles.get(k, {}).get('q')} k={tiles.get(k, {}).get('k')} "
@@ -221,21 +243,57 @@ def main():
         print(f"yardsticks unavailable: {before['error']}")
 
     meter = OthersMeter()
+    # The rows are timed in rounds: each round launches every row once
+    # (fem-run --bench REPS, and the PyTorch formulation right after its
+    # femc row), so a machine whose speed drifts over minutes moves every
+    # row of a round alike. A row's time is the median of its rounds';
+    # growth and PyTorch / femc are medians of the per-round ratios.
+    base = {prior: femc_run(fem_run, lib, PRIORS[prior], 64, 1)[3] for prior in priors}
+    cells = {}
+    for rnd in range(a.rounds):
+        for prior in priors:
+            for T in Ts:
+                cell = cells.setdefault((prior, T), {"meds": [], "mins": [], "refs": []})
+                first = rnd == 0
+                fits = ref_bytes(prior, T) <= a.ref_max_gib * 2 ** 30
+                short = prior != "ssm" or T <= a.ref_max_steps
+                want_ref = not a.no_ref and py is not None and fits and short
+                d = os.path.join(out_dir, f"{prior}_T{T}") if want_ref and first else None
+                med, mn, threads, rss = femc_run(fem_run, lib, PRIORS[prior], T, a.reps, d)
+                cell["meds"].append(med)
+                cell["mins"].append(mn)
+                cell["threads"] = threads
+                cell["extra"] = max(cell.get("extra", -1e30),
+                                    rss - base[prior] - io_bytes(prior, T) / MIB)
+                print(f"scan bench: round {rnd + 1}/{a.rounds}: {prior} T={T}: femc "
+                      f"{med:.2f} ms", file=sys.stderr, flush=True)
+                if want_ref:
+                    r = child(py, ["ref", prior, os.path.join(out_dir, f"{prior}_T{T}"),
+                                   a.ref_reps])
+                    cell["refs"].append(r)
+                    if "median_ms" in r:
+                        print(f"scan bench: round {rnd + 1}/{a.rounds}: {prior} T={T}: "
+                              f"PyTorch {r['median_ms']:.1f} ms", file=sys.stderr, flush=True)
+                    if first:
+                        cell["iree"] = child(py, ["iree", prior, d, a.ref_reps])
+                cell["want_ref"] = want_ref
+                cell["why"] = (fits, short)
     rows = []
     for prior in priors:
-        kernel = PRIORS[prior]
-        base = femc_run(fem_run, lib, kernel, 64, 1)[3]
         for T in Ts:
-            fits = ref_bytes(prior, T) <= a.ref_max_gib * 2 ** 30
-            short = prior != "ssm" or T <= a.ref_max_steps
-            want_ref = not a.no_ref and py is not None and fits and short
-            d = os.path.join(out_dir, f"{prior}_T{T}") if want_ref else None
-            med, mn, threads, rss = femc_run(fem_run, lib, kernel, T, a.reps, d)
-            extra = rss - base - io_bytes(prior, T) / MIB
-            print(f"scan bench: {prior} T={T}: femc {med:.2f} ms", file=sys.stderr, flush=True)
+            cell = cells[(prior, T)]
+            med, mn = statistics.median(cell["meds"]), min(cell["mins"])
+            threads, extra, want_ref = cell["threads"], cell["extra"], cell["want_ref"]
+            fits, short = cell["why"]
             if want_ref:
-                ref = child(py, ["ref", prior, d, a.ref_reps])
-                iree = child(py, ["iree", prior, d, a.ref_reps])
+                ok = [(r, m) for r, m in zip(cell["refs"], cell["meds"]) if "median_ms" in r]
+                if ok:
+                    ref = {"median_ms": statistics.median(r["median_ms"] for r, _ in ok),
+                           "diff": max(r["diff"] for r, _ in ok),
+                           "paired_x": statistics.median(r["median_ms"] / m for r, m in ok)}
+                else:
+                    ref = cell["refs"][0]
+                iree = cell.get("iree", {"error": "not run"})
             elif a.no_ref:
                 ref = {"error": "--no-ref"}
             elif py is None:
@@ -248,13 +306,7 @@ def main():
                                 f"{a.ref_max_steps}"}
             if not want_ref:
                 iree = ref
-            if "median_ms" in ref:
-                print(f"scan bench: {prior} T={T}: PyTorch {ref['median_ms']:.1f} ms",
-                      file=sys.stderr, flush=True)
-            if "median_ms" in iree:
-                print(f"scan bench: {prior} T={T}: IREE {iree['median_ms']:.1f} ms",
-                      file=sys.stderr, flush=True)
-            rows.append((prior, T, med, mn, threads, extra, ref, iree))
+            rows.append((prior, T, med, mn, threads, extra, ref, iree, cell["meds"]))
     others = meter.line()
     after = child(py, ["rates", 5]) if py else {"error": "no Python"}
 
@@ -278,24 +330,29 @@ def main():
            f"{'PyTorch ms':>11} {'femc x':>7} {'diff':>8} "
            f"{'IREE ms':>9} {'femc x':>7} {'diff':>8}")
     print("\nrate: effective GFLOP/s (linear, gla; % of SGEMM) or GB/s (aft, ssm; % of copy).")
-    print("x 1k: time per token / that at the first T. extra MiB: fem-run's peak RSS minus "
-          "fem-run at T=64 minus inputs and outputs.")
+    print("x 1k: time per token / that at the first T (the median over rounds of each "
+          "round's own ratio). extra MiB: fem-run's peak RSS minus fem-run at T=64 minus "
+          "inputs and outputs.")
     print("PyTorch: the authors' formulation in float32 (median of "
-          f"{a.ref_reps}); diff: max|PyTorch - femc| / max|femc|.")
+          f"{a.ref_reps} calls in each round, right after the row's femc launches; the "
+          "median over rounds); femc x: the median over rounds of PyTorch / femc in the "
+          "same round; diff: max|PyTorch - femc| / max|femc|.")
     print("IREE: the same formulation compiled by IREE for llvm-cpu, host CPU "
-          "(bench/iree_scan.py; ssm: a jax.lax.scan of the recurrence), all cores; "
-          "diff as for PyTorch.\n")
+          "(bench/iree_scan.py; ssm: a jax.lax.scan of the recurrence), all cores, "
+          "first round only; diff as for PyTorch.")
+    print("Against the targets below: growth is the median of each round's own growth.\n")
     print(hdr)
     print("-" * len(hdr))
     first = {}
-    for prior, T, med, mn, threads, extra, ref, iree in rows:
+    for row in rows:
+        prior, T, med, mn, threads, extra, ref, iree, _ = row
         per_tok = med * 1e6 / T
-        first.setdefault(prior, per_tok)
+        first.setdefault(prior, row)
         rate, unit, share = rate_pct(prior, T, med, sgemm, copy)
         rcol = f"{rate:7.1f} GFLOP/s" if unit == "GFLOP/s" else f"{rate:10.1f} GB/s"
         pct = f"{share:6.1f}%" if share is not None else f"{'-':>7}"
         if "median_ms" in ref:
-            rc = (f"{ref['median_ms']:11.1f} {ref['median_ms'] / med:6.1f}x "
+            rc = (f"{ref['median_ms']:11.1f} {ref.get('paired_x', ref['median_ms'] / med):6.1f}x "
                   f"{ref['diff']:8.1e}")
         else:
             rc = f"  {ref['error']}"
@@ -305,7 +362,7 @@ def main():
         elif iree is not ref:
             rc += f"  IREE: {iree['error']}"
         print(f"{prior:<6} {T:6d} {med:10.2f} {mn:9.2f} {per_tok:9.1f} "
-              f"{per_tok / first[prior]:5.2f} {rcol:>14} {pct} {extra:9.1f} {rc}")
+              f"{growth(first[prior], row):5.2f} {rcol:>14} {pct} {extra:9.1f} {rc}")
     print(others)
     print(f"\nfemc on {rows[0][4] if rows else '?'} threads (fem-run default).")
     print(f"\nAgainst issue 8's targets (growth <= {GROWTH_MAX}x per token from 1k to "

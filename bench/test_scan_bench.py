@@ -29,8 +29,8 @@ class Arguments(unittest.TestCase):
         self.assertIn("--T: expected a comma-separated list, got '1024,4k'", p.stderr)
 
     def test_non_positive(self):
-        for args in (("--T", "0"), ("--reps", "0"), ("--ref-reps", "0"),
-                     ("--ref-max-steps", "-1")):
+        for args in (("--T", "0"), ("--reps", "0"), ("--rounds", "0"),
+                     ("--ref-reps", "0"), ("--ref-max-steps", "-1")):
             p = bench(*args)
             self.assertEqual(p.returncode, 2, args)
             self.assertIn("must be positive", p.stderr)
@@ -97,6 +97,20 @@ class Summary(unittest.TestCase):
         self.assertEqual(line.split()[:3], ["ssm", "0.98x", "met"])
         self.assertEqual(line.split()[3], "-")
         self.assertTrue(line.endswith("-"))
+
+    def test_rounds_pair_growth_and_ratio_within_a_round(self):
+        # The rows' medians (3.0 and 192.0 ms) come from different rounds
+        # and give 1.00x; each round's own growth is 2.00, 0.75 and 0.67,
+        # median 0.75. PyTorch / femc is the ref's paired_x.
+        ref = {"median_ms": 40.0, "diff": 1e-7, "paired_x": 12.5}
+        rows = [("aft", 1024, 3.0, 2.0, 2, -0.9, {"error": "x"}, {"error": "x"},
+                 [2.0, 4.0, 3.0]),
+                ("aft", 4096, 16.0, 8.0, 2, -0.9, ref, {"error": "x"}, [8.0, 16.0, 16.0]),
+                ("aft", 65536, 192.0, 128.0, 2, -0.9, {"error": "x"}, {"error": "x"},
+                 [256.0, 192.0, 128.0])]
+        line = scan_bench.summary(rows, sgemm=None, copy=25.0)[2]
+        self.assertEqual(line.split()[:3], ["aft", "0.75x", "met"])
+        self.assertTrue(line.endswith("12.5x met"), line)
 
 
 if __name__ == "__main__":
