@@ -229,8 +229,8 @@ def main():
     cpu, used, online, isa = machine()
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     print(f"date:    {now}; femc {git_rev(root)}; B={B} H={H} dk={DK} dv={DV} "
-          f"(ssm E={E} N={N_SSM}); femc: median of {a.rounds} rounds, each the median of {a.reps} launches after one "
-          f"warm-up")
+          f"(ssm E={E} N={N_SSM}); femc: median of {a.rounds} rounds, each the median "
+          f"of {a.reps} launches after one warm-up")
     print(f"machine: {cpu}; {used} cores used of {online}; ISA: {' '.join(isa)}")
     print("tiles:   " + ", ".join(
         f"{pr} q={tiles.get(k, {}).get('q')} k={tiles.get(k, {}).get('k')} "
@@ -352,8 +352,8 @@ def main():
         rcol = f"{rate:7.1f} GFLOP/s" if unit == "GFLOP/s" else f"{rate:10.1f} GB/s"
         pct = f"{share:6.1f}%" if share is not None else f"{'-':>7}"
         if "median_ms" in ref:
-            rc = (f"{ref['median_ms']:11.1f} {ref.get('paired_x', ref['median_ms'] / med):6.1f}x "
-                  f"{ref['diff']:8.1e}")
+            x = ref.get("paired_x", ref["median_ms"] / med)
+            rc = f"{ref['median_ms']:11.1f} {x:6.1f}x {ref['diff']:8.1e}"
         else:
             rc = f"  {ref['error']}"
         if "median_ms" in iree:
