@@ -19,12 +19,14 @@
 //   P^T    the probabilities rounded once to bf16, written as VNNI pairs of
 //          keys: pV[s/2][2r + s%2] (a B operand); l sums the rounded P, so
 //          numerator and denominator use the same weights and R(1) = 1.
-//   panelT [clip(v) | X] of head j transposed, panelT[c][s] (an A operand):
-//          the key tile's raw values are transposed once per tile (16 x 16
-//          shuffles), then clip/exp run with keys on lanes and each
-//          channel's beta, bound and shift broadcast.
+//   panelT [clip(v) | X hi | X lo] of head j transposed, panelT[c][s] (an
+//          A operand): the key tile's raw values are transposed once per
+//          tile (16 x 16 shuffles), then clip/exp run with keys on lanes and
+//          each channel's beta, bound and shift broadcast. X (X - 1 on
+//          narrow and centred channels) is a pair of bf16, hi + lo.
 //   acc^T  = alpha * acc^T + panelT . pV: C tiles of 16 channels x 16 rows,
-//          rescaled per row (rows on lanes) before the tiles add P V.
+//          rescaled per row (rows on lanes) before the tiles add P V; the
+//          X channels take the hi and the lo products.
 //
 // The epilogue transposes acc^T back (rows x channels) and runs the log
 // restore and the gate exactly as the f32 read does, rounding the output
@@ -32,10 +34,18 @@
 // configured by LLVM's tile-config passes per function): every contraction
 // loads its accumulator, multiplies and stores it in one block.
 //
-// Numerics: q, k, v are bf16 already; the panel (clip(v) and X) and P are
-// rounded to bf16 (8 significant bits) before the products; every sum, the
-// softmax state and the epilogue are f32. Against the double reference the
-// outputs agree to ~1e-2 of max|out| (docs/user-guide.md, "bf16").
+// Numerics: q, k, v are bf16 already (clip(v) is exact in bf16); P is
+// rounded to bf16 (8 significant bits) and X to a pair of bf16 (16 bits)
+// before the products; every sum, the softmax state and the epilogue are
+// f32. The tilt is centred as in the f32 read (ReadSoftmax.cpp's pre-pass:
+// X - 1 around the values' mean where their span allows), because F =
+// (log Z + M) / beta turns a relative error of Z into an absolute one of
+// 1/beta times it: with X in one bf16, the max shift and l over the
+// unrounded P, spec_fuzz draws failed the bf16 tolerance (seed 20261202
+// index 228, 1.07x), as the AVX512-BF16 dot-product read did before it took
+// the same three measures (ReadSoftmaxBf16.cpp). The outputs agree with the
+// double reference to within the bf16 tolerance, 1e-2 of max|out|
+// (docs/semantics.md).
 //
 //===----------------------------------------------------------------------===//
 #include "passes/cpu/ReadSoftmaxAmx.h"
@@ -246,7 +256,7 @@ LogicalResult AmxReadEmitter::emit() {
   scoresT = e.alloc({bkPad, bqPad}, {});
   pV = allocOf(bf16, {bkPad / 2, 2 * bqPad}, {});
   vT = e.alloc({dyn, bkPad}, {dvp});
-  panelT = allocOf(bf16, {dyn, bkPad}, {width});
+  panelT = allocOf(bf16, {dyn, bkPad}, {e.mul(dvp, e.idx(3))});
   accT = e.alloc({dyn, dyn, bqPad}, {group, width});
   accRow = e.alloc({bqPad, dyn}, {width});
   rowMax = e.alloc({dyn, bqPad}, {group});
@@ -277,47 +287,59 @@ void AmxReadEmitter::emitPrePass() {
   // Channels past dv of the panel stay 0 (finite) for every key tile.
   Value zeroB = arith::ConstantOp::create(
       e.b, vb, DenseElementsAttr::get(vb, e.b.getZeroAttr(bf16)));
-  e.loop(c0, width, c1, [&](Value c) {
+  e.loop(c0, e.mul(dvp, e.idx(3)), c1, [&](Value c) {
     e.loop(c0, e.idx(bkPad), c16,
            [&](Value s) { vector::StoreOp::create(e.b, zeroB, panelT, {c, s}); });
   });
-  // The shift M = beta * clamp(max v) over the unmasked keys (see
-  // ReadSoftmax.cpp): one pass over the raw values serves the group.
+  // Per channel over the kept keys the tile's rows see (all S when not
+  // causal, [0, t0 + rows) when causal): max, min and sum of the raw values
+  // (the shift and the centred tilt, as in ReadSoftmax.cpp's pre-pass); a
+  // NaN among any key's values reaches the channel. One pass over the raw
+  // values serves the group.
   int64_t dvStatic = cast<MemRefType>(op.getV().getType()).getDimSize(3);
   bool wholeVectors = !ShapedType::isDynamic(dvStatic) && dvStatic % 16 == 0;
+  Value seen = op.getCausal() ? e.minI(e.add(t0, rows), S) : S;
   Value vHi = e.alloc({ShapedType::kDynamic}, {dvp});
   Value vLo = e.alloc({ShapedType::kDynamic}, {dvp});
   Value vNan = e.alloc({ShapedType::kDynamic}, {dvp});
+  Value vSum = e.alloc({ShapedType::kDynamic}, {dvp});
   e.loop(c0, dvp, c16, [&](Value c) {
     Value lanesLeft = e.mask(e.sub(dv, c));
     Value noNan = arith::ConstantOp::create(
         e.b, e.vi1, DenseElementsAttr::get(e.vi1, false));
+    auto step = [&](Value s, ValueRange it, bool nanOnly) {
+      Value v = wholeVectors
+                    ? e.vload(op.getV(), e.at(batch, s, kvHead, c))
+                    : e.vloadMasked(op.getV(), e.at(batch, s, kvHead, c),
+                                    lanesLeft);
+      Value hi = nanOnly ? it[0] : e.fmax(v, it[0]);
+      Value lo = nanOnly ? it[1] : e.fmin(v, it[1]);
+      Value sum = nanOnly ? it[3] : e.fadd(v, it[3]);
+      Value nan = arith::OrIOp::create(
+          e.b, it[2], e.fcmp(arith::CmpFPredicate::UNO, v, v));
+      if (Value keyMask = op.getMask()) {
+        Value keep = e.maskKeeps(keyMask, batch, s);
+        hi = e.select(keep, hi, it[0]);
+        lo = e.select(keep, lo, it[1]);
+        nan = e.select(keep, nan, it[2]);
+        sum = e.select(keep, sum, it[3]);
+      }
+      return SmallVector<Value>{hi, lo, nan, sum};
+    };
     SmallVector<Value> red = e.loop(
-        c0, S, c1, {e.bcast(negInf), e.bcast(e.cst(INFINITY)), noNan},
-        [&](Value s, ValueRange it) {
-          Value v = wholeVectors
-                        ? e.vload(op.getV(), e.at(batch, s, kvHead, c))
-                        : e.vloadMasked(op.getV(), e.at(batch, s, kvHead, c),
-                                        lanesLeft);
-          Value hi = e.fmax(v, it[0]);
-          Value lo = e.fmin(v, it[1]);
-          Value nan = arith::OrIOp::create(
-              e.b, it[2], e.fcmp(arith::CmpFPredicate::UNO, v, v));
-          if (Value keyMask = op.getMask()) {
-            Value keep = arith::CmpIOp::create(
-                e.b, arith::CmpIPredicate::ne,
-                memref::LoadOp::create(e.b, keyMask, ValueRange{batch, s}),
-                arith::ConstantIntOp::create(e.b, e.b.getI8Type(), 0));
-            hi = e.select(keep, hi, it[0]);
-            lo = e.select(keep, lo, it[1]);
-            nan = e.select(keep, nan, it[2]);
-          }
-          return SmallVector<Value>{hi, lo, nan};
-        });
+        c0, seen, c1,
+        {e.bcast(negInf), e.bcast(e.cst(INFINITY)), noNan, e.splat(0.0f)},
+        [&](Value s, ValueRange it) { return step(s, it, false); });
+    if (op.getCausal())
+      red = e.loop(seen, S, c1, red,
+                   [&](Value s, ValueRange it) { return step(s, it, true); });
     e.vstore(red[0], vHi, {c});
     e.vstore(red[1], vLo, {c});
     e.vstore(e.select(red[2], e.splat(NAN), e.splat(0.0f)), vNan, {c});
+    e.vstore(red[3], vSum, {c});
   });
+  // The number of kept keys the rows see, for the centre's mean.
+  Value kept = e.keptKeys(op.getMask(), batch, seen);
   e.loop(c0, group, c1, [&](Value j) {
     Value h = e.add(e.mul(kvHead, group), j);
     e.loop(c0, dvp, c16, [&](Value c) {
@@ -329,18 +351,38 @@ void AmxReadEmitter::emitPrePass() {
       Value negBound = e.neg(bound);
       Value hi = e.vload(vHi, {c});
       Value vMax = e.clamp(hi, negBound, bound);
-      Value minV = e.fmul(beta, e.clamp(e.vload(vLo, {c}), negBound, bound));
+      Value loClip = e.clamp(e.vload(vLo, {c}), negBound, bound);
+      Value minV = e.fmul(beta, loClip);
       Value none = e.fcmp(arith::CmpFPredicate::OEQ, hi, e.bcast(negInf));
       vMax = e.fadd(e.select(none, e.splat(0.0f), vMax), e.vload(vNan, {c}));
       Value maxV = e.fmul(beta, vMax);
+      Value span = e.fsub(maxV, minV);
+      // Narrow channels (span <= ln 2) store X - 1 = expm1(z); centred ones
+      // (span <= kCentredRange) take the shift near the values' mean and
+      // store X - 1 too (see ReadSoftmax.cpp, emitPrePass): rounded to bf16,
+      // X - 1 around the mean errs relative to the small terms of a row's
+      // bulk, where X = e^(beta V~ - M) of one sign left every term off by
+      // its share of ~1 (F = (log Z + M) / beta turns Z's relative error
+      // into an absolute one).
+      Value narrow = e.fcmp(arith::CmpFPredicate::OLE, span,
+                            e.splat(femc::priors::kNarrowRange));
+      Value mean = e.clamp(e.fdiv(e.vload(vSum, {c}), e.bcast(kept)),
+                           negBound, bound);
+      Value vc = e.centreShift(
+          mean, loClip, vMax,
+          e.fdiv(e.splat(femc::priors::kCentreSpan), beta));
+      Value centred = arith::AndIOp::create(
+          e.b,
+          e.fcmp(arith::CmpFPredicate::OLE, span,
+                 e.splat(femc::priors::kCentredRange)),
+          e.fcmp(arith::CmpFPredicate::UNE, hi, e.bcast(negInf)));
+      Value vShift = e.select(centred, vc, vMax);
+      Value offset = arith::OrIOp::create(e.b, narrow, centred);
       e.vstore(beta, betaBuf, {j, c});
       e.vstore(bound, boundBuf, {j, c});
-      e.vstore(vMax, vmaxBuf, {j, c});
-      e.vstore(maxV, shiftBuf, {j, c});
-      // Narrow channels store X - 1 (see ReadSoftmax.cpp, emitPrePass).
-      Value narrow = e.fcmp(arith::CmpFPredicate::OLE, e.fsub(maxV, minV),
-                            e.splat(femc::priors::kNarrowRange));
-      e.vstore(e.select(narrow, e.splat(1.0f), e.splat(0.0f)), offsetBuf,
+      e.vstore(vShift, vmaxBuf, {j, c});
+      e.vstore(e.fmul(beta, vShift), shiftBuf, {j, c});
+      e.vstore(e.select(offset, e.splat(1.0f), e.splat(0.0f)), offsetBuf,
                {j, c});
     });
     // Q^T in VNNI pairs, raw bf16 (the scale multiplies score differences):
@@ -574,10 +616,12 @@ void AmxReadEmitter::emitOnlineSoftmax(Value j, Value s0) {
       a = e.select(arith::OrIOp::create(e.b, empty, same), e.splat(1.0f), a);
       // P for every key of the tile (0 where not visible, past the last key
       // included: the contraction runs over the whole tile), rounded to
-      // bf16 once for the product (P <= e^kShiftSlack); l sums the f32
-      // values (the rounding is unbiased, ~1e-3/sqrt(keys) relative in both
-      // mu and Z). e^((s - m) * scale): the scale multiplies differences, so
-      // no logit overflows for any float32 scale.
+      // bf16 once for the product (P <= e^kShiftSlack); l sums the rounded
+      // values, so that numerator and denominator weigh the keys alike and
+      // R(1) = 1 (with l over the unrounded P, Z = l + R(X - 1) carried the
+      // rounding's 2^-9 of l, which F divides by beta). e^((s - m) * scale):
+      // the scale multiplies differences, so no logit overflows for any
+      // float32 scale.
       Value tileSum = e.loop(
           c0, e.idx(bkPad / 2), c1, {e.splat(0.0f)},
           [&](Value cp, ValueRange it) {
@@ -589,8 +633,9 @@ void AmxReadEmitter::emitOnlineSoftmax(Value j, Value s0) {
                   e.fmul(e.fsub(e.vload(scoresT, {col, rv}), mNew), vScale));
               if (Value vis = visible(col))
                 p = e.select(vis, p, e.splat(0.0f));
-              sum = e.fadd(sum, p);
-              half.push_back(toBf16(p));
+              Value rounded = toBf16(p);
+              sum = e.fadd(sum, arith::ExtFOp::create(e.b, e.vf, rounded));
+              half.push_back(rounded);
             }
             vector::StoreOp::create(e.b, interleave(half[0], half[1]), pV,
                                     ValueRange{cp, e.mul(rv, e.idx(2))});
@@ -632,13 +677,15 @@ void AmxReadEmitter::emitOnlineSoftmax(Value j, Value s0) {
 }
 
 void AmxReadEmitter::emitPanel(Value j) {
-  // panelT[c][s] = clip(v), panelT[dvp + c][s] = X (or X - 1 on narrow
-  // channels), keys on lanes, 0 for keys not kept.
+  // panelT[c][s] = clip(v), panelT[dvp + c][s] and panelT[2 dvp + c][s] =
+  // X (or X - 1 on narrow and centred channels) as a pair of bf16, hi + lo
+  // (16 significant bits), keys on lanes, 0 for keys not kept.
+  Value lnTwo = e.splat(femc::priors::kNarrowRange);
   e.loop(c0, dv, c1, [&](Value c) {
     Value beta = e.bcast(memref::LoadOp::create(e.b, betaBuf, ValueRange{j, c}));
     Value bound = e.bcast(memref::LoadOp::create(e.b, boundBuf, ValueRange{j, c}));
     Value vmax = e.bcast(memref::LoadOp::create(e.b, vmaxBuf, ValueRange{j, c}));
-    Value narrow = e.fcmp(arith::CmpFPredicate::OGT,
+    Value offset = e.fcmp(arith::CmpFPredicate::OGT,
                           memref::LoadOp::create(e.b, offsetBuf, ValueRange{j, c}),
                           e.cst(0.5f));
     e.loop(c0, e.idx(bkPad), c16, [&](Value s) {
@@ -646,21 +693,19 @@ void AmxReadEmitter::emitPanel(Value j) {
                           e.splat(0.5f));
       Value clipped = e.clamp(e.vload(vT, {c, s}), e.neg(bound), bound);
       Value z = e.fmul(beta, e.fsub(clipped, vmax));
-      // expm1(z) for z in [-ln 2, 0]: z * sum_{n<9} z^n/(n+1)! (see
-      // ReadSoftmax.cpp) on narrow channels, e^z elsewhere; the channel
-      // decides, so only one is computed.
+      // X - 1 on offset channels (the expm1 polynomial where |z| <= ln 2,
+      // as EmitterBuilder::offsetTilt), e^z elsewhere; the channel decides,
+      // so only one form is computed.
       auto ifOp = scf::IfOp::create(
-          e.b, narrow,
+          e.b, offset,
           [&](OpBuilder &nb, Location) {
             OpBuilder::InsertionGuard guard(e.b);
             e.b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-            double fact = 362880.0;
-            Value p = e.splat(static_cast<float>(1.0 / fact));
-            for (int n = 8; n >= 1; --n) {
-              fact /= n + 1;
-              p = e.fma(p, z, e.splat(static_cast<float>(1.0 / fact)));
-            }
-            scf::YieldOp::create(e.b, ValueRange{e.fmul(p, z)});
+            Value small = e.fcmp(arith::CmpFPredicate::OLE,
+                                 math::AbsFOp::create(e.b, z), lnTwo);
+            Value x = e.select(small, e.expm1Narrow(z),
+                               e.fsub(fastExp(z), e.splat(1.0f)));
+            scf::YieldOp::create(e.b, ValueRange{x});
           },
           [&](OpBuilder &nb, Location) {
             OpBuilder::InsertionGuard guard(e.b);
@@ -670,9 +715,16 @@ void AmxReadEmitter::emitPanel(Value j) {
       Value tilted = ifOp.getResult(0);
       clipped = e.select(keep, clipped, e.splat(0.0f));
       tilted = e.select(keep, tilted, e.splat(0.0f));
+      Value hi = toBf16(tilted);
+      Value hiF = arith::ExtFOp::create(e.b, e.vf, hi);
+      // The rest, exact in f32; 0 where hi is not finite (no inf - inf).
+      Value finite = e.fcmp(arith::CmpFPredicate::OLT,
+                            math::AbsFOp::create(e.b, hiF), e.splat(INFINITY));
+      Value lo = toBf16(e.select(finite, e.fsub(tilted, hiF), e.splat(0.0f)));
       vector::StoreOp::create(e.b, toBf16(clipped), panelT, ValueRange{c, s});
-      vector::StoreOp::create(e.b, toBf16(tilted), panelT,
-                              ValueRange{e.add(dvp, c), s});
+      vector::StoreOp::create(e.b, hi, panelT, ValueRange{e.add(dvp, c), s});
+      vector::StoreOp::create(e.b, lo, panelT,
+                              ValueRange{e.add(e.mul(dvp, e.idx(2)), c), s});
     });
   });
 }
@@ -691,32 +743,53 @@ void AmxReadEmitter::emitContraction(Value j) {
       });
     });
   });
-  // 2 x 2 blocks of 16 channels x 16 rows over the tile's key pairs (width
-  // is a multiple of 32).
-  e.loop(c0, width, e.idx(2 * kTileRows), [&](Value cb) {
-    for (int64_t rb = 0; rb < bqPad; rb += 2 * kTileRows) {
-      auto channel = [&](int64_t i) { return e.add(cb, e.idx(i * kTileRows)); };
-      emitBlock2x2(
-          true, rb + kTileRows < bqPad, bkPad / kTileBf16,
-          [&](int64_t i, int64_t k) {
-            return tileLoad(aTile, panelT, {channel(i), e.idx(k * kTileBf16)});
-          },
-          [&](int64_t i, int64_t k) {
-            return tileLoad(aTile, pV,
-                            {e.idx(k * kTileBf16 / 2),
-                             e.idx(2 * (rb + i * kTileRows))});
-          },
-          [&](int64_t i, int64_t n) {
-            return tileLoad(cTile, accT,
-                            {j, channel(i), e.idx(rb + n * kTileRows)});
-          },
-          [&](int64_t i, int64_t n, Value acc) {
-            amx::TileStoreOp::create(
-                e.b, accT,
-                ValueRange{j, channel(i), e.idx(rb + n * kTileRows)}, acc);
-          });
-    }
-  });
+  // 2 x 2 blocks of 16 channels x 16 rows over the tile's key pairs: the
+  // clip(v) half over its key chunks, the X half over its hi chunks and
+  // then its lo chunks into the same accumulators. dvp is a multiple of
+  // 16: pairs of channel tiles, then a single one where dvp % 32 = 16.
+  int64_t kChunks = bkPad / kTileBf16;
+  auto half = [&](Value accBase, bool tilt) {
+    auto blocks = [&](Value cb, bool twoM) {
+      for (int64_t rb = 0; rb < bqPad; rb += 2 * kTileRows) {
+        auto channel = [&](int64_t i) {
+          return e.add(cb, e.idx(i * kTileRows));
+        };
+        emitBlock2x2(
+            twoM, rb + kTileRows < bqPad, tilt ? 2 * kChunks : kChunks,
+            [&](int64_t i, int64_t k) {
+              // X's hi rows start at dvp, its lo rows at 2 dvp.
+              Value base = tilt ? e.mul(dvp, e.idx(k < kChunks ? 1 : 2)) : c0;
+              return tileLoad(aTile, panelT,
+                              {e.add(base, channel(i)),
+                               e.idx((k % kChunks) * kTileBf16)});
+            },
+            [&](int64_t i, int64_t k) {
+              return tileLoad(aTile, pV,
+                              {e.idx((k % kChunks) * kTileBf16 / 2),
+                               e.idx(2 * (rb + i * kTileRows))});
+            },
+            [&](int64_t i, int64_t n) {
+              return tileLoad(cTile, accT,
+                              {j, e.add(accBase, channel(i)),
+                               e.idx(rb + n * kTileRows)});
+            },
+            [&](int64_t i, int64_t n, Value acc) {
+              amx::TileStoreOp::create(
+                  e.b, accT,
+                  ValueRange{j, e.add(accBase, channel(i)),
+                             e.idx(rb + n * kTileRows)},
+                  acc);
+            });
+      }
+    };
+    Value pairsEnd = e.sub(dvp, e.remI(dvp, e.idx(2 * kTileRows)));
+    e.loop(c0, pairsEnd, e.idx(2 * kTileRows),
+           [&](Value cb) { blocks(cb, true); });
+    e.when(arith::CmpIOp::create(e.b, arith::CmpIPredicate::slt, pairsEnd, dvp),
+           [&] { blocks(pairsEnd, false); });
+  };
+  half(c0, false);
+  half(dvp, true);
 }
 
 void AmxReadEmitter::emitEpilogue() {
@@ -771,11 +844,12 @@ void AmxReadEmitter::emitEpilogue() {
         Value z = e.fmul(e.vload(accRow, {r, e.add(dvp, c)}), inv);
         Value shift = e.vload(shiftBuf, {j, c});
         Value beta = e.vload(betaBuf, {j, c});
-        Value narrow = e.fcmp(arith::CmpFPredicate::OGT,
+        // Offset channels (narrow, centred) hold R(X - 1): Z = 1 + z.
+        Value offset = e.fcmp(arith::CmpFPredicate::OGT,
                               e.vload(offsetBuf, {j, c}), e.splat(0.5f));
         Value positive = arith::OrIOp::create(
-            e.b, narrow, e.fcmp(arith::CmpFPredicate::UGT, z, e.splat(0.0f)));
-        Value logZ = e.log1pOrLog(narrow, z, z);
+            e.b, offset, e.fcmp(arith::CmpFPredicate::UGT, z, e.splat(0.0f)));
+        Value logZ = e.log1pOrLog(offset, z, z);
         logZ = e.select(positive, logZ, e.bcast(negInf));
         Value tinyTerm = e.fsub(e.splat(kLogTiny), shift);
         Value hi = e.fmax(tinyTerm, logZ);
