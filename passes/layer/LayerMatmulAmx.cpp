@@ -33,9 +33,13 @@
 // keeps it.
 //
 // AMX tiles never live across a loop (LLVM configures the tile registers
-// per function): the accumulators live in two 2 x 16 x 16 f32 buffers on
-// the stack and are loaded and stored around each unrolled step of kU
-// K tiles.
+// per function): the accumulators live in f32 buffers on the stack, one
+// 2 x 16 x 16 pair (hi, lo) per row tile of a block of up to kBlockRows,
+// and are loaded and stored around each unrolled step of kU K tiles. The
+// K loop runs outside the block's row tiles, so a column pair's B tiles of
+// one step (6 KiB at bf16x6) stay in L1 while every row tile of the block
+// takes them; with the K loop inside (all of K per row tile) they streamed
+// from L2 for each row tile.
 //
 //===----------------------------------------------------------------------===//
 #include "passes/layer/LayerMatmulAmx.h"
@@ -95,8 +99,13 @@ namespace {
 
 constexpr int64_t kT = AmxBlocking::kTile;
 /// K tiles per step of the matmul's K loop (the accumulators are loaded
-/// and stored once per step).
-constexpr int64_t kU = 16;
+/// and stored once per step). A C microbenchmark of the stage's steps on an
+/// Intel host with AMX (1024^3, bf16x6, one thread): 4 tiles 10.3 ns per
+/// tdpbf16ps, 2 tiles 10.7, 8 tiles 13.0, against 11.5 with the K loop
+/// inside the row tiles (docs/benchmarks.md, "AMX host, same-run bench").
+constexpr int64_t kU = 4;
+/// Row tiles whose accumulators a block keeps (2 x 2 KiB each on the stack).
+constexpr int64_t kBlockRows = 16;
 /// Packed A tiles (1 KiB each) a block of row tiles may hold: 1 MiB, half
 /// of a Sapphire Rapids core's L2, the rest for the column pair's B tiles.
 constexpr int64_t kAResidentTiles = 1024;
@@ -371,7 +380,7 @@ void mlir::fem::layer::buildAmxMatmul(OpBuilder &ob, Location loc,
   Value cpEnd = e.maxI(cp0, e.minI(colPairs, e.add(cp0, groupCols)));
 
   auto f32 = b.getF32Type();
-  auto accType = MemRefType::get({2, kT, kT}, f32);
+  auto accType = MemRefType::get({kBlockRows, 2, kT, kT}, f32);
   Value hiBuf = memref::AllocaOp::create(b, accType, b.getI64IntegerAttr(64));
   Value loBuf = memref::AllocaOp::create(b, accType, b.getI64IntegerAttr(64));
   auto aTile = amx::TileType::get({kT, AmxBlocking::kTileK}, b.getBF16Type());
@@ -380,13 +389,13 @@ void mlir::fem::layer::buildAmxMatmul(OpBuilder &ob, Location loc,
   Value kFull = e.sub(kTiles, e.rem(kTiles, e.idx(kU)));
 
   // Steps of `u` K tiles from kt0: accumulators in, products, out.
-  auto step = [&](Value rt, Value cp, Value kt0, int64_t u) {
+  auto step = [&](Value rt, Value slot, Value cp, Value kt0, int64_t u) {
     Value hi[2], lo[2];
     for (int64_t c = 0; c < 2; ++c) {
       hi[c] = amx::TileLoadOp::create(b, cTile, hiBuf,
-                                      ValueRange{e.idx(c), c0, c0});
+                                      ValueRange{slot, e.idx(c), c0, c0});
       lo[c] = amx::TileLoadOp::create(b, cTile, loBuf,
-                                      ValueRange{e.idx(c), c0, c0});
+                                      ValueRange{slot, e.idx(c), c0, c0});
     }
     for (int64_t j = 0; j < u; ++j) {
       Value kt = e.add(kt0, e.idx(j));
@@ -419,8 +428,10 @@ void mlir::fem::layer::buildAmxMatmul(OpBuilder &ob, Location loc,
       }
     }
     for (int64_t c = 0; c < 2; ++c) {
-      amx::TileStoreOp::create(b, hiBuf, ValueRange{e.idx(c), c0, c0}, hi[c]);
-      amx::TileStoreOp::create(b, loBuf, ValueRange{e.idx(c), c0, c0}, lo[c]);
+      amx::TileStoreOp::create(b, hiBuf, ValueRange{slot, e.idx(c), c0, c0},
+                               hi[c]);
+      amx::TileStoreOp::create(b, loBuf, ValueRange{slot, e.idx(c), c0, c0},
+                               lo[c]);
     }
   };
 
@@ -428,40 +439,55 @@ void mlir::fem::layer::buildAmxMatmul(OpBuilder &ob, Location loc,
   // stays in L2 while every column pair of the workgroup passes over it:
   // the whole group's A (up to 16 row tiles, 1.5 MiB at K = 1024 and
   // bf16x6) does not, and was read again from L3 for every column pair.
-  Value blockRows =
-      e.maxI(e.div(e.idx(kAResidentTiles), e.mul(e.idx(P), kTiles)), one);
+  Value blockRows = e.minI(
+      e.maxI(e.div(e.idx(kAResidentTiles), e.mul(e.idx(P), kTiles)), one),
+      e.idx(kBlockRows));
   e.loop(rt0, rtEnd, blockRows, [&](Value rb) {
     Value rbEnd = e.minI(rtEnd, e.add(rb, blockRows));
     e.loop(cp0, cpEnd, one, [&](Value cp) {
       Value n0 = e.mul(cp, e.idx(2 * kT));
       Value left[2] = {e.sub(N, n0), e.sub(N, e.add(n0, e.idx(kT)))};
       Value col[2] = {n0, e.add(n0, e.idx(kT))};
+      // hi = C (zeros past M and N), lo = 0, for each row tile.
       e.loop(rb, rbEnd, one, [&](Value rt) {
+        Value slot = e.sub(rt, rb);
         Value r0 = e.mul(rt, e.idx(kT));
-        // hi = C (zeros past M and N), lo = 0.
         e.loop(c0, e.idx(kT), one, [&](Value rr) {
           Value row = e.add(r0, rr);
           Value valid = e.lt(row, M);
           Value rowC = e.minI(row, lastRow);
           for (int64_t c = 0; c < 2; ++c) {
             Value x = e.loadRow(C, rowC, col[c], e.select(valid, left[c], c0));
-            vector::StoreOp::create(b, x, hiBuf, ValueRange{e.idx(c), rr, c0});
+            vector::StoreOp::create(b, x, hiBuf,
+                                    ValueRange{slot, e.idx(c), rr, c0});
             // -0: hi + lo is hi exactly where no cross product is nonzero.
             vector::StoreOp::create(b, e.splatF(-0.0f), loBuf,
-                                    ValueRange{e.idx(c), rr, c0});
+                                    ValueRange{slot, e.idx(c), rr, c0});
           }
         });
-        e.loop(c0, kFull, e.idx(kU), [&](Value kt0) { step(rt, cp, kt0, kU); });
-        e.loop(kFull, kTiles, one, [&](Value kt) { step(rt, cp, kt, 1); });
-        // C = hi + lo where hi is finite, else hi.
+      });
+      // Every row tile of the block takes a step's K tiles before the next
+      // step: each accumulator still sums its products in K order.
+      e.loop(c0, kFull, e.idx(kU), [&](Value kt0) {
+        e.loop(rb, rbEnd, one,
+               [&](Value rt) { step(rt, e.sub(rt, rb), cp, kt0, kU); });
+      });
+      e.loop(kFull, kTiles, one, [&](Value kt) {
+        e.loop(rb, rbEnd, one,
+               [&](Value rt) { step(rt, e.sub(rt, rb), cp, kt, 1); });
+      });
+      // C = hi + lo where hi is finite, else hi.
+      e.loop(rb, rbEnd, one, [&](Value rt) {
+        Value slot = e.sub(rt, rb);
+        Value r0 = e.mul(rt, e.idx(kT));
         Value rows = e.minI(e.idx(kT), e.sub(M, r0));
         e.loop(c0, rows, one, [&](Value rr) {
           Value row = e.add(r0, rr);
           for (int64_t c = 0; c < 2; ++c) {
-            Value h = vector::LoadOp::create(b, e.vf(), hiBuf,
-                                             ValueRange{e.idx(c), rr, c0});
-            Value l = vector::LoadOp::create(b, e.vf(), loBuf,
-                                             ValueRange{e.idx(c), rr, c0});
+            Value h = vector::LoadOp::create(
+                b, e.vf(), hiBuf, ValueRange{slot, e.idx(c), rr, c0});
+            Value l = vector::LoadOp::create(
+                b, e.vf(), loBuf, ValueRange{slot, e.idx(c), rr, c0});
             Value finite = arith::CmpFOp::create(
                 b, arith::CmpFPredicate::OLT, math::AbsFOp::create(b, h),
                 e.splatF(std::numeric_limits<float>::infinity()));
