@@ -36,7 +36,8 @@
 // dk, dv <= 128) has the same pre-pass, online-softmax rules and epilogue
 // on 4 warps of 16 query rows: Q in A fragments, S = Q K^T on
 // mma.sync.m16n8k16 from K staged as pairs of halves, P reused as the A
-// fragment of P [V~ | X] against the panel staged transposed in bf16, f32
+// fragment of P [V~ | X] against the panel staged transposed in bf16 (X as
+// hi + lo, two mma per X block; l over the bf16-rounded P), f32
 // accumulators in registers (the fragment layouts are in docs/gpu.md).
 //
 // Global memory is addressed through plain `!llvm.ptr<1>` arguments
@@ -259,7 +260,8 @@ FailureOr<gpu::GPUFuncOp> KernelEmitter::emit() {
       shared(5 * s.dv), shared(s.prepassParts() * s.threads)};
   if (s.mma) {
     sharedTypes[0] = sharedI32(s.keys * s.dk / 2);
-    sharedTypes[1] = sharedI32(2 * s.dv * s.keys / 2);
+    // [clamp(v) | X hi | X lo], channel-major pairs of keys.
+    sharedTypes[1] = sharedI32(3 * s.dv * s.keys / 2);
   }
 
   StringRef kernelName = wg->getAttrOfType<StringAttr>("fem.kernel").getValue();
@@ -447,12 +449,10 @@ void KernelEmitter::emitPrePass() {
     Value span = fsub(maxV, minV);
     Value narrow =
         fcmp(arith::CmpFPredicate::OLE, span, cst(femc::priors::kNarrowRange));
-    // Centred channel (span <= kCentredRange; the f32 panel only): the
-    // shift near the mean of the kept values, v_c = clip(mean) inside
-    // [min, min(max, min + kCentreSpan / beta)], and X - 1 (expm1 near v_c,
-    // panelEntry), as the CPU read does. A NaN value fails the span test
-    // and keeps M. The tensor-core kernel rounds the panel to bf16 and keeps
-    // M (passes/cpu/ReadSoftmax.h, centreTilt).
+    // Centred channel (span <= kCentredRange): the shift near the mean of
+    // the kept values, v_c = clip(mean) inside [min, min(max, min +
+    // kCentreSpan / beta)], and X - 1 (expm1 near v_c, panelEntry), as the
+    // CPU read does. A NaN value fails the span test and keeps M.
     Value vShift = vMax, offset = narrow;
     if (centring) {
       Value mean = clamp(fdiv(all[3], all[4]), negBound, bound);
@@ -792,11 +792,28 @@ KernelEmitter::emitMmaTile(Value kt, ValueRange state,
   });
   stageColumnMask(s0);
   // The panel transposed, channel-major: pairs of consecutive keys of one
-  // channel of [clamp(v) | X - offset] (the B operand of P [V~ | X]), in
-  // bf16 for every input type: X = e^(beta*(clamp(v) - vmax)) reaches
-  // e^(-2 cap) ~ 1e-35, which bf16 (f32's exponent range) keeps and f16
-  // would flush to zero.
+  // channel of [clamp(v) | X hi | X lo] (the B operand of P [V~ | X]; X
+  // stands for X - offset), in bf16 for every input type: X = e^(beta*
+  // (clamp(v) - vmax)) reaches e^(-2 cap) ~ 1e-35, which bf16 (f32's
+  // exponent range) keeps and f16 would flush to zero. X is a pair of bf16,
+  // hi = bf16(X) and lo = bf16(X - hi) (16 significant bits), because F =
+  // (log Z + M)/beta turns a relative error of Z into an absolute one of
+  // 1/beta times it: with X in one bf16, the max shift and l over the
+  // unrounded P the CPU's AMX read (the same numerics) failed spec_fuzz
+  // draws by up to 611x the bf16 tolerance, and this kernel a needle at the
+  // last of 1000 keys by 64x on the emulator (test/gpu/emu-needle.test).
   Type bf16Ty = b.getBF16Type();
+  auto roundBf16 = [&](Value f) {
+    Value h = arith::TruncFOp::create(b, bf16Ty, f).getResult();
+    return arith::ExtFOp::create(b, b.getF32Type(), h).getResult();
+  };
+  // X - bf16(X), exact in f32; 0 where bf16(X) is not finite.
+  auto rest = [&](Value x) {
+    Value h = roundBf16(x);
+    Value finite = fcmp(arith::CmpFPredicate::OLT,
+                        math::AbsFOp::create(b, h), cst(INFINITY));
+    return select(finite, fsub(x, h), cst(0.0f));
+  };
   loop(tid, idx(dv * Bk / 2), threads, [&](Value f) {
     Value c = remU(f, idx(dv));
     Value jp = divU(f, idx(dv));
@@ -808,6 +825,8 @@ KernelEmitter::emitMmaTile(Value kt, ValueRange state,
            add(mul(c, idx(Bk / 2)), jp));
     sstore(pack(tiltedPair[0], tiltedPair[1], bf16Ty), sPanel,
            add(mul(add(c, idx(dv)), idx(Bk / 2)), jp));
+    sstore(pack(rest(tiltedPair[0]), rest(tiltedPair[1]), bf16Ty), sPanel,
+           add(mul(add(c, idx(2 * dv)), idx(Bk / 2)), jp));
   });
   gpu::BarrierOp::create(b);
 
@@ -863,7 +882,9 @@ KernelEmitter::emitMmaTile(Value kt, ValueRange state,
     for (int64_t e = 0; e < 4; ++e) {
       Value p = exp2(fmul(fsub(score[n][e], mNew[e / 2]), scaleLog2e));
       w.push_back(select(visible[n][e], p, cst(0.0f)));
-      partial[e / 2] = fadd(partial[e / 2], w.back());
+      // l sums P as the mma multiplies it (rounded to bf16), so that
+      // numerator and denominator weigh the keys alike.
+      partial[e / 2] = fadd(partial[e / 2], roundBf16(w.back()));
     }
     weight.push_back(w);
   }
@@ -889,10 +910,14 @@ KernelEmitter::emitMmaTile(Value kt, ValueRange state,
         pack(weight[2 * kk + 1][0], weight[2 * kk + 1][1], bf16Ty),
         pack(weight[2 * kk + 1][2], weight[2 * kk + 1][3], bf16Ty)};
     for (int64_t nc = 0; nc < nvb; ++nc) {
-      Value rowBase = mul(add(idx(nc * 8), groupRow), idx(Bk / 2));
-      Value b0 = sload(sPanel, add(rowBase, add(idx(kk * 8), quad)));
-      Value b1 = sload(sPanel, add(rowBase, add(idx(kk * 8 + 4), quad)));
-      acc[nc] = mma(pa, {b0, b1}, acc[nc], /*bf16=*/true);
+      // The X blocks (nc >= dv/8) take the hi rows, then the lo rows.
+      for (int64_t piece = 0; piece < (nc < dv / 8 ? 1 : 2); ++piece) {
+        Value rowBase = mul(add(idx(nc * 8 + piece * dv), groupRow),
+                            idx(Bk / 2));
+        Value b0 = sload(sPanel, add(rowBase, add(idx(kk * 8), quad)));
+        Value b1 = sload(sPanel, add(rowBase, add(idx(kk * 8 + 4), quad)));
+        acc[nc] = mma(pa, {b0, b1}, acc[nc], /*bf16=*/true);
+      }
     }
   }
   for (auto &a : acc)
@@ -937,11 +962,11 @@ mlir::fem::nvidia::planSoftmaxKernel(TileReadOp op, bool tensorCores) {
     shape.rows = kMmaWarps * 16;
     shape.lanesPerRow = 4;
     shape.keys = kMmaKeys;
-    // K (Bk x dk) and the transposed panel (2dv x Bk) as packed pairs of
-    // halves; the column mask, 5 per-channel constants, the pre-pass
-    // reduction as f32.
+    // K (Bk x dk) and the transposed panel (3dv x Bk: clamp(v), X hi and
+    // X lo) as packed pairs of halves; the column mask, 5 per-channel
+    // constants, the pre-pass reduction as f32.
     shape.sharedBytes =
-        2 * shape.keys * shape.dk + 2 * 2 * shape.dv * shape.keys +
+        2 * shape.keys * shape.dk + 2 * 3 * shape.dv * shape.keys +
         4 * (shape.keys + 5 * shape.dv + shape.prepassParts() * shape.threads);
     return shape;
   }

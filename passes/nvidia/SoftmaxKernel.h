@@ -24,9 +24,10 @@ struct SoftmaxKernelShape {
   /// accumulators (docs/gpu.md).
   bool mma = false;
 
-  /// Whether the kernel centres its tilt (the f32 panel; the tensor-core
-  /// kernel rounds its panel to bf16 and keeps the max shift M).
-  bool centresTilt() const { return !mma; }
+  /// Whether the kernel centres its tilt: both do (the tensor-core kernel
+  /// keeps X as a pair of bf16, hi + lo, which makes centring pay there as
+  /// in the CPU's bf16 reads: passes/cpu/ReadSoftmaxAmx.cpp).
+  bool centresTilt() const { return true; }
 
   /// Floats per thread in the pre-pass reduction: max v, min v, the NaN flag,
   /// and where the kernel centres its tilt the sum and count of the visible

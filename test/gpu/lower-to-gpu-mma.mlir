@@ -3,9 +3,10 @@
 
 // A bf16 read with dk % 16 == 0 and dv % 8 == 0 gets the tensor-core kernel:
 // 4 warps of 16 query rows (grid divisor 64), K and the transposed panel as
-// packed pairs of halves in shared memory (32 keys x dk/2, 2dv x 32/2).
+// packed pairs of halves in shared memory (32 keys x dk/2, 3dv x 32/2:
+// clamp(v), X hi and X lo).
 // CHECK:       gpu.func @bf_gpu
-// CHECK-SAME:    workgroup(%[[SK:.*]] : memref<512xi32, #gpu.address_space<workgroup>>, %[[SP:.*]] : memref<1536xi32, #gpu.address_space<workgroup>>
+// CHECK-SAME:    workgroup(%[[SK:.*]] : memref<512xi32, #gpu.address_space<workgroup>>, %[[SP:.*]] : memref<2304xi32, #gpu.address_space<workgroup>>
 // CHECK-SAME:    fem.gpu.block = [128, 1, 1]
 // CHECK-SAME:    fem.gpu.dtype = "bf16"
 // CHECK-SAME:    fem.gpu.grid = {{\[\["T", 64\], \["H", 1\], \["B", 1\]\]}}
