@@ -327,41 +327,11 @@ void SoftmaxReadEmitter::emitPrePass() {
               vloadMasked(op.getBetaRaw(), {add(mul(h, dv), c)}, lanesLeft);
           Value beta = fadd(softplus(raw, bcast(twenty)), bcast(eps));
           Value bound = fdiv(bcast(cap), beta);
-          Value negBound = neg(bound);
           vstore(beta, betaBuf, {j, c});
           vstore(bound, boundBuf, {j, c});
-          Value hi = vload(vHi, {c});
-          Value vMax = clamp(hi, negBound, bound);
-          Value minV = fmul(beta, clamp(vload(vLo, {c}), negBound, bound));
-          // No visible key at all: M = 0 (it cancels anyway).
-          Value none = fcmp(arith::CmpFPredicate::OEQ, hi, bcast(negInf));
-          vMax = fadd(select(none, splat(0.0f), vMax), vload(vNan, {c}));
-          Value maxV = fmul(beta, vMax);
-          // Where every tilted value lies in [1/2, 1] (max - min <= ln 2, e.g.
-          // small beta or a small cap), the panel stores X - 1 = expm1(z) and
-          // the epilogue takes log1p: F's error is then relative to |X - 1|,
-          // not to X, which matters because F divides log Z by a small beta.
-          // X - 1 must be formed without rounding X: e^z rounds to 1 +- 6e-8,
-          // which is all of X - 1 once beta*(max - min) is near 1e-6.
-          Value span = fsub(maxV, minV);
-          Value narrow = fcmp(arith::CmpFPredicate::OLE, span,
-                              splat(femc::priors::kNarrowRange));
-          // Centred channels (span <= kCentredRange): the shift near the
-          // values' mean, in value units v_c = clip(mean) inside
-          // [min, min(max, min + kCentreSpan / beta)], and X - 1 (expm1
-          // where |z| <= ln 2, panelValues).
-          Value loClip = clamp(vload(vLo, {c}), negBound, bound);
-          Value mean =
-              clamp(fdiv(vload(vSum, {c}), bcast(kept)), negBound, bound);
-          Value vc = centreShift(mean, loClip, vMax,
-                                 fdiv(splat(femc::priors::kCentreSpan), beta));
-          Value centred = arith::AndIOp::create(
-              b,
-              fcmp(arith::CmpFPredicate::OLE, span,
-                   splat(femc::priors::kCentredRange)),
-              fcmp(arith::CmpFPredicate::UNE, hi, bcast(negInf)));
-          Value vShift = select(centred, vc, vMax);
-          Value offsetLanes = arith::OrIOp::create(b, narrow, centred);
+          auto [vShift, offsetLanes] = softmaxTiltShift(
+              *this, vload(vHi, {c}), vload(vLo, {c}), vload(vSum, {c}), kept,
+              vload(vNan, {c}), beta, bound);
           vstore(vShift, vmaxBuf, {j, c});
           vstore(fmul(beta, vShift), shiftBuf, {j, c});
           vstore(select(offsetLanes, splat(1.0f), splat(0.0f)), offsetBuf,
@@ -476,6 +446,43 @@ void SoftmaxReadEmitter::packKeys(Value s0, Value ncols) {
       });
     });
   }
+}
+
+TiltShift mlir::fem::cpu::softmaxTiltShift(EmitterBuilder &e, Value hi,
+                                           Value lo, Value sum, Value kept,
+                                           Value nan, Value beta, Value bound) {
+  Value negInf = e.bcast(e.cst(-std::numeric_limits<float>::infinity()));
+  Value negBound = e.neg(bound);
+  Value vMax = e.clamp(hi, negBound, bound);
+  Value loClip = e.clamp(lo, negBound, bound);
+  Value minV = e.fmul(beta, loClip);
+  // No visible key at all: M = 0 (it cancels anyway).
+  Value none = e.fcmp(arith::CmpFPredicate::OEQ, hi, negInf);
+  vMax = e.fadd(e.select(none, e.splat(0.0f), vMax), nan);
+  Value maxV = e.fmul(beta, vMax);
+  // Where every tilted value lies in [1/2, 1] (max - min <= ln 2, e.g.
+  // small beta or a small cap), the panel stores X - 1 = expm1(z) and
+  // the epilogue takes log1p: F's error is then relative to |X - 1|,
+  // not to X, which matters because F divides log Z by a small beta.
+  // X - 1 must be formed without rounding X: e^z rounds to 1 +- 6e-8,
+  // which is all of X - 1 once beta*(max - min) is near 1e-6.
+  Value span = e.fsub(maxV, minV);
+  Value narrow = e.fcmp(arith::CmpFPredicate::OLE, span,
+                        e.splat(femc::priors::kNarrowRange));
+  // Centred channels (span <= kCentredRange): the shift near the
+  // values' mean, in value units v_c = clip(mean) inside
+  // [min, min(max, min + kCentreSpan / beta)], and X - 1 (expm1
+  // where |z| <= ln 2, panelValues).
+  Value mean = e.clamp(e.fdiv(sum, e.bcast(kept)), negBound, bound);
+  Value vc = e.centreShift(mean, loClip, vMax,
+                           e.fdiv(e.splat(femc::priors::kCentreSpan), beta));
+  Value centred = arith::AndIOp::create(
+      e.b,
+      e.fcmp(arith::CmpFPredicate::OLE, span,
+             e.splat(femc::priors::kCentredRange)),
+      e.fcmp(arith::CmpFPredicate::UNE, hi, negInf));
+  return {e.select(centred, vc, vMax),
+          arith::OrIOp::create(e.b, narrow, centred)};
 }
 
 Value SoftmaxReadEmitter::keyKept(Value col) {

@@ -173,6 +173,21 @@ constexpr float kExpFloor = -80.0f;
 /// gap takes the full form.
 Value logAddExpSorted(EmitterBuilder &e, Value hi, Value lo);
 
+/// The softmax reads' shift of the tilt for channel vectors, from the
+/// pre-pass over the keys a query tile sees: their raw max `hi` (-inf
+/// where no key is kept), min `lo`, sum `sum`, the count `kept` (a scalar)
+/// and `nan` (NaN where a value was NaN, else 0), with the channels' beta
+/// and bound = cap/beta. Narrow channels (beta*(max - min) <= ln 2) and
+/// centred ones (<= kCentredRange: the shift near the values' mean,
+/// dialect/Priors.h) read X - 1 (`offset` true); the others X with the max
+/// shift. `vShift` is in value units (the panel's z = beta*(clip(v) -
+/// vShift)); the shift M of the epilogue is beta*vShift.
+struct TiltShift {
+  Value vShift, offset;
+};
+TiltShift softmaxTiltShift(EmitterBuilder &e, Value hi, Value lo, Value sum,
+                           Value kept, Value nan, Value beta, Value bound);
+
 /// Whether `op` takes the bf16 read on AVX512-BF16 dot products
 /// (ReadSoftmaxBf16.cpp): a softmax read of bf16 operands with 16-lane
 /// vectors, in a module whose target enables it (see the definition).

@@ -348,36 +348,15 @@ void AmxReadEmitter::emitPrePass() {
                                 lanesLeft);
       Value beta = e.fadd(e.softplus(raw), e.bcast(eps));
       Value bound = e.fdiv(e.bcast(cap), beta);
-      Value negBound = e.neg(bound);
-      Value hi = e.vload(vHi, {c});
-      Value vMax = e.clamp(hi, negBound, bound);
-      Value loClip = e.clamp(e.vload(vLo, {c}), negBound, bound);
-      Value minV = e.fmul(beta, loClip);
-      Value none = e.fcmp(arith::CmpFPredicate::OEQ, hi, e.bcast(negInf));
-      vMax = e.fadd(e.select(none, e.splat(0.0f), vMax), e.vload(vNan, {c}));
-      Value maxV = e.fmul(beta, vMax);
-      Value span = e.fsub(maxV, minV);
-      // Narrow channels (span <= ln 2) store X - 1 = expm1(z); centred ones
-      // (span <= kCentredRange) take the shift near the values' mean and
-      // store X - 1 too (see ReadSoftmax.cpp, emitPrePass): rounded to bf16,
+      // Narrow channels (span <= ln 2) and centred ones store X - 1 (the
+      // shift near the values' mean, as the f32 read): rounded to bf16,
       // X - 1 around the mean errs relative to the small terms of a row's
       // bulk, where X = e^(beta V~ - M) of one sign left every term off by
       // its share of ~1 (F = (log Z + M) / beta turns Z's relative error
       // into an absolute one).
-      Value narrow = e.fcmp(arith::CmpFPredicate::OLE, span,
-                            e.splat(femc::priors::kNarrowRange));
-      Value mean = e.clamp(e.fdiv(e.vload(vSum, {c}), e.bcast(kept)),
-                           negBound, bound);
-      Value vc = e.centreShift(
-          mean, loClip, vMax,
-          e.fdiv(e.splat(femc::priors::kCentreSpan), beta));
-      Value centred = arith::AndIOp::create(
-          e.b,
-          e.fcmp(arith::CmpFPredicate::OLE, span,
-                 e.splat(femc::priors::kCentredRange)),
-          e.fcmp(arith::CmpFPredicate::UNE, hi, e.bcast(negInf)));
-      Value vShift = e.select(centred, vc, vMax);
-      Value offset = arith::OrIOp::create(e.b, narrow, centred);
+      auto [vShift, offset] = softmaxTiltShift(
+          e, e.vload(vHi, {c}), e.vload(vLo, {c}), e.vload(vSum, {c}), kept,
+          e.vload(vNan, {c}), beta, bound);
       e.vstore(beta, betaBuf, {j, c});
       e.vstore(bound, boundBuf, {j, c});
       e.vstore(vShift, vmaxBuf, {j, c});
