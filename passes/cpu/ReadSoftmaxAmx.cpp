@@ -659,7 +659,6 @@ void AmxReadEmitter::emitPanel(Value j) {
   // panelT[c][s] = clip(v), panelT[dvp + c][s] and panelT[2 dvp + c][s] =
   // X (or X - 1 on narrow and centred channels) as a pair of bf16, hi + lo
   // (16 significant bits), keys on lanes, 0 for keys not kept.
-  Value lnTwo = e.splat(femc::priors::kNarrowRange);
   e.loop(c0, dv, c1, [&](Value c) {
     Value beta = e.bcast(memref::LoadOp::create(e.b, betaBuf, ValueRange{j, c}));
     Value bound = e.bcast(memref::LoadOp::create(e.b, boundBuf, ValueRange{j, c}));
@@ -672,19 +671,16 @@ void AmxReadEmitter::emitPanel(Value j) {
                           e.splat(0.5f));
       Value clipped = e.clamp(e.vload(vT, {c, s}), e.neg(bound), bound);
       Value z = e.fmul(beta, e.fsub(clipped, vmax));
-      // X - 1 on offset channels (the expm1 polynomial where |z| <= ln 2,
-      // as EmitterBuilder::offsetTilt), e^z elsewhere; the channel decides,
+      // X - 1 on offset channels (EmitterBuilder::offsetTilt: the expm1
+      // polynomial where |z| <= ln 2), e^z elsewhere; the channel decides,
       // so only one form is computed.
       auto ifOp = scf::IfOp::create(
           e.b, offset,
           [&](OpBuilder &nb, Location) {
             OpBuilder::InsertionGuard guard(e.b);
             e.b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-            Value small = e.fcmp(arith::CmpFPredicate::OLE,
-                                 math::AbsFOp::create(e.b, z), lnTwo);
-            Value x = e.select(small, e.expm1Narrow(z),
-                               e.fsub(fastExp(z), e.splat(1.0f)));
-            scf::YieldOp::create(e.b, ValueRange{x});
+            scf::YieldOp::create(
+                e.b, ValueRange{e.offsetTilt(z, fastExp(z), e.splat(1.0f))});
           },
           [&](OpBuilder &nb, Location) {
             OpBuilder::InsertionGuard guard(e.b);
