@@ -158,6 +158,45 @@ private:
   }
   Value ptrOf(Value t) { return ptrs.lookup(t); }
 
+  /// The thread's slots f = tid + i*threads (i = 0, 1, ...) below `n` of a
+  /// block-strided loop, in groups of `group` slots: `load(f)` for every
+  /// slot of a group first (f clamped to n - 1, so that every address is in
+  /// bounds), then `use(f, loaded)` for each slot, under f < n where some
+  /// thread's slot can be past n. The loads of a group are in flight
+  /// together: as one scf.for iteration per slot, each slot's loads waited
+  /// for the previous slot's use, one memory latency per slot (staging a
+  /// key tile took ~16 latencies, most of the kernel's time on an H200).
+  /// The groups are an scf.for of their own (not unrolled), which keeps
+  /// ptxas from hoisting every group's loads at once: at dk = dv = 128 the
+  /// tensor-core kernel has no registers to spare for that.
+  template <typename Load, typename Use>
+  void stagedLoop(int64_t n, int64_t group, Load load, Use use) {
+    int64_t slots = llvm::divideCeil(n, s.threads);
+    group = std::max<int64_t>(1, std::min(group, slots));
+    int64_t groups = llvm::divideCeil(slots, group);
+    bool ragged = n != groups * group * s.threads;
+    auto body = [&](Value first) {
+      SmallVector<Value> f, ok;
+      SmallVector<SmallVector<Value>> loaded;
+      for (int64_t i = 0; i < group; ++i) {
+        Value fi = add(first, idx(i * s.threads));
+        f.push_back(ragged ? minI(fi, idx(n - 1)) : fi);
+        ok.push_back(ragged ? lt(fi, idx(n)) : Value());
+        loaded.push_back(load(f.back()));
+      }
+      for (int64_t i = 0; i < group; ++i) {
+        if (ok[i])
+          when(ok[i], [&] { use(f[i], loaded[i]); });
+        else
+          use(f[i], loaded[i]);
+      }
+    };
+    if (groups == 1)
+      body(tid);
+    else
+      loop(tid, idx(groups * group * s.threads), idx(group * s.threads), body);
+  }
+
   /// Element offset of (batch, time, head, channel) in a tensor whose time
   /// and head extents are `tExt`, `hExt` and whose rows are `d` wide.
   Value offset(Value bi, Value t, Value h, Value c, Value tExt, Value hExt,
@@ -178,10 +217,14 @@ private:
   Value keyOk(Value key);
   /// sCol[j] = 1 for the keys s0 + j of the tile that keyOk, else 0.
   void stageColumnMask(Value s0);
-  /// [clamp(v) | X - offset] of key `key`, channel `c` for this head's beta:
-  /// X = e^z, or expm1(z) on narrow channels, z = beta*(clamp(v) - vmax);
-  /// both 0 for keys that are not keyOk, even if v is not finite.
-  std::pair<Value, Value> panelEntry(Value key, Value c);
+  /// The loads of a panel entry (panelEntry): v of key `key` (clamped to
+  /// S - 1), channel `c`, and keyOk(key).
+  SmallVector<Value> panelLoad(Value key, Value c);
+  /// [clamp(v) | X - offset] of channel `c` for this head's beta from
+  /// panelLoad's {v, ok}: X = e^z, or expm1(z) on narrow channels, z =
+  /// beta*(clamp(v) - vmax); both 0 for keys that are not ok, even if v is
+  /// not finite.
+  std::pair<Value, Value> panelEntry(ArrayRef<Value> loaded, Value c);
   SmallVector<Value> emitKeyTile(Value kt, ValueRange state);
   void emitEpilogue(ValueRange state);
   // The tensor-core variant.
@@ -393,23 +436,40 @@ void KernelEmitter::emitPrePass() {
   SmallVector<Value> init = {negInf, cst(INFINITY), i1False};
   if (centring)
     init.append({cst(0.0f), cst(0.0f)});
-  SmallVector<Value> red =
-      loop(divU(tid, idx(dvUp)), S, idx(keyLanes), init,
-           [&](Value key, ValueRange it) {
-             Value v = gload(op.getV(), kOffset(key, cc, s.dv));
-             Value keep = cValid;
-             if (op.getMask())
-               keep = andI(keep, maskKeep(batch, key));
-             Value nan = orI(it[2], fcmp(arith::CmpFPredicate::UNO, v, v));
-             Value counted = andI(keep, lt(key, seen));
-             SmallVector<Value> next = {select(counted, fmax(v, it[0]), it[0]),
-                                        select(counted, fmin(v, it[1]), it[1]),
-                                        select(keep, nan, it[2])};
-             if (centring)
-               next.append({select(counted, fadd(it[3], v), it[3]),
-                            select(counted, fadd(it[4], cst(1.0f)), it[4])});
-             return next;
-           });
+  // kPrePassUnroll keys per iteration, their loads issued before any is
+  // used: one memory latency per iteration instead of one per key (the
+  // pre-pass walks all S keys in every block).
+  constexpr int64_t kPrePassUnroll = 8;
+  Value sLast = sub(S, idx(1));
+  SmallVector<Value> red = loop(
+      divU(tid, idx(dvUp)), S, idx(keyLanes * kPrePassUnroll), init,
+      [&](Value key0, ValueRange it) {
+        SmallVector<Value> keys, vals, keeps;
+        for (int64_t u = 0; u < kPrePassUnroll; ++u) {
+          Value key = add(key0, idx(u * keyLanes));
+          Value kc = minI(key, sLast);
+          keys.push_back(key);
+          vals.push_back(gload(op.getV(), kOffset(kc, cc, s.dv)));
+          Value keep = andI(cValid, lt(key, S));
+          if (op.getMask())
+            keep = andI(keep, maskKeep(batch, kc));
+          keeps.push_back(keep);
+        }
+        SmallVector<Value> acc(it.begin(), it.end());
+        for (int64_t u = 0; u < kPrePassUnroll; ++u) {
+          Value v = vals[u], keep = keeps[u];
+          Value nan = orI(acc[2], fcmp(arith::CmpFPredicate::UNO, v, v));
+          Value counted = andI(keep, lt(keys[u], seen));
+          SmallVector<Value> next = {select(counted, fmax(v, acc[0]), acc[0]),
+                                     select(counted, fmin(v, acc[1]), acc[1]),
+                                     select(keep, nan, acc[2])};
+          if (centring)
+            next.append({select(counted, fadd(acc[3], v), acc[3]),
+                         select(counted, fadd(acc[4], cst(1.0f)), acc[4])});
+          acc = next;
+        }
+        return acc;
+      });
   red[2] = select(red[2], cst(1.0f), cst(0.0f));
   for (int64_t i = 0; i < parts; ++i)
     sstore(red[i], sRed, add(tid, idx(i * s.threads)));
@@ -487,9 +547,15 @@ void KernelEmitter::stageColumnMask(Value s0) {
   });
 }
 
-std::pair<Value, Value> KernelEmitter::panelEntry(Value key, Value c) {
+SmallVector<Value> KernelEmitter::panelLoad(Value key, Value c) {
+  Value v = gload(op.getV(), kOffset(minI(key, sub(S, idx(1))), c, s.dv));
+  return {v, keyOk(key)};
+}
+
+std::pair<Value, Value> KernelEmitter::panelEntry(ArrayRef<Value> loaded,
+                                                  Value c) {
   int64_t dv = s.dv;
-  Value v = gload(op.getV(), kOffset(minI(key, sub(S, idx(1))), c, dv));
+  Value v = loaded[0], ok = loaded[1];
   Value beta = sload(sChan, c);
   Value bound = sload(sChan, add(c, idx(dv)));
   Value clipped = clamp(v, arith::NegFOp::create(b, bound), bound);
@@ -498,8 +564,13 @@ std::pair<Value, Value> KernelEmitter::panelEntry(Value key, Value c) {
   // beta; X - o by EmitterBuilder::offsetTilt (expm1 where o = 1 and
   // |z| <= ln 2).
   Value z = fmul(beta, fsub(clipped, sload(sChan, add(c, idx(2 * dv)))));
-  Value tilted = offsetTilt(z, exp(z), sload(sChan, add(c, idx(4 * dv))));
-  Value ok = keyOk(key);
+  // e^z: the f32 kernel's panel is f32, by the CPU read's polynomial (1
+  // ulp); the tensor-core kernel's is X as hi + lo bf16 (16 significant
+  // bits), for which ex2.approx (relative error ~2^-22, and 2^-24 relative
+  // from rounding z log2 e) is exact enough, at a fraction of the
+  // polynomial's ~22 instructions per panel element.
+  Value ez = s.mma ? exp2(fmul(z, cst(static_cast<float>(kLog2E)))) : exp(z);
+  Value tilted = offsetTilt(z, ez, sload(sChan, add(c, idx(4 * dv))));
   return {select(ok, clipped, cst(0.0f)), select(ok, tilted, cst(0.0f))};
 }
 
@@ -512,25 +583,33 @@ SmallVector<Value> KernelEmitter::emitKeyTile(Value kt, ValueRange state) {
   // The previous tile's readers are done with the shared tiles.
   gpu::BarrierOp::create(b);
   // K tile, row-major Bk x dk; keys past S are zero.
-  loop(tid, idx(Bk * dk), threads, [&](Value f) {
-    Value j = divU(f, idx(dk));
-    Value d = remU(f, idx(dk));
-    Value key = add(s0, j);
-    Value k = gload(op.getK(), kOffset(minI(key, sLast), d, dk));
-    sstore(select(lt(key, S), k, cst(0.0f)), sK, f);
-  });
+  stagedLoop(
+      Bk * dk, 8,
+      [&](Value f) -> SmallVector<Value> {
+        Value key = add(s0, divU(f, idx(dk)));
+        return {gload(op.getK(), kOffset(minI(key, sLast), remU(f, idx(dk)), dk))};
+      },
+      [&](Value f, ArrayRef<Value> k) {
+        Value key = add(s0, divU(f, idx(dk)));
+        sstore(select(lt(key, S), k[0], cst(0.0f)), sK, f);
+      });
   // Column mask: 1 for keys that exist and are not padded out.
   stageColumnMask(s0);
   // Value panel [clamp(v) | X - offset] for this head's beta, Bk x 2dv;
   // keys out of range or masked contribute zeros, even if v is not finite.
-  loop(tid, idx(Bk * dv), threads, [&](Value f) {
-    Value j = divU(f, idx(dv));
-    Value c = remU(f, idx(dv));
-    auto [clipped, tilted] = panelEntry(add(s0, j), c);
-    Value base = mul(j, idx(2 * dv));
-    sstore(clipped, sPanel, add(base, c));
-    sstore(tilted, sPanel, add(base, add(c, idx(dv))));
-  });
+  stagedLoop(
+      Bk * dv, 4,
+      [&](Value f) {
+        return panelLoad(add(s0, divU(f, idx(dv))), remU(f, idx(dv)));
+      },
+      [&](Value f, ArrayRef<Value> loaded) {
+        Value j = divU(f, idx(dv));
+        Value c = remU(f, idx(dv));
+        auto [clipped, tilted] = panelEntry(loaded, c);
+        Value base = mul(j, idx(2 * dv));
+        sstore(clipped, sPanel, add(base, c));
+        sstore(tilted, sPanel, add(base, add(c, idx(dv))));
+      });
   gpu::BarrierOp::create(b);
 
   // Scores of the Bk keys for this row: each lane's partial dot product,
@@ -783,13 +862,20 @@ KernelEmitter::emitMmaTile(Value kt, ValueRange state,
   Value zero32 = arith::ConstantIntOp::create(b, b.getI32Type(), 0);
   gpu::BarrierOp::create(b);
   // K tile: Bk keys x dk/2 pairs of halves; keys past S are zero.
-  loop(tid, idx(Bk * dk / 2), threads, [&](Value f) {
-    Value j = divU(f, idx(dk / 2));
-    Value cp = remU(f, idx(dk / 2));
-    Value key = add(s0, j);
-    Value k = loadPair(op.getK(), kOffset(minI(key, sLast), mul(cp, idx(2)), dk));
-    sstore(select(lt(key, S), k, zero32), sK, f);
-  });
+  // Loads in flight per group: fewer where the accumulators of dv = 128
+  // leave few registers (ptxas spills at 8 and 4 there).
+  stagedLoop(
+      Bk * dk / 2, dv <= 64 ? 8 : 4,
+      [&](Value f) -> SmallVector<Value> {
+        Value key = add(s0, divU(f, idx(dk / 2)));
+        Value cp = remU(f, idx(dk / 2));
+        return {loadPair(op.getK(),
+                         kOffset(minI(key, sLast), mul(cp, idx(2)), dk))};
+      },
+      [&](Value f, ArrayRef<Value> k) {
+        Value key = add(s0, divU(f, idx(dk / 2)));
+        sstore(select(lt(key, S), k[0], zero32), sK, f);
+      });
   stageColumnMask(s0);
   // The panel transposed, channel-major: pairs of consecutive keys of one
   // channel of [clamp(v) | X hi | X lo] (the B operand of P [V~ | X]; X
@@ -814,20 +900,29 @@ KernelEmitter::emitMmaTile(Value kt, ValueRange state,
                         math::AbsFOp::create(b, h), cst(INFINITY));
     return select(finite, fsub(x, h), cst(0.0f));
   };
-  loop(tid, idx(dv * Bk / 2), threads, [&](Value f) {
-    Value c = remU(f, idx(dv));
-    Value jp = divU(f, idx(dv));
-    Value clippedPair[2], tiltedPair[2];
-    for (int64_t e = 0; e < 2; ++e)
-      std::tie(clippedPair[e], tiltedPair[e]) =
-          panelEntry(add(s0, add(mul(jp, idx(2)), idx(e))), c);
-    sstore(pack(clippedPair[0], clippedPair[1], bf16Ty), sPanel,
-           add(mul(c, idx(Bk / 2)), jp));
-    sstore(pack(tiltedPair[0], tiltedPair[1], bf16Ty), sPanel,
-           add(mul(add(c, idx(dv)), idx(Bk / 2)), jp));
-    sstore(pack(rest(tiltedPair[0]), rest(tiltedPair[1]), bf16Ty), sPanel,
-           add(mul(add(c, idx(2 * dv)), idx(Bk / 2)), jp));
-  });
+  stagedLoop(
+      dv * Bk / 2, dv <= 64 ? 4 : 2,
+      [&](Value f) {
+        Value c = remU(f, idx(dv));
+        Value key = add(s0, mul(divU(f, idx(dv)), idx(2)));
+        SmallVector<Value> both = panelLoad(key, c);
+        both.append(panelLoad(add(key, idx(1)), c));
+        return both;
+      },
+      [&](Value f, ArrayRef<Value> loaded) {
+        Value c = remU(f, idx(dv));
+        Value jp = divU(f, idx(dv));
+        Value clippedPair[2], tiltedPair[2];
+        for (int64_t e = 0; e < 2; ++e)
+          std::tie(clippedPair[e], tiltedPair[e]) =
+              panelEntry(loaded.slice(2 * e, 2), c);
+        sstore(pack(clippedPair[0], clippedPair[1], bf16Ty), sPanel,
+               add(mul(c, idx(Bk / 2)), jp));
+        sstore(pack(tiltedPair[0], tiltedPair[1], bf16Ty), sPanel,
+               add(mul(add(c, idx(dv)), idx(Bk / 2)), jp));
+        sstore(pack(rest(tiltedPair[0]), rest(tiltedPair[1]), bf16Ty), sPanel,
+               add(mul(add(c, idx(2 * dv)), idx(Bk / 2)), jp));
+      });
   gpu::BarrierOp::create(b);
 
   // S = Q K^T, 8 keys per mma: B fragment b0 = K[n + g][k 2q, 2q+1],
@@ -961,7 +1056,10 @@ mlir::fem::nvidia::planSoftmaxKernel(TileReadOp op, bool tensorCores) {
     shape.threads = kMmaWarps * 32;
     shape.rows = kMmaWarps * 16;
     shape.lanesPerRow = 4;
-    shape.keys = kMmaKeys;
+    // dv > 64: 16 keys per tile, fewer score registers. At 32 the kernel
+    // used 254 or 255 of sm_90's 255 registers for dk = dv = 128 and spilled
+    // with some ptxas 13.0 builds.
+    shape.keys = shape.dv > 64 ? kMmaKeys / 2 : kMmaKeys;
     // K (Bk x dk) and the transposed panel (3dv x Bk: clamp(v), X hi and
     // X lo) as packed pairs of halves; the column mask, 5 per-channel
     // constants, the pre-pass reduction as f32.
