@@ -178,6 +178,14 @@ for r in "${bench_rows[@]}"; do say "  $r"; done
 grep '^torch |' "$log" > "$log.rows" 2>/dev/null
 while IFS= read -r r; do say "  $r"; done < "$log.rows"
 rm -f "$log.rows"
+# The same rows as one table per shape, with the GPU's peak and issue 12's
+# targets (bench/gpu_table.py).
+if [ ${#bench_rows[@]} -gt 0 ] && command -v python3 > /dev/null; then
+  say ""
+  python3 "$root/bench/gpu_table.py" "$log" > "$log.table" 2>&1
+  while IFS= read -r r; do say "$r"; done < "$log.table"
+  rm -f "$log.table"
+fi
 case "$status" in
   ok|no-device) exit 0 ;;
   *) exit 1 ;;
