@@ -3,7 +3,8 @@
 
     python3 bench/gpu_table.py GPU-CHECK.LOG [--peak TFLOPS]
 
-gpu-check.sh runs femc's bf16 kernels (fem-run --bench) and PyTorch on the
+gpu-check.sh runs femc's bf16 kernels (fem-run --bench; also built with
+--tile-q=128, the 'femc q128' rows) and PyTorch on the
 same shapes (SDPA's flash kernel with dv = dk, and the FEM read the
 reference's way: one SDPA over [V | exp(beta V - M)], then the free energy
 and the gate) and logs one row each; this joins them per shape, beside the
@@ -37,7 +38,7 @@ PEAKS = [
 ]
 
 SHAPE = r"bf16 d=(?P<d>\d+)(?P<causal> causal)? B=(?P<B>\d+) T=(?P<T>\d+)"
-FEMC = re.compile(r"^\s*femc\s*\| " + SHAPE + r" \| (?P<rest>.*)$")
+FEMC = re.compile(r"^\s*femc(?: (?P<variant>q\d+))?\s*\| " + SHAPE + r" \| (?P<rest>.*)$")
 FEMC_B2B = re.compile(r"back to back (?P<ms>[\d.]+) ms per launch")
 TORCH = re.compile(r"^\s*torch \| " + SHAPE +
                    r" \| SDPA flash (?P<flash>[\d.]+) ms .*; FEM reference formulation (?P<ref>[\d.]+) ms")
@@ -57,7 +58,8 @@ def flops(d, causal, B, T, H=16):
 
 
 def parse(lines):
-    """{shape: {'femc': ms, 'flash': ms, 'ref': ms}} and the device name."""
+    """{shape: {'femc': ms, 'femc q128': ms, 'flash': ms, 'ref': ms}} and the
+    device name ('femc qN': the rows of femc --tile-q=N)."""
     rows, device = {}, None
     for line in lines:
         m = DEVICE.match(line.strip())
@@ -72,7 +74,8 @@ def parse(lines):
             if kind == "femc":
                 b2b = FEMC_B2B.search(m["rest"])
                 if b2b:
-                    row["femc"] = float(b2b["ms"])
+                    variant = m["variant"]
+                    row["femc" + (" " + variant if variant else "")] = float(b2b["ms"])
             else:
                 row["flash"] = float(m["flash"])
                 row["ref"] = float(m["ref"])
@@ -80,13 +83,18 @@ def parse(lines):
 
 
 def table(rows, peak):
-    head = ("| d | causal | B | T | femc ms | TFLOP/s | % peak | reference ms"
+    head = ("| d | causal | B | T | tile-q | femc ms | TFLOP/s | % peak | reference ms"
             " | reference / femc | flash SDPA ms | femc / flash | targets |")
     out = [head, "|" + "---|" * (head.count("|") - 1)]
+    lines = []
     for key in sorted(rows):
-        d, causal, B, T = key
         r = rows[key]
-        femc = r.get("femc")
+        variants = sorted(v for v in r if v.startswith("femc"))
+        for variant in variants or ["femc"]:
+            lines.append((key, variant.split(" q")[1] if " q" in variant else "default",
+                          r.get(variant), r))
+    for key, tile_q, femc, r in lines:
+        d, causal, B, T = key
         tflops = flops(d, causal, B, T) / (femc * 1e-3) / 1e12 if femc else None
         pct = 100 * tflops / peak if tflops and peak else None
         vs_ref = r["ref"] / femc if femc and "ref" in r else None
@@ -101,7 +109,7 @@ def table(rows, peak):
 
         def fmt(x, spec, suffix=""):
             return "-" if x is None else format(x, spec) + suffix
-        out.append(f"| {d} | {'yes' if causal else 'no'} | {B} | {T} | {fmt(femc, '.3f')}"
+        out.append(f"| {d} | {'yes' if causal else 'no'} | {B} | {T} | {tile_q} | {fmt(femc, '.3f')}"
                    f" | {fmt(tflops, '.1f')} | {fmt(pct, '.1f')} | {fmt(r.get('ref'), '.3f')}"
                    f" | {fmt(vs_ref, '.2f', 'x')} | {fmt(r.get('flash'), '.3f')}"
                    f" | {fmt(vs_flash, '.1f', 'x')} | {', '.join(marks) or '-'} |")

@@ -338,12 +338,20 @@ bool compileDevice(const CompileOptions &options, CompileResult &result,
                  << where << " needs the lowered kernels for its glue\n";
     return false;
   }
-  if (options.tileQ || options.tileK || options.vec) {
-    llvm::errs() << "femc: error: --tile-q, --tile-k and --vec set the tiles "
-                    "of the CPU targets; "
+  if (options.tileK || options.vec) {
+    llvm::errs() << "femc: error: --tile-k and --vec set the tiles of the CPU "
+                    "targets; "
                  << where
-                 << " kernels choose their block shape themselves "
-                    "(docs/gpu.md)\n";
+                 << " kernels choose their key tile and vectors themselves "
+                    "(--tile-q: the tensor-core kernel's query rows per "
+                    "block, 64 or 128; docs/gpu.md)\n";
+    return false;
+  }
+  if (options.tileQ && options.tileQ != 64 && options.tileQ != 128) {
+    llvm::errs() << "femc: error: " << where
+                 << ": --tile-q is the tensor-core kernel's query rows per "
+                    "block, 64 (the default) or 128; found "
+                 << options.tileQ << " (docs/gpu.md)\n";
     return false;
   }
   bool ok = true;
@@ -379,7 +387,7 @@ bool compileDevice(const CompileOptions &options, CompileResult &result,
   PassManager lowering(in.module.getContext());
   in.configure(lowering);
   std::string error;
-  if (!target.buildDeviceLowering(lowering, error)) {
+  if (!target.buildDeviceLowering(lowering, options.tileQ, error)) {
     llvm::errs() << "femc: error: " << error << "\n";
     return false;
   }

@@ -189,11 +189,13 @@ public:
     return std::nullopt;
   }
   /// Device targets: adds the passes that lower the module after fem-tile
-  /// to LLVM-dialect device kernels. Returns false with `error` set when
+  /// to LLVM-dialect device kernels; `tileQ` is femc's --tile-q (0 when not
+  /// given: the lowering's own choice). Returns false with `error` set when
   /// this build cannot.
-  virtual bool buildDeviceLowering(mlir::OpPassManager &pm,
+  virtual bool buildDeviceLowering(mlir::OpPassManager &pm, int64_t tileQ,
                                    std::string &error) const {
     (void)pm;
+    (void)tileQ;
     error = "target '" + name().str() + "' has no device lowering";
     return false;
   }

@@ -72,6 +72,18 @@ fi
 # 3. The benchmark: femc's bf16 kernels (fem-run --bench: each launch to its
 # completion, then back to back), and PyTorch on the same shapes.
 bench_rows=()
+# bench_one LABEL LIB NAME B T: one fem-run --bench row.
+bench_one() {
+  local label=$1 lib=$2 name=$3 B=$4 T=$5 tmp rc row
+  tmp=$(mktemp)
+  timeout 60 "$fem_run" "$lib" --device cuda --dim B=$B --dim T=$T \
+    --bench 10 > "$tmp" 2>&1
+  rc=$?
+  cat "$tmp" >> "$log"
+  row=$(grep '^bench:' "$tmp" | sed 's/^bench: //')
+  bench_rows+=("$label | $name | ${row:-failed (exit $rc)}")
+  rm -f "$tmp"
+}
 if [ "$status" = ok ] || [ "$status" = tests-failed ]; then
   for d in 64 128; do
     for causal in "" _causal; do
@@ -82,16 +94,21 @@ if [ "$status" = ok ] || [ "$status" = tests-failed ]; then
           # Host inputs of B = 8, T = 16k take too long to generate here.
           [ "$B" -eq 8 ] && [ "$T" -gt 4096 ] && continue
           [ "$(elapsed)" -gt $((budget * 5 / 6)) ] && { say "bench: time budget reached"; break 3; }
-          name="bf16 d=$d${causal:+ causal} B=$B T=$T"
-          tmp=$(mktemp)
-          timeout 60 "$fem_run" "$lib" --device cuda --dim B=$B --dim T=$T \
-            --bench 10 > "$tmp" 2>&1
-          rc=$?
-          cat "$tmp" >> "$log"
-          row=$(grep '^bench:' "$tmp" | sed 's/^bench: //')
-          bench_rows+=("femc  | $name | ${row:-failed (exit $rc)}")
-          rm -f "$tmp"
+          bench_one "femc " "$lib" "bf16 d=$d${causal:+ causal} B=$B T=$T" $B $T
         done
+      done
+    done
+  done
+  # The same kernels with 128 query rows per block (femc --tile-q=128,
+  # artifacts in q128/), at the long shapes where the panel's share counts.
+  for d in 64 128; do
+    for causal in "" _causal; do
+      lib="$artifacts/q128/bench_bf16_d${d}${causal}.so"
+      [ -f "$lib" ] || continue
+      for BT in 1:4096 1:16384 8:4096; do
+        B=${BT%%:*} T=${BT#*:}
+        [ "$(elapsed)" -gt $((budget * 5 / 6)) ] && { say "bench: time budget reached"; break 3; }
+        bench_one "femc q128" "$lib" "bf16 d=$d${causal:+ causal} B=$B T=$T" $B $T
       done
     done
   done

@@ -17,8 +17,8 @@ def FEMLowerToGPU : Pass<"fem-lower-to-gpu", "::mlir::ModuleOp"> {
     the kernel as `fem.gpu.grid`, `fem.gpu.block`, `fem.gpu.shared_bytes`,
     `fem.gpu.static_shared_bytes`, `fem.gpu.arch` and `fem.gpu.dtype`.
     f16/bf16 reads with dk % 16 == 0, dv % 8 == 0 and dk, dv <= 128 get the
-    tensor-core kernel (4 warps of 16 query rows, mma.sync.m16n8k16 with
-    f32 accumulators); every other read, or `tensor-cores=false`, gets the
+    tensor-core kernel (4 or, with `mma-rows=128`, 8 warps of 16 query
+    rows, mma.sync.m16n8k16 with f32 accumulators); every other read, or `tensor-cores=false`, gets the
     f32 CUDA-core kernel (256 threads).
     Scan-family reads (linear, gla, aft, ssm) and layer functions are
     rejected with a located error: they have no GPU lowering yet.
@@ -29,6 +29,11 @@ def FEMLowerToGPU : Pass<"fem-lower-to-gpu", "::mlir::ModuleOp"> {
     Option<"tensorCores", "tensor-cores", "bool", /*default=*/"true",
            "f16/bf16 reads with dk % 16 == 0, dv % 8 == 0 and dk, dv <= 128 "
            "use mma.sync (false: the f32 CUDA-core kernel for every dtype)">,
+    Option<"mmaRows", "mma-rows", "int64_t", /*default=*/"0",
+           "Query rows per block of the tensor-core kernel: 64 (4 warps) or "
+           "128 (8 warps: each key tile's panel shared by twice the rows); "
+           "0 picks 64. A read that gets the f32 kernel refuses a nonzero "
+           "value">,
   ];
   let dependentDialects = ["::mlir::gpu::GPUDialect",
                            "::mlir::LLVM::LLVMDialect",

@@ -118,7 +118,7 @@ struct FEMLowerToGPUPass
                     b.getUnitAttr());
     for (auto [f, read] : work) {
       FailureOr<nvidia::SoftmaxKernelShape> shape =
-          nvidia::planSoftmaxKernel(read, tensorCores);
+          nvidia::planSoftmaxKernel(read, tensorCores, mmaRows);
       if (llvm::failed(shape) ||
           llvm::failed(nvidia::emitSoftmaxKernel(read, f, gpuModule, *shape,
                                                  arch)))
@@ -224,6 +224,7 @@ void mlir::fem::buildNvidiaPipeline(OpPassManager &pm,
   FEMLowerToGPUOptions lower;
   lower.arch = options.sm;
   lower.tensorCores = options.tensorCores;
+  lower.mmaRows = options.mmaRows;
   pm.addPass(createFEMLowerToGPU(lower));
   OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
   kernels.addPass(createFEMGPUExpandMath());

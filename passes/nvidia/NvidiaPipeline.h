@@ -40,6 +40,11 @@ struct NvidiaOptions : public PassPipelineOptions<NvidiaOptions> {
       llvm::cl::desc("mma.sync for f16/bf16 reads where the head widths "
                      "allow it (false: CUDA cores only)"),
       llvm::cl::init(true)};
+  Option<int64_t> mmaRows{
+      *this, "mma-rows",
+      llvm::cl::desc("Query rows per block of the tensor-core kernel: 64 or "
+                     "128 (0: 64)"),
+      llvm::cl::init(0)};
 };
 
 /// The module after `fem-tile` → a module of LLVM-dialect NVVM kernels with

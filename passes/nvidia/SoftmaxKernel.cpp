@@ -70,10 +70,10 @@ namespace {
 constexpr double kLog2E = 1.44269504088896340736;
 constexpr int64_t kThreads = 256;
 constexpr int64_t kLanesPerRow = 8;
-/// The tensor-core variant: warps per block (16 query rows each), keys per
-/// tile, largest dk and dv (the 2dv/8 accumulator fragments of 4 floats
-/// stay in registers).
-constexpr int64_t kMmaWarps = 4;
+/// The tensor-core variant: query rows per block by default (4 warps of 16
+/// rows; mma-rows=128 gives 8), keys per tile, largest dk and dv (the
+/// 2dv/8 accumulator fragments of 4 floats stay in registers).
+constexpr int64_t kMmaRows = 64;
 constexpr int64_t kMmaKeys = 32;
 constexpr int64_t kMmaMaxHeadDim = 128;
 
@@ -1023,7 +1023,12 @@ KernelEmitter::emitMmaTile(Value kt, ValueRange state,
 } // namespace
 
 FailureOr<SoftmaxKernelShape>
-mlir::fem::nvidia::planSoftmaxKernel(TileReadOp op, bool tensorCores) {
+mlir::fem::nvidia::planSoftmaxKernel(TileReadOp op, bool tensorCores,
+                                     int64_t mmaRows) {
+  if (mmaRows != 0 && mmaRows != 64 && mmaRows != 128)
+    return op.emitError() << "fem-lower-to-gpu: the tensor-core kernel takes "
+                             "64 or 128 query rows per block (mma-rows), found "
+                          << mmaRows;
   if (op.getKind() != PriorKind::softmax)
     return op.emitError() << "fem-lower-to-gpu: prior '"
                           << stringifyPriorKind(op.getKind())
@@ -1053,8 +1058,8 @@ mlir::fem::nvidia::planSoftmaxKernel(TileReadOp op, bool tensorCores) {
       shape.dv % 8 == 0 && shape.dk <= kMmaMaxHeadDim &&
       shape.dv <= kMmaMaxHeadDim) {
     shape.mma = true;
-    shape.threads = kMmaWarps * 32;
-    shape.rows = kMmaWarps * 16;
+    shape.rows = mmaRows ? mmaRows : kMmaRows;
+    shape.threads = shape.rows / 16 * 32;
     shape.lanesPerRow = 4;
     // dv > 64: 16 keys per tile, fewer score registers. At 32 the kernel
     // used 254 or 255 of sm_90's 255 registers for dk = dv = 128 and spilled
@@ -1068,6 +1073,14 @@ mlir::fem::nvidia::planSoftmaxKernel(TileReadOp op, bool tensorCores) {
         4 * (shape.keys + 5 * shape.dv + shape.prepassParts() * shape.threads);
     return shape;
   }
+  if (mmaRows)
+    return op.emitError()
+           << "fem-lower-to-gpu: mma-rows (femc --tile-q) sets the "
+              "tensor-core kernel's query rows per block, and this read gets "
+              "the f32 CUDA-core kernel (f16/bf16 storage with dk % 16 == 0, "
+              "dv % 8 == 0 and dk, dv <= 128 get tensor cores; found "
+           << elem << ", dk = " << shape.dk << ", dv = " << shape.dv
+           << (tensorCores ? "" : ", tensor-cores=false") << ")";
   // 8 lanes per row up to 128 channels (at most 16 q and 32 accumulator
   // registers per thread); 16 lanes above, so dk = dv = 256 stays spill-free
   // where ptxas allots 128 registers per thread (sm_80 at 256 threads).

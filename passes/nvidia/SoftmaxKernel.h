@@ -19,7 +19,8 @@ struct SoftmaxKernelShape {
   int64_t keys = 32;
   /// Static shared memory in bytes.
   int64_t sharedBytes = 0;
-  /// The tensor-core variant (f16/bf16 storage): 4 warps of 16 query rows,
+  /// The tensor-core variant (f16/bf16 storage): 4 (or 8) warps of 16 query
+  /// rows,
   /// S = Q K^T and acc += P [V~ | X] on mma.sync.m16n8k16 with f32
   /// accumulators (docs/gpu.md).
   bool mma = false;
@@ -37,9 +38,12 @@ struct SoftmaxKernelShape {
 
 /// Checks that `op` (in workgroup function `wg`) has a GPU lowering and
 /// picks the kernel shape (the tensor-core variant where `tensorCores` and
-/// the dtype and head widths allow it); a located error otherwise.
+/// the dtype and head widths allow it, with `mmaRows` query rows per block:
+/// 64 or 128, 0 for 64); a located error otherwise, also for a nonzero
+/// `mmaRows` on a read that gets the f32 kernel.
 FailureOr<SoftmaxKernelShape> planSoftmaxKernel(TileReadOp op,
-                                                bool tensorCores);
+                                                bool tensorCores,
+                                                int64_t mmaRows = 0);
 
 /// Emits the kernel of `op` into `module` as `@<K>_gpu` with the launch
 /// attributes of KernelAbi.h; `wg` is the workgroup function holding `op`.

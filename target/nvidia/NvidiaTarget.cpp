@@ -170,15 +170,19 @@ public:
            "x86-64-v4)";
   }
 
-  bool buildDeviceLowering(mlir::OpPassManager &pm,
+  /// --tile-q: the tensor-core kernel's query rows per block (64 or 128;
+  /// the pass refuses other values and reads that get the f32 kernel).
+  bool buildDeviceLowering(mlir::OpPassManager &pm, int64_t tileQ,
                            std::string &error) const override {
 #ifdef FEMC_HAVE_NVIDIA_LOWERING
     mlir::fem::NvidiaOptions options;
     options.sm = arch_;
+    options.mmaRows = tileQ;
     mlir::fem::buildNvidiaPipeline(pm, options);
     return true;
 #else
     (void)pm;
+    (void)tileQ;
     error = "this femc was built without the NVIDIA lowering "
             "(passes/nvidia); --target=" + name_ + " cannot lower kernels";
     return false;

@@ -66,7 +66,9 @@ static cl::opt<int64_t>
                    "up to 1024; scan priors (linear, gla, aft, ssm): rows "
                    "per chunk, a multiple of vec up to 512 (default: the "
                    "model's #fem.tiles, else softmax 384 with 16 lanes and "
-                   "192 with 4 or 8, the scans 64)"),
+                   "192 with 4 or 8, the scans 64); GPU targets: the "
+                   "tensor-core kernel's query rows per block, 64 (default) "
+                   "or 128"),
           cl::init(0), cl::cat(category));
 static cl::opt<int64_t>
     tileK("tile-k",
