@@ -92,7 +92,8 @@ usage: fem-run LIBRARY.so|MODEL.mlir [options]
                          scan kernel with a carried state: from that state,
                          and state_out field by field too; a layer: the
                          layer reference, when its manifest holds its
-                         fem.layer configuration; docs/layers.md)
+                         fem.layer configuration; docs/layers.md); its
+                         heads run on all cores (FEMC_REF_THREADS=N)
   --tolerance X          relative tolerance of --check, as a fraction of
                          max|reference|, positive and finite (default by the
                          output's dtype: 1e-4 float32, 2e-3 float16, 1e-2
