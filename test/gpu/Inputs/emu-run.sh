@@ -6,7 +6,10 @@
 set -e
 prefix=$1
 shift
-sed -e 's/@llvm\.nvvm\./@femc_emu_/g' -e 's/ptx_kernel //' -e '/^target /d' \
+# llvm.exp2.f32 is ex2.approx.f32 on the GPU: the emulator's gives 2^x with
+# the hardware's error bound (femc_emu_ex2.approx.f32, GpuEmu.cpp).
+sed -e 's/@llvm\.nvvm\./@femc_emu_/g' -e 's/@llvm\.exp2\.f32/@"femc_emu_ex2.approx.f32"/g' \
+  -e 's/ptx_kernel //' -e '/^target /d' \
   "$prefix.ll" > "$prefix.emu.ll"
 # -O0: no pass may move a shuffle or barrier call across another.
 # emu-mma.ll: the mma.sync intrinsics of the tensor-core kernels.

@@ -15,6 +15,8 @@
 //   mma.m16n8k16.row.col.{bf16,f32.f32}             the warp's tensor-core
 //                                                   product (through
 //                                                   Inputs/emu-mma.ll)
+//   llvm.exp2.f32 (ex2.approx.f32 on the GPU)       2^x off by 1 or 2 ulp
+//                                                   (emu-run.sh renames it)
 //
 // A thread runs until it reaches a barrier or a shuffle; a group (block or
 // warp) moves on when all its threads have arrived. Threads of one block
@@ -197,6 +199,27 @@ extern "C" void emu_barrier(int) __asm__(
 extern "C" void emu_barrier(int) { arrive(State::AtBarrier); }
 extern "C" void emu_barrier0() __asm__("femc_emu_barrier0");
 extern "C" void emu_barrier0() { arrive(State::AtBarrier); }
+
+// NVPTX turns llvm.exp2.f32 into ex2.approx.f32 (the softmax weights, the
+// tensor-core kernel's panel), which the PTX ISA bounds at 2 ulp where the
+// host's exp2f is correctly rounded. So the emulator errs on purpose: 2^x
+// moved 1 or 2 ulp up or down, the step chosen by a hash of x's bits
+// (deterministic; the same x, the same error), so that the kernels' results
+// are checked with an ex2 no better than the hardware's.
+extern "C" float emu_ex2_approx(float x) __asm__("femc_emu_ex2.approx.f32");
+extern "C" float emu_ex2_approx(float x) {
+  float r = std::exp2(x);
+  if (!std::isfinite(r) || r == 0.0f)
+    return r;
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  uint32_t h = bits * 2654435761u;
+  int steps = 1 + static_cast<int>((h >> 29) & 1);
+  float toward = (h >> 31) ? INFINITY : 0.0f;
+  for (int i = 0; i < steps; ++i)
+    r = std::nextafter(r, toward);
+  return r;
+}
 
 extern "C" float emu_shfl_bfly(int mask, float v, int offset, int clamp)
     __asm__("femc_emu_shfl.sync.bfly.f32");
