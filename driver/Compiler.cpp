@@ -347,13 +347,6 @@ bool compileDevice(const CompileOptions &options, CompileResult &result,
                     "block, 64 or 128; docs/gpu.md)\n";
     return false;
   }
-  if (options.tileQ && options.tileQ != 64 && options.tileQ != 128) {
-    llvm::errs() << "femc: error: " << where
-                 << ": --tile-q is the tensor-core kernel's query rows per "
-                    "block, 64 (the default) or 128; found "
-                 << options.tileQ << " (docs/gpu.md)\n";
-    return false;
-  }
   bool ok = true;
   in.module.walk([&](Operation *op) {
     std::optional<fem::PriorKind> kind;

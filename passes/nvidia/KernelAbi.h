@@ -132,6 +132,12 @@ inline constexpr int64_t kMaxHeadDim = 256;
 /// Static shared memory above this needs no opt-in; dynamic shared memory
 /// above it needs CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES.
 inline constexpr int64_t kDefaultSharedLimit = 48 * 1024;
+/// Query rows per block of the tensor-core kernel (16 per warp): the
+/// default, and the values femc --tile-q (the pass option mma-rows) takes.
+inline constexpr int64_t kTensorCoreDefaultRows = 64;
+inline constexpr bool isTensorCoreBlockRows(int64_t rows) {
+  return rows == 64 || rows == 128;
+}
 
 /// The NVPTX target triple and data layout the kernels' module carries.
 inline constexpr std::string_view kTriple = "nvptx64-nvidia-cuda";

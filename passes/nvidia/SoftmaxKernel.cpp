@@ -70,10 +70,9 @@ namespace {
 constexpr double kLog2E = 1.44269504088896340736;
 constexpr int64_t kThreads = 256;
 constexpr int64_t kLanesPerRow = 8;
-/// The tensor-core variant: query rows per block by default (4 warps of 16
-/// rows; mma-rows=128 gives 8), keys per tile, largest dk and dv (the
-/// 2dv/8 accumulator fragments of 4 floats stay in registers).
-constexpr int64_t kMmaRows = 64;
+/// The tensor-core variant (query rows per block: KernelAbi.h): keys per
+/// tile, largest dk and dv (the 2dv/8 accumulator fragments of 4 floats
+/// stay in registers).
 constexpr int64_t kMmaKeys = 32;
 constexpr int64_t kMmaMaxHeadDim = 128;
 
@@ -1025,7 +1024,7 @@ KernelEmitter::emitMmaTile(Value kt, ValueRange state,
 FailureOr<SoftmaxKernelShape>
 mlir::fem::nvidia::planSoftmaxKernel(TileReadOp op, bool tensorCores,
                                      int64_t mmaRows) {
-  if (mmaRows != 0 && mmaRows != 64 && mmaRows != 128)
+  if (mmaRows != 0 && !femc::nvidia::isTensorCoreBlockRows(mmaRows))
     return op.emitError() << "fem-lower-to-gpu: the tensor-core kernel takes "
                              "64 or 128 query rows per block (mma-rows), found "
                           << mmaRows;
@@ -1058,7 +1057,7 @@ mlir::fem::nvidia::planSoftmaxKernel(TileReadOp op, bool tensorCores,
       shape.dv % 8 == 0 && shape.dk <= kMmaMaxHeadDim &&
       shape.dv <= kMmaMaxHeadDim) {
     shape.mma = true;
-    shape.rows = mmaRows ? mmaRows : kMmaRows;
+    shape.rows = mmaRows ? mmaRows : femc::nvidia::kTensorCoreDefaultRows;
     shape.threads = shape.rows / 16 * 32;
     shape.lanesPerRow = 4;
     // dv > 64: 16 keys per tile, fewer score registers. At 32 the kernel

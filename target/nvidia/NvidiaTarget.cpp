@@ -170,10 +170,18 @@ public:
            "x86-64-v4)";
   }
 
-  /// --tile-q: the tensor-core kernel's query rows per block (64 or 128;
-  /// the pass refuses other values and reads that get the f32 kernel).
+  /// --tile-q: the tensor-core kernel's query rows per block (64 or 128,
+  /// KernelAbi.h; the pass refuses reads that get the f32 kernel).
   bool buildDeviceLowering(mlir::OpPassManager &pm, int64_t tileQ,
                            std::string &error) const override {
+    if (tileQ && !femc::nvidia::isTensorCoreBlockRows(tileQ)) {
+      error = "--target=" + name_ +
+              ": --tile-q is the tensor-core kernel's query rows per block, " +
+              std::to_string(femc::nvidia::kTensorCoreDefaultRows) +
+              " (the default) or 128; found " + std::to_string(tileQ) +
+              " (docs/gpu.md)";
+      return false;
+    }
 #ifdef FEMC_HAVE_NVIDIA_LOWERING
     mlir::fem::NvidiaOptions options;
     options.sm = arch_;
