@@ -138,6 +138,9 @@ inline constexpr int64_t kTensorCoreDefaultRows = 64;
 inline constexpr bool isTensorCoreBlockRows(int64_t rows) {
   return rows == 64 || rows == 128;
 }
+/// The same rule, for messages.
+inline constexpr std::string_view kTensorCoreBlockRowsText =
+    "64 (the default) or 128";
 
 /// The NVPTX target triple and data layout the kernels' module carries.
 inline constexpr std::string_view kTriple = "nvptx64-nvidia-cuda";

@@ -34,7 +34,7 @@
 //
 // The tensor-core kernel (emitMma; f16/bf16 with dk % 16 == 0, dv % 8 == 0,
 // dk, dv <= 128) has the same pre-pass, online-softmax rules and epilogue
-// on 4 warps of 16 query rows: Q in A fragments, S = Q K^T on
+// on 4 (or 8) warps of 16 query rows: Q in A fragments, S = Q K^T on
 // mma.sync.m16n8k16 from K staged as pairs of halves, P reused as the A
 // fragment of P [V~ | X] against the panel staged transposed in bf16 (X as
 // hi + lo, two mma per X block; l over the bf16-rounded P), f32
@@ -1026,7 +1026,8 @@ mlir::fem::nvidia::planSoftmaxKernel(TileReadOp op, bool tensorCores,
                                      int64_t mmaRows) {
   if (mmaRows != 0 && !femc::nvidia::isTensorCoreBlockRows(mmaRows))
     return op.emitError() << "fem-lower-to-gpu: the tensor-core kernel takes "
-                             "64 or 128 query rows per block (mma-rows), found "
+                          << femc::nvidia::kTensorCoreBlockRowsText
+                          << " query rows per block (mma-rows), found "
                           << mmaRows;
   if (op.getKind() != PriorKind::softmax)
     return op.emitError() << "fem-lower-to-gpu: prior '"

@@ -177,9 +177,8 @@ public:
     if (tileQ && !femc::nvidia::isTensorCoreBlockRows(tileQ)) {
       error = "--target=" + name_ +
               ": --tile-q is the tensor-core kernel's query rows per block, " +
-              std::to_string(femc::nvidia::kTensorCoreDefaultRows) +
-              " (the default) or 128; found " + std::to_string(tileQ) +
-              " (docs/gpu.md)";
+              std::string(femc::nvidia::kTensorCoreBlockRowsText) +
+              "; found " + std::to_string(tileQ) + " (docs/gpu.md)";
       return false;
     }
 #ifdef FEMC_HAVE_NVIDIA_LOWERING
